@@ -1,0 +1,201 @@
+"""Encoder-decoder machinery from the seq2seq chapter, with the zh-edition names and signatures."""
+
+import collections
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .text import truncate_pad
+from .utils import Animator, Timer, grad_clipping
+
+__all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "sequence_mask",
+           "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu"]
+
+
+class Encoder(nn.Module):
+    """Base encoder interface: `forward(X, *args)`."""
+
+    def forward(self, X, *args):
+        raise NotImplementedError
+
+
+class Decoder(nn.Module):
+    """Base decoder interface: `init_state(enc_outputs, *args)` then `forward(X, state)`."""
+
+    def init_state(self, enc_outputs, *args):
+        raise NotImplementedError
+
+    def forward(self, X, state):
+        raise NotImplementedError
+
+
+class EncoderDecoder(nn.Module):
+    """Glue an encoder and a decoder: the decoder starts from the encoder's outputs."""
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, enc_X, dec_X, *args):
+        enc_outputs = self.encoder(enc_X, *args)
+        dec_state = self.decoder.init_state(enc_outputs, *args)
+        return self.decoder(dec_X, dec_state)
+
+
+class Seq2SeqEncoder(Encoder):
+    """GRU encoder.
+
+    `X: (batch_size, num_steps)` token indices -> `output: (num_steps, batch_size, num_hiddens)`,
+    `state: (num_layers, batch_size, num_hiddens)`.
+    """
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size, num_hiddens, num_layers, dropout=dropout)
+
+    def forward(self, X, *args):
+        X = self.embedding(X).permute(1, 0, 2)  # the GRU wants time first
+        output, state = self.rnn(X)
+        return output, state
+
+
+def sequence_mask(X, valid_len, value=0):
+    """Return a copy of `X` with `X[i, j, ...]` set to `value` where `j >= valid_len[i]`.
+
+    `X: (batch_size, num_steps, ...)`, `valid_len: (batch_size,)`. Unlike the book's version the
+    input is not modified in place.
+    """
+    steps = torch.arange(X.size(1), device=X.device)
+    keep = steps[None, :] < valid_len.to(X.device)[:, None]  # (batch_size, num_steps)
+    keep = keep.reshape(keep.shape + (1,) * (X.dim() - 2))
+    return X.masked_fill(~keep, value)
+
+
+class MaskedSoftmaxCELoss(nn.CrossEntropyLoss):
+    """Cross-entropy that ignores padding. `pred: (batch_size, num_steps, vocab_size)`,
+    `label: (batch_size, num_steps)`, `valid_len: (batch_size,)`; returns `(batch_size,)`."""
+
+    def forward(self, pred, label, valid_len):
+        weights = sequence_mask(torch.ones_like(label, dtype=pred.dtype), valid_len)
+        self.reduction = "none"
+        unweighted = super().forward(pred.permute(0, 2, 1), label)
+        return (unweighted * weights).mean(dim=1)
+
+
+class TrainResult(NamedTuple):
+    """What `train_seq2seq` measured: final loss per token, throughput and wall time."""
+
+    loss: float
+    tokens_per_sec: float
+    seconds: float
+
+
+def _xavier_init(m):
+    if isinstance(m, nn.Linear):
+        nn.init.xavier_uniform_(m.weight)
+    if isinstance(m, nn.GRU):
+        for name in m._flat_weights_names:
+            if "weight" in name:
+                nn.init.xavier_uniform_(m._parameters[name])
+
+
+def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
+    """Train a seq2seq model with teacher forcing; plot the loss every 10 epochs.
+
+    Prints one summary line and returns a `TrainResult`. The loss and token count are summed on
+    the device and read back once per epoch, not once per batch (a host sync per batch is slow).
+    """
+    net.apply(_xavier_init)
+    net.to(device)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    loss = MaskedSoftmaxCELoss()
+    net.train()
+    animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
+    bos_id = tgt_vocab["<bos>"]
+    timer = Timer()
+    total_tokens = 0
+    epoch_loss = float("nan")
+    for epoch in range(num_epochs):
+        loss_sum = torch.zeros((), device=device)
+        token_sum = torch.zeros((), dtype=torch.long, device=device)
+        for batch in data_iter:
+            optimizer.zero_grad()
+            X, X_valid_len, Y, Y_valid_len = (t.to(device) for t in batch)
+            bos = torch.full((Y.shape[0], 1), bos_id, dtype=Y.dtype, device=device)
+            dec_input = torch.cat([bos, Y[:, :-1]], 1)  # teacher forcing
+            Y_hat, _ = net(X, dec_input, X_valid_len)
+            l = loss(Y_hat, Y, Y_valid_len)
+            l.sum().backward()
+            grad_clipping(net, 1)
+            optimizer.step()
+            loss_sum += l.detach().sum()
+            token_sum += Y_valid_len.sum()
+        tokens = int(token_sum)  # one host sync per epoch
+        total_tokens += tokens
+        epoch_loss = float(loss_sum) / tokens
+        if (epoch + 1) % 10 == 0:
+            animator.add(epoch + 1, (epoch_loss,))
+    seconds = timer.stop()
+    result = TrainResult(epoch_loss, total_tokens / seconds, seconds)
+    print(f"loss {result.loss:.3f}, {result.tokens_per_sec:.1f} tokens/sec on {device}")
+    return result
+
+
+def predict_seq2seq(net, src_sentence, src_vocab, tgt_vocab, num_steps, device,
+                    save_attention_weights=False):
+    """Greedy translation of one sentence (tokens separated by spaces, e.g. `"go ."`).
+
+    Returns `(translation, attention_weight_seq)`; the list holds the decoder's
+    `attention_weights` of each step when `save_attention_weights` is true. Stops at `<eos>`.
+    """
+    net.eval()
+    src_tokens = src_vocab[src_sentence.lower().split(" ")] + [src_vocab["<eos>"]]
+    with torch.inference_mode():
+        enc_valid_len = torch.tensor([len(src_tokens)], device=device)
+        src_tokens = truncate_pad(src_tokens, num_steps, src_vocab["<pad>"])
+        enc_X = torch.tensor(src_tokens, dtype=torch.long, device=device).unsqueeze(0)
+        enc_outputs = net.encoder(enc_X, enc_valid_len)
+        dec_state = net.decoder.init_state(enc_outputs, enc_valid_len)
+        dec_X = torch.tensor([[tgt_vocab["<bos>"]]], dtype=torch.long, device=device)
+        output_seq, attention_weight_seq = [], []
+        eos = tgt_vocab["<eos>"]
+        for _ in range(num_steps):
+            Y, dec_state = net.decoder(dec_X, dec_state)
+            dec_X = Y.argmax(dim=2)
+            pred = int(dec_X.squeeze(0).item())
+            if save_attention_weights:
+                attention_weight_seq.append(net.decoder.attention_weights)
+            if pred == eos:
+                break
+            output_seq.append(pred)
+    return " ".join(tgt_vocab.to_tokens(output_seq)), attention_weight_seq
+
+
+def bleu(pred_seq, label_seq, k):
+    """BLEU of a predicted sentence against one reference, n-grams up to `k`.
+
+    `exp(min(0, 1 - len_label / len_pred)) * prod_n p_n ** (1 / 2**n)`; an empty prediction, or
+    one shorter than `n` for some n <= k, scores 0.
+    """
+    pred_tokens, label_tokens = pred_seq.split(), label_seq.split()
+    len_pred, len_label = len(pred_tokens), len(label_tokens)
+    if len_pred == 0:
+        return 0.0
+    score = math.exp(min(0, 1 - len_label / len_pred))
+    for n in range(1, k + 1):
+        if len_pred - n + 1 <= 0:
+            return 0.0
+        num_matches = 0
+        label_subs = collections.Counter(
+            " ".join(label_tokens[i:i + n]) for i in range(len_label - n + 1))
+        for i in range(len_pred - n + 1):
+            gram = " ".join(pred_tokens[i:i + n])
+            if label_subs[gram] > 0:
+                num_matches += 1
+                label_subs[gram] -= 1
+        score *= math.pow(num_matches / (len_pred - n + 1), math.pow(0.5, n))
+    return score

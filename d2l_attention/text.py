@@ -1,0 +1,121 @@
+"""Text pipeline from the machine-translation chapter: Vocab and the fra-eng loader."""
+
+import collections
+import re
+
+import torch
+from torch.utils import data
+
+from .data import read_data_nmt
+
+__all__ = ["count_corpus", "Vocab", "truncate_pad", "preprocess_nmt", "tokenize_nmt",
+           "build_array_nmt", "load_array", "load_data_nmt"]
+
+
+def count_corpus(tokens):
+    """Count token frequencies; `tokens` is a list of tokens or a list of token lists."""
+    if len(tokens) and isinstance(tokens[0], list):
+        tokens = [tok for line in tokens for tok in line]
+    return collections.Counter(tokens)
+
+
+class Vocab:
+    """Map tokens to indices and back. Index 0 is `<unk>`, then `reserved_tokens`, then the
+    tokens seen at least `min_freq` times, most frequent first (ties keep first-seen order)."""
+
+    def __init__(self, tokens=None, min_freq=0, reserved_tokens=None):
+        tokens = tokens if tokens is not None else []
+        reserved_tokens = reserved_tokens if reserved_tokens is not None else []
+        counter = count_corpus(tokens)
+        self._token_freqs = sorted(counter.items(), key=lambda kv: kv[1], reverse=True)
+        self.idx_to_token = ["<unk>"] + list(reserved_tokens)
+        self.token_to_idx = {tok: i for i, tok in enumerate(self.idx_to_token)}
+        for tok, freq in self._token_freqs:
+            if freq < min_freq:
+                break
+            if tok not in self.token_to_idx:
+                self.token_to_idx[tok] = len(self.idx_to_token)
+                self.idx_to_token.append(tok)
+
+    def __len__(self):
+        return len(self.idx_to_token)
+
+    def __getitem__(self, tokens):
+        if isinstance(tokens, (list, tuple)):
+            return [self.__getitem__(t) for t in tokens]
+        return self.token_to_idx.get(tokens, self.unk)
+
+    def to_tokens(self, indices):
+        if isinstance(indices, torch.Tensor):
+            indices = indices.tolist()
+        if isinstance(indices, (list, tuple)):
+            return [self.idx_to_token[int(i)] for i in indices]
+        return self.idx_to_token[int(indices)]
+
+    @property
+    def unk(self):
+        return 0
+
+    @property
+    def token_freqs(self):
+        return self._token_freqs
+
+
+def truncate_pad(line, num_steps, padding_token):
+    """Cut `line` to `num_steps` tokens or pad it with `padding_token` up to that length."""
+    if len(line) > num_steps:
+        return line[:num_steps]
+    return line + [padding_token] * (num_steps - len(line))
+
+
+_PUNCT_WITHOUT_SPACE = re.compile(r"(?<=[^ ])([,.!?])")
+
+
+def preprocess_nmt(text):
+    """Lower-case, turn non-breaking spaces into spaces, put a space before , . ! ?"""
+    text = text.replace("\u202f", " ").replace("\xa0", " ").lower()
+    return _PUNCT_WITHOUT_SPACE.sub(r" \1", text)
+
+
+def tokenize_nmt(text, num_examples=None):
+    """Split preprocessed text into (source, target) lists of word-token lists."""
+    source, target = [], []
+    for i, line in enumerate(text.split("\n")):
+        if num_examples is not None and i >= num_examples:
+            break
+        parts = line.split("\t")
+        if len(parts) == 2:
+            source.append(parts[0].split(" "))
+            target.append(parts[1].split(" "))
+    return source, target
+
+
+def build_array_nmt(lines, vocab, num_steps):
+    """Turn token lists into a padded index tensor (with `<eos>`) and their valid lengths."""
+    rows = [truncate_pad(vocab[line] + [vocab["<eos>"]], num_steps, vocab["<pad>"])
+            for line in lines]
+    array = torch.tensor(rows, dtype=torch.long)
+    valid_len = (array != vocab["<pad>"]).type(torch.int32).sum(1)
+    return array, valid_len
+
+
+def load_array(data_arrays, batch_size, is_train=True):
+    """A PyTorch DataLoader over tensors of equal first dimension."""
+    dataset = data.TensorDataset(*data_arrays)
+    return data.DataLoader(dataset, batch_size, shuffle=is_train)
+
+
+def load_data_nmt(batch_size, num_steps, num_examples=600):
+    """Return (data_iter, src_vocab, tgt_vocab) for the first `num_examples` fra-eng pairs."""
+    raw = read_data_nmt()
+    if num_examples is not None:
+        # Only the first lines are used; preprocessing is per line, so cut before it (fast).
+        raw = "\n".join(raw.split("\n", num_examples)[:num_examples])
+    source, target = tokenize_nmt(preprocess_nmt(raw), num_examples)
+    reserved = ["<pad>", "<bos>", "<eos>"]
+    src_vocab = Vocab(source, min_freq=2, reserved_tokens=reserved)
+    tgt_vocab = Vocab(target, min_freq=2, reserved_tokens=reserved)
+    src_array, src_valid_len = build_array_nmt(source, src_vocab, num_steps)
+    tgt_array, tgt_valid_len = build_array_nmt(target, tgt_vocab, num_steps)
+    data_iter = load_array((src_array, src_valid_len, tgt_array, tgt_valid_len), batch_size)
+    return data_iter, src_vocab, tgt_vocab
