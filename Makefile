@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 LAB_PORT ?= 8888
+# Jupyter refuses to run as root unless told; containers and CI often are root.
+LAB_ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS = $(shell $(PY) .ci/book.py notebooks)
 
 .DEFAULT_GOAL := help
@@ -17,7 +19,7 @@ venv: ## Create .venv and install requirements.txt + the library (done by every 
 
 lab: venv ## Open JupyterLab on notebooks/ (token-less, loopback only)
 	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
-	  --ServerApp.port=$(LAB_PORT) --IdentityProvider.token= --ServerApp.password=
+	  --ServerApp.port=$(LAB_PORT) --IdentityProvider.token= --ServerApp.password= $(LAB_ROOT_FLAG)
 
 test: venv ## Run everything CI checks: lint, drift checks, unit tests, nbval
 	@echo "==> ruff"
