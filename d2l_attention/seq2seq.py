@@ -82,8 +82,10 @@ class MaskedSoftmaxCELoss(nn.CrossEntropyLoss):
     def forward(self, pred, label, valid_len):
         weights = sequence_mask(torch.ones_like(label, dtype=pred.dtype), valid_len)
         self.reduction = "none"
-        unweighted = super().forward(pred.permute(0, 2, 1), label)
-        return (unweighted * weights).mean(dim=1)
+        # Flatten to (batch_size * num_steps, vocab_size) rather than permuting to put the
+        # classes on axis 1: the log-softmax then runs over contiguous memory, which is faster.
+        unweighted = super().forward(pred.reshape(-1, pred.shape[-1]), label.reshape(-1))
+        return (unweighted.reshape(label.shape) * weights).mean(dim=1)
 
 
 class TrainResult(NamedTuple):
@@ -108,10 +110,13 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
 
     Prints one summary line and returns a `TrainResult`. The loss and token count are summed on
     the device and read back once per epoch, not once per batch (a host sync per batch is slow).
+    On a CPU or a CUDA GPU, Adam runs as one fused kernel over all parameters instead of a dozen
+    small tensor ops per parameter (same update rule; it matters for small models).
     """
     net.apply(_xavier_init)
     net.to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    fused = torch.device(device).type in ("cpu", "cuda")
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, fused=fused or None)
     loss = MaskedSoftmaxCELoss()
     net.train()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])

@@ -4,12 +4,11 @@ import collections
 import re
 
 import torch
-from torch.utils import data
 
 from .data import read_data_nmt
 
 __all__ = ["count_corpus", "Vocab", "truncate_pad", "preprocess_nmt", "tokenize_nmt",
-           "build_array_nmt", "load_array", "load_data_nmt"]
+           "build_array_nmt", "TensorBatches", "load_array", "load_data_nmt"]
 
 
 def count_corpus(tokens):
@@ -99,10 +98,48 @@ def build_array_nmt(lines, vocab, num_steps):
     return array, valid_len
 
 
+class TensorBatches:
+    """Minibatches `(X[idx], y[idx], ...)` of tensors that share their first dimension.
+
+    Does what `DataLoader(TensorDataset(*arrays), batch_size, shuffle=is_train)` does for
+    in-memory tensors, but slices each batch with one indexing op per tensor instead of collating
+    `batch_size` single samples: on a CPU that is over ten times faster for small batches. The
+    order is reshuffled (from torch's global generator) on every pass when `shuffle` is true.
+    """
+
+    def __init__(self, arrays, batch_size, shuffle=True):
+        arrays = tuple(arrays)
+        if not arrays:
+            raise ValueError("load_array needs at least one tensor")
+        n = arrays[0].shape[0]
+        if any(a.shape[0] != n for a in arrays):
+            raise ValueError("all tensors passed to load_array must have the same first dimension,"
+                             f" got {[tuple(a.shape) for a in arrays]}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size={batch_size}; use a positive batch size")
+        self.arrays, self.batch_size, self.shuffle = arrays, batch_size, shuffle
+
+    def __len__(self):
+        # Ceil division: the last batch may be short.
+        return -(-self.arrays[0].shape[0] // self.batch_size)
+
+    def __iter__(self):
+        n = self.arrays[0].shape[0]
+        if self.shuffle:
+            order = torch.randperm(n)
+            for idx in order.split(self.batch_size):
+                yield tuple(a[idx] for a in self.arrays)
+        else:
+            for start in range(0, n, self.batch_size):
+                yield tuple(a[start:start + self.batch_size] for a in self.arrays)
+
+
 def load_array(data_arrays, batch_size, is_train=True):
-    """A PyTorch DataLoader over tensors of equal first dimension."""
-    dataset = data.TensorDataset(*data_arrays)
-    return data.DataLoader(dataset, batch_size, shuffle=is_train)
+    """An iterable of minibatches over tensors of equal first dimension, shuffled if `is_train`.
+
+    Use it like the book's DataLoader: `for X, y in load_array((features, labels), 10): ...`.
+    """
+    return TensorBatches(data_arrays, batch_size, shuffle=is_train)
 
 
 def load_data_nmt(batch_size, num_steps, num_examples=600):

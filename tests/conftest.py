@@ -1,12 +1,15 @@
 """Shared fixtures for the unit tests."""
 
+import hashlib
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
 
 FRA_TXT = Path("fra-eng") / "fra.txt"
 FRA_ZIP = "fra-eng.zip"
+FRA_TXT_SHA1 = "c43f99dce27311d3afd4d3e0716848194cfcc103"  # d2l's fra.txt (2019-04-07 release)
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +27,16 @@ def fra_data_dir():
     if not ((folder / FRA_TXT).is_file() or (folder / FRA_ZIP).is_file()):
         pytest.fail(f"D2L_DATA_DIR={folder} holds neither {FRA_TXT} nor {FRA_ZIP}")
     return folder
+
+
+@pytest.fixture(scope="session")
+def fra_raw_bytes(fra_data_dir):
+    """The bytes of the real `fra.txt`, read without the library (from the folder or the zip)."""
+    txt = fra_data_dir / FRA_TXT
+    if txt.is_file():
+        raw = txt.read_bytes()
+    else:
+        with zipfile.ZipFile(fra_data_dir / FRA_ZIP) as zf:
+            raw = zf.read(FRA_TXT.as_posix())
+    assert hashlib.sha1(raw).hexdigest() == FRA_TXT_SHA1, "D2L_DATA_DIR does not hold d2l's fra.txt"
+    return raw
