@@ -2,3 +2,5 @@
 """Components of the written sections, imported in chapter order."""
 
 from .s10_1_attention_cues import *  # noqa: F403
+from .s10_2_nadaraya_watson import *  # noqa: F403
+from .s10_3_attention_scoring import *  # noqa: F403

@@ -1,0 +1,47 @@
+# Generated from notebooks/10.2-nadaraya-watson.ipynb by `make lib`: DO NOT EDIT.
+# Edit notebooks/10.2-nadaraya-watson.py instead, then run `make sync execute lib`.
+"""Section 10.2 注意力汇聚：Nadaraya-Watson 核回归 (Attention Pooling: Nadaraya-Watson Kernel Regression): the components saved with `#@save`."""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import d2l_attention as d2l
+
+__all__ = ['NWKernelRegression']
+
+
+class NWKernelRegression(nn.Module):
+    """Nadaraya-Watson kernel regression with a learnable Gaussian kernel width `w`.
+
+    forward(queries, keys, values):
+        queries: (num_queries,)
+        keys, values: (num_queries, num_keys); row q holds the key-value pairs of query q
+        returns: (num_queries,), the attention-weighted average of each row of `values`
+    After a call, `attention_weights` holds the softmax weights, (num_queries, num_keys).
+    """
+
+    def __init__(self, w=None, **kwargs):
+        super().__init__(**kwargs)
+        init = torch.rand((1,)) if w is None else torch.tensor([float(w)])
+        self.w = nn.Parameter(init)
+        self.attention_weights = None
+
+    def forward(self, queries, keys, values):
+        if queries.dim() != 1:
+            raise ValueError(
+                f"queries must have shape (num_queries,), got {tuple(queries.shape)}; "
+                "flatten them with queries.reshape(-1)")
+        if keys.shape != values.shape or keys.dim() != 2 or keys.shape[0] != queries.shape[0]:
+            raise ValueError(
+                f"keys and values must both have shape (num_queries, num_keys) = "
+                f"({queries.shape[0]}, num_keys), got keys {tuple(keys.shape)} and values "
+                f"{tuple(values.shape)}; give every query one row of keys and one of values, "
+                "e.g. x_train.repeat(num_queries, 1)")
+        # (num_queries, 1) - (num_queries, num_keys): distance of each query to its own keys
+        scores = -((queries.unsqueeze(1) - keys) * self.w) ** 2 / 2
+        self.attention_weights = torch.softmax(scores, dim=1)
+        # (num_queries, 1, num_keys) x (num_queries, num_keys, 1) -> (num_queries, 1, 1)
+        return torch.bmm(self.attention_weights.unsqueeze(1), values.unsqueeze(-1)).reshape(-1)
