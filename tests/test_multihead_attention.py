@@ -1,0 +1,98 @@
+"""Tests of section 10.5: transpose_qkv / transpose_output and MultiHeadAttention."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+import d2l_attention as d2l
+
+
+def torch_mha_like(ours, key_size, value_size, num_hiddens, num_heads):
+    """A torch.nn.MultiheadAttention holding exactly the weights of our module."""
+    ref = nn.MultiheadAttention(num_hiddens, num_heads, bias=False, batch_first=True,
+                                kdim=key_size, vdim=value_size)
+    with torch.no_grad():
+        if ref._qkv_same_embed_dim:
+            ref.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight,
+                                                ours.W_v.weight]))
+        else:
+            ref.q_proj_weight.copy_(ours.W_q.weight)
+            ref.k_proj_weight.copy_(ours.W_k.weight)
+            ref.v_proj_weight.copy_(ours.W_v.weight)
+        ref.out_proj.weight.copy_(ours.W_o.weight)
+    return ref.eval()
+
+
+# torch.nn.MultiheadAttention needs query size == embed_dim; keys and values may differ.
+@pytest.mark.parametrize("sizes", [(16, 16, 16), (16, 12, 20)])
+def test_matches_torch_multihead_attention_1d_valid_lens(sizes):
+    query_size, key_size, value_size = sizes
+    num_hiddens, num_heads, batch, nq, nk = 16, 4, 3, 5, 7
+    torch.manual_seed(0)
+    ours = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens, num_heads,
+                                  dropout=0.3).eval()
+    ref = torch_mha_like(ours, key_size, value_size, num_hiddens, num_heads)
+    q = torch.randn(batch, nq, query_size)
+    k, v = torch.randn(batch, nk, key_size), torch.randn(batch, nk, value_size)
+    valid_lens = torch.tensor([3, 7, 1])
+    padding = torch.arange(nk)[None, :] >= valid_lens[:, None]  # True = ignore
+    want, _ = ref(q, k, v, key_padding_mask=padding, need_weights=False)
+    torch.testing.assert_close(ours(q, k, v, valid_lens), want, atol=1e-5, rtol=1e-5)
+
+
+def test_matches_torch_multihead_attention_2d_valid_lens():
+    num_hiddens, num_heads, batch, nq, nk = 12, 3, 2, 4, 6
+    torch.manual_seed(1)
+    ours = d2l.MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens, num_heads,
+                                  dropout=0).eval()
+    ref = torch_mha_like(ours, num_hiddens, num_hiddens, num_hiddens, num_heads)
+    x = torch.randn(batch, nq, num_hiddens)
+    kv = torch.randn(batch, nk, num_hiddens)
+    valid_lens = torch.tensor([[1, 2, 3, 4], [6, 5, 4, 3]])
+    blocked = torch.arange(nk)[None, None, :] >= valid_lens[:, :, None]  # (batch, nq, nk)
+    attn_mask = blocked.repeat_interleave(num_heads, dim=0)  # torch wants (batch*heads, nq, nk)
+    want, _ = ref(x, kv, kv, attn_mask=attn_mask, need_weights=False)
+    torch.testing.assert_close(ours(x, kv, kv, valid_lens), want, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("valid_lens", [None, torch.tensor([2, 5]),
+                                        torch.tensor([[1, 2, 3], [5, 4, 3]])])
+def test_output_and_weight_shapes(valid_lens):
+    net = d2l.MultiHeadAttention(30, 20, 40, num_hiddens=100, num_heads=5, dropout=0).eval()
+    out = net(torch.randn(2, 3, 20), torch.randn(2, 5, 30), torch.randn(2, 5, 40), valid_lens)
+    assert out.shape == (2, 3, 100)
+    assert net.attention.attention_weights.shape == (10, 3, 5)
+
+
+def test_heads_see_their_own_example_lengths():
+    net = d2l.MultiHeadAttention(8, 8, 8, num_hiddens=8, num_heads=2, dropout=0).eval()
+    x = torch.randn(2, 3, 8)
+    net(x, x, x, torch.tensor([1, 3]))
+    weights = net.attention.attention_weights  # rows: b0h0, b0h1, b1h0, b1h1
+    assert torch.equal(weights[:2, :, 1:], torch.zeros(2, 3, 2))
+    assert (weights[2:] > 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(batch=st.integers(1, 4), n=st.integers(1, 6), head_dim=st.integers(1, 5),
+       num_heads=st.integers(1, 4))
+def test_transpose_round_trip_is_exact(batch, n, head_dim, num_heads):
+    X = torch.randn(batch, n, head_dim * num_heads)
+    Y = d2l.transpose_qkv(X, num_heads)
+    assert Y.shape == (batch * num_heads, n, head_dim)
+    assert torch.equal(d2l.transpose_output(Y, num_heads), X)
+
+
+def test_transpose_qkv_puts_each_head_in_its_own_row():
+    X = torch.arange(2 * 3 * 4).reshape(2, 3, 4)
+    Y = d2l.transpose_qkv(X, 2)
+    # head 1 of example 0 holds the last two features of every position of example 0
+    assert torch.equal(Y[1], X[0, :, 2:])
+    assert torch.equal(Y[2], X[1, :, :2])
+
+
+def test_indivisible_hidden_size_names_both_numbers():
+    with pytest.raises(ValueError, match=r"num_hiddens=100.*num_heads=3"):
+        d2l.MultiHeadAttention(10, 10, 10, num_hiddens=100, num_heads=3, dropout=0)
