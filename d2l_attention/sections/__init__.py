@@ -5,3 +5,4 @@ from .s10_1_attention_cues import *  # noqa: F403
 from .s10_2_nadaraya_watson import *  # noqa: F403
 from .s10_3_attention_scoring import *  # noqa: F403
 from .s10_5_multihead_attention import *  # noqa: F403
+from .s10_6_self_attention import *  # noqa: F403

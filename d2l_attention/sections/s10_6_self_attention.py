@@ -1,0 +1,46 @@
+# Generated from notebooks/10.6-self-attention-and-positional-encoding.ipynb by `make lib`: DO NOT EDIT.
+# Edit notebooks/10.6-self-attention-and-positional-encoding.py instead, then run `make sync execute lib`.
+"""Section 10.6 自注意力和位置编码 (Self-Attention and Positional Encoding): the components saved with `#@save`."""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import d2l_attention as d2l
+
+__all__ = ['PositionalEncoding']
+
+
+class PositionalEncoding(nn.Module):
+    """Sinusoidal positional encoding added to the input, then dropout.
+
+    X: (batch_size, num_steps, num_hiddens) with num_steps <= max_len. Output: same shape.
+    `self.P`: (1, max_len, num_hiddens), P[0, i, 2j] = sin(i / 10000^(2j/d)),
+    P[0, i, 2j+1] = cos(i / 10000^(2j/d)).
+    """
+
+    def __init__(self, num_hiddens, dropout, max_len=1000):
+        super().__init__()
+        if num_hiddens % 2 != 0:
+            raise ValueError(f"num_hiddens={num_hiddens} must be even: columns come in "
+                             "sine/cosine pairs; use an even num_hiddens")
+        self.num_hiddens, self.max_len = num_hiddens, max_len
+        self.dropout = nn.Dropout(dropout)
+        pos = torch.arange(max_len, dtype=torch.float32).reshape(-1, 1)
+        freq = torch.pow(10000, torch.arange(0, num_hiddens, 2, dtype=torch.float32) / num_hiddens)
+        angles = pos / freq  # (max_len, num_hiddens / 2)
+        P = torch.zeros((1, max_len, num_hiddens))
+        P[:, :, 0::2] = torch.sin(angles)
+        P[:, :, 1::2] = torch.cos(angles)
+        self.register_buffer("P", P, persistent=False)  # moves with .to(device)
+
+    def forward(self, X):
+        if X.dim() != 3 or X.shape[-1] != self.num_hiddens:
+            raise ValueError(f"X must have shape (batch_size, num_steps, {self.num_hiddens}), "
+                             f"got {tuple(X.shape)}")
+        if X.shape[1] > self.max_len:
+            raise ValueError(f"sequence length {X.shape[1]} exceeds max_len={self.max_len}; "
+                             "create PositionalEncoding with a larger max_len")
+        return self.dropout(X + self.P[:, :X.shape[1], :].to(X.dtype))

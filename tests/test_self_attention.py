@@ -1,0 +1,77 @@
+"""Tests of section 10.6: PositionalEncoding."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import d2l_attention as d2l
+
+
+def closed_form(i, col, d):
+    """Independent float64 value of P[i, col] for the sinusoidal encoding."""
+    j = col // 2
+    angle = i / 10000 ** (2 * j / d)
+    return math.sin(angle) if col % 2 == 0 else math.cos(angle)
+
+
+@pytest.mark.parametrize("d", [4, 32, 100])
+def test_values_match_closed_form(d):
+    P = d2l.PositionalEncoding(d, dropout=0, max_len=200).P[0]
+    rng = np.random.default_rng(d)
+    for i, col in zip(rng.integers(0, 200, 25), rng.integers(0, d, 25)):
+        assert abs(P[i, col].item() - closed_form(int(i), int(col), d)) < 2e-5, (i, col)
+
+
+def test_dropout_zero_adds_exactly_the_encoding():
+    torch.manual_seed(0)
+    pe = d2l.PositionalEncoding(16, dropout=0).eval()
+    X = torch.randn(3, 7, 16)
+    out = pe(X)
+    assert out.shape == X.shape
+    torch.testing.assert_close(out - X, pe.P[:, :7].expand(3, -1, -1))
+
+
+def test_dropout_is_active_only_in_training():
+    pe = d2l.PositionalEncoding(16, dropout=0.5)
+    X = torch.zeros(2, 10, 16)
+    assert torch.equal(pe.eval()(X), pe.P[:, :10].expand(2, -1, -1))
+    torch.manual_seed(0)
+    assert (pe.train()(X) == 0).any()
+
+
+@pytest.mark.parametrize("delta", [1, 3, 11])
+def test_relative_position_is_a_rotation(delta):
+    d, n = 20, 80
+    P = d2l.PositionalEncoding(d, dropout=0, max_len=n).P[0].double()
+    omega = 1 / 10000 ** (torch.arange(0, d, 2, dtype=torch.float64) / d)
+    M = torch.zeros(d, d, dtype=torch.float64)
+    for j, w in enumerate(omega.tolist()):
+        c, s = math.cos(delta * w), math.sin(delta * w)
+        M[2 * j:2 * j + 2, 2 * j:2 * j + 2] = torch.tensor([[c, s], [-s, c]])
+    # float32 encoding: allow its rounding, but a wrong frequency would be off by ~1
+    assert (P[delta:] - P[:-delta] @ M.T).abs().max() < 1e-4
+
+
+def test_errors_say_what_to_change():
+    with pytest.raises(ValueError, match="even"):
+        d2l.PositionalEncoding(7, dropout=0)
+    pe = d2l.PositionalEncoding(8, dropout=0, max_len=5)
+    with pytest.raises(ValueError, match="max_len=5"):
+        pe(torch.zeros(1, 6, 8))
+    with pytest.raises(ValueError, match=r"\(batch_size, num_steps, 8\)"):
+        pe(torch.zeros(1, 4, 6))
+
+
+def test_encoding_moves_with_the_module_and_is_not_a_parameter():
+    pe = d2l.PositionalEncoding(8, dropout=0)
+    assert list(pe.parameters()) == []
+    assert pe.to(torch.float64).P.dtype == torch.float64
+    assert pe(torch.zeros(1, 3, 8, dtype=torch.float64)).dtype == torch.float64
+
+
+def test_self_attention_keeps_the_input_shape():
+    net = d2l.MultiHeadAttention(12, 12, 12, 12, 3, dropout=0).eval()
+    X = torch.randn(2, 5, 12)
+    assert net(X, X, X, torch.tensor([5, 2])).shape == X.shape
