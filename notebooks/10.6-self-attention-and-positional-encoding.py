@@ -147,7 +147,7 @@ for i, n in enumerate(lengths):
     print(f"{n:6d}" + "".join(f"{results[name][i][0] * 1e3:14.2f} ms" for name in results))
 for name, s in time_slopes.items():
     print(f"{name:15s} time ~ n^{s:.2f}")
-assert time_slopes["self-attention"] > time_slopes["CNN (k=3)"]
+# No assertion on seconds: they depend on the machine and its load (the memory check is exact).
 
 fig, axes = d2l.plt.subplots(1, 2, figsize=(9, 3.2))
 for name, r in results.items():
