@@ -6,13 +6,17 @@ LAB_PORT ?= 8888
 # Jupyter refuses to run as root unless told; containers and CI often are root.
 LAB_ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 NOTEBOOKS = $(shell $(PY) .ci/book.py notebooks)
+SEEDS ?= 1
+QUICK ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help venv lab test sync execute lib lint data bench clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z-]*:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), D2L_DATA_DIR=folder (offline data)"
+	@echo "           make bench SEEDS=5 (mean BLEU over seeds 0-4), QUICK=1 (3 epochs), BENCH_ARGS=--help"
 
 venv: ## Create .venv and install requirements.txt + the library (done by every target)
 	@bash .ci/bootstrap.sh "$(PYTHON)" "$(VENV)"
@@ -29,7 +33,7 @@ test: venv ## Run everything CI checks: lint, drift checks, unit tests, nbval
 	@echo "==> generated library vs #@save cells"
 	@$(PY) .ci/book.py lib --check
 	@echo "==> unit tests"
-	@$(PY) -m pytest -q tests
+	@$(PY) -m pytest -q tests --ignore=tests/e2e
 	@echo "==> nbval: $(NOTEBOOKS)"
 	@$(PY) -m pytest -q --nbval --nbval-current-env \
 	  --nbval-sanitize-with .ci/nbval_sanitize.cfg --nbval-cell-timeout=900 $(NOTEBOOKS)
@@ -48,6 +52,20 @@ lint: venv ## Lint the library, tests, tooling and the notebooks' .py twins
 
 data: venv ## Download and verify the fra-eng data set into the cache (once, for offline use)
 	$(PY) -m d2l_attention.data
+
+bench: venv ## Train the 10.4 and 10.7 translators outside Jupyter: speed, loss, BLEU (SEEDS=5, QUICK=1)
+	$(PY) -m d2l_attention.bench --seeds $(SEEDS) $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+.PHONY: student html e2e
+student: venv ## Write the student edition (solutions -> `# 你的代码`) to build/student/
+	$(PY) .ci/book.py student --out build/student
+
+html: venv ## Build the static offline HTML book (stored outputs, local MathJax) in build/html/
+	$(PY) .ci/book.py html --out build/html
+
+e2e: venv ## Run 10.1 in JupyterLab in Debian's chromium (Playwright); screenshot in build/e2e/
+	@bash .ci/browser.sh
+	$(PY) -m pytest -q -m e2e tests/e2e
 
 clean: ## Remove .venv, caches and build outputs (keeps the data cache)
 	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis *.egg-info

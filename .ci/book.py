@@ -6,6 +6,8 @@ Usage (the Makefile wraps these; run from the repository root):
     python .ci/book.py lib [--check]      # extract `#@save` cells into d2l_attention/sections/
     python .ci/book.py execute [NB ...]   # run notebooks in place, print the time of each
     python .ci/book.py check-pairs        # fail if any .ipynb differs from its py:percent twin
+    python .ci/book.py student [--out D]  # student edition: solution cells -> `# 你的代码`
+    python .ci/book.py html [--out D]     # static offline HTML book with stored outputs
 
 This file deliberately does not import `d2l_attention`: it must work while the generated
 library is missing or broken.
@@ -24,6 +26,8 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS_DIR = ROOT / "d2l_attention" / "sections"
 SAVE_MARK = "#@save"
+SOLUTION_TAG = "solution"
+PLACEHOLDER = "# 你的代码"
 
 
 def load_sections(include_planned: bool = False) -> list[dict]:
@@ -107,12 +111,31 @@ __all__ = {names!r}
 
 
 def render_index(sections: list[dict]) -> str:
+    # A section may subclass an earlier section's component at import time
+    # (`class TransformerDecoder(d2l.AttentionDecoder)`), while `d2l_attention` itself is still
+    # being imported: so each section's names are set on the package right after its import.
     lines = [
         "# Generated from chapters.yml by `make lib`: DO NOT EDIT.",
-        '"""Components of the written sections, imported in chapter order."""',
+        '"""Components of the written sections, imported in chapter order.',
+        "",
+        "Each section's names are set on d2l_attention as soon as the section is imported, so a",
+        "later section can use them (`d2l.Name`) while the package is still being imported.",
+        '"""',
+        "",
+        "import sys as _sys",
+        "",
+        "",
+        "def _publish(module):",
+        "    package = _sys.modules[__name__.rpartition('.')[0]]",
+        "    for name in module.__all__:",
+        "        setattr(package, name, getattr(module, name))",
         "",
     ]
-    lines += [f"from .{module_name(s)} import *  # noqa: F403" for s in sections]
+    for s in sections:
+        name = module_name(s)
+        lines += ["", f"from . import {name}  # noqa: E402",
+                  f"from .{name} import *  # noqa: E402, F403",
+                  f"_publish({name})"]
     return "\n".join(lines) + "\n"
 
 
@@ -211,6 +234,180 @@ def cmd_check_pairs() -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- student
+
+
+def is_solution(cell) -> bool:
+    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
+
+
+def student_notebook(nb):
+    """A copy of `nb` with every solution cell replaced by an empty `# 你的代码` code cell."""
+    import copy
+
+    import nbformat
+
+    out = copy.deepcopy(nb)
+    for i, cell in enumerate(out.cells):
+        if is_solution(cell):
+            placeholder = nbformat.v4.new_code_cell(PLACEHOLDER)
+            if "id" in cell:
+                placeholder["id"] = cell["id"]  # keep ids stable (and unique) across editions
+            out.cells[i] = placeholder
+    return out
+
+
+def cmd_student(out_dir: Path) -> int:
+    import nbformat
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for sec in load_sections():
+        src = ROOT / sec["notebook"]
+        nb = nbformat.read(src, as_version=4)
+        student = student_notebook(nb)
+        nbformat.validate(student)
+        dest = out_dir / src.name
+        nbformat.write(student, dest)
+        count = sum(is_solution(c) for c in nb.cells)
+        print(f"  {count} solution cells replaced  {dest}")
+    return 0
+
+
+# ------------------------------------------------------------------------- html
+
+MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
+
+# The lab template, minus everything fetched from a CDN: require.js and mermaid are not used by
+# these notebooks, and MathJax 2 comes from the local copy (STIX-Web fonts are the ones shipped).
+PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block html_head_js_mathjax -%}
+<script>window.MathJax = {"HTML-CSS": {availableFonts: [], webFont: "STIX-Web",
+  imageFont: null, preferredFont: null}};</script>
+{{ super() }}
+{%- endblock html_head_js_mathjax -%}
+{% block extra_css %}<style>{{ resources.book_css }}</style>{% endblock extra_css %}
+{%- block body_header -%}{{ super() }}{{ resources.book_nav }}{%- endblock body_header -%}
+{% block body_footer %}{{ resources.book_nav }}{{ super() }}{% endblock body_footer %}
+"""
+
+BOOK_CSS = """
+nav.book-nav { display: flex; justify-content: space-between; gap: 1em; padding: 0.6em 0;
+  margin: 0 0 1em; border-bottom: 1px solid #ddd; font-family: sans-serif; }
+nav.book-nav:last-child { border-top: 1px solid #ddd; border-bottom: 0; margin: 1em 0 0; }
+nav.book-nav a { text-decoration: none; }
+.celltag_solution { border-left: 4px solid #4caf50; }
+.celltag_solution::before { content: "参考答案 (solution)"; color: #4caf50; font-size: 0.8em;
+  padding-left: 0.5em; font-family: sans-serif; }
+"""
+
+INDEX_TEMPLATE = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>第 {chapter} 章 {zh} ({en})</title>
+<style>
+body {{ font-family: sans-serif; max-width: 48em; margin: 2em auto; padding: 0 1em;
+  line-height: 1.6; }}
+li.planned {{ color: #888; }}
+.en {{ color: #555; }}
+</style>
+</head>
+<body>
+<h1>第 {chapter} 章 {zh}<br><span class="en">Chapter {chapter} {en}</span></h1>
+<p>目录 / Contents</p>
+<ol class="toc">
+{items}
+</ol>
+<p class="en">Generated from chapters.yml by <code>make html</code>; reads offline.</p>
+</body>
+</html>
+"""
+
+
+def page_name(sec: dict) -> str:
+    return Path(sec["notebook"]).stem + ".html"
+
+
+def nav_html(prev: dict | None, nxt: dict | None) -> str:
+    from html import escape
+
+    def link(sec, rel, arrow_left):
+        if sec is None:
+            return "<span></span>"
+        text = escape(f"{sec['number']} {sec['zh']}")
+        return (f'<a rel="{rel}" href="{page_name(sec)}">'
+                + (f"← {text}" if arrow_left else f"{text} →") + "</a>")
+
+    return ('<nav class="book-nav">' + link(prev, "prev", True)
+            + '<a rel="index" href="index.html">目录 / Contents</a>'
+            + link(nxt, "next", False) + "</nav>")
+
+
+def copy_mathjax(out_dir: Path) -> Path:
+    import shutil
+
+    import jupyter_server_mathjax
+
+    static = Path(jupyter_server_mathjax.__file__).parent / "static"
+    dest = out_dir / "mathjax"
+    if dest.exists():
+        shutil.rmtree(dest)
+    shutil.copytree(static, dest, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    return dest
+
+
+def cmd_html(out_dir: Path) -> int:
+    from html import escape
+
+    import nbformat
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+
+    with open(ROOT / "chapters.yml", encoding="utf-8") as f:
+        title = yaml.safe_load(f)
+    chapter = title["chapter"]
+    everything = load_sections(include_planned=True)
+    written = [s for s in everything if s["status"] == "written"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    copy_mathjax(out_dir)
+
+    exporter = HTMLExporter(
+        extra_loaders=[DictLoader({"book_page.html.j2": PAGE_TEMPLATE})],
+        template_file="book_page.html.j2",
+        mathjax_url=f"mathjax/MathJax.js?config={MATHJAX_CONFIG}",
+        embed_images=True,
+    )
+    for i, sec in enumerate(written):
+        nb = nbformat.read(ROOT / sec["notebook"], as_version=4)
+        resources = {
+            "metadata": {"name": f"{sec['number']} {sec['zh']}",
+                         "path": str((ROOT / sec["notebook"]).parent)},
+            "book_nav": nav_html(written[i - 1] if i > 0 else None,
+                                 written[i + 1] if i + 1 < len(written) else None),
+            "book_css": BOOK_CSS,
+        }
+        body, _ = exporter.from_notebook_node(nb, resources=resources)
+        (out_dir / page_name(sec)).write_text(body, encoding="utf-8")
+        print(f"  wrote {out_dir / page_name(sec)}")
+
+    items = []
+    for sec in everything:
+        label = f"{escape(sec['number'])} {escape(sec['zh'])} <span class=\"en\">" \
+                f"({escape(sec['en'])})</span>"
+        if sec["status"] == "written":
+            items.append(f'<li><a href="{page_name(sec)}">{label}</a></li>')
+        else:
+            items.append(f'<li class="planned">{label} — 待写 / planned</li>')
+    index = INDEX_TEMPLATE.format(chapter=chapter, zh=escape(title["title"]["zh"]),
+                                  en=escape(title["title"]["en"]), items="\n".join(items))
+    (out_dir / "index.html").write_text(index, encoding="utf-8")
+    print(f"  wrote {out_dir / 'index.html'} ({len(written)} sections)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -221,6 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     p_exe.add_argument("paths", nargs="*")
     p_exe.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
     sub.add_parser("check-pairs", help="fail if a notebook and its .py twin differ")
+    p_stu = sub.add_parser("student", help="write the student edition (solutions removed)")
+    p_stu.add_argument("--out", type=Path, default=ROOT / "build" / "student")
+    p_html = sub.add_parser("html", help="build the static offline HTML book")
+    p_html.add_argument("--out", type=Path, default=ROOT / "build" / "html")
     args = parser.parse_args(argv)
     if args.cmd == "notebooks":
         print(" ".join(s["notebook"] for s in load_sections()))
@@ -229,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_lib(args.check)
     if args.cmd == "execute":
         return cmd_execute(args.paths, args.timeout)
+    if args.cmd == "student":
+        return cmd_student(args.out)
+    if args.cmd == "html":
+        return cmd_html(args.out)
     return cmd_check_pairs()
 
 

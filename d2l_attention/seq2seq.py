@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .text import truncate_pad
-from .utils import Animator, Timer, grad_clipping
+from .utils import Animator, Timer
 
 __all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "sequence_mask",
            "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu"]
@@ -111,13 +111,17 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     Prints one summary line and returns a `TrainResult`. The loss and token count are summed on
     the device and read back once per epoch, not once per batch (a host sync per batch is slow).
     On a CPU or a CUDA GPU, Adam runs as one fused kernel over all parameters instead of a dozen
-    small tensor ops per parameter (same update rule; it matters for small models).
+    small tensor ops per parameter (same update rule; it matters for small models). Target
+    columns that are padding in the whole batch are skipped (see the comments in the loop): the
+    decoder must be causal, as every teacher-forced decoder is.
     """
     net.apply(_xavier_init)
     net.to(device)
     fused = torch.device(device).type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, fused=fused or None)
     loss = MaskedSoftmaxCELoss()
+    # grad_clipping(net, 1) would walk all modules to find the parameters at every batch
+    params = [p for p in net.parameters() if p.requires_grad]
     net.train()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
     bos_id = tgt_vocab["<bos>"]
@@ -127,15 +131,23 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     for epoch in range(num_epochs):
         loss_sum = torch.zeros((), device=device)
         token_sum = torch.zeros((), dtype=torch.long, device=device)
-        for batch in data_iter:
+        for X, X_valid_len, Y, Y_valid_len in data_iter:
             optimizer.zero_grad()
-            X, X_valid_len, Y, Y_valid_len = (t.to(device) for t in batch)
+            num_steps = Y.shape[1]
+            # Steps after the longest target of the batch are padding in every example: the
+            # loss ignores them and a (causal) decoder's earlier outputs do not depend on them,
+            # so they are cut before the forward pass (read from the CPU batch: no device sync).
+            Y = Y[:, :max(1, int(Y_valid_len.max()))]
+            X, X_valid_len, Y, Y_valid_len = (
+                t.to(device) for t in (X, X_valid_len, Y, Y_valid_len))
             bos = torch.full((Y.shape[0], 1), bos_id, dtype=Y.dtype, device=device)
             dec_input = torch.cat([bos, Y[:, :-1]], 1)  # teacher forcing
             Y_hat, _ = net(X, dec_input, X_valid_len)
-            l = loss(Y_hat, Y, Y_valid_len)
+            # The loss averages over the steps it sees; rescale so it is the mean over all
+            # num_steps, exactly as without the cut (same loss value, same gradients).
+            l = loss(Y_hat, Y, Y_valid_len) * (Y.shape[1] / num_steps)
             l.sum().backward()
-            grad_clipping(net, 1)
+            torch.nn.utils.clip_grad_norm_(params, 1)  # what grad_clipping(net, 1) does
             optimizer.step()
             loss_sum += l.detach().sum()
             token_sum += Y_valid_len.sum()

@@ -1,133 +1,273 @@
-"""Tests of section 10.3: masked_softmax, AdditiveAttention, DotProductAttention."""
+"""Tests for section 10.3: masked_softmax, AdditiveAttention, DotProductAttention."""
+
+import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch.nn import functional as F
 
 import d2l_attention as d2l
 
+SETTINGS = settings(max_examples=30, deadline=None)
 
-def key_mask(valid_lens, batch_size, num_queries, num_keys):
-    """Boolean (batch, queries, keys) mask, True where a key may be attended to."""
+
+def keep_mask(valid_lens, batch_size, num_queries, num_keys):
+    """Boolean (batch_size, num_queries, num_keys) mask, True where a key takes part."""
     lens = valid_lens if valid_lens.dim() == 2 else valid_lens[:, None].expand(-1, num_queries)
-    return torch.arange(num_keys)[None, None, :] < lens[:, :, None]
+    return torch.arange(num_keys) < lens[:, :, None]
 
 
-def qkv(batch=3, nq=4, nk=6, d=5, dv=7, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return (torch.randn(batch, nq, d, generator=g), torch.randn(batch, nk, d, generator=g),
-            torch.randn(batch, nk, dv, generator=g))
+@st.composite
+def scores_and_lens(draw, allow_zero=True, two_d=None):
+    batch_size = draw(st.integers(1, 4))
+    num_queries = draw(st.integers(1, 5))
+    num_keys = draw(st.integers(1, 7))
+    seed = draw(st.integers(0, 2**16))
+    scale = draw(st.sampled_from([0.1, 1.0, 10.0, 100.0]))
+    low = 0 if allow_zero else 1
+    if two_d is None:
+        two_d = draw(st.booleans())
+    shape = (batch_size, num_queries) if two_d else (batch_size,)
+    gen = torch.Generator().manual_seed(seed)
+    X = torch.randn(batch_size, num_queries, num_keys, generator=gen) * scale
+    lens = torch.randint(low, num_keys + 1, shape, generator=gen)
+    return X, lens
 
 
-@pytest.mark.parametrize("valid_lens", [torch.tensor([2, 6, 4]),
-                                        torch.tensor([[1, 2, 3, 4], [6, 5, 4, 3], [2, 2, 6, 1]])])
-def test_dot_product_attention_equals_pytorch_sdpa(valid_lens):
-    q, k, v = qkv()
-    attention = d2l.DotProductAttention(dropout=0.5).eval()
-    got = attention(q, k, v, valid_lens)
-    mask = key_mask(valid_lens, 3, 4, 6)
-    want = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+# ------------------------------------------------------------------ masked_softmax
 
 
-def test_dot_product_attention_without_mask_equals_sdpa():
-    q, k, v = qkv(seed=1)
-    got = d2l.DotProductAttention(dropout=0).eval()(q, k, v)
-    torch.testing.assert_close(got, F.scaled_dot_product_attention(q, k, v), atol=1e-6, rtol=1e-6)
-
-
-def test_zero_length_rows_give_zero_output_not_nan():
-    q, k, v = qkv()
-    attention = d2l.DotProductAttention(dropout=0).eval()
-    out = attention(q, k, v, torch.tensor([0, 3, 0]))
-    assert torch.equal(out[0], torch.zeros_like(out[0]))
-    assert torch.equal(out[2], torch.zeros_like(out[2]))
-    assert torch.isfinite(out).all()
-    assert torch.equal(attention.attention_weights[0], torch.zeros(4, 6))
-
-
-@settings(max_examples=50, deadline=None)
-@given(batch=st.integers(1, 4), nq=st.integers(1, 5), nk=st.integers(1, 8),
-       two_d=st.booleans(), seed=st.integers(0, 10_000), data=st.data())
-def test_masked_softmax_properties(batch, nq, nk, two_d, seed, data):
-    shape = (batch, nq) if two_d else (batch,)
-    count = batch * nq if two_d else batch
-    lens = data.draw(st.lists(st.integers(0, nk), min_size=count, max_size=count))
-    lens = torch.tensor(lens).reshape(shape)
-    X = torch.randn(batch, nq, nk, generator=torch.Generator().manual_seed(seed)) * 10
+@SETTINGS
+@given(scores_and_lens())
+def test_masked_softmax_properties(case):
+    X, lens = case
+    batch_size, num_queries, num_keys = X.shape
     W = d2l.masked_softmax(X, lens)
-    mask = key_mask(lens, batch, nq, nk)
-    assert (W >= 0).all()
-    assert torch.equal(W[~mask], torch.zeros_like(W[~mask]))  # masked weights exactly zero
-    row_sums = W.sum(dim=-1)
-    has_keys = mask.any(dim=-1)
-    torch.testing.assert_close(row_sums[has_keys], torch.ones_like(row_sums[has_keys]))
-    assert torch.equal(row_sums[~has_keys], torch.zeros_like(row_sums[~has_keys]))
+    keep = keep_mask(lens, batch_size, num_queries, num_keys)
+    assert W.shape == X.shape
+    assert not W.isnan().any()
+    assert (W[keep] >= 0).all()
+    assert (W[~keep] == 0).all()  # exactly zero, not merely small
+    sums = W.sum(dim=-1)
+    nonempty = keep.any(dim=-1)
+    assert torch.allclose(sums[nonempty], torch.ones_like(sums[nonempty]), atol=1e-5)
+    assert (W[~nonempty] == 0).all()
+
+
+@SETTINGS
+@given(scores_and_lens(allow_zero=False))
+def test_masked_softmax_matches_softmax_on_valid_prefix(case):
+    X, lens = case
+    W = d2l.masked_softmax(X, lens)
+    keep = keep_mask(lens, *X.shape)
+    # Independent reference in float64: exponentiate, zero the padding, normalise.
+    shift = X.double().masked_fill(~keep, float("-inf")).amax(dim=-1, keepdim=True)
+    e = torch.exp(X.double() - shift) * keep
+    expected = e / e.sum(dim=-1, keepdim=True)
+    torch.testing.assert_close(W.double(), expected, atol=1e-6, rtol=1e-5)
+
+
+@SETTINGS
+@given(scores_and_lens())
+def test_masked_softmax_gradients_finite(case):
+    X, lens = case
+    X = X.clone().requires_grad_(True)
+    W = d2l.masked_softmax(X, lens)
+    (W * torch.linspace(-1, 1, W.numel()).reshape(W.shape)).sum().backward()
+    assert torch.isfinite(X.grad).all()
+    keep = keep_mask(lens, *X.shape)
+    assert (X.grad[~keep] == 0).all()
 
 
 def test_masked_softmax_none_is_plain_softmax():
-    X = torch.randn(2, 3, 4)
-    torch.testing.assert_close(d2l.masked_softmax(X, None), torch.softmax(X, dim=-1))
-
-
-def test_masked_softmax_accepts_integer_valued_floats():
-    X = torch.randn(2, 2, 4)
-    torch.testing.assert_close(d2l.masked_softmax(X, torch.tensor([2.0, 3.0])),
-                               d2l.masked_softmax(X, torch.tensor([2, 3])))
-
-
-def test_gradients_are_finite_including_empty_rows():
-    X = torch.randn(2, 3, 5, requires_grad=True)
-    W = d2l.masked_softmax(X, torch.tensor([[0, 2, 5], [1, 0, 3]]))
-    (W * torch.randn_like(W)).sum().backward()
-    assert torch.isfinite(X.grad).all()
-    assert torch.equal(X.grad[0, 0], torch.zeros(5))  # an empty row passes no gradient
-
-
-@pytest.mark.parametrize("valid_lens, message", [
-    (torch.tensor([1, 2, 3]), r"\(batch_size,\) = \(2,\)"),          # wrong batch size
-    (torch.tensor([[1, 2], [3, 4]]), r"\(batch_size, num_queries\) = \(2, 3\)"),
-    (torch.tensor([1, 7]), "num_keys=5"),                              # longer than num_keys
-    (torch.tensor([-1, 2]), "between 0 and num_keys"),                # negative
-    (torch.tensor([1.5, 2.0]), "whole numbers"),                       # not a length
-])
-def test_masked_softmax_rejects_bad_valid_lens(valid_lens, message):
-    with pytest.raises(ValueError, match=message):
-        d2l.masked_softmax(torch.randn(2, 3, 5), valid_lens)
-
-
-def test_masked_softmax_rejects_non_3d_scores():
-    with pytest.raises(ValueError, match="batch_size, num_queries, num_keys"):
-        d2l.masked_softmax(torch.randn(3, 5), None)
-
-
-def test_attention_shape_errors_name_expected_shape():
-    q, k, v = qkv()
-    with pytest.raises(ValueError, match="batch_size"):
-        d2l.DotProductAttention(0)(q, k, v[:2])
-    with pytest.raises(ValueError, match="num_kv"):
-        d2l.DotProductAttention(0)(q, k, v[:, :5])
-    with pytest.raises(ValueError, match="d=5"):
-        d2l.DotProductAttention(0)(q, k[..., :4], v)
-    with pytest.raises(ValueError, match="query_size=3"):
-        d2l.AdditiveAttention(key_size=5, query_size=3, num_hiddens=8, dropout=0)(q, k, v)
-
-
-def test_additive_attention_matches_hand_computation():
     torch.manual_seed(0)
-    q, k, v = qkv(d=5)
-    attention = d2l.AdditiveAttention(key_size=5, query_size=5, num_hiddens=8, dropout=0).eval()
-    valid_lens = torch.tensor([3, 6, 1])
-    got = attention(q, k, v, valid_lens)
-    Wq, Wk, wv = attention.W_q.weight, attention.W_k.weight, attention.w_v.weight[0]
-    want = torch.zeros_like(got)
-    for b in range(3):
-        n = int(valid_lens[b])
-        for i in range(4):
-            scores = torch.stack([wv @ torch.tanh(Wq @ q[b, i] + Wk @ k[b, j]) for j in range(n)])
-            want[b, i] = torch.softmax(scores, dim=0) @ v[b, :n]
-    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
-    assert attention.attention_weights.shape == (3, 4, 6)
-    torch.testing.assert_close(attention.attention_weights.sum(-1), torch.ones(3, 4))
+    X = torch.randn(2, 3, 5)
+    assert torch.equal(d2l.masked_softmax(X, None), torch.softmax(X, dim=-1))
+
+
+def test_masked_softmax_float_lens_equal_int_lens():
+    torch.manual_seed(0)
+    X = torch.randn(2, 3, 5)
+    lens = torch.tensor([[1, 0, 5], [2, 3, 4]])
+    assert torch.equal(d2l.masked_softmax(X, lens), d2l.masked_softmax(X, lens.float()))
+
+
+def test_masked_softmax_all_masked_row_is_zero_not_uniform():
+    X = torch.zeros(1, 1, 4)
+    W = d2l.masked_softmax(X, torch.tensor([0]))
+    assert torch.equal(W, torch.zeros(1, 1, 4))
+
+
+@pytest.mark.parametrize(
+    "lens, fragment",
+    [
+        (torch.tensor([1, 2, 3]), "(batch_size,) = (2,)"),
+        (torch.tensor([[1, 2]]), "(batch_size, num_queries) = (2, 3)"),
+        (torch.ones(2, 3, 1, dtype=torch.long), "(batch_size, num_queries) = (2, 3)"),
+        (torch.tensor([2, 6]), "num_keys=5"),
+        (torch.tensor([-1, 2]), "between 0 and num_keys=5"),
+        (torch.tensor([1.5, 2.0]), "whole numbers"),
+    ],
+)
+def test_masked_softmax_rejects_bad_valid_lens(lens, fragment):
+    with pytest.raises(ValueError) as info:
+        d2l.masked_softmax(torch.zeros(2, 3, 5), lens)
+    assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (1, 2, 3, 5)])
+def test_masked_softmax_rejects_wrong_ndim(shape):
+    with pytest.raises(ValueError, match=r"\(batch_size, num_queries, num_keys\)"):
+        d2l.masked_softmax(torch.zeros(shape), None)
+
+
+# -------------------------------------------------------------- DotProductAttention
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+@SETTINGS
+@given(data=st.data())
+def test_dot_product_matches_torch_sdpa(two_d, data):
+    X, lens = data.draw(scores_and_lens(allow_zero=False, two_d=two_d))
+    batch_size, num_queries, num_kv = X.shape
+    d = data.draw(st.integers(1, 16))
+    value_dim = data.draw(st.integers(1, 6))
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    q = torch.randn(batch_size, num_queries, d, generator=gen)
+    k = torch.randn(batch_size, num_kv, d, generator=gen)
+    v = torch.randn(batch_size, num_kv, value_dim, generator=gen)
+    attention = d2l.DotProductAttention(dropout=0.5).eval()
+    ours = attention(q, k, v, lens)
+    mask = keep_mask(lens, batch_size, num_queries, num_kv)
+    reference = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)
+    assert attention.attention_weights.shape == (batch_size, num_queries, num_kv)
+
+
+def test_dot_product_without_valid_lens_matches_sdpa():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(3, 4, 8), torch.randn(3, 6, 8), torch.randn(3, 6, 5)
+    ours = d2l.DotProductAttention(dropout=0)(q, k, v)
+    torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v), atol=1e-6, rtol=1e-5)
+
+
+def test_dot_product_zero_length_rows_give_zero_output_and_finite_grads():
+    torch.manual_seed(0)
+    q = torch.randn(2, 3, 4, requires_grad=True)
+    k = torch.randn(2, 5, 4, requires_grad=True)
+    v = torch.randn(2, 5, 3, requires_grad=True)
+    lens = torch.tensor([[0, 2, 5], [3, 0, 0]])
+    out = d2l.DotProductAttention(dropout=0)(q, k, v, lens)
+    assert torch.equal(out[0, 0], torch.zeros(3))
+    assert torch.equal(out[1, 1:], torch.zeros(2, 3))
+    out.sum().backward()
+    for t in (q, k, v):
+        assert torch.isfinite(t.grad).all()
+    assert torch.equal(q.grad[0, 0], torch.zeros(4))  # an empty row does not depend on its query
+    # A batch of only empty rows: zero output everywhere (SDPA would give NaN here).
+    out = d2l.DotProductAttention(dropout=0)(q, k, v, torch.tensor([0, 0]))
+    assert torch.equal(out, torch.zeros(2, 3, 3))
+
+
+def test_dot_product_ignores_padding_values():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 1, 4), torch.randn(2, 6, 4), torch.randn(2, 6, 3)
+    lens = torch.tensor([2, 4])
+    attention = d2l.DotProductAttention(dropout=0)
+    out = attention(q, k, v, lens)
+    v2, k2 = v.clone(), k.clone()
+    v2[0, 2:], v2[1, 4:] = 1e4, -1e4
+    k2[0, 2:], k2[1, 4:] = 50.0, 50.0
+    assert torch.equal(attention(q, k2, v2, lens), out)
+
+
+@pytest.mark.parametrize(
+    "shapes, fragment",
+    [
+        (((2, 1, 4), (2, 5, 3), (2, 5, 2)), "(batch_size, num_kv, d)"),
+        (((2, 1, 4), (2, 5, 4), (2, 6, 2)), "(batch_size, num_kv, value_dim)"),
+        (((3, 1, 4), (2, 5, 4), (2, 5, 2)), "batch_size"),
+        (((1, 4), (2, 5, 4), (2, 5, 2)), "(batch_size, num_queries, query_size)"),
+        (((2, 1, 4), (5, 4), (2, 5, 2)), "(batch_size, num_kv, key_size)"),
+        (((2, 1, 4), (2, 5, 4), (2, 5)), "(batch_size, num_kv, value_dim)"),
+    ],
+)
+def test_dot_product_rejects_bad_shapes(shapes, fragment):
+    q, k, v = (torch.zeros(s) for s in shapes)
+    with pytest.raises(ValueError) as info:
+        d2l.DotProductAttention(dropout=0)(q, k, v)
+    assert fragment in str(info.value)
+
+
+# ---------------------------------------------------------------- AdditiveAttention
+
+
+def test_additive_shape_and_weights():
+    torch.manual_seed(0)
+    attention = d2l.AdditiveAttention(key_size=3, query_size=7, num_hiddens=8, dropout=0.2).eval()
+    q, k, v = torch.randn(2, 4, 7), torch.randn(2, 6, 3), torch.randn(2, 6, 5)
+    lens = torch.tensor([[6, 1, 3, 2], [4, 4, 5, 6]])
+    out = attention(q, k, v, lens)
+    assert out.shape == (2, 4, 5)
+    W = attention.attention_weights
+    assert W.shape == (2, 4, 6)
+    torch.testing.assert_close(W.sum(dim=-1), torch.ones(2, 4))
+    assert (W[~keep_mask(lens, 2, 4, 6)] == 0).all()
+
+
+@pytest.mark.parametrize("lens", [None, torch.tensor([3, 6]), torch.tensor([[1, 6, 2], [5, 0, 3]])])
+def test_additive_matches_hand_written_computation(lens):
+    torch.manual_seed(0)
+    key_size, query_size, h = 3, 5, 4
+    attention = d2l.AdditiveAttention(key_size, query_size, h, dropout=0).eval()
+    q, k, v = torch.randn(2, 3, query_size), torch.randn(2, 6, key_size), torch.randn(2, 6, 2)
+    out = attention(q, k, v, lens).double()
+    Wq = attention.W_q.weight.double()  # (h, query_size)
+    Wk = attention.W_k.weight.double()  # (h, key_size)
+    wv = attention.w_v.weight.double().reshape(h)
+    expected = torch.zeros(2, 3, 2, dtype=torch.float64)
+    for b in range(2):
+        for i in range(3):
+            if lens is None:
+                n = 6
+            else:
+                n = int(lens[b] if lens.dim() == 1 else lens[b, i])
+            if n == 0:
+                continue  # no valid key: the output stays a zero vector
+            scores = [wv @ torch.tanh(Wq @ q[b, i].double() + Wk @ k[b, j].double())
+                      for j in range(n)]
+            exps = [math.exp(s.item()) for s in scores]
+            total = sum(exps)
+            for j in range(n):
+                expected[b, i] += exps[j] / total * v[b, j].double()
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shapes, fragment",
+    [
+        (((2, 1, 6), (2, 5, 3), (2, 5, 2)), "query_size=7"),
+        (((2, 1, 7), (2, 5, 4), (2, 5, 2)), "key_size=3"),
+        (((2, 1, 7), (2, 5, 3), (2, 4, 2)), "(batch_size, num_kv, value_dim) = (2, 5, value_dim)"),
+        (((2, 7), (2, 5, 3), (2, 5, 2)), "(batch_size, num_queries, query_size)"),
+    ],
+)
+def test_additive_rejects_bad_shapes(shapes, fragment):
+    q, k, v = (torch.zeros(s) for s in shapes)
+    attention = d2l.AdditiveAttention(key_size=3, query_size=7, num_hiddens=4, dropout=0)
+    with pytest.raises(ValueError) as info:
+        attention(q, k, v)
+    assert fragment in str(info.value)
+
+
+def test_dropout_only_in_training():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 3)
+    attention = d2l.DotProductAttention(dropout=0.5)
+    attention.eval()
+    first = attention(q, k, v)
+    assert torch.equal(attention(q, k, v), first)
+    attention.train()
+    assert not torch.equal(attention(q, k, v), first)

@@ -1,0 +1,102 @@
+# Generated from notebooks/10.4-bahdanau-attention.ipynb by `make lib`: DO NOT EDIT.
+# Edit notebooks/10.4-bahdanau-attention.py instead, then run `make sync execute lib`.
+"""Section 10.4 Bahdanau 注意力 (Bahdanau Attention): the components saved with `#@save`."""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import d2l_attention as d2l
+
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'FastSeq2SeqAttentionDecoder']
+
+
+class AttentionDecoder(d2l.Decoder):
+    """Base class of decoders that keep the attention weights of their last forward pass."""
+
+    @property
+    def attention_weights(self):
+        raise NotImplementedError
+
+
+class Seq2SeqAttentionDecoder(AttentionDecoder):
+    """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
+
+    init_state(enc_outputs, enc_valid_lens): enc_outputs is the encoder's (outputs, state) with
+    outputs (num_steps, batch_size, num_hiddens) and state (num_layers, batch_size, num_hiddens);
+    enc_valid_lens: (batch_size,).
+    forward(X, state): X (batch_size, num_steps) target token indices ->
+    (batch_size, num_steps, vocab_size) scores and the new state.
+    attention_weights: one (batch_size, 1, num_kv) tensor per decoding step.
+    """
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
+        super().__init__(**kwargs)
+        self.attention = d2l.AdditiveAttention(num_hiddens, num_hiddens, num_hiddens, dropout)
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
+        self.dense = nn.Linear(num_hiddens, vocab_size)
+
+    def init_state(self, enc_outputs, enc_valid_lens, *args):
+        outputs, hidden_state = enc_outputs
+        # (batch_size, num_steps, num_hiddens): the layout the attention expects for keys/values
+        return [outputs.transpose(0, 1), hidden_state, enc_valid_lens]
+
+    def forward(self, X, state):
+        enc_outputs, hidden_state, enc_valid_lens = state
+        embs = self.embedding(X).transpose(0, 1)  # (num_steps, batch_size, embed_size)
+        step_outputs, self._attention_weights = [], []
+        for emb in embs:  # one target position at a time: the query is the newest state
+            query = hidden_state[-1].unsqueeze(1)  # top GRU layer, (batch_size, 1, num_hiddens)
+            context = self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)
+            rnn_input = torch.cat((context.squeeze(1), emb), dim=-1).unsqueeze(0)
+            out, hidden_state = self.rnn(rnn_input, hidden_state)  # out: (1, batch_size, h)
+            step_outputs.append(out.squeeze(0))
+            self._attention_weights.append(self.attention.attention_weights)
+        outputs = self.dense(torch.stack(step_outputs, dim=1))  # (batch_size, steps, vocab)
+        return outputs, [enc_outputs, hidden_state, enc_valid_lens]
+
+    @property
+    def attention_weights(self):
+        return self._attention_weights
+
+
+class FastSeq2SeqAttentionDecoder(Seq2SeqAttentionDecoder):
+    """Seq2SeqAttentionDecoder with the same parameters and results, arranged for speed.
+
+    What does not change between decoding steps is computed once per sequence in init_state:
+    the key projection W_k h_t and the padding mask. Source valid lengths must be >= 1.
+    attention_weights: one (batch_size, 1, num_kv) tensor per step (taken before dropout).
+    """
+
+    def init_state(self, enc_outputs, enc_valid_lens, *args):
+        outputs, hidden_state = enc_outputs
+        values = outputs.transpose(0, 1)  # (batch_size, num_kv, num_hiddens)
+        keys = self.attention.W_k(values)  # projected once, reused at every step
+        positions = torch.arange(values.shape[1], device=values.device)
+        if enc_valid_lens is None:
+            padding = torch.zeros(values.shape[:2], dtype=torch.bool, device=values.device)
+        else:
+            padding = positions[None, :] >= enc_valid_lens[:, None]  # (batch_size, num_kv)
+        return [values, keys, padding, hidden_state]
+
+    def forward(self, X, state):
+        values, keys, padding, hidden_state = state
+        attention = self.attention
+        embs = self.embedding(X).transpose(0, 1)  # (num_steps, batch_size, embed_size)
+        step_outputs, self._attention_weights = [], []
+        for emb in embs:
+            query = attention.W_q(hidden_state[-1])  # (batch_size, num_hiddens)
+            features = torch.tanh(keys + query.unsqueeze(1))  # (batch_size, num_kv, h)
+            scores = attention.w_v(features).squeeze(-1)  # (batch_size, num_kv)
+            weights = F.softmax(scores.masked_fill(padding, float("-inf")), dim=-1)
+            # the context is the weighted sum of the values: (batch_size, num_hiddens)
+            context = (attention.dropout(weights).unsqueeze(-1) * values).sum(dim=1)
+            rnn_input = torch.cat((context, emb), dim=-1).unsqueeze(0)
+            out, hidden_state = self.rnn(rnn_input, hidden_state)
+            step_outputs.append(out.squeeze(0))
+            self._attention_weights.append(weights.unsqueeze(1))
+        outputs = self.dense(torch.stack(step_outputs, dim=1))
+        return outputs, [values, keys, padding, hidden_state]

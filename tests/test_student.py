@@ -1,0 +1,112 @@
+"""`make student`: solution cells become `# 你的代码` placeholders; nothing of a solution leaks."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER = "# 你的代码"
+
+
+def written_sections():
+    toc = yaml.safe_load((ROOT / "chapters.yml").read_text(encoding="utf-8"))
+    return [s for s in toc["sections"] if s["status"] == "written"]
+
+
+def is_solution(cell):
+    return "solution" in cell.get("metadata", {}).get("tags", [])
+
+
+def meaningful_lines(source):
+    """Stripped non-blank lines; a lone `#` or bracket says nothing about the answer."""
+    return {ln.strip() for ln in source.splitlines() if len(ln.strip()) > 2}
+
+
+def notebook_text(nb):
+    """Every line a reader of `nb` can see: cell sources and text outputs."""
+    lines = set()
+    for cell in nb.cells:
+        lines |= meaningful_lines(cell.source)
+        for out in cell.get("outputs", []):
+            text = out.get("text", "")
+            text += "".join(v if isinstance(v, str) else "\n".join(v)
+                            for k, v in out.get("data", {}).items() if k.startswith("text/"))
+            lines |= meaningful_lines(text if isinstance(text, str) else "".join(text))
+    return lines
+
+
+def leaked_lines(original, student):
+    """Lines written only in solution cells (source or outputs) that the student edition shows."""
+    public = notebook_text(nbformat.v4.new_notebook(
+        cells=[c for c in original.cells if not is_solution(c)]))
+    secret = notebook_text(nbformat.v4.new_notebook(
+        cells=[c for c in original.cells if is_solution(c)])) - public
+    return sorted(secret & notebook_text(student))
+
+
+@pytest.fixture(scope="module")
+def student_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("student")
+    subprocess.run([sys.executable, str(ROOT / ".ci" / "book.py"), "student", "--out", str(out)],
+                   check=True, cwd=ROOT, capture_output=True, timeout=120)
+    return out
+
+
+@pytest.fixture(scope="module", params=[s["notebook"] for s in written_sections()])
+def pair(request, student_dir):
+    original = nbformat.read(ROOT / request.param, as_version=4)
+    student = nbformat.read(student_dir / Path(request.param).name, as_version=4)
+    return original, student
+
+
+def test_every_written_section_has_a_student_notebook(student_dir):
+    names = {Path(s["notebook"]).name for s in written_sections()}
+    assert names == {p.name for p in student_dir.glob("*.ipynb")}
+
+
+def test_student_notebook_is_valid_nbformat(pair):
+    _, student = pair
+    nbformat.validate(student)
+
+
+def test_at_least_two_solutions_per_section(pair):
+    original, _ = pair
+    assert sum(is_solution(c) for c in original.cells) >= 2, \
+        "each section needs >= 2 exercises with a cell tagged solution"
+
+
+def test_placeholders_replace_solutions_one_for_one(pair):
+    original, student = pair
+    assert len(student.cells) == len(original.cells)
+    placeholders = 0
+    for old, new in zip(original.cells, student.cells):
+        if is_solution(old):
+            placeholders += 1
+            assert new.cell_type == "code"
+            assert new.source == PLACEHOLDER
+            assert new.outputs == [] and new.execution_count is None
+            assert not is_solution(new)
+        else:  # everything else intact, outputs included
+            assert new == old
+    assert placeholders == sum(c.source == PLACEHOLDER for c in student.cells)
+
+
+def test_no_solution_source_or_output_leaks(pair):
+    original, student = pair
+    for cell in original.cells:
+        if is_solution(cell):
+            # Otherwise the leak check below would have nothing to look for in this cell.
+            assert meaningful_lines(cell.source) - notebook_text(nbformat.v4.new_notebook(
+                cells=[c for c in original.cells if not is_solution(c)])), \
+                f"solution cell repeats earlier cells verbatim: {cell.source[:80]!r}"
+    assert leaked_lines(original, student) == []
+
+
+def test_leak_check_catches_a_leak(pair):
+    original, _ = pair
+    # The teacher's notebook itself "leaks" every solution: the check must notice.
+    assert leaked_lines(original, original)
