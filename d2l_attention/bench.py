@@ -71,11 +71,8 @@ def run(model, seed, num_epochs, device):
     with contextlib.redirect_stdout(io.StringIO()):  # train_seq2seq's own summary line
         result = d2l.train_seq2seq(net, train_iter, LR, num_epochs, tgt_vocab, device)
     wall = time.perf_counter() - start
-    translations, bleus = [], []
-    for eng, fra in zip(ENGS, FRAS):
-        translation, _ = d2l.predict_seq2seq(net, eng, src_vocab, tgt_vocab, NUM_STEPS, device)
-        translations.append(translation)
-        bleus.append(d2l.bleu(translation, fra, k=2))
+    translations, bleus, _ = d2l.translate_and_score(net, ENGS, FRAS, src_vocab, tgt_vocab,
+                                                     NUM_STEPS, device, verbose=False)
     # Like the reference scripts: target tokens over the wall time of the whole train_seq2seq call.
     tokens = result.tokens_per_sec * result.seconds
     return {"model": model, "seed": seed, "epochs": num_epochs, "wall": wall,

@@ -262,8 +262,10 @@ print(f"batches per epoch: {len(longest)}, decoder steps per batch: "
       f"{sum(longest) / len(longest):.1f} instead of {num_steps}")
 
 # %% [markdown]
-# 最后一处与代码无关：这些运算太小，分给多个线程并行反而得不偿失——线程同步的开销比计算还大，
-# 在与他人共享的机器上，某个线程被挂起时其他线程还得空等。所以训练前把 PyTorch 的算子内线程数设为 1。
+# 最后一处与代码无关：线程数。这些运算太小，多线程能分到的活很少。在我们的 2 核机器上，机器空闲时
+# 两个线程让本节的模型快不了多少，10.7 节的 Transformer 快一到两成；可一旦别的程序占着 CPU，
+# 每个小运算都要等所有线程到齐，训练会慢上几十倍。为了在任何机器上都稳妥，训练前把 PyTorch 的
+# 算子内线程数设为 1（核多、又独占机器时，可以自己试试 `torch.set_num_threads(2)`）。
 #
 # 粗略比较两个解码器一次前向加反向传播的耗时（输出随机器而变，不参与校验）：
 
@@ -309,7 +311,32 @@ result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
 assert result.loss < 0.1
 
 # %% [markdown]
-# 用训练好的模型翻译几个英语句子，并用 BLEU（$k=2$）与参考译文比较。
+# 用训练好的模型翻译几个英语句子，并用 BLEU（$k=2$）与参考译文比较。10.7 节还要对 Transformer 做同样的事，
+# 所以把“逐句翻译、打分、收集注意力权重”写成一个函数：
+
+# %%
+#@save
+def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device, verbose=True):
+    """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
+
+    Prints one line per sentence and the mean BLEU when `verbose`. Returns (translations, bleus,
+    attention_weight_seqs): per sentence, predict_seq2seq's list of per-step attention weights.
+    """
+    translations, bleus, attention_weight_seqs = [], [], []
+    for eng, fra in zip(engs, fras):
+        translation, attention_weight_seq = d2l.predict_seq2seq(
+            net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
+        translations.append(translation)
+        bleus.append(d2l.bleu(translation, fra, k=2))
+        attention_weight_seqs.append(attention_weight_seq)
+        if verbose:
+            print(f"{eng:12s} => {translation:20s} bleu {bleus[-1]:.3f}")
+    if verbose:
+        print(f"mean bleu {sum(bleus) / len(bleus):.3f}")
+    return translations, bleus, attention_weight_seqs
+
+
+# %% [markdown]
 # 训练结果在不同机器上可能有细微差别（浮点运算顺序不同），所以这里只断言稳健的性质：
 # 至少两句完全译对，平均 BLEU 超过 0.5。
 
@@ -317,13 +344,8 @@ assert result.loss < 0.1
 # NBVAL_IGNORE_OUTPUT
 engs = ["go .", "i lost .", "he's calm .", "i'm home ."]
 fras = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]
-bleus = []
-for eng, fra in zip(engs, fras):
-    translation, dec_attention_weight_seq = d2l.predict_seq2seq(
-        net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
-    bleus.append(d2l.bleu(translation, fra, k=2))
-    print(f"{eng:12s} => {translation:20s} bleu {bleus[-1]:.3f}")
-print(f"mean bleu {sum(bleus) / len(bleus):.3f}")
+translations, bleus, attention_weight_seqs = translate_and_score(
+    net, engs, fras, src_vocab, tgt_vocab, num_steps, device)
 assert sum(b == 1.0 for b in bleus) >= 2 and sum(bleus) / len(bleus) > 0.5
 
 # %% [markdown]
@@ -334,9 +356,9 @@ assert sum(b == 1.0 for b in bleus) >= 2 and sum(bleus) / len(bleus) > 0.5
 
 # %%
 src_tokens = engs[-1].split() + ["<eos>"]
-out_tokens = translation.split() + ["<eos>"]
+out_tokens = translations[-1].split() + ["<eos>"]
 # predict_seq2seq keeps, per step, the decoder's list of weights: one (1, 1, num_kv) tensor
-attention_weights = torch.cat([step[0] for step in dec_attention_weight_seq], dim=0).squeeze(1)
+attention_weights = torch.cat([step[0] for step in attention_weight_seqs[-1]], dim=0).squeeze(1)
 attention_weights = attention_weights[:, :len(src_tokens)].cpu()
 d2l.show_heatmaps(attention_weights.reshape(1, 1, *attention_weights.shape),
                   xlabel="Key positions (source)", ylabel="Query positions (output)",
@@ -377,11 +399,13 @@ assert not any(s == "he's calm ." for s, _ in pairs)
 # `il est paresseux .`——把 `calm` 当成了某个见过的形容词），本节的实现也一样
 # （`make bench SEEDS=5` 可以复现：另外三句在每个种子下都译对）；10.7 节的 Transformer 则有时能译对。
 #
-# 可能的原因有两个。其一，数据太少：600 个句子、250 轮训练，模型很容易记住训练句子，而不是学会
-# “主语 + est + 形容词”这样的规律；`calm` 只出现在少数几句里，它的嵌入学得并不好。
-# 其二在编码器：GRU 编码器一直读到第 10 步，读完句子之后还要再读好几个填充词元，
-# 解码器的初始状态（编码器的最终隐状态）因此被填充“冲淡”；注意力虽然能回头看 `calm` 所在的位置，
-# 但每一步的查询都从这个状态出发。Transformer 的编码器对填充位置做了掩蔽，没有这个问题。
+# 一个自然的猜测是编码器：GRU 编码器一直读到第 10 步，读完句子之后还要再读好几个填充词元，
+# 解码器的初始状态（编码器的最终隐状态）因此被填充“冲淡”。我们检验过这个猜测：用
+# `nn.utils.rnn.pack_padded_sequence` 让编码器在每个句子的最后一个有效词元处停下（其余设置不变），
+# 同样训练种子 0–4，`he's calm .` 仍然一次也没译对（输出 `il est mouillé .`、`il compris .` 等，
+# 平均 BLEU 0.876），所以填充不是主因。更可能的原因是数据太少：600 个句子、250 轮训练，
+# 模型很容易记住训练句子，而不是学会“主语 + est + 形容词”这样的规律；`calm` 只出现在少数几句里，
+# 它的嵌入学得并不好。
 # 上面 `he's calm .` 一行的结果，正是观察这种“记忆与泛化之差”的窗口：
 # 出现在训练集里的三句几乎总是对的，这一句的错误译文却随随机种子而变。
 

@@ -2,10 +2,15 @@
 
 import hashlib
 import os
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FRA_TXT = Path("fra-eng") / "fra.txt"
 FRA_ZIP = "fra-eng.zip"
@@ -40,3 +45,31 @@ def fra_raw_bytes(fra_data_dir):
             raw = zf.read(FRA_TXT.as_posix())
     assert hashlib.sha1(raw).hexdigest() == FRA_TXT_SHA1, "D2L_DATA_DIR does not hold d2l's fra.txt"
     return raw
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Every test runs with one torch thread: for tiny tensors one intra-op thread is faster,
+    and it does not stall on a busy machine."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def book_build(tmp_path_factory):
+    """A function that runs `.ci/book.py SUBCOMMAND --out DIR` into a new temporary folder.
+
+    Returns the folder; a failing build fails the test with the tool's own output.
+    """
+    def build(subcommand, timeout=300):
+        out = tmp_path_factory.mktemp(subcommand)
+        proc = subprocess.run([sys.executable, str(ROOT / ".ci" / "book.py"), subcommand,
+                               "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=timeout)
+        if proc.returncode:
+            pytest.fail(f"book.py {subcommand} exited with {proc.returncode}:\n"
+                        f"{proc.stdout}{proc.stderr}")
+        return out
+    return build

@@ -11,15 +11,6 @@ import d2l_attention as d2l
 VOCAB, EMBED, HIDDEN, LAYERS = 13, 8, 16, 2
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster, and does not stall on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def make_pair(dropout=0.0, seed=0):
     """A GRU encoder and a plain attention decoder, plus a fast decoder with the same weights."""
     torch.manual_seed(seed)

@@ -2,8 +2,6 @@
 
 import base64
 import re
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -60,11 +58,8 @@ def local_target(page: Path, href: str):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    out = tmp_path_factory.mktemp("html")
-    subprocess.run([sys.executable, str(ROOT / ".ci" / "book.py"), "html", "--out", str(out)],
-                   check=True, cwd=ROOT, capture_output=True, timeout=300)
-    return out
+def site(book_build):
+    return book_build("html", timeout=300)
 
 
 def test_index_lists_every_section_in_both_languages(site):

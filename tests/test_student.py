@@ -1,7 +1,5 @@
 """`make student`: solution cells become `# 你的代码` placeholders; nothing of a solution leaks."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -49,11 +47,8 @@ def leaked_lines(original, student):
 
 
 @pytest.fixture(scope="module")
-def student_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("student")
-    subprocess.run([sys.executable, str(ROOT / ".ci" / "book.py"), "student", "--out", str(out)],
-                   check=True, cwd=ROOT, capture_output=True, timeout=120)
-    return out
+def student_dir(book_build):
+    return book_build("student", timeout=120)
 
 
 @pytest.fixture(scope="module", params=[s["notebook"] for s in written_sections()])

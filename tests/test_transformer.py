@@ -15,15 +15,6 @@ import d2l_attention as d2l
 D, HEADS, FFN, LAYERS, VOCAB = 16, 4, 32, 2, 23
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one intra-op thread is faster, and does not stall on a busy machine."""
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def encoder_block(dropout=0.0, use_bias=False):
     return d2l.EncoderBlock(D, D, D, D, [D], D, FFN, HEADS, dropout, use_bias)
 

@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'FastSeq2SeqAttentionDecoder']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'FastSeq2SeqAttentionDecoder', 'translate_and_score']
 
 
 class AttentionDecoder(d2l.Decoder):
@@ -100,3 +100,23 @@ class FastSeq2SeqAttentionDecoder(Seq2SeqAttentionDecoder):
             self._attention_weights.append(weights.unsqueeze(1))
         outputs = self.dense(torch.stack(step_outputs, dim=1))
         return outputs, [values, keys, padding, hidden_state]
+
+
+def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device, verbose=True):
+    """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
+
+    Prints one line per sentence and the mean BLEU when `verbose`. Returns (translations, bleus,
+    attention_weight_seqs): per sentence, predict_seq2seq's list of per-step attention weights.
+    """
+    translations, bleus, attention_weight_seqs = [], [], []
+    for eng, fra in zip(engs, fras):
+        translation, attention_weight_seq = d2l.predict_seq2seq(
+            net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
+        translations.append(translation)
+        bleus.append(d2l.bleu(translation, fra, k=2))
+        attention_weight_seqs.append(attention_weight_seq)
+        if verbose:
+            print(f"{eng:12s} => {translation:20s} bleu {bleus[-1]:.3f}")
+    if verbose:
+        print(f"mean bleu {sum(bleus) / len(bleus):.3f}")
+    return translations, bleus, attention_weight_seqs
