@@ -63,7 +63,7 @@ student: venv ## Write the student edition (solutions -> `# 你的代码`) to bu
 html: venv ## Build the static offline HTML book (stored outputs, local MathJax) in build/html/
 	$(PY) .ci/book.py html --out build/html
 
-e2e: venv ## Run 10.1 in JupyterLab in Debian's chromium (Playwright); screenshot in build/e2e/
+e2e: venv ## In Debian's chromium: run 10.1 in JupyterLab, typeset the HTML book offline (build/e2e/)
 	@bash .ci/browser.sh
 	$(PY) -m pytest -q -m e2e tests/e2e
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
-from playwright.sync_api import sync_playwright
 
 pytestmark = pytest.mark.e2e
 
@@ -27,10 +26,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = "10.1-attention-cues.ipynb"
 SCREENSHOT = ROOT / "build" / "e2e" / "jupyterlab-10.1.png"
 FAILURE = ROOT / "build" / "e2e" / "jupyterlab-10.1-failure.png"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
 SERVER_START_S = 60
 PAGE_LOAD_S = 60
 RUN_ALL_S = 120
@@ -43,14 +38,6 @@ LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
         "fetchNews": "false", "checkForUpdates": False},
 }
-
-
-def chromium_path():
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).is_file():
-        pytest.fail("Debian's chromium is missing: run `make e2e` as root, or "
-                    "`sudo apt-get install -y chromium fonts-wqy-microhei`")
-    return path
 
 
 def free_port():
@@ -225,22 +212,18 @@ def run_notebook(page, base, nb_dir):
                for o in outputs)
 
 
-def test_run_all_cells_of_10_1(lab):
+def test_run_all_cells_of_10_1(lab, browser):
     base, nb_dir, log_path = lab
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS,
-                                     timeout=60_000)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(30_000)
-            try:
-                run_notebook(page, base, nb_dir)
-            except BaseException:
-                # Leave evidence: what the browser showed and what the server said.
-                FAILURE.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(FAILURE))
-                print(f"screenshot of the failure: {FAILURE}")
-                print("jupyter lab log (tail):\n" + log_path.read_text()[-4000:])
-                raise
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    try:
+        run_notebook(page, base, nb_dir)
+    except BaseException:
+        # Leave evidence: what the browser showed and what the server said.
+        FAILURE.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(FAILURE))
+        print(f"screenshot of the failure: {FAILURE}")
+        print("jupyter lab log (tail):\n" + log_path.read_text()[-4000:])
+        raise
+    finally:
+        page.close()

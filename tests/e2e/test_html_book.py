@@ -1,0 +1,80 @@
+"""The HTML book (`make html`) in Debian's chromium with the network cut off.
+
+Every section page must typeset all its LaTeX with the local MathJax copy, without a TeX error,
+and request nothing but local files. The screenshot of 10.3 lands in build/e2e/html-10.3.png.
+"""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCREENSHOT = ROOT / "build" / "e2e" / "html-10.3.png"
+TYPESET_S = 60
+
+# MathJax 2 turns each $...$ into a <script type="math/tex"> and renders it as a span.MathJax.
+TYPESET_DONE = """() => window.MathJax && MathJax.Hub && MathJax.Hub.queue
+    && MathJax.Hub.queue.pending === 0 && !MathJax.Hub.queue.running
+    && document.querySelectorAll('script[type^="math/tex"]').length > 0"""
+MATH_STATE = """() => ({
+    scripts: document.querySelectorAll('script[type^="math/tex"]').length,
+    rendered: document.querySelectorAll('span.MathJax').length,
+    errors: document.querySelectorAll('.MathJax_Error, .merror').length,
+    // an undefined macro is drawn as its own name (MathJax's noUndefined): a backslash in the math
+    undefined: Array.from(document.querySelectorAll('span.MathJax'))
+        .map(e => e.textContent).filter(t => t.includes(String.fromCharCode(92))),
+    text: document.body.innerText})"""
+
+
+def written_pages():
+    toc = yaml.safe_load((ROOT / "chapters.yml").read_text(encoding="utf-8"))
+    return [Path(s["notebook"]).stem + ".html" for s in toc["sections"]
+            if s["status"] == "written"]
+
+
+@pytest.fixture(scope="module")
+def site(book_build):
+    return book_build("html")
+
+
+@pytest.fixture
+def offline_page(browser):
+    """A page whose requests other than file: and data: URLs are refused and recorded."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    refused = []
+
+    def only_local(route):
+        url = route.request.url
+        if url.startswith(("file:", "data:")):
+            route.continue_()
+        else:
+            refused.append(url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    page.set_default_timeout(TYPESET_S * 1000)
+    yield page, refused
+    context.close()
+
+
+@pytest.mark.parametrize("name", written_pages())
+def test_math_is_typeset_offline(site, offline_page, name):
+    page, refused = offline_page
+    page.goto((site / name).as_uri())
+    page.wait_for_function(TYPESET_DONE, timeout=TYPESET_S * 1000)
+    state = page.evaluate(MATH_STATE)
+    counts = {k: state[k] for k in ("scripts", "rendered")}
+    assert state["rendered"] >= state["scripts"] > 0, f"{name}: math left untypeset: {counts}"
+    assert state["errors"] == 0, f"{name}: MathJax reported {state['errors']} error(s)"
+    assert not state["undefined"], f"{name}: undefined TeX macros in {state['undefined']}"
+    tex_errors = ("Math Processing Error", "Undefined control sequence", "Missing or unrecognized")
+    for message in tex_errors:
+        assert message not in state["text"], f"{name}: {message}"
+    assert not refused, f"{name} tried the network: {refused}"
+    if name.startswith("10.3-"):
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT))
