@@ -427,6 +427,8 @@ assert not any(s == "he's calm ." for s, _ in pairs)
 # 2. 直接实现中，键的投影 `W_k` 在一次前向传播中被调用了多少次？快速实现呢？
 #    用前向钩子（forward hook）数一数，并算出一个训练批量（64 个样本、10 个源位置、32 个隐藏单元、10 个解码步）
 #    上两者在这个投影上的乘法次数。
+# 3. 把解码器里的加性注意力换成 10.3 节的缩放点积注意力（这里查询和键都是 32 维，可以直接做点积）。
+#    注意力层少了多少参数？用同样的设置（种子 0）各训练 30 轮，比较两者的损失。
 
 # %% tags=["solution"]
 # 练习 1 的参考答案：在训练好的模型上，用评估模式跑一个批量。
@@ -463,3 +465,34 @@ mults_per_call = 64 * num_steps * 32 * 32  # (64*10 keys) x (32 -> 32) matrix-ve
 print(f"W_k calls: plain {plain_calls}, fast {fast_calls}")
 print(f"multiplications: plain {plain_calls * mults_per_call:,}, fast {fast_calls * mults_per_call:,}")
 assert (plain_calls, fast_calls) == (10, 1)
+
+
+# %% tags=["solution"]
+# 练习 3 的参考答案：点积注意力没有参数（加性注意力有 W_q、W_k、w_v 共 2080 个）。
+# 30 轮只够看出趋势，损失的具体数值随机器略有不同，所以这里只断言稳健的性质。
+# NBVAL_IGNORE_OUTPUT
+class DotSeq2SeqAttentionDecoder(Seq2SeqAttentionDecoder):
+    """Seq2SeqAttentionDecoder scoring with scaled dot products instead of additive attention."""
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
+        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, dropout, **kwargs)
+        self.attention = d2l.DotProductAttention(dropout)
+
+
+def train_briefly(decoder_cls, num_epochs=30):
+    """Attention parameter count and final loss after num_epochs with the section's settings."""
+    torch.manual_seed(0)
+    enc = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
+    dec = decoder_cls(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout)
+    num_params = sum(p.numel() for p in dec.attention.parameters())
+    result = d2l.train_seq2seq(d2l.EncoderDecoder(enc, dec), train_iter, lr, num_epochs,
+                               tgt_vocab, device)
+    return num_params, result.loss
+
+
+additive = train_briefly(Seq2SeqAttentionDecoder)
+dot = train_briefly(DotSeq2SeqAttentionDecoder)
+print(f"additive attention: {additive[0]} parameters, loss after 30 epochs {additive[1]:.3f}")
+print(f"dot-product       : {dot[0]} parameters, loss after 30 epochs {dot[1]:.3f}")
+assert (additive[0], dot[0]) == (2 * num_hiddens * num_hiddens + num_hiddens, 0)
+assert max(additive[1], dot[1]) < 0.5  # both learn (compare the first points of the curves)
