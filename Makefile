@@ -11,7 +11,7 @@ QUICK ?=
 BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test sync execute lib lint data bench clean
+.PHONY: help venv lab test sync execute lib lint data bench student html e2e clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,7 +56,6 @@ data: venv ## Download and verify the fra-eng data set into the cache (once, for
 bench: venv ## Train the 10.4 and 10.7 translators outside Jupyter: speed, loss, BLEU (SEEDS=5, QUICK=1)
 	$(PY) -m d2l_attention.bench --seeds $(SEEDS) $(if $(QUICK),--quick) $(BENCH_ARGS)
 
-.PHONY: student html e2e
 student: venv ## Write the student edition (solutions -> `# 你的代码`) to build/student/
 	$(PY) .ci/book.py student --out build/student
 

@@ -30,11 +30,15 @@ SOLUTION_TAG = "solution"
 PLACEHOLDER = "# 你的代码"
 
 
+def load_toc() -> dict:
+    """chapters.yml as a dict: chapter number, title and sections."""
+    with open(ROOT / "chapters.yml", encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
 def load_sections(include_planned: bool = False) -> list[dict]:
     """Sections of chapters.yml, in chapter order; planned ones only when asked."""
-    with open(ROOT / "chapters.yml", encoding="utf-8") as f:
-        toc = yaml.safe_load(f)
-    sections = toc["sections"]
+    sections = load_toc()["sections"]
     for sec in sections:
         for key in ("number", "zh", "en", "notebook", "module", "status"):
             if key not in sec:
@@ -366,9 +370,7 @@ def cmd_html(out_dir: Path) -> int:
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
 
-    with open(ROOT / "chapters.yml", encoding="utf-8") as f:
-        title = yaml.safe_load(f)
-    chapter = title["chapter"]
+    toc = load_toc()
     everything = load_sections(include_planned=True)
     written = [s for s in everything if s["status"] == "written"]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -401,8 +403,8 @@ def cmd_html(out_dir: Path) -> int:
             items.append(f'<li><a href="{page_name(sec)}">{label}</a></li>')
         else:
             items.append(f'<li class="planned">{label} — 待写 / planned</li>')
-    index = INDEX_TEMPLATE.format(chapter=chapter, zh=escape(title["title"]["zh"]),
-                                  en=escape(title["title"]["en"]), items="\n".join(items))
+    index = INDEX_TEMPLATE.format(chapter=toc["chapter"], zh=escape(toc["title"]["zh"]),
+                                  en=escape(toc["title"]["en"]), items="\n".join(items))
     (out_dir / "index.html").write_text(index, encoding="utf-8")
     print(f"  wrote {out_dir / 'index.html'} ({len(written)} sections)")
     return 0

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from .text import truncate_pad
-from .utils import Animator, Timer
+from .utils import Animator, Timer, grad_clipping
 
 __all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "sequence_mask",
            "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu"]
@@ -120,8 +120,7 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     fused = torch.device(device).type in ("cpu", "cuda")
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, fused=fused or None)
     loss = MaskedSoftmaxCELoss()
-    # grad_clipping(net, 1) would walk all modules to find the parameters at every batch
-    params = [p for p in net.parameters() if p.requires_grad]
+    params = [p for p in net.parameters() if p.requires_grad]  # collected once, for clipping
     net.train()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
     bos_id = tgt_vocab["<bos>"]
@@ -147,7 +146,7 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
             # num_steps, exactly as without the cut (same loss value, same gradients).
             l = loss(Y_hat, Y, Y_valid_len) * (Y.shape[1] / num_steps)
             l.sum().backward()
-            torch.nn.utils.clip_grad_norm_(params, 1)  # what grad_clipping(net, 1) does
+            grad_clipping(params, 1)
             optimizer.step()
             loss_sum += l.detach().sum()
             token_sum += Y_valid_len.sum()

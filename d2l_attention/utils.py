@@ -150,11 +150,13 @@ def try_gpu(i=0):
 def grad_clipping(net, theta):
     """Rescale the gradients of `net` so that their global L2 norm is at most `theta`.
 
-    Same rule as the book's version, done with `clip_grad_norm_`, which avoids a host sync
-    for the norm check (it matters on a GPU).
+    `net` is an `nn.Module`, an object with `.params` (the book's from-scratch models), or a list
+    of parameters: a training loop can collect them once instead of walking the modules at every
+    batch. Same rule as the book's version, done with `clip_grad_norm_`, which avoids a host
+    sync for the norm check (it matters on a GPU).
     """
     if isinstance(net, torch.nn.Module):
         params = [p for p in net.parameters() if p.requires_grad and p.grad is not None]
     else:
-        params = [p for p in net.params if p.grad is not None]
+        params = [p for p in getattr(net, "params", net) if p.grad is not None]
     torch.nn.utils.clip_grad_norm_(params, theta)

@@ -27,8 +27,6 @@
 # 以及训练好的模型在一个**训练集中没有出现过**的句子上表现如何。
 
 # %%
-import time
-
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -267,30 +265,44 @@ print(f"batches per epoch: {len(longest)}, decoder steps per batch: "
 # 每个小运算都要等所有线程到齐，训练会慢上几十倍。为了在任何机器上都稳妥，训练前把 PyTorch 的
 # 算子内线程数设为 1（核多、又独占机器时，可以自己试试 `torch.set_num_threads(2)`）。
 #
-# 粗略比较两个解码器一次前向加反向传播的耗时（输出随机器而变，不参与校验）：
+# 粗略比较两个解码器一次前向加反向传播的耗时。计时的函数 10.7 节还会用到：
+
+# %%
+#@save
+def time_training_step(net, batch, repeats=20):
+    """Median seconds of one forward + backward pass of an encoder-decoder on a training batch.
+
+    batch: (X, X_valid_len, Y, Y_valid_len) as load_data_nmt yields it; Y is the decoder input.
+    """
+    X, X_valid_len, Y, _ = batch
+    net.train()
+    timer = d2l.Timer()
+    for _ in range(repeats):
+        timer.start()
+        Y_hat, _ = net(X, Y, X_valid_len)
+        Y_hat.sum().backward()
+        timer.stop()
+    return sorted(timer.times)[repeats // 2]
+
+
+# %% [markdown]
+# 两个解码器各配一个同样初始化的编码器（输出随机器而变，不参与校验）：
 
 # %%
 # NBVAL_IGNORE_OUTPUT
 torch.set_num_threads(1)
 
 
-def time_decoder(decoder_cls, repeats=20):
-    """Median seconds of one forward + backward pass on a training batch."""
+def make_net(decoder_cls):
     torch.manual_seed(0)
     enc = d2l.Seq2SeqEncoder(len(src_vocab), 32, 32, 2, dropout=0.1)
-    dec = decoder_cls(len(tgt_vocab), 32, 32, 2, dropout=0.1)
-    X, X_valid_len, Y, _ = next(iter(train_iter))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        Y_hat, _ = dec(Y, dec.init_state(enc(X), X_valid_len))
-        Y_hat.sum().backward()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[repeats // 2]
+    return d2l.EncoderDecoder(enc, decoder_cls(len(tgt_vocab), 32, 32, 2, dropout=0.1))
 
 
-plain_s = time_decoder(Seq2SeqAttentionDecoder)
-fast_s = time_decoder(FastSeq2SeqAttentionDecoder)
+torch.manual_seed(0)
+batch = next(iter(train_iter))
+plain_s = time_training_step(make_net(Seq2SeqAttentionDecoder), batch)
+fast_s = time_training_step(make_net(FastSeq2SeqAttentionDecoder), batch)
 print(f"plain decoder: {plain_s * 1000:.1f} ms, fast decoder: {fast_s * 1000:.1f} ms, "
       f"speed-up {plain_s / fast_s:.2f}x")
 

@@ -27,7 +27,6 @@
 
 # %%
 import math
-import time
 
 import torch
 from torch import nn
@@ -529,24 +528,11 @@ def make_net():
     return d2l.EncoderDecoder(encoder, decoder)
 
 
-def time_step(net, batch, repeats=20):
-    """Median seconds of one forward + backward pass on a training batch."""
-    X, X_valid_len, Y, _ = batch
-    net.train()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        Y_hat, _ = net(X, Y, X_valid_len)
-        Y_hat.sum().backward()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[repeats // 2]
-
-
 torch.manual_seed(0)
 batch = next(iter(train_iter))
 trimmed = next(iter(TrimSourcePadding([batch])))
-plain_s = time_step(make_net(), batch)
-fast_s = time_step(use_fast_attention(make_net()), trimmed)
+plain_s = d2l.time_training_step(make_net(), batch)
+fast_s = d2l.time_training_step(use_fast_attention(make_net()), trimmed)
 print(f"plain: {plain_s * 1000:.1f} ms, fast attention + trimmed source: {fast_s * 1000:.1f} ms,"
       f" speed-up {plain_s / fast_s:.2f}x")
 

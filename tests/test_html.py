@@ -7,21 +7,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-import yaml
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def toc():
-    return yaml.safe_load((ROOT / "chapters.yml").read_text(encoding="utf-8"))
-
-
-def written_sections():
-    return [s for s in toc()["sections"] if s["status"] == "written"]
-
-
-def page_of(sec):
-    return Path(sec["notebook"]).stem + ".html"
+from chapters import page_of, toc, written_sections
 
 
 class Page(HTMLParser):

@@ -4,15 +4,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
+from chapters import written_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER = "# 你的代码"
-
-
-def written_sections():
-    toc = yaml.safe_load((ROOT / "chapters.yml").read_text(encoding="utf-8"))
-    return [s for s in toc["sections"] if s["status"] == "written"]
 
 
 def is_solution(cell):

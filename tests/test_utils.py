@@ -148,6 +148,16 @@ def test_grad_clipping_params_object_and_missing_grads():
     assert v.grad is None
 
 
+def test_grad_clipping_parameter_list_matches_module():
+    # A list collected once (as train_seq2seq does) clips exactly like the module itself.
+    net, twin = _net_with_grads(10.0), _net_with_grads(10.0)
+    grad_clipping(net, 1.0)
+    grad_clipping(list(twin.parameters()), 1.0)
+    for a, b in zip(net.parameters(), twin.parameters()):
+        assert torch.equal(a.grad, b.grad)
+    assert _global_norm([p.grad for p in twin.parameters()]) == pytest.approx(1.0, rel=1e-5)
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.floats(-100, 100, allow_nan=False, width=32), min_size=1, max_size=12),
        st.floats(0.01, 50))

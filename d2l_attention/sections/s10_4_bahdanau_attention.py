@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'FastSeq2SeqAttentionDecoder', 'translate_and_score']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'FastSeq2SeqAttentionDecoder', 'time_training_step', 'translate_and_score']
 
 
 class AttentionDecoder(d2l.Decoder):
@@ -100,6 +100,22 @@ class FastSeq2SeqAttentionDecoder(Seq2SeqAttentionDecoder):
             self._attention_weights.append(weights.unsqueeze(1))
         outputs = self.dense(torch.stack(step_outputs, dim=1))
         return outputs, [values, keys, padding, hidden_state]
+
+
+def time_training_step(net, batch, repeats=20):
+    """Median seconds of one forward + backward pass of an encoder-decoder on a training batch.
+
+    batch: (X, X_valid_len, Y, Y_valid_len) as load_data_nmt yields it; Y is the decoder input.
+    """
+    X, X_valid_len, Y, _ = batch
+    net.train()
+    timer = d2l.Timer()
+    for _ in range(repeats):
+        timer.start()
+        Y_hat, _ = net(X, Y, X_valid_len)
+        Y_hat.sum().backward()
+        timer.stop()
+    return sorted(timer.times)[repeats // 2]
 
 
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device, verbose=True):

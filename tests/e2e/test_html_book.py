@@ -7,7 +7,7 @@ and request nothing but local files. The screenshot of 10.3 lands in build/e2e/h
 from pathlib import Path
 
 import pytest
-import yaml
+from chapters import page_of, written_sections
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +27,6 @@ MATH_STATE = """() => ({
     undefined: Array.from(document.querySelectorAll('span.MathJax'))
         .map(e => e.textContent).filter(t => t.includes(String.fromCharCode(92))),
     text: document.body.innerText})"""
-
-
-def written_pages():
-    toc = yaml.safe_load((ROOT / "chapters.yml").read_text(encoding="utf-8"))
-    return [Path(s["notebook"]).stem + ".html" for s in toc["sections"]
-            if s["status"] == "written"]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +55,7 @@ def offline_page(browser):
     context.close()
 
 
-@pytest.mark.parametrize("name", written_pages())
+@pytest.mark.parametrize("name", [page_of(s) for s in written_sections()])
 def test_math_is_typeset_offline(site, offline_page, name):
     page, refused = offline_page
     page.goto((site / name).as_uri())
