@@ -1,71 +1,71 @@
-# One entry point for students, teachers and CI. `make help` lists the targets.
-PYTHON ?= python3.11
-VENV ?= .venv
-PY := $(VENV)/bin/python
+# One entry point for those who have make: each target is one line over the Python CLI,
+# `python tools/book.py COMMAND`, which works the same without make (see README.md).
+# The CLI creates .venv with $(PYTHON) on first use and runs itself inside it.
+PYTHON ?= python3
+BOOK = $(PYTHON) tools/book.py
 LAB_PORT ?= 8888
-# Jupyter refuses to run as root unless told; containers and CI often are root.
-LAB_ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
-NOTEBOOKS = $(shell $(PY) .ci/book.py notebooks)
 SEEDS ?= 1
 QUICK ?=
 BENCH_ARGS ?=
+# TORCH=cpu: install PyTorch's CPU-only build (Linux/Windows) instead of the registry's default.
+ifdef TORCH
+export D2L_TORCH := $(TORCH)
+endif
 
 .DEFAULT_GOAL := help
-.PHONY: help venv lab test sync execute lib lint data bench student html e2e clean
+.PHONY: help setup venv lab test sync execute lib lint data figures bench student html e2e \
+	install-check clean
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), D2L_DATA_DIR=folder (offline data)"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), TORCH=cpu (CPU-only torch),"
+	@echo "           D2L_DATA_DIR=folder (offline data), LAB_PORT=8888"
 	@echo "           make bench SEEDS=5 (mean BLEU over seeds 0-4), QUICK=1 (3 epochs), BENCH_ARGS=--help"
+	@echo "  Without make: $(BOOK) --help"
 
-venv: ## Create .venv and install requirements.txt + the library (done by every target)
-	@bash .ci/bootstrap.sh "$(PYTHON)" "$(VENV)"
+setup: ## Create or refresh .venv (requirements.txt + the library); every target does this
+	$(BOOK) setup
 
-lab: venv ## Open JupyterLab on notebooks/ (token-less, loopback only)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 \
-	  --ServerApp.port=$(LAB_PORT) --IdentityProvider.token= --ServerApp.password= $(LAB_ROOT_FLAG)
+venv: setup
 
-test: venv ## Run everything CI checks: lint, drift checks, unit tests, nbval
-	@echo "==> ruff"
-	@$(VENV)/bin/ruff check d2l_attention tests .ci notebooks
-	@echo "==> notebook pairs (.ipynb vs .py)"
-	@$(PY) .ci/book.py check-pairs
-	@echo "==> generated library vs #@save cells"
-	@$(PY) .ci/book.py lib --check
-	@echo "==> unit tests"
-	@$(PY) -m pytest -q tests --ignore=tests/e2e
-	@echo "==> nbval: $(NOTEBOOKS)"
-	@$(PY) -m pytest -q --nbval --nbval-current-env \
-	  --nbval-sanitize-with .ci/nbval_sanitize.cfg --nbval-cell-timeout=900 $(NOTEBOOKS)
+lab: ## Open JupyterLab on notebooks/ (loopback only; it prints the URL with its token)
+	$(BOOK) lab --port $(LAB_PORT)
 
-sync: venv ## Pair notebooks/10.*.py with their .ipynb (the newer file wins)
-	$(VENV)/bin/jupytext --sync notebooks/[0-9]*.py
+test: ## Run everything CI checks: lint, drift checks, data, unit tests, nbval
+	$(BOOK) test
 
-execute: venv ## Execute the written notebooks in place so stored outputs are real
-	$(PY) .ci/book.py execute
+sync: ## Pair notebooks/10.*.py with their .ipynb (the newer file wins)
+	$(BOOK) sync
 
-lib: venv ## Regenerate d2l_attention/sections/ from the notebooks' #@save cells
-	$(PY) .ci/book.py lib
+execute: ## Rebuild the library, then execute the notebooks in place (stored outputs are real)
+	$(BOOK) execute
 
-lint: venv ## Lint the library, tests, tooling and the notebooks' .py twins
-	$(VENV)/bin/ruff check d2l_attention tests .ci notebooks
+lib: ## Regenerate d2l_attention/sections/ from the notebooks' #@save cells
+	$(BOOK) lib
 
-data: venv ## Download and verify the fra-eng data set into the cache (once, for offline use)
-	$(PY) -m d2l_attention.data
+lint: ## Lint the library, tests, tooling and the notebooks' .py twins
+	$(BOOK) lint
 
-bench: venv ## Train the 10.4 and 10.7 translators outside Jupyter: speed, loss, BLEU (SEEDS=5, QUICK=1)
-	$(PY) -m d2l_attention.bench --seeds $(SEEDS) $(if $(QUICK),--quick) $(BENCH_ARGS)
+data: ## Download and verify the fra-eng data set into the cache (once, for offline use)
+	$(BOOK) data
 
-student: venv ## Write the student edition (solutions -> `# 你的代码`) to build/student/
-	$(PY) .ci/book.py student --out build/student
+figures: ## Redraw the chapter's diagrams into notebooks/figures/
+	$(BOOK) figures
 
-html: venv ## Build the static offline HTML book (stored outputs, local MathJax) in build/html/
-	$(PY) .ci/book.py html --out build/html
+bench: ## Train the 10.4 and 10.7 translators outside Jupyter: speed, loss, BLEU (SEEDS=5, QUICK=1)
+	$(BOOK) bench --seeds $(SEEDS) $(if $(QUICK),--quick) $(BENCH_ARGS)
 
-e2e: venv ## In Debian's chromium: run 10.1 in JupyterLab, typeset the HTML book offline (build/e2e/)
-	@bash .ci/browser.sh
-	$(PY) -m pytest -q -m e2e tests/e2e
+student: ## Write the student edition (solutions -> `# 你的代码`) to build/student/
+	$(BOOK) student --out build/student
+
+html: ## Build the static offline HTML book (stored outputs, local MathJax) in build/html/
+	$(BOOK) html --out build/html
+
+e2e: ## In Debian's chromium: run 10.1 in JupyterLab, typeset the HTML book offline (build/e2e/)
+	$(BOOK) e2e
+
+install-check: ## Follow the README's without-make commands in a new venv (slow)
+	$(BOOK) install-check
 
 clean: ## Remove .venv, caches and build outputs (keeps the data cache)
-	rm -rf $(VENV) build .pytest_cache .ruff_cache .hypothesis *.egg-info
-	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+	$(BOOK) clean

@@ -14,6 +14,7 @@ import torch  # noqa: F401  (the book's code refers to d2l.torch)
 from .data import *  # noqa: F403
 from .plotting import *  # noqa: F403
 from .seq2seq import *  # noqa: F403
+from .tensors import *  # noqa: F403
 from .text import *  # noqa: F403
 from .utils import *  # noqa: F403
 # Last, because generated code may use the names above.

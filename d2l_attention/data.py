@@ -21,7 +21,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-__all__ = ["DataError", "DATA_URL", "read_data_nmt", "download_fra_eng", "cache_dir"]
+__all__ = [
+    "DataError", "DATA_URL", "read_data_nmt", "download_fra_eng", "cache_dir", "check_data",
+]
 
 DATA_URL = "http://d2l-data.s3-accelerate.amazonaws.com/fra-eng.zip"
 ZIP_SHA1 = "94646ad1522d915e7b0f9296181140edcf86a4f5"
@@ -147,7 +149,45 @@ def read_data_nmt():
     return _text_from_zip(download_fra_eng())
 
 
-def main():
+CHECK_TIMEOUT_S = 10
+
+
+def check_data(timeout=CHECK_TIMEOUT_S):
+    """Make sure fra.txt can be read: from `$D2L_DATA_DIR`, the cache, or a download.
+
+    Returns a one-line description of where it comes from. Raises DataError with one message
+    that says what to do (`make data`, `D2L_DATA_DIR`) when none of them works.
+    """
+    try:
+        if os.environ.get(ENV_DATA_DIR):
+            _text_from_data_dir(os.environ[ENV_DATA_DIR])
+            return f"{ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]}: fra.txt verified"
+        dest = cache_dir() / "fra-eng.zip"
+        if dest.is_file() and _sha1(path=dest) == ZIP_SHA1:
+            return f"{dest}: verified"
+        dest = _download(DATA_URL, dest, ZIP_SHA1, timeout=timeout)
+        return f"{dest}: downloaded and verified"
+    except DataError as e:
+        raise DataError(
+            f"the fra-eng data set is not available ({e}). Sections 10.4 and 10.7 train on it. "
+            "Fetch it once while online with `make data` (or `python tools/book.py data`), or "
+            f"set {ENV_DATA_DIR} to a folder that holds fra-eng.zip or fra-eng/fra.txt."
+        ) from None
+
+
+def main(argv=()):
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m d2l_attention.data",
+        description="Download and verify the fra-eng data set (or check $D2L_DATA_DIR).")
+    parser.add_argument("--check", action="store_true",
+                        help=f"only make sure the data can be had; give up a download after "
+                             f"{CHECK_TIMEOUT_S} s without an answer")
+    args = parser.parse_args(argv)
+    if args.check:
+        print(f"data: {check_data()}")
+        return
     if os.environ.get(ENV_DATA_DIR):
         text = _text_from_data_dir(os.environ[ENV_DATA_DIR])
         print(f"{ENV_DATA_DIR}={os.environ[ENV_DATA_DIR]}: fra.txt verified "
@@ -160,6 +200,6 @@ def main():
 
 if __name__ == "__main__":
     try:
-        main()
+        main(sys.argv[1:])
     except DataError as e:
         sys.exit(f"error: {e}")

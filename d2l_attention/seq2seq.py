@@ -105,6 +105,17 @@ def _xavier_init(m):
                 nn.init.xavier_uniform_(m._parameters[name])
 
 
+def _adam(params, lr, device):
+    """Adam as one fused kernel where this torch has it (CPU since torch 2.4, CUDA), else the
+    ordinary implementation: the same update rule either way."""
+    if torch.device(device).type in ("cpu", "cuda"):
+        try:
+            return torch.optim.Adam(params, lr=lr, fused=True)
+        except RuntimeError:  # e.g. torch < 2.4 on the CPU: "fused=True requires ... devices"
+            pass
+    return torch.optim.Adam(params, lr=lr)
+
+
 def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     """Train a seq2seq model with teacher forcing; plot the loss every 10 epochs.
 
@@ -117,8 +128,7 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     """
     net.apply(_xavier_init)
     net.to(device)
-    fused = torch.device(device).type in ("cpu", "cuda")
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr, fused=fused or None)
+    optimizer = _adam(list(net.parameters()), lr, device)
     loss = MaskedSoftmaxCELoss()
     params = [p for p in net.parameters() if p.requires_grad]  # collected once, for clipping
     net.train()

@@ -59,13 +59,13 @@ def one_thread():
 
 @pytest.fixture(scope="session")
 def book_build(tmp_path_factory):
-    """A function that runs `.ci/book.py SUBCOMMAND --out DIR` into a new temporary folder.
+    """A function that runs `tools/book.py SUBCOMMAND --out DIR` into a new temporary folder.
 
     Returns the folder; a failing build fails the test with the tool's own output.
     """
     def build(subcommand, timeout=300):
         out = tmp_path_factory.mktemp(subcommand)
-        proc = subprocess.run([sys.executable, str(ROOT / ".ci" / "book.py"), subcommand,
+        proc = subprocess.run([sys.executable, str(ROOT / "tools" / "book.py"), subcommand,
                                "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
                               timeout=timeout)
         if proc.returncode:

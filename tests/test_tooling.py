@@ -1,4 +1,4 @@
-"""Tests of the chapters.yml tooling in .ci/book.py (library extraction, pair checks)."""
+"""Tests of the chapters.yml tooling in tools/book.py (library extraction, pair checks)."""
 
 import importlib.util
 import json
@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def book():
-    spec = importlib.util.spec_from_file_location("book", ROOT / ".ci" / "book.py")
+    spec = importlib.util.spec_from_file_location("book", ROOT / "tools" / "book.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

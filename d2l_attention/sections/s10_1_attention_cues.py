@@ -1,5 +1,6 @@
 # Generated from notebooks/10.1-attention-cues.ipynb by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.1-attention-cues.py instead, then run `make sync execute lib`.
+# Edit notebooks/10.1-attention-cues.py instead, then run `make sync execute`
+# (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.1 注意力提示 (Attention Cues): the components saved with `#@save`."""
 
 import math
@@ -13,31 +14,45 @@ import d2l_attention as d2l
 __all__ = ['show_heatmaps']
 
 
-def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds"):
-    """Draw a grid of attention-weight heatmaps.
+def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds",
+                  xticklabels=None, yticklabels=None):
+    """Draw a grid of heatmaps on one shared colour scale, with one colourbar true for all.
 
-    matrices: (num_rows, num_cols, num_queries, num_keys); rows are queries, columns keys.
+    matrices: (num_rows, num_cols, num_queries, num_keys); in each panel, rows are queries and
+        columns are keys.
     titles: None or one title per grid column.
+    xticklabels, yticklabels: None or one label per key / per query (tokens, for example).
     """
     if matrices.dim() != 4:
         raise ValueError(
             f"show_heatmaps expects a 4-D tensor (num_rows, num_cols, num_queries, num_keys), "
             f"got shape {tuple(matrices.shape)}; add axes with reshape or unsqueeze"
         )
-    num_rows, num_cols = matrices.shape[0], matrices.shape[1]
-    if titles is not None and len(titles) != num_cols:
-        raise ValueError(f"got {len(titles)} titles for {num_cols} columns of heatmaps")
+    num_rows, num_cols, num_queries, num_keys = matrices.shape
+    for what, labels, want in (("titles", titles, num_cols), ("xticklabels", xticklabels, num_keys),
+                               ("yticklabels", yticklabels, num_queries)):
+        if labels is not None and len(labels) != want:
+            raise ValueError(f"got {len(labels)} {what} for {want} "
+                             f"{'columns of heatmaps' if what == 'titles' else 'rows/columns'}")
+    values = matrices.detach().cpu().float()
+    # One scale for every panel: the same colour means the same weight everywhere in the figure.
+    low, high = min(0.0, values.min().item()), values.max().item()
+    norm = d2l.plt.Normalize(vmin=low, vmax=high if high > low else low + 1.0)
     d2l.use_svg_display()
     fig, axes = d2l.plt.subplots(num_rows, num_cols, figsize=figsize,
                                  sharex=True, sharey=True, squeeze=False)
     for i in range(num_rows):
         for j in range(num_cols):
             ax = axes[i, j]
-            pcm = ax.imshow(matrices[i, j].detach().cpu().numpy(), cmap=cmap)
+            image = ax.imshow(values[i, j].numpy(), cmap=cmap, norm=norm)
+            if xticklabels is not None:
+                ax.set_xticks(range(num_keys), xticklabels, rotation=90)
+            if yticklabels is not None:
+                ax.set_yticks(range(num_queries), yticklabels)
             if i == num_rows - 1:
                 ax.set_xlabel(xlabel)
             if j == 0:
                 ax.set_ylabel(ylabel)
             if titles:
                 ax.set_title(titles[j])
-    fig.colorbar(pcm, ax=axes, shrink=0.6)
+    fig.colorbar(image, ax=axes, shrink=0.6)

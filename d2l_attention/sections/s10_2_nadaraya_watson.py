@@ -1,5 +1,6 @@
 # Generated from notebooks/10.2-nadaraya-watson.ipynb by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.2-nadaraya-watson.py instead, then run `make sync execute lib`.
+# Edit notebooks/10.2-nadaraya-watson.py instead, then run `make sync execute`
+# (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.2 注意力汇聚：Nadaraya-Watson 核回归 (Attention Pooling: Nadaraya-Watson Kernel Regression): the components saved with `#@save`."""
 
 import math

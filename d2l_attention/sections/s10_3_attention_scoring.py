@@ -1,5 +1,6 @@
 # Generated from notebooks/10.3-attention-scoring-functions.ipynb by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.3-attention-scoring-functions.py instead, then run `make sync execute lib`.
+# Edit notebooks/10.3-attention-scoring-functions.py instead, then run `make sync execute`
+# (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.3 注意力评分函数 (Attention Scoring Functions): the components saved with `#@save`."""
 
 import math

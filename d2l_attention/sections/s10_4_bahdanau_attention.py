@@ -1,5 +1,6 @@
 # Generated from notebooks/10.4-bahdanau-attention.ipynb by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.4-bahdanau-attention.py instead, then run `make sync execute lib`.
+# Edit notebooks/10.4-bahdanau-attention.py instead, then run `make sync execute`
+# (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.4 Bahdanau 注意力 (Bahdanau Attention): the components saved with `#@save`."""
 
 import math

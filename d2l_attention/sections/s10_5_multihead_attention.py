@@ -1,5 +1,6 @@
 # Generated from notebooks/10.5-multihead-attention.ipynb by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.5-multihead-attention.py instead, then run `make sync execute lib`.
+# Edit notebooks/10.5-multihead-attention.py instead, then run `make sync execute`
+# (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.5 多头注意力 (Multi-Head Attention): the components saved with `#@save`."""
 
 import math

@@ -1,5 +1,6 @@
 # Generated from notebooks/10.6-self-attention-and-positional-encoding.ipynb by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.6-self-attention-and-positional-encoding.py instead, then run `make sync execute lib`.
+# Edit notebooks/10.6-self-attention-and-positional-encoding.py instead, then run `make sync execute`
+# (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.6 自注意力和位置编码 (Self-Attention and Positional Encoding): the components saved with `#@save`."""
 
 import math

@@ -1,5 +1,6 @@
 # Generated from notebooks/10.7-transformer.ipynb by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.7-transformer.py instead, then run `make sync execute lib`.
+# Edit notebooks/10.7-transformer.py instead, then run `make sync execute`
+# (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.7 Transformer (Transformer): the components saved with `#@save`."""
 
 import math
