@@ -1,6 +1,7 @@
 """JupyterLab in Debian's chromium: open 10.1, clear outputs, run all cells, see the heatmaps.
 
-Starts its own token-less JupyterLab (as `make lab` does) on a free loopback port, in a temporary
+Starts its own private JupyterLab on a free loopback port (token-less: only this test's server runs
+without a token; `make lab` keeps JupyterLab's token), in a temporary
 copy of notebooks/ so the repository is not modified, and always stops it. Every wait is bounded.
 The screenshot lands in build/e2e/jupyterlab-10.1.png.
 """
