@@ -1,10 +1,10 @@
 """The README's commands for working without make.
 
 `test_windows_commands_mirror_posix` is an ordinary unit test. `test_posix_commands_work` is marked
-`install` (run by `make install-check` / CI): it follows the Linux/macOS block literally in a copy of
-the repository, with a brand-new virtual environment, then starts JupyterLab with the documented line
-and checks it demands its token. The last line (`tools/book.py test`, the whole suite) is replaced
-by the suite's fast checks, so the test does not run itself.
+`install` (run by `make install-check` / CI): it follows the Linux/macOS block literally in a copy
+of the repository, with a brand-new virtual environment, then starts JupyterLab with the documented
+line and checks it demands its token. The last line (`tools/book.py test`, the whole suite) is
+replaced by the suite's fast checks, so the test does not run itself.
 """
 
 import os
