@@ -14,7 +14,7 @@ endif
 
 .DEFAULT_GOAL := help
 .PHONY: help setup venv lab test sync execute lib lint data figures bench student html e2e \
-	install-check clean
+	install-check assignments grade-check clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -60,6 +60,12 @@ student: ## Write the student edition (solutions -> `# 你的代码`) to build/s
 
 html: ## Build the static offline HTML book (stored outputs, local MathJax) in build/html/
 	$(BOOK) html --out build/html
+
+assignments: ## Build the nbgrader course (source + release of every section) in build/nbgrader/
+	$(BOOK) assignments
+
+grade-check: ## Autograde reference, blank release and one solved exercise in a temporary course
+	$(BOOK) grade-check
 
 e2e: ## In Debian's chromium: run 10.1 in JupyterLab, typeset the HTML book offline (build/e2e/)
 	$(BOOK) e2e

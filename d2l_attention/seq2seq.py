@@ -10,7 +10,8 @@ from torch import nn
 from .text import truncate_pad
 from .utils import Animator, Timer, grad_clipping
 
-__all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "sequence_mask",
+__all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "Seq2SeqDecoder",
+           "sequence_mask",
            "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu"]
 
 
@@ -61,6 +62,37 @@ class Seq2SeqEncoder(Encoder):
         X = self.embedding(X).permute(1, 0, 2)  # the GRU wants time first
         output, state = self.rnn(X)
         return output, state
+
+
+class Seq2SeqDecoder(Decoder):
+    """GRU decoder without attention (chapter 9): one fixed context for the whole output.
+
+    The context is the encoder's final top-layer state, a summary of the whole source sentence;
+    it is fed, concatenated with the embedding of the previous token, at every step. The decoder
+    starts from the encoder's final state. `X: (batch_size, num_steps)` ->
+    `(batch_size, num_steps, vocab_size)`; the state is `(hidden, context)`.
+
+    The book's version takes the context from the decoder's own newest state at each call, so
+    step-by-step prediction sees another context than training did; here the context stays the
+    encoder's, and decoding one step at a time equals one teacher-forced pass.
+    """
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
+        super().__init__(**kwargs)
+        self.embedding = nn.Embedding(vocab_size, embed_size)
+        self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
+        self.dense = nn.Linear(num_hiddens, vocab_size)
+
+    def init_state(self, enc_outputs, *args):
+        hidden = enc_outputs[1]  # (num_layers, batch_size, num_hiddens)
+        return hidden, hidden[-1]
+
+    def forward(self, X, state):
+        hidden, context = state
+        X = self.embedding(X).permute(1, 0, 2)  # (num_steps, batch_size, embed_size)
+        context_per_step = context.unsqueeze(0).expand(X.shape[0], -1, -1)
+        output, hidden = self.rnn(torch.cat((X, context_per_step), dim=2), hidden)
+        return self.dense(output).permute(1, 0, 2), (hidden, context)
 
 
 def sequence_mask(X, valid_len, value=0):

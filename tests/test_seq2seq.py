@@ -397,3 +397,25 @@ def test_train_seq2seq_learns_copy_task(capsys, one_thread):
     assert result.tokens_per_sec * result.seconds == pytest.approx(total_tokens)
     out = capsys.readouterr().out
     assert f"loss {result.loss:.3f}" in out and "tokens/sec on cpu" in out
+
+
+def test_seq2seq_decoder_full_pass_equals_the_book_decoder_and_step_by_step():
+    """Without attention: a teacher-forced pass equals the book's decoder (same weights), and
+    decoding one step at a time equals that pass (the context stays the encoder's summary)."""
+    from d2l_attention import Seq2SeqDecoder
+
+    torch.manual_seed(0)
+    encoder = Seq2SeqEncoder(10, 8, 16, 2)
+    ours, book = Seq2SeqDecoder(12, 8, 16, 2), TinyDecoder(12, 8, 16, 2)
+    book.load_state_dict(ours.state_dict())  # same parameter names and shapes
+    X = torch.randint(0, 10, (3, 7))
+    Y = torch.randint(0, 12, (3, 5))
+    enc_outputs = encoder(X)
+    full, (hidden, _) = ours(Y, ours.init_state(enc_outputs))
+    book_full, book_hidden = book(Y, book.init_state(enc_outputs))
+    assert torch.allclose(full, book_full, atol=1e-6) and torch.allclose(hidden, book_hidden)
+    state, steps = ours.init_state(enc_outputs), []
+    for t in range(Y.shape[1]):
+        out, state = ours(Y[:, t:t + 1], state)
+        steps.append(out)
+    assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-6)

@@ -14,6 +14,8 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py student [--out D]     # student edition: solution cells -> `# 你的代码`
     python tools/book.py html [--out D]        # static offline HTML book with stored outputs
     python tools/book.py bench [ARGS ...]      # train the 10.4/10.7 translators: speed and BLEU
+    python tools/book.py assignments           # nbgrader course: source + release of every section
+    python tools/book.py grade-check           # autograde reference / blank / one-solved, offline
     python tools/book.py e2e                   # browser tests (Debian's chromium)
     python tools/book.py notebooks | lint | install-check | clean
 
@@ -41,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SECTIONS_DIR = ROOT / "d2l_attention" / "sections"
 FIGURES_SCRIPT = ROOT / "tools" / "figures.py"
+GRADING_SCRIPT = ROOT / "tools" / "grading.py"
 SANITIZE_CFG = ROOT / "tools" / "nbval_sanitize.cfg"
 SAVE_MARK = "#@save"
 SOLUTION_TAG = "solution"
@@ -662,6 +665,14 @@ def cmd_figures(check: bool) -> int:
     return subprocess.run(args, cwd=ROOT).returncode
 
 
+def cmd_grading(command: str, args: list[str]) -> int:
+    """nbgrader course tooling (tools/grading.py): `assignments`, `grade-check`."""
+    if args[:1] == ["--"]:
+        args = args[1:]
+    cmd = [sys.executable, str(GRADING_SCRIPT), command, *args]
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
 def cmd_data(check_only: bool) -> int:
     """Download and verify fra-eng (or verify D2L_DATA_DIR); with `check_only`, fail fast."""
     args = ["--check"] if check_only else []
@@ -836,6 +847,11 @@ def build_parser() -> argparse.ArgumentParser:
                              add_help=False)
     p_bench.add_argument("args", nargs=argparse.REMAINDER,
                          help="arguments for d2l_attention.bench (try `bench --help`)")
+    for name, text in (("assignments", "build the nbgrader course (source + release) in build/"),
+                       ("grade-check", "prove autograding works, offline, in a temporary course")):
+        p_grade = sub.add_parser(name, help=text, add_help=False)
+        p_grade.add_argument("args", nargs=argparse.REMAINDER,
+                             help=f"arguments for tools/grading.py {name} (try `{name} --help`)")
     sub.add_parser("e2e", help="browser tests in Debian's chromium (build/e2e/)")
     sub.add_parser("install-check", help="run the README's without-make commands in a new venv")
     sub.add_parser("clean", help="remove .venv, caches and build outputs")
@@ -868,6 +884,8 @@ def main(argv: list[str] | None = None) -> int:
         "student": lambda: cmd_student(args.out),
         "html": lambda: cmd_html(args.out),
         "bench": lambda: cmd_bench(args.args),
+        "assignments": lambda: cmd_grading("assignments", args.args),
+        "grade-check": lambda: cmd_grading("grade-check", args.args),
         "e2e": cmd_e2e,
         "install-check": cmd_install_check,
     }
