@@ -102,11 +102,13 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
             f"got shape {tuple(matrices.shape)}; add axes with reshape or unsqueeze"
         )
     num_rows, num_cols, num_queries, num_keys = matrices.shape
-    for what, labels, want in (("titles", titles, num_cols), ("xticklabels", xticklabels, num_keys),
-                               ("yticklabels", yticklabels, num_queries)):
+    for what, labels, want, unit in (
+            ("titles", titles, num_cols, "columns of heatmaps"),
+            ("xticklabels", xticklabels, num_keys, "keys (columns of each heatmap)"),
+            ("yticklabels", yticklabels, num_queries, "queries (rows of each heatmap)")):
         if labels is not None and len(labels) != want:
-            raise ValueError(f"got {len(labels)} {what} for {want} "
-                             f"{'columns of heatmaps' if what == 'titles' else 'rows/columns'}")
+            raise ValueError(f"got {len(labels)} {what} for {want} {unit}; "
+                             f"pass exactly one label per item, or None")
     values = matrices.detach().cpu().float()
     # One scale for every panel: the same colour means the same weight everywhere in the figure.
     low, high = min(0.0, values.min().item()), values.max().item()
@@ -154,13 +156,46 @@ show_heatmaps(random_weights.reshape(1, 1, 6, 8), xlabel="Keys", ylabel="Queries
 d2l.plt.show()
 
 # %% [markdown]
-# 形状不对时，`show_heatmaps` 会直接说明需要怎样的张量，而不是画出一张错误的图：
+# ### 为什么所有面板共用一个颜色刻度
+#
+# 热图的颜色只有在**同一个刻度**上才可比。如果每个面板各自把自己的最大值画成最深的红色，
+# 那么一个“几乎只看一个键”的查询和一个“把注意力摊给所有键”的查询会被画得一样深，
+# 读者就无从比较两者的集中程度。`show_heatmaps` 因此让所有面板共用同一个颜色范围（从 0 到全图的最大权重），
+# 并只画一个颜色条（colorbar）：同样的颜色在图中任何位置都代表同样的权重。
+#
+# 下面把同一组打分分别除以 0.5 和 5 后做 softmax：前者集中、后者平坦。
+# 共用刻度时，平坦的那一幅明显更浅——这正是我们想看到的差别。
 
 # %%
-try:
-    show_heatmaps(torch.eye(3), xlabel="Keys", ylabel="Queries")
-except ValueError as e:
-    print("ValueError:", e)
+torch.manual_seed(0)
+scores = torch.randn(6, 8)
+sharp, flat = torch.softmax(scores / 0.5, dim=-1), torch.softmax(scores / 5, dim=-1)
+print(f"largest weight: sharp {sharp.max().item():.3f}, flat {flat.max().item():.3f}")
+show_heatmaps(torch.stack([sharp, flat]).unsqueeze(0), xlabel="Keys", ylabel="Queries",
+              titles=["scores / 0.5", "scores / 5"], figsize=(7, 3.2),
+              xticklabels=[f"k{j}" for j in range(8)], yticklabels=[f"q{i}" for i in range(6)])
+figure = d2l.plt.gcf()
+limits = {tuple(round(v, 3) for v in ax.images[0].get_clim()) for ax in figure.axes if ax.images}
+print("colour range of every panel:", limits)
+assert len(limits) == 1 and max(limits.pop()) >= sharp.max().item() - 1e-3
+assert flat.max() < 0.5 * sharp.max()
+d2l.plt.show()
+
+# %% [markdown]
+# 两幅图的颜色范围相同，都从 0 到较集中那幅的最大权重。右图最深的格子也远比左图浅：
+# 除以 5 之后，每个查询的注意力都摊在 8 个键上，没有哪个键能拿到左图那样大的权重。
+# 若各画各的刻度，右图最深的格子也会是深红色，这个差别就看不出来了。
+#
+# 形状或标签个数不对时，`show_heatmaps` 会直接说明需要什么，而不是画出一张错误的图：
+
+# %%
+for bad_call in (lambda: show_heatmaps(torch.eye(3), xlabel="Keys", ylabel="Queries"),
+                 lambda: show_heatmaps(torch.eye(3).reshape(1, 1, 3, 3), xlabel="Keys",
+                                       ylabel="Queries", xticklabels=["a", "b"])):
+    try:
+        bad_call()
+    except ValueError as e:
+        print("ValueError:", e)
 
 # %% [markdown]
 # ## 小结
@@ -168,29 +203,101 @@ except ValueError as e:
 # * 人的注意力受非自主性提示（刺激的突出性）和自主性提示（观察者的意图）共同驱动。
 # * 注意力机制用查询表示自主性提示，用键表示非自主性提示，键与值成对出现。
 # * 注意力汇聚按查询与键的匹配程度对值加权求和；权重非负且和为 1。平均汇聚是权重恒为 $1/n$ 的特例。
-# * 注意力权重矩阵可以画成热图：行是查询，列是键。
+# * 注意力权重矩阵可以画成热图：行是查询，列是键；多幅热图只有在同一颜色刻度上才能互相比较。
 #
 # ## 练习
 #
-# 1. 把上面小例子中的查询换成 `[0.0, 1.0]`，注意力汇聚的结果会怎样变化？为什么？
-# 2. 把打分乘以一个“温度”系数 $1/\tau$ 再做 softmax。$\tau$ 很小和很大时，热图分别是什么样子？
+# ### 练习 1
+#
+# 在机器翻译中，解码器一个词元一个词元地生成译文。生成下一个词元时，什么可以充当自主性提示（查询）？
+# 非自主性提示（键）和感官输入（值）又分别是什么？
 
-# %% tags=["solution"]
-# 练习 1 的参考答案：查询偏向第二维，第 3 个键匹配得最好，结果被拉向 30。
-query2 = torch.tensor([0.0, 1.0])
-weights2 = torch.softmax(keys @ query2, dim=0)
-print("weights:", [round(w, 3) for w in weights2.tolist()])
-print(f"attention pooling: {(weights2 @ values).item():.2f}")
-assert (weights2 @ values).item() > attended.item()
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# ### BEGIN SOLUTION
+# 参考答案：解码器“此刻想找什么”由它自己的状态决定：已经生成的前缀所对应的解码器隐状态
+# （即将输出下一个词元时的那一个）就是查询，它体现了“意图”。感官输入是源句子：
+# 编码器为每个源词元产生的表示就是值；与这些值一一配对、用来和查询比较的键，
+# 通常也取这些编码器表示本身（或它们的线性变换）。它们是“非自主的”，因为无论解码器想找什么，
+# 源句子的内容都在那里。每生成一个词元，查询就变一次，于是注意力会在源句子上移动——
+# 10.4 节的 Bahdanau 注意力正是这样设计的。
+# ### END SOLUTION
 
-# %% tags=["solution"]
-# 练习 2 的参考答案：tau 小时每行几乎只剩最大的一个键（接近 one-hot），tau 大时趋于均匀分布。
+# %% [markdown]
+# ### 练习 2
+#
+# 随机生成一个 $5 \times 8$ 的打分矩阵（先 `torch.manual_seed(0)`），对每一行做 softmax，
+# 得到一个合法的注意力权重矩阵，存为 `ex2_weights`，并用 `show_heatmaps` 画出来。
+# 合法意味着什么？每个元素非负，每一行和为 1。
+
+# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
 torch.manual_seed(0)
-scores = torch.randn(6, 8)
-temps = [0.1, 1.0, 10.0]
-grid = torch.stack([torch.softmax(scores / t, dim=-1) for t in temps]).unsqueeze(0)
-print("max weight per row, averaged:",
-      [round(w, 2) for w in grid[0].max(dim=-1).values.mean(dim=-1).tolist()])
-show_heatmaps(grid, xlabel="Keys", ylabel="Queries",
-              titles=[f"tau={t}" for t in temps], figsize=(7, 2.5))
+ex2_weights = torch.softmax(torch.randn(5, 8), dim=-1)
+show_heatmaps(ex2_weights.reshape(1, 1, 5, 8), xlabel="Keys", ylabel="Queries", figsize=(3.5, 3))
 d2l.plt.show()
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert tuple(ex2_weights.shape) == (5, 8), "ex2_weights should have shape (5, 8)"
+assert (ex2_weights >= 0).all(), "attention weights must be non-negative"
+assert torch.allclose(ex2_weights.sum(dim=-1), torch.ones(5)), "every row must sum to 1"
+assert ex2_weights.std(dim=-1).min() > 1e-3, "rows should come from random scores, not be uniform"
+assert not torch.allclose(ex2_weights[0], ex2_weights[1]), "rows should differ from each other"
+
+# %% [markdown]
+# ### 练习 3
+#
+# 把本节开头小例子中的查询换成 $[0, 1]$（键和值不变），重新计算注意力权重和汇聚结果，
+# 分别存为 `ex3_weights`（形状 `(3,)`）和 `ex3_pooled`（一个 Python 浮点数）。
+# 结果比原来大还是小？为什么？
+
+# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+# 查询偏向第二维，第 3 个键 [0, 2] 与它的点积最大，于是结果被拉向 30。
+ex3_weights = torch.softmax(keys @ torch.tensor([0.0, 1.0]), dim=0)
+ex3_pooled = (ex3_weights @ values).item()
+print("weights:", [round(w, 3) for w in ex3_weights.tolist()], f" pooled: {ex3_pooled:.2f}")
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+assert tuple(ex3_weights.shape) == (3,), "ex3_weights should hold one weight per key"
+assert torch.isclose(ex3_weights.sum(), torch.tensor(1.0)), "the weights must sum to 1"
+assert isinstance(ex3_pooled, float), "ex3_pooled should be a Python float (use .item())"
+### BEGIN HIDDEN TESTS
+assert ex3_weights.argmax().item() == 2, "the third key matches the query [0, 1] best"
+assert 25.0 < ex3_pooled < 26.5, "pooled value should be pulled towards 30"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### 练习 4
+#
+# 把打分除以一个**温度**（temperature）$\tau > 0$ 再做 softmax：$\operatorname{softmax}(\mathbf{s} / \tau)$。
+# 用本节的 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`），
+# 对 $\tau \in \{0.1, 1, 10\}$ 计算“每行最大权重的平均值”，存为字典 `ex4_mean_max`（键为 $\tau$），
+# 并把三个权重矩阵并排画在一幅图里。$\tau$ 很小和很大时，热图分别是什么样子？
+# 提示：8 个键上的权重，最大值至少是 $1/8$，至多是 1。
+
+# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+# tau 小时大多数行几乎只剩打分最大的那个键（接近 one-hot；两个最高分很接近的行会分给两个键），
+# tau 大时各键的权重趋于相同的 1/8。
+torch.manual_seed(0)
+ex4_scores = torch.randn(6, 8)
+ex4_temps = [0.1, 1.0, 10.0]
+ex4_grid = torch.stack([torch.softmax(ex4_scores / t, dim=-1) for t in ex4_temps])
+ex4_mean_max = {t: w.max(dim=-1).values.mean().item() for t, w in zip(ex4_temps, ex4_grid)}
+print("mean max weight per row:", {t: round(m, 3) for t, m in ex4_mean_max.items()})
+show_heatmaps(ex4_grid.unsqueeze(0), xlabel="Keys", ylabel="Queries",
+              titles=[f"tau = {t}" for t in ex4_temps], figsize=(9, 3))
+d2l.plt.show()
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert set(ex4_mean_max) == {0.1, 1.0, 10.0}, "ex4_mean_max needs the keys 0.1, 1.0 and 10.0"
+m = [ex4_mean_max[t] for t in (0.1, 1.0, 10.0)]
+assert all(1 / 8 - 1e-6 <= v <= 1 + 1e-6 for v in m), "a max weight over 8 keys lies in [1/8, 1]"
+assert m[0] > m[1] > m[2], "a higher temperature must spread the weights: mean max should drop"
+### BEGIN HIDDEN TESTS
+assert m[0] > 0.8, "tau=0.1 should be close to one-hot"
+assert m[2] < 0.15, "tau=10 should be nearly uniform (close to 1/8)"
+### END HIDDEN TESTS

@@ -210,11 +210,20 @@ class NWKernelRegression(nn.Module):
                 f"({queries.shape[0]}, num_keys), got keys {tuple(keys.shape)} and values "
                 f"{tuple(values.shape)}; give every query one row of keys and one of values, "
                 "e.g. x_train.repeat(num_queries, 1)")
-        # (num_queries, 1) - (num_queries, num_keys): distance of each query to its own keys
-        scores = -((queries.unsqueeze(1) - keys) * self.w) ** 2 / 2
-        self.attention_weights = torch.softmax(scores, dim=1)
-        # (num_queries, 1, num_keys) x (num_queries, num_keys, 1) -> (num_queries, 1, 1)
-        return torch.bmm(self.attention_weights.unsqueeze(1), values.unsqueeze(-1)).reshape(-1)
+        self.attention_weights = torch.softmax(self.log_kernel(queries, keys), dim=-1)
+        # One weighted average per query: the (1, num_keys) row of weights times the
+        # (num_keys, 1) column of values, batched over the queries.
+        pooled = torch.bmm(self.attention_weights[:, None, :], values[:, :, None])
+        return pooled[:, 0, 0]
+
+    def log_kernel(self, queries, keys):
+        """Attention scores -u^2/2 with u = w (x - x_i), the log of an unnormalised Gaussian.
+
+        queries: (num_queries,); keys: (num_queries, num_keys) -> (num_queries, num_keys).
+        The factor 1/sqrt(2 pi) of the density would cancel in the softmax, so it is left out.
+        """
+        u = self.w * (queries[:, None] - keys)  # scaled distance of each query to its own keys
+        return -0.5 * u.square()
 
 
 # %% [markdown]
@@ -263,7 +272,7 @@ assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包�
 # %%
 torch.manual_seed(0)
 net = NWKernelRegression()
-w_init = net.w.item()
+w_history = [net.w.item()]  # w before training, then after every epoch
 loss = nn.MSELoss(reduction="none")
 trainer = torch.optim.SGD(net.parameters(), lr=0.5)
 animator = d2l.Animator(xlabel="epoch", ylabel="loss", xlim=[1, 5], figsize=(3.5, 2.5))
@@ -274,16 +283,21 @@ for epoch in range(5):
     l.sum().backward()
     trainer.step()
     losses.append(l.sum().item())
+    w_history.append(net.w.item())
     animator.add(epoch + 1, losses[-1])
 w_learned = net.w.item()
-print(f"epoch {epoch + 1}, loss {losses[-1]:.3f}, w {w_init:.2f} -> {w_learned:.1f}")
+print(f"epoch {epoch + 1}, loss {losses[-1]:.3f}")
+print("loss per epoch:", [round(v, 2) for v in losses])
+print("w before training and after each epoch:", [round(v, 2) for v in w_history])
 assert losses[-1] < 0.5 * losses[0]
-assert w_learned > 2
+assert w_history[0] < 1 and w_history[1] > 10  # one step takes w from below 1 to above 10
+assert all(0 < a - b < 0.5 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
+assert 15 < w_learned < 18
 
 # %% [markdown]
-# 损失在第一步就大幅下降，$w$ 从不到 1 一下子跳到了十几。这是因为损失对 50 个样本**求和**，
-# 学习率 0.5 对这个梯度来说步子很大；之后 $w$ 只是缓慢回落。练习 3 会看到，
-# 留一损失的最小值其实在 $w \approx 4$ 附近，5 轮 SGD 越过了它。
+# 损失在第一轮后就大幅下降，$w$ 从不到 1 一步跳到了十以上，之后每轮只回落不到 0.5。
+# 原因是损失对 50 个样本**求和**，学习率 0.5 对这个梯度来说步子很大。
+# 第一步跳得这么远，是否越过了留一损失的最低点？练习 3 会在一组 $w$ 上计算留一损失来回答。
 #
 # 用训练好的模型预测测试数据：每个测试查询参考全部 50 个训练样本。
 
@@ -293,18 +307,26 @@ with torch.no_grad():
 for name, y_hat in [("average", y_hat_avg), ("nonparametric", y_hat_np),
                     ("trained", y_hat_trained)]:
     print(f"{name:>14}: test MSE {test_mse(y_hat):.3f}")
-assert test_mse(y_hat_trained) < test_mse(y_hat_np) < test_mse(y_hat_avg)
+assert test_mse(y_hat_trained) < 0.5 * test_mse(y_hat_np) < 0.5 * test_mse(y_hat_avg)
 d2l.plt.figure(figsize=(3.5, 2.5))
 plot_kernel_reg(y_hat_trained)
 d2l.plt.show()
 
 # %% [markdown]
-# 测试误差比非参数版本小得多，峰谷也跟上了；但曲线变得不那么平滑，开始追随个别带噪声的点。
-# 热图解释了原因：与非参数汇聚相比，亮带变得又细又集中。
+# 测试误差不到非参数版本的一半，峰谷也跟上了；但曲线变得不那么平滑，开始追随个别带噪声的点。
+# 把两种汇聚的注意力权重画在同一个颜色刻度上，原因一目了然：训练后的亮带又细又集中。
+# 每个测试查询的最大权重平均从约 0.05 升到约 0.6；在共用的刻度上，$w = 1$ 的权重摊得太开，
+# 左图几乎看不出颜色——这本身就是“权重分散”的样子。
 
 # %%
-d2l.show_heatmaps(net.attention_weights.unsqueeze(0).unsqueeze(0),
-                  xlabel="Sorted training inputs", ylabel="Sorted testing inputs")
+sharpness = {}
+for name, weights_ in [("w = 1", attention_weights), ("trained", net.attention_weights)]:
+    sharpness[name] = weights_.max(dim=1).values.mean().item()  # mean largest weight per query
+print("mean largest weight per test query:", {k: round(v, 3) for k, v in sharpness.items()})
+assert sharpness["w = 1"] < 0.1 and sharpness["trained"] > 0.5
+d2l.show_heatmaps(torch.stack([attention_weights, net.attention_weights.detach()]).unsqueeze(0),
+                  xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
+                  titles=["Nonparametric, w = 1", f"Trained, w = {w_learned:.1f}"], figsize=(7, 3.5))
 d2l.plt.show()
 
 # %% [markdown]
@@ -350,8 +372,13 @@ widths = [0.5, 1.0, 4.0, 16.0]
 fig, axes = d2l.plt.subplots(1, len(widths), figsize=(12, 2.6), sharey=True)
 for ax, w in zip(axes, widths):
     plot_kernel_reg(predict_with_width(w), ax=ax, title=f"w = {w:.1f}")
-print("test MSE:", {w: round(test_mse(predict_with_width(w)), 3) for w in widths})
+width_mse = {w: test_mse(predict_with_width(w)) for w in widths}
+print("test MSE:", {w: round(e, 3) for w, e in width_mse.items()},
+      f" (average pooling: {test_mse(y_hat_avg):.3f})")
 d2l.plt.show()
+assert min(width_mse, key=width_mse.get) == 4.0
+assert width_mse[0.5] > width_mse[1.0] > width_mse[4.0] < width_mse[16.0]
+assert width_mse[0.5] > 0.8 * test_mse(y_hat_avg)  # nearly as poor as average pooling
 
 if widget_frontend_available():
     import ipywidgets as widgets
@@ -360,8 +387,8 @@ if widget_frontend_available():
         value=1.0, min=0.2, max=20.0, step=0.2, description="w"))
 
 # %% [markdown]
-# 测试误差随 $w$ 先降后升：$w = 0.5$ 几乎是平均汇聚，$w = 16$ 已经在拟合噪声，
-# 中间的 $w = 4$ 最好。可学习的 $w$ 让模型自己去找这个平衡点，这正是
+# 测试误差随 $w$ 先降后升：$w = 0.5$ 的曲线被抹得很平，误差接近平均汇聚；$w = 16$ 已经在拟合噪声；
+# 四个宽度里中间的 $w = 4$ 最好。可学习的 $w$ 让模型自己去找这个平衡点，这正是
 # “带参数的注意力”比固定规则更灵活的地方；后面几节的注意力评分函数会有更多可学习的参数。
 
 # %% [markdown]
@@ -375,69 +402,222 @@ if widget_frontend_available():
 #
 # ## 练习
 #
-# 1. 把训练样本增加到 500 个。固定 $w = 1$ 和 $w = 16$ 的非参数估计，测试误差分别怎样变化？为什么？
-# 2. 把高斯核换成拉普拉斯核 $K(u) \propto \exp(-|u|)$ 和矩形核 $K(u) \propto \mathbb{1}[|u| \le 1]$，
-#    比较它们的注意力热图和测试误差。
-# 3. 如果训练时不把查询自己从键值对里去掉，训练目标会怎样依赖 $w$？留一损失在哪里最小？
-#    这对 5 轮 SGD 得到的 $w$ 说明了什么？
+# ### 练习 1
+#
+# 训练样本越多，非参数的 Nadaraya-Watson 估计是否就越准？用与本节相同的生成方式
+# （`make_data` 已给出）分别取 $n = 50$ 和 $n = 500$ 个样本，对固定的 $w = 1$（宽核）和 $w = 16$（窄核）
+# 计算测试误差，存为字典 `ex1_mse`，键为 `(n, w)`，例如 `ex1_mse[(500, 16.0)]`。
+# 哪种核从更多的数据中获益更多？为什么？
 
-# %% tags=["solution"]
-# 练习 1 的参考答案：宽核（w=1）的误差主要来自偏差，多给数据几乎没用；
-# 窄核（w=16）的误差主要来自方差（每个查询只看少数几个点），数据越多，邻域里的点越多，噪声被平均掉。
+# %%
 def make_data(n, seed=0):
+    """n sorted training inputs in [0, 5) and their noisy outputs, as in this section."""
     torch.manual_seed(seed)
     x, _ = torch.sort(torch.rand(n) * 5)
     return x, f(x) + torch.normal(0.0, 0.5, (n,))
 
 
+# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+# 宽核（w=1）的误差主要来自偏差：它把峰谷抹平，多给数据也抹不回来。
+# 窄核（w=16）的误差主要来自方差：每个查询只参考少数几个近邻，噪声没有被平均掉；
+# 数据多了，同样宽的邻域里点更多，噪声被平均掉，误差大幅下降。
+ex1_mse = {}
 for n in [50, 500]:
     x_n, y_n = make_data(n)
-    errors = {}
     for w in [1.0, 16.0]:
         with torch.no_grad():
             y_hat = NWKernelRegression(w=w)(x_test, x_n.repeat(n_test, 1), y_n.repeat(n_test, 1))
-        errors[w] = test_mse(y_hat)
-    print(f"n={n:>3}: " + ", ".join(f"w={w:.0f} test MSE {e:.3f}" for w, e in errors.items()))
-    if n == 50:
-        errors_50 = errors
-assert errors[16.0] < errors_50[16.0] / 4  # narrow kernel: big gain
-assert errors[1.0] > errors_50[1.0] * 0.8  # wide kernel: bias stays
+        ex1_mse[(n, w)] = test_mse(y_hat)
+print({k: round(v, 3) for k, v in ex1_mse.items()})
+### END SOLUTION
 
-# %% tags=["solution"]
-# 练习 2 的参考答案：三种核都把权重集中在对角线附近；矩形核在窗口内等权、窗口外为零，
-# 热图上是一条边缘清晰的带。这份数据上矩形核（半宽 1）的有效宽度比高斯核（标准差 1）小，误差也更小。
-dist = x_test.unsqueeze(1) - x_train.unsqueeze(0)  # (n_test, n_train)
-inside = (dist.abs() <= 1).float()
-assert (inside.sum(dim=1) > 0).all()  # every query has at least one key in its window
-kernels = {
-    "Gaussian": torch.softmax(-dist**2 / 2, dim=1),
-    "Laplace": torch.softmax(-dist.abs(), dim=1),
-    "Boxcar": inside / inside.sum(dim=1, keepdim=True),
-}
-for name, weights_k in kernels.items():
-    assert torch.allclose(weights_k.sum(dim=1), torch.ones(n_test))
-    print(f"{name:>8}: test MSE {test_mse(weights_k @ y_train):.3f}")
-d2l.show_heatmaps(torch.stack(list(kernels.values())).unsqueeze(0),
-                  xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
-                  titles=list(kernels), figsize=(9, 3))
-d2l.plt.show()
+# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert set(ex1_mse) == {(50, 1.0), (50, 16.0), (500, 1.0), (500, 16.0)}, "ex1_mse needs 4 keys (n, w)"
+assert abs(ex1_mse[(50, 1.0)] - test_mse(y_hat_np)) < 1e-4, "n=50, w=1 is this section's estimate"
+### BEGIN HIDDEN TESTS
+assert ex1_mse[(500, 16.0)] < ex1_mse[(50, 16.0)] / 4, "the narrow kernel gains a lot from data"
+assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias stays"
+### END HIDDEN TESTS
 
-# %% tags=["solution"]
-# 练习 3 的参考答案：包含自己时，目标随 w 单调下降（w 越大，每个点越只看自己），
-# 训练会把 w 推向无穷；留一损失在 w≈4 附近有一个内部最小值。5 轮 SGD 停在 w≈16，
-# 第一步越过了这个最小值，之后回落得很慢——更小的学习率或更多轮次能更接近它。
-def train_objective(w, leave_one_out):
-    keys = train_keys if leave_one_out else x_train.repeat(n_train, 1)
-    vals = train_values if leave_one_out else y_train.repeat(n_train, 1)
+# %% [markdown]
+# ### 练习 2
+#
+# 训练后的 $w$ 是多少？对应的高斯核标准差 $\sigma = 1/w$ 是多少？
+# 为了量化“权重更尖锐”，对每个测试查询数一数：按权重从大到小累加，要多少个训练样本才能凑够 90% 的权重？
+# 分别对 $w = 1$ 和训练后的 $w$ 求这个数的平均值。定义 `ex2_w`、`ex2_sigma`，
+# 以及字典 `ex2_keys_for_90`，键为 `"w = 1"` 和 `"trained"`。然后解释：为什么 $w$ 越大，权重越集中？
+
+# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+def keys_for_mass(weights, mass=0.9):
+    """Mean number of largest weights per row needed to reach `mass`; weights: (rows, keys)."""
+    cumulative = weights.sort(dim=1, descending=True).values.cumsum(dim=1)
+    return ((cumulative < mass).sum(dim=1) + 1).float().mean().item()
+
+
+ex2_w = net.w.item()
+ex2_sigma = 1 / ex2_w
+ex2_keys_for_90 = {}
+with torch.no_grad():
+    for name, w in [("w = 1", 1.0), ("trained", ex2_w)]:
+        model = NWKernelRegression(w=w)
+        model(x_test, test_keys, test_values)
+        ex2_keys_for_90[name] = keys_for_mass(model.attention_weights)
+print(f"w = {ex2_w:.2f}, sigma = {ex2_sigma:.3f}")
+print("keys holding 90% of the weight, on average:", {k: round(v, 1) for k, v in ex2_keys_for_90.items()})
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert abs(ex2_sigma * ex2_w - 1) < 1e-6, "sigma is 1 / w"
+assert set(ex2_keys_for_90) == {"w = 1", "trained"}
+### BEGIN HIDDEN TESTS
+assert abs(ex2_w - net.w.item()) < 1e-6, "ex2_w should be the trained model's w"
+assert 1 <= ex2_keys_for_90["trained"] < ex2_keys_for_90["w = 1"] / 3, "trained weights are sharper"
+assert 20 < ex2_keys_for_90["w = 1"] < 30, "a Gaussian of width 1 spreads over 20-30 keys"
+assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# ### BEGIN SOLUTION
+# 参考答案：训练 5 轮后 $w$ 在 16 左右（$\sigma = 1/w$ 约 0.06），远大于非参数版本的 $w = 1$。
+# 两个键到查询的距离为 $d_1 < d_2$ 时，它们的权重之比是 $\exp\big(\tfrac{w^2}{2}(d_2^2 - d_1^2)\big)$，
+# 随 $w^2$ 指数增长：$w$ 从 1 变成 16，指数放大了约 256 倍，稍远一点的键的权重就被压到几乎为 0。
+# 于是凑够 90% 权重所需的键从二十多个减少到两三个（见上面的输出），热图上的亮带变得又细又集中。
+# ### END SOLUTION
+
+# %% [markdown]
+# ### 练习 3
+#
+# 非参数的 Nadaraya-Watson 估计也有一个超参数：核的宽度（这里写作 $w$）。怎样不看测试集就选出它？
+# 用留一（leave-one-out）交叉验证：在网格 `ex3_grid = [1, 2, 4, 8, 16, 64]` 上，
+# 对训练集计算留一平方误差之和，存为列表 `ex3_loo`；再计算**不**去掉查询自己时的训练误差 `ex3_with_self`。
+# 取留一误差最小的 $w$ 为 `ex3_best_w`，并把它在测试集上的误差存为 `ex3_test_mse`。
+# 为什么不能用含查询自己的训练误差来选 $w$？5 轮 SGD 得到的 $w$ 是否越过了留一误差的最低点？
+
+# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+def squared_error(w, keys, vals):
     with torch.no_grad():
         return ((NWKernelRegression(w=w)(x_train, keys, vals) - y_train) ** 2).sum().item()
 
 
-grid = [1.0, 2.0, 4.0, 8.0, 16.0, 64.0]
-with_self = [train_objective(w, leave_one_out=False) for w in grid]
-loo = [train_objective(w, leave_one_out=True) for w in grid]
-print("with self    :", [round(v, 1) for v in with_self])
-print("leave-one-out:", [round(v, 1) for v in loo])
-print("best w on the grid (leave-one-out):", grid[loo.index(min(loo))])
-assert all(a > b for a, b in zip(with_self, with_self[1:]))
-assert 1.0 < grid[loo.index(min(loo))] < 16.0
+ex3_grid = [1.0, 2.0, 4.0, 8.0, 16.0, 64.0]
+ex3_loo = [squared_error(w, train_keys, train_values) for w in ex3_grid]
+ex3_with_self = [squared_error(w, x_train.repeat(n_train, 1), y_train.repeat(n_train, 1))
+                 for w in ex3_grid]
+ex3_best_w = ex3_grid[ex3_loo.index(min(ex3_loo))]
+ex3_test_mse = test_mse(predict_with_width(ex3_best_w))
+print("leave-one-out:", [round(v, 1) for v in ex3_loo])
+print("with self    :", [round(v, 1) for v in ex3_with_self])
+print(f"best w {ex3_best_w}, test MSE {ex3_test_mse:.3f} (w = 1: {test_mse(y_hat_np):.3f}, "
+      f"trained w = {w_learned:.1f}: {test_mse(y_hat_trained):.3f})")
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+assert len(ex3_loo) == len(ex3_with_self) == len(ex3_grid) == 6
+assert ex3_best_w in ex3_grid
+### BEGIN HIDDEN TESTS
+assert all(a > b for a, b in zip(ex3_with_self, ex3_with_self[1:])), \
+    "with the query among its own keys, the error keeps falling as w grows"
+assert ex3_best_w == 4.0, "the leave-one-out error is lowest at w = 4 on this grid"
+assert ex3_test_mse < test_mse(y_hat_np), "the cross-validated width beats w = 1"
+assert ex3_loo[ex3_grid.index(4.0)] < ex3_loo[ex3_grid.index(16.0)], "SGD's w overshoots"
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# ### BEGIN SOLUTION
+# 参考答案：含查询自己时，训练误差随 $w$ 单调下降（$w$ 越大，每个点越只看自己，误差趋于 0），
+# 所以它总是选最大的 $w$，毫无意义。留一误差在网格上 $w = 4$ 处最小，这个宽度的测试误差也比 $w = 1$ 小得多。
+# 5 轮 SGD 得到的 $w$ 在 16 左右，比 4 大得多：第一步就越过了留一误差的最低点，之后回落得很慢。
+# 更小的学习率、对损失取平均而不是求和，或者更多轮次，都能让它更接近最低点。
+# ### END SOLUTION
+
+# %% [markdown]
+# ### 练习 4
+#
+# 为本节的核回归设计另一种带参数的注意力汇聚，训练它并画出它的注意力权重。
+# 参考方向：把高斯核换成拉普拉斯核（Laplace kernel），注意力分数为 $-w\,|x - x_i|$，$w$ 可学习。
+# 定义一个 `nn.Module` 类的实例 `ex4_model`（与 `NWKernelRegression` 同样的 `forward(queries, keys, values)`
+# 接口，前向计算后在 `attention_weights` 中保存权重），用留一法训练它，
+# 然后用全部训练样本预测测试输入（`ex4_model(x_test, test_keys, test_values)`），把测试误差存为 `ex4_test_mse`。
+
+# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+class LaplaceKernelRegression(nn.Module):
+    """Attention pooling with scores -w |x - x_i| (a Laplace kernel of learnable width 1/w)."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(1))
+
+    def forward(self, queries, keys, values):
+        self.attention_weights = torch.softmax(-self.w * (queries[:, None] - keys).abs(), dim=-1)
+        return (self.attention_weights * values).sum(dim=-1)
+
+
+torch.manual_seed(0)
+ex4_model = LaplaceKernelRegression()
+optimizer = torch.optim.SGD(ex4_model.parameters(), lr=0.05)
+for _ in range(50):
+    optimizer.zero_grad()
+    l = ((ex4_model(x_train, train_keys, train_values) - y_train) ** 2).mean()
+    l.backward()
+    optimizer.step()
+with torch.no_grad():
+    ex4_test_mse = test_mse(ex4_model(x_test, test_keys, test_values))
+print(f"learned w {ex4_model.w.item():.2f}, test MSE {ex4_test_mse:.3f} "
+      f"(Gaussian w = 1: {test_mse(y_hat_np):.3f})")
+d2l.show_heatmaps(ex4_model.attention_weights.detach().reshape(1, 1, n_test, n_train),
+                  xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
+                  titles=[f"Laplace, w = {ex4_model.w.item():.1f}"], figsize=(3.5, 3.5))
+d2l.plt.show()
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+assert isinstance(ex4_model, nn.Module) and not isinstance(ex4_model, NWKernelRegression), \
+    "ex4_model should be a new nn.Module, not this section's NWKernelRegression"
+assert sum(p.numel() for p in ex4_model.parameters() if p.requires_grad) >= 1, "it needs parameters"
+with torch.no_grad():
+    ex4_pred = ex4_model(x_test, test_keys, test_values)
+ex4_weights = ex4_model.attention_weights
+assert ex4_pred.shape == (n_test,), "predict one output per test input"
+assert ex4_weights.shape == (n_test, n_train), "attention_weights: (num_queries, num_keys)"
+assert (ex4_weights >= 0).all() and torch.allclose(ex4_weights.sum(dim=1), torch.ones(n_test))
+assert abs(test_mse(ex4_pred) - ex4_test_mse) < 1e-5, "ex4_test_mse should be this model's error"
+### BEGIN HIDDEN TESTS
+assert ex4_test_mse < test_mse(y_hat_np), "a trained pooling should beat the fixed w = 1"
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### 练习 5
+#
+# 核的**形状**也会影响注意力。把高斯核换成矩形核（boxcar kernel）$K(u) = \mathbb{1}[|u| \le 1]$：
+# 每个查询对距离不超过 1 的训练样本等权平均，窗口外的权重恰好为 0。
+# 计算它的权重矩阵 `ex5_weights`（形状 $(n_\text{test}, n)$，每行和为 1）和测试误差 `ex5_test_mse`，
+# 把它与 $w = 1$ 的高斯核权重并排画出。矩形核的热图和高斯核有什么不同？
+
+# %% nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+# 矩形核在窗口内等权、窗口外为零，热图是一条边缘清晰、宽度均匀的带；高斯核的带是渐变的。
+inside = ((x_test[:, None] - x_train[None, :]).abs() <= 1).float()  # (n_test, n_train)
+ex5_weights = inside / inside.sum(dim=1, keepdim=True)
+ex5_test_mse = test_mse(ex5_weights @ y_train)
+print(f"test MSE: boxcar {ex5_test_mse:.3f}, Gaussian w = 1 {test_mse(y_hat_np):.3f}")
+d2l.show_heatmaps(torch.stack([attention_weights, ex5_weights]).unsqueeze(0),
+                  xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
+                  titles=["Gaussian, w = 1", "Boxcar, |u| <= 1"], figsize=(7, 3.5))
+d2l.plt.show()
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert ex5_weights.shape == (n_test, n_train), "ex5_weights should have shape (n_test, n_train)"
+assert torch.allclose(ex5_weights.sum(dim=1), torch.ones(n_test)), "every row must sum to 1"
+ex5_far = (x_test[:, None] - x_train[None, :]).abs() > 1
+assert (ex5_weights[ex5_far] == 0).all(), "keys farther than 1 must get exactly zero weight"
+### BEGIN HIDDEN TESTS
+ex5_near = ~ex5_far
+for row, near in zip(ex5_weights, ex5_near):
+    assert torch.allclose(row[near], torch.full((int(near.sum()),), 1 / int(near.sum())))
+assert abs(test_mse(ex5_weights @ y_train) - ex5_test_mse) < 1e-6
+### END HIDDEN TESTS

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from torch.nn import functional as F
 
 import d2l_attention as d2l
+from d2l_attention.sections.s10_3_attention_scoring import _key_mask
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -271,3 +272,46 @@ def test_dropout_only_in_training():
     assert torch.equal(attention(q, k, v), first)
     attention.train()
     assert not torch.equal(attention(q, k, v), first)
+
+
+# ------------------------------------------------------------ shared structure
+
+
+def test_key_mask_marks_the_valid_prefix():
+    per_example = _key_mask(torch.tensor([0, 2, 4]), 3, 5, 4)
+    assert per_example.shape == (3, 1, 4)  # broadcasts over the queries
+    assert per_example.sum(dim=-1).reshape(-1).tolist() == [0, 2, 4]
+    per_query = _key_mask(torch.tensor([[1, 3], [0, 4]]), 2, 2, 4)
+    assert per_query.tolist() == [[[True, False, False, False], [True, True, True, False]],
+                                  [[False, False, False, False], [True, True, True, True]]]
+
+
+def test_attention_pooling_needs_a_scoring_function():
+    with pytest.raises(NotImplementedError, match="scoring function"):
+        d2l.AttentionPooling(dropout=0.0)(torch.zeros(1, 1, 2), torch.zeros(1, 3, 2),
+                                          torch.zeros(1, 3, 1))
+
+
+@pytest.mark.parametrize("make", [lambda: d2l.AdditiveAttention(3, 5, 4, 0.0),
+                                  lambda: d2l.DotProductAttention(0.0)])
+def test_scores_feed_the_masked_softmax(make):
+    """forward == masked_softmax(score(q, k)) @ v: the subclass only chooses the scores."""
+    torch.manual_seed(0)
+    attention = make().eval()
+    d_q, d_k = (5, 3) if isinstance(attention, d2l.AdditiveAttention) else (3, 3)
+    q, k, v = torch.randn(2, 4, d_q), torch.randn(2, 6, d_k), torch.randn(2, 6, 2)
+    lens = torch.tensor([[6, 1, 0, 3], [2, 2, 5, 4]])
+    out = attention(q, k, v, lens)
+    weights = d2l.masked_softmax(attention.score(q, k), lens)
+    torch.testing.assert_close(attention.attention_weights, weights)
+    torch.testing.assert_close(out, torch.bmm(weights, v))
+
+
+def test_additive_hidden_tensor_passes_through_w_v():
+    """The (batch, num_queries, num_kv, h) hidden tensor goes through w_v (hooks can see it)."""
+    seen = []
+    attention = d2l.AdditiveAttention(key_size=4, query_size=6, num_hiddens=16, dropout=0.0)
+    attention.w_v.register_forward_hook(lambda m, inputs, out: seen.append(inputs[0].shape))
+    attention(torch.randn(2, 3, 6), torch.randn(2, 5, 4), torch.randn(2, 5, 2))
+    assert seen == [(2, 3, 5, 16)]
+    assert set(attention.state_dict()) == {"W_k.weight", "W_q.weight", "w_v.weight"}

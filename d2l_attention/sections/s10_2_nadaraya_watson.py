@@ -41,8 +41,17 @@ class NWKernelRegression(nn.Module):
                 f"({queries.shape[0]}, num_keys), got keys {tuple(keys.shape)} and values "
                 f"{tuple(values.shape)}; give every query one row of keys and one of values, "
                 "e.g. x_train.repeat(num_queries, 1)")
-        # (num_queries, 1) - (num_queries, num_keys): distance of each query to its own keys
-        scores = -((queries.unsqueeze(1) - keys) * self.w) ** 2 / 2
-        self.attention_weights = torch.softmax(scores, dim=1)
-        # (num_queries, 1, num_keys) x (num_queries, num_keys, 1) -> (num_queries, 1, 1)
-        return torch.bmm(self.attention_weights.unsqueeze(1), values.unsqueeze(-1)).reshape(-1)
+        self.attention_weights = torch.softmax(self.log_kernel(queries, keys), dim=-1)
+        # One weighted average per query: the (1, num_keys) row of weights times the
+        # (num_keys, 1) column of values, batched over the queries.
+        pooled = torch.bmm(self.attention_weights[:, None, :], values[:, :, None])
+        return pooled[:, 0, 0]
+
+    def log_kernel(self, queries, keys):
+        """Attention scores -u^2/2 with u = w (x - x_i), the log of an unnormalised Gaussian.
+
+        queries: (num_queries,); keys: (num_queries, num_keys) -> (num_queries, num_keys).
+        The factor 1/sqrt(2 pi) of the density would cancel in the softmax, so it is left out.
+        """
+        u = self.w * (queries[:, None] - keys)  # scaled distance of each query to its own keys
+        return -0.5 * u.square()

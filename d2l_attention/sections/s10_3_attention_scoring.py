@@ -11,7 +11,35 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['masked_softmax', 'AdditiveAttention', 'DotProductAttention']
+__all__ = ['masked_softmax', 'AttentionPooling', 'AdditiveAttention', 'DotProductAttention']
+
+
+def _key_mask(valid_lens, batch_size, num_queries, num_keys, device=None):
+    """Boolean mask, True where a key takes part in the softmax.
+
+    valid_lens: (batch_size,) or (batch_size, num_queries), whole numbers in [0, num_keys].
+    Returns (batch_size, 1, num_keys) for per-example lengths, (batch_size, num_queries, num_keys)
+    for per-query lengths; either broadcasts against the scores.
+    """
+    lens = torch.as_tensor(valid_lens, device=device)
+    if tuple(lens.shape) == (batch_size,):
+        lens = lens[:, None]  # one length shared by all queries of an example
+    elif tuple(lens.shape) != (batch_size, num_queries):
+        raise ValueError(
+            f"valid_lens must have shape (batch_size,) = ({batch_size},) or "
+            f"(batch_size, num_queries) = ({batch_size}, {num_queries}), "
+            f"got shape {tuple(lens.shape)}"
+        )
+    bad = (lens < 0) | (lens > num_keys)
+    if lens.is_floating_point():
+        bad = bad | (lens != lens.round())
+    if bad.any():  # one host sync covers every value check
+        raise ValueError(
+            f"valid_lens must hold whole numbers between 0 and num_keys={num_keys}, got values "
+            f"from {lens.min().item()} to {lens.max().item()}"
+        )
+    # Key position j takes part in a row whose valid length is L exactly when j < L.
+    return torch.arange(num_keys, device=lens.device) < lens[..., None]
 
 
 def masked_softmax(X, valid_lens):
@@ -31,35 +59,17 @@ def masked_softmax(X, valid_lens):
         )
     if valid_lens is None:
         return F.softmax(X, dim=-1)
-    batch_size, num_queries, num_keys = X.shape
-    valid_lens = torch.as_tensor(valid_lens, device=X.device)
-    if valid_lens.dim() == 1 and valid_lens.shape[0] == batch_size:
-        lens = valid_lens[:, None, None]  # one length shared by all queries of an example
-    elif valid_lens.dim() == 2 and tuple(valid_lens.shape) == (batch_size, num_queries):
-        lens = valid_lens[:, :, None]
-    else:
-        raise ValueError(
-            f"valid_lens must have shape (batch_size,) = ({batch_size},) or "
-            f"(batch_size, num_queries) = ({batch_size}, {num_queries}), "
-            f"got shape {tuple(valid_lens.shape)}"
-        )
-    bad = (valid_lens < 0) | (valid_lens > num_keys)
-    if valid_lens.is_floating_point():
-        bad = bad | (valid_lens != valid_lens.round())
-    if bad.any():  # a single host sync covers all value checks
-        raise ValueError(
-            f"valid_lens must hold whole numbers between 0 and num_keys={num_keys}, got values "
-            f"from {valid_lens.min().item()} to {valid_lens.max().item()}"
-        )
-    keep = torch.arange(num_keys, device=X.device) < lens  # (batch_size, 1 or num_queries, num_keys)
-    empty = lens == 0
-    # -inf (not -1e6) gives masked keys exactly zero weight. Rows without any valid key are
-    # filled with zeros before the softmax (no 0/0, finite gradients) and zeroed after it.
-    scores = X.masked_fill(~keep, float("-inf")).masked_fill(empty, 0.0)
-    return F.softmax(scores, dim=-1).masked_fill(empty, 0.0)
+    keep = _key_mask(valid_lens, *X.shape, device=X.device)
+    has_key = keep.any(dim=-1, keepdim=True)  # rows with at least one valid key
+    # exp(-inf) = 0: a masked key gets exactly zero weight and zero gradient.
+    scores = torch.where(keep, X, float("-inf"))
+    # A row with no valid key would be all -inf, and softmax would return 0/0 = NaN. Such a row
+    # gets finite scores here, and its weights are set to zero below.
+    scores = torch.where(has_key, scores, 0.0)
+    return torch.where(has_key, F.softmax(scores, dim=-1), 0.0)
 
 
-def _check_qkv(queries, keys, values, query_size=None, key_size=None):
+def _check_qkv(queries, keys, values):
     """Raise ValueError unless queries, keys and values have consistent 3-D shapes.
 
     queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
@@ -82,19 +92,34 @@ def _check_qkv(queries, keys, values, query_size=None, key_size=None):
             f"values must have shape (batch_size, num_kv, value_dim) = ({batch_size}, {num_kv}, "
             f"value_dim) to pair with keys of shape {tuple(keys.shape)}, got {tuple(values.shape)}"
         )
-    if query_size is not None and queries.shape[2] != query_size:
-        raise ValueError(
-            f"queries must have shape (batch_size, num_queries, query_size) with "
-            f"query_size={query_size}, got {tuple(queries.shape)}"
-        )
-    if key_size is not None and keys.shape[2] != key_size:
-        raise ValueError(
-            f"keys must have shape (batch_size, num_kv, key_size) with key_size={key_size}, "
-            f"got {tuple(keys.shape)}"
-        )
 
 
-class AdditiveAttention(nn.Module):
+class AttentionPooling(nn.Module):
+    """Attention pooling: softmax(score(q, k)) @ v, with masking and dropout on the weights.
+
+    Subclasses implement score(queries, keys) -> (batch_size, num_queries, num_kv).
+    forward(queries, keys, values, valid_lens=None):
+        queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
+        values: (batch_size, num_kv, value_dim); valid_lens: None, (batch_size,) or
+        (batch_size, num_queries). Returns (batch_size, num_queries, value_dim) and keeps
+        `self.attention_weights`: (batch_size, num_queries, num_kv), taken before dropout.
+    """
+
+    def __init__(self, dropout, **kwargs):
+        super().__init__(**kwargs)
+        self.dropout = nn.Dropout(dropout)
+        self.attention_weights = None
+
+    def score(self, queries, keys):
+        raise NotImplementedError("a subclass of AttentionPooling defines its scoring function")
+
+    def forward(self, queries, keys, values, valid_lens=None):
+        _check_qkv(queries, keys, values)
+        self.attention_weights = masked_softmax(self.score(queries, keys), valid_lens)
+        return self.dropout(self.attention_weights) @ values
+
+
+class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
     queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
@@ -104,25 +129,26 @@ class AdditiveAttention(nn.Module):
     """
 
     def __init__(self, key_size, query_size, num_hiddens, dropout, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(dropout, **kwargs)
         self.key_size, self.query_size = key_size, query_size
         self.W_k = nn.Linear(key_size, num_hiddens, bias=False)
         self.W_q = nn.Linear(query_size, num_hiddens, bias=False)
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
-        self.dropout = nn.Dropout(dropout)
 
-    def forward(self, queries, keys, values, valid_lens=None):
-        _check_qkv(queries, keys, values, self.query_size, self.key_size)
-        queries, keys = self.W_q(queries), self.W_k(keys)
-        # (batch_size, num_queries, 1, h) + (batch_size, 1, num_kv, h): every query meets every key
-        features = torch.tanh(queries.unsqueeze(2) + keys.unsqueeze(1))
-        scores = self.w_v(features).squeeze(-1)  # (batch_size, num_queries, num_kv)
-        self.attention_weights = masked_softmax(scores, valid_lens)
-        # Dropout on the weights randomly hides some key-value pairs during training.
-        return torch.bmm(self.dropout(self.attention_weights), values)
+    def score(self, queries, keys):
+        for name, t, size in (("queries", queries, self.query_size), ("keys", keys, self.key_size)):
+            if t.shape[-1] != size:
+                axes = "num_queries, query_size" if name == "queries" else "num_kv, key_size"
+                raise ValueError(
+                    f"{name} must have shape (batch_size, {axes}) with "
+                    f"{axes.split(', ')[1]}={size}, got {tuple(t.shape)}"
+                )
+        # (batch, num_queries, 1, h) + (batch, 1, num_kv, h) -> one hidden vector per pair
+        hidden = torch.tanh(self.W_q(queries)[:, :, None, :] + self.W_k(keys)[:, None, :, :])
+        return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
-class DotProductAttention(nn.Module):
+class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 
     queries: (batch_size, num_queries, d); keys: (batch_size, num_kv, d);
@@ -132,17 +158,14 @@ class DotProductAttention(nn.Module):
     """
 
     def __init__(self, dropout, **kwargs):
-        super().__init__(**kwargs)
-        self.dropout = nn.Dropout(dropout)
+        super().__init__(dropout, **kwargs)
 
-    def forward(self, queries, keys, values, valid_lens=None):
-        _check_qkv(queries, keys, values)
+    def score(self, queries, keys):
         d = queries.shape[-1]
         if keys.shape[-1] != d:
             raise ValueError(
                 f"keys must have shape (batch_size, num_kv, d) with the queries' d={d}, "
                 f"got keys of shape {tuple(keys.shape)}; project them to size {d} first"
             )
-        scores = torch.bmm(queries, keys.transpose(1, 2)) / math.sqrt(d)
-        self.attention_weights = masked_softmax(scores, valid_lens)
-        return torch.bmm(self.dropout(self.attention_weights), values)
+        # All n x m dot products at once: (batch, n, d) @ (batch, d, m) -> (batch, n, m)
+        return queries @ keys.transpose(-2, -1) / math.sqrt(d)

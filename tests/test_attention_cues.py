@@ -1,0 +1,104 @@
+"""Tests of section 10.1's show_heatmaps: one colour scale, a true colourbar, labels, errors."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib import pyplot as plt  # noqa: E402
+
+import d2l_attention as d2l  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def draw(matrices, **kwargs):
+    """Call show_heatmaps and return (heatmap images, colourbar) of the figure it drew."""
+    d2l.show_heatmaps(matrices, xlabel="Keys", ylabel="Queries", **kwargs)
+    fig = plt.gcf()
+    images = [im for ax in fig.axes for im in ax.images]
+    colorbars = [ax for ax in fig.axes if not ax.images]
+    assert len(colorbars) == 1, "expected exactly one colourbar axis"
+    return images, colorbars[0]
+
+
+def panels_with_different_ranges():
+    """2 x 3 panels whose maxima differ by a factor of 20 (0.05 ... 1.0)."""
+    torch.manual_seed(0)
+    base = torch.rand(2, 3, 4, 5)
+    scale = torch.tensor([[0.05, 0.2, 0.4], [0.6, 0.8, 1.0]]).reshape(2, 3, 1, 1)
+    return base / base.amax(dim=(2, 3), keepdim=True) * scale
+
+
+def test_every_panel_uses_the_same_colour_limits():
+    matrices = panels_with_different_ranges()
+    images, _ = draw(matrices, figsize=(6, 4))
+    assert len(images) == 6
+    limits = {im.get_clim() for im in images}
+    assert len(limits) == 1, f"panels use different colour limits: {limits}"
+    low, high = limits.pop()
+    assert low <= matrices.min().item() and high >= matrices.max().item()
+    # Per-panel scaling would stretch the faintest panel (max 0.05) to full colour.
+    assert high == pytest.approx(1.0, abs=1e-6)
+
+
+def test_colourbar_range_covers_every_panel():
+    matrices = panels_with_different_ranges()
+    images, colorbar_ax = draw(matrices, figsize=(6, 4))
+    bar_low, bar_high = sorted(colorbar_ax.get_ylim())  # a vertical colourbar: values run along y
+    for panel in matrices.reshape(-1, 4, 5):
+        assert bar_low <= panel.min().item() + 1e-6
+        assert bar_high >= panel.max().item() - 1e-6
+    assert (bar_low, bar_high) == pytest.approx(images[0].get_clim(), abs=1e-6)
+
+
+def test_negative_values_extend_the_scale_below_zero():
+    matrices = torch.tensor([[[[-2.0, 1.0]], [[0.5, 3.0]]]])  # (1, 2, 1, 2)
+    images, _ = draw(matrices)
+    assert all(im.get_clim() == pytest.approx((-2.0, 3.0)) for im in images)
+
+
+def test_constant_matrices_still_get_a_valid_scale():
+    images, _ = draw(torch.zeros(1, 2, 3, 3))
+    low, high = images[0].get_clim()
+    assert high > low
+
+
+def test_tick_labels_titles_and_axis_labels_appear():
+    xt, yt = ["a", "b", "c", "d", "e"], ["q1", "q2", "q3", "q4"]
+    d2l.show_heatmaps(panels_with_different_ranges()[:1, :2], xlabel="Keys", ylabel="Queries",
+                      titles=["Head 1", "Head 2"], xticklabels=xt, yticklabels=yt, figsize=(6, 3))
+    heat_axes = [ax for ax in plt.gcf().axes if ax.images]
+    assert len(heat_axes) == 2
+    for ax, title in zip(heat_axes, ["Head 1", "Head 2"]):
+        assert [t.get_text() for t in ax.get_xticklabels()] == xt
+        assert ax.get_title() == title
+        assert ax.get_xlabel() == "Keys"
+    # The panels share their y axis, so only the first column shows the query labels.
+    assert [t.get_text() for t in heat_axes[0].get_yticklabels()] == yt
+    assert heat_axes[0].get_ylabel() == "Queries"
+
+
+@pytest.mark.parametrize("shape", [(4,), (3, 3), (1, 3, 3), (1, 1, 1, 3, 3)])
+def test_wrong_number_of_axes_raises(shape):
+    expected = r"4-D tensor \(num_rows, num_cols, num_queries, num_keys\)"
+    with pytest.raises(ValueError, match=expected):
+        d2l.show_heatmaps(torch.zeros(shape), xlabel="Keys", ylabel="Queries")
+
+
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [({"titles": ["only one"]}, "got 1 titles for 2 columns of heatmaps"),
+     ({"xticklabels": ["a", "b"]}, "got 2 xticklabels for 5 keys"),
+     ({"yticklabels": ["a", "b", "c", "d", "e"]}, "got 5 yticklabels for 4 queries")],
+)
+def test_wrong_number_of_labels_raises(kwargs, fragment):
+    with pytest.raises(ValueError) as info:
+        d2l.show_heatmaps(torch.zeros(1, 2, 4, 5), xlabel="Keys", ylabel="Queries", **kwargs)
+    assert fragment in str(info.value)
+    assert "one label per" in str(info.value)
