@@ -59,6 +59,11 @@ import d2l_attention as d2l
 # $n$ 个值上的一个概率分布。与之对照，平均汇聚相当于把所有权重固定为 $1/n$，
 # 不管查询是什么。下面用一个很小的例子把两者放在一起看。
 
+# %% [markdown]
+# ![Queries, keys, values and attention pooling](figures/10.1-qkv-pooling.svg)
+#
+# 图 10.1.1 查询、键和值：查询（自主性提示）与每个键（非自主性提示）比较得到注意力权重，注意力汇聚按权重对值（感官输入）加权求和
+
 # %%
 torch.manual_seed(0)
 keys = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])  # 3 个键，每个 2 维

@@ -118,6 +118,11 @@ d2l.plt.show()
 # 把查询排成列、键排成行，差值 $x - x_i$ 通过广播得到一个 $(n_\text{test}, n)$ 的矩阵，
 # 按行做 softmax 就是注意力权重矩阵，再乘以值向量 $(n,)$ 得到 $(n_\text{test},)$ 个预测。
 
+# %% [markdown]
+# ![Nadaraya-Watson kernel weights as attention](figures/10.2-kernel-weights.svg)
+#
+# 图 10.2.1 Nadaraya-Watson 核回归就是注意力汇聚：测试输入 $x$ 是查询，训练输入 $x_i$ 是键、训练输出 $y_i$ 是值，高斯核权重决定预测 $\hat y = \sum_i \alpha(x, x_i)\, y_i$
+
 # %%
 # (n_test, 1) - (1, n_train) -> (n_test, n_train)：每行是一个查询与全部键的差
 diffs = x_test.unsqueeze(1) - x_train.unsqueeze(0)

@@ -63,6 +63,11 @@ import d2l_attention as d2l
 # 输出就是注意力权重与值的批量矩阵乘法（`torch.bmm`）。
 
 # %% [markdown]
+# ![Scoring function, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
+#
+# 图 10.3.1 注意力汇聚的输出是值的加权和：评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到权重 $\alpha_i$；右侧对比加性注意力与缩放点积注意力两种评分函数
+
+# %% [markdown]
 # ## 掩蔽 softmax 操作
 #
 # 机器翻译等任务会把长短不一的句子用填充词元（padding）补齐到同一长度后放进一个小批量。

@@ -9,6 +9,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 from chapters import page_of, toc, written_sections
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 class Page(HTMLParser):
     """Collects the tags the checks need; text is kept for title lookups."""
@@ -16,6 +18,7 @@ class Page(HTMLParser):
     def __init__(self, path):
         super().__init__(convert_charrefs=True)
         self.links, self.imgs, self.scripts, self.rel, self.text = [], [], [], {}, []
+        self.img_alts = []
         self.feed(path.read_text(encoding="utf-8"))
 
     def handle_starttag(self, tag, attrs):
@@ -28,6 +31,7 @@ class Page(HTMLParser):
             self.links.append(a["href"])
         elif tag == "img":
             self.imgs.append(a.get("src") or "")
+            self.img_alts.append(a.get("alt") or "")
         elif tag == "script":
             self.scripts.append(a.get("src"))
 
@@ -104,3 +108,23 @@ def test_mathjax_is_complete_locally(site):
     assert (mj / "MathJax.js").is_file()
     assert (mj / "config" / "TeX-AMS-MML_HTMLorMML-full.js").is_file()
     assert list((mj / "fonts" / "HTML-CSS" / "STIX-Web").rglob("*.woff"))
+
+
+FIGURE_REF = re.compile(r"!\[([^\]]+)\]\((figures/[^)]+\.svg)\)")
+
+
+@pytest.mark.parametrize("sec", written_sections(), ids=lambda s: s["number"])
+def test_every_diagram_is_on_its_page(site, sec):
+    """Each section shows at least one of our diagrams; every one its notebook references is on
+    the page, embedded as the very SVG file from notebooks/figures/."""
+    notebook = ROOT / sec["notebook"]
+    refs = FIGURE_REF.findall(notebook.read_text(encoding="utf-8"))
+    assert refs, f"{sec['notebook']} shows no diagram from notebooks/figures/"
+    page = Page(site / page_of(sec))
+    embedded = dict(zip(page.img_alts, page.imgs))
+    for alt, rel in refs:
+        assert alt in embedded, f"{page_of(sec)}: diagram {rel} ({alt!r}) is missing"
+        header, _, payload = embedded[alt].partition(",")
+        assert header == "data:image/svg+xml;base64", header
+        svg = (notebook.parent / rel).read_bytes()
+        assert base64.b64decode(payload) == svg, f"{page_of(sec)}: {rel} differs from the file"
