@@ -5,6 +5,7 @@ import re
 import pytest
 import torch
 
+import d2l_attention as d2l
 from d2l_attention import bench
 
 NUM = r"\d+(\.\d+)?"
@@ -48,3 +49,15 @@ def test_bad_arguments_are_rejected(argv, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(argv)
     assert "error" in capsys.readouterr().err
+
+
+def test_bench_trains_the_taught_classes():
+    """The benchmarked models are built from the classes the notebooks teach, not faster twins."""
+    vocab = type("V", (), {"__len__": lambda self: 30})()
+    bahdanau = bench.build_bahdanau(vocab, vocab)
+    assert type(bahdanau.decoder) is d2l.Seq2SeqAttentionDecoder
+    transformer = bench.build_transformer(vocab, vocab)
+    assert type(transformer.encoder) is d2l.TransformerEncoder
+    assert type(transformer.decoder) is d2l.TransformerDecoder
+    attentions = [m for m in transformer.modules() if isinstance(m, d2l.MultiHeadAttention)]
+    assert len(attentions) == 2 * 3 and all(type(m) is d2l.MultiHeadAttention for m in attentions)

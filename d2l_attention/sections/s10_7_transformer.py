@@ -11,29 +11,36 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'TransformerEncoder', 'DecoderBlock', 'TransformerDecoder', 'FastMultiHeadAttention', 'use_fast_attention', 'TrimSourcePadding']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'check_block_sizes', 'EncoderBlock', 'torch_encoder_layer', 'torch_decoder_layer', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder']
 
 
 class PositionWiseFFN(nn.Module):
-    """Two-layer MLP applied to every position independently.
+    """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
-    X: (batch_size, num_steps, ffn_num_input) -> (batch_size, num_steps, ffn_num_outputs).
+    X: (batch_size, num_steps, ffn_num_input) -> (batch_size, num_steps, ffn_num_outputs);
+    any number of leading axes works, only the last one is transformed.
     """
 
     def __init__(self, ffn_num_input, ffn_num_hiddens, ffn_num_outputs, **kwargs):
         super().__init__(**kwargs)
-        self.dense1 = nn.Linear(ffn_num_input, ffn_num_hiddens)
+        self.dense1 = nn.Linear(ffn_num_input, ffn_num_hiddens)  # W_1, b_1
         self.relu = nn.ReLU()
-        self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)
+        self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)  # W_2, b_2
 
     def forward(self, X):
-        return self.dense2(self.relu(self.dense1(X)))
+        if X.shape[-1] != self.dense1.in_features:
+            raise ValueError(f"the last axis of X has size {X.shape[-1]}, but this FFN was built "
+                             f"with ffn_num_input={self.dense1.in_features}; pass "
+                             "ffn_num_input equal to the width of its input (num_hiddens)")
+        hidden = self.relu(self.dense1(X))  # (..., ffn_num_hiddens)
+        return self.dense2(hidden)
 
 
 class AddNorm(nn.Module):
-    """Residual connection followed by layer normalization: LayerNorm(X + Dropout(Y)).
+    """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
-    X, Y: (batch_size, num_steps, num_hiddens); normalized_shape is usually [num_hiddens].
+    X: a sublayer's input, Y: its output, both (batch_size, num_steps, num_hiddens);
+    normalized_shape: the trailing axes LayerNorm normalizes, usually [num_hiddens].
     """
 
     def __init__(self, normalized_shape, dropout, **kwargs):
@@ -42,19 +49,39 @@ class AddNorm(nn.Module):
         self.ln = nn.LayerNorm(normalized_shape)
 
     def forward(self, X, Y):
-        return self.ln(X + self.dropout(Y))
+        if X.shape != Y.shape:
+            raise ValueError(f"the residual connection adds the sublayer output {tuple(Y.shape)} "
+                             f"to its input {tuple(X.shape)}; the sublayer must keep the shape")
+        residual = X + self.dropout(Y)
+        return self.ln(residual)
 
 
+def check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input):
+    """Raise ValueError unless a Transformer block's sizes fit its residual connections."""
+    sizes = {"key_size": key_size, "query_size": query_size, "value_size": value_size,
+             "ffn_num_input": ffn_num_input}
+    for name, size in sizes.items():
+        if size != num_hiddens:
+            raise ValueError(f"{name}={size} but num_hiddens={num_hiddens}: a block's input, "
+                             "its attention output and its FFN input are added together, so "
+                             f"use {name}={num_hiddens}")
+    if list(norm_shape)[-1] != num_hiddens:
+        raise ValueError(f"norm_shape={list(norm_shape)} must end with num_hiddens={num_hiddens}; "
+                         f"use norm_shape=[{num_hiddens}]")
+
+
+#@save
 class EncoderBlock(nn.Module):
-    """Transformer encoder layer.
+    """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
-    X: (batch_size, num_steps, num_hiddens), valid_lens: (batch_size,) or None
-    -> (batch_size, num_steps, num_hiddens).
+    X: (batch_size, num_steps, num_hiddens); valid_lens: None or (batch_size,), the number of
+    real (non-padding) tokens per sequence -> (batch_size, num_steps, num_hiddens).
     """
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias=False, **kwargs):
         super().__init__(**kwargs)
+        check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
         self.attention = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
                                                 num_heads, dropout, use_bias)
         self.addnorm1 = AddNorm(norm_shape, dropout)
@@ -62,16 +89,85 @@ class EncoderBlock(nn.Module):
         self.addnorm2 = AddNorm(norm_shape, dropout)
 
     def forward(self, X, valid_lens):
-        Y = self.addnorm1(X, self.attention(X, X, X, valid_lens))
-        return self.addnorm2(Y, self.ffn(Y))
+        mixed = self.addnorm1(X, self.attention(X, X, X, valid_lens))  # across positions
+        return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
+def _copy_attention_into(ours, theirs):
+    """Copy a d2l.MultiHeadAttention's weights into an nn.MultiheadAttention (same sizes)."""
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight,
+                                               ours.W_v.weight]))
+        theirs.out_proj.weight.copy_(ours.W_o.weight)
+        if ours.W_q.bias is None:
+            theirs.in_proj_bias.zero_()
+            theirs.out_proj.bias.zero_()
+        else:
+            theirs.in_proj_bias.copy_(torch.cat([ours.W_q.bias, ours.W_k.bias, ours.W_v.bias]))
+            theirs.out_proj.bias.copy_(ours.W_o.bias)
+
+
+def _copy_ffn_and_norms_into(ffn, addnorms, theirs):
+    """Copy a PositionWiseFFN and AddNorm layers into a torch Transformer layer."""
+    theirs.linear1.load_state_dict(ffn.dense1.state_dict())
+    theirs.linear2.load_state_dict(ffn.dense2.state_dict())
+    for k, addnorm in enumerate(addnorms, start=1):
+        getattr(theirs, f"norm{k}").load_state_dict(addnorm.ln.state_dict())
+
+
+def torch_encoder_layer(blk):
+    """An nn.TransformerEncoderLayer (post-LN, ReLU, batch_first, dropout 0) with blk's weights."""
+    num_hiddens = blk.attention.W_o.out_features
+    theirs = nn.TransformerEncoderLayer(num_hiddens, blk.attention.num_heads,
+                                        blk.ffn.dense1.out_features, dropout=0.0,
+                                        batch_first=True, norm_first=False)
+    _copy_attention_into(blk.attention, theirs.self_attn)
+    _copy_ffn_and_norms_into(blk.ffn, [blk.addnorm1, blk.addnorm2], theirs)
+    return theirs
+
+
+def torch_decoder_layer(blk):
+    """An nn.TransformerDecoderLayer (post-LN, ReLU, batch_first, dropout 0) with blk's weights."""
+    num_hiddens = blk.attention1.W_o.out_features
+    theirs = nn.TransformerDecoderLayer(num_hiddens, blk.attention1.num_heads,
+                                        blk.ffn.dense1.out_features, dropout=0.0,
+                                        batch_first=True, norm_first=False)
+    _copy_attention_into(blk.attention1, theirs.self_attn)
+    _copy_attention_into(blk.attention2, theirs.multihead_attn)
+    _copy_ffn_and_norms_into(blk.ffn, [blk.addnorm1, blk.addnorm2, blk.addnorm3], theirs)
+    return theirs
+
+
+def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
+    """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
+
+    tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d), d the embedding size;
+    pos_encoding: a d2l.PositionalEncoding of the same d.
+    """
+    num_steps, max_len = tokens.shape[1], pos_encoding.P.shape[1]
+    if offset + num_steps > max_len:
+        raise ValueError(f"positions {offset}..{offset + num_steps - 1} exceed max_len={max_len}; "
+                         "build the PositionalEncoding with a larger max_len")
+    X = embedding(tokens) * math.sqrt(embedding.embedding_dim)
+    return pos_encoding.dropout(X + pos_encoding.P[:, offset:offset + num_steps].to(X.dtype))
+
+
+#@save
+def named_blocks(blocks):
+    """nn.Sequential of `blocks` named block0, block1, ... (the key layout of the book's models)."""
+    stack = nn.Sequential()
+    for i, blk in enumerate(blocks):
+        stack.add_module(f"block{i}", blk)
+    return stack
+
+
+#@save
 class TransformerEncoder(d2l.Encoder):
-    """Transformer encoder: embedding + positional encoding + num_layers EncoderBlocks.
+    """Transformer encoder: embedding + positional encoding, then num_layers EncoderBlocks.
 
     X: (batch_size, num_steps) token indices, valid_lens: (batch_size,)
-    -> (batch_size, num_steps, num_hiddens). attention_weights[i]: layer i's
-    (batch_size * num_heads, num_steps, num_steps) weights (None when not recorded).
+    -> (batch_size, num_steps, num_hiddens). After a forward pass, attention_weights[i] holds
+    layer i's self-attention weights, (batch_size * num_heads, num_steps, num_steps).
     """
 
     def __init__(self, vocab_size, key_size, query_size, value_size, num_hiddens, norm_shape,
@@ -81,170 +177,107 @@ class TransformerEncoder(d2l.Encoder):
         self.num_hiddens = num_hiddens
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
         self.pos_encoding = d2l.PositionalEncoding(num_hiddens, dropout)
-        self.blks = nn.Sequential()
-        for i in range(num_layers):
-            self.blks.add_module(f"block{i}", EncoderBlock(
-                key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input,
-                ffn_num_hiddens, num_heads, dropout, use_bias))
+        self.blks = named_blocks(
+            EncoderBlock(key_size, query_size, value_size, num_hiddens, norm_shape,
+                         ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias)
+            for _ in range(num_layers))
 
     def forward(self, X, valid_lens, *args):
-        # scale the embeddings up to the size of the positional encoding, then add it
-        X = self.pos_encoding(self.embedding(X) * math.sqrt(self.num_hiddens))
-        self.attention_weights = [None] * len(self.blks)
-        for i, blk in enumerate(self.blks):
+        X = embed_with_positions(self.embedding, self.pos_encoding, X)
+        for blk in self.blks:
             X = blk(X, valid_lens)
-            self.attention_weights[i] = getattr(blk.attention.attention, "attention_weights", None)
         return X
 
+    @property
+    def attention_weights(self):
+        return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
+
+def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
+    """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
+
+    Returns (batch_size, num_queries) lengths num_past + 1, ..., num_past + num_queries, or None
+    when num_queries == 1: a single new query may see every cached key and itself.
+    """
+    if num_queries == 1:
+        return None
+    lens = torch.arange(num_past + 1, num_past + num_queries + 1, device=device)
+    return lens.expand(batch_size, num_queries)
+
+
+#@save
 class DecoderBlock(nn.Module):
-    """The i-th Transformer decoder layer.
+    """The i-th Transformer decoder layer (post-LN): masked self-attention, encoder-decoder
+    attention and FFN, each wrapped in AddNorm.
 
-    X: (batch_size, num_steps, num_hiddens); state: [enc_outputs, enc_valid_lens, cache] with
-    enc_outputs (batch_size, num_kv, num_hiddens) and cache[i] the inputs this layer has seen
-    so far (None before the first step). Returns the layer output (same shape as X) and state.
+    X: (batch_size, num_steps, num_hiddens), the new positions; state: [enc_outputs,
+    enc_valid_lens, cache] with enc_outputs (batch_size, num_kv, num_hiddens), enc_valid_lens
+    (batch_size,) and cache[i] this layer's earlier inputs (batch_size, num_past, num_hiddens)
+    or None. Returns (output of X's shape, state with cache[i] extended by X).
     """
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
         super().__init__(**kwargs)
+        check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
         self.i = i
-        self.attention1 = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
-                                                 num_heads, dropout)
-        self.addnorm1 = AddNorm(norm_shape, dropout)
-        self.attention2 = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
-                                                 num_heads, dropout)
-        self.addnorm2 = AddNorm(norm_shape, dropout)
+
+        def attention():
+            return d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
+                                          num_heads, dropout)
+
+        self.attention1, self.addnorm1 = attention(), AddNorm(norm_shape, dropout)
+        self.attention2, self.addnorm2 = attention(), AddNorm(norm_shape, dropout)
         self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
         self.addnorm3 = AddNorm(norm_shape, dropout)
 
     def forward(self, X, state):
         enc_outputs, enc_valid_lens, cache = state
-        # keys/values of the self-attention: every position seen so far, including this call's
-        key_values = X if cache[self.i] is None else torch.cat((cache[self.i], X), dim=1)
-        cache[self.i] = key_values
-        if self.training:
-            # position j (0-based) may look at keys 0..j: valid length j + 1 in every row
-            batch_size, num_steps, _ = X.shape
-            dec_valid_lens = torch.arange(1, num_steps + 1, device=X.device).repeat(batch_size, 1)
-        else:
-            dec_valid_lens = None  # the cache only holds the past
-        Y = self.addnorm1(X, self.attention1(X, key_values, key_values, dec_valid_lens))
+        past = cache[self.i]
+        num_past = 0 if past is None else past.shape[1]
+        seen = X if past is None else torch.cat((past, X), dim=1)  # keys/values: past + new
+        cache[self.i] = seen
+        causal = causal_valid_lens(X.shape[0], X.shape[1], num_past, X.device)
+        Y = self.addnorm1(X, self.attention1(X, seen, seen, causal))
         Z = self.addnorm2(Y, self.attention2(Y, enc_outputs, enc_outputs, enc_valid_lens))
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
 class TransformerDecoder(d2l.AttentionDecoder):
-    """Transformer decoder: embedding + positional encoding + num_layers DecoderBlocks + dense.
+    """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
     X: (batch_size, num_steps) token indices -> (batch_size, num_steps, vocab_size) scores.
-    attention_weights: [self-attention weights per layer, encoder-decoder weights per layer],
-    each (batch_size * num_heads, num_steps, num_kv) or None when not recorded.
+    attention_weights: [self-attention weights per layer, encoder-decoder weights per layer]
+    of the last forward pass, each (batch_size * num_heads, num_steps, num_kv).
     """
 
     def __init__(self, vocab_size, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, num_layers, dropout, **kwargs):
         super().__init__(**kwargs)
-        self.num_hiddens = num_hiddens
-        self.num_layers = num_layers
+        self.num_hiddens, self.num_layers = num_hiddens, num_layers
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
         self.pos_encoding = d2l.PositionalEncoding(num_hiddens, dropout)
-        self.blks = nn.Sequential()
-        for i in range(num_layers):
-            self.blks.add_module(f"block{i}", DecoderBlock(
-                key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input,
-                ffn_num_hiddens, num_heads, dropout, i))
+        self.blks = named_blocks(
+            DecoderBlock(key_size, query_size, value_size, num_hiddens, norm_shape,
+                         ffn_num_input, ffn_num_hiddens, num_heads, dropout, i)
+            for i in range(num_layers))
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
     def init_state(self, enc_outputs, enc_valid_lens, *args):
         return [enc_outputs, enc_valid_lens, [None] * self.num_layers]
 
     def forward(self, X, state):
-        # When predicting one token at a time, the cache already holds `offset` earlier positions:
-        # the new tokens continue the numbering there instead of restarting at position 0.
-        offset = 0 if state[2][0] is None else state[2][0].shape[1]
-        X = self.embedding(X) * math.sqrt(self.num_hiddens)
-        positions = self.pos_encoding.P[:, offset:offset + X.shape[1], :].to(X.device)
-        X = self.pos_encoding.dropout(X + positions)
-        self._attention_weights = [[None] * self.num_layers for _ in range(2)]
-        for i, blk in enumerate(self.blks):
+        cache = state[2]
+        offset = 0 if cache[0] is None else cache[0].shape[1]  # positions already decoded
+        X = embed_with_positions(self.embedding, self.pos_encoding, X, offset)
+        for blk in self.blks:
             X, state = blk(X, state)
-            self._attention_weights[0][i] = getattr(
-                blk.attention1.attention, "attention_weights", None)
-            self._attention_weights[1][i] = getattr(
-                blk.attention2.attention, "attention_weights", None)
         return self.dense(X), state
 
     @property
     def attention_weights(self):
-        return self._attention_weights
+        def weights(attention):
+            return getattr(attention.attention, "attention_weights", None)
 
-
-class FastMultiHeadAttention(d2l.MultiHeadAttention):
-    """d2l.MultiHeadAttention with the same parameters and results, computed with fewer ops.
-
-    Same inputs, output and self.attention.attention_weights (batch_size * num_heads,
-    num_queries, num_kv) as the parent. Projections that read the same tensor share one matmul,
-    heads are views instead of copies, and the mask is built once from valid_lens. Every valid
-    length must be >= 1 (a row without valid keys gives NaN here, zeros in the parent).
-    """
-
-    @staticmethod
-    def _project(X, *layers):
-        """Apply several Linear layers to the same X with a single matmul."""
-        weight = torch.cat([layer.weight for layer in layers])
-        bias = None if layers[0].bias is None else torch.cat([layer.bias for layer in layers])
-        return F.linear(X, weight, bias).chunk(len(layers), dim=-1)
-
-    def forward(self, queries, keys, values, valid_lens=None):
-        batch_size, num_queries, num_kv = queries.shape[0], queries.shape[1], keys.shape[1]
-        if queries is keys and keys is values:  # self-attention
-            q, k, v = self._project(queries, self.W_q, self.W_k, self.W_v)
-        elif keys is values:  # encoder-decoder attention
-            q, (k, v) = self.W_q(queries), self._project(keys, self.W_k, self.W_v)
-        else:
-            q, k, v = self.W_q(queries), self.W_k(keys), self.W_v(values)
-
-        def split_heads(t, n):  # (batch_size, n, num_hiddens) -> (batch_size, heads, n, head_dim)
-            return t.view(batch_size, n, self.num_heads, -1).transpose(1, 2)
-
-        q, k, v = split_heads(q, num_queries), split_heads(k, num_kv), split_heads(v, num_kv)
-        scores = q @ k.transpose(2, 3) / math.sqrt(q.shape[-1])  # (batch, heads, n_q, n_kv)
-        if valid_lens is not None:
-            # True on keys past the valid length: (batch_size, n_kv) or (batch_size, n_q, n_kv)
-            pad = torch.arange(num_kv, device=q.device) >= valid_lens.unsqueeze(-1)
-            pad = pad[:, None, None, :] if valid_lens.dim() == 1 else pad[:, None]
-            scores = scores.masked_fill(pad, float("-inf"))
-        weights = F.softmax(scores, dim=-1)
-        self.attention.attention_weights = weights.reshape(-1, num_queries, num_kv)
-        out = self.attention.dropout(weights) @ v  # (batch_size, heads, num_queries, head_dim)
-        return self.W_o(out.transpose(1, 2).reshape(batch_size, num_queries, -1))
-
-
-def use_fast_attention(net):
-    """Turn every d2l.MultiHeadAttention inside net into a FastMultiHeadAttention; returns net.
-
-    FastMultiHeadAttention adds no parameters, so the existing modules keep their weights.
-    """
-    for module in net.modules():
-        if type(module) is d2l.MultiHeadAttention:
-            module.__class__ = FastMultiHeadAttention
-    return net
-
-
-class TrimSourcePadding:
-    """Wrap a seq2seq data iterator: cut each source batch X after its longest sentence.
-
-    Yields (X[:, :max(X_valid_len)], X_valid_len, Y, Y_valid_len). Exact for encoders whose
-    outputs at valid positions ignore padding (TransformerEncoder), not for RNN encoders.
-    """
-
-    def __init__(self, data_iter):
-        self.data_iter = data_iter
-
-    def __len__(self):
-        return len(self.data_iter)
-
-    def __iter__(self):
-        for X, X_valid_len, Y, Y_valid_len in self.data_iter:
-            yield X[:, :max(1, int(X_valid_len.max()))], X_valid_len, Y, Y_valid_len
+        return [[weights(blk.attention1) for blk in self.blks],
+                [weights(blk.attention2) for blk in self.blks]]
