@@ -148,4 +148,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except d2l.DataError as e:  # no data and no network: one message that says what to do
+        sys.exit(f"error: {e}")

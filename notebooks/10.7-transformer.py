@@ -86,6 +86,11 @@ import d2l_attention as d2l
 # | 解码器输出 | 词表分数 | $(b, T_{tgt}, |\mathcal{V}|)$ |
 
 # %% [markdown]
+# ![The Transformer architecture](figures/10.7-transformer.svg)
+#
+# 图 10.7.1 Transformer 架构：编码器与解码器各由 $n$ 个相同的层堆叠而成（图中记作 $\times N$），每个子层后接残差连接和层规范化（Add & Norm），编码器的输出是解码器中编码器-解码器注意力的键和值
+
+# %% [markdown]
 # ## 实现
 #
 # ### 基于位置的前馈网络

@@ -234,3 +234,11 @@ def test_generated_headers_use_posix_paths(book):
     text = book.render_module(sec)
     assert "\\" not in text.splitlines()[1]
     assert "make sync execute" in text and "tools/book.py execute" in text
+
+
+def test_pass_through_commands_keep_their_options(book):
+    args = book.parse(["bench", "--quick", "--seeds", "2"])
+    assert args.cmd == "bench" and args.args == ["--quick", "--seeds", "2"]
+    args = book.parse(["--torch", "cpu", "grade-check", "--sections", "10.1"])
+    assert args.torch == "cpu" and args.args == ["--sections", "10.1"]
+    assert book.parse(["lib", "--check"]).check

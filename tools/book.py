@@ -858,9 +858,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PASS_THROUGH = {"bench", "assignments", "grade-check"}
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    """Parse the command line; everything after a pass-through command goes to it unparsed
+    (argparse would take `bench --quick` as an unknown option of this tool)."""
+    parser = build_parser()
+    for i, word in enumerate(argv):
+        if word in PASS_THROUGH:
+            args = parser.parse_args(argv[:i + 1])
+            args.args = argv[i + 1:]
+            return args
+    return parser.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     if args.cmd == "clean":
         return cmd_clean()
     if args.cmd == "setup":
