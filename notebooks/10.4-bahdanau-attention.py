@@ -354,11 +354,15 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
 
 # %% [markdown]
 # 下面翻译四个英语句子。其中三句原样出现在训练数据里；第三句 `he's calm .` 不在训练数据中，后面专门讨论。
-# 训练结果会随随机种子、也随浮点运算的顺序（不同 CPU 指令集的内核）而变。我们按本节的设置训练过五次
-# （种子 0–3 用 AVX-512 内核，种子 0 再用不用向量指令的通用内核）：训练集里的三句每次都逐字译对，BLEU 为 1，
-# 下面对它们断言精确的译文；`he's calm .` 的译文几乎每次不同，但没有一次译对，所以对它只断言 BLEU 小于 1。
+# 训练结果会随随机种子、也随浮点运算的顺序（不同 CPU 指令集的内核）而变。我们按本节的设置训练过六次
+# （种子 0 分别用 AVX-512、AVX2 和不用向量指令的通用内核，种子 1–3 用 AVX-512）：
+# 训练集里的三句每次都逐字译对，BLEU 为 1，下面对它们断言精确的译文；
+# `he's calm .` 的译文随种子和内核而变（下面这一格输出的这一行也就因 CPU 而异），但没有一次译对，
+# 所以对它只断言 BLEU 小于 1。
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# The he's calm . line depends on the CPU's floating-point kernels; the asserts hold for all.
 engs = ["go .", "i lost .", "he's calm .", "i'm home ."]
 fras = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]
 translations, bleus, attention_weight_seqs = translate_and_score(
@@ -398,15 +402,15 @@ for out_token, row in zip(out_tokens, attention_weights):
 assert out_tokens[:4] == ["je", "suis", "chez", "moi"]
 assert torch.allclose(attention_weights.sum(-1), torch.ones(len(out_tokens)), atol=1e-5)
 assert src_tokens[int(attention_weights[0].argmax())] == "i'm"  # `je` looks most at `i'm`
+assert float(attention_weights[2, 0]) < 0.05  # `chez`: `i'm` gets almost no weight
 middle = attention_weights[1:4]  # `suis`, `chez`, `moi`
-assert float(middle[:, 0].max()) < 0.2  # ... then `i'm` gets little weight
-assert float(middle.max()) < 0.5  # and no source token takes even half of it
+assert float(middle.max()) < 0.5  # no source token takes even half of the weight
 
 # %% [markdown]
-# 生成第一个词 `je` 时，权重最大的源词元是 `i'm`；它分到多少随训练而变（我们在不同的 CPU 内核下
-# 见过约 0.4 到约 0.8）。生成 `suis`、`chez`、`moi` 时，`i'm` 的权重都低于 0.2，
-# 其余的权重分散在 `home`、`.` 和 `<eos>` 上，没有一个源词元分到一半以上；
-# 最后两行（`.` 和 `<eos>`）的分布则随训练变化较大。
+# 生成第一个词 `je` 时，权重最大的源词元是 `i'm`；它分到多少随训练而变（同一个种子，我们在不同的 CPU 内核下
+# 见过约 0.4、0.6 和 0.8）。生成 `chez` 时 `i'm` 几乎不被看（权重低于 0.05），权重落在 `home`、`.` 和 `<eos>` 上。
+# 生成 `suis`、`chez`、`moi` 的三行都相当平坦，没有一个源词元分到一半以上的权重；
+# 其余细节（例如 `suis` 和最后两行最看重哪个词元）随训练而变。
 # 这个小模型的注意力并不像机器翻译论文插图里那样整齐地沿对角线排列（生成 `chez moi` 时并没有集中看 `home`）。
 # 一个可能的原因是：GRU 编码器在 `.` 和 `<eos>` 处的隐状态已经读完了整句话，本身就概括了 `home`，
 # 看这些位置也能得到需要的信息。尽管如此，每一步确实在用不同的权重重新组合源句子——这是固定上下文变量做不到的。
@@ -438,17 +442,19 @@ assert len(calm) == 5 and all("calme" in t for t in calm)
 # %% [markdown]
 # 要译对它，模型得把两条线索组合起来：`he's X .` → `il est X .`（上面 6 个句子对）
 # 以及 `calm` → `calme`（5 个句子对）。这需要真正的泛化，而不是记忆。
-# 在我们测过的五次训练里，这一句一次也没译对：
+# 在我们测过的六次训练里，这一句一次也没译对：
 #
 # | 训练 | `he's calm .` 的译文 | BLEU |
 # |---|---|---|
-# | 种子 0（两种 CPU 内核下相同） | `il est riche .` | 0.658 |
+# | 种子 0，AVX-512 或通用内核 | `il est riche .` | 0.658 |
+# | 种子 0，AVX2 内核 | `j’ai est <unk> .` | 0 |
 # | 种子 1 | `c'est chiens aboient .` | 0 |
 # | 种子 2 | `je suis calme .` | 0.537 |
 # | 种子 3 | `il est paresseux .` | 0.658 |
 #
 # 有的保留了 `il est X .` 的句式，却把 `calm` 换成了训练集里见过的形容词（BLEU 0.658，就是上面算过的例子）；
-# 有的译对了 `calme`，主语却用了 `i'm calm .` 的 `je suis`；有的连句式都没保住。
+# 有的译对了 `calme`，主语却用了 `i'm calm .` 的 `je suis`；有的连句式都没保住，甚至输出了未知词元 `<unk>`。
+# 同一个种子只因浮点运算的顺序不同就给出不同的错误译文，说明模型对这一句并没有学到稳定的规律。
 # 一个合理的猜测是数据太少：600 个句子、250 轮训练，模型很容易记住训练句子，
 # 而不是学会“主语 + est + 形容词”这样的规律。
 # 这正是观察“记忆与泛化之差”的窗口：训练集里的三句每次都对，这一句的错误译文却随随机种子而变。
