@@ -1,4 +1,4 @@
-"""Tests of section 10.4: the Bahdanau attention decoders and the training loop they rely on."""
+"""Tests of section 10.4: the Bahdanau attention decoder and the training loop it relies on."""
 
 import copy
 
@@ -11,14 +11,12 @@ import d2l_attention as d2l
 VOCAB, EMBED, HIDDEN, LAYERS = 13, 8, 16, 2
 
 
-def make_pair(dropout=0.0, seed=0):
-    """A GRU encoder and a plain attention decoder, plus a fast decoder with the same weights."""
+def make_models(dropout=0.0, seed=0):
+    """A GRU encoder and the section's attention decoder."""
     torch.manual_seed(seed)
     encoder = d2l.Seq2SeqEncoder(VOCAB, EMBED, HIDDEN, LAYERS, dropout)
-    plain = d2l.Seq2SeqAttentionDecoder(VOCAB, EMBED, HIDDEN, LAYERS, dropout)
-    fast = d2l.FastSeq2SeqAttentionDecoder(VOCAB, EMBED, HIDDEN, LAYERS, dropout)
-    fast.load_state_dict(plain.state_dict())
-    return encoder, plain, fast
+    decoder = d2l.Seq2SeqAttentionDecoder(VOCAB, EMBED, HIDDEN, LAYERS, dropout)
+    return encoder, decoder
 
 
 def random_batch(batch_size=5, src_steps=7, tgt_steps=6, seed=1):
@@ -27,7 +25,22 @@ def random_batch(batch_size=5, src_steps=7, tgt_steps=6, seed=1):
     Y = torch.randint(0, VOCAB, (batch_size, tgt_steps), generator=g)
     valid = torch.randint(1, src_steps + 1, (batch_size,), generator=g)
     valid[0] = src_steps  # at least one full-length row
+    valid[1] = 1  # and one that is all padding after its first token
     return X, Y, valid
+
+
+def decode_projecting_every_step(decoder, enc_outputs, valid, Y):
+    """The decoder's equations written out directly: every step calls the 10.3 AdditiveAttention
+    module, which projects the keys again. Returns the scores and the stacked weights."""
+    outputs, hidden = enc_outputs
+    enc = outputs.transpose(0, 1)
+    scores, weights = [], []
+    for emb in decoder.embedding(Y).transpose(0, 1):
+        context = decoder.attention(hidden[-1].unsqueeze(1), enc, enc, valid)
+        weights.append(decoder.attention.attention_weights)
+        out, hidden = decoder.rnn(torch.cat((context[:, 0], emb), -1).unsqueeze(0), hidden)
+        scores.append(decoder.dense(out[0]))
+    return torch.stack(scores, 1), torch.cat(weights, 1), hidden
 
 
 def test_attention_decoder_base_has_no_weights():
@@ -35,85 +48,93 @@ def test_attention_decoder_base_has_no_weights():
         _ = d2l.AttentionDecoder().attention_weights
 
 
-@pytest.mark.parametrize("cls_name", ["Seq2SeqAttentionDecoder", "FastSeq2SeqAttentionDecoder"])
-def test_decoder_shapes_and_weights(cls_name):
-    encoder, plain, fast = make_pair()
-    decoder = plain if cls_name == "Seq2SeqAttentionDecoder" else fast
+def test_decoder_shapes_weights_and_state():
+    encoder, decoder = make_models()
     encoder.eval()
     decoder.eval()
     X, Y, valid = random_batch()
-    out, state = decoder(Y, decoder.init_state(encoder(X, valid), valid))
+    state = decoder.init_state(encoder(X, valid), valid)
+    values, hidden, lens, keys, padding = state
+    assert values.shape == keys.shape == (5, 7, HIDDEN) and hidden.shape == (LAYERS, 5, HIDDEN)
+    assert lens is valid
+    assert padding.dtype == torch.bool and padding.shape == (5, 7)
+    assert padding.sum(1).tolist() == (7 - valid).tolist()
+    out, new_state = decoder(Y, state)
     assert out.shape == (5, 6, VOCAB)
+    assert len(new_state) == 5 and new_state[3] is keys and new_state[4] is padding
     weights = decoder.attention_weights
     assert len(weights) == 6 and all(w.shape == (5, 1, 7) for w in weights)
     weights = torch.cat(weights, dim=1)  # (batch, tgt_steps, src_steps)
     assert torch.allclose(weights.sum(-1), torch.ones(5, 6), atol=1e-6)
     padded = torch.arange(7)[None, None, :] >= valid[:, None, None]
     assert weights[padded.expand_as(weights)].abs().max() == 0
-    hidden = state[1] if decoder is plain else state[3]
-    assert hidden.shape == (LAYERS, 5, HIDDEN)
+    assert torch.equal(weights[1, :, 0], torch.ones(6))  # one valid key takes all the weight
 
 
-def test_fast_decoder_matches_plain_in_eval_mode():
-    encoder, plain, fast = make_pair(dropout=0.3)
-    for m in (encoder, plain, fast):
-        m.eval()
+@pytest.mark.parametrize("with_valid_lens", [True, False])
+@pytest.mark.parametrize("train", [False, True])
+def test_precomputed_keys_equal_projecting_every_step(with_valid_lens, train):
+    """Projecting the keys once is the same computation moved out of the loop: bit for bit the
+    same scores, final state and weights (in training mode, with the same dropout draws)."""
+    encoder, decoder = make_models(dropout=0.3)
+    encoder.eval()
+    decoder.train(train)
     X, Y, valid = random_batch()
+    valid = valid if with_valid_lens else None
     enc_outputs = encoder(X, valid)
-    out_p, state_p = plain(Y, plain.init_state(enc_outputs, valid))
-    out_f, state_f = fast(Y, fast.init_state(enc_outputs, valid))
-    assert torch.allclose(out_p, out_f, atol=1e-6)
-    assert torch.allclose(state_p[1], state_f[3], atol=1e-6)  # final decoder hidden state
-    assert torch.allclose(torch.cat(plain.attention_weights, 1),
-                          torch.cat(fast.attention_weights, 1), atol=1e-6)
+    torch.manual_seed(2)
+    out, state = decoder(Y, decoder.init_state(enc_outputs, valid))
+    torch.manual_seed(2)
+    out_ref, weights_ref, hidden_ref = decode_projecting_every_step(decoder, enc_outputs, valid, Y)
+    assert torch.equal(out, out_ref)
+    assert torch.equal(state[1], hidden_ref)
+    assert torch.equal(torch.cat(decoder.attention_weights, 1), weights_ref)
 
 
-def test_fast_decoder_matches_plain_gradients():
-    """With dropout 0 the training-mode forward and all parameter gradients agree."""
-    encoder, plain, fast = make_pair(dropout=0.0)
+def test_precomputed_keys_equal_projecting_every_step_gradients():
+    """Training mode, dropout 0: all parameter gradients (encoder included) agree."""
+    encoder, decoder = make_models()
     X, Y, valid = random_batch()
     grads = []
-    for decoder in (plain, fast):
-        enc = copy.deepcopy(encoder)
-        decoder.train()
-        out, _ = decoder(Y, decoder.init_state(enc(X, valid), valid))
+    for use_precomputed in (True, False):
+        enc, dec = copy.deepcopy(encoder), copy.deepcopy(decoder)
+        enc.train()
+        dec.train()
+        enc_outputs = enc(X, valid)
+        if use_precomputed:
+            out, _ = dec(Y, dec.init_state(enc_outputs, valid))
+        else:
+            out, _, _ = decode_projecting_every_step(dec, enc_outputs, valid, Y)
         (out ** 2).sum().backward()
-        named = dict(decoder.named_parameters())
+        named = {f"dec.{k}": v for k, v in dec.named_parameters()}
         named.update({f"enc.{k}": v for k, v in enc.named_parameters()})
         grads.append({k: v.grad for k, v in named.items()})
-    assert grads[0].keys() == grads[1].keys()
-    for name in grads[0]:
+    assert all(g is not None for g in grads[0].values())
+    assert grads[0]["dec.attention.W_k.weight"].abs().sum() > 0
+    for name in grads[1]:
         assert torch.allclose(grads[0][name], grads[1][name], atol=1e-5), name
 
 
-def test_fast_decoder_without_valid_lens_matches_plain():
-    encoder, plain, fast = make_pair()
-    for m in (encoder, plain, fast):
-        m.eval()
-    X, Y, _ = random_batch()
-    enc_outputs = encoder(X)
-    out_p, _ = plain(Y, plain.init_state(enc_outputs, None))
-    out_f, _ = fast(Y, fast.init_state(enc_outputs, None))
-    assert torch.allclose(out_p, out_f, atol=1e-6)
-
-
-def test_fast_decoder_projects_keys_once():
-    encoder, plain, fast = make_pair()
+def test_init_state_projects_keys_once_per_sequence():
+    encoder, decoder = make_models()
     X, Y, valid = random_batch(tgt_steps=6)
-    counts = {}
-    for name, decoder in (("plain", plain), ("fast", fast)):
-        calls = []
-        decoder.attention.W_k.register_forward_hook(lambda *args, calls=calls: calls.append(1))
-        decoder(Y, decoder.init_state(encoder(X, valid), valid))
-        counts[name] = len(calls)
-    assert counts == {"plain": 6, "fast": 1}
+    calls = []
+    decoder.attention.W_k.register_forward_hook(lambda *args: calls.append(1))
+    state = decoder.init_state(encoder(X, valid), valid)
+    assert len(calls) == 1
+    decoder(Y, state)  # six decoding steps
+    assert len(calls) == 1
+    for _ in range(3):  # step-by-step decoding, as predict_seq2seq does: still no new projection
+        _, state = decoder(Y[:, :1], state)
+    assert len(calls) == 1
 
 
-def test_fast_decoder_is_a_drop_in_subclass():
-    _, plain, fast = make_pair()
-    assert isinstance(fast, d2l.Seq2SeqAttentionDecoder)
-    assert isinstance(fast, d2l.AttentionDecoder)
-    assert plain.state_dict().keys() == fast.state_dict().keys()
+def test_empty_source_sequence_is_rejected_with_a_fix():
+    encoder, decoder = make_models()
+    X, _, valid = random_batch()
+    valid[2] = 0
+    with pytest.raises(ValueError, match="enc_valid_lens >= 1"):
+        decoder.init_state(encoder(X, valid), valid)
 
 
 def tiny_vocab():
@@ -121,12 +142,11 @@ def tiny_vocab():
     return d2l.Vocab(tokens, reserved_tokens=["<pad>", "<bos>", "<eos>"])
 
 
-@pytest.mark.parametrize("cls_name", ["Seq2SeqAttentionDecoder", "FastSeq2SeqAttentionDecoder"])
-def test_predict_stops_at_eos(cls_name):
+def test_predict_stops_at_eos():
     vocab = tiny_vocab()
     torch.manual_seed(0)
     encoder = d2l.Seq2SeqEncoder(len(vocab), EMBED, HIDDEN, LAYERS)
-    decoder = getattr(d2l, cls_name)(len(vocab), EMBED, HIDDEN, LAYERS)
+    decoder = d2l.Seq2SeqAttentionDecoder(len(vocab), EMBED, HIDDEN, LAYERS)
     net = d2l.EncoderDecoder(encoder, decoder)
     with torch.no_grad():  # make the output layer always prefer <eos>
         decoder.dense.weight.zero_()
@@ -143,6 +163,8 @@ def test_predict_stops_at_eos(cls_name):
                                                device="cpu", save_attention_weights=True)
     assert translation == "c c c c c c" and len(weights) == 6
     assert all(w[0].shape == (1, 1, 6) for w in weights)
+    # "a b <eos>": three valid source positions, the three padded ones get no weight
+    assert all(w[0][0, 0, 3:].abs().max() == 0 for w in weights)
 
 
 def test_train_seq2seq_cutting_padding_is_exact():
@@ -159,7 +181,7 @@ def test_train_seq2seq_cutting_padding_is_exact():
     batches = list(d2l.load_array((X, X_valid, Y, Y_valid), 8, is_train=False))
     torch.manual_seed(0)
     net = d2l.EncoderDecoder(d2l.Seq2SeqEncoder(len(vocab), EMBED, HIDDEN, LAYERS),
-                             d2l.FastSeq2SeqAttentionDecoder(len(vocab), EMBED, HIDDEN, LAYERS))
+                             d2l.Seq2SeqAttentionDecoder(len(vocab), EMBED, HIDDEN, LAYERS))
     reference = copy.deepcopy(net)
     seen_steps = []
     net.decoder.register_forward_hook(lambda m, args, out: seen_steps.append(args[0].shape[1]))
@@ -191,7 +213,11 @@ def test_train_seq2seq_cutting_padding_is_exact():
 
 
 def test_layers_are_the_books():
-    _, plain, _ = make_pair()
-    assert isinstance(plain.attention, d2l.AdditiveAttention)
-    assert isinstance(plain.rnn, nn.GRU)
-    assert plain.rnn.input_size == EMBED + HIDDEN and plain.rnn.num_layers == LAYERS
+    _, decoder = make_models()
+    assert isinstance(decoder, d2l.AttentionDecoder)
+    assert isinstance(decoder.attention, d2l.AdditiveAttention)
+    assert isinstance(decoder.rnn, nn.GRU)
+    assert decoder.rnn.input_size == EMBED + HIDDEN and decoder.rnn.num_layers == LAYERS
+    assert [name for name, _ in decoder.named_children()] == [
+        "attention", "embedding", "rnn", "dense"]
+    assert not hasattr(d2l, "FastSeq2SeqAttentionDecoder")  # one taught class, no twin

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'FastSeq2SeqAttentionDecoder', 'time_training_step', 'translate_and_score']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'time_training_step', 'translate_and_score']
 
 
 class AttentionDecoder(d2l.Decoder):
@@ -27,10 +27,13 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
 
     init_state(enc_outputs, enc_valid_lens): enc_outputs is the encoder's (outputs, state) with
     outputs (num_steps, batch_size, num_hiddens) and state (num_layers, batch_size, num_hiddens);
-    enc_valid_lens: (batch_size,).
+    enc_valid_lens: None or (batch_size,) with values >= 1. Returns the state
+    [enc_outputs (batch_size, num_kv, num_hiddens), hidden_state, enc_valid_lens, keys, padding]:
+    the book's three entries, then the keys projected by attention.W_k once per sequence
+    (batch_size, num_kv, num_hiddens) and the padding mask (batch_size, num_kv), True = padding.
     forward(X, state): X (batch_size, num_steps) target token indices ->
     (batch_size, num_steps, vocab_size) scores and the new state.
-    attention_weights: one (batch_size, 1, num_kv) tensor per decoding step.
+    attention_weights: one (batch_size, 1, num_kv) tensor per decoding step (before dropout).
     """
 
     def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
@@ -42,65 +45,48 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
 
     def init_state(self, enc_outputs, enc_valid_lens, *args):
         outputs, hidden_state = enc_outputs
-        # (batch_size, num_steps, num_hiddens): the layout the attention expects for keys/values
-        return [outputs.transpose(0, 1), hidden_state, enc_valid_lens]
-
-    def forward(self, X, state):
-        enc_outputs, hidden_state, enc_valid_lens = state
-        embs = self.embedding(X).transpose(0, 1)  # (num_steps, batch_size, embed_size)
-        step_outputs, self._attention_weights = [], []
-        for emb in embs:  # one target position at a time: the query is the newest state
-            query = hidden_state[-1].unsqueeze(1)  # top GRU layer, (batch_size, 1, num_hiddens)
-            context = self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)
-            rnn_input = torch.cat((context.squeeze(1), emb), dim=-1).unsqueeze(0)
-            out, hidden_state = self.rnn(rnn_input, hidden_state)  # out: (1, batch_size, h)
-            step_outputs.append(out.squeeze(0))
-            self._attention_weights.append(self.attention.attention_weights)
-        outputs = self.dense(torch.stack(step_outputs, dim=1))  # (batch_size, steps, vocab)
-        return outputs, [enc_outputs, hidden_state, enc_valid_lens]
-
-    @property
-    def attention_weights(self):
-        return self._attention_weights
-
-
-class FastSeq2SeqAttentionDecoder(Seq2SeqAttentionDecoder):
-    """Seq2SeqAttentionDecoder with the same parameters and results, arranged for speed.
-
-    What does not change between decoding steps is computed once per sequence in init_state:
-    the key projection W_k h_t and the padding mask. Source valid lengths must be >= 1.
-    attention_weights: one (batch_size, 1, num_kv) tensor per step (taken before dropout).
-    """
-
-    def init_state(self, enc_outputs, enc_valid_lens, *args):
-        outputs, hidden_state = enc_outputs
         values = outputs.transpose(0, 1)  # (batch_size, num_kv, num_hiddens)
-        keys = self.attention.W_k(values)  # projected once, reused at every step
         positions = torch.arange(values.shape[1], device=values.device)
         if enc_valid_lens is None:
             padding = torch.zeros(values.shape[:2], dtype=torch.bool, device=values.device)
         else:
-            padding = positions[None, :] >= enc_valid_lens[:, None]  # (batch_size, num_kv)
-        return [values, keys, padding, hidden_state]
+            if (enc_valid_lens < 1).any():
+                raise ValueError("every source sequence needs enc_valid_lens >= 1 (its <eos> "
+                                 "at least); drop empty sequences before decoding")
+            padding = positions[None, :] >= enc_valid_lens[:, None]
+        # W_k h_t does not depend on the decoding step: project the keys once per sequence.
+        keys = self.attention.W_k(values)
+        return [values, hidden_state, enc_valid_lens, keys, padding]
+
+    def attend(self, query, keys, values, padding):
+        """Additive attention of one query per example over keys already projected by W_k.
+
+        query: (batch_size, num_hiddens) decoder state; keys, values: (batch_size, num_kv,
+        num_hiddens); padding: (batch_size, num_kv) bool. Returns the context
+        (batch_size, 1, num_hiddens) and the weights (batch_size, 1, num_kv).
+        """
+        attention = self.attention
+        features = torch.tanh(attention.W_q(query).unsqueeze(1) + keys)  # (batch, num_kv, h)
+        scores = attention.w_v(features).squeeze(-1)  # (batch_size, num_kv)
+        weights = F.softmax(scores.masked_fill(padding, float("-inf")), dim=-1).unsqueeze(1)
+        return torch.bmm(attention.dropout(weights), values), weights
 
     def forward(self, X, state):
-        values, keys, padding, hidden_state = state
-        attention = self.attention
+        values, hidden_state, enc_valid_lens, keys, padding = state
         embs = self.embedding(X).transpose(0, 1)  # (num_steps, batch_size, embed_size)
         step_outputs, self._attention_weights = [], []
-        for emb in embs:
-            query = attention.W_q(hidden_state[-1])  # (batch_size, num_hiddens)
-            features = torch.tanh(keys + query.unsqueeze(1))  # (batch_size, num_kv, h)
-            scores = attention.w_v(features).squeeze(-1)  # (batch_size, num_kv)
-            weights = F.softmax(scores.masked_fill(padding, float("-inf")), dim=-1)
-            # the context is the weighted sum of the values: (batch_size, num_hiddens)
-            context = (attention.dropout(weights).unsqueeze(-1) * values).sum(dim=1)
-            rnn_input = torch.cat((context, emb), dim=-1).unsqueeze(0)
-            out, hidden_state = self.rnn(rnn_input, hidden_state)
+        for emb in embs:  # one target position at a time: the query is the newest state
+            context, weights = self.attend(hidden_state[-1], keys, values, padding)
+            rnn_input = torch.cat((context.squeeze(1), emb), dim=-1).unsqueeze(0)
+            out, hidden_state = self.rnn(rnn_input, hidden_state)  # out: (1, batch_size, h)
             step_outputs.append(out.squeeze(0))
-            self._attention_weights.append(weights.unsqueeze(1))
-        outputs = self.dense(torch.stack(step_outputs, dim=1))
-        return outputs, [values, keys, padding, hidden_state]
+            self._attention_weights.append(weights)
+        outputs = self.dense(torch.stack(step_outputs, dim=1))  # (batch_size, steps, vocab)
+        return outputs, [values, hidden_state, enc_valid_lens, keys, padding]
+
+    @property
+    def attention_weights(self):
+        return self._attention_weights
 
 
 def time_training_step(net, batch, repeats=20):
