@@ -75,6 +75,11 @@ import d2l_attention as d2l
 # 注意查询依赖**上一步**的解码器状态，所以解码器只能一步一步地算，不能像编码器那样把整段序列一次交给 GRU。
 
 # %% [markdown]
+# ![The Bahdanau encoder-decoder at one decoding step](figures/10.4-bahdanau-step.svg)
+#
+# 图 10.4.1 Bahdanau 注意力在解码时间步 $t'$ 的计算：以上一步的解码器状态 $\mathbf{s}_{t'-1}$ 为查询、编码器隐状态 $\mathbf{h}_t$ 为键和值，得到上下文变量 $\mathbf{c}_{t'}$，与 $y_{t'-1}$ 的嵌入拼接后输入解码器 RNN（线宽表示注意力权重）
+
+# %% [markdown]
 # ## 实现
 #
 # 先定义一个带注意力的解码器接口：在 9.7 节 `Decoder` 的基础上多一个只读属性 `attention_weights`，
