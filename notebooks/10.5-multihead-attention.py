@@ -55,82 +55,118 @@ import d2l_attention as d2l
 #
 # 每个头看到的是输入的一个不同线性“视角”，$\mathbf{W}_o$ 再决定怎样把这些视角组合起来。
 #
-# **一个让计算量不变的选择。** 实现中取 $p_q = p_k = p_v = p_o / h$，并记 $p_o$ 为 `num_hiddens`。
-# 这样 $h$ 个头的投影矩阵竖着摞起来恰好是一个 $p_o \times d_q$ 的矩阵，
-# 可以用**一个**全连接层一次算出所有头的投影，再把最后一维切成 $h$ 段。
-# 参数量和计算量都与“一个 `num_hiddens` 维的单头注意力”相同，只是点积被分成了 $h$ 组。
-# 这也是 `num_hiddens` 必须能被 `num_heads` 整除的原因。
+# **把 $h$ 个头摞成一个矩阵。** 实现中取 $p_q = p_k = p_v = p_o / h$，并记 $p_o$ 为 `num_hiddens`。
+# 把 $h$ 个头的查询投影矩阵竖着摞起来，得到一个 $p_o \times d_q$ 的矩阵
+#
+# $$\mathbf{W}_q = \begin{bmatrix} \mathbf{W}_q^{(1)} \\ \vdots \\ \mathbf{W}_q^{(h)} \end{bmatrix}
+#   \in \mathbb{R}^{p_o \times d_q}, \qquad
+#   \mathbf{W}_q \mathbf{q} = \begin{bmatrix} \mathbf{W}_q^{(1)} \mathbf{q} \\ \vdots \\
+#   \mathbf{W}_q^{(h)} \mathbf{q} \end{bmatrix},$$
+#
+# 所以**一个**输出宽度为 `num_hiddens` 的全连接层就一次算出了所有头的投影：
+# 结果的第 $i$ 段（第 $(i-1)p_o/h$ 到 $i p_o/h - 1$ 个分量）正是第 $i$ 个头的投影。
+# 键和值同理。这也是 `num_hiddens` 必须能被 `num_heads` 整除的原因。
+#
+# **哪些东西与单头相同，哪些不同。** 记查询数为 $n_q$、键值对数为 $n_k$。
+#
+# * **投影的参数量与头数无关**：$\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v, \mathbf{W}_o$ 共
+#   $p_o(d_q + d_k + d_v + p_o)$ 个参数（不含偏置），与一个宽度为 $p_o$ 的单头注意力完全相同。
+# * **打分的乘加次数也相同**：每个头算 $n_q n_k$ 个长为 $p_o/h$ 的点积，$h$ 个头合计
+#   $n_q n_k p_o$ 次乘法，与单头的 $n_q n_k$ 个长为 $p_o$ 的点积一样多；加权求和值向量同理。
+# * **但注意力权重不同**：单头只有**一个**关于键的概率分布，它的分数是所有分量的点积之和；
+#   多头有 $h$ 个**各自归一化**的分布。把单头的分数按头的分段拆开，
+#
+#   $$\frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{p_o}}
+#     = \frac{1}{\sqrt{h}} \sum_{i=1}^{h} \frac{\mathbf{q}_i^\top \mathbf{k}_i}{\sqrt{p_o / h}},$$
+#
+#   单头对 $h$ 段分数先**求和**再做一次 softmax，多头对每段**分别**做 softmax，
+#   因此能同时把注意力放在不同的键上。代价是 softmax 和权重矩阵多了 $h$ 倍：
+#   每个样本要存 $h\, n_q n_k$ 个权重（单头是 $n_q n_k$），这部分内存和 softmax 的计算量都随头数线性增长。
+#
+# 下面的实现之后，我们会逐条在数值上验证这三点。
 
 # %% [markdown]
 # ## 实现
 #
-# 关键技巧是把“头”这一维并入批量维：形状为（批量大小，序列长度，`num_hiddens`）的张量，
-# 先把最后一维拆成（`num_heads`，`num_hiddens/num_heads`），再把头的维度挪到前面、与批量维合并。
-# 于是 $h$ 个头可以被当作一个大小为 `batch_size * num_heads` 的批量，
-# 交给 10.3 节的 `DotProductAttention` **一次**并行算完。`transpose_output` 做相反的变换。
+# 关键技巧是把“头”这一维并入批量维，这样 $h$ 个头就变成了一个大小为 `batch_size * num_heads`
+# 的批量，交给 10.3 节的 `DotProductAttention` **一次**并行算完。
+#
+# `transpose_qkv` 直接照着上面的分段写：把最后一维切成 $h$ 段（`chunk`），第 $i$ 段属于第 $i$ 个头；
+# 把各段沿新的第 1 维摞起来得到（批量大小，$h$，$n$，$p_o/h$），再把前两维合并。
+# 合并后第 $b$ 个样本的第 $i$ 个头位于第 $b h + i$ 行，同一样本的 $h$ 个头彼此相邻。
+# `transpose_output` 反过来：把第 0 维拆回（批量大小，$h$），再把 $h$ 个头的输出沿最后一维拼接（`cat`），
+# 这正是公式里的 $[\mathbf{h}_1; \ldots; \mathbf{h}_h]$。
 
 # %%
 #@save
 def transpose_qkv(X, num_heads):
-    """Split the last axis into heads and fold the heads into the batch axis.
+    """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
     X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
-    Row b * num_heads + i of the result is head i of example b.
+    Row b * num_heads + i of the result holds block i (head i) of example b.
     """
-    if X.shape[-1] % num_heads != 0:
-        raise ValueError(f"the last axis of X has size {X.shape[-1]}, which is not divisible "
-                         f"by num_heads={num_heads}; choose num_heads that divides it")
-    # (batch_size, n, num_heads, num_hiddens / num_heads)
-    X = X.reshape(X.shape[0], X.shape[1], num_heads, -1)
-    # (batch_size, num_heads, n, num_hiddens / num_heads)
-    X = X.permute(0, 2, 1, 3)
-    return X.reshape(-1, X.shape[2], X.shape[3])
+    if X.dim() != 3:
+        raise ValueError(f"transpose_qkv expects X of shape (batch_size, n, num_hiddens), "
+                         f"got {tuple(X.shape)}")
+    num_hiddens = X.shape[-1]
+    if num_hiddens % num_heads != 0:
+        raise ValueError(f"num_hiddens={num_hiddens} is not divisible by num_heads={num_heads}; "
+                         "choose num_heads that divides num_hiddens")
+    blocks = X.chunk(num_heads, dim=-1)  # head i owns features [i*p, (i+1)*p), p = num_hiddens/h
+    return torch.stack(blocks, dim=1).flatten(0, 1)
 
 
+#@save
 def transpose_output(X, num_heads):
-    """Undo `transpose_qkv`: concatenate the heads along the last axis.
+    """Inverse of `transpose_qkv`: concatenate the heads of each example along the features.
 
     X: (batch_size * num_heads, n, num_hiddens / num_heads) -> (batch_size, n, num_hiddens).
     """
+    if X.dim() != 3:
+        raise ValueError(f"transpose_output expects X of shape (batch_size * num_heads, n, "
+                         f"num_hiddens / num_heads), got {tuple(X.shape)}")
     if X.shape[0] % num_heads != 0:
-        raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple "
-                         f"of num_heads={num_heads}; pass the output of transpose_qkv with the "
-                         "same num_heads")
-    X = X.reshape(-1, num_heads, X.shape[1], X.shape[2])
-    X = X.permute(0, 2, 1, 3)
-    return X.reshape(X.shape[0], X.shape[1], -1)
+        raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple of "
+                         f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
+                         "num_heads")
+    per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
+    return torch.cat(per_example.unbind(dim=1), dim=-1)
 
 
 # %% [markdown]
 # 先确认这两个函数互为逆变换，并看清每个头拿到的是哪一段：
-# 第 0 个样本、第 1 个头应当正好是原张量最后一维的第 2、3 列（`num_hiddens=8`，4 个头，每头 2 维）。
+# 第 0 个样本、第 1 个头（第 $0 \cdot 4 + 1 = 1$ 行）应当正好是原张量最后一维的第 2、3 列
+# （`num_hiddens=8`，4 个头，每头 2 维）；第 1 个样本、第 0 个头在第 $1 \cdot 4 + 0 = 4$ 行。
 
 # %%
 X = torch.arange(2 * 3 * 8, dtype=torch.float32).reshape(2, 3, 8)
 heads = transpose_qkv(X, num_heads=4)
 print("transpose_qkv   :", tuple(X.shape), "->", tuple(heads.shape))
 print("transpose_output:", tuple(heads.shape), "->", tuple(transpose_output(heads, 4).shape))
-print("example 0, head 1:", heads[1].tolist())
+print("row 1 = example 0, head 1:", heads[1].tolist())
 assert torch.equal(heads[1], X[0, :, 2:4])
+assert torch.equal(heads[4], X[1, :, 0:2])
 assert torch.equal(transpose_output(heads, num_heads=4), X)
 
 # %% [markdown]
-# 有了这两个函数，多头注意力只是“三个投影 → 拆头 → 点积注意力 → 合头 → 输出投影”。
-# 有效长度 `valid_lens` 要跟着批量维一起扩展：拆头后第 $b$ 个样本的 $h$ 个头排在相邻的
-# $h$ 行（行号 $b h, \ldots, b h + h - 1$），所以每个有效长度要**原地连续**重复 $h$ 次，
-# 这正是 `torch.repeat_interleave` 的行为（`Tensor.repeat` 会把整个向量首尾相接地重复，
-# 顺序就错了）。形状为（批量大小，查询数）的二维 `valid_lens` 同样沿第 0 维重复。
+# 有了这两个函数，多头注意力就是“三个投影 → 拆头 → 点积注意力 → 合头 → 输出投影”。
+# 有效长度 `valid_lens` 要跟着批量维一起扩展：第 $b$ 个样本的 $h$ 个头排在相邻的
+# $h$ 行，所以每个有效长度要**原地连续**重复 $h$ 次（`repeat_interleave`）；
+# `Tensor.repeat` 会把整个向量首尾相接地重复，顺序就错了（练习 4）。
+# 形状为（批量大小，查询数）的二维 `valid_lens` 同样沿第 0 维重复。
+# 构造函数的参数与书中相同；子模块按 `attention`、`W_q`、`W_k`、`W_v`、`W_o` 的顺序注册，
+# 因此参数的名字（`W_q.weight` 等）与书中的模型一致，书中训练好的参数可以直接载入。
 
 # %%
 #@save
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention built on scaled dot-product attention.
+    """Multi-head scaled dot-product attention.
 
     queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
     values: (batch_size, num_kv, value_size); valid_lens: None, (batch_size,) or
     (batch_size, num_queries). Output: (batch_size, num_queries, num_hiddens).
     After a forward pass, `self.attention.attention_weights` has shape
-    (batch_size * num_heads, num_queries, num_kv).
+    (batch_size * num_heads, num_queries, num_kv); row b * num_heads + i is head i of example b.
     """
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
@@ -141,22 +177,33 @@ class MultiHeadAttention(nn.Module):
                              f"num_heads={num_heads}; choose num_heads that divides num_hiddens")
         self.num_heads = num_heads
         self.attention = d2l.DotProductAttention(dropout)
-        # One Linear per role computes the projections of all heads at once.
+        # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i's.
         self.W_q = nn.Linear(query_size, num_hiddens, bias=bias)
         self.W_k = nn.Linear(key_size, num_hiddens, bias=bias)
         self.W_v = nn.Linear(value_size, num_hiddens, bias=bias)
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
 
+    def _heads(self, projection, X, name):
+        """Project X with `projection` and fold its heads into the batch axis."""
+        if X.dim() != 3 or X.shape[-1] != projection.in_features:
+            raise ValueError(f"{name} must have shape (batch_size, n, {projection.in_features}), "
+                             f"got {tuple(X.shape)}")
+        return transpose_qkv(projection(X), self.num_heads)
+
     def forward(self, queries, keys, values, valid_lens=None):
-        # (batch_size * num_heads, n, num_hiddens / num_heads)
-        queries = transpose_qkv(self.W_q(queries), self.num_heads)
-        keys = transpose_qkv(self.W_k(keys), self.num_heads)
-        values = transpose_qkv(self.W_v(values), self.num_heads)
+        q = self._heads(self.W_q, queries, "queries")
+        k = self._heads(self.W_k, keys, "keys")
+        v = self._heads(self.W_v, values, "values")
         if valid_lens is not None:
-            # Head i of example b sits at row b * num_heads + i: repeat each length in place.
-            valid_lens = torch.repeat_interleave(valid_lens, repeats=self.num_heads, dim=0)
-        output = self.attention(queries, keys, values, valid_lens)
-        return self.W_o(transpose_output(output, self.num_heads))
+            valid_lens = torch.as_tensor(valid_lens, device=queries.device)
+            if valid_lens.dim() not in (1, 2) or valid_lens.shape[0] != queries.shape[0]:
+                raise ValueError(f"valid_lens must have shape (batch_size,) or (batch_size, "
+                                 f"num_queries) with batch_size={queries.shape[0]}, got "
+                                 f"{tuple(valid_lens.shape)}")
+            # Every head of example b must see example b's lengths: repeat each one in place.
+            valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
+        per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
+        return self.W_o(transpose_output(per_head, self.num_heads))
 
 
 # %% [markdown]
@@ -177,16 +224,21 @@ V = torch.randn(batch_size, num_kvpairs, 40)
 out = attention(Q, K, V, valid_lens)
 print("output           :", tuple(out.shape))
 print("attention weights:", tuple(attention.attention.attention_weights.shape))
+print("state_dict keys  :", list(attention.state_dict()))
 assert out.shape == (batch_size, num_queries, num_hiddens)
+assert attention.attention.attention_weights.shape == (batch_size * num_heads, num_queries,
+                                                       num_kvpairs)
 
 # %% [markdown]
-# `num_hiddens` 不能被头数整除时，构造函数直接说明问题和改法：
+# 参数不合适时，错误信息直接说明问题和改法：
 
 # %%
-try:
-    MultiHeadAttention(30, 20, 40, num_hiddens=100, num_heads=3, dropout=0)
-except ValueError as e:
-    print("ValueError:", e)
+for make in (lambda: MultiHeadAttention(30, 20, 40, num_hiddens=100, num_heads=3, dropout=0),
+             lambda: attention(K, K, V)):
+    try:
+        make()
+    except ValueError as e:
+        print("ValueError:", e)
 
 # %% [markdown]
 # ### 形状是怎样流动的
@@ -227,122 +279,387 @@ print("repeated valid_lens:", lens.tolist())
 assert torch.allclose(final, out)
 
 # %% [markdown]
-# ## 可视化：每个头各看哪里
+# ### 与 PyTorch 的 `nn.MultiheadAttention` 对照
 #
-# 每个头有自己的投影，因此同一个查询在不同的头里会得到不同的权重分布。
-# 下面取一个序列（6 个查询、8 个键，有效长度 6），4 个头、每头 4 维。刚初始化的投影给出的分数都很小，
-# 权重几乎是均匀的，为了让差别看得清楚，这里把投影矩阵的初始值放大（相当于把打分的“温度”调低）。
-# 注意力权重的形状是 $(b h, n_q, n_k)$，按 $(b, h, n_q, n_k)$ 重排后，
-# `show_heatmaps` 会把每个头画成一列。
+# PyTorch 自带的 `torch.nn.MultiheadAttention` 实现的是同一个数学模型，只是参数的存放方式不同：
+# 它要求查询的维度等于 `embed_dim`（即 `num_hiddens`），键和值的维度可以不同（`kdim`、`vdim`），
+# 此时三个投影分别存在 `q_proj_weight`、`k_proj_weight`、`v_proj_weight` 里，输出投影是 `out_proj`；
+# 有效长度则要写成布尔的 `key_padding_mask`（`True` 表示忽略该键）。
+# 把我们模块的权重原样复制过去，两者的输出和注意力权重应当一致
+# （PyTorch 默认返回各头权重的**平均**，`average_attn_weights=False` 则返回每个头的权重）。
 
 # %%
+# NBVAL_IGNORE_OUTPUT
+# (the differences are float rounding: their digits vary between CPUs; the asserts do not)
 torch.manual_seed(0)
-demo = MultiHeadAttention(8, 8, 8, num_hiddens=16, num_heads=4, dropout=0)
-for layer in (demo.W_q, demo.W_k):
-    nn.init.normal_(layer.weight, std=1.0)
-demo.eval()
-X = torch.randn(1, 6, 8)
-Y = torch.randn(1, 8, 8)
+ours = MultiHeadAttention(key_size=12, query_size=16, value_size=20, num_hiddens=16,
+                          num_heads=4, dropout=0).eval()
+theirs = nn.MultiheadAttention(embed_dim=16, num_heads=4, bias=False, batch_first=True,
+                               kdim=12, vdim=20).eval()
 with torch.no_grad():
-    demo(X, Y, Y, torch.tensor([6]))
-w = demo.attention.attention_weights.reshape(1, 4, 6, 8)
-print("weights shape for plotting:", tuple(w.shape))
-print("masked keys get zero weight:", bool((w[..., 6:] == 0).all()))
-print("key with the largest weight for query 0, per head:", w[0, :, 0].argmax(dim=-1).tolist())
-assert torch.allclose(w.sum(dim=-1), torch.ones(1, 4, 6))
-d2l.show_heatmaps(w, xlabel="Keys", ylabel="Queries",
-                  titles=[f"head {i + 1}" for i in range(4)], figsize=(8, 2.5))
-d2l.plt.show()
+    theirs.q_proj_weight.copy_(ours.W_q.weight)
+    theirs.k_proj_weight.copy_(ours.W_k.weight)
+    theirs.v_proj_weight.copy_(ours.W_v.weight)
+    theirs.out_proj.weight.copy_(ours.W_o.weight)
+
+Qc, Kc, Vc = torch.randn(3, 5, 16), torch.randn(3, 7, 12), torch.randn(3, 7, 20)
+lens_c = torch.tensor([7, 4, 1])
+padding = torch.arange(7)[None, :] >= lens_c[:, None]  # (batch_size, num_kv), True = ignore
+with torch.no_grad():
+    out_ours = ours(Qc, Kc, Vc, lens_c)
+    w_ours = ours.attention.attention_weights.unflatten(0, (3, 4))  # (batch, heads, n_q, n_k)
+    out_theirs, w_mean = theirs(Qc, Kc, Vc, key_padding_mask=padding)
+    _, w_heads = theirs(Qc, Kc, Vc, key_padding_mask=padding, average_attn_weights=False)
+diffs = {"output": (out_ours - out_theirs).abs().max().item(),
+         "head-averaged weights": (w_ours.mean(dim=1) - w_mean).abs().max().item(),
+         "per-head weights": (w_ours - w_heads).abs().max().item()}
+for name, diff in diffs.items():
+    print(f"max |ours - torch| {name:22s}: {diff:.1e} < 1e-5: {diff < 1e-5}")
+    assert diff < 1e-5
 
 # %% [markdown]
-# 四个头对同一个查询给出了不同的分布：有的头几乎只盯住一个键，有的头分散在几个键上；
-# 第 7、8 个键超出有效长度，在所有头里权重都是 0。
-# 训练会让这些“视角”各自变得有用，下面的练习 2 就用一个小任务展示这一点。
+# 按头比较的权重也一致，说明两者对“第 $b$ 个样本的第 $i$ 个头”的排列相同，
+# 有效长度也落在了正确的头上。
+#
+# ### 参数量相同，注意力分布不同
+#
+# 现在验证“数学”一节的三条结论。参数量：对 $h = 1, 2, 4, 8$ 数一数参数，
+# 应当都等于 $p_o(d_q + d_k + d_v + p_o)$。注意力权重：同一输入下，$h$ 个头存下的权重个数是单头的 $h$ 倍。
+
+# %%
+def count_params(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+d_q, d_k, d_v, p_o = 20, 30, 40, 64
+Qp, Kp, Vp = torch.randn(2, 5, d_q), torch.randn(2, 9, d_k), torch.randn(2, 9, d_v)
+weights_per_example = {}
+for h in (1, 2, 4, 8):
+    net = MultiHeadAttention(d_k, d_q, d_v, p_o, h, dropout=0).eval()
+    with torch.no_grad():
+        net(Qp, Kp, Vp)
+    weights_per_example[h] = net.attention.attention_weights.numel() // 2
+    print(f"num_heads={h}: {count_params(net)} parameters, "
+          f"{weights_per_example[h]} attention weights per example")
+    assert count_params(net) == p_o * (d_q + d_k + d_v + p_o)
+    assert weights_per_example[h] == h * 5 * 9
+
+# %% [markdown]
+# 分布不同：把**同一组**投影权重装进一个 1 头模块和一个 4 头模块。按上面的公式，
+# 单头的分数应当等于 4 个头的分数之和再除以 $\sqrt{4}$；可两个模块的输出并不相同，
+# 因为一个对和做 softmax，另一个对每一段分别做 softmax。
+
+# %%
+# NBVAL_IGNORE_OUTPUT
+# (the score gap is float rounding, its digits vary between CPUs; the asserts do not)
+torch.manual_seed(0)
+four = MultiHeadAttention(16, 16, 16, 16, num_heads=4, dropout=0).eval()
+one = MultiHeadAttention(16, 16, 16, 16, num_heads=1, dropout=0).eval()
+one.load_state_dict(four.state_dict())  # identical parameters, only the head count differs
+Xs, Ys = torch.randn(1, 5, 16), torch.randn(1, 6, 16)
+with torch.no_grad():
+    q4, k4 = transpose_qkv(four.W_q(Xs), 4), transpose_qkv(four.W_k(Ys), 4)
+    scores_4 = q4 @ k4.transpose(1, 2) / (16 / 4) ** 0.5           # (4, n_q, n_k)
+    scores_1 = four.W_q(Xs) @ four.W_k(Ys).transpose(1, 2) / 16 ** 0.5  # (1, n_q, n_k)
+    out_4, out_1 = four(Xs, Ys, Ys), one(Xs, Ys, Ys)
+score_gap = (scores_1[0] - scores_4.sum(dim=0) / 4 ** 0.5).abs().max().item()
+output_gap = (out_4 - out_1).abs().max().item()
+print(f"single-head score - sum of head scores / sqrt(4): {score_gap:.1e}")
+print(f"max |output with 4 heads - output with 1 head|  : {output_gap:.3f}")
+assert score_gap < 1e-5 and output_gap > 0.01
+
+# %% [markdown]
+# ## 训练：让不同的头学会看不同的地方
+#
+# 头数多的好处要在训练后才看得出来。构造一个小任务：序列有 8 个位置（循环排列），
+# 每个位置的输入是它的位置独热（one-hot）编码 $\mathbf{e}_i$ 拼上一个随机标量 $v_i \sim \mathcal{N}(0, 1)$，目标是
+# $y_i = v_{i+1} - v_{i-1}$（下标按 8 取模）。模型只有一个多头注意力层加一个线性读出层；
+# 查询和键只用位置编码 $\mathbf{e}_i$（注意力只能按位置挑选邻居），值是完整的输入 $(\mathbf{e}_j, v_j)$。
+#
+# **单头做不到。** 注意力权重 $a_{ij}$ 只依赖位置，$v_j$ 只经过线性的值投影、$\mathbf{W}_o$ 和读出层，
+# 所以预测对 $v$ 是线性的：$\hat{y}_i = c \sum_j a_{ij} v_j + b_i$，其中常数 $c$ 对所有 $j$ 相同、$a_{ij} \ge 0$。
+# 于是 $v_j$ 的系数 $c\,a_{ij}$ 全部同号，而目标要求 $v_{i+1}$ 的系数为 $+1$、$v_{i-1}$ 的为 $-1$。
+# 由于 $v_j$ 独立、方差为 1，均方误差等于系数误差的平方和，最好也只能把其中一个系数做对：
+#
+# $$\mathbb{E}\big[(\hat{y}_i - y_i)^2\big] = \sum_j \big(c\,a_{ij} - t_{ij}\big)^2 \ \ge\ 1, \qquad
+#   t_{ij} = [j = i+1] - [j = i-1].$$
+#
+# **两个头可以。** 第 $h$ 个头给出系数 $c_h a^{(h)}_{ij}$，两个头的 $c_1$、$c_2$ 可以异号：
+# 一个头偏向 $i+1$、另一个偏向 $i-1$，再由 $\mathbf{W}_o$ 和读出层相减。
+# 两个模型的 `num_hiddens` 相同，因此参数量也相同。
+
+# %%
+n_pos = 8
+
+
+def neighbour_batch(batch_size, generator):
+    """Inputs (batch, 8, 9) = position one-hot + value; targets (batch, 8) = v[i+1] - v[i-1]."""
+    vals = torch.randn(batch_size, n_pos, generator=generator)
+    pos = torch.eye(n_pos).expand(batch_size, n_pos, n_pos)
+    inputs = torch.cat([pos, vals.unsqueeze(-1)], dim=-1)
+    return inputs, torch.roll(vals, -1, dims=1) - torch.roll(vals, 1, dims=1)
+
+
+class NeighbourNet(nn.Module):
+    def __init__(self, num_heads):
+        super().__init__()
+        self.mha = MultiHeadAttention(n_pos, n_pos, n_pos + 1, 16, num_heads, dropout=0)
+        self.readout = nn.Linear(16, 1)  # one scalar prediction per position
+
+    def forward(self, inputs):
+        positions = inputs[..., :n_pos]  # queries and keys: where a token is, not its value
+        return self.readout(self.mha(positions, positions, inputs)).squeeze(-1)
+
+
+def train_neighbour(num_heads, num_steps=300):
+    torch.manual_seed(0)
+    gen = torch.Generator().manual_seed(1)
+    net = NeighbourNet(num_heads)
+    optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
+    for _ in range(num_steps):
+        inputs, target = neighbour_batch(64, gen)
+        loss = ((net(inputs) - target) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return net.eval()
+
+
+test_inputs, test_target = neighbour_batch(1024, torch.Generator().manual_seed(2))
+nets, mse = {}, {}
+for h in (1, 2):
+    nets[h] = train_neighbour(h)
+    with torch.no_grad():
+        mse[h] = ((nets[h](test_inputs) - test_target) ** 2).mean().item()
+    print(f"{h} head(s): {count_params(nets[h])} parameters, test MSE {mse[h]:.2f}")
+print("variance of the target: 2.0")
+assert count_params(nets[1]) == count_params(nets[2])
+assert mse[1] > 0.9  # the bound 1 above, up to the sampling noise of the test set
+assert mse[2] < 0.05
+
+# %% [markdown]
+# 参数一样多，单头的误差停在理论下界 1 附近，两个头几乎做到了零误差。
+# 画出两个头的注意力权重（行是查询的位置，列是键的位置；查询和键只含位置，所以每个样本的权重都相同），
+# 再画出两个头权重之差：
+
+# %%
+with torch.no_grad():
+    nets[2](test_inputs[:1])
+w2 = nets[2].mha.attention.attention_weights  # (num_heads, 8, 8) for one example
+positions = [str(i) for i in range(n_pos)]
+d2l.show_heatmaps(w2.unsqueeze(0), xlabel="Key position", ylabel="Query position",
+                  titles=["Head 1", "Head 2"], figsize=(7, 3.2),
+                  xticklabels=positions, yticklabels=positions)
+d2l.plt.show()
+i = torch.arange(n_pos)
+offset = [((w2[h].argmax(dim=-1) - i) % n_pos).tolist() for h in range(2)]
+print("argmax key - query (mod 8), head 1:", offset[0])
+print("argmax key - query (mod 8), head 2:", offset[1])
+first = 0 if offset[0][0] == 1 else 1  # the head that prefers i + 1
+diff = w2[first] - w2[1 - first]
+print("weights of that head minus the other's, query 0:", [round(x, 2) + 0.0 for x in diff[0].tolist()])
+assert sorted(map(tuple, offset)) == [(1,) * n_pos, (n_pos - 1,) * n_pos]
+assert ((diff.argmax(dim=-1) - i) % n_pos == 1).all() and ((diff.argmin(dim=-1) - i) % n_pos
+                                                           == n_pos - 1).all()
+
+# %% [markdown]
+# 两个头的权重都不尖锐（大部分权重散在各个位置上），但对每个查询 $i$，一个头的最大权重都在右邻居 $i+1$ 上，
+# 另一个都在左邻居 $i-1$ 上（热图里两条错开、首尾相接的对角线）。两者之差在 $i+1$ 处最大、在 $i-1$ 处最小，
+# 散在其他位置的“背景”大体相互抵消——这正是 $\mathbf{W}_o$ 和读出层要做的减法。
+# 单个头只有一个非负分布，做不出这样的差；这就是多头的意义：$h$ 个独立归一化的分布可以同时看不同的位置，
+# 再被线性地组合起来。
 
 # %% [markdown]
 # ## 小结
 #
 # * 多头注意力把查询、键、值投影到 $h$ 个子空间，在每个子空间里独立做注意力汇聚，拼接后再用 $\mathbf{W}_o$ 融合。
-# * 取每头维度为 `num_hiddens / num_heads` 时，所有头的投影可以用一个全连接层一次算出，
-#   参数量和计算量与同宽度的单头注意力相同。
-# * `transpose_qkv` 把头并入批量维，使 $h$ 个头能在一次批量矩阵乘法里并行计算；`transpose_output` 是它的逆变换。
-# * 有效长度要用 `repeat_interleave` 为每个头各复制一份，掩蔽才会落在正确的头上。
-#
+# * 取每头维度为 `num_hiddens / num_heads` 时，所有头的投影是一个摞起来的全连接层：
+#   投影的参数量和打分的乘加次数与同宽度的单头相同，但 softmax 和注意力权重多了 $h$ 倍，
+#   得到的是 $h$ 个独立的分布，而不是一个。
+# * `transpose_qkv` 把头并入批量维（第 $b$ 个样本的第 $i$ 个头在第 $bh+i$ 行），使 $h$ 个头在一次批量矩阵乘法里并行计算；
+#   `transpose_output` 是它的逆变换；有效长度要用 `repeat_interleave` 逐个样本复制。
+# * 我们的实现与 `torch.nn.MultiheadAttention` 在复制权重后输出一致（误差 $< 10^{-5}$）；
+#   在需要同时关注两个邻居的任务上，参数量相同的 2 头模型远胜 1 头模型，两个头各学会看一个邻居。
+
+# %% [markdown]
 # ## 练习
 #
-# 1. 查询、键、值都是 `num_hiddens` 维且不带偏置时，多头注意力有多少参数？与 `num_heads=1` 相比呢？
-# 2. 构造一个小任务：每个位置的目标是“后一个位置的值减去前一个位置的值”。
-#    分别用 1 个头和 2 个头（`num_hiddens` 相同）训练，比较误差并解释原因。
-# 3. 在 `forward` 里把 `repeat_interleave` 换成 `valid_lens.repeat(self.num_heads)`，
-#    什么情况下结果会出错？构造一个例子让它暴露出来。
+# ### 练习 1
+#
+# 把本节第一个形状实验（模块 `attention`：5 个头，批量大小 2，4 个查询，6 个键值对，
+# 有效长度 `valid_lens = [3, 2]`）里**每个头**的注意力权重画出来。
+# 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是第 $b$ 个样本第 $i$ 个头的权重矩阵；
+# 每个样本画一张图，每个面板的标题形如 `"Example 1 / Head 2"`，坐标轴标上查询和键。
+# 从图中能看出有效长度的作用吗？
 
-# %% tags=["solution"]
-# 练习 1 的参考答案：四个 num_hiddens x num_hiddens 的矩阵，与头数无关。
-def count_params(net):
-    return sum(p.numel() for p in net.parameters())
-
-d = 64
-counts = {h: count_params(MultiHeadAttention(d, d, d, d, h, dropout=0)) for h in (1, 2, 4, 8)}
-print("parameters by num_heads:", counts)
-assert all(c == 4 * d * d for c in counts.values())
-
-# %% tags=["solution"]
-# 练习 2 的参考答案。输入 = 位置的 one-hot（8 维）+ 一个标量值 v；目标 y_i = v_{i+1} - v_{i-1}（循环）。
-# 单头只能给出一个非负的权重分布，v_{i+1} 和 v_{i-1} 在输出里的系数同号，做不出“相减”；
-# 两个头可以各盯一个邻居，再由 W_o 赋予相反的符号。
-n_pos = 8
-
-
-def toy_batch(batch_size, generator):
-    vals = torch.randn(batch_size, n_pos, generator=generator)
-    pos = torch.eye(n_pos).expand(batch_size, n_pos, n_pos)
-    inputs = torch.cat([pos, vals.unsqueeze(-1)], dim=-1)
-    target = torch.roll(vals, -1, dims=1) - torch.roll(vals, 1, dims=1)
-    return inputs, target
-
-
-def train_toy(num_heads, num_steps=200):
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
-    net = nn.ModuleDict({
-        "mha": MultiHeadAttention(n_pos + 1, n_pos + 1, n_pos + 1, 16, num_heads, dropout=0),
-        "readout": nn.Linear(16, 1),  # one scalar prediction per position
-    })
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
-    for _ in range(num_steps):
-        inputs, target = toy_batch(64, gen)
-        pred = net["readout"](net["mha"](inputs, inputs, inputs)).squeeze(-1)
-        loss = ((pred - target) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        inputs, target = toy_batch(1024, torch.Generator().manual_seed(2))
-        pred = net["readout"](net["mha"](inputs, inputs, inputs)).squeeze(-1)
-        return ((pred - target) ** 2).mean().item()
-
-
-mse = {h: train_toy(h) for h in (1, 2)}
-print(f"test MSE with 1 head: {mse[1]:.1f}, with 2 heads: {mse[2]:.1f} (target variance 2)")
-assert mse[1] > 0.3 and mse[2] < 0.05
-
-# %% tags=["solution"]
-# 练习 3 的参考答案：repeat 得到 [l0, l1, l0, l1, ...]，而拆头后的行序是 [b0h0, b0h1, ..., b1h0, ...]。
-# 只要批量里的有效长度不全相同（且批量大小大于 1），就会有头用上别的样本的长度。
-lens = torch.tensor([1, 3])
-print("repeat_interleave:", torch.repeat_interleave(lens, repeats=2, dim=0).tolist())
-print("repeat           :", lens.repeat(2).tolist())
-torch.manual_seed(0)
-net = MultiHeadAttention(4, 4, 4, num_hiddens=4, num_heads=2, dropout=0).eval()
-Xq = torch.randn(2, 3, 4)
+# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
 with torch.no_grad():
-    net(Xq, Xq, Xq, lens)
-good = net.attention.attention_weights.clone()
-with torch.no_grad():  # the same computation with the wrong repetition
-    q_, k_, v_ = (transpose_qkv(W(Xq), 2) for W in (net.W_q, net.W_k, net.W_v))
-    net.attention(q_, k_, v_, lens.repeat(2))
-bad = net.attention.attention_weights
-print("rows of head 1 of example 0 that look past valid_len=1:",
-      int((bad[1, :, 1:] > 0).any(dim=-1).sum()), "(wrong)",
-      int((good[1, :, 1:] > 0).any(dim=-1).sum()), "(right)")
-assert (bad[1, :, 1:] > 0).any() and not (good[1, :, 1:] > 0).any()
+    attention(Q, K, V, valid_lens)
+# Rows b * num_heads + i belong to head i of example b: unflatten the first axis.
+ex1_weights = attention.attention.attention_weights.unflatten(0, (batch_size, num_heads))
+for b in range(batch_size):
+    d2l.show_heatmaps(ex1_weights[b:b + 1], xlabel="Keys", ylabel="Queries",
+                      titles=[f"Example {b + 1} / Head {i + 1}" for i in range(num_heads)],
+                      figsize=(13, 3), xticklabels=[f"k{j}" for j in range(num_kvpairs)],
+                      yticklabels=[f"q{j}" for j in range(num_queries)])
+    d2l.plt.show()
+print("ex1_weights:", tuple(ex1_weights.shape))
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert tuple(ex1_weights.shape) == (2, 5, 4, 6), "ex1_weights should have shape (2, 5, 4, 6)"
+assert torch.allclose(ex1_weights.sum(dim=-1), torch.ones(2, 5, 4)), "each row is a distribution"
+assert (ex1_weights[0, :, :, 3:] == 0).all() and (ex1_weights[1, :, :, 2:] == 0).all(), \
+    "keys beyond each example's valid length must get zero weight in every head"
+### BEGIN HIDDEN TESTS
+with torch.no_grad():
+    attention(Q, K, V, valid_lens)
+_w = attention.attention.attention_weights
+for _b in range(2):
+    for _i in range(5):
+        assert torch.allclose(ex1_weights[_b, _i], _w[_b * 5 + _i]), (_b, _i)
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### 练习 2
+#
+# 假设我们手里有一个训练好的多头注意力模型，想剪掉最不重要的头来加快预测。
+# 怎样设计实验来衡量一个头的重要性？先在小模型上动手：用 4 个头（`num_hiddens=16`，每头 4 维）
+# 训练本节的 `NeighbourNet`（`train_neighbour(4)`），然后**逐个屏蔽**每个头
+# （把该头的输出在拼接后、进入 $\mathbf{W}_o$ 之前置零），在测试集 `test_inputs` 上测均方误差。
+# 定义 `ex2_net`（训练好的 4 头模型）和 `ex2_importance`：长度为 4 的张量，第 $i$ 项是屏蔽第 $i$ 个头后
+# 测试均方误差的**增加量**。然后按重要性从低到高剪掉头，看看能剪掉几个而误差不明显变大。
+
+# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+def mse_with_heads(net, keep):
+    """Test MSE of `net` when only the heads with keep[i] == True contribute."""
+    mha = net.mha
+    with torch.no_grad():
+        positions = test_inputs[..., :n_pos]
+        q = transpose_qkv(mha.W_q(positions), mha.num_heads)
+        k = transpose_qkv(mha.W_k(positions), mha.num_heads)
+        v = transpose_qkv(mha.W_v(test_inputs), mha.num_heads)
+        per_head = mha.attention(q, k, v).unflatten(0, (-1, mha.num_heads))
+        per_head = per_head * keep.float()[None, :, None, None]  # a pruned head outputs zeros
+        concat = transpose_output(per_head.flatten(0, 1), mha.num_heads)
+        pred = net.readout(mha.W_o(concat)).squeeze(-1)
+        return ((pred - test_target) ** 2).mean().item()
+
+
+ex2_net = train_neighbour(4)
+all_heads = torch.ones(4, dtype=torch.bool)
+base = mse_with_heads(ex2_net, all_heads)
+ex2_importance = torch.tensor([mse_with_heads(ex2_net, all_heads & (torch.arange(4) != i)) - base
+                               for i in range(4)])
+print(f"test MSE with all heads: {base:.2f}")
+print("MSE increase when one head is masked:", [round(x, 2) for x in ex2_importance.tolist()])
+keep = all_heads.clone()
+for i in ex2_importance.argsort().tolist():  # prune the least important first
+    keep[i] = False
+    print(f"keep heads {[j + 1 for j in range(4) if keep[j]]}: MSE {mse_with_heads(ex2_net, keep):.2f}")
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert tuple(ex2_importance.shape) == (4,), "ex2_importance should hold one number per head"
+assert ex2_net.mha.num_heads == 4, "ex2_net should be the 4-head NeighbourNet"
+assert ex2_importance.max() > 0.5, "masking a head the task relies on must raise the MSE a lot"
+### BEGIN HIDDEN TESTS
+# Independent route: a head whose rows of W_v are zero outputs zeros.
+for _i in range(4):
+    _pruned = NeighbourNet(4).eval()
+    _pruned.load_state_dict(ex2_net.state_dict())
+    with torch.no_grad():
+        _pruned.mha.W_v.weight[_i * 4:(_i + 1) * 4] = 0
+        _full = ((ex2_net(test_inputs) - test_target) ** 2).mean().item()
+        _cut = ((_pruned(test_inputs) - test_target) ** 2).mean().item()
+    assert abs((_cut - _full) - float(ex2_importance[_i])) < 1e-4, _i
+### END HIDDEN TESTS
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# ### BEGIN SOLUTION
+# 参考答案：最直接的实验是**消融**（ablation）：在验证集上依次屏蔽每个头（把它的输出置零，或换成它在数据上的平均输出），
+# 记录指标（损失、准确率、BLEU）变差多少，变差越多越重要。上面的 4 头小模型里，屏蔽任何一个头都会让均方误差
+# 从约 0 升到 1.6～3.1（见 `ex2_importance`），说明这个小任务里每个头都分担了一部分工作，没有可以白白剪掉的头；
+# 大模型里常见的情形则是许多头被屏蔽后指标几乎不变。逐步剪枝的输出还显示了一个陷阱：只剪掉最不重要的头 2 时
+# 误差约 1.6，再剪掉头 3 反而降到约 0.6——头之间会互相补偿、抵消，单独屏蔽得到的重要性不能简单相加。
+# 实验设计上要注意：(1) 在独立的验证集上测，并重复几个随机种子，看重要性排序是否稳定；
+# (2) 头之间会互相补偿，逐个屏蔽会低估“一组冗余头”的作用，所以要**逐步**剪枝、每剪一步重新测量
+# （必要时微调几步再测）；(3) 消融要跑 $h$ 次前向，头很多时可用一阶近似代替：给每个头乘一个门控系数
+# $\xi_i$（初值 1），用验证集上 $|\partial \mathcal{L} / \partial \xi_i|$ 的平均值作重要性，
+# 一次反向传播就得到所有头的分数；也可以训练时给门控加 $L_0$/$L_1$ 稀疏惩罚，让不重要的头自动关掉。
+# (4) 剪枝的目的是提速，最后要实际测剪枝后模型的预测时间和指标，画出“速度—质量”曲线来决定剪多少。
+# ### END SOLUTION
+
+# %% [markdown]
+# ### 练习 3
+#
+# 不用 `transpose_qkv`，而是**逐个头循环**地实现多头注意力：对模块 `attention` 的第 $i$ 个头，
+# 取出 `W_q.weight`、`W_k.weight`、`W_v.weight` 的第 $i$ 段行（每段 `num_hiddens / num_heads` 行）作为该头的投影，
+# 用 `d2l.DotProductAttention` 算出该头的输出，把 5 个头的输出沿最后一维拼接，再经过 `W_o`。
+# 在输入 `Q, K, V, valid_lens` 上定义结果 `ex3_loop_output`，它应当与 `attention(Q, K, V, valid_lens)` 一致。
+
+# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+head_dim = num_hiddens // num_heads
+single = d2l.DotProductAttention(dropout=0)
+outputs = []
+with torch.no_grad():
+    for i in range(num_heads):
+        rows = slice(i * head_dim, (i + 1) * head_dim)
+        q_i = Q @ attention.W_q.weight[rows].T
+        k_i = K @ attention.W_k.weight[rows].T
+        v_i = V @ attention.W_v.weight[rows].T
+        outputs.append(single(q_i, k_i, v_i, valid_lens))
+    ex3_loop_output = attention.W_o(torch.cat(outputs, dim=-1))
+print("loop output:", tuple(ex3_loop_output.shape))
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert tuple(ex3_loop_output.shape) == (2, 4, 100), "ex3_loop_output should have shape (2, 4, 100)"
+with torch.no_grad():
+    _want = attention(Q, K, V, valid_lens)
+assert (ex3_loop_output - _want).abs().max() < 1e-5, "the per-head loop must give the module's output"
+
+# %% [markdown]
+# ### 练习 4
+#
+# 如果在 `forward` 里把 `valid_lens.repeat_interleave(self.num_heads, dim=0)` 换成 `valid_lens.repeat(self.num_heads)`，
+# 什么时候结果会出错？对 2 个头的模块 `ex4_net = MultiHeadAttention(4, 4, 4, 4, 2, dropout=0)`
+# 和自注意力输入 `ex4_X`（形状 (2, 3, 4)），找一组会暴露错误的一维有效长度 `ex4_valid_lens`，
+# 并定义 `ex4_gap`：正确的输出与“用 `repeat` 扩展有效长度”得到的输出之间的最大绝对差。
+# 再找一组不会暴露错误的有效长度 `ex4_harmless_lens`（批量大小仍为 2），说明原因。
+
+# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+# repeat gives [l0, l1, l0, l1] but the rows are [b0h0, b0h1, b1h0, b1h1]: with l0 != l1,
+# head 1 of example 0 and head 0 of example 1 use the other example's length.
+torch.manual_seed(0)
+ex4_net = MultiHeadAttention(4, 4, 4, 4, 2, dropout=0).eval()
+ex4_X = torch.randn(2, 3, 4)
+ex4_valid_lens = torch.tensor([1, 3])
+ex4_harmless_lens = torch.tensor([2, 2])  # equal lengths: both orders give the same list
+
+
+def wrong_forward(net, X, lens):
+    q, k, v = (transpose_qkv(W(X), net.num_heads) for W in (net.W_q, net.W_k, net.W_v))
+    per_head = net.attention(q, k, v, lens.repeat(net.num_heads))
+    return net.W_o(transpose_output(per_head, net.num_heads))
+
+
+with torch.no_grad():
+    ex4_gap = (ex4_net(ex4_X, ex4_X, ex4_X, ex4_valid_lens)
+               - wrong_forward(ex4_net, ex4_X, ex4_valid_lens)).abs().max().item()
+print("repeat_interleave:", ex4_valid_lens.repeat_interleave(2).tolist(),
+      " repeat:", ex4_valid_lens.repeat(2).tolist(), f" gap {ex4_gap:.3f}")
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert ex4_net.num_heads == 2 and tuple(ex4_X.shape) == (2, 3, 4)
+assert ex4_valid_lens.shape == (2,) and ex4_harmless_lens.shape == (2,)
+assert ex4_valid_lens.repeat(2).tolist() != ex4_valid_lens.repeat_interleave(2).tolist(), \
+    "ex4_valid_lens should be expanded differently by repeat and repeat_interleave"
+assert ex4_gap > 1e-3, "the wrong expansion should change the output"
+assert ex4_harmless_lens.repeat(2).tolist() == ex4_harmless_lens.repeat_interleave(2).tolist(), \
+    "ex4_harmless_lens should not expose the bug"

@@ -21,8 +21,11 @@
 # 这就是**自注意力**（self-attention）。本节回答两个问题：自注意力与卷积神经网络、
 # 循环神经网络相比代价和收益各是什么——我们不只列出复杂度，还要**实际测量**；
 # 以及，自注意力本身不关心顺序，怎样用**位置编码**（positional encoding）把顺序信息补回来。
+# 最后我们用一个答案已知的小任务（把序列反转）训练一个自注意力层，
+# 亲眼看到它借助位置编码学出“第 $i$ 个输出看第 $n-1-i$ 个输入”的注意力模式。
 
 # %%
+import math
 import time
 
 import torch
@@ -59,24 +62,72 @@ assert Y.shape == X.shape
 # ## 比较卷积神经网络、循环神经网络和自注意力
 #
 # 把长度为 $n$、每个词元 $d$ 维的序列映射成另一个同样形状的序列，有三种常见做法。
-# 设卷积核大小为 $k$，比较三个指标：计算复杂度、**顺序操作**（sequential operations，
+# 比较三个指标：**计算复杂度**（一层的乘加次数）、**顺序操作**（sequential operations，
 # 必须一个接一个完成、无法并行的步骤数）和**最大路径长度**（maximum path length，
-# 任意两个位置之间信息要经过的最多层数/步数，越短越容易学到远距离依赖）：
+# 任意两个位置之间信息最多要经过多少步，越短越容易学到远距离依赖）。结论先列在这里，下面逐项推导：
 #
 # | 层 | 计算复杂度 | 顺序操作 | 最大路径长度 |
 # | --- | --- | --- | --- |
-# | 卷积（CNN） | $\mathcal{O}(knd^2)$ | $\mathcal{O}(1)$ | $\mathcal{O}(n/k)$ |
+# | 卷积（CNN，核大小 $k$） | $\mathcal{O}(knd^2)$ | $\mathcal{O}(1)$ | $\mathcal{O}(n/k)$ |
 # | 循环（RNN） | $\mathcal{O}(nd^2)$ | $\mathcal{O}(n)$ | $\mathcal{O}(n)$ |
 # | 自注意力 | $\mathcal{O}(n^2d)$ | $\mathcal{O}(1)$ | $\mathcal{O}(1)$ |
 #
-# 自注意力的路径最短、并行度最高，代价是计算量和**注意力矩阵的内存**随 $n$ 平方增长。
+# ### 卷积
+#
+# 一维卷积层有 $d$ 个输入通道、$d$ 个输出通道，核大小为 $k$。位置 $t$ 的第 $c$ 个输出通道是
+#
+# $$y_{t,c} = \sum_{s=0}^{k-1} \sum_{c'=1}^{d} w_{s,c,c'}\, x_{t+s-\lfloor k/2 \rfloor,\, c'},$$
+#
+# 一个输出分量要 $kd$ 次乘加，每个位置有 $d$ 个输出分量、共 $n$ 个位置，所以
+#
+# $$\text{乘加次数} = n \cdot d \cdot kd = knd^2 = \mathcal{O}(knd^2).$$
+#
+# 每个 $y_t$ 只依赖输入 $\mathbf{X}$，不依赖别的输出，$n$ 个位置可以同时算：顺序操作 $\mathcal{O}(1)$。
+# 一层卷积让位置 $t$ 看到 $[t - \lfloor k/2 \rfloor, t + \lfloor k/2 \rfloor]$，即每叠一层，感受野扩大 $k-1$。
+# 序列首尾相距 $n-1$，要让它们之间有路径，需要 $L$ 层满足 $L(k-1) \ge n-1$，即
+#
+# $$L = \left\lceil \frac{n-1}{k-1} \right\rceil = \mathcal{O}(n/k).$$
+#
+# ### 循环神经网络
+#
+# 隐状态的更新 $\mathbf{h}_t = \phi(\mathbf{W}_{xh}\mathbf{x}_t + \mathbf{W}_{hh}\mathbf{h}_{t-1} + \mathbf{b})$
+# 在每一步做两次 $d \times d$ 矩阵与向量的乘法，共 $2d^2$ 次乘加；$n$ 步合计
+#
+# $$\text{乘加次数} = n \cdot 2d^2 = \mathcal{O}(nd^2).$$
+#
+# （GRU、LSTM 只把常数从 2 变成 6 或 8。）$\mathbf{h}_t$ 要等 $\mathbf{h}_{t-1}$ 算完才能开始，
+# 这 $n$ 步只能一个接一个做：顺序操作 $\mathcal{O}(n)$。
+# 信息从 $\mathbf{x}_1$ 传到 $\mathbf{h}_n$ 要依次经过 $\mathbf{h}_1 \to \mathbf{h}_2 \to \cdots \to \mathbf{h}_n$，
+# 共 $n-1$ 次递推：最大路径长度 $\mathcal{O}(n)$。
+#
+# ### 自注意力
+#
+# 设 $\mathbf{Q}, \mathbf{K}, \mathbf{V} \in \mathbb{R}^{n \times d}$（它们都由 $\mathbf{X}$ 投影得到）。
+# 输出 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\sqrt{d})\,\mathbf{V}$ 分三步：
+#
+# $$\underbrace{\mathbf{Q}\mathbf{K}^\top}_{(n \times d)(d \times n):\ n^2 d} \quad\to\quad
+#   \underbrace{\operatorname{softmax}}_{n \text{ 行，每行 } n \text{ 个数}:\ \mathcal{O}(n^2)} \quad\to\quad
+#   \underbrace{\mathbf{A}\mathbf{V}}_{(n \times n)(n \times d):\ n^2 d},$$
+#
+# 合计 $2n^2 d + \mathcal{O}(n^2) = \mathcal{O}(n^2 d)$。
+# （三个输入投影和输出投影另需 $4nd^2$ 次乘加，这与序列长度的关系和 RNN 一样是线性的；
+# 表中只列注意力汇聚本身，因为随 $n$ 增长时占主导的是它。）
+# 两次矩阵乘法和 softmax 的每个元素都只依赖输入，不依赖别的输出：顺序操作 $\mathcal{O}(1)$。
+# 每个输出 $\mathbf{y}_i$ 直接以权重 $a_{ij}$ 读取每个 $\mathbf{x}_j$，任意两个位置之间只隔一步：
+# 最大路径长度 $\mathcal{O}(1)$。
+#
+# 比较计算量：$n^2 d < nd^2 \iff n < d$，所以序列比表示维度短时，自注意力比 RNN 还便宜；
+# $n \gg d$ 时平方项占主导。另外，自注意力为反向传播要保存 $n \times n$ 的权重矩阵，**内存**也随 $n^2$ 增长。
+#
 # 表格只是渐近结论，下面实际测一测：固定 $d = 64$、批量大小 1，让 $n$ 从 64 增长到 4096，
 # 对一维卷积层（核大小 3）、GRU 层和单头自注意力层各做一次前向加反向传播，记录
 #
-# * **时间**：取 3 次中的最小值（机器有噪声，最小值最能代表计算本身）；
+# * **时间**：取 3 次中的最小值（计时有噪声，最小值最能代表计算本身）；
 # * **反向传播需要保存的激活值大小**：用 `torch.autograd.graph.saved_tensors_hooks`
 #   统计前向时为反向保存下来的张量字节数。训练时这部分内存必须一直保留，
-#   而且它是确定的，不受机器快慢影响，正好用来检验 $n^2$ 还是 $n$。
+#   而且它是确定的，不受计算快慢影响，正好用来检验 $n^2$ 还是 $n$。
+#
+# 同时按上面推导的公式算出每层的乘加次数，看它们的指数与测量的内存指数是否吻合。
 
 # %%
 def saved_activation_bytes(fn):
@@ -134,10 +185,17 @@ for name, s in mem_slopes.items():
 assert mem_slopes["self-attention"] > 1.6
 assert mem_slopes["CNN (k=3)"] < 1.2 and mem_slopes["RNN (GRU)"] < 1.2
 
+# Multiply-adds from the derivations above (k = 3, d = 64; GRU: 6 matrix-vector products a step).
+macs = {"CNN (k=3)": lambda n: 3 * n * d * d, "RNN (GRU)": lambda n: 6 * n * d * d,
+        "self-attention": lambda n: 2 * n * n * d + 4 * n * d * d}
+for name, f in macs.items():
+    print(f"{name:15s} multiply-adds at n=64: {f(64):.1e}, at n=4096: {f(4096):.1e}, "
+          f"~ n^{slope(lengths[upper], [f(n) for n in lengths[upper]]):.1f}")
+
 # %% [markdown]
 # 内存的指数是确定的：卷积和 GRU 保存的激活值随 $n$ 线性增长，自注意力要保存
-# $n \times n$ 的注意力权重，指数接近 2。时间受机器负载影响，下一个单元的数字每次运行都会略有不同
-# （nbval 不比较它的文本输出），但趋势是一致的。
+# $n \times n$ 的注意力权重，指数接近 2。公式算出的乘加次数给出同样的指数：自注意力在 $n \gg d$ 时趋近 $n^2$。
+# 计时受运行时其他负载的影响，下一个单元的数字每次运行都会略有不同，只有趋势是稳定的，所以这里不对秒数做断言。
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -173,15 +231,57 @@ d2l.plt.show()
 # %% [markdown]
 # ## 位置编码
 #
-# 自注意力对输入顺序是**置换等变**的：打乱词元顺序，输出也只是跟着打乱，模型分不出先后。
-# 解决办法是在输入里加入位置信息。基于正弦和余弦的**固定**位置编码：
-# 对输入 $\mathbf{X} \in \mathbb{R}^{n \times d}$，构造同形状的 $\mathbf{P}$，输出 $\mathbf{X} + \mathbf{P}$，其中
+# ### 自注意力分不出先后：置换等变
 #
-# $$p_{i, 2j} = \sin\left(\frac{i}{10000^{2j/d}}\right), \qquad
-#   p_{i, 2j+1} = \cos\left(\frac{i}{10000^{2j/d}}\right).$$
+# 把自注意力写成矩阵形式：$\mathbf{Q} = \mathbf{X}\mathbf{W}_q^\top$、$\mathbf{K} = \mathbf{X}\mathbf{W}_k^\top$、
+# $\mathbf{V} = \mathbf{X}\mathbf{W}_v^\top$，$\mathbf{A} = \operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top / \sqrt{d})$（按行），
+# 输出 $\mathbf{Y} = \mathbf{A}\mathbf{V}$（多头时每个头都如此，再乘 $\mathbf{W}_o$）。
+# 用置换矩阵 $\boldsymbol{\Pi}$ 打乱词元的顺序，输入变成 $\boldsymbol{\Pi}\mathbf{X}$，于是
+# $\mathbf{Q}' = \boldsymbol{\Pi}\mathbf{Q}$、$\mathbf{K}' = \boldsymbol{\Pi}\mathbf{K}$、$\mathbf{V}' = \boldsymbol{\Pi}\mathbf{V}$，
 #
-# 行 $i$ 是位置，列 $2j$ 与 $2j+1$ 是一对共用频率 $\omega_j = 1/10000^{2j/d}$ 的正弦、余弦。
-# 下面的实现预先算好 `max_len` 行，前向时截取前 $n$ 行，沿批量维广播相加后再做暂退（dropout）。
+# $$\mathbf{A}' = \operatorname{softmax}\!\left(\frac{\boldsymbol{\Pi}\mathbf{Q}\mathbf{K}^\top\boldsymbol{\Pi}^\top}{\sqrt{d}}\right)
+#   = \boldsymbol{\Pi}\mathbf{A}\boldsymbol{\Pi}^\top, \qquad
+#   \mathbf{Y}' = \mathbf{A}'\mathbf{V}' = \boldsymbol{\Pi}\mathbf{A}\boldsymbol{\Pi}^\top\boldsymbol{\Pi}\mathbf{V}
+#   = \boldsymbol{\Pi}\mathbf{Y}.$$
+#
+# 第一个等号成立，是因为按行的 softmax 对行的重排和（每行内相同的）列的重排都不敏感；
+# 最后一步用了 $\boldsymbol{\Pi}^\top\boldsymbol{\Pi} = \mathbf{I}$。
+# 也就是说，自注意力是**置换等变**（permutation equivariant）的：打乱输入，输出只是以同样的方式被打乱，
+# 每个词元得到的结果与它在序列中的位置无关。用上面的多头注意力数值验证一下（不使用有效长度，所有词元都参与）：
+
+# %%
+torch.manual_seed(0)
+self_attn_demo = d2l.MultiHeadAttention(16, 16, 16, 16, num_heads=4, dropout=0).eval()
+X = torch.randn(1, 6, 16)
+perm = torch.randperm(6)
+with torch.no_grad():
+    Y = self_attn_demo(X, X, X)
+    Y_of_permuted = self_attn_demo(X[:, perm], X[:, perm], X[:, perm])
+equivariance_gap = (Y_of_permuted - Y[:, perm]).abs().max().item()
+print("permutation:", perm.tolist())
+print(f"max |SelfAttn(X[perm]) - SelfAttn(X)[perm]| < 1e-5: {equivariance_gap < 1e-5}")
+assert equivariance_gap < 1e-5
+
+# %% [markdown]
+# 对一句话来说这可不好：“狗咬人”和“人咬狗”里每个词得到的表示完全相同。
+# 解决办法是在输入里加入位置信息，让同一个词元在不同位置上的输入不同。
+#
+# ### 正弦位置编码
+#
+# 基于正弦和余弦的**固定**位置编码：对输入 $\mathbf{X} \in \mathbb{R}^{n \times d}$，
+# 构造同形状的 $\mathbf{P}$，输出 $\mathbf{X} + \mathbf{P}$，其中
+#
+# $$p_{i, 2j} = \sin(i\,\omega_j), \qquad p_{i, 2j+1} = \cos(i\,\omega_j), \qquad
+#   \omega_j = 10000^{-2j/d} = \exp\!\left(-\frac{2j}{d}\ln 10000\right), \quad j = 0, \ldots, d/2 - 1.$$
+#
+# 行 $i$ 是位置；第 $j$ 对列是一个以角频率 $\omega_j$ 旋转的单位向量 $(\sin i\omega_j, \cos i\omega_j)$，
+# 频率从 $\omega_0 = 1$（每 $2\pi \approx 6.3$ 个位置转一圈）几何递减到约 $10^{-4}$（约 $6 \times 10^4$ 个位置才转一圈）。
+# 因此编码的实现只需三步：算出角度矩阵 $\theta_{ij} = i\,\omega_j$（一个外积）；
+# 对每个角度取 $(\sin\theta_{ij}, \cos\theta_{ij})$；把这对数放进第 $2j$、$2j+1$ 列。
+# 角度在 float64 里计算，位置很大时 $\sin$、$\cos$ 的自变量也不会先被舍入。
+# 前向时截取前 $n$ 行，沿批量维广播相加后再做暂退（dropout）。
+# $\mathbf{P}$ 不是参数，不参与训练，也不写进 `state_dict`（每次构造时都能重新算出来），
+# 但注册为缓冲区，这样它会随 `.to(device)` 一起移动。
 
 # %%
 #@save
@@ -189,8 +289,8 @@ class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
     X: (batch_size, num_steps, num_hiddens) with num_steps <= max_len. Output: same shape.
-    `self.P`: (1, max_len, num_hiddens), P[0, i, 2j] = sin(i / 10000^(2j/d)),
-    P[0, i, 2j+1] = cos(i / 10000^(2j/d)).
+    `self.P`: (1, max_len, num_hiddens) with P[0, i, 2j] = sin(i * w_j) and
+    P[0, i, 2j + 1] = cos(i * w_j), where w_j = 10000^(-2j / num_hiddens).
     """
 
     def __init__(self, num_hiddens, dropout, max_len=1000):
@@ -200,13 +300,12 @@ class PositionalEncoding(nn.Module):
                              "sine/cosine pairs; use an even num_hiddens")
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.dropout = nn.Dropout(dropout)
-        pos = torch.arange(max_len, dtype=torch.float32).reshape(-1, 1)
-        freq = torch.pow(10000, torch.arange(0, num_hiddens, 2, dtype=torch.float32) / num_hiddens)
-        angles = pos / freq  # (max_len, num_hiddens / 2)
-        P = torch.zeros((1, max_len, num_hiddens))
-        P[:, :, 0::2] = torch.sin(angles)
-        P[:, :, 1::2] = torch.cos(angles)
-        self.register_buffer("P", P, persistent=False)  # moves with .to(device)
+        pair = torch.arange(num_hiddens // 2, dtype=torch.float64)
+        omega = torch.exp(-math.log(10000.0) * 2 * pair / num_hiddens)  # (num_hiddens / 2,)
+        theta = torch.outer(torch.arange(max_len, dtype=torch.float64), omega)
+        # (max_len, num_hiddens / 2, 2) -> (max_len, num_hiddens): sin to column 2j, cos to 2j + 1
+        P = torch.stack((theta.sin(), theta.cos()), dim=-1).flatten(start_dim=1)
+        self.register_buffer("P", P.unsqueeze(0).float(), persistent=False)
 
     def forward(self, X):
         if X.dim() != 3 or X.shape[-1] != self.num_hiddens:
@@ -215,7 +314,7 @@ class PositionalEncoding(nn.Module):
         if X.shape[1] > self.max_len:
             raise ValueError(f"sequence length {X.shape[1]} exceeds max_len={self.max_len}; "
                              "create PositionalEncoding with a larger max_len")
-        return self.dropout(X + self.P[:, :X.shape[1], :].to(X.dtype))
+        return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
 # %%
@@ -224,7 +323,30 @@ pos_encoding = PositionalEncoding(encoding_dim, 0).eval()
 X = pos_encoding(torch.zeros((1, num_steps, encoding_dim)))
 P = pos_encoding.P[:, :X.shape[1], :]
 print("output:", tuple(X.shape), " P:", tuple(P.shape))
+print("P is in state_dict:", "P" in pos_encoding.state_dict())
+print("P[0, 1, :4] =", [round(v, 4) for v in P[0, 1, :4].tolist()],
+      " (sin 1, cos 1, sin w_1, cos w_1)")
 assert torch.equal(X, P)  # dropout 0 and zero input: the output is the encoding itself
+assert "P" not in pos_encoding.state_dict()
+w1 = 10000 ** (-2 / encoding_dim)
+assert torch.allclose(P[0, 1, :4], torch.tensor([math.sin(1), math.cos(1), math.sin(w1),
+                                                 math.cos(w1)]))
+
+# %% [markdown]
+# 加上位置编码以后，同一个词元在不同位置上的输入不同，置换等变就被打破了：
+# 重复上面的实验，只是在自注意力之前先加位置编码。
+
+# %%
+torch.manual_seed(0)
+pe16 = PositionalEncoding(16, dropout=0).eval()
+tokens = torch.randn(1, 6, 16)
+with torch.no_grad():
+    Xa, Xb = pe16(tokens), pe16(tokens[:, perm])  # position i gets P[i], whatever token sits there
+    Z = self_attn_demo(Xa, Xa, Xa)
+    Z_of_permuted = self_attn_demo(Xb, Xb, Xb)
+pe_gap = (Z_of_permuted - Z[:, perm]).abs().max().item()
+print(f"with positional encoding: max |SelfAttn(PE(X[perm])) - SelfAttn(PE(X))[perm]| = {pe_gap:.2f}")
+assert pe_gap > 0.1
 
 # %% [markdown]
 # 看第 6 到 9 列随位置的变化：列号越大，频率越低、周期越长；同一对正弦和余弦之间相差四分之一周期。
@@ -300,50 +422,275 @@ print("class encoding matches closed form:",
       torch.allclose(P[0].double(), P64, atol=1e-5))
 
 # %% [markdown]
+# ## 实验：一个注意力模式已知的任务——反转序列
+#
+# 位置编码真的能让自注意力学会“按位置取数”吗？找一个我们事先知道正确注意力模式的任务：
+# 输入 8 个随机词元 $x_0, \ldots, x_7$（词表大小 30），要求输出 $y_i = x_{7-i}$。
+# 模型只有三部分：词元嵌入加正弦位置编码、**一个**单头自注意力层、一个把每个位置映射到词表的线性读出层。
+# 这里故意**不用**残差连接：位置 $i$ 的输出只能通过注意力权重 $a_{ij}$ 读取位置 $j$ 的信息，
+# 所以要完成任务，第 $i$ 个查询就必须把权重放在第 $7-i$ 个键上。
+#
+# 这个模式用正弦编码是表达得出来的：由两角和公式，对每一对列
+# $\sin((n-1-i)\omega) = \sin((n-1)\omega)\cos(i\omega) - \cos((n-1)\omega)\sin(i\omega)$，
+# $\cos((n-1-i)\omega)$ 同理，所以存在一个线性变换把 $\mathbf{p}_i$ 变成 $\mathbf{p}_{n-1-i}$；
+# 查询投影学到它之后，$\mathbf{p}_{n-1-i}^\top \mathbf{p}_j = \sum_j \cos((n-1-i-j)\omega_j)$ 恰在 $j = n-1-i$ 处最大。
+
+# %%
+vocab_size, seq_len, d_model = 30, 8, 32
+
+
+def reversal_batch(batch_size, generator):
+    """Random tokens (batch_size, seq_len) and their reversal, the targets."""
+    tokens = torch.randint(0, vocab_size, (batch_size, seq_len), generator=generator)
+    return tokens, tokens.flip(1)
+
+
+class ReversalNet(nn.Module):
+    """Token embedding + position information -> one self-attention layer -> linear readout.
+
+    tokens: (batch_size, seq_len) -> logits (batch_size, seq_len, vocab_size). No residual
+    connection: output i can only read token j through the attention weight a_ij.
+    """
+
+    def __init__(self, positions):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, d_model)
+        self.positions = positions  # a module that adds position information to its input
+        self.attention = d2l.MultiHeadAttention(d_model, d_model, d_model, d_model,
+                                                num_heads=1, dropout=0)
+        self.readout = nn.Linear(d_model, vocab_size)
+
+    def forward(self, tokens):
+        X = self.positions(self.embedding(tokens))
+        return self.readout(self.attention(X, X, X))
+
+
+def train_reversal(positions, num_steps=400, lr=0.05, seed=0):
+    """Train a ReversalNet with Adam; the learning rate decays linearly to 0."""
+    torch.manual_seed(seed)
+    net = ReversalNet(positions)
+    generator = torch.Generator().manual_seed(seed + 100)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(num_steps):
+        tokens, target = reversal_batch(64, generator)
+        loss = loss_fn(net(tokens).reshape(-1, vocab_size), target.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return net.eval()
+
+
+def evaluate_reversal(net):
+    """Token accuracy and attention weights (1000, seq_len, seq_len) on 1000 fresh sequences."""
+    tokens, target = reversal_batch(1000, torch.Generator().manual_seed(12345))
+    with torch.no_grad():
+        accuracy = (net(tokens).argmax(dim=-1) == target).float().mean().item()
+    return accuracy, net.attention.attention.attention_weights, tokens
+
+
+# %%
+reversal_net = train_reversal(PositionalEncoding(d_model, dropout=0))
+accuracy, rev_weights, rev_tokens = evaluate_reversal(reversal_net)
+expected_key = torch.arange(seq_len - 1, -1, -1)  # query i should look at key 7 - i
+mean_weights = rev_weights.mean(dim=0)  # (seq_len, seq_len), averaged over 1000 sequences
+weight_on_expected = rev_weights[:, torch.arange(seq_len), expected_key]  # (1000, seq_len)
+hits = (rev_weights.argmax(dim=-1) == expected_key).float().mean().item()
+print(f"token accuracy on 1000 new sequences: {accuracy:.2f}")
+print("key with the largest mean weight, per query:", mean_weights.argmax(dim=-1).tolist())
+print(f"mean weight on key 7 - i: {weight_on_expected.mean():.2f}; above 0.85 for every query: "
+      f"{bool((weight_on_expected.mean(dim=0) > 0.85).all())}")
+print(f"share of (sequence, query) pairs whose largest weight is on key 7 - i: {hits:.2f}")
+assert accuracy > 0.95
+assert mean_weights.argmax(dim=-1).tolist() == expected_key.tolist()
+assert weight_on_expected.mean() > 0.9 and weight_on_expected.mean(dim=0).min() > 0.85
+assert hits > 0.95
+
+# %% [markdown]
+# 把学到的注意力权重画出来：左边是一条测试序列（轴上标出词元编号和位置），右边是 1000 条序列的平均。
+# 两者都是一条**反对角线**——第 $i$ 个输出看第 $7-i$ 个输入，这正是反转所需要的模式。
+
+# %%
+example = rev_tokens[0].tolist()
+labels = [f"{tok} @{pos}" for pos, tok in enumerate(example)]
+d2l.show_heatmaps(torch.stack([rev_weights[0], mean_weights]).unsqueeze(0),
+                  xlabel="Key (token @ position)", ylabel="Query position",
+                  titles=["One test sequence", "Mean over 1000 sequences"], figsize=(8, 4),
+                  xticklabels=labels, yticklabels=[str(i) for i in range(seq_len)])
+d2l.plt.show()
+
+# %% [markdown]
+# 练习 4 会去掉位置编码重做一次：由于置换等变，模型无法知道哪个词元在哪里，准确率会跌到很低。
+
+# %% [markdown]
 # ## 小结
 #
 # * 自注意力让同一组词元同时充当查询、键和值，输出与输入同形状。
-# * 自注意力的并行度最高、最大路径长度为 $\mathcal{O}(1)$，但计算和注意力权重的内存随 $n^2$ 增长；
+# * 逐项推导：卷积 $\mathcal{O}(knd^2)$、RNN $\mathcal{O}(nd^2)$、自注意力 $\mathcal{O}(n^2 d)$；
+#   自注意力的顺序操作和最大路径长度都是 $\mathcal{O}(1)$，但计算和注意力权重的内存随 $n^2$ 增长，
 #   我们测得其保存的激活值指数约为 2，卷积和 GRU 约为 1。
-# * 自注意力本身不区分顺序，位置编码把位置信息加进输入。
-# * 正弦/余弦位置编码像连续版的二进制计数；任意偏移 $\delta$ 对应一个只依赖 $\delta$ 的旋转，
-#   因此模型容易学到相对位置。
-#
+# * 自注意力是置换等变的（我们在数值上验证了），本身不区分顺序；把位置编码加到输入上打破了这种对称。
+# * 正弦/余弦位置编码像连续版的二进制计数；任意偏移 $\delta$ 对应一个只依赖 $\delta$ 的旋转。
+# * 一层带位置编码的自注意力能学会反转序列，学到的注意力权重正是预期的反对角线。
+
+# %% [markdown]
 # ## 练习
 #
-# 1. 用可学习的位置嵌入（`nn.Parameter`，形状（1，`max_len`，`num_hiddens`））代替固定编码，
-#    它有多少参数？对长度超过 `max_len` 的序列会怎样？
-# 2. 验证固定编码的点积 $\mathbf{p}_i^\top \mathbf{p}_j$ 只依赖 $|i - j|$，并解释原因。
+# ### 练习 1
+#
+# 设想把许多层带位置编码的自注意力直接叠起来表示一个序列（位置编码只在最底层加一次），会有什么问题？
+# 先做一个小实验：取 6 个随机初始化的自注意力层（`d2l.MultiHeadAttention(32, 32, 32, 32, 4, dropout=0)`，
+# 先 `torch.manual_seed(0)` 再依次创建），输入为 `torch.randn(1, 10, 32)` 加上 32 维的正弦位置编码。
+# 用“各词元表示两两之间余弦相似度的平均值”衡量词元之间还有多大区别，分别记录
+# (a) 直接叠加 $\mathbf{X} \leftarrow \operatorname{SelfAttn}(\mathbf{X})$ 和
+# (b) 带残差连接 $\mathbf{X} \leftarrow \mathbf{X} + \operatorname{SelfAttn}(\mathbf{X})$ 时，第 0 层（输入）到第 6 层的数值。
+# 定义 `ex1_plain` 和 `ex1_residual`，各为长 7 的 Python 列表。然后在下面的答案单元里讨论深层堆叠的问题。
 
-# %% tags=["solution"]
-# 练习 1 的参考答案：max_len * num_hiddens 个参数，需要训练；它无法外推到更长的序列。
-class LearnedPositionalEmbedding(nn.Module):
+# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+def mean_pairwise_cosine(X):
+    """Mean cosine similarity over all pairs of distinct tokens of X: (1, n, d)."""
+    Z = nn.functional.normalize(X[0], dim=-1)
+    G = Z @ Z.T
+    n = G.shape[0]
+    return ((G.sum() - G.diagonal().sum()) / (n * (n - 1))).item()
+
+
+torch.manual_seed(0)
+stack = [d2l.MultiHeadAttention(32, 32, 32, 32, 4, dropout=0).eval() for _ in range(6)]
+X0 = PositionalEncoding(32, dropout=0).eval()(torch.randn(1, 10, 32))
+ex1_plain, ex1_residual = [mean_pairwise_cosine(X0)], [mean_pairwise_cosine(X0)]
+plain, residual = X0, X0
+with torch.no_grad():
+    for layer in stack:
+        plain = layer(plain, plain, plain)
+        residual = residual + layer(residual, residual, residual)
+        ex1_plain.append(mean_pairwise_cosine(plain))
+        ex1_residual.append(mean_pairwise_cosine(residual))
+print("plain stack   :", [round(v, 2) for v in ex1_plain])
+print("with residuals:", [round(v, 2) for v in ex1_residual])
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert len(ex1_plain) == 7 and len(ex1_residual) == 7, "one value for the input and each of 6 layers"
+assert abs(ex1_plain[0] - ex1_residual[0]) < 1e-6, "both lists start from the same input"
+assert ex1_plain[0] < 0.5, "the input tokens (random + positional encoding) are far from parallel"
+assert ex1_plain[-1] > 0.99, "a plain stack of attention layers makes all tokens (almost) parallel"
+assert ex1_residual[-1] < 0.8, "residual connections keep the tokens distinguishable"
+
+# %% [markdown] nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# ### BEGIN SOLUTION
+# 参考答案：(1) **表示坍缩**：每层注意力都是对值向量的加权平均（凸组合），刚初始化时权重又接近均匀，
+# 层层平均会让所有词元的表示趋于相同。上面的实验里，直接叠 6 层后词元间的平均余弦相似度从约 0.28 变成了约 1.0
+# （两层就超过 0.99），位置信息也随之消失；带残差连接时它仍低于 0.5。所以深层模型需要残差连接
+# （以及层规范化、前馈网络，10.7 节）。(2) **位置信息被稀释**：位置编码只在输入加一次，经过多层混合后，
+# 高层表示里的位置信息只能靠残差通路保留；许多模型因此在每层注意力里直接使用相对位置（相对位置编码、旋转位置编码）。
+# (3) **长度外推**：用长度不超过训练长度的序列训练，模型没见过更大位置的编码，推广到更长序列时效果变差。
+# (4) **代价**：每层都是 $\mathcal{O}(n^2 d)$ 的计算和 $\mathcal{O}(n^2)$ 的权重内存，层数越多，长序列越贵；
+# 深层网络也更难优化，通常需要学习率预热（warmup）等技巧。
+# ### END SOLUTION
+
+# %% [markdown]
+# ### 练习 2
+#
+# 设计一种**可学习**的位置编码：类 `LearnedPositionalEncoding(num_hiddens, max_len=1000)`，
+# 持有形状为（1，`max_len`，`num_hiddens`）的可训练参数 `P`（用小的随机数初始化），前向时把前 $n$ 行加到输入上；
+# 序列长于 `max_len` 时抛出说明原因的 `ValueError`。它有多少参数？
+# 然后用它代替正弦编码训练本节的反转模型：`ex2_net = train_reversal(LearnedPositionalEncoding(d_model, max_len=seq_len))`，
+# 并定义 `ex2_accuracy, ex2_weights, _ = evaluate_reversal(ex2_net)`。可学习的编码也能学出反对角线的注意力模式吗？
+
+# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+class LearnedPositionalEncoding(nn.Module):
+    """A trainable table of position vectors added to the input.
+
+    X: (batch_size, num_steps, num_hiddens) with num_steps <= max_len. `P`: nn.Parameter of
+    shape (1, max_len, num_hiddens): max_len * num_hiddens numbers, learned with the model.
+    """
+
     def __init__(self, num_hiddens, max_len=1000):
         super().__init__()
-        self.P = nn.Parameter(torch.randn(1, max_len, num_hiddens) * 0.02)
+        self.P = nn.Parameter(0.02 * torch.randn(1, max_len, num_hiddens))
 
     def forward(self, X):
         if X.shape[1] > self.P.shape[1]:
-            raise ValueError(f"length {X.shape[1]} > max_len={self.P.shape[1]}: "
-                             "a learned table has no rows for unseen positions")
+            raise ValueError(f"sequence length {X.shape[1]} exceeds max_len={self.P.shape[1]}: "
+                             "a learned table has no row for unseen positions; use a larger max_len")
         return X + self.P[:, :X.shape[1]]
 
 
 torch.manual_seed(0)
-learned = LearnedPositionalEmbedding(32, max_len=100)
-print("parameters:", sum(p.numel() for p in learned.parameters()))
-print("output:", tuple(learned(torch.zeros(2, 60, 32)).shape))
-try:
-    learned(torch.zeros(1, 101, 32))
-except ValueError as e:
-    print("ValueError:", e)
+ex2_net = train_reversal(LearnedPositionalEncoding(d_model, max_len=seq_len))
+ex2_accuracy, ex2_weights, _ = evaluate_reversal(ex2_net)
+print("parameters of the table:", ex2_net.positions.P.numel())
+print(f"accuracy {ex2_accuracy:.2f}, key with the largest mean weight:",
+      ex2_weights.mean(dim=0).argmax(dim=-1).tolist())
+### END SOLUTION
 
-# %% tags=["solution"]
-# 练习 2 的参考答案：p_i . p_j = sum_j [sin(i w)sin(j w) + cos(i w)cos(j w)] = sum_j cos((i - j) w)，
-# 只依赖 i - j，而且 cos 是偶函数，所以只依赖 |i - j|。
-G = P64 @ P64.T  # (num_steps, num_steps) Gram matrix
-for k in (0, 3, 10):
-    diag = torch.cat([torch.diagonal(G, k), torch.diagonal(G, -k)])
-    spread = float(diag.max() - diag.min())
-    print(f"|i-j|={k:2d}: p_i.p_j = {float(diag[0]):.3f} for every pair, spread < 1e-9: {spread < 1e-9}")
-    assert spread < 1e-9
+# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+torch.manual_seed(0)
+_pe = LearnedPositionalEncoding(16, max_len=50)
+assert isinstance(_pe.P, nn.Parameter) and tuple(_pe.P.shape) == (1, 50, 16), "P: (1, max_len, d)"
+assert sum(p.numel() for p in _pe.parameters()) == 50 * 16
+_X = torch.randn(2, 7, 16)
+assert torch.allclose(_pe(_X) - _X, _pe.P[:, :7].detach().expand(2, -1, -1), atol=1e-6), \
+    "add the first n rows of P"
+_pe(_X).sum().backward()
+assert _pe.P.grad is not None and _pe.P.grad[:, :7].abs().sum() > 0, "P must be learnable"
+try:
+    _pe(torch.randn(1, 51, 16))
+    raise AssertionError("a sequence longer than max_len must raise ValueError")
+except ValueError:
+    pass
+# The learned table changed during training and produced the reversal pattern.
+assert ex2_accuracy > 0.95
+assert ex2_weights.mean(dim=0).argmax(dim=-1).tolist() == list(range(seq_len - 1, -1, -1))
+assert ex2_weights[:, torch.arange(seq_len), torch.arange(seq_len - 1, -1, -1)].mean() > 0.9
+
+# %% [markdown]
+# ### 练习 3
+#
+# 对正弦编码，两个位置编码的点积 $\mathbf{p}_i^\top \mathbf{p}_j$ 只依赖 $|i-j|$。
+# 用 `PositionalEncoding(64, 0, max_len=50).P` 算出 Gram 矩阵 `ex3_gram`（形状 (50, 50)，第 $(i,j)$ 项为 $\mathbf{p}_i^\top \mathbf{p}_j$），
+# 并定义 `ex3_profile`：长 50 的张量，第 $k$ 项为 $\mathbf{p}_0^\top \mathbf{p}_k$。
+# 用三角恒等式说明为什么 $\mathbf{p}_i^\top \mathbf{p}_j$ 只依赖 $|i-j|$，它在 $i = j$ 时等于多少？
+
+# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+# p_i . p_j = sum_j [sin(i w) sin(j w) + cos(i w) cos(j w)] = sum_j cos((i - j) w): depends on i - j
+# only, and cos is even, so on |i - j| only; at i = j every term is 1, the sum is d / 2 = 32.
+P50 = PositionalEncoding(64, 0, max_len=50).P[0].double()
+ex3_gram = P50 @ P50.T
+ex3_profile = ex3_gram[0]
+print("p_0 . p_k for k = 0..5:", [round(v, 2) for v in ex3_profile[:6].tolist()])
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert tuple(ex3_gram.shape) == (50, 50) and tuple(ex3_profile.shape) == (50,)
+assert abs(float(ex3_profile[0]) - 32) < 1e-3, "p_i . p_i = d / 2"
+_idx = torch.arange(50)
+_rebuilt = ex3_profile[(_idx[:, None] - _idx[None, :]).abs()].double()
+assert (ex3_gram.double() - _rebuilt).abs().max() < 1e-3, "p_i . p_j should depend on |i - j| only"
+assert (ex3_profile[1:].double() < ex3_profile[0].double()).all(), "p_i . p_j is largest at i = j"
+
+# %% [markdown]
+# ### 练习 4
+#
+# 去掉位置编码（把 `nn.Identity()` 作为 `positions` 传给 `train_reversal`）重新训练反转模型，
+# 定义 `ex4_accuracy`（`evaluate_reversal` 给出的词元准确率）。结果与有位置编码时相比如何？用置换等变解释。
+
+# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+# Without positions, output i is a function of token x_i and of the multiset of all tokens only
+# (permutation equivariance): it cannot know which token sits at position 7 - i.
+ex4_net = train_reversal(nn.Identity())
+ex4_accuracy, _, _ = evaluate_reversal(ex4_net)
+print(f"accuracy without positional encoding: {ex4_accuracy:.2f} (with it: {accuracy:.2f})")
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert 0 <= ex4_accuracy <= 1
+assert ex4_accuracy < 0.4, "without position information the model cannot reverse the sequence"
+assert accuracy - ex4_accuracy > 0.5

@@ -96,3 +96,61 @@ def test_transpose_qkv_puts_each_head_in_its_own_row():
 def test_indivisible_hidden_size_names_both_numbers():
     with pytest.raises(ValueError, match=r"num_hiddens=100.*num_heads=3"):
         d2l.MultiHeadAttention(10, 10, 10, num_hiddens=100, num_heads=3, dropout=0)
+
+
+@pytest.mark.parametrize("valid_lens", [None, torch.tensor([2, 6])])
+def test_per_head_weights_and_bias_match_torch(valid_lens):
+    num_hiddens, num_heads, batch, nq, nk = 12, 3, 2, 4, 6
+    torch.manual_seed(2)
+    ours = d2l.MultiHeadAttention(10, num_hiddens, 8, num_hiddens, num_heads, dropout=0,
+                                  bias=True).eval()
+    ref = nn.MultiheadAttention(num_hiddens, num_heads, bias=True, batch_first=True,
+                                kdim=10, vdim=8).eval()
+    with torch.no_grad():
+        ref.q_proj_weight.copy_(ours.W_q.weight)
+        ref.k_proj_weight.copy_(ours.W_k.weight)
+        ref.v_proj_weight.copy_(ours.W_v.weight)
+        ref.in_proj_bias.copy_(torch.cat([ours.W_q.bias, ours.W_k.bias, ours.W_v.bias]))
+        ref.out_proj.weight.copy_(ours.W_o.weight)
+        ref.out_proj.bias.copy_(ours.W_o.bias)
+    q = torch.randn(batch, nq, num_hiddens)
+    k, v = torch.randn(batch, nk, 10), torch.randn(batch, nk, 8)
+    mask = None if valid_lens is None else torch.arange(nk)[None, :] >= valid_lens[:, None]
+    want, want_w = ref(q, k, v, key_padding_mask=mask, average_attn_weights=False)
+    got = ours(q, k, v, valid_lens)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    got_w = ours.attention.attention_weights.reshape(batch, num_heads, nq, nk)
+    torch.testing.assert_close(got_w, want_w, atol=1e-6, rtol=1e-5)
+
+
+def test_heads_are_independent_distributions_not_one():
+    """Same parameters with 1 head and with 4 heads: equal parameter counts, different outputs."""
+    torch.manual_seed(3)
+    four = d2l.MultiHeadAttention(8, 8, 8, 8, 4, dropout=0).eval()
+    one = d2l.MultiHeadAttention(8, 8, 8, 8, 1, dropout=0).eval()
+    one.load_state_dict(four.state_dict())
+    x = torch.randn(1, 5, 8)
+    assert not torch.allclose(four(x, x, x), one(x, x, x), atol=1e-3)
+    assert four.attention.attention_weights.shape == (4, 5, 5)
+    assert one.attention.attention_weights.shape == (1, 5, 5)
+
+
+def test_inputs_of_the_wrong_size_are_named_in_the_error():
+    net = d2l.MultiHeadAttention(key_size=6, query_size=4, value_size=5, num_hiddens=8,
+                                 num_heads=2, dropout=0)
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 7, 6), torch.randn(2, 7, 5)
+    with pytest.raises(ValueError, match=r"keys must have shape \(batch_size, n, 6\)"):
+        net(q, v, v)
+    with pytest.raises(ValueError, match=r"queries must have shape \(batch_size, n, 4\)"):
+        net(q[0], k, v)
+    with pytest.raises(ValueError, match="valid_lens"):
+        net(q, k, v, torch.tensor([1, 2, 3]))
+
+
+def test_transpose_functions_reject_bad_shapes():
+    with pytest.raises(ValueError, match=r"num_hiddens=10 is not divisible by num_heads=4"):
+        d2l.transpose_qkv(torch.zeros(2, 3, 10), 4)
+    with pytest.raises(ValueError, match="num_heads=4"):
+        d2l.transpose_output(torch.zeros(6, 3, 2), 4)
+    with pytest.raises(ValueError, match=r"\(batch_size, n, num_hiddens\)"):
+        d2l.transpose_qkv(torch.zeros(3, 10), 2)

@@ -5,6 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import d2l_attention as d2l
 
@@ -75,3 +77,34 @@ def test_self_attention_keeps_the_input_shape():
     net = d2l.MultiHeadAttention(12, 12, 12, 12, 3, dropout=0).eval()
     X = torch.randn(2, 5, 12)
     assert net(X, X, X, torch.tensor([5, 2])).shape == X.shape
+
+
+def test_encoding_is_accurate_at_large_positions():
+    """Angles computed in float64: even at position 999 every entry is within float32 rounding."""
+    d = 64
+    P = d2l.PositionalEncoding(d, dropout=0, max_len=1000).P[0]
+    for col in range(d):
+        assert abs(P[999, col].item() - closed_form(999, col, d)) < 1e-6, col
+
+
+def test_encoding_is_not_saved_in_the_state_dict():
+    pe = d2l.PositionalEncoding(8, dropout=0.1, max_len=20)
+    assert "P" not in pe.state_dict() and pe.P.shape == (1, 20, 8)
+    fresh = d2l.PositionalEncoding(8, dropout=0.1, max_len=20)
+    fresh.load_state_dict(pe.state_dict())  # strict load of an (empty) state_dict
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(2, 7), seed=st.integers(0, 10_000))
+def test_self_attention_is_permutation_equivariant_until_positions_are_added(n, seed):
+    torch.manual_seed(seed)
+    net = d2l.MultiHeadAttention(8, 8, 8, 8, 2, dropout=0).eval()
+    X = torch.randn(1, n, 8)
+    perm = torch.randperm(n)
+    with torch.no_grad():
+        torch.testing.assert_close(net(X[:, perm], X[:, perm], X[:, perm]),
+                                   net(X, X, X)[:, perm], atol=1e-5, rtol=1e-5)
+        if perm.tolist() != sorted(perm.tolist()):  # a real reordering
+            pe = d2l.PositionalEncoding(8, dropout=0).eval()
+            Xa, Xb = pe(X), pe(X[:, perm])
+            assert not torch.allclose(net(Xb, Xb, Xb), net(Xa, Xa, Xa)[:, perm], atol=1e-4)

@@ -15,43 +15,47 @@ __all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
 
 
 def transpose_qkv(X, num_heads):
-    """Split the last axis into heads and fold the heads into the batch axis.
+    """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
     X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
-    Row b * num_heads + i of the result is head i of example b.
+    Row b * num_heads + i of the result holds block i (head i) of example b.
     """
-    if X.shape[-1] % num_heads != 0:
-        raise ValueError(f"the last axis of X has size {X.shape[-1]}, which is not divisible "
-                         f"by num_heads={num_heads}; choose num_heads that divides it")
-    # (batch_size, n, num_heads, num_hiddens / num_heads)
-    X = X.reshape(X.shape[0], X.shape[1], num_heads, -1)
-    # (batch_size, num_heads, n, num_hiddens / num_heads)
-    X = X.permute(0, 2, 1, 3)
-    return X.reshape(-1, X.shape[2], X.shape[3])
+    if X.dim() != 3:
+        raise ValueError(f"transpose_qkv expects X of shape (batch_size, n, num_hiddens), "
+                         f"got {tuple(X.shape)}")
+    num_hiddens = X.shape[-1]
+    if num_hiddens % num_heads != 0:
+        raise ValueError(f"num_hiddens={num_hiddens} is not divisible by num_heads={num_heads}; "
+                         "choose num_heads that divides num_hiddens")
+    blocks = X.chunk(num_heads, dim=-1)  # head i owns features [i*p, (i+1)*p), p = num_hiddens/h
+    return torch.stack(blocks, dim=1).flatten(0, 1)
 
 
+#@save
 def transpose_output(X, num_heads):
-    """Undo `transpose_qkv`: concatenate the heads along the last axis.
+    """Inverse of `transpose_qkv`: concatenate the heads of each example along the features.
 
     X: (batch_size * num_heads, n, num_hiddens / num_heads) -> (batch_size, n, num_hiddens).
     """
+    if X.dim() != 3:
+        raise ValueError(f"transpose_output expects X of shape (batch_size * num_heads, n, "
+                         f"num_hiddens / num_heads), got {tuple(X.shape)}")
     if X.shape[0] % num_heads != 0:
-        raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple "
-                         f"of num_heads={num_heads}; pass the output of transpose_qkv with the "
-                         "same num_heads")
-    X = X.reshape(-1, num_heads, X.shape[1], X.shape[2])
-    X = X.permute(0, 2, 1, 3)
-    return X.reshape(X.shape[0], X.shape[1], -1)
+        raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple of "
+                         f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
+                         "num_heads")
+    per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
+    return torch.cat(per_example.unbind(dim=1), dim=-1)
 
 
 class MultiHeadAttention(nn.Module):
-    """Multi-head attention built on scaled dot-product attention.
+    """Multi-head scaled dot-product attention.
 
     queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
     values: (batch_size, num_kv, value_size); valid_lens: None, (batch_size,) or
     (batch_size, num_queries). Output: (batch_size, num_queries, num_hiddens).
     After a forward pass, `self.attention.attention_weights` has shape
-    (batch_size * num_heads, num_queries, num_kv).
+    (batch_size * num_heads, num_queries, num_kv); row b * num_heads + i is head i of example b.
     """
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
@@ -62,19 +66,30 @@ class MultiHeadAttention(nn.Module):
                              f"num_heads={num_heads}; choose num_heads that divides num_hiddens")
         self.num_heads = num_heads
         self.attention = d2l.DotProductAttention(dropout)
-        # One Linear per role computes the projections of all heads at once.
+        # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i's.
         self.W_q = nn.Linear(query_size, num_hiddens, bias=bias)
         self.W_k = nn.Linear(key_size, num_hiddens, bias=bias)
         self.W_v = nn.Linear(value_size, num_hiddens, bias=bias)
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
 
+    def _heads(self, projection, X, name):
+        """Project X with `projection` and fold its heads into the batch axis."""
+        if X.dim() != 3 or X.shape[-1] != projection.in_features:
+            raise ValueError(f"{name} must have shape (batch_size, n, {projection.in_features}), "
+                             f"got {tuple(X.shape)}")
+        return transpose_qkv(projection(X), self.num_heads)
+
     def forward(self, queries, keys, values, valid_lens=None):
-        # (batch_size * num_heads, n, num_hiddens / num_heads)
-        queries = transpose_qkv(self.W_q(queries), self.num_heads)
-        keys = transpose_qkv(self.W_k(keys), self.num_heads)
-        values = transpose_qkv(self.W_v(values), self.num_heads)
+        q = self._heads(self.W_q, queries, "queries")
+        k = self._heads(self.W_k, keys, "keys")
+        v = self._heads(self.W_v, values, "values")
         if valid_lens is not None:
-            # Head i of example b sits at row b * num_heads + i: repeat each length in place.
-            valid_lens = torch.repeat_interleave(valid_lens, repeats=self.num_heads, dim=0)
-        output = self.attention(queries, keys, values, valid_lens)
-        return self.W_o(transpose_output(output, self.num_heads))
+            valid_lens = torch.as_tensor(valid_lens, device=queries.device)
+            if valid_lens.dim() not in (1, 2) or valid_lens.shape[0] != queries.shape[0]:
+                raise ValueError(f"valid_lens must have shape (batch_size,) or (batch_size, "
+                                 f"num_queries) with batch_size={queries.shape[0]}, got "
+                                 f"{tuple(valid_lens.shape)}")
+            # Every head of example b must see example b's lengths: repeat each one in place.
+            valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
+        per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
+        return self.W_o(transpose_output(per_head, self.num_heads))

@@ -18,8 +18,8 @@ class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
     X: (batch_size, num_steps, num_hiddens) with num_steps <= max_len. Output: same shape.
-    `self.P`: (1, max_len, num_hiddens), P[0, i, 2j] = sin(i / 10000^(2j/d)),
-    P[0, i, 2j+1] = cos(i / 10000^(2j/d)).
+    `self.P`: (1, max_len, num_hiddens) with P[0, i, 2j] = sin(i * w_j) and
+    P[0, i, 2j + 1] = cos(i * w_j), where w_j = 10000^(-2j / num_hiddens).
     """
 
     def __init__(self, num_hiddens, dropout, max_len=1000):
@@ -29,13 +29,12 @@ class PositionalEncoding(nn.Module):
                              "sine/cosine pairs; use an even num_hiddens")
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.dropout = nn.Dropout(dropout)
-        pos = torch.arange(max_len, dtype=torch.float32).reshape(-1, 1)
-        freq = torch.pow(10000, torch.arange(0, num_hiddens, 2, dtype=torch.float32) / num_hiddens)
-        angles = pos / freq  # (max_len, num_hiddens / 2)
-        P = torch.zeros((1, max_len, num_hiddens))
-        P[:, :, 0::2] = torch.sin(angles)
-        P[:, :, 1::2] = torch.cos(angles)
-        self.register_buffer("P", P, persistent=False)  # moves with .to(device)
+        pair = torch.arange(num_hiddens // 2, dtype=torch.float64)
+        omega = torch.exp(-math.log(10000.0) * 2 * pair / num_hiddens)  # (num_hiddens / 2,)
+        theta = torch.outer(torch.arange(max_len, dtype=torch.float64), omega)
+        # (max_len, num_hiddens / 2, 2) -> (max_len, num_hiddens): sin to column 2j, cos to 2j + 1
+        P = torch.stack((theta.sin(), theta.cos()), dim=-1).flatten(start_dim=1)
+        self.register_buffer("P", P.unsqueeze(0).float(), persistent=False)
 
     def forward(self, X):
         if X.dim() != 3 or X.shape[-1] != self.num_hiddens:
@@ -44,4 +43,4 @@ class PositionalEncoding(nn.Module):
         if X.shape[1] > self.max_len:
             raise ValueError(f"sequence length {X.shape[1]} exceeds max_len={self.max_len}; "
                              "create PositionalEncoding with a larger max_len")
-        return self.dropout(X + self.P[:, :X.shape[1], :].to(X.dtype))
+        return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
