@@ -86,6 +86,11 @@ import d2l_attention as d2l
 # 下面的实现之后，我们会逐条在数值上验证这三点。
 
 # %% [markdown]
+# ![Multi-head attention: split, attend, concatenate, project](figures/10.5-multihead.svg)
+#
+# 图 10.5.1 多头注意力：每个头用各自的线性投影变换查询、键和值，并行计算注意力，再把 $h$ 个头的输出拼接，经 $\mathbf{W}_o$ 线性变换得到输出
+
+# %% [markdown]
 # ## 实现
 #
 # 关键技巧是把“头”这一维并入批量维，这样 $h$ 个头就变成了一个大小为 `batch_size * num_heads`

@@ -129,6 +129,11 @@ assert Y.shape == X.shape
 #
 # 同时按上面推导的公式算出每层的乘加次数，看它们的指数与测量的内存指数是否吻合。
 
+# %% [markdown]
+# ![CNN, RNN and self-attention: connectivity and path length](figures/10.6-cnn-rnn-self-attention.svg)
+#
+# 图 10.6.1 比较卷积神经网络（核大小 $k$）、循环神经网络和自注意力：最大路径长度分别为 $O(n/k)$、$O(n)$、$O(1)$，顺序操作数分别为 $O(1)$、$O(n)$、$O(1)$
+
 # %%
 def saved_activation_bytes(fn):
     """Bytes of the distinct tensors autograd saves for backward while running `fn()`."""

@@ -1,4 +1,4 @@
-"""`make student`: solution cells become `# 你的代码` placeholders; nothing of a solution leaks."""
+"""`make student` (nbgrader's release): solutions become stubs, hidden tests go, nothing leaks."""
 
 from pathlib import Path
 
@@ -7,11 +7,17 @@ import pytest
 from chapters import written_sections
 
 ROOT = Path(__file__).resolve().parent.parent
-PLACEHOLDER = "# 你的代码"
+CODE_STUB = "# 你的代码"
+ANSWER_STUB = "在此写下你的答案。"
 
 
 def is_solution(cell):
-    return "solution" in cell.get("metadata", {}).get("tags", [])
+    return bool(cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+
+
+def is_test(cell):
+    grading = cell.get("metadata", {}).get("nbgrader", {})
+    return bool(grading.get("grade")) and not grading.get("solution")
 
 
 def meaningful_lines(source):
@@ -43,7 +49,7 @@ def leaked_lines(original, student):
 
 @pytest.fixture(scope="module")
 def student_dir(book_build):
-    return book_build("student", timeout=120)
+    return book_build("student", timeout=300)
 
 
 @pytest.fixture(scope="module", params=[s["notebook"] for s in written_sections()])
@@ -63,26 +69,36 @@ def test_student_notebook_is_valid_nbformat(pair):
     nbformat.validate(student)
 
 
-def test_at_least_two_solutions_per_section(pair):
+def test_at_least_two_exercises_per_section_each_graded(pair):
     original, _ = pair
+    code = [c for c in original.cells if is_solution(c) and c.cell_type == "code"]
     assert sum(is_solution(c) for c in original.cells) >= 2, \
-        "each section needs >= 2 exercises with a cell tagged solution"
+        "each section needs >= 2 exercises with an nbgrader solution cell"
+    assert code and sum(is_test(c) for c in original.cells) >= 1, "no autograded exercise"
+    for cell in code:
+        assert "### BEGIN SOLUTION" in cell.source and "### END SOLUTION" in cell.source
 
 
-def test_placeholders_replace_solutions_one_for_one(pair):
+def test_stubs_replace_solutions_one_for_one(pair):
     original, student = pair
     assert len(student.cells) == len(original.cells)
-    placeholders = 0
+    stubs = 0
     for old, new in zip(original.cells, student.cells):
+        assert new.cell_type == old.cell_type
+        assert new.get("id") == old.get("id")  # ids stay stable across editions
+        if new.cell_type == "code":
+            assert new.outputs == [] and new.execution_count is None  # outputs cleared
         if is_solution(old):
-            placeholders += 1
-            assert new.cell_type == "code"
-            assert new.source == PLACEHOLDER
-            assert new.outputs == [] and new.execution_count is None
-            assert not is_solution(new)
-        else:  # everything else intact, outputs included
-            assert new == old
-    assert placeholders == sum(c.source == PLACEHOLDER for c in student.cells)
+            stubs += 1
+            assert CODE_STUB in new.source or ANSWER_STUB in new.source
+            assert "BEGIN SOLUTION" not in new.source
+        elif is_test(old):
+            assert "HIDDEN TESTS" not in new.source  # hidden checks stay with the teacher
+            visible = old.source.split("### BEGIN HIDDEN TESTS")[0].strip()
+            assert new.source.strip().startswith(visible[:200])
+        else:  # everything else intact
+            assert new.source == old.source
+    assert stubs == sum(CODE_STUB in c.source or ANSWER_STUB in c.source for c in student.cells)
 
 
 def test_no_solution_source_or_output_leaks(pair):
@@ -100,3 +116,8 @@ def test_leak_check_catches_a_leak(pair):
     original, _ = pair
     # The teacher's notebook itself "leaks" every solution: the check must notice.
     assert leaked_lines(original, original)
+
+
+def test_diagrams_travel_with_the_student_edition(student_dir):
+    for svg in (ROOT / "notebooks" / "figures").glob("*.svg"):
+        assert (student_dir / "figures" / svg.name).read_bytes() == svg.read_bytes()

@@ -11,7 +11,7 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py lib [--check]         # extract `#@save` cells into d2l_attention/sections/
     python tools/book.py check-pairs           # fail if any .ipynb differs from its py:percent twin
     python tools/book.py figures [--check]     # draw the chapter's diagrams (notebooks/figures/)
-    python tools/book.py student [--out D]     # student edition: solution cells -> `# 你的代码`
+    python tools/book.py student [--out D]     # student edition (nbgrader's release)
     python tools/book.py html [--out D]        # static offline HTML book with stored outputs
     python tools/book.py bench [ARGS ...]      # train the 10.4/10.7 translators: speed and BLEU
     python tools/book.py assignments           # nbgrader course: source + release of every section
@@ -46,8 +46,6 @@ FIGURES_SCRIPT = ROOT / "tools" / "figures.py"
 GRADING_SCRIPT = ROOT / "tools" / "grading.py"
 SANITIZE_CFG = ROOT / "tools" / "nbval_sanitize.cfg"
 SAVE_MARK = "#@save"
-SOLUTION_TAG = "solution"
-PLACEHOLDER = "# 你的代码"
 
 # Python versions that install from requirements.txt and pass the tests.
 SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
@@ -468,42 +466,24 @@ def cmd_check_pairs() -> int:
 # ---------------------------------------------------------------------- student
 
 
-def is_solution(cell) -> bool:
-    return SOLUTION_TAG in cell.get("metadata", {}).get("tags", [])
-
-
-def student_notebook(nb):
-    """A copy of `nb` with every solution cell replaced by an empty `# 你的代码` code cell."""
-    import copy
-
-    import nbformat
-
-    out = copy.deepcopy(nb)
-    for i, cell in enumerate(out.cells):
-        if is_solution(cell):
-            placeholder = nbformat.v4.new_code_cell(PLACEHOLDER)
-            if "id" in cell:
-                placeholder["id"] = cell["id"]  # keep ids stable (and unique) across editions
-            out.cells[i] = placeholder
-    return out
-
-
 def cmd_student(out_dir: Path) -> int:
-    import nbformat
+    """The student edition is nbgrader's release: every section as `generate_assignment` writes
+    it (solutions replaced by stubs, hidden tests removed, outputs cleared), one folder."""
+    import tempfile
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    for sec in load_sections():
-        src = ROOT / sec["notebook"]
-        nb = nbformat.read(src, as_version=4)
-        student = student_notebook(nb)
-        nbformat.validate(student)
-        dest = out_dir / src.name
-        write_notebook(student, dest)
-        count = sum(is_solution(c) for c in nb.cells)
-        print(f"  {count} solution cells replaced  {dest}")
+    with tempfile.TemporaryDirectory(prefix="d2l-student-") as course:
+        status = cmd_grading("assignments", ["--out", course])
+        if status:
+            return status
+        releases = sorted(Path(course, "release").glob("*/*.ipynb"))
+        for nb in releases:
+            shutil.copy2(nb, out_dir / nb.name)
+            print(f"  {out_dir / nb.name}")
     figures = ROOT / "notebooks" / "figures"
     if figures.is_dir():  # the diagrams the notebooks' markdown cells refer to
         shutil.copytree(figures, out_dir / "figures", dirs_exist_ok=True)
+    print(f"student edition: {len(releases)} notebooks in {out_dir}")
     return 0
 
 
@@ -839,7 +819,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check-pairs", help="fail if a notebook and its .py twin differ")
     p_fig = sub.add_parser("figures", help="draw the diagrams into notebooks/figures/")
     p_fig.add_argument("--check", action="store_true", help="fail if a committed figure is stale")
-    p_stu = sub.add_parser("student", help="write the student edition (solutions removed)")
+    p_stu = sub.add_parser("student", help="write the student edition (nbgrader's release)")
     p_stu.add_argument("--out", type=Path, default=ROOT / "build" / "student")
     p_html = sub.add_parser("html", help="build the static offline HTML book")
     p_html.add_argument("--out", type=Path, default=ROOT / "build" / "html")
