@@ -198,8 +198,14 @@ def main(argv=()):
     print(f"{path}: verified ({len(text.splitlines())} pairs)")
 
 
-if __name__ == "__main__":
+def cli(argv=None):
+    """Command line (`python -m d2l_attention.data`, `make data`): one message, no traceback."""
     try:
-        main(sys.argv[1:])
+        main(sys.argv[1:] if argv is None else argv)
     except DataError as e:
-        sys.exit(f"error: {e}")
+        return f"error: {e}"
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

@@ -10,6 +10,7 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py execute [NB ...]      # rebuild the library, then run notebooks in place
     python tools/book.py lib [--check]         # extract `#@save` cells into d2l_attention/sections/
     python tools/book.py check-pairs           # fail if any .ipynb differs from its py:percent twin
+    python tools/book.py nbval [NB ...]        # re-run notebooks, compare with stored outputs
     python tools/book.py figures [--check]     # draw the chapter's diagrams (notebooks/figures/)
     python tools/book.py student [--out D]     # student edition (nbgrader's release)
     python tools/book.py html [--out D]        # static offline HTML book with stored outputs
@@ -656,7 +657,9 @@ def cmd_grading(command: str, args: list[str]) -> int:
 def cmd_data(check_only: bool) -> int:
     """Download and verify fra-eng (or verify D2L_DATA_DIR); with `check_only`, fail fast."""
     args = ["--check"] if check_only else []
-    return python_module("d2l_attention.data", *args)
+    # Not `-m d2l_attention.data`: the package imports that module first, and runpy warns.
+    code = "import sys; from d2l_attention.data import cli; sys.exit(cli(sys.argv[1:]))"
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT).returncode
 
 
 def nbval_args(notebooks: list[str]) -> list[str]:
@@ -676,8 +679,7 @@ def cmd_test(pytest_args: list[str]) -> int:
         ("data (fra-eng)", lambda: cmd_data(check_only=True)),
         ("unit tests", lambda: python_module(
             "pytest", "-q", "tests", "--ignore=tests/e2e", "-m", "not install", *pytest_args)),
-        (f"nbval: {' '.join(notebooks)}",
-         lambda: python_module(*nbval_args(notebooks))),
+        (f"nbval: {' '.join(notebooks)}", lambda: cmd_nbval(notebooks)),
     ]
     if not FIGURES_SCRIPT.exists():
         steps = [s for s in steps if not s[0].startswith("figures")]
@@ -690,6 +692,12 @@ def cmd_test(pytest_args: list[str]) -> int:
             return status
     print(f"==> all checks passed in {time.perf_counter() - start:.0f} s")
     return 0
+
+
+def cmd_nbval(notebooks: list[str]) -> int:
+    """Validate stored outputs against a fresh run (all written notebooks by default)."""
+    notebooks = notebooks or [s["notebook"] for s in load_sections()]
+    return python_module(*nbval_args(notebooks), what="nbval")
 
 
 def cmd_install_check() -> int:
@@ -817,6 +825,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_exe.add_argument("paths", nargs="*")
     p_exe.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
     sub.add_parser("check-pairs", help="fail if a notebook and its .py twin differ")
+    p_nbval = sub.add_parser("nbval", help="re-run notebooks and compare with their stored outputs")
+    p_nbval.add_argument("paths", nargs="*", help="notebooks (default: all written ones)")
     p_fig = sub.add_parser("figures", help="draw the diagrams into notebooks/figures/")
     p_fig.add_argument("--check", action="store_true", help="fail if a committed figure is stale")
     p_stu = sub.add_parser("student", help="write the student edition (nbgrader's release)")
@@ -875,6 +885,7 @@ def main(argv: list[str] | None = None) -> int:
         "lib": lambda: cmd_lib(args.check),
         "execute": lambda: cmd_execute(args.paths, args.timeout),
         "check-pairs": cmd_check_pairs,
+        "nbval": lambda: cmd_nbval(args.paths),
         "figures": lambda: cmd_figures(args.check),
         "student": lambda: cmd_student(args.out),
         "html": lambda: cmd_html(args.out),
