@@ -1,7 +1,8 @@
 """The HTML book (`make html`) in Debian's chromium with the network cut off.
 
 Every section page must typeset all its LaTeX with the local MathJax copy, without a TeX error,
-and request nothing but local files. The screenshot of 10.3 lands in build/e2e/html-10.3.png.
+and request nothing but local files; every diagram renders. The screenshot of 10.3 with its
+diagram in view lands in build/e2e/html-10.3.png.
 """
 
 from pathlib import Path
@@ -69,6 +70,12 @@ def test_math_is_typeset_offline(site, offline_page, name):
     for message in tex_errors:
         assert message not in state["text"], f"{name}: {message}"
     assert not refused, f"{name} tried the network: {refused}"
+    # The section's diagrams (embedded SVG) are decoded and drawn by the browser.
+    diagrams = page.locator('img[src^="data:image/svg+xml"]')
+    assert diagrams.count() >= 1, f"{name}: no diagram"
+    widths = diagrams.evaluate_all("imgs => imgs.map(i => i.complete ? i.naturalWidth : 0)")
+    assert all(w > 0 for w in widths), f"{name}: a diagram did not render: {widths}"
     if name.startswith("10.3-"):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        diagrams.first.scroll_into_view_if_needed()  # the page with its diagram in view
         page.screenshot(path=str(SCREENSHOT))
