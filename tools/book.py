@@ -236,17 +236,17 @@ def enter_environment(args: argparse.Namespace, argv: list[str]) -> int | None:
 # ---------------------------------------------------------------------- chapters
 
 
-def load_toc() -> dict:
-    """chapters.yml as a dict: chapter number, title and sections."""
+def load_toc(toc: Path | None = None) -> dict:
+    """chapters.yml (or another table of contents) as a dict: chapter, title and sections."""
     import yaml
 
-    with open(ROOT / "chapters.yml", encoding="utf-8") as f:
+    with open(toc or ROOT / "chapters.yml", encoding="utf-8") as f:
         return yaml.safe_load(f)
 
 
-def load_sections(include_planned: bool = False) -> list[dict]:
+def load_sections(include_planned: bool = False, toc: Path | None = None) -> list[dict]:
     """Sections of chapters.yml, in chapter order; planned ones only when asked."""
-    sections = load_toc()["sections"]
+    sections = load_toc(toc)["sections"]
     for sec in sections:
         for key in ("number", "zh", "en", "notebook", "module", "status"):
             if key not in sec:

@@ -15,8 +15,8 @@ test earns full points), the untouched release notebooks as student "blank" (0 p
 test) and one release notebook with exactly one exercise solved as student "one" (exactly that
 exercise's points), reading every score per cell from nbgrader's gradebook.
 
-Standard library, nbformat and nbgrader only (PyYAML, a dependency of nbgrader, reads
-chapters.yml). Run it with the project's environment: `.venv/bin/python tools/grading.py ...`.
+Standard library, nbformat and nbgrader, plus tools/book.py for chapters.yml and paths. Run it
+with the project's environment: `.venv/bin/python tools/grading.py ...`.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from book import load_sections, posix  # the same folder: chapters.yml and paths read one way
+
 ROOT = Path(__file__).resolve().parent.parent
 TOC = ROOT / "chapters.yml"
 FIGURES = ROOT / "notebooks" / "figures"
@@ -56,14 +58,6 @@ Log = Callable[[str], None]
 
 class GradingError(Exception):
     """A failure with a message that says what is wrong and how to fix it."""
-
-
-def posix(path: Path) -> str:
-    """`path` relative to the repository when inside it, with forward slashes on every OS."""
-    try:
-        return Path(path).resolve().relative_to(ROOT).as_posix()
-    except ValueError:
-        return Path(path).as_posix()
 
 
 def _fmt(points: float) -> str:
@@ -86,16 +80,8 @@ def written_sections(toc: Path = TOC, only: Sequence[str] | None = None) -> list
 
     Notebook paths in `toc` are relative to the folder holding it.
     """
-    import yaml
-
-    data = yaml.safe_load(Path(toc).read_text(encoding="utf-8"))
-    sections = []
-    for entry in data["sections"]:
-        for key in ("number", "notebook", "status"):
-            if key not in entry:
-                raise GradingError(f"{posix(toc)}: section {entry!r} lacks the key {key!r}")
-        if entry["status"] == "written":
-            sections.append(Section(str(entry["number"]), Path(toc).parent / entry["notebook"]))
+    sections = [Section(str(entry["number"]), Path(toc).parent / entry["notebook"])
+                for entry in load_sections(toc=Path(toc))]
     if only:
         known = {s.number for s in sections}
         unknown = [n for n in only if n not in known]
