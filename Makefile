@@ -6,6 +6,9 @@ BOOK = $(PYTHON) tools/book.py
 LAB_PORT ?= 8888
 SEEDS ?= 1
 QUICK ?=
+KERNELS ?=
+JOBS ?= 1
+HELDOUT ?=
 BENCH_ARGS ?=
 # TORCH=cpu: install PyTorch's CPU-only build (Linux/Windows) instead of the registry's default.
 ifdef TORCH
@@ -20,7 +23,8 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), TORCH=cpu (CPU-only torch),"
 	@echo "           D2L_DATA_DIR=folder (offline data), LAB_PORT=8888"
-	@echo "           make bench SEEDS=5 (mean BLEU over seeds 0-4), QUICK=1 (3 epochs), BENCH_ARGS=--help"
+	@echo "           make bench SEEDS=5 (seeds 0-4), KERNELS=default,avx2,native JOBS=2 (CPU-kernel"
+	@echo "           sweep), HELDOUT=1 (corpus BLEU on unseen pairs), QUICK=1 (3 epochs), BENCH_ARGS=--help"
 	@echo "  Without make: $(BOOK) --help"
 
 setup: ## Create or refresh .venv (requirements.txt + the library); every target does this
@@ -52,8 +56,8 @@ data: ## Download and verify the fra-eng data set into the cache (once, for offl
 figures: ## Redraw the chapter's diagrams into notebooks/figures/
 	$(BOOK) figures
 
-bench: ## Train the 10.4 and 10.7 translators outside Jupyter: speed, loss, BLEU (SEEDS=5, QUICK=1)
-	$(BOOK) bench --seeds $(SEEDS) $(if $(QUICK),--quick) $(BENCH_ARGS)
+bench: ## Train the translators outside Jupyter: speed, BLEU (SEEDS=5 KERNELS=... JOBS=2 HELDOUT=1 QUICK=1)
+	$(BOOK) bench --seeds $(SEEDS) --jobs $(JOBS) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(HELDOUT),--heldout) $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 student: ## Write the student edition (solutions -> `# 你的代码`) to build/student/
 	$(BOOK) student --out build/student

@@ -1,25 +1,43 @@
-"""Train the chapter's two translation models outside Jupyter and report speed and BLEU.
+"""Train the chapter's translation models outside Jupyter: speed, BLEU, and how both vary.
 
-    python -m d2l_attention.bench                # both models, book settings, seed 0
-    python -m d2l_attention.bench --seeds 5      # seeds 0-4, per-seed lines and the mean BLEU
-    python -m d2l_attention.bench --quick        # a few epochs: a smoke test, not a benchmark
+    python -m d2l_attention.bench                       # both models, book settings, seed 0
+    python -m d2l_attention.bench --seeds 5             # seeds 0-4 and a summary per model
+    python -m d2l_attention.bench --seeds 5 --kernels default,avx2,native --jobs 2
+                                                        # the seeds x CPU-kernel sweep
+    python -m d2l_attention.bench --heldout             # corpus BLEU on unseen pairs, 3 models
+    python -m d2l_attention.bench --quick               # a few epochs: a smoke test
 
-The models, data and hyperparameters are those of the notebooks 10.4 (Bahdanau attention,
-250 epochs) and 10.7 (Transformer, 200 epochs): the first 600 fra-eng pairs, batch 64,
-num_steps 10, lr 0.005. One line per model and seed::
+The models, data and hyperparameters come from the library, saved from the notebooks:
+`d2l.bahdanau_net` with `d2l.BAHDANAU_TRAINING` (10.4) and `d2l.transformer_net` with
+`d2l.TRANSFORMER_TRAINING` (10.7); the test sentences are `d2l.TEST_ENGS`/`d2l.TEST_FRAS`. One
+line per model and seed::
 
     bahdanau    seed 0 epochs 250 wall 44.5 s 14259 tokens/s loss 0.019 bleu 1.000 ... mean 0.915
 
-(the four BLEU scores in the order go . / i lost . / he's calm . / i'm home .).
+(the four BLEU scores in the order of `d2l.TEST_ENGS`). tokens/s: target tokens (without
+padding) of all epochs over the wall time of the whole `train_seq2seq` call, set-up included, as
+the book's reference scripts measure it.
 
-With several seeds a `mean` line per model follows, averaging each sentence's BLEU over the
-seeds. tokens/s: target tokens (without padding) of all epochs over the wall time of the whole
-`train_seq2seq` call, set-up included, as the book's reference scripts measure it.
+`--kernels` runs every seed once per CPU kernel family. PyTorch picks its vector kernels when it
+is imported, from the environment variable ATEN_CPU_CAPABILITY (`default`, `avx2`, `avx512`, ...;
+`native` leaves the choice to PyTorch), so each run is a fresh process. Other CPUs run other
+kernels; this is how one machine shows what they would compute. The summary counts, per model
+and kernel, the runs whose training sentences all come out exact, the runs that translate the
+unseen sentence exactly, and the mean BLEU with its range.
+
+`--heldout` measures what the four sentences cannot: training on the first `--train-pairs`
+pairs, it translates the pairs that follow whose English sentence is not among the training
+sentences, and scores them with corpus BLEU, for the chapter-9 model without attention
+(`d2l.seq2seq_net`), the Bahdanau model and the Transformer.
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import io
+import json
+import os
+import subprocess
 import sys
 import time
 
@@ -27,66 +45,63 @@ import torch
 
 import d2l_attention as d2l
 
-ENGS = ["go .", "i lost .", "he's calm .", "i'm home ."]
-FRAS = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]
-BATCH_SIZE, NUM_STEPS, LR = 64, 10, 0.005
-EPOCHS = {"bahdanau": 250, "transformer": 200}
 QUICK_EPOCHS = 3
+RECIPES = {  # name: (builder, training settings); all saved from the notebooks
+    "bahdanau": (lambda: d2l.bahdanau_net, lambda: d2l.BAHDANAU_TRAINING),
+    "transformer": (lambda: d2l.transformer_net, lambda: d2l.TRANSFORMER_TRAINING),
+}
+HELDOUT_MODELS = {"seq2seq": lambda: d2l.seq2seq_net, "bahdanau": lambda: d2l.bahdanau_net,
+                  "transformer": lambda: d2l.transformer_net}
+KERNEL_ENV = "ATEN_CPU_CAPABILITY"
 
 
-def build_bahdanau(src_vocab, tgt_vocab):
-    """The 10.4 model: GRU encoder + Seq2SeqAttentionDecoder (embed 32, hidden 32, 2 layers)."""
-    embed_size, num_hiddens, num_layers, dropout = 32, 32, 2, 0.1
-    encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
-    decoder = d2l.Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers,
-                                          dropout)
-    return d2l.EncoderDecoder(encoder, decoder)
+def settings(model):
+    return dict(RECIPES[model][1]())
 
 
-def build_transformer(src_vocab, tgt_vocab):
-    """The 10.7 model: hidden 32, 2 layers, 4 heads, FFN 64, dropout 0.1 (the taught classes)."""
-    num_hiddens, num_layers, dropout = 32, 2, 0.1
-    ffn_num_input, ffn_num_hiddens, num_heads = 32, 64, 4
-    key_size = query_size = value_size = 32
-    norm_shape = [32]
-    encoder = d2l.TransformerEncoder(len(src_vocab), key_size, query_size, value_size,
-                                     num_hiddens, norm_shape, ffn_num_input, ffn_num_hiddens,
-                                     num_heads, num_layers, dropout)
-    decoder = d2l.TransformerDecoder(len(tgt_vocab), key_size, query_size, value_size,
-                                     num_hiddens, norm_shape, ffn_num_input, ffn_num_hiddens,
-                                     num_heads, num_layers, dropout)
-    return d2l.EncoderDecoder(encoder, decoder)
+def cpu_kernel():
+    """The CPU kernel family PyTorch uses in this process, e.g. 'AVX512', 'AVX2', 'DEFAULT'."""
+    try:
+        return torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # torch < 2.1
+        return os.environ.get(KERNEL_ENV, "native")
+
+
+def quiet_train(net, data_iter, lr, num_epochs, tgt_vocab, device):
+    with contextlib.redirect_stdout(io.StringIO()):  # train_seq2seq's own summary line
+        return d2l.train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device)
 
 
 def run(model, seed, num_epochs, device):
-    """Train one model from `seed`; return a dict with the measurements and translations."""
+    """Train one model from `seed` with its notebook's settings; return the measurements."""
+    cfg = settings(model)
     torch.manual_seed(seed)
-    train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(BATCH_SIZE, NUM_STEPS)
-    build = build_bahdanau if model == "bahdanau" else build_transformer
-    net = build(src_vocab, tgt_vocab)
+    train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(cfg["batch_size"], cfg["num_steps"])
+    net = RECIPES[model][0]()(src_vocab, tgt_vocab)
     start = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):  # train_seq2seq's own summary line
-        result = d2l.train_seq2seq(net, train_iter, LR, num_epochs, tgt_vocab, device)
+    result = quiet_train(net, train_iter, cfg["lr"], num_epochs, tgt_vocab, device)
     wall = time.perf_counter() - start
-    translations, bleus, _ = d2l.translate_and_score(net, ENGS, FRAS, src_vocab, tgt_vocab,
-                                                     NUM_STEPS, device, verbose=False)
+    translations, bleus, _ = d2l.translate_and_score(
+        net, d2l.TEST_ENGS, d2l.TEST_FRAS, src_vocab, tgt_vocab, cfg["num_steps"], device,
+        verbose=False)
     # Like the reference scripts: target tokens over the wall time of the whole train_seq2seq call.
     tokens = result.tokens_per_sec * result.seconds
     return {"model": model, "seed": seed, "epochs": num_epochs, "wall": wall,
-            "tokens_per_sec": tokens / wall, "loss": result.loss,
+            "tokens_per_sec": tokens / wall, "loss": result.loss, "kernel": cpu_kernel(),
             "bleu": bleus, "translations": translations}
 
 
-def format_run(r):
+def format_run(r, with_kernel=False):
     bleus = " ".join(f"{b:.3f}" for b in r["bleu"])
     return (f"{r['model']:11s} seed {r['seed']} epochs {r['epochs']} wall {r['wall']:.1f} s "
             f"{r['tokens_per_sec']:.0f} tokens/s loss {r['loss']:.3f} bleu {bleus} "
-            f"mean {sum(r['bleu']) / len(r['bleu']):.3f}")
+            f"mean {sum(r['bleu']) / len(r['bleu']):.3f}"
+            + (f" kernel {r['kernel']}" if with_kernel else ""))
 
 
 def format_mean(runs):
     n = len(runs)
-    per_sentence = [sum(r["bleu"][i] for r in runs) / n for i in range(len(ENGS))]
+    per_sentence = [sum(r["bleu"][i] for r in runs) / n for i in range(len(d2l.TEST_ENGS))]
     tokens = sum(r["tokens_per_sec"] for r in runs) / n
     wall = sum(r["wall"] for r in runs) / n
     bleus = " ".join(f"{b:.3f}" for b in per_sentence)
@@ -95,55 +110,245 @@ def format_mean(runs):
             f"mean {sum(per_sentence) / len(per_sentence):.3f}")
 
 
+def summarize(runs):
+    """Per model and kernel (and over all kernels): exact training sentences, exact unseen
+    sentence, mean BLEU with min-max. Returns the table's lines and a dict of the counts."""
+    seen = [i for i, e in enumerate(d2l.TEST_ENGS) if e != d2l.UNSEEN_ENG]
+    unseen = d2l.TEST_ENGS.index(d2l.UNSEEN_ENG)
+    lines = [f"{'model':11s} {'kernel':8s} {'runs':>4s}  {'training sentences exact':>24s}  "
+             f"{d2l.UNSEEN_ENG + ' exact':>17s}  mean BLEU (min-max)"]
+    table = {}
+    for model in dict.fromkeys(r["model"] for r in runs):
+        mine = [r for r in runs if r["model"] == model]
+        kernels = list(dict.fromkeys(r["kernel"] for r in mine))
+        for kernel in kernels + (["all"] if len(kernels) > 1 else []):
+            rs = [r for r in mine if kernel in ("all", r["kernel"])]
+            exact = sum(r["translations"][i] == d2l.TEST_FRAS[i] for r in rs for i in seen)
+            runs_exact = sum(all(r["translations"][i] == d2l.TEST_FRAS[i] for i in seen)
+                             for r in rs)
+            hit = sum(r["translations"][unseen] == d2l.TEST_FRAS[unseen] for r in rs)
+            means = [sum(r["bleu"]) / len(r["bleu"]) for r in rs]
+            table[model, kernel] = {"runs": len(rs), "runs_exact": runs_exact, "unseen": hit}
+            lines.append(
+                f"{model:11s} {kernel:8s} {len(rs):4d}  "
+                f"{f'{exact}/{len(rs) * len(seen)} ({runs_exact}/{len(rs)} runs)':>24s}  "
+                f"{f'{hit}/{len(rs)}':>17s}  {sum(means) / len(means):.3f} "
+                f"({min(means):.3f}-{max(means):.3f})")
+    return lines, table
+
+
+# --- held-out evaluation -------------------------------------------------------------------
+
+def heldout_split(train_pairs, test_pairs, num_steps):
+    """Preprocessed (source, target) token lists: the first `train_pairs` pairs for training and
+    up to `test_pairs` of the pairs after them for testing. A test pair must fit in `num_steps`
+    with its `<eos>` on both sides (so truncation never decides its score), and its English
+    sentence must not occur among the training sentences (nor earlier in the test set)."""
+    raw = d2l.read_data_nmt()
+    pairs = [p for p in d2l.preprocess_nmt(raw).split("\n") if p.count("\t") == 1]
+    if len(pairs) < train_pairs + 1:
+        raise ValueError(f"--train-pairs {train_pairs}: the corpus has only {len(pairs)} pairs")
+    source, target = d2l.tokenize_nmt("\n".join(pairs[:train_pairs]))
+    seen = {" ".join(s) for s in source}
+    tests = []
+    for pair in pairs[train_pairs:]:
+        eng, fra = pair.split("\t")
+        if (eng not in seen and len(eng.split(" ")) < num_steps
+                and len(fra.split(" ")) < num_steps):
+            seen.add(eng)  # one pair per English sentence: later translations of it are skipped
+            tests.append((eng, fra))
+            if len(tests) == test_pairs:
+                break
+    return source, target, tests
+
+
+def nmt_iter(source, target, batch_size, num_steps):
+    """load_data_nmt's vocabularies and iterator, for given token lists."""
+    reserved = ["<pad>", "<bos>", "<eos>"]
+    src_vocab = d2l.Vocab(source, min_freq=2, reserved_tokens=reserved)
+    tgt_vocab = d2l.Vocab(target, min_freq=2, reserved_tokens=reserved)
+    src_array, src_valid_len = d2l.build_array_nmt(source, src_vocab, num_steps)
+    tgt_array, tgt_valid_len = d2l.build_array_nmt(target, tgt_vocab, num_steps)
+    data_iter = d2l.load_array((src_array, src_valid_len, tgt_array, tgt_valid_len), batch_size)
+    return data_iter, src_vocab, tgt_vocab
+
+
+def run_heldout(model, seed, args, device):
+    cfg = settings("bahdanau")  # batch size, num_steps and lr are the same for every model
+    source, target, tests = heldout_split(args.train_pairs, args.test_pairs, cfg["num_steps"])
+    torch.manual_seed(seed)
+    data_iter, src_vocab, tgt_vocab = nmt_iter(source, target, cfg["batch_size"],
+                                               cfg["num_steps"])
+    net = HELDOUT_MODELS[model]()(src_vocab, tgt_vocab)
+    start = time.perf_counter()
+    result = quiet_train(net, data_iter, cfg["lr"], args.heldout_epochs, tgt_vocab, device)
+    wall = time.perf_counter() - start
+    preds = [d2l.predict_seq2seq(net, eng, src_vocab, tgt_vocab, cfg["num_steps"], device)[0]
+             for eng, _ in tests]
+    refs = [fra for _, fra in tests]
+    train_preds = [d2l.predict_seq2seq(net, " ".join(s), src_vocab, tgt_vocab, cfg["num_steps"],
+                                       device)[0] for s in source[-len(tests):]]
+    train_refs = [" ".join(t) for t in target[-len(tests):]]
+    return {"model": model, "seed": seed, "epochs": args.heldout_epochs, "wall": wall,
+            "loss": result.loss, "train_pairs": len(source), "test_pairs": len(tests),
+            "heldout_bleu": d2l.corpus_bleu(preds, refs, k=2),
+            "train_bleu": d2l.corpus_bleu(train_preds, train_refs, k=2),
+            "kernel": cpu_kernel(), "examples": list(zip([e for e, _ in tests[:3]], preds[:3]))}
+
+
+def format_heldout(r):
+    return (f"{r['model']:11s} seed {r['seed']} train pairs {r['train_pairs']} epochs "
+            f"{r['epochs']} wall {r['wall']:.1f} s loss {r['loss']:.3f} corpus bleu: "
+            f"training pairs {r['train_bleu']:.3f} held-out {r['heldout_bleu']:.3f} "
+            f"({r['test_pairs']} pairs)")
+
+
+# --- process handling ----------------------------------------------------------------------
+
+def worker_command(args, model, seed, epochs):
+    cmd = [sys.executable, "-m", "d2l_attention.bench", "--worker", "--models", model,
+           "--seeds", str(seed), "--epochs", str(epochs), "--threads", str(args.threads),
+           "--train-pairs", str(args.train_pairs), "--test-pairs", str(args.test_pairs),
+           "--heldout-epochs", str(args.heldout_epochs)]
+    if args.device:
+        cmd += ["--device", args.device]
+    if args.heldout:
+        cmd.append("--heldout")
+    return cmd
+
+
+def run_in_subprocess(args, kernel, model, seed, epochs):
+    env = dict(os.environ)
+    env.pop(KERNEL_ENV, None)
+    if kernel != "native":
+        env[KERNEL_ENV] = kernel
+    proc = subprocess.run(worker_command(args, model, seed, epochs), env=env,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{model} seed {seed} under {KERNEL_ENV}={kernel} failed:\n"
+                           f"{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m d2l_attention.bench",
-        description="Train the Bahdanau and Transformer translators with the notebooks' "
-                    "settings; print speed, final loss and BLEU of the four test sentences.")
+        description="Train the chapter's translators with the notebooks' settings; print speed, "
+                    "final loss and BLEU, over seeds and CPU kernels, or on held-out pairs.")
     parser.add_argument("--seeds", type=int, default=1,
-                        help="train with seeds 0..SEEDS-1 and report the mean BLEU (default 1)")
+                        help="train with seeds 0..SEEDS-1 and summarize (default 1)")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_EPOCHS} epochs per model: a smoke test of the pipeline")
-    parser.add_argument("--models", default="bahdanau,transformer",
-                        help="comma-separated subset of: bahdanau, transformer")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated subset of: bahdanau, transformer (with --heldout "
+                             "also seq2seq); default all")
     parser.add_argument("--epochs", type=int, default=None,
                         help="override the number of epochs of every model")
+    parser.add_argument("--kernels", default=None,
+                        help="comma-separated CPU kernel families to run each seed under, in "
+                             "fresh processes: default, avx2, avx512, native (PyTorch's choice)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at a time, each in its own process (speed figures are then "
+                             "shared-machine figures; default 1)")
+    parser.add_argument("--heldout", action="store_true",
+                        help="held-out corpus BLEU of seq2seq (no attention), bahdanau and "
+                             "transformer instead of the four test sentences")
+    parser.add_argument("--train-pairs", type=int, default=5000,
+                        help="--heldout: train on the first N pairs (default 5000)")
+    parser.add_argument("--test-pairs", type=int, default=500,
+                        help="--heldout: score on up to N unseen pairs after them (default 500)")
+    parser.add_argument("--heldout-epochs", type=int, default=30,
+                        help="--heldout: epochs per model (default 30)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1, as in the notebooks)")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, ... (default: d2l.try_gpu())")
     parser.add_argument("--verbose", action="store_true",
-                        help="also print the four translations of every run")
+                        help="also print the translations of every run")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    unknown = [m for m in models if m not in EPOCHS]
+    known = HELDOUT_MODELS if args.heldout else RECIPES
+    models = ([m.strip() for m in args.models.split(",") if m.strip()] if args.models
+              else list(known))
+    unknown = [m for m in models if m not in known]
     if unknown or not models:
-        parser.error(f"--models {args.models!r}: choose from {', '.join(EPOCHS)}")
-    if args.seeds < 1:
-        parser.error(f"--seeds {args.seeds}: use 1 or more")
-    if args.threads < 1:
-        parser.error(f"--threads {args.threads}: use 1 or more")
+        parser.error(f"--models {args.models!r}: choose from {', '.join(known)}")
+    for name in ("seeds", "threads", "jobs", "train_pairs", "test_pairs", "heldout_epochs"):
+        if getattr(args, name) < (0 if args.worker and name == "seeds" else 1):
+            parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: use 1 or more")
     args.models = models
+    args.kernels = ([k.strip().lower() for k in args.kernels.split(",") if k.strip()]
+                    if args.kernels else None)
     return args
+
+
+def epochs_for(args, model):
+    if args.epochs:
+        return args.epochs
+    if args.quick:
+        return QUICK_EPOCHS
+    return args.heldout_epochs if args.heldout else settings(model)["num_epochs"]
 
 
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else d2l.try_gpu()
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} thread(s), device {device}"
-          f"{', quick mode' if args.quick else ''}", flush=True)
-    for model in args.models:
-        num_epochs = args.epochs or (QUICK_EPOCHS if args.quick else EPOCHS[model])
-        runs = []
-        for seed in range(args.seeds):
-            runs.append(run(model, seed, num_epochs, device))
-            print(format_run(runs[-1]), flush=True)
-            if args.verbose:
-                for eng, translation in zip(ENGS, runs[-1]["translations"]):
-                    print(f"    {eng:12s} => {translation}", flush=True)
-        if len(runs) > 1:
-            print(format_mean(runs), flush=True)
+    if args.worker:  # one run, one JSON line (--seeds is the seed here)
+        model, seed = args.models[0], args.seeds
+        r = (run_heldout(model, seed, args, device) if args.heldout
+             else run(model, seed, epochs_for(args, model), device))
+        print(json.dumps(r))
+        return 0
+    if args.heldout and args.quick:
+        args.heldout_epochs = QUICK_EPOCHS
+    processes = bool(args.kernels) or args.jobs > 1  # --jobs alone: parallel, PyTorch's kernels
+    kernels = args.kernels or (["native"] if processes else ["this process"])
+    print(f"# torch {torch.__version__}, {args.threads} thread(s), device {device}, "
+          f"kernels: {', '.join(kernels)}{', quick mode' if args.quick else ''}"
+          + (f", {args.jobs} jobs at a time" if processes and args.jobs > 1 else ""),
+          flush=True)
+    jobs = [(kernel, model, seed) for model in args.models for kernel in kernels
+            for seed in range(args.seeds)]
+    fmt = format_heldout if args.heldout else (lambda r: format_run(r, bool(args.kernels)))
+    runs = []
+
+    def report(r):
+        runs.append(r)
+        print(fmt(r), flush=True)
+        if args.verbose:
+            pairs = (r["examples"] if args.heldout
+                     else zip(d2l.TEST_ENGS, r["translations"]))
+            for eng, translation in pairs:
+                print(f"    {eng:12s} => {translation}", flush=True)
+
+    if processes:
+        with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+            futures = [pool.submit(run_in_subprocess, args, k, m, s, epochs_for(args, m))
+                       for k, m, s in jobs]
+            for future in futures:
+                report(future.result())
+    else:
+        for _, model, seed in jobs:
+            report(run_heldout(model, seed, args, device) if args.heldout
+                   else run(model, seed, epochs_for(args, model), device))
+    if args.heldout:
+        print(f"# held-out corpus BLEU (k=2), {runs[0]['test_pairs']} unseen pairs, "
+              f"{runs[0]['train_pairs']} training pairs, {runs[0]['epochs']} epochs")
+        for model in args.models:
+            rs = [r for r in runs if r["model"] == model]
+            b = [r["heldout_bleu"] for r in rs]
+            print(f"{model:11s} runs {len(rs)} held-out {sum(b) / len(b):.3f} "
+                  f"({min(b):.3f}-{max(b):.3f}) training pairs "
+                  f"{sum(r['train_bleu'] for r in rs) / len(rs):.3f} "
+                  f"wall {sum(r['wall'] for r in rs) / len(rs):.0f} s", flush=True)
+    elif len(runs) > 1:
+        if not args.kernels:
+            for model in args.models:
+                print(format_mean([r for r in runs if r["model"] == model]), flush=True)
+        print(f"# seeds 0-{args.seeds - 1}; exact = the translation equals the reference")
+        for line in summarize(runs)[0]:
+            print(line, flush=True)
     return 0
 
 

@@ -11,12 +11,21 @@ from .text import truncate_pad
 from .utils import Animator, Timer, grad_clipping
 
 __all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "Seq2SeqDecoder",
-           "sequence_mask",
-           "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu"]
+           "seq2seq_net", "sequence_mask",
+           "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu",
+           "corpus_bleu"]
 
 
 class Encoder(nn.Module):
-    """Base encoder interface: `forward(X, *args)`."""
+    """Base encoder interface: `forward(X, *args)`.
+
+    `ignores_padding`: True for an encoder whose outputs at real positions (and so everything a
+    decoder that masks padding computes) do not depend on the padding after each source
+    sentence. `train_seq2seq` then cuts the source columns that are padding in the whole batch.
+    False here, the safe default: a recurrent encoder reads every position, padding included.
+    """
+
+    ignores_padding = False
 
     def forward(self, X, *args):
         raise NotImplementedError
@@ -95,6 +104,14 @@ class Seq2SeqDecoder(Decoder):
         return self.dense(output).permute(1, 0, 2), (hidden, context)
 
 
+def seq2seq_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers=2, dropout=0.1):
+    """The chapter-9 translator without attention, with the sizes of section 10.4's model:
+    `EncoderDecoder(Seq2SeqEncoder, Seq2SeqDecoder)`."""
+    return EncoderDecoder(
+        Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout),
+        Seq2SeqDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout))
+
+
 def sequence_mask(X, valid_len, value=0):
     """Return a copy of `X` with `X[i, j, ...]` set to `value` where `j >= valid_len[i]`.
 
@@ -156,7 +173,8 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     On a CPU or a CUDA GPU, Adam runs as one fused kernel over all parameters instead of a dozen
     small tensor ops per parameter (same update rule; it matters for small models). Target
     columns that are padding in the whole batch are skipped (see the comments in the loop): the
-    decoder must be causal, as every teacher-forced decoder is.
+    decoder must be causal, as every teacher-forced decoder is. Source columns that are padding
+    in the whole batch are skipped too when the encoder declares `ignores_padding`.
     """
     net.apply(_xavier_init)
     net.to(device)
@@ -166,6 +184,7 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     net.train()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
     bos_id = tgt_vocab["<bos>"]
+    ignores_padding = getattr(getattr(net, "encoder", None), "ignores_padding", False)
     timer = Timer()
     total_tokens = 0
     epoch_loss = float("nan")
@@ -179,6 +198,8 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
             # loss ignores them and a (causal) decoder's earlier outputs do not depend on them,
             # so they are cut before the forward pass (read from the CPU batch: no device sync).
             Y = Y[:, :max(1, int(Y_valid_len.max()))]
+            if ignores_padding:  # likewise the source columns, where the encoder ignores them
+                X = X[:, :max(1, int(X_valid_len.max()))]
             X, X_valid_len, Y, Y_valid_len = (
                 t.to(device) for t in (X, X_valid_len, Y, Y_valid_len))
             bos = torch.full((Y.shape[0], 1), bos_id, dtype=Y.dtype, device=device)
@@ -256,4 +277,36 @@ def bleu(pred_seq, label_seq, k):
                 num_matches += 1
                 label_subs[gram] -= 1
         score *= math.pow(num_matches / (len_pred - n + 1), math.pow(0.5, n))
+    return score
+
+
+def corpus_bleu(pred_seqs, label_seqs, k):
+    """BLEU of a whole test set against one reference per sentence, n-grams up to `k`.
+
+    The n-gram matches (clipped by the reference's counts, as in `bleu`) and the n-gram totals
+    are summed over all sentences before the precisions p_n are formed, and the brevity penalty
+    uses the total lengths: `exp(min(0, 1 - len_labels / len_preds)) * prod_n p_n ** (1 / 2**n)`.
+    For a single sentence this equals `bleu`.
+    """
+    pred_seqs, label_seqs = list(pred_seqs), list(label_seqs)
+    if len(pred_seqs) != len(label_seqs):
+        raise ValueError(f"{len(pred_seqs)} predictions but {len(label_seqs)} references; "
+                         "pass one reference per prediction")
+    len_pred = len_label = 0
+    matches, totals = [0] * k, [0] * k
+    for pred_seq, label_seq in zip(pred_seqs, label_seqs):
+        pred_tokens, label_tokens = pred_seq.split(), label_seq.split()
+        len_pred, len_label = len_pred + len(pred_tokens), len_label + len(label_tokens)
+        for n in range(1, k + 1):
+            pred_grams = collections.Counter(
+                tuple(pred_tokens[i:i + n]) for i in range(len(pred_tokens) - n + 1))
+            label_grams = collections.Counter(
+                tuple(label_tokens[i:i + n]) for i in range(len(label_tokens) - n + 1))
+            matches[n - 1] += sum(min(c, label_grams[g]) for g, c in pred_grams.items())
+            totals[n - 1] += max(len(pred_tokens) - n + 1, 0)
+    if len_pred == 0 or 0 in totals:
+        return 0.0
+    score = math.exp(min(0, 1 - len_label / len_pred))
+    for n in range(1, k + 1):
+        score *= math.pow(matches[n - 1] / totals[n - 1], math.pow(0.5, n))
     return score

@@ -68,11 +68,31 @@ def truncate_pad(line, num_steps, padding_token):
 
 
 _PUNCT_WITHOUT_SPACE = re.compile(r"(?<=[^ ])([,.!?])")
+_SPACES = re.compile(r" {2,}")
+
+# Characters that write the same thing in different ways. Left alone, the vocabulary would hold
+# `j'ai` and `j’ai` (typographic apostrophe) as two unrelated tokens, each seen half as often.
+NMT_CHAR_MAP = str.maketrans({
+    "\u2019": "'",   # right single quotation mark, used as an apostrophe: j’ai -> j'ai
+    "\u2018": "'",   # left single quotation mark
+    "\xab": '"',     # « guillemets -> straight double quotes
+    "\xbb": '"',     # »
+    "\u202f": " ",   # narrow no-break space (before ! ? in French typography)
+    "\xa0": " ",     # no-break space
+    "\u2009": " ",   # thin space
+    "\u200b": "",    # zero-width space
+})
 
 
 def preprocess_nmt(text):
-    """Lower-case, turn non-breaking spaces into spaces, put a space before , . ! ?"""
-    text = text.replace("\u202f", " ").replace("\xa0", " ").lower()
+    """Clean the raw fra-eng text: one spelling per character, lower case, punctuation split off.
+
+    Does what the book's preprocessing does (no-break spaces become spaces, lower case, a space
+    before , . ! ? that follow a non-space) after two cleaning steps of our own: typographic
+    apostrophes and quotes become their ASCII forms and every other space variant a space
+    (`NMT_CHAR_MAP`), and runs of spaces collapse to one, so that no empty tokens appear.
+    """
+    text = _SPACES.sub(" ", text.translate(NMT_CHAR_MAP)).lower()
     return _PUNCT_WITHOUT_SPACE.sub(r" \1", text)
 
 

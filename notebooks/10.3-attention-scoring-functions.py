@@ -88,7 +88,8 @@ import d2l_attention as d2l
 # $\exp(-\infty)/\sum \exp(-\infty) = 0/0$，即 NaN，并在反向传播中污染整个模型。
 #
 # 下面的实现两者都避免：被掩蔽的分数填 $-\infty$（于是它们的权重严格为 0），
-# 对没有任何有效键的行先把分数填成 0（softmax 有定义，梯度有限），softmax 之后再把这些行置零。
+# 没有任何有效键的行保留原来的有限分数（softmax 有定义，梯度有限），softmax 之后再把这些行置零。
+# 由于第 $j$ 个键参与当且仅当 $j < L$，“这一行有没有有效的键”只需看第 0 个键是否参与。
 # `valid_lens` 可以是一维的（每个样本一个长度，所有查询共用），也可以是二维的（每个查询一个长度）。
 #
 # 代码分两步：`_key_mask` 检查 `valid_lens` 并把它变成布尔掩码（第 $j$ 个键参与某一行的 softmax，
@@ -112,13 +113,13 @@ def _key_mask(valid_lens, batch_size, num_queries, num_keys, device=None):
             f"(batch_size, num_queries) = ({batch_size}, {num_queries}), "
             f"got shape {tuple(lens.shape)}"
         )
-    bad = (lens < 0) | (lens > num_keys)
-    if lens.is_floating_point():
-        bad = bad | (lens != lens.round())
-    if bad.any():  # one host sync covers every value check
+    if lens.numel() == 0:  # an empty batch: nothing to check
+        return torch.zeros(*lens.shape, num_keys, dtype=torch.bool, device=lens.device)
+    lo, hi = torch.aminmax(lens)  # one pass over the lengths checks the range
+    if lo < 0 or hi > num_keys or (lens.is_floating_point() and (lens != lens.round()).any()):
         raise ValueError(
             f"valid_lens must hold whole numbers between 0 and num_keys={num_keys}, got values "
-            f"from {lens.min().item()} to {lens.max().item()}"
+            f"from {lo.item()} to {hi.item()}"
         )
     # Key position j takes part in a row whose valid length is L exactly when j < L.
     return torch.arange(num_keys, device=lens.device) < lens[..., None]
@@ -144,12 +145,12 @@ def masked_softmax(X, valid_lens):
     if valid_lens is None:
         return F.softmax(X, dim=-1)
     keep = _key_mask(valid_lens, *X.shape, device=X.device)
-    has_key = keep.any(dim=-1, keepdim=True)  # rows with at least one valid key
-    # exp(-inf) = 0: a masked key gets exactly zero weight and zero gradient.
-    scores = torch.where(keep, X, float("-inf"))
-    # A row with no valid key would be all -inf, and softmax would return 0/0 = NaN. Such a row
-    # gets finite scores here, and its weights are set to zero below.
-    scores = torch.where(has_key, scores, 0.0)
+    # Key j takes part when j < L, so a row has a valid key exactly when key 0 takes part.
+    has_key = keep[..., :1]
+    # exp(-inf) = 0: a masked key gets exactly zero weight and zero gradient. A row with no valid
+    # key would be all -inf, and softmax would return 0/0 = NaN: such a row keeps its finite
+    # scores here, and its weights are set to zero after the softmax.
+    scores = X.masked_fill(has_key & ~keep, float("-inf"))
     return torch.where(has_key, F.softmax(scores, dim=-1), 0.0)
 
 

@@ -390,6 +390,10 @@ class TransformerEncoder(d2l.Encoder):
                          ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias)
             for _ in range(num_layers))
 
+    # Every attention in the blocks masks the padding keys, and everything else acts on each
+    # position alone: outputs at real positions do not depend on the padding (shown below).
+    ignores_padding = True
+
     def forward(self, X, valid_lens, *args):
         X = embed_with_positions(self.embedding, self.pos_encoding, X)
         for blk in self.blks:
@@ -651,21 +655,60 @@ norm_shape = [32]
 batch_size, num_steps = 64, 10
 
 
-def make_net(src_vocab, tgt_vocab, num_layers=num_layers):
-    encoder = TransformerEncoder(len(src_vocab), key_size, query_size, value_size, num_hiddens,
-                                 norm_shape, ffn_num_input, ffn_num_hiddens, num_heads,
-                                 num_layers, dropout)
-    decoder = TransformerDecoder(len(tgt_vocab), key_size, query_size, value_size, num_hiddens,
-                                 norm_shape, ffn_num_input, ffn_num_hiddens, num_heads,
-                                 num_layers, dropout)
+# %%
+#@save
+def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_heads=4,
+                    ffn_num_hiddens=64, dropout=0.1):
+    """This section's translator (the book's sizes). The residual connections need the key,
+    query, value and FFN-input sizes equal to num_hiddens, so one number sets them all."""
+    sizes = (num_hiddens, num_hiddens, num_hiddens, num_hiddens, [num_hiddens], num_hiddens)
+    encoder = TransformerEncoder(len(src_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
+                                 dropout)
+    decoder = TransformerDecoder(len(tgt_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
+                                 dropout)
     return d2l.EncoderDecoder(encoder, decoder)
 
 
+TRANSFORMER_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 200}
+
+
+# %% [markdown]
+# ### 源序列的填充也可以不算
+#
+# 10.4 节的训练循环跳过了整批都是填充的目标步，却不能跳过源序列的填充：GRU 编码器会一直读到第 10 步，
+# 它的最终隐状态依赖这些填充词元。Transformer 编码器不同：每个注意力都把填充位置的键屏蔽掉了，
+# 其余运算（位置编码、前馈网络、层规范化）都逐位置进行，所以**真实位置上的输出与后面有多少填充无关**；
+# 解码器的编码器-解码器注意力同样屏蔽填充，于是整个模型算出的东西都不变。
+# `TransformerEncoder` 用类属性 `ignores_padding = True` 声明这一点，`d2l.train_seq2seq` 看到它，
+# 就把整批都是填充的源序列列也截掉（基类 `d2l.Encoder` 默认是 `False`，循环神经网络编码器保持原样）。
+# 下面验证这个声明，并看看能省下多少位置：
+
 # %%
 torch.manual_seed(0)
-lr, num_epochs, device = 0.005, 200, d2l.try_gpu()
 train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
-net = make_net(src_vocab, tgt_vocab)
+check_encoder = transformer_net(src_vocab, tgt_vocab).encoder.eval()
+X, X_valid_len, _, _ = next(iter(train_iter))
+longest = int(X_valid_len.max())
+full, cut = check_encoder(X, X_valid_len), check_encoder(X[:, :longest], X_valid_len)
+same = all(torch.allclose(full[i, :n], cut[i, :n], atol=1e-5)
+           for i, n in enumerate(X_valid_len.tolist()))
+src_longest = [int(X_valid_len.max()) for _, X_valid_len, _, _ in train_iter]
+print(f"outputs at real positions unchanged when the padding is cut: {same}")
+print(f"longest source per batch: {max(src_longest)} of {num_steps} positions")
+assert same and check_encoder.ignores_padding and not d2l.Encoder.ignores_padding
+assert max(src_longest) <= num_steps // 2  # these short sentences: half the positions suffice
+
+# %% [markdown]
+# 这 600 个句子对的源句子加上 `<eos>` 最多 5 个词元，却都被填充到 10 步：训练时编码器只需算一半的位置，
+# 编码器-解码器注意力也只需看一半的键。训练的仍然是同一个模型，只是不再计算注定被屏蔽的那些位置。
+
+# %%
+torch.manual_seed(0)
+lr, num_epochs = TRANSFORMER_TRAINING["lr"], TRANSFORMER_TRAINING["num_epochs"]
+device = d2l.try_gpu()
+train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
+net = transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
+                      dropout)
 result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
 assert result.loss < 0.1
 
@@ -676,8 +719,7 @@ assert result.loss < 0.1
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-engs = ["go .", "i lost .", "he's calm .", "i'm home ."]
-fras = ["va !", "j'ai perdu .", "il est calme .", "je suis chez moi ."]
+engs, fras = list(d2l.TEST_ENGS), list(d2l.TEST_FRAS)
 translations, bleus, attention_weight_seqs = d2l.translate_and_score(
     net, engs, fras, src_vocab, tgt_vocab, num_steps, device)
 in_training_data = ["go .", "i lost .", "i'm home ."]  # these pairs are among the 600
@@ -1027,7 +1069,7 @@ assert torch.allclose(rope(q.expand(T, d)).norm(dim=-1), q.norm().expand(T), ato
 #
 # ### 练习 1
 #
-# 把 Transformer 加深：用 `make_net(src_vocab, tgt_vocab, num_layers=...)` 分别构造 2 层和 4 层的模型，
+# 把 Transformer 加深：用 `transformer_net(src_vocab, tgt_vocab, num_layers=...)` 分别构造 2 层和 4 层的模型，
 # 在同样的数据上各训练 12 轮（`torch.manual_seed(0)` 之后构造）。把结果存进字典
 # `ex1_results[num_layers] = {"params": 参数个数, "seconds": 训练秒数, "loss": 最后一轮的损失}`。
 # 加深对训练速度和翻译效果各有什么影响？
@@ -1038,7 +1080,7 @@ assert torch.allclose(rope(q.expand(T, d)).norm(dim=-1), q.norm().expand(T), ato
 ex1_results = {}
 for ex1_layers in (2, 4):
     torch.manual_seed(0)
-    ex1_net = make_net(src_vocab, tgt_vocab, num_layers=ex1_layers)
+    ex1_net = transformer_net(src_vocab, tgt_vocab, num_layers=ex1_layers)
     ex1_train = d2l.train_seq2seq(ex1_net, train_iter, lr, 12, tgt_vocab, device)
     ex1_results[ex1_layers] = {"params": sum(p.numel() for p in ex1_net.parameters()),
                                "seconds": ex1_train.seconds, "loss": ex1_train.loss}

@@ -31,7 +31,11 @@ def test_quick_bench_output_format(fra_data_dir, monkeypatch, capsys):
     assert [(m.group(1), m.group(2)) for m in runs] == [
         ("bahdanau", "0"), ("bahdanau", "1"), ("transformer", "0"), ("transformer", "1")]
     assert [m.group(1) for m in means] == ["bahdanau", "transformer"]
-    assert len(lines) == 1 + len(runs) + len(means), lines
+    summary = lines[1 + len(runs) + len(means):]
+    assert summary[0].startswith("# seeds 0-1") and summary[1].startswith("model")
+    kernel = bench.cpu_kernel()
+    assert [line.split()[:3] for line in summary[2:]] == [
+        ["bahdanau", kernel, "2"], ["transformer", kernel, "2"]]
 
 
 def test_mean_line_averages_each_sentence():
@@ -44,7 +48,54 @@ def test_mean_line_averages_each_sentence():
     assert "wall 2.0 s 200 tokens/s" in line
 
 
-@pytest.mark.parametrize("argv", [["--models", "rnn"], ["--seeds", "0"], ["--threads", "0"]])
+def fake_run(model, kernel, translations, bleu=(1.0, 1.0, 0.0, 1.0)):
+    return {"model": model, "kernel": kernel, "translations": list(translations),
+            "bleu": list(bleu)}
+
+
+def test_summary_counts_exact_sentences_per_kernel():
+    right = list(d2l.TEST_FRAS)
+    wrong_training = [right[0], "je vous en <unk> .", "il est riche .", right[3]]
+    unseen_right = right  # all four exact
+    unseen_wrong = right[:2] + ["il court ."] + right[3:]
+    runs = [fake_run("transformer", "AVX2", unseen_wrong, (1, 1, 0, 1)),
+            fake_run("transformer", "AVX2", wrong_training, (1, 0.2, 0.658, 1)),
+            fake_run("transformer", "DEFAULT", unseen_right, (1, 1, 1, 1))]
+    lines, table = bench.summarize(runs)
+    assert table["transformer", "AVX2"] == {"runs": 2, "runs_exact": 1, "unseen": 0}
+    assert table["transformer", "DEFAULT"] == {"runs": 1, "runs_exact": 1, "unseen": 1}
+    assert table["transformer", "all"] == {"runs": 3, "runs_exact": 2, "unseen": 1}
+    all_line = [line for line in lines if line.split()[:2] == ["transformer", "all"]][0]
+    assert "8/9 (2/3 runs)" in all_line and " 1/3 " in all_line
+    means = [0.75, (1 + 0.2 + 0.658 + 1) / 4, 1.0]
+    assert f"{sum(means) / 3:.3f} ({min(means):.3f}-{max(means):.3f})" in all_line
+
+
+def test_corpus_bleu_pools_counts():
+    assert d2l.corpus_bleu(["il est riche ."], ["il est calme ."], k=2) == pytest.approx(
+        d2l.bleu("il est riche .", "il est calme .", k=2))
+    # pooled: 1-grams 5/6 matched (3/3 and 2/3), 2-grams 3/4 (2/2 and 1/2); equal lengths
+    pooled = d2l.corpus_bleu(["x y z", "p q r"], ["x y z", "p q s"], k=2)
+    assert pooled == pytest.approx((5 / 6) ** 0.5 * (3 / 4) ** 0.25)
+    assert d2l.corpus_bleu([""], ["a b"], k=2) == 0.0
+    with pytest.raises(ValueError, match="one reference per prediction"):
+        d2l.corpus_bleu(["a"], ["a", "b"], k=2)
+
+
+def test_heldout_pairs_are_unseen_and_fit(fra_data_dir, monkeypatch):
+    monkeypatch.setenv("D2L_DATA_DIR", str(fra_data_dir))
+    source, target, tests = bench.heldout_split(600, 50, 10)
+    assert len(source) == len(target) == 600 and len(tests) == 50
+    seen = {" ".join(s) for s in source}
+    assert all(eng not in seen for eng, _ in tests)
+    assert len({eng for eng, _ in tests}) == len(tests)  # each English sentence once
+    assert all(len(e.split()) < 10 and len(f.split()) < 10 for e, f in tests)
+    assert "\u2019" not in "".join(f for _, f in tests)  # cleaned like the training data
+
+
+@pytest.mark.parametrize("argv", [["--models", "rnn"], ["--seeds", "0"], ["--threads", "0"],
+                                  ["--jobs", "0"], ["--heldout", "--models", "rnn"],
+                                  ["--models", "seq2seq"]])
 def test_bad_arguments_are_rejected(argv, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(argv)
@@ -54,10 +105,16 @@ def test_bad_arguments_are_rejected(argv, capsys):
 def test_bench_trains_the_taught_classes():
     """The benchmarked models are built from the classes the notebooks teach, not faster twins."""
     vocab = type("V", (), {"__len__": lambda self: 30})()
-    bahdanau = bench.build_bahdanau(vocab, vocab)
+    assert bench.RECIPES["bahdanau"][0]() is d2l.bahdanau_net
+    assert bench.RECIPES["transformer"][0]() is d2l.transformer_net
+    assert bench.settings("bahdanau") == d2l.BAHDANAU_TRAINING
+    bahdanau = d2l.bahdanau_net(vocab, vocab)
     assert type(bahdanau.decoder) is d2l.Seq2SeqAttentionDecoder
-    transformer = bench.build_transformer(vocab, vocab)
+    transformer = d2l.transformer_net(vocab, vocab)
     assert type(transformer.encoder) is d2l.TransformerEncoder
     assert type(transformer.decoder) is d2l.TransformerDecoder
     attentions = [m for m in transformer.modules() if isinstance(m, d2l.MultiHeadAttention)]
     assert len(attentions) == 2 * 3 and all(type(m) is d2l.MultiHeadAttention for m in attentions)
+    seq2seq = d2l.seq2seq_net(vocab, vocab)
+    assert type(seq2seq.decoder) is d2l.Seq2SeqDecoder and not seq2seq.encoder.ignores_padding
+    assert transformer.encoder.ignores_padding and not bahdanau.encoder.ignores_padding

@@ -352,6 +352,23 @@ def test_train_seq2seq_feeds_bos_shifted_targets_and_reports_loss_per_token(one_
     assert result.loss == pytest.approx(math.log(len(vocab)) / 4, rel=1e-6)
 
 
+def test_train_seq2seq_cuts_source_padding_only_where_the_encoder_ignores_it(one_thread):
+    vocab = Vocab(list("abc"), reserved_tokens=RESERVED)
+    eos, pad, a = vocab["<eos>"], vocab["<pad>"], vocab["a"]
+    X = torch.tensor([[a, a, eos, pad, pad], [a, eos, pad, pad, pad]])
+    X_valid = torch.tensor([3, 2])
+    Y, Y_valid = X.clone(), X_valid.clone()
+    for ignores, width in ((False, 5), (True, 3)):
+        net = UniformNet(len(vocab))
+        net.encoder = Encoder()
+        net.encoder.ignores_padding = ignores
+        train_seq2seq(net, load_array((X, X_valid, Y, Y_valid), 2, is_train=False),
+                      lr=0.0, num_epochs=1, tgt_vocab=vocab, device="cpu")
+        (enc_X, dec_X, _), = net.calls
+        assert torch.equal(enc_X, X[:, :width]) and dec_X.shape == (2, 3)
+    assert Encoder.ignores_padding is False  # the safe default: recurrent encoders read padding
+
+
 def _copy_task(num_examples=32, num_steps=6, seed=0):
     gen = torch.Generator().manual_seed(seed)
     letters = list("abcde")

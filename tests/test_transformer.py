@@ -90,6 +90,20 @@ def test_encoder_padding_gets_no_attention():
         assert torch.allclose(w.sum(-1), torch.ones(2, HEADS, 9), atol=1e-6)
 
 
+@pytest.mark.parametrize("training", [False, True])
+def test_encoder_outputs_at_real_positions_ignore_the_padding(training):
+    """What TransformerEncoder.ignores_padding promises, and train_seq2seq relies on."""
+    torch.manual_seed(0)
+    encoder = make_encoder(dropout=0.0)
+    encoder.train(training)
+    assert d2l.TransformerEncoder.ignores_padding
+    X, valid = tokens(2, 9), torch.tensor([5, 3])
+    full = encoder(X, valid)
+    cut = encoder(X[:, :5], valid)
+    for i, n in enumerate(valid.tolist()):
+        assert torch.allclose(full[i, :n], cut[i, :n], atol=1e-5)
+
+
 # --- masking and the decoding cache ------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["train", "eval"])

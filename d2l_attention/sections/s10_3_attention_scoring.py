@@ -30,13 +30,13 @@ def _key_mask(valid_lens, batch_size, num_queries, num_keys, device=None):
             f"(batch_size, num_queries) = ({batch_size}, {num_queries}), "
             f"got shape {tuple(lens.shape)}"
         )
-    bad = (lens < 0) | (lens > num_keys)
-    if lens.is_floating_point():
-        bad = bad | (lens != lens.round())
-    if bad.any():  # one host sync covers every value check
+    if lens.numel() == 0:  # an empty batch: nothing to check
+        return torch.zeros(*lens.shape, num_keys, dtype=torch.bool, device=lens.device)
+    lo, hi = torch.aminmax(lens)  # one pass over the lengths checks the range
+    if lo < 0 or hi > num_keys or (lens.is_floating_point() and (lens != lens.round()).any()):
         raise ValueError(
             f"valid_lens must hold whole numbers between 0 and num_keys={num_keys}, got values "
-            f"from {lens.min().item()} to {lens.max().item()}"
+            f"from {lo.item()} to {hi.item()}"
         )
     # Key position j takes part in a row whose valid length is L exactly when j < L.
     return torch.arange(num_keys, device=lens.device) < lens[..., None]
@@ -60,12 +60,12 @@ def masked_softmax(X, valid_lens):
     if valid_lens is None:
         return F.softmax(X, dim=-1)
     keep = _key_mask(valid_lens, *X.shape, device=X.device)
-    has_key = keep.any(dim=-1, keepdim=True)  # rows with at least one valid key
-    # exp(-inf) = 0: a masked key gets exactly zero weight and zero gradient.
-    scores = torch.where(keep, X, float("-inf"))
-    # A row with no valid key would be all -inf, and softmax would return 0/0 = NaN. Such a row
-    # gets finite scores here, and its weights are set to zero below.
-    scores = torch.where(has_key, scores, 0.0)
+    # Key j takes part when j < L, so a row has a valid key exactly when key 0 takes part.
+    has_key = keep[..., :1]
+    # exp(-inf) = 0: a masked key gets exactly zero weight and zero gradient. A row with no valid
+    # key would be all -inf, and softmax would return 0/0 = NaN: such a row keeps its finite
+    # scores here, and its weights are set to zero after the softmax.
+    scores = X.masked_fill(has_key & ~keep, float("-inf"))
     return torch.where(has_key, F.softmax(scores, dim=-1), 0.0)
 
 

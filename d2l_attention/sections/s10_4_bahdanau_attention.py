@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'time_training_step', 'translate_and_score']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'time_training_step', 'bahdanau_net', 'BAHDANAU_TRAINING', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
 class AttentionDecoder(d2l.Decoder):
@@ -105,6 +105,17 @@ def time_training_step(net, batch, repeats=20):
     return sorted(timer.times)[repeats // 2]
 
 
+def bahdanau_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers=2, dropout=0.1):
+    """This section's translator (the book's sizes): Seq2SeqEncoder + Seq2SeqAttentionDecoder."""
+    encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
+    decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers,
+                                      dropout)
+    return d2l.EncoderDecoder(encoder, decoder)
+
+
+BAHDANAU_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
+
+
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device, verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
 
@@ -123,3 +134,9 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
     if verbose:
         print(f"mean bleu {sum(bleus) / len(bleus):.3f}")
     return translations, bleus, attention_weight_seqs
+
+
+# The book's four test sentences and their references; UNSEEN_ENG is not among the training pairs.
+TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
+TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
+UNSEEN_ENG = "he's calm ."

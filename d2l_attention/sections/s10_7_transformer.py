@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'check_block_sizes', 'EncoderBlock', 'torch_encoder_layer', 'torch_decoder_layer', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'check_block_sizes', 'EncoderBlock', 'torch_encoder_layer', 'torch_decoder_layer', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TRANSFORMER_TRAINING']
 
 
 class PositionWiseFFN(nn.Module):
@@ -182,6 +182,10 @@ class TransformerEncoder(d2l.Encoder):
                          ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias)
             for _ in range(num_layers))
 
+    # Every attention in the blocks masks the padding keys, and everything else acts on each
+    # position alone: outputs at real positions do not depend on the padding (shown below).
+    ignores_padding = True
+
     def forward(self, X, valid_lens, *args):
         X = embed_with_positions(self.embedding, self.pos_encoding, X)
         for blk in self.blks:
@@ -281,3 +285,18 @@ class TransformerDecoder(d2l.AttentionDecoder):
 
         return [[weights(blk.attention1) for blk in self.blks],
                 [weights(blk.attention2) for blk in self.blks]]
+
+
+def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_heads=4,
+                    ffn_num_hiddens=64, dropout=0.1):
+    """This section's translator (the book's sizes). The residual connections need the key,
+    query, value and FFN-input sizes equal to num_hiddens, so one number sets them all."""
+    sizes = (num_hiddens, num_hiddens, num_hiddens, num_hiddens, [num_hiddens], num_hiddens)
+    encoder = TransformerEncoder(len(src_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
+                                 dropout)
+    decoder = TransformerDecoder(len(tgt_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
+                                 dropout)
+    return d2l.EncoderDecoder(encoder, decoder)
+
+
+TRANSFORMER_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 200}
