@@ -162,23 +162,12 @@ def heldout_split(train_pairs, test_pairs, num_steps):
     return source, target, tests
 
 
-def nmt_iter(source, target, batch_size, num_steps):
-    """load_data_nmt's vocabularies and iterator, for given token lists."""
-    reserved = ["<pad>", "<bos>", "<eos>"]
-    src_vocab = d2l.Vocab(source, min_freq=2, reserved_tokens=reserved)
-    tgt_vocab = d2l.Vocab(target, min_freq=2, reserved_tokens=reserved)
-    src_array, src_valid_len = d2l.build_array_nmt(source, src_vocab, num_steps)
-    tgt_array, tgt_valid_len = d2l.build_array_nmt(target, tgt_vocab, num_steps)
-    data_iter = d2l.load_array((src_array, src_valid_len, tgt_array, tgt_valid_len), batch_size)
-    return data_iter, src_vocab, tgt_vocab
-
-
 def run_heldout(model, seed, args, device):
     cfg = settings("bahdanau")  # batch size, num_steps and lr are the same for every model
     source, target, tests = heldout_split(args.train_pairs, args.test_pairs, cfg["num_steps"])
     torch.manual_seed(seed)
-    data_iter, src_vocab, tgt_vocab = nmt_iter(source, target, cfg["batch_size"],
-                                               cfg["num_steps"])
+    data_iter, src_vocab, tgt_vocab = d2l.nmt_data_from_tokens(
+        source, target, cfg["batch_size"], cfg["num_steps"])
     net = HELDOUT_MODELS[model]()(src_vocab, tgt_vocab)
     start = time.perf_counter()
     result = quiet_train(net, data_iter, cfg["lr"], args.heldout_epochs, tgt_vocab, device)

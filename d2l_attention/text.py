@@ -8,7 +8,8 @@ import torch
 from .data import read_data_nmt
 
 __all__ = ["count_corpus", "Vocab", "truncate_pad", "preprocess_nmt", "tokenize_nmt",
-           "build_array_nmt", "TensorBatches", "load_array", "load_data_nmt"]
+           "build_array_nmt", "TensorBatches", "load_array", "load_data_nmt",
+           "nmt_data_from_tokens"]
 
 
 def count_corpus(tokens):
@@ -169,6 +170,12 @@ def load_data_nmt(batch_size, num_steps, num_examples=600):
         # Only the first lines are used; preprocessing is per line, so cut before it (fast).
         raw = "\n".join(raw.split("\n", num_examples)[:num_examples])
     source, target = tokenize_nmt(preprocess_nmt(raw), num_examples)
+    return nmt_data_from_tokens(source, target, batch_size, num_steps)
+
+
+def nmt_data_from_tokens(source, target, batch_size, num_steps):
+    """`load_data_nmt` for given (source, target) token lists: vocabularies (min_freq 2, with
+    `<pad>`, `<bos>`, `<eos>`), padded arrays and a shuffled minibatch iterator."""
     reserved = ["<pad>", "<bos>", "<eos>"]
     src_vocab = Vocab(source, min_freq=2, reserved_tokens=reserved)
     tgt_vocab = Vocab(target, min_freq=2, reserved_tokens=reserved)
