@@ -10,6 +10,7 @@ KERNELS ?=
 JOBS ?= 1
 HELDOUT ?=
 BENCH_ARGS ?=
+AGAINST ?=
 # TORCH=cpu: install PyTorch's CPU-only build (Linux/Windows) instead of the registry's default.
 ifdef TORCH
 export D2L_TORCH := $(TORCH)
@@ -24,7 +25,8 @@ help: ## List the targets
 	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), TORCH=cpu (CPU-only torch),"
 	@echo "           D2L_DATA_DIR=folder (offline data), LAB_PORT=8888"
 	@echo "           make bench SEEDS=5 (seeds 0-4), KERNELS=default,avx2,native JOBS=2 (CPU-kernel"
-	@echo "           sweep), HELDOUT=1 (corpus BLEU on unseen pairs), QUICK=1 (3 epochs), BENCH_ARGS=--help"
+	@echo "           sweep), HELDOUT=1 (corpus BLEU on unseen pairs), QUICK=1 (3 epochs), BENCH_ARGS=--help,"
+	@echo "           AGAINST='CMD {model} {epochs} {seed}' (speed ratio vs another implementation)"
 	@echo "  Without make: $(BOOK) --help"
 
 setup: ## Create or refresh .venv (requirements.txt + the library); every target does this
@@ -57,7 +59,7 @@ figures: ## Redraw the chapter's diagrams into notebooks/figures/
 	$(BOOK) figures
 
 bench: ## Train the translators outside Jupyter: speed, BLEU (SEEDS=5 KERNELS=... JOBS=2 HELDOUT=1 QUICK=1)
-	$(BOOK) bench --seeds $(SEEDS) --jobs $(JOBS) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(HELDOUT),--heldout) $(if $(QUICK),--quick) $(BENCH_ARGS)
+	$(BOOK) bench --seeds $(SEEDS) --jobs $(JOBS) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(HELDOUT),--heldout) $(if $(QUICK),--quick) $(if $(AGAINST),--against '$(AGAINST)') $(BENCH_ARGS)
 
 student: ## Write the student edition (solutions -> `# 你的代码`) to build/student/
 	$(BOOK) student --out build/student

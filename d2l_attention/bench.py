@@ -6,6 +6,9 @@
                                                         # the seeds x CPU-kernel sweep
     python -m d2l_attention.bench --heldout             # corpus BLEU on unseen pairs, 3 models
     python -m d2l_attention.bench --quick               # a few epochs: a smoke test
+    python -m d2l_attention.bench --seeds 2 --against "CMD {model} {epochs} {seed}"
+                                                        # speed ratio against another
+                                                        # implementation, alternating runs
 
 The models, data and hyperparameters come from the library, saved from the notebooks:
 `d2l.bahdanau_net` with `d2l.BAHDANAU_TRAINING` (10.4) and `d2l.transformer_net` with
@@ -24,6 +27,11 @@ is imported, from the environment variable ATEN_CPU_CAPABILITY (`default`, `avx2
 kernels; this is how one machine shows what they would compute. The summary counts, per model
 and kernel, the runs whose training sentences all come out exact, the runs that translate the
 unseen sentence exactly, and the mean BLEU with its range.
+
+`--against COMMAND` compares speed in one sitting: for each model and seed it runs COMMAND (a
+shell command in which `{model}`, `{epochs}` and `{seed}` are replaced; it must print a JSON line
+with `tokens_per_s`, as the book's reference training scripts do), then our run of the same model,
+epochs and seed in a fresh process, alternating, and prints the ratio of the mean tokens/s.
 
 `--heldout` measures what the four sentences cannot: training on the first `--train-pairs`
 pairs, it translates the pairs that follow whose English sentence is not among the training
@@ -192,6 +200,55 @@ def format_heldout(r):
             f"({r['test_pairs']} pairs)")
 
 
+# --- speed against another implementation ------------------------------------------------
+
+def run_against(command, model, epochs, seed):
+    """Run the comparison command for one model; return its JSON line (with tokens_per_s)."""
+    cmd = (command.replace("{model}", model).replace("{epochs}", str(epochs))
+           .replace("{seed}", str(seed)))
+    proc = subprocess.run(cmd, shell=True, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"--against command failed (exit {proc.returncode}): {cmd}\n"
+                           f"{proc.stderr[-2000:]}")
+    for line in reversed(proc.stdout.strip().splitlines()):
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(r, dict) and "tokens_per_s" in r:
+            return r
+    raise RuntimeError(f"--against command printed no JSON line with 'tokens_per_s': {cmd}\n"
+                       f"its output ended with:\n{proc.stdout[-1000:]}")
+
+
+def format_ratio(model, ours, theirs):
+    """The summary line of a speed comparison: mean tokens/s of both and their ratio."""
+    a, b = sum(ours) / len(ours), sum(theirs) / len(theirs)
+    return (f"{model:11s} ours {a:.0f} tokens/s ({', '.join(f'{x:.0f}' for x in ours)}), "
+            f"theirs {b:.0f} tokens/s ({', '.join(f'{x:.0f}' for x in theirs)}): {a / b:.2f}x")
+
+
+def compare(args):
+    """Alternate the --against command and our own run; print both and the ratios."""
+    lines = []
+    for model in args.models:
+        epochs = epochs_for(args, model)
+        ours, theirs = [], []
+        for seed in range(args.seeds):
+            r = run_against(args.against, model, epochs, seed)
+            theirs.append(float(r["tokens_per_s"]))
+            print(f"{model:11s} seed {seed} epochs {epochs} theirs {theirs[-1]:.0f} tokens/s"
+                  + (f" ({r['threads']} thread(s))" if "threads" in r else ""), flush=True)
+            mine = run_in_subprocess(args, "native", model, seed, epochs)
+            ours.append(mine["tokens_per_sec"])
+            print(format_run(mine) + f" ({args.threads} thread(s))", flush=True)
+        lines.append(format_ratio(model, ours, theirs))
+    print("# tokens/s, ours vs --against, alternating runs in one sitting")
+    for line in lines:
+        print(line)
+    return 0
+
+
 # --- process handling ----------------------------------------------------------------------
 
 def worker_command(args, model, seed, epochs):
@@ -252,6 +309,10 @@ def parse_args(argv=None):
                         help="torch intra-op threads (default 1, as in the notebooks)")
     parser.add_argument("--device", default=None,
                         help="cpu, cuda, ... (default: d2l.try_gpu())")
+    parser.add_argument("--against", metavar="COMMAND", default=None,
+                        help="compare speed with another implementation: a shell command with "
+                             "{model}, {epochs} and {seed} that prints a JSON line with "
+                             "tokens_per_s; runs alternate with ours, one per seed")
     parser.add_argument("--verbose", action="store_true",
                         help="also print the translations of every run")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -265,6 +326,9 @@ def parse_args(argv=None):
     for name in ("seeds", "threads", "jobs", "train_pairs", "test_pairs", "heldout_epochs"):
         if getattr(args, name) < (0 if args.worker and name == "seeds" else 1):
             parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: use 1 or more")
+    if args.against and (args.heldout or args.kernels):
+        parser.error("--against compares the notebooks' training runs: leave out --heldout and "
+                     "--kernels")
     args.models = models
     args.kernels = ([k.strip().lower() for k in args.kernels.split(",") if k.strip()]
                     if args.kernels else None)
@@ -289,6 +353,8 @@ def main(argv=None):
              else run(model, seed, epochs_for(args, model), device))
         print(json.dumps(r))
         return 0
+    if args.against:
+        return compare(args)
     if args.heldout and args.quick:
         args.heldout_epochs = QUICK_EPOCHS
     processes = bool(args.kernels) or args.jobs > 1  # --jobs alone: parallel, PyTorch's kernels

@@ -90,6 +90,8 @@ import d2l_attention as d2l
 # 下面的实现两者都避免：被掩蔽的分数填 $-\infty$（于是它们的权重严格为 0），
 # 没有任何有效键的行保留原来的有限分数（softmax 有定义，梯度有限），softmax 之后再把这些行置零。
 # 由于第 $j$ 个键参与当且仅当 $j < L$，“这一行有没有有效的键”只需看第 0 个键是否参与。
+# 训练翻译模型时每个句子至少有一个词元（`<eos>`），$L = 0$ 的行并不出现，
+# 所以代码先查一次：没有这样的行，就只做填充和 softmax 两步，省掉最后的置零。
 # `valid_lens` 可以是一维的（每个样本一个长度，所有查询共用），也可以是二维的（每个查询一个长度）。
 #
 # 代码分两步：`_key_mask` 检查 `valid_lens` 并把它变成布尔掩码（第 $j$ 个键参与某一行的 softmax，
@@ -115,11 +117,11 @@ def _key_mask(valid_lens, batch_size, num_queries, num_keys, device=None):
         )
     if lens.numel() == 0:  # an empty batch: nothing to check
         return torch.zeros(*lens.shape, num_keys, dtype=torch.bool, device=lens.device)
-    lo, hi = torch.aminmax(lens)  # one pass over the lengths checks the range
+    lo, hi = (v.item() for v in torch.aminmax(lens))  # one pass over the lengths: the range
     if lo < 0 or hi > num_keys or (lens.is_floating_point() and (lens != lens.round()).any()):
         raise ValueError(
             f"valid_lens must hold whole numbers between 0 and num_keys={num_keys}, got values "
-            f"from {lo.item()} to {hi.item()}"
+            f"from {lo} to {hi}"
         )
     # Key position j takes part in a row whose valid length is L exactly when j < L.
     return torch.arange(num_keys, device=lens.device) < lens[..., None]
@@ -147,9 +149,10 @@ def masked_softmax(X, valid_lens):
     keep = _key_mask(valid_lens, *X.shape, device=X.device)
     # Key j takes part when j < L, so a row has a valid key exactly when key 0 takes part.
     has_key = keep[..., :1]
-    # exp(-inf) = 0: a masked key gets exactly zero weight and zero gradient. A row with no valid
-    # key would be all -inf, and softmax would return 0/0 = NaN: such a row keeps its finite
-    # scores here, and its weights are set to zero after the softmax.
+    if has_key.all():  # the usual case: exp(-inf) = 0 gives masked keys exactly zero weight
+        return F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1)
+    # A row with no valid key would be all -inf, and softmax would return 0/0 = NaN: such a row
+    # keeps its finite scores here, and its weights are set to zero after the softmax.
     scores = X.masked_fill(has_key & ~keep, float("-inf"))
     return torch.where(has_key, F.softmax(scores, dim=-1), 0.0)
 

@@ -96,11 +96,13 @@ import d2l_attention as d2l
 # 关键技巧是把“头”这一维并入批量维，这样 $h$ 个头就变成了一个大小为 `batch_size * num_heads`
 # 的批量，交给 10.3 节的 `DotProductAttention` **一次**并行算完。
 #
-# `transpose_qkv` 直接照着上面的分段写：把最后一维切成 $h$ 段（`chunk`），第 $i$ 段属于第 $i$ 个头；
-# 把各段沿新的第 1 维摞起来得到（批量大小，$h$，$n$，$p_o/h$），再把前两维合并。
+# `transpose_qkv` 直接照着上面的分段写：把最后一维 $p_o$ 拆成两维（$h$，$p_o/h$）（`unflatten`），
+# 第 $i$ 段 $[i p_o/h, (i+1) p_o/h)$ 正好落在第 $i$ 个头的位置；交换“步”和“头”两维得到
+# （批量大小，$h$，$n$，$p_o/h$），再把前两维合并。
 # 合并后第 $b$ 个样本的第 $i$ 个头位于第 $b h + i$ 行，同一样本的 $h$ 个头彼此相邻。
-# `transpose_output` 反过来：把第 0 维拆回（批量大小，$h$），再把 $h$ 个头的输出沿最后一维拼接（`cat`），
-# 这正是公式里的 $[\mathbf{h}_1; \ldots; \mathbf{h}_h]$。
+# `transpose_output` 反过来：把第 0 维拆回（批量大小，$h$），换回“步”在前，再把最后两维（$h$，$p_o/h$）
+# 合并成一维，也就是把 $h$ 个头的输出首尾相接，这正是公式里的 $[\mathbf{h}_1; \ldots; \mathbf{h}_h]$。
+# 拆维、换维都只是换一种方式看同一块内存，只有最后的合并复制一次数据。
 
 # %%
 #@save
@@ -117,8 +119,9 @@ def transpose_qkv(X, num_heads):
     if num_hiddens % num_heads != 0:
         raise ValueError(f"num_hiddens={num_hiddens} is not divisible by num_heads={num_heads}; "
                          "choose num_heads that divides num_hiddens")
-    blocks = X.chunk(num_heads, dim=-1)  # head i owns features [i*p, (i+1)*p), p = num_hiddens/h
-    return torch.stack(blocks, dim=1).flatten(0, 1)
+    # (b, n, h, p): head i owns features [i*p, (i+1)*p), p = num_hiddens / h
+    per_head = X.unflatten(-1, (num_heads, -1))
+    return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
 
 
 #@save
@@ -135,7 +138,7 @@ def transpose_output(X, num_heads):
                          f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
                          "num_heads")
     per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
-    return torch.cat(per_example.unbind(dim=1), dim=-1)
+    return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
 # %% [markdown]

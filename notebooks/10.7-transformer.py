@@ -643,7 +643,8 @@ assert 1.2 < ratios[tied, math.sqrt(d)] < 1.6
 # ## 训练
 #
 # 超参数与书中相同：32 个隐藏单元、2 层、4 个头、前馈网络 64 个隐藏单元、dropout 0.1，
-# 批量 64、每句 10 步、学习率 0.005、训练 200 轮。训练的就是上面逐块讲解、逐块核对过的这些类。
+# 批量 64、每句 10 步、学习率 0.005；只有训练轮数不同：书中训练 200 轮，这里训练 250 轮（与 10.4 节相同），
+# 原因见下面“翻译”一节的测量。训练的就是上面逐块讲解、逐块核对过的这些类。
 # 张量很小，一个线程最合适（见 10.4 节）。
 
 # %%
@@ -669,7 +670,7 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_head
     return d2l.EncoderDecoder(encoder, decoder)
 
 
-TRANSFORMER_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 200}
+TRANSFORMER_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
 
 
 # %% [markdown]
@@ -722,8 +723,9 @@ assert result.loss < 0.1
 engs, fras = list(d2l.TEST_ENGS), list(d2l.TEST_FRAS)
 translations, bleus, attention_weight_seqs = d2l.translate_and_score(
     net, engs, fras, src_vocab, tgt_vocab, num_steps, device)
-in_training_data = ["go .", "i lost .", "i'm home ."]  # these pairs are among the 600
-assert all(bleu == 1.0 for eng, bleu in zip(engs, bleus) if eng in in_training_data)
+# the three training sentences come out exactly right
+assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis chez moi ."]
+assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 
 # %% [markdown]
 # `go .`、`i lost .` 和 `i'm home .` 连同译文都在训练用的 600 个句子对里；`he's calm .` 不在。
@@ -732,22 +734,22 @@ assert all(bleu == 1.0 for eng, bleu in zip(engs, bleus) if eng in in_training_d
 #
 # 这一句的结果对训练中极小的数值差异非常敏感。PyTorch 在 CPU 上按处理器支持的向量指令选择计算内核
 # （AVX-512、AVX2，或不用向量指令的通用内核），不同内核里浮点加法的顺序不同，舍入误差也就不同，
-# 200 轮训练会把这些差异放大。我们用本节的设置把种子 0–4 在这三种内核下各训练了一次（共 15 次）：
+# 几百轮训练会把这些差异放大。我们把种子 0–4 在这三种内核下各训练了一次（共 15 次）。
+# 按书中的 200 轮，15 次里有 2 次没背下训练句子（种子 1 在 AVX2 和 AVX-512 内核下都把 `go .` 译成了
+# `vas-y .`）；训练 250 轮后 15 次全部译对，这就是本节多训练 50 轮的原因。250 轮的结果：
 #
 # | CPU 计算内核 | 训练句子逐字译对 | `he's calm .` 译对 | 四句平均 BLEU（最小–最大） |
 # |---|---|---|---|
 # | 通用内核 | 15/15（5/5 次） | 3/5 | 0.966（0.915–1.000） |
-# | AVX2 | 14/15（4/5 次） | 5/5 | 0.950（0.750–1.000） |
-# | AVX-512 | 14/15（4/5 次） | 5/5 | 0.950（0.750–1.000） |
-# | 合计 | 43/45（13/15 次） | 13/15 | 0.955（0.750–1.000） |
+# | AVX2 | 15/15（5/5 次） | 5/5 | 1.000（1.000–1.000） |
+# | AVX-512 | 15/15（5/5 次） | 5/5 | 1.000（1.000–1.000） |
+# | 合计 | 45/45（15/15 次） | 13/15 | 0.989（0.915–1.000） |
 #
-# 两次失误都出在种子 1（AVX2 和 AVX-512 内核下）：`go .` 被译成了 `vas-y .`。
-# 这说明 Transformer 在本节的设置下并不总能把训练句子背下来；10.4 节的 Bahdanau 模型在同样的 15 次里
-# 45/45 全对，`he's calm .` 却 0/15。
+# 10.4 节的 Bahdanau 模型在同样的 15 次里训练句子也是 45/45 全对，`he's calm .` 却 0/15。
 #
-# 种子 0（上面这一次）在三种内核下都把三个训练句子逐字译对，上面的断言检查的就是这一点。
+# 三个训练句子每次都逐字译对，上面的断言检查的就是这一点。
 # `he's calm .` 的译文（上面输出的这一行）则因种子和 CPU 而异：15 次里 13 次译对，另外两次套用了
-# `he's X` 的句式却换了形容词（`il est malade .`、`il est riche .`）。所以上面的这一次结果只是一个样本，它正处在模型“会与不会”的边缘；
+# `he's X` 的句式却换了形容词（`il est <unk> .`、`il est malade .`）。所以上面的这一次结果只是一个样本，它正处在模型“会与不会”的边缘；
 # 比较模型的泛化能力，要看多个随机种子、多种环境下结果的分布，而不能只看一次运行。
 # 10.4 节末尾在 500 个没见过的句子上比较了三个模型，那才是更可靠的证据。
 

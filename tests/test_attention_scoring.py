@@ -71,6 +71,22 @@ def test_masked_softmax_matches_softmax_on_valid_prefix(case):
 
 
 @SETTINGS
+@given(scores_and_lens(allow_zero=False))
+def test_masked_softmax_an_empty_row_leaves_the_other_rows_unchanged(case):
+    # Without empty rows masked_softmax takes a shorter path; one length set to 0 forces the
+    # general one. Every row that still has keys must get the same weights either way.
+    X, lens = case
+    W = d2l.masked_softmax(X, lens)
+    lens0 = lens.clone()
+    lens0.view(-1)[0] = 0
+    W0 = d2l.masked_softmax(X, lens0)
+    nonempty = keep_mask(lens0, *X.shape).any(dim=-1)
+    assert (~nonempty).any()
+    assert (W0[~nonempty] == 0).all()
+    torch.testing.assert_close(W0[nonempty], W[nonempty], atol=0, rtol=0)
+
+
+@SETTINGS
 @given(scores_and_lens())
 def test_masked_softmax_gradients_finite(case):
     X, lens = case

@@ -118,3 +118,42 @@ def test_bench_trains_the_taught_classes():
     seq2seq = d2l.seq2seq_net(vocab, vocab)
     assert type(seq2seq.decoder) is d2l.Seq2SeqDecoder and not seq2seq.encoder.ignores_padding
     assert transformer.encoder.ignores_padding and not bahdanau.encoder.ignores_padding
+
+
+def test_against_alternates_runs_and_prints_the_ratio(monkeypatch, capsys):
+    # The other implementation is a shell command printing a JSON line; ours runs in a fresh
+    # process, replaced here by a fake that records the order of the runs.
+    order = []
+    script = ("import json, sys; print('log line'); "
+              "print(json.dumps({'tokens_per_s': 100.0 * (1 + int(sys.argv[3])), 'threads': 2}))")
+    command = f'"{bench.sys.executable}" -c "{script}" {{model}} {{epochs}} {{seed}}'
+
+    def fake_worker(args, kernel, model, seed, epochs):
+        order.append(("ours", model, seed, epochs))
+        return {"model": model, "seed": seed, "epochs": epochs, "wall": 1.0,
+                "tokens_per_sec": 300.0, "loss": 0.1, "bleu": [1.0] * 4, "kernel": "X"}
+
+    real_against = bench.run_against
+
+    def recording_against(cmd, model, epochs, seed):
+        order.append(("theirs", model, seed, epochs))
+        return real_against(cmd, model, epochs, seed)
+
+    monkeypatch.setattr(bench, "run_in_subprocess", fake_worker)
+    monkeypatch.setattr(bench, "run_against", recording_against)
+    assert bench.main(["--models", "transformer", "--seeds", "2", "--epochs", "7",
+                       "--against", command]) == 0
+    assert order == [("theirs", "transformer", 0, 7), ("ours", "transformer", 0, 7),
+                     ("theirs", "transformer", 1, 7), ("ours", "transformer", 1, 7)]
+    out = capsys.readouterr().out
+    assert "theirs 100 tokens/s (2 thread(s))" in out and "theirs 200 tokens/s" in out
+    # mean 300 vs mean 150
+    assert out.strip().splitlines()[-1] == (
+        "transformer ours 300 tokens/s (300, 300), theirs 150 tokens/s (100, 200): 2.00x")
+
+
+def test_against_explains_a_command_without_a_json_line():
+    with pytest.raises(RuntimeError, match="no JSON line with 'tokens_per_s'"):
+        bench.run_against(f'"{bench.sys.executable}" -c "print(42)"', "bahdanau", 1, 0)
+    with pytest.raises(RuntimeError, match="failed"):
+        bench.run_against(f'"{bench.sys.executable}" -c "raise SystemExit(3)"', "bahdanau", 1, 0)

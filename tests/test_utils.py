@@ -229,3 +229,20 @@ def test_plot_on_current_axes_and_figsize():
 def test_set_axes_log_scale(axes):
     set_axes(axes, "a", "b", None, None, "log", "log", ["c"])
     assert axes.get_xscale() == "log" and axes.get_yscale() == "log"
+
+
+@pytest.mark.parametrize("scale", [0.01, 10.0])
+def test_grad_clipping_equals_clip_grad_norm(scale):
+    # One call over all gradients gives the very numbers of PyTorch's clip_grad_norm_, for mixed
+    # dtypes too (which take clip_grad_norm_ itself).
+    for dtypes in ((torch.float32, torch.float32), (torch.float32, torch.float64)):
+        net, twin = _net_with_grads(scale), _net_with_grads(scale)
+        for m in (net, twin):
+            m[1].to(dtypes[1])
+            for p in m.parameters():
+                p.grad = (torch.randn_like(p, generator=torch.Generator().manual_seed(p.numel()))
+                          * scale)
+        grad_clipping(net, 1.0)
+        torch.nn.utils.clip_grad_norm_(twin.parameters(), 1.0)
+        for a, b in zip(net.parameters(), twin.parameters()):
+            assert torch.equal(a.grad, b.grad)

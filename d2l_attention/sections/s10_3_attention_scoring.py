@@ -32,11 +32,11 @@ def _key_mask(valid_lens, batch_size, num_queries, num_keys, device=None):
         )
     if lens.numel() == 0:  # an empty batch: nothing to check
         return torch.zeros(*lens.shape, num_keys, dtype=torch.bool, device=lens.device)
-    lo, hi = torch.aminmax(lens)  # one pass over the lengths checks the range
+    lo, hi = (v.item() for v in torch.aminmax(lens))  # one pass over the lengths: the range
     if lo < 0 or hi > num_keys or (lens.is_floating_point() and (lens != lens.round()).any()):
         raise ValueError(
             f"valid_lens must hold whole numbers between 0 and num_keys={num_keys}, got values "
-            f"from {lo.item()} to {hi.item()}"
+            f"from {lo} to {hi}"
         )
     # Key position j takes part in a row whose valid length is L exactly when j < L.
     return torch.arange(num_keys, device=lens.device) < lens[..., None]
@@ -62,9 +62,10 @@ def masked_softmax(X, valid_lens):
     keep = _key_mask(valid_lens, *X.shape, device=X.device)
     # Key j takes part when j < L, so a row has a valid key exactly when key 0 takes part.
     has_key = keep[..., :1]
-    # exp(-inf) = 0: a masked key gets exactly zero weight and zero gradient. A row with no valid
-    # key would be all -inf, and softmax would return 0/0 = NaN: such a row keeps its finite
-    # scores here, and its weights are set to zero after the softmax.
+    if has_key.all():  # the usual case: exp(-inf) = 0 gives masked keys exactly zero weight
+        return F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1)
+    # A row with no valid key would be all -inf, and softmax would return 0/0 = NaN: such a row
+    # keeps its finite scores here, and its weights are set to zero after the softmax.
     scores = X.masked_fill(has_key & ~keep, float("-inf"))
     return torch.where(has_key, F.softmax(scores, dim=-1), 0.0)
 

@@ -27,8 +27,9 @@ def transpose_qkv(X, num_heads):
     if num_hiddens % num_heads != 0:
         raise ValueError(f"num_hiddens={num_hiddens} is not divisible by num_heads={num_heads}; "
                          "choose num_heads that divides num_hiddens")
-    blocks = X.chunk(num_heads, dim=-1)  # head i owns features [i*p, (i+1)*p), p = num_hiddens/h
-    return torch.stack(blocks, dim=1).flatten(0, 1)
+    # (b, n, h, p): head i owns features [i*p, (i+1)*p), p = num_hiddens / h
+    per_head = X.unflatten(-1, (num_heads, -1))
+    return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
 
 
 #@save
@@ -45,7 +46,7 @@ def transpose_output(X, num_heads):
                          f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
                          "num_heads")
     per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
-    return torch.cat(per_example.unbind(dim=1), dim=-1)
+    return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
 class MultiHeadAttention(nn.Module):

@@ -299,4 +299,4 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_head
     return d2l.EncoderDecoder(encoder, decoder)
 
 
-TRANSFORMER_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 200}
+TRANSFORMER_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
