@@ -254,6 +254,17 @@ def predict_seq2seq(net, src_sentence, src_vocab, tgt_vocab, num_steps, device,
     return " ".join(tgt_vocab.to_tokens(output_seq)), attention_weight_seq
 
 
+def _ngram_matches(pred_tokens, label_tokens, n):
+    """(matched, total) n-grams of a prediction: each n-gram of the prediction counts as matched
+    at most as many times as it occurs in the reference (clipped counts)."""
+    pred_grams = collections.Counter(
+        tuple(pred_tokens[i:i + n]) for i in range(len(pred_tokens) - n + 1))
+    label_grams = collections.Counter(
+        tuple(label_tokens[i:i + n]) for i in range(len(label_tokens) - n + 1))
+    matched = sum(min(c, label_grams[g]) for g, c in pred_grams.items())
+    return matched, max(len(pred_tokens) - n + 1, 0)
+
+
 def bleu(pred_seq, label_seq, k):
     """BLEU of a predicted sentence against one reference, n-grams up to `k`.
 
@@ -266,17 +277,10 @@ def bleu(pred_seq, label_seq, k):
         return 0.0
     score = math.exp(min(0, 1 - len_label / len_pred))
     for n in range(1, k + 1):
-        if len_pred - n + 1 <= 0:
+        num_matches, total = _ngram_matches(pred_tokens, label_tokens, n)
+        if total == 0:
             return 0.0
-        num_matches = 0
-        label_subs = collections.Counter(
-            " ".join(label_tokens[i:i + n]) for i in range(len_label - n + 1))
-        for i in range(len_pred - n + 1):
-            gram = " ".join(pred_tokens[i:i + n])
-            if label_subs[gram] > 0:
-                num_matches += 1
-                label_subs[gram] -= 1
-        score *= math.pow(num_matches / (len_pred - n + 1), math.pow(0.5, n))
+        score *= math.pow(num_matches / total, math.pow(0.5, n))
     return score
 
 
@@ -298,12 +302,9 @@ def corpus_bleu(pred_seqs, label_seqs, k):
         pred_tokens, label_tokens = pred_seq.split(), label_seq.split()
         len_pred, len_label = len_pred + len(pred_tokens), len_label + len(label_tokens)
         for n in range(1, k + 1):
-            pred_grams = collections.Counter(
-                tuple(pred_tokens[i:i + n]) for i in range(len(pred_tokens) - n + 1))
-            label_grams = collections.Counter(
-                tuple(label_tokens[i:i + n]) for i in range(len(label_tokens) - n + 1))
-            matches[n - 1] += sum(min(c, label_grams[g]) for g, c in pred_grams.items())
-            totals[n - 1] += max(len(pred_tokens) - n + 1, 0)
+            matched, total = _ngram_matches(pred_tokens, label_tokens, n)
+            matches[n - 1] += matched
+            totals[n - 1] += total
     if len_pred == 0 or 0 in totals:
         return 0.0
     score = math.exp(min(0, 1 - len_label / len_pred))
