@@ -165,22 +165,60 @@ def _adam(params, lr, device):
     return torch.optim.Adam(params, lr=lr)
 
 
+def _one_buffer(params):
+    """Move `params` into one flat tensor, and their gradients into one flat gradient.
+
+    Each parameter keeps its identity, shape and values but becomes a view of a slice of the
+    returned `nn.Parameter`; each `.grad` becomes the matching slice of the returned tensor's
+    `.grad` (all zeros), and backward accumulates into it in place. An optimizer over the one
+    flat tensor then updates every parameter in one call. Adam's rule is elementwise, so this is
+    the same update as over the separate tensors, provided every parameter gets a gradient at
+    every step (as in every model of this chapter; a parameter without one would be updated as
+    if its gradient were zero, where Adam over separate tensors skips it). The numbers are the
+    same to the last bit when every parameter but the last holds a multiple of 16 numbers, as in
+    this chapter's models; otherwise the fused kernel may round a few of them differently in the
+    last bit (its vectorized and scalar paths differ). Returns None and changes nothing when the parameters do not share one device and
+    dtype, or when some of them overlap in memory (e.g. views of each other).
+    """
+    if not params or len({(p.device, p.dtype, p.layout) for p in params}) != 1 \
+            or params[0].layout != torch.strided:
+        return None
+    spans = sorted((p.untyped_storage().data_ptr() + p.storage_offset() * p.element_size(),
+                    p.numel() * p.element_size(), p.untyped_storage().data_ptr())
+                   for p in params)
+    if any(a[2] == b[2] and a[0] + a[1] > b[0] for a, b in zip(spans, spans[1:])):
+        return None  # two parameters share memory: one buffer would untie them
+    with torch.no_grad():
+        flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[offset:offset + n].view_as(p)
+        p.grad = flat.grad[offset:offset + n].view_as(p)
+        offset += n
+    return flat
+
+
 def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     """Train a seq2seq model with teacher forcing; plot the loss every 10 epochs.
 
     Prints one summary line and returns a `TrainResult`. The loss and token count are summed on
     the device and read back once per epoch, not once per batch (a host sync per batch is slow).
     On a CPU or a CUDA GPU, Adam runs as one fused kernel over all parameters instead of a dozen
-    small tensor ops per parameter (same update rule; it matters for small models). Target
+    small tensor ops per parameter (same update rule; it matters for small models). On the CPU
+    the parameters are also moved into one buffer first (see `_one_buffer`), so that Adam and
+    `zero_grad` handle one tensor instead of dozens (same numbers). Target
     columns that are padding in the whole batch are skipped (see the comments in the loop): the
     decoder must be causal, as every teacher-forced decoder is. Source columns that are padding
     in the whole batch are skipped too when the encoder declares `ignores_padding`.
     """
     net.apply(_xavier_init)
     net.to(device)
-    optimizer = _adam(list(net.parameters()), lr, device)
-    loss = MaskedSoftmaxCELoss()
     params = [p for p in net.parameters() if p.requires_grad]  # collected once, for clipping
+    flat = _one_buffer(params) if torch.device(device).type == "cpu" else None
+    optimizer = _adam([flat] if flat is not None else params, lr, device)
+    loss = MaskedSoftmaxCELoss()
     net.train()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
     bos_id = tgt_vocab["<bos>"]
@@ -192,7 +230,10 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
         loss_sum = torch.zeros((), device=device)
         token_sum = torch.zeros((), dtype=torch.long, device=device)
         for X, X_valid_len, Y, Y_valid_len in data_iter:
-            optimizer.zero_grad()
+            if flat is not None:
+                flat.grad.zero_()  # every parameter's gradient at once (they are views of it)
+            else:
+                optimizer.zero_grad()
             num_steps = Y.shape[1]
             # Steps after the longest target of the batch are padding in every example: the
             # loss ignores them and a (causal) decoder's earlier outputs do not depend on them,
