@@ -177,8 +177,8 @@ def _one_buffer(params):
     if its gradient were zero, where Adam over separate tensors skips it). The numbers are the
     same to the last bit when every parameter but the last holds a multiple of 16 numbers, as in
     this chapter's models; otherwise the fused kernel may round a few of them differently in the
-    last bit (its vectorized and scalar paths differ). Returns None and changes nothing when the parameters do not share one device and
-    dtype, or when some of them overlap in memory (e.g. views of each other).
+    last bit (its vectorized and scalar paths differ). Returns None and changes nothing when the
+    parameters do not share one device and dtype, or when some of them overlap in memory.
     """
     if not params or len({(p.device, p.dtype, p.layout) for p in params}) != 1 \
             or params[0].layout != torch.strided:
