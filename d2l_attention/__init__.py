@@ -11,6 +11,7 @@ generated from the notebooks' `#@save` cells by `make lib` (do not edit it by ha
 
 import torch  # noqa: F401  (the book's code refers to d2l.torch)
 
+from .checks import *  # noqa: F403
 from .data import *  # noqa: F403
 from .plotting import *  # noqa: F403
 from .seq2seq import *  # noqa: F403

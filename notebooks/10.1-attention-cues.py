@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: nbgrader,tags,-all
+#     cell_metadata_filter: nbgrader,tags,jupyter,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -217,15 +217,13 @@ for bad_call in (lambda: show_heatmaps(torch.eye(3), xlabel="Keys", ylabel="Quer
 # 在机器翻译中，解码器一个词元一个词元地生成译文。生成下一个词元时，什么可以充当自主性提示（查询）？
 # 非自主性提示（键）和感官输入（值）又分别是什么？
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：解码器“此刻想找什么”由它自己的状态决定：已经生成的前缀所对应的解码器隐状态
 # （即将输出下一个词元时的那一个）就是查询，它体现了“意图”。感官输入是源句子：
 # 编码器为每个源词元产生的表示就是值；与这些值一一配对、用来和查询比较的键，
 # 通常也取这些编码器表示本身（或它们的线性变换）。它们是“非自主的”，因为无论解码器想找什么，
 # 源句子的内容都在那里。每生成一个词元，查询就变一次，于是注意力会在源句子上移动——
 # 10.4 节的 Bahdanau 注意力正是这样设计的。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 2
@@ -234,7 +232,7 @@ for bad_call in (lambda: show_heatmaps(torch.eye(3), xlabel="Keys", ylabel="Quer
 # 得到一个合法的注意力权重矩阵，存为 `ex2_weights`，并用 `show_heatmaps` 画出来。
 # 合法意味着什么？每个元素非负，每一行和为 1。
 
-# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 torch.manual_seed(0)
 ex2_weights = torch.softmax(torch.randn(5, 8), dim=-1)
@@ -256,7 +254,7 @@ assert not torch.allclose(ex2_weights[0], ex2_weights[1]), "rows should differ f
 # 分别存为 `ex3_weights`（形状 `(3,)`）和 `ex3_pooled`（一个 Python 浮点数）。
 # 结果比原来大还是小？为什么？
 
-# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 # 查询偏向第二维，第 3 个键 [0, 2] 与它的点积最大，于是结果被拉向 30。
 ex3_weights = torch.softmax(keys @ torch.tensor([0.0, 1.0]), dim=0)
@@ -282,7 +280,7 @@ assert 25.0 < ex3_pooled < 26.5, "pooled value should be pulled towards 30"
 # 并把三个权重矩阵并排画在一幅图里。$\tau$ 很小和很大时，热图分别是什么样子？
 # 提示：8 个键上的权重，最大值至少是 $1/8$，至多是 1。
 
-# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 # tau 小时大多数行几乎只剩打分最大的那个键（接近 one-hot；两个最高分很接近的行会分给两个键），
 # tau 大时各键的权重趋于相同的 1/8。

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: nbgrader,tags,-all
+#     cell_metadata_filter: nbgrader,tags,jupyter,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -422,7 +422,7 @@ def make_data(n, seed=0):
     return x, f(x) + torch.normal(0.0, 0.5, (n,))
 
 
-# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 # 宽核（w=1）的误差主要来自偏差：它把峰谷抹平，多给数据也抹不回来。
 # 窄核（w=16）的误差主要来自方差：每个查询只参考少数几个近邻，噪声没有被平均掉；
@@ -453,7 +453,7 @@ assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias s
 # 分别对 $w = 1$ 和训练后的 $w$ 求这个数的平均值。定义 `ex2_w`、`ex2_sigma`，
 # 以及字典 `ex2_keys_for_90`，键为 `"w = 1"` 和 `"trained"`。然后解释：为什么 $w$ 越大，权重越集中？
 
-# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 def keys_for_mass(weights, mass=0.9):
     """Mean number of largest weights per row needed to reach `mass`; weights: (rows, keys)."""
@@ -483,13 +483,11 @@ assert 20 < ex2_keys_for_90["w = 1"] < 30, "a Gaussian of width 1 spreads over 2
 assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：训练 5 轮后 $w$ 在 16 左右（$\sigma = 1/w$ 约 0.06），远大于非参数版本的 $w = 1$。
 # 两个键到查询的距离为 $d_1 < d_2$ 时，它们的权重之比是 $\exp\big(\tfrac{w^2}{2}(d_2^2 - d_1^2)\big)$，
 # 随 $w^2$ 指数增长：$w$ 从 1 变成 16，指数放大了约 256 倍，稍远一点的键的权重就被压到几乎为 0。
 # 于是凑够 90% 权重所需的键从二十多个减少到两三个（见上面的输出），热图上的亮带变得又细又集中。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 3
@@ -500,7 +498,7 @@ assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
 # 取留一误差最小的 $w$ 为 `ex3_best_w`，并把它在测试集上的误差存为 `ex3_test_mse`。
 # 为什么不能用含查询自己的训练误差来选 $w$？5 轮 SGD 得到的 $w$ 是否越过了留一误差的最低点？
 
-# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 def squared_error(w, keys, vals):
     with torch.no_grad():
@@ -530,13 +528,11 @@ assert ex3_test_mse < test_mse(y_hat_np), "the cross-validated width beats w = 1
 assert ex3_loo[ex3_grid.index(4.0)] < ex3_loo[ex3_grid.index(16.0)], "SGD's w overshoots"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：含查询自己时，训练误差随 $w$ 单调下降（$w$ 越大，每个点越只看自己，误差趋于 0），
 # 所以它总是选最大的 $w$，毫无意义。留一误差在网格上 $w = 4$ 处最小，这个宽度的测试误差也比 $w = 1$ 小得多。
 # 5 轮 SGD 得到的 $w$ 在 16 左右，比 4 大得多：第一步就越过了留一误差的最低点，之后回落得很慢。
 # 更小的学习率、对损失取平均而不是求和，或者更多轮次，都能让它更接近最低点。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 4
@@ -547,7 +543,7 @@ assert ex3_loo[ex3_grid.index(4.0)] < ex3_loo[ex3_grid.index(16.0)], "SGD's w ov
 # 接口，前向计算后在 `attention_weights` 中保存权重），用留一法训练它，
 # 然后用全部训练样本预测测试输入（`ex4_model(x_test, test_keys, test_values)`），把测试误差存为 `ex4_test_mse`。
 
-# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 class LaplaceKernelRegression(nn.Module):
     """Attention pooling with scores -w |x - x_i| (a Laplace kernel of learnable width 1/w)."""
@@ -602,7 +598,7 @@ assert ex4_test_mse < test_mse(y_hat_np), "a trained pooling should beat the fix
 # 计算它的权重矩阵 `ex5_weights`（形状 $(n_\text{test}, n)$，每行和为 1）和测试误差 `ex5_test_mse`，
 # 把它与 $w = 1$ 的高斯核权重并排画出。矩形核的热图和高斯核有什么不同？
 
-# %% nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 # 矩形核在窗口内等权、窗口外为零，热图是一条边缘清晰、宽度均匀的带；高斯核的带是渐变的。
 inside = ((x_test[:, None] - x_train[None, :]).abs() <= 1).float()  # (n_test, n_train)

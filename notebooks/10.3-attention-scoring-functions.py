@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: nbgrader,tags,-all
+#     cell_metadata_filter: nbgrader,tags,jupyter,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -561,7 +561,7 @@ d2l.plt.show()
 # `ex1_additive_weights` 和 `ex1_dot_weights`（形状都是 `(2, 1, 10)`），并把它们画在同一幅图里。
 # 两种注意力还会给出相同的权重吗？为什么？
 
-# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 ex1_keys = (torch.arange(10.0)[:, None] + torch.tensor([0.0, 1.0])).div(10).repeat(2, 1, 1)
 ex1_values = torch.arange(40, dtype=torch.float32).reshape(1, 10, 4).repeat(2, 1, 1)
@@ -595,15 +595,13 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
     "with distinct keys the two scoring functions give different weights"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不再相同。本节的例子里所有键都相等，任何评分函数都给每个键打同样的分，
 # softmax 之后在有效范围内都是均匀的 $1/2$ 和 $1/6$，所以两种注意力“碰巧”一致。
 # 键彼此不同后，分数取决于评分函数本身：点积注意力的分数是 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$，
 # 这里随 $j$ 单调变化，权重偏向有效范围的一端；加性注意力的分数由随机初始化的 $\mathbf{W}_q$、
 # $\mathbf{W}_k$、$\mathbf{w}_v$ 决定，查询也是另一个 20 维向量，与点积的分数没有关系，
 # 于是两者的权重不再相同（上面的输出里第二个样本相差约 0.04）。两者一致只是“键全相同”这个特例的巧合。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 2
@@ -614,7 +612,7 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 # 可学习参数 `self.W` 是形状为 `(query_size, key_size)` 的 `nn.Parameter`。
 # 它与缩放点积注意力是什么关系？提示：当 $q = k = d$ 时取 $\mathbf{W} = \mathbf{I} / \sqrt{d}$。
 
-# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 class GeneralAttention(AttentionPooling):
     """a(q, k) = q^T W k; queries (batch, n, query_size), keys (batch, m, key_size)."""
@@ -654,14 +652,12 @@ with torch.no_grad():
 assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-product attention"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：可以。$\mathbf{W} \in \mathbb{R}^{q \times k}$ 把键映射到查询的空间（或反过来），
 # 分数矩阵就是两次矩阵乘法 $\mathbf{Q}\mathbf{W}\mathbf{K}^\top$，对 $q \ne k$ 同样成立。
 # 缩放点积注意力是它的特例：$q = k = d$、$\mathbf{W} = \mathbf{I}/\sqrt{d}$ 时两者完全相同
 # （测试里两者输出的差在 $10^{-6}$ 以内）。与加性注意力相比，它不需要物化
 # (`batch_size`, `num_queries`, `num_kv`, $h$) 的中间张量，参数也只有 $qk$ 个。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 3
@@ -673,7 +669,7 @@ assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-pr
 # `torch.randn(1, 4, 8)` 个查询和 `torch.randn(1, 6, 8)` 个键，分别用 `sum_score` 和缩放点积打分、做 softmax，
 # 把“不同查询之间权重的最大差别” $\max_{i, j} |\alpha_{ij} - \alpha_{1j}|$ 存为 `ex3_spread_sum` 和 `ex3_spread_dot`。
 
-# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 def sum_score(queries, keys):
     """1^T (q + k) for every pair: (batch, n, d), (batch, m, d) -> (batch, n, m)."""
@@ -703,15 +699,13 @@ assert ex3_spread_sum < 1e-6, "with sum scores every query gets the same weights
 assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the query"
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不会，反而更差。$\mathbf{1}^\top(\mathbf{q} + \mathbf{k}) = \mathbf{1}^\top\mathbf{q} + \mathbf{1}^\top\mathbf{k}$，
 # 查询那一项对所有键都一样，而 softmax 对每行加上同一个常数不变，于是权重
 # $\operatorname{softmax}_j(\mathbf{1}^\top\mathbf{k}_j)$ 与查询完全无关：不同查询的权重差别只有浮点误差的量级，
 # 而点积注意力下差别很大（上面的输出）。注意力失去了“按查询挑选”的能力，退化成一个固定的加权平均。
 # 任何把查询和键**分开相加**的线性评分都有这个问题；点积把两者相乘，分数才真正依赖“查询–键”这一对。
 # 加性注意力也是先相加，但相加之后还有非线性的 $\tanh$，所以没有这个问题。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 4
@@ -724,7 +718,7 @@ assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the 
 # 再按这个比例估算 `batch_size=64`、长度 128 的自注意力、$h = 512$ 时加性注意力隐藏张量的 float32 大小（GiB），
 # 存为 `ex4_gib`。
 
-# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 ex4_seen = []
 ex4_additive = AdditiveAttention(key_size=4, query_size=4, num_hiddens=16, dropout=0.0)
@@ -762,7 +756,7 @@ assert abs(ex4_gib - 2.0) < 0.01
 # 计算分数除以 $d$ 时“每行最大权重的平均值”，存为字典 `ex5_mean_max`（键为 $d$）。
 # 它随 $d$ 怎样变化？这说明了什么？
 
-# %% nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 # 除以 d 时分数的标准差是 sqrt(d) / d = 1 / sqrt(d)，随 d 增大趋于 0：softmax 趋于均匀的 1/10，
 # 注意力什么也不挑了。只有除以 sqrt(d) 才让分数的尺度与 d 无关。

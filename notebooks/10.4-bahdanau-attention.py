@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: nbgrader,tags,-all
+#     cell_metadata_filter: nbgrader,tags,jupyter,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -562,7 +562,7 @@ assert len(calm) == 5 and all("calme" in t for t in calm)
 # 用正文的超参数（种子 0）训练 30 轮。定义 `ex1_net`（训练好的 `d2l.EncoderDecoder`）和 `ex1_loss`（最后一轮的损失）。
 # 与 GRU 相比，循环层的参数多了多少？
 
-# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 class LSTMSeq2SeqEncoder(d2l.Seq2SeqEncoder):
     """Seq2SeqEncoder with an LSTM: the state is the pair (H, C)."""
@@ -629,7 +629,7 @@ assert ex1_loss < 0.3, "after 30 epochs the LSTM model should have learned somet
 # `ex2_losses`（同样两个键，用正文超参数、种子 0 各训练 30 轮后的损失）和 `ex2_dot_net`（训练好的点积版本）。
 # 再用 `time_training_step` 比较两者一次前向加反向传播的时间：换成点积对训练效率有什么影响？
 
-# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # NBVAL_IGNORE_OUTPUT
 ### BEGIN SOLUTION
 class DotSeq2SeqAttentionDecoder(d2l.Seq2SeqAttentionDecoder):
@@ -694,8 +694,7 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # %% [markdown]
 # 换成点积注意力，训练效率有什么变化？
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：点积注意力没有参数（`ex2_params`：加性注意力的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$ 共
 # $2 \times 32 \times 32 + 32 = 2080$ 个，点积为 0），每个解码步的运算也更少：加性注意力每步要算
 # $\mathbf{W}_q\mathbf{s}$、与键相加、对 $b \times T \times h$ 个数取 $\tanh$、再乘 $\mathbf{w}_v$，
@@ -704,7 +703,6 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # `ex2_step_ms` 给出了实测的时间（具体数字随硬件和负载而变）。
 # 训练 30 轮后两者的损失都已降到 0.3 以下，说明在这个小任务上，去掉注意力的参数并不妨碍学习；
 # 但点积要求查询和键维数相同，加性注意力则没有这个限制。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 3
@@ -713,7 +711,7 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # 在评估模式下跑一次前向传播，把各解码步的权重拼成 `ex3_weights`，形状 (批量大小, 解码步数, 源序列长度)，
 # 并把这个批量的源有效长度存为 `ex3_valid_lens`。每一步在有效源位置上的权重之和是否为 1？填充位置的权重是否**恰好**为 0？为什么是恰好？
 
-# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 net.eval()
 torch.manual_seed(0)
@@ -736,12 +734,10 @@ assert torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-5)
 assert pad.any() and ex3_weights[pad].max().item() == 0.0
 assert ex3_weights[~pad].min().item() > 0  # valid positions all get some weight
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：每一行在有效位置上的权重之和与 1 的差不超过浮点舍入误差，填充位置的权重恰好为 0。
 # 之所以是恰好，而不是“很小”，是因为掩码把填充位置的分数设成 $-\infty$，而 $\exp(-\infty) = 0$ 在浮点数里也精确成立；
 # 如果像有些实现那样填一个很大的负数（如 $-10^6$），权重会是一个极小但不为零的数。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 4
@@ -749,11 +745,9 @@ assert ex3_weights[~pad].min().item() > 0  # valid positions all get some weight
 # 本节把键的投影 $\mathbf{W}_k\mathbf{h}_t$ 移到了 `init_state`，为什么不能同样把查询的投影 $\mathbf{W}_q\mathbf{s}_{t'-1}$
 # 也预先算好？用 `predict_seq2seq` 翻译一个句子时（它每生成一个词元就调用一次解码器），`W_k` 和 `W_q` 各被调用几次？
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：查询 $\mathbf{s}_{t'-1}$ 是解码器上一步的隐状态，要等上一步的 GRU 算完才知道，
 # 所以它的投影只能在每一步现算；键 $\mathbf{h}_t$ 是编码器的输出，解码开始前就全部已知，而且整个解码过程中不变。
 # `predict_seq2seq` 只在开始时调用一次 `init_state`，之后每步只调用解码器的 `forward`，
 # 所以翻译一个句子时 `W_k` 只被调用 1 次，`W_q` 则每个解码步调用 1 次：生成了 $n$ 个词元（含 `<eos>`）就是 $n$ 次。
 # 如果每步都调用 `AdditiveAttention`，`W_k` 也会被调用 $n$ 次。
-# ### END SOLUTION

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: nbgrader,tags,-all
+#     cell_metadata_filter: nbgrader,tags,jupyter,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -500,7 +500,7 @@ assert ((diff.argmax(dim=-1) - i) % n_pos == 1).all() and ((diff.argmin(dim=-1) 
 # 每个样本画一张图，每个面板的标题形如 `"Example 1 / Head 2"`，坐标轴标上查询和键。
 # 从图中能看出有效长度的作用吗？
 
-# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 with torch.no_grad():
     attention(Q, K, V, valid_lens)
@@ -539,7 +539,7 @@ for _b in range(2):
 # 定义 `ex2_net`（训练好的 4 头模型）和 `ex2_importance`：长度为 4 的张量，第 $i$ 项是屏蔽第 $i$ 个头后
 # 测试均方误差的**增加量**。然后按重要性从低到高剪掉头，看看能剪掉几个而误差不明显变大。
 
-# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 def mse_with_heads(net, keep):
     """Test MSE of `net` when only the heads with keep[i] == True contribute."""
@@ -585,8 +585,7 @@ for _i in range(4):
     assert abs((_cut - _full) - float(ex2_importance[_i])) < 1e-4, _i
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：最直接的实验是**消融**（ablation）：在验证集上依次屏蔽每个头（把它的输出置零，或换成它在数据上的平均输出），
 # 记录指标（损失、准确率、BLEU）变差多少，变差越多越重要。上面的 4 头小模型里，屏蔽任何一个头都会让均方误差
 # 从约 0 升到 1.6～3.1（见 `ex2_importance`），说明这个小任务里每个头都分担了一部分工作，没有可以白白剪掉的头；
@@ -598,7 +597,6 @@ for _i in range(4):
 # $\xi_i$（初值 1），用验证集上 $|\partial \mathcal{L} / \partial \xi_i|$ 的平均值作重要性，
 # 一次反向传播就得到所有头的分数；也可以训练时给门控加 $L_0$/$L_1$ 稀疏惩罚，让不重要的头自动关掉。
 # (4) 剪枝的目的是提速，最后要实际测剪枝后模型的预测时间和指标，画出“速度—质量”曲线来决定剪多少。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 3
@@ -608,7 +606,7 @@ for _i in range(4):
 # 用 `d2l.DotProductAttention` 算出该头的输出，把 5 个头的输出沿最后一维拼接，再经过 `W_o`。
 # 在输入 `Q, K, V, valid_lens` 上定义结果 `ex3_loop_output`，它应当与 `attention(Q, K, V, valid_lens)` 一致。
 
-# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 head_dim = num_hiddens // num_heads
 single = d2l.DotProductAttention(dropout=0)
@@ -639,7 +637,7 @@ assert (ex3_loop_output - _want).abs().max() < 1e-5, "the per-head loop must giv
 # 并定义 `ex4_gap`：正确的输出与“用 `repeat` 扩展有效长度”得到的输出之间的最大绝对差。
 # 再找一组不会暴露错误的有效长度 `ex4_harmless_lens`（批量大小仍为 2），说明原因。
 
-# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 # repeat gives [l0, l1, l0, l1] but the rows are [b0h0, b0h1, b1h0, b1h1]: with l0 != l1,
 # head 1 of example 0 and head 0 of example 1 use the other example's length.

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: nbgrader,tags,-all
+#     cell_metadata_filter: nbgrader,tags,jupyter,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -553,7 +553,7 @@ d2l.plt.show()
 # (b) 带残差连接 $\mathbf{X} \leftarrow \mathbf{X} + \operatorname{SelfAttn}(\mathbf{X})$ 时，第 0 层（输入）到第 6 层的数值。
 # 定义 `ex1_plain` 和 `ex1_residual`，各为长 7 的 Python 列表。然后在下面的答案单元里讨论深层堆叠的问题。
 
-# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 def mean_pairwise_cosine(X):
     """Mean cosine similarity over all pairs of distinct tokens of X: (1, n, d)."""
@@ -585,8 +585,7 @@ assert ex1_plain[0] < 0.5, "the input tokens (random + positional encoding) are 
 assert ex1_plain[-1] > 0.99, "a plain stack of attention layers makes all tokens (almost) parallel"
 assert ex1_residual[-1] < 0.8, "residual connections keep the tokens distinguishable"
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：(1) **表示坍缩**：每层注意力都是对值向量的加权平均（凸组合），刚初始化时权重又接近均匀，
 # 层层平均会让所有词元的表示趋于相同。上面的实验里，直接叠 6 层后词元间的平均余弦相似度从约 0.28 变成了约 1.0
 # （两层就超过 0.99），位置信息也随之消失；带残差连接时它仍低于 0.5。所以深层模型需要残差连接
@@ -595,7 +594,6 @@ assert ex1_residual[-1] < 0.8, "residual connections keep the tokens distinguish
 # (3) **长度外推**：用长度不超过训练长度的序列训练，模型没见过更大位置的编码，推广到更长序列时效果变差。
 # (4) **代价**：每层都是 $\mathcal{O}(n^2 d)$ 的计算和 $\mathcal{O}(n^2)$ 的权重内存，层数越多，长序列越贵；
 # 深层网络也更难优化，通常需要学习率预热（warmup）等技巧。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 2
@@ -606,7 +604,7 @@ assert ex1_residual[-1] < 0.8, "residual connections keep the tokens distinguish
 # 然后用它代替正弦编码训练本节的反转模型：`ex2_net = train_reversal(LearnedPositionalEncoding(d_model, max_len=seq_len))`，
 # 并定义 `ex2_accuracy, ex2_weights, _ = evaluate_reversal(ex2_net)`。可学习的编码也能学出反对角线的注意力模式吗？
 
-# %% nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 class LearnedPositionalEncoding(nn.Module):
     """A trainable table of position vectors added to the input.
@@ -662,7 +660,7 @@ assert ex2_weights[:, torch.arange(seq_len), torch.arange(seq_len - 1, -1, -1)].
 # 并定义 `ex3_profile`：长 50 的张量，第 $k$ 项为 $\mathbf{p}_0^\top \mathbf{p}_k$。
 # 用三角恒等式说明为什么 $\mathbf{p}_i^\top \mathbf{p}_j$ 只依赖 $|i-j|$，它在 $i = j$ 时等于多少？
 
-# %% nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 # p_i . p_j = sum_j [sin(i w) sin(j w) + cos(i w) cos(j w)] = sum_j cos((i - j) w): depends on i - j
 # only, and cos is even, so on |i - j| only; at i = j every term is 1, the sum is d / 2 = 32.
@@ -686,7 +684,7 @@ assert (ex3_profile[1:].double() < ex3_profile[0].double()).all(), "p_i . p_j is
 # 去掉位置编码（把 `nn.Identity()` 作为 `positions` 传给 `train_reversal`）重新训练反转模型，
 # 定义 `ex4_accuracy`（`evaluate_reversal` 给出的词元准确率）。结果与有位置编码时相比如何？用置换等变解释。
 
-# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 # Without positions, output i is a function of token x_i and of the multiset of all tokens only
 # (permutation equivariance): it cannot know which token sits at position 7 - i.

@@ -1,7 +1,7 @@
 # ---
 # jupyter:
 #   jupytext:
-#     cell_metadata_filter: nbgrader,tags,-all
+#     cell_metadata_filter: nbgrader,tags,jupyter,-all
 #     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
@@ -1082,7 +1082,7 @@ assert torch.allclose(rope(q.expand(T, d)).norm(dim=-1), q.norm().expand(T), ato
 # `ex1_results[num_layers] = {"params": 参数个数, "seconds": 训练秒数, "loss": 最后一轮的损失}`。
 # 加深对训练速度和翻译效果各有什么影响？
 
-# %% nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # NBVAL_IGNORE_OUTPUT
 ### BEGIN SOLUTION
 ex1_results = {}
@@ -1104,22 +1104,19 @@ ex1_block_params = ex1_results[4]["params"] - ex1_results[2]["params"]
 assert ex1_block_params > 0.4 * ex1_results[2]["params"], "4 layers have about twice the blocks"
 assert all(0 < r["loss"] < 1 and r["seconds"] > 0 for r in ex1_results.values())
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：每加一层，编码器多一个自注意力子层，解码器多两个注意力子层，前向和反向的计算量大致随层数线性增长，
 # 所以 4 层每轮的时间接近 2 层的两倍（上面打印的秒数随机器而变）。两层之间是串行的，层数越多，
 # 一个批量的计算越难并行。翻译效果方面，这里只有 600 个句子对，2 层已经能把训练损失降到 0.1 以下；
 # 更深的模型参数更多（见 `params`），在这么小的数据上主要是更容易过拟合、更难优化（后置层规范化的深层堆叠
 # 尤其需要学习率预热），前 12 轮的损失也不见得更低（两者的先后随运行而变）。加深只有在数据足够多时才会带来更好的翻译。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 2
 #
 # 在 Transformer 里用加性注意力（10.3 节）代替缩放点积注意力，是个好主意吗？为什么？
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：一般不是。(1) 计算方式：点积注意力的分数 $\mathbf{Q}\mathbf{K}^\top$ 是一次矩阵乘法，
 # 可以用高度优化的 GEMM 和上文的融合算子；加性注意力要对每一对查询–键算
 # $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$，中间张量的形状是
@@ -1128,22 +1125,19 @@ assert all(0 < r["loss"] < 1 and r["seconds"] > 0 for r in ex1_results.values())
 # 这个长处用不上；缩放因子 $1/\sqrt{d}$ 已经解决了点积随维度增大、softmax 饱和的问题。
 # (3) 多头时每个头再各有一套加性网络，参数和计算进一步增加。效果上两者在小模型上差不多，
 # 所以在 Transformer 里选择更快、更省内存的缩放点积注意力。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 3
 #
 # 做语言模型（预测下一个词元）时，应该用 Transformer 的编码器、解码器，还是两者都用？如何设计？
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：用“只有解码器”的结构。语言模型没有单独的源序列，编码器–解码器注意力没有可看的对象，
 # 所以去掉编码器和每层的编码器–解码器注意力，只留下带因果掩码的自注意力和前馈网络，
 # 最后接一个全连接层输出下一个词元的分数；训练时整段文本一次输入，每个位置预测它后面的词元
 # （上文的 `TinyDecoderOnlyLM` 就是这样，几百步后能续写出训练字符串），生成时逐词解码并使用键值缓存。
 # 若任务是理解而非生成（分类、抽取），可以只用编码器做双向的掩蔽语言模型（BERT）；
 # 若有明确的输入–输出之分（翻译、摘要），编码器–解码器（T5）也很合适。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 4
@@ -1152,7 +1146,7 @@ assert all(0 < r["loss"] < 1 and r["seconds"] > 0 for r in ex1_results.values())
 # 对长度 $n = 128, 256, 512, 1024$ 的随机序列做自注意力，把注意力权重占用的字节数存在列表 `ex4_bytes` 里，
 # 并由此估计增长的幂次 `ex4_exponent`（$\text{bytes} \propto n^{\text{exponent}}$）。
 
-# %% nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 torch.manual_seed(0)
 ex4_lengths = [128, 256, 512, 1024]
@@ -1175,21 +1169,18 @@ assert abs(ex4_exponent - 2) < 0.01
 assert all(b2 == 4 * b1 for b1, b2 in zip(ex4_bytes, ex4_bytes[1:]))
 ### END HIDDEN TESTS
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：自注意力要为每一对位置算一个分数，时间和存储权重的内存都是 $O(n^2)$：长度每翻一倍，
 # 权重矩阵的字节数变成 4 倍（上面测得幂次为 2；$n = 1024$、4 个头时已是 16 MiB，每层、每个样本各一份，
 # 反向传播还要保存它们）。此外，生成时键值缓存随长度线性增长；训练时没见过的长位置，
 # 位置编码（尤其是可学习的绝对位置编码）不一定能外推；注意力分散在很多位置上，远处的信号也更容易被冲淡。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 5
 #
 # 怎样提高 Transformer 的计算和内存效率？（提示：参考 Tay 等人的综述 *Efficient Transformers: A Survey*。）
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：综述把方法分成几类。(1) 固定或可学习的稀疏模式：只让每个位置看一个局部窗口、
 # 跨步的位置或少数全局词元（Sparse Transformer、Longformer、BigBird），把 $O(n^2)$ 降到 $O(n\sqrt{n})$ 或 $O(n)$；
 # (2) 按内容分组：用哈希或聚类只在相近的键中算注意力（Reformer、Routing Transformer）；
@@ -1200,7 +1191,6 @@ assert all(b2 == 4 * b1 for b1, b2 in zip(ex4_bytes, ex4_bytes[1:]))
 # 综述之后，不改变数学、只改变计算方式的方法成了主流：FlashAttention 这类融合算子（上文的
 # `F.scaled_dot_product_attention`）分块计算、不存 $n\times n$ 的矩阵；生成时用键值缓存（上文数过省下的计算），
 # 并让多个查询头共享键值头（MQA/GQA）来缩小缓存；此外还有混合精度、量化和参数共享。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 6
@@ -1211,7 +1201,7 @@ assert all(b2 == 4 * b1 for b1, b2 in zip(ex4_bytes, ex4_bytes[1:]))
 # 用分类词元的输出做分类。数据：噪声背景上有一个 $2\times 2$ 的亮块，类别是亮块所在的象限（0–3）。
 # 训练后把 256 张新图像上的准确率存在 `ex6_accuracy` 中。
 
-# %% nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # NBVAL_IGNORE_OUTPUT
 ### BEGIN SOLUTION
 def ex6_images(n, generator):
@@ -1272,7 +1262,7 @@ assert ex6_accuracy > 0.9, f"accuracy {ex6_accuracy:.3f}: chance is 0.25; train 
 # 有效位置上 `TransformerEncoder`（dropout 为 0）的输出会变吗？10.4 节的 GRU 编码器（`d2l.Seq2SeqEncoder`）
 # 的最终隐状态呢？把两个最大绝对差分别存为 `ex7_transformer_diff` 和 `ex7_gru_diff`，并解释。
 
-# %% nbgrader={"grade": false, "grade_id": "ex7-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex7-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 torch.manual_seed(0)
 ex7_X = torch.tensor([[5, 6, 7, 1, 1, 1], [8, 9, 1, 1, 1, 1]])  # 1 = <pad>
@@ -1294,13 +1284,11 @@ print(f"Transformer encoder: {ex7_transformer_diff:.5f}, GRU final state: {ex7_g
 assert ex7_transformer_diff < 1e-5, "valid positions never attend to padding"
 assert ex7_gru_diff > 1e-3, "the GRU reads every padding token before its final state"
 
-# %% [markdown] nbgrader={"grade": true, "grade_id": "ex7-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# ### BEGIN SOLUTION
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex7-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：Transformer 编码器有效位置的输出不变：自注意力按有效长度屏蔽了填充的键，
 # 层规范化和前馈网络又是逐位置的，填充位置的内容和个数都影响不到有效位置。
 # GRU 编码器的最终隐状态是把所有词元（包括填充）依次读完后的状态，多读 5 个填充就会改变它。
 # 所以对 Transformer，可以把每个批量的源序列截到本批最长的句子，结果不变，计算更少；对 GRU 编码器则不行。
-# ### END SOLUTION
 
 # %% [markdown]
 # ### 练习 8
@@ -1309,7 +1297,7 @@ assert ex7_gru_diff > 1e-3, "the GRU reads every padding token before its final 
 # 再把其余词元一个一个地输入。结果应当与整句一次输入相同吗？把最大绝对差存为 `ex8_max_diff`，
 # 把第一次调用之后第 1 层缓存的长度存为 `ex8_cache_after_prefix`。
 
-# %% nbgrader={"grade": false, "grade_id": "ex8-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex8-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 torch.manual_seed(0)
 ex8_decoder = TransformerDecoder(20, 16, 16, 16, 16, [16], 16, 32, 4, 2, 0.0)

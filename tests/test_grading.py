@@ -8,16 +8,13 @@ and markdown answer cells graded by hand.
 import contextlib
 import io
 import shutil
-import sys
 from pathlib import Path
 
+import grading
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
-
-import grading  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
 FIGURES = FIXTURES / "notebooks" / "figures"

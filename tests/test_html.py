@@ -128,3 +128,23 @@ def test_every_diagram_is_on_its_page(site, sec):
         assert header == "data:image/svg+xml;base64", header
         svg = (notebook.parent / rel).read_bytes()
         assert base64.b64decode(payload) == svg, f"{page_of(sec)}: {rel} differs from the file"
+
+
+@pytest.mark.parametrize("sec", written_sections(), ids=lambda s: s["number"])
+def test_checks_left_out_and_solutions_behind_a_toggle(site, sec):
+    """The HTML book leaves the `check` cells out and shows each solution inside a closed
+    `<details>` "参考答案" toggle."""
+    import cells
+    import jupytext
+
+    nb = jupytext.read(ROOT / sec["notebook"].replace(".ipynb", ".py"))
+    html = (site / page_of(sec)).read_text(encoding="utf-8")
+    solutions = sum(cells.is_solution(c) for c in nb.cells)
+    assert html.count('<details class="solution">') == solutions
+    assert html.count("<summary>参考答案") == solutions
+    shown = "".join(Page(site / page_of(sec)).text)  # highlighted code, spans joined again
+    for cell in nb.cells:
+        line = max(cell.source.splitlines() or [""], key=len).strip()
+        if cell.cell_type == "code" and line and not cells.is_solution(cell):
+            what = "a check cell is shown" if cells.is_check(cell) else "a lesson cell is missing"
+            assert (line in shown) != cells.is_check(cell), f"{page_of(sec)}: {what}: {line!r}"

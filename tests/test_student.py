@@ -1,7 +1,9 @@
 """`make student` (nbgrader's release): solutions become stubs, hidden tests go, nothing leaks."""
 
+import copy
 from pathlib import Path
 
+import cells
 import nbformat
 import pytest
 from chapters import written_sections
@@ -81,6 +83,7 @@ def test_at_least_two_exercises_per_section_each_graded(pair):
 
 def test_stubs_replace_solutions_one_for_one(pair):
     original, student = pair
+    original = cells.without_checks(copy.deepcopy(original))  # check cells stay with nbval
     assert len(student.cells) == len(original.cells)
     stubs = 0
     for old, new in zip(original.cells, student.cells):
@@ -96,8 +99,9 @@ def test_stubs_replace_solutions_one_for_one(pair):
             assert "HIDDEN TESTS" not in new.source  # hidden checks stay with the teacher
             visible = old.source.split("### BEGIN HIDDEN TESTS")[0].strip()
             assert new.source.strip().startswith(visible[:200])
-        else:  # everything else intact
+        else:  # everything else intact, and expanded
             assert new.source == old.source
+        assert not new.metadata.get("jupyter", {}).get("source_hidden"), new.source[:80]
     assert stubs == sum(CODE_STUB in c.source or ANSWER_STUB in c.source for c in student.cells)
 
 

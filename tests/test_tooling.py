@@ -1,6 +1,5 @@
 """Tests of the chapters.yml tooling in tools/book.py (library extraction, pair checks)."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -15,10 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="module")
 def book():
-    spec = importlib.util.spec_from_file_location("book", ROOT / "tools" / "book.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import book
+
+    return book
 
 
 NOTEBOOK_PY = '''# %% [markdown]

@@ -18,6 +18,7 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py assignments           # nbgrader course: source + release of every section
     python tools/book.py grade-check           # autograde reference / blank / one-solved, offline
     python tools/book.py e2e                   # browser tests (Debian's chromium)
+    python tools/book.py stats [--check]       # per section: visible code, checks, prose
     python tools/book.py notebooks | lint | install-check | clean
 
 Every command but `setup` and `clean` needs the project's packages. Started with a Python outside
@@ -502,6 +503,16 @@ PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
   imageFont: null, preferredFont: null}};</script>
 {{ super() }}
 {%- endblock html_head_js_mathjax -%}
+{% block any_cell scoped %}
+{%- if cell.metadata.get("tags") and "solution" in cell.metadata.tags
+      or cell.metadata.get("nbgrader", {}).get("solution") -%}
+<details class="solution"><summary>参考答案 (solution)</summary>
+{{ super() }}
+</details>
+{%- else -%}
+{{ super() }}
+{%- endif -%}
+{% endblock any_cell %}
 {% block extra_css %}<style>{{ resources.book_css }}</style>{% endblock extra_css %}
 {%- block body_header -%}{{ super() }}{{ resources.book_nav }}{%- endblock body_header -%}
 {% block body_footer %}{{ resources.book_nav }}{{ super() }}{% endblock body_footer %}
@@ -512,9 +523,9 @@ nav.book-nav { display: flex; justify-content: space-between; gap: 1em; padding:
   margin: 0 0 1em; border-bottom: 1px solid #ddd; font-family: sans-serif; }
 nav.book-nav:last-child { border-top: 1px solid #ddd; border-bottom: 0; margin: 1em 0 0; }
 nav.book-nav a { text-decoration: none; }
-.celltag_solution { border-left: 4px solid #4caf50; }
-.celltag_solution::before { content: "参考答案 (solution)"; color: #4caf50; font-size: 0.8em;
-  padding-left: 0.5em; font-family: sans-serif; }
+details.solution { border-left: 4px solid #4caf50; margin: 0.5em 0; padding-left: 0.5em; }
+details.solution > summary { color: #2e7d32; cursor: pointer; font-family: sans-serif;
+  font-size: 0.9em; }
 """
 
 INDEX_TEMPLATE = """<!DOCTYPE html>
@@ -575,6 +586,7 @@ def copy_mathjax(out_dir: Path) -> Path:
 def cmd_html(out_dir: Path) -> int:
     from html import escape
 
+    import cells
     import nbformat
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
@@ -592,7 +604,7 @@ def cmd_html(out_dir: Path) -> int:
         embed_images=True,
     )
     for i, sec in enumerate(written):
-        nb = nbformat.read(ROOT / sec["notebook"], as_version=4)
+        nb = cells.without_checks(nbformat.read(ROOT / sec["notebook"], as_version=4))
         resources = {
             "metadata": {"name": f"{sec['number']} {sec['zh']}",
                          "path": str((ROOT / sec["notebook"]).parent)},
@@ -619,6 +631,21 @@ def cmd_html(out_dir: Path) -> int:
     return 0
 
 
+# ------------------------------------------------------------------------ stats
+
+
+def cmd_stats(check: bool) -> int:
+    """Print the lesson-first figures of every section; with `check`, fail on a missed target."""
+    import stats
+
+    rows = stats.collect(load_sections(), ROOT)
+    print(stats.table(rows))
+    problems = stats.failures(rows)
+    for line in problems:
+        print(line, file=sys.stderr if check else sys.stdout)
+    return 1 if check and problems else 0
+
+
 # ------------------------------------------------------------ commands with tools
 
 
@@ -630,10 +657,34 @@ def python_module(module: str, *args: str, what: str | None = None, env=None) ->
     return proc.returncode
 
 
+# The cell metadata a `.py` twin keeps: nbgrader's, the tags, and JupyterLab's collapsed state.
+CELL_METADATA_FILTER = "nbgrader,tags,jupyter,-all"
+
+
+def collapse_twin(py: Path) -> bool:
+    """Collapse the `check` and solution cells of a `.py` twin (JupyterLab's `jupyter` metadata)
+    and keep that metadata in its jupytext filter; True if the file changed."""
+    import cells
+    import jupytext
+
+    nb = jupytext.read(py)
+    jt = nb.metadata.setdefault("jupytext", {})
+    changed = jt.get("cell_metadata_filter") != CELL_METADATA_FILTER
+    jt["cell_metadata_filter"] = CELL_METADATA_FILTER
+    changed = any([cells.collapse(c) for c in nb.cells]) or changed
+    if changed:
+        write_text(py, jupytext.writes(nb, fmt="py:percent"))
+    return changed
+
+
 def cmd_sync() -> int:
-    """Pair every notebooks/10.*.py with its .ipynb (jupytext: the newer file wins)."""
-    twins = sorted(str(p) for p in (ROOT / "notebooks").glob("[0-9]*.py"))
-    return python_module("jupytext", "--sync", *twins, what="jupytext --sync")
+    """Collapse check and solution cells in every notebooks/10.*.py, then pair each with its
+    .ipynb (jupytext: the newer file wins)."""
+    twins = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
+    for py in twins:
+        if collapse_twin(py):
+            print(f"collapsed the check/solution cells of {posix(py)}")
+    return python_module("jupytext", "--sync", *map(str, twins), what="jupytext --sync")
 
 
 def cmd_lint() -> int:
@@ -818,6 +869,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_data.add_argument("--check", action="store_true",
                         help="only check that the data can be had; fail fast otherwise")
     sub.add_parser("notebooks", help="print the written notebooks, in chapter order")
+    p_stats = sub.add_parser("stats", help="per section: visible code lines, checks, prose")
+    p_stats.add_argument("--check", action="store_true",
+                         help="fail when a section misses a lesson-first target")
     sub.add_parser("sync", help="pair notebooks/10.*.py with their .ipynb (newer wins)")
     p_lib = sub.add_parser("lib", help="generate d2l_attention/sections from #@save cells")
     p_lib.add_argument("--check", action="store_true", help="fail instead of writing")
@@ -881,6 +935,7 @@ def main(argv: list[str] | None = None) -> int:
         "lint": cmd_lint,
         "data": lambda: cmd_data(args.check),
         "notebooks": lambda: print(" ".join(s["notebook"] for s in load_sections())) or 0,
+        "stats": lambda: cmd_stats(args.check),
         "sync": cmd_sync,
         "lib": lambda: cmd_lib(args.check),
         "execute": lambda: cmd_execute(args.paths, args.timeout),

@@ -334,6 +334,15 @@ def _run_converter(kind: str, root: Path, assignment: str, timeout: int,
                 f"{type(err).__name__}: {err}\n{tail}") from err
 
 
+def write_source(notebook: Path, dest: Path) -> None:
+    """The section as the course's source: without its `check` cells (the lesson's own proofs,
+    which nbval runs), every cell expanded."""
+    import cells
+    import nbformat
+
+    nbformat.write(cells.without_checks(nbformat.read(notebook, as_version=4)), dest)
+
+
 def build_course(out: Path, plans: Sequence[Plan], figures: Path | None = FIGURES,
                  timeout: int = CELL_TIMEOUT, log: Log = print) -> None:
     """Write the course folder `out` and run nbgrader's generate_assignment for every plan.
@@ -350,7 +359,7 @@ def build_course(out: Path, plans: Sequence[Plan], figures: Path | None = FIGURE
         shutil.rmtree(source, ignore_errors=True)
         shutil.rmtree(out / "release" / plan.assignment, ignore_errors=True)
         source.mkdir(parents=True)
-        shutil.copy2(plan.section.notebook, source / plan.section.notebook.name)
+        write_source(plan.section.notebook, source / plan.section.notebook.name)
         if figures is not None and Path(figures).is_dir():
             shutil.copytree(figures, source / "figures")
     for plan in plans:
