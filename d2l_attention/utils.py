@@ -141,9 +141,15 @@ class Animator:
 
 
 def try_gpu(i=0):
-    """Return gpu(i) if it exists, otherwise the CPU."""
+    """Return CUDA device i if it exists, else Apple's MPS (for i=0), else the CPU.
+
+    The book's version knows only CUDA; on a Mac with Apple silicon this one trains on its GPU.
+    """
     if torch.cuda.is_available() and torch.cuda.device_count() >= i + 1:
         return torch.device(f"cuda:{i}")
+    mps = getattr(torch.backends, "mps", None)
+    if i == 0 and mps is not None and mps.is_available():
+        return torch.device("mps")
     return torch.device("cpu")
 
 

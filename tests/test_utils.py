@@ -99,10 +99,16 @@ def test_animator_prints_at_most_every_print_every_seconds(monkeypatch, capsys):
 
 # --- try_gpu / grad_clipping -------------------------------------------------------------------
 
-def test_try_gpu():
-    expected = torch.device("cuda:0") if torch.cuda.is_available() else torch.device("cpu")
-    assert try_gpu() == expected
-    assert try_gpu(10_000) == torch.device("cpu")
+@pytest.mark.parametrize("cuda, mps, want", [
+    (2, True, ["cuda:0", "cuda:1", "cpu"]),   # CUDA first, by index; none past the last
+    (0, True, ["mps", "cpu", "cpu"]),          # Apple's GPU when there is no CUDA (index 0 only)
+    (0, False, ["cpu", "cpu", "cpu"]),
+])
+def test_try_gpu_prefers_cuda_then_mps_then_cpu(monkeypatch, cuda, mps, want):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert [try_gpu(i) for i in range(3)] == [torch.device(w) for w in want]
 
 
 def _global_norm(grads):

@@ -8,6 +8,7 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py data                  # download and verify fra-eng once (offline later)
     python tools/book.py sync                  # pair notebooks/10.*.py with their .ipynb
     python tools/book.py execute [NB ...]      # rebuild the library, then run notebooks in place
+    python tools/book.py execute --times       # only time them: results/execute-times.json
     python tools/book.py lib [--check]         # extract `#@save` cells into d2l_attention/sections/
     python tools/book.py check-pairs           # fail if any .ipynb differs from its py:percent twin
     python tools/book.py nbval [NB ...]        # re-run notebooks, compare with stored outputs
@@ -402,11 +403,13 @@ def write_notebook(nb, path: Path) -> None:
     write_text(path, text if text.endswith("\n") else text + "\n")
 
 
-def cmd_execute(paths: list[str], timeout: int) -> int:
+def cmd_execute(paths: list[str], timeout: int, times: bool = False) -> int:
     """Regenerate the library from the `#@save` cells, then execute the notebooks in place.
 
     The library comes first: a notebook that calls a component saved by an earlier section must
-    see the current version of it, not the one from before the last edit.
+    see the current version of it, not the one from before the last edit. With `times`, the
+    notebooks are only run and timed (stored outputs stay as they are), and the seconds are
+    written to results/execute-times.json for the appendix.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -414,7 +417,7 @@ def cmd_execute(paths: list[str], timeout: int) -> int:
     if cmd_lib(check=False):
         return 1
     targets = paths or [s["notebook"] for s in load_sections()]
-    total = 0.0
+    seconds = {}
     for nb_path in targets:
         path = ROOT / nb_path
         nb = nbformat.read(path, as_version=4)
@@ -425,11 +428,17 @@ def cmd_execute(paths: list[str], timeout: int) -> int:
             resources={"metadata": {"path": path.parent}},
         )
         client.execute()
-        elapsed = time.perf_counter() - start
-        total += elapsed
-        write_notebook(nb, path)
-        print(f"  {elapsed:6.1f} s  {nb_path}", flush=True)
-    print(f"  {total:6.1f} s  total")
+        seconds[posix(path)] = round(time.perf_counter() - start, 1)
+        if not times:
+            write_notebook(nb, path)
+        print(f"  {seconds[posix(path)]:6.1f} s  {nb_path}", flush=True)
+    print(f"  {sum(seconds.values()):6.1f} s  total")
+    if times:
+        import results
+
+        where = results.write("execute-times", "python tools/book.py execute --times "
+                              + " ".join(paths), {"seconds": seconds})
+        print(f"wrote {posix(where)}")
     return 0
 
 
@@ -878,6 +887,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_exe = sub.add_parser("execute", help="rebuild the library, then execute notebooks in place")
     p_exe.add_argument("paths", nargs="*")
     p_exe.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
+    p_exe.add_argument("--times", action="store_true",
+                       help="only run and time the notebooks (stored outputs unchanged); write "
+                            "results/execute-times.json")
     sub.add_parser("check-pairs", help="fail if a notebook and its .py twin differ")
     p_nbval = sub.add_parser("nbval", help="re-run notebooks and compare with their stored outputs")
     p_nbval.add_argument("paths", nargs="*", help="notebooks (default: all written ones)")
@@ -938,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
         "stats": lambda: cmd_stats(args.check),
         "sync": cmd_sync,
         "lib": lambda: cmd_lib(args.check),
-        "execute": lambda: cmd_execute(args.paths, args.timeout),
+        "execute": lambda: cmd_execute(args.paths, args.timeout, args.times),
         "check-pairs": cmd_check_pairs,
         "nbval": lambda: cmd_nbval(args.paths),
         "figures": lambda: cmd_figures(args.check),
