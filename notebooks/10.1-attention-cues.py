@@ -22,6 +22,8 @@
 # 以及怎样把“关注了哪里”画出来。后面几节的每个模型都建立在这个框架之上。
 
 # %%
+import math
+
 import torch
 
 import d2l_attention as d2l
@@ -311,8 +313,6 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
-import math
-
 # 打分为 q.k1 = 2, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 2 e^2)。
 # alpha_2 = 1/2 时 e^c = 2 e^2，即 c = 2 + ln 2 ≈ 2.693。c -> ∞ 时 alpha_2 -> 1，c -> -∞ 时 -> 0：
 # 方向不变，只把键拉长，就能让它独占注意力（反向拉长则被完全忽略）；键的长度和方向一样决定权重。
