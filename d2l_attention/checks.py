@@ -8,7 +8,8 @@ on CPU tensors, and on other devices only the shapes are checked.
 
 import torch
 
-__all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels"]
+__all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
+           "check_heatmaps"]
 
 
 def _axes(pattern):
@@ -84,3 +85,17 @@ def check_labels(labels, count, what):
     """
     if labels is not None and len(labels) != count:
         raise ValueError(f"got {len(labels)} {what}, need {count}; pass exactly {count}, or None")
+
+
+def check_heatmaps(matrices, titles=None, xticklabels=None, yticklabels=None):
+    """Raise ValueError unless `show_heatmaps` can draw these arguments.
+
+    matrices: (num_rows, num_cols, num_queries, num_keys); titles: None or one per grid column;
+    xticklabels / yticklabels: None or one per key / per query.
+    """
+    check_shape(matrices, "matrices", "(num_rows, num_cols, num_queries, num_keys)",
+                "add axes with reshape or unsqueeze")
+    num_rows, num_cols, num_queries, num_keys = matrices.shape
+    check_labels(titles, num_cols, "titles (one per column of heatmaps)")
+    check_labels(xticklabels, num_keys, "xticklabels (one per key)")
+    check_labels(yticklabels, num_queries, "yticklabels (one per query)")

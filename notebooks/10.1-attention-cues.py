@@ -22,6 +22,8 @@
 # 以及怎样把“关注了哪里”画出来。后面几节的每个模型都建立在这个框架之上。
 
 # %%
+import math
+
 import torch
 
 import d2l_attention as d2l
@@ -62,10 +64,9 @@ import d2l_attention as d2l
 # %% [markdown]
 # ![Queries, keys, values and attention pooling](figures/10.1-qkv-pooling.svg)
 #
-# 图 10.1.1 查询、键和值：查询（自主性提示）与每个键（非自主性提示）比较得到注意力权重，注意力汇聚按权重对值（感官输入）加权求和
+# 图 10.1.1 查询、键和值：查询（自主性提示）与每个键（非自主性提示）比较得到注意力权重，注意力汇聚按权重对值（感官输入）加权求和（这里 $n = 4$，四个权重和为 1）
 
 # %%
-torch.manual_seed(0)
 keys = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])  # 3 个键，每个 2 维
 values = torch.tensor([[10.0], [20.0], [30.0]])  # 与键配对的 3 个值
 query = torch.tensor([1.0, 0.0])  # 查询：“我在找第一维大的东西”
@@ -76,7 +77,10 @@ attended = weights @ values  # 注意力汇聚：按权重加权求和
 print("attention weights:", [round(w, 3) for w in weights.tolist()])
 print(f"average pooling  : {average.item():.2f}")
 print(f"attention pooling: {attended.item():.2f}")
-assert torch.isclose(weights.sum(), torch.tensor(1.0))
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.isclose(weights.sum(), torch.tensor(1.0)) and weights.argmax() == 0
+assert average.item() == 20.0 and 10.0 < attended.item() < 15.0
 
 # %% [markdown]
 # 平均汇聚给出 20；注意力汇聚把大部分权重分给与查询最匹配的第 1 个键，结果被拉向 10。换一个查询，汇聚结果就会改变——这正是“自主性提示”起作用的方式。
@@ -101,19 +105,8 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
     titles: None or one title per grid column.
     xticklabels, yticklabels: None or one label per key / per query (tokens, for example).
     """
-    if matrices.dim() != 4:
-        raise ValueError(
-            f"show_heatmaps expects a 4-D tensor (num_rows, num_cols, num_queries, num_keys), "
-            f"got shape {tuple(matrices.shape)}; add axes with reshape or unsqueeze"
-        )
+    d2l.check_heatmaps(matrices, titles, xticklabels, yticklabels)
     num_rows, num_cols, num_queries, num_keys = matrices.shape
-    for what, labels, want, unit in (
-            ("titles", titles, num_cols, "columns of heatmaps"),
-            ("xticklabels", xticklabels, num_keys, "keys (columns of each heatmap)"),
-            ("yticklabels", yticklabels, num_queries, "queries (rows of each heatmap)")):
-        if labels is not None and len(labels) != want:
-            raise ValueError(f"got {len(labels)} {what} for {want} {unit}; "
-                             f"pass exactly one label per item, or None")
     values = matrices.detach().cpu().float()
     # One scale for every panel: the same colour means the same weight everywhere in the figure.
     low, high = min(0.0, values.min().item()), values.max().item()
@@ -160,6 +153,10 @@ print("row sums:", [round(s, 4) for s in random_weights.sum(dim=-1).tolist()])
 show_heatmaps(random_weights.reshape(1, 1, 6, 8), xlabel="Keys", ylabel="Queries")
 d2l.plt.show()
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert (random_weights > 0).all()
+assert torch.allclose(random_weights.sum(dim=-1), torch.ones(6))
+
 # %% [markdown]
 # ### 为什么所有面板共用一个颜色刻度
 #
@@ -167,6 +164,10 @@ d2l.plt.show()
 # 那么一个“几乎只看一个键”的查询和一个“把注意力摊给所有键”的查询会被画得一样深，
 # 读者就无从比较两者的集中程度。`show_heatmaps` 因此让所有面板共用同一个颜色范围（从 0 到全图的最大权重），
 # 并只画一个颜色条（colorbar）：同样的颜色在图中任何位置都代表同样的权重。
+#
+# 书中的 `show_heatmaps` 让 `imshow` 按每个面板自己的最小值和最大值着色，颜色条取自最后画的那个面板；
+# 这里所有面板共用一个刻度、颜色条对每个面板都成立，因为只有这样，不同面板（例如 10.5 节的不同注意力头）的颜色才能互相比较。
+# 书中的函数也没有 `xticklabels` 和 `yticklabels`；这里加上了，因为后面几节要把词元或位置标在坐标轴上（例如 10.4 节的源句词元和译文词元）。
 #
 # 下面把同一组打分分别除以 0.5 和 5 后做 softmax：前者集中、后者平坦。
 # 共用刻度时，平坦的那一幅明显更浅——这正是我们想看到的差别。
@@ -179,28 +180,20 @@ print(f"largest weight: sharp {sharp.max().item():.3f}, flat {flat.max().item():
 show_heatmaps(torch.stack([sharp, flat]).unsqueeze(0), xlabel="Keys", ylabel="Queries",
               titles=["scores / 0.5", "scores / 5"], figsize=(7, 3.2),
               xticklabels=[f"k{j}" for j in range(8)], yticklabels=[f"q{i}" for i in range(6)])
-figure = d2l.plt.gcf()
-limits = {tuple(round(v, 3) for v in ax.images[0].get_clim()) for ax in figure.axes if ax.images}
-print("colour range of every panel:", limits)
-assert len(limits) == 1 and max(limits.pop()) >= sharp.max().item() - 1e-3
-assert flat.max() < 0.5 * sharp.max()
+limits = [tuple(round(v, 3) for v in ax.images[0].get_clim())
+          for ax in d2l.plt.gcf().axes if ax.images]
+print("colour range of each panel:", limits)
 d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert len(set(limits)) == 1 and limits[0][1] >= sharp.max().item() - 1e-3
+assert flat.max() < 0.5 * sharp.max()
 
 # %% [markdown]
 # 两幅图的颜色范围相同，都从 0 到较集中那幅的最大权重。右图最深的格子也远比左图浅：
 # 除以 5 之后，每个查询的注意力都摊在 8 个键上，没有哪个键能拿到左图那样大的权重。
 # 若各画各的刻度，右图最深的格子也会是深红色，这个差别就看不出来了。
-#
-# 形状或标签个数不对时，`show_heatmaps` 会直接说明需要什么，而不是画出一张错误的图：
-
-# %%
-for bad_call in (lambda: show_heatmaps(torch.eye(3), xlabel="Keys", ylabel="Queries"),
-                 lambda: show_heatmaps(torch.eye(3).reshape(1, 1, 3, 3), xlabel="Keys",
-                                       ylabel="Queries", xticklabels=["a", "b"])):
-    try:
-        bad_call()
-    except ValueError as e:
-        print("ValueError:", e)
+# 形状或标签个数不对时，`show_heatmaps` 会报错并说明需要什么，而不是画出一张错误的图。
 
 # %% [markdown]
 # ## 小结
@@ -228,79 +221,173 @@ for bad_call in (lambda: show_heatmaps(torch.eye(3), xlabel="Keys", ylabel="Quer
 # %% [markdown]
 # ### 练习 2
 #
-# 随机生成一个 $5 \times 8$ 的打分矩阵（先 `torch.manual_seed(0)`），对每一行做 softmax，
-# 得到一个合法的注意力权重矩阵，存为 `ex2_weights`，并用 `show_heatmaps` 画出来。
-# 合法意味着什么？每个元素非负，每一行和为 1。
+# 为什么要对点积做 softmax，而不直接拿点积当权重？用本节开头的键和值，取查询 $\mathbf{q} = [1, -1]$：
+# 把“原始点积当权重”的汇聚 $\sum_i (\mathbf{q}^\top \mathbf{k}_i)\, v_i$ 存为 `ex2_raw`，
+# 把 softmax 后的汇聚存为 `ex2_soft`；再把查询加倍为 $[2, -2]$，结果分别存为 `ex2_raw_doubled` 和 `ex2_soft_doubled`
+# （都是 Python 浮点数）。哪一种结果总落在值的范围 $[10, 30]$ 之内？为什么一定如此？查询加倍时两者各怎样变化？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
-torch.manual_seed(0)
-ex2_weights = torch.softmax(torch.randn(5, 8), dim=-1)
-show_heatmaps(ex2_weights.reshape(1, 1, 5, 8), xlabel="Keys", ylabel="Queries", figsize=(3.5, 3))
-d2l.plt.show()
+def ex2_pool(q, soft):
+    scores = keys @ q
+    return ((torch.softmax(scores, dim=0) if soft else scores) @ values).item()
+
+
+q = torch.tensor([1.0, -1.0])
+ex2_raw, ex2_soft = ex2_pool(q, soft=False), ex2_pool(q, soft=True)
+ex2_raw_doubled, ex2_soft_doubled = ex2_pool(2 * q, soft=False), ex2_pool(2 * q, soft=True)
+print(f"raw dot products: {ex2_raw:.2f}, doubled query: {ex2_raw_doubled:.2f}")
+print(f"softmax weights : {ex2_soft:.2f}, doubled query: {ex2_soft_doubled:.2f}")
+# 原始点积 [2, -1, -2] 有负数，和为 -1，于是“汇聚”成了 -60：它不是值的加权平均，
+# 查询加倍它也加倍（-120），查询为 0 时输出恒为 0。softmax 让权重为正且和为 1，
+# 汇聚就是值的凸组合，必然落在 [min v_i, max v_i] = [10, 30] 内；查询加倍只让分布更集中
+# （10.81 -> 10.03，更接近最匹配的 v_1 = 10），输出却不会跑出值的范围。
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert tuple(ex2_weights.shape) == (5, 8), "ex2_weights should have shape (5, 8)"
-assert (ex2_weights >= 0).all(), "attention weights must be non-negative"
-assert torch.allclose(ex2_weights.sum(dim=-1), torch.ones(5)), "every row must sum to 1"
-assert ex2_weights.std(dim=-1).min() > 1e-3, "rows should come from random scores, not be uniform"
-assert not torch.allclose(ex2_weights[0], ex2_weights[1]), "rows should differ from each other"
+print(f"ex2_raw = {ex2_raw:.2f}, ex2_raw_doubled = {ex2_raw_doubled:.2f}")
+print(f"ex2_soft = {ex2_soft:.2f}, ex2_soft_doubled = {ex2_soft_doubled:.2f}")
+assert not 10 <= ex2_raw <= 30, "raw dot products [2, -1, -2] weight the values: 2*10 - 20 - 2*30"
+assert abs(ex2_raw_doubled - 2 * ex2_raw) < 1e-4, "raw pooling is linear in q: doubling q doubles it"
+assert 10 <= ex2_soft_doubled < ex2_soft <= 30, (
+    "softmax pooling stays in [10, 30] and moves towards v_1 = 10 when the query doubles")
+### BEGIN HIDDEN TESTS
+assert abs(ex2_raw + 60) < 1e-4 and abs(ex2_raw_doubled + 120) < 1e-4
+assert abs(ex2_soft - 10.809) < 1e-3 and abs(ex2_soft_doubled - 10.031) < 1e-3
+### END HIDDEN TESTS
 
 # %% [markdown]
 # ### 练习 3
 #
-# 把本节开头小例子中的查询换成 $[0, 1]$（键和值不变），重新计算注意力权重和汇聚结果，
-# 分别存为 `ex3_weights`（形状 `(3,)`）和 `ex3_pooled`（一个 Python 浮点数）。
-# 结果比原来大还是小？为什么？
+# 仍用本节开头的键和值。什么样的查询 $\mathbf{q} = [q_1, q_2]$ 使注意力汇聚的结果**恰好**等于平均汇聚的 20？
+# 先推导条件，再写成函数 `ex3_gives_average(q)`：直接用你推出的条件返回 `True` 或 `False`（不要调用 softmax）。
+# 然后给出一个非零查询 `ex3_query`，它的汇聚结果是 20、权重却**不**均匀；再给出使三个权重都等于 $1/3$ 的查询
+# `ex3_uniform_query`。汇聚结果等于平均值，是否意味着权重均匀？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
-# 查询偏向第二维，第 3 个键 [0, 2] 与它的点积最大，于是结果被拉向 30。
-ex3_weights = torch.softmax(keys @ torch.tensor([0.0, 1.0]), dim=0)
-ex3_pooled = (ex3_weights @ values).item()
-print("weights:", [round(w, 3) for w in ex3_weights.tolist()], f" pooled: {ex3_pooled:.2f}")
+# 权重和为 1，故 10 a1 + 20 a2 + 30 a3 = 20 + 10 (a3 - a1)：结果为 20 当且仅当 a1 = a3，
+# 即两个打分相等：q.k1 = 2 q1 与 q.k3 = 2 q2，所以 q1 = q2（一整条直线）。
+# 权重均匀还要 a2 = a1，即 q2 = 2 q1，与 q1 = q2 合起来只有 q = 0。
+# 所以结果等于平均值不等于权重均匀：q = [1, 1] 给出 [0.42, 0.16, 0.42]，加权和仍是 20。
+def ex3_gives_average(q):
+    return bool(q[0] == q[1])
+
+
+ex3_query = torch.tensor([1.0, 1.0])
+ex3_uniform_query = torch.tensor([0.0, 0.0])
+for name, q in (("ex3_query", ex3_query), ("ex3_uniform_query", ex3_uniform_query)):
+    w = torch.softmax(keys @ q, dim=0)
+    print(f"{name}: weights {[round(x, 3) for x in w.tolist()]}, pooled {(w @ values).item():.3f}")
 ### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-assert tuple(ex3_weights.shape) == (3,), "ex3_weights should hold one weight per key"
-assert torch.isclose(ex3_weights.sum(), torch.tensor(1.0)), "the weights must sum to 1"
-assert isinstance(ex3_pooled, float), "ex3_pooled should be a Python float (use .item())"
+# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+ex3_w = torch.softmax(keys @ ex3_query, dim=0)
+ex3_u = torch.softmax(keys @ ex3_uniform_query, dim=0)
+print("ex3_query         -> weights", [round(x, 3) for x in ex3_w.tolist()],
+      f"pooled {(ex3_w @ values).item():.3f}")
+print("ex3_uniform_query -> weights", [round(x, 3) for x in ex3_u.tolist()],
+      f"pooled {(ex3_u @ values).item():.3f}")
+assert abs((ex3_w @ values).item() - 20) < 1e-4, "ex3_query must pool to exactly 20"
+assert (ex3_w - 1 / 3).abs().max() > 1e-2, "ex3_query's weights should not be uniform"
+assert torch.allclose(ex3_u, torch.full((3,), 1 / 3)), "ex3_uniform_query must give 1/3 each"
+for q in ([2.0, 2.0], [1.0, 0.5], [-1.0, -1.0]):
+    q = torch.tensor(q)
+    got, want = ex3_gives_average(q), abs((torch.softmax(keys @ q, 0) @ values).item() - 20) < 1e-4
+    assert got == want, f"ex3_gives_average({q.tolist()}) returned {got}; pooled == 20 is {want}"
 ### BEGIN HIDDEN TESTS
-assert ex3_weights.argmax().item() == 2, "the third key matches the query [0, 1] best"
-assert 25.0 < ex3_pooled < 26.5, "pooled value should be pulled towards 30"
+torch.manual_seed(1)
+for q in [torch.randn(2) for _ in range(20)] + [torch.full((2,), t) for t in (-3.0, 0.0, 0.7)]:
+    pooled = (torch.softmax(keys @ q, 0) @ values).item()
+    assert ex3_gives_average(q) == (abs(pooled - 20) < 1e-4), q.tolist()
+assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 ### END HIDDEN TESTS
 
 # %% [markdown]
 # ### 练习 4
 #
-# 把打分除以一个**温度**（temperature）$\tau > 0$ 再做 softmax：$\operatorname{softmax}(\mathbf{s} / \tau)$。
-# 用本节的 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`），
-# 对 $\tau \in \{0.1, 1, 10\}$ 计算“每行最大权重的平均值”，存为字典 `ex4_mean_max`（键为 $\tau$），
-# 并把三个权重矩阵并排画在一幅图里。$\tau$ 很小和很大时，热图分别是什么样子？
-# 提示：8 个键上的权重，最大值至少是 $1/8$，至多是 1。
+# 点积不只看方向，也看长度。取查询 $\mathbf{q} = [1, 1]$，把本节的第 2 个键换成 $c\,\mathbf{k}_2$（$c$ 为实数），其余不变。
+# 推导第 2 个权重 $\alpha_2(c)$ 的闭式表达，写成函数 `ex4_alpha2(c)`（参数和返回值都是 Python 浮点数，不要调用 softmax），
+# 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`。$c \to \infty$ 和 $c \to -\infty$ 时 $\alpha_2$ 趋于多少？
+# 这对“键的长度”意味着什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
-# tau 小时大多数行几乎只剩打分最大的那个键（接近 one-hot；两个最高分很接近的行会分给两个键），
-# tau 大时各键的权重趋于相同的 1/8。
-torch.manual_seed(0)
-ex4_scores = torch.randn(6, 8)
-ex4_temps = [0.1, 1.0, 10.0]
-ex4_grid = torch.stack([torch.softmax(ex4_scores / t, dim=-1) for t in ex4_temps])
-ex4_mean_max = {t: w.max(dim=-1).values.mean().item() for t, w in zip(ex4_temps, ex4_grid)}
-print("mean max weight per row:", {t: round(m, 3) for t, m in ex4_mean_max.items()})
-show_heatmaps(ex4_grid.unsqueeze(0), xlabel="Keys", ylabel="Queries",
-              titles=[f"tau = {t}" for t in ex4_temps], figsize=(9, 3))
-d2l.plt.show()
+# 打分为 q.k1 = 2, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 2 e^2)。
+# alpha_2 = 1/2 时 e^c = 2 e^2，即 c = 2 + ln 2 ≈ 2.693。c -> ∞ 时 alpha_2 -> 1，c -> -∞ 时 -> 0：
+# 方向不变，只把键拉长，就能让它独占注意力（反向拉长则被完全忽略）；键的长度和方向一样决定权重。
+def ex4_alpha2(c):
+    return 1.0 / (1.0 + 2.0 * math.exp(2.0 - c))
+
+
+ex4_c_half = 2.0 + math.log(2.0)
+print(f"c_half = {ex4_c_half:.4f}; alpha_2 at c = -5, 0, 2, c_half, 10:",
+      [round(ex4_alpha2(c), 4) for c in (-5.0, 0.0, 2.0, ex4_c_half, 10.0)])
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert set(ex4_mean_max) == {0.1, 1.0, 10.0}, "ex4_mean_max needs the keys 0.1, 1.0 and 10.0"
-m = [ex4_mean_max[t] for t in (0.1, 1.0, 10.0)]
-assert all(1 / 8 - 1e-6 <= v <= 1 + 1e-6 for v in m), "a max weight over 8 keys lies in [1/8, 1]"
-assert m[0] > m[1] > m[2], "a higher temperature must spread the weights: mean max should drop"
+def ex4_softmax_alpha2(c):
+    scaled = keys.clone()
+    scaled[1] *= c
+    return torch.softmax(scaled @ torch.tensor([1.0, 1.0]), dim=0)[1].item()
+
+
+for c in (-1.0, 0.0, 1.5, 3.0):
+    print(f"c = {c:4.1f}: ex4_alpha2 {ex4_alpha2(c):.5f}, softmax {ex4_softmax_alpha2(c):.5f}")
+    assert abs(ex4_alpha2(c) - ex4_softmax_alpha2(c)) < 1e-5, (
+        f"ex4_alpha2({c}) = {ex4_alpha2(c):.5f}, but softmax gives {ex4_softmax_alpha2(c):.5f}")
+print(f"ex4_c_half = {ex4_c_half:.4f}: softmax gives alpha_2 = {ex4_softmax_alpha2(ex4_c_half):.5f}")
+assert abs(ex4_softmax_alpha2(ex4_c_half) - 0.5) < 1e-4, "at ex4_c_half, k_2 should get exactly 1/2"
 ### BEGIN HIDDEN TESTS
-assert m[0] > 0.8, "tau=0.1 should be close to one-hot"
-assert m[2] < 0.15, "tau=10 should be nearly uniform (close to 1/8)"
+for c in (-8.0, 0.5, 2.0, 5.0, 12.0):
+    assert abs(ex4_alpha2(c) - ex4_softmax_alpha2(c)) < 1e-5, c
+assert abs(ex4_c_half - (2 + math.log(2))) < 1e-4
+### END HIDDEN TESTS
+
+# %% [markdown]
+# ### 练习 5
+#
+# 把打分除以**温度**（temperature）$\tau > 0$ 再做 softmax：$\alpha_i = \operatorname{softmax}(\mathbf{s} / \tau)_i$。
+# 先证明 $\alpha_i / \alpha_j = \exp\big((s_i - s_j)/\tau\big)$，再由它推出 $\tau \to 0^+$ 和 $\tau \to \infty$ 时权重的极限
+# （别忘了几个打分并列最大的情形）。把两个极限写成函数 `ex5_cold(scores)` 和 `ex5_hot(scores)`：
+# 输入形状 `(..., n)` 的打分，沿最后一维返回极限权重，不调用 softmax。
+# 用本节的 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`）与 $\tau = 10^{-3}$ 和 $\tau = 10^{3}$ 的 softmax 比一比。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+# alpha_i / alpha_j = exp(s_i / tau) / exp(s_j / tau) = exp((s_i - s_j) / tau)：分母 sum_k exp(s_k / tau) 约掉了。
+# tau -> 0+：若 s_i < max s，则对最大者 j 有 (s_i - s_j)/tau -> -∞，比值 -> 0，alpha_i -> 0；
+#   几个并列最大的键之间比值恒为 1，于是它们平分全部权重（只有一个最大者时就是 one-hot）。
+# tau -> ∞：所有比值 -> exp(0) = 1，权重都相等，即 1/n，与打分无关。
+def ex5_cold(scores):
+    top = (scores == scores.max(dim=-1, keepdim=True).values).float()
+    return top / top.sum(dim=-1, keepdim=True)
+
+
+def ex5_hot(scores):
+    return torch.full_like(scores, 1.0 / scores.shape[-1])
+
+
+torch.manual_seed(0)
+ex5_scores = torch.randn(6, 8)
+for tau, limit in ((1e-3, ex5_cold), (1e3, ex5_hot)):
+    gap = (torch.softmax(ex5_scores / tau, dim=-1) - limit(ex5_scores)).abs().max().item()
+    print(f"tau = {tau:g}: max |softmax - {limit.__name__}| = {gap:.1e}")
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+torch.manual_seed(0)
+ex5_s = torch.randn(6, 8)
+cold_gap = (torch.softmax(ex5_s / 1e-3, dim=-1) - ex5_cold(ex5_s)).abs().max().item()
+hot_gap = (torch.softmax(ex5_s / 1e3, dim=-1) - ex5_hot(ex5_s)).abs().max().item()
+print(f"max |softmax(s / 1e-3) - ex5_cold(s)| = {cold_gap:.1e}")
+print(f"max |softmax(s / 1e3)  - ex5_hot(s)|  = {hot_gap:.1e}")
+assert tuple(ex5_cold(ex5_s).shape) == (6, 8) and tuple(ex5_hot(ex5_s).shape) == (6, 8)
+assert cold_gap < 1e-3, "as tau -> 0 each row keeps only its largest score"
+assert hot_gap < 1e-3, "as tau -> infinity every key gets the same weight"
+### BEGIN HIDDEN TESTS
+tied = torch.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
+assert torch.allclose(ex5_cold(tied), torch.tensor([[0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25]]))
+assert torch.allclose(ex5_hot(torch.randn(3, 5)), torch.full((3, 5), 0.2))
+assert torch.allclose(ex5_cold(torch.tensor([0.0, -1.0, 5.0])), torch.tensor([0.0, 0.0, 1.0]))
 ### END HIDDEN TESTS

@@ -243,9 +243,10 @@ def pair_band(ax, x0: float, x1: float, y: float, h: float = 0.62) -> None:
 
 
 def fig_qkv_pooling() -> Figure:
+    # n = 4 pairs drawn in full: their four weights are the whole distribution and sum to 1.
     fig, ax = canvas(9, 4.6)
-    rows = [3.35, 2.6, 1.85, 0.75]
-    names = ["1", "2", "3", "n"]
+    rows = [3.35, 2.62, 1.89, 1.16]
+    mid = sum(rows) / len(rows)
     key_x, bar_x, val_x, sum_x, out_x = 2.95, 3.6, 5.75, 7.05, 8.25
     group(ax, 2.2, 0.22, 7.55, 3.85, "attention pooling", color=PALETTE["weight"].edge,
           title_at="bottom-left")
@@ -255,22 +256,22 @@ def fig_qkv_pooling() -> Figure:
     for x, title, sub in headers:
         label(ax, x, 4.35, title, size=FONT + 1, weight="bold")
         label(ax, x, 4.05, sub, size=SMALL, color=MUTED)
-    q = box(ax, 0.85, 2.3, r"$q$", role="query", w=0.9, h=0.6, size=FONT + 3)
-    total = node(ax, sum_x, 2.3, r"$\Sigma$", role="weight", r=0.22, size=14)
-    for y, name, weight in zip(rows, names, QKV_WEIGHTS, strict=True):
+    q = box(ax, 0.85, mid, r"$q$", role="query", w=0.9, h=0.6, size=FONT + 3)
+    total = node(ax, sum_x, mid, r"$\Sigma$", role="weight", r=0.22, size=14)
+    for i, (y, weight) in enumerate(zip(rows, QKV_WEIGHTS, strict=True), 1):
         pair_band(ax, key_x - 0.45, val_x + 0.45, y)
-        k = box(ax, key_x, y, rf"$k_{name}$", role="key", w=0.65)
-        v = box(ax, val_x, y, rf"$v_{name}$", role="value", w=0.65)
+        k = box(ax, key_x, y, rf"$k_{i}$", role="key", w=0.65)
+        v = box(ax, val_x, y, rf"$v_{i}$", role="value", w=0.65)
         arrow(ax, q.right, k.left, color=PALETTE["query"].edge, lw=1.4)
         weight_bar(ax, bar_x, y, weight, length=2.0)
-        line(ax, v.right, total.at(-0.7, 0.7 * np.sign(y - 2.3)), color=PALETTE["weight"].edge,
+        line(ax, v.right, total.at(-0.7, 0.7 * np.sign(y - mid)), color=PALETTE["weight"].edge,
              lw=0.6 + 9 * weight, alpha=0.75, zorder=1)
-    label(ax, key_x, 1.32, r"$\vdots$", size=FONT + 3)
-    label(ax, val_x, 1.32, r"$\vdots$", size=FONT + 3)
-    out = box(ax, out_x, 2.3, r"$\sum_i \alpha(q, k_i)\, v_i$", role="output", w=1.3, h=0.6)
+    out = box(ax, out_x, mid, r"$\sum_i \alpha(q, k_i)\, v_i$", role="output", w=1.3, h=0.6)
     arrow(ax, total.right, out.left, color=PALETTE["output"].edge, lw=1.6)
-    label(ax, 6.4, 0.42, "line width $\\propto$ weight", size=SMALL, color=MUTED)
-    label(ax, (key_x + val_x) / 2, 1.32, "key-value pairs", size=SMALL, color=MUTED)
+    label(ax, (key_x + val_x) / 2, 0.62,
+          f"n = {len(rows)} key-value pairs; weights sum to {sum(QKV_WEIGHTS):.2f}",
+          size=SMALL, color=MUTED)
+    label(ax, 6.4, 0.38, "line width $\\propto$ weight", size=SMALL, color=MUTED)
     return fig
 
 

@@ -23,19 +23,8 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
     titles: None or one title per grid column.
     xticklabels, yticklabels: None or one label per key / per query (tokens, for example).
     """
-    if matrices.dim() != 4:
-        raise ValueError(
-            f"show_heatmaps expects a 4-D tensor (num_rows, num_cols, num_queries, num_keys), "
-            f"got shape {tuple(matrices.shape)}; add axes with reshape or unsqueeze"
-        )
+    d2l.check_heatmaps(matrices, titles, xticklabels, yticklabels)
     num_rows, num_cols, num_queries, num_keys = matrices.shape
-    for what, labels, want, unit in (
-            ("titles", titles, num_cols, "columns of heatmaps"),
-            ("xticklabels", xticklabels, num_keys, "keys (columns of each heatmap)"),
-            ("yticklabels", yticklabels, num_queries, "queries (rows of each heatmap)")):
-        if labels is not None and len(labels) != want:
-            raise ValueError(f"got {len(labels)} {what} for {want} {unit}; "
-                             f"pass exactly one label per item, or None")
     values = matrices.detach().cpu().float()
     # One scale for every panel: the same colour means the same weight everywhere in the figure.
     low, high = min(0.0, values.min().item()), values.max().item()
