@@ -121,7 +121,7 @@ d2l.plt.show()
 # %% [markdown]
 # ![Nadaraya-Watson kernel weights as attention](figures/10.2-kernel-weights.svg)
 #
-# 图 10.2.1 Nadaraya-Watson 核回归就是注意力汇聚：测试输入 $x$ 是查询，训练输入 $x_i$ 是键、训练输出 $y_i$ 是值，高斯核权重决定预测 $\hat y = \sum_i \alpha(x, x_i)\, y_i$
+# 图 10.2.1 Nadaraya-Watson 核回归就是注意力汇聚：测试输入 $x$ 是查询，训练输入 $x_i$ 是键、训练输出 $y_i$ 是值，高斯核权重决定预测 $\hat y = \sum_i \alpha(x, x_i)\, y_i$。示意图用 12 个训练点、查询 $x = 2.5$，核与下面的代码相同：$\sigma = 1$（即 $w = 1$）
 
 # %%
 # (n_test, 1) - (1, n_train) -> (n_test, n_train)：每行是一个查询与全部键的差
@@ -276,7 +276,7 @@ assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包�
 # 学习率 0.5，训练 5 轮。每轮都用全部训练样本，所以训练是确定性的。下图随训练实时更新。
 
 # %%
-def train_nw(num_epochs, lr=0.5, animator=None):
+def train_nw(num_epochs, lr=0.5, animator=None, reduction="sum"):
     """Train NWKernelRegression on the leave-one-out pairs; returns (net, w per epoch, losses)."""
     torch.manual_seed(0)
     net = NWKernelRegression()
@@ -287,7 +287,7 @@ def train_nw(num_epochs, lr=0.5, animator=None):
     for epoch in range(num_epochs):
         trainer.zero_grad()
         l = loss(net(x_train, train_keys, train_values), y_train)
-        l.sum().backward()
+        (l.sum() if reduction == "sum" else l.mean()).backward()
         trainer.step()
         losses.append(l.sum().item())  # the loss at the w before this epoch's step
         w_history.append(net.w.item())
@@ -355,6 +355,7 @@ w_loo_best = w_grid[loo_curve.index(min(loo_curve))]
 w_test_best = w_grid[test_curve.index(min(test_curve))]
 net_long, w_history_long, _ = train_nw(200)
 w_long = net_long.w.item()
+_, w_history_mean, _ = train_nw(200, reduction="mean")  # mean loss: 50 times smaller steps
 
 probe = NWKernelRegression(w=w_history[0])  # the gradient of the summed loss at two points
 for w0 in (w_history[0], w_history[1]):
@@ -366,6 +367,8 @@ for w0 in (w_history[0], w_history[1]):
 print(f"lowest leave-one-out loss at w = {w_loo_best:.1f}, lowest test MSE at w = {w_test_best:.1f}")
 print(f"after 5 epochs: w = {w_learned:.2f}, test MSE {test_mse(y_hat_trained):.3f}")
 print(f"after 200 epochs: w = {w_long:.2f}, test MSE {test_mse(predict_with_width(w_long)):.3f}")
+print("mean instead of summed loss, w after 0, 10, 50, 200 epochs:",
+      [round(w_history_mean[i], 2) for i in (0, 10, 50, 200)])
 
 fig, ax = d2l.plt.subplots(figsize=(6, 3.5))
 ax.plot(w_grid, loo_curve, color="C0", label="leave-one-out loss L(w) / n (trained on)")
@@ -392,6 +395,7 @@ assert all(a > b for a, b in zip(self_curve, self_curve[1:]))  # with self: fall
 assert 3 < w_loo_best < 5 and 3 < w_test_best < 5  # both curves bottom out near w = 4
 assert w_history[1] > 3 * w_loo_best  # the first step jumps far past the minimum ...
 assert abs(w_long - w_loo_best) < 0.5  # ... and 200 epochs find it
+assert all(a < b < w_loo_best for a, b in zip(w_history_mean, w_history_mean[1:]))  # from below
 assert test_mse(predict_with_width(w_long)) < 0.5 * test_mse(y_hat_trained)
 
 # %% [markdown]
@@ -407,12 +411,12 @@ assert test_mse(predict_with_width(w_long)) < 0.5 * test_mse(y_hat_trained)
 #
 # 所以“可学习的 $w$ 自己找到平衡点”只在优化做得足够好时成立：书中训练 5 轮就拿去预测；
 # 这里照样训练 5 轮，但把整条 $L(w)$ 和路径画了出来，因为 5 轮的结果停在远离最低点的地方。
-# 对损失取平均而不是求和（等于把步长缩小 50 倍），或者用更小的学习率，$w$ 会从下方慢慢爬向最低点，
-# 不会越过它。还要注意，留一损失只是 50 个带噪声样本上的估计：换一组数据，它的最低点会移动，
+# 对损失取平均而不是求和（等于把步长缩小 50 倍），$w$ 从下方一步步爬向最低点，不会越过它
+# （上面最后一行：200 轮后约 3.9）。还要注意，留一损失只是 50 个带噪声样本上的估计：换一组数据，它的最低点会移动，
 # 与测试误差的最低点也未必重合（练习 3）。
 #
 # 训练后的权重为什么让曲线“追随噪声”？看一个查询 $x = 2.5$ 的权重随 $w$ 的变化：
-# 下图把 $\alpha(2.5, x_i)$ 画成训练输入 $x_i$ 的函数，四个 $w$ 画在同一坐标系里。
+# 下图把 $\alpha(2.5, x_i)$ 画成训练输入 $x_i$ 的函数，三个 $w$ 画在同一坐标系里。
 
 # %%
 query = 2.5
@@ -439,7 +443,7 @@ for name, w in [("w = 1", 1.0), ("w = 4", 4.0), ("trained", w_learned)]:
 print("mean largest weight per test query:", {k: round(v, 3) for k, v in sharpness.items()})
 
 # %% [markdown]
-# 三条曲线的峰都在 $x = 2.5$ 附近，但宽度差别很大：$w = 1$ 的权重摊在二十多个训练点上，最大的也只有 0.07 左右；
+# 三条曲线的峰都在 $x = 2.5$ 附近，但宽度差别很大：$w = 1$ 的权重摊在二十多个训练点上，最大的也只有 0.04；
 # $w = 4$ 集中在 $2.5 \pm 0.5$ 之内；训练 5 轮得到的 $w \approx 16$ 几乎把全部权重交给最近的两三个点，
 # 预测就是这两三个带噪声输出的平均，所以曲线跟着噪声起伏。
 # 训练后全部测试查询的权重热图（颜色刻度见右侧色条）里，亮带也因此又细又集中：
@@ -553,9 +557,9 @@ for w, min_error, min_shift in ((1.0, 1.5, 0.5), (4.0, 0.4, 0.1)):
 # %% [markdown]
 # 读图：$w = 1$ 时，$x = 0$ 处的重心偏到 0.83，预测误差约 +2.2，是整条曲线上最大的；
 # $w = 4$ 时核窄得多，重心只偏 0.18，误差降到约 +0.7，但仍是这条曲线上最大的。
-# 右端 $x = 4.9$ 的重心同样被拉向内部（偏移为负），误差却很小：$f$ 在 $x \approx 4.5$ 附近有一个极小值，
+# 右端 $x = 4.9$ 的重心同样被拉向内部（偏移为负），误差却小得多：$f$ 在 $x \approx 4.4$ 处有一个极小值，
 # 向内挪一点函数值几乎不变；而在 $x = 0$ 附近 $f$ 上升得很快（$x^{0.8}$ 在 0 处的斜率是无穷大），
-# 挪 0.8 就差了 2 以上。区间中部的重心也有偏移（训练点疏密不均），但比边界上小。
+# 挪 0.8 就差了 2 以上。区间中部的重心偏移比两端小得多（$1 \le x < 4$ 上，$w = 1$ 时不超过 0.31，$w = 4$ 时不超过 0.07）。
 # 所以边界偏差 = 重心被拉向内部 × 函数在那里的变化。统计学里的标准补救是局部线性回归
 # （local linear regression）：在查询附近拟合一条直线而不是一个常数，边界上的一阶偏差就消失了。
 #
@@ -567,9 +571,9 @@ for w, min_error, min_shift in ((1.0, 1.5, 0.5), (4.0, 0.4, 0.1)):
 #
 # * Nadaraya-Watson 核回归是注意力机制的一个实例：查询是新输入，键是训练输入，值是训练输出。
 # * 平均汇聚给所有值相同的权重；用高斯核时，注意力权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax，离查询越近的键权重越大。
-# * 在距离上乘一个可学习的 $w$ 就得到带参数的注意力汇聚；$w$ 越大核越窄，权重越集中，拟合越不平滑。
-# * 训练 $w$ 时要用留一法，否则每个查询只看自己就能把训练误差降为零。
-# * `torch.bmm` 对一批矩阵分别相乘：$(b, a, c) \times (b, c, d) \to (b, a, d)$，可以批量计算加权平均。
+# * 在距离上乘一个可学习的 $w$ 就得到带参数的注意力汇聚；$w$ 越大核越窄，权重越集中，拟合越不平滑。`torch.bmm`（$(b, a, c) \times (b, c, d) \to (b, a, d)$）批量计算这些加权平均。
+# * 训练 $w$ 要用留一法，否则每个查询只看自己就能把训练误差降为零。留一损失在 $w \approx 4$ 处最低，但损失求和、学习率 0.5 时第一步就越过了它，5 轮停在 $w \approx 16$，200 轮才回到最低点：目标对，还要优化得好。
+# * 在边界上所有近邻都在同一侧，加权平均的重心被拉向内部，预测偏向内部的函数值；核越宽，边界偏差越大。
 #
 # ## 练习
 #
