@@ -772,6 +772,8 @@ assert ex4_pred.shape == (n_test,), "predict one output per test input"
 assert ex4_weights.shape == (n_test, n_train), "attention_weights: (num_queries, num_keys)"
 assert (ex4_weights >= 0).all() and torch.allclose(ex4_weights.sum(dim=1), torch.ones(n_test))
 assert abs(test_mse(ex4_pred) - ex4_test_mse) < 1e-5, "ex4_test_mse should be this model's error"
+print(f"your model: test MSE {ex4_test_mse:.3f}; this section: w = 1 {test_mse(y_hat_np):.3f}, "
+      f"w = 4 {width_mse[4.0]:.3f}")
 ### BEGIN HIDDEN TESTS
 assert ex4_test_mse < test_mse(y_hat_np), "a trained pooling should beat the fixed w = 1"
 ### END HIDDEN TESTS
@@ -802,6 +804,8 @@ assert ex5_weights.shape == (n_test, n_train), "ex5_weights should have shape (n
 assert torch.allclose(ex5_weights.sum(dim=1), torch.ones(n_test)), "every row must sum to 1"
 ex5_far = (x_test[:, None] - x_train[None, :]).abs() > 1
 assert (ex5_weights[ex5_far] == 0).all(), "keys farther than 1 must get exactly zero weight"
+print(f"boxcar: {ex5_test_mse:.3f} test MSE, {(~ex5_far).sum(dim=1).float().mean():.1f} keys "
+      f"per query on average; Gaussian w = 1: {test_mse(y_hat_np):.3f}")
 ### BEGIN HIDDEN TESTS
 ex5_near = ~ex5_far
 for row, near in zip(ex5_weights, ex5_near):
