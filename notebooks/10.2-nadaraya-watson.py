@@ -121,7 +121,7 @@ d2l.plt.show()
 # %% [markdown]
 # ![Nadaraya-Watson kernel weights as attention](figures/10.2-kernel-weights.svg)
 #
-# 图 10.2.1 Nadaraya-Watson 核回归就是注意力汇聚：测试输入 $x$ 是查询，训练输入 $x_i$ 是键、训练输出 $y_i$ 是值，高斯核权重决定预测 $\hat y = \sum_i \alpha(x, x_i)\, y_i$
+# 图 10.2.1 Nadaraya-Watson 核回归就是注意力汇聚：测试输入 $x$ 是查询，训练输入 $x_i$ 是键、训练输出 $y_i$ 是值，高斯核权重决定预测 $\hat y = \sum_i \alpha(x, x_i)\, y_i$。示意图用 12 个训练点、查询 $x = 2.5$，核与下面的代码相同：$\sigma = 1$（即 $w = 1$）
 
 # %%
 # (n_test, 1) - (1, n_train) -> (n_test, n_train)：每行是一个查询与全部键的差
@@ -130,10 +130,12 @@ attention_weights = torch.softmax(-diffs**2 / 2, dim=1)
 y_hat_np = attention_weights @ y_train  # (n_test, n_train) @ (n_train,) -> (n_test,)
 print("attention weights:", tuple(attention_weights.shape), " prediction:", tuple(y_hat_np.shape))
 print(f"test MSE {test_mse(y_hat_np):.3f}")
-assert torch.allclose(attention_weights.sum(dim=1), torch.ones(n_test))
 d2l.plt.figure(figsize=(3.5, 2.5))
 plot_kernel_reg(y_hat_np)
 d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.allclose(attention_weights.sum(dim=1), torch.ones(n_test))  # 每行权重和为 1
 
 # %% [markdown]
 # 预测曲线已经跟上了真实函数的起伏，只是在峰谷处被“削平”了：高斯核较宽，
@@ -169,6 +171,9 @@ weights = torch.softmax(torch.randn(2, 10), dim=1)  # (2, 10)，每行和为 1
 values = torch.arange(20.0).reshape(2, 10)  # (2, 10)
 pooled = torch.bmm(weights.unsqueeze(1), values.unsqueeze(-1))  # (2,1,10) x (2,10,1)
 print("pooled:", tuple(pooled.shape), [round(v, 3) for v in pooled.reshape(-1).tolist()])
+print("elementwise:", [round(v, 3) for v in (weights * values).sum(dim=1).tolist()])
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(pooled.reshape(-1), (weights * values).sum(dim=1))
 
 # %% [markdown]
@@ -205,16 +210,10 @@ class NWKernelRegression(nn.Module):
         self.attention_weights = None
 
     def forward(self, queries, keys, values):
-        if queries.dim() != 1:
-            raise ValueError(
-                f"queries must have shape (num_queries,), got {tuple(queries.shape)}; "
-                "flatten them with queries.reshape(-1)")
-        if keys.shape != values.shape or keys.dim() != 2 or keys.shape[0] != queries.shape[0]:
-            raise ValueError(
-                f"keys and values must both have shape (num_queries, num_keys) = "
-                f"({queries.shape[0]}, num_keys), got keys {tuple(keys.shape)} and values "
-                f"{tuple(values.shape)}; give every query one row of keys and one of values, "
-                "e.g. x_train.repeat(num_queries, 1)")
+        d2l.check_shape(queries, "queries", "(num_queries,)", "flatten them: queries.reshape(-1)")
+        d2l.check_shape(keys, "keys", "(num_queries, num_keys)", num_queries=len(queries))
+        n_q, n_k = keys.shape
+        d2l.check_shape(values, "values", "(num_queries, num_keys)", num_queries=n_q, num_keys=n_k)
         self.attention_weights = torch.softmax(self.log_kernel(queries, keys), dim=-1)
         # One weighted average per query: the (1, num_keys) row of weights times the
         # (num_keys, 1) column of values, batched over the queries.
@@ -232,27 +231,27 @@ class NWKernelRegression(nn.Module):
 
 
 # %% [markdown]
-# 先检查形状，并验证两个特例：$w = 1$ 时它与上面的非参数汇聚完全相同，$w = 0$ 时它等于平均汇聚。
+# 先看形状，并验证两个特例：$w = 1$ 时它与上面的非参数汇聚完全相同，$w = 0$ 时它等于平均汇聚。
 
 # %%
 test_keys = x_train.repeat(n_test, 1)  # (n_test, n_train)：每个测试查询都参考全部训练样本
 test_values = y_train.repeat(n_test, 1)
-with torch.no_grad():
-    y_hat_w1 = NWKernelRegression(w=1.0)(x_test, test_keys, test_values)
-    y_hat_w0 = NWKernelRegression(w=0.0)(x_test, test_keys, test_values)
+
+
+def predict_with_width(w):
+    """Prediction on the test grid with a fixed kernel width 1/w, shape (n_test,)."""
+    with torch.no_grad():
+        return NWKernelRegression(w=w)(x_test, test_keys, test_values)
+
+
+y_hat_w1, y_hat_w0 = predict_with_width(1.0), predict_with_width(0.0)
 print("keys:", tuple(test_keys.shape), " output:", tuple(y_hat_w1.shape))
+print("w = 1 equals the nonparametric pooling:", torch.allclose(y_hat_w1, y_hat_np, atol=1e-6))
+print("w = 0 equals average pooling:", torch.allclose(y_hat_w0, y_hat_avg, atol=1e-5))
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(y_hat_w1, y_hat_np, atol=1e-6)
 assert torch.allclose(y_hat_w0, y_hat_avg, atol=1e-5)
-print("w=1 matches the nonparametric pooling; w=0 matches average pooling")
-
-# %% [markdown]
-# 形状不匹配时，模型会说明需要怎样的输入：
-
-# %%
-try:
-    NWKernelRegression(w=1.0)(x_test, x_train.repeat(3, 1), y_train.repeat(3, 1))
-except ValueError as e:
-    print("ValueError:", e)
 
 # %% [markdown]
 # ## 训练
@@ -268,42 +267,50 @@ off_diagonal = ~torch.eye(n_train, dtype=torch.bool)  # 对角线为 False：去
 train_keys = x_train.repeat(n_train, 1)[off_diagonal].reshape(n_train, n_train - 1)
 train_values = y_train.repeat(n_train, 1)[off_diagonal].reshape(n_train, n_train - 1)
 print("keys:", tuple(train_keys.shape), " values:", tuple(train_values.shape))
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包含查询自己
 
 # %% [markdown]
-# 损失是平方误差，对 50 个样本求和后反向传播；优化器为随机梯度下降（SGD），学习率 0.5，训练 5 轮。
-# 每轮都用全部训练样本，所以训练是确定性的。下图随训练实时更新。
+# 和书中一样：损失是平方误差，对 50 个样本**求和**后反向传播；优化器为随机梯度下降（SGD），
+# 学习率 0.5，训练 5 轮。每轮都用全部训练样本，所以训练是确定性的。下图随训练实时更新。
 
 # %%
-torch.manual_seed(0)
-net = NWKernelRegression()
-w_history = [net.w.item()]  # w before training, then after every epoch
-loss = nn.MSELoss(reduction="none")
-trainer = torch.optim.SGD(net.parameters(), lr=0.5)
+def train_nw(num_epochs, lr=0.5, animator=None, reduction="sum"):
+    """Train NWKernelRegression on the leave-one-out pairs; returns (net, w per epoch, losses)."""
+    torch.manual_seed(0)
+    net = NWKernelRegression()
+    w_history = [net.w.item()]  # w before training, then after every epoch
+    loss = nn.MSELoss(reduction="none")
+    trainer = torch.optim.SGD(net.parameters(), lr=lr)
+    losses = []
+    for epoch in range(num_epochs):
+        trainer.zero_grad()
+        l = loss(net(x_train, train_keys, train_values), y_train)
+        (l.sum() if reduction == "sum" else l.mean()).backward()
+        trainer.step()
+        losses.append(l.sum().item())  # the loss at the w before this epoch's step
+        w_history.append(net.w.item())
+        if animator is not None:
+            animator.add(epoch + 1, losses[-1])
+    return net, w_history, losses
+
+
 animator = d2l.Animator(xlabel="epoch", ylabel="loss", xlim=[1, 5], figsize=(3.5, 2.5))
-losses = []
-for epoch in range(5):
-    trainer.zero_grad()
-    l = loss(net(x_train, train_keys, train_values), y_train)
-    l.sum().backward()
-    trainer.step()
-    losses.append(l.sum().item())
-    w_history.append(net.w.item())
-    animator.add(epoch + 1, losses[-1])
+net, w_history, losses = train_nw(5, animator=animator)
 w_learned = net.w.item()
-print(f"epoch {epoch + 1}, loss {losses[-1]:.3f}")
+print(f"epoch 5, loss {losses[-1]:.3f}")
 print("loss per epoch:", [round(v, 2) for v in losses])
 print("w before training and after each epoch:", [round(v, 2) for v in w_history])
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert losses[-1] < 0.5 * losses[0]
 assert w_history[0] < 1 and w_history[1] > 10  # one step takes w from below 1 to above 10
-assert all(0 < a - b < 0.5 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
+assert all(0 < a - b < 0.2 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
 assert 15 < w_learned < 18
 
 # %% [markdown]
-# 损失在第一轮后就大幅下降，$w$ 从不到 1 一步跳到了十以上，之后每轮只回落不到 0.5。
-# 原因是损失对 50 个样本**求和**，学习率 0.5 对这个梯度来说步子很大。
-# 第一步跳得这么远，是否越过了留一损失的最低点？练习 3 会在一组 $w$ 上计算留一损失来回答。
-#
+# 损失在第一轮后就大幅下降，$w$ 从不到 1 一步跳到了十以上，之后每轮只回落不到 0.2。
 # 用训练好的模型预测测试数据：每个测试查询参考全部 50 个训练样本。
 
 # %%
@@ -312,26 +319,139 @@ with torch.no_grad():
 for name, y_hat in [("average", y_hat_avg), ("nonparametric", y_hat_np),
                     ("trained", y_hat_trained)]:
     print(f"{name:>14}: test MSE {test_mse(y_hat):.3f}")
-assert test_mse(y_hat_trained) < 0.5 * test_mse(y_hat_np) < 0.5 * test_mse(y_hat_avg)
 d2l.plt.figure(figsize=(3.5, 2.5))
 plot_kernel_reg(y_hat_trained)
 d2l.plt.show()
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert test_mse(y_hat_trained) < 0.5 * test_mse(y_hat_np) < 0.5 * test_mse(y_hat_avg)
+
 # %% [markdown]
 # 测试误差不到非参数版本的一半，峰谷也跟上了；但曲线变得不那么平滑，开始追随个别带噪声的点。
-# 把两种汇聚的注意力权重画在同一个颜色刻度上，原因一目了然：训练后的亮带又细又集中。
-# 每个测试查询的最大权重平均从约 0.05 升到约 0.6；在共用的刻度上，$w = 1$ 的权重摊得太开，
-# 左图几乎看不出颜色——这本身就是“权重分散”的样子。
+# 这是最好的 $w$ 吗？下面把几个量画成 $w$ 的函数，都按每个样本平均：
+#
+# * **留一损失**（leave-one-out loss）$L(w)$：训练循环真正在最小化的量（除以 50）；
+#   每个训练点都由**其他**点预测，所以它是对“没见过的输入上的误差”的估计；
+# * **含自己的训练损失**：查询也在自己的键里时的误差，它随 $w$ 一路下降（$w \to \infty$ 时趋于 0），
+#   这正是不能用它来训练或选 $w$ 的原因；
+# * **测试误差**：与不含噪声的真实曲线比较。留一损失的目标 $y_i$ 带着方差 $0.5^2 = 0.25$ 的噪声，
+#   所以它整体比测试误差高出约 0.25 以上，要比较的是两条曲线**最低点的位置**。
+#
+# 训练 5 轮时 $w$ 走过的路径画在 $L(w)$ 上（实心点），训练 200 轮的路径用小圆圈画出。
 
 # %%
-sharpness = {}
-for name, weights_ in [("w = 1", attention_weights), ("trained", net.attention_weights)]:
-    sharpness[name] = weights_.max(dim=1).values.mean().item()  # mean largest weight per query
+def summed_loss(w, keys, values):
+    """Summed squared error of the training points predicted from `keys`/`values` at width 1/w."""
+    with torch.no_grad():
+        return ((NWKernelRegression(w=w)(x_train, keys, values) - y_train) ** 2).sum().item()
+
+
+w_grid = torch.linspace(0.25, 20, 80).tolist()
+loo_curve = [summed_loss(w, train_keys, train_values) / n_train for w in w_grid]
+self_curve = [summed_loss(w, x_train.repeat(n_train, 1), y_train.repeat(n_train, 1)) / n_train
+              for w in w_grid]
+test_curve = [test_mse(predict_with_width(w)) for w in w_grid]
+w_loo_best = w_grid[loo_curve.index(min(loo_curve))]
+w_test_best = w_grid[test_curve.index(min(test_curve))]
+net_long, w_history_long, _ = train_nw(200)
+w_long = net_long.w.item()
+_, w_history_mean, _ = train_nw(200, reduction="mean")  # mean loss: 50 times smaller steps
+
+probe = NWKernelRegression(w=w_history[0])  # the gradient of the summed loss at two points
+for w0 in (w_history[0], w_history[1]):
+    probe.w.data.fill_(w0)
+    probe.w.grad = None
+    ((probe(x_train, train_keys, train_values) - y_train) ** 2).sum().backward()
+    print(f"at w = {w0:5.2f}: dL/dw = {probe.w.grad.item():7.2f}, SGD step = "
+          f"{-0.5 * probe.w.grad.item():+6.2f}")
+print(f"lowest leave-one-out loss at w = {w_loo_best:.1f}, lowest test MSE at w = {w_test_best:.1f}")
+print(f"after 5 epochs: w = {w_learned:.2f}, test MSE {test_mse(y_hat_trained):.3f}")
+print(f"after 200 epochs: w = {w_long:.2f}, test MSE {test_mse(predict_with_width(w_long)):.3f}")
+print("mean instead of summed loss, w after 0, 10, 50, 200 epochs:",
+      [round(w_history_mean[i], 2) for i in (0, 10, 50, 200)])
+
+fig, ax = d2l.plt.subplots(figsize=(6, 3.5))
+ax.plot(w_grid, loo_curve, color="C0", label="leave-one-out loss L(w) / n (trained on)")
+ax.plot(w_grid, self_curve, color="C0", ls=":", label="training loss with self / n")
+ax.plot(w_grid, test_curve, color="C3", ls="--", label="test MSE (noise-free truth)")
+loo_at = lambda ws: [summed_loss(w, train_keys, train_values) / n_train for w in ws]  # noqa: E731
+ax.plot(w_history_long[::10], loo_at(w_history_long[::10]), "o", mfc="none", color="C2",
+        ms=5, label="path of w, 200 epochs (every 10th)")
+ax.plot(w_history, loo_at(w_history), "o-", color="C1", ms=5, lw=0.8,
+        label="path of w, 5 epochs")
+ax.annotate("start", (w_history[0], loo_at(w_history[:1])[0]), xytext=(8, 0),
+            textcoords="offset points", va="center", fontsize=9)
+ax.annotate("after epoch 1", (w_history[1], loo_at(w_history[1:2])[0]), xytext=(-10, 12),
+            textcoords="offset points", ha="center", fontsize=9)
+ax.set_xlabel("w (kernel width 1/w)")
+ax.set_ylabel("loss per point")
+ax.set_xlim(0, 20)
+ax.set_ylim(0, 1.3)
+ax.legend(fontsize=8, loc="upper right")
+d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert all(a > b for a, b in zip(self_curve, self_curve[1:]))  # with self: falls all the way
+assert 3 < w_loo_best < 5 and 3 < w_test_best < 5  # both curves bottom out near w = 4
+assert w_history[1] > 3 * w_loo_best  # the first step jumps far past the minimum ...
+assert abs(w_long - w_loo_best) < 0.5  # ... and 200 epochs find it
+assert all(a < b < w_loo_best for a, b in zip(w_history_mean, w_history_mean[1:]))  # from below
+assert test_mse(predict_with_width(w_long)) < 0.5 * test_mse(y_hat_trained)
+
+# %% [markdown]
+# 图里能读出发生了什么：
+#
+# * 留一损失 $L(w)$ 在 $w \approx 4$ 处最低，测试误差的最低点也在这附近：最小化留一损失这个目标本身是对的。
+# * 但 $L(w)$ 在 $w = 0.5$ 附近很陡，而损失是 50 个样本的**和**，梯度也是 50 个梯度之和；
+#   乘上学习率 0.5，第一步把 $w$ 从 0.5 推到了 16.9，远远越过最低点（上面打印的 SGD step）。
+# * 越过之后，$w$ 落在一段平缓的坡上：核已经窄到每个训练点只看它的一两个近邻，再改变 $w$
+#   几乎不改变预测，梯度很小，每轮只回落约 0.17。5 轮停在 $w \approx 16$，
+#   测试误差 0.130，而 $w \approx 4$ 的测试误差约 0.05。
+# * 训练 200 轮，$w$ 才沿着这段坡慢慢回到留一损失的最低点（小圆圈），测试误差随之降到约 0.05。
+#
+# 所以“可学习的 $w$ 自己找到平衡点”只在优化做得足够好时成立：书中训练 5 轮就拿去预测；
+# 这里照样训练 5 轮，但把整条 $L(w)$ 和路径画了出来，因为 5 轮的结果停在远离最低点的地方。
+# 对损失取平均而不是求和（等于把步长缩小 50 倍），$w$ 从下方一步步爬向最低点，不会越过它
+# （上面最后一行：200 轮后约 3.9）。还要注意，留一损失只是 50 个带噪声样本上的估计：换一组数据，它的最低点会移动，
+# 与测试误差的最低点也未必重合（练习 3）。
+#
+# 训练后的权重为什么让曲线“追随噪声”？看一个查询 $x = 2.5$ 的权重随 $w$ 的变化：
+# 下图把 $\alpha(2.5, x_i)$ 画成训练输入 $x_i$ 的函数，三个 $w$ 画在同一坐标系里。
+
+# %%
+query = 2.5
+profile_widths = [1.0, 4.0, w_learned]
+fig, ax = d2l.plt.subplots(figsize=(6, 3))
+for w in profile_widths:
+    model = NWKernelRegression(w=w)
+    with torch.no_grad():
+        model(torch.tensor([query]), x_train[None, :], y_train[None, :])
+    alpha = model.attention_weights[0]
+    ax.plot(x_train, alpha, "o-", ms=3, label=f"w = {w:.1f}: max weight {alpha.max():.2f}")
+ax.axvline(query, color="gray", ls="--", lw=0.8)
+ax.set_xlabel("training input x_i")
+ax.set_ylabel("alpha(2.5, x_i)")
+ax.set_xlim(0, 5)
+ax.legend(fontsize=8)
+d2l.plt.show()
+sharpness = {}  # mean largest weight per test query
+for name, w in [("w = 1", 1.0), ("w = 4", 4.0), ("trained", w_learned)]:
+    model = NWKernelRegression(w=w)
+    with torch.no_grad():
+        model(x_test, test_keys, test_values)
+    sharpness[name] = model.attention_weights.max(dim=1).values.mean().item()
 print("mean largest weight per test query:", {k: round(v, 3) for k, v in sharpness.items()})
-assert sharpness["w = 1"] < 0.1 and sharpness["trained"] > 0.5
-d2l.show_heatmaps(torch.stack([attention_weights, net.attention_weights.detach()]).unsqueeze(0),
+
+# %% [markdown]
+# 三条曲线的峰都在 $x = 2.5$ 附近，但宽度差别很大：$w = 1$ 的权重摊在二十多个训练点上，最大的也只有 0.04；
+# $w = 4$ 集中在 $2.5 \pm 0.5$ 之内；训练 5 轮得到的 $w \approx 16$ 几乎把全部权重交给最近的两三个点，
+# 预测就是这两三个带噪声输出的平均，所以曲线跟着噪声起伏。
+# 训练后全部测试查询的权重热图（颜色刻度见右侧色条）里，亮带也因此又细又集中：
+
+# %%
+d2l.show_heatmaps(net.attention_weights.detach().reshape(1, 1, n_test, n_train),
                   xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
-                  titles=["Nonparametric, w = 1", f"Trained, w = {w_learned:.1f}"], figsize=(7, 3.5))
+                  titles=[f"Trained, w = {w_learned:.1f}"], figsize=(3.5, 3.5))
 d2l.plt.show()
 
 # %% [markdown]
@@ -350,12 +470,6 @@ d2l.plt.show()
 # 拖动它可以连续改变 $w$；没有交互前端时（例如在命令行执行或测试笔记本）只显示静态图。
 
 # %%
-def predict_with_width(w):
-    """Nonparametric prediction on the test grid with kernel width 1/w, shape (n_test,)."""
-    with torch.no_grad():
-        return NWKernelRegression(w=w)(x_test, test_keys, test_values)
-
-
 def show_width(w):
     d2l.plt.figure(figsize=(3.5, 2.5))
     plot_kernel_reg(predict_with_width(w), title=f"w = {w:.1f}")
@@ -381,9 +495,6 @@ width_mse = {w: test_mse(predict_with_width(w)) for w in widths}
 print("test MSE:", {w: round(e, 3) for w, e in width_mse.items()},
       f" (average pooling: {test_mse(y_hat_avg):.3f})")
 d2l.plt.show()
-assert min(width_mse, key=width_mse.get) == 4.0
-assert width_mse[0.5] > width_mse[1.0] > width_mse[4.0] < width_mse[16.0]
-assert width_mse[0.5] > 0.8 * test_mse(y_hat_avg)  # nearly as poor as average pooling
 
 if widget_frontend_available():
     import ipywidgets as widgets
@@ -391,19 +502,78 @@ if widget_frontend_available():
     _ = widgets.interact(show_width, w=widgets.FloatSlider(
         value=1.0, min=0.2, max=20.0, step=0.2, description="w"))
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert min(width_mse, key=width_mse.get) == 4.0
+assert width_mse[0.5] > width_mse[1.0] > width_mse[4.0] < width_mse[16.0]
+assert width_mse[0.5] > 0.8 * test_mse(y_hat_avg)  # nearly as poor as average pooling
+
 # %% [markdown]
 # 测试误差随 $w$ 先降后升：$w = 0.5$ 的曲线被抹得很平，误差接近平均汇聚；$w = 16$ 已经在拟合噪声；
-# 四个宽度里中间的 $w = 4$ 最好。可学习的 $w$ 让模型自己去找这个平衡点，这正是
-# “带参数的注意力”比固定规则更灵活的地方；后面几节的注意力评分函数会有更多可学习的参数。
+# 四个宽度里中间的 $w = 4$ 最好，与上面留一损失的最低点一致。
+
+# %% [markdown]
+# ## 边界上的偏差
+#
+# 上面几张图里最显眼的误差在左端 $x = 0$：真实值 $f(0) = 0$，预测却高出一大截。
+# 原因不在噪声，而在**位置**：在区间内部，查询两侧都有训练点，加权平均的“重心”
+# $\bar{x}(x) = \sum_i \alpha(x, x_i)\, x_i$ 落在查询附近；而在 $x = 0$，所有训练点都在右侧，
+# 重心被拉向区间内部，预测近似于 $f$ 在 $\bar{x}(0) > 0$ 附近的值。核越宽，重心被拉得越远。
+# 下图画出 $w = 1$ 和 $w = 4$ 时的误差 $\hat{y}(x) - f(x)$（左）和重心的偏移 $\bar{x}(x) - x$（右）。
+
+# %%
+fig, (ax_err, ax_shift) = d2l.plt.subplots(1, 2, figsize=(8, 2.8))
+interior = (x_test >= 1) & (x_test < 4)
+for w in (1.0, 4.0):
+    model = NWKernelRegression(w=w)
+    with torch.no_grad():
+        error = model(x_test, test_keys, test_values) - y_truth
+    shift = (model.attention_weights * test_keys).sum(dim=1) - x_test  # centre of the keys - x
+    ax_err.plot(x_test, error, label=f"w = {w:.0f}")
+    ax_shift.plot(x_test, shift, label=f"w = {w:.0f}")
+    print(f"w = {w:.0f}: error at x = 0 / 4.9: {error[0].item():+.2f} / {error[-1].item():+.2f};"
+          f" shift at x = 0 / 4.9: {shift[0].item():+.2f} / {shift[-1].item():+.2f};"
+          f" largest |shift| for 1 <= x < 4: {shift[interior].abs().max().item():.2f}")
+for ax, ylabel in ((ax_err, "prediction - truth"), (ax_shift, "weighted mean of keys - x")):
+    ax.axhline(0, color="gray", lw=0.8)
+    ax.set_xlabel("x")
+    ax.set_ylabel(ylabel)
+    ax.set_xlim(0, 5)
+    ax.legend(fontsize=8)
+fig.tight_layout()
+d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+for w, min_error, min_shift in ((1.0, 1.5, 0.5), (4.0, 0.4, 0.1)):
+    with torch.no_grad():
+        error = predict_with_width(w) - y_truth
+    model = NWKernelRegression(w=w)
+    model(x_test, test_keys, test_values)
+    shift = (model.attention_weights * test_keys).sum(dim=1).detach() - x_test
+    assert error[0] > min_error and shift[0] > min_shift and shift[-1] < -min_shift, w
+    assert error[0] > 2 * error[-1].abs(), "the left end errs far more than the right end"
+    assert shift[interior].abs().max() < 0.5 * shift[0], "the centre moves most at the edges"
+    assert error.abs().argmax() == 0, "the largest error is at x = 0"
+
+# %% [markdown]
+# 读图：$w = 1$ 时，$x = 0$ 处的重心偏到 0.83，预测误差约 +2.2，是整条曲线上最大的；
+# $w = 4$ 时核窄得多，重心只偏 0.18，误差降到约 +0.7，但仍是这条曲线上最大的。
+# 右端 $x = 4.9$ 的重心同样被拉向内部（偏移为负），误差却小得多：$f$ 在 $x \approx 4.4$ 处有一个极小值，
+# 向内挪一点函数值几乎不变；而在 $x = 0$ 附近 $f$ 上升得很快（$x^{0.8}$ 在 0 处的斜率是无穷大），
+# 挪 0.8 就差了 2 以上。区间中部的重心偏移比两端小得多（$1 \le x < 4$ 上，$w = 1$ 时不超过 0.31，$w = 4$ 时不超过 0.07）。
+# 所以边界偏差 = 重心被拉向内部 × 函数在那里的变化。统计学里的标准补救是局部线性回归
+# （local linear regression）：在查询附近拟合一条直线而不是一个常数，边界上的一阶偏差就消失了。
+#
+# 可学习的 $w$ 只有一个，它在偏差与方差之间取舍；后面几节的注意力评分函数有更多可学习的参数，
+# 同样需要好的优化和没见过的数据来检验。
 
 # %% [markdown]
 # ## 小结
 #
 # * Nadaraya-Watson 核回归是注意力机制的一个实例：查询是新输入，键是训练输入，值是训练输出。
 # * 平均汇聚给所有值相同的权重；用高斯核时，注意力权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax，离查询越近的键权重越大。
-# * 在距离上乘一个可学习的 $w$ 就得到带参数的注意力汇聚；$w$ 越大核越窄，权重越集中，拟合越不平滑。
-# * 训练 $w$ 时要用留一法，否则每个查询只看自己就能把训练误差降为零。
-# * `torch.bmm` 对一批矩阵分别相乘：$(b, a, c) \times (b, c, d) \to (b, a, d)$，可以批量计算加权平均。
+# * 在距离上乘一个可学习的 $w$ 就得到带参数的注意力汇聚；$w$ 越大核越窄，权重越集中，拟合越不平滑。`torch.bmm`（$(b, a, c) \times (b, c, d) \to (b, a, d)$）批量计算这些加权平均。
+# * 训练 $w$ 要用留一法，否则每个查询只看自己就能把训练误差降为零。留一损失在 $w \approx 4$ 处最低，但损失求和、学习率 0.5 时第一步就越过了它，5 轮停在 $w \approx 16$，200 轮才回到最低点：目标对，还要优化得好。
+# * 在边界上所有近邻都在同一侧，加权平均的重心被拉向内部，预测偏向内部的函数值；核越宽，边界偏差越大。
 #
 # ## 练习
 #
@@ -440,6 +610,9 @@ print({k: round(v, 3) for k, v in ex1_mse.items()})
 # %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(ex1_mse) == {(50, 1.0), (50, 16.0), (500, 1.0), (500, 16.0)}, "ex1_mse needs 4 keys (n, w)"
 assert abs(ex1_mse[(50, 1.0)] - test_mse(y_hat_np)) < 1e-4, "n=50, w=1 is this section's estimate"
+assert abs(ex1_mse[(50, 16.0)] - width_mse[16.0]) < 1e-4, \
+    f"n=50, w=16 should match the main text's {width_mse[16.0]:.3f}, got {ex1_mse[(50, 16.0)]:.3f}"
+print("n = 50 matches the main text:", {k: round(v, 3) for k, v in ex1_mse.items() if k[0] == 50})
 ### BEGIN HIDDEN TESTS
 assert ex1_mse[(500, 16.0)] < ex1_mse[(50, 16.0)] / 4, "the narrow kernel gains a lot from data"
 assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias stays"
@@ -476,6 +649,9 @@ print("keys holding 90% of the weight, on average:", {k: round(v, 1) for k, v in
 # %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert abs(ex2_sigma * ex2_w - 1) < 1e-6, "sigma is 1 / w"
 assert set(ex2_keys_for_90) == {"w = 1", "trained"}
+assert abs(ex2_w - w_learned) < 1e-6, f"the trained w is {w_learned:.2f}, got {ex2_w:.2f}"
+print(f"w = {ex2_w:.2f}, sigma = {ex2_sigma:.3f}; keys for 90 %:",
+      {k: round(v, 1) for k, v in ex2_keys_for_90.items()})
 ### BEGIN HIDDEN TESTS
 assert abs(ex2_w - net.w.item()) < 1e-6, "ex2_w should be the trained model's w"
 assert 1 <= ex2_keys_for_90["trained"] < ex2_keys_for_90["w = 1"] / 3, "trained weights are sharper"
@@ -492,47 +668,57 @@ assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
 # %% [markdown]
 # ### 练习 3
 #
-# 非参数的 Nadaraya-Watson 估计也有一个超参数：核的宽度（这里写作 $w$）。怎样不看测试集就选出它？
-# 用留一（leave-one-out）交叉验证：在网格 `ex3_grid = [1, 2, 4, 8, 16, 64]` 上，
-# 对训练集计算留一平方误差之和，存为列表 `ex3_loo`；再计算**不**去掉查询自己时的训练误差 `ex3_with_self`。
-# 取留一误差最小的 $w$ 为 `ex3_best_w`，并把它在测试集上的误差存为 `ex3_test_mse`。
-# 为什么不能用含查询自己的训练误差来选 $w$？5 轮 SGD 得到的 $w$ 是否越过了留一误差的最低点？
+# 正文里留一损失和测试误差的最低点都在 $w \approx 4$。这是这一组数据的巧合，还是留一法总能选对宽度？
+# 用 `make_data(50, seed)` 对 `seed = 0, 1, 2, 3, 4` 各生成一组训练数据，在网格
+# `ex3_grid = [1, 2, 3, 4, 6, 8, 12, 16]` 上求：留一平方误差之和最小的 $w$（字典 `ex3_loo_w`，键为 seed）、
+# 测试误差最小的 $w$（`ex3_test_w`），以及两者的测试误差（`ex3_mse[seed] = (用留一 w 的测试误差, 最小测试误差)`）。
+# 留一法选出的宽度离最好的宽度有多远？代价有多大？它会不会选出 $w = 1$ 或 $w = 16$？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
-def squared_error(w, keys, vals):
+def loo_and_test_errors(x, y, grid):
+    """Summed leave-one-out errors and test MSEs over `grid` for the training set (x, y)."""
+    n = len(x)
+    keep = ~torch.eye(n, dtype=torch.bool)
+    keys, vals = (t.repeat(n, 1)[keep].reshape(n, n - 1) for t in (x, y))
+    loo, test = [], []
     with torch.no_grad():
-        return ((NWKernelRegression(w=w)(x_train, keys, vals) - y_train) ** 2).sum().item()
+        for w in grid:
+            model = NWKernelRegression(w=w)
+            loo.append(((model(x, keys, vals) - y) ** 2).sum().item())
+            test.append(test_mse(model(x_test, x.repeat(n_test, 1), y.repeat(n_test, 1))))
+    return loo, test
 
 
-ex3_grid = [1.0, 2.0, 4.0, 8.0, 16.0, 64.0]
-ex3_loo = [squared_error(w, train_keys, train_values) for w in ex3_grid]
-ex3_with_self = [squared_error(w, x_train.repeat(n_train, 1), y_train.repeat(n_train, 1))
-                 for w in ex3_grid]
-ex3_best_w = ex3_grid[ex3_loo.index(min(ex3_loo))]
-ex3_test_mse = test_mse(predict_with_width(ex3_best_w))
-print("leave-one-out:", [round(v, 1) for v in ex3_loo])
-print("with self    :", [round(v, 1) for v in ex3_with_self])
-print(f"best w {ex3_best_w}, test MSE {ex3_test_mse:.3f} (w = 1: {test_mse(y_hat_np):.3f}, "
-      f"trained w = {w_learned:.1f}: {test_mse(y_hat_trained):.3f})")
+ex3_grid = [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]
+ex3_loo_w, ex3_test_w, ex3_mse = {}, {}, {}
+for seed in range(5):
+    loo, test = loo_and_test_errors(*make_data(50, seed), ex3_grid)
+    i, j = loo.index(min(loo)), test.index(min(test))
+    ex3_loo_w[seed], ex3_test_w[seed] = ex3_grid[i], ex3_grid[j]
+    ex3_mse[seed] = (test[i], test[j])
+    print(f"seed {seed}: leave-one-out picks w = {ex3_grid[i]:4.1f} (test MSE {test[i]:.3f}); "
+          f"best w = {ex3_grid[j]:4.1f} (test MSE {test[j]:.3f}); w = 1: {test[0]:.3f}")
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-assert len(ex3_loo) == len(ex3_with_self) == len(ex3_grid) == 6
-assert ex3_best_w in ex3_grid
+assert set(ex3_loo_w) == set(ex3_test_w) == set(ex3_mse) == set(range(5)), "one entry per seed"
+assert ex3_loo_w[0] == 4.0, f"seed 0 is this section's data: its LOO minimum is w = 4, got {ex3_loo_w[0]}"
+assert abs(ex3_mse[0][0] - test_mse(predict_with_width(4.0))) < 1e-4, \
+    f"seed 0, w = 4 should have test MSE {test_mse(predict_with_width(4.0)):.3f}, got {ex3_mse[0][0]:.3f}"
+print("seed 0 matches the main text")
 ### BEGIN HIDDEN TESTS
-assert all(a > b for a, b in zip(ex3_with_self, ex3_with_self[1:])), \
-    "with the query among its own keys, the error keeps falling as w grows"
-assert ex3_best_w == 4.0, "the leave-one-out error is lowest at w = 4 on this grid"
-assert ex3_test_mse < test_mse(y_hat_np), "the cross-validated width beats w = 1"
-assert ex3_loo[ex3_grid.index(4.0)] < ex3_loo[ex3_grid.index(16.0)], "SGD's w overshoots"
+assert all(ex3_mse[s][1] <= ex3_mse[s][0] + 1e-9 for s in range(5)), "the best test MSE is the minimum"
+assert all(3.0 <= ex3_loo_w[s] <= 8.0 for s in range(5)), "LOO picks a middle width on every seed"
+assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed LOO costs over 2x"
 ### END HIDDEN TESTS
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：含查询自己时，训练误差随 $w$ 单调下降（$w$ 越大，每个点越只看自己，误差趋于 0），
-# 所以它总是选最大的 $w$，毫无意义。留一误差在网格上 $w = 4$ 处最小，这个宽度的测试误差也比 $w = 1$ 小得多。
-# 5 轮 SGD 得到的 $w$ 在 16 左右，比 4 大得多：第一步就越过了留一误差的最低点，之后回落得很慢。
-# 更小的学习率、对损失取平均而不是求和，或者更多轮次，都能让它更接近最低点。
+# 参考答案：不是每次都选对。五组数据上留一法选出的 $w$ 在 3 到 8 之间，测试误差最小的 $w$ 在 3 到 6 之间，
+# 只有 seed 0 恰好两者都是 4（见上面的输出）。原因是留一损失在 $w = 3 \ldots 8$ 之间很平，
+# 相邻网格点的差别小于 50 个带噪声样本本身造成的波动，最低点落在哪里带有偶然性；
+# 代价有时不小（有一组数据的测试误差是最优宽度的近 3 倍）。但它从不选 $w = 1$ 或 $w = 16$：
+# 留一法可靠地排除了明显过宽和过窄的核，每组数据上它选出的宽度都比 $w = 1$ 的测试误差小得多。
 
 # %% [markdown]
 # ### 练习 4
@@ -586,6 +772,8 @@ assert ex4_pred.shape == (n_test,), "predict one output per test input"
 assert ex4_weights.shape == (n_test, n_train), "attention_weights: (num_queries, num_keys)"
 assert (ex4_weights >= 0).all() and torch.allclose(ex4_weights.sum(dim=1), torch.ones(n_test))
 assert abs(test_mse(ex4_pred) - ex4_test_mse) < 1e-5, "ex4_test_mse should be this model's error"
+print(f"your model: test MSE {ex4_test_mse:.3f}; this section: w = 1 {test_mse(y_hat_np):.3f}, "
+      f"w = 4 {width_mse[4.0]:.3f}")
 ### BEGIN HIDDEN TESTS
 assert ex4_test_mse < test_mse(y_hat_np), "a trained pooling should beat the fixed w = 1"
 ### END HIDDEN TESTS
@@ -616,6 +804,8 @@ assert ex5_weights.shape == (n_test, n_train), "ex5_weights should have shape (n
 assert torch.allclose(ex5_weights.sum(dim=1), torch.ones(n_test)), "every row must sum to 1"
 ex5_far = (x_test[:, None] - x_train[None, :]).abs() > 1
 assert (ex5_weights[ex5_far] == 0).all(), "keys farther than 1 must get exactly zero weight"
+print(f"boxcar: {ex5_test_mse:.3f} test MSE, {(~ex5_far).sum(dim=1).float().mean():.1f} keys "
+      f"per query on average; Gaussian w = 1: {test_mse(y_hat_np):.3f}")
 ### BEGIN HIDDEN TESTS
 ex5_near = ~ex5_far
 for row, near in zip(ex5_weights, ex5_near):

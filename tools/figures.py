@@ -281,8 +281,8 @@ def fig_qkv_pooling() -> Figure:
 
 NW_X = np.array([0.3, 0.7, 1.1, 1.45, 1.8, 2.05, 2.5, 2.9, 3.2, 3.65, 4.05, 4.5])
 NW_NOISE = np.array([0.3, -0.4, 0.2, -0.25, 0.45, -0.1, 0.25, -0.35, 0.1, 0.4, -0.3, 0.15])
-NW_QUERY = 2.3
-NW_SIGMA = 0.45
+NW_QUERY = 2.5  # the query whose weights section 10.2 plots
+NW_SIGMA = 1.0  # the notebook's nonparametric kernel: w = 1 / sigma = 1
 
 
 def nadaraya_watson() -> tuple[np.ndarray, np.ndarray, float]:
@@ -290,6 +290,12 @@ def nadaraya_watson() -> tuple[np.ndarray, np.ndarray, float]:
     y = 2 * np.sin(NW_X) + NW_X**0.8 + NW_NOISE
     weights = softmax(-((NW_QUERY - NW_X) ** 2) / (2 * NW_SIGMA**2))
     return y, weights, float(weights @ y)
+
+
+def weights_within(radius: float) -> float:
+    """Share of the attention weight on the keys within `radius` of NW_QUERY."""
+    _, weights, _ = nadaraya_watson()
+    return float(weights[np.abs(NW_X - NW_QUERY) <= radius].sum())
 
 
 def style_axes(ax) -> None:
@@ -346,9 +352,11 @@ def explain_kernel(fig: Figure) -> None:
           size=SMALL, ha="left")
     label(ax, 0.15, 1.1, r"normalized so that $\sum_i \alpha(x, x_i) = 1$", size=SMALL,
           ha="left")
-    label(ax, 0.15, 0.72, rf"$\sigma = {NW_SIGMA}$: keys near the query", size=SMALL, ha="left",
-          color=MUTED)
-    label(ax, 0.15, 0.47, "get most of the weight", size=SMALL, ha="left", color=MUTED)
+    near = weights_within(1.0)
+    label(ax, 0.15, 0.72, rf"$\sigma = 1/w = {NW_SIGMA:g}$, as in the code:",
+          size=SMALL, ha="left", color=MUTED)
+    label(ax, 0.15, 0.47, rf"keys within $\pm 1$ get {near:.0%} of the weight",
+          size=SMALL, ha="left", color=MUTED)
     label(ax, 0.15, 0.17, r"line width $\propto \alpha(x, x_i)$", size=SMALL, ha="left",
           color=MUTED)
 

@@ -31,16 +31,10 @@ class NWKernelRegression(nn.Module):
         self.attention_weights = None
 
     def forward(self, queries, keys, values):
-        if queries.dim() != 1:
-            raise ValueError(
-                f"queries must have shape (num_queries,), got {tuple(queries.shape)}; "
-                "flatten them with queries.reshape(-1)")
-        if keys.shape != values.shape or keys.dim() != 2 or keys.shape[0] != queries.shape[0]:
-            raise ValueError(
-                f"keys and values must both have shape (num_queries, num_keys) = "
-                f"({queries.shape[0]}, num_keys), got keys {tuple(keys.shape)} and values "
-                f"{tuple(values.shape)}; give every query one row of keys and one of values, "
-                "e.g. x_train.repeat(num_queries, 1)")
+        d2l.check_shape(queries, "queries", "(num_queries,)", "flatten them: queries.reshape(-1)")
+        d2l.check_shape(keys, "keys", "(num_queries, num_keys)", num_queries=len(queries))
+        n_q, n_k = keys.shape
+        d2l.check_shape(values, "values", "(num_queries, num_keys)", num_queries=n_q, num_keys=n_k)
         self.attention_weights = torch.softmax(self.log_kernel(queries, keys), dim=-1)
         # One weighted average per query: the (1, num_keys) row of weights times the
         # (num_keys, 1) column of values, batched over the queries.
