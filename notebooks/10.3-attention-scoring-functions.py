@@ -32,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import d2l_attention as d2l
+from d2l_attention import testing
 
 # %% [markdown]
 # ## 注意力汇聚的一般形式
@@ -63,9 +64,10 @@ import d2l_attention as d2l
 # 输出就是注意力权重与值的批量矩阵乘法（`torch.bmm`）。
 
 # %% [markdown]
-# ![Scoring function, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
+# ![Scoring function, masking, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
 #
-# 图 10.3.1 注意力汇聚的输出是值的加权和：评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到权重 $\alpha_i$；右侧对比加性注意力与缩放点积注意力两种评分函数
+# 图 10.3.1 注意力汇聚的输出是值的加权和：评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 给每个键打分，
+# 超出有效长度 $L$ 的键（填充）的分数换成 $-\infty$，softmax 之后它们的权重为 0；右侧对比加性注意力与缩放点积注意力两种评分函数
 
 # %% [markdown]
 # ## 掩蔽 softmax 操作
@@ -76,56 +78,16 @@ import d2l_attention as d2l
 #
 # $$\alpha_i = \begin{cases}
 #   \dfrac{\exp(s_i)}{\sum_{j=1}^{L} \exp(s_j)}, & i \le L, \\[1ex]
-#   0, & i > L,
-# \end{cases}
-# \qquad\text{约定 } L = 0 \text{ 时所有 } \alpha_i = 0.$$
+#   0, & i > L.
+# \end{cases}$$
 #
-# 最后一条约定值得细说。原书的实现把被掩蔽的分数替换成 $-10^6$ 再做普通 softmax。
-# 只要一行里还有有效的键，这没问题：$\exp(-10^6)$ 下溢为 0。但如果某一行**全部**被掩蔽
-# （$L=0$，例如一个空的源句子，或者某个只由填充组成的查询行），这一行的分数全都等于 $-10^6$，
-# softmax 对相等的分数给出**均匀分布** $1/m$——注意力输出变成填充位置上值的平均，
-# 纯填充的内容就这样悄悄“泄漏”进了下游计算。若改用 $-\infty$ 填充，又会得到
-# $\exp(-\infty)/\sum \exp(-\infty) = 0/0$，即 NaN，并在反向传播中污染整个模型。
-#
-# 下面的实现两者都避免：被掩蔽的分数填 $-\infty$（于是它们的权重严格为 0），
-# 没有任何有效键的行保留原来的有限分数（softmax 有定义，梯度有限），softmax 之后再把这些行置零。
-# 由于第 $j$ 个键参与当且仅当 $j < L$，“这一行有没有有效的键”只需看第 0 个键是否参与。
-# 训练翻译模型时每个句子至少有一个词元（`<eos>`），$L = 0$ 的行并不出现，
-# 所以代码先查一次：没有这样的行，就只做填充和 softmax 两步，省掉最后的置零。
+# 做法是在 softmax 之前把第 $L$ 个之后的分数换成 $-\infty$：$\exp(-\infty) = 0$，这些键的权重就严格为 0，
+# 其余权重重新归一化。书中把被掩蔽的分数换成 $-10^6$；这里换成 $-\infty$，因为 $-10^6$ 只是“很负”，
+# 它的权重为 0 要靠 $\exp$ 下溢，而 $-\infty$ 不论分数的尺度和数据类型都给出严格的 0
+# （float16 最大只能表示 65504，书中的赋值在半精度下得到的本来就是 $-\infty$）。
 # `valid_lens` 可以是一维的（每个样本一个长度，所有查询共用），也可以是二维的（每个查询一个长度）。
-#
-# 代码分两步：`_key_mask` 检查 `valid_lens` 并把它变成布尔掩码（第 $j$ 个键参与某一行的 softmax，
-# 当且仅当 $j < L$）；`masked_softmax` 再按掩码计算权重。
-
-# %%
-#@save
-def _key_mask(valid_lens, batch_size, num_queries, num_keys, device=None):
-    """Boolean mask, True where a key takes part in the softmax.
-
-    valid_lens: (batch_size,) or (batch_size, num_queries), whole numbers in [0, num_keys].
-    Returns (batch_size, 1, num_keys) for per-example lengths, (batch_size, num_queries, num_keys)
-    for per-query lengths; either broadcasts against the scores.
-    """
-    lens = torch.as_tensor(valid_lens, device=device)
-    if tuple(lens.shape) == (batch_size,):
-        lens = lens[:, None]  # one length shared by all queries of an example
-    elif tuple(lens.shape) != (batch_size, num_queries):
-        raise ValueError(
-            f"valid_lens must have shape (batch_size,) = ({batch_size},) or "
-            f"(batch_size, num_queries) = ({batch_size}, {num_queries}), "
-            f"got shape {tuple(lens.shape)}"
-        )
-    if lens.numel() == 0:  # an empty batch: nothing to check
-        return torch.zeros(*lens.shape, num_keys, dtype=torch.bool, device=lens.device)
-    lo, hi = (v.item() for v in torch.aminmax(lens))  # one pass over the lengths: the range
-    if lo < 0 or hi > num_keys or (lens.is_floating_point() and (lens != lens.round()).any()):
-        raise ValueError(
-            f"valid_lens must hold whole numbers between 0 and num_keys={num_keys}, got values "
-            f"from {lo} to {hi}"
-        )
-    # Key position j takes part in a row whose valid length is L exactly when j < L.
-    return torch.arange(num_keys, device=lens.device) < lens[..., None]
-
+# 第 $i$ 个键（从 0 数起）参与某一行的 softmax，当且仅当 $i < L$，掩码就是一次比较。
+# 最后一行 `torch.where` 处理 $L = 0$ 的行，留到演示完普通掩蔽之后再讲。
 
 # %%
 #@save
@@ -133,28 +95,21 @@ def masked_softmax(X, valid_lens):
     """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
 
     X: (batch_size, num_queries, num_keys) attention scores.
-    valid_lens: None (every key is valid), (batch_size,) with one length per example, or
-        (batch_size, num_queries) with one length per query; whole numbers in [0, num_keys]
-        (an integer or integer-valued float tensor).
+    valid_lens: None, (batch_size,) or (batch_size, num_queries); whole numbers in [0, num_keys].
     Returns weights with the shape of X: masked keys get exactly 0, and a row whose valid
     length is 0 is all zeros (its attention output is then a zero vector, never NaN).
     """
-    if X.dim() != 3:
-        raise ValueError(
-            f"masked_softmax expects X of shape (batch_size, num_queries, num_keys), "
-            f"got shape {tuple(X.shape)}; add a batch axis with unsqueeze(0)"
-        )
+    d2l.check_shape(X, "X", "(batch_size, num_queries, num_keys)", "add a batch axis with unsqueeze(0)")
     if valid_lens is None:
         return F.softmax(X, dim=-1)
-    keep = _key_mask(valid_lens, *X.shape, device=X.device)
-    # Key j takes part when j < L, so a row has a valid key exactly when key 0 takes part.
-    has_key = keep[..., :1]
-    if has_key.all():  # the usual case: exp(-inf) = 0 gives masked keys exactly zero weight
-        return F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1)
-    # A row with no valid key would be all -inf, and softmax would return 0/0 = NaN: such a row
-    # keeps its finite scores here, and its weights are set to zero after the softmax.
-    scores = X.masked_fill(has_key & ~keep, float("-inf"))
-    return torch.where(has_key, F.softmax(scores, dim=-1), 0.0)
+    d2l.check_valid_lens(valid_lens, *X.shape)
+    lens = torch.as_tensor(valid_lens, device=X.device)
+    if lens.dim() == 1:
+        lens = lens[:, None]  # one length shared by all queries of an example
+    keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
+    has_key = keep[..., :1]  # key 0 takes part exactly when the row has a valid key
+    weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
+    return torch.where(has_key, weights, 0.0)
 
 
 # %% [markdown]
@@ -166,50 +121,68 @@ torch.manual_seed(0)
 X = torch.rand(2, 2, 4)
 weights = masked_softmax(X, torch.tensor([2, 3]))
 print(weights.round(decimals=4))
+print("row sums:", weights.sum(dim=-1).round(decimals=4).tolist())
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(weights.sum(dim=-1), torch.ones(2, 2))
 assert (weights[0, :, 2:] == 0).all() and (weights[1, :, 3:] == 0).all()
 
 # %% [markdown]
-# 二维的 `valid_lens` 给每个查询单独的长度。这里第二个样本的第一个查询有效长度为 0，
-# 它的整行权重都是 0，而不是 NaN 或均匀分布：
+# 第一个样本的两行只在前 2 列上有权重，第二个样本的两行只在前 3 列上，每行的和仍是 1。
+# 二维的 `valid_lens` 给每个查询单独的长度，这里四行分别只看前 1、3、2、4 个键：
 
 # %%
-weights = masked_softmax(X, torch.tensor([[1, 3], [0, 4]]))
+weights = masked_softmax(X, torch.tensor([[1, 3], [2, 4]]))
 print(weights.round(decimals=4))
-print("row sums:", weights.sum(dim=-1).round(decimals=4).tolist())
-assert (weights[1, 0] == 0).all() and not weights.isnan().any()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.equal(weights[0, 0], torch.tensor([1.0, 0, 0, 0]))
+assert torch.equal((weights > 0).sum(dim=-1), torch.tensor([[1, 3], [2, 4]]))
+assert torch.allclose(weights.sum(dim=-1), torch.ones(2, 2))
 
 # %% [markdown]
-# 作为对照，把原书的做法（掩蔽位置填 $-10^6$）和直接填 $-\infty$ 的做法在全被掩蔽的一行上算一遍
-# （只是演示，不保存到库中）。`d2l.sequence_mask` 是第 9 章用过的掩蔽函数：
+# 只看 1 个键的那一行把全部权重 1 给了键 0：softmax 只有一个参与者时就是 1。
+#
+# ### 边界情况：有效长度为 0 的行
+#
+# 如果某一行**没有任何**有效的键（$L = 0$，例如一个空的源句子，或者只由填充组成的查询行），
+# 上面的公式是 $0/0$。直接把四个分数都填成 $-\infty$，softmax 给出的正是 NaN，它会在反向传播中污染整个模型；
+# 书中的做法填 $-10^6$，这一行的分数全都相等，softmax 给出**均匀分布** $1/m$，
+# 注意力输出变成填充位置上值的平均，纯填充的内容就这样悄悄“泄漏”进了下游计算。
+# 我们约定 $L = 0$ 的行权重全为 0（输出是零向量）：`masked_softmax` 对这样的行不做填充
+# （`has_key & ~keep` 在这一行全是 `False`，分数保持有限，softmax 有定义、梯度有限），
+# softmax 之后再由 `torch.where` 把它置零。书中 $L = 0$ 的行得到均匀权重 $1/m$；这里得到全 0 权重，
+# 因为填充不该分到任何注意力。下面在一行 $L = 0$ 上比较三种做法
+# （`d2l.sequence_mask` 是第 9 章用过的掩蔽函数，只用于对照）：
 
 # %%
-row = X[1:, :1]  # one example, one query, 4 keys; suppose valid_len = 0
+row = X[1:, :1].reshape(1, 4)  # one query, 4 keys; suppose its valid_len is 0
 zero_len = torch.tensor([0])
-with_big_negative = F.softmax(d2l.sequence_mask(row.reshape(1, 4), zero_len, value=-1e6), dim=-1)
-with_neg_inf = F.softmax(d2l.sequence_mask(row.reshape(1, 4), zero_len, value=float("-inf")), dim=-1)
-ours = masked_softmax(row, zero_len)
-print("fill -1e6 :", with_big_negative.round(decimals=4).tolist())
-print("fill -inf :", with_neg_inf.tolist())
-print("ours      :", ours.reshape(-1).tolist())
-values = torch.arange(4.0).reshape(1, 4, 1)  # pretend these are values at padding positions
-print(f"output with -1e6: {(with_big_negative @ values.reshape(4, 1)).item():.2f} "
-      f"(mean of padding), ours: {torch.bmm(ours, values).item():.2f}")
-assert torch.allclose(with_big_negative, torch.full((1, 4), 0.25))
-assert with_neg_inf.isnan().all() and (ours == 0).all()
+for name, fill in (("fill -1e6", -1e6), ("fill -inf", float("-inf"))):
+    print(f"{name:<10}:", F.softmax(d2l.sequence_mask(row, zero_len, value=fill), dim=-1)
+          .round(decimals=4).tolist())
+print(f"{'ours':<10}:", masked_softmax(row[None], zero_len)[0].tolist())
 
 # %% [markdown]
-# 填 $-10^6$ 给出均匀的 $1/4$，输出是填充值的平均 1.5；填 $-\infty$ 给出 NaN；
-# 我们的实现给出全 0。
-# 不合法的输入会直接报错并说明期望的形状或取值范围，而不是在后面的矩阵乘法里才失败：
+# 填 $-10^6$ 给出均匀的 $1/4$，填 $-\infty$ 给出 NaN，我们的实现给出全 0。
+# 同一批里其余的行不受影响：把第二个样本第一个查询的有效长度改成 0，
+# 只有这一行变成 0，其余三行与上面二维 `valid_lens` 的结果完全相同。
 
 # %%
-for bad_lens in (torch.tensor([1, 2, 3]), torch.tensor([2, 5]), torch.tensor([-1, 2])):
-    try:
-        masked_softmax(X, bad_lens)
-    except ValueError as e:
-        print("ValueError:", e)
+weights_zero = masked_softmax(X, torch.tensor([[1, 3], [0, 4]]))
+print(weights_zero.round(decimals=4))
+print("row sums:", weights_zero.sum(dim=-1).round(decimals=4).tolist())
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert (weights_zero[1, 0] == 0).all() and not weights_zero.isnan().any()
+assert torch.equal(weights_zero[0], weights[0]) and torch.equal(weights_zero[1, 1], weights[1, 1])
+
+# %% [markdown]
+# `masked_softmax` 对每一行都走同样的三步（填充、softmax、`torch.where`），不先检查“这一批有没有
+# $L = 0$ 的行”：在 GPU 上，这样的检查要把结果读回 CPU，每次调用都得停下来等设备算完
+# （主机同步，host synchronization）。`d2l.check_valid_lens` 同理只在 CPU 张量上检查取值，
+# 在其他设备上只检查形状。对至少有一个有效键的行，这三步与“只填充再 softmax”给出逐位相同的权重和梯度
+# （测试 `tests/test_attention_scoring.py` 在随机输入上逐位比较）。
 
 # %% [markdown]
 # ## 加性注意力
@@ -222,40 +195,14 @@ for bad_lens in (torch.tensor([1, 2, 3]), torch.tensor([2, 5]), torch.tensor([-1
 # $\mathbf{w}_v \in \mathbb{R}^{h}$。它相当于把查询和键拼接起来，送入一个隐藏单元数为 $h$、
 # 激活函数为 $\tanh$、没有偏置项的单隐藏层多层感知机。
 #
-# 注意力类都先检查输入形状，这个检查放在一个小的辅助函数里：
-
-# %%
-#@save
-def _check_qkv(queries, keys, values):
-    """Raise ValueError unless queries, keys and values have consistent 3-D shapes.
-
-    queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
-    values: (batch_size, num_kv, value_dim).
-    """
-    expected = {"queries": "(batch_size, num_queries, query_size)",
-                "keys": "(batch_size, num_kv, key_size)",
-                "values": "(batch_size, num_kv, value_dim)"}
-    for name, t in (("queries", queries), ("keys", keys), ("values", values)):
-        if t.dim() != 3:
-            raise ValueError(f"{name} must have shape {expected[name]}, got {tuple(t.shape)}")
-    batch_size, num_kv = keys.shape[0], keys.shape[1]
-    if queries.shape[0] != batch_size or values.shape[0] != batch_size:
-        raise ValueError(
-            f"queries, keys and values must share batch_size, got shapes {tuple(queries.shape)}, "
-            f"{tuple(keys.shape)} and {tuple(values.shape)}"
-        )
-    if values.shape[1] != num_kv:
-        raise ValueError(
-            f"values must have shape (batch_size, num_kv, value_dim) = ({batch_size}, {num_kv}, "
-            f"value_dim) to pair with keys of shape {tuple(keys.shape)}, got {tuple(values.shape)}"
-        )
-
-
-# %% [markdown]
 # 加性注意力和下面的缩放点积注意力只在**评分函数**上不同：两者都是“打分 → 掩蔽 softmax →
-# 对值加权求和”。所以先写一个基类 `AttentionPooling`，把共同的后两步写一次；
-# 子类只需实现 `score(queries, keys)`，返回形状为 (`batch_size`, `num_queries`, `num_kv`) 的分数。
-# 训练时对注意力权重做暂退法（dropout），相当于随机遮住一些键值对。
+# 对值加权求和”。书中两个类各自写完整的 `forward`；这里先写一个基类 `AttentionPooling`，
+# 把共同的后两步只写一次，子类只实现 `score(queries, keys)`，因为两份相同的代码容易改了一份忘了另一份
+# （构造参数、属性名 `W_k`、`W_q`、`w_v`、`attention_weights`、`dropout` 和 `state_dict` 都与书中相同）。
+#
+# 训练时对注意力权重做暂退法（dropout），相当于随机遮住一些键值对。`nn.Dropout(p)` 以概率 $p$
+# 把每个权重置 0，并把留下的权重乘以 $1/(1-p)$，使每个权重的期望不变；所以训练模式下
+# 每行权重的和不再是 1（只有期望是 1）。`attention_weights` 保存的是暂退之前的权重。
 
 # %%
 #@save
@@ -263,23 +210,21 @@ class AttentionPooling(nn.Module):
     """Attention pooling: softmax(score(q, k)) @ v, with masking and dropout on the weights.
 
     Subclasses implement score(queries, keys) -> (batch_size, num_queries, num_kv).
-    forward(queries, keys, values, valid_lens=None):
-        queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
-        values: (batch_size, num_kv, value_dim); valid_lens: None, (batch_size,) or
-        (batch_size, num_queries). Returns (batch_size, num_queries, value_dim) and keeps
-        `self.attention_weights`: (batch_size, num_queries, num_kv), taken before dropout.
+    queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
+    values: (batch_size, num_kv, value_dim); valid_lens: None, (batch_size,) or
+    (batch_size, num_queries). Returns (batch_size, num_queries, value_dim).
     """
 
     def __init__(self, dropout, **kwargs):
         super().__init__(**kwargs)
         self.dropout = nn.Dropout(dropout)
-        self.attention_weights = None
 
     def score(self, queries, keys):
         raise NotImplementedError("a subclass of AttentionPooling defines its scoring function")
 
     def forward(self, queries, keys, values, valid_lens=None):
-        _check_qkv(queries, keys, values)
+        d2l.check_qkv(queries, keys, values)
+        # (batch_size, num_queries, num_kv), kept before dropout for the heatmaps
         self.attention_weights = masked_softmax(self.score(queries, keys), valid_lens)
         return self.dropout(self.attention_weights) @ values
 
@@ -295,27 +240,17 @@ class AttentionPooling(nn.Module):
 class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
-    queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
-    values: (batch_size, num_kv, value_dim); valid_lens: None, (batch_size,) or
-    (batch_size, num_queries). Returns (batch_size, num_queries, value_dim) and keeps
-    `self.attention_weights`: (batch_size, num_queries, num_kv), taken before dropout.
+    queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size).
     """
 
     def __init__(self, key_size, query_size, num_hiddens, dropout, **kwargs):
         super().__init__(dropout, **kwargs)
-        self.key_size, self.query_size = key_size, query_size
         self.W_k = nn.Linear(key_size, num_hiddens, bias=False)
         self.W_q = nn.Linear(query_size, num_hiddens, bias=False)
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
 
     def score(self, queries, keys):
-        for name, t, size in (("queries", queries, self.query_size), ("keys", keys, self.key_size)):
-            if t.shape[-1] != size:
-                axes = "num_queries, query_size" if name == "queries" else "num_kv, key_size"
-                raise ValueError(
-                    f"{name} must have shape (batch_size, {axes}) with "
-                    f"{axes.split(', ')[1]}={size}, got {tuple(t.shape)}"
-                )
+        d2l.check_qkv(queries, keys, keys, self.W_q.in_features, self.W_k.in_features)
         # (batch, num_queries, 1, h) + (batch, 1, num_kv, h) -> one hidden vector per pair
         hidden = torch.tanh(self.W_q(queries)[:, :, None, :] + self.W_k(keys)[:, None, :, :])
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
@@ -337,18 +272,21 @@ attention.eval()  # no dropout in the demo
 output = attention(queries, keys, values, valid_lens)
 print("output shape:", tuple(output.shape))
 print(output.detach().round(decimals=4))
-# All keys are equal, so the valid pairs share the weight evenly: the output is their mean.
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(output[0, 0], values[0, :2].mean(dim=0), atol=1e-5)
 assert torch.allclose(output[1, 0], values[1, :6].mean(dim=0), atol=1e-5)
 
 # %% [markdown]
 # 因为所有的键都相同，评分函数对每个键打出同样的分，有效范围内的权重是均匀的：
 # 第一个样本的输出是前 2 行值的平均 $[2, 3, 4, 5]$，第二个是前 6 行的平均 $[10, 11, 12, 13]$。
-# 注意力权重也证实了这一点：第一行前 2 个键各得 $1/2$，第二行前 6 个键各得 $1/6$，其余恰好为 0。
+# 注意力权重也证实了这一点：第一行前 2 个键各得 $1/2$，第二行前 6 个键各得 $1/6 \approx 0.167$，其余恰好为 0。
 
 # %%
 additive_weights = attention.attention_weights.detach().reshape(2, 10)
 print(additive_weights.round(decimals=3))
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(additive_weights[0, :2], torch.full((2,), 1 / 2))
 assert torch.allclose(additive_weights[1, :6], torch.full((6,), 1 / 6))
 assert (additive_weights[0, 2:] == 0).all() and (additive_weights[1, 6:] == 0).all()
@@ -366,17 +304,14 @@ assert (additive_weights[0, 2:] == 0).all() and (additive_weights[1, 6:] == 0).a
 #
 # $$\operatorname{softmax}\left(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}}\right)\mathbf{V} \in \mathbb{R}^{n \times v},$$
 #
-# 其中 softmax 按行进行（并按有效长度掩蔽）。为什么要除以 $\sqrt{d}$，下一小节用实验说明。
+# 其中 softmax 按行进行（并按有效长度掩蔽）。为什么要除以 $\sqrt{d}$，本节最后用实验说明。
 
 # %%
 #@save
 class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 
-    queries: (batch_size, num_queries, d); keys: (batch_size, num_kv, d);
-    values: (batch_size, num_kv, value_dim); valid_lens: None, (batch_size,) or
-    (batch_size, num_queries). Returns (batch_size, num_queries, value_dim) and keeps
-    `self.attention_weights`: (batch_size, num_queries, num_kv), taken before dropout.
+    queries: (batch_size, num_queries, d); keys: (batch_size, num_kv, d).
     """
 
     def __init__(self, dropout, **kwargs):
@@ -384,17 +319,13 @@ class DotProductAttention(AttentionPooling):
 
     def score(self, queries, keys):
         d = queries.shape[-1]
-        if keys.shape[-1] != d:
-            raise ValueError(
-                f"keys must have shape (batch_size, num_kv, d) with the queries' d={d}, "
-                f"got keys of shape {tuple(keys.shape)}; project them to size {d} first"
-            )
+        d2l.check_shape(keys, "keys", "(batch_size, num_kv, d)", "project them to size d first", d=d)
         # All n x m dot products at once: (batch, n, d) @ (batch, d, m) -> (batch, n, m)
         return queries @ keys.transpose(-2, -1) / math.sqrt(d)
 
 
 # %% [markdown]
-# 同一个例子，只是查询改成与键同样的 2 维：
+# 同一个例子，只是查询改成与键同样的 2 维，暂退概率取 0.5：
 
 # %%
 torch.manual_seed(0)
@@ -404,39 +335,56 @@ attention.eval()
 output = attention(queries, keys, values, valid_lens)
 print("output shape:", tuple(output.shape))
 print(output.round(decimals=4))
-assert torch.allclose(output[1, 0], values[1, :6].mean(dim=0), atol=1e-5)
 
-# Values behind the valid length cannot influence the output.
-changed = values.clone()
-changed[0, 2:] = 1000.0
-changed[1, 6:] = 1000.0
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.allclose(output[1, 0], values[1, :6].mean(dim=0), atol=1e-5)
+changed = values.clone()  # values behind the valid length cannot influence the output
+changed[0, 2:], changed[1, 6:] = 1000.0, 1000.0
 assert torch.equal(attention(queries, keys, changed, valid_lens), output)
 
 # %% [markdown]
+# 评估模式（`eval()`）下暂退法不起作用，输出与加性注意力相同。切回训练模式，看一看暂退法对这两行权重
+# （$1/2$ 和 $1/6$）做了什么，再对 10000 次随机暂退取平均：
+
+# %%
+attention.train()
+torch.manual_seed(1)
+dropped = attention.dropout(attention.attention_weights)
+print(dropped.reshape(2, 10).round(decimals=3))
+print("row sums:", [f"{s:.3f}" for s in dropped.sum(dim=-1).reshape(-1)])
+sums = torch.stack([attention.dropout(attention.attention_weights).sum(dim=-1)
+                    for _ in range(10000)])
+print("mean row sums over 10000 draws:", [f"{s:.2f}" for s in sums.mean(dim=0).reshape(-1)])
+attention = attention.eval()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+kept = dropped != 0
+assert torch.allclose(dropped[kept], (attention.attention_weights / (1 - 0.5))[kept])
+assert not torch.allclose(dropped.sum(dim=-1), torch.ones(2, 1))
+assert torch.allclose(sums.mean(dim=0), torch.ones(2, 1), atol=0.03)
+
+# %% [markdown]
+# 留下的权重翻了一倍（$1/2 \to 1$，$1/6 \to 0.333$），其余变成 0：这一次第一行的两个权重都留下了，
+# 行和是 2；第二行 6 个权重留下 4 个，行和是 $4/3$。一次暂退之后的行和不再是 1，
+# 对很多次暂退取平均，行和才回到 1。
+#
 # 键全都相同时，无论查询是什么，权重都是均匀的，热图上看不出任何东西。
-# 下一小节换一组彼此不同的键，把掩蔽的作用画出来。
+# 下面先与 PyTorch 对照，再换一组彼此不同的键，把掩蔽的作用画出来。
 #
 # ### 与 PyTorch 的实现对照
 #
-# PyTorch 自带缩放点积注意力 `F.scaled_dot_product_attention`。它的布尔掩码 `attn_mask`
-# 以 `True` 表示“这个键参与 softmax”，正好是 `_key_mask` 给出的掩码。
-# 在随机输入和逐查询的有效长度上比较两者（长度都不为 0：PyTorch 对全被掩蔽的行会给出 NaN）：
+# PyTorch 自带缩放点积注意力 `F.scaled_dot_product_attention`。在随机输入和逐查询的有效长度上比较两者
+# （长度都不为 0：PyTorch 对全被掩蔽的行给出 NaN）：
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (the last digits of the difference depend on the CPU's kernels; the bound holds everywhere)
 torch.manual_seed(0)
 q, k, v = torch.randn(3, 4, 8), torch.randn(3, 6, 8), torch.randn(3, 6, 5)
 lens = torch.randint(1, 7, (3, 4))  # one valid length per query, 1..6
-ours = DotProductAttention(dropout=0.0)(q, k, v, lens)
-reference = F.scaled_dot_product_attention(q, k, v, attn_mask=_key_mask(lens, 3, 4, 6))
-max_diff = (ours - reference).abs().max().item()
-print("output:", tuple(ours.shape), f" max |ours - PyTorch| = {max_diff:.1e}")
-assert max_diff < 1e-6
+diff = testing.sdpa_difference(DotProductAttention(dropout=0.0), q, k, v, lens)
+print(f"ours vs F.scaled_dot_product_attention: max diff < 1e-6: {diff < 1e-6}")
 
 # %% [markdown]
-# 两者的差别只在浮点舍入的量级（具体数字随 CPU 的计算内核略有不同，但都远小于 $10^{-6}$），
-# 我们的实现与 PyTorch 计算的是同一个函数。
+# 两者的差别只在浮点舍入的量级，我们的实现与 PyTorch 计算的是同一个函数。
 #
 # ## 可视化：掩蔽怎样改变注意力
 #
@@ -468,6 +416,8 @@ labels = [f"k{j}" for j in range(10)]
 d2l.show_heatmaps(masked_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=list(masks),
                   figsize=(11, 3.8), xticklabels=labels, yticklabels=[f"q{i}" for i in range(10)])
 d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 no_mask, per_example, per_query = masked_weights
 assert no_mask.argmax(dim=-1).tolist() == list(range(10))
 assert (per_example[:, 6:] == 0).all()
@@ -483,15 +433,6 @@ assert torch.allclose(masked_weights.sum(dim=-1), torch.ones(3, 10))
 # 被掩蔽挤出来的权重都重新分给了可见的键，每一行仍然和为 1。
 
 # %% [markdown]
-# 键的长度与查询不一致时，点积无从定义，错误信息会说明需要的形状：
-
-# %%
-try:
-    attention(torch.ones(2, 1, 3), keys, values, valid_lens)
-except ValueError as e:
-    print("ValueError:", e)
-
-# %% [markdown]
 # ## 实验：为什么要除以 $\sqrt{d}$
 #
 # 设查询与键的各分量独立，均值为 0、方差为 1。点积 $\mathbf{q}^\top\mathbf{k} = \sum_{j=1}^{d} q_j k_j$
@@ -500,16 +441,32 @@ except ValueError as e:
 # $$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d, \qquad
 #   \operatorname{Var}\!\left(\frac{\mathbf{q}^\top\mathbf{k}}{\sqrt{d}}\right) = 1.$$
 #
-# 分数的标准差随 $\sqrt{d}$ 增长时，softmax 的输入差距越来越大，输出趋于 one-hot：
-# 几乎全部权重落在一个键上，其余权重（以及它们的梯度）接近 0，模型就很难学习。
-# 下面对不同的 $d$ 各抽 1000 个查询、每个查询配 10 个随机键，测量点积的方差，
-# 以及不缩放和缩放两种情况下每行最大注意力权重的平均值（1 表示完全饱和，$1/10$ 表示均匀）。
+# 分数的标准差随 $\sqrt{d}$ 增长时，softmax 的输入差距越来越大，输出趋于 one-hot。
+# 这对学习有什么影响？权重 $\boldsymbol{\alpha} = \operatorname{softmax}(\mathbf{s})$ 对分数的导数
+# （雅可比矩阵，Jacobian）是
+#
+# $$\frac{\partial \boldsymbol{\alpha}}{\partial \mathbf{s}} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top,
+#   \qquad \text{即} \quad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
+#
+# $\boldsymbol{\alpha}$ 趋于 one-hot 时，每一项 $\alpha_i(1-\alpha_i)$ 和 $\alpha_i\alpha_j$ 都趋于 0：
+# 不只是小权重的梯度，**整个**雅可比矩阵都趋于 0，连得到几乎全部权重的那个键，其分数也收不到梯度，
+# 模型就很难再学习。下面对不同的 $d$ 各抽 1000 个查询、每个查询配 10 个随机键，测量点积的方差、
+# 每行最大注意力权重的平均值（1 表示完全饱和，$1/10$ 表示均匀），以及雅可比矩阵的 Frobenius 范数
+# $\lVert \partial\boldsymbol{\alpha}/\partial\mathbf{s} \rVert_F$ 的平均值，不缩放和缩放两种情况各算一遍
+# （10 个权重全相等时这个范数是 0.3，one-hot 时是 0）。
 
 # %%
+def softmax_jacobian_norm(scores):
+    """Mean over rows of ||diag(a) - a a^T||_F, a = softmax(scores) over the last axis."""
+    a = F.softmax(scores, dim=-1)
+    jacobian = torch.diag_embed(a) - a[..., :, None] * a[..., None, :]
+    return jacobian.norm(dim=(-2, -1)).mean().item()
+
+
 torch.manual_seed(0)
 dims = [4, 16, 64, 256, 1024]
 num_trials, num_keys = 1000, 10
-variances, max_unscaled, max_scaled = [], [], []
+variances, max_unscaled, max_scaled, grad_unscaled, grad_scaled = [], [], [], [], []
 for d in dims:
     q = torch.randn(num_trials, 1, d)
     k = torch.randn(num_trials, num_keys, d)
@@ -517,38 +474,53 @@ for d in dims:
     variances.append(dots.var().item())
     max_unscaled.append(F.softmax(dots, dim=-1).max(dim=-1).values.mean().item())
     max_scaled.append(F.softmax(dots / math.sqrt(d), dim=-1).max(dim=-1).values.mean().item())
+    grad_unscaled.append(softmax_jacobian_norm(dots))
+    grad_scaled.append(softmax_jacobian_norm(dots / math.sqrt(d)))
 
-print(f"{'d':>5} {'Var(q.k)/d':>11} {'max w (q.k)':>12} {'max w (q.k/sqrt d)':>19}")
-for d, var, mu, ms in zip(dims, variances, max_unscaled, max_scaled):
-    print(f"{d:>5} {var / d:>11.2f} {mu:>12.3f} {ms:>19.3f}")
+print(f"{'d':>5} {'Var(q.k)/d':>11} {'max weight':>18} {'||d alpha / d s||_F':>21}")
+print(f"{'':>17} {'q.k':>7} {'q.k/sqrt d':>10} {'q.k':>9} {'q.k/sqrt d':>11}")
+for row in zip(dims, variances, max_unscaled, max_scaled, grad_unscaled, grad_scaled):
+    d, var, mu, ms, gu, gs = row
+    print(f"{d:>5} {var / d:>11.2f} {mu:>7.3f} {ms:>10.3f} {gu:>9.3f} {gs:>11.3f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for d, var in zip(dims, variances):
     assert 0.5 < var / d < 2, "the variance of q.k should grow like d"
 assert max_unscaled[-1] > 0.9, "without scaling the softmax should saturate at large d"
 assert all(0.2 < ms < 0.6 for ms in max_scaled), "with scaling the weights should stay spread out"
+assert all(a > b for a, b in zip(grad_unscaled, grad_unscaled[1:])) and grad_unscaled[-1] < 0.1
+assert max(grad_scaled) - min(grad_scaled) < 0.05 and min(grad_scaled) > 0.3
+s = torch.randn(10, dtype=torch.float64)  # the closed form is the Jacobian autograd computes
+assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), s).norm(),
+                      torch.tensor(softmax_jacobian_norm(s), dtype=torch.float64))
 
 # %%
 d2l.use_svg_display()
-fig, axes = d2l.plt.subplots(1, 2, figsize=(7, 2.6))
+fig, axes = d2l.plt.subplots(1, 3, figsize=(10, 2.8))
 d2l.plot(dims, [variances, dims], xlabel="d", ylabel="variance",
          legend=["Var(q.k) measured", "d"], xscale="log", yscale="log", axes=axes[0])
 d2l.plot(dims, [max_unscaled, max_scaled], xlabel="d", ylabel="mean max weight",
          legend=["q.k", "q.k / sqrt(d)"], xscale="log", ylim=(0, 1.05), axes=axes[1])
+d2l.plot(dims, [grad_unscaled, grad_scaled], xlabel="d", ylabel="mean ||d alpha / d s||_F",
+         legend=["q.k", "q.k / sqrt(d)"], xscale="log", ylim=(0, 0.5), axes=axes[2])
 fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 左图：测得的方差与 $d$ 几乎重合。右图：不缩放时，最大权重随 $d$ 增大迅速逼近 1；
-# 缩放后它与 $d$ 无关，始终停留在同一水平（10 个标准正态分数的 softmax 的典型最大值）。
+# 左图：测得的方差与 $d$ 几乎重合（表中 $\operatorname{Var}/d$ 在 0.97 到 1.02 之间）。
+# 中图：不缩放时，最大权重的平均值从 $d = 4$ 的 0.494 升到 $d = 1024$ 的 0.970，权重几乎是 one-hot；
+# 缩放后它停在 0.30 到 0.33 之间，与 $d$ 基本无关。
+# 右图是梯度：不缩放时雅可比矩阵的范数从 0.337 掉到 0.042，只剩八分之一；缩放后始终在 0.34 到 0.35 之间。
 # 这就是缩放点积注意力里 $1/\sqrt{d}$ 的作用：让分数的尺度不随维度变化，
 # softmax 保持在梯度不会消失的区域。
 
 # %% [markdown]
 # ## 小结
 #
-# * 注意力汇聚的输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到的概率分布；选不同的评分函数就得到不同的注意力，其余步骤（掩蔽 softmax、加权求和）都相同，所以两种注意力共用基类 `AttentionPooling`。
-# * 掩蔽 softmax 只在有效长度内分配权重；被掩蔽的位置权重严格为 0，有效长度为 0 的行输出全 0 权重——用 $-10^6$ 填充会给出均匀权重（填充泄漏），用 $-\infty$ 会给出 NaN。
+# * 注意力汇聚的输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到的概率分布；选不同的评分函数就得到不同的注意力，其余步骤（掩蔽 softmax、加权求和）都相同，所以两种注意力共用基类 `AttentionPooling`。训练时对权重做暂退法：留下的权重乘以 $1/(1-p)$，一次暂退后的行和不再是 1，只有期望是 1。
+# * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些位置的权重严格为 0；有效长度为 0 的行输出全 0 权重——书中填 $-10^6$ 会给出均匀权重（填充泄漏），全填 $-\infty$ 会给出 NaN。它对每一行都走同样的步骤，不需要主机同步。
 # * 加性注意力用一个单隐藏层 MLP 打分，查询与键的长度可以不同；缩放点积注意力没有参数，要求长度相同，批量计算就是矩阵乘法，结果与 PyTorch 的 `F.scaled_dot_product_attention` 一致。
-# * 随机向量的点积方差随维度 $d$ 线性增长；除以 $\sqrt{d}$ 使分数方差保持为 1，避免 softmax 饱和。
+# * 随机向量的点积方差随维度 $d$ 线性增长；不缩放时 softmax 饱和，整个雅可比矩阵 $\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 趋于 0（$d = 1024$ 时范数只剩 0.042）；除以 $\sqrt{d}$ 使分数方差保持为 1，梯度不随 $d$ 消失。
 #
 # ## 练习
 #
@@ -589,6 +561,12 @@ for ex1_w in (ex1_additive_weights, ex1_dot_weights):
     assert tuple(ex1_w.shape) == (2, 1, 10), "weights should have shape (2, 1, 10)"
     assert torch.allclose(ex1_w.sum(dim=-1), torch.ones(2, 1)), "each row must sum to 1"
     assert (ex1_w[0, 0, 2:] == 0).all() and (ex1_w[1, 0, 6:] == 0).all(), "mask with [2, 6]"
+torch.manual_seed(0)
+ex1_check_q = torch.normal(0, 1, (2, 1, 2))
+ex1_expected = masked_softmax(ex1_check_q @ ex1_keys.transpose(1, 2) / math.sqrt(2),
+                              torch.tensor([2, 6]))
+assert torch.allclose(ex1_dot_weights, ex1_expected, atol=1e-6), \
+    f"dot-product weights should be softmax(q k^T / sqrt(2)) = {ex1_expected.reshape(2, 10)}"
 ### BEGIN HIDDEN TESTS
 assert ex1_dot_weights[1, 0, :6].std() > 1e-3, "distinct keys: dot-product weights are not uniform"
 assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
@@ -641,6 +619,10 @@ ex2_out = ex2_general(torch.randn(2, 4, 20), torch.randn(2, 5, 3), torch.randn(2
 assert tuple(ex2_out.shape) == (2, 4, 6), "output: (batch_size, num_queries, value_dim)"
 assert tuple(ex2_general.attention_weights.shape) == (2, 4, 5)
 assert (ex2_general.attention_weights[0, 1, 1:] == 0).all(), "valid_lens must be respected"
+ex2_tq, ex2_tk = torch.randn(2, 4, 20), torch.randn(2, 5, 3)
+assert torch.allclose(ex2_general.score(ex2_tq, ex2_tk),
+                      ex2_tq @ ex2_general.W @ ex2_tk.transpose(1, 2), atol=1e-5), \
+    "score(queries, keys) should be queries @ W @ keys^T"
 ### BEGIN HIDDEN TESTS
 ex2_q, ex2_k, ex2_v = torch.randn(2, 3, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 4)
 ex2_lens = torch.tensor([[1, 3, 5], [2, 0, 4]])
@@ -692,6 +674,9 @@ torch.manual_seed(2)
 ex3_tq, ex3_tk = torch.randn(2, 3, 5), torch.randn(2, 7, 5)
 ex3_scores = sum_score(ex3_tq, ex3_tk)
 assert tuple(ex3_scores.shape) == (2, 3, 7), "scores: (batch_size, num_queries, num_kv)"
+ex3_by_hand = (ex3_tq[1, 2] + ex3_tk[1, 4]).sum()
+assert torch.allclose(ex3_scores[1, 2, 4], ex3_by_hand, atol=1e-5), \
+    f"score of query 2 and key 4 in example 1 should be 1^T(q + k) = {ex3_by_hand:.4f}"
 ### BEGIN HIDDEN TESTS
 assert torch.allclose(ex3_scores, (ex3_tq[:, :, None, :] + ex3_tk[:, None, :, :]).sum(dim=-1),
                       atol=1e-5), "sum_score should be the sum of all entries of q + k"
@@ -742,6 +727,9 @@ print(f"additive hidden tensor at 64 x 128 x 128 x 512: {ex4_gib:.1f} GiB; "
 # %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert isinstance(ex4_hidden_shape, tuple) and len(ex4_hidden_shape) == 4, \
     "the hidden tensor has 4 axes: (batch_size, num_queries, num_kv, num_hiddens)"
+assert abs(ex4_ratio - math.prod(ex4_hidden_shape) / (2 * 3 * 5)) < 1e-9, \
+    "ex4_ratio = elements of the hidden tensor / elements of the 2 x 3 x 5 weights"
+assert 1 < ex4_gib < 3, "64 * 128 * 128 * 512 float32 numbers are about 2 GiB"
 ### BEGIN HIDDEN TESTS
 assert ex4_hidden_shape == (2, 3, 5, 16)
 assert abs(ex4_ratio - 16) < 1e-9, "h times more elements than the scores"
@@ -758,20 +746,27 @@ assert abs(ex4_gib - 2.0) < 0.01
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
-# 除以 d 时分数的标准差是 sqrt(d) / d = 1 / sqrt(d)，随 d 增大趋于 0：softmax 趋于均匀的 1/10，
-# 注意力什么也不挑了。只有除以 sqrt(d) 才让分数的尺度与 d 无关。
 torch.manual_seed(0)
 ex5_mean_max = {}
 for d in [4, 64, 1024]:
     q, k = torch.randn(1000, 1, d), torch.randn(1000, 10, d)
     w = F.softmax(q @ k.transpose(1, 2) / d, dim=-1)
     ex5_mean_max[d] = w.max(dim=-1).values.mean().item()
-print({d: round(m, 3) for d, m in ex5_mean_max.items()})
+print("divide by d:      ", {d: round(m, 3) for d, m in ex5_mean_max.items()})
+print("divide by sqrt(d):", {d: round(m, 3) for d, m in zip(dims, max_scaled) if d in ex5_mean_max})
+# 参考答案：除以 d 时，每行最大权重的平均值随 d 增大而下降（上面第一行输出：0.192、0.121、0.105），
+# 逼近均匀分布的 1/10。这时分数的标准差是 sqrt(d) / d = 1 / sqrt(d)，随 d 趋于 0，softmax 趋于均匀，
+# 注意力什么也不挑了；除以 sqrt(d) 时它始终在 0.3 左右（第二行输出），与 d 无关。
+# 不缩放，d 越大权重越接近 one-hot（梯度消失）；除以 d，d 越大权重越接近均匀（不再按键挑选）。
+# 只有除以 sqrt(d) 让分数的方差保持为 1，权重的形状与 d 无关。
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(ex5_mean_max) == {4, 64, 1024}, "ex5_mean_max needs the keys 4, 64 and 1024"
 assert all(0.1 - 1e-6 <= v <= 1 for v in ex5_mean_max.values()), "a max over 10 weights is >= 1/10"
+assert ex5_mean_max[4] < max_scaled[0] - 0.05, \
+    f"at d = 4 dividing by d = 4 should flatten the weights more than dividing by sqrt(d) = 2 " \
+    f"(mean max weight {max_scaled[0]:.3f}); got {ex5_mean_max[4]:.3f}"
 ### BEGIN HIDDEN TESTS
 assert ex5_mean_max[4] > ex5_mean_max[64] > ex5_mean_max[1024], "dividing by d flattens the weights"
 assert ex5_mean_max[1024] < 0.11, "at d = 1024 the weights are almost uniform (1/10)"

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from torch.nn import functional as F
 
 import d2l_attention as d2l
-from d2l_attention.sections.s10_3_attention_scoring import _key_mask
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -73,8 +72,7 @@ def test_masked_softmax_matches_softmax_on_valid_prefix(case):
 @SETTINGS
 @given(scores_and_lens(allow_zero=False))
 def test_masked_softmax_an_empty_row_leaves_the_other_rows_unchanged(case):
-    # Without empty rows masked_softmax takes a shorter path; one length set to 0 forces the
-    # general one. Every row that still has keys must get the same weights either way.
+    # Setting one length to 0 must not change, by a single bit, any row that still has keys.
     X, lens = case
     W = d2l.masked_softmax(X, lens)
     lens0 = lens.clone()
@@ -203,12 +201,12 @@ def test_dot_product_ignores_padding_values():
 @pytest.mark.parametrize(
     "shapes, fragment",
     [
-        (((2, 1, 4), (2, 5, 3), (2, 5, 2)), "(batch_size, num_kv, d)"),
-        (((2, 1, 4), (2, 5, 4), (2, 6, 2)), "(batch_size, num_kv, value_dim)"),
+        (((2, 1, 4), (2, 5, 3), (2, 5, 2)), "(batch_size, num_kv, d=4), got (2, 5, 3)"),
+        (((2, 1, 4), (2, 5, 4), (2, 6, 2)), "(batch_size=2, num_kv=5, value_dim)"),
         (((3, 1, 4), (2, 5, 4), (2, 5, 2)), "batch_size"),
         (((1, 4), (2, 5, 4), (2, 5, 2)), "(batch_size, num_queries, query_size)"),
         (((2, 1, 4), (5, 4), (2, 5, 2)), "(batch_size, num_kv, key_size)"),
-        (((2, 1, 4), (2, 5, 4), (2, 5)), "(batch_size, num_kv, value_dim)"),
+        (((2, 1, 4), (2, 5, 4), (2, 5)), "(batch_size=2, num_kv=5, value_dim)"),
     ],
 )
 def test_dot_product_rejects_bad_shapes(shapes, fragment):
@@ -267,7 +265,7 @@ def test_additive_matches_hand_written_computation(lens):
     [
         (((2, 1, 6), (2, 5, 3), (2, 5, 2)), "query_size=7"),
         (((2, 1, 7), (2, 5, 4), (2, 5, 2)), "key_size=3"),
-        (((2, 1, 7), (2, 5, 3), (2, 4, 2)), "(batch_size, num_kv, value_dim) = (2, 5, value_dim)"),
+        (((2, 1, 7), (2, 5, 3), (2, 4, 2)), "(batch_size=2, num_kv=5, value_dim)"),
         (((2, 7), (2, 5, 3), (2, 5, 2)), "(batch_size, num_queries, query_size)"),
     ],
 )
@@ -291,15 +289,6 @@ def test_dropout_only_in_training():
 
 
 # ------------------------------------------------------------ shared structure
-
-
-def test_key_mask_marks_the_valid_prefix():
-    per_example = _key_mask(torch.tensor([0, 2, 4]), 3, 5, 4)
-    assert per_example.shape == (3, 1, 4)  # broadcasts over the queries
-    assert per_example.sum(dim=-1).reshape(-1).tolist() == [0, 2, 4]
-    per_query = _key_mask(torch.tensor([[1, 3], [0, 4]]), 2, 2, 4)
-    assert per_query.tolist() == [[[True, False, False, False], [True, True, True, False]],
-                                  [[False, False, False, False], [True, True, True, True]]]
 
 
 def test_attention_pooling_needs_a_scoring_function():
@@ -331,3 +320,54 @@ def test_additive_hidden_tensor_passes_through_w_v():
     attention(torch.randn(2, 3, 6), torch.randn(2, 5, 4), torch.randn(2, 5, 2))
     assert seen == [(2, 3, 5, 16)]
     assert set(attention.state_dict()) == {"W_k.weight", "W_q.weight", "w_v.weight"}
+
+
+# ------------------------------------------- masked_softmax: sync-free, same numbers as before
+
+
+def masked_softmax_before(X, valid_lens):
+    """masked_softmax as it was before it became sync-free (kept here as the reference): it read
+    `has_key.all()` on the host and took a shorter path when every row had a valid key."""
+    lens = torch.as_tensor(valid_lens)
+    lens = lens[:, None] if lens.dim() == 1 else lens
+    keep = torch.arange(X.shape[-1]) < lens[..., None]
+    has_key = keep[..., :1]
+    if has_key.all():
+        return F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1)
+    scores = X.masked_fill(has_key & ~keep, float("-inf"))
+    return torch.where(has_key, F.softmax(scores, dim=-1), 0.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(scores_and_lens(), st.booleans())
+def test_masked_softmax_is_bit_identical_to_the_previous_formula(case, no_empty_rows):
+    """10.4 and 10.7 train on masked_softmax: for every row with at least one valid key the
+    weights and the gradients must be exactly (bit for bit) what the previous code gave."""
+    X, lens = case
+    if no_empty_rows:  # the batches of 10.4 and 10.7: the previous code's shorter path
+        lens = lens.clamp(min=1)
+    upstream = torch.randn(X.shape, generator=torch.Generator().manual_seed(1))
+    grads, weights = [], []
+    for f in (d2l.masked_softmax, masked_softmax_before):
+        x = X.clone().requires_grad_(True)
+        w = f(x, lens)
+        (w * upstream).sum().backward()
+        weights.append(w.detach())
+        grads.append(x.grad)
+    rows = keep_mask(lens, *X.shape).any(dim=-1)
+    assert torch.equal(weights[0][rows], weights[1][rows])
+    assert torch.equal(grads[0][rows], grads[1][rows])
+    assert (weights[0][~rows] == 0).all() and (grads[0][~rows] == 0).all()
+
+
+@pytest.mark.parametrize("two_d", [False, True])
+def test_masked_softmax_reads_no_values_off_the_device(two_d):
+    """On the meta device a tensor has no values: any host synchronisation (`.item()`, `if
+    tensor:`, `.all()` in a branch) raises. masked_softmax and the attention classes must not."""
+    X = torch.randn(2, 3, 5, device="meta")
+    lens = torch.zeros((2, 3) if two_d else (2,), dtype=torch.long, device="meta")
+    assert d2l.masked_softmax(X, lens).shape == (2, 3, 5)
+    q, k, v = (torch.randn(2, n, 4, device="meta") for n in (3, 5, 5))
+    for attention in (d2l.DotProductAttention(0.1), d2l.AdditiveAttention(4, 4, 8, 0.1)):
+        attention.to("meta")
+        assert attention(q, k, v, lens).shape == (2, 3, 4)

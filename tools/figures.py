@@ -367,14 +367,17 @@ def explain_kernel(fig: Figure) -> None:
 
 
 def fig_scoring() -> Figure:
-    fig, ax = canvas(9, 5.4)
+    fig, ax = canvas(9, 6.0)
     cols = [1.6, 2.65, 3.45, 4.3]
     names = ["1", "2", None, "m"]
-    y_key, y_bus, y_score, y_soft, y_w, y_sum, y_val = 4.85, 4.28, 3.7, 2.95, 2.2, 1.4, 0.55
+    ys = 5.45, 4.88, 4.3, 3.6, 2.95, 2.2, 1.4, 0.55
+    y_key, y_bus, y_score, y_mask, y_soft, y_w, y_sum, y_val = ys
     for y, text in [(y_key, "keys"), (y_score, "scores"), (y_w, "weights"), (y_val, "values")]:
         label(ax, 0.5, y, text, size=SMALL, color=MUTED, style="italic")
     q = box(ax, 0.5, y_bus, r"$q$", role="query", w=0.55, h=0.42)
     line(ax, q.right, (cols[-1] - 0.22, y_bus), color=PALETTE["query"].edge, lw=1.4)
+    mask = box(ax, 2.95, y_mask, r"mask: keys $i > L$ (padding) get score $-\infty$",
+               role="op", w=3.2, h=0.42, size=SMALL)
     soft = box(ax, 2.95, y_soft, "softmax", role="weight", w=3.2, h=0.42)
     pooled = box(ax, 2.95, y_sum, r"weighted sum  $\sum_i \alpha_i v_i$", role="weight",
                  w=3.2, h=0.48)
@@ -383,27 +386,34 @@ def fig_scoring() -> Figure:
             for y in (y_key, y_score, y_w, y_val):
                 label(ax, x, y, r"$\cdots$", size=FONT + 2)
             continue
-        scoring_column(ax, x, name, (y_key, y_bus, y_score, y_w, y_val), soft, pooled)
+        scoring_column(ax, x, name, (y_key, y_bus, y_score, y_w, y_val), (mask, soft, pooled),
+                       padded=name == "m")
+    label(ax, 0.5, y_mask, "valid\nlength $L$", size=SMALL, color=MUTED, style="italic")
+    arrow(ax, (0.92, y_mask), mask.left, color=MUTED)
     out = box(ax, 5.2, y_sum, "output", role="output", w=0.78, h=0.48)
     arrow(ax, pooled.right, out.left, color=PALETTE["output"].edge, lw=1.5)
-    additive_panel(ax, 5.85, 2.85, 9.0, 5.3)
-    dot_product_panel(ax, 5.85, 0.15, 9.0, 2.65)
+    additive_panel(ax, 5.85, 3.15, 9.0, 5.85)
+    dot_product_panel(ax, 5.85, 0.15, 9.0, 2.9)
     return fig
 
 
-def scoring_column(ax, x: float, name: str, ys: Sequence[float], soft: Box,
-                   pooled: Box) -> None:
-    """Key, score, weight and value of one position i in the scoring figure."""
+def scoring_column(ax, x: float, name: str, ys: Sequence[float], steps: Sequence[Box],
+                   padded: bool = False) -> None:
+    """Key, score, weight and value of one position i in the scoring figure; a padded
+    position (i > L) gets weight 0."""
     y_key, y_bus, y_score, y_w, y_val = ys
+    mask, soft, pooled = steps
     k = box(ax, x + 0.1, y_key, rf"$k_{name}$", role="key", w=0.55, h=0.42)
     s = box(ax, x, y_score, rf"$a(q, k_{name})$", role="op", w=0.88, h=0.42, size=SMALL)
-    a = box(ax, x, y_w, rf"$\alpha_{name}$", role="weight", w=0.55, h=0.42)
+    a = box(ax, x, y_w, r"$\alpha_m = 0$" if padded else rf"$\alpha_{name}$", role="weight",
+            w=0.9 if padded else 0.55, h=0.42, dashed=padded)
     v = box(ax, x, y_val, rf"$v_{name}$", role="value", w=0.55, h=0.42)
     qcol = PALETTE["query"].edge
     dot(ax, x - 0.22, y_bus, color=qcol)
     arrow(ax, (x - 0.22, y_bus), s.at(-0.5, 1), color=qcol, lw=1.4)
     arrow(ax, k.bottom, (k.x, s.at(0, 1)[1]), color=PALETTE["key"].edge, lw=1.4, halo=True)
-    arrow(ax, s.bottom, (x, soft.at(0, 1)[1]))
+    arrow(ax, s.bottom, (x, mask.at(0, 1)[1]))
+    arrow(ax, (x, mask.at(0, -1)[1]), (x, soft.at(0, 1)[1]))
     arrow(ax, (x, soft.at(0, -1)[1]), a.top, color=PALETTE["weight"].edge)
     arrow(ax, a.bottom, (x, pooled.at(0, 1)[1]), color=PALETTE["weight"].edge)
     arrow(ax, v.top, (x, pooled.at(0, -1)[1]), color=PALETTE["value"].edge)
