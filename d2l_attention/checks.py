@@ -8,7 +8,8 @@ on CPU tensors, and on other devices only the shapes are checked.
 
 import torch
 
-__all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels"]
+__all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
+           "check_even", "check_at_most"]
 
 
 def _axes(pattern):
@@ -84,3 +85,16 @@ def check_labels(labels, count, what):
     """
     if labels is not None and len(labels) != count:
         raise ValueError(f"got {len(labels)} {what}, need {count}; pass exactly {count}, or None")
+
+
+def check_even(value, name, why):
+    """Raise ValueError unless `value` is even. why: the reason, e.g. "columns come in pairs"."""
+    if value % 2:
+        raise ValueError(f"{name}={value} must be even: {why}; use an even {name}")
+
+
+def check_at_most(value, limit, what, limit_name, hint=""):
+    """Raise ValueError if `value` (described by `what`) exceeds `limit_name`=`limit`."""
+    if value > limit:
+        raise ValueError(f"{what} {value} exceeds {limit_name}={limit}"
+                         + (f"; {hint}" if hint else ""))
