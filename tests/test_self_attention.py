@@ -13,8 +13,8 @@ import d2l_attention as d2l
 
 def closed_form(i, col, d):
     """Independent float64 value of P[i, col] for the sinusoidal encoding."""
-    j = col // 2
-    angle = i / 10000 ** (2 * j / d)
+    m = col // 2  # frequency index
+    angle = i / 10000 ** (2 * m / d)
     return math.sin(angle) if col % 2 == 0 else math.cos(angle)
 
 
@@ -49,9 +49,9 @@ def test_relative_position_is_a_rotation(delta):
     P = d2l.PositionalEncoding(d, dropout=0, max_len=n).P[0].double()
     omega = 1 / 10000 ** (torch.arange(0, d, 2, dtype=torch.float64) / d)
     M = torch.zeros(d, d, dtype=torch.float64)
-    for j, w in enumerate(omega.tolist()):
+    for m, w in enumerate(omega.tolist()):
         c, s = math.cos(delta * w), math.sin(delta * w)
-        M[2 * j:2 * j + 2, 2 * j:2 * j + 2] = torch.tensor([[c, s], [-s, c]])
+        M[2 * m:2 * m + 2, 2 * m:2 * m + 2] = torch.tensor([[c, s], [-s, c]])
     # float32 encoding: allow its rounding, but a wrong frequency would be off by ~1
     assert (P[delta:] - P[:-delta] @ M.T).abs().max() < 1e-4
 
@@ -62,7 +62,7 @@ def test_errors_say_what_to_change():
     pe = d2l.PositionalEncoding(8, dropout=0, max_len=5)
     with pytest.raises(ValueError, match="max_len=5"):
         pe(torch.zeros(1, 6, 8))
-    with pytest.raises(ValueError, match=r"\(batch_size, num_steps, 8\)"):
+    with pytest.raises(ValueError, match=r"\(batch_size, num_steps, num_hiddens=8\)"):
         pe(torch.zeros(1, 4, 6))
 
 

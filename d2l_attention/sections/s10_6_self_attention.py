@@ -18,29 +18,25 @@ class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
     X: (batch_size, num_steps, num_hiddens) with num_steps <= max_len. Output: same shape.
-    `self.P`: (1, max_len, num_hiddens) with P[0, i, 2j] = sin(i * w_j) and
-    P[0, i, 2j + 1] = cos(i * w_j), where w_j = 10000^(-2j / num_hiddens).
+    `self.P`: (1, max_len, num_hiddens) with P[0, i, 2m] = sin(i * w_m) and
+    P[0, i, 2m + 1] = cos(i * w_m), where w_m = 10000^(-2m / num_hiddens).
     """
 
     def __init__(self, num_hiddens, dropout, max_len=1000):
         super().__init__()
-        if num_hiddens % 2 != 0:
-            raise ValueError(f"num_hiddens={num_hiddens} must be even: columns come in "
-                             "sine/cosine pairs; use an even num_hiddens")
+        d2l.check_even(num_hiddens, "num_hiddens", "columns come in sine/cosine pairs")
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.dropout = nn.Dropout(dropout)
         pair = torch.arange(num_hiddens // 2, dtype=torch.float64)
         omega = torch.exp(-math.log(10000.0) * 2 * pair / num_hiddens)  # (num_hiddens / 2,)
         theta = torch.outer(torch.arange(max_len, dtype=torch.float64), omega)
-        # (max_len, num_hiddens / 2, 2) -> (max_len, num_hiddens): sin to column 2j, cos to 2j + 1
+        # (max_len, num_hiddens / 2, 2) -> (max_len, num_hiddens): sin to column 2m, cos to 2m + 1
         P = torch.stack((theta.sin(), theta.cos()), dim=-1).flatten(start_dim=1)
         self.register_buffer("P", P.unsqueeze(0).float(), persistent=False)
 
     def forward(self, X):
-        if X.dim() != 3 or X.shape[-1] != self.num_hiddens:
-            raise ValueError(f"X must have shape (batch_size, num_steps, {self.num_hiddens}), "
-                             f"got {tuple(X.shape)}")
-        if X.shape[1] > self.max_len:
-            raise ValueError(f"sequence length {X.shape[1]} exceeds max_len={self.max_len}; "
-                             "create PositionalEncoding with a larger max_len")
+        d2l.check_shape(X, "X", "(batch_size, num_steps, num_hiddens)",
+                        num_hiddens=self.num_hiddens)
+        d2l.check_at_most(X.shape[1], self.max_len, "sequence length", "max_len",
+                          "create PositionalEncoding with a larger max_len")
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
