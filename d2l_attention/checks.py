@@ -9,11 +9,7 @@ on CPU tensors, and on other devices only the shapes are checked.
 import torch
 
 __all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
-<<<<<<< HEAD
-           "check_heatmaps"]
-=======
-           "check_even", "check_at_most"]
->>>>>>> wt-10.6
+           "check_heatmaps", "check_even", "check_at_most"]
 
 
 def _axes(pattern):
@@ -91,7 +87,6 @@ def check_labels(labels, count, what):
         raise ValueError(f"got {len(labels)} {what}, need {count}; pass exactly {count}, or None")
 
 
-<<<<<<< HEAD
 def check_heatmaps(matrices, titles=None, xticklabels=None, yticklabels=None):
     """Raise ValueError unless `show_heatmaps` can draw these arguments.
 
@@ -104,7 +99,8 @@ def check_heatmaps(matrices, titles=None, xticklabels=None, yticklabels=None):
     check_labels(titles, num_cols, "titles (one per column of heatmaps)")
     check_labels(xticklabels, num_keys, "xticklabels (one per key)")
     check_labels(yticklabels, num_queries, "yticklabels (one per query)")
-=======
+
+
 def check_even(value, name, why):
     """Raise ValueError unless `value` is even. why: the reason, e.g. "columns come in pairs"."""
     if value % 2:
@@ -116,4 +112,3 @@ def check_at_most(value, limit, what, limit_name, hint=""):
     if value > limit:
         raise ValueError(f"{what} {value} exceeds {limit_name}={limit}"
                          + (f"; {hint}" if hint else ""))
->>>>>>> wt-10.6
