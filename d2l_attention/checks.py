@@ -8,7 +8,8 @@ on CPU tensors, and on other devices only the shapes are checked.
 
 import torch
 
-__all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels"]
+__all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
+           "check_folded_heads"]
 
 
 def _axes(pattern):
@@ -84,3 +85,13 @@ def check_labels(labels, count, what):
     """
     if labels is not None and len(labels) != count:
         raise ValueError(f"got {len(labels)} {what}, need {count}; pass exactly {count}, or None")
+
+
+def check_folded_heads(X, num_heads):
+    """Raise ValueError unless X is (batch_size * num_heads, n, head_dim), the layout that
+    `transpose_qkv` returns: 3-D, with a first axis that is a multiple of num_heads."""
+    check_shape(X, "X", "(batch_size * num_heads, n, num_hiddens / num_heads)")
+    if X.shape[0] % num_heads:
+        raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple of "
+                         f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
+                         "num_heads")
