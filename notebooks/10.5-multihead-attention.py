@@ -187,6 +187,8 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, queries, keys, values, valid_lens=None):
         d2l.check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
+        d2l.check_shape(values, "values", "(batch_size, num_kv, value_size)",
+                        value_size=self.W_v.in_features)
         q = transpose_qkv(self.W_q(queries), self.num_heads)
         k = transpose_qkv(self.W_k(keys), self.num_heads)
         v = transpose_qkv(self.W_v(values), self.num_heads)
@@ -517,7 +519,7 @@ with torch.no_grad():
 # Rows b * num_heads + i belong to head i of example b: unflatten the first axis.
 ex1_weights = attention.attention.attention_weights.unflatten(0, (batch_size, num_heads))
 d2l.show_heatmaps(ex1_weights, xlabel="Keys", ylabel="Queries",
-                  titles=[f"Head {i + 1}" for i in range(num_heads)], figsize=(11, 4.4),
+                  titles=[f"Head {i + 1}" for i in range(num_heads)], figsize=(11, 3.8),
                   xticklabels=[f"k{j}" for j in range(num_kvpairs)],
                   yticklabels=[f"q{j}" for j in range(num_queries)])
 for b, ax in enumerate(d2l.plt.gcf().axes[:batch_size * num_heads:num_heads]):
@@ -554,7 +556,7 @@ for _b in range(2):
 # 只有 k0、k1 有颜色。打印的数字说明这不是“颜色太浅”：被遮蔽的键上的权重之和是 0.0，
 # 每行的权重全部分给了有效的键，所以有效键越少，每个键分到的越多（样本 1 平均 1/3 ≈ 0.33，样本 2 平均 1/2 = 0.50）。
 # 同一个样本的 5 个头用的是同一个有效长度（`repeat_interleave` 把它复制给了每个头），
-# 但在有效的键之间，各头的分配并不相同（例如同一行里有的头偏向 k0、有的偏向 k1），这正是多头的用意。
+# 但在有效的键之间，各头的分配并不相同（例如样本 1 的 q0：头 1 偏向 k0，头 3 偏向 k2），这正是多头的用意。
 # 共用一个颜色刻度时，样本 2 的格子整体更深，也是因为权重只分给了两个键。
 
 # %% [markdown]

@@ -62,6 +62,8 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, queries, keys, values, valid_lens=None):
         d2l.check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
+        d2l.check_shape(values, "values", "(batch_size, num_kv, value_size)",
+                        value_size=self.W_v.in_features)
         q = transpose_qkv(self.W_q(queries), self.num_heads)
         k = transpose_qkv(self.W_k(keys), self.num_heads)
         v = transpose_qkv(self.W_v(values), self.num_heads)
