@@ -519,11 +519,11 @@ with torch.no_grad():
 # Rows b * num_heads + i belong to head i of example b: unflatten the first axis.
 ex1_weights = attention.attention.attention_weights.unflatten(0, (batch_size, num_heads))
 d2l.show_heatmaps(ex1_weights, xlabel="Keys", ylabel="Queries",
-                  titles=[f"Head {i + 1}" for i in range(num_heads)], figsize=(11, 3.8),
+                  titles=[f"Head {i + 1}" for i in range(num_heads)], figsize=(11, 4.2),
                   xticklabels=[f"k{j}" for j in range(num_kvpairs)],
                   yticklabels=[f"q{j}" for j in range(num_queries)])
 for b, ax in enumerate(d2l.plt.gcf().axes[:batch_size * num_heads:num_heads]):
-    ax.set_ylabel(f"Example {b + 1} (valid_len {valid_lens[b]})\nQueries")
+    ax.set_ylabel(f"Example {b + 1}\nQueries")
 d2l.plt.show()
 for b, n in enumerate(valid_lens.tolist()):
     kept = ex1_weights[b, :, :, :n]
