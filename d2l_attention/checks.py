@@ -9,7 +9,7 @@ on CPU tensors, and on other devices only the shapes are checked.
 import torch
 
 __all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
-           "check_heatmaps", "check_even", "check_at_most"]
+           "check_heatmaps", "check_even", "check_at_most", "check_folded_heads"]
 
 
 def _axes(pattern):
@@ -112,3 +112,13 @@ def check_at_most(value, limit, what, limit_name, hint=""):
     if value > limit:
         raise ValueError(f"{what} {value} exceeds {limit_name}={limit}"
                          + (f"; {hint}" if hint else ""))
+
+
+def check_folded_heads(X, num_heads):
+    """Raise ValueError unless X is (batch_size * num_heads, n, head_dim), the layout that
+    `transpose_qkv` returns: 3-D, with a first axis that is a multiple of num_heads."""
+    check_shape(X, "X", "(batch_size * num_heads, n, num_hiddens / num_heads)")
+    if X.shape[0] % num_heads:
+        raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple of "
+                         f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
+                         "num_heads")

@@ -103,6 +103,8 @@ import d2l_attention as d2l
 # `transpose_output` 反过来：把第 0 维拆回（批量大小，$h$），换回“步”在前，再把最后两维（$h$，$p_o/h$）
 # 合并成一维，也就是把 $h$ 个头的输出首尾相接，这正是公式里的 $[\mathbf{h}_1; \ldots; \mathbf{h}_h]$。
 # 拆维、换维都只是换一种方式看同一块内存，只有最后的合并复制一次数据。
+# 书中用 `reshape` 和 `permute` 写这两个函数；这里用 `unflatten` 和 `transpose`，因为它们直接说出
+# “把最后一维拆成（头，每头维度）”和“交换两维”，结果与书中的写法逐位相同。
 
 # %%
 #@save
@@ -112,13 +114,8 @@ def transpose_qkv(X, num_heads):
     X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
     Row b * num_heads + i of the result holds block i (head i) of example b.
     """
-    if X.dim() != 3:
-        raise ValueError(f"transpose_qkv expects X of shape (batch_size, n, num_hiddens), "
-                         f"got {tuple(X.shape)}")
-    num_hiddens = X.shape[-1]
-    if num_hiddens % num_heads != 0:
-        raise ValueError(f"num_hiddens={num_hiddens} is not divisible by num_heads={num_heads}; "
-                         "choose num_heads that divides num_hiddens")
+    d2l.check_shape(X, "X", "(batch_size, n, num_hiddens)")
+    d2l.check_divisible(X.shape[-1], num_heads)
     # (b, n, h, p): head i owns features [i*p, (i+1)*p), p = num_hiddens / h
     per_head = X.unflatten(-1, (num_heads, -1))
     return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
@@ -130,13 +127,7 @@ def transpose_output(X, num_heads):
 
     X: (batch_size * num_heads, n, num_hiddens / num_heads) -> (batch_size, n, num_hiddens).
     """
-    if X.dim() != 3:
-        raise ValueError(f"transpose_output expects X of shape (batch_size * num_heads, n, "
-                         f"num_hiddens / num_heads), got {tuple(X.shape)}")
-    if X.shape[0] % num_heads != 0:
-        raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple of "
-                         f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
-                         "num_heads")
+    d2l.check_folded_heads(X, num_heads)
     per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
@@ -152,18 +143,23 @@ heads = transpose_qkv(X, num_heads=4)
 print("transpose_qkv   :", tuple(X.shape), "->", tuple(heads.shape))
 print("transpose_output:", tuple(heads.shape), "->", tuple(transpose_output(heads, 4).shape))
 print("row 1 = example 0, head 1:", heads[1].tolist())
-assert torch.equal(heads[1], X[0, :, 2:4])
-assert torch.equal(heads[4], X[1, :, 0:2])
+print("row 4 = example 1, head 0:", heads[4].tolist())
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.equal(heads[1], X[0, :, 2:4]) and torch.equal(heads[4], X[1, :, 0:2])
 assert torch.equal(transpose_output(heads, num_heads=4), X)
 
 # %% [markdown]
 # 有了这两个函数，多头注意力就是“三个投影 → 拆头 → 点积注意力 → 合头 → 输出投影”。
 # 有效长度 `valid_lens` 要跟着批量维一起扩展：第 $b$ 个样本的 $h$ 个头排在相邻的
 # $h$ 行，所以每个有效长度要**原地连续**重复 $h$ 次（`repeat_interleave`）；
-# `Tensor.repeat` 会把整个向量首尾相接地重复，顺序就错了（练习 4）。
+# `Tensor.repeat` 会把整个向量首尾相接地重复，顺序就错了（练习 4）。书中的 PyTorch 代码同样用 `repeat_interleave`。
 # 形状为（批量大小，查询数）的二维 `valid_lens` 同样沿第 0 维重复。
 # 构造函数的参数与书中相同；子模块按 `attention`、`W_q`、`W_k`、`W_v`、`W_o` 的顺序注册，
 # 因此参数的名字（`W_q.weight` 等）与书中的模型一致，书中训练好的参数可以直接载入。
+# 书中不检查 `num_hiddens` 能否被 `num_heads` 整除，除不尽时要到前向传播里的 `reshape` 才报一个看不出原因的形状错误；
+# 这里在构造时就报错并列出可选的头数，因为这个错误越早、越直白越好改。
+# 书中 `forward` 的 `valid_lens` 没有默认值；这里默认为 `None`，因为不需要遮蔽时（例如 10.6 节的一些实验）可以少传一个参数。
 
 # %%
 #@save
@@ -180,9 +176,7 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
                  bias=False, **kwargs):
         super().__init__(**kwargs)
-        if num_hiddens % num_heads != 0:
-            raise ValueError(f"num_hiddens={num_hiddens} is not divisible by "
-                             f"num_heads={num_heads}; choose num_heads that divides num_hiddens")
+        d2l.check_divisible(num_hiddens, num_heads)
         self.num_heads = num_heads
         self.attention = d2l.DotProductAttention(dropout)
         # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i's.
@@ -191,23 +185,16 @@ class MultiHeadAttention(nn.Module):
         self.W_v = nn.Linear(value_size, num_hiddens, bias=bias)
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
 
-    def _heads(self, projection, X, name):
-        """Project X with `projection` and fold its heads into the batch axis."""
-        if X.dim() != 3 or X.shape[-1] != projection.in_features:
-            raise ValueError(f"{name} must have shape (batch_size, n, {projection.in_features}), "
-                             f"got {tuple(X.shape)}")
-        return transpose_qkv(projection(X), self.num_heads)
-
     def forward(self, queries, keys, values, valid_lens=None):
-        q = self._heads(self.W_q, queries, "queries")
-        k = self._heads(self.W_k, keys, "keys")
-        v = self._heads(self.W_v, values, "values")
+        d2l.check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
+        d2l.check_shape(values, "values", "(batch_size, num_kv, value_size)",
+                        value_size=self.W_v.in_features)
+        q = transpose_qkv(self.W_q(queries), self.num_heads)
+        k = transpose_qkv(self.W_k(keys), self.num_heads)
+        v = transpose_qkv(self.W_v(values), self.num_heads)
         if valid_lens is not None:
             valid_lens = torch.as_tensor(valid_lens, device=queries.device)
-            if valid_lens.dim() not in (1, 2) or valid_lens.shape[0] != queries.shape[0]:
-                raise ValueError(f"valid_lens must have shape (batch_size,) or (batch_size, "
-                                 f"num_queries) with batch_size={queries.shape[0]}, got "
-                                 f"{tuple(valid_lens.shape)}")
+            d2l.check_valid_lens(valid_lens, *queries.shape[:2], keys.shape[1])
             # Every head of example b must see example b's lengths: repeat each one in place.
             valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
         per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
@@ -217,6 +204,9 @@ class MultiHeadAttention(nn.Module):
 # %% [markdown]
 # 用一个小例子检查形状：批量大小 2，4 个查询，6 个键值对，`num_hiddens=100`，5 个头。
 # 为了显示查询、键、值的维度可以各不相同，这里让它们分别是 20、30、40 维。
+# 书中的这个实验用全 1 的输入、查询键值都是 100 维；这里用随机输入，因为全 1 输入下每个头的权重都相同
+# （在有效的键上均匀分布），练习 1 画出各头的权重时就看不出头与头的区别。
+# 参数不合适时（例如 `num_heads=3` 除不尽 100），构造函数和 `forward` 会抛出 `ValueError`，说明问题和改法。
 
 # %%
 torch.manual_seed(0)
@@ -233,20 +223,11 @@ out = attention(Q, K, V, valid_lens)
 print("output           :", tuple(out.shape))
 print("attention weights:", tuple(attention.attention.attention_weights.shape))
 print("state_dict keys  :", list(attention.state_dict()))
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert out.shape == (batch_size, num_queries, num_hiddens)
 assert attention.attention.attention_weights.shape == (batch_size * num_heads, num_queries,
                                                        num_kvpairs)
-
-# %% [markdown]
-# 参数不合适时，错误信息直接说明问题和改法：
-
-# %%
-for make in (lambda: MultiHeadAttention(30, 20, 40, num_hiddens=100, num_heads=3, dropout=0),
-             lambda: attention(K, K, V)):
-    try:
-        make()
-    except ValueError as e:
-        print("ValueError:", e)
 
 # %% [markdown]
 # ### 形状是怎样流动的
@@ -284,6 +265,8 @@ steps += [("transpose_output", concat), ("W_o(...)", final)]
 for name, t in steps:
     print(f"{name:20s} {tuple(t.shape)}")
 print("repeated valid_lens:", lens.tolist())
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(final, out)
 
 # %% [markdown]
@@ -293,37 +276,21 @@ assert torch.allclose(final, out)
 # 它要求查询的维度等于 `embed_dim`（即 `num_hiddens`），键和值的维度可以不同（`kdim`、`vdim`），
 # 此时三个投影分别存在 `q_proj_weight`、`k_proj_weight`、`v_proj_weight` 里，输出投影是 `out_proj`；
 # 有效长度则要写成布尔的 `key_padding_mask`（`True` 表示忽略该键）。
-# 把我们模块的权重原样复制过去，两者的输出和注意力权重应当一致
-# （PyTorch 默认返回各头权重的**平均**，`average_attn_weights=False` 则返回每个头的权重）。
+# `d2l_attention.testing.mha_difference` 把我们模块的权重原样复制进一个 `nn.MultiheadAttention`，
+# 在同一组输入上比较两者的输出，或（`per_head=True`）比较每个头的注意力权重
+# （PyTorch 默认返回各头权重的**平均**，`average_attn_weights=False` 才返回每个头的权重）。
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (the differences are float rounding: their digits vary between CPUs; the asserts do not)
+from d2l_attention import testing
+
 torch.manual_seed(0)
 ours = MultiHeadAttention(key_size=12, query_size=16, value_size=20, num_hiddens=16,
-                          num_heads=4, dropout=0).eval()
-theirs = nn.MultiheadAttention(embed_dim=16, num_heads=4, bias=False, batch_first=True,
-                               kdim=12, vdim=20).eval()
-with torch.no_grad():
-    theirs.q_proj_weight.copy_(ours.W_q.weight)
-    theirs.k_proj_weight.copy_(ours.W_k.weight)
-    theirs.v_proj_weight.copy_(ours.W_v.weight)
-    theirs.out_proj.weight.copy_(ours.W_o.weight)
-
+                          num_heads=4, dropout=0)
 Qc, Kc, Vc = torch.randn(3, 5, 16), torch.randn(3, 7, 12), torch.randn(3, 7, 20)
 lens_c = torch.tensor([7, 4, 1])
-padding = torch.arange(7)[None, :] >= lens_c[:, None]  # (batch_size, num_kv), True = ignore
-with torch.no_grad():
-    out_ours = ours(Qc, Kc, Vc, lens_c)
-    w_ours = ours.attention.attention_weights.unflatten(0, (3, 4))  # (batch, heads, n_q, n_k)
-    out_theirs, w_mean = theirs(Qc, Kc, Vc, key_padding_mask=padding)
-    _, w_heads = theirs(Qc, Kc, Vc, key_padding_mask=padding, average_attn_weights=False)
-diffs = {"output": (out_ours - out_theirs).abs().max().item(),
-         "head-averaged weights": (w_ours.mean(dim=1) - w_mean).abs().max().item(),
-         "per-head weights": (w_ours - w_heads).abs().max().item()}
-for name, diff in diffs.items():
-    print(f"max |ours - torch| {name:22s}: {diff:.1e} < 1e-5: {diff < 1e-5}")
-    assert diff < 1e-5
+diffs = [testing.mha_difference(ours, Qc, Kc, Vc, lens_c, per_head=p) for p in (False, True)]
+print(f"ours vs nn.MultiheadAttention, max diff < 1e-5: outputs {diffs[0] < 1e-5}, "
+      f"per-head weights {diffs[1] < 1e-5}")
 
 # %% [markdown]
 # 按头比较的权重也一致，说明两者对“第 $b$ 个样本的第 $i$ 个头”的排列相同，
@@ -331,26 +298,35 @@ for name, diff in diffs.items():
 #
 # ### 参数量相同，注意力分布不同
 #
-# 现在验证“数学”一节的三条结论。参数量：对 $h = 1, 2, 4, 8$ 数一数参数，
-# 应当都等于 $p_o(d_q + d_k + d_v + p_o)$。注意力权重：同一输入下，$h$ 个头存下的权重个数是单头的 $h$ 倍。
+# 现在验证“数学”一节的三条结论。对 $h = 1, 2, 4, 8$（$p_o = 64$，批量大小 2，$n_q = 5$，$n_k = 9$）数一数：
+# 参数量应当都等于 $p_o(d_q + d_k + d_v + p_o)$；打分和加权求和（两次批量矩阵乘法 `bmm`）的浮点运算数
+# 用 PyTorch 的 `FlopCounterMode` 来数，应当与头数无关，都是 $2 \times 2 \times 2\, n_q n_k p_o$
+# （批量 2，两次乘法，每次乘加算 2 次运算）；存下的注意力权重个数则应当是单头的 $h$ 倍。
 
 # %%
+from torch.utils.flop_counter import FlopCounterMode
+
+
 def count_params(net):
     return sum(p.numel() for p in net.parameters())
 
 
+torch.manual_seed(0)
 d_q, d_k, d_v, p_o = 20, 30, 40, 64
 Qp, Kp, Vp = torch.randn(2, 5, d_q), torch.randn(2, 9, d_k), torch.randn(2, 9, d_v)
-weights_per_example = {}
+costs = {}
 for h in (1, 2, 4, 8):
     net = MultiHeadAttention(d_k, d_q, d_v, p_o, h, dropout=0).eval()
-    with torch.no_grad():
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
         net(Qp, Kp, Vp)
-    weights_per_example[h] = net.attention.attention_weights.numel() // 2
-    print(f"num_heads={h}: {count_params(net)} parameters, "
-          f"{weights_per_example[h]} attention weights per example")
-    assert count_params(net) == p_o * (d_q + d_k + d_v + p_o)
-    assert weights_per_example[h] == h * 5 * 9
+    bmm_flops = sum(n for op, n in counter.get_flop_counts()["Global"].items() if "bmm" in str(op))
+    costs[h] = (count_params(net), bmm_flops, net.attention.attention_weights.numel() // 2)
+    print(f"num_heads={h}: {costs[h][0]} parameters, {costs[h][1]} bmm FLOPs, "
+          f"{costs[h][2]} attention weights per example")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert all(c == (p_o * (d_q + d_k + d_v + p_o), 2 * 2 * 2 * 5 * 9 * p_o, h * 5 * 9)
+           for h, c in costs.items())
 
 # %% [markdown]
 # 分布不同：把**同一组**投影权重装进一个 1 头模块和一个 4 头模块。按上面的公式，
@@ -358,8 +334,6 @@ for h in (1, 2, 4, 8):
 # 因为一个对和做 softmax，另一个对每一段分别做 softmax。
 
 # %%
-# NBVAL_IGNORE_OUTPUT
-# (the score gap is float rounding, its digits vary between CPUs; the asserts do not)
 torch.manual_seed(0)
 four = MultiHeadAttention(16, 16, 16, 16, num_heads=4, dropout=0).eval()
 one = MultiHeadAttention(16, 16, 16, 16, num_heads=1, dropout=0).eval()
@@ -372,8 +346,10 @@ with torch.no_grad():
     out_4, out_1 = four(Xs, Ys, Ys), one(Xs, Ys, Ys)
 score_gap = (scores_1[0] - scores_4.sum(dim=0) / 4 ** 0.5).abs().max().item()
 output_gap = (out_4 - out_1).abs().max().item()
-print(f"single-head score - sum of head scores / sqrt(4): {score_gap:.1e}")
-print(f"max |output with 4 heads - output with 1 head|  : {output_gap:.3f}")
+print(f"single-head score = sum of head scores / sqrt(4), up to 1e-5: {score_gap < 1e-5}")
+print(f"max |output with 4 heads - output with 1 head|: {output_gap:.2f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert score_gap < 1e-5 and output_gap > 0.01
 
 # %% [markdown]
@@ -419,9 +395,9 @@ class NeighbourNet(nn.Module):
         return self.readout(self.mha(positions, positions, inputs)).squeeze(-1)
 
 
-def train_neighbour(num_heads, num_steps=300):
-    torch.manual_seed(0)
-    gen = torch.Generator().manual_seed(1)
+def train_neighbour(num_heads, num_steps=300, seed=0):
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
     net = NeighbourNet(num_heads)
     optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
     for _ in range(num_steps):
@@ -441,14 +417,16 @@ for h in (1, 2):
         mse[h] = ((nets[h](test_inputs) - test_target) ** 2).mean().item()
     print(f"{h} head(s): {count_params(nets[h])} parameters, test MSE {mse[h]:.2f}")
 print("variance of the target: 2.0")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert count_params(nets[1]) == count_params(nets[2])
 assert mse[1] > 0.9  # the bound 1 above, up to the sampling noise of the test set
 assert mse[2] < 0.05
 
 # %% [markdown]
 # 参数一样多，单头的误差停在理论下界 1 附近，两个头几乎做到了零误差。
-# 画出两个头的注意力权重（行是查询的位置，列是键的位置；查询和键只含位置，所以每个样本的权重都相同），
-# 再画出两个头权重之差：
+# 画出两个头的注意力权重（行是查询的位置，列是键的位置；查询和键只含位置，所以每个样本的权重都相同）。
+# 均匀分布时每个权重都是 $1/8 = 0.125$：
 
 # %%
 with torch.no_grad():
@@ -461,19 +439,53 @@ d2l.show_heatmaps(w2.unsqueeze(0), xlabel="Key position", ylabel="Query position
 d2l.plt.show()
 i = torch.arange(n_pos)
 offset = [((w2[h].argmax(dim=-1) - i) % n_pos).tolist() for h in range(2)]
-print("argmax key - query (mod 8), head 1:", offset[0])
-print("argmax key - query (mod 8), head 2:", offset[1])
-first = 0 if offset[0][0] == 1 else 1  # the head that prefers i + 1
-diff = w2[first] - w2[1 - first]
-print("weights of that head minus the other's, query 0:", [round(x, 2) + 0.0 for x in diff[0].tolist()])
+for h in range(2):
+    print(f"head {h + 1}: argmax key - query (mod 8) = {offset[h]}, "
+          f"largest weight per row {w2[h].max(dim=-1).values.min():.2f}-"
+          f"{w2[h].max(dim=-1).values.max():.2f} (uniform: 0.125)")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert sorted(map(tuple, offset)) == [(1,) * n_pos, (n_pos - 1,) * n_pos]
-assert ((diff.argmax(dim=-1) - i) % n_pos == 1).all() and ((diff.argmin(dim=-1) - i) % n_pos
-                                                           == n_pos - 1).all()
+for seed in (1, 2):  # the same two patterns for other seeds: not luck of seed 0
+    _net = train_neighbour(2, seed=seed)
+    with torch.no_grad():
+        assert ((_net(test_inputs) - test_target) ** 2).mean() < 0.05
+    _w = _net.mha.attention.attention_weights[:2]
+    assert sorted(tuple(((_w[h].argmax(-1) - i) % n_pos).tolist()) for h in range(2)) \
+        == [(1,) * n_pos, (n_pos - 1,) * n_pos]
 
 # %% [markdown]
-# 两个头的权重都不尖锐（大部分权重散在各个位置上），但对每个查询 $i$，一个头的最大权重都在右邻居 $i+1$ 上，
-# 另一个都在左邻居 $i-1$ 上（热图里两条错开、首尾相接的对角线）。两者之差在 $i+1$ 处最大、在 $i-1$ 处最小，
-# 散在其他位置的“背景”大体相互抵消——这正是 $\mathbf{W}_o$ 和读出层要做的减法。
+# 两个头的权重都不尖锐：每行最大的权重只有 0.2 左右，其余权重散在各个位置上，离均匀的 0.125 不远。
+# 但对每个查询 $i$，一个头的最大权重都在右邻居 $i+1$ 上，另一个都在左邻居 $i-1$ 上
+# （热图里两条错开、首尾相接的对角线）。把“看 $i+1$ 的头”的权重减去“看 $i-1$ 的头”的权重，
+# 画在以 0 为中心的红蓝色标上（红为正、蓝为负、白为 0）：
+
+# %%
+first = 0 if offset[0][0] == 1 else 1  # the head that prefers i + 1
+diff = w2[first] - w2[1 - first]
+limit = diff.abs().max().item()
+fig, ax = d2l.plt.subplots(figsize=(4, 3.2))
+image = ax.imshow(diff.numpy(), cmap="RdBu_r", vmin=-limit, vmax=limit)
+ax.set_xticks(range(n_pos), positions)
+ax.set_yticks(range(n_pos), positions)
+ax.set(xlabel="Key position", ylabel="Query position",
+       title=f"Head {first + 1} (i+1) minus head {2 - first} (i-1)")
+fig.colorbar(image, ax=ax, label="weight difference")
+d2l.plt.show()
+neighbours = (i[:, None] - i[None, :]) % n_pos  # 7: key i+1, 1: key i-1
+background = diff[(neighbours != 1) & (neighbours != n_pos - 1)]
+print(f"difference at key i+1: {diff[neighbours == n_pos - 1].min():.2f} to "
+      f"{diff[neighbours == n_pos - 1].max():.2f}; at key i-1: {diff[neighbours == 1].min():.2f} "
+      f"to {diff[neighbours == 1].max():.2f}; elsewhere |difference| < 0.01: "
+      f"{bool(background.abs().max() < 0.01)}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert ((diff.argmax(dim=-1) - i) % n_pos == 1).all()
+assert ((diff.argmin(dim=-1) - i) % n_pos == n_pos - 1).all()
+
+# %% [markdown]
+# 差在 $i+1$ 处为正（红）、在 $i-1$ 处为负（蓝），其余位置几乎是白的：散在其他位置的“背景”两个头几乎一样，相减后相互抵消——
+# 这正是 $\mathbf{W}_o$ 和读出层要做的减法，剩下的恰好是目标 $v_{i+1} - v_{i-1}$ 所需的 $+$、$-$ 两个系数（再乘一个常数）。
 # 单个头只有一个非负分布，做不出这样的差；这就是多头的意义：$h$ 个独立归一化的分布可以同时看不同的位置，
 # 再被线性地组合起来。
 
@@ -497,8 +509,8 @@ assert ((diff.argmax(dim=-1) - i) % n_pos == 1).all() and ((diff.argmin(dim=-1) 
 # 把本节第一个形状实验（模块 `attention`：5 个头，批量大小 2，4 个查询，6 个键值对，
 # 有效长度 `valid_lens = [3, 2]`）里**每个头**的注意力权重画出来。
 # 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是第 $b$ 个样本第 $i$ 个头的权重矩阵；
-# 每个样本画一张图，每个面板的标题形如 `"Example 1 / Head 2"`，坐标轴标上查询和键。
-# 从图中能看出有效长度的作用吗？
+# 画成**一张**图、用**一个**颜色刻度：每行一个样本，每列一个头（标题 `"Head 1"`……），坐标轴标上查询和键。
+# 从图中能看出有效长度的作用吗？用数字说明你看到的。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
@@ -506,13 +518,18 @@ with torch.no_grad():
     attention(Q, K, V, valid_lens)
 # Rows b * num_heads + i belong to head i of example b: unflatten the first axis.
 ex1_weights = attention.attention.attention_weights.unflatten(0, (batch_size, num_heads))
-for b in range(batch_size):
-    d2l.show_heatmaps(ex1_weights[b:b + 1], xlabel="Keys", ylabel="Queries",
-                      titles=[f"Example {b + 1} / Head {i + 1}" for i in range(num_heads)],
-                      figsize=(13, 3), xticklabels=[f"k{j}" for j in range(num_kvpairs)],
-                      yticklabels=[f"q{j}" for j in range(num_queries)])
-    d2l.plt.show()
-print("ex1_weights:", tuple(ex1_weights.shape))
+d2l.show_heatmaps(ex1_weights, xlabel="Keys", ylabel="Queries",
+                  titles=[f"Head {i + 1}" for i in range(num_heads)], figsize=(11, 4.2),
+                  xticklabels=[f"k{j}" for j in range(num_kvpairs)],
+                  yticklabels=[f"q{j}" for j in range(num_queries)])
+for b, ax in enumerate(d2l.plt.gcf().axes[:batch_size * num_heads:num_heads]):
+    ax.set_ylabel(f"Example {b + 1}\nQueries")
+d2l.plt.show()
+for b, n in enumerate(valid_lens.tolist()):
+    kept = ex1_weights[b, :, :, :n]
+    print(f"example {b + 1}, valid_len {n}: total weight on keys k{n}-k5 "
+          f"{ex1_weights[b, :, :, n:].sum():.1f}; weights on k0-k{n - 1} from {kept.min():.2f} "
+          f"to {kept.max():.2f}, mean {kept.mean():.2f}")
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -520,6 +537,11 @@ assert tuple(ex1_weights.shape) == (2, 5, 4, 6), "ex1_weights should have shape 
 assert torch.allclose(ex1_weights.sum(dim=-1), torch.ones(2, 5, 4)), "each row is a distribution"
 assert (ex1_weights[0, :, :, 3:] == 0).all() and (ex1_weights[1, :, :, 2:] == 0).all(), \
     "keys beyond each example's valid length must get zero weight in every head"
+with torch.no_grad():
+    attention(Q, K, V, valid_lens)
+_row = attention.attention.attention_weights[1, 0]  # example 0, head 1, query 0
+assert torch.allclose(ex1_weights[0, 1, 0], _row), \
+    f"ex1_weights[0, 1, 0] should be {[round(x, 3) for x in _row.tolist()]} (example 0, head 1)"
 ### BEGIN HIDDEN TESTS
 with torch.no_grad():
     attention(Q, K, V, valid_lens)
@@ -528,6 +550,14 @@ for _b in range(2):
     for _i in range(5):
         assert torch.allclose(ex1_weights[_b, _i], _w[_b * 5 + _i]), (_b, _i)
 ### END HIDDEN TESTS
+
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：能。样本 1 的有效长度是 3，5 个头的每一行都只在 k0–k2 上有颜色，k3–k5 是白的；样本 2 的有效长度是 2，
+# 只有 k0、k1 有颜色。打印的数字说明这不是“颜色太浅”：被遮蔽的键上的权重之和是 0.0，
+# 每行的权重全部分给了有效的键，所以有效键越少，每个键分到的越多（样本 1 平均 1/3 ≈ 0.33，样本 2 平均 1/2 = 0.50）。
+# 同一个样本的 5 个头用的是同一个有效长度（`repeat_interleave` 把它复制给了每个头），
+# 但在有效的键之间，各头的分配并不相同（例如样本 1 的 q0：头 1 偏向 k0，头 3 偏向 k2），这正是多头的用意。
+# 共用一个颜色刻度时，样本 2 的格子整体更深，也是因为权重只分给了两个键。
 
 # %% [markdown]
 # ### 练习 2

@@ -4,25 +4,9 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
 
 import d2l_attention as d2l
-
-
-def torch_mha_like(ours, key_size, value_size, num_hiddens, num_heads):
-    """A torch.nn.MultiheadAttention holding exactly the weights of our module."""
-    ref = nn.MultiheadAttention(num_hiddens, num_heads, bias=False, batch_first=True,
-                                kdim=key_size, vdim=value_size)
-    with torch.no_grad():
-        if ref._qkv_same_embed_dim:
-            ref.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight,
-                                                ours.W_v.weight]))
-        else:
-            ref.q_proj_weight.copy_(ours.W_q.weight)
-            ref.k_proj_weight.copy_(ours.W_k.weight)
-            ref.v_proj_weight.copy_(ours.W_v.weight)
-        ref.out_proj.weight.copy_(ours.W_o.weight)
-    return ref.eval()
+from d2l_attention import testing
 
 
 # torch.nn.MultiheadAttention needs query size == embed_dim; keys and values may differ.
@@ -33,7 +17,7 @@ def test_matches_torch_multihead_attention_1d_valid_lens(sizes):
     torch.manual_seed(0)
     ours = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens, num_heads,
                                   dropout=0.3).eval()
-    ref = torch_mha_like(ours, key_size, value_size, num_hiddens, num_heads)
+    ref = testing.torch_multihead_attention(ours)
     q = torch.randn(batch, nq, query_size)
     k, v = torch.randn(batch, nk, key_size), torch.randn(batch, nk, value_size)
     valid_lens = torch.tensor([3, 7, 1])
@@ -47,7 +31,7 @@ def test_matches_torch_multihead_attention_2d_valid_lens():
     torch.manual_seed(1)
     ours = d2l.MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens, num_heads,
                                   dropout=0).eval()
-    ref = torch_mha_like(ours, num_hiddens, num_hiddens, num_hiddens, num_heads)
+    ref = testing.torch_multihead_attention(ours)
     x = torch.randn(batch, nq, num_hiddens)
     kv = torch.randn(batch, nk, num_hiddens)
     valid_lens = torch.tensor([[1, 2, 3, 4], [6, 5, 4, 3]])
@@ -104,15 +88,7 @@ def test_per_head_weights_and_bias_match_torch(valid_lens):
     torch.manual_seed(2)
     ours = d2l.MultiHeadAttention(10, num_hiddens, 8, num_hiddens, num_heads, dropout=0,
                                   bias=True).eval()
-    ref = nn.MultiheadAttention(num_hiddens, num_heads, bias=True, batch_first=True,
-                                kdim=10, vdim=8).eval()
-    with torch.no_grad():
-        ref.q_proj_weight.copy_(ours.W_q.weight)
-        ref.k_proj_weight.copy_(ours.W_k.weight)
-        ref.v_proj_weight.copy_(ours.W_v.weight)
-        ref.in_proj_bias.copy_(torch.cat([ours.W_q.bias, ours.W_k.bias, ours.W_v.bias]))
-        ref.out_proj.weight.copy_(ours.W_o.weight)
-        ref.out_proj.bias.copy_(ours.W_o.bias)
+    ref = testing.torch_multihead_attention(ours)
     q = torch.randn(batch, nq, num_hiddens)
     k, v = torch.randn(batch, nk, 10), torch.randn(batch, nk, 8)
     mask = None if valid_lens is None else torch.arange(nk)[None, :] >= valid_lens[:, None]
@@ -121,6 +97,8 @@ def test_per_head_weights_and_bias_match_torch(valid_lens):
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     got_w = ours.attention.attention_weights.reshape(batch, num_heads, nq, nk)
     torch.testing.assert_close(got_w, want_w, atol=1e-6, rtol=1e-5)
+    assert testing.mha_difference(ours, q, k, v, valid_lens) < 1e-5
+    assert testing.mha_difference(ours, q, k, v, valid_lens, per_head=True) < 1e-6
 
 
 def test_heads_are_independent_distributions_not_one():
@@ -139,10 +117,14 @@ def test_inputs_of_the_wrong_size_are_named_in_the_error():
     net = d2l.MultiHeadAttention(key_size=6, query_size=4, value_size=5, num_hiddens=8,
                                  num_heads=2, dropout=0)
     q, k, v = torch.randn(2, 3, 4), torch.randn(2, 7, 6), torch.randn(2, 7, 5)
-    with pytest.raises(ValueError, match=r"keys must have shape \(batch_size, n, 6\)"):
+    with pytest.raises(ValueError, match=r"keys must have shape \(.*key_size=6\)"):
         net(q, v, v)
-    with pytest.raises(ValueError, match=r"queries must have shape \(batch_size, n, 4\)"):
+    with pytest.raises(ValueError, match=r"queries must have shape \(batch_size, num_queries, "):
         net(q[0], k, v)
+    with pytest.raises(ValueError, match=r"values must have shape \(.*value_size=5\)"):
+        net(q, k, torch.randn(2, 7, 6))
+    with pytest.raises(ValueError, match="between 0 and num_keys=7"):
+        net(q, k, v, torch.tensor([1, 8]))
     with pytest.raises(ValueError, match="valid_lens"):
         net(q, k, v, torch.tensor([1, 2, 3]))
 
@@ -152,5 +134,7 @@ def test_transpose_functions_reject_bad_shapes():
         d2l.transpose_qkv(torch.zeros(2, 3, 10), 4)
     with pytest.raises(ValueError, match="num_heads=4"):
         d2l.transpose_output(torch.zeros(6, 3, 2), 4)
+    with pytest.raises(ValueError, match=r"X must have shape \(batch_size \* num_heads"):
+        d2l.transpose_output(torch.zeros(6, 3), 2)
     with pytest.raises(ValueError, match=r"\(batch_size, n, num_hiddens\)"):
         d2l.transpose_qkv(torch.zeros(3, 10), 2)

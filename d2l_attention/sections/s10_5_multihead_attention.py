@@ -20,13 +20,8 @@ def transpose_qkv(X, num_heads):
     X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
     Row b * num_heads + i of the result holds block i (head i) of example b.
     """
-    if X.dim() != 3:
-        raise ValueError(f"transpose_qkv expects X of shape (batch_size, n, num_hiddens), "
-                         f"got {tuple(X.shape)}")
-    num_hiddens = X.shape[-1]
-    if num_hiddens % num_heads != 0:
-        raise ValueError(f"num_hiddens={num_hiddens} is not divisible by num_heads={num_heads}; "
-                         "choose num_heads that divides num_hiddens")
+    d2l.check_shape(X, "X", "(batch_size, n, num_hiddens)")
+    d2l.check_divisible(X.shape[-1], num_heads)
     # (b, n, h, p): head i owns features [i*p, (i+1)*p), p = num_hiddens / h
     per_head = X.unflatten(-1, (num_heads, -1))
     return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
@@ -38,13 +33,7 @@ def transpose_output(X, num_heads):
 
     X: (batch_size * num_heads, n, num_hiddens / num_heads) -> (batch_size, n, num_hiddens).
     """
-    if X.dim() != 3:
-        raise ValueError(f"transpose_output expects X of shape (batch_size * num_heads, n, "
-                         f"num_hiddens / num_heads), got {tuple(X.shape)}")
-    if X.shape[0] % num_heads != 0:
-        raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple of "
-                         f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
-                         "num_heads")
+    d2l.check_folded_heads(X, num_heads)
     per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
@@ -62,9 +51,7 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
                  bias=False, **kwargs):
         super().__init__(**kwargs)
-        if num_hiddens % num_heads != 0:
-            raise ValueError(f"num_hiddens={num_hiddens} is not divisible by "
-                             f"num_heads={num_heads}; choose num_heads that divides num_hiddens")
+        d2l.check_divisible(num_hiddens, num_heads)
         self.num_heads = num_heads
         self.attention = d2l.DotProductAttention(dropout)
         # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i's.
@@ -73,23 +60,16 @@ class MultiHeadAttention(nn.Module):
         self.W_v = nn.Linear(value_size, num_hiddens, bias=bias)
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
 
-    def _heads(self, projection, X, name):
-        """Project X with `projection` and fold its heads into the batch axis."""
-        if X.dim() != 3 or X.shape[-1] != projection.in_features:
-            raise ValueError(f"{name} must have shape (batch_size, n, {projection.in_features}), "
-                             f"got {tuple(X.shape)}")
-        return transpose_qkv(projection(X), self.num_heads)
-
     def forward(self, queries, keys, values, valid_lens=None):
-        q = self._heads(self.W_q, queries, "queries")
-        k = self._heads(self.W_k, keys, "keys")
-        v = self._heads(self.W_v, values, "values")
+        d2l.check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
+        d2l.check_shape(values, "values", "(batch_size, num_kv, value_size)",
+                        value_size=self.W_v.in_features)
+        q = transpose_qkv(self.W_q(queries), self.num_heads)
+        k = transpose_qkv(self.W_k(keys), self.num_heads)
+        v = transpose_qkv(self.W_v(values), self.num_heads)
         if valid_lens is not None:
             valid_lens = torch.as_tensor(valid_lens, device=queries.device)
-            if valid_lens.dim() not in (1, 2) or valid_lens.shape[0] != queries.shape[0]:
-                raise ValueError(f"valid_lens must have shape (batch_size,) or (batch_size, "
-                                 f"num_queries) with batch_size={queries.shape[0]}, got "
-                                 f"{tuple(valid_lens.shape)}")
+            d2l.check_valid_lens(valid_lens, *queries.shape[:2], keys.shape[1])
             # Every head of example b must see example b's lengths: repeat each one in place.
             valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
         per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
