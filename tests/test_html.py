@@ -148,3 +148,14 @@ def test_checks_left_out_and_solutions_behind_a_toggle(site, sec):
         if cell.cell_type == "code" and line and not cells.is_solution(cell):
             what = "a check cell is shown" if cells.is_check(cell) else "a lesson cell is missing"
             assert (line in shown) != cells.is_check(cell), f"{page_of(sec)}: {what}: {line!r}"
+
+
+def test_the_appendix_is_linked_from_the_index_and_rendered_from_results(site):
+    extra = toc()["appendix"]
+    assert extra["page"] in Page(site / "index.html").links
+    page = Page(site / extra["page"])
+    text = " ".join(page.text)
+    assert extra["zh"] in text and extra["en"] in text
+    assert "results/" in text and "python tools/book.py" in text  # provenance of each table
+    assert page.rel.get("index") == {"index.html"}
+    assert not [s for s in page.scripts if s]  # a static page: nothing to fetch

@@ -436,8 +436,8 @@ def cmd_execute(paths: list[str], timeout: int, times: bool = False) -> int:
     if times:
         import results
 
-        where = results.write("execute-times", "python tools/book.py execute --times "
-                              + " ".join(paths), {"seconds": seconds})
+        command = " ".join(["python tools/book.py execute --times", *paths])
+        where = results.write("execute-times", command, {"seconds": seconds})
         print(f"wrote {posix(where)}")
     return 0
 
@@ -625,6 +625,15 @@ def cmd_html(out_dir: Path) -> int:
         write_text(out_dir / page_name(sec), body)
         print(f"  wrote {out_dir / page_name(sec)}")
 
+    import appendix
+
+    extra = toc.get("appendix")
+    if extra:
+        page = appendix.page_html(extra, nav_html(written[-1] if written else None, None),
+                                  BOOK_CSS)
+        write_text(out_dir / extra["page"], page)
+        print(f"  wrote {out_dir / extra['page']}")
+
     items = []
     for sec in everything:
         label = f"{escape(sec['number'])} {escape(sec['zh'])} <span class=\"en\">" \
@@ -633,6 +642,9 @@ def cmd_html(out_dir: Path) -> int:
             items.append(f'<li><a href="{page_name(sec)}">{label}</a></li>')
         else:
             items.append(f'<li class="planned">{label} — 待写 / planned</li>')
+    if extra:
+        items.append(f'<li><a href="{escape(extra["page"])}">附录：{escape(extra["zh"])} '
+                     f'<span class="en">(Appendix: {escape(extra["en"])})</span></a></li>')
     index = INDEX_TEMPLATE.format(chapter=toc["chapter"], zh=escape(toc["title"]["zh"]),
                                   en=escape(toc["title"]["en"]), items="\n".join(items))
     write_text(out_dir / "index.html", index)

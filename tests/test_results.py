@@ -1,0 +1,63 @@
+"""The appendix renders committed result files, and every number a section quotes from one of them
+is the number in the file."""
+
+import json
+import re
+
+import appendix
+import jupytext
+import pytest
+import results
+from chapters import ROOT, written_sections
+
+PROVENANCE = ("command", "date", "torch", "cpu_kernel", "threads", "figures")
+
+
+def leaves(figures, prefix=""):
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            yield from leaves(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+@pytest.mark.parametrize("name", list(appendix.TABLES))
+def test_each_appendix_table_has_a_result_file_with_its_provenance(name):
+    record = json.loads((results.RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+    missing = set(PROVENANCE) - set(record)
+    assert not missing, f"results/{name}.json lacks {sorted(missing)}"
+    assert record["figures"], f"results/{name}.json holds no figures"
+
+
+def test_the_appendix_shows_every_figure_of_every_file():
+    page = appendix.body_html()
+    for name in appendix.TABLES:
+        record = results.read(name)
+        assert record["command"] in page
+        for _, value in leaves(record["figures"]):
+            assert f"<td>{appendix._cell(value)}</td>" in page, (name, value)
+
+
+def test_quote_markers_are_found_and_compared():
+    text = "BLEU 0.518<!-- result: heldout models.transformer.mean .3f --> and 1.5×<!-- " \
+           "result: speed ratio .1f -->"
+    assert appendix.quotes(text) == [("0.518", "heldout", "models.transformer.mean", ".3f"),
+                                     ("1.5", "speed", "ratio", ".1f")]
+    record = {"figures": {"models": {"transformer": {"mean": 0.5183}}, "a.b": {"c": 2}}}
+    assert format(appendix.lookup(record, "models.transformer.mean"), ".3f") == "0.518"
+    assert appendix.lookup(record, "a.b.c") == 2  # keys that contain dots (file paths)
+    with pytest.raises(KeyError, match="no 'bleu'"):
+        appendix.lookup(record, "models.bleu")
+
+
+@pytest.mark.parametrize("sec", written_sections(), ids=lambda s: s["number"])
+def test_every_quoted_result_matches_its_file(sec):
+    nb = jupytext.read(ROOT / sec["notebook"].replace(".ipynb", ".py"))
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for number, name, key, fmt in appendix.quotes(markdown):
+        want = format(appendix.lookup(results.read(name), key), fmt)
+        assert number.replace(",", "") == want.replace(",", ""), (
+            f"{sec['number']} quotes {number} for results/{name}.json {key}, which is {want}; "
+            "update the sentence (the file is the measurement)")
+    # A number next to a marker that the pattern does not match would escape the check.
+    assert len(appendix.quotes(markdown)) == len(re.findall(r"<!--\s*result:", markdown))
