@@ -11,6 +11,7 @@ JOBS ?= 1
 HELDOUT ?=
 BENCH_ARGS ?=
 AGAINST ?=
+SAVE ?=
 # TORCH=cpu: install PyTorch's CPU-only build (Linux/Windows) instead of the registry's default.
 ifdef TORCH
 export D2L_TORCH := $(TORCH)
@@ -26,7 +27,8 @@ help: ## List the targets
 	@echo "           D2L_DATA_DIR=folder (offline data), LAB_PORT=8888"
 	@echo "           make bench SEEDS=5 (seeds 0-4), KERNELS=default,avx2,native JOBS=2 (CPU-kernel"
 	@echo "           sweep), HELDOUT=1 (corpus BLEU on unseen pairs), QUICK=1 (3 epochs), BENCH_ARGS=--help,"
-	@echo "           AGAINST='CMD {model} {epochs} {seed}' (speed ratio vs another implementation)"
+	@echo "           AGAINST='CMD {model} {epochs} {seed}' (speed ratio vs another implementation),"
+	@echo "           SAVE=NAME (also write results/NAME.json, which the appendix renders)"
 	@echo "  Without make: $(BOOK) --help"
 
 setup: ## Create or refresh .venv (requirements.txt + the library); every target does this
@@ -59,7 +61,7 @@ figures: ## Redraw the chapter's diagrams into notebooks/figures/
 	$(BOOK) figures
 
 bench: ## Train the translators outside Jupyter: speed, BLEU (SEEDS=5 KERNELS=... JOBS=2 HELDOUT=1 QUICK=1)
-	$(BOOK) bench --seeds $(SEEDS) --jobs $(JOBS) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(HELDOUT),--heldout) $(if $(QUICK),--quick) $(if $(AGAINST),--against '$(AGAINST)') $(BENCH_ARGS)
+	$(BOOK) bench --seeds $(SEEDS) --jobs $(JOBS) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(HELDOUT),--heldout) $(if $(QUICK),--quick) $(if $(AGAINST),--against '$(AGAINST)') $(if $(SAVE),--save $(SAVE)) $(BENCH_ARGS)
 
 student: ## Write the student edition (solutions -> `# 你的代码`) to build/student/
 	$(BOOK) student --out build/student

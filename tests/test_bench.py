@@ -1,12 +1,12 @@
-"""Smoke test of `make bench` (python -m d2l_attention.bench): a --quick run, its output format."""
+"""Smoke test of `make bench` (tools/bench.py): a --quick run, its output format."""
 
 import re
 
+import bench
 import pytest
 import torch
 
 import d2l_attention as d2l
-from d2l_attention import bench
 
 NUM = r"\d+(\.\d+)?"
 RUN_LINE = re.compile(
@@ -62,9 +62,12 @@ def test_summary_counts_exact_sentences_per_kernel():
             fake_run("transformer", "AVX2", wrong_training, (1, 0.2, 0.658, 1)),
             fake_run("transformer", "DEFAULT", unseen_right, (1, 1, 1, 1))]
     lines, table = bench.summarize(runs)
-    assert table["transformer", "AVX2"] == {"runs": 2, "runs_exact": 1, "unseen": 0}
-    assert table["transformer", "DEFAULT"] == {"runs": 1, "runs_exact": 1, "unseen": 1}
-    assert table["transformer", "all"] == {"runs": 3, "runs_exact": 2, "unseen": 1}
+    counts = ("runs", "runs with all training sentences exact", f"{d2l.UNSEEN_ENG} exact",
+              "training sentences exact")
+    assert [table["transformer AVX2"][k] for k in counts] == [2, "1/2", "0/2", "5/6"]
+    assert [table["transformer DEFAULT"][k] for k in counts] == [1, "1/1", "1/1", "3/3"]
+    assert [table["transformer all"][k] for k in counts] == [3, "2/3", "1/3", "8/9"]
+    assert table["transformer all"]["min BLEU"] == 0.715  # (1 + 0.2 + 0.658 + 1) / 4
     all_line = [line for line in lines if line.split()[:2] == ["transformer", "all"]][0]
     assert "8/9 (2/3 runs)" in all_line and " 1/3 " in all_line
     means = [0.75, (1 + 0.2 + 0.658 + 1) / 4, 1.0]
@@ -157,3 +160,28 @@ def test_against_explains_a_command_without_a_json_line():
         bench.run_against(f'"{bench.sys.executable}" -c "print(42)"', "bahdanau", 1, 0)
     with pytest.raises(RuntimeError, match="failed"):
         bench.run_against(f'"{bench.sys.executable}" -c "raise SystemExit(3)"', "bahdanau", 1, 0)
+
+
+def test_save_writes_every_printed_figure_with_its_provenance(fra_data_dir, monkeypatch, tmp_path,
+                                                             capsys):
+    import json
+
+    import results
+
+    monkeypatch.setenv("D2L_DATA_DIR", str(fra_data_dir))
+    monkeypatch.setattr(results, "RESULTS", tmp_path)
+    old_threads = torch.get_num_threads()
+    try:
+        argv = ["--quick", "--models", "bahdanau", "--device", "cpu", "--save", "smoke"]
+        assert bench.main(argv) == 0
+    finally:
+        torch.set_num_threads(old_threads)
+    record = json.loads((tmp_path / "smoke.json").read_text(encoding="utf-8"))
+    assert record["command"] == "python tools/book.py bench " + " ".join(argv)
+    assert record["torch"] == torch.__version__.split("+")[0] and record["threads"] == 1
+    assert record["cpu_kernel"] == bench.cpu_kernel()
+    (run,) = record["figures"]["runs"]
+    assert run["epochs"] == bench.QUICK_EPOCHS and run["tokens_per_sec"] > 0
+    row = record["figures"]["summary"][f"bahdanau {bench.cpu_kernel()}"]
+    assert row["runs"] == 1 and row["mean BLEU"] == round(sum(run["bleu"]) / 4, 3)
+    assert f"mean {sum(run['bleu']) / 4:.3f}" in capsys.readouterr().out  # the printed figure

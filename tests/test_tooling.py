@@ -39,6 +39,8 @@ print(twice(3))
 class Box:
     SIZE = 3
 
+#@save
+
 _hidden = 1
 LIMIT = 5
 '''
@@ -55,10 +57,17 @@ def fake_section(book, tmp_path, monkeypatch):
 
 def test_only_save_cells_are_extracted(book, fake_section):
     cells = book.saved_cells(fake_section)
-    assert len(cells) == 2
-    assert cells[0].startswith("def twice(x):")
-    assert "#@save" not in "".join(cells)
-    assert "print(twice(3))" not in "".join(cells)
+    assert [index for index, _ in cells] == [2, 4]  # the notebook's cell numbers, from 0
+    sources = "".join(source for _, source in cells)
+    assert cells[0][1].startswith("def twice(x):")
+    assert "#@save" not in sources  # the first-line marker and the stray one inside a cell
+    assert "print(twice(3))" not in sources
+
+
+def test_each_definition_names_its_notebook_cell(book, fake_section):
+    text = book.render_module(fake_section)
+    assert "# %% notebooks/10.9-test.ipynb 2\ndef twice(x):" in text
+    assert "# %% notebooks/10.9-test.ipynb 4\nclass Box:" in text
 
 
 def test_rendered_module_is_importable_python_with_header(book, fake_section):

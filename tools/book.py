@@ -274,8 +274,9 @@ def module_name(sec: dict) -> str:
 # ---------------------------------------------------------------------------- lib
 
 
-def saved_cells(sec: dict) -> list[str]:
-    """Sources of the code cells whose first line is `#@save`, marker line removed."""
+def saved_cells(sec: dict) -> list[tuple[int, str]]:
+    """(cell index, source) of the code cells whose first line is `#@save`, every marker line
+    removed (a cell may mark each of its definitions, as the book does)."""
     import jupytext
 
     py = twin_path(sec["notebook"])
@@ -283,12 +284,13 @@ def saved_cells(sec: dict) -> list[str]:
         raise SystemExit(f"{posix(py)} is missing (section {sec['number']})")
     nb = jupytext.read(py)
     cells = []
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         lines = cell.source.strip("\n").splitlines()
         if lines and lines[0].strip().startswith(SAVE_MARK):
-            cells.append("\n".join(lines[1:]).strip("\n"))
+            kept = [line for line in lines[1:] if line.strip() != SAVE_MARK]
+            cells.append((index, "\n".join(kept).strip("\n")))
     return cells
 
 
@@ -303,8 +305,10 @@ def public_names(source: str, where: str) -> list[str]:
 
 
 def render_module(sec: dict) -> str:
-    cells = saved_cells(sec)
-    body = "\n\n\n".join(cells)
+    # Above each definition, the notebook cell it came from (as nbdev writes it): one hop from
+    # the library to the lesson. Cell numbers count from 0, as in the .ipynb's "cells" list.
+    body = "\n\n\n".join(f"# %% {sec['notebook']} {index}\n{source}"
+                          for index, source in saved_cells(sec))
     where = f"{sec['notebook']} (#@save cells)"
     names = public_names(body, where)
     header = f'''# Generated from {sec["notebook"]} by `make lib`: DO NOT EDIT.
@@ -805,7 +809,8 @@ def cmd_lab(port: int, ip: str, dry_run: bool) -> int:
 def cmd_bench(args: list[str]) -> int:
     if args[:1] == ["--"]:
         args = args[1:]
-    return python_module("d2l_attention.bench", *args)
+    return subprocess.run([sys.executable, str(ROOT / "tools" / "bench.py"), *args],
+                          cwd=ROOT).returncode
 
 
 def browser_missing() -> list[str]:
@@ -914,7 +919,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench = sub.add_parser("bench", help="train the translators: speed, loss, BLEU",
                              add_help=False)
     p_bench.add_argument("args", nargs=argparse.REMAINDER,
-                         help="arguments for d2l_attention.bench (try `bench --help`)")
+                         help="arguments for tools/bench.py (try `bench --help`)")
     for name, text in (("assignments", "build the nbgrader course (source + release) in build/"),
                        ("grade-check", "prove autograding works, offline, in a temporary course")):
         p_grade = sub.add_parser(name, help=text, add_help=False)

@@ -14,6 +14,7 @@ import d2l_attention as d2l
 __all__ = ['show_heatmaps']
 
 
+# %% notebooks/10.1-attention-cues.ipynb 9
 def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds",
                   xticklabels=None, yticklabels=None):
     """Draw a grid of heatmaps on one shared colour scale, with one colourbar true for all.

@@ -14,6 +14,7 @@ import d2l_attention as d2l
 __all__ = ['NWKernelRegression']
 
 
+# %% notebooks/10.2-nadaraya-watson.ipynb 20
 class NWKernelRegression(nn.Module):
     """Nadaraya-Watson kernel regression with a learnable Gaussian kernel width `w`.
 

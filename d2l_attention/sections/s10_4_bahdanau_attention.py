@@ -14,6 +14,7 @@ import d2l_attention as d2l
 __all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'time_training_step', 'bahdanau_net', 'BAHDANAU_TRAINING', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
+# %% notebooks/10.4-bahdanau-attention.ipynb 5
 class AttentionDecoder(d2l.Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -22,6 +23,7 @@ class AttentionDecoder(d2l.Decoder):
         raise NotImplementedError
 
 
+# %% notebooks/10.4-bahdanau-attention.ipynb 7
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -89,6 +91,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
+# %% notebooks/10.4-bahdanau-attention.ipynb 17
 def time_training_step(net, batch, repeats=20):
     """Median seconds of one forward + backward pass of an encoder-decoder on a training batch.
 
@@ -105,6 +108,7 @@ def time_training_step(net, batch, repeats=20):
     return sorted(timer.times)[repeats // 2]
 
 
+# %% notebooks/10.4-bahdanau-attention.ipynb 19
 def bahdanau_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers=2, dropout=0.1):
     """This section's translator (the book's sizes): Seq2SeqEncoder + Seq2SeqAttentionDecoder."""
     encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
@@ -116,6 +120,7 @@ def bahdanau_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers
 BAHDANAU_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
 
 
+# %% notebooks/10.4-bahdanau-attention.ipynb 24
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device, verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
 
@@ -136,6 +141,7 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
     return translations, bleus, attention_weight_seqs
 
 
+# %% notebooks/10.4-bahdanau-attention.ipynb 26
 # The book's four test sentences and their references; UNSEEN_ENG is not among the training pairs.
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")

@@ -14,6 +14,7 @@ import d2l_attention as d2l
 __all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
 
 
+# %% notebooks/10.5-multihead-attention.ipynb 5
 def transpose_qkv(X, num_heads):
     """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
@@ -27,7 +28,6 @@ def transpose_qkv(X, num_heads):
     return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
 
 
-#@save
 def transpose_output(X, num_heads):
     """Inverse of `transpose_qkv`: concatenate the heads of each example along the features.
 
@@ -38,6 +38,7 @@ def transpose_output(X, num_heads):
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
+# %% notebooks/10.5-multihead-attention.ipynb 10
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention.
 

@@ -14,6 +14,7 @@ import d2l_attention as d2l
 __all__ = ['PositionalEncoding']
 
 
+# %% notebooks/10.6-self-attention-and-positional-encoding.ipynb 16
 class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 

@@ -14,6 +14,7 @@ import d2l_attention as d2l
 __all__ = ['PositionWiseFFN', 'AddNorm', 'check_block_sizes', 'EncoderBlock', 'torch_encoder_layer', 'torch_decoder_layer', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TRANSFORMER_TRAINING']
 
 
+# %% notebooks/10.7-transformer.ipynb 5
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
@@ -36,6 +37,7 @@ class PositionWiseFFN(nn.Module):
         return self.dense2(hidden)
 
 
+# %% notebooks/10.7-transformer.ipynb 13
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -56,6 +58,7 @@ class AddNorm(nn.Module):
         return self.ln(residual)
 
 
+# %% notebooks/10.7-transformer.ipynb 16
 def check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input):
     """Raise ValueError unless a Transformer block's sizes fit its residual connections."""
     sizes = {"key_size": key_size, "query_size": query_size, "value_size": value_size,
@@ -70,7 +73,6 @@ def check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape,
                          f"use norm_shape=[{num_hiddens}]")
 
 
-#@save
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -93,6 +95,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
+# %% notebooks/10.7-transformer.ipynb 19
 def _copy_attention_into(ours, theirs):
     """Copy a d2l.MultiHeadAttention's weights into an nn.MultiheadAttention (same sizes)."""
     with torch.no_grad():
@@ -138,6 +141,7 @@ def torch_decoder_layer(blk):
     return theirs
 
 
+# %% notebooks/10.7-transformer.ipynb 23
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -152,7 +156,6 @@ def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     return pos_encoding.dropout(X + pos_encoding.P[:, offset:offset + num_steps].to(X.dtype))
 
 
-#@save
 def named_blocks(blocks):
     """nn.Sequential of `blocks` named block0, block1, ... (the key layout of the book's models)."""
     stack = nn.Sequential()
@@ -161,7 +164,6 @@ def named_blocks(blocks):
     return stack
 
 
-#@save
 class TransformerEncoder(d2l.Encoder):
     """Transformer encoder: embedding + positional encoding, then num_layers EncoderBlocks.
 
@@ -197,6 +199,7 @@ class TransformerEncoder(d2l.Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
+# %% notebooks/10.7-transformer.ipynb 26
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -209,7 +212,6 @@ def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     return lens.expand(batch_size, num_queries)
 
 
-#@save
 class DecoderBlock(nn.Module):
     """The i-th Transformer decoder layer (post-LN): masked self-attention, encoder-decoder
     attention and FFN, each wrapped in AddNorm.
@@ -247,6 +249,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
+# %% notebooks/10.7-transformer.ipynb 31
 class TransformerDecoder(d2l.AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -287,6 +290,7 @@ class TransformerDecoder(d2l.AttentionDecoder):
                 [weights(blk.attention2) for blk in self.blks]]
 
 
+# %% notebooks/10.7-transformer.ipynb 39
 def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_heads=4,
                     ffn_num_hiddens=64, dropout=0.1):
     """This section's translator (the book's sizes). The residual connections need the key,

@@ -1,14 +1,18 @@
 """Train the chapter's translation models outside Jupyter: speed, BLEU, and how both vary.
 
-    python -m d2l_attention.bench                       # both models, book settings, seed 0
-    python -m d2l_attention.bench --seeds 5             # seeds 0-4 and a summary per model
-    python -m d2l_attention.bench --seeds 5 --kernels default,avx2,native --jobs 2
+    python tools/book.py bench                          # both models, book settings, seed 0
+    python tools/book.py bench --seeds 5                # seeds 0-4 and a summary per model
+    python tools/book.py bench --seeds 5 --kernels default,avx2,native --jobs 2
                                                         # the seeds x CPU-kernel sweep
-    python -m d2l_attention.bench --heldout             # corpus BLEU on unseen pairs, 3 models
-    python -m d2l_attention.bench --quick               # a few epochs: a smoke test
-    python -m d2l_attention.bench --seeds 2 --against "CMD {model} {epochs} {seed}"
+    python tools/book.py bench --heldout                # corpus BLEU on unseen pairs, 3 models
+    python tools/book.py bench --quick                  # a few epochs: a smoke test
+    python tools/book.py bench --seeds 2 --against "CMD {model} {epochs} {seed}"
                                                         # speed ratio against another
                                                         # implementation, alternating runs
+    ... --save NAME                                     # also write results/NAME.json, which
+                                                        # the appendix renders
+
+A tool, not part of the library: it trains the library's models (`import d2l_attention`).
 
 The models, data and hyperparameters come from the library, saved from the notebooks:
 `d2l.bahdanau_net` with `d2l.BAHDANAU_TRAINING` (10.4) and `d2l.transformer_net` with
@@ -48,6 +52,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -120,7 +125,8 @@ def format_mean(runs):
 
 def summarize(runs):
     """Per model and kernel (and over all kernels): exact training sentences, exact unseen
-    sentence, mean BLEU with min-max. Returns the table's lines and a dict of the counts."""
+    sentence, mean BLEU with min-max. Returns the table's lines and its rows, keyed by
+    "model kernel"."""
     seen = [i for i, e in enumerate(d2l.TEST_ENGS) if e != d2l.UNSEEN_ENG]
     unseen = d2l.TEST_ENGS.index(d2l.UNSEEN_ENG)
     lines = [f"{'model':11s} {'kernel':8s} {'runs':>4s}  {'training sentences exact':>24s}  "
@@ -136,7 +142,13 @@ def summarize(runs):
                              for r in rs)
             hit = sum(r["translations"][unseen] == d2l.TEST_FRAS[unseen] for r in rs)
             means = [sum(r["bleu"]) / len(r["bleu"]) for r in rs]
-            table[model, kernel] = {"runs": len(rs), "runs_exact": runs_exact, "unseen": hit}
+            table[f"{model} {kernel}"] = {
+                "epochs": rs[0].get("epochs"), "runs": len(rs),
+                "training sentences exact": f"{exact}/{len(rs) * len(seen)}",
+                "runs with all training sentences exact": f"{runs_exact}/{len(rs)}",
+                f"{d2l.UNSEEN_ENG} exact": f"{hit}/{len(rs)}",
+                "mean BLEU": round(sum(means) / len(means), 3),
+                "min BLEU": round(min(means), 3), "max BLEU": round(max(means), 3)}
             lines.append(
                 f"{model:11s} {kernel:8s} {len(rs):4d}  "
                 f"{f'{exact}/{len(rs) * len(seen)} ({runs_exact}/{len(rs)} runs)':>24s}  "
@@ -177,6 +189,7 @@ def run_heldout(model, seed, args, device):
     data_iter, src_vocab, tgt_vocab = d2l.nmt_data_from_tokens(
         source, target, cfg["batch_size"], cfg["num_steps"])
     net = HELDOUT_MODELS[model]()(src_vocab, tgt_vocab)
+    parameters = sum(p.numel() for p in net.parameters())
     start = time.perf_counter()
     result = quiet_train(net, data_iter, cfg["lr"], args.heldout_epochs, tgt_vocab, device)
     wall = time.perf_counter() - start
@@ -188,6 +201,7 @@ def run_heldout(model, seed, args, device):
     train_refs = [" ".join(t) for t in target[-len(tests):]]
     return {"model": model, "seed": seed, "epochs": args.heldout_epochs, "wall": wall,
             "loss": result.loss, "train_pairs": len(source), "test_pairs": len(tests),
+            "parameters": parameters,
             "heldout_bleu": d2l.corpus_bleu(preds, refs, k=2),
             "train_bleu": d2l.corpus_bleu(train_preds, train_refs, k=2),
             "kernel": cpu_kernel(), "examples": list(zip([e for e, _ in tests[:3]], preds[:3]))}
@@ -229,8 +243,9 @@ def format_ratio(model, ours, theirs):
 
 
 def compare(args):
-    """Alternate the --against command and our own run; print both and the ratios."""
-    lines = []
+    """Alternate the --against command and our own run; print both and the ratios; return the
+    figures."""
+    lines, table = [], {}
     for model in args.models:
         epochs = epochs_for(args, model)
         ours, theirs = [], []
@@ -243,16 +258,20 @@ def compare(args):
             ours.append(mine["tokens_per_sec"])
             print(format_run(mine) + f" ({args.threads} thread(s))", flush=True)
         lines.append(format_ratio(model, ours, theirs))
+        table[model] = {"epochs": epochs, "runs each": len(ours),
+                        "ours tokens/s": round(sum(ours) / len(ours)),
+                        "theirs tokens/s": round(sum(theirs) / len(theirs)),
+                        "ratio": round(sum(ours) / sum(theirs), 2)}
     print("# tokens/s, ours vs --against, alternating runs in one sitting")
     for line in lines:
         print(line)
-    return 0
+    return {"threads": args.threads, "summary": table}
 
 
 # --- process handling ----------------------------------------------------------------------
 
 def worker_command(args, model, seed, epochs):
-    cmd = [sys.executable, "-m", "d2l_attention.bench", "--worker", "--models", model,
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--models", model,
            "--seeds", str(seed), "--epochs", str(epochs), "--threads", str(args.threads),
            "--train-pairs", str(args.train_pairs), "--test-pairs", str(args.test_pairs),
            "--heldout-epochs", str(args.heldout_epochs)]
@@ -278,7 +297,7 @@ def run_in_subprocess(args, kernel, model, seed, epochs):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m d2l_attention.bench",
+        prog="python tools/book.py bench",
         description="Train the chapter's translators with the notebooks' settings; print speed, "
                     "final loss and BLEU, over seeds and CPU kernels, or on held-out pairs.")
     parser.add_argument("--seeds", type=int, default=1,
@@ -313,6 +332,9 @@ def parse_args(argv=None):
                         help="compare speed with another implementation: a shell command with "
                              "{model}, {epochs} and {seed} that prints a JSON line with "
                              "tokens_per_s; runs alternate with ours, one per seed")
+    parser.add_argument("--save", metavar="NAME", default=None,
+                        help="also write every figure to results/NAME.json (with the command, "
+                             "date, torch version, CPU kernel and threads) for the appendix")
     parser.add_argument("--verbose", action="store_true",
                         help="also print the translations of every run")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -343,7 +365,17 @@ def epochs_for(args, model):
     return args.heldout_epochs if args.heldout else settings(model)["num_epochs"]
 
 
+def save(args, argv, figures):
+    """results/NAME.json for --save NAME: the command, its environment, the figures."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import results
+
+    command = " ".join(["python tools/book.py bench", *argv])
+    print(f"wrote {results.write(args.save, command, figures)}")
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else d2l.try_gpu()
@@ -354,7 +386,10 @@ def main(argv=None):
         print(json.dumps(r))
         return 0
     if args.against:
-        return compare(args)
+        figures = compare(args)
+        if args.save:
+            save(args, argv, figures)
+        return 0
     if args.heldout and args.quick:
         args.heldout_epochs = QUICK_EPOCHS
     processes = bool(args.kernels) or args.jobs > 1  # --jobs alone: parallel, PyTorch's kernels
@@ -387,23 +422,39 @@ def main(argv=None):
         for _, model, seed in jobs:
             report(run_heldout(model, seed, args, device) if args.heldout
                    else run(model, seed, epochs_for(args, model), device))
+    figures = {"device": str(device), "threads": args.threads, "jobs": args.jobs}
     if args.heldout:
         print(f"# held-out corpus BLEU (k=2), {runs[0]['test_pairs']} unseen pairs, "
               f"{runs[0]['train_pairs']} training pairs, {runs[0]['epochs']} epochs")
+        table = {}
         for model in args.models:
             rs = [r for r in runs if r["model"] == model]
             b = [r["heldout_bleu"] for r in rs]
+            table[model] = {
+                "parameters": rs[0]["parameters"], "runs": len(rs),
+                "held-out BLEU": round(sum(b) / len(b), 3), "min": round(min(b), 3),
+                "max": round(max(b), 3),
+                "training pairs BLEU": round(sum(r["train_bleu"] for r in rs) / len(rs), 3),
+                "seconds per run": round(sum(r["wall"] for r in rs) / len(rs))}
             print(f"{model:11s} runs {len(rs)} held-out {sum(b) / len(b):.3f} "
                   f"({min(b):.3f}-{max(b):.3f}) training pairs "
                   f"{sum(r['train_bleu'] for r in rs) / len(rs):.3f} "
                   f"wall {sum(r['wall'] for r in rs) / len(rs):.0f} s", flush=True)
-    elif len(runs) > 1:
-        if not args.kernels:
+        figures.update(train_pairs=runs[0]["train_pairs"], test_pairs=runs[0]["test_pairs"],
+                       epochs=runs[0]["epochs"], summary=table)
+    else:
+        if len(runs) > 1 and not args.kernels:
             for model in args.models:
                 print(format_mean([r for r in runs if r["model"] == model]), flush=True)
-        print(f"# seeds 0-{args.seeds - 1}; exact = the translation equals the reference")
-        for line in summarize(runs)[0]:
-            print(line, flush=True)
+        lines, table = summarize(runs)
+        if len(runs) > 1:
+            print(f"# seeds 0-{args.seeds - 1}; exact = the translation equals the reference")
+            for line in lines:
+                print(line, flush=True)
+        figures.update(seeds=args.seeds, summary=table)
+    if args.save:
+        figures["runs"] = [{k: v for k, v in r.items() if k != "examples"} for r in runs]
+        save(args, argv, figures)
     return 0
 
 
