@@ -15,7 +15,7 @@ test earns full points), the untouched release notebooks as student "blank" (0 p
 test) and one release notebook with exactly one exercise solved as student "one" (exactly that
 exercise's points), reading every score per cell from nbgrader's gradebook.
 
-Standard library, nbformat and nbgrader, plus tools/book.py for chapters.yml and paths. Run it
+Standard library, nbformat and nbgrader, plus tools/common.py for chapters.yml and paths. Run it
 with the project's environment: `.venv/bin/python tools/grading.py ...`.
 """
 
@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from book import load_sections, posix  # the same folder: chapters.yml and paths read one way
+from common import load_sections, posix  # the same folder: chapters.yml and paths read one way
 
 ROOT = Path(__file__).resolve().parent.parent
 TOC = ROOT / "chapters.yml"

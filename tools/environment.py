@@ -1,0 +1,179 @@
+"""The project's virtual environment: create it, keep it in step with requirements.txt, and run
+the command again inside it (`python tools/book.py setup`; every command but `clean` does this).
+
+Standard library only: it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import common
+
+# Python versions that install from requirements.txt and pass the tests.
+SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
+
+
+# PyTorch's own index of CPU-only wheels (Linux and Windows). PyPI's Linux wheels bundle CUDA.
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+TORCH_FLAVOURS = ("default", "cpu")
+
+
+STAMP = ".installed"
+
+
+# Python packages every command but setup/clean imports; their absence means "not installed yet".
+NEEDED_MODULES = ("yaml", "jupytext", "torch", "pytest")
+
+
+def venv_python(venv: Path) -> Path:
+    """The interpreter of a virtual environment: bin/python, or Scripts\\python.exe on Windows."""
+    if os.name == "nt":
+        return venv / "Scripts" / "python.exe"
+    return venv / "bin" / "python"
+
+
+def python_version(python: str | Path) -> tuple[int, int] | None:
+    """(major, minor) of an interpreter, or None when it does not run."""
+    try:
+        out = subprocess.run([str(python), "-c", "import sys; print(*sys.version_info[:2])"],
+                             capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode:
+        return None
+    major, minor = out.stdout.split()
+    return int(major), int(minor)
+
+
+def check_supported(version: tuple[int, int], python: str) -> None:
+    names = ", ".join(f"{a}.{b}" for a, b in SUPPORTED_PYTHONS)
+    if version < SUPPORTED_PYTHONS[0]:
+        raise common.ToolError(
+            f"{python} is Python {version[0]}.{version[1]}; this project needs one of {names} "
+            "(numpy 2.4 and matplotlib 3.11 have no wheels for older versions). Run this tool "
+            "with a newer Python, e.g. `py -3.11 tools\\book.py setup` (Windows) or "
+            "`PYTHON=python3.11 make setup`.")
+    if version > SUPPORTED_PYTHONS[-1]:
+        print(f"note: Python {version[0]}.{version[1]} is newer than the tested ones ({names}); "
+              "installing anyway", flush=True)
+
+
+def requirements_digest(flavour: str) -> str:
+    """Changes whenever what `setup` installs changes: requirements, pyproject, torch flavour."""
+    h = hashlib.sha1()
+    for name in ("requirements.txt", "pyproject.toml"):
+        # Normalise line ends so a Windows checkout does not force a reinstall.
+        h.update((common.ROOT / name).read_bytes().replace(b"\r\n", b"\n"))
+    h.update(flavour.encode())
+    return h.hexdigest()
+
+
+def pinned_torch() -> str:
+    """The `torch==X` line of requirements.txt."""
+    for line in (common.ROOT / "requirements.txt").read_text(encoding="utf-8").splitlines():
+        if line.replace(" ", "").startswith("torch=="):
+            return line.strip()
+    raise common.ToolError("requirements.txt has no `torch==VERSION` line")
+
+
+def install_commands(python: Path, flavour: str) -> list[list[str]]:
+    """The pip commands that install the project into the environment of `python`."""
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    commands = []
+    if flavour == "cpu":
+        # Installed first, so requirements.txt finds torch already satisfied (2.x.y+cpu == 2.x.y).
+        commands.append(pip + ["--force-reinstall", "--no-deps", "--index-url", TORCH_CPU_INDEX,
+                               pinned_torch()])
+    commands.append(pip + ["-r", str(common.ROOT / "requirements.txt")])
+    commands.append(pip + ["--no-deps", "-e", str(common.ROOT)])
+    return commands
+
+
+def ensure_venv(venv: Path, flavour: str, base_python: str | None = None) -> Path:
+    """Create `venv` with `base_python` (this interpreter by default) or refresh it; return its
+    interpreter. Recreated when its Python major.minor differs; reinstalled when requirements.txt,
+    pyproject.toml or the torch flavour changed since the last install."""
+    base_python = base_python or sys.executable
+    want = python_version(base_python)
+    if want is None:
+        raise common.ToolError(f"cannot run {base_python}")
+    check_supported(want, base_python)
+    py = venv_python(venv)
+    if py.exists():
+        have = python_version(py)
+        if have != want:
+            label = "broken" if have is None else f"Python {have[0]}.{have[1]}"
+            print(f"==> {common.posix(venv)} has {label}, {base_python} is {want[0]}.{want[1]}: "
+                  f"recreating {common.posix(venv)}", flush=True)
+            shutil.rmtree(venv)
+    if not py.exists():
+        print(f"==> creating {common.posix(venv)} with {base_python} ({want[0]}.{want[1]})",
+              flush=True)
+        common.run([str(base_python), "-m", "venv", str(venv)], "creating the virtual environment")
+    refresh_install(py, venv, flavour)
+    return py
+
+
+def refresh_install(py: Path, venv: Path, flavour: str) -> None:
+    stamp = venv / STAMP
+    digest = requirements_digest(flavour)
+    if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:
+        return
+    extra = " (CPU-only torch)" if flavour == "cpu" else ""
+    print(f"==> installing requirements.txt into {common.posix(venv)}{extra} "
+          "(first time: a few minutes)", flush=True)
+    for cmd in install_commands(py, flavour):
+        hint = ""
+        if flavour == "cpu" and TORCH_CPU_INDEX in cmd:
+            hint = f" (the CPU-only torch comes from {TORCH_CPU_INDEX}; without that site, " \
+                   "leave out --torch cpu / D2L_TORCH)"
+        common.run(cmd, "pip install" + hint)
+    common.write_text(stamp, digest + "\n")
+
+
+def in_virtual_env() -> bool:
+    """True inside a venv/virtualenv or an activated conda environment."""
+    conda = os.environ.get("CONDA_PREFIX")
+    return sys.prefix != sys.base_prefix or bool(
+        conda and Path(conda).resolve() == Path(sys.prefix).resolve())
+
+
+def missing_modules() -> list[str]:
+    import importlib.util
+
+    return [m for m in NEEDED_MODULES if importlib.util.find_spec(m) is None]
+
+
+def enter_environment(args: argparse.Namespace, argv: list[str], script: Path) -> int | None:
+    """Make sure the command runs with the project's packages.
+
+    Returns None to go on in this interpreter, or the exit status of the same command (`script`
+    with `argv`) run again inside the project's virtual environment.
+    """
+    venv = args.venv
+    if in_virtual_env():
+        if Path(sys.prefix).resolve() == venv.resolve():
+            refresh_install(Path(sys.executable), venv, args.torch)  # our .venv: keep it current
+        missing = missing_modules()
+        if missing:
+            raise common.ToolError(
+                f"this environment ({sys.prefix}) lacks {', '.join(missing)}. Install the project "
+                "into it: `python -m pip install -r requirements.txt` then "
+                "`python -m pip install --no-deps -e .`, or run this tool with a Python outside "
+                "any virtual environment so it manages .venv itself.")
+        return None
+    if os.environ.get("D2L_BOOK_REENTERED"):
+        raise common.ToolError(f"{venv_python(venv)} does not run inside {common.posix(venv)}; "
+                               f"delete {common.posix(venv)} and try again")
+    py = ensure_venv(venv, args.torch)
+    env = dict(os.environ, D2L_BOOK_REENTERED="1")
+    return subprocess.call([str(py), str(Path(script).resolve()), *argv], env=env)
