@@ -200,55 +200,58 @@ def _one_buffer(params):
     return flat
 
 
+def _optimizer(params, lr, device):
+    """Adam over `params`: one fused kernel (`_adam`), and on the CPU over one flat buffer
+    (`_one_buffer`), so that Adam and `zero_grad` handle one tensor instead of dozens.
+    Use `zero_grad(set_to_none=False)` with it: the parameters' gradients are views of the
+    buffer's."""
+    flat = _one_buffer(params) if torch.device(device).type == "cpu" else None
+    return _adam([flat] if flat is not None else params, lr, device)
+
+
+def _cut_padding(net, X, X_valid_len, Y, Y_valid_len):
+    """The batch without the time steps that are padding in every example, and the factor that
+    keeps the loss equal to the mean over all the original steps.
+
+    Steps after the longest target are padding everywhere: the loss ignores them, and a causal
+    decoder's earlier outputs do not depend on them (every teacher-forced decoder is causal). The
+    source columns after the longest source are cut only when the encoder declares
+    `ignores_padding`. Read from the CPU batch, before it moves to the device: no device sync.
+    Same loss value, same gradients as without the cut.
+    """
+    num_steps = Y.shape[1]
+    Y = Y[:, :max(1, int(Y_valid_len.max()))]
+    if getattr(getattr(net, "encoder", None), "ignores_padding", False):
+        X = X[:, :max(1, int(X_valid_len.max()))]
+    return (X, X_valid_len, Y, Y_valid_len), Y.shape[1] / num_steps
+
+
 def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
     """Train a seq2seq model with teacher forcing; plot the loss every 10 epochs.
 
-    Prints one summary line and returns a `TrainResult`. The loss and token count are summed on
-    the device and read back once per epoch, not once per batch (a host sync per batch is slow).
-    On a CPU or a CUDA GPU, Adam runs as one fused kernel over all parameters instead of a dozen
-    small tensor ops per parameter (same update rule; it matters for small models). On the CPU
-    the parameters are also moved into one buffer first (see `_one_buffer`), so that Adam and
-    `zero_grad` handle one tensor instead of dozens (same numbers). Target
-    columns that are padding in the whole batch are skipped (see the comments in the loop): the
-    decoder must be causal, as every teacher-forced decoder is. Source columns that are padding
-    in the whole batch are skipped too when the encoder declares `ignores_padding`.
+    Prints one summary line and returns a `TrainResult`. The loss and the token count are summed
+    on the device and read once per epoch (a host sync per batch is slow on a GPU). The
+    speed-ups are named helpers: `_optimizer` (fused Adam over one buffer) and `_cut_padding`.
     """
     net.apply(_xavier_init)
     net.to(device)
     params = [p for p in net.parameters() if p.requires_grad]  # collected once, for clipping
-    flat = _one_buffer(params) if torch.device(device).type == "cpu" else None
-    optimizer = _adam([flat] if flat is not None else params, lr, device)
+    optimizer = _optimizer(params, lr, device)
     loss = MaskedSoftmaxCELoss()
     net.train()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
-    bos_id = tgt_vocab["<bos>"]
-    ignores_padding = getattr(getattr(net, "encoder", None), "ignores_padding", False)
-    timer = Timer()
-    total_tokens = 0
-    epoch_loss = float("nan")
+    timer, total_tokens, epoch_loss = Timer(), 0, float("nan")
     for epoch in range(num_epochs):
         loss_sum = torch.zeros((), device=device)
         token_sum = torch.zeros((), dtype=torch.long, device=device)
-        for X, X_valid_len, Y, Y_valid_len in data_iter:
-            if flat is not None:
-                flat.grad.zero_()  # every parameter's gradient at once (they are views of it)
-            else:
-                optimizer.zero_grad()
-            num_steps = Y.shape[1]
-            # Steps after the longest target of the batch are padding in every example: the
-            # loss ignores them and a (causal) decoder's earlier outputs do not depend on them,
-            # so they are cut before the forward pass (read from the CPU batch: no device sync).
-            Y = Y[:, :max(1, int(Y_valid_len.max()))]
-            if ignores_padding:  # likewise the source columns, where the encoder ignores them
-                X = X[:, :max(1, int(X_valid_len.max()))]
-            X, X_valid_len, Y, Y_valid_len = (
-                t.to(device) for t in (X, X_valid_len, Y, Y_valid_len))
-            bos = torch.full((Y.shape[0], 1), bos_id, dtype=Y.dtype, device=device)
+        for batch in data_iter:
+            optimizer.zero_grad(set_to_none=False)
+            batch, scale = _cut_padding(net, *batch)
+            X, X_valid_len, Y, Y_valid_len = (t.to(device) for t in batch)
+            bos = torch.full((Y.shape[0], 1), tgt_vocab["<bos>"], dtype=Y.dtype, device=device)
             dec_input = torch.cat([bos, Y[:, :-1]], 1)  # teacher forcing
             Y_hat, _ = net(X, dec_input, X_valid_len)
-            # The loss averages over the steps it sees; rescale so it is the mean over all
-            # num_steps, exactly as without the cut (same loss value, same gradients).
-            l = loss(Y_hat, Y, Y_valid_len) * (Y.shape[1] / num_steps)
+            l = loss(Y_hat, Y, Y_valid_len) * scale
             l.sum().backward()
             grad_clipping(params, 1)
             optimizer.step()
