@@ -9,7 +9,8 @@ on CPU tensors, and on other devices only the shapes are checked.
 import torch
 
 __all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
-           "check_heatmaps", "check_even", "check_at_most", "check_folded_heads"]
+           "check_heatmaps", "check_even", "check_at_most", "check_folded_heads",
+           "check_last_axis", "check_same_shape", "check_block_sizes"]
 
 
 def _axes(pattern):
@@ -122,3 +123,31 @@ def check_folded_heads(X, num_heads):
         raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple of "
                          f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
                          "num_heads")
+
+
+def check_last_axis(X, size, name, hint=""):
+    """Raise ValueError unless the last axis of X has `size` entries (any leading axes)."""
+    if X.shape[-1] != size:
+        raise ValueError(f"the last axis of X has size {X.shape[-1]}, but {name}={size}"
+                         + (f"; {hint}" if hint else ""))
+
+
+def check_same_shape(X, Y, what):
+    """Raise ValueError unless X and Y have the same shape. what: why they must, in words."""
+    if X.shape != Y.shape:
+        raise ValueError(f"{what}: got shapes {tuple(X.shape)} and {tuple(Y.shape)}")
+
+
+def check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input):
+    """Raise ValueError unless a Transformer block's sizes fit its residual connections: the
+    block's input, its attention output and its FFN input are added together."""
+    sizes = {"key_size": key_size, "query_size": query_size, "value_size": value_size,
+             "ffn_num_input": ffn_num_input}
+    for name, size in sizes.items():
+        if size != num_hiddens:
+            raise ValueError(f"{name}={size} but num_hiddens={num_hiddens}: a block's input, "
+                             "its attention output and its FFN input are added together, so "
+                             f"use {name}={num_hiddens}")
+    if list(norm_shape)[-1] != num_hiddens:
+        raise ValueError(f"norm_shape={list(norm_shape)} must end with num_hiddens={num_hiddens}; "
+                         f"use norm_shape=[{num_hiddens}]")

@@ -1,8 +1,8 @@
 """Tests of section 10.7: the Transformer blocks, masking and the decoding cache.
 
 Where PyTorch has its own version of a block (nn.TransformerEncoderLayer / DecoderLayer, post-norm
-with ReLU), the tests copy our weights into it (d2l.torch_encoder_layer / torch_decoder_layer) and
-compare outputs.
+with ReLU), the tests copy our weights into it (d2l_attention.testing.torch_encoder_layer /
+torch_decoder_layer, the helpers the notebook's one-line cross-checks use) and compare outputs.
 """
 
 import math
@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 import d2l_attention as d2l
+from d2l_attention import testing
 
 D, HEADS, FFN, LAYERS, VOCAB = 16, 4, 32, 2, 23
 
@@ -245,7 +246,7 @@ def test_addnorm_rejects_a_sublayer_that_changes_the_shape():
 def test_encoder_block_matches_torch_encoder_layer(use_bias):
     torch.manual_seed(0)
     ours = encoder_block(use_bias=use_bias)
-    theirs = d2l.torch_encoder_layer(ours)
+    theirs = testing.torch_encoder_layer(ours)
     assert sum(p.numel() for p in theirs.parameters()) >= sum(p.numel() for p in ours.parameters())
     ours.eval()
     theirs.eval()
@@ -267,7 +268,7 @@ def test_encoder_block_matches_torch_encoder_layer(use_bias):
 def test_decoder_block_matches_torch_decoder_layer(mode):
     torch.manual_seed(0)
     ours = d2l.DecoderBlock(D, D, D, D, [D], D, FFN, HEADS, 0.0, 0)
-    theirs = d2l.torch_decoder_layer(ours)
+    theirs = testing.torch_decoder_layer(ours)
     ours.train(mode == "train")  # dropout 0: the causal mask must be on in both modes
     theirs.eval()
     X, enc, valid = torch.randn(2, 5, D), torch.randn(2, 7, D), torch.tensor([7, 3])
@@ -277,3 +278,25 @@ def test_decoder_block_matches_torch_decoder_layer(mode):
         expected = theirs(X, enc, tgt_mask=causal, memory_key_padding_mask=memory_padding)
         got, _ = ours(X, [enc, valid, [None]])
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_the_notebook_cross_checks_agree():
+    """The one-line cross-checks of the section: encoder and decoder layers vs PyTorch's."""
+    torch.manual_seed(0)
+    blk = encoder_block()
+    X, valid = torch.randn(3, 6, D), torch.tensor([6, 4, 1])
+    assert testing.encoder_layer_difference(blk, X, valid) < 1e-5
+    dec = d2l.DecoderBlock(D, D, D, D, [D], D, FFN, HEADS, 0.0, 0)
+    diff = testing.decoder_layer_difference(dec, torch.randn(2, 5, D), torch.randn(2, 7, D),
+                                            torch.tensor([7, 3]))
+    assert diff < 1e-5
+
+
+def test_copy_helpers_left_the_book_api():
+    for name in ("torch_encoder_layer", "torch_decoder_layer", "_copy_attention_into"):
+        assert not hasattr(d2l, name), name
+
+
+def test_ffn_rejects_the_wrong_width():
+    with pytest.raises(ValueError, match="ffn_num_input=4"):
+        d2l.PositionWiseFFN(4, 8, 6)(torch.randn(2, 3, 5))

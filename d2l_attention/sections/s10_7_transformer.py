@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'check_block_sizes', 'EncoderBlock', 'torch_encoder_layer', 'torch_decoder_layer', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TRANSFORMER_TRAINING']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TRANSFORMER_TRAINING']
 
 
 # %% notebooks/10.7-transformer.ipynb 5
@@ -29,15 +29,12 @@ class PositionWiseFFN(nn.Module):
         self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)  # W_2, b_2
 
     def forward(self, X):
-        if X.shape[-1] != self.dense1.in_features:
-            raise ValueError(f"the last axis of X has size {X.shape[-1]}, but this FFN was built "
-                             f"with ffn_num_input={self.dense1.in_features}; pass "
-                             "ffn_num_input equal to the width of its input (num_hiddens)")
+        d2l.check_last_axis(X, self.dense1.in_features, "ffn_num_input", "pass num_hiddens")
         hidden = self.relu(self.dense1(X))  # (..., ffn_num_hiddens)
         return self.dense2(hidden)
 
 
-# %% notebooks/10.7-transformer.ipynb 13
+# %% notebooks/10.7-transformer.ipynb 14
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -51,28 +48,13 @@ class AddNorm(nn.Module):
         self.ln = nn.LayerNorm(normalized_shape)
 
     def forward(self, X, Y):
-        if X.shape != Y.shape:
-            raise ValueError(f"the residual connection adds the sublayer output {tuple(Y.shape)} "
-                             f"to its input {tuple(X.shape)}; the sublayer must keep the shape")
+        d2l.check_same_shape(X, Y, "the residual connection adds a sublayer's input and output, "
+                                   "so the sublayer must keep the shape")
         residual = X + self.dropout(Y)
         return self.ln(residual)
 
 
-# %% notebooks/10.7-transformer.ipynb 16
-def check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input):
-    """Raise ValueError unless a Transformer block's sizes fit its residual connections."""
-    sizes = {"key_size": key_size, "query_size": query_size, "value_size": value_size,
-             "ffn_num_input": ffn_num_input}
-    for name, size in sizes.items():
-        if size != num_hiddens:
-            raise ValueError(f"{name}={size} but num_hiddens={num_hiddens}: a block's input, "
-                             "its attention output and its FFN input are added together, so "
-                             f"use {name}={num_hiddens}")
-    if list(norm_shape)[-1] != num_hiddens:
-        raise ValueError(f"norm_shape={list(norm_shape)} must end with num_hiddens={num_hiddens}; "
-                         f"use norm_shape=[{num_hiddens}]")
-
-
+# %% notebooks/10.7-transformer.ipynb 17
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -83,7 +65,7 @@ class EncoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        d2l.check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
         self.attention = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
                                                 num_heads, dropout, use_bias)
         self.addnorm1 = AddNorm(norm_shape, dropout)
@@ -93,52 +75,6 @@ class EncoderBlock(nn.Module):
     def forward(self, X, valid_lens):
         mixed = self.addnorm1(X, self.attention(X, X, X, valid_lens))  # across positions
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
-
-
-# %% notebooks/10.7-transformer.ipynb 19
-def _copy_attention_into(ours, theirs):
-    """Copy a d2l.MultiHeadAttention's weights into an nn.MultiheadAttention (same sizes)."""
-    with torch.no_grad():
-        theirs.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight,
-                                               ours.W_v.weight]))
-        theirs.out_proj.weight.copy_(ours.W_o.weight)
-        if ours.W_q.bias is None:
-            theirs.in_proj_bias.zero_()
-            theirs.out_proj.bias.zero_()
-        else:
-            theirs.in_proj_bias.copy_(torch.cat([ours.W_q.bias, ours.W_k.bias, ours.W_v.bias]))
-            theirs.out_proj.bias.copy_(ours.W_o.bias)
-
-
-def _copy_ffn_and_norms_into(ffn, addnorms, theirs):
-    """Copy a PositionWiseFFN and AddNorm layers into a torch Transformer layer."""
-    theirs.linear1.load_state_dict(ffn.dense1.state_dict())
-    theirs.linear2.load_state_dict(ffn.dense2.state_dict())
-    for k, addnorm in enumerate(addnorms, start=1):
-        getattr(theirs, f"norm{k}").load_state_dict(addnorm.ln.state_dict())
-
-
-def torch_encoder_layer(blk):
-    """An nn.TransformerEncoderLayer (post-LN, ReLU, batch_first, dropout 0) with blk's weights."""
-    num_hiddens = blk.attention.W_o.out_features
-    theirs = nn.TransformerEncoderLayer(num_hiddens, blk.attention.num_heads,
-                                        blk.ffn.dense1.out_features, dropout=0.0,
-                                        batch_first=True, norm_first=False)
-    _copy_attention_into(blk.attention, theirs.self_attn)
-    _copy_ffn_and_norms_into(blk.ffn, [blk.addnorm1, blk.addnorm2], theirs)
-    return theirs
-
-
-def torch_decoder_layer(blk):
-    """An nn.TransformerDecoderLayer (post-LN, ReLU, batch_first, dropout 0) with blk's weights."""
-    num_hiddens = blk.attention1.W_o.out_features
-    theirs = nn.TransformerDecoderLayer(num_hiddens, blk.attention1.num_heads,
-                                        blk.ffn.dense1.out_features, dropout=0.0,
-                                        batch_first=True, norm_first=False)
-    _copy_attention_into(blk.attention1, theirs.self_attn)
-    _copy_attention_into(blk.attention2, theirs.multihead_attn)
-    _copy_ffn_and_norms_into(blk.ffn, [blk.addnorm1, blk.addnorm2, blk.addnorm3], theirs)
-    return theirs
 
 
 # %% notebooks/10.7-transformer.ipynb 23
@@ -225,7 +161,7 @@ class DecoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
         super().__init__(**kwargs)
-        check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        d2l.check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
         self.i = i
 
         def attention():
@@ -290,7 +226,7 @@ class TransformerDecoder(d2l.AttentionDecoder):
                 [weights(blk.attention2) for blk in self.blks]]
 
 
-# %% notebooks/10.7-transformer.ipynb 39
+# %% notebooks/10.7-transformer.ipynb 40
 def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_heads=4,
                     ffn_num_hiddens=64, dropout=0.1):
     """This section's translator (the book's sizes). The residual connections need the key,
