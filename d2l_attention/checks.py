@@ -9,7 +9,8 @@ on CPU tensors, and on other devices only the shapes are checked.
 import torch
 
 __all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
-           "check_heatmaps", "check_even", "check_at_most", "check_folded_heads"]
+           "check_heatmaps", "check_even", "check_at_most", "check_folded_heads",
+           "check_min_lens"]
 
 
 def _axes(pattern):
@@ -122,3 +123,14 @@ def check_folded_heads(X, num_heads):
         raise ValueError(f"the first axis of X has size {X.shape[0]}, which is not a multiple of "
                          f"num_heads={num_heads}; pass the output of transpose_qkv with the same "
                          "num_heads")
+
+
+def check_min_lens(valid_lens, name, minimum, hint=""):
+    """Raise ValueError if some entry of `valid_lens` is below `minimum` (read only on the CPU).
+
+    name: what the lengths are called, e.g. "enc_valid_lens"; hint: how to fix it.
+    """
+    lens = torch.as_tensor(valid_lens)
+    if lens.device.type == "cpu" and lens.numel() and bool((lens < minimum).any()):
+        raise ValueError(f"{name} must be >= {minimum} for every sequence, got a length of "
+                         f"{lens.min().item()}" + (f"; {hint}" if hint else ""))

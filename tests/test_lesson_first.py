@@ -12,7 +12,7 @@ from chapters import ROOT, written_sections
 SECTIONS = written_sections()
 # Sections not yet reworked for the lesson-first target (checks <= 5 % of the visible code).
 # Strict: a section that meets the target fails here until it is taken off this list.
-NOT_YET_LESSON_FIRST = {"10.4", "10.7"}
+NOT_YET_LESSON_FIRST = {"10.7"}
 
 
 def read(sec):
