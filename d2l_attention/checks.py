@@ -10,7 +10,7 @@ import torch
 
 __all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
            "check_heatmaps", "check_even", "check_at_most", "check_folded_heads",
-           "check_last_axis", "check_same_shape", "check_block_sizes"]
+           "check_last_axis", "check_same_shape", "check_block_sizes", "check_min_lens"]
 
 
 def _axes(pattern):
@@ -151,3 +151,14 @@ def check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape,
     if list(norm_shape)[-1] != num_hiddens:
         raise ValueError(f"norm_shape={list(norm_shape)} must end with num_hiddens={num_hiddens}; "
                          f"use norm_shape=[{num_hiddens}]")
+
+
+def check_min_lens(valid_lens, name, minimum, hint=""):
+    """Raise ValueError if some entry of `valid_lens` is below `minimum` (read only on the CPU).
+
+    name: what the lengths are called, e.g. "enc_valid_lens"; hint: how to fix it.
+    """
+    lens = torch.as_tensor(valid_lens)
+    if lens.device.type == "cpu" and lens.numel() and bool((lens < minimum).any()):
+        raise ValueError(f"{name} must be >= {minimum} for every sequence, got a length of "
+                         f"{lens.min().item()}" + (f"; {hint}" if hint else ""))

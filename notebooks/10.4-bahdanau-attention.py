@@ -62,8 +62,10 @@ import d2l_attention as d2l
 #   \qquad \mathbf{o}_{t'} = \mathbf{W}_o \mathbf{s}_{t'} + \mathbf{b}_o \in \mathbb{R}^{|\mathcal{V}|}.$$
 #
 # 与 9.7 节相比只改了一处：上下文从“编码器最后一步的隐状态，每步都一样”变成了“每步重新加权的
-# $\mathbf{c}_{t'}$”。解码器的初始状态仍是编码器的最终隐状态。成批计算时各张量的形状如下
-# （$b$ 为批量大小，$T$ 为源序列长度 `num_steps`，$L$ 为层数）：
+# $\mathbf{c}_{t'}$”。解码器的初始状态仍是编码器的最终隐状态。
+# Bahdanau 等人的编码器是双向 RNN（bidirectional RNN），$\mathbf{h}_t$ 拼接了从左读到 $t$
+# 和从右读到 $t$ 的两个隐状态；书中和这里都沿用 9.7 节的单向 GRU，$\mathbf{h}_t$ 只读过前 $t$ 个词元。
+# 成批计算时各张量的形状如下（$b$ 为批量大小，$T$ 为源序列长度 `num_steps`，$L$ 为层数）：
 #
 # | 张量 | 形状 |
 # |---|---|
@@ -102,16 +104,18 @@ class AttentionDecoder(d2l.Decoder):
 # $\mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{s}_{t'-1} + \mathbf{W}_k \mathbf{h}_t)$ 里，
 # 查询 $\mathbf{s}_{t'-1}$ 每步都变，键的投影 $\mathbf{W}_k \mathbf{h}_t$ 却只依赖编码器输出，
 # 对同一个源句子的每个解码步都相同；哪些源位置是填充，也只由有效长度决定。
-# 如果每步都调用一次 10.3 节的 `AdditiveAttention`，这两样会在每个解码步重算一遍（训练时反向传播也跟着重算），
-# 算的却是同一个结果。所以 `init_state` 在每个序列开始时把它们各算**一次**，放进状态里：
 #
-# * 状态的前三项与书中相同：`[enc_outputs, hidden_state, enc_valid_lens]`，其中 `enc_outputs`
-#   已换成批量在前的布局 $(b, T, h)$，直接作为值；
-# * 之后多两项预先算好的张量：投影后的键 `keys` $=\mathbf{W}_k\mathbf{h}_t$，形状 $(b, T, h)$，
-#   和布尔掩码 `padding`，形状 $(b, T)$，填充位置为 `True`。
-#
+# 书中的解码器状态是三项 `(enc_outputs, hidden_state, enc_valid_lens)`，每步调用一次
+# `self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)`；这里的状态在这三项之后多两项：
+# 投影好的键 `keys` $=\mathbf{W}_k\mathbf{h}_t$（形状 $(b, T, h)$）和布尔掩码 `padding`
+# （形状 $(b, T)$，填充位置为 `True`），由 `init_state` 在每个序列开始时算**一次**，
+# 因为它们在每个解码步都一样，书中的写法却在每一步（训练时连同反向传播）重算一遍。
 # 每一步只剩与查询有关的部分，由 `attend` 方法完成：它用的正是 `self.attention` 里的
 # `W_q`、`w_v` 和 `dropout`，数学与 `AdditiveAttention` 完全相同，只是键已经投影过了。
+#
+# 书中的 `masked_softmax` 把填充位置的分数换成 $-10^6$；这里换成 $-\infty$，
+# 因为 $\exp(-\infty) = 0$，填充位置的权重恰好为 0 而不只是很小。代价是：一个源序列若没有一个有效词元，
+# 整行都是 $-\infty$，softmax 得到 NaN，所以 `init_state` 要求每个有效长度至少为 1（至少有 `<eos>`）。
 
 # %%
 #@save
@@ -143,9 +147,8 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         if enc_valid_lens is None:
             padding = torch.zeros(values.shape[:2], dtype=torch.bool, device=values.device)
         else:
-            if (enc_valid_lens < 1).any():
-                raise ValueError("every source sequence needs enc_valid_lens >= 1 (its <eos> "
-                                 "at least); drop empty sequences before decoding")
+            d2l.check_min_lens(enc_valid_lens, "enc_valid_lens", 1, "every source sequence "
+                               "keeps its <eos> at least; drop empty sequences before decoding")
             padding = positions[None, :] >= enc_valid_lens[:, None]
         # W_k h_t does not depend on the decoding step: project the keys once per sequence.
         keys = self.attention.W_k(values)
@@ -183,8 +186,8 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
 
 
 # %% [markdown]
-# 用一个小批量检查形状：4 个样本，源序列和目标序列都是 7 步，词表大小 10，嵌入 8 维，
-# 隐藏单元 16 个，2 层 GRU。
+# 用一个小批量看一下形状：4 个样本，源序列和目标序列都是 7 步，词表大小 10，嵌入 8 维，
+# 隐藏单元 16 个，2 层 GRU；四个样本的有效长度分别是 7、5、3、1。
 
 # %%
 torch.manual_seed(0)
@@ -203,11 +206,16 @@ print("projected keys   :", tuple(state[3].shape))
 print("padding mask     :", tuple(state[4].shape), state[4][3].int().tolist())
 print("attention weights:", len(decoder.attention_weights), "x",
       tuple(decoder.attention_weights[0].shape))
+print("first step, example 4:", decoder.attention_weights[0][3, 0].tolist())
+
+# %% [markdown]
+# 第 4 个样本只有一个有效位置，它拿走了全部权重 1.0，6 个填充位置的权重恰好是 0.0。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert output.shape == (4, 7, 10) and new_state[1].shape == (2, 4, 16)
 assert len(decoder.attention_weights) == 7
 assert decoder.attention_weights[0].shape == (4, 1, 7)
-# padded source positions get exactly zero attention
-assert decoder.attention_weights[0][3, 0, 1:].abs().max() == 0
+assert decoder.attention_weights[0][3, 0].tolist() == [1.0] + [0.0] * 6
 
 # %% [markdown]
 # 预先投影键只是换了计算的时机，结果必须与“每步调用一次 `AdditiveAttention`”完全相同。
@@ -223,40 +231,33 @@ weights_10_3 = decoder.attention.attention_weights
 context, weights = decoder.attend(query, keys, values, padding)
 print("same context:", torch.equal(context, context_10_3),
       "| same weights:", torch.equal(weights, weights_10_3))
-assert torch.equal(context, context_10_3) and torch.equal(weights, weights_10_3)
 
 calls = []
 hook = decoder.attention.W_k.register_forward_hook(lambda *args: calls.append(1))
 decoder(X, decoder.init_state(encoder(X), valid_lens))
 hook.remove()
 print(f"W_k calls for {X.shape[1]} decoding steps: {len(calls)}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.equal(context, context_10_3) and torch.equal(weights, weights_10_3)
 assert len(calls) == 1
 
 # %% [markdown]
-# 两条路径逐位相同：做的是同一组运算，只是 $\mathbf{W}_k \mathbf{h}_t$ 从每步一次变成了每个序列一次。
-# 一个训练批量（64 个样本、10 个源位置、32 个隐藏单元、最多 10 个解码步）上，
-# 这省下了最多 9 次 $640 \times 32$ 与 $32 \times 32$ 的矩阵乘法，以及反向传播里对应的梯度计算。
-# 规模这么小的模型，每个运算的耗时主要是固定开销（Python 调用、算子分派、为反向传播记账），
-# 所以每个解码步少一个运算，就直接少一份开销。
+# 两条路径逐位相同：做的是同一组运算，只是 $\mathbf{W}_k \mathbf{h}_t$ 从每步一次变成了每个序列一次
+# （反向传播里对应的梯度计算也一样）。
 #
-# ## 数据清洗：一个词只有一种写法
+# ## 数据：一个词只有一种写法
 #
-# 训练之前先看一眼数据。fra-eng 的法语句子里，撇号（apostrophe）有两种写法：键盘上的 `'` 和排版用的弯撇号 `’`（U+2019）；
-# 感叹号、问号前的空格也有普通空格、不间断空格（U+00A0）、窄不间断空格（U+202F）和细空格（U+2009）几种。
-# 人看起来一模一样，词表却只认字符：`j'ai` 和 `j’ai` 会成为两个互不相干的词元，各自只有一部分训练样本；
-# `recule !` 里的细空格会让 `recule` 后面粘上一个看不见的字符。更糟的是，模型可能把 `i lost .` 译成 `j’ai perdu .`，
-# 人读来完全正确，BLEU 却判它与参考译文 `j'ai perdu .` 不同。
-#
-# 所以 `d2l.preprocess_nmt` 在原书的预处理（转小写、在标点前加空格）之前多做两步清洗：
-# 把弯撇号和法语书名号 `« »` 换成 ASCII 的 `'` 和 `"`，把各种空格换成普通空格并合并连续的空格。
-# 下面数一数训练用的前 600 个句子对里这些字符出现了多少次，以及清洗前后几个常见词的写法：
+# 训练数据与 9.7 节相同：fra-eng 的前 600 个句子对。法语句子里的撇号（apostrophe）有两种写法：
+# 键盘上的 `'` 和排版用的弯撇号 `’`（U+2019）。词表只认字符，`j'ai` 和 `j’ai` 会成为两个互不相干的词元；
+# 模型如果把 `i lost .` 译成 `j’ai perdu .`，BLEU 也会判它与参考译文 `j'ai perdu .` 不同。
+# 书中 9.5 节的 `preprocess_nmt` 把不间断空格（U+00A0）和窄不间断空格（U+202F）换成普通空格，再转小写、在标点前加空格；
+# 这里的 `d2l.preprocess_nmt` 还把弯撇号换成 `'`、把法语引号（guillemets）`« »` 换成 `"`、
+# 把细空格（U+2009）换成普通空格并合并连续的空格，因为否则同一个词会有两种写法。
+# 数一数清洗前后三个常见词的写法：
 
 # %%
-raw = "\n".join(d2l.read_data_nmt().split("\n", 600)[:600])
-variants = {"\u2019": "right single quote U+2019", "\u202f": "narrow no-break space U+202F",
-            "\u2009": "thin space U+2009", "\xa0": "no-break space U+00A0"}
-for char, name in variants.items():
-    print(f"{name:29s} {raw.count(char):3d}")
+raw = "\n".join(d2l.read_data_nmt().split("\n", 600)[:600])  # the 600 pairs used for training
 raw_words = collections.Counter(
     word.lower().strip(".!?") for line in raw.split("\n") for word in line.split("\t")[1].split())
 _, cleaned_target = d2l.tokenize_nmt(d2l.preprocess_nmt(raw))
@@ -265,66 +266,19 @@ for word in ("j'ai", "c'est", "l'ai"):
     curly = word.replace("'", "\u2019")
     print(f"raw: {word} {raw_words[word]:2d} + {curly} {raw_words[curly]:2d}   ->   "
           f"cleaned: {word} {cleaned_words[word]:2d}")
-    assert cleaned_words[word] == raw_words[word] + raw_words[curly] and not cleaned_words[curly]
-assert not any(set(token) & set(variants) for token in cleaned_words)  # no variant is left
-assert raw.count("\u2019") == 13 and raw.count("\u2009") == 3
 
 # %% [markdown]
-# 清洗以后，`j'ai` 的 32 次出现都归到同一个词元上。目标语言的词表也因此少了一个词元（`j’ai` 和 `j'ai` 合并了）。
-# 这一步不改变任何超参数，却让“训练集里的句子能逐字译对”不再取决于模型在两种撇号之间怎么选。
-#
+# 清洗以后，`j'ai` 的 32 次出现都归到同一个词元上，`j’ai` 不再是单独的词元。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert all(cleaned_words[w] == raw_words[w] + raw_words[w.replace("'", "\u2019")]
+           and not cleaned_words[w.replace("'", "\u2019")] for w in ("j'ai", "c'est", "l'ai"))
+assert cleaned_words["j'ai"] == 32
+assert not any(set(token) & set("\u2019\u202f\u2009\xa0\xab\xbb") for token in cleaned_words)
+
+# %% [markdown]
 # ## 训练
 #
-# 训练循环 `d2l.train_seq2seq` 与 9.7 节的接口相同，内部有几处不改变所算内容的提速：
-#
-# * **数据迭代器**一次用下标切出整个小批量，而不是像 `DataLoader` 那样逐个样本取出再拼接；
-# * **Adam** 使用融合实现（`fused=True`），所有参数的更新在一个内核里完成，而不是每个参数十来个小运算；
-#   在 CPU 上，训练开始时还把所有参数搬进同一块连续内存，每个参数成为其中一段的视图（view），
-#   梯度也一样。于是 Adam 和梯度清零每步只处理一个张量，而不是几十个。Adam 逐元素更新，算出的数值不变；
-# * **跳过整批都是填充的目标步。** 这 600 个句子很短，却都被填充到 10 步。
-#   一个批量里最长的目标之后的那些步，对每个样本都是填充：损失函数把它们屏蔽了，
-#   而解码器是因果的（causal，第 $t'$ 步的输出只依赖前面的输入），截掉它们不会改变前面任何一步的输出。
-#   训练循环把损失按原来的步数重新平均，所以损失值和梯度都与不截断时相同。
-#   （源序列不能这样截：GRU 编码器会一直读到第 10 步，最终隐状态依赖这些填充词元。
-#   10.7 节的 Transformer 编码器可以，那里会讲原因。）
-#
-# 下面看一下截断能省多少：每个批量实际需要的目标步数平均是多少。
-
-# %%
-batch_size, num_steps = 64, 10
-train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
-torch.manual_seed(0)
-longest = [int(Y_valid_len.max()) for _, _, _, Y_valid_len in train_iter]
-mean_longest = sum(longest) / len(longest)
-print(f"batches per epoch: {len(longest)}, decoder steps per batch: "
-      f"{mean_longest:.1f} instead of {num_steps}")
-assert len(longest) == 10 and mean_longest < num_steps
-
-# %% [markdown]
-# 这些张量非常小（一次注意力只涉及 $64 \times 10 \times 32$ 个数），多线程能分到的活很少；而 CPU 被别的程序占用时，
-# 每个小运算都要等所有线程到齐，反而可能慢很多。所以训练前把 PyTorch 的算子内线程数设为 1。
-#
-# 下面这个计时函数测一次前向加反向传播的时间（取多次的中位数），练习 2 和 10.7 节会用它比较不同的模型：
-
-# %%
-#@save
-def time_training_step(net, batch, repeats=20):
-    """Median seconds of one forward + backward pass of an encoder-decoder on a training batch.
-
-    batch: (X, X_valid_len, Y, Y_valid_len) as load_data_nmt yields it; Y is the decoder input.
-    """
-    X, X_valid_len, Y, _ = batch
-    net.train()
-    timer = d2l.Timer()
-    for _ in range(repeats):
-        timer.start()
-        Y_hat, _ = net(X, Y, X_valid_len)
-        Y_hat.sum().backward()
-        timer.stop()
-    return sorted(timer.times)[repeats // 2]
-
-
-# %% [markdown]
 # 超参数与书中相同：嵌入 32 维、32 个隐藏单元、2 层、暂退概率（dropout）0.1、批量 64、每句 10 步、
 # 学习率 0.005、250 轮。编码器沿用 9.7 节的 `Seq2SeqEncoder`。
 
@@ -341,14 +295,25 @@ def bahdanau_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers
 BAHDANAU_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
 
 
+# %% [markdown]
+# 训练循环 `d2l.train_seq2seq` 与 9.7 节的接口和所算的损失相同；它内部的几处提速不改变所算的内容，
+# 这些提速、训练在多个随机种子和三种 CPU 计算内核下的结果，见[附录：可复现性与速度](appendix-reproducibility.html)。
+# （这么小的张量用不上多线程，所以训练前把线程数设为 1。）
+
 # %%
 torch.set_num_threads(1)
+batch_size, num_steps = BAHDANAU_TRAINING["batch_size"], BAHDANAU_TRAINING["num_steps"]
+train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
 torch.manual_seed(0)
 embed_size, num_hiddens, num_layers, dropout = 32, 32, 2, 0.1
 lr, num_epochs, device = BAHDANAU_TRAINING["lr"], BAHDANAU_TRAINING["num_epochs"], d2l.try_gpu()
 net = bahdanau_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout)
 result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
-print(f"final loss below 0.05: {result.loss < 0.05}")
+
+# %% [markdown]
+# 250 轮后，训练集上每个词元的平均损失降到 0.05 以下（上面一行打印的 `loss`）。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert result.loss < 0.05
 
 # %% [markdown]
@@ -377,22 +342,31 @@ assert result.loss < 0.05
 # %%
 example = d2l.bleu("il est riche .", "il est calme .", k=2)
 print(f"bleu('il est riche .', 'il est calme .', k=2) = {example:.3f}")
+print(f"bleu('il est .', 'il est calme .', k=2) = {d2l.bleu('il est .', 'il est calme .', k=2):.3f}"
+      "  (too short: the brevity penalty)")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert abs(example - (3 / 4) ** 0.5 * (1 / 3) ** 0.25) < 1e-12 and round(example, 3) == 0.658
-assert d2l.bleu("il est .", "il est calme .", k=2) < 1  # too short: the brevity penalty bites
+assert d2l.bleu("il est .", "il est calme .", k=2) < 1
 assert (round((1 / 3) ** 0.5, 3), round((1 / 3) ** 0.25, 3)) == (0.577, 0.760)
 
 # %% [markdown]
 # 用训练好的模型逐句贪心翻译（greedy），并算出 BLEU。10.7 节还要对 Transformer 做同样的事，
-# 所以把“逐句翻译、打分、收集注意力权重”写成一个函数：
+# 所以把“逐句翻译、打分、收集注意力权重”写成一个函数。句子总是送到模型参数所在的设备上：
+# 书中的 `predict_seq2seq` 要调用者另外传入 `device`，两者不一致时会报错。
 
 # %%
 #@save
-def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device, verbose=True):
+def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
+                        verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
 
-    Prints one line per sentence and the mean BLEU when `verbose`. Returns (translations, bleus,
-    attention_weight_seqs): per sentence, predict_seq2seq's list of per-step attention weights.
+    The sentences go to the device of net's parameters (`device` is accepted for the book's
+    call pattern and not needed). Prints one line per sentence and the mean BLEU when `verbose`.
+    Returns (translations, bleus, attention_weight_seqs): per sentence, predict_seq2seq's list
+    of per-step attention weights.
     """
+    device = next(net.parameters()).device
     translations, bleus, attention_weight_seqs = [], [], []
     for eng, fra in zip(engs, fras):
         translation, attention_weight_seq = d2l.predict_seq2seq(
@@ -408,12 +382,8 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
 
 
 # %% [markdown]
-# 下面翻译四个英语句子。其中三句原样出现在训练数据里；第三句 `he's calm .` 不在训练数据中，后面专门讨论。
-# 训练结果会随随机种子、也随浮点运算的顺序而变：PyTorch 在 CPU 上按处理器支持的向量指令选择计算内核
-# （AVX-512、AVX2，或不用向量指令的通用内核），不同内核里浮点加法的顺序不同，舍入误差也就不同。
-# 我们用本节的设置把种子 0–4 在这三种内核下各训练了一次（共 15 次）：训练集里的三句每次都逐字译对（45/45），
-# 下面对它们断言精确的译文；`he's calm .` 一次也没有译对（0/15），所以对它只断言 BLEU 小于 1，
-# 它的译文（下面这一格输出的这一行）因种子和 CPU 而异。
+# 下面翻译书中的四个英语句子。其中三句原样出现在训练数据里，每次训练都逐字译对；
+# 第三句 `he's calm .` 不在训练数据中，它的译文随随机种子和 CPU 的浮点运算顺序而变（统计见附录），后面专门讨论。
 
 # %%
 #@save
@@ -424,21 +394,23 @@ UNSEEN_ENG = "he's calm ."
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-# The he's calm . line depends on the CPU's floating-point kernels; the asserts hold for all.
+# The he's calm . line depends on the CPU's floating-point kernels; the checks hold for all.
 engs, fras = list(TEST_ENGS), list(TEST_FRAS)
 translations, bleus, attention_weight_seqs = translate_and_score(
     net, engs, fras, src_vocab, tgt_vocab, num_steps, device)
-# the three training sentences come out exactly right
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis chez moi ."]
 assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
-# he's calm . varies between runs (see below); in no run we measured was it right
-assert bleus[2] < 1
+assert bleus[2] < 1  # he's calm . was wrong in every run measured (see the appendix)
 
 # %% [markdown]
 # ## 可视化
 #
 # 取 `i'm home .` 翻译时每个解码步的注意力权重，画成热图：行是生成的词元（查询，最后一行是生成 `<eos>` 的那一步），
-# 列是源词元（键），只画有效的源位置（包括 `<eos>`）。
+# 列是源词元（键），只画有效的源位置（包括 `<eos>`），每格写上权重。
+# 有效的源位置有 $T = 4$ 个，所以均匀分配（什么都不挑）时每格是 $1/T = 0.25$，在颜色条上用黑线标出。
+# 书中的热图只标位置编号；这里标出词元和 $1/T$，因为要读的正是每一行偏离均匀分配多远。
 
 # %%
 src_tokens = engs[-1].split() + ["<eos>"]
@@ -446,34 +418,51 @@ out_tokens = translations[-1].split() + ["<eos>"]
 # predict_seq2seq keeps, per step, the decoder's list of weights: one (1, 1, num_kv) tensor
 all_weights = torch.cat([step[0] for step in attention_weight_seqs[-1]], dim=0).squeeze(1).cpu()
 attention_weights = all_weights[:, :len(src_tokens)]  # (output steps, source tokens)
+uniform = 1 / len(src_tokens)
 d2l.show_heatmaps(attention_weights.reshape(1, 1, *attention_weights.shape),
                   xlabel="Source tokens (keys)", ylabel="Generated tokens (queries)",
-                  figsize=(4, 4), xticklabels=src_tokens, yticklabels=out_tokens)
+                  figsize=(4.5, 4), xticklabels=src_tokens, yticklabels=out_tokens)
+fig = d2l.plt.gcf()
+heatmap, colorbar = fig.axes[0], fig.axes[-1]
+for (i, j), w in zip(torch.cartesian_prod(*map(torch.arange, attention_weights.shape)).tolist(),
+                     attention_weights.flatten().tolist()):
+    heatmap.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=8,
+                 color="white" if w > 0.3 else "black")
+colorbar.axhline(uniform, color="black", linewidth=2)
+heatmap.set_title(f"black line on the colour bar: uniform 1/T = {uniform:.2f}", fontsize=8)
 d2l.plt.show()
 
 # %% [markdown]
-# 下面把图里的数读出来：每个生成词元最看重哪个源词元、权重多大，以及分给 `i'm` 的权重。
+# 把图里的数按行读出来：每个生成词元最看重哪个源词元、权重多大，比均匀分配 $1/T$ 大多少：
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-# The weights themselves vary with the seed and the floating-point kernels; the asserts hold for all.
+# The weights themselves vary with the seed and the floating-point kernels; the checks hold for all.
 for out_token, row in zip(out_tokens, attention_weights):
-    print(f"{out_token:6s} -> {src_tokens[int(row.argmax())]:6s} {float(row.max()):.2f}   "
-          f"(weight on i'm {float(row[0]):.2f})")
+    print(f"{out_token:6s} -> {src_tokens[int(row.argmax())]:6s} {float(row.max()):.2f} "
+          f"({float(row.max()) / uniform:.1f} x 1/T)   smallest {float(row.min()):.2f}")
+print(f"weights range from {float(attention_weights.min()):.2f} to "
+      f"{float(attention_weights.max()):.2f}; uniform would be {uniform:.2f} everywhere")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert out_tokens[:4] == ["je", "suis", "chez", "moi"]
 assert torch.allclose(attention_weights.sum(-1), torch.ones(len(out_tokens)), atol=1e-5)
 assert all_weights[:, len(src_tokens):].abs().max() == 0  # padding gets exactly zero weight
 row_gap = (attention_weights[:, None] - attention_weights[None]).abs().amax(-1)
-print(f"largest difference between two steps' weights on one source token: "
-      f"{float(row_gap.max()):.2f}")
 assert row_gap.max() > 0.05  # the steps do not all look at the source the same way
 
 # %% [markdown]
-# 每一行的权重和为 1，填充位置（图中没画）的权重严格为 0，不同的生成步给同一个源词元的权重也不同：
-# 每一步确实在用不同的权重重新组合源句子——这是固定上下文变量做不到的。
-# 至于哪一步最看重哪个源词元、分到多少，随随机种子和 CPU 内核而变，上面打印的只是这一次的结果。
-# 也不必指望它像机器翻译论文插图里那样整齐地沿对角线排列：GRU 编码器在 `.` 和 `<eos>` 处的隐状态
-# 已经读完了整句话，本身就概括了 `home`，生成 `chez moi` 时看这些位置也能得到需要的信息。
+# 这张热图离“每一步盯住一个源词”很远：所有权重都在 0.05 到 0.37 之间，围绕 $1/T = 0.25$，最大的 0.37 也只是 $1/T$ 的 1.5 倍左右。
+# 它能说明的是：每一行的和为 1，填充位置的权重恰好为 0，而且各行并不相同——每一步确实在用不同的权重
+# 重新组合源句子，这是固定上下文变量做不到的。逐行看（这一次运行的结果，随种子和 CPU 内核而变）：
+# 生成 `chez` 的那一步最看重 `home`（0.36，给 `i'm` 只有 0.05），生成 `.` 的那一步给源句子里的 `.` 0.30，
+# 都是译文与原文对应的词；但生成 `je`、`suis` 和 `moi` 时，最大的权重落在 `<eos>` 上，而不是 `i'm`，
+# 生成 `<eos>` 的那一步则几乎是均匀的（0.23–0.30）。
+#
+# 这样短的句子说明不了注意力的真正用处。GRU 编码器是从左往右读的，`.` 和 `<eos>` 处的隐状态已经读完了整句话，
+# 本身就概括了 `i'm` 和 `home`（这也许就是 `je`、`suis`、`moi` 偏向 `<eos>` 的原因）；
+# 只有 4 个位置可选、末尾两个位置又概括了全句时，模型没有理由学出像论文插图那样沿对角线排列的尖锐权重。要看到注意力“对齐”源词和目标词，
+# 需要更长的句子：Bahdanau 等人的实验里，注意力模型的优势正是在长句子上才明显。
 
 # %% [markdown]
 # ## 泛化：训练集中没有的句子
@@ -482,62 +471,61 @@ assert row_gap.max() > 0.05  # the steps do not all look at the source the same 
 # 模型只要“记住”就能译对。`he's calm .` 却**不在**这 600 个句子对里：
 
 # %%
-raw = "\n".join(d2l.read_data_nmt().split("\n", 600)[:600])
 source, target = d2l.tokenize_nmt(d2l.preprocess_nmt(raw), num_examples=600)
 pairs = [(" ".join(s), " ".join(t)) for s, t in zip(source, target)]
 print("he's calm . in training data:", any(s == "he's calm ." for s, _ in pairs))
 for s, t in pairs:
     if s.startswith("he's") or "calm ." in s:
         print(f"  {s:14s} -> {t}")
-assert not any(s == "he's calm ." for s, _ in pairs)
-assert all(s in {s for s, _ in pairs} for s in ("go .", "i lost .", "i'm home ."))
 hes = [t for s, t in pairs if s.startswith("he's")]
 calm = [t for s, t in pairs if s.endswith(" calm .")]
 print(f"{len(hes)} pairs 'he's X .', all translated 'il est ...': "
       f"{all(t.startswith('il est') for t in hes)}; {len(calm)} pairs with 'calm', "
       f"all with 'calme': {all('calme' in t for t in calm)}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert not any(s == "he's calm ." for s, _ in pairs)
+assert all(s in {s for s, _ in pairs} for s in ("go .", "i lost .", "i'm home ."))
 assert len(hes) == 6 and all(t.startswith("il est") for t in hes)
 assert len(calm) == 5 and all("calme" in t for t in calm)
 
 # %% [markdown]
 # 要译对它，模型得把两条线索组合起来：`he's X .` → `il est X .`（上面 6 个句子对）
 # 以及 `calm` → `calme`（5 个句子对）。这需要真正的泛化，而不是记忆。
-# 在上面说的 15 次训练（种子 0–4 × 三种 CPU 内核）里，这一句一次也没译对：
+# 上面这一次训练把它译成了 `il est bon .`：保留了 `il est X .` 的句式，却把 `calm` 换成了训练集里见过的形容词
+# （BLEU 0.658，就是上面算过的例子）。在我们试过的各个随机种子和 CPU 内核下，这一句都没有译对
+# （统计见[附录](appendix-reproducibility.html)）。一个合理的猜测是数据太少：600 个句子、250 轮训练，
+# 模型很容易记住训练句子，而不是学会“主语 + est + 形容词”这样的规律。
 #
-# | `he's calm .` 的译文 | 次数 | BLEU |
-# |---|---|---|
-# | `il est bon .` | 9 | 0.658 |
-# | `il est paresseux .` | 3 | 0.658 |
-# | `il est riche .` | 1 | 0.658 |
-# | `il essaye .` | 1 | 0 |
-# | `ne <unk> pas .` | 1 | 0 |
-#
-# 15 次里有 13 次保留了 `il est X .` 的句式，却把 `calm` 换成了训练集里见过的形容词（BLEU 0.658，就是上面算过的例子）；
-# 另外两次连句式都没保住。模型学会了句式，却没有把 `calm` → `calme` 这条线索用上。
-# 一个合理的猜测是数据太少：600 个句子、250 轮训练，模型很容易记住训练句子，
-# 而不是学会“主语 + est + 形容词”这样的规律。
-#
-# 四个句子毕竟太少，判断不了注意力到底有没有帮助。本库的基准模块（`python -m d2l_attention.bench --heldout --seeds 3`）
-# 做了一个更像样的比较：
-# 在前 5000 个句子对上训练 30 轮，再翻译其后 500 个从未见过的英语句子，用语料级 BLEU（corpus BLEU，
-# 把所有句子的 $n$ 元语法匹配数和长度先加总再套用上面的公式）打分，每个模型 3 个随机种子：
-#
-# | 模型 | 500 个没见过的句子对：语料 BLEU 均值（最小–最大） | 最后 500 个训练句子对 |
-# |---|---|---|
-# | 无注意力的 seq2seq（9.7 节的解码器，固定上下文变量） | 0.381（0.372–0.393） | 0.412 |
-# | Bahdanau 注意力（本节） | 0.398（0.394–0.403） | 0.427 |
-# | Transformer（10.7 节） | 0.453（0.449–0.459） | 0.547 |
-#
-# 三个模型的嵌入和隐藏单元都是 32 维，训练设置相同（批量 64、每句 10 步、学习率 0.005、30 轮）。
-# 在这三个种子里，Bahdanau 模型的每一次都比无注意力模型的每一次好，但差距（约 0.02）不比种子之间的起伏大多少：
-# 在这个规模上，注意力对小小的 GRU 模型只有一点帮助；换成完全基于注意力的 Transformer，差距就明显了（约 0.07）。
-# 这张表来自一台机器、三个种子，是一个分布的粗略样本，不是定论。
-#
-# 加大训练数据和训练轮数（`--train-pairs 20000 --heldout-epochs 50`，每个模型要花上不少时间）以后，
-# Bahdanau 与无注意力模型之间的这点差距并没有变清楚，反而消失了：同样三个种子，无注意力的 seq2seq 得 0.406（0.392–0.421），
-# Bahdanau 得 0.408（0.392–0.427），两个范围几乎重合；Transformer 得 0.518（0.490–0.536），领先更多。
-# 一个可能的原因是这里的句子都很短（连同 `<eos>` 最多 10 个词元）：这么短的句子，一个固定长度的上下文变量也装得下，
-# 而注意力主要帮助长句子。Bahdanau 等人的原始实验里，句子越长，注意力模型领先得越多。
+# 四个句子太少，判断不了注意力到底有没有帮助。本库的基准模块（`python -m d2l_attention.bench --heldout`）
+# 做了一个更像样的比较：在前 5000 个句子对上训练，再翻译其后 500 个从未见过的英语句子，
+# 用语料级 BLEU（corpus BLEU，把所有句子的 $n$ 元语法匹配数和长度先加总再套用上面的公式）打分。
+# 比较的三个模型是无注意力的 seq2seq（9.7 节的解码器，固定上下文变量）、本节的 Bahdanau 模型和 10.7 节的 Transformer，
+# 嵌入和隐藏单元都是 32 维，训练设置相同；结果见[附录：可复现性与速度](appendix-reproducibility.html)。
+# 先看三个模型在本节的词表上各有多少参数：
+
+# %%
+torch.manual_seed(0)
+models = {"seq2seq, no attention (9.7)": d2l.seq2seq_net(src_vocab, tgt_vocab),
+          "Bahdanau attention (10.4)": bahdanau_net(src_vocab, tgt_vocab),
+          "Transformer (10.7)": d2l.transformer_net(src_vocab, tgt_vocab)}
+param_counts = {name: sum(p.numel() for p in model.parameters()) for name, model in models.items()}
+for name, count in param_counts.items():
+    print(f"{name:28s} {count:6d} parameters")
+print("Bahdanau minus seq2seq:", param_counts["Bahdanau attention (10.4)"]
+      - param_counts["seq2seq, no attention (9.7)"], "= attention's W_q, W_k, w_v:",
+      sum(p.numel() for p in net.decoder.attention.parameters()))
+
+# %% [markdown]
+# 9.7 节的解码器每步也把一个 32 维的上下文与嵌入拼接后输入 GRU，所以 Bahdanau 模型只多出注意力的
+# $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$：$2 \times 32 \times 32 + 32 = 2080$ 个参数，多了约 4%；
+# Transformer 约多 29%。三者大小相近，比较的主要是结构，而不是参数多少。
+# 这里的句子都很短（连同 `<eos>` 最多 10 个词元），一个固定长度的上下文变量也装得下，
+# 所以不要指望注意力给小小的 GRU 模型带来大的差别；注意力主要帮助长句子。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert param_counts == {"seq2seq, no attention (9.7)": 47304, "Bahdanau attention (10.4)": 49384,
+                        "Transformer (10.7)": 60872}
 
 # %% [markdown]
 # ## 小结
@@ -547,7 +535,8 @@ assert len(calm) == 5 and all("calme" in t for t in calm)
 # * 解码器每一步的输入是上下文与上一个词元嵌入的拼接；因为查询依赖上一步状态，解码只能逐步进行。
 # * 键的投影 $\mathbf{W}_k\mathbf{h}_t$ 和填充掩码不随解码步变化，在 `init_state` 里每个序列算一次即可，
 #   结果与每步重算逐位相同。
-# * BLEU 用 $n$ 元语法精确率和简短惩罚给译文打分；注意力权重画成热图，可以看到生成每个词时模型“看”的是源句子的哪些位置。
+# * BLEU 用 $n$ 元语法精确率和简短惩罚给译文打分；注意力权重画成热图，可以看到生成每个词时模型“看”的是源句子的哪些位置——
+#   在这么短的句子上，权重离均匀分配 $1/T$ 不远。
 # * 训练集中出现过的句子容易译对；`he's calm .` 这样需要组合泛化的句子是检验模型的更好试金石。
 #
 # ## 练习
@@ -559,8 +548,9 @@ assert len(calm) == 5 and all("calme" in t for t in calm)
 #
 # 把实验里的 GRU 换成 LSTM（长短期记忆网络，long short-term memory）：编码器和解码器都换。
 # LSTM 的状态是一对张量 $(\mathbf{H}, \mathbf{C})$，注意查询应取隐状态 $\mathbf{H}$ 的最后一层，而不是记忆元 $\mathbf{C}$。
-# 用正文的超参数（种子 0）训练 30 轮。定义 `ex1_net`（训练好的 `d2l.EncoderDecoder`）和 `ex1_loss`（最后一轮的损失）。
-# 与 GRU 相比，循环层的参数多了多少？
+# 用正文的超参数（种子 0）训练 30 轮。定义 `ex1_net`（训练好的 `d2l.EncoderDecoder`）、`ex1_loss`（最后一轮的损失）
+# 和 `ex1_rnn_params`（字典，`"gru"` 和 `"lstm"`：两种解码器循环层 `decoder.rnn` 的参数个数）。
+# 与 GRU 相比，循环层的参数多了多少？为什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
@@ -597,28 +587,38 @@ ex1_net = d2l.EncoderDecoder(
     LSTMSeq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout),
     LSTMSeq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout))
 ex1_loss = d2l.train_seq2seq(ex1_net, train_iter, lr, 30, tgt_vocab, device).loss
-lstm_params = sum(p.numel() for p in ex1_net.decoder.rnn.parameters())
-gru_params = sum(p.numel() for p in net.decoder.rnn.parameters())
-print(f"decoder recurrent parameters: LSTM {lstm_params}, GRU {gru_params} "
-      f"(ratio {lstm_params / gru_params:.3f})")
+ex1_rnn_params = {name: sum(p.numel() for p in model.decoder.rnn.parameters())
+                  for name, model in (("gru", net), ("lstm", ex1_net))}
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 rnns = [m for m in ex1_net.modules() if isinstance(m, nn.RNNBase)]
-assert len(rnns) == 2 and all(isinstance(m, nn.LSTM) for m in rnns), \
-    "both the encoder and the decoder should use nn.LSTM (and no GRU)"
+print("recurrent layers:", [type(m).__name__ for m in rnns])
+print(f"decoder recurrent parameters: {ex1_rnn_params} "
+      f"(lstm / gru = {ex1_rnn_params['lstm'] / ex1_rnn_params['gru']:.3f}, expected 4/3)")
+ex1_dev = next(ex1_net.parameters()).device
 ex1_net.eval()
 X_check, X_len_check, Y_check, _ = next(iter(train_iter))
 with torch.no_grad():
-    Y_hat, _ = ex1_net(X_check.to(device), Y_check.to(device), X_len_check.to(device))
-assert Y_hat.shape == (X_check.shape[0], num_steps, len(tgt_vocab))
+    Y_hat, _ = ex1_net(X_check.to(ex1_dev), Y_check.to(ex1_dev), X_len_check.to(ex1_dev))
 ex1_weights = torch.cat(ex1_net.decoder.attention_weights, dim=1)
+print(f"after 30 epochs: LSTM loss {ex1_loss:.3f} (should be below 0.3); "
+      f"attention rows sum to 1: {bool(torch.allclose(ex1_weights.sum(-1), torch.ones(1), atol=1e-5))}")
+assert len(rnns) == 2 and all(isinstance(m, nn.LSTM) for m in rnns), \
+    "both the encoder and the decoder should use nn.LSTM (and no GRU)"
+assert Y_hat.shape == (X_check.shape[0], num_steps, len(tgt_vocab))
 assert torch.allclose(ex1_weights.sum(-1), torch.ones_like(ex1_weights.sum(-1)), atol=1e-5)
-print(f"after 30 epochs: LSTM loss {ex1_loss:.3f}")
-lstm_n = sum(p.numel() for p in ex1_net.decoder.rnn.parameters())
-gru_n = sum(p.numel() for p in net.decoder.rnn.parameters())
-assert 3 * lstm_n == 4 * gru_n, "keep the GRU's sizes: an LSTM layer has 4 gates where a GRU has 3"
+assert 3 * ex1_rnn_params["lstm"] == 4 * ex1_rnn_params["gru"], \
+    "keep the GRU's sizes: an LSTM layer has 4 gates where a GRU has 3"
 assert ex1_loss < 0.3, "after 30 epochs the LSTM model should have learned something"
+
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：解码器的循环层从 15744 个参数变成 20992 个，多了 5248 个，正好是 $4/3$ 倍（上面打印的 `ex1_rnn_params`）。
+# 原因是每一层的每个“门”都有同样形状的一组权重：输入到隐状态的 $\mathbf{W}_x \in \mathbb{R}^{h \times d}$、
+# 隐状态到隐状态的 $\mathbf{W}_h \in \mathbb{R}^{h \times h}$ 和偏置。GRU 有 3 组（重置门、更新门、候选隐状态），
+# LSTM 有 4 组（输入门、遗忘门、输出门、候选记忆元），层数和宽度不变时参数之比就是 $4/3$。
+# 30 轮后 LSTM 模型的损失（上面打印的值）已降到 0.3 以下，能学，但这个数并不说明 LSTM 更好或更差：
+# 要比较，得用同样的轮数训练 GRU 模型（练习 2 里的加性注意力模型就是），并在没见过的句子上比 BLEU。
 
 # %% [markdown]
 # ### 练习 2
@@ -627,11 +627,15 @@ assert ex1_loss < 0.3, "after 30 epochs the LSTM model should have learned somet
 # 提示：点积注意力的键不需要投影，`init_state` 里可以把缩放因子 $1/\sqrt{h}$ 预先乘进键，`attend` 里只剩一次批量矩阵乘法。
 # 定义 `ex2_params`（字典，`"additive"` 和 `"dot"` 两种解码器注意力层的参数个数）、
 # `ex2_losses`（同样两个键，用正文超参数、种子 0 各训练 30 轮后的损失）和 `ex2_dot_net`（训练好的点积版本）。
-# 再用 `time_training_step` 比较两者一次前向加反向传播的时间：换成点积对训练效率有什么影响？
+# 书中问的是“如何影响训练的效率”。计时的结果随机器和负载而变，所以这里数一个不随机器而变的量：
+# 用 `torch.utils.flop_counter.FlopCounterMode` 数两种模型在一个训练批量上一次前向加反向传播的浮点运算次数（FLOPs），
+# 存为 `ex2_flops`（同样两个键）。换成点积对训练效率有什么影响？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# NBVAL_IGNORE_OUTPUT
 ### BEGIN SOLUTION
+from torch.utils.flop_counter import FlopCounterMode
+
+
 class DotSeq2SeqAttentionDecoder(d2l.Seq2SeqAttentionDecoder):
     """Seq2SeqAttentionDecoder scoring with scaled dot products instead of additive attention."""
 
@@ -660,33 +664,48 @@ def make_and_train(decoder_cls, num_epochs=30):
     return model, d2l.train_seq2seq(model, train_iter, lr, num_epochs, tgt_vocab, device).loss
 
 
+def training_flops(model, batch):
+    """FLOPs of one forward + backward pass on a training batch (on the model's device)."""
+    X, X_valid_len, Y, _ = batch
+    dev = next(model.parameters()).device
+    model.train()
+    with FlopCounterMode(display=False) as counter:
+        Y_hat, _ = model(X.to(dev), Y.to(dev), X_valid_len.to(dev))
+        Y_hat.sum().backward()
+    model.zero_grad()
+    return counter.get_total_flops()
+
+
 additive_net, additive_loss = make_and_train(d2l.Seq2SeqAttentionDecoder)
 ex2_dot_net, dot_loss = make_and_train(DotSeq2SeqAttentionDecoder)
 ex2_params = {name: sum(p.numel() for p in model.decoder.attention.parameters())
               for name, model in (("additive", additive_net), ("dot", ex2_dot_net))}
 ex2_losses = {"additive": additive_loss, "dot": dot_loss}
 torch.manual_seed(0)
-timing_batch = next(iter(train_iter))
-ex2_step_ms = {name: 1000 * time_training_step(model, timing_batch)
-               for name, model in (("additive", additive_net), ("dot", ex2_dot_net))}
-print(f"one forward + backward pass: additive {ex2_step_ms['additive']:.1f} ms, "
-      f"dot product {ex2_step_ms['dot']:.1f} ms")
+flop_batch = next(iter(train_iter))
+ex2_flops = {name: training_flops(model, flop_batch)
+             for name, model in (("additive", additive_net), ("dot", ex2_dot_net))}
 ### END SOLUTION
 
 # %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print("attention parameters:", ex2_params)
+print(f"FLOPs of one forward + backward pass: additive {ex2_flops['additive'] / 1e6:.1f} M, "
+      f"dot product {ex2_flops['dot'] / 1e6:.1f} M "
+      f"(dot / additive = {ex2_flops['dot'] / ex2_flops['additive']:.3f})")
 print(f"after 30 epochs: additive loss {ex2_losses['additive']:.3f}, "
-      f"dot product loss {ex2_losses['dot']:.3f}")
+      f"dot product loss {ex2_losses['dot']:.3f} (both should be below 0.3)")
 assert isinstance(ex2_dot_net.decoder.attention, d2l.DotProductAttention)
+ex2_dev = next(ex2_dot_net.parameters()).device
 ex2_dot_net.eval()
 X_check, X_len_check, Y_check, _ = next(iter(train_iter))
 with torch.no_grad():
-    ex2_dot_net(X_check.to(device), Y_check.to(device), X_len_check.to(device))
+    ex2_dot_net(X_check.to(ex2_dev), Y_check.to(ex2_dev), X_len_check.to(ex2_dev))
 ex2_weights = torch.cat(ex2_dot_net.decoder.attention_weights, dim=1).cpu()
 padded = torch.arange(num_steps)[None, None, :] >= X_len_check[:, None, None]
 assert ex2_weights[padded.expand_as(ex2_weights)].abs().max() == 0, "mask the padding"
 assert torch.allclose(ex2_weights.sum(-1), torch.ones(ex2_weights.shape[:2]), atol=1e-5)
 assert max(ex2_losses.values()) < 0.3, "both models should learn within 30 epochs"
+assert ex2_flops["dot"] < ex2_flops["additive"], "the dot product needs no W_q, W_k or w_v"
 ### BEGIN HIDDEN TESTS
 assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "dot": 0}
 ### END HIDDEN TESTS
@@ -698,11 +717,12 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # 参考答案：点积注意力没有参数（`ex2_params`：加性注意力的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$ 共
 # $2 \times 32 \times 32 + 32 = 2080$ 个，点积为 0），每个解码步的运算也更少：加性注意力每步要算
 # $\mathbf{W}_q\mathbf{s}$、与键相加、对 $b \times T \times h$ 个数取 $\tanh$、再乘 $\mathbf{w}_v$，
-# 点积只需一次批量矩阵乘法（缩放已在 `init_state` 里乘进了键）。这些小运算的耗时以固定开销为主，
-# 所以注意力这一部分更省时；但每个解码步里 GRU、拼接和输出层的开销不变，整体的差别不大，
-# `ex2_step_ms` 给出了实测的时间（具体数字随硬件和负载而变）。
-# 训练 30 轮后两者的损失都已降到 0.3 以下，说明在这个小任务上，去掉注意力的参数并不妨碍学习；
-# 但点积要求查询和键维数相同，加性注意力则没有这个限制。
+# 点积只需一次批量矩阵乘法（缩放已在 `init_state` 里乘进了键）。
+# 但注意力只占整个模型运算的一小部分：上面数出的 FLOPs 里，点积版本只比加性版本少约 6%（比值约 0.94），
+# 编码器和解码器的 GRU、嵌入和输出层的运算一点没少，所以一步训练的开销只略有下降
+# （实测的时间还取决于机器，这么小的运算常常以调用开销为主）。
+# 按轮数算的学习效率也差不多：训练 30 轮后两者的损失都降到 0.3 以下、彼此接近（上面打印的两个值）。
+# 此外点积要求查询和键维数相同，加性注意力没有这个限制。
 
 # %% [markdown]
 # ### 练习 3
@@ -714,11 +734,12 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ### BEGIN SOLUTION
 net.eval()
+net_dev = next(net.parameters()).device
 torch.manual_seed(0)
 X_b, ex3_valid_lens, Y_b, _ = next(iter(train_iter))
 with torch.inference_mode():
-    enc_outputs = net.encoder(X_b.to(device), ex3_valid_lens.to(device))
-    net.decoder(Y_b.to(device), net.decoder.init_state(enc_outputs, ex3_valid_lens.to(device)))
+    enc_outputs = net.encoder(X_b.to(net_dev), ex3_valid_lens.to(net_dev))
+    net.decoder(Y_b.to(net_dev), net.decoder.init_state(enc_outputs, ex3_valid_lens.to(net_dev)))
 ex3_weights = torch.cat(net.decoder.attention_weights, dim=1).cpu()  # (batch, steps, num_kv)
 ### END SOLUTION
 
@@ -728,26 +749,50 @@ assert ex3_valid_lens.shape == (batch_size,) and int(ex3_valid_lens.min()) >= 1
 row_sums = ex3_weights.sum(dim=-1)
 pad = (torch.arange(num_steps)[None, None, :] >= ex3_valid_lens[:, None, None]).expand_as(
     ex3_weights)
-print(f"row sums within 1e-5 of 1: {bool(((row_sums - 1).abs() < 1e-5).all())}; "
-      f"{int(pad.sum())} padded entries, largest weight there: {float(ex3_weights[pad].max())}")
+print(f"every |row sum - 1| < 1e-5: {bool(((row_sums - 1).abs() < 1e-5).all())}; "
+      f"{int(pad.sum())} padded entries, largest weight there: {float(ex3_weights[pad].max())} "
+      f"(should be 0.0); every valid position > 0: {bool((ex3_weights[~pad] > 0).all())}")
 assert torch.allclose(row_sums, torch.ones_like(row_sums), atol=1e-5)
 assert pad.any() and ex3_weights[pad].max().item() == 0.0
 assert ex3_weights[~pad].min().item() > 0  # valid positions all get some weight
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：每一行在有效位置上的权重之和与 1 的差不超过浮点舍入误差，填充位置的权重恰好为 0。
+# 参考答案：是的。上面打印的结果：每一行在有效位置上的权重之和与 1 的差都小于 $10^{-5}$（只差浮点舍入误差），
+# 3830 个填充位置上最大的权重是 `0.0`，而每个有效位置都分到了大于 0 的权重。
 # 之所以是恰好，而不是“很小”，是因为掩码把填充位置的分数设成 $-\infty$，而 $\exp(-\infty) = 0$ 在浮点数里也精确成立；
-# 如果像有些实现那样填一个很大的负数（如 $-10^6$），权重会是一个极小但不为零的数。
+# 书中的 `masked_softmax` 填的是 $-10^6$，权重是 $\exp(-10^6 - \text{最大分数})$，在 float32 里也会下溢成 0，
+# 但那只是下溢的结果；如果填的负数不够大（比如 $-10$），填充位置就会分到一个小但不为零的权重。
 
 # %% [markdown]
 # ### 练习 4
 #
 # 本节把键的投影 $\mathbf{W}_k\mathbf{h}_t$ 移到了 `init_state`，为什么不能同样把查询的投影 $\mathbf{W}_q\mathbf{s}_{t'-1}$
 # 也预先算好？用 `predict_seq2seq` 翻译一个句子时（它每生成一个词元就调用一次解码器），`W_k` 和 `W_q` 各被调用几次？
+# 用前向钩子数一数翻译 `"i'm home ."` 时的调用次数，存为字典 `ex4_calls`（键 `"W_k"`、`"W_q"`），
+# 并把生成的词元数（含 `<eos>`）存为 `ex4_steps`。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+### BEGIN SOLUTION
+ex4_calls = {"W_k": 0, "W_q": 0}
+hooks = [getattr(net.decoder.attention, name).register_forward_hook(
+    lambda *args, name=name: ex4_calls.__setitem__(name, ex4_calls[name] + 1))
+    for name in ex4_calls]
+_, ex4_weight_seq = d2l.predict_seq2seq(net, "i'm home .", src_vocab, tgt_vocab, num_steps,
+                                        next(net.parameters()).device, True)
+for hook in hooks:
+    hook.remove()
+ex4_steps = len(ex4_weight_seq)  # one decoder call per generated token, <eos> included
+### END SOLUTION
+
+# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+print(f"translating \"i'm home .\": {ex4_steps} decoding steps, calls {ex4_calls}")
+assert ex4_calls["W_k"] == 1, "init_state projects the keys once per sentence"
+assert ex4_calls["W_q"] == ex4_steps, "the query is projected once per decoding step"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：查询 $\mathbf{s}_{t'-1}$ 是解码器上一步的隐状态，要等上一步的 GRU 算完才知道，
 # 所以它的投影只能在每一步现算；键 $\mathbf{h}_t$ 是编码器的输出，解码开始前就全部已知，而且整个解码过程中不变。
-# `predict_seq2seq` 只在开始时调用一次 `init_state`，之后每步只调用解码器的 `forward`，
-# 所以翻译一个句子时 `W_k` 只被调用 1 次，`W_q` 则每个解码步调用 1 次：生成了 $n$ 个词元（含 `<eos>`）就是 $n$ 次。
-# 如果每步都调用 `AdditiveAttention`，`W_k` 也会被调用 $n$ 次。
+# `predict_seq2seq` 只在开始时调用一次 `init_state`，之后每步只调用解码器的 `forward`。
+# 上面数出的结果正是这样：翻译 `i'm home .` 时解码器生成了 `je suis chez moi .` 和 `<eos>`，共 6 步，
+# `W_k` 只被调用 1 次（在 `init_state` 里），`W_q` 被调用 6 次，每个解码步 1 次。
+# 如果像书中那样每步都调用 `AdditiveAttention`，`W_k` 也会被调用与步数一样多的次数。

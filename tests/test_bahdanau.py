@@ -133,7 +133,7 @@ def test_empty_source_sequence_is_rejected_with_a_fix():
     encoder, decoder = make_models()
     X, _, valid = random_batch()
     valid[2] = 0
-    with pytest.raises(ValueError, match="enc_valid_lens >= 1"):
+    with pytest.raises(ValueError, match="enc_valid_lens must be >= 1"):
         decoder.init_state(encoder(X, valid), valid)
 
 
@@ -221,3 +221,25 @@ def test_layers_are_the_books():
     assert [name for name, _ in decoder.named_children()] == [
         "attention", "embedding", "rnn", "dense"]
     assert not hasattr(d2l, "FastSeq2SeqAttentionDecoder")  # one taught class, no twin
+
+
+def test_translate_and_score_uses_the_models_device():
+    """The sentences go where the model's parameters are, whatever `device` the caller passes:
+    a batch sent to "meta" would fail on the CPU model."""
+    vocab = tiny_vocab()
+    torch.manual_seed(0)
+    net = d2l.EncoderDecoder(d2l.Seq2SeqEncoder(len(vocab), EMBED, HIDDEN, LAYERS),
+                             d2l.Seq2SeqAttentionDecoder(len(vocab), EMBED, HIDDEN, LAYERS))
+    expected = d2l.translate_and_score(net, ["a b"], ["c d"], vocab, vocab, 4, "cpu",
+                                       verbose=False)
+    for device in ("meta", None):
+        got = d2l.translate_and_score(net, ["a b"], ["c d"], vocab, vocab, 4, device,
+                                      verbose=False)
+        assert got[:2] == expected[:2]
+
+
+def test_check_min_lens_reads_values_only_on_the_cpu():
+    with pytest.raises(ValueError, match="lens must be >= 1 for every sequence, got a length of 0"):
+        d2l.check_min_lens(torch.tensor([3, 0]), "lens", 1)
+    d2l.check_min_lens(torch.tensor([3, 1]), "lens", 1)
+    d2l.check_min_lens(torch.zeros(2, device="meta"), "lens", 1)  # no values to read: no check

@@ -10,9 +10,6 @@ import stats
 from chapters import ROOT, written_sections
 
 SECTIONS = written_sections()
-# Sections not yet reworked for the lesson-first target (checks <= 5 % of the visible code).
-# Strict: a section that meets the target fails here until it is taken off this list.
-NOT_YET_LESSON_FIRST = {"10.4"}
 
 
 def read(sec):
@@ -62,10 +59,7 @@ def test_checks_and_solutions_are_collapsed_and_markers_gone(sec):
             assert cells.is_collapsed(cell), cell.source[:80]
 
 
-@pytest.mark.parametrize("sec", [
-    pytest.param(s, marks=pytest.mark.xfail(
-        s["number"] in NOT_YET_LESSON_FIRST, strict=True, reason="not yet reworked"))
-    for s in SECTIONS], ids=[s["number"] for s in SECTIONS])
+@pytest.mark.parametrize("sec", SECTIONS, ids=[s["number"] for s in SECTIONS])
 def test_checks_are_at_most_five_percent_of_the_visible_code(sec):
     row = stats.section_stats(sec["number"], read(sec))
     assert row.percent <= stats.TARGET_PERCENT, stats.failures([row])

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'time_training_step', 'bahdanau_net', 'BAHDANAU_TRAINING', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'bahdanau_net', 'BAHDANAU_TRAINING', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
 # %% notebooks/10.4-bahdanau-attention.ipynb 5
@@ -52,9 +52,8 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         if enc_valid_lens is None:
             padding = torch.zeros(values.shape[:2], dtype=torch.bool, device=values.device)
         else:
-            if (enc_valid_lens < 1).any():
-                raise ValueError("every source sequence needs enc_valid_lens >= 1 (its <eos> "
-                                 "at least); drop empty sequences before decoding")
+            d2l.check_min_lens(enc_valid_lens, "enc_valid_lens", 1, "every source sequence "
+                               "keeps its <eos> at least; drop empty sequences before decoding")
             padding = positions[None, :] >= enc_valid_lens[:, None]
         # W_k h_t does not depend on the decoding step: project the keys once per sequence.
         keys = self.attention.W_k(values)
@@ -91,24 +90,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 17
-def time_training_step(net, batch, repeats=20):
-    """Median seconds of one forward + backward pass of an encoder-decoder on a training batch.
-
-    batch: (X, X_valid_len, Y, Y_valid_len) as load_data_nmt yields it; Y is the decoder input.
-    """
-    X, X_valid_len, Y, _ = batch
-    net.train()
-    timer = d2l.Timer()
-    for _ in range(repeats):
-        timer.start()
-        Y_hat, _ = net(X, Y, X_valid_len)
-        Y_hat.sum().backward()
-        timer.stop()
-    return sorted(timer.times)[repeats // 2]
-
-
-# %% notebooks/10.4-bahdanau-attention.ipynb 19
+# %% notebooks/10.4-bahdanau-attention.ipynb 20
 def bahdanau_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers=2, dropout=0.1):
     """This section's translator (the book's sizes): Seq2SeqEncoder + Seq2SeqAttentionDecoder."""
     encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
@@ -120,13 +102,17 @@ def bahdanau_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers
 BAHDANAU_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 24
-def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device, verbose=True):
+# %% notebooks/10.4-bahdanau-attention.ipynb 29
+def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
+                        verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
 
-    Prints one line per sentence and the mean BLEU when `verbose`. Returns (translations, bleus,
-    attention_weight_seqs): per sentence, predict_seq2seq's list of per-step attention weights.
+    The sentences go to the device of net's parameters (`device` is accepted for the book's
+    call pattern and not needed). Prints one line per sentence and the mean BLEU when `verbose`.
+    Returns (translations, bleus, attention_weight_seqs): per sentence, predict_seq2seq's list
+    of per-step attention weights.
     """
+    device = next(net.parameters()).device
     translations, bleus, attention_weight_seqs = [], [], []
     for eng, fra in zip(engs, fras):
         translation, attention_weight_seq = d2l.predict_seq2seq(
@@ -141,7 +127,7 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
     return translations, bleus, attention_weight_seqs
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 26
+# %% notebooks/10.4-bahdanau-attention.ipynb 31
 # The book's four test sentences and their references; UNSEEN_ENG is not among the training pairs.
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
