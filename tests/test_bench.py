@@ -185,3 +185,33 @@ def test_save_writes_every_printed_figure_with_its_provenance(fra_data_dir, monk
     row = record["figures"]["summary"][f"bahdanau {bench.cpu_kernel()}"]
     assert row["runs"] == 1 and row["mean BLEU"] == round(sum(run["bleu"]) / 4, 3)
     assert f"mean {sum(run['bleu']) / 4:.3f}" in capsys.readouterr().out  # the printed figure
+
+
+def test_speedups_report_each_share_of_the_training_time(monkeypatch):
+    speed = {(): 1000.0, ("one_buffer",): 900.0, ("fused_adam",): 950.0,
+             ("cut_padding",): 500.0, ("foreach_clipping",): 1000.0}
+    calls = []
+
+    def fake_worker(args, kernel, model, seed, epochs, without=()):
+        calls.append(tuple(without))
+        return {"tokens_per_sec": speed[tuple(without)], "loss": 0.1}
+
+    monkeypatch.setattr(bench, "run_in_subprocess", fake_worker)
+    figures = bench.measure_speedups(bench.parse_args(["--speedups", "--models", "bahdanau",
+                                                       "--seeds", "2", "--epochs", "5"]))
+    assert calls == [(), *[(name,) for name in bench.SPEEDUPS]] * 2  # alternating, per seed
+    saved = {k: v["training time saved %"] for k, v in figures["summary"].items()}
+    assert saved == {"bahdanau one_buffer": 10.0, "bahdanau fused_adam": 5.0,
+                     "bahdanau cut_padding": 50.0, "bahdanau foreach_clipping": 0.0}
+
+
+@pytest.mark.parametrize("name", list(bench.SPEEDUPS))
+def test_training_without_a_speedup_learns_the_same(fra_data_dir, monkeypatch, name):
+    """Each speed-up changes how fast, not what is computed (up to float rounding)."""
+    from d2l_attention import seq2seq
+
+    monkeypatch.setenv("D2L_DATA_DIR", str(fra_data_dir))
+    baseline = bench.run("transformer", 0, 2, torch.device("cpu"))["loss"]
+    monkeypatch.setattr(seq2seq, bench.SPEEDUPS[name][1], bench.SPEEDUPS[name][2])
+    assert bench.run("transformer", 0, 2, torch.device("cpu"))["loss"] == pytest.approx(
+        baseline, rel=1e-4)

@@ -68,6 +68,38 @@ HELDOUT_MODELS = {"seq2seq": lambda: d2l.seq2seq_net, "bahdanau": lambda: d2l.ba
 KERNEL_ENV = "ATEN_CPU_CAPABILITY"
 
 
+def _book_clipping(net, theta):
+    """The book's gradient clipping: a Python loop over the parameters and a host sync."""
+    params = [p for p in (net.parameters() if isinstance(net, torch.nn.Module) else net)
+              if p.requires_grad and p.grad is not None]
+    norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in params))
+    if norm > theta:
+        for p in params:
+            p.grad[:] *= theta / norm
+
+
+# The speed-ups of `train_seq2seq`, each undone by one patch (--without NAME): what the loop does
+# without it. `--speedups` measures each one's share of the training time.
+SPEEDUPS = {
+    "one_buffer": ("parameters in one flat buffer on the CPU (seq2seq._one_buffer)",
+                   "_one_buffer", lambda params: None),
+    "fused_adam": ("Adam as one fused kernel (seq2seq._adam)",
+                   "_adam", lambda params, lr, device: torch.optim.Adam(params, lr=lr)),
+    "cut_padding": ("steps that are padding in the whole batch cut (seq2seq._cut_padding)",
+                    "_cut_padding", lambda net, *batch: (batch, 1.0)),
+    "foreach_clipping": ("gradient clipping in one call over all gradients (utils.grad_clipping)",
+                         "grad_clipping", _book_clipping),
+}
+
+
+def undo_speedups(names):
+    """Patch the library so that `train_seq2seq` runs without the named speed-ups."""
+    from d2l_attention import seq2seq
+
+    for name in names:
+        setattr(seq2seq, SPEEDUPS[name][1], SPEEDUPS[name][2])
+
+
 def settings(model):
     return dict(RECIPES[model][1]())
 
@@ -268,9 +300,38 @@ def compare(args):
     return {"threads": args.threads, "summary": table}
 
 
+# --- what each speed-up gains ------------------------------------------------------------
+
+def measure_speedups(args):
+    """For each model and seed: one run with every speed-up, then one without each, alternating
+    in fresh processes; print and return each speed-up's share of the training time."""
+    table = {}
+    for model in args.models:
+        epochs = epochs_for(args, model)
+        runs = {name: [] for name in ["all", *SPEEDUPS]}
+        for seed in range(args.seeds):
+            for name in runs:
+                r = run_in_subprocess(args, "native", model, seed, epochs,
+                                      () if name == "all" else (name,))
+                runs[name].append(r["tokens_per_sec"])
+                print(f"{model:11s} seed {seed} epochs {epochs} "
+                      f"{'all speed-ups' if name == 'all' else 'without ' + name:28s} "
+                      f"{r['tokens_per_sec']:.0f} tokens/s loss {r['loss']:.4f}", flush=True)
+        full = sum(runs["all"]) / len(runs["all"])
+        for name, (what, _, _) in SPEEDUPS.items():
+            without = sum(runs[name]) / len(runs[name])
+            saved = 100 * (1 - without / full)
+            table[f"{model} {name}"] = {"what": what, "tokens/s with": round(full),
+                                        "tokens/s without": round(without),
+                                        "training time saved %": round(saved, 1)}
+            print(f"{model:11s} {name:17s} with {full:.0f} tokens/s, without {without:.0f}: "
+                  f"saves {saved:.1f} % of the training time", flush=True)
+    return {"threads": args.threads, "seeds": args.seeds, "summary": table}
+
+
 # --- process handling ----------------------------------------------------------------------
 
-def worker_command(args, model, seed, epochs):
+def worker_command(args, model, seed, epochs, without=()):
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--models", model,
            "--seeds", str(seed), "--epochs", str(epochs), "--threads", str(args.threads),
            "--train-pairs", str(args.train_pairs), "--test-pairs", str(args.test_pairs),
@@ -279,15 +340,17 @@ def worker_command(args, model, seed, epochs):
         cmd += ["--device", args.device]
     if args.heldout:
         cmd.append("--heldout")
+    if without:
+        cmd += ["--without", ",".join(without)]
     return cmd
 
 
-def run_in_subprocess(args, kernel, model, seed, epochs):
+def run_in_subprocess(args, kernel, model, seed, epochs, without=()):
     env = dict(os.environ)
     env.pop(KERNEL_ENV, None)
     if kernel != "native":
         env[KERNEL_ENV] = kernel
-    proc = subprocess.run(worker_command(args, model, seed, epochs), env=env,
+    proc = subprocess.run(worker_command(args, model, seed, epochs, without), env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{model} seed {seed} under {KERNEL_ENV}={kernel} failed:\n"
@@ -332,6 +395,10 @@ def parse_args(argv=None):
                         help="compare speed with another implementation: a shell command with "
                              "{model}, {epochs} and {seed} that prints a JSON line with "
                              "tokens_per_s; runs alternate with ours, one per seed")
+    parser.add_argument("--without", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--speedups", action="store_true",
+                        help="measure what each speed-up of train_seq2seq saves: runs with all "
+                             f"of them and without each ({', '.join(SPEEDUPS)}), alternating")
     parser.add_argument("--save", metavar="NAME", default=None,
                         help="also write every figure to results/NAME.json (with the command, "
                              "date, torch version, CPU kernel and threads) for the appendix")
@@ -352,6 +419,10 @@ def parse_args(argv=None):
         parser.error("--against compares the notebooks' training runs: leave out --heldout and "
                      "--kernels")
     args.models = models
+    args.without = [w for w in (args.without or "").split(",") if w]
+    unknown = [w for w in args.without if w not in SPEEDUPS]
+    if unknown:
+        parser.error(f"--without {unknown}: choose from {', '.join(SPEEDUPS)}")
     args.kernels = ([k.strip().lower() for k in args.kernels.split(",") if k.strip()]
                     if args.kernels else None)
     return args
@@ -380,13 +451,14 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else d2l.try_gpu()
     if args.worker:  # one run, one JSON line (--seeds is the seed here)
+        undo_speedups(args.without)
         model, seed = args.models[0], args.seeds
         r = (run_heldout(model, seed, args, device) if args.heldout
              else run(model, seed, epochs_for(args, model), device))
         print(json.dumps(r))
         return 0
-    if args.against:
-        figures = compare(args)
+    if args.against or args.speedups:
+        figures = compare(args) if args.against else measure_speedups(args)
         if args.save:
             save(args, argv, figures)
         return 0
