@@ -497,7 +497,7 @@ assert len(calm) == 5 and all("calme" in t for t in calm)
 # （统计见[附录](appendix-reproducibility.html)）。一个合理的猜测是数据太少：600 个句子、250 轮训练，
 # 模型很容易记住训练句子，而不是学会“主语 + est + 形容词”这样的规律。
 #
-# 四个句子太少，判断不了注意力到底有没有帮助。本库的基准模块（`python -m d2l_attention.bench --heldout`）
+# 四个句子太少，判断不了注意力到底有没有帮助。基准程序（`python tools/book.py bench --heldout`）
 # 做了一个更像样的比较：在前 5000 个句子对上训练，再翻译其后 500 个从未见过的英语句子，
 # 用语料级 BLEU（corpus BLEU，把所有句子的 $n$ 元语法匹配数和长度先加总再套用上面的公式）打分。
 # 比较的三个模型是无注意力的 seq2seq（9.7 节的解码器，固定上下文变量）、本节的 Bahdanau 模型和 10.7 节的 Transformer，
