@@ -18,7 +18,7 @@ export D2L_TORCH := $(TORCH)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help setup venv lab test sync execute lib lint data figures bench student html e2e \
+.PHONY: help setup venv lab test quick sync execute lib lint data figures bench student html e2e \
 	install-check assignments grade-check clean
 
 help: ## List the targets
@@ -41,6 +41,9 @@ lab: ## Open JupyterLab on notebooks/ (loopback only; it prints the URL with its
 
 test: ## Run everything CI checks: lint, drift checks, data, unit tests, nbval
 	$(BOOK) test
+
+quick: ## Only the fast unit tests (no data set, builds, subprocesses or notebooks)
+	$(BOOK) test --quick
 
 sync: ## Pair notebooks/10.*.py with their .ipynb (the newer file wins)
 	$(BOOK) sync

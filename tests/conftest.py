@@ -1,4 +1,9 @@
-"""Shared fixtures for the unit tests."""
+"""Shared fixtures for the unit tests, and the markers that sort them by what they need.
+
+A test that needs the fra-eng data set is marked `data`, one that builds the HTML book, the
+student edition or an nbgrader course `build`, one that starts another Python `subprocess`; the
+rest are the fast unit tests (`python tools/book.py test --quick`). `make test` runs them all.
+"""
 
 import hashlib
 import os
@@ -73,3 +78,16 @@ def book_build(tmp_path_factory):
                         f"{proc.stdout}{proc.stderr}")
         return out
     return build
+
+
+# Fixtures that make a test need the data set, or a build of the book or the course.
+NEEDS = {"data": {"fra_data_dir", "fra_raw_bytes", "nmt_data"},
+         "build": {"book_build", "site", "student_dir", "checked"}}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        for marker, fixtures in NEEDS.items():
+            if used & fixtures:
+                item.add_marker(marker)

@@ -57,13 +57,6 @@ def test_committed_file_is_valid_svg(name):
     assert not any("\u4e00" <= ch <= "\u9fff" for ch in data.decode("utf-8")), "English only"
 
 
-def test_check_reports_no_difference(figures, same_matplotlib, capsys):
-    assert figures.check_figures(COMMITTED) == []
-    assert figures.main(["--check"]) == 0
-    n = len(figures.FIGURES)
-    assert capsys.readouterr().out.strip() == f"{n} figures up to date"
-
-
 def test_check_detects_modified_and_missing_files(figures, same_matplotlib, tmp_path, capsys):
     names = ["10.1-qkv-pooling", "10.5-multihead", "10.6-cnn-rnn-self-attention"]
     for name in names:

@@ -129,6 +129,7 @@ def test_grade_check_on_the_fixtures(checked):
     assert errors["ex1-test"] == "NameError: name 'ex1_total' is not defined"
 
 
+@pytest.mark.build
 def test_a_wrong_solution_earns_nothing_and_fails_the_check(toc):
     # even, an int: passes the visible asserts, only the hidden test (run by autograde) fails
     notebook = toc.parent / "notebooks" / "1.1-sums.ipynb"

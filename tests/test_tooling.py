@@ -99,10 +99,6 @@ def test_written_sections_exist_and_planned_are_skipped():
         assert common.twin_path(sec["notebook"]).exists()
 
 
-def test_library_matches_notebooks():
-    assert export.cmd_lib(check=True) == 0
-
-
 def test_check_pairs_detects_drift(tmp_path, monkeypatch):
     nb_dir = tmp_path / "notebooks"
     nb_dir.mkdir()
@@ -130,14 +126,6 @@ def test_stored_notebooks_were_executed():
 
 
 # ------------------------------------------------------------ environment management
-
-
-def test_execute_builds_the_library_first(monkeypatch):
-    """`execute` must not run notebooks against the previous library."""
-    calls = []
-    monkeypatch.setattr(export, "cmd_lib", lambda check: calls.append(check) or 1)
-    assert nbtools.cmd_execute(["notebooks/does-not-matter.ipynb"], timeout=1) == 1
-    assert calls == [False]
 
 
 def test_venv_interpreter_path_per_os(monkeypatch):
@@ -199,6 +187,7 @@ def other_python():
     pytest.skip("no second Python 3.11-3.13 installed")
 
 
+@pytest.mark.subprocess
 def test_venv_is_recreated_only_when_major_minor_changes(tmp_path, no_install):
     venv = tmp_path / "venv"
     other = other_python()
@@ -224,6 +213,7 @@ def test_lab_keeps_its_token_and_listens_on_loopback(capsys):
     assert "warning" in out and "token" in out
 
 
+@pytest.mark.subprocess
 def test_data_check_fails_fast_with_one_message(tmp_path):
     """Without data (empty D2L_DATA_DIR) the check stops at once with what to do, no traceback."""
     env = dict(os.environ, D2L_DATA_DIR=str(tmp_path))
@@ -251,6 +241,7 @@ def test_pass_through_commands_keep_their_options():
     assert book.parse(["lib", "--check"]).check
 
 
+@pytest.mark.subprocess
 def test_a_python_outside_the_venv_reruns_the_command_inside_it():
     """The entry point with the interpreter the venv was made from: it re-runs itself in .venv
     (already installed, so nothing is installed) and the command's own output comes back."""

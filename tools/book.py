@@ -5,6 +5,7 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py setup [--torch cpu]   # create/refresh .venv (requirements.txt + library)
     python tools/book.py lab [--port N]        # JupyterLab on notebooks/, loopback, with a token
     python tools/book.py test                  # all CI checks: lint, drift, data, tests, nbval
+    python tools/book.py test --quick          # only the fast unit tests (under a minute)
     python tools/book.py data                  # download and verify fra-eng once (offline later)
     python tools/book.py sync                  # pair notebooks/10.*.py with their .ipynb
     python tools/book.py execute [NB ...]      # rebuild the library, then run notebooks in place
@@ -109,8 +110,15 @@ def cmd_data(check_only: bool) -> int:
     return subprocess.run([sys.executable, "-c", code, *args], cwd=common.ROOT).returncode
 
 
-def cmd_test(pytest_args: list[str]) -> int:
-    """Everything CI checks, in order of cost; stops at the first failing step."""
+QUICK_MARKERS = "not (data or build or subprocess or install or e2e)"
+
+
+def cmd_test(pytest_args: list[str], quick: bool = False) -> int:
+    """Everything CI checks, in order of cost; stops at the first failing step. With `quick`,
+    only the fast unit tests: no data set, no build, no other Python started, no notebook."""
+    if quick:
+        return common.python_module("pytest", "-q", "tests", "--ignore=tests/e2e", "-m",
+                                    QUICK_MARKERS, *pytest_args)
     notebooks = [s["notebook"] for s in common.load_sections()]
     steps = [
         ("lint", cmd_lint),
@@ -209,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="address to listen on (default loopback only)")
     p_lab.add_argument("--dry-run", action="store_true", help="print the command, start nothing")
     p_test = sub.add_parser("test", help="run everything CI checks")
+    p_test.add_argument("--quick", action="store_true",
+                        help="only the fast unit tests (no data, builds, subprocesses, notebooks)")
     p_test.add_argument("pytest_args", nargs="*", help="extra arguments for the unit tests")
     sub.add_parser("lint", help="ruff over the library, tests, tools and notebook twins")
     p_data = sub.add_parser("data", help="download and verify the fra-eng data set")
@@ -280,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         return status
     commands = {
         "lab": lambda: cmd_lab(args.port, args.ip, args.dry_run),
-        "test": lambda: cmd_test(args.pytest_args),
+        "test": lambda: cmd_test(args.pytest_args, args.quick),
         "lint": cmd_lint,
         "data": lambda: cmd_data(args.check),
         "notebooks": lambda: print(" ".join(s["notebook"] for s in common.load_sections())) or 0,
