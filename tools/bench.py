@@ -49,6 +49,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -441,7 +442,7 @@ def save(args, argv, figures):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import results
 
-    command = " ".join(["python tools/book.py bench", *argv])
+    command = "python tools/book.py bench " + shlex.join(argv)  # quoted, so it runs as it reads
     print(f"wrote {results.write(args.save, command, figures)}")
 
 
