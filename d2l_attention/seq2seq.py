@@ -156,57 +156,15 @@ def _xavier_init(m):
 
 def _adam(params, lr, device):
     """Adam as one fused kernel where this torch has it (CPU since torch 2.4, CUDA), else the
-    ordinary implementation: the same update rule either way."""
+    ordinary implementation: the same update rule either way. Measured on this chapter's models
+    on a 2-core CPU: within noise of the ordinary one (appendix, `bench --speedups`); kept
+    because dropping it changes the last bits of every trained number the sections assert on."""
     if torch.device(device).type in ("cpu", "cuda"):
         try:
             return torch.optim.Adam(params, lr=lr, fused=True)
         except RuntimeError:  # e.g. torch < 2.4 on the CPU: "fused=True requires ... devices"
             pass
     return torch.optim.Adam(params, lr=lr)
-
-
-def _one_buffer(params):
-    """Move `params` into one flat tensor, and their gradients into one flat gradient.
-
-    Each parameter keeps its identity, shape and values but becomes a view of a slice of the
-    returned `nn.Parameter`; each `.grad` becomes the matching slice of the returned tensor's
-    `.grad` (all zeros), and backward accumulates into it in place. An optimizer over the one
-    flat tensor then updates every parameter in one call. Adam's rule is elementwise, so this is
-    the same update as over the separate tensors, provided every parameter gets a gradient at
-    every step (as in every model of this chapter; a parameter without one would be updated as
-    if its gradient were zero, where Adam over separate tensors skips it). The numbers are the
-    same to the last bit when every parameter but the last holds a multiple of 16 numbers, as in
-    this chapter's models; otherwise the fused kernel may round a few of them differently in the
-    last bit (its vectorized and scalar paths differ). Returns None and changes nothing when the
-    parameters do not share one device and dtype, or when some of them overlap in memory.
-    """
-    if not params or len({(p.device, p.dtype, p.layout) for p in params}) != 1 \
-            or params[0].layout != torch.strided:
-        return None
-    spans = sorted((p.untyped_storage().data_ptr() + p.storage_offset() * p.element_size(),
-                    p.numel() * p.element_size(), p.untyped_storage().data_ptr())
-                   for p in params)
-    if any(a[2] == b[2] and a[0] + a[1] > b[0] for a, b in zip(spans, spans[1:])):
-        return None  # two parameters share memory: one buffer would untie them
-    with torch.no_grad():
-        flat = nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
-    flat.grad = torch.zeros_like(flat)
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.data = flat.data[offset:offset + n].view_as(p)
-        p.grad = flat.grad[offset:offset + n].view_as(p)
-        offset += n
-    return flat
-
-
-def _optimizer(params, lr, device):
-    """Adam over `params`: one fused kernel (`_adam`), and on the CPU over one flat buffer
-    (`_one_buffer`), so that Adam and `zero_grad` handle one tensor instead of dozens.
-    Use `zero_grad(set_to_none=False)` with it: the parameters' gradients are views of the
-    buffer's."""
-    flat = _one_buffer(params) if torch.device(device).type == "cpu" else None
-    return _adam([flat] if flat is not None else params, lr, device)
 
 
 def _cut_padding(net, X, X_valid_len, Y, Y_valid_len):
@@ -231,12 +189,13 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
 
     Prints one summary line and returns a `TrainResult`. The loss and the token count are summed
     on the device and read once per epoch (a host sync per batch is slow on a GPU). The
-    speed-ups are named helpers: `_optimizer` (fused Adam over one buffer) and `_cut_padding`.
+    speed-ups are named helpers, their measured gains in the appendix (`bench --speedups`):
+    `_adam` (one fused kernel) and `_cut_padding`.
     """
     net.apply(_xavier_init)
     net.to(device)
     params = [p for p in net.parameters() if p.requires_grad]  # collected once, for clipping
-    optimizer = _optimizer(params, lr, device)
+    optimizer = _adam(params, lr, device)
     loss = MaskedSoftmaxCELoss()
     net.train()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
@@ -245,7 +204,7 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
         loss_sum = torch.zeros((), device=device)
         token_sum = torch.zeros((), dtype=torch.long, device=device)
         for batch in data_iter:
-            optimizer.zero_grad(set_to_none=False)
+            optimizer.zero_grad()
             batch, scale = _cut_padding(net, *batch)
             X, X_valid_len, Y, Y_valid_len = (t.to(device) for t in batch)
             bos = torch.full((Y.shape[0], 1), tgt_vocab["<bos>"], dtype=Y.dtype, device=device)

@@ -406,61 +406,6 @@ def test_train_seq2seq_learns_copy_task(capsys):
     assert f"loss {result.loss:.3f}" in out and "tokens/sec on cpu" in out
 
 
-def _small_net():
-    # Sizes as in the chapter's models: every parameter but the last holds a multiple of 16
-    # numbers, so the fused Adam kernel takes the same vectorized path over each of them either
-    # way (its vectorized and scalar paths may round the last bit differently).
-    return nn.Sequential(nn.Embedding(8, 16), nn.Linear(16, 32), nn.Tanh(), nn.Linear(32, 7))
-
-
-def test_one_buffer_makes_parameters_views_and_adam_over_it_matches_adam_per_tensor():
-    from d2l_attention.seq2seq import _adam, _one_buffer
-    torch.manual_seed(0)
-    net = _small_net()
-    twin = _small_net()
-    twin.load_state_dict(net.state_dict())
-    params = list(net.parameters())
-    before = [p.detach().clone() for p in params]
-    flat = _one_buffer(params)
-    assert flat is not None and flat.numel() == sum(p.numel() for p in params)
-    assert list(net.parameters()) == params  # the same Parameter objects, now views of `flat`
-    assert all(torch.equal(p, b) for p, b in zip(params, before))  # values kept
-    with torch.no_grad():  # each parameter and its gradient now read from the flat tensors
-        flat.fill_(3.0)
-        flat.grad.fill_(2.0)
-    assert all(bool((p == 3).all()) and bool((p.grad == 2).all()) for p in params)
-    with torch.no_grad():
-        flat.copy_(torch.cat([b.reshape(-1) for b in before]))
-    one, separate = _adam([flat], 0.01, "cpu"), _adam(list(twin.parameters()), 0.01, "cpu")
-    X = torch.randint(0, 8, (5, 3))
-    for _ in range(6):
-        flat.grad.zero_()
-        separate.zero_grad()
-        net(X).square().sum().backward()
-        twin(X).square().sum().backward()
-        for p, q in zip(params, twin.parameters()):
-            assert torch.equal(p.grad, q.grad)  # backward accumulated into the flat gradient
-        assert flat.grad.abs().sum() > 0
-        one.step()
-        separate.step()
-        for p, q in zip(params, twin.parameters()):
-            assert torch.equal(p, q)  # elementwise Adam: the very same numbers
-    assert _one_buffer(params) is not None  # a second call (training again) works too
-
-
-def test_one_buffer_leaves_shared_or_mixed_parameters_alone():
-    from d2l_attention.seq2seq import _one_buffer
-    w = nn.Parameter(torch.randn(4, 3))
-    tied = nn.Parameter(w.data[:2])  # a second parameter over part of the same memory
-    assert _one_buffer([w, tied]) is None
-    with torch.no_grad():
-        w[0, 0] = 5.0
-    assert tied[0, 0] == 5.0  # still tied
-    half = nn.Parameter(torch.randn(3, dtype=torch.float64))
-    assert _one_buffer([w, half]) is None and half.dtype == torch.float64
-    assert _one_buffer([]) is None
-
-
 def test_seq2seq_decoder_full_pass_equals_the_book_decoder_and_step_by_step():
     """Without attention: a teacher-forced pass equals the book's decoder (same weights), and
     decoding one step at a time equals that pass (the context stays the encoder's summary)."""

@@ -82,8 +82,6 @@ def _book_clipping(net, theta):
 # The speed-ups of `train_seq2seq`, each undone by one patch (--without NAME): what the loop does
 # without it. `--speedups` measures each one's share of the training time.
 SPEEDUPS = {
-    "one_buffer": ("parameters in one flat buffer on the CPU (seq2seq._one_buffer)",
-                   "_one_buffer", lambda params: None),
     "fused_adam": ("Adam as one fused kernel (seq2seq._adam)",
                    "_adam", lambda params, lr, device: torch.optim.Adam(params, lr=lr)),
     "cut_padding": ("steps that are padding in the whole batch cut (seq2seq._cut_padding)",
