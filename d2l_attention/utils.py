@@ -161,7 +161,9 @@ def grad_clipping(net, theta):
     batch. Same rule as the book's version and as `clip_grad_norm_` (whose numbers it
     reproduces), without a host sync for the norm check (it matters on a GPU). The norms and
     the rescaling are one call each over all gradients rather than a Python loop over the
-    parameters, which matters for small models with dozens of parameter tensors.
+    parameters, which matters for small models with dozens of parameter tensors: on this
+    chapter's models it saves 3.6-3.9 % of the training time on a CPU (results/speedups.json,
+    `bench --speedups`), and on a GPU it never waits for the device.
     """
     if isinstance(net, torch.nn.Module):
         params = [p for p in net.parameters() if p.requires_grad and p.grad is not None]

@@ -67,3 +67,18 @@ def test_every_quoted_result_matches_its_file(sec):
             "update the sentence (the file is the measurement)")
     # A number next to a marker that the pattern does not match would escape the check.
     assert len(appendix.quotes(markdown)) == len(re.findall(r"<!--\s*result:", markdown))
+
+
+def test_each_speedup_docstring_quotes_its_measured_gain():
+    """The speed-ups' docstrings say what they save; the numbers are the appendix's."""
+    import bench
+
+    from d2l_attention import seq2seq
+
+    table = results.read("speedups")["figures"]["summary"]
+    for name, (_, attribute, _) in bench.SPEEDUPS.items():
+        saved = [row["training time saved %"] for key, row in table.items()
+                 if key.endswith(f" {name}")]
+        quoted = f"saves {min(saved):.1f}-{max(saved):.1f} % of the training time"
+        doc = " ".join(getattr(seq2seq, attribute).__doc__.split())
+        assert quoted in doc, f"{attribute}'s docstring should say: {quoted}"
