@@ -183,8 +183,14 @@ def run_notebook(page, base, nb_dir):
         '.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]',
         "els => els.map(e => e.innerText).filter(t => /Traceback|Error:/.test(t))")
     assert errors == [], "cells raised:\n" + "\n---\n".join(errors)
+    # JupyterLab shows the check and solution cells collapsed: their input, prompt included, is
+    # hidden (one click opens it). Every other code cell shows the count of its run.
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt").all_inner_texts()
-    unrun = [i for i, t in enumerate(prompts) if not re.search(r"\[\d+\]", t)]
+    cells = json.loads((nb_dir / NOTEBOOK).read_text(encoding="utf-8"))["cells"]
+    collapsed = [c for c in cells if c["cell_type"] == "code"
+                 and c["metadata"].get("jupyter", {}).get("source_hidden")]
+    assert collapsed and prompts.count("") == len(collapsed), f"collapsed cells shown: {prompts}"
+    unrun = [i for i, t in enumerate(prompts) if t and not re.search(r"\[\d+\]", t)]
     assert prompts and not unrun, f"code cells {unrun} did not run: {prompts}"
 
     images = page.locator(".jp-OutputArea-output img")
@@ -207,6 +213,8 @@ def run_notebook(page, base, nb_dir):
         time.sleep(0.2)
     time.sleep(0.5)
     nb = json.loads(saved.read_text(encoding="utf-8"))
+    counts = [c["execution_count"] for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(isinstance(n, int) for n in counts), f"a code cell did not run: {counts}"
     outputs = [o for c in nb["cells"] for o in c.get("outputs", [])]
     assert not [o for o in outputs if o["output_type"] == "error"]
     assert any("image/png" in o.get("data", {}) or "image/svg+xml" in o.get("data", {})
