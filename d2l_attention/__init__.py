@@ -13,6 +13,7 @@ import torch  # noqa: F401  (the book's code refers to d2l.torch)
 
 from .checks import *  # noqa: F403
 from .data import *  # noqa: F403
+from .explorers import *  # noqa: F403
 from .plotting import *  # noqa: F403
 from .seq2seq import *  # noqa: F403
 from .tensors import *  # noqa: F403

@@ -67,13 +67,21 @@ import d2l_attention as d2l
 # 图 10.1.1 查询、键和值：查询（自主性提示）与每个键（非自主性提示）比较得到注意力权重，注意力汇聚按权重对值（感官输入）加权求和（这里 $n = 4$，四个权重和为 1）
 
 # %%
+#@save
+def attention_pooling(query, keys, values, tau=1.0):
+    """Dot-product attention pooling of one query: weights softmax(keys @ query / tau), shape
+    (n,), and the pooled value weights @ values. query: (d,), keys: (n, d), values: (n, v)."""
+    weights = torch.softmax(keys @ query / tau, dim=0)  # 点积衡量匹配程度，softmax 使权重和为 1
+    return weights, weights @ values
+
+
+# %%
 keys = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])  # 3 个键，每个 2 维
 values = torch.tensor([[10.0], [20.0], [30.0]])  # 与键配对的 3 个值
 query = torch.tensor([1.0, 0.0])  # 查询：“我在找第一维大的东西”
 
 average = values.mean(dim=0)  # 平均汇聚：与查询无关
-weights = torch.softmax(keys @ query, dim=0)  # 用点积衡量查询与每个键的匹配程度
-attended = weights @ values  # 注意力汇聚：按权重加权求和
+weights, attended = attention_pooling(query, keys, values)  # 注意力汇聚：按权重加权求和
 print("attention weights:", [round(w, 3) for w in weights.tolist()])
 print(f"average pooling  : {average.item():.2f}")
 print(f"attention pooling: {attended.item():.2f}")
@@ -85,6 +93,48 @@ assert average.item() == 20.0 and 10.0 < attended.item() < 15.0
 # %% [markdown]
 # 平均汇聚给出 20；注意力汇聚把大部分权重分给与查询最匹配的第 1 个键，结果被拉向 10。换一个查询，汇聚结果就会改变——这正是“自主性提示”起作用的方式。
 # 至于 $\alpha$ 怎样计算（这里用了点积再做 softmax），是 10.2 和 10.3 节的主题。
+
+# %% [markdown]
+# ### 动手试试：转动查询
+#
+# 下面的探索器（explorer）预先用 `attention_pooling` 算好了查询方向 $\theta$（查询 $\mathbf{q} = (\cos\theta, \sin\theta)$）
+# 和温度 $\tau$（打分先除以 $\tau$，练习 5 会用到）的每一种组合。拖动滑块：
+# 把 $\theta$ 从 0° 转到 90°，看权重怎样从 $\mathbf{k}_1$ 移到 $\mathbf{k}_3$、汇聚结果怎样从 10 附近走向 30 附近；
+# 再把 $\tau$ 调小，看权重何时几乎变成 one-hot。为什么 $\mathbf{k}_2$ 从来不会独占最大的权重？（它与 $\mathbf{k}_3$ 同向，却只有一半长。）
+
+# %%
+#@save
+def pooling_states(keys, values, angles, taus):
+    """Explorer rows: for each query angle (degrees) and temperature, the weights over the keys
+    and one line with the pooled value, all from `attention_pooling`."""
+    weights_rows, text_rows = [], []
+    names = [f"k{i + 1}" for i in range(len(keys))]
+    for theta in angles:
+        query = torch.tensor([math.cos(math.radians(theta)), math.sin(math.radians(theta))])
+        for tau in taus:
+            weights, pooled = attention_pooling(query, keys, values, tau)
+            state = {"theta": theta, "tau": tau}
+            weights_rows += d2l.rows(state, row_labels=("key", names), weight=weights)
+            text_rows += d2l.rows(state, text=[f"pooled value = {pooled.item():.2f} "
+                                               f"(average pooling: {values.mean().item():.2f})"])
+    return weights_rows, text_rows
+
+
+# %%
+angles, taus = range(0, 181, 15), [0.25 * i for i in range(1, 13)]
+weight_rows, text_rows = pooling_states(keys, values, angles, taus)
+d2l.explorer((d2l.bar_view(weight_rows, "key", "weight", title="attention weights"),),
+             d2l.text_view(text_rows, "text"),
+             controls=[d2l.Slider("theta", angles, "query angle θ (degrees)"),
+                       d2l.Slider("tau", taus, "temperature τ", default=1.0)],
+             title="Turn the query", columns=1)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+by_state = {(r["theta"], r["tau"], r["key"]): r["weight"] for r in weight_rows}
+assert by_state[(0, 1.0, "k1")] > 0.7 and by_state[(90, 1.0, "k3")] > 0.6
+assert all(by_state[(t, tau, "k2")] <= by_state[(t, tau, "k3")] for t in angles for tau in taus)
+pooled = {(r["theta"], r["tau"]): float(r["text"].split()[3]) for r in text_rows}
+assert pooled[(0, 1.0)] < 15 < 25 < pooled[(90, 1.0)]
 
 # %% [markdown]
 # ## 注意力的可视化
@@ -194,6 +244,28 @@ assert flat.max() < 0.5 * sharp.max()
 # 除以 5 之后，每个查询的注意力都摊在 8 个键上，没有哪个键能拿到左图那样大的权重。
 # 若各画各的刻度，右图最深的格子也会是深红色，这个差别就看不出来了。
 # 形状或标签个数不对时，`show_heatmaps` 会报错并说明需要什么，而不是画出一张错误的图。
+
+# %% [markdown]
+# ### 动手试试：温度
+#
+# 把同一组 $6 \times 8$ 打分除以任意温度 $\tau$：下面的热图同样只用一个颜色刻度（0 到 1），
+# 每个 $\tau$ 的权重都已算好。把 $\tau$ 从 1 拖到 0.25，每行最深的格子更深、其余更浅，权重向最大打分的那个键集中；
+# 拖到 3，整张图变浅，所有权重都挤到均匀的 $1/8 = 0.125$ 附近（没有一个超过 0.25）。练习 5 要求的正是 $\tau$ 走到两端的极限。
+
+# %%
+taus = [0.25 * i for i in range(1, 13)]
+heat_rows = [row for tau in taus for row in d2l.rows(
+    {"tau": tau}, weight=torch.softmax(scores / tau, dim=-1),
+    row_labels=("query", [f"q{i}" for i in range(6)]), col_labels=("key", [f"k{j}" for j in range(8)]))]
+d2l.explorer(d2l.heatmap_view(heat_rows, "key", "query", width=320, height=220),
+             controls=[d2l.Slider("tau", taus, "temperature τ", default=1.0)],
+             title="softmax(scores / tau)")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+heat = {tau: torch.tensor([r["weight"] for r in heat_rows if r["tau"] == tau]).reshape(6, 8)
+        for tau in taus}
+assert (heat[0.25].max(dim=1).values > heat[1.0].max(dim=1).values).all()
+assert heat[3.0].max() < 0.25 and heat[3.0].min() > 0.05
 
 # %% [markdown]
 # ## 小结
@@ -351,6 +423,7 @@ assert abs(ex4_c_half - (2 + math.log(2))) < 1e-4
 # 先证明 $\alpha_i / \alpha_j = \exp\big((s_i - s_j)/\tau\big)$，再由它推出 $\tau \to 0^+$ 和 $\tau \to \infty$ 时权重的极限
 # （别忘了几个打分并列最大的情形）。把两个极限写成函数 `ex5_cold(scores)` 和 `ex5_hot(scores)`：
 # 输入形状 `(..., n)` 的打分，沿最后一维返回极限权重，不调用 softmax。
+# 先在上面的温度探索器里把 $\tau$ 拖到两端，猜一猜极限是什么样子。
 # 用本节的 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`）与 $\tau = 10^{-3}$ 和 $\tau = 10^{3}$ 的 softmax 比一比。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]

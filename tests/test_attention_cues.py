@@ -4,6 +4,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
@@ -103,3 +105,26 @@ def test_wrong_number_of_labels_raises(kwargs, fragment):
         d2l.show_heatmaps(torch.zeros(1, 2, 4, 5), xlabel="Keys", ylabel="Queries", **kwargs)
     assert fragment in str(info.value)
     assert str(info.value).endswith(", or None")
+
+
+def test_pooling_states_hold_what_attention_pooling_returns_for_each_query_and_temperature():
+    keys = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    values = torch.tensor([[10.0], [20.0], [30.0]])
+    weight_rows, text_rows = d2l.pooling_states(keys, values, angles=[0, 60, 90], taus=[0.5, 1.0])
+    assert len(weight_rows) == 3 * 2 * 3 and len(text_rows) == 3 * 2
+    for theta in (0, 60, 90):
+        query = torch.tensor([math.cos(math.radians(theta)), math.sin(math.radians(theta))])
+        for tau in (0.5, 1.0):
+            weights, pooled = d2l.attention_pooling(query, keys, values, tau)
+            stored = [r["weight"] for r in weight_rows if (r["theta"], r["tau"]) == (theta, tau)]
+            assert stored == pytest.approx(weights.tolist(), abs=1e-4)
+            (line,) = [r["text"] for r in text_rows if (r["theta"], r["tau"]) == (theta, tau)]
+            assert f"{pooled.item():.2f}" in line
+
+
+def test_attention_pooling_weights_sum_to_one_and_pool_the_values():
+    weights, pooled = d2l.attention_pooling(torch.tensor([1.0, 0.0]), torch.eye(2),
+                                            torch.tensor([[0.0], [1.0]]), tau=1.0)
+    assert weights.sum().item() == pytest.approx(1.0)
+    assert pooled.item() == pytest.approx(weights[1].item())
+    assert weights[0] > weights[1]

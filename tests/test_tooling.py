@@ -254,3 +254,20 @@ def test_a_python_outside_the_venv_reruns_the_command_inside_it():
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [s["notebook"] for s in common.load_sections()]
+
+
+def test_lab_overrides_free_the_arrow_keys_for_sliders_and_keep_other_settings(tmp_path):
+    path = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "dark"}}))
+    assert environment.write_lab_overrides(tmp_path) == path
+    settings = json.loads(path.read_text())
+    assert settings["@jupyterlab/apputils-extension:themes"] == {"theme": "dark"}
+    shortcuts = settings["@jupyterlab/shortcuts-extension:shortcuts"]["shortcuts"]
+    for key in ("ArrowUp", "ArrowDown", "ArrowLeft", "ArrowRight"):
+        bound = [s for s in shortcuts if s["keys"] == [key]]
+        assert [s.get("disabled", False) for s in bound] == [True, False]
+        assert bound[1]["selector"].endswith(":focus:not(input):not(select)")
+    before = path.stat().st_mtime_ns
+    environment.write_lab_overrides(tmp_path)
+    assert path.stat().st_mtime_ns == before  # unchanged settings are not rewritten

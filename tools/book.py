@@ -160,6 +160,7 @@ def lab_command(port: int, ip: str, notebook_dir: Path) -> list[str]:
 
 def cmd_lab(port: int, ip: str, dry_run: bool) -> int:
     cmd = lab_command(port, ip, common.ROOT / "notebooks")
+    environment.write_lab_overrides(Path(sys.prefix))  # explorers' sliders take the arrow keys
     if ip not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: JupyterLab will listen on {ip}: anyone who can reach this machine and "
               "obtains the token can run code as you. Keep the token secret.", flush=True)

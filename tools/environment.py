@@ -123,7 +123,43 @@ def ensure_venv(venv: Path, flavour: str, base_python: str | None = None) -> Pat
     return py
 
 
+# JupyterLab 4 binds the arrow keys, in command mode, to cell and heading navigation for whatever
+# element has the focus, so an explorer's slider (a range input in an output) could not be moved
+# from the keyboard. The environment's overrides.json (JupyterLab's defaults for a distribution)
+# keeps those bindings everywhere except on form controls.
+LAB_ARROW_COMMANDS = {"ArrowUp": "notebook:move-cursor-up",
+                      "ArrowDown": "notebook:move-cursor-down",
+                      "ArrowLeft": "notebook:move-cursor-heading-above-or-collapse",
+                      "ArrowRight": "notebook:move-cursor-heading-below-or-expand"}
+LAB_ARROW_SELECTOR = ".jp-Notebook.jp-mod-commandMode:not(.jp-mod-readWrite) :focus"
+LAB_SHORTCUTS = "@jupyterlab/shortcuts-extension:shortcuts"
+
+
+def write_lab_overrides(prefix: Path) -> Path:
+    """Write (or update) `prefix`/share/jupyter/lab/settings/overrides.json so that the arrow
+    keys move a focused slider or menu instead of the notebook's cursor. Other settings stay."""
+    import json
+
+    path = prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    shortcuts = []
+    for key, command in LAB_ARROW_COMMANDS.items():
+        shortcuts.append({"command": command, "keys": [key], "selector": LAB_ARROW_SELECTOR,
+                          "disabled": True})
+        shortcuts.append({"command": command, "keys": [key],
+                          "selector": LAB_ARROW_SELECTOR + ":not(input):not(select)"})
+    try:
+        settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        settings = {}
+    if settings.get(LAB_SHORTCUTS, {}).get("shortcuts") != shortcuts:
+        settings.setdefault(LAB_SHORTCUTS, {})["shortcuts"] = shortcuts
+        path.parent.mkdir(parents=True, exist_ok=True)
+        common.write_text(path, json.dumps(settings, indent=2) + "\n")
+    return path
+
+
 def refresh_install(py: Path, venv: Path, flavour: str) -> None:
+    write_lab_overrides(venv)
     stamp = venv / STAMP
     digest = requirements_digest(flavour)
     if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:

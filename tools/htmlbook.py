@@ -1,6 +1,8 @@
 """`make html`: the offline HTML book, one page per section of chapters.yml plus the appendix.
 
 Stored outputs, local MathJax, no CDN; `check` cells left out, solutions behind a "参考答案" toggle.
+Explorers (Vega-Lite outputs, see d2l_attention/explorers.py) are drawn by vega-embed from one
+local bundle, vega.js, that vl-convert-python builds; their controls move between the stored states.
 """
 
 from __future__ import annotations
@@ -15,12 +17,17 @@ MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 
 # The lab template, minus everything fetched from a CDN: require.js and mermaid are not used by
 # these notebooks, and MathJax 2 comes from the local copy (STIX-Web fonts are the ones shipped).
+# Its font-detection face points at about:blank, which a file: page refuses with a console error:
+# it is pointed at a local() name instead (the same fallback, no request).
 PAGE_TEMPLATE = """{%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_requirejs -%}
+<script src="vega.js"></script>
+{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block html_head_js_mathjax -%}
 <script>window.MathJax = {"HTML-CSS": {availableFonts: [], webFont: "STIX-Web",
-  imageFont: null, preferredFont: null}};</script>
+  imageFont: null, preferredFont: null, styles: {"@font-face": {"font-family": "MathJax_Blank",
+  src: "local('MathJax_Blank')"}}}};</script>
 {{ super() }}
 {%- endblock html_head_js_mathjax -%}
 {% block any_cell scoped %}
@@ -45,6 +52,11 @@ nav.book-nav { display: flex; justify-content: space-between; gap: 1em; padding:
 nav.book-nav:last-child { border-top: 1px solid #ddd; border-bottom: 0; margin: 1em 0 0; }
 nav.book-nav a { text-decoration: none; }
 details.solution { border-left: 4px solid #4caf50; margin: 0.5em 0; padding-left: 0.5em; }
+/* MathJax's hidden MathML for screen readers asks for TeX fonts the local copy lacks. */
+.MJX_Assistive_MathML, .MJX_Assistive_MathML * { font-family: inherit !important; }
+div.explorer { margin: 0.5em 0; }
+div.explorer .vega-bind { margin: 0.2em 0; font-family: sans-serif; }
+div.explorer .vega-bind-name { display: inline-block; min-width: 10em; }
 details.solution > summary { color: #2e7d32; cursor: pointer; font-family: sans-serif;
   font-size: 0.9em; }
 """
@@ -105,6 +117,44 @@ def copy_mathjax(out_dir: Path) -> Path:
     return dest
 
 
+VEGALITE_MIME = "application/vnd.vegalite.v5+json"
+
+# One explorer on the page: its spec as JSON data (not code), drawn by the local vega-embed.
+EXPLORER_HTML = """<div class="explorer" id="{id}" role="figure" aria-label="{label}"></div>
+<script type="application/json" id="{id}-spec">{spec}</script>
+<script>vegaEmbed("#{id}", JSON.parse(document.getElementById("{id}-spec").textContent),
+  {{actions: false, renderer: "svg"}}).catch(e => console.error("explorer {id}:", e));</script>"""
+
+
+def embed_explorers(nb) -> int:
+    """Turn each Vega-Lite output into HTML that vega-embed draws (the PNG fallback is dropped:
+    the book always has the JavaScript). Returns how many explorers the page holds."""
+    import json
+    from html import escape
+
+    count = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            spec = output.get("data", {}).get(VEGALITE_MIME)
+            if spec is None:
+                continue
+            count += 1
+            title = spec.get("title", "explorer")
+            text = json.dumps(spec, ensure_ascii=False).replace("</", "<\\/")
+            output["data"] = {"text/html": EXPLORER_HTML.format(
+                id=f"explorer-{count}", label=escape(f"explorer: {title}"), spec=text)}
+    return count
+
+
+def write_vega_bundle(out_dir: Path) -> Path:
+    """vega, vega-lite and vega-embed in one file, from vl-convert-python (no network)."""
+    import vl_convert
+
+    dest = out_dir / "vega.js"
+    common.write_text(dest, vl_convert.javascript_bundle(vl_version="5.20"))
+    return dest
+
+
 def cmd_html(out_dir: Path) -> int:
     from html import escape
 
@@ -118,6 +168,7 @@ def cmd_html(out_dir: Path) -> int:
     written = [s for s in everything if s["status"] == "written"]
     out_dir.mkdir(parents=True, exist_ok=True)
     copy_mathjax(out_dir)
+    write_vega_bundle(out_dir)
 
     exporter = HTMLExporter(
         extra_loaders=[DictLoader({"book_page.html.j2": PAGE_TEMPLATE})],
@@ -127,6 +178,7 @@ def cmd_html(out_dir: Path) -> int:
     )
     for i, sec in enumerate(written):
         nb = cells.without_checks(nbformat.read(common.ROOT / sec["notebook"], as_version=4))
+        explorers = embed_explorers(nb)
         resources = {
             "metadata": {"name": f"{sec['number']} {sec['zh']}",
                          "path": str((common.ROOT / sec["notebook"]).parent)},
@@ -136,7 +188,8 @@ def cmd_html(out_dir: Path) -> int:
         }
         body, _ = exporter.from_notebook_node(nb, resources=resources)
         common.write_text(out_dir / page_name(sec), body)
-        print(f"  wrote {out_dir / page_name(sec)}")
+        print(f"  wrote {out_dir / page_name(sec)} ({explorers} explorer"
+              f"{'' if explorers == 1 else 's'})")
 
     import appendix
 

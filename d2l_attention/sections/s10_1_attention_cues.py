@@ -11,10 +11,35 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['show_heatmaps']
+__all__ = ['attention_pooling', 'pooling_states', 'show_heatmaps']
 
 
-# %% notebooks/10.1-attention-cues.ipynb 9
+# %% notebooks/10.1-attention-cues.ipynb 5
+def attention_pooling(query, keys, values, tau=1.0):
+    """Dot-product attention pooling of one query: weights softmax(keys @ query / tau), shape
+    (n,), and the pooled value weights @ values. query: (d,), keys: (n, d), values: (n, v)."""
+    weights = torch.softmax(keys @ query / tau, dim=0)  # 点积衡量匹配程度，softmax 使权重和为 1
+    return weights, weights @ values
+
+
+# %% notebooks/10.1-attention-cues.ipynb 10
+def pooling_states(keys, values, angles, taus):
+    """Explorer rows: for each query angle (degrees) and temperature, the weights over the keys
+    and one line with the pooled value, all from `attention_pooling`."""
+    weights_rows, text_rows = [], []
+    names = [f"k{i + 1}" for i in range(len(keys))]
+    for theta in angles:
+        query = torch.tensor([math.cos(math.radians(theta)), math.sin(math.radians(theta))])
+        for tau in taus:
+            weights, pooled = attention_pooling(query, keys, values, tau)
+            state = {"theta": theta, "tau": tau}
+            weights_rows += d2l.rows(state, row_labels=("key", names), weight=weights)
+            text_rows += d2l.rows(state, text=[f"pooled value = {pooled.item():.2f} "
+                                               f"(average pooling: {values.mean().item():.2f})"])
+    return weights_rows, text_rows
+
+
+# %% notebooks/10.1-attention-cues.ipynb 14
 def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds",
                   xticklabels=None, yticklabels=None):
     """Draw a grid of heatmaps on one shared colour scale, with one colourbar true for all.

@@ -36,3 +36,4 @@ def browser():
             yield chromium
         finally:
             chromium.close()
+

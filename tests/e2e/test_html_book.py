@@ -1,20 +1,24 @@
 """The HTML book (`make html`) in Debian's chromium with the network cut off.
 
 Every section page must typeset all its LaTeX with the local MathJax copy, without a TeX error,
-and request nothing but local files; every diagram renders. The screenshot of 10.3 with its
-diagram in view lands in build/e2e/html-10.3.png.
+and request nothing but local files; every diagram renders. Every section holds an explorer, and
+each explorer's first control, moved from the keyboard, changes its chart, with no console error.
+The screenshot of 10.3 with its diagram in view lands in build/e2e/html-10.3.png, and one of each
+section's first explorer in build/e2e/explorer-<section>.png.
 """
 
 from pathlib import Path
 
 import pytest
 from chapters import page_of, written_sections
+from explorer_controls import change_first_control
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "build" / "e2e" / "html-10.3.png"
 TYPESET_S = 60
+EXPLORERS_TO_COME = {"10.2", "10.3", "10.4", "10.5", "10.6", "10.7"}  # (being written, issue 19)
 
 # MathJax 2 turns each $...$ into a <script type="math/tex"> and renders it as a span.MathJax.
 TYPESET_DONE = """() => window.MathJax && MathJax.Hub && MathJax.Hub.queue
@@ -52,6 +56,10 @@ def offline_page(browser):
     context.route("**/*", only_local)
     page = context.new_page()
     page.set_default_timeout(TYPESET_S * 1000)
+    problems = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    page.console_errors = problems
     yield page, refused
     context.close()
 
@@ -79,3 +87,25 @@ def test_math_is_typeset_offline(site, offline_page, name):
         SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         diagrams.first.scroll_into_view_if_needed()  # the page with its diagram in view
         page.screenshot(path=str(SCREENSHOT))
+
+
+@pytest.mark.parametrize("name", [page_of(s) for s in written_sections()])
+def test_every_explorer_answers_its_first_control_offline(site, offline_page, name):
+    page, refused = offline_page
+    page.goto((site / name).as_uri())
+    page.wait_for_function(TYPESET_DONE, timeout=TYPESET_S * 1000)
+    explorers = page.locator("div.explorer")
+    if name.split("-")[0] in EXPLORERS_TO_COME and not explorers.count():
+        pytest.skip(f"{name}: explorer not written yet")
+    assert explorers.count() >= 1, f"{name}: no explorer on the page"
+    moves = []
+    for i in range(explorers.count()):
+        embed = explorers.nth(i)
+        embed.scroll_into_view_if_needed()
+        moves.append(change_first_control(page, embed))
+    print(f"{name}: {moves}")
+    assert not page.console_errors, f"{name}: console errors {page.console_errors}"
+    assert not refused, f"{name} tried the network: {refused}"
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    explorers.first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SCREENSHOT.parent / f"explorer-{name.split('-')[0]}.png"))

@@ -1,4 +1,5 @@
-"""JupyterLab in Debian's chromium: open 10.1, clear outputs, run all cells, see the heatmaps.
+"""JupyterLab in Debian's chromium: open 10.1, clear outputs, run all cells, see the heatmaps,
+and move an explorer's slider from the keyboard: its chart (Lab's own Vega renderer) changes.
 
 Starts its own private JupyterLab on a free loopback port (token-less: only this test's server runs
 without a token; `make lab` keeps JupyterLab's token), in a temporary
@@ -19,6 +20,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from explorer_controls import change_first_control
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 pytestmark = pytest.mark.e2e
@@ -199,6 +201,12 @@ def run_notebook(page, base, nb_dir):
     first.scroll_into_view_if_needed()
     size = first.evaluate("img => [img.complete, img.naturalWidth, img.naturalHeight]")
     assert size[0] and size[1] > 50 and size[2] > 50, f"heatmap not decoded: {size}"
+
+    # The explorers of this run: Lab draws them itself (no extension); a control moves the chart.
+    explorers = page.locator(".jp-OutputArea-output.jp-RenderedVegaLite")
+    assert explorers.count() >= 1, "no explorer drawn"
+    explorers.first.scroll_into_view_if_needed()
+    print("explorer:", change_first_control(page, explorers.first))
 
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))

@@ -1,0 +1,125 @@
+"""Tests of the explorers (d2l_attention/explorers.py): the rows they are built from, the controls,
+and that a control really selects its state in the drawn chart (rendered by vl-convert, no browser).
+Each section's own precomputation is tested against its taught component in that section's tests."""
+
+import base64
+import copy
+import math
+import re
+
+import pytest
+import torch
+
+import d2l_attention as d2l
+
+
+def svg_for(explorer, **values):
+    """The SVG that Vega draws for `explorer` with its controls set to `values`."""
+    import vl_convert
+
+    spec = copy.deepcopy(explorer.spec)
+    for param in spec["params"]:
+        if param["name"] in values:
+            param["value"] = values.pop(param["name"])
+    assert not values, f"no such control: {values}"
+    return vl_convert.vegalite_to_svg(spec)
+
+
+def texts(svg):
+    return re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+
+
+def test_rows_of_a_matrix_carry_indices_labels_and_the_state():
+    weights = torch.tensor([[0.25, 0.75], [1.0, 0.0]])
+    out = d2l.rows({"tau": 0.5}, weight=weights, row_labels=("query", ["q0", "q1"]),
+                   col_labels=("key", ["a", "b"]))
+    assert len(out) == 4
+    assert out[1] == {"tau": 0.5, "row": 0, "col": 1, "query": "q0", "key": "b", "weight": 0.75}
+
+
+def test_rows_of_a_vector_are_indexed_and_labelled():
+    out = d2l.rows({"theta": 30}, row_labels=("key", ["k1", "k2", "k3"]),
+                   weight=[0.2, 0.3, 0.5], score=torch.tensor([1.0, 2.0, 3.0]))
+    assert [r["key"] for r in out] == ["k1", "k2", "k3"]
+    assert [r["i"] for r in out] == [0, 1, 2] and out[2]["score"] == 3.0
+
+
+def test_rows_are_rounded_so_every_cpu_kernel_stores_the_same_json():
+    out = d2l.rows({"w": torch.tensor(0.123456789)}, x=[1 / 3, -1e-9])
+    assert out[0]["x"] == 0.3333 and out[0]["w"] == 0.1235
+    assert math.copysign(1.0, out[1]["x"]) == 1.0  # -0.0 would differ from 0.0 in the JSON
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_rows_reject_values_that_are_not_finite(bad):
+    with pytest.raises(ValueError, match="finite"):
+        d2l.rows({}, x=[0.0, bad])
+
+
+def test_rows_reject_columns_of_different_shapes_and_wrong_label_counts():
+    with pytest.raises(ValueError, match="one shape"):
+        d2l.rows({}, a=[1, 2], b=[1, 2, 3])
+    with pytest.raises(ValueError, match="labels"):
+        d2l.rows({}, a=[[1, 2]], col_labels=("key", ["only one"]))
+
+
+def test_slider_needs_equal_steps_and_a_default_among_its_values():
+    assert d2l.Slider("t", [0.25, 0.5, 0.75], "t").step == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="equal steps"):
+        d2l.Slider("t", [1, 2, 4], "t")
+    with pytest.raises(ValueError, match="at least two"):
+        d2l.Slider("t", [1], "t")
+    with pytest.raises(ValueError, match="default"):
+        d2l.Slider("t", [1, 2, 3], "t", default=2.5)
+
+
+def test_select_checks_its_default_and_labels():
+    assert d2l.Select("k", ["a", "b"], "kind").default == "a"
+    with pytest.raises(ValueError, match="default"):
+        d2l.Select("k", ["a", "b"], "kind", default="c")
+    with pytest.raises(ValueError, match="labels"):
+        d2l.Select("k", ["a", "b"], "kind", labels=["A"])
+
+
+def test_explorer_rejects_two_controls_with_one_name():
+    view = d2l.text_view(d2l.rows({"t": 1}, text=["x"]), "text")
+    with pytest.raises(ValueError, match="differ"):
+        d2l.explorer(view, controls=[d2l.Slider("t", [1, 2], "a"), d2l.Slider("t", [1, 2], "b")],
+                     title="twice")
+
+
+def small_explorer():
+    data = [row for t in (1.0, 2.0, 3.0) for kind in ("enc", "dec") for row in
+            d2l.rows({"t": t, "kind": kind}, text=[f"state t={t:g} {kind}"])]
+    return d2l.explorer(d2l.text_view(data, "text"),
+                        controls=[d2l.Slider("t", [1, 2, 3], "step t", default=2),
+                                  d2l.Select("kind", ["enc", "dec"], "kind")],
+                        title="small")
+
+
+def test_each_control_selects_exactly_its_state():
+    ex = small_explorer()
+    assert "state t=2 enc" in texts(svg_for(ex))  # the defaults
+    shown = texts(svg_for(ex, t=3, kind="dec"))
+    assert "state t=3 dec" in shown
+    assert not [t for t in shown if t.startswith("state") and t != "state t=3 dec"]
+
+
+def test_slider_with_upto_shows_every_state_up_to_its_value():
+    data = [r for t in (0.0, 1.0, 2.0) for r in d2l.rows({"t": t}, text=[f"row {t:g}"])]
+    ex = d2l.explorer(d2l.text_view(data, "text"),
+                      controls=[d2l.Slider("t", [0, 1, 2], "t", upto=True)], title="upto")
+    shown = [t for t in texts(svg_for(ex, t=1)) if t.startswith("row")]
+    assert sorted(shown) == ["row 0", "row 1"]
+
+
+def test_controls_are_labelled_form_inputs_and_the_output_has_a_static_fallback():
+    ex = small_explorer()
+    bindings = {p["name"]: p["bind"] for p in ex.spec["params"]}
+    assert bindings["t"]["input"] == "range" and bindings["t"]["name"].strip() == "step t"
+    assert bindings["kind"]["input"] == "select" and bindings["kind"]["options"] == ["enc", "dec"]
+    bundle = ex._repr_mimebundle_()
+    assert bundle["application/vnd.vegalite.v5+json"]["$schema"].endswith("v5.20.1.json")
+    assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
+    assert bundle["text/plain"] == ("Explorer 'small': t (1..3, 3 steps), kind (2 options); "
+                                    "6 precomputed cells")
