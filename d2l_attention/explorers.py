@@ -110,7 +110,7 @@ class Checkbox:
         return f"datum['{self.name}'] == {self.name}"
 
 
-def _plain(value):
+def _plain(value, decimals=DECIMALS):
     """A JSON-ready, rounded Python value from a tensor/NumPy scalar or a plain one."""
     if hasattr(value, "item"):
         value = value.item()
@@ -118,15 +118,17 @@ def _plain(value):
         if not math.isfinite(value):
             raise ValueError(f"explorer states must be finite, got {value}; mask with a large "
                              "negative number before softmax, or drop the cell")
-        value = round(value, DECIMALS) + 0.0  # +0.0 turns -0.0 into 0.0
+        value = round(value, decimals) + 0.0  # +0.0 turns -0.0 into 0.0
     return value
 
 
-def rows(state: dict, *, row_labels=None, col_labels=None, **columns) -> list[dict]:
+def rows(state: dict, *, row_labels=None, col_labels=None, decimals=DECIMALS,
+         **columns) -> list[dict]:
     """Long-form rows for one state: `state` holds the control values, `columns` equal-length
     1-D or 2-D sequences (tensors, arrays, lists). A 2-D column adds `row` and `col` indices;
     `row_labels=("query", names)` (and `col_labels`) adds a column naming each row (column).
-    A 1-D column adds the index `i`, named by `row_labels` if given."""
+    A 1-D column adds the index `i`, named by `row_labels` if given. Floats are rounded to
+    `decimals` places (fewer for a trained model's weights, which move with the CPU's kernels)."""
     import numpy as np
 
     arrays = {k: np.asarray(v.detach().cpu() if hasattr(v, "detach") else v)
@@ -137,7 +139,7 @@ def rows(state: dict, *, row_labels=None, col_labels=None, **columns) -> list[di
     shape = next(iter(shapes.values()))
     out = []
     for index in np.ndindex(*shape):
-        row = {k: _plain(v) for k, v in state.items()}
+        row = {k: _plain(v, decimals) for k, v in state.items()}
         if len(shape) == 2:
             row["row"], row["col"] = int(index[0]), int(index[1])
         elif len(shape) == 1:
@@ -150,7 +152,7 @@ def rows(state: dict, *, row_labels=None, col_labels=None, **columns) -> list[di
                                      f"size {shape[axis]}")
                 row[name] = names[index[axis]]
         for k, a in arrays.items():
-            row[k] = _plain(a[index])
+            row[k] = _plain(a[index], decimals)
         out.append(row)
     return out
 

@@ -48,6 +48,7 @@ def test_rows_are_rounded_so_every_cpu_kernel_stores_the_same_json():
     out = d2l.rows({"w": torch.tensor(0.123456789)}, x=[1 / 3, -1e-9])
     assert out[0]["x"] == 0.3333 and out[0]["w"] == 0.1235
     assert math.copysign(1.0, out[1]["x"]) == 1.0  # -0.0 would differ from 0.0 in the JSON
+    assert d2l.rows({}, x=[0.12345], decimals=2)[0]["x"] == 0.12
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
