@@ -24,8 +24,6 @@
 # 以及“核的宽度”怎样决定拟合的光滑程度。
 
 # %%
-import os
-
 import torch
 from torch import nn
 
@@ -466,27 +464,9 @@ d2l.plt.show()
 # 噪声得不到平滑（方差大）；$w$ 很小时，远处的键也分到可观的权重，曲线被抹平（偏差大）。
 # 核宽度 $\sigma = 1/w$ 就是在偏差与方差之间取舍的旋钮。
 #
-# 下图并排画出四个宽度。在 JupyterLab 里运行这个单元格，下方还会出现一个滑块，
-# 拖动它可以连续改变 $w$；没有交互前端时（例如在命令行执行或测试笔记本）只显示静态图。
+# 下图并排画出四个宽度；后面“动手试试”里的探索器可以逐个改变 $w$。
 
 # %%
-def show_width(w):
-    d2l.plt.figure(figsize=(3.5, 2.5))
-    plot_kernel_reg(predict_with_width(w), title=f"w = {w:.1f}")
-    d2l.plt.show()
-
-
-def widget_frontend_available():
-    """True in a kernel started by a Jupyter server (JupyterLab/Notebook) with ipywidgets."""
-    if "JPY_SESSION_NAME" not in os.environ:  # nbclient, nbval, scripts: no widget frontend
-        return False
-    try:
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 widths = [0.5, 1.0, 4.0, 16.0]
 fig, axes = d2l.plt.subplots(1, len(widths), figsize=(12, 2.6), sharey=True)
 for ax, w in zip(axes, widths):
@@ -496,12 +476,6 @@ print("test MSE:", {w: round(e, 3) for w, e in width_mse.items()},
       f" (average pooling: {test_mse(y_hat_avg):.3f})")
 d2l.plt.show()
 
-if widget_frontend_available():
-    import ipywidgets as widgets
-
-    _ = widgets.interact(show_width, w=widgets.FloatSlider(
-        value=1.0, min=0.2, max=20.0, step=0.2, description="w"))
-
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert min(width_mse, key=width_mse.get) == 4.0
 assert width_mse[0.5] > width_mse[1.0] > width_mse[4.0] < width_mse[16.0]
@@ -510,6 +484,144 @@ assert width_mse[0.5] > 0.8 * test_mse(y_hat_avg)  # nearly as poor as average p
 # %% [markdown]
 # 测试误差随 $w$ 先降后升：$w = 0.5$ 的曲线被抹得很平，误差接近平均汇聚；$w = 16$ 已经在拟合噪声；
 # 四个宽度里中间的 $w = 4$ 最好，与上面留一损失的最低点一致。
+
+# %% [markdown]
+# ### 动手试试：核宽度与查询
+#
+# 下面的探索器预先用 `NWKernelRegression` 算好了宽度 $w = 1, 2, \ldots, 20$ 与查询 $x = 0, 0.5, \ldots, 5$ 的每一种组合。
+# 左上是这个 $w$ 的预测曲线，菱形是查询处的预测；右上是这个查询分给各个训练输入（键）$x_i$ 的权重 $\alpha(x, x_i)$，
+# 底部的小点是全部 50 个键，连线只画出四舍五入后不为 0 的权重；左下是留一损失 $L(w)/n$ 和测试误差随 $w$ 的曲线，
+# 菱形标出当前的 $w$，圆点是训练 $w$ 时走过的路径（拖动 epoch 滑块，显示到这一轮为止的路径）；
+# 右下的文字给出当前 $w$ 的测试误差和留一损失，以及查询处的预测和最大的权重。试一试：
+#
+# * 查询停在 $x = 2.5$，把 $w$ 从 1 拖到 20：权重从一个又矮又宽的小丘收缩成一个窄峰，分到权重的键越来越少，
+#   最大的权重一路增大；预测曲线也从平滑变得曲折，开始追随个别带噪声的点。
+# * 看左下两条曲线上的菱形：测试误差先降后升，在这组 $w$ 里与留一损失一样在 $w = 4$ 最低。
+# * 把 epoch 从 0 拖到 200：第 1 轮 $w$ 一步跳过留一损失的最低点很远，之后沿着平缓的坡每轮只回落一点，
+#   要几十轮才回到最低点，然后就停在那里（与上面静态图里的小圆圈相同）。
+# * 把查询移到左端 $x = 0$：所有的键都在查询右侧，每个 $w$ 的预测都高于真实值 $f(0) = 0$，$w = 1$ 时高得最多。
+#   下一小节解释这种边界偏差。
+
+# %%
+#@save
+def kernel_width_states(x_train, y_train, x_test, y_truth, widths, queries, w_path,
+                        curve_widths, decimals=3):
+    """Explorer rows for NWKernelRegression at each kernel width in `widths` and query in `queries`.
+
+    x_train, y_train: (n,) training pairs (keys and values); x_test, y_truth: the test grid and
+    its noise-free outputs. Returns a dict of row lists (see `d2l.rows`), losses per point:
+    "fit": the prediction on `x_test` for each w; "weights": alpha(query, x_i) for each
+    (w, query), only the weights that round to more than 0; "marker": (query, prediction) for
+    each (w, query); "text": for each w a line (line 0) with the test MSE and the
+    leave-one-out loss L(w)/n, for each (w, query) a line (line 1) with the prediction and the
+    largest weight; "curve": L(w)/n and the test MSE over `curve_widths`; "loss_at_w": L(w)/n
+    at each w; "path": (w, L(w)/n) for each epoch of `w_path` (w before training, then after
+    every epoch). Controls: w, query, epoch; the plotted widths are in the column "width".
+    """
+    n = len(x_train)
+    keep = ~torch.eye(n, dtype=torch.bool)  # leave one out: query i never sees key i
+    loo_keys, loo_values = (t.repeat(n, 1)[keep].reshape(n, n - 1) for t in (x_train, y_train))
+
+    def losses(w):
+        model = NWKernelRegression(w=w)
+        with torch.no_grad():
+            loo = ((model(x_train, loo_keys, loo_values) - y_train) ** 2).mean().item()
+            y_hat = model(x_test, x_train.repeat(len(x_test), 1), y_train.repeat(len(x_test), 1))
+        return loo, ((y_hat - y_truth) ** 2).mean().item(), y_hat
+
+    out = {k: [] for k in ("fit", "weights", "marker", "text", "curve", "loss_at_w", "path")}
+    for w in curve_widths:
+        loo, mse, _ = losses(w)
+        for name, value in (("leave-one-out loss L(w)/n", loo), ("test MSE", mse)):
+            out["curve"] += d2l.rows({"width": w, "curve": name}, loss=[value], decimals=decimals)
+    for epoch, w in enumerate(w_path):
+        out["path"] += d2l.rows({"epoch": epoch, "curve": "training path of w"}, width=[w],
+                                loss=[losses(w)[0]], decimals=decimals)
+    query_tensor = torch.tensor([float(q) for q in queries])
+    for w in widths:
+        loo, mse, y_hat = losses(w)
+        out["fit"] += d2l.rows({"w": w, "curve": "prediction"}, x=x_test, y=y_hat,
+                               decimals=decimals)
+        out["loss_at_w"] += d2l.rows({"w": w, "curve": "current w"}, width=[w], loss=[loo],
+                                     decimals=decimals)
+        out["text"] += d2l.rows({"w": w}, line=[0], text=[
+            f"w = {w:g}: test MSE {mse:.3f}, leave-one-out loss L(w)/n {loo:.3f}"])
+        model = NWKernelRegression(w=w)
+        with torch.no_grad():
+            pred = model(query_tensor, x_train.repeat(len(queries), 1),
+                         y_train.repeat(len(queries), 1))
+        for q, y_q, alpha in zip(queries, pred, model.attention_weights):
+            state = {"w": w, "query": q}
+            visible = alpha.round(decimals=decimals) > 0
+            out["weights"] += d2l.rows(state, x=x_train[visible], weight=alpha[visible],
+                                       decimals=decimals)
+            out["marker"] += d2l.rows({**state, "curve": "prediction at the query"},
+                                      x=[q], y=[y_q], decimals=decimals)
+            out["text"] += d2l.rows(state, line=[1], text=[
+                f"query x = {q:g}: prediction {y_q:.2f}, largest weight {alpha.max():.2f}"])
+    return out
+
+
+# %%
+explorer_widths, explorer_queries = [float(w) for w in range(1, 21)], [0.5 * i for i in range(11)]
+states = kernel_width_states(x_train, y_train, x_test, y_truth, explorer_widths,
+                             explorer_queries, w_history_long, w_grid)
+keys_rows = d2l.rows({}, x=x_train, weight=torch.zeros(n_train))  # every key, at weight 0
+query_rows = [{"query": q} for q in explorer_queries]
+fit_axes = dict(x_title="x", y_title="y")
+weight_axes = dict(x_title="training input x_i (dots at 0: every key)",
+                   y_title="weight alpha(x, x_i)")
+loss_axes = dict(x_title="kernel width w", y_title="loss per point")
+d2l.explorer(
+    (d2l.line_view(d2l.rows({"curve": "truth"}, x=x_test, y=y_truth), "x", "y", color="curve",
+                   y_domain=(-1, 5), title="prediction with kernel width 1/w", **fit_axes),
+     d2l.point_view(d2l.rows({"curve": "training data"}, x=x_train, y=y_train), "x", "y",
+                    color="curve", size=20, **fit_axes),
+     d2l.line_view(states["fit"], "x", "y", color="curve", **fit_axes),
+     d2l.rule_view(query_rows, "query"),
+     d2l.point_view(states["marker"], "x", "y", color="curve", size=120, shape="diamond",
+                    **fit_axes)),
+    (d2l.point_view(keys_rows, "x", "weight", size=10, **weight_axes),
+     d2l.line_view(states["weights"], "x", "weight", points=True, y_domain=(0, 1),
+                   title="attention weights of the query", **weight_axes),
+     d2l.rule_view(query_rows, "query")),
+    (d2l.line_view(states["curve"], "width", "loss", color="curve", y_domain=(0, 1.3),
+                   title="loss over w and the training path", **loss_axes),
+     d2l.point_view(states["path"], "width", "loss", color="curve", size=40, **loss_axes),
+     d2l.point_view(states["loss_at_w"], "width", "loss", color="curve", size=150,
+                    shape="diamond", **loss_axes)),
+    (d2l.text_view([r for r in states["text"] if r["line"] == 0], "text", height=60),
+     d2l.text_view([r for r in states["text"] if r["line"] == 1], "text", height=60)),
+    controls=[d2l.Slider("w", explorer_widths, "kernel width w", default=1.0),
+              d2l.Slider("query", explorer_queries, "query x", default=2.5),
+              d2l.Slider("epoch", range(len(w_history_long)), "training epoch", default=5,
+                         upto=True)],
+    title="Kernel width, query and leave-one-out loss", columns=2)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+peak = {w: max(r["weight"] for r in states["weights"] if (r["w"], r["query"]) == (w, 2.5))
+        for w in explorer_widths}
+n_keys = {w: sum((r["w"], r["query"]) == (w, 2.5) for r in states["weights"])
+          for w in explorer_widths}
+fit = {w: torch.tensor([r["y"] for r in states["fit"] if r["w"] == w]) for w in explorer_widths}
+wiggle = {w: fit[w].diff().abs().sum().item() for w in explorer_widths}  # total variation
+assert all(peak[a] < peak[b] and n_keys[a] >= n_keys[b]
+           for a, b in zip(explorer_widths, explorer_widths[1:]))
+assert n_keys[20.0] < n_keys[1.0] / 4 and wiggle[20.0] > 2 * wiggle[1.0]
+assert all(wiggle[a] < wiggle[b] for a, b in zip(explorer_widths, explorer_widths[1:]))
+mse = {w: test_mse(predict_with_width(w)) for w in explorer_widths}
+loo_at_w = {r["w"]: r["loss"] for r in states["loss_at_w"]}
+assert min(mse, key=mse.get) == min(loo_at_w, key=loo_at_w.get) == 4.0
+assert all(mse[a] > mse[b] for a, b in zip(explorer_widths[:3], explorer_widths[1:4]))
+assert all(mse[a] < mse[b] for a, b in zip(explorer_widths[3:], explorer_widths[4:]))
+path = [r["width"] for r in states["path"]]
+assert path[1] > 3 * 4.0 and all(a >= b for a, b in zip(path[1:], path[2:]))
+assert all(a - b < 0.2 for a, b in zip(path[1:6], path[2:7])) and abs(path[-1] - 4.0) < 0.5
+arrived = next(t for t, w in enumerate(path) if abs(w - path[-1]) < 0.1)
+assert arrived > 20 and all(abs(w - path[-1]) < 0.1 for w in path[arrived:])
+at_zero = {r["w"]: r["y"] for r in states["marker"] if r["query"] == 0.0}
+assert min(at_zero.values()) > f(torch.tensor(0.0)).item() and max(at_zero, key=at_zero.get) == 1.0
+assert all(r["x"] > 0 for r in states["weights"] if r["query"] == 0.0)
 
 # %% [markdown]
 # ## 边界上的偏差
@@ -668,7 +780,8 @@ assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
 # %% [markdown]
 # ### 练习 3
 #
-# 正文里留一损失和测试误差的最低点都在 $w \approx 4$。这是这一组数据的巧合，还是留一法总能选对宽度？
+# 正文里留一损失和测试误差的最低点都在 $w \approx 4$（先在上面的核宽度探索器里拖动 $w$，
+# 看两条曲线上的菱形各在哪个 $w$ 最低）。这是这一组数据的巧合，还是留一法总能选对宽度？
 # 用 `make_data(50, seed)` 对 `seed = 0, 1, 2, 3, 4` 各生成一组训练数据，在网格
 # `ex3_grid = [1, 2, 3, 4, 6, 8, 12, 16]` 上求：留一平方误差之和最小的 $w$（字典 `ex3_loo_w`，键为 seed）、
 # 测试误差最小的 $w$（`ex3_test_w`），以及两者的测试误差（`ex3_mse[seed] = (用留一 w 的测试误差, 最小测试误差)`）。

@@ -184,6 +184,53 @@ assert torch.equal(weights_zero[0], weights[0]) and torch.equal(weights_zero[1, 
 # （测试 `tests/test_attention_scoring.py` 在随机输入上逐位比较）。
 
 # %% [markdown]
+# ### 动手试试：有效长度
+#
+# 下面的探索器把 6 个查询对 8 个键的一组随机分数（固定随机种子）交给 `masked_softmax`，
+# 所有查询共用一个有效长度 $L$（一维 `valid_lens`），$L = 0, 1, \ldots, 8$ 的权重都已算好；
+# 热图的行是查询、列是键，颜色刻度固定为 0 到 1。先看 $L = 8$（不掩蔽），再把滑块往左拖：
+# 从第 $L$ 列（从 0 数起）起的键全部变成 0，被挤出的权重重新分给留下的键，留下的格子只会变深，
+# 每一行仍然和为 1；$L = 1$ 时第一列全是 1；拖到 $L = 0$，整张图都是 0，正是上面约定的
+# “没有有效键的行权重全为 0”，而不是均匀的 $1/8$。分数是 float64，存下的权重在任何 CPU 上都一样。
+
+# %%
+#@save
+def masking_states(scores, lengths):
+    """Explorer rows: for each valid length L (shared by all queries), the weights that
+    `masked_softmax` gives the (num_queries, num_keys) `scores`, and a line with the row sums."""
+    weight_rows, text_rows = [], []
+    num_queries, num_keys = scores.shape
+    queries, keys = [f"q{i}" for i in range(num_queries)], [f"k{j}" for j in range(num_keys)]
+    for L in lengths:
+        weights = masked_softmax(scores[None], torch.tensor([L]))[0]
+        state = {"valid_len": L}
+        weight_rows += d2l.rows(state, weight=weights, row_labels=("query", queries),
+                                col_labels=("key", keys))
+        sums = sorted({f"{s:.2f}" for s in weights.sum(dim=-1).tolist()})
+        text_rows += d2l.rows(state, text=[f"valid_len = {L}: {num_keys - L} of {num_keys} keys "
+                                           f"masked (weight 0); row sums: {', '.join(sums)}"])
+    return weight_rows, text_rows
+
+
+# %%
+torch.manual_seed(0)
+mask_scores = torch.randn(6, 8, dtype=torch.float64)
+lengths = list(range(9))
+mask_rows, mask_text = masking_states(mask_scores, lengths)
+d2l.explorer(d2l.heatmap_view(mask_rows, "key", "query", width=320, height=220,
+                              title="masked_softmax(scores, valid_len)"),
+             d2l.text_view(mask_text, "text", width=320),
+             controls=[d2l.Slider("valid_len", lengths, "valid length L", default=8)],
+             title="Mask the keys beyond the valid length", columns=1)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+heat = {L: torch.tensor([r["weight"] for r in mask_rows if r["valid_len"] == L]).reshape(6, 8)
+        for L in lengths}
+assert all((heat[L][:, L:] == 0).all() and torch.allclose(heat[L].sum(1), torch.ones(6), atol=1e-3)
+           and (heat[L][:, :L] >= heat[L + 1][:, :L]).all() for L in lengths[1:-1])
+assert (heat[1][:, 0] == 1).all() and (heat[0] == 0).all() and (heat[8] > 0).all()
+
+# %% [markdown]
 # ## 加性注意力
 #
 # 当查询和键的长度不同（$q \ne k$）时，可以用**加性注意力**（additive attention）作为评分函数：
@@ -514,6 +561,71 @@ d2l.plt.show()
 # softmax 保持在梯度不会消失的区域。
 
 # %% [markdown]
+# ### 动手试试：维度与缩放
+#
+# 上面的表和图是 1000 个查询的平均。下面的探索器只看**一个**查询：对每个 $d \in \{2, 4, \ldots, 512\}$，
+# 固定随机种子抽一个标准正态查询和 20 个标准正态键（float64，存下的状态在任何 CPU 上都一样）。
+# 上图是 20 个分数：不勾选缩放时是点积 $\mathbf{q}^\top\mathbf{k}_j$，勾选后是 `DotProductAttention`
+# 的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d}$；纵轴对所有状态都相同，分散程度可以直接比较。
+# 中图是 softmax 之后的权重，最下面一行给出这 20 个分数的标准差和最大的权重。
+# 先不勾选缩放，把 $d$ 从 2 调到 512：点散得越来越开，标准差大致跟着 $\sqrt{d}$ 增长，权重随之集中，
+# 到 $d = 512$ 几乎是 one-hot（全部权重落在一个键上）。再勾选缩放：不论 $d$ 多大，
+# 分数的标准差都在 1 附近（$d$ 很小时偏离大一些：一个查询的长度 $\lVert\mathbf{q}\rVert$ 与 $\sqrt{d}$
+# 的相对差别这时更大），权重摊在许多键上，没有一个超过 0.3。
+
+# %%
+#@save
+def scaling_states(dims, num_keys=20, seed=0):
+    """Explorer rows: for each dimension d, one standard normal query against `num_keys`
+    standard normal keys (float64, seeded), with scaling off (plain q.k through `masked_softmax`)
+    and on (`DotProductAttention`): the scores, the weights and a line with their spread."""
+    torch.manual_seed(seed)
+    attention = DotProductAttention(dropout=0.0)
+    score_rows, weight_rows, text_rows = [], [], []
+    names = [f"k{j}" for j in range(num_keys)]
+    for d in dims:
+        q = torch.randn(1, 1, d, dtype=torch.float64)
+        k = torch.randn(1, num_keys, d, dtype=torch.float64)
+        for scaled in (False, True):
+            if scaled:
+                scores = attention.score(q, k)
+                attention(q, k, k)
+                weights = attention.attention_weights
+            else:
+                scores = q @ k.transpose(1, 2)
+                weights = masked_softmax(scores, None)
+            state = {"d": d, "scaled": scaled}
+            score_rows += d2l.rows(state, row_labels=("key", names), score=scores[0, 0])
+            weight_rows += d2l.rows(state, row_labels=("key", names), weight=weights[0, 0])
+            text_rows += d2l.rows(state, text=[
+                f"std of the {num_keys} scores = {scores.std().item():.2f} (sqrt(d) = "
+                f"{math.sqrt(d):.2f}); largest weight = {weights.max().item():.2f}"])
+    return score_rows, weight_rows, text_rows
+
+
+# %%
+explore_dims = [2**i for i in range(1, 10)]
+score_rows, weight_rows, spread_text = scaling_states(explore_dims)
+bound = 10 * math.ceil(max(abs(r["score"]) for r in score_rows) / 10)
+d2l.explorer(d2l.point_view(score_rows, "i", "score", title="scores of one query", width=520,
+                            height=180, y_domain=(-bound, bound), x_title="key j"),
+             d2l.bar_view(weight_rows, "key", "weight", title="softmax weights", width=520,
+                          height=160),
+             d2l.text_view(spread_text, "text", width=520),
+             controls=[d2l.Select("d", explore_dims, "dimension d", default=2),
+                       d2l.Checkbox("scaled", "divide the scores by sqrt(d)", default=False)],
+             title="Why divide by sqrt(d)", columns=1)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+spread = {(d, on): torch.tensor([r["score"] for r in score_rows if (r["d"], r["scaled"]) == (d, on)])
+          .std().item() for d in explore_dims for on in (False, True)}
+top = {(d, on): max(r["weight"] for r in weight_rows if (r["d"], r["scaled"]) == (d, on))
+       for d in explore_dims for on in (False, True)}
+assert all(0.5 < spread[d, False] / math.sqrt(d) < 1.5 and 0.5 < spread[d, True] < 1.5
+           and top[d, True] < 0.3 for d in explore_dims) and top[512, False] > 0.95 > top[2, False]
+assert max(abs(spread[d, True] - 1) for d in (64, 128, 256, 512)) < abs(spread[4, True] - 1)
+
+# %% [markdown]
 # ## 小结
 #
 # * 注意力汇聚的输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到的概率分布；选不同的评分函数就得到不同的注意力，其余步骤（掩蔽 softmax、加权求和）都相同，所以两种注意力共用基类 `AttentionPooling`。训练时对权重做暂退法：留下的权重乘以 $1/(1-p)$，一次暂退后的行和不再是 1，只有期望是 1。
@@ -738,7 +850,9 @@ assert abs(ex4_gib - 2.0) < 0.01
 # %% [markdown]
 # ### 练习 5
 #
-# 缩放因子为什么是 $1/\sqrt{d}$ 而不是 $1/d$？沿用上面实验的设置（`torch.manual_seed(0)`，
+# 缩放因子为什么是 $1/\sqrt{d}$ 而不是 $1/d$？先在上面的“维度与缩放”探索器里勾选缩放，
+# 把 $d$ 从 2 调到 512，看分数的标准差和最大权重怎样（不）变化；再想一想：若改为除以 $d$，
+# $d = 512$ 时分数的标准差大约是多少，权重会是什么样子？然后沿用上面实验的设置（`torch.manual_seed(0)`，
 # 每个 $d$ 取 1000 个标准正态查询、各配 10 个标准正态键），对 $d \in \{4, 64, 1024\}$
 # 计算分数除以 $d$ 时“每行最大权重的平均值”，存为字典 `ex5_mean_max`（键为 $d$）。
 # 它随 $d$ 怎样变化？这说明了什么？

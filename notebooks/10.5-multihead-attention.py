@@ -490,6 +490,113 @@ assert ((diff.argmin(dim=-1) - i) % n_pos == n_pos - 1).all()
 # 再被线性地组合起来。
 
 # %% [markdown]
+# ### 动手试试：屏蔽头
+#
+# 两个头各自的输出对预测有多重要？做一次消融（ablation）：屏蔽（mask）一个头，即在拼接之后、进入 $\mathbf{W}_o$ 之前把它的
+# $p_o/h$ 个输出分量置零，其余计算不变。`forward_with_heads` 不改写 `MultiHeadAttention`，只在它的 `W_o` 上临时挂一个
+# 前向预钩子（forward pre-hook），把被屏蔽的头的那一段输入乘以 0，然后照常调用整个模型；
+# `head_mask_states` 用它对两个头的每一种开关组合预先算好：每个头的注意力权重（行是查询位置，列是键位置）、
+# 第一个测试序列上的预测与目标，以及整个测试集上的均方误差。
+#
+# 取消勾选 “keep head 1” 或 “keep head 2”。先看热图：它们纹丝不动，因为屏蔽发生在注意力**之后**，头“看哪里”没有变，
+# 变的只是它的结果还能不能传到输出。再看误差和预测：只屏蔽一个头时，误差不只是升到单头的下界 1 以上，
+# 甚至比两个头都屏蔽（模型只剩读出层的偏置，对每个位置都输出同一个常数）还大；第一条测试序列的预测曲线也整体离开了目标。
+# 为什么？每个头都把整条序列的 $v_j$ 按它那些不小的背景权重加起来，再乘上一个系数；
+# 要把 $i \pm 1$ 处并不大的权重差放大成目标所需的 $\pm 1$，这个系数必须很大。
+# 两个头的这一部分经过 $\mathbf{W}_o$ 和读出层后正好相互抵消，就像上面差值热图里相减后消失的背景。拿掉一个头，另一个头被放大的背景就原样留在了输出里：
+# 预测几乎只随整条序列的 $\sum_j v_j$ 上下摆动，而目标 $v_{i+1} - v_{i-1}$ 与这个和毫不相关。
+
+# %%
+#@save
+def forward_with_heads(net, mha, keep, *inputs):
+    """`net(*inputs)` with head i of `mha` (a MultiHeadAttention inside `net`) masked where
+    keep[i] is False: its output is zeroed after the concatenation, before `mha.W_o`.
+
+    The taught forward runs unchanged; a forward pre-hook on `mha.W_o`, removed afterwards,
+    multiplies the features [i*p, (i+1)*p) of masked head i by 0 (p = num_hiddens / num_heads).
+    """
+    keep = torch.as_tensor(keep, dtype=torch.bool)
+    if keep.shape != (mha.num_heads,):
+        raise ValueError(f"keep must hold one flag per head ({mha.num_heads}), got {keep.tolist()}")
+    scale = keep.float().repeat_interleave(mha.W_o.in_features // mha.num_heads)
+    handle = mha.W_o.register_forward_pre_hook(lambda module, args: (args[0] * scale.to(args[0]),))
+    try:
+        return net(*inputs)
+    finally:
+        handle.remove()
+
+
+#@save
+def head_mask_states(net, mha, inputs, target, example=0, decimals=3):
+    """Explorer rows for every on/off combination of the heads of `mha` inside `net`, where
+    `net(inputs)` predicts `target` (both (batch_size, n)) and the loss is the mean squared error.
+
+    Returns (weight_rows, loss_rows, prediction_rows). weight_rows[i]: head i's attention weights
+    for example `example`, query x key, from `mha.attention.attention_weights` (masking acts after
+    the attention, so they do not depend on the mask). loss_rows: one text line per mask;
+    prediction_rows: the target and the prediction at each position of that example per mask.
+    A mask is the columns head1, ..., headh (True = kept), as `forward_with_heads` takes it."""
+    import itertools
+
+    h, weight_rows, loss_rows, prediction_rows = mha.num_heads, None, [], []
+    for keep in itertools.product((True, False), repeat=h):  # all heads kept first
+        state = {f"head{i + 1}": kept for i, kept in enumerate(keep)}
+        with torch.no_grad():
+            pred = forward_with_heads(net, mha, keep, inputs)
+        if weight_rows is None:
+            weights = mha.attention.attention_weights.unflatten(0, (-1, h))[example]
+            labels = [[str(j) for j in range(n)] for n in weights.shape[1:]]
+            weight_rows = [d2l.rows({}, row_labels=("query", labels[0]),
+                                    col_labels=("key", labels[1]), weight=weights[i],
+                                    decimals=decimals) for i in range(h)]
+        mse = ((pred - target) ** 2).mean().item()
+        kept = ", ".join(str(i + 1) for i in range(h) if keep[i]) or "none"
+        loss_rows += d2l.rows(state, text=[f"heads kept: {kept} | test MSE = {mse:.2f} "
+                                           f"(predicting 0: {(target ** 2).mean().item():.2f})"])
+        for series, y in (("target", target[example]), ("prediction", pred[example])):
+            prediction_rows += d2l.rows({**state, "series": series}, y=y, decimals=decimals)
+    return weight_rows, loss_rows, prediction_rows
+
+
+# %%
+weight_rows, loss_rows, prediction_rows = head_mask_states(nets[2], nets[2].mha, test_inputs,
+                                                           test_target)
+head_maps = [d2l.heatmap_view(w, "key", "query", title=f"head {i + 1}: attention weights",
+                              domain=(0, 0.3), width=220, height=200, x_title="key position",
+                              y_title="query position") for i, w in enumerate(weight_rows)]
+d2l.explorer(*head_maps,
+             d2l.line_view(prediction_rows, "i", "y", color="series", points=True,
+                           y_domain=(-5, 5), title="first test sequence",
+                           x_title="position i", y_title="y"),
+             d2l.text_view(loss_rows, "text", width=420),
+             controls=[d2l.Checkbox("head1", "keep head 1", default=True),
+                       d2l.Checkbox("head2", "keep head 2", default=True)],
+             title="Mask heads of the trained 2-head model", columns=2)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+loss = {(r["head1"], r["head2"]): float(r["text"].split("= ")[1].split()[0]) for r in loss_rows}
+assert loss[(True, True)] < 0.05 and min(loss[(True, False)], loss[(False, True)]) > 1
+assert min(loss[(True, False)], loss[(False, True)]) > loss[(False, False)]
+const = [r["y"] for r in prediction_rows if r["series"] == "prediction" and not r["head1"]
+         and not r["head2"]]
+assert max(const) - min(const) < 1e-3  # only the readout bias is left: one constant
+curve = {(r["head1"], r["head2"], r["series"], r["i"]): r["y"] for r in prediction_rows}
+for keep in ((True, False), (False, True)):
+    assert sum(abs(curve[(*keep, "prediction", j)] - curve[(*keep, "target", j)])
+               for j in range(n_pos)) / n_pos > 1
+assert all(-5 < r["y"] < 5 for r in prediction_rows)
+assert all(0 <= r["weight"] < 0.3 for w in weight_rows for r in w)
+with torch.no_grad():
+    nets[2](test_inputs)
+    _weights_all = nets[2].mha.attention.attention_weights.clone()
+    _sums = test_inputs[..., -1].sum(dim=1, keepdim=True).expand(-1, n_pos).flatten()
+    follow = {keep: torch.corrcoef(torch.stack([forward_with_heads(
+        nets[2], nets[2].mha, keep, test_inputs).flatten(), _sums]))[0, 1].abs().item()
+        for keep in ((True, True), (True, False), (False, True))}
+assert torch.equal(nets[2].mha.attention.attention_weights, _weights_all)  # masking moves no weight
+assert follow[(True, True)] < 0.1 < 0.8 < min(follow[(True, False)], follow[(False, True)])
+
+# %% [markdown]
 # ## 小结
 #
 # * 多头注意力把查询、键、值投影到 $h$ 个子空间，在每个子空间里独立做注意力汇聚，拼接后再用 $\mathbf{W}_o$ 融合。
@@ -563,9 +670,11 @@ for _b in range(2):
 # ### 练习 2
 #
 # 假设我们手里有一个训练好的多头注意力模型，想剪掉最不重要的头来加快预测。
-# 怎样设计实验来衡量一个头的重要性？先在小模型上动手：用 4 个头（`num_hiddens=16`，每头 4 维）
+# 怎样设计实验来衡量一个头的重要性？先在上面的“屏蔽头”探索器里把 2 头模型的头逐个取消勾选、再同时取消，
+# 比较三种情况的误差：单独屏蔽一个头的误差增加量，能说明“没有这个头会怎样”吗？
+# 再在小模型上动手：用 4 个头（`num_hiddens=16`，每头 4 维）
 # 训练本节的 `NeighbourNet`（`train_neighbour(4)`），然后**逐个屏蔽**每个头
-# （把该头的输出在拼接后、进入 $\mathbf{W}_o$ 之前置零），在测试集 `test_inputs` 上测均方误差。
+# （把该头的输出在拼接后、进入 $\mathbf{W}_o$ 之前置零，例如用上面的 `forward_with_heads`），在测试集 `test_inputs` 上测均方误差。
 # 定义 `ex2_net`（训练好的 4 头模型）和 `ex2_importance`：长度为 4 的张量，第 $i$ 项是屏蔽第 $i$ 个头后
 # 测试均方误差的**增加量**。然后按重要性从低到高剪掉头，看看能剪掉几个而误差不明显变大。
 
@@ -573,17 +682,9 @@ for _b in range(2):
 ### BEGIN SOLUTION
 def mse_with_heads(net, keep):
     """Test MSE of `net` when only the heads with keep[i] == True contribute."""
-    mha = net.mha
     with torch.no_grad():
-        positions = test_inputs[..., :n_pos]
-        q = transpose_qkv(mha.W_q(positions), mha.num_heads)
-        k = transpose_qkv(mha.W_k(positions), mha.num_heads)
-        v = transpose_qkv(mha.W_v(test_inputs), mha.num_heads)
-        per_head = mha.attention(q, k, v).unflatten(0, (-1, mha.num_heads))
-        per_head = per_head * keep.float()[None, :, None, None]  # a pruned head outputs zeros
-        concat = transpose_output(per_head.flatten(0, 1), mha.num_heads)
-        pred = net.readout(mha.W_o(concat)).squeeze(-1)
-        return ((pred - test_target) ** 2).mean().item()
+        pred = forward_with_heads(net, net.mha, keep, test_inputs)  # a pruned head outputs zeros
+    return ((pred - test_target) ** 2).mean().item()
 
 
 ex2_net = train_neighbour(4)
@@ -617,7 +718,9 @@ for _i in range(4):
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：最直接的实验是**消融**（ablation）：在验证集上依次屏蔽每个头（把它的输出置零，或换成它在数据上的平均输出），
-# 记录指标（损失、准确率、BLEU）变差多少，变差越多越重要。上面的 4 头小模型里，屏蔽任何一个头都会让均方误差
+# 记录指标（损失、准确率、BLEU）变差多少，变差越多越重要。但探索器里的 2 头模型已经提醒我们这个数字要小心读：
+# 单独屏蔽任何一个头，误差都比两个头都屏蔽时还大，因为剩下的那个头失去了与它相互抵消的搭档；
+# 单独屏蔽的增加量衡量的是“其余的头没有它时怎样”，而不是“它单独贡献了多少”。上面的 4 头小模型里，屏蔽任何一个头都会让均方误差
 # 从约 0 升到 1.6～3.1（见 `ex2_importance`），说明这个小任务里每个头都分担了一部分工作，没有可以白白剪掉的头；
 # 大模型里常见的情形则是许多头被屏蔽后指标几乎不变。逐步剪枝的输出还显示了一个陷阱：只剪掉最不重要的头 2 时
 # 误差约 1.6，再剪掉头 3 反而降到约 0.6——头之间会互相补偿、抵消，单独屏蔽得到的重要性不能简单相加。

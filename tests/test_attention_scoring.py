@@ -371,3 +371,45 @@ def test_masked_softmax_reads_no_values_off_the_device(two_d):
     for attention in (d2l.DotProductAttention(0.1), d2l.AdditiveAttention(4, 4, 8, 0.1)):
         attention.to("meta")
         assert attention(q, k, v, lens).shape == (2, 3, 4)
+
+
+# ------------------------------------------------------------------ explorer states
+
+
+def test_masking_states_hold_what_masked_softmax_returns_for_each_valid_length():
+    scores = torch.randn(3, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    weight_rows, text_rows = d2l.masking_states(scores, lengths=[0, 2, 5])
+    assert len(weight_rows) == 3 * 3 * 5 and len(text_rows) == 3
+    for L in (0, 2, 5):
+        expected = d2l.masked_softmax(scores[None], torch.tensor([L]))[0]
+        stored = [r["weight"] for r in weight_rows if r["valid_len"] == L]
+        assert stored == pytest.approx(expected.reshape(-1).tolist(), abs=1e-4)
+        assert [(r["query"], r["key"]) for r in weight_rows if r["valid_len"] == L][:6] == [
+            ("q0", "k0"), ("q0", "k1"), ("q0", "k2"), ("q0", "k3"), ("q0", "k4"), ("q1", "k0")]
+        (line,) = [r["text"] for r in text_rows if r["valid_len"] == L]
+        assert f"{5 - L} of 5 keys masked" in line
+        assert line.endswith("row sums: 0.00" if L == 0 else "row sums: 1.00")
+
+
+def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
+    dims = [2, 64]
+    score_rows, weight_rows, text_rows = d2l.scaling_states(dims, num_keys=6, seed=3)
+    assert len(score_rows) == len(weight_rows) == 2 * 2 * 6 and len(text_rows) == 2 * 2
+    torch.manual_seed(3)  # the same draws as scaling_states makes
+    for d in dims:
+        q = torch.randn(1, 1, d, dtype=torch.float64)
+        k = torch.randn(1, 6, d, dtype=torch.float64)
+        attention = d2l.DotProductAttention(dropout=0.0)
+        attention(q, k, k)
+        dots = (q @ k.transpose(1, 2))[0, 0]
+        for scaled, scores, weights in ((False, dots, F.softmax(dots, dim=-1)),
+                                        (True, dots / math.sqrt(d),
+                                         attention.attention_weights[0, 0])):
+            state = (d, scaled)
+            stored = [r["score"] for r in score_rows if (r["d"], r["scaled"]) == state]
+            assert stored == pytest.approx(scores.tolist(), abs=1e-4)
+            stored = [r["weight"] for r in weight_rows if (r["d"], r["scaled"]) == state]
+            assert stored == pytest.approx(weights.tolist(), abs=1e-4)
+            (line,) = [r["text"] for r in text_rows if (r["d"], r["scaled"]) == state]
+            assert f"= {scores.std().item():.2f} (sqrt(d) = {math.sqrt(d):.2f})" in line
+            assert line.endswith(f"largest weight = {weights.max().item():.2f}")

@@ -1,5 +1,7 @@
 """Tests of section 10.5: transpose_qkv / transpose_output and MultiHeadAttention."""
 
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -138,3 +140,65 @@ def test_transpose_functions_reject_bad_shapes():
         d2l.transpose_output(torch.zeros(6, 3), 2)
     with pytest.raises(ValueError, match=r"\(batch_size, n, num_hiddens\)"):
         d2l.transpose_qkv(torch.zeros(3, 10), 2)
+
+
+class _Readout(torch.nn.Module):
+    """Self-attention followed by a scalar readout per position, like the section's NeighbourNet."""
+
+    def __init__(self, size, num_hiddens, num_heads):
+        super().__init__()
+        self.mha = d2l.MultiHeadAttention(size, size, size, num_hiddens, num_heads, dropout=0)
+        self.readout = torch.nn.Linear(num_hiddens, 1)
+
+    def forward(self, x):
+        return self.readout(self.mha(x, x, x)).squeeze(-1)
+
+
+def test_forward_with_heads_zeroes_masked_heads_before_w_o_and_removes_its_hook():
+    torch.manual_seed(4)
+    net = _Readout(size=5, num_hiddens=6, num_heads=3).eval()
+    x = torch.randn(2, 4, 5)
+    with torch.no_grad():
+        full = net(x)
+        got = d2l.forward_with_heads(net, net.mha, [True, False, True], x)
+        # Independent route: zero rows [2, 4) of W_v, so head 2 (index 1) outputs zeros.
+        net.mha.W_v.weight[2:4] = 0
+        want = net(x)
+    torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
+    assert not torch.allclose(got, full, atol=1e-3)
+    assert len(net.mha.W_o._forward_pre_hooks) == 0
+    with pytest.raises(ValueError, match="one flag per head"):
+        d2l.forward_with_heads(net, net.mha, [True, False], x)
+
+
+def test_head_mask_states_hold_the_taught_weights_and_the_masked_losses():
+    torch.manual_seed(5)
+    h, n, example, decimals = 3, 4, 1, 3
+    net = _Readout(size=5, num_hiddens=6, num_heads=h).eval()
+    x, target = torch.randn(3, n, 5), torch.randn(3, n)
+    weight_rows, loss_rows, prediction_rows = d2l.head_mask_states(net, net.mha, x, target,
+                                                                   example=example)
+    assert len(weight_rows) == h and all(len(w) == n * n for w in weight_rows)
+    assert len(loss_rows) == 2 ** h and len(prediction_rows) == 2 ** h * 2 * n
+    with torch.no_grad():
+        net(x)
+    taught = net.mha.attention.attention_weights  # row b * h + i: head i of example b
+    for i in range(h):
+        assert [r["weight"] for r in weight_rows[i]] == pytest.approx(
+            taught[example * h + i].flatten().tolist(), abs=10 ** -decimals)
+        assert [(r["query"], r["key"]) for r in weight_rows[i][:2]] == [("0", "0"), ("0", "1")]
+    for keep in itertools.product((True, False), repeat=h):
+        state = {f"head{i + 1}": k for i, k in enumerate(keep)}
+        pruned = _Readout(size=5, num_hiddens=6, num_heads=h).eval()
+        pruned.load_state_dict(net.state_dict())
+        with torch.no_grad():
+            for i in range(h):
+                if not keep[i]:
+                    pruned.mha.W_v.weight[2 * i:2 * (i + 1)] = 0
+            pred = pruned(x)
+        mine = [r for r in prediction_rows if all(r[k] == v for k, v in state.items())]
+        for series, want in (("target", target[example]), ("prediction", pred[example])):
+            assert [r["y"] for r in mine if r["series"] == series] == pytest.approx(
+                want.tolist(), abs=10 ** -decimals)
+        (line,) = [r["text"] for r in loss_rows if all(r[k] == v for k, v in state.items())]
+        assert f"MSE = {((pred - target) ** 2).mean().item():.2f}" in line

@@ -93,3 +93,50 @@ def test_bad_shapes_raise_value_error(shapes):
     q, k, v = (torch.zeros(s) for s in shapes)
     with pytest.raises(ValueError, match="shape"):
         d2l.NWKernelRegression(w=1.0)(q, k, v)
+
+
+def test_kernel_width_states_hold_what_nw_kernel_regression_computes():
+    g = torch.Generator().manual_seed(0)
+    x_train, _ = torch.sort(torch.rand(8, generator=g) * 5)
+    y_train = torch.randn(8, generator=g)
+    x_test = torch.arange(0, 5, 1.0)
+    y_truth = torch.sin(x_test)
+    widths, queries, w_path, curve_widths = [1.0, 3.0], [0.0, 2.5, 5.0], [0.5, 2.0, 2.5], [1.0, 2.0]
+    states = d2l.kernel_width_states(x_train, y_train, x_test, y_truth, widths, queries, w_path,
+                                     curve_widths, decimals=3)
+    assert len(states["fit"]) == 2 * 5 and len(states["marker"]) == 2 * 3
+    assert len(states["text"]) == 2 + 2 * 3 and len(states["loss_at_w"]) == 2
+    assert len(states["curve"]) == 2 * 2 and len(states["path"]) == 3
+    keep = ~torch.eye(8, dtype=torch.bool)
+    loo_keys, loo_values = (t.repeat(8, 1)[keep].reshape(8, 7) for t in (x_train, y_train))
+
+    def loo_loss(w):
+        with torch.no_grad():
+            pred = d2l.NWKernelRegression(w=w)(x_train, loo_keys, loo_values)
+        return ((pred - y_train) ** 2).mean().item()
+
+    for w in widths:
+        net = d2l.NWKernelRegression(w=w)
+        with torch.no_grad():
+            y_hat = net(x_test, x_train.repeat(5, 1), y_train.repeat(5, 1))
+        stored = [r["y"] for r in states["fit"] if r["w"] == w]
+        assert stored == pytest.approx(y_hat.tolist(), abs=1e-3)
+        (loss,) = [r["loss"] for r in states["loss_at_w"] if r["w"] == w]
+        assert loss == pytest.approx(loo_loss(w), abs=1e-3)
+        (line,) = [r["text"] for r in states["text"] if r["w"] == w and r["line"] == 0]
+        assert f"{((y_hat - y_truth) ** 2).mean().item():.3f}" in line
+        with torch.no_grad():
+            pred = net(torch.tensor(queries), x_train.repeat(3, 1), y_train.repeat(3, 1))
+        for q, y_q, alpha in zip(queries, pred, net.attention_weights):
+            rows = [r for r in states["weights"] if (r["w"], r["query"]) == (w, q)]
+            visible = alpha.round(decimals=3) > 0
+            assert [r["x"] for r in rows] == pytest.approx(x_train[visible].tolist(), abs=1e-3)
+            assert [r["weight"] for r in rows] == pytest.approx(alpha[visible].tolist(), abs=1e-3)
+            assert 0 < len(rows) <= 8
+            (marker,) = [r for r in states["marker"] if (r["w"], r["query"]) == (w, q)]
+            assert (marker["x"], marker["y"]) == pytest.approx((q, y_q.item()), abs=1e-3)
+    path = [(r["epoch"], r["width"], r["loss"]) for r in states["path"]]
+    assert path == [(t, pytest.approx(w, abs=1e-3), pytest.approx(loo_loss(w), abs=1e-3))
+                    for t, w in enumerate(w_path)]
+    curve = {(r["width"], r["curve"]): r["loss"] for r in states["curve"]}
+    assert curve[(2.0, "leave-one-out loss L(w)/n")] == pytest.approx(loo_loss(2.0), abs=1e-3)

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
+__all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention', 'forward_with_heads', 'head_mask_states']
 
 
 # %% notebooks/10.5-multihead-attention.ipynb 5
@@ -75,3 +75,53 @@ class MultiHeadAttention(nn.Module):
             valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
         per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
         return self.W_o(transpose_output(per_head, self.num_heads))
+
+
+# %% notebooks/10.5-multihead-attention.ipynb 36
+def forward_with_heads(net, mha, keep, *inputs):
+    """`net(*inputs)` with head i of `mha` (a MultiHeadAttention inside `net`) masked where
+    keep[i] is False: its output is zeroed after the concatenation, before `mha.W_o`.
+
+    The taught forward runs unchanged; a forward pre-hook on `mha.W_o`, removed afterwards,
+    multiplies the features [i*p, (i+1)*p) of masked head i by 0 (p = num_hiddens / num_heads).
+    """
+    keep = torch.as_tensor(keep, dtype=torch.bool)
+    if keep.shape != (mha.num_heads,):
+        raise ValueError(f"keep must hold one flag per head ({mha.num_heads}), got {keep.tolist()}")
+    scale = keep.float().repeat_interleave(mha.W_o.in_features // mha.num_heads)
+    handle = mha.W_o.register_forward_pre_hook(lambda module, args: (args[0] * scale.to(args[0]),))
+    try:
+        return net(*inputs)
+    finally:
+        handle.remove()
+
+
+def head_mask_states(net, mha, inputs, target, example=0, decimals=3):
+    """Explorer rows for every on/off combination of the heads of `mha` inside `net`, where
+    `net(inputs)` predicts `target` (both (batch_size, n)) and the loss is the mean squared error.
+
+    Returns (weight_rows, loss_rows, prediction_rows). weight_rows[i]: head i's attention weights
+    for example `example`, query x key, from `mha.attention.attention_weights` (masking acts after
+    the attention, so they do not depend on the mask). loss_rows: one text line per mask;
+    prediction_rows: the target and the prediction at each position of that example per mask.
+    A mask is the columns head1, ..., headh (True = kept), as `forward_with_heads` takes it."""
+    import itertools
+
+    h, weight_rows, loss_rows, prediction_rows = mha.num_heads, None, [], []
+    for keep in itertools.product((True, False), repeat=h):  # all heads kept first
+        state = {f"head{i + 1}": kept for i, kept in enumerate(keep)}
+        with torch.no_grad():
+            pred = forward_with_heads(net, mha, keep, inputs)
+        if weight_rows is None:
+            weights = mha.attention.attention_weights.unflatten(0, (-1, h))[example]
+            labels = [[str(j) for j in range(n)] for n in weights.shape[1:]]
+            weight_rows = [d2l.rows({}, row_labels=("query", labels[0]),
+                                    col_labels=("key", labels[1]), weight=weights[i],
+                                    decimals=decimals) for i in range(h)]
+        mse = ((pred - target) ** 2).mean().item()
+        kept = ", ".join(str(i + 1) for i in range(h) if keep[i]) or "none"
+        loss_rows += d2l.rows(state, text=[f"heads kept: {kept} | test MSE = {mse:.2f} "
+                                           f"(predicting 0: {(target ** 2).mean().item():.2f})"])
+        for series, y in (("target", target[example]), ("prediction", pred[example])):
+            prediction_rows += d2l.rows({**state, "series": series}, y=y, decimals=decimals)
+    return weight_rows, loss_rows, prediction_rows
