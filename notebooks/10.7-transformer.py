@@ -784,6 +784,172 @@ assert head_gap > 0.1
 # 与 10.4 节单一的注意力分布相比，多头让每一层可以同时从几个角度组合信息。
 
 # %% [markdown]
+# ### 动手试试：逐句、逐层、逐头看注意力
+#
+# 上面三张图只画了一个句子。下面的探索器（explorer）把四个测试句子的三种注意力、每层每个头的权重都预先算好：
+# `attention_states` 用 `predict_seq2seq(..., save_attention_weights=True)` 逐句翻译，
+# 翻译完一句立刻读出编码器的 `attention_weights`，再把解码器逐步保存的权重行拼成矩阵（与上面的做法相同）。
+# 坐标轴上的词元前面标着它的位置（从 0 数），填充位置不画。选一个句子和一种注意力，再换层、换头，看看：
+#
+# * 编码器自注意力和编码器–解码器注意力的每一行都是一个概率分布（和为 1），越深的格子权重越大；
+# * 解码器自注意力无论选哪个句子、哪层哪个头都是下三角：对角线以上恰好为 0，缓存里没有后面的位置；
+# * 同一句、同一层里换头，最深的格子常常换了位置：不同的头看不同的词元。
+
+# %%
+#@save
+def position_labels(tokens):
+    """Tokens tagged with their position (from 0): '0 <bos>', '1 je', ... A repeated token keeps
+    its own row or column in a heatmap."""
+    return [f"{i} {token}" for i, token in enumerate(tokens)]
+
+
+#@save
+def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows of a translator's attention: for each sentence, kind ("encoder", "decoder",
+    "cross"), layer and head (both from 1), the weights of queries x keys.
+
+    Each sentence is translated greedily by d2l.predict_seq2seq(..., save_attention_weights=True).
+    The encoder's attention_weights, read right after that call, are the sentence's encoder
+    self-attention; the decoder's rows of each step, stacked, are its self-attention (0 above the
+    diagonal) and its encoder-decoder attention. Padding keys (weight 0) are left out.
+    Returns (heatmap rows, sorted by key and then query position so that the axes read in
+    position order; one text row per sentence and kind)."""
+    device = next(net.parameters()).device
+    heat_rows, text_rows = [], []
+    for sentence in sentences:
+        translation, steps = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
+                                                 device, save_attention_weights=True)
+        src = position_labels(sentence.lower().split(" ") + ["<eos>"])
+        dec = position_labels((["<bos>"] + translation.split())[:len(steps)])
+        encoder = torch.stack(net.encoder.attention_weights)  # (layers, heads, steps, steps)
+        encoder = encoder[..., :len(src), :len(src)].cpu()
+        num_layers, num_heads = encoder.shape[:2]
+        decoder = torch.zeros(num_layers, num_heads, len(dec), len(dec))
+        cross = torch.zeros(num_layers, num_heads, len(dec), len(src))
+        for t, (self_w, cross_w) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
+            for layer in range(num_layers):
+                decoder[layer, :, t, :t + 1] = self_w[layer][:, 0].cpu()
+                cross[layer, :, t] = cross_w[layer][:, 0, :len(src)].cpu()
+        kinds = {"encoder": (encoder, src, src, "source tokens", "source tokens"),
+                 "decoder": (decoder, dec, dec, "decoder inputs", "decoder inputs"),
+                 "cross": (cross, dec, src, "decoder inputs", "source tokens")}
+        for kind, (weights, queries, keys, q_name, k_name) in kinds.items():
+            for layer in range(num_layers):
+                for head in range(num_heads):
+                    state = {"sentence": sentence, "kind": kind, "layer": layer + 1,
+                             "head": head + 1}
+                    heat_rows += d2l.rows(state, row_labels=("query", queries),
+                                          col_labels=("key", keys), decimals=decimals,
+                                          weight=weights[layer, head])
+            text_rows += d2l.rows({"sentence": sentence, "kind": kind}, text=[
+                f"{sentence} => {translation}   (queries: {q_name}; keys: {k_name})"])
+    heat_rows.sort(key=lambda r: (r["col"], r["row"]))  # first seen = axis order: by position
+    return heat_rows, text_rows
+
+
+# %% tags=["nbval-ignore-output"]
+att_rows, att_text = attention_states(net, engs, src_vocab, tgt_vocab, num_steps)
+d2l.explorer(d2l.heatmap_view(att_rows, "key", "query", width=260, height=220),
+             d2l.text_view(att_text, "text", width=520, size=12),
+             controls=[d2l.Select("sentence", engs, "sentence", default=engs[-1]),
+                       d2l.Select("kind", ("encoder", "decoder", "cross"), "attention",
+                                  labels=("encoder self-attention", "decoder self-attention",
+                                          "encoder-decoder attention")),
+                       d2l.Select("layer", (1, 2), "layer"),
+                       d2l.Select("head", (1, 2, 3, 4), "head")],
+             title="Attention of the trained translator", columns=1)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+att = {}
+for r in att_rows:
+    att.setdefault((r["sentence"], r["kind"], r["layer"], r["head"]), []).append(r)
+for key, state_rows in att.items():
+    att[key] = torch.zeros(1 + max(r["row"] for r in state_rows),
+                           1 + max(r["col"] for r in state_rows))
+    for r in state_rows:
+        att[key][r["row"], r["col"]] = r["weight"]
+assert len(att) == len(engs) * 3 * num_layers * num_heads
+assert all((m.sum(-1) - 1).abs().max() < 0.006 * m.shape[1] for m in att.values())
+assert all(m.triu(1).max() == 0 for key, m in att.items() if key[1] == "decoder")
+heads_differ = [len({tuple(att[s, kind, layer, h].argmax(-1).tolist()) for h in (1, 2, 3, 4)}) > 1
+                for s in engs for kind in ("encoder", "cross") for layer in (1, 2)]
+assert all(heads_differ)
+
+# %% [markdown]
+# ### 动手试试：书中预测模式下的掩码
+#
+# 前面说过，书中的解码器按 `self.training` 开关因果掩码：`eval()` 模式下把整句一次输入时，
+# 带掩蔽的自注意力其实不加掩码。下面在预测模式下把 `i'm home .` 的参考译文 `je suis chez moi .`
+# 整句输入训练好的解码器（就像给一句译文打分），分别用本节的解码器和书中的做法各算一遍。
+# 书中的做法不必另写一个解码器：`eval_mask_states` 用 `register_forward_pre_hook` 让每层带掩蔽的自注意力收到
+# `valid_lens=None`（书中 `eval()` 模式下的 `dec_valid_lens`），参数完全相同。勾选复选框切换两者，看看：
+#
+# * 不勾选时，每层每个头的热图都是下三角，对角线以上恰好为 0；
+# * 勾选后，对角线以上出现了正的权重：位置 $t$ 的查询看到了位置 $t+1$ 的输入，而那正是它应当预测的词元；
+# * 文字行给出对角线以上的最大权重，以及这次整句输入在每个位置预测的下一个词元。
+
+# %%
+#@save
+def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
+                     decimals=2):
+    """Explorer rows of one teacher-forced pass of the decoder in eval mode over `tgt_sentence`
+    (the whole target at once, as when scoring a translation): the decoder self-attention per
+    layer and head (from 1) with this section's causal mask (book_mask=False) and as the book's
+    decoder computes it in eval mode (book_mask=True: the masked self-attention gets
+    valid_lens=None, so a query also sees later positions), and one text row per mode with the
+    largest weight above the diagonal and the next token predicted at each position."""
+    device = next(net.parameters()).device
+    net.eval()
+    src_ids = src_vocab[src_sentence.lower().split(" ")] + [src_vocab["<eos>"]]
+    src_valid = torch.tensor([len(src_ids)], device=device)
+    src = torch.tensor([d2l.truncate_pad(src_ids, num_steps, src_vocab["<pad>"])], device=device)
+    tokens = ["<bos>"] + tgt_sentence.split()
+    labels = position_labels(tokens)
+
+    def no_valid_lens(attention, args):  # the book: dec_valid_lens = None in eval mode
+        return args[:3] + (None,)
+
+    heat_rows, text_rows = [], []
+    for book_mask in (False, True):
+        hooks = [blk.attention1.register_forward_pre_hook(no_valid_lens)
+                 for blk in net.decoder.blks] if book_mask else []
+        try:
+            with torch.no_grad():
+                state = net.decoder.init_state(net.encoder(src, src_valid), src_valid)
+                Y_hat, _ = net.decoder(torch.tensor([tgt_vocab[tokens]], device=device), state)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        weights = torch.stack(net.decoder.attention_weights[0]).cpu()  # (layers, heads, T, T)
+        for layer in range(weights.shape[0]):
+            for head in range(weights.shape[1]):
+                heat_rows += d2l.rows({"book_mask": book_mask, "layer": layer + 1,
+                                       "head": head + 1}, row_labels=("query", labels),
+                                      col_labels=("key", labels), decimals=decimals,
+                                      weight=weights[layer, head])
+        predicted = " ".join(tgt_vocab.to_tokens(Y_hat[0].argmax(-1).tolist()))
+        text_rows += d2l.rows({"book_mask": book_mask}, text=[
+            f"largest weight above the diagonal: {weights.triu(1).max().item():.2f}; "
+            f"next token predicted at each position: {predicted}"])
+    return heat_rows, text_rows
+
+
+# %% tags=["nbval-ignore-output"]
+mask_rows, mask_text = eval_mask_states(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps)
+d2l.explorer(d2l.heatmap_view(mask_rows, "key", "query", width=260, height=220),
+             d2l.text_view(mask_text, "text", width=560, size=12),
+             controls=[d2l.Checkbox("book_mask", "book's eval-mode decoder (no causal mask)"),
+                       d2l.Select("layer", (1, 2), "layer"),
+                       d2l.Select("head", (1, 2, 3, 4), "head")],
+             title="Decoder self-attention, whole target in eval mode", columns=1)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+above = {True: [], False: []}
+for r in mask_rows:
+    above[r["book_mask"]].append(r["weight"] if r["col"] > r["row"] else 0.0)
+assert max(above[False]) == 0 < max(above[True])
+
+# %% [markdown]
 # ## 从 2017 年到今天的模型
 #
 # 今天的大语言模型仍是本节的积木，只改了几处。下面每处配一个可以运行的小实验。
@@ -944,6 +1110,67 @@ print(f"without cache: {recomputed[1]:3d} positions, {recomputed[2]:3d} scores p
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert (cached[1], cached[2]) == (8, sum(range(1, 9)))
 assert (recomputed[1], recomputed[2]) == (sum(range(1, 9)), sum(t * t for t in range(1, 9)))
+
+# %% [markdown]
+# #### 动手试试：缓存一步步变长
+#
+# 下面的探索器用 `cache_states` 把贪心翻译 `i'm home .` 的每一步都存了下来（同样来自 `predict_seq2seq` 保存的权重）。
+# 拖动“解码步”滑块：第 $t$ 步（从 0 数）只来一个新查询，热图的每一行是一个（层，头）里这个查询的自注意力权重，
+# 列是它能看到的位置，也就是缓存里的 $t$ 个位置加上新词元自己。看看：
+#
+# * 每往后一步，热图就多一列：缓存每步长一个位置，新查询从来不需要掩码；
+# * 每一行的和都是 1，第 0 步只有 `<bos>` 一列，所有权重都在它上面；
+# * 文字行给出这一步的输入、缓存的长度、已经输出的词元和这一步输出的词元。
+
+# %%
+#@save
+def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows of greedy decoding with the cache, step by step (from 0): at step t, the
+    decoder self-attention row of the one new query over the t + 1 positions it sees (the
+    cache's t and its own), for every layer and head, and a text row with the input, the number
+    of positions seen, the tokens emitted so far and this step's output.
+    From d2l.predict_seq2seq(..., save_attention_weights=True)."""
+    device = next(net.parameters()).device
+    translation, steps = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
+                                             device, save_attention_weights=True)
+    outputs = translation.split() + ["<eos>"]  # what each step emits
+    inputs = position_labels((["<bos>"] + outputs)[:len(steps)])
+    heat_rows, text_rows = [], []
+    for t, (self_w, _) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
+        weights = torch.cat([w[:, 0] for w in self_w]).cpu()  # (layers * heads, t + 1)
+        num_heads, seen = self_w[0].shape[0], weights.shape[1]
+        names = [f"layer {k // num_heads + 1} head {k % num_heads + 1}"
+                 for k in range(weights.shape[0])]
+        heat_rows += d2l.rows({"step": t}, row_labels=("head", names), decimals=decimals,
+                              col_labels=("key", inputs[:seen]), weight=weights)
+        text_rows += d2l.rows({"step": t}, text=[
+            f"step {t}: input {inputs[t]!r}; keys: {seen} ({t} cached + the new one); "
+            f"emitted so far: {' '.join(outputs[:t]) or '(nothing)'}; emits: {outputs[t]}"])
+    return heat_rows, text_rows
+
+
+# %% tags=["nbval-ignore-output"]
+cache_rows, cache_text = cache_states(net, engs[-1], src_vocab, tgt_vocab, num_steps)
+num_decoded = 1 + max(r["step"] for r in cache_rows)
+d2l.explorer(d2l.heatmap_view(cache_rows, "key", "head", width=300, height=200,
+                              x_title="key (cached position)", y_title="layer / head"),
+             d2l.text_view(cache_text, "text", width=620, size=12),
+             controls=[d2l.Slider("step", range(num_decoded), "decoding step t",
+                                  default=num_decoded // 2)],
+             title="Greedy decoding of i'm home . with the cache", columns=1)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+for t in range(num_decoded):
+    row_sums = {}
+    for r in cache_rows:
+        if r["step"] == t:
+            row_sums[r["head"]] = row_sums.get(r["head"], 0) + r["weight"]
+            assert r["col"] <= t  # step t sees positions 0..t
+    assert len(row_sums) == num_layers * num_heads
+    assert all(abs(s - 1) < 0.006 * (t + 1) for s in row_sums.values())
+    assert len({r["col"] for r in cache_rows if r["step"] == t}) == t + 1
+assert all(r["weight"] == 1 for r in cache_rows if r["step"] == 0)
+assert [r["text"].split("emits: ")[1] for r in cache_text] == translations[-1].split() + ["<eos>"]
 
 # %% [markdown]
 # 生成 $T$ 个词元时，缓存把逐位置的计算从 $T(T+1)/2$ 降到 $T$，注意力分数从约 $T^3/3$ 降到约 $T^2/2$。
@@ -1263,6 +1490,8 @@ assert ex7_gru_diff > 1e-3, "the GRU reads every padding token before its final 
 # %% [markdown]
 # ### 练习 8
 #
+# 先在上面“缓存一步步变长”的探索器里拖动解码步：第 $t$ 步的新查询能看到哪几个位置？
+# 整句一次输入时，是什么让同一个查询也只看这几个位置？
 # 因果掩码的一般形式：先把一个 3 个词元的前缀**一次**输入解码器（预测模式，dropout 为 0），
 # 再把其余词元一个一个地输入。结果应当与整句一次输入相同吗？把最大绝对差存为 `ex8_max_diff`，
 # 把第一次调用之后第 1 层缓存的长度存为 `ex8_cache_after_prefix`。

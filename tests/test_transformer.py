@@ -300,3 +300,125 @@ def test_copy_helpers_left_the_book_api():
 def test_ffn_rejects_the_wrong_width():
     with pytest.raises(ValueError, match="ffn_num_input=4"):
         d2l.PositionWiseFFN(4, 8, 6)(torch.randn(2, 3, 5))
+
+
+# --- explorers: the states come from the taught model --------------------------------------------
+
+def toy_translator(favourite="b", strength=5.0):
+    """An untrained translator on a toy vocabulary whose output layer prefers `favourite`."""
+    vocab = d2l.Vocab([["a", "b", "c"]], reserved_tokens=["<pad>", "<bos>", "<eos>"])
+    torch.manual_seed(0)
+    args = (D, D, D, D, [D], D, FFN, HEADS, LAYERS, 0.0)
+    net = d2l.EncoderDecoder(d2l.TransformerEncoder(len(vocab), *args),
+                             d2l.TransformerDecoder(len(vocab), *args))
+    with torch.no_grad():
+        net.decoder.dense.bias[vocab[favourite]] += strength
+    return net.eval(), vocab
+
+
+def stored(rows, **state):
+    """The (queries x keys) matrix of one state of an explorer's heatmap rows."""
+    cells = [r for r in rows if all(r[k] == v for k, v in state.items())]
+    m = torch.zeros(1 + max(r["row"] for r in cells), 1 + max(r["col"] for r in cells))
+    for r in cells:
+        m[r["row"], r["col"]] = r["weight"]
+    return m
+
+
+def encode(net, vocab, sentence, num_steps):
+    ids = vocab[sentence.split()] + [vocab["<eos>"]]
+    valid = torch.tensor([len(ids)])
+    src = torch.tensor([d2l.truncate_pad(ids, num_steps, vocab["<pad>"])])
+    return net.encoder(src, valid), valid, len(ids)
+
+
+def test_attention_states_hold_the_models_weights_for_each_sentence_kind_layer_and_head():
+    net, vocab = toy_translator()
+    sentences, num_steps = ["a c", "b"], 5
+    rows, text = d2l.attention_states(net, sentences, vocab, vocab, num_steps, decimals=4)
+    assert len(text) == len(sentences) * 3
+    total = 0
+    for sentence in sentences:
+        translation, _ = d2l.predict_seq2seq(net, sentence, vocab, vocab, num_steps, "cpu")
+        assert translation == "b b b b b"
+        with torch.no_grad():
+            enc_out, valid, n_src = encode(net, vocab, sentence, num_steps)
+            encoder = torch.stack(net.encoder.attention_weights)[..., :n_src, :n_src]
+            dec_in = torch.tensor([vocab[["<bos>"] + translation.split()[:-1]]])
+            net.decoder(dec_in, net.decoder.init_state(enc_out, valid))  # one causal pass
+            decoder, cross = (torch.stack(w) for w in net.decoder.attention_weights)
+        expected = {"encoder": encoder, "decoder": decoder, "cross": cross[..., :n_src]}
+        for kind, weights in expected.items():
+            for layer in range(LAYERS):
+                for head in range(HEADS):
+                    got = stored(rows, sentence=sentence, kind=kind, layer=layer + 1,
+                                 head=head + 1)
+                    assert got.shape == weights[layer, head].shape
+                    assert got.flatten().tolist() == pytest.approx(
+                        weights[layer, head].flatten().tolist(), abs=1e-4)
+                    total += got.numel()
+        (line,) = [r["text"] for r in text if (r["sentence"], r["kind"]) == (sentence, "cross")]
+        assert translation in line
+    assert len(rows) == total
+    # the rows' first-seen order (the heatmap's axis order) is position order in every state
+    for axis, index in (("key", "col"), ("query", "row")):
+        order = list(dict.fromkeys(r[axis] for r in rows))
+        for sentence in sentences:
+            for kind in expected:
+                labels = {r[axis]: r[index] for r in rows
+                          if (r["sentence"], r["kind"]) == (sentence, kind)}
+                positions = [labels[a] for a in order if a in labels]
+                assert positions == sorted(positions) == list(range(len(labels)))
+
+
+def test_cache_states_hold_each_decoding_steps_self_attention_row():
+    net, vocab = toy_translator()
+    rows, text = d2l.cache_states(net, "a c", vocab, vocab, 5, decimals=4)
+    _, steps = d2l.predict_seq2seq(net, "a c", vocab, vocab, 5, "cpu", True)
+    assert len(text) == len(steps) == 5
+    assert len(rows) == LAYERS * HEADS * sum(t + 1 for t in range(5))
+    for t, (self_w, _) in enumerate(steps):
+        got = stored(rows, step=t)
+        expected = torch.cat([w[:, 0] for w in self_w])  # (layers * heads, t + 1)
+        assert got.shape == (LAYERS * HEADS, t + 1)
+        assert got.flatten().tolist() == pytest.approx(expected.flatten().tolist(), abs=1e-4)
+        assert {r["key"] for r in rows if r["step"] == t} == {
+            f"{i} {tok}" for i, tok in enumerate((["<bos>"] + ["b"] * 4)[:t + 1])}
+        (line,) = [r["text"] for r in text if r["step"] == t]
+        assert f"keys: {t + 1} ({t} cached" in line and line.endswith("emits: b")
+    net, vocab = toy_translator("<eos>", 10.0)  # stops at once: one step, emitting <eos>
+    rows, text = d2l.cache_states(net, "a c", vocab, vocab, 5)
+    assert len(rows) == LAYERS * HEADS and text[0]["text"].endswith("emits: <eos>")
+
+
+def test_eval_mask_states_compare_the_causal_mask_with_the_books_unmasked_eval_pass():
+    net, vocab = toy_translator()
+    rows, text = d2l.eval_mask_states(net, "a c", "c a b", vocab, vocab, 5, decimals=4)
+    assert len(rows) == 2 * LAYERS * HEADS * 4 * 4 and len(text) == 2
+    with torch.no_grad():
+        enc_out, valid, _ = encode(net, vocab, "a c", 5)
+        Y = torch.tensor([vocab[["<bos>", "c", "a", "b"]]])
+        Y_hat, _ = net.decoder(Y, net.decoder.init_state(enc_out, valid))
+        causal = torch.stack(net.decoder.attention_weights[0])
+        X = d2l.embed_with_positions(net.decoder.embedding, net.decoder.pos_encoding, Y)
+        attention = net.decoder.blks[0].attention1
+        attention(X, X, X, None)  # the book's eval mode: layer 1 without valid lengths
+        unmasked = attention.attention.attention_weights
+    later = torch.triu(torch.ones(4, 4, dtype=torch.bool), diagonal=1)
+    for head in range(HEADS):
+        for layer in range(LAYERS):
+            got = stored(rows, book_mask=False, layer=layer + 1, head=head + 1)
+            assert got.flatten().tolist() == pytest.approx(
+                causal[layer, head].flatten().tolist(), abs=1e-4)
+            assert got[later].max() == 0
+        leaky = stored(rows, book_mask=True, layer=1, head=head + 1)
+        assert leaky.flatten().tolist() == pytest.approx(unmasked[head].flatten().tolist(),
+                                                         abs=1e-4)
+        assert leaky[later].max() > 0.1  # the queries see later positions
+    predicted = " ".join(vocab.to_tokens(Y_hat[0].argmax(-1).tolist()))
+    assert text[0]["book_mask"] is False and text[0]["text"].endswith(predicted)
+    assert "diagonal: 0.00" in text[0]["text"] and "diagonal: 0.00" not in text[1]["text"]
+    # the hooks are gone: the same pass is causal again
+    with torch.no_grad():
+        net.decoder(Y, net.decoder.init_state(enc_out, valid))
+    assert all(w[:, later].max() == 0 for w in net.decoder.attention_weights[0])

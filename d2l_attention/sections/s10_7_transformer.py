@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TRANSFORMER_TRAINING']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TRANSFORMER_TRAINING', 'position_labels', 'attention_states', 'eval_mask_states', 'cache_states']
 
 
 # %% notebooks/10.7-transformer.ipynb 5
@@ -240,3 +240,124 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_head
 
 
 TRANSFORMER_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
+
+
+# %% notebooks/10.7-transformer.ipynb 65
+def position_labels(tokens):
+    """Tokens tagged with their position (from 0): '0 <bos>', '1 je', ... A repeated token keeps
+    its own row or column in a heatmap."""
+    return [f"{i} {token}" for i, token in enumerate(tokens)]
+
+
+def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows of a translator's attention: for each sentence, kind ("encoder", "decoder",
+    "cross"), layer and head (both from 1), the weights of queries x keys.
+
+    Each sentence is translated greedily by d2l.predict_seq2seq(..., save_attention_weights=True).
+    The encoder's attention_weights, read right after that call, are the sentence's encoder
+    self-attention; the decoder's rows of each step, stacked, are its self-attention (0 above the
+    diagonal) and its encoder-decoder attention. Padding keys (weight 0) are left out.
+    Returns (heatmap rows, sorted by key and then query position so that the axes read in
+    position order; one text row per sentence and kind)."""
+    device = next(net.parameters()).device
+    heat_rows, text_rows = [], []
+    for sentence in sentences:
+        translation, steps = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
+                                                 device, save_attention_weights=True)
+        src = position_labels(sentence.lower().split(" ") + ["<eos>"])
+        dec = position_labels((["<bos>"] + translation.split())[:len(steps)])
+        encoder = torch.stack(net.encoder.attention_weights)  # (layers, heads, steps, steps)
+        encoder = encoder[..., :len(src), :len(src)].cpu()
+        num_layers, num_heads = encoder.shape[:2]
+        decoder = torch.zeros(num_layers, num_heads, len(dec), len(dec))
+        cross = torch.zeros(num_layers, num_heads, len(dec), len(src))
+        for t, (self_w, cross_w) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
+            for layer in range(num_layers):
+                decoder[layer, :, t, :t + 1] = self_w[layer][:, 0].cpu()
+                cross[layer, :, t] = cross_w[layer][:, 0, :len(src)].cpu()
+        kinds = {"encoder": (encoder, src, src, "source tokens", "source tokens"),
+                 "decoder": (decoder, dec, dec, "decoder inputs", "decoder inputs"),
+                 "cross": (cross, dec, src, "decoder inputs", "source tokens")}
+        for kind, (weights, queries, keys, q_name, k_name) in kinds.items():
+            for layer in range(num_layers):
+                for head in range(num_heads):
+                    state = {"sentence": sentence, "kind": kind, "layer": layer + 1,
+                             "head": head + 1}
+                    heat_rows += d2l.rows(state, row_labels=("query", queries),
+                                          col_labels=("key", keys), decimals=decimals,
+                                          weight=weights[layer, head])
+            text_rows += d2l.rows({"sentence": sentence, "kind": kind}, text=[
+                f"{sentence} => {translation}   (queries: {q_name}; keys: {k_name})"])
+    heat_rows.sort(key=lambda r: (r["col"], r["row"]))  # first seen = axis order: by position
+    return heat_rows, text_rows
+
+
+# %% notebooks/10.7-transformer.ipynb 69
+def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
+                     decimals=2):
+    """Explorer rows of one teacher-forced pass of the decoder in eval mode over `tgt_sentence`
+    (the whole target at once, as when scoring a translation): the decoder self-attention per
+    layer and head (from 1) with this section's causal mask (book_mask=False) and as the book's
+    decoder computes it in eval mode (book_mask=True: the masked self-attention gets
+    valid_lens=None, so a query also sees later positions), and one text row per mode with the
+    largest weight above the diagonal and the next token predicted at each position."""
+    device = next(net.parameters()).device
+    net.eval()
+    src_ids = src_vocab[src_sentence.lower().split(" ")] + [src_vocab["<eos>"]]
+    src_valid = torch.tensor([len(src_ids)], device=device)
+    src = torch.tensor([d2l.truncate_pad(src_ids, num_steps, src_vocab["<pad>"])], device=device)
+    tokens = ["<bos>"] + tgt_sentence.split()
+    labels = position_labels(tokens)
+
+    def no_valid_lens(attention, args):  # the book: dec_valid_lens = None in eval mode
+        return args[:3] + (None,)
+
+    heat_rows, text_rows = [], []
+    for book_mask in (False, True):
+        hooks = [blk.attention1.register_forward_pre_hook(no_valid_lens)
+                 for blk in net.decoder.blks] if book_mask else []
+        try:
+            with torch.no_grad():
+                state = net.decoder.init_state(net.encoder(src, src_valid), src_valid)
+                Y_hat, _ = net.decoder(torch.tensor([tgt_vocab[tokens]], device=device), state)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        weights = torch.stack(net.decoder.attention_weights[0]).cpu()  # (layers, heads, T, T)
+        for layer in range(weights.shape[0]):
+            for head in range(weights.shape[1]):
+                heat_rows += d2l.rows({"book_mask": book_mask, "layer": layer + 1,
+                                       "head": head + 1}, row_labels=("query", labels),
+                                      col_labels=("key", labels), decimals=decimals,
+                                      weight=weights[layer, head])
+        predicted = " ".join(tgt_vocab.to_tokens(Y_hat[0].argmax(-1).tolist()))
+        text_rows += d2l.rows({"book_mask": book_mask}, text=[
+            f"largest weight above the diagonal: {weights.triu(1).max().item():.2f}; "
+            f"next token predicted at each position: {predicted}"])
+    return heat_rows, text_rows
+
+
+# %% notebooks/10.7-transformer.ipynb 82
+def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows of greedy decoding with the cache, step by step (from 0): at step t, the
+    decoder self-attention row of the one new query over the t + 1 positions it sees (the
+    cache's t and its own), for every layer and head, and a text row with the input, the number
+    of positions seen, the tokens emitted so far and this step's output.
+    From d2l.predict_seq2seq(..., save_attention_weights=True)."""
+    device = next(net.parameters()).device
+    translation, steps = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
+                                             device, save_attention_weights=True)
+    outputs = translation.split() + ["<eos>"]  # what each step emits
+    inputs = position_labels((["<bos>"] + outputs)[:len(steps)])
+    heat_rows, text_rows = [], []
+    for t, (self_w, _) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
+        weights = torch.cat([w[:, 0] for w in self_w]).cpu()  # (layers * heads, t + 1)
+        num_heads, seen = self_w[0].shape[0], weights.shape[1]
+        names = [f"layer {k // num_heads + 1} head {k % num_heads + 1}"
+                 for k in range(weights.shape[0])]
+        heat_rows += d2l.rows({"step": t}, row_labels=("head", names), decimals=decimals,
+                              col_labels=("key", inputs[:seen]), weight=weights)
+        text_rows += d2l.rows({"step": t}, text=[
+            f"step {t}: input {inputs[t]!r}; keys: {seen} ({t} cached + the new one); "
+            f"emitted so far: {' '.join(outputs[:t]) or '(nothing)'}; emits: {outputs[t]}"])
+    return heat_rows, text_rows
