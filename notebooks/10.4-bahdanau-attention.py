@@ -451,19 +451,94 @@ assert torch.allclose(attention_weights.sum(-1), torch.ones(len(out_tokens)), at
 assert all_weights[:, len(src_tokens):].abs().max() == 0  # padding gets exactly zero weight
 row_gap = (attention_weights[:, None] - attention_weights[None]).abs().amax(-1)
 assert row_gap.max() > 0.05  # the steps do not all look at the source the same way
+assert attention_weights.max() < 0.9  # far from one source token per step
 
 # %% [markdown]
-# 这张热图离“每一步盯住一个源词”很远：所有权重都在 0.05 到 0.37 之间，围绕 $1/T = 0.25$，最大的 0.37 也只是 $1/T$ 的 1.5 倍左右。
+# 这张热图离“每一步盯住一个源词”很远：没有哪个权重接近 1，把打印出的最大权重与均匀分配的 $1/T = 0.25$ 比一比
+# （具体的数是这一次运行的结果，随种子和 CPU 内核而变，所以正文不引用它们）。
 # 它能说明的是：每一行的和为 1，填充位置的权重恰好为 0，而且各行并不相同——每一步确实在用不同的权重
-# 重新组合源句子，这是固定上下文变量做不到的。逐行看（这一次运行的结果，随种子和 CPU 内核而变）：
-# 生成 `chez` 的那一步最看重 `home`（0.36，给 `i'm` 只有 0.05），生成 `.` 的那一步给源句子里的 `.` 0.30，
-# 都是译文与原文对应的词；但生成 `je`、`suis` 和 `moi` 时，最大的权重落在 `<eos>` 上，而不是 `i'm`，
-# 生成 `<eos>` 的那一步则几乎是均匀的（0.23–0.30）。
+# 重新组合源句子，这是固定上下文变量做不到的。逐行读上面打印的结果：有没有生成词元最看重与它对应的源词
+# （比如 `chez` 与 `home`、`.` 与 `.`）？哪些把最大的权重给了 `<eos>`？
 #
 # 这样短的句子说明不了注意力的真正用处。GRU 编码器是从左往右读的，`.` 和 `<eos>` 处的隐状态已经读完了整句话，
-# 本身就概括了 `i'm` 和 `home`（这也许就是 `je`、`suis`、`moi` 偏向 `<eos>` 的原因）；
+# 本身就概括了 `i'm` 和 `home`（这也许就是有些生成词元偏向 `<eos>` 的原因）；
 # 只有 4 个位置可选、末尾两个位置又概括了全句时，模型没有理由学出像论文插图那样沿对角线排列的尖锐权重。要看到注意力“对齐”源词和目标词，
 # 需要更长的句子：Bahdanau 等人的实验里，注意力模型的优势正是在长句子上才明显。
+
+# %% [markdown]
+# ### 动手试试：逐步解码
+#
+# 上面的热图是解码结束后的整体；下面的探索器把 `predict_seq2seq` 的贪心解码一步一步摊开
+# （思路来自 Alammar 的逐步解码动画）。菜单选一个英语句子，再拖动“解码步”（decoding step）滑块：
+# 每走一步，热图多出一行，即这一步以上一步的解码器状态为查询、对各个有效源词元算出的注意力权重
+# （行和为 1，坐标轴上的数字是位置）；热图下面也多出一行文字：这一步生成的词元、到这一步为止的译文，以及权重最大的源词元。
+# 选 `i'm home .` 并把滑块拖到底，得到的正是上面那张热图；较短的译文在滑块到头之前就已生成 `<eos>`，之后不再变化。
+# 看一看：哪些步的权重行与前一步明显不同？这些步生成的是什么词元？
+# 所有状态都由 `decoding_states` 用本节训练好的 `net` 算出。有内核的读者可以修改下面的 `explorer_engs`，
+# 加上自己的句子（用空格隔开词元和标点，例如 `"i'm calm ."`；词表里没有的词会成为 `<unk>`，坐标轴上照样显示），
+# 重新运行这个单元格，看模型怎样一步步翻译它。
+
+# %%
+#@save
+def decoding_states(net, engs, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows for the greedy translation of each sentence in `engs` by predict_seq2seq.
+
+    Returns (heat_rows, text_rows). heat_rows: per sentence (its index in `engs`), decoding step
+    (1, 2, ...) and valid source token, that step's attention weight (the decoder's
+    attention_weights saved by predict_seq2seq), labelled "position token" on both axes.
+    text_rows: per sentence and step, one line with the token emitted and the translation so far.
+    Sorted by step and source position, so every chart axis lists its labels in that order.
+    """
+    device = next(net.parameters()).device
+    heat_rows, text_rows = [], []
+    for s, eng in enumerate(engs):
+        translation, weight_seq = d2l.predict_seq2seq(
+            net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
+        src = src_vocab.to_tokens(src_vocab[eng.lower().split(" ")]) + ["<eos>"]
+        src = [f"{j + 1} {t}" for j, t in enumerate(src[:num_steps])]
+        out = translation.split()
+        out += ["<eos>"] * (len(weight_seq) - len(out))  # the last step emitted <eos>, if any
+        for i, step_weights in enumerate(weight_seq):
+            row = step_weights[0][0, 0, :len(src)]  # one decoder call per step: (1, 1, num_kv)
+            state = {"sentence": s, "step": i + 1, "output": f"{i + 1} {out[i]}"}
+            heat_rows += d2l.rows(state, row_labels=("source", src), weight=row,
+                                  decimals=decimals)
+            top = int(row.argmax())
+            text_rows += d2l.rows({**state, "line": i + 1}, text=[
+                f"step {i + 1} emits {out[i]!r}: {' '.join(out[:i + 1])}  |  "
+                f"most weight on {src[top].split(' ', 1)[1]!r} ({float(row[top]):.2f})"])
+    heat_rows.sort(key=lambda r: (r["step"], r["i"]))
+    return heat_rows, text_rows
+
+
+# %% tags=["nbval-ignore-output"]
+explorer_engs = list(TEST_ENGS)  # edit and re-run to decode your own sentences
+heat_rows, text_rows = decoding_states(net, explorer_engs, src_vocab, tgt_vocab, num_steps)
+max_steps = max(r["step"] for r in heat_rows)
+d2l.explorer(
+    d2l.heatmap_view(heat_rows, "source", "output", width=260, height=220,
+                     x_title="Source tokens (keys)", y_title="Generated tokens (queries)"),
+    d2l.text_view(text_rows, "text", width=420, height=18 * max_steps, size=12),
+    controls=[d2l.Select("sentence", tuple(range(len(explorer_engs))), "sentence",
+                         default=len(explorer_engs) - 1, labels=tuple(explorer_engs)),
+              d2l.Slider("step", range(1, max(max_steps, 2) + 1), "decoding step",
+                         default=min(3, max_steps), upto=True)],
+    title="Greedy decoding, one step at a time", columns=1)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+home = explorer_engs.index("i'm home .")
+home_rows = [r for r in heat_rows if r["sentence"] == home]
+home_heat = torch.tensor([[r["weight"] for r in home_rows if r["step"] == i + 1]
+                          for i in range(len(out_tokens))])
+assert torch.allclose(home_heat, attention_weights, atol=0.005)  # the heatmap above, step by step
+for s, eng in enumerate(explorer_engs):
+    steps = sorted({r["step"] for r in heat_rows if r["sentence"] == s})
+    assert steps == list(range(1, len(translations[s].split()) + 2))  # every token, then <eos>
+    for i in steps:
+        row = [r["weight"] for r in heat_rows if (r["sentence"], r["step"]) == (s, i)]
+        assert len(row) == len(eng.split()) + 1 and abs(sum(row) - 1) <= 0.005 * len(row)
+    last = [r["text"] for r in text_rows if (r["sentence"], r["step"]) == (s, steps[-1])]
+    assert f"emits '<eos>': {translations[s]} <eos>".replace("  ", " ") in last[0]
 
 # %% [markdown]
 # ## 泛化：训练集中没有的句子
@@ -771,7 +846,8 @@ assert ex3_weights[~pad].min().item() > 0  # valid positions all get some weight
 # %% [markdown]
 # ### 练习 4
 #
-# 本节把键的投影 $\mathbf{W}_k\mathbf{h}_t$ 移到了 `init_state`，为什么不能同样把查询的投影 $\mathbf{W}_q\mathbf{s}_{t'-1}$
+# 先在正文“逐步解码”的探索器里选 `i'm home .`，把解码步滑块一格一格拖到底：一共几步？热图每多出一行，
+# 就用了一个新的查询。本节把键的投影 $\mathbf{W}_k\mathbf{h}_t$ 移到了 `init_state`，为什么不能同样把查询的投影 $\mathbf{W}_q\mathbf{s}_{t'-1}$
 # 也预先算好？用 `predict_seq2seq` 翻译一个句子时（它每生成一个词元就调用一次解码器），`W_k` 和 `W_q` 各被调用几次？
 # 用前向钩子数一数翻译 `"i'm home ."` 时的调用次数，存为字典 `ex4_calls`（键 `"W_k"`、`"W_q"`），
 # 并把生成的词元数（含 `<eos>`）存为 `ex4_steps`。

@@ -243,3 +243,64 @@ def test_check_min_lens_reads_values_only_on_the_cpu():
         d2l.check_min_lens(torch.tensor([3, 0]), "lens", 1)
     d2l.check_min_lens(torch.tensor([3, 1]), "lens", 1)
     d2l.check_min_lens(torch.zeros(2, device="meta"), "lens", 1)  # no values to read: no check
+
+
+def greedy_reference(net, sentence, vocab, num_steps):
+    """Greedy decoding written out: the decoder's attention_weights after each one-token call."""
+    src = vocab[sentence.split(" ")] + [vocab["<eos>"]]
+    valid = torch.tensor([len(src)])
+    X = torch.tensor([src + [vocab["<pad>"]] * (num_steps - len(src))])
+    net.eval()
+    with torch.no_grad():
+        state = net.decoder.init_state(net.encoder(X, valid), valid)
+        token, tokens, weights = vocab["<bos>"], [], []
+        for _ in range(num_steps):
+            Y, state = net.decoder(torch.tensor([[token]]), state)
+            token = int(Y.argmax(-1))
+            weights.append(net.decoder.attention_weights[0][0, 0, :len(src)])
+            tokens.append(vocab.to_tokens(token))
+            if token == vocab["<eos>"]:
+                break
+    return tokens, weights
+
+
+@pytest.mark.parametrize("decimals", [2, 4])
+def test_decoding_states_hold_the_decoders_attention_weights_step_by_step(decimals):
+    vocab = tiny_vocab()
+    torch.manual_seed(0)
+    net = d2l.EncoderDecoder(d2l.Seq2SeqEncoder(len(vocab), EMBED, HIDDEN, LAYERS),
+                             d2l.Seq2SeqAttentionDecoder(len(vocab), EMBED, HIDDEN, LAYERS))
+    engs, num_steps = ["a b", "d c a", "b zz"], 6  # "zz" is not in the vocabulary: <unk>
+    heat_rows, text_rows = d2l.decoding_states(net, engs, vocab, vocab, num_steps, decimals)
+    keys = [(r["step"], r["i"]) for r in heat_rows]
+    assert keys == sorted(keys)  # step by step, source position by position: the axis order
+    assert {r["source"] for r in heat_rows if r["sentence"] == 2} == {"1 b", "2 <unk>", "3 <eos>"}
+    for s, eng in enumerate(engs):
+        tokens, weights = greedy_reference(net, eng, vocab, num_steps)
+        mine = [r for r in heat_rows if r["sentence"] == s]
+        assert len(mine) == len(tokens) * (len(eng.split()) + 1)
+        for i, (token, expected) in enumerate(zip(tokens, weights), 1):
+            row = [r for r in mine if r["step"] == i]
+            assert [r["output"] for r in row] == [f"{i} {token}"] * len(row)
+            assert [r["i"] for r in row] == list(range(len(expected)))
+            assert [r["weight"] for r in row] == pytest.approx(expected.tolist(),
+                                                               abs=10 ** -decimals)
+            (line,) = [r["text"] for r in text_rows if (r["sentence"], r["step"]) == (s, i)]
+            assert line.startswith(f"step {i} emits {token!r}: {' '.join(tokens[:i])}  |")
+        assert len([r for r in text_rows if r["sentence"] == s]) == len(tokens)
+
+
+def test_decoding_states_stop_at_eos():
+    vocab = tiny_vocab()
+    torch.manual_seed(0)
+    net = d2l.EncoderDecoder(d2l.Seq2SeqEncoder(len(vocab), EMBED, HIDDEN, LAYERS),
+                             d2l.Seq2SeqAttentionDecoder(len(vocab), EMBED, HIDDEN, LAYERS))
+    with torch.no_grad():  # the output layer always prefers <eos>: one step, empty translation
+        net.decoder.dense.weight.zero_()
+        net.decoder.dense.bias.zero_()
+        net.decoder.dense.bias[vocab["<eos>"]] = 10.0
+    heat_rows, text_rows = d2l.decoding_states(net, ["a b c"], vocab, vocab, 6)
+    assert {r["step"] for r in heat_rows} == {1} and len(heat_rows) == 4
+    assert {r["output"] for r in heat_rows} == {"1 <eos>"}
+    assert sum(r["weight"] for r in heat_rows) == pytest.approx(1, abs=0.02)
+    assert [r["text"].split("  |")[0] for r in text_rows] == ["step 1 emits '<eos>': <eos>"]

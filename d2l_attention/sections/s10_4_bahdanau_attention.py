@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'bahdanau_net', 'BAHDANAU_TRAINING', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'bahdanau_net', 'BAHDANAU_TRAINING', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'decoding_states']
 
 
 # %% notebooks/10.4-bahdanau-attention.ipynb 5
@@ -132,3 +132,35 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
+
+
+# %% notebooks/10.4-bahdanau-attention.ipynb 41
+def decoding_states(net, engs, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows for the greedy translation of each sentence in `engs` by predict_seq2seq.
+
+    Returns (heat_rows, text_rows). heat_rows: per sentence (its index in `engs`), decoding step
+    (1, 2, ...) and valid source token, that step's attention weight (the decoder's
+    attention_weights saved by predict_seq2seq), labelled "position token" on both axes.
+    text_rows: per sentence and step, one line with the token emitted and the translation so far.
+    Sorted by step and source position, so every chart axis lists its labels in that order.
+    """
+    device = next(net.parameters()).device
+    heat_rows, text_rows = [], []
+    for s, eng in enumerate(engs):
+        translation, weight_seq = d2l.predict_seq2seq(
+            net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
+        src = src_vocab.to_tokens(src_vocab[eng.lower().split(" ")]) + ["<eos>"]
+        src = [f"{j + 1} {t}" for j, t in enumerate(src[:num_steps])]
+        out = translation.split()
+        out += ["<eos>"] * (len(weight_seq) - len(out))  # the last step emitted <eos>, if any
+        for i, step_weights in enumerate(weight_seq):
+            row = step_weights[0][0, 0, :len(src)]  # one decoder call per step: (1, 1, num_kv)
+            state = {"sentence": s, "step": i + 1, "output": f"{i + 1} {out[i]}"}
+            heat_rows += d2l.rows(state, row_labels=("source", src), weight=row,
+                                  decimals=decimals)
+            top = int(row.argmax())
+            text_rows += d2l.rows({**state, "line": i + 1}, text=[
+                f"step {i + 1} emits {out[i]!r}: {' '.join(out[:i + 1])}  |  "
+                f"most weight on {src[top].split(' ', 1)[1]!r} ({float(row[top]):.2f})"])
+    heat_rows.sort(key=lambda r: (r["step"], r["i"]))
+    return heat_rows, text_rows
