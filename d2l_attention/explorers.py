@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Slider", "Select", "Checkbox", "rows", "explorer", "heatmap_view", "line_view",
-           "bar_view", "point_view", "rule_view", "text_view", "Explorer"]
+           "bar_view", "point_view", "plane_view", "rule_view", "text_view", "Explorer"]
 
 VEGALITE_MIME = "application/vnd.vegalite.v5+json"
 DECIMALS = 4  # states are stored rounded: the same JSON on every CPU kernel (nbval compares it)
@@ -244,6 +244,21 @@ def point_view(data, x, y, color=None, *, title="", width=300, height=200, size=
     return View(data, draw, width, height, title)
 
 
+def plane_view(data, x, y, color=None, *, title="", width=200, height=200, size=60,
+               shape="circle", domain=(-1.2, 1.2), x_title=None, y_title=None):
+    """Points at (`x`, `y`) in a plane whose two axes share one fixed `domain` (with width ==
+    height, a circle stays round), e.g. 2-D vectors on the unit circle; `size` is a number."""
+
+    def draw(alt, base):
+        scale = alt.Scale(domain=list(domain), nice=False)
+        enc = dict(x=alt.X(f"{x}:Q", title=x_title or x, scale=scale),
+                   y=alt.Y(f"{y}:Q", title=y_title or y, scale=scale))
+        if color:
+            enc["color"] = alt.Color(f"{color}:N", title=color)
+        return base.mark_point(filled=True, shape=shape, size=size, clip=True).encode(**enc)
+
+    return View(data, draw, width, height, title)
+
 def bar_view(data, x, y, *, title="", width=240, height=200, y_domain=(0, 1), x_title=None,
              y_title=None, color="#c0392b"):
     """Bars of `y` for each label in `x` (e.g. the weights over the keys)."""
@@ -340,3 +355,4 @@ def explorer(*panels, controls, title, columns=None) -> Explorer:
     chart = chart.add_params(*params).properties(title=title)
     spec = chart.to_dict()
     return Explorer(spec, title, list(controls), views)
+

@@ -407,6 +407,7 @@ d2l.plt.show()
 # （用 float64 计算，排除 float32 舍入的干扰）。
 
 # %%
+#@save
 def rotation_for_offset(delta, num_hiddens):
     """Block-diagonal M with M @ p_i == p_{i+delta} for the sinusoidal encoding."""
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)
@@ -417,6 +418,7 @@ def rotation_for_offset(delta, num_hiddens):
     return torch.block_diag(*blocks)
 
 
+# %%
 def encoding_float64(num_steps, num_hiddens):
     pos = torch.arange(num_steps, dtype=torch.float64)[:, None]
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)
@@ -439,6 +441,140 @@ print("class encoding matches closed form:",
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert all(err < 1e-12 for err in rotation_errors.values())
 assert torch.allclose(P[0].double(), P64, atol=1e-5)
+
+# %% [markdown]
+# ### 动手试试：偏移就是旋转
+#
+# 下面的探索器（explorer）把上面由 `PositionalEncoding` 对全零输入算出的编码（60 个位置、32 维）按列对画在平面上：
+# 第 $m$ 对列 $(p_{i,2m}, p_{i,2m+1}) = (\sin i\omega_m, \cos i\omega_m)$ 总落在单位圆上，
+# $i = 0$ 时在正上方 $(0, 1)$，$i$ 每增加 1 就顺时针转过角度 $\omega_m$。
+# 四个面板是 $m = 0, 2, 4, 6$ 四对列（$\omega_m = 1, 0.316, 0.1, 0.0316$）。拖动偏移 $\delta$：
+# 在每个圆上，$\mathbf{p}_{i+\delta}$ 都比 $\mathbf{p}_i$ 多转了 $\delta\omega_m$；
+# 叉号 $\mathbf{M}_\delta\mathbf{p}_i$（用上面的 `rotation_for_offset` 算出）始终正好落在 $\mathbf{p}_{i+\delta}$ 上，
+# 每个圆下的文字给出这对列的旋转角和所有 $i$ 上的最大误差（只剩 float32 的舍入）。
+# 再拖动位置 $i$：两个点一起沿圆移动，夹角保持 $\delta\omega_m$ 不变——变换只依赖 $\delta$，不依赖 $i$。
+# 比较四个面板：高频的 $m = 0$ 在 $\delta$ 较大时转过不止一圈；低频的 $m = 6$ 上，60 个位置只占不到半圈，同样的 $\delta$ 只转过一个小角度。
+
+# %%
+#@save
+def rotation_states(pos_encoding, num_steps, pairs, positions, offsets):
+    """Explorer rows from `pos_encoding` applied to zeros (eval mode), by layer: for each column
+    pair m in `pairs`, "circle" (the unit circle) and "encoding" (the points (p_{i,2m},
+    p_{i,2m+1}) of all num_steps positions); for each position i in `positions` and offset delta
+    in `offsets`, "p_i", "p_i+delta" and "M p_i" (M = rotation_for_offset(delta)); and "text":
+    per pair and offset, two lines: the angle delta * w_m and max_i |M p_i - p_{i+delta}|."""
+    d = pos_encoding.num_hiddens
+    with torch.no_grad():
+        P = pos_encoding.eval()(torch.zeros(1, num_steps, d))[0].double()  # (num_steps, d)
+    P2 = P.reshape(num_steps, d // 2, 2)  # P2[i, m] = (p_{i,2m}, p_{i,2m+1})
+    omega = torch.pow(10000.0, -torch.arange(0, d, 2, dtype=torch.float64) / d)
+    M = {delta: rotation_for_offset(delta, d) for delta in offsets}
+    turn = torch.linspace(0, 2 * math.pi, 73, dtype=torch.float64)
+    layers = {name: [] for name in ("circle", "encoding", "p_i", "p_i+delta", "M p_i", "text")}
+
+    def points(layer, state, xy, label):  # xy: (k, 2), k points (sin, cos)
+        layers[layer].extend(d2l.rows(state, sin=xy[:, 0], cos=xy[:, 1], point=[label] * len(xy)))
+
+    for m in pairs:
+        points("circle", {"pair": m}, torch.stack([turn.sin(), turn.cos()], dim=1), "unit circle")
+        points("encoding", {"pair": m}, P2[:, m], f"p_0 … p_{num_steps - 1}")
+        for i in positions:
+            points("p_i", {"pair": m, "pos": i}, P2[i:i + 1, m], "p_i")
+            for delta in offsets:
+                state = {"pair": m, "pos": i, "delta": delta}
+                points("p_i+delta", state, P2[i + delta:i + delta + 1, m], "p_(i+δ)")
+                rotated = (M[delta] @ P[i]).reshape(d // 2, 2)
+                points("M p_i", state, rotated[m:m + 1], "M_δ p_i")
+    for delta in offsets:
+        gap = (P[:num_steps - delta] @ M[delta].T - P[delta:]).abs()  # (num_steps - delta, d)
+        gap = gap.reshape(-1, d // 2, 2).amax(dim=(0, 2))  # per pair: max over i
+        for m in pairs:
+            lines = [f"rotation angle δ·ω_m = {delta * omega[m].item():.3f} rad",
+                     f"max over i |M_δ p_i − p_(i+δ)| = {gap[m].item():.1e}"]
+            layers["text"] += d2l.rows({"pair": m, "delta": delta}, row_labels=("line", [0, 1]),
+                                       text=lines)
+    return layers
+
+
+# %%
+pairs, positions, offsets = (0, 2, 4, 6), range(0, 36, 5), range(0, 21)
+layers = rotation_states(pos_encoding, num_steps, pairs, positions, offsets)
+looks = {"circle": (6, "circle"), "encoding": (18, "circle"), "p_i": (120, "circle"),
+         "p_i+delta": (140, "circle"), "M p_i": (70, "cross")}  # layer: (size, shape)
+
+
+def circle_panel(m):
+    """All layers of column pair m, drawn on one unit circle."""
+    return tuple(d2l.plane_view(
+        [r for r in layers[name] if r["pair"] == m], "sin", "cos", color="point", size=size,
+        shape=shape, width=170, height=170, x_title=f"p_(i,{2 * m}) = sin(i·ω_m)",
+        y_title=f"p_(i,{2 * m + 1}) = cos(i·ω_m)",
+        title=f"pair m = {m}: ω_m = {10000 ** (-2 * m / encoding_dim):.3g}")
+        for name, (size, shape) in looks.items())
+
+
+d2l.explorer(*[circle_panel(m) for m in pairs],
+             *[d2l.text_view([r for r in layers["text"] if r["pair"] == m], "text", width=170,
+                             height=36, size=11) for m in pairs],
+             controls=[d2l.Slider("pos", positions, "position i", default=10),
+                       d2l.Slider("delta", offsets, "offset δ", default=5)],
+             title="An offset δ rotates every (sin, cos) pair by the angle δ·ω_m", columns=4)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+p_i = {(r["pair"], r["pos"]): (r["sin"], r["cos"]) for r in layers["p_i"]}
+assert all(abs(a["sin"] - b["sin"]) + abs(a["cos"] - b["cos"]) < 1e-3 and abs(a["sin"] * p_i[a["pair"], a["pos"]][0] + a["cos"] * p_i[a["pair"], a["pos"]][1] - math.cos(a["delta"] * 10000 ** (-2 * a["pair"] / encoding_dim))) < 1e-3 for a, b in zip(layers["p_i+delta"], layers["M p_i"]))  # noqa: E501
+assert all(float(r["text"].split("= ")[-1]) < 1e-6 for r in layers["text"] if r["line"] == 1)
+assert max(offsets) > 2 * math.pi
+assert p_i[0, 0] == (0.0, 1.0) and min(r["sin"] for r in layers["encoding"] if r["pair"] == 6) >= 0
+
+# %% [markdown]
+# ### 动手试试：点积只看距离
+#
+# 旋转还意味着：两个位置编码的点积 $\mathbf{p}_i^\top \mathbf{p}_j$ 只与两者相距多远有关。
+# 下面的探索器对每个位置 $i$ 画出 $\mathbf{p}_i$ 与所有位置 $j$ 的编码的点积（同样来自 `PositionalEncoding`）。
+# 拖动位置 $i$：曲线总在 $j = i$ 处（虚线）取最大值 $d/2 = 16$，因为每对列贡献 $\sin^2 + \cos^2 = 1$；
+# 整条曲线只是跟着 $i$ 平移，形状不变，在 $i$ 两侧对称。圆点是把位置 0 的曲线搬过来的 $\mathbf{p}_0^\top \mathbf{p}_{|i-j|}$，
+# 它在每个 $i$ 下都与实线重合：$\mathbf{p}_i^\top \mathbf{p}_j$ 只依赖 $|i-j|$。为什么如此，留给练习 3 用三角恒等式证明。
+
+# %%
+#@save
+def dot_profile_states(pos_encoding, num_steps, positions):
+    """Explorer rows from `pos_encoding` applied to zeros (eval mode), by layer: for each
+    position i in `positions`, "profile" (p_i . p_j for j = 0..num_steps-1), "shifted" (the
+    profile of position 0 moved to i, p_0 . p_|i-j|), "rule" (j = i) and one "text" line."""
+    d = pos_encoding.num_hiddens
+    with torch.no_grad():
+        P = pos_encoding.eval()(torch.zeros(1, num_steps, d))[0].double()  # (num_steps, d)
+    gram, j = P @ P.T, torch.arange(num_steps)  # gram[i, j] = p_i . p_j
+    layers = {name: [] for name in ("profile", "shifted", "rule", "text")}
+    for i in positions:
+        state, shifted = {"position": i}, gram[0, (j - i).abs()]
+        layers["profile"] += d2l.rows(state, j=j, dot=gram[i], curve=["p_i · p_j"] * num_steps)
+        layers["shifted"] += d2l.rows(state, j=j, dot=shifted,
+                                      curve=["p_0 · p_|i−j|"] * num_steps)
+        layers["rule"] += d2l.rows(state, j=[i])
+        layers["text"] += d2l.rows(state, text=[
+            f"largest p_i · p_j at j = {gram[i].argmax().item()}: {gram[i].max().item():.2f}; "
+            f"max over j of |p_i · p_j − p_0 · p_|i−j|| = {(gram[i] - shifted).abs().max():.1e}"])
+    return layers
+
+
+# %%
+query_positions = range(0, num_steps, 4)
+profile = dot_profile_states(pos_encoding, num_steps, query_positions)
+dot_range = (math.floor(min(r["dot"] for r in profile["profile"])), encoding_dim / 2 + 1)
+style = dict(width=420, height=220, x_title="position j", y_title="p_i · p_j", y_domain=dot_range)
+d2l.explorer((d2l.line_view(profile["profile"], "j", "dot", color="curve", **style),
+              d2l.point_view(profile["shifted"], "j", "dot", color="curve", size=16, **style),
+              d2l.rule_view(profile["rule"], "j", width=420, height=220)),
+             d2l.text_view(profile["text"], "text", width=420),
+             controls=[d2l.Slider("position", query_positions, "position i", default=20)],
+             title="Dot product of position i's encoding with every position j", columns=1)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+dots = {(r["position"], r["j"]): r["dot"] for r in profile["profile"]}
+assert all(max(range(num_steps), key=lambda j: dots[i, j]) == i and abs(dots[i, i] - 16) < 1e-3 for i in query_positions)  # noqa: E501
+assert all(abs(dots[i, j] - dots[0, abs(i - j)]) < 1e-3 for i in query_positions for j in range(num_steps))  # noqa: E501
 
 # %% [markdown]
 # ## 实验：一个注意力模式已知的任务——反转序列
@@ -520,8 +656,8 @@ weight_on_expected = rev_weights[:, torch.arange(seq_len), expected_key]  # (100
 hits = (rev_weights.argmax(dim=-1) == expected_key).float().mean().item()
 print(f"token accuracy on 1000 new sequences: {accuracy:.2f}")
 print("key with the largest mean weight, per query:", mean_weights.argmax(dim=-1).tolist())
-print(f"mean weight on key 7 - i: {weight_on_expected.mean():.2f}; above 0.9 for every query: "
-      f"{bool((weight_on_expected.mean(dim=0) > 0.9).all())}")
+print(f"mean weight on key 7 - i above 0.95: {bool(weight_on_expected.mean() > 0.95)}; "
+      f"above 0.9 for every query: {bool((weight_on_expected.mean(dim=0) > 0.9).all())}")
 print(f"share of (sequence, query) pairs whose largest weight is on key 7 - i: {hits:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -690,6 +826,7 @@ assert ex2_weights[:, torch.arange(seq_len), torch.arange(seq_len - 1, -1, -1)].
 # 对正弦编码，两个位置编码的点积 $\mathbf{p}_i^\top \mathbf{p}_j$ 只依赖 $|i-j|$。
 # 用 `PositionalEncoding(64, 0, max_len=50).P` 算出 Gram 矩阵 `ex3_gram`（形状 (50, 50)，第 $(i,j)$ 项为 $\mathbf{p}_i^\top \mathbf{p}_j$），
 # 并定义 `ex3_profile`：长 50 的张量，第 $\delta$ 项为 $\mathbf{p}_0^\top \mathbf{p}_\delta$。
+# 先在上面的点积探索器里拖动位置 $i$，看峰值在哪里、曲线的形状是否随 $i$ 改变；再
 # 用三角恒等式说明为什么 $\mathbf{p}_i^\top \mathbf{p}_j$ 只依赖 $|i-j|$，它在 $i = j$ 时等于多少？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]

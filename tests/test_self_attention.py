@@ -108,3 +108,61 @@ def test_self_attention_is_permutation_equivariant_until_positions_are_added(n, 
             pe = d2l.PositionalEncoding(8, dropout=0).eval()
             Xa, Xb = pe(X), pe(X[:, perm])
             assert not torch.allclose(net(Xb, Xb, Xb), net(Xa, Xa, Xa)[:, perm], atol=1e-4)
+
+
+def test_rotation_for_offset_maps_each_encoding_to_the_one_delta_later():
+    P = d2l.PositionalEncoding(12, dropout=0, max_len=40).P[0].double()
+    M = d2l.rotation_for_offset(7, 12)
+    assert M.shape == (12, 12)
+    torch.testing.assert_close(M @ M.T, torch.eye(12, dtype=torch.float64))  # a rotation
+    assert (P[:-7] @ M.T - P[7:]).abs().max() < 1e-5
+    assert (P[:-6] @ M.T - P[6:]).abs().max() > 0.1  # the wrong offset does not fit
+
+
+def test_rotation_states_hold_the_encoding_its_shift_and_the_rotated_point():
+    pe = d2l.PositionalEncoding(16, dropout=0.5)  # dropout: the states must come from eval mode
+    pairs, positions, offsets = (0, 3), (0, 4), (0, 2, 5)
+    layers = d2l.rotation_states(pe, 12, pairs, positions, offsets)
+    counts = {name: len(rows) for name, rows in layers.items()}
+    assert counts == {"circle": 2 * 73, "encoding": 2 * 12, "p_i": 2 * 2, "p_i+delta": 2 * 2 * 3,
+                      "M p_i": 2 * 2 * 3, "text": 2 * 3 * 2}
+    P = pe.P[0].double()
+    for r in layers["encoding"]:
+        assert (r["sin"], r["cos"]) == pytest.approx(
+            (P[r["i"], 2 * r["pair"]].item(), P[r["i"], 2 * r["pair"] + 1].item()), abs=1e-4)
+    for r in layers["p_i"]:
+        assert (r["sin"], r["cos"]) == pytest.approx(
+            (P[r["pos"], 2 * r["pair"]].item(), P[r["pos"], 2 * r["pair"] + 1].item()), abs=1e-4)
+    for shifted, rotated in zip(layers["p_i+delta"], layers["M p_i"]):
+        m, i, delta = shifted["pair"], shifted["pos"], shifted["delta"]
+        assert (rotated["pair"], rotated["pos"], rotated["delta"]) == (m, i, delta)
+        want = P[i + delta, 2 * m:2 * m + 2].tolist()
+        assert [shifted["sin"], shifted["cos"]] == pytest.approx(want, abs=1e-4)
+        got = (d2l.rotation_for_offset(delta, 16) @ P[i])[2 * m:2 * m + 2].tolist()
+        assert [rotated["sin"], rotated["cos"]] == pytest.approx(got, abs=1e-4)
+    for r in layers["circle"]:
+        assert r["sin"] ** 2 + r["cos"] ** 2 == pytest.approx(1, abs=1e-3)
+    (line,) = [r["text"] for r in layers["text"]
+               if (r["pair"], r["delta"], r["line"]) == (3, 5, 0)]
+    assert f"{5 * 10000 ** (-6 / 16):.3f} rad" in line
+
+
+def test_dot_profile_states_hold_the_dot_products_of_the_encodings():
+    pe = d2l.PositionalEncoding(8, dropout=0.5)
+    layers = d2l.dot_profile_states(pe, 20, positions=(0, 7, 19))
+    assert [len(layers[k]) for k in ("profile", "shifted", "rule", "text")] == [60, 60, 3, 3]
+    P = pe.P[0, :20].double()
+    gram = P @ P.T
+    for r in layers["profile"]:
+        assert r["dot"] == pytest.approx(gram[r["position"], r["j"]].item(), abs=1e-4)
+    for r in layers["shifted"]:
+        assert r["dot"] == pytest.approx(gram[0, abs(r["position"] - r["j"])].item(), abs=1e-4)
+    assert [r["j"] for r in layers["rule"]] == [0, 7, 19]
+    assert all(f"at j = {r['position']}: 4.00" in r["text"] for r in layers["text"])
+
+
+def test_plane_view_puts_both_axes_on_one_fixed_domain():
+    view = d2l.plane_view([{"a": 0.5, "b": -0.5}], "a", "b", domain=(-2, 2))
+    ex = d2l.explorer(view, controls=[], title="plane")
+    enc = ex.spec["encoding"]
+    assert enc["x"]["scale"]["domain"] == enc["y"]["scale"]["domain"] == [-2, 2]
