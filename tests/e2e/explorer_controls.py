@@ -17,7 +17,8 @@ def change_first_control(page, embed, timeout_s=20):
     embed.locator("svg.marks, canvas").first.wait_for(timeout=timeout_s * 1000)
     control = embed.locator(".vega-bind input, .vega-bind select").first
     control.wait_for(timeout=timeout_s * 1000)
-    label = control.evaluate("c => c.closest('label').innerText.trim()")
+    label = control.evaluate(
+        "c => c.closest('.vega-bind').querySelector('.vega-bind-name').innerText.trim()")
     before = embed.evaluate(CHART_STATE)
     kind = control.evaluate("c => c.tagName === 'SELECT' ? 'select' : c.type")
     if kind == "range":
