@@ -1,6 +1,7 @@
 """Encoder-decoder machinery from the seq2seq chapter, with the zh-edition names and signatures."""
 
 import collections
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -11,7 +12,7 @@ from .text import truncate_pad
 from .utils import Animator, Timer, grad_clipping
 
 __all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "Seq2SeqDecoder",
-           "seq2seq_net", "sequence_mask",
+           "seq2seq_net", "Seq2SeqConfig", "SEQ2SEQ_CONFIG", "sequence_mask",
            "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu",
            "corpus_bleu"]
 
@@ -104,12 +105,36 @@ class Seq2SeqDecoder(Decoder):
         return self.dense(output).permute(1, 0, 2), (hidden, context)
 
 
-def seq2seq_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers=2, dropout=0.1):
-    """The chapter-9 translator without attention, with the sizes of section 10.4's model:
-    `EncoderDecoder(Seq2SeqEncoder, Seq2SeqDecoder)`."""
+def seq2seq_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout):
+    """The chapter-9 translator without attention: `EncoderDecoder(Seq2SeqEncoder,
+    Seq2SeqDecoder)`. Its sizes are in `SEQ2SEQ_CONFIG` (`SEQ2SEQ_CONFIG.net(src, tgt)`)."""
     return EncoderDecoder(
         Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout),
         Seq2SeqDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout))
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqConfig:
+    """A recurrent translator's sizes and training settings, written once (the book's values
+    for 9.7's model; 10.4's `BahdanauConfig` has the same sizes). The notebooks, `make bench`
+    and the tests read the configuration objects; `net` builds the model they describe,
+    `dataclasses.replace(config, num_layers=3)` a variant."""
+
+    embed_size: int = 32
+    num_hiddens: int = 32
+    num_layers: int = 2
+    dropout: float = 0.1
+    batch_size: int = 64
+    num_steps: int = 10
+    lr: float = 0.005
+    num_epochs: int = 300
+
+    def net(self, src_vocab, tgt_vocab):
+        return seq2seq_net(src_vocab, tgt_vocab, self.embed_size, self.num_hiddens,
+                           self.num_layers, self.dropout)
+
+
+SEQ2SEQ_CONFIG = Seq2SeqConfig()
 
 
 def sequence_mask(X, valid_len, value=0):

@@ -28,6 +28,7 @@
 
 # %%
 import collections
+import dataclasses
 
 import torch
 from torch import nn
@@ -280,19 +281,32 @@ assert not any(set(token) & set("\u2019\u202f\u2009\xa0\xab\xbb") for token in c
 # ## 训练
 #
 # 超参数与书中相同：嵌入 32 维、32 个隐藏单元、2 层、暂退概率（dropout）0.1、批量 64、每句 10 步、
-# 学习率 0.005、250 轮。编码器沿用 9.7 节的 `Seq2SeqEncoder`。
+# 学习率 0.005、250 轮。编码器沿用 9.7 节的 `Seq2SeqEncoder`。这些数只写在一个地方：
+# 配置对象 `BAHDANAU_CONFIG`（与 9.7 节的 `d2l.Seq2SeqConfig` 同样的字段），本节、基准程序和测试都读它。
 
 # %%
 #@save
-def bahdanau_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers=2, dropout=0.1):
-    """This section's translator (the book's sizes): Seq2SeqEncoder + Seq2SeqAttentionDecoder."""
+def bahdanau_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout):
+    """This section's translator: Seq2SeqEncoder + Seq2SeqAttentionDecoder. Its sizes are in
+    `BAHDANAU_CONFIG` (`BAHDANAU_CONFIG.net(src_vocab, tgt_vocab)`)."""
     encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
     decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers,
                                       dropout)
     return d2l.EncoderDecoder(encoder, decoder)
 
 
-BAHDANAU_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
+@dataclasses.dataclass(frozen=True)
+class BahdanauConfig(d2l.Seq2SeqConfig):
+    """10.4's translator: the book's sizes and training settings (9.7's, trained 250 epochs)."""
+
+    num_epochs: int = 250
+
+    def net(self, src_vocab, tgt_vocab):
+        return bahdanau_net(src_vocab, tgt_vocab, self.embed_size, self.num_hiddens,
+                            self.num_layers, self.dropout)
+
+
+BAHDANAU_CONFIG = BahdanauConfig()
 
 
 # %% [markdown]
@@ -302,11 +316,13 @@ BAHDANAU_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs
 
 # %%
 torch.set_num_threads(1)
-batch_size, num_steps = BAHDANAU_TRAINING["batch_size"], BAHDANAU_TRAINING["num_steps"]
+config = BAHDANAU_CONFIG
+batch_size, num_steps = config.batch_size, config.num_steps
 train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
 torch.manual_seed(0)
-embed_size, num_hiddens, num_layers, dropout = 32, 32, 2, 0.1
-lr, num_epochs, device = BAHDANAU_TRAINING["lr"], BAHDANAU_TRAINING["num_epochs"], d2l.try_gpu()
+embed_size, num_hiddens, num_layers, dropout = (config.embed_size, config.num_hiddens,
+                                                config.num_layers, config.dropout)
+lr, num_epochs, device = config.lr, config.num_epochs, d2l.try_gpu()
 net = bahdanau_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout)
 result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
 
@@ -586,9 +602,9 @@ assert len(calm) == 5 and all("calme" in t for t in calm)
 
 # %%
 torch.manual_seed(0)
-models = {"seq2seq, no attention (9.7)": d2l.seq2seq_net(src_vocab, tgt_vocab),
-          "Bahdanau attention (10.4)": bahdanau_net(src_vocab, tgt_vocab),
-          "Transformer (10.7)": d2l.transformer_net(src_vocab, tgt_vocab)}
+models = {"seq2seq, no attention (9.7)": d2l.SEQ2SEQ_CONFIG.net(src_vocab, tgt_vocab),
+          "Bahdanau attention (10.4)": BAHDANAU_CONFIG.net(src_vocab, tgt_vocab),
+          "Transformer (10.7)": d2l.TRANSFORMER_CONFIG.net(src_vocab, tgt_vocab)}
 param_counts = {name: sum(p.numel() for p in model.parameters()) for name, model in models.items()}
 for name, count in param_counts.items():
     print(f"{name:28s} {count:6d} parameters")

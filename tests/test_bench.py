@@ -1,5 +1,6 @@
 """Smoke test of `make bench` (tools/bench.py): a --quick run, its output format."""
 
+import dataclasses
 import re
 import shlex
 
@@ -109,15 +110,14 @@ def test_bad_arguments_are_rejected(argv, capsys):
 def test_bench_trains_the_taught_classes():
     """The benchmarked models are built from the classes the notebooks teach, not faster twins."""
     vocab = type("V", (), {"__len__": lambda self: 30})()
-    assert bench.settings("bahdanau") == d2l.BAHDANAU_TRAINING
-    bahdanau = bench.RECIPES["bahdanau"][0]()(vocab, vocab)  # what `bench.run` trains
+    bahdanau = bench.settings("bahdanau").net(vocab, vocab)  # what `bench.run` trains
     assert type(bahdanau.decoder) is d2l.Seq2SeqAttentionDecoder
-    transformer = bench.RECIPES["transformer"][0]()(vocab, vocab)
+    transformer = bench.settings("transformer").net(vocab, vocab)
     assert type(transformer.encoder) is d2l.TransformerEncoder
     assert type(transformer.decoder) is d2l.TransformerDecoder
     attentions = [m for m in transformer.modules() if isinstance(m, d2l.MultiHeadAttention)]
     assert len(attentions) == 2 * 3 and all(type(m) is d2l.MultiHeadAttention for m in attentions)
-    seq2seq = d2l.seq2seq_net(vocab, vocab)
+    seq2seq = bench.settings("seq2seq").net(vocab, vocab)  # `--heldout` compares it too
     assert type(seq2seq.decoder) is d2l.Seq2SeqDecoder and not seq2seq.encoder.ignores_padding
     assert transformer.encoder.ignores_padding and not bahdanau.encoder.ignores_padding
 
@@ -217,9 +217,26 @@ def test_training_without_a_speedup_learns_the_same(monkeypatch, name):
         lines = [list("abc"), list("de"), list("fab"), list("c")] * 4
         X, X_len = d2l.build_array_nmt(lines, vocab, 6)
         data = d2l.load_array((X, X_len, X, X_len), 8, is_train=False)
-        net = d2l.transformer_net(vocab, vocab, dropout=0.0)
+        net = dataclasses.replace(d2l.TRANSFORMER_CONFIG, dropout=0.0).net(vocab, vocab)
         return d2l.train_seq2seq(net, data, 0.01, 3, vocab, torch.device("cpu")).loss
 
     baseline = train()
     monkeypatch.setattr(seq2seq, bench.SPEEDUPS[name][1], bench.SPEEDUPS[name][2])
     assert train() == pytest.approx(baseline, rel=1e-5)
+
+
+def test_each_configuration_builds_the_model_it_describes():
+    """One configuration object per model holds its sizes: a changed field changes the model."""
+    vocab = type("V", (), {"__len__": lambda self: 30})()
+    transformer = dataclasses.replace(d2l.TRANSFORMER_CONFIG, num_layers=3, num_hiddens=16,
+                                      num_heads=2).net(vocab, vocab)
+    assert len(transformer.encoder.blks) == 3 and len(transformer.decoder.blks) == 3
+    assert transformer.encoder.embedding.embedding_dim == 16
+    for name in ("seq2seq", "bahdanau"):
+        net = dataclasses.replace(bench.settings(name), num_hiddens=8, num_layers=3,
+                                  embed_size=4).net(vocab, vocab)
+        assert (net.encoder.rnn.hidden_size, net.encoder.rnn.num_layers) == (8, 3)
+        assert net.encoder.embedding.embedding_dim == 4
+    for name in ("bahdanau", "transformer"):  # the training settings travel with each model
+        cfg = bench.settings(name)
+        assert bench.epochs_for(bench.parse_args(["--models", name]), name) == cfg.num_epochs

@@ -13,8 +13,8 @@ import torch
 import d2l_attention as d2l
 
 READ_A_VALUE = r"item\(\) cannot be called on meta tensors"
-BUILDERS = {"seq2seq": lambda: d2l.seq2seq_net, "bahdanau": lambda: d2l.bahdanau_net,
-            "transformer": lambda: d2l.transformer_net}
+BUILDERS = {"seq2seq": lambda: d2l.SEQ2SEQ_CONFIG.net, "bahdanau": lambda: d2l.BAHDANAU_CONFIG.net,
+            "transformer": lambda: d2l.TRANSFORMER_CONFIG.net}
 
 
 @pytest.fixture(scope="module")

@@ -14,10 +14,10 @@
 
 A tool, not part of the library: it trains the library's models (`import d2l_attention`).
 
-The models, data and hyperparameters come from the library, saved from the notebooks:
-`d2l.bahdanau_net` with `d2l.BAHDANAU_TRAINING` (10.4) and `d2l.transformer_net` with
-`d2l.TRANSFORMER_TRAINING` (10.7); the test sentences are `d2l.TEST_ENGS`/`d2l.TEST_FRAS`. One
-line per model and seed::
+The models, data and hyperparameters come from the library, saved from the notebooks: each
+model's configuration object, `d2l.BAHDANAU_CONFIG` (10.4) and `d2l.TRANSFORMER_CONFIG` (10.7)
+(`--heldout` also `d2l.SEQ2SEQ_CONFIG`, 9.7's), builds the model (`.net`) and holds its training
+settings; the test sentences are `d2l.TEST_ENGS`/`d2l.TEST_FRAS`. One line per model and seed::
 
     bahdanau    seed 0 epochs 250 wall 44.5 s 14259 tokens/s loss 0.019 bleu 1.000 ... mean 0.915
 
@@ -60,12 +60,11 @@ import torch
 import d2l_attention as d2l
 
 QUICK_EPOCHS = 3
-RECIPES = {  # name: (builder, training settings); all saved from the notebooks
-    "bahdanau": (lambda: d2l.bahdanau_net, lambda: d2l.BAHDANAU_TRAINING),
-    "transformer": (lambda: d2l.transformer_net, lambda: d2l.TRANSFORMER_TRAINING),
+RECIPES = {  # name: its configuration (sizes, training settings, `.net`), saved from a notebook
+    "bahdanau": lambda: d2l.BAHDANAU_CONFIG,
+    "transformer": lambda: d2l.TRANSFORMER_CONFIG,
 }
-HELDOUT_MODELS = {"seq2seq": lambda: d2l.seq2seq_net, "bahdanau": lambda: d2l.bahdanau_net,
-                  "transformer": lambda: d2l.transformer_net}
+HELDOUT_MODELS = {"seq2seq": lambda: d2l.SEQ2SEQ_CONFIG, **RECIPES}
 KERNEL_ENV = "ATEN_CPU_CAPABILITY"
 
 
@@ -100,7 +99,8 @@ def undo_speedups(names):
 
 
 def settings(model):
-    return dict(RECIPES[model][1]())
+    """The configuration of `model` (a name of HELDOUT_MODELS, which holds every RECIPE)."""
+    return HELDOUT_MODELS[model]()
 
 
 def cpu_kernel():
@@ -120,13 +120,13 @@ def run(model, seed, num_epochs, device):
     """Train one model from `seed` with its notebook's settings; return the measurements."""
     cfg = settings(model)
     torch.manual_seed(seed)
-    train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(cfg["batch_size"], cfg["num_steps"])
-    net = RECIPES[model][0]()(src_vocab, tgt_vocab)
+    train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(cfg.batch_size, cfg.num_steps)
+    net = cfg.net(src_vocab, tgt_vocab)
     start = time.perf_counter()
-    result = quiet_train(net, train_iter, cfg["lr"], num_epochs, tgt_vocab, device)
+    result = quiet_train(net, train_iter, cfg.lr, num_epochs, tgt_vocab, device)
     wall = time.perf_counter() - start
     translations, bleus, _ = d2l.translate_and_score(
-        net, d2l.TEST_ENGS, d2l.TEST_FRAS, src_vocab, tgt_vocab, cfg["num_steps"], device,
+        net, d2l.TEST_ENGS, d2l.TEST_FRAS, src_vocab, tgt_vocab, cfg.num_steps, device,
         verbose=False)
     # Like the reference scripts: target tokens over the wall time of the whole train_seq2seq call.
     tokens = result.tokens_per_sec * result.seconds
@@ -214,20 +214,20 @@ def heldout_split(train_pairs, test_pairs, num_steps):
 
 
 def run_heldout(model, seed, args, device):
-    cfg = settings("bahdanau")  # batch size, num_steps and lr are the same for every model
-    source, target, tests = heldout_split(args.train_pairs, args.test_pairs, cfg["num_steps"])
+    cfg = settings(model)
+    source, target, tests = heldout_split(args.train_pairs, args.test_pairs, cfg.num_steps)
     torch.manual_seed(seed)
     data_iter, src_vocab, tgt_vocab = d2l.nmt_data_from_tokens(
-        source, target, cfg["batch_size"], cfg["num_steps"])
-    net = HELDOUT_MODELS[model]()(src_vocab, tgt_vocab)
+        source, target, cfg.batch_size, cfg.num_steps)
+    net = cfg.net(src_vocab, tgt_vocab)
     parameters = sum(p.numel() for p in net.parameters())
     start = time.perf_counter()
-    result = quiet_train(net, data_iter, cfg["lr"], args.heldout_epochs, tgt_vocab, device)
+    result = quiet_train(net, data_iter, cfg.lr, args.heldout_epochs, tgt_vocab, device)
     wall = time.perf_counter() - start
-    preds = [d2l.predict_seq2seq(net, eng, src_vocab, tgt_vocab, cfg["num_steps"], device)[0]
+    preds = [d2l.predict_seq2seq(net, eng, src_vocab, tgt_vocab, cfg.num_steps, device)[0]
              for eng, _ in tests]
     refs = [fra for _, fra in tests]
-    train_preds = [d2l.predict_seq2seq(net, " ".join(s), src_vocab, tgt_vocab, cfg["num_steps"],
+    train_preds = [d2l.predict_seq2seq(net, " ".join(s), src_vocab, tgt_vocab, cfg.num_steps,
                                        device)[0] for s in source[-len(tests):]]
     train_refs = [" ".join(t) for t in target[-len(tests):]]
     return {"model": model, "seed": seed, "epochs": args.heldout_epochs, "wall": wall,
@@ -432,7 +432,7 @@ def epochs_for(args, model):
         return args.epochs
     if args.quick:
         return QUICK_EPOCHS
-    return args.heldout_epochs if args.heldout else settings(model)["num_epochs"]
+    return args.heldout_epochs if args.heldout else settings(model).num_epochs
 
 
 def save(args, argv, figures):

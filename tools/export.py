@@ -60,6 +60,7 @@ def render_module(sec: dict) -> str:
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section {sec["number"]} {sec["zh"]} ({sec["en"]}): the components saved with `#@save`."""
 
+import dataclasses
 import math
 
 import torch

@@ -3,6 +3,7 @@
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.1 注意力提示 (Attention Cues): the components saved with `#@save`."""
 
+import dataclasses
 import math
 
 import torch

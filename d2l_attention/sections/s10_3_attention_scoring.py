@@ -3,6 +3,7 @@
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.3 注意力评分函数 (Attention Scoring Functions): the components saved with `#@save`."""
 
+import dataclasses
 import math
 
 import torch

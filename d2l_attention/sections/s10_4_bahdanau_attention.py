@@ -3,6 +3,7 @@
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.4 Bahdanau 注意力 (Bahdanau Attention): the components saved with `#@save`."""
 
+import dataclasses
 import math
 
 import torch
@@ -11,7 +12,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'bahdanau_net', 'BAHDANAU_TRAINING', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'decoding_states']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'bahdanau_net', 'BahdanauConfig', 'BAHDANAU_CONFIG', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'decoding_states']
 
 
 # %% notebooks/10.4-bahdanau-attention.ipynb 5
@@ -91,15 +92,27 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
 
 
 # %% notebooks/10.4-bahdanau-attention.ipynb 20
-def bahdanau_net(src_vocab, tgt_vocab, embed_size=32, num_hiddens=32, num_layers=2, dropout=0.1):
-    """This section's translator (the book's sizes): Seq2SeqEncoder + Seq2SeqAttentionDecoder."""
+def bahdanau_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout):
+    """This section's translator: Seq2SeqEncoder + Seq2SeqAttentionDecoder. Its sizes are in
+    `BAHDANAU_CONFIG` (`BAHDANAU_CONFIG.net(src_vocab, tgt_vocab)`)."""
     encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
     decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers,
                                       dropout)
     return d2l.EncoderDecoder(encoder, decoder)
 
 
-BAHDANAU_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
+@dataclasses.dataclass(frozen=True)
+class BahdanauConfig(d2l.Seq2SeqConfig):
+    """10.4's translator: the book's sizes and training settings (9.7's, trained 250 epochs)."""
+
+    num_epochs: int = 250
+
+    def net(self, src_vocab, tgt_vocab):
+        return bahdanau_net(src_vocab, tgt_vocab, self.embed_size, self.num_hiddens,
+                            self.num_layers, self.dropout)
+
+
+BAHDANAU_CONFIG = BahdanauConfig()
 
 
 # %% notebooks/10.4-bahdanau-attention.ipynb 29

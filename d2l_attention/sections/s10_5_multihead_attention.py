@@ -3,6 +3,7 @@
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.5 多头注意力 (Multi-Head Attention): the components saved with `#@save`."""
 
+import dataclasses
 import math
 
 import torch

@@ -3,6 +3,7 @@
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.6 自注意力和位置编码 (Self-Attention and Positional Encoding): the components saved with `#@save`."""
 
+import dataclasses
 import math
 
 import torch

@@ -3,6 +3,7 @@
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.7 Transformer (Transformer): the components saved with `#@save`."""
 
+import dataclasses
 import math
 
 import torch
@@ -11,7 +12,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TRANSFORMER_TRAINING', 'position_labels', 'attention_states', 'eval_mask_states', 'cache_states']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG', 'position_labels', 'attention_states', 'eval_mask_states', 'cache_states']
 
 
 # %% notebooks/10.7-transformer.ipynb 5
@@ -226,11 +227,12 @@ class TransformerDecoder(d2l.AttentionDecoder):
                 [weights(blk.attention2) for blk in self.blks]]
 
 
-# %% notebooks/10.7-transformer.ipynb 40
-def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_heads=4,
-                    ffn_num_hiddens=64, dropout=0.1):
-    """This section's translator (the book's sizes). The residual connections need the key,
-    query, value and FFN-input sizes equal to num_hiddens, so one number sets them all."""
+# %% notebooks/10.7-transformer.ipynb 39
+def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
+                    dropout):
+    """This section's translator; its sizes are in `TRANSFORMER_CONFIG`. The residual
+    connections need the key, query, value and FFN-input sizes equal to num_hiddens, so one
+    number sets them all."""
     sizes = (num_hiddens, num_hiddens, num_hiddens, num_hiddens, [num_hiddens], num_hiddens)
     encoder = TransformerEncoder(len(src_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
                                  dropout)
@@ -239,10 +241,30 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens=32, num_layers=2, num_head
     return d2l.EncoderDecoder(encoder, decoder)
 
 
-TRANSFORMER_TRAINING = {"batch_size": 64, "num_steps": 10, "lr": 0.005, "num_epochs": 250}
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig:
+    """10.7's translator: the book's sizes and training settings (trained 250 epochs, not 200);
+    the notebooks, `make bench` and the tests read `TRANSFORMER_CONFIG`."""
+
+    num_hiddens: int = 32
+    num_layers: int = 2
+    num_heads: int = 4
+    ffn_num_hiddens: int = 64
+    dropout: float = 0.1
+    batch_size: int = 64
+    num_steps: int = 10
+    lr: float = 0.005
+    num_epochs: int = 250
+
+    def net(self, src_vocab, tgt_vocab):
+        return transformer_net(src_vocab, tgt_vocab, self.num_hiddens, self.num_layers,
+                               self.num_heads, self.ffn_num_hiddens, self.dropout)
 
 
-# %% notebooks/10.7-transformer.ipynb 65
+TRANSFORMER_CONFIG = TransformerConfig()
+
+
+# %% notebooks/10.7-transformer.ipynb 66
 def position_labels(tokens):
     """Tokens tagged with their position (from 0): '0 <bos>', '1 je', ... A repeated token keeps
     its own row or column in a heatmap."""
@@ -292,7 +314,7 @@ def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2
     return heat_rows, text_rows
 
 
-# %% notebooks/10.7-transformer.ipynb 69
+# %% notebooks/10.7-transformer.ipynb 70
 def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
                      decimals=2):
     """Explorer rows of one teacher-forced pass of the decoder in eval mode over `tgt_sentence`
@@ -337,7 +359,7 @@ def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_
     return heat_rows, text_rows
 
 
-# %% notebooks/10.7-transformer.ipynb 82
+# %% notebooks/10.7-transformer.ipynb 83
 def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
     """Explorer rows of greedy decoding with the cache, step by step (from 0): at step t, the
     decoder self-attention row of the one new query over the t + 1 positions it sees (the
