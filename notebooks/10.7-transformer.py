@@ -748,12 +748,17 @@ show_layer_head_heatmaps(enc_weights[:, :, :n_src, :n_src], "Key (source token)"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert enc_weights[..., n_src:].max() == 0
+enc_best = enc_weights[:, :, :n_src, :n_src].amax(-1)  # (layers, heads, queries)
+assert (enc_best > 0.95).all(-1).any()  # some head is nearly one-hot on every query
+enc_keys = enc_weights[:, :, :n_src, :n_src].argmax(-1)
+assert all(len({tuple(enc_keys[layer, h].tolist()) for h in range(num_heads)}) > 1
+           for layer in range(num_layers))  # within a layer, the heads look at different keys
 
 # %% [markdown]
-# 读图（上面每行打印的是“查询->权重最大的键 权重”）：第 1 层的每个头几乎都是独热的（权重 0.99–1.00），
-# 每个词元只看一个词元，不同的头看的不同：第 1 个头里 `.` 和 `<eos>` 都看 `i'm`，第 4 个头里除 `home` 外都看 `home`。
-# 第 2 层的权重分散得多（最大权重 0.32–1.00），其中第 1 个头把 `home`、`.`、`<eos>` 都引向 `home`（0.97–1.00）：
-# 高层的表示是在低层已经混合过的向量上再做混合。
+# 读图（上面每行打印的是“查询->权重最大的键 权重”）：有的头几乎是独热的，每个词元只看一个词元；
+# 同一层的不同头看的词元不同（两处都见折叠的检查）。哪个头看哪个词元是这一次训练的结果，
+# 换一个随机种子就会变，所以正文不引用这些数：读一读上面打印的行，第 2 层的权重是否比第 1 层分散？
+# 第 2 层混合的已经是第 1 层混合过的向量：高层的表示是在低层的混合之上再做混合。
 
 # %% [markdown]
 # ### 解码器自注意力
@@ -764,25 +769,39 @@ assert enc_weights[..., n_src:].max() == 0
 # 纵轴是每步的输入词元，该行的输出是下一个词元。
 
 # %%
+#@save
+def stack_decoder_steps(saved):
+    """One greedy translation's decoder weights, saved by predict_seq2seq per step as
+    [self-attention per layer, encoder-decoder attention per layer], each (heads, 1, keys):
+    stacked into (layers, heads, steps, steps) self-attention, 0 above the diagonal, and
+    (layers, heads, steps, source positions) encoder-decoder attention."""
+    num_layers, (num_heads, _, num_src) = len(saved[0][0]), saved[0][1][0].shape
+    self_att = torch.zeros(num_layers, num_heads, len(saved), len(saved))
+    cross = torch.zeros(num_layers, num_heads, len(saved), num_src)
+    for t, (self_w, cross_w) in enumerate(saved):  # step t's query sees positions 0..t
+        for layer in range(num_layers):
+            self_att[layer, :, t, :t + 1] = self_w[layer][:, 0].cpu()
+            cross[layer, :, t] = cross_w[layer][:, 0].cpu()
+    return self_att, cross
+
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 steps = attention_weight_seqs[-1]  # per step: [self per layer, enc-dec per layer], (heads, 1, kv)
 out_tokens = translations[-1].split()
 dec_inputs = ["<bos>"] + out_tokens[:len(steps) - 1]
 n_dec = len(dec_inputs)
-dec_self = torch.zeros(num_layers, num_heads, n_dec, n_dec)
-dec_cross = torch.zeros(num_layers, num_heads, n_dec, num_steps)
-for t, (self_w, cross_w) in enumerate(steps):
-    for layer in range(num_layers):
-        dec_self[layer, :, t, :t + 1] = self_w[layer][:, 0].cpu()
-        dec_cross[layer, :, t] = cross_w[layer][:, 0].cpu()
+dec_self, dec_cross = stack_decoder_steps(steps)
 print_strongest_keys(dec_self, dec_inputs, dec_inputs)
 show_layer_head_heatmaps(dec_self, "Key (decoder input)", "Query (decoder input)",
                          dec_inputs, dec_inputs)
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert dec_self.triu(1).max() == 0
+
 # %% [markdown]
-# 读图：第 1 层同样几乎独热。有的头盯着 `<bos>`（第 2 个头里 `je`、`suis` 都看它），
-# 有的头看**前一个**词元：第 1 层第 1 个头里 `suis->je`、`chez->suis`、`moi->chez`，第 2 层第 4 个头也是这样
-# （`suis->je` … `.->moi`）。“看前一个词”这种模式只有在因果掩码下才有意义：每行右上方的权重都是 0。
+# 读图：在上面打印的行里找一找，有没有头几乎只盯着 `<bos>`？有没有头看**前一个**词元（`suis->je`、`moi->chez` 这样的对）？
+# “看前一个词”这种模式只有在因果掩码下才有意义：每行右上方的权重都是 0（折叠的检查）。
 
 # %% [markdown]
 # ### 编码器–解码器注意力
@@ -803,10 +822,10 @@ assert dec_cross[..., n_src:].max() == 0
 assert head_gap > 0.1
 
 # %% [markdown]
-# 读图（纵轴是输入词元，这一行的输出是下一个词元）：输入 `je`、要输出 `suis` 时，第 1 层第 1、3、4 个头
-# 几乎全看 `i'm`（0.97–1.00）——`je suis` 正是 `i'm` 的译文；输入 `suis`、要输出 `chez` 时，第 2 层的 4 个头都把最大的权重给
-# `home`（0.61–0.97），`chez moi` 对应的正是 `home`。输入 `moi` 和 `.`（要输出句号和 `<eos>`）时，
-# 这两行的 16 个（层，头）里有 13 个的最大权重不到 0.5，权重分散在几个源词上：这两步不需要对齐某个特定的源词。同一层的不同头看的位置不同（任意两个头总有某个权重相差 0.1 以上，见折叠的检查）。
+# 读图（纵轴是输入词元，这一行的输出是下一个词元）：输入 `je`、要输出 `suis` 时，哪些头最看重 `i'm`
+# （`je suis` 正是 `i'm` 的译文）？输入 `suis`、要输出 `chez` 时，权重最大的是不是 `home`（`chez moi` 对应的正是它）？
+# 输入 `moi` 和 `.`（要输出句号和 `<eos>`）时，权重是否分散在几个源词上？这两步不需要对齐某个特定的源词。
+# 具体的数是这一次训练的结果，随随机种子而变。同一层的不同头看的位置不同（任意两个头总有某个权重相差 0.1 以上，见折叠的检查）。
 # 与 10.4 节单一的注意力分布相比，多头让每一层可以同时从几个角度组合信息。
 
 # %% [markdown]
@@ -814,7 +833,7 @@ assert head_gap > 0.1
 #
 # 上面三张图只画了一个句子。下面的探索器（explorer）把四个测试句子的三种注意力、每层每个头的权重都预先算好：
 # `attention_states` 用 `predict_seq2seq(..., save_attention_weights=True)` 逐句翻译，
-# 翻译完一句立刻读出编码器的 `attention_weights`，再把解码器逐步保存的权重行拼成矩阵（与上面的做法相同）。
+# 翻译完一句立刻读出编码器的 `attention_weights`，再用上面的 `stack_decoder_steps` 把解码器逐步保存的权重行拼成矩阵。
 # 坐标轴上的词元前面标着它的位置（从 0 数），填充位置不画。选一个句子和一种注意力，再换层、换头，看看：
 #
 # * 编码器自注意力和编码器–解码器注意力的每一行都是一个概率分布（和为 1），越深的格子权重越大；
@@ -836,8 +855,8 @@ def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2
 
     Each sentence is translated greedily by d2l.predict_seq2seq(..., save_attention_weights=True).
     The encoder's attention_weights, read right after that call, are the sentence's encoder
-    self-attention; the decoder's rows of each step, stacked, are its self-attention (0 above the
-    diagonal) and its encoder-decoder attention. Padding keys (weight 0) are left out.
+    self-attention; the decoder's rows of each step, stacked by `stack_decoder_steps`, are its
+    self-attention (0 above the diagonal) and its encoder-decoder attention. Padding keys (weight 0) are left out.
     Returns (heatmap rows, sorted by key and then query position so that the axes read in
     position order; one text row per sentence and kind)."""
     device = next(net.parameters()).device
@@ -850,12 +869,8 @@ def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2
         encoder = torch.stack(net.encoder.attention_weights)  # (layers, heads, steps, steps)
         encoder = encoder[..., :len(src), :len(src)].cpu()
         num_layers, num_heads = encoder.shape[:2]
-        decoder = torch.zeros(num_layers, num_heads, len(dec), len(dec))
-        cross = torch.zeros(num_layers, num_heads, len(dec), len(src))
-        for t, (self_w, cross_w) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
-            for layer in range(num_layers):
-                decoder[layer, :, t, :t + 1] = self_w[layer][:, 0].cpu()
-                cross[layer, :, t] = cross_w[layer][:, 0, :len(src)].cpu()
+        decoder, cross = stack_decoder_steps(steps)
+        cross = cross[..., :len(src)]
         kinds = {"encoder": (encoder, src, src, "source tokens", "source tokens"),
                  "decoder": (decoder, dec, dec, "decoder inputs", "decoder inputs"),
                  "cross": (cross, dec, src, "decoder inputs", "source tokens")}

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG', 'position_labels', 'attention_states', 'eval_mask_states', 'cache_states']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG', 'stack_decoder_steps', 'position_labels', 'attention_states', 'eval_mask_states', 'cache_states']
 
 
 # %% notebooks/10.7-transformer.ipynb 5
@@ -264,7 +264,23 @@ class TransformerConfig:
 TRANSFORMER_CONFIG = TransformerConfig()
 
 
-# %% notebooks/10.7-transformer.ipynb 66
+# %% notebooks/10.7-transformer.ipynb 59
+def stack_decoder_steps(saved):
+    """One greedy translation's decoder weights, saved by predict_seq2seq per step as
+    [self-attention per layer, encoder-decoder attention per layer], each (heads, 1, keys):
+    stacked into (layers, heads, steps, steps) self-attention, 0 above the diagonal, and
+    (layers, heads, steps, source positions) encoder-decoder attention."""
+    num_layers, (num_heads, _, num_src) = len(saved[0][0]), saved[0][1][0].shape
+    self_att = torch.zeros(num_layers, num_heads, len(saved), len(saved))
+    cross = torch.zeros(num_layers, num_heads, len(saved), num_src)
+    for t, (self_w, cross_w) in enumerate(saved):  # step t's query sees positions 0..t
+        for layer in range(num_layers):
+            self_att[layer, :, t, :t + 1] = self_w[layer][:, 0].cpu()
+            cross[layer, :, t] = cross_w[layer][:, 0].cpu()
+    return self_att, cross
+
+
+# %% notebooks/10.7-transformer.ipynb 68
 def position_labels(tokens):
     """Tokens tagged with their position (from 0): '0 <bos>', '1 je', ... A repeated token keeps
     its own row or column in a heatmap."""
@@ -277,8 +293,8 @@ def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2
 
     Each sentence is translated greedily by d2l.predict_seq2seq(..., save_attention_weights=True).
     The encoder's attention_weights, read right after that call, are the sentence's encoder
-    self-attention; the decoder's rows of each step, stacked, are its self-attention (0 above the
-    diagonal) and its encoder-decoder attention. Padding keys (weight 0) are left out.
+    self-attention; the decoder's rows of each step, stacked by `stack_decoder_steps`, are its
+    self-attention (0 above the diagonal) and its encoder-decoder attention. Padding keys (weight 0) are left out.
     Returns (heatmap rows, sorted by key and then query position so that the axes read in
     position order; one text row per sentence and kind)."""
     device = next(net.parameters()).device
@@ -291,12 +307,8 @@ def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2
         encoder = torch.stack(net.encoder.attention_weights)  # (layers, heads, steps, steps)
         encoder = encoder[..., :len(src), :len(src)].cpu()
         num_layers, num_heads = encoder.shape[:2]
-        decoder = torch.zeros(num_layers, num_heads, len(dec), len(dec))
-        cross = torch.zeros(num_layers, num_heads, len(dec), len(src))
-        for t, (self_w, cross_w) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
-            for layer in range(num_layers):
-                decoder[layer, :, t, :t + 1] = self_w[layer][:, 0].cpu()
-                cross[layer, :, t] = cross_w[layer][:, 0, :len(src)].cpu()
+        decoder, cross = stack_decoder_steps(steps)
+        cross = cross[..., :len(src)]
         kinds = {"encoder": (encoder, src, src, "source tokens", "source tokens"),
                  "decoder": (decoder, dec, dec, "decoder inputs", "decoder inputs"),
                  "cross": (cross, dec, src, "decoder inputs", "source tokens")}
@@ -314,7 +326,7 @@ def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2
     return heat_rows, text_rows
 
 
-# %% notebooks/10.7-transformer.ipynb 70
+# %% notebooks/10.7-transformer.ipynb 72
 def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
                      decimals=2):
     """Explorer rows of one teacher-forced pass of the decoder in eval mode over `tgt_sentence`
@@ -359,7 +371,7 @@ def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_
     return heat_rows, text_rows
 
 
-# %% notebooks/10.7-transformer.ipynb 83
+# %% notebooks/10.7-transformer.ipynb 85
 def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
     """Explorer rows of greedy decoding with the cache, step by step (from 0): at step t, the
     decoder self-attention row of the one new query over the t + 1 positions it sees (the
