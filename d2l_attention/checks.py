@@ -54,13 +54,14 @@ def check_qkv(queries, keys, values, query_size=None, key_size=None):
 
 def check_valid_lens(valid_lens, batch_size, num_queries, num_keys):
     """Raise ValueError unless valid_lens is (batch_size,) or (batch_size, num_queries) and holds
-    whole numbers in [0, num_keys] (the values are read only on the CPU)."""
+    whole numbers in [0, num_keys]. The values are read only on the CPU and not while
+    torch.compile traces (reading them is a host sync, which would break its graph)."""
     lens = torch.as_tensor(valid_lens)
     if tuple(lens.shape) not in ((batch_size,), (batch_size, num_queries)):
         raise ValueError(
             f"valid_lens must have shape (batch_size,) = ({batch_size},) or (batch_size, "
             f"num_queries) = ({batch_size}, {num_queries}), got shape {tuple(lens.shape)}")
-    if lens.device.type != "cpu" or lens.numel() == 0:
+    if lens.device.type != "cpu" or lens.numel() == 0 or torch.compiler.is_compiling():
         return
     bad = (lens < 0) | (lens > num_keys)
     if lens.is_floating_point():
@@ -154,11 +155,14 @@ def check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape,
 
 
 def check_min_lens(valid_lens, name, minimum, hint=""):
-    """Raise ValueError if some entry of `valid_lens` is below `minimum` (read only on the CPU).
+    """Raise ValueError if some entry of `valid_lens` is below `minimum` (read only on the CPU,
+    and not while torch.compile traces: see `check_valid_lens`).
 
     name: what the lengths are called, e.g. "enc_valid_lens"; hint: how to fix it.
     """
     lens = torch.as_tensor(valid_lens)
-    if lens.device.type == "cpu" and lens.numel() and bool((lens < minimum).any()):
+    if lens.device.type != "cpu" or not lens.numel() or torch.compiler.is_compiling():
+        return
+    if bool((lens < minimum).any()):
         raise ValueError(f"{name} must be >= {minimum} for every sequence, got a length of "
                          f"{lens.min().item()}" + (f"; {hint}" if hint else ""))
