@@ -12,7 +12,7 @@ from .text import truncate_pad
 from .utils import Animator, Timer, grad_clipping
 
 __all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "Seq2SeqDecoder",
-           "seq2seq_net", "Seq2SeqConfig", "SEQ2SEQ_CONFIG", "sequence_mask",
+           "seq2seq_net", "TrainingConfig", "Seq2SeqConfig", "SEQ2SEQ_CONFIG", "sequence_mask",
            "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu",
            "corpus_bleu"]
 
@@ -114,7 +114,18 @@ def seq2seq_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropo
 
 
 @dataclasses.dataclass(frozen=True)
-class Seq2SeqConfig:
+class TrainingConfig:
+    """How the chapter's translators are trained (the book's values): minibatch size, tokens per
+    sequence, learning rate and epochs. Each model's configuration adds its sizes and `net`."""
+
+    batch_size: int = 64
+    num_steps: int = 10
+    lr: float = 0.005
+    num_epochs: int = 300
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2SeqConfig(TrainingConfig):
     """A recurrent translator's sizes and training settings, written once (the book's values
     for 9.7's model; 10.4's `BahdanauConfig` has the same sizes). The notebooks, `make bench`
     and the tests read the configuration objects; `net` builds the model they describe,
@@ -124,10 +135,6 @@ class Seq2SeqConfig:
     num_hiddens: int = 32
     num_layers: int = 2
     dropout: float = 0.1
-    batch_size: int = 64
-    num_steps: int = 10
-    lr: float = 0.005
-    num_epochs: int = 300
 
     def net(self, src_vocab, tgt_vocab):
         return seq2seq_net(src_vocab, tgt_vocab, self.embed_size, self.num_hiddens,

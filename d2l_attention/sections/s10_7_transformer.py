@@ -242,18 +242,16 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ff
 
 
 @dataclasses.dataclass(frozen=True)
-class TransformerConfig:
-    """10.7's translator: the book's sizes and training settings (trained 250 epochs, not 200);
-    the notebooks, `make bench` and the tests read `TRANSFORMER_CONFIG`."""
+class TransformerConfig(d2l.TrainingConfig):
+    """10.7's translator: the book's sizes, and its training settings (`d2l.TrainingConfig`)
+    trained 250 epochs, not 200; the notebooks, `make bench` and the tests read
+    `TRANSFORMER_CONFIG`."""
 
     num_hiddens: int = 32
     num_layers: int = 2
     num_heads: int = 4
     ffn_num_hiddens: int = 64
     dropout: float = 0.1
-    batch_size: int = 64
-    num_steps: int = 10
-    lr: float = 0.005
     num_epochs: int = 250
 
     def net(self, src_vocab, tgt_vocab):
