@@ -2,8 +2,9 @@
 
 A taught `forward` calls, say, `d2l.check_qkv(queries, keys, values)`; the helper raises a
 `ValueError` that names the expected shape, what it got, and how to fix it. None of them reads a
-tensor's values on an accelerator (that would wait for the device on every call): value checks run
-on CPU tensors, and on other devices only the shapes are checked.
+tensor's values on an accelerator (that would wait for the device on every call) or while
+torch.compile traces (a host sync breaks its graph): value checks run on CPU tensors in eager
+mode, and otherwise only the shapes are checked.
 """
 
 import torch
@@ -11,6 +12,11 @@ import torch
 __all__ = ["check_shape", "check_qkv", "check_valid_lens", "check_divisible", "check_labels",
            "check_heatmaps", "check_even", "check_at_most", "check_folded_heads",
            "check_last_axis", "check_same_shape", "check_block_sizes", "check_min_lens"]
+
+
+def _values_readable(lens):
+    """True when reading `lens`'s values costs no device sync and no graph break (see above)."""
+    return lens.device.type == "cpu" and lens.numel() > 0 and not torch.compiler.is_compiling()
 
 
 def _axes(pattern):
@@ -54,14 +60,14 @@ def check_qkv(queries, keys, values, query_size=None, key_size=None):
 
 def check_valid_lens(valid_lens, batch_size, num_queries, num_keys):
     """Raise ValueError unless valid_lens is (batch_size,) or (batch_size, num_queries) and holds
-    whole numbers in [0, num_keys]. The values are read only on the CPU and not while
-    torch.compile traces (reading them is a host sync, which would break its graph)."""
+    whole numbers in [0, num_keys] (values read only on the CPU and not while torch.compile
+    traces, as the module says)."""
     lens = torch.as_tensor(valid_lens)
     if tuple(lens.shape) not in ((batch_size,), (batch_size, num_queries)):
         raise ValueError(
             f"valid_lens must have shape (batch_size,) = ({batch_size},) or (batch_size, "
             f"num_queries) = ({batch_size}, {num_queries}), got shape {tuple(lens.shape)}")
-    if lens.device.type != "cpu" or lens.numel() == 0 or torch.compiler.is_compiling():
+    if not _values_readable(lens):
         return
     bad = (lens < 0) | (lens > num_keys)
     if lens.is_floating_point():
@@ -155,14 +161,12 @@ def check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape,
 
 
 def check_min_lens(valid_lens, name, minimum, hint=""):
-    """Raise ValueError if some entry of `valid_lens` is below `minimum` (read only on the CPU,
-    and not while torch.compile traces: see `check_valid_lens`).
+    """Raise ValueError if some entry of `valid_lens` is below `minimum` (values read only on
+    the CPU and not while torch.compile traces, as the module says).
 
     name: what the lengths are called, e.g. "enc_valid_lens"; hint: how to fix it.
     """
     lens = torch.as_tensor(valid_lens)
-    if lens.device.type != "cpu" or not lens.numel() or torch.compiler.is_compiling():
-        return
-    if bool((lens < minimum).any()):
+    if _values_readable(lens) and bool((lens < minimum).any()):
         raise ValueError(f"{name} must be >= {minimum} for every sequence, got a length of "
                          f"{lens.min().item()}" + (f"; {hint}" if hint else ""))
