@@ -34,15 +34,6 @@ def tokens(batch_size, num_steps, seed=0):
                          generator=torch.Generator().manual_seed(seed))
 
 
-def test_the_translator_compiles_into_one_graph():
-    """torch.compile traces the whole model without a graph break (the valid_lens value checks,
-    a host sync, are skipped while it traces)."""
-    net = d2l.EncoderDecoder(make_encoder(0.1), make_decoder(0.1))
-    explanation = torch._dynamo.explain(net)(tokens(3, 5), tokens(3, 5, seed=1),
-                                             torch.tensor([5, 3, 1]))
-    assert explanation.graph_break_count == 0, explanation.break_reasons
-
-
 # --- shapes ------------------------------------------------------------------------------------
 
 def test_positionwise_ffn_shape_and_independence():
@@ -431,3 +422,14 @@ def test_eval_mask_states_compare_the_causal_mask_with_the_books_unmasked_eval_p
     with torch.no_grad():
         net.decoder(Y, net.decoder.init_state(enc_out, valid))
     assert all(w[:, later].max() == 0 for w in net.decoder.attention_weights[0])
+
+
+# --- torch.compile -----------------------------------------------------------------------------
+
+def test_the_translator_compiles_into_one_graph():
+    """torch.compile traces the whole model without a graph break (the valid_lens value checks,
+    a host sync, are skipped while it traces)."""
+    net = d2l.EncoderDecoder(make_encoder(0.1), make_decoder(0.1))
+    explanation = torch._dynamo.explain(net)(tokens(3, 5), tokens(3, 5, seed=1),
+                                             torch.tensor([5, 3, 1]))
+    assert explanation.graph_break_count == 0, explanation.break_reasons

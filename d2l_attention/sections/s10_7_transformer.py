@@ -243,8 +243,8 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ff
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig(d2l.TrainingConfig):
-    """10.7's translator: the book's sizes, and its training settings (`d2l.TrainingConfig`)
-    trained 250 epochs, not 200; the notebooks, `make bench` and the tests read
+    """10.7's translator: the book's sizes, and the training settings of `d2l.TrainingConfig`
+    with 250 epochs (the book trains 200); the notebooks, `make bench` and the tests read
     `TRANSFORMER_CONFIG`."""
 
     num_hiddens: int = 32
