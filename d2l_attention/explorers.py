@@ -183,10 +183,33 @@ def _order(labels):
     return list(dict.fromkeys(labels))
 
 
+# Matplotlib's sequential maps sampled at 0, 1/8, ..., 1: a Vega heatmap then draws a weight of 0
+# white, as `show_heatmaps` does (Vega's own "reds" starts at salmon, so masked cells looked filled).
+SEQUENTIAL = {
+    "reds": ["#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb694a", "#ee3a2c", "#ca181d",
+             "#a30f15", "#67000d"],
+    "blues": ["#f7fbff", "#deebf7", "#c6dbef", "#9dcae1", "#6aaed6", "#4191c6", "#2070b4",
+              "#08509b", "#08306b"],
+}
+
+
+def _matplotlib_scale(scheme, domain):
+    """A Vega scale whose colours are matplotlib's `scheme` (`Reds`, `Blues`) over `domain`."""
+    import altair as alt
+
+    colours = SEQUENTIAL.get(scheme.lower())
+    if colours is None:
+        raise ValueError(f"scheme {scheme!r}: choose one of {sorted(SEQUENTIAL)}")
+    low, high = domain
+    stops = [low + (high - low) * i / (len(colours) - 1) for i in range(len(colours))]
+    return alt.Scale(domain=stops, range=colours, interpolate="rgb")
+
+
 def heatmap_view(data, x, y, color="weight", *, title="", width=240, height=200,
                  domain=(0, 1), scheme="reds", text=True, x_title=None, y_title=None):
     """Cells coloured by `color` on one fixed scale, so moving a control compares like with
-    like; `x`/`y` are columns of labels (their first-seen order is the axis order)."""
+    like; `x`/`y` are columns of labels (their first-seen order is the axis order).
+    `scheme` names one of matplotlib's maps (`reds`, `blues`): 0 is white, as in `show_heatmaps`."""
     x_order = _order(r[x] for r in data)
     y_order = _order(r[y] for r in data)
 
@@ -194,8 +217,7 @@ def heatmap_view(data, x, y, color="weight", *, title="", width=240, height=200,
         enc = dict(x=alt.X(f"{x}:N", sort=x_order, title=x_title or x),
                    y=alt.Y(f"{y}:N", sort=y_order, title=y_title or y))
         cells = base.mark_rect().encode(
-            **enc, color=alt.Color(f"{color}:Q", scale=alt.Scale(domain=list(domain),
-                                                                 scheme=scheme),
+            **enc, color=alt.Color(f"{color}:Q", scale=_matplotlib_scale(scheme, domain),
                                    title=color),
             tooltip=[f"{x}:N", f"{y}:N", alt.Tooltip(f"{color}:Q", format=".3f")])
         if not text:

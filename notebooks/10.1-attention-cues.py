@@ -299,7 +299,6 @@ assert heat[3.0].max() < 0.25 and heat[3.0].min() > 0.05
 # （都是 Python 浮点数）。哪一种结果总落在值的范围 $[10, 30]$ 之内？为什么一定如此？查询加倍时两者各怎样变化？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 def ex2_pool(q, soft):
     scores = keys @ q
     return ((torch.softmax(scores, dim=0) if soft else scores) @ values).item()
@@ -314,19 +313,19 @@ print(f"softmax weights : {ex2_soft:.2f}, doubled query: {ex2_soft_doubled:.2f}"
 # 查询加倍它也加倍（-120），查询为 0 时输出恒为 0。softmax 让权重为正且和为 1，
 # 汇聚就是值的凸组合，必然落在 [min v_i, max v_i] = [10, 30] 内；查询加倍只让分布更集中
 # （10.81 -> 10.03，更接近最匹配的 v_1 = 10），输出却不会跑出值的范围。
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(f"ex2_raw = {ex2_raw:.2f}, ex2_raw_doubled = {ex2_raw_doubled:.2f}")
 print(f"ex2_soft = {ex2_soft:.2f}, ex2_soft_doubled = {ex2_soft_doubled:.2f}")
 assert not 10 <= ex2_raw <= 30, "raw dot products [2, -1, -2] weight the values: 2*10 - 20 - 2*30"
 assert abs(ex2_raw_doubled - 2 * ex2_raw) < 1e-4, "raw pooling is linear in q: doubling q doubles it"
 assert 10 <= ex2_soft_doubled < ex2_soft <= 30, (
     "softmax pooling stays in [10, 30] and moves towards v_1 = 10 when the query doubles")
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert abs(ex2_raw + 60) < 1e-4 and abs(ex2_raw_doubled + 120) < 1e-4
 assert abs(ex2_soft - 10.809) < 1e-3 and abs(ex2_soft_doubled - 10.031) < 1e-3
-### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### 练习 3
@@ -337,7 +336,6 @@ assert abs(ex2_soft - 10.809) < 1e-3 and abs(ex2_soft_doubled - 10.031) < 1e-3
 # `ex3_uniform_query`。汇聚结果等于平均值，是否意味着权重均匀？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 # 权重和为 1，故 10 a1 + 20 a2 + 30 a3 = 20 + 10 (a3 - a1)：结果为 20 当且仅当 a1 = a3，
 # 即两个打分相等：q.k1 = 2 q1 与 q.k3 = 2 q2，所以 q1 = q2（一整条直线）。
 # 权重均匀还要 a2 = a1，即 q2 = 2 q1，与 q1 = q2 合起来只有 q = 0。
@@ -351,9 +349,8 @@ ex3_uniform_query = torch.tensor([0.0, 0.0])
 for name, q in (("ex3_query", ex3_query), ("ex3_uniform_query", ex3_uniform_query)):
     w = torch.softmax(keys @ q, dim=0)
     print(f"{name}: weights {[round(x, 3) for x in w.tolist()]}, pooled {(w @ values).item():.3f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 ex3_w = torch.softmax(keys @ ex3_query, dim=0)
 ex3_u = torch.softmax(keys @ ex3_uniform_query, dim=0)
 print("ex3_query         -> weights", [round(x, 3) for x in ex3_w.tolist()],
@@ -367,13 +364,14 @@ for q in ([2.0, 2.0], [1.0, 0.5], [-1.0, -1.0]):
     q = torch.tensor(q)
     got, want = ex3_gives_average(q), abs((torch.softmax(keys @ q, 0) @ values).item() - 20) < 1e-4
     assert got == want, f"ex3_gives_average({q.tolist()}) returned {got}; pooled == 20 is {want}"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 torch.manual_seed(1)
 for q in [torch.randn(2) for _ in range(20)] + [torch.full((2,), t) for t in (-3.0, 0.0, 0.7)]:
     pooled = (torch.softmax(keys @ q, 0) @ values).item()
     assert ex3_gives_average(q) == (abs(pooled - 20) < 1e-4), q.tolist()
 assert torch.allclose(ex3_uniform_query, torch.zeros(2))
-### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### 练习 4
@@ -384,7 +382,6 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 # 这对“键的长度”意味着什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 # 打分为 q.k1 = 2, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 2 e^2)。
 # alpha_2 = 1/2 时 e^c = 2 e^2，即 c = 2 + ln 2 ≈ 2.693。c -> ∞ 时 alpha_2 -> 1，c -> -∞ 时 -> 0：
 # 方向不变，只把键拉长，就能让它独占注意力（反向拉长则被完全忽略）；键的长度和方向一样决定权重。
@@ -395,9 +392,9 @@ def ex4_alpha2(c):
 ex4_c_half = 2.0 + math.log(2.0)
 print(f"c_half = {ex4_c_half:.4f}; alpha_2 at c = -5, 0, 2, c_half, 10:",
       [round(ex4_alpha2(c), 4) for c in (-5.0, 0.0, 2.0, ex4_c_half, 10.0)])
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 def ex4_softmax_alpha2(c):
     scaled = keys.clone()
     scaled[1] *= c
@@ -410,11 +407,12 @@ for c in (-1.0, 0.0, 1.5, 3.0):
         f"ex4_alpha2({c}) = {ex4_alpha2(c):.5f}, but softmax gives {ex4_softmax_alpha2(c):.5f}")
 print(f"ex4_c_half = {ex4_c_half:.4f}: softmax gives alpha_2 = {ex4_softmax_alpha2(ex4_c_half):.5f}")
 assert abs(ex4_softmax_alpha2(ex4_c_half) - 0.5) < 1e-4, "at ex4_c_half, k_2 should get exactly 1/2"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 for c in (-8.0, 0.5, 2.0, 5.0, 12.0):
     assert abs(ex4_alpha2(c) - ex4_softmax_alpha2(c)) < 1e-5, c
 assert abs(ex4_c_half - (2 + math.log(2))) < 1e-4
-### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### 练习 5
@@ -427,7 +425,6 @@ assert abs(ex4_c_half - (2 + math.log(2))) < 1e-4
 # 用本节的 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`）与 $\tau = 10^{-3}$ 和 $\tau = 10^{3}$ 的 softmax 比一比。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 # alpha_i / alpha_j = exp(s_i / tau) / exp(s_j / tau) = exp((s_i - s_j) / tau)：分母 sum_k exp(s_k / tau) 约掉了。
 # tau -> 0+：若 s_i < max s，则对最大者 j 有 (s_i - s_j)/tau -> -∞，比值 -> 0，alpha_i -> 0；
 #   几个并列最大的键之间比值恒为 1，于是它们平分全部权重（只有一个最大者时就是 one-hot）。
@@ -446,9 +443,8 @@ ex5_scores = torch.randn(6, 8)
 for tau, limit in ((1e-3, ex5_cold), (1e3, ex5_hot)):
     gap = (torch.softmax(ex5_scores / tau, dim=-1) - limit(ex5_scores)).abs().max().item()
     print(f"tau = {tau:g}: max |softmax - {limit.__name__}| = {gap:.1e}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
 ex5_s = torch.randn(6, 8)
 cold_gap = (torch.softmax(ex5_s / 1e-3, dim=-1) - ex5_cold(ex5_s)).abs().max().item()
@@ -458,9 +454,9 @@ print(f"max |softmax(s / 1e3)  - ex5_hot(s)|  = {hot_gap:.1e}")
 assert tuple(ex5_cold(ex5_s).shape) == (6, 8) and tuple(ex5_hot(ex5_s).shape) == (6, 8)
 assert cold_gap < 1e-3, "as tau -> 0 each row keeps only its largest score"
 assert hot_gap < 1e-3, "as tau -> infinity every key gets the same weight"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 tied = torch.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
 assert torch.allclose(ex5_cold(tied), torch.tensor([[0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25]]))
 assert torch.allclose(ex5_hot(torch.randn(3, 5)), torch.full((3, 5), 0.2))
 assert torch.allclose(ex5_cold(torch.tensor([0.0, -1.0, 5.0])), torch.tensor([0.0, 0.0, 1.0]))
-### END HIDDEN TESTS

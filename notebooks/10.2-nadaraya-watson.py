@@ -705,7 +705,6 @@ def make_data(n, seed=0):
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 # 宽核（w=1）的误差主要来自偏差：它把峰谷抹平，多给数据也抹不回来。
 # 窄核（w=16）的误差主要来自方差：每个查询只参考少数几个近邻，噪声没有被平均掉；
 # 数据多了，同样宽的邻域里点更多，噪声被平均掉，误差大幅下降。
@@ -717,18 +716,18 @@ for n in [50, 500]:
             y_hat = NWKernelRegression(w=w)(x_test, x_n.repeat(n_test, 1), y_n.repeat(n_test, 1))
         ex1_mse[(n, w)] = test_mse(y_hat)
 print({k: round(v, 3) for k, v in ex1_mse.items()})
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(ex1_mse) == {(50, 1.0), (50, 16.0), (500, 1.0), (500, 16.0)}, "ex1_mse needs 4 keys (n, w)"
 assert abs(ex1_mse[(50, 1.0)] - test_mse(y_hat_np)) < 1e-4, "n=50, w=1 is this section's estimate"
 assert abs(ex1_mse[(50, 16.0)] - width_mse[16.0]) < 1e-4, \
     f"n=50, w=16 should match the main text's {width_mse[16.0]:.3f}, got {ex1_mse[(50, 16.0)]:.3f}"
 print("n = 50 matches the main text:", {k: round(v, 3) for k, v in ex1_mse.items() if k[0] == 50})
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex1_mse[(500, 16.0)] < ex1_mse[(50, 16.0)] / 4, "the narrow kernel gains a lot from data"
 assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias stays"
-### END HIDDEN TESTS
+
 
 # %% [markdown]
 # ### 练习 2
@@ -739,7 +738,6 @@ assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias s
 # 以及字典 `ex2_keys_for_90`，键为 `"w = 1"` 和 `"trained"`。然后解释：为什么 $w$ 越大，权重越集中？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 def keys_for_mass(weights, mass=0.9):
     """Mean number of largest weights per row needed to reach `mass`; weights: (rows, keys)."""
     cumulative = weights.sort(dim=1, descending=True).values.cumsum(dim=1)
@@ -756,20 +754,20 @@ with torch.no_grad():
         ex2_keys_for_90[name] = keys_for_mass(model.attention_weights)
 print(f"w = {ex2_w:.2f}, sigma = {ex2_sigma:.3f}")
 print("keys holding 90% of the weight, on average:", {k: round(v, 1) for k, v in ex2_keys_for_90.items()})
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert abs(ex2_sigma * ex2_w - 1) < 1e-6, "sigma is 1 / w"
 assert set(ex2_keys_for_90) == {"w = 1", "trained"}
 assert abs(ex2_w - w_learned) < 1e-6, f"the trained w is {w_learned:.2f}, got {ex2_w:.2f}"
 print(f"w = {ex2_w:.2f}, sigma = {ex2_sigma:.3f}; keys for 90 %:",
       {k: round(v, 1) for k, v in ex2_keys_for_90.items()})
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert abs(ex2_w - net.w.item()) < 1e-6, "ex2_w should be the trained model's w"
 assert 1 <= ex2_keys_for_90["trained"] < ex2_keys_for_90["w = 1"] / 3, "trained weights are sharper"
 assert 20 < ex2_keys_for_90["w = 1"] < 30, "a Gaussian of width 1 spreads over 20-30 keys"
 assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
-### END HIDDEN TESTS
+
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：训练 5 轮后 $w$ 在 16 左右（$\sigma = 1/w$ 约 0.06），远大于非参数版本的 $w = 1$。
@@ -788,7 +786,6 @@ assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
 # 留一法选出的宽度离最好的宽度有多远？代价有多大？它会不会选出 $w = 1$ 或 $w = 16$？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 def loo_and_test_errors(x, y, grid):
     """Summed leave-one-out errors and test MSEs over `grid` for the training set (x, y)."""
     n = len(x)
@@ -812,19 +809,19 @@ for seed in range(5):
     ex3_mse[seed] = (test[i], test[j])
     print(f"seed {seed}: leave-one-out picks w = {ex3_grid[i]:4.1f} (test MSE {test[i]:.3f}); "
           f"best w = {ex3_grid[j]:4.1f} (test MSE {test[j]:.3f}); w = 1: {test[0]:.3f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 assert set(ex3_loo_w) == set(ex3_test_w) == set(ex3_mse) == set(range(5)), "one entry per seed"
 assert ex3_loo_w[0] == 4.0, f"seed 0 is this section's data: its LOO minimum is w = 4, got {ex3_loo_w[0]}"
 assert abs(ex3_mse[0][0] - test_mse(predict_with_width(4.0))) < 1e-4, \
     f"seed 0, w = 4 should have test MSE {test_mse(predict_with_width(4.0)):.3f}, got {ex3_mse[0][0]:.3f}"
 print("seed 0 matches the main text")
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert all(ex3_mse[s][1] <= ex3_mse[s][0] + 1e-9 for s in range(5)), "the best test MSE is the minimum"
 assert all(3.0 <= ex3_loo_w[s] <= 8.0 for s in range(5)), "LOO picks a middle width on every seed"
 assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed LOO costs over 2x"
-### END HIDDEN TESTS
+
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不是每次都选对。五组数据上留一法选出的 $w$ 在 3 到 8 之间，测试误差最小的 $w$ 在 3 到 6 之间，
@@ -843,7 +840,6 @@ assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed L
 # 然后用全部训练样本预测测试输入（`ex4_model(x_test, test_keys, test_values)`），把测试误差存为 `ex4_test_mse`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 class LaplaceKernelRegression(nn.Module):
     """Attention pooling with scores -w |x - x_i| (a Laplace kernel of learnable width 1/w)."""
 
@@ -872,9 +868,8 @@ d2l.show_heatmaps(ex4_model.attention_weights.detach().reshape(1, 1, n_test, n_t
                   xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
                   titles=[f"Laplace, w = {ex4_model.w.item():.1f}"], figsize=(3.5, 3.5))
 d2l.plt.show()
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 assert isinstance(ex4_model, nn.Module) and not isinstance(ex4_model, NWKernelRegression), \
     "ex4_model should be a new nn.Module, not this section's NWKernelRegression"
 assert sum(p.numel() for p in ex4_model.parameters() if p.requires_grad) >= 1, "it needs parameters"
@@ -887,9 +882,9 @@ assert (ex4_weights >= 0).all() and torch.allclose(ex4_weights.sum(dim=1), torch
 assert abs(test_mse(ex4_pred) - ex4_test_mse) < 1e-5, "ex4_test_mse should be this model's error"
 print(f"your model: test MSE {ex4_test_mse:.3f}; this section: w = 1 {test_mse(y_hat_np):.3f}, "
       f"w = 4 {width_mse[4.0]:.3f}")
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex4_test_mse < test_mse(y_hat_np), "a trained pooling should beat the fixed w = 1"
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### 练习 5
@@ -900,7 +895,6 @@ assert ex4_test_mse < test_mse(y_hat_np), "a trained pooling should beat the fix
 # 把它与 $w = 1$ 的高斯核权重并排画出。矩形核的热图和高斯核有什么不同？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 # 矩形核在窗口内等权、窗口外为零，热图是一条边缘清晰、宽度均匀的带；高斯核的带是渐变的。
 inside = ((x_test[:, None] - x_train[None, :]).abs() <= 1).float()  # (n_test, n_train)
 ex5_weights = inside / inside.sum(dim=1, keepdim=True)
@@ -910,18 +904,17 @@ d2l.show_heatmaps(torch.stack([attention_weights, ex5_weights]).unsqueeze(0),
                   xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
                   titles=["Gaussian, w = 1", "Boxcar, |u| <= 1"], figsize=(7, 3.5))
 d2l.plt.show()
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert ex5_weights.shape == (n_test, n_train), "ex5_weights should have shape (n_test, n_train)"
 assert torch.allclose(ex5_weights.sum(dim=1), torch.ones(n_test)), "every row must sum to 1"
 ex5_far = (x_test[:, None] - x_train[None, :]).abs() > 1
 assert (ex5_weights[ex5_far] == 0).all(), "keys farther than 1 must get exactly zero weight"
 print(f"boxcar: {ex5_test_mse:.3f} test MSE, {(~ex5_far).sum(dim=1).float().mean():.1f} keys "
       f"per query on average; Gaussian w = 1: {test_mse(y_hat_np):.3f}")
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 ex5_near = ~ex5_far
 for row, near in zip(ex5_weights, ex5_near):
     assert torch.allclose(row[near], torch.full((int(near.sum()),), 1 / int(near.sum())))
 assert abs(test_mse(ex5_weights @ y_train) - ex5_test_mse) < 1e-6
-### END HIDDEN TESTS

@@ -645,7 +645,6 @@ assert max(abs(spread[d, True] - 1) for d in (64, 128, 256, 512)) < abs(spread[4
 # 两种注意力还会给出相同的权重吗？为什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 ex1_keys = (torch.arange(10.0)[:, None] + torch.tensor([0.0, 1.0])).div(10).repeat(2, 1, 1)
 ex1_values = torch.arange(40, dtype=torch.float32).reshape(1, 10, 4).repeat(2, 1, 1)
 ex1_lens = torch.tensor([2, 6])
@@ -663,9 +662,8 @@ d2l.show_heatmaps(torch.stack([ex1_additive_weights.reshape(2, 10), ex1_dot_weig
                   .unsqueeze(0), xlabel="Keys", ylabel="Examples",
                   titles=["Additive", "Scaled dot product"], figsize=(9, 3))
 d2l.plt.show()
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert tuple(ex1_keys.shape) == (2, 10, 2), "ex1_keys should have shape (2, 10, 2)"
 assert len({tuple(k.tolist()) for k in ex1_keys[0]}) == 10, "the 10 keys must differ from each other"
 for ex1_w in (ex1_additive_weights, ex1_dot_weights):
@@ -678,11 +676,12 @@ ex1_expected = masked_softmax(ex1_check_q @ ex1_keys.transpose(1, 2) / math.sqrt
                               torch.tensor([2, 6]))
 assert torch.allclose(ex1_dot_weights, ex1_expected, atol=1e-6), \
     f"dot-product weights should be softmax(q k^T / sqrt(2)) = {ex1_expected.reshape(2, 10)}"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex1_dot_weights[1, 0, :6].std() > 1e-3, "distinct keys: dot-product weights are not uniform"
 assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
     "with distinct keys the two scoring functions give different weights"
-### END HIDDEN TESTS
+
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不再相同。本节的例子里所有键都相等，任何评分函数都给每个键打同样的分，
@@ -702,7 +701,6 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 # 它与缩放点积注意力是什么关系？提示：当 $q = k = d$ 时取 $\mathbf{W} = \mathbf{I} / \sqrt{d}$。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 class GeneralAttention(AttentionPooling):
     """a(q, k) = q^T W k; queries (batch, n, query_size), keys (batch, m, key_size)."""
 
@@ -719,9 +717,8 @@ torch.manual_seed(0)
 ex2_demo = GeneralAttention(query_size=20, key_size=2)
 print("q = 20, k = 2 ->", tuple(ex2_demo(torch.randn(2, 1, 20), torch.randn(2, 10, 2),
                                          torch.randn(2, 10, 4)).shape))
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(1)
 ex2_general = GeneralAttention(query_size=20, key_size=3)
 assert isinstance(ex2_general.W, nn.Parameter) and tuple(ex2_general.W.shape) == (20, 3)
@@ -734,7 +731,8 @@ ex2_tq, ex2_tk = torch.randn(2, 4, 20), torch.randn(2, 5, 3)
 assert torch.allclose(ex2_general.score(ex2_tq, ex2_tk),
                       ex2_tq @ ex2_general.W @ ex2_tk.transpose(1, 2), atol=1e-5), \
     "score(queries, keys) should be queries @ W @ keys^T"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 ex2_q, ex2_k, ex2_v = torch.randn(2, 3, 8), torch.randn(2, 5, 8), torch.randn(2, 5, 4)
 ex2_lens = torch.tensor([[1, 3, 5], [2, 0, 4]])
 ex2_general = GeneralAttention(query_size=8, key_size=8)
@@ -743,7 +741,7 @@ with torch.no_grad():
     ex2_diff = (ex2_general(ex2_q, ex2_k, ex2_v, ex2_lens)
                 - DotProductAttention(0.0)(ex2_q, ex2_k, ex2_v, ex2_lens)).abs().max()
 assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-product attention"
-### END HIDDEN TESTS
+
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：可以。$\mathbf{W} \in \mathbb{R}^{q \times k}$ 把键映射到查询的空间（或反过来），
@@ -763,7 +761,6 @@ assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-pr
 # 把“不同查询之间权重的最大差别” $\max_{i, j} |\alpha_{ij} - \alpha_{1j}|$ 存为 `ex3_spread_sum` 和 `ex3_spread_dot`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 def sum_score(queries, keys):
     """1^T (q + k) for every pair: (batch, n, d), (batch, m, d) -> (batch, n, m)."""
     return queries.sum(dim=-1)[:, :, None] + keys.sum(dim=-1)[:, None, :]
@@ -778,9 +775,8 @@ ex3_spread_dot = (ex3_dot_weights - ex3_dot_weights[:, :1]).abs().max().item()
 # The sum-score spread is rounding noise; its last digits depend on the CPU, so print a bound.
 print(f"largest difference between queries: sum below 1e-6: {ex3_spread_sum < 1e-6}, "
       f"dot {ex3_spread_dot:.3f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(2)
 ex3_tq, ex3_tk = torch.randn(2, 3, 5), torch.randn(2, 7, 5)
 ex3_scores = sum_score(ex3_tq, ex3_tk)
@@ -788,12 +784,12 @@ assert tuple(ex3_scores.shape) == (2, 3, 7), "scores: (batch_size, num_queries, 
 ex3_by_hand = (ex3_tq[1, 2] + ex3_tk[1, 4]).sum()
 assert torch.allclose(ex3_scores[1, 2, 4], ex3_by_hand, atol=1e-5), \
     f"score of query 2 and key 4 in example 1 should be 1^T(q + k) = {ex3_by_hand:.4f}"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert torch.allclose(ex3_scores, (ex3_tq[:, :, None, :] + ex3_tk[:, None, :, :]).sum(dim=-1),
                       atol=1e-5), "sum_score should be the sum of all entries of q + k"
 assert ex3_spread_sum < 1e-6, "with sum scores every query gets the same weights"
 assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the query"
-### END HIDDEN TESTS
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不会，反而更差。$\mathbf{1}^\top(\mathbf{q} + \mathbf{k}) = \mathbf{1}^\top\mathbf{q} + \mathbf{1}^\top\mathbf{k}$，
@@ -815,7 +811,6 @@ assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the 
 # 存为 `ex4_gib`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 ex4_seen = []
 ex4_additive = AdditiveAttention(key_size=4, query_size=4, num_hiddens=16, dropout=0.0)
 ex4_handle = ex4_additive.w_v.register_forward_hook(
@@ -833,19 +828,18 @@ print("hidden tensor:", ex4_hidden_shape, " dot-product scores:",
       tuple(ex4_dot.attention_weights.shape), f" ratio {ex4_ratio:.0f}")
 print(f"additive hidden tensor at 64 x 128 x 128 x 512: {ex4_gib:.1f} GiB; "
       f"dot-product scores: {64 * 128 * 128 * 4 / 2**20:.1f} MiB")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert isinstance(ex4_hidden_shape, tuple) and len(ex4_hidden_shape) == 4, \
     "the hidden tensor has 4 axes: (batch_size, num_queries, num_kv, num_hiddens)"
 assert abs(ex4_ratio - math.prod(ex4_hidden_shape) / (2 * 3 * 5)) < 1e-9, \
     "ex4_ratio = elements of the hidden tensor / elements of the 2 x 3 x 5 weights"
 assert 1 < ex4_gib < 3, "64 * 128 * 128 * 512 float32 numbers are about 2 GiB"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex4_hidden_shape == (2, 3, 5, 16)
 assert abs(ex4_ratio - 16) < 1e-9, "h times more elements than the scores"
 assert abs(ex4_gib - 2.0) < 0.01
-### END HIDDEN TESTS
 
 # %% [markdown]
 # ### 练习 5
@@ -858,7 +852,6 @@ assert abs(ex4_gib - 2.0) < 0.01
 # 它随 $d$ 怎样变化？这说明了什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 torch.manual_seed(0)
 ex5_mean_max = {}
 for d in [4, 64, 1024]:
@@ -872,16 +865,15 @@ print("divide by sqrt(d):", {d: round(m, 3) for d, m in zip(dims, max_scaled) if
 # 注意力什么也不挑了；除以 sqrt(d) 时它始终在 0.3 左右（第二行输出），与 d 无关。
 # 不缩放，d 越大权重越接近 one-hot（梯度消失）；除以 d，d 越大权重越接近均匀（不再按键挑选）。
 # 只有除以 sqrt(d) 让分数的方差保持为 1，权重的形状与 d 无关。
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(ex5_mean_max) == {4, 64, 1024}, "ex5_mean_max needs the keys 4, 64 and 1024"
 assert all(0.1 - 1e-6 <= v <= 1 for v in ex5_mean_max.values()), "a max over 10 weights is >= 1/10"
 assert ex5_mean_max[4] < max_scaled[0] - 0.05, \
     f"at d = 4 dividing by d = 4 should flatten the weights more than dividing by sqrt(d) = 2 " \
     f"(mean max weight {max_scaled[0]:.3f}); got {ex5_mean_max[4]:.3f}"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex5_mean_max[4] > ex5_mean_max[64] > ex5_mean_max[1024], "dividing by d flattens the weights"
 assert ex5_mean_max[1024] < 0.11, "at d = 1024 the weights are almost uniform (1/10)"
 assert ex5_mean_max[4] > 0.15, "at d = 4 the weights are still visibly uneven"
-### END HIDDEN TESTS

@@ -409,8 +409,7 @@ TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # The he's calm . line depends on the CPU's floating-point kernels; the checks hold for all.
 engs, fras = list(TEST_ENGS), list(TEST_FRAS)
 translations, bleus, attention_weight_seqs = translate_and_score(
@@ -452,8 +451,7 @@ d2l.plt.show()
 # %% [markdown]
 # 把图里的数按行读出来：每个生成词元最看重哪个源词元、权重多大，比均匀分配 $1/T$ 大多少：
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 # The weights themselves vary with the seed and the floating-point kernels; the checks hold for all.
 for out_token, row in zip(out_tokens, attention_weights):
     print(f"{out_token:6s} -> {src_tokens[int(row.argmax())]:6s} {float(row.max()):.2f} "
@@ -649,7 +647,6 @@ assert param_counts == {"seq2seq, no attention (9.7)": 47304, "Bahdanau attentio
 # 与 GRU 相比，循环层的参数多了多少？为什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 class LSTMSeq2SeqEncoder(d2l.Seq2SeqEncoder):
     """Seq2SeqEncoder with an LSTM: the state is the pair (H, C)."""
 
@@ -685,9 +682,8 @@ ex1_net = d2l.EncoderDecoder(
 ex1_loss = d2l.train_seq2seq(ex1_net, train_iter, lr, 30, tgt_vocab, device).loss
 ex1_rnn_params = {name: sum(p.numel() for p in model.decoder.rnn.parameters())
                   for name, model in (("gru", net), ("lstm", ex1_net))}
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 rnns = [m for m in ex1_net.modules() if isinstance(m, nn.RNNBase)]
 print("recurrent layers:", [type(m).__name__ for m in rnns])
 print(f"decoder recurrent parameters: {ex1_rnn_params} "
@@ -728,7 +724,6 @@ assert ex1_loss < 0.3, "after 30 epochs the LSTM model should have learned somet
 # 存为 `ex2_flops`（同样两个键）。换成点积对训练效率有什么影响？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 from torch.utils.flop_counter import FlopCounterMode
 
 
@@ -781,9 +776,8 @@ torch.manual_seed(0)
 flop_batch = next(iter(train_iter))
 ex2_flops = {name: training_flops(model, flop_batch)
              for name, model in (("additive", additive_net), ("dot", ex2_dot_net))}
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print("attention parameters:", ex2_params)
 print(f"FLOPs of one forward + backward pass: additive {ex2_flops['additive'] / 1e6:.1f} M, "
       f"dot product {ex2_flops['dot'] / 1e6:.1f} M "
@@ -802,9 +796,9 @@ assert ex2_weights[padded.expand_as(ex2_weights)].abs().max() == 0, "mask the pa
 assert torch.allclose(ex2_weights.sum(-1), torch.ones(ex2_weights.shape[:2]), atol=1e-5)
 assert max(ex2_losses.values()) < 0.3, "both models should learn within 30 epochs"
 assert ex2_flops["dot"] < ex2_flops["additive"], "the dot product needs no W_q, W_k or w_v"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "dot": 0}
-### END HIDDEN TESTS
 
 # %% [markdown]
 # 换成点积注意力，训练效率有什么变化？
@@ -828,7 +822,6 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # 并把这个批量的源有效长度存为 `ex3_valid_lens`。每一步在有效源位置上的权重之和是否为 1？填充位置的权重是否**恰好**为 0？为什么是恰好？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 net.eval()
 net_dev = next(net.parameters()).device
 torch.manual_seed(0)
@@ -837,9 +830,8 @@ with torch.inference_mode():
     enc_outputs = net.encoder(X_b.to(net_dev), ex3_valid_lens.to(net_dev))
     net.decoder(Y_b.to(net_dev), net.decoder.init_state(enc_outputs, ex3_valid_lens.to(net_dev)))
 ex3_weights = torch.cat(net.decoder.attention_weights, dim=1).cpu()  # (batch, steps, num_kv)
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert ex3_weights.shape == (batch_size, num_steps, num_steps), ex3_weights.shape
 assert ex3_valid_lens.shape == (batch_size,) and int(ex3_valid_lens.min()) >= 1
 row_sums = ex3_weights.sum(dim=-1)
@@ -869,7 +861,6 @@ assert ex3_weights[~pad].min().item() > 0  # valid positions all get some weight
 # 并把生成的词元数（含 `<eos>`）存为 `ex4_steps`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 ex4_calls = {"W_k": 0, "W_q": 0}
 hooks = [getattr(net.decoder.attention, name).register_forward_hook(
     lambda *args, name=name: ex4_calls.__setitem__(name, ex4_calls[name] + 1))
@@ -879,9 +870,8 @@ _, ex4_weight_seq = d2l.predict_seq2seq(net, "i'm home .", src_vocab, tgt_vocab,
 for hook in hooks:
     hook.remove()
 ex4_steps = len(ex4_weight_seq)  # one decoder call per generated token, <eos> included
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
 print(f"translating \"i'm home .\": {ex4_steps} decoding steps, calls {ex4_calls}")
 assert ex4_calls["W_k"] == 1, "init_state projects the keys once per sentence"
 assert ex4_calls["W_q"] == ex4_steps, "the query is projected once per decoding step"

@@ -620,7 +620,6 @@ assert follow[(True, True)] < 0.1 < 0.8 < min(follow[(True, False)], follow[(Fal
 # 从图中能看出有效长度的作用吗？用数字说明你看到的。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 with torch.no_grad():
     attention(Q, K, V, valid_lens)
 # Rows b * num_heads + i belong to head i of example b: unflatten the first axis.
@@ -637,9 +636,8 @@ for b, n in enumerate(valid_lens.tolist()):
     print(f"example {b + 1}, valid_len {n}: total weight on keys k{n}-k5 "
           f"{ex1_weights[b, :, :, n:].sum():.1f}; weights on k0-k{n - 1} from {kept.min():.2f} "
           f"to {kept.max():.2f}, mean {kept.mean():.2f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert tuple(ex1_weights.shape) == (2, 5, 4, 6), "ex1_weights should have shape (2, 5, 4, 6)"
 assert torch.allclose(ex1_weights.sum(dim=-1), torch.ones(2, 5, 4)), "each row is a distribution"
 assert (ex1_weights[0, :, :, 3:] == 0).all() and (ex1_weights[1, :, :, 2:] == 0).all(), \
@@ -649,14 +647,15 @@ with torch.no_grad():
 _row = attention.attention.attention_weights[1, 0]  # example 0, head 1, query 0
 assert torch.allclose(ex1_weights[0, 1, 0], _row), \
     f"ex1_weights[0, 1, 0] should be {[round(x, 3) for x in _row.tolist()]} (example 0, head 1)"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 with torch.no_grad():
     attention(Q, K, V, valid_lens)
 _w = attention.attention.attention_weights
 for _b in range(2):
     for _i in range(5):
         assert torch.allclose(ex1_weights[_b, _i], _w[_b * 5 + _i]), (_b, _i)
-### END HIDDEN TESTS
+
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：能。样本 1 的有效长度是 3，5 个头的每一行都只在 k0–k2 上有颜色，k3–k5 是白的；样本 2 的有效长度是 2，
@@ -679,7 +678,6 @@ for _b in range(2):
 # 测试均方误差的**增加量**。然后按重要性从低到高剪掉头，看看能剪掉几个而误差不明显变大。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 def mse_with_heads(net, keep):
     """Test MSE of `net` when only the heads with keep[i] == True contribute."""
     with torch.no_grad():
@@ -698,13 +696,13 @@ keep = all_heads.clone()
 for i in ex2_importance.argsort().tolist():  # prune the least important first
     keep[i] = False
     print(f"keep heads {[j + 1 for j in range(4) if keep[j]]}: MSE {mse_with_heads(ex2_net, keep):.2f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert tuple(ex2_importance.shape) == (4,), "ex2_importance should hold one number per head"
 assert ex2_net.mha.num_heads == 4, "ex2_net should be the 4-head NeighbourNet"
 assert ex2_importance.max() > 0.5, "masking a head the task relies on must raise the MSE a lot"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 # Independent route: a head whose rows of W_v are zero outputs zeros.
 for _i in range(4):
     _pruned = NeighbourNet(4).eval()
@@ -714,7 +712,6 @@ for _i in range(4):
         _full = ((ex2_net(test_inputs) - test_target) ** 2).mean().item()
         _cut = ((_pruned(test_inputs) - test_target) ** 2).mean().item()
     assert abs((_cut - _full) - float(ex2_importance[_i])) < 1e-4, _i
-### END HIDDEN TESTS
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：最直接的实验是**消融**（ablation）：在验证集上依次屏蔽每个头（把它的输出置零，或换成它在数据上的平均输出），
@@ -740,7 +737,6 @@ for _i in range(4):
 # 在输入 `Q, K, V, valid_lens` 上定义结果 `ex3_loop_output`，它应当与 `attention(Q, K, V, valid_lens)` 一致。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 head_dim = num_hiddens // num_heads
 single = d2l.DotProductAttention(dropout=0)
 outputs = []
@@ -753,9 +749,8 @@ with torch.no_grad():
         outputs.append(single(q_i, k_i, v_i, valid_lens))
     ex3_loop_output = attention.W_o(torch.cat(outputs, dim=-1))
 print("loop output:", tuple(ex3_loop_output.shape))
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert tuple(ex3_loop_output.shape) == (2, 4, 100), "ex3_loop_output should have shape (2, 4, 100)"
 with torch.no_grad():
     _want = attention(Q, K, V, valid_lens)
@@ -771,7 +766,6 @@ assert (ex3_loop_output - _want).abs().max() < 1e-5, "the per-head loop must giv
 # 再找一组不会暴露错误的有效长度 `ex4_harmless_lens`（批量大小仍为 2），说明原因。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 # repeat gives [l0, l1, l0, l1] but the rows are [b0h0, b0h1, b1h0, b1h1]: with l0 != l1,
 # head 1 of example 0 and head 0 of example 1 use the other example's length.
 torch.manual_seed(0)
@@ -792,9 +786,8 @@ with torch.no_grad():
                - wrong_forward(ex4_net, ex4_X, ex4_valid_lens)).abs().max().item()
 print("repeat_interleave:", ex4_valid_lens.repeat_interleave(2).tolist(),
       " repeat:", ex4_valid_lens.repeat(2).tolist(), f" gap {ex4_gap:.3f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert ex4_net.num_heads == 2 and tuple(ex4_X.shape) == (2, 3, 4)
 assert ex4_valid_lens.shape == (2,) and ex4_harmless_lens.shape == (2,)
 assert ex4_valid_lens.repeat(2).tolist() != ex4_valid_lens.repeat_interleave(2).tolist(), \

@@ -720,7 +720,6 @@ for i in range(seq_len):
 # 定义 `ex1_plain` 和 `ex1_residual`，各为长 7 的 Python 列表。然后在下面的答案单元里讨论深层堆叠的问题。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 def mean_pairwise_cosine(X):
     """Mean cosine similarity over all pairs of distinct tokens of X: (1, n, d)."""
     Z = nn.functional.normalize(X[0], dim=-1)
@@ -742,9 +741,8 @@ with torch.no_grad():
         ex1_residual.append(mean_pairwise_cosine(residual))
 print("plain stack   :", [round(v, 2) for v in ex1_plain])
 print("with residuals:", [round(v, 2) for v in ex1_residual])
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert len(ex1_plain) == 7 and len(ex1_residual) == 7, "one value for the input and each of 6 layers"
 assert abs(ex1_plain[0] - ex1_residual[0]) < 1e-6, "both lists start from the same input"
 assert ex1_plain[0] < 0.5, "the input tokens (random + positional encoding) are far from parallel"
@@ -773,7 +771,6 @@ assert ex1_residual[-1] < 0.8, \
 # 并定义 `ex2_accuracy, ex2_weights, _ = evaluate_reversal(ex2_net)`。可学习的编码也能学出反对角线的注意力模式吗？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 class LearnedPositionalEncoding(nn.Module):
     """A trainable table of position vectors added to the input.
 
@@ -798,9 +795,8 @@ ex2_accuracy, ex2_weights, _ = evaluate_reversal(ex2_net)
 print("parameters of the table:", ex2_net.positions.P.numel())
 print(f"accuracy {ex2_accuracy:.2f}, key with the largest mean weight:",
       ex2_weights.mean(dim=0).argmax(dim=-1).tolist())
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
 _pe = LearnedPositionalEncoding(16, max_len=50)
 assert isinstance(_pe.P, nn.Parameter) and tuple(_pe.P.shape) == (1, 50, 16), "P: (1, max_len, d)"
@@ -830,16 +826,14 @@ assert ex2_weights[:, torch.arange(seq_len), torch.arange(seq_len - 1, -1, -1)].
 # 用三角恒等式说明为什么 $\mathbf{p}_i^\top \mathbf{p}_j$ 只依赖 $|i-j|$，它在 $i = j$ 时等于多少？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 # p_i . p_j = sum_m [sin(i w_m) sin(j w_m) + cos(i w_m) cos(j w_m)] = sum_m cos((i - j) w_m): i - j
 # only, and cos is even, so |i - j| only; at i = j each of the d / 2 terms is 1: the sum is 32.
 P50 = PositionalEncoding(64, 0, max_len=50).P[0].double()
 ex3_gram = P50 @ P50.T
 ex3_profile = ex3_gram[0]
 print("p_0 . p_delta for delta = 0..5:", [round(v, 2) for v in ex3_profile[:6].tolist()])
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert tuple(ex3_gram.shape) == (50, 50) and tuple(ex3_profile.shape) == (50,)
 assert abs(float(ex3_profile[0]) - 32) < 1e-3, f"p_0 . p_0 = {float(ex3_profile[0]):.3f}; expected d / 2"
 _idx = torch.arange(50)
@@ -855,7 +849,6 @@ assert (ex3_profile[1:].double() < ex3_profile[0].double()).all(), "p_i . p_j is
 # 并算出一个不知道位置的模型在这 1000 条测试序列上最多能达到的准确率，与 `ex4_accuracy` 比较。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 # Without positions, output i is a function of its own token x_i and of the multiset of all 8
 # tokens only (permutation equivariance): it cannot know which token sits at position 7 - i.
 # Given x_i and the multiset, the target x_{7-i} is equally likely to be any of the 7 other
@@ -876,9 +869,8 @@ print("share of outputs that are a most frequent other token:",
       f"{(others.gather(-1, ex4_pred[..., None])[..., 0] == most).float().mean():.2f}")
 print(f"on the {int(distinct.sum())} sequences without repeats: accuracy "
       f"{correct[distinct].float().mean():.2f} (1/7 = {1 / 7:.2f})")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert 0 <= ex4_accuracy <= 1
 assert ex4_accuracy < 0.4, \
     f"accuracy {ex4_accuracy:.2f}: without positions the model cannot reverse the sequence"

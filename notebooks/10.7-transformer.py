@@ -668,8 +668,7 @@ assert result.loss < 0.1
 #
 # 用 10.4 节的 `translate_and_score` 翻译同样的四个句子（贪心解码，BLEU 取 $k=2$）。
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 engs, fras = list(d2l.TEST_ENGS), list(d2l.TEST_FRAS)
 translations, bleus, attention_weight_seqs = d2l.translate_and_score(
     net, engs, fras, src_vocab, tgt_vocab, num_steps, device)
@@ -733,8 +732,7 @@ def print_strongest_keys(weights, queries, keys):
 # 这里置为 $-\infty$，有效长度为 0 的行整行为 0（10.3 节），因为这样屏蔽的权重与分数的大小无关、恰好为 0。
 # 本节的每个句子至少有 `<eos>` 一个有效词元，这两处差别不改变下面的图。
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 src_tokens = engs[-1].split() + ["<eos>"]
 n_src = len(src_tokens)
 enc_weights = torch.stack(net.encoder.attention_weights).reshape(
@@ -783,8 +781,7 @@ def stack_decoder_steps(saved):
     return self_att, cross
 
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 steps = attention_weight_seqs[-1]  # per step: [self per layer, enc-dec per layer], (heads, 1, kv)
 out_tokens = translations[-1].split()
 dec_inputs = ["<bos>"] + out_tokens[:len(steps) - 1]
@@ -806,8 +803,7 @@ assert dec_self.triu(1).max() == 0
 #
 # 查询是解码器的输入词元，键是源句子的词元；填充的源位置同样恰好得到 0 权重（折叠的检查），只画有效位置：
 
-# %%
-# NBVAL_IGNORE_OUTPUT
+# %% tags=["nbval-ignore-output"]
 print_strongest_keys(dec_cross[..., :n_src], dec_inputs, src_tokens)
 show_layer_head_heatmaps(dec_cross[..., :n_src], "Key (source token)", "Query (decoder input)",
                          src_tokens, dec_inputs)
@@ -1290,9 +1286,7 @@ assert torch.allclose(rope(q.expand(T, d)).norm(dim=-1), q.norm().expand(T), ato
 # "bleu": 本节四个测试句子的平均 BLEU}`（用 `d2l.translate_and_score(..., verbose=False)`）。
 # 加深对训练速度和翻译效果各有什么影响？
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# NBVAL_IGNORE_OUTPUT
-### BEGIN SOLUTION
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution", "nbval-ignore-output"]
 ex1_results = {}
 for ex1_layers in (2, 4):
     torch.manual_seed(0)
@@ -1308,10 +1302,8 @@ for ex1_layers in (2, 4):
 for ex1_layers, r in ex1_results.items():
     print(f"{ex1_layers} layers: {r['params']} parameters, {r['seconds']:.1f} s, "
           f"loss {r['loss']:.3f}, mean BLEU {r['bleu']:.3f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-# NBVAL_IGNORE_OUTPUT
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 assert set(ex1_results) == {2, 4}, "ex1_results needs the keys 2 and 4"
 print({k: {name: round(v, 3) for name, v in r.items()} for k, r in ex1_results.items()})
 assert all(set(r) == {"params", "seconds", "loss", "bleu"} for r in ex1_results.values())
@@ -1369,7 +1361,6 @@ assert all(0 <= r["bleu"] <= 1 for r in ex1_results.values()), "BLEU lies in [0,
 # 内存方面又是什么在平方增长？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 from torch.utils.flop_counter import FlopCounterMode
 
 torch.manual_seed(0)
@@ -1385,16 +1376,16 @@ for T in ex4_lengths:
 ex4_crossover = next(T for T, share in zip(ex4_lengths, ex4_share) if share >= 0.5)
 print("attention's share of the FLOPs:", [round(x, 3) for x in ex4_share],
       f"-> half from T = {ex4_crossover}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert len(ex4_share) == 6, "one share per length 32 .. 1024"
 print("your shares:", [round(x, 3) for x in ex4_share], "crossover:", ex4_crossover)
 assert abs(ex4_share[0] - 0.2) < 1e-6, f"at T = 32 attention is 1/5 of the FLOPs, got {ex4_share[0]:.3f}"
-### BEGIN HIDDEN TESTS
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex4_crossover == 128
 assert all(abs(x - T / (T + 128)) < 1e-6 for T, x in zip([32, 64, 128, 256, 512, 1024], ex4_share))
-### END HIDDEN TESTS
+
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：每个位置的四个投影（$\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v, \mathbf{W}_o$）要 $4 \cdot 2 d^2$ 次浮点运算，
@@ -1432,9 +1423,7 @@ assert all(abs(x - T / (T + 128)) < 1e-6 for T, x in zip([32, 64, 128, 256, 512,
 # 类别是亮块的个数减 1（0–3）。任何一个图块单独都看不出类别，模型必须通过注意力把几个图块的信息合起来。
 # 训练后把 256 张新图像上的准确率存在 `ex6_accuracy` 中。
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# NBVAL_IGNORE_OUTPUT
-### BEGIN SOLUTION
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution", "nbval-ignore-output"]
 def ex6_images(n, generator):
     """n noisy 8x8 images; each 4x4 patch holds a bright 2x2 square or not (at least one does).
     Label: the number of squares minus 1 (0..3)."""
@@ -1483,10 +1472,8 @@ ex6_model.eval()
 with torch.no_grad():
     ex6_accuracy = (ex6_model(ex6_test_x).argmax(-1) == ex6_test_y).float().mean().item()
 print(f"train loss {ex6_loss.item():.3f}, test accuracy {ex6_accuracy:.3f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex6-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
-# NBVAL_IGNORE_OUTPUT
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 assert 0 <= ex6_accuracy <= 1, "ex6_accuracy is a fraction of the 256 test images"
 print(f"test accuracy {ex6_accuracy:.3f} (chance: 0.25)")
 assert ex6_accuracy > 0.9, f"accuracy {ex6_accuracy:.3f}: chance is 0.25; train longer?"
@@ -1499,7 +1486,6 @@ assert ex6_accuracy > 0.9, f"accuracy {ex6_accuracy:.3f}: chance is 0.25; train 
 # 的最终隐状态呢？把两个最大绝对差分别存为 `ex7_transformer_diff` 和 `ex7_gru_diff`，并解释。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex7-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 torch.manual_seed(0)
 ex7_X = torch.tensor([[5, 6, 7, 1, 1, 1], [8, 9, 1, 1, 1, 1]])  # 1 = <pad>
 ex7_valid = torch.tensor([3, 2])
@@ -1514,9 +1500,8 @@ with torch.no_grad():
     ex7_transformer_diff = (short[keep] - long[:, :6][keep]).abs().max().item()
     ex7_gru_diff = (ex7_gru(ex7_X)[1] - ex7_gru(ex7_longer)[1]).abs().max().item()
 print(f"Transformer encoder: {ex7_transformer_diff:.5f}, GRU final state: {ex7_gru_diff:.3f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex7-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex7-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(f"Transformer diff < 1e-5: {ex7_transformer_diff < 1e-5}; GRU: {ex7_gru_diff:.3f} (expect > 1e-3)")
 assert ex7_transformer_diff < 1e-5, "valid positions never attend to padding"
 assert ex7_gru_diff > 1e-3, "the GRU reads every padding token before its final state"
@@ -1537,7 +1522,6 @@ assert ex7_gru_diff > 1e-3, "the GRU reads every padding token before its final 
 # 把第一次调用之后第 1 层缓存的长度存为 `ex8_cache_after_prefix`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex8-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-### BEGIN SOLUTION
 torch.manual_seed(0)
 ex8_decoder = TransformerDecoder(20, 16, 16, 16, 16, [16], 16, 32, 4, 2, 0.0)
 ex8_decoder.eval()
@@ -1551,9 +1535,8 @@ for t in range(3, 7):
     ex8_parts.append(ex8_decoder(ex8_Y[:, t:t + 1], ex8_state)[0])
 ex8_max_diff = (ex8_full - torch.cat(ex8_parts, dim=1)).abs().max().item()
 print(f"cache after the prefix: {ex8_cache_after_prefix}, max diff: {ex8_max_diff:.5f}")
-### END SOLUTION
 
-# %% nbgrader={"grade": true, "grade_id": "ex8-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex8-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 print(f"cache after the prefix: {ex8_cache_after_prefix} (expect 3), max diff < 1e-5: {ex8_max_diff < 1e-5}")
 assert ex8_cache_after_prefix == 3, "the prefix call stores its 3 positions"
 assert ex8_max_diff < 1e-5, "prefix + cache must equal one causal pass"

@@ -124,3 +124,19 @@ def test_controls_are_labelled_form_inputs_and_the_output_has_a_static_fallback(
     assert base64.b64decode(bundle["image/png"]).startswith(b"\x89PNG")
     assert bundle["text/plain"] == ("Explorer 'small': t (1..3, 3 steps), kind (2 options); "
                                     "6 precomputed cells")
+
+
+def test_heatmap_draws_a_weight_of_zero_white_and_the_top_of_its_scale_as_matplotlib_does():
+    import matplotlib
+    from matplotlib import colors
+
+    data = d2l.rows({}, weight=torch.tensor([[0.0, 0.5, 1.0]]), row_labels=("q", ["q"]),
+                    col_labels=("k", ["a", "b", "c"]))
+    ex = d2l.explorer(d2l.heatmap_view(data, "k", "q", text=False),
+                      controls=[d2l.Slider("t", [0, 1], "unused")], title="zero")
+    fills = {tuple(int(c) for c in rgb.split(","))
+             for rgb in re.findall(r'fill="rgb\(([^)]*)\)"', svg_for(ex))}
+    reds = matplotlib.colormaps["Reds"]
+    for weight in (0.0, 1.0):
+        want = tuple(round(255 * c) for c in colors.to_rgb(reds(weight)))
+        assert want in fills, f"weight {weight}: {want} not among the cells' colours {fills}"

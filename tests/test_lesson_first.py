@@ -26,6 +26,30 @@ def test_collapse_marks_check_and_solution_cells_only():
     assert cells.collapse(check) is False  # already collapsed: nothing to change
 
 
+def test_collapse_also_hides_an_exercises_tests():
+    test = {"cell_type": "code", "metadata": {"nbgrader": {"grade": True, "solution": False}},
+            "source": "assert x == 1"}
+    hidden = {"cell_type": "code", "metadata": {"tags": ["hidden-tests"]}, "source": "assert x"}
+    assert [cells.collapse(c) for c in (test, hidden)] == [True, True]
+
+
+def test_nbgrader_gets_its_markers_and_the_hidden_tests_inside_the_test_cell():
+    import nbformat
+
+    solution = nbformat.v4.new_code_cell("x = 1", metadata={"nbgrader": {"solution": True}})
+    test = nbformat.v4.new_code_cell("assert x > 0", metadata={
+        "nbgrader": {"grade": True, "solution": False}})
+    hidden = nbformat.v4.new_code_cell("assert x == 1", metadata={"tags": ["hidden-tests"]})
+    check = nbformat.v4.new_code_cell("assert True", metadata={"tags": ["check"]})
+    nb = cells.for_nbgrader(nbformat.v4.new_notebook(cells=[solution, test, hidden, check]))
+    assert [c.source for c in nb.cells] == [
+        "### BEGIN SOLUTION\nx = 1\n### END SOLUTION",
+        "assert x > 0\n### BEGIN HIDDEN TESTS\nassert x == 1\n### END HIDDEN TESTS"]
+    orphan = nbformat.v4.new_notebook(cells=[check, hidden])
+    with pytest.raises(ValueError, match="must follow an exercise's test cell"):
+        cells.for_nbgrader(orphan)
+
+
 def test_check_lines_counts_asserts_raises_and_check_calls():
     src = "\n".join([
         "x = f(1)",                       # 1 lesson
@@ -53,9 +77,9 @@ def test_split_main_text_keeps_the_summary_as_prose():
 def test_checks_and_solutions_are_collapsed_and_markers_gone(sec):
     row = stats.section_stats(sec["number"], read(sec))
     assert row.solutions_expanded == 0, "run `python tools/book.py sync`"
-    assert row.markers == 0, "markdown answer cells need no BEGIN/END SOLUTION markers"
+    assert row.markers == 0, stats.failures([row])
     for cell in read(sec).cells:
-        if cells.is_check(cell):
+        if cells.should_collapse(cell):  # checks, solutions, an exercise's tests
             assert cells.is_collapsed(cell), cell.source[:80]
 
 

@@ -335,12 +335,12 @@ def _run_converter(kind: str, root: Path, assignment: str, timeout: int,
 
 
 def write_source(notebook: Path, dest: Path) -> None:
-    """The section as the course's source: without its `check` cells (the lesson's own proofs,
-    which nbval runs), every cell expanded."""
+    """The section as the course's source (`cells.for_nbgrader`): nbgrader's markers around
+    solutions and hidden tests, without its `check` cells (which nbval runs), every cell expanded."""
     import cells
     import nbformat
 
-    nbformat.write(cells.without_checks(nbformat.read(notebook, as_version=4)), dest)
+    nbformat.write(cells.for_nbgrader(nbformat.read(notebook, as_version=4)), dest)
 
 
 def build_course(out: Path, plans: Sequence[Plan], figures: Path | None = FIGURES,

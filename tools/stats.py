@@ -10,8 +10,9 @@ Per section (chapters.yml order) it prints:
 * `in check cells`: code lines in cells tagged `check` (collapsed; nbval runs them);
 * `prose`: characters of markdown in the main text;
 * `solutions expanded`: solution cells (code or markdown) not collapsed;
-* `markers`: markdown cells with nbgrader's `BEGIN SOLUTION` markers (they would show up as
-  headings in JupyterLab's table of contents).
+* `markers`: cells whose text shows the reader a tool's marker: nbgrader's `BEGIN SOLUTION` or
+  `HIDDEN TESTS` (grading adds them, `cells.for_nbgrader`) or an `NBVAL_` comment (nbval reads
+  cell tags instead).
 
 Standard library plus jupytext (to read the `.py` twins).
 """
@@ -26,7 +27,7 @@ from pathlib import Path
 import cells as cellkind
 
 TARGET_PERCENT = 5.0
-MARKER = re.compile(r"BEGIN SOLUTION|END SOLUTION")
+MARKER = re.compile(r"BEGIN SOLUTION|END SOLUTION|HIDDEN TESTS|NBVAL_")
 
 
 @dataclass
@@ -107,8 +108,7 @@ def section_stats(number: str, nb) -> SectionStats:
                 checks += len(check_lines(src) & set(visible))
     solutions = [c for c in nb.cells if cellkind.is_solution(c)]
     expanded = sum(not cellkind.is_collapsed(c) for c in solutions)
-    markers = sum(c.cell_type == "markdown" and bool(MARKER.search(cellkind.source(c)))
-                  for c in nb.cells)
+    markers = sum(bool(MARKER.search(cellkind.source(c))) for c in nb.cells)
     return SectionStats(number, code, checks, check_cell_lines, prose, expanded, markers)
 
 
@@ -140,6 +140,7 @@ def failures(rows: list[SectionStats]) -> list[str]:
             out.append(f"{r.number}: {r.solutions_expanded} solution cells are not collapsed; "
                        "run `python tools/book.py sync`")
         if r.markers:
-            out.append(f"{r.number}: {r.markers} markdown cells carry BEGIN/END SOLUTION "
-                       "markers; nbgrader replaces a markdown answer cell whole, drop them")
+            out.append(f"{r.number}: {r.markers} cells carry a tool's marker (BEGIN/END "
+                       "SOLUTION, HIDDEN TESTS, NBVAL_); grading adds nbgrader's (put hidden "
+                       "tests in a cell tagged `hidden-tests`), nbval reads cell tags")
     return out

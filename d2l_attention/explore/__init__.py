@@ -1,0 +1,12 @@
+"""The sections' explorers, one module per section (named as in chapters.yml's `module`).
+
+A notebook shows an explorer with one call, e.g.::
+
+    from d2l_attention.explore import attention_cues
+    attention_cues.turning_query(keys, values)
+
+Each module builds its states with the section's taught components (`d2l.attention_pooling`,
+`d2l.NWKernelRegression`, ...) and assembles the views from `d2l_attention.explorers`; its tests
+(in the section's test file) check the states against those components. Nothing here is part of
+the book's API, so none of it is in `dir(d2l)`.
+"""
