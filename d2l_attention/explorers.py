@@ -184,7 +184,7 @@ def _order(labels):
 
 
 # Matplotlib's sequential maps sampled at 0, 1/8, ..., 1: a Vega heatmap then draws a weight of 0
-# white, as `show_heatmaps` does (Vega's own "reds" starts at salmon, so masked cells looked filled).
+# white, as `show_heatmaps` does (Vega's own "reds" starts at salmon: masked cells looked filled).
 SEQUENTIAL = {
     "reds": ["#fff5f0", "#fee0d2", "#fcbba1", "#fc9272", "#fb694a", "#ee3a2c", "#ca181d",
              "#a30f15", "#67000d"],

@@ -55,27 +55,79 @@ def fake_section(tmp_path, monkeypatch):
 
 def test_only_save_cells_are_extracted(fake_section):
     cells = export.saved_cells(fake_section)
-    assert [index for index, _ in cells] == [2, 4]  # the notebook's cell numbers, from 0
+    assert [line for line, _ in cells] == [9, 18]  # where each definition starts in the .py twin
     sources = "".join(source for _, source in cells)
     assert cells[0][1].startswith("def twice(x):")
     assert "#@save" not in sources  # the first-line marker and the stray one inside a cell
     assert "print(twice(3))" not in sources
 
 
-def test_each_definition_names_its_notebook_cell(fake_section):
+def test_each_definition_names_its_line_in_the_py_twin(fake_section):
     text = export.render_module(fake_section)
-    assert "# %% notebooks/10.9-test.ipynb 2\ndef twice(x):" in text
-    assert "# %% notebooks/10.9-test.ipynb 4\nclass Box:" in text
+    assert "# %% notebooks/10.9-test.py:9\ndef twice(x):" in text
+    assert "# %% notebooks/10.9-test.py:18\nclass Box:" in text
+    twin = NOTEBOOK_PY.splitlines()
+    assert twin[9 - 1].startswith("def twice") and twin[18 - 1].startswith("class Box")
 
 
 def test_rendered_module_is_importable_python_with_header(fake_section):
     text = export.render_module(fake_section)
-    assert text.startswith("# Generated from notebooks/10.9-test.ipynb")
+    assert text.startswith("# Generated from notebooks/10.9-test.py")
     assert "DO NOT EDIT" in text.splitlines()[0]
+    assert "import torch" not in text  # only what the saved cells use is imported
     namespace = {}
-    exec(compile(text.replace("import d2l_attention as d2l", ""), "gen", "exec"), namespace)
+    exec(compile(text, "gen", "exec"), namespace)
     assert namespace["twice"](4) == 8
     assert namespace["__all__"] == ["twice", "Box", "LIMIT"]  # private names stay private
+
+
+def test_d2l_names_become_imports_from_their_defining_module():
+    body = ("def f(x):\n    d2l.check_shape(x)\n    return d2l.helper(x) + d2l.own(x)\n\n\n"
+            "def own(x):\n    return x")
+    known = {"check_shape": "..checks", "helper": ".s10_1_a"}
+    text, imports = export.qualify(body, "test", known, {"f", "own"})
+    assert "d2l." not in text and "check_shape(x)" in text and "helper(x) + own(x)" in text
+    assert imports == {"..checks": {"check_shape"}, ".s10_1_a": {"helper"}}
+    with pytest.raises(SystemExit, match="d2l.missing"):
+        export.qualify("y = d2l.missing(1)", "test", known, set())
+    with pytest.raises(SystemExit, match="clash"):
+        export.qualify("def g(helper):\n    return d2l.helper(helper)", "test", known, {"g"})
+
+
+def test_go_to_definition_lands_on_the_definition_of_every_imported_name():
+    """What an editor does (jedi ships with IPython): every name a generated section imports,
+    followed from its first use in the code, lands on the `def`/`class`/assignment that defines
+    it in the library or an earlier section."""
+    import ast
+
+    import jedi
+
+    checked = 0
+    for path in sorted((ROOT / "d2l_attention" / "sections").glob("s10_*.py")):
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
+        imported = {a.name for node in tree.body if isinstance(node, ast.ImportFrom) and node.level
+                    for a in node.names}
+        uses = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and node.id in imported:
+                uses.setdefault(node.id, (node.lineno, node.col_offset))
+        assert set(uses) == imported, f"{path.name} imports names it never uses"
+        script = jedi.Script(text, path=str(path), project=jedi.Project(str(ROOT)))
+        for name, (line, col) in uses.items():
+            found = script.goto(line, col, follow_imports=True)
+            assert found, f"{path.name}:{line}: go-to-definition of {name} found nothing"
+            target = found[0]
+            checked += 1
+            if target.type == "module":  # a module the library re-exports (`plt`)
+                continue
+            assert target.name == name and target.module_path.parent.parts[-1] in (
+                "d2l_attention", "sections"), (path.name, name, target.module_path)
+            source = Path(target.module_path).read_text(encoding="utf-8").splitlines()
+            defining = source[target.line - 1].lstrip()
+            assert defining.startswith((f"def {name}", f"class {name}", f"{name} =", f"{name}:")), \
+                (path.name, name, defining)
+    assert checked > 20
 
 
 def test_module_names_follow_chapter_numbers():
@@ -87,6 +139,7 @@ def test_index_imports_sections_in_order():
     secs = [{"number": "10.2", "module": "b"}, {"number": "10.1", "module": "a"}]
     index = export.render_index(secs)
     assert index.index("s10_2_b") < index.index("s10_1_a")  # order of chapters.yml, not sorted
+    assert "_publish" not in index and "setattr" not in index
 
 
 def test_written_sections_exist_and_planned_are_skipped():

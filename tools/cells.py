@@ -120,7 +120,8 @@ def for_nbgrader(nb):
                                  f"test cell; it follows {source(kept[-1])[:60]!r}" if kept else
                                  f"a cell tagged {HIDDEN_TESTS_TAG!r} opens the notebook")
             begin, end = HIDDEN_TESTS_MARKERS
-            kept[-1]["source"] = f"{source(kept[-1]).rstrip()}\n{begin}\n{source(cell).strip()}\n{end}"
+            tests = source(kept[-1]).rstrip()
+            kept[-1]["source"] = f"{tests}\n{begin}\n{source(cell).strip()}\n{end}"
             continue
         if is_solution(cell) and cell.get("cell_type") == "code":
             begin, end = SOLUTION_MARKERS

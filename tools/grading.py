@@ -336,7 +336,7 @@ def _run_converter(kind: str, root: Path, assignment: str, timeout: int,
 
 def write_source(notebook: Path, dest: Path) -> None:
     """The section as the course's source (`cells.for_nbgrader`): nbgrader's markers around
-    solutions and hidden tests, without its `check` cells (which nbval runs), every cell expanded."""
+    solutions and hidden tests, without its `check` cells (nbval runs them), all cells expanded."""
     import cells
     import nbformat
 

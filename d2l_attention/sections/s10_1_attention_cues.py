@@ -1,21 +1,20 @@
-# Generated from notebooks/10.1-attention-cues.ipynb by `make lib`: DO NOT EDIT.
+# Generated from notebooks/10.1-attention-cues.py by `make lib`: DO NOT EDIT.
 # Edit notebooks/10.1-attention-cues.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.1 注意力提示 (Attention Cues): the components saved with `#@save`."""
 
-import dataclasses
 import math
 
 import torch
-from torch import nn
-from torch.nn import functional as F
 
-import d2l_attention as d2l
+from ..checks import check_heatmaps
+from ..explorers import rows
+from ..plotting import plt, use_svg_display
 
 __all__ = ['attention_pooling', 'pooling_states', 'show_heatmaps']
 
 
-# %% notebooks/10.1-attention-cues.ipynb 5
+# %% notebooks/10.1-attention-cues.py:71
 def attention_pooling(query, keys, values, tau=1.0):
     """Dot-product attention pooling of one query: weights softmax(keys @ query / tau), shape
     (n,), and the pooled value weights @ values. query: (d,), keys: (n, d), values: (n, v)."""
@@ -23,7 +22,7 @@ def attention_pooling(query, keys, values, tau=1.0):
     return weights, weights @ values
 
 
-# %% notebooks/10.1-attention-cues.ipynb 10
+# %% notebooks/10.1-attention-cues.py:107
 def pooling_states(keys, values, angles, taus):
     """Explorer rows: for each query angle (degrees) and temperature, the weights over the keys
     and one line with the pooled value, all from `attention_pooling`."""
@@ -34,13 +33,13 @@ def pooling_states(keys, values, angles, taus):
         for tau in taus:
             weights, pooled = attention_pooling(query, keys, values, tau)
             state = {"theta": theta, "tau": tau}
-            weights_rows += d2l.rows(state, row_labels=("key", names), weight=weights)
-            text_rows += d2l.rows(state, text=[f"pooled value = {pooled.item():.2f} "
+            weights_rows += rows(state, row_labels=("key", names), weight=weights)
+            text_rows += rows(state, text=[f"pooled value = {pooled.item():.2f} "
                                                f"(average pooling: {values.mean().item():.2f})"])
     return weights_rows, text_rows
 
 
-# %% notebooks/10.1-attention-cues.ipynb 14
+# %% notebooks/10.1-attention-cues.py:149
 def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds",
                   xticklabels=None, yticklabels=None):
     """Draw a grid of heatmaps on one shared colour scale, with one colourbar true for all.
@@ -50,14 +49,14 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
     titles: None or one title per grid column.
     xticklabels, yticklabels: None or one label per key / per query (tokens, for example).
     """
-    d2l.check_heatmaps(matrices, titles, xticklabels, yticklabels)
+    check_heatmaps(matrices, titles, xticklabels, yticklabels)
     num_rows, num_cols, num_queries, num_keys = matrices.shape
     values = matrices.detach().cpu().float()
     # One scale for every panel: the same colour means the same weight everywhere in the figure.
     low, high = min(0.0, values.min().item()), values.max().item()
-    norm = d2l.plt.Normalize(vmin=low, vmax=high if high > low else low + 1.0)
-    d2l.use_svg_display()
-    fig, axes = d2l.plt.subplots(num_rows, num_cols, figsize=figsize,
+    norm = plt.Normalize(vmin=low, vmax=high if high > low else low + 1.0)
+    use_svg_display()
+    fig, axes = plt.subplots(num_rows, num_cols, figsize=figsize,
                                  sharex=True, sharey=True, squeeze=False)
     for i in range(num_rows):
         for j in range(num_cols):

@@ -1,21 +1,18 @@
-# Generated from notebooks/10.2-nadaraya-watson.ipynb by `make lib`: DO NOT EDIT.
+# Generated from notebooks/10.2-nadaraya-watson.py by `make lib`: DO NOT EDIT.
 # Edit notebooks/10.2-nadaraya-watson.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.2 注意力汇聚：Nadaraya-Watson 核回归 (Attention Pooling: Nadaraya-Watson Kernel Regression): the components saved with `#@save`."""
 
-import dataclasses
-import math
-
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-import d2l_attention as d2l
+from ..checks import check_shape
+from ..explorers import rows
 
 __all__ = ['NWKernelRegression', 'kernel_width_states']
 
 
-# %% notebooks/10.2-nadaraya-watson.ipynb 20
+# %% notebooks/10.2-nadaraya-watson.py:194
 class NWKernelRegression(nn.Module):
     """Nadaraya-Watson kernel regression with a learnable Gaussian kernel width `w`.
 
@@ -33,10 +30,10 @@ class NWKernelRegression(nn.Module):
         self.attention_weights = None
 
     def forward(self, queries, keys, values):
-        d2l.check_shape(queries, "queries", "(num_queries,)", "flatten them: queries.reshape(-1)")
-        d2l.check_shape(keys, "keys", "(num_queries, num_keys)", num_queries=len(queries))
+        check_shape(queries, "queries", "(num_queries,)", "flatten them: queries.reshape(-1)")
+        check_shape(keys, "keys", "(num_queries, num_keys)", num_queries=len(queries))
         n_q, n_k = keys.shape
-        d2l.check_shape(values, "values", "(num_queries, num_keys)", num_queries=n_q, num_keys=n_k)
+        check_shape(values, "values", "(num_queries, num_keys)", num_queries=n_q, num_keys=n_k)
         self.attention_weights = torch.softmax(self.log_kernel(queries, keys), dim=-1)
         # One weighted average per query: the (1, num_keys) row of weights times the
         # (num_keys, 1) column of values, batched over the queries.
@@ -53,7 +50,7 @@ class NWKernelRegression(nn.Module):
         return -0.5 * u.square()
 
 
-# %% notebooks/10.2-nadaraya-watson.ipynb 45
+# %% notebooks/10.2-nadaraya-watson.py:507
 def kernel_width_states(x_train, y_train, x_test, y_truth, widths, queries, w_path,
                         curve_widths, decimals=3):
     """Explorer rows for NWKernelRegression at each kernel width in `widths` and query in `queries`.
@@ -83,18 +80,18 @@ def kernel_width_states(x_train, y_train, x_test, y_truth, widths, queries, w_pa
     for w in curve_widths:
         loo, mse, _ = losses(w)
         for name, value in (("leave-one-out loss L(w)/n", loo), ("test MSE", mse)):
-            out["curve"] += d2l.rows({"width": w, "curve": name}, loss=[value], decimals=decimals)
+            out["curve"] += rows({"width": w, "curve": name}, loss=[value], decimals=decimals)
     for epoch, w in enumerate(w_path):
-        out["path"] += d2l.rows({"epoch": epoch, "curve": "training path of w"}, width=[w],
+        out["path"] += rows({"epoch": epoch, "curve": "training path of w"}, width=[w],
                                 loss=[losses(w)[0]], decimals=decimals)
     query_tensor = torch.tensor([float(q) for q in queries])
     for w in widths:
         loo, mse, y_hat = losses(w)
-        out["fit"] += d2l.rows({"w": w, "curve": "prediction"}, x=x_test, y=y_hat,
+        out["fit"] += rows({"w": w, "curve": "prediction"}, x=x_test, y=y_hat,
                                decimals=decimals)
-        out["loss_at_w"] += d2l.rows({"w": w, "curve": "current w"}, width=[w], loss=[loo],
+        out["loss_at_w"] += rows({"w": w, "curve": "current w"}, width=[w], loss=[loo],
                                      decimals=decimals)
-        out["text"] += d2l.rows({"w": w}, line=[0], text=[
+        out["text"] += rows({"w": w}, line=[0], text=[
             f"w = {w:g}: test MSE {mse:.3f}, leave-one-out loss L(w)/n {loo:.3f}"])
         model = NWKernelRegression(w=w)
         with torch.no_grad():
@@ -103,10 +100,10 @@ def kernel_width_states(x_train, y_train, x_test, y_truth, widths, queries, w_pa
         for q, y_q, alpha in zip(queries, pred, model.attention_weights):
             state = {"w": w, "query": q}
             visible = alpha.round(decimals=decimals) > 0
-            out["weights"] += d2l.rows(state, x=x_train[visible], weight=alpha[visible],
+            out["weights"] += rows(state, x=x_train[visible], weight=alpha[visible],
                                        decimals=decimals)
-            out["marker"] += d2l.rows({**state, "curve": "prediction at the query"},
+            out["marker"] += rows({**state, "curve": "prediction at the query"},
                                       x=[q], y=[y_q], decimals=decimals)
-            out["text"] += d2l.rows(state, line=[1], text=[
+            out["text"] += rows(state, line=[1], text=[
                 f"query x = {q:g}: prediction {y_q:.2f}, largest weight {alpha.max():.2f}"])
     return out

@@ -1,21 +1,21 @@
-# Generated from notebooks/10.3-attention-scoring-functions.ipynb by `make lib`: DO NOT EDIT.
+# Generated from notebooks/10.3-attention-scoring-functions.py by `make lib`: DO NOT EDIT.
 # Edit notebooks/10.3-attention-scoring-functions.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.3 注意力评分函数 (Attention Scoring Functions): the components saved with `#@save`."""
 
-import dataclasses
 import math
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-import d2l_attention as d2l
+from ..checks import check_qkv, check_shape, check_valid_lens
+from ..explorers import rows
 
 __all__ = ['masked_softmax', 'masking_states', 'AttentionPooling', 'AdditiveAttention', 'DotProductAttention', 'scaling_states']
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 5
+# %% notebooks/10.3-attention-scoring-functions.py:94
 def masked_softmax(X, valid_lens):
     """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
 
@@ -24,10 +24,10 @@ def masked_softmax(X, valid_lens):
     Returns weights with the shape of X: masked keys get exactly 0, and a row whose valid
     length is 0 is all zeros (its attention output is then a zero vector, never NaN).
     """
-    d2l.check_shape(X, "X", "(batch_size, num_queries, num_keys)", "add a batch axis with unsqueeze(0)")
+    check_shape(X, "X", "(batch_size, num_queries, num_keys)", "add a batch axis with unsqueeze(0)")
     if valid_lens is None:
         return F.softmax(X, dim=-1)
-    d2l.check_valid_lens(valid_lens, *X.shape)
+    check_valid_lens(valid_lens, *X.shape)
     lens = torch.as_tensor(valid_lens, device=X.device)
     if lens.dim() == 1:
         lens = lens[:, None]  # one length shared by all queries of an example
@@ -37,7 +37,7 @@ def masked_softmax(X, valid_lens):
     return torch.where(has_key, weights, 0.0)
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 19
+# %% notebooks/10.3-attention-scoring-functions.py:198
 def masking_states(scores, lengths):
     """Explorer rows: for each valid length L (shared by all queries), the weights that
     `masked_softmax` gives the (num_queries, num_keys) `scores`, and a line with the row sums."""
@@ -47,15 +47,15 @@ def masking_states(scores, lengths):
     for L in lengths:
         weights = masked_softmax(scores[None], torch.tensor([L]))[0]
         state = {"valid_len": L}
-        weight_rows += d2l.rows(state, weight=weights, row_labels=("query", queries),
+        weight_rows += rows(state, weight=weights, row_labels=("query", queries),
                                 col_labels=("key", keys))
         sums = sorted({f"{s:.2f}" for s in weights.sum(dim=-1).tolist()})
-        text_rows += d2l.rows(state, text=[f"valid_len = {L}: {num_keys - L} of {num_keys} keys "
+        text_rows += rows(state, text=[f"valid_len = {L}: {num_keys - L} of {num_keys} keys "
                                            f"masked (weight 0); row sums: {', '.join(sums)}"])
     return weight_rows, text_rows
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 23
+# %% notebooks/10.3-attention-scoring-functions.py:255
 class AttentionPooling(nn.Module):
     """Attention pooling: softmax(score(q, k)) @ v, with masking and dropout on the weights.
 
@@ -73,13 +73,13 @@ class AttentionPooling(nn.Module):
         raise NotImplementedError("a subclass of AttentionPooling defines its scoring function")
 
     def forward(self, queries, keys, values, valid_lens=None):
-        d2l.check_qkv(queries, keys, values)
+        check_qkv(queries, keys, values)
         # (batch_size, num_queries, num_kv), kept before dropout for the heatmaps
         self.attention_weights = masked_softmax(self.score(queries, keys), valid_lens)
         return self.dropout(self.attention_weights) @ values
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 25
+# %% notebooks/10.3-attention-scoring-functions.py:286
 class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
@@ -93,13 +93,13 @@ class AdditiveAttention(AttentionPooling):
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
 
     def score(self, queries, keys):
-        d2l.check_qkv(queries, keys, keys, self.W_q.in_features, self.W_k.in_features)
+        check_qkv(queries, keys, keys, self.W_q.in_features, self.W_k.in_features)
         # (batch, num_queries, 1, h) + (batch, 1, num_kv, h) -> one hidden vector per pair
         hidden = torch.tanh(self.W_q(queries)[:, :, None, :] + self.W_k(keys)[:, None, :, :])
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 33
+# %% notebooks/10.3-attention-scoring-functions.py:357
 class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 
@@ -111,12 +111,12 @@ class DotProductAttention(AttentionPooling):
 
     def score(self, queries, keys):
         d = queries.shape[-1]
-        d2l.check_shape(keys, "keys", "(batch_size, num_kv, d)", "project them to size d first", d=d)
+        check_shape(keys, "keys", "(batch_size, num_kv, d)", "project them to size d first", d=d)
         # All n x m dot products at once: (batch, n, d) @ (batch, d, m) -> (batch, n, m)
         return queries @ keys.transpose(-2, -1) / math.sqrt(d)
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 52
+# %% notebooks/10.3-attention-scoring-functions.py:578
 def scaling_states(dims, num_keys=20, seed=0):
     """Explorer rows: for each dimension d, one standard normal query against `num_keys`
     standard normal keys (float64, seeded), with scaling off (plain q.k through `masked_softmax`)
@@ -137,9 +137,9 @@ def scaling_states(dims, num_keys=20, seed=0):
                 scores = q @ k.transpose(1, 2)
                 weights = masked_softmax(scores, None)
             state = {"d": d, "scaled": scaled}
-            score_rows += d2l.rows(state, row_labels=("key", names), score=scores[0, 0])
-            weight_rows += d2l.rows(state, row_labels=("key", names), weight=weights[0, 0])
-            text_rows += d2l.rows(state, text=[
+            score_rows += rows(state, row_labels=("key", names), score=scores[0, 0])
+            weight_rows += rows(state, row_labels=("key", names), weight=weights[0, 0])
+            text_rows += rows(state, text=[
                 f"std of the {num_keys} scores = {scores.std().item():.2f} (sqrt(d) = "
                 f"{math.sqrt(d):.2f}); largest weight = {weights.max().item():.2f}"])
     return score_rows, weight_rows, text_rows

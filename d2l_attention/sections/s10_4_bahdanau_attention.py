@@ -1,22 +1,24 @@
-# Generated from notebooks/10.4-bahdanau-attention.ipynb by `make lib`: DO NOT EDIT.
+# Generated from notebooks/10.4-bahdanau-attention.py by `make lib`: DO NOT EDIT.
 # Edit notebooks/10.4-bahdanau-attention.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.4 Bahdanau 注意力 (Bahdanau Attention): the components saved with `#@save`."""
 
 import dataclasses
-import math
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-import d2l_attention as d2l
+from ..checks import check_min_lens
+from ..explorers import rows
+from ..seq2seq import Decoder, EncoderDecoder, Seq2SeqConfig, Seq2SeqEncoder, bleu, predict_seq2seq
+from .s10_3_attention_scoring import AdditiveAttention
 
 __all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'bahdanau_net', 'BahdanauConfig', 'BAHDANAU_CONFIG', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'decoding_states']
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 5
-class AttentionDecoder(d2l.Decoder):
+# %% notebooks/10.4-bahdanau-attention.py:95
+class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
     @property
@@ -24,7 +26,7 @@ class AttentionDecoder(d2l.Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 7
+# %% notebooks/10.4-bahdanau-attention.py:123
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -41,7 +43,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
 
     def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
         super().__init__(**kwargs)
-        self.attention = d2l.AdditiveAttention(num_hiddens, num_hiddens, num_hiddens, dropout)
+        self.attention = AdditiveAttention(num_hiddens, num_hiddens, num_hiddens, dropout)
         self.embedding = nn.Embedding(vocab_size, embed_size)
         self.rnn = nn.GRU(embed_size + num_hiddens, num_hiddens, num_layers, dropout=dropout)
         self.dense = nn.Linear(num_hiddens, vocab_size)
@@ -53,7 +55,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         if enc_valid_lens is None:
             padding = torch.zeros(values.shape[:2], dtype=torch.bool, device=values.device)
         else:
-            d2l.check_min_lens(enc_valid_lens, "enc_valid_lens", 1, "every source sequence "
+            check_min_lens(enc_valid_lens, "enc_valid_lens", 1, "every source sequence "
                                "keeps its <eos> at least; drop empty sequences before decoding")
             padding = positions[None, :] >= enc_valid_lens[:, None]
         # W_k h_t does not depend on the decoding step: project the keys once per sequence.
@@ -91,18 +93,18 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 20
+# %% notebooks/10.4-bahdanau-attention.py:289
 def bahdanau_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout):
     """This section's translator: Seq2SeqEncoder + Seq2SeqAttentionDecoder. Its sizes are in
     `BAHDANAU_CONFIG` (`BAHDANAU_CONFIG.net(src_vocab, tgt_vocab)`)."""
-    encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
+    encoder = Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
     decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers,
                                       dropout)
-    return d2l.EncoderDecoder(encoder, decoder)
+    return EncoderDecoder(encoder, decoder)
 
 
 @dataclasses.dataclass(frozen=True)
-class BahdanauConfig(d2l.Seq2SeqConfig):
+class BahdanauConfig(Seq2SeqConfig):
     """10.4's translator: the book's sizes and training settings (9.7's, trained 250 epochs)."""
 
     num_epochs: int = 250
@@ -115,7 +117,7 @@ class BahdanauConfig(d2l.Seq2SeqConfig):
 BAHDANAU_CONFIG = BahdanauConfig()
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 29
+# %% notebooks/10.4-bahdanau-attention.py:376
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
@@ -128,10 +130,10 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
     device = next(net.parameters()).device
     translations, bleus, attention_weight_seqs = [], [], []
     for eng, fra in zip(engs, fras):
-        translation, attention_weight_seq = d2l.predict_seq2seq(
+        translation, attention_weight_seq = predict_seq2seq(
             net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
         translations.append(translation)
-        bleus.append(d2l.bleu(translation, fra, k=2))
+        bleus.append(bleu(translation, fra, k=2))
         attention_weight_seqs.append(attention_weight_seq)
         if verbose:
             print(f"{eng:12s} => {translation:20s} bleu {bleus[-1]:.3f}")
@@ -140,14 +142,14 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
     return translations, bleus, attention_weight_seqs
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 31
+# %% notebooks/10.4-bahdanau-attention.py:407
 # The book's four test sentences and their references; UNSEEN_ENG is not among the training pairs.
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
 
 
-# %% notebooks/10.4-bahdanau-attention.ipynb 41
+# %% notebooks/10.4-bahdanau-attention.py:497
 def decoding_states(net, engs, src_vocab, tgt_vocab, num_steps, decimals=2):
     """Explorer rows for the greedy translation of each sentence in `engs` by predict_seq2seq.
 
@@ -160,7 +162,7 @@ def decoding_states(net, engs, src_vocab, tgt_vocab, num_steps, decimals=2):
     device = next(net.parameters()).device
     heat_rows, text_rows = [], []
     for s, eng in enumerate(engs):
-        translation, weight_seq = d2l.predict_seq2seq(
+        translation, weight_seq = predict_seq2seq(
             net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
         src = src_vocab.to_tokens(src_vocab[eng.lower().split(" ")]) + ["<eos>"]
         src = [f"{j + 1} {t}" for j, t in enumerate(src[:num_steps])]
@@ -169,10 +171,10 @@ def decoding_states(net, engs, src_vocab, tgt_vocab, num_steps, decimals=2):
         for i, step_weights in enumerate(weight_seq):
             row = step_weights[0][0, 0, :len(src)]  # one decoder call per step: (1, 1, num_kv)
             state = {"sentence": s, "step": i + 1, "output": f"{i + 1} {out[i]}"}
-            heat_rows += d2l.rows(state, row_labels=("source", src), weight=row,
+            heat_rows += rows(state, row_labels=("source", src), weight=row,
                                   decimals=decimals)
             top = int(row.argmax())
-            text_rows += d2l.rows({**state, "line": i + 1}, text=[
+            text_rows += rows({**state, "line": i + 1}, text=[
                 f"step {i + 1} emits {out[i]!r}: {' '.join(out[:i + 1])}  |  "
                 f"most weight on {src[top].split(' ', 1)[1]!r} ({float(row[top]):.2f})"])
     heat_rows.sort(key=lambda r: (r["step"], r["i"]))

@@ -1,29 +1,27 @@
-# Generated from notebooks/10.5-multihead-attention.ipynb by `make lib`: DO NOT EDIT.
+# Generated from notebooks/10.5-multihead-attention.py by `make lib`: DO NOT EDIT.
 # Edit notebooks/10.5-multihead-attention.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.5 多头注意力 (Multi-Head Attention): the components saved with `#@save`."""
 
-import dataclasses
-import math
-
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-import d2l_attention as d2l
+from ..checks import check_divisible, check_folded_heads, check_qkv, check_shape, check_valid_lens
+from ..explorers import rows
+from .s10_3_attention_scoring import DotProductAttention
 
 __all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention', 'forward_with_heads', 'head_mask_states']
 
 
-# %% notebooks/10.5-multihead-attention.ipynb 5
+# %% notebooks/10.5-multihead-attention.py:111
 def transpose_qkv(X, num_heads):
     """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
     X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
     Row b * num_heads + i of the result holds block i (head i) of example b.
     """
-    d2l.check_shape(X, "X", "(batch_size, n, num_hiddens)")
-    d2l.check_divisible(X.shape[-1], num_heads)
+    check_shape(X, "X", "(batch_size, n, num_hiddens)")
+    check_divisible(X.shape[-1], num_heads)
     # (b, n, h, p): head i owns features [i*p, (i+1)*p), p = num_hiddens / h
     per_head = X.unflatten(-1, (num_heads, -1))
     return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
@@ -34,12 +32,12 @@ def transpose_output(X, num_heads):
 
     X: (batch_size * num_heads, n, num_hiddens / num_heads) -> (batch_size, n, num_hiddens).
     """
-    d2l.check_folded_heads(X, num_heads)
+    check_folded_heads(X, num_heads)
     per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/10.5-multihead-attention.ipynb 10
+# %% notebooks/10.5-multihead-attention.py:166
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention.
 
@@ -53,9 +51,9 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
                  bias=False, **kwargs):
         super().__init__(**kwargs)
-        d2l.check_divisible(num_hiddens, num_heads)
+        check_divisible(num_hiddens, num_heads)
         self.num_heads = num_heads
-        self.attention = d2l.DotProductAttention(dropout)
+        self.attention = DotProductAttention(dropout)
         # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i's.
         self.W_q = nn.Linear(query_size, num_hiddens, bias=bias)
         self.W_k = nn.Linear(key_size, num_hiddens, bias=bias)
@@ -63,22 +61,22 @@ class MultiHeadAttention(nn.Module):
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
 
     def forward(self, queries, keys, values, valid_lens=None):
-        d2l.check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
-        d2l.check_shape(values, "values", "(batch_size, num_kv, value_size)",
+        check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
+        check_shape(values, "values", "(batch_size, num_kv, value_size)",
                         value_size=self.W_v.in_features)
         q = transpose_qkv(self.W_q(queries), self.num_heads)
         k = transpose_qkv(self.W_k(keys), self.num_heads)
         v = transpose_qkv(self.W_v(values), self.num_heads)
         if valid_lens is not None:
             valid_lens = torch.as_tensor(valid_lens, device=queries.device)
-            d2l.check_valid_lens(valid_lens, *queries.shape[:2], keys.shape[1])
+            check_valid_lens(valid_lens, *queries.shape[:2], keys.shape[1])
             # Every head of example b must see example b's lengths: repeat each one in place.
             valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
         per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
         return self.W_o(transpose_output(per_head, self.num_heads))
 
 
-# %% notebooks/10.5-multihead-attention.ipynb 36
+# %% notebooks/10.5-multihead-attention.py:511
 def forward_with_heads(net, mha, keep, *inputs):
     """`net(*inputs)` with head i of `mha` (a MultiHeadAttention inside `net`) masked where
     keep[i] is False: its output is zeroed after the concatenation, before `mha.W_o`.
@@ -116,13 +114,13 @@ def head_mask_states(net, mha, inputs, target, example=0, decimals=3):
         if weight_rows is None:
             weights = mha.attention.attention_weights.unflatten(0, (-1, h))[example]
             labels = [[str(j) for j in range(n)] for n in weights.shape[1:]]
-            weight_rows = [d2l.rows({}, row_labels=("query", labels[0]),
+            weight_rows = [rows({}, row_labels=("query", labels[0]),
                                     col_labels=("key", labels[1]), weight=weights[i],
                                     decimals=decimals) for i in range(h)]
         mse = ((pred - target) ** 2).mean().item()
         kept = ", ".join(str(i + 1) for i in range(h) if keep[i]) or "none"
-        loss_rows += d2l.rows(state, text=[f"heads kept: {kept} | test MSE = {mse:.2f} "
+        loss_rows += rows(state, text=[f"heads kept: {kept} | test MSE = {mse:.2f} "
                                            f"(predicting 0: {(target ** 2).mean().item():.2f})"])
         for series, y in (("target", target[example]), ("prediction", pred[example])):
-            prediction_rows += d2l.rows({**state, "series": series}, y=y, decimals=decimals)
+            prediction_rows += rows({**state, "series": series}, y=y, decimals=decimals)
     return weight_rows, loss_rows, prediction_rows

@@ -1,21 +1,20 @@
-# Generated from notebooks/10.6-self-attention-and-positional-encoding.ipynb by `make lib`: DO NOT EDIT.
+# Generated from notebooks/10.6-self-attention-and-positional-encoding.py by `make lib`: DO NOT EDIT.
 # Edit notebooks/10.6-self-attention-and-positional-encoding.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.6 自注意力和位置编码 (Self-Attention and Positional Encoding): the components saved with `#@save`."""
 
-import dataclasses
 import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-import d2l_attention as d2l
+from ..checks import check_at_most, check_even, check_shape
+from ..explorers import rows
 
 __all__ = ['PositionalEncoding', 'rotation_for_offset', 'rotation_states', 'dot_profile_states']
 
 
-# %% notebooks/10.6-self-attention-and-positional-encoding.ipynb 16
+# %% notebooks/10.6-self-attention-and-positional-encoding.py:303
 class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
@@ -26,7 +25,7 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, num_hiddens, dropout, max_len=1000):
         super().__init__()
-        d2l.check_even(num_hiddens, "num_hiddens", "columns come in sine/cosine pairs")
+        check_even(num_hiddens, "num_hiddens", "columns come in sine/cosine pairs")
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.dropout = nn.Dropout(dropout)
         pair = torch.arange(num_hiddens // 2, dtype=torch.float64)
@@ -37,14 +36,14 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("P", P.unsqueeze(0).float(), persistent=False)
 
     def forward(self, X):
-        d2l.check_shape(X, "X", "(batch_size, num_steps, num_hiddens)",
+        check_shape(X, "X", "(batch_size, num_steps, num_hiddens)",
                         num_hiddens=self.num_hiddens)
-        d2l.check_at_most(X.shape[1], self.max_len, "sequence length", "max_len",
+        check_at_most(X.shape[1], self.max_len, "sequence length", "max_len",
                           "create PositionalEncoding with a larger max_len")
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
-# %% notebooks/10.6-self-attention-and-positional-encoding.ipynb 29
+# %% notebooks/10.6-self-attention-and-positional-encoding.py:411
 def rotation_for_offset(delta, num_hiddens):
     """Block-diagonal M with M @ p_i == p_{i+delta} for the sinusoidal encoding."""
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)
@@ -55,7 +54,7 @@ def rotation_for_offset(delta, num_hiddens):
     return torch.block_diag(*blocks)
 
 
-# %% notebooks/10.6-self-attention-and-positional-encoding.ipynb 33
+# %% notebooks/10.6-self-attention-and-positional-encoding.py:460
 def rotation_states(pos_encoding, num_steps, pairs, positions, offsets):
     """Explorer rows from `pos_encoding` applied to zeros (eval mode), by layer: for each column
     pair m in `pairs`, "circle" (the unit circle) and "encoding" (the points (p_{i,2m},
@@ -72,7 +71,7 @@ def rotation_states(pos_encoding, num_steps, pairs, positions, offsets):
     layers = {name: [] for name in ("circle", "encoding", "p_i", "p_i+delta", "M p_i", "text")}
 
     def points(layer, state, xy, label):  # xy: (k, 2), k points (sin, cos)
-        layers[layer].extend(d2l.rows(state, sin=xy[:, 0], cos=xy[:, 1], point=[label] * len(xy)))
+        layers[layer].extend(rows(state, sin=xy[:, 0], cos=xy[:, 1], point=[label] * len(xy)))
 
     for m in pairs:
         points("circle", {"pair": m}, torch.stack([turn.sin(), turn.cos()], dim=1), "unit circle")
@@ -90,12 +89,12 @@ def rotation_states(pos_encoding, num_steps, pairs, positions, offsets):
         for m in pairs:
             lines = [f"rotation angle δ·ω_m = {delta * omega[m].item():.3f} rad",
                      f"max over i |M_δ p_i − p_(i+δ)| = {gap[m].item():.1e}"]
-            layers["text"] += d2l.rows({"pair": m, "delta": delta}, row_labels=("line", [0, 1]),
+            layers["text"] += rows({"pair": m, "delta": delta}, row_labels=("line", [0, 1]),
                                        text=lines)
     return layers
 
 
-# %% notebooks/10.6-self-attention-and-positional-encoding.ipynb 37
+# %% notebooks/10.6-self-attention-and-positional-encoding.py:541
 def dot_profile_states(pos_encoding, num_steps, positions):
     """Explorer rows from `pos_encoding` applied to zeros (eval mode), by layer: for each
     position i in `positions`, "profile" (p_i . p_j for j = 0..num_steps-1), "shifted" (the
@@ -107,11 +106,11 @@ def dot_profile_states(pos_encoding, num_steps, positions):
     layers = {name: [] for name in ("profile", "shifted", "rule", "text")}
     for i in positions:
         state, shifted = {"position": i}, gram[0, (j - i).abs()]
-        layers["profile"] += d2l.rows(state, j=j, dot=gram[i], curve=["p_i · p_j"] * num_steps)
-        layers["shifted"] += d2l.rows(state, j=j, dot=shifted,
+        layers["profile"] += rows(state, j=j, dot=gram[i], curve=["p_i · p_j"] * num_steps)
+        layers["shifted"] += rows(state, j=j, dot=shifted,
                                       curve=["p_0 · p_|i−j|"] * num_steps)
-        layers["rule"] += d2l.rows(state, j=[i])
-        layers["text"] += d2l.rows(state, text=[
+        layers["rule"] += rows(state, j=[i])
+        layers["text"] += rows(state, text=[
             f"largest p_i · p_j at j = {gram[i].argmax().item()}: {gram[i].max().item():.2f}; "
             f"max over j of |p_i · p_j − p_0 · p_|i−j|| = {(gram[i] - shifted).abs().max():.1e}"])
     return layers

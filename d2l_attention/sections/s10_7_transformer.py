@@ -1,4 +1,4 @@
-# Generated from notebooks/10.7-transformer.ipynb by `make lib`: DO NOT EDIT.
+# Generated from notebooks/10.7-transformer.py by `make lib`: DO NOT EDIT.
 # Edit notebooks/10.7-transformer.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.7 Transformer (Transformer): the components saved with `#@save`."""
@@ -8,14 +8,19 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-import d2l_attention as d2l
+from ..checks import check_block_sizes, check_last_axis, check_same_shape
+from ..explorers import rows
+from ..seq2seq import Encoder, EncoderDecoder, TrainingConfig, predict_seq2seq
+from ..text import truncate_pad
+from .s10_4_bahdanau_attention import AttentionDecoder
+from .s10_5_multihead_attention import MultiHeadAttention
+from .s10_6_self_attention import PositionalEncoding
 
 __all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG', 'stack_decoder_steps', 'position_labels', 'attention_states', 'eval_mask_states', 'cache_states']
 
 
-# %% notebooks/10.7-transformer.ipynb 5
+# %% notebooks/10.7-transformer.py:107
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
@@ -30,12 +35,12 @@ class PositionWiseFFN(nn.Module):
         self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)  # W_2, b_2
 
     def forward(self, X):
-        d2l.check_last_axis(X, self.dense1.in_features, "ffn_num_input", "pass num_hiddens")
+        check_last_axis(X, self.dense1.in_features, "ffn_num_input", "pass num_hiddens")
         hidden = self.relu(self.dense1(X))  # (..., ffn_num_hiddens)
         return self.dense2(hidden)
 
 
-# %% notebooks/10.7-transformer.ipynb 14
+# %% notebooks/10.7-transformer.py:184
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -49,13 +54,13 @@ class AddNorm(nn.Module):
         self.ln = nn.LayerNorm(normalized_shape)
 
     def forward(self, X, Y):
-        d2l.check_same_shape(X, Y, "the residual connection adds a sublayer's input and output, "
+        check_same_shape(X, Y, "the residual connection adds a sublayer's input and output, "
                                    "so the sublayer must keep the shape")
         residual = X + self.dropout(Y)
         return self.ln(residual)
 
 
-# %% notebooks/10.7-transformer.ipynb 17
+# %% notebooks/10.7-transformer.py:222
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -66,8 +71,8 @@ class EncoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        d2l.check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
-        self.attention = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
+        check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        self.attention = MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
                                                 num_heads, dropout, use_bias)
         self.addnorm1 = AddNorm(norm_shape, dropout)
         self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
@@ -78,7 +83,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/10.7-transformer.ipynb 23
+# %% notebooks/10.7-transformer.py:279
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -101,7 +106,7 @@ def named_blocks(blocks):
     return stack
 
 
-class TransformerEncoder(d2l.Encoder):
+class TransformerEncoder(Encoder):
     """Transformer encoder: embedding + positional encoding, then num_layers EncoderBlocks.
 
     X: (batch_size, num_steps) token indices, valid_lens: (batch_size,)
@@ -115,7 +120,7 @@ class TransformerEncoder(d2l.Encoder):
         super().__init__(**kwargs)
         self.num_hiddens = num_hiddens
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
-        self.pos_encoding = d2l.PositionalEncoding(num_hiddens, dropout)
+        self.pos_encoding = PositionalEncoding(num_hiddens, dropout)
         self.blks = named_blocks(
             EncoderBlock(key_size, query_size, value_size, num_hiddens, norm_shape,
                          ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias)
@@ -136,7 +141,7 @@ class TransformerEncoder(d2l.Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/10.7-transformer.ipynb 26
+# %% notebooks/10.7-transformer.py:363
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -162,11 +167,11 @@ class DecoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
         super().__init__(**kwargs)
-        d2l.check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
         self.i = i
 
         def attention():
-            return d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
+            return MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
                                           num_heads, dropout)
 
         self.attention1, self.addnorm1 = attention(), AddNorm(norm_shape, dropout)
@@ -186,8 +191,8 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/10.7-transformer.ipynb 31
-class TransformerDecoder(d2l.AttentionDecoder):
+# %% notebooks/10.7-transformer.py:445
+class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
     X: (batch_size, num_steps) token indices -> (batch_size, num_steps, vocab_size) scores.
@@ -200,7 +205,7 @@ class TransformerDecoder(d2l.AttentionDecoder):
         super().__init__(**kwargs)
         self.num_hiddens, self.num_layers = num_hiddens, num_layers
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
-        self.pos_encoding = d2l.PositionalEncoding(num_hiddens, dropout)
+        self.pos_encoding = PositionalEncoding(num_hiddens, dropout)
         self.blks = named_blocks(
             DecoderBlock(key_size, query_size, value_size, num_hiddens, norm_shape,
                          ffn_num_input, ffn_num_hiddens, num_heads, dropout, i)
@@ -227,7 +232,7 @@ class TransformerDecoder(d2l.AttentionDecoder):
                 [weights(blk.attention2) for blk in self.blks]]
 
 
-# %% notebooks/10.7-transformer.ipynb 39
+# %% notebooks/10.7-transformer.py:575
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator; its sizes are in `TRANSFORMER_CONFIG`. The residual
@@ -238,11 +243,11 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ff
                                  dropout)
     decoder = TransformerDecoder(len(tgt_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
                                  dropout)
-    return d2l.EncoderDecoder(encoder, decoder)
+    return EncoderDecoder(encoder, decoder)
 
 
 @dataclasses.dataclass(frozen=True)
-class TransformerConfig(d2l.TrainingConfig):
+class TransformerConfig(TrainingConfig):
     """10.7's translator: the book's sizes, and the training settings of `d2l.TrainingConfig`
     with 250 epochs (the book trains 200); the notebooks, `make bench` and the tests read
     `TRANSFORMER_CONFIG`."""
@@ -262,7 +267,7 @@ class TransformerConfig(d2l.TrainingConfig):
 TRANSFORMER_CONFIG = TransformerConfig()
 
 
-# %% notebooks/10.7-transformer.ipynb 59
+# %% notebooks/10.7-transformer.py:769
 def stack_decoder_steps(saved):
     """One greedy translation's decoder weights, saved by predict_seq2seq per step as
     [self-attention per layer, encoder-decoder attention per layer], each (heads, 1, keys):
@@ -278,7 +283,7 @@ def stack_decoder_steps(saved):
     return self_att, cross
 
 
-# %% notebooks/10.7-transformer.ipynb 68
+# %% notebooks/10.7-transformer.py:839
 def position_labels(tokens):
     """Tokens tagged with their position (from 0): '0 <bos>', '1 je', ... A repeated token keeps
     its own row or column in a heatmap."""
@@ -298,7 +303,7 @@ def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2
     device = next(net.parameters()).device
     heat_rows, text_rows = [], []
     for sentence in sentences:
-        translation, steps = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
+        translation, steps = predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
                                                  device, save_attention_weights=True)
         src = position_labels(sentence.lower().split(" ") + ["<eos>"])
         dec = position_labels((["<bos>"] + translation.split())[:len(steps)])
@@ -315,16 +320,16 @@ def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2
                 for head in range(num_heads):
                     state = {"sentence": sentence, "kind": kind, "layer": layer + 1,
                              "head": head + 1}
-                    heat_rows += d2l.rows(state, row_labels=("query", queries),
+                    heat_rows += rows(state, row_labels=("query", queries),
                                           col_labels=("key", keys), decimals=decimals,
                                           weight=weights[layer, head])
-            text_rows += d2l.rows({"sentence": sentence, "kind": kind}, text=[
+            text_rows += rows({"sentence": sentence, "kind": kind}, text=[
                 f"{sentence} => {translation}   (queries: {q_name}; keys: {k_name})"])
     heat_rows.sort(key=lambda r: (r["col"], r["row"]))  # first seen = axis order: by position
     return heat_rows, text_rows
 
 
-# %% notebooks/10.7-transformer.ipynb 72
+# %% notebooks/10.7-transformer.py:928
 def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
                      decimals=2):
     """Explorer rows of one teacher-forced pass of the decoder in eval mode over `tgt_sentence`
@@ -337,7 +342,7 @@ def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_
     net.eval()
     src_ids = src_vocab[src_sentence.lower().split(" ")] + [src_vocab["<eos>"]]
     src_valid = torch.tensor([len(src_ids)], device=device)
-    src = torch.tensor([d2l.truncate_pad(src_ids, num_steps, src_vocab["<pad>"])], device=device)
+    src = torch.tensor([truncate_pad(src_ids, num_steps, src_vocab["<pad>"])], device=device)
     tokens = ["<bos>"] + tgt_sentence.split()
     labels = position_labels(tokens)
 
@@ -358,18 +363,18 @@ def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_
         weights = torch.stack(net.decoder.attention_weights[0]).cpu()  # (layers, heads, T, T)
         for layer in range(weights.shape[0]):
             for head in range(weights.shape[1]):
-                heat_rows += d2l.rows({"book_mask": book_mask, "layer": layer + 1,
+                heat_rows += rows({"book_mask": book_mask, "layer": layer + 1,
                                        "head": head + 1}, row_labels=("query", labels),
                                       col_labels=("key", labels), decimals=decimals,
                                       weight=weights[layer, head])
         predicted = " ".join(tgt_vocab.to_tokens(Y_hat[0].argmax(-1).tolist()))
-        text_rows += d2l.rows({"book_mask": book_mask}, text=[
+        text_rows += rows({"book_mask": book_mask}, text=[
             f"largest weight above the diagonal: {weights.triu(1).max().item():.2f}; "
             f"next token predicted at each position: {predicted}"])
     return heat_rows, text_rows
 
 
-# %% notebooks/10.7-transformer.ipynb 85
+# %% notebooks/10.7-transformer.py:1162
 def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
     """Explorer rows of greedy decoding with the cache, step by step (from 0): at step t, the
     decoder self-attention row of the one new query over the t + 1 positions it sees (the
@@ -377,7 +382,7 @@ def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
     of positions seen, the tokens emitted so far and this step's output.
     From d2l.predict_seq2seq(..., save_attention_weights=True)."""
     device = next(net.parameters()).device
-    translation, steps = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
+    translation, steps = predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
                                              device, save_attention_weights=True)
     outputs = translation.split() + ["<eos>"]  # what each step emits
     inputs = position_labels((["<bos>"] + outputs)[:len(steps)])
@@ -387,9 +392,9 @@ def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
         num_heads, seen = self_w[0].shape[0], weights.shape[1]
         names = [f"layer {k // num_heads + 1} head {k % num_heads + 1}"
                  for k in range(weights.shape[0])]
-        heat_rows += d2l.rows({"step": t}, row_labels=("head", names), decimals=decimals,
+        heat_rows += rows({"step": t}, row_labels=("head", names), decimals=decimals,
                               col_labels=("key", inputs[:seen]), weight=weights)
-        text_rows += d2l.rows({"step": t}, text=[
+        text_rows += rows({"step": t}, text=[
             f"step {t}: input {inputs[t]!r}; keys: {seen} ({t} cached + the new one); "
             f"emitted so far: {' '.join(outputs[:t]) or '(nothing)'}; emits: {outputs[t]}"])
     return heat_rows, text_rows
