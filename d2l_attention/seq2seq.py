@@ -186,10 +186,14 @@ def _xavier_init(m):
                 nn.init.xavier_uniform_(m._parameters[name])
 
 
+# The speed-ups `train_seq2seq` may use; each can be switched off (`speedups=`), and
+# `python tools/book.py bench --speedups` measures what each saves (results/speedups.json).
+SPEEDUPS = ("fused_adam", "cut_padding", "foreach_clipping")
+
+
 def _adam(params, lr, device):
     """Adam as one fused kernel where this torch has it (CPU since torch 2.4, CUDA), else the
-    ordinary implementation: the same update rule either way. On this chapter's models it saves
-    5.9-6.2 % of the training time (CPU; results/speedups.json, `bench --speedups`)."""
+    ordinary implementation: the same update rule either way."""
     if torch.device(device).type in ("cpu", "cuda"):
         try:
             return torch.optim.Adam(params, lr=lr, fused=True)
@@ -206,8 +210,7 @@ def _cut_padding(net, X, X_valid_len, Y, Y_valid_len):
     decoder's earlier outputs do not depend on them (every teacher-forced decoder is causal). The
     source columns after the longest source are cut only when the encoder declares
     `ignores_padding`. Read from the CPU batch, before it moves to the device: no device sync.
-    Same loss value, same gradients as without the cut. On this chapter's models it saves
-    18.5-21.7 % of the training time (CPU; results/speedups.json, `bench --speedups`).
+    Same loss value, same gradients as without the cut.
     """
     num_steps = Y.shape[1]
     Y = Y[:, :max(1, int(Y_valid_len.max()))]
@@ -216,18 +219,24 @@ def _cut_padding(net, X, X_valid_len, Y, Y_valid_len):
     return (X, X_valid_len, Y, Y_valid_len), Y.shape[1] / num_steps
 
 
-def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
+def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device, *, speedups=SPEEDUPS):
     """Train a seq2seq model with teacher forcing; plot the loss every 10 epochs.
 
     Prints one summary line and returns a `TrainResult`. The loss and the token count are summed
-    on the device and read once per epoch (a host sync per batch is slow on a GPU). The
-    speed-ups are named helpers, their measured gains in the appendix (`bench --speedups`):
-    `_adam` (one fused kernel) and `_cut_padding`.
+    on the device and read once per epoch (a host sync per batch is slow on a GPU). `speedups`
+    names those of `SPEEDUPS` to use (all by default; the numbers are the same without them):
+    `fused_adam` (`_adam`), `cut_padding` (`_cut_padding`) and `foreach_clipping`
+    (`grad_clipping`'s one call over all gradients). What each saves is measured by
+    `python tools/book.py bench --speedups` and shown in the appendix.
     """
+    unknown = sorted(set(speedups) - set(SPEEDUPS))
+    if unknown:
+        raise ValueError(f"speedups {unknown}: choose from {list(SPEEDUPS)}")
     net.apply(_xavier_init)
     net.to(device)
     params = [p for p in net.parameters() if p.requires_grad]  # collected once, for clipping
-    optimizer = _adam(params, lr, device)
+    optimizer = (_adam(params, lr, device) if "fused_adam" in speedups
+                 else torch.optim.Adam(params, lr=lr))
     loss = MaskedSoftmaxCELoss()
     net.train()
     animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
@@ -237,14 +246,15 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device):
         token_sum = torch.zeros((), dtype=torch.long, device=device)
         for batch in data_iter:
             optimizer.zero_grad()
-            batch, scale = _cut_padding(net, *batch)
+            batch, scale = (_cut_padding(net, *batch) if "cut_padding" in speedups
+                            else (batch, 1.0))
             X, X_valid_len, Y, Y_valid_len = (t.to(device) for t in batch)
             bos = torch.full((Y.shape[0], 1), tgt_vocab["<bos>"], dtype=Y.dtype, device=device)
             dec_input = torch.cat([bos, Y[:, :-1]], 1)  # teacher forcing
             Y_hat, _ = net(X, dec_input, X_valid_len)
             l = loss(Y_hat, Y, Y_valid_len) * scale
             l.sum().backward()
-            grad_clipping(params, 1)
+            grad_clipping(params, 1, foreach="foreach_clipping" in speedups)
             optimizer.step()
             loss_sum += l.detach().sum()
             token_sum += Y_valid_len.sum()

@@ -204,27 +204,6 @@ def test_speedups_report_each_share_of_the_training_time(monkeypatch):
                      "bahdanau cut_padding": 50.0, "bahdanau foreach_clipping": 0.0}
 
 
-@pytest.mark.parametrize("name", list(bench.SPEEDUPS))
-def test_training_without_a_speedup_learns_the_same(monkeypatch, name):
-    """Each speed-up changes how fast, not what is computed (up to float rounding). Without
-    dropout: with it, a cut batch draws its dropout masks from other positions of the random
-    stream, so the runs differ by chance, not by what they compute."""
-    from d2l_attention import seq2seq
-
-    def train():
-        torch.manual_seed(0)
-        vocab = d2l.Vocab([list("abcdef")], reserved_tokens=["<pad>", "<bos>", "<eos>"])
-        lines = [list("abc"), list("de"), list("fab"), list("c")] * 4
-        X, X_len = d2l.build_array_nmt(lines, vocab, 6)
-        data = d2l.load_array((X, X_len, X, X_len), 8, is_train=False)
-        net = dataclasses.replace(d2l.TRANSFORMER_CONFIG, dropout=0.0).net(vocab, vocab)
-        return d2l.train_seq2seq(net, data, 0.01, 3, vocab, torch.device("cpu")).loss
-
-    baseline = train()
-    monkeypatch.setattr(seq2seq, bench.SPEEDUPS[name][1], bench.SPEEDUPS[name][2])
-    assert train() == pytest.approx(baseline, rel=1e-5)
-
-
 def test_each_configuration_builds_the_model_it_describes():
     """One configuration object per model holds its sizes: a changed field changes the model."""
     vocab = type("V", (), {"__len__": lambda self: 30})()

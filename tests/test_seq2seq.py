@@ -2,6 +2,9 @@
 greedy prediction, BLEU and the training loop."""
 
 import collections
+import contextlib
+import dataclasses
+import io
 import math
 
 import pytest
@@ -11,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+import d2l_attention as d2l
 from d2l_attention.seq2seq import (
     Decoder,
     Encoder,
@@ -426,3 +430,28 @@ def test_seq2seq_decoder_full_pass_equals_the_book_decoder_and_step_by_step():
         out, state = ours(Y[:, t:t + 1], state)
         steps.append(out)
     assert torch.allclose(torch.cat(steps, dim=1), full, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", d2l.seq2seq.SPEEDUPS)
+def test_training_without_a_speedup_learns_the_same(name):
+    """Each speed-up changes how fast, not what is computed (up to float rounding). Without
+    dropout: with it, a cut batch draws its dropout masks from other positions of the random
+    stream, so the runs differ by chance, not by what they compute."""
+    def train(speedups):
+        torch.manual_seed(0)
+        vocab = d2l.Vocab([list("abcdef")], reserved_tokens=["<pad>", "<bos>", "<eos>"])
+        lines = [list("abc"), list("de"), list("fab"), list("c")] * 4
+        X, X_len = d2l.build_array_nmt(lines, vocab, 6)
+        data = d2l.load_array((X, X_len, X, X_len), 8, is_train=False)
+        net = dataclasses.replace(d2l.TRANSFORMER_CONFIG, dropout=0.0).net(vocab, vocab)
+        with contextlib.redirect_stdout(io.StringIO()):
+            return d2l.train_seq2seq(net, data, 0.01, 3, vocab, torch.device("cpu"),
+                                     speedups=speedups).loss
+
+    without = tuple(s for s in d2l.seq2seq.SPEEDUPS if s != name)
+    assert train(without) == pytest.approx(train(d2l.seq2seq.SPEEDUPS), rel=1e-5)
+
+
+def test_train_seq2seq_names_an_unknown_speedup():
+    with pytest.raises(ValueError, match="choose from"):
+        d2l.train_seq2seq(None, [], 0.01, 1, None, "cpu", speedups=("turbo",))

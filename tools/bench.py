@@ -68,34 +68,18 @@ HELDOUT_MODELS = {"seq2seq": lambda: d2l.SEQ2SEQ_CONFIG, **RECIPES}
 KERNEL_ENV = "ATEN_CPU_CAPABILITY"
 
 
-def _book_clipping(net, theta):
-    """The book's gradient clipping: a Python loop over the parameters and a host sync."""
-    params = [p for p in (net.parameters() if isinstance(net, torch.nn.Module) else net)
-              if p.requires_grad and p.grad is not None]
-    norm = torch.sqrt(sum(torch.sum(p.grad ** 2) for p in params))
-    if norm > theta:
-        for p in params:
-            p.grad[:] *= theta / norm
-
-
-# The speed-ups of `train_seq2seq`, each undone by one patch (--without NAME): what the loop does
-# without it. `--speedups` measures each one's share of the training time.
+# What each speed-up of `train_seq2seq` does (d2l_attention.seq2seq.SPEEDUPS switches them);
+# `--speedups` measures each one's share of the training time, `--without NAME` trains without it.
 SPEEDUPS = {
-    "fused_adam": ("Adam as one fused kernel (seq2seq._adam)",
-                   "_adam", lambda params, lr, device: torch.optim.Adam(params, lr=lr)),
-    "cut_padding": ("steps that are padding in the whole batch cut (seq2seq._cut_padding)",
-                    "_cut_padding", lambda net, *batch: (batch, 1.0)),
-    "foreach_clipping": ("gradient clipping in one call over all gradients (utils.grad_clipping)",
-                         "grad_clipping", _book_clipping),
+    "fused_adam": "Adam as one fused kernel (seq2seq._adam)",
+    "cut_padding": "steps that are padding in the whole batch cut (seq2seq._cut_padding)",
+    "foreach_clipping": "gradient clipping in one call over all gradients (utils.grad_clipping)",
 }
 
 
-def undo_speedups(names):
-    """Patch the library so that `train_seq2seq` runs without the named speed-ups."""
-    from d2l_attention import seq2seq
-
-    for name in names:
-        setattr(seq2seq, SPEEDUPS[name][1], SPEEDUPS[name][2])
+def active_speedups(without=()):
+    """The speed-ups `train_seq2seq` uses when those in `without` are switched off."""
+    return tuple(name for name in d2l.seq2seq.SPEEDUPS if name not in without)
 
 
 def settings(model):
@@ -111,19 +95,20 @@ def cpu_kernel():
         return os.environ.get(KERNEL_ENV, "native")
 
 
-def quiet_train(net, data_iter, lr, num_epochs, tgt_vocab, device):
+def quiet_train(net, data_iter, lr, num_epochs, tgt_vocab, device, without=()):
     with contextlib.redirect_stdout(io.StringIO()):  # train_seq2seq's own summary line
-        return d2l.train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device)
+        return d2l.train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device,
+                                 speedups=active_speedups(without))
 
 
-def run(model, seed, num_epochs, device):
+def run(model, seed, num_epochs, device, without=()):
     """Train one model from `seed` with its notebook's settings; return the measurements."""
     cfg = settings(model)
     torch.manual_seed(seed)
     train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(cfg.batch_size, cfg.num_steps)
     net = cfg.net(src_vocab, tgt_vocab)
     start = time.perf_counter()
-    result = quiet_train(net, train_iter, cfg.lr, num_epochs, tgt_vocab, device)
+    result = quiet_train(net, train_iter, cfg.lr, num_epochs, tgt_vocab, device, without)
     wall = time.perf_counter() - start
     translations, bleus, _ = d2l.translate_and_score(
         net, d2l.TEST_ENGS, d2l.TEST_FRAS, src_vocab, tgt_vocab, cfg.num_steps, device,
@@ -222,7 +207,8 @@ def run_heldout(model, seed, args, device):
     net = cfg.net(src_vocab, tgt_vocab)
     parameters = sum(p.numel() for p in net.parameters())
     start = time.perf_counter()
-    result = quiet_train(net, data_iter, cfg.lr, args.heldout_epochs, tgt_vocab, device)
+    result = quiet_train(net, data_iter, cfg.lr, args.heldout_epochs, tgt_vocab, device,
+                         args.without)
     wall = time.perf_counter() - start
     preds = [d2l.predict_seq2seq(net, eng, src_vocab, tgt_vocab, cfg.num_steps, device)[0]
              for eng, _ in tests]
@@ -317,7 +303,7 @@ def measure_speedups(args):
                       f"{'all speed-ups' if name == 'all' else 'without ' + name:28s} "
                       f"{r['tokens_per_sec']:.0f} tokens/s loss {r['loss']:.4f}", flush=True)
         full = sum(runs["all"]) / len(runs["all"])
-        for name, (what, _, _) in SPEEDUPS.items():
+        for name, what in SPEEDUPS.items():
             without = sum(runs[name]) / len(runs[name])
             saved = 100 * (1 - without / full)
             table[f"{model} {name}"] = {"what": what, "tokens/s with": round(full),
@@ -450,10 +436,9 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else d2l.try_gpu()
     if args.worker:  # one run, one JSON line (--seeds is the seed here)
-        undo_speedups(args.without)
         model, seed = args.models[0], args.seeds
         r = (run_heldout(model, seed, args, device) if args.heldout
-             else run(model, seed, epochs_for(args, model), device))
+             else run(model, seed, epochs_for(args, model), device, args.without))
         print(json.dumps(r))
         return 0
     if args.against or args.speedups:
