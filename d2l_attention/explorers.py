@@ -12,7 +12,6 @@ Altair and vl-convert are imported on first use, so `import d2l_attention` stays
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -350,9 +349,6 @@ class Explorer:
 
         return {VEGALITE_MIME: self.spec, "image/png": base64.b64encode(self.png()).decode(),
                 "text/plain": repr(self)}
-
-    def to_json(self) -> str:
-        return json.dumps(self.spec, sort_keys=True)
 
 
 def explorer(*panels, controls, title, columns=None) -> Explorer:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
+from chapters import ROOT
 
 FRA_TXT = Path("fra-eng") / "fra.txt"
 FRA_ZIP = "fra-eng.zip"

@@ -2,11 +2,10 @@
 
 import shutil
 import xml.etree.ElementTree as ET
-from pathlib import Path
 
 import pytest
+from chapters import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "tools" / "figures.py"
 COMMITTED = ROOT / "notebooks" / "figures"
 SVG_NS = "{http://www.w3.org/2000/svg}"

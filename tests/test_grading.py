@@ -8,13 +8,11 @@ and markdown answer cells graded by hand.
 import contextlib
 import io
 import shutil
-from pathlib import Path
 
 import grading
 import nbformat
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from chapters import ROOT
 
 FIXTURES = ROOT / "tests" / "fixtures" / "grading"
 FIGURES = FIXTURES / "notebooks" / "figures"
@@ -133,7 +131,7 @@ def test_grade_check_on_the_fixtures(checked):
 def test_a_wrong_solution_earns_nothing_and_fails_the_check(toc):
     # even, an int: passes the visible asserts, only the hidden test (run by autograde) fails
     notebook = toc.parent / "notebooks" / "1.1-sums.ipynb"
-    edit_cell(notebook, "ex1-solution", "### BEGIN SOLUTION\nex1_total = 16\n### END SOLUTION")
+    edit_cell(notebook, "ex1-solution", "ex1_total = 16")
     report = grading.grade_check(toc, FIGURES, only=["1.1"], log=quiet)
     assert not report.ok
     assert report.scores[("reference", "1.1")]["ex1-test"] == (0.0, 2.0)

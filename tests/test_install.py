@@ -17,11 +17,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+from chapters import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 INSTALL_TIMEOUT_S = 1800
 LAB_START_S = 90

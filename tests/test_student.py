@@ -6,11 +6,9 @@ from pathlib import Path
 import cells
 import nbformat
 import pytest
-from chapters import written_sections
-
-ROOT = Path(__file__).resolve().parent.parent
-CODE_STUB = "# 你的代码"
-ANSWER_STUB = "在此写下你的答案。"
+from chapters import ROOT, written_sections
+from grading import CODE_STUB
+from grading import TEXT_STUB as ANSWER_STUB
 
 
 def is_solution(cell):

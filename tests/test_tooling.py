@@ -13,9 +13,7 @@ import environment
 import export
 import nbtools
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from chapters import ROOT
 
 NOTEBOOK_PY = '''# %% [markdown]
 # # 10.9 Test section

@@ -1,6 +1,6 @@
 """What kind of cell is this? The one place that answers it for the tools.
 
-The conventions (README, "Notebook conventions"):
+The conventions (CONTRIBUTING.md):
 
 * a cell tagged `check` only checks a claim of the lesson (asserts, cross-checks, invariances): it
   is collapsed in JupyterLab, left out of the HTML book and the student edition, run by nbval;

@@ -32,12 +32,12 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from common import ROOT  # noqa: E402  (the same folder: one definition of the root)
 from matplotlib import patheffects  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from matplotlib.path import Path as MplPath  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "notebooks" / "figures"
 PINNED_MATPLOTLIB = "3.11.2"  # requirements.txt; other versions may write other bytes
 

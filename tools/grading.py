@@ -38,9 +38,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common import load_sections, posix  # the same folder: chapters.yml and paths read one way
+import cells as cellkind  # the same folder: the one judge of cell kinds
+from common import ROOT, load_sections, posix  # chapters.yml and paths read one way
 
-ROOT = Path(__file__).resolve().parent.parent
 TOC = ROOT / "chapters.yml"
 FIGURES = ROOT / "notebooks" / "figures"
 DEFAULT_OUT = ROOT / "build" / "nbgrader"
@@ -156,7 +156,7 @@ def read_plan(section: Section) -> Plan:
         raise GradingError(f"{posix(path)} (section {section.number}) does not exist")
     nb = nbformat.read(path, as_version=4)
     seen: dict[str, int] = {}
-    cells: list[GradedCell] = []
+    graded: list[GradedCell] = []
     exercises: list[Exercise] = []
     current: tuple[str, list[str], float] | None = None  # the open code exercise
 
@@ -174,26 +174,25 @@ def read_plan(section: Section) -> Plan:
                 f"{posix(path)}: grade_id {grade_id!r} is used by cell {seen[grade_id]} and cell "
                 f"{index} (0-based); every nbgrader cell needs its own grade_id")
         seen[grade_id] = index
-        if meta.get("solution") and not meta.get("grade") and cell.cell_type == "code":
+        points = float(meta.get("points", 0))
+        if cellkind.is_test(cell):
+            graded.append(GradedCell(grade_id, points, "test"))
+            if current is not None:
+                current = (current[0], [*current[1], grade_id], current[2] + points)
+        elif cellkind.is_solution(cell) and cell.cell_type == "code" and not meta.get("grade"):
             close()
             current = (grade_id, [], 0.0)
-        elif meta.get("grade"):
-            points = float(meta.get("points", 0))
-            if cell.cell_type == "code" and not meta.get("solution"):
-                cells.append(GradedCell(grade_id, points, "test"))
-                if current is not None:
-                    current = (current[0], [*current[1], grade_id], current[2] + points)
-            else:
-                cells.append(GradedCell(grade_id, points, "manual"))
-                close()
-                current = None
+        elif meta.get("grade"):  # an answer graded by hand (a markdown answer cell)
+            graded.append(GradedCell(grade_id, points, "manual"))
+            close()
+            current = None
     close()
-    if not cells:
+    if not graded:
         raise GradingError(
             f"{posix(path)} (section {section.number}) has no graded cells: give each exercise "
             "a read-only test cell with nbgrader metadata {\"grade\": true, \"points\": N} (or a "
             "markdown answer cell with \"grade\": true, \"solution\": true)")
-    return Plan(section, cells, exercises)
+    return Plan(section, graded, exercises)
 
 
 def read_plans(sections: Sequence[Section]) -> list[Plan]:
@@ -337,10 +336,9 @@ def _run_converter(kind: str, root: Path, assignment: str, timeout: int,
 def write_source(notebook: Path, dest: Path) -> None:
     """The section as the course's source (`cells.for_nbgrader`): nbgrader's markers around
     solutions and hidden tests, without its `check` cells (nbval runs them), all cells expanded."""
-    import cells
     import nbformat
 
-    nbformat.write(cells.for_nbgrader(nbformat.read(notebook, as_version=4)), dest)
+    nbformat.write(cellkind.for_nbgrader(nbformat.read(notebook, as_version=4)), dest)
 
 
 def build_course(out: Path, plans: Sequence[Plan], figures: Path | None = FIGURES,

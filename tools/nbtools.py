@@ -8,8 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+import cells
 import common
 import export
+import stats
 
 SANITIZE_CFG = common.ROOT / "tools" / "nbval_sanitize.cfg"
 
@@ -98,7 +100,6 @@ CELL_METADATA_FILTER = "nbgrader,tags,jupyter,-all"
 def collapse_twin(py: Path) -> bool:
     """Collapse the `check` and solution cells of a `.py` twin (JupyterLab's `jupyter` metadata)
     and keep that metadata in its jupytext filter; True if the file changed."""
-    import cells
     import jupytext
 
     nb = jupytext.read(py)
@@ -134,7 +135,6 @@ def cmd_nbval(notebooks: list[str]) -> int:
 
 def cmd_stats(check: bool) -> int:
     """Print the lesson-first figures of every section; with `check`, fail on a missed target."""
-    import stats
 
     rows = stats.collect(common.load_sections(), common.ROOT)
     print(stats.table(rows))

@@ -16,7 +16,8 @@ import platform
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from common import ROOT  # the same folder: one definition of the repository root
+
 RESULTS = ROOT / "results"
 
 
