@@ -4,6 +4,7 @@
 PYTHON ?= python3
 BOOK = $(PYTHON) tools/book.py
 LAB_PORT ?= 8888
+TEACHER ?=
 SEEDS ?= 1
 QUICK ?=
 KERNELS ?=
@@ -24,7 +25,7 @@ endif
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), TORCH=cpu (CPU-only torch),"
-	@echo "           D2L_DATA_DIR=folder (offline data), LAB_PORT=8888"
+	@echo "           D2L_DATA_DIR=folder (offline data), LAB_PORT=8888, make lab TEACHER=1 (nbgrader's menus)"
 	@echo "           make bench SEEDS=5 (seeds 0-4), KERNELS=default,avx2,native JOBS=2 (CPU-kernel"
 	@echo "           sweep), HELDOUT=1 (corpus BLEU on unseen pairs), QUICK=1 (3 epochs), BENCH_ARGS=--help,"
 	@echo "           AGAINST='CMD {model} {epochs} {seed}' (speed ratio vs another implementation),"
@@ -37,7 +38,7 @@ setup: ## Create or refresh .venv (requirements.txt + the library); every target
 venv: setup
 
 lab: ## Open JupyterLab on notebooks/ (loopback only; it prints the URL with its token)
-	$(BOOK) lab --port $(LAB_PORT)
+	$(BOOK) lab --port $(LAB_PORT) $(if $(TEACHER),--teacher)
 
 test: ## Run everything CI checks: lint, drift checks, data, unit tests, nbval
 	$(BOOK) test

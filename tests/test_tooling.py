@@ -319,6 +319,17 @@ def test_lab_overrides_free_the_arrow_keys_for_sliders_and_keep_other_settings(t
         bound = [s for s in shortcuts if s["keys"] == [key]]
         assert [s.get("disabled", False) for s in bound] == [True, False]
         assert bound[1]["selector"].endswith(":focus:not(input):not(select)")
+    notifications = settings["@jupyterlab/apputils-extension:notification"]
+    assert notifications == {"fetchNews": "false", "checkForUpdates": False}  # no news prompt
     before = path.stat().st_mtime_ns
     environment.write_lab_overrides(tmp_path)
     assert path.stat().st_mtime_ns == before  # unchanged settings are not rewritten
+
+
+def test_nbgrader_lab_extension_is_off_for_readers_and_on_for_teachers(tmp_path):
+    path = environment.write_page_config(tmp_path, teacher=False)
+    assert json.loads(path.read_text())["disabledExtensions"] == {"@jupyter/nbgrader": True}
+    path.write_text(json.dumps({"disabledExtensions": {"other": True}, "x": 1}))
+    environment.write_page_config(tmp_path, teacher=True)
+    assert json.loads(path.read_text()) == {
+        "disabledExtensions": {"other": True, "@jupyter/nbgrader": False}, "x": 1}

@@ -158,9 +158,10 @@ def lab_command(port: int, ip: str, notebook_dir: Path) -> list[str]:
     return cmd
 
 
-def cmd_lab(port: int, ip: str, dry_run: bool) -> int:
+def cmd_lab(port: int, ip: str, dry_run: bool, teacher: bool = False) -> int:
     cmd = lab_command(port, ip, common.ROOT / "notebooks")
     environment.write_lab_overrides(Path(sys.prefix))  # explorers' sliders take the arrow keys
+    environment.write_page_config(Path(sys.prefix), teacher)  # nbgrader's menus: teachers only
     if ip not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: JupyterLab will listen on {ip}: anyone who can reach this machine and "
               "obtains the token can run code as you. Keep the token secret.", flush=True)
@@ -217,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_lab.add_argument("--ip", default="127.0.0.1",
                        help="address to listen on (default loopback only)")
     p_lab.add_argument("--dry-run", action="store_true", help="print the command, start nothing")
+    p_lab.add_argument("--teacher", action="store_true",
+                       help="show nbgrader's menus and panels (hidden for readers)")
     p_test = sub.add_parser("test", help="run everything CI checks")
     p_test.add_argument("--quick", action="store_true",
                         help="only the fast unit tests (no data, builds, subprocesses, notebooks)")
@@ -290,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     if status is not None:
         return status
     commands = {
-        "lab": lambda: cmd_lab(args.port, args.ip, args.dry_run),
+        "lab": lambda: cmd_lab(args.port, args.ip, args.dry_run, args.teacher),
         "test": lambda: cmd_test(args.pytest_args, args.quick),
         "lint": cmd_lint,
         "data": lambda: cmd_data(args.check),

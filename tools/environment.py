@@ -133,11 +133,17 @@ LAB_ARROW_COMMANDS = {"ArrowUp": "notebook:move-cursor-up",
                       "ArrowRight": "notebook:move-cursor-heading-below-or-expand"}
 LAB_ARROW_SELECTOR = ".jp-Notebook.jp-mod-commandMode:not(.jp-mod-readWrite) :focus"
 LAB_SHORTCUTS = "@jupyterlab/shortcuts-extension:shortcuts"
+# A reader's JupyterLab: no news prompt, no update check (both would ask a website).
+LAB_NOTIFICATIONS = ("@jupyterlab/apputils-extension:notification",
+                     {"fetchNews": "false", "checkForUpdates": False})
+# nbgrader's menus and panels are for teachers: off unless `lab --teacher`.
+NBGRADER_LAB_EXTENSION = "@jupyter/nbgrader"
 
 
 def write_lab_overrides(prefix: Path) -> Path:
     """Write (or update) `prefix`/share/jupyter/lab/settings/overrides.json so that the arrow
-    keys move a focused slider or menu instead of the notebook's cursor. Other settings stay."""
+    keys move a focused slider or menu instead of the notebook's cursor, and JupyterLab neither
+    asks about nor fetches news. Other settings stay."""
     import json
 
     path = prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
@@ -151,10 +157,31 @@ def write_lab_overrides(prefix: Path) -> Path:
         settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except ValueError:
         settings = {}
-    if settings.get(LAB_SHORTCUTS, {}).get("shortcuts") != shortcuts:
-        settings.setdefault(LAB_SHORTCUTS, {})["shortcuts"] = shortcuts
+    wanted = {LAB_SHORTCUTS: {"shortcuts": shortcuts}, LAB_NOTIFICATIONS[0]: LAB_NOTIFICATIONS[1]}
+    if any(settings.get(plugin, {}).get(k) != v for plugin, values in wanted.items()
+           for k, v in values.items()):
+        for plugin, values in wanted.items():
+            settings.setdefault(plugin, {}).update(values)
         path.parent.mkdir(parents=True, exist_ok=True)
         common.write_text(path, json.dumps(settings, indent=2) + "\n")
+    return path
+
+
+def write_page_config(prefix: Path, teacher: bool) -> Path:
+    """Write (or update) `prefix`/etc/jupyter/labconfig/page_config.json: nbgrader's lab extension
+    is disabled for readers and enabled for teachers (`lab --teacher`). Other settings stay."""
+    import json
+
+    path = prefix / "etc" / "jupyter" / "labconfig" / "page_config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        config = {}
+    disabled = config.setdefault("disabledExtensions", {})
+    if disabled.get(NBGRADER_LAB_EXTENSION) is not (not teacher) or not path.is_file():
+        disabled[NBGRADER_LAB_EXTENSION] = not teacher
+        path.parent.mkdir(parents=True, exist_ok=True)
+        common.write_text(path, json.dumps(config, indent=2) + "\n")
     return path
 
 
