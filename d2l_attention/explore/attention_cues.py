@@ -32,15 +32,16 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1)
 
     keys: (n, 2); values: (n, 1); the key at index `scaled` is multiplied by c."""
     names = [f"k{i + 1}" for i in range(len(keys))]
-    query_rows = [{"theta": theta, "x": round(q[0].item(), 4) + 0.0,
-                   "y": round(q[1].item(), 4) + 0.0, "role": "query", "name": "q"}
+    query_rows = [{"theta": theta, "x": ex._plain(q[0]), "y": ex._plain(q[1]), "role": "query",
+                   "name": "q"}
                   for theta in angles for q in [unit_query(theta)]]
     key_rows, weight_rows, text_rows = [], [], []
     for c in lengths:
         scaled_keys = keys.clone()
         scaled_keys[scaled] *= c
-        for name, k, v in zip(names, scaled_keys, values):
-            key_rows += ex.rows({"c": c}, row_labels=("axis", ["x", "y"]), coord=k)
+        key_rows += [{"c": c, "x": ex._plain(k[0]), "y": ex._plain(k[1]), "role": "key",
+                      "name": f"{name} (v={v.item():g})"}
+                     for name, k, v in zip(names, scaled_keys, values[:, 0])]
         for theta in angles:
             query = unit_query(theta)
             weights, pooled = d2l.attention_pooling(query, scaled_keys, values)
@@ -51,19 +52,7 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1)
                 f"q = ({query[0].item():.2f}, {query[1].item():.2f}); scores q·k: {scores}",
                 f"pooled value = {pooled.item():.2f} (average pooling: "
                 f"{values.mean().item():.2f})"])
-    key_rows = _arrow_rows(key_rows, names, values)
     return {"query": query_rows, "keys": key_rows, "weights": weight_rows, "text": text_rows}
-
-
-def _arrow_rows(coord_rows, names, values):
-    """One row per (c, key) with x, y and a tip label 'k1 (v=10)' from rows of coordinates."""
-    out = []
-    for j in range(0, len(coord_rows), 2):
-        i = (j // 2) % len(names)
-        xr, yr = coord_rows[j], coord_rows[j + 1]
-        out.append({"c": xr["c"], "x": xr["coord"], "y": yr["coord"], "role": "key",
-                    "name": f"{names[i]} (v={values[i].item():g})"})
-    return out
 
 
 def turning_query(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, theta=0, c=1.0):
