@@ -335,9 +335,9 @@ assert abs(ex2_soft - 10.809) < 1e-3 and abs(ex2_soft_doubled - 10.031) < 1e-3
 # %% [markdown]
 # ### 练习 3
 #
-# 仍用本节开头的键和值。探索器里 θ = 45° 的查询给出的汇聚结果恰好是 20.00；什么样的查询 $\mathbf{q} = [q_1, q_2]$ 都使注意力汇聚的结果**恰好**等于平均汇聚的 20？
-# 先在探索器里转一圈，找出另一个给出 20.00 的 θ。
-# 先推导条件，再写成函数 `ex3_gives_average(q)`：直接用你推出的条件返回 `True` 或 `False`（不要调用 softmax）。
+# 仍用本节开头的键和值。探索器里 θ = 45° 的查询给出的汇聚结果恰好是平均汇聚的 20.00。
+# 先在探索器里转一圈，找出另一个给出 20.00 的 θ；再推导：什么样的查询 $\mathbf{q} = [q_1, q_2]$ 使注意力汇聚的结果**恰好**等于 20？
+# 把条件写成函数 `ex3_gives_average(q)`：直接用你推出的条件返回 `True` 或 `False`（不要调用 softmax）。
 # 然后给出一个非零查询 `ex3_query`，它的汇聚结果是 20、权重却**不**均匀；再给出使三个权重都等于 $1/3$ 的查询
 # `ex3_uniform_query`。汇聚结果等于平均值，是否意味着权重均匀？
 
@@ -385,8 +385,8 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 # 点积不只看方向，也看长度。取查询 $\mathbf{q} = [1, 1]$，把本节的第 2 个键换成 $c\,\mathbf{k}_2$（$c$ 为实数），其余不变。
 # 推导第 2 个权重 $\alpha_2(c)$ 的闭式表达，写成函数 `ex4_alpha2(c)`（参数和返回值都是 Python 浮点数，不要调用 softmax），
 # 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`。$c \to \infty$ 和 $c \to -\infty$ 时 $\alpha_2$ 趋于多少？
-# 这对“键的长度”意味着什么？（探索器里的 c 滑块做的正是这件事；那里的查询是单位向量，θ = 45° 时为 $[1, 1]/\sqrt{2}$，
-# 打分都小了 $\sqrt{2}$ 倍，所以 $\mathbf{k}_2$ 过半的 c 与这里不同。）
+# 这对“键的长度”意味着什么？探索器里的 c 滑块做的正是这件事：先把 θ 放在 45°、拖动 c，看 $\mathbf{k}_2$ 的权重在哪个 c 附近过半。
+# 那里的查询是单位向量 $[1, 1]/\sqrt{2}$，不是 $[1, 1]$；过半的 c 为什么与你推出的 `ex4_c_half` 不同？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 打分为 q.k1 = 2, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 2 e^2)。
@@ -399,6 +399,12 @@ def ex4_alpha2(c):
 ex4_c_half = 2.0 + math.log(2.0)
 print(f"c_half = {ex4_c_half:.4f}; alpha_2 at c = -5, 0, 2, c_half, 10:",
       [round(ex4_alpha2(c), 4) for c in (-5.0, 0.0, 2.0, ex4_c_half, 10.0)])
+# 探索器的查询 [1, 1]/sqrt(2) 把三个打分都除以 sqrt(2)（相当于温度 tau = sqrt(2)）：打分为 sqrt(2), c/sqrt(2), sqrt(2)，
+# 过半处 c/sqrt(2) = sqrt(2) + ln 2，即 c = 2 + sqrt(2) ln 2 ≈ 2.98，滑块上的 c = 3 处 alpha_2 刚过 1/2。
+q45 = torch.tensor([1.0, 1.0]) / math.sqrt(2)
+c45 = 2 + math.sqrt(2) * math.log(2)
+print(f"explorer at theta = 45°: c_half = {c45:.2f}; alpha_2 at c = 3: "
+      f"{attention_pooling(q45, keys * torch.tensor([[1.0], [3.0], [1.0]]), values)[0][1].item():.3f}")
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
