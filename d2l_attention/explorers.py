@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Slider", "Select", "Checkbox", "rows", "explorer", "heatmap_view", "line_view",
-           "bar_view", "point_view", "plane_view", "rule_view", "text_view", "Explorer"]
+           "bar_view", "point_view", "plane_view", "arrow_view", "rule_view", "text_view",
+           "Explorer"]
 
 VEGALITE_MIME = "application/vnd.vegalite.v5+json"
 DECIMALS = 4  # states are stored rounded: the same JSON on every CPU kernel (nbval compares it)
@@ -279,6 +280,42 @@ def plane_view(data, x, y, color=None, *, title="", width=200, height=200, size=
         return base.mark_point(filled=True, shape=shape, size=size, clip=True).encode(**enc)
 
     return View(data, draw, width, height, title)
+
+def arrow_view(data, x, y, label=None, color=None, *, colors=None, title="", width=240,
+               height=240, x_domain=(-2.5, 2.5), y_domain=(-2.5, 2.5), x_title="x",
+               y_title="y"):
+    """2-D vectors as arrows from the origin to (`x`, `y`), e.g. a query among its keys.
+
+    `label` names a column of text drawn at each tip; `color` a column of categories, coloured
+    by `colors` (a dict category -> colour, so a series keeps its colour between views). Give
+    the domains the same length per pixel (width / height) so that angles look right."""
+
+    def draw(alt, base):
+        xs = alt.Scale(domain=list(x_domain), nice=False)
+        ys = alt.Scale(domain=list(y_domain), nice=False)
+        paint = alt.value("#333")
+        if color:
+            scale = (alt.Scale(domain=list(colors), range=list(colors.values())) if colors
+                     else alt.Undefined)
+            paint = alt.Color(f"{color}:N", scale=scale, legend=None)
+        # The arrowhead is a triangle turned to the vector's heading (Vega turns clockwise from up).
+        base = base.transform_calculate(
+            x0="0", y0="0", heading=f"90 - atan2(datum['{y}'], datum['{x}']) * 180 / PI")
+        shaft = base.mark_rule(strokeWidth=2.5).encode(
+            x=alt.X(f"{x}:Q", scale=xs, title=x_title), y=alt.Y(f"{y}:Q", scale=ys, title=y_title),
+            x2="x0:Q", y2="y0:Q", color=paint)
+        head = base.mark_point(shape="triangle-up", filled=True, size=110, opacity=1).encode(
+            x=alt.X(f"{x}:Q", scale=xs), y=alt.Y(f"{y}:Q", scale=ys),
+            angle=alt.Angle("heading:Q", scale=None), color=paint)
+        layers = [shaft, head]
+        if label:
+            layers.append(base.mark_text(fontSize=13, fontWeight="bold", dx=14, dy=-10).encode(
+                x=alt.X(f"{x}:Q", scale=xs), y=alt.Y(f"{y}:Q", scale=ys), text=f"{label}:N",
+                color=paint))
+        return alt.layer(*layers)
+
+    return View(data, draw, width, height, title)
+
 
 def bar_view(data, x, y, *, title="", width=240, height=200, y_domain=(0, 1), x_title=None,
              y_title=None, color="#c0392b"):

@@ -27,6 +27,7 @@ import math
 import torch
 
 import d2l_attention as d2l
+from d2l_attention.explore import attention_cues
 
 # %% [markdown]
 # ## 生物学中的注意力提示
@@ -58,13 +59,20 @@ import d2l_attention as d2l
 #   \qquad \alpha(\mathbf{q}, \mathbf{k}_i) \ge 0,\ \sum_{i=1}^{n} \alpha(\mathbf{q}, \mathbf{k}_i) = 1.$$
 #
 # 其中 $\alpha(\mathbf{q}, \mathbf{k}_i)$ 称为**注意力权重**（attention weight）：
-# $n$ 个值上的一个概率分布。与之对照，平均汇聚相当于把所有权重固定为 $1/n$，
-# 不管查询是什么。下面用一个很小的例子把两者放在一起看。
+# $n$ 个值上的一个概率分布。与之对照，平均汇聚相当于把所有权重固定为 $1/n$，不管查询是什么。
+# 这一节用最简单的匹配程度：点积 $\mathbf{q}^\top\mathbf{k}_i$ 称为**打分**（score），
+# 再用 softmax 把打分变成权重：
+#
+# $$\alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j)}.$$
+#
+# 其他打分方式是 10.2 和 10.3 节的主题。（到 10.6 节的自注意力，查询、键和值来自同一组输入，
+# “自主”与“非自主”的比喻就不再贴切，但计算还是这一个。）
+# 下面用一个很小的例子把注意力汇聚和平均汇聚放在一起看：一个查询、三个二维的键，值是 10、20、30。
 
 # %% [markdown]
-# ![Queries, keys, values and attention pooling](figures/10.1-qkv-pooling.svg)
+# ![The notebook's example: one query, three keys, values 10/20/30, weights 0.79/0.11/0.11, output 13.20](figures/10.1-qkv-pooling.svg)
 #
-# 图 10.1.1 查询、键和值：查询（自主性提示）与每个键（非自主性提示）比较得到注意力权重，注意力汇聚按权重对值（感官输入）加权求和（这里 $n = 4$，四个权重和为 1）
+# 图 10.1.1 下面代码里的例子：查询 $\mathbf{q}=(1,0)$ 与每个键做点积得到打分，softmax 把打分变成权重，注意力汇聚按权重对值加权求和，得到 13.20（平均汇聚是 20）
 
 # %%
 #@save
@@ -88,53 +96,80 @@ print(f"attention pooling: {attended.item():.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.isclose(weights.sum(), torch.tensor(1.0)) and weights.argmax() == 0
-assert average.item() == 20.0 and 10.0 < attended.item() < 15.0
+assert average.item() == 20.0 and round(attended.item(), 2) == 13.20
 
 # %% [markdown]
-# 平均汇聚给出 20；注意力汇聚把大部分权重分给与查询最匹配的第 1 个键，结果被拉向 10。换一个查询，汇聚结果就会改变——这正是“自主性提示”起作用的方式。
-# 至于 $\alpha$ 怎样计算（这里用了点积再做 softmax），是 10.2 和 10.3 节的主题。
-
-# %% [markdown]
-# ### 动手试试：转动查询
-#
-# 下面的探索器（explorer）预先用 `attention_pooling` 算好了查询方向 $\theta$（查询 $\mathbf{q} = (\cos\theta, \sin\theta)$）
-# 和温度 $\tau$（打分先除以 $\tau$，练习 5 会用到）的每一种组合。拖动滑块：
-# 把 $\theta$ 从 0° 转到 90°，看权重怎样从 $\mathbf{k}_1$ 移到 $\mathbf{k}_3$、汇聚结果怎样从 10 附近走向 30 附近；
-# 再把 $\tau$ 调小，看权重何时几乎变成 one-hot。为什么 $\mathbf{k}_2$ 从来不会独占最大的权重？（它与 $\mathbf{k}_3$ 同向，却只有一半长。）
+# 平均汇聚给出 20；注意力汇聚把 0.787 的权重分给与查询最匹配的 $\mathbf{k}_1$，结果被拉向它的值 10，得到 13.20。
+# `attention_pooling` 只有两行，把它拆开一步一步算，每一列都能用计算器核对：
 
 # %%
-#@save
-def pooling_states(keys, values, angles, taus):
-    """Explorer rows: for each query angle (degrees) and temperature, the weights over the keys
-    and one line with the pooled value, all from `attention_pooling`."""
-    weights_rows, text_rows = [], []
-    names = [f"k{i + 1}" for i in range(len(keys))]
-    for theta in angles:
-        query = torch.tensor([math.cos(math.radians(theta)), math.sin(math.radians(theta))])
-        for tau in taus:
-            weights, pooled = attention_pooling(query, keys, values, tau)
-            state = {"theta": theta, "tau": tau}
-            weights_rows += d2l.rows(state, row_labels=("key", names), weight=weights)
-            text_rows += d2l.rows(state, text=[f"pooled value = {pooled.item():.2f} "
-                                               f"(average pooling: {values.mean().item():.2f})"])
-    return weights_rows, text_rows
-
-
-# %%
-angles, taus = range(0, 181, 15), [0.25 * i for i in range(1, 13)]
-weight_rows, text_rows = pooling_states(keys, values, angles, taus)
-d2l.explorer((d2l.bar_view(weight_rows, "key", "weight", title="attention weights"),),
-             d2l.text_view(text_rows, "text"),
-             controls=[d2l.Slider("theta", angles, "query angle θ (degrees)"),
-                       d2l.Slider("tau", taus, "temperature τ", default=1.0)],
-             title="Turn the query", columns=1)
+scores = keys @ query  # 第 1 步：打分 q·k_i
+exp_scores = torch.exp(scores)  # 第 2 步：取指数，每个打分都变成正数
+step_weights = exp_scores / exp_scores.sum()  # 第 3 步：归一化，和为 1（第 2、3 步合起来就是 softmax）
+weighted = step_weights * values[:, 0]  # 第 4 步：每个值乘以它的权重，再求和
+print(f"{'key':>4}{'value':>7}{'score':>7}{'exp':>8}{'weight':>8}{'weight*value':>14}")
+for i in range(len(keys)):
+    print(f"{f'k{i + 1}':>4}{values[i, 0].item():7.0f}{scores[i].item():7.2f}"
+          f"{exp_scores[i].item():8.3f}{step_weights[i].item():8.3f}{weighted[i].item():14.2f}")
+print(f"{'sum':>4}{'':>14}{exp_scores.sum().item():8.3f}{step_weights.sum().item():8.3f}"
+      f"{weighted.sum().item():14.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-by_state = {(r["theta"], r["tau"], r["key"]): r["weight"] for r in weight_rows}
-assert by_state[(0, 1.0, "k1")] > 0.7 and by_state[(90, 1.0, "k3")] > 0.6
-assert all(by_state[(t, tau, "k2")] <= by_state[(t, tau, "k3")] for t in angles for tau in taus)
-pooled = {(r["theta"], r["tau"]): float(r["text"].split()[3]) for r in text_rows}
-assert pooled[(0, 1.0)] < 15 < 25 < pooled[(90, 1.0)]
+assert torch.allclose(step_weights, weights) and torch.isclose(weighted.sum(), attended[0])
+assert abs(exp_scores[0].item() - math.e**2) < 1e-4
+
+# %% [markdown]
+# $\mathbf{k}_2$ 和 $\mathbf{k}_3$ 与查询垂直，打分都是 0，$e^0 = 1$；$\mathbf{k}_1$ 的打分 2 变成 $e^2 \approx 7.389$，
+# 占了总和 9.389 的 0.787。最后一列的和 13.20 正是 `attention_pooling` 的结果。
+#
+# ### 动手试试：转动查询
+#
+# 这个例子里只有一个查询。换一个查询，权重和结果都会变，这正是“自主性提示”起作用的方式。
+# 下面的探索器（explorer）把三个键画成平面上的蓝色箭头，查询 $\mathbf{q} = (\cos\theta, \sin\theta)$ 是一支长度为 1 的橙色箭头；
+# 右边是 `attention_pooling` 算出的三个权重，下方是打分和汇聚结果。
+# 滑块 θ 转动查询，滑块 c 把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$（只改长度，不改方向）。
+# 开始时是上面的例子（θ = 0°，c = 1）。先猜，再拖：
+#
+# 1. θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间。这两个键长度相同，哪一个的权重更大？汇聚结果是多少？
+# 2. $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 方向相同，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？
+#    继续转过 180°，有没有哪个 θ 让最短的 $\mathbf{k}_2$ 拿到三个权重中最大的一个？
+# 3. θ 停在 90°，把 c 从 1 拖到 2，再拖到 3.5：$\mathbf{k}_2$ 的权重怎样变？c = 2 时，$\mathbf{k}_2$ 和 $\mathbf{k}_3$ 的两根柱子是什么关系？
+
+# %%
+attention_cues.turning_query(keys, values)
+
+# %% [markdown]
+# 拖完再读答案。下面把上面几个状态的数字打印出来，与你拖到的画面对照：
+
+# %%
+attention_cues.print_states(keys, values, [(45, 1.0), (90, 1.0), (180, 1.0), (210, 1.0),
+                                           (90, 2.0), (90, 3.5)])
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+states = attention_cues.turning_query_states(keys, values)
+w = {(r["theta"], r["c"], r["key"]): r["weight"] for r in states["weights"]}
+assert w[(45, 1.0, "k1")] == w[(45, 1.0, "k3")] and "pooled value = 20.00" in " ".join(
+    r["text"] for r in states["text"] if (r["theta"], r["c"]) == (45, 1.0))
+assert all(w[(t, 1.0, "k2")] < w[(t, 1.0, "k3")] for t in range(15, 180, 15))
+assert w[(0, 1.0, "k2")] == w[(0, 1.0, "k3")] and w[(180, 1.0, "k2")] == w[(180, 1.0, "k3")]
+k2_wins = [t for t in range(0, 360, 15)
+           if w[(t, 1.0, "k2")] > max(w[(t, 1.0, "k1")], w[(t, 1.0, "k3")])]
+assert k2_wins == [195, 210, 225, 240], k2_wins  # 180° < θ < 180° + arctan 2 ≈ 243.4°
+assert all(w[(t, 2.0, "k2")] == w[(t, 2.0, "k3")] for t in range(0, 360, 15))
+assert [round(w[(90, c, "k2")], 3) for c in (1.0, 2.0, 3.5)] == [0.245, 0.468, 0.798]
+
+# %% [markdown]
+# 三个答案都来自同一个式子：点积 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$（$\varphi$ 是两者的夹角）
+# 既看方向，也看长度。
+#
+# 1. θ = 45° 时，$\mathbf{k}_1$ 和 $\mathbf{k}_3$ 的打分都是 $2\cos 45^\circ = 1.41$，权重打平（0.401 与 0.401），
+#    汇聚结果恰好是平均值 20.00，虽然权重并不均匀（练习 3 会问：还有哪些查询也给出 20？）。
+# 2. θ 在 0° 与 180° 之间时 $\sin\theta > 0$，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，
+#    $\mathbf{k}_2$ 的权重不会超过 $\mathbf{k}_3$（θ = 90° 时 0.245 对 0.665）；θ = 0° 和 180° 时查询与两者都垂直，打分都是 0，权重打平。
+#    转过 180° 后查询背向它们，打分变成负数，这时长的 $\mathbf{k}_3$ 被罚得更重：θ = 210° 时打分是 −1.73、−0.50、−1.00，
+#    最短的 $\mathbf{k}_2$ 拿到最大的权重 0.527（在这组角度里，195° 到 240° 都是它最大）。长度放大的是打分的绝对值，不论正负。
+# 3. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c。c 从 1 到 3.5，它的权重从 0.245 升到 0.798；c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，
+#    两个键完全相同，两根柱子在每个 θ 都一样高（θ = 90° 时都是 0.468）。只把一个键拉长，它就能在自己指向的那一侧拿走大部分注意力；练习 4 会推出这条曲线的闭式，以及 $c \to \infty$ 时的极限。
 
 # %% [markdown]
 # ## 注意力的可视化
@@ -143,42 +178,35 @@ assert pooled[(0, 1.0)] < 15 < 25 < pooled[(90, 1.0)]
 # 就能一眼看出每个查询“看”向了哪些键。下面的 `show_heatmaps` 接受形状为
 # （显示的行数，显示的列数，查询的数目，键的数目）的四维张量，
 # 这样可以把多层、多头的注意力权重排成网格一次画出（10.5 和 10.7 节会用到）。
+# 所有面板共用一个颜色刻度，只画一个颜色条：同样的颜色在图中任何位置都代表同样的权重。
 
 # %%
 #@save
 def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds",
                   xticklabels=None, yticklabels=None):
-    """Draw a grid of heatmaps on one shared colour scale, with one colourbar true for all.
-
-    matrices: (num_rows, num_cols, num_queries, num_keys); in each panel, rows are queries and
-        columns are keys.
-    titles: None or one title per grid column.
-    xticklabels, yticklabels: None or one label per key / per query (tokens, for example).
-    """
+    """Heatmaps of matrices (num_rows, num_cols, num_queries, num_keys) on one colour scale;
+    titles: one per grid column; xticklabels / yticklabels: one per key / per query."""
     d2l.check_heatmaps(matrices, titles, xticklabels, yticklabels)
-    num_rows, num_cols, num_queries, num_keys = matrices.shape
-    values = matrices.detach().cpu().float()
-    # One scale for every panel: the same colour means the same weight everywhere in the figure.
-    low, high = min(0.0, values.min().item()), values.max().item()
-    norm = d2l.plt.Normalize(vmin=low, vmax=high if high > low else low + 1.0)
     d2l.use_svg_display()
-    fig, axes = d2l.plt.subplots(num_rows, num_cols, figsize=figsize,
+    matrices = matrices.detach().cpu().float()
+    low, high = min(0.0, matrices.min().item()), matrices.max().item()
+    norm = d2l.plt.Normalize(vmin=low, vmax=high if high > low else low + 1.0)  # 所有面板共用
+    fig, axes = d2l.plt.subplots(*matrices.shape[:2], figsize=figsize,
                                  sharex=True, sharey=True, squeeze=False)
-    for i in range(num_rows):
-        for j in range(num_cols):
-            ax = axes[i, j]
-            image = ax.imshow(values[i, j].numpy(), cmap=cmap, norm=norm)
-            if xticklabels is not None:
-                ax.set_xticks(range(num_keys), xticklabels, rotation=90)
-            if yticklabels is not None:
-                ax.set_yticks(range(num_queries), yticklabels)
-            if i == num_rows - 1:
+    for i, (row_axes, row_matrices) in enumerate(zip(axes, matrices)):
+        for j, (ax, matrix) in enumerate(zip(row_axes, row_matrices)):
+            pcm = ax.imshow(matrix.numpy(), cmap=cmap, norm=norm)
+            if i == len(axes) - 1:
                 ax.set_xlabel(xlabel)
             if j == 0:
                 ax.set_ylabel(ylabel)
             if titles:
                 ax.set_title(titles[j])
-    fig.colorbar(image, ax=axes, shrink=0.6)
+            if xticklabels is not None:
+                ax.set_xticks(range(len(xticklabels)), xticklabels, rotation=90)
+            if yticklabels is not None:
+                ax.set_yticks(range(len(yticklabels)), yticklabels)
+    fig.colorbar(pcm, ax=axes, shrink=0.6)
 
 
 # %% [markdown]
@@ -192,87 +220,64 @@ show_heatmaps(attention_weights, xlabel="Keys", ylabel="Queries")
 d2l.plt.show()
 
 # %% [markdown]
-# 再看一个更像真实模型的例子：对随机打分按行做 softmax。每一行仍然和为 1，
-# 但权重分散在多个键上，颜色深浅表示每个查询把多少注意力分给了各个键。
+# ### 温度：一个控制集中程度的旋钮
+#
+# `attention_pooling` 还有一个参数 $\tau > 0$，称为**温度**（temperature）：打分先除以 $\tau$ 再做 softmax，
+# $\alpha_i = \operatorname{softmax}(\mathbf{s}/\tau)_i$。它不改变打分的排序，只改变权重有多集中。
+# 下面用同一组键和值，在两个查询下把 $\tau$ 从 0.1 调到 100，每一行是一个 $\tau$ 下的三个权重。
+# 右边的 θ = 45° 正是探索器里 $\mathbf{k}_1$ 与 $\mathbf{k}_3$ 打平的那个查询。看图之前先猜：$\tau$ 很小时两幅图的最上一行各是什么样？$\tau$ 很大时呢？
 
 # %%
-torch.manual_seed(0)
-scores = torch.randn(6, 8)  # 6 个查询，8 个键
-random_weights = torch.softmax(scores, dim=-1)
-print("row sums:", [round(s, 4) for s in random_weights.sum(dim=-1).tolist()])
-show_heatmaps(random_weights.reshape(1, 1, 6, 8), xlabel="Keys", ylabel="Queries")
+taus = [0.1, 0.3, 1, 3, 10, 100]
+turned = {"θ = 0°": query, "θ = 45°": torch.tensor([1.0, 1.0]) / math.sqrt(2)}
+by_tau = torch.stack([torch.stack([attention_pooling(q, keys, values, tau)[0] for tau in taus])
+                      for q in turned.values()])  # (2 个查询, 6 个温度, 3 个键)
+print(f"{'tau':>5}" + "".join(f"   {name + ': weights':<20}{'pooled':>7}" for name in turned))
+for t, tau in enumerate(taus):
+    print(f"{tau:>5g}" + "".join(
+        f"   {' '.join(f'{a:.3f}' for a in by_tau[n, t].tolist()):<20}"
+        f"{(by_tau[n, t] @ values).item():7.2f}" for n in range(len(turned))))
+show_heatmaps(by_tau.unsqueeze(0), xlabel="Keys", ylabel="Temperature", titles=list(turned),
+              figsize=(5, 3.4), xticklabels=["k1", "k2", "k3"],
+              yticklabels=[f"τ = {tau:g}" for tau in taus])
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (random_weights > 0).all()
-assert torch.allclose(random_weights.sum(dim=-1), torch.ones(6))
+assert by_tau[0, 0, 0] > 0.999 and abs(by_tau[1, 0, 0] - 0.5) < 1e-3 and abs(by_tau[1, 0, 2] - 0.5) < 1e-3
+assert (by_tau[:, -1] - 1 / 3).abs().max() < 0.005
+assert all(abs((by_tau[1, t] @ values).item() - 20) < 1e-4 for t in range(len(taus)))
+assert (by_tau[0, 1:, 0] < by_tau[0, :-1, 0]).all()  # θ = 0°: k1's weight falls as τ grows
 
 # %% [markdown]
-# ### 为什么所有面板共用一个颜色刻度
+# $\tau = 0.1$ 时，左图的权重全在打分最大的 $\mathbf{k}_1$ 上（1.000，汇聚结果 10.00），成了 one-hot；
+# 右图有两个键并列最大，它们平分权重（0.500 与 0.500），$\mathbf{k}_2$ 为 0.000。
+# $\tau$ 越大，每一行越浅越平：$\tau = 100$ 时两幅图的三个权重都离 $1/3$ 不到 0.005（0.338、0.331、0.331 与 0.334、0.332、0.334），
+# 左图的汇聚结果 19.93 接近平均汇聚的 20。右图的汇聚结果在每个 $\tau$ 下都是 20.00：$\mathbf{k}_1$ 和 $\mathbf{k}_3$ 的权重始终相等。
+# 两个面板共用一个颜色刻度（0 到 1），所以右图浅色的格子确实比左图深色的格子权重小，而不是各自被拉伸到最深。
+# 练习 5 会证明这两个极限。
 #
-# 热图的颜色只有在**同一个刻度**上才可比。如果每个面板各自把自己的最大值画成最深的红色，
-# 那么一个“几乎只看一个键”的查询和一个“把注意力摊给所有键”的查询会被画得一样深，
-# 读者就无从比较两者的集中程度。`show_heatmaps` 因此让所有面板共用同一个颜色范围（从 0 到全图的最大权重），
-# 并只画一个颜色条（colorbar）：同样的颜色在图中任何位置都代表同样的权重。
-#
-# 书中的 `show_heatmaps` 让 `imshow` 按每个面板自己的最小值和最大值着色，颜色条取自最后画的那个面板；
-# 这里所有面板共用一个刻度、颜色条对每个面板都成立，因为只有这样，不同面板（例如 10.5 节的不同注意力头）的颜色才能互相比较。
-# 书中的函数也没有 `xticklabels` 和 `yticklabels`；这里加上了，因为后面几节要把词元或位置标在坐标轴上（例如 10.4 节的源句词元和译文词元）。
-#
-# 下面把同一组打分分别除以 0.5 和 5 后做 softmax：前者集中、后者平坦。
-# 共用刻度时，平坦的那一幅明显更浅——这正是我们想看到的差别。
-
-# %%
-torch.manual_seed(0)
-scores = torch.randn(6, 8)
-sharp, flat = torch.softmax(scores / 0.5, dim=-1), torch.softmax(scores / 5, dim=-1)
-print(f"largest weight: sharp {sharp.max().item():.3f}, flat {flat.max().item():.3f}")
-show_heatmaps(torch.stack([sharp, flat]).unsqueeze(0), xlabel="Keys", ylabel="Queries",
-              titles=["scores / 0.5", "scores / 5"], figsize=(7, 3.2),
-              xticklabels=[f"k{j}" for j in range(8)], yticklabels=[f"q{i}" for i in range(6)])
-limits = [tuple(round(v, 3) for v in ax.images[0].get_clim())
-          for ax in d2l.plt.gcf().axes if ax.images]
-print("colour range of each panel:", limits)
-d2l.plt.show()
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert len(set(limits)) == 1 and limits[0][1] >= sharp.max().item() - 1e-3
-assert flat.max() < 0.5 * sharp.max()
+# 温度会在后面两节换个名字再出现：10.2 节的高斯核 $\exp\big(-w^2(x - x_i)^2/2\big)$ 中，
+# $w^2$ 就是 $1/\tau$（打分是 $-(x - x_i)^2/2$），$w$ 越大核越窄，也就是温度越低、权重越集中；
+# 10.3 节的缩放点积注意力把打分除以 $\sqrt{d}$，就是取 $\tau = \sqrt{d}$，用来抵消维度 $d$ 变大时点积的量级跟着变大（各分量独立、方差为 1 时，点积的标准差是 $\sqrt{d}$）的效应。
+# 三个名字，同一个旋钮。
 
 # %% [markdown]
-# 两幅图的颜色范围相同，都从 0 到较集中那幅的最大权重。右图最深的格子也远比左图浅：
-# 除以 5 之后，每个查询的注意力都摊在 8 个键上，没有哪个键能拿到左图那样大的权重。
-# 若各画各的刻度，右图最深的格子也会是深红色，这个差别就看不出来了。
-# 形状或标签个数不对时，`show_heatmaps` 会报错并说明需要什么，而不是画出一张错误的图。
-
-# %% [markdown]
-# ### 动手试试：温度
+# <details><summary>与书中代码的差别</summary>
 #
-# 把同一组 $6 \times 8$ 打分除以任意温度 $\tau$：下面的热图同样只用一个颜色刻度（0 到 1），
-# 每个 $\tau$ 的权重都已算好。把 $\tau$ 从 1 拖到 0.25，每行最深的格子更深、其余更浅，权重向最大打分的那个键集中；
-# 拖到 3，整张图变浅，所有权重都挤到均匀的 $1/8 = 0.125$ 附近（没有一个超过 0.25）。练习 5 要求的正是 $\tau$ 走到两端的极限。
-
-# %%
-taus = [0.25 * i for i in range(1, 13)]
-heat_rows = [row for tau in taus for row in d2l.rows(
-    {"tau": tau}, weight=torch.softmax(scores / tau, dim=-1),
-    row_labels=("query", [f"q{i}" for i in range(6)]), col_labels=("key", [f"k{j}" for j in range(8)]))]
-d2l.explorer(d2l.heatmap_view(heat_rows, "key", "query", width=320, height=220),
-             controls=[d2l.Slider("tau", taus, "temperature τ", default=1.0)],
-             title="softmax(scores / tau)")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-heat = {tau: torch.tensor([r["weight"] for r in heat_rows if r["tau"] == tau]).reshape(6, 8)
-        for tau in taus}
-assert (heat[0.25].max(dim=1).values > heat[1.0].max(dim=1).values).all()
-assert heat[3.0].max() < 0.25 and heat[3.0].min() > 0.05
+# * 书中这一节只讲概念和 `show_heatmaps`，没有计算注意力汇聚的代码；这里的 `attention_pooling`、三个键的例子和温度都是为了在本节就看到注意力汇聚在计算。
+# * 书中的 `show_heatmaps` 让每个面板按自己的最小值和最大值着色，颜色条取自最后画的那个面板；这里所有面板共用一个刻度，颜色条对每个面板都成立，不同面板（例如 10.5 节的不同注意力头）的颜色才能互相比较。
+# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels` 两个参数，后面几节用它们把词元标在坐标轴上（例如 10.4 节的源句与译文）；参数的形状和标签个数由库里的 `d2l.check_heatmaps` 检查。书中的调用方式照样能用。
+#
+# </details>
 
 # %% [markdown]
 # ## 小结
 #
 # * 人的注意力受非自主性提示（刺激的突出性）和自主性提示（观察者的意图）共同驱动。
 # * 注意力机制用查询表示自主性提示，用键表示非自主性提示，键与值成对出现。
-# * 注意力汇聚按查询与键的匹配程度对值加权求和；权重非负且和为 1。平均汇聚是权重恒为 $1/n$ 的特例。
+# * 注意力汇聚按查询与键的匹配程度对值加权求和：打分 → softmax → 加权求和；权重非负且和为 1。平均汇聚是权重恒为 $1/n$ 的特例。
+# * 点积打分同时看方向和长度：查询转向哪个键，哪个键的权重就大；把一个键拉长，它的打分按比例放大。
+# * 温度 $\tau$ 控制权重的集中程度：$\tau \to 0$ 趋于 one-hot，$\tau \to \infty$ 趋于均匀；10.2 节的 $w^2$ 和 10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 # * 注意力权重矩阵可以画成热图：行是查询，列是键；多幅热图只有在同一颜色刻度上才能互相比较。
 #
 # ## 练习
@@ -330,8 +335,9 @@ assert abs(ex2_soft - 10.809) < 1e-3 and abs(ex2_soft_doubled - 10.031) < 1e-3
 # %% [markdown]
 # ### 练习 3
 #
-# 仍用本节开头的键和值。什么样的查询 $\mathbf{q} = [q_1, q_2]$ 使注意力汇聚的结果**恰好**等于平均汇聚的 20？
-# 先推导条件，再写成函数 `ex3_gives_average(q)`：直接用你推出的条件返回 `True` 或 `False`（不要调用 softmax）。
+# 仍用本节开头的键和值。探索器里 θ = 45° 的查询给出的汇聚结果恰好是平均汇聚的 20.00。
+# 先在探索器里转一圈，找出另一个给出 20.00 的 θ；再推导：什么样的查询 $\mathbf{q} = [q_1, q_2]$ 使注意力汇聚的结果**恰好**等于 20？
+# 把条件写成函数 `ex3_gives_average(q)`：直接用你推出的条件返回 `True` 或 `False`（不要调用 softmax）。
 # 然后给出一个非零查询 `ex3_query`，它的汇聚结果是 20、权重却**不**均匀；再给出使三个权重都等于 $1/3$ 的查询
 # `ex3_uniform_query`。汇聚结果等于平均值，是否意味着权重均匀？
 
@@ -379,7 +385,8 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 # 点积不只看方向，也看长度。取查询 $\mathbf{q} = [1, 1]$，把本节的第 2 个键换成 $c\,\mathbf{k}_2$（$c$ 为实数），其余不变。
 # 推导第 2 个权重 $\alpha_2(c)$ 的闭式表达，写成函数 `ex4_alpha2(c)`（参数和返回值都是 Python 浮点数，不要调用 softmax），
 # 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`。$c \to \infty$ 和 $c \to -\infty$ 时 $\alpha_2$ 趋于多少？
-# 这对“键的长度”意味着什么？
+# 这对“键的长度”意味着什么？探索器里的 c 滑块做的正是这件事：先把 θ 放在 45°、拖动 c，看 $\mathbf{k}_2$ 的权重在哪个 c 附近过半。
+# 那里的查询是单位向量 $[1, 1]/\sqrt{2}$，不是 $[1, 1]$；过半的 c 为什么与你推出的 `ex4_c_half` 不同？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 打分为 q.k1 = 2, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 2 e^2)。
@@ -392,6 +399,12 @@ def ex4_alpha2(c):
 ex4_c_half = 2.0 + math.log(2.0)
 print(f"c_half = {ex4_c_half:.4f}; alpha_2 at c = -5, 0, 2, c_half, 10:",
       [round(ex4_alpha2(c), 4) for c in (-5.0, 0.0, 2.0, ex4_c_half, 10.0)])
+# 探索器的查询 [1, 1]/sqrt(2) 把三个打分都除以 sqrt(2)（相当于温度 tau = sqrt(2)）：打分为 sqrt(2), c/sqrt(2), sqrt(2)，
+# 过半处 c/sqrt(2) = sqrt(2) + ln 2，即 c = 2 + sqrt(2) ln 2 ≈ 2.98，滑块上的 c = 3 处 alpha_2 刚过 1/2。
+q45 = torch.tensor([1.0, 1.0]) / math.sqrt(2)
+c45 = 2 + math.sqrt(2) * math.log(2)
+print(f"explorer at theta = 45°: c_half = {c45:.2f}; alpha_2 at c = 3: "
+      f"{attention_pooling(q45, keys * torch.tensor([[1.0], [3.0], [1.0]]), values)[0][1].item():.3f}")
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -421,8 +434,8 @@ assert abs(ex4_c_half - (2 + math.log(2))) < 1e-4
 # 先证明 $\alpha_i / \alpha_j = \exp\big((s_i - s_j)/\tau\big)$，再由它推出 $\tau \to 0^+$ 和 $\tau \to \infty$ 时权重的极限
 # （别忘了几个打分并列最大的情形）。把两个极限写成函数 `ex5_cold(scores)` 和 `ex5_hot(scores)`：
 # 输入形状 `(..., n)` 的打分，沿最后一维返回极限权重，不调用 softmax。
-# 先在上面的温度探索器里把 $\tau$ 拖到两端，猜一猜极限是什么样子。
-# 用本节的 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`）与 $\tau = 10^{-3}$ 和 $\tau = 10^{3}$ 的 softmax 比一比。
+# 上面温度热图的最上一行和最下一行（$\tau = 0.1$ 与 $\tau = 100$）已经露出了两个极限的样子，右图还有一个并列的情形。
+# 用一组 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`）与 $\tau = 10^{-3}$ 和 $\tau = 10^{3}$ 的 softmax 比一比。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # alpha_i / alpha_j = exp(s_i / tau) / exp(s_j / tau) = exp((s_i - s_j) / tau)：分母 sum_k exp(s_k / tau) 约掉了。

@@ -1,4 +1,5 @@
-"""Tests of section 10.1's show_heatmaps: one colour scale, a true colourbar, labels, errors."""
+"""Tests of section 10.1: show_heatmaps (one colour scale, a true colourbar, labels, errors) and
+the explorer of d2l_attention/explore/attention_cues.py against the taught attention_pooling."""
 
 import matplotlib
 
@@ -11,6 +12,7 @@ import torch  # noqa: E402
 from matplotlib import pyplot as plt  # noqa: E402
 
 import d2l_attention as d2l  # noqa: E402
+from d2l_attention.explore import attention_cues  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -107,19 +109,58 @@ def test_wrong_number_of_labels_raises(kwargs, fragment):
     assert str(info.value).endswith(", or None")
 
 
-def test_pooling_states_hold_what_attention_pooling_returns_for_each_query_and_temperature():
+def example():
     keys = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
     values = torch.tensor([[10.0], [20.0], [30.0]])
-    weight_rows, text_rows = d2l.pooling_states(keys, values, angles=[0, 60, 90], taus=[0.5, 1.0])
-    assert len(weight_rows) == 3 * 2 * 3 and len(text_rows) == 3 * 2
-    for theta in (0, 60, 90):
+    return keys, values
+
+
+def test_turning_query_states_hold_what_attention_pooling_returns():
+    keys, values = example()
+    states = attention_cues.turning_query_states(keys, values, angles=[0, 45, 210],
+                                                 lengths=[1.0, 2.0])
+    assert len(states["weights"]) == 3 * 2 * 3 and len(states["text"]) == 3 * 2 * 2
+    for theta in (0, 45, 210):
         query = torch.tensor([math.cos(math.radians(theta)), math.sin(math.radians(theta))])
-        for tau in (0.5, 1.0):
-            weights, pooled = d2l.attention_pooling(query, keys, values, tau)
-            stored = [r["weight"] for r in weight_rows if (r["theta"], r["tau"]) == (theta, tau)]
+        for c in (1.0, 2.0):
+            scaled = keys.clone()
+            scaled[1] *= c
+            weights, pooled = d2l.attention_pooling(query, scaled, values)
+            stored = [r["weight"] for r in states["weights"] if (r["theta"], r["c"]) == (theta, c)]
             assert stored == pytest.approx(weights.tolist(), abs=1e-4)
-            (line,) = [r["text"] for r in text_rows if (r["theta"], r["tau"]) == (theta, tau)]
-            assert f"{pooled.item():.2f}" in line
+            text = " ".join(r["text"] for r in states["text"] if (r["theta"], r["c"]) == (theta, c))
+            assert f"pooled value = {pooled.item():.2f}" in text
+
+
+def test_arrows_are_the_query_and_the_scaled_keys():
+    keys, values = example()
+    states = attention_cues.turning_query_states(keys, values, angles=[0, 90], lengths=[0.5, 3.0])
+    q90 = [r for r in states["query"] if r["theta"] == 90]
+    assert [(r["x"], r["y"]) for r in q90] == [(pytest.approx(0.0, abs=1e-6), 1.0)]
+    k = {(r["c"], r["name"]): (r["x"], r["y"]) for r in states["keys"]}
+    assert k[(3.0, "k2 (v=20)")] == (0.0, 3.0) and k[(0.5, "k2 (v=20)")] == (0.0, 0.5)
+    assert k[(3.0, "k1 (v=10)")] == (2.0, 0.0) and k[(3.0, "k3 (v=30)")] == (0.0, 2.0)
+
+
+def test_turning_query_starts_at_the_sections_example_and_draws_arrows():
+    keys, values = example()
+    explorer = attention_cues.turning_query(keys, values)
+    params = {p["name"]: p["value"] for p in explorer.spec["params"]}
+    assert params == {"theta": 0.0, "c": 1.0}
+    spec = explorer.to_json()
+    assert '"rule"' in spec and '"triangle-up"' in spec and "attention weights" in spec
+    assert len(spec) < 200_000
+    assert explorer.png()[:4] == b"\x89PNG"
+
+
+def test_print_states_prints_the_weights_of_attention_pooling(capsys):
+    keys, values = example()
+    attention_cues.print_states(keys, values, [(210, 1.0)])
+    out = capsys.readouterr().out.splitlines()
+    weights, pooled = d2l.attention_pooling(
+        torch.tensor([math.cos(math.radians(210)), math.sin(math.radians(210))]), keys, values)
+    assert " ".join(f"{w:.3f}" for w in weights.tolist()) in out[1]
+    assert out[1].endswith(f"{pooled.item():.2f}")
 
 
 def test_attention_pooling_weights_sum_to_one_and_pool_the_values():

@@ -232,7 +232,10 @@ def softmax(z: np.ndarray) -> np.ndarray:
 # 10.1 Queries, keys and values
 # ---------------------------------------------------------------------------------------------
 
-QKV_WEIGHTS = (0.12, 0.58, 0.22, 0.08)
+# The notebook's own example: one query, three keys, values 10/20/30.
+QKV_QUERY = np.array([1.0, 0.0])
+QKV_KEYS = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+QKV_VALUES = np.array([10.0, 20.0, 30.0])
 
 
 def pair_band(ax, x0: float, x1: float, y: float, h: float = 0.62) -> None:
@@ -242,36 +245,47 @@ def pair_band(ax, x0: float, x1: float, y: float, h: float = 0.62) -> None:
                                 edgecolor="none", zorder=0.5))
 
 
+def vec(v: np.ndarray) -> str:
+    return "(" + ", ".join(f"{x:g}" for x in v) + ")"
+
+
 def fig_qkv_pooling() -> Figure:
-    # n = 4 pairs drawn in full: their four weights are the whole distribution and sum to 1.
-    fig, ax = canvas(9, 4.6)
-    rows = [3.35, 2.62, 1.89, 1.16]
-    mid = sum(rows) / len(rows)
-    key_x, bar_x, val_x, sum_x, out_x = 2.95, 3.6, 5.75, 7.05, 8.25
-    group(ax, 2.2, 0.22, 7.55, 3.85, "attention pooling", color=PALETTE["weight"].edge,
+    # The numbers are computed here from the notebook's example, so figure and code agree.
+    scores = QKV_KEYS @ QKV_QUERY
+    weights = softmax(scores)
+    pooled = float(weights @ QKV_VALUES)
+    fig, ax = canvas(9, 4.3)
+    rows = [2.95, 2.15, 1.35]
+    mid = rows[1]
+    key_x, score_x, bar_x, val_x, sum_x, out_x = 2.45, 3.8, 4.4, 6.6, 7.55, 8.4
+    group(ax, 3.25, 0.72, 7.9, 3.5, "attention pooling", color=PALETTE["weight"].edge,
           title_at="bottom-left")
-    headers = [(0.85, "Query", "volitional cue"), (key_x, "Keys", "nonvolitional cues"),
-               (bar_x + 0.75, "Weights", r"$\alpha(q, k_i)$"),
+    headers = [(0.8, "Query", "volitional cue"), (key_x, "Keys", "nonvolitional cues"),
+               (score_x, "Scores", r"$q \cdot k_i$"),
+               (bar_x + 0.7, "Weights", "softmax of scores"),
                (val_x, "Values", "sensory inputs"), (out_x, "Output", "weighted sum")]
     for x, title, sub in headers:
-        label(ax, x, 4.35, title, size=FONT + 1, weight="bold")
-        label(ax, x, 4.05, sub, size=SMALL, color=MUTED)
-    q = box(ax, 0.85, mid, r"$q$", role="query", w=0.9, h=0.6, size=FONT + 3)
+        label(ax, x, 4.0, title, size=FONT + 1, weight="bold")
+        label(ax, x, 3.72, sub, size=SMALL, color=MUTED)
+    q = box(ax, 0.8, mid, rf"$q = {vec(QKV_QUERY)}$", role="query", w=1.2, h=0.55)
     total = node(ax, sum_x, mid, r"$\Sigma$", role="weight", r=0.22, size=14)
-    for i, (y, weight) in enumerate(zip(rows, QKV_WEIGHTS, strict=True), 1):
-        pair_band(ax, key_x - 0.45, val_x + 0.45, y)
-        k = box(ax, key_x, y, rf"$k_{i}$", role="key", w=0.65)
-        v = box(ax, val_x, y, rf"$v_{i}$", role="value", w=0.65)
-        arrow(ax, q.right, k.left, color=PALETTE["query"].edge, lw=1.4)
-        weight_bar(ax, bar_x, y, weight, length=2.0)
-        line(ax, v.right, total.at(-0.7, 0.7 * np.sign(y - mid)), color=PALETTE["weight"].edge,
-             lw=0.6 + 9 * weight, alpha=0.75, zorder=1)
-    out = box(ax, out_x, mid, r"$\sum_i \alpha(q, k_i)\, v_i$", role="output", w=1.3, h=0.6)
+    for i, (y, k, s, a, v) in enumerate(zip(rows, QKV_KEYS, scores, weights, QKV_VALUES,
+                                            strict=True), 1):
+        pair_band(ax, key_x - 0.62, val_x + 0.55, y)
+        kb = box(ax, key_x, y, rf"$k_{i} = {vec(k)}$", role="key", w=1.15)
+        label(ax, score_x, y, f"{s:g}", color=PALETTE["weight"].edge, zorder=4)
+        vb = box(ax, val_x, y, rf"$v_{i} = {v:g}$", role="value", w=0.95)
+        arrow(ax, q.right, kb.left, color=PALETTE["query"].edge, lw=1.4)
+        weight_bar(ax, bar_x, y, a, length=1.2)
+        line(ax, vb.right, total.at(-0.7, 0.7 * np.sign(y - mid)),
+             color=PALETTE["weight"].edge, lw=0.6 + 9 * a, alpha=0.75, zorder=1)
+    out = box(ax, out_x, mid, f"{pooled:.2f}", role="output", w=0.75, h=0.55)
     arrow(ax, total.right, out.left, color=PALETTE["output"].edge, lw=1.6)
-    label(ax, (key_x + val_x) / 2, 0.62,
-          f"n = {len(rows)} key-value pairs; weights sum to {sum(QKV_WEIGHTS):.2f}",
-          size=SMALL, color=MUTED)
-    label(ax, 6.4, 0.38, "line width $\\propto$ weight", size=SMALL, color=MUTED)
+    terms = " + ".join(f"{a:.3f}$\\times${v:g}" for a, v in zip(weights, QKV_VALUES, strict=True))
+    label(ax, 4.5, 0.42, f"output = {terms} = {pooled:.2f}   (average pooling: "
+          f"{QKV_VALUES.mean():g})", size=SMALL, color=MUTED)
+    label(ax, 4.5, 0.14, "line width $\\propto$ weight; the weights sum to 1", size=SMALL,
+          color=MUTED)
     return fig
 
 
