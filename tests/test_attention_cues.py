@@ -1,6 +1,8 @@
 """Tests of section 10.1: show_heatmaps (one colour scale, a true colourbar, labels, errors) and
 the explorer of d2l_attention/explore/attention_cues.py against the taught attention_pooling."""
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -147,7 +149,7 @@ def test_turning_query_starts_at_the_sections_example_and_draws_arrows():
     explorer = attention_cues.turning_query(keys, values)
     params = {p["name"]: p["value"] for p in explorer.spec["params"]}
     assert params == {"theta": 0.0, "c": 1.0}
-    spec = explorer.to_json()
+    spec = json.dumps(explorer.spec)
     assert '"rule"' in spec and '"triangle-up"' in spec and "attention weights" in spec
     assert len(spec) < 200_000
     assert explorer.png()[:4] == b"\x89PNG"
