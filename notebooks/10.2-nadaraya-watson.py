@@ -134,7 +134,8 @@ d2l.show_heatmaps(attention_weights.unsqueeze(0).unsqueeze(0),
 d2l.plt.show()
 
 # %% [markdown]
-# 亮带沿对角线分布，但很宽，颜色也淡（最大的权重只有约 0.04）：每个查询把权重摊在二十多个键上。
+# 亮带沿对角线分布，但很宽，颜色也淡：区间中部每行最大的权重只有约 0.04，每个查询把权重摊在二十多个键上；
+# 只有两个角上颜色深一些（约 0.09），那里的查询只有一侧有近邻。
 #
 # ## 批量矩阵乘法
 #
@@ -280,14 +281,15 @@ assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包�
 
 # %%
 def train_nw(num_epochs, lr=0.5, reduction="sum", animator=None):
-    """Train w on the leave-one-out pairs; returns the net, w after 0, 1, ... epochs, the loss."""
+    """Train w on the leave-one-out pairs; returns the net, and w and the loss after 0, 1, ... epochs."""
     torch.manual_seed(0)
     net = NWKernelRegression()
     loss = nn.MSELoss(reduction=reduction)
     trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    w_history = [net.w.item()]
+    w_history, losses = [net.w.item()], []
     for epoch in range(num_epochs + 1):
         l = loss(net(x_train, train_keys, train_values), y_train)  # loss after `epoch` epochs
+        losses.append(l.item())
         if animator is not None:
             animator.add(epoch, l.item())
         if epoch < num_epochs:
@@ -295,21 +297,21 @@ def train_nw(num_epochs, lr=0.5, reduction="sum", animator=None):
             l.backward()
             trainer.step()
             w_history.append(net.w.item())
-    return net, w_history, l.item()
+    return net, w_history, losses
 
 
 animator = d2l.Animator(xlabel="epochs trained", ylabel="loss", xlim=[0, 5], figsize=(3.5, 2.5))
-net, w_history, final_loss = train_nw(5, animator=animator)
+net, w_history, losses = train_nw(5, animator=animator)
 w_learned = net.w.item()
-print(f"loss {animator.Y[0][0]:.2f} before training, {final_loss:.2f} after 5 epochs")
-print("w after 0, 1, ..., 5 epochs:", [round(v, 2) for v in w_history])
+print("loss after 0, 1, ..., 5 epochs:", [round(v, 2) for v in losses])
+print("w after 0, 1, ..., 5 epochs:   ", [round(v, 2) for v in w_history])
 with torch.no_grad():
     y_hat_trained = net(x_test, test_keys, test_values)
 print(f"test MSE: w = 1 {test_mse(y_hat_np):.3f}, trained w = {w_learned:.2f} "
       f"{test_mse(y_hat_trained):.3f}, w = 4 {w_mse[4.0]:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert final_loss < 0.5 * animator.Y[0][0]
+assert losses[-1] < 0.5 * losses[0] and losses == sorted(losses, reverse=True)
 assert w_history[0] < 1 and w_history[1] > 10  # one step takes w from below 1 to above 10
 assert all(0 < a - b < 0.2 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
 assert 15 < w_learned < 18
@@ -318,7 +320,7 @@ assert test_mse(y_hat_trained) > 2 * w_mse[4.0]
 
 # %% [markdown]
 # 损失在第一轮就降了一大半，训练后的测试误差不到 $w = 1$ 的三分之一。但 $w$ 从不到 1 一步跳到了 16.9，
-# 5 轮后停在约 16——上图里 $w = 16$ 那一列：曲线已经在追随噪声，测试误差是 $w = 4$ 的两倍多。
+# 5 轮后停在约 16——前面锐度图里 $w = 16$ 那一列：曲线已经在追随噪声，测试误差是 $w = 4$ 的两倍多。
 # 书中训练 5 轮就拿去预测；这里多看一步：把训练真正最小化的留一损失 $L(w)$（除以 50）
 # 画成 $w$ 的函数，和“含自己的训练损失”、测试误差放在一起，再把训练中 $w$ 走过的路标上去。
 # 留一损失的目标 $y_i$ 带着方差 $0.5^2 = 0.25$ 的噪声，所以它整体比测试误差高，要比较的是两条曲线**最低点的位置**。
@@ -557,7 +559,7 @@ assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
 # 参考答案：训练 5 轮后 $w$ 在 16 左右（$\sigma = 1/w$ 约 0.06），远大于非参数版本的 $w = 1$。
 # 两个键到查询的距离为 $d_1 < d_2$ 时，它们的权重之比是 $\exp\big(\tfrac{w^2}{2}(d_2^2 - d_1^2)\big)$，
 # 随 $w^2$ 指数增长：$w$ 从 1 变成 16，指数放大了约 256 倍，稍远一点的键的权重就被压到几乎为 0。
-# 于是凑够 90% 权重所需的键从二十多个减少到两三个（见上面的输出），热图上的亮带变得又细又集中。
+# 于是凑够 90% 权重所需的键从二十多个减少到两三个（见上面的输出），正文锐度图里 $w = 16$ 那一列的权重曲线也因此又窄又高。
 
 # %% [markdown]
 # ### 练习 3

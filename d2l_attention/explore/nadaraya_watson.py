@@ -249,7 +249,8 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, curve_ws, query=2.5,
 
 
 def _styled(data, x, y, styles, *, mark="line", size=None, title="", x_title=None,
-            y_title=None, x_domain=None, y_domain=None, width=300, height=200, legend=True):
+            y_title=None, x_domain=None, y_domain=None, width=300, height=200, legend=True,
+            points=False):
     """A view whose column "series" picks colour and dash from `styles` {name: (colour, dash)},
     so each series has the colour it has in the static figures; one legend per panel."""
     names = list(styles)
@@ -268,7 +269,8 @@ def _styled(data, x, y, styles, *, mark="line", size=None, title="", x_title=Non
             enc["strokeDash"] = alt.StrokeDash(
                 "series:N", scale=alt.Scale(domain=names, range=[styles[n][1] for n in names]),
                 legend=None)
-            return base.mark_line(clip=True).encode(**enc)
+            return base.mark_line(clip=True, point={"filled": True, "size": 15} if points
+                                  else False).encode(**enc)
         return base.mark_point(filled=True, shape=mark, size=size or 60, clip=True,
                                opacity=1 if mark == "diamond" else 0.6).encode(**enc)
 
@@ -299,11 +301,9 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, ws=None, query=2.5, de
            _styled(s["marker"], "x", "y", fit_styles, mark="diamond", size=120, **fit_axes))
     weight_axes = dict(x_title="training input x_i (key)", y_title="weight", x_domain=(0, 5),
                        y_domain=(0, round(top + 0.05, 1)), legend=False)
-    weights = (_styled(s["weights"], "x", "weight", {"weight": (WEIGHT, solid)},
+    weights = (_styled(s["weights"], "x", "weight", {"weight": (WEIGHT, solid)}, points=True,
                        title=f"weights alpha({query:g}, x_i) of the query x = {query:g}",
                        **weight_axes),
-               _styled(s["weights"], "x", "weight", {"weight": (WEIGHT, solid)}, mark="circle",
-                       size=15, **weight_axes),
                explorers.rule_view(queries, "query"))
     loss = (_styled(s["curves"], "sharpness", "loss", loss_styles,
                     title="where this w sits on L(w) and the test MSE", **loss_axes),
