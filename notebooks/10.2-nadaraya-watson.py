@@ -406,6 +406,13 @@ for series in ("leave-one-out L(w)/n", "test MSE"):
     assert all(at_w[a] > at_w[b] for a, b in zip(ex_ws[:3], ex_ws[1:4]))
     assert all(at_w[a] < at_w[b] for a, b in zip(ex_ws[3:], ex_ws[4:]))
     assert at_w[1.0] - at_w[4.0] > 2 * (at_w[20.0] - at_w[4.0])  # steep on the left, gentle right
+for seed in range(1, 5):  # too wide costs more than too narrow on other data sets, too
+    torch.manual_seed(seed)
+    x_s, _ = torch.sort(torch.rand(n_train) * 5)
+    c = nw.loss_curves(x_s, f(x_s) + torch.normal(0.0, 0.5, (n_train,)), x_test, y_truth, ex_ws)
+    for k in ("loo", "test"):
+        assert c[k][0] - min(c[k]) > 1.5 * (c[k][-1] - min(c[k])), (seed, k)
+        assert 3 <= ex_ws[c[k].index(min(c[k]))] <= 7, (seed, k)
 
 # %% [markdown]
 # 这一次运行里，两个菱形都在 $w = 4$ 最低（测试误差 0.049，留一损失 0.360）；从 4 往左，两条曲线都陡升，
