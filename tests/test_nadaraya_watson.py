@@ -43,7 +43,7 @@ def test_weights_are_a_distribution_per_query():
     torch.testing.assert_close(weights.sum(dim=1), torch.ones(5))
 
 
-def test_zero_width_is_average_pooling():
+def test_zero_sharpness_is_average_pooling():
     queries, keys, values = make_problem()
     net = d2l.NWKernelRegression(w=0.0)
     torch.testing.assert_close(net(queries, keys, values), values.mean(dim=1))
@@ -57,7 +57,7 @@ def test_matches_independent_numpy_computation(w):
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
-def test_large_width_picks_the_nearest_key():
+def test_large_sharpness_picks_the_nearest_key():
     queries = torch.tensor([1.0, 3.0])
     keys = torch.tensor([[0.0, 1.1, 4.0], [2.0, 2.9, 5.0]])
     values = torch.tensor([[10.0, 20.0, 30.0], [40.0, 50.0, 60.0]])
@@ -95,48 +95,124 @@ def test_bad_shapes_raise_value_error(shapes):
         d2l.NWKernelRegression(w=1.0)(q, k, v)
 
 
-def test_kernel_width_states_hold_what_nw_kernel_regression_computes():
-    g = torch.Generator().manual_seed(0)
-    x_train, _ = torch.sort(torch.rand(8, generator=g) * 5)
-    y_train = torch.randn(8, generator=g)
+# --- the explorer and measurements in d2l_attention/explore/nadaraya_watson.py -----------------
+
+def small_data(n=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x_train, _ = torch.sort(torch.rand(n, generator=g) * 5)
+    y_train = torch.randn(n, generator=g)
     x_test = torch.arange(0, 5, 1.0)
-    y_truth = torch.sin(x_test)
-    widths, queries, w_path, curve_widths = [1.0, 3.0], [0.0, 2.5, 5.0], [0.5, 2.0, 2.5], [1.0, 2.0]
-    states = d2l.kernel_width_states(x_train, y_train, x_test, y_truth, widths, queries, w_path,
-                                     curve_widths, decimals=3)
-    assert len(states["fit"]) == 2 * 5 and len(states["marker"]) == 2 * 3
-    assert len(states["text"]) == 2 + 2 * 3 and len(states["loss_at_w"]) == 2
-    assert len(states["curve"]) == 2 * 2 and len(states["path"]) == 3
-    keep = ~torch.eye(8, dtype=torch.bool)
-    loo_keys, loo_values = (t.repeat(8, 1)[keep].reshape(8, 7) for t in (x_train, y_train))
+    return x_train, y_train, x_test, torch.sin(x_test)
 
-    def loo_loss(w):
+
+def direct_loo_loss(w, x, y):
+    """Leave-one-out loss computed point by point with NWKernelRegression."""
+    errors = []
+    for i in range(len(x)):
+        keep = torch.arange(len(x)) != i
         with torch.no_grad():
-            pred = d2l.NWKernelRegression(w=w)(x_train, loo_keys, loo_values)
-        return ((pred - y_train) ** 2).mean().item()
+            pred = d2l.NWKernelRegression(w=w)(x[i:i + 1], x[keep][None], y[keep][None])
+        errors.append((pred.item() - y[i].item()) ** 2)
+    return sum(errors) / len(errors)
 
-    for w in widths:
+
+def test_loo_pairs_leave_out_exactly_the_query():
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    x, y, _, _ = small_data()
+    keys, values = nw.loo_pairs(x, y)
+    assert keys.shape == values.shape == (8, 7)
+    for i in range(8):
+        keep = torch.arange(8) != i
+        torch.testing.assert_close(keys[i], x[keep])
+        torch.testing.assert_close(values[i], y[keep])
+
+
+@pytest.mark.parametrize("w", [0.5, 2.0, 6.0])
+def test_loss_curves_match_nw_kernel_regression(w):
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    x, y, x_test, y_truth = small_data()
+    curves = nw.loss_curves(x, y, x_test, y_truth, [w])
+    assert curves["loo"][0] == pytest.approx(direct_loo_loss(w, x, y), rel=1e-5)
+    with torch.no_grad():
+        net = d2l.NWKernelRegression(w=w)
+        fit = net(x, x.repeat(8, 1), y.repeat(8, 1))
+        y_hat = net(x_test, x.repeat(5, 1), y.repeat(5, 1))
+    assert curves["self"][0] == pytest.approx(((fit - y) ** 2).mean().item(), rel=1e-5)
+    assert curves["test"][0] == pytest.approx(((y_hat - y_truth) ** 2).mean().item(), rel=1e-5)
+
+
+def test_loo_gradient_is_autograd_of_the_summed_loss():
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    x, y, _, _ = small_data()
+    h = 1e-3
+    numeric = (direct_loo_loss(2.0 + h, x.double(), y.double())
+               - direct_loo_loss(2.0 - h, x.double(), y.double())) * len(x) / (2 * h)
+    assert nw.loo_gradient(2.0, x, y) == pytest.approx(numeric, rel=1e-3, abs=1e-4)
+
+
+def test_local_linear_is_exact_on_a_line_and_nw_is_not_at_the_edge():
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    x = torch.linspace(0, 5, 30, dtype=torch.float64)
+    y = 2 * x + 1
+    queries = torch.tensor([0.0, 2.5, 5.0], dtype=torch.float64)
+    torch.testing.assert_close(nw.local_linear(2.0, queries, x, y), 2 * queries + 1)
+    study = nw.boundary_bias(x, y, queries, 2 * queries + 1, ws=(2.0,))[2.0]
+    assert study["error"][0] > 0.1 and study["shift"][0] > 0.05  # NW pulled inwards at x = 0
+    assert study["local_linear_error"].abs().max() < 1e-9
+
+
+def test_sharpness_states_hold_what_nw_kernel_regression_computes():
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    x, y, x_test, y_truth = small_data()
+    ws, curve_ws = [1.0, 3.0], [1.0, 2.0]
+    s = nw.sharpness_states(x, y, x_test, y_truth, ws, curve_ws, query=2.5)
+    assert len(s["fit"]) == 2 * 5 and len(s["weights"]) == 2 * 8 and len(s["marker"]) == 2
+    assert len(s["at_w"]) == 2 * 2 and len(s["curves"]) == 2 * 2 and len(s["text"]) == 2 * 2
+    for w in ws:
         net = d2l.NWKernelRegression(w=w)
         with torch.no_grad():
-            y_hat = net(x_test, x_train.repeat(5, 1), y_train.repeat(5, 1))
-        stored = [r["y"] for r in states["fit"] if r["w"] == w]
-        assert stored == pytest.approx(y_hat.tolist(), abs=1e-3)
-        (loss,) = [r["loss"] for r in states["loss_at_w"] if r["w"] == w]
-        assert loss == pytest.approx(loo_loss(w), abs=1e-3)
-        (line,) = [r["text"] for r in states["text"] if r["w"] == w and r["line"] == 0]
-        assert f"{((y_hat - y_truth) ** 2).mean().item():.3f}" in line
-        with torch.no_grad():
-            pred = net(torch.tensor(queries), x_train.repeat(3, 1), y_train.repeat(3, 1))
-        for q, y_q, alpha in zip(queries, pred, net.attention_weights):
-            rows = [r for r in states["weights"] if (r["w"], r["query"]) == (w, q)]
-            visible = alpha.round(decimals=3) > 0
-            assert [r["x"] for r in rows] == pytest.approx(x_train[visible].tolist(), abs=1e-3)
-            assert [r["weight"] for r in rows] == pytest.approx(alpha[visible].tolist(), abs=1e-3)
-            assert 0 < len(rows) <= 8
-            (marker,) = [r for r in states["marker"] if (r["w"], r["query"]) == (w, q)]
-            assert (marker["x"], marker["y"]) == pytest.approx((q, y_q.item()), abs=1e-3)
-    path = [(r["epoch"], r["width"], r["loss"]) for r in states["path"]]
-    assert path == [(t, pytest.approx(w, abs=1e-3), pytest.approx(loo_loss(w), abs=1e-3))
-                    for t, w in enumerate(w_path)]
-    curve = {(r["width"], r["curve"]): r["loss"] for r in states["curve"]}
-    assert curve[(2.0, "leave-one-out loss L(w)/n")] == pytest.approx(loo_loss(2.0), abs=1e-3)
+            y_hat = net(x_test, x.repeat(5, 1), y.repeat(5, 1))
+            y_q = net(torch.tensor([2.5]), x[None], y[None])
+        alpha = net.attention_weights[0]
+        assert [r["y"] for r in s["fit"] if r["w"] == w] == pytest.approx(y_hat.tolist(), abs=1e-3)
+        assert [r["weight"] for r in s["weights"] if r["w"] == w] == pytest.approx(
+            alpha.tolist(), abs=1e-3)
+        (marker,) = [r for r in s["marker"] if r["w"] == w]
+        assert (marker["x"], marker["y"]) == pytest.approx((2.5, y_q.item()), abs=1e-3)
+        at_w = {r["series"]: r["loss"] for r in s["at_w"] if r["w"] == w}
+        assert at_w["leave-one-out L(w)/n"] == pytest.approx(direct_loo_loss(w, x, y), abs=1e-3)
+        assert at_w["test MSE"] == pytest.approx(((y_hat - y_truth) ** 2).mean().item(),
+                                                 abs=1e-3)
+        assert any(f"{at_w['test MSE']:.3f}" in r["text"] for r in s["text"] if r["w"] == w)
+    curve = {(r["sharpness"], r["series"]): r["loss"] for r in s["curves"]}
+    assert curve[(2.0, "leave-one-out L(w)/n")] == pytest.approx(direct_loo_loss(2.0, x, y),
+                                                                 abs=1e-3)
+
+
+def test_explorer_has_one_sharpness_slider_starting_at_4_and_draws_both_diamonds():
+    import copy
+    import re
+
+    import vl_convert
+
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    x, y, x_test, y_truth = small_data(n=20)
+    ex = nw.sharpness_explorer(x, y, x_test, y_truth, ws=[1.0, 2.0, 3.0, 4.0])
+    (param,) = ex.spec["params"]
+    assert param["name"] == "w" and param["value"] == 4.0
+    assert "sharpness" in param["bind"]["name"] and "width" not in param["bind"]["name"]
+    # one diamond per curve in every state: the LOO loss and the test MSE
+    for w in (1.0, 4.0):
+        assert sorted(r["series"] for r in ex.states["at_w"] if r["w"] == w) == [
+            "leave-one-out L(w)/n", "test MSE"]
+        spec = copy.deepcopy(ex.spec)
+        spec["params"][0]["value"] = w
+        svg = vl_convert.vegalite_to_svg(spec)
+        assert f"w = {w:g} (sigma" in "".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+    assert len(ex.to_json()) < 300_000
