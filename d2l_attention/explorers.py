@@ -12,6 +12,7 @@ Altair and vl-convert are imported on first use, so `import d2l_attention` stays
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -386,6 +387,10 @@ class Explorer:
 
         return {VEGALITE_MIME: self.spec, "image/png": base64.b64encode(self.png()).decode(),
                 "text/plain": repr(self)}
+
+    def to_json(self) -> str:
+        """The Vega-Lite spec as canonical JSON (what the notebook stores and tests search)."""
+        return json.dumps(self.spec, sort_keys=True)
 
 
 def explorer(*panels, controls, title, columns=None) -> Explorer:
