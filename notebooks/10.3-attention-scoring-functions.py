@@ -311,14 +311,22 @@ assert torch.allclose(sums.mean(dim=0), torch.ones(2, 1), atol=0.03)
 # ## 两种评分函数给同一组键打分
 #
 # 现在让键彼此不同。取 6 个二维键，方向角依次为 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3
-# （$\mathbf{k}_1, \mathbf{k}_3, \mathbf{k}_5$ 是长键）；6 个查询长度都是 2，第 $i$ 个查询与键 $i$ 同向。
-# 两种注意力给这同一组查询和键打分（加性注意力用书中的初始化，$h = 8$，未经训练）：
+# （$\mathbf{k}_1, \mathbf{k}_3, \mathbf{k}_5$ 是长键）；6 个查询长度都是 2，第 $i$ 个查询与键 $i$ 同向
+# （下图，键是实线箭头，查询是虚线箭头）：
 
 # %%
 angles = torch.arange(6) * (math.pi / 3)
 directions = torch.stack([angles.cos(), angles.sin()], dim=-1)  # (6, 2) unit vectors
 geo_keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]  # (1, 6, 2)
 geo_queries = 2 * directions[None]  # (1, 6, 2): query i points like key i
+attention_scoring.draw_vectors(geo_queries[0], geo_keys[0])
+d2l.plt.show()
+
+# %% [markdown]
+# 两种注意力给这同一组查询和键打分（加性注意力用书中的初始化，$h = 8$，未经训练），
+# 两幅热图共用一个颜色刻度：
+
+# %%
 dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
 torch.manual_seed(0)
@@ -689,9 +697,11 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 # softmax 之后在有效范围内都是均匀的 $1/2$ 和 $1/6$，所以两种注意力“碰巧”一致。
 # 键彼此不同后，分数取决于评分函数本身。点积注意力的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$
 # 随 $j$ 线性变化（相邻两个键差 $\mathbf{q}^\top[0.1, 0.1]/\sqrt{2}$），权重偏向有效范围的一端。
-# 加性注意力的权重则几乎是平的（上面第二个样本从 0.177 降到 0.156）：相邻两个键只差 $[0.1, 0.1]$，
-# 经过初始化时很小的 $\mathbf{W}_k$ 和 $\mathbf{w}_v$，分数之间只差百分之几；而且 $\tanh$ 处在近似线性的区域，
-# 分数近似为“查询的一项 + 键的一项”，查询的那一项被 softmax 抵消（正文中“两种评分函数给同一组键打分”一节）。
+# 加性注意力的权重则几乎是平的（上面第二个样本从 0.177 缓缓降到 0.156）。由相邻权重之比可以读出分数之差：
+# 加性约 $\ln(0.177/0.173) \approx 0.02$，点积约 $\ln(0.217/0.194) \approx 0.11$。相邻两个键只差 $[0.1, 0.1]$，
+# 这点差别先乘以初始化时很小的 $\mathbf{W}_k$（元素不超过 $1/\sqrt{2} \approx 0.71$），经过 $\tanh$，
+# 再乘以更小的 $\mathbf{w}_v$（元素不超过 $1/\sqrt{8} \approx 0.35$），到分数里只剩百分之几；
+# $\tanh$ 有界，分数本身也不会超过 $\lVert\mathbf{w}_v\rVert_1$。
 # 所以两者的权重不再相同（第二个样本的第一个权重：点积 0.217，加性 0.177），
 # 两者一致只是“键全相同”这个特例的巧合。
 

@@ -448,3 +448,13 @@ def test_scaling_explorer_starts_unscaled_at_d_2_and_fixes_the_score_axis():
 def test_explorers_are_not_in_the_book_api():
     for name in ("masking_states", "scaling_states", "masking", "scaling"):
         assert not hasattr(d2l, name)
+
+
+def test_draw_vectors_draws_one_labelled_arrow_per_key_and_query():
+    keys, queries = torch.tensor([[1.0, 0.0], [0.0, 3.0]]), torch.tensor([[2.0, 0.0]])
+    ax = attention_scoring.draw_vectors(queries, keys)
+    labels = sorted(t.get_text() for t in ax.texts)
+    assert labels == ["", "", "", "k0", "k1", "q0"]  # annotate() adds one empty text per arrow
+    tips = sorted(tuple(round(v, 3) for v in t.xy) for t in ax.texts if not t.get_text())
+    assert tips == [(0.0, 3.0), (1.0, 0.0), (2.0, 0.0)]
+    d2l.plt.close("all")

@@ -18,7 +18,34 @@ import torch
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["masking_states", "masking", "scaling_states", "scaling"]
+__all__ = ["draw_vectors", "masking_states", "masking", "scaling_states", "scaling"]
+
+
+def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
+    """Draw 2-D `keys` (num_kv, 2) as solid arrows and `queries` (num_queries, 2) as dashed ones
+    from the origin, labelled k0, k1, ... and q0, q1, ...; returns the axes."""
+    plt = d2l.plt
+    fig, ax = plt.subplots(figsize=figsize)
+    reach = float(max(keys.norm(dim=-1).max(), queries.norm(dim=-1).max())) * 1.25
+    # A query's label sits a little off its arrow (turned by `turn`), so that a query and a key
+    # pointing the same way keep readable labels.
+    for name, vectors, style, turn in (("k", keys, dict(color="#c0392b", lw=2.5), 0.0),
+                                       ("q", queries, dict(color="#2070b4", lw=1.2, ls="--"), 0.2)):
+        for i, (x, y) in enumerate(vectors.tolist()):
+            ax.annotate("", xy=(x, y), xytext=(0, 0),
+                        arrowprops=dict(arrowstyle="-|>", color=style["color"], lw=style["lw"],
+                                        ls=style.get("ls", "-"), shrinkA=0, shrinkB=0))
+            r, angle = math.hypot(x, y) + 0.3, math.atan2(y, x) + turn
+            ax.text(r * math.cos(angle), r * math.sin(angle), f"{name}{i}", color=style["color"],
+                    ha="center", va="center", fontsize=9)
+    ax.set_xlim(-reach, reach)
+    ax.set_ylim(-reach, reach)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="#ccc", lw=0.5)
+    ax.axvline(0, color="#ccc", lw=0.5)
+    ax.set_title("keys (solid) and queries (dashed)", fontsize=10)
+    fig.tight_layout()
+    return ax
 
 
 def causal_lens(valid_len: int, num_queries: int) -> torch.Tensor:
