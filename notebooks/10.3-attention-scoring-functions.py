@@ -339,8 +339,8 @@ d2l.show_heatmaps(geo_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries",
                   titles=["Scaled dot product", "Additive (untrained)"], figsize=(10, 4),
                   xticklabels=labels, yticklabels=[f"q{i} ({60 * i}°)" for i in range(6)])
 d2l.plt.show()
-print("q0's weights, dot product:", geo_weights[0, 0].numpy().round(3))
-print("q0's weights, additive:   ", geo_weights[1, 0].numpy().round(3))
+print("dot product (rows q0..q5, columns k0..k5):\n", geo_weights[0].numpy().round(3))
+print("additive:\n", geo_weights[1].numpy().round(3))
 for name, w in zip(("dot product", "additive"), geo_weights):
     print(f"{name:<11}: largest change of one key's weight from query to query = "
           f"{(w.max(dim=0).values - w.min(dim=0).values).max():.3f}")
@@ -353,7 +353,7 @@ assert dot_w[1, 1] > 0.9
 assert (add_w.max(dim=0).values - add_w.min(dim=0).values).max() < 0.2
 
 # %% [markdown]
-# 左图（点积）几何一目了然。查询 $\mathbf{q}_1$ 指向长键 $\mathbf{k}_1$，把 0.94 的权重给了它；
+# 左图（点积）几何一目了然。查询 $\mathbf{q}_1$ 指向长键 $\mathbf{k}_1$，把 0.939 的权重给了它；
 # 查询 $\mathbf{q}_0$ 指向短键 $\mathbf{k}_0$，可是它只得到 0.189，两侧偏了 60° 的长键 $\mathbf{k}_1$、$\mathbf{k}_5$ 各得 0.383：
 # 分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $2 \cdot 1 \cdot 1/\sqrt{2} = 1.41$，
 # 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积既奖励方向一致，也奖励长度，
@@ -393,8 +393,8 @@ assert (add_s[-1] - add_s[-2]).abs() < 0.02 * (add_s[1] - add_s[0]).abs()
 # 缩小到 0.1 倍时各行几乎完全相同（差 0.000），放大到 10 倍时 $\tanh$ 弯曲得厉害，差别升到 0.375：
 # 查询的影响确实来自非线性。训练会把参数推到弯曲的区域，加性注意力才学会自己的偏好
 # （10.4 节训练它，并画出它学到的对齐）。另一处不同：点积的分数与键的长度成正比（从 0.71 一直涨到 181.02），
-# 而 $\tanh$ 有界，加性注意力的分数不会超过 $\lVert\mathbf{w}_v\rVert_1 = 1.81$：键拉长到 16 倍以后，
-# 每个 $\tanh$ 都饱和成 $\pm 1$，分数停在 $-1.48$ 不再变化。
+# 而 $\tanh$ 有界，加性注意力的分数不会超过 $\lVert\mathbf{w}_v\rVert_1 = 1.81$：键的长度到 64 以后，
+# 每个 $\tanh$ 都已饱和成 $\pm 1$，分数停在 $-1.48$ 不再变化。
 #
 # 所以两种评分函数的区别是：点积的偏好写死在几何里（方向与长度），没有参数可学，但一次矩阵乘法就能算完所有分数；
 # 加性注意力的偏好由参数决定、靠训练学出，分数有界、可以对长度不敏感，代价是每一对“查询–键”都要过一次 MLP。
@@ -433,6 +433,10 @@ print(attend)
 theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=attend)
 print("ours: ", ours[0, :, 0].numpy().round(3), " torch:", theirs[0, :, 0].numpy().round(3))
 print(f"max |ours - torch| = {(ours - theirs).abs().max():.1e}")
+nothing = torch.zeros(1, 2, 3, dtype=torch.bool)  # no query may attend to any key (L = 0)
+empty_ours = DotProductAttention(dropout=0.0)(Q, K, V, torch.tensor([[0, 0]]))
+empty_theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=nothing)
+print("L = 0 for both queries: ours", empty_ours[0, :, 0].numpy(), " torch", empty_theirs[0, :, 0].numpy())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(ours, steps["@ V"]) and torch.allclose(ours, theirs, atol=1e-5)
@@ -444,7 +448,7 @@ assert torch.allclose(DotProductAttention(0.0)(q, k, v, rnd_lens),
                       F.scaled_dot_product_attention(q, k, v, attn_mask=rnd_mask), atol=1e-6)
 
 # %% [markdown]
-# 两者一致。一处不同：一行的键全被掩蔽时（$L = 0$），PyTorch 给出 NaN，我们的 `masked_softmax` 给出全 0。
+# 两者一致，差为 0。最后一行：一行的键全被掩蔽时（$L = 0$），两者都给出零向量，与上面对 `masked_softmax` 的约定相同。
 #
 # ## 可视化：掩蔽怎样改变注意力
 #
@@ -587,7 +591,7 @@ d2l.plot(dims, [max_unscaled, max_scaled], xlabel="d", ylabel="mean max weight",
 d2l.plot(dims, [grad_unscaled, grad_scaled, [0.3] * len(dims)], xlabel="d",
          ylabel="mean ||d alpha / d s||_F", legend=["q.k", "q.k / sqrt(d)", "uniform weights"],
          xscale="log", ylim=(0, 0.8), fmts=("-", "m--", "k:"), axes=axes[2])
-axes[2].legend(loc="upper right")  # above the curves
+axes[2].legend(["q.k", "q.k / sqrt(d)", "uniform weights"], loc="upper right")  # above the curves
 fig.tight_layout()
 d2l.plt.show()
 
@@ -638,7 +642,7 @@ attention_scoring.scaling()
 # ## 小结
 #
 # * 注意力汇聚的输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到的概率分布；换一个评分函数就换了一种注意力，掩蔽 softmax 和加权求和不变。
-# * 缩放点积注意力 $\mathbf{q}^\top\mathbf{k}/\sqrt{d}$ 没有参数，偏好写在几何里：方向一致且长的键得分高（长键可以胜过方向完全一致的短键）；批量计算是矩阵乘法，与 `F.scaled_dot_product_attention` 一致。加性注意力 $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$ 允许查询与键长度不同，分数有界，偏好靠训练学出；未训练时 $\tanh$ 近似线性，权重几乎与查询无关。
+# * 缩放点积注意力 $\mathbf{q}^\top\mathbf{k}/\sqrt{d}$ 没有参数，偏好写在几何里：方向一致且长的键得分高（长键可以胜过方向完全一致的短键）；批量计算是矩阵乘法，与 `F.scaled_dot_product_attention` 一致。加性注意力 $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$ 允许查询与键长度不同，分数有界，偏好靠训练学出；未训练时参数小、$\tanh$ 接近线性，权重随查询变化很小。
 # * 掩蔽 softmax 在 softmax 之前把有效长度之外的分数换成 $-\infty$，这些位置的权重严格为 0；有效长度为 0 的行给出全 0 权重而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（如解码器的因果掩蔽）。
 # * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：随机向量的点积方差随 $d$ 线性增长，不缩放时 softmax 饱和，整个雅可比矩阵 $\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 趋于 0（$d = 1024$ 时范数只剩 0.042）；缩放使分数方差保持为 1，梯度不随 $d$ 消失。
 #

@@ -183,7 +183,7 @@ def test_dot_product_zero_length_rows_give_zero_output_and_finite_grads():
     for t in (q, k, v):
         assert torch.isfinite(t.grad).all()
     assert torch.equal(q.grad[0, 0], torch.zeros(4))  # an empty row does not depend on its query
-    # A batch of only empty rows: zero output everywhere (SDPA would give NaN here).
+    # A batch of only empty rows: zero output everywhere, never NaN.
     out = d2l.DotProductAttention(dropout=0)(q, k, v, torch.tensor([0, 0]))
     assert torch.equal(out, torch.zeros(2, 3, 3))
 
