@@ -905,3 +905,41 @@ assert ex5_mean_max[4] < max_scaled[0] - 0.05, \
 assert ex5_mean_max[4] > ex5_mean_max[64] > ex5_mean_max[1024], "dividing by d flattens the weights"
 assert ex5_mean_max[1024] < 0.11, "at d = 1024 the weights are almost uniform (1/10)"
 assert ex5_mean_max[4] > 0.15, "at d = 4 the weights are still visibly uneven"
+
+# %% [markdown]
+# ### 练习 6
+#
+# 解码器的自注意力要同时挡住两样东西：“未来”的键（因果掩蔽）和填充的键。在上面“有效长度”探索器里勾选 causal，
+# 把 $L$ 从 8 拖到 5：哪几行变了，哪几行没变？为什么？然后写函数 `causal_padded_lens(valid_lens, num_queries)`：
+# 输入每个样本一个有效长度 `valid_lens`（形状 (`batch_size`,)），返回二维的 `valid_lens`
+# （形状 (`batch_size`, `num_queries`)），让第 $i$ 个查询只看键 $0, \ldots, i$ 中不是填充的那些。
+# 把 `causal_padded_lens(torch.tensor([5, 8]), 8)` 存为 `ex6_lens`。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+def causal_padded_lens(valid_lens, num_queries):
+    """Query i of example b sees keys 0..min(i, valid_lens[b] - 1): (batch,) -> (batch, num_queries)."""
+    return torch.minimum(torch.arange(1, num_queries + 1)[None, :], valid_lens[:, None])
+
+
+ex6_lens = causal_padded_lens(torch.tensor([5, 8]), 8)
+print(ex6_lens)
+torch.manual_seed(0)
+ex6_weights = masked_softmax(torch.randn(2, 8, 8), ex6_lens)
+print("keys each query attends to, example 0:", (ex6_weights[0] > 0).sum(dim=-1).tolist())
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+ex6_check = causal_padded_lens(torch.tensor([3, 1, 6]), 4)
+assert tuple(ex6_check.shape) == (3, 4), "one valid length per query: (batch_size, num_queries)"
+assert ex6_check[1].tolist() == [1, 1, 1, 1], "with valid_len 1 every query sees key 0 only"
+assert tuple(ex6_lens.shape) == (2, 8), "ex6_lens = causal_padded_lens(torch.tensor([5, 8]), 8)"
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
+assert ex6_check.tolist() == [[1, 2, 3, 3], [1, 1, 1, 1], [1, 2, 3, 4]]
+assert ex6_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
+
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：只有 $q_5$、$q_6$、$q_7$ 三行变了，$q_0$ 到 $q_4$ 不变。因果掩蔽已经让第 $i$ 个查询只看键 $0, \ldots, i$；
+# 对 $i < 5$，这些键都在有效长度 5 之内，填充掩码挡不到它们。$i \ge 5$ 的查询本来还能看键 5 到 $i$，
+# 现在这些键是填充，被挡住，它们的权重重新分给键 0 到 4（探索器里 $L = 5$ 时这三行的有效长度都是 5，
+# 最后三列全白）。所以两种掩蔽叠加时，第 $i$ 个查询的有效长度是 $\min(i + 1, L)$，上面输出的第一个样本
+# 正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
