@@ -15,7 +15,7 @@ import d2l_attention as d2l
 __all__ = ['masked_softmax', 'AttentionPooling', 'AdditiveAttention', 'DotProductAttention']
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 11
+# %% notebooks/10.3-attention-scoring-functions.ipynb 10
 def masked_softmax(X, valid_lens):
     """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
 
@@ -37,7 +37,7 @@ def masked_softmax(X, valid_lens):
     return torch.where(has_key, weights, 0.0)
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 17
+# %% notebooks/10.3-attention-scoring-functions.ipynb 16
 class AttentionPooling(nn.Module):
     """Attention pooling: softmax(score(q, k)) @ v, with masking and dropout on the weights.
 
@@ -61,7 +61,7 @@ class AttentionPooling(nn.Module):
         return self.dropout(self.attention_weights) @ values
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 19
+# %% notebooks/10.3-attention-scoring-functions.ipynb 18
 class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
@@ -81,7 +81,7 @@ class AdditiveAttention(AttentionPooling):
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
-# %% notebooks/10.3-attention-scoring-functions.ipynb 21
+# %% notebooks/10.3-attention-scoring-functions.ipynb 20
 class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 
