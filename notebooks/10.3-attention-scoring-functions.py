@@ -16,13 +16,12 @@
 # %% [markdown]
 # # 10.3 注意力评分函数
 #
-# 10.2 节的 Nadaraya-Watson 核回归用高斯核衡量查询与键的相近程度，再经 softmax 变成注意力权重。
-# 把高斯核里的指数部分抽出来，就得到一个更一般的概念：**注意力评分函数**（attention scoring function），
-# 它给每个“查询–键”对打一个实数分，softmax 再把这些分数变成概率分布。
-# 本节回答的问题是：**分数应该怎样算，批量计算时怎样处理长短不一的序列？**
-# 我们实现两种最常用的评分函数——加性注意力和缩放点积注意力——以及它们共同依赖的掩蔽 softmax，
-# 并用一个小实验说明点积为什么要除以 $\sqrt{d}$。后面的 Bahdanau 注意力、多头注意力和
-# Transformer 都直接调用这里的组件。
+# 10.1 节用点积给键打分，10.2 节用高斯核；两者都是先给每个“查询–键”对打一个实数分，
+# 再用 softmax 把分数变成权重。给分数的这个函数叫**注意力评分函数**（attention scoring function）。
+# 本节回答的问题是：**分数应该怎样算？** 我们实现两种最常用的评分函数——加性注意力和缩放点积注意力，
+# 让它们给同一组键打分，看它们偏爱的键为什么不同；再处理批量计算时长短不一的序列（掩蔽），
+# 最后说明点积为什么要除以 $\sqrt{d}$：它就是 10.1 节的温度 $\tau$。
+# 后面的 Bahdanau 注意力、多头注意力和 Transformer 都直接调用这里的组件。
 
 # %%
 import math
@@ -32,7 +31,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import d2l_attention as d2l
-from d2l_attention import testing
+from d2l_attention.explore import attention_scoring
 
 # %% [markdown]
 # ## 注意力汇聚的一般形式
@@ -40,18 +39,13 @@ from d2l_attention import testing
 # 设查询 $\mathbf{q} \in \mathbb{R}^{q}$，以及 $m$ 个键值对
 # $(\mathbf{k}_1, \mathbf{v}_1), \ldots, (\mathbf{k}_m, \mathbf{v}_m)$，其中
 # $\mathbf{k}_i \in \mathbb{R}^{k}$，$\mathbf{v}_i \in \mathbb{R}^{v}$。
-# 注意力汇聚是值的加权和：
+# 注意力汇聚是值的加权和，权重由评分函数 $a: \mathbb{R}^{q} \times \mathbb{R}^{k} \to \mathbb{R}$ 经 softmax 得到：
 #
 # $$f\big(\mathbf{q}, (\mathbf{k}_1, \mathbf{v}_1), \ldots, (\mathbf{k}_m, \mathbf{v}_m)\big)
-#   = \sum_{i=1}^{m} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i \in \mathbb{R}^{v},$$
+#   = \sum_{i=1}^{m} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i, \qquad
+#   \alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp\big(a(\mathbf{q}, \mathbf{k}_i)\big)}{\sum_{j=1}^{m} \exp\big(a(\mathbf{q}, \mathbf{k}_j)\big)}.$$
 #
-# 权重由评分函数 $a: \mathbb{R}^{q} \times \mathbb{R}^{k} \to \mathbb{R}$ 经 softmax 得到：
-#
-# $$\alpha(\mathbf{q}, \mathbf{k}_i) = \operatorname{softmax}\big(a(\mathbf{q}, \mathbf{k}_i)\big)
-#   = \frac{\exp\big(a(\mathbf{q}, \mathbf{k}_i)\big)}{\sum_{j=1}^{m} \exp\big(a(\mathbf{q}, \mathbf{k}_j)\big)}.$$
-#
-# 于是权重非负、和为 1。换一个评分函数 $a$，就换了一种注意力。
-# 代码里总是成批计算：
+# 权重非负、和为 1。换一个评分函数 $a$，就换了一种注意力。代码里总是成批计算：
 #
 # | 张量 | 形状 |
 # |---|---|
@@ -61,13 +55,38 @@ from d2l_attention import testing
 # | 分数与注意力权重 | (`batch_size`, `num_queries`, `num_kv`) |
 # | 输出 | (`batch_size`, `num_queries`, $v$) |
 #
-# 输出就是注意力权重与值的批量矩阵乘法（`torch.bmm`）。
+# 输出就是注意力权重与值的批量矩阵乘法。
 
 # %% [markdown]
 # ![Scoring function, masking, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
 #
 # 图 10.3.1 注意力汇聚的输出是值的加权和：评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 给每个键打分，
 # 超出有效长度 $L$ 的键（填充）的分数换成 $-\infty$，softmax 之后它们的权重为 0；右侧对比加性注意力与缩放点积注意力两种评分函数
+
+# %% [markdown]
+# ## 两种评分函数
+#
+# **加性注意力**（additive attention）把查询和键分别线性投影到 $h$ 维，相加，过 $\tanh$，再用一个向量压成一个数：
+#
+# $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}) \in \mathbb{R},$$
+#
+# 可学习参数 $\mathbf{W}_q \in \mathbb{R}^{h \times q}$、$\mathbf{W}_k \in \mathbb{R}^{h \times k}$、
+# $\mathbf{w}_v \in \mathbb{R}^{h}$。这是一个隐藏单元数为 $h$、激活函数为 $\tanh$、没有偏置项的单隐藏层多层感知机，
+# 查询和键的长度可以不同（$q \ne k$）。它偏爱什么样的键，由参数决定，要靠训练学出来。
+#
+# **缩放点积注意力**（scaled dot-product attention）要求查询和键的长度相同（都是 $d$），没有参数：
+#
+# $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}}
+#   = \frac{\lVert\mathbf{q}\rVert\,\lVert\mathbf{k}\rVert\cos\theta}{\sqrt{d}}.$$
+#
+# 它偏爱什么样的键，由几何决定：与查询方向一致（$\theta$ 小）**并且**长的键得分高。
+# 对 $n$ 个查询 $\mathbf{Q} \in \mathbb{R}^{n \times d}$、$m$ 个键值对
+# $\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，整体写成
+# $\operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top/\sqrt{d}\big)\mathbf{V}$，softmax 按行进行：
+# 批量计算就是两次矩阵乘法。$1/\sqrt{d}$ 从何而来，本节最后讲。
+#
+# 两种注意力只在第一步（打分）上不同，后面的“softmax → 对值加权求和”完全相同。
+# 动手实现之前，还要解决批量计算里的一个问题：填充。
 
 # %% [markdown]
 # ## 掩蔽 softmax 操作
@@ -81,13 +100,30 @@ from d2l_attention import testing
 #   0, & i > L.
 # \end{cases}$$
 #
-# 做法是在 softmax 之前把第 $L$ 个之后的分数换成 $-\infty$：$\exp(-\infty) = 0$，这些键的权重就严格为 0，
-# 其余权重重新归一化。书中把被掩蔽的分数换成 $-10^6$；这里换成 $-\infty$，因为 $-10^6$ 只是“很负”，
-# 它的权重为 0 要靠 $\exp$ 下溢，而 $-\infty$ 不论分数的尺度和数据类型都给出严格的 0
-# （float16 最大只能表示 65504，书中的赋值在半精度下得到的本来就是 $-\infty$）。
-# `valid_lens` 可以是一维的（每个样本一个长度，所有查询共用），也可以是二维的（每个查询一个长度）。
-# 第 $i$ 个键（从 0 数起）参与某一行的 softmax，当且仅当 $i < L$，掩码就是一次比较。
-# 最后一行 `torch.where` 处理 $L = 0$ 的行，留到演示完普通掩蔽之后再讲。
+# 做法只有两行：在 softmax 之前把第 $L$ 个之后的分数换成 $-\infty$（$\exp(-\infty) = 0$），再做 softmax。
+# 第 $j$ 个键（从 0 数起）参与某一行，当且仅当 $j < L$，掩码就是一次比较。
+# 两个样本、每个样本两个查询、四个键，有效长度分别为 2 和 3：
+
+# %%
+torch.manual_seed(0)
+X = torch.rand(2, 2, 4)  # scores: (batch_size=2, num_queries=2, num_keys=4)
+keep = torch.arange(4) < torch.tensor([2, 3])[:, None, None]  # (2, 1, 4): True = the key counts
+print(F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1).round(decimals=4))
+
+# %% [markdown]
+# 第一个样本的两行只在前 2 列上有权重，第二个样本只在前 3 列上，每行的和仍是 1。
+# 只剩一种情况这两行处理不了：一行**没有任何**有效的键（$L = 0$，例如一个空的源句子）。
+# 这一行的分数全是 $-\infty$，softmax 是 $0/0$：
+
+# %%
+print(F.softmax(torch.full((4,), float("-inf")), dim=-1))
+
+# %% [markdown]
+# NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（注意力输出是零向量），
+# 因为填充不该分到任何注意力。于是 `masked_softmax` 在两行核心之外多一道防护：
+# 没有有效键的行不填 $-\infty$（分数保持有限，softmax 和梯度都有定义），softmax 之后再由
+# `torch.where` 把这一行置零。`valid_lens` 可以是一维的（每个样本一个长度，所有查询共用），
+# 也可以是二维的（每个查询一个长度）。
 
 # %%
 #@save
@@ -107,148 +143,36 @@ def masked_softmax(X, valid_lens):
     if lens.dim() == 1:
         lens = lens[:, None]  # one length shared by all queries of an example
     keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
-    has_key = keep[..., :1]  # key 0 takes part exactly when the row has a valid key
+    has_key = keep[..., :1]  # False only in the rows with L = 0: those are not filled
     weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
     return torch.where(has_key, weights, 0.0)
 
 
 # %% [markdown]
-# 两个样本、每个样本两个查询、四个键。一维的 `valid_lens` 让第一个样本只看前 2 个键，
-# 第二个样本只看前 3 个键：
+# 同样的分数，这次用二维的 `valid_lens`：四行分别只看前 1、3、0、4 个键。
 
 # %%
-torch.manual_seed(0)
-X = torch.rand(2, 2, 4)
-weights = masked_softmax(X, torch.tensor([2, 3]))
+weights = masked_softmax(X, torch.tensor([[1, 3], [0, 4]]))
 print(weights.round(decimals=4))
 print("row sums:", weights.sum(dim=-1).round(decimals=4).tolist())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.allclose(weights.sum(dim=-1), torch.ones(2, 2))
-assert (weights[0, :, 2:] == 0).all() and (weights[1, :, 3:] == 0).all()
-
-# %% [markdown]
-# 第一个样本的两行只在前 2 列上有权重，第二个样本的两行只在前 3 列上，每行的和仍是 1。
-# 二维的 `valid_lens` 给每个查询单独的长度，这里四行分别只看前 1、3、2、4 个键：
-
-# %%
-weights = masked_softmax(X, torch.tensor([[1, 3], [2, 4]]))
-print(weights.round(decimals=4))
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.equal(weights[0, 0], torch.tensor([1.0, 0, 0, 0]))
-assert torch.equal((weights > 0).sum(dim=-1), torch.tensor([[1, 3], [2, 4]]))
-assert torch.allclose(weights.sum(dim=-1), torch.ones(2, 2))
+assert torch.equal((weights > 0).sum(dim=-1), torch.tensor([[1, 3], [0, 4]]))
+assert (weights[1, 0] == 0).all() and not weights.isnan().any()
+core = F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1)  # rows with keys: bit-identical
+assert torch.equal(masked_softmax(X, torch.tensor([2, 3])), core)
 
 # %% [markdown]
 # 只看 1 个键的那一行把全部权重 1 给了键 0：softmax 只有一个参与者时就是 1。
-#
-# ### 边界情况：有效长度为 0 的行
-#
-# 如果某一行**没有任何**有效的键（$L = 0$，例如一个空的源句子，或者只由填充组成的查询行），
-# 上面的公式是 $0/0$。直接把四个分数都填成 $-\infty$，softmax 给出的正是 NaN，它会在反向传播中污染整个模型。
-# 书中填 $-10^6$，这一行的分数全都相等，softmax 给出**均匀分布** $1/m$，
-# 注意力输出变成填充位置上值的平均，纯填充的内容就这样悄悄“泄漏”进了下游计算；
-# 这里约定 $L = 0$ 的行权重全为 0（输出是零向量），因为填充不该分到任何注意力。
-# `masked_softmax` 对这样的行不做填充（`has_key & ~keep` 在这一行全是 `False`，分数保持有限，
-# softmax 有定义、梯度有限），softmax 之后再由 `torch.where` 把它置零。下面在一行 $L = 0$ 上比较三种做法
-# （`d2l.sequence_mask` 是第 9 章用过的掩蔽函数，只用于对照）：
-
-# %%
-row = X[1:, :1].reshape(1, 4)  # one query, 4 keys; suppose its valid_len is 0
-zero_len = torch.tensor([0])
-for name, fill in (("fill -1e6", -1e6), ("fill -inf", float("-inf"))):
-    print(f"{name:<10}:", F.softmax(d2l.sequence_mask(row, zero_len, value=fill), dim=-1)
-          .round(decimals=4).tolist())
-print(f"{'ours':<10}:", masked_softmax(row[None], zero_len)[0].tolist())
+# $L = 0$ 的那一行全是 0，行和是 0，而不是 NaN；其余各行的和仍是 1。
 
 # %% [markdown]
-# 填 $-10^6$ 给出均匀的 $1/4$，填 $-\infty$ 给出 NaN，我们的实现给出全 0。
-# 同一批里其余的行不受影响：把第二个样本第一个查询的有效长度改成 0，
-# 只有这一行变成 0，其余三行与上面二维 `valid_lens` 的结果完全相同。
-
-# %%
-weights_zero = masked_softmax(X, torch.tensor([[1, 3], [0, 4]]))
-print(weights_zero.round(decimals=4))
-print("row sums:", weights_zero.sum(dim=-1).round(decimals=4).tolist())
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (weights_zero[1, 0] == 0).all() and not weights_zero.isnan().any()
-assert torch.equal(weights_zero[0], weights[0]) and torch.equal(weights_zero[1, 1], weights[1, 1])
-
-# %% [markdown]
-# `masked_softmax` 对每一行都走同样的三步（填充、softmax、`torch.where`），不先检查“这一批有没有
-# $L = 0$ 的行”：在 GPU 上，这样的检查要把结果读回 CPU，每次调用都得停下来等设备算完
-# （主机同步，host synchronization）。`d2l.check_valid_lens` 同理只在 CPU 张量上检查取值，
-# 在其他设备上只检查形状。对至少有一个有效键的行，这三步与“只填充再 softmax”给出逐位相同的权重和梯度
-# （测试 `tests/test_attention_scoring.py` 在随机输入上逐位比较）。
-
-# %% [markdown]
-# ### 动手试试：有效长度
+# ## 实现两种注意力
 #
-# 下面的探索器把 6 个查询对 8 个键的一组随机分数（固定随机种子）交给 `masked_softmax`，
-# 所有查询共用一个有效长度 $L$（一维 `valid_lens`），$L = 0, 1, \ldots, 8$ 的权重都已算好；
-# 热图的行是查询、列是键，颜色刻度固定为 0 到 1。先看 $L = 8$（不掩蔽），再把滑块往左拖：
-# 从第 $L$ 列（从 0 数起）起的键全部变成 0，被挤出的权重重新分给留下的键，留下的格子只会变深，
-# 每一行仍然和为 1；$L = 1$ 时第一列全是 1；拖到 $L = 0$，整张图都是 0，正是上面约定的
-# “没有有效键的行权重全为 0”，而不是均匀的 $1/8$。
-
-# %%
-#@save
-def masking_states(scores, lengths):
-    """Explorer rows: for each valid length L (shared by all queries), the weights that
-    `masked_softmax` gives the (num_queries, num_keys) `scores`, and a line with the row sums."""
-    weight_rows, text_rows = [], []
-    num_queries, num_keys = scores.shape
-    queries, keys = [f"q{i}" for i in range(num_queries)], [f"k{j}" for j in range(num_keys)]
-    for L in lengths:
-        weights = masked_softmax(scores[None], torch.tensor([L]))[0]
-        state = {"valid_len": L}
-        weight_rows += d2l.rows(state, weight=weights, row_labels=("query", queries),
-                                col_labels=("key", keys))
-        sums = sorted({f"{s:.2f}" for s in weights.sum(dim=-1).tolist()})
-        text_rows += d2l.rows(state, text=[f"valid_len = {L}: {num_keys - L} of {num_keys} keys "
-                                           f"masked (weight 0); row sums: {', '.join(sums)}"])
-    return weight_rows, text_rows
-
-
-# %%
-torch.manual_seed(0)
-mask_scores = torch.randn(6, 8, dtype=torch.float64)
-lengths = list(range(9))
-mask_rows, mask_text = masking_states(mask_scores, lengths)
-d2l.explorer(d2l.heatmap_view(mask_rows, "key", "query", width=320, height=220,
-                              title="masked_softmax(scores, valid_len)"),
-             d2l.text_view(mask_text, "text", width=320),
-             controls=[d2l.Slider("valid_len", lengths, "valid length L", default=8)],
-             title="Mask the keys beyond the valid length", columns=1)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-heat = {L: torch.tensor([r["weight"] for r in mask_rows if r["valid_len"] == L]).reshape(6, 8)
-        for L in lengths}
-assert all((heat[L][:, L:] == 0).all() and torch.allclose(heat[L].sum(1), torch.ones(6), atol=1e-3)
-           and (heat[L][:, :L] >= heat[L + 1][:, :L]).all() for L in lengths[1:-1])
-assert (heat[1][:, 0] == 1).all() and (heat[0] == 0).all() and (heat[8] > 0).all()
-
-# %% [markdown]
-# ## 加性注意力
-#
-# 当查询和键的长度不同（$q \ne k$）时，可以用**加性注意力**（additive attention）作为评分函数：
-#
-# $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}) \in \mathbb{R},$$
-#
-# 其中可学习参数 $\mathbf{W}_q \in \mathbb{R}^{h \times q}$、$\mathbf{W}_k \in \mathbb{R}^{h \times k}$、
-# $\mathbf{w}_v \in \mathbb{R}^{h}$。它相当于把查询和键拼接起来，送入一个隐藏单元数为 $h$、
-# 激活函数为 $\tanh$、没有偏置项的单隐藏层多层感知机。
-#
-# 加性注意力和下面的缩放点积注意力只在**评分函数**上不同：两者都是“打分 → 掩蔽 softmax →
-# 对值加权求和”。书中两个类各自写完整的 `forward`；这里先写一个基类 `AttentionPooling`，
-# 把共同的后两步只写一次，子类只实现 `score(queries, keys)`，因为两份相同的代码容易改了一份忘了另一份
-# （构造参数、属性名 `W_k`、`W_q`、`w_v`、`attention_weights`、`dropout` 和 `state_dict` 都与书中相同）。
-#
-# 训练时对注意力权重做暂退法（dropout），相当于随机遮住一些键值对。`nn.Dropout(p)` 以概率 $p$
-# 把每个权重置 0，并把留下的权重乘以 $1/(1-p)$，使每个权重的期望不变；所以训练模式下
-# 每行权重的和不再是 1（只有期望是 1）。`attention_weights` 保存的是暂退之前的权重。
+# 两种注意力共用“掩蔽 softmax → 对值加权求和”，所以先写一个基类 `AttentionPooling` 做这两步，
+# 子类只实现评分函数 `score(queries, keys)`。训练时对注意力权重做暂退法（dropout），
+# 相当于随机遮住一些键值对；`attention_weights` 保存暂退之前的权重，供热图使用。
 
 # %%
 #@save
@@ -276,10 +200,9 @@ class AttentionPooling(nn.Module):
 
 
 # %% [markdown]
-# 加性注意力的分数：先把查询投影成 (`batch_size`, `num_queries`, $h$)、键投影成
+# 加性注意力的分数：把查询投影成 (`batch_size`, `num_queries`, $h$)、键投影成
 # (`batch_size`, `num_kv`, $h$)，再用索引 `None` 分别插入键轴和查询轴，广播相加就得到所有
-# “查询–键”对的隐藏表示，形状为 (`batch_size`, `num_queries`, `num_kv`, $h$)；
-# $\tanh$ 之后由 $\mathbf{w}_v$ 把最后一维压成一个数。
+# “查询–键”对的隐藏表示 (`batch_size`, `num_queries`, `num_kv`, $h$)；$\tanh$ 之后由 $\mathbf{w}_v$ 压成一个数。
 
 # %%
 #@save
@@ -303,54 +226,7 @@ class AdditiveAttention(AttentionPooling):
 
 
 # %% [markdown]
-# 用一个小例子试一试：批量大小为 2，每个样本 1 个 20 维查询、10 个二维键和 10 个四维值；
-# 两个样本的值相同（0 到 39 排成 10 行 4 列），有效长度分别为 2 和 6。
-
-# %%
-torch.manual_seed(0)
-queries = torch.normal(0, 1, (2, 1, 20))
-keys = torch.ones((2, 10, 2))
-values = torch.arange(40, dtype=torch.float32).reshape(1, 10, 4).repeat(2, 1, 1)
-valid_lens = torch.tensor([2, 6])
-
-attention = AdditiveAttention(key_size=2, query_size=20, num_hiddens=8, dropout=0.1)
-attention.eval()  # no dropout in the demo
-output = attention(queries, keys, values, valid_lens)
-print("output shape:", tuple(output.shape))
-print(output.detach().round(decimals=4))
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.allclose(output[0, 0], values[0, :2].mean(dim=0), atol=1e-5)
-assert torch.allclose(output[1, 0], values[1, :6].mean(dim=0), atol=1e-5)
-
-# %% [markdown]
-# 因为所有的键都相同，评分函数对每个键打出同样的分，有效范围内的权重是均匀的：
-# 第一个样本的输出是前 2 行值的平均 $[2, 3, 4, 5]$，第二个是前 6 行的平均 $[10, 11, 12, 13]$。
-# 注意力权重也证实了这一点：第一行前 2 个键各得 $1/2$，第二行前 6 个键各得 $1/6 \approx 0.167$，其余恰好为 0。
-
-# %%
-additive_weights = attention.attention_weights.detach().reshape(2, 10)
-print(additive_weights.round(decimals=3))
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.allclose(additive_weights[0, :2], torch.full((2,), 1 / 2))
-assert torch.allclose(additive_weights[1, :6], torch.full((6,), 1 / 6))
-assert (additive_weights[0, 2:] == 0).all() and (additive_weights[1, 6:] == 0).all()
-
-# %% [markdown]
-# ## 缩放点积注意力
-#
-# 当查询和键的长度相同（都是 $d$）时，点积是更省计算的评分函数：它没有参数，
-# 批量计算就是一次矩阵乘法。**缩放点积注意力**（scaled dot-product attention）再除以 $\sqrt{d}$：
-#
-# $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}}.$$
-#
-# 对 $n$ 个查询 $\mathbf{Q} \in \mathbb{R}^{n \times d}$、$m$ 个键值对
-# $\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，整体写成
-#
-# $$\operatorname{softmax}\left(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}}\right)\mathbf{V} \in \mathbb{R}^{n \times v},$$
-#
-# 其中 softmax 按行进行（并按有效长度掩蔽）。为什么要除以 $\sqrt{d}$，本节最后用实验说明。
+# 缩放点积注意力的分数是一次批量矩阵乘法：
 
 # %%
 #@save
@@ -371,26 +247,41 @@ class DotProductAttention(AttentionPooling):
 
 
 # %% [markdown]
-# 同一个例子，只是查询改成与键同样的 2 维，暂退概率取 0.5：
+# 先用书中的小例子检查形状和掩蔽：批量大小为 2，每个样本 1 个查询（加性注意力用 20 维，点积注意力用 2 维）、
+# 10 个二维键和 10 个四维值（0 到 39 排成 10 行 4 列），有效长度分别为 2 和 6。
+# 这里的键**全都相同**，任何评分函数都给它们打同样的分，所以这个例子只检验形状和掩蔽，看不出评分函数的差别：
 
 # %%
 torch.manual_seed(0)
-queries = torch.normal(0, 1, (2, 1, 2))
+queries = torch.normal(0, 1, (2, 1, 20))
+keys = torch.ones((2, 10, 2))
+values = torch.arange(40, dtype=torch.float32).reshape(1, 10, 4).repeat(2, 1, 1)
+valid_lens = torch.tensor([2, 6])
+
+attention = AdditiveAttention(key_size=2, query_size=20, num_hiddens=8, dropout=0.1)
+attention.eval()  # no dropout in the demo
+output = attention(queries, keys, values, valid_lens)
+print("additive output:", tuple(output.shape), output.detach().reshape(2, 4).round(decimals=4).tolist())
+torch.manual_seed(0)
 attention = DotProductAttention(dropout=0.5)
 attention.eval()
-output = attention(queries, keys, values, valid_lens)
-print("output shape:", tuple(output.shape))
-print(output.round(decimals=4))
+output = attention(torch.normal(0, 1, (2, 1, 2)), keys, values, valid_lens)
+print("dot-product output:", tuple(output.shape), output.reshape(2, 4).round(decimals=4).tolist())
+print("weights:", attention.attention_weights.reshape(2, 10).round(decimals=3))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.allclose(output[1, 0], values[1, :6].mean(dim=0), atol=1e-5)
-changed = values.clone()  # values behind the valid length cannot influence the output
-changed[0, 2:], changed[1, 6:] = 1000.0, 1000.0
-assert torch.equal(attention(queries, keys, changed, valid_lens), output)
+for b, L in enumerate([2, 6]):
+    assert torch.allclose(output[b, 0], values[b, :L].mean(dim=0), atol=1e-5)
+    assert torch.allclose(attention.attention_weights[b, 0, :L], torch.full((L,), 1 / L))
+    assert (attention.attention_weights[b, 0, L:] == 0).all()
 
 # %% [markdown]
-# 评估模式（`eval()`）下暂退法不起作用，输出与加性注意力相同。切回训练模式，看一看暂退法对这两行权重
-# （$1/2$ 和 $1/6$）做了什么，再对 10000 次随机暂退取平均：
+# 两种注意力的输出都是 (2, 1, 4)，而且相同：第一个样本是前 2 行值的平均 $[2, 3, 4, 5]$，
+# 第二个是前 6 行的平均 $[10, 11, 12, 13]$；权重在有效范围内均匀（$1/2$ 和 $1/6 \approx 0.167$），其余恰好为 0。
+#
+# 暂退法在评估模式（`eval()`）下不起作用。训练模式下，`nn.Dropout(p)` 以概率 $p$ 把每个权重置 0，
+# 并把留下的权重乘以 $1/(1-p)$，使每个权重的**期望**不变。看一看 $p = 0.5$ 对这两行权重做了什么，
+# 再对 10000 次随机暂退取平均：
 
 # %%
 attention.train()
@@ -413,29 +304,154 @@ assert torch.allclose(sums.mean(dim=0), torch.ones(2, 1), atol=0.03)
 # 留下的权重翻了一倍（$1/2 \to 1$，$1/6 \to 0.333$），其余变成 0：这一次第一行的两个权重都留下了，
 # 行和是 2；第二行 6 个权重留下 4 个，行和是 $4/3$。一次暂退之后的行和不再是 1，
 # 对很多次暂退取平均，行和才回到 1。
-#
-# 键全都相同时，无论查询是什么，权重都是均匀的，热图上看不出任何东西。
-# 下面先与 PyTorch 对照，再换一组彼此不同的键，把掩蔽的作用画出来。
-#
-# ### 与 PyTorch 的实现对照
-#
-# PyTorch 自带缩放点积注意力 `F.scaled_dot_product_attention`。在随机输入和逐查询的有效长度上比较两者
-# （长度都不为 0：PyTorch 对全被掩蔽的行给出 NaN）：
-
-# %%
-torch.manual_seed(0)
-q, k, v = torch.randn(3, 4, 8), torch.randn(3, 6, 8), torch.randn(3, 6, 5)
-lens = torch.randint(1, 7, (3, 4))  # one valid length per query, 1..6
-diff = testing.sdpa_difference(DotProductAttention(dropout=0.0), q, k, v, lens)
-print(f"ours vs F.scaled_dot_product_attention: max diff < 1e-6: {diff < 1e-6}")
 
 # %% [markdown]
-# 两者的差别只在浮点舍入的量级，我们的实现与 PyTorch 计算的是同一个函数。
+# ## 两种评分函数给同一组键打分
+#
+# 现在让键彼此不同。取 6 个二维键，方向角依次为 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3
+# （$\mathbf{k}_1, \mathbf{k}_3, \mathbf{k}_5$ 是长键）；6 个查询长度都是 2，第 $i$ 个查询与键 $i$ 同向
+# （下图，键是实线箭头，查询是虚线箭头）：
+
+# %%
+angles = torch.arange(6) * (math.pi / 3)
+directions = torch.stack([angles.cos(), angles.sin()], dim=-1)  # (6, 2) unit vectors
+geo_keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]  # (1, 6, 2)
+geo_queries = 2 * directions[None]  # (1, 6, 2): query i points like key i
+attention_scoring.draw_vectors(geo_queries[0], geo_keys[0])
+d2l.plt.show()
+
+# %% [markdown]
+# 两种注意力给这同一组查询和键打分（加性注意力用书中的初始化，$h = 8$，未经训练），
+# 两幅热图共用一个颜色刻度：
+
+# %%
+dot_attention = DotProductAttention(dropout=0.0)
+dot_attention(geo_queries, geo_keys, geo_keys)
+torch.manual_seed(0)
+add_attention = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
+add_attention(geo_queries, geo_keys, geo_keys)
+geo_weights = torch.stack([dot_attention.attention_weights[0],
+                           add_attention.attention_weights[0].detach()])  # (2, 6 queries, 6 keys)
+labels = [f"k{j} ({60 * j}°, |k| = {1 if j % 2 == 0 else 3})" for j in range(6)]
+d2l.show_heatmaps(geo_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries",
+                  titles=["Scaled dot product", "Additive (untrained)"], figsize=(10, 4),
+                  xticklabels=labels, yticklabels=[f"q{i} ({60 * i}°)" for i in range(6)])
+d2l.plt.show()
+print("dot product (rows q0..q5, columns k0..k5):\n", geo_weights[0].numpy().round(3))
+print("additive:\n", geo_weights[1].numpy().round(3))
+for name, w in zip(("dot product", "additive"), geo_weights):
+    print(f"{name:<11}: largest change of one key's weight from query to query = "
+          f"{(w.max(dim=0).values - w.min(dim=0).values).max():.3f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+dot_w, add_w = geo_weights
+assert dot_w.argmax(dim=-1).tolist() == [1, 1, 3, 3, 5, 5] or dot_w.argmax(dim=-1).tolist()[1::2] == [1, 3, 5]
+assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
+assert dot_w[1, 1] > 0.9
+assert (add_w.max(dim=0).values - add_w.min(dim=0).values).max() < 0.2
+
+# %% [markdown]
+# 左图（点积）几何一目了然。查询 $\mathbf{q}_1$ 指向长键 $\mathbf{k}_1$，把 0.939 的权重给了它；
+# 查询 $\mathbf{q}_0$ 指向短键 $\mathbf{k}_0$，可是它只得到 0.189，两侧偏了 60° 的长键 $\mathbf{k}_1$、$\mathbf{k}_5$ 各得 0.383：
+# 分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $2 \cdot 1 \cdot 1/\sqrt{2} = 1.41$，
+# 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积既奖励方向一致，也奖励长度，
+# 长键在偏离 60° 时仍然胜过方向完全一致的短键。换个角度看：
+# $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$，
+# 中间一项对所有键相同，softmax 不理会它；所以点积注意力就是 10.2 节按距离打分的高斯核，
+# 再给每个键加上 $\tfrac{1}{2}\lVert\mathbf{k}\rVert^2$ 的“长度奖励”。键的长度都相同时，两者给出同样的权重。
+#
+# 右图（加性，未训练）的各行相似得多：无论查询指向哪里，$\mathbf{k}_5$ 都拿到最多的权重，
+# 同一个键的权重在不同查询之间最多差 0.102，而点积下差 0.938。原因在 $\tanh$：若 $\tanh(x) \approx x$，则
+# $a(\mathbf{q}, \mathbf{k}) \approx \mathbf{w}_v^\top\mathbf{W}_q\mathbf{q} + \mathbf{w}_v^\top\mathbf{W}_k\mathbf{k}$，
+# 第一项对同一行的所有键都相同，softmax 把它抵消掉，剩下的只与键有关：线性区里的加性注意力根本不看查询
+# （练习 3 会遇到同样的现象）。查询只能通过 $\tanh$ 的弯曲起作用。下面把查询和键一起缩放 $c$ 倍来验证：
+# 输入越小，$\tanh$ 越接近线性，各行越相同。同时把一个键沿 $\mathbf{k}_1$ 的方向拉长，比较两种分数：
+
+# %%
+for c in (0.1, 1.0, 10.0):
+    add_attention(c * geo_queries, c * geo_keys, geo_keys)
+    w = add_attention.attention_weights[0].detach()
+    print(f"additive, q and k scaled by {c:>4}: largest change of one key's weight from query "
+          f"to query = {(w.max(dim=0).values - w.min(dim=0).values).max():.3f}")
+stretch = torch.tensor([1.0, 4.0, 16.0, 64.0, 256.0])
+long_keys = stretch[None, :, None] * directions[1]  # k1's direction, lengths 1..256: (1, 5, 2)
+print("length of the key:", stretch.numpy())
+print("dot-product score:", dot_attention.score(geo_queries[:, :1], long_keys)[0, 0].numpy().round(2))
+print("additive score:   ", add_attention.score(geo_queries[:, :1], long_keys)[0, 0].detach().numpy()
+      .round(2), f" (bound ||w_v||_1 = {add_attention.w_v.weight.abs().sum():.2f})")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+dot_s = dot_attention.score(geo_queries[:, :1], long_keys)[0, 0]
+add_s = add_attention.score(geo_queries[:, :1], long_keys)[0, 0].detach()
+assert torch.allclose(dot_s / dot_s[0], stretch)
+assert (add_s.abs() < add_attention.w_v.weight.abs().sum()).all()
+assert (add_s[-1] - add_s[-2]).abs() < 0.02 * (add_s[1] - add_s[0]).abs()
+
+# %% [markdown]
+# 缩小到 0.1 倍时各行几乎完全相同（差 0.000），放大到 10 倍时 $\tanh$ 弯曲得厉害，差别升到 0.375：
+# 查询的影响确实来自非线性。训练会把参数推到弯曲的区域，加性注意力才学会自己的偏好
+# （10.4 节训练它，并画出它学到的对齐）。另一处不同：点积的分数与键的长度成正比（从 0.71 一直涨到 181.02），
+# 而 $\tanh$ 有界，加性注意力的分数不会超过 $\lVert\mathbf{w}_v\rVert_1 = 1.81$：键的长度到 64 以后，
+# 各个 $\tanh$ 都已接近 $\pm 1$，分数停在 $-1.48$ 不再变化。
+#
+# 所以两种评分函数的区别是：点积的偏好写死在几何里（方向与长度），没有参数可学，但一次矩阵乘法就能算完所有分数；
+# 加性注意力的偏好由参数决定、靠训练学出，分数有界、可以对长度不敏感，代价是每一对“查询–键”都要过一次 MLP。
+
+# %% [markdown]
+# ## 手算一个例子
+#
+# 把缩放点积注意力的每一步拆开，用一个小到能手算的例子：2 个查询、3 个键、$d = 2$，
+# 值取 10、20、30（一维）；第一个查询只看前 2 个键，第二个查询看全部 3 个（二维 `valid_lens` $= [[2, 3]]$）。
+
+# %%
+Q = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # (1, 2 queries, d=2)
+K = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])  # (1, 3 keys, d=2)
+V = torch.tensor([[[10.0], [20.0], [30.0]]])  # (1, 3 keys, 1)
+lens = torch.tensor([[2, 3]])
+steps = {"Q K^T": Q @ K.transpose(1, 2)}
+steps["/ sqrt(d)"] = steps["Q K^T"] / math.sqrt(2)
+steps["mask"] = steps["/ sqrt(d)"].masked_fill(torch.arange(3) >= lens[..., None], float("-inf"))
+steps["softmax"] = F.softmax(steps["mask"], dim=-1)
+steps["@ V"] = steps["softmax"] @ V
+for name, value in steps.items():
+    print(f"{name} {tuple(value.shape)}:\n{value[0].numpy().round(3)}")
+
+# %% [markdown]
+# 逐行核对：第一个查询 $[2, 0]$ 与三个键的点积是 $2, 0, 2$，除以 $\sqrt{2}$ 得 $1.414, 0, 1.414$；
+# 它只看前 2 个键，第三个分数换成 $-\infty$；softmax 给出
+# $e^{1.414}/(e^{1.414} + 1) = 4.11/5.11 = 0.804$ 和 $0.196$；输出是 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
+# 第二个查询 $[0, 2]$ 看全部 3 个键，分数 $0, 1.414, 1.414$，权重 $1/9.23 = 0.108$ 和两个 $4.11/9.23 = 0.446$，
+# 输出 $0.108 \times 10 + 0.446 \times 20 + 0.446 \times 30 = 23.37$。我们的类给出同样的结果；PyTorch 自带的 `F.scaled_dot_product_attention` 也是这样算的，
+# 它的掩码是布尔张量，`True` 表示“可以看”（形状能广播到 (`batch_size`, `num_queries`, `num_kv`)）：
+
+# %%
+ours = DotProductAttention(dropout=0.0)(Q, K, V, lens)
+attend = torch.arange(3) < lens[..., None]  # (1, 2, 3), True = attend
+print(attend)
+theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=attend)
+print("ours: ", ours[0, :, 0].numpy().round(3), " torch:", theirs[0, :, 0].numpy().round(3))
+print(f"max |ours - torch| = {(ours - theirs).abs().max():.1e}")
+nothing = torch.zeros(1, 2, 3, dtype=torch.bool)  # no query may attend to any key (L = 0)
+empty_ours = DotProductAttention(dropout=0.0)(Q, K, V, torch.tensor([[0, 0]]))
+empty_theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=nothing)
+print("L = 0 for both queries: ours", empty_ours[0, :, 0].numpy(), " torch", empty_theirs[0, :, 0].numpy())
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.allclose(ours, steps["@ V"]) and torch.allclose(ours, theirs, atol=1e-5)
+torch.manual_seed(0)  # random inputs and per-query lengths agree with PyTorch as well
+q, k, v = torch.randn(3, 4, 8), torch.randn(3, 6, 8), torch.randn(3, 6, 5)
+rnd_lens = torch.randint(1, 7, (3, 4))
+rnd_mask = torch.arange(6) < rnd_lens[..., None]
+assert torch.allclose(DotProductAttention(0.0)(q, k, v, rnd_lens),
+                      F.scaled_dot_product_attention(q, k, v, attn_mask=rnd_mask), atol=1e-6)
+
+# %% [markdown]
+# 两者一致，差为 0。最后一行：一行的键全被掩蔽时（$L = 0$），两者都给出零向量，与上面对 `masked_softmax` 的约定相同。
 #
 # ## 可视化：掩蔽怎样改变注意力
 #
-# 取 10 个两两不同的二维键，均匀分布在半径为 3 的圆上（键 $j$ 的方向角为 $36° \times j$），
-# 再取 10 个查询，第 $i$ 个查询与键 $i$ 方向相同。点积在方向一致时最大，所以不加掩蔽时，
+# 取 10 个两两不同、**长度相同**的二维键，均匀分布在半径为 3 的圆上（键 $j$ 的方向角为 $36° \times j$），
+# 再取 10 个查询，第 $i$ 个查询与键 $i$ 方向相同。键一样长，点积只奖励方向，所以不加掩蔽时，
 # 每个查询的权重集中在“自己的”键及其两侧的邻居上，热图是一条对角带。再看两种掩蔽：
 #
 # * 每个样本一个有效长度 6（一维 `valid_lens`）：所有查询都只能看键 0 到 5；
@@ -443,24 +459,24 @@ print(f"ours vs F.scaled_dot_product_attention: max diff < 1e-6: {diff < 1e-6}")
 #   10.7 节的 Transformer 解码器正是用这种掩蔽让每个位置看不到“未来”。
 
 # %%
-angles = torch.arange(10) * (2 * math.pi / 10)
-circle_keys = 3 * torch.stack([angles.cos(), angles.sin()], dim=-1).reshape(1, 10, 2)
+circle_angles = torch.arange(10) * (2 * math.pi / 10)
+circle_keys = 3 * torch.stack([circle_angles.cos(), circle_angles.sin()], dim=-1).reshape(1, 10, 2)
 circle_queries = circle_keys.clone()  # query i points in the direction of key i
 masks = {"valid_lens = None": None,
          "valid_lens = 6": torch.tensor([6]),
          "valid_lens = [1, 2, ..., 10]": torch.arange(1, 11).reshape(1, 10)}
 attention = DotProductAttention(dropout=0.0)
 masked_weights = []
-for lens in masks.values():
-    attention(circle_queries, circle_keys, circle_keys, lens)
+for mask_lens in masks.values():
+    attention(circle_queries, circle_keys, circle_keys, mask_lens)
     masked_weights.append(attention.attention_weights[0])
 masked_weights = torch.stack(masked_weights)  # (3 settings, 10 queries, 10 keys)
 print("most attended key per query:")
 for name, w in zip(masks, masked_weights):
     print(f"  {name:<29}", w.argmax(dim=-1).tolist())
-labels = [f"k{j}" for j in range(10)]
 d2l.show_heatmaps(masked_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=list(masks),
-                  figsize=(11, 3.8), xticklabels=labels, yticklabels=[f"q{i}" for i in range(10)])
+                  figsize=(11, 3.8), xticklabels=[f"k{j}" for j in range(10)],
+                  yticklabels=[f"q{i}" for i in range(10)])
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -473,13 +489,31 @@ assert torch.allclose(masked_weights.sum(dim=-1), torch.ones(3, 10))
 
 # %% [markdown]
 # 左图：最深的格子在对角线上，每个查询最关注方向相同的键，两侧的邻居也分到一些权重。
-# 中图：键 6 到 9 的四列全是 0。查询 6 和 7 看不到自己的键，权重转到能看到的键里方向最接近的键 5；
+# 中图：键 6 到 9 的四列全是 0（白色）。查询 6 和 7 看不到自己的键，权重转到能看到的键里方向最接近的键 5；
 # 查询 8 和 9 则转到键 0（圆上键 9 的下一个就是键 0）。右图：对角线以上全是 0，成了下三角；
 # 查询 0 只能看键 0，权重为 1。三幅图共用一个颜色刻度，深浅可以直接比较：
 # 被掩蔽挤出来的权重都重新分给了可见的键，每一行仍然和为 1。
 
 # %% [markdown]
-# ## 实验：为什么要除以 $\sqrt{d}$
+# ### 动手试试：有效长度
+#
+# 下面的探索器把 8 个查询对 8 个键的一组随机分数（固定随机种子）交给 `masked_softmax`。
+# 滑块是有效长度 $L$；勾选 “causal” 后 `valid_lens` 变成二维的，第 $i$ 个查询的长度是 $\min(i + 1, L)$，
+# 即在填充之外再挡住“未来”的键。热图的行是查询、列是键，颜色刻度固定为 0（白）到 1。
+# 先看 $L = 8$、不勾选（不掩蔽），再把滑块往左拖：从第 $L$ 列（从 0 数起）起的键变成白色，
+# 被挤出的权重重新分给留下的键，留下的格子只会变深，每一行仍然和为 1；$L = 1$ 时第一列全是 1；
+# 拖到 $L = 0$，整张图都是白的，行和是 0，正是上面约定的“没有有效键的行权重全为 0”。
+# 再勾选 causal：$L = 8$ 时右上三角变白，成了上图右边的下三角；此时再减小 $L$，两种掩蔽叠加。
+
+# %%
+attention_scoring.masking()
+
+# %% [markdown]
+# ## 实验：$1/\sqrt{d}$ 是一个温度
+#
+# 10.1 节在 softmax 之前把分数除以温度 $\tau$：$\tau$ 越小权重越尖（趋于 one-hot），越大越平（趋于均匀）。
+# 缩放点积注意力的 $1/\sqrt{d}$ 正是一个温度 $\tau = \sqrt{d}$；10.2 节高斯核里的 $w^2$ 也是同一个旋钮
+# （分数 $-\tfrac{1}{2}(x - x_i)^2 w^2$ 乘以 $w^2$，相当于 $\tau = 1/w^2$）。为什么偏偏取 $\sqrt{d}$？
 #
 # 设查询与键的各分量独立，均值为 0、方差为 1。点积 $\mathbf{q}^\top\mathbf{k} = \sum_{j=1}^{d} q_j k_j$
 # 是 $d$ 个独立项之和，每项方差为 1，所以
@@ -487,19 +521,20 @@ assert torch.allclose(masked_weights.sum(dim=-1), torch.ones(3, 10))
 # $$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d, \qquad
 #   \operatorname{Var}\!\left(\frac{\mathbf{q}^\top\mathbf{k}}{\sqrt{d}}\right) = 1.$$
 #
-# 分数的标准差随 $\sqrt{d}$ 增长时，softmax 的输入差距越来越大，输出趋于 one-hot。
-# 这对学习有什么影响？权重 $\boldsymbol{\alpha} = \operatorname{softmax}(\mathbf{s})$ 对分数的导数
-# （雅可比矩阵，Jacobian）是
+# 不缩放时，$d$ 越大分数散得越开，相当于温度越来越低，softmax 趋于 one-hot。这对学习有什么影响？
+# 权重 $\boldsymbol{\alpha} = \operatorname{softmax}(\mathbf{s})$ 对分数的导数（雅可比矩阵，Jacobian）是
 #
 # $$\frac{\partial \boldsymbol{\alpha}}{\partial \mathbf{s}} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top,
 #   \qquad \text{即} \quad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
 #
 # $\boldsymbol{\alpha}$ 趋于 one-hot 时，每一项 $\alpha_i(1-\alpha_i)$ 和 $\alpha_i\alpha_j$ 都趋于 0：
-# 不只是小权重的梯度，**整个**雅可比矩阵都趋于 0，连得到几乎全部权重的那个键，其分数也收不到梯度，
-# 模型就很难再学习。下面对不同的 $d$ 各抽 1000 个查询、每个查询配 10 个随机键，测量点积的方差、
-# 每行最大注意力权重的平均值（1 表示完全饱和，$1/10$ 表示均匀），以及雅可比矩阵的 Frobenius 范数
-# $\lVert \partial\boldsymbol{\alpha}/\partial\mathbf{s} \rVert_F$ 的平均值，不缩放和缩放两种情况各算一遍
-# （10 个权重全相等时这个范数是 0.3，one-hot 时是 0）。
+# 不只是小权重的梯度，**整个**雅可比矩阵都趋于 0，连得到几乎全部权重的那个键，其分数也收不到梯度。
+# 它的 Frobenius 范数有几个参照值（$m = 10$ 个键）：one-hot 时为 0；10 个权重全相等时为
+# $\sqrt{1/m - 1/m^2} = 0.30$；两个键各占一半时最大，为 0.5。所以这个范数不是越平越大：
+# 权重集中在少数几个键上时梯度最强，完全均匀反而弱一些，完全集中则为 0。
+#
+# 下面对不同的 $d$ 各抽 1000 个查询、每个查询配 10 个随机键，测量点积的方差、
+# 每行最大权重的平均值（1 表示完全饱和，$1/10$ 表示均匀），以及雅可比矩阵范数的平均值，不缩放和缩放各算一遍。
 
 # %%
 def softmax_jacobian_norm(scores):
@@ -509,6 +544,10 @@ def softmax_jacobian_norm(scores):
     return jacobian.norm(dim=(-2, -1)).mean().item()
 
 
+print("reference norms (10 keys): uniform "
+      f"{softmax_jacobian_norm(torch.zeros(10)):.3f}, two keys "
+      f"{softmax_jacobian_norm(torch.tensor([0.0, 0] + [-math.inf] * 8)):.3f}, one-hot "
+      f"{softmax_jacobian_norm(torch.tensor([0.0] + [-math.inf] * 9)):.3f}")
 torch.manual_seed(0)
 dims = [4, 16, 64, 256, 1024]
 num_trials, num_keys = 1000, 10
@@ -535,7 +574,7 @@ for d, var in zip(dims, variances):
 assert max_unscaled[-1] > 0.9, "without scaling the softmax should saturate at large d"
 assert all(0.2 < ms < 0.6 for ms in max_scaled), "with scaling the weights should stay spread out"
 assert all(a > b for a, b in zip(grad_unscaled, grad_unscaled[1:])) and grad_unscaled[-1] < 0.1
-assert max(grad_scaled) - min(grad_scaled) < 0.05 and min(grad_scaled) > 0.3
+assert max(grad_scaled) - min(grad_scaled) < 0.05 and 0.3 < min(grad_scaled) and max(grad_scaled) < 0.5
 s = torch.randn(10, dtype=torch.float64)  # the closed form is the Jacobian autograd computes
 assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), s).norm(),
                       torch.tensor(softmax_jacobian_norm(s), dtype=torch.float64))
@@ -547,8 +586,10 @@ d2l.plot(dims, [variances, dims], xlabel="d", ylabel="variance",
          legend=["Var(q.k) measured", "d"], xscale="log", yscale="log", axes=axes[0])
 d2l.plot(dims, [max_unscaled, max_scaled], xlabel="d", ylabel="mean max weight",
          legend=["q.k", "q.k / sqrt(d)"], xscale="log", ylim=(0, 1.05), axes=axes[1])
-d2l.plot(dims, [grad_unscaled, grad_scaled], xlabel="d", ylabel="mean ||d alpha / d s||_F",
-         legend=["q.k", "q.k / sqrt(d)"], xscale="log", ylim=(0, 0.5), axes=axes[2])
+d2l.plot(dims, [grad_unscaled, grad_scaled, [0.3] * len(dims)], xlabel="d",
+         ylabel="mean ||d alpha / d s||_F", legend=["q.k", "q.k / sqrt(d)", "uniform weights"],
+         xscale="log", ylim=(0, 0.8), fmts=("-", "m--", "k:"), axes=axes[2])
+axes[2].legend(["q.k", "q.k / sqrt(d)", "uniform weights"], loc="upper right")  # above the curves
 fig.tight_layout()
 d2l.plt.show()
 
@@ -557,8 +598,9 @@ d2l.plt.show()
 # 中图：不缩放时，最大权重的平均值从 $d = 4$ 的 0.494 升到 $d = 1024$ 的 0.970，权重几乎是 one-hot；
 # 缩放后它停在 0.30 到 0.33 之间，与 $d$ 基本无关。
 # 右图是梯度：不缩放时雅可比矩阵的范数从 0.337 掉到 0.042，只剩八分之一；缩放后始终在 0.34 到 0.35 之间。
-# 这就是缩放点积注意力里 $1/\sqrt{d}$ 的作用：让分数的尺度不随维度变化，
-# softmax 保持在梯度不会消失的区域。
+# 它高于均匀权重的 0.30（黑色点线），因为缩放后的权重并不均匀：最大权重约 0.3，是均匀的 3 倍，
+# 权重集中在少数几个键上，正是上面说的梯度较强的区域（最大 0.5 在两个键平分时）。
+# 这就是温度 $\tau = \sqrt{d}$ 的作用：让分数的尺度不随维度变化，softmax 保持在梯度不会消失的区域。
 
 # %% [markdown]
 # ### 动手试试：维度与缩放
@@ -574,64 +616,33 @@ d2l.plt.show()
 # 的相对差别这时更大），权重摊在许多键上，没有一个超过 0.3。
 
 # %%
-#@save
-def scaling_states(dims, num_keys=20, seed=0):
-    """Explorer rows: for each dimension d, one standard normal query against `num_keys`
-    standard normal keys (float64, seeded), with scaling off (plain q.k through `masked_softmax`)
-    and on (`DotProductAttention`): the scores, the weights and a line with their spread."""
-    torch.manual_seed(seed)
-    attention = DotProductAttention(dropout=0.0)
-    score_rows, weight_rows, text_rows = [], [], []
-    names = [f"k{j}" for j in range(num_keys)]
-    for d in dims:
-        q = torch.randn(1, 1, d, dtype=torch.float64)
-        k = torch.randn(1, num_keys, d, dtype=torch.float64)
-        for scaled in (False, True):
-            if scaled:
-                scores = attention.score(q, k)
-                attention(q, k, k)
-                weights = attention.attention_weights
-            else:
-                scores = q @ k.transpose(1, 2)
-                weights = masked_softmax(scores, None)
-            state = {"d": d, "scaled": scaled}
-            score_rows += d2l.rows(state, row_labels=("key", names), score=scores[0, 0])
-            weight_rows += d2l.rows(state, row_labels=("key", names), weight=weights[0, 0])
-            text_rows += d2l.rows(state, text=[
-                f"std of the {num_keys} scores = {scores.std().item():.2f} (sqrt(d) = "
-                f"{math.sqrt(d):.2f}); largest weight = {weights.max().item():.2f}"])
-    return score_rows, weight_rows, text_rows
+attention_scoring.scaling()
 
-
-# %%
-explore_dims = [2**i for i in range(1, 10)]
-score_rows, weight_rows, spread_text = scaling_states(explore_dims)
-bound = 10 * math.ceil(max(abs(r["score"]) for r in score_rows) / 10)
-d2l.explorer(d2l.point_view(score_rows, "i", "score", title="scores of one query", width=520,
-                            height=180, y_domain=(-bound, bound), x_title="key j"),
-             d2l.bar_view(weight_rows, "key", "weight", title="softmax weights", width=520,
-                          height=160),
-             d2l.text_view(spread_text, "text", width=520),
-             controls=[d2l.Select("d", explore_dims, "dimension d", default=2),
-                       d2l.Checkbox("scaled", "divide the scores by sqrt(d)", default=False)],
-             title="Why divide by sqrt(d)", columns=1)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-spread = {(d, on): torch.tensor([r["score"] for r in score_rows if (r["d"], r["scaled"]) == (d, on)])
-          .std().item() for d in explore_dims for on in (False, True)}
-top = {(d, on): max(r["weight"] for r in weight_rows if (r["d"], r["scaled"]) == (d, on))
-       for d in explore_dims for on in (False, True)}
-assert all(0.5 < spread[d, False] / math.sqrt(d) < 1.5 and 0.5 < spread[d, True] < 1.5
-           and top[d, True] < 0.3 for d in explore_dims) and top[512, False] > 0.95 > top[2, False]
-assert max(abs(spread[d, True] - 1) for d in (64, 128, 256, 512)) < abs(spread[4, True] - 1)
+# %% [markdown]
+# <details><summary>与书中代码的差别</summary>
+#
+# * **掩蔽的填充值。** 书中把被掩蔽的分数换成 $-10^6$；这里换成 $-\infty$。$-10^6$ 只是“很负”，
+#   它的权重为 0 要靠 $\exp$ 下溢，而 $-\infty$ 不论分数的尺度和数据类型都给出严格的 0
+#   （float16 最大只能表示 65504，书中的赋值在半精度下得到的本来就是 $-\infty$）。
+# * **$L = 0$ 的行。** 书中的做法对这一行给出均匀的 $1/m$：注意力输出变成填充位置上值的平均，
+#   纯填充的内容“泄漏”进下游计算；这里给出全 0。`masked_softmax` 对每一行都走同样的三步
+#   （填充、softmax、`torch.where`），不先检查“这一批有没有 $L = 0$ 的行”：在 GPU 上，这样的检查要把结果读回 CPU，
+#   每次调用都得停下来等设备算完（主机同步）。对至少有一个有效键的行，结果与“只填充再 softmax”逐位相同。
+#   `d2l.check_valid_lens` 同理只在 CPU 张量上检查取值，在其他设备上只检查形状。
+# * **基类。** 书中 `AdditiveAttention` 和 `DotProductAttention` 各自写完整的 `forward`；这里共用基类
+#   `AttentionPooling`，子类只写 `score`，免得两份相同的代码改了一份忘了另一份。构造参数、属性名
+#   （`W_k`、`W_q`、`w_v`、`attention_weights`、`dropout`）和 `state_dict` 都与书中相同，书中的代码照常运行。
+# * **形状检查。** `d2l.check_shape`、`d2l.check_valid_lens`、`d2l.check_qkv` 在形状不对时给出说明如何修改的错误信息；书中没有这些检查。
+#
+# </details>
 
 # %% [markdown]
 # ## 小结
 #
-# * 注意力汇聚的输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到的概率分布；选不同的评分函数就得到不同的注意力，其余步骤（掩蔽 softmax、加权求和）都相同，所以两种注意力共用基类 `AttentionPooling`。训练时对权重做暂退法：留下的权重乘以 $1/(1-p)$，一次暂退后的行和不再是 1，只有期望是 1。
-# * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些位置的权重严格为 0；有效长度为 0 的行输出全 0 权重——书中填 $-10^6$ 会给出均匀权重（填充泄漏），全填 $-\infty$ 会给出 NaN。它对每一行都走同样的步骤，不需要主机同步。
-# * 加性注意力用一个单隐藏层 MLP 打分，查询与键的长度可以不同；缩放点积注意力没有参数，要求长度相同，批量计算就是矩阵乘法，结果与 PyTorch 的 `F.scaled_dot_product_attention` 一致。
-# * 随机向量的点积方差随维度 $d$ 线性增长；不缩放时 softmax 饱和，整个雅可比矩阵 $\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 趋于 0（$d = 1024$ 时范数只剩 0.042）；除以 $\sqrt{d}$ 使分数方差保持为 1，梯度不随 $d$ 消失。
+# * 注意力汇聚的输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到的概率分布；换一个评分函数就换了一种注意力，掩蔽 softmax 和加权求和不变。
+# * 缩放点积注意力 $\mathbf{q}^\top\mathbf{k}/\sqrt{d}$ 没有参数，偏好写在几何里：方向一致且长的键得分高（长键可以胜过方向完全一致的短键）；批量计算是矩阵乘法，与 `F.scaled_dot_product_attention` 一致。加性注意力 $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$ 允许查询与键长度不同，分数有界，偏好靠训练学出；未训练时参数小、$\tanh$ 接近线性，权重随查询变化很小。
+# * 掩蔽 softmax 在 softmax 之前把有效长度之外的分数换成 $-\infty$，这些位置的权重严格为 0；有效长度为 0 的行给出全 0 权重而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（如解码器的因果掩蔽）。
+# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：随机向量的点积方差随 $d$ 线性增长，不缩放时 softmax 饱和，整个雅可比矩阵 $\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 趋于 0（$d = 1024$ 时范数只剩 0.042）；缩放使分数方差保持为 1，梯度不随 $d$ 消失。
 #
 # ## 练习
 #
@@ -684,12 +695,17 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不再相同。本节的例子里所有键都相等，任何评分函数都给每个键打同样的分，
+# 参考答案：不再相同。本节的小例子里所有键都相等，任何评分函数都给每个键打同样的分，
 # softmax 之后在有效范围内都是均匀的 $1/2$ 和 $1/6$，所以两种注意力“碰巧”一致。
-# 键彼此不同后，分数取决于评分函数本身：点积注意力的分数是 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$，
-# 这里随 $j$ 单调变化，权重偏向有效范围的一端；加性注意力的分数由随机初始化的 $\mathbf{W}_q$、
-# $\mathbf{W}_k$、$\mathbf{w}_v$ 决定，查询也是另一个 20 维向量，与点积的分数没有关系，
-# 于是两者的权重不再相同（上面的输出里第二个样本相差约 0.04）。两者一致只是“键全相同”这个特例的巧合。
+# 键彼此不同后，分数取决于评分函数本身。点积注意力的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$
+# 随 $j$ 线性变化（相邻两个键差 $\mathbf{q}^\top[0.1, 0.1]/\sqrt{2}$），权重偏向有效范围的一端。
+# 加性注意力的权重则几乎是平的（上面第二个样本从 0.177 缓缓降到 0.156）。由相邻权重之比可以读出分数之差：
+# 加性约 $\ln(0.177/0.173) \approx 0.02$，点积约 $\ln(0.217/0.194) \approx 0.11$。相邻两个键只差 $[0.1, 0.1]$，
+# 这点差别先乘以初始化时很小的 $\mathbf{W}_k$（元素不超过 $1/\sqrt{2} \approx 0.71$），经过 $\tanh$，
+# 再乘以更小的 $\mathbf{w}_v$（元素不超过 $1/\sqrt{8} \approx 0.35$），到分数里只剩百分之几；
+# $\tanh$ 有界，分数本身也不会超过 $\lVert\mathbf{w}_v\rVert_1$。
+# 所以两者的权重不再相同（第二个样本的第一个权重：点积 0.217，加性 0.177），
+# 两者一致只是“键全相同”这个特例的巧合。
 
 # %% [markdown]
 # ### 练习 2
@@ -717,6 +733,13 @@ torch.manual_seed(0)
 ex2_demo = GeneralAttention(query_size=20, key_size=2)
 print("q = 20, k = 2 ->", tuple(ex2_demo(torch.randn(2, 1, 20), torch.randn(2, 10, 2),
                                          torch.randn(2, 10, 4)).shape))
+# The special case W = I / sqrt(d), in float64: the same outputs as scaled dot-product attention.
+ex2_q, ex2_k, ex2_v = (torch.randn(2, n, 8, dtype=torch.float64) for n in (3, 5, 5))
+ex2_special = GeneralAttention(query_size=8, key_size=8).double()
+with torch.no_grad():
+    ex2_special.W.copy_(torch.eye(8, dtype=torch.float64) / math.sqrt(8))
+    ex2_gap = (ex2_special(ex2_q, ex2_k, ex2_v) - DotProductAttention(0.0)(ex2_q, ex2_k, ex2_v)).abs().max()
+print(f"W = I / sqrt(8): max |general - scaled dot product| = {ex2_gap:.0e}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(1)
@@ -747,7 +770,7 @@ assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-pr
 # 参考答案：可以。$\mathbf{W} \in \mathbb{R}^{q \times k}$ 把键映射到查询的空间（或反过来），
 # 分数矩阵就是两次矩阵乘法 $\mathbf{Q}\mathbf{W}\mathbf{K}^\top$，对 $q \ne k$ 同样成立。
 # 缩放点积注意力是它的特例：$q = k = d$、$\mathbf{W} = \mathbf{I}/\sqrt{d}$ 时两者完全相同
-# （测试里两者输出的差在 $10^{-6}$ 以内）。与加性注意力相比，它不需要物化
+# （上面的输出：float64 下两者的最大差别在 $10^{-16}$ 的量级，只是舍入误差）。与加性注意力相比，它不需要物化
 # (`batch_size`, `num_queries`, `num_kv`, $h$) 的中间张量，参数也只有 $qk$ 个。
 
 # %% [markdown]
@@ -772,8 +795,7 @@ ex3_sum_weights = F.softmax(sum_score(ex3_q, ex3_k), dim=-1)
 ex3_dot_weights = F.softmax(ex3_q @ ex3_k.transpose(-2, -1) / math.sqrt(8), dim=-1)
 ex3_spread_sum = (ex3_sum_weights - ex3_sum_weights[:, :1]).abs().max().item()
 ex3_spread_dot = (ex3_dot_weights - ex3_dot_weights[:, :1]).abs().max().item()
-# The sum-score spread is rounding noise; its last digits depend on the CPU, so print a bound.
-print(f"largest difference between queries: sum below 1e-6: {ex3_spread_sum < 1e-6}, "
+print(f"largest difference between the queries' weights: sum {ex3_spread_sum:.6f}, "
       f"dot {ex3_spread_dot:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -860,11 +882,15 @@ for d in [4, 64, 1024]:
     ex5_mean_max[d] = w.max(dim=-1).values.mean().item()
 print("divide by d:      ", {d: round(m, 3) for d, m in ex5_mean_max.items()})
 print("divide by sqrt(d):", {d: round(m, 3) for d, m in zip(dims, max_scaled) if d in ex5_mean_max})
-# 参考答案：除以 d 时，每行最大权重的平均值随 d 增大而下降（上面第一行输出：0.192、0.121、0.105），
-# 逼近均匀分布的 1/10。这时分数的标准差是 sqrt(d) / d = 1 / sqrt(d)，随 d 趋于 0，softmax 趋于均匀，
-# 注意力什么也不挑了；除以 sqrt(d) 时它始终在 0.3 左右（第二行输出），与 d 无关。
-# 不缩放，d 越大权重越接近 one-hot（梯度消失）；除以 d，d 越大权重越接近均匀（不再按键挑选）。
-# 只有除以 sqrt(d) 让分数的方差保持为 1，权重的形状与 d 无关。
+torch.manual_seed(0)
+ex5_q, ex5_k = torch.randn(1000, 1, 512), torch.randn(1000, 10, 512)
+ex5_std_512 = (ex5_q @ ex5_k.transpose(1, 2) / 512).std().item()
+print(f"d = 512, divide by d: std of the scores = {ex5_std_512:.3f} (1 / sqrt(512) = {1 / math.sqrt(512):.3f})")
+# 参考答案：除以 d 时，分数的标准差是 sqrt(d) / d = 1 / sqrt(d)：d = 512 时约 0.044（上面最后一行测得的值），
+# 10 个分数之间只差几个百分点，softmax 几乎是均匀的 1/10。每行最大权重的平均值也随 d 增大而下降
+# （第一行输出：0.192、0.121、0.105），逼近 1/10，注意力什么也不挑了；除以 sqrt(d) 时它始终在 0.3 左右
+# （第二行输出），与 d 无关。用温度的话说：1/d 对应 tau = d，温度随 d 升得太快；不缩放是 tau = 1，
+# d 越大权重越接近 one-hot（梯度消失）。只有 tau = sqrt(d) 让分数的方差保持为 1，权重的形状与 d 无关。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(ex5_mean_max) == {4, 64, 1024}, "ex5_mean_max needs the keys 4, 64 and 1024"
@@ -877,3 +903,41 @@ assert ex5_mean_max[4] < max_scaled[0] - 0.05, \
 assert ex5_mean_max[4] > ex5_mean_max[64] > ex5_mean_max[1024], "dividing by d flattens the weights"
 assert ex5_mean_max[1024] < 0.11, "at d = 1024 the weights are almost uniform (1/10)"
 assert ex5_mean_max[4] > 0.15, "at d = 4 the weights are still visibly uneven"
+
+# %% [markdown]
+# ### 练习 6
+#
+# 解码器的自注意力要同时挡住两样东西：“未来”的键（因果掩蔽）和填充的键。在上面“有效长度”探索器里勾选 causal，
+# 把 $L$ 从 8 拖到 5：哪几行变了，哪几行没变？为什么？然后写函数 `causal_padded_lens(valid_lens, num_queries)`：
+# 输入每个样本一个有效长度 `valid_lens`（形状 (`batch_size`,)），返回二维的 `valid_lens`
+# （形状 (`batch_size`, `num_queries`)），让第 $i$ 个查询只看键 $0, \ldots, i$ 中不是填充的那些。
+# 把 `causal_padded_lens(torch.tensor([5, 8]), 8)` 存为 `ex6_lens`。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+def causal_padded_lens(valid_lens, num_queries):
+    """Query i of example b sees keys 0..min(i, valid_lens[b] - 1): (batch,) -> (batch, num_queries)."""
+    return torch.minimum(torch.arange(1, num_queries + 1)[None, :], valid_lens[:, None])
+
+
+ex6_lens = causal_padded_lens(torch.tensor([5, 8]), 8)
+print(ex6_lens)
+torch.manual_seed(0)
+ex6_weights = masked_softmax(torch.randn(2, 8, 8), ex6_lens)
+print("keys each query attends to, example 0:", (ex6_weights[0] > 0).sum(dim=-1).tolist())
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+ex6_check = causal_padded_lens(torch.tensor([3, 1, 6]), 4)
+assert tuple(ex6_check.shape) == (3, 4), "one valid length per query: (batch_size, num_queries)"
+assert ex6_check[1].tolist() == [1, 1, 1, 1], "with valid_len 1 every query sees key 0 only"
+assert tuple(ex6_lens.shape) == (2, 8), "ex6_lens = causal_padded_lens(torch.tensor([5, 8]), 8)"
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
+assert ex6_check.tolist() == [[1, 2, 3, 3], [1, 1, 1, 1], [1, 2, 3, 4]]
+assert ex6_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
+
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：只有 $q_5$、$q_6$、$q_7$ 三行变了，$q_0$ 到 $q_4$ 不变。因果掩蔽已经让第 $i$ 个查询只看键 $0, \ldots, i$；
+# 对 $i < 5$，这些键都在有效长度 5 之内，填充掩码挡不到它们。$i \ge 5$ 的查询本来还能看键 5 到 $i$，
+# 现在这些键是填充，被挡住，它们的权重重新分给键 0 到 4（探索器里 $L = 5$ 时这三行的有效长度都是 5，
+# 最后三列全白）。所以两种掩蔽叠加时，第 $i$ 个查询的有效长度是 $\min(i + 1, L)$，上面输出的第一个样本
+# 正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。

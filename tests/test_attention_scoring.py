@@ -1,5 +1,6 @@
 """Tests for section 10.3: masked_softmax, AdditiveAttention, DotProductAttention."""
 
+import json
 import math
 
 import pytest
@@ -9,6 +10,7 @@ from hypothesis import strategies as st
 from torch.nn import functional as F
 
 import d2l_attention as d2l
+from d2l_attention.explore import attention_scoring
 
 SETTINGS = settings(max_examples=30, deadline=None)
 
@@ -181,7 +183,7 @@ def test_dot_product_zero_length_rows_give_zero_output_and_finite_grads():
     for t in (q, k, v):
         assert torch.isfinite(t.grad).all()
     assert torch.equal(q.grad[0, 0], torch.zeros(4))  # an empty row does not depend on its query
-    # A batch of only empty rows: zero output everywhere (SDPA would give NaN here).
+    # A batch of only empty rows: zero output everywhere, never NaN.
     out = d2l.DotProductAttention(dropout=0)(q, k, v, torch.tensor([0, 0]))
     assert torch.equal(out, torch.zeros(2, 3, 3))
 
@@ -378,22 +380,39 @@ def test_masked_softmax_reads_no_values_off_the_device(two_d):
 
 def test_masking_states_hold_what_masked_softmax_returns_for_each_valid_length():
     scores = torch.randn(3, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    weight_rows, text_rows = d2l.masking_states(scores, lengths=[0, 2, 5])
-    assert len(weight_rows) == 3 * 3 * 5 and len(text_rows) == 3
+    weight_rows, text_rows = attention_scoring.masking_states(scores, lengths=[0, 2, 5])
+    assert len(weight_rows) == 3 * 2 * 3 * 5 and len(text_rows) == 3 * 2
     for L in (0, 2, 5):
-        expected = d2l.masked_softmax(scores[None], torch.tensor([L]))[0]
-        stored = [r["weight"] for r in weight_rows if r["valid_len"] == L]
-        assert stored == pytest.approx(expected.reshape(-1).tolist(), abs=1e-4)
-        assert [(r["query"], r["key"]) for r in weight_rows if r["valid_len"] == L][:6] == [
-            ("q0", "k0"), ("q0", "k1"), ("q0", "k2"), ("q0", "k3"), ("q0", "k4"), ("q1", "k0")]
-        (line,) = [r["text"] for r in text_rows if r["valid_len"] == L]
-        assert f"{5 - L} of 5 keys masked" in line
-        assert line.endswith("row sums: 0.00" if L == 0 else "row sums: 1.00")
+        for causal in (False, True):
+            lens = torch.tensor([[min(i + 1, L) for i in range(3)]] if causal else [L])
+            expected = d2l.masked_softmax(scores[None], lens)[0]
+            state = [r for r in weight_rows if (r["valid_len"], r["causal"]) == (L, causal)]
+            assert [r["weight"] for r in state] == pytest.approx(expected.reshape(-1).tolist(),
+                                                                 abs=1e-4)
+            assert [(r["query"], r["key"]) for r in state][:6] == [
+                ("q0", "k0"), ("q0", "k1"), ("q0", "k2"), ("q0", "k3"), ("q0", "k4"), ("q1", "k0")]
+            (line,) = [r["text"] for r in text_rows if (r["valid_len"], r["causal"]) == (L, causal)]
+            assert f"{int((expected == 0).sum())} of 15 cells masked" in line
+            assert f"valid_lens = {lens.reshape(-1).tolist()}" in line
+            assert line.endswith("row sums: 0.00" if L == 0 else "row sums: 1.00")
+
+
+def test_masking_explorer_causal_state_is_lower_triangular_and_zero_is_white():
+    explorer = attention_scoring.masking()
+    assert [c.name for c in explorer.controls] == ["valid_len", "causal"]
+    weights = explorer.views[0].data
+    causal = torch.tensor([r["weight"] for r in weights if r["valid_len"] == 8 and r["causal"]])
+    causal = causal.reshape(8, 8)
+    assert torch.equal(causal, causal.tril()) and (causal.diagonal() > 0).all()
+    plain = [r["weight"] for r in weights if r["valid_len"] == 8 and not r["causal"]]
+    assert min(plain) > 0
+    # Vega draws weight 0 with matplotlib's Reds at 0, the colour show_heatmaps gives it.
+    assert "#fff5f0" in json.dumps(explorer.spec)
 
 
 def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
     dims = [2, 64]
-    score_rows, weight_rows, text_rows = d2l.scaling_states(dims, num_keys=6, seed=3)
+    score_rows, weight_rows, text_rows = attention_scoring.scaling_states(dims, num_keys=6, seed=3)
     assert len(score_rows) == len(weight_rows) == 2 * 2 * 6 and len(text_rows) == 2 * 2
     torch.manual_seed(3)  # the same draws as scaling_states makes
     for d in dims:
@@ -413,3 +432,29 @@ def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
             (line,) = [r["text"] for r in text_rows if (r["d"], r["scaled"]) == state]
             assert f"= {scores.std().item():.2f} (sqrt(d) = {math.sqrt(d):.2f})" in line
             assert line.endswith(f"largest weight = {weights.max().item():.2f}")
+
+
+def test_scaling_explorer_starts_unscaled_at_d_2_and_fixes_the_score_axis():
+    explorer = attention_scoring.scaling(dims=(2, 512))
+    assert [(c.name, c.default) for c in explorer.controls] == [("d", 2), ("scaled", False)]
+    bound = 10 * math.ceil(max(abs(r["score"]) for r in explorer.views[0].data) / 10)
+    assert f'"domain": [{-bound}, {bound}]' in json.dumps(explorer.spec)  # one axis for all d
+    top = {(r["d"], r["scaled"]): 0.0 for r in explorer.views[1].data}
+    for r in explorer.views[1].data:
+        top[r["d"], r["scaled"]] = max(top[r["d"], r["scaled"]], r["weight"])
+    assert top[512, False] > 0.95 and top[512, True] < 0.3
+
+
+def test_explorers_are_not_in_the_book_api():
+    for name in ("masking_states", "scaling_states", "masking", "scaling"):
+        assert not hasattr(d2l, name)
+
+
+def test_draw_vectors_draws_one_labelled_arrow_per_key_and_query():
+    keys, queries = torch.tensor([[1.0, 0.0], [0.0, 3.0]]), torch.tensor([[2.0, 0.0]])
+    ax = attention_scoring.draw_vectors(queries, keys)
+    labels = sorted(t.get_text() for t in ax.texts)
+    assert labels == ["", "", "", "k0", "k1", "q0"]  # annotate() adds one empty text per arrow
+    tips = sorted(tuple(round(v, 3) for v in t.xy) for t in ax.texts if not t.get_text())
+    assert tips == [(0.0, 3.0), (1.0, 0.0), (2.0, 0.0)]
+    d2l.plt.close("all")

@@ -10,12 +10,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..checks import check_qkv, check_shape, check_valid_lens
-from ..explorers import rows
 
-__all__ = ['masked_softmax', 'masking_states', 'AttentionPooling', 'AdditiveAttention', 'DotProductAttention', 'scaling_states']
+__all__ = ['masked_softmax', 'AttentionPooling', 'AdditiveAttention', 'DotProductAttention']
 
 
-# %% notebooks/10.3-attention-scoring-functions.py:94
+# %% notebooks/10.3-attention-scoring-functions.py:130
 def masked_softmax(X, valid_lens):
     """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
 
@@ -32,30 +31,12 @@ def masked_softmax(X, valid_lens):
     if lens.dim() == 1:
         lens = lens[:, None]  # one length shared by all queries of an example
     keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
-    has_key = keep[..., :1]  # key 0 takes part exactly when the row has a valid key
+    has_key = keep[..., :1]  # False only in the rows with L = 0: those are not filled
     weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
     return torch.where(has_key, weights, 0.0)
 
 
-# %% notebooks/10.3-attention-scoring-functions.py:198
-def masking_states(scores, lengths):
-    """Explorer rows: for each valid length L (shared by all queries), the weights that
-    `masked_softmax` gives the (num_queries, num_keys) `scores`, and a line with the row sums."""
-    weight_rows, text_rows = [], []
-    num_queries, num_keys = scores.shape
-    queries, keys = [f"q{i}" for i in range(num_queries)], [f"k{j}" for j in range(num_keys)]
-    for L in lengths:
-        weights = masked_softmax(scores[None], torch.tensor([L]))[0]
-        state = {"valid_len": L}
-        weight_rows += rows(state, weight=weights, row_labels=("query", queries),
-                                col_labels=("key", keys))
-        sums = sorted({f"{s:.2f}" for s in weights.sum(dim=-1).tolist()})
-        text_rows += rows(state, text=[f"valid_len = {L}: {num_keys - L} of {num_keys} keys "
-                                           f"masked (weight 0); row sums: {', '.join(sums)}"])
-    return weight_rows, text_rows
-
-
-# %% notebooks/10.3-attention-scoring-functions.py:255
+# %% notebooks/10.3-attention-scoring-functions.py:179
 class AttentionPooling(nn.Module):
     """Attention pooling: softmax(score(q, k)) @ v, with masking and dropout on the weights.
 
@@ -79,7 +60,7 @@ class AttentionPooling(nn.Module):
         return self.dropout(self.attention_weights) @ values
 
 
-# %% notebooks/10.3-attention-scoring-functions.py:286
+# %% notebooks/10.3-attention-scoring-functions.py:209
 class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
@@ -99,7 +80,7 @@ class AdditiveAttention(AttentionPooling):
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
-# %% notebooks/10.3-attention-scoring-functions.py:357
+# %% notebooks/10.3-attention-scoring-functions.py:233
 class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 
@@ -114,32 +95,3 @@ class DotProductAttention(AttentionPooling):
         check_shape(keys, "keys", "(batch_size, num_kv, d)", "project them to size d first", d=d)
         # All n x m dot products at once: (batch, n, d) @ (batch, d, m) -> (batch, n, m)
         return queries @ keys.transpose(-2, -1) / math.sqrt(d)
-
-
-# %% notebooks/10.3-attention-scoring-functions.py:578
-def scaling_states(dims, num_keys=20, seed=0):
-    """Explorer rows: for each dimension d, one standard normal query against `num_keys`
-    standard normal keys (float64, seeded), with scaling off (plain q.k through `masked_softmax`)
-    and on (`DotProductAttention`): the scores, the weights and a line with their spread."""
-    torch.manual_seed(seed)
-    attention = DotProductAttention(dropout=0.0)
-    score_rows, weight_rows, text_rows = [], [], []
-    names = [f"k{j}" for j in range(num_keys)]
-    for d in dims:
-        q = torch.randn(1, 1, d, dtype=torch.float64)
-        k = torch.randn(1, num_keys, d, dtype=torch.float64)
-        for scaled in (False, True):
-            if scaled:
-                scores = attention.score(q, k)
-                attention(q, k, k)
-                weights = attention.attention_weights
-            else:
-                scores = q @ k.transpose(1, 2)
-                weights = masked_softmax(scores, None)
-            state = {"d": d, "scaled": scaled}
-            score_rows += rows(state, row_labels=("key", names), score=scores[0, 0])
-            weight_rows += rows(state, row_labels=("key", names), weight=weights[0, 0])
-            text_rows += rows(state, text=[
-                f"std of the {num_keys} scores = {scores.std().item():.2f} (sqrt(d) = "
-                f"{math.sqrt(d):.2f}); largest weight = {weights.max().item():.2f}"])
-    return score_rows, weight_rows, text_rows
