@@ -90,9 +90,12 @@ def test_checks_are_at_most_five_percent_of_the_visible_code(sec):
 
 
 def names(tree, ctx):
+    """Names the cell reads (`ast.Load`) or binds (`ast.Store`: assignments, definitions and the
+    parameters of its functions and lambdas)."""
+    bound = {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))} \
+        | {n.arg for n in ast.walk(tree) if isinstance(n, ast.arg)}
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ctx)} \
-        | ({n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-           if ctx is ast.Store else set())
+        | (bound if ctx is ast.Store else set())
 
 
 @pytest.mark.parametrize("sec", SECTIONS, ids=[s["number"] for s in SECTIONS])
