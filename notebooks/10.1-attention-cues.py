@@ -221,8 +221,9 @@ A_c2 = attention_pooling(Q, keys * torch.tensor([[1.0], [2.0], [1.0]]), values)[
 assert torch.equal(A_c2[:, 1], A_c2[:, 2])  # c = 2: k2 and k3 identical at every θ
 
 # %% [markdown]
-# 矩阵形式与逐个查询的结果一样（最大差 0.0000），而且恰好是 $\mathbf{k}_2$ 指向的反方向附近
-# （θ = 195° 到 240°，即 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$）最短的键赢。
+# 矩阵形式与逐个查询的结果一样（最大差 0.0000）。最短的 $\mathbf{k}_2$ 在 θ = 195° 到 240° 这四个角度拿到最大的权重：
+# 查询背向 $\mathbf{k}_2$、$\mathbf{k}_3$，又还没转到 $\mathbf{k}_1$ 那一侧（由打分 $\sin\theta > 2\sin\theta$ 与 $\sin\theta > 2\cos\theta$
+# 可以算出，正是 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$）。
 #
 # ## 注意力的可视化
 #

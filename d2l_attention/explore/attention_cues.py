@@ -49,7 +49,8 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1)
     for theta in angles:
         q, rad = unit_query(theta), math.radians(theta)
         # The label sits beside the tip, a little clockwise of the shaft.
-        dx, dy = 0.28 * math.sin(rad) + 0.1 * math.cos(rad), -0.28 * math.cos(rad) + 0.1 * math.sin(rad)
+        cos, sin = math.cos(rad), math.sin(rad)
+        dx, dy = 0.28 * sin + 0.1 * cos, -0.28 * cos + 0.1 * sin
         query_rows.append(_arrow_rows(q[0].item(), q[1].item(), dx, dy, theta=theta,
                                       role="query", name="q"))
     key_rows, weight_rows, pooled_rows, text_rows = [], [], [], []
@@ -110,8 +111,8 @@ def _number_line(pooled_rows, values, average, width=230, height=70):
         label = marks.mark_text(dy=-20, fontSize=11, color="#2E8B57").encode(
             x=alt.X("value:Q", scale=xs), y=alt.value(height / 2), text="label:N")
         mean = alt.Chart(alt.Data(values=[{"value": average}])).mark_rule(
-            strokeDash=[4, 3], color="#555").encode(x=alt.X("value:Q", scale=xs),
-                                                    y=alt.value(height / 2 - 11), y2=alt.value(height))
+            strokeDash=[4, 3], color="#555").encode(
+            x=alt.X("value:Q", scale=xs), y=alt.value(height / 2 - 11), y2=alt.value(height))
         dot = base.mark_point(filled=True, size=160, color=WEIGHT_COLOUR, opacity=1).encode(
             x=alt.X("pooled:Q", scale=xs), y=alt.value(height / 2))
         return alt.layer(mean, tick, label, dot)
