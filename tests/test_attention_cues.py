@@ -171,3 +171,28 @@ def test_attention_pooling_weights_sum_to_one_and_pool_the_values():
     assert weights.sum().item() == pytest.approx(1.0)
     assert pooled.item() == pytest.approx(weights[1].item())
     assert weights[0] > weights[1]
+
+
+def test_attention_pooling_of_many_queries_matches_one_at_a_time():
+    keys, values = example()
+    queries = attention_cues.unit_queries([0, 45, 210])
+    weights, pooled = d2l.attention_pooling(queries, keys, values, tau=0.5)
+    assert weights.shape == (3, 3) and pooled.shape == (3, 1)
+    for q, w, p in zip(queries, weights, pooled):
+        w1, p1 = d2l.attention_pooling(q, keys, values, tau=0.5)
+        assert torch.allclose(w, w1, atol=1e-6) and torch.allclose(p, p1, atol=1e-5)
+
+
+def test_number_line_dot_is_the_pooled_value_and_labels_sit_apart():
+    keys, values = example()
+    states = attention_cues.turning_query_states(keys, values, angles=[90], lengths=[1.0, 2.0])
+    for row in states["pooled"]:
+        scaled = keys.clone()
+        scaled[1] *= row["c"]
+        pooled = d2l.attention_pooling(attention_cues.unit_query(90), scaled, values)[1]
+        assert row["pooled"] == pytest.approx(pooled.item(), abs=1e-4)
+    # At c = 2, k2 and k3 coincide: their labels must not (left and right of the tip).
+    labels = {r["name"][:2]: (r["lx"], r["ly"]) for r in states["keys"] if r["c"] == 2.0}
+    assert labels["k2"][0] < 0 < labels["k3"][0] and labels["k2"][1] == labels["k3"][1]
+    q = states["query"][0]
+    assert (q["x"], q["y"]) == (pytest.approx(0.0, abs=1e-6), 1.0) and q["lx"] > 0.1

@@ -258,7 +258,7 @@ def fig_qkv_pooling() -> Figure:
     rows = [2.95, 2.15, 1.35]
     mid = rows[1]
     key_x, score_x, bar_x, val_x, sum_x, out_x = 2.45, 3.8, 4.4, 6.6, 7.55, 8.4
-    group(ax, 3.25, 0.72, 7.9, 3.5, "attention pooling", color=PALETTE["weight"].edge,
+    group(ax, 1.66, 0.72, 8.95, 3.5, "attention pooling", color=PALETTE["weight"].edge,
           title_at="bottom-left")
     headers = [(0.8, "Query", "volitional cue"), (key_x, "Keys", "nonvolitional cues"),
                (score_x, "Scores", r"$q \cdot k_i$"),
@@ -281,10 +281,10 @@ def fig_qkv_pooling() -> Figure:
              color=PALETTE["weight"].edge, lw=0.6 + 9 * a, alpha=0.75, zorder=1)
     out = box(ax, out_x, mid, f"{pooled:.2f}", role="output", w=0.75, h=0.55)
     arrow(ax, total.right, out.left, color=PALETTE["output"].edge, lw=1.6)
-    terms = " + ".join(f"{a:.3f}$\\times${v:g}" for a, v in zip(weights, QKV_VALUES, strict=True))
-    label(ax, 4.5, 0.42, f"output = {terms} = {pooled:.2f}   (average pooling: "
+    terms = " + ".join(f"{a:.4f}$\\times${v:g}" for a, v in zip(weights, QKV_VALUES, strict=True))
+    label(ax, 5.0, 0.42, f"output = {terms} $\\approx$ {pooled:.2f}   (average pooling: "
           f"{QKV_VALUES.mean():g})", size=SMALL, color=MUTED)
-    label(ax, 4.5, 0.14, "line width $\\propto$ weight; the weights sum to 1", size=SMALL,
+    label(ax, 5.0, 0.14, "line width $\\propto$ weight; the weights sum to 1", size=SMALL,
           color=MUTED)
     return fig
 

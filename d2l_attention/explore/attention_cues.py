@@ -18,6 +18,9 @@ LENGTHS = tuple(0.5 * i for i in range(1, 8))  # the factor c on the scaled key:
 # Chapter palette (tools/figures.py): queries orange, keys blue, weights purple.
 COLOURS = {"query": "#D9822B", "key": "#2F6DB5"}
 WEIGHT_COLOUR = "#7E57C2"
+# Where each arrow's label sits, in data units from its tip: keys on fixed sides (k2 and k3 share
+# a direction, so their labels go left and right), the query's beside its own shaft.
+KEY_LABEL_OFFSETS = ((-0.05, -0.3), (-0.75, 0.0), (0.8, 0.0))
 
 
 def unit_query(theta):
@@ -26,49 +29,112 @@ def unit_query(theta):
     return torch.tensor([math.cos(rad), math.sin(rad)])
 
 
+def unit_queries(angles=ANGLES):
+    """The queries of `angles` stacked as rows, shape (len(angles), 2)."""
+    return torch.stack([unit_query(theta) for theta in angles])
+
+
+def _arrow_rows(x, y, label_dx, label_dy, **row):
+    return {**row, "x": ex._plain(x), "y": ex._plain(y), "lx": ex._plain(x + label_dx),
+            "ly": ex._plain(y + label_dy)}
+
+
 def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1):
     """Rows of the explorer's views: query arrows (by theta), key arrows (by c), and per
-    (theta, c) the weights over the keys and two lines of text, all from `d2l.attention_pooling`.
-
-    keys: (n, 2); values: (n, 1); the key at index `scaled` is multiplied by c."""
+    (theta, c) the weights over the keys, the pooled value and two lines of text, all from
+    `d2l.attention_pooling`. keys: (n, 2); values: (n, 1); the key at index `scaled` is
+    multiplied by c."""
     names = [f"k{i + 1}" for i in range(len(keys))]
-    query_rows = [{"theta": theta, "x": ex._plain(q[0]), "y": ex._plain(q[1]), "role": "query",
-                   "name": "q"}
-                  for theta in angles for q in [unit_query(theta)]]
-    key_rows, weight_rows, text_rows = [], [], []
+    query_rows = []
+    for theta in angles:
+        q, rad = unit_query(theta), math.radians(theta)
+        # The label sits beside the tip, a little clockwise of the shaft.
+        cos, sin = math.cos(rad), math.sin(rad)
+        dx, dy = 0.28 * sin + 0.1 * cos, -0.28 * cos + 0.1 * sin
+        query_rows.append(_arrow_rows(q[0].item(), q[1].item(), dx, dy, theta=theta,
+                                      role="query", name="q"))
+    key_rows, weight_rows, pooled_rows, text_rows = [], [], [], []
+    queries = unit_queries(angles)
     for c in lengths:
         scaled_keys = keys.clone()
         scaled_keys[scaled] *= c
-        key_rows += [{"c": c, "x": ex._plain(k[0]), "y": ex._plain(k[1]), "role": "key",
-                      "name": f"{name} (v={v.item():g})"}
-                     for name, k, v in zip(names, scaled_keys, values[:, 0])]
-        for theta in angles:
-            query = unit_query(theta)
-            weights, pooled = d2l.attention_pooling(query, scaled_keys, values)
+        key_rows += [_arrow_rows(k[0].item(), k[1].item(), *KEY_LABEL_OFFSETS[i % 3], c=c,
+                                 role="key", name=f"{name} (v={v.item():g})")
+                     for i, (name, k, v) in enumerate(zip(names, scaled_keys, values[:, 0]))]
+        weights, pooled = d2l.attention_pooling(queries, scaled_keys, values)  # all angles
+        for theta, query, w, p in zip(angles, queries, weights, pooled[:, 0]):
             state = {"theta": theta, "c": c}
-            weight_rows += ex.rows(state, row_labels=("key", names), weight=weights)
+            weight_rows += ex.rows(state, row_labels=("key", names), weight=w)
+            pooled_rows.append({**state, "pooled": ex._plain(p)})
             scores = ", ".join(f"{s:.2f}" for s in (scaled_keys @ query).tolist())
             text_rows += ex.rows(state, row_labels=("line", [0, 1]), text=[
                 f"q = ({query[0].item():.2f}, {query[1].item():.2f}); scores q·k: {scores}",
-                f"pooled value = {pooled.item():.2f} (average pooling: "
+                f"pooled value = {p.item():.2f} (average pooling: "
                 f"{values.mean().item():.2f})"])
-    return {"query": query_rows, "keys": key_rows, "weights": weight_rows, "text": text_rows}
+    return {"query": query_rows, "keys": key_rows, "weights": weight_rows,
+            "pooled": pooled_rows, "text": text_rows}
+
+
+def _arrows(rows, colour, width, head, *, title="", size=(230, 240),
+            x_domain=(-2.3, 2.3), y_domain=(-1.2, 3.6)):
+    """Arrows from the origin to (x, y) with a label at (lx, ly), in one colour and width."""
+
+    def draw(alt, base):
+        xs = alt.Scale(domain=list(x_domain), nice=False)
+        ys = alt.Scale(domain=list(y_domain), nice=False)
+        base = base.transform_calculate(x0="0", y0="0",
+                                        heading="90 - atan2(datum.y, datum.x) * 180 / PI")
+        at = dict(x=alt.X("x:Q", scale=xs, title="x"), y=alt.Y("y:Q", scale=ys, title="y"))
+        shaft = base.mark_rule(strokeWidth=width, color=colour).encode(**at, x2="x0:Q", y2="y0:Q")
+        tip = base.mark_point(shape="triangle-up", filled=True, size=head, opacity=1,
+                              color=colour).encode(**at, angle=alt.Angle("heading:Q", scale=None))
+        text = base.mark_text(fontSize=12, fontWeight="bold", color=colour).encode(
+            x=alt.X("lx:Q", scale=xs), y=alt.Y("ly:Q", scale=ys), text="name:N")
+        return alt.layer(shaft, tip, text)
+
+    return ex.View(rows, draw, *size, title)
+
+
+def _number_line(pooled_rows, values, average, width=230, height=70):
+    """The values as ticks on a line, the average dashed, and the pooled value as a dot."""
+    ticks = [{"value": v, "label": f"v{i + 1}={v:g}"} for i, v in enumerate(values)]
+    lo, hi = min(values), max(values)
+    pad = 0.08 * (hi - lo)
+
+    def draw(alt, base):
+        xs = alt.Scale(domain=[lo - pad, hi + pad], nice=False)
+        axis = alt.Axis(values=[float(v) for v in values], title="pooled value (dot) among "
+                        "the values; dashed: average")
+        marks = alt.Chart(alt.Data(values=ticks))
+        tick = marks.mark_tick(color="#2E8B57", thickness=3, size=22).encode(
+            x=alt.X("value:Q", scale=xs, axis=axis), y=alt.value(height / 2))
+        label = marks.mark_text(dy=-20, fontSize=11, color="#2E8B57").encode(
+            x=alt.X("value:Q", scale=xs), y=alt.value(height / 2), text="label:N")
+        mean = alt.Chart(alt.Data(values=[{"value": average}])).mark_rule(
+            strokeDash=[4, 3], color="#555").encode(
+            x=alt.X("value:Q", scale=xs), y=alt.value(height / 2 - 11), y2=alt.value(height))
+        dot = base.mark_point(filled=True, size=160, color=WEIGHT_COLOUR, opacity=1).encode(
+            x=alt.X("pooled:Q", scale=xs), y=alt.value(height / 2))
+        return alt.layer(mean, tick, label, dot)
+
+    return ex.View(pooled_rows, draw, width, height, "")
 
 
 def turning_query(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, theta=0, c=1.0):
     """The explorer: keys as arrows and the query turning among them (slider theta), beside
-    the attention weights and the pooled value; a second slider scales key `scaled` by c."""
+    the attention weights and the pooled value on a line through the values; a second slider
+    scales key `scaled` by c."""
     states = turning_query_states(keys, values, angles, lengths, scaled)
-    plane = dict(colors=COLOURS, color="role", label="name", width=230, height=240,
-                 x_domain=(-2.3, 2.3), y_domain=(-1.2, 3.6))
-    # Keys first, so the query is drawn on top where it lies along a key (theta = 90).
-    arrows = (ex.arrow_view(states["keys"], "x", "y", title="keys and the query q", **plane),
-              ex.arrow_view(states["query"], "x", "y", **plane))
+    # Keys wide and first, the query narrower on top: where q lies along a key (theta = 90,
+    # c = 1) the key still shows around it.
+    arrows = (_arrows(states["keys"], COLOURS["key"], 5, 150, title="keys and the query q"),
+              _arrows(states["query"], COLOURS["query"], 2.5, 70))
     bars = ex.bar_view(states["weights"], "key", "weight", title="attention weights",
                        width=200, height=240, color=WEIGHT_COLOUR)
-    text = ex.text_view(states["text"], "text", width=230, height=44, size=13)
+    line = _number_line(states["pooled"], [v.item() for v in values[:, 0]], values.mean().item())
+    text = ex.text_view(states["text"], "text", width=230, height=44, size=12)
     name = f"k{scaled + 1}"
-    return ex.explorer(arrows, bars, text, columns=2, title="Turn the query", controls=[
+    return ex.explorer(arrows, bars, line, text, columns=2, title="Turn the query", controls=[
         ex.Slider("theta", angles, "query angle θ (degrees)", default=theta),
         ex.Slider("c", lengths, f"length factor c of {name}", default=c)])
 
