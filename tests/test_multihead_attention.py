@@ -273,10 +273,10 @@ def test_heads_explorer_shows_the_chosen_state_in_fixed_colours():
     nets = {1: _Neighbour(n, 1).eval(), 2: _Neighbour(n, 2).eval()}
     inputs, target = _neighbour_data(n, 16)
     shown = explore.heads_explorer(nets, inputs, target, heads=2, query=1)
-    assert any("query 1," in t for t in texts(svg_for(shown)))
+    assert any("query 1, largest weight" in t for t in texts(svg_for(shown)))
     drawn = texts(svg_for(shown, heads=1, query=4))
     assert any(t.startswith("1 head: test MSE") for t in drawn)
-    assert any("query 4," in t for t in drawn)
+    assert any("query 4, largest weight" in t for t in drawn)
     scales = [c["encoding"]["color"]["scale"] for c in shown.spec["concat"][:2]]
     assert scales[0] == {"domain": ["head 1", "head 2"], "range": list(explore.HEAD_COLOURS[:2])}
     assert scales[1]["domain"] == ["target", "model"]

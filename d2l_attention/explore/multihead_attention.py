@@ -270,10 +270,11 @@ def neighbour_states(nets, test_inputs, test_target, decimals=2):
                 coef_rows += ex.rows({**state, "series": series},
                                      row_labels=("key", list(range(n))), coefficient=values,
                                      decimals=decimals)
-            peaks = ", ".join(f"{i + 1}: {int(weights[i, q].argmax())}" for i in range(h))
+            peaks = ", ".join(f"head {i + 1} → key {int(weights[i, q].argmax())}"
+                              for i in range(h))
             text_rows += ex.rows(state, row_labels=("line", [0, 1]), text=[
                 f"{h} head{'s' if h > 1 else ''}: test MSE {mse:.2f} (target variance 2.0)",
-                f"query {q}, key with the largest weight per head: {peaks}"])
+                f"query {q}, largest weight: {peaks}"])
     return {"weights": weight_rows, "coefficients": coef_rows, "text": text_rows}
 
 
