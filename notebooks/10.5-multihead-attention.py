@@ -100,7 +100,7 @@ from d2l_attention.explore import multihead_attention as explore
 # %% [markdown]
 # ## 实现
 #
-# 图 10.5.1 按头画了 $h$ 组投影；照着它写，就是对头做一个循环（练习 3 就是这样写的）。
+# 图 10.5.1 按头画了 $h$ 组投影；照着它写，就是对头做一个循环（下面先单独算一个头，练习 3 再把循环写完）。
 # 实现用两招把循环去掉：三个投影各是**一个**摞起来的全连接层（上面的 $\mathbf{W}_q$），
 # 再把“头”这一维并入批量维，这样 $h$ 个头就变成了一个大小为 `batch_size * num_heads`
 # 的批量，交给 10.3 节的 `DotProductAttention` **一次**算完。
@@ -243,7 +243,25 @@ out = attention(Q, K, V, valid_lens)
 print("output           :", tuple(out.shape))
 print("attention weights:", tuple(attention.attention.attention_weights.shape))
 
+# %% [markdown]
+# 摞起来的投影里，每个头的那几行就是它自己的 $\mathbf{W}^{(i)}$。把样本 0 的头 2 单独算一遍：
+# 取三个投影权重的第 $[p, 2p)$ 行（$p = 100/5 = 20$），在这个头的 20 维子空间里做一次点积注意力，
+# 它的权重应当就是模块存下的第 $0 \cdot 5 + 1 = 1$ 行：
+
+# %%
+p = num_hiddens // num_heads
+head_rows = slice(1 * p, 2 * p)  # head 2 (index 1)
+q_2, k_2, v_2 = (inputs[:1] @ W.weight[head_rows].T for inputs, W in
+                 ((Q, attention.W_q), (K, attention.W_k), (V, attention.W_v)))
+one_head = d2l.DotProductAttention(dropout=0)
+one_head(q_2, k_2, v_2, valid_lens[:1])
+print("head 2 alone, query 0:", [round(w, 2) for w in one_head.attention_weights[0, 0].tolist()])
+print("module, row 1, query 0:",
+      [round(w, 2) for w in attention.attention.attention_weights[1, 0].tolist()])
+
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.allclose(one_head.attention_weights[0], attention.attention.attention_weights[1],
+                      atol=1e-6)
 assert out.shape == (batch_size, num_queries, num_hiddens)
 assert attention.attention.attention_weights.shape == (batch_size * num_heads, num_queries,
                                                        num_kvpairs)
