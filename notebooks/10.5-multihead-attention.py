@@ -545,17 +545,25 @@ background = diff[(neighbours != 1) & (neighbours != n_pos - 1)]
 print(f"difference at key i+1: {diff[neighbours == n_pos - 1].min():.2f} to "
       f"{diff[neighbours == n_pos - 1].max():.2f}; at key i-1: {diff[neighbours == 1].min():.2f} "
       f"to {diff[neighbours == 1].max():.2f}; elsewhere at most {background.abs().max():.3f}")
+# v_j reaches the prediction through head r as c_r * weight: readout . W_o (head r's columns)
+# . W_v (head r's rows, the value's column)
+head_dim = 16 // 2
+c = [(nets[2].readout.weight @ nets[2].mha.W_o.weight[:, r * head_dim:(r + 1) * head_dim]
+      @ nets[2].mha.W_v.weight[r * head_dim:(r + 1) * head_dim, -1]).item() for r in range(2)]
+print(f"factor c on each head's weights: head 1 {c[0]:.1f}, head 2 {c[1]:.1f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert first == 0  # the prose names head 1 as the i+1 head
 assert ((diff.argmax(dim=-1) - i) % n_pos == 1).all()
 assert ((diff.argmin(dim=-1) - i) % n_pos == n_pos - 1).all()
 assert background.abs().max() < 0.01
+assert c[0] > 0 > c[1] and abs(c[0] + c[1]) < 0.2 * c[0]  # similar size, opposite signs
 
 # %% [markdown]
 # 差在 $i+1$ 处为正（红）、在 $i-1$ 处为负（蓝），其余位置几乎是白的：散在其他位置的“背景”两个头几乎一样，相减后相互抵消。
-# 权重差只有 0.16 左右，而目标要的系数是 $\pm 1$：$\mathbf{W}_o$ 和读出层给两个头乘上大小相近、符号相反的系数
-# （约 $\pm 1/0.16 \approx \pm 6$），做的正是这个减法。
+# 权重差只有 0.16 左右，而目标要的系数是 $\pm 1$：值投影、$\mathbf{W}_o$ 和读出层给两个头的权重乘上大小相近、符号相反的因子
+# $c_1$、$c_2$（上面最后一行：6.4 和 $-6.4$，约为 $\pm 1/0.16$），做的正是这个减法：$v_{i+1}$ 的系数 $c_1 a^{(1)}_{i,i+1} + c_2 a^{(2)}_{i,i+1}$
+# 在两个头的权重相同的位置上相互抵消，只在权重差 $\pm 0.16$ 的两个邻居上剩下 $\pm 1$。
 # 单个头只有一个非负分布，做不出这样的差；这就是多头的意义：$h$ 个独立归一化的分布可以同时看不同的位置，
 # 再被线性地组合起来。
 
