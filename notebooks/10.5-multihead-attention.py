@@ -628,7 +628,7 @@ assert any(len(set(((_w[4][r].argmax(-1) - i) % n_pos).tolist())) > 1 for r in r
 # * 取每头维度为 `num_hiddens / num_heads` 时，所有头的投影是一个摞起来的全连接层：
 #   投影的参数量和打分的乘加次数与同宽度的单头相同，但 softmax 和注意力权重多了 $h$ 倍，
 #   得到的是 $h$ 个独立的分布，而不是一个。
-# * `transpose_qkv` 把头并入批量维（第 $b$ 个样本的第 $i$ 个头在第 $bh+i$ 行），使 $h$ 个头在一次批量矩阵乘法里并行计算；
+# * `transpose_qkv` 把头并入批量维（第 $b$ 个样本的第 $i$ 个头在第 $bh+(i-1)$ 行，见图 10.5.2），使 $h$ 个头在一次批量矩阵乘法里并行计算；
 #   `transpose_output` 是它的逆变换；有效长度要用 `repeat_interleave` 逐个样本复制。
 # * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做 softmax：后者可以同时看不同的键。
 # * 我们的实现与 `torch.nn.MultiheadAttention` 在复制权重（`in_proj_weight` 摞着 $\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v$，`out_proj` 是 $\mathbf{W}_o$）后输出一致；
@@ -641,7 +641,7 @@ assert any(len(set(((_w[4][r].argmax(-1) - i) % n_pos).tolist())) > 1 for r in r
 #
 # 把本节第一个形状实验（模块 `attention`：5 个头，批量大小 2，4 个查询，6 个键值对，
 # 有效长度 `valid_lens = [3, 2]`）里**每个头**的注意力权重画出来。
-# 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是第 $b$ 个样本第 $i$ 个头的权重矩阵；
+# 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是样本 `b` 的头 `i + 1`（下标 `i`）的权重矩阵；
 # 画成**一张**图、用**一个**颜色刻度：每行一个样本，每列一个头（标题 `"Head 1"`……），坐标轴标上查询和键。
 # 从图中能看出有效长度的作用吗？用数字说明你看到的。
 
@@ -699,7 +699,7 @@ for _b in range(2):
 # `num_hiddens=16`，每头 4 维），**逐个屏蔽**每个头
 # （把该头的输出在拼接后、进入 $\mathbf{W}_o$ 之前置零，例如用 `explore.forward_with_heads(net, net.mha, keep, inputs)`，
 # `keep` 是每个头一个的布尔值），在测试集 `test_inputs` 上测均方误差。
-# 定义 `ex2_net`（训练好的 4 头模型）和 `ex2_importance`：长度为 4 的张量，第 $i$ 项是屏蔽第 $i$ 个头后
+# 定义 `ex2_net`（训练好的 4 头模型）和 `ex2_importance`：长度为 4 的张量，下标 `i` 处是屏蔽头 `i + 1` 后
 # 测试均方误差的**增加量**。然后按重要性从低到高剪掉头，看看能剪掉几个而误差不明显变大。
 # 对 2 头模型 `nets[2]` 也比较一下：只屏蔽头 1、只屏蔽头 2、两个都屏蔽，误差各是多少？
 # 单独屏蔽一个头的误差增加量，能说明“这个头单独贡献了多少”吗？
@@ -777,7 +777,7 @@ for _i in range(4):
 # ### 练习 3
 #
 # 不用 `transpose_qkv`，而是**逐个头循环**地实现多头注意力：对模块 `attention` 的第 $i$ 个头，
-# 取出 `W_q.weight`、`W_k.weight`、`W_v.weight` 的第 $i$ 段行（每段 `num_hiddens / num_heads` 行）作为该头的投影，
+# 取出 `W_q.weight`、`W_k.weight`、`W_v.weight` 的第 $[(i-1)p, ip)$ 行（$p$ = `num_hiddens / num_heads`）作为该头的投影（上面单独算头 2 时就是这样取的），
 # 用 `d2l.DotProductAttention` 算出该头的输出，把 5 个头的输出沿最后一维拼接，再经过 `W_o`。
 # 在输入 `Q, K, V, valid_lens` 上定义结果 `ex3_loop_output`，它应当与 `attention(Q, K, V, valid_lens)` 一致。
 
