@@ -180,8 +180,6 @@ assert torch.equal(heads.reshape(-1, 4, 3, 2).permute(0, 2, 1, 3).reshape(2, 3, 
 # $h$ 行，所以每个有效长度要**原地连续**重复 $h$ 次（`repeat_interleave`）；
 # `Tensor.repeat` 会把整个向量首尾相接地重复，顺序就错了（练习 4）。
 # 形状为（批量大小，查询数）的二维 `valid_lens` 同样沿第 0 维重复。
-# 四个投影层的属性名 `W_q`、`W_k`、`W_v`、`W_o` 与书中相同，所以参数名（`W_q.weight` 等）也相同，
-# 书中训练好的参数可以直接载入。
 
 # %%
 #@save
