@@ -36,7 +36,7 @@ def transpose_output(X, num_heads):
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/10.5-multihead-attention.py:188
+# %% notebooks/10.5-multihead-attention.py:186
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention.
 
