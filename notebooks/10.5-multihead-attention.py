@@ -13,6 +13,8 @@
 #     name: python3
 # ---
 
+# %%
+
 # %% [markdown]
 # # 10.5 多头注意力
 #
@@ -20,15 +22,20 @@
 # 可是一个词往往同时需要好几种信息：句法上依附于谁、指代的是谁、前后是什么词……
 # 把它们都塞进同一个分布里，只能得到一个折中的平均。
 # 本节回答的问题是：**能否让同一组查询、键和值同时用几种不同的方式“看”输入？**
-# 做法是多头注意力（multi-head attention）：先把查询、键、值分别投影到 $h$ 个不同的低维子空间，
+# 做法是 Vaswani 等人（2017，[Attention Is All You Need](https://arxiv.org/abs/1706.03762)）提出的
+# 多头注意力（multi-head attention）：先把查询、键、值分别投影到 $h$ 个不同的低维子空间，
 # 在每个子空间里独立地做一次注意力汇聚（每一次称为一个“头”，head），再把 $h$ 个结果拼接起来、
 # 用一个线性层融合。下一节的自注意力和 10.7 节的 Transformer 都直接建立在这个组件之上。
+#
+# 本节的中心演示在“训练”一节：一个需要同时看左右两个邻居的小任务，单头的误差停在理论下界，
+# 两个头各看一个邻居、误差降到 0。
 
 # %%
 import torch
 from torch import nn
 
 import d2l_attention as d2l
+from d2l_attention.explore import multihead_attention as explore
 
 # %% [markdown]
 # ## 数学
@@ -55,7 +62,7 @@ import d2l_attention as d2l
 #
 # 每个头看到的是输入的一个不同线性“视角”，$\mathbf{W}_o$ 再决定怎样把这些视角组合起来。
 #
-# **把 $h$ 个头摞成一个矩阵。** 实现中取 $p_q = p_k = p_v = p_o / h$，并记 $p_o$ 为 `num_hiddens`。
+# **把 $h$ 个头摞成一个矩阵。** 实现中取 $p_q = p_k = p_v = p = p_o / h$，并记 $p_o$ 为 `num_hiddens`。
 # 把 $h$ 个头的查询投影矩阵竖着摞起来，得到一个 $p_o \times d_q$ 的矩阵
 #
 # $$\mathbf{W}_q = \begin{bmatrix} \mathbf{W}_q^{(1)} \\ \vdots \\ \mathbf{W}_q^{(h)} \end{bmatrix}
@@ -64,47 +71,44 @@ import d2l_attention as d2l
 #   \mathbf{W}_q^{(h)} \mathbf{q} \end{bmatrix},$$
 #
 # 所以**一个**输出宽度为 `num_hiddens` 的全连接层就一次算出了所有头的投影：
-# 结果的第 $i$ 段（第 $(i-1)p_o/h$ 到 $i p_o/h - 1$ 个分量）正是第 $i$ 个头的投影。
+# 把结果的分量从 1 数起，第 $i$ 个头的投影是第 $(i-1)p + 1$ 到第 $ip$ 个分量，记作 $\mathbf{q}_i$。
 # 键和值同理。这也是 `num_hiddens` 必须能被 `num_heads` 整除的原因。
 #
 # **哪些东西与单头相同，哪些不同。** 记查询数为 $n_q$、键值对数为 $n_k$。
 #
 # * **投影的参数量与头数无关**：$\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v, \mathbf{W}_o$ 共
 #   $p_o(d_q + d_k + d_v + p_o)$ 个参数（不含偏置），与一个宽度为 $p_o$ 的单头注意力完全相同。
-# * **打分的乘加次数也相同**：每个头算 $n_q n_k$ 个长为 $p_o/h$ 的点积，$h$ 个头合计
+# * **打分的乘加次数也相同**：每个头算 $n_q n_k$ 个长为 $p$ 的点积，$h$ 个头合计
 #   $n_q n_k p_o$ 次乘法，与单头的 $n_q n_k$ 个长为 $p_o$ 的点积一样多；加权求和值向量同理。
 # * **但注意力权重不同**：单头只有**一个**关于键的概率分布，它的分数是所有分量的点积之和；
 #   多头有 $h$ 个**各自归一化**的分布。把单头的分数按头的分段拆开，
 #
 #   $$\frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{p_o}}
-#     = \frac{1}{\sqrt{h}} \sum_{i=1}^{h} \frac{\mathbf{q}_i^\top \mathbf{k}_i}{\sqrt{p_o / h}},$$
+#     = \frac{1}{\sqrt{h}} \sum_{i=1}^{h} \frac{\mathbf{q}_i^\top \mathbf{k}_i}{\sqrt{p}},$$
 #
 #   单头对 $h$ 段分数先**求和**再做一次 softmax，多头对每段**分别**做 softmax，
 #   因此能同时把注意力放在不同的键上。代价是 softmax 和权重矩阵多了 $h$ 倍：
 #   每个样本要存 $h\, n_q n_k$ 个权重（单头是 $n_q n_k$），这部分内存和 softmax 的计算量都随头数线性增长。
 #
-# 下面的实现之后，我们会逐条在数值上验证这三点。
+# 下面的实现之后，我们会在数值上验证这三点，并把最后一条画出来。
 
 # %% [markdown]
 # ![Multi-head attention: split, attend, concatenate, project](figures/10.5-multihead.svg)
 #
-# 图 10.5.1 多头注意力：每个头用各自的线性投影变换查询、键和值，并行计算注意力，再把 $h$ 个头的输出拼接，经 $\mathbf{W}_o$ 线性变换得到输出
+# 图 10.5.1 多头注意力的数学：每个头用各自的投影 $\mathbf{W}^{(i)}$ 变换查询、键和值，各自计算注意力，再把 $h$ 个头的输出拼接，经 $\mathbf{W}_o$ 线性变换得到输出。实现并不真的建 $h$ 组投影，见图 10.5.2
 
 # %% [markdown]
 # ## 实现
 #
-# 关键技巧是把“头”这一维并入批量维，这样 $h$ 个头就变成了一个大小为 `batch_size * num_heads`
-# 的批量，交给 10.3 节的 `DotProductAttention` **一次**并行算完。
+# 图 10.5.1 按头画了 $h$ 组投影；照着它写，就是对头做一个循环（下面先单独算一个头，练习 3 再把循环写完）。
+# 实现用两招把循环去掉：三个投影各是**一个**摞起来的全连接层（上面的 $\mathbf{W}_q$），
+# 再把“头”这一维并入批量维，这样 $h$ 个头就变成了一个大小为 `batch_size * num_heads`
+# 的批量，交给 10.3 节的 `DotProductAttention` **一次**算完。
 #
-# `transpose_qkv` 直接照着上面的分段写：把最后一维 $p_o$ 拆成两维（$h$，$p_o/h$）（`unflatten`），
-# 第 $i$ 段 $[i p_o/h, (i+1) p_o/h)$ 正好落在第 $i$ 个头的位置；交换“步”和“头”两维得到
-# （批量大小，$h$，$n$，$p_o/h$），再把前两维合并。
-# 合并后第 $b$ 个样本的第 $i$ 个头位于第 $b h + i$ 行，同一样本的 $h$ 个头彼此相邻。
-# `transpose_output` 反过来：把第 0 维拆回（批量大小，$h$），换回“步”在前，再把最后两维（$h$，$p_o/h$）
-# 合并成一维，也就是把 $h$ 个头的输出首尾相接，这正是公式里的 $[\mathbf{h}_1; \ldots; \mathbf{h}_h]$。
-# 拆维、换维都只是换一种方式看同一块内存，只有最后的合并复制一次数据。
-# 书中用 `reshape` 和 `permute` 写这两个函数；这里用 `unflatten` 和 `transpose`，因为它们直接说出
-# “把最后一维拆成（头，每头维度）”和“交换两维”，结果与书中的写法逐位相同。
+# 代码里下标从 0 开始：第 $i$ 个头（$i = 1, \ldots, h$）是下标 $i-1$，占投影结果最后一维的 $[(i-1)p,\ ip)$。
+# `transpose_qkv` 把最后一维拆成（头，每头维度）两维（`unflatten`），交换“步”和“头”两维（`transpose`），
+# 再把批量和头两维合并（`flatten`）。`transpose_output` 反过来做，最后把 $h$ 个头的输出首尾相接，
+# 这正是公式里的 $[\mathbf{h}_1; \ldots; \mathbf{h}_h]$。
 
 # %%
 #@save
@@ -112,11 +116,11 @@ def transpose_qkv(X, num_heads):
     """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
     X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
-    Row b * num_heads + i of the result holds block i (head i) of example b.
+    Row b * num_heads + i of the result holds block i (head i + 1) of example b.
     """
     d2l.check_shape(X, "X", "(batch_size, n, num_hiddens)")
     d2l.check_divisible(X.shape[-1], num_heads)
-    # (b, n, h, p): head i owns features [i*p, (i+1)*p), p = num_hiddens / h
+    # (b, n, h, p): head i + 1 owns features [i*p, (i+1)*p), p = num_hiddens / h
     per_head = X.unflatten(-1, (num_heads, -1))
     return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
 
@@ -133,33 +137,49 @@ def transpose_output(X, num_heads):
 
 
 # %% [markdown]
-# 先确认这两个函数互为逆变换，并看清每个头拿到的是哪一段：
-# 第 0 个样本、第 1 个头（第 $0 \cdot 4 + 1 = 1$ 行）应当正好是原张量最后一维的第 2、3 列
-# （`num_hiddens=8`，4 个头，每头 2 维）；第 1 个样本、第 0 个头在第 $1 \cdot 4 + 0 = 4$ 行。
+# 下图把这几步画出来（批量大小 $b=2$，$n=3$ 步，$h=4$ 个头，每头 $p=2$ 维）。
+# 为了能跟踪每个数，投影结果取成 $0, 1, \ldots, 47$；颜色表示这个分量属于哪个头，
+# 与左边 `W_q.weight` 的行块一一对应。
+
+# %%
+drawn = explore.reshape_figure(batch_size=2, num_steps=3, num_heads=4, head_dim=2)
+d2l.plt.show()
+
+# %% [markdown]
+# 图 10.5.2 `transpose_qkv` 的形状链：$(b, n, hp) \to (b, n, h, p) \to (b, h, n, p) \to (bh, n, p)$。
+#
+# 读图：`W_q.weight` 的前两行（下标 0、1）是头 1 的投影矩阵，所以投影结果每一行的前两列（下标 0、1，蓝色）属于头 1。
+# `unflatten` 只是把每一行切成 4 段；`transpose` 之后，同一个头的 3 步凑成一个 $3 \times 2$ 的小矩阵
+# （样本 0 的头 1 是 `[[0, 1], [8, 9], [16, 17]]`）；`flatten` 再把（样本，头）两维并成批量维：
+# 样本 $b$ 的第 $i$ 个头落在第 $b h + (i-1)$ 行，同一样本的 $h$ 个头彼此相邻。
+# 拆维、换维只是换一种方式看同一块内存，只有最后的合并复制一次数据。
+# 用 `transpose_qkv` 本身核对两行，并确认 `transpose_output` 是它的逆：
 
 # %%
 X = torch.arange(2 * 3 * 8, dtype=torch.float32).reshape(2, 3, 8)
 heads = transpose_qkv(X, num_heads=4)
 print("transpose_qkv   :", tuple(X.shape), "->", tuple(heads.shape))
 print("transpose_output:", tuple(heads.shape), "->", tuple(transpose_output(heads, 4).shape))
-print("row 1 = example 0, head 1:", heads[1].tolist())
-print("row 4 = example 1, head 0:", heads[4].tolist())
+print("row 1 = example 0, head 2:", heads[1].tolist())
+print("row 4 = example 1, head 1:", heads[4].tolist())
+print("max |transpose_output(transpose_qkv(X)) - X| =",
+      (transpose_output(heads, 4) - X).abs().max().item())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.equal(heads[1], X[0, :, 2:4]) and torch.equal(heads[4], X[1, :, 0:2])
-assert torch.equal(transpose_output(heads, num_heads=4), X)
+assert torch.equal(drawn["bh n p"].float(), heads)  # the figure draws transpose_qkv's output
+# The book's reshape/permute version gives the same tensors, bit for bit.
+_book = X.reshape(2, 3, 4, -1).permute(0, 2, 1, 3).reshape(-1, 3, 2)
+assert torch.equal(_book, heads)
+assert torch.equal(heads.reshape(-1, 4, 3, 2).permute(0, 2, 1, 3).reshape(2, 3, -1),
+                   transpose_output(heads, 4))
 
 # %% [markdown]
 # 有了这两个函数，多头注意力就是“三个投影 → 拆头 → 点积注意力 → 合头 → 输出投影”。
 # 有效长度 `valid_lens` 要跟着批量维一起扩展：第 $b$ 个样本的 $h$ 个头排在相邻的
 # $h$ 行，所以每个有效长度要**原地连续**重复 $h$ 次（`repeat_interleave`）；
-# `Tensor.repeat` 会把整个向量首尾相接地重复，顺序就错了（练习 4）。书中的 PyTorch 代码同样用 `repeat_interleave`。
+# `Tensor.repeat` 会把整个向量首尾相接地重复，顺序就错了（练习 4）。
 # 形状为（批量大小，查询数）的二维 `valid_lens` 同样沿第 0 维重复。
-# 构造函数的参数与书中相同；子模块按 `attention`、`W_q`、`W_k`、`W_v`、`W_o` 的顺序注册，
-# 因此参数的名字（`W_q.weight` 等）与书中的模型一致，书中训练好的参数可以直接载入。
-# 书中不检查 `num_hiddens` 能否被 `num_heads` 整除，除不尽时要到前向传播里的 `reshape` 才报一个看不出原因的形状错误；
-# 这里在构造时就报错并列出可选的头数，因为这个错误越早、越直白越好改。
-# 书中 `forward` 的 `valid_lens` 没有默认值；这里默认为 `None`，因为不需要遮蔽时（例如 10.6 节的一些实验）可以少传一个参数。
 
 # %%
 #@save
@@ -170,7 +190,8 @@ class MultiHeadAttention(nn.Module):
     values: (batch_size, num_kv, value_size); valid_lens: None, (batch_size,) or
     (batch_size, num_queries). Output: (batch_size, num_queries, num_hiddens).
     After a forward pass, `self.attention.attention_weights` has shape
-    (batch_size * num_heads, num_queries, num_kv); row b * num_heads + i is head i of example b.
+    (batch_size * num_heads, num_queries, num_kv); row b * num_heads + i is head i + 1 of
+    example b.
     """
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
@@ -179,7 +200,7 @@ class MultiHeadAttention(nn.Module):
         d2l.check_divisible(num_hiddens, num_heads)
         self.num_heads = num_heads
         self.attention = d2l.DotProductAttention(dropout)
-        # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i's.
+        # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i+1's.
         self.W_q = nn.Linear(query_size, num_hiddens, bias=bias)
         self.W_k = nn.Linear(key_size, num_hiddens, bias=bias)
         self.W_v = nn.Linear(value_size, num_hiddens, bias=bias)
@@ -204,9 +225,6 @@ class MultiHeadAttention(nn.Module):
 # %% [markdown]
 # 用一个小例子检查形状：批量大小 2，4 个查询，6 个键值对，`num_hiddens=100`，5 个头。
 # 为了显示查询、键、值的维度可以各不相同，这里让它们分别是 20、30、40 维。
-# 书中的这个实验用全 1 的输入、查询键值都是 100 维；这里用随机输入，因为全 1 输入下每个头的权重都相同
-# （在有效的键上均匀分布），练习 1 画出各头的权重时就看不出头与头的区别。
-# 参数不合适时（例如 `num_heads=3` 除不尽 100），构造函数和 `forward` 会抛出 `ValueError`，说明问题和改法。
 
 # %%
 torch.manual_seed(0)
@@ -222,12 +240,35 @@ V = torch.randn(batch_size, num_kvpairs, 40)
 out = attention(Q, K, V, valid_lens)
 print("output           :", tuple(out.shape))
 print("attention weights:", tuple(attention.attention.attention_weights.shape))
-print("state_dict keys  :", list(attention.state_dict()))
+
+# %% [markdown]
+# 摞起来的投影里，每个头的那几行就是它自己的 $\mathbf{W}^{(i)}$。把样本 0 的头 2 单独算一遍：
+# 取三个投影权重的第 $[p, 2p)$ 行（$p = 100/5 = 20$），在这个头的 20 维子空间里做一次点积注意力，
+# 它的权重应当就是模块存下的第 $0 \cdot 5 + 1 = 1$ 行：
+
+# %%
+p = num_hiddens // num_heads
+head_rows = slice(1 * p, 2 * p)  # head 2 (index 1)
+q_2, k_2, v_2 = (inputs[:1] @ W.weight[head_rows].T for inputs, W in
+                 ((Q, attention.W_q), (K, attention.W_k), (V, attention.W_v)))
+one_head = d2l.DotProductAttention(dropout=0)
+one_head(q_2, k_2, v_2, valid_lens[:1])
+print("head 2 alone, query 0:", [round(w, 2) for w in one_head.attention_weights[0, 0].tolist()])
+print("module, row 1, query 0:",
+      [round(w, 2) for w in attention.attention.attention_weights[1, 0].tolist()])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.allclose(one_head.attention_weights[0], attention.attention.attention_weights[1],
+                      atol=1e-6)
 assert out.shape == (batch_size, num_queries, num_hiddens)
 assert attention.attention.attention_weights.shape == (batch_size * num_heads, num_queries,
                                                        num_kvpairs)
+assert list(attention.state_dict()) == ["W_q.weight", "W_k.weight", "W_v.weight", "W_o.weight"]
+try:
+    MultiHeadAttention(30, 20, 40, num_hiddens=100, num_heads=3, dropout=0)
+    raise AssertionError("num_heads=3 should be rejected")
+except ValueError as error:
+    assert "num_hiddens=100" in str(error) and "num_heads=3" in str(error)
 
 # %% [markdown]
 # ### 形状是怎样流动的
@@ -246,7 +287,7 @@ assert attention.attention.attention_weights.shape == (batch_size * num_heads, n
 # | `transpose_output` | 拼接各头 | $(b, n_q, p_o)$ |
 # | 输出投影 `W_o` | 最终输出 | $(b, n_q, p_o)$ |
 #
-# 下面用上面那个模块的子层把这几步逐一重做一遍，打印真实的形状，并确认结果与直接调用模块一致。
+# 下面用上面那个模块的子层把这几步逐一重做一遍，打印真实的形状，并与直接调用模块的输出比较。
 
 # %%
 steps = [("queries", Q), ("keys", K), ("values", V)]
@@ -265,40 +306,45 @@ steps += [("transpose_output", concat), ("W_o(...)", final)]
 for name, t in steps:
     print(f"{name:20s} {tuple(t.shape)}")
 print("repeated valid_lens:", lens.tolist())
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.allclose(final, out)
+print("max |step by step - attention(Q, K, V, valid_lens)| =", (final - out).abs().max().item())
 
 # %% [markdown]
 # ### 与 PyTorch 的 `nn.MultiheadAttention` 对照
 #
-# PyTorch 自带的 `torch.nn.MultiheadAttention` 实现的是同一个数学模型，只是参数的存放方式不同：
-# 它要求查询的维度等于 `embed_dim`（即 `num_hiddens`），键和值的维度可以不同（`kdim`、`vdim`），
-# 此时三个投影分别存在 `q_proj_weight`、`k_proj_weight`、`v_proj_weight` 里，输出投影是 `out_proj`；
-# 有效长度则要写成布尔的 `key_padding_mask`（`True` 表示忽略该键）。
-# `d2l_attention.testing.mha_difference` 把我们模块的权重原样复制进一个 `nn.MultiheadAttention`，
-# 在同一组输入上比较两者的输出，或（`per_head=True`）比较每个头的注意力权重
-# （PyTorch 默认返回各头权重的**平均**，`average_attn_weights=False` 才返回每个头的权重）。
+# PyTorch 自带的 `torch.nn.MultiheadAttention` 实现的是同一个数学模型，参数的存放方式不同：
+# 查询、键、值同为 `embed_dim`（即 `num_hiddens`）维时，三个投影摞在**一个** `in_proj_weight` 里
+# （先 $\mathbf{W}_q$、再 $\mathbf{W}_k$、再 $\mathbf{W}_v$，每块内第 $i$ 个头同样占第 $[(i-1)p, ip)$ 行），
+# 输出投影是 `out_proj`（键、值维度不同时，三块分别存在 `q_proj_weight`、`k_proj_weight`、`v_proj_weight` 里）。
+# 有效长度要写成布尔的 `key_padding_mask`（`True` 表示忽略该键）。
+# PyTorch 默认返回各头权重的**平均**，`average_attn_weights=False` 才返回每个头的权重。
+# 把我们的权重按这个对应关系复制过去，比较输出和每个头的权重：
 
 # %%
-from d2l_attention import testing
-
 torch.manual_seed(0)
-ours = MultiHeadAttention(key_size=12, query_size=16, value_size=20, num_hiddens=16,
-                          num_heads=4, dropout=0)
-Qc, Kc, Vc = torch.randn(3, 5, 16), torch.randn(3, 7, 12), torch.randn(3, 7, 20)
-lens_c = torch.tensor([7, 4, 1])
-diffs = [testing.mha_difference(ours, Qc, Kc, Vc, lens_c, per_head=p) for p in (False, True)]
-print(f"ours vs nn.MultiheadAttention, max diff < 1e-5: outputs {diffs[0] < 1e-5}, "
-      f"per-head weights {diffs[1] < 1e-5}")
+ours = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).eval()
+theirs = nn.MultiheadAttention(embed_dim=16, num_heads=4, bias=False, batch_first=True).eval()
+with torch.no_grad():
+    theirs.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight, ours.W_v.weight]))
+    theirs.out_proj.weight.copy_(ours.W_o.weight)
+    Qc, Kc, lens_c = torch.randn(3, 5, 16), torch.randn(3, 7, 16), torch.tensor([7, 4, 1])
+    padding = torch.arange(7) >= lens_c[:, None]  # (batch, keys), True = ignore this key
+    out_theirs, w_theirs = theirs(Qc, Kc, Kc, key_padding_mask=padding,
+                                  average_attn_weights=False)  # w: (batch, heads, n_q, n_k)
+    out_ours = ours(Qc, Kc, Kc, lens_c)
+w_ours = ours.attention.attention_weights.unflatten(0, (3, 4))  # row b*h + i -> [b, i]
+print(f"max |ours - nn.MultiheadAttention|: output {(out_ours - out_theirs).abs().max():.0e}, "
+      f"per-head weights {(w_ours - w_theirs).abs().max():.0e}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert (out_ours - out_theirs).abs().max() < 1e-5 and (w_ours - w_theirs).abs().max() < 1e-6
 
 # %% [markdown]
-# 按头比较的权重也一致，说明两者对“第 $b$ 个样本的第 $i$ 个头”的排列相同，
-# 有效长度也落在了正确的头上。
+# 两边做的是同样的矩阵乘法，输出和每个头的权重都一致（差为 0，至多是单精度的舍入误差）。
+# 按头比较的权重也一致，说明两者对“第 $b$ 个样本的第 $i$ 个头”的排列相同，有效长度也落在了正确的头上。
 #
-# ### 参数量相同，注意力分布不同
+# ### 参数量相同，乘加次数相同
 #
-# 现在验证“数学”一节的三条结论。对 $h = 1, 2, 4, 8$（$p_o = 64$，批量大小 2，$n_q = 5$，$n_k = 9$）数一数：
+# 现在验证“数学”一节的前两条结论。对 $h = 1, 2, 4, 8$（$p_o = 64$，批量大小 2，$n_q = 5$，$n_k = 9$）数一数：
 # 参数量应当都等于 $p_o(d_q + d_k + d_v + p_o)$；打分和加权求和（两次批量矩阵乘法 `bmm`）的浮点运算数
 # 用 PyTorch 的 `FlopCounterMode` 来数，应当与头数无关，都是 $2 \times 2 \times 2\, n_q n_k p_o$
 # （批量 2，两次乘法，每次乘加算 2 次运算）；存下的注意力权重个数则应当是单头的 $h$ 倍。
@@ -329,48 +375,65 @@ assert all(c == (p_o * (d_q + d_k + d_v + p_o), 2 * 2 * 2 * 5 * 9 * p_o, h * 5 *
            for h, c in costs.items())
 
 # %% [markdown]
-# 分布不同：把**同一组**投影权重装进一个 1 头模块和一个 4 头模块。按上面的公式，
-# 单头的分数应当等于 4 个头的分数之和再除以 $\sqrt{4}$；可两个模块的输出并不相同，
-# 因为一个对和做 softmax，另一个对每一段分别做 softmax。
+# ### 同样的权重：一个 softmax，还是 $h$ 个
+#
+# 第三条是本节的关键。把**同一组**投影权重装进一个 4 头模块和一个 1 头模块，
+# 取一个查询，把两边的分数和权重并排画出来：上排是分数，下排是 softmax 后的权重；
+# 前 4 列是 4 个头，最后一列是单头。按“数学”一节的恒等式，单头的分数应当等于 4 个头的分数之和再除以 $\sqrt{4}$。
+# （随机初始化的投影给出的分数都很小，各头的分布都接近均匀；为了让分布看得出形状，这里把输入放大 3 倍。）
 
 # %%
 torch.manual_seed(0)
-four = MultiHeadAttention(16, 16, 16, 16, num_heads=4, dropout=0).eval()
-one = MultiHeadAttention(16, 16, 16, 16, num_heads=1, dropout=0).eval()
-one.load_state_dict(four.state_dict())  # identical parameters, only the head count differs
-Xs, Ys = torch.randn(1, 5, 16), torch.randn(1, 6, 16)
-with torch.no_grad():
-    q4, k4 = transpose_qkv(four.W_q(Xs), 4), transpose_qkv(four.W_k(Ys), 4)
-    scores_4 = q4 @ k4.transpose(1, 2) / (16 / 4) ** 0.5           # (4, n_q, n_k)
-    scores_1 = four.W_q(Xs) @ four.W_k(Ys).transpose(1, 2) / 16 ** 0.5  # (1, n_q, n_k)
-    out_4, out_1 = four(Xs, Ys, Ys), one(Xs, Ys, Ys)
-score_gap = (scores_1[0] - scores_4.sum(dim=0) / 4 ** 0.5).abs().max().item()
-output_gap = (out_4 - out_1).abs().max().item()
-print(f"single-head score = sum of head scores / sqrt(4), up to 1e-5: {score_gap < 1e-5}")
-print(f"max |output with 4 heads - output with 1 head|: {output_gap:.2f}")
+four = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).eval()
+X6 = 3 * torch.randn(1, 6, 16)  # 6 tokens; self-attention: queries = keys = values
+contrast = explore.softmax_contrast(four, X6, X6, query=0)
+d2l.plt.show()
+summed = contrast["head_scores"].sum(dim=0) / 4 ** 0.5
+print("1 head, score of each key      :", [round(s, 2) for s in contrast["single_scores"].tolist()])
+print("sum of the 4 head scores / √4  :", [round(s, 2) for s in summed.tolist()])
+for name, w in [*((f"head {i + 1}", w) for i, w in enumerate(contrast["head_weights"])),
+                ("1 head", contrast["single_weights"])]:
+    print(f"{name}: largest weight {w.max():.2f} on k{w.argmax()}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert score_gap < 1e-5 and output_gap > 0.01
+assert (contrast["single_scores"] - summed).abs().max() < 1e-5
+_peaks = contrast["head_weights"].argmax(dim=-1).tolist()
+assert len(set(_peaks)) == 4  # four heads, four different keys
+assert contrast["single_weights"].argmax() == 1 and contrast["single_weights"][2] < 0.05
+with torch.no_grad():  # the weights drawn are the taught module's
+    four(X6, X6, X6)
+assert torch.equal(contrast["head_weights"], four.attention.attention_weights[:, 0])
+
+# %% [markdown]
+# 读图：4 个头的最大权重落在 4 个不同的键上（头 1 在 k2、头 2 在 k4、头 3 在 k1、头 4 在 k5），
+# 多头的输出因此同时带着这 4 个位置的值。单头只有一个分布：它先把分数加起来，
+# 头 1 给 k2 的高分被其他三个头给 k2 的负分几乎全部抵消（和除以 2 后只剩 0.11），
+# 最后 k1 占 0.77、k5 占 0.21，k2 只有 0.01。
+# 参数一个不差，区别只在 softmax 做在求和之前还是之后。
+# 这组权重是随机的，各头看哪里没有意义；下面训练一个模型，看头数多是否真的有用。
 
 # %% [markdown]
 # ## 训练：让不同的头学会看不同的地方
 #
-# 头数多的好处要在训练后才看得出来。构造一个小任务：序列有 8 个位置（循环排列），
+# 构造一个小任务：序列有 8 个位置（循环排列），
 # 每个位置的输入是它的位置独热（one-hot）编码 $\mathbf{e}_i$ 拼上一个随机标量 $v_i \sim \mathcal{N}(0, 1)$，目标是
 # $y_i = v_{i+1} - v_{i-1}$（下标按 8 取模）。模型只有一个多头注意力层加一个线性读出层；
 # 查询和键只用位置编码 $\mathbf{e}_i$（注意力只能按位置挑选邻居），值是完整的输入 $(\mathbf{e}_j, v_j)$。
 #
 # **单头做不到。** 注意力权重 $a_{ij}$ 只依赖位置，$v_j$ 只经过线性的值投影、$\mathbf{W}_o$ 和读出层，
-# 所以预测对 $v$ 是线性的：$\hat{y}_i = c \sum_j a_{ij} v_j + b_i$，其中常数 $c$ 对所有 $j$ 相同、$a_{ij} \ge 0$。
-# 于是 $v_j$ 的系数 $c\,a_{ij}$ 全部同号，而目标要求 $v_{i+1}$ 的系数为 $+1$、$v_{i-1}$ 的为 $-1$。
-# 由于 $v_j$ 独立、方差为 1，均方误差等于系数误差的平方和，最好也只能把其中一个系数做对：
+# 所以预测对 $v$ 是线性的：$\hat{y}_i = c \sum_j a_{ij} v_j + b_i$，其中常数 $c$ 对所有 $j$ 相同、$a_{ij} \ge 0$，
+# $b_i$ 不含 $v$（来自位置和偏置）。于是 $v_j$ 的系数 $c\,a_{ij}$ 全部同号，而目标要求 $v_{i+1}$ 的系数为 $+1$、$v_{i-1}$ 的为 $-1$。
+# 由于 $v_j$ 独立、均值为 0、方差为 1，均方误差等于系数误差的平方和加上 $b_i^2$，最好也只能把其中一个系数做对：
 #
-# $$\mathbb{E}\big[(\hat{y}_i - y_i)^2\big] = \sum_j \big(c\,a_{ij} - t_{ij}\big)^2 \ \ge\ 1, \qquad
+# $$\mathbb{E}\big[(\hat{y}_i - y_i)^2\big] = \sum_j \big(c\,a_{ij} - t_{ij}\big)^2 + b_i^2 \ \ge\ 1, \qquad
 #   t_{ij} = [j = i+1] - [j = i-1].$$
 #
-# **两个头可以。** 第 $h$ 个头给出系数 $c_h a^{(h)}_{ij}$，两个头的 $c_1$、$c_2$ 可以异号：
+# （两个系数 $c\,a_{i,i+1}$ 与 $c\,a_{i,i-1}$ 同号，离 $+1$ 和 $-1$ 的距离的平方和至少是 1。）
+#
+# **两个头可以。** 第 $r$ 个头给出系数 $c_r a^{(r)}_{ij}$，两个头的 $c_1$、$c_2$ 可以异号：
 # 一个头偏向 $i+1$、另一个偏向 $i-1$，再由 $\mathbf{W}_o$ 和读出层相减。
-# 两个模型的 `num_hiddens` 相同，因此参数量也相同。
+# 下面训练 1、2、4 个头的模型；它们的 `num_hiddens` 相同，因此参数量也相同。
+# （张量很小，用不上多线程，训练前把线程数设为 1。）
 
 # %%
 n_pos = 8
@@ -409,22 +472,23 @@ def train_neighbour(num_heads, num_steps=300, seed=0):
     return net.eval()
 
 
+torch.set_num_threads(1)
 test_inputs, test_target = neighbour_batch(1024, torch.Generator().manual_seed(2))
 nets, mse = {}, {}
-for h in (1, 2):
+for h in (1, 2, 4):
     nets[h] = train_neighbour(h)
     with torch.no_grad():
         mse[h] = ((nets[h](test_inputs) - test_target) ** 2).mean().item()
     print(f"{h} head(s): {count_params(nets[h])} parameters, test MSE {mse[h]:.2f}")
-print("variance of the target: 2.0")
+print(f"variance of the target: {test_target.var():.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert count_params(nets[1]) == count_params(nets[2])
+assert count_params(nets[1]) == count_params(nets[2]) == count_params(nets[4])
 assert mse[1] > 0.9  # the bound 1 above, up to the sampling noise of the test set
-assert mse[2] < 0.05
+assert mse[2] < 0.05 and mse[4] < 0.05
 
 # %% [markdown]
-# 参数一样多，单头的误差停在理论下界 1 附近，两个头几乎做到了零误差。
+# 参数一样多，单头的误差停在理论下界 1 附近，两个头和四个头几乎做到了零误差。
 # 画出两个头的注意力权重（行是查询的位置，列是键的位置；查询和键只含位置，所以每个样本的权重都相同）。
 # 均匀分布时每个权重都是 $1/8 = 0.125$：
 
@@ -446,6 +510,7 @@ for h in range(2):
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert sorted(map(tuple, offset)) == [(1,) * n_pos, (n_pos - 1,) * n_pos]
+_target = torch.roll(torch.eye(n_pos), 1, dims=1) - torch.roll(torch.eye(n_pos), -1, dims=1)
 for seed in (1, 2):  # the same two patterns for other seeds: not luck of seed 0
     _net = train_neighbour(2, seed=seed)
     with torch.no_grad():
@@ -453,11 +518,12 @@ for seed in (1, 2):  # the same two patterns for other seeds: not luck of seed 0
     _w = _net.mha.attention.attention_weights[:2]
     assert sorted(tuple(((_w[h].argmax(-1) - i) % n_pos).tolist()) for h in range(2)) \
         == [(1,) * n_pos, (n_pos - 1,) * n_pos]
+    assert (explore.value_coefficients(_net, n_pos) - _target).abs().max() < 0.1
 
 # %% [markdown]
 # 两个头的权重都不尖锐：每行最大的权重只有 0.2 左右，其余权重散在各个位置上，离均匀的 0.125 不远。
-# 但对每个查询 $i$，一个头的最大权重都在右邻居 $i+1$ 上，另一个都在左邻居 $i-1$ 上
-# （热图里两条错开、首尾相接的对角线）。把“看 $i+1$ 的头”的权重减去“看 $i-1$ 的头”的权重，
+# 但对每个查询 $i$，头 1 的最大权重都在右邻居 $i+1$ 上，头 2 的都在左邻居 $i-1$ 上
+# （热图里两条错开、首尾相接的对角线）。把头 1 的权重减去头 2 的权重，
 # 画在以 0 为中心的红蓝色标上（红为正、蓝为负、白为 0）：
 
 # %%
@@ -476,137 +542,95 @@ neighbours = (i[:, None] - i[None, :]) % n_pos  # 7: key i+1, 1: key i-1
 background = diff[(neighbours != 1) & (neighbours != n_pos - 1)]
 print(f"difference at key i+1: {diff[neighbours == n_pos - 1].min():.2f} to "
       f"{diff[neighbours == n_pos - 1].max():.2f}; at key i-1: {diff[neighbours == 1].min():.2f} "
-      f"to {diff[neighbours == 1].max():.2f}; elsewhere |difference| < 0.01: "
-      f"{bool(background.abs().max() < 0.01)}")
+      f"to {diff[neighbours == 1].max():.2f}; elsewhere at most {background.abs().max():.3f}")
+# v_j reaches the prediction through head r as c_r * weight: readout . W_o (head r's columns)
+# . W_v (head r's rows, the value's column)
+head_dim = 16 // 2
+c = [(nets[2].readout.weight @ nets[2].mha.W_o.weight[:, r * head_dim:(r + 1) * head_dim]
+      @ nets[2].mha.W_v.weight[r * head_dim:(r + 1) * head_dim, -1]).item() for r in range(2)]
+print(f"factor c on each head's weights: head 1 {c[0]:.1f}, head 2 {c[1]:.1f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert first == 0  # the prose names head 1 as the i+1 head
 assert ((diff.argmax(dim=-1) - i) % n_pos == 1).all()
 assert ((diff.argmin(dim=-1) - i) % n_pos == n_pos - 1).all()
+assert background.abs().max() < 0.01
+assert c[0] > 0 > c[1] and abs(c[0] + c[1]) < 0.2 * c[0]  # similar size, opposite signs
 
 # %% [markdown]
-# 差在 $i+1$ 处为正（红）、在 $i-1$ 处为负（蓝），其余位置几乎是白的：散在其他位置的“背景”两个头几乎一样，相减后相互抵消——
-# 这正是 $\mathbf{W}_o$ 和读出层要做的减法，剩下的恰好是目标 $v_{i+1} - v_{i-1}$ 所需的 $+$、$-$ 两个系数（再乘一个常数）。
+# 差在 $i+1$ 处为正（红）、在 $i-1$ 处为负（蓝），其余位置几乎是白的：散在其他位置的“背景”两个头几乎一样，相减后相互抵消。
+# 权重差只有 0.16 左右，而目标要的系数是 $\pm 1$：值投影、$\mathbf{W}_o$ 和读出层给两个头的权重乘上大小相近、符号相反的因子
+# $c_1$、$c_2$（上面最后一行：6.4 和 $-6.4$，约为 $\pm 1/0.16$），做的正是这个减法：$v_{i+1}$ 的系数 $c_1 a^{(1)}_{i,i+1} + c_2 a^{(2)}_{i,i+1}$
+# 在两个头的权重相同的位置上相互抵消，只在权重差 $\pm 0.16$ 的两个邻居上剩下 $\pm 1$。
 # 单个头只有一个非负分布，做不出这样的差；这就是多头的意义：$h$ 个独立归一化的分布可以同时看不同的位置，
 # 再被线性地组合起来。
 
 # %% [markdown]
-# ### 动手试试：屏蔽头
+# ### 动手试试：几个头，看哪里
 #
-# 两个头各自的输出对预测有多重要？做一次消融（ablation）：屏蔽（mask）一个头，即在拼接之后、进入 $\mathbf{W}_o$ 之前把它的
-# $p_o/h$ 个输出分量置零，其余计算不变。`forward_with_heads` 不改写 `MultiHeadAttention`，只在它的 `W_o` 上临时挂一个
-# 前向预钩子（forward pre-hook），把被屏蔽的头的那一段输入乘以 0，然后照常调用整个模型；
-# `head_mask_states` 用它对两个头的每一种开关组合预先算好：每个头的注意力权重（行是查询位置，列是键位置）、
-# 第一个测试序列上的预测与目标，以及整个测试集上的均方误差。
+# 预测对 $v$ 是线性的，所以可以直接量出模型给每个 $v_j$ 的系数：把 $v = 0$ 和 $v = \mathbf{e}_j$ 分别送进训练好的模型，
+# 两次预测之差就是系数（`explore.value_coefficients`）。下面的探索器对上面训练的 1、2、4 头模型，
+# 画出所选查询位置 $i$ 上每个头的注意力权重（左）和模型给各个 $v_j$ 的系数与目标系数（右，目标在 $i+1$ 处为 $+1$、$i-1$ 处为 $-1$）。
 #
-# 取消勾选 “keep head 1” 或 “keep head 2”。先看热图：它们纹丝不动，因为屏蔽发生在注意力**之后**，头“看哪里”没有变，
-# 变的只是它的结果还能不能传到输出。再看误差和预测：只屏蔽一个头时，误差不只是升到单头的下界 1 以上，
-# 甚至比两个头都屏蔽（模型只剩读出层的偏置，对每个位置都输出同一个常数）还大；第一条测试序列的预测曲线也整体离开了目标。
-# 为什么？每个头都把整条序列的 $v_j$ 按它那些不小的背景权重加起来，再乘上一个系数；
-# 要把 $i \pm 1$ 处并不大的权重差放大成目标所需的 $\pm 1$，这个系数必须很大。
-# 两个头的这一部分经过 $\mathbf{W}_o$ 和读出层后正好相互抵消，就像上面差值热图里相减后消失的背景。拿掉一个头，另一个头被放大的背景就原样留在了输出里：
-# 预测几乎只随整条序列的 $\sum_j v_j$ 上下摆动，而目标 $v_{i+1} - v_{i-1}$ 与这个和毫不相关。
+# 它停在 2 个头、查询 $i = 3$：头 1 的最大权重在键 4、头 2 的在键 2，两个分布都很平（最大约 0.23），
+# 右图的模型系数（黑）却与目标（灰）重合：键 4 上是 $+1$，键 2 上是 $-1$。拖动查询位置，两个峰跟着移动，右图始终是 $\pm 1$。
+# 换成 1 个头：这个头几乎只看一个邻居（每个查询上最大权重都在 0.95 以上），右图只有这个邻居的系数做对，
+# 另一个邻居的系数是 0（灰线的另一个尖峰露在外面），误差停在 0.99。
+# 换成 4 个头：误差同样是 0.00、系数同样是 $\pm 1$；4 个分布都很平，哪个头的峰在哪一边随查询位置变化，
+# 分工不再是固定的一头一邻居。
 
 # %%
-#@save
-def forward_with_heads(net, mha, keep, *inputs):
-    """`net(*inputs)` with head i of `mha` (a MultiHeadAttention inside `net`) masked where
-    keep[i] is False: its output is zeroed after the concatenation, before `mha.W_o`.
-
-    The taught forward runs unchanged; a forward pre-hook on `mha.W_o`, removed afterwards,
-    multiplies the features [i*p, (i+1)*p) of masked head i by 0 (p = num_hiddens / num_heads).
-    """
-    keep = torch.as_tensor(keep, dtype=torch.bool)
-    if keep.shape != (mha.num_heads,):
-        raise ValueError(f"keep must hold one flag per head ({mha.num_heads}), got {keep.tolist()}")
-    scale = keep.float().repeat_interleave(mha.W_o.in_features // mha.num_heads)
-    handle = mha.W_o.register_forward_pre_hook(lambda module, args: (args[0] * scale.to(args[0]),))
-    try:
-        return net(*inputs)
-    finally:
-        handle.remove()
-
-
-#@save
-def head_mask_states(net, mha, inputs, target, example=0, decimals=3):
-    """Explorer rows for every on/off combination of the heads of `mha` inside `net`, where
-    `net(inputs)` predicts `target` (both (batch_size, n)) and the loss is the mean squared error.
-
-    Returns (weight_rows, loss_rows, prediction_rows). weight_rows[i]: head i's attention weights
-    for example `example`, query x key, from `mha.attention.attention_weights` (masking acts after
-    the attention, so they do not depend on the mask). loss_rows: one text line per mask;
-    prediction_rows: the target and the prediction at each position of that example per mask.
-    A mask is the columns head1, ..., headh (True = kept), as `forward_with_heads` takes it."""
-    import itertools
-
-    h, weight_rows, loss_rows, prediction_rows = mha.num_heads, None, [], []
-    for keep in itertools.product((True, False), repeat=h):  # all heads kept first
-        state = {f"head{i + 1}": kept for i, kept in enumerate(keep)}
-        with torch.no_grad():
-            pred = forward_with_heads(net, mha, keep, inputs)
-        if weight_rows is None:
-            weights = mha.attention.attention_weights.unflatten(0, (-1, h))[example]
-            labels = [[str(j) for j in range(n)] for n in weights.shape[1:]]
-            weight_rows = [d2l.rows({}, row_labels=("query", labels[0]),
-                                    col_labels=("key", labels[1]), weight=weights[i],
-                                    decimals=decimals) for i in range(h)]
-        mse = ((pred - target) ** 2).mean().item()
-        kept = ", ".join(str(i + 1) for i in range(h) if keep[i]) or "none"
-        loss_rows += d2l.rows(state, text=[f"heads kept: {kept} | test MSE = {mse:.2f} "
-                                           f"(predicting 0: {(target ** 2).mean().item():.2f})"])
-        for series, y in (("target", target[example]), ("prediction", pred[example])):
-            prediction_rows += d2l.rows({**state, "series": series}, y=y, decimals=decimals)
-    return weight_rows, loss_rows, prediction_rows
-
-
-# %%
-weight_rows, loss_rows, prediction_rows = head_mask_states(nets[2], nets[2].mha, test_inputs,
-                                                           test_target)
-head_maps = [d2l.heatmap_view(w, "key", "query", title=f"head {i + 1}: attention weights",
-                              domain=(0, 0.3), width=220, height=200, x_title="key position",
-                              y_title="query position") for i, w in enumerate(weight_rows)]
-d2l.explorer(*head_maps,
-             d2l.line_view(prediction_rows, "i", "y", color="series", points=True,
-                           y_domain=(-5, 5), title="first test sequence",
-                           x_title="position i", y_title="y"),
-             d2l.text_view(loss_rows, "text", width=420),
-             controls=[d2l.Checkbox("head1", "keep head 1", default=True),
-                       d2l.Checkbox("head2", "keep head 2", default=True)],
-             title="Mask heads of the trained 2-head model", columns=2)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-loss = {(r["head1"], r["head2"]): float(r["text"].split("= ")[1].split()[0]) for r in loss_rows}
-assert loss[(True, True)] < 0.05 and min(loss[(True, False)], loss[(False, True)]) > 1
-assert min(loss[(True, False)], loss[(False, True)]) > loss[(False, False)]
-const = [r["y"] for r in prediction_rows if r["series"] == "prediction" and not r["head1"]
-         and not r["head2"]]
-assert max(const) - min(const) < 1e-3  # only the readout bias is left: one constant
-curve = {(r["head1"], r["head2"], r["series"], r["i"]): r["y"] for r in prediction_rows}
-for keep in ((True, False), (False, True)):
-    assert sum(abs(curve[(*keep, "prediction", j)] - curve[(*keep, "target", j)])
-               for j in range(n_pos)) / n_pos > 1
-assert all(-5 < r["y"] < 5 for r in prediction_rows)
-assert all(0 <= r["weight"] < 0.3 for w in weight_rows for r in w)
-with torch.no_grad():
-    nets[2](test_inputs)
-    _weights_all = nets[2].mha.attention.attention_weights.clone()
-    _sums = test_inputs[..., -1].sum(dim=1, keepdim=True).expand(-1, n_pos).flatten()
-    follow = {keep: torch.corrcoef(torch.stack([forward_with_heads(
-        nets[2], nets[2].mha, keep, test_inputs).flatten(), _sums]))[0, 1].abs().item()
-        for keep in ((True, True), (True, False), (False, True))}
-assert torch.equal(nets[2].mha.attention.attention_weights, _weights_all)  # masking moves no weight
-assert follow[(True, True)] < 0.1 < 0.8 < min(follow[(True, False)], follow[(False, True)])
+explore.heads_explorer(nets, test_inputs, test_target, heads=2, query=3)
 
 # %% [markdown]
+# 训练好的翻译模型里，头看的是真实的词：10.7 节在一个英法句子上画出了
+# [Transformer 每一层、每个头的注意力](10.7-transformer.ipynb)，那里同一层的不同头也看向不同的词元。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+_target = torch.roll(torch.eye(n_pos), 1, dims=1) - torch.roll(torch.eye(n_pos), -1, dims=1)
+_coef = {h: explore.value_coefficients(nets[h], n_pos) for h in nets}
+assert (_coef[2] - _target).abs().max() < 0.1 and (_coef[4] - _target).abs().max() < 0.1
+assert torch.allclose(_coef[2][3], _target[3], atol=0.05)  # the default state: +1 at 4, -1 at 2
+with torch.no_grad():
+    _w = {h: nets[h].mha.attention.attention_weights[:h].clone()
+          for h in nets if nets[h](test_inputs[:1]) is not None}
+assert _w[2][0, 3].argmax() == 4 and _w[2][1, 3].argmax() == 2
+# one head: nearly one-hot on one neighbour, whose coefficient is about +-1; the other is about 0
+_peak = (_w[1][0].argmax(-1) - i) % n_pos
+assert len(set(_peak.tolist())) == 1 and _peak[0] in (1, n_pos - 1)
+assert _w[1][0].max(-1).values.min() > 0.95 and round(mse[1], 2) == 0.99
+_hit = _coef[1][i, (i + _peak) % n_pos]
+_miss = _coef[1][i, (i - _peak) % n_pos]
+assert ((_hit.abs() - 1).abs() < 0.2).all() and (_miss.abs() < 0.1).all()
+# four heads: some head's peak moves with the query (no fixed one-neighbour split)
+assert any(len(set(((_w[4][r].argmax(-1) - i) % n_pos).tolist())) > 1 for r in range(4))
+
+# %% [markdown]
+# <details><summary>与书中代码的差别</summary>
+#
+# * `transpose_qkv`、`transpose_output`：书中用 `reshape` 和 `permute`；这里用 `unflatten`、`transpose`、`flatten`，
+#   因为它们直接说出“把最后一维拆成（头，每头维度）”“交换两维”“合并两维”；两种写法的结果逐位相同（折叠的检查）。
+# * 子模块的属性名和创建顺序（`attention`、`W_q`、`W_k`、`W_v`、`W_o`）与书中相同：属性名决定参数名，
+#   创建顺序决定 `parameters()` 和 `state_dict()` 的顺序，所以书中保存的参数可以直接载入。
+# * 书中不检查 `num_hiddens` 能否被 `num_heads` 整除，除不尽时要到前向传播里的 `reshape` 才报一个看不出原因的形状错误；
+#   这里在构造时就抛出 `ValueError`，说明 `num_hiddens` 和 `num_heads` 各是多少、该怎么改（折叠的检查）。
+#   输入的最后一维与 `query_size` 等不符时，`forward` 同样报出是哪个参数不对。
+# * 书中 `forward` 的 `valid_lens` 没有默认值；这里默认为 `None`，不需要遮蔽时可以少传一个参数。
+# * 书中的形状实验用全 1 的输入、查询键值都是 100 维；这里用随机输入和 20、30、40 维，
+#   因为全 1 输入下每个头的权重都相同（在有效的键上均匀分布），练习 1 画出各头的权重时就看不出头与头的区别。
+#
+# </details>
 # ## 小结
 #
 # * 多头注意力把查询、键、值投影到 $h$ 个子空间，在每个子空间里独立做注意力汇聚，拼接后再用 $\mathbf{W}_o$ 融合。
 # * 取每头维度为 `num_hiddens / num_heads` 时，所有头的投影是一个摞起来的全连接层：
 #   投影的参数量和打分的乘加次数与同宽度的单头相同，但 softmax 和注意力权重多了 $h$ 倍，
 #   得到的是 $h$ 个独立的分布，而不是一个。
-# * `transpose_qkv` 把头并入批量维（第 $b$ 个样本的第 $i$ 个头在第 $bh+i$ 行），使 $h$ 个头在一次批量矩阵乘法里并行计算；
+# * `transpose_qkv` 把头并入批量维（第 $b$ 个样本的第 $i$ 个头在第 $bh+(i-1)$ 行，见图 10.5.2），使 $h$ 个头在一次批量矩阵乘法里并行计算；
 #   `transpose_output` 是它的逆变换；有效长度要用 `repeat_interleave` 逐个样本复制。
-# * 我们的实现与 `torch.nn.MultiheadAttention` 在复制权重后输出一致（误差 $< 10^{-5}$）；
-#   在需要同时关注两个邻居的任务上，参数量相同的 2 头模型远胜 1 头模型，两个头各学会看一个邻居。
+# * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做 softmax：后者可以同时看不同的键。
+# * 我们的实现与 `torch.nn.MultiheadAttention` 在复制权重（`in_proj_weight` 摞着 $\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v$，`out_proj` 是 $\mathbf{W}_o$）后输出一致；
+#   在需要同时关注两个邻居的任务上，参数量相同的 2 头模型误差为 0、1 头模型停在下界 1，两个头各学会看一个邻居。
 
 # %% [markdown]
 # ## 练习
@@ -615,7 +639,7 @@ assert follow[(True, True)] < 0.1 < 0.8 < min(follow[(True, False)], follow[(Fal
 #
 # 把本节第一个形状实验（模块 `attention`：5 个头，批量大小 2，4 个查询，6 个键值对，
 # 有效长度 `valid_lens = [3, 2]`）里**每个头**的注意力权重画出来。
-# 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是第 $b$ 个样本第 $i$ 个头的权重矩阵；
+# 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是样本 `b` 的头 `i + 1`（下标 `i`）的权重矩阵；
 # 画成**一张**图、用**一个**颜色刻度：每行一个样本，每列一个头（标题 `"Head 1"`……），坐标轴标上查询和键。
 # 从图中能看出有效长度的作用吗？用数字说明你看到的。
 
@@ -669,23 +693,25 @@ for _b in range(2):
 # ### 练习 2
 #
 # 假设我们手里有一个训练好的多头注意力模型，想剪掉最不重要的头来加快预测。
-# 怎样设计实验来衡量一个头的重要性？先在上面的“屏蔽头”探索器里把 2 头模型的头逐个取消勾选、再同时取消，
-# 比较三种情况的误差：单独屏蔽一个头的误差增加量，能说明“没有这个头会怎样”吗？
-# 再在小模型上动手：用 4 个头（`num_hiddens=16`，每头 4 维）
-# 训练本节的 `NeighbourNet`（`train_neighbour(4)`），然后**逐个屏蔽**每个头
-# （把该头的输出在拼接后、进入 $\mathbf{W}_o$ 之前置零，例如用上面的 `forward_with_heads`），在测试集 `test_inputs` 上测均方误差。
-# 定义 `ex2_net`（训练好的 4 头模型）和 `ex2_importance`：长度为 4 的张量，第 $i$ 项是屏蔽第 $i$ 个头后
+# 怎样设计实验来衡量一个头的重要性？在小模型上动手：取上面训练好的 4 头 `NeighbourNet`（`nets[4]`，
+# `num_hiddens=16`，每头 4 维），**逐个屏蔽**每个头
+# （把该头的输出在拼接后、进入 $\mathbf{W}_o$ 之前置零，例如用 `explore.forward_with_heads(net, net.mha, keep, inputs)`，
+# `keep` 是每个头一个的布尔值），在测试集 `test_inputs` 上测均方误差。
+# 定义 `ex2_net`（训练好的 4 头模型）和 `ex2_importance`：长度为 4 的张量，下标 `i` 处是屏蔽头 `i + 1` 后
 # 测试均方误差的**增加量**。然后按重要性从低到高剪掉头，看看能剪掉几个而误差不明显变大。
+# 对 2 头模型 `nets[2]` 也比较一下：只屏蔽头 1、只屏蔽头 2、两个都屏蔽，误差各是多少？
+# 单独屏蔽一个头的误差增加量，能说明“这个头单独贡献了多少”吗？
+# 最后回到上面的探索器，选 4 个头、逐个拖动查询位置：每个头的峰大多落在哪个邻居上？这与屏蔽的结果对得上吗？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def mse_with_heads(net, keep):
     """Test MSE of `net` when only the heads with keep[i] == True contribute."""
     with torch.no_grad():
-        pred = forward_with_heads(net, net.mha, keep, test_inputs)  # a pruned head outputs zeros
+        pred = explore.forward_with_heads(net, net.mha, keep, test_inputs)  # masked: zeros
     return ((pred - test_target) ** 2).mean().item()
 
 
-ex2_net = train_neighbour(4)
+ex2_net = nets[4]
 all_heads = torch.ones(4, dtype=torch.bool)
 base = mse_with_heads(ex2_net, all_heads)
 ex2_importance = torch.tensor([mse_with_heads(ex2_net, all_heads & (torch.arange(4) != i)) - base
@@ -696,6 +722,14 @@ keep = all_heads.clone()
 for i in ex2_importance.argsort().tolist():  # prune the least important first
     keep[i] = False
     print(f"keep heads {[j + 1 for j in range(4) if keep[j]]}: MSE {mse_with_heads(ex2_net, keep):.2f}")
+print("2 heads:", ", ".join(f"keep {kept}: MSE {mse_with_heads(nets[2], torch.tensor(keep)):.2f}"
+                            for kept, keep in [("both", [True, True]), ("head 1", [True, False]),
+                                               ("head 2", [False, True]), ("none", [False, False])]))
+with torch.no_grad():
+    ex2_net(test_inputs[:1])
+peak_offsets = (ex2_net.mha.attention.attention_weights[:4].argmax(-1) - torch.arange(n_pos)) % n_pos
+for r in range(4):
+    print(f"4 heads, head {r + 1}: peak key - query (mod 8) for queries 0-7 = {peak_offsets[r].tolist()}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert tuple(ex2_importance.shape) == (4,), "ex2_importance should hold one number per head"
@@ -715,11 +749,15 @@ for _i in range(4):
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：最直接的实验是**消融**（ablation）：在验证集上依次屏蔽每个头（把它的输出置零，或换成它在数据上的平均输出），
-# 记录指标（损失、准确率、BLEU）变差多少，变差越多越重要。但探索器里的 2 头模型已经提醒我们这个数字要小心读：
-# 单独屏蔽任何一个头，误差都比两个头都屏蔽时还大，因为剩下的那个头失去了与它相互抵消的搭档；
-# 单独屏蔽的增加量衡量的是“其余的头没有它时怎样”，而不是“它单独贡献了多少”。上面的 4 头小模型里，屏蔽任何一个头都会让均方误差
+# 记录指标（损失、准确率、BLEU）变差多少，变差越多越重要。但 2 头模型提醒我们这个数字要小心读：
+# 单独屏蔽任何一个头，误差（5.6 或 5.5）都比两个头都屏蔽（2.0，只剩读出层的偏置）时还大，
+# 因为每个头的输出都带着一大块要靠另一个头抵消的背景（差值热图里相减后消失的部分），拿掉搭档，背景就留在了输出里。
+# 所以单独屏蔽的增加量衡量的是“其余的头没有它时怎样”，而不是“它单独贡献了多少”。上面的 4 头小模型里，屏蔽任何一个头都会让均方误差
 # 从约 0 升到 1.6～3.1（见 `ex2_importance`），说明这个小任务里每个头都分担了一部分工作，没有可以白白剪掉的头；
-# 大模型里常见的情形则是许多头被屏蔽后指标几乎不变。逐步剪枝的输出还显示了一个陷阱：只剪掉最不重要的头 2 时
+# 大模型里则常见相反的情形：Michel 等人（2019，[Are Sixteen Heads Really Better than One?](https://arxiv.org/abs/1905.10650)）
+# 发现训练好的 Transformer 在测试时去掉许多头、甚至每层只留一个头，指标也几乎不变；
+# Voita 等人（2019，[Analyzing Multi-Head Self-Attention](https://arxiv.org/abs/1905.09418)）用带 $L_0$ 惩罚的门控剪掉了编码器的大部分头，
+# 留下的少数头各有可解释的分工（看相邻位置、看句法关系、看罕见词）。逐步剪枝的输出还显示了一个陷阱：只剪掉最不重要的头 2 时
 # 误差约 1.6，再剪掉头 3 反而降到约 0.6——头之间会互相补偿、抵消，单独屏蔽得到的重要性不能简单相加。
 # 实验设计上要注意：(1) 在独立的验证集上测，并重复几个随机种子，看重要性排序是否稳定；
 # (2) 头之间会互相补偿，逐个屏蔽会低估“一组冗余头”的作用，所以要**逐步**剪枝、每剪一步重新测量
@@ -727,12 +765,17 @@ for _i in range(4):
 # $\xi_i$（初值 1），用验证集上 $|\partial \mathcal{L} / \partial \xi_i|$ 的平均值作重要性，
 # 一次反向传播就得到所有头的分数；也可以训练时给门控加 $L_0$/$L_1$ 稀疏惩罚，让不重要的头自动关掉。
 # (4) 剪枝的目的是提速，最后要实际测剪枝后模型的预测时间和指标，画出“速度—质量”曲线来决定剪多少。
+#
+# 探索器里的 4 头模型（打印的最后 4 行）：头 1、头 3 的峰大多在 $i+1$（偏移 1，分别在 5 个和 7 个查询上），
+# 头 2、头 4 的峰大多在 $i-1$（偏移 7，各在 6 个查询上）：每个邻居都有两个头在看，所以屏蔽一个头时它的“同伴”还在，
+# 误差升到 1.6～3.1，而不是像 2 头模型那样升到 5.5 以上。逐步剪枝时剪掉头 2、头 3 后剩下的头 1 和头 4
+# 正好一个看 $i+1$、一个看 $i-1$，又凑成了 2 头模型那样的一对，误差因此比只剪头 2 时还低。
 
 # %% [markdown]
 # ### 练习 3
 #
 # 不用 `transpose_qkv`，而是**逐个头循环**地实现多头注意力：对模块 `attention` 的第 $i$ 个头，
-# 取出 `W_q.weight`、`W_k.weight`、`W_v.weight` 的第 $i$ 段行（每段 `num_hiddens / num_heads` 行）作为该头的投影，
+# 取出 `W_q.weight`、`W_k.weight`、`W_v.weight` 的第 $[(i-1)p, ip)$ 行（$p$ = `num_hiddens / num_heads`）作为该头的投影（上面单独算头 2 时就是这样取的），
 # 用 `d2l.DotProductAttention` 算出该头的输出，把 5 个头的输出沿最后一维拼接，再经过 `W_o`。
 # 在输入 `Q, K, V, valid_lens` 上定义结果 `ex3_loop_output`，它应当与 `attention(Q, K, V, valid_lens)` 一致。
 
@@ -784,8 +827,16 @@ def wrong_forward(net, X, lens):
 with torch.no_grad():
     ex4_gap = (ex4_net(ex4_X, ex4_X, ex4_X, ex4_valid_lens)
                - wrong_forward(ex4_net, ex4_X, ex4_valid_lens)).abs().max().item()
-print("repeat_interleave:", ex4_valid_lens.repeat_interleave(2).tolist(),
-      " repeat:", ex4_valid_lens.repeat(2).tolist(), f" gap {ex4_gap:.3f}")
+    harmless_gap = (ex4_net(ex4_X, ex4_X, ex4_X, ex4_harmless_lens)
+                    - wrong_forward(ex4_net, ex4_X, ex4_harmless_lens)).abs().max().item()
+for name, lens_, gap in (("ex4_valid_lens", ex4_valid_lens, ex4_gap),
+                         ("ex4_harmless_lens", ex4_harmless_lens, harmless_gap)):
+    print(f"{name} {lens_.tolist()}: repeat_interleave {lens_.repeat_interleave(2).tolist()}, "
+          f"repeat {lens_.repeat(2).tolist()}, max |right - wrong| = {gap:.3f}")
+try:  # a 2-D valid_lens (batch, queries) needs one repeat count per dimension
+    torch.tensor([[1, 2, 3], [3, 2, 1]]).repeat(2)
+except RuntimeError as error:
+    print("2-D valid_lens with repeat(2):", str(error).split(".")[0])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert ex4_net.num_heads == 2 and tuple(ex4_X.shape) == (2, 3, 4)
@@ -795,3 +846,16 @@ assert ex4_valid_lens.repeat(2).tolist() != ex4_valid_lens.repeat_interleave(2).
 assert ex4_gap > 1e-3, "the wrong expansion should change the output"
 assert ex4_harmless_lens.repeat(2).tolist() == ex4_harmless_lens.repeat_interleave(2).tolist(), \
     "ex4_harmless_lens should not expose the bug"
+
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：折叠后的第 $r = b h + (i-1)$ 行是样本 $b$ 的第 $i$ 个头，应当用 $l_b$。
+# `repeat_interleave` 给出 $[l_0, l_0, l_1, l_1]$（$h = 2$），第 $r$ 行拿到 $l_{\lfloor r/h \rfloor} = l_b$，正确；
+# `repeat` 把整个向量首尾相接，给出 $[l_0, l_1, l_0, l_1]$，第 $r$ 行拿到 $l_{r \bmod B}$（$B$ 是批量大小）。
+# 上面的 `[1, 3]` 里，样本 0 的头 2 用了样本 1 的长度 3、样本 1 的头 1 用了长度 1，输出差 0.238。
+# 一般地，两种写法只在下面三种情形下给出同一个列表：批量大小 $B = 1$、头数 $h = 1$，或者所有样本的有效长度都相等
+# （`[2, 2]` 就是这样，差为 0.000）。反过来，只要 $B \ge 2$、$h \ge 2$：样本 0 的前 $h$ 行拿到 $l_0, l_1, \ldots$，
+# 要与 $l_0$ 相同就得 $l_1 = l_0$；依此类推，第 $r$ 行拿到的 $l_{r \bmod B}$ 必须等于 $l_{\lfloor r/h \rfloor}$，而 $\lfloor r/h \rfloor < r$，
+# 逐个推下去所有长度都等于 $l_0$。所以这个错误在“批量 > 1、头数 > 1、长度不全相等”时一定出现，而常见的调试输入
+# （单个样本、单头、或长度相同的批量）恰好都看不出来，这正是它危险的地方。
+# 二维的 `valid_lens`（批量大小，查询数）则不会悄悄出错：`repeat(h)` 只给了一个重复次数，PyTorch 直接报错（上面打印的那句）；
+# 写成 `repeat(h, 1)` 才能运行，而那样又会像一维时一样把样本的顺序排错。

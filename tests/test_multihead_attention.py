@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import d2l_attention as d2l
 from d2l_attention import testing
+from d2l_attention.explore import multihead_attention as explore
 
 
 # torch.nn.MultiheadAttention needs query size == embed_dim; keys and values may differ.
@@ -160,7 +161,7 @@ def test_forward_with_heads_zeroes_masked_heads_before_w_o_and_removes_its_hook(
     x = torch.randn(2, 4, 5)
     with torch.no_grad():
         full = net(x)
-        got = d2l.forward_with_heads(net, net.mha, [True, False, True], x)
+        got = explore.forward_with_heads(net, net.mha, [True, False, True], x)
         # Independent route: zero rows [2, 4) of W_v, so head 2 (index 1) outputs zeros.
         net.mha.W_v.weight[2:4] = 0
         want = net(x)
@@ -168,37 +169,114 @@ def test_forward_with_heads_zeroes_masked_heads_before_w_o_and_removes_its_hook(
     assert not torch.allclose(got, full, atol=1e-3)
     assert len(net.mha.W_o._forward_pre_hooks) == 0
     with pytest.raises(ValueError, match="one flag per head"):
-        d2l.forward_with_heads(net, net.mha, [True, False], x)
+        explore.forward_with_heads(net, net.mha, [True, False], x)
 
 
-def test_head_mask_states_hold_the_taught_weights_and_the_masked_losses():
-    torch.manual_seed(5)
-    h, n, example, decimals = 3, 4, 1, 3
-    net = _Readout(size=5, num_hiddens=6, num_heads=h).eval()
-    x, target = torch.randn(3, n, 5), torch.randn(3, n)
-    weight_rows, loss_rows, prediction_rows = d2l.head_mask_states(net, net.mha, x, target,
-                                                                   example=example)
-    assert len(weight_rows) == h and all(len(w) == n * n for w in weight_rows)
-    assert len(loss_rows) == 2 ** h and len(prediction_rows) == 2 ** h * 2 * n
+def test_reshape_figure_draws_what_transpose_qkv_returns():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    s = explore.reshape_figure(batch_size=2, num_steps=3, num_heads=4, head_dim=2)
+    X = s["b n hp"]
+    assert torch.equal(s["bh n p"], d2l.transpose_qkv(X, 4))
+    assert torch.equal(d2l.transpose_output(s["bh n p"], 4), X)
+    # head i of example b: block [b, :, i] of the unflattened X, and row b*h + i after folding
+    for b, i in itertools.product(range(2), range(4)):
+        assert torch.equal(s["b h n p"][b, i], X[b, :, 2 * i:2 * i + 2])
+        assert torch.equal(s["bh n p"][b * 4 + i], s["b n h p"][b, :, i])
+    d2l.plt.close("all")
+
+
+def test_softmax_contrast_holds_the_identity_and_the_taught_weights():
+    torch.manual_seed(0)
+    net = d2l.MultiHeadAttention(8, 8, 8, 8, num_heads=4, dropout=0).eval()
+    x = 3 * torch.randn(1, 5, 8)
+    s = explore.softmax_contrast_states(net, x, x, query=2)
+    torch.testing.assert_close(s["single_scores"], s["head_scores"].sum(0) / 2,
+                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(s["head_weights"], torch.softmax(s["head_scores"], -1))
+    torch.testing.assert_close(s["single_weights"], torch.softmax(s["single_scores"], -1))
     with torch.no_grad():
-        net(x)
-    taught = net.mha.attention.attention_weights  # row b * h + i: head i of example b
-    for i in range(h):
-        assert [r["weight"] for r in weight_rows[i]] == pytest.approx(
-            taught[example * h + i].flatten().tolist(), abs=10 ** -decimals)
-        assert [(r["query"], r["key"]) for r in weight_rows[i][:2]] == [("0", "0"), ("0", "1")]
-    for keep in itertools.product((True, False), repeat=h):
-        state = {f"head{i + 1}": k for i, k in enumerate(keep)}
-        pruned = _Readout(size=5, num_hiddens=6, num_heads=h).eval()
-        pruned.load_state_dict(net.state_dict())
+        net(x, x, x)
+    assert torch.equal(s["head_weights"], net.attention.attention_weights[:, 2])
+    one = d2l.MultiHeadAttention(8, 8, 8, 8, num_heads=1, dropout=0).eval()
+    one.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        one(x, x, x)
+    torch.testing.assert_close(s["single_weights"], one.attention.attention_weights[0, 2])
+
+
+class _Neighbour(torch.nn.Module):
+    """The section's NeighbourNet: positions are the queries and keys, (position, v) the values."""
+
+    def __init__(self, n, num_heads):
+        super().__init__()
+        self.n = n
+        self.mha = d2l.MultiHeadAttention(n, n, n + 1, 8, num_heads, dropout=0)
+        self.readout = torch.nn.Linear(8, 1)
+
+    def forward(self, inputs):
+        pos = inputs[..., :self.n]
+        return self.readout(self.mha(pos, pos, inputs)).squeeze(-1)
+
+
+def _neighbour_data(n, batch):
+    vals = torch.randn(batch, n)
+    inputs = torch.cat([torch.eye(n).expand(batch, n, n), vals.unsqueeze(-1)], -1)
+    return inputs, torch.roll(vals, -1, 1) - torch.roll(vals, 1, 1)
+
+
+def test_value_coefficients_are_the_gradient_of_the_prediction():
+    torch.manual_seed(6)
+    n = 5
+    net = _Neighbour(n, 2).eval()
+    inputs, _ = _neighbour_data(n, 1)
+    inputs.requires_grad_(True)
+    jac = torch.stack([torch.autograd.grad(net(inputs)[0, i], inputs)[0][0, :, -1]
+                       for i in range(n)])  # d prediction_i / d v_j
+    torch.testing.assert_close(explore.value_coefficients(net, n), jac, atol=1e-5, rtol=1e-4)
+
+
+def test_neighbour_states_hold_the_taught_weights_and_coefficients():
+    torch.manual_seed(7)
+    n = 5
+    nets = {1: _Neighbour(n, 1).eval(), 2: _Neighbour(n, 2).eval()}
+    inputs, target = _neighbour_data(n, 16)
+    s = explore.neighbour_states(nets, inputs, target)
+    for h, net in nets.items():
         with torch.no_grad():
+            net(inputs[:1])
+        taught = net.mha.attention.attention_weights
+        coef = explore.value_coefficients(net, n)
+        for q in range(n):
             for i in range(h):
-                if not keep[i]:
-                    pruned.mha.W_v.weight[2 * i:2 * (i + 1)] = 0
-            pred = pruned(x)
-        mine = [r for r in prediction_rows if all(r[k] == v for k, v in state.items())]
-        for series, want in (("target", target[example]), ("prediction", pred[example])):
-            assert [r["y"] for r in mine if r["series"] == series] == pytest.approx(
-                want.tolist(), abs=10 ** -decimals)
-        (line,) = [r["text"] for r in loss_rows if all(r[k] == v for k, v in state.items())]
-        assert f"MSE = {((pred - target) ** 2).mean().item():.2f}" in line
+                got = [r["weight"] for r in s["weights"]
+                       if (r["heads"], r["query"], r["series"]) == (h, q, f"head {i + 1}")]
+                assert got == pytest.approx(taught[i, q].tolist(), abs=0.005)
+            got = [r["coefficient"] for r in s["coefficients"]
+                   if (r["heads"], r["query"], r["series"]) == (h, q, "model")]
+            assert got == pytest.approx(coef[q].tolist(), abs=0.005)
+            want = [r["coefficient"] for r in s["coefficients"]
+                    if (r["heads"], r["query"], r["series"]) == (h, q, "target")]
+            assert want == [1.0 if j == (q + 1) % n else -1.0 if j == (q - 1) % n else 0.0
+                            for j in range(n)]
+        with torch.no_grad():
+            mse = ((net(inputs) - target) ** 2).mean().item()
+        assert any(f"test MSE {mse:.2f}" in r["text"] for r in s["text"] if r["heads"] == h)
+
+
+def test_heads_explorer_shows_the_chosen_state_in_fixed_colours():
+    from test_explorers import svg_for, texts
+
+    torch.manual_seed(8)
+    n = 5
+    nets = {1: _Neighbour(n, 1).eval(), 2: _Neighbour(n, 2).eval()}
+    inputs, target = _neighbour_data(n, 16)
+    shown = explore.heads_explorer(nets, inputs, target, heads=2, query=1)
+    assert any("query 1, largest weight" in t for t in texts(svg_for(shown)))
+    drawn = texts(svg_for(shown, heads=1, query=4))
+    assert any(t.startswith("1 head: test MSE") for t in drawn)
+    assert any("query 4, largest weight" in t for t in drawn)
+    scales = [c["encoding"]["color"]["scale"] for c in shown.spec["concat"][:2]]
+    assert scales[0] == {"domain": ["head 1", "head 2"], "range": list(explore.HEAD_COLOURS[:2])}
+    assert scales[1]["domain"] == ["target", "model"]

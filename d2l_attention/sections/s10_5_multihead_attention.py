@@ -7,22 +7,21 @@ import torch
 from torch import nn
 
 from ..checks import check_divisible, check_folded_heads, check_qkv, check_shape, check_valid_lens
-from ..explorers import rows
 from .s10_3_attention_scoring import DotProductAttention
 
-__all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention', 'forward_with_heads', 'head_mask_states']
+__all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
 
 
-# %% notebooks/10.5-multihead-attention.py:111
+# %% notebooks/10.5-multihead-attention.py:115
 def transpose_qkv(X, num_heads):
     """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
     X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
-    Row b * num_heads + i of the result holds block i (head i) of example b.
+    Row b * num_heads + i of the result holds block i (head i + 1) of example b.
     """
     check_shape(X, "X", "(batch_size, n, num_hiddens)")
     check_divisible(X.shape[-1], num_heads)
-    # (b, n, h, p): head i owns features [i*p, (i+1)*p), p = num_hiddens / h
+    # (b, n, h, p): head i + 1 owns features [i*p, (i+1)*p), p = num_hiddens / h
     per_head = X.unflatten(-1, (num_heads, -1))
     return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
 
@@ -37,7 +36,7 @@ def transpose_output(X, num_heads):
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/10.5-multihead-attention.py:166
+# %% notebooks/10.5-multihead-attention.py:186
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention.
 
@@ -45,7 +44,8 @@ class MultiHeadAttention(nn.Module):
     values: (batch_size, num_kv, value_size); valid_lens: None, (batch_size,) or
     (batch_size, num_queries). Output: (batch_size, num_queries, num_hiddens).
     After a forward pass, `self.attention.attention_weights` has shape
-    (batch_size * num_heads, num_queries, num_kv); row b * num_heads + i is head i of example b.
+    (batch_size * num_heads, num_queries, num_kv); row b * num_heads + i is head i + 1 of
+    example b.
     """
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
@@ -54,7 +54,7 @@ class MultiHeadAttention(nn.Module):
         check_divisible(num_hiddens, num_heads)
         self.num_heads = num_heads
         self.attention = DotProductAttention(dropout)
-        # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i's.
+        # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i+1's.
         self.W_q = nn.Linear(query_size, num_hiddens, bias=bias)
         self.W_k = nn.Linear(key_size, num_hiddens, bias=bias)
         self.W_v = nn.Linear(value_size, num_hiddens, bias=bias)
@@ -74,53 +74,3 @@ class MultiHeadAttention(nn.Module):
             valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
         per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
         return self.W_o(transpose_output(per_head, self.num_heads))
-
-
-# %% notebooks/10.5-multihead-attention.py:511
-def forward_with_heads(net, mha, keep, *inputs):
-    """`net(*inputs)` with head i of `mha` (a MultiHeadAttention inside `net`) masked where
-    keep[i] is False: its output is zeroed after the concatenation, before `mha.W_o`.
-
-    The taught forward runs unchanged; a forward pre-hook on `mha.W_o`, removed afterwards,
-    multiplies the features [i*p, (i+1)*p) of masked head i by 0 (p = num_hiddens / num_heads).
-    """
-    keep = torch.as_tensor(keep, dtype=torch.bool)
-    if keep.shape != (mha.num_heads,):
-        raise ValueError(f"keep must hold one flag per head ({mha.num_heads}), got {keep.tolist()}")
-    scale = keep.float().repeat_interleave(mha.W_o.in_features // mha.num_heads)
-    handle = mha.W_o.register_forward_pre_hook(lambda module, args: (args[0] * scale.to(args[0]),))
-    try:
-        return net(*inputs)
-    finally:
-        handle.remove()
-
-
-def head_mask_states(net, mha, inputs, target, example=0, decimals=3):
-    """Explorer rows for every on/off combination of the heads of `mha` inside `net`, where
-    `net(inputs)` predicts `target` (both (batch_size, n)) and the loss is the mean squared error.
-
-    Returns (weight_rows, loss_rows, prediction_rows). weight_rows[i]: head i's attention weights
-    for example `example`, query x key, from `mha.attention.attention_weights` (masking acts after
-    the attention, so they do not depend on the mask). loss_rows: one text line per mask;
-    prediction_rows: the target and the prediction at each position of that example per mask.
-    A mask is the columns head1, ..., headh (True = kept), as `forward_with_heads` takes it."""
-    import itertools
-
-    h, weight_rows, loss_rows, prediction_rows = mha.num_heads, None, [], []
-    for keep in itertools.product((True, False), repeat=h):  # all heads kept first
-        state = {f"head{i + 1}": kept for i, kept in enumerate(keep)}
-        with torch.no_grad():
-            pred = forward_with_heads(net, mha, keep, inputs)
-        if weight_rows is None:
-            weights = mha.attention.attention_weights.unflatten(0, (-1, h))[example]
-            labels = [[str(j) for j in range(n)] for n in weights.shape[1:]]
-            weight_rows = [rows({}, row_labels=("query", labels[0]),
-                                    col_labels=("key", labels[1]), weight=weights[i],
-                                    decimals=decimals) for i in range(h)]
-        mse = ((pred - target) ** 2).mean().item()
-        kept = ", ".join(str(i + 1) for i in range(h) if keep[i]) or "none"
-        loss_rows += rows(state, text=[f"heads kept: {kept} | test MSE = {mse:.2f} "
-                                           f"(predicting 0: {(target ** 2).mean().item():.2f})"])
-        for series, y in (("target", target[example]), ("prediction", pred[example])):
-            prediction_rows += rows({**state, "series": series}, y=y, decimals=decimals)
-    return weight_rows, loss_rows, prediction_rows

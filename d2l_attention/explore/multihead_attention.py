@@ -1,0 +1,338 @@
+"""Section 10.5's figures and explorer: how the heads are folded into the batch, one softmax
+against several, and the trained neighbour task whose heads split i+1 and i-1.
+
+The notebook calls `reshape_figure()`, `softmax_contrast(...)` and `heads_explorer(...)`; all
+three compute what they draw with the taught `d2l.transpose_qkv` and `d2l.MultiHeadAttention`,
+and return (or expose through a `*_states` function) the numbers, for the section's tests.
+`forward_with_heads` masks heads of a trained model (exercise 2).
+"""
+
+from __future__ import annotations
+
+import torch
+
+import d2l_attention as d2l
+from d2l_attention import explorers as ex
+
+# Vega-Lite's default category colours (tableau10): a head keeps its colour in the static
+# figures and in the explorer's lines (head 1 blue, head 2 orange, ...).
+HEAD_COLOURS = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2",
+                "#ff9da6")
+SINGLE_COLOUR = "#7f7f7f"  # the one softmax of a single head
+
+
+def _light(colour, amount=0.55):
+    """`colour` mixed with white (amount = share of white), for cell fills under black text."""
+    rgb = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    return tuple(c + (1 - c) * amount for c in rgb)
+
+
+# ---------------------------------------------------------------------------------------------
+# The reshape, drawn from the taught transpose_qkv
+# ---------------------------------------------------------------------------------------------
+
+def reshape_states(batch_size=2, num_steps=3, num_heads=4, head_dim=2):
+    """The tensors the reshape figure draws: X = arange as the projected queries
+    (b, n, h*p), then (b, n, h, p), (b, h, n, p) and `d2l.transpose_qkv(X)` (b*h, n, p)."""
+    X = torch.arange(batch_size * num_steps * num_heads * head_dim).reshape(
+        batch_size, num_steps, num_heads * head_dim)
+    folded = d2l.transpose_qkv(X, num_heads)
+    return {"b n hp": X, "b n h p": X.unflatten(-1, (num_heads, head_dim)),
+            "b h n p": folded.unflatten(0, (batch_size, num_heads)), "bh n p": folded}
+
+
+def _block(ax, x0, y0, values, colour, size=8, outline=True):
+    """A matrix of numbered cells with its top-left corner at (x0, y0), y pointing down."""
+    from matplotlib.patches import Rectangle
+
+    rows, cols = values.shape
+    for r in range(rows):
+        for c in range(cols):
+            ax.add_patch(Rectangle((x0 + c, y0 + r), 1, 1, facecolor=_light(colour),
+                                   edgecolor="white", lw=1.2))
+            ax.text(x0 + c + 0.5, y0 + r + 0.5, str(int(values[r, c])), ha="center",
+                    va="center", fontsize=size)
+    if outline:
+        ax.add_patch(Rectangle((x0, y0), cols, rows, fill=False, edgecolor="#555", lw=0.8))
+
+
+def _arrow(ax, start, end, text, **kw):
+    ax.annotate("", xy=end, xytext=start,
+                arrowprops=dict(arrowstyle="-|>", color="#444", lw=1.2, shrinkA=0, shrinkB=0))
+    ax.text((start[0] + end[0]) / 2, (start[1] + end[1]) / 2 - 0.35, text, ha="center",
+            va="bottom", fontsize=9, family="monospace", **kw)
+
+
+def reshape_figure(batch_size=2, num_steps=3, num_heads=4, head_dim=2, d_q=5, figsize=(12, 6)):
+    """Draw the stacked W_q (row blocks coloured by head) and the reshape chain of
+    `d2l.transpose_qkv`: (b, n, h*p) -> (b, n, h, p) -> (b, h, n, p) -> (b*h, n, p).
+    The numbers in the cells are those of X = arange (the projected queries), so every number
+    can be followed to where transpose_qkv puts it. Returns the drawn tensors (`reshape_states`)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    s = reshape_states(batch_size, num_steps, num_heads, head_dim)
+    b, n, h, p = batch_size, num_steps, num_heads, head_dim
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    title = dict(ha="left", va="bottom", fontsize=10, weight="bold")
+    note = dict(ha="left", va="bottom", fontsize=9, color="#555")
+
+    # (1) W_q: h*p rows of d_q weights; rows [i*p, (i+1)*p) are head i's projection.
+    y_top = 1.5
+    ax.text(0, y_top - 1.3, "W_q.weight  (h·p, d_q)", **title)
+    for i in range(h):
+        for r in range(p):
+            for c in range(d_q):
+                ax.add_patch(Rectangle((c, y_top + i * p + r), 1, 1, facecolor=_light(
+                    HEAD_COLOURS[i], 0.35), edgecolor="white", lw=1))
+        ax.text(-0.3, y_top + i * p + p / 2, f"head {i + 1}", ha="right", va="center",
+                fontsize=9, color=HEAD_COLOURS[i], weight="bold")
+    ax.text(-3.1, y_top + h * p + 0.3, "one stacked nn.Linear: row block i is W_q^(i)",
+            va="top", ha="left", fontsize=9, color="#555")
+
+    # (2) (b, n, h*p): the projected queries, columns coloured by the head that owns them.
+    def projected(x0, gap):
+        """(b, n, h*p) with gap = 0; (b, n, h, p) with gaps: each position's row cut in h."""
+        for e in range(b):
+            y0 = y_top + e * (n + 1)
+            ax.text(x0 - 0.3, y0 + n / 2, f"example {e}", ha="right", va="center", fontsize=9)
+            if not gap:
+                for i in range(h):
+                    _block(ax, x0 + i * p, y0, s["b n h p"][e, :, i], HEAD_COLOURS[i],
+                           outline=False)
+                ax.add_patch(Rectangle((x0, y0), h * p, n, fill=False, edgecolor="#555", lw=0.8))
+                continue
+            for r in range(n):
+                for i in range(h):
+                    _block(ax, x0 + i * (p + gap), y0 + r * (1 + gap / 2) - gap / 2,
+                           s["b n h p"][e, r, i][None], HEAD_COLOURS[i])
+
+    x_b = d_q + 6.5
+    ax.text(x_b, y_top - 1.3, f"W_q(queries)  (b, n, h·p) = ({b}, {n}, {h * p})", **title)
+    projected(x_b, 0)
+    _arrow(ax, (d_q + 0.4, y_top + n), (x_b - 5.3, y_top + n), "")
+    x_c = x_b + h * p + 7
+    ax.text(x_c, y_top - 1.3, f"unflatten(-1, (h, p))  ({b}, {n}, {h}, {p})", **title)
+    projected(x_c, 0.6)
+    _arrow(ax, (x_b + h * p + 0.3, y_top + n), (x_c - 5.3, y_top + n), "")
+    ax.text(x_c, y_top + b * (n + 1) - 0.6, "each row (one position) cut into h pieces",
+            va="top", **{k: v for k, v in note.items() if k != "va"})
+
+    # (3) (b, h, n, p): every head of every example is its own n x p matrix.
+    y_d = y_top + b * (n + 1) + 4.0
+    ax.text(0, y_d - 1.3, f"transpose(1, 2)  (b, h, n, p) = ({b}, {h}, {n}, {p})", **title)
+    for e in range(b):
+        for i in range(h):
+            x0 = 4.5 + i * (p + 1)
+            y0 = y_d + e * (n + 1.4)
+            _block(ax, x0, y0, s["b h n p"][e, i], HEAD_COLOURS[i])
+            if e == 0:
+                ax.text(x0 + p / 2, y0 - 0.15, f"head {i + 1}", ha="center", va="bottom",
+                        fontsize=8, color=HEAD_COLOURS[i], weight="bold")
+        ax.text(4.2, y_d + e * (n + 1.4) + n / 2, f"example {e}", ha="right", va="center",
+                fontsize=9)
+
+    # (4) (b*h, n, p): the heads are now batch items; row b*h + i is head i of example b.
+    x_e = 4.5 + h * (p + 1) + 6
+    ax.text(x_e, y_d - 1.3, f"flatten(0, 1)  (b·h, n, p) = ({b * h}, {n}, {p})", **title)
+    for r in range(b * h):
+        x0 = x_e + r * (p + 0.8)
+        _block(ax, x0, y_d + 0.6, s["bh n p"][r], HEAD_COLOURS[r % h])
+        ax.text(x0 + p / 2, y_d + 0.45, f"{r}", ha="center", va="bottom", fontsize=9,
+                weight="bold")
+        ax.text(x0 + p / 2, y_d + n + 0.75, f"e{r // h}\nh{r % h + 1}", ha="center", va="top",
+                fontsize=8, color=HEAD_COLOURS[r % h])
+    _arrow(ax, (4.5 + h * (p + 1) + 0.2, y_d + n), (x_e - 0.3, y_d + n), "")
+    ax.text(x_e, y_d + n + 2.6, "a batch of b·h small attentions for DotProductAttention;\n"
+            "transpose_output runs these steps backwards", va="top", ha="left", fontsize=9,
+            color="#555")
+    ax.set_xlim(-3.2, x_e + b * h * (p + 0.8) + 0.5)
+    ax.set_ylim(y_d + b * (n + 1.4) + 0.2, -0.2)
+    fig.tight_layout()
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# One softmax against h softmaxes, from the same weights
+# ---------------------------------------------------------------------------------------------
+
+def softmax_contrast_states(net, queries, keys, query=0):
+    """For query `query` of example 0: each head's scores q_i.k_i / sqrt(p) and weights (from
+    `net.attention.attention_weights`), and the single-head scores and weights of a 1-head
+    `d2l.MultiHeadAttention` holding the same parameters. queries, keys: (1, n, size);
+    self-attention style, keys are also the values."""
+    h = net.num_heads
+    p = net.W_q.out_features // h
+    one = d2l.MultiHeadAttention(net.W_k.in_features, net.W_q.in_features,
+                                 net.W_v.in_features, net.W_q.out_features, 1, dropout=0)
+    one.load_state_dict(net.state_dict())
+    one.eval()
+    with torch.no_grad():
+        q = d2l.transpose_qkv(net.W_q(queries), h)[:, query]  # (h, p)
+        k = d2l.transpose_qkv(net.W_k(keys), h)                # (h, n_k, p)
+        head_scores = (k @ q.unsqueeze(-1)).squeeze(-1) / p ** 0.5   # (h, n_k)
+        net.eval()(queries, keys, keys)
+        head_weights = net.attention.attention_weights[:h, query].clone()
+        q1, k1 = net.W_q(queries)[0, query], net.W_k(keys)[0]
+        single_scores = k1 @ q1 / (h * p) ** 0.5
+        one(queries, keys, keys)
+        single_weights = one.attention.attention_weights[0, query].clone()
+    return {"head_scores": head_scores, "head_weights": head_weights,
+            "single_scores": single_scores, "single_weights": single_weights}
+
+
+def softmax_contrast(net, queries, keys, query=0, figsize=(12, 4.6)):
+    """Draw, for one query, each head's scores and softmax (top/bottom row, one column per
+    head) beside the single head with the same parameters: its score is the sum of the head
+    scores divided by sqrt(h), and it has one softmax. Returns `softmax_contrast_states`."""
+    import matplotlib.pyplot as plt
+
+    s = softmax_contrast_states(net, queries, keys, query)
+    h, n_k = s["head_scores"].shape
+    fig, axes = plt.subplots(2, h + 1, figsize=figsize, sharey="row")
+    keys_x = range(n_k)
+    ticks = [f"k{j}" for j in keys_x]
+    score_lim = 1.15 * max(s["head_scores"].abs().max().item(),
+                           s["single_scores"].abs().max().item())
+    for col in range(h + 1):
+        single = col == h
+        colour = SINGLE_COLOUR if single else HEAD_COLOURS[col]
+        scores = s["single_scores"] if single else s["head_scores"][col]
+        weights = s["single_weights"] if single else s["head_weights"][col]
+        top, bottom = axes[0, col], axes[1, col]
+        top.bar(keys_x, scores.numpy(), color=colour)
+        top.axhline(0, color="#999", lw=0.8)
+        top.set_ylim(-score_lim, score_lim)
+        top.set_title("1 head: (sum of scores)/√h" if single else f"head {col + 1}: score",
+                      fontsize=10)
+        bottom.bar(keys_x, weights.numpy(), color=colour)
+        bottom.set_ylim(0, 1.12)
+        bottom.set_title("its one softmax" if single else f"head {col + 1}: softmax",
+                         fontsize=10)
+        for j, w in enumerate(weights.tolist()):
+            bottom.text(j, w + 0.02, f"{w:.2f}", ha="center", va="bottom", fontsize=7)
+        for a in (top, bottom):
+            a.set_xticks(list(keys_x), ticks, fontsize=8)
+        if single:
+            for a in (top, bottom):
+                for side in ("left", "right", "top", "bottom"):
+                    a.spines[side].set_color(SINGLE_COLOUR)
+                    a.spines[side].set_linewidth(1.6)
+    axes[0, 0].set_ylabel("score")
+    axes[1, 0].set_ylabel("attention weight")
+    fig.tight_layout()
+    return s
+
+
+# ---------------------------------------------------------------------------------------------
+# The neighbour task: what each head looks at, and the coefficient the model puts on each v_j
+# ---------------------------------------------------------------------------------------------
+
+def basis_inputs(num_steps):
+    """Neighbour-task inputs (num_steps + 1, n, n + 1): position one-hot and value v, with v = 0
+    in the first sequence and v = e_j (1 at position j) in sequence j + 1."""
+    pos = torch.eye(num_steps).expand(num_steps + 1, num_steps, num_steps)
+    vals = torch.cat([torch.zeros(1, num_steps), torch.eye(num_steps)])
+    return torch.cat([pos, vals.unsqueeze(-1)], dim=-1)
+
+
+def value_coefficients(net, num_steps):
+    """C (n, n): the prediction at i is sum_j C[i, j] v_j + const (the attention sees only the
+    positions, so it is linear in v); measured by feeding v = 0 and v = e_j to `net`."""
+    with torch.no_grad():
+        y = net(basis_inputs(num_steps))  # (n + 1, n)
+    return (y[1:] - y[0]).T
+
+
+def neighbour_states(nets, test_inputs, test_target, decimals=2):
+    """Explorer rows for the neighbour task, for each trained net (nets: {num_heads: net with a
+    `.mha`}) and query position: each head's attention weights over the keys, the model's
+    coefficients C[i, :] against the target's (+1 at i+1, -1 at i-1), and a line of text with
+    the test MSE. Weights are rounded to `decimals` places (trained: they move with the CPU)."""
+    n = test_inputs.shape[1]
+    target = torch.roll(torch.eye(n), 1, dims=1) - torch.roll(torch.eye(n), -1, dims=1)
+    weight_rows, coef_rows, text_rows = [], [], []
+    for h, net in nets.items():
+        with torch.no_grad():
+            mse = ((net(test_inputs) - test_target) ** 2).mean().item()
+            net(test_inputs[:1])
+            weights = net.mha.attention.attention_weights[:h]  # (h, n, n): example 0
+        coef = value_coefficients(net, n)
+        for q in range(n):
+            state = {"heads": h, "query": q}
+            for i in range(h):
+                weight_rows += ex.rows({**state, "series": f"head {i + 1}"},
+                                       row_labels=("key", list(range(n))), weight=weights[i, q],
+                                       decimals=decimals)
+            for series, values in (("target", target[q]), ("model", coef[q])):  # model on top
+                coef_rows += ex.rows({**state, "series": series},
+                                     row_labels=("key", list(range(n))), coefficient=values,
+                                     decimals=decimals)
+            peaks = ", ".join(f"head {i + 1} → key {int(weights[i, q].argmax())}"
+                              for i in range(h))
+            text_rows += ex.rows(state, row_labels=("line", [0, 1]), text=[
+                f"{h} head{'s' if h > 1 else ''}: test MSE {mse:.2f} (target variance 2.0)",
+                f"query {q}, largest weight: {peaks}"])
+    return {"weights": weight_rows, "coefficients": coef_rows, "text": text_rows}
+
+
+def heads_explorer(nets, test_inputs, test_target, heads=2, query=3):
+    """The explorer: pick the number of heads (one trained net each) and a query position;
+    see each head's weights over the keys and the coefficient the model puts on each v_j."""
+    s = neighbour_states(nets, test_inputs, test_target)
+    n = test_inputs.shape[1]
+    weights = ex.line_view(s["weights"], "key", "weight", color="series", points=True,
+                           y_domain=(0, 1), title="each head's attention weights (this query)",
+                           x_title="key position j", y_title="weight", width=300)
+    coefficients = ex.line_view(s["coefficients"], "key", "coefficient", color="series",
+                                points=True, y_domain=(-1.5, 1.5),
+                                title="coefficient on v_j in the prediction", width=300,
+                                x_title="key position j", y_title="coefficient")
+    shown = ex.explorer(weights, coefficients, ex.text_view(s["text"], "text", width=300,
+                                                            height=50, size=13),
+                        controls=[ex.Select("heads", tuple(nets), "number of heads",
+                                            default=heads),
+                                  ex.Slider("query", tuple(range(n)), "query position i",
+                                            default=query)],
+                        title="Neighbour task: what each head looks at", columns=2)
+    # Each panel has its own colours: the heads as in the static figures (head 1 blue, head 2
+    # orange, ...), the target's coefficients grey under the model's black.
+    shown.spec["resolve"] = {"scale": {"color": "independent"},
+                             "legend": {"color": "independent"}}
+    heads_used = [f"head {i + 1}" for i in range(max(nets))]
+    _colour(shown.spec, weights.title, heads_used, list(HEAD_COLOURS[:len(heads_used)]))
+    _colour(shown.spec, coefficients.title, ["target", "model"], ["#bbbbbb", "#222222"])
+    return shown
+
+
+def _colour(spec, title, domain, colours):
+    """Give the colour channel of the panel titled `title` a fixed domain and colours."""
+    for chart in spec.get("concat", []):
+        if chart.get("title") == title:
+            chart["encoding"]["color"]["scale"] = {"domain": domain, "range": colours}
+            return
+    raise ValueError(f"no panel titled {title!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Masking heads (exercise 2)
+# ---------------------------------------------------------------------------------------------
+
+def forward_with_heads(net, mha, keep, *inputs):
+    """`net(*inputs)` with head i of `mha` (a MultiHeadAttention inside `net`) masked where
+    keep[i] is False: its output is zeroed after the concatenation, before `mha.W_o`.
+
+    The taught forward runs unchanged; a forward pre-hook on `mha.W_o`, removed afterwards,
+    multiplies the features [i*p, (i+1)*p) of masked head i by 0 (p = num_hiddens / num_heads).
+    """
+    keep = torch.as_tensor(keep, dtype=torch.bool)
+    if keep.shape != (mha.num_heads,):
+        raise ValueError(f"keep must hold one flag per head ({mha.num_heads}), got {keep.tolist()}")
+    scale = keep.float().repeat_interleave(mha.W_o.in_features // mha.num_heads)
+    handle = mha.W_o.register_forward_pre_hook(lambda module, args: (args[0] * scale.to(args[0]),))
+    try:
+        return net(*inputs)
+    finally:
+        handle.remove()
