@@ -79,7 +79,8 @@ from d2l_attention.explore import transformer
 #
 # 输入端，第 $t$ 个词元的表示是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$：嵌入向量乘以 $\sqrt{d}$，
 # 再加上 10.6 节的位置编码 $\mathbf{p}_t$（为什么乘 $\sqrt{d}$，后面专门用数字来看）；
-# 输出端，解码器最后接一个全连接层给出词表上的分数。
+# 输出端，解码器最后接一个全连接层给出词表上的分数。解码器的输入是右移一位的目标序列（图中的 shifted right）：
+# 开头加上 `<bos>`，位置 $t$ 的输出预测目标序列的第 $t$ 个词元（都从 0 数），也就是输入里位置 $t+1$ 的那个。
 #
 # | 位置 | 张量 | 形状 |
 # |---|---|---|
@@ -666,7 +667,7 @@ assert enc_peak[0] > 0.9 and enc_peak[1] < enc_peak[0] - 0.1
 # 读图：第 1 层几乎每个查询都把全部权重给了一个键（打印的权重几乎都是 1.00），同一层的不同头看的键不同；
 # 第 2 层分散得多，最大权重在 0.39 到 0.99 之间（每行最大权重的平均：第 1 层 0.99，第 2 层 0.75）。
 # 第 2 层混合的已经是第 1 层混合过的向量，它不必再盯住某一个词元。
-# “第 1 层接近独热、第 2 层更分散”在我们另外训练的随机种子上也成立（折叠的检查核对这一次运行）。
+# “第 1 层接近独热、第 2 层更分散”在我们另外训练的模型上也成立（折叠的检查核对这一次运行）。
 
 # %% [markdown]
 # ### 解码器自注意力
@@ -690,7 +691,8 @@ assert max(map(max, dec_prev)) >= 3 and max(map(max, dec_bos)) >= 3
 # 有的头看**前一个**词元（第 2 层第 3 头：`suis->je 0.97`、`chez->suis 0.95`、`moi->chez 1.00`）。
 # 看前一个词元的头并不需要因果掩码：BERT 这样的双向编码器里也有专看前一个或后一个词元的头（Clark 等人，2019）。
 # 因果掩码保证的是另一件事：没有哪个头能看**后一个**词元。
-# 哪个头做什么随训练而变；“有头主要看 `<bos>`、有头主要看前一个词元”在我们另外训练的随机种子上也成立。
+# 哪个头做什么随训练而变：我们另外训练的模型里都有把 5 个查询中至少 3 个的最大权重给 `<bos>` 的头，
+# 而像第 2 层第 3 头这样的“前一个词元”头并不是每次都有（有一个种子里，没有哪个头对超过 2 个查询这样做）。
 
 # %% [markdown]
 # ### 编码器–解码器注意力
@@ -709,13 +711,13 @@ def heads_reading(kind_att, query, key):
 
 assert torch.stack(net.decoder.attention_weights[1])[..., len(att.source):].max() == 0
 assert heads_reading(att, "je", "i'm") >= 4 and heads_reading(att, "suis", "home") >= 5
-assert att.cross[:, :, att.target.index("moi")].max() < 0.6
 
 # %% [markdown]
 # 读图：纵轴是输入词元，这一行的输出是下一个词元，所以要看的是**输出**某个词的那一行读了哪个源词。
 # 输入 `je`、要输出 `suis` 的一行：8 个头里 5 个把最大的权重给了 `i'm`（第 1 层第 3 头 0.98，第 2 层第 1 头 0.97），
 # `je suis` 正是 `i'm` 的译文；输入 `suis`、要输出 `chez` 的一行：8 个头里 7 个把最大的权重给了 `home`（`chez moi` 对应的正是它）。
-# 输入 `moi`、要输出句号时，没有一个头的最大权重超过 0.53：这一步不需要对齐某个特定的源词。
+# 输入 `moi`、要输出句号时，这一次没有一个头的最大权重超过 0.53，句号不需要对齐某个特定的源词；
+# 不过在我们另外训练的模型里，这一行也有头把 0.95 以上的权重给了 `home` 或 `i'm`，所以这一点不算规律。
 # 与 10.4 节单一的注意力分布相比，多头让每一层可以同时从几个角度读源句子。
 #
 # 训练数据里没有的 `he's calm .` 呢？同样把参考译文 `il est calme .` 整句输入，打印每一行读得最多的源词：
@@ -780,6 +782,7 @@ assert book_pass.decoder.triu(1).max() > 0.5
 # %% [markdown]
 # 后果：模型训练时从没见过后面的词元，看到它们并不能帮它“作弊”，它算出的是另一个函数。
 # 不加掩码时，位置 0 的预测从 `je` 变成了句号，参考译文的对数概率从 $-0.08$ 降到 $-1.94$（概率从 0.92 降到 0.14）。
+# 在我们另外训练的模型里也是这样：位置 0 的预测都不再是 `je`，对数概率降到 $-8.8$、$-9.9$ 这样的数。
 # 用书中的解码器在预测模式下给一句译文打分，得到的不是训练时优化的那个量，而且不会报任何错。
 
 # %% [markdown]
@@ -1040,7 +1043,10 @@ assert norm_gap < 1e-5
 #   每个子层都包在残差连接和层规范化里；我们的编码器层、解码器层与 PyTorch 的
 #   `nn.TransformerEncoderLayer`、`nn.TransformerDecoderLayer`（后置层规范化）算的是同一个函数。
 # * 解码器自注意力的因果掩码由状态决定：有 $p$ 个缓存位置时第 $j$ 个新查询的有效长度是 $p+j+1$。
-#   所以无论训练还是预测模式，整句输入都看不到未来，并且与靠缓存逐词解码的结果相同。
+#   所以无论训练还是预测模式，整句输入都看不到未来，并且与靠缓存逐词解码的结果相同（缓存就是掩码）。
+#   书中预测模式下不加掩码，给一句译文打分时算的就是另一个函数（本节的例子里，参考译文的概率从 0.92 降到 0.14）。
+# * 训练好的翻译模型里，输出某个词的那一步读的是它对应的源词（`je` 读 `i'm`，`suis` 读 `home`，
+#   没见过的句子里 `est` 读 `calm`）；解码器里有头看 `<bos>`、有头看前一个词元，因果掩码只保证没有头看后面。
 # * 层规范化只用一个词元自己的特征，与批量和填充无关，因此比批量规范化更适合序列。
 # * 嵌入乘以 $\sqrt{d}$ 是为按 $1/\sqrt{d}$ 初始化的（与输出层共享的）嵌入设计的；
 #   对 $\mathcal{N}(0,1)$ 初始化的嵌入，它让词元信号比位置编码大约 $\sqrt{2d}$ 倍。
@@ -1086,7 +1092,13 @@ assert all(0 < r["loss"] < 1 and r["seconds"] > 0 for r in ex1_results.values())
 assert all(0 <= r["bleu"] <= 1 for r in ex1_results.values()), "BLEU lies in [0, 1]"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# EX1_ANSWER
+# 参考答案：每加一层，编码器多一个自注意力子层，解码器多两个注意力子层，参数多了 41984 个（见 `params`）；
+# 前向和反向的计算量大致随层数线性增长，层与层之间又是串行的，这一次 4 层训练了 102.7 秒，2 层 44.1 秒（秒数随机器和负载而变）。
+# 翻译效果：50 轮后，2 层模型的损失是 0.066，已经把 `go .` 译对（`va !`），其余三句是通顺但不对的法语
+# （`je vais bien .`、`il est mouillé .`、`je suis en <unk> .`），平均 BLEU 0.551；4 层模型的损失是 0.132，
+# 四句都还带着 `<unk>`，平均 BLEU 0.293。同样的轮数下，更深的模型学得更慢：在这 600 个句子对上，加深没有带来更好的翻译。
+# 这只是一个种子、50 轮的比较（本节的 2 层模型要 250 轮才把三个训练句子都译对）；要知道 4 层最终能否译得更好，
+# 需要训练得更久、比较多个种子，后置层规范化的深层堆叠还可能需要学习率预热（见上文）。
 
 # %% [markdown]
 # ### 练习 2
@@ -1115,7 +1127,17 @@ assert 0 < ex2_results["loss"] < 1 and 0 <= ex2_results["bleu"] <= 1
 assert ex2_results["params"] - 60872 == 6 * (8 * 8 + 8 * 8 + 8), "W_q, W_k, w_v in 6 attentions"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# EX2_ANSWER
+# 参考答案：能训练，但一般不值得。实验（同一个种子，各 50 轮）：加性注意力的模型多了 816 个参数
+# （6 个注意力各有 $\mathbf{W}_q, \mathbf{W}_k \in \mathbb{R}^{8\times 8}$ 和 $\mathbf{w}_v \in \mathbb{R}^{8}$），
+# 这一次训练用了 63.0 秒（点积 44.1 秒）；损失 0.058 对 0.066，平均 BLEU 0.415 对 0.551，各有胜负，
+# 差别在一次训练的波动之内，看不出哪个打分函数译得更好（Vaswani 等人也报告：$d_k$ 小时两者效果相近）。原因在计算方式上：
+# (1) 点积注意力的分数 $\mathbf{Q}\mathbf{K}^\top$ 是一次矩阵乘法，可以用高度优化的 GEMM 和上文的融合算子；
+# 加性注意力要对每一对查询–键算 $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$，中间张量的形状是
+# $(b, n_q, n_k, h)$，比分数矩阵大 $h$ 倍（$h$ 为隐藏单元数），序列长时内存和时间都难以接受。
+# (2) 加性注意力的长处是查询和键可以有不同的长度（维度），但 Transformer 里它们都先投影到同样的维度，
+# 这个长处用不上；缩放因子 $1/\sqrt{d}$ 已经解决了点积随维度增大、softmax 饱和的问题。
+# (3) 多头时每个头可以再各有一套加性网络（这里为简单起见各头共用一套），参数和计算进一步增加。
+# 所以 Transformer 选择更快、更省内存的缩放点积注意力。
 
 # %% [markdown]
 # ### 练习 3
@@ -1365,4 +1387,9 @@ assert ex9_results["params"] == 60872, "the same model: a hook adds no parameter
 assert 0 < ex9_results["loss"] < 2 and 0 <= ex9_results["bleu"] <= 1
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex9-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# EX9_ANSWER
+# 参考答案：去掉因子后照样能训练：这一次 50 轮的损失是 0.062（有因子时 0.066），平均 BLEU 0.415（有因子时 0.551），
+# 一次训练的差别在波动之内，谈不上哪个更好。这符合正文的分析：对 $\mathcal{N}(0,1)$ 初始化的嵌入，
+# 不乘 $\sqrt{d}$ 时词元嵌入本来就和位置编码差不多大（初始时范数之比约 1.4，训练 50 轮后是 1.44）；
+# 乘上 $\sqrt{d}$ 时，本节训练 250 轮的模型里词元嵌入是位置编码的 8.24 倍，位置信号相对小，模型也照样学会了翻译。
+# 这个因子真正要配合的是按 $1/\sqrt{d}$ 初始化、与输出层共享的嵌入（正文最后一段）；
+# 对本节这样独立地按 $\mathcal{N}(0,1)$ 初始化的嵌入，它不是必需的。
