@@ -13,6 +13,7 @@ from torch import nn
 
 import d2l_attention as d2l
 from d2l_attention import testing
+from d2l_attention.explore import transformer
 
 D, HEADS, FFN, LAYERS, VOCAB = 16, 4, 32, 2, 23
 
@@ -332,19 +333,48 @@ def encode(net, vocab, sentence, num_steps):
     return net.encoder(src, valid), valid, len(ids)
 
 
+def test_teacher_forced_holds_one_causal_pass_and_the_reference_log_probabilities():
+    net, vocab = toy_translator()
+    att = transformer.teacher_forced(net, "a c", "c a b", vocab, vocab, 5)
+    assert att.source == ["a", "c", "<eos>"] and att.target == ["<bos>", "c", "a", "b"]
+    with torch.no_grad():
+        enc_out, valid, n_src = encode(net, vocab, "a c", 5)
+        encoder = torch.stack(net.encoder.attention_weights)[..., :n_src, :n_src]
+        Y = torch.tensor([vocab[att.target]])
+        Y_hat, _ = net.decoder(Y, net.decoder.init_state(enc_out, valid))
+        decoder, cross = (torch.stack(w) for w in net.decoder.attention_weights)
+    assert torch.allclose(att.encoder, encoder) and torch.allclose(att.decoder, decoder)
+    assert torch.allclose(att.cross, cross[..., :n_src]) and att.decoder.triu(1).max() == 0
+    log_probs = torch.log_softmax(Y_hat[0], -1)
+    labels = vocab[["c", "a", "b", "<eos>"]]
+    assert torch.allclose(att.log_probs, log_probs[torch.arange(4), torch.tensor(labels)])
+    assert att.predicted == vocab.to_tokens(Y_hat[0].argmax(-1).tolist())
+
+
+def test_greedy_rows_equal_the_teacher_forced_rows_of_the_translation():
+    net, vocab = toy_translator()
+    translation, gap = transformer.greedy_rows_match(net, "a c", vocab, vocab, 5)
+    assert translation == "b b b b b" and gap < 1e-5
+
+
+def test_strongest_keys_reads_the_argmax_of_each_row():
+    weights = torch.tensor([[[[0.1, 0.9], [0.7, 0.3]]]])  # one layer, one head
+    assert transformer.strongest_keys(weights, ["x", "y"], ["k0", "k1"]) == (
+        "layer 1 head 1: x->k1 0.90, y->k0 0.70")
+
+
 def test_attention_states_hold_the_models_weights_for_each_sentence_kind_layer_and_head():
     net, vocab = toy_translator()
-    sentences, num_steps = ["a c", "b"], 5
-    rows, text = d2l.attention_states(net, sentences, vocab, vocab, num_steps, decimals=4)
+    sentences, references, num_steps = ["a c", "b"], ["c a", "a"], 5
+    rows, text = transformer.attention_states(net, sentences, references, vocab, vocab,
+                                              num_steps, decimals=4)
     assert len(text) == len(sentences) * 3
     total = 0
-    for sentence in sentences:
-        translation, _ = d2l.predict_seq2seq(net, sentence, vocab, vocab, num_steps, "cpu")
-        assert translation == "b b b b b"
+    for sentence, reference in zip(sentences, references):
         with torch.no_grad():
             enc_out, valid, n_src = encode(net, vocab, sentence, num_steps)
             encoder = torch.stack(net.encoder.attention_weights)[..., :n_src, :n_src]
-            dec_in = torch.tensor([vocab[["<bos>"] + translation.split()[:-1]]])
+            dec_in = torch.tensor([vocab[["<bos>"] + reference.split()]])
             net.decoder(dec_in, net.decoder.init_state(enc_out, valid))  # one causal pass
             decoder, cross = (torch.stack(w) for w in net.decoder.attention_weights)
         expected = {"encoder": encoder, "decoder": decoder, "cross": cross[..., :n_src]}
@@ -358,7 +388,7 @@ def test_attention_states_hold_the_models_weights_for_each_sentence_kind_layer_a
                         weights[layer, head].flatten().tolist(), abs=1e-4)
                     total += got.numel()
         (line,) = [r["text"] for r in text if (r["sentence"], r["kind"]) == (sentence, "cross")]
-        assert translation in line
+        assert "greedy: b b b b b" in line and f"reference fed: {reference}" in line
     assert len(rows) == total
     # the rows' first-seen order (the heatmap's axis order) is position order in every state
     for axis, index in (("key", "col"), ("query", "row")):
@@ -369,11 +399,13 @@ def test_attention_states_hold_the_models_weights_for_each_sentence_kind_layer_a
                           if (r["sentence"], r["kind"]) == (sentence, kind)}
                 positions = [labels[a] for a in order if a in labels]
                 assert positions == sorted(positions) == list(range(len(labels)))
+    chart = transformer.attention_explorer(net, sentences, references, vocab, vocab, num_steps)
+    assert "Attention of the trained translator" in repr(chart)
 
 
 def test_cache_states_hold_each_decoding_steps_self_attention_row():
     net, vocab = toy_translator()
-    rows, text = d2l.cache_states(net, "a c", vocab, vocab, 5, decimals=4)
+    rows, text = transformer.cache_states(net, "a c", vocab, vocab, 5, decimals=4)
     _, steps = d2l.predict_seq2seq(net, "a c", vocab, vocab, 5, "cpu", True)
     assert len(text) == len(steps) == 5
     assert len(rows) == LAYERS * HEADS * sum(t + 1 for t in range(5))
@@ -386,15 +418,17 @@ def test_cache_states_hold_each_decoding_steps_self_attention_row():
             f"{i} {tok}" for i, tok in enumerate((["<bos>"] + ["b"] * 4)[:t + 1])}
         (line,) = [r["text"] for r in text if r["step"] == t]
         assert f"keys: {t + 1} ({t} cached" in line and line.endswith("emits: b")
+    assert "Greedy decoding" in repr(transformer.cache_explorer(net, "a c", vocab, vocab, 5))
     net, vocab = toy_translator("<eos>", 10.0)  # stops at once: one step, emitting <eos>
-    rows, text = d2l.cache_states(net, "a c", vocab, vocab, 5)
+    rows, text = transformer.cache_states(net, "a c", vocab, vocab, 5)
     assert len(rows) == LAYERS * HEADS and text[0]["text"].endswith("emits: <eos>")
+    transformer.cache_explorer(net, "a c", vocab, vocab, 5)  # one step: still an explorer
 
 
 def test_eval_mask_states_compare_the_causal_mask_with_the_books_unmasked_eval_pass():
     net, vocab = toy_translator()
-    rows, text = d2l.eval_mask_states(net, "a c", "c a b", vocab, vocab, 5, decimals=4)
-    assert len(rows) == 2 * LAYERS * HEADS * 4 * 4 and len(text) == 2
+    rows, text = transformer.eval_mask_states(net, "a c", "c a b", vocab, vocab, 5, decimals=4)
+    assert len(rows) == 2 * LAYERS * HEADS * 4 * 4 and len(text) == 4
     with torch.no_grad():
         enc_out, valid, _ = encode(net, vocab, "a c", 5)
         Y = torch.tensor([vocab[["<bos>", "c", "a", "b"]]])
@@ -416,12 +450,32 @@ def test_eval_mask_states_compare_the_causal_mask_with_the_books_unmasked_eval_p
                                                          abs=1e-4)
         assert leaky[later].max() > 0.1  # the queries see later positions
     predicted = " ".join(vocab.to_tokens(Y_hat[0].argmax(-1).tolist()))
-    assert text[0]["book_mask"] is False and text[0]["text"].endswith(predicted)
-    assert "diagonal: 0.00" in text[0]["text"] and "diagonal: 0.00" not in text[1]["text"]
+    lines = {(r["book_mask"], r["line"]): r["text"] for r in text}
+    assert lines[False, 1].endswith(predicted)
+    assert "diagonal: 0.00" in lines[False, 0] and "diagonal: 0.00" not in lines[True, 0]
+    log_prob = torch.log_softmax(Y_hat[0], -1)[torch.arange(4), torch.tensor(
+        vocab[["c", "a", "b", "<eos>"]])].sum().item()
+    assert f"log-probability of the reference: {log_prob:.2f}" in lines[False, 0]
     # the hooks are gone: the same pass is causal again
     with torch.no_grad():
         net.decoder(Y, net.decoder.init_state(enc_out, valid))
     assert all(w[:, later].max() == 0 for w in net.decoder.attention_weights[0])
+    assert "eval mode" in repr(transformer.eval_mask_explorer(net, "a c", "c a b", vocab, vocab, 5))
+
+
+def test_decode_counts_with_and_without_the_cache():
+    net, vocab = toy_translator()
+    cached = transformer.decode_counts(net, "a c", vocab, vocab, 5, use_cache=True, num_new=4)
+    again = transformer.decode_counts(net, "a c", vocab, vocab, 5, use_cache=False, num_new=4)
+    assert cached[0] == again[0] == [vocab["<bos>"]] + [vocab["b"]] * 4
+    assert cached[1:] == (4, 1 + 2 + 3 + 4)
+    assert again[1:] == (1 + 2 + 3 + 4, 1 + 4 + 9 + 16)
+
+
+def test_explorer_builders_left_the_book_api():
+    for name in ("attention_states", "eval_mask_states", "cache_states", "position_labels",
+                 "stack_decoder_steps", "decode_counts"):
+        assert not hasattr(d2l, name), name
 
 
 # --- torch.compile -----------------------------------------------------------------------------

@@ -10,17 +10,15 @@ import torch
 from torch import nn
 
 from ..checks import check_block_sizes, check_last_axis, check_same_shape
-from ..explorers import rows
-from ..seq2seq import Encoder, EncoderDecoder, TrainingConfig, predict_seq2seq
-from ..text import truncate_pad
+from ..seq2seq import Encoder, EncoderDecoder, TrainingConfig
 from .s10_4_bahdanau_attention import AttentionDecoder
 from .s10_5_multihead_attention import MultiHeadAttention
 from .s10_6_self_attention import PositionalEncoding
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG', 'stack_decoder_steps', 'position_labels', 'attention_states', 'eval_mask_states', 'cache_states']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG']
 
 
-# %% notebooks/10.7-transformer.py:107
+# %% notebooks/10.7-transformer.py:105
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
@@ -40,7 +38,7 @@ class PositionWiseFFN(nn.Module):
         return self.dense2(hidden)
 
 
-# %% notebooks/10.7-transformer.py:184
+# %% notebooks/10.7-transformer.py:169
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -60,7 +58,7 @@ class AddNorm(nn.Module):
         return self.ln(residual)
 
 
-# %% notebooks/10.7-transformer.py:222
+# %% notebooks/10.7-transformer.py:207
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -83,7 +81,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/10.7-transformer.py:279
+# %% notebooks/10.7-transformer.py:260
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -127,7 +125,7 @@ class TransformerEncoder(Encoder):
             for _ in range(num_layers))
 
     # Every attention in the blocks masks the padding keys, and everything else acts on each
-    # position alone: outputs at real positions do not depend on the padding (shown below).
+    # position alone: outputs at real positions do not depend on the padding (exercise 7).
     ignores_padding = True
 
     def forward(self, X, valid_lens, *args):
@@ -141,7 +139,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/10.7-transformer.py:363
+# %% notebooks/10.7-transformer.py:344
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -191,7 +189,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/10.7-transformer.py:445
+# %% notebooks/10.7-transformer.py:426
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -232,12 +230,10 @@ class TransformerDecoder(AttentionDecoder):
                 [weights(blk.attention2) for blk in self.blks]]
 
 
-# %% notebooks/10.7-transformer.py:575
+# %% notebooks/10.7-transformer.py:553
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
-    """This section's translator; its sizes are in `TRANSFORMER_CONFIG`. The residual
-    connections need the key, query, value and FFN-input sizes equal to num_hiddens, so one
-    number sets them all."""
+    """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
     sizes = (num_hiddens, num_hiddens, num_hiddens, num_hiddens, [num_hiddens], num_hiddens)
     encoder = TransformerEncoder(len(src_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
                                  dropout)
@@ -248,9 +244,7 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ff
 
 @dataclasses.dataclass(frozen=True)
 class TransformerConfig(TrainingConfig):
-    """10.7's translator: the book's sizes, and the training settings of `d2l.TrainingConfig`
-    with 250 epochs (the book trains 200); the notebooks, `make bench` and the tests read
-    `TRANSFORMER_CONFIG`."""
+    """The sizes and training settings below, in one object (`make bench` and the tests)."""
 
     num_hiddens: int = 32
     num_layers: int = 2
@@ -265,136 +259,3 @@ class TransformerConfig(TrainingConfig):
 
 
 TRANSFORMER_CONFIG = TransformerConfig()
-
-
-# %% notebooks/10.7-transformer.py:769
-def stack_decoder_steps(saved):
-    """One greedy translation's decoder weights, saved by predict_seq2seq per step as
-    [self-attention per layer, encoder-decoder attention per layer], each (heads, 1, keys):
-    stacked into (layers, heads, steps, steps) self-attention, 0 above the diagonal, and
-    (layers, heads, steps, source positions) encoder-decoder attention."""
-    num_layers, (num_heads, _, num_src) = len(saved[0][0]), saved[0][1][0].shape
-    self_att = torch.zeros(num_layers, num_heads, len(saved), len(saved))
-    cross = torch.zeros(num_layers, num_heads, len(saved), num_src)
-    for t, (self_w, cross_w) in enumerate(saved):  # step t's query sees positions 0..t
-        for layer in range(num_layers):
-            self_att[layer, :, t, :t + 1] = self_w[layer][:, 0].cpu()
-            cross[layer, :, t] = cross_w[layer][:, 0].cpu()
-    return self_att, cross
-
-
-# %% notebooks/10.7-transformer.py:839
-def position_labels(tokens):
-    """Tokens tagged with their position (from 0): '0 <bos>', '1 je', ... A repeated token keeps
-    its own row or column in a heatmap."""
-    return [f"{i} {token}" for i, token in enumerate(tokens)]
-
-
-def attention_states(net, sentences, src_vocab, tgt_vocab, num_steps, decimals=2):
-    """Explorer rows of a translator's attention: for each sentence, kind ("encoder", "decoder",
-    "cross"), layer and head (both from 1), the weights of queries x keys.
-
-    Each sentence is translated greedily by d2l.predict_seq2seq(..., save_attention_weights=True).
-    The encoder's attention_weights, read right after that call, are the sentence's encoder
-    self-attention; the decoder's rows of each step, stacked by `stack_decoder_steps`, are its
-    self-attention (0 above the diagonal) and its encoder-decoder attention. Padding keys (weight 0) are left out.
-    Returns (heatmap rows, sorted by key and then query position so that the axes read in
-    position order; one text row per sentence and kind)."""
-    device = next(net.parameters()).device
-    heat_rows, text_rows = [], []
-    for sentence in sentences:
-        translation, steps = predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
-                                                 device, save_attention_weights=True)
-        src = position_labels(sentence.lower().split(" ") + ["<eos>"])
-        dec = position_labels((["<bos>"] + translation.split())[:len(steps)])
-        encoder = torch.stack(net.encoder.attention_weights)  # (layers, heads, steps, steps)
-        encoder = encoder[..., :len(src), :len(src)].cpu()
-        num_layers, num_heads = encoder.shape[:2]
-        decoder, cross = stack_decoder_steps(steps)
-        cross = cross[..., :len(src)]
-        kinds = {"encoder": (encoder, src, src, "source tokens", "source tokens"),
-                 "decoder": (decoder, dec, dec, "decoder inputs", "decoder inputs"),
-                 "cross": (cross, dec, src, "decoder inputs", "source tokens")}
-        for kind, (weights, queries, keys, q_name, k_name) in kinds.items():
-            for layer in range(num_layers):
-                for head in range(num_heads):
-                    state = {"sentence": sentence, "kind": kind, "layer": layer + 1,
-                             "head": head + 1}
-                    heat_rows += rows(state, row_labels=("query", queries),
-                                          col_labels=("key", keys), decimals=decimals,
-                                          weight=weights[layer, head])
-            text_rows += rows({"sentence": sentence, "kind": kind}, text=[
-                f"{sentence} => {translation}   (queries: {q_name}; keys: {k_name})"])
-    heat_rows.sort(key=lambda r: (r["col"], r["row"]))  # first seen = axis order: by position
-    return heat_rows, text_rows
-
-
-# %% notebooks/10.7-transformer.py:928
-def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
-                     decimals=2):
-    """Explorer rows of one teacher-forced pass of the decoder in eval mode over `tgt_sentence`
-    (the whole target at once, as when scoring a translation): the decoder self-attention per
-    layer and head (from 1) with this section's causal mask (book_mask=False) and as the book's
-    decoder computes it in eval mode (book_mask=True: the masked self-attention gets
-    valid_lens=None, so a query also sees later positions), and one text row per mode with the
-    largest weight above the diagonal and the next token predicted at each position."""
-    device = next(net.parameters()).device
-    net.eval()
-    src_ids = src_vocab[src_sentence.lower().split(" ")] + [src_vocab["<eos>"]]
-    src_valid = torch.tensor([len(src_ids)], device=device)
-    src = torch.tensor([truncate_pad(src_ids, num_steps, src_vocab["<pad>"])], device=device)
-    tokens = ["<bos>"] + tgt_sentence.split()
-    labels = position_labels(tokens)
-
-    def no_valid_lens(attention, args):  # the book: dec_valid_lens = None in eval mode
-        return args[:3] + (None,)
-
-    heat_rows, text_rows = [], []
-    for book_mask in (False, True):
-        hooks = [blk.attention1.register_forward_pre_hook(no_valid_lens)
-                 for blk in net.decoder.blks] if book_mask else []
-        try:
-            with torch.no_grad():
-                state = net.decoder.init_state(net.encoder(src, src_valid), src_valid)
-                Y_hat, _ = net.decoder(torch.tensor([tgt_vocab[tokens]], device=device), state)
-        finally:
-            for hook in hooks:
-                hook.remove()
-        weights = torch.stack(net.decoder.attention_weights[0]).cpu()  # (layers, heads, T, T)
-        for layer in range(weights.shape[0]):
-            for head in range(weights.shape[1]):
-                heat_rows += rows({"book_mask": book_mask, "layer": layer + 1,
-                                       "head": head + 1}, row_labels=("query", labels),
-                                      col_labels=("key", labels), decimals=decimals,
-                                      weight=weights[layer, head])
-        predicted = " ".join(tgt_vocab.to_tokens(Y_hat[0].argmax(-1).tolist()))
-        text_rows += rows({"book_mask": book_mask}, text=[
-            f"largest weight above the diagonal: {weights.triu(1).max().item():.2f}; "
-            f"next token predicted at each position: {predicted}"])
-    return heat_rows, text_rows
-
-
-# %% notebooks/10.7-transformer.py:1162
-def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
-    """Explorer rows of greedy decoding with the cache, step by step (from 0): at step t, the
-    decoder self-attention row of the one new query over the t + 1 positions it sees (the
-    cache's t and its own), for every layer and head, and a text row with the input, the number
-    of positions seen, the tokens emitted so far and this step's output.
-    From d2l.predict_seq2seq(..., save_attention_weights=True)."""
-    device = next(net.parameters()).device
-    translation, steps = predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
-                                             device, save_attention_weights=True)
-    outputs = translation.split() + ["<eos>"]  # what each step emits
-    inputs = position_labels((["<bos>"] + outputs)[:len(steps)])
-    heat_rows, text_rows = [], []
-    for t, (self_w, _) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
-        weights = torch.cat([w[:, 0] for w in self_w]).cpu()  # (layers * heads, t + 1)
-        num_heads, seen = self_w[0].shape[0], weights.shape[1]
-        names = [f"layer {k // num_heads + 1} head {k % num_heads + 1}"
-                 for k in range(weights.shape[0])]
-        heat_rows += rows({"step": t}, row_labels=("head", names), decimals=decimals,
-                              col_labels=("key", inputs[:seen]), weight=weights)
-        text_rows += rows({"step": t}, text=[
-            f"step {t}: input {inputs[t]!r}; keys: {seen} ({t} cached + the new one); "
-            f"emitted so far: {' '.join(outputs[:t]) or '(nothing)'}; emits: {outputs[t]}"])
-    return heat_rows, text_rows

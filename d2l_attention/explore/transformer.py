@@ -1,0 +1,320 @@
+"""Explorers, attention figures and decoding counts of section 10.7 (the Transformer).
+
+Everything here is built on the section's taught components, called through `d2l`:
+`d2l.TransformerEncoder` / `d2l.TransformerDecoder` (through a trained `d2l.EncoderDecoder`),
+`d2l.predict_seq2seq` and `d2l.show_heatmaps`. The notebook shows each with one call::
+
+    from d2l_attention.explore import transformer
+    att = transformer.teacher_forced(net, "i'm home .", "je suis chez moi .", src_vocab,
+                                     tgt_vocab, num_steps)
+    transformer.show_attention(att, "cross")
+    transformer.attention_explorer(net, engs, fras, src_vocab, tgt_vocab, num_steps)
+    transformer.eval_mask_explorer(net, "i'm home .", "je suis chez moi .", src_vocab, ...)
+    transformer.cache_explorer(net, "i'm home .", src_vocab, tgt_vocab, num_steps)
+
+Because the decoder's cache is its causal mask (the notebook shows it), one pass over a whole
+target sentence gives, row for row, the weights that greedy decoding computes step by step
+whenever the greedy translation is that sentence; `teacher_forced` uses this, and
+`greedy_rows_match` checks it on a trained model.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+import d2l_attention as d2l
+from d2l_attention import explorers as ex
+
+__all__ = ["position_labels", "Attention", "teacher_forced", "greedy_rows_match",
+           "strongest_keys", "show_attention", "attention_states", "attention_explorer",
+           "eval_mask_states", "eval_mask_explorer", "cache_states", "cache_explorer",
+           "decode_counts"]
+
+KINDS = {"encoder": ("encoder", "source", "source"),
+         "decoder": ("decoder", "target", "target"),
+         "cross": ("cross", "target", "source")}
+AXIS_TITLES = {"source": "source token", "target": "decoder input"}
+
+
+def position_labels(tokens):
+    """Tokens tagged with their position (from 0): '0 <bos>', '1 je', ... A repeated token keeps
+    its own row or column in a heatmap."""
+    return [f"{i} {token}" for i, token in enumerate(tokens)]
+
+
+def _source(net, sentence, src_vocab, num_steps):
+    device = next(net.parameters()).device
+    ids = src_vocab[sentence.lower().split(" ")] + [src_vocab["<eos>"]]
+    valid = torch.tensor([len(ids)], device=device)
+    src = torch.tensor([d2l.truncate_pad(ids, num_steps, src_vocab["<pad>"])], device=device)
+    return src, valid, len(ids)
+
+
+class Attention(NamedTuple):
+    """One teacher-forced pass: weights (num_layers, num_heads, queries, keys), padding left out.
+
+    encoder: source x source; decoder: target x target (0 above the diagonal unless the book's
+    eval-mode mask was used); cross: target x source. source: the source tokens and <eos>;
+    target: <bos> and the target tokens (the decoder's inputs); log_probs: (len(target),) the
+    log-probability the model gives each next reference token (the target's tokens, then
+    <eos>); predicted: the most probable next token at each position."""
+
+    encoder: torch.Tensor
+    decoder: torch.Tensor
+    cross: torch.Tensor
+    source: list
+    target: list
+    log_probs: torch.Tensor
+    predicted: list
+
+
+def _without_valid_lens(attention, args):  # the book: dec_valid_lens = None in eval mode
+    return args[:3] + (None,)
+
+
+def teacher_forced(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
+                   book_mask=False):
+    """Feed `tgt_sentence` to the trained translator's decoder in one pass (eval mode), as when
+    scoring a translation, and return its `Attention`. book_mask=True computes what the book's
+    decoder computes in eval mode: every layer's masked self-attention gets valid_lens=None
+    (through a forward pre-hook, removed afterwards), so a query also sees later positions."""
+    device = next(net.parameters()).device
+    net.eval()
+    src, src_valid, n_src = _source(net, src_sentence, src_vocab, num_steps)
+    target = ["<bos>"] + tgt_sentence.split()
+    labels = tgt_vocab[tgt_sentence.split() + ["<eos>"]]
+    hooks = [blk.attention1.register_forward_pre_hook(_without_valid_lens)
+             for blk in net.decoder.blks] if book_mask else []
+    try:
+        with torch.no_grad():
+            enc_outputs = net.encoder(src, src_valid)
+            encoder = torch.stack(net.encoder.attention_weights)
+            Y_hat, _ = net.decoder(torch.tensor([tgt_vocab[target]], device=device),
+                                   net.decoder.init_state(enc_outputs, src_valid))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    # batch size 1: each layer's weights are (num_heads, queries, keys)
+    self_w, cross_w = (torch.stack(w).cpu() for w in net.decoder.attention_weights)
+    log_probs = torch.log_softmax(Y_hat[0].float(), -1).cpu()
+    return Attention(encoder.cpu()[..., :n_src, :n_src], self_w, cross_w[..., :n_src],
+                     src_sentence.lower().split(" ") + ["<eos>"], target,
+                     log_probs[torch.arange(len(labels)), torch.tensor(labels)],
+                     tgt_vocab.to_tokens(Y_hat[0].argmax(-1).tolist()))
+
+
+def greedy_rows_match(net, src_sentence, src_vocab, tgt_vocab, num_steps):
+    """Greedy decoding with the cache vs `teacher_forced` on the greedy translation: returns
+    (translation, max |difference| over every layer, head and step of the decoder
+    self-attention and encoder-decoder attention rows)."""
+    device = next(net.parameters()).device
+    translation, steps = d2l.predict_seq2seq(net, src_sentence, src_vocab, tgt_vocab, num_steps,
+                                             device, save_attention_weights=True)
+    att = teacher_forced(net, src_sentence, translation, src_vocab, tgt_vocab, num_steps)
+    gap = 0.0
+    for t, (self_w, cross_w) in enumerate(steps[:len(att.target)]):
+        for layer in range(len(self_w)):
+            gap = max(gap, (self_w[layer][:, 0].cpu() - att.decoder[layer, :, t, :t + 1])
+                      .abs().max().item(),
+                      (cross_w[layer][:, 0, :len(att.source)].cpu() - att.cross[layer, :, t])
+                      .abs().max().item())
+    return translation, gap
+
+
+def strongest_keys(weights, queries, keys):
+    """One line per layer and head: query -> the key it gives the most weight (and that weight).
+    weights: (num_layers, num_heads, len(queries), len(keys))."""
+    lines = []
+    for layer in range(weights.shape[0]):
+        for head in range(weights.shape[1]):
+            w = weights[layer, head]
+            pairs = ", ".join(f"{q}->{keys[b]} {w[i, b]:.2f}"
+                              for i, (q, b) in enumerate(zip(queries, w.argmax(-1).tolist())))
+            lines.append(f"layer {layer + 1} head {head + 1}: {pairs}")
+    return "\n".join(lines)
+
+
+def show_attention(att, kind, panel=3.0):
+    """Print the strongest key of every query, then draw one heatmap per layer (rows) and head
+    (columns) on one colour scale, tokens on both axes. kind: "encoder", "decoder" or "cross"."""
+    weights = getattr(att, kind)
+    _, q_axis, k_axis = KINDS[kind]
+    queries, keys = getattr(att, q_axis), getattr(att, k_axis)
+    print(strongest_keys(weights, queries, keys))
+    num_layers, num_heads = weights.shape[:2]
+    d2l.show_heatmaps(weights, xlabel=f"Key ({AXIS_TITLES[k_axis]})",
+                      ylabel=f"Query ({AXIS_TITLES[q_axis]})",
+                      figsize=(panel * num_heads + 1.2, panel * num_layers),
+                      xticklabels=keys, yticklabels=queries)
+    for k, ax in enumerate(d2l.plt.gcf().axes[:num_layers * num_heads]):  # colourbar last
+        ax.set_title(f"Layer {k // num_heads + 1} / Head {k % num_heads + 1}")
+    d2l.plt.show()
+
+
+# ----------------------------------------------------------------------------------------------
+# Explorer 1: every sentence, kind, layer and head
+
+
+def attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows of a translator's attention: for each sentence, kind ("encoder", "decoder",
+    "cross"), layer and head (both from 1), the weights of queries x keys of `teacher_forced`
+    on the reference translation (the rows greedy decoding computes when it produces the
+    reference). Returns (heatmap rows, sorted by key and then query position so that the axes
+    read in position order; one text row per sentence and kind with the greedy translation)."""
+    device = next(net.parameters()).device
+    heat_rows, text_rows = [], []
+    for sentence, reference in zip(sentences, references):
+        att = teacher_forced(net, sentence, reference, src_vocab, tgt_vocab, num_steps)
+        translation, _ = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
+                                             device)
+        for kind, (name, q_axis, k_axis) in KINDS.items():
+            weights = getattr(att, name)
+            queries = position_labels(getattr(att, q_axis))
+            keys = position_labels(getattr(att, k_axis))
+            for layer in range(weights.shape[0]):
+                for head in range(weights.shape[1]):
+                    state = {"sentence": sentence, "kind": kind, "layer": layer + 1,
+                             "head": head + 1}
+                    heat_rows += ex.rows(state, row_labels=("query", queries),
+                                         col_labels=("key", keys), decimals=decimals,
+                                         weight=weights[layer, head])
+            text_rows += ex.rows({"sentence": sentence, "kind": kind}, text=[
+                f"{sentence} => greedy: {translation}; reference fed: {reference}   "
+                f"(queries: {AXIS_TITLES[q_axis]}s; keys: {AXIS_TITLES[k_axis]}s)"])
+    heat_rows.sort(key=lambda r: (r["col"], r["row"]))  # first seen = axis order: by position
+    return heat_rows, text_rows
+
+
+def attention_explorer(net, sentences, references, src_vocab, tgt_vocab, num_steps,
+                       default_sentence=None, default_kind="cross"):
+    """Sentence x kind x layer x head over `attention_states`."""
+    heat, text = attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps)
+    layers = sorted({r["layer"] for r in heat})
+    heads = sorted({r["head"] for r in heat})
+    return ex.explorer(
+        ex.heatmap_view(heat, "key", "query", width=260, height=220),
+        ex.text_view(text, "text", width=620, size=12),
+        controls=[ex.Select("sentence", sentences, "sentence",
+                            default=default_sentence or sentences[-1]),
+                  ex.Select("kind", tuple(KINDS), "attention", default=default_kind,
+                            labels=("encoder self-attention", "decoder self-attention",
+                                    "encoder-decoder attention")),
+                  ex.Select("layer", layers, "layer"), ex.Select("head", heads, "head")],
+        title="Attention of the trained translator", columns=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Explorer 2: the book's eval-mode decoder sees the future
+
+
+def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
+                     decimals=2):
+    """Explorer rows of `teacher_forced` over `tgt_sentence` with this section's causal mask
+    (book_mask=False) and as the book's decoder computes it in eval mode (book_mask=True): the
+    decoder self-attention per layer and head (from 1), and per mode a text row with the largest
+    weight above the diagonal, the next token predicted at each position and the
+    log-probability of the reference."""
+    heat_rows, text_rows = [], []
+    for book_mask in (False, True):
+        att = teacher_forced(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
+                             book_mask=book_mask)
+        labels = position_labels(att.target)
+        for layer in range(att.decoder.shape[0]):
+            for head in range(att.decoder.shape[1]):
+                heat_rows += ex.rows({"book_mask": book_mask, "layer": layer + 1,
+                                      "head": head + 1}, row_labels=("query", labels),
+                                     col_labels=("key", labels), decimals=decimals,
+                                     weight=att.decoder[layer, head])
+        text_rows += ex.rows({"book_mask": book_mask}, row_labels=("line", [0, 1]), text=[
+            f"largest weight above the diagonal: {att.decoder.triu(1).max().item():.2f}; "
+            f"log-probability of the reference: {att.log_probs.sum().item():.2f}",
+            f"next token predicted at each position: {' '.join(att.predicted)}"])
+    return heat_rows, text_rows
+
+
+def eval_mask_explorer(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps):
+    """A book_mask checkbox x layer x head over `eval_mask_states`."""
+    heat, text = eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab,
+                                  num_steps)
+    layers = sorted({r["layer"] for r in heat})
+    heads = sorted({r["head"] for r in heat})
+    return ex.explorer(
+        ex.heatmap_view(heat, "key", "query", width=260, height=220),
+        ex.text_view(text, "text", width=620, height=40, size=12),
+        controls=[ex.Checkbox("book_mask", "book's eval-mode decoder (no causal mask)"),
+                  ex.Select("layer", layers, "layer"), ex.Select("head", heads, "head")],
+        title=f"Decoder self-attention, the whole reference {tgt_sentence} at once (eval mode)",
+        columns=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Explorer 3: greedy decoding with the cache, step by step
+
+
+def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows of greedy decoding with the cache, step by step (from 0): at step t, the
+    decoder self-attention row of the one new query over the t + 1 positions it sees (the
+    cache's t and its own), for every layer and head, and a text row with the input, the number
+    of positions seen, the tokens emitted so far and this step's output.
+    From d2l.predict_seq2seq(..., save_attention_weights=True)."""
+    device = next(net.parameters()).device
+    translation, steps = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
+                                             device, save_attention_weights=True)
+    outputs = translation.split() + ["<eos>"]  # what each step emits
+    inputs = position_labels((["<bos>"] + outputs)[:len(steps)])
+    heat_rows, text_rows = [], []
+    for t, (self_w, _) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
+        weights = torch.cat([w[:, 0] for w in self_w]).cpu()  # (layers * heads, t + 1)
+        num_heads, seen = self_w[0].shape[0], weights.shape[1]
+        names = [f"layer {k // num_heads + 1} head {k % num_heads + 1}"
+                 for k in range(weights.shape[0])]
+        heat_rows += ex.rows({"step": t}, row_labels=("head", names), decimals=decimals,
+                             col_labels=("key", inputs[:seen]), weight=weights)
+        text_rows += ex.rows({"step": t}, text=[
+            f"step {t}: input {inputs[t]!r}; keys: {seen} ({t} cached + the new one); "
+            f"emitted so far: {' '.join(outputs[:t]) or '(nothing)'}; emits: {outputs[t]}"])
+    return heat_rows, text_rows
+
+
+def cache_explorer(net, sentence, src_vocab, tgt_vocab, num_steps):
+    """A decoding-step slider over `cache_states`, starting half way."""
+    heat, text = cache_states(net, sentence, src_vocab, tgt_vocab, num_steps)
+    num_decoded = 1 + max(r["step"] for r in heat)
+    controls = ([ex.Slider("step", range(num_decoded), "decoding step t",
+                           default=num_decoded // 2)] if num_decoded > 1 else
+                [ex.Select("step", (0,), "decoding step t")])
+    return ex.explorer(
+        ex.heatmap_view(heat, "key", "head", width=300, height=200,
+                        x_title="key (position: cached, then the new token)",
+                        y_title="layer / head"),
+        ex.text_view(text, "text", width=620, size=12), controls=controls,
+        title=f"Greedy decoding of {sentence} with the cache", columns=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# What the cache saves
+
+
+def decode_counts(net, src_sentence, src_vocab, tgt_vocab, num_steps, use_cache, num_new=8):
+    """Greedy decoding of src_sentence for num_new steps (past <eos> too): returns (tokens,
+    positions the first decoder layer processed, attention scores it computed per head).
+    use_cache=False feeds the whole prefix to a fresh state at every step."""
+    device = next(net.parameters()).device
+    net.eval()
+    src, src_valid, _ = _source(net, src_sentence, src_vocab, num_steps)
+    state = net.decoder.init_state(net.encoder(src, src_valid), src_valid)
+    tokens, positions, scores = [tgt_vocab["<bos>"]], 0, 0
+    with torch.no_grad():
+        for _ in range(num_new):
+            if use_cache:  # feed only the newest token; the cache holds the rest
+                Y_hat, state = net.decoder(torch.tensor([tokens[-1:]], device=device), state)
+            else:  # a fresh state: the whole prefix again
+                fresh = net.decoder.init_state(state[0], src_valid)
+                Y_hat, _ = net.decoder(torch.tensor([tokens], device=device), fresh)
+            weights = net.decoder.attention_weights[0][0]  # layer 1: (heads, new, seen)
+            positions += weights.shape[1]
+            scores += weights.shape[1] * weights.shape[2]
+            tokens.append(Y_hat[0, -1].argmax().item())
+    return tokens, positions, scores
