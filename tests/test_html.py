@@ -146,8 +146,9 @@ def test_checks_left_out_and_solutions_behind_a_toggle(site, sec):
     for cell in nb.cells:
         line = max(cell.source.splitlines() or [""], key=len).strip()
         if cell.cell_type == "code" and line and not cells.is_solution(cell):
-            what = "a check cell is shown" if cells.is_check(cell) else "a lesson cell is missing"
-            assert (line in shown) != cells.is_check(cell), f"{page_of(sec)}: {what}: {line!r}"
+            left_out = cells.is_check(cell) or cells.is_hidden_tests(cell)
+            what = "a check or hidden-test cell is shown" if left_out else "a lesson cell is missing"
+            assert (line in shown) != left_out, f"{page_of(sec)}: {what}: {line!r}"
 
 
 def test_the_appendix_is_linked_from_the_index_and_rendered_from_results(site):
