@@ -147,7 +147,7 @@ def test_checks_left_out_and_solutions_behind_a_toggle(site, sec):
         line = max(cell.source.splitlines() or [""], key=len).strip()
         if cell.cell_type == "code" and line and not cells.is_solution(cell):
             left_out = cells.is_check(cell) or cells.is_hidden_tests(cell)
-            what = "a check or hidden-test cell is shown" if left_out else "a lesson cell is missing"
+            what = "a left-out cell is shown" if left_out else "a lesson cell is missing"
             assert (line in shown) != left_out, f"{page_of(sec)}: {what}: {line!r}"
 
 
