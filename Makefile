@@ -12,7 +12,8 @@ HELDOUT ?=
 BENCH_ARGS ?=
 AGAINST ?=
 SAVE ?=
-# TORCH=cpu: install PyTorch's CPU-only build (Linux/Windows) instead of the registry's default.
+# TORCH=cpu|cuda: which torch build setup installs. Unset: on Linux without an NVIDIA GPU the
+# CPU-only build, elsewhere the registry's (CUDA on Linux).
 ifdef TORCH
 export D2L_TORCH := $(TORCH)
 endif
@@ -23,7 +24,8 @@ endif
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), TORCH=cpu (CPU-only torch),"
+	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), TORCH=cpu|cuda (torch build; default:"
+	@echo "           CPU-only on Linux without an NVIDIA GPU),"
 	@echo "           D2L_DATA_DIR=folder (offline data), LAB_PORT=8888"
 	@echo "           make bench SEEDS=5 (seeds 0-4), KERNELS=default,avx2,native JOBS=2 (CPU-kernel"
 	@echo "           sweep), HELDOUT=1 (corpus BLEU on unseen pairs), QUICK=1 (3 epochs), BENCH_ARGS=--help,"
