@@ -71,7 +71,7 @@ bench: ## Train the translators outside Jupyter: speed, BLEU (SEEDS=5 KERNELS=..
 student: ## Write the student edition (solutions -> `# 你的代码`) to build/student/
 	$(BOOK) student --out build/student
 
-html: ## Build the static offline HTML book (stored outputs, local MathJax) in build/html/
+html: ## Build the offline HTML book with Sphinx (stored outputs, local MathJax, search) in build/html/
 	$(BOOK) html --out build/html
 
 assignments: ## Build the nbgrader course (source + release of every section) in build/nbgrader/
@@ -80,7 +80,7 @@ assignments: ## Build the nbgrader course (source + release of every section) in
 grade-check: ## Autograde reference, blank release and one solved exercise in a temporary course
 	$(BOOK) grade-check
 
-e2e: ## In Debian's chromium: run 10.1 in JupyterLab, typeset the HTML book offline (build/e2e/)
+e2e: ## In Debian's chromium: run 10.1 in JupyterLab, check every page of the HTML book (build/e2e/)
 	$(BOOK) e2e
 
 install-check: ## Follow the README's without-make commands in a new venv (slow)

@@ -114,6 +114,18 @@ def test_solutions_sit_between_the_toggles_cells_and_checks_are_left_out(tmp_pat
     assert not any(c.metadata.get("tags") for c in shown.cells)
 
 
+def test_the_appendix_page_beside_the_notebooks_is_current():
+    """The notebooks link to appendix-reproducibility.html: in JupyterLab that is the page
+    beside them, generated from results/ like the book's appendix."""
+    path, html = htmlbook.notebook_appendix()
+    assert path.is_file(), f"{path.name} is missing beside the notebooks: run `make html`"
+    assert path.read_text(encoding="utf-8") == html, \
+        f"notebooks/{path.name} is stale: run `make html` (results/ changed)"
+    linked = [nb for nb in (ROOT / "notebooks").glob("*.ipynb")
+              if path.name in nb.read_text(encoding="utf-8")]
+    assert linked, f"no notebook links to {path.name}"
+
+
 # ---------------------------------------------------------------- the built book
 
 @pytest.fixture(scope="module")

@@ -81,6 +81,9 @@ def cmd_student(out_dir: Path) -> int:
     figures = common.ROOT / "notebooks" / "figures"
     if figures.is_dir():  # the diagrams the notebooks' markdown cells refer to
         shutil.copytree(figures, out_dir / "figures", dirs_exist_ok=True)
+    page = htmlbook.notebook_appendix()
+    if page and page[0].is_file():  # the page the notebooks' appendix links lead to
+        shutil.copy2(page[0], out_dir / page[0].name)
     print(f"student edition: {len(releases)} notebooks in {out_dir}")
     return 0
 

@@ -80,6 +80,7 @@ copybutton_selector = "div.cell_input div.highlight pre, div.highlight-bash pre"
 copybutton_exclude = ".linenos, .gp"
 
 # MathJax 2 from the local copy (_static/mathjax); its web font is the STIX-Web one it ships.
+# Long formulas break to the column's width (a phone's too).
 # Its font-detection face points at about:blank, which a file: page refuses with a console
 # error: it is pointed at a local() name instead (the same fallback, no request).
 mathjax_path = {mathjax!r}
@@ -88,7 +89,7 @@ mathjax2_config = {{
                 "processEscapes": False, "processClass": "math|output_area",
                 "ignoreClass": "tex2jax_ignore|mathjax_ignore"}},
     "HTML-CSS": {{"availableFonts": [], "webFont": "STIX-Web", "imageFont": None,
-                 "preferredFont": None,
+                 "preferredFont": None, "linebreaks": {{"automatic": True}},
                  "styles": {{"@font-face": {{"font-family": "MathJax_Blank",
                                             "src": "local('MathJax_Blank')"}}}}}},
 }}
@@ -130,6 +131,7 @@ div.explorer .vega-bind input, div.explorer .vega-bind select { min-height: 1.8e
 div.cell_output pre { white-space: pre; overflow-x: auto; }
 div.cell_output img { max-width: 100%; height: auto; }
 div.math, .MathJax_Display { overflow-x: auto; overflow-y: hidden; max-width: 100%; }
+code.literal .pre { white-space: pre-wrap; overflow-wrap: anywhere; }  /* long inline code */
 div.table-frame { overflow-x: auto; max-width: 100%; margin: 0.5em 0 1em; }
 div.table-frame table { margin: 0; }
 .provenance { color: var(--pst-color-text-muted); font-size: 0.9em; overflow-wrap: anywhere; }
@@ -309,6 +311,18 @@ def appendix_markdown(meta: dict) -> str:
     return "\n".join(parts)
 
 
+def notebook_appendix() -> tuple[Path, str] | None:
+    """(path, HTML) of the appendix as one standalone page beside the notebooks, where their
+    links to it (`appendix-reproducibility.html`) lead in JupyterLab and in the student edition;
+    None when chapters.yml names no appendix. `make html` keeps it current; a test compares."""
+    import appendix
+
+    meta = common.load_toc().get("appendix")
+    if not meta:
+        return None
+    return common.ROOT / "notebooks" / meta["page"], appendix.page_html(meta, "", "")
+
+
 def write_if_changed(path: Path, text: str) -> None:
     """Sphinx rebuilds only the sources whose time stamp moved: leave unchanged ones alone."""
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
@@ -339,7 +353,11 @@ def write_vega_bundle(static_dir: Path) -> Path:
     import vl_convert
 
     dest = static_dir / "vega.js"
-    write_if_changed(dest, vl_convert.javascript_bundle(vl_version="5.20"))
+    # The bundle is a classic script whose top-level names (`_` among them) would clash with
+    # Sphinx's own globals: inside a function it keeps them to itself and still sets
+    # window.vegaEmbed, window.vega and window.vegaLite.
+    bundle = vl_convert.javascript_bundle(vl_version="5.20")
+    write_if_changed(dest, "(function () {\n" + bundle + "\n})();\n")
     return dest
 
 
@@ -401,6 +419,9 @@ def cmd_html(out_dir: Path) -> int:
         raise common.ToolError(f"Sphinx could not build the book (see its warnings above); the "
                                f"generated sources are in {common.posix(src)}")
     copy_mathjax(out_dir / "_static")
+    page = notebook_appendix()
+    if page:
+        write_if_changed(*page)
     for name in pages:
         print(f"  wrote {common.posix(out_dir / name)}")
     print(f"book: {common.posix(out_dir / 'index.html')} ({len(pages)} pages, "

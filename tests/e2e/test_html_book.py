@@ -41,11 +41,19 @@ MATH_STATE = """() => ({
     // an undefined macro is drawn as its own name (MathJax's noUndefined): a backslash in the math
     undefined: Array.from(document.querySelectorAll('span.MathJax'))
         .map(e => e.textContent).filter(t => t.includes(String.fromCharCode(92))),
-    text: document.querySelector('article').innerText})"""
+    text: document.querySelector('article').innerText,
+    // the text without the typeset math, whose |x| reads like a table's pipes
+    prose: (() => {
+        const hide = document.createElement('style');
+        hide.textContent = '.MathJax, .MathJax_Display, .MathJax_Preview {display: none}';
+        document.head.appendChild(hide);
+        const text = document.querySelector('article').innerText;
+        hide.remove();
+        return text; })()})"""
 EXPLORERS_DRAWN = """() => [...document.querySelectorAll('div.explorer')]
     .every(e => e.querySelector('svg.marks'))"""
 # A Markdown table that was not parsed leaves its pipes in the text: `| a | b |` or `|---|`.
-RAW_TABLE = re.compile(r"^\s*\|.*\|\s*$|\|\s*:?-+:?\s*\|", re.MULTILINE)
+RAW_TABLE = re.compile(r"^\s*\|[^|\n]*\|[^|\n]*\|.*$|\|\s*:?-+:?\s*\|", re.MULTILINE)
 MARKERS = ("NBVAL", "BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "result:",
            "In [", "Out[")
 
@@ -134,7 +142,7 @@ def test_page_at_desktop_width(site, desktop, name):
         assert not state["undefined"], f"{name}: undefined TeX macros in {state['undefined']}"
     for message in ("Math Processing Error", "Undefined control sequence"):
         assert message not in state["text"], f"{name}: {message}"
-    raw = RAW_TABLE.findall(state["text"])
+    raw = RAW_TABLE.findall(state["prose"])
     assert not raw, f"{name}: Markdown table left as text: {raw[:3]}"
     markers = [m for m in MARKERS if m in state["text"]]
     assert not markers, f"{name}: tooling markers on the page: {markers}"
