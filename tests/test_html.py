@@ -96,6 +96,14 @@ def test_links_to_book_pages_point_at_their_sources_and_result_markers_go():
     assert "(https://d2l.ai/a.html)" in out
 
 
+def test_chinese_lines_join_without_a_space_but_code_keeps_its_lines():
+    text = ("模型把整个源句子压进隐状态，\n解码器只能看它。\nBahdanau 等人\n提出：\n\n"
+            "```python\n# 第一行\n# 第二行\n```\n")
+    out = htmlbook.join_cjk_lines(text)
+    assert out.startswith("模型把整个源句子压进隐状态，解码器只能看它。\nBahdanau 等人提出：")
+    assert "# 第一行\n# 第二行" in out
+
+
 def test_solutions_sit_between_the_toggles_cells_and_checks_are_left_out(tmp_path):
     import nbformat
 

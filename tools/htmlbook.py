@@ -193,12 +193,29 @@ def table_safe(markdown: str) -> str:
 
 
 RESULT_MARKER = re.compile(r"<!--\s*result:.*?-->")
+# Chinese characters and full-width punctuation: a line break between two of them is no space.
+CJK = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u201c\u201d"
+CJK_BREAK = re.compile(rf"(?<=[{CJK}])\n(?=[{CJK}])")
+
+
+def join_cjk_lines(markdown: str) -> str:
+    """Prose lines broken between two Chinese characters joined again (a browser shows such a
+    break as a space, which Chinese text does not have); fenced code and $$ math keep theirs."""
+    parts, fenced = [], False
+    for block in re.split(r"(^(?:```|~~~|\$\$).*$)", markdown, flags=re.MULTILINE):
+        if re.match(r"(?:```|~~~|\$\$)", block):
+            fenced = not fenced if not block.startswith("$$") or block.strip() == "$$" else fenced
+            parts.append(block)
+        else:
+            parts.append(block if fenced else CJK_BREAK.sub("", block))
+    return "".join(parts)
 
 
 def reader_markdown(markdown: str, pages: dict[str, str]) -> str:
-    """A Markdown cell as the book shows it: table-safe math, no result markers, and links to
-    another page of the book (`x.html`) pointed at its source so Sphinx resolves them."""
-    text = table_safe(RESULT_MARKER.sub("", markdown))
+    """A Markdown cell as the book shows it: table-safe math, no result markers, Chinese lines
+    joined without a space, and links to another page of the book (`x.html`) pointed at its
+    source so Sphinx resolves them."""
+    text = join_cjk_lines(table_safe(RESULT_MARKER.sub("", markdown)))
     for html_name, source in pages.items():
         text = re.sub(rf"\]\({re.escape(html_name)}(#[^)]*)?\)",
                       lambda m, s=source: f"]({s}{m.group(1) or ''})", text)

@@ -45,7 +45,8 @@ MATH_STATE = """() => ({
     // the text without the typeset math, whose |x| reads like a table's pipes
     prose: (() => {
         const hide = document.createElement('style');
-        hide.textContent = '.MathJax, .MathJax_Display, .MathJax_Preview {display: none}';
+        hide.textContent = '.MathJax, .MathJax_Display, .MathJax_Preview '
+            + '{display: none !important}';
         document.head.appendChild(hide);
         const text = document.querySelector('article').innerText;
         hide.remove();
