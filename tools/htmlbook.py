@@ -47,7 +47,7 @@ language = "zh_CN"
 extensions = ["myst_nb", "sphinx_copybutton"]
 root_doc = "index"
 exclude_patterns = ["_build", "_extra", ".doctrees", "**.ipynb_checkpoints"]
-suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure"]
+suppress_warnings = ["mystnb.unknown_mime_type", "misc.highlighting_failure", "myst.header"]
 
 nb_execution_mode = "off"  # the stored outputs, made by `make execute`
 nb_merge_streams = True
@@ -62,6 +62,7 @@ html_theme_options = {{
     "use_download_button": False,
     "use_fullscreen_button": False,
     "navigation_with_keys": False,
+    "footer_content_items": [],  # no "author not set" line
 }}
 html_context = {{"default_mode": "auto"}}  # light or dark as the reader's system says
 html_static_path = ["_static"]
