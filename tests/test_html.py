@@ -3,6 +3,7 @@ has a page, links and images resolve, nothing is fetched from the network, the n
 shown as a reader gets them. The renderer's own Markdown fixes are tested without a build."""
 
 import re
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -259,6 +260,12 @@ def test_checks_left_out_and_solutions_behind_a_toggle(site, sec):
     assert html.count("<summary>参考答案</summary>") == solutions
     assert "<details class=\"solution\" open" not in html
     shown = "".join(Page(site / page_of(sec)).text)  # highlighted code, spans joined again
+    hidden = unescape(re.sub(r"<[^>]+>", "", "".join(
+        re.findall(r'<details class="solution">(.*?)</details>', html, re.S))))
+    for cell in nb.cells:
+        line = max(cell.source.splitlines() or [""], key=len).strip()
+        if cells.is_solution(cell) and cell.cell_type == "code" and line:
+            assert line in hidden, f"{page_of(sec)}: a solution is outside its toggle: {line!r}"
     for cell in nb.cells:
         line = max(cell.source.splitlines() or [""], key=len).strip()
         if cell.cell_type == "code" and line and not cells.is_solution(cell):

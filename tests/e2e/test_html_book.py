@@ -148,6 +148,9 @@ def test_page_at_desktop_width(site, desktop, name):
     markers = [m for m in MARKERS if m in state["text"]]
     assert not markers, f"{name}: tooling markers on the page: {markers}"
     assert page.locator("details.solution[open]").count() == 0, f"{name}: a solution is open"
+    shown = page.locator("details.solution > :not(summary)").evaluate_all(
+        "els => els.filter(e => e.getClientRects().length > 0).length")
+    assert shown == 0, f"{name}: {shown} solution parts show while their toggles are closed"
 
     if name in SECTIONS:
         # The section's diagrams (SVG files) are decoded and drawn by the browser.
