@@ -148,9 +148,17 @@ def test_page_at_desktop_width(site, desktop, name):
     markers = [m for m in MARKERS if m in state["text"]]
     assert not markers, f"{name}: tooling markers on the page: {markers}"
     assert page.locator("details.solution[open]").count() == 0, f"{name}: a solution is open"
-    shown = page.locator("details.solution > :not(summary)").evaluate_all(
-        "els => els.filter(e => e.getClientRects().length > 0).length")
+    # checkVisibility() is false for what a closed <details> hides; opening one shows it.
+    parts = "details.solution > :not(summary)"
+    shown = page.locator(parts).evaluate_all("els => els.filter(e => e.checkVisibility()).length")
     assert shown == 0, f"{name}: {shown} solution parts show while their toggles are closed"
+    if page.locator("details.solution").count():
+        toggle = page.locator("details.solution").first
+        toggle.locator("summary").click()
+        opened = toggle.locator(":scope > :not(summary)").evaluate_all(
+            "els => els.filter(e => e.checkVisibility()).length")
+        assert opened >= 1, f"{name}: the first 参考答案 toggle shows nothing when opened"
+        toggle.locator("summary").click()
 
     if name in SECTIONS:
         # The section's diagrams (SVG files) are decoded and drawn by the browser.
