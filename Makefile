@@ -13,7 +13,8 @@ HELDOUT ?=
 BENCH_ARGS ?=
 AGAINST ?=
 SAVE ?=
-# TORCH=cpu: install PyTorch's CPU-only build (Linux/Windows) instead of the registry's default.
+# TORCH=cpu|cuda: which torch build setup installs. Unset: on Linux without an NVIDIA GPU the
+# CPU-only build, elsewhere the registry's (CUDA on Linux).
 ifdef TORCH
 export D2L_TORCH := $(TORCH)
 endif
@@ -24,7 +25,8 @@ endif
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), TORCH=cpu (CPU-only torch),"
+	@echo "  Options: PYTHON=python3.13 (interpreter for .venv), TORCH=cpu|cuda (torch build; default:"
+	@echo "           CPU-only on Linux without an NVIDIA GPU),"
 	@echo "           D2L_DATA_DIR=folder (offline data), LAB_PORT=8888, make lab TEACHER=1 (nbgrader's menus)"
 	@echo "           make bench SEEDS=5 (seeds 0-4), KERNELS=default,avx2,native JOBS=2 (CPU-kernel"
 	@echo "           sweep), HELDOUT=1 (corpus BLEU on unseen pairs), QUICK=1 (3 epochs), BENCH_ARGS=--help,"
@@ -70,7 +72,7 @@ bench: ## Train the translators outside Jupyter: speed, BLEU (SEEDS=5 KERNELS=..
 student: ## Write the student edition (solutions -> `# 你的代码`) to build/student/
 	$(BOOK) student --out build/student
 
-html: ## Build the static offline HTML book (stored outputs, local MathJax) in build/html/
+html: ## Build the offline HTML book with Sphinx (stored outputs, local MathJax, search) in build/html/
 	$(BOOK) html --out build/html
 
 assignments: ## Build the nbgrader course (source + release of every section) in build/nbgrader/
@@ -79,7 +81,7 @@ assignments: ## Build the nbgrader course (source + release of every section) in
 grade-check: ## Autograde reference, blank release and one solved exercise in a temporary course
 	$(BOOK) grade-check
 
-e2e: ## In Debian's chromium: run 10.1 in JupyterLab, typeset the HTML book offline (build/e2e/)
+e2e: ## In Debian's chromium: run 10.1 in JupyterLab, check every page of the HTML book (build/e2e/)
 	$(BOOK) e2e
 
 install-check: ## Follow the README's without-make commands in a new venv (slow)

@@ -217,6 +217,47 @@ def test_cpu_torch_comes_from_pytorchs_index_before_the_requirements():
     assert environment.pinned_torch().startswith("torch==")
 
 
+@pytest.mark.parametrize("platform, gpu, requested, want", [
+    ("linux", False, "auto", "cpu"),        # no NVIDIA GPU: the small CPU-only build
+    ("linux", True, "auto", "default"),     # a GPU: the registry's CUDA build
+    ("linux", False, "cuda", "default"),    # asked for CUDA anyway
+    ("linux", False, "default", "default"),
+    ("linux", True, "cpu", "cpu"),          # asked for CPU despite the GPU
+    ("darwin", False, "auto", "default"),   # macOS and Windows: unchanged
+    ("win32", False, "auto", "default"),
+    ("win32", True, "auto", "default"),
+    ("win32", False, "cpu", "cpu"),
+])
+def test_torch_build_by_platform_gpu_and_override(platform, gpu, requested, want):
+    assert environment.torch_flavour(platform, gpu, requested) == want
+
+
+def test_an_unknown_torch_build_says_which_ones_exist():
+    with pytest.raises(SystemExit) as info:
+        environment.torch_flavour("linux", False, "rocm")
+    assert "rocm" in str(info.value) and "cpu" in str(info.value) and "cuda" in str(info.value)
+
+
+def test_the_gpu_is_detected_from_nvidia_smi_or_the_driver(monkeypatch):
+    monkeypatch.setattr(environment.shutil, "which", lambda name: None)
+    monkeypatch.setattr(environment.Path, "is_dir", lambda self: False)
+    assert not environment.nvidia_gpu_present()
+    monkeypatch.setattr(environment.shutil, "which",
+                        lambda name: "/usr/bin/nvidia-smi" if name == "nvidia-smi" else None)
+    assert environment.nvidia_gpu_present()
+    monkeypatch.setattr(environment.shutil, "which", lambda name: None)
+    monkeypatch.setattr(environment.Path, "is_dir",
+                        lambda self: self.as_posix() == "/proc/driver/nvidia")
+    assert environment.nvidia_gpu_present()
+
+
+def test_setup_defaults_to_auto_and_reads_d2l_torch(monkeypatch):
+    monkeypatch.delenv("D2L_TORCH", raising=False)
+    assert book.parse(["setup"]).torch == "auto"
+    monkeypatch.setenv("D2L_TORCH", "cuda")
+    assert book.parse(["setup"]).torch == "cuda"
+
+
 @pytest.fixture
 def no_install(monkeypatch):
     installs = []

@@ -128,22 +128,34 @@ def shown_tables() -> list[str]:
             if name not in OPTIONAL or (results.RESULTS / f"{name}.json").is_file()]
 
 
-def body_html() -> str:
-    """The appendix's content: one titled table per result file, with its provenance."""
-    parts = ["<p>本页的每个数字都来自 <code>results/</code> 里提交到仓库的结果文件，"
-             "由表格上方写明的命令生成；正文各节只用一句话引用它们。"
-             "<span class=\"en\">Every figure on this page is read from a result file in "
-             "results/, written by the command shown above its table.</span></p>"]
+INTRO_HTML = ("本页的每个数字都来自 <code>results/</code> 里提交到仓库的结果文件，"
+              "由表格上方写明的命令生成；正文各节只用一句话引用它们。"
+              "<span class=\"en\">Every figure on this page is read from a result file in "
+              "results/, written by the command shown above its table.</span>")
+
+
+def parts() -> list[tuple[str, str, str]]:
+    """(result name, title, HTML) of each table the appendix shows, in page order: the HTML
+    holds the provenance, the settings, the table and its note."""
+    shown = []
     for name in shown_tables():
         title, key, note = TABLES[name]
         record = results.read(name)
-        parts.append(f"<h2 id=\"{escape(name)}\">{escape(title)}</h2>")
-        parts.append(provenance(record))
-        parts.append(settings_html(record["figures"]))
-        parts.append(_table(record["figures"][key]))
+        html = [provenance(record), settings_html(record["figures"]),
+                _table(record["figures"][key])]
         if note:
-            parts.append(f"<p>{escape(note)}</p>")
-    return "\n".join(parts)
+            html.append(f"<p>{escape(note)}</p>")
+        shown.append((name, title, "\n".join(h for h in html if h)))
+    return shown
+
+
+def body_html() -> str:
+    """The appendix's content as one HTML fragment: one titled table per result file, with its
+    provenance (the standalone page, `page_html`)."""
+    body = [f"<p>{INTRO_HTML}</p>"]
+    for name, title, html in parts():
+        body += [f"<h2 id=\"{escape(name)}\">{escape(title)}</h2>", html]
+    return "\n".join(body)
 
 
 PAGE = """<!DOCTYPE html>

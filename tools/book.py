@@ -26,7 +26,8 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
 Every command but `setup` and `clean` needs the project's packages. Started with a Python outside
 any virtual environment, the tool first creates or refreshes `.venv` (or `--venv DIR`) with that
 Python and runs itself again inside it; started inside a virtual or conda environment, it uses that
-environment as it is. Environment: D2L_VENV (venv folder), D2L_TORCH=cpu (CPU-only torch).
+environment as it is. Environment: D2L_VENV (venv folder), D2L_TORCH=cpu|cuda (which torch build;
+unset, Linux without an NVIDIA GPU gets the CPU-only one).
 
 The tools are small modules beside this file, one responsibility each: common (paths,
 chapters.yml), environment (the venv), export (`lib`), nbtools (sync, pairs, execute, nbval,
@@ -80,6 +81,9 @@ def cmd_student(out_dir: Path) -> int:
     figures = common.ROOT / "notebooks" / "figures"
     if figures.is_dir():  # the diagrams the notebooks' markdown cells refer to
         shutil.copytree(figures, out_dir / "figures", dirs_exist_ok=True)
+    page = htmlbook.notebook_appendix()
+    if page and page[0].is_file():  # the page the notebooks' appendix links lead to
+        shutil.copy2(page[0], out_dir / page[0].name)
     print(f"student edition: {len(releases)} notebooks in {out_dir}")
     return 0
 
@@ -207,10 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
                         default=Path(os.environ.get("D2L_VENV") or common.ROOT / ".venv"),
                         help="virtual environment to create and use (default .venv, or $D2L_VENV)")
     parser.add_argument("--torch", choices=environment.TORCH_FLAVOURS,
-                        default=os.environ.get("D2L_TORCH") or "default",
-                        help="torch build for a new install: 'cpu' takes PyTorch's CPU-only "
-                             "wheels (small; Linux/Windows), 'default' the registry's (on Linux "
-                             "it bundles CUDA, several GB). Also $D2L_TORCH")
+                        default=os.environ.get("D2L_TORCH") or "auto",
+                        help="torch build to install: 'cpu' takes PyTorch's CPU-only wheels "
+                             "(small; Linux/Windows), 'cuda' (or 'default') the registry's (on "
+                             "Linux it bundles CUDA, several GB); 'auto' (the default) takes the "
+                             "CPU-only build on Linux without an NVIDIA GPU. Also $D2L_TORCH")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     sub.add_parser("setup", help="create or refresh the virtual environment")
     p_lab = sub.add_parser("lab", help="open JupyterLab on notebooks/ (token, loopback)")

@@ -24,7 +24,36 @@ SUPPORTED_PYTHONS = ((3, 11), (3, 12), (3, 13))
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
-TORCH_FLAVOURS = ("default", "cpu")
+# What --torch / $D2L_TORCH may ask for: "auto" (unset) decides by platform and GPU, "cpu" always
+# takes PyTorch's CPU-only wheels, "cuda" (or "default") always the registry's own wheels.
+TORCH_FLAVOURS = ("auto", "cpu", "cuda", "default")
+
+
+def torch_flavour(platform: str, nvidia_gpu: bool, requested: str = "auto") -> str:
+    """The torch build that setup installs: "cpu" (PyTorch's CPU-only wheels) or "default" (the
+    registry's). `platform` is sys.platform, `nvidia_gpu` whether an NVIDIA driver was found.
+
+    Only Linux changes with the GPU: PyPI's Linux wheels bundle CUDA (several GB), useless without
+    an NVIDIA GPU, so "auto" takes the CPU-only build there. macOS and Windows keep the registry's
+    wheels (CPU-only on Windows, MPS on macOS) unless "cpu" is asked for."""
+    if requested not in TORCH_FLAVOURS:
+        raise common.ToolError(f"unknown torch build {requested!r}: use one of "
+                               f"{', '.join(TORCH_FLAVOURS)} (--torch or $D2L_TORCH)")
+    if requested == "cpu":
+        return "cpu"
+    if requested in ("cuda", "default"):
+        return "default"
+    return "cpu" if platform.startswith("linux") and not nvidia_gpu else "default"
+
+
+def nvidia_gpu_present() -> bool:
+    """An NVIDIA driver on this machine: `nvidia-smi` on PATH, or the kernel driver's folder."""
+    return bool(shutil.which("nvidia-smi")) or Path("/proc/driver/nvidia").is_dir()
+
+
+def chosen_torch(requested: str) -> str:
+    """`torch_flavour` for this machine."""
+    return torch_flavour(sys.platform, nvidia_gpu_present(), requested)
 
 
 STAMP = ".installed"
@@ -185,20 +214,24 @@ def write_page_config(prefix: Path, teacher: bool) -> Path:
     return path
 
 
-def refresh_install(py: Path, venv: Path, flavour: str) -> None:
+def refresh_install(py: Path, venv: Path, requested: str) -> None:
     write_lab_overrides(venv)
+    flavour = chosen_torch(requested)
     stamp = venv / STAMP
     digest = requirements_digest(flavour)
     if stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == digest:
         return
-    extra = " (CPU-only torch)" if flavour == "cpu" else ""
+    extra = ""
+    if flavour == "cpu":
+        extra = " (CPU-only torch" + ("; no NVIDIA GPU found, D2L_TORCH=cuda for the CUDA build)"
+                                      if requested == "auto" else ")")
     print(f"==> installing requirements.txt into {common.posix(venv)}{extra} "
           "(first time: a few minutes)", flush=True)
     for cmd in install_commands(py, flavour):
         hint = ""
         if flavour == "cpu" and TORCH_CPU_INDEX in cmd:
             hint = f" (the CPU-only torch comes from {TORCH_CPU_INDEX}; without that site, " \
-                   "leave out --torch cpu / D2L_TORCH)"
+                   "set D2L_TORCH=default to take the registry's torch)"
         common.run(cmd, "pip install" + hint)
     common.write_text(stamp, digest + "\n")
 
