@@ -280,7 +280,8 @@ nw.sharpness_explorer(x_train, y_train, x_test, y_truth)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 ex_text = {(r["w"], r["q"], r["line"]): r["text"] for r in
-           nw.sharpness_states(x_train, y_train, x_test, y_truth, [0.0, 1.0], [0.0, 2.5, 5.0])["text"]}
+           nw.sharpness_states(x_train, y_train, x_test, y_truth, [0.0, 1.0, 4.0], [0.0, 2.5, 5.0])["text"]}
+assert "prediction 0.71, largest weight 0.253, 90% of the weight on 4 keys" in ex_text[(4.0, 0.0, 1)]
 assert "prediction 2.18, largest weight 0.067, 90% of the weight on 20 keys" in ex_text[(1.0, 0.0, 1)]
 assert "largest weight 0.040, 90% of the weight on 33 keys" in ex_text[(1.0, 2.5, 1)]
 assert "largest weight 0.020, 90% of the weight on 45 keys" in ex_text[(0.0, 0.0, 1)]
@@ -292,7 +293,7 @@ assert ex_text[(0.0, 0.0, 1)].split(":")[1] == ex_text[(0.0, 5.0, 1)].split(":")
 # * 在 $x = 2.5$（$w = 1$），权重是以查询为中心的对称小丘，最大 0.040，90% 的权重落在 33 个键上。
 #   拖动查询，小丘跟着查询平移：**查询决定哪些键分到权重**，这就是注意力。
 # * 拖到 $x = 0$，小丘只剩右半边：所有键都在查询右侧，最大权重升到 0.067，90% 的权重落在 20 个键上；
-#   这些键的输出大多比 $f(0) = 0$ 大得多，预测是 2.18，**偏高**。窄一些的核（$w = 4$）在这里偏得少，
+#   这些键的输出大多比 $f(0) = 0$ 大得多，预测是 2.18，**偏高**。窄一些的核（$w = 4$）在这里只借最近的 4 个键，预测 0.71，偏得少，
 #   但只要核有宽度，边界上的查询就只能向内“借”值。
 # * 选 $w = 0$，无论查询在哪，权重都是平的 $1/50 = 0.02$，预测都一样（2.43）：没有了查询与键的比较，也就没有了注意力。
 #

@@ -72,20 +72,6 @@ def loo_loss(w, x, y, reduction="mean"):
     return (errors.mean() if reduction == "mean" else errors.sum()).item()
 
 
-@_single_threaded
-def loss_curves(x_train, y_train, x_test, y_truth, ws):
-    """Per-point losses over `ws`: leave-one-out ("loo"), with each point among its own keys
-    ("self"), and the test MSE against the noise-free truth ("test"); lists of floats."""
-    curves = {"loo": [], "self": [], "test": []}
-    for w in ws:
-        curves["loo"].append(loo_loss(w, x_train, y_train))
-        fit, _ = predict(w, x_train, x_train, y_train)
-        curves["self"].append(((fit - y_train) ** 2).mean().item())
-        y_hat, _ = predict(w, x_test, x_train, y_train)
-        curves["test"].append(((y_hat - y_truth) ** 2).mean().item())
-    return curves
-
-
 # ---------------------------------------------------------------------------------------------
 # Static figures
 # ---------------------------------------------------------------------------------------------
@@ -134,7 +120,8 @@ def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
     """Draw `curves` over the sharpness grid `ws`: {"loo": L(w)/n (solid blue), "self": the loss
     with self among the keys (dotted blue), "test": the test MSE (dashed red)}, with the path of
     w during training: `w_short` (w before training, then after each epoch of the book's run) and
-    `w_long` (a longer run, every `every`-th epoch drawn) placed on the leave-one-out curve."""
+    `w_long` (a longer run, every `every`-th epoch drawn) placed on the leave-one-out curve.
+    The notebook computes `curves` itself with `NWKernelRegression(w=w)` over `ws`."""
     fig, ax = d2l.plt.subplots(figsize=(8.5, 3.6))
     ax.plot(ws, curves["loo"], color=LOO, label="leave-one-out loss L(w)/n (trained on)")
     ax.plot(ws, curves["self"], ":", color=LOO, label="loss with self among the keys / n")
