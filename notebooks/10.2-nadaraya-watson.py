@@ -18,9 +18,9 @@
 #
 # 上一节把注意力写成了“按查询与键的匹配程度，对值加权求和”，但没有说权重 $\alpha$ 从哪里来。
 # 这一节看统计学里一个六十年代的方法——**Nadaraya-Watson 核回归**（kernel regression）。
-# 它小到可以看清每一个权重，却已经有注意力的全部要素：查询、键、值、softmax 权重和一个可以学习的参数。
+# 它小到可以看清每一个权重，却已经有注意力的基本要素：查询、键、值、softmax 权重和一个可以学习的参数。
 # 主线只有三步：核回归**就是**注意力汇聚；一个参数 $w$ 控制权重有多**尖锐**；
-# 让模型自己学 $w$，而且用留一法，使训练没法“作弊”。
+# 让模型自己学 $w$，而且用留一法，使训练没法“作弊”。最后看它比后面几节的注意力少了什么。
 
 # %%
 import torch
@@ -124,18 +124,21 @@ assert torch.allclose(attention_weights.sum(dim=1), torch.ones(n_test))  # 每�
 assert test_mse(y_hat_np) < 0.6 * test_mse(y_hat_avg)
 
 # %% [markdown]
-# 平均汇聚是一条水平线；高斯核的预测已经跟上了真实函数的起伏，误差约为平均汇聚的一半，
-# 只是峰谷被“削平”了：每个查询都参考了相当远处的样本。把注意力权重画成热图，
+# 平均汇聚是一条水平线；高斯核的预测大致顺着真实函数起伏，误差约为平均汇聚的一半，
+# 但峰谷被“削平”了，左端也明显偏高：每个查询都参考了相当远处的样本。把注意力权重画成热图，
 # 行是（排序后的）测试输入，列是（排序后的）训练输入；两者都排过序，离查询近的键都在对角线附近：
 
 # %%
 d2l.show_heatmaps(attention_weights.unsqueeze(0).unsqueeze(0),
                   xlabel="Sorted training inputs", ylabel="Sorted testing inputs")
 d2l.plt.show()
+top = attention_weights.max(dim=1).values  # 每行（每个查询）最大的权重
+print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[10:40].max():.3f}, "
+      f"last row {top[-1]:.3f}")
 
 # %% [markdown]
-# 亮带沿对角线分布，但很宽，颜色也淡：区间中部每行最大的权重只有约 0.04，每个查询把权重摊在二十多个键上；
-# 只有两个角上颜色深一些（约 0.09），那里的查询只有一侧有近邻。
+# 亮带沿对角线分布（训练输入并不等距，所以它略有弯曲），但很宽，颜色也淡：区间中部（第 10–39 行）每行最大的权重至多 0.054，
+# 权重摊在几十个键上；两端的查询只有一侧有近邻，最大权重更大一些，右下角最深（约 0.09）。
 #
 # ## 批量矩阵乘法
 #
@@ -244,21 +247,55 @@ assert torch.allclose(y_hat_w0, y_hat_avg, atol=1e-5)
 # 下图每列一个 $w$：上面是查询 $x = 2.5$ 分给各个训练输入的权重 $\alpha(2.5, x_i)$，下面是整条预测曲线。
 
 # %%
-w_mse = nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0))
+w_mse, w_alpha = nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0))
 print("test MSE:", {w: round(e, 3) for w, e in w_mse.items()})
+print("4 largest weights at x = 2.5:",
+      {w: [round(v, 2) for v in a.sort(descending=True).values[:4].tolist()] for w, a in w_alpha.items()})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert w_mse[1.0] > w_mse[4.0] < w_mse[16.0]
 assert abs(w_mse[1.0] - test_mse(y_hat_np)) < 1e-6
-peaks = [nw.predict(w, torch.tensor([2.5]), x_train, y_train)[1].max().item() for w in (1, 4, 16)]
+peaks = [w_alpha[w].max().item() for w in (1.0, 4.0, 16.0)]
 assert peaks[0] < 0.05 < peaks[1] < 0.2 < peaks[2]
 
 # %% [markdown]
-# 三个权重曲线的峰都在 $x = 2.5$，宽窄却差很多：$w = 1$ 把权重摊在二十多个键上，最大的只有 0.04，
-# 预测把峰谷削平（偏差）；$w = 16$（$\sigma \approx 0.06$）把几乎全部权重交给最近的两三个键，
-# 预测就是这两三个带噪声输出的平均，跟着噪声起伏（方差）；$w = 4$ 居中，测试误差最小（0.049）。
+# 三个权重曲线的峰都在 $x = 2.5$，宽窄却差很多：$w = 1$ 把权重摊在很多键上，最大的只有 0.04，
+# 预测把峰谷削平（偏差）；$w = 16$（$\sigma \approx 0.06$）把大部分权重交给最近的四个键（0.38、0.29、0.14、0.13），
+# 预测就是这几个带噪声输出的加权平均，跟着噪声起伏（方差）；$w = 4$ 居中，三者中测试误差最小（0.049）。
 # 锐度就是在偏差与方差之间取舍的旋钮。数据越多，同样窄的核里点越多，噪声越容易被平均掉，
 # 就能用更尖锐的核（练习 1 比较 $n = 50$ 和 $n = 500$）。
+#
+# ### 动手试试：查询决定权重，锐度决定有多集中
+#
+# 上面的图只看了一个查询 $x = 2.5$。下面的探索器里可以同时改两样东西：菜单选锐度 $w$
+# （0、0.5、1、2、4、8、16，其中 $w = 0$ 就是平均汇聚），滑块拖动查询 $x$。
+# 左边是整条预测曲线，灰色竖线和菱形标出当前查询和它的预测；右边是这个查询分给各个键的权重（纵轴随状态缩放，最大权重见下方文字）；
+# 下方还打印了 90% 的权重落在几个键上。它从 $w = 1$、$x = 2.5$ 开始。
+#
+# **先猜，再拖**：(1) 把查询拖到左端 $x = 0$，权重曲线会变成什么形状？那里的预测会高于还是低于真实值 $f(0) = 0$？
+# (2) 选 $w = 0$ 再拖动查询，权重还会跟着动吗？
+
+# %%
+nw.sharpness_explorer(x_train, y_train, x_test, y_truth)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+ex_text = {(r["w"], r["q"], r["line"]): r["text"] for r in
+           nw.sharpness_states(x_train, y_train, x_test, y_truth, [0.0, 1.0, 4.0], [0.0, 2.5, 5.0])["text"]}
+assert "prediction 0.71, largest weight 0.253, 90% of the weight on 4 keys" in ex_text[(4.0, 0.0, 1)]
+assert "prediction 2.18, largest weight 0.067, 90% of the weight on 20 keys" in ex_text[(1.0, 0.0, 1)]
+assert "largest weight 0.040, 90% of the weight on 33 keys" in ex_text[(1.0, 2.5, 1)]
+assert "largest weight 0.020, 90% of the weight on 45 keys" in ex_text[(0.0, 0.0, 1)]
+assert ex_text[(0.0, 0.0, 1)].split(":")[1] == ex_text[(0.0, 5.0, 1)].split(":")[1]  # w = 0: query ignored
+
+# %% [markdown]
+# 这一次运行里：
+#
+# * 在 $x = 2.5$（$w = 1$），权重是以查询为中心的对称小丘，最大 0.040，90% 的权重落在 33 个键上。
+#   拖动查询，小丘跟着查询平移：**查询决定哪些键分到权重**，这就是注意力。
+# * 拖到 $x = 0$，小丘只剩右半边：所有键都在查询右侧，最大权重升到 0.067，90% 的权重落在 20 个键上；
+#   这些键的输出大多比 $f(0) = 0$ 大得多，预测是 2.18，**偏高**。窄一些的核（$w = 4$）在这里只借最近的 4 个键，预测 0.71，偏得少，
+#   但只要核有宽度，边界上的查询就只能向内“借”值。
+# * 选 $w = 0$，无论查询在哪，权重都是平的 $1/50 = 0.02$，预测都一样（2.43）：没有了查询与键的比较，也就没有了注意力。
 #
 # ## 训练 $w$：留一法
 #
@@ -276,22 +313,22 @@ print("keys:", tuple(train_keys.shape), " values:", tuple(train_values.shape))
 assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包含查询自己
 
 # %% [markdown]
-# 和书中一样：平方误差对 50 个样本**求和**，随机梯度下降（SGD），学习率 0.5，训练 5 轮；
-# 每轮用全部训练样本，所以训练是确定性的。曲线上第 $k$ 个点是训练 $k$ 轮之后的损失（第 0 个点是训练前）。
+# 训练和书中一样：损失是每个样本平方误差的一半，对 50 个样本**求和**（$\frac{1}{2}\sum_i (\hat y_i - y_i)^2$），
+# 随机梯度下降（SGD），学习率 0.5，训练 5 轮；每轮用全部训练样本，所以训练是确定性的。
+# 书中画每轮的损失；这里画更有信息的东西：每轮之后的 $w$（左），以及训练后的预测（右）。
 
 # %%
-def train_nw(num_epochs, lr=0.5, reduction="sum", animator=None):
-    """Train w on the leave-one-out pairs; returns the net, and w and the loss after 0, 1, ... epochs."""
+def train_nw(num_epochs, lr=0.5, reduction="sum"):
+    """Train w on the leave-one-out pairs with the book's loss (half the squared error, summed;
+    or averaged); returns the net, and w and the loss after 0, 1, ... epochs."""
     torch.manual_seed(0)
     net = NWKernelRegression()
-    loss = nn.MSELoss(reduction=reduction)
     trainer = torch.optim.SGD(net.parameters(), lr=lr)
     w_history, losses = [net.w.item()], []
     for epoch in range(num_epochs + 1):
-        l = loss(net(x_train, train_keys, train_values), y_train)  # loss after `epoch` epochs
-        losses.append(l.item())
-        if animator is not None:
-            animator.add(epoch, l.item())
+        l = (net(x_train, train_keys, train_values) - y_train) ** 2 / 2  # (n_train,)
+        l = l.sum() if reduction == "sum" else l.mean()
+        losses.append(l.item())  # loss after `epoch` epochs
         if epoch < num_epochs:
             trainer.zero_grad()
             l.backward()
@@ -300,8 +337,7 @@ def train_nw(num_epochs, lr=0.5, reduction="sum", animator=None):
     return net, w_history, losses
 
 
-animator = d2l.Animator(xlabel="epochs trained", ylabel="loss", xlim=[0, 5], figsize=(3.5, 2.5))
-net, w_history, losses = train_nw(5, animator=animator)
+net, w_history, losses = train_nw(5)
 w_learned = net.w.item()
 print("loss after 0, 1, ..., 5 epochs:", [round(v, 2) for v in losses])
 print("w after 0, 1, ..., 5 epochs:   ", [round(v, 2) for v in w_history])
@@ -309,159 +345,102 @@ with torch.no_grad():
     y_hat_trained = net(x_test, test_keys, test_values)
 print(f"test MSE: w = 1 {test_mse(y_hat_np):.3f}, trained w = {w_learned:.2f} "
       f"{test_mse(y_hat_trained):.3f}, w = 4 {w_mse[4.0]:.3f}")
+fig, axes = d2l.plt.subplots(1, 2, figsize=(7, 2.5))
+d2l.plot(list(range(6)), [w_history], "epochs trained", "sharpness w", xlim=[0, 5], axes=axes[0])
+plot_kernel_reg(y_hat_trained, axes[1], f"trained, w = {w_learned:.2f}")
+d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert losses[-1] < 0.5 * losses[0] and losses == sorted(losses, reverse=True)
-assert w_history[0] < 1 and w_history[1] > 10  # one step takes w from below 1 to above 10
+assert w_history[0] < 1 and w_history[1] > 8  # one step takes w from below 1 to above 8
 assert all(0 < a - b < 0.2 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
-assert 15 < w_learned < 18
-assert test_mse(y_hat_trained) < 0.5 * test_mse(y_hat_np)
-assert test_mse(y_hat_trained) > 2 * w_mse[4.0]
+assert 8 < w_learned < 9
+assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
+assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
 
 # %% [markdown]
-# 损失在第一轮就降了一大半，训练后的测试误差不到 $w = 1$ 的三分之一。但 $w$ 从不到 1 一步跳到了 16.9，
-# 5 轮后停在约 16——前面锐度图里 $w = 16$ 那一列：曲线已经在追随噪声，测试误差是 $w = 4$ 的两倍多。
-# 书中训练 5 轮就拿去预测；这里多看一步：把训练真正最小化的留一损失 $L(w)$（除以 50）
-# 画成 $w$ 的函数，和“含自己的训练损失”、测试误差放在一起，再把训练中 $w$ 走过的路标上去。
-# 留一损失的目标 $y_i$ 带着方差 $0.5^2 = 0.25$ 的噪声，所以它整体比测试误差高，要比较的是两条曲线**最低点的位置**。
+# 损失在第一轮就降了一大半，训练后的测试误差约是 $w = 1$ 的五分之一。但 $w$ 从 0.5 一步跳到了 8.70，
+# 之后每轮只回落约 0.1，5 轮后停在 8.33；右图的预测已经有些跟着噪声起伏，测试误差（0.084）比 $w = 4$（0.049）高七成。
+# 书中训练 5 轮就拿去预测；这里多看一步：把训练真正最小化的留一损失 $L(w)$（每个样本的平均平方误差）
+# 在一串 $w$ 上算出来，和“含自己的训练损失”、测试误差放在一起。每个 $w$ 只需构造一个 `NWKernelRegression(w=w)`：
 
 # %%
-_, w_history_long, _ = train_nw(200)
-curves, w_grid = nw.plot_loss_landscape(x_train, y_train, x_test, y_truth, w_history,
-                                        w_history_long)
-w_loo_best = w_grid[curves["loo"].index(min(curves["loo"]))]
-w_test_best = w_grid[curves["test"].index(min(curves["test"]))]
-print(f"lowest leave-one-out loss at w = {w_loo_best:.1f}, lowest test MSE at w = {w_test_best:.1f}")
+ws = [0.25 * i for i in range(1, 81)]  # w = 0.25, 0.5, ..., 20
+curves = {"loo": [], "self": [], "test": []}
+with torch.no_grad():
+    for w in ws:
+        model = NWKernelRegression(w=w)
+        curves["loo"].append(((model(x_train, train_keys, train_values) - y_train) ** 2).mean().item())
+        curves["self"].append(((model(x_train, x_train.repeat(n_train, 1), y_train.repeat(n_train, 1))
+                                - y_train) ** 2).mean().item())
+        curves["test"].append(test_mse(model(x_test, test_keys, test_values)))
+w_loo_best, w_test_best = (ws[c.index(min(c))] for c in (curves["loo"], curves["test"]))
+print(f"lowest leave-one-out loss at w = {w_loo_best:.2f}, lowest test MSE at w = {w_test_best:.2f}")
+
+# %% [markdown]
+# 再训练 100 轮，把 $w$ 走过的路画到这些曲线上（画图的函数在库里，只负责画）：
+
+# %%
+_, w_history_long, _ = train_nw(100)
+nw.plot_loss_landscape(ws, curves, x_train, y_train, w_history, w_history_long)
 with torch.no_grad():
     y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
-print(f"after 200 epochs: w = {w_history_long[-1]:.2f}, test MSE {test_mse(y_hat_long):.3f}")
+print(f"after 100 epochs: w = {w_history_long[-1]:.2f}, test MSE {test_mse(y_hat_long):.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert all(a > b for a, b in zip(curves["self"], curves["self"][1:]))  # with self: falls all the way
 assert 3 < w_loo_best < 5 and 3 < w_test_best < 5  # both curves bottom out near w = 4
-assert w_history[1] > 3 * w_loo_best  # the first step jumps far past the minimum ...
-assert abs(w_history_long[-1] - w_loo_best) < 0.5  # ... and 200 epochs find it
-assert test_mse(y_hat_long) < 0.5 * test_mse(y_hat_trained)
+assert w_history[1] > 2 * w_loo_best  # the first step jumps far past the minimum ...
+assert abs(w_history_long[-1] - w_loo_best) < 0.5  # ... and 100 epochs find it
+assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
+assert abs(curves["loo"][ws.index(4.0)] - nw.loo_loss(4.0, x_train, y_train)) < 1e-6
 
 # %% [markdown]
 # 图里读出三件事：
 #
 # * 含自己的训练损失（蓝色点线）随 $w$ 一路下降：用它训练，$w$ 会一直变大——这就是要留一的原因。
 # * 留一损失（蓝色实线）在 $w \approx 4$ 处最低，测试误差（红色虚线）的最低点也在这里：**目标是对的**。
+#   留一损失的目标 $y_i$ 带着方差 $0.5^2 = 0.25$ 的噪声，所以它整体比测试误差高，要比较的是两条曲线**最低点的位置**。
 # * 但 5 轮训练的第一步（橙色箭头）就越过了最低点，落在右边一段平缓的坡上，每轮只回落一点；
-#   训练 200 轮（绿色圆圈），$w$ 才沿坡回到最低点，测试误差随之降到约 0.05。
+#   训练 100 轮（绿色圆圈），$w$ 才沿坡回到最低点，测试误差随之降到约 0.05。
 #
 # 所以“可学习的 $w$ 自己找到偏差与方差的平衡点”成立，但前提是优化做得足够好。
 
 # %% [markdown]
 # <details><summary>深入一步：第一步为什么跳得这么远？</summary>
 #
-# 书中的损失是 50 个样本误差的**和**，梯度也是 50 个梯度之和。在起点 $w \approx 0.5$，$L(w)$ 很陡，
-# 乘上学习率 0.5，一步就走出十几个单位。越过最低点以后，核已经窄到每个训练点只看一两个近邻，
-# 再改变 $w$ 几乎不改变预测，梯度很小，所以每轮只回落一点。把损失改成**平均**（步长缩小 50 倍），
-# $w$ 就从下方一步步爬向最低点，不会越过它。下面打印这两处的梯度，以及平均损失下 $w$ 的路径。
+# 书中的损失是 50 个样本的半平方误差之**和**，梯度也是 50 个梯度之和。在起点 $w \approx 0.5$，$L(w)$ 很陡，
+# 乘上学习率 0.5，一步就走出八个多单位。越过最低点以后，核已经窄到每个训练点只看几个近邻，
+# 再改变 $w$ 对预测影响不大，梯度很小，所以每轮只回落一点。把损失改成**平均**（步长缩小 50 倍），
+# $w$ 就从下方一步步爬向最低点，不会越过它。下面的单元用 `backward()` 求这两处的梯度，并打印平均损失下 $w$ 的路径。
 #
 # </details>
 
 # %%
 for w0 in w_history[:2]:
-    grad = nw.loo_gradient(w0, x_train, y_train)
-    print(f"at w = {w0:5.2f}: dL/dw = {grad:7.2f}, SGD step = {-0.5 * grad:+6.2f}")
+    model = NWKernelRegression(w=w0)
+    ((model(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
+    print(f"at w = {w0:5.2f}: dL/dw = {model.w.grad.item():7.2f}, SGD step = {-0.5 * model.w.grad.item():+6.2f}")
 _, w_history_mean, _ = train_nw(200, reduction="mean")
 print("mean loss, w after 0, 10, 50, 200 epochs:", [round(w_history_mean[i], 2) for i in (0, 10, 50, 200)])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert nw.loo_gradient(w_history[0], x_train, y_train) < -30
-assert abs(nw.loo_gradient(w_history[1], x_train, y_train)) < 1
 assert all(a < b < w_loo_best for a, b in zip(w_history_mean, w_history_mean[1:]))  # from below
 
 # %% [markdown]
-# ### 动手试试：锐度、偏差与方差
+# ## 从一个 $w$ 到 10.3 节的注意力
 #
-# 下面的探索器用 `NWKernelRegression` 预先算好了 $w = 1, 2, \ldots, 20$ 的每一种状态，只有一个滑块。
-# 左上是预测曲线（颜色同上面的图），菱形是查询 $x = 2.5$ 处的预测；右上是这个查询分给各个键的权重；
-# 左下是留一损失 $L(w)/n$（蓝色实线）和测试误差（红色虚线），两个菱形标出当前的 $w$ 在两条曲线上的位置；
-# 右下是当前 $w$ 的数字。它从 $w = 4$ 开始。问题只有一个：**锐度怎样在偏差与方差之间取舍，留一法选中了哪里？**
+# Nadaraya-Watson 已经是注意力汇聚，但只是它最小的一种：整个模型只有一个可学习的标量 $w$，
+# 它只能调节“看多宽”，不能改变“看什么”。后面几节要补上的正是它缺的东西：
 #
-# * 把 $w$ 拖到 1：权重摊成一个矮而宽的小丘，预测被抹平，两个菱形都爬上了曲线左侧的陡坡。
-# * 再拖到 20：权重收缩成一个窄峰（最大约 0.48），预测跟着噪声锯齿状起伏，两个菱形沿右侧的缓坡慢慢升高。
-# * 看两个菱形在哪个 $w$ 最低。
-
-# %%
-nw.sharpness_explorer(x_train, y_train, x_test, y_truth)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-ex_states = nw.sharpness_states(x_train, y_train, x_test, y_truth, [float(w) for w in range(1, 21)],
-                                [0.25 * i for i in range(1, 81)])
-ex_ws = [float(w) for w in range(1, 21)]
-ex_peak = {w: max(r["weight"] for r in ex_states["weights"] if r["w"] == w) for w in ex_ws}
-ex_wiggle = {w: torch.tensor([r["y"] for r in ex_states["fit"] if r["w"] == w]).diff().abs().sum()
-             for w in ex_ws}
-assert all(ex_peak[a] < ex_peak[b] for a, b in zip(ex_ws, ex_ws[1:]))
-assert all(ex_wiggle[a] < ex_wiggle[b] for a, b in zip(ex_ws, ex_ws[1:]))
-assert ex_peak[1.0] < 0.05 and 0.45 < ex_peak[20.0] < 0.5
-for series in ("leave-one-out L(w)/n", "test MSE"):
-    at_w = {r["w"]: r["loss"] for r in ex_states["at_w"] if r["series"] == series}
-    assert min(at_w, key=at_w.get) == 4.0, series
-    assert all(at_w[a] > at_w[b] for a, b in zip(ex_ws[:3], ex_ws[1:4]))
-    assert all(at_w[a] < at_w[b] for a, b in zip(ex_ws[3:], ex_ws[4:]))
-    assert at_w[1.0] - at_w[4.0] > 2 * (at_w[20.0] - at_w[4.0])  # steep on the left, gentle right
-for seed in range(1, 5):  # too wide costs more than too narrow on other data sets, too
-    torch.manual_seed(seed)
-    x_s, _ = torch.sort(torch.rand(n_train) * 5)
-    c = nw.loss_curves(x_s, f(x_s) + torch.normal(0.0, 0.5, (n_train,)), x_test, y_truth, ex_ws)
-    for k in ("loo", "test"):
-        assert c[k][0] - min(c[k]) > 1.5 * (c[k][-1] - min(c[k])), (seed, k)
-        assert 3 <= ex_ws[c[k].index(min(c[k]))] <= 7, (seed, k)
-
-# %% [markdown]
-# 这一次运行里，两个菱形都在 $w = 4$ 最低（测试误差 0.049，留一损失 0.360）；从 4 往左，两条曲线都陡升，
-# 往右升得慢：核太宽（偏差）比太窄（方差）代价大得多。留一法只用训练数据，
-# 却和看得到真实函数的测试误差选中了同一个锐度——训练 $w$ 时最小化的正是这条蓝线。
-# 换一组数据，两个最低点未必还重合（练习 3）。
-
-# %% [markdown]
-# <details><summary>深入一步：边界上的偏差</summary>
+# * **查询和键是向量**，不是一维的数：一个词、一个像素块都要用 $d$ 维向量表示，“接近”不再只是 $|x - x_i|$。
+# * **查询和键的表示是学出来的**：10.3 节的加性注意力先用可学习的矩阵 $\mathbf{W}_q, \mathbf{W}_k$ 把它们变换再比较
+#   （10.5 节的多头注意力也这样做）；这里的 $x$ 和 $x_i$ 原样进入核。
+# * **打分函数本身可以学**：这里的分数固定是 $-\frac{1}{2}(x - x_i)^2 w^2$；10.3 节的加性注意力用一个小网络打分，
+#   缩放点积注意力用 $\mathbf{q}^\top \mathbf{k} / \sqrt{d}$，其中 $1/\sqrt{d}$ 和这里的 $w^2$ 一样是温度旋钮。
 #
-# 上面的预测曲线里，最显眼的误差在左端 $x = 0$：真实值 $f(0) = 0$，预测却高出一截。
-# 原因不在噪声，而在**位置**：在区间内部，查询两侧都有训练点，加权平均的“重心”
-# $\bar{x}(x) = \sum_i \alpha(x, x_i)\, x_i$ 落在查询附近；在 $x = 0$，所有训练点都在右侧，
-# 重心被拉向区间内部，预测近似于 $f$ 在 $\bar{x}(0) > 0$ 附近的值。核越宽，重心被拉得越远。
-# 下面的图画出 $w = 1$ 和 $w = 4$ 时的误差 $\hat{y}(x) - f(x)$（左）和重心的偏移 $\bar{x}(x) - x$（右）；
-# 每行最后是**局部线性回归**（local linear regression）在 $x = 0$ 的误差：用同样的核权重，在查询附近拟合一条直线而不是一个常数。
-#
-# </details>
-
-# %%
-bias = nw.boundary_bias(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0))
-for w, b in bias.items():
-    print(f"w = {w:g}: at x = 0 / 4.9, error {b['error'][0]:+.2f} / {b['error'][-1]:+.2f}, shift "
-          f"{b['shift'][0]:+.2f} / {b['shift'][-1]:+.2f}; local linear error at x = 0 "
-          f"{b['local_linear_error'][0]:+.2f}")
-nw.plot_boundary_bias(bias, x_test)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-interior = (x_test >= 1) & (x_test < 4)
-for w, min_error, min_shift in ((1.0, 1.5, 0.5), (4.0, 0.4, 0.1)):
-    error, shift = bias[w]["error"], bias[w]["shift"]
-    assert error[0] > min_error and shift[0] > min_shift and shift[-1] < -min_shift, w
-    assert error[0] > 2 * error[-1].abs(), "the left end errs far more than the right end"
-    assert shift[interior].abs().max() < 0.5 * shift[0], "the centre moves most at the edges"
-    assert error.abs().argmax() == 0, "the largest error is at x = 0"
-    assert bias[w]["local_linear_error"][0].abs() < 0.5 * error[0]
-
-# %% [markdown]
-# <details><summary>读图：边界偏差 = 重心的偏移 × 函数在那里的变化</summary>
-#
-# $w = 1$ 时，$x = 0$ 处的重心偏到 0.83，预测误差约 +2.2，是整条曲线上最大的；
-# $w = 4$ 时核窄得多，重心只偏 0.18，误差降到约 +0.7，但仍是这条曲线上最大的。
-# 右端 $x = 4.9$ 的重心同样被拉向内部（偏移为负），误差却小得多：$f$ 在 $x \approx 4.4$ 处有一个极小值，
-# 向内挪一点函数值几乎不变；而 $x = 0$ 附近 $f$ 上升得很快（$x^{0.8}$ 在 0 处的斜率是无穷大）。
-# 区间中部的重心偏移比两端小得多。局部线性回归的直线能“向外延伸”到边界，
-# 把 $x = 0$ 处的误差从 +2.18 降到 +0.75（$w = 1$）、从 +0.71 降到 +0.27（$w = 4$）；
-# 它没有降到 0：直线只消掉了重心偏移带来的一阶偏差，而 $f$ 在 0 附近弯得厉害，一条直线也跟不上。
-#
-# </details>
+# 书中还提到，非参数的 Nadaraya-Watson 估计具有**一致性**（consistency）：数据足够多时，它收敛到最优结果。
+# 这里要补一句条件：核的宽度必须随 $n$ 增大而**变窄**（$w$ 变大），否则偏差一直留着。练习 1 用数字说明这一点。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -470,9 +449,9 @@ for w, min_error, min_shift in ((1.0, 1.5, 0.5), (4.0, 0.4, 0.1)):
 #   用它直接构造固定锐度的模型（$w = 1$、$w = 0$、探索器里的每个 $w$），不训练也能比较。
 # * 书中在 `forward` 里把查询 `repeat_interleave` 成与键同形；这里用广播 `queries[:, None] - keys`，
 #   并在入口检查三个输入的形状，形状不对时给出说明怎样改的 `ValueError`。
-# * 书中用 `d2l.Animator` 从第 1 轮开始画每轮训练前的损失；这里横轴是“已训练的轮数”，
-#   第 0 个点是训练前，最后一个点是训练 5 轮之后的损失。
-# * 书中画出训练后的预测和权重热图；这里它们就是上面锐度图里 $w = 16$ 的一列（训练得到 $w \approx 16.2$）。
+# * 书中的损失写成 `nn.MSELoss(reduction='none')` 再除以 2 求和；这里直接写出 $\frac{1}{2}(\hat y_i - y_i)^2$ 再求和，数值相同。
+# * 书中用 `d2l.Animator` 画每轮的损失，再画训练后的权重热图；这里画每轮之后的 $w$ 和训练后的预测，
+#   权重的形状由锐度图和探索器展示（训练得到的 $w \approx 8.3$ 接近探索器里的 $w = 8$）。
 #
 # </details>
 #
@@ -480,7 +459,8 @@ for w, min_error, min_shift in ((1.0, 1.5, 0.5), (4.0, 0.4, 0.1)):
 #
 # * Nadaraya-Watson 核回归就是注意力汇聚：查询是新输入，键是训练输入，值是训练输出；用高斯核时，权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax，离查询越近的键权重越大。平均汇聚是所有权重都为 $1/n$ 的特例。
 # * 在距离上乘一个可学习的 $w$ 就得到带参数的注意力汇聚。$w = 1/\sigma$ 是核宽度的倒数（锐度），$w^2$ 是 10.1 节温度的倒数：$w$ 越大权重越集中，偏差小而方差大；$w$ 越小越平滑，偏差大而方差小。`torch.bmm`（$(b, a, c) \times (b, c, d) \to (b, a, d)$）批量计算这些加权平均。
-# * 训练 $w$ 要用留一法，否则每个查询只看自己就能把训练误差降为零。这组数据上留一损失和测试误差都在 $w \approx 4$ 最低；书中的 5 轮训练第一步就越过了它（停在 $w \approx 16$），200 轮才回到最低点：目标对，还要优化得好。
+# * 训练 $w$ 要用留一法，否则每个查询只看自己就能把训练误差降为零。这组数据上留一损失和测试误差都在 $w \approx 4$ 最低；书中的 5 轮训练第一步就越过了它（停在 $w \approx 8.3$），约 100 轮才回到最低点：目标对，还要优化得好。
+# * Nadaraya-Watson 只有一个标量 $w$ 可学；后面几节的注意力让查询、键成为向量，并学习它们的表示和打分函数。
 #
 # ## 练习
 #
@@ -524,11 +504,19 @@ assert ex1_mse[(500, 16.0)] < ex1_mse[(50, 16.0)] / 4, "the narrow kernel gains 
 assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias stays"
 
 
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：窄核获益多得多。$w = 1$ 时，$n$ 从 50 增到 500，测试误差只从 0.428 降到 0.393：
+# 它的误差主要是偏差（把峰谷抹平、边界上向内借值），与数据多少无关。$w = 16$ 时误差从 0.129 降到 0.015，约为原来的九分之一：
+# 它的误差主要是方差，数据多了，同样窄的邻域里点更多，噪声被平均掉。
+# 这就是书中“一致性”的条件：要让估计随数据增多而收敛到真实函数，核宽度必须随 $n$ 增大而变窄（$w$ 变大），
+# 但又要慢到邻域里的点数仍在增长；固定 $w = 1$ 的估计永远收敛不到 $f$。
+
+
 # %% [markdown]
 # ### 练习 2
 #
 # 训练后的 $w$ 是多少？对应的高斯核标准差 $\sigma = 1/w$ 是多少？
-# 为了量化“权重更尖锐”，对每个测试查询数一数：按权重从大到小累加，要多少个训练样本才能凑够 90% 的权重？
+# （先在探索器里选 $w = 8$，看下方打印的“90% 的权重落在几个键上”。）为了量化“权重更尖锐”，对每个测试查询数一数：按权重从大到小累加，要多少个训练样本才能凑够 90% 的权重？
 # 分别对 $w = 1$ 和训练后的 $w$ 求这个数的平均值。定义 `ex2_w`、`ex2_sigma`，
 # 以及字典 `ex2_keys_for_90`，键为 `"w = 1"` 和 `"trained"`。然后用正文的权重之比公式解释：两个数为什么差这么多？
 
@@ -559,20 +547,19 @@ assert abs(ex2_w - w_learned) < 1e-6, f"the trained w is {w_learned:.2f}, got {e
 assert abs(ex2_w - net.w.item()) < 1e-6, "ex2_w should be the trained model's w"
 assert 1 <= ex2_keys_for_90["trained"] < ex2_keys_for_90["w = 1"] / 3, "trained weights are sharper"
 assert 20 < ex2_keys_for_90["w = 1"] < 30, "a Gaussian of width 1 spreads over 20-30 keys"
-assert ex2_keys_for_90["trained"] < 4, "the trained kernel needs only 2-3 keys"
+assert ex2_keys_for_90["trained"] < 6, "the trained kernel needs only a few keys"
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：训练 5 轮后 $w$ 在 16 左右（$\sigma = 1/w$ 约 0.06），远大于非参数版本的 $w = 1$。
+# 参考答案：训练 5 轮后 $w$ 约 8.3（$\sigma = 1/w$ 约 0.12），远大于非参数版本的 $w = 1$。
 # 两个键到查询的距离为 $d_1 < d_2$ 时，它们的权重之比是 $\exp\big(\tfrac{w^2}{2}(d_2^2 - d_1^2)\big)$，
-# 随 $w^2$ 指数增长：$w$ 从 1 变成 16，指数放大了约 256 倍，稍远一点的键的权重就被压到几乎为 0。
-# 于是凑够 90% 权重所需的键从二十多个减少到两三个（见上面的输出），正文锐度图里 $w = 16$ 那一列的权重曲线也因此又窄又高。
+# 随 $w^2$ 指数增长：$w$ 从 1 变成 8.3，指数放大了约 70 倍，稍远一点的键的权重就被压到几乎为 0。
+# 于是凑够 90% 权重所需的键大大减少（见上面的输出）；探索器里选 $w = 8$ 也能看到又窄又高的权重曲线。
 
 # %% [markdown]
 # ### 练习 3
 #
-# 正文里留一损失和测试误差的最低点都在 $w \approx 4$（先在上面的探索器里拖动 $w$，
-# 看左下两条曲线上的菱形各在哪个 $w$ 最低）。这是这一组数据的巧合，还是留一法总能选对锐度？
+# 正文里留一损失和测试误差的最低点都在 $w \approx 4$（见留一损失曲线图）。这是这一组数据的巧合，还是留一法总能选对锐度？
 # 用 `make_data(50, seed)` 对 `seed = 0, 1, 2, 3, 4` 各生成一组训练数据，在网格
 # `ex3_grid = [1, 2, 3, 4, 6, 8, 12, 16]` 上求：留一平方误差之和最小的 $w$（字典 `ex3_loo_w`，键为 seed）、
 # 测试误差最小的 $w$（`ex3_test_w`），以及两者的测试误差（`ex3_mse[seed] = (用留一 w 的测试误差, 最小测试误差)`）。
@@ -602,6 +589,7 @@ for seed in range(5):
     ex3_mse[seed] = (test[i], test[j])
     print(f"seed {seed}: leave-one-out picks w = {ex3_grid[i]:4.1f} (test MSE {test[i]:.3f}); "
           f"best w = {ex3_grid[j]:4.1f} (test MSE {test[j]:.3f}); w = 1: {test[0]:.3f}")
+    print("   L(w)/n on the grid:", [round(v / 50, 3) for v in loo])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 assert set(ex3_loo_w) == set(ex3_test_w) == set(ex3_mse) == set(range(5)), "one entry per seed"
@@ -618,8 +606,8 @@ assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed L
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不是每次都选对。五组数据上留一法选出的 $w$ 在 3 到 8 之间，测试误差最小的 $w$ 在 3 到 6 之间，
-# 只有 seed 0 恰好两者都是 4（见上面的输出）。原因是留一损失在 $w = 3 \ldots 8$ 之间很平，
-# 相邻网格点的差别小于 50 个带噪声样本本身造成的波动，最低点落在哪里带有偶然性；
+# 只有 seed 0 恰好两者都是 4（见上面的输出）。原因是留一损失在 $w = 3 \ldots 8$ 之间很平
+# （每行打印的 $L(w)/n$ 在这一段相差不到一成，而 $w = 1$ 处高出一倍左右），最低点落在哪里带有偶然性；
 # 代价有时不小（有一组数据的测试误差是最优 $w$ 的近 3 倍）。但它从不选 $w = 1$ 或 $w = 16$：
 # 留一法可靠地排除了明显过宽和过窄的核，每组数据上它选出的 $w$ 的测试误差都比 $w = 1$ 小得多。
 
@@ -685,7 +673,7 @@ assert ex4_test_mse < 1.5 * w_mse[4.0], \
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：训练到收敛后（最后的梯度不到千分之一），拉普拉斯核的 $w$ 停在约 5.3，测试误差 0.056，
-# 与调好的高斯核（$w = 4$，0.049）相差无几，远好于正文训练 5 轮的高斯核（0.130）。
+# 与调好的高斯核（$w = 4$，0.049）相差无几，也好于正文训练 5 轮的高斯核（0.084）。
 # 这又是正文的教训：核的形状不如锐度要紧，而锐度要靠留一损失**优化到底**才选得好。
 # 热图里的亮带比正文 $w = 1$ 的高斯核窄得多，每行最大的权重约 0.1 到 0.3，介于正文 $w = 4$ 与 $w = 16$ 的权重曲线之间。
 
@@ -733,6 +721,5 @@ assert ex5_test_mse < 0.6 * test_mse(y_hat_np), "the boxcar beats the Gaussian w
 # 高斯核的带是渐变的，而且比看上去宽：$\sigma = 1$ 时 $\pm 1$ 之内平均只有约四分之三的权重（见上面的输出），
 # 其余的权重落在 $\pm 2$、$\pm 3$ 处的远键上，把峰谷抹得更平。矩形核把全部权重留在 $\pm 1$ 之内，
 # 它的有效宽度（均匀分布 $U(-1, 1)$ 的标准差 $1/\sqrt{3} \approx 0.58$）相当于 $w \approx 1.7$ 的高斯核，
-# 偏差小得多。它的测试误差（0.211）和 $w = 1.5$ 的高斯核（0.212）几乎一样，比 $w = 1.73$ 的（0.159）差一些：
-# 硬边缘让预测在键进出窗口时跳动，这是矩形核多付的代价。
+# 偏差小得多。它的测试误差（0.211）和 $w = 1.5$ 的高斯核（0.212）几乎一样，比 $w = 1.73$ 的（0.159）差一些。
 # 说到底还是锐度：矩形核赢在更窄，而不是形状更好。

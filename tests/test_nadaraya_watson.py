@@ -129,72 +129,49 @@ def test_loo_pairs_leave_out_exactly_the_query():
 
 
 @pytest.mark.parametrize("w", [0.5, 2.0, 6.0])
-def test_loss_curves_match_nw_kernel_regression(w):
-    from d2l_attention.explore import nadaraya_watson as nw
-
-    x, y, x_test, y_truth = small_data()
-    curves = nw.loss_curves(x, y, x_test, y_truth, [w])
-    assert curves["loo"][0] == pytest.approx(direct_loo_loss(w, x, y), rel=1e-5)
-    with torch.no_grad():
-        net = d2l.NWKernelRegression(w=w)
-        fit = net(x, x.repeat(8, 1), y.repeat(8, 1))
-        y_hat = net(x_test, x.repeat(5, 1), y.repeat(5, 1))
-    assert curves["self"][0] == pytest.approx(((fit - y) ** 2).mean().item(), rel=1e-5)
-    assert curves["test"][0] == pytest.approx(((y_hat - y_truth) ** 2).mean().item(), rel=1e-5)
-
-
-def test_loo_gradient_is_autograd_of_the_summed_loss():
+def test_loo_loss_matches_a_direct_computation(w):
     from d2l_attention.explore import nadaraya_watson as nw
 
     x, y, _, _ = small_data()
-    h = 1e-3
-    numeric = (direct_loo_loss(2.0 + h, x.double(), y.double())
-               - direct_loo_loss(2.0 - h, x.double(), y.double())) * len(x) / (2 * h)
-    assert nw.loo_gradient(2.0, x, y) == pytest.approx(numeric, rel=1e-3, abs=1e-4)
-
-
-def test_local_linear_is_exact_on_a_line_and_nw_is_not_at_the_edge():
-    from d2l_attention.explore import nadaraya_watson as nw
-
-    x = torch.linspace(0, 5, 30, dtype=torch.float64)
-    y = 2 * x + 1
-    queries = torch.tensor([0.0, 2.5, 5.0], dtype=torch.float64)
-    torch.testing.assert_close(nw.local_linear(2.0, queries, x, y), 2 * queries + 1)
-    study = nw.boundary_bias(x, y, queries, 2 * queries + 1, ws=(2.0,))[2.0]
-    assert study["error"][0] > 0.1 and study["shift"][0] > 0.05  # NW pulled inwards at x = 0
-    assert study["local_linear_error"].abs().max() < 1e-9
+    assert nw.loo_loss(w, x, y) == pytest.approx(direct_loo_loss(w, x, y), rel=1e-5)
+    assert nw.loo_loss(w, x, y, reduction="sum") == pytest.approx(
+        len(x) * direct_loo_loss(w, x, y), rel=1e-5)
 
 
 def test_sharpness_states_hold_what_nw_kernel_regression_computes():
     from d2l_attention.explore import nadaraya_watson as nw
 
     x, y, x_test, y_truth = small_data()
-    ws, curve_ws = [1.0, 3.0], [1.0, 2.0]
-    s = nw.sharpness_states(x, y, x_test, y_truth, ws, curve_ws, query=2.5)
-    assert len(s["fit"]) == 2 * 5 and len(s["weights"]) == 2 * 8 and len(s["marker"]) == 2
-    assert len(s["at_w"]) == 2 * 2 and len(s["curves"]) == 2 * 2 and len(s["text"]) == 2 * 2
+    ws, queries = [0.0, 1.0, 3.0], [0.0, 2.5]
+    s = nw.sharpness_states(x, y, x_test, y_truth, ws, queries)
+    assert len(s["fit"]) == 3 * 5 and len(s["weights"]) == 3 * 2 * 8 and len(s["marker"]) == 6
+    assert len(s["text"]) == 3 * 2 * 2
     for w in ws:
         net = d2l.NWKernelRegression(w=w)
         with torch.no_grad():
             y_hat = net(x_test, x.repeat(5, 1), y.repeat(5, 1))
-            y_q = net(torch.tensor([2.5]), x[None], y[None])
-        alpha = net.attention_weights[0]
         assert [r["y"] for r in s["fit"] if r["w"] == w] == pytest.approx(y_hat.tolist(), abs=1e-3)
-        assert [r["weight"] for r in s["weights"] if r["w"] == w] == pytest.approx(
-            alpha.tolist(), abs=1e-3)
-        (marker,) = [r for r in s["marker"] if r["w"] == w]
-        assert (marker["x"], marker["y"]) == pytest.approx((2.5, y_q.item()), abs=1e-3)
-        at_w = {r["series"]: r["loss"] for r in s["at_w"] if r["w"] == w}
-        assert at_w["leave-one-out L(w)/n"] == pytest.approx(direct_loo_loss(w, x, y), abs=1e-3)
-        assert at_w["test MSE"] == pytest.approx(((y_hat - y_truth) ** 2).mean().item(),
-                                                 abs=1e-3)
-        assert any(f"{at_w['test MSE']:.3f}" in r["text"] for r in s["text"] if r["w"] == w)
-    curve = {(r["sharpness"], r["series"]): r["loss"] for r in s["curves"]}
-    assert curve[(2.0, "leave-one-out L(w)/n")] == pytest.approx(direct_loo_loss(2.0, x, y),
-                                                                 abs=1e-3)
+        mse = ((y_hat - y_truth) ** 2).mean().item()
+        for q in queries:
+            with torch.no_grad():
+                y_q = net(torch.tensor([q]), x[None], y[None])
+            alpha = net.attention_weights[0]
+            assert [r["weight"] for r in s["weights"] if (r["w"], r["q"]) == (w, q)] == \
+                pytest.approx(alpha.tolist(), abs=1e-3)
+            (marker,) = [r for r in s["marker"] if (r["w"], r["q"]) == (w, q)]
+            assert (marker["x"], marker["y"]) == pytest.approx((q, y_q.item()), abs=1e-3)
+            text = " ".join(r["text"] for r in s["text"] if (r["w"], r["q"]) == (w, q))
+            assert f"test MSE {mse:.3f}" in text and f"prediction {y_q.item():.2f}" in text
+            k = int(nw.keys_for_mass(alpha[None])[0])
+            assert alpha.sort(descending=True).values[:k].sum() >= 0.9 - 1e-6
+            assert k == 1 or alpha.sort(descending=True).values[:k - 1].sum() < 0.9
+            assert f"on {k} keys" in text
+    # w = 0 is average pooling: the query does not move the weights
+    w0 = [r["weight"] for r in s["weights"] if r["w"] == 0.0]
+    assert w0 == pytest.approx([1 / 8] * 16, abs=1e-3)
 
 
-def test_explorer_has_one_sharpness_slider_starting_at_4_and_draws_both_diamonds():
+def test_explorer_has_a_sharpness_menu_and_a_query_slider():
     import copy
     import re
 
@@ -203,16 +180,17 @@ def test_explorer_has_one_sharpness_slider_starting_at_4_and_draws_both_diamonds
     from d2l_attention.explore import nadaraya_watson as nw
 
     x, y, x_test, y_truth = small_data(n=20)
-    ex = nw.sharpness_explorer(x, y, x_test, y_truth, ws=[1.0, 2.0, 3.0, 4.0])
-    (param,) = ex.spec["params"]
-    assert param["name"] == "w" and param["value"] == 4.0
-    assert "sharpness" in param["bind"]["name"] and "width" not in param["bind"]["name"]
-    # one diamond per curve in every state: the LOO loss and the test MSE
-    for w in (1.0, 4.0):
-        assert sorted(r["series"] for r in ex.states["at_w"] if r["w"] == w) == [
-            "leave-one-out L(w)/n", "test MSE"]
+    ex = nw.sharpness_explorer(x, y, x_test, y_truth)
+    w_param, q_param = ex.spec["params"]
+    assert w_param["name"] == "w" and w_param["value"] == 1.0
+    assert 0.0 in w_param["bind"]["options"] and 16.0 in w_param["bind"]["options"]
+    assert "sharpness" in w_param["bind"]["name"] and "width" not in w_param["bind"]["name"]
+    assert q_param["name"] == "q" and q_param["value"] == 2.5
+    assert ex.to_json().count("_sample") == 0  # every view carries its full rows
+    for w, q in ((0.0, 0.0), (4.0, 5.0)):
         spec = copy.deepcopy(ex.spec)
-        spec["params"][0]["value"] = w
+        spec["params"][0]["value"], spec["params"][1]["value"] = w, q
         svg = vl_convert.vegalite_to_svg(spec)
-        assert f"w = {w:g} (sigma" in "".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+        texts = "".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
+        assert f"w = {w:g} (" in texts and f"query x = {q:g}:" in texts
     assert len(ex.to_json()) < 300_000

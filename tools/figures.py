@@ -323,7 +323,9 @@ def fig_kernel_weights() -> Figure:
     fig = plt.figure(figsize=(9, 5.2))
     top = fig.add_axes((0.08, 0.42, 0.58, 0.53))
     bottom = fig.add_axes((0.08, 0.1, 0.58, 0.24), sharex=top)
-    query, key, value, wcol = (PALETTE[r].edge for r in ("query", "key", "value", "weight"))
+    key, wcol = PALETTE["key"].edge, PALETTE["weight"].edge
+    # The notebook's plots: training data orange (C1), the prediction magenta ("m--").
+    value, query = "#ff7f0e", "#bf00bf"
     for xi, yi, wi in zip(NW_X, y, weights, strict=True):
         top.plot([xi, NW_QUERY], [yi, pred], color=wcol, lw=0.4 + 14 * wi, alpha=0.6, zorder=1)
     grid = np.linspace(0, 5, 200)
@@ -358,9 +360,16 @@ def explain_kernel(fig: Figure) -> None:
     ax.set_xlim(0, 2.88)
     ax.set_ylim(0, 3.64)
     ax.axis("off")
-    rows = [("query", "query: test input $x$"), ("key", r"keys: training inputs $x_i$"),
-            ("value", r"values: training targets $y_i$"), ("weight", "attention weights")]
-    legend(ax, 0.15, 3.45, rows, dy=0.34)
+    # Swatches in the colours the figure uses (the notebook's plots: data orange, prediction
+    # magenta), not the chapter's role palette.
+    rows = [("#bf00bf", "|", "query: test input $x$"),
+            (PALETTE["key"].edge, "|", r"keys: training inputs $x_i$"),
+            ("#ff7f0e", "o", r"values: training targets $y_i$"),
+            (PALETTE["weight"].edge, "s", "attention weights")]
+    for i, (colour, marker, text) in enumerate(rows):
+        yy = 3.45 - i * 0.34
+        ax.plot([0.27], [yy], marker, color=colour, ms=9, mew=2.5)
+        label(ax, 0.55, yy, text, size=SMALL, ha="left")
     label(ax, 0.15, 1.95, r"$\hat y = \sum_i \alpha(x, x_i)\, y_i$", ha="left")
     label(ax, 0.15, 1.45, r"$\alpha(x, x_i) \propto \exp(-(x - x_i)^2 / 2\sigma^2)$",
           size=SMALL, ha="left")
