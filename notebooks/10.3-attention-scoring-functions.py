@@ -71,21 +71,17 @@ from d2l_attention.explore import attention_scoring
 # $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}) \in \mathbb{R},$$
 #
 # 可学习参数 $\mathbf{W}_q \in \mathbb{R}^{h \times q}$、$\mathbf{W}_k \in \mathbb{R}^{h \times k}$、
-# $\mathbf{w}_v \in \mathbb{R}^{h}$。这是一个隐藏单元数为 $h$、激活函数为 $\tanh$、没有偏置项的单隐藏层多层感知机，
-# 查询和键的长度可以不同（$q \ne k$）。它偏爱什么样的键，由参数决定，要靠训练学出来。
+# $\mathbf{w}_v \in \mathbb{R}^{h}$：一个以 $\tanh$ 为激活函数的单隐藏层 MLP，查询和键的长度可以不同。
+# 它偏爱什么样的键由参数决定，要靠训练学出来。
 #
 # **缩放点积注意力**（scaled dot-product attention）要求查询和键的长度相同（都是 $d$），没有参数：
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}}
 #   = \frac{\lVert\mathbf{q}\rVert\,\lVert\mathbf{k}\rVert\cos\theta}{\sqrt{d}}.$$
 #
-# 它偏爱什么样的键，由几何决定：与查询方向一致（$\theta$ 小）**并且**长的键得分高。
-# 对 $n$ 个查询 $\mathbf{Q} \in \mathbb{R}^{n \times d}$、$m$ 个键值对
-# $\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，整体写成
-# $\operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top/\sqrt{d}\big)\mathbf{V}$（softmax 按行进行），
-# 就是两次矩阵乘法。$1/\sqrt{d}$ 从何而来，本节最后讲。
-#
-# 两种注意力只在打分这一步不同，后面的“softmax → 对值加权求和”相同。实现之前先解决批量计算里的填充问题。
+# 它的偏好由几何决定：与查询方向一致（$\theta$ 小）**并且**长的键得分高。批量写成
+# $\operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top/\sqrt{d}\big)\mathbf{V}$（softmax 按行），就是两次矩阵乘法；
+# $1/\sqrt{d}$ 从何而来，本节最后讲。两种注意力只在打分这一步不同。实现之前先解决批量计算里的填充问题。
 
 # %% [markdown]
 # ## 掩蔽 softmax 操作
@@ -162,15 +158,14 @@ assert torch.equal(masked_softmax(X, torch.tensor([2, 3])), core)
 # %% [markdown]
 # 只看 1 个键的行把全部权重给了键 0；$L = 0$ 的行和是 0 而不是 NaN。
 #
-# 再看掩蔽对一组有意义的分数做了什么。10 个长度相同的二维键均匀分布在半径为 3 的圆上
-# （键 $j$ 的方向角为 $36° \times j$），第 $i$ 个查询与键 $i$ 同向，分数是缩放点积 $\mathbf{q}_i^\top\mathbf{k}_j/\sqrt{2}$。
-# 不掩蔽时每个查询最关注“自己的”键，热图是一条对角带。两种掩蔽：
+# 再看掩蔽对一组有意义的分数做了什么：10 个一样长的二维键均匀排在圆上（键 $j$ 的方向角 $36° \times j$），
+# 查询 $i$ 与键 $i$ 同向，分数是 $\mathbf{q}_i^\top\mathbf{k}_j/\sqrt{2}$。不掩蔽时热图是一条对角带。两种掩蔽：
 #
 # * 每个样本一个有效长度 6（一维 `valid_lens`）：所有查询只能看键 0 到 5；
 # * 每个查询一个有效长度 $i + 1$（二维 `valid_lens` $= [1, 2, \ldots, 10]$）：第 $i$ 个查询只能看键 0 到 $i$，
 #   10.7 节的 Transformer 解码器用这种**因果掩蔽**让每个位置看不到“未来”。
 #
-# 被掩蔽的格子画成灰色，以便与“很小但未被掩蔽”的权重（白色）区分。
+# 被掩蔽的格子画成灰色，与“很小但未被掩蔽”的权重（白色）区分开。
 
 # %%
 circle_angles = torch.arange(10) * (2 * math.pi / 10)
@@ -287,9 +282,8 @@ class DotProductAttention(AttentionPooling):
 
 
 # %% [markdown]
-# 先用书中的小例子检查形状和掩蔽：批量大小为 2，每个样本 1 个查询（加性注意力用 20 维，点积注意力用 2 维）、
-# 10 个二维键和 10 个四维值（0 到 39 排成 10 行 4 列），有效长度分别为 2 和 6。
-# 这里的键**全都相同**，任何评分函数都给它们打同样的分，所以这个例子只检验形状和掩蔽，看不出评分函数的差别：
+# 先用书中的小例子检查形状和掩蔽：批量大小为 2，每个样本 1 个查询、10 个二维键和 10 个四维值（0 到 39），有效长度 2 和 6。
+# 这里的键**全都相同**，任何评分函数都给它们同样的分，所以两种注意力都给出有效范围内值的平均：
 
 # %%
 torch.manual_seed(0)
@@ -315,10 +309,6 @@ for b, L in enumerate([2, 6]):
     assert torch.allclose(attention.attention_weights[b, 0, :L], torch.full((L,), 1 / L))
     assert (attention.attention_weights[b, 0, L:] == 0).all()
 
-
-# %% [markdown]
-# 两种注意力的输出相同：第一个样本是前 2 行值的平均 $[2, 3, 4, 5]$，第二个是前 6 行的平均 $[10, 11, 12, 13]$。
-# 这里的键全都相同，任何评分函数都给它们同样的分，所以这个例子只检验了形状和掩蔽。
 
 # %% [markdown]
 # ## 手算一个例子
@@ -388,9 +378,8 @@ d2l.plt.show()
 # %% [markdown]
 # 设想任务要的是“只看方向”：每个查询最关注与自己同向的键，与键的长短无关
 # （目标权重取 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。点积做得到吗？加性注意力呢？
-# 下面让点积注意力、未训练的加性注意力（书中的初始化，$h = 8$）和训练过的加性注意力给这组键打分。
-# 训练只用 300 步 Adam：每步随机取 32 个方向任意、长度为 2 的查询，最小化目标权重与注意力权重的交叉熵
-# （`train_additive` 在本节的库模块里，它训练的正是上面的 `AdditiveAttention`）。四幅热图共用一个颜色刻度：
+# 下面比较点积、未训练的加性注意力（书中的初始化，$h = 8$）和训练过的加性注意力：`train_additive` 用 300 步 Adam
+# 训练上面的 `AdditiveAttention`，每步取 32 个方向随机的查询，最小化目标权重与注意力权重的交叉熵。四幅热图共用一个颜色刻度：
 
 # %%
 target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
@@ -410,9 +399,9 @@ labels = [f"k{j} (|k|={1 if j % 2 == 0 else 3})" for j in range(6)]
 d2l.show_heatmaps(geo_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=titles,
                   figsize=(13, 3.6), xticklabels=labels, yticklabels=[f"q{i} ({60 * i}°)" for i in range(6)])
 d2l.plt.show()
-print(f"{'':<21} {'weight on own key (q0..q5)':<38} {'mean |w - target|':>17}")
+print(f"{'':<23} {'weight on own key (q0..q5)':<38} {'mean |w - target|':>17}")
 for name, w in zip(titles, geo_weights):
-    print(f"{name:<21} {' '.join(f'{x:.2f}' for x in w.diagonal().tolist()):<38} "
+    print(f"{name:<23} {' '.join(f'{x:.2f}' for x in w.diagonal().tolist()):<38} "
           f"{(w - target).abs().mean():>17.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -423,21 +412,18 @@ assert (trained_w - target).abs().mean() < 0.5 * (dot_w - target).abs().mean()
 assert losses[-1] < losses[0] - 0.5
 
 # %% [markdown]
-# 点积（第二幅）做不到。查询 $\mathbf{q}_1$ 指向长键 $\mathbf{k}_1$，几乎把全部权重给了它；
-# 可查询 $\mathbf{q}_0$ 指向短键 $\mathbf{k}_0$，这个键只分到 0.19，大头给了两侧偏 60° 的长键：
-# 分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $2 \cdot 1 \cdot 1/\sqrt{2} = 1.41$，
-# 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积同时奖励方向和长度，没有参数可以改变这一点。
-# 换个角度看，$\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$，
-# 中间一项对同一行的键都相同，softmax 不理会它；所以缩放点积注意力就是 10.2 节的高斯核
-# $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$ 取 $w^2 = 1/\sqrt{d}$，再给每个键加上
-# $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$ 的“长度奖励”。
+# 点积（第二幅）做不到：$\mathbf{q}_1$ 几乎把全部权重给了同向的长键，可 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，
+# 大头给了两侧偏 60° 的长键——分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $1.41$，
+# 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积同时奖励方向和长度，没有参数可以改。
+# 由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
+# （中间一项整行相同，softmax 不理会），缩放点积注意力就是 10.2 节的高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
+# 取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$。
 #
-# 未训练的加性注意力（第三幅）也谈不上偏好：各行几乎一样，不论查询指向哪里，都略偏向 $\mathbf{k}_4$、$\mathbf{k}_5$，
-# 这只是随机初始化的结果。它的分数被 $\mathbf{w}_v$ 限制住：书中的初始化让 $\mathbf{w}_v$ 的元素不超过
-# $1/\sqrt{8} \approx 0.35$，分数的绝对值不超过 $\lVert\mathbf{w}_v\rVert_1$，同一行里分数的极差只有点积的约六分之一（下面的输出），
-# 而查询对分数的影响大多是给整行加上差不多的一个数，softmax 把它消掉了。
-# 训练 300 步之后（第四幅），每个查询都把最多的权重给了同向的键，短键也一样，离目标的平均差距约为点积的三分之一：
-# 偏好是学出来的，而且学到的正是点积表达不了的“不看长度”。
+# 未训练的加性注意力（第三幅）各行几乎一样，都略偏向 $\mathbf{k}_4$、$\mathbf{k}_5$：这只是随机初始化的结果。
+# 书中的初始化让 $\mathbf{w}_v$ 的元素不超过 $1/\sqrt{8} \approx 0.35$，分数的绝对值不超过 $\lVert\mathbf{w}_v\rVert_1$，
+# 一行里分数的极差只有点积的约六分之一（下面的输出）；查询的影响又大多是给整行加上差不多的数，被 softmax 消掉。
+# 训练 300 步后（第四幅），每个查询都把最多的权重给了同向的键，短键也一样，离目标的平均差距约为点积的三分之一：
+# 偏好是学出来的，学到的正是点积表达不了的“不看长度”。
 
 # %%
 for name, scorer in (("dot product", dot_attention), ("additive, untrained", untrained),
@@ -449,14 +435,10 @@ print(f"untrained: largest |entry| of w_v = {untrained.w_v.weight.abs().max():.2
       f"||w_v||_1 = {untrained.w_v.weight.abs().sum():.2f}")
 
 # %% [markdown]
-# 所以：点积的偏好写死在几何里（方向与长度），没有参数，一次矩阵乘法算完所有分数；
-# 加性注意力的偏好由参数决定、靠训练学出，代价是每一对“查询–键”都要过一次 MLP。
-#
 # ## 实验：$1/\sqrt{d}$ 是一个温度
 #
-# 10.1 节在 softmax 之前把分数除以温度 $\tau$：$\tau$ 越小权重越尖（趋于 one-hot），越大越平。
-# 缩放点积注意力的 $1/\sqrt{d}$ 就是温度 $\tau = \sqrt{d}$，10.2 节高斯核的 $w^2$ 是同一个旋钮（$\tau = 1/w^2$）。
-# 为什么取 $\sqrt{d}$？设查询与键的各分量独立、均值为 0、方差为 1，点积 $\sum_{j=1}^{d} q_j k_j$ 是 $d$ 个方差为 1 的独立项之和：
+# 10.1 节在 softmax 之前把分数除以温度 $\tau$：$\tau$ 越小权重越尖，越大越平。$1/\sqrt{d}$ 就是 $\tau = \sqrt{d}$
+# （10.2 节的 $w^2$ 是同一个旋钮，$\tau = 1/w^2$）。为什么取 $\sqrt{d}$？若查询与键的各分量独立、均值 0、方差 1：
 #
 # $$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d, \qquad
 #   \operatorname{Var}\!\left(\frac{\mathbf{q}^\top\mathbf{k}}{\sqrt{d}}\right) = 1.$$
@@ -466,13 +448,11 @@ print(f"untrained: largest |entry| of w_v = {untrained.w_v.weight.abs().max():.2
 # $$\frac{\partial \boldsymbol{\alpha}}{\partial \mathbf{s}} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top,
 #   \qquad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
 #
-# $\boldsymbol{\alpha}$ 趋于 one-hot 时**整个**矩阵趋于 0，连拿到全部权重的键也收不到梯度。
-# 它的 Frobenius 范数（$m = 10$ 个键）：one-hot 时为 0，均匀时为 $\sqrt{1/m - 1/m^2} = 0.30$，两个键各占一半时最大，为 0.5。
-# 再往回一步，分数 $\mathbf{q}^\top\mathbf{k}_j/c$ 对查询的导数是 $\mathbf{k}_j/c$，所以到达查询的梯度是
-# $\partial\boldsymbol{\alpha}/\partial\mathbf{q} = (\partial\boldsymbol{\alpha}/\partial\mathbf{s})\,\mathbf{K}/c$：不缩放时（$c = 1$）
-# 它还要乘上长度约为 $\sqrt{d}$ 的键。下面对每个 $d$ 抽 1000 个查询、各配 10 个随机键，不缩放和缩放各算一遍：
-# 每行最大权重的平均值、$\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{s}\rVert_F$ 的平均值与中位数、
-# 饱和的行（范数小于 0.01）所占的比例，以及 $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{q}\rVert_F$ 的平均值。
+# $\boldsymbol{\alpha}$ 趋于 one-hot 时**整个**矩阵趋于 0（Frobenius 范数：one-hot 为 0，10 个键均匀时 0.30，两个键平分时最大 0.5）。
+# 再往回一步，到达查询的梯度是 $(\partial\boldsymbol{\alpha}/\partial\mathbf{s})\,\mathbf{K}/c$（$c$ 是除数），不缩放时还要乘上长约 $\sqrt{d}$ 的键。
+# 下面对每个 $d$ 抽 1000 个查询、各配 10 个随机键，不缩放和缩放各算：最大权重的平均值、
+# $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{s}\rVert_F$ 的平均值与中位数、饱和（范数小于 0.01）的行的比例，
+# 以及 $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{q}\rVert_F$ 的平均值。
 
 # %%
 def softmax_gradients(scores, keys, scale):
@@ -536,19 +516,16 @@ fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 不缩放时，最大权重的平均值随 $d$ 升向 1（中图），饱和的行越来越多（右图）：
-# 雅可比矩阵范数的中位数从 0.357 降到 0.000，$d = 1024$ 时 78% 的行几乎收不到梯度。
-# 平均值降得慢得多（0.337 → 0.042），因为它来自少数没有饱和的行；而到达查询的梯度平均起来反而更大
-# （1.34 对缩放后的 0.35），因为每一行都乘上了长约 $\sqrt{d}$ 的键。所以不缩放的问题不是“梯度平均变小”，
-# 而是梯度只落在少数几行上、其余的行学不到东西：学习信号稀疏而嘈杂，注意力一旦饱和就很难再改。
-# 缩放之后每个 $d$ 都一样：最大权重约 0.3，几乎没有饱和的行，每一行都收到大小相近的梯度。
-# 这就是温度 $\tau = \sqrt{d}$ 的作用：让分数的尺度、从而 softmax 的形状不随维度变化。
+# 不缩放时，$d$ 越大饱和的行越多（右图），$d = 1024$ 时 78% 的行几乎收不到梯度，中位数是 0。
+# 平均值降得慢得多，因为它来自少数没饱和的行；到达查询的梯度平均起来甚至更大（1.34 对缩放后的 0.35），
+# 因为这些行还乘上了长约 $\sqrt{d}$ 的键。所以问题不是“梯度平均变小”，而是梯度只落在少数行上、
+# 其余的行学不到东西：学习信号稀疏而嘈杂，饱和的注意力很难再改。缩放后每个 $d$ 都一样：没有饱和的行，
+# 每行的梯度相近。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
 #
 # ### 动手试试：维度与缩放
 #
-# 探索器对每个 $d \in \{2, 4, \ldots, 512\}$ 固定种子抽一个查询和 20 个键。上图是 20 个分数（纵轴对所有状态相同），
-# 中图是 softmax 后的权重，下面两行给出这个查询的分数标准差、最大权重，以及另外 500 个查询的最大权重平均值
-# （单个查询会有起伏，平均值随 $d$ 单调上升）。它从 $d = 512$、不缩放开始：分数散到 $\pm 30$，权重全落在一个键上。
+# 探索器对每个 $d \in \{2, 4, \ldots, 512\}$ 抽一个查询和 20 个键：上图是分数（纵轴固定），中图是权重，
+# 最下面是分数的标准差、最大权重，以及另外 500 个查询的最大权重平均值（单个查询有起伏，平均值随 $d$ 单调上升）。它从 $d = 512$、不缩放开始：分数散到 $\pm 30$，权重全落在一个键上。
 # 勾选缩放：标准差回到 1 附近，权重摊在许多键上。再把 $d$ 往小调，比较两种状态的差别怎样随 $d$ 缩小。
 
 # %%
@@ -578,10 +555,10 @@ attention_scoring.scaling()
 # %% [markdown]
 # ## 小结
 #
-# * 注意力汇聚的输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到的概率分布；换一个评分函数就换了一种注意力，掩蔽 softmax 和加权求和不变。
-# * 缩放点积注意力 $\mathbf{q}^\top\mathbf{k}/\sqrt{d}$ 没有参数，偏好写在几何里：方向一致且长的键得分高（长键可以胜过方向完全一致的短键）；批量计算是矩阵乘法，与 `F.scaled_dot_product_attention` 一致。加性注意力 $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$ 允许查询与键长度不同，分数有界（不超过 $\lVert\mathbf{w}_v\rVert_1$），偏好靠训练学出：300 步训练就学会了点积表达不了的“只看方向、不看长度”。
-# * 掩蔽 softmax 在 softmax 之前把有效长度之外的分数换成 $-\infty$，这些位置的权重严格为 0；有效长度为 0 的行给出全 0 权重而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（如解码器的因果掩蔽）。
-# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：随机向量的点积方差随 $d$ 线性增长，不缩放时 softmax 饱和，大多数行的雅可比矩阵 $\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 趋于 0，梯度只落在少数没饱和的行上；缩放使分数方差保持为 1，softmax 的形状与每一行收到的梯度都不随 $d$ 变化。
+# * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的；换一个评分函数就换了一种注意力。
+# * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些权重严格为 0；$L = 0$ 的行给出全 0 而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（因果掩蔽）。
+# * 缩放点积注意力没有参数，偏好写在几何里：方向一致且长的键得分高。加性注意力允许查询与键长度不同，分数有界，偏好靠训练学出，例如点积做不到的“只看方向”。
+# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 饱和，大多数行收不到梯度、梯度只落在少数行上；缩放后 softmax 的形状和每行的梯度都不随 $d$ 变化。
 #
 # ## 练习
 #
