@@ -18,9 +18,8 @@
 #
 # 10.1 节用点积给键打分，10.2 节用高斯核；两者都是先给每个“查询–键”对打一个实数分，
 # 再用 softmax 把分数变成权重。给分数的这个函数叫**注意力评分函数**（attention scoring function）。
-# 本节回答的问题是：**分数应该怎样算？** 我们先写出两种最常用的评分函数——加性注意力和缩放点积注意力，
-# 处理批量计算里长短不一的序列（掩蔽）之后实现它们、手算一个例子，再让它们给同一组键打分：点积的偏好由几何决定，加性注意力的偏好靠训练学出。
-# 最后说明点积为什么要除以 $\sqrt{d}$：它就是 10.1 节的温度 $\tau$。
+# 本节回答：**分数应该怎样算？** 我们实现加性注意力和缩放点积注意力（连同处理填充的掩蔽），
+# 看点积的偏好怎样由几何决定、加性注意力的偏好怎样靠训练学出，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
 # 后面的 Bahdanau 注意力、多头注意力和 Transformer 都直接调用这里的组件。
 
 # %%
@@ -36,16 +35,14 @@ from d2l_attention.explore import attention_scoring
 # %% [markdown]
 # ## 注意力汇聚的一般形式
 #
-# 设查询 $\mathbf{q} \in \mathbb{R}^{q}$，以及 $m$ 个键值对
-# $(\mathbf{k}_1, \mathbf{v}_1), \ldots, (\mathbf{k}_m, \mathbf{v}_m)$，其中
-# $\mathbf{k}_i \in \mathbb{R}^{k}$，$\mathbf{v}_i \in \mathbb{R}^{v}$。
+# 查询 $\mathbf{q} \in \mathbb{R}^{q}$，$m$ 个键值对 $(\mathbf{k}_i \in \mathbb{R}^{k}, \mathbf{v}_i \in \mathbb{R}^{v})$。
 # 注意力汇聚是值的加权和，权重由评分函数 $a: \mathbb{R}^{q} \times \mathbb{R}^{k} \to \mathbb{R}$ 经 softmax 得到：
 #
 # $$f\big(\mathbf{q}, (\mathbf{k}_1, \mathbf{v}_1), \ldots, (\mathbf{k}_m, \mathbf{v}_m)\big)
 #   = \sum_{i=1}^{m} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i, \qquad
 #   \alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp\big(a(\mathbf{q}, \mathbf{k}_i)\big)}{\sum_{j=1}^{m} \exp\big(a(\mathbf{q}, \mathbf{k}_j)\big)}.$$
 #
-# 权重非负、和为 1。换一个评分函数 $a$，就换了一种注意力。代码里总是成批计算：
+# 换一个评分函数 $a$，就换了一种注意力。代码里总是成批计算：
 #
 # | 张量 | 形状 |
 # |---|---|
@@ -55,7 +52,6 @@ from d2l_attention.explore import attention_scoring
 # | 分数与注意力权重 | (`batch_size`, `num_queries`, `num_kv`) |
 # | 输出 | (`batch_size`, `num_queries`, $v$) |
 #
-# 输出就是注意力权重与值的批量矩阵乘法。
 
 # %% [markdown]
 # ![Scoring function, masking, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
@@ -437,13 +433,13 @@ print(f"untrained: largest |entry| of w_v = {untrained.w_v.weight.abs().max():.2
 # %% [markdown]
 # ## 实验：$1/\sqrt{d}$ 是一个温度
 #
-# 10.1 节在 softmax 之前把分数除以温度 $\tau$：$\tau$ 越小权重越尖，越大越平。$1/\sqrt{d}$ 就是 $\tau = \sqrt{d}$
+# 10.1 节把分数除以温度 $\tau$：$\tau$ 越小权重越尖，越大越平。$1/\sqrt{d}$ 就是 $\tau = \sqrt{d}$
 # （10.2 节的 $w^2$ 是同一个旋钮，$\tau = 1/w^2$）。为什么取 $\sqrt{d}$？若查询与键的各分量独立、均值 0、方差 1：
 #
 # $$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d, \qquad
 #   \operatorname{Var}\!\left(\frac{\mathbf{q}^\top\mathbf{k}}{\sqrt{d}}\right) = 1.$$
 #
-# 不缩放时，$d$ 越大分数散得越开，相当于温度越来越低。这对学习有什么影响？softmax 的雅可比矩阵（Jacobian）是
+# 不缩放时 $d$ 越大，温度相当于越低。这对学习有什么影响？softmax 的雅可比矩阵（Jacobian）是
 #
 # $$\frac{\partial \boldsymbol{\alpha}}{\partial \mathbf{s}} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top,
 #   \qquad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
@@ -555,10 +551,10 @@ attention_scoring.scaling()
 # %% [markdown]
 # ## 小结
 #
-# * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的；换一个评分函数就换了一种注意力。
+# * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的。
 # * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些权重严格为 0；$L = 0$ 的行给出全 0 而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（因果掩蔽）。
 # * 缩放点积注意力没有参数，偏好写在几何里：方向一致且长的键得分高。加性注意力允许查询与键长度不同，分数有界，偏好靠训练学出，例如点积做不到的“只看方向”。
-# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 饱和，大多数行收不到梯度、梯度只落在少数行上；缩放后 softmax 的形状和每行的梯度都不随 $d$ 变化。
+# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 饱和，梯度只落在少数没饱和的行上；缩放后 softmax 的形状不随 $d$ 变化。
 #
 # ## 练习
 #
