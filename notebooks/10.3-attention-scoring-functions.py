@@ -18,9 +18,8 @@
 #
 # 10.1 节用点积给键打分，10.2 节用高斯核；两者都是先给每个“查询–键”对打一个实数分，
 # 再用 softmax 把分数变成权重。给分数的这个函数叫**注意力评分函数**（attention scoring function）。
-# 本节回答的问题是：**分数应该怎样算？** 我们实现两种最常用的评分函数——加性注意力和缩放点积注意力，
-# 让它们给同一组键打分，看它们偏爱的键为什么不同；再处理批量计算时长短不一的序列（掩蔽），
-# 最后说明点积为什么要除以 $\sqrt{d}$：它就是 10.1 节的温度 $\tau$。
+# 本节回答：**分数应该怎样算？** 我们实现加性注意力和缩放点积注意力（连同处理填充的掩蔽），
+# 看点积的偏好怎样由几何决定、加性注意力的偏好怎样靠训练学出，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
 # 后面的 Bahdanau 注意力、多头注意力和 Transformer 都直接调用这里的组件。
 
 # %%
@@ -36,16 +35,14 @@ from d2l_attention.explore import attention_scoring
 # %% [markdown]
 # ## 注意力汇聚的一般形式
 #
-# 设查询 $\mathbf{q} \in \mathbb{R}^{q}$，以及 $m$ 个键值对
-# $(\mathbf{k}_1, \mathbf{v}_1), \ldots, (\mathbf{k}_m, \mathbf{v}_m)$，其中
-# $\mathbf{k}_i \in \mathbb{R}^{k}$，$\mathbf{v}_i \in \mathbb{R}^{v}$。
+# 查询 $\mathbf{q} \in \mathbb{R}^{q}$，$m$ 个键值对 $(\mathbf{k}_i \in \mathbb{R}^{k}, \mathbf{v}_i \in \mathbb{R}^{v})$。
 # 注意力汇聚是值的加权和，权重由评分函数 $a: \mathbb{R}^{q} \times \mathbb{R}^{k} \to \mathbb{R}$ 经 softmax 得到：
 #
 # $$f\big(\mathbf{q}, (\mathbf{k}_1, \mathbf{v}_1), \ldots, (\mathbf{k}_m, \mathbf{v}_m)\big)
 #   = \sum_{i=1}^{m} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i, \qquad
 #   \alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp\big(a(\mathbf{q}, \mathbf{k}_i)\big)}{\sum_{j=1}^{m} \exp\big(a(\mathbf{q}, \mathbf{k}_j)\big)}.$$
 #
-# 权重非负、和为 1。换一个评分函数 $a$，就换了一种注意力。代码里总是成批计算：
+# 换一个评分函数 $a$，就换了一种注意力。代码里总是成批计算：
 #
 # | 张量 | 形状 |
 # |---|---|
@@ -55,7 +52,6 @@ from d2l_attention.explore import attention_scoring
 # | 分数与注意力权重 | (`batch_size`, `num_queries`, `num_kv`) |
 # | 输出 | (`batch_size`, `num_queries`, $v$) |
 #
-# 输出就是注意力权重与值的批量矩阵乘法。
 
 # %% [markdown]
 # ![Scoring function, masking, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
@@ -71,36 +67,31 @@ from d2l_attention.explore import attention_scoring
 # $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}) \in \mathbb{R},$$
 #
 # 可学习参数 $\mathbf{W}_q \in \mathbb{R}^{h \times q}$、$\mathbf{W}_k \in \mathbb{R}^{h \times k}$、
-# $\mathbf{w}_v \in \mathbb{R}^{h}$。这是一个隐藏单元数为 $h$、激活函数为 $\tanh$、没有偏置项的单隐藏层多层感知机，
-# 查询和键的长度可以不同（$q \ne k$）。它偏爱什么样的键，由参数决定，要靠训练学出来。
+# $\mathbf{w}_v \in \mathbb{R}^{h}$：一个以 $\tanh$ 为激活函数的单隐藏层 MLP，查询和键的长度可以不同。
+# 它偏爱什么样的键由参数决定，要靠训练学出来。
 #
 # **缩放点积注意力**（scaled dot-product attention）要求查询和键的长度相同（都是 $d$），没有参数：
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}}
 #   = \frac{\lVert\mathbf{q}\rVert\,\lVert\mathbf{k}\rVert\cos\theta}{\sqrt{d}}.$$
 #
-# 它偏爱什么样的键，由几何决定：与查询方向一致（$\theta$ 小）**并且**长的键得分高。
-# 对 $n$ 个查询 $\mathbf{Q} \in \mathbb{R}^{n \times d}$、$m$ 个键值对
-# $\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，整体写成
-# $\operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top/\sqrt{d}\big)\mathbf{V}$，softmax 按行进行：
-# 批量计算就是两次矩阵乘法。$1/\sqrt{d}$ 从何而来，本节最后讲。
-#
-# 两种注意力只在第一步（打分）上不同，后面的“softmax → 对值加权求和”完全相同。
-# 动手实现之前，还要解决批量计算里的一个问题：填充。
+# 它的偏好由几何决定：与查询方向一致（$\theta$ 小）**并且**长的键得分高。批量写成
+# $\operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top/\sqrt{d}\big)\mathbf{V}$（softmax 按行），就是两次矩阵乘法；
+# $1/\sqrt{d}$ 从何而来，本节最后讲。两种注意力只在打分这一步不同。实现之前先解决批量计算里的填充问题。
 
 # %% [markdown]
 # ## 掩蔽 softmax 操作
 #
-# 机器翻译等任务会把长短不一的句子用填充词元（padding）补齐到同一长度后放进一个小批量。
-# 填充位置没有意义，不应分到任何注意力。为此给每个样本（或每个查询）一个**有效长度**
-# （valid length）$L$，只在前 $L$ 个键上做 softmax，其余位置的权重恰好为 0：
+# 机器翻译等任务把长短不一的句子用填充词元（padding）补齐到同一长度放进一个小批量。
+# 填充位置不应分到任何注意力，所以给每个样本（或每个查询）一个**有效长度**（valid length）$L$，
+# 只在前 $L$ 个键上做 softmax，其余位置的权重恰好为 0：
 #
 # $$\alpha_i = \begin{cases}
 #   \dfrac{\exp(s_i)}{\sum_{j=1}^{L} \exp(s_j)}, & i \le L, \\[1ex]
 #   0, & i > L.
 # \end{cases}$$
 #
-# 做法只有两行：在 softmax 之前把第 $L$ 个之后的分数换成 $-\infty$（$\exp(-\infty) = 0$），再做 softmax。
+# 做法是在 softmax 之前把第 $L$ 个之后的分数换成 $-\infty$（$\exp(-\infty) = 0$）。
 # 第 $j$ 个键（从 0 数起）参与某一行，当且仅当 $j < L$，掩码就是一次比较。
 # 两个样本、每个样本两个查询、四个键，有效长度分别为 2 和 3：
 
@@ -111,8 +102,7 @@ keep = torch.arange(4) < torch.tensor([2, 3])[:, None, None]  # (2, 1, 4): True 
 print(F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1).round(decimals=4))
 
 # %% [markdown]
-# 第一个样本的两行只在前 2 列上有权重，第二个样本只在前 3 列上，每行的和仍是 1。
-# 只剩一种情况这两行处理不了：一行**没有任何**有效的键（$L = 0$，例如一个空的源句子）。
+# 只有一种情况这样处理不了：一行**没有任何**有效的键（$L = 0$，例如一个空的源句子）。
 # 这一行的分数全是 $-\infty$，softmax 是 $0/0$：
 
 # %%
@@ -120,10 +110,8 @@ print(F.softmax(torch.full((4,), float("-inf")), dim=-1))
 
 # %% [markdown]
 # NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（注意力输出是零向量），
-# 因为填充不该分到任何注意力。于是 `masked_softmax` 在两行核心之外多一道防护：
-# 没有有效键的行不填 $-\infty$（分数保持有限，softmax 和梯度都有定义），softmax 之后再由
-# `torch.where` 把这一行置零。`valid_lens` 可以是一维的（每个样本一个长度，所有查询共用），
-# 也可以是二维的（每个查询一个长度）。
+# 因为填充不该分到任何注意力：这一行不填 $-\infty$（softmax 和梯度都有定义），softmax 之后再由
+# `torch.where` 置零。`valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个长度）。
 
 # %%
 #@save
@@ -164,15 +152,58 @@ core = F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1)  # rows with keys:
 assert torch.equal(masked_softmax(X, torch.tensor([2, 3])), core)
 
 # %% [markdown]
-# 只看 1 个键的那一行把全部权重 1 给了键 0：softmax 只有一个参与者时就是 1。
-# $L = 0$ 的那一行全是 0，行和是 0，而不是 NaN；其余各行的和仍是 1。
+# 只看 1 个键的行把全部权重给了键 0；$L = 0$ 的行和是 0 而不是 NaN。
+#
+# 再看掩蔽对一组有意义的分数做了什么：10 个一样长的二维键均匀排在圆上（键 $j$ 的方向角 $36° \times j$），
+# 查询 $i$ 与键 $i$ 同向，分数是 $\mathbf{q}_i^\top\mathbf{k}_j/\sqrt{2}$。不掩蔽时热图是一条对角带。两种掩蔽：
+#
+# * 每个样本一个有效长度 6（一维 `valid_lens`）：所有查询只能看键 0 到 5；
+# * 每个查询一个有效长度 $i + 1$（二维 `valid_lens` $= [1, 2, \ldots, 10]$）：第 $i$ 个查询只能看键 0 到 $i$，
+#   10.7 节的 Transformer 解码器用这种**因果掩蔽**让每个位置看不到“未来”。
+#
+# 被掩蔽的格子画成灰色，与“很小但未被掩蔽”的权重（白色）区分开。
+
+# %%
+circle_angles = torch.arange(10) * (2 * math.pi / 10)
+circle_keys = 3 * torch.stack([circle_angles.cos(), circle_angles.sin()], dim=-1).reshape(1, 10, 2)
+circle_scores = circle_keys @ circle_keys.transpose(1, 2) / math.sqrt(2)  # query i = key i
+masks = {"valid_lens = None": None,
+         "valid_lens = 6": torch.tensor([6]),
+         "valid_lens = [1, 2, ..., 10]": torch.arange(1, 11).reshape(1, 10)}
+masked_weights = torch.stack([masked_softmax(circle_scores, lens)[0] for lens in masks.values()])
+print("most attended key per query:")
+for name, w in zip(masks, masked_weights):
+    print(f"  {name:<29}", w.argmax(dim=-1).tolist())
+attention_scoring.show_masked_heatmaps(
+    masked_weights, [torch.ones(10, 10, dtype=torch.bool), torch.arange(10) < 6,
+                     torch.ones(10, 10, dtype=torch.bool).tril()], list(masks), figsize=(11, 3.8))
+d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+no_mask, per_example, per_query = masked_weights
+assert no_mask.argmax(dim=-1).tolist() == list(range(10))
+assert (per_example[:, 6:] == 0).all()
+assert per_example.argmax(dim=-1).tolist() == [0, 1, 2, 3, 4, 5, 5, 5, 0, 0]
+assert torch.equal(per_query, per_query.tril()) and per_query.argmax(dim=-1).tolist() == list(range(10))
+assert torch.allclose(masked_weights.sum(dim=-1), torch.ones(3, 10))
+
+# %% [markdown]
+# 中图：查询 6 和 7 看不到自己的键，权重转到可见的键里方向最近的键 5；查询 8 和 9 转到键 0
+# （圆上键 9 的下一个就是键 0）。右图是下三角，查询 0 只能看键 0。被挤出来的权重都分给了可见的键，每行仍和为 1。
+#
+# 下面的探索器把 8 个查询对 8 个键的一组随机分数（固定种子）交给 `masked_softmax`。滑块是有效长度 $L$；
+# 勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$，即在填充之外再挡住“未来”。
+# 从 $L = 8$ 往左拖：灰色的列逐渐增多，留下的格子只会变深；拖到 $L = 0$ 时整张图都是灰的，行和为 0。
+
+# %%
+attention_scoring.masking()
 
 # %% [markdown]
 # ## 实现两种注意力
 #
-# 两种注意力共用“掩蔽 softmax → 对值加权求和”，所以先写一个基类 `AttentionPooling` 做这两步，
-# 子类只实现评分函数 `score(queries, keys)`。训练时对注意力权重做暂退法（dropout），
-# 相当于随机遮住一些键值对；`attention_weights` 保存暂退之前的权重，供热图使用。
+# 两种注意力共用“掩蔽 softmax → 对值加权求和”，所以基类 `AttentionPooling` 做这两步，
+# 子类只实现评分函数 `score(queries, keys)`。训练时对权重做暂退法（dropout），随机遮住一些键值对
+# （被遮住的一行权重之和不再是 1，只是期望为 1）；`attention_weights` 保存暂退之前的权重，供热图使用。
 
 # %%
 #@save
@@ -247,9 +278,8 @@ class DotProductAttention(AttentionPooling):
 
 
 # %% [markdown]
-# 先用书中的小例子检查形状和掩蔽：批量大小为 2，每个样本 1 个查询（加性注意力用 20 维，点积注意力用 2 维）、
-# 10 个二维键和 10 个四维值（0 到 39 排成 10 行 4 列），有效长度分别为 2 和 6。
-# 这里的键**全都相同**，任何评分函数都给它们打同样的分，所以这个例子只检验形状和掩蔽，看不出评分函数的差别：
+# 先用书中的小例子检查形状和掩蔽：批量大小为 2，每个样本 1 个查询、10 个二维键和 10 个四维值（0 到 39），有效长度 2 和 6。
+# 这里的键**全都相同**，任何评分函数都给它们同样的分，所以两种注意力都给出有效范围内值的平均：
 
 # %%
 torch.manual_seed(0)
@@ -275,133 +305,12 @@ for b, L in enumerate([2, 6]):
     assert torch.allclose(attention.attention_weights[b, 0, :L], torch.full((L,), 1 / L))
     assert (attention.attention_weights[b, 0, L:] == 0).all()
 
-# %% [markdown]
-# 两种注意力的输出都是 (2, 1, 4)，而且相同：第一个样本是前 2 行值的平均 $[2, 3, 4, 5]$，
-# 第二个是前 6 行的平均 $[10, 11, 12, 13]$；权重在有效范围内均匀（$1/2$ 和 $1/6 \approx 0.167$），其余恰好为 0。
-#
-# 暂退法在评估模式（`eval()`）下不起作用。训练模式下，`nn.Dropout(p)` 以概率 $p$ 把每个权重置 0，
-# 并把留下的权重乘以 $1/(1-p)$，使每个权重的**期望**不变。看一看 $p = 0.5$ 对这两行权重做了什么，
-# 再对 10000 次随机暂退取平均：
-
-# %%
-attention.train()
-torch.manual_seed(1)
-dropped = attention.dropout(attention.attention_weights)
-print(dropped.reshape(2, 10).round(decimals=3))
-print("row sums:", [f"{s:.3f}" for s in dropped.sum(dim=-1).reshape(-1)])
-sums = torch.stack([attention.dropout(attention.attention_weights).sum(dim=-1)
-                    for _ in range(10000)])
-print("mean row sums over 10000 draws:", [f"{s:.2f}" for s in sums.mean(dim=0).reshape(-1)])
-attention = attention.eval()
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-kept = dropped != 0
-assert torch.allclose(dropped[kept], (attention.attention_weights / (1 - 0.5))[kept])
-assert not torch.allclose(dropped.sum(dim=-1), torch.ones(2, 1))
-assert torch.allclose(sums.mean(dim=0), torch.ones(2, 1), atol=0.03)
-
-# %% [markdown]
-# 留下的权重翻了一倍（$1/2 \to 1$，$1/6 \to 0.333$），其余变成 0：这一次第一行的两个权重都留下了，
-# 行和是 2；第二行 6 个权重留下 4 个，行和是 $4/3$。一次暂退之后的行和不再是 1，
-# 对很多次暂退取平均，行和才回到 1。
-
-# %% [markdown]
-# ## 两种评分函数给同一组键打分
-#
-# 现在让键彼此不同。取 6 个二维键，方向角依次为 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3
-# （$\mathbf{k}_1, \mathbf{k}_3, \mathbf{k}_5$ 是长键）；6 个查询长度都是 2，第 $i$ 个查询与键 $i$ 同向
-# （下图，键是实线箭头，查询是虚线箭头）：
-
-# %%
-angles = torch.arange(6) * (math.pi / 3)
-directions = torch.stack([angles.cos(), angles.sin()], dim=-1)  # (6, 2) unit vectors
-geo_keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]  # (1, 6, 2)
-geo_queries = 2 * directions[None]  # (1, 6, 2): query i points like key i
-attention_scoring.draw_vectors(geo_queries[0], geo_keys[0])
-d2l.plt.show()
-
-# %% [markdown]
-# 两种注意力给这同一组查询和键打分（加性注意力用书中的初始化，$h = 8$，未经训练），
-# 两幅热图共用一个颜色刻度：
-
-# %%
-dot_attention = DotProductAttention(dropout=0.0)
-dot_attention(geo_queries, geo_keys, geo_keys)
-torch.manual_seed(0)
-add_attention = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
-add_attention(geo_queries, geo_keys, geo_keys)
-geo_weights = torch.stack([dot_attention.attention_weights[0],
-                           add_attention.attention_weights[0].detach()])  # (2, 6 queries, 6 keys)
-labels = [f"k{j} ({60 * j}°, |k| = {1 if j % 2 == 0 else 3})" for j in range(6)]
-d2l.show_heatmaps(geo_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries",
-                  titles=["Scaled dot product", "Additive (untrained)"], figsize=(10, 4),
-                  xticklabels=labels, yticklabels=[f"q{i} ({60 * i}°)" for i in range(6)])
-d2l.plt.show()
-print("dot product (rows q0..q5, columns k0..k5):\n", geo_weights[0].numpy().round(3))
-print("additive:\n", geo_weights[1].numpy().round(3))
-for name, w in zip(("dot product", "additive"), geo_weights):
-    print(f"{name:<11}: largest change of one key's weight from query to query = "
-          f"{(w.max(dim=0).values - w.min(dim=0).values).max():.3f}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-dot_w, add_w = geo_weights
-assert dot_w.argmax(dim=-1).tolist() == [1, 1, 3, 3, 5, 5] or dot_w.argmax(dim=-1).tolist()[1::2] == [1, 3, 5]
-assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
-assert dot_w[1, 1] > 0.9
-assert (add_w.max(dim=0).values - add_w.min(dim=0).values).max() < 0.2
-
-# %% [markdown]
-# 左图（点积）几何一目了然。查询 $\mathbf{q}_1$ 指向长键 $\mathbf{k}_1$，把 0.939 的权重给了它；
-# 查询 $\mathbf{q}_0$ 指向短键 $\mathbf{k}_0$，可是它只得到 0.189，两侧偏了 60° 的长键 $\mathbf{k}_1$、$\mathbf{k}_5$ 各得 0.383：
-# 分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $2 \cdot 1 \cdot 1/\sqrt{2} = 1.41$，
-# 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积既奖励方向一致，也奖励长度，
-# 长键在偏离 60° 时仍然胜过方向完全一致的短键。换个角度看：
-# $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$，
-# 中间一项对所有键相同，softmax 不理会它；所以点积注意力就是 10.2 节按距离打分的高斯核，
-# 再给每个键加上 $\tfrac{1}{2}\lVert\mathbf{k}\rVert^2$ 的“长度奖励”。键的长度都相同时，两者给出同样的权重。
-#
-# 右图（加性，未训练）的各行相似得多：无论查询指向哪里，$\mathbf{k}_5$ 都拿到最多的权重，
-# 同一个键的权重在不同查询之间最多差 0.102，而点积下差 0.938。原因在 $\tanh$：若 $\tanh(x) \approx x$，则
-# $a(\mathbf{q}, \mathbf{k}) \approx \mathbf{w}_v^\top\mathbf{W}_q\mathbf{q} + \mathbf{w}_v^\top\mathbf{W}_k\mathbf{k}$，
-# 第一项对同一行的所有键都相同，softmax 把它抵消掉，剩下的只与键有关：线性区里的加性注意力根本不看查询
-# （练习 3 会遇到同样的现象）。查询只能通过 $\tanh$ 的弯曲起作用。下面把查询和键一起缩放 $c$ 倍来验证：
-# 输入越小，$\tanh$ 越接近线性，各行越相同。同时把一个键沿 $\mathbf{k}_1$ 的方向拉长，比较两种分数：
-
-# %%
-for c in (0.1, 1.0, 10.0):
-    add_attention(c * geo_queries, c * geo_keys, geo_keys)
-    w = add_attention.attention_weights[0].detach()
-    print(f"additive, q and k scaled by {c:>4}: largest change of one key's weight from query "
-          f"to query = {(w.max(dim=0).values - w.min(dim=0).values).max():.3f}")
-stretch = torch.tensor([1.0, 4.0, 16.0, 64.0, 256.0])
-long_keys = stretch[None, :, None] * directions[1]  # k1's direction, lengths 1..256: (1, 5, 2)
-print("length of the key:", stretch.numpy())
-print("dot-product score:", dot_attention.score(geo_queries[:, :1], long_keys)[0, 0].numpy().round(2))
-print("additive score:   ", add_attention.score(geo_queries[:, :1], long_keys)[0, 0].detach().numpy()
-      .round(2), f" (bound ||w_v||_1 = {add_attention.w_v.weight.abs().sum():.2f})")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-dot_s = dot_attention.score(geo_queries[:, :1], long_keys)[0, 0]
-add_s = add_attention.score(geo_queries[:, :1], long_keys)[0, 0].detach()
-assert torch.allclose(dot_s / dot_s[0], stretch)
-assert (add_s.abs() < add_attention.w_v.weight.abs().sum()).all()
-assert (add_s[-1] - add_s[-2]).abs() < 0.02 * (add_s[1] - add_s[0]).abs()
-
-# %% [markdown]
-# 缩小到 0.1 倍时各行几乎完全相同（差 0.000），放大到 10 倍时 $\tanh$ 弯曲得厉害，差别升到 0.375：
-# 查询的影响确实来自非线性。训练会把参数推到弯曲的区域，加性注意力才学会自己的偏好
-# （10.4 节训练它，并画出它学到的对齐）。另一处不同：点积的分数与键的长度成正比（从 0.71 一直涨到 181.02），
-# 而 $\tanh$ 有界，加性注意力的分数不会超过 $\lVert\mathbf{w}_v\rVert_1 = 1.81$：键的长度到 64 以后，
-# 各个 $\tanh$ 都已接近 $\pm 1$，分数停在 $-1.48$ 不再变化。
-#
-# 所以两种评分函数的区别是：点积的偏好写死在几何里（方向与长度），没有参数可学，但一次矩阵乘法就能算完所有分数；
-# 加性注意力的偏好由参数决定、靠训练学出，分数有界、可以对长度不敏感，代价是每一对“查询–键”都要过一次 MLP。
 
 # %% [markdown]
 # ## 手算一个例子
 #
-# 把缩放点积注意力的每一步拆开，用一个小到能手算的例子：2 个查询、3 个键、$d = 2$，
-# 值取 10、20、30（一维）；第一个查询只看前 2 个键，第二个查询看全部 3 个（二维 `valid_lens` $= [[2, 3]]$）。
+# 把缩放点积注意力的每一步拆开：2 个查询、3 个键、$d = 2$，值取 10、20、30（一维）；
+# 第一个查询只看前 2 个键，第二个查询看全部 3 个（二维 `valid_lens` $= [[2, 3]]$）。
 
 # %%
 Q = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # (1, 2 queries, d=2)
@@ -417,27 +326,26 @@ for name, value in steps.items():
     print(f"{name} {tuple(value.shape)}:\n{value[0].numpy().round(3)}")
 
 # %% [markdown]
-# 逐行核对：第一个查询 $[2, 0]$ 与三个键的点积是 $2, 0, 2$，除以 $\sqrt{2}$ 得 $1.414, 0, 1.414$；
-# 它只看前 2 个键，第三个分数换成 $-\infty$；softmax 给出
-# $e^{1.414}/(e^{1.414} + 1) = 4.11/5.11 = 0.804$ 和 $0.196$；输出是 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
-# 第二个查询 $[0, 2]$ 看全部 3 个键，分数 $0, 1.414, 1.414$，权重 $1/9.23 = 0.108$ 和两个 $4.11/9.23 = 0.446$，
-# 输出 $0.108 \times 10 + 0.446 \times 20 + 0.446 \times 30 = 23.37$。我们的类给出同样的结果；PyTorch 自带的 `F.scaled_dot_product_attention` 也是这样算的，
-# 它的掩码是布尔张量，`True` 表示“可以看”（形状能广播到 (`batch_size`, `num_queries`, `num_kv`)）：
+# 逐行核对第一个查询 $[2, 0]$：点积 $2, 0, 2$，除以 $\sqrt{2}$ 得 $1.414, 0, 1.414$；第三个键被掩蔽；
+# softmax 给出 $e^{1.414}/(e^{1.414} + 1) = 4.11/5.11 = 0.804$ 和 $0.196$；输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
+# 第二行请读者自己核对（权重 $1/9.23 = 0.108$ 和两个 $4.11/9.23 = 0.446$）。
+# 我们的类和 PyTorch 自带的 `F.scaled_dot_product_attention` 给出同样的结果；后者的掩码是布尔张量，`True` 表示“可以看”：
 
 # %%
 ours = DotProductAttention(dropout=0.0)(Q, K, V, lens)
 attend = torch.arange(3) < lens[..., None]  # (1, 2, 3), True = attend
-print(attend)
 theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=attend)
 print("ours: ", ours[0, :, 0].numpy().round(3), " torch:", theirs[0, :, 0].numpy().round(3))
 print(f"max |ours - torch| = {(ours - theirs).abs().max():.1e}")
 nothing = torch.zeros(1, 2, 3, dtype=torch.bool)  # no query may attend to any key (L = 0)
 empty_ours = DotProductAttention(dropout=0.0)(Q, K, V, torch.tensor([[0, 0]]))
 empty_theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=nothing)
-print("L = 0 for both queries: ours", empty_ours[0, :, 0].numpy(), " torch", empty_theirs[0, :, 0].numpy())
+print(f"L = 0 for both queries (torch {torch.__version__}): ours", empty_ours[0, :, 0].numpy(),
+      " torch", empty_theirs[0, :, 0].numpy())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(ours, steps["@ V"]) and torch.allclose(ours, theirs, atol=1e-5)
+assert (empty_ours == 0).all()
 torch.manual_seed(0)  # random inputs and per-query lengths agree with PyTorch as well
 q, k, v = torch.randn(3, 4, 8), torch.randn(3, 6, 8), torch.randn(3, 6, 5)
 rnd_lens = torch.randint(1, 7, (3, 4))
@@ -446,174 +354,175 @@ assert torch.allclose(DotProductAttention(0.0)(q, k, v, rnd_lens),
                       F.scaled_dot_product_attention(q, k, v, attn_mask=rnd_mask), atol=1e-6)
 
 # %% [markdown]
-# 两者一致，差为 0。最后一行：一行的键全被掩蔽时（$L = 0$），两者都给出零向量，与上面对 `masked_softmax` 的约定相同。
+# 最后一行：键全被掩蔽时（$L = 0$），我们的类按约定给出零向量；这里的 PyTorch 版本也给出零向量，
+# 但较早的版本（2.5 之前）对这样的行返回 NaN，依赖它之前先查一查自己的版本。
+
+# %% [markdown]
+# ## 两种评分函数给同一组键打分
 #
-# ## 可视化：掩蔽怎样改变注意力
-#
-# 取 10 个两两不同、**长度相同**的二维键，均匀分布在半径为 3 的圆上（键 $j$ 的方向角为 $36° \times j$），
-# 再取 10 个查询，第 $i$ 个查询与键 $i$ 方向相同。键一样长，点积只奖励方向，所以不加掩蔽时，
-# 每个查询的权重集中在“自己的”键及其两侧的邻居上，热图是一条对角带。再看两种掩蔽：
-#
-# * 每个样本一个有效长度 6（一维 `valid_lens`）：所有查询都只能看键 0 到 5；
-# * 每个查询一个有效长度 $i + 1$（二维 `valid_lens` $= [1, 2, \ldots, 10]$）：第 $i$ 个查询只能看键 0 到 $i$。
-#   10.7 节的 Transformer 解码器正是用这种掩蔽让每个位置看不到“未来”。
+# 现在让键彼此不同。6 个二维键，方向角依次为 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3
+# （$\mathbf{k}_1, \mathbf{k}_3, \mathbf{k}_5$ 是长键）；6 个查询长度都是 2，第 $i$ 个查询与键 $i$ 同向：
 
 # %%
-circle_angles = torch.arange(10) * (2 * math.pi / 10)
-circle_keys = 3 * torch.stack([circle_angles.cos(), circle_angles.sin()], dim=-1).reshape(1, 10, 2)
-circle_queries = circle_keys.clone()  # query i points in the direction of key i
-masks = {"valid_lens = None": None,
-         "valid_lens = 6": torch.tensor([6]),
-         "valid_lens = [1, 2, ..., 10]": torch.arange(1, 11).reshape(1, 10)}
-attention = DotProductAttention(dropout=0.0)
-masked_weights = []
-for mask_lens in masks.values():
-    attention(circle_queries, circle_keys, circle_keys, mask_lens)
-    masked_weights.append(attention.attention_weights[0])
-masked_weights = torch.stack(masked_weights)  # (3 settings, 10 queries, 10 keys)
-print("most attended key per query:")
-for name, w in zip(masks, masked_weights):
-    print(f"  {name:<29}", w.argmax(dim=-1).tolist())
-d2l.show_heatmaps(masked_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=list(masks),
-                  figsize=(11, 3.8), xticklabels=[f"k{j}" for j in range(10)],
-                  yticklabels=[f"q{i}" for i in range(10)])
+angles = torch.arange(6) * (math.pi / 3)
+directions = torch.stack([angles.cos(), angles.sin()], dim=-1)  # (6, 2) unit vectors
+geo_keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]  # (1, 6, 2)
+geo_queries = 2 * directions[None]  # (1, 6, 2): query i points like key i
+attention_scoring.draw_vectors(geo_queries[0], geo_keys[0])
 d2l.plt.show()
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-no_mask, per_example, per_query = masked_weights
-assert no_mask.argmax(dim=-1).tolist() == list(range(10))
-assert (per_example[:, 6:] == 0).all()
-assert per_example.argmax(dim=-1).tolist() == [0, 1, 2, 3, 4, 5, 5, 5, 0, 0]
-assert torch.equal(per_query, per_query.tril()) and per_query.argmax(dim=-1).tolist() == list(range(10))
-assert torch.allclose(masked_weights.sum(dim=-1), torch.ones(3, 10))
-
 # %% [markdown]
-# 左图：最深的格子在对角线上，每个查询最关注方向相同的键，两侧的邻居也分到一些权重。
-# 中图：键 6 到 9 的四列全是 0（白色）。查询 6 和 7 看不到自己的键，权重转到能看到的键里方向最接近的键 5；
-# 查询 8 和 9 则转到键 0（圆上键 9 的下一个就是键 0）。右图：对角线以上全是 0，成了下三角；
-# 查询 0 只能看键 0，权重为 1。三幅图共用一个颜色刻度，深浅可以直接比较：
-# 被掩蔽挤出来的权重都重新分给了可见的键，每一行仍然和为 1。
-
-# %% [markdown]
-# ### 动手试试：有效长度
-#
-# 下面的探索器把 8 个查询对 8 个键的一组随机分数（固定随机种子）交给 `masked_softmax`。
-# 滑块是有效长度 $L$；勾选 “causal” 后 `valid_lens` 变成二维的，第 $i$ 个查询的长度是 $\min(i + 1, L)$，
-# 即在填充之外再挡住“未来”的键。热图的行是查询、列是键，颜色刻度固定为 0（白）到 1。
-# 先看 $L = 8$、不勾选（不掩蔽），再把滑块往左拖：从第 $L$ 列（从 0 数起）起的键变成白色，
-# 被挤出的权重重新分给留下的键，留下的格子只会变深，每一行仍然和为 1；$L = 1$ 时第一列全是 1；
-# 拖到 $L = 0$，整张图都是白的，行和是 0，正是上面约定的“没有有效键的行权重全为 0”。
-# 再勾选 causal：$L = 8$ 时右上三角变白，成了上图右边的下三角；此时再减小 $L$，两种掩蔽叠加。
+# 设想任务要的是“只看方向”：每个查询最关注与自己同向的键，与键的长短无关
+# （目标权重取 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。点积做得到吗？加性注意力呢？
+# 下面比较点积、未训练的加性注意力（书中的初始化，$h = 8$）和训练过的加性注意力：`train_additive` 用 300 步 Adam
+# 训练上面的 `AdditiveAttention`，每步取 32 个方向随机的查询，最小化目标权重与注意力权重的交叉熵。四幅热图共用一个颜色刻度：
 
 # %%
-attention_scoring.masking()
+target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
+dot_attention = DotProductAttention(dropout=0.0)
+dot_attention(geo_queries, geo_keys, geo_keys)
+torch.manual_seed(0)
+untrained = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
+untrained(geo_queries, geo_keys, geo_keys)
+trained, losses = attention_scoring.train_additive(geo_keys, steps=300, seed=0)
+trained(geo_queries, geo_keys, geo_keys)
+print(f"training loss (cross-entropy): step 1 {losses[0]:.3f}, step 300 {losses[-1]:.3f}")
+geo_weights = torch.stack([target, dot_attention.attention_weights[0],
+                           untrained.attention_weights[0].detach(),
+                           trained.attention_weights[0].detach()])  # (4, 6 queries, 6 keys)
+titles = ["Target: direction only", "Scaled dot product", "Additive, untrained", "Additive, trained"]
+labels = [f"k{j} (|k|={1 if j % 2 == 0 else 3})" for j in range(6)]
+d2l.show_heatmaps(geo_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=titles,
+                  figsize=(13, 3.6), xticklabels=labels, yticklabels=[f"q{i} ({60 * i}°)" for i in range(6)])
+d2l.plt.show()
+print(f"{'':<23} {'weight on own key (q0..q5)':<38} {'mean |w - target|':>17}")
+for name, w in zip(titles, geo_weights):
+    print(f"{name:<23} {' '.join(f'{x:.2f}' for x in w.diagonal().tolist()):<38} "
+          f"{(w - target).abs().mean():>17.3f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+dot_w, add_w, trained_w = geo_weights[1:]
+assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
+assert trained_w.argmax(dim=-1).tolist() == list(range(6)) and (trained_w.diagonal() > 0.6).all()
+assert (trained_w - target).abs().mean() < 0.5 * (dot_w - target).abs().mean()
+assert losses[-1] < losses[0] - 0.5
+
+# %% [markdown]
+# 点积（第二幅）做不到：$\mathbf{q}_1$ 几乎把全部权重给了同向的长键，可 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，
+# 大头给了两侧偏 60° 的长键——分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $1.41$，
+# 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积同时奖励方向和长度，没有参数可以改。
+# 由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
+# （中间一项整行相同，softmax 不理会），缩放点积注意力就是 10.2 节的高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
+# 取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$。
+#
+# 未训练的加性注意力（第三幅）各行几乎一样，都略偏向 $\mathbf{k}_4$、$\mathbf{k}_5$：这只是随机初始化的结果。
+# 书中的初始化让 $\mathbf{w}_v$ 的元素不超过 $1/\sqrt{8} \approx 0.35$，分数的绝对值不超过 $\lVert\mathbf{w}_v\rVert_1$，
+# 一行里分数的极差只有点积的约六分之一（下面的输出）；查询的影响又大多是给整行加上差不多的数，被 softmax 消掉。
+# 训练 300 步后（第四幅），每个查询都把最多的权重给了同向的键，短键也一样，离目标的平均差距约为点积的三分之一：
+# 偏好是学出来的，学到的正是点积表达不了的“不看长度”。
+
+# %%
+for name, scorer in (("dot product", dot_attention), ("additive, untrained", untrained),
+                     ("additive, trained", trained)):
+    s = scorer.score(geo_queries, geo_keys)[0].detach()
+    print(f"{name:<20} score range within a row (mean over queries): "
+          f"{(s.max(dim=-1).values - s.min(dim=-1).values).mean():.2f}")
+print(f"untrained: largest |entry| of w_v = {untrained.w_v.weight.abs().max():.2f}, "
+      f"||w_v||_1 = {untrained.w_v.weight.abs().sum():.2f}")
 
 # %% [markdown]
 # ## 实验：$1/\sqrt{d}$ 是一个温度
 #
-# 10.1 节在 softmax 之前把分数除以温度 $\tau$：$\tau$ 越小权重越尖（趋于 one-hot），越大越平（趋于均匀）。
-# 缩放点积注意力的 $1/\sqrt{d}$ 正是一个温度 $\tau = \sqrt{d}$；10.2 节高斯核里的 $w^2$ 也是同一个旋钮
-# （分数 $-\tfrac{1}{2}(x - x_i)^2 w^2$ 乘以 $w^2$，相当于 $\tau = 1/w^2$）。为什么偏偏取 $\sqrt{d}$？
-#
-# 设查询与键的各分量独立，均值为 0、方差为 1。点积 $\mathbf{q}^\top\mathbf{k} = \sum_{j=1}^{d} q_j k_j$
-# 是 $d$ 个独立项之和，每项方差为 1，所以
+# 10.1 节把分数除以温度 $\tau$：$\tau$ 越小权重越尖，越大越平。$1/\sqrt{d}$ 就是 $\tau = \sqrt{d}$
+# （10.2 节的 $w^2$ 是同一个旋钮，$\tau = 1/w^2$）。为什么取 $\sqrt{d}$？若查询与键的各分量独立、均值 0、方差 1：
 #
 # $$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d, \qquad
 #   \operatorname{Var}\!\left(\frac{\mathbf{q}^\top\mathbf{k}}{\sqrt{d}}\right) = 1.$$
 #
-# 不缩放时，$d$ 越大分数散得越开，相当于温度越来越低，softmax 趋于 one-hot。这对学习有什么影响？
-# 权重 $\boldsymbol{\alpha} = \operatorname{softmax}(\mathbf{s})$ 对分数的导数（雅可比矩阵，Jacobian）是
+# 不缩放时 $d$ 越大，温度相当于越低。这对学习有什么影响？softmax 的雅可比矩阵（Jacobian）是
 #
 # $$\frac{\partial \boldsymbol{\alpha}}{\partial \mathbf{s}} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top,
-#   \qquad \text{即} \quad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
+#   \qquad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
 #
-# $\boldsymbol{\alpha}$ 趋于 one-hot 时，每一项 $\alpha_i(1-\alpha_i)$ 和 $\alpha_i\alpha_j$ 都趋于 0：
-# 不只是小权重的梯度，**整个**雅可比矩阵都趋于 0，连得到几乎全部权重的那个键，其分数也收不到梯度。
-# 它的 Frobenius 范数有几个参照值（$m = 10$ 个键）：one-hot 时为 0；10 个权重全相等时为
-# $\sqrt{1/m - 1/m^2} = 0.30$；两个键各占一半时最大，为 0.5。所以这个范数不是越平越大：
-# 权重集中在少数几个键上时梯度最强，完全均匀反而弱一些，完全集中则为 0。
-#
-# 下面对不同的 $d$ 各抽 1000 个查询、每个查询配 10 个随机键，测量点积的方差、
-# 每行最大权重的平均值（1 表示完全饱和，$1/10$ 表示均匀），以及雅可比矩阵范数的平均值，不缩放和缩放各算一遍。
+# $\boldsymbol{\alpha}$ 趋于 one-hot 时**整个**矩阵趋于 0（Frobenius 范数：one-hot 为 0，10 个键均匀时 0.30，两个键平分时最大 0.5）。
+# 再往回一步，到达查询的梯度是 $(\partial\boldsymbol{\alpha}/\partial\mathbf{s})\,\mathbf{K}/c$（$c$ 是除数），不缩放时还要乘上长约 $\sqrt{d}$ 的键。
+# 下面对每个 $d$ 抽 1000 个查询、各配 10 个随机键，不缩放和缩放各算：最大权重的平均值、
+# $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{s}\rVert_F$ 的平均值与中位数、饱和（范数小于 0.01）的行的比例，
+# 以及 $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{q}\rVert_F$ 的平均值。
 
 # %%
-def softmax_jacobian_norm(scores):
-    """Mean over rows of ||diag(a) - a a^T||_F, a = softmax(scores) over the last axis."""
+def softmax_gradients(scores, keys, scale):
+    """Per row: ||d alpha / d s||_F and ||d alpha / d q||_F for alpha = softmax(scores),
+    scores = q . k_j / scale; scores (N, m), keys (N, m, d)."""
     a = F.softmax(scores, dim=-1)
-    jacobian = torch.diag_embed(a) - a[..., :, None] * a[..., None, :]
-    return jacobian.norm(dim=(-2, -1)).mean().item()
+    jacobian = torch.diag_embed(a) - a[..., :, None] * a[..., None, :]  # (N, m, m)
+    return jacobian.norm(dim=(-2, -1)), (jacobian @ keys / scale).norm(dim=(-2, -1))
 
 
-print("reference norms (10 keys): uniform "
-      f"{softmax_jacobian_norm(torch.zeros(10)):.3f}, two keys "
-      f"{softmax_jacobian_norm(torch.tensor([0.0, 0] + [-math.inf] * 8)):.3f}, one-hot "
-      f"{softmax_jacobian_norm(torch.tensor([0.0] + [-math.inf] * 9)):.3f}")
 torch.manual_seed(0)
 dims = [4, 16, 64, 256, 1024]
 num_trials, num_keys = 1000, 10
-variances, max_unscaled, max_scaled, grad_unscaled, grad_scaled = [], [], [], [], []
+variances, stats = [], {False: [], True: []}
 for d in dims:
     q = torch.randn(num_trials, 1, d)
     k = torch.randn(num_trials, num_keys, d)
-    dots = torch.bmm(q, k.transpose(1, 2))  # (num_trials, 1, num_keys)
+    dots = torch.bmm(q, k.transpose(1, 2))[:, 0]  # (num_trials, num_keys)
     variances.append(dots.var().item())
-    max_unscaled.append(F.softmax(dots, dim=-1).max(dim=-1).values.mean().item())
-    max_scaled.append(F.softmax(dots / math.sqrt(d), dim=-1).max(dim=-1).values.mean().item())
-    grad_unscaled.append(softmax_jacobian_norm(dots))
-    grad_scaled.append(softmax_jacobian_norm(dots / math.sqrt(d)))
+    for scaled in (False, True):
+        scale = math.sqrt(d) if scaled else 1.0
+        j_norm, q_norm = softmax_gradients(dots / scale, k, scale)
+        stats[scaled].append(dict(max=F.softmax(dots / scale, dim=-1).max(dim=-1).values.mean().item(),
+                                  mean=j_norm.mean().item(), median=j_norm.median().item(),
+                                  saturated=(j_norm < 0.01).float().mean().item(),
+                                  dq=q_norm.mean().item()))
 
-print(f"{'d':>5} {'Var(q.k)/d':>11} {'max weight':>18} {'||d alpha / d s||_F':>21}")
-print(f"{'':>17} {'q.k':>7} {'q.k/sqrt d':>10} {'q.k':>9} {'q.k/sqrt d':>11}")
-for row in zip(dims, variances, max_unscaled, max_scaled, grad_unscaled, grad_scaled):
-    d, var, mu, ms, gu, gs = row
-    print(f"{d:>5} {var / d:>11.2f} {mu:>7.3f} {ms:>10.3f} {gu:>9.3f} {gs:>11.3f}")
+print(f"Var(q.k) / d: {[round(v / d, 2) for v, d in zip(variances, dims)]}")
+print(f"{'':>6} {'max weight':>11} {'||da/ds|| mean':>15} {'median':>7} {'saturated':>10} {'||da/dq|| mean':>15}")
+for scaled in (False, True):
+    print("q.k / sqrt(d)" if scaled else "q.k (no scaling)")
+    for d, r in zip(dims, stats[scaled]):
+        print(f"{d:>6} {r['max']:>11.3f} {r['mean']:>15.3f} {r['median']:>7.3f} "
+              f"{r['saturated']:>10.0%} {r['dq']:>15.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+unscaled, scaled_ = stats[False], stats[True]
 for d, var in zip(dims, variances):
     assert 0.5 < var / d < 2, "the variance of q.k should grow like d"
-assert max_unscaled[-1] > 0.9, "without scaling the softmax should saturate at large d"
-assert all(0.2 < ms < 0.6 for ms in max_scaled), "with scaling the weights should stay spread out"
-assert all(a > b for a, b in zip(grad_unscaled, grad_unscaled[1:])) and grad_unscaled[-1] < 0.1
-assert max(grad_scaled) - min(grad_scaled) < 0.05 and 0.3 < min(grad_scaled) and max(grad_scaled) < 0.5
+assert unscaled[-1]["max"] > 0.9 and all(0.2 < r["max"] < 0.6 for r in scaled_)
+assert all(a["median"] > b["median"] for a, b in zip(unscaled, unscaled[1:]))
+assert unscaled[-1]["median"] < 0.01
+assert unscaled[-1]["saturated"] > 0.5 and max(r["saturated"] for r in scaled_) < 0.05
+assert max(r["mean"] for r in scaled_) - min(r["mean"] for r in scaled_) < 0.05
 s = torch.randn(10, dtype=torch.float64)  # the closed form is the Jacobian autograd computes
 assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), s).norm(),
-                      torch.tensor(softmax_jacobian_norm(s), dtype=torch.float64))
+                      softmax_gradients(s[None], torch.zeros(1, 10, 1, dtype=torch.float64), 1.0)[0][0])
 
 # %%
-d2l.use_svg_display()
+raw, scl = stats[False], stats[True]
 fig, axes = d2l.plt.subplots(1, 3, figsize=(10, 2.8))
 d2l.plot(dims, [variances, dims], xlabel="d", ylabel="variance",
          legend=["Var(q.k) measured", "d"], xscale="log", yscale="log", axes=axes[0])
-d2l.plot(dims, [max_unscaled, max_scaled], xlabel="d", ylabel="mean max weight",
-         legend=["q.k", "q.k / sqrt(d)"], xscale="log", ylim=(0, 1.05), axes=axes[1])
-d2l.plot(dims, [grad_unscaled, grad_scaled, [0.3] * len(dims)], xlabel="d",
-         ylabel="mean ||d alpha / d s||_F", legend=["q.k", "q.k / sqrt(d)", "uniform weights"],
-         xscale="log", ylim=(0, 0.8), fmts=("-", "m--", "k:"), axes=axes[2])
-axes[2].legend(["q.k", "q.k / sqrt(d)", "uniform weights"], loc="upper right")  # above the curves
+d2l.plot(dims, [[r["max"] for r in raw], [r["max"] for r in scl]], xlabel="d",
+         ylabel="mean max weight", legend=["q.k", "q.k / sqrt(d)"], xscale="log",
+         ylim=(0, 1.05), axes=axes[1])
+d2l.plot(dims, [[r["saturated"] for r in raw], [r["saturated"] for r in scl]], xlabel="d",
+         ylabel="rows with ||da/ds|| < 0.01", legend=["q.k", "q.k / sqrt(d)"], xscale="log",
+         ylim=(-0.05, 1.05), axes=axes[2])
 fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 左图：测得的方差与 $d$ 几乎重合（表中 $\operatorname{Var}/d$ 在 0.97 到 1.02 之间）。
-# 中图：不缩放时，最大权重的平均值从 $d = 4$ 的 0.494 升到 $d = 1024$ 的 0.970，权重几乎是 one-hot；
-# 缩放后它停在 0.30 到 0.33 之间，与 $d$ 基本无关。
-# 右图是梯度：不缩放时雅可比矩阵的范数从 0.337 掉到 0.042，只剩八分之一；缩放后始终在 0.34 到 0.35 之间。
-# 它高于均匀权重的 0.30（黑色点线），因为缩放后的权重并不均匀：最大权重约 0.3，是均匀的 3 倍，
-# 权重集中在少数几个键上，正是上面说的梯度较强的区域（最大 0.5 在两个键平分时）。
-# 这就是温度 $\tau = \sqrt{d}$ 的作用：让分数的尺度不随维度变化，softmax 保持在梯度不会消失的区域。
-
-# %% [markdown]
+# 不缩放时，$d$ 越大饱和的行越多（右图），$d = 1024$ 时 78% 的行几乎收不到梯度，中位数是 0。
+# 平均值降得慢得多，因为它来自少数没饱和的行；到达查询的梯度平均起来甚至更大（1.34 对缩放后的 0.35），
+# 因为这些行还乘上了长约 $\sqrt{d}$ 的键。所以问题不是“梯度平均变小”，而是梯度只落在少数行上、
+# 其余的行学不到东西：学习信号稀疏而嘈杂，饱和的注意力很难再改。缩放后每个 $d$ 都一样：没有饱和的行，
+# 每行的梯度相近。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
+#
 # ### 动手试试：维度与缩放
 #
-# 上面的表和图是 1000 个查询的平均。下面的探索器只看**一个**查询：对每个 $d \in \{2, 4, \ldots, 512\}$，
-# 固定随机种子抽一个标准正态查询和 20 个标准正态键。
-# 上图是 20 个分数：不勾选缩放时是点积 $\mathbf{q}^\top\mathbf{k}_j$，勾选后是 `DotProductAttention`
-# 的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d}$；纵轴对所有状态都相同，分散程度可以直接比较。
-# 中图是 softmax 之后的权重，最下面一行给出这 20 个分数的标准差和最大的权重。
-# 先不勾选缩放，把 $d$ 从 2 调到 512：点散得越来越开，标准差大致跟着 $\sqrt{d}$ 增长，权重随之集中，
-# 到 $d = 512$ 几乎是 one-hot（全部权重落在一个键上）。再勾选缩放：不论 $d$ 多大，
-# 分数的标准差都在 1 附近（$d$ 很小时偏离大一些：一个查询的长度 $\lVert\mathbf{q}\rVert$ 与 $\sqrt{d}$
-# 的相对差别这时更大），权重摊在许多键上，没有一个超过 0.3。
+# 探索器对每个 $d \in \{2, 4, \ldots, 512\}$ 抽一个查询和 20 个键：上图是分数（纵轴固定），中图是权重，
+# 最下面是分数的标准差、最大权重，以及另外 500 个查询的最大权重平均值（单个查询有起伏，平均值随 $d$ 单调上升）。它从 $d = 512$、不缩放开始：分数从 $-30$ 散到 $37$，权重全落在一个键上。
+# 勾选缩放：标准差回到 1 附近，权重摊在许多键上。再把 $d$ 往小调，比较两种状态的差别怎样随 $d$ 缩小。
 
 # %%
 attention_scoring.scaling()
@@ -629,9 +538,12 @@ attention_scoring.scaling()
 #   （填充、softmax、`torch.where`），不先检查“这一批有没有 $L = 0$ 的行”：在 GPU 上，这样的检查要把结果读回 CPU，
 #   每次调用都得停下来等设备算完（主机同步）。对至少有一个有效键的行，结果与“只填充再 softmax”逐位相同。
 #   `d2l.check_valid_lens` 同理只在 CPU 张量上检查取值，在其他设备上只检查形状。
+#   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起对这样的行也返回 0，更早的版本返回 NaN。
 # * **基类。** 书中 `AdditiveAttention` 和 `DotProductAttention` 各自写完整的 `forward`；这里共用基类
 #   `AttentionPooling`，子类只写 `score`，免得两份相同的代码改了一份忘了另一份。构造参数、属性名
 #   （`W_k`、`W_q`、`w_v`、`attention_weights`、`dropout`）和 `state_dict` 都与书中相同，书中的代码照常运行。
+# * **暂退法。** 书中的演示都在评估模式；`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
+#   所以一次暂退后一行权重的和不是 1，只有期望是 1（第 4 章）。
 # * **形状检查。** `d2l.check_shape`、`d2l.check_valid_lens`、`d2l.check_qkv` 在形状不对时给出说明如何修改的错误信息；书中没有这些检查。
 #
 # </details>
@@ -639,10 +551,10 @@ attention_scoring.scaling()
 # %% [markdown]
 # ## 小结
 #
-# * 注意力汇聚的输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 经 softmax 得到的概率分布；换一个评分函数就换了一种注意力，掩蔽 softmax 和加权求和不变。
-# * 缩放点积注意力 $\mathbf{q}^\top\mathbf{k}/\sqrt{d}$ 没有参数，偏好写在几何里：方向一致且长的键得分高（长键可以胜过方向完全一致的短键）；批量计算是矩阵乘法，与 `F.scaled_dot_product_attention` 一致。加性注意力 $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$ 允许查询与键长度不同，分数有界，偏好靠训练学出；未训练时参数小、$\tanh$ 接近线性，权重随查询变化很小。
-# * 掩蔽 softmax 在 softmax 之前把有效长度之外的分数换成 $-\infty$，这些位置的权重严格为 0；有效长度为 0 的行给出全 0 权重而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（如解码器的因果掩蔽）。
-# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：随机向量的点积方差随 $d$ 线性增长，不缩放时 softmax 饱和，整个雅可比矩阵 $\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 趋于 0（$d = 1024$ 时范数只剩 0.042）；缩放使分数方差保持为 1，梯度不随 $d$ 消失。
+# * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的。
+# * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些权重严格为 0；$L = 0$ 的行给出全 0 而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（因果掩蔽）。
+# * 缩放点积注意力没有参数，偏好写在几何里：方向一致且长的键得分高。加性注意力允许查询与键长度不同，分数有界，偏好靠训练学出，例如点积做不到的“只看方向”。
+# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 饱和，梯度只落在少数没饱和的行上；缩放后 softmax 的形状不随 $d$ 变化。
 #
 # ## 练习
 #
@@ -660,8 +572,9 @@ ex1_keys = (torch.arange(10.0)[:, None] + torch.tensor([0.0, 1.0])).div(10).repe
 ex1_values = torch.arange(40, dtype=torch.float32).reshape(1, 10, 4).repeat(2, 1, 1)
 ex1_lens = torch.tensor([2, 6])
 torch.manual_seed(0)
+ex1_queries = torch.normal(0, 1, (2, 1, 20))
 ex1_additive = AdditiveAttention(key_size=2, query_size=20, num_hiddens=8, dropout=0.0)
-ex1_additive(torch.normal(0, 1, (2, 1, 20)), ex1_keys, ex1_values, ex1_lens)
+ex1_additive(ex1_queries, ex1_keys, ex1_values, ex1_lens)
 ex1_additive_weights = ex1_additive.attention_weights.detach()
 torch.manual_seed(0)
 ex1_dot = DotProductAttention(dropout=0.0)
@@ -699,12 +612,12 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 # softmax 之后在有效范围内都是均匀的 $1/2$ 和 $1/6$，所以两种注意力“碰巧”一致。
 # 键彼此不同后，分数取决于评分函数本身。点积注意力的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$
 # 随 $j$ 线性变化（相邻两个键差 $\mathbf{q}^\top[0.1, 0.1]/\sqrt{2}$），权重偏向有效范围的一端。
-# 加性注意力的权重则几乎是平的（上面第二个样本从 0.177 缓缓降到 0.156）。由相邻权重之比可以读出分数之差：
-# 加性约 $\ln(0.177/0.173) \approx 0.02$，点积约 $\ln(0.217/0.194) \approx 0.11$。相邻两个键只差 $[0.1, 0.1]$，
+# 加性注意力的权重则几乎是平的（上面第二个样本从 0.179 缓缓降到 0.156）。由相邻权重之比可以读出分数之差：
+# 加性约 $\ln(0.179/0.174) \approx 0.03$，点积约 $\ln(0.217/0.194) \approx 0.11$。相邻两个键只差 $[0.1, 0.1]$，
 # 这点差别先乘以初始化时很小的 $\mathbf{W}_k$（元素不超过 $1/\sqrt{2} \approx 0.71$），经过 $\tanh$，
 # 再乘以更小的 $\mathbf{w}_v$（元素不超过 $1/\sqrt{8} \approx 0.35$），到分数里只剩百分之几；
 # $\tanh$ 有界，分数本身也不会超过 $\lVert\mathbf{w}_v\rVert_1$。
-# 所以两者的权重不再相同（第二个样本的第一个权重：点积 0.217，加性 0.177），
+# 所以两者的权重不再相同（第二个样本的第一个权重：点积 0.217，加性 0.179），
 # 两者一致只是“键全相同”这个特例的巧合。
 
 # %% [markdown]
@@ -881,33 +794,35 @@ for d in [4, 64, 1024]:
     w = F.softmax(q @ k.transpose(1, 2) / d, dim=-1)
     ex5_mean_max[d] = w.max(dim=-1).values.mean().item()
 print("divide by d:      ", {d: round(m, 3) for d, m in ex5_mean_max.items()})
-print("divide by sqrt(d):", {d: round(m, 3) for d, m in zip(dims, max_scaled) if d in ex5_mean_max})
+print("divide by sqrt(d):", {d: round(m, 3) for d, m in zip(dims, (r["max"] for r in stats[True])) if d in ex5_mean_max})
 torch.manual_seed(0)
 ex5_q, ex5_k = torch.randn(1000, 1, 512), torch.randn(1000, 10, 512)
 ex5_std_512 = (ex5_q @ ex5_k.transpose(1, 2) / 512).std().item()
 print(f"d = 512, divide by d: std of the scores = {ex5_std_512:.3f} (1 / sqrt(512) = {1 / math.sqrt(512):.3f})")
-# 参考答案：除以 d 时，分数的标准差是 sqrt(d) / d = 1 / sqrt(d)：d = 512 时约 0.044（上面最后一行测得的值），
-# 10 个分数之间只差几个百分点，softmax 几乎是均匀的 1/10。每行最大权重的平均值也随 d 增大而下降
-# （第一行输出：0.192、0.121、0.105），逼近 1/10，注意力什么也不挑了；除以 sqrt(d) 时它始终在 0.3 左右
-# （第二行输出），与 d 无关。用温度的话说：1/d 对应 tau = d，温度随 d 升得太快；不缩放是 tau = 1，
-# d 越大权重越接近 one-hot（梯度消失）。只有 tau = sqrt(d) 让分数的方差保持为 1，权重的形状与 d 无关。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(ex5_mean_max) == {4, 64, 1024}, "ex5_mean_max needs the keys 4, 64 and 1024"
 assert all(0.1 - 1e-6 <= v <= 1 for v in ex5_mean_max.values()), "a max over 10 weights is >= 1/10"
-assert ex5_mean_max[4] < max_scaled[0] - 0.05, \
+assert ex5_mean_max[4] < stats[True][0]["max"] - 0.05, \
     f"at d = 4 dividing by d = 4 should flatten the weights more than dividing by sqrt(d) = 2 " \
-    f"(mean max weight {max_scaled[0]:.3f}); got {ex5_mean_max[4]:.3f}"
+    f"(mean max weight {stats[True][0]['max']:.3f}); got {ex5_mean_max[4]:.3f}"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex5_mean_max[4] > ex5_mean_max[64] > ex5_mean_max[1024], "dividing by d flattens the weights"
 assert ex5_mean_max[1024] < 0.11, "at d = 1024 the weights are almost uniform (1/10)"
 assert ex5_mean_max[4] > 0.15, "at d = 4 the weights are still visibly uneven"
 
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：除以 $d$ 时分数的标准差是 $\sqrt{d}/d = 1/\sqrt{d}$，$d = 512$ 时约 0.044（上面最后一行测得的值），
+# 10 个分数之间只差几个百分点，softmax 几乎是均匀的 $1/10$。每行最大权重的平均值随 $d$ 增大而下降
+# （第一行输出：0.192、0.121、0.105），逼近 $1/10$，注意力什么也不挑了；除以 $\sqrt{d}$ 时它始终在 0.3 左右（第二行输出）。
+# 用温度的话说：$1/d$ 对应 $\tau = d$，温度随 $d$ 升得太快；不缩放是 $\tau = 1$，$d$ 越大权重越接近 one-hot，
+# 大多数行饱和、收不到梯度。只有 $\tau = \sqrt{d}$ 让分数的方差保持为 1，权重的形状与 $d$ 无关。
+
 # %% [markdown]
 # ### 练习 6
 #
-# 解码器的自注意力要同时挡住两样东西：“未来”的键（因果掩蔽）和填充的键。在上面“有效长度”探索器里勾选 causal，
+# 解码器的自注意力要同时挡住两样东西：“未来”的键（因果掩蔽）和填充的键。在上面掩蔽一节的探索器里勾选 causal，
 # 把 $L$ 从 8 拖到 5：哪几行变了，哪几行没变？为什么？然后写函数 `causal_padded_lens(valid_lens, num_queries)`：
 # 输入每个样本一个有效长度 `valid_lens`（形状 (`batch_size`,)），返回二维的 `valid_lens`
 # （形状 (`batch_size`, `num_queries`)），让第 $i$ 个查询只看键 $0, \ldots, i$ 中不是填充的那些。

@@ -392,7 +392,11 @@ def test_masking_states_hold_what_masked_softmax_returns_for_each_valid_length()
             assert [(r["query"], r["key"]) for r in state][:6] == [
                 ("q0", "k0"), ("q0", "k1"), ("q0", "k2"), ("q0", "k3"), ("q0", "k4"), ("q1", "k0")]
             (line,) = [r["text"] for r in text_rows if (r["valid_len"], r["causal"]) == (L, causal)]
-            assert f"{int((expected == 0).sum())} of 15 cells masked" in line
+            keep = torch.arange(5) < lens[0][..., None] if causal else torch.arange(5) < L
+            masked = [r["masked"] for r in state]
+            assert masked == (~keep.expand(3, 5)).int().reshape(-1).tolist()
+            assert all(r["weight"] == 0 for r in state if r["masked"])
+            assert f"{sum(masked)} of 15 cells masked" in line
             assert f"valid_lens = {lens.reshape(-1).tolist()}" in line
             assert line.endswith("row sums: 0.00" if L == 0 else "row sums: 1.00")
 
@@ -413,7 +417,7 @@ def test_masking_explorer_causal_state_is_lower_triangular_and_zero_is_white():
 def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
     dims = [2, 64]
     score_rows, weight_rows, text_rows = attention_scoring.scaling_states(dims, num_keys=6, seed=3)
-    assert len(score_rows) == len(weight_rows) == 2 * 2 * 6 and len(text_rows) == 2 * 2
+    assert len(score_rows) == len(weight_rows) == 2 * 2 * 6 and len(text_rows) == 2 * 2 * 2
     torch.manual_seed(3)  # the same draws as scaling_states makes
     for d in dims:
         q = torch.randn(1, 1, d, dtype=torch.float64)
@@ -429,14 +433,19 @@ def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
             assert stored == pytest.approx(scores.tolist(), abs=1e-4)
             stored = [r["weight"] for r in weight_rows if (r["d"], r["scaled"]) == state]
             assert stored == pytest.approx(weights.tolist(), abs=1e-4)
-            (line,) = [r["text"] for r in text_rows if (r["d"], r["scaled"]) == state]
-            assert f"= {scores.std().item():.2f} (sqrt(d) = {math.sqrt(d):.2f})" in line
+            line, mean_line = [r["text"] for r in text_rows if (r["d"], r["scaled"]) == state]
+            reference = "expected 1" if scaled else f"expected sqrt(d) = {math.sqrt(d):.1f}"
+            assert f"= {scores.std().item():.2f} ({reference})" in line
             assert line.endswith(f"largest weight = {weights.max().item():.2f}")
+            assert mean_line.startswith("mean largest weight over 500 queries")
+    means = {(r["d"], r["scaled"]): float(r["text"].split("= ")[-1]) for r in text_rows
+             if r["line"] == 1}
+    assert means[64, False] > means[2, False] and means[64, True] < 0.6
 
 
-def test_scaling_explorer_starts_unscaled_at_d_2_and_fixes_the_score_axis():
+def test_scaling_explorer_starts_unscaled_at_the_largest_d_and_fixes_the_score_axis():
     explorer = attention_scoring.scaling(dims=(2, 512))
-    assert [(c.name, c.default) for c in explorer.controls] == [("d", 2), ("scaled", False)]
+    assert [(c.name, c.default) for c in explorer.controls] == [("d", 512), ("scaled", False)]
     bound = 10 * math.ceil(max(abs(r["score"]) for r in explorer.views[0].data) / 10)
     assert f'"domain": [{-bound}, {bound}]' in json.dumps(explorer.spec)  # one axis for all d
     top = {(r["d"], r["scaled"]): 0.0 for r in explorer.views[1].data}
@@ -446,7 +455,8 @@ def test_scaling_explorer_starts_unscaled_at_d_2_and_fixes_the_score_axis():
 
 
 def test_explorers_are_not_in_the_book_api():
-    for name in ("masking_states", "scaling_states", "masking", "scaling"):
+    for name in ("masking_states", "scaling_states", "masking", "scaling", "train_additive",
+                 "direction_target", "show_masked_heatmaps"):
         assert not hasattr(d2l, name)
 
 
@@ -457,4 +467,32 @@ def test_draw_vectors_draws_one_labelled_arrow_per_key_and_query():
     assert labels == ["", "", "", "k0", "k1", "q0"]  # annotate() adds one empty text per arrow
     tips = sorted(tuple(round(v, 3) for v in t.xy) for t in ax.texts if not t.get_text())
     assert tips == [(0.0, 3.0), (1.0, 0.0), (2.0, 0.0)]
+    d2l.plt.close("all")
+
+
+def test_train_additive_learns_the_direction_only_preference_the_dot_product_misses():
+    angles = torch.arange(6) * (math.pi / 3)
+    directions = torch.stack([angles.cos(), angles.sin()], dim=-1)
+    keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]
+    queries = 2 * directions[None]
+    target = attention_scoring.direction_target(queries, keys)
+    assert target[0].argmax(dim=-1).tolist() == list(range(6))  # blind to the keys' lengths
+    trained, losses = attention_scoring.train_additive(keys, steps=300, seed=0)
+    assert isinstance(trained, d2l.AdditiveAttention) and not trained.training
+    assert set(trained.state_dict()) == {"W_k.weight", "W_q.weight", "w_v.weight"}
+    trained(queries, keys, keys)
+    dot = d2l.DotProductAttention(dropout=0.0)
+    dot(queries, keys, keys)
+    assert trained.attention_weights[0].argmax(dim=-1).tolist() == list(range(6))
+    assert ((trained.attention_weights - target).abs().mean()
+            < 0.5 * (dot.attention_weights - target).abs().mean())
+    assert losses[-1] < losses[0] - 0.5
+
+
+def test_show_masked_heatmaps_greys_exactly_the_masked_cells():
+    weights = d2l.masked_softmax(torch.zeros(1, 3, 4), torch.tensor([2]))
+    attention_scoring.show_masked_heatmaps(weights, [torch.arange(4) < 2], ["L = 2"], (3, 3))
+    (ax,) = [a for a in d2l.plt.gcf().axes if a.get_images()]
+    grey = ax.get_images()[-1].get_array()
+    assert grey.mask.tolist() == [[True, True, False, False]] * 3  # True: not painted
     d2l.plt.close("all")

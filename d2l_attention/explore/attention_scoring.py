@@ -18,7 +18,10 @@ import torch
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["draw_vectors", "masking_states", "masking", "scaling_states", "scaling"]
+__all__ = ["draw_vectors", "direction_target", "train_additive", "show_masked_heatmaps",
+           "masking_states", "masking", "scaling_states", "scaling"]
+
+MASKED_GREY = "#bdbdbd"
 
 
 def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
@@ -29,12 +32,15 @@ def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
     reach = float(max(keys.norm(dim=-1).max(), queries.norm(dim=-1).max())) * 1.25
     # A query's label sits a little off its arrow (turned by `turn`), so that a query and a key
     # pointing the same way keep readable labels.
-    for name, vectors, style, turn in (("k", keys, dict(color="#c0392b", lw=2.5), 0.0),
-                                       ("q", queries, dict(color="#2070b4", lw=1.2, ls="--"), 0.2)):
+    # Keys wide and pale, queries thin and on top: a query along a longer key stays visible.
+    key_style = dict(color="#c0392b", lw=5, alpha=0.35, z=1)
+    query_style = dict(color="#2070b4", lw=1.6, alpha=1.0, z=3)
+    for name, vectors, style, turn in (("k", keys, key_style, 0.0),
+                                       ("q", queries, query_style, 0.2)):
         for i, (x, y) in enumerate(vectors.tolist()):
-            ax.annotate("", xy=(x, y), xytext=(0, 0),
+            ax.annotate("", xy=(x, y), xytext=(0, 0), zorder=style["z"],
                         arrowprops=dict(arrowstyle="-|>", color=style["color"], lw=style["lw"],
-                                        ls=style.get("ls", "-"), shrinkA=0, shrinkB=0))
+                                        alpha=style["alpha"], shrinkA=0, shrinkB=0))
             r, angle = math.hypot(x, y) + 0.3, math.atan2(y, x) + turn
             ax.text(r * math.cos(angle), r * math.sin(angle), f"{name}{i}", color=style["color"],
                     ha="center", va="center", fontsize=9)
@@ -43,9 +49,62 @@ def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
     ax.set_aspect("equal")
     ax.axhline(0, color="#ccc", lw=0.5)
     ax.axvline(0, color="#ccc", lw=0.5)
-    ax.set_title("keys (solid) and queries (dashed)", fontsize=10)
+    ax.set_title("keys (wide, red) and queries (thin, blue)", fontsize=10)
     fig.tight_layout()
     return ax
+
+
+def direction_target(queries, keys, sharpness=4.0):
+    """A preference the dot product cannot express: softmax over the keys of
+    `sharpness * cos(angle between q and k)`, blind to the keys' lengths.
+    queries (batch, n, d), keys (batch, m, d) -> (batch, n, m)."""
+    cos = (torch.nn.functional.normalize(queries, dim=-1)
+           @ torch.nn.functional.normalize(keys, dim=-1).transpose(1, 2))
+    return torch.softmax(sharpness * cos, dim=-1)
+
+
+def train_additive(keys, num_hiddens=8, steps=300, batch=32, lr=0.05, query_len=2.0, seed=0):
+    """Train a `d2l.AdditiveAttention` (initialised after `torch.manual_seed(seed)`, as the
+    notebook's untrained one) so that its weights over the fixed 2-D `keys` (1, m, 2) match
+    `direction_target`: each step draws `batch` queries of length `query_len` at random angles
+    and minimises the cross-entropy from the target to the weights with Adam.
+    Returns the trained module (in eval mode) and the losses of every step."""
+    torch.manual_seed(seed)
+    attention = d2l.AdditiveAttention(key_size=2, query_size=2, num_hiddens=num_hiddens,
+                                      dropout=0.0)
+    optimizer = torch.optim.Adam(attention.parameters(), lr=lr)
+    draws = torch.Generator().manual_seed(seed + 1)
+    losses = []
+    for _ in range(steps):
+        angle = torch.rand(1, batch, generator=draws) * (2 * math.pi)
+        queries = query_len * torch.stack([angle.cos(), angle.sin()], dim=-1)
+        attention(queries, keys, keys)
+        target = direction_target(queries, keys)
+        loss = -(target * torch.log(attention.attention_weights + 1e-9)).sum(dim=-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return attention.eval(), losses
+
+
+def show_masked_heatmaps(weights, keep, titles, figsize):
+    """`d2l.show_heatmaps` of (num_panels, num_queries, num_keys) `weights`, with the cells
+    where `keep` (bool, one (num_queries, num_keys) or (num_keys,) mask per panel) is False
+    painted grey: masked, not merely small."""
+    import numpy as np
+    from matplotlib.colors import ListedColormap
+
+    n, m = weights.shape[-2:]
+    d2l.show_heatmaps(weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=titles,
+                      figsize=figsize, xticklabels=[f"k{j}" for j in range(m)],
+                      yticklabels=[f"q{i}" for i in range(n)])
+    panels = [ax for ax in d2l.plt.gcf().axes if ax.get_images()][:weights.shape[0]]
+    for ax, k in zip(panels, keep):
+        k = np.broadcast_to(np.asarray(k), (n, m))  # a (num_keys,) mask is shared by all queries
+        grey = np.ma.masked_where(k, np.ones((n, m)))
+        ax.imshow(grey, cmap=ListedColormap([MASKED_GREY]), vmin=0, vmax=1, aspect="auto",
+                  extent=ax.get_images()[0].get_extent())
 
 
 def causal_lens(valid_len: int, num_queries: int) -> torch.Tensor:
@@ -67,13 +126,15 @@ def masking_states(scores, lengths, causal=(False, True)):
             lens = causal_lens(L, num_queries) if is_causal else torch.tensor([L])
             weights = d2l.masked_softmax(scores[None], lens)[0]
             state = {"valid_len": L, "causal": is_causal}
-            weight_rows += ex.rows(state, weight=weights, row_labels=("query", queries),
-                                   col_labels=("key", keys))
-            masked = int((weights == 0).sum())
+            masked_cells = torch.arange(num_keys) >= lens[0][..., None] if is_causal else \
+                (torch.arange(num_keys) >= L).expand(num_queries, num_keys)
+            weight_rows += ex.rows(state, weight=weights, masked=masked_cells.int(),
+                                   row_labels=("query", queries), col_labels=("key", keys))
+            masked = int(masked_cells.sum())
             sums = sorted({f"{s:.2f}" for s in weights.sum(dim=-1).tolist()})
             text_rows += ex.rows(state, text=[
                 f"valid_lens = {lens[0].tolist() if is_causal else [L]}: {masked} of "
-                f"{weights.numel()} cells masked (weight 0); row sums: {', '.join(sums)}"])
+                f"{weights.numel()} cells masked (grey, weight 0); row sums: {', '.join(sums)}"])
     return weight_rows, text_rows
 
 
@@ -84,20 +145,36 @@ def masking(num_queries=8, num_keys=8, seed=0):
     scores = torch.randn(num_queries, num_keys, dtype=torch.float64)
     lengths = list(range(num_keys + 1))
     weight_rows, text_rows = masking_states(scores, lengths)
+    heatmap = ex.heatmap_view(weight_rows, "key", "query", width=300, height=240,
+                              title="masked_softmax(scores, valid_lens)")
+    draw_weights, keys = heatmap.draw, _order_of(weight_rows, "key")
+    queries = _order_of(weight_rows, "query")
+
+    def draw(alt, base):  # masked cells: grey with a dash, so they differ from tiny weights
+        masked = base.transform_filter("datum.masked == 1")
+        enc = dict(x=alt.X("key:N", sort=keys), y=alt.Y("query:N", sort=queries))
+        return (draw_weights(alt, base) + masked.mark_rect(color=MASKED_GREY).encode(**enc)
+                + masked.mark_text(fontSize=10, text="–").encode(**enc))
+
+    heatmap.draw = draw
     return ex.explorer(
-        ex.heatmap_view(weight_rows, "key", "query", width=300, height=240,
-                        title="masked_softmax(scores, valid_lens)"),
+        heatmap,
         ex.text_view(text_rows, "text", width=300),
         controls=[ex.Slider("valid_len", lengths, "valid length L", default=num_keys),
                   ex.Checkbox("causal", "causal: query i sees only keys 0..i", default=False)],
         title="Mask the keys beyond the valid length", columns=1)
 
 
-def scaling_states(dims, num_keys=20, seed=0):
+def _order_of(rows, column):
+    return list(dict.fromkeys(r[column] for r in rows))
+
+
+def scaling_states(dims, num_keys=20, seed=0, many_queries=500):
     """Rows for the scaling explorer: for each dimension d, one standard normal query against
     `num_keys` standard normal keys (float64, seeded), with scaling off (plain q.k through
     `d2l.masked_softmax`) and on (`d2l.DotProductAttention`): the scores, the weights and a
-    line with their spread."""
+    line with their spread; a second line with the mean largest weight over `many_queries`
+    further queries (one query alone can buck the trend)."""
     torch.manual_seed(seed)
     attention = d2l.DotProductAttention(dropout=0.0)
     score_rows, weight_rows, text_rows = [], [], []
@@ -105,6 +182,9 @@ def scaling_states(dims, num_keys=20, seed=0):
     for d in dims:
         q = torch.randn(1, 1, d, dtype=torch.float64)
         k = torch.randn(1, num_keys, d, dtype=torch.float64)
+        draws = torch.Generator().manual_seed(seed + d)  # apart from the shown query's draws
+        many_q = torch.randn(many_queries, 1, d, generator=draws, dtype=torch.float64)
+        many_k = torch.randn(many_queries, num_keys, d, generator=draws, dtype=torch.float64)
         for scaled in (False, True):
             if scaled:
                 scores = attention.score(q, k)
@@ -116,9 +196,14 @@ def scaling_states(dims, num_keys=20, seed=0):
             state = {"d": d, "scaled": scaled}
             score_rows += ex.rows(state, row_labels=("key", names), score=scores[0, 0])
             weight_rows += ex.rows(state, row_labels=("key", names), weight=weights[0, 0])
+            reference = "expected 1" if scaled else f"expected sqrt(d) = {math.sqrt(d):.1f}"
+            many = many_q @ many_k.transpose(1, 2) / (math.sqrt(d) if scaled else 1.0)
+            mean_max = d2l.masked_softmax(many, None).max(dim=-1).values.mean().item()
             text_rows += ex.rows(state, text=[
-                f"std of the {num_keys} scores = {scores.std().item():.2f} (sqrt(d) = "
-                f"{math.sqrt(d):.2f}); largest weight = {weights.max().item():.2f}"])
+                f"this query: std of the {num_keys} scores = {scores.std().item():.2f} "
+                f"({reference}), largest weight = {weights.max().item():.2f}",
+                f"mean largest weight over {many_queries} queries = {mean_max:.2f}"],
+                row_labels=("line", [0, 1]))
     return score_rows, weight_rows, text_rows
 
 
@@ -132,7 +217,7 @@ def scaling(dims=tuple(2**i for i in range(1, 10)), num_keys=20, seed=0):
         ex.point_view(score_rows, "i", "score", title="scores of one query", width=520,
                       height=180, y_domain=(-bound, bound), x_title="key j"),
         ex.bar_view(weight_rows, "key", "weight", title="softmax weights", width=520, height=160),
-        ex.text_view(text_rows, "text", width=520),
-        controls=[ex.Select("d", dims, "dimension d", default=dims[0]),
+        ex.text_view(text_rows, "text", width=520, height=50),
+        controls=[ex.Select("d", dims, "dimension d", default=dims[-1]),
                   ex.Checkbox("scaled", "divide the scores by sqrt(d)", default=False)],
         title="Why divide by sqrt(d)", columns=1)
