@@ -443,6 +443,7 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 import math
 
+
 # 打分为 q.k1 = 0, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 1 + e^2)。
 # alpha_2 = 1/2 时 e^c = 1 + e^2，即 c = ln(1 + e^2) ≈ 2.127：探索器里在 c = 2（0.468）与 2.5（0.592）之间过半。
 # c -> ∞ 时 alpha_2 -> 1，c -> -∞ 时 -> 0：方向不变，只把键拉长，就能让它独占注意力
@@ -473,7 +474,7 @@ assert abs(ex4_softmax_alpha2(ex4_c_half) - 0.5) < 1e-4, "at ex4_c_half, k_2 sho
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 for c in (-8.0, 0.5, 2.0, 5.0, 12.0):
     assert abs(ex4_alpha2(c) - ex4_softmax_alpha2(c)) < 1e-5, c
-assert abs(ex4_c_half - math.log(1 + math.e ** 2)) < 1e-4
+assert abs(ex4_c_half - torch.log1p(torch.exp(torch.tensor(2.0))).item()) < 1e-4
 
 
 # %% [markdown]
