@@ -16,14 +16,11 @@
 # %% [markdown]
 # # 10.1 注意力提示
 #
-# 人每时每刻都被远超大脑处理能力的感官信息包围，却总能把有限的“算力”投向少数重要的东西。
-# 本章要回答的问题是：**神经网络能否也学会“挑重点”？** 这一节先不谈训练，只搭一个概念框架：
-# 注意力由什么驱动，怎样用查询（query）、键（key）和值（value）把它写成计算，
-# 以及怎样把“关注了哪里”画出来。后面几节的每个模型都建立在这个框架之上。
+# 人时时刻刻被远超大脑处理能力的感官信息包围，却总能把有限的“算力”投向少数重要的东西。
+# 神经网络能否也学会“挑重点”？这一节不谈训练，只搭一个框架：注意力由什么驱动，
+# 怎样用查询（query）、键（key）和值（value）把它写成计算，怎样把“关注了哪里”画出来。
 
 # %%
-import math
-
 import torch
 
 import d2l_attention as d2l
@@ -32,53 +29,42 @@ from d2l_attention.explore import attention_cues
 # %% [markdown]
 # ## 生物学中的注意力提示
 #
-# 心理学家常用“双组件”（two-component）框架来描述人怎样分配注意力：
+# 心理学的“双组件”（two-component）框架把注意力的来源分成两种：
 #
-# * **非自主性提示**（nonvolitional cue）：由环境中物体本身的**突出性**（saliency）引起。
-#   桌上摆着五本黑白封面的书和一个红色的杯子，视线会不由自主地先落到杯子上——不需要任何意图。
-# * **自主性提示**（volitional cue）：由观察者的**意图**驱动。同一张桌子，如果你想读书，
-#   就会有意识地把目光移向书，哪怕它们并不醒目。
+# * **非自主性提示**（nonvolitional cue）：由物体本身的**突出性**（saliency）引起。
+#   桌上五本黑白封面的书和一个红色杯子，视线会不由自主地先落到杯子上。
+# * **自主性提示**（volitional cue）：由观察者的**意图**驱动。想读书时，你会有意把目光移向书，哪怕它们并不醒目。
 #
-# 两种提示可以同时存在：前者是“刺激在召唤我”，后者是“我在寻找什么”。
-# 接下来会看到，把“我在寻找什么”显式地交给模型，正是注意力机制与普通神经网络层的分界线。
+# 把“我在找什么”显式地交给模型，正是注意力机制与普通神经网络层的分界线。
 
 # %% [markdown]
 # ## 查询、键和值
 #
-# 只考虑非自主性提示时，模型可以用全连接层或者简单的平均、最大汇聚（pooling）来处理输入，
-# 这些操作对每个输入一视同仁或只看输入本身。加入自主性提示后，需要一个新的角色：
+# 全连接层、平均汇聚或最大汇聚（pooling）只看输入本身。加入自主性提示，就多了三个角色：
 #
-# * **查询** $\mathbf{q}$：自主性提示，即“我在找什么”；
-# * **键** $\mathbf{k}_i$：每个感官输入携带的非自主性提示，即“我是什么”；
-# * **值** $\mathbf{v}_i$：与键一一配对的感官输入本身，即“我能提供什么”。
+# * **查询** $\mathbf{q}$：自主性提示，“我在找什么”；
+# * **键** $\mathbf{k}_i$：每个输入携带的非自主性提示，“我是什么”；
+# * **值** $\mathbf{v}_i$：与键配对的输入本身，“我能提供什么”。
 #
-# **注意力汇聚**（attention pooling）用查询与每个键的匹配程度来决定从各个值中取多少：
+# **注意力汇聚**（attention pooling）按查询与每个键的匹配程度，决定从各个值中取多少：
 #
 # $$f(\mathbf{q}, \{(\mathbf{k}_1, \mathbf{v}_1), \ldots, (\mathbf{k}_n, \mathbf{v}_n)\})
 #   = \sum_{i=1}^{n} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i,
 #   \qquad \alpha(\mathbf{q}, \mathbf{k}_i) \ge 0,\ \sum_{i=1}^{n} \alpha(\mathbf{q}, \mathbf{k}_i) = 1.$$
 #
-# 其中 $\alpha(\mathbf{q}, \mathbf{k}_i)$ 称为**注意力权重**（attention weight）：
-# $n$ 个值上的一个概率分布。与之对照，平均汇聚相当于把所有权重固定为 $1/n$，不管查询是什么。
-# 这一节用最简单的匹配程度：点积 $\mathbf{q}^\top\mathbf{k}_i$ 称为**打分**（score），
-# 再用 softmax 把打分变成权重：
+# **注意力权重**（attention weight）$\alpha(\mathbf{q}, \mathbf{k}_i)$ 是 $n$ 个值上的概率分布；平均汇聚就是把它们都固定为 $1/n$。
+# 这一节的匹配程度用点积 $\mathbf{q}^\top\mathbf{k}_i$，称为**打分**（score），再用 softmax 变成权重：
 #
 # $$\alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j)}.$$
 #
-# 其他打分方式是 10.2 和 10.3 节的主题。（到 10.6 节的自注意力，查询、键和值来自同一组输入，
-# “自主”与“非自主”的比喻就不再贴切，但计算还是这一个。）
-#
-# 还有一个比心理学更直接的读法：注意力汇聚是一次**软的字典查找**（soft dictionary lookup）。
-# Python 的字典 `d[q]` 拿查询和键比对，只有完全相同的那个键命中，取回与它配对的值；
-# 注意力汇聚让每个键都“部分命中”，匹配得越好，它的值在结果里占得越多。
-# 这也说明了键和值为什么是两样东西：键只用来被比较（凭什么找到我），值才是被取走的内容（找到后拿走什么），
-# 就像电话簿按姓名查、取走的却是号码。本节后面会看到，权重集中到极限时，软查找就变回字典那样的精确查找。
-# 下面用一个很小的例子把注意力汇聚和平均汇聚放在一起看：一个查询、三个二维的键，值是 10、20、30。
+# 另一个读法是**软的字典查找**（soft dictionary lookup）：字典 `d[q]` 只让与查询完全相同的键命中，取回它的值；
+# 注意力汇聚让每个键都“部分命中”，匹配得越好，它的值占得越多。键只用来被比较，值才是被取走的内容，所以两者分开。
+# 先看一个很小的例子：一个查询、三个二维的键，值是 10、20、30。
 
 # %% [markdown]
 # ![The notebook's example: one query, three keys, values 10/20/30, weights 0.79/0.11/0.11, output 13.20](figures/10.1-qkv-pooling.svg)
 #
-# 图 10.1.1 下面代码里的例子：查询 $\mathbf{q}=(1,0)$ 与每个键做点积得到打分，softmax 把打分变成权重，注意力汇聚按权重对值加权求和，得到 13.20（平均汇聚是 20）
+# 图 10.1.1 下面代码里的例子：查询 $\mathbf{q}=(1,0)$ 与每个键做点积得到打分，softmax 把打分变成权重，按权重对值加权求和得到 13.20（平均汇聚是 20）
 
 # %%
 #@save
@@ -106,8 +92,8 @@ assert torch.isclose(weights.sum(), torch.tensor(1.0)) and weights.argmax() == 0
 assert average.item() == 20.0 and round(attended.item(), 2) == 13.20
 
 # %% [markdown]
-# 平均汇聚给出 20；注意力汇聚把 0.7870 的权重分给与查询最匹配的 $\mathbf{k}_1$，结果被拉向它的值 10，得到 13.20。
-# `attention_pooling` 只有两行，把它拆开一步一步算，每一列都能用计算器核对（权重印 4 位小数，乘出来与最后一列在四舍五入的范围内一致）：
+# 注意力汇聚把 0.7870 的权重给了与查询最匹配的 $\mathbf{k}_1$，结果被拉向它的值 10。把 `attention_pooling` 拆开一步一步算
+# （权重印 4 位小数，乘出来与最后一列在四舍五入的范围内一致）：
 
 # %%
 scores = keys @ query  # 第 1 步：打分 q·k_i
@@ -123,85 +109,125 @@ print(f"{'sum':>4}{'':>14}{exp_scores.sum().item():8.3f}{step_weights.sum().item
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(step_weights, weights) and torch.isclose(weighted.sum(), attended[0])
-assert abs(exp_scores[0].item() - math.e**2) < 1e-4
+assert abs(exp_scores[0].item() - torch.exp(torch.tensor(2.0)).item()) < 1e-4
 
 # %% [markdown]
-# $\mathbf{k}_2$ 和 $\mathbf{k}_3$ 与查询垂直，打分都是 0，$e^0 = 1$；$\mathbf{k}_1$ 的打分 2 变成 $e^2 \approx 7.389$，
-# 占了总和 9.389 的 0.7870（$7.389/9.389$），另外两个各占 $1/9.389 \approx 0.1065$。
-# 最后一列的和 13.20 正是 `attention_pooling` 的结果。
+# $\mathbf{k}_2$、$\mathbf{k}_3$ 与查询垂直，打分 0，$e^0 = 1$；$\mathbf{k}_1$ 的打分 2 变成 $e^2 \approx 7.389$，占总和 9.389 的 0.7870。
 #
 # ### 动手试试：转动查询
 #
-# 这个例子里只有一个查询。换一个查询，权重和结果都会变，这正是“自主性提示”起作用的方式。
-# 下面的探索器（explorer）把三个键画成平面上的蓝色箭头，查询 $\mathbf{q} = (\cos\theta, \sin\theta)$ 是一支长度为 1 的橙色箭头；
-# 右边是 `attention_pooling` 算出的三个权重；下方的数轴上，绿色刻度是三个值，虚线是平均汇聚的 20，紫色圆点是注意力汇聚的结果，旁边是打分和结果的数字。
-# 滑块 θ 转动查询，滑块 c 把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$（只改长度，不改方向）。
-# 开始时是上面的例子（θ = 0°，c = 1）。先猜，再拖：
-#
-# 1. θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间。这两个键长度相同，哪一个的权重更大？汇聚结果是多少？
-# 2. $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 方向相同，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？
-#    继续转过 180°，有没有哪个 θ 让最短的 $\mathbf{k}_2$ 拿到三个权重中最大的一个？
-# 3. θ 停在 90°，把 c 从 1 拖到 2，再拖到 3.5：$\mathbf{k}_2$ 的权重怎样变？c = 2 时，$\mathbf{k}_2$ 和 $\mathbf{k}_3$ 的两根柱子是什么关系？
+# 换一个查询，权重和结果都会变，这正是自主性提示起作用的方式。下面的探索器（explorer）左边画蓝色的键和橙色的查询
+# $\mathbf{q} = (\cos\theta, \sin\theta)$（长度 1），右边是 `attention_pooling` 算出的权重，下方数轴上紫色圆点是汇聚结果、虚线是平均汇聚的 20。
+# 滑块 θ 转动查询；滑块 c 把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$（深蓝细箭头，画在浅色的 $\mathbf{k}_3$ 之上）；
+# 菜单 τ 是温度，打分先除以 τ 再做 softmax。因为 $(a\mathbf{q})^\top\mathbf{k} = \mathbf{q}^\top\mathbf{k}/(1/a)$，
+# **把查询拉长 a 倍与取 τ = 1/a 完全一样**，菜单里标的“query length”就是这个 a。
+# 开始时是上面的例子（θ = 0°，c = 1，τ = 1）。下面四个问题，先猜，再拖，再往下读。
 
 # %%
 attention_cues.turning_query(keys, values)
 
 # %% [markdown]
-# 拖完再读答案。下面把上面几个状态的数字打印出来，与你拖到的画面对照：
+# **问题 1.** θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间，这两个键一样长。谁的权重大？汇聚结果是多少？
 
 # %%
-attention_cues.print_states(keys, values, [(45, 1.0), (90, 1.0), (180, 1.0), (210, 1.0),
-                                           (90, 2.0), (90, 3.5)])
+attention_cues.print_states(keys, values, [(45, 1.0)])
+
+# %% [markdown]
+# 两者打分都是 $2\cos 45^\circ = 1.41$，权重打平（0.401），汇聚结果恰好是 20.00，尽管权重并不均匀（$\mathbf{k}_2$ 只有 0.198）。
+# 所有答案都来自 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$：点积既看方向，也看长度。
+#
+# **问题 2.** $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 同向，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？转过 180° 呢？
+
+# %%
+attention_cues.print_states(keys, values, [(90, 1.0), (180, 1.0), (210, 1.0)])
+
+# %% [markdown]
+# 0° 到 180° 之间，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，$\mathbf{k}_2$ 赢不了（90° 时 0.245 对 0.665）；
+# 180° 时查询与两者垂直，打平。转过 180° 后打分变负，长度放大的是绝对值，长的 $\mathbf{k}_3$ 被罚得更重：
+# 210° 时打分 −1.73、−0.50、−1.00，最短的 $\mathbf{k}_2$ 拿到最大的权重 0.527。
+#
+# **问题 3.** θ 停在 90°，把 c 从 1 拖到 2，再到 3.5。$\mathbf{k}_2$ 的权重怎样变？c = 2 时它和 $\mathbf{k}_3$ 的柱子是什么关系？
+
+# %%
+attention_cues.print_states(keys, values, [(90, 1.0), (90, 2.0), (90, 3.5)])
+
+# %% [markdown]
+# θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c，它的权重从 0.245 升到 0.798：只把一个键拉长，它就拿走大部分注意力（练习 4 推导这条曲线）。
+# c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两个键完全相同，对任何查询两根柱子都一样高（这里都是 0.468）。
+#
+# **问题 4.** 回到 θ = 0°、c = 1，把 τ 从 1 换成 0.25，再换成 4。权重会怎样？
+
+# %%
+attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=0.25)
+attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=4.0)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 states = attention_cues.turning_query_states(keys, values)
-w = {(r["theta"], r["c"], r["key"]): r["weight"] for r in states["weights"]}
-assert w[(45, 1.0, "k1")] == w[(45, 1.0, "k3")] and "pooled value = 20.00" in " ".join(
-    r["text"] for r in states["text"] if (r["theta"], r["c"]) == (45, 1.0))
-assert all(w[(t, 1.0, "k2")] < w[(t, 1.0, "k3")] for t in range(15, 180, 15))
-assert w[(0, 1.0, "k2")] == w[(0, 1.0, "k3")] and w[(180, 1.0, "k2")] == w[(180, 1.0, "k3")]
-k2_wins = [t for t in range(0, 360, 15)
-           if w[(t, 1.0, "k2")] > max(w[(t, 1.0, "k1")], w[(t, 1.0, "k3")])]
-assert k2_wins == [195, 210, 225, 240], k2_wins  # 180° < θ < 180° + arctan 2 ≈ 243.4°
-assert all(w[(t, 2.0, "k2")] == w[(t, 2.0, "k3")] for t in range(0, 360, 15))
-assert [round(w[(90, c, "k2")], 3) for c in (1.0, 2.0, 3.5)] == [0.245, 0.468, 0.798]
+w = {(r["theta"], r["c"], r["tau"], r["key"]): r["weight"] for r in states["weights"]}
+assert w[(45, 1.0, 1.0, "k1")] == w[(45, 1.0, 1.0, "k3")] and "pooled value = 20.00" in " ".join(
+    r["text"] for r in states["text"] if (r["theta"], r["c"], r["tau"]) == (45, 1.0, 1.0))
+assert all(w[(t, 1.0, 1.0, "k2")] < w[(t, 1.0, 1.0, "k3")] for t in range(15, 180, 15))
+assert w[(180, 1.0, 1.0, "k2")] == w[(180, 1.0, 1.0, "k3")]
+assert all(w[(t, 2.0, tau, "k2")] == w[(t, 2.0, tau, "k3")] for t in range(0, 360, 15)
+           for tau in attention_cues.TAUS)
+assert [round(w[(90, c, 1.0, "k2")], 3) for c in (1.0, 2.0, 3.5)] == [0.245, 0.468, 0.798]
+assert w[(0, 1.0, 0.25, "k1")] > 0.99 and w[(0, 1.0, 4.0, "k1")] < 0.46
+assert not any("-0.00" in r["text"] for r in states["text"])
 
 # %% [markdown]
-# 三个答案都来自同一个式子：点积 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$（$\varphi$ 是两者的夹角）
-# 既看方向，也看长度。
+# τ = 0.25（查询拉长到 4）时权重几乎全给打分最大的键：θ = 0° 的 $\mathbf{k}_1$ 拿到 0.999，结果 10.01 几乎就是 $v_1$；
+# θ = 45° 有两个键并列最大，它们各拿 0.486。τ = 4（查询缩到 1/4）时权重趋向均匀（0.452、0.274、0.274）。
+# 温度不改变打分的排序，只改变权重有多集中（θ = 45° 的结果始终是 20.00：$\mathbf{k}_1$、$\mathbf{k}_3$ 始终打平）。
 #
-# 1. θ = 45° 时，$\mathbf{k}_1$ 和 $\mathbf{k}_3$ 的打分都是 $2\cos 45^\circ = 1.41$，权重打平（0.401 与 0.401），
-#    汇聚结果恰好是平均值 20.00，虽然权重并不均匀（练习 3 会问：还有哪些查询也给出 20？）。
-# 2. θ 在 0° 与 180° 之间时 $\sin\theta > 0$，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，
-#    $\mathbf{k}_2$ 的权重不会超过 $\mathbf{k}_3$（θ = 90° 时 0.245 对 0.665）；θ = 0° 和 180° 时查询与两者都垂直，打分都是 0，权重打平。
-#    转过 180° 后查询背向它们，打分变成负数，这时长的 $\mathbf{k}_3$ 被罚得更重：θ = 210° 时打分是 −1.73、−0.50、−1.00，
-#    最短的 $\mathbf{k}_2$ 拿到最大的权重 0.527。长度放大的是打分的绝对值，不论正负。（它在哪些角度最大？下一节一次算完全部 24 个角度。）
-# 3. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c。c 从 1 到 3.5，它的权重从 0.245 升到 0.798。c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$：
-#    两个键完全相同，对任何查询打分都相同，所以两根柱子在每个 θ 都一样高（θ = 90° 时都是 0.468）。
-#    只把一个键拉长，它就能在自己指向的那一侧拿走大部分注意力；练习 4 会推出这条曲线的闭式，以及 $c \to \infty$ 时的极限。
+# ### 比喻在哪里不成立
 #
-# **比喻在哪里不成立。** 开头的双组件框架帮我们给三个角色起名字，但它不是点积注意力的说明书，上面的数字就有三处对不上：
-#
-# * 非自主性提示本该不需要意图就起作用。可是没有查询时（$\mathbf{q} = \mathbf{0}$），三个打分都是 0，$e^0 = 1$，
-#   三个权重都是 $1/3$：键自己吸引不到任何注意力（练习 3 会证明只有 $\mathbf{q} = \mathbf{0}$ 给出均匀权重）。
-# * 键的长度最像“突出性”，但它只通过查询起作用：打分是 $\|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$，
-#   查询与键垂直时（例如 θ = 0° 时的 $\mathbf{k}_2$），键再长打分也是 0。
-# * 查询背向时，长度反而成了惩罚：θ = 210° 时赢的是最短、最“不醒目”的 $\mathbf{k}_2$。
-#
-# 在点积注意力里，一切注意力都经过查询；要让某个输入不靠查询也被注意，打分里得另加一项与查询无关的量。
+# 双组件框架帮三个角色起了名字，但上面的数字有三处和它对不上。非自主性提示本该不靠意图就起作用，可是没有查询时：
+
+# %%
+uniform, pooled_q0 = attention_pooling(torch.zeros(2), keys, values)  # q = 0：没有任何意图
+print("q = (0, 0): weights", " ".join(f"{a:.3f}" for a in uniform.tolist()),
+      f"; pooled {pooled_q0.item():.2f}")
 
 # %% [markdown]
+# 三个打分都是 0，权重都是 1/3，结果就是平均汇聚的 20.00：键自己吸引不到注意力。
+# 键的长度最像“突出性”，却只通过查询起作用：与查询垂直时（θ = 0° 的 $\mathbf{k}_2$），键再长打分也是 0；
+# 查询背向时长度反而是惩罚（θ = 210° 时赢的是最短的 $\mathbf{k}_2$）。在点积注意力里，一切注意力都经过查询。
+#
+# ## 软的字典查找：一个有意义的例子
+#
+# 值不必是一个数。下面桌上有四样东西，键描述它“是什么”（三个特征：红色、纸做的、高），值是它在桌上的位置 (x, y)（厘米）。
+# 查询就是“我要找杯子”：用杯子的键去查。于是键是 (4, 3)，值是 (4, 2)，两者的维度无关，只要行数相同。
+
+# %%
+names = ["cup", "mug", "book", "lamp"]
+desk_keys = torch.tensor([[1.0, 0.0, 0.0], [0.8, 0.0, 0.6],  # 特征：红色、纸做的、高
+                          [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+desk_values = torch.tensor([[10.0, 20.0], [15.0, 25.0], [60.0, 5.0], [90.0, 40.0]])  # 位置 (x, y)
+desk = dict(zip(names, desk_values.tolist()))  # 普通的字典：只有键完全相同才命中
+print("keys", tuple(desk_keys.shape), "values", tuple(desk_values.shape), "; d['cup'] =", desk["cup"])
+for tau in (0.01, 0.5):
+    w, where = attention_pooling(desk_keys[0], desk_keys, desk_values, tau)  # 查询：杯子的键
+    print(f"tau = {tau:g}: weights", " ".join(f"{a:.3f}" for a in w.tolist()),
+          "-> pooled", [round(x, 2) for x in where.tolist()])
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+w_lookup, lookup = attention_pooling(desk_keys[0], desk_keys, desk_values, 0.01)
+assert torch.allclose(lookup, desk_values[0]) and w_lookup[0] > 0.9999
+assert attention_pooling(desk_keys[0], desk_keys, desk_values, 0.5)[0][1] > 0.3
+
+# %% [markdown]
+# τ = 0.01 时权重是 one-hot，结果正好是 `d['cup']` 的 [10.0, 20.0]：这是精确查找。
+# τ = 0.5 时，和杯子相像的马克杯（也是红的）分走 0.345 的权重，结果 [20.79, 22.08] 落在两者的位置之间，书和台灯各只占 0.070。
+# 有限温度下的查找是软的：每个值都贡献一点，权重随查询连续变化、可以求导，网络才能通过训练学会“查哪里”。
+#
 # ## 从一个查询到一批查询：矩阵形式
 #
-# 探索器一次只转一个查询。把 24 个角度 θ = 0°, 15°, …, 345° 的查询按行叠成矩阵 $\mathbf{Q}$（24×2），
-# 三个键叠成 $\mathbf{K}$（3×2），值叠成 $\mathbf{V}$（3×1），所有打分就是一次矩阵乘法：
-# $\mathbf{Q}\mathbf{K}^\top$ 是 24×3 的矩阵，第 $i$ 行第 $j$ 列是 $\mathbf{q}_i^\top\mathbf{k}_j$。
-# 对每一行做 softmax 得到**注意力权重矩阵** $\mathbf{A}$（行对应查询，列对应键，每行和为 1），再乘 $\mathbf{V}$：
+# 回到三个键的例子。把 24 个角度 θ = 0°, 15°, …, 345° 的查询按行叠成 $\mathbf{Q}$（24×2），键叠成 $\mathbf{K}$（3×2），值叠成 $\mathbf{V}$（3×1）：
+# $\mathbf{Q}\mathbf{K}^\top$ 是 24×3 的打分矩阵，对每一行做 softmax 得到**注意力权重矩阵** $\mathbf{A}$（行对应查询，列对应键）：
 #
 # $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ \ (24 \times 1).$$
 #
-# `attention_pooling` 写成 `queries @ keys.T` 和 `dim=-1` 正是为此：传入一个查询 (d,) 得到 (n,) 个权重，
-# 传入 m 个查询 (m, d) 得到 (m, n) 的权重矩阵。下面一次算完 24 个查询，再与逐个查询的循环比较：
+# `attention_pooling` 写成 `queries @ keys.T` 和 `dim=-1`，正是为了一个查询 (d,) 和 m 个查询 (m, d) 都能用：
 
 # %%
 thetas = list(range(0, 360, 15))
@@ -221,16 +247,14 @@ A_c2 = attention_pooling(Q, keys * torch.tensor([[1.0], [2.0], [1.0]]), values)[
 assert torch.equal(A_c2[:, 1], A_c2[:, 2])  # c = 2: k2 and k3 identical at every θ
 
 # %% [markdown]
-# 矩阵形式与逐个查询的结果一样（最大差 0.0000）。最短的 $\mathbf{k}_2$ 在 θ = 195° 到 240° 这四个角度拿到最大的权重：
-# 查询背向 $\mathbf{k}_2$、$\mathbf{k}_3$，又还没转到 $\mathbf{k}_1$ 那一侧（由打分 $\sin\theta > 2\sin\theta$ 与 $\sin\theta > 2\cos\theta$
-# 可以算出，正是 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$）。
+# 两种算法一样（最大差 0.0000）。问题 2 的答案也在这里：最短的 $\mathbf{k}_2$ 在 195° 到 240° 赢，
+# 即 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$（由 $\sin\theta > 2\sin\theta$ 与 $\sin\theta > 2\cos\theta$ 算出）。
 #
 # ## 注意力的可视化
 #
-# 权重矩阵 $\mathbf{A}$ 画成热图（heatmap），就能一眼看出每个查询“看”向了哪些键：一行是一个查询，一列是一个键，颜色越深权重越大。
+# 把 $\mathbf{A}$ 画成热图（heatmap），一行一个查询，一列一个键，颜色越深权重越大。
 # 书中的 `show_heatmaps` 接受形状为（显示的行数，显示的列数，查询的数目，键的数目）的四维张量，
-# 这样可以把多层、多头的注意力权重排成网格一次画出（10.5 和 10.7 节会用到）。
-# 所有面板共用一个颜色刻度，只画一个颜色条：同样的颜色在图中任何位置都代表同样的权重。
+# 以便把多层、多头的注意力排成网格（10.5 和 10.7 节会用到）；所有面板共用一个颜色刻度。
 
 # %%
 #@save
@@ -258,93 +282,53 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
 
 
 # %% [markdown]
-# 把 24×3 的 $\mathbf{A}$ 变成一行一列的网格（形状 (1, 1, 24, 3)）画出来，左边标上每个查询的角度：
-
-# %%
-attention_weights = A.reshape((1, 1, 24, 3))
-print("shape:", tuple(attention_weights.shape))
-show_heatmaps(attention_weights, xlabel="Keys", ylabel="Query angle θ", figsize=(2.6, 5.2),
-              xticklabels=["k1", "k2", "k3"], yticklabels=[f"{t}°" for t in thetas])
-d2l.plt.show()
-
-# %% [markdown]
-# 这张图就是整个探索器（c = 1 时）压成了一张图。从上往下看每一行最深的格子：θ = 0° 到 30° 在 $\mathbf{k}_1$ 列；
-# 45° 一行 $\mathbf{k}_1$ 与 $\mathbf{k}_3$ 打平；60° 到 165° 在 $\mathbf{k}_3$ 列（这一段 $\mathbf{k}_2$ 列浅一些：它与 $\mathbf{k}_3$ 同向，却只有一半长）；
-# 180° 一行 $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 打平；195° 到 240° 在 $\mathbf{k}_2$ 列；255° 到 345° 又回到 $\mathbf{k}_1$ 列。
-# 每一行的三个格子加起来都是 1，所以没有哪一行全白。
-#
 # ### 温度：一个控制集中程度的旋钮
 #
-# `attention_pooling` 还有一个参数 $\tau > 0$，称为**温度**（temperature）：打分先除以 $\tau$ 再做 softmax，
-# $\alpha_i = \operatorname{softmax}(\mathbf{s}/\tau)_i$。它不改变打分的排序，只改变权重有多集中。
-# 下面还是这 24 个查询，三幅图分别取 $\tau = 0.1$、1（就是上面那张图）和 100，行仍然是查询。
-# 看图之前先猜：$\tau$ 很小时每一行是什么样？θ = 45° 那一行（$\mathbf{k}_1$ 与 $\mathbf{k}_3$ 打平）呢？$\tau$ 很大时呢？
+# 问题 4 已经看到温度的作用。下面把 24 个查询的 $\mathbf{A}$ 在 $\tau = 0.1$、1、100 下并排画出（形状 (1, 3, 24, 3)），三幅共用 0 到 1 的颜色刻度。
+# 先猜：$\tau = 0.1$ 时每一行是什么样？θ = 45° 那一行呢？
 
 # %%
 taus = [0.1, 1, 100]
 by_tau = torch.stack([attention_pooling(Q, keys, values, tau)[0] for tau in taus])  # (3, 24, 3)
+print("shape:", tuple(by_tau.unsqueeze(0).shape))
 show_heatmaps(by_tau.unsqueeze(0), xlabel="Keys", ylabel="Query angle θ",
               titles=[f"τ = {tau:g}" for tau in taus], figsize=(6, 5.2),
               xticklabels=["k1", "k2", "k3"], yticklabels=[f"{t}°" for t in thetas])
 d2l.plt.show()
 
-# %% [markdown]
-# $\tau = 0.1$ 时几乎每一行都只剩一个深红的格子：权重全给了打分最大的键，成了 one-hot；
-# θ = 45° 和 180° 这两行有两个键并列最大，两个格子一样深，各一半（240° 一行也还看得出两格：那里 $\mathbf{k}_1$ 与 $\mathbf{k}_2$ 的打分只差 0.13）。$\tau = 100$ 时整幅图一片均匀的浅色：每个权重都接近 $1/3$。
-# 三幅图共用一个颜色刻度（0 到 1），所以并列行里的格子（0.5）确实比 one-hot 行的格子（1.0）浅，而不是各自被拉伸到最深。
-# 下面把 θ = 0° 和 θ = 45° 两行在六个温度下的数字打印出来：
-
-# %%
-print(f"{'tau':>5}   {'θ = 0°: weights':<20}{'pooled':>7}   {'θ = 45°: weights':<20}{'pooled':>7}")
-for tau in [0.1, 0.3, 1, 3, 10, 100]:
-    w, p = attention_pooling(Q[[0, 3]], keys, values, tau)  # θ = 0° 与 45° 两个查询
-    print(f"{tau:>5g}" + "".join(f"   {' '.join(f'{a:.3f}' for a in row):<20}{v:7.2f}"
-                                   for row, v in zip(w.tolist(), p[:, 0].tolist())))
-
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-w_cold, p_cold = attention_pooling(Q[[0, 3]], keys, values, 0.1)
-w_hot = attention_pooling(Q[[0, 3]], keys, values, 100)[0]
-assert w_cold[0, 0] > 0.999 and abs(p_cold[0, 0] - 10) < 1e-3
-assert (w_cold[1, [0, 2]] - 0.5).abs().max() < 1e-3 and (w_hot - 1 / 3).abs().max() < 0.005
-assert all(abs(attention_pooling(Q[3], keys, values, tau)[1].item() - 20) < 1e-4
-           for tau in [0.1, 0.3, 1, 3, 10, 100])
 assert (by_tau[0].max(dim=1).values > 0.49).all() and (by_tau[2] - 1 / 3).abs().max() < 0.01
+assert torch.allclose(by_tau[1], A)
+assert (by_tau[0][[3, 12], :].max(dim=1).values - 0.5).abs().max() < 1e-3
 
 # %% [markdown]
-# $\tau = 0.1$ 时，θ = 0° 的权重全在打分最大的 $\mathbf{k}_1$ 上（1.000），汇聚结果 10.00 正是 $v_1$：
-# 这就是字典的**精确查找**，查询找到最匹配的那一个键，原样取回它的值。θ = 45° 有两个键并列最大，它们平分权重（0.500 与 0.500），
-# 查找返回两个值的平均。$\tau$ 越大，权重越平：$\tau = 100$ 时两行的三个权重都离 $1/3$ 不到 0.005（0.338、0.331、0.331 与 0.334、0.332、0.334），
-# θ = 0° 的汇聚结果 19.93 接近平均汇聚的 20。θ = 45° 的汇聚结果在每个 $\tau$ 下都是 20.00：$\mathbf{k}_1$ 和 $\mathbf{k}_3$ 的权重始终相等。
-# 有限的 $\tau$ 给出的是**软查找**：每个值都贡献一点，权重随查询连续变化、可以求导，神经网络才能通过训练学会“查哪里”。
-# 练习 5 会证明这两个极限。
+# 中间一幅（τ = 1）就是探索器在 c = 1、τ = 1 时的全部 24 个角度压成的一张图，每行最深的格子就是问题 1、2 里赢的键。
+# $\tau = 0.1$ 时几乎每行只剩一个深红格子，成了 one-hot；θ = 45° 和 180° 两行有两个键并列最大，两格一样深、各 0.5，
+# 因为共用刻度，它们比 one-hot 行的格子（1.0）浅。$\tau = 100$ 时整幅一片均匀的浅色，每个权重都接近 1/3。
+# 练习 5 证明这两个极限。
 #
-# 温度会在后面两节换个名字再出现：10.2 节的高斯核 $\exp\big(-w^2(x - x_i)^2/2\big)$ 中，
-# $w^2$ 就是 $1/\tau$（打分是 $-(x - x_i)^2/2$），$w$ 越大核越窄，也就是温度越低、权重越集中；
-# 10.3 节的缩放点积注意力把打分除以 $\sqrt{d}$，就是取 $\tau = \sqrt{d}$，用来抵消维度 $d$ 变大时点积的量级跟着变大的效应
-# （查询和键的各分量独立、均值为 0、方差为 1 时，点积的均值是 0，标准差是 $\sqrt{d}$）。
-# 三个名字，同一个旋钮。
+# 温度在后面两节会换个名字再出现：10.2 节高斯核 $\exp\big(-w^2(x - x_i)^2/2\big)$ 里的 $w^2$ 就是 $1/\tau$（打分是 $-(x - x_i)^2/2$）；
+# 10.3 节的缩放点积注意力把打分除以 $\sqrt{d}$，就是 $\tau = \sqrt{d}$，抵消维度 $d$ 变大时点积量级的增长
+# （查询和键的分量独立、均值 0、方差 1 时，点积的标准差是 $\sqrt{d}$）。三个名字，同一个旋钮。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
 #
-# * 书中这一节只讲概念和 `show_heatmaps`，没有计算注意力汇聚的代码；这里的 `attention_pooling`、三个键的例子、矩阵形式和温度都是为了在本节就看到注意力汇聚在计算。
-# * 书中用 `torch.eye(10)` 演示 `show_heatmaps`：单位矩阵是“每个查询只看与自己同位置的键”，只有对角线是亮的；这里画的是 24 个查询真正算出来的权重矩阵。
-# * 书中的 `show_heatmaps` 让每个面板按自己的最小值和最大值着色，颜色条取自最后画的那个面板；这里所有面板共用一个刻度，颜色条对每个面板都成立，不同面板（例如 10.5 节的不同注意力头）的颜色才能互相比较。
-# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels` 两个参数，后面几节用它们把词元标在坐标轴上（例如 10.4 节的源句与译文）；参数的形状和标签个数由库里的 `d2l.check_heatmaps` 检查。书中的调用方式照样能用。
+# * 书中这一节只讲概念和 `show_heatmaps`，不计算注意力汇聚；这里的 `attention_pooling` 和所有例子都是为了在本节就看到它在计算。
+# * 书中用 `torch.eye(10)` 演示 `show_heatmaps`；这里画的是 24 个查询真正算出来的权重矩阵，书中的随机矩阵见练习 6。
+# * 书中的 `show_heatmaps` 让每个面板按自己的范围着色，颜色条取自最后一个面板；这里所有面板共用一个刻度，不同面板（例如 10.5 节的不同注意力头）才能互相比较。
+# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels`，后面几节用它们标出词元；参数由库里的 `d2l.check_heatmaps` 检查。书中的调用方式照样能用。
 #
 # </details>
 
 # %% [markdown]
 # ## 小结
 #
-# * 人的注意力受非自主性提示（刺激的突出性）和自主性提示（观察者的意图）共同驱动。
-# * 注意力机制用查询表示自主性提示，用键表示非自主性提示，键与值成对出现。
-# * 注意力汇聚按查询与键的匹配程度对值加权求和：打分 → softmax → 加权求和；权重非负且和为 1。平均汇聚是权重恒为 $1/n$ 的特例。
-# * 注意力汇聚是软的字典查找：键用来比较，值是被取走的内容；权重集中到只剩一个键时，就是精确查找。
-# * 多个查询一起算是两次矩阵乘法：$\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，权重矩阵的行对应查询、列对应键。
-# * 点积打分同时看方向和长度：查询转向哪个键，哪个键的权重就大；把一个键拉长，它的打分按比例放大（正负都放大）。键的长度只通过查询起作用：$\mathbf{q} = \mathbf{0}$ 时权重均匀。
-# * 温度 $\tau$ 控制权重的集中程度：$\tau \to 0$ 趋于 one-hot，$\tau \to \infty$ 趋于均匀；10.2 节的 $w^2$ 和 10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
-# * 注意力权重矩阵可以画成热图：行是查询，列是键；多幅热图只有在同一颜色刻度上才能互相比较。
+# * 注意力由非自主性提示（突出性）和自主性提示（意图）驱动；注意力机制用查询表示意图，键与值成对出现。
+# * 注意力汇聚 = 打分 → softmax → 对值加权求和，是软的字典查找：键 (n, d) 用来比较，值 (n, v) 被取走；平均汇聚是权重恒为 $1/n$ 的特例。
+# * 点积打分同时看方向和长度；$\mathbf{q} = \mathbf{0}$ 时权重均匀，一切注意力都经过查询。
+# * 多个查询一起算：$\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，权重矩阵的行是查询、列是键，可以画成热图。
+# * 温度 $\tau$（等价于把查询拉长 $1/\tau$ 倍）控制集中程度：$\tau \to 0$ 是精确查找，$\tau \to \infty$ 是平均；10.2 节的 $w^2$ 和 10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 #
 # ## 练习
 #
@@ -415,7 +399,7 @@ assert abs(ex2_soft - 10.809) < 1e-3 and abs(ex2_soft_doubled - 10.031) < 1e-3
 # 探索器里另一个给出 20.00 的角度是 θ = 225°：q = (cos 225°, sin 225°) = (-0.71, -0.71) 也在直线 q1 = q2 上
 # （单位圆与这条直线只交于 45° 和 225° 两点）。
 def ex3_gives_average(q):
-    return bool(q[0] == q[1])
+    return bool(torch.isclose(q[0], q[1], rtol=1e-5, atol=1e-6))
 
 
 ex3_query = torch.tensor([1.0, 1.0])
@@ -451,39 +435,36 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 # %% [markdown]
 # ### 练习 4
 #
-# 点积不只看方向，也看长度。取查询 $\mathbf{q} = [1, 1]$，把本节的第 2 个键换成 $c\,\mathbf{k}_2$（$c$ 为实数），其余不变。
+# 点积不只看方向，也看长度。取探索器里 θ = 90° 的查询 $\mathbf{q} = [0, 1]$，把第 2 个键换成 $c\,\mathbf{k}_2$（$c$ 为实数），其余不变（τ = 1）。
 # 推导第 2 个权重 $\alpha_2(c)$ 的闭式表达，写成函数 `ex4_alpha2(c)`（参数和返回值都是 Python 浮点数，不要调用 softmax），
-# 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`。$c \to \infty$ 和 $c \to -\infty$ 时 $\alpha_2$ 趋于多少？
-# 这对“键的长度”意味着什么？探索器里的 c 滑块做的正是这件事：先把 θ 放在 45°、拖动 c，看 $\mathbf{k}_2$ 的权重在哪个 c 附近过半。
-# 那里的查询是单位向量 $[1, 1]/\sqrt{2}$，不是 $[1, 1]$；过半的 c 为什么与你推出的 `ex4_c_half` 不同？
+# 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`。用问题 3 打印的 0.245、0.468、0.798 核对你的式子，
+# 再在探索器里拖 c，看柱子在哪两个 c 之间过半。$c \to \infty$ 和 $c \to -\infty$ 时 $\alpha_2$ 趋于多少？这对“键的长度”意味着什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 打分为 q.k1 = 2, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 2 e^2)。
-# alpha_2 = 1/2 时 e^c = 2 e^2，即 c = 2 + ln 2 ≈ 2.693。c -> ∞ 时 alpha_2 -> 1，c -> -∞ 时 -> 0：
-# 方向不变，只把键拉长，就能让它独占注意力（反向拉长则被完全忽略）；键的长度和方向一样决定权重。
+import math
+
+
+# 打分为 q.k1 = 0, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 1 + e^2)。
+# alpha_2 = 1/2 时 e^c = 1 + e^2，即 c = ln(1 + e^2) ≈ 2.127：探索器里在 c = 2（0.468）与 2.5（0.592）之间过半。
+# c -> ∞ 时 alpha_2 -> 1，c -> -∞ 时 -> 0：方向不变，只把键拉长，就能让它独占注意力
+# （反向拉长则被完全忽略）；键的长度和方向一样决定权重。
 def ex4_alpha2(c):
-    return 1.0 / (1.0 + 2.0 * math.exp(2.0 - c))
+    return math.exp(c) / (math.exp(c) + 1.0 + math.exp(2.0))
 
 
-ex4_c_half = 2.0 + math.log(2.0)
-print(f"c_half = {ex4_c_half:.4f}; alpha_2 at c = -5, 0, 2, c_half, 10:",
-      [round(ex4_alpha2(c), 4) for c in (-5.0, 0.0, 2.0, ex4_c_half, 10.0)])
-# 探索器的查询 [1, 1]/sqrt(2) 把三个打分都除以 sqrt(2)（相当于温度 tau = sqrt(2)）：打分为 sqrt(2), c/sqrt(2), sqrt(2)，
-# 过半处 c/sqrt(2) = sqrt(2) + ln 2，即 c = 2 + sqrt(2) ln 2 ≈ 2.98，滑块上的 c = 3 处 alpha_2 刚过 1/2。
-q45 = torch.tensor([1.0, 1.0]) / math.sqrt(2)
-c45 = 2 + math.sqrt(2) * math.log(2)
-print(f"explorer at theta = 45°: c_half = {c45:.2f}; alpha_2 at c = 3: "
-      f"{attention_pooling(q45, keys * torch.tensor([[1.0], [3.0], [1.0]]), values)[0][1].item():.3f}")
+ex4_c_half = math.log(1.0 + math.exp(2.0))
+print(f"c_half = {ex4_c_half:.4f}; alpha_2 at c = -5, 1, 2, c_half, 2.5, 3.5, 10:",
+      [round(ex4_alpha2(c), 3) for c in (-5.0, 1.0, 2.0, ex4_c_half, 2.5, 3.5, 10.0)])
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 def ex4_softmax_alpha2(c):
     scaled = keys.clone()
     scaled[1] *= c
-    return torch.softmax(scaled @ torch.tensor([1.0, 1.0]), dim=0)[1].item()
+    return torch.softmax(scaled @ torch.tensor([0.0, 1.0]), dim=0)[1].item()
 
 
-for c in (-1.0, 0.0, 1.5, 3.0):
+for c in (-1.0, 1.0, 2.0, 3.5):
     print(f"c = {c:4.1f}: ex4_alpha2 {ex4_alpha2(c):.5f}, softmax {ex4_softmax_alpha2(c):.5f}")
     assert abs(ex4_alpha2(c) - ex4_softmax_alpha2(c)) < 1e-5, (
         f"ex4_alpha2({c}) = {ex4_alpha2(c):.5f}, but softmax gives {ex4_softmax_alpha2(c):.5f}")
@@ -493,7 +474,7 @@ assert abs(ex4_softmax_alpha2(ex4_c_half) - 0.5) < 1e-4, "at ex4_c_half, k_2 sho
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 for c in (-8.0, 0.5, 2.0, 5.0, 12.0):
     assert abs(ex4_alpha2(c) - ex4_softmax_alpha2(c)) < 1e-5, c
-assert abs(ex4_c_half - (2 + math.log(2))) < 1e-4
+assert abs(ex4_c_half - torch.log1p(torch.exp(torch.tensor(2.0))).item()) < 1e-4
 
 
 # %% [markdown]
@@ -542,3 +523,33 @@ tied = torch.tensor([[1.0, 3.0, 3.0, 0.0], [2.0, 2.0, 2.0, 2.0]])
 assert torch.allclose(ex5_cold(tied), torch.tensor([[0, 0.5, 0.5, 0], [0.25, 0.25, 0.25, 0.25]]))
 assert torch.allclose(ex5_hot(torch.randn(3, 5)), torch.full((3, 5), 0.2))
 assert torch.allclose(ex5_cold(torch.tensor([0.0, -1.0, 5.0])), torch.tensor([0.0, 0.0, 1.0]))
+
+
+# %% [markdown]
+# ### 练习 6
+#
+# 书中的这个练习用 `show_heatmaps` 画一个随机的注意力权重矩阵。`torch.manual_seed(0)` 后取 10×10 的随机打分 `torch.randn(10, 10)`，
+# 对每一行做 softmax，存为 `ex6_weights`（10 个查询、10 个键），用 `show_heatmaps` 画出来（行是查询，列是键）。
+# 哪个查询（行号，从 0 起）的注意力最集中（最大权重最大）？存为 `ex6_most_focused`，并打印每行的最大权重。
+# 图上的颜色能回答这个问题吗？如果把 10 个查询画成 10 个面板、每个面板各用自己的颜色刻度（书中的做法），还能吗？
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+torch.manual_seed(0)
+ex6_weights = torch.softmax(torch.randn(10, 10), dim=-1)
+ex6_most_focused = int(ex6_weights.max(dim=1).values.argmax())
+print("largest weight of each query:", " ".join(f"{m:.2f}" for m in ex6_weights.max(dim=1).values.tolist()))
+print("most focused query:", ex6_most_focused)
+show_heatmaps(ex6_weights.reshape(1, 1, 10, 10), xlabel="Keys", ylabel="Queries", figsize=(3.5, 3.5))
+d2l.plt.show()
+# 能：整幅图一个颜色刻度，最深的格子所在的行就是最集中的查询。若每个面板各自拉伸到自己的最大值，
+# 每个面板里最深的格子颜色都一样，面板之间就无法比较集中程度。
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+torch.manual_seed(0)
+ex6_want = torch.softmax(torch.randn(10, 10), dim=-1)
+print(f"max |ex6_weights - softmax(scores)| = {(ex6_weights - ex6_want).abs().max().item():.1e}")
+print(f"ex6_most_focused = {ex6_most_focused}: its largest weight "
+      f"{ex6_want[ex6_most_focused].max().item():.3f}")
+assert tuple(ex6_weights.shape) == (10, 10) and torch.allclose(ex6_weights, ex6_want, atol=1e-6)
+assert ex6_want[ex6_most_focused].max() == ex6_want.max(dim=1).values.max(), (
+    "the most focused query is the row with the largest weight")

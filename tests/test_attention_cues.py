@@ -121,17 +121,47 @@ def test_turning_query_states_hold_what_attention_pooling_returns():
     keys, values = example()
     states = attention_cues.turning_query_states(keys, values, angles=[0, 45, 210],
                                                  lengths=[1.0, 2.0])
-    assert len(states["weights"]) == 3 * 2 * 3 and len(states["text"]) == 3 * 2 * 2
+    n_tau = len(attention_cues.TAUS)
+    assert len(states["weights"]) == 3 * 2 * n_tau * 3 and len(states["text"]) == 3 * 2 * n_tau * 2
     for theta in (0, 45, 210):
         query = torch.tensor([math.cos(math.radians(theta)), math.sin(math.radians(theta))])
         for c in (1.0, 2.0):
-            scaled = keys.clone()
-            scaled[1] *= c
-            weights, pooled = d2l.attention_pooling(query, scaled, values)
-            stored = [r["weight"] for r in states["weights"] if (r["theta"], r["c"]) == (theta, c)]
-            assert stored == pytest.approx(weights.tolist(), abs=1e-4)
-            text = " ".join(r["text"] for r in states["text"] if (r["theta"], r["c"]) == (theta, c))
-            assert f"pooled value = {pooled.item():.2f}" in text
+            for tau in attention_cues.TAUS:
+                scaled = keys.clone()
+                scaled[1] *= c
+                weights, pooled = d2l.attention_pooling(query, scaled, values, tau)
+                at = (theta, c, tau)
+                stored = [r["weight"] for r in states["weights"]
+                          if (r["theta"], r["c"], r["tau"]) == at]
+                assert stored == pytest.approx(weights.tolist(), abs=1e-4)
+                text = " ".join(r["text"] for r in states["text"]
+                                if (r["theta"], r["c"], r["tau"]) == at)
+                assert f"pooled value = {pooled.item() + 0.0:.2f}" in text
+
+
+def test_temperature_is_the_query_length():
+    keys, values = example()
+    q = attention_cues.unit_query(30)
+    for a in (0.25, 2.0, 4.0):
+        w_tau = d2l.attention_pooling(q, keys, values, 1 / a)[0]
+        w_long = d2l.attention_pooling(a * q, keys, values)[0]
+        assert torch.allclose(w_tau, w_long, atol=1e-6)
+
+
+def test_no_negative_zero_in_the_explorer_text():
+    keys, values = example()
+    states = attention_cues.turning_query_states(keys, values, angles=[90, 270], lengths=[1.0])
+    assert not any("-0.00" in r["text"] for r in states["text"])
+
+
+def test_scaled_key_is_drawn_last_narrow_and_solid():
+    keys, values = example()
+    states = attention_cues.turning_query_states(keys, values, angles=[0], lengths=[1.0, 2.0])
+    for c in (1.0, 2.0):
+        rows = [r for r in states["keys"] if r["c"] == c]
+        assert rows[-1]["name"].startswith("k2")
+        assert rows[-1]["width"] < min(r["width"] for r in rows[:-1])
+        assert rows[-1]["opacity"] == 1.0 > max(r["opacity"] for r in rows[:-1])
 
 
 def test_arrows_are_the_query_and_the_scaled_keys():
@@ -148,10 +178,10 @@ def test_turning_query_starts_at_the_sections_example_and_draws_arrows():
     keys, values = example()
     explorer = attention_cues.turning_query(keys, values)
     params = {p["name"]: p["value"] for p in explorer.spec["params"]}
-    assert params == {"theta": 0.0, "c": 1.0}
+    assert params == {"theta": 0.0, "c": 1.0, "tau": 1.0}
     spec = json.dumps(explorer.spec)
     assert '"rule"' in spec and '"triangle-up"' in spec and "attention weights" in spec
-    assert len(spec) < 200_000
+    assert len(spec) < 300_000
     assert explorer.png()[:4] == b"\x89PNG"
 
 
@@ -189,7 +219,7 @@ def test_number_line_dot_is_the_pooled_value_and_labels_sit_apart():
     for row in states["pooled"]:
         scaled = keys.clone()
         scaled[1] *= row["c"]
-        pooled = d2l.attention_pooling(attention_cues.unit_query(90), scaled, values)[1]
+        pooled = d2l.attention_pooling(attention_cues.unit_query(90), scaled, values, row["tau"])[1]
         assert row["pooled"] == pytest.approx(pooled.item(), abs=1e-4)
     # At c = 2, k2 and k3 coincide: their labels must not (left and right of the tip).
     labels = {r["name"][:2]: (r["lx"], r["ly"]) for r in states["keys"] if r["c"] == 2.0}

@@ -1,4 +1,5 @@
-"""Section 10.1's explorer: the query turning among the keys, and one key's length as a control.
+"""Section 10.1's explorer: the query turning among the keys, one key's length and the
+temperature as controls.
 
 The notebook calls `turning_query(keys, values)`; the states come from the taught
 `d2l.attention_pooling`, and `turning_query_states` returns them for the section's tests.
@@ -15,12 +16,21 @@ from d2l_attention import explorers as ex
 
 ANGLES = tuple(range(0, 360, 15))  # the query's direction, degrees
 LENGTHS = tuple(0.5 * i for i in range(1, 8))  # the factor c on the scaled key: 0.5 ... 3.5
+TAUS = (0.25, 1.0, 4.0)  # the temperature tau of the softmax
 # Chapter palette (tools/figures.py): queries orange, keys blue, weights purple.
 COLOURS = {"query": "#D9822B", "key": "#2F6DB5"}
 WEIGHT_COLOUR = "#7E57C2"
 # Where each arrow's label sits, in data units from its tip: keys on fixed sides (k2 and k3 share
 # a direction, so their labels go left and right), the query's beside its own shaft.
 KEY_LABEL_OFFSETS = ((-0.05, -0.3), (-0.75, 0.0), (0.8, 0.0))
+# The scaled key is drawn narrow and solid on top of the others (wide and translucent), so it
+# stays visible where it lies along another key (k2 inside k3 at c = 1 and c = 2).
+KEY_STYLE = {"scaled": (3.5, 1.0), "other": (9.0, 0.45)}
+
+
+def _fmt(x):
+    """x with two decimals and no negative zero."""
+    return f"{round(x, 2) + 0.0:.2f}"
 
 
 def unit_query(theta):
@@ -39,9 +49,9 @@ def _arrow_rows(x, y, label_dx, label_dy, **row):
             "ly": ex._plain(y + label_dy)}
 
 
-def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1):
+def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, taus=TAUS):
     """Rows of the explorer's views: query arrows (by theta), key arrows (by c), and per
-    (theta, c) the weights over the keys, the pooled value and two lines of text, all from
+    (theta, c, tau) the weights over the keys, the pooled value and two lines of text, all from
     `d2l.attention_pooling`. keys: (n, 2); values: (n, 1); the key at index `scaled` is
     multiplied by c."""
     names = [f"k{i + 1}" for i in range(len(keys))]
@@ -58,26 +68,32 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1)
     for c in lengths:
         scaled_keys = keys.clone()
         scaled_keys[scaled] *= c
-        key_rows += [_arrow_rows(k[0].item(), k[1].item(), *KEY_LABEL_OFFSETS[i % 3], c=c,
-                                 role="key", name=f"{name} (v={v.item():g})")
-                     for i, (name, k, v) in enumerate(zip(names, scaled_keys, values[:, 0]))]
-        weights, pooled = d2l.attention_pooling(queries, scaled_keys, values)  # all angles
-        for theta, query, w, p in zip(angles, queries, weights, pooled[:, 0]):
-            state = {"theta": theta, "c": c}
-            weight_rows += ex.rows(state, row_labels=("key", names), weight=w)
-            pooled_rows.append({**state, "pooled": ex._plain(p)})
-            scores = ", ".join(f"{s:.2f}" for s in (scaled_keys @ query).tolist())
-            text_rows += ex.rows(state, row_labels=("line", [0, 1]), text=[
-                f"q = ({query[0].item():.2f}, {query[1].item():.2f}); scores q·k: {scores}",
-                f"pooled value = {p.item():.2f} (average pooling: "
-                f"{values.mean().item():.2f})"])
+        arrows = [_arrow_rows(k[0].item(), k[1].item(), *KEY_LABEL_OFFSETS[i % 3], c=c,
+                              role="key", name=f"{name} (v={v.item():g})",
+                              width=KEY_STYLE["scaled" if i == scaled else "other"][0],
+                              opacity=KEY_STYLE["scaled" if i == scaled else "other"][1])
+                  for i, (name, k, v) in enumerate(zip(names, scaled_keys, values[:, 0]))]
+        key_rows += [r for i, r in enumerate(arrows) if i != scaled] + [arrows[scaled]]
+        for tau in taus:
+            weights, pooled = d2l.attention_pooling(queries, scaled_keys, values, tau)
+            for theta, query, w, p in zip(angles, queries, weights, pooled[:, 0]):
+                state = {"theta": theta, "c": c, "tau": tau}
+                weight_rows += ex.rows(state, row_labels=("key", names), weight=w)
+                pooled_rows.append({**state, "pooled": ex._plain(p)})
+                scores = ", ".join(_fmt(s) for s in (scaled_keys @ query).tolist())
+                text_rows += ex.rows(state, row_labels=("line", [0, 1]), text=[
+                    f"q = ({_fmt(query[0].item())}, {_fmt(query[1].item())}); "
+                    f"scores q·k: {scores}",
+                    f"pooled value = {_fmt(p.item())} (average pooling: "
+                    f"{_fmt(values.mean().item())})"])
     return {"query": query_rows, "keys": key_rows, "weights": weight_rows,
             "pooled": pooled_rows, "text": text_rows}
 
 
 def _arrows(rows, colour, width, head, *, title="", size=(230, 240),
             x_domain=(-2.3, 2.3), y_domain=(-1.2, 3.6)):
-    """Arrows from the origin to (x, y) with a label at (lx, ly), in one colour and width."""
+    """Arrows from the origin to (x, y) with a label at (lx, ly), in one colour; the width and
+    opacity are the rows' `width` and `opacity` where they carry them, else `width` and 1."""
 
     def draw(alt, base):
         xs = alt.Scale(domain=list(x_domain), nice=False)
@@ -85,9 +101,15 @@ def _arrows(rows, colour, width, head, *, title="", size=(230, 240),
         base = base.transform_calculate(x0="0", y0="0",
                                         heading="90 - atan2(datum.y, datum.x) * 180 / PI")
         at = dict(x=alt.X("x:Q", scale=xs, title="x"), y=alt.Y("y:Q", scale=ys, title="y"))
-        shaft = base.mark_rule(strokeWidth=width, color=colour).encode(**at, x2="x0:Q", y2="y0:Q")
-        tip = base.mark_point(shape="triangle-up", filled=True, size=head, opacity=1,
-                              color=colour).encode(**at, angle=alt.Angle("heading:Q", scale=None))
+        styled = "width" in rows[0]
+        style = dict(strokeWidth=alt.StrokeWidth("width:Q", scale=None, legend=None),
+                     opacity=alt.Opacity("opacity:Q", scale=None, legend=None)) if styled else {}
+        shaft = base.mark_rule(**({} if styled else {"strokeWidth": width}), color=colour).encode(
+            **at, x2="x0:Q", y2="y0:Q", **style)
+        tip = base.mark_point(shape="triangle-up", filled=True, size=head, color=colour,
+                              **({} if styled else {"opacity": 1})).encode(
+            **at, angle=alt.Angle("heading:Q", scale=None),
+            **({"opacity": style["opacity"]} if styled else {}))
         text = base.mark_text(fontSize=12, fontWeight="bold", color=colour).encode(
             x=alt.X("lx:Q", scale=xs), y=alt.Y("ly:Q", scale=ys), text="name:N")
         return alt.layer(shaft, tip, text)
@@ -120,15 +142,16 @@ def _number_line(pooled_rows, values, average, width=230, height=70):
     return ex.View(pooled_rows, draw, width, height, "")
 
 
-def turning_query(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, theta=0, c=1.0):
+def turning_query(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, taus=TAUS, theta=0,
+                  c=1.0, tau=1.0):
     """The explorer: keys as arrows and the query turning among them (slider theta), beside
     the attention weights and the pooled value on a line through the values; a second slider
-    scales key `scaled` by c."""
-    states = turning_query_states(keys, values, angles, lengths, scaled)
-    # Keys wide and first, the query narrower on top: where q lies along a key (theta = 90,
-    # c = 1) the key still shows around it.
+    scales key `scaled` by c, a third sets the temperature tau."""
+    states = turning_query_states(keys, values, angles, lengths, scaled, taus)
+    # Keys first, the query narrower on top: where q lies along a key (theta = 90, c = 1) the
+    # key still shows around it.
     arrows = (_arrows(states["keys"], COLOURS["key"], 5, 150, title="keys and the query q"),
-              _arrows(states["query"], COLOURS["query"], 2.5, 70))
+              _arrows(states["query"], COLOURS["query"], 2, 70))
     bars = ex.bar_view(states["weights"], "key", "weight", title="attention weights",
                        width=200, height=240, color=WEIGHT_COLOUR)
     line = _number_line(states["pooled"], [v.item() for v in values[:, 0]], values.mean().item())
@@ -136,17 +159,19 @@ def turning_query(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, theta=
     name = f"k{scaled + 1}"
     return ex.explorer(arrows, bars, line, text, columns=2, title="Turn the query", controls=[
         ex.Slider("theta", angles, "query angle θ (degrees)", default=theta),
-        ex.Slider("c", lengths, f"length factor c of {name}", default=c)])
+        ex.Slider("c", lengths, f"length factor c of {name}", default=c),
+        ex.Select("tau", tuple(taus), "temperature τ", default=tau,
+                  labels=tuple(f"{t:g} (same as query length {1 / t:g})" for t in taus))])
 
 
-def print_states(keys, values, states, scaled=1):
+def print_states(keys, values, states, scaled=1, tau=1.0):
     """Print the weights and the pooled value at a few (theta, c) states of the explorer."""
     print(f"{'theta':>6} {'c':>4}   {'scores q.k':<20} {'weights':<20} pooled")
     for theta, c in states:
         scaled_keys = keys.clone()
         scaled_keys[scaled] *= c
         query = unit_query(theta)
-        weights, pooled = d2l.attention_pooling(query, scaled_keys, values)
-        scores = " ".join(f"{s:5.2f}" for s in (scaled_keys @ query).tolist())
+        weights, pooled = d2l.attention_pooling(query, scaled_keys, values, tau)
+        scores = " ".join(f"{_fmt(s):>5}" for s in (scaled_keys @ query).tolist())
         shown = " ".join(f"{w:.3f}" for w in weights.tolist())
         print(f"{theta:>5}° {c:4.1f}   {scores:<20} {shown:<20} {pooled.item():.2f}")
