@@ -265,7 +265,7 @@ assert ratio["CNN (k=3)"] < 2.3 and ratio["RNN (GRU)"] < 2.3
 # 也就是说，自注意力是**置换等变**（permutation equivariant）的：打乱输入，输出只是以同样的方式被打乱，
 # 每个词元得到的结果与它在序列中的位置无关。用上面的多头注意力数值验证一下（不使用有效长度，所有词元都参与）：
 
-# %%
+# %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
 self_attn_demo = d2l.MultiHeadAttention(16, 16, 16, 16, num_heads=4, dropout=0).eval()
 X = torch.randn(1, 6, 16)
@@ -363,11 +363,12 @@ assert torch.allclose(P[0, 1, :4], torch.tensor([math.sin(1), math.cos(1), math.
 # 现在回到“狗咬人”和“人咬狗”。给三个词各取一个随机的 16 维嵌入，送进上面那个（未训练的）自注意力层，
 # 对每个词打印它在两句话里的输出之差的长度 $\|\mathbf{y}(\text{狗咬人}) - \mathbf{y}(\text{人咬狗})\|$，括号里是输出本身的长度 $\|\mathbf{y}\|$：
 
-# %%
+# %% tags=["nbval-ignore-output"]
 vocab = {"狗": 0, "咬": 1, "人": 2}
 torch.manual_seed(1)
 embedding = torch.randn(len(vocab), 16)  # one random 16-dim vector per word
 pe16 = PositionalEncoding(16, dropout=0).eval()
+gaps = {}
 for use_positions in (False, True):
     outputs = {}
     for sentence in ("狗咬人", "人咬狗"):
@@ -375,12 +376,17 @@ for use_positions in (False, True):
         X = pe16(X) if use_positions else X
         with torch.no_grad():
             outputs[sentence] = dict(zip(sentence, self_attn_demo(X, X, X)[0]))
-    gaps = {w: (outputs["狗咬人"][w] - outputs["人咬狗"][w]).norm().item() for w in vocab}
+    gaps[use_positions] = {w: (outputs["狗咬人"][w] - outputs["人咬狗"][w]).norm().item()
+                           for w in vocab}
     print("with PE:   " if use_positions else "without PE:", "  ".join(
-        f"{w}: {g:.1e} (|y| = {outputs['狗咬人'][w].norm():.2f})" for w, g in gaps.items()))
+        f"{w}: {g:.1e} (|y| = {outputs['狗咬人'][w].norm():.2f})"
+        for w, g in gaps[use_positions].items()))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert all(g > 0.05 for g in gaps.values())  # with positions: every word's output changes
+# Without positions only rounding differs (its size varies with the CPU kernel, hence the
+# cell's nbval-ignore-output tag); with them every word's output changes by about 0.1.
+assert all(g < 1e-5 for g in gaps[False].values())
+assert all(0.05 < g < 0.2 for g in gaps[True].values())
 
 # %% [markdown]
 # 不加位置编码时，三个词在两句话里的输出之差是 $10^{-8}$ 量级（float32 的舍入），模型根本分不出谁咬谁；
@@ -568,7 +574,7 @@ d2l.plt.show()
 # 用下面的探索器逐条看：选择编码，再拖动测试序列（$-1$ 是 1000 条的平均）。纵轴每行写着“位置: 词元 → 模型输出”，
 # 横轴是“位置: 词元”。选 sinusoidal 或 learned，每行的深色格子都在反对角线上，输出正是倒过来的序列；
 # 选 none 看序列 0：它的 8 个词元各不相同，每行的权重都摊在 0.07 到 0.15 之间（自己的位置最淡），
-# 输出只是其余词元中的某一个，8 个里只对了 1 个，与上限 $1/7$ 相符。
+# 输出只是其余词元中的某一个：这条序列 8 个里碰巧对了 3 个，而词元各不相同时每个查询猜对的机会只有 $1/7$。
 
 # %%
 self_attention.ablation_explorer(ablation)
@@ -586,7 +592,7 @@ assert ablation.position_scores("sinusoidal").argmax(dim=-1).tolist() == reverse
 none0 = ablation.weights["none"][0]  # test sequence 0, as read in the text above
 assert len(set(ablation.tokens[0].tolist())) == 8
 assert 0.05 < none0.min() and none0.max() < 0.2 and (none0.diagonal() == none0.min(dim=-1).values).all()
-assert (ablation.prediction["none"][0] == ablation.tokens[0].flip(0)).sum() == 1
+assert (ablation.prediction["none"][0] == ablation.tokens[0].flip(0)).sum() == 3
 
 # %% [markdown]
 # 训练出的查询、键投影是否真的用了上面那条“位置部分之积”的路？只把正弦编码 $\mathbf{p}_i$ 送进训练好的 $\mathbf{W}_q$、$\mathbf{W}_k$，

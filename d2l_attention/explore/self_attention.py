@@ -206,13 +206,19 @@ class ReversalNet(nn.Module):
 
 def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64):
     """Train a ReversalNet with Adam (the learning rate decays linearly to 0); returns it in
-    eval mode. `positions`: a module, or one of ENCODINGS. The net computes in float64: then
-    its weights agree to ~1e-13 on every CPU kernel (in float32 the kernels' different rounding
-    grows over 400 steps to differences in the second decimal of the attention weights)."""
+    eval mode. `positions`: a module, or one of ENCODINGS (then built here). The net is
+    initialised and trained in float64: its weights then agree to ~1e-13 on every CPU kernel
+    (in float32, torch.randn and the matmuls round differently on AVX2 and the default kernel,
+    and 400 steps grow that to differences in the second decimal of the attention weights)."""
     torch.manual_seed(seed)
-    if isinstance(positions, str):
-        positions = make_positions(positions)
-    net = ReversalNet(positions).double()
+    default_dtype = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        if isinstance(positions, str):
+            positions = make_positions(positions)
+        net = ReversalNet(positions).double()
+    finally:
+        torch.set_default_dtype(default_dtype)
     generator = torch.Generator().manual_seed(seed + 100)
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
