@@ -1,4 +1,4 @@
-"""Tests of section 10.6: PositionalEncoding."""
+"""Tests of section 10.6: PositionalEncoding, its explorers and the reversal ablation."""
 
 import math
 
@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import d2l_attention as d2l
+from d2l_attention.explore import self_attention as sa
 
 
 def closed_form(i, col, d):
@@ -122,7 +123,7 @@ def test_rotation_for_offset_maps_each_encoding_to_the_one_delta_later():
 def test_rotation_states_hold_the_encoding_its_shift_and_the_rotated_point():
     pe = d2l.PositionalEncoding(16, dropout=0.5)  # dropout: the states must come from eval mode
     pairs, positions, offsets = (0, 3), (0, 4), (0, 2, 5)
-    layers = d2l.rotation_states(pe, 12, pairs, positions, offsets)
+    layers = sa.rotation_states(pe, 12, pairs, positions, offsets)
     counts = {name: len(rows) for name, rows in layers.items()}
     assert counts == {"circle": 2 * 73, "encoding": 2 * 12, "p_i": 2 * 2, "p_i+delta": 2 * 2 * 3,
                       "M p_i": 2 * 2 * 3, "text": 2 * 3 * 2}
@@ -149,7 +150,7 @@ def test_rotation_states_hold_the_encoding_its_shift_and_the_rotated_point():
 
 def test_dot_profile_states_hold_the_dot_products_of_the_encodings():
     pe = d2l.PositionalEncoding(8, dropout=0.5)
-    layers = d2l.dot_profile_states(pe, 20, positions=(0, 7, 19))
+    layers = sa.dot_profile_states(pe, 20, positions=(0, 7, 19))
     assert [len(layers[k]) for k in ("profile", "shifted", "rule", "text")] == [60, 60, 3, 3]
     P = pe.P[0, :20].double()
     gram = P @ P.T
@@ -166,3 +167,85 @@ def test_plane_view_puts_both_axes_on_one_fixed_domain():
     ex = d2l.explorer(view, controls=[], title="plane")
     enc = ex.spec["encoding"]
     assert enc["x"]["scale"]["domain"] == enc["y"]["scale"]["domain"] == [-2, 2]
+
+
+def test_rotation_and_dot_profile_explorers_start_where_the_text_says():
+    pe = d2l.PositionalEncoding(32, dropout=0)
+    rot = sa.rotation(pe, 60)
+    assert {c.name: c.default for c in rot.controls} == {"pos": 10, "delta": 3}
+    dots = sa.dot_profile(pe, 60)
+    assert dots.controls[0].default == 20
+    assert len(rot.to_json()) + len(dots.to_json()) < 400_000
+
+
+@pytest.fixture(scope="module")
+def small_ablation():
+    return sa.train_ablation(num_steps=60)
+
+
+def test_reversal_net_is_the_taught_attention_with_the_chosen_positions(small_ablation):
+    nets = small_ablation.nets
+    assert isinstance(nets["sinusoidal"].positions, d2l.PositionalEncoding)
+    assert isinstance(nets["learned"].positions, sa.LearnedPositions)
+    assert isinstance(nets["none"].positions, torch.nn.Identity)
+    for net in nets.values():
+        assert isinstance(net.attention, d2l.MultiHeadAttention) and net.attention.num_heads == 1
+    with pytest.raises(ValueError, match="choose one of"):
+        sa.make_positions("rotary")
+
+
+def test_none_is_permutation_equivariant_so_weights_follow_the_tokens(small_ablation):
+    """Without positions, permuting a sequence permutes the logits and the attention weights."""
+    net = small_ablation.nets["none"]
+    tokens = small_ablation.tokens[:4]
+    perm = torch.tensor([3, 0, 7, 1, 6, 2, 5, 4])
+    with torch.no_grad():
+        logits = net(tokens)
+        weights = net.attention.attention.attention_weights
+        logits_p = net(tokens[:, perm])
+        weights_p = net.attention.attention.attention_weights
+    torch.testing.assert_close(logits_p, logits[:, perm], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(weights_p, weights[:, perm][:, :, perm], atol=1e-5, rtol=1e-5)
+
+
+def test_ablation_numbers_match_the_nets(small_ablation):
+    ab = small_ablation
+    tokens, target = ab.tokens, ab.tokens.flip(1)
+    for name, net in ab.nets.items():
+        with torch.no_grad():
+            pred = net(tokens).argmax(dim=-1)
+        assert torch.equal(pred, ab.prediction[name])
+        assert ab.accuracy[name] == pytest.approx((pred == target).float().mean().item())
+    w = ab.weights["sinusoidal"]
+    assert ab.weight_on_reversed("sinusoidal") == pytest.approx(
+        sum(w[:, i, 7 - i].mean().item() for i in range(8)) / 8, abs=1e-6)
+    # with positions: the position-only scores are those of W_q and W_k on the encoding
+    net = ab.nets["sinusoidal"]
+    P = net.positions.P[0, :8]
+    want = net.attention.W_q(P) @ net.attention.W_k(P).T / math.sqrt(sa.D_MODEL)
+    torch.testing.assert_close(ab.position_scores("sinusoidal"), want.detach())
+
+
+def test_multiset_bound_is_one_seventh_without_repeats_and_one_for_constant_sequences():
+    distinct = torch.arange(8)[None]
+    assert sa.multiset_bound(distinct) == pytest.approx(1 / 7)
+    constant = torch.zeros(1, 8, dtype=torch.long)
+    assert sa.multiset_bound(constant) == pytest.approx(1.0)
+    pair = torch.tensor([[0, 0, 1, 2, 3, 4, 5, 6]])  # token 0 twice
+    # queries 0, 1: the most frequent other token appears once -> 1/7; the others see 0 twice
+    assert sa.multiset_bound(pair) == pytest.approx((2 * 1 + 6 * 2) / 7 / 8)
+
+
+def test_ablation_explorer_rows_hold_each_nets_weights(small_ablation):
+    weight_rows, text_rows = sa.ablation_states(small_ablation, sequences=(-1, 0, 2))
+    assert len(weight_rows) == 3 * 3 * 64 and len(text_rows) == 3 * 3 * 2
+    for r in weight_rows[::37]:
+        name, s = r["encoding"], r["sequence"]
+        w = small_ablation.mean_weights(name) if s < 0 else small_ablation.weights[name][s]
+        assert r["weight"] == pytest.approx(w[r["row"], r["col"]].item(), abs=0.006)
+    (line,) = [r["text"] for r in text_rows
+               if (r["encoding"], r["sequence"], r["line"]) == ("none", 0, 0)]
+    assert f"{small_ablation.bound:.2f}" in line
+    ex = sa.ablation_explorer(small_ablation)
+    assert [c.name for c in ex.controls] == ["encoding", "sequence"]
+    assert len(ex.to_json()) < 400_000
