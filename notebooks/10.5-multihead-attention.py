@@ -107,7 +107,7 @@ from d2l_attention.explore import multihead_attention as explore
 # %% [markdown]
 # ![Multi-head attention: split, attend, concatenate, project](figures/10.5-multihead.svg)
 #
-# 图 10.5.1 多头注意力的数学：每个头用各自的投影 $\mathbf{W}^{(i)}$ 变换查询、键和值，各自计算注意力，再把 $h$ 个头的输出拼接，经 $\mathbf{W}_o$ 线性变换得到输出。实现并不真的建 $h$ 组投影，见图 10.5.2
+# 图 10.5.1 多头注意力的数学：每个头用各自的投影 $\mathbf{W}_q^{(i)}, \mathbf{W}_k^{(i)}, \mathbf{W}_v^{(i)}$ 把查询、键和值变成 $p = p_o/h$ 维，各自计算注意力，再把 $h$ 个头的输出（各 $p$ 维）拼接成 $p_o$ 维，经 $\mathbf{W}_o$ 线性变换得到输出。实现并不真的建 $h$ 组投影，而是把它们摞成一个矩阵，见图 10.5.2。
 
 # %% [markdown]
 # ## 实现

@@ -1,7 +1,8 @@
 """Seed sweep for 10.5's neighbour task: do the claims about the trained 1/2/4-head models hold
 on other seeds and CPU kernels?
 
-    ATEN_CPU_CAPABILITY=default nice python tools/sweep_heads.py --seeds 5 --out results/sweep-heads.json
+    ATEN_CPU_CAPABILITY=default nice python tools/sweep_heads.py --seeds 5 \
+        --out results/sweep-heads.json
 
 The task, model and training loop are executed from the notebook's own training cell
 (notebooks/10.5-multihead-attention.py, the cell that defines `train_neighbour`), so the sweep
