@@ -515,7 +515,7 @@ assert mse[2] < 0.05 and mse[4] < 0.05
 # 参数一样多，单头的误差停在理论下界 1 附近，两个头和四个头几乎做到了零误差。
 # 单头的 0.99 比下界 1 还低一点，并不矛盾：下界说的是**期望**，$\mathbb{E}[v_j^2] = 1$；
 # 测试集只有 1024 条随机序列，它上面 $v^2$ 的平均是 0.99（最后一行），单头模型漏掉一个邻居，误差就是这个平均。
-# 换随机种子 0–4 重训，单头的误差在 0.99–1.02 之间（[扫描结果](../results/sweep-heads.json)，`tools/sweep_heads.py`）。
+# 换随机种子 0–4 重训，单头的误差在 0.99–1.02 之间（`tools/sweep_heads.py` 的扫描，结果在仓库的 `results/sweep-heads.json`，见文末“与书中代码的差别”）。
 # 画出两个头的注意力权重（行是查询的位置，列是键的位置；查询和键只含位置，所以每个样本的权重都相同）。
 # 均匀分布时每个权重都是 $1/8 = 0.125$：
 
@@ -587,7 +587,7 @@ assert c[0] > 0 > c[1] and abs(c[0] + c[1]) < 0.2 * c[0]  # similar size, opposi
 
 # %% [markdown]
 # 差在 $i+1$ 处为正（红）、在 $i-1$ 处为负（蓝），其余位置几乎是白的：两个**几乎相同的平坦分布**，
-# 只在两个邻居上差 $\pm 0.16$。这 0.16 一半来自峰，一半来自“凹”：头 1 在 $i+1$ 上比背景高，在 $i-1$ 上比背景低，头 2 反过来。
+# 只在两个邻居上差 $\pm 0.16$。这 0.16 大约一半来自峰，一半来自“凹”：头 1 在 $i+1$ 上比背景高，在 $i-1$ 上比背景低，头 2 反过来。
 # 上面最后一行是用“两个头可以”那段的公式从训练好的参数算出的因子：$c_1 \approx 6.4$、$c_2 \approx -6.4$，约为 $\pm 1/0.16$。
 # 于是 $v_j$ 的系数 $c_1 a^{(1)}_{ij} + c_2 a^{(2)}_{ij} = 6.4\,(a^{(1)}_{ij} - a^{(2)}_{ij})$：
 # 背景相同的位置相互抵消，两个邻居上剩下 $6.4 \times (\pm 0.16) \approx \pm 1$。
@@ -651,7 +651,7 @@ assert torch.allclose(explore.head_factors(nets[2]), torch.tensor(c), atol=1e-5)
 explore.heads_explorer(nets, test_inputs, test_target, heads=2, query=3)
 
 # %% [markdown]
-# 训练好的翻译模型里，头看的是真实的词：10.7 节在一个英法句子上画出了
+# 本节开头说的分工（句法上依附于谁、指代谁、前后是什么词）要在真实的句子上才看得到：10.7 节在一个英法句子上画出了
 # [Transformer 每一层、每个头的注意力](10.7-transformer.ipynb)，那里同一层的不同头也看向不同的词元。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -689,7 +689,7 @@ assert any(len(set(((_w[4][r].argmax(-1) - i) % n_pos).tolist())) > 1 for r in r
 # * 书中没有训练多头模型；这里的邻居任务是为本节设计的。关于训练结果的说法（单头误差约 1、2 头和 4 头约 0、
 #   2 头模型的两个峰分别在 $i+1$ 和 $i-1$、两个分布都很平）在随机种子 0–4、两种 CPU 内核（`ATEN_CPU_CAPABILITY=default` 和 `avx2`）上都成立：
 #   `python tools/sweep_heads.py --seeds 5 --out results/sweep-heads.json` 用本页的训练代码重训，结果存在
-#   [results/sweep-heads.json](../results/sweep-heads.json)（单头 0.99–1.02，2 头和 4 头至多 0.0002，2 头每行最大权重至多 0.31）。
+#   仓库里的 `results/sweep-heads.json`（单头 0.99–1.02，2 头和 4 头至多 0.0002，2 头每行最大权重至多 0.31）。
 #
 # </details>
 #
