@@ -325,7 +325,7 @@ print("max |step by step - attention(Q, K, V, valid_lens)| =", (final - out).abs
 # %% [markdown]
 # ### 与 PyTorch 的 `nn.MultiheadAttention` 对照
 #
-# PyTorch 自带的 `torch.nn.MultiheadAttention` 实现的是同一个数学模型，参数的存放方式不同：
+# PyTorch 自带的 `torch.nn.MultiheadAttention` 实现的是同一个数学模型（只是查询的维度必须等于 `embed_dim`，我们的 `query_size` 可以任取），参数的存放方式不同：
 # 查询、键、值同为 `embed_dim`（即 `num_hiddens`）维时，三个投影摞在**一个** `in_proj_weight` 里
 # （先 $\mathbf{W}_q$、再 $\mathbf{W}_k$、再 $\mathbf{W}_v$，每块内第 $i$ 个头同样占第 $[(i-1)p, ip)$ 行），
 # 输出投影是 `out_proj`（键、值维度不同时，三块分别存在 `q_proj_weight`、`k_proj_weight`、`v_proj_weight` 里）。
