@@ -254,8 +254,13 @@ def test_neighbour_states_hold_the_taught_weights_and_coefficients():
                        if (r["heads"], r["query"], r["series"]) == (h, q, f"head {i + 1}")]
                 assert got == pytest.approx(taught[i, q].tolist(), abs=0.005)
             got = [r["coefficient"] for r in s["coefficients"]
-                   if (r["heads"], r["query"], r["series"]) == (h, q, "model")]
+                   if (r["heads"], r["query"], r["series"]) == (h, q, explore.SUM_SERIES)]
             assert got == pytest.approx(coef[q].tolist(), abs=0.005)
+            # the heads' shares c_r a^(r)_qj add up to the measured coefficient (W_o per head)
+            shares = torch.tensor([[r["coefficient"] for r in s["coefficients"]
+                                    if (r["heads"], r["query"], r["series"])
+                                    == (h, q, f"head {i + 1}")] for i in range(h)])
+            assert shares.sum(0).tolist() == pytest.approx(coef[q].tolist(), abs=0.005 * (h + 1))
             want = [r["coefficient"] for r in s["coefficients"]
                     if (r["heads"], r["query"], r["series"]) == (h, q, "target")]
             assert want == [1.0 if j == (q + 1) % n else -1.0 if j == (q - 1) % n else 0.0
@@ -279,4 +284,20 @@ def test_heads_explorer_shows_the_chosen_state_in_fixed_colours():
     assert any("query 4, largest weight" in t for t in drawn)
     scales = [c["encoding"]["color"]["scale"] for c in shown.spec["concat"][:2]]
     assert scales[0] == {"domain": ["head 1", "head 2"], "range": list(explore.HEAD_COLOURS[:2])}
-    assert scales[1]["domain"] == ["target", "model"]
+    assert scales[1]["domain"] == [explore.SUM_SERIES, "target", "head 1", "head 2"]
+    assert "legend" not in texts(svg_for(shown, heads=1))  # no stray label
+    assert "head 2" not in texts(svg_for(shown, heads=1, query=0))  # legends: heads that exist
+    assert "head 2" in texts(svg_for(shown, heads=2, query=0))
+
+
+def test_head_factors_are_the_readout_of_each_head():
+    torch.manual_seed(9)
+    n = 5
+    net = _Neighbour(n, 2).eval()
+    with torch.no_grad():
+        net(basis_inputs := explore.basis_inputs(n))
+        a = net.mha.attention.attention_weights[:2]  # (h, n, n), the same for every example
+    c = explore.head_factors(net)
+    torch.testing.assert_close(explore.value_coefficients(net, n),
+                               (c[:, None, None] * a).sum(0), atol=1e-5, rtol=1e-4)
+    assert basis_inputs.shape == (n + 1, n, n + 1)

@@ -89,7 +89,7 @@ def reshape_figure(batch_size=2, num_steps=3, num_heads=4, head_dim=2, d_q=5, fi
                     HEAD_COLOURS[i], 0.35), edgecolor="white", lw=1))
         ax.text(-0.3, y_top + i * p + p / 2, f"head {i + 1}", ha="right", va="center",
                 fontsize=9, color=HEAD_COLOURS[i], weight="bold")
-    ax.text(-3.1, y_top + h * p + 0.3, "one stacked nn.Linear: row block i is W_q^(i)",
+    ax.text(-3.1, y_top + h * p + 0.3, r"one stacked nn.Linear: row block $i$ is $W_q^{(i)}$",
             va="top", ha="left", fontsize=9, color="#555")
 
     # (2) (b, n, h*p): the projected queries, columns coloured by the head that owns them.
@@ -158,16 +158,22 @@ def reshape_figure(batch_size=2, num_steps=3, num_heads=4, head_dim=2, d_q=5, fi
 # One softmax against h softmaxes, from the same weights
 # ---------------------------------------------------------------------------------------------
 
-def softmax_contrast_states(net, queries, keys, query=0):
+def softmax_contrast_states(net, queries, keys, query=0, single=None):
     """For query `query` of example 0: each head's scores q_i.k_i / sqrt(p) and weights (from
     `net.attention.attention_weights`), and the single-head scores and weights of a 1-head
     `d2l.MultiHeadAttention` holding the same parameters. queries, keys: (1, n, size);
-    self-attention style, keys are also the values."""
+    self-attention style, keys are also the values. `single`: that 1-head module (built here
+    from `net.state_dict()` if None)."""
     h = net.num_heads
     p = net.W_q.out_features // h
-    one = d2l.MultiHeadAttention(net.W_k.in_features, net.W_q.in_features,
-                                 net.W_v.in_features, net.W_q.out_features, 1, dropout=0)
-    one.load_state_dict(net.state_dict())
+    one = single
+    if one is None:
+        one = d2l.MultiHeadAttention(net.W_k.in_features, net.W_q.in_features,
+                                     net.W_v.in_features, net.W_q.out_features, 1, dropout=0)
+        one.load_state_dict(net.state_dict())
+    if one.num_heads != 1 or any(not torch.equal(a, b) for a, b in
+                                 zip(one.state_dict().values(), net.state_dict().values())):
+        raise ValueError("single must be a 1-head module holding net's parameters")
     one.eval()
     with torch.no_grad():
         q = d2l.transpose_qkv(net.W_q(queries), h)[:, query]  # (h, p)
@@ -183,13 +189,13 @@ def softmax_contrast_states(net, queries, keys, query=0):
             "single_scores": single_scores, "single_weights": single_weights}
 
 
-def softmax_contrast(net, queries, keys, query=0, figsize=(12, 4.6)):
+def softmax_contrast(net, queries, keys, query=0, single=None, figsize=(12, 4.6)):
     """Draw, for one query, each head's scores and softmax (top/bottom row, one column per
     head) beside the single head with the same parameters: its score is the sum of the head
     scores divided by sqrt(h), and it has one softmax. Returns `softmax_contrast_states`."""
     import matplotlib.pyplot as plt
 
-    s = softmax_contrast_states(net, queries, keys, query)
+    s = softmax_contrast_states(net, queries, keys, query, single)
     h, n_k = s["head_scores"].shape
     fig, axes = plt.subplots(2, h + 1, figsize=figsize, sharey="row")
     keys_x = range(n_k)
@@ -246,11 +252,29 @@ def value_coefficients(net, num_steps):
     return (y[1:] - y[0]).T
 
 
+def head_factors(net):
+    """c (h,): the factor by which head r's weight a^(r)_ij multiplies v_j in the prediction of
+    a neighbour-task net (`net.mha`, `net.readout`; v is the last input feature). The output
+    projection acts per head, W_o [h_1; ...; h_h] = sum_r W_o^(r) h_r (W_o^(r): the columns of
+    head r), so c_r = readout . W_o^(r) . (head r's rows of W_v, the column of v)."""
+    mha = net.mha
+    p = mha.W_o.in_features // mha.num_heads
+    with torch.no_grad():
+        return torch.stack([
+            (net.readout.weight @ mha.W_o.weight[:, r * p:(r + 1) * p]
+             @ mha.W_v.weight[r * p:(r + 1) * p, -1]).squeeze()
+            for r in range(mha.num_heads)])
+
+
+SUM_SERIES, TARGET_SERIES = "sum = model", "target"
+
+
 def neighbour_states(nets, test_inputs, test_target, decimals=2):
     """Explorer rows for the neighbour task, for each trained net (nets: {num_heads: net with a
-    `.mha`}) and query position: each head's attention weights over the keys, the model's
-    coefficients C[i, :] against the target's (+1 at i+1, -1 at i-1), and a line of text with
-    the test MSE. Weights are rounded to `decimals` places (trained: they move with the CPU)."""
+    `.mha`}) and query position: each head's attention weights over the keys; each head's
+    contribution c_r a^(r)_ij to the coefficient on v_j, their sum (the model's coefficient,
+    measured by `value_coefficients`) and the target's (+1 at i+1, -1 at i-1); lines of text.
+    Values are rounded to `decimals` places (trained: they move with the CPU)."""
     n = test_inputs.shape[1]
     target = torch.roll(torch.eye(n), 1, dims=1) - torch.roll(torch.eye(n), -1, dims=1)
     weight_rows, coef_rows, text_rows = [], [], []
@@ -260,58 +284,76 @@ def neighbour_states(nets, test_inputs, test_target, decimals=2):
             net(test_inputs[:1])
             weights = net.mha.attention.attention_weights[:h]  # (h, n, n): example 0
         coef = value_coefficients(net, n)
+        c = head_factors(net)
+        factors = ", ".join(f"c{i + 1} = {c[i]:+.1f}" for i in range(h))
         for q in range(n):
             state = {"heads": h, "query": q}
-            for i in range(h):
-                weight_rows += ex.rows({**state, "series": f"head {i + 1}"},
-                                       row_labels=("key", list(range(n))), weight=weights[i, q],
+            series = [(f"head {i + 1}", weights[i, q], c[i] * weights[i, q]) for i in range(h)]
+            for name, w, share in series:
+                weight_rows += ex.rows({**state, "series": name},
+                                       row_labels=("key", list(range(n))), weight=w,
                                        decimals=decimals)
-            for series, values in (("target", target[q]), ("model", coef[q])):  # model on top
-                coef_rows += ex.rows({**state, "series": series},
+                coef_rows += ex.rows({**state, "series": name},
+                                     row_labels=("key", list(range(n))), coefficient=share,
+                                     decimals=decimals)
+            for name, values in ((TARGET_SERIES, target[q]), (SUM_SERIES, coef[q])):
+                coef_rows += ex.rows({**state, "series": name},
                                      row_labels=("key", list(range(n))), coefficient=values,
                                      decimals=decimals)
             peaks = ", ".join(f"head {i + 1} → key {int(weights[i, q].argmax())}"
                               for i in range(h))
-            text_rows += ex.rows(state, row_labels=("line", [0, 1]), text=[
-                f"{h} head{'s' if h > 1 else ''}: test MSE {mse:.2f} (target variance 2.0)",
-                f"query {q}, largest weight: {peaks}"])
+            text_rows += ex.rows(state, row_labels=("line", [0, 1, 2, 3]), text=[
+                f"{h} head{'s' if h > 1 else ''}: test MSE {mse:.2f}; factors {factors}",
+                f"query {q}, largest weight: {peaks}",
+                "right: head r's share c_r·a_ij; black = their sum (the model)",
+                "try 1, 2, 4 heads; the task is circular: a new query shifts all"])
     return {"weights": weight_rows, "coefficients": coef_rows, "text": text_rows}
 
 
 def heads_explorer(nets, test_inputs, test_target, heads=2, query=3):
     """The explorer: pick the number of heads (one trained net each) and a query position;
-    see each head's weights over the keys and the coefficient the model puts on each v_j."""
+    see each head's weights over the keys (left) and, on the right, how they become the
+    coefficient on each v_j: each head's share c_r a^(r)_ij, their sum and the target."""
     s = neighbour_states(nets, test_inputs, test_target)
     n = test_inputs.shape[1]
     weights = ex.line_view(s["weights"], "key", "weight", color="series", points=True,
                            y_domain=(0, 1), title="each head's attention weights (this query)",
-                           x_title="key position j", y_title="weight", width=300)
+                           x_title="key position j", y_title="weight a_ij", width=300)
     coefficients = ex.line_view(s["coefficients"], "key", "coefficient", color="series",
-                                points=True, y_domain=(-1.5, 1.5),
-                                title="coefficient on v_j in the prediction", width=300,
-                                x_title="key position j", y_title="coefficient")
+                                points=True, y_domain=(-1.6, 1.6),
+                                title="coefficient on v_j: each head's share and the sum",
+                                width=300, x_title="key position j", y_title="coefficient")
     shown = ex.explorer(weights, coefficients, ex.text_view(s["text"], "text", width=300,
-                                                            height=50, size=13),
+                                                            height=80, size=12),
                         controls=[ex.Select("heads", tuple(nets), "number of heads",
                                             default=heads),
                                   ex.Slider("query", tuple(range(n)), "query position i",
                                             default=query)],
-                        title="Neighbour task: what each head looks at", columns=2)
+                        title="Neighbour task: how the heads' weights become the prediction",
+                        columns=2)
     # Each panel has its own colours: the heads as in the static figures (head 1 blue, head 2
-    # orange, ...), the target's coefficients grey under the model's black.
+    # orange, ...), the target grey, the sum (the model) black. The legends list only the
+    # heads the chosen model has.
     shown.spec["resolve"] = {"scale": {"color": "independent"},
                              "legend": {"color": "independent"}}
     heads_used = [f"head {i + 1}" for i in range(max(nets))]
-    _colour(shown.spec, weights.title, heads_used, list(HEAD_COLOURS[:len(heads_used)]))
-    _colour(shown.spec, coefficients.title, ["target", "model"], ["#bbbbbb", "#222222"])
+    shown_heads = f"slice({heads_used!r}, 0, heads)"
+    _colour(shown.spec, weights.title, heads_used, list(HEAD_COLOURS[:len(heads_used)]),
+            legend_values=shown_heads)
+    _colour(shown.spec, coefficients.title, [SUM_SERIES, TARGET_SERIES] + heads_used,
+            ["#222222", "#bbbbbb"] + list(HEAD_COLOURS[:len(heads_used)]),
+            legend_values=f"slice({[SUM_SERIES, TARGET_SERIES] + heads_used!r}, 0, 2 + heads)")
     return shown
 
 
-def _colour(spec, title, domain, colours):
-    """Give the colour channel of the panel titled `title` a fixed domain and colours."""
+def _colour(spec, title, domain, colours, legend_values=None):
+    """Give the colour channel of the panel titled `title` a fixed domain and colours, and its
+    legend the entries of the Vega expression `legend_values` (all of `domain` if None)."""
     for chart in spec.get("concat", []):
         if chart.get("title") == title:
             chart["encoding"]["color"]["scale"] = {"domain": domain, "range": colours}
+            if legend_values:
+                chart["encoding"]["color"]["legend"] = {"values": {"expr": legend_values}}
             return
     raise ValueError(f"no panel titled {title!r}")
 
