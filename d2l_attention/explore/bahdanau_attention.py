@@ -256,20 +256,20 @@ def explore_alignment(net, plain_net, triples, src_vocab, tgt_vocab, num_steps, 
 
 # ------------------------------------------------------------- figures and committed results
 
-def alignment_heatmap(weights, source, target, alignment, figsize=(6.5, 5.5)):
-    """The trained weights of one sentence (rows: generated tokens, columns: source tokens and
-    <eos>) on matplotlib's Reds from 0 (white) to 1, the explorer's scale; a black box marks the
-    source word each target word translates (the reference alignment)."""
+def alignment_heatmap(weights, source, translation, alignment, figsize=(6.5, 5.5)):
+    """The weights of one greedy translation (rows: the generated tokens `translation` and
+    <eos>, columns: source tokens and <eos>) on matplotlib's Reds from 0 (white) to 1, the
+    explorer's scale; a black box marks the source word each reference word translates."""
     from matplotlib import patches
 
     plt = d2l.plt
     fig, ax = plt.subplots(figsize=figsize)
     image = ax.imshow(weights.numpy(), cmap="Reds", vmin=0, vmax=1)
-    for i, j in enumerate(alignment):
+    for i, j in enumerate(alignment[:weights.shape[0]]):
         ax.add_patch(patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black",
                                        linewidth=1.2))
     ax.set_xticks(range(len(source) + 1), list(source) + ["<eos>"], rotation=90)
-    ax.set_yticks(range(weights.shape[0]), (list(target) + ["<eos>"])[:weights.shape[0]])
+    ax.set_yticks(range(weights.shape[0]), (list(translation) + ["<eos>"])[:weights.shape[0]])
     ax.set_xlabel("Source tokens (keys)")
     ax.set_ylabel("Generated tokens (queries)")
     ax.set_title("black boxes: the word each target word translates", fontsize=9)
