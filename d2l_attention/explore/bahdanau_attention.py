@@ -302,6 +302,13 @@ def plot_by_length(runs, sweep=None, figsize=(6, 3.2)):
     return fig
 
 
+def offset_share(result, keep):
+    """Share of the content words in `evaluate`'s `result` whose largest weight lies at an
+    offset d (top position - aligned position) with keep(d) true; JSON keys are strings."""
+    offsets = {int(d): n for d, n in result["offsets"].items()}
+    return sum(n for d, n in offsets.items() if keep(d)) / max(sum(offsets.values()), 1)
+
+
 def results_path(name):
     from pathlib import Path
 
