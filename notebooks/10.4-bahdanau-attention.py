@@ -448,6 +448,23 @@ for r in sweep["runs"]:  # the same over seeds 0-4
     assert bahdanau_attention.offset_share(r["bahdanau"], lambda d: d < 0) <= 0.01
 assert translation[0] == example[1]  # the drawn sentence is translated exactly
 
+# %% [markdown]
+# 读这张图（这一次运行，种子 0）：深色的格子沿对角线排成一条带，每一行都落在黑框上或黑框右边不远处。
+# 词序交叉的地方看得最清楚：`oiseau gris` 和 `garçon blanc` 两处，生成名词的那一行最深的格子在名词（`bird`、`boy`）上，
+# 下一行生成形容词时，深色格子**跳回**左边的形容词（`grey`、`white`），正好落进黑框。
+# 并不是每一行都这么准：`le chien blanc` 三行的深色落在 `dog` 和它右边的 `and` 上；
+# 分句末尾的动词（`aime`、`entend`）那两行颜色很浅、分散在动词之后的几个词上，没有跳回动词本身。
+#
+# 图下的统计把 300 个测试句子都算上（它们全部被逐字译对）：在实词里，最大权重正好落在应翻译的源词上的占 0.465，
+# 落在它后面 1 到 3 个词上的又占 0.512，落在它**前面**的只有 0.001。种子 0–4 的五次训练里，前两个比例各有起伏
+# （0.14–0.54 和 0.45–0.68），第三个始终不超过 0.002。只数名词、形容词和动词，是因为 `le`、`et`、`.` 由语法就能决定，
+# 模型不必到源句子里去找它们。
+#
+# 为什么常常偏右，却几乎从不偏左？编码器是从左往右读的单向 GRU：$\mathbf{h}_t$ 读过前 $t$ 个词，
+# 第 $t$ 个词的信息还留在 $\mathbf{h}_{t+1}, \mathbf{h}_{t+2}, \ldots$ 里，注意力从其中任何一个都能取到它；
+# $\mathbf{h}_{t-1}$ 却还没读到这个词。所以在这里，“对齐”的意思是：注意力跳到应翻译的源词上，或者它之后不远处。
+# Bahdanau 等人用双向 RNN 正是为此：那样 $\mathbf{h}_t$ 同时概括前后的词，而且最集中地表示第 $t$ 个词附近。
+
 
 # %% [markdown]
 # ## 没有注意力：固定长度的瓶颈
@@ -504,6 +521,13 @@ for n, span in summary["exact by source length"].items():
     if int(n) >= 18:
         assert span["bahdanau"]["min"] >= 0.9 and span["seq2seq"]["max"] <= 0.1, n
 
+# %% [markdown]
+# 两个模型的编码器完全一样，差别只在解码器能不能回头看每个位置的 $\mathbf{h}_t$。
+# 没有注意力的模型在 6–8 个词的句子上还能译对 66%，到 12–16 个词只剩 5%，18 个词以上一句也译不对，尽管它多训练了一半的轮数；
+# 有注意力的模型在每个长度上都全部译对。五次运行也一样：有注意力时，每个长度上译对的比例都不低于 0.96；
+# 没有注意力时，18 个词以上的句子最多只译对 0.077。整句话要挤进一个 64 维的向量，句子一长就装不下了——
+# 这就是导言说的瓶颈，也是论文图 2 的形状：没有注意力的 RNNencdec 的 BLEU 随句子变长而下降，RNNsearch 基本不变。
+
 
 # %% [markdown]
 # ### 动手试试：一步一步地解码
@@ -513,13 +537,31 @@ for n, span in summary["exact by source length"].items():
 # 每走一步，热图多出一行，即这一步以上一步的解码器状态为查询、对各个源词元算出的注意力权重，
 # 行名写着生成的词和它**应该**翻译的源词（`chien <- dog`；译错的词标 `(wrong)`）。颜色标尺与上面的热图相同（0 为白，1 为深红）。
 # 下面的文字逐步列出有注意力的模型生成了什么、权重最大的源词是哪个，以及没有注意力的模型在同一步生成了什么。
-# 要看的是：(1) 形容词那一步，深色格子是否先跳到名词、再跳回形容词，就像上面热图里的交叉；
-# (2) 没有注意力的模型在最短的句子上与参考译文一致，在长句子里从哪一步开始出错，错成什么样。
+# 要看的是两件事。(1) 形容词那一步：深色格子先在名词上、下一步跳回形容词，就像上面热图里的交叉。
+# (2) 没有注意力的模型从哪一步开始出错、错成什么样。
 
 # %% tags=["nbval-ignore-output"]
 explorer_triples = [next(t for t in align_test if len(t[0]) == n) for n in (8, 16, 22)]
 bahdanau_attention.explore_alignment(align_net, plain_net, explorer_triples, align_src_vocab,
                                      align_tgt_vocab, align_config.num_steps, default=2)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+explorer_outs, _ = bahdanau_attention.greedy_decode(
+    align_net, [t[0] for t in explorer_triples], align_src_vocab, align_tgt_vocab,
+    align_config.num_steps)
+plain_outs, _ = bahdanau_attention.greedy_decode(
+    plain_net, [t[0] for t in explorer_triples], align_src_vocab, align_tgt_vocab,
+    align_config.num_steps)
+assert explorer_outs == [t[1] for t in explorer_triples]  # with attention: all three exact
+assert plain_outs[1] != explorer_triples[1][1] and plain_outs[2] != explorer_triples[2][1]
+
+# %% [markdown]
+# 这一次运行里：三个句子有注意力的模型都逐字译对。(1) 在每个句子的第 2、3 步都能看到交叉：
+# 8 个词的句子生成 `garçon` 时最大权重 0.57 在 `boy` 上，生成 `grand` 时 0.60 跳回 `big`；22 个词的句子（打开时显示的那个）
+# 是 `oiseau` 0.62 在 `bird` 上、`gris` 0.45 在 `grey` 上。(2) 没有注意力的模型在 8 个词的句子里错了一个词
+# （第 3 步把 `grand` 译成 `blanc`），在 16 个词的句子里错了 5 个，错的都是同类的词：形容词换成别的形容词、名词换成别的名词、
+# 动词换成别的动词——句式它记住了，具体是哪个词却从那个固定长度的向量里读不出来。
+# 在 22 个词的句子里，它第 2 步就把 `oiseau` 译成 `chien`，此后译文与参考对不上了，23 步里只有 3 步对。
 
 
 # %% [markdown]
@@ -554,7 +596,7 @@ for name, row in heldout["summary"].items():
 #   每一步重新计算上下文变量；解码器每一步的输入是这个上下文与上一个词元嵌入的拼接，因为查询依赖上一步状态，解码只能逐步进行。
 # * 键的投影 $\mathbf{W}_k\mathbf{h}_t$ 和填充掩码不随解码步变化，在 `init_state` 里每个序列算一次即可，结果与每步重算逐位相同。
 # * 在知道正确对齐的任务上，训练好的注意力把生成的词对到它所翻译的源词上，形容词与名词交叉的地方也一样；
-#   单向编码器让权重有时落在该看的词之后一两个位置，但几乎从不落在它之前。
+#   单向编码器让最大权重常常落在该看的词之后一到三个位置，但几乎从不落在它之前。
 # * 没有注意力时，整句话要挤进一个固定长度的向量，源句子越长，译对的越少；有注意力的模型在各个长度上都译得对。
 # * 书中 fra-eng 的句子很短，在那里注意力只带来很小的提高。
 
@@ -791,9 +833,12 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # $2 \times 32 \times 32 + 32 = 2080$ 个，点积为 0），每个解码步的运算也更少：加性注意力每步要算
 # $\mathbf{W}_q\mathbf{s}$、与键相加、对 $b \times T \times h$ 个数取 $\tanh$、再乘 $\mathbf{w}_v$，
 # 点积只需一次批量矩阵乘法（缩放已在 `init_state` 里乘进了键）。
-# 但注意力只占整个模型运算的一小部分：上面数出的 FLOPs 里，点积版本只比加性版本少约 6%（比值约 0.94），
-# 编码器和解码器的 GRU、嵌入和输出层的运算一点没少，所以一步训练的开销只略有下降
-# （实测的时间还取决于机器，这么小的运算常常以调用开销为主）。
+# 但注意力只占整个模型运算的一小部分：上面数出的 FLOPs 里，点积版本只比加性版本少约 6%（比值 0.944），
+# 编码器和解码器的 GRU、嵌入和输出层的运算一点没少。交替计时的结果与此一致，只是省得略多一些：
+# 这次运行里 5 个小批量的训练时间是加性 433 ms、点积 401 ms，比值 0.92。多省的那一点来自调用次数：
+# 张量这么小，每个运算的固定开销（调度、分配内存）与它的浮点运算相比不可忽略，点积每个解码步少做
+# $\mathbf{W}_q\mathbf{s}$、加法、$\tanh$、乘 $\mathbf{w}_v$ 这几次运算（前向和反向都少），省下的时间就比 FLOPs 的占比多。
+# 计时随机器和负载而变（所以这个单元格的输出不参与 nbval 的比较），但两个比值都接近 1：训练只快了不到一成。
 # 按轮数算的学习效率也差不多：训练 30 轮后两者的损失都降到 0.3 以下、彼此接近（上面打印的两个值）。
 # 此外点积要求查询和键维数相同，加性注意力没有这个限制。
 
