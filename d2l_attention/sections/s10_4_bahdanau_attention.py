@@ -16,7 +16,7 @@ from .s10_3_attention_scoring import AdditiveAttention
 __all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'BahdanauConfig', 'BAHDANAU_CONFIG', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
-# %% notebooks/10.4-bahdanau-attention.py:98
+# %% notebooks/10.4-bahdanau-attention.py:96
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -25,7 +25,7 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/10.4-bahdanau-attention.py:120
+# %% notebooks/10.4-bahdanau-attention.py:118
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -92,7 +92,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/10.4-bahdanau-attention.py:270
+# %% notebooks/10.4-bahdanau-attention.py:268
 @dataclasses.dataclass(frozen=True)
 class BahdanauConfig(Seq2SeqConfig):
     """10.4's translator on fra-eng: 9.7's sizes and settings, trained 250 epochs; `net` builds
@@ -111,7 +111,7 @@ class BahdanauConfig(Seq2SeqConfig):
 BAHDANAU_CONFIG = BahdanauConfig()
 
 
-# %% notebooks/10.4-bahdanau-attention.py:303
+# %% notebooks/10.4-bahdanau-attention.py:301
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
