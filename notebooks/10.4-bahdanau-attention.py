@@ -18,23 +18,24 @@
 #
 # 9.7 节的序列到序列（seq2seq）模型把整个源句子压进编码器最后的隐状态，
 # 解码器生成每一个词时都只能看这一个固定的上下文变量（context variable）。
-# 句子一长，这个向量就成了瓶颈：开头的信息早已被后面的词“冲淡”，而且翻译第 3 个词和第 8 个词时，
-# 真正相关的源词并不相同。
+# 句子一长，这个向量就成了瓶颈：它要装下整句话，而翻译第 3 个词和第 8 个词时，真正相关的源词并不相同。
 # Bahdanau 等人在 2014 年提出的办法是：**让解码器在每一步自己决定看源句子的哪些位置。**
 # 上下文变量不再固定，而是每一步用注意力汇聚重新算一次——这正是 10.3 节加性注意力的用武之地。
 #
-# 本节回答三个问题：模型怎样写成公式和代码（以及哪些计算不必在每个解码步重做）；
-# 怎样给译文打分（BLEU）；训练好的模型在一个**训练集中没有出现过**的句子上表现如何。
+# 本节先写出模型的公式和代码（以及哪些计算不必在每个解码步重做），照书中的做法在 fra-eng 上训练它；
+# 然后在一个词序会变的翻译任务上看两件事：训练好的注意力是否把每个生成的词**对齐**（align）到它所翻译的源词上，
+# 以及没有注意力时，句子越长翻译越差——论文图 2 的缩小版。
 
 # %%
-import collections
 import dataclasses
+import time
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 import d2l_attention as d2l
+from d2l_attention.explore import bahdanau_attention
 
 # %% [markdown]
 # ## 模型
@@ -105,18 +106,12 @@ class AttentionDecoder(d2l.Decoder):
 # $\mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{s}_{t'-1} + \mathbf{W}_k \mathbf{h}_t)$ 里，
 # 查询 $\mathbf{s}_{t'-1}$ 每步都变，键的投影 $\mathbf{W}_k \mathbf{h}_t$ 却只依赖编码器输出，
 # 对同一个源句子的每个解码步都相同；哪些源位置是填充，也只由有效长度决定。
-#
-# 书中的解码器状态是三项 `(enc_outputs, hidden_state, enc_valid_lens)`，每步调用一次
-# `self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)`；这里的状态在这三项之后多两项：
-# 投影好的键 `keys` $=\mathbf{W}_k\mathbf{h}_t$（形状 $(b, T, h)$）和布尔掩码 `padding`
-# （形状 $(b, T)$，填充位置为 `True`），由 `init_state` 在每个序列开始时算**一次**，
-# 因为它们在每个解码步都一样，书中的写法却在每一步（训练时连同反向传播）重算一遍。
-# 每一步只剩与查询有关的部分，由 `attend` 方法完成：它用的正是 `self.attention` 里的
-# `W_q`、`w_v` 和 `dropout`，数学与 `AdditiveAttention` 完全相同，只是键已经投影过了。
-#
-# 书中的 `masked_softmax` 把填充位置的分数换成 $-10^6$；这里换成 $-\infty$，
-# 因为 $\exp(-\infty) = 0$，填充位置的权重恰好为 0 而不只是很小。代价是：一个源序列若没有一个有效词元，
-# 整行都是 $-\infty$，softmax 得到 NaN，所以 `init_state` 要求每个有效长度至少为 1（至少有 `<eos>`）。
+# 所以 `init_state` 在每个序列开始时把这两样算**一次**，放进解码器状态：
+# 9.7 节的三项 `(enc_outputs, hidden_state, enc_valid_lens)` 之后，再加投影好的键 `keys`
+# （$=\mathbf{W}_k\mathbf{h}_t$，形状 $(b, T, h)$）和布尔掩码 `padding`（形状 $(b, T)$，填充位置为 `True`）。
+# 每一步只剩与查询有关的部分，由 `attend` 方法完成：它用的正是 `self.attention`（10.3 节的 `AdditiveAttention`）里的
+# `W_q`、`w_v` 和 `dropout`，只是键已经投影过了。
+# Bahdanau 等人在论文附录 A 里也指出，$\mathbf{U}_a \mathbf{h}_j$（即这里的 $\mathbf{W}_k \mathbf{h}_t$）可以预先算好。
 
 # %%
 #@save
@@ -243,133 +238,63 @@ print(f"W_k calls for {X.shape[1]} decoding steps: {len(calls)}")
 assert torch.equal(context, context_10_3) and torch.equal(weights, weights_10_3)
 assert len(calls) == 1
 
+
 # %% [markdown]
-# 两条路径逐位相同：做的是同一组运算，只是 $\mathbf{W}_k \mathbf{h}_t$ 从每步一次变成了每个序列一次
-# （反向传播里对应的梯度计算也一样）。
+# 两条路径的前向结果逐位相同：做的是同一组运算，只是 $\mathbf{W}_k \mathbf{h}_t$ 从每步一次变成了每个序列一次。
 #
-# ## 数据：一个词只有一种写法
+# ## 训练：书中的 fra-eng 实验
 #
-# 训练数据与 9.7 节相同：fra-eng 的前 600 个句子对。法语句子里的撇号（apostrophe）有两种写法：
-# 键盘上的 `'` 和排版用的弯撇号 `’`（U+2019）。词表只认字符，`j'ai` 和 `j’ai` 会成为两个互不相干的词元；
-# 模型如果把 `i lost .` 译成 `j’ai perdu .`，BLEU 也会判它与参考译文 `j'ai perdu .` 不同。
-# 书中 9.5 节的 `preprocess_nmt` 把不间断空格（U+00A0）和窄不间断空格（U+202F）换成普通空格，再转小写、在标点前加空格；
-# 这里的 `d2l.preprocess_nmt` 还把弯撇号换成 `'`、把法语引号（guillemets）`« »` 换成 `"`、
-# 把细空格（U+2009）换成普通空格并合并连续的空格，因为否则同一个词会有两种写法。
-# 数一数清洗前后三个常见词的写法：
+# 先照书中的做法训练：数据是 fra-eng 的前 600 个句子对，用 9.5 节的 `preprocess_nmt` 预处理
+# （库里的版本多统一了几种撇号和引号的写法，见本节末尾的“与书中代码的差别”）。
+# 编码器沿用 9.7 节的 `Seq2SeqEncoder`，解码器是上面的 `Seq2SeqAttentionDecoder`；超参数与书中相同，都写在训练单元格里。
 
 # %%
-raw = "\n".join(d2l.read_data_nmt().split("\n", 600)[:600])  # the 600 pairs used for training
-raw_words = collections.Counter(
-    word.lower().strip(".!?") for line in raw.split("\n") for word in line.split("\t")[1].split())
-_, cleaned_target = d2l.tokenize_nmt(d2l.preprocess_nmt(raw))
-cleaned_words = collections.Counter(token for line in cleaned_target for token in line)
-for word in ("j'ai", "c'est", "l'ai"):
-    curly = word.replace("'", "\u2019")
-    print(f"raw: {word} {raw_words[word]:2d} + {curly} {raw_words[curly]:2d}   ->   "
-          f"cleaned: {word} {cleaned_words[word]:2d}")
+torch.set_num_threads(1)  # tensors this small train fastest on one thread
+embed_size, num_hiddens, num_layers, dropout = 32, 32, 2, 0.1
+batch_size, num_steps, lr, num_epochs, device = 64, 10, 0.005, 250, d2l.try_gpu()
+train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
+torch.manual_seed(0)
+encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
+decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout)
+net = d2l.EncoderDecoder(encoder, decoder)
+result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
 
 # %% [markdown]
-# 清洗以后，`j'ai` 的 32 次出现都归到同一个词元上，`j’ai` 不再是单独的词元。
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert all(cleaned_words[w] == raw_words[w] + raw_words[w.replace("'", "\u2019")]
-           and not cleaned_words[w.replace("'", "\u2019")] for w in ("j'ai", "c'est", "l'ai"))
-assert cleaned_words["j'ai"] == 32
-assert not any(set(token) & set("\u2019\u202f\u2009\xa0\xab\xbb") for token in cleaned_words)
-
-# %% [markdown]
-# ## 训练
-#
-# 超参数与书中相同：嵌入 32 维、32 个隐藏单元、2 层、暂退概率（dropout）0.1、批量 64、每句 10 步、
-# 学习率 0.005、250 轮。编码器沿用 9.7 节的 `Seq2SeqEncoder`。这些数只写在一个地方：
-# 配置对象 `BAHDANAU_CONFIG`（与 9.7 节的 `d2l.Seq2SeqConfig` 同样的字段），本节、基准程序和测试都读它。
+# 250 轮后，训练损失（上面一行打印的 `loss`）降到 0.05 以下。
+# 同样的设置也存在配置对象 `BAHDANAU_CONFIG` 里，基准程序 `tools/book.py bench` 和测试读它：
 
 # %%
 #@save
-def bahdanau_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout):
-    """This section's translator: Seq2SeqEncoder + Seq2SeqAttentionDecoder. Its sizes are in
-    `BAHDANAU_CONFIG` (`BAHDANAU_CONFIG.net(src_vocab, tgt_vocab)`)."""
-    encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
-    decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers,
-                                      dropout)
-    return d2l.EncoderDecoder(encoder, decoder)
-
-
 @dataclasses.dataclass(frozen=True)
 class BahdanauConfig(d2l.Seq2SeqConfig):
-    """10.4's translator: the book's sizes and training settings (9.7's, trained 250 epochs)."""
+    """10.4's translator on fra-eng: 9.7's sizes and settings, trained 250 epochs; `net` builds
+    Seq2SeqEncoder + Seq2SeqAttentionDecoder."""
 
     num_epochs: int = 250
 
     def net(self, src_vocab, tgt_vocab):
-        return bahdanau_net(src_vocab, tgt_vocab, self.embed_size, self.num_hiddens,
-                            self.num_layers, self.dropout)
+        return d2l.EncoderDecoder(
+            d2l.Seq2SeqEncoder(len(src_vocab), self.embed_size, self.num_hiddens,
+                               self.num_layers, self.dropout),
+            Seq2SeqAttentionDecoder(len(tgt_vocab), self.embed_size, self.num_hiddens,
+                                    self.num_layers, self.dropout))
 
 
 BAHDANAU_CONFIG = BahdanauConfig()
 
-
-# %% [markdown]
-# 训练循环 `d2l.train_seq2seq` 与 9.7 节的接口和所算的损失相同；它内部的几处提速不改变所算的内容，
-# 这些提速、训练在多个随机种子和三种 CPU 计算内核下的结果，见[附录：可复现性与速度](appendix-reproducibility.html)。
-# （这么小的张量用不上多线程，所以训练前把线程数设为 1。）
-
-# %%
-torch.set_num_threads(1)
-config = BAHDANAU_CONFIG
-batch_size, num_steps = config.batch_size, config.num_steps
-train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
-torch.manual_seed(0)
-embed_size, num_hiddens, num_layers, dropout = (config.embed_size, config.num_hiddens,
-                                                config.num_layers, config.dropout)
-lr, num_epochs, device = config.lr, config.num_epochs, d2l.try_gpu()
-net = bahdanau_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout)
-result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
-
-# %% [markdown]
-# 250 轮后，训练集上每个词元的平均损失降到 0.05 以下（上面一行打印的 `loss`）。
-
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert result.loss < 0.05
+assert (BAHDANAU_CONFIG.embed_size, BAHDANAU_CONFIG.num_hiddens, BAHDANAU_CONFIG.num_layers,
+        BAHDANAU_CONFIG.dropout) == (embed_size, num_hiddens, num_layers, dropout)
+assert (BAHDANAU_CONFIG.batch_size, BAHDANAU_CONFIG.num_steps, BAHDANAU_CONFIG.lr,
+        BAHDANAU_CONFIG.num_epochs) == (batch_size, num_steps, lr, num_epochs)
+assert [n for n, _ in BAHDANAU_CONFIG.net(src_vocab, tgt_vocab).named_parameters()] == [
+    n for n, _ in net.named_parameters()]
 
 # %% [markdown]
-# ## 用 BLEU 评价翻译
-#
-# 怎样给一句译文打分？9.7 节用的 BLEU（bilingual evaluation understudy）把预测序列与参考译文比较，
-# 看预测里的 $n$ 元语法（$n$-gram，连续 $n$ 个词元）有多少也出现在参考译文中。
-# 记 $p_n$ 为 $n$ 元语法的精确率（precision）：预测序列中能在参考译文里找到匹配的 $n$ 元语法所占的比例
-# （参考译文里每个 $n$ 元语法最多被匹配一次）；$\mathrm{len}_{\text{label}}$ 和 $\mathrm{len}_{\text{pred}}$
-# 分别是参考译文和预测序列的词元数，$k$ 是考虑的最长 $n$ 元语法。则
-#
-# $$\mathrm{BLEU} = \exp\left(\min\left(0,\ 1 - \frac{\mathrm{len}_{\text{label}}}{\mathrm{len}_{\text{pred}}}\right)\right)
-#   \prod_{n=1}^{k} p_n^{1/2^n}.$$
-#
-# * 连乘的部分奖励匹配。指数 $1/2^n$ 随 $n$ 变小：长的 $n$ 元语法本来就更难匹配，
-#   它的精确率低一些受到的惩罚较轻。例如 $p = 1/3$ 作为 $p_1$ 会让分数乘上 $(1/3)^{1/2} \approx 0.577$，
-#   作为 $p_2$ 只乘上 $(1/3)^{1/4} \approx 0.760$。
-# * 指数因子是简短惩罚（brevity penalty）：只看精确率的话，只输出一两个有把握的词就能得高分；
-#   预测比参考译文短时这个因子小于 1，不短时等于 1。
-#
-# 完全相同的句子得 1，没有一个词对上得 0。本节的句子只有几个词，所以取 $k=2$（只看单个词和相邻词对）。
-# 例如把 `il est calme .` 译成 `il est riche .`：4 个词对了 3 个，$p_1 = 3/4$；3 个相邻词对里只有
-# `il est` 对了，$p_2 = 1/3$；长度相同，没有简短惩罚，所以
-# $\mathrm{BLEU} = (3/4)^{1/2}(1/3)^{1/4} \approx 0.658$。
-
-# %%
-example = d2l.bleu("il est riche .", "il est calme .", k=2)
-print(f"bleu('il est riche .', 'il est calme .', k=2) = {example:.3f}")
-print(f"bleu('il est .', 'il est calme .', k=2) = {d2l.bleu('il est .', 'il est calme .', k=2):.3f}"
-      "  (too short: the brevity penalty)")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert abs(example - (3 / 4) ** 0.5 * (1 / 3) ** 0.25) < 1e-12 and round(example, 3) == 0.658
-assert d2l.bleu("il est .", "il est calme .", k=2) < 1
-assert (round((1 / 3) ** 0.5, 3), round((1 / 3) ** 0.25, 3)) == (0.577, 0.760)
-
-# %% [markdown]
-# 用训练好的模型逐句贪心翻译（greedy），并算出 BLEU。10.7 节还要对 Transformer 做同样的事，
-# 所以把“逐句翻译、打分、收集注意力权重”写成一个函数。句子总是送到模型参数所在的设备上：
-# 书中的 `predict_seq2seq` 要调用者另外传入 `device`，两者不一致时会报错。
+# 用训练好的模型逐句贪心翻译（greedy）书中的四个英语句子，并用 9.7 节的 BLEU 打分
+# （`d2l.bleu`，句子很短，取 $k=2$：只看单个词和相邻词对；完全相同得 1）。
+# 10.7 节还要对 Transformer 做同样的事，所以把“逐句翻译、打分、收集注意力权重”写成一个函数：
 
 # %%
 #@save
@@ -397,12 +322,6 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
     return translations, bleus, attention_weight_seqs
 
 
-# %% [markdown]
-# 下面翻译书中的四个英语句子。其中三句原样出现在训练数据里，每次训练都逐字译对
-# （5 个随机种子 × 3 种 CPU 计算内核的 15 次训练，共 45/45<!-- result: sweep | summary.bahdanau all.training sentences exact | s --> 句）；
-# 第三句 `he's calm .` 不在训练数据中，它的译文随随机种子和 CPU 的浮点运算顺序而变（统计见附录），后面专门讨论。
-
-# %%
 #@save
 # The book's four test sentences and their references; UNSEEN_ENG is not among the training pairs.
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
@@ -411,231 +330,297 @@ UNSEEN_ENG = "he's calm ."
 
 # %% tags=["nbval-ignore-output"]
 # The he's calm . line depends on the CPU's floating-point kernels; the checks hold for all.
-engs, fras = list(TEST_ENGS), list(TEST_FRAS)
-translations, bleus, attention_weight_seqs = translate_and_score(
-    net, engs, fras, src_vocab, tgt_vocab, num_steps, device)
+translations, bleus, _ = translate_and_score(net, TEST_ENGS, TEST_FRAS, src_vocab, tgt_vocab,
+                                             num_steps, device)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis chez moi ."]
 assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
-assert bleus[2] < 1  # he's calm . was wrong in every run measured (see the appendix)
+assert bleus[2] < 1 and translations[2].startswith("il est ") and "calme" not in translations[2]
 
 # %% [markdown]
-# ## 可视化
-#
-# 取 `i'm home .` 翻译时每个解码步的注意力权重，画成热图：行是生成的词元（查询，最后一行是生成 `<eos>` 的那一步），
-# 列是源词元（键），只画有效的源位置（包括 `<eos>`），每格写上权重。
-# 有效的源位置有 $T = 4$ 个，所以均匀分配（什么都不挑）时每格是 $1/T = 0.25$，在颜色条上用黑线标出。
-# 书中的热图只标位置编号；这里标出词元和 $1/T$，因为要读的正是每一行偏离均匀分配多远。
+# 三句原样出现在训练数据里，逐字译对了。`he's calm .` 却**不在**这 600 个句子对里，要译对它，
+# 模型得把 `he's X .` → `il est X .` 与 `calm` → `calme` 两条线索组合起来；这一次训练没有译对
+# （它保留了 `il est … .` 的句式，形容词却不对；具体译成什么随 CPU 的浮点运算顺序而变）。
+# 数一数训练数据里的这两条线索，再看看这些句子有多长：
 
 # %%
-src_tokens = engs[-1].split() + ["<eos>"]
-out_tokens = translations[-1].split() + ["<eos>"]
-# predict_seq2seq keeps, per step, the decoder's list of weights: one (1, 1, num_kv) tensor
-all_weights = torch.cat([step[0] for step in attention_weight_seqs[-1]], dim=0).squeeze(1).cpu()
-attention_weights = all_weights[:, :len(src_tokens)]  # (output steps, source tokens)
-uniform = 1 / len(src_tokens)
-d2l.show_heatmaps(attention_weights.reshape(1, 1, *attention_weights.shape),
-                  xlabel="Source tokens (keys)", ylabel="Generated tokens (queries)",
-                  figsize=(4.5, 4), xticklabels=src_tokens, yticklabels=out_tokens)
-fig = d2l.plt.gcf()
-heatmap, colorbar = fig.axes[0], fig.axes[-1]
-for (i, j), w in zip(torch.cartesian_prod(*map(torch.arange, attention_weights.shape)).tolist(),
-                     attention_weights.flatten().tolist()):
-    heatmap.text(j, i, f"{w:.2f}", ha="center", va="center", fontsize=8,
-                 color="white" if w > 0.3 else "black")
-colorbar.axhline(uniform, color="black", linewidth=2)
-heatmap.set_title(f"black line on the colour bar: uniform 1/T = {uniform:.2f}", fontsize=8)
-d2l.plt.show()
-
-# %% [markdown]
-# 把图里的数按行读出来：每个生成词元最看重哪个源词元、权重多大，比均匀分配 $1/T$ 大多少：
-
-# %% tags=["nbval-ignore-output"]
-# The weights themselves vary with the seed and the floating-point kernels; the checks hold for all.
-for out_token, row in zip(out_tokens, attention_weights):
-    print(f"{out_token:6s} -> {src_tokens[int(row.argmax())]:6s} {float(row.max()):.2f} "
-          f"({float(row.max()) / uniform:.1f} x 1/T)   smallest {float(row.min()):.2f}")
-print(f"weights range from {float(attention_weights.min()):.2f} to "
-      f"{float(attention_weights.max()):.2f}; uniform would be {uniform:.2f} everywhere")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert out_tokens[:4] == ["je", "suis", "chez", "moi"]
-assert torch.allclose(attention_weights.sum(-1), torch.ones(len(out_tokens)), atol=1e-5)
-assert all_weights[:, len(src_tokens):].abs().max() == 0  # padding gets exactly zero weight
-row_gap = (attention_weights[:, None] - attention_weights[None]).abs().amax(-1)
-assert row_gap.max() > 0.05  # the steps do not all look at the source the same way
-assert attention_weights.max() < 0.9  # far from one source token per step
-
-# %% [markdown]
-# 这张热图离“每一步盯住一个源词”很远：没有哪个权重接近 1，把打印出的最大权重与均匀分配的 $1/T = 0.25$ 比一比
-# （具体的数是这一次运行的结果，随种子和 CPU 内核而变，所以正文不引用它们）。
-# 它能说明的是：每一行的和为 1，填充位置的权重恰好为 0，而且各行并不相同——每一步确实在用不同的权重
-# 重新组合源句子，这是固定上下文变量做不到的。逐行读上面打印的结果：有没有生成词元最看重与它对应的源词
-# （比如 `chez` 与 `home`、`.` 与 `.`）？哪些把最大的权重给了 `<eos>`？
-#
-# 这样短的句子说明不了注意力的真正用处。GRU 编码器是从左往右读的，`.` 和 `<eos>` 处的隐状态已经读完了整句话，
-# 本身就概括了 `i'm` 和 `home`（这也许就是有些生成词元偏向 `<eos>` 的原因）；
-# 只有 4 个位置可选、末尾两个位置又概括了全句时，模型没有理由学出像论文插图那样沿对角线排列的尖锐权重。要看到注意力“对齐”源词和目标词，
-# 需要更长的句子：Bahdanau 等人的实验里，注意力模型的优势正是在长句子上才明显。
-
-# %% [markdown]
-# ### 动手试试：逐步解码
-#
-# 上面的热图是解码结束后的整体；下面的探索器把 `predict_seq2seq` 的贪心解码一步一步摊开
-# （思路来自 Alammar 的逐步解码动画）。菜单选一个英语句子，再拖动“解码步”（decoding step）滑块：
-# 每走一步，热图多出一行，即这一步以上一步的解码器状态为查询、对各个有效源词元算出的注意力权重
-# （行和为 1，坐标轴上的数字是位置）；热图下面也多出一行文字：这一步生成的词元、到这一步为止的译文，以及权重最大的源词元。
-# 选 `i'm home .` 并把滑块拖到底，得到的正是上面那张热图；较短的译文在滑块到头之前就已生成 `<eos>`，之后不再变化。
-# 看一看：哪些步的权重行与前一步明显不同？这些步生成的是什么词元？
-# 所有状态都由 `decoding_states` 用本节训练好的 `net` 算出。有内核的读者可以修改下面的 `explorer_engs`，
-# 加上自己的句子（用空格隔开词元和标点，例如 `"i'm calm ."`；词表里没有的词会成为 `<unk>`，坐标轴上照样显示），
-# 重新运行这个单元格，看模型怎样一步步翻译它。
-
-# %%
-#@save
-def decoding_states(net, engs, src_vocab, tgt_vocab, num_steps, decimals=2):
-    """Explorer rows for the greedy translation of each sentence in `engs` by predict_seq2seq.
-
-    Returns (heat_rows, text_rows). heat_rows: per sentence (its index in `engs`), decoding step
-    (1, 2, ...) and valid source token, that step's attention weight (the decoder's
-    attention_weights saved by predict_seq2seq), labelled "position token" on both axes.
-    text_rows: per sentence and step, one line with the token emitted and the translation so far.
-    Sorted by step and source position, so every chart axis lists its labels in that order.
-    """
-    device = next(net.parameters()).device
-    heat_rows, text_rows = [], []
-    for s, eng in enumerate(engs):
-        translation, weight_seq = d2l.predict_seq2seq(
-            net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
-        src = src_vocab.to_tokens(src_vocab[eng.lower().split(" ")]) + ["<eos>"]
-        src = [f"{j + 1} {t}" for j, t in enumerate(src[:num_steps])]
-        out = translation.split()
-        out += ["<eos>"] * (len(weight_seq) - len(out))  # the last step emitted <eos>, if any
-        for i, step_weights in enumerate(weight_seq):
-            row = step_weights[0][0, 0, :len(src)]  # one decoder call per step: (1, 1, num_kv)
-            state = {"sentence": s, "step": i + 1, "output": f"{i + 1} {out[i]}"}
-            heat_rows += d2l.rows(state, row_labels=("source", src), weight=row,
-                                  decimals=decimals)
-            top = int(row.argmax())
-            text_rows += d2l.rows({**state, "line": i + 1}, text=[
-                f"step {i + 1} emits {out[i]!r}: {' '.join(out[:i + 1])}  |  "
-                f"most weight on {src[top].split(' ', 1)[1]!r} ({float(row[top]):.2f})"])
-    heat_rows.sort(key=lambda r: (r["step"], r["i"]))
-    return heat_rows, text_rows
-
-
-# %% tags=["nbval-ignore-output"]
-explorer_engs = list(TEST_ENGS)  # edit and re-run to decode your own sentences
-heat_rows, text_rows = decoding_states(net, explorer_engs, src_vocab, tgt_vocab, num_steps)
-max_steps = max(r["step"] for r in heat_rows)
-d2l.explorer(
-    d2l.heatmap_view(heat_rows, "source", "output", width=260, height=220,
-                     x_title="Source tokens (keys)", y_title="Generated tokens (queries)"),
-    d2l.text_view(text_rows, "text", width=420, height=18 * max_steps, size=12),
-    controls=[d2l.Select("sentence", tuple(range(len(explorer_engs))), "sentence",
-                         default=len(explorer_engs) - 1, labels=tuple(explorer_engs)),
-              d2l.Slider("step", range(1, max(max_steps, 2) + 1), "decoding step",
-                         default=min(3, max_steps), upto=True)],
-    title="Greedy decoding, one step at a time", columns=1)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-home = explorer_engs.index("i'm home .")
-home_rows = [r for r in heat_rows if r["sentence"] == home]
-home_heat = torch.tensor([[r["weight"] for r in home_rows if r["step"] == i + 1]
-                          for i in range(len(out_tokens))])
-assert torch.allclose(home_heat, attention_weights, atol=0.005)  # the heatmap above, step by step
-for s, eng in enumerate(explorer_engs):
-    steps = sorted({r["step"] for r in heat_rows if r["sentence"] == s})
-    assert steps == list(range(1, len(translations[s].split()) + 2))  # every token, then <eos>
-    for i in steps:
-        row = [r["weight"] for r in heat_rows if (r["sentence"], r["step"]) == (s, i)]
-        assert len(row) == len(eng.split()) + 1 and abs(sum(row) - 1) <= 0.005 * len(row)
-    last = [r["text"] for r in text_rows if (r["sentence"], r["step"]) == (s, steps[-1])]
-    assert f"emits '<eos>': {translations[s]} <eos>".replace("  ", " ") in last[0]
-
-# %% [markdown]
-# ## 泛化：训练集中没有的句子
-#
-# 四个测试句子里有三个原样出现在训练数据中（`go .`、`i lost .`、`i'm home .`），
-# 模型只要“记住”就能译对。`he's calm .` 却**不在**这 600 个句子对里：
-
-# %%
+raw = "\n".join(d2l.read_data_nmt().split("\n", 600)[:600])  # the 600 pairs used for training
 source, target = d2l.tokenize_nmt(d2l.preprocess_nmt(raw), num_examples=600)
 pairs = [(" ".join(s), " ".join(t)) for s, t in zip(source, target)]
-print("he's calm . in training data:", any(s == "he's calm ." for s, _ in pairs))
-for s, t in pairs:
-    if s.startswith("he's") or "calm ." in s:
-        print(f"  {s:14s} -> {t}")
 hes = [t for s, t in pairs if s.startswith("he's")]
 calm = [t for s, t in pairs if s.endswith(" calm .")]
-print(f"{len(hes)} pairs 'he's X .', all translated 'il est ...': "
-      f"{all(t.startswith('il est') for t in hes)}; {len(calm)} pairs with 'calm', "
-      f"all with 'calme': {all('calme' in t for t in calm)}")
+print(f"he's calm . among the training pairs: {any(s == UNSEEN_ENG for s, _ in pairs)}")
+print(f"{len(hes)} pairs 'he's X .', e.g. {hes[0]!r}; {len(calm)} pairs with 'calm', e.g. "
+      f"{calm[0]!r}")
+lengths = torch.tensor([len(s) for s in source])
+print(f"English sentences: {lengths.min()} to {lengths.max()} tokens (punctuation included), "
+      f"mean {lengths.float().mean():.1f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert not any(s == "he's calm ." for s, _ in pairs)
+assert not any(s == UNSEEN_ENG for s, _ in pairs)
 assert all(s in {s for s, _ in pairs} for s in ("go .", "i lost .", "i'm home ."))
 assert len(hes) == 6 and all(t.startswith("il est") for t in hes)
 assert len(calm) == 5 and all("calme" in t for t in calm)
+assert int(lengths.max()) <= 4
+
 
 # %% [markdown]
-# 要译对它，模型得把两条线索组合起来：`he's X .` → `il est X .`（上面 6 个句子对）
-# 以及 `calm` → `calme`（5 个句子对）。这需要真正的泛化，而不是记忆。
-# 上面这一次训练把它译成了 `il est bon .`：保留了 `il est X .` 的句式，却把 `calm` 换成了训练集里见过的形容词
-# （BLEU 0.658，就是上面算过的例子）。在那 15 次训练里，这一句一次也没有译对
-# （0/15<!-- result: sweep | summary.bahdanau all.he's calm . exact | s -->，统计见[附录](appendix-reproducibility.html)）。一个合理的猜测是数据太少：600 个句子、250 轮训练，
-# 模型很容易记住训练句子，而不是学会“主语 + est + 形容词”这样的规律。
+# ## 注意力在看哪里：一个知道答案的翻译任务
 #
-# 四个句子太少，判断不了注意力到底有没有帮助。基准程序（`python tools/book.py bench --heldout`）
-# 做了一个更像样的比较：在前 5000 个句子对上训练，再翻译其后 500 个从未见过的英语句子，
-# 用语料级 BLEU（corpus BLEU，把所有句子的 $n$ 元语法匹配数和长度先加总再套用上面的公式）打分。
-# 比较的三个模型是无注意力的 seq2seq（9.7 节的解码器，固定上下文变量）、本节的 Bahdanau 模型和 10.7 节的 Transformer，
-# 嵌入和隐藏单元都是 32 维，训练设置相同。3 个随机种子平均，三者的语料级 BLEU 分别是
-# 0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f -->、
-# 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f --> 和
-# 0.453<!-- result: heldout | summary.transformer.held-out BLEU | .3f -->：
-# 注意力让 GRU 模型好了一点，Transformer 好得多（每个模型的最小值和最大值见[附录：可复现性与速度](appendix-reproducibility.html)）。
-# 先看三个模型在本节的词表上各有多少参数：
+# 上面的英语句子最多只有几个词元，源句子只有几个位置可选，看不出注意力把生成的词对到了哪里。
+# 要看**对齐**，需要更长的句子，最好还要知道正确答案。下面换一个人造的翻译任务：
+# 英语句子由“the [形容词] 名词 动词 the [形容词] 名词”这样的分句组成，一到三个分句用 `and` 连起来；
+# 译文把每个词换成法语词，词序却变了：形容词照法语的习惯放到名词后面（`the black dog` → `le chien noir`），
+# 动词照日语的习惯放到分句末尾（`the man sees the dog` → `le homme le chien voit`）。
+# 每个目标词恰好翻译一个源词，所以每个生成的词**应该**看哪个源词是已知的；在每个形容词和每个动词处，两种语言的词序交叉。
+# 数据、尺寸和训练设置都写在下面的配置里（`bahdanau_attention` 是本节的演示模块，它也生成数据）：
+
+# %%
+align_config = bahdanau_attention.AlignmentConfig(
+    train_pairs=2000, test_pairs=300, max_clauses=3, embed_size=32, num_hiddens=64, num_layers=2,
+    dropout=0.1, batch_size=64, lr=0.005, num_epochs=10, plain_epochs=15)
+align_iter, align_src_vocab, align_tgt_vocab, align_test = align_config.data()
+for src, tgt, alignment in (align_test[0], align_test[2]):
+    print("source   :", " ".join(src))
+    print("target   :", " ".join(tgt))
+    print("alignment:", alignment, "(target word i translates source word alignment[i])")
+print(f"{align_config.train_pairs} training pairs, {len(align_test)} test pairs (drawn apart), "
+      f"source lengths {min(len(s) for s, _, _ in align_test)} to "
+      f"{max(len(s) for s, _, _ in align_test)} words; vocabularies "
+      f"{len(align_src_vocab)} / {len(align_tgt_vocab)} tokens")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert align_config == bahdanau_attention.ALIGNMENT_CONFIG  # what tools/alignment.py sweeps
+assert all(len(t) == len(a) for _, t, a in align_test)
+
+# %% [markdown]
+# 模型还是本节的 `Seq2SeqAttentionDecoder` 配 9.7 节的 `Seq2SeqEncoder`，用同一个 `d2l.train_seq2seq` 训练，
+# 只是隐藏单元多一些（64 个），句子也长得多（最多 24 个词，加上 `<eos>` 是 25 步）：
 
 # %%
 torch.manual_seed(0)
-models = {"seq2seq, no attention (9.7)": d2l.SEQ2SEQ_CONFIG.net(src_vocab, tgt_vocab),
-          "Bahdanau attention (10.4)": BAHDANAU_CONFIG.net(src_vocab, tgt_vocab),
-          "Transformer (10.7)": d2l.TRANSFORMER_CONFIG.net(src_vocab, tgt_vocab)}
-param_counts = {name: sum(p.numel() for p in model.parameters()) for name, model in models.items()}
-for name, count in param_counts.items():
-    print(f"{name:28s} {count:6d} parameters")
-print("Bahdanau minus seq2seq:", param_counts["Bahdanau attention (10.4)"]
-      - param_counts["seq2seq, no attention (9.7)"], "= attention's W_q, W_k, w_v:",
-      sum(p.numel() for p in net.decoder.attention.parameters()))
+align_net = d2l.EncoderDecoder(
+    d2l.Seq2SeqEncoder(len(align_src_vocab), align_config.embed_size, align_config.num_hiddens,
+                       align_config.num_layers, align_config.dropout),
+    Seq2SeqAttentionDecoder(len(align_tgt_vocab), align_config.embed_size,
+                            align_config.num_hiddens, align_config.num_layers,
+                            align_config.dropout))
+align_train = d2l.train_seq2seq(align_net, align_iter, align_config.lr, align_config.num_epochs,
+                                align_tgt_vocab, device)
 
 # %% [markdown]
-# 9.7 节的解码器每步也把一个 32 维的上下文与嵌入拼接后输入 GRU，所以 Bahdanau 模型只多出注意力的
-# $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$：$2 \times 32 \times 32 + 32 = 2080$ 个参数，多了约 4%；
-# Transformer 约多 29%。三者大小相近，比较的主要是结构，而不是参数多少。
-# 这里的句子都很短（连同 `<eos>` 最多 10 个词元），一个固定长度的上下文变量也装得下，
-# 所以不要指望注意力给小小的 GRU 模型带来大的差别；注意力主要帮助长句子。
+# 在 300 个测试句子上贪心翻译，再取一个有三个分句的长句子，把每一步的注意力权重画出来。
+# 颜色从 0（白）到 1（深红），与后面的探索器相同；黑框标出每个目标词所翻译的源词，即正确的对齐。
+
+# %% tags=["nbval-ignore-output"]
+# The weights and shares vary with the CPU's floating-point kernels; the checks hold for all.
+align_eval = bahdanau_attention.evaluate(align_net, align_test, align_src_vocab, align_tgt_vocab,
+                                         align_config.num_steps)
+example = next(t for t in align_test if t[0].count("and") == 2 and len(t[0]) >= 20)
+translation, weights = bahdanau_attention.greedy_decode(
+    align_net, [example[0]], align_src_vocab, align_tgt_vocab, align_config.num_steps)
+bahdanau_attention.alignment_heatmap(weights[0], example[0], translation[0], example[2])
+d2l.plt.show()
+offsets, content = align_eval["offsets"], align_eval["counts"]["content words"]
+print(f"test sentences translated exactly: {align_eval['exact']:.3f}")
+print(f"content words (nouns, adjectives, verbs) of those sentences: {content}; the largest "
+      f"weight falls on")
+sweep_command, sweep = bahdanau_attention.read_results("alignment")
+print(f"{'':28s}  this run   seeds 0-4 (min-max, results/alignment.json)")
+for name, keep in (("  the aligned source word", lambda d: d == 0),
+                   ("  1 to 3 words after it", lambda d: 1 <= d <= 3),
+                   ("  any word before it", lambda d: d < 0)):
+    runs = [bahdanau_attention.offset_share(r["bahdanau"], keep) for r in sweep["runs"]]
+    print(f"{name:28s}: {bahdanau_attention.offset_share(align_eval, keep):.3f}      "
+          f"{min(runs):.3f}-{max(runs):.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert param_counts == {"seq2seq, no attention (9.7)": 47304, "Bahdanau attention (10.4)": 49384,
-                        "Transformer (10.7)": 60872}
+share = {d: n / content for d, n in ((int(d), n) for d, n in offsets.items())}
+assert align_eval["exact"] >= 0.95 and align_eval["aligned"] == share.get(0, 0)
+assert share.get(0, 0) >= 0.1  # the aligned word itself
+assert sum(v for d, v in share.items() if 0 <= d <= 3) >= 0.78  # it or one of the next three
+assert sum(v for d, v in share.items() if d < 0) <= 0.01  # almost never before it
+for r in sweep["runs"]:  # the same over seeds 0-4
+    assert bahdanau_attention.offset_share(r["bahdanau"], lambda d: 0 <= d <= 3) >= 0.8
+    assert bahdanau_attention.offset_share(r["bahdanau"], lambda d: d < 0) <= 0.01
+assert translation[0] == example[1]  # the drawn sentence is translated exactly
+
+# %% [markdown]
+# 读这张图（这一次运行，种子 0）：深色的格子沿对角线排成一条带，每一行都落在黑框上或黑框右边不远处。
+# 词序交叉的地方看得最清楚：`oiseau gris` 和 `garçon blanc` 两处，生成名词的那一行最深的格子在名词（`bird`、`boy`）上，
+# 下一行生成形容词时，深色格子**跳回**左边的形容词（`grey`、`white`），正好落进黑框。
+# 并不是每一行都这么准：`le chien blanc` 三行的深色落在 `dog` 和它右边的 `and` 上；
+# 分句末尾的动词（`aime`、`entend`）那两行颜色很浅、分散在动词之后的几个词上，没有跳回动词本身。
+#
+# 图下的统计把 300 个测试句子都算上（它们全部被逐字译对）：在实词里，最大权重正好落在应翻译的源词上的占 0.465，
+# 落在它后面 1 到 3 个词上的又占 0.512，落在它**前面**的只有 0.001。种子 0–4 的五次训练里，前两个比例各有起伏
+# （0.14–0.54 和 0.45–0.68），第三个始终不超过 0.002。只数名词、形容词和动词，是因为 `le`、`et`、`.` 由语法就能决定，
+# 模型不必到源句子里去找它们。
+#
+# 为什么常常偏右，却几乎从不偏左？编码器是从左往右读的单向 GRU：$\mathbf{h}_t$ 读过前 $t$ 个词，
+# 第 $t$ 个词的信息还留在 $\mathbf{h}_{t+1}, \mathbf{h}_{t+2}, \ldots$ 里，注意力从其中任何一个都能取到它；
+# $\mathbf{h}_{t-1}$ 却还没读到这个词。所以在这里，“对齐”的意思是：注意力跳到应翻译的源词上，或者它之后不远处。
+# Bahdanau 等人用双向 RNN 正是为此：那样 $\mathbf{h}_t$ 同时概括前后的词，而且最集中地表示第 $t$ 个词附近。
+
+
+# %% [markdown]
+# ## 没有注意力：固定长度的瓶颈
+#
+# 现在在同样的数据上训练 9.7 节没有注意力的解码器 `d2l.Seq2SeqDecoder`（尺寸相同，每一步的上下文都是编码器最后的隐状态），
+# 并且让它多训练一半的轮数（15 轮），然后按源句子的长度统计逐字译对的句子所占的比例——这是 Bahdanau 等人论文图 2 的缩小版
+# （论文画的是 BLEU；这里的任务有唯一的正确译文，直接数译对的句子）。
+# 曲线是这一次运行；色带是同样的设置在种子 0–4 下各训练一次（两个模型）的最小值到最大值，
+# 读自提交的结果文件 `results/alignment.json`（由 `tools/alignment.py` 生成，命令打印在图下）。
+
+# %%
+torch.manual_seed(0)
+plain_net = d2l.EncoderDecoder(
+    d2l.Seq2SeqEncoder(len(align_src_vocab), align_config.embed_size, align_config.num_hiddens,
+                       align_config.num_layers, align_config.dropout),
+    d2l.Seq2SeqDecoder(len(align_tgt_vocab), align_config.embed_size, align_config.num_hiddens,
+                       align_config.num_layers, align_config.dropout))
+plain_train = d2l.train_seq2seq(plain_net, align_iter, align_config.lr, align_config.plain_epochs,
+                                align_tgt_vocab, device)
+
+# %% tags=["nbval-ignore-output"]
+# The shares vary with the CPU's floating-point kernels; the checks hold for all.
+plain_eval = bahdanau_attention.evaluate(plain_net, align_test, align_src_vocab, align_tgt_vocab,
+                                         align_config.num_steps)
+bahdanau_attention.plot_by_length({"bahdanau": align_eval, "seq2seq": plain_eval},
+                                  sweep["summary"])
+d2l.plt.show()
+for name, result in (("with attention   ", align_eval), ("without attention", plain_eval)):
+    groups = {n: [v for k, v in result["by_length"].items() if lo <= int(k) <= hi]
+              for n, (lo, hi) in (("6-8 words", (6, 8)), ("12-16", (12, 16)),
+                                  ("18-24", (18, 24)))}
+    print(f"{name} exact: " + ", ".join(f"{n} {sum(v) / len(v):.2f}" for n, v in groups.items()))
+summary = sweep["summary"]
+print(f"results/alignment.json, from `{sweep_command}`")
+print(f"over {summary['runs']} runs: with attention exact {summary['bahdanau exact']['min']:.3f}"
+      f"-{summary['bahdanau exact']['max']:.3f}, aligned "
+      f"{summary['bahdanau aligned (content words)']['min']:.3f}-"
+      f"{summary['bahdanau aligned (content words)']['max']:.3f}; without attention exact "
+      f"{summary['seq2seq exact']['min']:.3f}-{summary['seq2seq exact']['max']:.3f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+def exact_between(result, lo, hi):
+    values = [v for k, v in result["by_length"].items() if lo <= int(k) <= hi]
+    return sum(values) / len(values)
+
+
+assert exact_between(align_eval, 18, 24) >= 0.9 and exact_between(align_eval, 6, 8) >= 0.9
+assert exact_between(plain_eval, 6, 8) >= 0.4  # short sentences fit in the fixed vector
+assert exact_between(plain_eval, 18, 24) <= 0.1  # long ones do not
+assert exact_between(plain_eval, 6, 8) > exact_between(plain_eval, 12, 16) + 0.2
+assert summary["runs"] >= 5 and summary["bahdanau aligned (content words)"]["min"] >= 0.1
+assert summary["bahdanau exact"]["min"] >= 0.95 and summary["seq2seq exact"]["max"] <= 0.4
+for n, span in summary["exact by source length"].items():
+    if int(n) >= 18:
+        assert span["bahdanau"]["min"] >= 0.9 and span["seq2seq"]["max"] <= 0.1, n
+
+# %% [markdown]
+# 两个模型的编码器完全一样，差别只在解码器能不能回头看每个位置的 $\mathbf{h}_t$。
+# 没有注意力的模型在 6–8 个词的句子上还能译对 66%，到 12–16 个词只剩 5%，18 个词以上一句也译不对，尽管它多训练了一半的轮数；
+# 有注意力的模型在每个长度上都全部译对。五次运行也一样：有注意力时，每个长度上译对的比例都不低于 0.96；
+# 没有注意力时，18 个词以上的句子最多只译对 0.077。整句话要挤进一个 64 维的向量，句子一长就装不下了——
+# 这就是导言说的瓶颈，也是论文图 2 的形状：没有注意力的 RNNencdec 的 BLEU 随句子变长而下降，RNNsearch 基本不变。
+
+
+# %% [markdown]
+# ### 动手试试：一步一步地解码
+#
+# 下面的探索器把两个模型的贪心解码一步一步摊开（思路来自 Alammar 的逐步解码动画）。
+# 菜单选一个测试句子（由短到长），拖动“解码步”（decoding step）滑块：
+# 每走一步，热图多出一行，即这一步以上一步的解码器状态为查询、对各个源词元算出的注意力权重，
+# 行名写着生成的词和它**应该**翻译的源词（`chien <- dog`；译错的词标 `(wrong)`）。颜色标尺与上面的热图相同（0 为白，1 为深红）。
+# 下面的文字逐步列出有注意力的模型生成了什么、权重最大的源词是哪个，以及没有注意力的模型在同一步生成了什么。
+# 要看的是两件事。(1) 形容词那一步：深色格子先在名词上、下一步跳回形容词，就像上面热图里的交叉。
+# (2) 没有注意力的模型从哪一步开始出错、错成什么样。
+
+# %% tags=["nbval-ignore-output"]
+explorer_triples = [next(t for t in align_test if len(t[0]) == n) for n in (8, 16, 22)]
+bahdanau_attention.explore_alignment(align_net, plain_net, explorer_triples, align_src_vocab,
+                                     align_tgt_vocab, align_config.num_steps, default=2)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+explorer_outs, _ = bahdanau_attention.greedy_decode(
+    align_net, [t[0] for t in explorer_triples], align_src_vocab, align_tgt_vocab,
+    align_config.num_steps)
+plain_outs, _ = bahdanau_attention.greedy_decode(
+    plain_net, [t[0] for t in explorer_triples], align_src_vocab, align_tgt_vocab,
+    align_config.num_steps)
+assert explorer_outs == [t[1] for t in explorer_triples]  # with attention: all three exact
+assert plain_outs[1] != explorer_triples[1][1] and plain_outs[2] != explorer_triples[2][1]
+
+# %% [markdown]
+# 这一次运行里：三个句子有注意力的模型都逐字译对。(1) 在每个句子的第 2、3 步都能看到交叉：
+# 8 个词的句子生成 `garçon` 时最大权重 0.57 在 `boy` 上，生成 `grand` 时 0.60 跳回 `big`；22 个词的句子（打开时显示的那个）
+# 是 `oiseau` 0.62 在 `bird` 上、`gris` 0.45 在 `grey` 上。(2) 没有注意力的模型在 8 个词的句子里错了一个词
+# （第 3 步把 `grand` 译成 `blanc`），在 16 个词的句子里错了 5 个，错的都是同类的词：形容词换成别的形容词、名词换成别的名词、
+# 动词换成别的动词——句式它记住了，具体是哪个词却从那个固定长度的向量里读不出来。
+# 在 22 个词的句子里，它第 2 步就把 `oiseau` 译成 `chien`，此后译文与参考对不上了，23 步里只有 3 步对。
+
+
+# %% [markdown]
+# ## 回到真实数据
+#
+# 在 fra-eng 这样短的句子上，固定长度的上下文还装得下，注意力的好处也就小。
+# 基准程序（`python tools/book.py bench --heldout --seeds 3 --save heldout`）在前 5000 个句子对上训练 30 轮，
+# 再翻译其后 500 个没见过的英语句子，用语料级 BLEU（corpus BLEU，先把所有句子的 $n$ 元语法匹配数和长度加总再套公式）打分，
+# 比较没有注意力的 seq2seq、本节的 Bahdanau 模型和 10.7 节的 Transformer（嵌入和隐藏单元都是 32 维）。
+# 下面读出提交的结果文件 `results/heldout.json`；参数个数是这些模型在 5000 个句子对的词表上的个数：
+
+# %%
+heldout_command, heldout = bahdanau_attention.read_results("heldout")
+print(f"{heldout['train_pairs']} training pairs, {heldout['test_pairs']} unseen test pairs, "
+      f"{heldout['epochs']} epochs, {heldout['summary']['seq2seq']['runs']} seeds")
+for name, row in heldout["summary"].items():
+    print(f"{name:11s} {row['parameters']:7d} parameters   held-out BLEU {row['held-out BLEU']:.3f} "
+          f"(min {row['min']:.3f}, max {row['max']:.3f})   BLEU on training pairs "
+          f"{row['training pairs BLEU']:.3f}")
+
+# %% [markdown]
+# 注意力让 GRU 模型只好了一点（0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f --> → 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f -->，三个种子的范围刚刚分开），参数只多了 2080 个（约 1.5%，即注意力的
+# $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$：$2 \times 32 \times 32 + 32$）；Transformer 好得多，参数约多 10%。
+# 这与上面的曲线一致：句子短时，两种 GRU 模型差不多；注意力的优势在长句子上。
+# 另外，只有一个参考译文时，语料级 BLEU 远到不了 1：连训练过的句子对也只有 0.41–0.55。
+
 
 # %% [markdown]
 # ## 小结
 #
 # * Bahdanau 注意力把解码器上一步的隐状态当作查询、把编码器各时间步的隐状态当作键和值，
-#   每一步重新计算上下文变量，从而摆脱了固定长度上下文的瓶颈。
-# * 解码器每一步的输入是上下文与上一个词元嵌入的拼接；因为查询依赖上一步状态，解码只能逐步进行。
-# * 键的投影 $\mathbf{W}_k\mathbf{h}_t$ 和填充掩码不随解码步变化，在 `init_state` 里每个序列算一次即可，
-#   结果与每步重算逐位相同。
-# * BLEU 用 $n$ 元语法精确率和简短惩罚给译文打分；注意力权重画成热图，可以看到生成每个词时模型“看”的是源句子的哪些位置——
-#   在这么短的句子上，权重离均匀分配 $1/T$ 不远。
-# * 训练集中出现过的句子容易译对；`he's calm .` 这样需要组合泛化的句子是检验模型的更好试金石。
+#   每一步重新计算上下文变量；解码器每一步的输入是这个上下文与上一个词元嵌入的拼接，因为查询依赖上一步状态，解码只能逐步进行。
+# * 键的投影 $\mathbf{W}_k\mathbf{h}_t$ 和填充掩码不随解码步变化，在 `init_state` 里每个序列算一次即可，结果与每步重算逐位相同。
+# * 在知道正确对齐的任务上，训练好的注意力把生成的词对到它所翻译的源词上，形容词与名词交叉的地方也一样；
+#   单向编码器让最大权重常常落在该看的词之后一到三个位置，但几乎从不落在它之前。
+# * 没有注意力时，整句话要挤进一个固定长度的向量，源句子越长，译对的越少；有注意力的模型在各个长度上都译得对。
+# * 书中 fra-eng 的句子很短，在那里注意力只带来很小的提高。
+
+# %% [markdown]
+# <details><summary>与书中代码的差别</summary>
 #
+# * 解码器状态：书中是三项 `(enc_outputs, hidden_state, enc_valid_lens)`，每步调用一次
+#   `self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)`；这里多两项（投影好的键和填充掩码），
+#   每步调用 `attend`。数学相同，前向结果逐位相同（上面的比较）。
+# * 掩码：书中的 `masked_softmax` 把填充位置的分数换成 $-10^6$，这里换成 $-\infty$，填充位置的权重恰好为 0（练习 3）。
+#   代价是一个没有有效词元的源序列会得到 NaN，所以 `init_state` 要求每个有效长度至少为 1（至少有 `<eos>`），否则报错。
+# * `d2l.preprocess_nmt` 除了书中 9.5 节的处理，还把弯撇号 `’` 换成 `'`、法语引号 `« »` 换成 `"`、细空格换成普通空格，
+#   否则 `j'ai` 与 `j’ai` 会成为两个词元。
+# * `d2l.train_seq2seq` 与书中的接口和所算的损失相同；它去掉整批都是填充的时间步、用融合的 Adam，
+#   这几处提速各省多少时间由 `python tools/book.py bench --speedups` 量出，存在 `results/speedups.json`。
+# * `predict_seq2seq` 把句子送到模型参数所在的设备上；书中的版本要调用者另外传入 `device`，两者不一致时会报错。
+# * 9.7 节的 `d2l.Seq2SeqDecoder` 每步的上下文都是编码器最后一层的最终隐状态；书中的版本在逐步预测时取解码器自己最新的状态，
+#   训练和预测看到的上下文不同。本节的瓶颈比较用的是前者。
+# * 书中的热图只标位置编号；这里标出词元。
+#
+# </details>
+
+# %% [markdown]
 # ## 练习
 #
-# 以下练习互不依赖，只用到正文里的数据（`train_iter`、`src_vocab`、`tgt_vocab`）、超参数和训练好的 `net`。
+# 以下练习互不依赖，只用到正文里 fra-eng 的数据（`train_iter`、`src_vocab`、`tgt_vocab`）、超参数和训练好的 `net`。
 
 # %% [markdown]
 # ### 练习 1
@@ -643,8 +628,9 @@ assert param_counts == {"seq2seq, no attention (9.7)": 47304, "Bahdanau attentio
 # 把实验里的 GRU 换成 LSTM（长短期记忆网络，long short-term memory）：编码器和解码器都换。
 # LSTM 的状态是一对张量 $(\mathbf{H}, \mathbf{C})$，注意查询应取隐状态 $\mathbf{H}$ 的最后一层，而不是记忆元 $\mathbf{C}$。
 # 用正文的超参数（种子 0）训练 30 轮。定义 `ex1_net`（训练好的 `d2l.EncoderDecoder`）、`ex1_loss`（最后一轮的损失）
-# 和 `ex1_rnn_params`（字典，`"gru"` 和 `"lstm"`：两种解码器循环层 `decoder.rnn` 的参数个数）。
-# 与 GRU 相比，循环层的参数多了多少？为什么？
+# 和 `ex1_rnn_params`（字典，`"gru"` 和 `"lstm"`：两种解码器循环层 `decoder.rnn` 的参数个数）；
+# 为了公平比较，再用同样的设置（种子 0、30 轮）训练正文的 GRU 模型，把它最后一轮的损失存为 `ex1_gru_loss`。
+# 与 GRU 相比，循环层的参数多了多少？为什么？30 轮后哪个损失更低？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class LSTMSeq2SeqEncoder(d2l.Seq2SeqEncoder):
@@ -680,8 +666,11 @@ ex1_net = d2l.EncoderDecoder(
     LSTMSeq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout),
     LSTMSeq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout))
 ex1_loss = d2l.train_seq2seq(ex1_net, train_iter, lr, 30, tgt_vocab, device).loss
+torch.manual_seed(0)
+ex1_gru_net = BAHDANAU_CONFIG.net(src_vocab, tgt_vocab)
+ex1_gru_loss = d2l.train_seq2seq(ex1_gru_net, train_iter, lr, 30, tgt_vocab, device).loss
 ex1_rnn_params = {name: sum(p.numel() for p in model.decoder.rnn.parameters())
-                  for name, model in (("gru", net), ("lstm", ex1_net))}
+                  for name, model in (("gru", ex1_gru_net), ("lstm", ex1_net))}
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 rnns = [m for m in ex1_net.modules() if isinstance(m, nn.RNNBase)]
@@ -694,8 +683,8 @@ X_check, X_len_check, Y_check, _ = next(iter(train_iter))
 with torch.no_grad():
     Y_hat, _ = ex1_net(X_check.to(ex1_dev), Y_check.to(ex1_dev), X_len_check.to(ex1_dev))
 ex1_weights = torch.cat(ex1_net.decoder.attention_weights, dim=1)
-print(f"after 30 epochs: LSTM loss {ex1_loss:.3f} (should be below 0.3); "
-      f"attention rows sum to 1: {bool(torch.allclose(ex1_weights.sum(-1), torch.ones(1), atol=1e-5))}")
+print(f"after 30 epochs (seed 0): LSTM loss {ex1_loss:.3f}, GRU loss {ex1_gru_loss:.3f}; "
+      f"largest |attention row sum - 1| = {float((ex1_weights.sum(-1) - 1).abs().max()):.1e}")
 assert len(rnns) == 2 and all(isinstance(m, nn.LSTM) for m in rnns), \
     "both the encoder and the decoder should use nn.LSTM (and no GRU)"
 assert Y_hat.shape == (X_check.shape[0], num_steps, len(tgt_vocab))
@@ -709,8 +698,9 @@ assert ex1_loss < 0.3, "after 30 epochs the LSTM model should have learned somet
 # 原因是每一层的每个“门”都有同样形状的一组权重：输入到隐状态的 $\mathbf{W}_x \in \mathbb{R}^{h \times d}$、
 # 隐状态到隐状态的 $\mathbf{W}_h \in \mathbb{R}^{h \times h}$ 和偏置。GRU 有 3 组（重置门、更新门、候选隐状态），
 # LSTM 有 4 组（输入门、遗忘门、输出门、候选记忆元），层数和宽度不变时参数之比就是 $4/3$。
-# 30 轮后 LSTM 模型的损失（上面打印的值）已降到 0.3 以下，能学，但这个数并不说明 LSTM 更好或更差：
-# 要比较，得用同样的轮数训练 GRU 模型（练习 2 里的加性注意力模型就是），并在没见过的句子上比 BLEU。
+# 同样训练 30 轮（种子 0），LSTM 模型的损失比 GRU 模型高（上面打印的两个值）：参数多了三分之一，
+# 在这么短的训练里却学得更慢，而不是更快。这只是训练损失，也只是一个种子；要说哪个翻译得更好，
+# 还得多试几个种子，并在没见过的句子上比 BLEU。
 
 # %% [markdown]
 # ### 练习 2
@@ -719,9 +709,11 @@ assert ex1_loss < 0.3, "after 30 epochs the LSTM model should have learned somet
 # 提示：点积注意力的键不需要投影，`init_state` 里可以把缩放因子 $1/\sqrt{h}$ 预先乘进键，`attend` 里只剩一次批量矩阵乘法。
 # 定义 `ex2_params`（字典，`"additive"` 和 `"dot"` 两种解码器注意力层的参数个数）、
 # `ex2_losses`（同样两个键，用正文超参数、种子 0 各训练 30 轮后的损失）和 `ex2_dot_net`（训练好的点积版本）。
-# 书中问的是“如何影响训练的效率”。计时的结果随机器和负载而变，所以这里数一个不随机器而变的量：
+# 书中问的是“如何影响训练的效率”。从两方面量：
 # 用 `torch.utils.flop_counter.FlopCounterMode` 数两种模型在一个训练批量上一次前向加反向传播的浮点运算次数（FLOPs），
-# 存为 `ex2_flops`（同样两个键）。换成点积对训练效率有什么影响？
+# 存为 `ex2_flops`（同样两个键）；再在**同一个单元格里交替**给两种模型计时（各 7 次，每次在同样的 5 个小批量上训练，
+# 交替进行，机器负载的起伏对两者一样），取中位数存为 `ex2_seconds`（同样两个键）。
+# 换成点积对训练效率有什么影响？实测时间的比值与 FLOPs 的比值一致吗？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 from torch.utils.flop_counter import FlopCounterMode
@@ -777,11 +769,41 @@ flop_batch = next(iter(train_iter))
 ex2_flops = {name: training_flops(model, flop_batch)
              for name, model in (("additive", additive_net), ("dot", ex2_dot_net))}
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+
+def train_seconds(model, batches):
+    """Wall time of training `model` on `batches` (as train_seq2seq does, without the plot)."""
+    dev = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr)
+    loss = d2l.MaskedSoftmaxCELoss()
+    model.train()
+    start = time.perf_counter()
+    for X, X_valid_len, Y, Y_valid_len in batches:
+        X, X_valid_len, Y, Y_valid_len = (t.to(dev) for t in (X, X_valid_len, Y, Y_valid_len))
+        optimizer.zero_grad()
+        bos = torch.full((Y.shape[0], 1), tgt_vocab["<bos>"], dtype=Y.dtype, device=dev)
+        Y_hat, _ = model(X, torch.cat([bos, Y[:, :-1]], 1), X_valid_len)
+        loss(Y_hat, Y, Y_valid_len).sum().backward()
+        optimizer.step()
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+timing_batches = [batch for _, batch in zip(range(5), train_iter)]
+times = {"additive": [], "dot": []}
+for _ in range(7):  # alternate, so both models see the same load on the machine
+    for name, model in (("additive", additive_net), ("dot", ex2_dot_net)):
+        times[name].append(train_seconds(model, timing_batches))
+ex2_seconds = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 print("attention parameters:", ex2_params)
 print(f"FLOPs of one forward + backward pass: additive {ex2_flops['additive'] / 1e6:.1f} M, "
       f"dot product {ex2_flops['dot'] / 1e6:.1f} M "
       f"(dot / additive = {ex2_flops['dot'] / ex2_flops['additive']:.3f})")
+print(f"training time on 5 batches, median of 7 alternating runs: additive "
+      f"{ex2_seconds['additive'] * 1e3:.0f} ms, dot product {ex2_seconds['dot'] * 1e3:.0f} ms "
+      f"(dot / additive = {ex2_seconds['dot'] / ex2_seconds['additive']:.2f})")
 print(f"after 30 epochs: additive loss {ex2_losses['additive']:.3f}, "
       f"dot product loss {ex2_losses['dot']:.3f} (both should be below 0.3)")
 assert isinstance(ex2_dot_net.decoder.attention, d2l.DotProductAttention)
@@ -796,6 +818,7 @@ assert ex2_weights[padded.expand_as(ex2_weights)].abs().max() == 0, "mask the pa
 assert torch.allclose(ex2_weights.sum(-1), torch.ones(ex2_weights.shape[:2]), atol=1e-5)
 assert max(ex2_losses.values()) < 0.3, "both models should learn within 30 epochs"
 assert ex2_flops["dot"] < ex2_flops["additive"], "the dot product needs no W_q, W_k or w_v"
+assert set(ex2_seconds) == {"additive", "dot"} and min(ex2_seconds.values()) > 0
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "dot": 0}
@@ -808,9 +831,13 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # $2 \times 32 \times 32 + 32 = 2080$ 个，点积为 0），每个解码步的运算也更少：加性注意力每步要算
 # $\mathbf{W}_q\mathbf{s}$、与键相加、对 $b \times T \times h$ 个数取 $\tanh$、再乘 $\mathbf{w}_v$，
 # 点积只需一次批量矩阵乘法（缩放已在 `init_state` 里乘进了键）。
-# 但注意力只占整个模型运算的一小部分：上面数出的 FLOPs 里，点积版本只比加性版本少约 6%（比值约 0.94），
-# 编码器和解码器的 GRU、嵌入和输出层的运算一点没少，所以一步训练的开销只略有下降
-# （实测的时间还取决于机器，这么小的运算常常以调用开销为主）。
+# 但注意力只占整个模型运算的一小部分：上面数出的 FLOPs 里，点积版本只比加性版本少约 6%（比值 0.944），
+# 编码器和解码器的 GRU、嵌入和输出层的运算一点没少。交替计时却省得多得多：
+# 这次运行里 5 个小批量的训练时间是加性 371 ms、点积 286 ms，比值 0.77。多省的部分来自调用次数：
+# 张量这么小，每个运算的固定开销（调度、分配内存）与它的浮点运算相比不可忽略，点积每个解码步少做
+# $\mathbf{W}_q\mathbf{s}$、加法、$\tanh$、乘 $\mathbf{w}_v$ 这几次运算（前向和反向都少），省下的时间就比 FLOPs 的占比多。
+# 计时随机器和负载而变（所以这个单元格的输出不参与 nbval 的比较；在负载很重时，另一次运行量出的比值是 0.92），
+# 所以在这样的小模型上，FLOPs 只给出下限：省下的时间至少有 FLOPs 少的那 6%，实际常常更多。
 # 按轮数算的学习效率也差不多：训练 30 轮后两者的损失都降到 0.3 以下、彼此接近（上面打印的两个值）。
 # 此外点积要求查询和键维数相同，加性注意力没有这个限制。
 
@@ -854,11 +881,12 @@ assert ex3_weights[~pad].min().item() > 0  # valid positions all get some weight
 # %% [markdown]
 # ### 练习 4
 #
-# 先在正文“逐步解码”的探索器里选 `i'm home .`，把解码步滑块一格一格拖到底：一共几步？热图每多出一行，
-# 就用了一个新的查询。本节把键的投影 $\mathbf{W}_k\mathbf{h}_t$ 移到了 `init_state`，为什么不能同样把查询的投影 $\mathbf{W}_q\mathbf{s}_{t'-1}$
+# 在正文的探索器里把解码步滑块一格一格地拖：热图每多出一行，就用了一个新的查询。
+# 本节把键的投影 $\mathbf{W}_k\mathbf{h}_t$ 移到了 `init_state`，为什么不能同样把查询的投影 $\mathbf{W}_q\mathbf{s}_{t'-1}$
 # 也预先算好？用 `predict_seq2seq` 翻译一个句子时（它每生成一个词元就调用一次解码器），`W_k` 和 `W_q` 各被调用几次？
 # 用前向钩子数一数翻译 `"i'm home ."` 时的调用次数，存为字典 `ex4_calls`（键 `"W_k"`、`"W_q"`），
-# 并把生成的词元数（含 `<eos>`）存为 `ex4_steps`。
+# 并把生成的词元数（含 `<eos>`）存为 `ex4_steps`；再像书中那样每步调用一次 `net.decoder.attention`
+# （它在内部投影键），解码同样多的步数，把 `W_k` 的调用次数存为 `ex4_book_calls`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ex4_calls = {"W_k": 0, "W_q": 0}
@@ -867,14 +895,27 @@ hooks = [getattr(net.decoder.attention, name).register_forward_hook(
     for name in ex4_calls]
 _, ex4_weight_seq = d2l.predict_seq2seq(net, "i'm home .", src_vocab, tgt_vocab, num_steps,
                                         next(net.parameters()).device, True)
+ex4_steps = len(ex4_weight_seq)  # one decoder call per generated token, <eos> included
+ex4_calls_ours = dict(ex4_calls)
+ex4_calls.update({"W_k": 0, "W_q": 0})
+with torch.no_grad():  # the book's decoder: AdditiveAttention projects the keys at every step
+    src = torch.tensor([src_vocab["i'm home .".split()] + [src_vocab["<eos>"]]],
+                       device=next(net.parameters()).device)
+    enc_outputs, hidden = net.encoder(src)
+    enc_values = enc_outputs.transpose(0, 1)
+    for _ in range(ex4_steps):
+        net.decoder.attention(hidden[-1].unsqueeze(1), enc_values, enc_values, None)
+ex4_book_calls = ex4_calls["W_k"]
+ex4_calls = ex4_calls_ours
 for hook in hooks:
     hook.remove()
-ex4_steps = len(ex4_weight_seq)  # one decoder call per generated token, <eos> included
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false}
-print(f"translating \"i'm home .\": {ex4_steps} decoding steps, calls {ex4_calls}")
+print(f"translating \"i'm home .\": {ex4_steps} decoding steps, calls {ex4_calls}; "
+      f"the book's per-step AdditiveAttention calls W_k {ex4_book_calls} times")
 assert ex4_calls["W_k"] == 1, "init_state projects the keys once per sentence"
 assert ex4_calls["W_q"] == ex4_steps, "the query is projected once per decoding step"
+assert ex4_book_calls == ex4_steps, "AdditiveAttention projects the keys at every call"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：查询 $\mathbf{s}_{t'-1}$ 是解码器上一步的隐状态，要等上一步的 GRU 算完才知道，
@@ -882,4 +923,4 @@ assert ex4_calls["W_q"] == ex4_steps, "the query is projected once per decoding 
 # `predict_seq2seq` 只在开始时调用一次 `init_state`，之后每步只调用解码器的 `forward`。
 # 上面数出的结果正是这样：翻译 `i'm home .` 时解码器生成了 `je suis chez moi .` 和 `<eos>`，共 6 步，
 # `W_k` 只被调用 1 次（在 `init_state` 里），`W_q` 被调用 6 次，每个解码步 1 次。
-# 如果像书中那样每步都调用 `AdditiveAttention`，`W_k` 也会被调用与步数一样多的次数。
+# 像书中那样每步都调用 `AdditiveAttention` 时，`W_k` 也被调用 6 次（上面打印的最后一个数）。

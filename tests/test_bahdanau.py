@@ -245,62 +245,101 @@ def test_check_min_lens_reads_values_only_on_the_cpu():
     d2l.check_min_lens(torch.zeros(2, device="meta"), "lens", 1)  # no values to read: no check
 
 
-def greedy_reference(net, sentence, vocab, num_steps):
-    """Greedy decoding written out: the decoder's attention_weights after each one-token call."""
-    src = vocab[sentence.split(" ")] + [vocab["<eos>"]]
-    valid = torch.tensor([len(src)])
-    X = torch.tensor([src + [vocab["<pad>"]] * (num_steps - len(src))])
-    net.eval()
-    with torch.no_grad():
-        state = net.decoder.init_state(net.encoder(X, valid), valid)
-        token, tokens, weights = vocab["<bos>"], [], []
-        for _ in range(num_steps):
-            Y, state = net.decoder(torch.tensor([[token]]), state)
-            token = int(Y.argmax(-1))
-            weights.append(net.decoder.attention_weights[0][0, 0, :len(src)])
-            tokens.append(vocab.to_tokens(token))
-            if token == vocab["<eos>"]:
-                break
-    return tokens, weights
+# ------------------------------------------------ the alignment demonstration (explore module)
+
+def test_reorder_pairs_alignment_translates_word_by_word():
+    from d2l_attention.explore import bahdanau_attention as ba
+
+    lexicon = {**ba.NOUNS, **ba.ADJECTIVES, **ba.VERBS, "the": "le", "and": "et", ".": "."}
+    triples = ba.reorder_pairs(200, 0)
+    assert triples == ba.reorder_pairs(200, 0) and triples != ba.reorder_pairs(200, 1)
+    crossings = 0
+    for src, tgt, align in triples:
+        assert len(tgt) == len(align) == len(src)  # one target word per source word
+        assert sorted(align) == list(range(len(src)))
+        assert [lexicon[src[a]] for a in align] == tgt
+        crossings += sum(a > b for a, b in zip(align, align[1:]))
+        assert len(src) + 1 <= ba.ALIGNMENT_CONFIG.num_steps
+    assert crossings > len(triples)  # the order changes, more than once a sentence on average
+    src, tgt, align = ba.reorder_pair(__import__("random").Random(0), 1, p_adjective=1.0)
+    assert align == [0, 2, 1, 4, 6, 5, 3, 7]  # le N A le N A V .
 
 
-@pytest.mark.parametrize("decimals", [2, 4])
-def test_decoding_states_hold_the_decoders_attention_weights_step_by_step(decimals):
-    vocab = tiny_vocab()
+def tiny_alignment_models():
+    from d2l_attention.explore import bahdanau_attention as ba
+
+    config = ba.AlignmentConfig(train_pairs=64, test_pairs=8, max_clauses=2, num_hiddens=16)
+    train_iter, src_vocab, tgt_vocab, test = config.data()
     torch.manual_seed(0)
-    net = d2l.EncoderDecoder(d2l.Seq2SeqEncoder(len(vocab), EMBED, HIDDEN, LAYERS),
-                             d2l.Seq2SeqAttentionDecoder(len(vocab), EMBED, HIDDEN, LAYERS))
-    engs, num_steps = ["a b", "d c a", "b zz"], 6  # "zz" is not in the vocabulary: <unk>
-    heat_rows, text_rows = d2l.decoding_states(net, engs, vocab, vocab, num_steps, decimals)
-    keys = [(r["step"], r["i"]) for r in heat_rows]
-    assert keys == sorted(keys)  # step by step, source position by position: the axis order
-    assert {r["source"] for r in heat_rows if r["sentence"] == 2} == {"1 b", "2 <unk>", "3 <eos>"}
-    for s, eng in enumerate(engs):
-        tokens, weights = greedy_reference(net, eng, vocab, num_steps)
-        mine = [r for r in heat_rows if r["sentence"] == s]
-        assert len(mine) == len(tokens) * (len(eng.split()) + 1)
-        for i, (token, expected) in enumerate(zip(tokens, weights), 1):
-            row = [r for r in mine if r["step"] == i]
-            assert [r["output"] for r in row] == [f"{i} {token}"] * len(row)
-            assert [r["i"] for r in row] == list(range(len(expected)))
-            assert [r["weight"] for r in row] == pytest.approx(expected.tolist(),
-                                                               abs=10 ** -decimals)
-            (line,) = [r["text"] for r in text_rows if (r["sentence"], r["step"]) == (s, i)]
-            assert line.startswith(f"step {i} emits {token!r}: {' '.join(tokens[:i])}  |")
-        assert len([r for r in text_rows if r["sentence"] == s]) == len(tokens)
+    net = config.net(src_vocab, tgt_vocab)
+    plain = config.net(src_vocab, tgt_vocab, attention=False)
+    for model in (net, plain):
+        model.apply(d2l.seq2seq._xavier_init)
+    return ba, config, src_vocab, tgt_vocab, test, net, plain
 
 
-def test_decoding_states_stop_at_eos():
-    vocab = tiny_vocab()
-    torch.manual_seed(0)
-    net = d2l.EncoderDecoder(d2l.Seq2SeqEncoder(len(vocab), EMBED, HIDDEN, LAYERS),
-                             d2l.Seq2SeqAttentionDecoder(len(vocab), EMBED, HIDDEN, LAYERS))
-    with torch.no_grad():  # the output layer always prefers <eos>: one step, empty translation
-        net.decoder.dense.weight.zero_()
-        net.decoder.dense.bias.zero_()
-        net.decoder.dense.bias[vocab["<eos>"]] = 10.0
-    heat_rows, text_rows = d2l.decoding_states(net, ["a b c"], vocab, vocab, 6)
-    assert {r["step"] for r in heat_rows} == {1} and len(heat_rows) == 4
-    assert {r["output"] for r in heat_rows} == {"1 <eos>"}
-    assert sum(r["weight"] for r in heat_rows) == pytest.approx(1, abs=0.02)
-    assert [r["text"].split("  |")[0] for r in text_rows] == ["step 1 emits '<eos>': <eos>"]
+def test_greedy_decode_matches_predict_seq2seq():
+    ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
+    sources = [s for s, _, _ in test]
+    outs, weights = ba.greedy_decode(net, sources, src_vocab, tgt_vocab, config.num_steps)
+    plain_outs, none = ba.greedy_decode(plain, sources, src_vocab, tgt_vocab, config.num_steps)
+    assert none is None
+    for src, out, w, plain_out in zip(sources, outs, weights, plain_outs):
+        translation, seq = d2l.predict_seq2seq(net, " ".join(src), src_vocab, tgt_vocab,
+                                               config.num_steps, "cpu", True)
+        assert " ".join(out) == translation and w.shape == (len(seq), len(src) + 1)
+        expected = torch.cat([step[0][0, :, :len(src) + 1] for step in seq])
+        assert torch.allclose(w, expected, atol=1e-6)
+        assert " ".join(plain_out) == d2l.predict_seq2seq(
+            plain, " ".join(src), src_vocab, tgt_vocab, config.num_steps, "cpu")[0]
+
+
+def test_evaluate_counts_aligned_words_of_exact_translations():
+    ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
+    triples = test[:3]
+    # A stand-in for a perfect model: greedy_decode returns the references and one-hot weights
+    # on the aligned words, except the first content word of the first sentence.
+    fake_weights = []
+    for i, (src, tgt, align) in enumerate(triples):
+        w = torch.zeros(len(tgt) + 1, len(src) + 1)
+        w[torch.arange(len(tgt)), torch.tensor(align)] = 1
+        w[-1, -1] = 1
+        if i == 0:
+            w[1] = torch.roll(w[1], 1)
+        fake_weights.append(w)
+    real = ba.greedy_decode
+    ba.greedy_decode = lambda *args: ([t for _, t, _ in triples], fake_weights)
+    try:
+        result = ba.evaluate(net, triples, src_vocab, tgt_vocab, config.num_steps)
+    finally:
+        ba.greedy_decode = real
+    content = sum(t in ba.CONTENT for _, tgt, _ in triples for t in tgt)
+    assert result["exact"] == 1 and result["counts"] == {"content words": content,
+                                                         "sentences": 3}
+    assert result["aligned"] == pytest.approx(1 - 1 / content)
+    assert set(result["by_length"]) == {len(s) for s, _, _ in triples}
+
+
+def test_alignment_explorer_holds_the_decoders_weights_and_both_translations():
+    ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
+    triples = test[:2]
+    heat, text = ba.decoding_states(net, plain, triples, src_vocab, tgt_vocab, config.num_steps,
+                                    decimals=4)
+    outs, weights = ba.greedy_decode(net, [s for s, _, _ in triples], src_vocab, tgt_vocab,
+                                     config.num_steps)
+    plain_outs, _ = ba.greedy_decode(plain, [s for s, _, _ in triples], src_vocab, tgt_vocab,
+                                     config.num_steps)
+    for s, w in enumerate(weights):
+        mine = [r for r in heat if r["sentence"] == s]
+        got = torch.tensor([[r["weight"] for r in mine if r["step"] == i + 1]
+                            for i in range(w.shape[0])])
+        assert torch.allclose(got, w, atol=1e-4)
+        lines = [r["text"] for r in text if r["sentence"] == s]
+        assert len(lines) == w.shape[0]
+        assert all(repr(t) in line for t, line in zip(outs[s] + ["<eos>"], lines))
+        assert all(repr(t) in line for t, line in zip(plain_outs[s], lines))
+    keys = [(r["step"], r["i"]) for r in heat]
+    assert keys == sorted(keys)
+    view = ba.explore_alignment(net, plain, triples, src_vocab, tgt_vocab, config.num_steps)
+    assert [c.name for c in view.controls] == ["sentence", "step"]
+    assert len(view.to_json()) < 300_000

@@ -10,14 +10,13 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..checks import check_min_lens
-from ..explorers import rows
 from ..seq2seq import Decoder, EncoderDecoder, Seq2SeqConfig, Seq2SeqEncoder, bleu, predict_seq2seq
 from .s10_3_attention_scoring import AdditiveAttention
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'bahdanau_net', 'BahdanauConfig', 'BAHDANAU_CONFIG', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'decoding_states']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'BahdanauConfig', 'BAHDANAU_CONFIG', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
-# %% notebooks/10.4-bahdanau-attention.py:95
+# %% notebooks/10.4-bahdanau-attention.py:96
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -26,7 +25,7 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/10.4-bahdanau-attention.py:123
+# %% notebooks/10.4-bahdanau-attention.py:118
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -93,31 +92,26 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/10.4-bahdanau-attention.py:289
-def bahdanau_net(src_vocab, tgt_vocab, embed_size, num_hiddens, num_layers, dropout):
-    """This section's translator: Seq2SeqEncoder + Seq2SeqAttentionDecoder. Its sizes are in
-    `BAHDANAU_CONFIG` (`BAHDANAU_CONFIG.net(src_vocab, tgt_vocab)`)."""
-    encoder = Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
-    decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers,
-                                      dropout)
-    return EncoderDecoder(encoder, decoder)
-
-
+# %% notebooks/10.4-bahdanau-attention.py:268
 @dataclasses.dataclass(frozen=True)
 class BahdanauConfig(Seq2SeqConfig):
-    """10.4's translator: the book's sizes and training settings (9.7's, trained 250 epochs)."""
+    """10.4's translator on fra-eng: 9.7's sizes and settings, trained 250 epochs; `net` builds
+    Seq2SeqEncoder + Seq2SeqAttentionDecoder."""
 
     num_epochs: int = 250
 
     def net(self, src_vocab, tgt_vocab):
-        return bahdanau_net(src_vocab, tgt_vocab, self.embed_size, self.num_hiddens,
-                            self.num_layers, self.dropout)
+        return EncoderDecoder(
+            Seq2SeqEncoder(len(src_vocab), self.embed_size, self.num_hiddens,
+                               self.num_layers, self.dropout),
+            Seq2SeqAttentionDecoder(len(tgt_vocab), self.embed_size, self.num_hiddens,
+                                    self.num_layers, self.dropout))
 
 
 BAHDANAU_CONFIG = BahdanauConfig()
 
 
-# %% notebooks/10.4-bahdanau-attention.py:376
+# %% notebooks/10.4-bahdanau-attention.py:301
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
@@ -142,40 +136,7 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
     return translations, bleus, attention_weight_seqs
 
 
-# %% notebooks/10.4-bahdanau-attention.py:407
 # The book's four test sentences and their references; UNSEEN_ENG is not among the training pairs.
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
-
-
-# %% notebooks/10.4-bahdanau-attention.py:497
-def decoding_states(net, engs, src_vocab, tgt_vocab, num_steps, decimals=2):
-    """Explorer rows for the greedy translation of each sentence in `engs` by predict_seq2seq.
-
-    Returns (heat_rows, text_rows). heat_rows: per sentence (its index in `engs`), decoding step
-    (1, 2, ...) and valid source token, that step's attention weight (the decoder's
-    attention_weights saved by predict_seq2seq), labelled "position token" on both axes.
-    text_rows: per sentence and step, one line with the token emitted and the translation so far.
-    Sorted by step and source position, so every chart axis lists its labels in that order.
-    """
-    device = next(net.parameters()).device
-    heat_rows, text_rows = [], []
-    for s, eng in enumerate(engs):
-        translation, weight_seq = predict_seq2seq(
-            net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
-        src = src_vocab.to_tokens(src_vocab[eng.lower().split(" ")]) + ["<eos>"]
-        src = [f"{j + 1} {t}" for j, t in enumerate(src[:num_steps])]
-        out = translation.split()
-        out += ["<eos>"] * (len(weight_seq) - len(out))  # the last step emitted <eos>, if any
-        for i, step_weights in enumerate(weight_seq):
-            row = step_weights[0][0, 0, :len(src)]  # one decoder call per step: (1, 1, num_kv)
-            state = {"sentence": s, "step": i + 1, "output": f"{i + 1} {out[i]}"}
-            heat_rows += rows(state, row_labels=("source", src), weight=row,
-                                  decimals=decimals)
-            top = int(row.argmax())
-            text_rows += rows({**state, "line": i + 1}, text=[
-                f"step {i + 1} emits {out[i]!r}: {' '.join(out[:i + 1])}  |  "
-                f"most weight on {src[top].split(' ', 1)[1]!r} ({float(row[top]):.2f})"])
-    heat_rows.sort(key=lambda r: (r["step"], r["i"]))
-    return heat_rows, text_rows
