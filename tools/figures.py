@@ -665,7 +665,7 @@ def cnn_panel(ax, xs: Sequence[float]) -> None:
         strong = {i for i, (_, hi) in enumerate(pairs)
                   if in_receptive_field(layer, rows[layer].index(hi))}
         edges(ax, pairs, strong)
-    label(ax, xs[2], 3.9, "sees all 5 tokens after 2 layers", size=SMALL,
+    label(ax, xs[2], 3.9, "only $y_3$ sees all 5 tokens after 2 layers", size=SMALL,
           color=PALETTE["weight"].edge)
 
 
@@ -680,7 +680,7 @@ def rnn_panel(ax, xs: Sequence[float]) -> None:
     edges(ax, zip(inputs, states, strict=True), highlight={0})
     for a, b in zip(states, states[1:], strict=False):
         arrow(ax, a.right, b.left, color=PALETTE["weight"].edge, lw=1.6)
-    label(ax, (xs[0] + xs[-1]) / 2, 3.55, "$x_1$ reaches $h_5$ in $n - 1$ steps", size=SMALL,
+    label(ax, (xs[0] + xs[-1]) / 2, 3.55, "$x_1$ reaches $h_5$ in $n$ steps", size=SMALL,
           color=PALETTE["weight"].edge)
 
 
