@@ -464,7 +464,7 @@ def softmax_gradients(scores, keys, scale):
 torch.manual_seed(0)
 dims = [4, 16, 64, 256, 1024]
 num_trials, num_keys = 1000, 10
-variances, stats = [], {False: [], True: []}
+variances, stats, row_norms = [], {False: [], True: []}, {}
 for d in dims:
     q = torch.randn(num_trials, 1, d)
     k = torch.randn(num_trials, num_keys, d)
@@ -473,6 +473,7 @@ for d in dims:
     for scaled in (False, True):
         scale = math.sqrt(d) if scaled else 1.0
         j_norm, q_norm = softmax_gradients(dots / scale, k, scale)
+        row_norms[scaled] = j_norm  # kept for the largest d
         stats[scaled].append(dict(max=F.softmax(dots / scale, dim=-1).max(dim=-1).values.mean().item(),
                                   mean=j_norm.mean().item(), median=j_norm.median().item(),
                                   saturated=(j_norm < 0.01).float().mean().item(),
@@ -501,7 +502,7 @@ assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, 
 
 # %%
 raw, scl = stats[False], stats[True]
-fig, axes = d2l.plt.subplots(1, 3, figsize=(10, 2.8))
+fig, axes = d2l.plt.subplots(1, 4, figsize=(13, 2.8))
 d2l.plot(dims, [variances, dims], xlabel="d", ylabel="variance",
          legend=["Var(q.k) measured", "d"], xscale="log", yscale="log", axes=axes[0])
 d2l.plot(dims, [[r["max"] for r in raw], [r["max"] for r in scl]], xlabel="d",
@@ -510,15 +511,21 @@ d2l.plot(dims, [[r["max"] for r in raw], [r["max"] for r in scl]], xlabel="d",
 d2l.plot(dims, [[r["saturated"] for r in raw], [r["saturated"] for r in scl]], xlabel="d",
          ylabel="rows with ||da/ds|| < 0.01", legend=["q.k", "q.k / sqrt(d)"], xscale="log",
          ylim=(-0.05, 1.05), axes=axes[2])
+axes[3].hist([row_norms[False], row_norms[True]], bins=25, range=(0, 0.5), color=["C0", "m"],
+             label=["q.k", "q.k / sqrt(d)"])
+axes[3].set_xlabel(f"||da/ds|| per row, d = {dims[-1]}"), axes[3].set_ylabel("rows")
+axes[3].legend()
 fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 不缩放时，$d$ 越大饱和的行越多（右图），$d = 1024$ 时 78% 的行几乎收不到梯度，中位数约为 0（表中 0.000）。
+# 不缩放时，$d$ 越大饱和的行越多（第三幅图），$d = 1024$ 时 78% 的行几乎收不到梯度，中位数约为 0（表中 0.000）。
 # 平均值降得慢得多，因为它来自少数没饱和的行；到达查询的梯度平均起来甚至更大（1.34 对缩放后的 0.35），
 # 因为这些行还乘上了长约 $\sqrt{d}$ 的键。所以问题不是“梯度平均变小”，而是梯度只落在少数行上、
 # 其余的行几乎学不到东西。缩放后每个 $d$ 都一样：没有饱和的行，
-# 平均值与中位数几乎相等（$d = 1024$ 时都是 0.348），梯度不再集中在少数行上。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
+# 平均值与中位数几乎相等（$d = 1024$ 时都是 0.348），梯度不再集中在少数行上。
+# 最右图是 $d = 1024$ 时每行 $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{s}\rVert_F$ 的直方图：
+# 不缩放时大多数行堆在 0 附近，缩放后所有行都集中在 0.35 附近。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
 #
 # ### 动手试试：维度与缩放
 #
