@@ -174,6 +174,8 @@ masked_weights = torch.stack([masked_softmax(circle_scores, lens)[0] for lens in
 print("most attended key per query:")
 for name, w in zip(masks, masked_weights):
     print(f"  {name:<29}", w.argmax(dim=-1).tolist())
+print(f"row sums, all three panels: min {masked_weights.sum(dim=-1).min():.4f}, "
+      f"max {masked_weights.sum(dim=-1).max():.4f}")
 attention_scoring.show_masked_heatmaps(
     masked_weights, [torch.ones(10, 10, dtype=torch.bool), torch.arange(10) < 6,
                      torch.ones(10, 10, dtype=torch.bool).tril()], list(masks), figsize=(11, 3.8))
@@ -189,7 +191,7 @@ assert torch.allclose(masked_weights.sum(dim=-1), torch.ones(3, 10))
 
 # %% [markdown]
 # 中图：查询 6 和 7 看不到自己的键，权重转到可见的键里方向最近的键 5；查询 8 和 9 转到键 0
-# （圆上键 9 的下一个就是键 0）。右图是下三角，查询 0 只能看键 0。被挤出来的权重都分给了可见的键，每行仍和为 1。
+# （圆上键 9 的下一个就是键 0）。右图是下三角，查询 0 只能看键 0。被挤出来的权重都分给了可见的键，每行仍和为 1（上面输出的最后一行）。
 #
 # 下面的探索器把 8 个查询对 8 个键的一组随机分数（固定种子）交给 `masked_softmax`。滑块是有效长度 $L$；
 # 勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$，即在填充之外再挡住“未来”。
@@ -417,7 +419,7 @@ assert losses[-1] < losses[0] - 0.5
 #
 # 未训练的加性注意力（第三幅）各行几乎一样，都略偏向 $\mathbf{k}_4$、$\mathbf{k}_5$：这只是随机初始化的结果。
 # 书中的初始化让 $\mathbf{w}_v$ 的元素不超过 $1/\sqrt{8} \approx 0.35$，分数的绝对值不超过 $\lVert\mathbf{w}_v\rVert_1$，
-# 一行里分数的极差只有点积的约六分之一（下面的输出）；查询的影响又大多是给整行加上差不多的数，被 softmax 消掉。
+# 一行里分数的极差不到点积的五分之一（下面的输出：1.15 对 6.36），所以权重离均匀不远。
 # 训练 300 步后（第四幅），每个查询都把最多的权重给了同向的键，短键也一样，离目标的平均差距约为点积的三分之一：
 # 偏好是学出来的，学到的正是点积表达不了的“不看长度”。
 
@@ -462,7 +464,7 @@ def softmax_gradients(scores, keys, scale):
 torch.manual_seed(0)
 dims = [4, 16, 64, 256, 1024]
 num_trials, num_keys = 1000, 10
-variances, stats = [], {False: [], True: []}
+variances, stats, row_norms = [], {False: [], True: []}, {}
 for d in dims:
     q = torch.randn(num_trials, 1, d)
     k = torch.randn(num_trials, num_keys, d)
@@ -471,6 +473,7 @@ for d in dims:
     for scaled in (False, True):
         scale = math.sqrt(d) if scaled else 1.0
         j_norm, q_norm = softmax_gradients(dots / scale, k, scale)
+        row_norms[scaled] = j_norm  # kept for the largest d
         stats[scaled].append(dict(max=F.softmax(dots / scale, dim=-1).max(dim=-1).values.mean().item(),
                                   mean=j_norm.mean().item(), median=j_norm.median().item(),
                                   saturated=(j_norm < 0.01).float().mean().item(),
@@ -499,7 +502,7 @@ assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, 
 
 # %%
 raw, scl = stats[False], stats[True]
-fig, axes = d2l.plt.subplots(1, 3, figsize=(10, 2.8))
+fig, axes = d2l.plt.subplots(1, 4, figsize=(13, 2.8))
 d2l.plot(dims, [variances, dims], xlabel="d", ylabel="variance",
          legend=["Var(q.k) measured", "d"], xscale="log", yscale="log", axes=axes[0])
 d2l.plot(dims, [[r["max"] for r in raw], [r["max"] for r in scl]], xlabel="d",
@@ -508,15 +511,21 @@ d2l.plot(dims, [[r["max"] for r in raw], [r["max"] for r in scl]], xlabel="d",
 d2l.plot(dims, [[r["saturated"] for r in raw], [r["saturated"] for r in scl]], xlabel="d",
          ylabel="rows with ||da/ds|| < 0.01", legend=["q.k", "q.k / sqrt(d)"], xscale="log",
          ylim=(-0.05, 1.05), axes=axes[2])
+axes[3].hist([row_norms[False], row_norms[True]], bins=25, range=(0, 0.5), color=["C0", "m"],
+             label=["q.k", "q.k / sqrt(d)"])
+axes[3].set_xlabel(f"||da/ds|| per row, d = {dims[-1]}"), axes[3].set_ylabel("rows")
+axes[3].legend()
 fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 不缩放时，$d$ 越大饱和的行越多（右图），$d = 1024$ 时 78% 的行几乎收不到梯度，中位数是 0。
+# 不缩放时，$d$ 越大饱和的行越多（第三幅图），$d = 1024$ 时 78% 的行几乎收不到梯度，中位数约为 0（表中 0.000）。
 # 平均值降得慢得多，因为它来自少数没饱和的行；到达查询的梯度平均起来甚至更大（1.34 对缩放后的 0.35），
 # 因为这些行还乘上了长约 $\sqrt{d}$ 的键。所以问题不是“梯度平均变小”，而是梯度只落在少数行上、
-# 其余的行学不到东西：学习信号稀疏而嘈杂，饱和的注意力很难再改。缩放后每个 $d$ 都一样：没有饱和的行，
-# 每行的梯度相近。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
+# 其余的行几乎学不到东西。缩放后每个 $d$ 都一样：没有饱和的行，
+# 平均值与中位数几乎相等（$d = 1024$ 时都是 0.348），梯度不再集中在少数行上。
+# 最右图是 $d = 1024$ 时每行 $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{s}\rVert_F$ 的直方图：
+# 不缩放时大多数行堆在 0 附近，缩放后所有行都集中在 0.35 附近。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
 #
 # ### 动手试试：维度与缩放
 #
@@ -549,11 +558,28 @@ attention_scoring.scaling()
 # </details>
 
 # %% [markdown]
+# ## 用哪一种、为什么
+#
+# 实践中默认用缩放点积注意力，原因有两个。
+#
+# * **计算。** 点积注意力的全部分数是一次矩阵乘法 $\mathbf{Q}\mathbf{K}^\top$，中间结果只有 (b, n, m) 个数；
+#   加性注意力要先把每个查询–键对展开成 $h$ 维的隐藏向量，中间张量是 (b, n, m, h)，大 $h$ 倍。
+#   练习 4 量出：64 个样本、128 个查询、128 个键、$h = 512$ 时，加性注意力的隐藏张量占 2.0 GiB，点积的分数只占 4.0 MiB。
+# * **参数在上游。** 上面的几何演示是特意挑的：目标“只看方向、不看长度”正是没有参数的点积做不到的。
+#   但 10.5–10.7 节里查询和键不是原始向量，而是学出来的投影 $\mathbf{W}_q\mathbf{q}$、$\mathbf{W}_k\mathbf{k}$，
+#   分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 是一个可学习的双线性函数（练习 2），
+#   学到的 $\mathbf{W}_q$、$\mathbf{W}_k$ 可以让点积偏向某些方向、忽略某些分量，偏好同样是学出来的，只是学在投影里。
+#   它仍有做不到的：分数对 $\mathbf{k}$ 是线性的（键长一倍，分数也翻倍），上面那种“完全不看长度”它也学不会；
+#   需要时常见的做法是先把 $\mathbf{q}$、$\mathbf{k}$ 归一化（余弦注意力、QK-norm），而不是换成加性注意力。
+#
+# 加性注意力的长处是：查询和键的长度可以不同，分数是学出来的非线性函数，且有界。需要这两点时才用它。
+#
 # ## 小结
 #
 # * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的。
 # * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些权重严格为 0；$L = 0$ 的行给出全 0 而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（因果掩蔽）。
 # * 缩放点积注意力没有参数，偏好写在几何里：方向一致且长的键得分高。加性注意力允许查询与键长度不同，分数有界，偏好靠训练学出，例如点积做不到的“只看方向”。
+# * 缩放点积注意力在计算上更高效（一次矩阵乘法，不需要 (b, n, m, h) 的中间张量），查询和键的投影又可以学习，所以它是默认选择。
 # * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 饱和，梯度只落在少数没饱和的行上；缩放后 softmax 的形状不随 $d$ 变化。
 #
 # ## 练习
@@ -582,9 +608,10 @@ ex1_dot(torch.normal(0, 1, (2, 1, 2)), ex1_keys, ex1_values, ex1_lens)
 ex1_dot_weights = ex1_dot.attention_weights
 print("additive:\n", ex1_additive_weights.reshape(2, 10).round(decimals=3))
 print("dot product:\n", ex1_dot_weights.reshape(2, 10).round(decimals=3))
-d2l.show_heatmaps(torch.stack([ex1_additive_weights.reshape(2, 10), ex1_dot_weights.reshape(2, 10)])
-                  .unsqueeze(0), xlabel="Keys", ylabel="Examples",
-                  titles=["Additive", "Scaled dot product"], figsize=(9, 3))
+print(f"max |additive - dot product| = {(ex1_additive_weights - ex1_dot_weights).abs().max():.3f}")
+d2l.plot(list(range(6)), [ex1_additive_weights[1, 0, :6], ex1_dot_weights[1, 0, :6]],
+         xlabel="key j (example 1, valid_len 6)", ylabel="weight",
+         legend=["Additive", "Scaled dot product"], ylim=(0, 0.3), figsize=(4.5, 3))
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -608,11 +635,13 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不再相同。本节的小例子里所有键都相等，任何评分函数都给每个键打同样的分，
+# 参考答案：不再相同。（两种注意力的查询不同，是本节小例子的设定：加性注意力的查询是 20 维，
+# 点积要求查询与键同为 2 维，同一个查询没法喂给两者。键全相同时，无论查询是什么权重都均匀，所以这不妨碍比较“一致”是否只是巧合。）
+# 本节的小例子里所有键都相等，任何评分函数都给每个键打同样的分，
 # softmax 之后在有效范围内都是均匀的 $1/2$ 和 $1/6$，所以两种注意力“碰巧”一致。
 # 键彼此不同后，分数取决于评分函数本身。点积注意力的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$
 # 随 $j$ 线性变化（相邻两个键差 $\mathbf{q}^\top[0.1, 0.1]/\sqrt{2}$），权重偏向有效范围的一端。
-# 加性注意力的权重则几乎是平的（上面第二个样本从 0.179 缓缓降到 0.156）。由相邻权重之比可以读出分数之差：
+# 加性注意力的权重则几乎是平的（上面第二个样本从 0.179 缓缓降到 0.156；图中两条线的斜率不同）。由相邻权重之比可以读出分数之差：
 # 加性约 $\ln(0.179/0.174) \approx 0.03$，点积约 $\ln(0.217/0.194) \approx 0.11$。相邻两个键只差 $[0.1, 0.1]$，
 # 这点差别先乘以初始化时很小的 $\mathbf{W}_k$（元素不超过 $1/\sqrt{2} \approx 0.71$），经过 $\tanh$，
 # 再乘以更小的 $\mathbf{w}_v$（元素不超过 $1/\sqrt{8} \approx 0.35$），到分数里只剩百分之几；
@@ -854,5 +883,5 @@ assert ex6_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # 参考答案：只有 $q_5$、$q_6$、$q_7$ 三行变了，$q_0$ 到 $q_4$ 不变。因果掩蔽已经让第 $i$ 个查询只看键 $0, \ldots, i$；
 # 对 $i < 5$，这些键都在有效长度 5 之内，填充掩码挡不到它们。$i \ge 5$ 的查询本来还能看键 5 到 $i$，
 # 现在这些键是填充，被挡住，它们的权重重新分给键 0 到 4（探索器里 $L = 5$ 时这三行的有效长度都是 5，
-# 最后三列全白）。所以两种掩蔽叠加时，第 $i$ 个查询的有效长度是 $\min(i + 1, L)$，上面输出的第一个样本
+# 最后三列是灰色的“–”，权重为 0）。所以两种掩蔽叠加时，第 $i$ 个查询的有效长度是 $\min(i + 1, L)$，上面输出的第一个样本
 # 正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
