@@ -306,7 +306,7 @@ def neighbour_states(nets, test_inputs, test_target, decimals=2):
                 f"{h} head{'s' if h > 1 else ''}: test MSE {mse:.2f}; factors {factors}",
                 f"query {q}, largest weight: {peaks}",
                 "right: head r's share c_r·a_ij; black = their sum (the model)",
-                "try 1, 2, 4 heads; the task is circular: a new query shifts all"])
+                "try 1, 2, 4 heads; circular task: a new query mostly shifts the picture"])
     return {"weights": weight_rows, "coefficients": coef_rows, "text": text_rows}
 
 
