@@ -406,27 +406,40 @@ assert abs(curves["loo"][ws.index(4.0)] - nw.loo_loss(4.0, x_train, y_train)) < 
 #   训练 100 轮（绿色圆圈），$w$ 才沿坡回到最低点，测试误差随之降到约 0.05。
 #
 # 所以“可学习的 $w$ 自己找到偏差与方差的平衡点”成立，但前提是优化做得足够好。
+#
+# 训练改变的是注意力有多集中。把 $w = 1$、训练 5 轮后的 $w$ 和留一损失最低的 $w$ 的权重热图画在同一个色标上，
+# 标题里是每行平均要几个键才凑够 90% 的权重：
+
+# %%
+keys_90 = nw.plot_weight_heatmaps((1.0, w_learned, w_loo_best), ("fixed", "trained 5 epochs", "leave-one-out best"),
+                                  x_train, y_train, x_test)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert keys_90["fixed"] > 20 and keys_90["trained 5 epochs"] < keys_90["leave-one-out best"] < 10
+
+# %% [markdown]
+# 三幅图的色标相同。$w = 1$ 的带又宽又淡，每行平均要 26.1 个键才凑够 90% 的权重；训练 5 轮后（$w = 8.33$），
+# 带窄到 4.6 个键、颜色最深，每个预测几乎只是几个近邻的平均，所以会跟着噪声起伏；
+# 留一损失最低的 $w = 4$ 介于两者之间，约 8.4 个键。学习 $w$，就是学习注意力该集中在多少个键上。
 
 # %% [markdown]
 # <details><summary>深入一步：第一步为什么跳得这么远？</summary>
 #
-# 书中的损失是 50 个样本的半平方误差之**和**，梯度也是 50 个梯度之和。在起点 $w \approx 0.5$，$L(w)$ 很陡，
-# 乘上学习率 0.5，一步就走出八个多单位。越过最低点以后，核已经窄到每个训练点只看几个近邻，
+# 书中的损失是 50 个样本的半平方误差之**和**，梯度也是 50 个梯度之和。在起点 $w \approx 0.5$，$L(w)$ 很陡
+# （`backward()` 给出 $dL/dw = -16.40$），乘上学习率 0.5，一步就走出 8.20。越过最低点以后，核已经窄到每个训练点只看几个近邻，
 # 再改变 $w$ 对预测影响不大，梯度很小，所以每轮只回落一点。把损失改成**平均**（步长缩小 50 倍），
-# $w$ 就从下方一步步爬向最低点，不会越过它，但慢得多：200 轮后才到 3.6，还没到 4。下面的单元用 `backward()` 求这两处的梯度，并打印平均损失下 $w$ 的路径。
+# $w$ 就从下方一步步爬向最低点，不会越过它，但慢得多：10、50、200 轮后 $w$ 分别是 1.7、2.71、3.6，还没到 4。
+# 练习 4 训练拉普拉斯核时用的就是平均损失和更大的学习率。
 #
 # </details>
 
-# %%
-for w0 in w_history[:2]:
-    model = NWKernelRegression(w=w0)
-    ((model(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
-    print(f"at w = {w0:5.2f}: dL/dw = {model.w.grad.item():7.2f}, SGD step = {-0.5 * model.w.grad.item():+6.2f}")
-_, w_history_mean, _ = train_nw(200, reduction="mean")
-print("mean loss, w after 0, 10, 50, 200 epochs:", [round(w_history_mean[i], 2) for i in (0, 10, 50, 200)])
-
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert all(a < b < w_loo_best for a, b in zip(w_history_mean, w_history_mean[1:]))  # from below
+check_net = NWKernelRegression(w=w_history[0])
+((check_net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
+assert abs(check_net.w.grad.item() + 16.40) < 0.01 and abs(w_history[1] - w_history[0] - 8.20) < 0.01
+_, check_w_mean, _ = train_nw(200, reduction="mean")
+assert all(abs(check_w_mean[i] - v) < 0.01 for i, v in ((10, 1.7), (50, 2.71), (200, 3.6)))
+assert all(a < b < w_loo_best for a, b in zip(check_w_mean, check_w_mean[1:]))  # from below
 
 # %% [markdown]
 # ## 从一个 $w$ 到 10.3 节的注意力
@@ -452,7 +465,7 @@ assert all(a < b < w_loo_best for a, b in zip(w_history_mean, w_history_mean[1:]
 #   并在入口检查三个输入的形状，形状不对时给出说明怎样改的 `ValueError`。
 # * 书中的损失写成 `nn.MSELoss(reduction='none')` 再除以 2 求和；这里直接写出 $\frac{1}{2}(\hat y_i - y_i)^2$ 再求和，数值相同。
 # * 书中用 `d2l.Animator` 画每轮的损失，再画训练后的权重热图；这里画每轮之后的 $w$ 和训练后的预测，
-#   权重的形状由锐度图和探索器展示（训练得到的 $w \approx 8.3$ 接近探索器里的 $w = 8$）。
+#   训练后的热图放在留一分析之后，与 $w = 1$ 和留一最优的 $w$ 并排、同一色标。
 #
 # </details>
 #

@@ -156,6 +156,28 @@ def keys_for_mass(weights, mass=0.9):
 
 
 @_single_threaded
+def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
+    """One heatmap of the attention weights alpha(x, x_i) of NWKernelRegression(w) per w in `ws`
+    (rows: the sorted test inputs, columns: the sorted training inputs), all on one colour scale,
+    each titled with its label and the mean number of keys holding 90% of a row's weight.
+    Returns {label: that number}."""
+    alphas = [predict(w, x_test, x_train, y_train)[1] for w in ws]
+    vmax = max(a.max().item() for a in alphas)
+    fig, axes = d2l.plt.subplots(1, len(ws), figsize=(3.2 * len(ws) + 0.8, 3.2), sharey=True)
+    keys = {}
+    for ax, alpha, w, label in zip(axes, alphas, ws, labels):
+        keys[label] = keys_for_mass(alpha).float().mean().item()
+        image = ax.imshow(alpha, cmap="Reds", vmin=0, vmax=vmax)
+        ax.set_title(f"{label}, w = {w:.2f}\n90% of the weight on {keys[label]:.1f} keys",
+                     fontsize=10)
+        ax.set_xlabel("Sorted training inputs")
+    axes[0].set_ylabel("Sorted testing inputs")
+    fig.colorbar(image, ax=list(axes), shrink=0.8)
+    d2l.plt.show()
+    return keys
+
+
+@_single_threaded
 def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3):
     """Rows for the explorer, one state per sharpness w in `ws` (column "w") and query in
     `queries` (column "q"). "fit": the prediction on `x_test` (per w); "weights": alpha(q, x_i)
