@@ -102,7 +102,7 @@ print(f"prediction {y_hat_avg[0].item():.3f} at every x, test MSE {test_mse(y_ha
 # %% [markdown]
 # ![Nadaraya-Watson kernel weights as attention](figures/10.2-kernel-weights.svg)
 #
-# 图 10.2.1 Nadaraya-Watson 核回归就是注意力汇聚：测试输入 $x$ 是查询，训练输入 $x_i$ 是键、训练输出 $y_i$ 是值，高斯核权重决定预测 $\hat y = \sum_i \alpha(x, x_i)\, y_i$。示意图用 12 个训练点、查询 $x = 2.5$，核与下面的代码相同：$\sigma = 1$（即 $w = 1$）
+# 图 10.2.1 Nadaraya-Watson 核回归就是注意力汇聚：测试输入 $x$ 是查询，训练输入 $x_i$ 是键、训练输出 $y_i$ 是值，高斯核权重决定预测 $\hat y = \sum_i \alpha(x, x_i)\, y_i$。示意图用 12 个训练点、查询 $x = 2.5$，核与下面的代码相同，宽度 $\sigma = 1$
 #
 # 对全部测试查询一起计算：查询排成列、键排成行，差值 $x - x_i$ 广播成 $(n_\text{test}, n)$ 的矩阵，
 # 按行做 softmax 得到注意力权重矩阵，再乘以值向量 $(n,)$，得到 $(n_\text{test},)$ 个预测。
@@ -240,7 +240,7 @@ assert torch.allclose(y_hat_w0, y_hat_avg, atol=1e-5)
 # $$\frac{\alpha_1}{\alpha_2} = \exp\left(\frac{w^2}{2}\,(d_2^2 - d_1^2)\right),$$
 #
 # 随 $w^2$ 指数增长。这正是 10.1 节的温度：把分数 $-\frac{1}{2}(x - x_i)^2$ 除以温度 $\tau$ 再做 softmax，
-# 这里 $\tau = 1/w^2$，$w^2$ 是**逆温度**。$w$ 大（温度低），最近的一两个键拿走几乎全部权重，
+# 这里 $\tau = 1/w^2$，$w^2$ 是**逆温度**。$w$ 大（温度低），最近的几个键拿走绝大部分权重（下图 $w = 16$ 时最近的四个键共占 0.94），
 # 预测是近邻的平均，噪声没被平均掉（方差大）；$w$ 小（温度高），远处的键也分到可观的权重，
 # 峰谷被抹平（偏差大）。10.3 节的缩放点积注意力把分数除以 $\sqrt{d}$，拧的是同一个旋钮。
 #
@@ -361,8 +361,9 @@ assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
 # %% [markdown]
 # 损失在第一轮就降了一大半，训练后的测试误差约是 $w = 1$ 的五分之一。但 $w$ 从 0.5 一步跳到了 8.70，
 # 之后每轮只回落约 0.1，5 轮后停在 8.33；右图的预测已经有些跟着噪声起伏，测试误差（0.084）比 $w = 4$（0.049）高七成。
-# 书中训练 5 轮就拿去预测；这里多看一步：把训练真正最小化的留一损失 $L(w)$（每个样本的平均平方误差）
-# 在一串 $w$ 上算出来，和“含自己的训练损失”、测试误差放在一起。每个 $w$ 只需构造一个 `NWKernelRegression(w=w)`：
+# 书中训练 5 轮就拿去预测；这里多看一步：把训练最小化的留一损失 $L(w) = \frac{1}{2}\sum_i (\hat y_i - y_i)^2$
+# 在一串 $w$ 上算出来。为了和测试误差同一尺度，下面算和画的都是每个点的平均平方误差 $2L(w)/n$，
+# 它与 $L(w)$ 只差一个常数倍，最低点相同。把它和“含自己的训练损失”、测试误差放在一起。每个 $w$ 只需构造一个 `NWKernelRegression(w=w)`：
 
 # %%
 ws = [0.25 * i for i in range(1, 81)]  # w = 0.25, 0.5, ..., 20
@@ -405,27 +406,40 @@ assert abs(curves["loo"][ws.index(4.0)] - nw.loo_loss(4.0, x_train, y_train)) < 
 #   训练 100 轮（绿色圆圈），$w$ 才沿坡回到最低点，测试误差随之降到约 0.05。
 #
 # 所以“可学习的 $w$ 自己找到偏差与方差的平衡点”成立，但前提是优化做得足够好。
+#
+# 训练改变的是注意力有多集中。把 $w = 1$、训练 5 轮后的 $w$ 和留一损失最低的 $w$ 的权重热图画在同一个色标上，
+# 标题里是每行平均要几个键才凑够 90% 的权重：
+
+# %%
+keys_90 = nw.plot_weight_heatmaps((1.0, w_learned, w_loo_best), ("fixed", "trained 5 epochs", "leave-one-out best"),
+                                  x_train, y_train, x_test)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert keys_90["fixed"] > 20 and keys_90["trained 5 epochs"] < keys_90["leave-one-out best"] < 10
+
+# %% [markdown]
+# 三幅图的色标相同。$w = 1$ 的带又宽又淡，每行平均要 26.1 个键才凑够 90% 的权重；训练 5 轮后（$w = 8.33$），
+# 带窄到 4.6 个键、颜色最深，每个预测几乎只是几个近邻的平均，所以会跟着噪声起伏；
+# 留一损失最低的 $w = 4$ 介于两者之间，约 8.4 个键。学习 $w$，就是学习注意力该集中在多少个键上。
 
 # %% [markdown]
 # <details><summary>深入一步：第一步为什么跳得这么远？</summary>
 #
-# 书中的损失是 50 个样本的半平方误差之**和**，梯度也是 50 个梯度之和。在起点 $w \approx 0.5$，$L(w)$ 很陡，
-# 乘上学习率 0.5，一步就走出八个多单位。越过最低点以后，核已经窄到每个训练点只看几个近邻，
+# 书中的损失是 50 个样本的半平方误差之**和**，梯度也是 50 个梯度之和。在起点 $w \approx 0.5$，$L(w)$ 很陡
+# （`backward()` 给出 $dL/dw = -16.40$），乘上学习率 0.5，一步就走出 8.20。越过最低点以后，核已经窄到每个训练点只看几个近邻，
 # 再改变 $w$ 对预测影响不大，梯度很小，所以每轮只回落一点。把损失改成**平均**（步长缩小 50 倍），
-# $w$ 就从下方一步步爬向最低点，不会越过它。下面的单元用 `backward()` 求这两处的梯度，并打印平均损失下 $w$ 的路径。
+# $w$ 就从下方一步步爬向最低点，不会越过它，但慢得多：10、50、200 轮后 $w$ 分别是 1.7、2.71、3.6，还没到 4。
+# 练习 4 训练拉普拉斯核时用的就是平均损失和更大的学习率。
 #
 # </details>
 
-# %%
-for w0 in w_history[:2]:
-    model = NWKernelRegression(w=w0)
-    ((model(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
-    print(f"at w = {w0:5.2f}: dL/dw = {model.w.grad.item():7.2f}, SGD step = {-0.5 * model.w.grad.item():+6.2f}")
-_, w_history_mean, _ = train_nw(200, reduction="mean")
-print("mean loss, w after 0, 10, 50, 200 epochs:", [round(w_history_mean[i], 2) for i in (0, 10, 50, 200)])
-
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert all(a < b < w_loo_best for a, b in zip(w_history_mean, w_history_mean[1:]))  # from below
+check_net = NWKernelRegression(w=w_history[0])
+((check_net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
+assert abs(check_net.w.grad.item() + 16.40) < 0.01 and abs(w_history[1] - w_history[0] - 8.20) < 0.01
+_, check_w_mean, _ = train_nw(200, reduction="mean")
+assert all(abs(check_w_mean[i] - v) < 0.01 for i, v in ((10, 1.7), (50, 2.71), (200, 3.6)))
+assert all(a < b < w_loo_best for a, b in zip(check_w_mean, check_w_mean[1:]))  # from below
 
 # %% [markdown]
 # ## 从一个 $w$ 到 10.3 节的注意力
@@ -451,7 +465,7 @@ assert all(a < b < w_loo_best for a, b in zip(w_history_mean, w_history_mean[1:]
 #   并在入口检查三个输入的形状，形状不对时给出说明怎样改的 `ValueError`。
 # * 书中的损失写成 `nn.MSELoss(reduction='none')` 再除以 2 求和；这里直接写出 $\frac{1}{2}(\hat y_i - y_i)^2$ 再求和，数值相同。
 # * 书中用 `d2l.Animator` 画每轮的损失，再画训练后的权重热图；这里画每轮之后的 $w$ 和训练后的预测，
-#   权重的形状由锐度图和探索器展示（训练得到的 $w \approx 8.3$ 接近探索器里的 $w = 8$）。
+#   训练后的热图放在留一分析之后，与 $w = 1$ 和留一最优的 $w$ 并排、同一色标。
 #
 # </details>
 #
@@ -589,7 +603,7 @@ for seed in range(5):
     ex3_mse[seed] = (test[i], test[j])
     print(f"seed {seed}: leave-one-out picks w = {ex3_grid[i]:4.1f} (test MSE {test[i]:.3f}); "
           f"best w = {ex3_grid[j]:4.1f} (test MSE {test[j]:.3f}); w = 1: {test[0]:.3f}")
-    print("   L(w)/n on the grid:", [round(v / 50, 3) for v in loo])
+    print("   2L(w)/n on the grid:", [round(v / 50, 3) for v in loo])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 assert set(ex3_loo_w) == set(ex3_test_w) == set(ex3_mse) == set(range(5)), "one entry per seed"
@@ -606,8 +620,8 @@ assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed L
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不是每次都选对。五组数据上留一法选出的 $w$ 在 3 到 8 之间，测试误差最小的 $w$ 在 3 到 6 之间，
-# 只有 seed 0 恰好两者都是 4（见上面的输出）。原因是留一损失在 $w = 3 \ldots 8$ 之间很平
-# （每行打印的 $L(w)/n$ 在这一段相差不到一成，而 $w = 1$ 处高出一倍左右），最低点落在哪里带有偶然性；
+# 只有 seed 0 恰好两者都是 4（见上面的输出）。原因是留一损失在最低点附近很平
+# （每行打印的 $2L(w)/n$ 在测试误差最小的 $w$ 处只比最低值高不到 7%，而 $w = 1$ 处是最低值的两倍到两倍半），最低点落在哪里带有偶然性；
 # 代价有时不小（有一组数据的测试误差是最优 $w$ 的近 3 倍）。但它从不选 $w = 1$ 或 $w = 16$：
 # 留一法可靠地排除了明显过宽和过窄的核，每组数据上它选出的 $w$ 的测试误差都比 $w = 1$ 小得多。
 
@@ -649,6 +663,8 @@ with torch.no_grad():
 print(f"Laplace: w {ex4_model.w.item():.2f}, leave-one-out loss {l.item():.3f}, "
       f"last dL/dw {ex4_model.w.grad.item():.4f}, test MSE {ex4_test_mse:.3f}")
 print(f"Gaussian: w = 4 (tuned) {w_mse[4.0]:.3f}, trained 5 epochs {test_mse(y_hat_trained):.3f}")
+ex4_row_max = ex4_model.attention_weights.max(dim=1).values
+print(f"largest weight per row: {ex4_row_max.min().item():.2f} to {ex4_row_max.max().item():.2f}")
 d2l.show_heatmaps(ex4_model.attention_weights.detach().reshape(1, 1, n_test, n_train),
                   xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
                   titles=[f"Laplace, w = {ex4_model.w.item():.1f}"], figsize=(3.5, 3.5))
@@ -675,7 +691,7 @@ assert ex4_test_mse < 1.5 * w_mse[4.0], \
 # 参考答案：训练到收敛后（最后的梯度不到千分之一），拉普拉斯核的 $w$ 停在约 5.3，测试误差 0.056，
 # 与调好的高斯核（$w = 4$，0.049）相差无几，也好于正文训练 5 轮的高斯核（0.084）。
 # 这又是正文的教训：核的形状不如锐度要紧，而锐度要靠留一损失**优化到底**才选得好。
-# 热图里的亮带比正文 $w = 1$ 的高斯核窄得多，每行最大的权重约 0.1 到 0.3，介于正文 $w = 4$ 与 $w = 16$ 的权重曲线之间。
+# 热图里的亮带比正文 $w = 1$ 的高斯核窄得多，每行最大的权重（上面打印）在 0.15 到 0.34 之间，介于正文 $w = 4$ 与 $w = 16$ 的权重曲线之间。
 
 # %% [markdown]
 # ### 练习 5

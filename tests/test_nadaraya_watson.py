@@ -194,3 +194,20 @@ def test_explorer_has_a_sharpness_menu_and_a_query_slider():
         texts = "".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
         assert f"w = {w:g} (" in texts and f"query x = {q:g}:" in texts
     assert len(ex.to_json()) < 300_000
+
+
+def test_weight_heatmaps_count_the_keys_of_nw_kernel_regression(monkeypatch):
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    monkeypatch.setattr(d2l.plt, "show", lambda: None)
+    x, y, x_test, _ = small_data()
+    keys = nw.plot_weight_heatmaps((0.0, 1.0, 8.0), ("flat", "wide", "sharp"), x, y, x_test)
+    d2l.plt.close("all")
+    for w, label in ((0.0, "flat"), (1.0, "wide"), (8.0, "sharp")):
+        with torch.no_grad():
+            net = d2l.NWKernelRegression(w=w)
+            net(x_test, x.repeat(len(x_test), 1), y.repeat(len(x_test), 1))
+        expected = nw.keys_for_mass(net.attention_weights).float().mean().item()
+        assert keys[label] == pytest.approx(expected)
+    assert keys["flat"] == pytest.approx(math.ceil(0.9 * len(x)))
+    assert keys["flat"] > keys["wide"] > keys["sharp"] >= 1

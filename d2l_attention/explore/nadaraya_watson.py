@@ -117,14 +117,16 @@ def plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0), query
 
 @_single_threaded
 def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
-    """Draw `curves` over the sharpness grid `ws`: {"loo": L(w)/n (solid blue), "self": the loss
-    with self among the keys (dotted blue), "test": the test MSE (dashed red)}, with the path of
+    """Draw `curves` over the sharpness grid `ws`: {"loo": the leave-one-out MSE 2L(w)/n (solid
+    blue), "self": the loss with self among the keys (dotted blue), "test": the test MSE (dashed
+    red)}, with the path of
     w during training: `w_short` (w before training, then after each epoch of the book's run) and
     `w_long` (a longer run, every `every`-th epoch drawn) placed on the leave-one-out curve.
     The notebook computes `curves` itself with `NWKernelRegression(w=w)` over `ws`."""
     fig, ax = d2l.plt.subplots(figsize=(8.5, 3.6))
-    ax.plot(ws, curves["loo"], color=LOO, label="leave-one-out loss L(w)/n (trained on)")
-    ax.plot(ws, curves["self"], ":", color=LOO, label="loss with self among the keys / n")
+    ax.plot(ws, curves["loo"], color=LOO,
+            label="leave-one-out, 2L(w)/n (its minimiser is trained for)")
+    ax.plot(ws, curves["self"], ":", color=LOO, label="with self among the keys, per point")
     ax.plot(ws, curves["test"], "--", color=TEST, label="test MSE (noise-free truth)")
     long = w_long[::every]
     ax.plot(long, [loo_loss(w, x_train, y_train) for w in long], "o", mfc="none", color="C2",
@@ -135,7 +137,7 @@ def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
                 arrowprops=dict(arrowstyle="->", color=DATA, lw=1))
     ax.text(w_short[1] + 0.5, short[1] + 0.12, "epoch 1: one SGD step", fontsize=8, color=DATA)
     ax.set_xlabel("sharpness w = 1/sigma (inverse kernel width)")
-    ax.set_ylabel("loss per point")
+    ax.set_ylabel("mean squared error per point")
     ax.set_xlim(0, max(ws))
     ax.set_ylim(0, 1.3)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
@@ -151,6 +153,28 @@ def keys_for_mass(weights, mass=0.9):
     """Per row of `weights` (rows, keys): how many of the largest weights reach `mass`."""
     cumulative = weights.sort(dim=-1, descending=True).values.cumsum(dim=-1)
     return (cumulative < mass - 1e-6).sum(dim=-1) + 1
+
+
+@_single_threaded
+def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
+    """One heatmap of the attention weights alpha(x, x_i) of NWKernelRegression(w) per w in `ws`
+    (rows: the sorted test inputs, columns: the sorted training inputs), all on one colour scale,
+    each titled with its label and the mean number of keys holding 90% of a row's weight.
+    Returns {label: that number}."""
+    alphas = [predict(w, x_test, x_train, y_train)[1] for w in ws]
+    vmax = max(a.max().item() for a in alphas)
+    fig, axes = d2l.plt.subplots(1, len(ws), figsize=(3.2 * len(ws) + 0.8, 3.2), sharey=True)
+    keys = {}
+    for ax, alpha, w, label in zip(axes, alphas, ws, labels):
+        keys[label] = keys_for_mass(alpha).float().mean().item()
+        image = ax.imshow(alpha, cmap="Reds", vmin=0, vmax=vmax)
+        ax.set_title(f"{label}, w = {w:.2f}\n90% of the weight on {keys[label]:.1f} keys",
+                     fontsize=10)
+        ax.set_xlabel("Sorted training inputs")
+    axes[0].set_ylabel("Sorted testing inputs")
+    fig.colorbar(image, ax=list(axes), shrink=0.8)
+    d2l.plt.show()
+    return keys
 
 
 @_single_threaded
@@ -175,7 +199,8 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3)
             out["text"] += d2l.rows(state, line=[0, 1], text=[
                 f"w = {w:g} ({width}): test MSE {mse:.3f}",
                 f"query x = {q:g}: prediction {y_q[i].item():.2f}, largest weight "
-                f"{alpha[i].max().item():.3f}, 90% of the weight on {int(counts[i])} keys"])
+                f"{alpha[i].max().item():.3f}, 90% of the weight on {int(counts[i])} "
+                f"key{'' if int(counts[i]) == 1 else 's'}"])
     return out
 
 
