@@ -618,7 +618,7 @@ print("query i -> key with the highest position-only score:",
 # %% [markdown]
 # 正是 $7, 6, \ldots, 0$：单凭位置部分，训练好的投影就把查询 $i$ 指向了键 $7-i$。
 # 换随机种子 0–4、两种 CPU 内核重训，以上结论（两种编码准确率高于 0.95、反对角线、无位置时准确率贴着最优策略的期望准确率）都成立，
-# 数字见 [results/sweep-positions.json](../results/sweep-positions.json)。
+# 数字见 `results/sweep-positions.json`。
 
 # %% [markdown]
 # ## 小结
