@@ -121,7 +121,13 @@ assert abs(exp_scores[0].item() - torch.exp(torch.tensor(2.0)).item()) < 1e-4
 # 滑块 θ 转动查询；滑块 c 把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$（深蓝细箭头，画在浅色的 $\mathbf{k}_3$ 之上）；
 # 菜单 τ 是温度，打分先除以 τ 再做 softmax。因为 $(a\mathbf{q})^\top\mathbf{k} = \mathbf{q}^\top\mathbf{k}/(1/a)$，
 # **把查询拉长 a 倍与取 τ = 1/a 完全一样**，菜单里标的“query length”就是这个 a（图里的查询箭头仍画成长度 1）。
-# 下面第一行就是 a = 2 与 τ = 0.5 的对照。开始时是上面的例子（θ = 0°，c = 1，τ = 1）。下面四个问题，先猜，再拖，再往下读。
+# 探索器上方打印的两行就是 a = 2 与 τ = 0.5 的对照，权重一样。开始时是上面的例子（θ = 0°，c = 1，τ = 1）。
+# 下面四个问题，先猜，再拖，答案在探索器下面。
+#
+# 1. θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间，这两个键一样长。谁的权重大？汇聚结果是多少？
+# 2. $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 同向，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？转过 180° 呢？
+# 3. θ 停在 90°，把 c 从 1 拖到 2，再到 3.5。$\mathbf{k}_2$ 的权重怎样变？c = 2 时它和 $\mathbf{k}_3$ 的柱子是什么关系？
+# 4. 回到 θ = 0°、c = 1，把 τ 从 1 换成 0.25，再换成 4。权重会怎样？θ = 45° 呢？
 
 # %%
 print("query x 2, tau = 1  :", " ".join(f"{a:.4f}" for a in attention_pooling(2 * query, keys, values)[0].tolist()))
@@ -129,39 +135,14 @@ print("query x 1, tau = 0.5:", " ".join(f"{a:.4f}" for a in attention_pooling(qu
 attention_cues.turning_query(keys, values)
 
 # %% [markdown]
-# **问题 1.** θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间，这两个键一样长。谁的权重大？汇聚结果是多少？
+# **答案.** 自己拖过之后，再看下面这几个状态的数字（与探索器里的文字行相同）：
 
 # %%
-attention_cues.print_states(keys, values, [(45, 1.0)])
-
-# %% [markdown]
-# 两者打分都是 $2\cos 45^\circ = 1.41$，权重打平（0.401），汇聚结果恰好是 20.00，尽管权重并不均匀（$\mathbf{k}_2$ 只有 0.198）。
-# 所有答案都来自 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$：点积既看方向，也看长度。
-#
-# **问题 2.** $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 同向，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？转过 180° 呢？
-
-# %%
-attention_cues.print_states(keys, values, [(90, 1.0), (180, 1.0), (210, 1.0)])
-
-# %% [markdown]
-# 0° 到 180° 之间，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，$\mathbf{k}_2$ 赢不了（90° 时 0.245 对 0.665）；
-# 180° 时查询与两者垂直，打平。转过 180° 后打分变负，长度放大的是绝对值，长的 $\mathbf{k}_3$ 被罚得更重：
-# 210° 时打分 −1.73、−0.50、−1.00，最短的 $\mathbf{k}_2$ 拿到最大的权重 0.527。
-#
-# **问题 3.** θ 停在 90°，把 c 从 1 拖到 2，再到 3.5。$\mathbf{k}_2$ 的权重怎样变？c = 2 时它和 $\mathbf{k}_3$ 的柱子是什么关系？
-
-# %%
-attention_cues.print_states(keys, values, [(90, 1.0), (90, 2.0), (90, 3.5)])
-
-# %% [markdown]
-# θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c，它的权重从 0.245 升到 0.798：只把一个键拉长，它就拿走大部分注意力（练习 4 推导这条曲线）。
-# c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两个键完全相同，对任何查询两根柱子都一样高（这里都是 0.468）。
-#
-# **问题 4.** 回到 θ = 0°、c = 1，把 τ 从 1 换成 0.25，再换成 4。权重会怎样？
-
-# %%
-attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=0.25)
-attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=4.0)
+print("tau = 1 (questions 1-3):")
+attention_cues.print_states(keys, values, [(45, 1.0), (90, 1.0), (180, 1.0), (210, 1.0), (90, 2.0), (90, 3.5)])
+for tau in (0.25, 4.0):  # 问题 4
+    print(f"tau = {tau:g}:")
+    attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=tau)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 states = attention_cues.turning_query_states(keys, values)
@@ -177,9 +158,17 @@ assert w[(0, 1.0, 0.25, "k1")] > 0.99 and w[(0, 1.0, 4.0, "k1")] < 0.46
 assert not any("-0.00" in r["text"] for r in states["text"])
 
 # %% [markdown]
-# τ = 0.25（查询拉长到 4）时权重几乎全给打分最大的键：θ = 0° 的 $\mathbf{k}_1$ 拿到 0.999，结果 10.01 几乎就是 $v_1$；
-# θ = 45° 有两个键并列最大，它们各拿 0.486。τ = 4（查询缩到 1/4）时权重趋向均匀（0.452、0.274、0.274）。
-# 温度不改变打分的排序，只改变权重有多集中（θ = 45° 的结果始终是 20.00：$\mathbf{k}_1$、$\mathbf{k}_3$ 始终打平）。
+# 所有答案都来自 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$：点积既看方向，也看长度。
+#
+# 1. $\mathbf{k}_1$、$\mathbf{k}_3$ 打分都是 $2\cos 45^\circ = 1.41$，权重打平；汇聚结果恰好是 20.00，可权重并不均匀（$\mathbf{k}_2$ 分得少）：
+#    10 和 30 以相同权重出现，平均正是 20，再掺进 $\mathbf{k}_2$ 的 20 也不改变它。结果等于平均汇聚，不说明注意力是均匀的。
+# 2. 0° 到 180° 之间，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，$\mathbf{k}_2$ 赢不了；180° 时查询与两者垂直，打平。
+#    转过 180° 后打分变负，长度放大的是绝对值，长的 $\mathbf{k}_3$ 被罚得更重，210° 时最短的 $\mathbf{k}_2$ 拿到最大的权重。
+# 3. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c，只把一个键拉长，它就拿走大部分注意力（练习 4 推导这条曲线）。
+#    c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两个键完全相同，对任何查询两根柱子都一样高。
+# 4. τ = 0.25（查询拉长到 4）时权重几乎全给打分最大的键：θ = 0° 的 $\mathbf{k}_1$ 拿到 0.999，结果 10.01 几乎就是 $v_1$；
+#    θ = 45° 有两个键并列最大，它们平分（各 0.486）。τ = 4（查询缩到 1/4）时权重趋向均匀。
+#    温度不改变打分的排序，只改变权重有多集中（θ = 45° 的结果始终是 20.00：$\mathbf{k}_1$、$\mathbf{k}_3$ 始终打平）。
 #
 # ### 比喻在哪里不成立
 #
