@@ -58,7 +58,7 @@ from d2l_attention.explore import attention_cues
 # $$\alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j)}.$$
 #
 # 另一个读法是**软的字典查找**（soft dictionary lookup）：字典 `d[q]` 只让与查询完全相同的键命中，取回它的值；
-# 注意力汇聚让每个键都“部分命中”，匹配得越好，它的值占得越多。键只用来被比较，值才是被取走的内容，所以两者分开。
+# 注意力汇聚让每个键都“部分命中”，打分越高，它的值占得越多（打分最高的键不一定是与查询相同的键，后面会看到）。键只用来被比较，值才是被取走的内容，所以两者分开。
 # 先看一个很小的例子：一个查询、三个二维的键，值是 10、20、30。
 
 # %% [markdown]
@@ -120,46 +120,29 @@ assert abs(exp_scores[0].item() - torch.exp(torch.tensor(2.0)).item()) < 1e-4
 # $\mathbf{q} = (\cos\theta, \sin\theta)$（长度 1），右边是 `attention_pooling` 算出的权重，下方数轴上紫色圆点是汇聚结果、虚线是平均汇聚的 20。
 # 滑块 θ 转动查询；滑块 c 把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$（深蓝细箭头，画在浅色的 $\mathbf{k}_3$ 之上）；
 # 菜单 τ 是温度，打分先除以 τ 再做 softmax。因为 $(a\mathbf{q})^\top\mathbf{k} = \mathbf{q}^\top\mathbf{k}/(1/a)$，
-# **把查询拉长 a 倍与取 τ = 1/a 完全一样**，菜单里标的“query length”就是这个 a。
-# 开始时是上面的例子（θ = 0°，c = 1，τ = 1）。下面四个问题，先猜，再拖，再往下读。
+# **把查询拉长 a 倍与取 τ = 1/a 完全一样**，菜单里标的“query length”就是这个 a（图里的查询箭头仍画成长度 1）。
+# 探索器上方打印的两行就是 a = 2 与 τ = 0.5 的对照，权重一样。开始时是上面的例子（θ = 0°，c = 1，τ = 1）。
+# 下面四个问题，先猜，再拖，答案在探索器下面。
+#
+# 1. θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间，这两个键一样长。谁的权重大？汇聚结果是多少？
+# 2. $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 同向，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？转过 180° 呢？
+# 3. θ 停在 90°，把 c 从 1 拖到 2，再到 3.5。$\mathbf{k}_2$ 的权重怎样变？c = 2 时它和 $\mathbf{k}_3$ 的柱子是什么关系？
+# 4. 回到 θ = 0°、c = 1，把 τ 从 1 换成 0.25，再换成 4。权重会怎样？θ = 45° 呢？
 
 # %%
+print("query x 2, tau = 1  :", " ".join(f"{a:.4f}" for a in attention_pooling(2 * query, keys, values)[0].tolist()))
+print("query x 1, tau = 0.5:", " ".join(f"{a:.4f}" for a in attention_pooling(query, keys, values, 0.5)[0].tolist()))
 attention_cues.turning_query(keys, values)
 
 # %% [markdown]
-# **问题 1.** θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间，这两个键一样长。谁的权重大？汇聚结果是多少？
+# **答案.** 自己拖过之后，再看下面这几个状态的数字（与探索器里的文字行相同）：
 
 # %%
-attention_cues.print_states(keys, values, [(45, 1.0)])
-
-# %% [markdown]
-# 两者打分都是 $2\cos 45^\circ = 1.41$，权重打平（0.401），汇聚结果恰好是 20.00，尽管权重并不均匀（$\mathbf{k}_2$ 只有 0.198）。
-# 所有答案都来自 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$：点积既看方向，也看长度。
-#
-# **问题 2.** $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 同向，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？转过 180° 呢？
-
-# %%
-attention_cues.print_states(keys, values, [(90, 1.0), (180, 1.0), (210, 1.0)])
-
-# %% [markdown]
-# 0° 到 180° 之间，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，$\mathbf{k}_2$ 赢不了（90° 时 0.245 对 0.665）；
-# 180° 时查询与两者垂直，打平。转过 180° 后打分变负，长度放大的是绝对值，长的 $\mathbf{k}_3$ 被罚得更重：
-# 210° 时打分 −1.73、−0.50、−1.00，最短的 $\mathbf{k}_2$ 拿到最大的权重 0.527。
-#
-# **问题 3.** θ 停在 90°，把 c 从 1 拖到 2，再到 3.5。$\mathbf{k}_2$ 的权重怎样变？c = 2 时它和 $\mathbf{k}_3$ 的柱子是什么关系？
-
-# %%
-attention_cues.print_states(keys, values, [(90, 1.0), (90, 2.0), (90, 3.5)])
-
-# %% [markdown]
-# θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c，它的权重从 0.245 升到 0.798：只把一个键拉长，它就拿走大部分注意力（练习 4 推导这条曲线）。
-# c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两个键完全相同，对任何查询两根柱子都一样高（这里都是 0.468）。
-#
-# **问题 4.** 回到 θ = 0°、c = 1，把 τ 从 1 换成 0.25，再换成 4。权重会怎样？
-
-# %%
-attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=0.25)
-attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=4.0)
+print("tau = 1 (questions 1-3):")
+attention_cues.print_states(keys, values, [(45, 1.0), (90, 1.0), (180, 1.0), (210, 1.0), (90, 2.0), (90, 3.5)])
+for tau in (0.25, 4.0):  # 问题 4
+    print(f"tau = {tau:g}:")
+    attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=tau)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 states = attention_cues.turning_query_states(keys, values)
@@ -175,9 +158,17 @@ assert w[(0, 1.0, 0.25, "k1")] > 0.99 and w[(0, 1.0, 4.0, "k1")] < 0.46
 assert not any("-0.00" in r["text"] for r in states["text"])
 
 # %% [markdown]
-# τ = 0.25（查询拉长到 4）时权重几乎全给打分最大的键：θ = 0° 的 $\mathbf{k}_1$ 拿到 0.999，结果 10.01 几乎就是 $v_1$；
-# θ = 45° 有两个键并列最大，它们各拿 0.486。τ = 4（查询缩到 1/4）时权重趋向均匀（0.452、0.274、0.274）。
-# 温度不改变打分的排序，只改变权重有多集中（θ = 45° 的结果始终是 20.00：$\mathbf{k}_1$、$\mathbf{k}_3$ 始终打平）。
+# 所有答案都来自 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$：点积既看方向，也看长度。
+#
+# 1. $\mathbf{k}_1$、$\mathbf{k}_3$ 打分都是 $2\cos 45^\circ = 1.41$，权重打平；汇聚结果恰好是 20.00，可权重并不均匀（$\mathbf{k}_2$ 分得少）：
+#    10 和 30 以相同权重出现，平均正是 20，再掺进 $\mathbf{k}_2$ 的 20 也不改变它。结果等于平均汇聚，不说明注意力是均匀的。
+# 2. 0° 到 180° 之间，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，$\mathbf{k}_2$ 赢不了；180° 时查询与两者垂直，打平。
+#    转过 180° 后打分变负，长度放大的是绝对值，长的 $\mathbf{k}_3$ 被罚得更重，210° 时最短的 $\mathbf{k}_2$ 拿到最大的权重。
+# 3. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c，只把一个键拉长，它就拿走大部分注意力（练习 4 推导这条曲线）。
+#    c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两个键完全相同，对任何查询两根柱子都一样高。
+# 4. τ = 0.25（查询拉长到 4）时权重几乎全给打分最大的键：θ = 0° 的 $\mathbf{k}_1$ 拿到 0.999，结果 10.01 几乎就是 $v_1$；
+#    θ = 45° 有两个键并列最大，它们平分（各 0.486）。τ = 4（查询缩到 1/4）时权重趋向均匀。
+#    温度不改变打分的排序，只改变权重有多集中（θ = 45° 的结果始终是 20.00：$\mathbf{k}_1$、$\mathbf{k}_3$ 始终打平）。
 #
 # ### 比喻在哪里不成立
 #
@@ -187,16 +178,18 @@ assert not any("-0.00" in r["text"] for r in states["text"])
 uniform, pooled_q0 = attention_pooling(torch.zeros(2), keys, values)  # q = 0：没有任何意图
 print("q = (0, 0): weights", " ".join(f"{a:.3f}" for a in uniform.tolist()),
       f"; pooled {pooled_q0.item():.2f}")
+long_k2 = keys * torch.tensor([[1.0], [3.0], [1.0]])  # c = 3：k2 拉长 3 倍
+print("θ = 0°, c = 3: weights", " ".join(f"{a:.3f}" for a in attention_pooling(query, long_k2, values)[0].tolist()))
 
 # %% [markdown]
 # 三个打分都是 0，权重都是 1/3，结果就是平均汇聚的 20.00：键自己吸引不到注意力。
-# 键的长度最像“突出性”，却只通过查询起作用：与查询垂直时（θ = 0° 的 $\mathbf{k}_2$），键再长打分也是 0；
+# 键的长度最像“突出性”，却只通过查询起作用：与查询垂直时（θ = 0° 的 $\mathbf{k}_2$），键再长打分也是 0（上面第二行：c = 3 时权重仍是 c = 1 时的 0.787、0.107、0.107）；
 # 查询背向时长度反而是惩罚（θ = 210° 时赢的是最短的 $\mathbf{k}_2$）。在点积注意力里，一切注意力都经过查询。
 #
 # ## 软的字典查找：一个有意义的例子
 #
 # 值不必是一个数。下面桌上有四样东西，键描述它“是什么”（三个特征：红色、纸做的、高），值是它在桌上的位置 (x, y)（厘米）。
-# 查询就是“我要找杯子”：用杯子的键去查。于是键是 (4, 3)，值是 (4, 2)，两者的维度无关，只要行数相同。
+# 查询就是“我要找杯子”：用杯子的键去查。于是键的形状是 (4, 3)，值的形状是 (4, 2)，两者的维度无关，只要行数相同。
 
 # %%
 names = ["cup", "mug", "book", "lamp"]
@@ -209,6 +202,10 @@ for tau in (0.01, 0.5):
     w, where = attention_pooling(desk_keys[0], desk_keys, desk_values, tau)  # 查询：杯子的键
     print(f"tau = {tau:g}: weights", " ".join(f"{a:.3f}" for a in w.tolist()),
           "-> pooled", [round(x, 2) for x in where.tolist()])
+print("desk key lengths:", " ".join(f"{n:.2f}" for n in desk_keys.norm(dim=1).tolist()))
+w_k2, got_k2 = attention_pooling(keys[1], keys, values, 0.01)  # 回到三个键的例子：用 k2 本身去查
+print("three keys, query = k2, tau = 0.01: weights", " ".join(f"{a:.3f}" for a in w_k2.tolist()),
+      f"-> pooled {got_k2.item():.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 w_lookup, lookup = attention_pooling(desk_keys[0], desk_keys, desk_values, 0.01)
@@ -216,9 +213,15 @@ assert torch.allclose(lookup, desk_values[0]) and w_lookup[0] > 0.9999
 assert attention_pooling(desk_keys[0], desk_keys, desk_values, 0.5)[0][1] > 0.3
 
 # %% [markdown]
-# τ = 0.01 时权重是 one-hot，结果正好是 `d['cup']` 的 [10.0, 20.0]：这是精确查找。
-# τ = 0.5 时，和杯子相像的马克杯（也是红的）分走 0.345 的权重，结果 [20.79, 22.08] 落在两者的位置之间，书和台灯各只占 0.070。
-# 有限温度下的查找是软的：每个值都贡献一点，权重随查询连续变化、可以求导，网络才能通过训练学会“查哪里”。
+# τ = 0.01 时权重是 one-hot，结果正好是 `d['cup']` 的 [10.0, 20.0]。
+# 这能成立，是因为桌上四个键都是单位向量（长度都是 1.00）：τ → 0 时取回的是**点积最大**的键的值，
+# 键一样长时它就是与查询方向相同的键。键不一样长时就不是：最后一行用三个键例子里的 $\mathbf{k}_2$ 本身去查，
+# $\mathbf{k}_3 = 2\mathbf{k}_2$ 的打分 2 高过 $\mathbf{k}_2$ 自己的 1，取回的是 30 而不是 20。
+# 所以“τ → 0 是精确查找”只在键等长时成立（或把打分换成余弦相似度，即先把查询和键都归一化）。
+#
+# τ = 0.5 时，马克杯（也是红的）分走 0.345 的权重，可是 x = 20.79 并不在杯子的 10 和马克杯的 15 之间，而是越过了马克杯：
+# 书和台灯各只占 0.070，却因为离得远（x = 60、90），贡献了约 0.070 × 60 + 0.070 × 90 ≈ 10.5，比杯子和马克杯加起来还多。
+# 这就是软查找的代价：温度适中时，无关的值也会漏进结果，值离得越远，漏进来的影响越大；τ 越小漏得越少。
 #
 # ## 从一个查询到一批查询：矩阵形式
 #
@@ -248,7 +251,8 @@ assert torch.equal(A_c2[:, 1], A_c2[:, 2])  # c = 2: k2 and k3 identical at ever
 
 # %% [markdown]
 # 两种算法一样（最大差 0.0000）。问题 2 的答案也在这里：最短的 $\mathbf{k}_2$ 在 195° 到 240° 赢，
-# 即 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$（由 $\sin\theta > 2\sin\theta$ 与 $\sin\theta > 2\cos\theta$ 算出）。
+# 即 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$（由 $\sin\theta > 2\sin\theta$ 得 $\sin\theta < 0$；
+# 由 $\sin\theta > 2\cos\theta$ 两边除以 $\cos\theta < 0$ 时不等号反向，得 $\tan\theta < 2$）。
 #
 # ## 注意力的可视化
 #
@@ -284,7 +288,8 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
 # %% [markdown]
 # ### 温度：一个控制集中程度的旋钮
 #
-# 问题 4 已经看到温度的作用。下面把 24 个查询的 $\mathbf{A}$ 在 $\tau = 0.1$、1、100 下并排画出（形状 (1, 3, 24, 3)），三幅共用 0 到 1 的颜色刻度。
+# 这还是问题 4 里的那个旋钮，只是不再一次看一个查询：把 24 个查询的 $\mathbf{A}$ 一起画出来，并把探索器里的 0.25 和 4 推得更远，
+# 取 $\tau = 0.1$、1、100，好看清两个极限。三幅并排画出（形状 (1, 3, 24, 3)），共用 0 到 1 的颜色刻度。
 # 先猜：$\tau = 0.1$ 时每一行是什么样？θ = 45° 那一行呢？
 
 # %%
@@ -295,6 +300,7 @@ show_heatmaps(by_tau.unsqueeze(0), xlabel="Keys", ylabel="Query angle θ",
               titles=[f"τ = {tau:g}" for tau in taus], figsize=(6, 5.2),
               xticklabels=["k1", "k2", "k3"], yticklabels=[f"{t}°" for t in thetas])
 d2l.plt.show()
+print("tau = 0.1, θ = 240°: weights", " ".join(f"{a:.3f}" for a in by_tau[0][thetas.index(240)].tolist()))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert (by_tau[0].max(dim=1).values > 0.49).all() and (by_tau[2] - 1 / 3).abs().max() < 0.01
@@ -304,12 +310,13 @@ assert (by_tau[0][[3, 12], :].max(dim=1).values - 0.5).abs().max() < 1e-3
 # %% [markdown]
 # 中间一幅（τ = 1）就是探索器在 c = 1、τ = 1 时的全部 24 个角度压成的一张图，每行最深的格子就是问题 1、2 里赢的键。
 # $\tau = 0.1$ 时几乎每行只剩一个深红格子，成了 one-hot；θ = 45° 和 180° 两行有两个键并列最大，两格一样深、各 0.5，
-# 因为共用刻度，它们比 one-hot 行的格子（1.0）浅。$\tau = 100$ 时整幅一片均匀的浅色，每个权重都接近 1/3。
+# 因为共用刻度，它们比 one-hot 行的格子（1.0）浅。240° 那一行也分成两格（图下打印的一行）：它离 $\mathbf{k}_1$、$\mathbf{k}_2$
+# 打平的 243.4° 只差 3.4°，两个打分只差 0.13，除以 τ = 0.1 后也只差 1.3，softmax 还分不出 one-hot。$\tau = 100$ 时整幅一片均匀的浅色，每个权重都接近 1/3。
 # 练习 5 证明这两个极限。
 #
 # 温度在后面两节会换个名字再出现：10.2 节高斯核 $\exp\big(-w^2(x - x_i)^2/2\big)$ 里的 $w^2$ 就是 $1/\tau$（打分是 $-(x - x_i)^2/2$）；
 # 10.3 节的缩放点积注意力把打分除以 $\sqrt{d}$，就是 $\tau = \sqrt{d}$，抵消维度 $d$ 变大时点积量级的增长
-# （查询和键的分量独立、均值 0、方差 1 时，点积的标准差是 $\sqrt{d}$）。三个名字，同一个旋钮。
+# （10.3 节会说明：查询和键的分量独立、均值 0、方差 1 时，点积的标准差是 $\sqrt{d}$）。三个名字，同一个旋钮。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -328,7 +335,7 @@ assert (by_tau[0][[3, 12], :].max(dim=1).values - 0.5).abs().max() < 1e-3
 # * 注意力汇聚 = 打分 → softmax → 对值加权求和，是软的字典查找：键 (n, d) 用来比较，值 (n, v) 被取走；平均汇聚是权重恒为 $1/n$ 的特例。
 # * 点积打分同时看方向和长度；$\mathbf{q} = \mathbf{0}$ 时权重均匀，一切注意力都经过查询。
 # * 多个查询一起算：$\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，权重矩阵的行是查询、列是键，可以画成热图。
-# * 温度 $\tau$（等价于把查询拉长 $1/\tau$ 倍）控制集中程度：$\tau \to 0$ 是精确查找，$\tau \to \infty$ 是平均；10.2 节的 $w^2$ 和 10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
+# * 温度 $\tau$（等价于把查询拉长 $1/\tau$ 倍）控制集中程度：$\tau \to 0$ 取回点积最大的键的值（键等长时才是精确查找），$\tau \to \infty$ 是平均；10.2 节的 $w^2$ 和 10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 #
 # ## 练习
 #
