@@ -42,11 +42,12 @@ MATH_STATE = """() => ({
     undefined: Array.from(document.querySelectorAll('span.MathJax'))
         .map(e => e.textContent).filter(t => t.includes(String.fromCharCode(92))),
     text: document.querySelector('article').innerText,
-    // the text without the typeset math, whose |x| reads like a table's pipes
+    // the Markdown text only: without the typeset math, whose |x| reads like a table's pipes,
+    // and without code and its outputs (a printed "max | |a| - |b| |" is not a table)
     prose: (() => {
         const hide = document.createElement('style');
-        hide.textContent = '.MathJax, .MathJax_Display, .MathJax_Preview '
-            + '{display: none !important}';
+        hide.textContent = '.MathJax, .MathJax_Display, .MathJax_Preview, pre, .cell_input, '
+            + '.cell_output {display: none !important}';
         document.head.appendChild(hide);
         const text = document.querySelector('article').innerText;
         hide.remove();
