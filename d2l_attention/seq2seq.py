@@ -239,7 +239,9 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device, *, speedups
                  else torch.optim.Adam(params, lr=lr))
     loss = MaskedSoftmaxCELoss()
     net.train()
-    animator = Animator(xlabel="epoch", ylabel="loss", xlim=[10, num_epochs])
+    # The loss is drawn every 10 epochs; a run of 10 or fewer has no range to draw over.
+    animator = Animator(xlabel="epoch", ylabel="loss",
+                        xlim=[10, num_epochs] if num_epochs > 10 else None)
     timer, total_tokens, epoch_loss = Timer(), 0, float("nan")
     for epoch in range(num_epochs):
         loss_sum = torch.zeros((), device=device)

@@ -225,8 +225,8 @@ query = hidden_state[-1]  # (batch_size, num_hiddens)
 context_10_3 = decoder.attention(query.unsqueeze(1), values, values, enc_valid_lens)
 weights_10_3 = decoder.attention.attention_weights
 context, weights = decoder.attend(query, keys, values, padding)
-print("same context:", torch.equal(context, context_10_3),
-      "| same weights:", torch.equal(weights, weights_10_3))
+print(f"max |context - 10.3's context| = {(context - context_10_3).abs().max().item():.1e}, "
+      f"max |weights - 10.3's weights| = {(weights - weights_10_3).abs().max().item():.1e}")
 
 calls = []
 hook = decoder.attention.W_k.register_forward_hook(lambda *args: calls.append(1))
@@ -350,7 +350,7 @@ source, target = d2l.tokenize_nmt(d2l.preprocess_nmt(raw), num_examples=600)
 pairs = [(" ".join(s), " ".join(t)) for s, t in zip(source, target)]
 hes = [t for s, t in pairs if s.startswith("he's")]
 calm = [t for s, t in pairs if s.endswith(" calm .")]
-print(f"he's calm . among the training pairs: {any(s == UNSEEN_ENG for s, _ in pairs)}")
+print(f"training pairs whose English is {UNSEEN_ENG!r}: {sum(s == UNSEEN_ENG for s, _ in pairs)}")
 print(f"{len(hes)} pairs 'he's X .', e.g. {hes[0]!r}; {len(calm)} pairs with 'calm', e.g. "
       f"{calm[0]!r}")
 lengths = torch.tensor([len(s) for s in source])
