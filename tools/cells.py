@@ -116,9 +116,9 @@ def for_nbgrader(nb):
     for cell in nb.cells:
         if is_hidden_tests(cell):
             if not kept or not is_test(kept[-1]):
+                after = repr(source(kept[-1])[:60]) if kept else "the notebook's start"
                 raise ValueError(f"a cell tagged {HIDDEN_TESTS_TAG!r} must follow an exercise's "
-                                 f"test cell; it follows {source(kept[-1])[:60]!r}" if kept else
-                                 f"a cell tagged {HIDDEN_TESTS_TAG!r} opens the notebook")
+                                 f"test cell; it follows {after}")
             begin, end = HIDDEN_TESTS_MARKERS
             tests = source(kept[-1]).rstrip()
             kept[-1]["source"] = f"{tests}\n{begin}\n{source(cell).strip()}\n{end}"

@@ -173,8 +173,6 @@ def write_lab_overrides(prefix: Path) -> Path:
     """Write (or update) `prefix`/share/jupyter/lab/settings/overrides.json so that the arrow
     keys move a focused slider or menu instead of the notebook's cursor, and JupyterLab neither
     asks about nor fetches news. Other settings stay."""
-    import json
-
     path = prefix / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     shortcuts = []
     for key, command in LAB_ARROW_COMMANDS.items():
@@ -182,35 +180,32 @@ def write_lab_overrides(prefix: Path) -> Path:
                           "disabled": True})
         shortcuts.append({"command": command, "keys": [key],
                           "selector": LAB_ARROW_SELECTOR + ":not(input):not(select)"})
-    try:
-        settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except ValueError:
-        settings = {}
     wanted = {LAB_SHORTCUTS: {"shortcuts": shortcuts}, LAB_NOTIFICATIONS[0]: LAB_NOTIFICATIONS[1]}
-    if any(settings.get(plugin, {}).get(k) != v for plugin, values in wanted.items()
-           for k, v in values.items()):
-        for plugin, values in wanted.items():
-            settings.setdefault(plugin, {}).update(values)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        common.write_text(path, json.dumps(settings, indent=2) + "\n")
-    return path
+    return _update_json(path, wanted)
 
 
 def write_page_config(prefix: Path, teacher: bool) -> Path:
     """Write (or update) `prefix`/etc/jupyter/labconfig/page_config.json: nbgrader's lab extension
     is disabled for readers and enabled for teachers (`lab --teacher`). Other settings stay."""
+    path = prefix / "etc" / "jupyter" / "labconfig" / "page_config.json"
+    return _update_json(path, {"disabledExtensions": {NBGRADER_LAB_EXTENSION: not teacher}})
+
+
+def _update_json(path: Path, wanted: dict[str, dict]) -> Path:
+    """Set `wanted` ({section: {key: value}}) in the JSON file `path`, keeping everything else;
+    the file is written only when something changes (or is missing, or is not JSON)."""
     import json
 
-    path = prefix / "etc" / "jupyter" / "labconfig" / "page_config.json"
     try:
-        config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        settings = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     except ValueError:
-        config = {}
-    disabled = config.setdefault("disabledExtensions", {})
-    if disabled.get(NBGRADER_LAB_EXTENSION) is not (not teacher) or not path.is_file():
-        disabled[NBGRADER_LAB_EXTENSION] = not teacher
+        settings = {}
+    if not path.is_file() or any(settings.get(section, {}).get(k) != v
+                                 for section, values in wanted.items() for k, v in values.items()):
+        for section, values in wanted.items():
+            settings.setdefault(section, {}).update(values)
         path.parent.mkdir(parents=True, exist_ok=True)
-        common.write_text(path, json.dumps(config, indent=2) + "\n")
+        common.write_text(path, json.dumps(settings, indent=2) + "\n")
     return path
 
 
