@@ -48,7 +48,7 @@ test: ## Run everything CI checks: lint, drift checks, data, unit tests, nbval
 quick: ## Only the fast unit tests (no data set, builds, subprocesses or notebooks)
 	$(BOOK) test --quick
 
-sync: ## Pair notebooks/10.*.py with their .ipynb (the newer file wins)
+sync: ## Pair notebooks/py/10.*.py with their .ipynb (the newer file wins)
 	$(BOOK) sync
 
 execute: ## Rebuild the library, then execute the notebooks in place (stored outputs are real)

@@ -18,3 +18,9 @@ def written_sections():
 def page_of(sec):
     """The HTML page `make html` writes for a section."""
     return Path(sec["notebook"]).stem + ".html"
+
+
+def twin_of(sec):
+    """A section's py:percent twin, notebooks/py/<name>.py (jupytext.toml: `py//py:percent`)."""
+    nb = ROOT / sec["notebook"]
+    return nb.parent / "py" / (nb.stem + ".py")

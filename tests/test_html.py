@@ -10,7 +10,7 @@ from urllib.parse import unquote, urlsplit
 
 import htmlbook
 import pytest
-from chapters import page_of, toc, written_sections
+from chapters import page_of, toc, twin_of, written_sections
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -239,7 +239,7 @@ def test_every_diagram_and_table_is_on_its_page(site, sec):
     import jupytext
 
     tables = sum(len(TABLE_RULE.findall(c.source)) for c in
-                 jupytext.read(notebook.with_suffix(".py")).cells if c.cell_type == "markdown")
+                 jupytext.read(twin_of(sec)).cells if c.cell_type == "markdown")
     html = (site / page_of(sec)).read_text(encoding="utf-8")
     article = html[html.index("<article"):html.index("</article>")]
     assert article.count("<table") == tables, f"{page_of(sec)}: {tables} Markdown tables"
@@ -253,7 +253,7 @@ def test_checks_left_out_and_solutions_behind_a_toggle(site, sec):
     import cells
     import jupytext
 
-    nb = jupytext.read(ROOT / sec["notebook"].replace(".ipynb", ".py"))
+    nb = jupytext.read(twin_of(sec))
     html = (site / page_of(sec)).read_text(encoding="utf-8")
     solutions = sum(cells.is_solution(c) for c in nb.cells)
     assert html.count('<details class="solution">') == solutions

@@ -7,13 +7,13 @@ import cells
 import jupytext
 import pytest
 import stats
-from chapters import ROOT, written_sections
+from chapters import twin_of, written_sections
 
 SECTIONS = written_sections()
 
 
 def read(sec):
-    return jupytext.read(ROOT / sec["notebook"].replace(".ipynb", ".py"))
+    return jupytext.read(twin_of(sec))
 
 
 def test_collapse_marks_check_and_solution_cells_only():

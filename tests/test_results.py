@@ -8,7 +8,7 @@ import re
 import appendix
 import jupytext
 import pytest
-from chapters import ROOT, written_sections
+from chapters import ROOT, twin_of, written_sections
 
 import results
 
@@ -58,7 +58,7 @@ def test_quote_markers_are_found_and_compared():
 
 @pytest.mark.parametrize("sec", written_sections(), ids=lambda s: s["number"])
 def test_every_quoted_result_matches_its_file(sec):
-    nb = jupytext.read(ROOT / sec["notebook"].replace(".ipynb", ".py"))
+    nb = jupytext.read(twin_of(sec))
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     for number, name, key, fmt in appendix.quotes(markdown):
         want = format(appendix.lookup(results.read(name), key), fmt)

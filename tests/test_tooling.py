@@ -44,8 +44,8 @@ LIMIT = 5
 
 @pytest.fixture
 def fake_section(tmp_path, monkeypatch):
-    (tmp_path / "notebooks").mkdir()
-    (tmp_path / "notebooks" / "10.9-test.py").write_text(NOTEBOOK_PY, encoding="utf-8")
+    (tmp_path / "notebooks" / "py").mkdir(parents=True)
+    (tmp_path / "notebooks" / "py" / "10.9-test.py").write_text(NOTEBOOK_PY, encoding="utf-8")
     monkeypatch.setattr(common, "ROOT", tmp_path)
     return {"number": "10.9", "zh": "测试", "en": "Test", "notebook": "notebooks/10.9-test.ipynb",
             "module": "test_section", "status": "written"}
@@ -62,15 +62,15 @@ def test_only_save_cells_are_extracted(fake_section):
 
 def test_each_definition_names_its_line_in_the_py_twin(fake_section):
     text = export.render_module(fake_section)
-    assert "# %% notebooks/10.9-test.py:9\ndef twice(x):" in text
-    assert "# %% notebooks/10.9-test.py:18\nclass Box:" in text
+    assert "# %% notebooks/py/10.9-test.py:9\ndef twice(x):" in text
+    assert "# %% notebooks/py/10.9-test.py:18\nclass Box:" in text
     twin = NOTEBOOK_PY.splitlines()
     assert twin[9 - 1].startswith("def twice") and twin[18 - 1].startswith("class Box")
 
 
 def test_rendered_module_is_importable_python_with_header(fake_section):
     text = export.render_module(fake_section)
-    assert text.startswith("# Generated from notebooks/10.9-test.py")
+    assert text.startswith("# Generated from notebooks/py/10.9-test.py")
     assert "DO NOT EDIT" in text.splitlines()[0]
     assert "import torch" not in text  # only what the saved cells use is imported
     namespace = {}
@@ -152,18 +152,19 @@ def test_written_sections_exist_and_planned_are_skipped():
 
 def test_check_pairs_detects_drift(tmp_path, monkeypatch):
     nb_dir = tmp_path / "notebooks"
-    nb_dir.mkdir()
+    (nb_dir / "py").mkdir(parents=True)
     (tmp_path / "jupytext.toml").write_text((ROOT / "jupytext.toml").read_text())
     src = ROOT / "notebooks"
     ipynb_text = (src / "10.1-attention-cues.ipynb").read_text(encoding="utf-8")
     (nb_dir / "10.1-x.ipynb").write_text(ipynb_text, encoding="utf-8")
-    py_text = (src / "10.1-attention-cues.py").read_text(encoding="utf-8")
-    (nb_dir / "10.1-x.py").write_text(py_text, encoding="utf-8")
+    py_text = (src / "py" / "10.1-attention-cues.py").read_text(encoding="utf-8")
+    (nb_dir / "py" / "10.1-x.py").write_text(py_text, encoding="utf-8")
     monkeypatch.setattr(common, "ROOT", tmp_path)
     assert nbtools.cmd_check_pairs() == 0
-    (nb_dir / "10.1-x.py").write_text(py_text + "\n# %%\nprint('new cell')\n", encoding="utf-8")
+    twin = nb_dir / "py" / "10.1-x.py"
+    twin.write_text(py_text + "\n# %%\nprint('new cell')\n", encoding="utf-8")
     assert nbtools.cmd_check_pairs() == 1
-    (nb_dir / "10.1-x.py").unlink()
+    twin.unlink()
     assert nbtools.cmd_check_pairs() == 1  # an unpaired notebook is drift too
 
 
@@ -374,3 +375,15 @@ def test_nbgrader_lab_extension_is_off_for_readers_and_on_for_teachers(tmp_path)
     environment.write_page_config(tmp_path, teacher=True)
     assert json.loads(path.read_text()) == {
         "disabledExtensions": {"other": True, "@jupyter/nbgrader": False}, "x": 1}
+
+
+def test_lab_file_browser_shows_one_entry_per_section():
+    """`make lab` opens on notebooks/: each section is one .ipynb there; the .py twins, the diagrams
+    and the appendix page are not more entries per section (the twins sit in notebooks/py/)."""
+    entries = {p.name for p in (ROOT / "notebooks").iterdir()
+               if not p.name.startswith(".") and p.name != "__pycache__"}
+    sections = {Path(s["notebook"]).name for s in common.load_sections()}
+    assert sections <= entries
+    assert sorted(entries - sections) == ["appendix-reproducibility.html", "figures", "py"]
+    assert sorted(p.name for p in common.twins()) == sorted(
+        Path(n).stem + ".py" for n in sections)

@@ -7,7 +7,7 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py test                  # all CI checks: lint, drift, data, tests, nbval
     python tools/book.py test --quick          # only the fast unit tests (under a minute)
     python tools/book.py data                  # download and verify fra-eng once (offline later)
-    python tools/book.py sync                  # pair notebooks/10.*.py with their .ipynb
+    python tools/book.py sync                  # pair notebooks/py/10.*.py with their .ipynb
     python tools/book.py execute [NB ...]      # rebuild the library, then run notebooks in place
     python tools/book.py execute --times       # only time them: results/execute-times.json
     python tools/book.py lib [--check]         # extract `#@save` cells into d2l_attention/sections/

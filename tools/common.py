@@ -65,8 +65,25 @@ def load_sections(include_planned: bool = False, toc: Path | None = None) -> lis
     return [s for s in sections if s["status"] == "written"]
 
 
+# The notebooks' py:percent twins sit in a folder of their own (jupytext.toml: `py//py:percent`),
+# so JupyterLab's file browser shows one entry per section.
+TWINS_DIR = "py"
+
+
 def twin_path(notebook: str | Path) -> Path:
-    return (ROOT / notebook).with_suffix(".py")
+    """notebooks/10.1-x.ipynb -> notebooks/py/10.1-x.py (ROOT-relative paths, or absolute)."""
+    nb = ROOT / notebook
+    return nb.parent / TWINS_DIR / (nb.stem + ".py")
+
+
+def notebook_of_twin(py: Path) -> Path:
+    """The inverse of `twin_path`."""
+    return py.parent.parent / (py.stem + ".ipynb")
+
+
+def twins() -> list[Path]:
+    """Every section twin present: notebooks/py/10.*.py."""
+    return sorted((ROOT / "notebooks" / TWINS_DIR).glob("[0-9]*.py"))
 
 
 def module_name(sec: dict) -> str:

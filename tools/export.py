@@ -1,7 +1,7 @@
 """`make lib`: the `#@save` cells of the notebooks become d2l_attention/sections/.
 
 Each generated module names where every definition lives in the notebook's `.py` twin
-(`# %% notebooks/10.x-....py:LINE`, as nbdev writes its source cell), so a maintainer finds the
+(`# %% notebooks/py/10.x-....py:LINE`, as nbdev writes its source cell), so a maintainer finds the
 lesson in one hop, and imports what it uses: every `d2l.NAME` of a saved cell is written `NAME`,
 imported from the hand-written module or the earlier section that defines it (nbdev rewrites
 imports the same way), so an editor's go-to-definition lands on the definition.

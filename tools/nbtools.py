@@ -69,7 +69,7 @@ def cmd_check_pairs() -> int:
     bad = 0
     pairs = 0
     for nb_path in sorted((common.ROOT / "notebooks").glob("*.ipynb")):
-        py = nb_path.with_suffix(".py")
+        py = common.twin_path(nb_path)
         rel = common.posix(nb_path)
         if not py.exists():
             print(f"{rel}: no py:percent twin; run `make sync`")
@@ -83,8 +83,8 @@ def cmd_check_pairs() -> int:
             print(f"{rel} and {py.name} differ; edit the .py, then run `make sync execute` "
                   "(or `python tools/book.py sync`)")
             bad += 1
-    for py in sorted((common.ROOT / "notebooks").glob("[0-9]*.py")):
-        if not py.with_suffix(".ipynb").exists():
+    for py in common.twins():
+        if not common.notebook_of_twin(py).exists():
             print(f"{common.posix(py)}: no .ipynb twin; run `make sync execute`")
             bad += 1
     if bad:
@@ -113,9 +113,9 @@ def collapse_twin(py: Path) -> bool:
 
 
 def cmd_sync() -> int:
-    """Collapse check and solution cells in every notebooks/10.*.py, then pair each with its
+    """Collapse check and solution cells in every notebooks/py/10.*.py, then pair each with its
     .ipynb (jupytext: the newer file wins)."""
-    twins = sorted((common.ROOT / "notebooks").glob("[0-9]*.py"))
+    twins = common.twins()
     for py in twins:
         if collapse_twin(py):
             print(f"collapsed the check/solution cells of {common.posix(py)}")

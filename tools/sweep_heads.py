@@ -5,7 +5,7 @@ on other seeds and CPU kernels?
         --out results/sweep-heads.json
 
 The task, model and training loop are executed from the notebook's own training cell
-(notebooks/10.5-multihead-attention.py, the cell that defines `train_neighbour`), so the sweep
+(notebooks/py/10.5-multihead-attention.py, the cell that defines `train_neighbour`), so the sweep
 trains exactly what the page trains. With --out an existing file, the run is added under its
 kernel name (ATEN_CPU_CAPABILITY) next to the runs already there.
 """
@@ -27,7 +27,7 @@ from d2l_attention.explore import multihead_attention as explore  # noqa: E402
 
 def training_cell():
     """Source of the notebook cell that defines the neighbour task and `train_neighbour`."""
-    text = (ROOT / "notebooks" / "10.5-multihead-attention.py").read_text()
+    text = (ROOT / "notebooks" / "py" / "10.5-multihead-attention.py").read_text()
     for cell in re.split(r"^# %%.*$", text, flags=re.M):
         if "def train_neighbour" in cell:
             return cell.split("torch.set_num_threads")[0]

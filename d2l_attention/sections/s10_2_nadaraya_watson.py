@@ -1,5 +1,5 @@
-# Generated from notebooks/10.2-nadaraya-watson.py by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.2-nadaraya-watson.py instead, then run `make sync execute`
+# Generated from notebooks/py/10.2-nadaraya-watson.py by `make lib`: DO NOT EDIT.
+# Edit notebooks/py/10.2-nadaraya-watson.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.2 注意力汇聚：Nadaraya-Watson 核回归 (Attention Pooling: Nadaraya-Watson Kernel Regression): the components saved with `#@save`."""
 
@@ -11,7 +11,7 @@ from ..checks import check_shape
 __all__ = ['NWKernelRegression']
 
 
-# %% notebooks/10.2-nadaraya-watson.py:178
+# %% notebooks/py/10.2-nadaraya-watson.py:178
 class NWKernelRegression(nn.Module):
     """Nadaraya-Watson kernel regression with one learnable sharpness `w`.
 

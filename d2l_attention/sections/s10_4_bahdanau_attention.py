@@ -1,5 +1,5 @@
-# Generated from notebooks/10.4-bahdanau-attention.py by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.4-bahdanau-attention.py instead, then run `make sync execute`
+# Generated from notebooks/py/10.4-bahdanau-attention.py by `make lib`: DO NOT EDIT.
+# Edit notebooks/py/10.4-bahdanau-attention.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.4 Bahdanau 注意力 (Bahdanau Attention): the components saved with `#@save`."""
 
@@ -16,7 +16,7 @@ from .s10_3_attention_scoring import AdditiveAttention
 __all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'BahdanauConfig', 'BAHDANAU_CONFIG', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
-# %% notebooks/10.4-bahdanau-attention.py:96
+# %% notebooks/py/10.4-bahdanau-attention.py:96
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -25,7 +25,7 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/10.4-bahdanau-attention.py:118
+# %% notebooks/py/10.4-bahdanau-attention.py:118
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -92,7 +92,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/10.4-bahdanau-attention.py:268
+# %% notebooks/py/10.4-bahdanau-attention.py:268
 @dataclasses.dataclass(frozen=True)
 class BahdanauConfig(Seq2SeqConfig):
     """10.4's translator on fra-eng: 9.7's sizes and settings, trained 250 epochs; `net` builds
@@ -111,7 +111,7 @@ class BahdanauConfig(Seq2SeqConfig):
 BAHDANAU_CONFIG = BahdanauConfig()
 
 
-# %% notebooks/10.4-bahdanau-attention.py:301
+# %% notebooks/py/10.4-bahdanau-attention.py:301
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).

@@ -1,5 +1,5 @@
-# Generated from notebooks/10.5-multihead-attention.py by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.5-multihead-attention.py instead, then run `make sync execute`
+# Generated from notebooks/py/10.5-multihead-attention.py by `make lib`: DO NOT EDIT.
+# Edit notebooks/py/10.5-multihead-attention.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.5 多头注意力 (Multi-Head Attention): the components saved with `#@save`."""
 
@@ -12,7 +12,7 @@ from .s10_3_attention_scoring import DotProductAttention
 __all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
 
 
-# %% notebooks/10.5-multihead-attention.py:120
+# %% notebooks/py/10.5-multihead-attention.py:120
 def transpose_qkv(X, num_heads):
     """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
@@ -36,7 +36,7 @@ def transpose_output(X, num_heads):
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/10.5-multihead-attention.py:191
+# %% notebooks/py/10.5-multihead-attention.py:191
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention.
 

@@ -1,5 +1,5 @@
-# Generated from notebooks/10.6-self-attention-and-positional-encoding.py by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.6-self-attention-and-positional-encoding.py instead, then run `make sync execute`
+# Generated from notebooks/py/10.6-self-attention-and-positional-encoding.py by `make lib`: DO NOT EDIT.
+# Edit notebooks/py/10.6-self-attention-and-positional-encoding.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.6 自注意力和位置编码 (Self-Attention and Positional Encoding): the components saved with `#@save`."""
 
@@ -13,7 +13,7 @@ from ..checks import check_at_most, check_even, check_shape
 __all__ = ['PositionalEncoding', 'rotation_for_offset']
 
 
-# %% notebooks/10.6-self-attention-and-positional-encoding.py:319
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:319
 class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
@@ -42,7 +42,7 @@ class PositionalEncoding(nn.Module):
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
-# %% notebooks/10.6-self-attention-and-positional-encoding.py:450
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:450
 def rotation_for_offset(delta, num_hiddens):
     """Block-diagonal M with M @ p_i == p_{i+delta} for the sinusoidal encoding."""
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)

@@ -1,5 +1,5 @@
-# Generated from notebooks/10.7-transformer.py by `make lib`: DO NOT EDIT.
-# Edit notebooks/10.7-transformer.py instead, then run `make sync execute`
+# Generated from notebooks/py/10.7-transformer.py by `make lib`: DO NOT EDIT.
+# Edit notebooks/py/10.7-transformer.py instead, then run `make sync execute`
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.7 Transformer (Transformer): the components saved with `#@save`."""
 
@@ -18,7 +18,7 @@ from .s10_6_self_attention import PositionalEncoding
 __all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG']
 
 
-# %% notebooks/10.7-transformer.py:105
+# %% notebooks/py/10.7-transformer.py:105
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
@@ -38,7 +38,7 @@ class PositionWiseFFN(nn.Module):
         return self.dense2(hidden)
 
 
-# %% notebooks/10.7-transformer.py:169
+# %% notebooks/py/10.7-transformer.py:169
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -58,7 +58,7 @@ class AddNorm(nn.Module):
         return self.ln(residual)
 
 
-# %% notebooks/10.7-transformer.py:207
+# %% notebooks/py/10.7-transformer.py:207
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -81,7 +81,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/10.7-transformer.py:260
+# %% notebooks/py/10.7-transformer.py:260
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -139,7 +139,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/10.7-transformer.py:344
+# %% notebooks/py/10.7-transformer.py:344
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -189,7 +189,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/10.7-transformer.py:426
+# %% notebooks/py/10.7-transformer.py:426
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -230,7 +230,7 @@ class TransformerDecoder(AttentionDecoder):
                 [weights(blk.attention2) for blk in self.blks]]
 
 
-# %% notebooks/10.7-transformer.py:553
+# %% notebooks/py/10.7-transformer.py:553
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
