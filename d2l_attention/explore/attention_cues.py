@@ -86,9 +86,11 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1,
                 weight_rows += [{**state, "key": name, "weight": ex._plain(a, 3),
                                  "score": ex._plain(s, 2)}
                                 for name, a, s in zip(names, w, scores)]
+                # The text rounds the stored 4-decimal value, not the float: a pooled value near
+                # a rounding edge (23.165) must read the same under every CPU kernel.
                 pooled_rows.append({**state, "pooled": ex._plain(p)})
                 text_rows.append({**state, "text": (
-                    f"pooled {_fmt(p.item())} (average {_fmt(values.mean().item())}); "
+                    f"pooled {_fmt(ex._plain(p))} (average {_fmt(values.mean().item())}); "
                     f"q/τ = ({_fmt(query[0].item() / tau)}, "
                     f"{_fmt(query[1].item() / tau)})")})
     return {"query": query_rows, "keys": key_rows, "weights": weight_rows,
