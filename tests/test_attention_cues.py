@@ -122,7 +122,7 @@ def test_turning_query_states_hold_what_attention_pooling_returns():
     states = attention_cues.turning_query_states(keys, values, angles=[0, 45, 210],
                                                  lengths=[1.0, 2.0])
     n_tau = len(attention_cues.TAUS)
-    assert len(states["weights"]) == 3 * 2 * n_tau * 3 and len(states["text"]) == 3 * 2 * n_tau * 2
+    assert len(states["weights"]) == 3 * 2 * n_tau * 3 and len(states["text"]) == 3 * 2 * n_tau
     for theta in (0, 45, 210):
         query = torch.tensor([math.cos(math.radians(theta)), math.sin(math.radians(theta))])
         for c in (1.0, 2.0):
@@ -131,12 +131,14 @@ def test_turning_query_states_hold_what_attention_pooling_returns():
                 scaled[1] *= c
                 weights, pooled = d2l.attention_pooling(query, scaled, values, tau)
                 at = (theta, c, tau)
-                stored = [r["weight"] for r in states["weights"]
-                          if (r["theta"], r["c"], r["tau"]) == at]
-                assert stored == pytest.approx(weights.tolist(), abs=1e-4)
+                stored = [r for r in states["weights"] if (r["theta"], r["c"], r["tau"]) == at]
+                assert [r["weight"] for r in stored] == pytest.approx(weights.tolist(), abs=1e-3)
+                # The grey numbers over the bars are what the softmax sees: q.k / tau.
+                assert [r["score"] for r in stored] == pytest.approx(
+                    (scaled @ query / tau).tolist(), abs=0.01)
                 text = " ".join(r["text"] for r in states["text"]
                                 if (r["theta"], r["c"], r["tau"]) == at)
-                assert f"pooled value = {pooled.item() + 0.0:.2f}" in text
+                assert f"pooled {pooled.item() + 0.0:.2f}" in text
 
 
 def test_temperature_is_the_query_length():
@@ -164,13 +166,17 @@ def test_scaled_key_is_drawn_last_narrow_and_solid():
         assert rows[-1]["opacity"] == 1.0 > max(r["opacity"] for r in rows[:-1])
 
 
-def test_arrows_are_the_query_and_the_scaled_keys():
+def test_arrows_are_the_query_over_tau_and_the_scaled_keys():
     keys, values = example()
-    states = attention_cues.turning_query_states(keys, values, angles=[0, 90], lengths=[0.5, 3.0])
-    q90 = [r for r in states["query"] if r["theta"] == 90]
-    assert [(r["x"], r["y"]) for r in q90] == [(pytest.approx(0.0, abs=1e-6), 1.0)]
+    states = attention_cues.turning_query_states(keys, values, angles=[0, 90],
+                                                 lengths=[-1.0, 0.0, 0.5, 3.0])
+    # The query is drawn as q / tau: its length is the query length that tau stands for.
+    q90 = {r["tau"]: (r["x"], r["y"]) for r in states["query"] if r["theta"] == 90}
+    assert q90 == {tau: (pytest.approx(0.0, abs=1e-6), pytest.approx(1 / tau))
+                   for tau in attention_cues.TAUS}
     k = {(r["c"], r["name"]): (r["x"], r["y"]) for r in states["keys"]}
     assert k[(3.0, "k2 (v=20)")] == (0.0, 3.0) and k[(0.5, "k2 (v=20)")] == (0.0, 0.5)
+    assert k[(0.0, "k2 (v=20)")] == (0.0, 0.0) and k[(-1.0, "k2 (v=20)")] == (0.0, -1.0)
     assert k[(3.0, "k1 (v=10)")] == (2.0, 0.0) and k[(3.0, "k3 (v=30)")] == (0.0, 2.0)
 
 
@@ -181,7 +187,8 @@ def test_turning_query_starts_at_the_sections_example_and_draws_arrows():
     assert params == {"theta": 0.0, "c": 1.0, "tau": 1.0}
     spec = json.dumps(explorer.spec)
     assert '"rule"' in spec and '"triangle-up"' in spec and "attention weights" in spec
-    assert len(spec) < 300_000
+    assert len(spec) < 320_000
+    assert min(attention_cues.LENGTHS) < 0 and 0.0 in attention_cues.LENGTHS
     assert explorer.png()[:4] == b"\x89PNG"
 
 
@@ -224,5 +231,5 @@ def test_number_line_dot_is_the_pooled_value_and_labels_sit_apart():
     # At c = 2, k2 and k3 coincide: their labels must not (left and right of the tip).
     labels = {r["name"][:2]: (r["lx"], r["ly"]) for r in states["keys"] if r["c"] == 2.0}
     assert labels["k2"][0] < 0 < labels["k3"][0] and labels["k2"][1] == labels["k3"][1]
-    q = states["query"][0]
+    q = next(r for r in states["query"] if r["tau"] == 1.0)
     assert (q["x"], q["y"]) == (pytest.approx(0.0, abs=1e-6), 1.0) and q["lx"] > 0.1

@@ -1,5 +1,5 @@
 """Section 10.1's explorer: the query turning among the keys, one key's length and the
-temperature as controls.
+temperature as controls; the query is drawn as q / tau, so its length shows the temperature.
 
 The notebook calls `turning_query(keys, values)`; the states come from the taught
 `d2l.attention_pooling`, and `turning_query_states` returns them for the section's tests.
@@ -15,8 +15,8 @@ import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
 ANGLES = tuple(range(0, 360, 15))  # the query's direction, degrees
-LENGTHS = tuple(0.5 * i for i in range(1, 8))  # the factor c on the scaled key: 0.5 ... 3.5
-TAUS = (0.25, 1.0, 4.0)  # the temperature tau of the softmax
+LENGTHS = tuple(0.5 * i for i in range(-2, 8))  # the factor c on the scaled key: -1 ... 3.5
+TAUS = (0.5, 1.0, 2.0)  # the temperature tau of the softmax; the query is drawn 1 / tau long
 # Chapter palette (tools/figures.py): queries orange, keys blue, weights purple.
 COLOURS = {"query": "#D9822B", "key": "#2F6DB5"}
 WEIGHT_COLOUR = "#7E57C2"
@@ -50,19 +50,22 @@ def _arrow_rows(x, y, label_dx, label_dy, **row):
 
 
 def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, taus=TAUS):
-    """Rows of the explorer's views: query arrows (by theta), key arrows (by c), and per
-    (theta, c, tau) the weights over the keys, the pooled value and two lines of text, all from
-    `d2l.attention_pooling`. keys: (n, 2); values: (n, 1); the key at index `scaled` is
-    multiplied by c."""
+    """Rows of the explorer's views: query arrows q / tau (by theta and tau), key arrows (by c),
+    and per (theta, c, tau) the weights and scores q.k/tau over the keys, the pooled value and a
+    line of text, all from `d2l.attention_pooling`. keys: (n, 2); values: (n, 1); the key at
+    index `scaled` is multiplied by c."""
     names = [f"k{i + 1}" for i in range(len(keys))]
     query_rows = []
     for theta in angles:
-        q, rad = unit_query(theta), math.radians(theta)
-        # The label sits beside the tip, a little clockwise of the shaft.
+        rad = math.radians(theta)
         cos, sin = math.cos(rad), math.sin(rad)
-        dx, dy = 0.28 * sin + 0.1 * cos, -0.28 * cos + 0.1 * sin
-        query_rows.append(_arrow_rows(q[0].item(), q[1].item(), dx, dy, theta=theta,
-                                      role="query", name="q"))
+        for tau in taus:
+            # q / tau: the arrow's length is the query length that tau stands for. The label sits
+            # beside the tip, a little clockwise of the shaft.
+            x, y = cos / tau, sin / tau
+            dx, dy = 0.28 * sin + 0.1 * cos, -0.28 * cos + 0.1 * sin
+            query_rows.append(_arrow_rows(x, y, dx, dy, theta=theta, tau=tau, role="query",
+                                          name="q" if tau == 1 else "q/τ"))
     key_rows, weight_rows, pooled_rows, text_rows = [], [], [], []
     queries = unit_queries(angles)
     for c in lengths:
@@ -78,20 +81,24 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1,
             weights, pooled = d2l.attention_pooling(queries, scaled_keys, values, tau)
             for theta, query, w, p in zip(angles, queries, weights, pooled[:, 0]):
                 state = {"theta": theta, "c": c, "tau": tau}
-                weight_rows += ex.rows(state, row_labels=("key", names), weight=w)
+                scores = scaled_keys @ query / tau  # what the softmax sees
+                # Weights to 3 decimals, scores to 2: the bars show 2, and the JSON stays small.
+                weight_rows += [{**state, "key": name, "weight": ex._plain(a, 3),
+                                 "score": ex._plain(s, 2)}
+                                for name, a, s in zip(names, w, scores)]
+                # The text rounds the stored 4-decimal value, not the float: a pooled value near
+                # a rounding edge (23.165) must read the same under every CPU kernel.
                 pooled_rows.append({**state, "pooled": ex._plain(p)})
-                scores = ", ".join(_fmt(s) for s in (scaled_keys @ query).tolist())
-                text_rows += ex.rows(state, row_labels=("line", [0, 1]), text=[
-                    f"q = ({_fmt(query[0].item())}, {_fmt(query[1].item())}); "
-                    f"scores q·k: {scores}",
-                    f"pooled value = {_fmt(p.item())} (average pooling: "
-                    f"{_fmt(values.mean().item())})"])
+                text_rows.append({**state, "text": (
+                    f"pooled {_fmt(ex._plain(p))} (average {_fmt(values.mean().item())}); "
+                    f"q/τ = ({_fmt(query[0].item() / tau)}, "
+                    f"{_fmt(query[1].item() / tau)})")})
     return {"query": query_rows, "keys": key_rows, "weights": weight_rows,
             "pooled": pooled_rows, "text": text_rows}
 
 
-def _arrows(rows, colour, width, head, *, title="", size=(230, 240),
-            x_domain=(-2.3, 2.3), y_domain=(-1.2, 3.6)):
+def _arrows(rows, colour, width, head, *, title="", size=(230, 300),
+            x_domain=(-2.3, 2.3), y_domain=(-2.3, 3.7)):
     """Arrows from the origin to (x, y) with a label at (lx, ly), in one colour; the width and
     opacity are the rows' `width` and `opacity` where they carry them, else `width` and 1."""
 
@@ -115,6 +122,25 @@ def _arrows(rows, colour, width, head, *, title="", size=(230, 240),
         return alt.layer(shaft, tip, text)
 
     return ex.View(rows, draw, *size, title)
+
+
+def _weight_bars(rows, width=200, height=300):
+    """The weights as bars labelled with their value, and along the top, in grey, the score
+    q·k/tau that the softmax turned into each."""
+    order = ex._order(r["key"] for r in rows)
+
+    def draw(alt, base):
+        x = alt.X("key:N", sort=order, title="key")
+        bars = base.mark_bar(color=WEIGHT_COLOUR).encode(
+            x=x, y=alt.Y("weight:Q", scale=alt.Scale(domain=[0, 1.2]), title="attention weight",
+                         axis=alt.Axis(values=[0, 0.2, 0.4, 0.6, 0.8, 1.0])))
+        weight = base.mark_text(dy=-6).encode(x=x, y="weight:Q",
+                                              text=alt.Text("weight:Q", format=".2f"))
+        score = base.mark_text(color="#666", fontSize=12).encode(
+            x=x, y=alt.value(12), text=alt.Text("score:Q", format=".2f"))
+        return alt.layer(bars, weight, score)
+
+    return ex.View(rows, draw, width, height, "attention weights (grey: score q·k/τ)")
 
 
 def _number_line(pooled_rows, values, average, width=230, height=70):
@@ -150,28 +176,28 @@ def turning_query(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, taus=T
     states = turning_query_states(keys, values, angles, lengths, scaled, taus)
     # Keys first, the query narrower on top: where q lies along a key (theta = 90, c = 1) the
     # key still shows around it.
-    arrows = (_arrows(states["keys"], COLOURS["key"], 5, 150, title="keys and the query q"),
+    arrows = (_arrows(states["keys"], COLOURS["key"], 5, 150, title="keys and the query q/τ"),
               _arrows(states["query"], COLOURS["query"], 2, 70))
-    bars = ex.bar_view(states["weights"], "key", "weight", title="attention weights",
-                       width=200, height=240, color=WEIGHT_COLOUR)
+    bars = _weight_bars(states["weights"])
     line = _number_line(states["pooled"], [v.item() for v in values[:, 0]], values.mean().item())
-    text = ex.text_view(states["text"], "text", width=230, height=44, size=12)
+    text = ex.text_view(states["text"], "text", width=230, height=24, size=12)
     name = f"k{scaled + 1}"
     return ex.explorer(arrows, bars, line, text, columns=2, title="Turn the query", controls=[
         ex.Slider("theta", angles, "query angle θ (degrees)", default=theta),
         ex.Slider("c", lengths, f"length factor c of {name}", default=c),
         ex.Select("tau", tuple(taus), "temperature τ", default=tau,
-                  labels=tuple(f"{t:g} (same as query length {1 / t:g})" for t in taus))])
+                  labels=tuple(f"{t:g} (query drawn {1 / t:g} long)" for t in taus))])
 
 
 def print_states(keys, values, states, scaled=1, tau=1.0):
-    """Print the weights and the pooled value at a few (theta, c) states of the explorer."""
-    print(f"{'theta':>6} {'c':>4}   {'scores q.k':<20} {'weights':<20} pooled")
+    """Print the scores q.k / tau, the weights and the pooled value at a few (theta, c) states
+    of the explorer."""
+    print(f"{'theta':>6} {'c':>4}   {'scores q.k/tau':<20} {'weights':<20} pooled")
     for theta, c in states:
         scaled_keys = keys.clone()
         scaled_keys[scaled] *= c
         query = unit_query(theta)
         weights, pooled = d2l.attention_pooling(query, scaled_keys, values, tau)
-        scores = " ".join(f"{_fmt(s):>5}" for s in (scaled_keys @ query).tolist())
+        scores = " ".join(f"{_fmt(s):>5}" for s in (scaled_keys @ query / tau).tolist())
         shown = " ".join(f"{w:.3f}" for w in weights.tolist())
         print(f"{theta:>5}° {c:4.1f}   {scores:<20} {shown:<20} {pooled.item():.2f}")

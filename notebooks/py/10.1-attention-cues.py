@@ -117,58 +117,94 @@ assert abs(exp_scores[0].item() - torch.exp(torch.tensor(2.0)).item()) < 1e-4
 # ### 动手试试：转动查询
 #
 # 换一个查询，权重和结果都会变，这正是自主性提示起作用的方式。下面的探索器（explorer）左边画蓝色的键和橙色的查询
-# $\mathbf{q} = (\cos\theta, \sin\theta)$（长度 1），右边是 `attention_pooling` 算出的权重，下方数轴上紫色圆点是汇聚结果、虚线是平均汇聚的 20。
-# 滑块 θ 转动查询；滑块 c 把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$（深蓝细箭头，画在浅色的 $\mathbf{k}_3$ 之上）；
-# 菜单 τ 是温度，打分先除以 τ 再做 softmax。因为 $(a\mathbf{q})^\top\mathbf{k} = \mathbf{q}^\top\mathbf{k}/(1/a)$，
-# **把查询拉长 a 倍与取 τ = 1/a 完全一样**，菜单里标的“query length”就是这个 a（图里的查询箭头仍画成长度 1）。
-# 探索器上方打印的两行就是 a = 2 与 τ = 0.5 的对照，权重一样。开始时是上面的例子（θ = 0°，c = 1，τ = 1）。
-# 下面四个问题，先猜，再拖，答案在探索器下面。
+# $\mathbf{q} = (\cos\theta, \sin\theta)$，右边是 `attention_pooling` 算出的权重，柱子上方的灰色数字是 softmax 真正拿到的打分 $\mathbf{q}^\top\mathbf{k}_i/\tau$；
+# 下方数轴上紫色圆点是汇聚结果、虚线是平均汇聚的 20。滑块 θ 转动查询；滑块 c 把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$
+# （c 从 −1 到 3.5；深蓝细箭头，画在浅色的 $\mathbf{k}_3$ 之上）；菜单 τ 是**温度**（temperature），打分先除以 τ 再做 softmax。
+# 因为 $\mathbf{q}^\top\mathbf{k}/\tau = (\mathbf{q}/\tau)^\top\mathbf{k}$，除以 τ 与把查询拉长 $1/\tau$ 倍完全一样，
+# 所以橙色箭头画的是 $\mathbf{q}/\tau$：τ = 0.5 时它长 2，τ = 2 时长 0.5。开始时是上面的例子（θ = 0°，c = 1，τ = 1）。
+# 下面四个问题，先猜，再拖，再打开探索器下面折叠的答案。
 #
 # 1. θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间，这两个键一样长。谁的权重大？汇聚结果是多少？
 # 2. $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 同向，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？转过 180° 呢？
-# 3. θ 停在 90°，把 c 从 1 拖到 2，再到 3.5。$\mathbf{k}_2$ 的权重怎样变？c = 2 时它和 $\mathbf{k}_3$ 的柱子是什么关系？
-# 4. 回到 θ = 0°、c = 1，把 τ 从 1 换成 0.25，再换成 4。权重会怎样？θ = 45° 呢？
+# 3. θ 停在 90°，把 c 从 1 拖到 2，再到 3.5；再拖回 0 和 −1。$\mathbf{k}_2$ 的权重怎样变？c = 2 时它和 $\mathbf{k}_3$ 的柱子是什么关系？
+# 4. 回到 θ = 0°、c = 1，把 τ 换成 0.5，再换成 2。箭头、灰色打分和权重各怎样变？θ = 45° 呢？
 
 # %%
-print("query x 2, tau = 1  :", " ".join(f"{a:.4f}" for a in attention_pooling(2 * query, keys, values)[0].tolist()))
-print("query x 1, tau = 0.5:", " ".join(f"{a:.4f}" for a in attention_pooling(query, keys, values, 0.5)[0].tolist()))
 attention_cues.turning_query(keys, values)
 
 # %% [markdown]
-# **答案.** 自己拖过之后，再看下面这几个状态的数字（与探索器里的文字行相同）：
+# <details><summary>答案（先自己拖过，再打开）</summary>
+#
+# 所有答案都来自 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$：点积既看方向，也看长度。
+#
+# 1. $\mathbf{k}_1$、$\mathbf{k}_3$ 一样长、与查询夹角相同，打分相同，权重打平。汇聚结果恰好是平均汇聚的 20，可权重并不均匀（$\mathbf{k}_2$ 短，分得少）：
+#    10 和 30 以相同权重出现，平均正是 20，再掺进 $\mathbf{k}_2$ 的 20 也不改变它。结果等于平均汇聚，不说明注意力是均匀的（练习 3）。
+# 2. 0° 到 180° 之间，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，$\mathbf{k}_2$ 赢不了；180° 时查询与两者垂直，打平。
+#    转过 180° 后打分变负，长度放大的是绝对值，长的 $\mathbf{k}_3$ 被罚得更重，最短的 $\mathbf{k}_2$ 反而拿到最大的权重。
+#    它赢的范围是 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$（由 $\sin\theta > 2\sin\theta$ 得 $\sin\theta < 0$；
+#    由 $\sin\theta > 2\cos\theta$ 两边除以 $\cos\theta < 0$ 时不等号反向，得 $\tan\theta < 2$），探索器里是 195° 到 240° 这四格。
+# 3. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c：方向不变、只把一个键拉长，它就拿走大部分注意力（练习 4 推导这条曲线）。
+#    c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两个键完全相同，对任何查询两根柱子都一样高。c = 0 时打分为 0，c < 0 时键背向查询、打分为负，权重趋于 0。
+# 4. τ = 0.5 时箭头长 2，灰色打分全部翻倍，差距也翻倍，权重更集中到打分最大的 $\mathbf{k}_1$；τ = 2 时箭头缩到 0.5，打分减半，权重趋向均匀。
+#    温度不改变打分的排序，只改变权重有多集中。θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 在每个 τ 下都打平，结果始终是 20。
+#    推到极限：τ → 0 时权重全部给打分最大的键（并列时平分），τ → ∞ 时变成平均汇聚（练习 5 证明）。
+#
+# 下面折叠的单元格打印这几个状态的数字，与探索器里的一致。
+#
+# </details>
 
-# %%
+# %% jupyter={"outputs_hidden": true, "source_hidden": true}
 print("tau = 1 (questions 1-3):")
-attention_cues.print_states(keys, values, [(45, 1.0), (90, 1.0), (180, 1.0), (210, 1.0), (90, 2.0), (90, 3.5)])
-for tau in (0.25, 4.0):  # 问题 4
+attention_cues.print_states(keys, values, [(45, 1.0), (90, 1.0), (180, 1.0), (210, 1.0), (240, 1.0),
+                                           (90, 2.0), (90, 3.5), (90, 0.0), (90, -1.0)])
+for tau in (0.5, 2.0):  # 问题 4
     print(f"tau = {tau:g}:")
     attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=tau)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 states = attention_cues.turning_query_states(keys, values)
 w = {(r["theta"], r["c"], r["tau"], r["key"]): r["weight"] for r in states["weights"]}
-assert w[(45, 1.0, 1.0, "k1")] == w[(45, 1.0, 1.0, "k3")] and "pooled value = 20.00" in " ".join(
-    r["text"] for r in states["text"] if (r["theta"], r["c"], r["tau"]) == (45, 1.0, 1.0))
+assert w[(45, 1.0, 1.0, "k1")] == w[(45, 1.0, 1.0, "k3")] and all(
+    "pooled 20.00" in r["text"] for r in states["text"] if (r["theta"], r["c"]) == (45, 1.0))
 assert all(w[(t, 1.0, 1.0, "k2")] < w[(t, 1.0, 1.0, "k3")] for t in range(15, 180, 15))
 assert w[(180, 1.0, 1.0, "k2")] == w[(180, 1.0, 1.0, "k3")]
-assert all(w[(t, 2.0, tau, "k2")] == w[(t, 2.0, tau, "k3")] for t in range(0, 360, 15)
+k2_wins = [t for t in attention_cues.ANGLES
+           if w[(t, 1.0, 1.0, "k2")] > max(w[(t, 1.0, 1.0, "k1")], w[(t, 1.0, 1.0, "k3")])]
+assert k2_wins == [195, 210, 225, 240]
+assert all(w[(t, 2.0, tau, "k2")] == w[(t, 2.0, tau, "k3")] for t in attention_cues.ANGLES
            for tau in attention_cues.TAUS)
-assert [round(w[(90, c, 1.0, "k2")], 3) for c in (1.0, 2.0, 3.5)] == [0.245, 0.468, 0.798]
-assert w[(0, 1.0, 0.25, "k1")] > 0.99 and w[(0, 1.0, 4.0, "k1")] < 0.46
+assert [round(w[(90, c, 1.0, "k2")], 3) for c in (-1.0, 0.0, 1.0, 2.0, 3.5)] == [
+    0.042, 0.107, 0.245, 0.468, 0.798]
+assert w[(0, 1.0, 0.5, "k1")] > 0.96 > 0.79 > w[(0, 1.0, 2.0, "k1")] > 0.5
 assert not any("-0.00" in r["text"] for r in states["text"])
 
 # %% [markdown]
-# 所有答案都来自 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$：点积既看方向，也看长度。
+# 温度在后面两节会换个名字再出现。10.2 节高斯核 $\exp\big(-w^2(x - x_i)^2/2\big)$ 里的 $w^2$ 就是 $1/\tau$（打分是 $-(x - x_i)^2/2$）；
+# 10.3 节的缩放点积注意力把打分除以 $\sqrt{d}$，就是 $\tau = \sqrt{d}$，抵消维度 $d$ 变大时点积量级的增长。三个名字，同一个旋钮。
 #
-# 1. $\mathbf{k}_1$、$\mathbf{k}_3$ 打分都是 $2\cos 45^\circ = 1.41$，权重打平；汇聚结果恰好是 20.00，可权重并不均匀（$\mathbf{k}_2$ 分得少）：
-#    10 和 30 以相同权重出现，平均正是 20，再掺进 $\mathbf{k}_2$ 的 20 也不改变它。结果等于平均汇聚，不说明注意力是均匀的。
-# 2. 0° 到 180° 之间，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，$\mathbf{k}_2$ 赢不了；180° 时查询与两者垂直，打平。
-#    转过 180° 后打分变负，长度放大的是绝对值，长的 $\mathbf{k}_3$ 被罚得更重，210° 时最短的 $\mathbf{k}_2$ 拿到最大的权重。
-# 3. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c，只把一个键拉长，它就拿走大部分注意力（练习 4 推导这条曲线）。
-#    c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两个键完全相同，对任何查询两根柱子都一样高。
-# 4. τ = 0.25（查询拉长到 4）时权重几乎全给打分最大的键：θ = 0° 的 $\mathbf{k}_1$ 拿到 0.999，结果 10.01 几乎就是 $v_1$；
-#    θ = 45° 有两个键并列最大，它们平分（各 0.486）。τ = 4（查询缩到 1/4）时权重趋向均匀。
-#    温度不改变打分的排序，只改变权重有多集中（θ = 45° 的结果始终是 20.00：$\mathbf{k}_1$、$\mathbf{k}_3$ 始终打平）。
+# ### 查询可以学
+#
+# 探索器里是你用手转动查询。权重随 $\mathbf{q}$ 连续变化、处处可导，所以查询也可以交给梯度下降去找：
+# 从 $\mathbf{q} = \mathbf{0}$（权重均匀，结果 20）出发，要求汇聚结果等于 28，损失取 $(\text{结果} - 28)^2$，只更新 $\mathbf{q}$。
+
+# %%
+q = torch.zeros(2, requires_grad=True)  # 从“没有意图”出发
+optimizer = torch.optim.SGD([q], lr=0.01)
+for step in range(51):
+    w, got = attention_pooling(q, keys, values)
+    loss = ((got - 28.0) ** 2).sum()
+    if step in (0, 5, 50):
+        print(f"step {step:2d}: q = ({q[0].item():5.2f}, {q[1].item():5.2f}), weights",
+              " ".join(f"{a:.3f}" for a in w.tolist()), f"-> pooled {got.item():.2f}")
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+
+# %% [markdown]
+# 5 步后结果已到 27.50，50 步后是 27.98。梯度把 $\mathbf{q}$ 推离 $\mathbf{k}_1$（第一维变负：它的值 10 太小）、转向 $\mathbf{k}_3$（第二维变正：30 最大），
+# 权重从均匀变成 0.005、0.192、0.803。没有人告诉它“去看 $\mathbf{k}_3$”，它从“结果要等于 28”这个目标里学会了查哪里。
+# 10.4 节的模型也这样学会查询，只是那里查询由网络算出，梯度更新的是网络的参数。
+# 硬的字典查找没有这条路：权重只有 0 和 1，稍微转一下 $\mathbf{q}$ 结果不变，梯度几乎处处为 0。
 #
 # ### 比喻在哪里不成立
 #
@@ -184,12 +220,12 @@ print("θ = 0°, c = 3: weights", " ".join(f"{a:.3f}" for a in attention_pooling
 # %% [markdown]
 # 三个打分都是 0，权重都是 1/3，结果就是平均汇聚的 20.00：键自己吸引不到注意力。
 # 键的长度最像“突出性”，却只通过查询起作用：与查询垂直时（θ = 0° 的 $\mathbf{k}_2$），键再长打分也是 0（上面第二行：c = 3 时权重仍是 c = 1 时的 0.787、0.107、0.107）；
-# 查询背向时长度反而是惩罚（θ = 210° 时赢的是最短的 $\mathbf{k}_2$）。在点积注意力里，一切注意力都经过查询。
+# 查询背向时长度反而是惩罚（问题 2：θ = 210° 时赢的是最短的 $\mathbf{k}_2$）。在点积注意力里，一切注意力都经过查询。
 #
 # ## 软的字典查找：一个有意义的例子
 #
 # 值不必是一个数。下面桌上有四样东西，键描述它“是什么”（三个特征：红色、纸做的、高），值是它在桌上的位置 (x, y)（厘米）。
-# 查询就是“我要找杯子”：用杯子的键去查。于是键的形状是 (4, 3)，值的形状是 (4, 2)，两者的维度无关，只要行数相同。
+# 查询就是“我要找杯子”：用杯子的键去查。键的形状是 (4, 3)，值的形状是 (4, 2)，两者的维度无关，只要行数相同。
 
 # %%
 names = ["cup", "mug", "book", "lamp"]
@@ -217,46 +253,45 @@ assert attention_pooling(desk_keys[0], desk_keys, desk_values, 0.5)[0][1] > 0.3
 # 这能成立，是因为桌上四个键都是单位向量（长度都是 1.00）：τ → 0 时取回的是**点积最大**的键的值，
 # 键一样长时它就是与查询方向相同的键。键不一样长时就不是：最后一行用三个键例子里的 $\mathbf{k}_2$ 本身去查，
 # $\mathbf{k}_3 = 2\mathbf{k}_2$ 的打分 2 高过 $\mathbf{k}_2$ 自己的 1，取回的是 30 而不是 20。
-# 所以“τ → 0 是精确查找”只在键等长时成立（或把打分换成余弦相似度，即先把查询和键都归一化）。
+# 所以“τ → 0 是精确查找”只在键等长时成立，或者把打分换成余弦相似度（先把查询和键都归一化）。
+# 10.3 节的缩放帮不上这个忙：除以 $\sqrt{d}$ 对所有打分一视同仁，只是换了温度，打分最大的仍是 $\mathbf{k}_3$。
 #
 # τ = 0.5 时，马克杯（也是红的）分走 0.345 的权重，可是 x = 20.79 并不在杯子的 10 和马克杯的 15 之间，而是越过了马克杯：
 # 书和台灯各只占 0.070，却因为离得远（x = 60、90），贡献了约 0.070 × 60 + 0.070 × 90 ≈ 10.5，比杯子和马克杯加起来还多。
 # 这就是软查找的代价：温度适中时，无关的值也会漏进结果，值离得越远，漏进来的影响越大；τ 越小漏得越少。
 #
-# ## 从一个查询到一批查询：矩阵形式
+# ## 一句话上的注意力：矩阵形式与热图
 #
-# 回到三个键的例子。把 24 个角度 θ = 0°, 15°, …, 345° 的查询按行叠成 $\mathbf{Q}$（24×2），键叠成 $\mathbf{K}$（3×2），值叠成 $\mathbf{V}$（3×1）：
-# $\mathbf{Q}\mathbf{K}^\top$ 是 24×3 的打分矩阵，对每一行做 softmax 得到**注意力权重矩阵** $\mathbf{A}$（行对应查询，列对应键）：
+# 真实的输入常常是一句话，每个词元（token）一个向量。设想把英语句子 *the black cat sat on the mat* 译成法语
+# *le chat noir s'assit sur le tapis*：写每个法语词时，拿它去查英语句子，看该从哪些英语词取信息。这正是 10.4 节机器翻译里注意力的用法。
+# 这里的词向量是手工设的，五个特征：动物、物体、动作、虚词、颜色；意思相同的词在两种语言里向量相同，长度都是 1。训练好的模型会自己学出这样的向量。
 #
-# $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ \ (24 \times 1).$$
+# 把 7 个法语查询按行叠成 $\mathbf{Q}$（7×5），7 个英语键叠成 $\mathbf{K}$（7×5），值就取键本身，$\mathbf{V} = \mathbf{K}$
+# （10.4 节里编码器的输出也是既当键又当值）。$\mathbf{Q}\mathbf{K}^\top$ 是 7×7 的打分矩阵，对每一行做 softmax 得到**注意力权重矩阵** $\mathbf{A}$（行对应查询，列对应键）：
+#
+# $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ \ (7 \times 5).$$
 #
 # `attention_pooling` 写成 `queries @ keys.T` 和 `dim=-1`，正是为了一个查询 (d,) 和 m 个查询 (m, d) 都能用：
 
 # %%
-thetas = list(range(0, 360, 15))
-Q = attention_cues.unit_queries(thetas)  # (24, 2)：每行一个查询 (cos θ, sin θ)
-A, pooled = attention_pooling(Q, keys, values)  # 一次矩阵乘法算完全部查询
-one_by_one = torch.stack([attention_pooling(q, keys, values)[1] for q in Q])
-print("Q", tuple(Q.shape), "@ K^T", tuple(keys.T.shape), "-> A", tuple(A.shape),
-      "; A @ V ->", tuple(pooled.shape))
-print(f"max |matrix form - one query at a time| = {(pooled - one_by_one).abs().max().item():.4f}")
-print("θ where the shortest key k2 gets the largest weight:",
-      [t for t, a in zip(thetas, A.tolist()) if a[1] > max(a[0], a[2])])
+vectors = {"the": [0, 0, 0, 1, 0], "black": [0, 0, 0, 0, 1], "cat": [0.8, 0.6, 0, 0, 0],  # 特征：动物、物体、
+           "sat": [0, 0, 1, 0, 0], "on": [0, 0.6, 0, 0.8, 0], "mat": [0, 1, 0, 0, 0]}  # 动作、虚词、颜色
+meaning = {"le": "the", "chat": "cat", "noir": "black", "s'assit": "sat", "sur": "on", "tapis": "mat"}
+english = "the black cat sat on the mat".split()
+french = "le chat noir s'assit sur le tapis".split()
+K = torch.tensor([vectors[word] for word in english], dtype=torch.float32)  # (7, 5)
+Q = torch.tensor([vectors[meaning[word]] for word in french], dtype=torch.float32)  # (7, 5)
+A, out = attention_pooling(Q, K, K, tau=0.25)  # 一次矩阵乘法算完全部查询
+one_by_one = torch.stack([attention_pooling(q, K, K, tau=0.25)[1] for q in Q])
+print("Q", tuple(Q.shape), "@ K^T", tuple(K.T.shape), "-> A", tuple(A.shape), "; A @ V ->", tuple(out.shape))
+print(f"max |matrix form - one query at a time| = {(out - one_by_one).abs().max().item():.4f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (pooled - one_by_one).abs().max() < 1e-5 and torch.allclose(A.sum(dim=1), torch.ones(24))
-assert [t for t, a in zip(thetas, A.tolist()) if a[1] > max(a[0], a[2])] == [195, 210, 225, 240]
-A_c2 = attention_pooling(Q, keys * torch.tensor([[1.0], [2.0], [1.0]]), values)[0]
-assert torch.equal(A_c2[:, 1], A_c2[:, 2])  # c = 2: k2 and k3 identical at every θ
+assert (out - one_by_one).abs().max() < 1e-5 and torch.allclose(A.sum(dim=1), torch.ones(7))
+assert torch.allclose(K.norm(dim=1), torch.ones(7)) and torch.allclose(Q.norm(dim=1), torch.ones(7))
 
 # %% [markdown]
-# 两种算法一样（最大差 0.0000）。问题 2 的答案也在这里：最短的 $\mathbf{k}_2$ 在 195° 到 240° 赢，
-# 即 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$（由 $\sin\theta > 2\sin\theta$ 得 $\sin\theta < 0$；
-# 由 $\sin\theta > 2\cos\theta$ 两边除以 $\cos\theta < 0$ 时不等号反向，得 $\tan\theta < 2$）。
-#
-# ## 注意力的可视化
-#
-# 把 $\mathbf{A}$ 画成热图（heatmap），一行一个查询，一列一个键，颜色越深权重越大。
+# 两种算法一样（最大差 0.0000）。把 $\mathbf{A}$ 画成热图（heatmap），一行一个查询，一列一个键，颜色越深权重越大。
 # 书中的 `show_heatmaps` 接受形状为（显示的行数，显示的列数，查询的数目，键的数目）的四维张量，
 # 以便把多层、多头的注意力排成网格（10.5 和 10.7 节会用到）；所有面板共用一个颜色刻度。
 
@@ -286,45 +321,37 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
 
 
 # %% [markdown]
-# ### 温度：一个控制集中程度的旋钮
-#
-# 这还是问题 4 里的那个旋钮，只是不再一次看一个查询：把 24 个查询的 $\mathbf{A}$ 一起画出来，并把探索器里的 0.25 和 4 推得更远，
-# 取 $\tau = 0.1$、1、100，好看清两个极限。三幅并排画出（形状 (1, 3, 24, 3)），共用 0 到 1 的颜色刻度。
-# 先猜：$\tau = 0.1$ 时每一行是什么样？θ = 45° 那一行呢？
+# 下面并排画两幅：左边 τ = 1，右边是上面算的 τ = 0.25（查询拉长 4 倍），形状 (1, 2, 7, 7)，共用一个颜色刻度。先猜：两行 *le* 会是什么样？
 
 # %%
-taus = [0.1, 1, 100]
-by_tau = torch.stack([attention_pooling(Q, keys, values, tau)[0] for tau in taus])  # (3, 24, 3)
-print("shape:", tuple(by_tau.unsqueeze(0).shape))
-show_heatmaps(by_tau.unsqueeze(0), xlabel="Keys", ylabel="Query angle θ",
-              titles=[f"τ = {tau:g}" for tau in taus], figsize=(6, 5.2),
-              xticklabels=["k1", "k2", "k3"], yticklabels=[f"{t}°" for t in thetas])
+by_tau = torch.stack([attention_pooling(Q, K, K, tau)[0] for tau in (1.0, 0.25)]).unsqueeze(0)
+show_heatmaps(by_tau, xlabel="English keys", ylabel="French queries", titles=["τ = 1", "τ = 0.25"],
+              figsize=(7, 3.6), xticklabels=english, yticklabels=french)
 d2l.plt.show()
-print("tau = 0.1, θ = 240°: weights", " ".join(f"{a:.3f}" for a in by_tau[0][thetas.index(240)].tolist()))
+for i in (0, 4):  # 第一个 le 和 sur
+    print(f"tau = 0.25, {french[i]:>4}:", " ".join(f"{e}={a:.2f}" for e, a in zip(english, A[i].tolist())))
+print(f"tau = 1: largest weight in any row {by_tau[0, 0].max().item():.2f} (uniform: 1/7 = {1 / 7:.2f})")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (by_tau[0].max(dim=1).values > 0.49).all() and (by_tau[2] - 1 / 3).abs().max() < 0.01
-assert torch.allclose(by_tau[1], A)
-assert (by_tau[0][[3, 12], :].max(dim=1).values - 0.5).abs().max() < 1e-3
+assert A.argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6] and torch.equal(A[0], A[5])
+assert torch.isclose(A[0, 0], A[0, 5]) and (A[[1, 2, 3, 6]].max(dim=1).values > 0.6).all()
+assert by_tau[0, 0].max() < 0.35 and torch.equal(by_tau[0, 1], A)
 
 # %% [markdown]
-# 中间一幅（τ = 1）就是探索器在 c = 1、τ = 1 时的全部 24 个角度压成的一张图，每行最深的格子就是问题 1、2 里赢的键。
-# $\tau = 0.1$ 时几乎每行只剩一个深红格子，成了 one-hot；θ = 45° 和 180° 两行有两个键并列最大，两格一样深、各 0.5，
-# 因为共用刻度，它们比 one-hot 行的格子（1.0）浅。240° 那一行也分成两格（图下打印的一行）：它离 $\mathbf{k}_1$、$\mathbf{k}_2$
-# 打平的 243.4° 只差 3.4°，两个打分只差 0.13，除以 τ = 0.1 后也只差 1.3，softmax 还分不出 one-hot。$\tau = 100$ 时整幅一片均匀的浅色，每个权重都接近 1/3。
-# 练习 5 证明这两个极限。
-#
-# 温度在后面两节会换个名字再出现：10.2 节高斯核 $\exp\big(-w^2(x - x_i)^2/2\big)$ 里的 $w^2$ 就是 $1/\tau$（打分是 $-(x - x_i)^2/2$）；
-# 10.3 节的缩放点积注意力把打分除以 $\sqrt{d}$，就是 $\tau = \sqrt{d}$，抵消维度 $d$ 变大时点积量级的增长
-# （10.3 节会说明：查询和键的分量独立、均值 0、方差 1 时，点积的标准差是 $\sqrt{d}$）。三个名字，同一个旋钮。
+# 右图（τ = 0.25）里多数行只有一个深色格子：每个法语词找到了意思相同的英语词，不管它站在哪里。
+# *chat* 和 *noir* 两行的深格左右交叉（法语的形容词在名词后面）：注意力比较的是内容，不看位置。
+# 两行 *le* 一模一样：两个 *the* 的键完全相同，打分也相同，各得 0.40，剩下的 0.18 漏给了同样带“虚词”特征的 *on*。
+# 点积分不出哪个 *the* 在前，10.6 节的位置编码就是为此加进去的。除这两行外 *sur* 最分散（最大权重 0.45）：它与 *the* 共享“虚词”，与 *mat* 共享“物体”。
+# 左图（τ = 1）几乎一片浅色：单位向量的打分只在 0 到 1 之间，最大的权重也只有 0.31，离均匀的 1/7 ≈ 0.14 不远。
+# 同一句话、同样的词向量，集中与否全看温度；两幅共用一个颜色刻度，才能这样并排比较。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
 #
 # * 书中这一节只讲概念和 `show_heatmaps`，不计算注意力汇聚；这里的 `attention_pooling` 和所有例子都是为了在本节就看到它在计算。
-# * 书中用 `torch.eye(10)` 演示 `show_heatmaps`；这里画的是 24 个查询真正算出来的权重矩阵，书中的随机矩阵见练习 6。
+# * 书中用 `torch.eye(10)` 演示 `show_heatmaps`；这里画的是一句话上真正算出来的权重矩阵，书中的随机矩阵见练习 6。
 # * 书中的 `show_heatmaps` 让每个面板按自己的范围着色，颜色条取自最后一个面板；这里所有面板共用一个刻度，不同面板（例如 10.5 节的不同注意力头）才能互相比较。
-# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels`，后面几节用它们标出词元；参数由库里的 `d2l.check_heatmaps` 检查。书中的调用方式照样能用。
+# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels`，用来标出词元；参数由库里的 `d2l.check_heatmaps` 检查。书中的调用方式照样能用。
 #
 # </details>
 
@@ -332,9 +359,9 @@ assert (by_tau[0][[3, 12], :].max(dim=1).values - 0.5).abs().max() < 1e-3
 # ## 小结
 #
 # * 注意力由非自主性提示（突出性）和自主性提示（意图）驱动；注意力机制用查询表示意图，键与值成对出现。
-# * 注意力汇聚 = 打分 → softmax → 对值加权求和，是软的字典查找：键 (n, d) 用来比较，值 (n, v) 被取走；平均汇聚是权重恒为 $1/n$ 的特例。
-# * 点积打分同时看方向和长度；$\mathbf{q} = \mathbf{0}$ 时权重均匀，一切注意力都经过查询。
-# * 多个查询一起算：$\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，权重矩阵的行是查询、列是键，可以画成热图。
+# * 注意力汇聚 = 打分 → softmax → 对值加权求和，是软的字典查找：键 (n, d) 用来比较，值 (n, v) 被取走；平均汇聚是权重恒为 $1/n$ 的特例。温度适中时，远处的值也会漏进结果。
+# * 点积打分同时看方向和长度；$\mathbf{q} = \mathbf{0}$ 时权重均匀，一切注意力都经过查询。权重对查询可导，查询可以用梯度下降学出来。
+# * 多个查询一起算：$\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，权重矩阵的行是查询、列是键，画成热图就看出每个词元在看哪里；相同的键分不出彼此。
 # * 温度 $\tau$（等价于把查询拉长 $1/\tau$ 倍）控制集中程度：$\tau \to 0$ 取回点积最大的键的值（键等长时才是精确查找），$\tau \to \infty$ 是平均；10.2 节的 $w^2$ 和 10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 #
 # ## 练习
@@ -444,8 +471,8 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 #
 # 点积不只看方向，也看长度。取探索器里 θ = 90° 的查询 $\mathbf{q} = [0, 1]$，把第 2 个键换成 $c\,\mathbf{k}_2$（$c$ 为实数），其余不变（τ = 1）。
 # 推导第 2 个权重 $\alpha_2(c)$ 的闭式表达，写成函数 `ex4_alpha2(c)`（参数和返回值都是 Python 浮点数，不要调用 softmax），
-# 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`。用问题 3 打印的 0.245、0.468、0.798 核对你的式子，
-# 再在探索器里拖 c，看柱子在哪两个 c 之间过半。$c \to \infty$ 和 $c \to -\infty$ 时 $\alpha_2$ 趋于多少？这对“键的长度”意味着什么？
+# 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`。在探索器里（θ = 90°，τ = 1）拖 c，
+# 用柱子的高度核对你的式子，并看柱子在哪两个 c 之间过半。$c \to \infty$ 和 $c \to -\infty$ 时 $\alpha_2$ 趋于多少？这对“键的长度”意味着什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 import math
@@ -491,7 +518,7 @@ assert abs(ex4_c_half - torch.log1p(torch.exp(torch.tensor(2.0))).item()) < 1e-4
 # 先证明 $\alpha_i / \alpha_j = \exp\big((s_i - s_j)/\tau\big)$，再由它推出 $\tau \to 0^+$ 和 $\tau \to \infty$ 时权重的极限
 # （别忘了几个打分并列最大的情形）。把两个极限写成函数 `ex5_cold(scores)` 和 `ex5_hot(scores)`：
 # 输入形状 `(..., n)` 的打分，沿最后一维返回极限权重，不调用 softmax。
-# 上面温度热图的左右两幅（$\tau = 0.1$ 与 $\tau = 100$）已经露出了两个极限的样子，θ = 45° 和 180° 两行还有并列的情形。
+# 探索器的 τ 菜单（θ = 45° 时有并列）和句子热图的两幅（两行 *le* 有并列）已经露出了这两个极限的样子。
 # 用一组 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`）与 $\tau = 10^{-3}$ 和 $\tau = 10^{3}$ 的 softmax 比一比。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
