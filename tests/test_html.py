@@ -123,6 +123,21 @@ def test_solutions_sit_between_the_toggles_cells_and_checks_are_left_out(tmp_pat
     assert not any(c.metadata.get("tags") for c in shown.cells)
 
 
+def test_a_lesson_cell_collapsed_in_jupyterlab_is_folded_in_the_book(tmp_path):
+    """An answer table its author collapsed (under a guess-first question) stays closed here."""
+    import nbformat
+
+    folded = {"jupyter": {"source_hidden": True, "outputs_hidden": True}}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("table()", metadata=folded),
+                nbformat.v4.new_code_cell("shown()")]
+    path = tmp_path / "10.0.ipynb"
+    nbformat.write(nb, path)
+    sources = [c.source for c in htmlbook.book_notebook(path, {}).cells]
+    assert sources == [f'<details class="folded"><summary>{htmlbook.FOLDED_SUMMARY}</summary>',
+                       "table()", "</details>", "shown()"]
+
+
 def test_the_appendix_page_beside_the_notebooks_is_current():
     """The notebooks link to appendix-reproducibility.html: in JupyterLab that is the page
     beside them, generated from results/ like the book's appendix."""

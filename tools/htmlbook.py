@@ -30,6 +30,7 @@ import common
 VEGALITE_MIME = "application/vnd.vegalite.v5+json"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 SOLUTION_SUMMARY = "参考答案"
+FOLDED_SUMMARY = "展开（代码与输出）"
 
 # Sphinx's configuration of the book. Placeholders: {project}, {title}, {mathjax}.
 CONF_PY = '''\
@@ -124,6 +125,8 @@ BOOK_CSS = """\
 details.solution { border-left: 4px solid #4caf50; margin: 0.8em 0; padding: 0.2em 0 0.2em 0.7em; }
 details.solution > summary { color: #2e7d32; cursor: pointer; font-weight: 600; }
 details.solution[open] > summary { margin-bottom: 0.5em; }
+details.folded { border-left: 4px solid #9e9e9e; margin: 0.8em 0; padding: 0.2em 0 0.2em 0.7em; }
+details.folded > summary { color: #616161; cursor: pointer; }
 div.explorer-frame { overflow-x: auto; max-width: 100%; }
 div.explorer { margin: 0.5em 0; }
 div.explorer .vega-bind { margin: 0.3em 0; }
@@ -229,20 +232,26 @@ def book_notebook(path: Path, pages: dict[str, str]):
     import cells
     import nbformat
 
-    nb = cells.without_checks(nbformat.read(path, as_version=4))
+    nb = nbformat.read(path, as_version=4)
+    # A lesson cell its author collapsed (an answer table under a guess-first question) stays
+    # closed in the book too, behind a toggle of its own; check and solution cells are not these.
+    folded = {id(c) for c in nb.cells if cells.is_collapsed(c) and not cells.should_collapse(c)}
+    nb = cells.without_checks(nb)
     embed_explorers(nb)
     kept = []
     for cell in nb.cells:
-        solution = cells.is_solution(cell)
+        summary = (SOLUTION_SUMMARY if cells.is_solution(cell)
+                   else FOLDED_SUMMARY if id(cell) in folded else None)
         cell.metadata.pop("tags", None)
         cell.metadata.pop("nbgrader", None)
         if cell.cell_type == "markdown":
             cell.source = reader_markdown(cells.source(cell), pages)
-        if solution:
+        if summary:
+            css = "solution" if summary == SOLUTION_SUMMARY else "folded"
             kept.append(nbformat.v4.new_markdown_cell(
-                f'<details class="solution"><summary>{SOLUTION_SUMMARY}</summary>'))
+                f'<details class="{css}"><summary>{summary}</summary>'))
         kept.append(cell)
-        if solution:
+        if summary:
             kept.append(nbformat.v4.new_markdown_cell("</details>"))
     nb.cells = kept
     return nb
