@@ -145,7 +145,8 @@ def test_sharpness_states_hold_what_nw_kernel_regression_computes():
     ws, queries = [0.0, 1.0, 3.0], [0.0, 2.5]
     s = nw.sharpness_states(x, y, x_test, y_truth, ws, queries)
     assert len(s["fit"]) == 3 * 5 and len(s["weights"]) == 3 * 2 * 8 and len(s["marker"]) == 6
-    assert len(s["text"]) == 3 * 2 * 5 and {r["panel"] for r in s["text"]} == {"fit", "weights", "loss"}
+    assert len(s["text"]) == 3 * 2 * 5
+    assert {r["panel"] for r in s["text"]} == {"fit", "weights", "loss"}
     assert len(s["loss"]) == 3 * 2
     for w in ws:
         net = d2l.NWKernelRegression(w=w)

@@ -190,11 +190,12 @@ def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
 
 
 SHAPE_COLOURS = {"gaussian": WEIGHT, "laplace": "#9467bd", "boxcar": "#8c564b"}
+SHAPE_WS = tuple(round(0.5 * 2 ** (i / 3), 3) for i in range(13))  # 0.5 to 8, 3 per doubling
 
 
 @_single_threaded
 def plot_kernel_shapes(x_train, y_train, x_test, y_truth, w=4.0,
-                       ws=tuple(round(0.5 * 2 ** (i / 3), 3) for i in range(13))):
+                       ws=SHAPE_WS):
     """Left: the Gaussian, Laplace and boxcar kernels of `ShapedKernelRegression` at one width
     sigma = 1 / w, as densities over x - x_i. Right: each shape's test MSE over the sharpness
     grid `ws` (log axis; by default 0.5 to 8, three steps per doubling).
