@@ -253,7 +253,7 @@ def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
     keys = {}
     for ax, alpha, w, label in zip(axes, alphas, ws, labels):
         keys[label] = keys_for_mass(alpha).float().mean().item()
-        image = ax.imshow(alpha, cmap="Reds", vmin=0, vmax=vmax)
+        image = ax.imshow(alpha.numpy(), cmap="Reds", vmin=0, vmax=vmax)
         ax.set_title(f"{label}, w = {w:.2f}\n90% of the weight on {keys[label]:.1f} keys",
                      fontsize=10)
         ax.set_xlabel("Sorted training inputs")
