@@ -145,7 +145,9 @@ def test_sharpness_states_hold_what_nw_kernel_regression_computes():
     ws, queries = [0.0, 1.0, 3.0], [0.0, 2.5]
     s = nw.sharpness_states(x, y, x_test, y_truth, ws, queries)
     assert len(s["fit"]) == 3 * 5 and len(s["weights"]) == 3 * 2 * 8 and len(s["marker"]) == 6
-    assert len(s["text"]) == 3 * 2 * 2
+    assert len(s["text"]) == 3 * 2 * 5
+    assert {r["panel"] for r in s["text"]} == {"fit", "weights", "loss"}
+    assert len(s["loss"]) == 3 * 2
     for w in ws:
         net = d2l.NWKernelRegression(w=w)
         with torch.no_grad():
@@ -162,6 +164,10 @@ def test_sharpness_states_hold_what_nw_kernel_regression_computes():
             assert (marker["x"], marker["y"]) == pytest.approx((q, y_q.item()), abs=1e-3)
             text = " ".join(r["text"] for r in s["text"] if (r["w"], r["q"]) == (w, q))
             assert f"test MSE {mse:.3f}" in text and f"prediction {y_q.item():.2f}" in text
+            loo = direct_loo_loss(w, x, y)
+            assert f"2L(w)/n {loo:.3f}" in text
+            assert sorted(r["y"] for r in s["loss"] if r["w"] == w) == \
+                pytest.approx(sorted([loo, mse]), abs=1e-3)
             k = int(nw.keys_for_mass(alpha[None])[0])
             assert alpha.sort(descending=True).values[:k].sum() >= 0.9 - 1e-6
             assert k == 1 or alpha.sort(descending=True).values[:k - 1].sum() < 0.9
@@ -171,7 +177,7 @@ def test_sharpness_states_hold_what_nw_kernel_regression_computes():
     assert w0 == pytest.approx([1 / 8] * 16, abs=1e-3)
 
 
-def test_explorer_has_a_sharpness_menu_and_a_query_slider():
+def test_explorer_has_a_sharpness_menu_a_query_slider_and_the_loss_curves():
     import copy
     import re
 
@@ -180,20 +186,75 @@ def test_explorer_has_a_sharpness_menu_and_a_query_slider():
     from d2l_attention.explore import nadaraya_watson as nw
 
     x, y, x_test, y_truth = small_data(n=20)
-    ex = nw.sharpness_explorer(x, y, x_test, y_truth)
+    ex = nw.sharpness_explorer(x, y, x_test, y_truth, marks={"trained": 7.777, "best": 3.0})
     w_param, q_param = ex.spec["params"]
     assert w_param["name"] == "w" and w_param["value"] == 1.0
-    assert 0.0 in w_param["bind"]["options"] and 16.0 in w_param["bind"]["options"]
+    # the marks join the menu (rounded), and 8 (within 10% of 7.78) leaves it
+    assert w_param["bind"]["options"] == [0.0, 0.5, 1.0, 2.0, 3.0, 4.0, 7.78, 16.0]
+    assert "7.78 (trained)" in w_param["bind"]["labels"]
     assert "sharpness" in w_param["bind"]["name"] and "width" not in w_param["bind"]["name"]
     assert q_param["name"] == "q" and q_param["value"] == 2.5
     assert ex.to_json().count("_sample") == 0  # every view carries its full rows
-    for w, q in ((0.0, 0.0), (4.0, 5.0)):
+    for w, q in ((0.0, 0.0), (4.0, 5.0), (7.78, 2.5)):
         spec = copy.deepcopy(ex.spec)
         spec["params"][0]["value"], spec["params"][1]["value"] = w, q
         svg = vl_convert.vegalite_to_svg(spec)
         texts = "".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
         assert f"w = {w:g} (" in texts and f"query x = {q:g}:" in texts
+        assert f"2L(w)/n {direct_loo_loss(w, x, y):.3f}" in texts
+        assert "trained" in texts and "best" in texts  # the marks on the loss curves
     assert len(ex.to_json()) < 300_000
+
+
+def test_loss_curves_hold_the_leave_one_out_and_test_errors():
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    x, y, x_test, y_truth = small_data()
+    curves = nw.loss_curves(x, y, x_test, y_truth, [0.5, 2.0])
+    assert len(curves) == 4 and all("w" not in r for r in curves)  # not filtered by the menu
+    for w in (0.5, 2.0):
+        loo = [r["y"] for r in curves if r["sharpness"] == w and r["series"].startswith("leave")]
+        assert loo == pytest.approx([direct_loo_loss(w, x, y)], abs=1e-3)
+
+
+def test_shaped_kernels_keep_the_taught_class_and_match_their_width():
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    queries, keys, values = make_problem()
+    gauss = nw.ShapedKernelRegression("gaussian", w=2.0)
+    assert isinstance(gauss, d2l.NWKernelRegression)
+    torch.testing.assert_close(gauss(queries, keys, values),
+                               d2l.NWKernelRegression(w=2.0)(queries, keys, values))
+    # Laplace: weights proportional to exp(-sqrt(2) w |x - x_i|)
+    lap = nw.ShapedKernelRegression("laplace", w=2.0)
+    lap(queries, keys, values)
+    k = torch.exp(-math.sqrt(2) * 2.0 * (queries[:, None] - keys).abs())
+    torch.testing.assert_close(lap.attention_weights, k / k.sum(dim=1, keepdim=True))
+    # boxcar: equal weights inside the half-width sqrt(3)/w, zero outside
+    box = nw.ShapedKernelRegression("boxcar", w=1.0)
+    box(queries, keys, values)
+    inside = ((queries[:, None] - keys).abs() <= math.sqrt(3)).float()
+    torch.testing.assert_close(box.attention_weights, inside / inside.sum(dim=1, keepdim=True))
+    with pytest.raises(ValueError, match="no key"):
+        nw.ShapedKernelRegression("boxcar", w=1000.0)(queries, keys, values)
+    with pytest.raises(ValueError, match="shape"):
+        nw.ShapedKernelRegression("cosine", w=1.0)
+
+
+def test_kernel_shapes_figure_reports_each_shapes_test_mse(monkeypatch):
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    monkeypatch.setattr(d2l.plt, "show", lambda: None)
+    x, y, x_test, y_truth = small_data(n=30)
+    mse = nw.plot_kernel_shapes(x, y, x_test, y_truth, w=2.0, ws=(0.5, 1.0))
+    d2l.plt.close("all")
+    assert set(mse) == {"gaussian", "laplace", "boxcar"}
+    for shape in mse:
+        assert set(mse[shape]) == {0.5, 1.0, 2.0}
+        with torch.no_grad():
+            net = nw.ShapedKernelRegression(shape, w=2.0)
+            y_hat = net(x_test, x.repeat(len(x_test), 1), y.repeat(len(x_test), 1))
+        assert mse[shape][2.0] == pytest.approx(((y_hat - y_truth) ** 2).mean().item())
 
 
 def test_weight_heatmaps_count_the_keys_of_nw_kernel_regression(monkeypatch):

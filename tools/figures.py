@@ -329,8 +329,8 @@ def fig_kernel_weights() -> Figure:
     for xi, yi, wi in zip(NW_X, y, weights, strict=True):
         top.plot([xi, NW_QUERY], [yi, pred], color=wcol, lw=0.4 + 14 * wi, alpha=0.6, zorder=1)
     grid = np.linspace(0, 5, 200)
-    top.plot(grid, 2 * np.sin(grid) + grid**0.8, color=MUTED, lw=1, ls=(0, (4, 3)),
-             label="true function")
+    # The true function in the notebook's "Truth" blue (C0, solid), as in every plot of 10.2.
+    top.plot(grid, 2 * np.sin(grid) + grid**0.8, color="#1f77b4", lw=1.2, label="true function")
     top.scatter(NW_X, y, s=40, color=value, zorder=3, label=r"training pairs $(x_i, y_i)$")
     top.scatter([NW_QUERY], [pred], s=170, marker="*", color=query, zorder=4,
                 label=rf"prediction $\hat y = {pred:.2f}$")

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 
+import numpy as np
 import torch
 
 import d2l_attention as d2l
@@ -70,6 +72,48 @@ def loo_loss(w, x, y, reduction="mean"):
     with torch.no_grad():
         errors = (d2l.NWKernelRegression(w=w)(x, keys, values) - y) ** 2
     return (errors.mean() if reduction == "mean" else errors.sum()).item()
+
+
+KERNEL_SHAPES = ("gaussian", "laplace", "boxcar")
+
+
+class ShapedKernelRegression(d2l.NWKernelRegression):
+    """`NWKernelRegression` with another kernel shape of the same width sigma = 1 / w.
+
+    Only the attention scores change (`log_kernel`); the softmax and the pooling are the taught
+    class's. With u = w (x - x_i), the distance in units of sigma, the scores are
+        gaussian: -u^2 / 2               (the taught class itself)
+        laplace:  -sqrt(2) |u|           (exp(-|d| / b) with b = sigma / sqrt(2))
+        boxcar:   0 if |u| <= sqrt(3), else -inf (a window of half-width sqrt(3) sigma)
+    so all three kernels, as densities over x - x_i, have standard deviation sigma."""
+
+    def __init__(self, shape="gaussian", w=None, **kwargs):
+        if shape not in KERNEL_SHAPES:
+            raise ValueError(f"shape={shape!r}: choose one of {KERNEL_SHAPES}")
+        super().__init__(w=w, **kwargs)
+        self.shape = shape
+
+    def log_kernel(self, queries, keys):
+        if self.shape == "gaussian":
+            return super().log_kernel(queries, keys)
+        u = self.w * (queries[:, None] - keys)
+        if self.shape == "laplace":
+            return -math.sqrt(2) * u.abs()
+        scores = torch.where(u.abs() <= math.sqrt(3), 0.0, -math.inf)
+        if (scores == -math.inf).all(dim=-1).any():
+            raise ValueError(f"boxcar with w={float(self.w):g}: a query has no key within "
+                             f"half-width sqrt(3)/w = {math.sqrt(3) / float(self.w):.3f}; "
+                             "choose a smaller w")
+        return scores
+
+
+def shaped_test_mse(shape, w, x_train, y_train, x_test, y_truth):
+    """Test MSE of ShapedKernelRegression(shape, w) with every training pair as keys/values."""
+    m = len(x_test)
+    with torch.no_grad():
+        y_hat = ShapedKernelRegression(shape, w=w)(x_test, x_train.repeat(m, 1),
+                                                   y_train.repeat(m, 1))
+    return ((y_hat - y_truth) ** 2).mean().item()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -145,6 +189,48 @@ def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
     d2l.plt.show()
 
 
+SHAPE_COLOURS = {"gaussian": WEIGHT, "laplace": "#9467bd", "boxcar": "#8c564b"}
+SHAPE_WS = tuple(round(0.5 * 2 ** (i / 3), 3) for i in range(13))  # 0.5 to 8, 3 per doubling
+
+
+@_single_threaded
+def plot_kernel_shapes(x_train, y_train, x_test, y_truth, w=4.0,
+                       ws=SHAPE_WS):
+    """Left: the Gaussian, Laplace and boxcar kernels of `ShapedKernelRegression` at one width
+    sigma = 1 / w, as densities over x - x_i. Right: each shape's test MSE over the sharpness
+    grid `ws` (log axis; by default 0.5 to 8, three steps per doubling).
+    Returns {shape: {w: test MSE}} over `ws` and `w`."""
+    grid = sorted(set(ws) | {float(w)})
+    mse = {s: {v: shaped_test_mse(s, v, x_train, y_train, x_test, y_truth) for v in grid}
+           for s in KERNEL_SHAPES}
+    sigma = 1 / w
+    d = torch.linspace(-4 * sigma, 4 * sigma, 401, dtype=torch.float64).numpy()
+    b, h = sigma / math.sqrt(2), math.sqrt(3) * sigma
+    density = {"gaussian": np.exp(-0.5 * (d / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi)),
+               "laplace": np.exp(-np.abs(d) / b) / (2 * b),
+               "boxcar": (np.abs(d) <= h) / (2 * h)}
+    fig, axes = d2l.plt.subplots(1, 2, figsize=(8, 2.8))
+    for s in KERNEL_SHAPES:
+        axes[0].plot(d, density[s], color=SHAPE_COLOURS[s], label=s)
+        axes[1].plot(grid, [mse[s][v] for v in grid], "o-", ms=3, color=SHAPE_COLOURS[s],
+                     label=s)
+    axes[0].set_title(f"same width: sigma = {sigma:g} (w = {w:g})", fontsize=10)
+    axes[0].set_xlabel("x - x_i")
+    axes[0].set_ylabel("kernel (as a density)")
+    axes[0].legend(fontsize=8)
+    axes[1].axvline(w, color="gray", ls=":", lw=1)
+    axes[1].set_xscale("log")
+    axes[1].set_xticks([0.5, 1, 2, 4, 8])
+    axes[1].set_xticklabels(["0.5", "1", "2", "4", "8"])
+    axes[1].set_xticks([], minor=True)
+    axes[1].set_xlabel("sharpness w = 1/sigma (log scale)")
+    axes[1].set_ylabel("test MSE")
+    axes[1].set_title("every shape: the error is set by the width", fontsize=10)
+    fig.tight_layout()
+    d2l.plt.show()
+    return mse
+
+
 # ---------------------------------------------------------------------------------------------
 # The explorer: the sharpness w and the query x
 # ---------------------------------------------------------------------------------------------
@@ -167,7 +253,7 @@ def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
     keys = {}
     for ax, alpha, w, label in zip(axes, alphas, ws, labels):
         keys[label] = keys_for_mass(alpha).float().mean().item()
-        image = ax.imshow(alpha, cmap="Reds", vmin=0, vmax=vmax)
+        image = ax.imshow(alpha.numpy(), cmap="Reds", vmin=0, vmax=vmax)
         ax.set_title(f"{label}, w = {w:.2f}\n90% of the weight on {keys[label]:.1f} keys",
                      fontsize=10)
         ax.set_xlabel("Sorted training inputs")
@@ -181,26 +267,57 @@ def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
 def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3):
     """Rows for the explorer, one state per sharpness w in `ws` (column "w") and query in
     `queries` (column "q"). "fit": the prediction on `x_test` (per w); "weights": alpha(q, x_i)
-    over all keys; "marker": (q, prediction there); "text": two lines per state."""
-    out = {k: [] for k in ("fit", "weights", "marker", "text")}
+    over all keys; "marker": (q, prediction there); "loss": (w, 2L(w)/n) and (w, test MSE) per w;
+    "text": the lines under each panel (column "panel": "fit", "weights" or "loss")."""
+    out = {k: [] for k in ("fit", "weights", "marker", "loss", "text")}
     for w in ws:
         y_hat, _ = predict(w, x_test, x_train, y_train)
         mse = ((y_hat - y_truth) ** 2).mean().item()
-        out["fit"] += d2l.rows({"w": w, "series": "prediction"}, x=x_test, y=y_hat,
-                               decimals=decimals)
+        loo = loo_loss(w, x_train, y_train)
+        out["fit"] += _no_index(d2l.rows({"w": w, "series": "prediction"}, x=x_test, y=y_hat,
+                                         decimals=decimals))
+        out["loss"] += d2l.rows({"w": w}, sharpness=[w, w], y=[loo, mse],
+                                series=["leave-one-out 2L(w)/n", "test MSE"], decimals=decimals)
         y_q, alpha = predict(w, torch.tensor([float(q) for q in queries]), x_train, y_train)
         counts = keys_for_mass(alpha)
         width = "average pooling" if w == 0 else f"sigma = {1 / w:.2g}"
         for i, q in enumerate(queries):
             state = {"w": w, "q": q}
-            out["weights"] += d2l.rows(state, x=x_train, weight=alpha[i], decimals=decimals)
+            out["weights"] += _no_index(d2l.rows(state, x=x_train, weight=alpha[i],
+                                                 decimals=decimals))
             out["marker"] += d2l.rows({**state, "series": "prediction"}, x=[q], y=[y_q[i]],
                                       decimals=decimals)
-            out["text"] += d2l.rows(state, line=[0, 1], text=[
-                f"w = {w:g} ({width}): test MSE {mse:.3f}",
-                f"query x = {q:g}: prediction {y_q[i].item():.2f}, largest weight "
-                f"{alpha[i].max().item():.3f}, 90% of the weight on {int(counts[i])} "
-                f"key{'' if int(counts[i]) == 1 else 's'}"])
+            k = int(counts[i])
+            for panel, lines in (
+                    ("fit", [f"query x = {q:g}: prediction {y_q[i].item():.2f}"]),
+                    ("weights", [f"largest weight {alpha[i].max().item():.3f}",
+                                 f"90% of the weight on {k} key{'' if k == 1 else 's'}"]),
+                    ("loss", [f"w = {w:g} ({width})",
+                              f"leave-one-out 2L(w)/n {loo:.3f}, test MSE {mse:.3f}"])):
+                out["text"] += d2l.rows({**state, "panel": panel}, line=range(len(lines)),
+                                        text=lines)
+    return out
+
+
+def _no_index(rows):
+    """Drop the index column `rows` adds to 1-D columns: the explorer does not use it, and its
+    thousands of rows must stay small in the notebook."""
+    for r in rows:
+        r.pop("i", None)
+    return rows
+
+
+@_single_threaded
+def loss_curves(x_train, y_train, x_test, y_truth, ws, decimals=3):
+    """Rows of the leave-one-out loss 2L(w)/n and the test MSE of NWKernelRegression(w) over
+    the grid `ws` (column "sharpness", so the explorer's w control does not filter them)."""
+    out = []
+    for w in ws:
+        y_hat, _ = predict(w, x_test, x_train, y_train)
+        mse = ((y_hat - y_truth) ** 2).mean().item()
+        out += _no_index(d2l.rows({}, sharpness=[w, w], y=[loo_loss(w, x_train, y_train), mse],
+                                  series=["leave-one-out 2L(w)/n", "test MSE"],
+                                  decimals=decimals))
     return out
 
 
@@ -234,11 +351,29 @@ def _styled(data, x, y, styles, *, mark="line", size=None, title="", x_title=Non
 
 
 def _weight_line(alt, base):
-    """The weights over the keys in the static figure's green, on a y axis fitted to the state."""
+    """The weights over the keys in the static figure's green, on one square-root y axis for
+    every state (so a sharper kernel draws a visibly taller, narrower hill)."""
     return base.mark_line(color=WEIGHT, point={"filled": True, "size": 15, "color": WEIGHT},
                           clip=True).encode(
         x=alt.X("x:Q", title="training input x_i (key)", scale=alt.Scale(domain=[0, 5])),
-        y=alt.Y("weight:Q", title="weight", scale=alt.Scale(zero=True)))
+        y=alt.Y("weight:Q", title="weight (square-root axis)",
+                scale=alt.Scale(type="sqrt", domain=[0, 1]),
+                axis=alt.Axis(values=[0, 0.02, 0.05, 0.1, 0.2, 0.4, 0.7, 1], format="~g")))
+
+
+def _marks_view(marks, y_top):
+    """Dotted vertical rules at the marked sharpnesses {label: w}, each labelled near the top
+    (the labels staggered in height so that neighbouring ones do not overlap)."""
+    data = [{"sharpness": w, "label": label, "y": y_top * (1 - 0.1 * (i % 2))}
+            for i, (label, w) in enumerate(sorted(marks.items(), key=lambda m: m[1]))]
+
+    def draw(alt, base):
+        rule = base.mark_rule(color="#555", strokeDash=[2, 2]).encode(x="sharpness:Q")
+        text = base.mark_text(align="left", dx=3, dy=-4, fontSize=10, color="#555",
+                              angle=0).encode(x="sharpness:Q", y="y:Q", text="label:N")
+        return rule + text
+
+    return explorers.View(data, draw, 260, 200, "")
 
 
 def _fill(node, full):
@@ -257,43 +392,65 @@ def _fill(node, full):
 
 EXPLORER_WS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 EXPLORER_QUERIES = tuple(0.5 * i for i in range(11))
+LOSS_AXIS = dict(x_title="sharpness w", y_title="mean squared error per point",
+                 x_domain=(0, 16), y_domain=(0, 1.3))
 
 
-def sharpness_explorer(x_train, y_train, x_test, y_truth, ws=EXPLORER_WS,
+def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORER_WS,
                        queries=EXPLORER_QUERIES, default_w=1.0, default_q=2.5):
-    """The section's explorer: pick the sharpness w (a menu over a log-like grid, 0 = average
-    pooling) and drag the query x; watch the query's weights over the keys and the prediction
-    it makes. Returns a `d2l.Explorer` with the rows in `.states`."""
-    ws, queries = [float(w) for w in ws], [float(q) for q in queries]
+    """The section's explorer: pick the sharpness w (a menu; 0 = average pooling) and drag the
+    query x; watch the query's weights over the keys (one square-root axis for every state),
+    the prediction it makes, and where w sits on the leave-one-out and test curves.
+    `marks` {label: w} (e.g. the trained w and the leave-one-out best) are drawn as rules on the
+    curves and join the menu (rounded to 2 decimals), replacing grid values within 10% of them.
+    Returns a `d2l.Explorer` with the rows in `.states`."""
+    marks = {label: round(float(w), 2) for label, w in (marks or {}).items()}
+    grid = [float(w) for w in ws if all(abs(w - m) > 0.1 * m for m in marks.values())]
+    ws, queries = sorted(set(grid) | set(marks.values())), [float(q) for q in queries]
+    labels = [f"{w:g}" + "".join(f" ({label})" for label, m in marks.items() if m == w)
+              + (" (average pooling)" if w == 0 else "") for w in ws]
     s = sharpness_states(x_train, y_train, x_test, y_truth, ws, queries)
     solid, dashed = [1, 0], [6, 4]
     fit_styles = {"truth": (TRUTH, solid), "prediction": (PRED, dashed),
                   "training data": (DATA, solid)}
+    loss_styles = {"leave-one-out 2L(w)/n": (LOO, solid), "test MSE": (TEST, dashed)}
     fit_axes = dict(x_title="x", y_title="y", x_domain=(0, 5), y_domain=(-1, 5))
-    rule = explorers.rule_view(d2l.rows({}, q=queries, query=queries), "query")
+    rule = explorers.rule_view(d2l.rows({}, q=queries, query=queries), "query", width=260)
     fit = (_styled(d2l.rows({"series": "truth"}, x=x_test, y=y_truth, decimals=3), "x", "y",
-                   fit_styles, title="prediction; diamond: the query's prediction", **fit_axes),
+                   fit_styles, title="prediction; diamond: the query's prediction",
+                   width=260, **fit_axes),
            _styled(d2l.rows({"series": "training data"}, x=x_train, y=y_train, decimals=3),
-                   "x", "y", fit_styles, mark="circle", size=20, **fit_axes),
-           _styled(s["fit"], "x", "y", fit_styles, **fit_axes),
+                   "x", "y", fit_styles, mark="circle", size=20, width=260, **fit_axes),
+           _styled(s["fit"], "x", "y", fit_styles, width=260, **fit_axes),
            rule,
            _styled(s["marker"], "x", "y", fit_styles, mark="diamond", size=120, legend=False,
-                   **fit_axes))
-    weights = (explorers.View(s["weights"], _weight_line, 300, 200,
-                              "the query's weights alpha(x, x_i) (y axis rescales)"), rule)
+                   width=260, **fit_axes))
+    weights = (explorers.View(s["weights"], _weight_line, 260, 200,
+                              "the query's weights alpha(x, x_i)"), rule)
+    curve_ws = [0.25 * i for i in range(65)]  # 0, 0.25, ..., 16
+    loss = (_styled(loss_curves(x_train, y_train, x_test, y_truth, curve_ws), "sharpness", "y",
+                    loss_styles, title="diamonds: this w on the two curves", width=260,
+                    **LOSS_AXIS),
+            _marks_view(marks, LOSS_AXIS["y_domain"][1] * 0.92),
+            _styled(s["loss"], "sharpness", "y", loss_styles, mark="diamond", size=100,
+                    legend=False, width=260, **LOSS_AXIS))
     # Altair validates every inline row; build the spec on one row per view and put the full
     # rows into its datasets afterwards (about 10 s saved on a laptop).
-    full = {id(v): v.data for layer in (fit, weights) for v in layer}
-    for layer in (fit, weights):
+    full = {id(v): v.data for layer in (fit, weights, loss) for v in layer}
+    for layer in (fit, weights, loss):
         for v in layer:
             v.data = [dict(row, _sample=id(v)) for row in v.data[:1]]
+    captions = [explorers.text_view([r for r in s["text"] if r["panel"] == panel], "text",
+                                    width=260, height=36, size=12)
+                for panel in ("fit", "weights", "loss")]
     ex = explorers.explorer(
-        fit, weights, explorers.text_view(s["text"], "text", width=600, height=40, size=13),
-        controls=[explorers.Select("w", ws, "sharpness w = 1/sigma", default=float(default_w)),
+        fit, weights, loss, *captions,
+        controls=[explorers.Select("w", ws, "sharpness w = 1/sigma", default=float(default_w),
+                                   labels=labels),
                   explorers.Slider("q", queries, "query x", default=default_q)],
-        title="The query picks the keys, w sets how sharply", columns=2)
+        title="The query picks the keys, w sets how sharply, leave-one-out picks w", columns=3)
     _fill(ex.spec, full)
-    for layer in (fit, weights):
+    for layer in (fit, weights, loss):
         for v in layer:
             v.data = full[id(v)]
     # Each panel keeps its own colour legend.

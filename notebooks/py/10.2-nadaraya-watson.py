@@ -265,37 +265,33 @@ assert peaks[0] < 0.05 < peaks[1] < 0.2 < peaks[2]
 # 锐度就是在偏差与方差之间取舍的旋钮。数据越多，同样窄的核里点越多，噪声越容易被平均掉，
 # 就能用更尖锐的核（练习 1 比较 $n = 50$ 和 $n = 500$）。
 #
-# ### 动手试试：查询决定权重，锐度决定有多集中
+# ### 核的形状：宽度比形状要紧
 #
-# 上面的图只看了一个查询 $x = 2.5$。下面的探索器里可以同时改两样东西：菜单选锐度 $w$
-# （0、0.5、1、2、4、8、16，其中 $w = 0$ 就是平均汇聚），滑块拖动查询 $x$。
-# 左边是整条预测曲线，灰色竖线和菱形标出当前查询和它的预测；右边是这个查询分给各个键的权重（纵轴随状态缩放，最大权重见下方文字）；
-# 下方还打印了 90% 的权重落在几个键上。它从 $w = 1$、$x = 2.5$ 开始。
-#
-# **先猜，再拖**：(1) 把查询拖到左端 $x = 0$，权重曲线会变成什么形状？那里的预测会高于还是低于真实值 $f(0) = 0$？
-# (2) 选 $w = 0$ 再拖动查询，权重还会跟着动吗？
+# 高斯核只是一种选择。把注意力分数换掉，就得到别的核：**拉普拉斯核**（Laplace kernel）的分数是 $-\sqrt{2}\,|u|$，
+# **矩形核**（boxcar kernel）对 $|u| \le \sqrt{3}$ 以内的键等权平均、窗口外的权重为 0（$u = w(x - x_i)$，系数让三个核的标准差都是 $\sigma = 1/w$）。
+# 库里的 `ShapedKernelRegression` 是 `NWKernelRegression` 的子类，只改写打分的 `log_kernel`，softmax 和加权平均不变。
+# 下图左边是同一宽度 $\sigma = 0.25$ 下三个核的形状，右边是每个形状的测试误差随锐度 $w$ 的变化：
 
 # %%
-nw.sharpness_explorer(x_train, y_train, x_test, y_truth)
+shape_mse = nw.plot_kernel_shapes(x_train, y_train, x_test, y_truth, w=4.0)
+for shape, mse in shape_mse.items():
+    w_best = min(mse, key=mse.get)
+    print(f"{shape:8s} test MSE at w = 1: {mse[1.0]:.3f}, w = 4: {mse[4.0]:.3f}, w = 8: {mse[8.0]:.3f}; "
+          f"lowest {mse[w_best]:.3f} at w = {w_best:g}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-ex_text = {(r["w"], r["q"], r["line"]): r["text"] for r in
-           nw.sharpness_states(x_train, y_train, x_test, y_truth, [0.0, 1.0, 4.0], [0.0, 2.5, 5.0])["text"]}
-assert "prediction 0.71, largest weight 0.253, 90% of the weight on 4 keys" in ex_text[(4.0, 0.0, 1)]
-assert "prediction 2.18, largest weight 0.067, 90% of the weight on 20 keys" in ex_text[(1.0, 0.0, 1)]
-assert "largest weight 0.040, 90% of the weight on 33 keys" in ex_text[(1.0, 2.5, 1)]
-assert "largest weight 0.020, 90% of the weight on 45 keys" in ex_text[(0.0, 0.0, 1)]
-assert ex_text[(0.0, 0.0, 1)].split(":")[1] == ex_text[(0.0, 5.0, 1)].split(":")[1]  # w = 0: query ignored
+assert abs(shape_mse["gaussian"][4.0] - w_mse[4.0]) < 1e-6  # the Gaussian is the taught class
+good = [m[w] for m in shape_mse.values() for w in m if 4 <= w <= 8]
+assert (round(min(good), 3), round(max(good), 3)) == (0.047, 0.089)
+ratios = sorted(m[1.0] / m[4.0] for m in shape_mse.values())
+assert round(ratios[0], 1) == 4.6 and round(ratios[-1]) == 13
 
 # %% [markdown]
-# 这一次运行里：
-#
-# * 在 $x = 2.5$（$w = 1$），权重是以查询为中心的对称小丘，最大 0.040，90% 的权重落在 33 个键上。
-#   拖动查询，小丘跟着查询平移：**查询决定哪些键分到权重**，这就是注意力。
-# * 拖到 $x = 0$，小丘只剩右半边：所有键都在查询右侧，最大权重升到 0.067，90% 的权重落在 20 个键上；
-#   这些键的输出大多比 $f(0) = 0$ 大得多，预测是 2.18，**偏高**。窄一些的核（$w = 4$）在这里只借最近的 4 个键，预测 0.71，偏得少，
-#   但只要核有宽度，边界上的查询就只能向内“借”值。
-# * 选 $w = 0$，无论查询在哪，权重都是平的 $1/50 = 0.02$，预测都一样（2.43）：没有了查询与键的比较，也就没有了注意力。
+# 三个核形状不同，误差曲线却是同一个形状：从左往右先陡降、在 $w \approx 4$ 附近见底、再缓缓上升。
+# 在 $w = 4$ 到 $8$ 之间，三种核的测试误差都在 0.047 到 0.089 之间，最低点也相差无几（0.049、0.055、0.047）；
+# 而对同一个核，把宽度从 $w = 4$ 放宽到 $w = 1$，误差就涨到原来的 4.6 到 13 倍。
+# 只有核太宽时形状才拉开差距（$w = 1$ 时拉普拉斯核最好，0.263：同样的 $\sigma$ 下它的尖峰把更多权重留给最近的键），但那时三者都远不如选对宽度。
+# **形状影响不大，宽度影响很大**：所以值得学习的是锐度 $w$。练习 4、5 分别训练拉普拉斯核、分析一个矩形核。
 #
 # ## 训练 $w$：留一法
 #
@@ -315,7 +311,7 @@ assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包�
 # %% [markdown]
 # 训练和书中一样：损失是每个样本平方误差的一半，对 50 个样本**求和**（$\frac{1}{2}\sum_i (\hat y_i - y_i)^2$），
 # 随机梯度下降（SGD），学习率 0.5，训练 5 轮；每轮用全部训练样本，所以训练是确定性的。
-# 书中画每轮的损失；这里画更有信息的东西：每轮之后的 $w$（左），以及训练后的预测（右）。
+# 下面打印每轮之后的损失和 $w$，再画训练后的预测。
 
 # %%
 def train_nw(num_epochs, lr=0.5, reduction="sum"):
@@ -345,9 +341,8 @@ with torch.no_grad():
     y_hat_trained = net(x_test, test_keys, test_values)
 print(f"test MSE: w = 1 {test_mse(y_hat_np):.3f}, trained w = {w_learned:.2f} "
       f"{test_mse(y_hat_trained):.3f}, w = 4 {w_mse[4.0]:.3f}")
-fig, axes = d2l.plt.subplots(1, 2, figsize=(7, 2.5))
-d2l.plot(list(range(6)), [w_history], "epochs trained", "sharpness w", xlim=[0, 5], axes=axes[0])
-plot_kernel_reg(y_hat_trained, axes[1], f"trained, w = {w_learned:.2f}")
+d2l.plt.figure(figsize=(3.5, 2.5))
+plot_kernel_reg(y_hat_trained, title=f"trained 5 epochs, w = {w_learned:.2f}")
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -360,7 +355,7 @@ assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
 
 # %% [markdown]
 # 损失在第一轮就降了一大半，训练后的测试误差约是 $w = 1$ 的五分之一。但 $w$ 从 0.5 一步跳到了 8.70，
-# 之后每轮只回落约 0.1，5 轮后停在 8.33；右图的预测已经有些跟着噪声起伏，测试误差（0.084）比 $w = 4$（0.049）高七成。
+# 之后每轮只回落约 0.1，5 轮后停在 8.33；图中的预测已经有些跟着噪声起伏，测试误差（0.084）比 $w = 4$（0.049）高七成。
 # 书中训练 5 轮就拿去预测；这里多看一步：把训练最小化的留一损失 $L(w) = \frac{1}{2}\sum_i (\hat y_i - y_i)^2$
 # 在一串 $w$ 上算出来。为了和测试误差同一尺度，下面算和画的都是每个点的平均平方误差 $2L(w)/n$，
 # 它与 $L(w)$ 只差一个常数倍，最低点相同。把它和“含自己的训练损失”、测试误差放在一起。每个 $w$ 只需构造一个 `NWKernelRegression(w=w)`：
@@ -406,21 +401,6 @@ assert abs(curves["loo"][ws.index(4.0)] - nw.loo_loss(4.0, x_train, y_train)) < 
 #   训练 100 轮（绿色圆圈），$w$ 才沿坡回到最低点，测试误差随之降到约 0.05。
 #
 # 所以“可学习的 $w$ 自己找到偏差与方差的平衡点”成立，但前提是优化做得足够好。
-#
-# 训练改变的是注意力有多集中。把 $w = 1$、训练 5 轮后的 $w$ 和留一损失最低的 $w$ 的权重热图画在同一个色标上，
-# 标题里是每行平均要几个键才凑够 90% 的权重：
-
-# %%
-keys_90 = nw.plot_weight_heatmaps((1.0, w_learned, w_loo_best), ("fixed", "trained 5 epochs", "leave-one-out best"),
-                                  x_train, y_train, x_test)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert keys_90["fixed"] > 20 and keys_90["trained 5 epochs"] < keys_90["leave-one-out best"] < 10
-
-# %% [markdown]
-# 三幅图的色标相同。$w = 1$ 的带又宽又淡，每行平均要 26.1 个键才凑够 90% 的权重；训练 5 轮后（$w = 8.33$），
-# 带窄到 4.6 个键、颜色最深，每个预测几乎只是几个近邻的平均，所以会跟着噪声起伏；
-# 留一损失最低的 $w = 4$ 介于两者之间，约 8.4 个键。学习 $w$，就是学习注意力该集中在多少个键上。
 
 # %% [markdown]
 # <details><summary>深入一步：第一步为什么跳得这么远？</summary>
@@ -440,6 +420,69 @@ assert abs(check_net.w.grad.item() + 16.40) < 0.01 and abs(w_history[1] - w_hist
 _, check_w_mean, _ = train_nw(200, reduction="mean")
 assert all(abs(check_w_mean[i] - v) < 0.01 for i, v in ((10, 1.7), (50, 2.71), (200, 3.6)))
 assert all(a < b < w_loo_best for a, b in zip(check_w_mean, check_w_mean[1:]))  # from below
+
+# %% [markdown]
+# 训练改变的是注意力有多集中。把 $w = 1$、训练 5 轮后的 $w$ 和留一损失最低的 $w$ 的权重热图画在同一个色标上，
+# 标题里是每行平均要几个键才凑够 90% 的权重：
+
+# %%
+keys_90 = nw.plot_weight_heatmaps((1.0, w_learned, w_loo_best), ("fixed", "trained 5 epochs", "leave-one-out best"),
+                                  x_train, y_train, x_test)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert keys_90["fixed"] > 20 and keys_90["trained 5 epochs"] < keys_90["leave-one-out best"] < 10
+
+# %% [markdown]
+# 三幅图的色标相同。$w = 1$ 的带又宽又淡，每行平均要 26.1 个键才凑够 90% 的权重；训练 5 轮后（$w = 8.33$），
+# 带窄到 4.6 个键、颜色最深，每个预测几乎只是几个近邻的平均，所以会跟着噪声起伏；
+# 留一损失最低的 $w = 4$ 介于两者之间，约 8.4 个键。学习 $w$，就是学习注意力该集中在多少个键上。
+
+# %% [markdown]
+# ### 动手试试：查询、锐度和留一损失
+#
+# 下面的探索器把这一节的三件事放在一起：菜单选锐度 $w$（0 就是平均汇聚，4 是留一损失最低的 $w$，8.33 是训练 5 轮后的 $w$），
+# 滑块拖动查询 $x$。左边是整条预测曲线，灰色竖线和菱形标出当前查询和它的预测；
+# 中间是这个查询分给各个键的权重，纵轴对所有状态都相同（平方根刻度，0.02 和 0.9 都看得清）；
+# 右边是留一损失 $2L(w)/n$（蓝色实线）和测试误差（红色虚线）随 $w$ 的曲线，两个菱形标出当前的 $w$，
+# 竖虚线标出留一最优和训练 5 轮的 $w$。每个面板下方打印着对应的数字。它从 $w = 1$、$x = 2.5$ 开始。
+#
+# **先猜，再拖**：(1) 把查询拖到左端 $x = 0$，权重曲线会变成什么形状？那里的预测会高于还是低于真实值 $f(0) = 0$？
+# (2) 选 $w = 0$ 再拖动查询，权重还会跟着动吗？(3) 把查询放回 $x = 2.5$，依次选 1、4、8.33、16：中间的小丘和右边的菱形怎样一起变化？
+
+# %%
+nw.sharpness_explorer(x_train, y_train, x_test, y_truth,
+                      marks={"trained 5 epochs": w_learned, "leave-one-out best": w_loo_best})
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+ex_states = nw.sharpness_states(x_train, y_train, x_test, y_truth, [0.0, 1.0, 4.0, round(w_learned, 2), 16.0],
+                                [0.0, 2.5, 5.0])
+ex_text = {}
+for r in ex_states["text"]:
+    ex_text[(r["w"], r["q"])] = ex_text.get((r["w"], r["q"]), "") + " | " + r["text"]
+assert "prediction 0.71 | largest weight 0.253 | 90% of the weight on 4 keys" in ex_text[(4.0, 0.0)]
+assert "prediction 2.18 | largest weight 0.067 | 90% of the weight on 20 keys" in ex_text[(1.0, 0.0)]
+assert "largest weight 0.040 | 90% of the weight on 33 keys" in ex_text[(1.0, 2.5)]
+assert "largest weight 0.020 | 90% of the weight on 45 keys" in ex_text[(0.0, 0.0)]
+assert ex_text[(0.0, 0.0)].split(":")[-1] == ex_text[(0.0, 5.0)].split(":")[-1]  # w = 0: query ignored
+assert "prediction 2.43" in ex_text[(0.0, 0.0)] and "prediction 2.43" in ex_text[(0.0, 5.0)]
+for w, peak, keys, loo, mse in ((1.0, 0.040, 33, 0.779, 0.428), (4.0, 0.145, 8, 0.360, 0.049),
+                                (round(w_learned, 2), 0.234, 5, 0.397, 0.084), (16.0, 0.385, 4, 0.452, 0.129)):
+    assert f"largest weight {peak:.3f} | 90% of the weight on {keys} keys" in ex_text[(w, 2.5)]
+    assert f"2L(w)/n {loo:.3f}, test MSE {mse:.3f}" in ex_text[(w, 2.5)]
+
+# %% [markdown]
+# 这一次运行里：
+#
+# * 在 $x = 2.5$（$w = 1$），权重是以查询为中心的对称小丘，最大 0.040，90% 的权重落在 33 个键上。
+#   拖动查询，小丘跟着查询平移：**查询决定哪些键分到权重**，这就是注意力。
+# * 拖到 $x = 0$，小丘只剩右半边：所有键都在查询右侧，最大权重升到 0.067，90% 的权重落在 20 个键上；
+#   这些键的输出大多比 $f(0) = 0$ 大得多，预测是 2.18，**偏高**。窄一些的核（$w = 4$）在这里只借最近的 4 个键，预测 0.71，偏得少，
+#   但只要核有宽度，边界上的查询就只能向内“借”值。
+# * 选 $w = 0$，无论查询在哪，权重都是平的 $1/50 = 0.02$，预测都一样（2.43）：没有了查询与键的比较，也就没有了注意力。
+# * 在 $x = 2.5$ 依次选 1、4、8.33、16，小丘在同一个纵轴上越来越高、越来越窄（最大权重 0.040、0.145、0.234、0.385，
+#   90% 的权重从 33 个键缩到 8、5、4 个）。右边的菱形同时沿曲线走过谷底：$w = 1$ 还在左边的陡坡上（留一损失 0.779），
+#   $w = 4$ 在谷底（0.360），训练 5 轮的 $w = 8.33$ 稍高（0.397），$w = 16$ 更高（0.452）；测试误差依次是 0.428、0.049、0.084、0.129。
+#   锐度、注意力的集中程度和留一损失，是同一个旋钮的三种看法。
 
 # %% [markdown]
 # ## 从一个 $w$ 到 10.3 节的注意力
@@ -464,8 +507,8 @@ assert all(a < b < w_loo_best for a, b in zip(check_w_mean, check_w_mean[1:]))  
 # * 书中在 `forward` 里把查询 `repeat_interleave` 成与键同形；这里用广播 `queries[:, None] - keys`，
 #   并在入口检查三个输入的形状，形状不对时给出说明怎样改的 `ValueError`。
 # * 书中的损失写成 `nn.MSELoss(reduction='none')` 再除以 2 求和；这里直接写出 $\frac{1}{2}(\hat y_i - y_i)^2$ 再求和，数值相同。
-# * 书中用 `d2l.Animator` 画每轮的损失，再画训练后的权重热图；这里画每轮之后的 $w$ 和训练后的预测，
-#   训练后的热图放在留一分析之后，与 $w = 1$ 和留一最优的 $w$ 并排、同一色标。
+# * 书中用 `d2l.Animator` 画每轮的损失，再画训练后的权重热图；这里打印每轮之后的损失和 $w$，
+#   把 $w$ 走过的路画在留一损失曲线上，训练后的热图与 $w = 1$ 和留一最优的 $w$ 并排、同一色标。
 #
 # </details>
 #
@@ -474,6 +517,7 @@ assert all(a < b < w_loo_best for a, b in zip(check_w_mean, check_w_mean[1:]))  
 # * Nadaraya-Watson 核回归就是注意力汇聚：查询是新输入，键是训练输入，值是训练输出；用高斯核时，权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax，离查询越近的键权重越大。平均汇聚是所有权重都为 $1/n$ 的特例。
 # * 在距离上乘一个可学习的 $w$ 就得到带参数的注意力汇聚。$w = 1/\sigma$ 是核宽度的倒数（锐度），$w^2$ 是 10.1 节温度的倒数：$w$ 越大权重越集中，偏差小而方差大；$w$ 越小越平滑，偏差大而方差小。`torch.bmm`（$(b, a, c) \times (b, c, d) \to (b, a, d)$）批量计算这些加权平均。
 # * 训练 $w$ 要用留一法，否则每个查询只看自己就能把训练误差降为零。这组数据上留一损失和测试误差都在 $w \approx 4$ 最低；书中的 5 轮训练第一步就越过了它（停在 $w \approx 8.3$），约 100 轮才回到最低点：目标对，还要优化得好。
+# * 核的形状影响不大，宽度影响很大：同样宽度的高斯核、拉普拉斯核和矩形核，在 $w = 4$ 到 $8$ 之间测试误差都在 0.047 到 0.089 之间；同一个核从 $w = 4$ 放宽到 $w = 1$，误差涨到 4.6 到 13 倍。
 # * Nadaraya-Watson 只有一个标量 $w$ 可学；后面几节的注意力让查询、键成为向量，并学习它们的表示和打分函数。
 #
 # ## 练习
@@ -530,7 +574,7 @@ assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias s
 # ### 练习 2
 #
 # 训练后的 $w$ 是多少？对应的高斯核标准差 $\sigma = 1/w$ 是多少？
-# （先在探索器里选 $w = 8$，看下方打印的“90% 的权重落在几个键上”。）为了量化“权重更尖锐”，对每个测试查询数一数：按权重从大到小累加，要多少个训练样本才能凑够 90% 的权重？
+# （先在探索器里选 $w = 8.33$，看中间面板下方打印的“90% 的权重落在几个键上”。）为了量化“权重更尖锐”，对每个测试查询数一数：按权重从大到小累加，要多少个训练样本才能凑够 90% 的权重？
 # 分别对 $w = 1$ 和训练后的 $w$ 求这个数的平均值。定义 `ex2_w`、`ex2_sigma`，
 # 以及字典 `ex2_keys_for_90`，键为 `"w = 1"` 和 `"trained"`。然后用正文的权重之比公式解释：两个数为什么差这么多？
 
@@ -568,7 +612,8 @@ assert ex2_keys_for_90["trained"] < 6, "the trained kernel needs only a few keys
 # 参考答案：训练 5 轮后 $w$ 约 8.3（$\sigma = 1/w$ 约 0.12），远大于非参数版本的 $w = 1$。
 # 两个键到查询的距离为 $d_1 < d_2$ 时，它们的权重之比是 $\exp\big(\tfrac{w^2}{2}(d_2^2 - d_1^2)\big)$，
 # 随 $w^2$ 指数增长：$w$ 从 1 变成 8.3，指数放大了约 70 倍，稍远一点的键的权重就被压到几乎为 0。
-# 于是凑够 90% 权重所需的键大大减少（见上面的输出）；探索器里选 $w = 8$ 也能看到又窄又高的权重曲线。
+# 于是凑够 90% 权重所需的键大大减少（见上面的输出）；探索器里选 $w = 8.33$ 也能看到又窄又高的权重曲线。
+# 不过这个“更尖锐”有一部分是优化器造成的：5 轮 SGD 第一步就越过了留一损失的最低点，留一最优的 $w = 4$ 只需约 8.4 个键（正文的热图）。
 
 # %% [markdown]
 # ### 练习 3
@@ -621,7 +666,7 @@ assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed L
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不是每次都选对。五组数据上留一法选出的 $w$ 在 3 到 8 之间，测试误差最小的 $w$ 在 3 到 6 之间，
 # 只有 seed 0 恰好两者都是 4（见上面的输出）。原因是留一损失在最低点附近很平
-# （每行打印的 $2L(w)/n$ 在测试误差最小的 $w$ 处只比最低值高不到 7%，而 $w = 1$ 处是最低值的两倍到两倍半），最低点落在哪里带有偶然性；
+# （每行打印的 $2L(w)/n$ 在测试误差最小的 $w$ 处只比最低值高不到 7%，而 $w = 1$ 处是最低值的 1.9 到 2.5 倍），最低点落在哪里带有偶然性；
 # 代价有时不小（有一组数据的测试误差是最优 $w$ 的近 3 倍）。但它从不选 $w = 1$ 或 $w = 16$：
 # 留一法可靠地排除了明显过宽和过窄的核，每组数据上它选出的 $w$ 的测试误差都比 $w = 1$ 小得多。
 
@@ -734,8 +779,8 @@ assert ex5_test_mse < 0.6 * test_mse(y_hat_np), "the boxcar beats the Gaussian w
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：矩形核的带边缘清晰，窗口外的权重恰好为 0；带并不均匀：在两端（左上角和右下角），
 # 窗口只有一侧有键，落在里面的键少，每个分到的权重更大，所以两角的带更窄、颜色更深。
-# 高斯核的带是渐变的，而且比看上去宽：$\sigma = 1$ 时 $\pm 1$ 之内平均只有约四分之三的权重（见上面的输出），
+# 高斯核的带是渐变的，而且比看上去宽：$\sigma = 1$ 时 $\pm 1$ 之内平均只有约四分之三的权重（见上面的输出；图 10.2.1 的 67% 是 12 个等距的键、一个居中查询的情形，这里是 50 个随机的键、对全部查询取平均），
 # 其余的权重落在 $\pm 2$、$\pm 3$ 处的远键上，把峰谷抹得更平。矩形核把全部权重留在 $\pm 1$ 之内，
-# 它的有效宽度（均匀分布 $U(-1, 1)$ 的标准差 $1/\sqrt{3} \approx 0.58$）相当于 $w \approx 1.7$ 的高斯核，
+# 它的有效宽度（均匀分布 $U(-1, 1)$ 的标准差 $1/\sqrt{3} \approx 0.58$）相当于 $w \approx 1.7$ 的高斯核（也就是正文“核的形状”一节里 $w = \sqrt{3}$ 的矩形核），
 # 偏差小得多。它的测试误差（0.211）和 $w = 1.5$ 的高斯核（0.212）几乎一样，比 $w = 1.73$ 的（0.159）差一些。
 # 说到底还是锐度：矩形核赢在更窄，而不是形状更好。
