@@ -539,23 +539,28 @@ d2l.plt.show()
 # 饱和对学习意味着什么？训练一个小模型看一看。每个样本有 10 个 256 维的随机键，每个键带一个标量值；
 # 查询是其中一个键经过一个未知的旋转 $\mathbf{R}$ 得到的。模型要学一个矩阵 $\mathbf{W}$，把查询 $\mathbf{x}$ 转回去，
 # 让 `DotProductAttention` 找到那个键，损失是输出与那个键的值之差的平方。
-# 两次训练的初始化、数据和优化器（Adam）都相同，只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$
+# 每步 32 个新样本，两次训练的初始化、数据和优化器（Adam）都相同，只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$
 # （`attention_scoring.retrieval_run`）。
 
 # %%
-runs = {scaled: attention_scoring.retrieval_run(d=256, scaled=scaled, steps=150) for scaled in (False, True)}
+runs = {scaled: attention_scoring.retrieval_run(d=256, scaled=scaled, steps=120) for scaled in (False, True)}
 for scaled, (run_losses, saturated) in runs.items():
-    reached = next(i for i in range(len(run_losses)) if max(run_losses[i:i + 10]) < 0.1) + 1
+    reached = next((f"from step {i + 1}" for i in range(len(run_losses) - 9)
+                    if max(run_losses[i:i + 10]) < 0.1), "not within 120 steps")
     print(f"{'q.k / sqrt(d)' if scaled else 'q.k (no scaling)':<17} step 1: loss {run_losses[0]:.2f}, "
-          f"saturated rows {saturated[0]:.0%};  loss < 0.1 for 10 steps in a row from step {reached}")
-d2l.plot(list(range(1, 151)), [runs[False][0], runs[True][0]], xlabel="step", ylabel="squared error",
+          f"saturated rows {saturated[0]:.0%};  loss < 0.1 for 10 steps in a row: {reached}")
+d2l.plot(list(range(1, 121)), [runs[False][0], runs[True][0]], xlabel="step", ylabel="squared error",
          legend=["q.k", "q.k / sqrt(d)"], figsize=(5, 2.8))
 d2l.plt.show()
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert runs[False][1][0] > 0.5 and runs[True][1][0] == 0.0
+assert max(runs[True][0][30:]) < 0.2 and sum(runs[True][0][30:]) < 0.1 * sum(runs[False][0][30:])
+
 # %% [markdown]
-# 缩放的模型十几步就学会了（第 16 步起损失稳定在 0.1 以下）；不缩放的模型一开始 62% 的行饱和在随机的键上，
-# 这些行的梯度几乎为 0，只有少数没饱和的行在推动 $\mathbf{W}$，损失曲线又慢又抖，到第 137 步才稳定下来。两者最后都饱和在正确的键上（损失接近 0），
-# 那是学成的结果；问题在于**一开始**就饱和，梯度还没来得及把分数推到对的地方。
+# 缩放的模型二十几步就学会了；不缩放的模型一开始一半以上的行饱和在随机的键上，
+# 这些行的梯度几乎为 0，只有少数没饱和的行在推动 $\mathbf{W}$，损失曲线又慢又抖，120 步内都没稳定到 0.1 以下。
+# 学成之后两者都会饱和在正确的键上，那不是问题；问题在于**一开始**就饱和，梯度还没来得及把分数推到对的地方。
 #
 # ### 动手试试：温度
 #

@@ -148,7 +148,8 @@ def train_key_projected(keys, steps=300, batch=32, lr=0.05, query_len=2.0, seed=
 
 
 @_single_threaded
-def retrieval_run(d, scaled, steps=150, num_keys=10, batch=64, lr=0.01, seed=0):
+def retrieval_run(d, scaled, steps=120, num_keys=10, batch=32, lr=0.01, seed=0,
+                  dtype=torch.float64):
     """A tiny training run of `d2l.DotProductAttention` with and without its 1/sqrt(d).
 
     Each example has `num_keys` standard normal keys (d,) with scalar values; its query is one
@@ -156,11 +157,13 @@ def retrieval_run(d, scaled, steps=150, num_keys=10, batch=64, lr=0.01, seed=0):
     W x has unit-variance entries like the keys) maps the query back; the loss is the squared
     error between the attention output and the value of the query's key. `scaled=False` feeds
     sqrt(d) W x to the same class, i.e. the plain score q.k. Every step draws fresh examples
-    (the same draws for both settings). Returns (losses, saturated): per step, the loss and the
-    share of rows whose softmax Jacobian norm is below `SATURATED`."""
+    (the same draws for both settings). float64 by default: the unscaled run is chaotic, and in
+    float32 the CPU's kernels (AVX2 or not) shift its curve by a few steps. Returns (losses,
+    saturated): per step, the loss and the share of rows whose softmax Jacobian norm is below
+    `SATURATED`."""
     torch.manual_seed(seed)
-    rotation = torch.linalg.qr(torch.randn(d, d))[0]
-    W = nn.Linear(d, d, bias=False)
+    rotation = torch.linalg.qr(torch.randn(d, d, dtype=dtype))[0]
+    W = nn.Linear(d, d, bias=False, dtype=dtype)
     nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d))
     attention = d2l.DotProductAttention(dropout=0.0)
     optimizer = torch.optim.Adam(W.parameters(), lr=lr)
@@ -168,8 +171,8 @@ def retrieval_run(d, scaled, steps=150, num_keys=10, batch=64, lr=0.01, seed=0):
     rows = torch.arange(batch)
     losses, saturated = [], []
     for _ in range(steps):
-        keys = torch.randn(batch, num_keys, d, generator=draws)
-        values = torch.randn(batch, num_keys, 1, generator=draws)
+        keys = torch.randn(batch, num_keys, d, generator=draws, dtype=dtype)
+        values = torch.randn(batch, num_keys, 1, generator=draws, dtype=dtype)
         which = torch.randint(0, num_keys, (batch,), generator=draws)
         x = (keys[rows, which] @ rotation)[:, None]  # (batch, 1, d)
         queries = W(x) * (1.0 if scaled else math.sqrt(d))
