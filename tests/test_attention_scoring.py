@@ -401,23 +401,39 @@ def test_masking_states_hold_what_masked_softmax_returns_for_each_valid_length()
             assert line.endswith("row sums: 0.00" if L == 0 else "row sums: 1.00")
 
 
-def test_masking_explorer_causal_state_is_lower_triangular_and_zero_is_white():
+def test_masking_explorer_masks_the_circle_scores_and_zero_is_white():
     explorer = attention_scoring.masking()
-    assert [c.name for c in explorer.controls] == ["valid_len", "causal"]
+    assert [(c.name, c.default) for c in explorer.controls] == [("valid_len", 6),
+                                                                 ("causal", False)]
     weights = explorer.views[0].data
-    causal = torch.tensor([r["weight"] for r in weights if r["valid_len"] == 8 and r["causal"]])
-    causal = causal.reshape(8, 8)
+
+    def state(L, causal):
+        return torch.tensor([r["weight"] for r in weights
+                             if r["valid_len"] == L and r["causal"] == causal]).reshape(10, 10)
+
+    causal = state(10, True)
     assert torch.equal(causal, causal.tril()) and (causal.diagonal() > 0).all()
-    plain = [r["weight"] for r in weights if r["valid_len"] == 8 and not r["causal"]]
-    assert min(plain) > 0
+    assert state(10, False).argmax(dim=-1).tolist() == list(range(10))  # query i = key i
+    # Masked: the weight moves to the nearest visible key, k_{L-1} or k0 round the circle.
+    assert state(6, False).argmax(dim=-1).tolist() == [0, 1, 2, 3, 4, 5, 5, 5, 0, 0]
+    assert state(4, False).argmax(dim=-1).tolist() == [0, 1, 2, 3, 3, 3, 3, 0, 0, 0]
+    assert torch.equal(state(6, True)[6:], state(6, False)[6:])  # exercise 6
     # Vega draws weight 0 with matplotlib's Reds at 0, the colour show_heatmaps gives it.
     assert "#fff5f0" in json.dumps(explorer.spec)
+
+
+def test_circle_scores_are_the_scaled_dot_products_of_keys_on_a_circle():
+    scores = attention_scoring.circle_scores(10, radius=3.0)
+    assert scores.shape == (10, 10)
+    assert scores.diagonal().tolist() == pytest.approx([9 / math.sqrt(2)] * 10)
+    assert scores[0, 5].item() == pytest.approx(-9 / math.sqrt(2))  # opposite keys
+    assert torch.allclose(scores, scores.T)
 
 
 def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
     dims = [2, 64]
     score_rows, weight_rows, text_rows = attention_scoring.scaling_states(dims, num_keys=6, seed=3)
-    assert len(score_rows) == len(weight_rows) == 2 * 2 * 6 and len(text_rows) == 2 * 2 * 2
+    assert len(score_rows) == len(weight_rows) == 2 * 3 * 6 and len(text_rows) == 2 * 3 * 2
     torch.manual_seed(3)  # the same draws as scaling_states makes
     for d in dims:
         q = torch.randn(1, 1, d, dtype=torch.float64)
@@ -425,38 +441,47 @@ def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
         attention = d2l.DotProductAttention(dropout=0.0)
         attention(q, k, k)
         dots = (q @ k.transpose(1, 2))[0, 0]
-        for scaled, scores, weights in ((False, dots, F.softmax(dots, dim=-1)),
-                                        (True, dots / math.sqrt(d),
-                                         attention.attention_weights[0, 0])):
-            state = (d, scaled)
-            stored = [r["score"] for r in score_rows if (r["d"], r["scaled"]) == state]
+        for divisor, scores, weights, expected in (
+                ("1", dots, F.softmax(dots, dim=-1), math.sqrt(d)),
+                ("sqrt(d)", dots / math.sqrt(d), attention.attention_weights[0, 0], 1.0),
+                ("d", dots / d, F.softmax(dots / d, dim=-1), 1 / math.sqrt(d))):
+            state = (d, divisor)
+            stored = [r["score"] for r in score_rows if (r["d"], r["divide_by"]) == state]
             assert stored == pytest.approx(scores.tolist(), abs=1e-4)
-            stored = [r["weight"] for r in weight_rows if (r["d"], r["scaled"]) == state]
+            stored = [r["weight"] for r in weight_rows if (r["d"], r["divide_by"]) == state]
             assert stored == pytest.approx(weights.tolist(), abs=1e-4)
-            line, mean_line = [r["text"] for r in text_rows if (r["d"], r["scaled"]) == state]
-            reference = "expected 1" if scaled else f"expected sqrt(d) = {math.sqrt(d):.1f}"
-            assert f"= {scores.std().item():.2f} ({reference})" in line
+            line, many_line = [r["text"] for r in text_rows if (r["d"], r["divide_by"]) == state]
+            assert f"= {scores.std().item():.2f} (expected {expected:.2f})" in line
             assert line.endswith(f"largest weight = {weights.max().item():.2f}")
-            assert mean_line.startswith("mean largest weight over 500 queries")
-    means = {(r["d"], r["scaled"]): float(r["text"].split("= ")[-1]) for r in text_rows
-             if r["line"] == 1}
-    assert means[64, False] > means[2, False] and means[64, True] < 0.6
+            assert many_line.startswith("over 500 queries: mean largest weight")
+    many = {(r["d"], r["divide_by"]): r["text"] for r in text_rows if r["line"] == 1}
+
+    def mean_max(state):
+        return float(many[state].split("weight ")[1].split(" ")[0])
+
+    def saturated(state):
+        return int(many[state].rsplit(" ", 1)[1].rstrip("%"))
+
+    assert mean_max((64, "1")) > mean_max((2, "1")) and mean_max((64, "sqrt(d)")) < 0.6
+    assert mean_max((64, "d")) < mean_max((64, "sqrt(d)"))
+    assert saturated((64, "1")) > 10 and saturated((64, "sqrt(d)")) == saturated((64, "d")) == 0
 
 
 def test_scaling_explorer_starts_unscaled_at_the_largest_d_and_fixes_the_score_axis():
     explorer = attention_scoring.scaling(dims=(2, 512))
-    assert [(c.name, c.default) for c in explorer.controls] == [("d", 512), ("scaled", False)]
+    assert [(c.name, c.default) for c in explorer.controls] == [("d", 512), ("divide_by", "1")]
     bound = 10 * math.ceil(max(abs(r["score"]) for r in explorer.views[0].data) / 10)
     assert f'"domain": [{-bound}, {bound}]' in json.dumps(explorer.spec)  # one axis for all d
-    top = {(r["d"], r["scaled"]): 0.0 for r in explorer.views[1].data}
+    top = {(r["d"], r["divide_by"]): 0.0 for r in explorer.views[1].data}
     for r in explorer.views[1].data:
-        top[r["d"], r["scaled"]] = max(top[r["d"], r["scaled"]], r["weight"])
-    assert top[512, False] > 0.95 and top[512, True] < 0.3
+        top[r["d"], r["divide_by"]] = max(top[r["d"], r["divide_by"]], r["weight"])
+    assert top[512, "1"] > 0.95 and top[512, "sqrt(d)"] < 0.3 and top[512, "d"] < 0.1
 
 
 def test_explorers_are_not_in_the_book_api():
     for name in ("masking_states", "scaling_states", "masking", "scaling", "train_additive",
-                 "direction_target", "show_masked_heatmaps"):
+                 "direction_target", "show_masked_heatmaps", "train_key_projected",
+                 "KeyProjectedDotProduct", "retrieval_run", "circle_scores"):
         assert not hasattr(d2l, name)
 
 
@@ -496,3 +521,29 @@ def test_show_masked_heatmaps_greys_exactly_the_masked_cells():
     grey = ax.get_images()[-1].get_array()
     assert grey.mask.tolist() == [[True, True, False, False]] * 3  # True: not painted
     d2l.plt.close("all")
+
+
+def test_train_key_projected_is_dot_product_attention_on_projected_keys_and_stays_length_bound():
+    angles = torch.arange(6) * (math.pi / 3)
+    directions = torch.stack([angles.cos(), angles.sin()], dim=-1)
+    keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]
+    queries = 2 * directions[None]
+    projected, losses = attention_scoring.train_key_projected(keys, steps=300, seed=0)
+    assert len(losses) == 300 and not projected.training
+    projected(queries, keys, keys)
+    W = projected.W_k.weight.detach()
+    dot = d2l.DotProductAttention(dropout=0.0)
+    dot(queries, keys @ W.T, keys)
+    assert torch.allclose(projected.attention_weights, dot.attention_weights)
+    bilinear = queries @ W @ keys.transpose(1, 2) / math.sqrt(2)
+    assert torch.allclose(projected.score(queries, keys), bilinear, atol=1e-6)
+    # The bilinear score stays linear in |k|: the short keys (even j) still lose on the diagonal.
+    assert (projected.attention_weights[0].diagonal()[::2] < 0.3).all()
+
+
+def test_retrieval_run_without_scaling_starts_saturated_and_learns_slower():
+    raw_losses, raw_saturated = attention_scoring.retrieval_run(d=256, scaled=False, steps=60)
+    losses, saturated = attention_scoring.retrieval_run(d=256, scaled=True, steps=60)
+    assert len(raw_losses) == len(saturated) == 60
+    assert raw_saturated[0] > 0.4 and saturated[0] == 0.0
+    assert sum(losses[20:60]) < 0.2 * sum(raw_losses[20:60])

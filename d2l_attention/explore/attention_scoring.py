@@ -11,17 +11,42 @@ each with one call::
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
+from torch import nn
 
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["draw_vectors", "direction_target", "train_additive", "show_masked_heatmaps",
+__all__ = ["draw_vectors", "direction_target", "train_additive", "KeyProjectedDotProduct",
+           "train_key_projected", "circle_scores", "show_masked_heatmaps", "retrieval_run",
            "masking_states", "masking", "scaling_states", "scaling"]
 
 MASKED_GREY = "#bdbdbd"
+SATURATED = 0.01  # a row whose softmax Jacobian has Frobenius norm below this gets ~no gradient
+
+
+def _single_threaded(fn):
+    """Run `fn` on one thread: its tensors are tiny, and on a busy machine a second thread's
+    synchronisation costs milliseconds per operation. Results do not change."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(threads)
+    return wrapper
+
+
+def jacobian_norms(weights):
+    """||d alpha / d s||_F of softmax for each row of `weights` (..., m): the Jacobian is
+    diag(alpha) - alpha alpha^T."""
+    jacobian = torch.diag_embed(weights) - weights[..., :, None] * weights[..., None, :]
+    return jacobian.norm(dim=(-2, -1))
 
 
 def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
@@ -63,15 +88,29 @@ def direction_target(queries, keys, sharpness=4.0):
     return torch.softmax(sharpness * cos, dim=-1)
 
 
-def train_additive(keys, num_hiddens=8, steps=300, batch=32, lr=0.05, query_len=2.0, seed=0):
-    """Train a `d2l.AdditiveAttention` (initialised after `torch.manual_seed(seed)`, as the
-    notebook's untrained one) so that its weights over the fixed 2-D `keys` (1, m, 2) match
-    `direction_target`: each step draws `batch` queries of length `query_len` at random angles
-    and minimises the cross-entropy from the target to the weights with Adam.
-    Returns the trained module (in eval mode) and the losses of every step."""
-    torch.manual_seed(seed)
-    attention = d2l.AdditiveAttention(key_size=2, query_size=2, num_hiddens=num_hiddens,
-                                      dropout=0.0)
+class KeyProjectedDotProduct(nn.Module):
+    """Scaled dot-product attention on learned projections of the keys: `d2l.DotProductAttention`
+    applied to (queries, W_k keys), i.e. the bilinear score q^T W_k k / sqrt(d) (exercise 2's
+    general attention; 10.5's projections). queries (batch, n, d), keys (batch, m, d)."""
+
+    def __init__(self, size):
+        super().__init__()
+        self.W_k = nn.Linear(size, size, bias=False)
+        self.attention = d2l.DotProductAttention(dropout=0.0)
+
+    def score(self, queries, keys):
+        return self.attention.score(queries, self.W_k(keys))
+
+    def forward(self, queries, keys, values, valid_lens=None):
+        return self.attention(queries, self.W_k(keys), values, valid_lens)
+
+    @property
+    def attention_weights(self):
+        return self.attention.attention_weights
+
+
+@_single_threaded
+def _train_direction(attention, keys, steps, batch, lr, query_len, seed):
     optimizer = torch.optim.Adam(attention.parameters(), lr=lr)
     draws = torch.Generator().manual_seed(seed + 1)
     losses = []
@@ -86,6 +125,75 @@ def train_additive(keys, num_hiddens=8, steps=300, batch=32, lr=0.05, query_len=
         optimizer.step()
         losses.append(loss.item())
     return attention.eval(), losses
+
+
+def train_additive(keys, num_hiddens=8, steps=300, batch=32, lr=0.05, query_len=2.0, seed=0):
+    """Train a `d2l.AdditiveAttention` (initialised after `torch.manual_seed(seed)`, as the
+    notebook's untrained one) so that its weights over the fixed 2-D `keys` (1, m, 2) match
+    `direction_target`: each step draws `batch` queries of length `query_len` at random angles
+    and minimises the cross-entropy from the target to the weights with Adam.
+    Returns the trained module (in eval mode) and the losses of every step."""
+    torch.manual_seed(seed)
+    attention = d2l.AdditiveAttention(key_size=2, query_size=2, num_hiddens=num_hiddens,
+                                      dropout=0.0)
+    return _train_direction(attention, keys, steps, batch, lr, query_len, seed)
+
+
+def train_key_projected(keys, steps=300, batch=32, lr=0.05, query_len=2.0, seed=0):
+    """`train_additive`'s training, same queries and target, for a `KeyProjectedDotProduct`:
+    the dot product with a learned 2 x 2 matrix W_k. Returns the module and the losses."""
+    torch.manual_seed(seed)
+    return _train_direction(KeyProjectedDotProduct(keys.shape[-1]), keys, steps, batch, lr,
+                            query_len, seed)
+
+
+@_single_threaded
+def retrieval_run(d, scaled, steps=120, num_keys=10, batch=32, lr=0.01, seed=0,
+                  dtype=torch.float64):
+    """A tiny training run of `d2l.DotProductAttention` with and without its 1/sqrt(d).
+
+    Each example has `num_keys` standard normal keys (d,) with scalar values; its query is one
+    of the keys seen through an unknown rotation R. A learned d x d matrix W (init N(0, 1/d), so
+    W x has unit-variance entries like the keys) maps the query back; the loss is the squared
+    error between the attention output and the value of the query's key. `scaled=False` feeds
+    sqrt(d) W x to the same class, i.e. the plain score q.k. Every step draws fresh examples
+    (the same draws for both settings). float64 by default: the unscaled run is chaotic, and in
+    float32 the CPU's kernels (AVX2 or not) shift its curve by a few steps. Returns (losses,
+    saturated): per step, the loss and the share of rows whose softmax Jacobian norm is below
+    `SATURATED`."""
+    torch.manual_seed(seed)
+    rotation = torch.linalg.qr(torch.randn(d, d, dtype=dtype))[0]
+    W = nn.Linear(d, d, bias=False, dtype=dtype)
+    nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d))
+    attention = d2l.DotProductAttention(dropout=0.0)
+    optimizer = torch.optim.Adam(W.parameters(), lr=lr)
+    draws = torch.Generator().manual_seed(seed + 1)
+    rows = torch.arange(batch)
+    losses, saturated = [], []
+    for _ in range(steps):
+        keys = torch.randn(batch, num_keys, d, generator=draws, dtype=dtype)
+        values = torch.randn(batch, num_keys, 1, generator=draws, dtype=dtype)
+        which = torch.randint(0, num_keys, (batch,), generator=draws)
+        x = (keys[rows, which] @ rotation)[:, None]  # (batch, 1, d)
+        queries = W(x) * (1.0 if scaled else math.sqrt(d))
+        out = attention(queries, keys, values)
+        loss = ((out[:, 0] - values[rows, which]) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        norms = jacobian_norms(attention.attention_weights.detach()[:, 0])
+        saturated.append((norms < SATURATED).float().mean().item())
+    return losses, saturated
+
+
+def circle_scores(num_keys=10, radius=3.0):
+    """Scores q_i.k_j / sqrt(2) of `num_keys` 2-D keys of length `radius` evenly spaced on a
+    circle (key j at angle 2 pi j / num_keys), query i equal to key i: (num_keys, num_keys),
+    largest on the diagonal, falling off with the angle between i and j."""
+    angles = torch.arange(num_keys, dtype=torch.float64) * (2 * math.pi / num_keys)
+    keys = radius * torch.stack([angles.cos(), angles.sin()], dim=-1)[None]
+    return d2l.DotProductAttention(dropout=0.0).score(keys, keys)[0]
 
 
 def show_masked_heatmaps(weights, keep, titles, figsize):
@@ -113,6 +221,7 @@ def causal_lens(valid_len: int, num_queries: int) -> torch.Tensor:
     return (torch.arange(1, num_queries + 1).clamp(max=valid_len))[None]
 
 
+@_single_threaded
 def masking_states(scores, lengths, causal=(False, True)):
     """Rows for the masking explorer: for each valid length L and each `causal` setting, the
     weights `d2l.masked_softmax` gives the (num_queries, num_keys) `scores`, with valid_lens
@@ -138,15 +247,15 @@ def masking_states(scores, lengths, causal=(False, True)):
     return weight_rows, text_rows
 
 
-def masking(num_queries=8, num_keys=8, seed=0):
-    """The masking explorer: seeded random scores through `d2l.masked_softmax`, a slider for
-    the valid length L (0..num_keys) and a checkbox for the causal (per-query) mask."""
-    torch.manual_seed(seed)
-    scores = torch.randn(num_queries, num_keys, dtype=torch.float64)
+def masking(num_keys=10, default_len=6):
+    """The masking explorer: the circle scores (`circle_scores`, query i points like key i)
+    through `d2l.masked_softmax`, a slider for the valid length L (0..num_keys) and a checkbox
+    for the causal (per-query) mask; it starts at L = `default_len`."""
+    scores = circle_scores(num_keys)
     lengths = list(range(num_keys + 1))
     weight_rows, text_rows = masking_states(scores, lengths)
-    heatmap = ex.heatmap_view(weight_rows, "key", "query", width=300, height=240,
-                              title="masked_softmax(scores, valid_lens)")
+    heatmap = ex.heatmap_view(weight_rows, "key", "query", width=320, height=260,
+                              title="masked_softmax(circle scores, valid_lens)")
     draw_weights, keys = heatmap.draw, _order_of(weight_rows, "key")
     queries = _order_of(weight_rows, "query")
 
@@ -159,8 +268,8 @@ def masking(num_queries=8, num_keys=8, seed=0):
     heatmap.draw = draw
     return ex.explorer(
         heatmap,
-        ex.text_view(text_rows, "text", width=300),
-        controls=[ex.Slider("valid_len", lengths, "valid length L", default=num_keys),
+        ex.text_view(text_rows, "text", width=320),
+        controls=[ex.Slider("valid_len", lengths, "valid length L", default=default_len),
                   ex.Checkbox("causal", "causal: query i sees only keys 0..i", default=False)],
         title="Mask the keys beyond the valid length", columns=1)
 
@@ -169,12 +278,21 @@ def _order_of(rows, column):
     return list(dict.fromkeys(r[column] for r in rows))
 
 
+DIVISORS = ("1", "sqrt(d)", "d")
+
+
+def _divide(d, divisor):
+    return {"1": 1.0, "sqrt(d)": math.sqrt(d), "d": float(d)}[divisor]
+
+
+@_single_threaded
 def scaling_states(dims, num_keys=20, seed=0, many_queries=500):
     """Rows for the scaling explorer: for each dimension d, one standard normal query against
-    `num_keys` standard normal keys (float64, seeded), with scaling off (plain q.k through
-    `d2l.masked_softmax`) and on (`d2l.DotProductAttention`): the scores, the weights and a
-    line with their spread; a second line with the mean largest weight over `many_queries`
-    further queries (one query alone can buck the trend)."""
+    `num_keys` standard normal keys (float64, seeded), with the dot products divided by 1
+    (plain q.k through `d2l.masked_softmax`), by sqrt(d) (`d2l.DotProductAttention`) or by d:
+    the scores, the weights and a line with their spread; a second line over `many_queries`
+    further queries (one query alone can buck the trend): the mean largest weight and the
+    share of saturated rows (softmax Jacobian norm below `SATURATED`: ~no gradient)."""
     torch.manual_seed(seed)
     attention = d2l.DotProductAttention(dropout=0.0)
     score_rows, weight_rows, text_rows = [], [], []
@@ -185,31 +303,35 @@ def scaling_states(dims, num_keys=20, seed=0, many_queries=500):
         draws = torch.Generator().manual_seed(seed + d)  # apart from the shown query's draws
         many_q = torch.randn(many_queries, 1, d, generator=draws, dtype=torch.float64)
         many_k = torch.randn(many_queries, num_keys, d, generator=draws, dtype=torch.float64)
-        for scaled in (False, True):
-            if scaled:
+        for divisor in DIVISORS:
+            c = _divide(d, divisor)
+            if divisor == "sqrt(d)":
                 scores = attention.score(q, k)
                 attention(q, k, k)
                 weights = attention.attention_weights
             else:
-                scores = q @ k.transpose(1, 2)
+                scores = q @ k.transpose(1, 2) / c
                 weights = d2l.masked_softmax(scores, None)
-            state = {"d": d, "scaled": scaled}
+            state = {"d": d, "divide_by": divisor}
             score_rows += ex.rows(state, row_labels=("key", names), score=scores[0, 0])
             weight_rows += ex.rows(state, row_labels=("key", names), weight=weights[0, 0])
-            reference = "expected 1" if scaled else f"expected sqrt(d) = {math.sqrt(d):.1f}"
-            many = many_q @ many_k.transpose(1, 2) / (math.sqrt(d) if scaled else 1.0)
-            mean_max = d2l.masked_softmax(many, None).max(dim=-1).values.mean().item()
+            expected = {"1": math.sqrt(d), "sqrt(d)": 1.0, "d": 1 / math.sqrt(d)}[divisor]
+            many = d2l.masked_softmax(many_q @ many_k.transpose(1, 2) / c, None)[:, 0]
+            mean_max = many.max(dim=-1).values.mean().item()
+            saturated = (jacobian_norms(many) < SATURATED).double().mean().item()
             text_rows += ex.rows(state, text=[
                 f"this query: std of the {num_keys} scores = {scores.std().item():.2f} "
-                f"({reference}), largest weight = {weights.max().item():.2f}",
-                f"mean largest weight over {many_queries} queries = {mean_max:.2f}"],
+                f"(expected {expected:.2f}), largest weight = {weights.max().item():.2f}",
+                f"over {many_queries} queries: mean largest weight {mean_max:.2f} "
+                f"(uniform: {1 / num_keys:.2f}); saturated rows (no gradient) {saturated:.0%}"],
                 row_labels=("line", [0, 1]))
     return score_rows, weight_rows, text_rows
 
 
 def scaling(dims=tuple(2**i for i in range(1, 10)), num_keys=20, seed=0):
-    """The sqrt(d) explorer: a menu for d, a checkbox for the 1/sqrt(d) scaling; the scores of
-    one query (on one fixed axis for every state), its softmax weights and their spread."""
+    """The temperature explorer: a menu for d, a menu for the divisor (1, sqrt(d), d; the
+    temperature tau of softmax(q.k / tau)); the scores of one query (on one fixed axis for
+    every state), its softmax weights, their spread and the share of saturated rows."""
     dims = list(dims)
     score_rows, weight_rows, text_rows = scaling_states(dims, num_keys, seed)
     bound = 10 * math.ceil(max(abs(r["score"]) for r in score_rows) / 10)
@@ -219,5 +341,5 @@ def scaling(dims=tuple(2**i for i in range(1, 10)), num_keys=20, seed=0):
         ex.bar_view(weight_rows, "key", "weight", title="softmax weights", width=520, height=160),
         ex.text_view(text_rows, "text", width=520, height=50),
         controls=[ex.Select("d", dims, "dimension d", default=dims[-1]),
-                  ex.Checkbox("scaled", "divide the scores by sqrt(d)", default=False)],
+                  ex.Select("divide_by", DIVISORS, "divide q.k by (temperature)", default="1")],
         title="Why divide by sqrt(d)", columns=1)

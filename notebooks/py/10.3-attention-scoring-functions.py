@@ -19,7 +19,7 @@
 # 10.1 节用点积给键打分，10.2 节用高斯核；两者都是先给每个“查询–键”对打一个实数分，
 # 再用 softmax 把分数变成权重。给分数的这个函数叫**注意力评分函数**（attention scoring function）。
 # 本节回答：**分数应该怎样算？** 我们实现加性注意力和缩放点积注意力（连同处理填充的掩蔽），
-# 看点积的偏好怎样由几何决定、加性注意力的偏好怎样靠训练学出，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
+# 看两者能学到什么样的偏好、为什么实践中默认用点积，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度，不缩放的模型学得慢。
 # 后面的 Bahdanau 注意力、多头注意力和 Transformer 都直接调用这里的组件。
 
 # %%
@@ -188,14 +188,19 @@ assert (per_example[:, 6:] == 0).all()
 assert per_example.argmax(dim=-1).tolist() == [0, 1, 2, 3, 4, 5, 5, 5, 0, 0]
 assert torch.equal(per_query, per_query.tril()) and per_query.argmax(dim=-1).tolist() == list(range(10))
 assert torch.allclose(masked_weights.sum(dim=-1), torch.ones(3, 10))
+assert torch.allclose(attention_scoring.circle_scores(10).float(), circle_scores[0])  # the explorer's
+assert masked_softmax(circle_scores, torch.tensor([4]))[0].argmax(dim=-1).tolist() == [0, 1, 2, 3, 3, 3, 3, 0, 0, 0]
 
 # %% [markdown]
 # 中图：查询 6 和 7 看不到自己的键，权重转到可见的键里方向最近的键 5；查询 8 和 9 转到键 0
 # （圆上键 9 的下一个就是键 0）。右图是下三角，查询 0 只能看键 0。被挤出来的权重都分给了可见的键，每行仍和为 1（上面输出的最后一行）。
 #
-# 下面的探索器把 8 个查询对 8 个键的一组随机分数（固定种子）交给 `masked_softmax`。滑块是有效长度 $L$；
-# 勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$，即在填充之外再挡住“未来”。
-# 从 $L = 8$ 往左拖：灰色的列逐渐增多，留下的格子只会变深；拖到 $L = 0$ 时整张图都是灰的，行和为 0。
+# 下面的探索器把同一组圆上的分数交给 `masked_softmax`，从中图的状态（$L = 6$）开始。滑块是有效长度 $L$；
+# 勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$，即在填充之外再挡住“未来”（$L = 10$ 时就是右图）。
+# 把 $L$ 往左拖：每挡住一个键，原来最关注它的查询就把权重转给可见的键里方向最近的那个，
+# 即最后一个可见的键 $\mathbf{k}_{L-1}$ 或绕回来的 $\mathbf{k}_0$（例如 $L = 4$ 时 $\mathbf{q}_4$ 到 $\mathbf{q}_6$
+# 转给 $\mathbf{k}_3$，$\mathbf{q}_7$ 到 $\mathbf{q}_9$ 转给 $\mathbf{k}_0$）；
+# 拖到 $L = 0$ 时整张图都是灰的，行和为 0。
 
 # %%
 attention_scoring.masking()
@@ -259,6 +264,28 @@ class AdditiveAttention(AttentionPooling):
 
 
 # %% [markdown]
+# 看一遍中间张量的形状：2 个三维查询、4 个二维键、$h = 5$。插入 `None` 之后两个投影一个是“一列”、一个是“一行”，
+# 相加时广播成每个“查询–键”对一个 $h$ 维向量。再按公式手算查询 1 对键 3 的分数，与类的输出比较：
+
+# %%
+torch.manual_seed(0)
+additive = AdditiveAttention(key_size=2, query_size=3, num_hiddens=5, dropout=0.0)
+q_demo, k_demo = torch.randn(1, 2, 3), torch.randn(1, 4, 2)
+q_proj = additive.W_q(q_demo)[:, :, None]  # (1, 2, 1, 5): a new key axis
+k_proj = additive.W_k(k_demo)[:, None]  # (1, 1, 4, 5): a new query axis
+pairs = torch.tanh(q_proj + k_proj)  # broadcast: one hidden vector per (query, key) pair
+print("W_q(q)[:, :, None]", tuple(q_proj.shape), " W_k(k)[:, None]", tuple(k_proj.shape),
+      " tanh(sum)", tuple(pairs.shape), " scores", tuple(additive.score(q_demo, k_demo).shape))
+hidden = torch.tanh(additive.W_q.weight @ q_demo[0, 1] + additive.W_k.weight @ k_demo[0, 3])
+print("tanh(W_q q_1 + W_k k_3) =", hidden.detach().numpy().round(3))
+print(f"w_v . that = {(additive.w_v.weight[0] @ hidden).item():.4f};  "
+      f"class: score[0, 1, 3] = {additive.score(q_demo, k_demo)[0, 1, 3].item():.4f}")
+
+# %% [markdown]
+# 分数是 (1, 2, 4)，但算出它之前要先存下 (1, 2, 4, 5) 的隐藏张量：每个“查询–键”对都有自己的 $h$ 维向量。
+# 这一点在讨论用哪种评分函数时还会用到。
+
+# %% [markdown]
 # 缩放点积注意力的分数是一次批量矩阵乘法：
 
 # %%
@@ -299,7 +326,7 @@ attention = DotProductAttention(dropout=0.5)
 attention.eval()
 output = attention(torch.normal(0, 1, (2, 1, 2)), keys, values, valid_lens)
 print("dot-product output:", tuple(output.shape), output.reshape(2, 4).round(decimals=4).tolist())
-print("weights:", attention.attention_weights.reshape(2, 10).round(decimals=3))
+print("weights:", attention.attention_weights.reshape(2, 10).round(decimals=4))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for b, L in enumerate([2, 6]):
@@ -375,62 +402,67 @@ d2l.plt.show()
 
 # %% [markdown]
 # 设想任务要的是“只看方向”：每个查询最关注与自己同向的键，与键的长短无关
-# （目标权重取 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。点积做得到吗？加性注意力呢？
-# 下面比较点积、未训练的加性注意力（书中的初始化，$h = 8$）和训练过的加性注意力：`train_additive` 用 300 步 Adam
-# 训练上面的 `AdditiveAttention`，每步取 32 个方向随机的查询，最小化目标权重与注意力权重的交叉熵。四幅热图共用一个颜色刻度：
+# （目标权重取 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。这正是几何上点积做不到的，所以问题是：
+# 给评分函数加上可学习的参数，学得会吗？比较三种评分函数：
+#
+# * 缩放点积，没有参数；
+# * 点积加一个可学习的 $2 \times 2$ 矩阵 $\mathbf{W}_k$：分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，
+#   即先投影键再交给 `DotProductAttention`（练习 2 的双线性注意力，也是 10.5 节多头注意力的做法）；
+# * 加性注意力（$h = 8$）。
+#
+# 后两种用同样的训练（`attention_scoring.train_key_projected` 和 `train_additive`）：300 步 Adam，
+# 每步取 32 个方向随机、长度为 2 的查询，最小化目标权重与注意力权重的交叉熵。四幅热图共用一个颜色刻度：
 
 # %%
 target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
 dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
-torch.manual_seed(0)
-untrained = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
-untrained(geo_queries, geo_keys, geo_keys)
+projected, projected_losses = attention_scoring.train_key_projected(geo_keys, steps=300, seed=0)
+projected(geo_queries, geo_keys, geo_keys)
 trained, losses = attention_scoring.train_additive(geo_keys, steps=300, seed=0)
 trained(geo_queries, geo_keys, geo_keys)
-print(f"training loss (cross-entropy): step 1 {losses[0]:.3f}, step 300 {losses[-1]:.3f}")
+print(f"training loss (cross-entropy), step 1 -> 300: dot product with W_k "
+      f"{projected_losses[0]:.3f} -> {projected_losses[-1]:.3f}, additive {losses[0]:.3f} -> {losses[-1]:.3f}")
+print("learned W_k:\n", projected.W_k.weight.detach().numpy().round(2))
 geo_weights = torch.stack([target, dot_attention.attention_weights[0],
-                           untrained.attention_weights[0].detach(),
+                           projected.attention_weights[0].detach(),
                            trained.attention_weights[0].detach()])  # (4, 6 queries, 6 keys)
-titles = ["Target: direction only", "Scaled dot product", "Additive, untrained", "Additive, trained"]
+titles = ["Target: direction only", "Scaled dot product", "Dot product, learned W_k",
+          "Additive, trained"]
 labels = [f"k{j} (|k|={1 if j % 2 == 0 else 3})" for j in range(6)]
 d2l.show_heatmaps(geo_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=titles,
                   figsize=(13, 3.6), xticklabels=labels, yticklabels=[f"q{i} ({60 * i}°)" for i in range(6)])
 d2l.plt.show()
-print(f"{'':<23} {'weight on own key (q0..q5)':<38} {'mean |w - target|':>17}")
+print(f"{'':<25} {'weight on own key (q0..q5)':<30} {'mean |w - target|':>17}")
 for name, w in zip(titles, geo_weights):
-    print(f"{name:<23} {' '.join(f'{x:.2f}' for x in w.diagonal().tolist()):<38} "
+    print(f"{name:<25} {' '.join(f'{x:.2f}' for x in w.diagonal().tolist()):<30} "
           f"{(w - target).abs().mean():>17.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-dot_w, add_w, trained_w = geo_weights[1:]
+dot_w, projected_w, trained_w = geo_weights[1:]
 assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
+assert (projected_w.diagonal()[::2] < 0.3).all() and (projected_w.diagonal()[1::2] > 0.6).all()
+W_k = projected.W_k.weight.detach()
+assert (W_k - W_k.diagonal().mean() * torch.eye(2)).abs().max() < 0.1  # about a multiple of I
 assert trained_w.argmax(dim=-1).tolist() == list(range(6)) and (trained_w.diagonal() > 0.6).all()
-assert (trained_w - target).abs().mean() < 0.5 * (dot_w - target).abs().mean()
-assert losses[-1] < losses[0] - 0.5
+assert (trained_w - target).abs().mean() < 0.5 * (projected_w - target).abs().mean()
+assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
 
 # %% [markdown]
-# 点积（第二幅）做不到：$\mathbf{q}_1$ 几乎把全部权重给了同向的长键，可 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，
-# 大头给了两侧偏 60° 的长键——分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $1.41$，
-# 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积同时奖励方向和长度，没有参数可以改。
-# 由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
-# （中间一项整行相同，softmax 不理会），缩放点积注意力就是 10.2 节的高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
-# 取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$。
+# 点积（第二幅）：$\mathbf{q}_1$ 几乎把全部权重给了同向的长键，可 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，
+# 大头给了两侧偏 60° 的长键：分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $1.41$，
+# 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积同时奖励方向和长度。
 #
-# 未训练的加性注意力（第三幅）各行几乎一样，都略偏向 $\mathbf{k}_4$、$\mathbf{k}_5$：这只是随机初始化的结果。
-# 书中的初始化让 $\mathbf{w}_v$ 的元素不超过 $1/\sqrt{8} \approx 0.35$，分数的绝对值不超过 $\lVert\mathbf{w}_v\rVert_1$，
-# 一行里分数的极差不到点积的五分之一（下面的输出：1.15 对 6.36），所以权重离均匀不远。
-# 训练 300 步后（第四幅），每个查询都把最多的权重给了同向的键，短键也一样，离目标的平均差距约为点积的三分之一：
-# 偏好是学出来的，学到的正是点积表达不了的“不看长度”。
-
-# %%
-for name, scorer in (("dot product", dot_attention), ("additive, untrained", untrained),
-                     ("additive, trained", trained)):
-    s = scorer.score(geo_queries, geo_keys)[0].detach()
-    print(f"{name:<20} score range within a row (mean over queries): "
-          f"{(s.max(dim=-1).values - s.min(dim=-1).values).mean():.2f}")
-print(f"untrained: largest |entry| of w_v = {untrained.w_v.weight.abs().max():.2f}, "
-      f"||w_v||_1 = {untrained.w_v.weight.abs().sum():.2f}")
+# 加上 $\mathbf{W}_k$ 也没用（第三幅）：训练把它学成了约 $0.59\,\mathbf{I}$，只是一个温度，短键仍然只分到 0.22。
+# 原因在分数的**形式**：$\mathbf{q}^\top\mathbf{W}_k\mathbf{k}$ 对 $\mathbf{k}$ 是线性的，键长 3 倍，分数就 3 倍，
+# 任何 $\mathbf{W}_k$ 都改变不了这一点。加性注意力（第四幅）的 $\tanh$ 是非线性的，它学会了“不看长度”：
+# 每个查询都把最多的权重给了同向的键，离目标的平均差距只有 0.038（另两种是 0.126 和 0.104）。
+# 实践中要“只看方向”时，常见的做法不是换成加性注意力，而是先把 $\mathbf{q}$、$\mathbf{k}$ 归一化成单位向量再做点积
+# （余弦注意力、QK-norm），这样分数就只剩 $\cos\theta$。
+#
+# 顺带一提，由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
+# （中间一项整行相同，softmax 不理会），缩放点积注意力就是 10.2 节的高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
+# 取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：键一样长时，两者给出同样的权重。
 
 # %% [markdown]
 # ## 实验：$1/\sqrt{d}$ 是一个温度
@@ -446,92 +478,97 @@ print(f"untrained: largest |entry| of w_v = {untrained.w_v.weight.abs().max():.2
 # $$\frac{\partial \boldsymbol{\alpha}}{\partial \mathbf{s}} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top,
 #   \qquad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
 #
-# $\boldsymbol{\alpha}$ 趋于 one-hot 时**整个**矩阵趋于 0（Frobenius 范数：one-hot 为 0，10 个键均匀时 0.30，两个键平分时最大 0.5）。
-# 再往回一步，到达查询的梯度是 $(\partial\boldsymbol{\alpha}/\partial\mathbf{s})\,\mathbf{K}/c$（$c$ 是除数），不缩放时还要乘上长约 $\sqrt{d}$ 的键。
-# 下面对每个 $d$ 抽 1000 个查询、各配 10 个随机键，不缩放和缩放各算：最大权重的平均值、
-# $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{s}\rVert_F$ 的平均值与中位数、饱和（范数小于 0.01）的行的比例，
-# 以及 $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{q}\rVert_F$ 的平均值。
+# $\boldsymbol{\alpha}$ 趋于 one-hot 时**整个**矩阵趋于 0（Frobenius 范数：one-hot 为 0，10 个键均匀时 0.30，两个键平分时最大 0.5），
+# 这一行的分数就几乎收不到梯度，我们说它**饱和**了（下面取范数小于 0.01）。
+# 对每个 $d$ 抽 1000 个查询、各配 10 个随机键，不缩放和缩放各算：最大权重的平均值，以及饱和的行的比例。
 
 # %%
-def softmax_gradients(scores, keys, scale):
-    """Per row: ||d alpha / d s||_F and ||d alpha / d q||_F for alpha = softmax(scores),
-    scores = q . k_j / scale; scores (N, m), keys (N, m, d)."""
-    a = F.softmax(scores, dim=-1)
-    jacobian = torch.diag_embed(a) - a[..., :, None] * a[..., None, :]  # (N, m, m)
-    return jacobian.norm(dim=(-2, -1)), (jacobian @ keys / scale).norm(dim=(-2, -1))
-
-
 torch.manual_seed(0)
 dims = [4, 16, 64, 256, 1024]
 num_trials, num_keys = 1000, 10
 variances, stats, row_norms = [], {False: [], True: []}, {}
 for d in dims:
-    q = torch.randn(num_trials, 1, d)
-    k = torch.randn(num_trials, num_keys, d)
-    dots = torch.bmm(q, k.transpose(1, 2))[:, 0]  # (num_trials, num_keys)
+    dots = (torch.randn(num_trials, 1, d) @ torch.randn(num_trials, num_keys, d).transpose(1, 2))[:, 0]
     variances.append(dots.var().item())
     for scaled in (False, True):
-        scale = math.sqrt(d) if scaled else 1.0
-        j_norm, q_norm = softmax_gradients(dots / scale, k, scale)
-        row_norms[scaled] = j_norm  # kept for the largest d
-        stats[scaled].append(dict(max=F.softmax(dots / scale, dim=-1).max(dim=-1).values.mean().item(),
-                                  mean=j_norm.mean().item(), median=j_norm.median().item(),
-                                  saturated=(j_norm < 0.01).float().mean().item(),
-                                  dq=q_norm.mean().item()))
+        a = F.softmax(dots / (math.sqrt(d) if scaled else 1.0), dim=-1)  # (num_trials, num_keys)
+        jacobian = torch.diag_embed(a) - a[:, :, None] * a[:, None, :]  # (num_trials, 10, 10)
+        row_norms[scaled] = jacobian.norm(dim=(-2, -1))  # kept for the largest d
+        stats[scaled].append(dict(max=a.max(dim=-1).values.mean().item(),
+                                  saturated=(row_norms[scaled] < 0.01).float().mean().item()))
 
 print(f"Var(q.k) / d: {[round(v / d, 2) for v, d in zip(variances, dims)]}")
-print(f"{'':>6} {'max weight':>11} {'||da/ds|| mean':>15} {'median':>7} {'saturated':>10} {'||da/dq|| mean':>15}")
-for scaled in (False, True):
-    print("q.k / sqrt(d)" if scaled else "q.k (no scaling)")
-    for d, r in zip(dims, stats[scaled]):
-        print(f"{d:>6} {r['max']:>11.3f} {r['mean']:>15.3f} {r['median']:>7.3f} "
-              f"{r['saturated']:>10.0%} {r['dq']:>15.3f}")
+print(f"{'d':>6} {'mean max weight':>24} {'saturated rows':>24}")
+print(f"{'':>6} {'q.k':>11} {'q.k/sqrt(d)':>12} {'q.k':>11} {'q.k/sqrt(d)':>12}")
+for d, raw, scl in zip(dims, stats[False], stats[True]):
+    print(f"{d:>6} {raw['max']:>11.3f} {scl['max']:>12.3f} {raw['saturated']:>11.0%} {scl['saturated']:>12.0%}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 unscaled, scaled_ = stats[False], stats[True]
 for d, var in zip(dims, variances):
     assert 0.5 < var / d < 2, "the variance of q.k should grow like d"
 assert unscaled[-1]["max"] > 0.9 and all(0.2 < r["max"] < 0.6 for r in scaled_)
-assert all(a["median"] > b["median"] for a, b in zip(unscaled, unscaled[1:]))
-assert unscaled[-1]["median"] < 0.01
+assert all(a["saturated"] <= b["saturated"] for a, b in zip(unscaled, unscaled[1:]))
 assert unscaled[-1]["saturated"] > 0.5 and max(r["saturated"] for r in scaled_) < 0.05
-assert max(r["mean"] for r in scaled_) - min(r["mean"] for r in scaled_) < 0.05
+assert row_norms[False].median() < 0.01 and (row_norms[True] > 0.2).float().mean() > 0.95
 s = torch.randn(10, dtype=torch.float64)  # the closed form is the Jacobian autograd computes
-assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), s).norm(),
-                      softmax_gradients(s[None], torch.zeros(1, 10, 1, dtype=torch.float64), 1.0)[0][0])
+a = F.softmax(s, dim=-1)
+assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), s),
+                      torch.diag(a) - a[:, None] * a[None, :])
 
 # %%
-raw, scl = stats[False], stats[True]
-fig, axes = d2l.plt.subplots(1, 4, figsize=(13, 2.8))
-d2l.plot(dims, [variances, dims], xlabel="d", ylabel="variance",
-         legend=["Var(q.k) measured", "d"], xscale="log", yscale="log", axes=axes[0])
-d2l.plot(dims, [[r["max"] for r in raw], [r["max"] for r in scl]], xlabel="d",
+fig, axes = d2l.plt.subplots(1, 3, figsize=(11, 2.8))
+d2l.plot(dims, [[r["max"] for r in stats[False]], [r["max"] for r in stats[True]]], xlabel="d",
          ylabel="mean max weight", legend=["q.k", "q.k / sqrt(d)"], xscale="log",
-         ylim=(0, 1.05), axes=axes[1])
-d2l.plot(dims, [[r["saturated"] for r in raw], [r["saturated"] for r in scl]], xlabel="d",
-         ylabel="rows with ||da/ds|| < 0.01", legend=["q.k", "q.k / sqrt(d)"], xscale="log",
-         ylim=(-0.05, 1.05), axes=axes[2])
-axes[3].hist([row_norms[False], row_norms[True]], bins=25, range=(0, 0.5), color=["C0", "m"],
+         ylim=(0, 1.05), axes=axes[0])
+d2l.plot(dims, [[r["saturated"] for r in stats[False]], [r["saturated"] for r in stats[True]]],
+         xlabel="d", ylabel="rows with ||da/ds|| < 0.01", legend=["q.k", "q.k / sqrt(d)"],
+         xscale="log", ylim=(-0.05, 1.05), axes=axes[1])
+axes[2].hist([row_norms[False], row_norms[True]], bins=25, range=(0, 0.5), color=["C0", "m"],
              label=["q.k", "q.k / sqrt(d)"])
-axes[3].set_xlabel(f"||da/ds|| per row, d = {dims[-1]}"), axes[3].set_ylabel("rows")
-axes[3].legend()
+axes[2].set_xlabel(f"||da/ds|| per row, d = {dims[-1]}"), axes[2].set_ylabel("rows")
+axes[2].legend()
 fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 不缩放时，$d$ 越大饱和的行越多（第三幅图），$d = 1024$ 时 78% 的行几乎收不到梯度，中位数约为 0（表中 0.000）。
-# 平均值降得慢得多，因为它来自少数没饱和的行；到达查询的梯度平均起来甚至更大（1.34 对缩放后的 0.35），
-# 因为这些行还乘上了长约 $\sqrt{d}$ 的键。所以问题不是“梯度平均变小”，而是梯度只落在少数行上、
-# 其余的行几乎学不到东西。缩放后每个 $d$ 都一样：没有饱和的行，
-# 平均值与中位数几乎相等（$d = 1024$ 时都是 0.348），梯度不再集中在少数行上。
-# 最右图是 $d = 1024$ 时每行 $\lVert\partial\boldsymbol{\alpha}/\partial\mathbf{s}\rVert_F$ 的直方图：
-# 不缩放时大多数行堆在 0 附近，缩放后所有行都集中在 0.35 附近。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
+# 不缩放时，$d$ 越大权重越接近 one-hot（左图），饱和的行越多（中图），$d = 1024$ 时 78% 的行几乎收不到梯度；
+# 右图是这时每行雅可比矩阵范数的直方图：不缩放时大多数行堆在 0 附近，缩放后所有行都集中在 0.35 附近。
+# 缩放后每个 $d$ 都一样：最大权重约 0.3，没有饱和的行。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
 #
-# ### 动手试试：维度与缩放
+# 饱和对学习意味着什么？训练一个小模型看一看。每个样本有 10 个 256 维的随机键，每个键带一个标量值；
+# 查询是其中一个键经过一个未知的旋转 $\mathbf{R}$ 得到的。模型要学一个矩阵 $\mathbf{W}$，把查询 $\mathbf{x}$ 转回去，
+# 让 `DotProductAttention` 找到那个键，损失是输出与那个键的值之差的平方。
+# 每步 32 个新样本，两次训练的初始化、数据和优化器（Adam）都相同，只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$
+# （`attention_scoring.retrieval_run`）。
+
+# %%
+runs = {scaled: attention_scoring.retrieval_run(d=256, scaled=scaled, steps=120) for scaled in (False, True)}
+for scaled, (run_losses, saturated) in runs.items():
+    reached = next((f"from step {i + 1}" for i in range(len(run_losses) - 9)
+                    if max(run_losses[i:i + 10]) < 0.1), "not within 120 steps")
+    print(f"{'q.k / sqrt(d)' if scaled else 'q.k (no scaling)':<17} step 1: loss {run_losses[0]:.2f}, "
+          f"saturated rows {saturated[0]:.0%};  loss < 0.1 for 10 steps in a row: {reached}")
+d2l.plot(list(range(1, 121)), [runs[False][0], runs[True][0]], xlabel="step", ylabel="squared error",
+         legend=["q.k", "q.k / sqrt(d)"], figsize=(5, 2.8))
+d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert runs[False][1][0] > 0.5 and runs[True][1][0] == 0.0
+assert max(runs[True][0][30:]) < 0.2 and sum(runs[True][0][30:]) < 0.1 * sum(runs[False][0][30:])
+
+# %% [markdown]
+# 缩放的模型二十几步就学会了；不缩放的模型一开始一半以上的行饱和在随机的键上，
+# 这些行的梯度几乎为 0，只有少数没饱和的行在推动 $\mathbf{W}$，损失曲线又慢又抖，120 步内都没稳定到 0.1 以下。
+# 学成之后两者都会饱和在正确的键上，那不是问题；问题在于**一开始**就饱和，梯度还没来得及把分数推到对的地方。
+#
+# ### 动手试试：温度
 #
 # 探索器对每个 $d \in \{2, 4, \ldots, 512\}$ 抽一个查询和 20 个键：上图是分数（纵轴固定），中图是权重，
-# 最下面是分数的标准差、最大权重，以及另外 500 个查询的最大权重平均值（单个查询有起伏，平均值随 $d$ 单调上升）。它从 $d = 512$、不缩放开始：分数从 $-30$ 散到 $37$，权重全落在一个键上。
-# 勾选缩放：标准差回到 1 附近，权重摊在许多键上。再把 $d$ 往小调，比较两种状态的差别怎样随 $d$ 缩小。
+# 最下面是分数的标准差、最大权重，以及另外 500 个查询的平均最大权重和饱和的行的比例。
+# 第二个菜单是除数，即温度 $\tau$：1（不缩放）、$\sqrt{d}$（本节）或 $d$。它从 $d = 512$、不缩放开始：
+# 分数从 $-30$ 散到 $37$，权重全落在一个键上，500 个查询里 65% 的行饱和。
+# 选 $\sqrt{d}$：标准差回到 1 附近，权重摊在许多键上，没有饱和的行。再把 $d$ 往小调，比较三种除数的差别怎样随 $d$ 变化。
 
 # %%
 attention_scoring.scaling()
@@ -563,14 +600,13 @@ attention_scoring.scaling()
 # 实践中默认用缩放点积注意力，原因有两个。
 #
 # * **计算。** 点积注意力的全部分数是一次矩阵乘法 $\mathbf{Q}\mathbf{K}^\top$，中间结果只有 (b, n, m) 个数；
-#   加性注意力要先把每个查询–键对展开成 $h$ 维的隐藏向量，中间张量是 (b, n, m, h)，大 $h$ 倍。
+#   加性注意力要先把每个查询–键对展开成 $h$ 维的隐藏向量（上面手算时的 (1, 2, 4, 5)），中间张量是 (b, n, m, h)，大 $h$ 倍。
 #   练习 4 量出：64 个样本、128 个查询、128 个键、$h = 512$ 时，加性注意力的隐藏张量占 2.0 GiB，点积的分数只占 4.0 MiB。
-# * **参数在上游。** 上面的几何演示是特意挑的：目标“只看方向、不看长度”正是没有参数的点积做不到的。
-#   但 10.5–10.7 节里查询和键不是原始向量，而是学出来的投影 $\mathbf{W}_q\mathbf{q}$、$\mathbf{W}_k\mathbf{k}$，
-#   分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 是一个可学习的双线性函数（练习 2），
-#   学到的 $\mathbf{W}_q$、$\mathbf{W}_k$ 可以让点积偏向某些方向、忽略某些分量，偏好同样是学出来的，只是学在投影里。
-#   它仍有做不到的：分数对 $\mathbf{k}$ 是线性的（键长一倍，分数也翻倍），上面那种“完全不看长度”它也学不会；
-#   需要时常见的做法是先把 $\mathbf{q}$、$\mathbf{k}$ 归一化（余弦注意力、QK-norm），而不是换成加性注意力。
+# * **参数在上游。** 上面的几何演示是特意挑的：目标“只看方向、不看长度”正是点积的形式做不到的。
+#   10.5–10.7 节里查询和键是学出来的投影 $\mathbf{W}_q\mathbf{q}$、$\mathbf{W}_k\mathbf{k}$，
+#   分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 是一个可学习的双线性函数（上面的第三幅图、练习 2）：
+#   投影可以让点积偏向某些方向、忽略某些分量，偏好同样是学出来的，只是学在投影里。
+#   “完全不看长度”它学不会，需要时先把 $\mathbf{q}$、$\mathbf{k}$ 归一化（余弦注意力、QK-norm）就够了。
 #
 # 加性注意力的长处是：查询和键的长度可以不同，分数是学出来的非线性函数，且有界。需要这两点时才用它。
 #
@@ -578,9 +614,9 @@ attention_scoring.scaling()
 #
 # * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的。
 # * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些权重严格为 0；$L = 0$ 的行给出全 0 而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（因果掩蔽）。
-# * 缩放点积注意力没有参数，偏好写在几何里：方向一致且长的键得分高。加性注意力允许查询与键长度不同，分数有界，偏好靠训练学出，例如点积做不到的“只看方向”。
+# * 缩放点积注意力的偏好写在几何里：方向一致且长的键得分高；给键加上可学习的投影，分数仍对键长线性。加性注意力允许查询与键长度不同，分数有界，经 $\tanh$ 能学出点积的形式表达不了的偏好，例如“只看方向”。
 # * 缩放点积注意力在计算上更高效（一次矩阵乘法，不需要 (b, n, m, h) 的中间张量），查询和键的投影又可以学习，所以它是默认选择。
-# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 饱和，梯度只落在少数没饱和的行上；缩放后 softmax 的形状不随 $d$ 变化。
+# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 一开始就饱和，大多数行收不到梯度，训练慢得多；缩放后 softmax 的形状不随 $d$ 变化。
 #
 # ## 练习
 #
@@ -606,12 +642,16 @@ torch.manual_seed(0)
 ex1_dot = DotProductAttention(dropout=0.0)
 ex1_dot(torch.normal(0, 1, (2, 1, 2)), ex1_keys, ex1_values, ex1_lens)
 ex1_dot_weights = ex1_dot.attention_weights
-print("additive:\n", ex1_additive_weights.reshape(2, 10).round(decimals=3))
-print("dot product:\n", ex1_dot_weights.reshape(2, 10).round(decimals=3))
+print("additive:\n", ex1_additive_weights.reshape(2, 10).numpy().round(3))
+print("dot product:\n", ex1_dot_weights.reshape(2, 10).numpy().round(3))
 print(f"max |additive - dot product| = {(ex1_additive_weights - ex1_dot_weights).abs().max():.3f}")
-d2l.plot(list(range(6)), [ex1_additive_weights[1, 0, :6], ex1_dot_weights[1, 0, :6]],
-         xlabel="key j (example 1, valid_len 6)", ylabel="weight",
-         legend=["Additive", "Scaled dot product"], ylim=(0, 0.3), figsize=(4.5, 3))
+fig, ax = d2l.plt.subplots(figsize=(5.5, 3))
+ax.bar(torch.arange(10) - 0.2, ex1_additive_weights[1, 0], width=0.4, label="Additive")
+ax.bar(torch.arange(10) + 0.2, ex1_dot_weights[1, 0], width=0.4, label="Scaled dot product")
+ax.axvspan(5.5, 9.5, color="#bdbdbd", label="masked (valid_len 6)")
+ax.axhline(1 / 6, color="k", lw=0.8, ls="--", label="uniform 1/6")
+ax.set_xticks(range(10)), ax.set_xlabel("key j (example 1)"), ax.set_ylabel("weight")
+ax.set_ylim(0, 0.3), ax.set_xlim(-0.5, 9.5), ax.legend(fontsize=8, loc="upper right")
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -641,7 +681,7 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 # softmax 之后在有效范围内都是均匀的 $1/2$ 和 $1/6$，所以两种注意力“碰巧”一致。
 # 键彼此不同后，分数取决于评分函数本身。点积注意力的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$
 # 随 $j$ 线性变化（相邻两个键差 $\mathbf{q}^\top[0.1, 0.1]/\sqrt{2}$），权重偏向有效范围的一端。
-# 加性注意力的权重则几乎是平的（上面第二个样本从 0.179 缓缓降到 0.156；图中两条线的斜率不同）。由相邻权重之比可以读出分数之差：
+# 加性注意力的权重则几乎是平的（上面第二个样本从 0.179 缓缓降到 0.156；图中两组柱子的斜率不同，灰色的键 6 到 9 被掩蔽，两者都是 0）。由相邻权重之比可以读出分数之差：
 # 加性约 $\ln(0.179/0.174) \approx 0.03$，点积约 $\ln(0.217/0.194) \approx 0.11$。相邻两个键只差 $[0.1, 0.1]$，
 # 这点差别先乘以初始化时很小的 $\mathbf{W}_k$（元素不超过 $1/\sqrt{2} \approx 0.71$），经过 $\tanh$，
 # 再乘以更小的 $\mathbf{w}_v$（元素不超过 $1/\sqrt{8} \approx 0.35$），到分数里只剩百分之几；
@@ -808,9 +848,9 @@ assert abs(ex4_gib - 2.0) < 0.01
 # %% [markdown]
 # ### 练习 5
 #
-# 缩放因子为什么是 $1/\sqrt{d}$ 而不是 $1/d$？先在上面的“维度与缩放”探索器里勾选缩放，
-# 把 $d$ 从 2 调到 512，看分数的标准差和最大权重怎样（不）变化；再想一想：若改为除以 $d$，
-# $d = 512$ 时分数的标准差大约是多少，权重会是什么样子？然后沿用上面实验的设置（`torch.manual_seed(0)`，
+# 缩放因子为什么是 $1/\sqrt{d}$ 而不是 $1/d$？先在上面的“温度”探索器里把除数选成 $\sqrt{d}$，
+# 把 $d$ 从 2 调到 512，看分数的标准差和最大权重怎样（不）变化；再把除数换成 $d$：
+# $d = 512$ 时分数的标准差是多少，权重是什么样子，为什么饱和的行也是 0%？然后沿用上面实验的设置（`torch.manual_seed(0)`，
 # 每个 $d$ 取 1000 个标准正态查询、各配 10 个标准正态键），对 $d \in \{4, 64, 1024\}$
 # 计算分数除以 $d$ 时“每行最大权重的平均值”，存为字典 `ex5_mean_max`（键为 $d$）。
 # 它随 $d$ 怎样变化？这说明了什么？
@@ -846,13 +886,14 @@ assert ex5_mean_max[4] > 0.15, "at d = 4 the weights are still visibly uneven"
 # 10 个分数之间只差几个百分点，softmax 几乎是均匀的 $1/10$。每行最大权重的平均值随 $d$ 增大而下降
 # （第一行输出：0.192、0.121、0.105），逼近 $1/10$，注意力什么也不挑了；除以 $\sqrt{d}$ 时它始终在 0.3 左右（第二行输出）。
 # 用温度的话说：$1/d$ 对应 $\tau = d$，温度随 $d$ 升得太快；不缩放是 $\tau = 1$，$d$ 越大权重越接近 one-hot，
-# 大多数行饱和、收不到梯度。只有 $\tau = \sqrt{d}$ 让分数的方差保持为 1，权重的形状与 $d$ 无关。
+# 大多数行饱和、收不到梯度。除以 $d$ 时没有饱和的行（探索器里 0%），但那是因为权重几乎均匀：
+# 没有饱和，也没有选择，模型要先把分数放大 $\sqrt{d}$ 倍才能开始挑键。只有 $\tau = \sqrt{d}$ 让分数的方差保持为 1，权重的形状与 $d$ 无关。
 
 # %% [markdown]
 # ### 练习 6
 #
 # 解码器的自注意力要同时挡住两样东西：“未来”的键（因果掩蔽）和填充的键。在上面掩蔽一节的探索器里勾选 causal，
-# 把 $L$ 从 8 拖到 5：哪几行变了，哪几行没变？为什么？然后写函数 `causal_padded_lens(valid_lens, num_queries)`：
+# 把 $L$ 从 10 拖到 6：哪几行变了，哪几行没变？为什么？然后写函数 `causal_padded_lens(valid_lens, num_queries)`：
 # 输入每个样本一个有效长度 `valid_lens`（形状 (`batch_size`,)），返回二维的 `valid_lens`
 # （形状 (`batch_size`, `num_queries`)），让第 $i$ 个查询只看键 $0, \ldots, i$ 中不是填充的那些。
 # 把 `causal_padded_lens(torch.tensor([5, 8]), 8)` 存为 `ex6_lens`。
@@ -880,8 +921,8 @@ assert ex6_check.tolist() == [[1, 2, 3, 3], [1, 1, 1, 1], [1, 2, 3, 4]]
 assert ex6_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：只有 $q_5$、$q_6$、$q_7$ 三行变了，$q_0$ 到 $q_4$ 不变。因果掩蔽已经让第 $i$ 个查询只看键 $0, \ldots, i$；
-# 对 $i < 5$，这些键都在有效长度 5 之内，填充掩码挡不到它们。$i \ge 5$ 的查询本来还能看键 5 到 $i$，
-# 现在这些键是填充，被挡住，它们的权重重新分给键 0 到 4（探索器里 $L = 5$ 时这三行的有效长度都是 5，
-# 最后三列是灰色的“–”，权重为 0）。所以两种掩蔽叠加时，第 $i$ 个查询的有效长度是 $\min(i + 1, L)$，上面输出的第一个样本
-# 正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
+# 参考答案：只有 $q_6$ 到 $q_9$ 四行变了，$q_0$ 到 $q_5$ 不变。因果掩蔽已经让第 $i$ 个查询只看键 $0, \ldots, i$；
+# 对 $i < 6$，这些键都在有效长度 6 之内，填充掩码挡不到它们。$i \ge 6$ 的查询本来还能看键 6 到 $i$（包括同向的键 $i$），
+# 现在这些键是填充，被挡住（探索器里是灰色的“–”，权重为 0），权重重新分给键 0 到 5：$q_6$、$q_7$ 转给方向最近的 $k_5$，
+# $q_8$、$q_9$ 转给 $k_0$，与不勾选 causal 时 $L = 6$ 的这四行相同。所以两种掩蔽叠加时，
+# 第 $i$ 个查询的有效长度是 $\min(i + 1, L)$；上面输出的第一个样本（$L = 5$、8 个查询）正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
