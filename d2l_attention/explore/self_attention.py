@@ -249,7 +249,7 @@ def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64):
     finally:
         torch.set_default_dtype(default_dtype)
     generator = torch.Generator().manual_seed(seed + 100)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)  # all tensors at once
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
     loss_fn = nn.CrossEntropyLoss()
     for _ in range(num_steps):
