@@ -684,6 +684,8 @@ for name in ("sinusoidal", "learned"):
 assert abs(ablation.accuracy["none"] - ablation.bound) < 0.03
 assert ablation.mean_weights("none").max() < 0.5
 assert ablation.position_scores("sinusoidal").argmax(dim=-1).tolist() == reversed_keys
+assert ablation.position_scores("learned").argmax(dim=-1).tolist() == reversed_keys  # exercise 2
+assert [round(v, 2) for v in ablation.weight_by_token("none")] == [0.08, 0.09, 0.13]
 none0 = ablation.weights["none"][0]  # test sequence 0, as read in the text above
 assert len(set(ablation.tokens[0].tolist())) == 8
 assert 0.05 < none0.min() and none0.max() < 0.2 and (none0.diagonal() == none0.min(dim=-1).values).all()
@@ -710,11 +712,12 @@ print("query i -> key with the highest position-only score:",
 # * 逐项推导：卷积 $\mathcal{O}(knd^2)$、RNN $\mathcal{O}(nd^2)$、自注意力 $\mathcal{O}(n^2 d)$；
 #   自注意力的顺序操作和最大路径长度都是 $\mathcal{O}(1)$，但计算和注意力权重的内存随 $n^2$ 增长：
 #   $d = 64$ 时它的乘加次数在 $n = d$ 处与 GRU 相等，之后更多；$n$ 从 1024 翻到 2048，
-#   它为反向传播保存的内存乘 3.5，卷积和 GRU 不到 2。
+#   朴素实现为反向传播保存的内存乘 3.5，卷积和 GRU 不到 2。
 # * 自注意力是置换等变的：不加位置编码时，“人咬狗”的注意力权重正是“狗咬人”的行列重排 $\boldsymbol{\Pi}\mathbf{A}\boldsymbol{\Pi}^\top$，每个词的输出不变；
 #   加上位置编码，这个对应关系就被打破了。
 # * 正弦/余弦位置编码像连续版的二进制计数；任意偏移 $\delta$ 对应一个只依赖 $\delta$ 的旋转。
 #   两个编码的点积只依赖距离，但不随距离单调；相对位置要靠 $\mathbf{W}_q$、$\mathbf{W}_k$ 学出来。
+#   把查询和键按各自的位置旋转（RoPE），评分就只依赖偏移 $j - i$。
 # * 反转实验：一层自注意力加正弦或可学习的位置编码，准确率 1.00，注意力是反对角线；
 #   去掉位置编码，准确率 0.22，正是只凭“序列里有哪些词元”所能达到的最好期望准确率。
 
@@ -832,6 +835,8 @@ ex2_params = sum(p.numel() for p in LearnedPositionalEncoding(512, max_len=1000)
 print("parameters for num_hiddens=512, max_len=1000:", ex2_params)
 print("parameters of the table in the reversal model:",
       ablation.nets["learned"].positions.P.numel())
+print("learned table, query i -> key with the highest position-only score:",
+      ablation.position_scores("learned").argmax(dim=-1).tolist())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
@@ -853,7 +858,8 @@ assert ex2_params == 512 * 1000, f"ex2_params = {ex2_params}; the table has max_
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：可学习的表有 `max_len` × `num_hiddens` 个参数（论文规模下 512000 个，反转模型里 8 × 32 = 256 个）；
 # 正弦编码没有参数。在探索器里，learned 与 sinusoidal 一样学出了反对角线、准确率 1.00：
-# 训练只要求每个位置有一个可区分的向量，让 $\mathbf{W}_q$、$\mathbf{W}_k$ 能把查询 $i$ 配到键 $7-i$。
+# 训练只要求每个位置有一个可区分的向量，让 $\mathbf{W}_q$、$\mathbf{W}_k$ 能把查询 $i$ 配到键 $7-i$：
+# 只把学到的表送进训练好的 $\mathbf{W}_q$、$\mathbf{W}_k$，每个查询 $i$ 评分最高的键正是 $7, 6, \ldots, 0$（上面最后一行），与正弦编码一样。
 # 做不到的是**没见过的位置**：表里只有 `max_len` 行，第 `max_len` 个位置以后没有编码（上面的 `ValueError`），
 # 而且即使表更长，训练中从未出现的行也只是初始的随机数；正弦编码对任意位置都有定义，并且偏移 $\delta$ 总对应同一个旋转 $\mathbf{M}_\delta$。
 
