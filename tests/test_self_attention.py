@@ -249,3 +249,37 @@ def test_ablation_explorer_rows_hold_each_nets_weights(small_ablation):
     ex = sa.ablation_explorer(small_ablation)
     assert [c.name for c in ex.controls] == ["encoding", "sequence"]
     assert len(ex.to_json()) < 400_000
+
+
+def test_weight_by_token_splits_the_weights_by_the_query_token(small_ablation):
+    ab = small_ablation
+    w, tok = ab.weights["none"], ab.tokens
+    own, same, other = ab.weight_by_token("none")
+    assert own == pytest.approx(w.diagonal(dim1=1, dim2=2).mean().item(), abs=1e-6)
+    s, q, j = torch.nonzero((tok[:, :, None] == tok[:, None, :])
+                            & ~torch.eye(8, dtype=torch.bool), as_tuple=True)
+    assert same == pytest.approx(w[s, q, j].mean().item(), abs=1e-6)
+    # the three kinds of key together hold each query's total weight of 1
+    counts = [8 * len(tok), len(s), 64 * len(tok) - 8 * len(tok) - len(s)]
+    assert sum(c * v for c, v in zip(counts, (own, same, other))) == pytest.approx(8 * len(tok))
+
+
+def test_committed_sweep_has_seed_0_of_each_encoding_for_both_kernels():
+    for kernel in ("DEFAULT", "AVX2"):
+        runs = sa.committed_sweep(seed=0, kernel=kernel)
+        assert set(runs) == set(sa.ENCODINGS)
+        assert runs["sinusoidal"]["accuracy"] > 0.95 > runs["none"]["accuracy"]
+    assert sa.committed_sweep(kernel="NO_SUCH_KERNEL") is None
+
+
+def test_sentence_heatmaps_label_each_panel_with_its_own_words():
+    A = torch.softmax(torch.randn(3, 3, generator=torch.Generator().manual_seed(0)), dim=-1)
+    sa.sentence_heatmaps([A, A[[2, 1, 0]][:, [2, 1, 0]]],
+                         [["dog", "bites", "man"], ["man", "bites", "dog"]], ["A", "A'"])
+    fig = d2l.plt.gcf()
+    left, right = fig.axes[:2]
+    assert [t.get_text() for t in left.get_xticklabels()] == ["dog", "bites", "man"]
+    assert [t.get_text() for t in right.get_yticklabels()] == ["man", "bites", "dog"]
+    assert left.texts[0].get_text() == f"{A[0, 0]:.2f}"
+    assert right.texts[0].get_text() == f"{A[2, 2]:.2f}"
+    d2l.plt.close(fig)

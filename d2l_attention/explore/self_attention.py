@@ -1,5 +1,7 @@
 """Explorers and the reversal experiment of section 10.6 (self-attention and positional encoding).
 
+Also the annotated heatmaps of the dog-bites-man demo (`sentence_heatmaps`).
+
 Everything here is built on the section's taught components, called through `d2l`:
 `d2l.PositionalEncoding`, `d2l.rotation_for_offset` and `d2l.MultiHeadAttention`. The notebook
 shows each explorer with one call::
@@ -7,7 +9,7 @@ shows each explorer with one call::
     from d2l_attention.explore import self_attention
     self_attention.rotation(pos_encoding, num_steps)
     self_attention.dot_profile(pos_encoding, num_steps)
-    ablation = self_attention.train_ablation()
+    ablation = self_attention.Ablation(nets)  # the notebook trains the nets itself
     self_attention.ablation_explorer(ablation)
 
 The reversal task: 8 random tokens in, the same tokens reversed out, through one single-head
@@ -27,11 +29,37 @@ from torch import nn
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["rotation_states", "rotation", "dot_profile_states", "dot_profile",
+__all__ = ["sentence_heatmaps", "rotation_states", "rotation", "dot_profile_states", "dot_profile",
            "VOCAB_SIZE", "SEQ_LEN", "D_MODEL", "ENCODINGS", "reversal_batch", "LearnedPositions",
            "make_positions", "ReversalNet", "train_reversal", "evaluate_reversal",
            "multiset_bound", "Ablation", "train_ablation", "ablation_states", "ablation_explorer",
-           "ablation_figure", "sweep"]
+           "ablation_figure", "sweep", "committed_sweep"]
+
+# ----------------------------------------------------------------------------------------------
+# The dog-bites-man heatmaps
+
+
+def sentence_heatmaps(matrices, sentences, titles, figsize=None):
+    """Attention weights of short sentences side by side, each with its own words as tick labels
+    and every weight written in its cell; one colour scale, matplotlib's Reds from 0 (white) to 1.
+    matrices: list of (n, n) tensors (queries x keys); sentences: list of word lists."""
+    d2l.use_svg_display()
+    figsize = figsize or (2.8 * len(matrices) + 0.8, 2.8)
+    fig, axes = d2l.plt.subplots(1, len(matrices), figsize=figsize, squeeze=False,
+                                 layout="constrained")
+    for ax, A, words, title in zip(axes[0], matrices, sentences, titles):
+        A = A.detach().float()
+        image = ax.imshow(A.numpy(), cmap="Reds", vmin=0, vmax=1)
+        ticks = range(len(words))
+        ax.set_xticks(ticks, words)
+        ax.set_yticks(ticks, words)
+        ax.set(xlabel="key", ylabel="query", title=title)
+        for i in ticks:
+            for j in ticks:
+                ax.text(j, i, f"{A[i, j]:.2f}", ha="center", va="center", fontsize=9,
+                        color="white" if A[i, j] > 0.6 else "black")
+    fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
+
 
 # ----------------------------------------------------------------------------------------------
 # Explorer 1: an offset is a rotation
@@ -187,8 +215,9 @@ def make_positions(encoding):
 
 
 class ReversalNet(nn.Module):
-    """Token embedding + position information -> one single-head d2l.MultiHeadAttention layer ->
-    linear readout. tokens: (batch_size, seq_len) -> logits (batch_size, seq_len, VOCAB_SIZE).
+    """The notebook's ReversalNet (the same code, here for `sweep` and the tests). Token
+    embedding + position information -> one single-head d2l.MultiHeadAttention layer -> linear
+    readout. tokens: (batch_size, seq_len) -> logits (batch_size, seq_len, VOCAB_SIZE).
     No residual connection: output i can only read token j through the attention weight a_ij."""
 
     def __init__(self, positions):
@@ -220,7 +249,7 @@ def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64):
     finally:
         torch.set_default_dtype(default_dtype)
     generator = torch.Generator().manual_seed(seed + 100)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)  # all tensors at once
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
     loss_fn = nn.CrossEntropyLoss()
     for _ in range(num_steps):
@@ -280,6 +309,14 @@ class Ablation:
             P = net.positions(torch.zeros(1, SEQ_LEN, D_MODEL, dtype=torch.float64))[0]
             q, k = net.attention.W_q(P), net.attention.W_k(P)
         return q @ k.T / math.sqrt(D_MODEL)
+
+    def weight_by_token(self, name):
+        """Mean attention weight (over sequences) on the query's own position, on another
+        position that holds the query's token, and on a key holding a different token."""
+        w, tok = self.weights[name], self.tokens
+        same = tok[:, :, None] == tok[:, None, :]  # (batch, query, key)
+        own = torch.eye(SEQ_LEN, dtype=torch.bool).expand_as(same)
+        return tuple(w[mask].mean().item() for mask in (own, same & ~own, ~same))
 
     def mean_weights(self, name):
         return self.weights[name].mean(dim=0)
@@ -394,6 +431,20 @@ def sweep(seeds=range(5), num_steps=400):
                          "bound": round(ablation.bound, 4)})
     return {"kernel": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
             "machine": platform.machine(), "runs": runs}
+
+
+def committed_sweep(seed=0, kernel=None):
+    """The committed results/sweep-positions.json runs of `seed` on `kernel` (default: this
+    process's CPU kernel), by encoding; None when that kernel was not swept."""
+    import json
+    from pathlib import Path
+
+    path = Path(d2l.__file__).resolve().parents[1] / "results" / "sweep-positions.json"
+    kernel = kernel or torch.backends.cpu.get_cpu_capability()
+    runs = json.loads(path.read_text(encoding="utf-8"))["kernels"].get(kernel)
+    if runs is None:
+        return None
+    return {r["encoding"]: r for r in runs["runs"] if r["seed"] == seed}
 
 
 def write_sweep(path, seeds=range(5)):

@@ -13,7 +13,7 @@ from ..checks import check_at_most, check_even, check_shape
 __all__ = ['PositionalEncoding', 'rotation_for_offset']
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:319
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:332
 class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
@@ -42,7 +42,7 @@ class PositionalEncoding(nn.Module):
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:450
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:457
 def rotation_for_offset(delta, num_hiddens):
     """Block-diagonal M with M @ p_i == p_{i+delta} for the sinusoidal encoding."""
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)

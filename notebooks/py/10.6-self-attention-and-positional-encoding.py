@@ -17,15 +17,11 @@
 # # 10.6 自注意力和位置编码
 #
 # 到目前为止，查询来自一处（例如解码器），键和值来自另一处（例如编码器）。
-# 如果让**同一组词元**同时充当查询、键和值，每个词元就能直接“看到”序列里的所有其他词元，
-# 这就是**自注意力**（self-attention）。本节回答两个问题：自注意力与卷积神经网络、
-# 循环神经网络相比代价和收益各是什么——我们把复杂度逐项推导出来，按公式数出具体的次数，
-# 再实际统计一次反向传播要保存的内存；
-# 以及，自注意力本身不关心顺序，怎样用**位置编码**（positional encoding）把顺序信息补回来。
-# 最后我们用一个答案已知的小任务（把序列反转）训练同一个自注意力层三次：用正弦位置编码、用可学习的位置编码、
-# 不用位置编码，并排比较它们学到的注意力和准确率——有位置编码时它学出“第 $i$ 个输出看第 $n-1-i$ 个输入”，
-# 没有时它连该看哪里都无从知道。
-# 本节的 $n$ 始终表示序列长度，$d$ 表示每个词元的维度。
+# 让**同一组词元**同时充当查询、键和值，每个词元就能直接读取序列里的所有词元，
+# 这就是**自注意力**（self-attention）。本节先在一句话上看自注意力算了什么，
+# 再推导它与卷积神经网络、循环神经网络相比的代价；然后看到它分不出词序，
+# 用**位置编码**（positional encoding）把顺序补回来；最后训练一层自注意力把序列反转，
+# 比较有无位置编码时它学到的注意力。本节的 $n$ 始终表示序列长度，$d$ 表示每个词元的维度。
 
 # %%
 import math
@@ -45,20 +41,56 @@ from d2l_attention.explore import self_attention
 # $$\mathbf{y}_i = f\big(\mathbf{x}_i, (\mathbf{x}_1, \mathbf{x}_1), \ldots, (\mathbf{x}_n, \mathbf{x}_n)\big) \in \mathbb{R}^d,$$
 #
 # 其中 $f$ 是 10.1 节的注意力汇聚：第 $i$ 个词元作查询，所有词元（包括它自己）作键和值。
-# 用 10.5 节的多头注意力实现时，只需把同一个张量传三次。
-# 输入形状为（批量大小，序列长度 $n$，`num_hiddens`），输出形状与输入相同。
+# 把 $n$ 个词元排成矩阵 $\mathbf{X} \in \mathbb{R}^{n \times d}$，**同一个** $\mathbf{X}$ 乘三个矩阵得到查询、键和值，
+# 再用 10.3 节的缩放点积注意力：
+#
+# $$\mathbf{Q} = \mathbf{X}\mathbf{W}_q^\top,\quad \mathbf{K} = \mathbf{X}\mathbf{W}_k^\top,\quad \mathbf{V} = \mathbf{X}\mathbf{W}_v^\top,\qquad
+#   \mathbf{A} = \operatorname{softmax}\!\left(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}}\right)\ (\text{按行}),\qquad \mathbf{Y} = \mathbf{A}\mathbf{V}.$$
+#
+# 在一句话上算一遍：“狗咬人”（dog bites man）的三个词各取一个随机的 16 维嵌入，
+# $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$ 也是随机矩阵（还没有训练）。
 
 # %%
 torch.manual_seed(0)
-num_hiddens, num_heads = 100, 5
-attention = d2l.MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens,
-                                   num_heads, dropout=0.5).eval()
-batch_size, num_queries = 2, 4
-valid_lens = torch.tensor([3, 2])
-X = torch.ones((batch_size, num_queries, num_hiddens))
-Y = attention(X, X, X, valid_lens)
-print("input :", tuple(X.shape))
-print("output:", tuple(Y.shape))
+d_model = 16
+words = ["dog", "bites", "man"]  # 狗咬人
+E = torch.randn(len(words), d_model)  # one random embedding per word, in sentence order
+W_q, W_k, W_v = (torch.randn(d_model, d_model) / math.sqrt(d_model) for _ in range(3))
+
+
+def self_attention_weights(X):
+    """X: (n, d) -> attention weights A (n, n) and outputs Y = A V (n, d)."""
+    Q, K, V = X @ W_q.T, X @ W_k.T, X @ W_v.T  # queries, keys and values all come from X
+    A = torch.softmax(Q @ K.T / math.sqrt(d_model), dim=-1)
+    return A, A @ V
+
+
+A, Y = self_attention_weights(E)
+self_attention.sentence_heatmaps([A], [words], ["dog bites man: A"])
+d2l.plt.show()
+
+# %% [markdown]
+# 第 $i$ 行是第 $i$ 个词作查询时分给三个键的权重，每行和为 1。例如 dog 那一行是 0.40、0.22、0.38，
+# 所以 $\mathbf{y}_{\text{dog}} = 0.40\,\mathbf{v}_{\text{dog}} + 0.22\,\mathbf{v}_{\text{bites}} + 0.38\,\mathbf{v}_{\text{man}}$：
+# 每个输出都一步读到了整句话。
+#
+# 10.5 节的多头注意力做的正是这件事（另外分了头、多一个输出投影 $\mathbf{W}_o$）：自注意力就是把同一个张量作为查询、键和值传三次。
+# 把它的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$ 换成上面三个矩阵，用一个头，它的注意力权重就是 $\mathbf{A}$；
+# 输入形状为（批量大小，$n$，`num_hiddens`），输出形状与输入相同：
+
+# %%
+torch.manual_seed(0)  # for W_o, which the weights do not use
+attention = d2l.MultiHeadAttention(d_model, d_model, d_model, d_model, num_heads=1, dropout=0)
+with torch.no_grad():
+    for projection, W in ((attention.W_q, W_q), (attention.W_k, W_k), (attention.W_v, W_v)):
+        projection.weight.copy_(W)
+    Y_class = attention(E[None], E[None], E[None])  # queries = keys = values
+weights_gap = (attention.attention.attention_weights[0] - A).abs().max().item()
+print("input:", tuple(E[None].shape), " output:", tuple(Y_class.shape),
+      f" max |A - the class's attention weights| = {weights_gap:.6f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert weights_gap < 1e-6
 
 # %% [markdown]
 # ## 比较卷积神经网络、循环神经网络和自注意力
@@ -136,8 +168,7 @@ print("output:", tuple(Y.shape))
 #
 # 渐近记号藏起了常数。取 $d = 64$、$k = 3$，按上面的推导数出每一层的三个量
 # （RNN 用 GRU，每步 $6d^2$；自注意力连同投影共 $2n^2d + 4nd^2$）。
-# 这些都是数出来的，不是计时：在较小的 $n$ 下，一次前向传播的墙钟时间主要由每次算子调用的固定开销
-# 和机器上的其他负载决定，并不反映乘加次数，所以不能用几次计时来检验这里的指数。
+# 这些是数出来的，不是计时：$n$ 较小时，墙钟时间主要是每次算子调用的固定开销，反映不了乘加次数。
 
 # %%
 d, k = 64, 3  # representation size, kernel size
@@ -151,30 +182,13 @@ def layer_costs(n):
             "self-attention": (2 * n * n * d + 4 * n * d * d, 1, 1)}
 
 
-lengths = [2 ** p for p in range(4, 13)]  # n = 16, 32, ..., 4096
+lengths = [16, 64, 256, 4096]
 costs = [layer_costs(n) for n in lengths]
-shown = [lengths.index(n) for n in (16, 64, 256, 4096)]
-print(f"{'':16s}{'':15s}" + "".join(f"{'n=' + str(lengths[s]):>10s}" for s in shown))
+print(f"{'':31s}" + "".join(f"{'n=' + str(n):>10s}" for n in lengths))
 for q, quantity in enumerate(["multiply-adds", "sequential ops", "max path length"]):
     for name in costs[0]:
-        values = [costs[s][name][q] for s in shown]
         print(f"{quantity:16s}{name:15s}"
-              + "".join(f"{v:10.1e}" if q == 0 else f"{v:10d}" for v in values))
-
-fig, axes = d2l.plt.subplots(1, 3, figsize=(10, 3))
-for q, (ax, ylabel) in enumerate(zip(axes, ["multiply-adds", "sequential operations",
-                                            "maximum path length"])):
-    for name in costs[0]:
-        ax.plot(lengths, [c[name][q] for c in costs], "o-", markersize=3, label=name)
-    ax.axvline(d, color="gray", ls=":", lw=1)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("sequence length n  (dotted: n = d = 64)")
-    ax.set_ylabel(ylabel)
-    ax.grid(True, which="both", alpha=0.3)
-axes[0].legend(fontsize=7)
-d2l.plt.tight_layout()
-d2l.plt.show()
+              + "".join(f"{c[name][q]:10.1e}" if q == 0 else f"{c[name][q]:10d}" for c in costs))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 at_d = layer_costs(d)
@@ -183,13 +197,11 @@ assert all(c["self-attention"][0] > c["RNN (GRU)"][0] for n, c in zip(lengths, c
 assert all(c["self-attention"][0] < c["RNN (GRU)"][0] for n, c in zip(lengths, costs) if n < d)
 
 # %% [markdown]
-# 读图（两轴都是对数刻度，横轴以 2 为底、纵轴以 10 为底：$n$ 的幂画出来是直线，指数越大越陡，但因为底不同，画出的斜率并不等于指数）：
-#
-# * **乘加次数**：卷积和 GRU 随 $n$ 线性增长，是两条平行的直线，卷积（$3nd^2$）始终最便宜。
+# * **乘加次数**：卷积和 GRU 随 $n$ 线性增长，卷积（$3nd^2$）始终最便宜。
 #   自注意力在 $n < d$ 时由线性的投影项 $4nd^2$ 主导，比 GRU 便宜；在 $n = d = 64$ 处两者恰好相等
-#   （都是 $6d^3 \approx 1.6 \times 10^6$）；之后 $2n^2d$ 占主导，曲线变陡，$n = 4096$ 时已是 GRU 的 20 多倍。
-# * **顺序操作**：GRU 随 $n$ 线性增长，卷积和自注意力一层都只要 1 步（中图里两条线重合在 1）。
-# * **最大路径长度**：GRU 为 $n$，核大小 3 的卷积要 $n-1$ 层（右图里这两条线几乎重合），自注意力始终为 1。
+#   （都是 $6d^3 \approx 1.6 \times 10^6$）；之后 $2n^2d$ 占主导，$n = 4096$ 时已是 GRU 的 20 多倍。
+# * **顺序操作**：GRU 是 $n$，卷积和自注意力一层都只要 1 步。
+# * **最大路径长度**：GRU 为 $n$，核大小 3 的卷积要 $n-1$ 层，自注意力始终为 1。
 #
 # 计算量之外，自注意力还要为反向传播保存 $n \times n$ 的注意力权重，**内存**也随 $n^2$ 增长。
 # 这一点可以实际统计，而且结果是确定的：用 `torch.autograd.graph.saved_tensors_hooks`
@@ -248,10 +260,8 @@ assert ratio["CNN (k=3)"] < 2.3 and ratio["RNN (GRU)"] < 2.3
 #
 # ### 自注意力分不出先后：置换等变
 #
-# 把自注意力写成矩阵形式：$\mathbf{Q} = \mathbf{X}\mathbf{W}_q^\top$、$\mathbf{K} = \mathbf{X}\mathbf{W}_k^\top$、
-# $\mathbf{V} = \mathbf{X}\mathbf{W}_v^\top$，$\mathbf{A} = \operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top / \sqrt{d})$（按行），
-# 输出 $\mathbf{Y} = \mathbf{A}\mathbf{V}$（多头时每个头都如此，再乘 $\mathbf{W}_o$）。
-# 用置换矩阵 $\boldsymbol{\Pi}$ 打乱词元的顺序，输入变成 $\boldsymbol{\Pi}\mathbf{X}$，于是
+# 回到开头的矩阵形式 $\mathbf{A} = \operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top / \sqrt{d})$、$\mathbf{Y} = \mathbf{A}\mathbf{V}$
+# （多头时每个头都如此，再乘 $\mathbf{W}_o$）。用置换矩阵 $\boldsymbol{\Pi}$ 打乱词元的顺序，输入变成 $\boldsymbol{\Pi}\mathbf{X}$，于是
 # $\mathbf{Q}' = \boldsymbol{\Pi}\mathbf{Q}$、$\mathbf{K}' = \boldsymbol{\Pi}\mathbf{K}$、$\mathbf{V}' = \boldsymbol{\Pi}\mathbf{V}$，
 #
 # $$\mathbf{A}' = \operatorname{softmax}\!\left(\frac{\boldsymbol{\Pi}\mathbf{Q}\mathbf{K}^\top\boldsymbol{\Pi}^\top}{\sqrt{d}}\right)
@@ -263,26 +273,26 @@ assert ratio["CNN (k=3)"] < 2.3 and ratio["RNN (GRU)"] < 2.3
 # 与先做 softmax 再同样重排，结果相同；
 # 最后一步用了 $\boldsymbol{\Pi}^\top\boldsymbol{\Pi} = \mathbf{I}$。
 # 也就是说，自注意力是**置换等变**（permutation equivariant）的：打乱输入，输出只是以同样的方式被打乱，
-# 每个词元得到的结果与它在序列中的位置无关。用上面的多头注意力数值验证一下（不使用有效长度，所有词元都参与）：
+# 每个词元得到的结果与它在序列中的位置无关。在“狗咬人”上看：“人咬狗”（man bites dog）是同样三个词，
+# 第一个和第三个对调，$\boldsymbol{\Pi}$ 把顺序 $(0, 1, 2)$ 换成 $(2, 1, 0)$。用同样的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$ 再算一遍：
 
-# %% tags=["nbval-ignore-output"]
-torch.manual_seed(0)
-self_attn_demo = d2l.MultiHeadAttention(16, 16, 16, 16, num_heads=4, dropout=0).eval()
-X = torch.randn(1, 6, 16)
-perm = torch.randperm(6)
-with torch.no_grad():
-    Y = self_attn_demo(X, X, X)
-    Y_of_permuted = self_attn_demo(X[:, perm], X[:, perm], X[:, perm])
-equivariance_gap = (Y_of_permuted - Y[:, perm]).abs().max().item()
-print("permutation:", perm.tolist())
-print(f"max |SelfAttn(X[perm]) - SelfAttn(X)[perm]| = {equivariance_gap:.1e}"
-      f"  (entries of SelfAttn(X) are up to {Y.abs().max():.2f})")
+# %%
+perm = [2, 1, 0]  # 人咬狗: the first and the last word swapped
+swapped = [words[p] for p in perm]
+A_swapped, Y_swapped = self_attention_weights(E[perm])
+self_attention.sentence_heatmaps([A, A_swapped], [words, swapped],
+                                 ["dog bites man: A", "man bites dog: A'"])
+d2l.plt.show()
+print(f"max |A' - Π A Πᵀ| = {(A_swapped - A[perm][:, perm]).abs().max():.6f}, "
+      f"max |Y' - Π Y| = {(Y_swapped - Y[perm]).abs().max():.6f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert equivariance_gap < 1e-5
+assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm]).abs().max() < 5e-7
 
 # %% [markdown]
-# 对一句话来说这可不好：把“狗咬人”改成“人咬狗”，每个词得到的表示完全相同（下面定义好位置编码后就用这两句话看一看）。
+# 右图的每个数都能在左图里找到：dog 那一行在两幅图里都是“给 dog 0.40、给 bites 0.22、给 man 0.38”，
+# 只是 dog 和 man 在两句话里换了位置，矩阵的行和列跟着换，正是 $\boldsymbol{\Pi}\mathbf{A}\boldsymbol{\Pi}^\top$。
+# 每个词读到的东西不变，输出也不变（打印到小数点后 6 位，两个差都是 0）：模型分不出谁咬谁。
 # 解决办法是在输入里加入位置信息，让同一个词元在不同位置上的输入不同。
 #
 # ### 正弦位置编码
@@ -309,8 +319,11 @@ assert equivariance_gap < 1e-5
 # * 书中用 float32 计算角度；这里用 float64 计算再转成 float32，因为位置很大时 float32 的角度 $i\,\omega_m$ 本身已带舍入误差，$\sin$、$\cos$ 会把它原样带进编码。
 # * 书中把 $\mathbf{P}$ 存成普通的张量属性、每次前向时 `.to(X.device)`；这里把它注册为不写入 `state_dict` 的缓冲区（`persistent=False`），它随模块的 `.to(device)` 一起移动一次，而 `state_dict` 仍与书中一样不含 $\mathbf{P}$。
 # * 书中的 `forward` 不检查输入；这里各用一行检查形状和长度，因为最后一维为 1 的输入会被悄悄广播成 `num_hiddens` 维，过长的序列也只会得到一条不说明原因的形状错误。
+# * 书中用全 1 的输入演示自注意力，只看形状；这里用“狗咬人”三个词的随机嵌入和显式的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$ 算出注意力权重并画出来，
+#   因为全 1 输入的权重按构造就是均匀的，看不出自注意力在做什么；置换等变也用同一句话演示。
 # * 书中只给出复杂度表；这里把它推导出来、按公式数成具体的数并实际统计内存，因为渐近记号本身看不出 $n = d$ 附近谁更便宜。
 # * 书中没有反转实验和位置编码的消融；这里加上它们，因为“去掉位置编码会怎样”最能说明位置编码的作用。
+#   `d2l_attention/explore/self_attention.py` 里有同一份模型和训练代码，用来重训种子 0–4（`results/sweep-positions.json`）。
 #
 # </details>
 
@@ -361,38 +374,31 @@ assert torch.allclose(P[0, 1, :4], torch.tensor([math.sin(1), math.cos(1), math.
                                                  math.cos(w1)]))
 
 # %% [markdown]
-# 现在回到“狗咬人”和“人咬狗”。给三个词各取一个随机的 16 维嵌入，送进上面那个（未训练的）自注意力层，
-# 对每个词打印它在两句话里的输出之差的长度 $\|\mathbf{y}(\text{狗咬人}) - \mathbf{y}(\text{人咬狗})\|$，括号里是输出本身的长度 $\|\mathbf{y}\|$：
+# 现在回到“狗咬人”和“人咬狗”：把 16 维的位置编码加到同样的嵌入上（第 0、1、2 个位置分别加 $\mathbf{p}_0$、$\mathbf{p}_1$、$\mathbf{p}_2$），
+# 再用同样的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$ 算一遍：
 
-# %% tags=["nbval-ignore-output"]
-vocab = {"狗": 0, "咬": 1, "人": 2}
-torch.manual_seed(1)
-embedding = torch.randn(len(vocab), 16)  # one random 16-dim vector per word
-pe16 = PositionalEncoding(16, dropout=0).eval()
-gaps = {}
-for use_positions in (False, True):
-    outputs = {}
-    for sentence in ("狗咬人", "人咬狗"):
-        X = embedding[[vocab[w] for w in sentence]].unsqueeze(0)  # (1, 3, 16)
-        X = pe16(X) if use_positions else X
-        with torch.no_grad():
-            outputs[sentence] = dict(zip(sentence, self_attn_demo(X, X, X)[0]))
-    gaps[use_positions] = {w: (outputs["狗咬人"][w] - outputs["人咬狗"][w]).norm().item()
-                           for w in vocab}
-    print("with PE:   " if use_positions else "without PE:", "  ".join(
-        f"{w}: {g:.1e} (|y| = {outputs['狗咬人'][w].norm():.2f})"
-        for w, g in gaps[use_positions].items()))
+# %%
+pe16 = PositionalEncoding(d_model, dropout=0).eval()
+A_pe, Y_pe = self_attention_weights(pe16(E[None])[0])
+A_swapped_pe, Y_swapped_pe = self_attention_weights(pe16(E[perm][None])[0])
+self_attention.sentence_heatmaps([A_pe, A_swapped_pe], [words, swapped],
+                                 ["dog bites man + P", "man bites dog + P"])
+d2l.plt.show()
+output_gap = (Y_pe - Y_swapped_pe[perm]).norm(dim=-1)  # per word, in the order dog, bites, man
+print(f"max |A' - Π A Πᵀ| = {(A_swapped_pe - A_pe[perm][:, perm]).abs().max():.2f}")
+print("per word |y(dog bites man) - y(man bites dog)|:",
+      "  ".join(f"{w} {g:.2f}" for w, g in zip(words, output_gap)),
+      f"  (|y| is about {Y_pe.norm(dim=-1).mean():.1f})")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-# Without positions only rounding differs (its size varies with the CPU kernel, hence the
-# cell's nbval-ignore-output tag); with them every word's output changes by about 0.1.
-assert all(g < 1e-5 for g in gaps[False].values())
-assert all(0.05 < g < 0.2 for g in gaps[True].values())
+assert (A_swapped_pe - A_pe[perm][:, perm]).abs().max() > 0.2
+relative_gap = output_gap / Y_pe.norm(dim=-1)  # dog, bites, man: about 0.13, 0.08, 0.25
+assert (0.07 < relative_gap).all() and (relative_gap < 0.26).all()
 
 # %% [markdown]
-# 不加位置编码时，三个词在两句话里的输出之差是 $10^{-8}$ 量级（float32 的舍入），模型根本分不出谁咬谁；
-# 加上位置编码后，差约为 0.1，是输出长度的一到两成。这个层没有训练过，差别不大，但已经不是零：
-# 训练可以把这个差别放大成有用的信息，下面的反转实验会看到这一点。
+# 右图不再是左图的行列重排（对应的权重最多差 0.23）。例如 man 那一行：在“狗咬人”里它给 dog 0.61，在“人咬狗”里给 dog 0.84。
+# 三个词的输出也都变了，变化是输出长度（约 5.3）的 8% 到 25%。这个层没有训练过，这些差别的大小是随机的，
+# 但已经不是零：同一个词在不同位置上的输入不同了，模型从此有可能分出谁咬谁；下面的反转实验会看到，训练能把这种差别变成有用的信息。
 
 # %% [markdown]
 # 回到编码本身，看第 6 到 9 列随位置的变化：第 6、7 列是第 $m = 3$ 对，第 8、9 列是第 $m = 4$ 对；同一对的两列频率相同、相差四分之一周期，对的序号 $m$ 越大，频率越低、周期越长。
@@ -401,7 +407,8 @@ assert all(0.05 < g < 0.2 for g in gaps[True].values())
 d2l.plot(torch.arange(num_steps), P[0, :, 6:10].T, xlabel="Row (position)",
          figsize=(6, 2.5), legend=[f"Col {c}" for c in range(6, 10)])
 ax = d2l.plt.gca()
-ax.legend(ax.get_lines(), [f"Col {c}" for c in range(6, 10)], loc="upper right", fontsize=7, ncol=4)
+ax.legend(ax.get_lines(), [f"Col {c}" for c in range(6, 10)], loc="lower center",
+          bbox_to_anchor=(0.5, 1.0), fontsize=7, ncol=4, frameon=False)
 d2l.plt.show()
 
 # %% [markdown]
@@ -534,8 +541,21 @@ assert sorted(set(offsets)) == [3]
 # %% [markdown]
 # 随机投影下，各个查询评分最高的键与它的相对位置五花八门；$\mathbf{W}_q = \mathbf{M}_3$ 时，40 个查询无一例外都看后面第 3 个位置。
 #
-# 再往前一步：与其把 $\mathbf{p}_i$ 加到输入上、再指望 $\mathbf{W}_q$ 学出旋转，不如直接把位置 $i$ 的查询 $\mathbf{q}$ 旋转成 $\mathbf{M}_i\mathbf{q}$、位置 $j$ 的键 $\mathbf{k}$ 旋转成 $\mathbf{M}_j\mathbf{k}$。因为 $\mathbf{M}_i^\top\mathbf{M}_j = \mathbf{M}_{j-i}$，评分 $(\mathbf{M}_i\mathbf{q})^\top(\mathbf{M}_j\mathbf{k}) = \mathbf{q}^\top\mathbf{M}_{j-i}\mathbf{k}$ 的位置信息就只剩相对偏移 $j - i$。
-# 这就是旋转位置编码（rotary position embedding，RoPE），今天的许多大语言模型都用它；10.7 节会用几行代码实现它。
+# 再往前一步：与其把 $\mathbf{p}_i$ 加到输入上、再指望 $\mathbf{W}_q$ 学出旋转，不如直接把位置 $i$ 的查询 $\mathbf{q}$ 旋转成 $\mathbf{M}_i\mathbf{q}$、位置 $j$ 的键 $\mathbf{k}$ 旋转成 $\mathbf{M}_j\mathbf{k}$
+# （$\mathbf{M}_i$ 就是 `rotation_for_offset(i, d)`：它把 $\mathbf{p}_0$ 转到 $\mathbf{p}_i$）。
+# 旋转的角度相加，$\mathbf{M}_i^\top\mathbf{M}_j = \mathbf{M}_{j-i}$，所以评分 $(\mathbf{M}_i\mathbf{q})^\top(\mathbf{M}_j\mathbf{k}) = \mathbf{q}^\top\mathbf{M}_{j-i}\mathbf{k}$ 只取决于偏移 $j - i$。
+# 取一对随机的 $\mathbf{q}$、$\mathbf{k}$ 试几组位置：
+
+# %%
+torch.manual_seed(0)
+q, k = torch.randn(encoding_dim, dtype=torch.float64), torch.randn(encoding_dim, dtype=torch.float64)
+for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
+    score = (rotation_for_offset(i, encoding_dim) @ q) @ (rotation_for_offset(j, encoding_dim) @ k)
+    print(f"i = {i:2d}, j = {j:2d}, j - i = {j - i:+d}: (M_i q) . (M_j k) = {score:.6f}")
+
+# %% [markdown]
+# 偏移都是 $+3$ 的三组评分相同，偏移 $-3$ 的不同：与 $\mathbf{p}_i^\top \mathbf{p}_j$ 不同，它还分得出键在查询之前还是之后。
+# 这就是旋转位置编码（rotary position embedding，RoPE），今天的许多大语言模型都用它；10.7 节把它写成一个函数，在每层算评分之前作用在查询和键上。
 
 # %% [markdown]
 # ## 实验：没有位置编码会怎样——反转序列
@@ -552,16 +572,69 @@ assert sorted(set(offsets)) == [3]
 # 查询投影若包含它，查询 $i$ 与键 $j$ 的位置部分之积
 # $\mathbf{p}_{n-1-i}^\top \mathbf{p}_j = \sum_{m} \cos((n-1-i-j)\,\omega_m)$ 恰在 $j = n-1-i$ 处最大（每一项都等于 1）。
 #
-# 我们训练同一个模型三次，只换加在嵌入上的位置信息：正弦位置编码（`PositionalEncoding`）、
-# 可学习的位置编码（一张 $8 \times 32$ 的可训练表，练习 2 会自己实现它），以及不加任何位置信息。
+# 模型和训练循环都在下面。我们训练它三次，只换加在嵌入上的位置信息：正弦位置编码（`PositionalEncoding`）、
+# 可学习的位置编码（一张 $8 \times 32$ 的可训练表，练习 2 会自己实现它），以及不加任何位置信息（`nn.Identity`）。
 # 三次用同样的随机种子和同样的训练批量（Adam，400 步，每批 64 条序列，学习率从 0.05 线性降到 0），再在同样的 1000 条新序列上测试。
-# 模型用 float64 初始化和训练：float32 下 AVX2 和默认 CPU 内核的舍入不同，400 步后注意力权重会差到小数点后第二位，float64 让各内核上的结果一致到约 $10^{-13}$。
-# 模型和训练循环在 `d2l_attention/explore/self_attention.py` 里，一共三十来行。
+# 模型用 float64 初始化和训练：float32 下 AVX2 和默认 CPU 内核的舍入不同，400 步后注意力权重会差到小数点后第二位，
+# float64 让各内核上的结果一致到约 $10^{-13}$。
 
 # %%
-ablation = self_attention.train_ablation(("sinusoidal", "learned", "none"))
+class ReversalNet(nn.Module):
+    """tokens (batch_size, n) -> logits (batch_size, n, vocab_size): token embedding plus
+    position information -> one single-head self-attention layer -> linear readout.
+    No residual connection: output i reads token j only through the attention weight a_ij."""
+
+    def __init__(self, positions, vocab_size=30, num_hiddens=32):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, num_hiddens)
+        self.positions = positions  # adds position information to the embeddings
+        self.attention = d2l.MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens,
+                                                num_hiddens, num_heads=1, dropout=0)
+        self.readout = nn.Linear(num_hiddens, vocab_size)
+
+    def forward(self, tokens):
+        X = self.positions(self.embedding(tokens))
+        return self.readout(self.attention(X, X, X))
+
+
+def train_reversal(make_positions, num_steps=400, lr=0.05, batch_size=64, seed=0):
+    """Train a ReversalNet on random sequences; make_positions() builds its position module."""
+    torch.manual_seed(seed)
+    torch.set_default_dtype(torch.float64)  # float64: the same result on every CPU kernel
+    net = ReversalNet(make_positions())
+    torch.set_default_dtype(torch.float32)
+    data = torch.Generator().manual_seed(seed + 100)  # the same batches for every net
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)  # all tensors at once
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
+    for _ in range(num_steps):
+        tokens = torch.randint(0, 30, (batch_size, 8), generator=data)  # vocabulary 30, n = 8
+        logits = net(tokens)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, 30), tokens.flip(1).reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    return net.eval()
+
+
+# %%
+torch.set_num_threads(1)  # tensors this small train fastest on one thread
+positions = {"sinusoidal": lambda: PositionalEncoding(32, dropout=0),
+             "learned": lambda: self_attention.LearnedPositions(32, max_len=8),
+             "none": nn.Identity}
+# Ablation: each net's accuracy and attention weights on the same 1000 test sequences
+ablation = self_attention.Ablation({name: train_reversal(make) for name, make in positions.items()})
 print(ablation.table())
-print(f"best possible without positions (see below): {ablation.bound:.2f}")
+print(f"none: accuracy {ablation.accuracy['none']:.3f}; "
+      f"best expected accuracy without positions (see below): {ablation.bound:.3f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+# The nets above are the ones of the committed sweep (results/sweep-positions.json, seed 0),
+# trained by d2l_attention/explore/self_attention.py's copy of this code.
+committed = self_attention.committed_sweep(seed=0)
+for name in committed or {}:
+    assert round(ablation.accuracy[name], 4) == committed[name]["accuracy"], name
+    assert round(ablation.weight_on_reversed(name), 4) == committed[name]["weight_on_reversed"]
 
 # %%
 self_attention.ablation_figure(ablation)
@@ -577,11 +650,21 @@ d2l.plt.show()
 # 和整个序列里“有哪些词元”（一个多重集），不知道哪个词元在第 $7-i$ 位。
 # 给定这些信息，目标 $x_{7-i}$ 等可能是其余 7 个词元中的任何一个，所以最好的策略是输出其余词元里出现次数最多的那个，
 # 猜对的概率是它的出现次数除以 7：各不相同时是 $1/7 \approx 0.14$，有重复时更高。
-# 把这个概率在 1000 条测试序列上平均，得到的是最优策略的**期望**准确率，即上面打印的 0.22（三位小数是 0.220），无位置模型达到了它。
-# 模型的准确率三位小数是 0.223，略高于 0.220，但这并不是超过了最优策略：期望值是平均意义上的，
+# 把这个概率在 1000 条测试序列上平均，得到的是最优策略的**期望**准确率，即上面打印的 0.220，无位置模型达到了它。
+# 模型的 0.223 略高于 0.220，但这并不是超过了最优策略：期望值是平均意义上的，
 # 有限的测试集上实际猜中的比例会围绕它上下波动（8000 次猜测，抽样波动在千分之几的量级）。
-# 无位置时查询自己的位置更淡，也与这个分析一致：自己的词元 $x_i$ 不在候选之内（目标在其余 7 个位置上），
-# 把权重放在它上面对答题没有帮助，所以训练后的模型把权重近乎平均地摊在其余 7 个键上。
+#
+# 那无位置模型自己的位置为什么更淡？它看不到位置，认不出“自己”，能认出的只是“和查询相同的词元”：
+# 查询和键都由词元嵌入投影而来，同一个词元的 $\mathbf{q}$、$\mathbf{k}$ 之积可以学得偏小。
+# 自己的词元 $x_i$ 永远不是答案（答案在其余 7 个位置上），所以训练把它压低；压低的是这个词元，不是这个位置：
+
+# %%
+own, same_token, other_token = ablation.weight_by_token("none")
+print(f"none: mean weight on the query's own position {own:.2f}, on another position holding "
+      f"the query's token {same_token:.2f}, on a key with a different token {other_token:.2f}")
+
+# %% [markdown]
+# 别处出现的同一个词元也一样淡，而它们本可以是答案：模型分不出这两种键，只好一起压低。
 #
 # 用下面的探索器逐条看：选择编码，再拖动测试序列（$-1$ 是 1000 条的平均）。纵轴每行写着“位置: 词元 → 模型输出”，
 # 横轴是“位置: 词元”。选 sinusoidal 或 learned，每行的深色格子都在反对角线上，输出正是倒过来的序列；
@@ -601,6 +684,8 @@ for name in ("sinusoidal", "learned"):
 assert abs(ablation.accuracy["none"] - ablation.bound) < 0.03
 assert ablation.mean_weights("none").max() < 0.5
 assert ablation.position_scores("sinusoidal").argmax(dim=-1).tolist() == reversed_keys
+assert ablation.position_scores("learned").argmax(dim=-1).tolist() == reversed_keys  # exercise 2
+assert [round(v, 2) for v in ablation.weight_by_token("none")] == [0.08, 0.09, 0.13]
 none0 = ablation.weights["none"][0]  # test sequence 0, as read in the text above
 assert len(set(ablation.tokens[0].tolist())) == 8
 assert 0.05 < none0.min() and none0.max() < 0.2 and (none0.diagonal() == none0.min(dim=-1).values).all()
@@ -627,10 +712,12 @@ print("query i -> key with the highest position-only score:",
 # * 逐项推导：卷积 $\mathcal{O}(knd^2)$、RNN $\mathcal{O}(nd^2)$、自注意力 $\mathcal{O}(n^2 d)$；
 #   自注意力的顺序操作和最大路径长度都是 $\mathcal{O}(1)$，但计算和注意力权重的内存随 $n^2$ 增长：
 #   $d = 64$ 时它的乘加次数在 $n = d$ 处与 GRU 相等，之后更多；$n$ 从 1024 翻到 2048，
-#   它为反向传播保存的内存乘 3.5，卷积和 GRU 不到 2。
-# * 自注意力是置换等变的：不加位置编码时，“狗咬人”和“人咬狗”里同一个词的输出只差 $10^{-8}$ 量级的舍入。
+#   朴素实现为反向传播保存的内存乘 3.5，卷积和 GRU 不到 2。
+# * 自注意力是置换等变的：不加位置编码时，“人咬狗”的注意力权重正是“狗咬人”的行列重排 $\boldsymbol{\Pi}\mathbf{A}\boldsymbol{\Pi}^\top$，每个词的输出不变；
+#   加上位置编码，这个对应关系就被打破了。
 # * 正弦/余弦位置编码像连续版的二进制计数；任意偏移 $\delta$ 对应一个只依赖 $\delta$ 的旋转。
 #   两个编码的点积只依赖距离，但不随距离单调；相对位置要靠 $\mathbf{W}_q$、$\mathbf{W}_k$ 学出来。
+#   把查询和键按各自的位置旋转（RoPE），评分就只依赖偏移 $j - i$。
 # * 反转实验：一层自注意力加正弦或可学习的位置编码，准确率 1.00，注意力是反对角线；
 #   去掉位置编码，准确率 0.22，正是只凭“序列里有哪些词元”所能达到的最好期望准确率。
 
@@ -748,6 +835,8 @@ ex2_params = sum(p.numel() for p in LearnedPositionalEncoding(512, max_len=1000)
 print("parameters for num_hiddens=512, max_len=1000:", ex2_params)
 print("parameters of the table in the reversal model:",
       ablation.nets["learned"].positions.P.numel())
+print("learned table, query i -> key with the highest position-only score:",
+      ablation.position_scores("learned").argmax(dim=-1).tolist())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
@@ -769,7 +858,8 @@ assert ex2_params == 512 * 1000, f"ex2_params = {ex2_params}; the table has max_
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：可学习的表有 `max_len` × `num_hiddens` 个参数（论文规模下 512000 个，反转模型里 8 × 32 = 256 个）；
 # 正弦编码没有参数。在探索器里，learned 与 sinusoidal 一样学出了反对角线、准确率 1.00：
-# 训练只要求每个位置有一个可区分的向量，让 $\mathbf{W}_q$、$\mathbf{W}_k$ 能把查询 $i$ 配到键 $7-i$。
+# 训练只要求每个位置有一个可区分的向量，让 $\mathbf{W}_q$、$\mathbf{W}_k$ 能把查询 $i$ 配到键 $7-i$：
+# 只把学到的表送进训练好的 $\mathbf{W}_q$、$\mathbf{W}_k$，每个查询 $i$ 评分最高的键正是 $7, 6, \ldots, 0$（上面最后一行），与正弦编码一样。
 # 做不到的是**没见过的位置**：表里只有 `max_len` 行，第 `max_len` 个位置以后没有编码（上面的 `ValueError`），
 # 而且即使表更长，训练中从未出现的行也只是初始的随机数；正弦编码对任意位置都有定义，并且偏移 $\delta$ 总对应同一个旋转 $\mathbf{M}_\delta$。
 
