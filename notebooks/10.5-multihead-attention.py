@@ -412,7 +412,7 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 # $c_r = \mathbf{w}^\top \mathbf{W}_o^{(r)} \mathbf{W}_v^{(r)}[:, v]$（$[:, v]$ 是 $\mathbf{W}_v^{(r)}$ 中对应 $v_j$ 的那一列）。
 # $c_1$、$c_2$ 可以异号，两个非负的分布就能相减：例如头 1 只看 $i+1$、头 2 只看 $i-1$，$c_1 = 1$、$c_2 = -1$。
 # 下面训练 1、2、4 个头的模型；它们的 `num_hiddens` 相同，因此参数量也相同。
-# （张量很小，用不上多线程，训练前把线程数设为 1。）
+# （从这里到本页结束的张量都很小，多线程只会互相等待，所以把线程数设为 1；要恢复就调用 `torch.set_num_threads`。）
 
 # %%
 n_pos = 8
@@ -455,7 +455,6 @@ def count_params(net):
     return sum(p.numel() for p in net.parameters())
 
 
-threads = torch.get_num_threads()
 torch.set_num_threads(1)
 test_inputs, test_target = neighbour_batch(1024, torch.Generator().manual_seed(2))
 nets, mse = {}, {}
@@ -466,7 +465,6 @@ for h in (1, 2, 4):
     print(f"{h} head(s): {count_params(nets[h])} parameters, test MSE {mse[h]:.2f}")
 print(f"variance of the target: {test_target.var():.2f}; "
       f"mean of v² in the test set: {test_inputs[..., -1].pow(2).mean():.2f}")
-torch.set_num_threads(threads)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert count_params(nets[1]) == count_params(nets[2]) == count_params(nets[4])
