@@ -237,37 +237,69 @@ def test_value_coefficients_are_the_gradient_of_the_prediction():
     torch.testing.assert_close(explore.value_coefficients(net, n), jac, atol=1e-5, rtol=1e-4)
 
 
-def test_neighbour_states_hold_the_taught_weights_and_coefficients():
+def _neighbour_rows(rows, **key):
+    return [r for r in rows if all(r[k] == v for k, v in key.items())]
+
+
+def test_neighbour_states_hold_the_taught_weights_coefficients_and_masks():
     torch.manual_seed(7)
-    n = 5
+    n, q = 5, 2
     nets = {1: _Neighbour(n, 1).eval(), 2: _Neighbour(n, 2).eval()}
     inputs, target = _neighbour_data(n, 16)
-    s = explore.neighbour_states(nets, inputs, target)
+    s = explore.neighbour_states(nets, inputs, target, query=q)
     for h, net in nets.items():
         with torch.no_grad():
             net(inputs[:1])
         taught = net.mha.attention.attention_weights
-        coef = explore.value_coefficients(net, n)
-        for q in range(n):
+        for m in range(3):
+            state = dict(heads=h, kind="trained", mask=m)
+            keep = torch.tensor([r + 1 != m for r in range(h)])
             for i in range(h):
-                got = [r["weight"] for r in s["weights"]
-                       if (r["heads"], r["query"], r["series"]) == (h, q, f"head {i + 1}")]
+                got = [r["weight"] for r in _neighbour_rows(s["weights"], **state,
+                                                            series=f"head {i + 1}")]
                 assert got == pytest.approx(taught[i, q].tolist(), abs=0.005)
-            got = [r["coefficient"] for r in s["coefficients"]
-                   if (r["heads"], r["query"], r["series"]) == (h, q, explore.SUM_SERIES)]
-            assert got == pytest.approx(coef[q].tolist(), abs=0.005)
-            # the heads' shares c_r a^(r)_qj add up to the measured coefficient (W_o per head)
-            shares = torch.tensor([[r["coefficient"] for r in s["coefficients"]
-                                    if (r["heads"], r["query"], r["series"])
-                                    == (h, q, f"head {i + 1}")] for i in range(h)])
-            assert shares.sum(0).tolist() == pytest.approx(coef[q].tolist(), abs=0.005 * (h + 1))
-            want = [r["coefficient"] for r in s["coefficients"]
-                    if (r["heads"], r["query"], r["series"]) == (h, q, "target")]
+            # the model's coefficient with head m masked, measured through forward_with_heads
+            with torch.no_grad():
+                basis = explore.basis_inputs(n)
+                y = explore.forward_with_heads(net, net.mha, keep, basis)
+            coef = (y[1:] - y[0]).T[q]
+            got = [r["coefficient"] for r in _neighbour_rows(s["coefficients"], **state,
+                                                             series=explore.SUM_SERIES)]
+            assert got == pytest.approx(coef.tolist(), abs=0.005)
+            # the heads' shares c_r a^(r)_qj (0 for the masked head) add up to it (W_o per head)
+            shares = torch.tensor([[r["coefficient"] for r in _neighbour_rows(
+                s["coefficients"], **state, series=f"head {i + 1}")] for i in range(h)])
+            assert shares.sum(0).tolist() == pytest.approx(coef.tolist(), abs=0.005 * (h + 1))
+            if 1 <= m <= h:
+                assert shares[m - 1].abs().max() == 0
+            want = [r["coefficient"] for r in _neighbour_rows(s["coefficients"], **state,
+                                                              series="target")]
             assert want == [1.0 if j == (q + 1) % n else -1.0 if j == (q - 1) % n else 0.0
                             for j in range(n)]
+            with torch.no_grad():
+                mse = ((explore.forward_with_heads(net, net.mha, keep, inputs) - target) ** 2
+                       ).mean().item()
+            assert any(f"test MSE {mse:.2f}" in r["text"]
+                       for r in _neighbour_rows(s["text"], **state))
+
+
+def test_hand_set_neighbour_is_sharp_and_exact():
+    n = 8
+    inputs, target = _neighbour_data(n, 64)
+    for h, want_mse in ((1, None), (2, 0.0), (4, 0.0)):
+        torch.manual_seed(h)
+        net = explore.hand_set_neighbour(_Neighbour(n, h))
         with torch.no_grad():
-            mse = ((net(inputs) - target) ** 2).mean().item()
-        assert any(f"test MSE {mse:.2f}" in r["text"] for r in s["text"] if r["heads"] == h)
+            pred = net(inputs)
+        weights = net.mha.attention.attention_weights[:h]
+        assert weights.max(-1).values.min() > 0.99
+        for r in range(h):  # head r looks at i+1 (r even) or i-1 (r odd)
+            side = 1 if r % 2 == 0 else -1
+            assert ((weights[r].argmax(-1) - torch.arange(n)) % n == side % n).all()
+        if want_mse is not None:
+            assert ((pred - target) ** 2).mean() < 1e-6
+        sign = torch.tensor([1.0 if r % 2 == 0 else -1.0 for r in range(h)])
+        torch.testing.assert_close(explore.head_factors(net), sign / -(-h // 2))
 
 
 def test_heads_explorer_shows_the_chosen_state_in_fixed_colours():
@@ -276,18 +308,60 @@ def test_heads_explorer_shows_the_chosen_state_in_fixed_colours():
     torch.manual_seed(8)
     n = 5
     nets = {1: _Neighbour(n, 1).eval(), 2: _Neighbour(n, 2).eval()}
+    hand_set = {h: explore.hand_set_neighbour(_Neighbour(n, h)) for h in nets}
     inputs, target = _neighbour_data(n, 16)
-    shown = explore.heads_explorer(nets, inputs, target, heads=2, query=1)
+    shown = explore.heads_explorer(nets, inputs, target, hand_set=hand_set, heads=2, query=1)
     assert any("query 1, largest weight" in t for t in texts(svg_for(shown)))
-    drawn = texts(svg_for(shown, heads=1, query=4))
-    assert any(t.startswith("1 head: test MSE") for t in drawn)
-    assert any("query 4, largest weight" in t for t in drawn)
+    drawn = texts(svg_for(shown, heads=1))
+    assert any(t.startswith("1 head, trained: factors") for t in drawn)
+    assert any(t.startswith("head 2 masked") for t in texts(svg_for(shown, mask=2)))
+    assert any(t.startswith("2 heads, hand-set") for t in texts(svg_for(shown, kind="hand-set")))
     scales = [c["encoding"]["color"]["scale"] for c in shown.spec["concat"][:2]]
     assert scales[0] == {"domain": ["head 1", "head 2"], "range": list(explore.HEAD_COLOURS[:2])}
     assert scales[1]["domain"] == [explore.SUM_SERIES, "target", "head 1", "head 2"]
     assert "legend" not in texts(svg_for(shown, heads=1))  # no stray label
-    assert "head 2" not in texts(svg_for(shown, heads=1, query=0))  # legends: heads that exist
-    assert "head 2" in texts(svg_for(shown, heads=2, query=0))
+    assert "head 2" not in texts(svg_for(shown, heads=1))  # legends: heads that exist
+    assert "head 2" in texts(svg_for(shown, heads=2))
+
+
+def test_cloze_net_reads_the_hidden_word_through_the_taught_attention():
+    from d2l_attention.text import Vocab
+
+    sentences = [s.split() for s in ["tom is here .", "i am here .", "tom is tall .",
+                                      "i am tall ."] * 3]
+    vocab = Vocab(sentences, min_freq=1, reserved_tokens=["<pad>", explore.MASK])
+    tokens = torch.tensor([vocab[s] for s in sentences])
+    lens = torch.full((len(sentences),), 4)
+    hidden, where, answers = explore.hide_one_word(tokens, lens, vocab,
+                                                   torch.Generator().manual_seed(0))
+    assert (hidden[torch.arange(len(tokens)), where] == vocab[explore.MASK]).all()
+    assert torch.equal(answers, tokens[torch.arange(len(tokens)), where])
+    torch.manual_seed(0)
+    net = explore.ClozeNet(len(vocab), num_heads=2, num_hiddens=8, max_len=4).eval()
+    assert isinstance(net.mha, d2l.MultiHeadAttention)
+    w = explore.sentence_heads(net, vocab, "tom is here .")  # (heads, hidden word, word)
+    for i in range(4):  # row i: hide word i, query = position i only
+        t = torch.tensor([vocab["tom is here .".split()]])
+        t[0, i] = vocab[explore.MASK]
+        with torch.no_grad():
+            X = net.word(t) + net.pos.weight[:4]
+            net.mha(net.pos.weight[i][None, None], X, X, torch.tensor([4]))
+        torch.testing.assert_close(w[:, i], net.mha.attention.attention_weights[:, 0])
+    data = {"vocab": vocab, "train": (tokens, lens), "test": (hidden, lens, where, answers)}
+    shares, first = explore.head_offsets(net, data, offsets=(-1, 1))
+    with torch.no_grad():
+        net(hidden, lens, where)
+    peak = net.mha.attention.attention_weights[:, 0].argmax(-1).reshape(-1, 2).T
+    assert shares[1, 0].item() == pytest.approx((peak[1] - where == -1).float().mean().item())
+    assert first[0].item() == pytest.approx((peak[0] == 0).float().mean().item())
+    assert 0 <= explore.cloze_accuracy(net, data) <= 1
+
+
+def test_deep_dive_counts_and_torch_match():
+    assert max(explore.compare_with_torch()) < 1e-5
+    costs = explore.head_costs(heads=(1, 4), size=16)
+    assert costs == {1: (4 * 16 ** 2, 2 * 2 * 2 * 5 * 9 * 16, 45, 16),
+                     4: (4 * 16 ** 2, 2 * 2 * 2 * 5 * 9 * 16, 180, 4)}
 
 
 def test_head_factors_are_the_readout_of_each_head():

@@ -267,68 +267,116 @@ def head_factors(net):
 
 
 SUM_SERIES, TARGET_SERIES = "sum = model", "target"
+KINDS = ("trained", "hand-set")
 
 
-def neighbour_states(nets, test_inputs, test_target, decimals=2):
-    """Explorer rows for the neighbour task, for each trained net (nets: {num_heads: net with a
-    `.mha`}) and query position: each head's attention weights over the keys; each head's
-    contribution c_r a^(r)_ij to the coefficient on v_j, their sum (the model's coefficient,
-    measured by `value_coefficients`) and the target's (+1 at i+1, -1 at i-1); lines of text.
-    Values are rounded to `decimals` places (trained: they move with the CPU)."""
+def hand_set_neighbour(net, radius2=100.0):
+    """Set the weights of an (untrained) neighbour-task net by hand to the sharp solution:
+    head r (0-based) looks only at i+1 (r even) or i-1 (r odd), carries v_j and gets the factor
+    +-1 / ceil(h/2), so with h >= 2 the shares add up to +1 at i+1 and -1 at i-1 (with h = 1
+    one head, one sign: +1 at i+1 only). Positions sit on a circle in the first two dimensions
+    of each head, so the score of key j is largest at the chosen neighbour. Returns `net`."""
+    import math
+
+    mha, n = net.mha, net.mha.W_q.in_features
+    h = mha.num_heads
+    p = mha.W_o.in_features // h
+    angle = 2 * math.pi * torch.arange(n) / n
+    circle = lambda t: torch.stack([torch.cos(t), torch.sin(t)])  # (2, n)
+    with torch.no_grad():
+        for W in (mha.W_q, mha.W_k, mha.W_v, mha.W_o, net.readout):
+            W.weight.zero_()
+            if W.bias is not None:
+                W.bias.zero_()
+        for r in range(h):
+            side = 1 if r % 2 == 0 else -1  # +1: key i+1, -1: key i-1
+            rows = slice(r * p, r * p + 2)
+            mha.W_q.weight[rows] = radius2 ** 0.5 * circle(angle)
+            mha.W_k.weight[rows] = radius2 ** 0.5 * circle(angle - side * 2 * math.pi / n)
+            mha.W_v.weight[r * p, -1] = 1.0  # the head carries v_j
+            mha.W_o.weight[0, r * p] = side / math.ceil(h / 2)
+        net.readout.weight[0, 0] = 1.0
+    return net.eval()
+
+
+def _masked_coefficients(net, keep, n):
+    with torch.no_grad():
+        y = forward_with_heads(net, net.mha, keep, basis_inputs(n))
+    return (y[1:] - y[0]).T
+
+
+def neighbour_states(nets, test_inputs, test_target, query=3, hand_set=None, decimals=2):
+    """Explorer rows for the neighbour task at one query position, for each net (nets:
+    {num_heads: trained net with a `.mha`}, hand_set: the same for the hand-set sharp nets) and
+    each masked head (mask = 0: none, r: head r masked, as in exercise 2): each head's attention
+    weights over the keys; each head's share c_r a^(r)_ij of the coefficient on v_j (0 for the
+    masked head), their sum (the model's coefficient, measured by feeding v = 0 and v = e_j)
+    and the target (+1 at i+1, -1 at i-1); lines of text. Values are rounded to `decimals`."""
     n = test_inputs.shape[1]
     target = torch.roll(torch.eye(n), 1, dims=1) - torch.roll(torch.eye(n), -1, dims=1)
+    masks = range(max(nets) + 1)
     weight_rows, coef_rows, text_rows = [], [], []
-    for h, net in nets.items():
-        with torch.no_grad():
-            mse = ((net(test_inputs) - test_target) ** 2).mean().item()
-            net(test_inputs[:1])
-            weights = net.mha.attention.attention_weights[:h]  # (h, n, n): example 0
-        coef = value_coefficients(net, n)
-        c = head_factors(net)
-        factors = ", ".join(f"c{i + 1} = {c[i]:+.1f}" for i in range(h))
-        for q in range(n):
-            state = {"heads": h, "query": q}
-            series = [(f"head {i + 1}", weights[i, q], c[i] * weights[i, q]) for i in range(h)]
-            for name, w, share in series:
-                weight_rows += ex.rows({**state, "series": name},
-                                       row_labels=("key", list(range(n))), weight=w,
-                                       decimals=decimals)
-                coef_rows += ex.rows({**state, "series": name},
-                                     row_labels=("key", list(range(n))), coefficient=share,
-                                     decimals=decimals)
-            for name, values in ((TARGET_SERIES, target[q]), (SUM_SERIES, coef[q])):
-                coef_rows += ex.rows({**state, "series": name},
-                                     row_labels=("key", list(range(n))), coefficient=values,
-                                     decimals=decimals)
-            peaks = ", ".join(f"head {i + 1} → key {int(weights[i, q].argmax())}"
-                              for i in range(h))
-            text_rows += ex.rows(state, row_labels=("line", [0, 1, 2, 3]), text=[
-                f"{h} head{'s' if h > 1 else ''}: test MSE {mse:.2f}; factors {factors}",
-                f"query {q}, largest weight: {peaks}",
-                "right: head r's share c_r·a_ij; black = their sum (the model)",
-                "try 1, 2, 4 heads; circular task: a new query mostly shifts the picture"])
+    for kind, models in zip(KINDS, (nets, hand_set or {})):
+        for h, net in models.items():
+            with torch.no_grad():
+                net(test_inputs[:1])
+                weights = net.mha.attention.attention_weights[:h, query].clone()  # (h, n)
+            c = head_factors(net)
+            factors = ", ".join(f"c{i + 1} = {c[i]:+.1f}" for i in range(h))
+            peaks = ", ".join(f"head {i + 1} → key {int(weights[i].argmax())}" for i in range(h))
+            for m in masks:
+                keep = torch.tensor([r + 1 != m for r in range(h)])
+                with torch.no_grad():
+                    pred = forward_with_heads(net, net.mha, keep, test_inputs)
+                mse = ((pred - test_target) ** 2).mean().item()
+                coef = _masked_coefficients(net, keep, n)[query]
+                state = {"heads": h, "kind": kind, "mask": m}
+                for i in range(h):
+                    name = f"head {i + 1}"
+                    weight_rows += ex.rows({**state, "series": name},
+                                           row_labels=("key", list(range(n))),
+                                           weight=weights[i], decimals=decimals)
+                    coef_rows += ex.rows({**state, "series": name},
+                                         row_labels=("key", list(range(n))),
+                                         coefficient=c[i] * weights[i] * keep[i],
+                                         decimals=decimals)
+                for name, values in ((TARGET_SERIES, target[query]), (SUM_SERIES, coef)):
+                    coef_rows += ex.rows({**state, "series": name},
+                                         row_labels=("key", list(range(n))),
+                                         coefficient=values, decimals=decimals)
+                masked = (f"head {m} masked: its share is gone, test MSE {mse:.2f}"
+                          if 1 <= m <= h else f"no head masked: test MSE {mse:.2f}")
+                text_rows += ex.rows(state, row_labels=("line", [0, 1, 2, 3]), text=[
+                    f"{h} head{'s' if h > 1 else ''}, {kind}: factors {factors}",
+                    f"query {query}, largest weight: {peaks}",
+                    masked,
+                    "right: head r's share c_r·a_ij; black = their sum (the model)"])
     return {"weights": weight_rows, "coefficients": coef_rows, "text": text_rows}
 
 
-def heads_explorer(nets, test_inputs, test_target, heads=2, query=3):
-    """The explorer: pick the number of heads (one trained net each) and a query position;
-    see each head's weights over the keys (left) and, on the right, how they become the
-    coefficient on each v_j: each head's share c_r a^(r)_ij, their sum and the target."""
-    s = neighbour_states(nets, test_inputs, test_target)
-    n = test_inputs.shape[1]
+def heads_explorer(nets, test_inputs, test_target, hand_set=None, heads=2, query=3):
+    """The explorer, at one query position: pick the number of heads, trained or hand-set
+    (sharp) weights, and a head to mask; see each head's weights over the keys (left) and, on
+    the right, how they become the coefficient on each v_j: each head's share c_r a^(r)_ij,
+    their sum and the target."""
+    s = neighbour_states(nets, test_inputs, test_target, query, hand_set)
     weights = ex.line_view(s["weights"], "key", "weight", color="series", points=True,
-                           y_domain=(0, 1), title="each head's attention weights (this query)",
+                           y_domain=(0, 1), title=f"each head's attention weights (query {query})",
                            x_title="key position j", y_title="weight a_ij", width=300)
     coefficients = ex.line_view(s["coefficients"], "key", "coefficient", color="series",
                                 points=True, y_domain=(-1.6, 1.6),
                                 title="coefficient on v_j: each head's share and the sum",
                                 width=300, x_title="key position j", y_title="coefficient")
+    kinds = KINDS if hand_set else KINDS[:1]
+    masks = tuple(range(max(nets) + 1))
     shown = ex.explorer(weights, coefficients, ex.text_view(s["text"], "text", width=300,
                                                             height=80, size=12),
                         controls=[ex.Select("heads", tuple(nets), "number of heads",
                                             default=heads),
-                                  ex.Slider("query", tuple(range(n)), "query position i",
-                                            default=query)],
+                                  ex.Select("kind", kinds, "weights", default=kinds[0]),
+                                  ex.Select("mask", masks, "mask head", default=0,
+                                            labels=("none",) + tuple(
+                                                f"head {r}" for r in masks[1:]))],
                         title="Neighbour task: how the heads' weights become the prediction",
                         columns=2)
     # Each panel has its own colours: the heads as in the static figures (head 1 blue, head 2
@@ -378,3 +426,168 @@ def forward_with_heads(net, mha, keep, *inputs):
         return net(*inputs)
     finally:
         handle.remove()
+
+
+# ---------------------------------------------------------------------------------------------
+# Real text: guess a hidden word of an English sentence (fra-eng) with one multi-head layer
+# ---------------------------------------------------------------------------------------------
+
+MASK = "<mask>"
+
+
+def cloze_data(num_lines=60000, min_len=4, max_len=8, min_freq=5, num_test=2000, seed=0):
+    """The English sides of the first `num_lines` fra-eng pairs with `min_len`..`max_len`
+    tokens, each sentence once, as padded index tensors: {"vocab", "train": (tokens, lens),
+    "test": (tokens, lens, where, answers)}; in the test set one word per sentence, at
+    `where`, is replaced by `<mask>` (the answer is `answers`). Words seen fewer than
+    `min_freq` times become `<unk>`."""
+    raw = d2l.read_data_nmt()
+    raw = "\n".join(raw.split("\n", num_lines)[:num_lines])
+    english, _ = d2l.tokenize_nmt(d2l.preprocess_nmt(raw))
+    sentences = list(dict.fromkeys(tuple(s) for s in english if min_len <= len(s) <= max_len))
+    sentences = [list(s) for s in sentences]
+    vocab = d2l.Vocab(sentences, min_freq=min_freq, reserved_tokens=["<pad>", MASK])
+    pad = vocab["<pad>"]
+    tokens = torch.tensor([vocab[s] + [pad] * (max_len - len(s)) for s in sentences])
+    lens = torch.tensor([len(s) for s in sentences])
+    order = torch.randperm(len(sentences), generator=torch.Generator().manual_seed(seed))
+    tokens, lens = tokens[order], lens[order]
+    test = hide_one_word(tokens[:num_test], lens[:num_test], vocab,
+                         torch.Generator().manual_seed(seed + 1))
+    return {"vocab": vocab, "train": (tokens[num_test:], lens[num_test:]),
+            "test": (test[0], lens[:num_test], test[1], test[2])}
+
+
+def hide_one_word(tokens, lens, vocab, generator):
+    """Replace one random word of each sentence by `<mask>`: (tokens, where, answers)."""
+    where = (torch.rand(len(tokens), generator=generator) * lens).long()
+    rows = torch.arange(len(tokens))
+    answers = tokens[rows, where].clone()
+    tokens = tokens.clone()
+    tokens[rows, where] = vocab[MASK]
+    return tokens, where, answers
+
+
+class ClozeNet(torch.nn.Module):
+    """One `d2l.MultiHeadAttention` layer that guesses a hidden word. Keys and values: word
+    embedding + position embedding of every token (the hidden one is `<mask>`); the query:
+    the position embedding of the hidden word only (where it is, as in the neighbour task).
+    The guess is a linear readout of the attention output: the heads are all it has."""
+
+    def __init__(self, vocab_size, num_heads, num_hiddens=64, max_len=8):
+        super().__init__()
+        self.word = torch.nn.Embedding(vocab_size, num_hiddens)
+        self.pos = torch.nn.Embedding(max_len, num_hiddens)
+        self.mha = d2l.MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens,
+                                          num_heads, dropout=0)
+        self.readout = torch.nn.Linear(num_hiddens, vocab_size)
+
+    def forward(self, tokens, lens, where):
+        """tokens (batch, n), lens (batch,), where (batch,) -> scores (batch, vocab_size)."""
+        X = self.word(tokens) + self.pos.weight[:tokens.shape[1]]
+        queries = self.pos(where).unsqueeze(1)  # (batch, 1, num_hiddens)
+        return self.readout(self.mha(queries, X, X, lens)[:, 0])
+
+
+def train_cloze(data, num_heads, num_steps=400, batch_size=128, lr=0.01, seed=0):
+    """Train a `ClozeNet` with Adam on `data["train"]` (a fresh hidden word per sentence and
+    step); returns the net in eval mode."""
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    tokens, lens = data["train"]
+    net = ClozeNet(len(data["vocab"]), num_heads, max_len=tokens.shape[1])
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors: one thread is as fast, and the run repeatable
+    try:
+        for _ in range(num_steps):
+            idx = torch.randint(len(tokens), (batch_size,), generator=gen)
+            hidden, where, answers = hide_one_word(tokens[idx], lens[idx], data["vocab"], gen)
+            loss = torch.nn.functional.cross_entropy(net(hidden, lens[idx], where), answers)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    finally:
+        torch.set_num_threads(threads)
+    return net.eval()
+
+
+def cloze_accuracy(net, data):
+    """Share of the test sentences whose hidden word is the net's top guess."""
+    tokens, lens, where, answers = data["test"]
+    with torch.no_grad():
+        return (net(tokens, lens, where).argmax(-1) == answers).float().mean().item()
+
+
+def sentence_heads(net, vocab, sentence):
+    """Hide each word of `sentence` (a string of tokens) in turn: weights (h, n, n), row i =
+    where each head looks when word i is hidden (read from `net.mha`'s attention weights)."""
+    words = sentence.split()
+    n, h = len(words), net.mha.num_heads
+    tokens = torch.tensor([vocab[words]] * n)
+    tokens[torch.arange(n), torch.arange(n)] = vocab[MASK]
+    with torch.no_grad():
+        net(tokens, torch.full((n,), n), torch.arange(n))
+    # rows: hidden word i, head r (i * h + r), one query each
+    return net.mha.attention.attention_weights[:, 0].reshape(n, h, n).transpose(0, 1).clone()
+
+
+def head_offsets(net, data, offsets=(-2, -1, 1, 2)):
+    """For each head, the share of test sentences whose largest weight falls on the word
+    `offset` places from the hidden one, for each offset: (h, len(offsets)); and the share on
+    the first word: (h,)."""
+    tokens, lens, where, _ = data["test"]
+    with torch.no_grad():
+        net(tokens, lens, where)
+    h = net.mha.num_heads
+    peak = net.mha.attention.attention_weights[:, 0].argmax(-1).reshape(-1, h).T  # (h, batch)
+    shares = torch.stack([(peak - where == k).float().mean(-1) for k in offsets], dim=-1)
+    return shares, (peak == 0).float().mean(-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Deep dives: PyTorch's nn.MultiheadAttention, and what the number of heads costs
+# ---------------------------------------------------------------------------------------------
+
+def compare_with_torch(seed=0):
+    """Copy the weights of a `d2l.MultiHeadAttention` (16 features, 4 heads) into
+    `nn.MultiheadAttention` and run both on the same batch with valid lengths [7, 4, 1]:
+    returns (max |output gap|, max |per-head weight gap|)."""
+    torch.manual_seed(seed)
+    ours = d2l.MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).eval()
+    theirs = torch.nn.MultiheadAttention(embed_dim=16, num_heads=4, bias=False,
+                                         batch_first=True).eval()
+    with torch.no_grad():
+        theirs.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight,
+                                               ours.W_v.weight]))
+        theirs.out_proj.weight.copy_(ours.W_o.weight)
+        queries, keys, lens = torch.randn(3, 5, 16), torch.randn(3, 7, 16), torch.tensor([7, 4, 1])
+        padding = torch.arange(7) >= lens[:, None]  # (batch, keys), True = ignore this key
+        out_theirs, w_theirs = theirs(queries, keys, keys, key_padding_mask=padding,
+                                      average_attn_weights=False)  # (batch, heads, n_q, n_k)
+        out_ours = ours(queries, keys, keys, lens)
+    w_ours = ours.attention.attention_weights.unflatten(0, (3, 4))  # row b*h + i -> [b, i]
+    return (out_ours - out_theirs).abs().max().item(), (w_ours - w_theirs).abs().max().item()
+
+
+def head_costs(heads=(1, 2, 4, 8), size=64, num_q=5, num_k=9, batch_size=2, seed=0):
+    """For each number of heads h (queries, keys, values and num_hiddens all `size` wide):
+    {h: (parameters, FLOPs of the two batched matrix products counted by FlopCounterMode,
+    attention weights per example, rank of head 1's score matrix W_q^(1)T W_k^(1))}."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    torch.manual_seed(seed)
+    Q, K = torch.randn(batch_size, num_q, size), torch.randn(batch_size, num_k, size)
+    out = {}
+    for h in heads:
+        net = d2l.MultiHeadAttention(size, size, size, size, h, dropout=0).eval()
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            net(Q, K, K)
+        flops = sum(n for op, n in counter.get_flop_counts()["Global"].items() if "bmm" in str(op))
+        p = size // h
+        with torch.no_grad():
+            score_matrix = net.W_q.weight[:p].T @ net.W_k.weight[:p]  # (size, size)
+        out[h] = (sum(t.numel() for t in net.parameters()), flops,
+                  net.attention.attention_weights.numel() // batch_size,
+                  int(torch.linalg.matrix_rank(score_matrix)))
+    return out

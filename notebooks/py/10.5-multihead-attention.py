@@ -25,9 +25,10 @@
 # 在每个子空间里独立地做一次注意力汇聚（每一次称为一个“头”，head），再把 $h$ 个结果拼接起来、
 # 用一个线性层融合。下一节的自注意力和 10.7 节的 Transformer 都直接建立在这个组件之上。
 #
-# 本节的中心演示在“训练”一节，它的要点只有一句：**一个头的输出是值的加权平均再乘一个因子，每个值进来的符号都相同；
-# 几个头的因子可以异号，合起来就是带符号的和。**一个需要 $v_{i+1} - v_{i-1}$ 的小任务上，参数一样多，
-# 单头的误差停在理论下界 1，两个头的误差降到 0：两个头的分布之**差**挑出了右邻居（$+$）和左邻居（$-$）。
+# 本节的中心演示在“训练”一节，要点只有一句：**一个头的输出是值的加权平均再乘一个因子，每个值进来的符号都相同；
+# 几个头的因子可以异号，合起来是几个平均的带符号的和。**在一个需要 $v_{i+1} - v_{i-1}$ 的小任务上，参数一样多，
+# 单头的误差停在理论下界 1，两个头降到 0。最后在真实的英文句子上训练一个 4 头的层，
+# 看到不同的头偏向不同的位置：后一个词、前一个词、句子两端的词。
 
 # %%
 import torch
@@ -81,21 +82,14 @@ from d2l_attention.explore import multihead_attention as explore
 # 把结果的分量从 1 数起，第 $i$ 个头的投影是第 $(i-1)p + 1$ 到第 $ip$ 个分量，记作 $\mathbf{q}_i$。
 # 键和值同理。这也是 `num_hiddens` 必须能被 `num_heads` 整除的原因。
 #
-# **哪些东西与单头相同，哪些不同。** 记查询数为 $n_q$、键值对数为 $n_k$。
+# **和单头比，变的只是 softmax。** 参数量 $p_o(d_q + d_k + d_v + p_o)$ 和打分的乘加次数 $n_q n_k p_o$ 都与宽度为 $p_o$ 的单头相同
+# （$n_q$、$n_k$ 为查询数和键值对数；在下面“深入一步”里数给你看）。不同的是注意力权重：把单头的分数按头的分段拆开，
 #
-# * **参数量相同**：$\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v, \mathbf{W}_o$ 共 $p_o(d_q + d_k + d_v + p_o)$ 个参数（不含偏置），与宽度为 $p_o$ 的单头一样。
-# * **打分的乘法次数相同**：$h$ 个头各算 $n_q n_k$ 个长为 $p$ 的点积，合计 $n_q n_k p_o$ 次，与单头一样。
-# * **注意力权重不同**：把单头的分数按头的分段拆开，
+# $$\frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{p_o}}
+#   = \frac{1}{\sqrt{h}} \sum_{i=1}^{h} \frac{\mathbf{q}_i^\top \mathbf{k}_i}{\sqrt{p}},$$
 #
-#   $$\frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{p_o}}
-#     = \frac{1}{\sqrt{h}} \sum_{i=1}^{h} \frac{\mathbf{q}_i^\top \mathbf{k}_i}{\sqrt{p}},$$
-#
-#   单头对 $h$ 段分数先**求和**再做一次 softmax，多头对每段**分别**做 softmax，得到 $h$ 个分布，能同时看不同的键；
-#   代价是每个样本要存 $h\, n_q n_k$ 个权重（单头 $n_q n_k$）。
-# * 另一个代价（这里不验证）：第 $r$ 个头的打分矩阵 $\mathbf{W}_q^{(r)\top} \mathbf{W}_k^{(r)}$ 是两个只有 $p = p_o/h$ 行的矩阵之积，
-#   秩至多为 $p$，头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
-#
-# 下面的实现之后，我们会在数值上验证前三点，并把第三条画出来。
+# 单头对 $h$ 段分数先**求和**再做一次 softmax，多头对每段**分别**做 softmax，得到 $h$ 个分布，能同时看不同的键。
+# 代价是 $h$ 倍的注意力权重，以及每个头的打分矩阵 $\mathbf{W}_q^{(r)\top} \mathbf{W}_k^{(r)}$ 的秩至多为 $p = p_o/h$。
 
 # %% [markdown]
 # ![Multi-head attention: split, attend, concatenate, project](figures/10.5-multihead.svg)
@@ -316,75 +310,44 @@ print("repeated valid_lens:", lens.tolist())
 print("max |step by step - attention(Q, K, V, valid_lens)| =", (final - out).abs().max().item())
 
 # %% [markdown]
-# ### 与 PyTorch 的 `nn.MultiheadAttention` 对照
+# <details><summary>深入一步：与 PyTorch 的 nn.MultiheadAttention 对照；参数、乘加次数和秩随头数怎样变</summary>
 #
-# PyTorch 自带的 `torch.nn.MultiheadAttention` 实现的是同一个数学模型（只是查询的维度必须等于 `embed_dim`，我们的 `query_size` 可以任取），参数的存放方式不同：
-# 查询、键、值同为 `embed_dim`（即 `num_hiddens`）维时，三个投影摞在**一个** `in_proj_weight` 里
-# （先 $\mathbf{W}_q$、再 $\mathbf{W}_k$、再 $\mathbf{W}_v$，每块内第 $i$ 个头同样占第 $[(i-1)p, ip)$ 行），
-# 输出投影是 `out_proj`（键、值维度不同时，三块分别存在 `q_proj_weight`、`k_proj_weight`、`v_proj_weight` 里）。
-# 有效长度要写成布尔的 `key_padding_mask`（`True` 表示忽略该键）。
-# PyTorch 默认返回各头权重的**平均**，`average_attn_weights=False` 才返回每个头的权重。
-# 把我们的权重按这个对应关系复制过去，比较输出和每个头的权重：
+# PyTorch 的 `torch.nn.MultiheadAttention` 是同一个数学模型（只是查询的维度必须等于 `embed_dim`，我们的 `query_size` 可以任取）。
+# 查询、键、值同为 `embed_dim` 维时，三个投影摞在**一个** `in_proj_weight` 里（先 $\mathbf{W}_q$、再 $\mathbf{W}_k$、再 $\mathbf{W}_v$，
+# 每块内第 $i$ 个头同样占第 $[(i-1)p, ip)$ 行），输出投影是 `out_proj`；有效长度写成布尔的 `key_padding_mask`（`True` 表示忽略该键）；
+# 默认返回各头权重的平均，`average_attn_weights=False` 才返回每个头的。`explore.compare_with_torch()` 这样复制权重：
+#
+# ```python
+# theirs.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight, ours.W_v.weight]))
+# theirs.out_proj.weight.copy_(ours.W_o.weight)
+# padding = torch.arange(num_kv) >= valid_lens[:, None]
+# out, w = theirs(Q, K, K, key_padding_mask=padding, average_attn_weights=False)
+# ```
+#
+# 下面第一行是两边输出和每个头权重的最大差（0：同样的矩阵乘法，头的排列也相同）。
+# 其余几行对 $h = 1, 2, 4, 8$（查询、键、值和 $p_o$ 都是 64 维，批量 2，$n_q = 5$，$n_k = 9$）数出：参数量都是 $4 \cdot 64^2 = 16384$；
+# 两次批量矩阵乘法 `bmm` 的浮点运算数（PyTorch 的 `FlopCounterMode` 数的）都是 $2 \cdot 2 \cdot 2 \cdot 5 \cdot 9 \cdot 64 = 23040$；
+# 每个样本存的注意力权重是 $45h$；头 1 的 $64 \times 64$ 打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩是 $64/h$：
+# 头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
+#
+# </details>
 
 # %%
-torch.manual_seed(0)
-ours = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).eval()
-theirs = nn.MultiheadAttention(embed_dim=16, num_heads=4, bias=False, batch_first=True).eval()
-with torch.no_grad():
-    theirs.in_proj_weight.copy_(torch.cat([ours.W_q.weight, ours.W_k.weight, ours.W_v.weight]))
-    theirs.out_proj.weight.copy_(ours.W_o.weight)
-    Qc, Kc, lens_c = torch.randn(3, 5, 16), torch.randn(3, 7, 16), torch.tensor([7, 4, 1])
-    padding = torch.arange(7) >= lens_c[:, None]  # (batch, keys), True = ignore this key
-    out_theirs, w_theirs = theirs(Qc, Kc, Kc, key_padding_mask=padding,
-                                  average_attn_weights=False)  # w: (batch, heads, n_q, n_k)
-    out_ours = ours(Qc, Kc, Kc, lens_c)
-w_ours = ours.attention.attention_weights.unflatten(0, (3, 4))  # row b*h + i -> [b, i]
-print(f"max |ours - nn.MultiheadAttention|: output {(out_ours - out_theirs).abs().max():.0e}, "
-      f"per-head weights {(w_ours - w_theirs).abs().max():.0e}")
+print("max |ours - nn.MultiheadAttention|: output {:.0e}, per-head weights {:.0e}".format(
+    *explore.compare_with_torch()))
+for h, (params, flops, weights, rank) in explore.head_costs().items():
+    print(f"num_heads={h}: {params} parameters, {flops} bmm FLOPs, {weights} attention weights "
+          f"per example, rank of head 1's score matrix {rank}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (out_ours - out_theirs).abs().max() < 1e-5 and (w_ours - w_theirs).abs().max() < 1e-6
-
-# %% [markdown]
-# 两边做的是同样的矩阵乘法，输出和每个头的权重都一致（差为 0，至多是单精度的舍入误差）。
-# 按头比较的权重也一致，说明两者对“第 $b$ 个样本的第 $i$ 个头”的排列相同，有效长度也落在了正确的头上。
-#
-# ### 参数量相同，乘加次数相同
-#
-# 现在验证“数学”一节的前两条结论。对 $h = 1, 2, 4, 8$（$p_o = 64$，批量大小 2，$n_q = 5$，$n_k = 9$）数一数：
-# 参数量应当都等于 $p_o(d_q + d_k + d_v + p_o)$；打分和加权求和（两次批量矩阵乘法 `bmm`）的浮点运算数
-# 用 PyTorch 的 `FlopCounterMode` 来数，应当与头数无关，都是 $2 \times 2 \times 2\, n_q n_k p_o$
-# （批量 2，两次乘法，每次乘加算 2 次运算）；存下的注意力权重个数则应当是单头的 $h$ 倍。
-
-# %%
-from torch.utils.flop_counter import FlopCounterMode
-
-
-def count_params(net):
-    return sum(p.numel() for p in net.parameters())
-
-
-torch.manual_seed(0)
-d_q, d_k, d_v, p_o = 20, 30, 40, 64
-Qp, Kp, Vp = torch.randn(2, 5, d_q), torch.randn(2, 9, d_k), torch.randn(2, 9, d_v)
-costs = {}
-for h in (1, 2, 4, 8):
-    net = MultiHeadAttention(d_k, d_q, d_v, p_o, h, dropout=0).eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        net(Qp, Kp, Vp)
-    bmm_flops = sum(n for op, n in counter.get_flop_counts()["Global"].items() if "bmm" in str(op))
-    costs[h] = (count_params(net), bmm_flops, net.attention.attention_weights.numel() // 2)
-    print(f"num_heads={h}: {costs[h][0]} parameters, {costs[h][1]} bmm FLOPs, "
-          f"{costs[h][2]} attention weights per example")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert all(c == (p_o * (d_q + d_k + d_v + p_o), 2 * 2 * 2 * 5 * 9 * p_o, h * 5 * 9)
-           for h, c in costs.items())
+assert max(explore.compare_with_torch()) < 1e-5
+assert explore.head_costs() == {h: (4 * 64 ** 2, 2 * 2 * 2 * 5 * 9 * 64, 45 * h, 64 // h)
+                                 for h in (1, 2, 4, 8)}
 
 # %% [markdown]
 # ### 同样的权重：一个 softmax，还是 $h$ 个
 #
-# 第三条是本节的关键。把**同一组**投影权重装进一个 4 头模块和一个 1 头模块：
+# 这是本节的关键。把**同一组**投影权重装进一个 4 头模块和一个 1 头模块：
 # 参数的形状与头数无关，所以 4 头模块的 `state_dict()` 可以原样载入 1 头模块（`load_state_dict`）。
 # 取一个查询，把两边的分数和权重并排画出来：上排是分数，下排是 softmax 后的权重；
 # 前 4 列是 4 个头，最后一列是单头。按“数学”一节的恒等式，单头的分数应当等于 4 个头的分数之和再除以 $\sqrt{4}$。
@@ -426,7 +389,7 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 # 这组权重是随机的，各头看哪里没有意义；下面训练一个模型，看头数多是否真的有用。
 
 # %% [markdown]
-# ## 训练：两个头合起来做一个头做不到的事
+# ## 训练：一个头只能取平均，两个头可以相减
 #
 # 构造一个小任务：序列有 8 个位置（循环排列），
 # 每个位置的输入是它的位置独热（one-hot）编码 $\mathbf{e}_i$ 拼上一个随机标量 $v_i \sim \mathcal{N}(0, 1)$，目标是
@@ -449,7 +412,7 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 # $c_r = \mathbf{w}^\top \mathbf{W}_o^{(r)} \mathbf{W}_v^{(r)}[:, v]$（$[:, v]$ 是 $\mathbf{W}_v^{(r)}$ 中对应 $v_j$ 的那一列）。
 # $c_1$、$c_2$ 可以异号，两个非负的分布就能相减：例如头 1 只看 $i+1$、头 2 只看 $i-1$，$c_1 = 1$、$c_2 = -1$。
 # 下面训练 1、2、4 个头的模型；它们的 `num_hiddens` 相同，因此参数量也相同。
-# （张量很小，用不上多线程，训练前把线程数设为 1。）
+# （从这里到本页结束的张量都很小，多线程只会互相等待，所以把线程数设为 1；要恢复就调用 `torch.set_num_threads`。）
 
 # %%
 n_pos = 8
@@ -486,6 +449,10 @@ def train_neighbour(num_heads, num_steps=300, seed=0):
         loss.backward()
         optimizer.step()
     return net.eval()
+
+
+def count_params(net):
+    return sum(p.numel() for p in net.parameters())
 
 
 torch.set_num_threads(1)
@@ -586,89 +553,110 @@ assert c[0] > 0 > c[1] and abs(c[0] + c[1]) < 0.2 * c[0]  # similar size, opposi
 # 背景相同的位置相互抵消，两个邻居上剩下 $6.4 \times (\pm 0.16) \approx \pm 1$。
 # 单个头只有一个非负分布，做不出这样的差；这就是多头的意义：$h$ 个独立归一化的分布被线性地组合起来，组合系数可以异号。
 #
-# 平坦不是必需的：下面手工设一个 2 头模型，头 1 只看 $i+1$、头 2 只看 $i-1$（独热的权重），$c_1 = 1$、$c_2 = -1$，和训练出的平坦解比一比：
-
-# %%
-sharp = NeighbourNet(2).eval()
-eye, shift = torch.eye(n_pos), torch.roll(torch.eye(n_pos), 1, dims=1)  # shift[i, i+1] = 1
-with torch.no_grad():
-    for W in (sharp.mha.W_q, sharp.mha.W_k, sharp.mha.W_v, sharp.mha.W_o, sharp.readout):
-        W.weight.zero_()
-    sharp.readout.bias.zero_()
-    sharp.mha.W_q.weight[:8] = sharp.mha.W_q.weight[8:] = 40 * eye  # head r: rows 8r to 8r+7
-    sharp.mha.W_k.weight[:8] = shift     # head 1: score of key j for query i is 40/√8 [j = i+1]
-    sharp.mha.W_k.weight[8:] = shift.T   # head 2: ... [j = i-1]
-    sharp.mha.W_v.weight[0, -1] = sharp.mha.W_v.weight[8, -1] = 1  # each head carries v_j
-    sharp.mha.W_o.weight[0, 0], sharp.mha.W_o.weight[0, 8] = 1, -1  # c_1 = +1, c_2 = -1
-    sharp.readout.weight[0, 0] = 1
-    sharp_mse = ((sharp(test_inputs) - test_target) ** 2).mean().item()
-w_sharp = sharp.mha.attention.attention_weights[:2]
-print(f"hand-set sharp heads: largest weight per row {w_sharp.max(-1).values.min():.4f}, "
-      f"factors c = {[round(x, 2) for x in explore.head_factors(sharp).tolist()]}, "
-      f"test MSE {sharp_mse:.4f}")
-print(f"trained flat heads  : largest weight per row {w2.max(-1).values.max():.2f}, "
-      f"factors c = {[round(x, 2) for x in explore.head_factors(nets[2]).tolist()]}, "
-      f"test MSE {mse[2]:.4f}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert sharp_mse < 1e-6 and w_sharp.max(-1).values.min() > 0.999
-assert torch.allclose(explore.head_factors(sharp), torch.tensor([1.0, -1.0]))
-assert torch.allclose(explore.head_factors(nets[2]), torch.tensor(c), atol=1e-5)
-
-# %% [markdown]
-# 两个解的测试误差都是 0（打印到小数点后 4 位）：只要 $c_r$ 与权重差的乘积对上 $\pm 1$，尖也好平也好都是最优解，损失函数分不出它们。
 #
-# <details><summary>深入一步：训练为什么停在平坦的解上</summary>
+# <details><summary>深入一步：平坦的解和尖锐的解</summary>
 #
-# 本页没有画训练过程，下面只是一种理解方式，不是测出来的结论。可以这样理解：随机初始化的分数很小，每个头起初都接近均匀分布；
-# 梯度同时放大 $|c_r|$ 和拉开两个头的权重差，误差降到 0 时这两者刚好乘出 $\pm 1$，此后梯度也变成 0，
-# 再没有什么推动权重变尖。要让分布更尖，就得在损失里另加要求（例如权重的熵），而这个任务并不需要。
+# 平坦不是必需的。`explore.hand_set_neighbour` 手工设一组权重：头 1 只看 $i+1$、头 2 只看 $i-1$（权重几乎是独热的），$c_1 = 1$、$c_2 = -1$，
+# 测试误差同样是 0（下面探索器里选 hand-set 就是它）：只要 $c_r$ 与权重差的乘积对上 $\pm 1$，尖也好平也好都是最优解，损失函数分不出它们。
+# 训练为什么停在平的那个，下面只是一种理解方式，本页没有测：随机初始化的分数很小，每个头起初都接近均匀分布；
+# 梯度同时放大 $|c_r|$ 和拉开两个头的权重差，误差降到 0 时这两者刚好乘出 $\pm 1$，此后梯度也变成 0，再没有什么推动权重变尖。
 #
 # </details>
-
-# %% [markdown]
-# ### 动手试试：几个头，看哪里
 #
-# 预测对 $v$ 是线性的，所以可以直接量出模型给每个 $v_j$ 的系数：把 $v = 0$ 和 $v = \mathbf{e}_j$ 分别送进训练好的模型，
-# 两次预测之差就是系数（`explore.value_coefficients`）。下面的探索器对上面训练的 1、2、4 头模型，
-# 把从权重到系数的每一步都画出来：左图是所选查询位置 $i$ 上每个头的注意力权重 $a^{(r)}_{ij}$；
-# 右图的彩色线是每个头的那一份 $c_r a^{(r)}_{ij}$（颜色与左图相同），黑线是它们的和，也就是量出来的系数，灰线是目标
-# （$i+1$ 处 $+1$、$i-1$ 处 $-1$）。
+# ### 动手试试：屏蔽一个头
 #
-# 它停在 2 个头、查询 $i = 3$：左图两条几乎重合的平线（最大约 0.23，峰分别在键 4 和键 2）；
-# 右图里它们被乘上 $+6.4$ 和 $-6.4$，成了一条正的、一条负的平线，背景部分一正一负相互抵消，
-# 黑线只在键 4 上剩下 $+1$、键 2 上剩下 $-1$，与灰线重合。
-# 换成 1 个头：只有一个因子（$c_1 \approx -1$），右图只能有一个符号，这个头几乎只看一个邻居（每个查询上最大权重都在 0.95 以上），
-# 那个邻居的系数做对了，另一个邻居的系数是 0（灰线的另一个尖峰露在外面），误差 0.99。
-# 换成 4 个头：因子两正两负，4 份相加，黑线同样是 $\pm 1$、误差 0.00。分工按因子的符号固定：
-# 头 1、头 3（因子为正）偏向 $i+1$，头 2、头 4（因子为负）偏向 $i-1$，两个头对一个邻居（练习 2 的参考答案打印了每个头的峰和因子）。
-# 任务是循环的，换一个查询位置基本上只是把整幅图平移；4 个头的分布都很平，个别查询上最大权重会落到别的键上，但没有哪个头换到另一个邻居那一边。
+# 预测对 $v$ 是线性的，所以可以直接量出模型给每个 $v_j$ 的系数：把 $v = 0$ 和 $v = \mathbf{e}_j$ 分别送进模型，
+# 两次预测之差就是系数。下面的探索器对查询位置 $i = 3$ 把从权重到系数的每一步都画出来：
+# 左图是每个头的注意力权重 $a^{(r)}_{3j}$；右图的彩色线是每个头的那一份 $c_r a^{(r)}_{3j}$（颜色与左图相同），
+# 黑线是它们的和，也就是量出来的系数，灰线是目标（键 4 处 $+1$、键 2 处 $-1$）。
+# 控件选头数（1、2、4，上面训练的模型）、权重（trained：训练出的；hand-set：手工设的尖锐解）和要屏蔽的头
+# （把它的输出在拼接后、进入 $\mathbf{W}_o$ 前置零，它的那一份就没了）。
+#
+# 它停在 2 个头、trained、不屏蔽：左图两条几乎重合的平线（最大约 0.23，峰分别在键 4 和键 2）；
+# 右图里它们被乘上 $+6.4$ 和 $-6.4$，背景一正一负相互抵消，黑线只在键 4 上剩下 $+1$、键 2 上剩下 $-1$，与灰线重合。
+# 屏蔽头 1：黑线只剩头 2 那一份（橙线藏在黑线下面），一条 $-0.5$ 到 $-1.4$ 的负平线，背景不再被抵消，测试误差从 0.00 升到 5.50（屏蔽头 2 是 5.63），
+# 比把单头模型唯一的头也屏蔽掉（只剩偏置，2.02）还差。换成 hand-set：每个头几乎只看一个键，因子 $\pm 1$，每一份只是一根尖刺；
+# 屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样。两个解的误差都是 0，但平坦的解里一个头离开搭档就全错，
+# 尖锐的解里每个头各管一个邻居。选 1 个头：只有一个因子、一个符号，trained 的 $c_1 = -1.0$ 只做对了键 2 上的 $-1$，误差 0.99。
+# 选 4 个头（trained）：因子两正两负，屏蔽任何一个头误差都升到 1.59–3.06，练习 2 会用到。
 
 # %%
-explore.heads_explorer(nets, test_inputs, test_target, heads=2, query=3)
-
-# %% [markdown]
-# 本节开头说的分工（句法上依附于谁、指代谁、前后是什么词）要在真实的句子上才看得到：10.7 节在一个英法句子上画出了
-# [Transformer 每一层、每个头的注意力](10.7-transformer.ipynb)，那里同一层的不同头也看向不同的词元。
+hand_set = {h: explore.hand_set_neighbour(NeighbourNet(h)) for h in nets}
+explore.heads_explorer(nets, test_inputs, test_target, hand_set=hand_set, heads=2, query=3)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-_target = torch.roll(torch.eye(n_pos), 1, dims=1) - torch.roll(torch.eye(n_pos), -1, dims=1)
-_coef = {h: explore.value_coefficients(nets[h], n_pos) for h in nets}
-assert (_coef[2] - _target).abs().max() < 0.1 and (_coef[4] - _target).abs().max() < 0.1
-assert torch.allclose(_coef[2][3], _target[3], atol=0.05)  # the default state: +1 at 4, -1 at 2
+_s = explore.neighbour_states(nets, test_inputs, test_target, 3, hand_set)
+_mse = {(r["heads"], r["kind"], r["mask"]): float(r["text"].rsplit(" ", 1)[1])
+        for r in _s["text"] if r["line"] == 2}
+assert _mse[2, "trained", 0] < 0.01 and _mse[2, "hand-set", 0] < 0.01
+assert min(_mse[2, "trained", 1], _mse[2, "trained", 2]) > 4  # flat: a head alone is far off
+assert all(abs(_mse[2, "hand-set", m] - 0.99) < 0.02 for m in (1, 2))  # sharp: one neighbour lost
+assert abs(_mse[1, "trained", 0] - 0.99) < 0.02 and 1.9 < _mse[1, "trained", 1] < 2.1
+assert all(1.2 < _mse[4, "trained", m] < 3.5 for m in (1, 2, 3, 4))
+_sum = {(r["heads"], r["kind"], r["mask"], r["key"]): r["coefficient"] for r in _s["coefficients"]
+        if r["series"] == explore.SUM_SERIES}
+assert _sum[2, "trained", 0, 4] == 1.0 and _sum[2, "trained", 0, 2] == -1.0
+assert all(-1.5 < _sum[2, "trained", 1, j] < -0.4 for j in range(n_pos))  # the negative flat line
 with torch.no_grad():
-    _w = {h: nets[h].mha.attention.attention_weights[:h].clone()
-          for h in nets if nets[h](test_inputs[:1]) is not None}
-assert _w[2][0, 3].argmax() == 4 and _w[2][1, 3].argmax() == 2
-# one head: nearly one-hot on one neighbour, whose coefficient is about +-1; the other is about 0
-_peak = (_w[1][0].argmax(-1) - i) % n_pos
-assert len(set(_peak.tolist())) == 1 and _peak[0] in (1, n_pos - 1)
-assert _w[1][0].max(-1).values.min() > 0.95 and round(mse[1], 2) == 0.99
-_hit = _coef[1][i, (i + _peak) % n_pos]
-_miss = _coef[1][i, (i - _peak) % n_pos]
-assert ((_hit.abs() - 1).abs() < 0.2).all() and (_miss.abs() < 0.1).all()
-# four heads: some head's peak moves with the query (no fixed one-neighbour split)
-assert any(len(set(((_w[4][r].argmax(-1) - i) % n_pos).tolist())) > 1 for r in range(4))
+    nets[2](test_inputs[:1])
+    _w2 = nets[2].mha.attention.attention_weights[:2, 3]
+    hand_set[2](test_inputs[:1])
+assert _w2.argmax(-1).tolist() == [4, 2] and 0.2 < _w2.max() < 0.26
+assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.99
+
+# %% [markdown]
+# ## 真实句子上的头
+#
+# 邻居任务里查询只含位置，头要看哪里是我们设计的。换成真实的英文句子：取 fra-eng 英文一侧 4–8 个词元的句子（每句一次），
+# 把每句里随机一个词换成 `<mask>`，让模型猜它。模型和 `NeighbourNet` 同一个形状（`explore.ClozeNet`）：一个 `MultiHeadAttention` 层
+# 加一个线性读出层，查询只是被遮住的那个**位置**的位置嵌入，键和值是每个词的词嵌入加位置嵌入。
+# 1 个头和 4 个头的模型 `num_hiddens` 都是 64，参数一样多，各训练 400 步：
+
+# %% tags=["nbval-ignore-output"]
+data = explore.cloze_data()  # the English side of fra-eng (D2L_DATA_DIR or the cache)
+cloze = {h: explore.train_cloze(data, num_heads=h) for h in (1, 4)}
+for h, net in cloze.items():
+    print(f"{h} head(s): {count_params(net)} parameters, hidden word guessed right in "
+          f"{explore.cloze_accuracy(net, data):.0%} of {len(data['test'][0])} test sentences")
+
+# %% [markdown]
+# 参数一样多，4 个头猜对 35%，1 个头只猜对 25%（训练的结果随 CPU 内核差一两个百分点，所以这两格的输出不逐位比较）。下图是 4 个头在一个句子上的权重：
+# 第 $i$ 行是遮住第 $i$ 个词时每个头看向哪里（每次只遮一个词，一行一次前向传播）。下面几行对 2000 个测试句子统计每个头最大权重的位置：
+
+# %% tags=["nbval-ignore-output"]
+sentence = "tom is taller than mary ."
+words = sentence.split()
+cloze_weights = explore.sentence_heads(cloze[4], data["vocab"], sentence)  # (heads, hidden, word)
+d2l.show_heatmaps(cloze_weights.unsqueeze(0), xlabel="Word looked at", ylabel="Hidden word",
+                  titles=[f"Head {r + 1}" for r in range(4)], figsize=(11, 3.4),
+                  xticklabels=words, yticklabels=words)
+d2l.plt.show()
+shares, first_word = explore.head_offsets(cloze[4], data)
+for r in range(4):
+    print(f"head {r + 1}: largest weight on the word 2 before / 1 before / 1 after / 2 after the "
+          f"hidden one in {' / '.join(f'{x:.0%}' for x in shares[r])} of the test sentences; "
+          f"on the first word in {first_word[r]:.0%}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+_acc = {h: explore.cloze_accuracy(net, data) for h, net in cloze.items()}
+assert _acc[4] > _acc[1] + 0.05
+_before, _after = shares[:, 1], shares[:, 2]  # the word 1 before / 1 after the hidden one
+assert _before.max() > 0.3 and _after.max() > 0.3 and _before.argmax() != _after.argmax()
+assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"], sentence))
+
+# %% [markdown]
+# 在这一句上，头 1 多看后一个词（遮住 tom 看 is，遮住 than 看 mary，遮住 mary 看句号），
+# 头 2 多看前一个词（is 看 tom，taller 看 is，句号看 mary），头 3、头 4 多看句子两端的 tom 或句号；
+# 几乎每一行都只有一格是深色的：这些头是尖锐的，和邻居任务里训练出的平坦的头不同。
+# 测试集上的统计说的是同一件事：头 1 的最大权重落在后一个词上的句子占 39%，头 2 落在前一个词上的占 40%；
+# 头 3、头 4 更常落在句首的词上（27%、40%）。
+# 哪个编号的头做哪件事取决于随机初始化，分工本身不取决于它：换随机种子 0–4、两种 CPU 内核（default、avx2）重训
+# （`tools/sweep_cloze.py`，结果在仓库的 `results/sweep-cloze.json`），4 个头都比 1 个头多猜对 6–13 个百分点，
+# 并且总有一个头最常看前一个词（37%–51% 的句子）、另一个头最常看后一个词（33%–60%）。
+#
+# 没有人告诉这些头该怎样分工：猜一个词最有用的是它前后的词，一个头只有一个分布，只能在它们之间折中；
+# 4 个头各自归一化，可以各拿一个位置的词，再由 $\mathbf{W}_o$ 线性地组合起来，这正是邻居任务里的机制。
+# 10.7 节在一个训练好的翻译模型上画出了 [Transformer 每一层、每个头的注意力](10.7-transformer.ipynb)，那里同一层的不同头也看向不同的词元。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -687,22 +675,20 @@ assert any(len(set(((_w[4][r].argmax(-1) - i) % n_pos).tolist())) > 1 for r in r
 #   2 头模型的两个峰分别在 $i+1$ 和 $i-1$、两个分布都很平）在随机种子 0–4、两种 CPU 内核（`ATEN_CPU_CAPABILITY=default` 和 `avx2`）上都成立：
 #   `python tools/sweep_heads.py --seeds 5 --out results/sweep-heads.json` 用本页的训练代码重训，结果存在
 #   仓库里的 `results/sweep-heads.json`（单头 0.99–1.02，2 头和 4 头至多 0.0002，2 头每行最大权重至多 0.31）。
+# * 书中没有真实文本上的多头实验；“猜被遮住的词”的模型和数据（fra-eng 英文一侧前 60000 行里 4–8 个词元、各不相同的句子，出现少于 5 次的词记作 `<unk>`）
+#   在 `d2l_attention/explore/multihead_attention.py` 里，建在本节的 `MultiHeadAttention` 上。
 #
 # </details>
 #
 # ## 小结
 #
-# * 多头注意力把查询、键、值投影到 $h$ 个子空间，在每个子空间里独立做注意力汇聚，拼接后再用 $\mathbf{W}_o$ 融合。
-# * 取每头维度为 `num_hiddens / num_heads` 时，所有头的投影是一个摞起来的全连接层：
-#   投影的参数量和打分的乘加次数与同宽度的单头相同，但 softmax 和注意力权重多了 $h$ 倍，
-#   得到的是 $h$ 个独立的分布，而不是一个。
-# * `transpose_qkv` 把头并入批量维（第 $b$ 个样本的第 $i$ 个头在第 $bh+(i-1)$ 行，见图 10.5.2），使 $h$ 个头在一次批量矩阵乘法里并行计算；
-#   `transpose_output` 是它的逆变换；有效长度要用 `repeat_interleave` 逐个样本复制。
-# * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做 softmax：后者可以同时看不同的键。
-# * 我们的实现与 `torch.nn.MultiheadAttention` 在复制权重（`in_proj_weight` 摞着 $\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v$，`out_proj` 是 $\mathbf{W}_o$）后输出一致；
-#   在需要同时关注两个邻居的任务上，参数量相同的 2 头模型误差为 0、1 头模型停在下界 1：拼接再投影等于各头的线性映射之和，
-#   两个头的因子 $c_r$ 可以异号，两个几乎相同的平坦分布相减就挑出了两个邻居；尖锐的独热解同样最优。
-# * 头数多的代价除了 $h$ 倍的注意力权重，还有（本节没有验证，见 Bhojanapalli 等人 2020）每个头的打分矩阵 $\mathbf{W}_q^{(r)\top}\mathbf{W}_k^{(r)}$ 的秩至多为 $p_o/h$。
+# * 多头注意力把查询、键、值投影到 $h$ 个子空间，在每个子空间里独立做注意力汇聚，拼接后再用 $\mathbf{W}_o$ 融合；
+#   拼接再投影等于各头各自经过一个线性映射再相加。
+# * 取每头维度为 `num_hiddens / num_heads` 时，所有头的投影是一个摞起来的全连接层，参数量和打分的乘加次数与同宽度的单头相同；
+#   `transpose_qkv` 把头并入批量维（第 $b$ 个样本的第 $i$ 个头在第 $bh+(i-1)$ 行），$h$ 个头在一次批量矩阵乘法里算完，有效长度用 `repeat_interleave` 逐个样本复制。
+# * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做 softmax，得到 $h$ 个分布；代价是 $h$ 倍的注意力权重，每个头的打分矩阵的秩至多为 $p_o/h$。
+# * 一个头的输出是值的加权平均乘一个因子，每个值进来的符号相同；几个头的因子可以异号。需要 $v_{i+1} - v_{i-1}$ 的任务上，单头停在下界 1，两个头降到 0。
+# * 在真实句子上猜被遮住的词，参数一样多，4 个头比 1 个头猜得准，不同的头各自偏向前一个词、后一个词等不同的位置。
 
 # %% [markdown]
 # ## 练习
@@ -773,7 +759,7 @@ for _b in range(2):
 # 测试均方误差的**增加量**。然后按重要性从低到高剪掉头，看看能剪掉几个而误差不明显变大。
 # 对 2 头模型 `nets[2]` 也比较一下：只屏蔽头 1、只屏蔽头 2、两个都屏蔽，误差各是多少？
 # 单独屏蔽一个头的误差增加量，能说明“这个头单独贡献了多少”吗？
-# 最后回到上面的探索器，选 4 个头、逐个拖动查询位置：每个头的峰大多落在哪个邻居上？这与屏蔽的结果对得上吗？
+# 最后回到上面的探索器，选 4 个头，先看 trained、再看 hand-set，逐个屏蔽每个头：两种权重下误差各升多少？为什么差这么多？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def mse_with_heads(net, keep):
@@ -846,6 +832,7 @@ for _i in range(4):
 # 头 2、头 4 的峰大多在 $i-1$（偏移 7，各在 6 个查询上），因子 $c_r$ 也是两正（头 1、头 3）两负（头 2、头 4）。
 # 但和 2 头模型一样，每个头都是平的分布，它的那一份 $c_r a^{(r)}_{ij}$ 带着一大块背景，只有 4 份加在一起背景才抵消。
 # 屏蔽一个头，抵消就被打破，所以误差升到 1.6～3.1，而不是“另一个看同一邻居的头还在，所以没事”。
+# 探索器里换成 hand-set 就看得出区别：每个头只是一根尖刺、因子 $\pm 0.5$，屏蔽任何一个头只丢掉一个邻居上的一半系数，误差只有 $0.5^2 = 0.25$。
 # 逐步剪枝剩下的头 1 和头 4 一正一负，两份背景大部分抵消，误差 0.63 比只剪头 2 时低；
 # 但它们的因子大小不等（约 4.4 与 $-4.7$），两个分布也不是为彼此抵消而训练的，所以没有凑成 2 头模型那样误差为 0 的一对。
 
