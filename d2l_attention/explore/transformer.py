@@ -30,7 +30,9 @@ from d2l_attention import explorers as ex
 __all__ = ["position_labels", "Attention", "teacher_forced", "greedy_rows_match",
            "strongest_keys", "show_attention", "attention_states", "attention_explorer",
            "eval_mask_states", "eval_mask_explorer", "cache_states", "cache_explorer",
-           "decode_counts"]
+           "decode_counts", "show_alignment", "decoder_step", "layer_gradient_norms",
+           "plot_layer_gradients", "char_data", "train_char_lm", "generate", "read_results",
+           "show_heldout"]
 
 KINDS = {"encoder": ("encoder", "source", "source"),
          "decoder": ("decoder", "target", "target"),
@@ -136,13 +138,14 @@ def strongest_keys(weights, queries, keys):
     return "\n".join(lines)
 
 
-def show_attention(att, kind, panel=3.0):
-    """Print the strongest key of every query, then draw one heatmap per layer (rows) and head
-    (columns) on one colour scale, tokens on both axes. kind: "encoder", "decoder" or "cross"."""
+def show_attention(att, kind, panel=3.0, lines=False):
+    """Draw one heatmap per layer (rows) and head (columns) on one colour scale, tokens on both
+    axes (lines=True first prints `strongest_keys`). kind: "encoder", "decoder" or "cross"."""
     weights = getattr(att, kind)
     _, q_axis, k_axis = KINDS[kind]
     queries, keys = getattr(att, q_axis), getattr(att, k_axis)
-    print(strongest_keys(weights, queries, keys))
+    if lines:
+        print(strongest_keys(weights, queries, keys))
     num_layers, num_heads = weights.shape[:2]
     d2l.show_heatmaps(weights, xlabel=f"Key ({AXIS_TITLES[k_axis]})",
                       ylabel=f"Query ({AXIS_TITLES[q_axis]})",
@@ -188,8 +191,9 @@ def attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps
 
 
 def attention_explorer(net, sentences, references, src_vocab, tgt_vocab, num_steps,
-                       default_sentence=None, default_kind="cross"):
-    """Sentence x kind x layer x head over `attention_states`."""
+                       default_sentence=None, default_kind="cross", default_layer=1,
+                       default_head=1):
+    """Sentence x kind x layer x head over `attention_states`, starting at the given state."""
     heat, text = attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps)
     layers = sorted({r["layer"] for r in heat})
     heads = sorted({r["head"] for r in heat})
@@ -201,7 +205,8 @@ def attention_explorer(net, sentences, references, src_vocab, tgt_vocab, num_ste
                   ex.Select("kind", tuple(KINDS), "attention", default=default_kind,
                             labels=("encoder self-attention", "decoder self-attention",
                                     "encoder-decoder attention")),
-                  ex.Select("layer", layers, "layer"), ex.Select("head", heads, "head")],
+                  ex.Select("layer", layers, "layer", default=default_layer),
+                  ex.Select("head", heads, "head", default=default_head)],
         title="Attention of the trained translator", columns=1)
 
 
@@ -278,12 +283,14 @@ def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
     return heat_rows, text_rows
 
 
-def cache_explorer(net, sentence, src_vocab, tgt_vocab, num_steps):
-    """A decoding-step slider over `cache_states`, starting half way."""
+def cache_explorer(net, sentence, src_vocab, tgt_vocab, num_steps, default_step=None):
+    """A decoding-step slider over `cache_states`, starting at default_step (or half way)."""
     heat, text = cache_states(net, sentence, src_vocab, tgt_vocab, num_steps)
     num_decoded = 1 + max(r["step"] for r in heat)
+    if default_step is None:
+        default_step = num_decoded // 2
     controls = ([ex.Slider("step", range(num_decoded), "decoding step t",
-                           default=num_decoded // 2)] if num_decoded > 1 else
+                           default=default_step)] if num_decoded > 1 else
                 [ex.Select("step", (0,), "decoding step t")])
     return ex.explorer(
         ex.heatmap_view(heat, "key", "head", width=300, height=200,
@@ -318,3 +325,211 @@ def decode_counts(net, src_sentence, src_vocab, tgt_vocab, num_steps, use_cache,
             scores += weights.shape[1] * weights.shape[2]
             tokens.append(Y_hat[0, -1].argmax().item())
     return tokens, positions, scores
+
+
+# ----------------------------------------------------------------------------------------------
+# One picture of the alignment: encoder-decoder attention averaged over every layer and head
+
+
+def show_alignment(atts, titles, figsize=(9, 3.4)):
+    """For each `Attention` in atts, the encoder-decoder weights averaged over all layers and
+    heads (decoder inputs x source tokens), each row's largest weight boxed. Rows are labelled
+    'input -> output' (the token the row emits next). Returns the averaged matrices."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    fig, axes = plt.subplots(1, len(atts), figsize=figsize, squeeze=False)
+    means = []
+    for ax, att, title in zip(axes[0], atts, titles):
+        mean = att.cross.mean((0, 1))  # (queries, source)
+        means.append(mean)
+        image = ax.imshow(mean.numpy(), cmap="Reds", vmin=0, vmax=1)
+        for i, j in enumerate(mean.argmax(-1).tolist()):
+            ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black",
+                                       linewidth=1.2))
+            ax.text(j, i, f"{mean[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if mean[i, j] > 0.6 else "black")
+        outputs = att.target[1:] + ["<eos>"]
+        ax.set_xticks(range(len(att.source)), att.source, rotation=90)
+        ax.set_yticks(range(len(att.target)), [f"{q} -> {o}" for q, o in
+                                                zip(att.target, outputs)])
+        ax.set_xlabel("Key (source token)")
+        ax.set_title(title, fontsize=9)
+    axes[0][0].set_ylabel("Query (decoder input -> output)")
+    fig.subplots_adjust(wspace=0.7)
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="mean weight (8 heads)")
+    plt.show()
+    return means
+
+
+# ----------------------------------------------------------------------------------------------
+# One decoder step for one token, taken apart
+
+
+def decoder_step(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps, t, layer=0,
+                 head=0):
+    """Decoder self-attention of the query at position t (from 0) in one head, computed by hand
+    from the layer's W_q, W_k and the layer's inputs: returns a dict with the keys (tokens of
+    the positions), the scores q.k/sqrt(d_head) of all positions (the later ones masked to
+    -inf), the softmax weights and the model's own weights for the same row."""
+    inputs = {}
+    blk = net.decoder.blks[layer]
+    hook = blk.attention1.register_forward_pre_hook(
+        lambda module, args: inputs.update(X=args[0]))  # returns None: the inputs unchanged
+    try:
+        att = teacher_forced(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps)
+    finally:
+        hook.remove()
+    X = inputs["X"][0].cpu()  # (T, d): this layer's inputs at every position
+    mha = blk.attention1
+    num_heads = mha.num_heads
+    d_head = X.shape[-1] // num_heads
+    cols = slice(head * d_head, (head + 1) * d_head)
+    with torch.no_grad():
+        q = mha.W_q(X.to(mha.W_q.weight.device))[t, cols].cpu()
+        K = mha.W_k(X.to(mha.W_k.weight.device))[:, cols].cpu()
+    scores = K @ q / d_head ** 0.5
+    masked = scores.clone()
+    masked[t + 1:] = float("-inf")
+    return {"tokens": att.target, "query": att.target[t], "scores": scores,
+            "masked": masked, "weights": torch.softmax(masked, -1),
+            "model": att.decoder[layer, head, t]}
+
+
+# ----------------------------------------------------------------------------------------------
+# Pre-LN vs post-LN: gradient norms per layer at initialization, over several inits
+
+
+def _pre_ln_block(blk, X):
+    """An EncoderBlock's parameters in the pre-LN order: X + f(LN(X)) for both sublayers."""
+    H = blk.addnorm1.ln(X)
+    X = X + blk.attention(H, H, H, None)
+    return X + blk.ffn(blk.addnorm2.ln(X))
+
+
+def layer_gradient_norms(seeds=range(5), depth=12, d=32, vocab=100, num_heads=4):
+    """For each seed: `depth` fresh d2l.EncoderBlocks (Xavier-initialized like train_seq2seq),
+    run in the post-LN order (as built) and in the pre-LN order (same parameters, final
+    LayerNorm), an output layer and cross-entropy on random targets; returns
+    {"post-LN": (len(seeds), depth), "pre-LN": ...} gradient norms of each block's parameters."""
+    from torch import nn
+    from torch.nn import functional as F
+
+    norms = {"post-LN": [], "pre-LN": []}
+    for seed in seeds:
+        torch.manual_seed(seed)
+        stack = [d2l.EncoderBlock(d, d, d, d, [d], d, 2 * d, num_heads, 0.0) for _ in range(depth)]
+        head = nn.Linear(d, vocab)
+        for m in [head] + [m for blk in stack for m in blk.modules()]:
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+        X0, targets = torch.randn(8, 10, d), torch.randint(0, vocab, (8, 10))
+        for order in norms:
+            for blk in stack:
+                blk.zero_grad()
+            X = X0
+            for blk in stack:
+                X = blk(X, None) if order == "post-LN" else _pre_ln_block(blk, X)
+            if order == "pre-LN":
+                X = F.layer_norm(X, (d,))
+            F.cross_entropy(head(X).reshape(-1, vocab), targets.reshape(-1)).backward()
+            norms[order].append([torch.cat([p.grad.flatten() for p in blk.parameters()])
+                                 .norm().item() for blk in stack])
+    return {order: torch.tensor(v) for order, v in norms.items()}
+
+
+def plot_layer_gradients(norms, figsize=(5, 3)):
+    """Mean over the seeds (line) and min-max (band) of `layer_gradient_norms`, per layer."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    fig, ax = plt.subplots(figsize=figsize)
+    for (order, g), colour in zip(norms.items(), ("C0", "C1")):
+        layers = range(1, g.shape[1] + 1)
+        ax.plot(layers, g.mean(0), "o-", color=colour, label=f"{order}, mean of {g.shape[0]} inits")
+        ax.fill_between(layers, g.min(0).values, g.max(0).values, color=colour, alpha=0.2)
+    ax.set_xlabel("Layer (1 = next to the input)")
+    ax.set_ylabel("Gradient norm at init")
+    ax.legend(fontsize=8)
+    plt.show()
+
+
+# ----------------------------------------------------------------------------------------------
+# A character-level language model on the English side of fra-eng
+
+
+def char_data(num_lines=3000):
+    """The English sentences of the first num_lines pairs of fra-eng, joined by spaces, as
+    (characters, the sorted alphabet, (len(text),) tensor of indices into it)."""
+    raw = d2l.preprocess_nmt(d2l.read_data_nmt())
+    text = " ".join(line.split("\t")[0] for line in raw.split("\n")[:num_lines])
+    chars = sorted(set(text))
+    return text, chars, torch.tensor([chars.index(c) for c in text])
+
+
+def train_char_lm(lm, ids, num_steps=200, window=32, batch_size=32, lr=0.01, seed=0):
+    """Adam on random windows of ids; lm maps (batch, T) tokens to (batch, T, vocab) scores
+    and each position is trained to predict the next token. Returns the last step's loss."""
+    from torch.nn import functional as F
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(lm.parameters(), lr=lr)
+    lm.train()
+    for _ in range(num_steps):
+        starts = torch.randint(0, len(ids) - window - 1, (batch_size,), generator=generator)
+        w = torch.stack([ids[s:s + window + 1] for s in starts.tolist()])
+        scores = lm(w[:, :-1])
+        loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), w[:, 1:].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    lm.eval()
+    return loss.item()
+
+
+def generate(lm, chars, prompt, num_chars=40, window=32):
+    """Greedy continuation of `prompt`, one character at a time (the last `window` as input)."""
+    ids = [chars.index(c) for c in prompt]
+    with torch.no_grad():
+        for _ in range(num_chars):
+            ids.append(lm(torch.tensor([ids[-window:]]))[0, -1].argmax().item())
+    return "".join(chars[i] for i in ids)
+
+
+# ----------------------------------------------------------------------------------------------
+# The committed benchmark results (results/NAME.json, written by `python tools/book.py bench`)
+
+
+def read_results(name):
+    """(command, figures) of the committed results/NAME.json."""
+    import json
+    from pathlib import Path
+
+    path = Path(d2l.__file__).resolve().parents[1] / "results" / f"{name}.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    return record["command"], record["figures"]
+
+
+HELDOUT_NAMES = {"seq2seq": "seq2seq (9.7)", "bahdanau": "Bahdanau (10.4)",
+                 "transformer": "Transformer (10.7)"}
+
+
+def show_heldout(heldout, figsize=(5, 2.6)):
+    """Bars of held-out BLEU (mean of the seeds, min-max as error bars) per model of
+    results/heldout.json's figures."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    summary = heldout["summary"]
+    names = [n for n in HELDOUT_NAMES if n in summary]
+    means = [summary[n]["held-out BLEU"] for n in names]
+    low = [m - summary[n]["min"] for m, n in zip(means, names)]
+    high = [summary[n]["max"] - m for m, n in zip(means, names)]
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.barh(range(len(names)), means, xerr=[low, high], color=["C1", "C0", "C2"][:len(names)],
+            capsize=4)
+    for i, m in enumerate(means):
+        ax.text(m + 0.015, i + 0.12, f"{m:.3f}", fontsize=8)
+    ax.set_yticks(range(len(names)), [HELDOUT_NAMES[n] for n in names])
+    ax.set_xlim(0, 0.55)
+    ax.set_xlabel(f"corpus BLEU on {heldout['test_pairs']} unseen pairs "
+                  f"(mean, min-max of {summary[names[0]]['runs']} seeds)")
+    plt.show()
+

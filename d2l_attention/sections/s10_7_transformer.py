@@ -58,7 +58,7 @@ class AddNorm(nn.Module):
         return self.ln(residual)
 
 
-# %% notebooks/py/10.7-transformer.py:207
+# %% notebooks/py/10.7-transformer.py:208
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -81,7 +81,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/py/10.7-transformer.py:260
+# %% notebooks/py/10.7-transformer.py:267
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -139,7 +139,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/py/10.7-transformer.py:344
+# %% notebooks/py/10.7-transformer.py:352
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -189,7 +189,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/py/10.7-transformer.py:426
+# %% notebooks/py/10.7-transformer.py:434
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -230,15 +230,16 @@ class TransformerDecoder(AttentionDecoder):
                 [weights(blk.attention2) for blk in self.blks]]
 
 
-# %% notebooks/py/10.7-transformer.py:553
+# %% notebooks/py/10.7-transformer.py:562
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
-    sizes = (num_hiddens, num_hiddens, num_hiddens, num_hiddens, [num_hiddens], num_hiddens)
-    encoder = TransformerEncoder(len(src_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
-                                 dropout)
-    decoder = TransformerDecoder(len(tgt_vocab), *sizes, ffn_num_hiddens, num_heads, num_layers,
-                                 dropout)
+    sizes = dict(key_size=num_hiddens, query_size=num_hiddens, value_size=num_hiddens,
+                 num_hiddens=num_hiddens, norm_shape=[num_hiddens], ffn_num_input=num_hiddens)
+    rest = dict(ffn_num_hiddens=ffn_num_hiddens, num_heads=num_heads, num_layers=num_layers,
+                dropout=dropout)
+    encoder = TransformerEncoder(vocab_size=len(src_vocab), **sizes, **rest)
+    decoder = TransformerDecoder(vocab_size=len(tgt_vocab), **sizes, **rest)
     return EncoderDecoder(encoder, decoder)
 
 
