@@ -270,7 +270,7 @@ net = d2l.EncoderDecoder(encoder, decoder)
 result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
 
 # %% [markdown]
-# 250 轮后，训练损失（上面一行打印的 `loss`）降到 LOSS_FRA。同样的设置也存在库里的 `d2l.BAHDANAU_CONFIG` 中，
+# 250 轮后，训练损失（上面一行打印的 `loss`）降到 0.019。同样的设置也存在库里的 `d2l.BAHDANAU_CONFIG` 中，
 # 基准程序 `tools/book.py bench` 和测试按它训练同一个模型。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -369,7 +369,9 @@ d2l.plt.show()
 assert fra_weights.shape == (6, 4) and float(fra_weights.max()) < 0.9
 
 # %% [markdown]
-# FRA_READING
+# 这一次运行里没有一行集中在一个词上，每一步最大的权重都不超过 0.52（上面打印的一行）：`je`、`chez`、`.` 最看 `<eos>`，
+# `suis` 最看 `.`，只有 `moi`（0.38）和 `<eos>`（0.52）最看 `i'm`。源句子只有 4 个位置，整句话装进编码器最后的隐状态绰绰有余，
+# 解码器不必靠注意力去找词，注意力也就没学出对齐。要看对齐，得换更长、词序会变的句子。
 
 # %% [markdown]
 # ## 注意力在看哪里：一个知道答案的翻译任务
@@ -435,7 +437,12 @@ assert align_eval["exact"] >= 0.95
 assert translation[0] == example[1]  # the drawn sentence is translated exactly
 
 # %% [markdown]
-# HEAT_READING
+# 读这张图（这一次运行，种子 0）：名词、形容词和动词那些行的深色格子沿对角线排成一条带，落在黑框上或黑框右边不远处。
+# 词序交叉的地方看得最清楚：`oiseau gris` 和 `garçon blanc` 两处，生成名词的那一行最深的格子在名词（`bird`、`boy`）上，
+# 下一行生成形容词时，深色格子**跳回**左边的形容词（`grey`、`white`），正好落进黑框。第一行 `le` 就已经看向两个词之后的名词 `bird`。
+# 并不是每一行都这么准：`le chien blanc` 三行的深色落在 `dog` 和它右边的 `and` 上；
+# 分句末尾的动词（`aime`、`entend`）那两行颜色很浅、分散在动词之后的几个词上，没有跳回动词本身；
+# 最后的 `.` 和 `<eos>` 两行哪里都不深：句号和结束符由句子结构决定，不必到源句子里找。
 #
 # 把 300 个测试句子（它们全部或几乎全部被逐字译对）的实词都算上，数一数最大权重落在哪里：
 # 0 表示正好落在应翻译的源词上，+1 表示落在它右边一个词上。只数名词、形容词和动词，是因为 `le`、`et`、`.`
@@ -465,7 +472,15 @@ for r in sweep["runs"]:  # the same over seeds 0-4, and the bidirectional encode
                                                                     lambda d: abs(d) <= 1)
 
 # %% [markdown]
-# OFFSET_READING
+# 单向编码器（蓝）：这一次运行，最大权重正好落在应翻译的源词上的占 0.465，落在它右边 1 到 3 个词上的占 0.512，
+# 落在它左边的几乎没有（0.000；五个种子里最多 0.002）。换成双向编码器（绿，同一个种子），右边的柱子矮了，左边 −1 那根长了出来：
+# 最大权重落在应翻译的词左右一个词之内的，五个种子里从单向的 0.481–0.898 升到 0.908–0.952，落在它左边的也有了 0.149–0.393。
+#
+# 原因在 $\mathbf{h}_t$ 读过什么。单向 GRU 的 $\mathbf{h}_t$ 只读过前 $t$ 个词：第 $t$ 个词的信息还留在
+# $\mathbf{h}_{t+1}, \mathbf{h}_{t+2}, \ldots$ 里，注意力从其中任何一个都能取到它，而 $\mathbf{h}_{t-1}$ 还没读到这个词，
+# 所以最大权重只落在它上或它右边。双向编码器的 $\mathbf{h}_t$ 两边都读，第 $t$ 个词的信息向左右两边扩散，最大权重就落在它左右一个词之内。
+# 正好落在词本身上的比例，双向是 0.452–0.559，单向这一次是 0.465：双向编码器没有让权重一定落在词本身上，而是让它不再只偏向右边。
+# 所以这里“对齐”的准确说法是：注意力跟着译文在源句子上移动，落在该译的词上或紧挨着它（单向编码器时在它右边）。
 
 
 # %% [markdown]
@@ -486,7 +501,8 @@ plain_train = d2l.train_seq2seq(plain_net, align_iter, align_config.lr, align_co
                                 align_tgt_vocab, device, plot_every=1)
 
 # %% [markdown]
-# PLAIN_LOSS_READING
+# 有注意力的模型（上一节的曲线）第 6 轮起损失几乎为 0；没有注意力的模型 15 轮后还有 0.022，而且还在往下走，并没有收敛。
+# 所以下面的比较说的是：多给一半的轮数，它仍学不会长句子；再训练下去能好多少，这里没有量。
 #
 # 然后按源句子的长度统计逐字译对的句子所占的比例——这是 Bahdanau 等人论文图 2 的缩小版
 # （论文画的是 BLEU；这里的任务有唯一的正确译文，直接数译对的句子）。实线是这一次运行在 300 个测试句子上的结果，
@@ -522,7 +538,12 @@ for n, span in summary["exact by source length"].items():
         assert span["bahdanau"]["min"] >= 0.9 and span["seq2seq"]["max"] <= 0.1, n
 
 # %% [markdown]
-# BOTTLENECK_READING
+# 两个模型的编码器完全一样，差别只在解码器能不能回头看每个位置的 $\mathbf{h}_t$。
+# 没有注意力的模型在 1 个分句（6–8 个词）的测试句子上还能译对 0.66，2 个分句只剩 0.05，3 个分句一句也译不对；
+# 有注意力的模型在每个长度上都全部译对（五个种子里每个长度都不低于 0.96）。
+# 虚线回答了“是装不下还是推广不了”：在它训练过的句子上，没有注意力的模型也只译对 0.73、0.04、0.00，与没见过的句子差不多。
+# 长句子它连训练数据都拟合不了：整句话要从编码器最后的隐状态（2 层，每层 64 维）里读出来，句子一长就读不全了——
+# 这就是导言说的瓶颈，也是论文图 2 的形状：没有注意力的 RNNencdec 的 BLEU 随句子变长而下降，RNNsearch 基本不变。
 
 
 # %% [markdown]
@@ -548,7 +569,14 @@ bahdanau_attention.explore_alignment(align_net, plain_net, explorer_triple, alig
 assert explorer_out == explorer_triple[1] and plain_out != explorer_triple[1]
 
 # %% [markdown]
-# EXPLORER_READING
+# 这一次运行里，有注意力的模型逐字译对了这个句子。
+# (1) 第 1 步生成 `le` 时，最大权重 0.64 已经在两个词之后的 `horse` 上；第 2 步生成 `cheval` 仍在 `horse`（0.62），
+# 第 3 步生成 `blanc` 时跳回左边黑框里的 `white`（0.66）。第二个分句的 `cheval vert`（第 10、11 步：0.64 在 `horse`，0.65 跳回 `green`）
+# 和 `garçon vert`（第 13、14 步：0.62 在 `boy`，0.41 在 `green`）也一样。两个动词都落在黑框右边一个词上：
+# `entend` 0.51 在 `hears` 后面的 `the` 上，`aime` 0.45 在 `likes` 后面的 `the` 上。
+# (2) 没有注意力的模型错了 5 个词（第 3、5、10、13、15 步），错的都是同类的词：`blanc` 成了 `grand`，`oiseau` 成了 `garçon`，
+# `cheval` 成了 `garçon`，`garçon` 成了 `cheval`，`aime` 成了 `entend`；`le`、`et`、`.` 和句式全对。
+# 句式它记住了，具体是哪个词却从那个固定的状态里读不出来。
 
 
 # %% [markdown]
@@ -814,12 +842,10 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # $\mathbf{W}_q\mathbf{s}$、与键相加、对 $b \times T \times h$ 个数取 $\tanh$、再乘 $\mathbf{w}_v$，
 # 点积只需一次批量矩阵乘法（缩放已在 `init_state` 里乘进了键）。
 # 但注意力只占整个模型运算的一小部分：上面数出的 FLOPs 里，点积版本只比加性版本少约 6%（比值 0.944），
-# 编码器和解码器的 GRU、嵌入和输出层的运算一点没少。交替计时却省得多得多：
-# 这次运行里 5 个小批量的训练时间是加性 371 ms、点积 286 ms，比值 0.77。多省的部分来自调用次数：
-# 张量这么小，每个运算的固定开销（调度、分配内存）与它的浮点运算相比不可忽略，点积每个解码步少做
-# $\mathbf{W}_q\mathbf{s}$、加法、$\tanh$、乘 $\mathbf{w}_v$ 这几次运算（前向和反向都少），省下的时间就比 FLOPs 的占比多。
-# 计时随机器和负载而变（所以这个单元格的输出不参与 nbval 的比较；在负载很重时，另一次运行量出的比值是 0.92），
-# 所以在这样的小模型上，FLOPs 只给出下限：省下的时间至少有 FLOPs 少的那 6%，实际常常更多。
+# 编码器和解码器的 GRU、嵌入和输出层的运算一点没少。交替计时省得更少：这次存下的运行里，5 个小批量的训练时间是
+# 加性 508 ms、点积 495 ms，比值 0.98，比 FLOPs 的比值还高。张量这么小，时间有不少花在 FLOPs 数不到的地方
+# （逐步循环、调度每个运算、分配内存），这些开销两种模型一样多，所以 FLOPs 少的那 6% 在时间里被冲淡了。
+# 计时随机器和负载而变（所以这个单元格的输出不参与 nbval 的比较），但结论不变：在这样的小模型上，换成点积对训练速度影响很小。
 # 按轮数算的学习效率也差不多：训练 30 轮后两者的损失都降到 0.3 以下、彼此接近（上面打印的两个值）。
 # 此外点积要求查询和键维数相同，加性注意力没有这个限制。
 
