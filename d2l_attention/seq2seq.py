@@ -12,7 +12,8 @@ from .text import truncate_pad
 from .utils import Animator, Timer, grad_clipping
 
 __all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "Seq2SeqDecoder",
-           "seq2seq_net", "TrainingConfig", "Seq2SeqConfig", "SEQ2SEQ_CONFIG", "sequence_mask",
+           "seq2seq_net", "TrainingConfig", "Seq2SeqConfig", "SEQ2SEQ_CONFIG", "BahdanauConfig",
+           "BAHDANAU_CONFIG", "sequence_mask",
            "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu",
            "corpus_bleu"]
 
@@ -144,6 +145,26 @@ class Seq2SeqConfig(TrainingConfig):
 SEQ2SEQ_CONFIG = Seq2SeqConfig()
 
 
+@dataclasses.dataclass(frozen=True)
+class BahdanauConfig(Seq2SeqConfig):
+    """10.4's translator on fra-eng: 9.7's sizes and settings, trained 250 epochs; `net` builds
+    Seq2SeqEncoder + 10.4's Seq2SeqAttentionDecoder (10.4's training cell uses these values)."""
+
+    num_epochs: int = 250
+
+    def net(self, src_vocab, tgt_vocab):
+        from .sections import Seq2SeqAttentionDecoder  # generated from 10.4, imported after us
+
+        return EncoderDecoder(
+            Seq2SeqEncoder(len(src_vocab), self.embed_size, self.num_hiddens, self.num_layers,
+                           self.dropout),
+            Seq2SeqAttentionDecoder(len(tgt_vocab), self.embed_size, self.num_hiddens,
+                                    self.num_layers, self.dropout))
+
+
+BAHDANAU_CONFIG = BahdanauConfig()
+
+
 def sequence_mask(X, valid_len, value=0):
     """Return a copy of `X` with `X[i, j, ...]` set to `value` where `j >= valid_len[i]`.
 
@@ -219,8 +240,9 @@ def _cut_padding(net, X, X_valid_len, Y, Y_valid_len):
     return (X, X_valid_len, Y, Y_valid_len), Y.shape[1] / num_steps
 
 
-def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device, *, speedups=SPEEDUPS):
-    """Train a seq2seq model with teacher forcing; plot the loss every 10 epochs.
+def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device, *, speedups=SPEEDUPS,
+                  plot_every=10):
+    """Train a seq2seq model with teacher forcing; plot the loss every `plot_every` epochs.
 
     Prints one summary line and returns a `TrainResult`. The loss and the token count are summed
     on the device and read once per epoch (a host sync per batch is slow on a GPU). `speedups`
@@ -239,9 +261,9 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device, *, speedups
                  else torch.optim.Adam(params, lr=lr))
     loss = MaskedSoftmaxCELoss()
     net.train()
-    # The loss is drawn every 10 epochs; a run of 10 or fewer has no range to draw over.
+    # The loss is drawn every plot_every epochs; a run that short has no range to draw over.
     animator = Animator(xlabel="epoch", ylabel="loss",
-                        xlim=[10, num_epochs] if num_epochs > 10 else None)
+                        xlim=[plot_every, num_epochs] if num_epochs > plot_every else None)
     timer, total_tokens, epoch_loss = Timer(), 0, float("nan")
     for epoch in range(num_epochs):
         loss_sum = torch.zeros((), device=device)
@@ -263,7 +285,7 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device, *, speedups
         tokens = int(token_sum)  # one host sync per epoch
         total_tokens += tokens
         epoch_loss = float(loss_sum) / tokens
-        if (epoch + 1) % 10 == 0:
+        if (epoch + 1) % plot_every == 0:
             animator.add(epoch + 1, (epoch_loss,))
     seconds = timer.stop()
     result = TrainResult(epoch_loss, total_tokens / seconds, seconds)

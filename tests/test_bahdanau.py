@@ -320,26 +320,61 @@ def test_evaluate_counts_aligned_words_of_exact_translations():
     assert set(result["by_length"]) == {len(s) for s, _, _ in triples}
 
 
-def test_alignment_explorer_holds_the_decoders_weights_and_both_translations():
+def test_alignment_explorer_holds_the_decoders_weights_boxes_and_both_translations():
     ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
-    triples = test[:2]
-    heat, text = ba.decoding_states(net, plain, triples, src_vocab, tgt_vocab, config.num_steps,
-                                    decimals=4)
-    outs, weights = ba.greedy_decode(net, [s for s, _, _ in triples], src_vocab, tgt_vocab,
-                                     config.num_steps)
-    plain_outs, _ = ba.greedy_decode(plain, [s for s, _, _ in triples], src_vocab, tgt_vocab,
-                                     config.num_steps)
-    for s, w in enumerate(weights):
-        mine = [r for r in heat if r["sentence"] == s]
-        got = torch.tensor([[r["weight"] for r in mine if r["step"] == i + 1]
-                            for i in range(w.shape[0])])
-        assert torch.allclose(got, w, atol=1e-4)
-        lines = [r["text"] for r in text if r["sentence"] == s]
-        assert len(lines) == w.shape[0]
-        assert all(repr(t) in line for t, line in zip(outs[s] + ["<eos>"], lines))
-        assert all(repr(t) in line for t, line in zip(plain_outs[s], lines))
-    keys = [(r["step"], r["i"]) for r in heat]
-    assert keys == sorted(keys)
-    view = ba.explore_alignment(net, plain, triples, src_vocab, tgt_vocab, config.num_steps)
-    assert [c.name for c in view.controls] == ["sentence", "step"]
+    triple = max(test, key=lambda t: len(t[0]))
+    heat, boxes, strip, labels, cols = ba.decoding_states(net, plain, triple, src_vocab,
+                                                          tgt_vocab, config.num_steps, decimals=4)
+    (out,), (w,) = ba.greedy_decode(net, [triple[0]], src_vocab, tgt_vocab, config.num_steps)
+    (plain_out,), _ = ba.greedy_decode(plain, [triple[0]], src_vocab, tgt_vocab, config.num_steps)
+    got = torch.tensor([[r["weight"] for r in heat if r["step"] == i + 1]
+                        for i in range(w.shape[0])])
+    assert torch.allclose(got, w, atol=1e-4) and len(labels) == w.shape[0]
+    assert cols == [f"{j + 1} {t}" for j, t in enumerate(triple[0] + ["<eos>"])]
+    # the boxes sit on the ground truth: step i's box is the source word target word i translates
+    assert [(b["step"], b["source"]) for b in boxes] == [
+        (i + 1, cols[a]) for i, a in enumerate(triple[2][:w.shape[0]])]
+    by_model = {m: [r["word"] for r in strip if r["model"] == m]
+                for m in ("reference", "with attention", "without attention")}
+    assert by_model["with attention"] == (out + ["<eos>"])[:w.shape[0]]
+    assert by_model["without attention"][:len(plain_out)] == plain_out[:w.shape[0]]
+    assert all(r["ok"] == ("correct" if r["word"] == ref else "wrong")
+               for r, ref in zip([r for r in strip if r["model"] == "with attention"],
+                                 by_model["reference"]))
+    view = ba.explore_alignment(net, plain, triple, src_vocab, tgt_vocab, config.num_steps)
+    (slider,) = view.controls
+    assert slider.name == "step" and slider.default == 1  # opens at the first step
+    assert slider.values == tuple(float(v) for v in range(1, w.shape[0] + 1))  # fits the sentence
+    heatmap = view.spec["hconcat"][0]["layer"]  # weights and boxes: rectangles, no numbers
+    assert [layer["mark"]["type"] for layer in heatmap] == ["rect", "rect"]
     assert len(view.to_json()) < 300_000
+
+
+def test_bidirectional_encoder_feeds_the_taught_decoder_unchanged():
+    from d2l_attention.explore import bahdanau_attention as ba
+
+    torch.manual_seed(0)
+    enc = ba.BiSeq2SeqEncoder(10, 8, 16, 2)
+    X = torch.randint(0, 10, (3, 5))
+    out, state = enc(X)
+    assert out.shape == (5, 3, 16) and state.shape == (2, 3, 16)
+    _, raw = enc.rnn(enc.embedding(X).permute(1, 0, 2))  # (layers * 2, batch, 8)
+    for layer in range(2):  # each layer's forward and backward final states, side by side
+        assert torch.equal(state[layer], torch.cat([raw[2 * layer], raw[2 * layer + 1]], -1))
+    assert torch.equal(out[-1, :, :8], raw[-2]) and torch.equal(out[0, :, 8:], raw[-1])
+    dec = d2l.Seq2SeqAttentionDecoder(10, 8, 16, 2)
+    Y, _ = dec(X, dec.init_state((out, state), torch.tensor([5, 3, 1])))
+    assert Y.shape == (3, 5, 10)
+    with pytest.raises(ValueError, match="even"):
+        ba.BiSeq2SeqEncoder(10, 8, 15, 2)
+
+
+def test_offset_shares_and_length_groups():
+    from d2l_attention.explore import bahdanau_attention as ba
+
+    result = {"offsets": {"-1": 1, "0": 2, "1": 1, "5": 4},
+              "by_length": {6: 1.0, 7: 0.5, 12: 0.0, 13: 0.5}}
+    assert ba.offset_shares(result) == {-3: 0, -2: 0, -1: 0.125, 0: 0.25, 1: 0.125, 2: 0, 3: 0}
+    assert ba.offset_share(result, lambda d: d > 0) == 5 / 8
+    assert ba.exact_between(result, 6, 8) == 0.75 and ba.exact_between(result, 12, 16) == 0.25
+    assert ba._runs_of_lengths([6, 7, 8, 12, 13, 18]) == [[6, 7, 8], [12, 13], [18]]

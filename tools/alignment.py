@@ -2,15 +2,19 @@
 does the model without attention break?
 
     python tools/alignment.py --seeds 5 --kernels default,avx2 --save alignment
+    python tools/alignment.py --seeds 5 --kernels avx2 --models bidirectional --merge alignment
     python tools/alignment.py --quick                      # 1 seed, 2 epochs: a smoke test
 
 Each run trains, from one seed, the Bahdanau model and the model without attention on the
 made-up reordering task of `d2l_attention.explore.bahdanau_attention` with the notebook's
-settings (`ALIGNMENT_CONFIG`), and measures on the test sentences: the share translated word for
+settings (`ALIGNMENT_CONFIG`), and the Bahdanau model with a bidirectional encoder (the paper's
+encoder; `bidirectional`), and measures on the test sentences: the share translated word for
 word, by source length, and for the Bahdanau model the share of content words whose largest
-attention weight falls on the source word they translate. `--kernels` runs each seed in a fresh
-process under ATEN_CPU_CAPABILITY=KERNEL (`native`: PyTorch's choice), as `tools/bench.py` does.
-`--save NAME` writes results/NAME.json, which 10.4 draws.
+attention weight falls on the source word they translate, and where it falls instead
+(offsets). `--kernels` runs each seed in a fresh process under ATEN_CPU_CAPABILITY=KERNEL
+(`native`: PyTorch's choice), as `tools/bench.py` does.
+`--save NAME` writes results/NAME.json, which 10.4 draws; `--merge NAME` adds the `--models`
+trained now to the runs of results/NAME.json with the same seed and kernel and rewrites it.
 """
 
 import argparse
@@ -26,7 +30,7 @@ from pathlib import Path
 KERNEL_ENV = "ATEN_CPU_CAPABILITY"
 
 
-def worker(seed, quick, threads):
+def worker(seed, quick, threads, models):
     import torch
 
     from d2l_attention.explore import bahdanau_attention as ba
@@ -35,7 +39,7 @@ def worker(seed, quick, threads):
     config = ba.ALIGNMENT_CONFIG
     if quick:
         config = dataclasses.replace(config, num_epochs=2, train_pairs=200, test_pairs=50)
-    out = ba.train_pair(config, seed)
+    out = ba.train_pair(config, seed, models=models)
     out.update(seed=seed, kernel=torch.backends.cpu.get_cpu_capability(),
                epochs=config.num_epochs)
     return out
@@ -46,7 +50,8 @@ def run_in_subprocess(seed, kernel, args):
     env.pop(KERNEL_ENV, None)
     if kernel != "native":
         env[KERNEL_ENV] = kernel
-    cmd = [sys.executable, __file__, "--worker", str(seed), "--threads", str(args.threads)]
+    cmd = [sys.executable, __file__, "--worker", str(seed), "--threads", str(args.threads),
+           "--models", args.models]
     proc = subprocess.run(cmd + (["--quick"] if args.quick else []), env=env,
                           capture_output=True, text=True)
     if proc.returncode != 0:
@@ -55,13 +60,21 @@ def run_in_subprocess(seed, kernel, args):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def offset_shares(offsets, lo=-3, hi=3):
+    """{d: share of content words whose largest weight lies d words from the aligned one} for
+    d in lo..hi, from evaluate's `offsets` (JSON keys are strings)."""
+    offsets = {int(d): n for d, n in offsets.items()}
+    total = max(sum(offsets.values()), 1)
+    return {d: offsets.get(d, 0) / total for d in range(lo, hi + 1)}
+
+
 def summarize(runs):
     """Min and max over the runs of every figure the notebook quotes."""
     def span(values):
         return {"min": round(min(values), 3), "max": round(max(values), 3)}
 
     lengths = sorted({int(n) for r in runs for n in r["bahdanau"]["by_length"]})
-    return {
+    summary = {
         "runs": len(runs),
         "bahdanau aligned (content words)": span([r["bahdanau"]["aligned"] for r in runs]),
         "bahdanau aligned (all words)": span([r["bahdanau"]["aligned_all"] for r in runs]),
@@ -72,6 +85,17 @@ def summarize(runs):
                               if str(n) in r[m]["by_length"]])
                      for m in ("bahdanau", "seq2seq")} for n in lengths},
     }
+    for model in ("bahdanau", "bidirectional"):
+        have = [r[model] for r in runs if model in r]
+        if have:
+            shares = [offset_shares(m["offsets"]) for m in have]
+            summary[f"{model} offsets (content words)"] = {
+                str(d): span([s[d] for s in shares]) for d in shares[0]}
+    if all("bidirectional" in r for r in runs):
+        summary["bidirectional exact"] = span([r["bidirectional"]["exact"] for r in runs])
+        summary["bidirectional aligned (content words)"] = span(
+            [r["bidirectional"]["aligned"] for r in runs])
+    return summary
 
 
 def main(argv=None):
@@ -84,12 +108,17 @@ def main(argv=None):
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (default 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--quick", action="store_true", help="2 epochs on 200 pairs: a smoke test")
+    parser.add_argument("--models", default="bahdanau,seq2seq,bidirectional",
+                        help="comma-separated: bahdanau, seq2seq, bidirectional (default all)")
     parser.add_argument("--save", metavar="NAME", help="also write results/NAME.json")
+    parser.add_argument("--merge", metavar="NAME",
+                        help="add these models to results/NAME.json's runs (same seed, kernel)")
     parser.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-        print(json.dumps(worker(args.worker, args.quick, args.threads)))
+        print(json.dumps(worker(args.worker, args.quick, args.threads,
+                                tuple(args.models.split(",")))))
         return 0
     kernels = [k.strip().lower() for k in args.kernels.split(",") if k.strip()]
     jobs = [(seed, kernel) for kernel in kernels for seed in range(args.seeds)]
@@ -97,17 +126,29 @@ def main(argv=None):
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         for r in pool.map(lambda job: run_in_subprocess(*job, args), jobs):
             runs.append(r)
-            b, s = r["bahdanau"], r["seq2seq"]
-            print(f"seed {r['seed']} {r['kernel']:7s} bahdanau exact {b['exact']:.3f} aligned "
-                  f"{b['aligned']:.3f} (all words {b['aligned_all']:.3f}) | no attention exact "
-                  f"{s['exact']:.3f}", flush=True)
+            print(f"seed {r['seed']} {r['kernel']:7s} " + " | ".join(
+                f"{m} exact {r[m]['exact']:.3f}"
+                + (f" aligned {r[m]['aligned']:.3f}" if "aligned" in r[m] else "")
+                for m in ("bahdanau", "seq2seq", "bidirectional") if m in r), flush=True)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import results
+
+    command = "python tools/alignment.py " + shlex.join(argv)
+    if args.merge:
+        path = Path(__file__).resolve().parent.parent / "results" / f"{args.merge}.json"
+        record = json.loads(path.read_text(encoding="utf-8"))
+        old_runs = record["figures"]["runs"]
+        for r in runs:
+            match = [o for o in old_runs if (o["seed"], o["kernel"]) == (r["seed"], r["kernel"])]
+            if not match:
+                raise SystemExit(f"--merge: no run with seed {r['seed']} and kernel "
+                                 f"{r['kernel']} in {path}")
+            match[0].update({m: r[m] for m in args.models.split(",")})
+        runs, command = old_runs, record["command"] + " && " + command
+        args.save = args.merge
     summary = summarize(runs)
     print(json.dumps(summary, indent=1))
     if args.save:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        import results
-
-        command = "python tools/alignment.py " + shlex.join(argv)
         print(f"wrote {results.write(args.save, command, {'summary': summary, 'runs': runs})}")
     return 0
 

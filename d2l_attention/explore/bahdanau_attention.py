@@ -65,6 +65,28 @@ def reorder_pairs(num_pairs, seed, max_clauses=3):
     return [reorder_pair(rng, rng.randint(1, max_clauses)) for _ in range(num_pairs)]
 
 
+class BiSeq2SeqEncoder(d2l.Seq2SeqEncoder):
+    """9.7's GRU encoder read in both directions, as Bahdanau et al.'s: num_hiddens // 2 units
+    each way, so h_t = [forward h_t; backward h_t] has num_hiddens entries and the taught
+    decoder takes it unchanged. Outputs (num_steps, batch_size, num_hiddens); the state
+    (num_layers, batch_size, num_hiddens) joins each layer's two final states."""
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
+        if num_hiddens % 2:
+            raise ValueError(f"num_hiddens={num_hiddens} is odd; a bidirectional encoder splits "
+                             "it between two directions, choose an even number")
+        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, dropout, **kwargs)
+        self.rnn = torch.nn.GRU(embed_size, num_hiddens // 2, num_layers, dropout=dropout,
+                                bidirectional=True)
+
+    def forward(self, X, *args):
+        output, state = super().forward(X, *args)  # state: (num_layers * 2, batch, h / 2)
+        layers, batch, half = state.shape[0] // 2, state.shape[1], state.shape[2]
+        state = state.reshape(layers, 2, batch, half).permute(0, 2, 1, 3).reshape(
+            layers, batch, 2 * half)
+        return output, state
+
+
 @dataclasses.dataclass(frozen=True)
 class AlignmentConfig:
     """The alignment demonstration's data, sizes and training settings (notebook and sweep)."""
@@ -93,10 +115,15 @@ class AlignmentConfig:
         return train_iter, src_vocab, tgt_vocab, reorder_pairs(self.test_pairs, 1,
                                                                self.max_clauses)
 
-    def net(self, src_vocab, tgt_vocab, attention=True):
-        """The taught Bahdanau model, or 9.7's decoder without attention (same sizes)."""
-        encoder = d2l.Seq2SeqEncoder(len(src_vocab), self.embed_size, self.num_hiddens,
-                                     self.num_layers, self.dropout)
+    def train_sample(self, n=300):
+        """The first `n` training triples (the sentences the models were trained on)."""
+        return reorder_pairs(self.train_pairs, 0, self.max_clauses)[:n]
+
+    def net(self, src_vocab, tgt_vocab, attention=True, bidirectional=False):
+        """The taught Bahdanau model, or 9.7's decoder without attention (same sizes);
+        `bidirectional` swaps in `BiSeq2SeqEncoder` (same h_t size, as in Bahdanau et al.)."""
+        encoder = (BiSeq2SeqEncoder if bidirectional else d2l.Seq2SeqEncoder)(
+            len(src_vocab), self.embed_size, self.num_hiddens, self.num_layers, self.dropout)
         decoder = (d2l.Seq2SeqAttentionDecoder if attention else d2l.Seq2SeqDecoder)(
             len(tgt_vocab), self.embed_size, self.num_hiddens, self.num_layers, self.dropout)
         return d2l.EncoderDecoder(encoder, decoder)
@@ -179,18 +206,24 @@ def evaluate(net, triples, src_vocab, tgt_vocab, num_steps):
     return result
 
 
-def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False):
-    """Train the Bahdanau model and the model without attention on the task (seed `seed`, one
-    after the other, same data) and evaluate both on the test set: the sweep's unit."""
+MODELS = ("bahdanau", "seq2seq", "bidirectional")
+
+
+def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False, models=MODELS):
+    """Train, from seed `seed` and on the same data, the Bahdanau model (`bahdanau`), the model
+    without attention (`seq2seq`, `plain_epochs`) and the Bahdanau model with a bidirectional
+    encoder (`bidirectional`), those named in `models`, and evaluate each on the test set: the
+    sweep's unit. Returns {model: {"loss": ..., **evaluate(...)}}."""
     import contextlib
     import io
 
     train_iter, src_vocab, tgt_vocab, test = config.data()
     out = {}
-    for name, attention, epochs in (("bahdanau", True, config.num_epochs),
-                                    ("seq2seq", False, config.plain_epochs)):
+    for name in models:
         torch.manual_seed(seed)
-        net = config.net(src_vocab, tgt_vocab, attention)
+        net = config.net(src_vocab, tgt_vocab, attention=name != "seq2seq",
+                         bidirectional=name == "bidirectional")
+        epochs = config.plain_epochs if name == "seq2seq" else config.num_epochs
         with contextlib.redirect_stdout(None if verbose else io.StringIO()):
             result = d2l.train_seq2seq(net, train_iter, config.lr, epochs, tgt_vocab, device)
         out[name] = {"loss": result.loss,
@@ -198,108 +231,244 @@ def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False):
     return out
 
 
-def decoding_states(net, plain_net, triples, src_vocab, tgt_vocab, num_steps, decimals=2):
-    """Explorer rows: the greedy translation of each triple's source, step by step, by the
-    Bahdanau model `net` (its attention weights) and by `plain_net` (no attention).
+def decoding_states(net, plain_net, triple, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows for one (source, target, alignment) triple, decoded greedily step by step
+    by the Bahdanau model `net` and by `plain_net` (no attention).
 
-    Returns (heat_rows, text_rows). heat_rows: per sentence (index in `triples`), step (1, 2, ...)
-    and source token, that step's weight; rows are labelled "step token <- aligned source word"
-    when the step's token is the reference's, the source columns "position word".
-    text_rows: per sentence and step, what both models emit. Sorted by step and position.
+    Returns (heat_rows, box_rows, strip_rows, rows_order, cols_order). heat_rows: per step (1,
+    2, ...) and source token, that step's weight; rows labelled "step token", columns
+    "position word". box_rows: per step, the cell of the source word the reference's word at
+    that step translates (the ground truth). strip_rows: per step, the reference word and what
+    each model emits there, with `ok` ("correct", "wrong" or "reference").
     """
-    sources = [s for s, _, _ in triples]
-    outs, weights = greedy_decode(net, sources, src_vocab, tgt_vocab, num_steps)
-    plain, _ = greedy_decode(plain_net, sources, src_vocab, tgt_vocab, num_steps)
-    heat_rows, text_rows = [], []
-    for s, ((src, tgt, align), out, w, other) in enumerate(zip(triples, outs, weights, plain)):
-        cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
-        out = out + ["<eos>"] * (w.shape[0] - len(out))
-        other = other + ["<eos>"]
-        for i, row in enumerate(w):
-            ref = tgt[i] if i < len(tgt) else "<eos>"
-            source = (src + ["<eos>"])[align[i] if i < len(align) else len(src)]
-            label = f"{i + 1} {out[i]}" + (f" <- {source}" if out[i] == ref else " (wrong)")
-            state = {"sentence": s, "step": i + 1}
-            heat_rows += explorers.rows({**state, "output": label}, row_labels=("source", cols),
-                                        weight=row, decimals=decimals)
-            top = int(row.argmax())
-            theirs = other[i] if i < len(other) else "(stopped)"
-            text_rows += explorers.rows({**state, "line": i + 1}, text=[
-                f"{i + 1:2d}  with attention {out[i]!r} (top weight {float(row[top]):.2f} on "
-                f"{cols[top].split(' ', 1)[1]!r})  |  without: {theirs!r}"
-                + ("" if theirs == ref else f" (wrong, reference {ref!r})")])
+    src, tgt, align = triple
+    (out,), (w,) = greedy_decode(net, [src], src_vocab, tgt_vocab, num_steps)
+    (other,), _ = greedy_decode(plain_net, [src], src_vocab, tgt_vocab, num_steps)
+    cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
+    out = out + ["<eos>"] * (w.shape[0] - len(out))
+    other = other + ["<eos>"]
+    refs = tgt + ["<eos>"]
+    labels = [f"{i + 1} {out[i]}" for i in range(w.shape[0])]
+    heat_rows, box_rows, strip_rows = [], [], []
+    for i, row in enumerate(w):
+        heat_rows += explorers.rows({"step": i + 1, "output": labels[i]},
+                                    row_labels=("source", cols), weight=row, decimals=decimals)
+        if i < len(align):
+            box_rows.append({"step": i + 1, "output": labels[i], "source": cols[align[i]]})
+        ref = refs[i] if i < len(refs) else "(none)"
+        theirs = other[i] if i < len(other) else "(stopped)"
+        for model, word in (("reference", ref), ("with attention", out[i]),
+                            ("without attention", theirs)):
+            ok = "reference" if model == "reference" else ("correct" if word == ref else "wrong")
+            strip_rows.append({"step": i + 1, "model": model, "word": word, "ok": ok})
     heat_rows.sort(key=lambda r: (r["step"], r["i"]))
-    return heat_rows, text_rows
+    return heat_rows, box_rows, strip_rows, labels, cols
 
 
-def explore_alignment(net, plain_net, triples, src_vocab, tgt_vocab, num_steps, default=0):
-    """The section's explorer: pick a sentence, step through greedy decoding; the heatmap adds
+def _weights_view(heat_rows, box_rows, labels, cols):
+    """Heatmap on matplotlib's Reds from 0 (white) to 1 with fixed axes (rows appear in place
+    as the step grows), black boxes on the ground-truth cells, numbers only in the tooltip."""
+    cell = 18
+    steps = list(range(1, len(labels) + 1))
+
+    def axes(alt):
+        return dict(x=alt.X("source:N", sort=cols, scale=alt.Scale(domain=cols),
+                            title="Source tokens (keys)"),
+                    y=alt.Y("step:O", scale=alt.Scale(domain=steps),
+                            title="decoding step (its query: the state before it)"))
+
+    def cells(alt, base):
+        return base.mark_rect().encode(
+            **axes(alt), color=alt.Color("weight:Q", title="weight",
+                                         scale=explorers._matplotlib_scale("reds", (0, 1))),
+            tooltip=[alt.Tooltip("output:N", title="step, generated"), "source:N",
+                     alt.Tooltip("weight:Q", format=".2f")])
+
+    def boxes(alt, base):
+        return base.mark_rect(filled=False, stroke="black", strokeWidth=1.5).encode(**axes(alt))
+
+    size = dict(width=cell * len(cols), height=cell * len(labels))
+    return (explorers.View(heat_rows, cells, **size,
+                           title="Bahdanau attention weights; black box: the word to translate"),
+            explorers.View(box_rows, boxes, **size))
+
+
+def _strip_view(strip_rows, labels):
+    """One row per decoding step: the reference word and what each model emits there."""
+    steps = list(range(1, len(labels) + 1))
+    models = ["reference", "with attention", "without attention"]
+
+    def draw(alt, base):
+        enc = dict(x=alt.X("model:N", sort=models, scale=alt.Scale(domain=models), title=None,
+                           axis=alt.Axis(orient="top", labelAngle=0)),
+                   y=alt.Y("step:O", scale=alt.Scale(domain=steps), title=None))
+        boxes = base.mark_rect(stroke="white").encode(
+            **enc, color=alt.Color("ok:N", title="word", scale=alt.Scale(
+                domain=["reference", "correct", "wrong"],
+                range=["#eeeeee", "#c7e9c0", "#fdae6b"])))
+        return boxes + base.mark_text(fontSize=10).encode(**enc, text="word:N")
+
+    return explorers.View(strip_rows, draw, width=3 * 95, height=18 * len(labels),
+                          title="What each model emits at each step")
+
+
+def explore_alignment(net, plain_net, triple, src_vocab, tgt_vocab, num_steps, default=1):
+    """The section's explorer for one test sentence: drag the decoding step; the heatmap adds
     the Bahdanau model's weights row by row (matplotlib's Reds from 0 to 1, as the static
-    heatmap), the text says what each model emits at that step."""
-    heat_rows, text_rows = decoding_states(net, plain_net, triples, src_vocab, tgt_vocab,
-                                           num_steps)
-    max_steps = max(r["step"] for r in heat_rows)
-    width = 18 * max(len(s) + 1 for s, _, _ in triples)
-    labels = tuple(" ".join(s)[:60] for s, _, _ in triples)
+    heatmap, black boxes on the correct source words), the strip beside it what the model with
+    and the model without attention emit at each step (green: the reference's word)."""
+    heat_rows, box_rows, strip_rows, labels, cols = decoding_states(
+        net, plain_net, triple, src_vocab, tgt_vocab, num_steps)
     return explorers.explorer(
-        explorers.heatmap_view(heat_rows, "source", "output", width=width,
-                               height=15 * max_steps, x_title="Source tokens (keys)",
-                               y_title="Generated tokens (queries) <- the word they translate"),
-        explorers.text_view(text_rows, "text", width=width + 200, height=14 * max_steps,
-                             size=11),
-        controls=[explorers.Select("sentence", tuple(range(len(triples))), "sentence",
-                                   default=default, labels=labels),
-                  explorers.Slider("step", range(1, max_steps + 1), "decoding step",
-                                   default=max_steps, upto=True)],
-        title="Greedy decoding with and without attention", columns=1)
+        _weights_view(heat_rows, box_rows, labels, cols), _strip_view(strip_rows, labels),
+        controls=[explorers.Slider("step", range(1, len(labels) + 1), "decoding step",
+                                   default=default, upto=True)],
+        title="Greedy decoding, one step at a time: " + " ".join(triple[0]))
 
 
 # ------------------------------------------------------------- figures and committed results
 
-def alignment_heatmap(weights, source, translation, alignment, figsize=(6.5, 5.5)):
+def alignment_heatmap(weights, source, translation, alignment=None, figsize=(6.5, 5.5),
+                      title="black boxes: the word each target word translates"):
     """The weights of one greedy translation (rows: the generated tokens `translation` and
     <eos>, columns: source tokens and <eos>) on matplotlib's Reds from 0 (white) to 1, the
-    explorer's scale; a black box marks the source word each reference word translates."""
+    explorer's scale; a black box marks the source word each reference word translates
+    (`alignment`, if given)."""
     from matplotlib import patches
 
     plt = d2l.plt
     fig, ax = plt.subplots(figsize=figsize)
     image = ax.imshow(weights.numpy(), cmap="Reds", vmin=0, vmax=1)
-    for i, j in enumerate(alignment[:weights.shape[0]]):
+    for i, j in enumerate((alignment or [])[:weights.shape[0]]):
         ax.add_patch(patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="black",
                                        linewidth=1.2))
     ax.set_xticks(range(len(source) + 1), list(source) + ["<eos>"], rotation=90)
     ax.set_yticks(range(weights.shape[0]), (list(translation) + ["<eos>"])[:weights.shape[0]])
     ax.set_xlabel("Source tokens (keys)")
     ax.set_ylabel("Generated tokens (queries)")
-    ax.set_title("black boxes: the word each target word translates", fontsize=9)
+    ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
     return fig
 
 
-def plot_by_length(runs, sweep=None, figsize=(6, 3.2)):
+COLOURS = {"bahdanau": "C0", "seq2seq": "C1", "bidirectional": "C2"}
+NAMES = {"bahdanau": "with attention (Bahdanau)", "seq2seq": "without attention (9.7)",
+         "bidirectional": "with attention, bidirectional encoder"}
+
+
+def _runs_of_lengths(lengths):
+    """Consecutive lengths in groups (1, 2 and 3 clauses): lines are not drawn across gaps."""
+    groups = [[lengths[0]]]
+    for n in lengths[1:]:
+        (groups[-1].append(n) if n == groups[-1][-1] + 1 else groups.append([n]))
+    return groups
+
+
+def plot_by_length(runs, sweep=None, train=None, figsize=(6, 3.2)):
     """Share of test sentences translated exactly against source length, one line per model
     (`runs`: {name: evaluate(...) result}); `sweep` (the summary of results/alignment.json)
-    adds each model's min-max over the sweep's runs as a band."""
+    adds each model's min-max over the sweep's runs as a band; `train` (evaluate's result for
+    the model without attention on training sentences) a dashed line."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = d2l.plt
-    colours = {"bahdanau": "C0", "seq2seq": "C1"}
-    names = {"bahdanau": "with attention (Bahdanau)", "seq2seq": "without attention (9.7)"}
     fig, ax = plt.subplots(figsize=figsize)
     for model, result in runs.items():
         lengths = sorted(int(n) for n in result["by_length"])
-        ax.plot(lengths, [result["by_length"][n] for n in lengths], "o-",
-                color=colours[model], label=names[model] + ", this run")
-        if sweep:
-            span = sweep["exact by source length"]
-            xs = [n for n in lengths if model in span.get(str(n), {})]
-            ax.fill_between(xs, [span[str(n)][model]["min"] for n in xs],
-                            [span[str(n)][model]["max"] for n in xs], color=colours[model],
-                            alpha=0.2, label=f"{names[model]}, min-max of {sweep['runs']} runs")
+        for k, group in enumerate(_runs_of_lengths(lengths)):
+            ax.plot(group, [result["by_length"][n] for n in group], "o-", color=COLOURS[model],
+                    label=NAMES[model] + ", this run" if k == 0 else None)
+            if sweep:
+                span = sweep["exact by source length"]
+                xs = [n for n in group if model in span.get(str(n), {})]
+                ax.fill_between(xs, [span[str(n)][model]["min"] for n in xs],
+                                [span[str(n)][model]["max"] for n in xs],
+                                color=COLOURS[model], alpha=0.2,
+                                label=(f"{NAMES[model]}, min-max of {sweep['runs']} runs"
+                                       if k == 0 else None))
+    if train:
+        lengths = sorted(int(n) for n in train["by_length"])
+        for k, group in enumerate(_runs_of_lengths(lengths)):
+            ax.plot(group, [train["by_length"][n] for n in group], "s--", color=COLOURS["seq2seq"],
+                    markerfacecolor="white",
+                    label="without attention, on training sentences" if k == 0 else None)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("source sentence length (words)")
     ax.set_ylabel("translated exactly")
     ax.set_ylim(-0.03, 1.03)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
+
+
+def exact_between(result, lo, hi):
+    """Mean share exact over the source lengths lo..hi of evaluate's `result`."""
+    values = [v for k, v in result["by_length"].items() if lo <= int(k) <= hi]
+    return sum(values) / len(values)
+
+
+LENGTH_GROUPS = (("1 clause (6-8 words)", 6, 8), ("2 clauses (12-16)", 12, 16),
+                 ("3 clauses (18-24)", 18, 24))
+
+
+def print_by_length(results):
+    """One line per {label: evaluate result}: the share exact for 1, 2 and 3 clauses."""
+    for name, result in results.items():
+        print(f"{name:40s}" + "  ".join(f"{g} {exact_between(result, lo, hi):.2f}"
+                                         for g, lo, hi in LENGTH_GROUPS))
+
+
+def offset_shares(result, lo=-3, hi=3):
+    """{d: share of content words whose largest weight lies d words after the aligned one}
+    for d in lo..hi, from evaluate's `result` (its `offsets`; JSON keys are strings)."""
+    offsets = {int(d): n for d, n in result["offsets"].items()}
+    total = max(sum(offsets.values()), 1)
+    return {d: offsets.get(d, 0) / total for d in range(lo, hi + 1)}
+
+
+def plot_offsets(result, sweep, figsize=(6.5, 3)):
+    """Where the largest weight lands, relative to the source word being translated (0: on
+    it, +1: one word to its right): this run's unidirectional model (`result`, evaluate's) and
+    the committed bidirectional run of the same seed, whiskers from min to max over the sweep
+    (`sweep`: the figures of results/alignment.json)."""
+    import numpy as np
+
+    plt = d2l.plt
+    seed0 = next(r for r in sweep["runs"] if r["seed"] == 0)
+    fig, ax = plt.subplots(figsize=figsize)
+    ds = np.arange(-3, 4)
+    for k, (model, shares) in enumerate((("bahdanau", offset_shares(result)),
+                                         ("bidirectional", offset_shares(seed0["bidirectional"])))):
+        span = sweep["summary"][f"{model} offsets (content words)"]
+        lo = [span[str(d)]["min"] for d in ds]
+        hi = [span[str(d)]["max"] for d in ds]
+        ys = [shares[d] for d in ds]
+        label = {"bahdanau": "one-directional encoder (this notebook), this run",
+                 "bidirectional": "bidirectional encoder (as the paper), same seed"}[model]
+        ax.bar(ds + (k - 0.5) * 0.38, ys, width=0.38, color=COLOURS[model], label=label,
+               yerr=[np.subtract(ys, lo).clip(0), np.subtract(hi, ys).clip(0)], capsize=2,
+               error_kw={"elinewidth": 0.8, "ecolor": "#444"})
+    ax.set_xticks(ds, ["-3", "-2", "-1", "0\n(the word)", "+1", "+2", "+3"])
+    ax.set_xlabel("where the largest weight lands, in words from the source word translated")
+    ax.set_ylabel("share of content words")
+    ax.set_title(f"whiskers: min-max over {sweep['summary']['runs']} seeds", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def print_offsets(result, sweep):
+    """This run's shares (largest weight on the word, within one word, to its right, to its
+    left) beside the sweep's range, for the one-directional and the bidirectional encoder."""
+    groups = (("on the aligned word", lambda d: d == 0),
+              ("within one word of it", lambda d: abs(d) <= 1),
+              ("1 to 3 words after it", lambda d: 1 <= d <= 3),
+              ("1 to 3 words before it", lambda d: -3 <= d <= -1))
+    print(f"{'largest weight':24s}  one-directional: this run (seeds 0-4)  "
+          f"bidirectional: seeds 0-4")
+    for name, keep in groups:
+        uni = [offset_share(r["bahdanau"], keep) for r in sweep["runs"]]
+        bi = [offset_share(r["bidirectional"], keep) for r in sweep["runs"]]
+        print(f"{name:24s}  {offset_share(result, keep):.3f} ({min(uni):.3f}-{max(uni):.3f})"
+              f"{'':20s}{min(bi):.3f}-{max(bi):.3f}")
 
 
 def offset_share(result, keep):
@@ -322,3 +491,33 @@ def read_results(name):
 
     record = json.loads(results_path(name).read_text(encoding="utf-8"))
     return record["command"], record["figures"]
+
+
+def print_heldout():
+    """The held-out comparison of results/heldout.json (`tools/book.py bench --heldout`)."""
+    _, heldout = read_results("heldout")
+    print(f"{heldout['train_pairs']} training pairs, {heldout['test_pairs']} unseen test pairs, "
+          f"{heldout['epochs']} epochs, {heldout['summary']['seq2seq']['runs']} seeds")
+    for name, row in heldout["summary"].items():
+        print(f"{name:11s} {row['parameters']:7d} parameters   held-out BLEU "
+              f"{row['held-out BLEU']:.3f} (min {row['min']:.3f}, max {row['max']:.3f})   "
+              f"BLEU on training pairs {row['training pairs BLEU']:.3f}")
+
+
+def fra_eng_heatmap(net, sentence, src_vocab, tgt_vocab, num_steps, figsize=(4.5, 3.8)):
+    """Translate `sentence` greedily with `d2l.predict_seq2seq` and draw each step's weights
+    (rows: generated tokens and <eos>; columns: source tokens and <eos>) with
+    `alignment_heatmap`, and print each step's largest weight. Returns the weights (steps,
+    source tokens + 1)."""
+    device = next(net.parameters()).device
+    translation, seq = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps, device,
+                                           save_attention_weights=True)
+    source = sentence.split()
+    weights = torch.cat([step[0][0, :, :len(source) + 1] for step in seq]).cpu()
+    alignment_heatmap(weights, source, translation.split(), figsize=figsize,
+                      title=f"{sentence} => {translation}")
+    columns = source + ["<eos>"]
+    print("largest weight of each step: " + ", ".join(
+        f"{token} -> {columns[int(row.argmax())]} {float(row.max()):.2f}"
+        for token, row in zip(translation.split() + ["<eos>"], weights)))
+    return weights

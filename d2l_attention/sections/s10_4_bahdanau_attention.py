@@ -3,20 +3,18 @@
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.4 Bahdanau 注意力 (Bahdanau Attention): the components saved with `#@save`."""
 
-import dataclasses
-
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from ..checks import check_min_lens
-from ..seq2seq import Decoder, EncoderDecoder, Seq2SeqConfig, Seq2SeqEncoder, bleu, predict_seq2seq
+from ..seq2seq import Decoder, bleu, predict_seq2seq
 from .s10_3_attention_scoring import AdditiveAttention
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'BahdanauConfig', 'BAHDANAU_CONFIG', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:96
+# %% notebooks/py/10.4-bahdanau-attention.py:106
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -25,7 +23,7 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:118
+# %% notebooks/py/10.4-bahdanau-attention.py:128
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -92,26 +90,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:268
-@dataclasses.dataclass(frozen=True)
-class BahdanauConfig(Seq2SeqConfig):
-    """10.4's translator on fra-eng: 9.7's sizes and settings, trained 250 epochs; `net` builds
-    Seq2SeqEncoder + Seq2SeqAttentionDecoder."""
-
-    num_epochs: int = 250
-
-    def net(self, src_vocab, tgt_vocab):
-        return EncoderDecoder(
-            Seq2SeqEncoder(len(src_vocab), self.embed_size, self.num_hiddens,
-                               self.num_layers, self.dropout),
-            Seq2SeqAttentionDecoder(len(tgt_vocab), self.embed_size, self.num_hiddens,
-                                    self.num_layers, self.dropout))
-
-
-BAHDANAU_CONFIG = BahdanauConfig()
-
-
-# %% notebooks/py/10.4-bahdanau-attention.py:301
+# %% notebooks/py/10.4-bahdanau-attention.py:293
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
