@@ -61,9 +61,12 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1,
         cos, sin = math.cos(rad), math.sin(rad)
         for tau in taus:
             # q / tau: the arrow's length is the query length that tau stands for. The label sits
-            # beside the tip, a little clockwise of the shaft.
+            # beside the middle of the shaft, on its right-hand side (away from the k2 / k3
+            # labels on the left): the keys label their tips, so a query lying along a key
+            # (theta = 0, tau = 0.5 on k1; theta = 270 on k2 at c = -1) keeps its label apart.
             x, y = cos / tau, sin / tau
-            dx, dy = 0.28 * sin + 0.1 * cos, -0.28 * cos + 0.1 * sin
+            side = 1.0 if sin >= 0 else -1.0
+            dx, dy = 0.3 * side * sin - 0.45 * x, -0.3 * side * cos - 0.45 * y
             query_rows.append(_arrow_rows(x, y, dx, dy, theta=theta, tau=tau, role="query",
                                           name="q" if tau == 1 else "q/τ"))
     key_rows, weight_rows, pooled_rows, text_rows = [], [], [], []
@@ -90,8 +93,7 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1,
                 # a rounding edge (23.165) must read the same under every CPU kernel.
                 pooled_rows.append({**state, "pooled": ex._plain(p)})
                 text_rows.append({**state, "text": (
-                    f"pooled {_fmt(ex._plain(p))} (average {_fmt(values.mean().item())}); "
-                    f"q/τ = ({_fmt(query[0].item() / tau)}, "
+                    f"pooled {_fmt(ex._plain(p))}; q/τ = ({_fmt(query[0].item() / tau)}, "
                     f"{_fmt(query[1].item() / tau)})")})
     return {"query": query_rows, "keys": key_rows, "weights": weight_rows,
             "pooled": pooled_rows, "text": text_rows}
