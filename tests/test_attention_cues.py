@@ -233,3 +233,22 @@ def test_number_line_dot_is_the_pooled_value_and_labels_sit_apart():
     assert labels["k2"][0] < 0 < labels["k3"][0] and labels["k2"][1] == labels["k3"][1]
     q = next(r for r in states["query"] if r["tau"] == 1.0)
     assert (q["x"], q["y"]) == (pytest.approx(0.0, abs=1e-6), 1.0) and q["lx"] > 0.1
+
+
+def test_query_label_stays_off_the_key_labels_and_the_text_line_is_short():
+    """The query's label sits beside its shaft, so a query lying along a key (theta = 0 with
+    tau = 0.5 on k1) does not overprint a key's label at the default c = 1; the text line stays
+    short enough for its 230-pixel view at every state."""
+    keys, values = example()
+    states = attention_cues.turning_query_states(keys, values)
+    labels = {}
+    for r in states["keys"]:
+        labels.setdefault(r["c"], []).append(attention_cues._label_box(r["lx"], r["ly"], r["name"]))
+    for q in states["query"]:  # at the default c = 1
+        box = attention_cues._label_box(q["lx"], q["ly"], q["name"])
+        assert not any(attention_cues._overlaps(box, k) for k in labels[1.0]), (
+            q["theta"], q["tau"])
+    q = next(r for r in states["query"] if (r["theta"], r["tau"]) == (0, 0.5))
+    k1 = next(r for r in states["keys"] if r["c"] == 1.0 and r["name"].startswith("k1"))
+    assert (q["x"], q["y"]) == (k1["x"], k1["y"]) and abs(q["ly"] - k1["ly"]) > 0.3
+    assert max(len(r["text"]) for r in states["text"]) <= 36

@@ -44,6 +44,38 @@ def unit_queries(angles=ANGLES):
     return torch.stack([unit_query(theta) for theta in angles])
 
 
+def _label_box(x, y, text):
+    """The rough box of a bold 12-px label centred at (x, y), in data units (50 px per unit)."""
+    half_width = 0.07 * len(text) + 0.05
+    return x - half_width, x + half_width, y - 0.15, y + 0.15
+
+
+def _overlaps(a, b):
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def _query_label(x, y, name, key_labels, x_domain=(-2.3, 2.3), y_domain=(-2.3, 3.7)):
+    """Where the query's label goes, for a query arrow to (x, y): beside its shaft (the keys
+    label their tips), at the first spot that overprints the least weight of key labels, trying
+    the middle of the shaft on its right-hand side first. key_labels: (x, y, text, weight)."""
+    length = math.hypot(x, y)
+    ux, uy = x / length, y / length
+    best = None
+    for along in (0.55, 0.35, 0.8, 0.2):
+        for side in (0.3, -0.3, 0.5, -0.5):
+            side_r = side if uy >= 0 else -side  # right-hand of the shaft, seen from below
+            lx, ly = along * x + side_r * uy, along * y - side_r * ux
+            box = _label_box(lx, ly, name)
+            if box[0] < x_domain[0] or box[1] > x_domain[1] or box[2] < y_domain[0] \
+                    or box[3] > y_domain[1]:
+                continue
+            hits = sum(weight * _overlaps(box, _label_box(kx, ky, text))
+                       for kx, ky, text, weight in key_labels)
+            if best is None or hits < best[0]:
+                best = (hits, lx, ly)
+    return best[1], best[2]
+
+
 def _arrow_rows(x, y, label_dx, label_dy, **row):
     return {**row, "x": ex._plain(x), "y": ex._plain(y), "lx": ex._plain(x + label_dx),
             "ly": ex._plain(y + label_dy)}
@@ -55,17 +87,28 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1,
     line of text, all from `d2l.attention_pooling`. keys: (n, 2); values: (n, 1); the key at
     index `scaled` is multiplied by c."""
     names = [f"k{i + 1}" for i in range(len(keys))]
+    # Where the key labels sit, with a weight: the query's label avoids them, those of the
+    # default c = 1 above all (the query rows do not depend on c, which keeps the JSON small).
+    key_labels = []
+    for c in lengths:
+        for i, (k, v) in enumerate(zip(keys, values[:, 0])):
+            kx, ky = (k * (c if i == scaled else 1.0)).tolist()
+            dx, dy = KEY_LABEL_OFFSETS[i % 3]
+            key_labels.append((kx + dx, ky + dy, f"{names[i]} (v={v.item():g})",
+                               100 if c == 1 else 1))
     query_rows = []
     for theta in angles:
         rad = math.radians(theta)
         cos, sin = math.cos(rad), math.sin(rad)
         for tau in taus:
-            # q / tau: the arrow's length is the query length that tau stands for. The label sits
-            # beside the tip, a little clockwise of the shaft.
+            # q / tau: the arrow's length is the query length that tau stands for. Its label sits
+            # beside the shaft where it overprints no key label (theta = 0, tau = 0.5 lies
+            # along k1).
             x, y = cos / tau, sin / tau
-            dx, dy = 0.28 * sin + 0.1 * cos, -0.28 * cos + 0.1 * sin
-            query_rows.append(_arrow_rows(x, y, dx, dy, theta=theta, tau=tau, role="query",
-                                          name="q" if tau == 1 else "q/τ"))
+            name = "q" if tau == 1 else "q/τ"
+            lx, ly = _query_label(x, y, name, key_labels)
+            query_rows.append({**_arrow_rows(x, y, 0, 0, theta=theta, tau=tau, role="query",
+                                             name=name), "lx": round(lx, 2), "ly": round(ly, 2)})
     key_rows, weight_rows, pooled_rows, text_rows = [], [], [], []
     queries = unit_queries(angles)
     for c in lengths:
@@ -90,8 +133,7 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1,
                 # a rounding edge (23.165) must read the same under every CPU kernel.
                 pooled_rows.append({**state, "pooled": ex._plain(p)})
                 text_rows.append({**state, "text": (
-                    f"pooled {_fmt(ex._plain(p))} (average {_fmt(values.mean().item())}); "
-                    f"q/τ = ({_fmt(query[0].item() / tau)}, "
+                    f"pooled {_fmt(ex._plain(p))}; q/τ = ({_fmt(query[0].item() / tau)}, "
                     f"{_fmt(query[1].item() / tau)})")})
     return {"query": query_rows, "keys": key_rows, "weights": weight_rows,
             "pooled": pooled_rows, "text": text_rows}

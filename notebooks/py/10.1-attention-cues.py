@@ -17,8 +17,8 @@
 # # 10.1 注意力提示
 #
 # 人时时刻刻被远超大脑处理能力的感官信息包围，却总能把有限的“算力”投向少数重要的东西。
-# 神经网络能否也学会“挑重点”？这一节不谈训练，只搭一个框架：注意力由什么驱动，
-# 怎样用查询（query）、键（key）和值（value）把它写成计算，怎样把“关注了哪里”画出来。
+# 神经网络能否也学会“挑重点”？这一节回答三件事：注意力由什么驱动，
+# 怎样用查询（query）、键（key）和值（value）把它写成计算（查询还能用梯度下降学出来），怎样把“关注了哪里”画出来。
 
 # %%
 import torch
@@ -35,7 +35,7 @@ from d2l_attention.explore import attention_cues
 #   桌上五本黑白封面的书和一个红色杯子，视线会不由自主地先落到杯子上。
 # * **自主性提示**（volitional cue）：由观察者的**意图**驱动。想读书时，你会有意把目光移向书，哪怕它们并不醒目。
 #
-# 把“我在找什么”显式地交给模型，正是注意力机制与普通神经网络层的分界线。
+# 把“我在找什么”显式地交给模型，正是注意力机制与普通神经网络层的分界线。下面先搭起计算，再回到这张桌子，把杯子和书算一遍。
 
 # %% [markdown]
 # ## 查询、键和值
@@ -57,9 +57,8 @@ from d2l_attention.explore import attention_cues
 #
 # $$\alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j)}.$$
 #
-# 另一个读法是**软的字典查找**（soft dictionary lookup）：字典 `d[q]` 只让与查询完全相同的键命中，取回它的值；
-# 注意力汇聚让每个键都“部分命中”，打分越高，它的值占得越多（打分最高的键不一定是与查询相同的键，后面会看到）。键只用来被比较，值才是被取走的内容，所以两者分开。
-# 先看一个很小的例子：一个查询、三个二维的键，值是 10、20、30。
+# 另一个读法是**软的字典查找**（soft dictionary lookup）：字典 `d[q]` 只让完全相同的键命中；注意力汇聚让每个键都“部分命中”，打分越高，它的值占得越多。
+# 键只用来比较，值才被取走，所以两者分开。先看一个很小的例子：一个查询、三个二维的键，值是 10、20、30。
 
 # %% [markdown]
 # ![The notebook's example: one query, three keys, values 10/20/30, weights 0.79/0.11/0.11, output 13.20](figures/10.1-qkv-pooling.svg)
@@ -114,20 +113,29 @@ assert abs(exp_scores[0].item() - torch.exp(torch.tensor(2.0)).item()) < 1e-4
 # %% [markdown]
 # $\mathbf{k}_2$、$\mathbf{k}_3$ 与查询垂直，打分 0，$e^0 = 1$；$\mathbf{k}_1$ 的打分 2 变成 $e^2 \approx 7.389$，占总和 9.389 的 0.7870。
 #
+# ### 回到桌上的杯子和书
+#
+# 同样的计算也能写出开头那张桌子。键有两个特征：醒目（红色）和能读（纸做的）。被醒目的东西吸引，写成只看“红色”的查询 $(1, 0)$；
+# “我想读书”这个意图，写成看“能读”的查询 $(0, 2)$。值取 one-hot 的“视线落在哪一样”，汇聚结果就是视线的分布：
+
+# %%
+desk_cues = torch.tensor([[2.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子醒目；五本黑白的书不醒目，但能读
+gaze = torch.eye(6)  # 值：视线落在第几样东西上
+for cue, q in (("drawn by saliency, q = (1, 0)", [1.0, 0.0]), ("intent to read,  q = (0, 2)", [0.0, 2.0])):
+    _, seen = attention_pooling(torch.tensor(q), desk_cues, gaze)
+    print(f"{cue}: cup {seen[0].item():.2f}, five books together {seen[1:].sum().item():.2f}")
+
+# %% [markdown]
+# 同一桌东西、同样的键，只换查询，视线就从杯子（0.60）转到五本书（合计 0.97）。
+#
 # ### 动手试试：转动查询
 #
-# 换一个查询，权重和结果都会变，这正是自主性提示起作用的方式。下面的探索器（explorer）左边画蓝色的键和橙色的查询
-# $\mathbf{q} = (\cos\theta, \sin\theta)$，右边是 `attention_pooling` 算出的权重，柱子上方的灰色数字是 softmax 真正拿到的打分 $\mathbf{q}^\top\mathbf{k}_i/\tau$；
-# 下方数轴上紫色圆点是汇聚结果、虚线是平均汇聚的 20。滑块 θ 转动查询；滑块 c 把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$
-# （c 从 −1 到 3.5；深蓝细箭头，画在浅色的 $\mathbf{k}_3$ 之上）；菜单 τ 是**温度**（temperature），打分先除以 τ 再做 softmax。
-# 因为 $\mathbf{q}^\top\mathbf{k}/\tau = (\mathbf{q}/\tau)^\top\mathbf{k}$，除以 τ 与把查询拉长 $1/\tau$ 倍完全一样，
-# 所以橙色箭头画的是 $\mathbf{q}/\tau$：τ = 0.5 时它长 2，τ = 2 时长 0.5。开始时是上面的例子（θ = 0°，c = 1，τ = 1）。
-# 下面四个问题，先猜，再拖，再打开探索器下面折叠的答案。
+# 回到 10、20、30 的例子。探索器（explorer）左边是蓝色的键和橙色的查询 $\mathbf{q} = (\cos\theta, \sin\theta)$，
+# 右边是权重（柱子上方灰色的是打分），下方紫色圆点是汇聚结果，虚线是平均汇聚的 20。开始时是上面的例子。一次只动一个控件，先猜，再拖：
 #
-# 1. θ = 45° 时查询正好在 $\mathbf{k}_1$ 和 $\mathbf{k}_3$ 中间，这两个键一样长。谁的权重大？汇聚结果是多少？
-# 2. $\mathbf{k}_2$ 与 $\mathbf{k}_3$ 同向，长度只有一半。θ 从 0° 转到 180°，$\mathbf{k}_2$ 的权重能超过 $\mathbf{k}_3$ 吗？转过 180° 呢？
-# 3. θ 停在 90°，把 c 从 1 拖到 2，再到 3.5；再拖回 0 和 −1。$\mathbf{k}_2$ 的权重怎样变？c = 2 时它和 $\mathbf{k}_3$ 的柱子是什么关系？
-# 4. 回到 θ = 0°、c = 1，把 τ 换成 0.5，再换成 2。箭头、灰色打分和权重各怎样变？θ = 45° 呢？
+# 1. **θ**：从 0° 拖到 90°。哪根柱子长高？圆点往哪走？
+# 2. **c**（把 $\mathbf{k}_2$ 换成 $c\,\mathbf{k}_2$）：θ 停在 90°，把 c 从 1 拖到 3.5，再拖到 −1。
+# 3. **τ**（**温度**，temperature：打分先除以 τ）：回到 θ = 0°、c = 1，把 τ 换成 0.5，再换成 2。
 
 # %%
 attention_cues.turning_query(keys, values)
@@ -135,56 +143,46 @@ attention_cues.turning_query(keys, values)
 # %% [markdown]
 # <details><summary>答案（先自己拖过，再打开）</summary>
 #
-# 所有答案都来自 $\mathbf{q}^\top\mathbf{k} = \|\mathbf{q}\|\,\|\mathbf{k}\|\cos\varphi$：点积既看方向，也看长度。
+# 1. 查询转向 $\mathbf{k}_3$，$\mathbf{k}_1$ 的柱子从 0.787 降到 0.090，$\mathbf{k}_3$ 的升到 0.665，圆点从 13.20 滑到 25.75，越过了平均的 20：**查询决定取回哪个值**。
+#    途中 θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 打平，结果恰好是 20（练习 3）。
+# 2. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c。c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两根柱子一样高（0.468）；c = 3.5 时它拿到 0.798；
+#    c = −1 时背向查询，只剩 0.042。点积既看方向也看长度（练习 4）。
+# 3. 因为 $\mathbf{q}^\top\mathbf{k}/\tau = (\mathbf{q}/\tau)^\top\mathbf{k}$，橙色箭头画的是 $\mathbf{q}/\tau$：τ = 0.5 时它长 2，打分翻倍，$\mathbf{k}_1$ 拿到 0.965；
+#    τ = 2 时打分减半，权重趋向均匀（0.576、0.212、0.212）。温度不改打分的排序，只改权重有多集中（练习 5）。
 #
-# 1. $\mathbf{k}_1$、$\mathbf{k}_3$ 一样长、与查询夹角相同，打分相同，权重打平。汇聚结果恰好是平均汇聚的 20，可权重并不均匀（$\mathbf{k}_2$ 短，分得少）：
-#    10 和 30 以相同权重出现，平均正是 20，再掺进 $\mathbf{k}_2$ 的 20 也不改变它。结果等于平均汇聚，不说明注意力是均匀的（练习 3）。
-# 2. 0° 到 180° 之间，$\mathbf{k}_3$ 的打分 $2\sin\theta$ 总是 $\mathbf{k}_2$ 的两倍，$\mathbf{k}_2$ 赢不了；180° 时查询与两者垂直，打平。
-#    转过 180° 后打分变负，长度放大的是绝对值，长的 $\mathbf{k}_3$ 被罚得更重，最短的 $\mathbf{k}_2$ 反而拿到最大的权重。
-#    它赢的范围是 $180^\circ < \theta < 180^\circ + \arctan 2 \approx 243.4^\circ$（由 $\sin\theta > 2\sin\theta$ 得 $\sin\theta < 0$；
-#    由 $\sin\theta > 2\cos\theta$ 两边除以 $\cos\theta < 0$ 时不等号反向，得 $\tan\theta < 2$），探索器里是 195° 到 240° 这四格。
-# 3. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c：方向不变、只把一个键拉长，它就拿走大部分注意力（练习 4 推导这条曲线）。
-#    c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两个键完全相同，对任何查询两根柱子都一样高。c = 0 时打分为 0，c < 0 时键背向查询、打分为负，权重趋于 0。
-# 4. τ = 0.5 时箭头长 2，灰色打分全部翻倍，差距也翻倍，权重更集中到打分最大的 $\mathbf{k}_1$；τ = 2 时箭头缩到 0.5，打分减半，权重趋向均匀。
-#    温度不改变打分的排序，只改变权重有多集中。θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 在每个 τ 下都打平，结果始终是 20。
-#    推到极限：τ → 0 时权重全部给打分最大的键（并列时平分），τ → ∞ 时变成平均汇聚（练习 5 证明）。
-#
-# 下面折叠的单元格打印这几个状态的数字，与探索器里的一致。
+# 下面折叠的单元格打印这些状态的数字，与探索器里的一致。
 #
 # </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true}
-print("tau = 1 (questions 1-3):")
-attention_cues.print_states(keys, values, [(45, 1.0), (90, 1.0), (180, 1.0), (210, 1.0), (240, 1.0),
-                                           (90, 2.0), (90, 3.5), (90, 0.0), (90, -1.0)])
-for tau in (0.5, 2.0):  # 问题 4
+print("tau = 1 (questions 1 and 2):")
+attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0), (90, 1.0), (90, 2.0), (90, 3.5),
+                                           (90, -1.0)])
+for tau in (0.5, 2.0):  # 问题 3
     print(f"tau = {tau:g}:")
-    attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0)], tau=tau)
+    attention_cues.print_states(keys, values, [(0, 1.0)], tau=tau)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 states = attention_cues.turning_query_states(keys, values)
 w = {(r["theta"], r["c"], r["tau"], r["key"]): r["weight"] for r in states["weights"]}
+pooled_at = {(r["theta"], r["c"], r["tau"]): r["pooled"] for r in states["pooled"]}
+assert round(pooled_at[(0, 1.0, 1.0)], 2) == 13.20 and round(pooled_at[(90, 1.0, 1.0)], 2) == 25.75
 assert w[(45, 1.0, 1.0, "k1")] == w[(45, 1.0, 1.0, "k3")] and all(
     "pooled 20.00" in r["text"] for r in states["text"] if (r["theta"], r["c"]) == (45, 1.0))
-assert all(w[(t, 1.0, 1.0, "k2")] < w[(t, 1.0, 1.0, "k3")] for t in range(15, 180, 15))
-assert w[(180, 1.0, 1.0, "k2")] == w[(180, 1.0, 1.0, "k3")]
-k2_wins = [t for t in attention_cues.ANGLES
-           if w[(t, 1.0, 1.0, "k2")] > max(w[(t, 1.0, 1.0, "k1")], w[(t, 1.0, 1.0, "k3")])]
-assert k2_wins == [195, 210, 225, 240]
 assert all(w[(t, 2.0, tau, "k2")] == w[(t, 2.0, tau, "k3")] for t in attention_cues.ANGLES
            for tau in attention_cues.TAUS)
 assert [round(w[(90, c, 1.0, "k2")], 3) for c in (-1.0, 0.0, 1.0, 2.0, 3.5)] == [
     0.042, 0.107, 0.245, 0.468, 0.798]
 assert w[(0, 1.0, 0.5, "k1")] > 0.96 > 0.79 > w[(0, 1.0, 2.0, "k1")] > 0.5
 assert not any("-0.00" in r["text"] for r in states["text"])
+k2_wins = [t for t in attention_cues.ANGLES
+           if w[(t, 1.0, 1.0, "k2")] > max(w[(t, 1.0, 1.0, "k1")], w[(t, 1.0, 1.0, "k3")])]
+assert k2_wins == [195, 210, 225, 240]  # 练习 4 的区间 (180°, 243.4°)
 
 # %% [markdown]
-# 温度在后面两节会换个名字再出现。10.2 节高斯核 $\exp\big(-w^2(x - x_i)^2/2\big)$ 里的 $w^2$ 就是 $1/\tau$（打分是 $-(x - x_i)^2/2$）；
-# 10.3 节的缩放点积注意力把打分除以 $\sqrt{d}$，就是 $\tau = \sqrt{d}$，抵消维度 $d$ 变大时点积量级的增长。三个名字，同一个旋钮。
-#
 # ### 查询可以学
 #
-# 探索器里是你用手转动查询。权重随 $\mathbf{q}$ 连续变化、处处可导，所以查询也可以交给梯度下降去找：
+# 权重随 $\mathbf{q}$ 连续变化、处处可导，所以查询也可以交给梯度下降去找：
 # 从 $\mathbf{q} = \mathbf{0}$（权重均匀，结果 20）出发，要求汇聚结果等于 28，损失取 $(\text{结果} - 28)^2$，只更新 $\mathbf{q}$。
 
 # %%
@@ -202,13 +200,23 @@ for step in range(51):
 
 # %% [markdown]
 # 5 步后结果已到 27.50，50 步后是 27.98。梯度把 $\mathbf{q}$ 推离 $\mathbf{k}_1$（第一维变负：它的值 10 太小）、转向 $\mathbf{k}_3$（第二维变正：30 最大），
-# 权重从均匀变成 0.005、0.192、0.803。没有人告诉它“去看 $\mathbf{k}_3$”，它从“结果要等于 28”这个目标里学会了查哪里。
-# 10.4 节的模型也这样学会查询，只是那里查询由网络算出，梯度更新的是网络的参数。
-# 硬的字典查找没有这条路：权重只有 0 和 1，稍微转一下 $\mathbf{q}$ 结果不变，梯度几乎处处为 0。
+# 权重变成 0.005、0.192、0.803。没有人告诉它“去看 $\mathbf{k}_3$”，它从目标里学会了查哪里。
+# 硬的字典查找（只取打分最大的键的值）没有这条路：
+
+# %%
+for theta in (0, 10):  # 把查询转 10°
+    q_turned = attention_cues.unit_query(theta)
+    hard = values[(keys @ q_turned).argmax()]  # 硬查找：只取打分最大的键的值
+    print(f"θ = {theta:2d}°: soft pooling {attention_pooling(q_turned, keys, values)[1].item():.2f}, "
+          f"hard lookup {hard.item():.2f}")
+
+# %% [markdown]
+# 软汇聚跟着查询从 13.20 动到 14.11；硬查找停在 10.00，结果对查询的导数是 0，梯度下降无从下手。
+# 书中说的硬注意力（只看一处，不可微）因此要用强化学习（reinforcement learning）来训练，软注意力则直接反向传播。
 #
 # ### 比喻在哪里不成立
 #
-# 双组件框架帮三个角色起了名字，但上面的数字有三处和它对不上。非自主性提示本该不靠意图就起作用，可是没有查询时：
+# 非自主性提示本该不靠意图就起作用，可上面杯子的“醒目”也是写成查询 $(1, 0)$ 才起作用的。没有查询时：
 
 # %%
 uniform, pooled_q0 = attention_pooling(torch.zeros(2), keys, values)  # q = 0：没有任何意图
@@ -218,9 +226,8 @@ long_k2 = keys * torch.tensor([[1.0], [3.0], [1.0]])  # c = 3：k2 拉长 3 倍
 print("θ = 0°, c = 3: weights", " ".join(f"{a:.3f}" for a in attention_pooling(query, long_k2, values)[0].tolist()))
 
 # %% [markdown]
-# 三个打分都是 0，权重都是 1/3，结果就是平均汇聚的 20.00：键自己吸引不到注意力。
-# 键的长度最像“突出性”，却只通过查询起作用：与查询垂直时（θ = 0° 的 $\mathbf{k}_2$），键再长打分也是 0（上面第二行：c = 3 时权重仍是 c = 1 时的 0.787、0.107、0.107）；
-# 查询背向时长度反而是惩罚（问题 2：θ = 210° 时赢的是最短的 $\mathbf{k}_2$）。在点积注意力里，一切注意力都经过查询。
+# 权重都是 1/3，结果就是平均的 20.00：键自己吸引不到注意力。键的长度最像“突出性”，却只通过查询起作用：
+# 与查询垂直的 $\mathbf{k}_2$ 拉长 3 倍，权重仍是 0.107（第二行）；查询背向时长度反而是惩罚（练习 4）。在点积注意力里，一切注意力都经过查询。
 #
 # ## 软的字典查找：一个有意义的例子
 #
@@ -234,10 +241,12 @@ desk_keys = torch.tensor([[1.0, 0.0, 0.0], [0.8, 0.0, 0.6],  # 特征：红色�
 desk_values = torch.tensor([[10.0, 20.0], [15.0, 25.0], [60.0, 5.0], [90.0, 40.0]])  # 位置 (x, y)
 desk = dict(zip(names, desk_values.tolist()))  # 普通的字典：只有键完全相同才命中
 print("keys", tuple(desk_keys.shape), "values", tuple(desk_values.shape), "; d['cup'] =", desk["cup"])
-for tau in (0.01, 0.5):
+for tau in (0.01, 0.25, 0.5):
     w, where = attention_pooling(desk_keys[0], desk_keys, desk_values, tau)  # 查询：杯子的键
-    print(f"tau = {tau:g}: weights", " ".join(f"{a:.3f}" for a in w.tolist()),
-          "-> pooled", [round(x, 2) for x in where.tolist()])
+    near, far = (w[:2] * desk_values[:2, 0]).sum().item(), (w[2:] * desk_values[2:, 0]).sum().item()
+    print(f"tau = {tau:<4g}: weights", " ".join(f"{a:.3f}" for a in w.tolist()),
+          "-> pooled", [round(x, 2) for x in where.tolist()],
+          f"; x from cup+mug {near:5.2f}, from book+lamp {far:5.2f}")
 print("desk key lengths:", " ".join(f"{n:.2f}" for n in desk_keys.norm(dim=1).tolist()))
 w_k2, got_k2 = attention_pooling(keys[1], keys, values, 0.01)  # 回到三个键的例子：用 k2 本身去查
 print("three keys, query = k2, tau = 0.01: weights", " ".join(f"{a:.3f}" for a in w_k2.tolist()),
@@ -246,30 +255,26 @@ print("three keys, query = k2, tau = 0.01: weights", " ".join(f"{a:.3f}" for a i
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 w_lookup, lookup = attention_pooling(desk_keys[0], desk_keys, desk_values, 0.01)
 assert torch.allclose(lookup, desk_values[0]) and w_lookup[0] > 0.9999
-assert attention_pooling(desk_keys[0], desk_keys, desk_values, 0.5)[0][1] > 0.3
+w_half = attention_pooling(desk_keys[0], desk_keys, desk_values, 0.5)[0]
+assert w_half[1] > 0.3 and (w_half[2:] * desk_values[2:, 0]).sum() > (w_half[:2] * desk_values[:2, 0]).sum()
 
 # %% [markdown]
-# τ = 0.01 时权重是 one-hot，结果正好是 `d['cup']` 的 [10.0, 20.0]。
-# 这能成立，是因为桌上四个键都是单位向量（长度都是 1.00）：τ → 0 时取回的是**点积最大**的键的值，
-# 键一样长时它就是与查询方向相同的键。键不一样长时就不是：最后一行用三个键例子里的 $\mathbf{k}_2$ 本身去查，
-# $\mathbf{k}_3 = 2\mathbf{k}_2$ 的打分 2 高过 $\mathbf{k}_2$ 自己的 1，取回的是 30 而不是 20。
-# 所以“τ → 0 是精确查找”只在键等长时成立，或者把打分换成余弦相似度（先把查询和键都归一化）。
-# 10.3 节的缩放帮不上这个忙：除以 $\sqrt{d}$ 对所有打分一视同仁，只是换了温度，打分最大的仍是 $\mathbf{k}_3$。
+# τ = 0.01 时权重是 one-hot，结果正好是 `d['cup']` 的 [10.0, 20.0]。这要求键一样长（这里都是 1.00）：τ → 0 取回的是**点积最大**的键的值，
+# 用 $\mathbf{k}_2$ 本身去查，更长的 $\mathbf{k}_3 = 2\mathbf{k}_2$ 赢，取回 30 而不是 20（最后一行）。
 #
-# τ = 0.5 时，马克杯（也是红的）分走 0.345 的权重，可是 x = 20.79 并不在杯子的 10 和马克杯的 15 之间，而是越过了马克杯：
-# 书和台灯各只占 0.070，却因为离得远（x = 60、90），贡献了约 0.070 × 60 + 0.070 × 90 ≈ 10.5，比杯子和马克杯加起来还多。
-# 这就是软查找的代价：温度适中时，无关的值也会漏进结果，值离得越远，漏进来的影响越大；τ 越小漏得越少。
+# τ 升高，远处的值就漏进结果：τ = 0.5 时书和台灯各只占 0.070，却因为离得远，给 x 贡献了 10.46，比杯子和马克杯合起来的 10.33 还多；
+# τ = 0.25 时降到 1.85，τ = 0.01 时是 0.00。这就是软查找的代价。
 #
 # ## 一句话上的注意力：矩阵形式与热图
 #
-# 真实的输入常常是一句话，每个词元（token）一个向量。设想把英语句子 *the black cat sat on the mat* 译成法语
-# *le chat noir s'assit sur le tapis*：写每个法语词时，拿它去查英语句子，看该从哪些英语词取信息。这正是 10.4 节机器翻译里注意力的用法。
-# 这里的词向量是手工设的，五个特征：动物、物体、动作、虚词、颜色；意思相同的词在两种语言里向量相同，长度都是 1。训练好的模型会自己学出这样的向量。
+# 把 *the black cat sat on the mat* 译成 *le chat noir s'assit sur le tapis* 时，写每个法语词都拿它去查英语句子（10.4 节的用法）。
+# 键是手工设的词向量，五个特征：动物、物体、动作、虚词、颜色；同义词在两种语言里向量相同，长度都是 1。
+# 值与键不同：值是英语词的身份（词表 6 个词，one-hot），于是输出的每一行写明一个法语词从哪些英语词取了多少。
 #
-# 把 7 个法语查询按行叠成 $\mathbf{Q}$（7×5），7 个英语键叠成 $\mathbf{K}$（7×5），值就取键本身，$\mathbf{V} = \mathbf{K}$
-# （10.4 节里编码器的输出也是既当键又当值）。$\mathbf{Q}\mathbf{K}^\top$ 是 7×7 的打分矩阵，对每一行做 softmax 得到**注意力权重矩阵** $\mathbf{A}$（行对应查询，列对应键）：
+# 把 7 个法语查询按行叠成 $\mathbf{Q}$（7×5），7 个英语键叠成 $\mathbf{K}$（7×5），值叠成 $\mathbf{V}$（7×6）。
+# $\mathbf{Q}\mathbf{K}^\top$ 是 7×7 的打分矩阵，对每一行做 softmax 得到**注意力权重矩阵** $\mathbf{A}$（行对应查询，列对应键）：
 #
-# $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ \ (7 \times 5).$$
+# $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ \ (7 \times 6).$$
 #
 # `attention_pooling` 写成 `queries @ keys.T` 和 `dim=-1`，正是为了一个查询 (d,) 和 m 个查询 (m, d) 都能用：
 
@@ -279,21 +284,28 @@ vectors = {"the": [0, 0, 0, 1, 0], "black": [0, 0, 0, 0, 1], "cat": [0.8, 0.6, 0
 meaning = {"le": "the", "chat": "cat", "noir": "black", "s'assit": "sat", "sur": "on", "tapis": "mat"}
 english = "the black cat sat on the mat".split()
 french = "le chat noir s'assit sur le tapis".split()
+vocab = list(vectors)  # 6 个不同的英语词
 K = torch.tensor([vectors[word] for word in english], dtype=torch.float32)  # (7, 5)
 Q = torch.tensor([vectors[meaning[word]] for word in french], dtype=torch.float32)  # (7, 5)
-A, out = attention_pooling(Q, K, K, tau=0.25)  # 一次矩阵乘法算完全部查询
-one_by_one = torch.stack([attention_pooling(q, K, K, tau=0.25)[1] for q in Q])
-print("Q", tuple(Q.shape), "@ K^T", tuple(K.T.shape), "-> A", tuple(A.shape), "; A @ V ->", tuple(out.shape))
+V = torch.eye(len(vocab))[[vocab.index(word) for word in english]]  # (7, 6)：每个英语词是哪个词
+A, out = attention_pooling(Q, K, V, tau=0.25)  # 一次矩阵乘法算完全部查询
+one_by_one = torch.stack([attention_pooling(q, K, V, tau=0.25)[1] for q in Q])
+print("Q", tuple(Q.shape), "@ K^T", tuple(K.T.shape), "-> A", tuple(A.shape), "; A @ V", tuple(V.shape),
+      "->", tuple(out.shape))
 print(f"max |matrix form - one query at a time| = {(out - one_by_one).abs().max().item():.4f}")
+for i in (2, 0, 4):  # noir、第一个 le、sur：输出是词表上的分布
+    print(f"output for {french[i]:>4}:", " ".join(f"{e}={a:.2f}" for e, a in zip(vocab, out[i].tolist())))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert (out - one_by_one).abs().max() < 1e-5 and torch.allclose(A.sum(dim=1), torch.ones(7))
 assert torch.allclose(K.norm(dim=1), torch.ones(7)) and torch.allclose(Q.norm(dim=1), torch.ones(7))
+assert torch.allclose(out.sum(dim=1), torch.ones(7)) and out[2].argmax() == vocab.index("black")
+assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
 
 # %% [markdown]
-# 两种算法一样（最大差 0.0000）。把 $\mathbf{A}$ 画成热图（heatmap），一行一个查询，一列一个键，颜色越深权重越大。
-# 书中的 `show_heatmaps` 接受形状为（显示的行数，显示的列数，查询的数目，键的数目）的四维张量，
-# 以便把多层、多头的注意力排成网格（10.5 和 10.7 节会用到）；所有面板共用一个颜色刻度。
+# 两种算法一样（最大差 0.0000）。读输出：*noir* 一行 0.90 是 *black*，它几乎只取回了 *black*；*le* 从两个 *the* 取回 0.79，还混进 0.18 的 *on*；
+# *sur* 最含糊，*on* 0.45、*the* 0.41 差不多各半。这些比例从哪来，要看 $\mathbf{A}$：把它画成热图（heatmap），一行一个查询，一列一个键，颜色越深权重越大。
+# 书中的 `show_heatmaps` 接受四维张量（显示的行数，显示的列数，查询数，键数），以便把多层、多头的注意力排成网格；所有面板共用一个颜色刻度。
 
 # %%
 #@save
@@ -321,10 +333,10 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
 
 
 # %% [markdown]
-# 下面并排画两幅：左边 τ = 1，右边是上面算的 τ = 0.25（查询拉长 4 倍），形状 (1, 2, 7, 7)，共用一个颜色刻度。先猜：两行 *le* 会是什么样？
+# 并排画两幅：左边 τ = 1，右边是上面算的 τ = 0.25，形状 (1, 2, 7, 7)。先猜：两行 *le* 会是什么样？
 
 # %%
-by_tau = torch.stack([attention_pooling(Q, K, K, tau)[0] for tau in (1.0, 0.25)]).unsqueeze(0)
+by_tau = torch.stack([attention_pooling(Q, K, V, tau)[0] for tau in (1.0, 0.25)]).unsqueeze(0)
 show_heatmaps(by_tau, xlabel="English keys", ylabel="French queries", titles=["τ = 1", "τ = 0.25"],
               figsize=(7, 3.6), xticklabels=english, yticklabels=french)
 d2l.plt.show()
@@ -340,10 +352,9 @@ assert by_tau[0, 0].max() < 0.35 and torch.equal(by_tau[0, 1], A)
 # %% [markdown]
 # 右图（τ = 0.25）里多数行只有一个深色格子：每个法语词找到了意思相同的英语词，不管它站在哪里。
 # *chat* 和 *noir* 两行的深格左右交叉（法语的形容词在名词后面）：注意力比较的是内容，不看位置。
-# 两行 *le* 一模一样：两个 *the* 的键完全相同，打分也相同，各得 0.40，剩下的 0.18 漏给了同样带“虚词”特征的 *on*。
-# 点积分不出哪个 *the* 在前，10.6 节的位置编码就是为此加进去的。除这两行外 *sur* 最分散（最大权重 0.45）：它与 *the* 共享“虚词”，与 *mat* 共享“物体”。
-# 左图（τ = 1）几乎一片浅色：单位向量的打分只在 0 到 1 之间，最大的权重也只有 0.31，离均匀的 1/7 ≈ 0.14 不远。
-# 同一句话、同样的词向量，集中与否全看温度；两幅共用一个颜色刻度，才能这样并排比较。
+# 两行 *le* 一模一样：两个 *the* 的键完全相同，各约 0.40（合起来是上面输出里的 0.79），剩下的 0.18 漏给了同样带“虚词”特征的 *on*。
+# 点积分不出哪个 *the* 在前，10.6 节的位置编码就是为此加进去的。除两行 *le* 外，*sur* 最分散（最大权重 0.45）：它与两个 *the* 共享“虚词”（各 0.20），与 *mat* 共享“物体”。
+# 左图（τ = 1）几乎一片浅色：单位向量的打分只在 0 到 1 之间，最大的权重只有 0.31，离均匀的 1/7 ≈ 0.14 不远。集中与否全看温度。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -359,10 +370,10 @@ assert by_tau[0, 0].max() < 0.35 and torch.equal(by_tau[0, 1], A)
 # ## 小结
 #
 # * 注意力由非自主性提示（突出性）和自主性提示（意图）驱动；注意力机制用查询表示意图，键与值成对出现。
-# * 注意力汇聚 = 打分 → softmax → 对值加权求和，是软的字典查找：键 (n, d) 用来比较，值 (n, v) 被取走；平均汇聚是权重恒为 $1/n$ 的特例。温度适中时，远处的值也会漏进结果。
-# * 点积打分同时看方向和长度；$\mathbf{q} = \mathbf{0}$ 时权重均匀，一切注意力都经过查询。权重对查询可导，查询可以用梯度下降学出来。
-# * 多个查询一起算：$\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，权重矩阵的行是查询、列是键，画成热图就看出每个词元在看哪里；相同的键分不出彼此。
-# * 温度 $\tau$（等价于把查询拉长 $1/\tau$ 倍）控制集中程度：$\tau \to 0$ 取回点积最大的键的值（键等长时才是精确查找），$\tau \to \infty$ 是平均；10.2 节的 $w^2$ 和 10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
+# * 注意力汇聚 = 打分 → softmax → 对值加权求和，是软的字典查找：查询决定取回哪个值；键 (n, d) 用来比较，值 (n, v) 被取走。
+# * 点积打分同时看方向和长度；$\mathbf{q} = \mathbf{0}$ 时权重均匀，一切注意力都经过查询。权重对查询可导，查询可以用梯度下降学出来（硬查找不行）。
+# * 多个查询一起算：$\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，权重矩阵的行是查询、列是键，画成热图就看出每个词元在看哪里。
+# * 温度 $\tau$（等于把查询拉长 $1/\tau$ 倍）控制集中程度：$\tau \to 0$ 取回点积最大的键的值，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 #
 # ## 练习
 #
@@ -397,7 +408,7 @@ q = torch.tensor([1.0, -1.0])
 ex2_raw, ex2_soft = ex2_pool(q, soft=False), ex2_pool(q, soft=True)
 ex2_raw_doubled, ex2_soft_doubled = ex2_pool(2 * q, soft=False), ex2_pool(2 * q, soft=True)
 print(f"raw dot products: {ex2_raw:.2f}, doubled query: {ex2_raw_doubled:.2f}")
-print(f"softmax weights : {ex2_soft:.2f}, doubled query: {ex2_soft_doubled:.2f}")
+print(f"softmax pooling : {ex2_soft:.2f}, doubled query: {ex2_soft_doubled:.2f}")
 # 原始点积 [2, -1, -2] 有负数，和为 -1，于是“汇聚”成了 -60：它不是值的加权平均，
 # 查询加倍它也加倍（-120），查询为 0 时输出恒为 0。softmax 让权重为正且和为 1，
 # 汇聚就是值的凸组合，必然落在 [min v_i, max v_i] = [10, 30] 内；查询加倍只让分布更集中
@@ -469,10 +480,12 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 # %% [markdown]
 # ### 练习 4
 #
-# 点积不只看方向，也看长度。取探索器里 θ = 90° 的查询 $\mathbf{q} = [0, 1]$，把第 2 个键换成 $c\,\mathbf{k}_2$（$c$ 为实数），其余不变（τ = 1）。
+# 取探索器里 θ = 90° 的查询 $\mathbf{q} = [0, 1]$，把第 2 个键换成 $c\,\mathbf{k}_2$（$c$ 为实数，τ = 1）。
 # 推导第 2 个权重 $\alpha_2(c)$ 的闭式表达，写成函数 `ex4_alpha2(c)`（参数和返回值都是 Python 浮点数，不要调用 softmax），
-# 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`。在探索器里（θ = 90°，τ = 1）拖 c，
-# 用柱子的高度核对你的式子，并看柱子在哪两个 c 之间过半。$c \to \infty$ 和 $c \to -\infty$ 时 $\alpha_2$ 趋于多少？这对“键的长度”意味着什么？
+# 并求出使 $\mathbf{k}_2$ 恰好得到一半注意力的 $c$，存为 `ex4_c_half`；在探索器里拖 c 核对。$c \to \pm\infty$ 时 $\alpha_2$ 趋于多少？
+#
+# 长度也可能是惩罚：c = 1、θ = 210° 时，最短的 $\mathbf{k}_2$ 反而拿到最大的权重。
+# 求出 $\mathbf{k}_2$ 权重最大的全部 θ（度，$0 \le \theta < 360$），它是一个区间，存为 `ex4_k2_range = (lo, hi)`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 import math
@@ -487,6 +500,11 @@ def ex4_alpha2(c):
 
 
 ex4_c_half = math.log(1.0 + math.exp(2.0))
+# c = 1 时打分为 2cosθ、sinθ、2sinθ。k2 胜过 k3：sinθ > 2 sinθ，即 sinθ < 0（转过 180°，负的打分被长度放大，长键罚得更重）；
+# k2 胜过 k1：sinθ > 2cosθ。第四象限 cosθ > 0 > sinθ，不可能；第三象限两边除以 cosθ < 0，不等号反向，得 tanθ < 2，
+# 即 θ < 180° + arctan 2 ≈ 243.43°。探索器里（每 15°）是 195° 到 240° 这四格。
+ex4_k2_range = (180.0, 180.0 + math.degrees(math.atan(2.0)))
+print(f"k2 has the largest weight for {ex4_k2_range[0]:.2f}° < θ < {ex4_k2_range[1]:.2f}°")
 print(f"c_half = {ex4_c_half:.4f}; alpha_2 at c = -5, 1, 2, c_half, 2.5, 3.5, 10:",
       [round(ex4_alpha2(c), 3) for c in (-5.0, 1.0, 2.0, ex4_c_half, 2.5, 3.5, 10.0)])
 
@@ -504,11 +522,20 @@ for c in (-1.0, 1.0, 2.0, 3.5):
         f"ex4_alpha2({c}) = {ex4_alpha2(c):.5f}, but softmax gives {ex4_softmax_alpha2(c):.5f}")
 print(f"ex4_c_half = {ex4_c_half:.4f}: softmax gives alpha_2 = {ex4_softmax_alpha2(ex4_c_half):.5f}")
 assert abs(ex4_softmax_alpha2(ex4_c_half) - 0.5) < 1e-4, "at ex4_c_half, k_2 should get exactly 1/2"
+ex4_grid = torch.arange(0.25, 360.0, 0.5)  # 每半度一个 θ（避开区间端点）
+ex4_q = torch.stack([torch.cos(torch.deg2rad(ex4_grid)), torch.sin(torch.deg2rad(ex4_grid))], dim=1)
+ex4_wins = torch.softmax(ex4_q @ keys.T, dim=1).argmax(dim=1) == 1
+ex4_inside = (ex4_grid > ex4_k2_range[0]) & (ex4_grid < ex4_k2_range[1])
+print(f"k2 has the largest weight at {ex4_grid[ex4_wins].min().item():.2f}° ... "
+      f"{ex4_grid[ex4_wins].max().item():.2f}° (0.5° steps); ex4_k2_range = "
+      f"({ex4_k2_range[0]:.2f}, {ex4_k2_range[1]:.2f})")
+assert torch.equal(ex4_wins, ex4_inside), "ex4_k2_range should be exactly the angles where k2 wins"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 for c in (-8.0, 0.5, 2.0, 5.0, 12.0):
     assert abs(ex4_alpha2(c) - ex4_softmax_alpha2(c)) < 1e-5, c
 assert abs(ex4_c_half - torch.log1p(torch.exp(torch.tensor(2.0))).item()) < 1e-4
+assert ex4_k2_range[0] == 180 and abs(ex4_k2_range[1] - 243.435) < 1e-2
 
 
 # %% [markdown]
@@ -518,7 +545,6 @@ assert abs(ex4_c_half - torch.log1p(torch.exp(torch.tensor(2.0))).item()) < 1e-4
 # 先证明 $\alpha_i / \alpha_j = \exp\big((s_i - s_j)/\tau\big)$，再由它推出 $\tau \to 0^+$ 和 $\tau \to \infty$ 时权重的极限
 # （别忘了几个打分并列最大的情形）。把两个极限写成函数 `ex5_cold(scores)` 和 `ex5_hot(scores)`：
 # 输入形状 `(..., n)` 的打分，沿最后一维返回极限权重，不调用 softmax。
-# 探索器的 τ 菜单（θ = 45° 时有并列）和句子热图的两幅（两行 *le* 有并列）已经露出了这两个极限的样子。
 # 用一组 $6 \times 8$ 随机打分（`torch.manual_seed(0)` 后 `torch.randn(6, 8)`）与 $\tau = 10^{-3}$ 和 $\tau = 10^{3}$ 的 softmax 比一比。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
