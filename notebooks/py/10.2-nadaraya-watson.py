@@ -239,7 +239,7 @@ assert torch.allclose(y_hat_w0, y_hat_avg, atol=1e-5)
 #
 # 随 $w^2$ 指数增长。这正是 10.1 节的温度：把分数 $-\frac{1}{2}(x - x_i)^2$ 除以温度 $\tau$ 再做 softmax，
 # 这里 $\tau = 1/w^2$，$w^2$ 是**逆温度**。下面对三个 $w$ 各算一次：整条测试曲线的误差，和查询 $x = 2.5$ 分给各个键的权重；
-# 图中每列一个 $w$，上面是这些权重，下面是预测曲线。
+# 图中每列一个 $w$，上面是这些权重，下面是预测曲线；图下打印这些数字。
 
 # %%
 w_mse, w_alpha = {}, {}
@@ -249,10 +249,10 @@ with torch.no_grad():
         w_mse[w] = test_mse(model(x_test, test_keys, test_values))
         model(torch.tensor([2.5]), x_train.unsqueeze(0), y_train.unsqueeze(0))  # 一个查询 x = 2.5
         w_alpha[w] = model.attention_weights[0]  # (n_train,)
+nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0))  # 只画图
 print("test MSE:", {w: round(e, 3) for w, e in w_mse.items()})
 print("4 largest weights at x = 2.5:",
       {w: [round(v, 2) for v in a.sort(descending=True).values[:4].tolist()] for w, a in w_alpha.items()})
-nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0));
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert w_mse[1.0] > w_mse[4.0] < w_mse[16.0]
@@ -408,8 +408,8 @@ with torch.no_grad():
         model = NWKernelRegression(w=w)
         model(x_test, test_keys, test_values)
         keys_90[label] = keys_for_mass(model.attention_weights)
+nw.plot_weight_heatmaps(tuple(heat_ws.values()), tuple(heat_ws), x_train, y_train, x_test)  # 只画图
 print("keys holding 90% of the weight:", {k: round(v, 1) for k, v in keys_90.items()})
-nw.plot_weight_heatmaps(tuple(heat_ws.values()), tuple(heat_ws), x_train, y_train, x_test);
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert keys_90["fixed"] > 20 and keys_90["trained 5 epochs"] < keys_90["leave-one-out best"] < 10
