@@ -480,10 +480,12 @@ for w, peak, keys, loo, mse in ((1.0, 0.040, 33, 0.779, 0.428), (4.0, 0.145, 8, 
 # %%
 dot_scores = x_test.unsqueeze(1) * x_train.unsqueeze(0) - x_train.unsqueeze(0) ** 2 / 2  # x x_i - x_i^2 / 2
 dot_weights = torch.softmax(dot_scores, dim=1)
-print(f"max |softmax(x x_i - x_i^2/2) - Gaussian weights| = {(dot_weights - attention_weights).abs().max():.1e}")
+print("query x = 2.5, first 4 keys: dot product + bias", [round(v, 4) for v in dot_weights[25, :4].tolist()],
+      " Gaussian", [round(v, 4) for v in attention_weights[25, :4].tolist()])
+print(f"max |difference| over all {n_test} x {n_train} weights: {(dot_weights - attention_weights).abs().max():.6f}")
 
 # %% [markdown]
-# 两者相同（差在浮点误差量级）。当所有键的长度相同时，偏置项也约掉，只剩点积；乘上 $w^2$ 就是带温度的点积。
+# 两者相同（最大差别在小数点后六位以内，只是浮点舍入）。当所有键的长度相同时，偏置项也约掉，只剩点积；乘上 $w^2$ 就是带温度的点积。
 # Nadaraya-Watson 只是这种注意力最小的一种：整个模型只有一个标量 $w$，只能调节“看多宽”，不能改变“看什么”。后面几节补上的是：
 #
 # * **查询和键是 $d$ 维向量**，分数是 $\mathbf{q}^\top \mathbf{k}$；10.3 节的缩放点积注意力除以 $\sqrt{d}$，和这里的 $w^2$ 一样是温度旋钮。
