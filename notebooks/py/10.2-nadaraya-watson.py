@@ -480,8 +480,9 @@ for w, peak, keys, loo, mse in ((1.0, 0.040, 33, 0.779, 0.428), (4.0, 0.145, 8, 
 # %%
 dot_scores = x_test.unsqueeze(1) * x_train.unsqueeze(0) - x_train.unsqueeze(0) ** 2 / 2  # x x_i - x_i^2 / 2
 dot_weights = torch.softmax(dot_scores, dim=1)
-print("query x = 2.5, first 4 keys: dot product + bias", [round(v, 4) for v in dot_weights[25, :4].tolist()],
-      " Gaussian", [round(v, 4) for v in attention_weights[25, :4].tolist()])
+top4 = attention_weights[25].topk(4).indices  # 查询 x = 2.5 权重最大的 4 个键
+print("x = 2.5, 4 largest weights: dot product + bias", [round(v, 4) for v in dot_weights[25, top4].tolist()],
+      " Gaussian", [round(v, 4) for v in attention_weights[25, top4].tolist()])
 print(f"max |difference| over all {n_test} x {n_train} weights: {(dot_weights - attention_weights).abs().max():.6f}")
 
 # %% [markdown]
