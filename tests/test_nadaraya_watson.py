@@ -272,3 +272,12 @@ def test_weight_heatmaps_count_the_keys_of_nw_kernel_regression(monkeypatch):
         assert keys[label] == pytest.approx(expected)
     assert keys["flat"] == pytest.approx(math.ceil(0.9 * len(x)))
     assert keys["flat"] > keys["wide"] > keys["sharp"] >= 1
+
+
+def test_explorer_readout_prints_the_true_value_at_the_query():
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    x, y, x_test, y_truth = small_data()
+    s = nw.sharpness_states(x, y, x_test, y_truth, [1.0], [0.0, 2.5], f=lambda t: 2 * t + 1)
+    fit = [r["text"] for r in s["text"] if r["panel"] == "fit"]
+    assert "true value f(x) = 1.00" in fit and "true value f(x) = 6.00" in fit

@@ -6,7 +6,8 @@ each function once; the section's tests check them against `NWKernelRegression`.
 
 Colours are those of the section's static figures: truth blue (C0), prediction magenta dashed
 (`d2l.plot`'s second format "m--"), training data orange (C1), weights green (C2), the
-leave-one-out loss solid blue and the test MSE dashed red (C3).
+leave-one-out loss solid blue, the loss with self among the keys dotted grey and the
+test MSE dashed red (C3).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from d2l_attention import explorers
 
 TRUTH, PRED, DATA, WEIGHT, LOO, TEST = ("#1f77b4", "#bf00bf", "#ff7f0e", "#2ca02c", "#1f77b4",
                                          "#d62728")
+SELF = "#7f7f7f"  # the loss with self among the keys: grey dotted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -162,29 +164,36 @@ def plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0), query
 @_single_threaded
 def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
     """Draw `curves` over the sharpness grid `ws`: {"loo": the leave-one-out MSE 2L(w)/n (solid
-    blue), "self": the loss with self among the keys (dotted blue), "test": the test MSE (dashed
-    red)}, with the path of
-    w during training: `w_short` (w before training, then after each epoch of the book's run) and
-    `w_long` (a longer run, every `every`-th epoch drawn) placed on the leave-one-out curve.
-    The notebook computes `curves` itself with `NWKernelRegression(w=w)` over `ws`."""
-    fig, ax = d2l.plt.subplots(figsize=(8.5, 3.6))
-    ax.plot(ws, curves["loo"], color=LOO,
-            label="leave-one-out, 2L(w)/n (its minimiser is trained for)")
-    ax.plot(ws, curves["self"], ":", color=LOO, label="with self among the keys, per point")
-    ax.plot(ws, curves["test"], "--", color=TEST, label="test MSE (noise-free truth)")
-    long = w_long[::every]
-    ax.plot(long, [loo_loss(w, x_train, y_train) for w in long], "o", mfc="none", color="C2",
-            ms=6, label=f"w every {every} epochs of {len(w_long) - 1}")
+    blue), "self": the loss with self among the keys (dotted grey), "test": the test MSE (dashed
+    red)}, with two paths of w placed on the leave-one-out curve: `w_short` (the book's run: w
+    before training, then after each epoch; orange dots, the first step an arrow) and `w_long` (a
+    longer run, every `every`-th epoch; small green dots joined by a line), start and end
+    labelled. The notebook computes `curves` itself with `NWKernelRegression(w=w)` over `ws`."""
+    fig, ax = d2l.plt.subplots(figsize=(8, 3.4))
+    ax.plot(ws, curves["loo"], color=LOO, lw=2, label="leave-one-out 2L(w)/n")
+    ax.plot(ws, curves["self"], ":", color=SELF, lw=2, label="with self among the keys")
+    ax.plot(ws, curves["test"], "--", color=TEST, label="test MSE")
+    # the long run from epoch 1 on (its first step is the book's, drawn as the arrow)
+    long = w_long[1::every] + ([w_long[-1]] if (len(w_long) - 2) % every else [])
+    long_loss = [loo_loss(w, x_train, y_train) for w in long]
+    ax.plot(long, long_loss, ".-", color="C2", ms=5, lw=1,
+            label=f"{len(w_long) - 1} epochs (a dot every {every})")
     short = [loo_loss(w, x_train, y_train) for w in w_short]
-    ax.plot(w_short, short, "o", color=DATA, ms=5, label=f"w after 0..{len(w_short) - 1} epochs")
+    ax.plot(w_short, short, "o", color=DATA, ms=5, label=f"{len(w_short) - 1} epochs (book)")
     ax.annotate("", xy=(w_short[1], short[1]), xytext=(w_short[0], short[0]),
                 arrowprops=dict(arrowstyle="->", color=DATA, lw=1))
-    ax.text(w_short[1] + 0.5, short[1] + 0.12, "epoch 1: one SGD step", fontsize=8, color=DATA)
-    ax.set_xlabel("sharpness w = 1/sigma (inverse kernel width)")
+    ax.annotate(f"start w = {w_short[0]:.2f}", (w_short[0], short[0]), xytext=(8, 2),
+                textcoords="offset points", fontsize=8)
+    ax.annotate(f"after epoch 1: w = {w_short[1]:.2f}", (w_short[1], short[1]),
+                xytext=(0, -16), textcoords="offset points", fontsize=8, color=DATA)
+    ax.annotate(f"after {len(w_long) - 1} epochs: w = {w_long[-1]:.2f}", (long[-1], long_loss[-1]),
+                xytext=(10.0, 0.62), textcoords="data", fontsize=8, color="C2",
+                arrowprops=dict(arrowstyle="-", color="C2", lw=0.8))
+    ax.set_xlabel("sharpness w = 1/sigma")
     ax.set_ylabel("mean squared error per point")
     ax.set_xlim(0, max(ws))
     ax.set_ylim(0, 1.3)
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1))
+    ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     d2l.plt.show()
 
@@ -264,11 +273,12 @@ def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
 
 
 @_single_threaded
-def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3):
+def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3, f=None):
     """Rows for the explorer, one state per sharpness w in `ws` (column "w") and query in
     `queries` (column "q"). "fit": the prediction on `x_test` (per w); "weights": alpha(q, x_i)
     over all keys; "marker": (q, prediction there); "loss": (w, 2L(w)/n) and (w, test MSE) per w;
-    "text": the lines under each panel (column "panel": "fit", "weights" or "loss")."""
+    "text": the lines under each panel (column "panel": "fit", "weights" or "loss").
+    With the true function `f` (tensor -> tensor), the fit panel also prints f(q)."""
     out = {k: [] for k in ("fit", "weights", "marker", "loss", "text")}
     for w in ws:
         y_hat, _ = predict(w, x_test, x_train, y_train)
@@ -289,7 +299,9 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3)
                                       decimals=decimals)
             k = int(counts[i])
             for panel, lines in (
-                    ("fit", [f"query x = {q:g}: prediction {y_q[i].item():.2f}"]),
+                    ("fit", [f"query x = {q:g}: prediction {y_q[i].item():.2f}"]
+                     + ([] if f is None else
+                        [f"true value f(x) = {f(torch.tensor(float(q))).item():.2f}"])),
                     ("weights", [f"largest weight {alpha[i].max().item():.3f}",
                                  f"90% of the weight on {k} key{'' if k == 1 else 's'}"]),
                     ("loss", [f"w = {w:g} ({width})",
@@ -362,15 +374,15 @@ def _weight_line(alt, base):
 
 
 def _marks_view(marks, y_top):
-    """Dotted vertical rules at the marked sharpnesses {label: w}, each labelled near the top
-    (the labels staggered in height so that neighbouring ones do not overlap)."""
-    data = [{"sharpness": w, "label": label, "y": y_top * (1 - 0.1 * (i % 2))}
-            for i, (label, w) in enumerate(sorted(marks.items(), key=lambda m: m[1]))]
+    """Dotted vertical rules at the marked sharpnesses {label: w}, each labelled by a text
+    that runs down its right side from the top (so labels cross neither rules nor curves)."""
+    data = [{"sharpness": w, "label": label, "y": y_top} for label, w in marks.items()]
 
     def draw(alt, base):
         rule = base.mark_rule(color="#555", strokeDash=[2, 2]).encode(x="sharpness:Q")
-        text = base.mark_text(align="left", dx=3, dy=-4, fontSize=10, color="#555",
-                              angle=0).encode(x="sharpness:Q", y="y:Q", text="label:N")
+        text = base.mark_text(align="left", baseline="bottom", angle=90, dx=3, dy=-3,
+                              fontSize=10, color="#555").encode(
+            x="sharpness:Q", y="y:Q", text="label:N")
         return rule + text
 
     return explorers.View(data, draw, 260, 200, "")
@@ -397,19 +409,20 @@ LOSS_AXIS = dict(x_title="sharpness w", y_title="mean squared error per point",
 
 
 def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORER_WS,
-                       queries=EXPLORER_QUERIES, default_w=1.0, default_q=2.5):
+                       queries=EXPLORER_QUERIES, default_w=1.0, default_q=2.5, f=None):
     """The section's explorer: pick the sharpness w (a menu; 0 = average pooling) and drag the
     query x; watch the query's weights over the keys (one square-root axis for every state),
     the prediction it makes, and where w sits on the leave-one-out and test curves.
     `marks` {label: w} (e.g. the trained w and the leave-one-out best) are drawn as rules on the
     curves and join the menu (rounded to 2 decimals), replacing grid values within 10% of them.
+    With the true function `f`, the readout under the fit also prints f(x) at the query.
     Returns a `d2l.Explorer` with the rows in `.states`."""
     marks = {label: round(float(w), 2) for label, w in (marks or {}).items()}
     grid = [float(w) for w in ws if all(abs(w - m) > 0.1 * m for m in marks.values())]
     ws, queries = sorted(set(grid) | set(marks.values())), [float(q) for q in queries]
     labels = [f"{w:g}" + "".join(f" ({label})" for label, m in marks.items() if m == w)
               + (" (average pooling)" if w == 0 else "") for w in ws]
-    s = sharpness_states(x_train, y_train, x_test, y_truth, ws, queries)
+    s = sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, f=f)
     solid, dashed = [1, 0], [6, 4]
     fit_styles = {"truth": (TRUTH, solid), "prediction": (PRED, dashed),
                   "training data": (DATA, solid)}
@@ -417,7 +430,7 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     fit_axes = dict(x_title="x", y_title="y", x_domain=(0, 5), y_domain=(-1, 5))
     rule = explorers.rule_view(d2l.rows({}, q=queries, query=queries), "query", width=260)
     fit = (_styled(d2l.rows({"series": "truth"}, x=x_test, y=y_truth, decimals=3), "x", "y",
-                   fit_styles, title="prediction; diamond: the query's prediction",
+                   fit_styles, title="fit over x (diamond: at the query)",
                    width=260, **fit_axes),
            _styled(d2l.rows({"series": "training data"}, x=x_train, y=y_train, decimals=3),
                    "x", "y", fit_styles, mark="circle", size=20, width=260, **fit_axes),
@@ -431,7 +444,7 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     loss = (_styled(loss_curves(x_train, y_train, x_test, y_truth, curve_ws), "sharpness", "y",
                     loss_styles, title="diamonds: this w on the two curves", width=260,
                     **LOSS_AXIS),
-            _marks_view(marks, LOSS_AXIS["y_domain"][1] * 0.92),
+            _marks_view(marks, LOSS_AXIS["y_domain"][1]),
             _styled(s["loss"], "sharpness", "y", loss_styles, mark="diamond", size=100,
                     legend=False, width=260, **LOSS_AXIS))
     # Altair validates every inline row; build the spec on one row per view and put the full

@@ -17,10 +17,9 @@
 # # 10.2 注意力汇聚：Nadaraya-Watson 核回归
 #
 # 上一节把注意力写成了“按查询与键的匹配程度，对值加权求和”，但没有说权重 $\alpha$ 从哪里来。
-# 这一节看统计学里一个六十年代的方法——**Nadaraya-Watson 核回归**（kernel regression）。
-# 它小到可以看清每一个权重，却已经有注意力的基本要素：查询、键、值、softmax 权重和一个可以学习的参数。
-# 主线只有三步：核回归**就是**注意力汇聚；一个参数 $w$ 控制权重有多**尖锐**；
-# 让模型自己学 $w$，而且用留一法，使训练没法“作弊”。最后看它比后面几节的注意力少了什么。
+# 这一节看统计学里一个六十年代的方法——**Nadaraya-Watson 核回归**（kernel regression）：它小到可以看清每一个权重，
+# 却已经有查询、键、值、softmax 权重和一个可以学习的参数。主线三步：核回归**就是**注意力汇聚；一个参数 $w$ 控制权重有多**尖锐**；
+# 用留一法让模型自己学 $w$。最后看它怎样通向 10.3 节的点积注意力。
 
 # %%
 import torch
@@ -137,7 +136,7 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
       f"last row {top[-1]:.3f}")
 
 # %% [markdown]
-# 亮带沿对角线分布（训练输入并不等距，所以它略有弯曲），但很宽，颜色也淡：区间中部（第 10–39 行）每行最大的权重至多 0.054，
+# 亮带沿对角线分布，但很宽，颜色也淡：区间中部（第 10–39 行）每行最大的权重至多 0.054，
 # 权重摊在几十个键上；两端的查询只有一侧有近邻，最大权重更大一些，右下角最深（约 0.09）。
 #
 # ## 批量矩阵乘法
@@ -234,20 +233,23 @@ assert torch.allclose(y_hat_w0, y_hat_avg, atol=1e-5)
 # %% [markdown]
 # ### 锐度就是温度的倒数
 #
-# 为什么 $w$ 越大，权重越“尖锐”？注意力分数是 $-\frac{1}{2}(x - x_i)^2 \cdot w^2$。
-# 两个键与查询的距离为 $d_1 < d_2$ 时，权重之比是
+# 为什么 $w$ 越大，权重越“尖锐”？两个键与查询的距离为 $d_1 < d_2$ 时，权重之比是
 #
 # $$\frac{\alpha_1}{\alpha_2} = \exp\left(\frac{w^2}{2}\,(d_2^2 - d_1^2)\right),$$
 #
 # 随 $w^2$ 指数增长。这正是 10.1 节的温度：把分数 $-\frac{1}{2}(x - x_i)^2$ 除以温度 $\tau$ 再做 softmax，
-# 这里 $\tau = 1/w^2$，$w^2$ 是**逆温度**。$w$ 大（温度低），最近的几个键拿走绝大部分权重（下图 $w = 16$ 时最近的四个键共占 0.94），
-# 预测是近邻的平均，噪声没被平均掉（方差大）；$w$ 小（温度高），远处的键也分到可观的权重，
-# 峰谷被抹平（偏差大）。10.3 节的缩放点积注意力把分数除以 $\sqrt{d}$，拧的是同一个旋钮。
-#
-# 下图每列一个 $w$：上面是查询 $x = 2.5$ 分给各个训练输入的权重 $\alpha(2.5, x_i)$，下面是整条预测曲线。
+# 这里 $\tau = 1/w^2$，$w^2$ 是**逆温度**。下面对三个 $w$ 各算一次：整条测试曲线的误差，和查询 $x = 2.5$ 分给各个键的权重；
+# 图中每列一个 $w$，上面是这些权重，下面是预测曲线；图下打印这些数字。
 
 # %%
-w_mse, w_alpha = nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0))
+w_mse, w_alpha = {}, {}
+with torch.no_grad():
+    for w in (1.0, 4.0, 16.0):
+        model = NWKernelRegression(w=w)
+        w_mse[w] = test_mse(model(x_test, test_keys, test_values))
+        model(torch.tensor([2.5]), x_train.unsqueeze(0), y_train.unsqueeze(0))  # 一个查询 x = 2.5
+        w_alpha[w] = model.attention_weights[0]  # (n_train,)
+nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0))  # 只画图
 print("test MSE:", {w: round(e, 3) for w, e in w_mse.items()})
 print("4 largest weights at x = 2.5:",
       {w: [round(v, 2) for v in a.sort(descending=True).values[:4].tolist()] for w, a in w_alpha.items()})
@@ -255,43 +257,18 @@ print("4 largest weights at x = 2.5:",
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert w_mse[1.0] > w_mse[4.0] < w_mse[16.0]
 assert abs(w_mse[1.0] - test_mse(y_hat_np)) < 1e-6
+for w in w_mse:  # the figure draws what these cells computed
+    _, alpha_lib = nw.predict(w, torch.tensor([2.5]), x_train, y_train)
+    assert torch.allclose(alpha_lib[0], w_alpha[w], atol=1e-6)
+    assert abs(test_mse(nw.predict(w, x_test, x_train, y_train)[0]) - w_mse[w]) < 1e-6
 peaks = [w_alpha[w].max().item() for w in (1.0, 4.0, 16.0)]
 assert peaks[0] < 0.05 < peaks[1] < 0.2 < peaks[2]
 
 # %% [markdown]
-# 三个权重曲线的峰都在 $x = 2.5$，宽窄却差很多：$w = 1$ 把权重摊在很多键上，最大的只有 0.04，
-# 预测把峰谷削平（偏差）；$w = 16$（$\sigma \approx 0.06$）把大部分权重交给最近的四个键（0.38、0.29、0.14、0.13），
-# 预测就是这几个带噪声输出的加权平均，跟着噪声起伏（方差）；$w = 4$ 居中，三者中测试误差最小（0.049）。
-# 锐度就是在偏差与方差之间取舍的旋钮。数据越多，同样窄的核里点越多，噪声越容易被平均掉，
-# 就能用更尖锐的核（练习 1 比较 $n = 50$ 和 $n = 500$）。
-#
-# ### 核的形状：宽度比形状要紧
-#
-# 高斯核只是一种选择。把注意力分数换掉，就得到别的核：**拉普拉斯核**（Laplace kernel）的分数是 $-\sqrt{2}\,|u|$，
-# **矩形核**（boxcar kernel）对 $|u| \le \sqrt{3}$ 以内的键等权平均、窗口外的权重为 0（$u = w(x - x_i)$，系数让三个核的标准差都是 $\sigma = 1/w$）。
-# 库里的 `ShapedKernelRegression` 是 `NWKernelRegression` 的子类，只改写打分的 `log_kernel`，softmax 和加权平均不变。
-# 下图左边是同一宽度 $\sigma = 0.25$ 下三个核的形状，右边是每个形状的测试误差随锐度 $w$ 的变化：
-
-# %%
-shape_mse = nw.plot_kernel_shapes(x_train, y_train, x_test, y_truth, w=4.0)
-for shape, mse in shape_mse.items():
-    w_best = min(mse, key=mse.get)
-    print(f"{shape:8s} test MSE at w = 1: {mse[1.0]:.3f}, w = 4: {mse[4.0]:.3f}, w = 8: {mse[8.0]:.3f}; "
-          f"lowest {mse[w_best]:.3f} at w = {w_best:g}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert abs(shape_mse["gaussian"][4.0] - w_mse[4.0]) < 1e-6  # the Gaussian is the taught class
-good = [m[w] for m in shape_mse.values() for w in m if 4 <= w <= 8]
-assert (round(min(good), 3), round(max(good), 3)) == (0.047, 0.089)
-ratios = sorted(m[1.0] / m[4.0] for m in shape_mse.values())
-assert round(ratios[0], 1) == 4.6 and round(ratios[-1]) == 13
-
-# %% [markdown]
-# 三个核形状不同，误差曲线却是同一个形状：从左往右先陡降、在 $w \approx 4$ 附近见底、再缓缓上升。
-# 在 $w = 4$ 到 $8$ 之间，三种核的测试误差都在 0.047 到 0.089 之间，最低点也相差无几（0.049、0.055、0.047）；
-# 而对同一个核，把宽度从 $w = 4$ 放宽到 $w = 1$，误差就涨到原来的 4.6 到 13 倍。
-# 只有核太宽时形状才拉开差距（$w = 1$ 时拉普拉斯核最好，0.263：同样的 $\sigma$ 下它的尖峰把更多权重留给最近的键），但那时三者都远不如选对宽度。
-# **形状影响不大，宽度影响很大**：所以值得学习的是锐度 $w$。练习 4、5 分别训练拉普拉斯核、分析一个矩形核。
+# 三条权重曲线的峰都在 $x = 2.5$，宽窄却差很多。$w = 1$ 的最大权重只有 0.04，权重摊在很多键上，
+# 预测把峰谷削平：这是**偏差**。$w = 16$（$\sigma \approx 0.06$）把大部分权重交给最近的四个键（0.38、0.29、0.14、0.13），
+# 预测跟着这几个带噪声的输出起伏：这是**方差**。$w = 4$ 居中，三者中测试误差最小（0.049）。
+# 锐度就是在偏差与方差之间取舍的旋钮（练习 1 看数据变多时这个取舍怎样移动）。
 #
 # ## 训练 $w$：留一法
 #
@@ -309,21 +286,19 @@ print("keys:", tuple(train_keys.shape), " values:", tuple(train_values.shape))
 assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包含查询自己
 
 # %% [markdown]
-# 训练和书中一样：损失是每个样本平方误差的一半，对 50 个样本**求和**（$\frac{1}{2}\sum_i (\hat y_i - y_i)^2$），
+# 训练和书中一样：损失是每个样本平方误差的一半，对 50 个样本**求和**（$L(w) = \frac{1}{2}\sum_i (\hat y_i - y_i)^2$），
 # 随机梯度下降（SGD），学习率 0.5，训练 5 轮；每轮用全部训练样本，所以训练是确定性的。
-# 下面打印每轮之后的损失和 $w$，再画训练后的预测。
 
 # %%
-def train_nw(num_epochs, lr=0.5, reduction="sum"):
-    """Train w on the leave-one-out pairs with the book's loss (half the squared error, summed;
-    or averaged); returns the net, and w and the loss after 0, 1, ... epochs."""
+def train_nw(num_epochs, lr=0.5):
+    """Train w on the leave-one-out pairs with the book's loss (half the squared error, summed);
+    returns the net, and w and the loss after 0, 1, ... epochs."""
     torch.manual_seed(0)
     net = NWKernelRegression()
     trainer = torch.optim.SGD(net.parameters(), lr=lr)
     w_history, losses = [net.w.item()], []
     for epoch in range(num_epochs + 1):
-        l = (net(x_train, train_keys, train_values) - y_train) ** 2 / 2  # (n_train,)
-        l = l.sum() if reduction == "sum" else l.mean()
+        l = ((net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum()
         losses.append(l.item())  # loss after `epoch` epochs
         if epoch < num_epochs:
             trainer.zero_grad()
@@ -354,11 +329,10 @@ assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
 assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
 
 # %% [markdown]
-# 损失在第一轮就降了一大半，训练后的测试误差约是 $w = 1$ 的五分之一。但 $w$ 从 0.5 一步跳到了 8.70，
-# 之后每轮只回落约 0.1，5 轮后停在 8.33；图中的预测已经有些跟着噪声起伏，测试误差（0.084）比 $w = 4$（0.049）高七成。
-# 书中训练 5 轮就拿去预测；这里多看一步：把训练最小化的留一损失 $L(w) = \frac{1}{2}\sum_i (\hat y_i - y_i)^2$
-# 在一串 $w$ 上算出来。为了和测试误差同一尺度，下面算和画的都是每个点的平均平方误差 $2L(w)/n$，
-# 它与 $L(w)$ 只差一个常数倍，最低点相同。把它和“含自己的训练损失”、测试误差放在一起。每个 $w$ 只需构造一个 `NWKernelRegression(w=w)`：
+# 损失在第一轮就降了一大半，测试误差约是 $w = 1$ 的五分之一。但 $w$ 从 0.5 一步跳到了 8.70，
+# 之后每轮只回落约 0.1，5 轮后停在 8.33；预测已经有些跟着噪声起伏，测试误差（0.084）比 $w = 4$（0.049）高七成。
+# 为了看清发生了什么，在一串 $w$ 上算出训练最小化的留一损失，和“含自己的训练损失”、测试误差放在一起。
+# 为了和测试误差同一尺度，算的是每个点的平均平方误差 $2L(w)/n$（与 $L(w)$ 只差常数倍，最低点相同）：
 
 # %%
 ws = [0.25 * i for i in range(1, 81)]  # w = 0.25, 0.5, ..., 20
@@ -394,110 +368,132 @@ assert abs(curves["loo"][ws.index(4.0)] - nw.loo_loss(4.0, x_train, y_train)) < 
 # %% [markdown]
 # 图里读出三件事：
 #
-# * 含自己的训练损失（蓝色点线）随 $w$ 一路下降：用它训练，$w$ 会一直变大——这就是要留一的原因。
-# * 留一损失（蓝色实线）在 $w \approx 4$ 处最低，测试误差（红色虚线）的最低点也在这里：**目标是对的**。
-#   留一损失的目标 $y_i$ 带着方差 $0.5^2 = 0.25$ 的噪声，所以它整体比测试误差高，要比较的是两条曲线**最低点的位置**。
-# * 但 5 轮训练的第一步（橙色箭头）就越过了最低点，落在右边一段平缓的坡上，每轮只回落一点；
-#   训练 100 轮（绿色圆圈），$w$ 才沿坡回到最低点，测试误差随之降到约 0.05。
+# * 含自己的训练损失（灰色点线）随 $w$ 一路下降：用它训练，$w$ 会一直变大——这就是要留一的原因。
+# * 留一损失（蓝色实线）最低在 $w = 4.00$，测试误差（红色虚线）最低在 $w = 3.75$，几乎同一处：**目标是对的**。
+#   （留一损失的目标 $y_i$ 带着方差 $0.25$ 的噪声，所以整条曲线比测试误差高。）
+# * 但书中 5 轮训练的第一步（橙色箭头）就越过了最低点，落在右边平缓的坡上，每轮只回落一点；
+#   训练 100 轮（绿色），$w$ 才沿坡回到最低点附近，测试误差随之降到约 0.05。
 #
 # 所以“可学习的 $w$ 自己找到偏差与方差的平衡点”成立，但前提是优化做得足够好。
 
 # %% [markdown]
 # <details><summary>深入一步：第一步为什么跳得这么远？</summary>
 #
-# 书中的损失是 50 个样本的半平方误差之**和**，梯度也是 50 个梯度之和。在起点 $w \approx 0.5$，$L(w)$ 很陡
-# （`backward()` 给出 $dL/dw = -16.40$），乘上学习率 0.5，一步就走出 8.20。越过最低点以后，核已经窄到每个训练点只看几个近邻，
+# 书中的损失是 50 个样本的半平方误差之**和**，梯度也是 50 个梯度之和。在起点 $w = 0.50$，$L(w)$ 很陡：
+# 上面打印的 $w$ 一步走出 $8.70 - 0.50 = 8.20$，除以学习率 0.5，梯度约为 $-16.4$。越过最低点以后，核已经窄到每个训练点只看几个近邻，
 # 再改变 $w$ 对预测影响不大，梯度很小，所以每轮只回落一点。把损失改成**平均**（步长缩小 50 倍），
-# $w$ 就从下方一步步爬向最低点，不会越过它，但慢得多：10、50、200 轮后 $w$ 分别是 1.7、2.71、3.6，还没到 4。
-# 练习 4 训练拉普拉斯核时用的就是平均损失和更大的学习率。
+# $w$ 会从下方一步步爬向最低点，不会越过它，但要慢得多；练习 4 用的就是平均损失和更大的学习率。
 #
 # </details>
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 check_net = NWKernelRegression(w=w_history[0])
 ((check_net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
-assert abs(check_net.w.grad.item() + 16.40) < 0.01 and abs(w_history[1] - w_history[0] - 8.20) < 0.01
-_, check_w_mean, _ = train_nw(200, reduction="mean")
-assert all(abs(check_w_mean[i] - v) < 0.01 for i, v in ((10, 1.7), (50, 2.71), (200, 3.6)))
-assert all(a < b < w_loo_best for a, b in zip(check_w_mean, check_w_mean[1:]))  # from below
+assert abs(check_net.w.grad.item() + 16.40) < 0.05 and abs(w_history[1] - w_history[0] - 8.20) < 0.01
 
 # %% [markdown]
-# 训练改变的是注意力有多集中。把 $w = 1$、训练 5 轮后的 $w$ 和留一损失最低的 $w$ 的权重热图画在同一个色标上，
-# 标题里是每行平均要几个键才凑够 90% 的权重：
+# 训练改变的是注意力有多集中。量化它：每个查询把权重从大到小累加，要几个键才凑够 90%？对全部测试查询取平均：
 
 # %%
-keys_90 = nw.plot_weight_heatmaps((1.0, w_learned, w_loo_best), ("fixed", "trained 5 epochs", "leave-one-out best"),
-                                  x_train, y_train, x_test)
+def keys_for_mass(weights, mass=0.9):
+    """Mean over rows of how many of the largest weights reach `mass`; weights: (rows, keys)."""
+    cumulative = weights.sort(dim=1, descending=True).values.cumsum(dim=1)
+    return ((cumulative < mass).sum(dim=1) + 1).float().mean().item()
+
+
+heat_ws = {"fixed": 1.0, "trained 5 epochs": w_learned, "leave-one-out best": w_loo_best}
+keys_90 = {}
+with torch.no_grad():
+    for label, w in heat_ws.items():
+        model = NWKernelRegression(w=w)
+        model(x_test, test_keys, test_values)
+        keys_90[label] = keys_for_mass(model.attention_weights)
+nw.plot_weight_heatmaps(tuple(heat_ws.values()), tuple(heat_ws), x_train, y_train, x_test)  # 只画图
+print("keys holding 90% of the weight:", {k: round(v, 1) for k, v in keys_90.items()})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert keys_90["fixed"] > 20 and keys_90["trained 5 epochs"] < keys_90["leave-one-out best"] < 10
+for label, w in heat_ws.items():  # the figure's titles count the same keys
+    assert abs(nw.keys_for_mass(nw.predict(w, x_test, x_train, y_train)[1]).float().mean() - keys_90[label]) < 1e-6
 
 # %% [markdown]
-# 三幅图的色标相同。$w = 1$ 的带又宽又淡，每行平均要 26.1 个键才凑够 90% 的权重；训练 5 轮后（$w = 8.33$），
-# 带窄到 4.6 个键、颜色最深，每个预测几乎只是几个近邻的平均，所以会跟着噪声起伏；
-# 留一损失最低的 $w = 4$ 介于两者之间，约 8.4 个键。学习 $w$，就是学习注意力该集中在多少个键上。
+# 三幅热图的色标相同。$w = 1$ 的带又宽又淡（26.1 个键）；训练 5 轮后（$w = 8.33$）带最窄、颜色最深（4.6 个键）；
+# 留一最优的 $w = 4$ 居中（8.4 个键）。学习 $w$，就是学习注意力该集中在多少个键上。
 
 # %% [markdown]
 # ### 动手试试：查询、锐度和留一损失
 #
-# 下面的探索器把这一节的三件事放在一起：菜单选锐度 $w$（0 就是平均汇聚，4 是留一损失最低的 $w$，8.33 是训练 5 轮后的 $w$），
-# 滑块拖动查询 $x$。左边是整条预测曲线，灰色竖线和菱形标出当前查询和它的预测；
-# 中间是这个查询分给各个键的权重，纵轴对所有状态都相同（平方根刻度，0.02 和 0.9 都看得清）；
-# 右边是留一损失 $2L(w)/n$（蓝色实线）和测试误差（红色虚线）随 $w$ 的曲线，两个菱形标出当前的 $w$，
-# 竖虚线标出留一最优和训练 5 轮的 $w$。每个面板下方打印着对应的数字。它从 $w = 1$、$x = 2.5$ 开始。
+# 菜单选锐度 $w$（0 是平均汇聚，4 是留一最优，8.33 是训练 5 轮后），滑块拖动查询 $x$。
+# 左：整条预测，菱形是当前查询的预测；中：这个查询分给各个键的权重（平方根纵轴，所有状态相同）；
+# 右：留一损失和测试误差随 $w$ 的曲线，菱形是当前的 $w$。每个面板下方打印着数字（左边还有真实值 $f(x)$）。
 #
-# **先猜，再拖**：(1) 把查询拖到左端 $x = 0$，权重曲线会变成什么形状？那里的预测会高于还是低于真实值 $f(0) = 0$？
+# **先猜，再拖**：(1) 把查询拖到左端 $x = 0$，权重曲线会变成什么形状？那里的预测会高于还是低于 $f(0) = 0$？
 # (2) 选 $w = 0$ 再拖动查询，权重还会跟着动吗？(3) 把查询放回 $x = 2.5$，依次选 1、4、8.33、16：中间的小丘和右边的菱形怎样一起变化？
 
 # %%
-nw.sharpness_explorer(x_train, y_train, x_test, y_truth,
+nw.sharpness_explorer(x_train, y_train, x_test, y_truth, f=f,
                       marks={"trained 5 epochs": w_learned, "leave-one-out best": w_loo_best})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 ex_states = nw.sharpness_states(x_train, y_train, x_test, y_truth, [0.0, 1.0, 4.0, round(w_learned, 2), 16.0],
-                                [0.0, 2.5, 5.0])
+                                [0.0, 2.5, 5.0], f=f)
 ex_text = {}
 for r in ex_states["text"]:
     ex_text[(r["w"], r["q"])] = ex_text.get((r["w"], r["q"]), "") + " | " + r["text"]
-assert "prediction 0.71 | largest weight 0.253 | 90% of the weight on 4 keys" in ex_text[(4.0, 0.0)]
-assert "prediction 2.18 | largest weight 0.067 | 90% of the weight on 20 keys" in ex_text[(1.0, 0.0)]
+assert "prediction 0.71 | true value f(x) = 0.00 | largest weight 0.253 | 90% of the weight on 4 keys" \
+    in ex_text[(4.0, 0.0)]
+assert "prediction 2.18 | true value f(x) = 0.00 | largest weight 0.067 | 90% of the weight on 20 keys" \
+    in ex_text[(1.0, 0.0)]
 assert "largest weight 0.040 | 90% of the weight on 33 keys" in ex_text[(1.0, 2.5)]
 assert "largest weight 0.020 | 90% of the weight on 45 keys" in ex_text[(0.0, 0.0)]
-assert ex_text[(0.0, 0.0)].split(":")[-1] == ex_text[(0.0, 5.0)].split(":")[-1]  # w = 0: query ignored
+assert ex_text[(0.0, 0.0)].split("largest")[-1] == ex_text[(0.0, 5.0)].split("largest")[-1]  # w = 0
 assert "prediction 2.43" in ex_text[(0.0, 0.0)] and "prediction 2.43" in ex_text[(0.0, 5.0)]
 for w, peak, keys, loo, mse in ((1.0, 0.040, 33, 0.779, 0.428), (4.0, 0.145, 8, 0.360, 0.049),
                                 (round(w_learned, 2), 0.234, 5, 0.397, 0.084), (16.0, 0.385, 4, 0.452, 0.129)):
     assert f"largest weight {peak:.3f} | 90% of the weight on {keys} keys" in ex_text[(w, 2.5)]
     assert f"2L(w)/n {loo:.3f}, test MSE {mse:.3f}" in ex_text[(w, 2.5)]
 
-# %% [markdown]
-# 这一次运行里：
+# %% [markdown] jupyter={"source_hidden": true}
+# <details><summary>猜完再展开：这一次运行里看到的</summary>
 #
-# * 在 $x = 2.5$（$w = 1$），权重是以查询为中心的对称小丘，最大 0.040，90% 的权重落在 33 个键上。
-#   拖动查询，小丘跟着查询平移：**查询决定哪些键分到权重**，这就是注意力。
-# * 拖到 $x = 0$，小丘只剩右半边：所有键都在查询右侧，最大权重升到 0.067，90% 的权重落在 20 个键上；
-#   这些键的输出大多比 $f(0) = 0$ 大得多，预测是 2.18，**偏高**。窄一些的核（$w = 4$）在这里只借最近的 4 个键，预测 0.71，偏得少，
-#   但只要核有宽度，边界上的查询就只能向内“借”值。
-# * 选 $w = 0$，无论查询在哪，权重都是平的 $1/50 = 0.02$，预测都一样（2.43）：没有了查询与键的比较，也就没有了注意力。
-# * 在 $x = 2.5$ 依次选 1、4、8.33、16，小丘在同一个纵轴上越来越高、越来越窄（最大权重 0.040、0.145、0.234、0.385，
-#   90% 的权重从 33 个键缩到 8、5、4 个）。右边的菱形同时沿曲线走过谷底：$w = 1$ 还在左边的陡坡上（留一损失 0.779），
-#   $w = 4$ 在谷底（0.360），训练 5 轮的 $w = 8.33$ 稍高（0.397），$w = 16$ 更高（0.452）；测试误差依次是 0.428、0.049、0.084、0.129。
-#   锐度、注意力的集中程度和留一损失，是同一个旋钮的三种看法。
+# 1. 拖到 $x = 0$（$w = 1$），小丘只剩右半边：所有键都在查询右侧，最大权重 0.067，90% 的权重在 20 个键上。
+#    这些键的输出大多比 $f(0) = 0.00$ 大，预测 2.18，**偏高**；$w = 4$ 只借最近的 4 个键，预测 0.71，偏得少，
+#    但只要核有宽度，边界上的查询就只能向内“借”值。
+# 2. $w = 0$ 时无论查询在哪，权重都是平的 $1/50 = 0.02$，预测都是 2.43：没有查询与键的比较，就没有注意力。
+#    $w > 0$ 时小丘跟着查询平移：**查询决定哪些键分到权重**。
+# 3. 在 $x = 2.5$ 依次选 1、4、8.33、16，小丘越来越高、越来越窄（最大权重 0.040、0.145、0.234、0.385；
+#    90% 的权重在 33、8、5、4 个键上）；右边的菱形走过谷底：留一损失 0.779、0.360、0.397、0.452，
+#    测试误差 0.428、0.049、0.084、0.129。
+#
+# </details>
 
 # %% [markdown]
 # ## 从一个 $w$ 到 10.3 节的注意力
 #
-# Nadaraya-Watson 已经是注意力汇聚，但只是它最小的一种：整个模型只有一个可学习的标量 $w$，
-# 它只能调节“看多宽”，不能改变“看什么”。后面几节要补上的正是它缺的东西：
+# 高斯核的分数其实已经藏着 10.3 节的**点积**。把平方展开：
 #
-# * **查询和键是向量**，不是一维的数：一个词、一个像素块都要用 $d$ 维向量表示，“接近”不再只是 $|x - x_i|$。
-# * **查询和键的表示是学出来的**：10.3 节的加性注意力先用可学习的矩阵 $\mathbf{W}_q, \mathbf{W}_k$ 把它们变换再比较
-#   （10.5 节的多头注意力也这样做）；这里的 $x$ 和 $x_i$ 原样进入核。
-# * **打分函数本身可以学**：这里的分数固定是 $-\frac{1}{2}(x - x_i)^2 w^2$；10.3 节的加性注意力用一个小网络打分，
-#   缩放点积注意力用 $\mathbf{q}^\top \mathbf{k} / \sqrt{d}$，其中 $1/\sqrt{d}$ 和这里的 $w^2$ 一样是温度旋钮。
+# $$-\tfrac{1}{2}(x - x_i)^2 = x\,x_i - \tfrac{1}{2}x_i^2 - \tfrac{1}{2}x^2 .$$
 #
-# 书中还提到，非参数的 Nadaraya-Watson 估计具有**一致性**（consistency）：数据足够多时，它收敛到最优结果。
-# 这里要补一句条件：核的宽度必须随 $n$ 增大而**变窄**（$w$ 变大），否则偏差一直留着。练习 1 用数字说明这一点。
+# 最后一项只与查询有关，对同一行的所有键都一样，在 softmax 里约掉。所以高斯核的权重就是
+# “查询与键的点积 $x\,x_i$，加上一个只与键有关的偏置 $-\frac{1}{2}x_i^2$”的 softmax。用本节开头的权重验证：
+
+# %%
+dot_scores = x_test.unsqueeze(1) * x_train.unsqueeze(0) - x_train.unsqueeze(0) ** 2 / 2  # x x_i - x_i^2 / 2
+dot_weights = torch.softmax(dot_scores, dim=1)
+top4 = attention_weights[25].topk(4).indices  # 查询 x = 2.5 权重最大的 4 个键
+print("x = 2.5, 4 largest weights: dot product + bias", [round(v, 4) for v in dot_weights[25, top4].tolist()],
+      " Gaussian", [round(v, 4) for v in attention_weights[25, top4].tolist()])
+print(f"max |difference| over all {n_test} x {n_train} weights: {(dot_weights - attention_weights).abs().max():.6f}")
+
+# %% [markdown]
+# 两者相同（最大差别在小数点后六位以内，只是浮点舍入）。当所有键的长度相同时，偏置项也约掉，只剩点积；乘上 $w^2$ 就是带温度的点积。
+# Nadaraya-Watson 只是这种注意力最小的一种：整个模型只有一个标量 $w$，只能调节“看多宽”，不能改变“看什么”。后面几节补上的是：
+#
+# * **查询和键是 $d$ 维向量**，分数是 $\mathbf{q}^\top \mathbf{k}$；10.3 节的缩放点积注意力除以 $\sqrt{d}$，和这里的 $w^2$ 一样是温度旋钮。
+# * **查询和键的表示是学出来的**：加性注意力和多头注意力先用可学习的矩阵 $\mathbf{W}_q, \mathbf{W}_k$ 变换它们再比较；这里的 $x$ 和 $x_i$ 原样进入核。
+#
+# 书中还提到，非参数的 Nadaraya-Watson 估计具有**一致性**（consistency）：数据足够多时收敛到最优结果；
+# 条件是核的宽度随 $n$ 增大而变窄，练习 1 用数字说明这一点。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -514,11 +510,10 @@ for w, peak, keys, loo, mse in ((1.0, 0.040, 33, 0.779, 0.428), (4.0, 0.145, 8, 
 #
 # ## 小结
 #
-# * Nadaraya-Watson 核回归就是注意力汇聚：查询是新输入，键是训练输入，值是训练输出；用高斯核时，权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax，离查询越近的键权重越大。平均汇聚是所有权重都为 $1/n$ 的特例。
-# * 在距离上乘一个可学习的 $w$ 就得到带参数的注意力汇聚。$w = 1/\sigma$ 是核宽度的倒数（锐度），$w^2$ 是 10.1 节温度的倒数：$w$ 越大权重越集中，偏差小而方差大；$w$ 越小越平滑，偏差大而方差小。`torch.bmm`（$(b, a, c) \times (b, c, d) \to (b, a, d)$）批量计算这些加权平均。
-# * 训练 $w$ 要用留一法，否则每个查询只看自己就能把训练误差降为零。这组数据上留一损失和测试误差都在 $w \approx 4$ 最低；书中的 5 轮训练第一步就越过了它（停在 $w \approx 8.3$），约 100 轮才回到最低点：目标对，还要优化得好。
-# * 核的形状影响不大，宽度影响很大：同样宽度的高斯核、拉普拉斯核和矩形核，在 $w = 4$ 到 $8$ 之间测试误差都在 0.047 到 0.089 之间；同一个核从 $w = 4$ 放宽到 $w = 1$，误差涨到 4.6 到 13 倍。
-# * Nadaraya-Watson 只有一个标量 $w$ 可学；后面几节的注意力让查询、键成为向量，并学习它们的表示和打分函数。
+# * Nadaraya-Watson 核回归就是注意力汇聚：查询是新输入，键是训练输入，值是训练输出，高斯核的权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax；平均汇聚是权重全为 $1/n$ 的特例。
+# * 可学习的锐度 $w = 1/\sigma$ 是逆温度（$w^2 = 1/\tau$），在偏差与方差之间取舍。`torch.bmm` 批量计算加权平均。
+# * 训练 $w$ 要用留一法；留一损失的最低点选对了 $w$，但书中的 5 轮 SGD 第一步就越过了它，约 100 轮才回来。
+# * 高斯核的分数是点积 $x\,x_i$ 加一个键的偏置：10.3 节的点积注意力由此而来。
 #
 # ## 练习
 #
@@ -574,17 +569,10 @@ assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias s
 # ### 练习 2
 #
 # 训练后的 $w$ 是多少？对应的高斯核标准差 $\sigma = 1/w$ 是多少？
-# （先在探索器里选 $w = 8.33$，看中间面板下方打印的“90% 的权重落在几个键上”。）为了量化“权重更尖锐”，对每个测试查询数一数：按权重从大到小累加，要多少个训练样本才能凑够 90% 的权重？
-# 分别对 $w = 1$ 和训练后的 $w$ 求这个数的平均值。定义 `ex2_w`、`ex2_sigma`，
+# 用正文的 `keys_for_mass` 分别对 $w = 1$ 和训练后的 $w$ 求“凑够 90% 权重平均要几个键”。定义 `ex2_w`、`ex2_sigma`，
 # 以及字典 `ex2_keys_for_90`，键为 `"w = 1"` 和 `"trained"`。然后用正文的权重之比公式解释：两个数为什么差这么多？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-def keys_for_mass(weights, mass=0.9):
-    """Mean number of largest weights per row needed to reach `mass`; weights: (rows, keys)."""
-    cumulative = weights.sort(dim=1, descending=True).values.cumsum(dim=1)
-    return ((cumulative < mass).sum(dim=1) + 1).float().mean().item()
-
-
 ex2_w = net.w.item()
 ex2_sigma = 1 / ex2_w
 ex2_keys_for_90 = {}
@@ -666,7 +654,7 @@ assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed L
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不是每次都选对。五组数据上留一法选出的 $w$ 在 3 到 8 之间，测试误差最小的 $w$ 在 3 到 6 之间，
 # 只有 seed 0 恰好两者都是 4（见上面的输出）。原因是留一损失在最低点附近很平
-# （每行打印的 $2L(w)/n$ 在测试误差最小的 $w$ 处只比最低值高不到 7%，而 $w = 1$ 处是最低值的 1.9 到 2.5 倍），最低点落在哪里带有偶然性；
+# （每行打印的 $2L(w)/n$ 在测试误差最小的 $w$ 处只比最低值高不到 4%，而 $w = 1$ 处是最低值的 1.9 到 2.5 倍），最低点落在哪里带有偶然性；
 # 代价有时不小（有一组数据的测试误差是最优 $w$ 的近 3 倍）。但它从不选 $w = 1$ 或 $w = 16$：
 # 留一法可靠地排除了明显过宽和过窄的核，每组数据上它选出的 $w$ 的测试误差都比 $w = 1$ 小得多。
 
@@ -735,7 +723,7 @@ assert ex4_test_mse < 1.5 * w_mse[4.0], \
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：训练到收敛后（最后的梯度不到千分之一），拉普拉斯核的 $w$ 停在约 5.3，测试误差 0.056，
 # 与调好的高斯核（$w = 4$，0.049）相差无几，也好于正文训练 5 轮的高斯核（0.084）。
-# 这又是正文的教训：核的形状不如锐度要紧，而锐度要靠留一损失**优化到底**才选得好。
+# 核的形状不如锐度要紧，而锐度要靠留一损失**优化到底**才选得好（练习 5 从另一面说明同一件事）。
 # 热图里的亮带比正文 $w = 1$ 的高斯核窄得多，每行最大的权重（上面打印）在 0.15 到 0.34 之间，介于正文 $w = 4$ 与 $w = 16$ 的权重曲线之间。
 
 # %% [markdown]
@@ -779,8 +767,8 @@ assert ex5_test_mse < 0.6 * test_mse(y_hat_np), "the boxcar beats the Gaussian w
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：矩形核的带边缘清晰，窗口外的权重恰好为 0；带并不均匀：在两端（左上角和右下角），
 # 窗口只有一侧有键，落在里面的键少，每个分到的权重更大，所以两角的带更窄、颜色更深。
-# 高斯核的带是渐变的，而且比看上去宽：$\sigma = 1$ 时 $\pm 1$ 之内平均只有约四分之三的权重（见上面的输出；图 10.2.1 的 67% 是 12 个等距的键、一个居中查询的情形，这里是 50 个随机的键、对全部查询取平均），
+# 高斯核的带是渐变的，而且比看上去宽：$\sigma = 1$ 时 $\pm 1$ 之内平均只有约四分之三的权重（见上面的输出；图 10.2.1 的 67% 是 12 个键、一个居中查询的情形，这里是 50 个随机的键、对全部查询取平均），
 # 其余的权重落在 $\pm 2$、$\pm 3$ 处的远键上，把峰谷抹得更平。矩形核把全部权重留在 $\pm 1$ 之内，
-# 它的有效宽度（均匀分布 $U(-1, 1)$ 的标准差 $1/\sqrt{3} \approx 0.58$）相当于 $w \approx 1.7$ 的高斯核（也就是正文“核的形状”一节里 $w = \sqrt{3}$ 的矩形核），
+# 它的有效宽度（均匀分布 $U(-1, 1)$ 的标准差 $1/\sqrt{3} \approx 0.58$）相当于 $w \approx 1.7$ 的高斯核，
 # 偏差小得多。它的测试误差（0.211）和 $w = 1.5$ 的高斯核（0.212）几乎一样，比 $w = 1.73$ 的（0.159）差一些。
 # 说到底还是锐度：矩形核赢在更窄，而不是形状更好。
