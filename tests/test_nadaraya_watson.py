@@ -217,46 +217,6 @@ def test_loss_curves_hold_the_leave_one_out_and_test_errors():
         assert loo == pytest.approx([direct_loo_loss(w, x, y)], abs=1e-3)
 
 
-def test_shaped_kernels_keep_the_taught_class_and_match_their_width():
-    from d2l_attention.explore import nadaraya_watson as nw
-
-    queries, keys, values = make_problem()
-    gauss = nw.ShapedKernelRegression("gaussian", w=2.0)
-    assert isinstance(gauss, d2l.NWKernelRegression)
-    torch.testing.assert_close(gauss(queries, keys, values),
-                               d2l.NWKernelRegression(w=2.0)(queries, keys, values))
-    # Laplace: weights proportional to exp(-sqrt(2) w |x - x_i|)
-    lap = nw.ShapedKernelRegression("laplace", w=2.0)
-    lap(queries, keys, values)
-    k = torch.exp(-math.sqrt(2) * 2.0 * (queries[:, None] - keys).abs())
-    torch.testing.assert_close(lap.attention_weights, k / k.sum(dim=1, keepdim=True))
-    # boxcar: equal weights inside the half-width sqrt(3)/w, zero outside
-    box = nw.ShapedKernelRegression("boxcar", w=1.0)
-    box(queries, keys, values)
-    inside = ((queries[:, None] - keys).abs() <= math.sqrt(3)).float()
-    torch.testing.assert_close(box.attention_weights, inside / inside.sum(dim=1, keepdim=True))
-    with pytest.raises(ValueError, match="no key"):
-        nw.ShapedKernelRegression("boxcar", w=1000.0)(queries, keys, values)
-    with pytest.raises(ValueError, match="shape"):
-        nw.ShapedKernelRegression("cosine", w=1.0)
-
-
-def test_kernel_shapes_figure_reports_each_shapes_test_mse(monkeypatch):
-    from d2l_attention.explore import nadaraya_watson as nw
-
-    monkeypatch.setattr(d2l.plt, "show", lambda: None)
-    x, y, x_test, y_truth = small_data(n=30)
-    mse = nw.plot_kernel_shapes(x, y, x_test, y_truth, w=2.0, ws=(0.5, 1.0))
-    d2l.plt.close("all")
-    assert set(mse) == {"gaussian", "laplace", "boxcar"}
-    for shape in mse:
-        assert set(mse[shape]) == {0.5, 1.0, 2.0}
-        with torch.no_grad():
-            net = nw.ShapedKernelRegression(shape, w=2.0)
-            y_hat = net(x_test, x.repeat(len(x_test), 1), y.repeat(len(x_test), 1))
-        assert mse[shape][2.0] == pytest.approx(((y_hat - y_truth) ** 2).mean().item())
-
-
 def test_weight_heatmaps_count_the_keys_of_nw_kernel_regression(monkeypatch):
     from d2l_attention.explore import nadaraya_watson as nw
 

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 
-import numpy as np
 import torch
 
 import d2l_attention as d2l
@@ -74,48 +72,6 @@ def loo_loss(w, x, y, reduction="mean"):
     with torch.no_grad():
         errors = (d2l.NWKernelRegression(w=w)(x, keys, values) - y) ** 2
     return (errors.mean() if reduction == "mean" else errors.sum()).item()
-
-
-KERNEL_SHAPES = ("gaussian", "laplace", "boxcar")
-
-
-class ShapedKernelRegression(d2l.NWKernelRegression):
-    """`NWKernelRegression` with another kernel shape of the same width sigma = 1 / w.
-
-    Only the attention scores change (`log_kernel`); the softmax and the pooling are the taught
-    class's. With u = w (x - x_i), the distance in units of sigma, the scores are
-        gaussian: -u^2 / 2               (the taught class itself)
-        laplace:  -sqrt(2) |u|           (exp(-|d| / b) with b = sigma / sqrt(2))
-        boxcar:   0 if |u| <= sqrt(3), else -inf (a window of half-width sqrt(3) sigma)
-    so all three kernels, as densities over x - x_i, have standard deviation sigma."""
-
-    def __init__(self, shape="gaussian", w=None, **kwargs):
-        if shape not in KERNEL_SHAPES:
-            raise ValueError(f"shape={shape!r}: choose one of {KERNEL_SHAPES}")
-        super().__init__(w=w, **kwargs)
-        self.shape = shape
-
-    def log_kernel(self, queries, keys):
-        if self.shape == "gaussian":
-            return super().log_kernel(queries, keys)
-        u = self.w * (queries[:, None] - keys)
-        if self.shape == "laplace":
-            return -math.sqrt(2) * u.abs()
-        scores = torch.where(u.abs() <= math.sqrt(3), 0.0, -math.inf)
-        if (scores == -math.inf).all(dim=-1).any():
-            raise ValueError(f"boxcar with w={float(self.w):g}: a query has no key within "
-                             f"half-width sqrt(3)/w = {math.sqrt(3) / float(self.w):.3f}; "
-                             "choose a smaller w")
-        return scores
-
-
-def shaped_test_mse(shape, w, x_train, y_train, x_test, y_truth):
-    """Test MSE of ShapedKernelRegression(shape, w) with every training pair as keys/values."""
-    m = len(x_test)
-    with torch.no_grad():
-        y_hat = ShapedKernelRegression(shape, w=w)(x_test, x_train.repeat(m, 1),
-                                                   y_train.repeat(m, 1))
-    return ((y_hat - y_truth) ** 2).mean().item()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -196,48 +152,6 @@ def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     d2l.plt.show()
-
-
-SHAPE_COLOURS = {"gaussian": WEIGHT, "laplace": "#9467bd", "boxcar": "#8c564b"}
-SHAPE_WS = tuple(round(0.5 * 2 ** (i / 3), 3) for i in range(13))  # 0.5 to 8, 3 per doubling
-
-
-@_single_threaded
-def plot_kernel_shapes(x_train, y_train, x_test, y_truth, w=4.0,
-                       ws=SHAPE_WS):
-    """Left: the Gaussian, Laplace and boxcar kernels of `ShapedKernelRegression` at one width
-    sigma = 1 / w, as densities over x - x_i. Right: each shape's test MSE over the sharpness
-    grid `ws` (log axis; by default 0.5 to 8, three steps per doubling).
-    Returns {shape: {w: test MSE}} over `ws` and `w`."""
-    grid = sorted(set(ws) | {float(w)})
-    mse = {s: {v: shaped_test_mse(s, v, x_train, y_train, x_test, y_truth) for v in grid}
-           for s in KERNEL_SHAPES}
-    sigma = 1 / w
-    d = torch.linspace(-4 * sigma, 4 * sigma, 401, dtype=torch.float64).numpy()
-    b, h = sigma / math.sqrt(2), math.sqrt(3) * sigma
-    density = {"gaussian": np.exp(-0.5 * (d / sigma) ** 2) / (sigma * math.sqrt(2 * math.pi)),
-               "laplace": np.exp(-np.abs(d) / b) / (2 * b),
-               "boxcar": (np.abs(d) <= h) / (2 * h)}
-    fig, axes = d2l.plt.subplots(1, 2, figsize=(8, 2.8))
-    for s in KERNEL_SHAPES:
-        axes[0].plot(d, density[s], color=SHAPE_COLOURS[s], label=s)
-        axes[1].plot(grid, [mse[s][v] for v in grid], "o-", ms=3, color=SHAPE_COLOURS[s],
-                     label=s)
-    axes[0].set_title(f"same width: sigma = {sigma:g} (w = {w:g})", fontsize=10)
-    axes[0].set_xlabel("x - x_i")
-    axes[0].set_ylabel("kernel (as a density)")
-    axes[0].legend(fontsize=8)
-    axes[1].axvline(w, color="gray", ls=":", lw=1)
-    axes[1].set_xscale("log")
-    axes[1].set_xticks([0.5, 1, 2, 4, 8])
-    axes[1].set_xticklabels(["0.5", "1", "2", "4", "8"])
-    axes[1].set_xticks([], minor=True)
-    axes[1].set_xlabel("sharpness w = 1/sigma (log scale)")
-    axes[1].set_ylabel("test MSE")
-    axes[1].set_title("every shape: the error is set by the width", fontsize=10)
-    fig.tight_layout()
-    d2l.plt.show()
-    return mse
 
 
 # ---------------------------------------------------------------------------------------------
