@@ -408,8 +408,9 @@ def scaling(dims=tuple(2**i for i in range(1, 10)), num_keys=10, seed=0):
     return _with_datasets(shown, scores=score_rows, weights=weight_rows)
 
 
-def _saved_bytes(fn):
-    """Run `fn()` and return the bytes of the distinct storages autograd keeps for backward."""
+def _saved_bytes(fn, *args):
+    """Run `fn(*args)`; return its result and the bytes of the distinct storages autograd keeps
+    for backward."""
     storages = {}
 
     def pack(t):
@@ -418,7 +419,7 @@ def _saved_bytes(fn):
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
+        out = fn(*args)
     return out, sum(storages.values())
 
 
@@ -440,9 +441,9 @@ def cost(batch_size=8, num_queries=128, num_kv=128, size=64, repeats=3, seed=0):
     result = {}
     for name, model in models.items():
         times = []
-        for i in range(repeats + 1):
+        for _ in range(repeats + 1):
             start = time.perf_counter()
-            out, saved = _saved_bytes(lambda: model(q, k, v))
+            out, saved = _saved_bytes(model, q, k, v)
             out.sum().backward()
             times.append(time.perf_counter() - start)
         result[name] = (sorted(times[1:])[len(times[1:]) // 2], saved)

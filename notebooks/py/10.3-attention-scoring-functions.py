@@ -19,8 +19,7 @@
 # 10.1 节用点积给键打分，10.2 节用高斯核；两者都是先给每个“查询–键”对打一个实数分，
 # 再用 softmax 把分数变成权重。给分数的这个函数叫**注意力评分函数**（attention scoring function）。
 # 本节回答：**分数应该怎样算？** 我们实现加性注意力和缩放点积注意力（连同处理填充的掩蔽），
-# 看两者能学到什么样的偏好、为什么实践中默认用点积，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度，不缩放的模型学得慢。
-# 后面的 Bahdanau 注意力、多头注意力和 Transformer 都直接调用这里的组件。
+# 看两者能学到什么偏好、为什么默认用点积，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度。后面各节都直接调用这里的组件。
 
 # %%
 import math
@@ -109,9 +108,8 @@ print(F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1).round(decimals=4))
 print(F.softmax(torch.full((4,), float("-inf")), dim=-1))
 
 # %% [markdown]
-# NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（注意力输出是零向量），
-# 因为填充不该分到任何注意力：这一行不填 $-\infty$（softmax 和梯度都有定义），softmax 之后再由
-# `torch.where` 置零。`valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个长度）。
+# NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（输出零向量，填充不该分到注意力）：
+# 这一行不填 $-\infty$，softmax 之后再由 `torch.where` 置零。`valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个长度）。
 
 # %%
 #@save
@@ -154,8 +152,8 @@ assert torch.equal(masked_softmax(X, torch.tensor([2, 3])), core)
 # %% [markdown]
 # 只看 1 个键的行把全部权重给了键 0；$L = 0$ 的行和是 0 而不是 NaN。
 #
-# 再看掩蔽对一组有意义的分数做了什么：10 个一样长的二维键均匀排在圆上（键 $j$ 的方向角 $36° \times j$），
-# 查询 $i$ 与键 $i$ 同向，分数是 $\mathbf{q}_i^\top\mathbf{k}_j/\sqrt{2}$。不掩蔽时热图是一条对角带。两种掩蔽：
+# 再看一组有意义的分数：10 个一样长的二维键均匀排在圆上（键 $j$ 的方向角 $36° \times j$），
+# 查询 $i$ 与键 $i$ 同向，分数是 $\mathbf{q}_i^\top\mathbf{k}_j/\sqrt{2}$，不掩蔽时热图是一条对角带。两种掩蔽：
 #
 # * 每个样本一个有效长度 6（一维 `valid_lens`）：所有查询只能看键 0 到 5；
 # * 每个查询一个有效长度 $i + 1$（二维 `valid_lens` $= [1, 2, \ldots, 10]$）：第 $i$ 个查询只能看键 0 到 $i$，
@@ -195,11 +193,10 @@ assert masked_softmax(circle_scores, torch.tensor([4]))[0].argmax(dim=-1).tolist
 # 中图：查询 6 和 7 看不到自己的键，权重转到可见的键里方向最近的键 5；查询 8 和 9 转到键 0
 # （圆上键 9 的下一个就是键 0）。右图是下三角，查询 0 只能看键 0。被挤出来的权重都分给了可见的键，每行仍和为 1（上面输出的最后一行）。
 #
-# 下面的探索器把掩蔽的两步并排画出：左边是分数，被掩蔽的格子换成 $-\infty$；右边是按行 softmax 之后的权重。
-# 它从中图的状态（$L = 6$）开始。对照 $\mathbf{q}_0$ 这一行：可见的分数是 6.36、5.15、1.97、−1.97、−5.15、−6.36，
-# 权重 0.76、0.23、0.01……就是这 6 个分数的 softmax，被挡住的 4 个键不参与分母。
+# 下面的探索器并排画出掩蔽的两步：左边是分数，被掩蔽的换成 $-\infty$；右边是按行 softmax 后的权重，从中图的状态（$L = 6$）开始。
+# $\mathbf{q}_0$ 这一行的权重 0.76、0.23、0.01……就是 6 个可见分数 6.36、5.15、1.97……的 softmax，被挡住的键不进分母。
 # 滑块是有效长度 $L$；勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$，在填充之外再挡住“未来”（$L = 10$ 时就是右图）。
-# 把 $L$ 往左拖：分数不变，只是更多格子变成 $-\infty$，每行的权重在剩下的键上重新归一化
+# 把 $L$ 往左拖：分数不变，更多格子变成 $-\infty$，每行在剩下的键上重新归一化
 # （例如 $L = 4$ 时 $\mathbf{q}_4$ 到 $\mathbf{q}_6$ 转给 $\mathbf{k}_3$，$\mathbf{q}_7$ 到 $\mathbf{q}_9$ 转给 $\mathbf{k}_0$：
 # 它们在剩下的分数里最大）；拖到 $L = 0$ 时整张图都是灰的，行和为 0。
 
@@ -330,8 +327,8 @@ print("dot-product output:", tuple(output.shape), output.reshape(2, 4).round(dec
 print("weights:", attention.attention_weights.reshape(2, 10).round(decimals=4))
 torch.manual_seed(0)
 dropped = attention.dropout.train()(attention.attention_weights)  # training mode: p = 0.5
-print("row sums after one dropout(0.5) draw:", dropped.sum(dim=-1).flatten().round(decimals=4).tolist())
-attention.eval();
+attention.eval()
+print("row sums after one dropout(0.5) draw:", [f"{x:.2f}" for x in dropped.sum(dim=-1).flatten().tolist()])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for b, L in enumerate([2, 6]):
@@ -415,7 +412,7 @@ d2l.plt.show()
 # * 加性注意力（$h = 8$）。
 #
 # 后两种用同样的训练（`attention_scoring.train_key_projected` 和 `train_additive`）：300 步 Adam，
-# 每步取 32 个方向随机、长度为 2 的查询，最小化目标权重与注意力权重的交叉熵。四幅热图共用一个颜色刻度：
+# 每步 32 个方向随机的查询，最小化与目标权重的交叉熵。四幅热图共用一个颜色刻度：
 
 # %%
 target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
@@ -596,13 +593,11 @@ attention_scoring.scaling()
 #   它的权重为 0 要靠 $\exp$ 下溢，而 $-\infty$ 不论分数的尺度和数据类型都给出严格的 0
 #   （float16 最大只能表示 65504，书中的赋值在半精度下得到的本来就是 $-\infty$）。
 # * **$L = 0$ 的行。** 书中的做法对这一行给出均匀的 $1/m$：注意力输出变成填充位置上值的平均，
-#   纯填充的内容“泄漏”进下游计算；这里给出全 0。`masked_softmax` 对每一行都走同样的三步
-#   （填充、softmax、`torch.where`），不先检查“这一批有没有 $L = 0$ 的行”：在 GPU 上，这样的检查要把结果读回 CPU，
-#   每次调用都得停下来等设备算完（主机同步）。对至少有一个有效键的行，结果与“只填充再 softmax”逐位相同。
-#   `d2l.check_valid_lens` 同理只在 CPU 张量上检查取值，在其他设备上只检查形状。
+#   纯填充的内容“泄漏”进下游计算；这里给出全 0。`masked_softmax` 不先检查“这一批有没有 $L = 0$ 的行”
+#   （在 GPU 上那要同步主机），对有有效键的行，结果与“只填充再 softmax”逐位相同。
 #   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起（PyTorch PR #133882）对这样的行也返回 0，更早的版本返回 NaN。
 # * **基类。** 书中 `AdditiveAttention` 和 `DotProductAttention` 各自写完整的 `forward`；这里共用基类
-#   `AttentionPooling`，子类只写 `score`，免得两份相同的代码改了一份忘了另一份。构造参数、属性名
+#   `AttentionPooling`，子类只写 `score`。构造参数、属性名
 #   （`W_k`、`W_q`、`w_v`、`attention_weights`、`dropout`）和 `state_dict` 都与书中相同，书中的代码照常运行。
 # * **暂退法。** 书中的演示都在评估模式；`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
 #   所以一次暂退后一行权重的和不是 1，只有期望是 1（第 4 章）。
@@ -638,8 +633,7 @@ assert t_add > 5 * t_dot
 # * **参数在上游。** 上面的几何演示是特意挑的：目标“只看方向、不看长度”正是点积的形式做不到的。
 #   10.5–10.7 节里查询和键是学出来的投影 $\mathbf{W}_q\mathbf{q}$、$\mathbf{W}_k\mathbf{k}$，
 #   分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 是一个可学习的双线性函数（上面的第三幅图、练习 2）：
-#   投影可以让点积偏向某些方向、忽略某些分量，偏好同样是学出来的，只是学在投影里。
-#   “完全不看长度”它学不会，需要时先把 $\mathbf{q}$、$\mathbf{k}$ 归一化（余弦注意力、QK-norm）就够了。
+#   投影可以让点积偏向某些方向、忽略某些分量，偏好学在投影里；“完全不看长度”需要时先归一化（QK-norm）就够了。
 #
 # 查询和键长度不同不是加性注意力独有的长处：双线性注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}$（练习 2）同样处理 $q \ne k$，
 # 仍然只是矩阵乘法。加性注意力真正独有的是分数经 $\tanh$ 非线性、且有界；需要这两点时才用它。
@@ -840,10 +834,9 @@ assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the 
 # %% [markdown]
 # ### 练习 4
 #
-# 加性注意力在计算中要物化一个 (`batch_size`, `num_queries`, `num_kv`, $h$) 的隐藏张量，
-# 点积注意力只需要 (`batch_size`, `num_queries`, `num_kv`) 的分数。用前向钩子（forward hook）
-# 实测：在 `AdditiveAttention(key_size=4, query_size=4, num_hiddens=16, dropout=0)` 的 `w_v` 上注册
-# `register_forward_hook`，记下它的输入张量的形状，存为 `ex4_hidden_shape`（元组）；
+# 用前向钩子（forward hook）找出加性注意力物化的隐藏张量：在
+# `AdditiveAttention(key_size=4, query_size=4, num_hiddens=16, dropout=0)` 的 `w_v` 上注册
+# `register_forward_hook`，把它的输入张量的形状存为 `ex4_hidden_shape`（元组）；
 # 对 `batch_size=2`、3 个查询、5 个键值对，把这个张量的元素个数与点积注意力权重的元素个数之比存为 `ex4_ratio`。
 # 再按这个比例估算 `batch_size=64`、长度 128 的自注意力、$h = 512$ 时加性注意力隐藏张量的 float32 大小（GiB），
 # 存为 `ex4_gib`。
