@@ -950,6 +950,6 @@ assert ex6_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：只有 $q_6$ 到 $q_9$ 四行变了，$q_0$ 到 $q_5$ 不变。因果掩蔽已经让第 $i$ 个查询只看键 $0, \ldots, i$；
 # 对 $i < 6$，这些键都在有效长度 6 之内，填充掩码挡不到它们。$i \ge 6$ 的查询本来还能看键 6 到 $i$（包括同向的键 $i$），
-# 现在这些键是填充，被挡住（探索器里是灰色的“–”，权重为 0），权重重新分给键 0 到 5：$q_6$、$q_7$ 转给方向最近的 $k_5$，
+# 现在这些键是填充，被挡住（探索器里分数变成灰色的 −inf，权重为 0），权重重新分给键 0 到 5：$q_6$、$q_7$ 转给方向最近的 $k_5$，
 # $q_8$、$q_9$ 转给 $k_0$，与不勾选 causal 时 $L = 6$ 的这四行相同。所以两种掩蔽叠加时，
 # 第 $i$ 个查询的有效长度是 $\min(i + 1, L)$；上面输出的第一个样本（$L = 5$、8 个查询）正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
