@@ -396,6 +396,8 @@ def test_masking_states_hold_what_masked_softmax_returns_for_each_valid_length()
             masked = [r["masked"] for r in state]
             assert masked == (~keep.expand(3, 5)).int().reshape(-1).tolist()
             assert all(r["weight"] == 0 for r in state if r["masked"])
+            assert [r["score"] for r in state] == pytest.approx(scores.reshape(-1).tolist(),
+                                                                abs=1e-4)
             assert f"{sum(masked)} of 15 cells masked" in line
             assert f"valid_lens = {lens.reshape(-1).tolist()}" in line
             assert line.endswith("row sums: 0.00" if L == 0 else "row sums: 1.00")
@@ -420,6 +422,10 @@ def test_masking_explorer_masks_the_circle_scores_and_zero_is_white():
     assert torch.equal(state(6, True)[6:], state(6, False)[6:])  # exercise 6
     # Vega draws weight 0 with matplotlib's Reds at 0, the colour show_heatmaps gives it.
     assert "#fff5f0" in json.dumps(explorer.spec)
+    # Both heatmaps (scores with -inf, weights) draw the one shared dataset, each its own colours.
+    assert explorer.spec["datasets"]["cells"] == weights
+    assert explorer.spec["resolve"] == {"scale": {"color": "independent"}}
+    assert '"-inf"' in json.dumps(explorer.spec)
 
 
 def test_circle_scores_are_the_scaled_dot_products_of_keys_on_a_circle():
@@ -434,10 +440,11 @@ def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
     dims = [2, 64]
     score_rows, weight_rows, text_rows = attention_scoring.scaling_states(dims, num_keys=6, seed=3)
     assert len(score_rows) == len(weight_rows) == 2 * 3 * 6 and len(text_rows) == 2 * 3 * 2
-    torch.manual_seed(3)  # the same draws as scaling_states makes
+    torch.manual_seed(3)  # the same draws as scaling_states makes: once, at the largest d
+    q_all = torch.randn(1, 1, max(dims), dtype=torch.float64)
+    k_all = torch.randn(1, 6, max(dims), dtype=torch.float64)
     for d in dims:
-        q = torch.randn(1, 1, d, dtype=torch.float64)
-        k = torch.randn(1, 6, d, dtype=torch.float64)
+        q, k = q_all[..., :d], k_all[..., :d]
         attention = d2l.DotProductAttention(dropout=0.0)
         attention(q, k, k)
         dots = (q @ k.transpose(1, 2))[0, 0]
@@ -467,21 +474,29 @@ def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
     assert saturated((64, "1")) > 10 and saturated((64, "sqrt(d)")) == saturated((64, "d")) == 0
 
 
-def test_scaling_explorer_starts_unscaled_at_the_largest_d_and_fixes_the_score_axis():
+def test_scaling_explorer_starts_unscaled_at_the_largest_d_with_one_score_axis_per_divisor():
     explorer = attention_scoring.scaling(dims=(2, 512))
     assert [(c.name, c.default) for c in explorer.controls] == [("d", 512), ("divide_by", "1")]
-    bound = 10 * math.ceil(max(abs(r["score"]) for r in explorer.views[0].data) / 10)
-    assert f'"domain": [{-bound}, {bound}]' in json.dumps(explorer.spec)  # one axis for all d
+    scores = explorer.views[0].data
+    assert len({r["i"] for r in scores}) == 10  # 10 keys, as in the notebook's experiment
+    bounds = attention_scoring.score_bounds(scores)
+    for divisor, bound in bounds.items():
+        largest = max(abs(r["score"]) for r in scores if r["divide_by"] == divisor)
+        assert largest < bound <= 1.02 * largest + 10
+    assert bounds["d"] < bounds["sqrt(d)"] < bounds["1"]
+    spec = json.dumps(explorer.spec)
+    assert f"divide_by == 'sqrt(d)' ? {bounds['sqrt(d)']:g}" in spec  # the axis follows the menu
     top = {(r["d"], r["divide_by"]): 0.0 for r in explorer.views[1].data}
     for r in explorer.views[1].data:
         top[r["d"], r["divide_by"]] = max(top[r["d"], r["divide_by"]], r["weight"])
-    assert top[512, "1"] > 0.95 and top[512, "sqrt(d)"] < 0.3 and top[512, "d"] < 0.1
+    assert top[512, "1"] > 0.95 and top[512, "sqrt(d)"] < 0.3 and top[512, "d"] < 0.11
 
 
 def test_explorers_are_not_in_the_book_api():
     for name in ("masking_states", "scaling_states", "masking", "scaling", "train_additive",
                  "direction_target", "show_masked_heatmaps", "train_key_projected",
-                 "KeyProjectedDotProduct", "retrieval_run", "circle_scores"):
+                 "KeyProjectedDotProduct", "retrieval_run", "circle_scores", "cost",
+                 "score_bounds"):
         assert not hasattr(d2l, name)
 
 
@@ -547,3 +562,11 @@ def test_retrieval_run_without_scaling_starts_saturated_and_learns_slower():
     assert len(raw_losses) == len(saturated) == 60
     assert raw_saturated[0] > 0.4 and saturated[0] == 0.0
     assert sum(losses[20:60]) < 0.2 * sum(raw_losses[20:60])
+
+
+def test_cost_measures_the_hidden_tensor_additive_attention_keeps_for_backward():
+    measured = attention_scoring.cost(batch_size=2, num_queries=8, num_kv=6, size=16, repeats=1)
+    (t_add, m_add), (t_dot, m_dot) = measured["additive"], measured["scaled dot product"]
+    assert t_add > 0 and t_dot > 0
+    assert m_add > 2 * 8 * 6 * 16 * 4  # the (b, n, m, h) tanh output is saved
+    assert m_dot < m_add / 3

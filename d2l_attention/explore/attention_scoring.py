@@ -22,7 +22,8 @@ from d2l_attention import explorers as ex
 
 __all__ = ["draw_vectors", "direction_target", "train_additive", "KeyProjectedDotProduct",
            "train_key_projected", "circle_scores", "show_masked_heatmaps", "retrieval_run",
-           "masking_states", "masking", "scaling_states", "scaling"]
+           "masking_states", "masking", "scaling_states", "score_bounds", "scaling",
+           "cost"]
 
 MASKED_GREY = "#bdbdbd"
 SATURATED = 0.01  # a row whose softmax Jacobian has Frobenius norm below this gets ~no gradient
@@ -224,6 +225,7 @@ def causal_lens(valid_len: int, num_queries: int) -> torch.Tensor:
 @_single_threaded
 def masking_states(scores, lengths, causal=(False, True)):
     """Rows for the masking explorer: for each valid length L and each `causal` setting, the
+    scores (a masked cell stands for -inf: JSON has no infinity) and the
     weights `d2l.masked_softmax` gives the (num_queries, num_keys) `scores`, with valid_lens
     `[L]` (one length shared by all queries) or, when causal, `[[min(1, L), ..., min(n, L)]]`
     (query i also stops at key i); and a line of text with the row sums."""
@@ -238,7 +240,8 @@ def masking_states(scores, lengths, causal=(False, True)):
             masked_cells = torch.arange(num_keys) >= lens[0][..., None] if is_causal else \
                 (torch.arange(num_keys) >= L).expand(num_queries, num_keys)
             weight_rows += ex.rows(state, weight=weights, masked=masked_cells.int(),
-                                   row_labels=("query", queries), col_labels=("key", keys))
+                                   score=scores, row_labels=("query", queries),
+                                   col_labels=("key", keys))
             masked = int(masked_cells.sum())
             sums = sorted({f"{s:.2f}" for s in weights.sum(dim=-1).tolist()})
             text_rows += ex.rows(state, text=[
@@ -254,24 +257,55 @@ def masking(num_keys=10, default_len=6):
     scores = circle_scores(num_keys)
     lengths = list(range(num_keys + 1))
     weight_rows, text_rows = masking_states(scores, lengths)
-    heatmap = ex.heatmap_view(weight_rows, "key", "query", width=320, height=260,
-                              title="masked_softmax(circle scores, valid_lens)")
-    draw_weights, keys = heatmap.draw, _order_of(weight_rows, "key")
-    queries = _order_of(weight_rows, "query")
+    bound = math.ceil(float(scores.abs().max()))
+    score_map = ex.heatmap_view(weight_rows, "key", "query", color="score", scheme="blues",
+                                domain=(-bound, bound), width=300, height=260,
+                                title="1. scores; masked -> -inf")
+    heatmap = ex.heatmap_view(weight_rows, "key", "query", width=300, height=260,
+                              title="2. softmax over each row -> weights")
+    keys, queries = _order_of(weight_rows, "key"), _order_of(weight_rows, "query")
 
-    def draw(alt, base):  # masked cells: grey with a dash, so they differ from tiny weights
-        masked = base.transform_filter("datum.masked == 1")
-        enc = dict(x=alt.X("key:N", sort=keys), y=alt.Y("query:N", sort=queries))
-        return (draw_weights(alt, base) + masked.mark_rect(color=MASKED_GREY).encode(**enc)
-                + masked.mark_text(fontSize=10, text="–").encode(**enc))
+    def greyed(view, label):  # masked cells: grey, so they differ from tiny weights
+        draw_cells = view.draw
 
-    heatmap.draw = draw
-    return ex.explorer(
-        heatmap,
-        ex.text_view(text_rows, "text", width=320),
+        def draw(alt, base):
+            masked = base.transform_filter("datum.masked == 1")
+            enc = dict(x=alt.X("key:N", sort=keys), y=alt.Y("query:N", sort=queries))
+            return (draw_cells(alt, base.transform_filter("datum.masked == 0"))
+                    + masked.mark_rect(color=MASKED_GREY).encode(**enc)
+                    + masked.mark_text(fontSize=10, text=label).encode(**enc))
+        view.draw = draw
+        return view
+
+    shown = ex.explorer(
+        _by_name(greyed(score_map, "-inf"), "cells"), _by_name(greyed(heatmap, "0"), "cells"),
+        ex.text_view(text_rows, "text", width=620),
         controls=[ex.Slider("valid_len", lengths, "valid length L", default=default_len),
                   ex.Checkbox("causal", "causal: query i sees only keys 0..i", default=False)],
-        title="Mask the keys beyond the valid length", columns=1)
+        title="Mask the keys beyond the valid length", columns=2)
+    shown.spec["resolve"] = {"scale": {"color": "independent"}}  # blue scores, red weights
+    return _with_datasets(shown, cells=weight_rows)
+
+
+def _by_name(view, name):
+    """Let `view` draw its rows from the top-level dataset `name` (`_with_datasets` adds it):
+    Altair then does not validate thousands of inline rows (seconds on a busy CPU), and views
+    of the same rows share one copy in the JSON. Filters and marks are those of `View.chart`."""
+    def chart(alt, controls):
+        base = alt.Chart(alt.Data(name=name))
+        keys = set().union(*(r.keys() for r in view.data))
+        for c in controls:
+            if c.name in keys:
+                base = base.transform_filter(c.test())
+        return view.draw(alt, base).properties(width=view.width, height=view.height,
+                                               title=view.title, **view.extra)
+    view.chart = chart
+    return view
+
+
+def _with_datasets(shown, **datasets):
+    shown.spec.setdefault("datasets", {}).update(datasets)
+    return shown
 
 
 def _order_of(rows, column):
@@ -286,9 +320,11 @@ def _divide(d, divisor):
 
 
 @_single_threaded
-def scaling_states(dims, num_keys=20, seed=0, many_queries=500):
+def scaling_states(dims, num_keys=10, seed=0, many_queries=500):
     """Rows for the scaling explorer: for each dimension d, one standard normal query against
-    `num_keys` standard normal keys (float64, seeded), with the dot products divided by 1
+    `num_keys` standard normal keys (float64, seeded; drawn once at the largest d, and each d
+    keeps their first d components, so the query changes little from one d to the next),
+    with the dot products divided by 1
     (plain q.k through `d2l.masked_softmax`), by sqrt(d) (`d2l.DotProductAttention`) or by d:
     the scores, the weights and a line with their spread; a second line over `many_queries`
     further queries (one query alone can buck the trend): the mean largest weight and the
@@ -297,9 +333,10 @@ def scaling_states(dims, num_keys=20, seed=0, many_queries=500):
     attention = d2l.DotProductAttention(dropout=0.0)
     score_rows, weight_rows, text_rows = [], [], []
     names = [f"k{j}" for j in range(num_keys)]
+    q_all = torch.randn(1, 1, max(dims), dtype=torch.float64)
+    k_all = torch.randn(1, num_keys, max(dims), dtype=torch.float64)
     for d in dims:
-        q = torch.randn(1, 1, d, dtype=torch.float64)
-        k = torch.randn(1, num_keys, d, dtype=torch.float64)
+        q, k = q_all[..., :d], k_all[..., :d]
         draws = torch.Generator().manual_seed(seed + d)  # apart from the shown query's draws
         many_q = torch.randn(many_queries, 1, d, generator=draws, dtype=torch.float64)
         many_k = torch.randn(many_queries, num_keys, d, generator=draws, dtype=torch.float64)
@@ -328,18 +365,86 @@ def scaling_states(dims, num_keys=20, seed=0, many_queries=500):
     return score_rows, weight_rows, text_rows
 
 
-def scaling(dims=tuple(2**i for i in range(1, 10)), num_keys=20, seed=0):
+def score_bounds(score_rows):
+    """One score axis per divisor, fixed across d: the largest |score| under that divisor,
+    rounded up (to 10 for "1", to 1 for "sqrt(d)", to 0.5 for "d")."""
+    step = {"1": 10.0, "sqrt(d)": 1.0, "d": 0.5}
+    return {div: step[div] * math.ceil(1.02 * max(abs(r["score"]) for r in score_rows
+                                                  if r["divide_by"] == div) / step[div])
+            for div in DIVISORS}
+
+
+def scaling(dims=tuple(2**i for i in range(1, 10)), num_keys=10, seed=0):
     """The temperature explorer: a menu for d, a menu for the divisor (1, sqrt(d), d; the
-    temperature tau of softmax(q.k / tau)); the scores of one query (on one fixed axis for
-    every state), its softmax weights, their spread and the share of saturated rows."""
+    temperature tau of softmax(q.k / tau)); the scores of one query (one axis per divisor,
+    the same for every d, so moving d shows the spread grow, stay or shrink), its softmax
+    weights, their spread and the share of saturated rows."""
     dims = list(dims)
     score_rows, weight_rows, text_rows = scaling_states(dims, num_keys, seed)
-    bound = 10 * math.ceil(max(abs(r["score"]) for r in score_rows) / 10)
-    return ex.explorer(
-        ex.point_view(score_rows, "i", "score", title="scores of one query", width=520,
-                      height=180, y_domain=(-bound, bound), x_title="key j"),
-        ex.bar_view(weight_rows, "key", "weight", title="softmax weights", width=520, height=160),
+    bounds = score_bounds(score_rows)
+    pick = " : ".join(f"divide_by == '{div}' ? {bounds[div]:g}" for div in DIVISORS[:-1])
+    pick += f" : {bounds[DIVISORS[-1]]:g}"
+    points = ex.point_view(score_rows, "i", "score", title="scores of one query (axis: "
+                           "±largest score under this divisor, any d)", width=520, height=180,
+                           x_title="key j")
+
+    def draw(alt, base):  # the y axis follows the divisor menu, not d
+        scale = alt.Scale(domainMin=alt.ExprRef(f"-({pick})"), domainMax=alt.ExprRef(pick),
+                          nice=False)
+        return base.mark_point(filled=True, size=60, clip=True).encode(
+            x=alt.X("i:Q", title="key j", axis=alt.Axis(tickMinStep=1, format="d"),
+                    scale=alt.Scale(domain=[-0.5, num_keys - 0.5], nice=False)),
+            y=alt.Y("score:Q", title="score", scale=scale))
+
+    points.draw = draw
+    shown = ex.explorer(
+        _by_name(points, "scores"),
+        _by_name(ex.bar_view(weight_rows, "key", "weight", title="softmax weights", width=520,
+                             height=160), "weights"),
         ex.text_view(text_rows, "text", width=520, height=50),
         controls=[ex.Select("d", dims, "dimension d", default=dims[-1]),
                   ex.Select("divide_by", DIVISORS, "divide q.k by (temperature)", default="1")],
         title="Why divide by sqrt(d)", columns=1)
+    return _with_datasets(shown, scores=score_rows, weights=weight_rows)
+
+
+def _saved_bytes(fn, *args):
+    """Run `fn(*args)`; return its result and the bytes of the distinct storages autograd keeps
+    for backward."""
+    storages = {}
+
+    def pack(t):
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn(*args)
+    return out, sum(storages.values())
+
+
+@_single_threaded
+def cost(batch_size=8, num_queries=128, num_kv=128, size=64, repeats=3, seed=0):
+    """Measure one forward and backward pass of `d2l.AdditiveAttention` (query, key and hidden
+    size `size`) and of `d2l.DotProductAttention` on the same float32 queries, keys and values
+    (batch_size, num_queries or num_kv, size). Returns {name: (seconds, bytes)}: the median wall
+    time over `repeats` timed passes (after one untimed pass), and the bytes of the tensors
+    autograd saves for backward (they live until backward: the memory attention costs)."""
+    import time
+
+    torch.manual_seed(seed)
+    q = torch.randn(batch_size, num_queries, size, requires_grad=True)
+    k = torch.randn(batch_size, num_kv, size, requires_grad=True)
+    v = torch.randn(batch_size, num_kv, size, requires_grad=True)
+    models = {"additive": d2l.AdditiveAttention(size, size, size, dropout=0.0),
+              "scaled dot product": d2l.DotProductAttention(dropout=0.0)}
+    result = {}
+    for name, model in models.items():
+        times = []
+        for _ in range(repeats + 1):
+            start = time.perf_counter()
+            out, saved = _saved_bytes(model, q, k, v)
+            out.sum().backward()
+            times.append(time.perf_counter() - start)
+        result[name] = (sorted(times[1:])[len(times[1:]) // 2], saved)
+    return result

@@ -19,8 +19,7 @@
 # 10.1 节用点积给键打分，10.2 节用高斯核；两者都是先给每个“查询–键”对打一个实数分，
 # 再用 softmax 把分数变成权重。给分数的这个函数叫**注意力评分函数**（attention scoring function）。
 # 本节回答：**分数应该怎样算？** 我们实现加性注意力和缩放点积注意力（连同处理填充的掩蔽），
-# 看两者能学到什么样的偏好、为什么实践中默认用点积，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度，不缩放的模型学得慢。
-# 后面的 Bahdanau 注意力、多头注意力和 Transformer 都直接调用这里的组件。
+# 看两者能学到什么偏好、为什么默认用点积，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度。后面各节都直接调用这里的组件。
 
 # %%
 import math
@@ -109,9 +108,8 @@ print(F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1).round(decimals=4))
 print(F.softmax(torch.full((4,), float("-inf")), dim=-1))
 
 # %% [markdown]
-# NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（注意力输出是零向量），
-# 因为填充不该分到任何注意力：这一行不填 $-\infty$（softmax 和梯度都有定义），softmax 之后再由
-# `torch.where` 置零。`valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个长度）。
+# NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（输出零向量，填充不该分到注意力）：
+# 这一行不填 $-\infty$，softmax 之后再由 `torch.where` 置零。`valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个长度）。
 
 # %%
 #@save
@@ -154,8 +152,8 @@ assert torch.equal(masked_softmax(X, torch.tensor([2, 3])), core)
 # %% [markdown]
 # 只看 1 个键的行把全部权重给了键 0；$L = 0$ 的行和是 0 而不是 NaN。
 #
-# 再看掩蔽对一组有意义的分数做了什么：10 个一样长的二维键均匀排在圆上（键 $j$ 的方向角 $36° \times j$），
-# 查询 $i$ 与键 $i$ 同向，分数是 $\mathbf{q}_i^\top\mathbf{k}_j/\sqrt{2}$。不掩蔽时热图是一条对角带。两种掩蔽：
+# 再看一组有意义的分数：10 个一样长的二维键均匀排在圆上（键 $j$ 的方向角 $36° \times j$），
+# 查询 $i$ 与键 $i$ 同向，分数是 $\mathbf{q}_i^\top\mathbf{k}_j/\sqrt{2}$，不掩蔽时热图是一条对角带。两种掩蔽：
 #
 # * 每个样本一个有效长度 6（一维 `valid_lens`）：所有查询只能看键 0 到 5；
 # * 每个查询一个有效长度 $i + 1$（二维 `valid_lens` $= [1, 2, \ldots, 10]$）：第 $i$ 个查询只能看键 0 到 $i$，
@@ -195,12 +193,12 @@ assert masked_softmax(circle_scores, torch.tensor([4]))[0].argmax(dim=-1).tolist
 # 中图：查询 6 和 7 看不到自己的键，权重转到可见的键里方向最近的键 5；查询 8 和 9 转到键 0
 # （圆上键 9 的下一个就是键 0）。右图是下三角，查询 0 只能看键 0。被挤出来的权重都分给了可见的键，每行仍和为 1（上面输出的最后一行）。
 #
-# 下面的探索器把同一组圆上的分数交给 `masked_softmax`，从中图的状态（$L = 6$）开始。滑块是有效长度 $L$；
-# 勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$，即在填充之外再挡住“未来”（$L = 10$ 时就是右图）。
-# 把 $L$ 往左拖：每挡住一个键，原来最关注它的查询就把权重转给可见的键里方向最近的那个，
-# 即最后一个可见的键 $\mathbf{k}_{L-1}$ 或绕回来的 $\mathbf{k}_0$（例如 $L = 4$ 时 $\mathbf{q}_4$ 到 $\mathbf{q}_6$
-# 转给 $\mathbf{k}_3$，$\mathbf{q}_7$ 到 $\mathbf{q}_9$ 转给 $\mathbf{k}_0$）；
-# 拖到 $L = 0$ 时整张图都是灰的，行和为 0。
+# 下面的探索器并排画出掩蔽的两步：左边是分数，被掩蔽的换成 $-\infty$；右边是按行 softmax 后的权重，从中图的状态（$L = 6$）开始。
+# $\mathbf{q}_0$ 这一行的权重 0.76、0.23、0.01……就是 6 个可见分数 6.36、5.15、1.97……的 softmax，被挡住的键不进分母。
+# 滑块是有效长度 $L$；勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$，在填充之外再挡住“未来”（$L = 10$ 时就是右图）。
+# 把 $L$ 往左拖：分数不变，更多格子变成 $-\infty$，每行在剩下的键上重新归一化
+# （例如 $L = 4$ 时 $\mathbf{q}_4$ 到 $\mathbf{q}_6$ 转给 $\mathbf{k}_3$，$\mathbf{q}_7$ 到 $\mathbf{q}_9$ 转给 $\mathbf{k}_0$：
+# 它们在剩下的分数里最大）；拖到 $L = 0$ 时整张图都是灰的，行和为 0。
 
 # %%
 attention_scoring.masking()
@@ -210,7 +208,7 @@ attention_scoring.masking()
 #
 # 两种注意力共用“掩蔽 softmax → 对值加权求和”，所以基类 `AttentionPooling` 做这两步，
 # 子类只实现评分函数 `score(queries, keys)`。训练时对权重做暂退法（dropout），随机遮住一些键值对
-# （被遮住的一行权重之和不再是 1，只是期望为 1）；`attention_weights` 保存暂退之前的权重，供热图使用。
+# （暂退之后一行权重之和不再是 1，只是期望为 1，见下面演示的最后一行）；`attention_weights` 保存暂退之前的权重，供热图使用。
 
 # %%
 #@save
@@ -327,6 +325,10 @@ attention.eval()
 output = attention(torch.normal(0, 1, (2, 1, 2)), keys, values, valid_lens)
 print("dot-product output:", tuple(output.shape), output.reshape(2, 4).round(decimals=4).tolist())
 print("weights:", attention.attention_weights.reshape(2, 10).round(decimals=4))
+torch.manual_seed(0)
+dropped = attention.dropout.train()(attention.attention_weights)  # training mode: p = 0.5
+attention.eval()
+print("row sums after one dropout(0.5) draw:", [f"{x:.2f}" for x in dropped.sum(dim=-1).flatten().tolist()])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for b, L in enumerate([2, 6]):
@@ -383,8 +385,7 @@ assert torch.allclose(DotProductAttention(0.0)(q, k, v, rnd_lens),
                       F.scaled_dot_product_attention(q, k, v, attn_mask=rnd_mask), atol=1e-6)
 
 # %% [markdown]
-# 最后一行：键全被掩蔽时（$L = 0$），我们的类按约定给出零向量；这里的 PyTorch 版本也给出零向量，
-# 但较早的版本（2.5 之前）对这样的行返回 NaN，依赖它之前先查一查自己的版本。
+# 最后一行：键全被掩蔽时（$L = 0$），我们的类按约定给出零向量，这里的 PyTorch 版本也是（更早的版本见文末的“差别”）。
 
 # %% [markdown]
 # ## 两种评分函数给同一组键打分
@@ -411,7 +412,7 @@ d2l.plt.show()
 # * 加性注意力（$h = 8$）。
 #
 # 后两种用同样的训练（`attention_scoring.train_key_projected` 和 `train_additive`）：300 步 Adam，
-# 每步取 32 个方向随机、长度为 2 的查询，最小化目标权重与注意力权重的交叉熵。四幅热图共用一个颜色刻度：
+# 每步 32 个方向随机的查询，最小化与目标权重的交叉熵。四幅热图共用一个颜色刻度：
 
 # %%
 target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
@@ -453,16 +454,19 @@ assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
 # 大头给了两侧偏 60° 的长键：分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $1.41$，
 # 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积同时奖励方向和长度。
 #
-# 加上 $\mathbf{W}_k$ 也没用（第三幅）：训练把它学成了约 $0.59\,\mathbf{I}$，只是一个温度，短键仍然只分到 0.22。
-# 原因在分数的**形式**：$\mathbf{q}^\top\mathbf{W}_k\mathbf{k}$ 对 $\mathbf{k}$ 是线性的，键长 3 倍，分数就 3 倍，
-# 任何 $\mathbf{W}_k$ 都改变不了这一点。加性注意力（第四幅）的 $\tanh$ 是非线性的，它学会了“不看长度”：
-# 每个查询都把最多的权重给了同向的键，离目标的平均差距只有 0.038（另两种是 0.126 和 0.104）。
-# 实践中要“只看方向”时，常见的做法不是换成加性注意力，而是先把 $\mathbf{q}$、$\mathbf{k}$ 归一化成单位向量再做点积
-# （余弦注意力、QK-norm），这样分数就只剩 $\cos\theta$。
+# 加上 $\mathbf{W}_k$（第三幅）差距从 0.126 缩到 0.104，但只修好了一半：训练把它学成了约 $0.59\,\mathbf{I}$，
+# 即把所有分数乘以 0.59，一个温度。长键那几行因此从 0.94 降到 0.75 左右，接近目标 0.78；短键仍然只分到 0.22。
+# 为什么学不出更好的：最优的 $\mathbf{W}_k$ 里总有一个是 $c\,\mathbf{I}$。键和查询的分布在旋转 120° 和关于 $\mathbf{k}_0$ 方向的镜像下不变，
+# 损失对 $\mathbf{W}_k$ 又是凸的（分数对 $\mathbf{W}_k$ 线性，交叉熵对分数凸），把任一解对这些对称取平均不会更差，
+# 而与它们都可交换的 $2 \times 2$ 矩阵只有 $c\,\mathbf{I}$。这样的分数 $c\,\mathbf{q}^\top\mathbf{k}$ 对键长仍是线性的：
+# 键长 3 倍，分数就 3 倍。加性注意力（第四幅）的 $\tanh$ 是非线性的，它学会了“不看长度”：
+# 每个查询都把最多的权重给了同向的键，离目标的平均差距只有 0.038。
+# 实践中要“只看方向”时，常见的做法是先把 $\mathbf{q}$、$\mathbf{k}$ 归一化成单位向量再做点积
+# （余弦注意力、QK-norm），分数就只剩 $\cos\theta$。
 #
-# 顺带一提，由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
-# （中间一项整行相同，softmax 不理会），缩放点积注意力就是 10.2 节的高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
-# 取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：键一样长时，两者给出同样的权重。
+# **与 10.2 节的联系。** 由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
+# （中间一项整行相同，softmax 不理会），缩放点积就是高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
+# 取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：键一样长时两者给出同样的权重，上面的短键吃亏正是这一项。
 
 # %% [markdown]
 # ## 实验：$1/\sqrt{d}$ 是一个温度
@@ -533,42 +537,51 @@ d2l.plt.show()
 
 # %% [markdown]
 # 不缩放时，$d$ 越大权重越接近 one-hot（左图），饱和的行越多（中图），$d = 1024$ 时 78% 的行几乎收不到梯度；
-# 右图是这时每行雅可比矩阵范数的直方图：不缩放时大多数行堆在 0 附近，缩放后所有行都集中在 0.35 附近。
+# 右图是这时每行雅可比矩阵范数的直方图：不缩放时大多数行堆在 0 附近，缩放后几乎所有行都落在 0.25 到 0.42 之间（中位数约 0.35）。
 # 缩放后每个 $d$ 都一样：最大权重约 0.3，没有饱和的行。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
 #
 # 饱和对学习意味着什么？训练一个小模型看一看。每个样本有 10 个 256 维的随机键，每个键带一个标量值；
 # 查询是其中一个键经过一个未知的旋转 $\mathbf{R}$ 得到的。模型要学一个矩阵 $\mathbf{W}$，把查询 $\mathbf{x}$ 转回去，
 # 让 `DotProductAttention` 找到那个键，损失是输出与那个键的值之差的平方。
-# 每步 32 个新样本，两次训练的初始化、数据和优化器（Adam）都相同，只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$
-# （`attention_scoring.retrieval_run`）。
+# 每步 32 个新样本，几次训练的初始化、数据和优化器（Adam）都相同，只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$
+# （`attention_scoring.retrieval_run`）。分数放大 16 倍，每步对分数的改动也大 16 倍，所以第三次训练不缩放、学习率除以 16，
+# 排除“只是学习率太大”的解释。下表是每段 10 步的平均损失和饱和的行的比例：
 
 # %%
-runs = {scaled: attention_scoring.retrieval_run(d=256, scaled=scaled, steps=120) for scaled in (False, True)}
-for scaled, (run_losses, saturated) in runs.items():
-    reached = next((f"from step {i + 1}" for i in range(len(run_losses) - 9)
-                    if max(run_losses[i:i + 10]) < 0.1), "not within 120 steps")
-    print(f"{'q.k / sqrt(d)' if scaled else 'q.k (no scaling)':<17} step 1: loss {run_losses[0]:.2f}, "
-          f"saturated rows {saturated[0]:.0%};  loss < 0.1 for 10 steps in a row: {reached}")
-d2l.plot(list(range(1, 121)), [runs[False][0], runs[True][0]], xlabel="step", ylabel="squared error",
-         legend=["q.k", "q.k / sqrt(d)"], figsize=(5, 2.8))
+runs = {"q.k / sqrt(d)": attention_scoring.retrieval_run(d=256, scaled=True, steps=120),
+        "q.k": attention_scoring.retrieval_run(d=256, scaled=False, steps=120),
+        "q.k, lr / 16": attention_scoring.retrieval_run(d=256, scaled=False, steps=120, lr=0.01 / 16)}
+windows = [(0, 10), (20, 30), (50, 60), (110, 120)]
+print(f"{'':<14}" + "".join(f"  steps {a + 1}-{b}".ljust(22) for a, b in windows))
+print(f"{'':<14}" + "  loss  saturated     " * len(windows))
+for name, (run_losses, saturated) in runs.items():
+    print(f"{name:<14}" + "".join(f"  {sum(run_losses[a:b]) / 10:4.2f}  {sum(saturated[a:b]) / 10:>6.0%}      "
+                                  for a, b in windows))
+d2l.plot(list(range(1, 121)), [runs[name][0] for name in runs], xlabel="step", ylabel="squared error",
+         legend=list(runs), figsize=(5, 2.8))
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert runs[False][1][0] > 0.5 and runs[True][1][0] == 0.0
-assert max(runs[True][0][30:]) < 0.2 and sum(runs[True][0][30:]) < 0.1 * sum(runs[False][0][30:])
+(scaled_losses, scaled_sat), (raw_losses, raw_sat), (slow_losses, slow_sat) = runs.values()
+assert raw_sat[0] > 0.5 and scaled_sat[0] == 0.0 and sum(scaled_sat[110:]) / 10 > 0.5
+assert max(scaled_losses[30:]) < 0.2 and sum(scaled_losses[30:]) < 0.1 * sum(raw_losses[30:])
+assert sum(slow_losses[100:]) > sum(raw_losses[100:]) > 3 * sum(scaled_losses[100:])
 
 # %% [markdown]
-# 缩放的模型二十几步就学会了；不缩放的模型一开始一半以上的行饱和在随机的键上，
-# 这些行的梯度几乎为 0，只有少数没饱和的行在推动 $\mathbf{W}$，损失曲线又慢又抖，120 步内都没稳定到 0.1 以下。
-# 学成之后两者都会饱和在正确的键上，那不是问题；问题在于**一开始**就饱和，梯度还没来得及把分数推到对的地方。
+# 缩放的模型一开始没有饱和的行，二十几步就学会了（损失 0.04），之后饱和的行升到三分之二：
+# 这些行饱和在**正确**的键上（损失是 0），那不是问题。不缩放的模型前 10 步平均有 57% 的行饱和在随机的键上，
+# 这些行的梯度几乎为 0，只靠其余的行推动 $\mathbf{W}$，损失曲线又慢又抖，120 步后还在 0.2 以上。
+# 学习率除以 16 没有帮助，反而更糟：损失停在 1.6 上下，饱和的行一直在 54% 到 61%。问题在于**一开始**就饱和。
 #
 # ### 动手试试：温度
 #
-# 探索器对每个 $d \in \{2, 4, \ldots, 512\}$ 抽一个查询和 20 个键：上图是分数（纵轴固定），中图是权重，
-# 最下面是分数的标准差、最大权重，以及另外 500 个查询的平均最大权重和饱和的行的比例。
+# 探索器与上面的实验一样用 10 个键：抽一个 512 维的查询和 10 个键，维度为 $d$ 时取它们的前 $d$ 个分量，
+# 所以换 $d$ 时查询大体不变。上图是分数，纵轴随除数而定、不随 $d$ 变，拖动 $d$ 就能看出分数的散布变大、不变还是变小；
+# 中图是权重；最下面是分数的标准差、最大权重，以及另外 500 个查询的平均最大权重和饱和的行的比例。
 # 第二个菜单是除数，即温度 $\tau$：1（不缩放）、$\sqrt{d}$（本节）或 $d$。它从 $d = 512$、不缩放开始：
-# 分数从 $-30$ 散到 $37$，权重全落在一个键上，500 个查询里 65% 的行饱和。
-# 选 $\sqrt{d}$：标准差回到 1 附近，权重摊在许多键上，没有饱和的行。再把 $d$ 往小调，比较三种除数的差别怎样随 $d$ 变化。
+# 分数从 $-40$ 散到 $23$，权重全落在键 2 上，500 个查询里 65% 的行饱和。
+# 选 $\sqrt{d}$：标准差 0.85，最大权重 0.25，500 个查询平均 0.31（与上表的约 0.3 一致），没有饱和的行；
+# 在这个除数下把 $d$ 从 2 调到 512，点的散布基本不变。
 
 # %%
 attention_scoring.scaling()
@@ -580,13 +593,11 @@ attention_scoring.scaling()
 #   它的权重为 0 要靠 $\exp$ 下溢，而 $-\infty$ 不论分数的尺度和数据类型都给出严格的 0
 #   （float16 最大只能表示 65504，书中的赋值在半精度下得到的本来就是 $-\infty$）。
 # * **$L = 0$ 的行。** 书中的做法对这一行给出均匀的 $1/m$：注意力输出变成填充位置上值的平均，
-#   纯填充的内容“泄漏”进下游计算；这里给出全 0。`masked_softmax` 对每一行都走同样的三步
-#   （填充、softmax、`torch.where`），不先检查“这一批有没有 $L = 0$ 的行”：在 GPU 上，这样的检查要把结果读回 CPU，
-#   每次调用都得停下来等设备算完（主机同步）。对至少有一个有效键的行，结果与“只填充再 softmax”逐位相同。
-#   `d2l.check_valid_lens` 同理只在 CPU 张量上检查取值，在其他设备上只检查形状。
-#   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起对这样的行也返回 0，更早的版本返回 NaN。
+#   纯填充的内容“泄漏”进下游计算；这里给出全 0。`masked_softmax` 不先检查“这一批有没有 $L = 0$ 的行”
+#   （在 GPU 上那要同步主机），对有有效键的行，结果与“只填充再 softmax”逐位相同。
+#   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起（PyTorch PR #133882）对这样的行也返回 0，更早的版本返回 NaN。
 # * **基类。** 书中 `AdditiveAttention` 和 `DotProductAttention` 各自写完整的 `forward`；这里共用基类
-#   `AttentionPooling`，子类只写 `score`，免得两份相同的代码改了一份忘了另一份。构造参数、属性名
+#   `AttentionPooling`，子类只写 `score`。构造参数、属性名
 #   （`W_k`、`W_q`、`w_v`、`attention_weights`、`dropout`）和 `state_dict` 都与书中相同，书中的代码照常运行。
 # * **暂退法。** 书中的演示都在评估模式；`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
 #   所以一次暂退后一行权重的和不是 1，只有期望是 1（第 4 章）。
@@ -600,22 +611,39 @@ attention_scoring.scaling()
 # 实践中默认用缩放点积注意力，原因有两个。
 #
 # * **计算。** 点积注意力的全部分数是一次矩阵乘法 $\mathbf{Q}\mathbf{K}^\top$，中间结果只有 (b, n, m) 个数；
-#   加性注意力要先把每个查询–键对展开成 $h$ 维的隐藏向量（上面手算时的 (1, 2, 4, 5)），中间张量是 (b, n, m, h)，大 $h$ 倍。
-#   练习 4 量出：64 个样本、128 个查询、128 个键、$h = 512$ 时，加性注意力的隐藏张量占 2.0 GiB，点积的分数只占 4.0 MiB。
+#   加性注意力要先把每个查询–键对展开成 $h$ 维的隐藏向量（上面的 (1, 2, 4, 5)），中间张量是 (b, n, m, h)，大 $h$ 倍。
+#   下面实测一次前向加反向：8 个样本、128 个查询、128 个键值对、$d = h = 64$（`attention_scoring.cost`）。
+#   内存是自动微分为反向传播保存的张量，它们一直留到反向结束。
+
+# %% tags=["nbval-ignore-output"]
+measured = attention_scoring.cost(batch_size=8, num_queries=128, num_kv=128, size=64)
+for name, (seconds, saved) in measured.items():
+    print(f"{name:<19} forward + backward {seconds * 1000:7.1f} ms   saved for backward {saved / 2**20:6.2f} MiB")
+(t_add, m_add), (t_dot, m_dot) = measured.values()
+print(f"additive / dot product: time x{t_add / t_dot:.0f}, memory x{m_add / m_dot:.1f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert m_add > 8 * 128 * 128 * 64 * 4 > 20 * m_dot  # the (b, n, m, h) hidden tensor alone
+assert t_add > 5 * t_dot
+
+# %% [markdown]
+# 加性注意力为反向传播保存了 33 MiB，其中 32 MiB 是 (8, 128, 128, 64) 的 float32 隐藏张量；点积只保存 1.25 MiB，
+# 少 27 倍（点积只保存 $\mathbf{Q}$、$\mathbf{K}$、$\mathbf{V}$ 和 (b, n, m) 的权重）。时间随机器和负载变化，这次运行里加性注意力慢了一个数量级以上。
+#
 # * **参数在上游。** 上面的几何演示是特意挑的：目标“只看方向、不看长度”正是点积的形式做不到的。
 #   10.5–10.7 节里查询和键是学出来的投影 $\mathbf{W}_q\mathbf{q}$、$\mathbf{W}_k\mathbf{k}$，
 #   分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 是一个可学习的双线性函数（上面的第三幅图、练习 2）：
-#   投影可以让点积偏向某些方向、忽略某些分量，偏好同样是学出来的，只是学在投影里。
-#   “完全不看长度”它学不会，需要时先把 $\mathbf{q}$、$\mathbf{k}$ 归一化（余弦注意力、QK-norm）就够了。
+#   投影可以让点积偏向某些方向、忽略某些分量，偏好学在投影里；“完全不看长度”需要时先归一化（QK-norm）就够了。
 #
-# 加性注意力的长处是：查询和键的长度可以不同，分数是学出来的非线性函数，且有界。需要这两点时才用它。
+# 查询和键长度不同不是加性注意力独有的长处：双线性注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}$（练习 2）同样处理 $q \ne k$，
+# 仍然只是矩阵乘法。加性注意力真正独有的是分数经 $\tanh$ 非线性、且有界；需要这两点时才用它。
 #
 # ## 小结
 #
 # * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的。
 # * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些权重严格为 0；$L = 0$ 的行给出全 0 而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（因果掩蔽）。
-# * 缩放点积注意力的偏好写在几何里：方向一致且长的键得分高；给键加上可学习的投影，分数仍对键长线性。加性注意力允许查询与键长度不同，分数有界，经 $\tanh$ 能学出点积的形式表达不了的偏好，例如“只看方向”。
-# * 缩放点积注意力在计算上更高效（一次矩阵乘法，不需要 (b, n, m, h) 的中间张量），查询和键的投影又可以学习，所以它是默认选择。
+# * 缩放点积注意力的偏好写在几何里：方向一致且长的键得分高；给键加上可学习的投影只相当于调温度，分数仍对键长线性。加性注意力的分数有界，经 $\tanh$ 能学出点积的形式表达不了的偏好，例如“只看方向”。
+# * 缩放点积注意力在计算上更高效（实测：反向传播要保存的内存少几十倍，也快得多），查询和键的投影又可以学习，所以它是默认选择。
 # * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 一开始就饱和，大多数行收不到梯度，训练慢得多；缩放后 softmax 的形状不随 $d$ 变化。
 #
 # ## 练习
@@ -806,10 +834,9 @@ assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the 
 # %% [markdown]
 # ### 练习 4
 #
-# 加性注意力在计算中要物化一个 (`batch_size`, `num_queries`, `num_kv`, $h$) 的隐藏张量，
-# 点积注意力只需要 (`batch_size`, `num_queries`, `num_kv`) 的分数。用前向钩子（forward hook）
-# 实测：在 `AdditiveAttention(key_size=4, query_size=4, num_hiddens=16, dropout=0)` 的 `w_v` 上注册
-# `register_forward_hook`，记下它的输入张量的形状，存为 `ex4_hidden_shape`（元组）；
+# 用前向钩子（forward hook）找出加性注意力物化的隐藏张量：在
+# `AdditiveAttention(key_size=4, query_size=4, num_hiddens=16, dropout=0)` 的 `w_v` 上注册
+# `register_forward_hook`，把它的输入张量的形状存为 `ex4_hidden_shape`（元组）；
 # 对 `batch_size=2`、3 个查询、5 个键值对，把这个张量的元素个数与点积注意力权重的元素个数之比存为 `ex4_ratio`。
 # 再按这个比例估算 `batch_size=64`、长度 128 的自注意力、$h = 512$ 时加性注意力隐藏张量的 float32 大小（GiB），
 # 存为 `ex4_gib`。
@@ -923,6 +950,6 @@ assert ex6_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：只有 $q_6$ 到 $q_9$ 四行变了，$q_0$ 到 $q_5$ 不变。因果掩蔽已经让第 $i$ 个查询只看键 $0, \ldots, i$；
 # 对 $i < 6$，这些键都在有效长度 6 之内，填充掩码挡不到它们。$i \ge 6$ 的查询本来还能看键 6 到 $i$（包括同向的键 $i$），
-# 现在这些键是填充，被挡住（探索器里是灰色的“–”，权重为 0），权重重新分给键 0 到 5：$q_6$、$q_7$ 转给方向最近的 $k_5$，
+# 现在这些键是填充，被挡住（探索器里分数变成灰色的 −inf，权重为 0），权重重新分给键 0 到 5：$q_6$、$q_7$ 转给方向最近的 $k_5$，
 # $q_8$、$q_9$ 转给 $k_0$，与不勾选 causal 时 $L = 6$ 的这四行相同。所以两种掩蔽叠加时，
 # 第 $i$ 个查询的有效长度是 $\min(i + 1, L)$；上面输出的第一个样本（$L = 5$、8 个查询）正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
