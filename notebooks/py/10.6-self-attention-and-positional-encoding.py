@@ -161,7 +161,7 @@ assert weights_gap < 1e-6
 #
 # $$\text{乘加次数} = n \cdot 2d^2 = \mathcal{O}(nd^2).$$
 #
-# （GRU 有两个门（更新门和重置门）和一个候选隐状态，三者各做两次矩阵与向量的乘法，常数从 2 变成 6；LSTM 有三个门和一个候选记忆元，常数是 8。）$\mathbf{h}_t$ 要等 $\mathbf{h}_{t-1}$ 算完才能开始，
+# （GRU 的两个门和候选隐状态各做两次这样的乘法，常数从 2 变成 6。）$\mathbf{h}_t$ 要等 $\mathbf{h}_{t-1}$ 算完才能开始，
 # 这 $n$ 步只能一个接一个做：顺序操作 $\mathcal{O}(n)$。
 # 信息从 $\mathbf{x}_1$ 传到 $\mathbf{y}_n = \mathbf{h}_n$ 要依次经过 $\mathbf{x}_1 \to \mathbf{h}_1 \to \mathbf{h}_2 \to \cdots \to \mathbf{h}_n$，
 # 共 $n$ 步：最大路径长度 $n = \mathcal{O}(n)$。
@@ -189,7 +189,7 @@ assert weights_gap < 1e-6
 #
 # 渐近记号藏起了常数。取 $d = 64$、$k = 3$，按上面的推导数出每一层的三个量
 # （RNN 用 GRU，每步 $6d^2$；自注意力连同投影共 $2n^2d + 4nd^2$）。
-# 这些是数出来的，不是计时：$n$ 较小时，墙钟时间主要是每次算子调用的固定开销，反映不了乘加次数。
+# 这是数出来的，不是计时：$n$ 较小时墙钟时间主要是算子调用的固定开销。
 
 # %%
 d, k = 64, 3  # representation size, kernel size
@@ -221,8 +221,6 @@ assert all(c["self-attention"][0] < c["RNN (GRU)"][0] for n, c in zip(lengths, c
 # * **乘加次数**：卷积和 GRU 随 $n$ 线性增长，卷积（$3nd^2$）始终最便宜。
 #   自注意力在 $n < d$ 时由线性的投影项 $4nd^2$ 主导，比 GRU 便宜；在 $n = d = 64$ 处两者恰好相等
 #   （都是 $6d^3 \approx 1.6 \times 10^6$）；之后 $2n^2d$ 占主导，$n = 4096$ 时已是 GRU 的 20 多倍。
-# * **顺序操作**：GRU 是 $n$，卷积和自注意力一层都只要 1 步。
-# * **最大路径长度**：GRU 为 $n$，核大小 3 的卷积要 $n-1$ 层，自注意力始终为 1。
 #
 # 计算量之外，自注意力还要为反向传播保存 $n \times n$ 的注意力权重，**内存**也随 $n^2$ 增长。
 # 下面统计每种层在一次前向传播中为反向传播保存的张量（用 `torch.autograd.graph.saved_tensors_hooks` 记下每个张量，同一块存储只算一次），
@@ -258,9 +256,7 @@ assert all(sum(b[-1]) / sum(b[-2]) < 2.3 for name, b in memory.items() if name !
 #   \mathbf{Y}' = \mathbf{A}'\mathbf{V}' = \boldsymbol{\Pi}\mathbf{A}\boldsymbol{\Pi}^\top\boldsymbol{\Pi}\mathbf{V}
 #   = \boldsymbol{\Pi}\mathbf{Y}.$$
 #
-# 第一个等号成立，是因为按行的 softmax 与重排可交换：先重排行（或在每行内以相同方式重排列）再做 softmax，
-# 与先做 softmax 再同样重排，结果相同；
-# 最后一步用了 $\boldsymbol{\Pi}^\top\boldsymbol{\Pi} = \mathbf{I}$。
+# 第一个等号成立，是因为按行的 softmax 与行、列的重排可交换；最后一步用了 $\boldsymbol{\Pi}^\top\boldsymbol{\Pi} = \mathbf{I}$。
 # 也就是说，自注意力是**置换等变**（permutation equivariant）的：打乱输入，输出只是以同样的方式被打乱，
 # 每个词元得到的结果与它在序列中的位置无关。在“狗咬人”上看：“人咬狗”（man bites dog）是同样三个词，
 # 第一个和第三个对调，$\boldsymbol{\Pi}$ 把顺序 $(0, 1, 2)$ 换成 $(2, 1, 0)$。用同样的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$ 再算一遍：
@@ -296,15 +292,14 @@ assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm
 # 行 $i$ 是位置；第 $m$ 对列是一个以角频率 $\omega_m$ 旋转的单位向量 $(\sin i\omega_m, \cos i\omega_m)$，
 # 频率从 $\omega_0 = 1$（每 $2\pi \approx 6.3$ 个位置转一圈）几何递减到 $\omega_{d/2-1} = 10000^{-(d-2)/d}$：
 # $d$ 很大时接近 $10^{-4}$（约 $6 \times 10^4$ 个位置才转一圈），下面 $d = 32$ 时是 $1.8 \times 10^{-4}$（约 $3.5 \times 10^4$ 个位置一圈）。
-# 因此编码的实现只需三步：算出角度矩阵 $\theta_{im} = i\,\omega_m$（一个外积）；
-# 对每个角度取 $(\sin\theta_{im}, \cos\theta_{im})$；把这对数放进第 $2m$、$2m+1$ 列。
-# 前向时截取前 $n$ 行，沿批量维广播相加后再做暂退（dropout）。
+# 实现时算出角度矩阵 $\theta_{im} = i\,\omega_m$（一个外积），把 $(\sin\theta_{im}, \cos\theta_{im})$ 放进第 $2m$、$2m+1$ 列；
+# 前向时截取前 $n$ 行加到输入上，再做暂退（dropout）。
 # 编码是**加**到输入上而不是拼接在后面：维度不变，后面各层不必改形状；投影又是线性的，$\mathbf{W}_q(\mathbf{x}_i + \mathbf{p}_i) = \mathbf{W}_q\mathbf{x}_i + \mathbf{W}_q\mathbf{p}_i$，词元部分和位置部分在投影后仍可分开起作用（下面的反转实验会单独看位置部分）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
 #
-# * 书中的频率下标写作 $j$；这里写作 $m$，因为 $i$、$j$ 留给查询和键的位置，$k$ 留给卷积核大小。
+# * 书中的频率下标写作 $j$；这里写作 $m$（$k$ 留给卷积核大小）。
 # * 书中用 float32 计算角度 $i\,\omega_m$；这里用 float64 算好再转成 float32：float32 的相对舍入误差约 $6 \times 10^{-8}$，位置 1000 处角度的误差就可到 $10^{-4}$ rad。
 # * 书中把 $\mathbf{P}$ 存成普通属性、每次前向时 `.to(X.device)`；这里注册为不写入 `state_dict` 的缓冲区（`persistent=False`），随模块一起移动。
 # * 书中的 `forward` 不检查输入；这里检查形状和长度，给出说明原因的错误。
@@ -465,18 +460,13 @@ assert torch.allclose(P[0].double(), P64, atol=1e-5)
 # %% [markdown]
 # ### 动手试试：偏移就是旋转
 #
-# 下面的探索器（explorer）把上面由 `PositionalEncoding` 对全零输入算出的编码（60 个位置、32 维）按列对画在平面上：
-# 第 $m$ 对列 $(p_{i,2m}, p_{i,2m+1}) = (\sin i\omega_m, \cos i\omega_m)$ 总落在单位圆上，
-# $i = 0$ 时在正上方 $(0, 1)$，$i$ 每增加 1 就顺时针转过角度 $\omega_m$。
-# 四个面板是 $m = 0, 2, 4, 6$ 四对列（$\omega_m = 1, 0.316, 0.1, 0.0316$）。
-# 起始状态 $i = 10$、$\delta = 3$：在每个圆上，$\mathbf{p}_{i+\delta}$ 都比 $\mathbf{p}_i$ 顺时针多转了 $\delta\omega_m$
-# （3、0.95、0.3、0.095 rad），叉号 $\mathbf{M}_\delta\mathbf{p}_i$（用 `rotation_for_offset` 算出）正好落在 $\mathbf{p}_{i+\delta}$ 上，
-# 每个圆下的文字给出这对列的旋转角和所有 $i$ 上的最大误差（只剩 float32 的舍入）。
-# 拖动位置 $i$：两个点一起沿圆移动，夹角保持 $\delta\omega_m$ 不变——变换只依赖 $\delta$，不依赖 $i$。
-# 再把 $\delta$ 拖大：圆上只看得到转角除以 $2\pi$ 的余数。$\delta = 5$ 时 $m = 0$ 转了 5 rad，超过半圈，
-# 看起来像逆时针转了 $2\pi - 5 \approx 1.3$ rad；$\delta = 20$ 时 $m = 2$ 转了 6.32 rad，几乎正好一圈，两个点几乎重合。
-# 单看一对列分不出这些偏移；低频的 $m = 6$ 在这里的 60 个位置上只转不到半圈，要到 $2\pi / 0.0316 \approx 199$ 个位置才绕回来。
-# 几对频率不同的列合起来，才让每个偏移对应一个不同的旋转。
+# 下面的探索器（explorer）把上面的编码（60 个位置、32 维）按列对画在平面上：第 $m$ 对列 $(\sin i\omega_m, \cos i\omega_m)$ 总落在单位圆上，
+# $i = 0$ 时在正上方，$i$ 每增加 1 就顺时针转过 $\omega_m$；淡红色小点是全部 60 个位置。四个面板是 $m = 0, 2, 4, 6$。
+# 起始状态 $i = 10$、$\delta = 3$：橙点 $\mathbf{p}_{i+\delta}$ 比蓝点 $\mathbf{p}_i$ 顺时针多转了 $\delta\omega_m$（3、0.95、0.3、0.095 rad），
+# 黑色叉号 $\mathbf{M}_\delta\mathbf{p}_i$（`rotation_for_offset` 算出）正好落在橙点上；圆下的文字给出转角和所有 $i$ 上的最大误差（只剩 float32 的舍入）。
+# 拖动 $i$：两个点一起沿圆移动，夹角不变——变换只依赖 $\delta$，不依赖 $i$。
+# 再把 $\delta$ 拖大：圆上只看得到转角除以 $2\pi$ 的余数。$\delta = 5$ 时 $m = 0$ 转了 5 rad，看起来像逆时针转了 $2\pi - 5 \approx 1.3$ rad；
+# $\delta = 20$ 时 $m = 2$ 转了 6.32 rad，两个点几乎重合。单看一对列分不出这些偏移，几对频率不同的列合起来才让每个偏移对应一个不同的旋转。
 
 # %%
 self_attention.rotation(pos_encoding, num_steps)
