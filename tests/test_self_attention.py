@@ -148,18 +148,27 @@ def test_rotation_states_hold_the_encoding_its_shift_and_the_rotated_point():
     assert f"{5 * 10000 ** (-6 / 16):.3f} rad" in line
 
 
-def test_dot_profile_states_hold_the_dot_products_of_the_encodings():
-    pe = d2l.PositionalEncoding(8, dropout=0.5)
-    layers = sa.dot_profile_states(pe, 20, positions=(0, 7, 19))
-    assert [len(layers[k]) for k in ("profile", "shifted", "rule", "text")] == [60, 60, 3, 3]
-    P = pe.P[0, :20].double()
-    gram = P @ P.T
-    for r in layers["profile"]:
-        assert r["dot"] == pytest.approx(gram[r["position"], r["j"]].item(), abs=1e-4)
-    for r in layers["shifted"]:
-        assert r["dot"] == pytest.approx(gram[0, abs(r["position"] - r["j"])].item(), abs=1e-4)
-    assert [r["j"] for r in layers["rule"]] == [0, 7, 19]
-    assert all(f"at j = {r['position']}: 4.00" in r["text"] for r in layers["text"])
+def test_score_states_hold_the_softmax_of_the_position_only_scores():
+    pe = d2l.PositionalEncoding(8, dropout=0.5)  # dropout: the states must come from eval mode
+    weight_rows, text_rows = sa.score_states(pe, num_positions=10, offsets=(-1, 0, 2))
+    assert len(weight_rows) == 3 * 100 and len(text_rows) == 3
+    P = pe.P[0, :10].double()
+    want = torch.softmax((P @ d2l.rotation_for_offset(2, 8).T) @ P.T, dim=-1)
+    for r in weight_rows:
+        if r["delta"] == 2:
+            assert r["weight"] == pytest.approx(want[r["row"], r["col"]].item(), abs=0.006)
+    text = {r["delta"]: r["text"] for r in text_rows}
+    assert text[0].endswith("[0]") and text[2].endswith("queries 0..7: [2]")
+    assert text[-1].startswith("random W_q")
+
+
+def test_saved_for_backward_splits_the_square_attention_weights_from_the_rest():
+    torch.manual_seed(0)
+    layer = d2l.MultiHeadAttention(8, 8, 8, 8, num_heads=1, dropout=0)
+    square, rest = sa.saved_for_backward(lambda X: layer(X, X, X), 32, 8)
+    assert square == 32 * 32 * 4  # only the softmax output, float32
+    conv = torch.nn.Conv1d(8, 8, 3, padding=1)
+    assert sa.saved_for_backward(lambda X: conv(X.transpose(1, 2)), 32, 8)[0] == 0 < rest
 
 
 def test_plane_view_puts_both_axes_on_one_fixed_domain():
@@ -169,13 +178,13 @@ def test_plane_view_puts_both_axes_on_one_fixed_domain():
     assert enc["x"]["scale"]["domain"] == enc["y"]["scale"]["domain"] == [-2, 2]
 
 
-def test_rotation_and_dot_profile_explorers_start_where_the_text_says():
+def test_rotation_and_score_explorers_start_where_the_text_says():
     pe = d2l.PositionalEncoding(32, dropout=0)
     rot = sa.rotation(pe, 60)
     assert {c.name: c.default for c in rot.controls} == {"pos": 10, "delta": 3}
-    dots = sa.dot_profile(pe, 60)
-    assert dots.controls[0].default == 20
-    assert len(rot.to_json()) + len(dots.to_json()) < 400_000
+    dots = sa.score_explorer(pe)
+    assert dots.controls[0].default == -1
+    assert len(rot.to_json()) + len(dots.to_json()) < 450_000
 
 
 @pytest.fixture(scope="module")

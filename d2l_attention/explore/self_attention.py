@@ -29,11 +29,12 @@ from torch import nn
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["sentence_heatmaps", "rotation_states", "rotation", "dot_profile_states", "dot_profile",
+__all__ = ["sentence_heatmaps", "saved_for_backward", "memory_table", "encoding_heatmap",
+           "rotation_states", "rotation", "score_states", "score_explorer",
            "VOCAB_SIZE", "SEQ_LEN", "D_MODEL", "ENCODINGS", "reversal_batch", "LearnedPositions",
-           "make_positions", "ReversalNet", "train_reversal", "evaluate_reversal",
+           "make_positions", "train_reversal", "evaluate_reversal",
            "multiset_bound", "Ablation", "train_ablation", "ablation_states", "ablation_explorer",
-           "ablation_figure", "sweep", "committed_sweep"]
+           "ablation_figure", "sweep", "committed_sweep", "sweep_summary"]
 
 # ----------------------------------------------------------------------------------------------
 # The dog-bites-man heatmaps
@@ -59,6 +60,72 @@ def sentence_heatmaps(matrices, sentences, titles, figsize=None):
                 ax.text(j, i, f"{A[i, j]:.2f}", ha="center", va="center", fontsize=9,
                         color="white" if A[i, j] > 0.6 else "black")
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8)
+
+
+# ----------------------------------------------------------------------------------------------
+# Memory saved for backward
+
+
+def saved_for_backward(layer_fn, n, d):
+    """Bytes of the distinct tensors autograd saves for backward in one forward pass of
+    `layer_fn` on a (1, n, d) input, split into (n x n tensors, everything else)."""
+    seen = {}
+
+    def pack(t):
+        key = (t.untyped_storage().data_ptr(), t.dtype)
+        seen[key] = (t.untyped_storage().nbytes(), tuple(t.shape[-2:]) == (n, n))
+        return t
+
+    X = torch.randn(1, n, d, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = layer_fn(X)  # keep the graph (and its saved tensors) alive while counting
+    del out
+    square = sum(b for b, is_square in seen.values() if is_square)
+    return square, sum(b for b, _ in seen.values()) - square
+
+
+def memory_table(d=64, k=3, lengths=(256, 512, 1024, 2048), seed=0):
+    """Print and return the memory a CNN (kernel k), a GRU and one d2l.MultiHeadAttention layer
+    (one head) save for backward at each length: name -> list of (n x n bytes, other bytes)."""
+    torch.manual_seed(seed)
+    conv = nn.Conv1d(d, d, kernel_size=k, padding=k // 2)
+    gru = nn.GRU(d, d, batch_first=True)
+    attention = d2l.MultiHeadAttention(d, d, d, d, num_heads=1, dropout=0)
+    layers = {"CNN (k=3)": lambda X: conv(X.transpose(1, 2)), "RNN (GRU)": lambda X: gru(X)[0],
+              "self-attention": lambda X: attention(X, X, X)}
+    memory = {name: [saved_for_backward(fn, n, d) for n in lengths] for name, fn in layers.items()}
+    mib = 2 ** 20
+    print(f"{'saved for backward, MiB':24s}" + "".join(f"{'n=' + str(n):>9s}" for n in lengths)
+          + "   growth per doubling")
+    for name, parts in memory.items():
+        total = [sum(p) for p in parts]
+        print(f"{name:24s}" + "".join(f"{t / mib:9.2f}" for t in total) + "   "
+              + " ".join(f"x{total[i + 1] / total[i]:.2f}" for i in range(len(total) - 1)))
+        if any(sq for sq, _ in parts):
+            for label, index in (("  of which n x n", 0), ("  of which the rest", 1)):
+                part = [p[index] for p in parts]
+                print(f"{label:24s}" + "".join(f"{v / mib:9.2f}" for v in part) + "   "
+                      + " ".join(f"x{part[i + 1] / part[i]:.2f}" for i in range(len(part) - 1)))
+    return memory
+
+
+def encoding_heatmap(P, figsize=(5, 3.6)):
+    """The encoding P (num_steps, d) as a heatmap with its d/2 sine columns (left) and d/2
+    cosine columns (right) apart, a divider between them, each half's columns in order m."""
+    num_steps, d = P.shape
+    half = d // 2
+    d2l.use_svg_display()
+    fig, ax = d2l.plt.subplots(figsize=figsize, layout="constrained")
+    image = ax.imshow(torch.cat([P[:, 0::2], P[:, 1::2]], dim=1).numpy(), cmap="RdBu_r",
+                      vmin=-1, vmax=1, aspect="auto")
+    ax.axvline(half - 0.5, color="black", linewidth=1.5)
+    ticks = [t for t in range(0, half, 4)]
+    ax.set_xticks(ticks + [half + t for t in ticks],
+                  [f"sin {t}" if t == 0 else str(t) for t in ticks]
+                  + [f"cos {t}" if t == 0 else str(t) for t in ticks], fontsize=8)
+    ax.set(xlabel="column pair m (left: sin columns 2m, right: cos columns 2m+1)",
+           ylabel="Row (position)")
+    fig.colorbar(image, ax=ax, shrink=0.8)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -112,16 +179,28 @@ def rotation(pos_encoding, num_steps, pairs=(0, 2, 4, 6), positions=range(0, 36,
     of all positions, p_i, p_{i+delta} and M_delta p_i; sliders for i and delta."""
     layers = rotation_states(pos_encoding, num_steps, pairs, positions, offsets)
     d = pos_encoding.num_hiddens
-    looks = {"circle": (6, "circle"), "encoding": (18, "circle"), "p_i": (120, "circle"),
-             "p_i+delta": (140, "circle"), "M p_i": (70, "cross")}  # layer: (size, shape)
+    sizes = {"circle": 6, "encoding": 18, "p_i": 120, "p_i+delta": 140, "M p_i": 90}
+    labels = ["unit circle", f"p_0 … p_{num_steps - 1}", "p_i", "p_(i+δ)", "M_δ p_i"]
+    looks = {"color": ["#bbbbbb", "#e45756", "#4c78a8", "#f58518", "#000000"],
+             "shape": ["circle", "circle", "circle", "circle", "cross"],
+             "opacity": [1, 0.3, 1, 1, 1]}  # one legend: each label drawn as on the plane
+
+    def layer(rows, size, m):
+        def draw(alt, base):
+            scale = alt.Scale(domain=[-1.2, 1.2], nice=False)
+            legend = {key: alt.Scale(domain=labels, range=values) for key, values in looks.items()}
+            return base.mark_point(filled=True, size=size, clip=True).encode(
+                x=alt.X("sin:Q", title=f"p_(i,{2 * m}) = sin(i·ω_m)", scale=scale),
+                y=alt.Y("cos:Q", title=f"p_(i,{2 * m + 1}) = cos(i·ω_m)", scale=scale),
+                color=alt.Color("point:N", scale=legend["color"], title="point"),
+                shape=alt.Shape("point:N", scale=legend["shape"], title="point"),
+                opacity=alt.Opacity("point:N", scale=legend["opacity"], legend=None))
+
+        return ex.View(rows, draw, 170, 170, f"pair m = {m}: ω_m = {10000 ** (-2 * m / d):.3g}")
 
     def panel(m):
-        return tuple(ex.plane_view(
-            [r for r in layers[name] if r["pair"] == m], "sin", "cos", color="point", size=size,
-            shape=shape, width=170, height=170, x_title=f"p_(i,{2 * m}) = sin(i·ω_m)",
-            y_title=f"p_(i,{2 * m + 1}) = cos(i·ω_m)",
-            title=f"pair m = {m}: ω_m = {10000 ** (-2 * m / d):.3g}")
-            for name, (size, shape) in looks.items())
+        return tuple(layer([r for r in layers[name] if r["pair"] == m], size, m)
+                     for name, size in sizes.items())
 
     return ex.explorer(
         *[panel(m) for m in pairs],
@@ -133,46 +212,46 @@ def rotation(pos_encoding, num_steps, pairs=(0, 2, 4, 6), positions=range(0, 36,
 
 
 # ----------------------------------------------------------------------------------------------
-# Explorer 2: the dot product of two encodings
+# Explorer 2: what the position part of a score looks at
 
 
-def dot_profile_states(pos_encoding, num_steps, positions):
-    """Explorer rows from `pos_encoding` applied to zeros (eval mode), by layer: for each
-    position i in `positions`, "profile" (p_i . p_j for j = 0..num_steps-1), "shifted" (the
-    profile of position 0 moved to i, p_0 . p_|i-j|), "rule" (j = i) and one "text" line."""
+def score_states(pos_encoding, num_positions=16, offsets=range(-1, 9), seed=0):
+    """Explorer rows from `pos_encoding` applied to zeros (eval mode), for each delta in
+    `offsets` (delta = -1: a random W_q, entries N(0, 1/d)): "weights", the softmax over keys j
+    of the position-only score (W_q p_i) . p_j (W_k = I, no 1/sqrt(d)) with W_q =
+    d2l.rotation_for_offset(delta); "text": the offsets (best key - i) over the queries
+    i < num_positions - max(delta, 0), whose key i + delta exists."""
     d = pos_encoding.num_hiddens
     with torch.no_grad():
-        P = pos_encoding.eval()(torch.zeros(1, num_steps, d))[0].double()  # (num_steps, d)
-    gram, j = P @ P.T, torch.arange(num_steps)  # gram[i, j] = p_i . p_j
-    layers = {name: [] for name in ("profile", "shifted", "rule", "text")}
-    for i in positions:
-        state, shifted = {"position": i}, gram[0, (j - i).abs()]
-        layers["profile"] += ex.rows(state, j=j, dot=gram[i], curve=["p_i · p_j"] * num_steps)
-        layers["shifted"] += ex.rows(state, j=j, dot=shifted,
-                                     curve=["p_0 · p_|i−j|"] * num_steps)
-        layers["rule"] += ex.rows(state, j=[i])
-        layers["text"] += ex.rows(state, text=[
-            f"largest p_i · p_j at j = {gram[i].argmax().item()}: {gram[i].max().item():.2f}; "
-            f"max over j of |p_i · p_j − p_0 · p_|i−j|| = {(gram[i] - shifted).abs().max():.1e}"])
-    return layers
+        P = pos_encoding.eval()(torch.zeros(1, num_positions, d))[0].double()
+    torch.manual_seed(seed)
+    random_W = torch.randn(d, d, dtype=torch.float64) / math.sqrt(d)
+    weight_rows, text_rows, labels = [], [], [str(i) for i in range(num_positions)]
+    for delta in offsets:
+        W = random_W if delta < 0 else d2l.rotation_for_offset(delta, d)
+        weights = torch.softmax((P @ W.T) @ P.T, dim=-1)  # (queries, keys)
+        state = {"delta": delta}
+        weight_rows += ex.rows(state, weight=weights, row_labels=("query", labels),
+                               col_labels=("key", labels), decimals=2)
+        valid = num_positions - max(delta, 0)
+        best = (weights[:valid].argmax(dim=-1) - torch.arange(valid)).tolist()
+        name = "random W_q" if delta < 0 else f"W_q = M_{delta}"
+        text_rows += ex.rows(state, text=[
+            f"{name}: best key minus query, over queries 0..{valid - 1}: {sorted(set(best))}"])
+    return weight_rows, text_rows
 
 
-def dot_profile(pos_encoding, num_steps, positions=None, default=20):
-    """The dot-product explorer: p_i . p_j over j (line), the profile of position 0 shifted to i
-    (points), a rule at j = i; a slider for i."""
-    positions = range(0, num_steps, 4) if positions is None else positions
-    layers = dot_profile_states(pos_encoding, num_steps, positions)
-    d = pos_encoding.num_hiddens
-    low = math.floor(min(r["dot"] for r in layers["profile"]))
-    style = dict(width=420, height=220, x_title="position j", y_title="p_i · p_j",
-                 y_domain=(low, d / 2 + 1))
+def score_explorer(pos_encoding, num_positions=16, offsets=range(-1, 9), default=-1):
+    """Softmax of the position-only scores p_i^T W_q^T p_j as a query x key heatmap; a slider
+    for delta in W_q = M_delta (-1: a random W_q)."""
+    weight_rows, text_rows = score_states(pos_encoding, num_positions, offsets)
     return ex.explorer(
-        (ex.line_view(layers["profile"], "j", "dot", color="curve", **style),
-         ex.point_view(layers["shifted"], "j", "dot", color="curve", size=16, **style),
-         ex.rule_view(layers["rule"], "j", width=420, height=220)),
-        ex.text_view(layers["text"], "text", width=420),
-        controls=[ex.Slider("position", positions, "position i", default=default)],
-        title="Dot product of position i's encoding with every position j", columns=1)
+        ex.heatmap_view(weight_rows, "key", "query", text=False, width=300, height=300,
+                        x_title="key position j", y_title="query position i"),
+        ex.text_view(text_rows, "text", width=300, height=24, size=11),
+        controls=[ex.Slider("delta", offsets, "δ in W_q = M_δ (−1: random W_q)",
+                            default=default)],
+        title="Which key does query i prefer? softmax over j of (W_q p_i) · p_j", columns=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -214,28 +293,10 @@ def make_positions(encoding):
     raise ValueError(f"encoding {encoding!r}: choose one of {ENCODINGS}")
 
 
-class ReversalNet(nn.Module):
-    """The notebook's ReversalNet (the same code, here for `sweep` and the tests). Token
-    embedding + position information -> one single-head d2l.MultiHeadAttention layer -> linear
-    readout. tokens: (batch_size, seq_len) -> logits (batch_size, seq_len, VOCAB_SIZE).
-    No residual connection: output i can only read token j through the attention weight a_ij."""
-
-    def __init__(self, positions):
-        super().__init__()
-        self.embedding = nn.Embedding(VOCAB_SIZE, D_MODEL)
-        self.positions = positions
-        self.attention = d2l.MultiHeadAttention(D_MODEL, D_MODEL, D_MODEL, D_MODEL,
-                                                num_heads=1, dropout=0)
-        self.readout = nn.Linear(D_MODEL, VOCAB_SIZE)
-
-    def forward(self, tokens):
-        X = self.positions(self.embedding(tokens))
-        return self.readout(self.attention(X, X, X))
-
-
-def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64):
-    """Train a ReversalNet with Adam (the learning rate decays linearly to 0); returns it in
-    eval mode. `positions`: a module, or one of ENCODINGS (then built here). The net is
+def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64, make_net=None):
+    """Train a d2l.ReversalNet (the notebook's `#@save` class; or `make_net(positions)`) with
+    Adam, the learning rate decaying linearly to 0; returns it in eval mode.
+    `positions`: a module, or one of ENCODINGS (then built here). The net is
     initialised and trained in float64: its weights then agree to ~1e-13 on every CPU kernel
     (in float32, torch.randn and the matmuls round differently on AVX2 and the default kernel,
     and 400 steps grow that to differences in the second decimal of the attention weights)."""
@@ -245,7 +306,7 @@ def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64):
     try:
         if isinstance(positions, str):
             positions = make_positions(positions)
-        net = ReversalNet(positions).double()
+        net = (make_net or d2l.ReversalNet)(positions).double()
     finally:
         torch.set_default_dtype(default_dtype)
     generator = torch.Generator().manual_seed(seed + 100)
@@ -331,9 +392,15 @@ class Ablation:
 
 
 def train_ablation(encodings=ENCODINGS, seed=0, num_steps=400):
-    """Train one ReversalNet per encoding (same seed, same batches) and evaluate them."""
-    return Ablation({name: train_reversal(name, num_steps=num_steps, seed=seed)
-                     for name in encodings})
+    """Train one d2l.ReversalNet per encoding (same seed, same batches) and evaluate them.
+    Trains on one thread (tensors this small train fastest so), then restores the count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return Ablation({name: train_reversal(name, num_steps=num_steps, seed=seed)
+                         for name in encodings})
+    finally:
+        torch.set_num_threads(threads)
 
 
 def ablation_figure(ablation, figsize=(10, 3.6)):
@@ -445,6 +512,28 @@ def committed_sweep(seed=0, kernel=None):
     if runs is None:
         return None
     return {r["encoding"]: r for r in runs["runs"] if r["seed"] == seed}
+
+
+def sweep_summary():
+    """Print, per encoding, the range of the accuracies and the smallest mean weight on key
+    7 - i over all runs (seeds 0-4, every CPU kernel) of the committed
+    results/sweep-positions.json; returns the accuracies by encoding."""
+    import json
+    from pathlib import Path
+
+    path = Path(d2l.__file__).resolve().parents[1] / "results" / "sweep-positions.json"
+    kernels = json.loads(path.read_text(encoding="utf-8"))["kernels"]
+    runs = [r for k in sorted(kernels) for r in kernels[k]["runs"]]
+    accuracy = {}
+    print(f"committed sweep: seeds 0-4 on the CPU kernels {', '.join(sorted(kernels))}, "
+          f"{len(runs) // len(ENCODINGS)} runs per encoding")
+    for name in ENCODINGS:
+        mine = [r for r in runs if r["encoding"] == name]
+        accuracy[name] = [r["accuracy"] for r in mine]
+        print(f"{name:12s} accuracy {min(accuracy[name]):.4f} to {max(accuracy[name]):.4f}, "
+              f"weight on key 7-i at least {min(r['weight_on_reversed'] for r in mine):.2f}, "
+              f"bound {mine[0]['bound']:.4f}")
+    return accuracy
 
 
 def write_sweep(path, seeds=range(5)):

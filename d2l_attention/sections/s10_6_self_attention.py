@@ -9,11 +9,12 @@ import torch
 from torch import nn
 
 from ..checks import check_at_most, check_even, check_shape
+from .s10_5_multihead_attention import MultiHeadAttention
 
-__all__ = ['PositionalEncoding', 'rotation_for_offset']
+__all__ = ['PositionalEncoding', 'rotation_for_offset', 'ReversalNet']
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:332
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:311
 class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
@@ -42,7 +43,7 @@ class PositionalEncoding(nn.Module):
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:457
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:434
 def rotation_for_offset(delta, num_hiddens):
     """Block-diagonal M with M @ p_i == p_{i+delta} for the sinusoidal encoding."""
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)
@@ -51,3 +52,22 @@ def rotation_for_offset(delta, num_hiddens):
     blocks = [torch.tensor([[ci, si], [-si, ci]], dtype=torch.float64)
               for ci, si in zip(c.tolist(), s.tolist())]
     return torch.block_diag(*blocks)
+
+
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:549
+class ReversalNet(nn.Module):
+    """tokens (batch_size, n) -> logits (batch_size, n, vocab_size): token embedding plus
+    position information -> one single-head self-attention layer -> linear readout.
+    No residual connection: output i reads token j only through the attention weight a_ij."""
+
+    def __init__(self, positions, vocab_size=30, num_hiddens=32):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, num_hiddens)
+        self.positions = positions  # adds position information to the embeddings
+        self.attention = MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens,
+                                                num_hiddens, num_heads=1, dropout=0)
+        self.readout = nn.Linear(num_hiddens, vocab_size)
+
+    def forward(self, tokens):
+        X = self.positions(self.embedding(tokens))
+        return self.readout(self.attention(X, X, X))
