@@ -16,9 +16,8 @@
 # %% [markdown]
 # # 10.7 Transformer
 #
-# 10.4 节的 Bahdanau 模型仍以循环神经网络为骨架：注意力只是帮解码器“回头看”，
-# 编码器和解码器本身都得一个时间步一个时间步地算。10.6 节已经看到，自注意力（self-attention）
-# 同样能把一个序列变成另一个序列，而且所有位置可以**同时**计算，任意两个位置之间的路径长度都是 1。
+# 10.4 节的 Bahdanau 模型仍以循环神经网络为骨架，编码器和解码器都得一个时间步一个时间步地算。
+# 10.6 节的自注意力（self-attention）同样能把一个序列变成另一个序列，而且所有位置可以**同时**计算，任意两个位置之间的路径长度都是 1。
 # 那么，能不能**完全不用循环层**，只靠注意力搭出一个编码器–解码器？
 # Vaswani 等人在 2017 年给出的 Transformer 正是这样的模型，它后来成了几乎所有大模型的基础。
 #
@@ -41,8 +40,7 @@ from d2l_attention.explore import transformer
 # ## 模型
 #
 # Transformer 的编码器和解码器都是 $N$ 个相同的**层**（block）堆叠而成。
-# 本节的文字和图里，层和头都从 1 数（第 1 层就是代码里的 `block0`、`state[2][0]`）；
-# 序列中的位置和查询则像代码一样从 0 数。
+# 文字和图里层和头从 1 数（第 1 层是代码里的 `block0`），序列中的位置像代码一样从 0 数。
 #
 # **编码器层**有两个子层（sublayer）：
 #
@@ -52,7 +50,7 @@ from d2l_attention.explore import transformer
 # **解码器层**有三个子层：
 #
 # 1. 带掩蔽的多头自注意力（masked self-attention）：位置 $j$ 只能看位置 $0, \ldots, j$。
-#    这种掩蔽（masking）叫作因果（causal）掩码：训练时整句目标一起输入，每个位置也“看不到答案”；
+#    这叫因果（causal）掩码：训练时整句目标一起输入，每个位置也“看不到答案”；
 # 2. 编码器–解码器注意力（encoder-decoder attention）：查询来自解码器上一子层，
 #    键和值是编码器的最终输出；
 # 3. 基于位置的前馈网络。
@@ -69,13 +67,13 @@ from d2l_attention.explore import transformer
 #
 # 前馈网络是 $\operatorname{FFN}(\mathbf{x}) = \mathbf{W}_2 \max(0, \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$，
 # 其中 $\mathbf{W}_1 \in \mathbb{R}^{d_{ff} \times d}$，$\mathbf{W}_2 \in \mathbb{R}^{d \times d_{ff}}$。
-# 因为残差连接要求子层的输入和输出形状相同，所以每一层、每个子层的输出都是 $(b, T, d)$：
-# $b$ 为批量大小，$T$ 为序列长度，$d$ 为 `num_hiddens`。
+# 残差连接要求子层的输入和输出形状相同，所以每个子层的输出都是 $(b, T, d)$（$d$ 为 `num_hiddens`）。
 #
-# 输入端，第 $t$ 个词元的表示是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$：嵌入向量乘以 $\sqrt{d}$，
-# 再加上 10.6 节的位置编码 $\mathbf{p}_t$（为什么乘 $\sqrt{d}$，后面专门用数字来看）；
-# 输出端，解码器最后接一个全连接层给出词表上的分数。解码器的输入是右移一位的目标序列（图中的 shifted right）：
-# 开头加上 `<bos>`，位置 $t$ 的输出预测目标序列的第 $t$ 个词元（都从 0 数），也就是输入里位置 $t+1$ 的那个。
+# 输入端，第 $t$ 个词元的表示是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$（嵌入乘以 $\sqrt{d}$ 加 10.6 节的位置编码，为什么乘后面用数字看）；
+# 解码器最后接一个全连接层给出词表上的分数。解码器的输入是右移一位的目标序列（图中的 shifted right）：
+# 开头加 `<bos>`，位置 $t$ 的输出预测输入里位置 $t+1$ 的那个词元。
+#
+# <details><summary>各处张量的形状</summary>
 #
 # | 位置 | 张量 | 形状 |
 # |---|---|---|
@@ -85,6 +83,8 @@ from d2l_attention.explore import transformer
 # | 解码器自注意力权重（每层） | 下三角 | $(b h, T_{tgt}, T_{tgt})$ |
 # | 编码器–解码器注意力权重（每层） | 查询来自解码器 | $(b h, T_{tgt}, T_{src})$ |
 # | 解码器输出 | 词表分数 | $(b, T_{tgt}, |\mathcal{V}|)$ |
+#
+# </details>
 
 # %% [markdown]
 # ![The Transformer architecture](figures/10.7-transformer.svg)
@@ -329,8 +329,7 @@ print("layer-1 attention weights:", tuple(encoder.attention_weights[0].shape))
 # %% [markdown]
 # ### 解码器
 #
-# `DecoderBlock` 的参数 `i`（从 0 数）是它在堆叠中的下标。解码器的状态 `state` 是一个列表：
-# `[编码器输出, 编码器有效长度, 各层的缓存]`，`state[2][i]` 存放下标为 `i` 的层此前见过的全部输入。
+# 解码器的状态 `state` 是 `[编码器输出, 编码器有效长度, 各层的缓存]`，`state[2][i]` 存放第 `i` 层（从 0 数）此前见过的全部输入。
 #
 # * **整句输入**（训练时的强制教学（teacher forcing），或预测模式下给一整句打分）：缓存为空，
 #   一次来 $T$ 个查询，键和值就是这 $T$ 个位置，必须加因果掩码。
@@ -607,10 +606,10 @@ assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 # %% [markdown]
 # `go .`、`i lost .` 和 `i'm home .` 连同译文都在训练用的 600 个句子对里；`he's calm .` 不在：
 # 要译对它，得把 `He's wet. → Il est mouillé.` 这类 `he's X .` → `il est X .` 的句子和 `I'm calm. → Je suis calme.` 组合起来。
-# 在 5 个随机种子 × 3 种 CPU 计算内核的 15 次训练里，它被逐字译对
+# 15 次训练（5 个种子 × 3 种 CPU 计算内核）里它被逐字译对
 # 13/15<!-- result: sweep | summary.transformer all.he's calm . exact | s --> 次（10.4 节的模型 0/15<!-- result: sweep | summary.bahdanau all.he's calm . exact | s -->），
-# 三个训练句子每次都译对（45/45<!-- result: sweep | summary.transformer all.training sentences exact | s --> 句；见[附录：可复现性与速度](appendix-reproducibility.html)）。
-# 三句训练过，所以平均 BLEU 1.000 说明不了多少；真正的成绩在后面的“在没见过的句子上”。
+# 训练句子 45/45<!-- result: sweep | summary.transformer all.training sentences exact | s --> 句译对（见[附录](appendix-reproducibility.html)）。
+# 三句训练过，所以 BLEU 1.000 说明不了多少；真正的成绩在后面的“在没见过的句子上”。
 
 # %% [markdown]
 # ## 可视化
@@ -665,8 +664,8 @@ prev = att.decoder[1, 2].diagonal(-1)  # layer 2 head 3: query t on key t - 1
 assert not stored_run or prev[1:4].min() > 0.9  # suis->je, chez->suis, moi->chez
 
 # %% [markdown]
-# 读图：头之间有分工。有的头几乎只看 `<bos>`（第 1 层第 1 头），有的头看当前词元自己（第 2 层第 1 头的对角线），
-# 有的头看**前一个**词元（第 2 层第 3 头：`suis` 看 `je`、`chez` 看 `suis`、`moi` 看 `chez`，权重 0.97、0.95、1.00）。
+# 读图：头之间有分工。有的头几乎只看 `<bos>`（第 1 层第 1 头），有的看当前词元自己（第 2 层第 1 头），
+# 有的看**前一个**词元（第 2 层第 3 头：`suis` 看 `je`、`chez` 看 `suis`、`moi` 看 `chez`，权重 0.97、0.95、1.00）。
 # 因果掩码保证的是：没有哪个头能看**后一个**词元。
 #
 # #### 一个词元走一步：查询、键、分数、掩码
@@ -690,9 +689,8 @@ print(f"max |by hand - the model's row|: {(step['weights'] - step['model']).abs(
 # 有了掩码，这个头把 0.97 给了前一个词元 `je`。
 #
 # 逐词生成时没有“后面的位置”可遮：第 2 步的缓存里只有 `<bos>` 和 `je`，加上新来的 `suis`，正是上表没被遮住的三个键。
-# 下面的探索器存下了贪心翻译 `i'm home .` 的每一步：第 $t$ 步（从 0 数）的热图每行是一个（层，头）里新查询的权重，
-# 列是缓存里的位置加上新词元自己。它从第 2 步开始，`layer 2 head 3` 一行正是上表的 0.02、0.97、0.00；
-# 拖动滑块，每步多一列，每行都与上面热图里第 $t$ 行相同（下面打印的最大差）。
+# 下面的探索器存下了贪心翻译 `i'm home .` 的每一步，每行是一个（层，头）里新查询对缓存位置和它自己的权重。
+# 第 2 步的 `layer 2 head 3` 一行正是上表的 0.02、0.97、0.00；拖动滑块，每步多一列，每行都与上面热图的第 $t$ 行相同（下面打印的最大差）。
 
 # %% tags=["nbval-ignore-output"]
 transformer.cache_explorer(net, engs[-1], src_vocab, tgt_vocab, num_steps, default_step=2)
@@ -755,8 +753,8 @@ if stored_run:
 # 模型“读着” `calm` 写出 `calme`。输出句号和 `<eos>` 的几行平均起来弱得多（黑框处只有 0.27–0.38）：
 # 其中三行落在源句对应的 `.` 或 `<eos>` 上，`i'm home .` 的 `. -> <eos>` 一行则落在 `i'm` 上。
 #
-# 平均抹平了各头的分工。下面的探索器逐句、逐种、逐层、逐头画出权重（词元前标着位置，从 0 数），
-# 从 `he's calm .` 的第 2 层第 3 头开始：`2 est` 一行（输出 `calme`）把 1.00 给了 `1 calm`。试试：
+# 下面的探索器逐句、逐种、逐层、逐头画出权重（词元前标着位置），从 `he's calm .` 的第 2 层第 3 头开始：
+# `2 est` 一行（输出 `calme`）把 1.00 给了 `1 calm`。试试：
 #
 # * 换成 `i'm home .`，保持第 2 层第 3 头：`2 suis` 把 0.97 给了 `1 home`，`1 je` 却把最多的权重（0.42）给了句号；
 #   换到第 1 层第 3 头：`1 je` 把 0.98 给了 `0 i'm`，`2 suis` 把 0.96 给了 `1 home`。对齐是几个头合作完成的；
@@ -777,8 +775,7 @@ if stored_run:
 # ### 动手试试：书中预测模式下的掩码
 #
 # 书中的解码器按 `self.training` 开关因果掩码，`eval()` 模式下整句输入时不加掩码。
-# 下面在预测模式下把参考译文 `je suis chez moi .` 整句输入训练好的解码器（就像给它打分），
-# 用本节的做法和书中的做法（同样的参数，一个钩子让带掩蔽的自注意力收到 `valid_lens=None`）各算一遍，勾选复选框切换。
+# 下面在预测模式下把参考译文 `je suis chez moi .` 整句输入（就像给它打分），本节的做法和书中的做法（同样的参数）各算一遍，勾选复选框切换。
 # 不勾选时每个热图都是下三角；勾选后对角线以上出现了权重：第 1 层第 4 头里 `0 <bos>` 把 1.00 给了 `2 suis`，
 # 第 2 层第 3 头里前三个查询的权重全在后面的位置上（例如 `2 suis` 把 1.00 给了 `3 chez`，正是它该输出的词）。
 # 文字行给出参考译文的对数概率和每个位置预测的下一个词元。
@@ -825,8 +822,8 @@ assert book_pass.decoder.triu(1).max() > 0.5
 # ## 在没见过的句子上
 #
 # 基准程序（`python tools/book.py bench --heldout --seeds 3 --save heldout`）在 fra-eng 的前 5000 个句子对上训练 30 轮，
-# 再翻译其后 500 个没见过的英语句子，用语料级 BLEU 打分，比较 9.7 节的 seq2seq、10.4 节的 Bahdanau 模型和本节的 Transformer
-# （都是 32 维，各 3 个随机种子）。下面读出提交的结果 `results/heldout.json` 和训练速度 `results/speed.json`：
+# 再翻译其后 500 个没见过的句子，用语料级 BLEU 比较 seq2seq（9.7 节）、Bahdanau 模型和 Transformer（都是 32 维，各 3 个种子）。
+# 下面读出提交的结果 `results/heldout.json` 和训练速度 `results/speed.json`：
 
 # %%
 _, heldout = transformer.read_results("heldout")
@@ -843,28 +840,25 @@ for name, row in speed["summary"].items():
 # 比 Bahdanau 模型的 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f --> 和 seq2seq 的 0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f -->
 # 高出一截，三个种子的范围互不重叠；参数比 Bahdanau 模型多 8%，比 seq2seq 多 10%。不用任何循环层，翻译得更好。
 #
-# 速度：`results/speed.json` 与上面训练单元的设置相同（同一个模型、250 轮、1 个线程），
-# 但它是基准程序在一次专门的测量里把两个模型交替各训练 3 次测得的；训练单元打印的 3092 个词元/秒
-# 来自执行本 notebook 的那一次，当时这台 2 核机器同时跑着别的任务，这个数只反映当时的负载，不能与别的数比较。
-# 可以比较的是基准程序的两个数：Transformer 每秒 16055<!-- result: speed | summary.transformer.ours tokens/s | d --> 个词元，
-# 比 Bahdanau 模型的 21188<!-- result: speed | summary.bahdanau.ours tokens/s | d --> 个慢。
-# Transformer 的好处是同一层的所有位置可以**同时**算，而循环网络第 $t$ 步必须等第 $t-1$ 步；
-# 但一个 CPU 线程上没有“同时”，10 个词元、32 维的小张量也填不满并行硬件。本节没有测量它在 GPU 和长序列上的速度。
+# 速度：`speed.json` 的设置与训练单元相同（同一个模型、250 轮、1 个线程），但它来自一次专门的测量（两个模型交替各训练 3 次）；
+# 训练单元打印的 3092 个词元/秒是执行本 notebook 时测的，当时这台 2 核机器还跑着别的任务，不能拿来比较。
+# 可比的两个数里，Transformer（每秒 16055<!-- result: speed | summary.transformer.ours tokens/s | d --> 个词元）
+# 比 Bahdanau 模型（21188<!-- result: speed | summary.bahdanau.ours tokens/s | d -->）慢：它的好处是同一层的所有位置可以**同时**算，
+# 而一个 CPU 线程上没有“同时”，10 个词元、32 维的张量也填不满并行硬件。本节没有测量 GPU 和长序列上的速度。
 
 # %% [markdown]
 # ## 从 2017 年到今天的模型
 #
-# 今天的大语言模型仍是本节的积木，只改了几处。下面每处配一个可以运行的小实验。
+# 今天的大语言模型仍是本节的积木，只改了几处，每处配一个小实验。
 #
 # ### 前置层规范化（pre-LN）
 #
 # 本节（和原论文）的层规范化在残差相加**之后**（后置，post-LN）：$\mathbf{X} \leftarrow \operatorname{LN}(\mathbf{X} + f(\mathbf{X}))$。
 # GPT-2 以来的模型大多把它挪到子层**之前**（前置，pre-LN）：$\mathbf{X} \leftarrow \mathbf{X} + f(\operatorname{LN}(\mathbf{X}))$，
-# 最后再做一次层规范化。于是从输入到输出有一条不经过任何规范化的“直路”
-# $\mathbf{X}_N = \mathbf{X}_0 + \sum_{l=1}^{N} f_l(\cdot)$。
-# Xiong 等人（2020）分析了初始化时的梯度，认为后置结构靠近输出的几层梯度大，要靠学习率预热（warm-up）才能稳定训练，
-# 前置结构则不需要。用同一组参数的 12 个 `d2l.EncoderBlock` 按两种顺序各算一遍（前置只是重排同样的子层），
-# 接输出层和交叉熵损失（随机的目标词元），看初始化时每层参数的梯度范数，取 5 次初始化（种子 0–4）的均值和最小–最大范围：
+# 最后再做一次层规范化，于是输入到输出有一条不经过规范化的“直路” $\mathbf{X}_N = \mathbf{X}_0 + \sum_{l} f_l(\cdot)$。
+# Xiong 等人（2020）分析初始化时的梯度，认为后置结构要靠学习率预热（warm-up）才能稳定训练，前置则不需要。
+# 用同一组参数的 12 个 `d2l.EncoderBlock` 按两种顺序各算一遍，接输出层和交叉熵损失（随机目标），
+# 看初始化时每层参数的梯度范数（5 次初始化的均值和最小–最大范围）：
 
 # %%
 grad_norms = transformer.layer_gradient_norms(seeds=range(5), depth=12)
@@ -886,18 +880,17 @@ assert ratio_1.min() < 1 < ratio_1.max()  # at layer 1 either may be larger
 # %% [markdown]
 # 这一次测量（12 层，5 次初始化）显示：
 #
-# * **前置**：梯度随深度减小，第 1、6、12 层的均值是 0.60、0.31、0.22，约降到三分之一，每次初始化里第 12 层都不到第 1 层的一半。
-# * **后置**：梯度不随深度减小（0.65、0.87、0.75），靠近输出的几层略大；在第 12 层，每次初始化的后置梯度都是前置的 3.0–3.6 倍。
-# * 在第 1 层，两者谁大随初始化而变（比值 0.5 到 1.7）。
+# * **前置**：梯度随深度减小，第 1、6、12 层的均值是 0.60、0.31、0.22，约降到三分之一（每次初始化里第 12 层都不到第 1 层的一半）。
+# * **后置**：梯度不随深度减小（0.65、0.87、0.75）；在第 12 层，每次初始化的后置梯度都是前置的 3.0–3.6 倍。
+# * 在第 1 层，谁大随初始化而变（比值 0.5 到 1.7）。
 #
-# 文献怎么说：Xiong 等人的理论预言，在最后一层，后置的梯度比前置大约 $\sqrt{L}$ 倍；这里 3.0–3.6 与 $\sqrt{12} \approx 3.5$ 相符，
-# 但只测了一个深度，不足以验证这个随 $L$ 变化的规律。前置结构里浅层梯度比深层大，后来的 NormFormer（Shleifer 等人，2021）
-# 也报告了，并加了额外的规范化来平衡。有无预热对训练的影响，本节没有做实验。
+# Xiong 等人的理论预言最后一层的后置梯度比前置大约 $\sqrt{L}$ 倍；3.0–3.6 与 $\sqrt{12} \approx 3.5$ 相符，但只测了一个深度，验证不了这个规律。
+# 前置结构里浅层梯度比深层大，NormFormer（Shleifer 等人，2021）也报告了，并加了额外的规范化来平衡。预热的作用本节没有做实验。
 #
 # ### 只有解码器的语言模型
 #
 # 语言模型没有源序列，只留**带因果掩码的自注意力 + 前馈网络**：我们的 `EncoderBlock` 加上 `causal_valid_lens`
-# （有效长度形状为 $(b, T)$ 时，第 $j$ 个查询只看前 $j+1$ 个键）。GPT 系列就是这样的堆叠（用前置层规范化和可学习的位置嵌入）。
+# （有效长度形状为 $(b, T)$ 时，第 $j$ 个查询只看前 $j+1$ 个键）。GPT 系列就是这样的堆叠（GPT-2 起用前置层规范化）。
 # 在 fra-eng 的前 3000 个英语句子上按字符训练，每个位置预测下一个字符；同样的模型再训练一个**不加**掩码的版本：
 
 # %% tags=["nbval-ignore-output"]
@@ -962,8 +955,7 @@ assert cached[0] == recomputed[0]  # the same tokens either way
 
 # %% [markdown]
 # 生成 $T$ 个词元时，缓存把逐位置的计算从 $T(T+1)/2$ 降到 $T$，注意力分数从约 $T^3/3$ 降到约 $T^2/2$。
-# 书中（和这里）的 `state[2][i]` 存的是层的**输入**，每步再把整个缓存投影成键和值；
-# 实际系统的 KV cache 存投影**之后**的键和值，每步只投影新词元。
+# 这里（和书中）缓存的是层的**输入**，每步再投影成键和值；实际系统缓存投影**之后**的键和值。
 #
 # ### 融合的注意力算子
 #
@@ -984,9 +976,8 @@ print(f"max |DotProductAttention - scaled_dot_product_attention|: padding mask {
 # ### 旋转位置编码（RoPE）
 #
 # 本节把位置编码**加**在输入上。LLaMA 等模型改用旋转位置编码（rotary position embedding，Su 等人，2021）：
-# 不加任何东西，而是在每层算注意力分数之前，把位置 $i$ 的查询（和键）的每对坐标 $(x_{2m}, x_{2m+1})$
-# 旋转角度 $i\,\omega_m$，$\omega_m = 10000^{-2m/d}$（正是 10.6 节位置编码第 $m$ 对列的频率，记号也与那里相同）。
-# 位置 $i$ 的旋转矩阵 $\mathbf{R}_i$ 满足 $\mathbf{R}_i^\top \mathbf{R}_j = \mathbf{R}_{\delta}$，$\delta = j - i$，所以位置 $i$ 的查询与位置 $j$ 的键的分数
+# 在每层算分数之前，把位置 $i$ 的查询（和键）的每对坐标 $(x_{2m}, x_{2m+1})$ 旋转角度 $i\,\omega_m$，
+# $\omega_m = 10000^{-2m/d}$（10.6 节位置编码第 $m$ 对列的频率）。旋转矩阵满足 $\mathbf{R}_i^\top \mathbf{R}_j = \mathbf{R}_{\delta}$，$\delta = j - i$，所以分数
 # $(\mathbf{R}_i\mathbf{q})^\top(\mathbf{R}_j\mathbf{k}) = \mathbf{q}^\top \mathbf{R}_{\delta}\mathbf{k}$
 # 只取决于**偏移** $\delta$。几行代码：
 
@@ -1039,13 +1030,12 @@ assert norm_gap < 1e-5
 # %% [markdown]
 # ## 小结
 #
-# * Transformer 的编码器和解码器都由相同的层堆叠而成，层内只有（多头）注意力和逐位置的前馈网络，
-#   每个子层都包在残差连接和层规范化里；我们的层与 PyTorch 的 `nn.TransformerEncoderLayer`、`nn.TransformerDecoderLayer` 算的是同一个函数。
-# * 缓存就是掩码：有 $p$ 个缓存位置时第 $j$ 个新查询的有效长度是 $p+j+1$，整句输入与靠缓存逐词解码的结果相同。
-#   书中预测模式下不加掩码，给一句译文打分时算的就是另一个函数（本节的例子里，参考译文的概率从 0.92 降到 0.14）。
-# * 层规范化只用一个词元自己的特征，与批量和填充无关；嵌入乘以 $\sqrt{d}$ 是为按 $1/\sqrt{d}$ 初始化、与输出层共享的嵌入设计的。
-# * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d}$，掩码把后面位置的分数换成 $-\infty$（那里往往就有答案），softmax 后对值加权求和。
-# * 训练好的模型输出一个词时读的是对应的源词（`suis` 读 `i'm`，`chez` 读 `home`，没见过的句子里 `calme` 读 `calm`），对齐由几个头合作完成。
+# * 编码器和解码器都是相同的层的堆叠，层内只有多头注意力和逐位置的前馈网络，每个子层包在残差连接和层规范化里；
+#   我们的层与 PyTorch 的 `nn.TransformerEncoderLayer`、`nn.TransformerDecoderLayer` 算的是同一个函数。
+# * 缓存就是掩码：整句输入（带因果掩码）与靠缓存逐词解码的结果相同。书中预测模式下不加掩码，
+#   给译文打分时算的是另一个函数（这里参考译文的概率从 0.92 降到 0.14）。
+# * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d}$，掩码把后面位置换成 $-\infty$（那里往往就有答案），softmax 后对值加权求和。
+# * 模型输出一个词时读的是对应的源词（`chez` 读 `home`，没见过的句子里 `calme` 读 `calm`），由几个头合作完成。
 # * 在 500 个没见过的句子上，Transformer 的 BLEU（0.453）高于 Bahdanau 模型（0.398）和 seq2seq（0.381）；在单个 CPU 线程上它并不更快。
 # * 今天的大模型改用前置层规范化、只有解码器的结构、键值缓存、融合的注意力算子和旋转位置编码；
 #   去掉因果掩码的语言模型训练损失很低，生成的却是乱码。
