@@ -670,9 +670,9 @@ assert not stored_run or prev[1:4].min() > 0.9  # suis->je, chez->suis, moi->che
 #
 # #### 一个词元走一步：查询、键、分数、掩码
 #
-# 把第 2 层第 3 头里查询 `suis`（位置 2）的那一行拆开。`transformer.decoder_step` 用这一层的参数从头重算它：
-# `suis` 的表示乘 $\mathbf{W}_q$ 得到查询 $\mathbf{q}$（这个头的 8 维），每个位置的表示乘 $\mathbf{W}_k$ 得到键 $\mathbf{k}_j$，
-# 分数是 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{8}$；掩码把位置 3 以后的分数换成 $-\infty$，softmax 后它们的权重恰好为 0。
+# `transformer.decoder_step` 用这一层的参数重算第 2 层第 3 头里查询 `suis`（位置 2）的一行：
+# 查询 $\mathbf{q} = \mathbf{W}_q\mathbf{x}_2$、键 $\mathbf{k}_j = \mathbf{W}_k\mathbf{x}_j$（这个头的 8 维），分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{8}$，
+# 掩码把位置 3 以后的分数换成 $-\infty$，softmax 后权重恰好为 0。
 
 # %% tags=["nbval-ignore-output"]
 step = transformer.decoder_step(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps, t=2,
@@ -749,8 +749,7 @@ if stored_run:
 
 # %% [markdown]
 # 读图：输出 `suis` 的一行（输入 `je`）把 0.61 给了 `i'm`，输出 `chez` 的一行（输入 `suis`）把 0.83 给了 `home`：
-# `je suis` 正是 `i'm` 的译文，`chez moi` 对应 `home`。没见过的句子里，输出 `calme` 的一行（输入 `est`）把 0.62 给了 `calm`：
-# 模型“读着” `calm` 写出 `calme`。输出句号和 `<eos>` 的几行平均起来弱得多（黑框处只有 0.27–0.38）：
+# 没见过的句子里，输出 `calme` 的一行（输入 `est`）把 0.62 给了 `calm`。输出句号和 `<eos>` 的几行平均起来弱得多（黑框处 0.27–0.38）：
 # 其中三行落在源句对应的 `.` 或 `<eos>` 上，`i'm home .` 的 `. -> <eos>` 一行则落在 `i'm` 上。
 #
 # 下面的探索器逐句、逐种、逐层、逐头画出权重（词元前标着位置），从 `he's calm .` 的第 2 层第 3 头开始：
@@ -853,9 +852,8 @@ for name, row in speed["summary"].items():
 #
 # ### 前置层规范化（pre-LN）
 #
-# 本节（和原论文）的层规范化在残差相加**之后**（后置，post-LN）：$\mathbf{X} \leftarrow \operatorname{LN}(\mathbf{X} + f(\mathbf{X}))$。
-# GPT-2 以来的模型大多把它挪到子层**之前**（前置，pre-LN）：$\mathbf{X} \leftarrow \mathbf{X} + f(\operatorname{LN}(\mathbf{X}))$，
-# 最后再做一次层规范化，于是输入到输出有一条不经过规范化的“直路” $\mathbf{X}_N = \mathbf{X}_0 + \sum_{l} f_l(\cdot)$。
+# 本节（和原论文）的层规范化在残差相加**之后**（后置，post-LN）：$\mathbf{X} \leftarrow \operatorname{LN}(\mathbf{X} + f(\mathbf{X}))$；
+# GPT-2 以来的模型大多挪到子层**之前**（前置，pre-LN）：$\mathbf{X} \leftarrow \mathbf{X} + f(\operatorname{LN}(\mathbf{X}))$，最后再规范化一次，于是输入到输出有一条不经过规范化的“直路” $\mathbf{X}_N = \mathbf{X}_0 + \sum_{l} f_l(\cdot)$。
 # Xiong 等人（2020）分析初始化时的梯度，认为后置结构要靠学习率预热（warm-up）才能稳定训练，前置则不需要。
 # 用同一组参数的 12 个 `d2l.EncoderBlock` 按两种顺序各算一遍，接输出层和交叉熵损失（随机目标），
 # 看初始化时每层参数的梯度范数（5 次初始化的均值和最小–最大范围）：
@@ -975,8 +973,7 @@ print(f"max |DotProductAttention - scaled_dot_product_attention|: padding mask {
 # %% [markdown]
 # ### 旋转位置编码（RoPE）
 #
-# 本节把位置编码**加**在输入上。LLaMA 等模型改用旋转位置编码（rotary position embedding，Su 等人，2021）：
-# 在每层算分数之前，把位置 $i$ 的查询（和键）的每对坐标 $(x_{2m}, x_{2m+1})$ 旋转角度 $i\,\omega_m$，
+# LLaMA 等模型不把位置编码加在输入上，而用旋转位置编码（rotary position embedding，Su 等人，2021）：在每层算分数之前，把位置 $i$ 的查询（和键）的每对坐标 $(x_{2m}, x_{2m+1})$ 旋转角度 $i\,\omega_m$，
 # $\omega_m = 10000^{-2m/d}$（10.6 节位置编码第 $m$ 对列的频率）。旋转矩阵满足 $\mathbf{R}_i^\top \mathbf{R}_j = \mathbf{R}_{\delta}$，$\delta = j - i$，所以分数
 # $(\mathbf{R}_i\mathbf{q})^\top(\mathbf{R}_j\mathbf{k}) = \mathbf{q}^\top \mathbf{R}_{\delta}\mathbf{k}$
 # 只取决于**偏移** $\delta$。几行代码：
