@@ -16,15 +16,13 @@
 # %% [markdown]
 # # 10.7 Transformer
 #
-# 10.4 节的 Bahdanau 模型仍以循环神经网络为骨架：注意力只是帮解码器“回头看”，
-# 编码器和解码器本身都得一个时间步一个时间步地算。10.6 节已经看到，自注意力（self-attention）
-# 同样能把一个序列变成另一个序列，而且所有位置可以**同时**计算，任意两个位置之间的路径长度都是 1。
+# 10.4 节的 Bahdanau 模型仍以循环神经网络为骨架，编码器和解码器都得一个时间步一个时间步地算。
+# 10.6 节的自注意力（self-attention）同样能把一个序列变成另一个序列，而且所有位置可以**同时**计算，任意两个位置之间的路径长度都是 1。
 # 那么，能不能**完全不用循环层**，只靠注意力搭出一个编码器–解码器？
 # Vaswani 等人在 2017 年给出的 Transformer 正是这样的模型，它后来成了几乎所有大模型的基础。
 #
 # 本节用 10.5 节的多头注意力和 10.6 节的位置编码把它一块一块搭起来，逐块与 PyTorch 自带的层对照，
-# 在与 10.4 节相同的英–法数据上训练，把编码器、解码器各层各头的注意力画出来，
-# 最后看看今天的大模型在这个结构上改了哪些地方。
+# 在 10.4 节的英–法数据上训练、看它的注意力，最后看今天的大模型改了哪些地方。
 
 # %%
 import dataclasses
@@ -42,8 +40,7 @@ from d2l_attention.explore import transformer
 # ## 模型
 #
 # Transformer 的编码器和解码器都是 $N$ 个相同的**层**（block）堆叠而成。
-# 本节的文字和图里，层和头都从 1 数（第 1 层就是代码里的 `block0`、`state[2][0]`）；
-# 序列中的位置和查询则像代码一样从 0 数。
+# 文字和图里层和头从 1 数（第 1 层是代码里的 `block0`），序列中的位置像代码一样从 0 数。
 #
 # **编码器层**有两个子层（sublayer）：
 #
@@ -53,7 +50,7 @@ from d2l_attention.explore import transformer
 # **解码器层**有三个子层：
 #
 # 1. 带掩蔽的多头自注意力（masked self-attention）：位置 $j$ 只能看位置 $0, \ldots, j$。
-#    这种掩蔽（masking）叫作因果（causal）掩码：训练时整句目标一起输入，每个位置也“看不到答案”；
+#    这叫因果（causal）掩码：训练时整句目标一起输入，每个位置也“看不到答案”；
 # 2. 编码器–解码器注意力（encoder-decoder attention）：查询来自解码器上一子层，
 #    键和值是编码器的最终输出；
 # 3. 基于位置的前馈网络。
@@ -70,13 +67,13 @@ from d2l_attention.explore import transformer
 #
 # 前馈网络是 $\operatorname{FFN}(\mathbf{x}) = \mathbf{W}_2 \max(0, \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$，
 # 其中 $\mathbf{W}_1 \in \mathbb{R}^{d_{ff} \times d}$，$\mathbf{W}_2 \in \mathbb{R}^{d \times d_{ff}}$。
-# 因为残差连接要求子层的输入和输出形状相同，所以每一层、每个子层的输出都是 $(b, T, d)$：
-# $b$ 为批量大小，$T$ 为序列长度，$d$ 为 `num_hiddens`。
+# 残差连接要求子层的输入和输出形状相同，所以每个子层的输出都是 $(b, T, d)$（$d$ 为 `num_hiddens`）。
 #
-# 输入端，第 $t$ 个词元的表示是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$：嵌入向量乘以 $\sqrt{d}$，
-# 再加上 10.6 节的位置编码 $\mathbf{p}_t$（为什么乘 $\sqrt{d}$，后面专门用数字来看）；
-# 输出端，解码器最后接一个全连接层给出词表上的分数。解码器的输入是右移一位的目标序列（图中的 shifted right）：
-# 开头加上 `<bos>`，位置 $t$ 的输出预测目标序列的第 $t$ 个词元（都从 0 数），也就是输入里位置 $t+1$ 的那个。
+# 输入端，第 $t$ 个词元的表示是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$（嵌入乘以 $\sqrt{d}$ 加 10.6 节的位置编码，为什么乘后面用数字看）；
+# 解码器最后接一个全连接层给出词表上的分数。解码器的输入是右移一位的目标序列（图中的 shifted right）：
+# 开头加 `<bos>`，位置 $t$ 的输出预测输入里位置 $t+1$ 的那个词元。
+#
+# <details><summary>各处张量的形状</summary>
 #
 # | 位置 | 张量 | 形状 |
 # |---|---|---|
@@ -86,6 +83,8 @@ from d2l_attention.explore import transformer
 # | 解码器自注意力权重（每层） | 下三角 | $(b h, T_{tgt}, T_{tgt})$ |
 # | 编码器–解码器注意力权重（每层） | 查询来自解码器 | $(b h, T_{tgt}, T_{src})$ |
 # | 解码器输出 | 词表分数 | $(b, T_{tgt}, |\mathcal{V}|)$ |
+#
+# </details>
 
 # %% [markdown]
 # ![The Transformer architecture](figures/10.7-transformer.svg)
@@ -139,9 +138,8 @@ print(f"max |FFN(permuted X) - permuted FFN(X)|: {(ffn(X[:, perm]) - out[:, perm
 # 为什么用层规范化，而不是卷积网络里常用的批量规范化（batch normalization）？
 # 批量规范化对**每个特征**在整个批量（和所有位置）上求均值和方差，
 # 于是一个词元的输出取决于同一批里别的句子，以及批量里有多少填充；
-# 层规范化只用这个词元自己的 $d$ 个特征，与批量大小、句子长度都无关，训练和预测时的行为也完全一样。
-# 看一个例子：同一个词元向量，所在批量里的其他位置变了（比如多了几个填充位置），
-# 层规范化的结果不变，批量规范化的结果却跟着变。
+# 层规范化只用这个词元自己的 $d$ 个特征，与批量、句子长度无关，训练和预测时也一样。
+# 例子：同一个词元向量，批量里多了几个填充位置，层规范化的结果不变，批量规范化的却变了。
 
 # %%
 torch.manual_seed(0)
@@ -198,10 +196,9 @@ print(f"over the 6 positions: max |mean| {out.mean(-1).abs().max():.4f}, "
 #
 # 编码器层 = 多头自注意力 + AddNorm + 前馈网络 + AddNorm。
 # 有效长度 `valid_lens` 交给注意力，填充位置不会被任何查询看到。
-# 因为自注意力把同一个 $\mathbf{X}$ 同时当作查询、键和值，又要与注意力的输出相加，
-# `key_size`、`query_size`、`value_size`、`ffn_num_input` 和 `num_hiddens` 必须相等（`norm_shape` 则是 `[num_hiddens]`）；
-# 构造时用 `d2l.check_block_sizes` 检查，出错时告诉读者该怎么改。
-# 书中的构造函数把这六个数逐个列出；下面的 `tied_sizes(d)` 把它们一次写好，其余参数用关键字写明。
+# 自注意力把同一个 $\mathbf{X}$ 当作查询、键和值，又要与输出相加，所以
+# `key_size`、`query_size`、`value_size`、`ffn_num_input` 和 `num_hiddens` 必须相等（`norm_shape` 是 `[num_hiddens]`）；
+# `d2l.check_block_sizes` 在构造时检查，`tied_sizes(d)` 把这六个数一次写好。
 
 # %%
 #@save
@@ -244,11 +241,9 @@ print("encoder block output:", tuple(encoder_blk(X, valid_lens).shape))
 # %% [markdown]
 # #### 与 PyTorch 的 `nn.TransformerEncoderLayer` 对照
 #
-# PyTorch 自带的编码器层在 `norm_first=False`（后置层规范化，post-LN，即原论文的写法）、
-# 激活函数为 ReLU 时，计算的正是同一个函数。把我们这一层的参数拷进去（它的查询、键、值投影拼在
-# 一个 `in_proj_weight` 里；我们的投影没有偏置，它的偏置就设为 0），在同一个带填充的批量上比较输出。
-# PyTorch 用 `src_key_padding_mask`（`True` 表示填充）表达我们的有效长度，
-# 填充位置的输出不会被任何人用到，两个实现不必相同，所以只比较有效位置。拷贝参数的代码在 `d2l_attention.testing` 里：
+# PyTorch 的编码器层在 `norm_first=False`（后置层规范化，post-LN，原论文的写法）、激活函数为 ReLU 时
+# 算的是同一个函数。把我们的参数拷进去（查询、键、值投影拼在 `in_proj_weight` 里，偏置设为 0），
+# 用 `src_key_padding_mask`（`True` 表示填充）表达有效长度，在同一个带填充的批量上比较有效位置的输出：
 
 # %%
 torch.manual_seed(0)
@@ -258,9 +253,8 @@ print(f"max |EncoderBlock - nn.TransformerEncoderLayer| at the valid positions: 
 
 # %% [markdown]
 # 整个编码器：嵌入乘以 $\sqrt{d}$ 加位置编码，再过 `num_layers` 个编码器层。
-# 解码器的输入端做同样的事，只是逐词预测时位置要从缓存的长度接着数，
-# 所以把“嵌入加位置编码”写成一个带起始位置 `offset` 的函数，编码器和解码器共用。
-# 各层的自注意力权重从各层的注意力模块里读出，作为 `attention_weights`，供后面画图。
+# “嵌入加位置编码”写成带起始位置 `offset` 的函数，解码器逐词预测时从缓存长度接着数。
+# 各层的自注意力权重存为 `attention_weights`，供后面画图。
 
 # %%
 #@save
@@ -335,17 +329,15 @@ print("layer-1 attention weights:", tuple(encoder.attention_weights[0].shape))
 # %% [markdown]
 # ### 解码器
 #
-# `DecoderBlock` 的参数 `i`（从 0 数）是它在堆叠中的下标。解码器的状态 `state` 是一个列表：
-# `[编码器输出, 编码器有效长度, 各层的缓存]`，`state[2][i]` 存放下标为 `i` 的层此前见过的全部输入。
+# 解码器的状态 `state` 是 `[编码器输出, 编码器有效长度, 各层的缓存]`，`state[2][i]` 存放第 `i` 层（从 0 数）此前见过的全部输入。
 #
-# * **整句输入**（训练时的强制教学（teacher forcing），或者预测模式下对一整句打分）：缓存为空，
-#   一次来了 $T$ 个查询，自注意力的键和值就是这 $T$ 个位置，必须加因果掩码。
-# * **逐词预测**：每次只来一个新词元。自注意力需要此前所有位置的表示作为键和值，
-#   所以每层把新输入拼到缓存后面；缓存里只有过去的位置，一个新查询本来就可以看全部，掩码不起作用。
+# * **整句输入**（训练时的强制教学（teacher forcing），或预测模式下给一整句打分）：缓存为空，
+#   一次来 $T$ 个查询，键和值就是这 $T$ 个位置，必须加因果掩码。
+# * **逐词预测**：每次来一个新词元，每层把它拼到缓存后面；缓存里只有过去的位置，掩码不起作用。
 #
 # 有 $p$ 个缓存位置、来了 $T$ 个新查询时，第 $j$ 个查询的有效长度是 $p + j + 1$。
-# 书中按 `self.training` 开关因果掩码（训练模式加、预测模式不加）；这里由**状态**（缓存里有几个位置、一次来几个查询）决定，
-# 因为按模式开关时，在 `eval()` 模式下整句输入（例如给一句译文打分）每个位置都会偷看到后面的词元，而且不会报任何错。
+# 书中按 `self.training` 开关因果掩码（预测模式不加）；这里由**状态**（缓存位置数、查询数）决定，
+# 因为按模式开关时，`eval()` 模式下整句输入（例如给译文打分）每个位置都会偷看后面的词元，且不报错。
 
 # %%
 #@save
@@ -412,8 +404,7 @@ print("causal valid lengths, 4 new queries after 2 cached ones:",
 # %% [markdown]
 # #### 与 PyTorch 的 `nn.TransformerDecoderLayer` 对照
 #
-# PyTorch 的解码器层用 `tgt_mask`（对角线以上为 $-\infty$ 的方阵）表示因果掩码，
-# 用 `memory_key_padding_mask` 屏蔽源序列的填充位置。我们的解码器层整句输入时自动加上因果掩码：
+# PyTorch 用 `tgt_mask`（对角线以上为 $-\infty$）表示因果掩码，用 `memory_key_padding_mask` 屏蔽源序列的填充：
 
 # %%
 torch.manual_seed(0)
@@ -423,11 +414,10 @@ diff = testing.decoder_layer_difference(blk, torch.randn(2, 5, 16), torch.randn(
 print(f"max |DecoderBlock - nn.TransformerDecoderLayer|: {diff:.5f}")
 
 # %% [markdown]
-# 整个解码器：嵌入加位置编码，`num_layers` 个解码器层，
-# 最后一个全连接层输出词表分数。`attention_weights` 是两个列表：
-# 各层的自注意力权重和各层的编码器–解码器注意力权重。
-# 书中逐词预测时每一步都从位置 0 加位置编码；这里从缓存长度 $p$ 接着数（第 $t$ 步，从 0 数，处理位置 $t$），
-# 因为训练时整句输入的第 $t$ 个词元加的是位置 $t$ 的编码，否则预测时的输入与训练时不一致。
+# 整个解码器：嵌入加位置编码、`num_layers` 个解码器层、输出词表分数的全连接层；
+# `attention_weights` 是两个列表（各层的自注意力、编码器–解码器注意力）。
+# 书中逐词预测时每一步都从位置 0 加位置编码；这里从缓存长度接着数（第 $t$ 步处理位置 $t$），
+# 因为训练时第 $t$ 个词元加的是位置 $t$ 的编码。
 
 # %%
 #@save
@@ -475,9 +465,7 @@ class TransformerDecoder(d2l.AttentionDecoder):
 # ### 缓存就是掩码
 #
 # 逐词输入时，第 $t$ 步的查询只能看缓存里的位置 $0, \ldots, t$；整句输入时，因果掩码让第 $t$ 个查询
-# 恰好也只看位置 $0, \ldots, t$。所以两种方式算的是同一个函数：缓存里恰好是掩码允许看的那些位置。
-# 用一个 dropout 为 0 的小解码器验证：同一个目标序列，先整句输入一次（带因果掩码），
-# 再一个词元一个词元地输入（靠缓存），比较两次的输出。
+# 也只看位置 $0, \ldots, t$。所以两种方式算的是同一个函数。用一个 dropout 为 0 的小解码器验证：
 
 # %%
 torch.manual_seed(0)
@@ -494,10 +482,7 @@ print(f"max |whole target with the mask - one token at a time with the cache|: "
       f"{(whole - torch.cat(steps, dim=1)).abs().max():.5f}")
 
 # %% [markdown]
-# 两种方式的输出相同（差为 0），缓存每步长一个位置。本节后面用到这一点三次：
-# 画解码器的注意力时把参考译文整句输入一次，得到的就是逐词解码各步的权重行；
-# 用整句输入给一句译文打分；以及生成时用缓存省下重复的计算。
-# 训练模式下整句输入同样加因果掩码（折叠的检查）。
+# 两种方式的输出相同（差为 0），缓存每步长一个位置。后面画解码器的注意力、给译文打分，都靠这一点：整句输入一次，就得到逐词解码各步的行。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert above == 0.0
@@ -512,11 +497,9 @@ _ = decoder.eval()
 # %% [markdown]
 # ### 为什么嵌入要乘以 $\sqrt{d}$
 #
-# 常见的说法是：乘上 $\sqrt{d}$，词元嵌入才不至于比取值在 $[-1, 1]$ 的位置编码小太多。
-# 这要看嵌入是怎样初始化的，用数字核对一下（$d = 32$，本节训练用的宽度）。
-# 位置编码每一对坐标是 $(\sin\theta, \cos\theta)$，平方和为 1，所以**每个位置**的编码向量的范数都恰好是
-# $\sqrt{d/2} = 4$。`nn.Embedding` 默认按 $\mathcal{N}(0, 1)$ 初始化（训练函数只重新初始化全连接层和循环层，
-# 不动嵌入），一个嵌入向量的范数约为 $\sqrt{d}$。
+# 常见的说法是：乘上 $\sqrt{d}$，嵌入才不至于比取值在 $[-1, 1]$ 的位置编码小太多。这要看嵌入怎样初始化（$d = 32$）：
+# 位置编码每对坐标是 $(\sin\theta, \cos\theta)$，所以每个位置的编码范数恰好是 $\sqrt{d/2} = 4$；
+# `nn.Embedding` 默认按 $\mathcal{N}(0, 1)$ 初始化（训练函数不重新初始化它），嵌入向量的范数约为 $\sqrt{d}$。
 
 # %%
 torch.manual_seed(0)
@@ -541,21 +524,17 @@ assert 7 < ratios[default, math.sqrt(d)] < 9  # with it: sqrt(2d) = 8 times the 
 assert 1.2 < ratios[tied, math.sqrt(d)] < 1.6
 
 # %% [markdown]
-# 数字说明：对 PyTorch 默认的 $\mathcal{N}(0,1)$ 初始化，嵌入**本来**就和位置编码差不多大（范数之比约 1.4）；
-# 乘上 $\sqrt{d}$ 后反而是位置编码的 $\sqrt{2d} = 8$ 倍，位置信息在训练开始时只是一个小扰动。
-# 这个因子真正的来由是原论文的做法：嵌入矩阵与输出层（softmax 之前的全连接层）共享参数，
-# 常见的实现（例如作者的 Tensor2Tensor）按标准差 $1/\sqrt{d}$ 初始化这个共享矩阵，嵌入向量的范数因此只有 1 左右；
-# 乘上 $\sqrt{d}$ 正好把它拉回到与位置编码相当的大小（上表最后一行，比值约 1.4）。
-# 我们保留这个因子，因为它是书中接口的一部分（同一份参数在两个实现里给出同一个函数）；
-# 嵌入是可学习的，模型在训练中自己调整两者的相对大小。练习 9 去掉这个因子，比较训练的结果。
+# 对默认的 $\mathcal{N}(0,1)$ 初始化，嵌入**本来**就和位置编码差不多大（比值约 1.4），乘上 $\sqrt{d}$ 后反而是它的 8 倍。
+# 这个因子的来由是原论文让嵌入与输出层共享参数，常见实现（如 Tensor2Tensor）按标准差 $1/\sqrt{d}$ 初始化这个矩阵，
+# 嵌入范数只有 1 左右，乘上 $\sqrt{d}$ 正好拉回到与位置编码相当（上表最后一行）。
+# 我们保留它，因为它是书中接口的一部分；练习 9 去掉它，比较训练的结果。
 
 # %% [markdown]
 # ## 训练
 #
 # 超参数与书中相同：32 个隐藏单元、2 层、4 个头、前馈网络 64 个隐藏单元、dropout 0.1，
 # 批量 64、每句 10 步、学习率 0.005；训练 250 轮（书中 200 轮，原因见本节末尾的“与书中代码的差别”）。
-# 训练的就是上面逐块讲解、逐块核对过的这些类（张量很小，只用一个线程）。
-# 残差连接要求键、查询、值和前馈网络输入的大小都等于 `num_hiddens`，所以一个数就定下了它们：
+# 训练的就是上面逐块核对过的这些类（张量很小，只用一个线程）：
 
 # %%
 #@save
@@ -626,21 +605,18 @@ assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 
 # %% [markdown]
 # `go .`、`i lost .` 和 `i'm home .` 连同译文都在训练用的 600 个句子对里；`he's calm .` 不在：
-# 要译对它，得把 `He's wet. → Il est mouillé.` 这类 `he's X .` → `il est X .` 的句子
-# 和 `I'm calm. → Je suis calme.` 组合起来。这一句对训练中极小的数值差异很敏感：
-# 5 个随机种子 × 3 种 CPU 计算内核的 15 次训练里，它被逐字译对
-# 13/15<!-- result: sweep | summary.transformer all.he's calm . exact | s --> 次（10.4 节的模型是 0/15<!-- result: sweep | summary.bahdanau all.he's calm . exact | s -->），
-# 三个训练句子则每次都译对（45/45<!-- result: sweep | summary.transformer all.training sentences exact | s --> 句；统计见[附录：可复现性与速度](appendix-reproducibility.html)）。
-# 下面会看到，模型译它时读的是哪个源词。四句里三句训练过，所以平均 BLEU 1.000 说明不了多少；真正的成绩在后面的“在没见过的句子上”。
+# 要译对它，得把 `He's wet. → Il est mouillé.` 这类 `he's X .` → `il est X .` 的句子和 `I'm calm. → Je suis calme.` 组合起来。
+# 15 次训练（5 个种子 × 3 种 CPU 计算内核）里它被逐字译对
+# 13/15<!-- result: sweep | summary.transformer all.he's calm . exact | s --> 次（10.4 节的模型 0/15<!-- result: sweep | summary.bahdanau all.he's calm . exact | s -->），
+# 训练句子 45/45<!-- result: sweep | summary.transformer all.training sentences exact | s --> 句译对（见[附录](appendix-reproducibility.html)）。
+# 三句训练过，所以 BLEU 1.000 说明不了多少；真正的成绩在后面的“在没见过的句子上”。
 
 # %% [markdown]
 # ## 可视化
 #
-# 下面画 `i'm home .` 的三种注意力。画解码器的两种注意力用到“缓存就是掩码”：把参考译文 `je suis chez moi .` 整句输入解码器一次，
-# 第 $t$ 行就是贪心解码第 $t$ 步算出的那一行，因为这一次的译文与参考相同（折叠的检查逐行核对）。
-# 纵轴是解码器的输入词元，这一行的**输出**是下一个词元。
-# `teacher_forced` 和画图函数在 `d2l_attention.explore.transformer` 里。
-# 注意力的具体样子随训练的随机性而变；下面的读图针对存储的这一次运行，换一个随机种子会怎样，见下文“书中预测模式下的掩码”之后折叠的“深入一步”。
+# 下面画 `i'm home .` 的三种注意力。解码器的两种靠“缓存就是掩码”：把参考译文 `je suis chez moi .` 整句输入一次，
+# 第 $t$ 行就是贪心解码第 $t$ 步的那一行（译文与参考相同）。纵轴是解码器的输入词元，这一行的**输出**是下一个词元。
+# 哪个头做什么随训练的随机性而变，下面读的是存储的这次训练（见下文折叠的“深入一步”）。
 
 # %%
 att = transformer.teacher_forced(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps)
@@ -657,8 +633,7 @@ assert torch.stack(net.encoder.attention_weights)[..., len(att.source):].max() =
 # %% [markdown]
 # ### 编码器自注意力
 #
-# 每行是一层、每列是一个头，所有小图共用一个颜色刻度。`i'm home .` 加上 `<eos>` 有 4 个有效词元，
-# 其余 6 个是填充；填充位置的权重恰好为 0（折叠的检查），所以只画有效位置。
+# 每行是一层、每列是一个头，共用一个颜色刻度。只画 4 个有效词元（`i'm home .` 和 `<eos>`），填充位置的权重为 0。
 
 # %% tags=["nbval-ignore-output"]
 transformer.show_attention(att, "encoder")
@@ -675,7 +650,7 @@ assert enc_peak[0] > 0.9 and enc_peak[1] < enc_peak[0] - 0.1
 # %% [markdown]
 # ### 解码器自注意力
 #
-# 每行右上方的权重都恰好为 0（折叠的检查）：因果掩码让位置 $t$ 看不到它后面的词元。
+# 每行右上方的权重都恰好为 0：因果掩码让位置 $t$ 看不到它后面的词元。
 
 # %% tags=["nbval-ignore-output"]
 transformer.show_attention(att, "decoder")
@@ -689,17 +664,15 @@ prev = att.decoder[1, 2].diagonal(-1)  # layer 2 head 3: query t on key t - 1
 assert not stored_run or prev[1:4].min() > 0.9  # suis->je, chez->suis, moi->chez
 
 # %% [markdown]
-# 读图：头之间有分工。有的头几乎只看 `<bos>`（第 1 层第 1 头），有的头看当前词元自己（第 2 层第 1 头的对角线），
-# 有的头看**前一个**词元（第 2 层第 3 头：`suis` 看 `je`、`chez` 看 `suis`、`moi` 看 `chez`，权重 0.97、0.95、1.00）。
-# 看前一个词元的头并不需要因果掩码（BERT 这样的双向编码器里也有，Clark 等人，2019）；
-# 因果掩码保证的是另一件事：没有哪个头能看**后一个**词元。
+# 读图：头之间有分工。有的头几乎只看 `<bos>`（第 1 层第 1 头），有的看当前词元自己（第 2 层第 1 头），
+# 有的看**前一个**词元（第 2 层第 3 头：`suis` 看 `je`、`chez` 看 `suis`、`moi` 看 `chez`，权重 0.97、0.95、1.00）。
+# 因果掩码保证的是：没有哪个头能看**后一个**词元。
 #
 # #### 一个词元走一步：查询、键、分数、掩码
 #
-# 把第 2 层第 3 头里查询 `suis`（位置 2）的那一行拆开，用这一层的 $\mathbf{W}_q$、$\mathbf{W}_k$ 亲手算一遍：
-# `suis` 的表示乘 $\mathbf{W}_q$ 得到查询 $\mathbf{q}$（这个头的 8 维），每个位置的表示乘 $\mathbf{W}_k$ 得到键 $\mathbf{k}_j$，
-# 分数是 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{8}$；掩码把位置 3 以后的分数换成 $-\infty$，softmax 之后它们的权重恰好为 0；
-# 输出是这些权重对值 $\mathbf{v}_j = \mathbf{W}_v$ 乘表示的加权和。
+# `transformer.decoder_step` 用这一层的参数重算第 2 层第 3 头里查询 `suis`（位置 2）的一行：
+# 查询 $\mathbf{q} = \mathbf{W}_q\mathbf{x}_2$、键 $\mathbf{k}_j = \mathbf{W}_k\mathbf{x}_j$（这个头的 8 维），分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{8}$，
+# 掩码把位置 3 以后的分数换成 $-\infty$，softmax 后权重恰好为 0。
 
 # %% tags=["nbval-ignore-output"]
 step = transformer.decoder_step(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps, t=2,
@@ -711,14 +684,13 @@ for key, score, masked, weight in zip(step["tokens"], step["scores"], step["mask
 print(f"max |by hand - the model's row|: {(step['weights'] - step['model']).abs().max():.5f}")
 
 # %% [markdown]
-# 亲手算的一行与模型的一行相同（差为 0）。注意被掩蔽的位置里，`chez` 的分数（6.85）比任何一个可见位置都高：
-# `chez` 正是这一行要输出的词。没有掩码，这个头就会直接“抄答案”；有了掩码，它把 0.97 给了前一个词元 `je`。
+# 重算的一行与模型的一行相同（差为 0）。被遮住的位置里，`chez` 的分数（6.85）比任何可见位置都高，
+# 而 `chez` 正是这一行要输出的词：训练时若不遮，最省事的就是去看它、把它抄过来（后面的字符级语言模型正是这样）。
+# 有了掩码，这个头把 0.97 给了前一个词元 `je`。
 #
-# 逐词生成时没有“后面的位置”可遮：第 2 步的缓存里只有 `<bos>` 和 `je`，再加上新来的 `suis`，正是上表里没被遮住的三个键。
-# 下面的探索器把贪心翻译 `i'm home .` 的每一步都存了下来（来自 `predict_seq2seq(..., save_attention_weights=True)`）：
-# 第 $t$ 步（从 0 数）只来一个新查询，热图的每一行是一个（层，头）里这个查询的权重，列是缓存里的 $t$ 个位置加上新词元自己。
-# 它从第 2 步开始：`layer 2 head 3` 那一行正是上表的 0.02、0.97、0.00；拖动“解码步”滑块，
-# 第 $t$ 步的每一行都与上面热图里第 $t$ 行的同一个（层，头）相同（下面打印的最大差），每往后一步多一列，每行的和都是 1。
+# 逐词生成时没有“后面的位置”可遮：第 2 步的缓存里只有 `<bos>` 和 `je`，加上新来的 `suis`，正是上表没被遮住的三个键。
+# 下面的探索器存下了贪心翻译 `i'm home .` 的每一步，每行是一个（层，头）里新查询对缓存位置和它自己的权重。
+# 第 2 步的 `layer 2 head 3` 一行正是上表的 0.02、0.97、0.00；拖动滑块，每步多一列，每行都与上面热图的第 $t$ 行相同（下面打印的最大差）。
 
 # %% tags=["nbval-ignore-output"]
 transformer.cache_explorer(net, engs[-1], src_vocab, tgt_vocab, num_steps, default_step=2)
@@ -751,8 +723,8 @@ assert (step["weights"] - step["model"]).abs().max() < 1e-5
 # %% [markdown]
 # ### 编码器–解码器注意力
 #
-# 这里的查询是解码器的输入词元，键是源句子的词元。8 个头各看各的（探索器里可以逐个看），先把它们**平均**起来看整体：
-# 下图左边是 `i'm home .`，右边是训练数据里没有的 `he's calm .`（同样把参考译文 `il est calme .` 整句输入），
+# 查询是解码器的输入词元，键是源句子的词元。先把 2 层 × 4 头共 8 个（层，头）**平均**起来看整体：
+# 左边是 `i'm home .`，右边是训练数据里没有的 `he's calm .`（参考译文 `il est calme .` 整句输入），
 # 纵轴标着“输入 -> 这一行输出的词”，每行最大的权重加了黑框。
 
 # %% tags=["nbval-ignore-output"]
@@ -776,17 +748,15 @@ if stored_run:
     assert calm.cross[1, 2, calm.target.index("est"), calm.source.index("calm")] > 0.95
 
 # %% [markdown]
-# 读图：要输出 `suis` 的那一行（输入 `je`）平均把 0.61 给了 `i'm`，要输出 `chez` 的一行（输入 `suis`）把 0.83 给了 `home`：
-# `je suis` 正是 `i'm` 的译文，`chez moi` 对应的正是 `home`。没见过的句子里，要输出 `calme` 的一行（输入 `est`）把 0.62 给了 `calm`：
-# 模型是“读着” `calm` 写出 `calme` 的，它从 `I'm calm. → Je suis calme.` 学到了这个词的对应，
-# 从 `He's wet. → Il est mouillé.` 这类句子学到了 `he's X .` → `il est X .` 的框架（这几句都在训练用的 600 个句子对里）。
-# 这一次，输出句号和 `<eos>` 的几行分散在整个源句子上，没有对齐某个特定的源词（换了种子不一定如此，见后面折叠的表）。
+# 读图：输出 `suis` 的一行（输入 `je`）把 0.61 给了 `i'm`，输出 `chez` 的一行（输入 `suis`）把 0.83 给了 `home`；
+# 没见过的句子里，输出 `calme` 的一行（输入 `est`）把 0.62 给了 `calm`。输出句号和 `<eos>` 的几行平均起来弱得多（黑框处 0.27–0.38）：
+# 其中三行落在源句对应的 `.` 或 `<eos>` 上，`i'm home .` 的 `. -> <eos>` 一行则落在 `i'm` 上。
 #
-# 平均把各头的分工抹平了。下面的探索器逐句、逐种、逐层、逐头画出每个头的权重（坐标轴上的词元前面标着位置，从 0 数），
-# 它从 `he's calm .` 的第 2 层第 3 头开始：`2 est` 这一行（输出 `calme`）把 1.00 给了 `1 calm`。试试：
+# 下面的探索器逐句、逐种、逐层、逐头画出权重（词元前标着位置），从 `he's calm .` 的第 2 层第 3 头开始：
+# `2 est` 一行（输出 `calme`）把 1.00 给了 `1 calm`。试试：
 #
-# * 换成 `i'm home .`，保持第 2 层第 3 头：`2 suis` 把 0.97 给了 `1 home`，`1 je` 却把最多的权重（0.42）给了句号，不是 `i'm`；
-#   再换到第 1 层第 3 头：`1 je` 把 0.98 给了 `0 i'm`，`2 suis` 把 0.96 给了 `1 home`。对齐是几个头合起来完成的，没有哪个头包办；
+# * 换成 `i'm home .`，保持第 2 层第 3 头：`2 suis` 把 0.97 给了 `1 home`，`1 je` 却把最多的权重（0.42）给了句号；
+#   换到第 1 层第 3 头：`1 je` 把 0.98 给了 `0 i'm`，`2 suis` 把 0.96 给了 `1 home`。对齐是几个头合作完成的；
 # * 换成解码器自注意力：无论哪个句子、哪层哪个头，对角线以上都恰好为 0。
 
 # %% tags=["nbval-ignore-output"]
@@ -803,14 +773,11 @@ if stored_run:
 # %% [markdown]
 # ### 动手试试：书中预测模式下的掩码
 #
-# 书中的解码器按 `self.training` 开关因果掩码：`eval()` 模式下把整句一次输入时，
-# 带掩蔽的自注意力其实不加掩码。下面在预测模式下把 `i'm home .` 的参考译文 `je suis chez moi .`
-# 整句输入训练好的解码器，就像给这句译文打分，分别用本节的解码器和书中的做法各算一遍
-# （书中的做法用一个钩子让每层带掩蔽的自注意力收到 `valid_lens=None`，参数完全相同）。
-# 勾选复选框切换两者。
-# 不勾选时，每层每个头的热图都是下三角；勾选后，对角线以上出现了权重，而且不一定给紧挨着的下一个位置：
-# 第 1 层第 4 头里 `0 <bos>` 把 1.00 给了 `2 suis`，第 2 层第 3 头里前三个查询的权重全在后面的位置上。
-# 文字行给出对角线以上的最大权重、参考译文的对数概率，以及整句输入时每个位置预测的下一个词元。
+# 书中的解码器按 `self.training` 开关因果掩码，`eval()` 模式下整句输入时不加掩码。
+# 下面在预测模式下把参考译文 `je suis chez moi .` 整句输入（就像给它打分），本节的做法和书中的做法（同样的参数）各算一遍，勾选复选框切换。
+# 不勾选时每个热图都是下三角；勾选后对角线以上出现了权重：第 1 层第 4 头里 `0 <bos>` 把 1.00 给了 `2 suis`，
+# 第 2 层第 3 头里前三个查询的权重全在后面的位置上（例如 `2 suis` 把 1.00 给了 `3 chez`，正是它该输出的词）。
+# 文字行给出参考译文的对数概率和每个位置预测的下一个词元。
 
 # %% tags=["nbval-ignore-output"]
 transformer.eval_mask_explorer(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps)
@@ -831,30 +798,31 @@ assert book_pass.log_probs.sum() < causal_pass.log_probs.sum() - 1
 assert book_pass.decoder.triu(1).max() > 0.5
 
 # %% [markdown]
-# 后果：模型训练时从没见过后面的词元，看到它们并不能帮它“作弊”，它算出的是另一个函数。
-# 不加掩码时，位置 0 的预测从 `je` 变成了句号，参考译文的对数概率从 $-0.08$ 降到 $-1.94$（概率从 0.92 降到 0.14）。
-# 偏差有多大，取决于模型恰好怎样用那些本不该看到的位置（换了种子的模型见下面的折叠表：有的错得更厉害，有的几乎不受影响）。
-# 用书中的解码器在预测模式下给一句译文打分，得到的不是训练时优化的那个量，偏差事先无法知道，而且不会报任何错。
+# 这与前面的“抄答案”并不矛盾：一个头现在**看得到**答案（`suis` 看着 `chez`），但模型是带着掩码训练的，
+# 后面的层从没学过怎样用这些位置，所以它没有变得更准，只是算出了另一个函数：
+# 位置 0 的预测从 `je` 变成了句号，参考译文的对数概率从 $-0.08$ 降到 $-1.94$（概率从 0.92 降到 0.14）。
+# 所以用书中的解码器在预测模式下打分，得到的不是训练时优化的量，偏差多大事先无法知道，而且不报错。
 
 # %% [markdown]
-# <details><summary>深入一步：换一个随机种子，这些读图还成立吗？</summary>
+# <details><summary>深入一步：换一个种子、换一台机器，这些读图还成立吗？</summary>
 #
-# 上面的读图只对存储的这一次运行下结论。要自己检验，把训练单元里的 `torch.manual_seed(0)` 换成 1、2、3 各训练一次
-# （每次一两分钟），重画这几张图。动手之前可以先想一想哪些读图应当成立：
-# 对齐（`je`、`suis`、`est` 各自读对应的源词）是翻译本身的要求，换了种子也该出现，只是可能落在别的头上，
-# 所以上面把 8 个头平均之后再读；而“第几层第几头专看前一个词元、专看 `<bos>`”只是这一次训练的分工，
-# 没有理由在另一次训练里落在同一个头上。编码器第 1 层近乎独热、第 2 层更分散，也只是这一次的观察，换种子后要重新看。
+# 上面的读图都针对存储的这次训练。在 AVX2 或 AVX512 计算内核上重跑得到的就是这个模型，
+# 而其他内核（例如 `ATEN_CPU_CAPABILITY=default`，或 ARM 笔记本）的微小数值差异会训练出另一个模型，
+# 折叠的检查也因此只在 AVX2/AVX512 上核对“第几层第几头”的读图，对齐的计数则在所有内核上核对。
+# 要自己检验，把训练单元里的 `torch.manual_seed(0)` 换成 1、2、3 各训练一次，重画这几张图。
+# 对齐（`je`、`suis`、`est` 各读对应的源词）是翻译本身的要求，换了种子也该出现，只是可能落在别的头上，
+# 所以上面先把 8 个（层，头）平均再读；“哪个头专看前一个词元、专看 `<bos>`”、编码器第 1 层近乎独热，
+# 只是这次训练的分工，没有理由在另一次训练里重现。书中做法下打分的偏差有多大，也取决于模型恰好怎样用那些本不该看到的位置。
+# 同样，训练单元打印的秒数和每秒词元数只属于这台机器的这一次执行，随机器负载变化很大。
 #
 # </details>
 
 # %% [markdown]
 # ## 在没见过的句子上
 #
-# 上面四个测试句子里三个是训练过的，平均 BLEU 1.000 只说明模型记住了它们。真正的考验是没见过的句子。
 # 基准程序（`python tools/book.py bench --heldout --seeds 3 --save heldout`）在 fra-eng 的前 5000 个句子对上训练 30 轮，
-# 再翻译其后 500 个没见过的英语句子，用语料级 BLEU 打分（10.4 节末尾用的是同一份结果），
-# 比较 9.7 节没有注意力的 seq2seq、10.4 节的 Bahdanau 模型和本节的 Transformer（都是 32 维），各 3 个随机种子。
-# 下面读出提交的结果文件 `results/heldout.json` 和训练速度的结果 `results/speed.json`：
+# 再翻译其后 500 个没见过的句子，用语料级 BLEU 比较 seq2seq（9.7 节）、Bahdanau 模型和 Transformer（都是 32 维，各 3 个种子）。
+# 下面读出提交的结果 `results/heldout.json` 和训练速度 `results/speed.json`：
 
 # %%
 _, heldout = transformer.read_results("heldout")
@@ -869,31 +837,26 @@ for name, row in speed["summary"].items():
 # %% [markdown]
 # 在没见过的 500 个句子上，Transformer 的 BLEU 是 0.453<!-- result: heldout | summary.transformer.held-out BLEU | .3f -->，
 # 比 Bahdanau 模型的 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f --> 和 seq2seq 的 0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f -->
-# 高出一截，三个种子的范围互不重叠，参数只多约 8%。这是本节模型的成绩单：不用任何循环层，翻译得更好。
+# 高出一截，三个种子的范围互不重叠；参数比 Bahdanau 模型多 8%，比 seq2seq 多 10%。不用任何循环层，翻译得更好。
 #
-# 速度则要看硬件。Transformer 的好处是同一层的所有位置可以**同时**算，但在一个 CPU 线程上并没有“同时”可言，
-# 本节这样 10 个词元、32 维的小张量也填不满任何并行硬件：这里 Transformer 每秒处理
-# 16055<!-- result: speed | summary.transformer.ours tokens/s | d --> 个词元，反而比 Bahdanau 模型的
-# 21188<!-- result: speed | summary.bahdanau.ours tokens/s | d --> 个慢。
-# Transformer 的速度优势要在并行硬件和长序列上才显现：循环网络第 $t$ 步必须等第 $t-1$ 步算完，
-# Transformer 训练时整句的所有位置一次算完（本节没有在 GPU 上测量）。
+# 速度：`speed.json` 的设置与训练单元相同（同一个模型、250 轮、1 个线程），但它来自一次专门的测量（两个模型交替各训练 3 次）；
+# 训练单元打印的 3092 个词元/秒是执行本 notebook 时测的，当时这台 2 核机器还跑着别的任务，不能拿来比较。
+# 可比的两个数里，Transformer（每秒 16055<!-- result: speed | summary.transformer.ours tokens/s | d --> 个词元）
+# 比 Bahdanau 模型（21188<!-- result: speed | summary.bahdanau.ours tokens/s | d -->）慢：它的好处是同一层的所有位置可以**同时**算，
+# 而一个 CPU 线程上没有“同时”，10 个词元、32 维的张量也填不满并行硬件。本节没有测量 GPU 和长序列上的速度。
 
 # %% [markdown]
 # ## 从 2017 年到今天的模型
 #
-# 今天的大语言模型仍是本节的积木，只改了几处。下面每处配一个可以运行的小实验。
+# 今天的大语言模型仍是本节的积木，只改了几处，每处配一个小实验。
 #
 # ### 前置层规范化（pre-LN）
 #
-# 本节（和原论文）的层规范化在残差相加**之后**（后置，post-LN）：$\mathbf{X} \leftarrow \operatorname{LN}(\mathbf{X} + f(\mathbf{X}))$。
-# GPT-2 以来的模型大多把它挪到子层**之前**（前置，pre-LN）：$\mathbf{X} \leftarrow \mathbf{X} + f(\operatorname{LN}(\mathbf{X}))$，
-# 最后再做一次层规范化。于是从输入到输出有一条不经过任何规范化的“直路”
-# $\mathbf{X}_N = \mathbf{X}_0 + \sum_{l=1}^{N} f_l(\cdot)$。
-# Xiong 等人（2020）分析了初始化时各层参数的梯度：后置结构里靠近输出的那几层梯度大，
-# 前置结构里最后一层的梯度随层数 $L$ 按 $1/\sqrt{L}$ 缩小。他们据此认为后置结构要靠学习率预热（warm-up）才能稳定训练，前置结构则不需要。
-# 用同一组参数的 $N = 12$ 个 `d2l.EncoderBlock`，按两种顺序各算一遍（前置的顺序只是重排同样的子层），接一个输出层和交叉熵损失（随机的目标词元），
-# 看初始化时每层参数的梯度范数。一次初始化的曲线抖动很大，所以取 5 次初始化（随机种子 0–4），画出均值和最小–最大的范围
-# （`layer_gradient_norms` 在 `d2l_attention.explore.transformer` 里）：
+# 本节（和原论文）的层规范化在残差相加**之后**（后置，post-LN）：$\mathbf{X} \leftarrow \operatorname{LN}(\mathbf{X} + f(\mathbf{X}))$；
+# GPT-2 以来的模型大多挪到子层**之前**（前置，pre-LN）：$\mathbf{X} \leftarrow \mathbf{X} + f(\operatorname{LN}(\mathbf{X}))$，最后再规范化一次，于是输入到输出有一条不经过规范化的“直路” $\mathbf{X}_N = \mathbf{X}_0 + \sum_{l} f_l(\cdot)$。
+# Xiong 等人（2020）分析初始化时的梯度，认为后置结构要靠学习率预热（warm-up）才能稳定训练，前置则不需要。
+# 用同一组参数的 12 个 `d2l.EncoderBlock` 按两种顺序各算一遍，接输出层和交叉熵损失（随机目标），
+# 看初始化时每层参数的梯度范数（5 次初始化的均值和最小–最大范围）：
 
 # %%
 grad_norms = transformer.layer_gradient_norms(seeds=range(5), depth=12)
@@ -913,19 +876,20 @@ assert (ratio_12 > 2.5).all() and (ratio_12 < 4.5).all()
 assert ratio_1.min() < 1 < ratio_1.max()  # at layer 1 either may be larger
 
 # %% [markdown]
-# 图和打印的数说明：前置时梯度大体逐层减小（均值从 0.60 降到 0.22），每次初始化里第 12 层都不到第 1 层的一半；
-# 后置时不减小，靠近输出的几层平均反而略大。在第 12 层，每次初始化的后置梯度都是前置的 3.0–3.6 倍，
-# 与 Xiong 等人的理论一致（$\sqrt{12} \approx 3.5$）。
-# 在第 1 层，两者谁大谁小随初始化而变（比值 0.5 到 1.7），所以单看一次初始化会得出错误的结论。
-# 本节没有做有无预热的训练实验：靠近输出的梯度大为什么需要预热，是他们论文的论证，这里只测了它的前提。
+# 这一次测量（12 层，5 次初始化）显示：
+#
+# * **前置**：梯度随深度减小，第 1、6、12 层的均值是 0.60、0.31、0.22，约降到三分之一（每次初始化里第 12 层都不到第 1 层的一半）。
+# * **后置**：梯度不随深度减小（0.65、0.87、0.75）；在第 12 层，每次初始化的后置梯度都是前置的 3.0–3.6 倍。
+# * 在第 1 层，谁大随初始化而变（比值 0.5 到 1.7）。
+#
+# Xiong 等人的理论预言最后一层的后置梯度比前置大约 $\sqrt{L}$ 倍；3.0–3.6 与 $\sqrt{12} \approx 3.5$ 相符，但只测了一个深度，验证不了这个规律。
+# 前置结构里浅层梯度比深层大，NormFormer（Shleifer 等人，2021）也报告了，并加了额外的规范化来平衡。预热的作用本节没有做实验。
 #
 # ### 只有解码器的语言模型
 #
-# 语言模型只需要预测下一个词元，没有源序列，所以去掉编码器和编码器–解码器注意力，
-# 只留**带因果掩码的自注意力 + 前馈网络**。这正是我们的 `EncoderBlock` 加上 `causal_valid_lens`：
-# 有效长度的形状为 $(b, T)$ 时，第 $j$ 个查询只看前 $j+1$ 个键。GPT 系列就是这样的堆叠（再换成前置层规范化）。
-# 位置用 GPT 那样可学习的位置嵌入。在 fra-eng 的英语句子（前 3000 句，约 3.8 万个字符）上按字符训练，
-# 每个位置预测下一个字符。为了看清掩码的作用，同样的模型再训练一个**不加**因果掩码的版本：
+# 语言模型没有源序列，只留**带因果掩码的自注意力 + 前馈网络**：我们的 `EncoderBlock` 加上 `causal_valid_lens`
+# （有效长度形状为 $(b, T)$ 时，第 $j$ 个查询只看前 $j+1$ 个键）。GPT 系列就是这样的堆叠（GPT-2 起用前置层规范化）。
+# 在 fra-eng 的前 3000 个英语句子上按字符训练，每个位置预测下一个字符；同样的模型再训练一个**不加**掩码的版本：
 
 # %% tags=["nbval-ignore-output"]
 class TinyDecoderOnlyLM(nn.Module):
@@ -964,19 +928,16 @@ for causal in (True, False):
 assert lm_loss[False] < 0.5 < 1.2 < lm_loss[True]
 
 # %% [markdown]
-# 不加掩码的模型训练损失低得多（0.14 对 1.66），续写却是一串乱码（`ciwi`、`i's cin`）；
-# 加了掩码的模型损失高，续写出的却有英语句子的样子：`i'm sare .` 里有主语、一个像词的词和句号（训练 300 步，还没学会拼写）。
-# 原因是训练时它在“作弊”：位置 $t$ 要预测的字符就在输入的位置 $t+1$，不加掩码时注意力直接去看它，抄过来就是答案。
-# 生成时最后一个位置后面什么也没有，无答案可抄，而不抄答案该怎么预测，它从没学过。因果掩码让训练时每个位置面对的处境与生成时一样：只看得到过去。
+# 不加掩码的模型训练损失低得多（0.14 对 1.66），续写却是乱码（`ciwi`、`i's cin`）；加了掩码的模型写出 `i'm sare .`，
+# 然后一遍遍重复它：训练 300 步还远不是好的语言模型，但它至少写出了一个像词的字符串，并以句号断句。
+# 原因是训练时不加掩码的模型在“作弊”：位置 $t$ 要预测的字符就在输入的位置 $t+1$，注意力直接去看它就是答案。
+# 生成时最后一个位置后面什么也没有，无答案可抄，而不抄该怎么预测，它从没学过。因果掩码让训练时的处境与生成时一样：只看得到过去。
 
 # %% [markdown]
 # ### 键值缓存（KV cache）
 #
-# 本节的 `DecoderBlock` 已经带着缓存：逐词生成时，每层只为**新**词元计算查询、前馈网络和输出，
-# 过去的位置从缓存里读（上文的探索器一步步看过）。不用缓存就得每步把整个前缀重算一遍。
-# 数一数贪心解码 `i'm home .` 8 步（译文只需 6 步：第 0 到第 5 步，最后一步输出 `<eos>`；为了计数这里不停下，接着多解码 2 步），
-# 第 1 层处理了多少个位置（查询）、每个头算了多少个注意力分数
-# （`decode_counts` 在 `d2l_attention.explore.transformer` 里，两种方式生成的词元相同）：
+# 本节的 `DecoderBlock` 已经带着缓存：逐词生成时每层只为**新**词元算查询、前馈网络和输出，不用缓存就得每步把整个前缀重算一遍。
+# 数一数贪心解码 `i'm home .` 8 步（译文只需 6 步，为了计数不停下）时第 1 层处理的位置数和每个头算的分数个数：
 
 # %%
 cached = transformer.decode_counts(net, engs[-1], src_vocab, tgt_vocab, num_steps, use_cache=True)
@@ -992,16 +953,13 @@ assert cached[0] == recomputed[0]  # the same tokens either way
 
 # %% [markdown]
 # 生成 $T$ 个词元时，缓存把逐位置的计算从 $T(T+1)/2$ 降到 $T$，注意力分数从约 $T^3/3$ 降到约 $T^2/2$。
-# 书中的 `state[2][i]` 存的是这一层此前的**输入**，每步再用 $\mathbf{W}_k, \mathbf{W}_v$ 把整个缓存重新投影成键和值；
-# 这里沿用书中的接口，缓存的也是层的输入，所以严格地说它是“输入缓存”：
-# 实际系统里的 KV cache 存的是投影**之后**的键和值，每步只需投影新词元，连这部分也省掉了。
+# 这里（和书中）缓存的是层的**输入**，每步再投影成键和值；实际系统缓存投影**之后**的键和值。
 #
 # ### 融合的注意力算子
 #
 # `F.scaled_dot_product_attention` 把 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\sqrt{d})\mathbf{V}$ 算成一个算子，
-# 在 GPU 上会调用 FlashAttention 一类的融合内核（fused kernel）：不把 $T \times T$ 的权重矩阵写回显存，
-# 内存从 $O(T^2)$ 降到 $O(T)$（这里不测量）。它不返回注意力权重，所以本节教学用的是显式的 softmax。
-# 两者算的是同一个函数，填充掩码和因果掩码都一样（布尔掩码里 `True` 表示“可以看”）：
+# 在 GPU 上调用 FlashAttention 一类的融合内核（fused kernel），不把 $T \times T$ 的权重写回显存（这里不测量）。
+# 它不返回权重，所以本节教学用显式的 softmax；两者算的是同一个函数（布尔掩码里 `True` 表示“可以看”）：
 
 # %%
 torch.manual_seed(0)
@@ -1015,10 +973,8 @@ print(f"max |DotProductAttention - scaled_dot_product_attention|: padding mask {
 # %% [markdown]
 # ### 旋转位置编码（RoPE）
 #
-# 本节把位置编码**加**在输入上。LLaMA 等模型改用旋转位置编码（rotary position embedding，Su 等人，2021）：
-# 不加任何东西，而是在每层算注意力分数之前，把位置 $i$ 的查询（和键）的每对坐标 $(x_{2m}, x_{2m+1})$
-# 旋转角度 $i\,\omega_m$，$\omega_m = 10000^{-2m/d}$（正是 10.6 节位置编码第 $m$ 对列的频率，记号也与那里相同）。
-# 位置 $i$ 的旋转矩阵 $\mathbf{R}_i$ 满足 $\mathbf{R}_i^\top \mathbf{R}_j = \mathbf{R}_{\delta}$，$\delta = j - i$，所以位置 $i$ 的查询与位置 $j$ 的键的分数
+# LLaMA 等模型不把位置编码加在输入上，而用旋转位置编码（rotary position embedding，Su 等人，2021）：在每层算分数之前，把位置 $i$ 的查询（和键）的每对坐标 $(x_{2m}, x_{2m+1})$ 旋转角度 $i\,\omega_m$，
+# $\omega_m = 10000^{-2m/d}$（10.6 节位置编码第 $m$ 对列的频率）。旋转矩阵满足 $\mathbf{R}_i^\top \mathbf{R}_j = \mathbf{R}_{\delta}$，$\delta = j - i$，所以分数
 # $(\mathbf{R}_i\mathbf{q})^\top(\mathbf{R}_j\mathbf{k}) = \mathbf{q}^\top \mathbf{R}_{\delta}\mathbf{k}$
 # 只取决于**偏移** $\delta$。几行代码：
 
@@ -1071,16 +1027,15 @@ assert norm_gap < 1e-5
 # %% [markdown]
 # ## 小结
 #
-# * Transformer 的编码器和解码器都由相同的层堆叠而成，层内只有（多头）注意力和逐位置的前馈网络，
-#   每个子层都包在残差连接和层规范化里；我们的层与 PyTorch 的 `nn.TransformerEncoderLayer`、`nn.TransformerDecoderLayer` 算的是同一个函数。
-# * 缓存就是掩码：有 $p$ 个缓存位置时第 $j$ 个新查询的有效长度是 $p+j+1$，整句输入与靠缓存逐词解码的结果相同。
-#   书中预测模式下不加掩码，给一句译文打分时算的就是另一个函数（本节的例子里，参考译文的概率从 0.92 降到 0.14）。
-# * 层规范化只用一个词元自己的特征，与批量和填充无关；嵌入乘以 $\sqrt{d}$ 是为按 $1/\sqrt{d}$ 初始化、与输出层共享的嵌入设计的。
-# * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d}$，掩码把后面位置的分数换成 $-\infty$（它们里面往往就有答案），softmax 后对值加权求和。
-# * 训练好的模型里，输出某个词的那一步读的是它对应的源词（`je` 读 `i'm`，`suis` 读 `home`，没见过的句子里 `est` 读 `calm`），对齐由几个头合作完成。
+# * 编码器和解码器都是相同的层的堆叠，层内只有多头注意力和逐位置的前馈网络，每个子层包在残差连接和层规范化里；
+#   我们的层与 PyTorch 的 `nn.TransformerEncoderLayer`、`nn.TransformerDecoderLayer` 算的是同一个函数。
+# * 缓存就是掩码：整句输入（带因果掩码）与靠缓存逐词解码的结果相同。书中预测模式下不加掩码，
+#   给译文打分时算的是另一个函数（这里参考译文的概率从 0.92 降到 0.14）。
+# * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d}$，掩码把后面位置换成 $-\infty$（那里往往就有答案），softmax 后对值加权求和。
+# * 模型输出一个词时读的是对应的源词（`chez` 读 `home`，没见过的句子里 `calme` 读 `calm`），由几个头合作完成。
 # * 在 500 个没见过的句子上，Transformer 的 BLEU（0.453）高于 Bahdanau 模型（0.398）和 seq2seq（0.381）；在单个 CPU 线程上它并不更快。
-# * 今天的大模型在此基础上改用前置层规范化、只有解码器的结构、键值缓存、融合的注意力算子和旋转位置编码；
-#   只有解码器的语言模型离不开因果掩码，去掉它，训练损失很低，生成的却是乱码。
+# * 今天的大模型改用前置层规范化、只有解码器的结构、键值缓存、融合的注意力算子和旋转位置编码；
+#   去掉因果掩码的语言模型训练损失很低，生成的却是乱码。
 #
 # ## 练习
 #
@@ -1167,8 +1122,8 @@ assert ex2_results["params"] - 60872 == 6 * (8 * 8 + 8 * 8 + 8), "W_q, W_k, w_v 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：能训练，但一般不值得。实验（同一个种子，各 50 轮）：加性注意力的模型多了 816 个参数
 # （6 个注意力各有 $\mathbf{W}_q, \mathbf{W}_k \in \mathbb{R}^{8\times 8}$ 和 $\mathbf{w}_v \in \mathbb{R}^{8}$），
-# 损失 0.058 对 0.066，平均 BLEU 0.415 对 0.551，各有胜负。这一次它训练了 28.1 秒、点积模型 40.4 秒，
-# 但在共享的机器上秒数随负载变化很大（两者不是同时训练的），这一对数说明不了哪个快，要看下面的计算方式。
+# 损失 0.058 对 0.066，平均 BLEU 0.415 对 0.551，各有胜负。这一次加性注意力的模型反而训练得更快（28.1 秒对 40.4 秒）；
+# 这两次不是同时训练的，共享机器上秒数随负载变化很大，所以这一对数既不能说明加性更快，也不能说明点积更快。
 # 练习 1 里点积注意力的模型只换随机种子，平均 BLEU 就在 0.293 到 0.551 之间，0.415 落在这个范围里，
 # 看不出哪个打分函数译得更好（Vaswani 等人也报告：$d_k$ 小时两者效果相近）。原因在计算方式上：
 # (1) 点积注意力的分数 $\mathbf{Q}\mathbf{K}^\top$ 是一次矩阵乘法，可以用高度优化的 GEMM 和上文的融合算子；
@@ -1177,7 +1132,8 @@ assert ex2_results["params"] - 60872 == 6 * (8 * 8 + 8 * 8 + 8), "W_q, W_k, w_v 
 # (2) 加性注意力的长处是查询和键可以有不同的长度（维度），但 Transformer 里它们都先投影到同样的维度，
 # 这个长处用不上；缩放因子 $1/\sqrt{d}$ 已经解决了点积随维度增大、softmax 饱和的问题。
 # (3) 多头时每个头可以再各有一套加性网络（这里为简单起见各头共用一套），参数和计算进一步增加。
-# 所以 Transformer 选择更快、更省内存的缩放点积注意力。
+# 所以 Transformer 选择缩放点积注意力：效果相近，而在长序列上它能用矩阵乘法和融合算子、中间张量小 $u$ 倍。
+# 这是从计算方式得出的论证；本练习 10 个词元、$u=8$ 的小模型上测不出这种差别。
 
 # %% [markdown]
 # ### 练习 3
