@@ -18,7 +18,7 @@ from .s10_6_self_attention import PositionalEncoding
 __all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG']
 
 
-# %% notebooks/py/10.7-transformer.py:105
+# %% notebooks/py/10.7-transformer.py:104
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
@@ -38,7 +38,7 @@ class PositionWiseFFN(nn.Module):
         return self.dense2(hidden)
 
 
-# %% notebooks/py/10.7-transformer.py:169
+# %% notebooks/py/10.7-transformer.py:167
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -58,7 +58,7 @@ class AddNorm(nn.Module):
         return self.ln(residual)
 
 
-# %% notebooks/py/10.7-transformer.py:208
+# %% notebooks/py/10.7-transformer.py:205
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -81,7 +81,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/py/10.7-transformer.py:267
+# %% notebooks/py/10.7-transformer.py:261
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -139,7 +139,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/py/10.7-transformer.py:352
+# %% notebooks/py/10.7-transformer.py:344
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -189,7 +189,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/py/10.7-transformer.py:434
+# %% notebooks/py/10.7-transformer.py:424
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -230,7 +230,7 @@ class TransformerDecoder(AttentionDecoder):
                 [weights(blk.attention2) for blk in self.blks]]
 
 
-# %% notebooks/py/10.7-transformer.py:562
+# %% notebooks/py/10.7-transformer.py:541
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
