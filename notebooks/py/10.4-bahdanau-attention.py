@@ -22,9 +22,8 @@
 # Bahdanau 等人在 2014 年提出的办法是：**让解码器在每一步自己决定看源句子的哪些位置。**
 # 上下文变量不再固定，而是每一步用注意力汇聚重新算一次——这正是 10.3 节加性注意力的用武之地。
 #
-# 本节先用一张图走一遍解码的一步，再写出公式和代码（以及哪些计算不必在每个解码步重做），照书中的做法在 fra-eng 上训练它；
-# 然后在一个词序会变、正确对齐已知的翻译任务上看两件事：训练好的注意力落在哪里——在它所翻译的源词上，
-# 还是它之后一两个词上（编码器只从左往右读时是后者，换成论文的双向编码器就回到源词附近）；
+# 本节先用一张图走一遍解码的一步，再写出公式和代码，照书中的做法在 fra-eng 上训练它；
+# 然后在一个词序会变、正确对齐已知的翻译任务上看两件事：训练好的注意力落在哪里（单向和双向编码器不一样），
 # 以及没有注意力时，句子越长翻译越差——论文图 2 的缩小版。
 
 # %%
@@ -78,10 +77,13 @@ from d2l_attention.explore import bahdanau_attention
 # $$\mathbf{s}_{t'} = \operatorname{GRU}\big(\mathbf{s}_{t'-1}, [\mathbf{c}_{t'}; \mathbf{e}_{t'}]\big),
 #   \qquad \mathbf{o}_{t'} = \mathbf{W}_o \mathbf{s}_{t'} + \mathbf{b}_o \in \mathbb{R}^{|\mathcal{V}|}.$$
 #
-# 与 9.7 节相比只改了一处：上下文从“编码器最后一步的隐状态，每步都一样”变成了“每步重新加权的
-# $\mathbf{c}_{t'}$”。解码器的初始状态仍是编码器的最终隐状态。
+# 解码器的初始状态与 9.7 节一样，是编码器的最终隐状态。
 # Bahdanau 等人的编码器是双向 RNN（bidirectional RNN），$\mathbf{h}_t$ 拼接了从左读到 $t$
 # 和从右读到 $t$ 的两个隐状态；书中和这里都沿用 9.7 节的单向 GRU，$\mathbf{h}_t$ 只读过前 $t$ 个词元。
+# 论文的输出层也不同：它除了 $\mathbf{s}_{t'}$，还直接接收 $\mathbf{c}_{t'}$ 和 $y_{t'-1}$ 的嵌入，
+# $P(y_{t'} \mid y_1, \ldots, y_{t'-1}, \mathbf{x}) = g(y_{t'-1}, \mathbf{s}_{t'}, \mathbf{c}_{t'})$，
+# $g$ 是一个带 maxout 单元的“深输出”层（deep output）；书中和这里只用 $\mathbf{W}_o \mathbf{s}_{t'}$，
+# $\mathbf{c}_{t'}$ 和 $y_{t'-1}$ 只经由 GRU 的输入进入 $\mathbf{s}_{t'}$。
 # 成批计算时各张量的形状如下（$b$ 为批量大小，$T$ 为源序列长度 `num_steps`，$L$ 为层数）：
 #
 # | 张量 | 形状 |
@@ -94,6 +96,10 @@ from d2l_attention.explore import bahdanau_attention
 # | 解码器输出 | $(b, \text{目标步数}, |\mathcal{V}|)$ |
 #
 # 注意查询依赖**上一步**的解码器状态，所以解码器只能一步一步地算，不能像编码器那样把整段序列一次交给 GRU。
+#
+# $y_{t'-1}$ 的来源在训练和预测时不同：训练用 9.7 节的强制教学（teacher forcing），输入参考译文的上一个词（第一步是 `<bos>`），
+# `forward` 一次拿到整段目标序列；预测用贪心解码（greedy decoding），把模型上一步分数最高的词送回来当输入，
+# 每生成一个词调用一次解码器。本节的翻译、热图和探索器都是后者。
 
 # %% [markdown]
 # ## 实现
@@ -119,8 +125,8 @@ class AttentionDecoder(d2l.Decoder):
 # 所以 `init_state` 在每个序列开始时把这两样算**一次**，放进解码器状态：
 # 9.7 节的三项 `(enc_outputs, hidden_state, enc_valid_lens)` 之后，再加投影好的键 `keys`
 # （$=\mathbf{W}_k\mathbf{h}_t$，形状 $(b, T, h)$）和布尔掩码 `padding`（形状 $(b, T)$，填充位置为 `True`）。
-# 每一步只剩与查询有关的部分，由 `attend` 方法完成：它用的正是 `self.attention`（10.3 节的 `AdditiveAttention`）里的
-# `W_q`、`w_v` 和 `dropout`，只是键已经投影过了。
+# 每一步只剩与查询有关的部分，由 `attend` 方法完成：它用 `self.attention`（10.3 节的 `AdditiveAttention`）里的
+# `W_q`、`w_v` 和 `dropout`。
 # Bahdanau 等人在论文附录 A 里也指出，$\mathbf{U}_a \mathbf{h}_j$（即这里的 $\mathbf{W}_k \mathbf{h}_t$）可以预先算好。
 
 # %%
@@ -254,9 +260,8 @@ assert len(calls) == 1
 #
 # ## 训练：书中的 fra-eng 实验
 #
-# 先照书中的做法训练：数据是 fra-eng 的前 600 个句子对，用 9.5 节的 `preprocess_nmt` 预处理
-# （库里的版本多统一了几种撇号和引号的写法，见本节末尾的“与书中代码的差别”）。
-# 编码器沿用 9.7 节的 `Seq2SeqEncoder`，解码器是上面的 `Seq2SeqAttentionDecoder`；超参数与书中相同，都写在训练单元格里。
+# 先照书中的做法训练：数据是 fra-eng 的前 600 个句子对，用 9.5 节的 `preprocess_nmt` 预处理；
+# 编码器沿用 9.7 节的 `Seq2SeqEncoder`，解码器是上面的 `Seq2SeqAttentionDecoder`，超参数与书中相同。
 
 # %%
 torch.set_num_threads(1)  # tensors this small train fastest on one thread
@@ -270,8 +275,7 @@ net = d2l.EncoderDecoder(encoder, decoder)
 result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
 
 # %% [markdown]
-# 250 轮后，训练损失（上面一行打印的 `loss`）降到 0.019。同样的设置也存在库里的 `d2l.BAHDANAU_CONFIG` 中，
-# 基准程序 `tools/book.py bench` 和测试按它训练同一个模型。
+# 250 轮后，训练损失（上面一行打印的 `loss`）降到 0.019。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert result.loss < 0.05
@@ -284,7 +288,7 @@ assert [n for n, _ in config.net(src_vocab, tgt_vocab).named_parameters()] == [
     n for n, _ in net.named_parameters()]
 
 # %% [markdown]
-# 用训练好的模型逐句贪心翻译（greedy）书中的四个英语句子，并用 9.7 节的 BLEU 打分
+# 用训练好的模型逐句贪心翻译书中的四个英语句子，并用 9.7 节的 BLEU 打分
 # （`d2l.bleu`，句子很短，取 $k=2$：只看单个词和相邻词对；完全相同得 1）。
 # 10.7 节还要对 Transformer 做同样的事，所以把“逐句翻译、打分、收集注意力权重”写成一个函数：
 
@@ -321,7 +325,6 @@ TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
 
 # %% tags=["nbval-ignore-output"]
-# The he's calm . line depends on the CPU's floating-point kernels; the checks hold for all.
 translations, bleus, _ = translate_and_score(net, TEST_ENGS, TEST_FRAS, src_vocab, tgt_vocab,
                                              num_steps, device)
 
@@ -360,7 +363,6 @@ assert int(lengths.max()) <= 4
 # （颜色从 0 的白到 1 的深红，与本节后面的热图相同）：
 
 # %% tags=["nbval-ignore-output"]
-# The weights vary slightly with the CPU's floating-point kernels; the check holds for all.
 fra_weights = bahdanau_attention.fra_eng_heatmap(net, "i'm home .", src_vocab, tgt_vocab,
                                                  num_steps)
 d2l.plt.show()
@@ -370,19 +372,18 @@ assert fra_weights.shape == (6, 4) and float(fra_weights.max()) < 0.9
 
 # %% [markdown]
 # 这一次运行里没有一行集中在一个词上，每一步最大的权重都不超过 0.52（上面打印的一行）：`je`、`chez`、`.` 最看 `<eos>`，
-# `suis` 最看 `.`，只有 `moi`（0.38）和 `<eos>`（0.52）最看 `i'm`。源句子只有 4 个位置，整句话装进编码器最后的隐状态绰绰有余，
-# 解码器不必靠注意力去找词，注意力也就没学出对齐。要看对齐，得换更长、词序会变的句子。
+# `suis` 最看 `.`，只有 `moi`（0.38）和 `<eos>`（0.52）最看 `i'm`，注意力没有学出对齐。
+# 也许因为源句子只有 4 个位置，整句话放进编码器最后的隐状态并不难，解码器不必靠注意力找词
+# （这里没有不带注意力的对照模型，这只是猜测）。要看对齐，得换更长、词序会变、正确答案已知的句子。
 
 # %% [markdown]
 # ## 注意力在看哪里：一个知道答案的翻译任务
 #
-# 上面的英语句子最多只有几个词元，源句子只有几个位置可选，看不出注意力把生成的词对到了哪里。
-# 要看**对齐**，需要更长的句子，最好还要知道正确答案。下面换一个人造的翻译任务：
-# 英语句子由“the [形容词] 名词 动词 the [形容词] 名词”这样的分句组成，一到三个分句用 `and` 连起来；
+# 下面换一个人造的翻译任务：英语句子由“the [形容词] 名词 动词 the [形容词] 名词”这样的分句组成，一到三个分句用 `and` 连起来；
 # 译文把每个词换成法语词，词序却变了：形容词照法语的习惯放到名词后面（`the black dog` → `le chien noir`），
 # 动词照日语的习惯放到分句末尾（`the man sees the dog` → `le homme le chien voit`）。
 # 每个目标词恰好翻译一个源词，所以每个生成的词**应该**看哪个源词是已知的；在每个形容词和每个动词处，两种语言的词序交叉。
-# 数据、尺寸和训练设置都写在下面的配置里（`bahdanau_attention` 是本节的演示模块，它也生成数据）：
+# 数据由本节的演示模块 `bahdanau_attention` 生成，尺寸和训练设置都在下面的配置里：
 
 # %%
 align_config = bahdanau_attention.AlignmentConfig(
@@ -419,10 +420,9 @@ align_train = d2l.train_seq2seq(align_net, align_iter, align_config.lr, align_co
 
 # %% [markdown]
 # 在 300 个测试句子上贪心翻译，再取一个有三个分句的长句子，把每一步的注意力权重画出来。
-# 颜色从 0（白）到 1（深红），与后面的探索器相同；黑框标出每个目标词所翻译的源词，即正确的对齐。
+# 黑框标出每个目标词所翻译的源词，即正确的对齐。
 
 # %% tags=["nbval-ignore-output"]
-# The weights vary with the CPU's floating-point kernels; the checks hold for all.
 align_eval = bahdanau_attention.evaluate(align_net, align_test, align_src_vocab, align_tgt_vocab,
                                          align_config.num_steps)
 example = next(t for t in align_test if t[0].count("and") == 2 and len(t[0]) >= 20)
@@ -437,23 +437,20 @@ assert align_eval["exact"] >= 0.95
 assert translation[0] == example[1]  # the drawn sentence is translated exactly
 
 # %% [markdown]
-# 读这张图（这一次运行，种子 0）：名词、形容词和动词那些行的深色格子沿对角线排成一条带，落在黑框上或黑框右边不远处。
-# 词序交叉的地方看得最清楚：`oiseau gris` 和 `garçon blanc` 两处，生成名词的那一行最深的格子在名词（`bird`、`boy`）上，
-# 下一行生成形容词时，深色格子**跳回**左边的形容词（`grey`、`white`），正好落进黑框。第一行 `le` 就已经看向两个词之后的名词 `bird`。
-# 并不是每一行都这么准：`le chien blanc` 三行的深色落在 `dog` 和它右边的 `and` 上；
-# 分句末尾的动词（`aime`、`entend`）那两行颜色很浅、分散在动词之后的几个词上，没有跳回动词本身；
+# 读这张图（这一次运行，种子 0）：名词、形容词和动词那些行的深色格子沿对角线排成一条带，大多落在黑框上或黑框右边不远处。
+# 第一行 `le` 就已经看向两个词之后的名词 `bird`。形容词与名词交叉的四处里，有两处**跳回**了：`oiseau gris` 和 `garçon blanc`，
+# 生成名词的那一行最深的格子在名词（`bird`、`boy`）上，下一行生成形容词时，深色格子跳回左边的形容词（`grey`、`white`），正好落进黑框。
+# 另两处没有：`le chien blanc` 三行的深色落在 `dog` 和它右边的 `and` 上；`oiseau petit` 的 `petit` 一行最深的格子在 `and` 上，
+# 在黑框里的 `small` 右边两列。三个动词（`aime`、`entend`、`entend`）那几行颜色很浅、分散在动词之后的几个词上，没有跳回动词本身；
 # 最后的 `.` 和 `<eos>` 两行哪里都不深：句号和结束符由句子结构决定，不必到源句子里找。
 #
-# 把 300 个测试句子（它们全部或几乎全部被逐字译对）的实词都算上，数一数最大权重落在哪里：
-# 0 表示正好落在应翻译的源词上，+1 表示落在它右边一个词上。只数名词、形容词和动词，是因为 `le`、`et`、`.`
-# 由语法就能决定，模型不必到源句子里去找它们。
-# 为了检验偏右的原因，同样的设置、同样的种子又训练了一次，只把编码器换成论文用的双向 GRU
+# 下面把 300 个测试句子（这一次全部逐字译对）的实词都算上，数一数最大权重落在哪里：
+# 0 表示正好落在应翻译的源词上，+1 表示落在它右边一个词上。只数名词、形容词和动词，因为 `le`、`et`、`.` 由语法就能决定。
+# 为了检验偏右是不是因为编码器只从左往右读，同样的设置又训练了一次，只把编码器换成论文用的双向 GRU
 # （`bahdanau_attention.BiSeq2SeqEncoder`：每个方向 32 个隐藏单元，拼起来仍是 64 维，解码器不用改）。
-# 双向模型不在这里训练（它要多花一倍的时间），读自提交的结果文件 `results/alignment.json`
-# （`python tools/alignment.py` 生成，种子 0–4，须线是五个种子的最小值到最大值）：
+# 双向模型和种子 1–4 不在这里训练，结果是事先跑好存下的（出处见本节末尾的“与书中代码的差别”）；须线是种子 0–4 的最小值到最大值：
 
 # %% tags=["nbval-ignore-output"]
-# The shares vary with the CPU's floating-point kernels; the checks hold for all.
 sweep_command, sweep = bahdanau_attention.read_results("alignment")
 bahdanau_attention.plot_offsets(align_eval, sweep)
 d2l.plt.show()
@@ -472,23 +469,21 @@ for r in sweep["runs"]:  # the same over seeds 0-4, and the bidirectional encode
                                                                     lambda d: abs(d) <= 1)
 
 # %% [markdown]
-# 单向编码器（蓝）：这一次运行，最大权重正好落在应翻译的源词上的占 0.465，落在它右边 1 到 3 个词上的占 0.512，
-# 落在它左边的几乎没有（0.000；五个种子里最多 0.002）。换成双向编码器（绿，同一个种子），右边的柱子矮了，左边 −1 那根长了出来：
-# 最大权重落在应翻译的词左右一个词之内的，五个种子里从单向的 0.481–0.898 升到 0.908–0.952，落在它左边的也有了 0.149–0.393。
+# 单向编码器（蓝）：这一次运行，最大权重正好落在应翻译的源词上的占 0.465，落在它右边 1 到 3 个词上的占 0.512，两者大约各占一半；
+# 落在它左边的几乎没有（0.000；五个种子里最多 0.002）。换成双向编码器（绿，种子 0），右边的柱子矮了，左边 −1 那根长了出来：
+# 最大权重落在应翻译的词左右一个词之内的，五个种子里从单向的 0.481–0.898 升到 0.908–0.952。
 #
 # 原因在 $\mathbf{h}_t$ 读过什么。单向 GRU 的 $\mathbf{h}_t$ 只读过前 $t$ 个词：第 $t$ 个词的信息还留在
 # $\mathbf{h}_{t+1}, \mathbf{h}_{t+2}, \ldots$ 里，注意力从其中任何一个都能取到它，而 $\mathbf{h}_{t-1}$ 还没读到这个词，
-# 所以最大权重只落在它上或它右边。双向编码器的 $\mathbf{h}_t$ 两边都读，第 $t$ 个词的信息向左右两边扩散，最大权重就落在它左右一个词之内。
-# 正好落在词本身上的比例，双向是 0.452–0.559，单向这一次是 0.465：双向编码器没有让权重一定落在词本身上，而是让它不再只偏向右边。
-# 所以这里“对齐”的准确说法是：注意力跟着译文在源句子上移动，落在该译的词上或紧挨着它（单向编码器时在它右边）。
+# 所以最大权重只落在它上或它右边。双向编码器的 $\mathbf{h}_t$ 两边都读，这个词的信息向左右两边扩散。
+# 它没有让权重更多地落在词本身上（双向 0.452–0.559，单向这一次 0.465），而是让它不再只偏向右边（落在左边的有 0.149–0.393）。
 
 
 # %% [markdown]
 # ## 没有注意力：固定长度的瓶颈
 #
-# 现在在同样的数据上训练 9.7 节没有注意力的解码器 `d2l.Seq2SeqDecoder`（尺寸相同，每一步的上下文都是编码器最后的隐状态），
-# 并且让它多训练一半的轮数（15 轮）。它的解码器从编码器最后的隐状态（2 层，每层 64 维）出发，每一步的上下文都是最上层那个 64 维向量。
-# 先看损失曲线有没有走平：
+# 现在在同样的数据上训练 9.7 节没有注意力的解码器 `d2l.Seq2SeqDecoder`：尺寸相同，每一步的上下文都是编码器最上层最后的隐状态（64 维）。
+# 让它多训练一半的轮数（15 轮），先看损失曲线有没有走平：
 
 # %%
 torch.manual_seed(0)
@@ -502,15 +497,13 @@ plain_train = d2l.train_seq2seq(plain_net, align_iter, align_config.lr, align_co
 
 # %% [markdown]
 # 有注意力的模型（上一节的曲线）第 6 轮起损失几乎为 0；没有注意力的模型 15 轮后还有 0.022，而且还在往下走，并没有收敛。
-# 所以下面的比较说的是：多给一半的轮数，它仍学不会长句子；再训练下去能好多少，这里没有量。
 #
-# 然后按源句子的长度统计逐字译对的句子所占的比例——这是 Bahdanau 等人论文图 2 的缩小版
+# 下面按源句子的长度统计逐字译对的句子所占的比例——论文图 2 的缩小版
 # （论文画的是 BLEU；这里的任务有唯一的正确译文，直接数译对的句子）。实线是这一次运行在 300 个测试句子上的结果，
-# 色带是种子 0–4 的最小值到最大值（`results/alignment.json`）；虚线是没有注意力的模型在前 300 个**训练**句子上的结果：
+# 色带是种子 0–4 的最小值到最大值；虚线是没有注意力的模型在前 300 个**训练**句子上的结果：
 # 如果它只是没学会推广到新句子，训练句子应该译得好得多。
 
 # %% tags=["nbval-ignore-output"]
-# The shares vary with the CPU's floating-point kernels; the checks hold for all.
 plain_eval = bahdanau_attention.evaluate(plain_net, align_test, align_src_vocab, align_tgt_vocab,
                                          align_config.num_steps)
 plain_seen = bahdanau_attention.evaluate(plain_net, align_config.train_sample(300),
@@ -540,10 +533,10 @@ for n, span in summary["exact by source length"].items():
 # %% [markdown]
 # 两个模型的编码器完全一样，差别只在解码器能不能回头看每个位置的 $\mathbf{h}_t$。
 # 没有注意力的模型在 1 个分句（6–8 个词）的测试句子上还能译对 0.66，2 个分句只剩 0.05，3 个分句一句也译不对；
-# 有注意力的模型在每个长度上都全部译对（五个种子里每个长度都不低于 0.96）。
-# 虚线回答了“是装不下还是推广不了”：在它训练过的句子上，没有注意力的模型也只译对 0.73、0.04、0.00，与没见过的句子差不多。
-# 长句子它连训练数据都拟合不了：整句话要从编码器最后的隐状态（2 层，每层 64 维）里读出来，句子一长就读不全了——
-# 这就是导言说的瓶颈，也是论文图 2 的形状：没有注意力的 RNNencdec 的 BLEU 随句子变长而下降，RNNsearch 基本不变。
+# 有注意力的模型只训练了 10 轮，在每个长度上都全部译对（五个种子里每个长度都不低于 0.96）。
+# 虚线说明问题不在推广：没有注意力的模型在训练过的句子上也只译对 0.73、0.04、0.00——训练 15 轮后，它连训练过的长句子都还没有拟合。
+# 这符合导言说的瓶颈，形状也与论文图 2 一致（RNNencdec 的 BLEU 随句子变长而下降，RNNsearch 基本不变）；
+# 但它的损失还在降，训练更久或加大隐状态能好多少，这里没有量。
 
 
 # %% [markdown]
@@ -551,9 +544,10 @@ for n, span in summary["exact by source length"].items():
 #
 # 下面的探索器把一个两分句的测试句子的贪心解码一步一步摊开（思路来自 Alammar 的逐步解码动画）。
 # 它打开在第 1 步；拖动“解码步”（decoding step）滑块，左边的热图每步多出一行：这一步的查询对各个源词元算出的注意力权重，
-# 黑框是这一步**应该**翻译的源词，颜色标尺与上面的热图相同（0 为白，1 为深红；把鼠标停在格子上可以看到数值）。
-# 右边逐步列出参考译文的词、有注意力的模型生成的词和没有注意力的模型生成的词（绿色：与参考相同；橙色：不同）。
-# 要看的是两件事。(1) 形容词那一步：深色格子先在名词上、下一步跳回黑框里的形容词；动词那一步，深色落在黑框右边。
+# 黑框是这一步**应该**翻译的源词，颜色标尺同上（鼠标停在格子上可以看到数值）。
+# 右边逐步列出参考译文、有注意力的模型和没有注意力的模型生成的词（绿色：与参考相同；橙色：不同）。
+# 要看的是两件事。(1) 四个形容词步（第 3、6、11、14 步）的前一步，深色格子都在名词上；到了形容词这一步，
+# 它跳回黑框里的形容词，还是留在名词上？两个动词步（第 7、15 步）的深色落在黑框的哪一边？
 # (2) 没有注意力的模型从哪一步开始出错、错成什么样。
 
 # %% tags=["nbval-ignore-output"]
@@ -572,42 +566,43 @@ assert explorer_out == explorer_triple[1] and plain_out != explorer_triple[1]
 # 这一次运行里，有注意力的模型逐字译对了这个句子。
 # (1) 第 1 步生成 `le` 时，最大权重 0.64 已经在两个词之后的 `horse` 上；第 2 步生成 `cheval` 仍在 `horse`（0.62），
 # 第 3 步生成 `blanc` 时跳回左边黑框里的 `white`（0.66）。第二个分句的 `cheval vert`（第 10、11 步：0.64 在 `horse`，0.65 跳回 `green`）
-# 和 `garçon vert`（第 13、14 步：0.62 在 `boy`，0.41 在 `green`）也一样。两个动词都落在黑框右边一个词上：
-# `entend` 0.51 在 `hears` 后面的 `the` 上，`aime` 0.45 在 `likes` 后面的 `the` 上。
+# 和 `garçon vert`（第 13、14 步：0.62 在 `boy`，0.41 在 `green`）也跳回了。第一个分句的 `oiseau vert` 却没有：
+# 第 6 步生成 `vert` 时最大权重 0.41 仍在 `bird` 上，黑框里的 `green` 只有 0.26，模型照样译对了。四个形容词步里三个跳回。
+# 两个动词都落在黑框右边一个词上：`entend` 0.51 在 `hears` 后面的 `the` 上，`aime` 0.45 在 `likes` 后面的 `the` 上。
 # (2) 没有注意力的模型错了 5 个词（第 3、5、10、13、15 步），错的都是同类的词：`blanc` 成了 `grand`，`oiseau` 成了 `garçon`，
 # `cheval` 成了 `garçon`，`garçon` 成了 `cheval`，`aime` 成了 `entend`；`le`、`et`、`.` 和句式全对。
-# 句式它记住了，具体是哪个词却从那个固定的状态里读不出来。
+# 句式它记住了，具体是哪个词却没能从那个固定的状态里读出来。
 
 
 # %% [markdown]
 # ## 回到真实数据
 #
-# 在 fra-eng 这样短的句子上，固定长度的上下文还装得下，注意力的好处也就小。
-# 基准程序（`python tools/book.py bench --heldout --seeds 3 --save heldout`）在前 5000 个句子对上训练 30 轮，
+# 按上面的瓶颈解释，源句子短时注意力的好处应该小，而 fra-eng 开头的句子很短（前 600 个只有 2–4 个词元）。
+# 下面读出事先跑好的一组比较（出处见本节末尾的“与书中代码的差别”）：在 fra-eng 的前 5000 个句子对上训练 30 轮，
 # 再翻译其后 500 个没见过的英语句子，用语料级 BLEU（corpus BLEU，先把所有句子的 $n$ 元语法匹配数和长度加总再套公式）打分，
-# 比较没有注意力的 seq2seq、本节的 Bahdanau 模型和 10.7 节的 Transformer（嵌入和隐藏单元都是 32 维）。
-# 下面读出提交的结果文件 `results/heldout.json`；参数个数是这些模型在 5000 个句子对的词表上的个数：
+# 比较没有注意力的 seq2seq、本节的 Bahdanau 模型和 10.7 节的 Transformer。参数个数是这些模型在 5000 个句子对的词表上的个数：
 
 # %%
 bahdanau_attention.print_heldout()
 
 # %% [markdown]
 # 注意力让 GRU 模型只好了一点（0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f --> → 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f -->，三个种子的范围刚刚分开），参数只多了 2080 个（约 1.5%，即注意力的
-# $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$：$2 \times 32 \times 32 + 32$）；Transformer 好得多，参数约多 10%。
-# 这与瓶颈的解释相符：差距随句子变长而拉大，而这里的句子比上面曲线里最短的（6 个词）还短（曲线本身没有量到这么短的句子）。
+# $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$：$2 \times 32 \times 32 + 32$，这些模型的隐藏单元是 32 个）；Transformer 好得多，参数约多 10%。
+# 这与瓶颈的解释相符，但不是它的证明：这组比较没有按句子长度分开统计，这 5000 个句子对的长度这里也没有打印。
 # 另外，只有一个参考译文时，语料级 BLEU 远到不了 1：连训练过的句子对也只有 0.41–0.55。
 
 
 # %% [markdown]
 # ## 小结
 #
-# * Bahdanau 注意力把解码器上一步的隐状态当作查询、把编码器各时间步的隐状态当作键和值，
-#   每一步重新计算上下文变量；解码器每一步的输入是这个上下文与上一个词元嵌入的拼接，因为查询依赖上一步状态，解码只能逐步进行。
+# * Bahdanau 注意力以解码器上一步的隐状态为查询、编码器各步的隐状态为键和值，每一步重新算上下文变量，
+#   与上一个词元的嵌入拼接后送进 GRU；查询依赖上一步的状态，所以解码只能逐步进行。
 # * 键的投影 $\mathbf{W}_k\mathbf{h}_t$ 和填充掩码不随解码步变化，在 `init_state` 里每个序列算一次即可，结果与每步重算逐位相同。
-# * 在知道正确对齐的任务上，训练好的注意力跟着译文在源句子上移动，形容词与名词交叉的地方也跟着跳回去；
-#   但单向编码器的 $\mathbf{h}_t$ 只读过前 $t$ 个词，最大权重落在该看的词**上或它之后一到三个词**，几乎从不落在它之前。
-#   换成论文的双向编码器，最大权重就集中到该看的词左右一个词之内。
-# * 没有注意力时，整句话要挤进编码器最后的隐状态，源句子越长，译对的越少，连训练过的长句子也译不对；有注意力的模型在各个长度上都译得对。
+# * 在知道正确对齐的任务上，训练好的注意力跟着译文在源句子上移动，形容词与名词交叉处常常跟着跳回去（上面两个句子的 8 处里有 5 处）；
+#   单向编码器的 $\mathbf{h}_t$ 只读过前 $t$ 个词，最大权重落在该看的词上或它之后一到三个词上，几乎从不落在它之前。
+#   换成论文的双向编码器，最大权重九成以上落在该看的词左右一个词之内。
+# * 没有注意力时，整句话要挤进编码器最后的隐状态：训练 15 轮后，源句子越长译对的越少，连训练过的长句子也还没拟合；
+#   有注意力的模型训练 10 轮就在各个长度上都译得对。
 # * 书中 fra-eng 的句子很短，在那里注意力只带来很小的提高。
 
 # %% [markdown]
@@ -627,6 +622,9 @@ bahdanau_attention.print_heldout()
 # * 9.7 节的 `d2l.Seq2SeqDecoder` 每步的上下文都是编码器最后一层的最终隐状态；书中的版本在逐步预测时取解码器自己最新的状态，
 #   训练和预测看到的上下文不同。本节的瓶颈比较用的是前者。
 # * 书中的热图只标位置编号；这里标出词元。
+# * 事先跑好的结果：对齐任务的种子 0–4 在 `results/alignment.json`（`python tools/alignment.py`），
+#   fra-eng 上的 BLEU 比较在 `results/heldout.json`（`python tools/book.py bench --heldout --seeds 3 --save heldout`）；
+#   正文 fra-eng 训练的超参数也存在 `d2l.BAHDANAU_CONFIG` 里，基准程序和测试按它训练。
 #
 # </details>
 
@@ -841,12 +839,14 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # $2 \times 32 \times 32 + 32 = 2080$ 个，点积为 0），每个解码步的运算也更少：加性注意力每步要算
 # $\mathbf{W}_q\mathbf{s}$、与键相加、对 $b \times T \times h$ 个数取 $\tanh$、再乘 $\mathbf{w}_v$，
 # 点积只需一次批量矩阵乘法（缩放已在 `init_state` 里乘进了键）。
-# 但注意力只占整个模型运算的一小部分：上面数出的 FLOPs 里，点积版本只比加性版本少约 6%（比值 0.944），
-# 编码器和解码器的 GRU、嵌入和输出层的运算一点没少。交替计时省得更少：这次存下的运行里，5 个小批量的训练时间是
-# 加性 508 ms、点积 495 ms，比值 0.98，比 FLOPs 的比值还高。张量这么小，时间有不少花在 FLOPs 数不到的地方
-# （逐步循环、调度每个运算、分配内存），这些开销两种模型一样多，所以 FLOPs 少的那 6% 在时间里被冲淡了。
-# 计时随机器和负载而变（所以这个单元格的输出不参与 nbval 的比较），但结论不变：在这样的小模型上，换成点积对训练速度影响很小。
-# 按轮数算的学习效率也差不多：训练 30 轮后两者的损失都降到 0.3 以下、彼此接近（上面打印的两个值）。
+# `FlopCounterMode` 只数矩阵乘法一类的运算（`mm`、`bmm`、`addmm` 等），加法、$\tanh$、softmax 这类运算都不计。
+# 所以比值 0.944 比较的只是矩阵乘法：点积版本省掉了 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$ 的矩阵乘法（多了一次算分数的批量矩阵乘法），总共只少约 6%，
+# 因为模型的其余部分（编码器、解码器的 GRU、输出层）两种版本完全一样。加性版本独有的加法和 $\tanh$ 没有数进去，
+# 只会让真实的运算差距比这个比值显示的更大。
+# 交替计时的比值是 0.98（这次存下的运行：加性 508 ms、点积 495 ms）。这只是 7 次交替运行的一个中位数，没有量波动范围，
+# 0.98 与 0.944 之间几个百分点的差别分不出是不是噪声；能说的只是两者的时间很接近。
+# 计时随机器和负载而变（所以这个单元格的输出不参与 nbval 的比较），但结论一样：在这样的小模型上，换成点积对训练速度影响很小。
+# 按轮数算的学习效率也差不多：训练 30 轮后加性 0.098、点积 0.108，彼此接近（上面打印的两个值）。
 # 此外点积要求查询和键维数相同，加性注意力没有这个限制。
 
 # %% [markdown]
