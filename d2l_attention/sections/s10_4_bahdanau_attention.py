@@ -14,7 +14,7 @@ from .s10_3_attention_scoring import AdditiveAttention
 __all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:106
+# %% notebooks/py/10.4-bahdanau-attention.py:112
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -23,7 +23,7 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:128
+# %% notebooks/py/10.4-bahdanau-attention.py:134
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -90,7 +90,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:293
+# %% notebooks/py/10.4-bahdanau-attention.py:297
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
