@@ -116,17 +116,17 @@ assert abs(exp_scores[0].item() - torch.exp(torch.tensor(2.0)).item()) < 1e-4
 # ### 回到桌上的杯子和书
 #
 # 同样的计算也能写出开头那张桌子。键有两个特征：醒目（红色）和能读（纸做的）。被醒目的东西吸引，写成只看“红色”的查询 $(1, 0)$；
-# “我想读书”这个意图，写成看“能读”的查询 $(0, 2)$。值取 one-hot 的“视线落在哪一样”，汇聚结果就是视线的分布：
+# “我想读书”这个意图，写成只看“能读”的查询 $(0, 1)$。两个查询一样长，差别只在方向。值取 one-hot 的“视线落在哪一样”，汇聚结果就是视线的分布：
 
 # %%
 desk_cues = torch.tensor([[2.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子醒目；五本黑白的书不醒目，但能读
 gaze = torch.eye(6)  # 值：视线落在第几样东西上
-for cue, q in (("drawn by saliency, q = (1, 0)", [1.0, 0.0]), ("intent to read,  q = (0, 2)", [0.0, 2.0])):
+for cue, q in (("drawn by saliency, q = (1, 0)", [1.0, 0.0]), ("intent to read,  q = (0, 1)", [0.0, 1.0])):
     _, seen = attention_pooling(torch.tensor(q), desk_cues, gaze)
     print(f"{cue}: cup {seen[0].item():.2f}, five books together {seen[1:].sum().item():.2f}")
 
 # %% [markdown]
-# 同一桌东西、同样的键，只换查询，视线就从杯子（0.60）转到五本书（合计 0.97）。
+# 同一桌东西、同样的键，只换查询，视线就从杯子（0.60）转到五本书（合计 0.93）。
 #
 # ### 动手试试：转动查询
 #
@@ -143,14 +143,14 @@ attention_cues.turning_query(keys, values)
 # %% [markdown]
 # <details><summary>答案（先自己拖过，再打开）</summary>
 #
-# 1. 查询转向 $\mathbf{k}_3$，$\mathbf{k}_1$ 的柱子从 0.787 降到 0.090，$\mathbf{k}_3$ 的升到 0.665，圆点从 13.20 滑到 25.75，越过了平均的 20：**查询决定取回哪个值**。
+# 1. 查询转向 $\mathbf{k}_3$，$\mathbf{k}_1$ 的柱子从 0.79 降到 0.09，$\mathbf{k}_3$ 的升到 0.67，圆点从 13.20 滑到 25.75，越过了平均的 20：**查询决定取回哪个值**。
 #    途中 θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 打平，结果恰好是 20（练习 3）。
-# 2. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c。c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两根柱子一样高（0.468）；c = 3.5 时它拿到 0.798；
-#    c = −1 时背向查询，只剩 0.042。点积既看方向也看长度（练习 4）。
-# 3. 因为 $\mathbf{q}^\top\mathbf{k}/\tau = (\mathbf{q}/\tau)^\top\mathbf{k}$，橙色箭头画的是 $\mathbf{q}/\tau$：τ = 0.5 时它长 2，打分翻倍，$\mathbf{k}_1$ 拿到 0.965；
-#    τ = 2 时打分减半，权重趋向均匀（0.576、0.212、0.212）。温度不改打分的排序，只改权重有多集中（练习 5）。
+# 2. θ = 90° 时 $\mathbf{k}_2$ 的打分就是 c。c = 2 时 $c\,\mathbf{k}_2 = \mathbf{k}_3$，两根柱子一样高（0.47）；c = 3.5 时它拿到 0.80；
+#    c = −1 时背向查询，只剩 0.04。点积既看方向也看长度（练习 4）。
+# 3. 因为 $\mathbf{q}^\top\mathbf{k}/\tau = (\mathbf{q}/\tau)^\top\mathbf{k}$，橙色箭头画的是 $\mathbf{q}/\tau$：τ = 0.5 时它长 2，打分翻倍，$\mathbf{k}_1$ 拿到 0.96；
+#    τ = 2 时打分减半，权重趋向均匀（0.58、0.21、0.21）。温度不改打分的排序，只改权重有多集中（练习 5）。
 #
-# 下面折叠的单元格打印这些状态的数字，与探索器里的一致。
+# 下面折叠的单元格把这些状态多印一位小数，与探索器里的一致。
 #
 # </details>
 
@@ -205,13 +205,23 @@ for step in range(51):
 
 # %%
 for theta in (0, 10):  # 把查询转 10°
-    q_turned = attention_cues.unit_query(theta)
-    hard = values[(keys @ q_turned).argmax()]  # 硬查找：只取打分最大的键的值
-    print(f"θ = {theta:2d}°: soft pooling {attention_pooling(q_turned, keys, values)[1].item():.2f}, "
-          f"hard lookup {hard.item():.2f}")
+    q_turned = attention_cues.unit_query(theta).requires_grad_()
+    soft = attention_pooling(q_turned, keys, values)[1].sum()
+    hard = attention_pooling(q_turned, keys, values, tau=1e-3)[1].sum()  # τ → 0：只取打分最大的键的值
+    (g_soft,), (g_hard,) = torch.autograd.grad(soft, q_turned), torch.autograd.grad(hard, q_turned)
+    print(f"θ = {theta:2d}°: soft {soft.item():5.2f}, gradient ({g_soft[0]:5.2f}, {g_soft[1]:5.2f}); "
+          f"hard {hard.item():5.2f}, gradient ({g_hard[0] + 0.0:.2f}, {g_hard[1] + 0.0:.2f})")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+for theta in (0, 10, 80, 100):
+    q_check = attention_cues.unit_query(theta)
+    w_hard = attention_pooling(q_check, keys, values, tau=1e-3)[0]
+    assert torch.equal(w_hard, torch.eye(3)[(keys @ q_check).argmax()])  # 精确的 one-hot，与 argmax 相同
+assert g_hard.abs().max() == 0 and g_soft.abs().min() > 1
 
 # %% [markdown]
-# 软汇聚跟着查询从 13.20 动到 14.11；硬查找停在 10.00，结果对查询的导数是 0，梯度下降无从下手。
+# 硬查找写成 τ = 0.001 的汇聚：权重已经是精确的 1、0、0，取回的就是打分最大的键的值（练习 5 的 τ → 0 极限）。
+# 软汇聚跟着查询从 13.20 动到 14.11，autograd 给出非零梯度；硬查找停在 10.00，梯度是 (0.00, 0.00)，梯度下降无从下手。
 # 书中说的硬注意力（只看一处，不可微）因此要用强化学习（reinforcement learning）来训练，软注意力则直接反向传播。
 #
 # ### 比喻在哪里不成立
@@ -224,10 +234,12 @@ print("q = (0, 0): weights", " ".join(f"{a:.3f}" for a in uniform.tolist()),
       f"; pooled {pooled_q0.item():.2f}")
 long_k2 = keys * torch.tensor([[1.0], [3.0], [1.0]])  # c = 3：k2 拉长 3 倍
 print("θ = 0°, c = 3: weights", " ".join(f"{a:.3f}" for a in attention_pooling(query, long_k2, values)[0].tolist()))
+away = attention_cues.unit_query(270)  # q = (0, -1)：背向 k2 和 k3
+print("θ = 270°    : weights", " ".join(f"{a:.3f}" for a in attention_pooling(away, keys, values)[0].tolist()))
 
 # %% [markdown]
 # 权重都是 1/3，结果就是平均的 20.00：键自己吸引不到注意力。键的长度最像“突出性”，却只通过查询起作用：
-# 与查询垂直的 $\mathbf{k}_2$ 拉长 3 倍，权重仍是 0.107（第二行）；查询背向时长度反而是惩罚（练习 4）。在点积注意力里，一切注意力都经过查询。
+# 与查询垂直的 $\mathbf{k}_2$ 拉长 3 倍，权重仍是 0.107（第二行）；查询背向时长度反而是惩罚：θ = 270° 时，长的 $\mathbf{k}_3$ 只拿到 0.090，比短的 $\mathbf{k}_2$（0.245）还少（第三行，练习 4）。在点积注意力里，一切注意力都经过查询。
 #
 # ## 软的字典查找：一个有意义的例子
 #
@@ -241,12 +253,14 @@ desk_keys = torch.tensor([[1.0, 0.0, 0.0], [0.8, 0.0, 0.6],  # 特征：红色�
 desk_values = torch.tensor([[10.0, 20.0], [15.0, 25.0], [60.0, 5.0], [90.0, 40.0]])  # 位置 (x, y)
 desk = dict(zip(names, desk_values.tolist()))  # 普通的字典：只有键完全相同才命中
 print("keys", tuple(desk_keys.shape), "values", tuple(desk_values.shape), "; d['cup'] =", desk["cup"])
-for tau in (0.01, 0.25, 0.5):
+offsets = desk_values - desk_values[0]  # 每样东西离杯子的位置差 v_i - d['cup']
+for tau in (0.01, 0.1, 0.25, 0.5):
     w, where = attention_pooling(desk_keys[0], desk_keys, desk_values, tau)  # 查询：杯子的键
-    near, far = (w[:2] * desk_values[:2, 0]).sum().item(), (w[2:] * desk_values[2:, 0]).sum().item()
+    pulls = w[:, None] * offsets  # 误差 where - d['cup'] 正好是各行 w_i (v_i - d['cup']) 之和
     print(f"tau = {tau:<4g}: weights", " ".join(f"{a:.3f}" for a in w.tolist()),
           "-> pooled", [round(x, 2) for x in where.tolist()],
-          f"; x from cup+mug {near:5.2f}, from book+lamp {far:5.2f}")
+          f"; error {(where - desk_values[0]).norm().item():5.2f}: mug {pulls[1].norm().item():4.2f},"
+          f" book+lamp {pulls[2:].sum(dim=0).norm().item():4.2f}")
 print("desk key lengths:", " ".join(f"{n:.2f}" for n in desk_keys.norm(dim=1).tolist()))
 w_k2, got_k2 = attention_pooling(keys[1], keys, values, 0.01)  # 回到三个键的例子：用 k2 本身去查
 print("three keys, query = k2, tau = 0.01: weights", " ".join(f"{a:.3f}" for a in w_k2.tolist()),
@@ -255,15 +269,20 @@ print("three keys, query = k2, tau = 0.01: weights", " ".join(f"{a:.3f}" for a i
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 w_lookup, lookup = attention_pooling(desk_keys[0], desk_keys, desk_values, 0.01)
 assert torch.allclose(lookup, desk_values[0]) and w_lookup[0] > 0.9999
-w_half = attention_pooling(desk_keys[0], desk_keys, desk_values, 0.5)[0]
-assert w_half[1] > 0.3 and (w_half[2:] * desk_values[2:, 0]).sum() > (w_half[:2] * desk_values[:2, 0]).sum()
+for tau, mug_leads in ((0.1, True), (0.25, True), (0.5, False)):
+    w_t, where_t = attention_pooling(desk_keys[0], desk_keys, desk_values, tau)
+    pulls_t = w_t[:, None] * offsets
+    assert torch.allclose(pulls_t.sum(dim=0), where_t - desk_values[0], atol=1e-4)
+    assert (pulls_t[1].norm() > pulls_t[2:].sum(dim=0).norm()) == mug_leads
 
 # %% [markdown]
 # τ = 0.01 时权重是 one-hot，结果正好是 `d['cup']` 的 [10.0, 20.0]。这要求键一样长（这里都是 1.00）：τ → 0 取回的是**点积最大**的键的值，
 # 用 $\mathbf{k}_2$ 本身去查，更长的 $\mathbf{k}_3 = 2\mathbf{k}_2$ 赢，取回 30 而不是 20（最后一行）。
 #
-# τ 升高，远处的值就漏进结果：τ = 0.5 时书和台灯各只占 0.070，却因为离得远，给 x 贡献了 10.46，比杯子和马克杯合起来的 10.33 还多；
-# τ = 0.25 时降到 1.85，τ = 0.01 时是 0.00。这就是软查找的代价。
+# τ 升高，别的值就漏进结果，这是软查找的代价。权重和为 1，所以误差“结果 − `d['cup']`”恰好是每样东西的 $w_i(\mathbf{v}_i - \mathbf{v}_\text{cup})$ 之和，
+# 可以按来源拆开（与坐标原点放在哪里无关）。先漏进来的是**相似**的键：τ = 0.1 时马克杯拿到 0.119，误差 0.85 几乎全来自它，书和台灯的权重还是 0.000；
+# τ = 0.25 时马克杯（0.302）仍是误差的大头（2.14 对 1.60）。到 τ = 0.5，书和台灯各只有 0.070，却离杯子远得多，
+# 拉偏 9.07，超过马克杯的 2.44，误差升到 10.99。相似的键先漏，不相似的键要等温度更高才漏，但一漏就因为离得远而代价大。
 #
 # ## 一句话上的注意力：矩阵形式与热图
 #
@@ -305,7 +324,8 @@ assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
 # %% [markdown]
 # 两种算法一样（最大差 0.0000）。读输出：*noir* 一行 0.90 是 *black*，它几乎只取回了 *black*；*le* 从两个 *the* 取回 0.79，还混进 0.18 的 *on*；
 # *sur* 最含糊，*on* 0.45、*the* 0.41 差不多各半。这些比例从哪来，要看 $\mathbf{A}$：把它画成热图（heatmap），一行一个查询，一列一个键，颜色越深权重越大。
-# 书中的 `show_heatmaps` 接受四维张量（显示的行数，显示的列数，查询数，键数），以便把多层、多头的注意力排成网格；所有面板共用一个颜色刻度。
+# 书中的 `show_heatmaps` 接受四维张量（显示的行数，显示的列数，查询数，键数），以便把多层、多头的注意力排成网格，每个面板按自己的范围着色。
+# 这里的版本让所有面板共用一个颜色刻度，不同面板的深浅才能互相比较（练习 6 问的就是这一点）。
 
 # %%
 #@save
@@ -350,11 +370,26 @@ assert torch.isclose(A[0, 0], A[0, 5]) and (A[[1, 2, 3, 6]].max(dim=1).values > 
 assert by_tau[0, 0].max() < 0.35 and torch.equal(by_tau[0, 1], A)
 
 # %% [markdown]
-# 右图（τ = 0.25）里多数行只有一个深色格子：每个法语词找到了意思相同的英语词，不管它站在哪里。
+# 右图（τ = 0.25）里 7 行中有 4 行（*chat*、*noir*、*s'assit*、*tapis*）只有一个深色格子：这些法语词找到了意思相同的英语词，不管它站在哪里。
 # *chat* 和 *noir* 两行的深格左右交叉（法语的形容词在名词后面）：注意力比较的是内容，不看位置。
 # 两行 *le* 一模一样：两个 *the* 的键完全相同，各约 0.40（合起来是上面输出里的 0.79），剩下的 0.18 漏给了同样带“虚词”特征的 *on*。
 # 点积分不出哪个 *the* 在前，10.6 节的位置编码就是为此加进去的。除两行 *le* 外，*sur* 最分散（最大权重 0.45）：它与两个 *the* 共享“虚词”（各 0.20），与 *mat* 共享“物体”。
 # 左图（τ = 1）几乎一片浅色：单位向量的打分只在 0 到 1 之间，最大的权重只有 0.31，离均匀的 1/7 ≈ 0.14 不远。集中与否全看温度。
+#
+# ### 真实网络里的查询、键和值
+#
+# 这里的 $\mathbf{Q}$、$\mathbf{K}$、$\mathbf{V}$ 是手工设的。在网络里，它们由输入经过学到的线性映射算出：
+# $\mathbf{Q} = \mathbf{X}_\text{fr}\mathbf{W}_q$，$\mathbf{K} = \mathbf{X}_\text{en}\mathbf{W}_k$，$\mathbf{V} = \mathbf{X}_\text{en}\mathbf{W}_v$，
+# 三个矩阵 $\mathbf{W}$ 像上面的 $\mathbf{q}$ 一样用梯度下降学出来（上面的例子相当于 $\mathbf{W}_q = \mathbf{W}_k = \mathbf{I}$）。
+# 查询来自一个序列（法语）、键和值来自另一个（英语），叫**交叉注意力**（cross-attention），10.4 节的解码器就这样用；
+# 10.6 节的**自注意力**（self-attention）让三者来自同一个序列。10.3 节换别的打分函数，10.5 节用几组 $\mathbf{W}$ 并行算出多个注意力头。
+
+# %%
+torch.manual_seed(0)
+W_q, W_k, W_v = torch.randn(5, 4), torch.randn(5, 4), torch.randn(5, 3)  # 未训练的映射：词向量 5 维 -> 4、4、3 维
+A_net, out_net = attention_pooling(Q @ W_q, K @ W_k, K @ W_v)  # Q、K 在这里就是两种语言的词向量 X_fr、X_en
+print("Q W_q", tuple((Q @ W_q).shape), " K W_k", tuple((K @ W_k).shape), " K W_v", tuple((K @ W_v).shape),
+      "-> A", tuple(A_net.shape), ", output", tuple(out_net.shape))
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -373,6 +408,7 @@ assert by_tau[0, 0].max() < 0.35 and torch.equal(by_tau[0, 1], A)
 # * 注意力汇聚 = 打分 → softmax → 对值加权求和，是软的字典查找：查询决定取回哪个值；键 (n, d) 用来比较，值 (n, v) 被取走。
 # * 点积打分同时看方向和长度；$\mathbf{q} = \mathbf{0}$ 时权重均匀，一切注意力都经过查询。权重对查询可导，查询可以用梯度下降学出来（硬查找不行）。
 # * 多个查询一起算：$\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，权重矩阵的行是查询、列是键，画成热图就看出每个词元在看哪里。
+# * 在网络里 $\mathbf{Q}$、$\mathbf{K}$、$\mathbf{V}$ 由输入乘以学到的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$ 得到；查询和键值来自不同序列是交叉注意力，来自同一序列是自注意力（10.6 节）。
 # * 温度 $\tau$（等于把查询拉长 $1/\tau$ 倍）控制集中程度：$\tau \to 0$ 取回点积最大的键的值，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 #
 # ## 练习
