@@ -49,7 +49,7 @@ from d2l_attention.explore import self_attention
 #
 # 为什么要三个矩阵？在一句话上比较：“狗咬人”（dog bites man）的三个词各取一个随机的 16 维嵌入。
 # 下面三幅图依次是：(1) 不投影，$\mathbf{W}_q = \mathbf{W}_k = \mathbf{I}$，评分就是 $\mathbf{X}\mathbf{X}^\top/\sqrt{d}$；
-# (2) $\mathbf{W}_k = \mathbf{I}$，手工设置 $\mathbf{W}_q$，让 bites 的查询指向 dog 的嵌入（“动词找它的主语”）；
+# (2) $\mathbf{W}_k = \mathbf{I}$，手工设置 $\mathbf{W}_q$，让 bites 的查询指向 dog 的嵌入（专为这两个随机嵌入造的，见图下）；
 # (3) 随机的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$（还没有训练）。
 
 # %%
@@ -88,8 +88,15 @@ assert [round(v, 2) for v in A[0].tolist()] == [0.40, 0.22, 0.38]
 # %% [markdown]
 # 每行是一个词作查询时分给三个键的权重，每行和为 1。
 # (1) 不投影时，每个词都最关注自己：$\mathbf{x}_i^\top\mathbf{x}_i = \|\mathbf{x}_i\|^2$（13、19、12）远大于与别的词的点积（最大 5.2）。
-# 评分矩阵还是对称的：dog 对 bites 的评分永远等于 bites 对 dog 的评分。
-# (2) 查询和键分开投影后，评分 $\mathbf{x}_i^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{x}_j$ 不再对称：bites 把 0.77 的权重给了 dog，dog 却仍看自己（0.95）。
+# 评分矩阵 $\mathbf{S} = \mathbf{X}\mathbf{X}^\top$ 是对称的（打印的 $\max|\mathbf{S} - \mathbf{S}^\top| = 0$）：dog 对 bites 的评分等于 bites 对 dog 的评分（点积都约为 3）。
+# 图中的**权重**却不对称：dog 给 bites 0.07，bites 给 dog 只有 0.02。这是按行 softmax 造成的：每一行只在自己的行内归一化，
+# bites 的自身评分（19）比 dog 的（13）大，它那一行被自己占得更满，分给 dog 的就更少。
+# 所以对称的评分也会得到不对称的权重，但这种不对称只来自各行的归一化不同，并不是 bites 在“找” dog。
+# (2) 查询和键分开投影后，评分 $\mathbf{x}_i^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{x}_j$ 本身就可以不对称。
+# 这里的 $\mathbf{W}_q = \mathbf{I} + 2\,\mathbf{x}_{\text{dog}}\mathbf{x}_{\text{bites}}^\top/\|\mathbf{x}_{\text{bites}}\|^2$ 把 bites 的查询变成 $\mathbf{x}_{\text{bites}} + 2\,\mathbf{x}_{\text{dog}}$：
+# 它对 dog 的评分从约 3 升到约 $3 + 2 \times 13 \approx 30$，超过对自己的约 $19 + 2 \times 3 = 25$，于是 bites 把 0.77 的权重给了 dog；
+# dog 的查询只多了约 $0.3\,\mathbf{x}_{\text{bites}}$（因为 dog 与 bites 的点积小），仍看自己（0.95）。
+# 这个矩阵是对着这两个随机嵌入手工造的，不是一条“动词找主语”的通用规则；训练要做的，正是从数据里学出这类有方向的投影。
 # “我在找什么”（查询）和“我能被怎样找到”（键）成了两件事，$\mathbf{W}_v$ 再决定被读出的是什么；训练学的就是这三个矩阵。
 # (3) 随机矩阵下的权重还没有意义，但计算是一样的：dog 那一行是 0.40、0.22、0.38，
 # 所以 $\mathbf{y}_{\text{dog}} = 0.40\,\mathbf{v}_{\text{dog}} + 0.22\,\mathbf{v}_{\text{bites}} + 0.38\,\mathbf{v}_{\text{man}}$：
@@ -120,7 +127,7 @@ assert weights_gap < 1e-6
 # 比较三个指标：**计算复杂度**（一层的乘加次数）、**顺序操作**（sequential operations，
 # 必须一个接一个完成、无法并行的步骤数）和**最大路径长度**（maximum path length：
 # 对所有输入位置 $s$ 和输出位置 $t$，取信息从 $\mathbf{x}_s$ 到达 $\mathbf{y}_t$ 最少要经过的步数（一层或一次递推算一步），
-# 再取其中最大的；越短越容易学到远距离依赖）。结论先列在这里，下面逐项推导：
+# 再取其中最大的；越短越容易学到远距离依赖）。结论如下（逐项推导在图 10.6.1 后的折叠段落里）：
 #
 # | 层 | 计算复杂度 | 顺序操作 | 最大路径长度 |
 # | --- | --- | --- | --- |
@@ -134,9 +141,9 @@ assert weights_gap < 1e-6
 # 图 10.6.1 比较卷积神经网络（核大小 $k$）、循环神经网络和自注意力：最大路径长度分别为 $O(n/k)$、$O(n)$、$O(1)$，顺序操作数分别为 $O(1)$、$O(n)$、$O(1)$
 
 # %% [markdown]
-# ### 卷积
+# <details><summary>深入一步：逐项推导三种层的代价</summary>
 #
-# 一维卷积层有 $d$ 个输入通道、$d$ 个输出通道，核大小为 $k$。位置 $t$ 的第 $c$ 个输出通道是
+# **卷积。** 一维卷积层有 $d$ 个输入通道、$d$ 个输出通道，核大小为 $k$。位置 $t$ 的第 $c$ 个输出通道是
 #
 # $$y_{t,c} = \sum_{s=0}^{k-1} \sum_{c'=1}^{d} w_{s,c,c'}\, x_{t+s-\lfloor k/2 \rfloor,\, c'},$$
 #
@@ -154,9 +161,7 @@ assert weights_gap < 1e-6
 # 但角上的 $\mathbf{y}_5$ 要 $\lceil 4/1 \rceil = 4$ 层才看到 $\mathbf{x}_1$。
 # 注意 $k = 3$ 时这是 $n-1$ 层，和 RNN 几乎一样长；核越大越短，所以表中写 $\mathcal{O}(n/k)$。
 #
-# ### 循环神经网络
-#
-# 隐状态的更新 $\mathbf{h}_t = \phi(\mathbf{W}_{xh}\mathbf{x}_t + \mathbf{W}_{hh}\mathbf{h}_{t-1} + \mathbf{b})$
+# **循环神经网络。** 隐状态的更新 $\mathbf{h}_t = \phi(\mathbf{W}_{xh}\mathbf{x}_t + \mathbf{W}_{hh}\mathbf{h}_{t-1} + \mathbf{b})$
 # 在每一步做两次 $d \times d$ 矩阵与向量的乘法，共 $2d^2$ 次乘加；$n$ 步合计
 #
 # $$\text{乘加次数} = n \cdot 2d^2 = \mathcal{O}(nd^2).$$
@@ -166,9 +171,7 @@ assert weights_gap < 1e-6
 # 信息从 $\mathbf{x}_1$ 传到 $\mathbf{y}_n = \mathbf{h}_n$ 要依次经过 $\mathbf{x}_1 \to \mathbf{h}_1 \to \mathbf{h}_2 \to \cdots \to \mathbf{h}_n$，
 # 共 $n$ 步：最大路径长度 $n = \mathcal{O}(n)$。
 #
-# ### 自注意力
-#
-# 设 $\mathbf{Q}, \mathbf{K}, \mathbf{V} \in \mathbb{R}^{n \times d}$（它们都由 $\mathbf{X}$ 投影得到）。
+# **自注意力。** 设 $\mathbf{Q}, \mathbf{K}, \mathbf{V} \in \mathbb{R}^{n \times d}$（它们都由 $\mathbf{X}$ 投影得到）。
 # 输出 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\sqrt{d})\,\mathbf{V}$ 分三步：
 #
 # $$\underbrace{\mathbf{Q}\mathbf{K}^\top}_{(n \times d)(d \times n):\ n^2 d} \quad\to\quad
@@ -185,11 +188,10 @@ assert weights_gap < 1e-6
 # 比较计算量：$n^2 d < nd^2 \iff n < d$，所以序列比表示维度短时，自注意力不比 RNN 贵；
 # $n \gg d$ 时平方项占主导。
 #
-# ### 把公式数成具体的数
+# </details>
 #
-# 渐近记号藏起了常数。取 $d = 64$、$k = 3$，按上面的推导数出每一层的三个量
-# （RNN 用 GRU，每步 $6d^2$；自注意力连同投影共 $2n^2d + 4nd^2$）。
-# 这是数出来的，不是计时：$n$ 较小时墙钟时间主要是算子调用的固定开销。
+# 渐近记号藏起了常数。取 $d = 64$、$k = 3$，数出每种层的三个量
+# （卷积 $knd^2$；RNN 用 GRU，每步 $6d^2$；自注意力连同投影共 $2n^2d + 4nd^2$）。这是数出来的，不是计时。
 
 # %%
 d, k = 64, 3  # representation size, kernel size
@@ -222,9 +224,8 @@ assert all(c["self-attention"][0] < c["RNN (GRU)"][0] for n, c in zip(lengths, c
 #   自注意力在 $n < d$ 时由线性的投影项 $4nd^2$ 主导，比 GRU 便宜；在 $n = d = 64$ 处两者恰好相等
 #   （都是 $6d^3 \approx 1.6 \times 10^6$）；之后 $2n^2d$ 占主导，$n = 4096$ 时已是 GRU 的 20 多倍。
 #
-# 计算量之外，自注意力还要为反向传播保存 $n \times n$ 的注意力权重，**内存**也随 $n^2$ 增长。
-# 下面统计每种层在一次前向传播中为反向传播保存的张量（用 `torch.autograd.graph.saved_tensors_hooks` 记下每个张量，同一块存储只算一次），
-# 并把自注意力的账拆成 $n \times n$ 的张量和其余部分：
+# 自注意力还要为反向传播保存 $n \times n$ 的注意力权重，**内存**也随 $n^2$ 增长。
+# 下面数出每种层一次前向传播为反向传播保存的字节数（自注意力拆成 $n \times n$ 的张量和其余部分）：
 
 # %%
 memory = self_attention.memory_table(d=64, k=3, lengths=(256, 512, 1024, 2048))
@@ -235,12 +236,9 @@ assert square == 2048 * 2048 * 4 and rest < square / 4
 assert all(sum(b[-1]) / sum(b[-2]) < 2.3 for name, b in memory.items() if name != "self-attention")
 
 # %% [markdown]
-# 卷积和 GRU 每翻一倍乘不到 2，即线性增长（保存的张量里还有大小固定的权重，$n$ 小时倍数更低）。
-# 自注意力只保存了**一个** $n \times n$ 张量，即 softmax 的输出 $\mathbf{A}$（反向传播要用它；除以 $\sqrt{d}$ 前后的评分都不必保存）：
-# 它每翻一倍正好乘 4，$n = 2048$ 时 $2048^2 \times 4$ 字节 $= 16$ MiB；其余部分（输入、投影结果）每翻一倍约乘 2。
-# 平方项占比随 $n$ 增大，总数的倍数从 2.70 升到 3.49，并继续趋近 4。
-# FlashAttention 一类的实现不保存 $\mathbf{A}$，而在反向传播时分块重新计算，内存只随 $n$ 线性增长；但 $\mathcal{O}(n^2 d)$ 的计算量省不掉，
-# 所以很长的序列还会用稀疏或线性注意力等近似。
+# 卷积和 GRU 每翻一倍乘不到 2（线性增长）。自注意力保存的唯一一个 $n \times n$ 张量是 softmax 的输出 $\mathbf{A}$：
+# 它每翻一倍正好乘 4（$n = 2048$ 时 16 MiB），总数的倍数从 2.70 升到 3.49，并继续趋近 4。
+# FlashAttention 一类的实现不保存 $\mathbf{A}$、在反向传播时分块重算，内存只随 $n$ 线性增长，但 $\mathcal{O}(n^2 d)$ 的计算量省不掉。
 
 # %% [markdown]
 # ## 位置编码
@@ -294,7 +292,9 @@ assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm
 # $d$ 很大时接近 $10^{-4}$（约 $6 \times 10^4$ 个位置才转一圈），下面 $d = 32$ 时是 $1.8 \times 10^{-4}$（约 $3.5 \times 10^4$ 个位置一圈）。
 # 实现时算出角度矩阵 $\theta_{im} = i\,\omega_m$（一个外积），把 $(\sin\theta_{im}, \cos\theta_{im})$ 放进第 $2m$、$2m+1$ 列；
 # 前向时截取前 $n$ 行加到输入上，再做暂退（dropout）。
-# 编码是**加**到输入上而不是拼接在后面：维度不变，后面各层不必改形状；投影又是线性的，$\mathbf{W}_q(\mathbf{x}_i + \mathbf{p}_i) = \mathbf{W}_q\mathbf{x}_i + \mathbf{W}_q\mathbf{p}_i$，词元部分和位置部分在投影后仍可分开起作用（下面的反转实验会单独看位置部分）。
+# 编码是**加**到输入上而不是拼接在后面：维度不变，后面各层不必改形状。投影是线性的，$\mathbf{W}_q(\mathbf{x}_i + \mathbf{p}_i) = \mathbf{W}_q\mathbf{x}_i + \mathbf{W}_q\mathbf{p}_i$，
+# 但两者并没有分开：评分 $(\mathbf{W}_q(\mathbf{x}_i + \mathbf{p}_i))^\top\mathbf{W}_k(\mathbf{x}_j + \mathbf{p}_j)$ 展开成四项，
+# 除了“词元–词元”和“位置–位置”两项，还有 $\mathbf{x}_i^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{p}_j$ 这样的交叉项（下面的反转实验会单独看“位置–位置”那一项）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -461,7 +461,7 @@ assert torch.allclose(P[0].double(), P64, atol=1e-5)
 # ### 动手试试：偏移就是旋转
 #
 # 下面的探索器（explorer）把上面的编码（60 个位置、32 维）按列对画在平面上：第 $m$ 对列 $(\sin i\omega_m, \cos i\omega_m)$ 总落在单位圆上，
-# $i = 0$ 时在正上方，$i$ 每增加 1 就顺时针转过 $\omega_m$；淡红色小点是全部 60 个位置。四个面板是 $m = 0, 2, 4, 6$。
+# $i = 0$ 时在正上方，$i$ 每增加 1 就顺时针转过 $\omega_m$；红色小点是全部 60 个位置（低频的 $m = 6$ 上它们挤成一段弧）。四个面板是 $m = 0, 2, 4, 6$。
 # 起始状态 $i = 10$、$\delta = 3$：橙点 $\mathbf{p}_{i+\delta}$ 比蓝点 $\mathbf{p}_i$ 顺时针多转了 $\delta\omega_m$（3、0.95、0.3、0.095 rad），
 # 黑色叉号 $\mathbf{M}_\delta\mathbf{p}_i$（`rotation_for_offset` 算出）正好落在橙点上；圆下的文字给出转角和所有 $i$ 上的最大误差（只剩 float32 的舍入）。
 # 拖动 $i$：两个点一起沿圆移动，夹角不变——变换只依赖 $\delta$，不依赖 $i$。
@@ -496,8 +496,11 @@ print("p_20 . p_j:", "  ".join(f"j = {j} (distance {abs(j - 20)}): {gram[20, j]:
 #
 # 下面的探索器画出 16 个位置上每个查询对各个键的权重 $\operatorname{softmax}_j\big((\mathbf{W}_q\mathbf{p}_i)^\top\mathbf{p}_j\big)$（$\mathbf{W}_k = \mathbf{I}$，不除以 $\sqrt{d}$，峰更明显）。
 # 起始状态 $\delta = -1$ 是一个随机的 $\mathbf{W}_q$：几乎每一行的权重都堆在键 12、13 附近，评分最高的键减去查询位置从 $-2$ 到 $13$ 五花八门（图下一行）。
-# 把 $\delta$ 拖到 0 以上，$\mathbf{W}_q = \mathbf{M}_\delta$：每一行的峰都落在 $j = i + \delta$，对角线向右平移 $\delta$ 格，图下只剩一个偏移 $[\delta]$；
-# 最后 $\delta$ 个查询没有第 $i + \delta$ 个键，峰挤到末端。相对偏移是**可以学到的**，不是自动得到的。
+# 把 $\delta$ 拖到 0 以上，$\mathbf{W}_q = \mathbf{M}_\delta$：有第 $i + \delta$ 个键的每一行（查询 $0, \ldots, 15 - \delta$），峰都落在 $j = i + \delta$（峰值 0.42 到 0.58），
+# 对角线向右平移 $\delta$ 格，图下只剩一个偏移 $[\delta]$；图下这一行只统计这些查询。
+# 最后 $\delta$ 个查询没有第 $i + \delta$ 个键：其中 $i + \delta$ 刚超出末端的前三个把峰放在最后一个键 15 上，一个比一个弱（$\delta = 8$ 时查询 8、9、10 的峰值是 0.70、0.47、0.21）；
+# 再往后（$\delta = 8$ 时查询 11 到 15）峰落在键 13、14、15、10、11 这些地方，最大权重只有 0.17 到 0.22，几乎是一片摊开的浅红。
+# 相对偏移是**可以学到的**，不是自动得到的。
 
 # %%
 self_attention.score_explorer(pos_encoding)
@@ -543,6 +546,9 @@ for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
 # 模型在下面。我们训练它三次，只换加在嵌入上的位置信息：正弦位置编码（`PositionalEncoding`）、
 # 可学习的位置编码（一张 $8 \times 32$ 的可训练表，练习 2 会自己实现它），以及不加任何位置信息（`nn.Identity`）。
 # 三次用同样的随机种子和同样的训练批量（Adam，400 步，每批 64 条序列，学习率从 0.05 线性降到 0，交叉熵损失），再在同样的 1000 条新序列上测试。
+# 训练循环是库里的 `self_attention.train_reversal`，`train_ablation` 对三种编码各调用一次。它用 float64 训练：
+# float32 下，随机初始化和矩阵乘法在不同的 CPU 内核（AVX2 与默认内核）上舍入不同，400 步后差别会长到注意力权重的第二位小数；
+# 用 float64，两种内核上训练出的权重只差约 $10^{-13}$，下面存下的数字在任何 CPU 上都能重现。
 
 # %%
 #@save
@@ -747,12 +753,11 @@ assert ex1_sharp[1] < 0.5 < ex1_sharp[-1], "a sharp first layer keeps the tokens
 # 一层就把词元平均到几乎相同（余弦相似度 0.28 → 0.98）——这是初始化的效果，训练好的层不会这样：反转实验里那一层的熵只有最大值的零点零几，
 # 每个查询几乎只读一个键。但把 $\mathbf{W}_q$ 乘 30 让第一层变尖锐（熵 0.13）后，第一层只把相似度提到 0.37，
 # 第二层后仍升到 0.91、第三层后到 1.0：每层都是凸组合，词元变得越相近，下一层的评分就越接近、权重越均匀，坍缩随深度自我加速。
-# 这就是 Dong 等人（2021）证明的**秩坍缩**（rank collapse）：没有残差连接和前馈网络的纯注意力堆叠，输出随深度以双指数速度趋于秩 1。
+# 这就是 Dong 等人（2021）研究的**秩坍缩**（rank collapse）：没有残差连接和前馈网络的纯注意力堆叠，输出随深度趋于秩 1
+# （他们证明收敛是双指数速度的；这里 6 层的小实验只显示了趋势，看不出速度）。
 # 带残差连接时相似度只从 0.28 缓慢升到 0.44，所以深层模型需要残差连接（以及层规范化、前馈网络，10.7 节）。
-# (2) **位置信息被稀释**：位置编码只在输入加一次，经过多层混合后，高层表示里的位置信息只能靠残差通路保留；
-# 许多模型因此在每层注意力里直接使用相对位置（相对位置编码、旋转位置编码）。
-# (3) **长度外推**：用不超过训练长度的序列训练，模型没见过更大位置的编码，推广到更长序列时效果变差。
-# (4) **代价**：每层都是 $\mathcal{O}(n^2 d)$ 的计算和 $\mathcal{O}(n^2)$ 的权重内存，层数越多，长序列越贵。
+# (2) 一个推理（上面没有测量）：位置编码只在输入加一次，若各层把词元混成几乎相同的表示，位置信息也随之混掉；
+# 这是许多模型在每层注意力里直接使用相对位置（如旋转位置编码）的一个动机。
 
 # %% [markdown]
 # ### 练习 2
@@ -812,7 +817,9 @@ assert ex2_params == 512 * 1000, f"ex2_params = {ex2_params}; the table has max_
 # 训练只要求每个位置有一个可区分的向量，让 $\mathbf{W}_q$、$\mathbf{W}_k$ 能把查询 $i$ 配到键 $7-i$：
 # 只把学到的表送进训练好的 $\mathbf{W}_q$、$\mathbf{W}_k$，每个查询 $i$ 评分最高的键正是 $7, 6, \ldots, 0$（上面最后一行），与正弦编码一样。
 # 做不到的是**没见过的位置**：表里只有 `max_len` 行，第 `max_len` 个位置以后没有编码（上面的 `ValueError`），
-# 而且即使表更长，训练中从未出现的行也只是初始的随机数；正弦编码对任意位置都有定义，并且偏移 $\delta$ 总对应同一个旋转 $\mathbf{M}_\delta$。
+# 而且即使表更长，训练中从未出现的行也只是初始的随机数。正弦编码对任意位置都有定义，偏移 $\delta$ 总对应同一个旋转 $\mathbf{M}_\delta$，
+# 所以有理由期望它更容易推广到训练时没见过的位置；但“有定义”不等于“能用”，这只是论证，本节没有在更长的序列上测试
+# （反转任务还依赖长度 $n$：在 $n = 8$ 上学到的是“查询 $i$ 看键 $7-i$”，换成别的长度本来就不对）。
 
 # %% [markdown]
 # ### 练习 3
@@ -859,7 +866,8 @@ assert len(ex3_same) == 60 and set(ex3_same) == {0}, "M_3^T M_3 = I: every query
 # (b) 每个查询都看自己（偏移只有 0）：评分是 $(\mathbf{M}_3\mathbf{p}_i)^\top(\mathbf{M}_3\mathbf{p}_j) = \mathbf{p}_i^\top\mathbf{M}_3^\top\mathbf{M}_3\mathbf{p}_j = \mathbf{p}_i^\top\mathbf{p}_j$，
 # 旋转在两边抵消（$\mathbf{M}_3^\top\mathbf{M}_3 = \mathbf{I}$，上面打印的误差在 $10^{-16}$ 量级），又回到了开头 $\mathbf{W}_q = \mathbf{W}_k = \mathbf{I}$ 的情形。
 # 一般地，$\mathbf{W}_q = \mathbf{W}_k$ 时评分矩阵 $\mathbf{X}\mathbf{W}^\top\mathbf{W}\mathbf{X}^\top$ 对称，“$i$ 找 $j$”和“$j$ 找 $i$”的评分必然相同；
-# 要表达“看后面第 3 个”“动词找主语”这样有方向的关系，查询和键必须用不同的矩阵。
+# （按行 softmax 后的权重可以不对称，但那只来自各行的归一化，见开头第 (1) 幅图。）
+# 要表达“看后面第 3 个”“bites 看 dog 而 dog 不看 bites”这样有方向的关系，查询和键必须用不同的矩阵。
 
 # %% [markdown]
 # ### 练习 4
