@@ -54,7 +54,7 @@ def rotation_for_offset(delta, num_hiddens):
     return torch.block_diag(*blocks)
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:549
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:555
 class ReversalNet(nn.Module):
     """tokens (batch_size, n) -> logits (batch_size, n, vocab_size): token embedding plus
     position information -> one single-head self-attention layer -> linear readout.
