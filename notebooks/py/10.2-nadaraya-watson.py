@@ -584,7 +584,7 @@ with torch.no_grad():
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(ex2_predicted) == set(ex2_measured) == set(ex2_ws), "one entry per w in ex2_ws"
 assert abs(ex2_measured[w_learned] - keys_90["trained 5 epochs"]) < 1e-6, "measure as in the main text"
-assert abs(ex2_predicted[1.0] - 32.9) < 1, f"2 x 1.645 sigma x 10 keys per unit is 32.9 at w = 1"
+assert abs(ex2_predicted[1.0] - 32.9) < 1, "2 x 1.645 sigma x 10 keys per unit is 32.9 at w = 1"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert abs(ex2_predicted[4.0] - ex2_measured[4.0]) < 1, "at w = 4 the window fits inside the data"
