@@ -241,3 +241,19 @@ def test_explorer_readout_prints_the_true_value_at_the_query():
     s = nw.sharpness_states(x, y, x_test, y_truth, [1.0], [0.0, 2.5], f=lambda t: 2 * t + 1)
     fit = [r["text"] for r in s["text"] if r["panel"] == "fit"]
     assert "true value f(x) = 1.00" in fit and "true value f(x) = 6.00" in fit
+
+
+def test_loss_landscape_places_the_mean_loss_path_on_the_leave_one_out_curve(monkeypatch):
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    monkeypatch.setattr(d2l.plt, "show", lambda: None)
+    x, y, _, _ = small_data()
+    ws = [0.5, 1.0, 2.0, 4.0]
+    curves = {k: [nw.loo_loss(w, x, y) for w in ws] for k in ("loo", "self", "test")}
+    w_mean = [0.5 + 0.1 * i for i in range(12)]  # 11 epochs: every 5th and the last are drawn
+    nw.plot_loss_landscape(ws, curves, x, y, [0.5, 3.0, 2.9], [0.5, 3.0, 2.9, 2.8], w_mean=w_mean)
+    line = next(l for l in d2l.plt.gca().get_lines() if l.get_label().startswith("mean loss"))
+    d2l.plt.close("all")
+    assert line.get_label() == f"mean loss, 11 epochs: w = {w_mean[-1]:.2f}"
+    assert list(line.get_xdata()) == pytest.approx([w_mean[0], w_mean[5], w_mean[10], w_mean[11]])
+    assert list(line.get_ydata()) == pytest.approx([nw.loo_loss(w, x, y) for w in line.get_xdata()])

@@ -376,7 +376,7 @@ def explain_kernel(fig: Figure) -> None:
     label(ax, 0.15, 1.1, r"normalized so that $\sum_i \alpha(x, x_i) = 1$", size=SMALL,
           ha="left")
     near = weights_within(1.0)
-    label(ax, 0.15, 0.72, rf"$\sigma = 1/w = {NW_SIGMA:g}$, as in the code:",
+    label(ax, 0.15, 0.72, rf"kernel width $\sigma = {NW_SIGMA:g}$, as in the code:",
           size=SMALL, ha="left", color=MUTED)
     label(ax, 0.15, 0.47, rf"keys within $\pm 1$ get {near:.0%} of the weight",
           size=SMALL, ha="left", color=MUTED)

@@ -118,13 +118,15 @@ def plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0), query
 
 
 @_single_threaded
-def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
+def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5, w_mean=None):
     """Draw `curves` over the sharpness grid `ws`: {"loo": the leave-one-out MSE 2L(w)/n (solid
     blue), "self": the loss with self among the keys (dotted grey), "test": the test MSE (dashed
     red)}, with two paths of w placed on the leave-one-out curve: `w_short` (the book's run: w
     before training, then after each epoch; orange dots, the first step an arrow) and `w_long` (a
     longer run, every `every`-th epoch; small green dots joined by a line), start and end
-    labelled. The notebook computes `curves` itself with `NWKernelRegression(w=w)` over `ws`."""
+    labelled. `w_mean` (optional): a run on the mean loss, w before training then after each
+    epoch, every `every`-th epoch as small purple dots. The notebook computes `curves` itself with
+    `NWKernelRegression(w=w)` over `ws`."""
     fig, ax = d2l.plt.subplots(figsize=(8, 3.4))
     ax.plot(ws, curves["loo"], color=LOO, lw=2, label="leave-one-out 2L(w)/n")
     ax.plot(ws, curves["self"], ":", color=SELF, lw=2, label="with self among the keys")
@@ -134,6 +136,10 @@ def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5):
     long_loss = [loo_loss(w, x_train, y_train) for w in long]
     ax.plot(long, long_loss, ".-", color="C2", ms=5, lw=1,
             label=f"{len(w_long) - 1} epochs (a dot every {every})")
+    if w_mean is not None:
+        mean_path = w_mean[::every] + ([w_mean[-1]] if (len(w_mean) - 1) % every else [])
+        ax.plot(mean_path, [loo_loss(w, x_train, y_train) for w in mean_path], ".-", color="C4",
+                ms=4, lw=1, label=f"mean loss, {len(w_mean) - 1} epochs: w = {w_mean[-1]:.2f}")
     short = [loo_loss(w, x_train, y_train) for w in w_short]
     ax.plot(w_short, short, "o", color=DATA, ms=5, label=f"{len(w_short) - 1} epochs (book)")
     ax.annotate("", xy=(w_short[1], short[1]), xytext=(w_short[0], short[0]),

@@ -136,26 +136,8 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
       f"last row {top[-1]:.3f}")
 
 # %% [markdown]
-# 亮带沿对角线分布，但很宽，颜色也淡：区间中部（第 10–39 行）每行最大的权重至多 0.054，
-# 权重摊在几十个键上；两端的查询只有一侧有近邻，最大权重更大一些，右下角最深（约 0.09）。
-#
-# ## 批量矩阵乘法
-#
-# 训练时要对一批查询各自做加权平均，书中用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm`：
-# $(b, a, c)$ 乘 $(b, c, d)$ 得到 $(b, a, d)$，对 $b$ 个批次分别做矩阵乘法。
-# 把每个查询的权重看成 $(1, n)$ 的行、值看成 $(n, 1)$ 的列，乘积 $(1, 1)$ 就是加权和。
-# 下面 2 个查询各有 10 个键值对，结果与逐元素相乘再求和相同：
-
-# %%
-torch.manual_seed(0)
-weights = torch.softmax(torch.randn(2, 10), dim=1)  # (2, 10)，每行和为 1
-values = torch.arange(20.0).reshape(2, 10)  # (2, 10)
-pooled = torch.bmm(weights.unsqueeze(1), values.unsqueeze(-1))  # (2,1,10) x (2,10,1) -> (2,1,1)
-print("pooled:", tuple(pooled.shape), [round(v, 3) for v in pooled.reshape(-1).tolist()])
-print("elementwise:", [round(v, 3) for v in (weights * values).sum(dim=1).tolist()])
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.allclose(pooled.reshape(-1), (weights * values).sum(dim=1))
+# 亮带沿对角线分布，但很宽、颜色淡：每行最大的权重（上面打印）只有几个百分点，权重摊在几十个键上；
+# 两端的查询只有一侧有近邻，最大权重更大一些。
 
 # %% [markdown]
 # ## 带参数注意力汇聚：锐度 $w$
@@ -169,8 +151,11 @@ assert torch.allclose(pooled.reshape(-1), (weights * values).sum(dim=1))
 # $w = 0$ 时所有权重相等，退化为平均汇聚。
 #
 # 模型按小批量组织：`queries` 是 $(n_q,)$ 个查询，`keys` 和 `values` 都是 $(n_q, n_k)$，
-# 第 $q$ 行是第 $q$ 个查询可以参考的键和值，训练时每个查询就能有自己的一组键值对。
-# 权重保存在 `attention_weights` 里，以便画图。
+# 第 $q$ 行是第 $q$ 个查询可以参考的键和值。为什么不像上面那样用一个权重矩阵乘**一个**值向量？
+# 训练时（下文的留一法）每个查询都去掉自己，各有一行不同的键和值，值也成了矩阵。
+# 每行各做一次加权和：第 $q$ 行的权重是 $(1, n_k)$ 的行、值是 $(n_k, 1)$ 的列，
+# 书中用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm` 把 $n_q$ 个这样的乘积一次算完：
+# $(n_q, 1, n_k) \times (n_q, n_k, 1) \to (n_q, 1, 1)$。权重保存在 `attention_weights` 里，以便画图。
 
 # %%
 #@save
@@ -265,9 +250,9 @@ peaks = [w_alpha[w].max().item() for w in (1.0, 4.0, 16.0)]
 assert peaks[0] < 0.05 < peaks[1] < 0.2 < peaks[2]
 
 # %% [markdown]
-# 三条权重曲线的峰都在 $x = 2.5$，宽窄却差很多。$w = 1$ 的最大权重只有 0.04，权重摊在很多键上，
-# 预测把峰谷削平：这是**偏差**。$w = 16$（$\sigma \approx 0.06$）把大部分权重交给最近的四个键（0.38、0.29、0.14、0.13），
-# 预测跟着这几个带噪声的输出起伏：这是**方差**。$w = 4$ 居中，三者中测试误差最小（0.049）。
+# 三条权重曲线的峰都在 $x = 2.5$，宽窄却差很多。$w = 1$ 把权重摊在很多键上，
+# 预测把峰谷削平：这是**偏差**。$w = 16$（$\sigma \approx 0.06$）把大部分权重交给最近的四个键，
+# 预测跟着这几个带噪声的输出起伏：这是**方差**。$w = 4$ 居中，三者中测试误差最小。
 # 锐度就是在偏差与方差之间取舍的旋钮（练习 1 看数据变多时这个取舍怎样移动）。
 #
 # ## 训练 $w$：留一法
@@ -290,15 +275,15 @@ assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包�
 # 随机梯度下降（SGD），学习率 0.5，训练 5 轮；每轮用全部训练样本，所以训练是确定性的。
 
 # %%
-def train_nw(num_epochs, lr=0.5):
-    """Train w on the leave-one-out pairs with the book's loss (half the squared error, summed);
-    returns the net, and w and the loss after 0, 1, ... epochs."""
+def train_nw(num_epochs, lr=0.5, reduce=torch.sum):
+    """Train w on the leave-one-out pairs with the book's loss (half the squared error, summed;
+    `reduce=torch.mean` averages instead); returns the net, and w and the loss after 0, 1, ... epochs."""
     torch.manual_seed(0)
     net = NWKernelRegression()
     trainer = torch.optim.SGD(net.parameters(), lr=lr)
     w_history, losses = [net.w.item()], []
     for epoch in range(num_epochs + 1):
-        l = ((net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum()
+        l = reduce((net(x_train, train_keys, train_values) - y_train) ** 2 / 2)
         losses.append(l.item())  # loss after `epoch` epochs
         if epoch < num_epochs:
             trainer.zero_grad()
@@ -329,10 +314,10 @@ assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
 assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
 
 # %% [markdown]
-# 损失在第一轮就降了一大半，测试误差约是 $w = 1$ 的五分之一。但 $w$ 从 0.5 一步跳到了 8.70，
-# 之后每轮只回落约 0.1，5 轮后停在 8.33；预测已经有些跟着噪声起伏，测试误差（0.084）比 $w = 4$（0.049）高七成。
-# 为了看清发生了什么，在一串 $w$ 上算出训练最小化的留一损失，和“含自己的训练损失”、测试误差放在一起。
-# 为了和测试误差同一尺度，算的是每个点的平均平方误差 $2L(w)/n$（与 $L(w)$ 只差常数倍，最低点相同）：
+# 损失在第一轮就降了一大半，测试误差远小于 $w = 1$。但 $w$ 第一步就从 0.5 跳到 8 以上，之后每轮只回落一点；
+# 预测已经有些跟着噪声起伏，测试误差比 $w = 4$ 高。为了看清发生了什么，在一串 $w$ 上算出训练最小化的留一损失，
+# 和“含自己的训练损失”、测试误差放在一起（都用每个点的平均平方误差，留一损失即 $2L(w)/n$，最低点与 $L(w)$ 相同），
+# 再把三次训练中 $w$ 走过的路画上去：书中的 5 轮、同样设置的 100 轮，以及把损失改成**平均**（梯度小 50 倍）的 200 轮：
 
 # %%
 ws = [0.25 * i for i in range(1, 81)]  # w = 0.25, 0.5, ..., 20
@@ -345,17 +330,15 @@ with torch.no_grad():
                                 - y_train) ** 2).mean().item())
         curves["test"].append(test_mse(model(x_test, test_keys, test_values)))
 w_loo_best, w_test_best = (ws[c.index(min(c))] for c in (curves["loo"], curves["test"]))
-print(f"lowest leave-one-out loss at w = {w_loo_best:.2f}, lowest test MSE at w = {w_test_best:.2f}")
-
-# %% [markdown]
-# 再训练 100 轮，把 $w$ 走过的路画到这些曲线上（画图的函数在库里，只负责画）：
-
-# %%
 _, w_history_long, _ = train_nw(100)
-nw.plot_loss_landscape(ws, curves, x_train, y_train, w_history, w_history_long)
+_, w_history_mean, _ = train_nw(200, reduce=torch.mean)
+nw.plot_loss_landscape(ws, curves, x_train, y_train, w_history, w_history_long, w_mean=w_history_mean)
 with torch.no_grad():
     y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
-print(f"after 100 epochs: w = {w_history_long[-1]:.2f}, test MSE {test_mse(y_hat_long):.3f}")
+print(f"lowest leave-one-out 2L(w)/n {min(curves['loo']):.3f} at w = {w_loo_best:.2f}, "
+      f"lowest test MSE {min(curves['test']):.3f} at w = {w_test_best:.2f}")
+print(f"summed loss, 100 epochs: w = {w_history_long[-1]:.2f}, test MSE {test_mse(y_hat_long):.3f}; "
+      f"mean loss, 200 epochs: w = {w_history_mean[-1]:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert all(a > b for a, b in zip(curves["self"], curves["self"][1:]))  # with self: falls all the way
@@ -363,33 +346,22 @@ assert 3 < w_loo_best < 5 and 3 < w_test_best < 5  # both curves bottom out near
 assert w_history[1] > 2 * w_loo_best  # the first step jumps far past the minimum ...
 assert abs(w_history_long[-1] - w_loo_best) < 0.5  # ... and 100 epochs find it
 assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
+assert w_history_mean == sorted(w_history_mean) and w_history_mean[-1] < w_loo_best - 0.2  # climbs, never past
 assert abs(curves["loo"][ws.index(4.0)] - nw.loo_loss(4.0, x_train, y_train)) < 1e-6
+check_net = NWKernelRegression(w=w_history[0])  # the first step: lr 0.5 times a summed gradient
+((check_net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
+assert abs(w_history[1] - w_history[0] + 0.5 * check_net.w.grad.item()) < 1e-4
 
 # %% [markdown]
 # 图里读出三件事：
 #
 # * 含自己的训练损失（灰色点线）随 $w$ 一路下降：用它训练，$w$ 会一直变大——这就是要留一的原因。
-# * 留一损失（蓝色实线）最低在 $w = 4.00$，测试误差（红色虚线）最低在 $w = 3.75$，几乎同一处：**目标是对的**。
-#   （留一损失的目标 $y_i$ 带着方差 $0.25$ 的噪声，所以整条曲线比测试误差高。）
-# * 但书中 5 轮训练的第一步（橙色箭头）就越过了最低点，落在右边平缓的坡上，每轮只回落一点；
-#   训练 100 轮（绿色），$w$ 才沿坡回到最低点附近，测试误差随之降到约 0.05。
-#
-# 所以“可学习的 $w$ 自己找到偏差与方差的平衡点”成立，但前提是优化做得足够好。
-
-# %% [markdown]
-# <details><summary>深入一步：第一步为什么跳得这么远？</summary>
-#
-# 书中的损失是 50 个样本的半平方误差之**和**，梯度也是 50 个梯度之和。在起点 $w = 0.50$，$L(w)$ 很陡：
-# 上面打印的 $w$ 一步走出 $8.70 - 0.50 = 8.20$，除以学习率 0.5，梯度约为 $-16.4$。越过最低点以后，核已经窄到每个训练点只看几个近邻，
-# 再改变 $w$ 对预测影响不大，梯度很小，所以每轮只回落一点。把损失改成**平均**（步长缩小 50 倍），
-# $w$ 会从下方一步步爬向最低点，不会越过它，但要慢得多；练习 4 用的就是平均损失和更大的学习率。
-#
-# </details>
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-check_net = NWKernelRegression(w=w_history[0])
-((check_net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
-assert abs(check_net.w.grad.item() + 16.40) < 0.05 and abs(w_history[1] - w_history[0] - 8.20) < 0.01
+# * 留一损失（蓝色实线）和测试误差（红色虚线）的最低点几乎在同一处（上面打印）：**目标是对的**。
+#   蓝线整体更高：它的目标 $y_i$ 带着方差 $0.5^2 = 0.25$ 的噪声，测试误差对照的却是不含噪声的 $f(x)$；
+#   最低点处两者差约 0.31，其余的约 0.06 是留一预测在训练点上的误差比测试点上大。
+# * 问题出在优化。书中的损失是 50 个样本之**和**，起点处梯度很大，学习率 0.5 的第一步（橙色箭头）就越过最低点，
+#   落在右边平缓的坡上，每轮只回落一点，100 轮（绿色）才回到最低点附近。改成平均损失（紫色），$w$ 从下方爬向最低点、不会越过，
+#   但 200 轮后还没到。所以“可学习的 $w$ 自己找到偏差与方差的平衡点”成立，前提是优化做得足够好。
 
 # %% [markdown]
 # 训练改变的是注意力有多集中。量化它：每个查询把权重从大到小累加，要几个键才凑够 90%？对全部测试查询取平均：
@@ -417,8 +389,8 @@ for label, w in heat_ws.items():  # the figure's titles count the same keys
     assert abs(nw.keys_for_mass(nw.predict(w, x_test, x_train, y_train)[1]).float().mean() - keys_90[label]) < 1e-6
 
 # %% [markdown]
-# 三幅热图的色标相同。$w = 1$ 的带又宽又淡（26.1 个键）；训练 5 轮后（$w = 8.33$）带最窄、颜色最深（4.6 个键）；
-# 留一最优的 $w = 4$ 居中（8.4 个键）。学习 $w$，就是学习注意力该集中在多少个键上。
+# 三幅热图的色标相同，标题里是凑够 90% 权重的键数。$w = 1$ 的带又宽又淡；训练 5 轮后带最窄、颜色最深；
+# 留一最优的 $w$ 居中。学习 $w$，就是学习注意力该集中在多少个键上（练习 2 从 $\sigma$ 预测这些键数）。
 
 # %% [markdown]
 # ### 动手试试：查询、锐度和留一损失
@@ -470,30 +442,43 @@ for w, peak, keys, loo, mse in ((1.0, 0.040, 33, 0.779, 0.428), (4.0, 0.145, 8, 
 # %% [markdown]
 # ## 从一个 $w$ 到 10.3 节的注意力
 #
-# 高斯核的分数其实已经藏着 10.3 节的**点积**。把平方展开：
+# 高斯核的分数其实已经藏着 10.3 节的**点积**。对 $d$ 维的查询 $\mathbf{q}$ 和键 $\mathbf{k}$，把平方展开：
 #
-# $$-\tfrac{1}{2}(x - x_i)^2 = x\,x_i - \tfrac{1}{2}x_i^2 - \tfrac{1}{2}x^2 .$$
+# $$-\tfrac{1}{2}\|\mathbf{q} - \mathbf{k}\|^2 = \mathbf{q}^\top \mathbf{k} - \tfrac{1}{2}\|\mathbf{k}\|^2 - \tfrac{1}{2}\|\mathbf{q}\|^2 .$$
 #
 # 最后一项只与查询有关，对同一行的所有键都一样，在 softmax 里约掉。所以高斯核的权重就是
-# “查询与键的点积 $x\,x_i$，加上一个只与键有关的偏置 $-\frac{1}{2}x_i^2$”的 softmax。用本节开头的权重验证：
+# “点积 $\mathbf{q}^\top \mathbf{k}$ 加上只与键有关的偏置 $-\frac{1}{2}\|\mathbf{k}\|^2$”的 softmax（本节 $d = 1$：$x\,x_i - \frac{1}{2}x_i^2$）。
+# 在二维的随机查询和键上验证；再看偏置什么时候能丢：
 
 # %%
-dot_scores = x_test.unsqueeze(1) * x_train.unsqueeze(0) - x_train.unsqueeze(0) ** 2 / 2  # x x_i - x_i^2 / 2
-dot_weights = torch.softmax(dot_scores, dim=1)
-top4 = attention_weights[25].topk(4).indices  # 查询 x = 2.5 权重最大的 4 个键
-print("x = 2.5, 4 largest weights: dot product + bias", [round(v, 4) for v in dot_weights[25, top4].tolist()],
-      " Gaussian", [round(v, 4) for v in attention_weights[25, top4].tolist()])
-print(f"max |difference| over all {n_test} x {n_train} weights: {(dot_weights - attention_weights).abs().max():.6f}")
+torch.manual_seed(0)
+q, k = torch.randn(3, 2), torch.randn(6, 2)  # 3 个二维查询，6 个二维键
+
+
+def gaussian_weights(q, k):
+    return torch.softmax(-((q[:, None, :] - k[None, :, :]) ** 2).sum(-1) / 2, dim=1)  # (3, 6)
+
+
+dot_bias = torch.softmax(q @ k.T - (k**2).sum(1) / 2, dim=1)  # 点积 + 键的偏置
+k_unit = k / k.norm(dim=1, keepdim=True)  # 把每个键缩放到长度 1
+print(f"Gaussian vs dot product + key bias:           max |diff| = "
+      f"{(gaussian_weights(q, k) - dot_bias).abs().max():.1e}")
+print(f"Gaussian vs plain dot product, keys as drawn: max |diff| = "
+      f"{(gaussian_weights(q, k) - torch.softmax(q @ k.T, dim=1)).abs().max():.2f}")
+print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
+      f"{(gaussian_weights(q, k_unit) - torch.softmax(q @ k_unit.T, dim=1)).abs().max():.1e}")
 
 # %% [markdown]
-# 两者相同（最大差别在小数点后六位以内，只是浮点舍入）。当所有键的长度相同时，偏置项也约掉，只剩点积；乘上 $w^2$ 就是带温度的点积。
+# 第一行只差浮点舍入：展开式成立。第二行说明键的长度各不相同时偏置不能丢；第三行，键的长度都相同，
+# 偏置对同一行的所有键相同，也在 softmax 里约掉，只剩点积。本节的一维键 $x_i$ 长度各不相同（$|x_i|$ 从 0 到 5），
+# 所以偏置 $-\frac{1}{2}x_i^2$ 一直都在；乘上 $w^2$，点积就带上了温度。
 # Nadaraya-Watson 只是这种注意力最小的一种：整个模型只有一个标量 $w$，只能调节“看多宽”，不能改变“看什么”。后面几节补上的是：
 #
 # * **查询和键是 $d$ 维向量**，分数是 $\mathbf{q}^\top \mathbf{k}$；10.3 节的缩放点积注意力除以 $\sqrt{d}$，和这里的 $w^2$ 一样是温度旋钮。
 # * **查询和键的表示是学出来的**：加性注意力和多头注意力先用可学习的矩阵 $\mathbf{W}_q, \mathbf{W}_k$ 变换它们再比较；这里的 $x$ 和 $x_i$ 原样进入核。
 #
 # 书中还提到，非参数的 Nadaraya-Watson 估计具有**一致性**（consistency）：数据足够多时收敛到最优结果；
-# 条件是核的宽度随 $n$ 增大而变窄，练习 1 用数字说明这一点。
+# 条件是核的宽度随 $n$ 增大而变窄（练习 1 量一量最好的 $w$ 怎样随 $n$ 移动）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -511,9 +496,9 @@ print(f"max |difference| over all {n_test} x {n_train} weights: {(dot_weights - 
 # ## 小结
 #
 # * Nadaraya-Watson 核回归就是注意力汇聚：查询是新输入，键是训练输入，值是训练输出，高斯核的权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax；平均汇聚是权重全为 $1/n$ 的特例。
-# * 可学习的锐度 $w = 1/\sigma$ 是逆温度（$w^2 = 1/\tau$），在偏差与方差之间取舍。`torch.bmm` 批量计算加权平均。
-# * 训练 $w$ 要用留一法；留一损失的最低点选对了 $w$，但书中的 5 轮 SGD 第一步就越过了它，约 100 轮才回来。
-# * 高斯核的分数是点积 $x\,x_i$ 加一个键的偏置：10.3 节的点积注意力由此而来。
+# * 可学习的锐度 $w = 1/\sigma$ 是逆温度（$w^2 = 1/\tau$），在偏差与方差之间取舍。
+# * 训练 $w$ 要用留一法，每个查询有自己的一行键值（`torch.bmm` 一次算完各行的加权和）；留一损失的最低点选对了 $w$，但要优化到底才到得了。
+# * 高斯核的分数是点积 $\mathbf{q}^\top\mathbf{k}$ 加一个键的偏置 $-\frac{1}{2}\|\mathbf{k}\|^2$，键长度相同时只剩点积：10.3 节的点积注意力由此而来。
 #
 # ## 练习
 #
@@ -523,6 +508,8 @@ print(f"max |difference| over all {n_test} x {n_train} weights: {(dot_weights - 
 # （`make_data` 已给出）分别取 $n = 50$ 和 $n = 500$ 个样本，对固定的 $w = 1$（宽核）和 $w = 16$（窄核）
 # 计算测试误差，存为字典 `ex1_mse`，键为 `(n, w)`，例如 `ex1_mse[(500, 16.0)]`。
 # 哪种核从更多的数据中获益更多？为什么？（把答案和正文的偏差—方差取舍联系起来。）
+# 再在网格 `[1, 2, 3, 4, 6, 8, 12, 16]` 上找出每个 $n$ 测试误差最小的 $w$，存为 `ex1_best_w[n]`：
+# 数据变多时，最好的核变宽还是变窄？
 
 # %%
 def make_data(n, seed=0):
@@ -536,31 +523,39 @@ def make_data(n, seed=0):
 # 宽核（w=1）的误差主要来自偏差：它把峰谷抹平，多给数据也抹不回来。
 # 窄核（w=16）的误差主要来自方差：每个查询只参考少数几个近邻，噪声没有被平均掉；
 # 数据多了，同样宽的邻域里点更多，噪声被平均掉，误差大幅下降。
-ex1_mse = {}
+ex1_mse, ex1_best_w = {}, {}
 for n in [50, 500]:
     x_n, y_n = make_data(n)
-    for w in [1.0, 16.0]:
+    grid_mse = {}
+    for w in [1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0]:
         with torch.no_grad():
             y_hat = NWKernelRegression(w=w)(x_test, x_n.repeat(n_test, 1), y_n.repeat(n_test, 1))
-        ex1_mse[(n, w)] = test_mse(y_hat)
-print({k: round(v, 3) for k, v in ex1_mse.items()})
+        grid_mse[w] = test_mse(y_hat)
+    ex1_mse.update({(n, w): grid_mse[w] for w in (1.0, 16.0)})
+    ex1_best_w[n] = min(grid_mse, key=grid_mse.get)
+    print(f"n = {n}: test MSE on the grid", {w: round(e, 3) for w, e in grid_mse.items()})
+print({k: round(v, 3) for k, v in ex1_mse.items()}, " best w:", ex1_best_w)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert set(ex1_mse) == {(50, 1.0), (50, 16.0), (500, 1.0), (500, 16.0)}, "ex1_mse needs 4 keys (n, w)"
 assert abs(ex1_mse[(50, 1.0)] - test_mse(y_hat_np)) < 1e-4, "n=50, w=1 is this section's estimate"
 assert abs(ex1_mse[(50, 16.0)] - w_mse[16.0]) < 1e-4, \
     f"n=50, w=16 should match the main text's {w_mse[16.0]:.3f}, got {ex1_mse[(50, 16.0)]:.3f}"
+assert set(ex1_best_w) == {50, 500}, "ex1_best_w needs the keys 50 and 500"
+assert ex1_best_w[50] == 4.0, f"n = 50 is this section's data: its best w is 4, got {ex1_best_w[50]}"
 print("n = 50 matches the main text:", {k: round(v, 3) for k, v in ex1_mse.items() if k[0] == 50})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex1_mse[(500, 16.0)] < ex1_mse[(50, 16.0)] / 4, "the narrow kernel gains a lot from data"
 assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias stays"
+assert 6.0 <= ex1_best_w[500] <= 8.0, "with 10x the data the best kernel is narrower"
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：窄核获益多得多。$w = 1$ 时，$n$ 从 50 增到 500，测试误差只从 0.428 降到 0.393：
 # 它的误差主要是偏差（把峰谷抹平、边界上向内借值），与数据多少无关。$w = 16$ 时误差从 0.129 降到 0.015，约为原来的九分之一：
 # 它的误差主要是方差，数据多了，同样窄的邻域里点更多，噪声被平均掉。
+# 最好的 $w$ 也随之移动：$n = 50$ 时是 4，$n = 500$ 时是 6 到 8 之间（网格上 6 和 8 打印出的误差相同），核变窄了。
 # 这就是书中“一致性”的条件：要让估计随数据增多而收敛到真实函数，核宽度必须随 $n$ 增大而变窄（$w$ 变大），
 # 但又要慢到邻域里的点数仍在增长；固定 $w = 1$ 的估计永远收敛不到 $f$。
 
@@ -568,40 +563,42 @@ assert ex1_mse[(500, 1.0)] > 0.8 * ex1_mse[(50, 1.0)], "the wide kernel's bias s
 # %% [markdown]
 # ### 练习 2
 #
-# 训练后的 $w$ 是多少？对应的高斯核标准差 $\sigma = 1/w$ 是多少？
-# 用正文的 `keys_for_mass` 分别对 $w = 1$ 和训练后的 $w$ 求“凑够 90% 权重平均要几个键”。定义 `ex2_w`、`ex2_sigma`，
-# 以及字典 `ex2_keys_for_90`，键为 `"w = 1"` 和 `"trained"`。然后用正文的权重之比公式解释：两个数为什么差这么多？
+# 正文热图的标题给出了凑够 90% 权重的键数。能不能不数，直接从 $\sigma = 1/w$ 预测它？
+# 提示：高斯分布 90% 的质量落在均值 $\pm 1.645\sigma$ 之内；训练输入在 $[0, 5)$ 上大致均匀，每单位长度约 $n/5 = 10$ 个键。
+# 对 `ex2_ws = [1.0, 4.0, w_learned]` 算出预测的键数 `ex2_predicted[w]`，再用正文的 `keys_for_mass`
+# 量出实际的键数 `ex2_measured[w]`（对全部测试查询平均）。哪个 $w$ 预测得准？哪个不准，为什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-ex2_w = net.w.item()
-ex2_sigma = 1 / ex2_w
-ex2_keys_for_90 = {}
+ex2_ws = [1.0, 4.0, w_learned]
+keys_per_unit = n_train / 5
+ex2_predicted, ex2_measured = {}, {}
 with torch.no_grad():
-    for name, w in [("w = 1", 1.0), ("trained", ex2_w)]:
+    for w in ex2_ws:
+        ex2_predicted[w] = 2 * 1.645 / w * keys_per_unit  # the window ±1.645 sigma, times the density
         model = NWKernelRegression(w=w)
         model(x_test, test_keys, test_values)
-        ex2_keys_for_90[name] = keys_for_mass(model.attention_weights)
-print(f"w = {ex2_w:.2f}, sigma = {ex2_sigma:.3f}")
-print("keys holding 90% of the weight, on average:", {k: round(v, 1) for k, v in ex2_keys_for_90.items()})
+        ex2_measured[w] = keys_for_mass(model.attention_weights)
+        print(f"w = {w:.2f} (sigma = {1 / w:.3f}): predicted {ex2_predicted[w]:.1f} keys, "
+              f"measured {ex2_measured[w]:.1f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert abs(ex2_sigma * ex2_w - 1) < 1e-6, "sigma is 1 / w"
-assert set(ex2_keys_for_90) == {"w = 1", "trained"}
-assert abs(ex2_w - w_learned) < 1e-6, f"the trained w is {w_learned:.2f}, got {ex2_w:.2f}"
+assert set(ex2_predicted) == set(ex2_measured) == set(ex2_ws), "one entry per w in ex2_ws"
+assert abs(ex2_measured[w_learned] - keys_90["trained 5 epochs"]) < 1e-6, "measure as in the main text"
+assert abs(ex2_predicted[1.0] - 32.9) < 1, "2 x 1.645 sigma x 10 keys per unit is 32.9 at w = 1"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
-assert abs(ex2_w - net.w.item()) < 1e-6, "ex2_w should be the trained model's w"
-assert 1 <= ex2_keys_for_90["trained"] < ex2_keys_for_90["w = 1"] / 3, "trained weights are sharper"
-assert 20 < ex2_keys_for_90["w = 1"] < 30, "a Gaussian of width 1 spreads over 20-30 keys"
-assert ex2_keys_for_90["trained"] < 6, "the trained kernel needs only a few keys"
+assert abs(ex2_predicted[4.0] - ex2_measured[4.0]) < 1, "at w = 4 the window fits inside the data"
+assert ex2_measured[1.0] < ex2_predicted[1.0] - 4, "at w = 1 the window runs past the ends"
+assert abs(ex2_predicted[w_learned] * w_learned - 32.9) < 1
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：训练 5 轮后 $w$ 约 8.3（$\sigma = 1/w$ 约 0.12），远大于非参数版本的 $w = 1$。
-# 两个键到查询的距离为 $d_1 < d_2$ 时，它们的权重之比是 $\exp\big(\tfrac{w^2}{2}(d_2^2 - d_1^2)\big)$，
-# 随 $w^2$ 指数增长：$w$ 从 1 变成 8.3，指数放大了约 70 倍，稍远一点的键的权重就被压到几乎为 0。
-# 于是凑够 90% 权重所需的键大大减少（见上面的输出）；探索器里选 $w = 8.33$ 也能看到又窄又高的权重曲线。
-# 不过这个“更尖锐”有一部分是优化器造成的：5 轮 SGD 第一步就越过了留一损失的最低点，留一最优的 $w = 4$ 只需约 8.4 个键（正文的热图）。
+# 参考答案：90% 的权重落在宽 $2 \times 1.645\sigma$ 的窗口里，窗口里约有 $3.29\sigma \times 10 = 32.9/w$ 个键。
+# $w = 4$ 时预测得很准（上面的输出）：窗口 $\pm 0.41$，大多数查询的窗口都在数据之内。
+# $w = 1$ 时量出的比预测少得多：窗口 $\pm 1.6$ 比数据区间的一半还宽，大多数查询的窗口伸出 $[0, 5)$ 之外，
+# 那一侧没有键，权重归一化后集中到另一侧，凑够 90% 所需的键就少了。
+# 训练后的 $w$ 窗口只有 $\pm 0.2$ 左右，只装得下约 4 个键；键数是整数，最后一个键常常把累计权重推过 90% 很多，
+# 所以量出的比预测略多。锐度越大，注意力越集中：键数大致与 $\sigma$ 成正比。
 
 # %% [markdown]
 # ### 练习 3
@@ -697,7 +694,11 @@ print(f"Laplace: w {ex4_model.w.item():.2f}, leave-one-out loss {l.item():.3f}, 
       f"last dL/dw {ex4_model.w.grad.item():.4f}, test MSE {ex4_test_mse:.3f}")
 print(f"Gaussian: w = 4 (tuned) {w_mse[4.0]:.3f}, trained 5 epochs {test_mse(y_hat_trained):.3f}")
 ex4_row_max = ex4_model.attention_weights.max(dim=1).values
-print(f"largest weight per row: {ex4_row_max.min().item():.2f} to {ex4_row_max.max().item():.2f}")
+print(f"largest weight per row: Laplace {ex4_row_max.min().item():.2f} to {ex4_row_max.max().item():.2f}", end="")
+for w in (4.0, 16.0):
+    row_max = nw.predict(w, x_test, x_train, y_train)[1].max(dim=1).values
+    print(f"; Gaussian w = {w:g} {row_max.min().item():.2f} to {row_max.max().item():.2f}", end="")
+print()
 d2l.show_heatmaps(ex4_model.attention_weights.detach().reshape(1, 1, n_test, n_train),
                   xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
                   titles=[f"Laplace, w = {ex4_model.w.item():.1f}"], figsize=(3.5, 3.5))
@@ -721,10 +722,10 @@ assert ex4_test_mse < 1.5 * w_mse[4.0], \
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：训练到收敛后（最后的梯度不到千分之一），拉普拉斯核的 $w$ 停在约 5.3，测试误差 0.056，
-# 与调好的高斯核（$w = 4$，0.049）相差无几，也好于正文训练 5 轮的高斯核（0.084）。
+# 参考答案：训练到收敛后（最后的梯度不到千分之一），拉普拉斯核的测试误差
+# 与调好的高斯核（$w = 4$）相差无几，也好于正文训练 5 轮的高斯核（见上面的输出）。
 # 核的形状不如锐度要紧，而锐度要靠留一损失**优化到底**才选得好（练习 5 从另一面说明同一件事）。
-# 热图里的亮带比正文 $w = 1$ 的高斯核窄得多，每行最大的权重（上面打印）在 0.15 到 0.34 之间，介于正文 $w = 4$ 与 $w = 16$ 的权重曲线之间。
+# 热图里的亮带比正文 $w = 1$ 的高斯核窄得多，每行最大的权重（上面打印的范围）略高于 $w = 4$ 的高斯核，远低于 $w = 16$：它的锐度接近调好的高斯核。
 
 # %% [markdown]
 # ### 练习 5
