@@ -1,15 +1,16 @@
 """Explorers and the reversal experiment of section 10.6 (self-attention and positional encoding).
 
-Also the annotated heatmaps of the dog-bites-man demo (`sentence_heatmaps`).
+Also the annotated heatmaps of the dog-bites-man demo (`sentence_heatmaps`), the memory table
+(`memory_table`) and the sin | cos heatmap (`encoding_heatmap`).
 
 Everything here is built on the section's taught components, called through `d2l`:
-`d2l.PositionalEncoding`, `d2l.rotation_for_offset` and `d2l.MultiHeadAttention`. The notebook
-shows each explorer with one call::
+`d2l.PositionalEncoding`, `d2l.rotation_for_offset`, `d2l.MultiHeadAttention` and the notebook's
+`d2l.ReversalNet`. The notebook shows each explorer with one call::
 
     from d2l_attention.explore import self_attention
     self_attention.rotation(pos_encoding, num_steps)
-    self_attention.dot_profile(pos_encoding, num_steps)
-    ablation = self_attention.Ablation(nets)  # the notebook trains the nets itself
+    self_attention.score_explorer(pos_encoding)
+    ablation = self_attention.train_ablation()  # one d2l.ReversalNet per position encoding
     self_attention.ablation_explorer(ablation)
 
 The reversal task: 8 random tokens in, the same tokens reversed out, through one single-head
