@@ -322,6 +322,28 @@ def test_heads_explorer_shows_the_chosen_state_in_fixed_colours():
     assert "legend" not in texts(svg_for(shown, heads=1))  # no stray label
     assert "head 2" not in texts(svg_for(shown, heads=1))  # legends: heads that exist
     assert "head 2" in texts(svg_for(shown, heads=2))
+    # a head the chosen model lacks is named as such, and the masked head is dashed on the left
+    drawn = texts(svg_for(shown, heads=1, mask=2))
+    assert any(t.startswith("a 1-head model has no head 2") for t in drawn)
+    weights = shown.spec["concat"][0]["encoding"]
+    assert weights["strokeDash"]["field"] == "masked" and weights["opacity"]["field"] == "masked"
+    s = explore.neighbour_states(nets, inputs, target, 1, hand_set)
+    masked = {(r["series"], r["masked"]) for r in s["weights"]
+              if r["heads"] == 2 and r["mask"] == 1}
+    assert masked == {("head 1", 1), ("head 2", 0)}
+
+
+def test_cloze_baselines_guess_without_attention():
+    pad = 0
+    tokens = torch.tensor([[2, 3, 5, pad], [4, 3, 5, pad], [2, 4, 3, 5]])
+    lens = torch.tensor([3, 3, 4])
+    test = (torch.tensor([[1, 3, 5, pad], [2, 4, 1, 5]]), torch.tensor([3, 4]),
+            torch.tensor([0, 2]), torch.tensor([2, 3]))
+    got = explore.cloze_baselines({"train": (tokens, lens), "test": test})
+    # most frequent word: 3 and 5 tie at 3 (bincount's argmax takes 3) -> right once of twice
+    assert got["most frequent word"] == 0.5
+    # position 0 of 3-word sentences: 2 or 4 (tie, 2); position 2 of 4-word ones: 3 -> both right
+    assert got["most frequent word at each position"] == 1.0
 
 
 def test_cloze_net_reads_the_hidden_word_through_the_taught_attention():

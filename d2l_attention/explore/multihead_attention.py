@@ -324,6 +324,13 @@ def neighbour_states(nets, test_inputs, test_target, query=3, hand_set=None, dec
             c = head_factors(net)
             factors = ", ".join(f"c{i + 1} = {c[i]:+.1f}" for i in range(h))
             peaks = ", ".join(f"head {i + 1} → key {int(weights[i].argmax())}" for i in range(h))
+            same = [f"head {j + 1} hides head {i + 1}" for j in range(h) for i in range(j)
+                    if torch.equal(weights[i].round(decimals=decimals),
+                                   weights[j].round(decimals=decimals))
+                    and not any(torch.equal(weights[k].round(decimals=decimals),
+                                            weights[i].round(decimals=decimals)) for k in range(i))]
+            if same:
+                factors += f" (left: {', '.join(same)})"
             for m in masks:
                 keep = torch.tensor([r + 1 != m for r in range(h)])
                 with torch.no_grad():
@@ -333,7 +340,7 @@ def neighbour_states(nets, test_inputs, test_target, query=3, hand_set=None, dec
                 state = {"heads": h, "kind": kind, "mask": m}
                 for i in range(h):
                     name = f"head {i + 1}"
-                    weight_rows += ex.rows({**state, "series": name},
+                    weight_rows += ex.rows({**state, "series": name, "masked": int(i + 1 == m)},
                                            row_labels=("key", list(range(n))),
                                            weight=weights[i], decimals=decimals)
                     coef_rows += ex.rows({**state, "series": name},
@@ -344,8 +351,10 @@ def neighbour_states(nets, test_inputs, test_target, query=3, hand_set=None, dec
                     coef_rows += ex.rows({**state, "series": name},
                                          row_labels=("key", list(range(n))),
                                          coefficient=values, decimals=decimals)
-                masked = (f"head {m} masked: its share is gone, test MSE {mse:.2f}"
-                          if 1 <= m <= h else f"no head masked: test MSE {mse:.2f}")
+                masked = (f"head {m} masked (dashed, left): its share is gone, test MSE {mse:.2f}"
+                          if 1 <= m <= h else f"no head masked: test MSE {mse:.2f}" if m == 0
+                          else f"a {h}-head model has no head {m}: nothing masked, "
+                               f"test MSE {mse:.2f}")
                 text_rows += ex.rows(state, row_labels=("line", [0, 1, 2, 3]), text=[
                     f"{h} head{'s' if h > 1 else ''}, {kind}: factors {factors}",
                     f"query {query}, largest weight: {peaks}",
@@ -376,7 +385,7 @@ def heads_explorer(nets, test_inputs, test_target, hand_set=None, heads=2, query
                                   ex.Select("kind", kinds, "weights", default=kinds[0]),
                                   ex.Select("mask", masks, "mask head", default=0,
                                             labels=("none",) + tuple(
-                                                f"head {r}" for r in masks[1:]))],
+                                                _mask_label(r, tuple(nets)) for r in masks[1:]))],
                         title="Neighbour task: how the heads' weights become the prediction",
                         columns=2)
     # Each panel has its own colours: the heads as in the static figures (head 1 blue, head 2
@@ -391,7 +400,23 @@ def heads_explorer(nets, test_inputs, test_target, hand_set=None, heads=2, query
     _colour(shown.spec, coefficients.title, [SUM_SERIES, TARGET_SERIES] + heads_used,
             ["#222222", "#bbbbbb"] + list(HEAD_COLOURS[:len(heads_used)]),
             legend_values=f"slice({[SUM_SERIES, TARGET_SERIES] + heads_used!r}, 0, 2 + heads)")
+    # The masked head's weights stay drawn (masking acts after the attention), dashed and faint.
+    for chart in shown.spec.get("concat", []):
+        if chart.get("title") == weights.title:
+            chart["encoding"]["strokeDash"] = {"field": "masked", "type": "nominal", "legend": None,
+                                               "scale": {"domain": [0, 1],
+                                                         "range": [[1, 0], [4, 3]]}}
+            chart["encoding"]["opacity"] = {"field": "masked", "type": "nominal", "legend": None,
+                                            "scale": {"domain": [0, 1], "range": [1, 0.4]}}
     return shown
+
+
+def _mask_label(r, head_counts):
+    """'head r', with the head counts that have a head r when not all of them do."""
+    having = [h for h in head_counts if h >= r]
+    if len(having) == len(head_counts):
+        return f"head {r}"
+    return f"head {r} ({' or '.join(map(str, having))} heads only)"
 
 
 def _colour(spec, title, domain, colours, legend_values=None):
@@ -519,6 +544,25 @@ def cloze_accuracy(net, data):
         return (net(tokens, lens, where).argmax(-1) == answers).float().mean().item()
 
 
+def cloze_baselines(data):
+    """Accuracies of two guesses that use no attention, for a yardstick: the most frequent word
+    of the training sentences, always; and the most frequent word at each (position, sentence
+    length) in the training sentences (e.g. "." at the last position). Returns
+    {"most frequent word": acc, "most frequent word at each position": acc}."""
+    tokens, lens = data["train"]
+    test_tokens, test_lens, where, answers = data["test"]
+    valid = torch.arange(tokens.shape[1])[None, :] < lens[:, None]
+    overall = tokens[valid].bincount().argmax()
+    by_place = {}
+    for n in lens.unique().tolist():
+        rows = tokens[lens == n]
+        for i in range(n):
+            by_place[i, n] = rows[:, i].bincount().argmax()
+    guess = torch.stack([by_place[int(i), int(n)] for i, n in zip(where, test_lens)])
+    return {"most frequent word": (answers == overall).float().mean().item(),
+            "most frequent word at each position": (answers == guess).float().mean().item()}
+
+
 def sentence_heads(net, vocab, sentence):
     """Hide each word of `sentence` (a string of tokens) in turn: weights (h, n, n), row i =
     where each head looks when word i is hidden (read from `net.mha`'s attention weights)."""
@@ -543,6 +587,17 @@ def head_offsets(net, data, offsets=(-2, -1, 1, 2)):
     peak = net.mha.attention.attention_weights[:, 0].argmax(-1).reshape(-1, h).T  # (h, batch)
     shares = torch.stack([(peak - where == k).float().mean(-1) for k in offsets], dim=-1)
     return shares, (peak == 0).float().mean(-1)
+
+
+def head_ends(net, data):
+    """For each head, the share of test sentences whose largest weight falls on the first word
+    and on the last word (for these sentences, nearly always "." or "?"): two (h,) tensors."""
+    tokens, lens, where, _ = data["test"]
+    with torch.no_grad():
+        net(tokens, lens, where)
+    h = net.mha.num_heads
+    peak = net.mha.attention.attention_weights[:, 0].argmax(-1).reshape(-1, h).T  # (h, batch)
+    return (peak == 0).float().mean(-1), (peak == lens - 1).float().mean(-1)
 
 
 # ---------------------------------------------------------------------------------------------

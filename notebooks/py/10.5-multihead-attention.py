@@ -18,17 +18,19 @@
 #
 # 10.3 节的缩放点积注意力（scaled dot-product attention）对每个查询只产生**一个**权重分布。
 # 可是一个词往往同时需要好几种信息：句法上依附于谁、指代的是谁、前后是什么词……
-# 把它们都塞进同一个分布里，只能得到一个折中的平均。
+# 一个分布只给出一个加权平均：几种信息混在同一个向量里，后面的层分不开。
 # 本节回答的问题是：**能否让同一组查询、键和值同时用几种不同的方式“看”输入？**
 # 做法是 Vaswani 等人（2017，[Attention Is All You Need](https://arxiv.org/abs/1706.03762)）提出的
 # 多头注意力（multi-head attention）：先把查询、键、值分别投影到 $h$ 个不同的低维子空间，
 # 在每个子空间里独立地做一次注意力汇聚（每一次称为一个“头”，head），再把 $h$ 个结果拼接起来、
 # 用一个线性层融合。下一节的自注意力和 10.7 节的 Transformer 都直接建立在这个组件之上。
 #
-# 本节的中心演示在“训练”一节，要点只有一句：**一个头的输出是值的加权平均再乘一个因子，每个值进来的符号都相同；
-# 几个头的因子可以异号，合起来是几个平均的带符号的和。**在一个需要 $v_{i+1} - v_{i-1}$ 的小任务上，参数一样多，
-# 单头的误差停在理论下界 1，两个头降到 0。最后在真实的英文句子上训练一个 4 头的层，
-# 看到不同的头偏向不同的位置：后一个词、前一个词、句子两端的词。
+# 本节用参数一样多的对照实验演示多头比单头多出的两样东西：
+#
+# 1. **带符号的组合。** 一个头的输出是值的加权平均，每个值进来的符号相同；几个头的平均经 $\mathbf{W}_o$ 组合时可以异号。
+#    小任务上，单头能学会 $v_{i+1} + v_{i-1}$（误差约 0），学不会 $v_{i+1} - v_{i-1}$（误差停在下界 1），两个头可以。
+# 2. **分开的通道。** 各头的输出拼接在不同的分量上，$\mathbf{W}_o$ 能把“前一个词”和“后一个词”区别对待；单头把它们平均进同一个向量。
+#    在真实句子上猜被遮住的词，4 个头比 1 个头猜得准，不同的头各看不同的位置。
 
 # %%
 import torch
@@ -60,15 +62,14 @@ from d2l_attention.explore import multihead_attention as explore
 #   = \mathbf{W}_o \begin{bmatrix} \mathbf{h}_1 \\ \vdots \\ \mathbf{h}_h \end{bmatrix}
 #   \in \mathbb{R}^{p_o}.$$
 #
-# 每个头看到的是输入的一个不同线性“视角”，$\mathbf{W}_o$ 再决定怎样把这些视角组合起来。
 # 把 $\mathbf{W}_o$ 按列分成 $h$ 块，$\mathbf{W}_o = [\mathbf{W}_o^{(1)}, \ldots, \mathbf{W}_o^{(h)}]$，
 # 每块 $\mathbf{W}_o^{(r)} \in \mathbb{R}^{p_o \times p_v}$，矩阵乘向量就按块展开成一个和：
 #
 # $$\mathbf{W}_o \begin{bmatrix} \mathbf{h}_1 \\ \vdots \\ \mathbf{h}_h \end{bmatrix}
 #   = \sum_{r=1}^{h} \mathbf{W}_o^{(r)} \mathbf{h}_r .$$
 #
-# 也就是说，拼接再投影等于**每个头各自经过一个线性映射，再相加**：各头的贡献在输出里是叠加的，
-# 后面的训练一节正是靠这一点让两个头的结果相减。
+# 拼接再投影等于**每个头各自经过一个线性映射 $\mathbf{W}_o^{(r)}$，再相加**：映射可以异号（训练一节靠它相减），
+# 也可以对不同的头做完全不同的事（真实句子一节靠它区分前后的词）。
 #
 # **把 $h$ 个头摞成一个矩阵。** 实现中取 $p_q = p_k = p_v = p = p_o / h$，并记 $p_o$ 为 `num_hiddens`。
 # 把 $h$ 个头的查询投影矩阵竖着摞起来，得到一个 $p_o \times d_q$ 的矩阵
@@ -82,14 +83,12 @@ from d2l_attention.explore import multihead_attention as explore
 # 把结果的分量从 1 数起，第 $i$ 个头的投影是第 $(i-1)p + 1$ 到第 $ip$ 个分量，记作 $\mathbf{q}_i$。
 # 键和值同理。这也是 `num_hiddens` 必须能被 `num_heads` 整除的原因。
 #
-# **和单头比，变的只是 softmax。** 参数量 $p_o(d_q + d_k + d_v + p_o)$ 和打分的乘加次数 $n_q n_k p_o$ 都与宽度为 $p_o$ 的单头相同
-# （$n_q$、$n_k$ 为查询数和键值对数；在下面“深入一步”里数给你看）。不同的是注意力权重：把单头的分数按头的分段拆开，
+# **和单头比，变的只是 softmax。** 参数量与宽度为 $p_o$ 的单头相同（下面“深入一步”里还数了乘加次数）。不同的是注意力权重：把单头的分数按头的分段拆开，
 #
 # $$\frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{p_o}}
 #   = \frac{1}{\sqrt{h}} \sum_{i=1}^{h} \frac{\mathbf{q}_i^\top \mathbf{k}_i}{\sqrt{p}},$$
 #
 # 单头对 $h$ 段分数先**求和**再做一次 softmax，多头对每段**分别**做 softmax，得到 $h$ 个分布，能同时看不同的键。
-# 代价是 $h$ 倍的注意力权重，以及每个头的打分矩阵 $\mathbf{W}_q^{(r)\top} \mathbf{W}_k^{(r)}$ 的秩至多为 $p = p_o/h$。
 
 # %% [markdown]
 # ![Multi-head attention: split, attend, concatenate, project](figures/10.5-multihead.svg)
@@ -99,10 +98,8 @@ from d2l_attention.explore import multihead_attention as explore
 # %% [markdown]
 # ## 实现
 #
-# 图 10.5.1 按头画了 $h$ 组投影；照着它写，就是对头做一个循环（下面先单独算一个头，练习 3 再把循环写完）。
-# 实现用两招把循环去掉：三个投影各是**一个**摞起来的全连接层（上面的 $\mathbf{W}_q$），
-# 再把“头”这一维并入批量维，这样 $h$ 个头就变成了一个大小为 `batch_size * num_heads`
-# 的批量，交给 10.3 节的 `DotProductAttention` **一次**算完。
+# 照图 10.5.1 写就是对头做循环（练习 3）。实现用两招去掉循环：三个投影各是**一个**摞起来的全连接层（上面的 $\mathbf{W}_q$），
+# 再把“头”这一维并入批量维，交给 10.3 节的 `DotProductAttention` **一次**算完。
 #
 # 代码里下标从 0 开始：第 $i$ 个头（$i = 1, \ldots, h$）是下标 $i-1$，占投影结果最后一维的 $[(i-1)p,\ ip)$。
 # `transpose_qkv` 把最后一维拆成（头，每头维度）两维（`unflatten`），交换“步”和“头”两维（`transpose`），
@@ -274,8 +271,11 @@ assert "num_hiddens=100" in message and "num_heads=3" in message
 # %% [markdown]
 # ### 形状是怎样流动的
 #
+# 下面用上面那个模块的子层把前向传播逐步重做一遍，打印真实的形状，并与直接调用模块的输出比较。
+#
+# <details><summary>深入一步：各步形状一览</summary>
+#
 # 记批量大小为 $b$，查询数为 $n_q$，键值对数为 $n_k$，头数为 $h$，`num_hiddens` 为 $p_o$。
-# 一次前向传播中各个张量的形状如下：
 #
 # | 步骤 | 张量 | 形状 |
 # |:--|:--|:--|
@@ -288,7 +288,7 @@ assert "num_hiddens=100" in message and "num_heads=3" in message
 # | `transpose_output` | 拼接各头 | $(b, n_q, p_o)$ |
 # | 输出投影 `W_o` | 最终输出 | $(b, n_q, p_o)$ |
 #
-# 下面用上面那个模块的子层把这几步逐一重做一遍，打印真实的形状，并与直接调用模块的输出比较。
+# </details>
 
 # %%
 steps = [("queries", Q), ("keys", K), ("values", V)]
@@ -324,7 +324,7 @@ print("max |step by step - attention(Q, K, V, valid_lens)| =", (final - out).abs
 # out, w = theirs(Q, K, K, key_padding_mask=padding, average_attn_weights=False)
 # ```
 #
-# 下面第一行是两边输出和每个头权重的最大差（0：同样的矩阵乘法，头的排列也相同）。
+# （这个对照里值就用键，所以调用写成 `theirs(Q, K, K, ...)`。）下面第一行是两边输出和每个头权重的最大差（0：同样的矩阵乘法，头的排列也相同）。
 # 其余几行对 $h = 1, 2, 4, 8$（查询、键、值和 $p_o$ 都是 64 维，批量 2，$n_q = 5$，$n_k = 9$）数出：参数量都是 $4 \cdot 64^2 = 16384$；
 # 两次批量矩阵乘法 `bmm` 的浮点运算数（PyTorch 的 `FlopCounterMode` 数的）都是 $2 \cdot 2 \cdot 2 \cdot 5 \cdot 9 \cdot 64 = 23040$；
 # 每个样本存的注意力权重是 $45h$；头 1 的 $64 \times 64$ 打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩是 $64/h$：
@@ -389,7 +389,7 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 # 这组权重是随机的，各头看哪里没有意义；下面训练一个模型，看头数多是否真的有用。
 
 # %% [markdown]
-# ## 训练：一个头只能取平均，两个头可以相减
+# ## 训练：一个头可以相加，两个头才能相减
 #
 # 构造一个小任务：序列有 8 个位置（循环排列），
 # 每个位置的输入是它的位置独热（one-hot）编码 $\mathbf{e}_i$ 拼上一个随机标量 $v_i \sim \mathcal{N}(0, 1)$，目标是
@@ -397,33 +397,35 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 # 查询和键只用位置编码 $\mathbf{e}_i$（注意力只能按位置挑选邻居），值是完整的输入 $(\mathbf{e}_j, v_j)$。
 #
 # **单头做不到。** 注意力权重 $a_{ij}$ 只依赖位置，$v_j$ 只经过线性的值投影、$\mathbf{W}_o$ 和读出层，
-# 所以预测对 $v$ 是线性的：$\hat{y}_i = c \sum_j a_{ij} v_j + b_i$，其中常数 $c$ 对所有 $j$ 相同、$a_{ij} \ge 0$，
-# $b_i$ 不含 $v$（来自位置和偏置）。于是 $v_j$ 的系数 $c\,a_{ij}$ 全部同号，而目标要求 $v_{i+1}$ 的系数为 $+1$、$v_{i-1}$ 的为 $-1$。
-# 由于 $v_j$ 独立、均值为 0、方差为 1，均方误差等于系数误差的平方和加上 $b_i^2$，最好也只能把其中一个系数做对：
+# 所以预测是 $\hat{y}_i = c \sum_j a_{ij} v_j + b_i$：一个常数因子 $c$ 乘一个加权平均（$a_{ij} \ge 0$），$b_i$ 不含 $v$。
+# $v_j$ 的系数 $c\,a_{ij}$ 因此全部同号。相加没问题（两个邻居各占一半权重，$c = 2$），相减要 $+1$ 和 $-1$，最多做对一个，误差至少是 1。
+#
+# <details><summary>深入一步：误差下界 1 的证明</summary>
+#
+# 由于 $v_j$ 独立、均值为 0、方差为 1，均方误差等于系数误差的平方和加上 $b_i^2$：
 #
 # $$\mathbb{E}\big[(\hat{y}_i - y_i)^2\big] = \sum_j \big(c\,a_{ij} - t_{ij}\big)^2 + b_i^2 \ \ge\ 1, \qquad
-#   t_{ij} = [j = i+1] - [j = i-1].$$
+#   t_{ij} = [j = i+1] - [j = i-1],$$
 #
-# （两个系数 $c\,a_{i,i+1}$ 与 $c\,a_{i,i-1}$ 同号，离 $+1$ 和 $-1$ 的距离的平方和至少是 1。）
+# 因为两个系数 $c\,a_{i,i+1}$ 与 $c\,a_{i,i-1}$ 同号，离 $+1$ 和 $-1$ 的距离的平方和至少是 1。
 #
-# **两个头可以。** 按“数学”一节的按头展开，$\mathbf{W}_o[\mathbf{h}_1; \mathbf{h}_2] = \mathbf{W}_o^{(1)}\mathbf{h}_1 + \mathbf{W}_o^{(2)}\mathbf{h}_2$，
-# 每个头经过自己的一串线性映射（值投影的第 $r$ 块 $\mathbf{W}_v^{(r)}$、$\mathbf{W}_o$ 的第 $r$ 块列 $\mathbf{W}_o^{(r)}$、读出层 $\mathbf{w}$）
-# 再相加，所以 $v_j$ 的系数是 $\sum_r c_r a^{(r)}_{ij}$，每个头有自己的因子
+# </details>
+#
+# **两个头可以。** 按“数学”一节的按头展开，每个头经过自己的一串线性映射再相加，所以 $v_j$ 的系数是 $\sum_r c_r a^{(r)}_{ij}$，每个头有自己的因子
 # $c_r = \mathbf{w}^\top \mathbf{W}_o^{(r)} \mathbf{W}_v^{(r)}[:, v]$（$[:, v]$ 是 $\mathbf{W}_v^{(r)}$ 中对应 $v_j$ 的那一列）。
 # $c_1$、$c_2$ 可以异号，两个非负的分布就能相减：例如头 1 只看 $i+1$、头 2 只看 $i-1$，$c_1 = 1$、$c_2 = -1$。
-# 下面训练 1、2、4 个头的模型；它们的 `num_hiddens` 相同，因此参数量也相同。
-# （从这里到本页结束的张量都很小，多线程只会互相等待，所以把线程数设为 1；要恢复就调用 `torch.set_num_threads`。）
+# 下面训练 1、2、4 个头的模型；它们的 `num_hiddens` 相同，因此参数量也相同。作为对照，再用同样的代码训练一个单头模型去拟合和 $v_{i+1} + v_{i-1}$。
 
 # %%
 n_pos = 8
 
 
-def neighbour_batch(batch_size, generator):
-    """Inputs (batch, 8, 9) = position one-hot + value; targets (batch, 8) = v[i+1] - v[i-1]."""
+def neighbour_batch(batch_size, generator, sign=-1):
+    """Inputs (batch, 8, 9) = position one-hot + value; targets (batch, 8) = v[i+1] + sign * v[i-1]."""
     vals = torch.randn(batch_size, n_pos, generator=generator)
     pos = torch.eye(n_pos).expand(batch_size, n_pos, n_pos)
     inputs = torch.cat([pos, vals.unsqueeze(-1)], dim=-1)
-    return inputs, torch.roll(vals, -1, dims=1) - torch.roll(vals, 1, dims=1)
+    return inputs, torch.roll(vals, -1, dims=1) + sign * torch.roll(vals, 1, dims=1)
 
 
 class NeighbourNet(nn.Module):
@@ -437,13 +439,13 @@ class NeighbourNet(nn.Module):
         return self.readout(self.mha(positions, positions, inputs)).squeeze(-1)
 
 
-def train_neighbour(num_heads, num_steps=300, seed=0):
+def train_neighbour(num_heads, num_steps=300, seed=0, sign=-1):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     net = NeighbourNet(num_heads)
     optimizer = torch.optim.Adam(net.parameters(), lr=0.02)
     for _ in range(num_steps):
-        inputs, target = neighbour_batch(64, gen)
+        inputs, target = neighbour_batch(64, gen, sign)
         loss = ((net(inputs) - target) ** 2).mean()
         optimizer.zero_grad()
         loss.backward()
@@ -455,14 +457,19 @@ def count_params(net):
     return sum(p.numel() for p in net.parameters())
 
 
-torch.set_num_threads(1)
+torch.set_num_threads(1)  # tiny tensors: more threads only wait for each other
 test_inputs, test_target = neighbour_batch(1024, torch.Generator().manual_seed(2))
 nets, mse = {}, {}
 for h in (1, 2, 4):
     nets[h] = train_neighbour(h)
     with torch.no_grad():
         mse[h] = ((nets[h](test_inputs) - test_target) ** 2).mean().item()
-    print(f"{h} head(s): {count_params(nets[h])} parameters, test MSE {mse[h]:.2f}")
+    print(f"v[i+1] - v[i-1], {h} head(s): {count_params(nets[h])} parameters, test MSE {mse[h]:.2f}")
+sum_net = train_neighbour(1, sign=+1)
+sum_inputs, sum_target = neighbour_batch(1024, torch.Generator().manual_seed(2), sign=+1)
+with torch.no_grad():
+    sum_mse = ((sum_net(sum_inputs) - sum_target) ** 2).mean().item()
+print(f"v[i+1] + v[i-1], 1 head:  {count_params(sum_net)} parameters, test MSE {sum_mse:.4f}")
 print(f"variance of the target: {test_target.var():.2f}; "
       f"mean of v² in the test set: {test_inputs[..., -1].pow(2).mean():.2f}")
 
@@ -470,12 +477,15 @@ print(f"variance of the target: {test_target.var():.2f}; "
 assert count_params(nets[1]) == count_params(nets[2]) == count_params(nets[4])
 assert mse[1] > 0.9  # the bound 1 above, up to the sampling noise of the test set
 assert mse[2] < 0.05 and mse[4] < 0.05
+assert sum_mse < 0.01  # one head averages two positions without trouble
 
 # %% [markdown]
-# 参数一样多，单头的误差停在理论下界 1 附近，两个头和四个头几乎做到了零误差。
+# 参数一样多，单头的误差停在理论下界 1 附近，两个头和四个头几乎做到了零误差；
+# 而同一个单头模型拟合和 $v_{i+1} + v_{i-1}$ 时误差几乎为 0（第四行）。所以单头的障碍不是“一个分布只能看一个位置”，
+# 它可以把权重平分给两个邻居；障碍是**符号**：一个分布里的值只能同号地进来。
 # 单头的 0.99 比下界 1 还低一点，并不矛盾：下界说的是**期望**，$\mathbb{E}[v_j^2] = 1$；
 # 测试集只有 1024 条随机序列，它上面 $v^2$ 的平均是 0.99（最后一行），单头模型漏掉一个邻居，误差就是这个平均。
-# 换随机种子 0–4 重训，单头的误差在 0.99–1.02 之间（`tools/sweep_heads.py` 的扫描，结果在仓库的 `results/sweep-heads.json`，见文末“与书中代码的差别”）。
+# 换随机种子 0–4 重训，单头的误差在 0.99–1.02 之间（见文末“与书中代码的差别”）。
 # 画出两个头的注意力权重（行是查询的位置，列是键的位置；查询和键只含位置，所以每个样本的权重都相同）。
 # 均匀分布时每个权重都是 $1/8 = 0.125$：
 
@@ -494,6 +504,7 @@ for h in range(2):
     print(f"head {h + 1}: argmax key - query (mod 8) = {offset[h]}, "
           f"largest weight per row {w2[h].max(dim=-1).values.min():.2f}-"
           f"{w2[h].max(dim=-1).values.max():.2f} (uniform: 0.125)")
+print(f"all weights: {w2.min():.2f} to {w2.max():.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert sorted(map(tuple, offset)) == [(1,) * n_pos, (n_pos - 1,) * n_pos]
@@ -508,8 +519,8 @@ for seed in (1, 2):  # the same two patterns for other seeds: not luck of seed 0
     assert (explore.value_coefficients(_net, n_pos) - _target).abs().max() < 0.1
 
 # %% [markdown]
-# 两个头并没有“各看一个邻居”：两个分布都几乎是平的，每行最大的权重只有 0.2 左右，
-# 四分之三以上的权重散在其他位置上，离均匀的 0.125 不远。
+# 两个头并没有“各看一个邻居”：两个分布都很宽，权重在 0.05 到 0.25 之间（最后一行），每行最大的也只有 0.2 左右，
+# 四分之三以上的权重散在其他位置上；热图里每行有深有浅，但没有一格接近 1。
 # 能分辨的只是峰的位置：对每个查询 $i$，头 1 的最大权重在右邻居 $i+1$ 上，头 2 的在左邻居 $i-1$ 上
 # （热图里颜色最深的两条错开、首尾相接的对角线）。把头 1 的权重减去头 2 的权重，
 # 画在以 0 为中心的红蓝色标上（红为正、蓝为负、白为 0）：
@@ -537,6 +548,10 @@ head_dim = 16 // 2
 c = [(nets[2].readout.weight @ nets[2].mha.W_o.weight[:, r * head_dim:(r + 1) * head_dim]
       @ nets[2].mha.W_v.weight[r * head_dim:(r + 1) * head_dim, -1]).item() for r in range(2)]
 print(f"factor c on each head's weights: head 1 {c[0]:.1f}, head 2 {c[1]:.1f}")
+w_first = w2[first]
+other = (neighbours != 1) & (neighbours != n_pos - 1)
+print(f"head {first + 1}, mean weight: at key i+1 {w_first[neighbours == n_pos - 1].mean():.3f}, "
+      f"at key i-1 {w_first[neighbours == 1].mean():.3f}, elsewhere {w_first[other].mean():.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert first == 0  # the prose names head 1 as the i+1 head
@@ -546,12 +561,10 @@ assert background.abs().max() < 0.01
 assert c[0] > 0 > c[1] and abs(c[0] + c[1]) < 0.2 * c[0]  # similar size, opposite signs
 
 # %% [markdown]
-# 差在 $i+1$ 处为正（红）、在 $i-1$ 处为负（蓝），其余位置几乎是白的：两个**几乎相同的平坦分布**，
-# 只在两个邻居上差 $\pm 0.16$。这 0.16 来自峰和“凹”两部分：头 1 在 $i+1$ 上比背景高（约 $+0.10$），在 $i-1$ 上比背景低（约 $-0.05$），头 2 反过来，所以大约 ⅔ 来自峰、⅓ 来自凹。
-# 上面最后一行是用“两个头可以”那段的公式从训练好的参数算出的因子：$c_1 \approx 6.4$、$c_2 \approx -6.4$，约为 $\pm 1/0.16$。
-# 于是 $v_j$ 的系数 $c_1 a^{(1)}_{ij} + c_2 a^{(2)}_{ij} = 6.4\,(a^{(1)}_{ij} - a^{(2)}_{ij})$：
-# 背景相同的位置相互抵消，两个邻居上剩下 $6.4 \times (\pm 0.16) \approx \pm 1$。
-# 单个头只有一个非负分布，做不出这样的差；这就是多头的意义：$h$ 个独立归一化的分布被线性地组合起来，组合系数可以异号。
+# 差在 $i+1$ 处为正（红）、在 $i-1$ 处为负（蓝），其余位置是白的：两个**几乎相同的宽分布**，
+# 只在两个邻居上差 $\pm 0.16$。这 0.16 来自峰和“凹”两部分：头 1 的平均权重在 $i+1$ 上比其他位置高，在 $i-1$ 上比其他位置低（最后一行），头 2 反过来。
+# 倒数第二行是从训练好的参数算出的因子 $c_1 \approx 6.4$、$c_2 \approx -6.4$，于是 $v_j$ 的系数是 $6.4\,(a^{(1)}_{ij} - a^{(2)}_{ij})$，两个邻居上 $6.4 \times (\pm 0.16) \approx \pm 1$。
+# 背景为什么正好相同？误差为 0 **迫使**它相同：邻居以外的系数 $c_1 a^{(1)}_{ij} + c_2 a^{(2)}_{ij}$ 必须为 0，而 $c_1 = -c_2$，所以 $a^{(1)}_{ij} = a^{(2)}_{ij}$，差图上那些格子是白的。
 #
 #
 # <details><summary>深入一步：平坦的解和尖锐的解</summary>
@@ -565,20 +578,26 @@ assert c[0] > 0 > c[1] and abs(c[0] + c[1]) < 0.2 * c[0]  # similar size, opposi
 #
 # ### 动手试试：屏蔽一个头
 #
-# 预测对 $v$ 是线性的，所以可以直接量出模型给每个 $v_j$ 的系数：把 $v = 0$ 和 $v = \mathbf{e}_j$ 分别送进模型，
-# 两次预测之差就是系数。下面的探索器对查询位置 $i = 3$ 把从权重到系数的每一步都画出来：
-# 左图是每个头的注意力权重 $a^{(r)}_{3j}$；右图的彩色线是每个头的那一份 $c_r a^{(r)}_{3j}$（颜色与左图相同），
-# 黑线是它们的和，也就是量出来的系数，灰线是目标（键 4 处 $+1$、键 2 处 $-1$）。
-# 控件选头数（1、2、4，上面训练的模型）、权重（trained：训练出的；hand-set：手工设的尖锐解）和要屏蔽的头
-# （把它的输出在拼接后、进入 $\mathbf{W}_o$ 前置零，它的那一份就没了）。
+# 探索器对查询位置 $i = 3$ 画出从权重到系数的每一步：左图是每个头的权重 $a^{(r)}_{3j}$；右图彩色线是每个头的那一份 $c_r a^{(r)}_{3j}$，
+# 黑线是模型给 $v_j$ 的系数（把 $v = 0$ 和 $v = \mathbf{e}_j$ 送进模型、两次预测之差），灰线是目标。
+# 控件选头数、权重（trained 或手工设的尖锐解 hand-set）和要屏蔽的头（它的输出在进入 $\mathbf{W}_o$ 前置零；左图里画成虚线）。
 #
-# 它停在 2 个头、trained、不屏蔽：左图两条几乎重合的平线（最大约 0.23，峰分别在键 4 和键 2）；
-# 右图里它们被乘上 $+6.4$ 和 $-6.4$，背景一正一负相互抵消，黑线只在键 4 上剩下 $+1$、键 2 上剩下 $-1$，与灰线重合。
-# 屏蔽头 1：黑线只剩头 2 那一份（橙线藏在黑线下面），一条 $-0.5$ 到 $-1.4$ 的负平线，背景不再被抵消，测试误差从 0.00 升到 5.50（屏蔽头 2 是 5.63），
-# 比把单头模型唯一的头也屏蔽掉（只剩偏置，2.02）还差。换成 hand-set：每个头几乎只看一个键，因子 $\pm 1$，每一份只是一根尖刺；
-# 屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样。两个解的误差都是 0，但平坦的解里一个头离开搭档就全错，
-# 尖锐的解里每个头各管一个邻居。选 1 个头：只有一个因子、一个符号，trained 的 $c_1 = -1.0$ 只做对了键 2 上的 $-1$，误差 0.99。
-# 选 4 个头（trained）：因子两正两负，屏蔽任何一个头误差都升到 1.59–3.06，练习 2 会用到。
+# 它停在 2 个头、trained、不屏蔽：左图两条宽分布，除了键 4 和键 2 处处重合；右图里它们被乘上 $+6.4$ 和 $-6.4$，黑线与灰线重合。
+# 先预测，再动控件验证：
+#
+# 1. 屏蔽头 1。黑线会变成什么样？误差比单头模型（0.99）高还是低？
+# 2. 换成 hand-set 再屏蔽头 1。这回丢掉的是什么？
+# 3. 选 1 个头（trained）。黑线能和灰线的哪一半重合？
+#
+# <details><summary>答案（本次运行）</summary>
+#
+# 1. 黑线只剩头 2 那一份（橙线藏在黑线下面）：一条 $-0.5$ 到 $-1.4$ 的负平线，背景不再被抵消，误差从 0.00 升到 5.50（屏蔽头 2 是 5.63），
+#    比把单头模型唯一的头也屏蔽掉（只剩偏置，2.02）还差。平坦的解里，一个头离开搭档就全错。
+# 2. 每个头几乎只看一个键，因子 $\pm 1$，每一份只是一根尖刺；屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样：尖锐的解里每个头各管一个邻居。
+# 3. 只有一个因子、一个符号：trained 的 $c_1 = -1.0$ 只做对了键 2 上的 $-1$，误差 0.99。
+#    （选 4 个头：因子两正两负，屏蔽任何一个头误差都升到 1.59–3.06，练习 2 会用到。）
+#
+# </details>
 
 # %%
 hand_set = {h: explore.hand_set_neighbour(NeighbourNet(h)) for h in nets}
@@ -618,9 +637,14 @@ cloze = {h: explore.train_cloze(data, num_heads=h) for h in (1, 4)}
 for h, net in cloze.items():
     print(f"{h} head(s): {count_params(net)} parameters, hidden word guessed right in "
           f"{explore.cloze_accuracy(net, data):.0%} of {len(data['test'][0])} test sentences")
+for name, acc in explore.cloze_baselines(data).items():
+    print(f"no attention, always guess the {name} (from the training sentences): {acc:.0%}")
 
 # %% [markdown]
-# 参数一样多，4 个头猜对 35%，1 个头只猜对 25%（训练的结果随 CPU 内核差一两个百分点，所以这两格的输出不逐位比较）。下图是 4 个头在一个句子上的权重：
+# 参数一样多，4 个头猜对 35%，1 个头只猜对 25%。后两行是不用注意力的两个尺子：总猜训练句子里最常见的词（句号）猜对 17%；
+# 按“第几个位置、句子多长”猜那里最常见的词（例如最后一个位置猜句号）猜对 27%。
+# 单头模型还不如后一条规则，4 个头比它高 8 个百分点：这 8 个百分点才是读别的词得来的。
+# 下图是 4 个头在一个句子上的权重：
 # 第 $i$ 行是遮住第 $i$ 个词时每个头看向哪里（每次只遮一个词，一行一次前向传播）。下面几行对 2000 个测试句子统计每个头最大权重的位置：
 
 # %% tags=["nbval-ignore-output"]
@@ -631,11 +655,12 @@ d2l.show_heatmaps(cloze_weights.unsqueeze(0), xlabel="Word looked at", ylabel="H
                   titles=[f"Head {r + 1}" for r in range(4)], figsize=(11, 3.4),
                   xticklabels=words, yticklabels=words)
 d2l.plt.show()
-shares, first_word = explore.head_offsets(cloze[4], data)
+shares, _ = explore.head_offsets(cloze[4], data)
+first_word, last_word = explore.head_ends(cloze[4], data)
 for r in range(4):
     print(f"head {r + 1}: largest weight on the word 2 before / 1 before / 1 after / 2 after the "
           f"hidden one in {' / '.join(f'{x:.0%}' for x in shares[r])} of the test sentences; "
-          f"on the first word in {first_word[r]:.0%}")
+          f"on the first word in {first_word[r]:.0%}, on the last in {last_word[r]:.0%}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 _acc = {h: explore.cloze_accuracy(net, data) for h, net in cloze.items()}
@@ -647,15 +672,13 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 # %% [markdown]
 # 在这一句上，头 1 多看后一个词（遮住 tom 看 is，遮住 than 看 mary，遮住 mary 看句号），
 # 头 2 多看前一个词（is 看 tom，taller 看 is，句号看 mary），头 3、头 4 多看句子两端的 tom 或句号；
-# 几乎每一行都只有一格是深色的：这些头是尖锐的，和邻居任务里训练出的平坦的头不同。
-# 测试集上的统计说的是同一件事：头 1 的最大权重落在后一个词上的句子占 39%，头 2 落在前一个词上的占 40%；
-# 头 3、头 4 更常落在句首的词上（27%、40%）。
-# 哪个编号的头做哪件事取决于随机初始化，分工本身不取决于它：换随机种子 0–4、两种 CPU 内核（default、avx2）重训
-# （`tools/sweep_cloze.py`，结果在仓库的 `results/sweep-cloze.json`），4 个头都比 1 个头多猜对 6–13 个百分点，
-# 并且总有一个头最常看前一个词（37%–51% 的句子）、另一个头最常看后一个词（33%–60%）。
+# 有几格深色落在被遮住的那一格自己身上（例如头 2 的 than、mary 两行），那一格只带位置。
+# 这些头是尖锐的，和邻居任务里的宽分布不同。测试集上的统计说的是同一件事：头 1 的最大权重落在后一个词上的句子占 39%，头 2 落在前一个词上的占 40%；
+# 头 3 落在句首或句尾的占 27% + 45%，头 4 占 40% + 40%。
+# 哪个编号的头做哪件事随随机种子变，分工本身不变（见文末“与书中代码的差别”）。
 #
-# 没有人告诉这些头该怎样分工：猜一个词最有用的是它前后的词，一个头只有一个分布，只能在它们之间折中；
-# 4 个头各自归一化，可以各拿一个位置的词，再由 $\mathbf{W}_o$ 线性地组合起来，这正是邻居任务里的机制。
+# 这里起作用的应是多头的第二样东西，而不是邻居任务里的符号（本页没有把两者分开测）：前一个词和后一个词说的是不同的事（“the ___”和“___ the”），
+# 单头把它们平均进同一个向量，读出层分不清哪部分来自前面；4 个头的输出拼接在不同的分量上，$\mathbf{W}_o^{(r)}$ 各读各的。
 # 10.7 节在一个训练好的翻译模型上画出了 [Transformer 每一层、每个头的注意力](10.7-transformer.ipynb)，那里同一层的不同头也看向不同的词元。
 
 # %% [markdown]
@@ -671,12 +694,16 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 # * 书中 `forward` 的 `valid_lens` 没有默认值；这里默认为 `None`，不需要遮蔽时可以少传一个参数。
 # * 书中的形状实验用全 1 的输入、查询键值都是 100 维；这里用随机输入和 20、30、40 维，
 #   因为全 1 输入下每个头的权重都相同（在有效的键上均匀分布），练习 1 画出各头的权重时就看不出头与头的区别。
+# * 邻居任务之后的张量都很小，多线程只会互相等待，所以代码把线程数设为 1；要恢复就调用 `torch.set_num_threads`。
 # * 书中没有训练多头模型；这里的邻居任务是为本节设计的。关于训练结果的说法（单头误差约 1、2 头和 4 头约 0、
 #   2 头模型的两个峰分别在 $i+1$ 和 $i-1$、两个分布都很平）在随机种子 0–4、两种 CPU 内核（`ATEN_CPU_CAPABILITY=default` 和 `avx2`）上都成立：
 #   `python tools/sweep_heads.py --seeds 5 --out results/sweep-heads.json` 用本页的训练代码重训，结果存在
 #   仓库里的 `results/sweep-heads.json`（单头 0.99–1.02，2 头和 4 头至多 0.0002，2 头每行最大权重至多 0.31）。
 # * 书中没有真实文本上的多头实验；“猜被遮住的词”的模型和数据（fra-eng 英文一侧前 60000 行里 4–8 个词元、各不相同的句子，出现少于 5 次的词记作 `<unk>`）
 #   在 `d2l_attention/explore/multihead_attention.py` 里，建在本节的 `MultiHeadAttention` 上。
+#   训练结果随 CPU 内核差一两个百分点（种子 0：default 33.75%、avx2 35.5%），所以这两格的输出不逐位比较。
+#   `python tools/sweep_cloze.py` 在随机种子 0–4、两种 CPU 内核上重训，结果存在仓库的 `results/sweep-cloze.json`：
+#   4 个头都比 1 个头多猜对 6–13 个百分点，并且总有一个头最常看前一个词（37%–51% 的句子）、另一个头最常看后一个词（33%–60%）。
 #
 # </details>
 #
@@ -684,11 +711,11 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 #
 # * 多头注意力把查询、键、值投影到 $h$ 个子空间，在每个子空间里独立做注意力汇聚，拼接后再用 $\mathbf{W}_o$ 融合；
 #   拼接再投影等于各头各自经过一个线性映射再相加。
-# * 取每头维度为 `num_hiddens / num_heads` 时，所有头的投影是一个摞起来的全连接层，参数量和打分的乘加次数与同宽度的单头相同；
-#   `transpose_qkv` 把头并入批量维（第 $b$ 个样本的第 $i$ 个头在第 $bh+(i-1)$ 行），$h$ 个头在一次批量矩阵乘法里算完，有效长度用 `repeat_interleave` 逐个样本复制。
-# * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做 softmax，得到 $h$ 个分布；代价是 $h$ 倍的注意力权重，每个头的打分矩阵的秩至多为 $p_o/h$。
-# * 一个头的输出是值的加权平均乘一个因子，每个值进来的符号相同；几个头的因子可以异号。需要 $v_{i+1} - v_{i-1}$ 的任务上，单头停在下界 1，两个头降到 0。
-# * 在真实句子上猜被遮住的词，参数一样多，4 个头比 1 个头猜得准，不同的头各自偏向前一个词、后一个词等不同的位置。
+# * 所有头的投影是一个摞起来的全连接层，参数量与同宽度的单头相同；`transpose_qkv` 把头并入批量维（样本 $b$ 的头 $i$ 在第 $bh+(i-1)$ 行），有效长度用 `repeat_interleave` 逐个样本复制。
+# * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做 softmax，得到 $h$ 个分布。
+# * 两样东西：一个头只能同号地组合值（单头学得会 $v_{i+1} + v_{i-1}$，学不会 $v_{i+1} - v_{i-1}$），几个头经 $\mathbf{W}_o$ 可以异号地组合；
+#   各头的输出拼接在不同的分量上，从不同位置读来的信息不会混成一个平均。
+# * 在真实句子上猜被遮住的词，参数一样多，4 个头（35%）比 1 个头（25%）和只按位置猜（27%）都准，不同的头各自偏向前一个词、后一个词、句子两端。
 
 # %% [markdown]
 # ## 练习
@@ -726,9 +753,9 @@ assert (ex1_weights[0, :, :, 3:] == 0).all() and (ex1_weights[1, :, :, 2:] == 0)
     "keys beyond each example's valid length must get zero weight in every head"
 with torch.no_grad():
     attention(Q, K, V, valid_lens)
-_row = attention.attention.attention_weights[1, 0]  # example 0, head 1, query 0
+_row = attention.attention.attention_weights[1, 0]  # example 0, head 2 (index 1), query 0
 assert torch.allclose(ex1_weights[0, 1, 0], _row), \
-    f"ex1_weights[0, 1, 0] should be {[round(x, 3) for x in _row.tolist()]} (example 0, head 1)"
+    f"ex1_weights[0, 1, 0] should be {[round(x, 3) for x in _row.tolist()]} (example 0, head 2)"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 with torch.no_grad():
