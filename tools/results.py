@@ -53,3 +53,16 @@ def read(name: str) -> dict:
         sys.exit(f"error: {path.relative_to(ROOT)} is missing; the appendix renders it. "
                  "Produce it with the command its table names.")
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def add_kernel_run(path: Path, about: str, summary: dict, runs: list) -> None:
+    """Add this CPU kernel's sweep to the JSON file `path` (one key per ATEN_CPU_CAPABILITY, the
+    sweeps of other kernels kept), with what the file is `about`."""
+    import torch
+
+    kernel = os.environ.get("ATEN_CPU_CAPABILITY", "unset")
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data["about"] = about
+    data[kernel] = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                    "summary": summary, "runs": runs}
+    path.write_text(json.dumps(data, indent=1) + "\n")

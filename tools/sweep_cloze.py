@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-import torch
+import results  # the same folder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -59,12 +59,10 @@ def main():
     kernel = os.environ.get("ATEN_CPU_CAPABILITY", "unset")
     print(kernel, json.dumps(summary))
     if args.out:
-        out = json.loads(args.out.read_text()) if args.out.exists() else {}
-        out["about"] = ("10.5 guess-the-hidden-word demo (tools/sweep_cloze.py): 1- and 4-head "
-                        "ClozeNet, 400 Adam steps, accuracy on 2000 test sentences; per CPU kernel")
-        out[kernel] = {"torch": torch.__version__, "threads": 1, "summary": summary,
-                       "runs": runs}
-        args.out.write_text(json.dumps(out, indent=1) + "\n")
+        results.add_kernel_run(args.out, about=(
+            "10.5 guess-the-hidden-word demo (tools/sweep_cloze.py): 1- and 4-head "
+            "ClozeNet, 400 Adam steps, accuracy on 2000 test sentences; per CPU kernel"),
+            summary=summary, runs=runs)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+import results  # the same folder
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -76,12 +78,10 @@ def main():
                                             for r in runs if r["heads"] == 2)}
     print(kernel, json.dumps(summary))
     if args.out:
-        data = json.loads(args.out.read_text()) if args.out.exists() else {}
-        data["about"] = ("10.5 neighbour task (tools/sweep_heads.py): 1/2/4-head models, "
-                         "300 Adam steps, test MSE on 1024 fresh sequences; per CPU kernel")
-        data[kernel] = {"torch": torch.__version__, "threads": 1, "summary": summary,
-                        "runs": runs}
-        args.out.write_text(json.dumps(data, indent=1) + "\n")
+        results.add_kernel_run(args.out, about=(
+            "10.5 neighbour task (tools/sweep_heads.py): 1/2/4-head models, "
+            "300 Adam steps, test MSE on 1024 fresh sequences; per CPU kernel"),
+            summary=summary, runs=runs)
 
 
 if __name__ == "__main__":
