@@ -95,7 +95,8 @@ assert [round(v, 2) for v in A[0].tolist()] == [0.40, 0.22, 0.38]
 # (2) 查询和键分开投影后，评分 $\mathbf{x}_i^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{x}_j$ 本身就可以不对称。
 # 这里的 $\mathbf{W}_q = \mathbf{I} + 2\,\mathbf{x}_{\text{dog}}\mathbf{x}_{\text{bites}}^\top/\|\mathbf{x}_{\text{bites}}\|^2$ 把 bites 的查询变成 $\mathbf{x}_{\text{bites}} + 2\,\mathbf{x}_{\text{dog}}$：
 # 它对 dog 的评分从约 3 升到约 $3 + 2 \times 13 \approx 30$，超过对自己的约 $19 + 2 \times 3 = 25$，于是 bites 把 0.77 的权重给了 dog；
-# dog 的查询只多了约 $0.3\,\mathbf{x}_{\text{bites}}$（因为 dog 与 bites 的点积小），仍看自己（0.95）。
+# 同一个矩阵也改了别的词的查询：dog 的查询变成约 $1.31\,\mathbf{x}_{\text{dog}}$（多出的 $2\,\mathbf{x}_{\text{dog}}\cdot 3/19$ 仍沿 dog 的方向），只是更专注地看自己（0.90 → 0.95）；
+# man 的查询也多了一点 dog 的方向，给 dog 的权重从 0.04 升到 0.19。投影作用在每个词上，改一处会牵动别处。
 # 这个矩阵是对着这两个随机嵌入手工造的，不是一条“动词找主语”的通用规则；训练要做的，正是从数据里学出这类有方向的投影。
 # “我在找什么”（查询）和“我能被怎样找到”（键）成了两件事，$\mathbf{W}_v$ 再决定被读出的是什么；训练学的就是这三个矩阵。
 # (3) 随机矩阵下的权重还没有意义，但计算是一样的：dog 那一行是 0.40、0.22、0.38，
