@@ -31,6 +31,8 @@ from torch.nn import functional as F
 import d2l_attention as d2l
 from d2l_attention.explore import attention_scoring
 
+torch.set_num_threads(1)  # every tensor in this section is small: one thread is the fastest
+
 # %% [markdown]
 # ## 注意力汇聚的一般形式
 #
@@ -393,16 +395,43 @@ d2l.plt.show()
 # 给评分函数加上可学习的参数，学得会吗？比较缩放点积（没有参数）、点积加一个可学习的 $2 \times 2$ 矩阵 $\mathbf{W}_k$
 # （分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，10.5 节投影的做法）和加性注意力（$h = 8$）。
 #
-# 后两种用同样的训练（`attention_scoring.train_key_projected`、`train_additive`）：300 步 Adam，每步 32 个方向随机的查询，
-# 最小化与目标权重的交叉熵。四幅热图共用一个颜色刻度：
+# 后两种用同一个训练循环 `train_direction`：300 步 Adam，每步 32 个方向随机、长度为 2 的查询，
+# 最小化目标权重与模型权重之间的交叉熵。
+
+# %%
+def train_direction(attention, keys, steps=300, batch=32, lr=0.05):
+    """Fit the attention weights over `keys` to the direction-only target; returns the losses."""
+    optimizer = torch.optim.Adam(attention.parameters(), lr=lr)
+    draws = torch.Generator().manual_seed(1)
+    losses = []
+    for _ in range(steps):
+        angle = torch.rand(1, batch, generator=draws) * (2 * math.pi)
+        queries = 2 * torch.stack([angle.cos(), angle.sin()], dim=-1)  # (1, batch, 2), length 2
+        attention(queries, keys, keys)
+        target = attention_scoring.direction_target(queries, keys)  # softmax(4 cos(angle))
+        loss = -(target * torch.log(attention.attention_weights + 1e-9)).sum(dim=-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+torch.manual_seed(0)
+projected = attention_scoring.KeyProjectedDotProduct(2)  # DotProductAttention on (queries, W_k keys)
+projected_losses = train_direction(projected, geo_keys)
+torch.manual_seed(0)
+trained = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
+losses = train_direction(trained, geo_keys)
+
+# %% [markdown]
+# 四幅热图共用一个颜色刻度：
 
 # %%
 target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
 dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
-projected, projected_losses = attention_scoring.train_key_projected(geo_keys, steps=300, seed=0)
 projected(geo_queries, geo_keys, geo_keys)
-trained, losses = attention_scoring.train_additive(geo_keys, steps=300, seed=0)
 trained(geo_queries, geo_keys, geo_keys)
 print(f"training loss (cross-entropy), step 1 -> 300: dot product with W_k "
       f"{projected_losses[0]:.3f} -> {projected_losses[-1]:.3f}, additive {losses[0]:.3f} -> {losses[-1]:.3f}")
@@ -528,14 +557,43 @@ d2l.plt.show()
 # 缩放后每个 $d$ 都一样：最大权重约 0.3，没有饱和的行。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
 #
 # 饱和对学习意味着什么？训练一个小模型：每个样本有 10 个 256 维的随机键，各带一个标量值；查询 $\mathbf{x}$ 是其中一个键
-# 经过未知旋转的结果。模型学一个矩阵 $\mathbf{W}$ 把它转回去，让 `DotProductAttention` 找到那个键，损失是与那个键的值之差的平方。
-# 几次训练只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类（`attention_scoring.retrieval_run`）；
-# 第三次还把学习率除以 $16 = \sqrt{256}$，排除“只是学习率太大”。下表是每段 10 步的平均损失和饱和的行的比例：
+# 经过未知旋转 $\mathbf{R}$ 的结果。模型学一个矩阵 $\mathbf{W}$ 把它转回去，让 `DotProductAttention` 找到那个键，损失是与那个键的值之差的平方。
+# 几次训练只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$；
+# 第三次还把学习率除以 $16 = \sqrt{256}$，排除“只是学习率太大”。
 
 # %%
-runs = {"q.k / sqrt(d)": attention_scoring.retrieval_run(d=256, scaled=True, steps=120),
-        "q.k": attention_scoring.retrieval_run(d=256, scaled=False, steps=120),
-        "q.k, lr / 16": attention_scoring.retrieval_run(d=256, scaled=False, steps=120, lr=0.01 / 16)}
+def retrieval_run(scaled, d=256, steps=120, lr=0.01, num_keys=10, batch=32):
+    """Learn W so that attention finds the key behind each rotated query; per step: loss, share saturated."""
+    torch.manual_seed(0)  # float64: the unscaled run is chaotic, and float32 rounding would shift it
+    rotation = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64))[0]  # the unknown R
+    W = nn.Linear(d, d, bias=False, dtype=torch.float64)
+    nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d))  # W x has unit-variance entries, like the keys
+    attention, optimizer = DotProductAttention(dropout=0.0), torch.optim.Adam(W.parameters(), lr=lr)
+    draws, rows = torch.Generator().manual_seed(1), torch.arange(batch)
+    losses, saturated = [], []
+    for _ in range(steps):
+        keys = torch.randn(batch, num_keys, d, generator=draws, dtype=torch.float64)
+        values = torch.randn(batch, num_keys, 1, generator=draws, dtype=torch.float64)
+        which = torch.randint(0, num_keys, (batch,), generator=draws)  # the key behind each query
+        x = (keys[rows, which] @ rotation)[:, None]  # (batch, 1, d)
+        queries = W(x) if scaled else W(x) * math.sqrt(d)  # unscaled: the score is plain q.k
+        loss = ((attention(queries, keys, values)[:, 0] - values[rows, which]) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        norms = attention_scoring.jacobian_norms(attention.attention_weights.detach()[:, 0])
+        saturated.append((norms < 0.01).float().mean().item())
+    return losses, saturated
+
+
+# %% [markdown]
+# 下表是每段 10 步的平均损失和饱和的行的比例：
+
+# %%
+runs = {"q.k / sqrt(d)": retrieval_run(scaled=True),
+        "q.k": retrieval_run(scaled=False),
+        "q.k, lr / 16": retrieval_run(scaled=False, lr=0.01 / 16)}
 windows = [(0, 10), (20, 30), (50, 60), (110, 120)]
 print(f"{'':<14}" + "".join(f"  steps {a + 1}-{b}".ljust(22) for a, b in windows))
 print(f"{'':<14}" + "  loss  saturated     " * len(windows))
