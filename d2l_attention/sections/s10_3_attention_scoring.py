@@ -60,7 +60,7 @@ class AttentionPooling(nn.Module):
         return self.dropout(self.attention_weights) @ values
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:239
+# %% notebooks/py/10.3-attention-scoring-functions.py:238
 class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
@@ -80,7 +80,7 @@ class AdditiveAttention(AttentionPooling):
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:283
+# %% notebooks/py/10.3-attention-scoring-functions.py:282
 class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 

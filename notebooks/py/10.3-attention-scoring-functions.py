@@ -57,8 +57,8 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 # %% [markdown]
 # ![Scoring function, masking, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
 #
-# 图 10.3.1 注意力汇聚的输出是值的加权和：评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 给每个键打分，
-# 超出有效长度 $L$ 的键（填充）的分数换成 $-\infty$，softmax 之后它们的权重为 0；右侧对比加性注意力与缩放点积注意力两种评分函数
+# 图 10.3.1 评分函数给每个键打分，有效长度 $L$ 之外的键（填充）的分数换成 $-\infty$，softmax 后权重为 0，
+# 输出是值的加权和；右侧对比两种评分函数
 
 # %% [markdown]
 # ## 两种评分函数
@@ -230,9 +230,8 @@ class AttentionPooling(nn.Module):
 
 
 # %% [markdown]
-# 加性注意力的分数：把查询投影成 (`batch_size`, `num_queries`, $h$)、键投影成
-# (`batch_size`, `num_kv`, $h$)，再用索引 `None` 分别插入键轴和查询轴，广播相加就得到所有
-# “查询–键”对的隐藏表示 (`batch_size`, `num_queries`, `num_kv`, $h$)；$\tanh$ 之后由 $\mathbf{w}_v$ 压成一个数。
+# 加性注意力把两个投影用索引 `None` 分别插入键轴和查询轴，广播相加得到每个“查询–键”对的隐藏向量
+# (`batch_size`, `num_queries`, `num_kv`, $h$)，$\tanh$ 之后由 $\mathbf{w}_v$ 压成一个数。
 
 # %%
 #@save
