@@ -20,10 +20,9 @@ from torch import nn
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["draw_vectors", "direction_target", "train_additive", "KeyProjectedDotProduct",
-           "train_key_projected", "circle_scores", "show_masked_heatmaps", "retrieval_run",
-           "masking_states", "masking", "scaling_states", "score_bounds", "scaling",
-           "cost"]
+__all__ = ["draw_vectors", "direction_target", "KeyProjectedDotProduct", "jacobian_norms",
+           "circle_scores", "show_masked_heatmaps", "masking_states", "masking",
+           "scaling_states", "score_bounds", "scaling", "cost"]
 
 MASKED_GREY = "#bdbdbd"
 SATURATED = 0.01  # a row whose softmax Jacobian has Frobenius norm below this gets ~no gradient
@@ -108,84 +107,6 @@ class KeyProjectedDotProduct(nn.Module):
     @property
     def attention_weights(self):
         return self.attention.attention_weights
-
-
-@_single_threaded
-def _train_direction(attention, keys, steps, batch, lr, query_len, seed):
-    optimizer = torch.optim.Adam(attention.parameters(), lr=lr)
-    draws = torch.Generator().manual_seed(seed + 1)
-    losses = []
-    for _ in range(steps):
-        angle = torch.rand(1, batch, generator=draws) * (2 * math.pi)
-        queries = query_len * torch.stack([angle.cos(), angle.sin()], dim=-1)
-        attention(queries, keys, keys)
-        target = direction_target(queries, keys)
-        loss = -(target * torch.log(attention.attention_weights + 1e-9)).sum(dim=-1).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return attention.eval(), losses
-
-
-def train_additive(keys, num_hiddens=8, steps=300, batch=32, lr=0.05, query_len=2.0, seed=0):
-    """Train a `d2l.AdditiveAttention` (initialised after `torch.manual_seed(seed)`, as the
-    notebook's untrained one) so that its weights over the fixed 2-D `keys` (1, m, 2) match
-    `direction_target`: each step draws `batch` queries of length `query_len` at random angles
-    and minimises the cross-entropy from the target to the weights with Adam.
-    Returns the trained module (in eval mode) and the losses of every step."""
-    torch.manual_seed(seed)
-    attention = d2l.AdditiveAttention(key_size=2, query_size=2, num_hiddens=num_hiddens,
-                                      dropout=0.0)
-    return _train_direction(attention, keys, steps, batch, lr, query_len, seed)
-
-
-def train_key_projected(keys, steps=300, batch=32, lr=0.05, query_len=2.0, seed=0):
-    """`train_additive`'s training, same queries and target, for a `KeyProjectedDotProduct`:
-    the dot product with a learned 2 x 2 matrix W_k. Returns the module and the losses."""
-    torch.manual_seed(seed)
-    return _train_direction(KeyProjectedDotProduct(keys.shape[-1]), keys, steps, batch, lr,
-                            query_len, seed)
-
-
-@_single_threaded
-def retrieval_run(d, scaled, steps=120, num_keys=10, batch=32, lr=0.01, seed=0,
-                  dtype=torch.float64):
-    """A tiny training run of `d2l.DotProductAttention` with and without its 1/sqrt(d).
-
-    Each example has `num_keys` standard normal keys (d,) with scalar values; its query is one
-    of the keys seen through an unknown rotation R. A learned d x d matrix W (init N(0, 1/d), so
-    W x has unit-variance entries like the keys) maps the query back; the loss is the squared
-    error between the attention output and the value of the query's key. `scaled=False` feeds
-    sqrt(d) W x to the same class, i.e. the plain score q.k. Every step draws fresh examples
-    (the same draws for both settings). float64 by default: the unscaled run is chaotic, and in
-    float32 the CPU's kernels (AVX2 or not) shift its curve by a few steps. Returns (losses,
-    saturated): per step, the loss and the share of rows whose softmax Jacobian norm is below
-    `SATURATED`."""
-    torch.manual_seed(seed)
-    rotation = torch.linalg.qr(torch.randn(d, d, dtype=dtype))[0]
-    W = nn.Linear(d, d, bias=False, dtype=dtype)
-    nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d))
-    attention = d2l.DotProductAttention(dropout=0.0)
-    optimizer = torch.optim.Adam(W.parameters(), lr=lr)
-    draws = torch.Generator().manual_seed(seed + 1)
-    rows = torch.arange(batch)
-    losses, saturated = [], []
-    for _ in range(steps):
-        keys = torch.randn(batch, num_keys, d, generator=draws, dtype=dtype)
-        values = torch.randn(batch, num_keys, 1, generator=draws, dtype=dtype)
-        which = torch.randint(0, num_keys, (batch,), generator=draws)
-        x = (keys[rows, which] @ rotation)[:, None]  # (batch, 1, d)
-        queries = W(x) * (1.0 if scaled else math.sqrt(d))
-        out = attention(queries, keys, values)
-        loss = ((out[:, 0] - values[rows, which]) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        norms = jacobian_norms(attention.attention_weights.detach()[:, 0])
-        saturated.append((norms < SATURATED).float().mean().item())
-    return losses, saturated
 
 
 def circle_scores(num_keys=10, radius=3.0):

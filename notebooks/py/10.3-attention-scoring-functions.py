@@ -19,7 +19,7 @@
 # 10.1 节用点积给键打分，10.2 节用高斯核；两者都是先给每个“查询–键”对打一个实数分，
 # 再用 softmax 把分数变成权重。给分数的这个函数叫**注意力评分函数**（attention scoring function）。
 # 本节回答：**分数应该怎样算？** 我们实现加性注意力和缩放点积注意力（连同处理填充的掩蔽），
-# 看两者能学到什么偏好、为什么默认用点积，最后说明 $1/\sqrt{d}$ 就是 10.1 节的温度。后面各节都直接调用这里的组件。
+# 看两者能学到什么偏好、$1/\sqrt{d}$ 为什么就是 10.1 节的温度，以及为什么默认用点积。后面各节都直接调用这里的组件。
 
 # %%
 import math
@@ -30,6 +30,8 @@ from torch.nn import functional as F
 
 import d2l_attention as d2l
 from d2l_attention.explore import attention_scoring
+
+torch.set_num_threads(1)  # every tensor in this section is small: one thread is the fastest
 
 # %% [markdown]
 # ## 注意力汇聚的一般形式
@@ -55,8 +57,8 @@ from d2l_attention.explore import attention_scoring
 # %% [markdown]
 # ![Scoring function, masking, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
 #
-# 图 10.3.1 注意力汇聚的输出是值的加权和：评分函数 $a(\mathbf{q}, \mathbf{k}_i)$ 给每个键打分，
-# 超出有效长度 $L$ 的键（填充）的分数换成 $-\infty$，softmax 之后它们的权重为 0；右侧对比加性注意力与缩放点积注意力两种评分函数
+# 图 10.3.1 评分函数给每个键打分，有效长度 $L$ 之外的键（填充）的分数换成 $-\infty$，softmax 后权重为 0，
+# 输出是值的加权和；右侧对比两种评分函数
 
 # %% [markdown]
 # ## 两种评分函数
@@ -66,8 +68,7 @@ from d2l_attention.explore import attention_scoring
 # $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}) \in \mathbb{R},$$
 #
 # 可学习参数 $\mathbf{W}_q \in \mathbb{R}^{h \times q}$、$\mathbf{W}_k \in \mathbb{R}^{h \times k}$、
-# $\mathbf{w}_v \in \mathbb{R}^{h}$：一个以 $\tanh$ 为激活函数的单隐藏层 MLP，查询和键的长度可以不同。
-# 它偏爱什么样的键由参数决定，要靠训练学出来。
+# $\mathbf{w}_v \in \mathbb{R}^{h}$：一个单隐藏层 MLP，查询和键的长度可以不同，偏好要靠训练学出来。
 #
 # **缩放点积注意力**（scaled dot-product attention）要求查询和键的长度相同（都是 $d$），没有参数：
 #
@@ -76,14 +77,13 @@ from d2l_attention.explore import attention_scoring
 #
 # 它的偏好由几何决定：与查询方向一致（$\theta$ 小）**并且**长的键得分高。批量写成
 # $\operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top/\sqrt{d}\big)\mathbf{V}$（softmax 按行），就是两次矩阵乘法；
-# $1/\sqrt{d}$ 从何而来，本节最后讲。两种注意力只在打分这一步不同。实现之前先解决批量计算里的填充问题。
+# $1/\sqrt{d}$ 从何而来，后面的实验讲。实现之前先解决批量计算里的填充问题。
 
 # %% [markdown]
 # ## 掩蔽 softmax 操作
 #
-# 机器翻译等任务把长短不一的句子用填充词元（padding）补齐到同一长度放进一个小批量。
-# 填充位置不应分到任何注意力，所以给每个样本（或每个查询）一个**有效长度**（valid length）$L$，
-# 只在前 $L$ 个键上做 softmax，其余位置的权重恰好为 0：
+# 一个小批量里长短不一的句子用填充词元（padding）补齐。填充位置不应分到注意力，所以给每个样本（或每个查询）一个
+# **有效长度**（valid length）$L$，只在前 $L$ 个键上做 softmax：
 #
 # $$\alpha_i = \begin{cases}
 #   \dfrac{\exp(s_i)}{\sum_{j=1}^{L} \exp(s_j)}, & i \le L, \\[1ex]
@@ -91,7 +91,8 @@ from d2l_attention.explore import attention_scoring
 # \end{cases}$$
 #
 # 做法是在 softmax 之前把第 $L$ 个之后的分数换成 $-\infty$（$\exp(-\infty) = 0$）。
-# 第 $j$ 个键（从 0 数起）参与某一行，当且仅当 $j < L$，掩码就是一次比较。
+# **编号约定：** 公式和图 10.3.1 按数学习惯从 1 数起（$\mathbf{k}_1, \ldots, \mathbf{k}_m$，条件 $i \le L$）；
+# 代码、热图和探索器按 Python 从 0 数起（`k0`…`k9`，键 $j$ 可见当且仅当 $j < L$）。同一个键在两处的编号差 1，下文的文字跟随代码从 0 数。
 # 两个样本、每个样本两个查询、四个键，有效长度分别为 2 和 3：
 
 # %%
@@ -108,8 +109,8 @@ print(F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1).round(decimals=4))
 print(F.softmax(torch.full((4,), float("-inf")), dim=-1))
 
 # %% [markdown]
-# NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（输出零向量，填充不该分到注意力）：
-# 这一行不填 $-\infty$，softmax 之后再由 `torch.where` 置零。`valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个长度）。
+# NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（输出零向量，填充不该分到注意力）。
+# 概念上这一行的分数全是 $-\infty$（后面的探索器就这样画）；实现里为了避开 $0/0$，这一行不填 $-\infty$，softmax 之后再由 `torch.where` 置零。`valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个长度）。
 
 # %%
 #@save
@@ -152,14 +153,9 @@ assert torch.equal(masked_softmax(X, torch.tensor([2, 3])), core)
 # %% [markdown]
 # 只看 1 个键的行把全部权重给了键 0；$L = 0$ 的行和是 0 而不是 NaN。
 #
-# 再看一组有意义的分数：10 个一样长的二维键均匀排在圆上（键 $j$ 的方向角 $36° \times j$），
-# 查询 $i$ 与键 $i$ 同向，分数是 $\mathbf{q}_i^\top\mathbf{k}_j/\sqrt{2}$，不掩蔽时热图是一条对角带。两种掩蔽：
-#
-# * 每个样本一个有效长度 6（一维 `valid_lens`）：所有查询只能看键 0 到 5；
-# * 每个查询一个有效长度 $i + 1$（二维 `valid_lens` $= [1, 2, \ldots, 10]$）：第 $i$ 个查询只能看键 0 到 $i$，
-#   10.7 节的 Transformer 解码器用这种**因果掩蔽**让每个位置看不到“未来”。
-#
-# 被掩蔽的格子画成灰色，与“很小但未被掩蔽”的权重（白色）区分开。
+# 再看一组有意义的分数：10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向，不掩蔽时热图是一条对角带。
+# 中图每个样本一个有效长度 6（一维 `valid_lens`）；右图每个查询一个有效长度 $i + 1$（二维 `valid_lens`），
+# 第 $i$ 个查询只能看键 0 到 $i$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。被掩蔽的格子是灰色，很小的权重是白色。
 
 # %%
 circle_angles = torch.arange(10) * (2 * math.pi / 10)
@@ -190,15 +186,13 @@ assert torch.allclose(attention_scoring.circle_scores(10).float(), circle_scores
 assert masked_softmax(circle_scores, torch.tensor([4]))[0].argmax(dim=-1).tolist() == [0, 1, 2, 3, 3, 3, 3, 0, 0, 0]
 
 # %% [markdown]
-# 中图：查询 6 和 7 看不到自己的键，权重转到可见的键里方向最近的键 5；查询 8 和 9 转到键 0
-# （圆上键 9 的下一个就是键 0）。右图是下三角，查询 0 只能看键 0。被挤出来的权重都分给了可见的键，每行仍和为 1（上面输出的最后一行）。
+# 中图：查询 6 和 7 的权重转到可见的键里方向最近的键 5，查询 8 和 9 转到键 0（圆上键 9 的下一个）。
+# 被挤出来的权重都分给了可见的键，每行仍和为 1（上面输出的最后一行）。
 #
 # 下面的探索器并排画出掩蔽的两步：左边是分数，被掩蔽的换成 $-\infty$；右边是按行 softmax 后的权重，从中图的状态（$L = 6$）开始。
-# $\mathbf{q}_0$ 这一行的权重 0.76、0.23、0.01……就是 6 个可见分数 6.36、5.15、1.97……的 softmax，被挡住的键不进分母。
-# 滑块是有效长度 $L$；勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$，在填充之外再挡住“未来”（$L = 10$ 时就是右图）。
-# 把 $L$ 往左拖：分数不变，更多格子变成 $-\infty$，每行在剩下的键上重新归一化
-# （例如 $L = 4$ 时 $\mathbf{q}_4$ 到 $\mathbf{q}_6$ 转给 $\mathbf{k}_3$，$\mathbf{q}_7$ 到 $\mathbf{q}_9$ 转给 $\mathbf{k}_0$：
-# 它们在剩下的分数里最大）；拖到 $L = 0$ 时整张图都是灰的，行和为 0。
+# 每行的权重只是**可见**分数的 softmax：被挡住的键不进分母。滑块是有效长度 $L$；勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$
+# （$L = 10$ 时就是右图）。把 $L$ 往左拖：分数不变，每行在剩下的键上重新归一化，权重转给剩下的分数里最大的键
+# （$L = 4$ 时 $\mathbf{q}_7$ 到 $\mathbf{q}_9$ 转给 $\mathbf{k}_0$）；拖到 $L = 0$ 时整张图都是灰的，行和为 0。
 
 # %%
 attention_scoring.masking()
@@ -208,7 +202,7 @@ attention_scoring.masking()
 #
 # 两种注意力共用“掩蔽 softmax → 对值加权求和”，所以基类 `AttentionPooling` 做这两步，
 # 子类只实现评分函数 `score(queries, keys)`。训练时对权重做暂退法（dropout），随机遮住一些键值对
-# （暂退之后一行权重之和不再是 1，只是期望为 1，见下面演示的最后一行）；`attention_weights` 保存暂退之前的权重，供热图使用。
+# （见文末的“差别”）；`attention_weights` 保存暂退之前的权重，供热图使用。
 
 # %%
 #@save
@@ -236,9 +230,8 @@ class AttentionPooling(nn.Module):
 
 
 # %% [markdown]
-# 加性注意力的分数：把查询投影成 (`batch_size`, `num_queries`, $h$)、键投影成
-# (`batch_size`, `num_kv`, $h$)，再用索引 `None` 分别插入键轴和查询轴，广播相加就得到所有
-# “查询–键”对的隐藏表示 (`batch_size`, `num_queries`, `num_kv`, $h$)；$\tanh$ 之后由 $\mathbf{w}_v$ 压成一个数。
+# 加性注意力把两个投影用索引 `None` 分别插入键轴和查询轴，广播相加得到每个“查询–键”对的隐藏向量
+# (`batch_size`, `num_queries`, `num_kv`, $h$)，$\tanh$ 之后由 $\mathbf{w}_v$ 压成一个数。
 
 # %%
 #@save
@@ -262,8 +255,7 @@ class AdditiveAttention(AttentionPooling):
 
 
 # %% [markdown]
-# 看一遍中间张量的形状：2 个三维查询、4 个二维键、$h = 5$。插入 `None` 之后两个投影一个是“一列”、一个是“一行”，
-# 相加时广播成每个“查询–键”对一个 $h$ 维向量。再按公式手算查询 1 对键 3 的分数，与类的输出比较：
+# 看一遍中间张量的形状（2 个三维查询、4 个二维键、$h = 5$），再按公式手算查询 1 对键 3 的分数，与类的输出比较：
 
 # %%
 torch.manual_seed(0)
@@ -280,8 +272,7 @@ print(f"w_v . that = {(additive.w_v.weight[0] @ hidden).item():.4f};  "
       f"class: score[0, 1, 3] = {additive.score(q_demo, k_demo)[0, 1, 3].item():.4f}")
 
 # %% [markdown]
-# 分数是 (1, 2, 4)，但算出它之前要先存下 (1, 2, 4, 5) 的隐藏张量：每个“查询–键”对都有自己的 $h$ 维向量。
-# 这一点在讨论用哪种评分函数时还会用到。
+# 分数是 (1, 2, 4)，但算出它之前要先存下 (1, 2, 4, 5) 的隐藏张量：每个“查询–键”对一个 $h$ 维向量。
 
 # %% [markdown]
 # 缩放点积注意力的分数是一次批量矩阵乘法：
@@ -325,10 +316,6 @@ attention.eval()
 output = attention(torch.normal(0, 1, (2, 1, 2)), keys, values, valid_lens)
 print("dot-product output:", tuple(output.shape), output.reshape(2, 4).round(decimals=4).tolist())
 print("weights:", attention.attention_weights.reshape(2, 10).round(decimals=4))
-torch.manual_seed(0)
-dropped = attention.dropout.train()(attention.attention_weights)  # training mode: p = 0.5
-attention.eval()
-print("row sums after one dropout(0.5) draw:", [f"{x:.2f}" for x in dropped.sum(dim=-1).flatten().tolist()])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for b, L in enumerate([2, 6]):
@@ -385,7 +372,7 @@ assert torch.allclose(DotProductAttention(0.0)(q, k, v, rnd_lens),
                       F.scaled_dot_product_attention(q, k, v, attn_mask=rnd_mask), atol=1e-6)
 
 # %% [markdown]
-# 最后一行：键全被掩蔽时（$L = 0$），我们的类按约定给出零向量，这里的 PyTorch 版本也是（更早的版本见文末的“差别”）。
+# 最后一行：键全被掩蔽时（$L = 0$），我们的类按约定给出零向量，这里的 PyTorch 版本也是。
 
 # %% [markdown]
 # ## 两种评分函数给同一组键打分
@@ -403,24 +390,47 @@ d2l.plt.show()
 
 # %% [markdown]
 # 设想任务要的是“只看方向”：每个查询最关注与自己同向的键，与键的长短无关
-# （目标权重取 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。这正是几何上点积做不到的，所以问题是：
-# 给评分函数加上可学习的参数，学得会吗？比较三种评分函数：
+# （目标权重取 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。这个例子是特意挑的：目标不看长度，键组又是对称的。
+# 给评分函数加上可学习的参数，学得会吗？比较缩放点积（没有参数）、点积加一个可学习的 $2 \times 2$ 矩阵 $\mathbf{W}_k$
+# （分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，10.5 节投影的做法）和加性注意力（$h = 8$）。
 #
-# * 缩放点积，没有参数；
-# * 点积加一个可学习的 $2 \times 2$ 矩阵 $\mathbf{W}_k$：分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，
-#   即先投影键再交给 `DotProductAttention`（练习 2 的双线性注意力，也是 10.5 节多头注意力的做法）；
-# * 加性注意力（$h = 8$）。
-#
-# 后两种用同样的训练（`attention_scoring.train_key_projected` 和 `train_additive`）：300 步 Adam，
-# 每步 32 个方向随机的查询，最小化与目标权重的交叉熵。四幅热图共用一个颜色刻度：
+# 后两种用同一个训练循环 `train_direction`：300 步 Adam，每步 32 个方向随机、长度为 2 的查询，
+# 最小化目标权重与模型权重之间的交叉熵。
+
+# %%
+def train_direction(attention, keys, steps=300, batch=32, lr=0.05):
+    """Fit the attention weights over `keys` to the direction-only target; returns the losses."""
+    optimizer = torch.optim.Adam(attention.parameters(), lr=lr)
+    draws = torch.Generator().manual_seed(1)
+    losses = []
+    for _ in range(steps):
+        angle = torch.rand(1, batch, generator=draws) * (2 * math.pi)
+        queries = 2 * torch.stack([angle.cos(), angle.sin()], dim=-1)  # (1, batch, 2), length 2
+        attention(queries, keys, keys)
+        target = attention_scoring.direction_target(queries, keys)  # softmax(4 cos(angle))
+        loss = -(target * torch.log(attention.attention_weights + 1e-9)).sum(dim=-1).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+torch.manual_seed(0)
+projected = attention_scoring.KeyProjectedDotProduct(2)  # DotProductAttention on (queries, W_k keys)
+projected_losses = train_direction(projected, geo_keys)
+torch.manual_seed(0)
+trained = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
+losses = train_direction(trained, geo_keys)
+
+# %% [markdown]
+# 四幅热图共用一个颜色刻度：
 
 # %%
 target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
 dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
-projected, projected_losses = attention_scoring.train_key_projected(geo_keys, steps=300, seed=0)
 projected(geo_queries, geo_keys, geo_keys)
-trained, losses = attention_scoring.train_additive(geo_keys, steps=300, seed=0)
 trained(geo_queries, geo_keys, geo_keys)
 print(f"training loss (cross-entropy), step 1 -> 300: dot product with W_k "
       f"{projected_losses[0]:.3f} -> {projected_losses[-1]:.3f}, additive {losses[0]:.3f} -> {losses[-1]:.3f}")
@@ -450,29 +460,32 @@ assert (trained_w - target).abs().mean() < 0.5 * (projected_w - target).abs().me
 assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
 
 # %% [markdown]
-# 点积（第二幅）：$\mathbf{q}_1$ 几乎把全部权重给了同向的长键，可 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，
-# 大头给了两侧偏 60° 的长键：分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $1.41$，
-# 对 $\mathbf{k}_1$ 是 $2 \cdot 3 \cdot 0.5/\sqrt{2} = 2.12$。点积同时奖励方向和长度。
+# 点积（第二幅）：$\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，大头给了两侧偏 60° 的长键：
+# 分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $1.41$，对 $\mathbf{k}_1$ 是 $2.12$。点积同时奖励方向和长度。
 #
-# 加上 $\mathbf{W}_k$（第三幅）差距从 0.126 缩到 0.104，但只修好了一半：训练把它学成了约 $0.59\,\mathbf{I}$，
-# 即把所有分数乘以 0.59，一个温度。长键那几行因此从 0.94 降到 0.75 左右，接近目标 0.78；短键仍然只分到 0.22。
-# 为什么学不出更好的：最优的 $\mathbf{W}_k$ 里总有一个是 $c\,\mathbf{I}$。键和查询的分布在旋转 120° 和关于 $\mathbf{k}_0$ 方向的镜像下不变，
-# 损失对 $\mathbf{W}_k$ 又是凸的（分数对 $\mathbf{W}_k$ 线性，交叉熵对分数凸），把任一解对这些对称取平均不会更差，
-# 而与它们都可交换的 $2 \times 2$ 矩阵只有 $c\,\mathbf{I}$。这样的分数 $c\,\mathbf{q}^\top\mathbf{k}$ 对键长仍是线性的：
-# 键长 3 倍，分数就 3 倍。加性注意力（第四幅）的 $\tanh$ 是非线性的，它学会了“不看长度”：
-# 每个查询都把最多的权重给了同向的键，离目标的平均差距只有 0.038。
-# 实践中要“只看方向”时，常见的做法是先把 $\mathbf{q}$、$\mathbf{k}$ 归一化成单位向量再做点积
-# （余弦注意力、QK-norm），分数就只剩 $\cos\theta$。
+# 加上 $\mathbf{W}_k$（第三幅）只修好了一半：训练把它学成了约 $0.59\,\mathbf{I}$，即把所有分数乘以 0.59，一个温度；
+# 长键那几行变得接近目标，短键仍然只分到 0.22。一般说来，双线性分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}$ **不只是**温度：
+# $\mathbf{W}_k$ 可以放大某些方向、压掉某些分量（10.5 节的投影正是为此而学）。但它对键长总是线性的（键长 3 倍，分数 3 倍），
+# 而在**这组对称的键**上，最好的 $\mathbf{W}_k$ 恰好是 $c\,\mathbf{I}$（为什么见下面的注），所以这里它只能当温度用。
+# 加性注意力（第四幅）的 $\tanh$ 是非线性的，它学会了“不看长度”：每个查询都把最多的权重给了同向的键，离目标的平均差距最小。
+# 实践中要“只看方向”时，常见的做法是先把 $\mathbf{q}$、$\mathbf{k}$ 归一化成单位向量再做点积（余弦注意力、QK-norm）。
+
+# %% [markdown]
+# <details><summary>深入一步：为什么这里最好的 W_k 是 cI；与 10.2 节的联系</summary>
 #
-# **与 10.2 节的联系。** 由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
-# （中间一项整行相同，softmax 不理会），缩放点积就是高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
-# 取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：键一样长时两者给出同样的权重，上面的短键吃亏正是这一项。
+# * **对称性。** 键和查询的分布在旋转 120° 和关于 $\mathbf{k}_0$ 方向的镜像下不变；损失对 $\mathbf{W}_k$ 是凸的
+#   （分数对 $\mathbf{W}_k$ 线性，交叉熵对分数凸）。把任一最优解对这些对称变换取平均不会更差，平均出来的矩阵与这些变换都可交换，
+#   而与它们都可交换的 $2 \times 2$ 矩阵只有 $c\,\mathbf{I}$。键组不对称时这个论证不成立，最优的 $\mathbf{W}_k$ 一般不是 $c\,\mathbf{I}$。
+# * **与 10.2 节的联系。** 由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
+#   （中间一项整行相同，softmax 不理会），缩放点积就是高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
+#   取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：键一样长时两者给出同样的权重，上面的短键吃亏正是这一项。
+#
+# </details>
 
 # %% [markdown]
 # ## 实验：$1/\sqrt{d}$ 是一个温度
 #
-# 10.1 节把分数除以温度 $\tau$：$\tau$ 越小权重越尖，越大越平。$1/\sqrt{d}$ 就是 $\tau = \sqrt{d}$
-# （10.2 节的 $w^2$ 是同一个旋钮，$\tau = 1/w^2$）。为什么取 $\sqrt{d}$？若查询与键的各分量独立、均值 0、方差 1：
+# 10.1 节把分数除以温度 $\tau$：$\tau$ 越小权重越尖，越大越平。$1/\sqrt{d}$ 就是 $\tau = \sqrt{d}$。为什么取 $\sqrt{d}$？若查询与键的各分量独立、均值 0、方差 1：
 #
 # $$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d, \qquad
 #   \operatorname{Var}\!\left(\frac{\mathbf{q}^\top\mathbf{k}}{\sqrt{d}}\right) = 1.$$
@@ -482,9 +495,8 @@ assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
 # $$\frac{\partial \boldsymbol{\alpha}}{\partial \mathbf{s}} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top,
 #   \qquad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
 #
-# $\boldsymbol{\alpha}$ 趋于 one-hot 时**整个**矩阵趋于 0（Frobenius 范数：one-hot 为 0，10 个键均匀时 0.30，两个键平分时最大 0.5），
-# 这一行的分数就几乎收不到梯度，我们说它**饱和**了（下面取范数小于 0.01）。
-# 对每个 $d$ 抽 1000 个查询、各配 10 个随机键，不缩放和缩放各算：最大权重的平均值，以及饱和的行的比例。
+# $\boldsymbol{\alpha}$ 趋于 one-hot 时**整个**矩阵趋于 0（Frobenius 范数：one-hot 为 0，10 个键均匀时 0.30），
+# 这一行的分数就几乎收不到梯度，我们说它**饱和**了（下面取范数小于 0.01）。对每个 $d$ 抽 1000 个查询、各配 10 个随机键：
 
 # %%
 torch.manual_seed(0)
@@ -506,6 +518,9 @@ print(f"{'d':>6} {'mean max weight':>24} {'saturated rows':>24}")
 print(f"{'':>6} {'q.k':>11} {'q.k/sqrt(d)':>12} {'q.k':>11} {'q.k/sqrt(d)':>12}")
 for d, raw, scl in zip(dims, stats[False], stats[True]):
     print(f"{d:>6} {raw['max']:>11.3f} {scl['max']:>12.3f} {raw['saturated']:>11.0%} {scl['saturated']:>12.0%}")
+for scaled, name in ((False, "q.k"), (True, "q.k/sqrt(d)")):
+    lo, med, hi = row_norms[scaled].quantile(torch.tensor([0.05, 0.5, 0.95])).tolist()
+    print(f"d = {dims[-1]}, {name:<11} ||da/ds|| per row: median {med:.2f}, 5%-95% {lo:.2f}-{hi:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 unscaled, scaled_ = stats[False], stats[True]
@@ -536,21 +551,48 @@ fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 不缩放时，$d$ 越大权重越接近 one-hot（左图），饱和的行越多（中图），$d = 1024$ 时 78% 的行几乎收不到梯度；
-# 右图是这时每行雅可比矩阵范数的直方图：不缩放时大多数行堆在 0 附近，缩放后几乎所有行都落在 0.25 到 0.42 之间（中位数约 0.35）。
+# 不缩放时，$d$ 越大权重越接近 one-hot（左图），饱和的行越多（中图），$d = 1024$ 时大多数行几乎收不到梯度；
+# 右图是这时每行雅可比矩阵范数的直方图：不缩放时堆在 0 附近，缩放后集中在 0.35 上下（上面输出的最后两行：中位数和 5%–95% 的范围）。
 # 缩放后每个 $d$ 都一样：最大权重约 0.3，没有饱和的行。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
 #
-# 饱和对学习意味着什么？训练一个小模型看一看。每个样本有 10 个 256 维的随机键，每个键带一个标量值；
-# 查询是其中一个键经过一个未知的旋转 $\mathbf{R}$ 得到的。模型要学一个矩阵 $\mathbf{W}$，把查询 $\mathbf{x}$ 转回去，
-# 让 `DotProductAttention` 找到那个键，损失是输出与那个键的值之差的平方。
-# 每步 32 个新样本，几次训练的初始化、数据和优化器（Adam）都相同，只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$
-# （`attention_scoring.retrieval_run`）。分数放大 16 倍，每步对分数的改动也大 16 倍，所以第三次训练不缩放、学习率除以 16，
-# 排除“只是学习率太大”的解释。下表是每段 10 步的平均损失和饱和的行的比例：
+# 饱和对学习意味着什么？训练一个小模型：每个样本有 10 个 256 维的随机键，各带一个标量值；查询 $\mathbf{x}$ 是其中一个键
+# 经过未知旋转 $\mathbf{R}$ 的结果。模型学一个矩阵 $\mathbf{W}$ 把它转回去，让 `DotProductAttention` 找到那个键，损失是与那个键的值之差的平方。
+# 几次训练只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$；
+# 第三次还把学习率除以 $16 = \sqrt{256}$，排除“只是学习率太大”。
 
 # %%
-runs = {"q.k / sqrt(d)": attention_scoring.retrieval_run(d=256, scaled=True, steps=120),
-        "q.k": attention_scoring.retrieval_run(d=256, scaled=False, steps=120),
-        "q.k, lr / 16": attention_scoring.retrieval_run(d=256, scaled=False, steps=120, lr=0.01 / 16)}
+def retrieval_run(scaled, d=256, steps=120, lr=0.01, num_keys=10, batch=32):
+    """Learn W so that attention finds the key behind each rotated query; per step: loss, share saturated."""
+    torch.manual_seed(0)  # float64: the unscaled run is chaotic, and float32 rounding would shift it
+    rotation = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64))[0]  # the unknown R
+    W = nn.Linear(d, d, bias=False, dtype=torch.float64)
+    nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d))  # W x has unit-variance entries, like the keys
+    attention, optimizer = DotProductAttention(dropout=0.0), torch.optim.Adam(W.parameters(), lr=lr)
+    draws, rows = torch.Generator().manual_seed(1), torch.arange(batch)
+    losses, saturated = [], []
+    for _ in range(steps):
+        keys = torch.randn(batch, num_keys, d, generator=draws, dtype=torch.float64)
+        values = torch.randn(batch, num_keys, 1, generator=draws, dtype=torch.float64)
+        which = torch.randint(0, num_keys, (batch,), generator=draws)  # the key behind each query
+        x = (keys[rows, which] @ rotation)[:, None]  # (batch, 1, d)
+        queries = W(x) if scaled else W(x) * math.sqrt(d)  # unscaled: the score is plain q.k
+        loss = ((attention(queries, keys, values)[:, 0] - values[rows, which]) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        norms = attention_scoring.jacobian_norms(attention.attention_weights.detach()[:, 0])
+        saturated.append((norms < 0.01).float().mean().item())
+    return losses, saturated
+
+
+# %% [markdown]
+# 下表是每段 10 步的平均损失和饱和的行的比例：
+
+# %%
+runs = {"q.k / sqrt(d)": retrieval_run(scaled=True),
+        "q.k": retrieval_run(scaled=False),
+        "q.k, lr / 16": retrieval_run(scaled=False, lr=0.01 / 16)}
 windows = [(0, 10), (20, 30), (50, 60), (110, 120)]
 print(f"{'':<14}" + "".join(f"  steps {a + 1}-{b}".ljust(22) for a, b in windows))
 print(f"{'':<14}" + "  loss  saturated     " * len(windows))
@@ -568,52 +610,27 @@ assert max(scaled_losses[30:]) < 0.2 and sum(scaled_losses[30:]) < 0.1 * sum(raw
 assert sum(slow_losses[100:]) > sum(raw_losses[100:]) > 3 * sum(scaled_losses[100:])
 
 # %% [markdown]
-# 缩放的模型一开始没有饱和的行，二十几步就学会了（损失 0.04），之后饱和的行升到三分之二：
-# 这些行饱和在**正确**的键上（损失是 0），那不是问题。不缩放的模型前 10 步平均有 57% 的行饱和在随机的键上，
-# 这些行的梯度几乎为 0，只靠其余的行推动 $\mathbf{W}$，损失曲线又慢又抖，120 步后还在 0.2 以上。
-# 学习率除以 16 没有帮助，反而更糟：损失停在 1.6 上下，饱和的行一直在 54% 到 61%。问题在于**一开始**就饱和。
+# 缩放的模型一开始没有饱和的行，二十几步就学会了；之后饱和的行变多，但它们饱和在**正确**的键上（损失接近 0），那不是问题。
+# 不缩放的模型一开始就有一半以上的行饱和在随机的键上，这些行的梯度几乎为 0，损失曲线又慢又抖。
+# 学习率除以 16 没有帮助，反而更糟。问题在于**一开始**就饱和。
 #
 # ### 动手试试：温度
 #
-# 探索器与上面的实验一样用 10 个键：抽一个 512 维的查询和 10 个键，维度为 $d$ 时取它们的前 $d$ 个分量，
-# 所以换 $d$ 时查询大体不变。上图是分数，纵轴随除数而定、不随 $d$ 变，拖动 $d$ 就能看出分数的散布变大、不变还是变小；
-# 中图是权重；最下面是分数的标准差、最大权重，以及另外 500 个查询的平均最大权重和饱和的行的比例。
-# 第二个菜单是除数，即温度 $\tau$：1（不缩放）、$\sqrt{d}$（本节）或 $d$。它从 $d = 512$、不缩放开始：
-# 分数从 $-40$ 散到 $23$，权重全落在键 2 上，500 个查询里 65% 的行饱和。
-# 选 $\sqrt{d}$：标准差 0.85，最大权重 0.25，500 个查询平均 0.31（与上表的约 0.3 一致），没有饱和的行；
-# 在这个除数下把 $d$ 从 2 调到 512，点的散布基本不变。
+# 探索器抽一个 512 维的查询和 10 个键，维度为 $d$ 时取它们的前 $d$ 个分量。上图是分数（纵轴随除数而定、不随 $d$ 变），
+# 中图是权重；第二个菜单是除数，即温度 $\tau$：1（不缩放）、$\sqrt{d}$ 或 $d$。一个查询的柱子很嘈杂，请读**最下面一行**：
+# 另外 500 个查询的平均最大权重和饱和的行的比例。它从 $d = 512$、不缩放开始：权重全落在一个键上，65% 的行饱和。
+# 选 $\sqrt{d}$ 后再把 $d$ 从 2 拖到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行，这就是“形状不随 $d$ 变”。
 
 # %%
 attention_scoring.scaling()
-
-# %% [markdown]
-# <details><summary>与书中代码的差别</summary>
-#
-# * **掩蔽的填充值。** 书中把被掩蔽的分数换成 $-10^6$；这里换成 $-\infty$。$-10^6$ 只是“很负”，
-#   它的权重为 0 要靠 $\exp$ 下溢，而 $-\infty$ 不论分数的尺度和数据类型都给出严格的 0
-#   （float16 最大只能表示 65504，书中的赋值在半精度下得到的本来就是 $-\infty$）。
-# * **$L = 0$ 的行。** 书中的做法对这一行给出均匀的 $1/m$：注意力输出变成填充位置上值的平均，
-#   纯填充的内容“泄漏”进下游计算；这里给出全 0。`masked_softmax` 不先检查“这一批有没有 $L = 0$ 的行”
-#   （在 GPU 上那要同步主机），对有有效键的行，结果与“只填充再 softmax”逐位相同。
-#   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起（PyTorch PR #133882）对这样的行也返回 0，更早的版本返回 NaN。
-# * **基类。** 书中 `AdditiveAttention` 和 `DotProductAttention` 各自写完整的 `forward`；这里共用基类
-#   `AttentionPooling`，子类只写 `score`。构造参数、属性名
-#   （`W_k`、`W_q`、`w_v`、`attention_weights`、`dropout`）和 `state_dict` 都与书中相同，书中的代码照常运行。
-# * **暂退法。** 书中的演示都在评估模式；`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
-#   所以一次暂退后一行权重的和不是 1，只有期望是 1（第 4 章）。
-# * **形状检查。** `d2l.check_shape`、`d2l.check_valid_lens`、`d2l.check_qkv` 在形状不对时给出说明如何修改的错误信息；书中没有这些检查。
-#
-# </details>
 
 # %% [markdown]
 # ## 用哪一种、为什么
 #
 # 实践中默认用缩放点积注意力，原因有两个。
 #
-# * **计算。** 点积注意力的全部分数是一次矩阵乘法 $\mathbf{Q}\mathbf{K}^\top$，中间结果只有 (b, n, m) 个数；
-#   加性注意力要先把每个查询–键对展开成 $h$ 维的隐藏向量（上面的 (1, 2, 4, 5)），中间张量是 (b, n, m, h)，大 $h$ 倍。
-#   下面实测一次前向加反向：8 个样本、128 个查询、128 个键值对、$d = h = 64$（`attention_scoring.cost`）。
-#   内存是自动微分为反向传播保存的张量，它们一直留到反向结束。
+# * **计算。** 点积注意力的分数是一次矩阵乘法，中间结果是 (b, n, m)；加性注意力的隐藏张量是 (b, n, m, h)，大 $h$ 倍。
+#   下面实测一次前向加反向（8 个样本、128 个查询和键值对、$d = h = 64$），内存是自动微分为反向传播保存的张量。
 
 # %% tags=["nbval-ignore-output"]
 measured = attention_scoring.cost(batch_size=8, num_queries=128, num_kv=128, size=64)
@@ -627,25 +644,46 @@ assert m_add > 8 * 128 * 128 * 64 * 4 > 20 * m_dot  # the (b, n, m, h) hidden te
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 加性注意力为反向传播保存了 33 MiB，其中 32 MiB 是 (8, 128, 128, 64) 的 float32 隐藏张量；点积只保存 1.25 MiB，
-# 少 27 倍（点积只保存 $\mathbf{Q}$、$\mathbf{K}$、$\mathbf{V}$ 和 (b, n, m) 的权重）。时间随机器和负载变化，这次运行里加性注意力慢了一个数量级以上。
+# 加性注意力保存的 33 MiB 里 32 MiB 是 (8, 128, 128, 64) 的 float32 隐藏张量；点积只保存 $\mathbf{Q}$、$\mathbf{K}$、$\mathbf{V}$ 和权重，1.25 MiB。
+# 时间随机器和负载变化，这次运行里加性注意力慢了一个数量级以上。
 #
-# * **参数在上游。** 上面的几何演示是特意挑的：目标“只看方向、不看长度”正是点积的形式做不到的。
-#   10.5–10.7 节里查询和键是学出来的投影 $\mathbf{W}_q\mathbf{q}$、$\mathbf{W}_k\mathbf{k}$，
-#   分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 是一个可学习的双线性函数（上面的第三幅图、练习 2）：
-#   投影可以让点积偏向某些方向、忽略某些分量，偏好学在投影里；“完全不看长度”需要时先归一化（QK-norm）就够了。
-#
-# 查询和键长度不同不是加性注意力独有的长处：双线性注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}$（练习 2）同样处理 $q \ne k$，
-# 仍然只是矩阵乘法。加性注意力真正独有的是分数经 $\tanh$ 非线性、且有界；需要这两点时才用它。
+# * **参数在上游。** 10.5–10.7 节里查询和键是学出来的投影，分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$
+#   是可学习的双线性函数（练习 2，它也能处理 $q \ne k$）：偏好学在投影里，仍然只是矩阵乘法。
+#   加性注意力独有的是分数经 $\tanh$ 非线性、且有界；需要这两点时才用它。
 #
 # ## 小结
 #
-# * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的。
-# * 掩蔽 softmax 把有效长度之外的分数换成 $-\infty$，这些权重严格为 0；$L = 0$ 的行给出全 0 而不是 NaN。`valid_lens` 可以每个样本一个，也可以每个查询一个（因果掩蔽）。
-# * 缩放点积注意力的偏好写在几何里：方向一致且长的键得分高；给键加上可学习的投影只相当于调温度，分数仍对键长线性。加性注意力的分数有界，经 $\tanh$ 能学出点积的形式表达不了的偏好，例如“只看方向”。
-# * 缩放点积注意力在计算上更高效（实测：反向传播要保存的内存少几十倍，也快得多），查询和键的投影又可以学习，所以它是默认选择。
-# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时点积的方差随 $d$ 增长，softmax 一开始就饱和，大多数行收不到梯度，训练慢得多；缩放后 softmax 的形状不随 $d$ 变化。
+# * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的；有效长度之外的权重严格为 0，$L = 0$ 的行全为 0。
+# * 点积偏爱方向一致且长的键。可学习的投影能让它偏向某些方向、忽略某些分量，但分数仍对键长线性
+#   （在本节对称的键组上，最好的投影是 $c\,\mathbf{I}$，只起温度的作用）；加性注意力经 $\tanh$ 能学会“只看方向”。
+# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时 softmax 一开始就饱和，梯度消失，训练慢得多；缩放后 softmax 的形状不随 $d$ 变。
+# * 缩放点积注意力省内存、快得多，偏好又可以学在投影里，所以它是默认选择。
+
+# %% [markdown]
+# <details><summary>与书中代码的差别</summary>
 #
+# * **掩蔽的填充值。** 书中用 $-10^6$，它的权重为 0 要靠 $\exp$ 下溢；$-\infty$ 在任何尺度和数据类型下都给出严格的 0
+#   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$）。
+# * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$，填充位置的值“泄漏”进输出；这里给出全 0。
+#   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起（PR #133882）也返回 0，更早的版本返回 NaN。
+# * **基类。** 书中两个类各写完整的 `forward`；这里共用基类 `AttentionPooling`，子类只写 `score`。
+#   构造参数、属性名和 `state_dict` 都与书中相同，书中的代码照常运行。
+# * **暂退法。** 书中的演示都在评估模式；`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
+#   所以一次暂退后一行权重的和不是 1，只有**期望**是 1。下面对小例子的点积权重抽一次、再抽 10000 次取平均：
+#   这一次第一行的和是 0，因为它仅有的 2 个可见键恰好都被遮住，这一步的输出是零向量；平均下来两行都接近 1。
+# * **形状检查。** `d2l.check_shape` 等在形状不对时说明如何修改；书中没有这些检查。
+#
+# </details>
+
+# %%
+torch.manual_seed(0)
+drop = nn.Dropout(0.5).train()
+toy_weights = attention.attention_weights  # (2, 1, 10): rows 1/2, 1/2 and 1/6 x 6
+print("row sums, one draw:          ", [f"{x:.2f}" for x in drop(toy_weights).sum(dim=-1).flatten().tolist()])
+mean_sums = drop(toy_weights[:, 0].expand(10000, 2, 10)).sum(dim=-1).mean(dim=0)  # 10000 independent draws
+print("row sums, mean of 10000 draws:", [f"{x:.3f}" for x in mean_sums.tolist()])
+
+# %% [markdown]
 # ## 练习
 #
 # ### 练习 1
