@@ -124,8 +124,8 @@ class TensorBatches:
 
     Does what `DataLoader(TensorDataset(*arrays), batch_size, shuffle=is_train)` does for
     in-memory tensors, but slices each batch with one indexing op per tensor instead of collating
-    `batch_size` single samples: on a CPU that is over ten times faster for small batches. The
-    order is reshuffled (from torch's global generator) on every pass when `shuffle` is true.
+    `batch_size` single samples (far less Python per batch). The order is reshuffled (from
+    torch's global generator) on every pass when `shuffle` is true.
     """
 
     def __init__(self, arrays, batch_size, shuffle=True):

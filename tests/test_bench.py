@@ -1,6 +1,7 @@
 """Smoke test of `make bench` (tools/bench.py): a --quick run, its output format."""
 
 import dataclasses
+import json
 import re
 import shlex
 
@@ -9,6 +10,8 @@ import pytest
 import torch
 
 import d2l_attention as d2l
+
+bench.load_library()  # the tool imports torch and the library only when a benchmark runs
 
 NUM = r"\d+(\.\d+)?"
 RUN_LINE = re.compile(
@@ -105,6 +108,17 @@ def test_bad_arguments_are_rejected(argv, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(argv)
     assert "error" in capsys.readouterr().err
+
+
+def test_a_worker_gets_the_whole_command_with_its_one_run_filled_in():
+    args = bench.parse_args(["--models", "bahdanau", "--threads", "2", "--heldout",
+                             "--train-pairs", "300"])
+    cmd = bench.worker_command(args, "bahdanau", 3, 7, ("cut_padding",))
+    assert cmd[-2] == "--worker"
+    job = json.loads(cmd[-1])
+    assert (job["models"], job["seeds"], job["epochs"], job["without"]) == (
+        ["bahdanau"], 3, 7, ["cut_padding"])
+    assert (job["threads"], job["heldout"], job["train_pairs"]) == (2, True, 300)
 
 
 def test_bench_trains_the_taught_classes():

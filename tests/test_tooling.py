@@ -326,12 +326,16 @@ def test_generated_headers_use_posix_paths():
     assert "make sync execute" in text and "tools/book.py execute" in text
 
 
-def test_pass_through_commands_keep_their_options():
+def test_commands_parse_their_own_options():
+    """Each tool module's parser takes its options; the command's words are kept as typed."""
     args = book.parse(["bench", "--quick", "--seeds", "2"])
-    assert args.cmd == "bench" and args.args == ["--quick", "--seeds", "2"]
+    assert args.cmd == "bench" and args.quick and args.seeds == 2
+    assert args.argv == ["--quick", "--seeds", "2"]
     args = book.parse(["--torch", "cpu", "grade-check", "--sections", "10.1"])
-    assert args.torch == "cpu" and args.args == ["--sections", "10.1"]
+    assert args.torch == "cpu" and args.command == "grade-check" and args.sections == ["10.1"]
     assert book.parse(["lib", "--check"]).check
+    with pytest.raises(SystemExit):
+        book.parse(["bench", "--no-such-option"])
 
 
 @pytest.mark.subprocess

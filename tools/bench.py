@@ -55,9 +55,16 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+torch = d2l = None  # imported by load_library(), when a benchmark runs
 
-import d2l_attention as d2l
+
+def load_library():
+    """Import torch and the library. Not at the top: `tools/book.py` builds every command's
+    parser before the project's environment exists, and must work while the library is broken."""
+    global torch, d2l
+    import torch
+
+    import d2l_attention as d2l
 
 QUICK_EPOCHS = 3
 RECIPES = {  # name: its configuration (sizes, training settings, `.net`), saved from a notebook
@@ -317,17 +324,11 @@ def measure_speedups(args):
 # --- process handling ----------------------------------------------------------------------
 
 def worker_command(args, model, seed, epochs, without=()):
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--models", model,
-           "--seeds", str(seed), "--epochs", str(epochs), "--threads", str(args.threads),
-           "--train-pairs", str(args.train_pairs), "--test-pairs", str(args.test_pairs),
-           "--heldout-epochs", str(args.heldout_epochs)]
-    if args.device:
-        cmd += ["--device", args.device]
-    if args.heldout:
-        cmd.append("--heldout")
-    if without:
-        cmd += ["--without", ",".join(without)]
-    return cmd
+    """A fresh process that trains one run: this command's options, serialized, with the one
+    model, seed, epochs and switched-off speed-ups filled in."""
+    job = {k: getattr(args, k) for k in vars(parse_args([])) if k != "argv"}
+    job.update(models=[model], seeds=seed, epochs=epochs, without=list(without))
+    return [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
 
 
 def run_in_subprocess(args, kernel, model, seed, epochs, without=()):
@@ -343,11 +344,11 @@ def run_in_subprocess(args, kernel, model, seed, epochs, without=()):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python tools/book.py bench",
-        description="Train the chapter's translators with the notebooks' settings; print speed, "
-                    "final loss and BLEU, over seeds and CPU kernels, or on held-out pairs.")
+DESCRIPTION = ("Train the chapter's translators with the notebooks' settings; print speed, "
+               "final loss and BLEU, over seeds and CPU kernels, or on held-out pairs.")
+
+
+def add_arguments(parser):
     parser.add_argument("--seeds", type=int, default=1,
                         help="train with seeds 0..SEEDS-1 and summarize (default 1)")
     parser.add_argument("--quick", action="store_true",
@@ -389,8 +390,10 @@ def parse_args(argv=None):
                              "date, torch version, CPU kernel and threads) for the appendix")
     parser.add_argument("--verbose", action="store_true",
                         help="also print the translations of every run")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+
+
+def finish(parser, args):
+    """Check the parsed options and normalise the lists (errors exit through `parser`)."""
     known = HELDOUT_MODELS if args.heldout else RECIPES
     models = ([m.strip() for m in args.models.split(",") if m.strip()] if args.models
               else list(known))
@@ -398,7 +401,7 @@ def parse_args(argv=None):
     if unknown or not models:
         parser.error(f"--models {args.models!r}: choose from {', '.join(known)}")
     for name in ("seeds", "threads", "jobs", "train_pairs", "test_pairs", "heldout_epochs"):
-        if getattr(args, name) < (0 if args.worker and name == "seeds" else 1):
+        if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: use 1 or more")
     if args.against and (args.heldout or args.kernels):
         parser.error("--against compares the notebooks' training runs: leave out --heldout and "
@@ -411,6 +414,22 @@ def parse_args(argv=None):
     args.kernels = ([k.strip().lower() for k in args.kernels.split(",") if k.strip()]
                     if args.kernels else None)
     return args
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python tools/book.py bench", description=DESCRIPTION)
+    add_arguments(parser)
+    args = finish(parser, parser.parse_args(argv))
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
+
+
+def register(sub):
+    """The `bench` command of tools/book.py."""
+    parser = sub.add_parser("bench", help="train the translators: speed, loss, BLEU",
+                            description=DESCRIPTION)
+    add_arguments(parser)
+    parser.set_defaults(run=lambda args: cli(finish(parser, args)))
 
 
 def epochs_for(args, model):
@@ -430,17 +449,40 @@ def save(args, argv, figures):
     print(f"wrote {results.write(args.save, command, figures)}")
 
 
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parse_args(argv)
+def run_worker(job):
+    """One run in this process (a worker started by `run_in_subprocess`); one JSON line."""
+    load_library()
+    args = argparse.Namespace(**json.loads(job))
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else d2l.try_gpu()
-    if args.worker:  # one run, one JSON line (--seeds is the seed here)
-        model, seed = args.models[0], args.seeds
-        r = (run_heldout(model, seed, args, device) if args.heldout
-             else run(model, seed, epochs_for(args, model), device, args.without))
-        print(json.dumps(r))
-        return 0
+    model, seed = args.models[0], args.seeds
+    r = (run_heldout(model, seed, args, device) if args.heldout
+         else run(model, seed, epochs_for(args, model), device, args.without))
+    print(json.dumps(r))
+    return 0
+
+
+def main(argv=None):
+    return cli(parse_args(argv))
+
+
+def cli(args):
+    """`run_command`, with a missing data set reported in one line that says what to do."""
+    try:
+        return run_command(args)
+    except Exception as e:
+        if d2l is None or not isinstance(e, d2l.DataError):
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def run_command(args):
+    """The benchmark `args` (parsed and checked) ask for; prints its figures, returns 0."""
+    load_library()
+    argv = args.argv
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device) if args.device else d2l.try_gpu()
     if args.against or args.speedups:
         figures = compare(args) if args.against else measure_speedups(args)
         if args.save:
@@ -515,7 +557,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except d2l.DataError as e:  # no data and no network: one message that says what to do
-        sys.exit(f"error: {e}")
+    if sys.argv[1:2] == ["--worker"]:
+        sys.exit(run_worker(sys.argv[2]))
+    sys.exit(main())

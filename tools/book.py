@@ -32,10 +32,12 @@ unset, Linux without an NVIDIA GPU gets the CPU-only one).
 The tools are small modules beside this file, one responsibility each: common (paths,
 chapters.yml), environment (the venv), export (`lib`), nbtools (sync, pairs, execute, nbval,
 stats), htmlbook (`html` and the appendix page with appendix.py), grading (nbgrader), figures,
-browser (`e2e`), bench, results. This file is the command line. Every module imports only the
-standard library (and its siblings) at the top: the tool must run before anything is installed.
-None imports `d2l_attention`, except bench (it trains the library's models), so the tool works
-while the generated library is broken.
+browser (`e2e`), bench, results. Each adds its commands to this command line (`register`: its
+parser and the function that runs it), and every command runs in this process; only bench starts
+fresh processes (a run under another CPU kernel). Every module imports only the standard library
+(and its siblings) at the top, figures aside (matplotlib; outside the environment its command is
+parsed after the tool re-runs itself inside it): the tool must run before anything is installed,
+and while the generated library is broken (bench imports torch and `d2l_attention` when it runs).
 """
 
 from __future__ import annotations
@@ -48,18 +50,23 @@ import sys
 import time
 from pathlib import Path
 
+import bench
 import browser
 import common
 import environment
 import export
+import grading
 import htmlbook
 import nbtools
 
-FIGURES_SCRIPT = common.ROOT / "tools" / "figures.py"
+try:
+    import figures
+except ImportError:  # matplotlib: only inside the project's environment, where commands run
+    figures = None
 
-
-GRADING_SCRIPT = common.ROOT / "tools" / "grading.py"
-
+# Each tool module adds its commands to the command line (`register`) with the function that
+# runs them; this file adds its own below. Every command runs in this process.
+TOOLS = [nbtools, export, figures, htmlbook, grading, bench, browser]
 
 LINT_PATHS = ["d2l_attention", "tests", "tools", "notebooks", "conftest.py"]
 
@@ -71,9 +78,7 @@ def cmd_student(out_dir: Path) -> int:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="d2l-student-") as course:
-        status = cmd_grading("assignments", ["--out", course])
-        if status:
-            return status
+        grading.assignments(Path(course))
         releases = sorted(Path(course, "release").glob("*/*.ipynb"))
         for nb in releases:
             shutil.copy2(nb, out_dir / nb.name)
@@ -93,25 +98,11 @@ def cmd_lint() -> int:
     return common.python_module("ruff", "check", *LINT_PATHS, what="ruff")
 
 
-def cmd_figures(check: bool) -> int:
-    args = [sys.executable, str(FIGURES_SCRIPT)] + (["--check"] if check else [])
-    return subprocess.run(args, cwd=common.ROOT).returncode
-
-
-def cmd_grading(command: str, args: list[str]) -> int:
-    """nbgrader course tooling (tools/grading.py): `assignments`, `grade-check`."""
-    if args[:1] == ["--"]:
-        args = args[1:]
-    cmd = [sys.executable, str(GRADING_SCRIPT), command, *args]
-    return subprocess.run(cmd, cwd=common.ROOT).returncode
-
-
 def cmd_data(check_only: bool) -> int:
     """Download and verify fra-eng (or verify D2L_DATA_DIR); with `check_only`, fail fast."""
-    args = ["--check"] if check_only else []
-    # Not `-m d2l_attention.data`: the package imports that module first, and runpy warns.
-    code = "import sys; from d2l_attention.data import cli; sys.exit(cli(sys.argv[1:]))"
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=common.ROOT).returncode
+    from d2l_attention.data import cli  # not at the top: the tool works while it is broken
+
+    return cli(["--check"] if check_only else [])
 
 
 QUICK_MARKERS = "not (data or build or subprocess or install or e2e)"
@@ -128,15 +119,13 @@ def cmd_test(pytest_args: list[str], quick: bool = False) -> int:
         ("lint", cmd_lint),
         ("notebook pairs (.ipynb vs .py)", nbtools.cmd_check_pairs),
         ("generated library vs #@save cells", lambda: export.cmd_lib(check=True)),
-        ("figures vs tools/figures.py", lambda: cmd_figures(check=True)),
+        ("figures vs tools/figures.py", lambda: figures.main(["--check"])),
         # Before the slow steps: without data the notebooks of 10.4/10.7 cannot run.
         ("data (fra-eng)", lambda: cmd_data(check_only=True)),
         ("unit tests", lambda: common.python_module(
             "pytest", "-q", "tests", "--ignore=tests/e2e", "-m", "not install", *pytest_args)),
         (f"nbval: {' '.join(notebooks)}", lambda: nbtools.cmd_nbval(notebooks)),
     ]
-    if not FIGURES_SCRIPT.exists():
-        steps = [s for s in steps if not s[0].startswith("figures")]
     start = time.perf_counter()
     for name, step in steps:
         print(f"==> {name}", flush=True)
@@ -180,13 +169,6 @@ def cmd_lab(port: int, ip: str, dry_run: bool, teacher: bool = False) -> int:
         return 0
 
 
-def cmd_bench(args: list[str]) -> int:
-    if args[:1] == ["--"]:
-        args = args[1:]
-    return subprocess.run([sys.executable, str(common.ROOT / "tools" / "bench.py"), *args],
-                          cwd=common.ROOT).returncode
-
-
 def cmd_clean() -> int:
     """Remove the venv, caches and build outputs (keeps the data cache)."""
     for name in (".venv", "build", ".pytest_cache", ".ruff_cache", ".hypothesis"):
@@ -200,6 +182,38 @@ def cmd_clean() -> int:
 
 
 NO_ENVIRONMENT = {"setup", "clean"}
+
+
+def register(sub) -> None:
+    """This file's own commands."""
+    sub.add_parser("setup", help="create or refresh the virtual environment")
+    p = sub.add_parser("lab", help="open JupyterLab on notebooks/ (token, loopback)")
+    p.add_argument("--port", type=int, default=int(os.environ.get("LAB_PORT") or 8888))
+    p.add_argument("--ip", default="127.0.0.1", help="address to listen on (default loopback only)")
+    p.add_argument("--dry-run", action="store_true", help="print the command, start nothing")
+    p.add_argument("--teacher", action="store_true",
+                   help="show nbgrader's menus and panels (hidden for readers)")
+    p.set_defaults(run=lambda a: cmd_lab(a.port, a.ip, a.dry_run, a.teacher))
+    p = sub.add_parser("test", help="run everything CI checks")
+    p.add_argument("--quick", action="store_true",
+                   help="only the fast unit tests (no data, builds, subprocesses, notebooks)")
+    p.add_argument("pytest_args", nargs="*", help="extra arguments for the unit tests")
+    p.set_defaults(run=lambda a: cmd_test(a.pytest_args, a.quick))
+    sub.add_parser("lint", help="ruff over the library, tests, tools and notebook twins"
+                   ).set_defaults(run=lambda a: cmd_lint())
+    p = sub.add_parser("data", help="download and verify the fra-eng data set")
+    p.add_argument("--check", action="store_true",
+                   help="only check that the data can be had; fail fast otherwise")
+    p.set_defaults(run=lambda a: cmd_data(a.check))
+    sub.add_parser("notebooks", help="print the written notebooks, in chapter order"
+                   ).set_defaults(run=lambda a: print(" ".join(
+                       s["notebook"] for s in common.load_sections())) or 0)
+    p = sub.add_parser("student", help="write the student edition (nbgrader's release)")
+    p.add_argument("--out", type=Path, default=common.ROOT / "build" / "student")
+    p.set_defaults(run=lambda a: cmd_student(a.out))
+    sub.add_parser("install-check", help="run the README's without-make commands in a new venv"
+                   ).set_defaults(run=lambda a: cmd_install_check())
+    sub.add_parser("clean", help="remove .venv, caches and build outputs")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -217,72 +231,22 @@ def build_parser() -> argparse.ArgumentParser:
                              "Linux it bundles CUDA, several GB); 'auto' (the default) takes the "
                              "CPU-only build on Linux without an NVIDIA GPU. Also $D2L_TORCH")
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
-    sub.add_parser("setup", help="create or refresh the virtual environment")
-    p_lab = sub.add_parser("lab", help="open JupyterLab on notebooks/ (token, loopback)")
-    p_lab.add_argument("--port", type=int, default=int(os.environ.get("LAB_PORT") or 8888))
-    p_lab.add_argument("--ip", default="127.0.0.1",
-                       help="address to listen on (default loopback only)")
-    p_lab.add_argument("--dry-run", action="store_true", help="print the command, start nothing")
-    p_lab.add_argument("--teacher", action="store_true",
-                       help="show nbgrader's menus and panels (hidden for readers)")
-    p_test = sub.add_parser("test", help="run everything CI checks")
-    p_test.add_argument("--quick", action="store_true",
-                        help="only the fast unit tests (no data, builds, subprocesses, notebooks)")
-    p_test.add_argument("pytest_args", nargs="*", help="extra arguments for the unit tests")
-    sub.add_parser("lint", help="ruff over the library, tests, tools and notebook twins")
-    p_data = sub.add_parser("data", help="download and verify the fra-eng data set")
-    p_data.add_argument("--check", action="store_true",
-                        help="only check that the data can be had; fail fast otherwise")
-    sub.add_parser("notebooks", help="print the written notebooks, in chapter order")
-    p_stats = sub.add_parser("stats", help="per section: visible code lines, checks, prose")
-    p_stats.add_argument("--check", action="store_true",
-                         help="fail when a section misses a lesson-first target")
-    sub.add_parser("sync", help="pair notebooks/10.*.py with their .ipynb (newer wins)")
-    p_lib = sub.add_parser("lib", help="generate d2l_attention/sections from #@save cells")
-    p_lib.add_argument("--check", action="store_true", help="fail instead of writing")
-    p_exe = sub.add_parser("execute", help="rebuild the library, then execute notebooks in place")
-    p_exe.add_argument("paths", nargs="*")
-    p_exe.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
-    p_exe.add_argument("--times", action="store_true",
-                       help="only run and time the notebooks (stored outputs unchanged); write "
-                            "results/execute-times.json")
-    sub.add_parser("check-pairs", help="fail if a notebook and its .py twin differ")
-    p_nbval = sub.add_parser("nbval", help="re-run notebooks and compare with their stored outputs")
-    p_nbval.add_argument("paths", nargs="*", help="notebooks (default: all written ones)")
-    p_fig = sub.add_parser("figures", help="draw the diagrams into notebooks/figures/")
-    p_fig.add_argument("--check", action="store_true", help="fail if a committed figure is stale")
-    p_stu = sub.add_parser("student", help="write the student edition (nbgrader's release)")
-    p_stu.add_argument("--out", type=Path, default=common.ROOT / "build" / "student")
-    p_html = sub.add_parser("html", help="build the static offline HTML book")
-    p_html.add_argument("--out", type=Path, default=common.ROOT / "build" / "html")
-    p_bench = sub.add_parser("bench", help="train the translators: speed, loss, BLEU",
-                             add_help=False)
-    p_bench.add_argument("args", nargs=argparse.REMAINDER,
-                         help="arguments for tools/bench.py (try `bench --help`)")
-    for name, text in (("assignments", "build the nbgrader course (source + release) in build/"),
-                       ("grade-check", "prove autograding works, offline, in a temporary course")):
-        p_grade = sub.add_parser(name, help=text, add_help=False)
-        p_grade.add_argument("args", nargs=argparse.REMAINDER,
-                             help=f"arguments for tools/grading.py {name} (try `{name} --help`)")
-    sub.add_parser("e2e", help="browser tests in Debian's chromium (build/e2e/)")
-    sub.add_parser("install-check", help="run the README's without-make commands in a new venv")
-    sub.add_parser("clean", help="remove .venv, caches and build outputs")
+    register(sub)
+    for tool in TOOLS:
+        if tool is not None:
+            tool.register(sub)
+    if figures is None:  # outside the environment: the command re-runs inside it, parsed there
+        sub.add_parser("figures", help="draw the diagrams into notebooks/figures/")
     return parser
 
 
-PASS_THROUGH = {"bench", "assignments", "grade-check"}
-
-
 def parse(argv: list[str]) -> argparse.Namespace:
-    """Parse the command line; everything after a pass-through command goes to it unparsed
-    (argparse would take `bench --quick` as an unknown option of this tool)."""
     parser = build_parser()
-    for i, word in enumerate(argv):
-        if word in PASS_THROUGH:
-            args = parser.parse_args(argv[:i + 1])
-            args.args = argv[i + 1:]
-            return args
-    return parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not (args.cmd == "figures" and figures is None):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.argv = argv[argv.index(args.cmd) + 1:]  # the command's own words, as typed
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -297,28 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     status = environment.enter_environment(args, argv, Path(__file__))
     if status is not None:
         return status
-    commands = {
-        "lab": lambda: cmd_lab(args.port, args.ip, args.dry_run, args.teacher),
-        "test": lambda: cmd_test(args.pytest_args, args.quick),
-        "lint": cmd_lint,
-        "data": lambda: cmd_data(args.check),
-        "notebooks": lambda: print(" ".join(s["notebook"] for s in common.load_sections())) or 0,
-        "stats": lambda: nbtools.cmd_stats(args.check),
-        "sync": nbtools.cmd_sync,
-        "lib": lambda: export.cmd_lib(args.check),
-        "execute": lambda: nbtools.cmd_execute(args.paths, args.timeout, args.times),
-        "check-pairs": nbtools.cmd_check_pairs,
-        "nbval": lambda: nbtools.cmd_nbval(args.paths),
-        "figures": lambda: cmd_figures(args.check),
-        "student": lambda: cmd_student(args.out),
-        "html": lambda: htmlbook.cmd_html(args.out),
-        "bench": lambda: cmd_bench(args.args),
-        "assignments": lambda: cmd_grading("assignments", args.args),
-        "grade-check": lambda: cmd_grading("grade-check", args.args),
-        "e2e": browser.cmd_e2e,
-        "install-check": cmd_install_check,
-    }
-    return commands[args.cmd]()
+    return args.run(args)
 
 
 if __name__ == "__main__":

@@ -45,3 +45,10 @@ def ensure_browser() -> None:
 def cmd_e2e() -> int:
     ensure_browser()
     return common.python_module("pytest", "-q", "-m", "e2e", "tests/e2e")
+
+
+def register(sub) -> None:
+    """The `e2e` command of tools/book.py."""
+    sub.add_parser("e2e", help="browser tests in Debian's chromium (build/e2e/)"
+                   ).set_defaults(run=lambda args: cmd_e2e())
+

@@ -197,3 +197,11 @@ def cmd_lib(check: bool) -> int:
     if not changed and not stale:
         print("library already up to date")
     return 0
+
+
+def register(sub) -> None:
+    """The `lib` command of tools/book.py."""
+    p = sub.add_parser("lib", help="generate d2l_attention/sections from #@save cells")
+    p.add_argument("--check", action="store_true", help="fail instead of writing")
+    p.set_defaults(run=lambda args: cmd_lib(args.check))
+

@@ -866,8 +866,7 @@ def check_figures(committed_dir: Path, names: Iterable[str] | None = None) -> li
     return problems
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help="folder of the SVG files (default: notebooks/figures)")
     parser.add_argument("--only", choices=sorted(FIGURES), metavar="NAME",
@@ -876,11 +875,26 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="do not write; exit 1 if a figure in --out is stale or missing")
     parser.add_argument("--png", type=Path, default=None,
                         help="also write 100-dpi PNG previews into this folder")
+
+
+def register(sub) -> None:
+    """The `figures` command of tools/book.py."""
+    p = sub.add_parser("figures", help="draw the diagrams into notebooks/figures/")
+    add_arguments(p)
+    p.set_defaults(run=run)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    return run(parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
     names = [args.only] if args.only else list(FIGURES)
     if not args.check:
         for path in write_figures(args.out, names, args.png):

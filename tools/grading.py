@@ -590,28 +590,49 @@ def grade_check(toc: Path = TOC, figures: Path | None = FIGURES,
 # -------------------------------------------------------------------------------- the CLI
 
 
+COMMANDS = {
+    "assignments": "build the nbgrader course folder (source + release)",
+    "grade-check": "autograde reference/blank/one-solved submissions in a temporary course and "
+                   "check the points",
+}
+
+
+def add_arguments(command: str, p: argparse.ArgumentParser) -> None:
+    if command == "assignments":
+        p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="course folder "
+                       "(default: build/nbgrader)")
+    p.add_argument("--sections", nargs="+", metavar="N", help="only these sections (e.g. 10.1)")
+    if command == "grade-check":
+        p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR (new or empty) and "
+                       "leave it there for inspection")
+        p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, metavar="S",
+                       help=f"seconds a cell may run under autograde (default {CELL_TIMEOUT})")
+
+
+def register(sub) -> None:
+    """The `assignments` and `grade-check` commands of tools/book.py."""
+    for command, text in COMMANDS.items():
+        p = sub.add_parser(command, help=text, description=text)
+        add_arguments(command, p)
+        p.set_defaults(run=run, command=command)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python tools/grading.py", description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("assignments", help="build the nbgrader course folder (source + release)")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="course folder "
-                   "(default: build/nbgrader)")
-    p.add_argument("--sections", nargs="+", metavar="N", help="only these sections (e.g. 10.1)")
-    p = sub.add_parser("grade-check", help="autograde reference/blank/one-solved submissions "
-                       "in a temporary course and check the points")
-    p.add_argument("--sections", nargs="+", metavar="N", help="only these sections (e.g. 10.1)")
-    p.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR (new or empty) and "
-                   "leave it there for inspection")
-    p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, metavar="S",
-                   help=f"seconds a cell may run under autograde (default {CELL_TIMEOUT})")
-    args = parser.parse_args(argv)
+    for command, text in COMMANDS.items():
+        add_arguments(command, sub.add_parser(command, help=text))
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    """`assignments` or `grade-check`, as `args.command` says."""
     try:
         import nbgrader  # noqa: F401
     except ImportError:
         print("error: nbgrader is not installed here; run with the project's environment "
-              "(.venv/bin/python tools/grading.py ..., after `python tools/book.py setup`)",
-              file=sys.stderr)
+              "(`python tools/book.py grade-check ...` sets it up)", file=sys.stderr)
         return 1
     try:
         if args.command == "assignments":

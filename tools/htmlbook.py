@@ -27,7 +27,6 @@ from pathlib import Path
 
 import common
 
-VEGALITE_MIME = "application/vnd.vegalite.v5+json"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"
 SOLUTION_SUMMARY = "参考答案"
 FOLDED_SUMMARY = "展开（代码与输出）"
@@ -162,13 +161,27 @@ def sources_dir(out_dir: Path) -> Path:
     return out_dir.parent / f"{out_dir.name}-sources"
 
 
+def library_constant(module: str, name: str):
+    """A literal constant of the library, read from its source (d2l_attention/MODULE.py): the
+    tool does not import the library, which may be broken while the tool works on it."""
+    import ast
+
+    tree = ast.parse((common.ROOT / "d2l_attention" / f"{module}.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise LookupError(f"d2l_attention/{module}.py defines no constant {name}")
+
+
 def embed_explorers(nb, start: int = 0) -> int:
     """Turn each Vega-Lite output into HTML that vega-embed draws (the PNG fallback is dropped:
     the book always has the JavaScript). Returns how many explorers the page holds."""
+    mime = library_constant("explorers", "VEGALITE_MIME")  # what the explorers write
     count = 0
     for cell in nb.cells:
         for output in cell.get("outputs", []):
-            spec = output.get("data", {}).get(VEGALITE_MIME)
+            spec = output.get("data", {}).get(mime)
             if spec is None:
                 continue
             count += 1
@@ -454,3 +467,11 @@ def cmd_html(out_dir: Path) -> int:
     print(f"book: {common.posix(out_dir / 'index.html')} ({len(pages)} pages, "
           f"{time.perf_counter() - start:.0f} s)")
     return 0
+
+
+def register(sub) -> None:
+    """The `html` command of tools/book.py."""
+    p = sub.add_parser("html", help="build the static offline HTML book")
+    p.add_argument("--out", type=Path, default=common.ROOT / "build" / "html")
+    p.set_defaults(run=lambda args: cmd_html(args.out))
+

@@ -142,3 +142,26 @@ def cmd_stats(check: bool) -> int:
     for line in problems:
         print(line, file=sys.stderr if check else sys.stdout)
     return 1 if check and problems else 0
+
+
+def register(sub) -> None:
+    """The notebook commands of tools/book.py: sync, check-pairs, execute, nbval, stats."""
+    sub.add_parser("sync", help="pair notebooks/py/10.*.py with their .ipynb (newer wins)"
+                   ).set_defaults(run=lambda args: cmd_sync())
+    sub.add_parser("check-pairs", help="fail if a notebook and its .py twin differ"
+                   ).set_defaults(run=lambda args: cmd_check_pairs())
+    p = sub.add_parser("execute", help="rebuild the library, then execute notebooks in place")
+    p.add_argument("paths", nargs="*")
+    p.add_argument("--timeout", type=int, default=1200, help="seconds per cell")
+    p.add_argument("--times", action="store_true",
+                   help="only run and time the notebooks (stored outputs unchanged); write "
+                        "results/execute-times.json")
+    p.set_defaults(run=lambda args: cmd_execute(args.paths, args.timeout, args.times))
+    p = sub.add_parser("nbval", help="re-run notebooks and compare with their stored outputs")
+    p.add_argument("paths", nargs="*", help="notebooks (default: all written ones)")
+    p.set_defaults(run=lambda args: cmd_nbval(args.paths))
+    p = sub.add_parser("stats", help="per section: visible code lines, checks, prose")
+    p.add_argument("--check", action="store_true",
+                   help="fail when a section misses a lesson-first target")
+    p.set_defaults(run=lambda args: cmd_stats(args.check))
+

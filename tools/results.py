@@ -55,12 +55,17 @@ def read(name: str) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def kernel_name() -> str:
+    """The CPU kernel family a sweep runs under, as asked for (ATEN_CPU_CAPABILITY)."""
+    return os.environ.get("ATEN_CPU_CAPABILITY", "unset")
+
+
 def add_kernel_run(path: Path, about: str, summary: dict, runs: list) -> None:
-    """Add this CPU kernel's sweep to the JSON file `path` (one key per ATEN_CPU_CAPABILITY, the
+    """Add this CPU kernel's sweep to the JSON file `path` (one key per `kernel_name()`, the
     sweeps of other kernels kept), with what the file is `about`."""
     import torch
 
-    kernel = os.environ.get("ATEN_CPU_CAPABILITY", "unset")
+    kernel = kernel_name()
     data = json.loads(path.read_text()) if path.exists() else {}
     data["about"] = about
     data[kernel] = {"torch": torch.__version__, "threads": torch.get_num_threads(),

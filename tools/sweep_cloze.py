@@ -11,7 +11,6 @@ run is added under its kernel name (ATEN_CPU_CAPABILITY) next to the runs alread
 """
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -56,7 +55,7 @@ def main():
             max(range(4), key=lambda r: run["share_by_offset_per_head"]["-1"][r])
             != max(range(4), key=lambda r: run["share_by_offset_per_head"]["1"][r])
             for run in runs)}
-    kernel = os.environ.get("ATEN_CPU_CAPABILITY", "unset")
+    kernel = results.kernel_name()
     print(kernel, json.dumps(summary))
     if args.out:
         results.add_kernel_run(args.out, about=(

@@ -11,7 +11,6 @@ kernel name (ATEN_CPU_CAPABILITY) next to the runs already there.
 """
 import argparse
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -66,7 +65,7 @@ def main():
                 "head_factors_c": [round(x, 2) for x in explore.head_factors(net).tolist()],
                 "max_coefficient_error": round((coef - target).abs().max().item(), 4)})
             print(json.dumps(runs[-1]))
-    kernel = os.environ.get("ATEN_CPU_CAPABILITY", "unset")
+    kernel = results.kernel_name()
     summary = {
         "one_head_mse_range": [min(r["test_mse"] for r in runs if r["heads"] == 1),
                                max(r["test_mse"] for r in runs if r["heads"] == 1)],
