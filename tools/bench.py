@@ -108,15 +108,25 @@ def quiet_train(net, data_iter, lr, num_epochs, tgt_vocab, device, without=()):
                                  speedups=active_speedups(without))
 
 
-def run(model, seed, num_epochs, device, without=()):
-    """Train one model from `seed` with its notebook's settings; return the measurements."""
+def train_one(model, seed, make_data, num_epochs, device, without=()):
+    """Seed, build the data (`make_data()` -> data_iter, src_vocab, tgt_vocab) and the model with
+    its notebook's settings, train it quietly. Returns (net, vocabs, TrainResult, wall seconds of
+    the whole `train_seq2seq` call)."""
     cfg = settings(model)
     torch.manual_seed(seed)
-    train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(cfg.batch_size, cfg.num_steps)
+    data_iter, src_vocab, tgt_vocab = make_data()
     net = cfg.net(src_vocab, tgt_vocab)
     start = time.perf_counter()
-    result = quiet_train(net, train_iter, cfg.lr, num_epochs, tgt_vocab, device, without)
-    wall = time.perf_counter() - start
+    result = quiet_train(net, data_iter, cfg.lr, num_epochs, tgt_vocab, device, without)
+    return net, (src_vocab, tgt_vocab), result, time.perf_counter() - start
+
+
+def run(model, seed, num_epochs, device, without=()):
+    """Train one model from `seed` on the notebook's data; return the measurements."""
+    cfg = settings(model)
+    net, (src_vocab, tgt_vocab), result, wall = train_one(
+        model, seed, lambda: d2l.load_data_nmt(cfg.batch_size, cfg.num_steps), num_epochs,
+        device, without)
     translations, bleus, _ = d2l.translate_and_score(
         net, d2l.TEST_ENGS, d2l.TEST_FRAS, src_vocab, tgt_vocab, cfg.num_steps, device,
         verbose=False)
@@ -206,17 +216,15 @@ def heldout_split(train_pairs, test_pairs, num_steps):
 
 
 def run_heldout(model, seed, args, device):
+    """Train one model from `seed` on the first `--train-pairs` pairs; corpus BLEU on unseen
+    pairs and on as many training pairs."""
     cfg = settings(model)
     source, target, tests = heldout_split(args.train_pairs, args.test_pairs, cfg.num_steps)
-    torch.manual_seed(seed)
-    data_iter, src_vocab, tgt_vocab = d2l.nmt_data_from_tokens(
-        source, target, cfg.batch_size, cfg.num_steps)
-    net = cfg.net(src_vocab, tgt_vocab)
+    net, (src_vocab, tgt_vocab), result, wall = train_one(
+        model, seed,
+        lambda: d2l.nmt_data_from_tokens(source, target, cfg.batch_size, cfg.num_steps),
+        args.heldout_epochs, device, args.without)
     parameters = sum(p.numel() for p in net.parameters())
-    start = time.perf_counter()
-    result = quiet_train(net, data_iter, cfg.lr, args.heldout_epochs, tgt_vocab, device,
-                         args.without)
-    wall = time.perf_counter() - start
     preds = [d2l.predict_seq2seq(net, eng, src_vocab, tgt_vocab, cfg.num_steps, device)[0]
              for eng, _ in tests]
     refs = [fra for _, fra in tests]
