@@ -121,7 +121,7 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
       f"last row {top[-1]:.3f}")
 
 # %% [markdown]
-# 亮带沿对角线，但又宽又淡：中间的查询，最大的权重不过 5%。两端的查询只有一侧有近邻，最大权重大一些。
+# 亮带沿对角线，但又宽又淡：中间的查询，最大的权重只有约 5%。两端的查询只有一侧有近邻，最大权重大一些。
 #
 # ## 带参数注意力汇聚：锐度 $w$
 #
@@ -244,25 +244,26 @@ with torch.no_grad():
         net_self = NWKernelRegression(w=w)
         net_self(x_train, self_keys, self_values)
         alpha_self[w] = net_self.attention_weights  # (50, 50)
-    net_loo = NWKernelRegression(w=4.0)
+    net_loo = NWKernelRegression(w=16.0)
     net_loo(x_train, train_keys, train_values)  # 留一：权重 (50, 49)
 alpha_loo = torch.zeros(n_train, n_train)
 alpha_loo[off_diagonal] = net_loo.attention_weights.flatten()  # 放回 (50, 50)，对角线留空
-d2l.show_heatmaps(torch.stack([alpha_self[4.0], alpha_loo]).unsqueeze(0),
+d2l.show_heatmaps(torch.stack([alpha_self[16.0], alpha_loo]).unsqueeze(0),
                   xlabel="Sorted training inputs (keys)", ylabel="Sorted training inputs (queries)",
-                  titles=["with self, w = 4", "leave-one-out, w = 4"], figsize=(6, 3))
+                  titles=["with self, w = 16", "leave-one-out, w = 16"], figsize=(6, 3))
 d2l.plt.show()
 print("weight a point gives itself (mean over points):",
       {w: round(a.diagonal().mean().item(), 2) for w, a in alpha_self.items()})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包含查询自己
-assert (alpha_self[4.0].argmax(dim=1) == torch.arange(n_train)).all()  # each row's largest is itself
+assert (alpha_self[16.0].argmax(dim=1) == torch.arange(n_train)).all()  # each row's largest is itself
 assert (alpha_loo.diagonal() == 0).all()
 assert 0.1 < alpha_self[4.0].diagonal().mean() < 0.2 < 0.4 < alpha_self[16.0].diagonal().mean()
 
 # %% [markdown]
-# 左图对角线最深：每个点在自己那一行分到的权重最大，$w = 16$ 时平均超过一半。右图对角线是空的：留一后，$y_i$ 只能靠邻居来预测。
+# 左图的权重压在对角线上：含自己时，每个点在自己那一行分到的权重最大，$w = 16$ 时平均超过一半（$w = 4$ 时 0.16）。
+# 右图对角线是空的，权重分给了两侧的邻居：留一后，$y_i$ 只能靠邻居来预测。
 #
 # ### 留一损失的最低点
 #
@@ -356,8 +357,10 @@ _, w_history_mean, _ = train_nw(200, reduce=torch.mean)
 nw.plot_w_paths({"summed loss (book)": w_history_long, "mean loss": w_history_mean}, w_loo_best)
 with torch.no_grad():
     y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
-print(f"summed loss: w = {w_history_long[5]:.2f} after 5 epochs, {w_history_long[-1]:.2f} after 100 "
-      f"(test MSE {test_mse(y_hat_long):.3f}); mean loss: w = {w_history_mean[-1]:.2f} after 200")
+near = next(e for e, w in enumerate(w_history_long) if abs(w - w_loo_best) < 0.1)
+print(f"summed loss: w = {w_history_long[5]:.2f} after 5 epochs, within 0.1 of {w_loo_best:.2f} after {near}, "
+      f"{w_history_long[-1]:.2f} after 100 (test MSE {test_mse(y_hat_long):.3f})")
+print(f"mean loss: w = {w_history_mean[-1]:.2f} after 200 epochs")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert w_history_long[:6] == w_history  # the long run starts as the book's
@@ -367,7 +370,7 @@ assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
 assert w_history_mean == sorted(w_history_mean) and w_history_mean[-1] < w_loo_best - 0.2  # climbs, never past
 
 # %% [markdown]
-# 求和损失的梯度大，第一步越过谷底，落到右边平缓的坡上，要 100 轮才走回来；平均损失从下方爬，不越过，但 200 轮还没到。
+# 求和损失的梯度大，第一步越过谷底，落到右边平缓的坡上，要几十轮才走回来（上面打印）；平均损失从下方爬，不越过，但 200 轮还没到。
 # 可学习的 $w$ 能找到偏差与方差的平衡点，前提是优化做到底。
 #
 # 训练改变的是注意力有多集中。每个查询把权重从大到小累加，凑够 90% 要几个键？对全部测试查询取平均：
@@ -470,7 +473,8 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 
 # %% [markdown]
 # 第一行只差舍入：展开式成立。第二行：键的长度不同，偏置不能丢。第三行：键的长度相同，偏置也在 softmax 里约掉，只剩点积。
-# 本节的 $x_i$ 长度各异，偏置一直都在；乘上 $w^2$，点积就带上了温度。
+# 本节的 $x_i$ 长度各异，偏置一直都在；乘上 $w^2$，点积就带上了温度。10.3 节把点积除以 $\sqrt{d}$，
+# 缩放的是同一处，只是那个数固定、不学习。
 # 一个标量 $w$ 只能调“看多宽”，不能改“看什么”。后面几节补上两件事：查询和键是 $d$ 维向量（10.3 节的点积注意力），
 # 并先用可学习的矩阵 $\mathbf{W}_q, \mathbf{W}_k$ 变换再比较（加性注意力、多头注意力）。
 
