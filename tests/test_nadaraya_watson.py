@@ -1,5 +1,6 @@
 """Tests of section 10.2's NWKernelRegression (Gaussian-kernel attention pooling)."""
 
+import json
 import math
 
 import numpy as np
@@ -147,7 +148,7 @@ def test_sharpness_states_hold_what_nw_kernel_regression_computes():
     assert len(s["fit"]) == 3 * 5 and len(s["weights"]) == 3 * 2 * 8 and len(s["marker"]) == 6
     assert len(s["text"]) == 3 * 2 * 5
     assert {r["panel"] for r in s["text"]} == {"fit", "weights", "loss"}
-    assert len(s["loss"]) == 3 * 2
+    assert len(s["loss"]) == 3 * 2  # one diamond per (w, query): the query's prediction at w
     for w in ws:
         net = d2l.NWKernelRegression(w=w)
         with torch.no_grad():
@@ -166,8 +167,8 @@ def test_sharpness_states_hold_what_nw_kernel_regression_computes():
             assert f"test MSE {mse:.3f}" in text and f"prediction {y_q.item():.2f}" in text
             loo = direct_loo_loss(w, x, y)
             assert f"2L(w)/n {loo:.3f}" in text
-            assert sorted(r["y"] for r in s["loss"] if r["w"] == w) == \
-                pytest.approx(sorted([loo, mse]), abs=1e-3)
+            (diamond,) = [r for r in s["loss"] if (r["w"], r["q"]) == (w, q)]
+            assert (diamond["sharpness"], diamond["y"]) == pytest.approx((w, y_q.item()), abs=1e-3)
             k = int(nw.keys_for_mass(alpha[None])[0])
             assert alpha.sort(descending=True).values[:k].sum() >= 0.9 - 1e-6
             assert k == 1 or alpha.sort(descending=True).values[:k - 1].sum() < 0.9
@@ -177,7 +178,7 @@ def test_sharpness_states_hold_what_nw_kernel_regression_computes():
     assert w0 == pytest.approx([1 / 8] * 16, abs=1e-3)
 
 
-def test_explorer_has_a_sharpness_menu_a_query_slider_and_the_loss_curves():
+def test_explorer_has_a_sharpness_menu_a_query_slider_and_the_query_curve():
     import copy
     import re
 
@@ -202,19 +203,26 @@ def test_explorer_has_a_sharpness_menu_a_query_slider_and_the_loss_curves():
         texts = "".join(re.findall(r"<text[^>]*>([^<]*)</text>", svg))
         assert f"w = {w:g} (" in texts and f"query x = {q:g}:" in texts
         assert f"2L(w)/n {direct_loo_loss(w, x, y):.3f}" in texts
-        assert "trained" in texts and "best" in texts  # the marks on the loss curves
+        assert "trained" in texts and "best" in texts  # the marks on the right panel
+    # the right panel depends on the query: its curve is this query's prediction over w
+    right = [v for v in ex.spec["concat"] if "over w" in json.dumps(v)]
+    assert right, "a panel titled with the query's prediction over w"
     assert len(ex.to_json()) < 300_000
 
 
-def test_loss_curves_hold_the_leave_one_out_and_test_errors():
+def test_query_curves_hold_the_prediction_at_each_query_over_w():
     from d2l_attention.explore import nadaraya_watson as nw
 
-    x, y, x_test, y_truth = small_data()
-    curves = nw.loss_curves(x, y, x_test, y_truth, [0.5, 2.0])
-    assert len(curves) == 4 and all("w" not in r for r in curves)  # not filtered by the menu
-    for w in (0.5, 2.0):
-        loo = [r["y"] for r in curves if r["sharpness"] == w and r["series"].startswith("leave")]
-        assert loo == pytest.approx([direct_loo_loss(w, x, y)], abs=1e-3)
+    x, y, _, _ = small_data()
+    rows = nw.query_curves(x, y, [0.0, 0.5, 2.0], [0.0, 2.5], f=lambda t: 2 * t + 1)
+    assert all("w" not in r for r in rows)  # not filtered by the menu, only by the query
+    for q in (0.0, 2.5):
+        pred = [r["y"] for r in rows if r["q"] == q and r["series"] == "prediction"]
+        expected = [d2l.NWKernelRegression(w=w)(torch.tensor([q]), x[None], y[None]).item()
+                    for w in (0.0, 0.5, 2.0)]
+        assert pred == pytest.approx(expected, abs=1e-3)
+        truth = [r["y"] for r in rows if r["q"] == q and r["series"] == "truth"]
+        assert truth == pytest.approx([2 * q + 1] * 2)
 
 
 def test_weight_heatmaps_count_the_keys_of_nw_kernel_regression(monkeypatch):
@@ -243,17 +251,19 @@ def test_explorer_readout_prints_the_true_value_at_the_query():
     assert "true value f(x) = 1.00" in fit and "true value f(x) = 6.00" in fit
 
 
-def test_loss_landscape_places_the_mean_loss_path_on_the_leave_one_out_curve(monkeypatch):
+def test_figures_of_the_training_section_draw_their_inputs(monkeypatch):
     from d2l_attention.explore import nadaraya_watson as nw
 
     monkeypatch.setattr(d2l.plt, "show", lambda: None)
-    x, y, _, _ = small_data()
-    ws = [0.5, 1.0, 2.0, 4.0]
-    curves = {k: [nw.loo_loss(w, x, y) for w in ws] for k in ("loo", "self", "test")}
-    w_mean = [0.5 + 0.1 * i for i in range(12)]  # 11 epochs: every 5th and the last are drawn
-    nw.plot_loss_landscape(ws, curves, x, y, [0.5, 3.0, 2.9], [0.5, 3.0, 2.9, 2.8], w_mean=w_mean)
-    line = next(l for l in d2l.plt.gca().get_lines() if l.get_label().startswith("mean loss"))
+    ws = [0.5, 1.0, 2.0]
+    nw.plot_loo_curves(ws, {"loo": [3, 2, 1], "self": [2, 1, 0], "test": [1, 1, 1]})
+    labels = [l.get_label() for l in d2l.plt.gca().get_lines()]
+    assert labels[:3] == ["leave-one-out 2L(w)/n", "with self among the keys", "test MSE"]
     d2l.plt.close("all")
-    assert line.get_label() == f"mean loss, 11 epochs: w = {w_mean[-1]:.2f}"
-    assert list(line.get_xdata()) == pytest.approx([w_mean[0], w_mean[5], w_mean[10], w_mean[11]])
-    assert list(line.get_ydata()) == pytest.approx([nw.loo_loss(w, x, y) for w in line.get_xdata()])
+    paths = {"summed": [0.5, 8.7, 8.6, 4.0], "mean": [0.5, 1.0, 2.0]}
+    nw.plot_w_paths(paths, 4.0, book_epochs=2)
+    lines = d2l.plt.gca().get_lines()
+    assert list(lines[0].get_ydata()) == paths["summed"]
+    assert lines[0].get_label().endswith("after 3")
+    assert list(lines[1].get_xdata()) == [0.5, 1, 2]
+    d2l.plt.close("all")

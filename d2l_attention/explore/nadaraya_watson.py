@@ -117,44 +117,39 @@ def plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0), query
     return mse, weights
 
 
-@_single_threaded
-def plot_loss_landscape(ws, curves, x_train, y_train, w_short, w_long, every=5, w_mean=None):
+def plot_loo_curves(ws, curves, figsize=(5.5, 2.8)):
     """Draw `curves` over the sharpness grid `ws`: {"loo": the leave-one-out MSE 2L(w)/n (solid
-    blue), "self": the loss with self among the keys (dotted grey), "test": the test MSE (dashed
-    red)}, with two paths of w placed on the leave-one-out curve: `w_short` (the book's run: w
-    before training, then after each epoch; orange dots, the first step an arrow) and `w_long` (a
-    longer run, every `every`-th epoch; small green dots joined by a line), start and end
-    labelled. `w_mean` (optional): a run on the mean loss, w before training then after each
-    epoch, every `every`-th epoch as small purple dots. The notebook computes `curves` itself with
-    `NWKernelRegression(w=w)` over `ws`."""
-    fig, ax = d2l.plt.subplots(figsize=(8, 3.4))
+    blue), "self": the same loss with each point among its own keys (dotted grey), "test": the
+    test MSE (dashed red)}. The notebook computes `curves` itself with `NWKernelRegression(w=w)`."""
+    fig, ax = d2l.plt.subplots(figsize=figsize)
     ax.plot(ws, curves["loo"], color=LOO, lw=2, label="leave-one-out 2L(w)/n")
     ax.plot(ws, curves["self"], ":", color=SELF, lw=2, label="with self among the keys")
     ax.plot(ws, curves["test"], "--", color=TEST, label="test MSE")
-    # the long run from epoch 1 on (its first step is the book's, drawn as the arrow)
-    long = w_long[1::every] + ([w_long[-1]] if (len(w_long) - 2) % every else [])
-    long_loss = [loo_loss(w, x_train, y_train) for w in long]
-    ax.plot(long, long_loss, ".-", color="C2", ms=5, lw=1,
-            label=f"{len(w_long) - 1} epochs (a dot every {every})")
-    if w_mean is not None:
-        mean_path = w_mean[::every] + ([w_mean[-1]] if (len(w_mean) - 1) % every else [])
-        ax.plot(mean_path, [loo_loss(w, x_train, y_train) for w in mean_path], ".-", color="C4",
-                ms=4, lw=1, label=f"mean loss, {len(w_mean) - 1} epochs: w = {w_mean[-1]:.2f}")
-    short = [loo_loss(w, x_train, y_train) for w in w_short]
-    ax.plot(w_short, short, "o", color=DATA, ms=5, label=f"{len(w_short) - 1} epochs (book)")
-    ax.annotate("", xy=(w_short[1], short[1]), xytext=(w_short[0], short[0]),
-                arrowprops=dict(arrowstyle="->", color=DATA, lw=1))
-    ax.annotate(f"start w = {w_short[0]:.2f}", (w_short[0], short[0]), xytext=(8, 2),
-                textcoords="offset points", fontsize=8)
-    ax.annotate(f"after epoch 1: w = {w_short[1]:.2f}", (w_short[1], short[1]),
-                xytext=(0, -16), textcoords="offset points", fontsize=8, color=DATA)
-    ax.annotate(f"after {len(w_long) - 1} epochs: w = {w_long[-1]:.2f}", (long[-1], long_loss[-1]),
-                xytext=(10.0, 0.62), textcoords="data", fontsize=8, color="C2",
-                arrowprops=dict(arrowstyle="-", color="C2", lw=0.8))
     ax.set_xlabel("sharpness w = 1/sigma")
-    ax.set_ylabel("mean squared error per point")
+    ax.set_ylabel("mean squared error")
     ax.set_xlim(0, max(ws))
     ax.set_ylim(0, 1.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    d2l.plt.show()
+
+
+def plot_w_paths(paths, w_best, book_epochs=5, figsize=(5.5, 2.8)):
+    """w against the epoch for each training run in `paths` {label: [w before training, after
+    epoch 1, ...]} (epoch 0 drawn at the left edge of a log-scaled axis, as epoch 0.5), with the
+    leave-one-out minimum `w_best` as a dashed line and the book's `book_epochs` as a rule."""
+    fig, ax = d2l.plt.subplots(figsize=figsize)
+    for (label, w), colour in zip(paths.items(), ("C2", "C4", "C1")):
+        epochs = [0.5] + list(range(1, len(w)))
+        ax.plot(epochs, w, ".-", color=colour, ms=4, lw=1,
+                label=f"{label}: w = {w[-1]:.2f} after {len(w) - 1}")
+    ax.axhline(w_best, color=LOO, ls="--", lw=1, label=f"leave-one-out minimum w = {w_best:.2f}")
+    ax.axvline(book_epochs, color="gray", ls=":", lw=1)
+    ax.text(book_epochs * 1.08, 0.3, f"book: {book_epochs} epochs", fontsize=8, color="gray")
+    ax.set_xscale("log")
+    ax.set_xlabel("epoch (log scale; 0 drawn at 0.5)")
+    ax.set_ylabel("w")
+    ax.set_ylim(0, 10)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     d2l.plt.show()
@@ -196,8 +191,9 @@ def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
 def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3, f=None):
     """Rows for the explorer, one state per sharpness w in `ws` (column "w") and query in
     `queries` (column "q"). "fit": the prediction on `x_test` (per w); "weights": alpha(q, x_i)
-    over all keys; "marker": (q, prediction there); "loss": (w, 2L(w)/n) and (w, test MSE) per w;
-    "text": the lines under each panel (column "panel": "fit", "weights" or "loss").
+    over all keys; "marker": (q, prediction there); "loss": (w, prediction at q), the right
+    panel's diamond; "text": the lines under each panel (column "panel": "fit", "weights" or
+    "loss").
     With the true function `f` (tensor -> tensor), the fit panel also prints f(q)."""
     out = {k: [] for k in ("fit", "weights", "marker", "loss", "text")}
     for w in ws:
@@ -206,8 +202,6 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3,
         loo = loo_loss(w, x_train, y_train)
         out["fit"] += _no_index(d2l.rows({"w": w, "series": "prediction"}, x=x_test, y=y_hat,
                                          decimals=decimals))
-        out["loss"] += d2l.rows({"w": w}, sharpness=[w, w], y=[loo, mse],
-                                series=["leave-one-out 2L(w)/n", "test MSE"], decimals=decimals)
         y_q, alpha = predict(w, torch.tensor([float(q) for q in queries]), x_train, y_train)
         counts = keys_for_mass(alpha)
         width = "average pooling" if w == 0 else f"sigma = {1 / w:.2g}"
@@ -217,6 +211,8 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3,
                                                  decimals=decimals))
             out["marker"] += d2l.rows({**state, "series": "prediction"}, x=[q], y=[y_q[i]],
                                       decimals=decimals)
+            out["loss"] += d2l.rows({**state, "series": "prediction"}, sharpness=[w],
+                                    y=[y_q[i]], decimals=decimals)
             k = int(counts[i])
             for panel, lines in (
                     ("fit", [f"query x = {q:g}: prediction {y_q[i].item():.2f}"]
@@ -240,16 +236,21 @@ def _no_index(rows):
 
 
 @_single_threaded
-def loss_curves(x_train, y_train, x_test, y_truth, ws, decimals=3):
-    """Rows of the leave-one-out loss 2L(w)/n and the test MSE of NWKernelRegression(w) over
-    the grid `ws` (column "sharpness", so the explorer's w control does not filter them)."""
+def query_curves(x_train, y_train, ws, queries, f=None, decimals=3):
+    """Rows of the prediction of NWKernelRegression(w) at each query (column "q") over the
+    sharpness grid `ws` (column "sharpness", so the explorer's w control does not filter them);
+    with the true function `f`, also a flat "truth" line at f(q) over the grid's range."""
+    qs = torch.tensor([float(q) for q in queries])
+    preds = torch.stack([predict(w, qs, x_train, y_train)[0] for w in ws])  # (len(ws), len(qs))
     out = []
-    for w in ws:
-        y_hat, _ = predict(w, x_test, x_train, y_train)
-        mse = ((y_hat - y_truth) ** 2).mean().item()
-        out += _no_index(d2l.rows({}, sharpness=[w, w], y=[loo_loss(w, x_train, y_train), mse],
-                                  series=["leave-one-out 2L(w)/n", "test MSE"],
-                                  decimals=decimals))
+    for i, q in enumerate(queries):
+        out += _no_index(d2l.rows({"q": float(q), "series": "prediction"}, sharpness=list(ws),
+                                  y=preds[:, i], decimals=decimals))
+        if f is not None:
+            truth = f(torch.tensor(float(q))).item()
+            out += _no_index(d2l.rows({"q": float(q), "series": "truth"},
+                                      sharpness=[min(ws), max(ws)], y=[truth, truth],
+                                      decimals=decimals))
     return out
 
 
@@ -324,17 +325,18 @@ def _fill(node, full):
 
 EXPLORER_WS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 EXPLORER_QUERIES = tuple(0.5 * i for i in range(11))
-LOSS_AXIS = dict(x_title="sharpness w", y_title="mean squared error per point",
-                 x_domain=(0, 16), y_domain=(0, 1.3))
+CURVE_AXIS = dict(x_title="sharpness w", y_title="prediction at the query", x_domain=(0, 16),
+                  y_domain=(-1, 5))
 
 
 def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORER_WS,
                        queries=EXPLORER_QUERIES, default_w=1.0, default_q=2.5, f=None):
     """The section's explorer: pick the sharpness w (a menu; 0 = average pooling) and drag the
     query x; watch the query's weights over the keys (one square-root axis for every state),
-    the prediction it makes, and where w sits on the leave-one-out and test curves.
+    the prediction it makes, and how this query's prediction moves as w goes from average pooling
+    (w = 0) to the nearest key (large w), against the true value f(x).
     `marks` {label: w} (e.g. the trained w and the leave-one-out best) are drawn as rules on the
-    curves and join the menu (rounded to 2 decimals), replacing grid values within 10% of them.
+    right panel and join the menu (rounded to 2 decimals), replacing grid values within 10% of them.
     With the true function `f`, the readout under the fit also prints f(x) at the query.
     Returns a `d2l.Explorer` with the rows in `.states`."""
     marks = {label: round(float(w), 2) for label, w in (marks or {}).items()}
@@ -346,7 +348,6 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     solid, dashed = [1, 0], [6, 4]
     fit_styles = {"truth": (TRUTH, solid), "prediction": (PRED, dashed),
                   "training data": (DATA, solid)}
-    loss_styles = {"leave-one-out 2L(w)/n": (LOO, solid), "test MSE": (TEST, dashed)}
     fit_axes = dict(x_title="x", y_title="y", x_domain=(0, 5), y_domain=(-1, 5))
     rule = explorers.rule_view(d2l.rows({}, q=queries, query=queries), "query", width=260)
     fit = (_styled(d2l.rows({"series": "truth"}, x=x_test, y=y_truth, decimals=3), "x", "y",
@@ -361,12 +362,13 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     weights = (explorers.View(s["weights"], _weight_line, 260, 200,
                               "the query's weights alpha(x, x_i)"), rule)
     curve_ws = [0.25 * i for i in range(65)]  # 0, 0.25, ..., 16
-    loss = (_styled(loss_curves(x_train, y_train, x_test, y_truth, curve_ws), "sharpness", "y",
-                    loss_styles, title="diamonds: this w on the two curves", width=260,
-                    **LOSS_AXIS),
-            _marks_view(marks, LOSS_AXIS["y_domain"][1]),
-            _styled(s["loss"], "sharpness", "y", loss_styles, mark="diamond", size=100,
-                    legend=False, width=260, **LOSS_AXIS))
+    curve_styles = {"truth": (TRUTH, solid), "prediction": (PRED, dashed)}
+    loss = (_styled(query_curves(x_train, y_train, curve_ws, queries, f=f), "sharpness", "y",
+                    curve_styles, title="this query's prediction over w (diamond: this w)",
+                    width=260, **CURVE_AXIS),
+            _marks_view(marks, CURVE_AXIS["y_domain"][1]),
+            _styled(s["loss"], "sharpness", "y", curve_styles, mark="diamond", size=100,
+                    legend=False, width=260, **CURVE_AXIS))
     # Altair validates every inline row; build the spec on one row per view and put the full
     # rows into its datasets afterwards (about 10 s saved on a laptop).
     full = {id(v): v.data for layer in (fit, weights, loss) for v in layer}
@@ -381,7 +383,7 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
         controls=[explorers.Select("w", ws, "sharpness w = 1/sigma", default=float(default_w),
                                    labels=labels),
                   explorers.Slider("q", queries, "query x", default=default_q)],
-        title="The query picks the keys, w sets how sharply, leave-one-out picks w", columns=3)
+        title="The query picks the keys, w sets how sharply", columns=3)
     _fill(ex.spec, full)
     for layer in (fit, weights, loss):
         for v in layer:

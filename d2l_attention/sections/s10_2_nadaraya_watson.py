@@ -11,17 +11,12 @@ from ..checks import check_shape
 __all__ = ['NWKernelRegression']
 
 
-# %% notebooks/py/10.2-nadaraya-watson.py:162
+# %% notebooks/py/10.2-nadaraya-watson.py:152
 class NWKernelRegression(nn.Module):
-    """Nadaraya-Watson kernel regression with one learnable sharpness `w`.
+    """Nadaraya-Watson kernel regression with one learnable sharpness `w` (kernel width 1/w).
 
-    The scores are -((x - x_i) w)^2 / 2: a Gaussian kernel of width sigma = 1 / w, so `w` is
-    the inverse width (larger w, narrower kernel, sharper weights); w = 0 is average pooling.
-    forward(queries, keys, values):
-        queries: (num_queries,)
-        keys, values: (num_queries, num_keys); row q holds the key-value pairs of query q
-        returns: (num_queries,), the attention-weighted average of each row of `values`
-    After a call, `attention_weights` holds the softmax weights, (num_queries, num_keys).
+    queries: (num_queries,); keys, values: (num_queries, num_keys), row q for query q.
+    Returns (num_queries,); `attention_weights` keeps the softmax weights.
     """
 
     def __init__(self, w=None, **kwargs):
@@ -33,19 +28,8 @@ class NWKernelRegression(nn.Module):
     def forward(self, queries, keys, values):
         check_shape(queries, "queries", "(num_queries,)", "flatten them: queries.reshape(-1)")
         check_shape(keys, "keys", "(num_queries, num_keys)", num_queries=len(queries))
-        n_q, n_k = keys.shape
-        check_shape(values, "values", "(num_queries, num_keys)", num_queries=n_q, num_keys=n_k)
-        self.attention_weights = torch.softmax(self.log_kernel(queries, keys), dim=-1)
-        # One weighted average per query: the (1, num_keys) row of weights times the
-        # (num_keys, 1) column of values, batched over the queries.
-        pooled = torch.bmm(self.attention_weights[:, None, :], values[:, :, None])
-        return pooled[:, 0, 0]
-
-    def log_kernel(self, queries, keys):
-        """Attention scores -u^2/2 with u = w (x - x_i), the log of an unnormalised Gaussian.
-
-        queries: (num_queries,); keys: (num_queries, num_keys) -> (num_queries, num_keys).
-        The factor 1/sqrt(2 pi) of the density would cancel in the softmax, so it is left out.
-        """
-        u = self.w * (queries[:, None] - keys)  # distance to each key, in units of sigma = 1/w
-        return -0.5 * u.square()
+        check_shape(values, "values", "(num_queries, num_keys)", num_queries=len(queries),
+                        num_keys=keys.shape[1])
+        scores = -((queries[:, None] - keys) * self.w) ** 2 / 2  # (num_queries, num_keys)
+        self.attention_weights = torch.softmax(scores, dim=-1)
+        return torch.bmm(self.attention_weights[:, None, :], values[:, :, None])[:, 0, 0]
