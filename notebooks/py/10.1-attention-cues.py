@@ -265,6 +265,32 @@ assert by_tau[0, 0].max() < 0.35 and torch.equal(by_tau[0, 1], A)
 # *chat* 和 *noir* 的深格左右交叉（法语形容词在名词后）：比较的是内容，不是位置。两行 *le* 一模一样，两个 *the* 各得 0.40：
 # 点积分不出哪个 *the* 在前，10.6 节的位置编码为此而来。左图（τ = 1）一片浅色，最大权重 0.31，离均匀的 0.14 不远。
 #
+# 动手试试：把 τ 拖到 0.1，哪几行接近 one-hot，哪一行最难集中？选 *le #1*：它的格子能超过 0.5 吗？右边它取回的 *the* 呢？
+
+# %%
+attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
+
+# %% [markdown]
+# <details><summary>答案</summary>
+#
+# τ = 0.1 时 *chat*、*noir*、*s'assit*、*tapis* 的最大权重在 0.96 到 1.00 之间；*sur* 只到 0.77，两个 *the* 各分走 0.10（共享“虚词”特征）。
+# *le* 的两个格子各 0.47：两个键相同，任何 τ 下都各不超过 0.5。但它取回的 *the* 是 0.94：$\mathbf{A}$ 把权重分给两个位置，$\mathbf{V}$ 又把它们合回同一个词。
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+sentence = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab, taus=(0.1,))
+cold = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"]}
+got = {(r["french"], r["word"]): r["share"] for r in sentence["retrieved"]}
+row_max = {w: max(v for (q, _), v in cold.items() if q == w)
+           for w in ("chat", "noir", "s'assit", "tapis", "sur")}
+assert row_max == {"chat": 0.98, "noir": 1.0, "s'assit": 1.0, "tapis": 0.96, "sur": 0.77}
+assert cold[("le #1", "the #1")] == cold[("le #1", "the #2")] == 0.47 and got[("le #1", "the")] == 0.94
+assert cold[("sur", "the #1")] == cold[("sur", "the #2")] == 0.1
+states_all = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab)
+assert max(r["weight"] for r in states_all["matrix"] if r["query"].startswith("le")) < 0.5
+
+# %% [markdown]
 # ### 从随机映射学出对齐
 #
 # 网络里查询和键由输入乘以学到的矩阵得到：$\mathbf{Q} = \mathbf{X}_\text{fr}\mathbf{W}_q$，$\mathbf{K} = \mathbf{X}_\text{en}\mathbf{W}_k$。
