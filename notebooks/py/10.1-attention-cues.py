@@ -307,8 +307,9 @@ for step in range(51):
     loss = -torch.log(out_net[range(7), right]).mean()
     if step in (0, 50):
         snapshots.append(A_net.detach())
-        print(f"step {step:2d}: loss {loss.item():.3f}, rows whose largest output is the right word "
-              f"{(out_net.argmax(dim=1) == right).sum().item()}/7")
+        hits = [word for word, ok in zip(french, out_net.argmax(dim=1) == right) if ok]
+        print(f"step {step:2d}: loss {loss.item():.3f}; the right English word comes out on top for "
+              f"{len(hits)}/7: {' '.join(hits)}")
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
