@@ -252,3 +252,42 @@ def test_query_label_stays_off_the_key_labels_and_the_text_line_is_short():
     k1 = next(r for r in states["keys"] if r["c"] == 1.0 and r["name"].startswith("k1"))
     assert (q["x"], q["y"]) == (k1["x"], k1["y"]) and abs(q["ly"] - k1["ly"]) > 0.3
     assert max(len(r["text"]) for r in states["text"]) <= 36
+
+
+def sentence():
+    vectors = {"the": [0, 0, 0, 1, 0], "black": [0, 0, 0, 0, 1], "cat": [0.8, 0.6, 0, 0, 0],
+               "sat": [0, 0, 1, 0, 0], "on": [0, 0.6, 0, 0.8, 0], "mat": [0, 1, 0, 0, 0]}
+    meaning = {"le": "the", "chat": "cat", "noir": "black", "s'assit": "sat", "sur": "on",
+               "tapis": "mat"}
+    english = "the black cat sat on the mat".split()
+    french = "le chat noir s'assit sur le tapis".split()
+    vocab = list(vectors)
+    X_en = torch.tensor([vectors[w] for w in english])
+    X_fr = torch.tensor([vectors[meaning[w]] for w in french])
+    V = torch.eye(len(vocab))[[vocab.index(w) for w in english]]
+    return X_fr, X_en, V, french, english, vocab
+
+
+def test_sentence_states_hold_what_attention_pooling_returns():
+    X_fr, X_en, V, french, english, vocab = sentence()
+    states = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab,
+                                            taus=(0.1, 0.5))
+    assert len(states["matrix"]) == 2 * 7 * 7 and len(states["retrieved"]) == 2 * 7 * 6
+    for tau in (0.1, 0.5):
+        weights, pooled = d2l.attention_pooling(X_fr, X_en, V, tau)
+        stored = [r["weight"] for r in states["matrix"] if r["tau"] == tau]
+        assert stored == pytest.approx(weights.flatten().tolist(), abs=5e-3)  # 2 decimals
+        shares = [r["share"] for r in states["retrieved"] if r["tau"] == tau]
+        assert shares == pytest.approx(pooled.flatten().tolist(), abs=5e-3)
+    # Repeated words get distinct labels, so the two rows "le" stay two rows of the heatmap.
+    assert attention_cues._unique(french)[::5] == ["le #1", "le #2"]
+    assert len({r["key"] for r in states["matrix"]}) == 7
+
+
+def test_sentence_attention_starts_at_the_sections_heatmap():
+    X_fr, X_en, V, french, english, vocab = sentence()
+    explorer = attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
+    params = {p["name"]: p["value"] for p in explorer.spec["params"]}
+    assert params == {"tau": 0.25, "french": "sur"}
+    assert 0.25 in attention_cues.SENTENCE_TAUS and len(json.dumps(explorer.spec)) < 200_000
+    assert explorer.png()[:4] == b"\x89PNG"

@@ -243,3 +243,51 @@ def print_states(keys, values, states, scaled=1, tau=1.0):
         scores = " ".join(f"{_fmt(s):>5}" for s in (scaled_keys @ query / tau).tolist())
         shown = " ".join(f"{w:.3f}" for w in weights.tolist())
         print(f"{theta:>5}° {c:4.1f}   {scores:<20} {shown:<20} {pooled.item():.2f}")
+
+
+SENTENCE_TAUS = tuple(round(0.1 + 0.15 * i, 2) for i in range(7))  # 0.1, 0.25, ..., 1.0
+
+
+def _unique(words):
+    """Words as axis labels, a repeated word numbered by its occurrence ("le #1", "le #2")."""
+    counts = {w: words.count(w) for w in words}
+    seen = {}
+    labels = []
+    for w in words:
+        seen[w] = seen.get(w, 0) + 1
+        labels.append(f"{w} #{seen[w]}" if counts[w] > 1 else w)
+    return labels
+
+
+def sentence_states(queries, keys, values, query_words, key_words, value_words,
+                    taus=SENTENCE_TAUS):
+    """Rows of the sentence explorer, from `d2l.attention_pooling` at each tau: the weight
+    matrix A (rows "query", "key", "weight") and, per query word (column "french"), what it
+    retrieves, A @ V over the value words (rows "word", "share"). queries: (m, d); keys: (n, d);
+    values: (n, v), one-hot rows naming value_words. Stored to the 2 decimals the views print."""
+    q_labels, k_labels = _unique(list(query_words)), _unique(list(key_words))
+    matrix, retrieved = [], []
+    for tau in taus:
+        weights, pooled = d2l.attention_pooling(queries, keys, values, tau)
+        matrix += ex.rows({"tau": tau}, row_labels=("query", q_labels),
+                          col_labels=("key", k_labels), decimals=2, weight=weights)
+        retrieved += ex.rows({"tau": tau}, row_labels=("french", q_labels),
+                             col_labels=("word", list(value_words)), decimals=2, share=pooled)
+    return {"matrix": matrix, "retrieved": retrieved}
+
+
+def sentence_attention(queries, keys, values, query_words, key_words, value_words,
+                       taus=SENTENCE_TAUS, tau=0.25, word="sur"):
+    """The explorer over the sentence: a temperature slider over the weight matrix A, and a
+    menu of query words with the distribution over the value words each one retrieves."""
+    states = sentence_states(queries, keys, values, query_words, key_words, value_words, taus)
+    q_labels = _unique(list(query_words))
+    heat = ex.heatmap_view(states["matrix"], "key", "query", "weight", width=260, height=240,
+                           title="attention weights A", x_title="English keys",
+                           y_title="French queries")
+    bars = ex.bar_view(states["retrieved"], "word", "share", width=220, height=240,
+                       title="what the chosen word retrieves (A V)", x_title="English word",
+                       y_title="share", color=WEIGHT_COLOUR)
+    return ex.explorer(heat, bars, title="Attention over a sentence", controls=[
+        ex.Slider("tau", taus, "temperature τ", default=tau),
+        ex.Select("french", tuple(q_labels), "French query word", default=word)])
