@@ -21,7 +21,7 @@ import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
 __all__ = ["draw_vectors", "direction_target", "KeyProjectedDotProduct", "jacobian_norms",
-           "circle_scores", "show_masked_heatmaps", "masking_states", "masking",
+           "circle_scores", "masking_states", "masking",
            "scaling_states", "score_bounds", "scaling", "cost"]
 
 MASKED_GREY = "#bdbdbd"
@@ -118,25 +118,6 @@ def circle_scores(num_keys=10, radius=3.0):
     return d2l.DotProductAttention(dropout=0.0).score(keys, keys)[0]
 
 
-def show_masked_heatmaps(weights, keep, titles, figsize):
-    """`d2l.show_heatmaps` of (num_panels, num_queries, num_keys) `weights`, with the cells
-    where `keep` (bool, one (num_queries, num_keys) or (num_keys,) mask per panel) is False
-    painted grey: masked, not merely small."""
-    import numpy as np
-    from matplotlib.colors import ListedColormap
-
-    n, m = weights.shape[-2:]
-    d2l.show_heatmaps(weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=titles,
-                      figsize=figsize, xticklabels=[f"k{j}" for j in range(m)],
-                      yticklabels=[f"q{i}" for i in range(n)])
-    panels = [ax for ax in d2l.plt.gcf().axes if ax.get_images()][:weights.shape[0]]
-    for ax, k in zip(panels, keep):
-        k = np.broadcast_to(np.asarray(k), (n, m))  # a (num_keys,) mask is shared by all queries
-        grey = np.ma.masked_where(k, np.ones((n, m)))
-        ax.imshow(grey, cmap=ListedColormap([MASKED_GREY]), vmin=0, vmax=1, aspect="auto",
-                  extent=ax.get_images()[0].get_extent())
-
-
 def causal_lens(valid_len: int, num_queries: int) -> torch.Tensor:
     """Per-query valid lengths (1, num_queries): query i sees keys 0..i, and none beyond
     `valid_len` (the causal mask of a decoder combined with padding)."""
@@ -200,11 +181,12 @@ def masking(num_keys=10, default_len=6):
 
     shown = ex.explorer(
         _by_name(greyed(score_map, "-inf"), "cells"), _by_name(greyed(heatmap, "0"), "cells"),
-        ex.text_view(text_rows, "text", width=620),
+        ex.text_view(text_rows, "text", width=300),
         controls=[ex.Slider("valid_len", lengths, "valid length L", default=default_len),
                   ex.Checkbox("causal", "causal: query i sees only keys 0..i", default=False)],
         title="Mask the keys beyond the valid length", columns=2)
     shown.spec["resolve"] = {"scale": {"color": "independent"}}  # blue scores, red weights
+    shown.spec["align"] = "none"  # the long text line under the maps does not widen column 1
     return _with_datasets(shown, cells=weight_rows)
 
 
