@@ -55,20 +55,21 @@ def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
     plt = d2l.plt
     fig, ax = plt.subplots(figsize=figsize)
     reach = float(max(keys.norm(dim=-1).max(), queries.norm(dim=-1).max())) * 1.25
-    # A query's label sits a little off its arrow (turned by `turn`), so that a query and a key
-    # pointing the same way keep readable labels.
     # Keys wide and pale, queries thin and on top: a query along a longer key stays visible.
     key_style = dict(color="#c0392b", lw=5, alpha=0.35, z=1)
     query_style = dict(color="#2070b4", lw=1.6, alpha=1.0, z=3)
-    for name, vectors, style, turn in (("k", keys, key_style, 0.0),
-                                       ("q", queries, query_style, 0.2)):
+    # Labels sit past the tip and off to one side (keys clockwise, queries anticlockwise), so
+    # a query along a key does not cover the key's label.
+    for name, vectors, style, side in (("k", keys, key_style, -0.3),
+                                       ("q", queries, query_style, 0.3)):
         for i, (x, y) in enumerate(vectors.tolist()):
             ax.annotate("", xy=(x, y), xytext=(0, 0), zorder=style["z"],
                         arrowprops=dict(arrowstyle="-|>", color=style["color"], lw=style["lw"],
                                         alpha=style["alpha"], shrinkA=0, shrinkB=0))
-            r, angle = math.hypot(x, y) + 0.3, math.atan2(y, x) + turn
-            ax.text(r * math.cos(angle), r * math.sin(angle), f"{name}{i}", color=style["color"],
-                    ha="center", va="center", fontsize=9)
+            r, angle = math.hypot(x, y) + 0.3, math.atan2(y, x)
+            ax.text(r * math.cos(angle) - side * math.sin(angle),
+                    r * math.sin(angle) + side * math.cos(angle), f"{name}{i}",
+                    color=style["color"], ha="center", va="center", fontsize=9)
     ax.set_xlim(-reach, reach)
     ax.set_ylim(-reach, reach)
     ax.set_aspect("equal")
