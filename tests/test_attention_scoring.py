@@ -494,7 +494,7 @@ def test_scaling_explorer_starts_unscaled_at_the_largest_d_with_one_score_axis_p
 
 def test_explorers_are_not_in_the_book_api():
     for name in ("masking_states", "scaling_states", "masking", "scaling",
-                 "direction_target", "show_masked_heatmaps", "jacobian_norms",
+                 "direction_target", "jacobian_norms",
                  "KeyProjectedDotProduct", "circle_scores", "cost",
                  "score_bounds"):
         assert not hasattr(d2l, name)
@@ -527,15 +527,6 @@ def test_jacobian_norms_match_autograd():
     for row, norm in zip(s, attention_scoring.jacobian_norms(a)):
         jac = torch.autograd.functional.jacobian(lambda x: torch.softmax(x, dim=-1), row)
         assert torch.isclose(jac.norm(), norm)
-
-
-def test_show_masked_heatmaps_greys_exactly_the_masked_cells():
-    weights = d2l.masked_softmax(torch.zeros(1, 3, 4), torch.tensor([2]))
-    attention_scoring.show_masked_heatmaps(weights, [torch.arange(4) < 2], ["L = 2"], (3, 3))
-    (ax,) = [a for a in d2l.plt.gcf().axes if a.get_images()]
-    grey = ax.get_images()[-1].get_array()
-    assert grey.mask.tolist() == [[True, True, False, False]] * 3  # True: not painted
-    d2l.plt.close("all")
 
 
 def test_key_projected_dot_product_is_dot_product_attention_on_projected_keys():

@@ -390,98 +390,82 @@ def explain_kernel(fig: Figure) -> None:
 
 
 def fig_scoring() -> Figure:
-    fig, ax = canvas(9, 6.0)
-    cols = [1.6, 2.65, 3.45, 4.3]
-    names = ["1", "2", None, "m"]
-    ys = 5.45, 4.88, 4.3, 3.6, 2.95, 2.2, 1.4, 0.55
-    y_key, y_bus, y_score, y_mask, y_soft, y_w, y_sum, y_val = ys
-    for y, text in [(y_key, "keys"), (y_score, "scores"), (y_w, "weights"), (y_val, "values")]:
-        label(ax, 0.5, y, text, size=SMALL, color=MUTED, style="italic")
-    q = box(ax, 0.5, y_bus, r"$q$", role="query", w=0.55, h=0.42)
-    line(ax, q.right, (cols[-1] - 0.22, y_bus), color=PALETTE["query"].edge, lw=1.4)
-    mask = box(ax, 2.95, y_mask, r"mask: keys $i > L$ (padding) get score $-\infty$",
-               role="op", w=3.2, h=0.42, size=SMALL)
-    soft = box(ax, 2.95, y_soft, "softmax", role="weight", w=3.2, h=0.42)
-    pooled = box(ax, 2.95, y_sum, r"weighted sum  $\sum_i \alpha_i v_i$", role="weight",
-                 w=3.2, h=0.48)
-    for x, name in zip(cols, names, strict=True):
-        if name is None:
-            for y in (y_key, y_score, y_w, y_val):
-                label(ax, x, y, r"$\cdots$", size=FONT + 2)
-            continue
-        scoring_column(ax, x, name, (y_key, y_bus, y_score, y_w, y_val), (mask, soft, pooled),
-                       padded=name == "m")
-    label(ax, 0.5, y_mask, "valid\nlength $L$", size=SMALL, color=MUTED, style="italic")
-    arrow(ax, (0.92, y_mask), mask.left, color=MUTED)
-    out = box(ax, 5.2, y_sum, "output", role="output", w=0.78, h=0.48)
-    arrow(ax, pooled.right, out.left, color=PALETTE["output"].edge, lw=1.5)
-    additive_panel(ax, 5.85, 3.15, 9.0, 5.85)
-    dot_product_panel(ax, 5.85, 0.15, 9.0, 2.9)
+    """The worked example of 10.3 in batched matrix form: Q K^T / sqrt(d), the boolean mask,
+    row-wise softmax, times V. The numbers are computed here from the example's Q, K, V and
+    valid_lens [[2, 3]], rounded as the notebook prints them."""
+    Q = np.array([[2.0, 0.0], [0.0, 2.0]])
+    K = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    V = np.array([[10.0], [20.0], [30.0]])
+    keep = np.arange(3)[None, :] < np.array([2, 3])[:, None]  # attn_mask: True = may attend
+    scores = Q @ K.T / np.sqrt(2)
+    masked = np.where(keep, scores, -np.inf)
+    e = np.exp(masked - masked.max(axis=1, keepdims=True))
+    weights = e / e.sum(axis=1, keepdims=True)
+    out = weights @ V
+
+    def fmt(x: float) -> str:
+        return r"$-\infty$" if np.isinf(x) else f"{x:.2f}"
+
+    fig, ax = canvas(9.6, 4.3)
+    cw, ch = 0.56, 0.4
+    qs, ks = ["$q_0$", "$q_1$"], ["$k_0$", "$k_1$", "$k_2$"]
+    top, bottom = 3.05, 1.0
+    a = matrix(ax, 0.55, top, Q, "query", r"$\mathbf{Q}$  ($n \times d$)", cw, ch, rows=qs,
+               fmt=lambda x: f"{x:g}")
+    label(ax, a[1] + 0.2, top, r"$\cdot$", size=FONT + 8)
+    b = matrix(ax, a[1] + 0.4, top, K.T, "key", r"$\mathbf{K}^\top$  ($d \times m$)", cw, ch,
+               cols=ks, fmt=lambda x: f"{x:g}")
+    arrow(ax, (b[1] + 0.1, top), (b[1] + 0.85, top))
+    label(ax, b[1] + 0.47, top + 0.22, r"$\div\sqrt{d}$", size=SMALL)
+    c = matrix(ax, b[1] + 0.95, top, scores, "weight",
+               r"scores $\mathbf{Q}\mathbf{K}^\top/\sqrt{d}$", cw, ch, cols=ks, fmt=fmt)
+    label(ax, c[1] + 0.35, top, "and", size=SMALL, color=MUTED)
+    matrix(ax, c[1] + 0.7, top, keep, "op", "attn_mask (True: may attend)", 0.62, ch,
+           cols=ks, fmt=lambda x: "True" if x else "False", grey=~keep)
+    label(ax, c[1] + 0.7 + 0.93, top - 0.62, r"from valid_lens $= [[2, 3]]$", size=SMALL,
+          color=MUTED)
+    d = matrix(ax, 0.55, bottom, masked, "weight", r"scores, False $\to -\infty$", cw, ch,
+               rows=qs, cols=ks, fmt=fmt, grey=~keep)
+    arrow(ax, (d[1] + 0.1, bottom), (d[1] + 0.95, bottom))
+    label(ax, d[1] + 0.52, bottom + 0.22, "softmax", size=SMALL)
+    label(ax, d[1] + 0.52, bottom - 0.22, "each row", size=SMALL, color=MUTED)
+    e_ = matrix(ax, d[1] + 1.05, bottom, weights, "weight", r"weights $\alpha$ (rows sum to 1)",
+                cw, ch, cols=ks, fmt=fmt, grey=~keep)
+    label(ax, e_[1] + 0.2, bottom, r"$\cdot$", size=FONT + 8)
+    f = matrix(ax, e_[1] + 0.4, bottom, V, "value", r"$\mathbf{V}$ ($m \times 1$)", cw, ch,
+               fmt=lambda x: f"{x:g}")
+    label(ax, f[1] + 0.25, bottom, "=", size=FONT + 4)
+    matrix(ax, f[1] + 0.5, bottom, out, "output", "output", 0.7, ch, rows=None,
+           fmt=lambda x: f"{x:.2f}")
     return fig
 
 
-def scoring_column(ax, x: float, name: str, ys: Sequence[float], steps: Sequence[Box],
-                   padded: bool = False) -> None:
-    """Key, score, weight and value of one position i in the scoring figure; a padded
-    position (i > L) gets weight 0."""
-    y_key, y_bus, y_score, y_w, y_val = ys
-    mask, soft, pooled = steps
-    k = box(ax, x + 0.1, y_key, rf"$k_{name}$", role="key", w=0.55, h=0.42)
-    s = box(ax, x, y_score, rf"$a(q, k_{name})$", role="op", w=0.88, h=0.42, size=SMALL)
-    a = box(ax, x, y_w, r"$\alpha_m = 0$" if padded else rf"$\alpha_{name}$", role="weight",
-            w=0.9 if padded else 0.55, h=0.42, dashed=padded)
-    v = box(ax, x, y_val, rf"$v_{name}$", role="value", w=0.55, h=0.42)
-    qcol = PALETTE["query"].edge
-    dot(ax, x - 0.22, y_bus, color=qcol)
-    arrow(ax, (x - 0.22, y_bus), s.at(-0.5, 1), color=qcol, lw=1.4)
-    arrow(ax, k.bottom, (k.x, s.at(0, 1)[1]), color=PALETTE["key"].edge, lw=1.4, halo=True)
-    arrow(ax, s.bottom, (x, mask.at(0, 1)[1]))
-    arrow(ax, (x, mask.at(0, -1)[1]), (x, soft.at(0, 1)[1]))
-    arrow(ax, (x, soft.at(0, -1)[1]), a.top, color=PALETTE["weight"].edge)
-    arrow(ax, a.bottom, (x, pooled.at(0, 1)[1]), color=PALETTE["weight"].edge)
-    arrow(ax, v.top, (x, pooled.at(0, -1)[1]), color=PALETTE["value"].edge)
-
-
-def additive_panel(ax, x0: float, y0: float, x1: float, y1: float) -> None:
-    group(ax, x0, y0, x1, y1, "additive attention", color=PALETTE["weight"].edge)
-    yq, yk, ym = y0 + 1.58, y0 + 1.0, y0 + 1.29
-    qcol, kcol = PALETTE["query"].edge, PALETTE["key"].edge
-    q = box(ax, x0 + 0.35, yq, r"$q$", role="query", w=0.4, h=0.36)
-    k = box(ax, x0 + 0.35, yk, r"$k$", role="key", w=0.4, h=0.36)
-    wq = box(ax, x0 + 1.0, yq, r"$W_q$", w=0.55, h=0.36)
-    wk = box(ax, x0 + 1.0, yk, r"$W_k$", w=0.55, h=0.36)
-    plus = node(ax, x0 + 1.6, ym, "+", r=0.14)
-    tanh = box(ax, x0 + 2.2, ym, "tanh", w=0.6, h=0.36)
-    wv = box(ax, x0 + 2.2, y0 + 0.68, r"$w_v^\top$", w=0.6, h=0.36)
-    arrow(ax, q.right, wq.left, color=qcol)
-    arrow(ax, k.right, wk.left, color=kcol)
-    arrow(ax, wq.right, (plus.x, wq.y), plus.top)
-    arrow(ax, wk.right, (plus.x, wk.y), plus.bottom)
-    arrow(ax, plus.right, tanh.left)
-    arrow(ax, tanh.bottom, wv.top)
-    arrow(ax, wv.right, (x1 - 0.12, wv.y))
-    label(ax, x1 - 0.14, wv.y + 0.22, "score", size=SMALL, ha="right", color=MUTED)
-    label(ax, x0 + 0.12, y0 + 0.28, r"$a(q, k) = w_v^\top \tanh(W_q q + W_k k)$",
-          size=SMALL, ha="left")
-    label(ax, x0 + 0.12, y1 - 0.45, "$q$ and $k$ may differ in length", size=SMALL,
-          ha="left", color=MUTED)
-
-
-def dot_product_panel(ax, x0: float, y0: float, x1: float, y1: float) -> None:
-    group(ax, x0, y0, x1, y1, "scaled dot-product attention", color=PALETTE["weight"].edge)
-    yq, yk, ym = y0 + 1.55, y0 + 0.95, y0 + 1.25
-    q = box(ax, x0 + 0.35, yq, r"$q$", role="query", w=0.4, h=0.36)
-    k = box(ax, x0 + 0.35, yk, r"$k$", role="key", w=0.4, h=0.36)
-    prod = box(ax, x0 + 1.25, ym, r"$q^\top k$", w=0.75, h=0.4)
-    scale = box(ax, x0 + 2.3, ym, r"$\div \sqrt{d}$", w=0.75, h=0.4)
-    arrow(ax, q.right, (q.right[0] + 0.2, q.y), prod.at(-1, 0.5), color=PALETTE["query"].edge)
-    arrow(ax, k.right, (k.right[0] + 0.2, k.y), prod.at(-1, -0.5), color=PALETTE["key"].edge)
-    arrow(ax, prod.right, scale.left)
-    arrow(ax, scale.bottom, (scale.x, y0 + 0.62))
-    label(ax, scale.x, y0 + 0.5, "score", size=SMALL, color=MUTED)
-    label(ax, x0 + 0.12, y0 + 0.25, r"$a(q, k) = q^\top k / \sqrt{d}$", size=SMALL, ha="left")
-    label(ax, x0 + 0.12, y1 - 0.45, "$q$ and $k$ both of length $d$; no parameters",
-          size=SMALL, ha="left", color=MUTED)
+def matrix(ax, x0: float, yc: float, values: np.ndarray, role: str, title: str, cw: float,
+           ch: float, rows: Sequence[str] | None = None, cols: Sequence[str] | None = None,
+           fmt: Callable[[float], str] = str,
+           grey: np.ndarray | None = None) -> tuple[float, float]:
+    """Draw `values` (r, c) as a grid of cells whose left edge is at x0, centred on yc, with
+    row labels to the left, column labels above and `title` above them; cells where `grey`
+    is True are drawn grey (masked). Returns (left, right) x of the grid."""
+    colors = PALETTE[role]
+    r, c = values.shape
+    y_top = yc + r * ch / 2
+    for i in range(r):
+        for j in range(c):
+            masked = grey is not None and bool(grey[i, j])
+            x, y = x0 + j * cw, y_top - (i + 1) * ch
+            ax.add_patch(FancyBboxPatch((x, y), cw, ch, boxstyle="square,pad=0",
+                                        facecolor="#DDDDDD" if masked else colors.fill,
+                                        edgecolor=colors.edge, linewidth=1.0, zorder=3))
+            label(ax, x + cw / 2, y + ch / 2, fmt(values[i, j]), size=SMALL,
+                  color=MUTED if masked else INK, zorder=4)
+    for i, name in enumerate(rows or []):
+        label(ax, x0 - 0.17, y_top - (i + 0.5) * ch, name, size=SMALL, color=MUTED)
+    for j, name in enumerate(cols or []):
+        label(ax, x0 + (j + 0.5) * cw, y_top + 0.17, name, size=SMALL, color=MUTED)
+    label(ax, x0 + c * cw / 2, y_top + 0.5, title, size=SMALL,
+          color=colors.edge)
+    return x0, x0 + c * cw
 
 
 # ---------------------------------------------------------------------------------------------

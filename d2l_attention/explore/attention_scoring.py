@@ -21,7 +21,7 @@ import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
 __all__ = ["draw_vectors", "direction_target", "KeyProjectedDotProduct", "jacobian_norms",
-           "circle_scores", "show_masked_heatmaps", "masking_states", "masking",
+           "circle_scores", "masking_states", "masking",
            "scaling_states", "score_bounds", "scaling", "cost"]
 
 MASKED_GREY = "#bdbdbd"
@@ -55,20 +55,21 @@ def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
     plt = d2l.plt
     fig, ax = plt.subplots(figsize=figsize)
     reach = float(max(keys.norm(dim=-1).max(), queries.norm(dim=-1).max())) * 1.25
-    # A query's label sits a little off its arrow (turned by `turn`), so that a query and a key
-    # pointing the same way keep readable labels.
     # Keys wide and pale, queries thin and on top: a query along a longer key stays visible.
     key_style = dict(color="#c0392b", lw=5, alpha=0.35, z=1)
     query_style = dict(color="#2070b4", lw=1.6, alpha=1.0, z=3)
-    for name, vectors, style, turn in (("k", keys, key_style, 0.0),
-                                       ("q", queries, query_style, 0.2)):
+    # Labels sit past the tip and off to one side (keys clockwise, queries anticlockwise), so
+    # a query along a key does not cover the key's label.
+    for name, vectors, style, side in (("k", keys, key_style, -0.3),
+                                       ("q", queries, query_style, 0.3)):
         for i, (x, y) in enumerate(vectors.tolist()):
             ax.annotate("", xy=(x, y), xytext=(0, 0), zorder=style["z"],
                         arrowprops=dict(arrowstyle="-|>", color=style["color"], lw=style["lw"],
                                         alpha=style["alpha"], shrinkA=0, shrinkB=0))
-            r, angle = math.hypot(x, y) + 0.3, math.atan2(y, x) + turn
-            ax.text(r * math.cos(angle), r * math.sin(angle), f"{name}{i}", color=style["color"],
-                    ha="center", va="center", fontsize=9)
+            r, angle = math.hypot(x, y) + 0.3, math.atan2(y, x)
+            ax.text(r * math.cos(angle) - side * math.sin(angle),
+                    r * math.sin(angle) + side * math.cos(angle), f"{name}{i}",
+                    color=style["color"], ha="center", va="center", fontsize=9)
     ax.set_xlim(-reach, reach)
     ax.set_ylim(-reach, reach)
     ax.set_aspect("equal")
@@ -116,25 +117,6 @@ def circle_scores(num_keys=10, radius=3.0):
     angles = torch.arange(num_keys, dtype=torch.float64) * (2 * math.pi / num_keys)
     keys = radius * torch.stack([angles.cos(), angles.sin()], dim=-1)[None]
     return d2l.DotProductAttention(dropout=0.0).score(keys, keys)[0]
-
-
-def show_masked_heatmaps(weights, keep, titles, figsize):
-    """`d2l.show_heatmaps` of (num_panels, num_queries, num_keys) `weights`, with the cells
-    where `keep` (bool, one (num_queries, num_keys) or (num_keys,) mask per panel) is False
-    painted grey: masked, not merely small."""
-    import numpy as np
-    from matplotlib.colors import ListedColormap
-
-    n, m = weights.shape[-2:]
-    d2l.show_heatmaps(weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=titles,
-                      figsize=figsize, xticklabels=[f"k{j}" for j in range(m)],
-                      yticklabels=[f"q{i}" for i in range(n)])
-    panels = [ax for ax in d2l.plt.gcf().axes if ax.get_images()][:weights.shape[0]]
-    for ax, k in zip(panels, keep):
-        k = np.broadcast_to(np.asarray(k), (n, m))  # a (num_keys,) mask is shared by all queries
-        grey = np.ma.masked_where(k, np.ones((n, m)))
-        ax.imshow(grey, cmap=ListedColormap([MASKED_GREY]), vmin=0, vmax=1, aspect="auto",
-                  extent=ax.get_images()[0].get_extent())
 
 
 def causal_lens(valid_len: int, num_queries: int) -> torch.Tensor:
@@ -200,11 +182,12 @@ def masking(num_keys=10, default_len=6):
 
     shown = ex.explorer(
         _by_name(greyed(score_map, "-inf"), "cells"), _by_name(greyed(heatmap, "0"), "cells"),
-        ex.text_view(text_rows, "text", width=620),
+        ex.text_view(text_rows, "text", width=300),
         controls=[ex.Slider("valid_len", lengths, "valid length L", default=default_len),
                   ex.Checkbox("causal", "causal: query i sees only keys 0..i", default=False)],
         title="Mask the keys beyond the valid length", columns=2)
     shown.spec["resolve"] = {"scale": {"color": "independent"}}  # blue scores, red weights
+    shown.spec["align"] = "none"  # the long text line under the maps does not widen column 1
     return _with_datasets(shown, cells=weight_rows)
 
 

@@ -16,10 +16,9 @@
 # %% [markdown]
 # # 10.3 注意力评分函数
 #
-# 10.1 节用点积给键打分，10.2 节用高斯核；两者都是先给每个“查询–键”对打一个实数分，
-# 再用 softmax 把分数变成权重。给分数的这个函数叫**注意力评分函数**（attention scoring function）。
-# 本节回答：**分数应该怎样算？** 我们实现加性注意力和缩放点积注意力（连同处理填充的掩蔽），
-# 看两者能学到什么偏好、$1/\sqrt{d}$ 为什么就是 10.1 节的温度，以及为什么默认用点积。后面各节都直接调用这里的组件。
+# 10.1 节用点积给键打分，10.2 节用高斯核：先给每个“查询–键”对打一个分，再用 softmax 变成权重。
+# 打分的函数叫**注意力评分函数**（attention scoring function）。本节回答：**分数应该怎样算？**
+# 我们实现加性注意力和缩放点积注意力，看它们各自学得会什么，并说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
 
 # %%
 import math
@@ -34,175 +33,27 @@ from d2l_attention.explore import attention_scoring
 torch.set_num_threads(1)  # every tensor in this section is small: one thread is the fastest
 
 # %% [markdown]
-# ## 注意力汇聚的一般形式
-#
-# 查询 $\mathbf{q} \in \mathbb{R}^{q}$，$m$ 个键值对 $(\mathbf{k}_i \in \mathbb{R}^{k}, \mathbf{v}_i \in \mathbb{R}^{v})$。
-# 注意力汇聚是值的加权和，权重由评分函数 $a: \mathbb{R}^{q} \times \mathbb{R}^{k} \to \mathbb{R}$ 经 softmax 得到：
-#
-# $$f\big(\mathbf{q}, (\mathbf{k}_1, \mathbf{v}_1), \ldots, (\mathbf{k}_m, \mathbf{v}_m)\big)
-#   = \sum_{i=1}^{m} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i, \qquad
-#   \alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp\big(a(\mathbf{q}, \mathbf{k}_i)\big)}{\sum_{j=1}^{m} \exp\big(a(\mathbf{q}, \mathbf{k}_j)\big)}.$$
-#
-# 换一个评分函数 $a$，就换了一种注意力。代码里总是成批计算：
-#
-# | 张量 | 形状 |
-# |---|---|
-# | 查询 `queries` | (`batch_size`, `num_queries`, $q$) |
-# | 键 `keys` | (`batch_size`, `num_kv`, $k$) |
-# | 值 `values` | (`batch_size`, `num_kv`, $v$) |
-# | 分数与注意力权重 | (`batch_size`, `num_queries`, `num_kv`) |
-# | 输出 | (`batch_size`, `num_queries`, $v$) |
-#
-
-# %% [markdown]
-# ![Scoring function, masking, softmax and weighted sum; additive vs scaled dot-product scoring](figures/10.3-scoring.svg)
-#
-# 图 10.3.1 评分函数给每个键打分，有效长度 $L$ 之外的键（填充）的分数换成 $-\infty$，softmax 后权重为 0，
-# 输出是值的加权和；右侧对比两种评分函数
-
-# %% [markdown]
 # ## 两种评分函数
 #
-# **加性注意力**（additive attention）把查询和键分别线性投影到 $h$ 维，相加，过 $\tanh$，再用一个向量压成一个数：
+# 查询 $\mathbf{q}$，$m$ 个键值对 $(\mathbf{k}_i, \mathbf{v}_i)$，本节一律从 0 编号（$i = 0, \ldots, m-1$，与代码相同）。
+# 输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k})$ 的 softmax：
 #
-# $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}) \in \mathbb{R},$$
+# $$f(\mathbf{q}) = \sum_{i=0}^{m-1} \alpha_i \mathbf{v}_i, \qquad
+#   \alpha_i = \frac{\exp a(\mathbf{q}, \mathbf{k}_i)}{\sum_{j=0}^{m-1} \exp a(\mathbf{q}, \mathbf{k}_j)}.$$
 #
-# 可学习参数 $\mathbf{W}_q \in \mathbb{R}^{h \times q}$、$\mathbf{W}_k \in \mathbb{R}^{h \times k}$、
-# $\mathbf{w}_v \in \mathbb{R}^{h}$：一个单隐藏层 MLP，查询和键的长度可以不同，偏好要靠训练学出来。
+# **加性注意力**（additive attention）是一个单隐藏层 MLP，$\mathbf{q} \in \mathbb{R}^{q}$ 与 $\mathbf{k} \in \mathbb{R}^{k}$ 的长度可以不同：
 #
-# **缩放点积注意力**（scaled dot-product attention）要求查询和键的长度相同（都是 $d$），没有参数：
+# $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}), \qquad
+#   \mathbf{W}_q \in \mathbb{R}^{h \times q},\ \mathbf{W}_k \in \mathbb{R}^{h \times k},\ \mathbf{w}_v \in \mathbb{R}^{h}.$$
 #
-# $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}}
-#   = \frac{\lVert\mathbf{q}\rVert\,\lVert\mathbf{k}\rVert\cos\theta}{\sqrt{d}}.$$
+# **缩放点积注意力**（scaled dot-product attention）没有参数，要求 $\mathbf{q}, \mathbf{k} \in \mathbb{R}^{d}$：
 #
-# 它的偏好由几何决定：与查询方向一致（$\theta$ 小）**并且**长的键得分高。批量写成
-# $\operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top/\sqrt{d}\big)\mathbf{V}$（softmax 按行），就是两次矩阵乘法；
-# $1/\sqrt{d}$ 从何而来，后面的实验讲。实现之前先解决批量计算里的填充问题。
-
-# %% [markdown]
-# ## 掩蔽 softmax 操作
+# $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}} = \frac{\lVert\mathbf{q}\rVert\,\lVert\mathbf{k}\rVert\cos\theta}{\sqrt{d}}.$$
 #
-# 一个小批量里长短不一的句子用填充词元（padding）补齐。填充位置不应分到注意力，所以给每个样本（或每个查询）一个
-# **有效长度**（valid length）$L$，只在前 $L$ 个键上做 softmax：
-#
-# $$\alpha_i = \begin{cases}
-#   \dfrac{\exp(s_i)}{\sum_{j=1}^{L} \exp(s_j)}, & i \le L, \\[1ex]
-#   0, & i > L.
-# \end{cases}$$
-#
-# 做法是在 softmax 之前把第 $L$ 个之后的分数换成 $-\infty$（$\exp(-\infty) = 0$）。
-# **编号约定：** 公式和图 10.3.1 按数学习惯从 1 数起（$\mathbf{k}_1, \ldots, \mathbf{k}_m$，条件 $i \le L$）；
-# 代码、热图和探索器按 Python 从 0 数起（`k0`…`k9`，键 $j$ 可见当且仅当 $j < L$）。同一个键在两处的编号差 1，下文的文字跟随代码从 0 数。
-# 两个样本、每个样本两个查询、四个键，有效长度分别为 2 和 3：
-
-# %%
-torch.manual_seed(0)
-X = torch.rand(2, 2, 4)  # scores: (batch_size=2, num_queries=2, num_keys=4)
-keep = torch.arange(4) < torch.tensor([2, 3])[:, None, None]  # (2, 1, 4): True = the key counts
-print(F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1).round(decimals=4))
-
-# %% [markdown]
-# 只有一种情况这样处理不了：一行**没有任何**有效的键（$L = 0$，例如一个空的源句子）。
-# 这一行的分数全是 $-\infty$，softmax 是 $0/0$：
-
-# %%
-print(F.softmax(torch.full((4,), float("-inf")), dim=-1))
-
-# %% [markdown]
-# NaN 会在反向传播中污染整个模型。我们约定 $L = 0$ 的行权重全为 0（输出零向量，填充不该分到注意力）。
-# 概念上这一行的分数全是 $-\infty$（后面的探索器就这样画）；实现里为了避开 $0/0$，这一行不填 $-\infty$，softmax 之后再由 `torch.where` 置零。`valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个长度）。
-
-# %%
-#@save
-def masked_softmax(X, valid_lens):
-    """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
-
-    X: (batch_size, num_queries, num_keys) attention scores.
-    valid_lens: None, (batch_size,) or (batch_size, num_queries); whole numbers in [0, num_keys].
-    Returns weights with the shape of X: masked keys get exactly 0, and a row whose valid
-    length is 0 is all zeros (its attention output is then a zero vector, never NaN).
-    """
-    d2l.check_shape(X, "X", "(batch_size, num_queries, num_keys)", "add a batch axis with unsqueeze(0)")
-    if valid_lens is None:
-        return F.softmax(X, dim=-1)
-    d2l.check_valid_lens(valid_lens, *X.shape)
-    lens = torch.as_tensor(valid_lens, device=X.device)
-    if lens.dim() == 1:
-        lens = lens[:, None]  # one length shared by all queries of an example
-    keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
-    has_key = keep[..., :1]  # False only in the rows with L = 0: those are not filled
-    weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
-    return torch.where(has_key, weights, 0.0)
-
-
-# %% [markdown]
-# 同样的分数，这次用二维的 `valid_lens`：四行分别只看前 1、3、0、4 个键。
-
-# %%
-weights = masked_softmax(X, torch.tensor([[1, 3], [0, 4]]))
-print(weights.round(decimals=4))
-print("row sums:", weights.sum(dim=-1).round(decimals=4).tolist())
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.equal(weights[0, 0], torch.tensor([1.0, 0, 0, 0]))
-assert torch.equal((weights > 0).sum(dim=-1), torch.tensor([[1, 3], [0, 4]]))
-assert (weights[1, 0] == 0).all() and not weights.isnan().any()
-core = F.softmax(X.masked_fill(~keep, float("-inf")), dim=-1)  # rows with keys: bit-identical
-assert torch.equal(masked_softmax(X, torch.tensor([2, 3])), core)
-
-# %% [markdown]
-# 只看 1 个键的行把全部权重给了键 0；$L = 0$ 的行和是 0 而不是 NaN。
-#
-# 再看一组有意义的分数：10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向，不掩蔽时热图是一条对角带。
-# 中图每个样本一个有效长度 6（一维 `valid_lens`）；右图每个查询一个有效长度 $i + 1$（二维 `valid_lens`），
-# 第 $i$ 个查询只能看键 0 到 $i$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。被掩蔽的格子是灰色，很小的权重是白色。
-
-# %%
-circle_angles = torch.arange(10) * (2 * math.pi / 10)
-circle_keys = 3 * torch.stack([circle_angles.cos(), circle_angles.sin()], dim=-1).reshape(1, 10, 2)
-circle_scores = circle_keys @ circle_keys.transpose(1, 2) / math.sqrt(2)  # query i = key i
-masks = {"valid_lens = None": None,
-         "valid_lens = 6": torch.tensor([6]),
-         "valid_lens = [1, 2, ..., 10]": torch.arange(1, 11).reshape(1, 10)}
-masked_weights = torch.stack([masked_softmax(circle_scores, lens)[0] for lens in masks.values()])
-print("most attended key per query:")
-for name, w in zip(masks, masked_weights):
-    print(f"  {name:<29}", w.argmax(dim=-1).tolist())
-print(f"row sums, all three panels: min {masked_weights.sum(dim=-1).min():.4f}, "
-      f"max {masked_weights.sum(dim=-1).max():.4f}")
-attention_scoring.show_masked_heatmaps(
-    masked_weights, [torch.ones(10, 10, dtype=torch.bool), torch.arange(10) < 6,
-                     torch.ones(10, 10, dtype=torch.bool).tril()], list(masks), figsize=(11, 3.8))
-d2l.plt.show()
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-no_mask, per_example, per_query = masked_weights
-assert no_mask.argmax(dim=-1).tolist() == list(range(10))
-assert (per_example[:, 6:] == 0).all()
-assert per_example.argmax(dim=-1).tolist() == [0, 1, 2, 3, 4, 5, 5, 5, 0, 0]
-assert torch.equal(per_query, per_query.tril()) and per_query.argmax(dim=-1).tolist() == list(range(10))
-assert torch.allclose(masked_weights.sum(dim=-1), torch.ones(3, 10))
-assert torch.allclose(attention_scoring.circle_scores(10).float(), circle_scores[0])  # the explorer's
-assert masked_softmax(circle_scores, torch.tensor([4]))[0].argmax(dim=-1).tolist() == [0, 1, 2, 3, 3, 3, 3, 0, 0, 0]
-
-# %% [markdown]
-# 中图：查询 6 和 7 的权重转到可见的键里方向最近的键 5，查询 8 和 9 转到键 0（圆上键 9 的下一个）。
-# 被挤出来的权重都分给了可见的键，每行仍和为 1（上面输出的最后一行）。
-#
-# 下面的探索器并排画出掩蔽的两步：左边是分数，被掩蔽的换成 $-\infty$；右边是按行 softmax 后的权重，从中图的状态（$L = 6$）开始。
-# 每行的权重只是**可见**分数的 softmax：被挡住的键不进分母。滑块是有效长度 $L$；勾选 causal 后第 $i$ 个查询的长度是 $\min(i + 1, L)$
-# （$L = 10$ 时就是右图）。把 $L$ 往左拖：分数不变，每行在剩下的键上重新归一化，权重转给剩下的分数里最大的键
-# （$L = 4$ 时 $\mathbf{q}_7$ 到 $\mathbf{q}_9$ 转给 $\mathbf{k}_0$）；拖到 $L = 0$ 时整张图都是灰的，行和为 0。
-
-# %%
-attention_scoring.masking()
-
-# %% [markdown]
-# ## 实现两种注意力
-#
-# 两种注意力共用“掩蔽 softmax → 对值加权求和”，所以基类 `AttentionPooling` 做这两步，
-# 子类只实现评分函数 `score(queries, keys)`。训练时对权重做暂退法（dropout），随机遮住一些键值对
-# （见文末的“差别”）；`attention_weights` 保存暂退之前的权重，供热图使用。
+# 代码成批计算：查询 (`batch_size`, `num_queries`, $q$)，键 (`batch_size`, `num_kv`, $k$)，值 (`batch_size`, `num_kv`, $v$)，
+# 分数和权重 (`batch_size`, `num_queries`, `num_kv`)。两种注意力共用“掩蔽 softmax → 加权求和”，
+# 所以基类 `AttentionPooling` 做这两步（`masked_softmax` 在下一节实现），子类只写 `score`。
+# 训练时对权重做暂退（dropout）；`attention_weights` 存的是暂退之前的权重。
 
 # %%
 #@save
@@ -230,8 +81,7 @@ class AttentionPooling(nn.Module):
 
 
 # %% [markdown]
-# 加性注意力把两个投影用索引 `None` 分别插入键轴和查询轴，广播相加得到每个“查询–键”对的隐藏向量
-# (`batch_size`, `num_queries`, `num_kv`, $h$)，$\tanh$ 之后由 $\mathbf{w}_v$ 压成一个数。
+# 加性注意力用索引 `None` 给两个投影分别插入键轴和查询轴，广播相加，得到每个“查询–键”对的一个 $h$ 维隐藏向量：
 
 # %%
 #@save
@@ -255,27 +105,22 @@ class AdditiveAttention(AttentionPooling):
 
 
 # %% [markdown]
-# 看一遍中间张量的形状（2 个三维查询、4 个二维键、$h = 5$），再按公式手算查询 1 对键 3 的分数，与类的输出比较：
+# 2 个三维查询、4 个二维键、$h = 5$：中间张量的形状，以及按公式手算的查询 1 对键 3 的分数：
 
 # %%
 torch.manual_seed(0)
 additive = AdditiveAttention(key_size=2, query_size=3, num_hiddens=5, dropout=0.0)
 q_demo, k_demo = torch.randn(1, 2, 3), torch.randn(1, 4, 2)
-q_proj = additive.W_q(q_demo)[:, :, None]  # (1, 2, 1, 5): a new key axis
-k_proj = additive.W_k(k_demo)[:, None]  # (1, 1, 4, 5): a new query axis
-pairs = torch.tanh(q_proj + k_proj)  # broadcast: one hidden vector per (query, key) pair
-print("W_q(q)[:, :, None]", tuple(q_proj.shape), " W_k(k)[:, None]", tuple(k_proj.shape),
-      " tanh(sum)", tuple(pairs.shape), " scores", tuple(additive.score(q_demo, k_demo).shape))
-hidden = torch.tanh(additive.W_q.weight @ q_demo[0, 1] + additive.W_k.weight @ k_demo[0, 3])
-print("tanh(W_q q_1 + W_k k_3) =", hidden.detach().numpy().round(3))
-print(f"w_v . that = {(additive.w_v.weight[0] @ hidden).item():.4f};  "
+pairs = torch.tanh(additive.W_q(q_demo)[:, :, None] + additive.W_k(k_demo)[:, None])
+print("hidden", tuple(pairs.shape), "-> scores", tuple(additive.score(q_demo, k_demo).shape))
+by_hand = additive.w_v.weight[0] @ torch.tanh(additive.W_q.weight @ q_demo[0, 1]
+                                              + additive.W_k.weight @ k_demo[0, 3])
+print(f"w_v . tanh(W_q q_1 + W_k k_3) = {by_hand.item():.4f};  "
       f"class: score[0, 1, 3] = {additive.score(q_demo, k_demo)[0, 1, 3].item():.4f}")
 
-# %% [markdown]
-# 分数是 (1, 2, 4)，但算出它之前要先存下 (1, 2, 4, 5) 的隐藏张量：每个“查询–键”对一个 $h$ 维向量。
 
 # %% [markdown]
-# 缩放点积注意力的分数是一次批量矩阵乘法：
+# 为了 (1, 2, 4) 个分数，先要存下 (1, 2, 4, 5) 的隐藏张量。缩放点积注意力的分数只是一次批量矩阵乘法：
 
 # %%
 #@save
@@ -296,8 +141,112 @@ class DotProductAttention(AttentionPooling):
 
 
 # %% [markdown]
-# 先用书中的小例子检查形状和掩蔽：批量大小为 2，每个样本 1 个查询、10 个二维键和 10 个四维值（0 到 39），有效长度 2 和 6。
-# 这里的键**全都相同**，任何评分函数都给它们同样的分，所以两种注意力都给出有效范围内值的平均：
+# ## 批量形式与掩蔽
+#
+# 一个小批量里长短不一的序列用填充词元（padding）补齐，填充的键不该分到注意力。给每个样本（或每个查询）一个
+# **有效长度**（valid length）$L$：键 $j$ 可见当且仅当 $j < L$。softmax 之前把不可见的分数换成 $-\infty$，
+# 可见的键之间重新归一化：
+#
+# $$\alpha_j = \frac{\exp(s_j)}{\sum_{l<L} \exp(s_l)} \ (j < L), \qquad \alpha_j = 0 \ (j \ge L).$$
+#
+# $L = 0$ 时整行都是 $-\infty$，softmax 是 $0/0$ = NaN；我们约定这种行的权重全为 0，输出零向量。
+# `valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个）。
+
+# %%
+#@save
+def masked_softmax(X, valid_lens):
+    """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
+
+    X: (batch_size, num_queries, num_keys) attention scores.
+    valid_lens: None, (batch_size,) or (batch_size, num_queries); whole numbers in [0, num_keys].
+    Returns weights with the shape of X: masked keys get exactly 0, and a row whose valid
+    length is 0 is all zeros (its attention output is then a zero vector, never NaN).
+    """
+    d2l.check_shape(X, "X", "(batch_size, num_queries, num_keys)", "add a batch axis with unsqueeze(0)")
+    if valid_lens is None:
+        return F.softmax(X, dim=-1)
+    d2l.check_valid_lens(valid_lens, *X.shape)
+    lens = torch.as_tensor(valid_lens, device=X.device)
+    if lens.dim() == 1:
+        lens = lens[:, None]  # one length shared by all queries of an example
+    keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
+    has_key = keep[..., :1]  # False only in the rows with L = 0: those are not filled
+    weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
+    return torch.where(has_key, weights, 0.0)
+
+
+# %% [markdown]
+# ![Q times K transpose gives a 2 x 3 score matrix; the mask sets one score to minus infinity; row-wise softmax; times V gives the output](figures/10.3-scoring.svg)
+#
+# 图 10.3.1 下面这个例子的批量形式：$\mathbf{Q}$（$n \times d$）乘 $\mathbf{K}^\top$（$d \times m$）得 $n \times m$ 的分数，
+# 除以 $\sqrt{d}$；掩码为 False 的格子换成 $-\infty$；按行 softmax；再乘 $\mathbf{V}$。格子里的数就是下面打印的数。
+#
+# 2 个查询、3 个键、$d = 2$，值为 10、20、30；二维 `valid_lens` $= [[2, 3]]$：$\mathbf{q}_0$ 只看 $\mathbf{k}_0, \mathbf{k}_1$，
+# $\mathbf{q}_1$ 看全部。同一个掩码写成布尔张量 `attn_mask`（True 表示可以看），就是 PyTorch 的
+# `F.scaled_dot_product_attention` 和多数现代代码的写法。
+
+# %%
+Q = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # (1, n=2, d=2)
+K = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])  # (1, m=3, d=2)
+V = torch.tensor([[[10.0], [20.0], [30.0]]])  # (1, m=3, 1)
+lens = torch.tensor([[2, 3]])  # q0 sees k0, k1; q1 sees all three
+attn_mask = torch.arange(3) < lens[..., None]  # (1, 2, 3) bool, True = may attend
+steps = {"Q K^T": Q @ K.transpose(1, 2)}
+steps["/ sqrt(d)"] = steps["Q K^T"] / math.sqrt(2)
+steps["mask"] = steps["/ sqrt(d)"].masked_fill(~attn_mask, float("-inf"))
+steps["softmax"] = F.softmax(steps["mask"], dim=-1)
+steps["@ V"] = steps["softmax"] @ V
+print("attn_mask:", attn_mask[0].tolist())
+for name, value in steps.items():
+    print(f"{name:<9}", " | ".join(" ".join(f"{x:5.2f}" for x in row) for row in value[0].tolist()))
+ours = DotProductAttention(dropout=0.0)(Q, K, V, lens)
+theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=attn_mask)
+print(f"DotProductAttention(Q, K, V, valid_lens): {ours.flatten().numpy().round(2)}; "
+      f"max |ours - F.scaled_dot_product_attention| = {(ours - theirs).abs().max():.1e}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.allclose(ours, steps["@ V"]) and torch.allclose(ours, theirs, atol=1e-5)
+torch.manual_seed(0)  # random inputs and per-query lengths agree with PyTorch as well
+q, k, v = torch.randn(3, 4, 8), torch.randn(3, 6, 8), torch.randn(3, 6, 5)
+rnd_lens = torch.randint(1, 7, (3, 4))
+assert torch.allclose(DotProductAttention(0.0)(q, k, v, rnd_lens),
+                      F.scaled_dot_product_attention(q, k, v, attn_mask=torch.arange(6) < rnd_lens[..., None]),
+                      atol=1e-6)
+assert torch.equal(masked_softmax(steps["/ sqrt(d)"], torch.tensor([2])),
+                   F.softmax(steps["/ sqrt(d)"].masked_fill(torch.arange(3) >= 2, float("-inf")), dim=-1))
+
+# %% [markdown]
+# 核对 $\mathbf{q}_0$：分数 $1.41, 0$，$\mathbf{k}_2$ 被挡住；softmax 给出 $e^{1.41}/(e^{1.41} + 1) = 4.11/5.11 = 0.80$ 和 $0.20$；
+# 输出 $0.80 \times 10 + 0.20 \times 20 = 11.96$。$\mathbf{q}_1$ 看三个键：$1/9.23 = 0.11$ 和两个 $4.11/9.23 = 0.45$，输出 23.37。
+# 我们的类与 PyTorch 的结果相同。再看 $L = 0$ 的行：
+
+# %%
+print("softmax of an all -inf row:", F.softmax(torch.full((3,), float("-inf")), dim=-1).tolist())
+empty = masked_softmax(steps["/ sqrt(d)"], torch.tensor([[0, 3]]))
+print("masked_softmax, valid_lens [[0, 3]]:", [[round(x, 2) for x in row] for row in empty[0].tolist()])
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert (empty[0, 0] == 0).all() and torch.equal(empty[0, 1], steps["softmax"][0, 1])
+assert (DotProductAttention(0.0)(Q, K, V, torch.tensor([[0, 0]])) == 0).all()
+
+# %% [markdown]
+# 空的那一行是 0 而不是 NaN，另一行不受影响。
+#
+# ### 动手试试：掩蔽
+#
+# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向，不掩蔽时权重集中在对角线上。探索器左边是分数（被挡住的记作 $-\infty$），
+# 右边是按行 softmax 的权重，从 $L = 6$ 开始：$\mathbf{q}_6$、$\mathbf{q}_7$ 的权重转给可见键里方向最近的 $\mathbf{k}_5$，
+# $\mathbf{q}_8$、$\mathbf{q}_9$ 转给 $\mathbf{k}_0$（圆上紧挨着 $\mathbf{k}_9$），每行仍和为 1。把 $L$ 往左拖，每行在剩下的键上重新归一化；
+# $L = 0$ 时整张图是灰的，行和为 0。勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
+
+# %%
+attention_scoring.masking()
+
+# %% [markdown]
+# ## 两种评分函数学到什么
+#
+# 书中的小例子：2 个样本各 1 个查询，10 个**全相同**的二维键，值 0 到 39，有效长度 2 和 6。
+# 键全相同，任何评分函数都给它们同样的分，所以两种注意力都输出有效范围内值的平均：
 
 # %%
 torch.manual_seed(0)
@@ -309,13 +258,12 @@ valid_lens = torch.tensor([2, 6])
 attention = AdditiveAttention(key_size=2, query_size=20, num_hiddens=8, dropout=0.1)
 attention.eval()  # no dropout in the demo
 output = attention(queries, keys, values, valid_lens)
-print("additive output:", tuple(output.shape), output.detach().reshape(2, 4).round(decimals=4).tolist())
+print("additive output:   ", tuple(output.shape), output.detach().reshape(2, 4).round(decimals=4).tolist())
 torch.manual_seed(0)
 attention = DotProductAttention(dropout=0.5)
 attention.eval()
 output = attention(torch.normal(0, 1, (2, 1, 2)), keys, values, valid_lens)
 print("dot-product output:", tuple(output.shape), output.reshape(2, 4).round(decimals=4).tolist())
-print("weights:", attention.attention_weights.reshape(2, 10).round(decimals=4))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for b, L in enumerate([2, 6]):
@@ -323,62 +271,9 @@ for b, L in enumerate([2, 6]):
     assert torch.allclose(attention.attention_weights[b, 0, :L], torch.full((L,), 1 / L))
     assert (attention.attention_weights[b, 0, L:] == 0).all()
 
-
 # %% [markdown]
-# ## 手算一个例子
-#
-# 把缩放点积注意力的每一步拆开：2 个查询、3 个键、$d = 2$，值取 10、20、30（一维）；
-# 第一个查询只看前 2 个键，第二个查询看全部 3 个（二维 `valid_lens` $= [[2, 3]]$）。
-
-# %%
-Q = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # (1, 2 queries, d=2)
-K = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])  # (1, 3 keys, d=2)
-V = torch.tensor([[[10.0], [20.0], [30.0]]])  # (1, 3 keys, 1)
-lens = torch.tensor([[2, 3]])
-steps = {"Q K^T": Q @ K.transpose(1, 2)}
-steps["/ sqrt(d)"] = steps["Q K^T"] / math.sqrt(2)
-steps["mask"] = steps["/ sqrt(d)"].masked_fill(torch.arange(3) >= lens[..., None], float("-inf"))
-steps["softmax"] = F.softmax(steps["mask"], dim=-1)
-steps["@ V"] = steps["softmax"] @ V
-for name, value in steps.items():
-    print(f"{name} {tuple(value.shape)}:\n{value[0].numpy().round(3)}")
-
-# %% [markdown]
-# 逐行核对第一个查询 $[2, 0]$：点积 $2, 0, 2$，除以 $\sqrt{2}$ 得 $1.414, 0, 1.414$；第三个键被掩蔽；
-# softmax 给出 $e^{1.414}/(e^{1.414} + 1) = 4.11/5.11 = 0.804$ 和 $0.196$；输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
-# 第二行请读者自己核对（权重 $1/9.23 = 0.108$ 和两个 $4.11/9.23 = 0.446$）。
-# 我们的类和 PyTorch 自带的 `F.scaled_dot_product_attention` 给出同样的结果；后者的掩码是布尔张量，`True` 表示“可以看”：
-
-# %%
-ours = DotProductAttention(dropout=0.0)(Q, K, V, lens)
-attend = torch.arange(3) < lens[..., None]  # (1, 2, 3), True = attend
-theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=attend)
-print("ours: ", ours[0, :, 0].numpy().round(3), " torch:", theirs[0, :, 0].numpy().round(3))
-print(f"max |ours - torch| = {(ours - theirs).abs().max():.1e}")
-nothing = torch.zeros(1, 2, 3, dtype=torch.bool)  # no query may attend to any key (L = 0)
-empty_ours = DotProductAttention(dropout=0.0)(Q, K, V, torch.tensor([[0, 0]]))
-empty_theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=nothing)
-print(f"L = 0 for both queries (torch {torch.__version__}): ours", empty_ours[0, :, 0].numpy(),
-      " torch", empty_theirs[0, :, 0].numpy())
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.allclose(ours, steps["@ V"]) and torch.allclose(ours, theirs, atol=1e-5)
-assert (empty_ours == 0).all()
-torch.manual_seed(0)  # random inputs and per-query lengths agree with PyTorch as well
-q, k, v = torch.randn(3, 4, 8), torch.randn(3, 6, 8), torch.randn(3, 6, 5)
-rnd_lens = torch.randint(1, 7, (3, 4))
-rnd_mask = torch.arange(6) < rnd_lens[..., None]
-assert torch.allclose(DotProductAttention(0.0)(q, k, v, rnd_lens),
-                      F.scaled_dot_product_attention(q, k, v, attn_mask=rnd_mask), atol=1e-6)
-
-# %% [markdown]
-# 最后一行：键全被掩蔽时（$L = 0$），我们的类按约定给出零向量，这里的 PyTorch 版本也是。
-
-# %% [markdown]
-# ## 两种评分函数给同一组键打分
-#
-# 现在让键彼此不同。6 个二维键，方向角依次为 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3
-# （$\mathbf{k}_1, \mathbf{k}_3, \mathbf{k}_5$ 是长键）；6 个查询长度都是 2，第 $i$ 个查询与键 $i$ 同向：
+# 要看出区别，键得彼此不同。6 个二维键，方向角依次为 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3；
+# 6 个查询长度都是 2，查询 $i$ 与键 $i$ 同向：
 
 # %%
 angles = torch.arange(6) * (math.pi / 3)
@@ -389,20 +284,15 @@ attention_scoring.draw_vectors(geo_queries[0], geo_keys[0])
 d2l.plt.show()
 
 # %% [markdown]
-# 设想任务要的是“只看方向”：每个查询最关注与自己同向的键，与键的长短无关
-# （目标权重取 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。这个例子是特意挑的：目标不看长度，键组又是对称的。
-# 给评分函数加上可学习的参数，学得会吗？比较缩放点积（没有参数）、点积加一个可学习的 $2 \times 2$ 矩阵 $\mathbf{W}_k$
-# （分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，10.5 节投影的做法）和加性注意力（$h = 8$）。
-#
-# 后两种用同一个训练循环 `train_direction`：300 步 Adam，每步 32 个方向随机、长度为 2 的查询，
-# 最小化目标权重与模型权重之间的交叉熵。
+# 任务要“只看方向”：每个查询最关注同向的键，不管键长（目标权重 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。
+# 比较缩放点积（没有参数）、点积加一个可学习的 $2 \times 2$ 矩阵 $\mathbf{W}_k$（分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，
+# 10.5 节投影的做法）和加性注意力（$h = 8$）。后两种用同一个循环训练：每步 32 个方向随机的查询，最小化目标与模型权重的交叉熵。
 
 # %%
 def train_direction(attention, keys, steps=300, batch=32, lr=0.05):
     """Fit the attention weights over `keys` to the direction-only target; returns the losses."""
     optimizer = torch.optim.Adam(attention.parameters(), lr=lr)
-    draws = torch.Generator().manual_seed(1)
-    losses = []
+    draws, losses = torch.Generator().manual_seed(1), []
     for _ in range(steps):
         angle = torch.rand(1, batch, generator=draws) * (2 * math.pi)
         queries = 2 * torch.stack([angle.cos(), angle.sin()], dim=-1)  # (1, batch, 2), length 2
@@ -423,18 +313,16 @@ torch.manual_seed(0)
 trained = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
 losses = train_direction(trained, geo_keys)
 
-# %% [markdown]
-# 四幅热图共用一个颜色刻度：
-
 # %%
 target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
 dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
 projected(geo_queries, geo_keys, geo_keys)
 trained(geo_queries, geo_keys, geo_keys)
-print(f"training loss (cross-entropy), step 1 -> 300: dot product with W_k "
+print(f"training loss, step 1 -> 300: dot product with W_k "
       f"{projected_losses[0]:.3f} -> {projected_losses[-1]:.3f}, additive {losses[0]:.3f} -> {losses[-1]:.3f}")
-print("learned W_k:\n", projected.W_k.weight.detach().numpy().round(2))
+print("learned W_k:", [[round(x, 2) for x in row] for row in projected.W_k.weight.tolist()])
+print("scaled dot-product scores of q0:", dot_attention.score(geo_queries, geo_keys)[0, 0].numpy().round(2))
 geo_weights = torch.stack([target, dot_attention.attention_weights[0],
                            projected.attention_weights[0].detach(),
                            trained.attention_weights[0].detach()])  # (4, 6 queries, 6 keys)
@@ -460,43 +348,31 @@ assert (trained_w - target).abs().mean() < 0.5 * (projected_w - target).abs().me
 assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
 
 # %% [markdown]
-# 点积（第二幅）：$\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，大头给了两侧偏 60° 的长键：
-# 分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{2}$ 对 $\mathbf{k}_0$ 是 $1.41$，对 $\mathbf{k}_1$ 是 $2.12$。点积同时奖励方向和长度。
+# * **缩放点积**：与 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，大头给了两侧偏 60° 的长键（分数：$\mathbf{k}_0$ 1.41，$\mathbf{k}_1$、$\mathbf{k}_5$ 2.12）。点积同时奖励方向和长度。
+# * **点积加 $\mathbf{W}_k$**：学成了约 $0.6\,\mathbf{I}$，只是把分数整体缩小，短键仍只分到 0.22。
+#   一般而言，可学习的 $\mathbf{W}_k$ 能给不同方向不同的权重（10.5 节的投影正是为此而学），但分数对键长总是线性的；
+#   在这组对称的键上，最好的 $\mathbf{W}_k$ 恰好是 $c\,\mathbf{I}$（见下面的注），所以它只能当温度用。
+# * **加性注意力**：$\tanh$ 是非线性的，它学会了不看长度，每个查询都把最多的权重给了同向的键，离目标最近。
 #
-# 加上 $\mathbf{W}_k$（第三幅）只修好了一半：训练把它学成了约 $0.59\,\mathbf{I}$，即把所有分数乘以 0.59，一个温度；
-# 长键那几行变得接近目标，短键仍然只分到 0.22。一般说来，双线性分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}$ **不只是**温度：
-# $\mathbf{W}_k$ 可以放大某些方向、压掉某些分量（10.5 节的投影正是为此而学）。但它对键长总是线性的（键长 3 倍，分数 3 倍），
-# 而在**这组对称的键**上，最好的 $\mathbf{W}_k$ 恰好是 $c\,\mathbf{I}$（为什么见下面的注），所以这里它只能当温度用。
-# 加性注意力（第四幅）的 $\tanh$ 是非线性的，它学会了“不看长度”：每个查询都把最多的权重给了同向的键，离目标的平均差距最小。
-# 实践中要“只看方向”时，常见的做法是先把 $\mathbf{q}$、$\mathbf{k}$ 归一化成单位向量再做点积（余弦注意力、QK-norm）。
-
-# %% [markdown]
 # <details><summary>深入一步：为什么这里最好的 W_k 是 cI；与 10.2 节的联系</summary>
 #
-# * **对称性。** 键和查询的分布在旋转 120° 和关于 $\mathbf{k}_0$ 方向的镜像下不变；损失对 $\mathbf{W}_k$ 是凸的
-#   （分数对 $\mathbf{W}_k$ 线性，交叉熵对分数凸）。把任一最优解对这些对称变换取平均不会更差，平均出来的矩阵与这些变换都可交换，
-#   而与它们都可交换的 $2 \times 2$ 矩阵只有 $c\,\mathbf{I}$。键组不对称时这个论证不成立，最优的 $\mathbf{W}_k$ 一般不是 $c\,\mathbf{I}$。
-# * **与 10.2 节的联系。** 由 $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$
-#   （中间一项整行相同，softmax 不理会），缩放点积就是高斯核分数 $-\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 w^2$
-#   取 $w^2 = 1/\sqrt{d}$，再加上每个键的“长度奖励” $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：键一样长时两者给出同样的权重，上面的短键吃亏正是这一项。
+# * **对称性。** 键和查询的分布在旋转 120° 和关于 $\mathbf{k}_0$ 方向的镜像下不变；分数对 $\mathbf{W}_k$ 线性、交叉熵对分数凸，
+#   所以损失对 $\mathbf{W}_k$ 是凸的。把任一最优解对这些变换取平均不会更差，平均出的矩阵与这些变换都可交换，
+#   这样的 $2 \times 2$ 矩阵只有 $c\,\mathbf{I}$。键组不对称时，最优的 $\mathbf{W}_k$ 一般不是 $c\,\mathbf{I}$。
+# * **与 10.2 节的联系。** $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$，
+#   中间一项整行相同，softmax 不理会。所以缩放点积是高斯核分数（$w^2 = 1/\sqrt{d}$）加上每个键的“长度奖励”
+#   $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：上面短键吃亏正是这一项。
 #
 # </details>
-
-# %% [markdown]
-# ## 实验：$1/\sqrt{d}$ 是一个温度
 #
-# 10.1 节把分数除以温度 $\tau$：$\tau$ 越小权重越尖，越大越平。$1/\sqrt{d}$ 就是 $\tau = \sqrt{d}$。为什么取 $\sqrt{d}$？若查询与键的各分量独立、均值 0、方差 1：
+# ## $1/\sqrt{d}$ 是一个温度
 #
-# $$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d, \qquad
-#   \operatorname{Var}\!\left(\frac{\mathbf{q}^\top\mathbf{k}}{\sqrt{d}}\right) = 1.$$
+# 10.1 节把分数除以温度 $\tau$：$\tau$ 越小，权重越尖。除以 $\sqrt{d}$ 就是 $\tau = \sqrt{d}$。若查询与键的各分量独立、均值 0、方差 1，
+# 则 $\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d$，$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}/\sqrt{d}) = 1$：不缩放时，$d$ 越大相当于温度越低。
 #
-# 不缩放时 $d$ 越大，温度相当于越低。这对学习有什么影响？softmax 的雅可比矩阵（Jacobian）是
-#
-# $$\frac{\partial \boldsymbol{\alpha}}{\partial \mathbf{s}} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top,
-#   \qquad \frac{\partial \alpha_i}{\partial s_j} = \alpha_i(\delta_{ij} - \alpha_j).$$
-#
-# $\boldsymbol{\alpha}$ 趋于 one-hot 时**整个**矩阵趋于 0（Frobenius 范数：one-hot 为 0，10 个键均匀时 0.30），
-# 这一行的分数就几乎收不到梯度，我们说它**饱和**了（下面取范数小于 0.01）。对每个 $d$ 抽 1000 个查询、各配 10 个随机键：
+# 温度太低有什么害处？softmax 的雅可比矩阵（Jacobian）$\partial \boldsymbol{\alpha}/\partial \mathbf{s} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$
+# 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时整个趋于 0（10 个键均匀时它的 Frobenius 范数是 0.30）。这一行的分数几乎收不到梯度，
+# 我们说它**饱和**了（下面取范数小于 0.01）。对每个 $d$ 抽 1000 个查询，各配 10 个随机键：
 
 # %%
 torch.manual_seed(0)
@@ -534,6 +410,7 @@ s = torch.randn(10, dtype=torch.float64)  # the closed form is the Jacobian auto
 a = F.softmax(s, dim=-1)
 assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), s),
                       torch.diag(a) - a[:, None] * a[None, :])
+assert abs(attention_scoring.jacobian_norms(torch.full((10,), 0.1)).item() - 0.30) < 0.005
 
 # %%
 fig, axes = d2l.plt.subplots(1, 3, figsize=(11, 2.8))
@@ -551,14 +428,12 @@ fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 不缩放时，$d$ 越大权重越接近 one-hot（左图），饱和的行越多（中图），$d = 1024$ 时大多数行几乎收不到梯度；
-# 右图是这时每行雅可比矩阵范数的直方图：不缩放时堆在 0 附近，缩放后集中在 0.35 上下（上面输出的最后两行：中位数和 5%–95% 的范围）。
-# 缩放后每个 $d$ 都一样：最大权重约 0.3，没有饱和的行。这就是温度 $\tau = \sqrt{d}$ 的作用：softmax 的形状不随维度变化。
+# 不缩放时，$d$ 越大权重越接近 one-hot（左），饱和的行越多（中），$d = 1024$ 时达 78%；右图是这时每行的雅可比范数：
+# 不缩放的堆在 0，缩放后的在 0.35 附近（上面最后两行）。缩放后每个 $d$ 的平均最大权重都约 0.3、没有饱和的行：softmax 的形状不随 $d$ 变。
 #
-# 饱和对学习意味着什么？训练一个小模型：每个样本有 10 个 256 维的随机键，各带一个标量值；查询 $\mathbf{x}$ 是其中一个键
-# 经过未知旋转 $\mathbf{R}$ 的结果。模型学一个矩阵 $\mathbf{W}$ 把它转回去，让 `DotProductAttention` 找到那个键，损失是与那个键的值之差的平方。
-# 几次训练只差 $1/\sqrt{d}$：“不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就是 $\mathbf{q}^\top\mathbf{k}$；
-# 第三次还把学习率除以 $16 = \sqrt{256}$，排除“只是学习率太大”。
+# 饱和会拖慢学习吗？一个小检索任务：每个样本 10 个 256 维的随机键，各带一个标量值；查询是其中一个键经未知旋转 $\mathbf{R}$ 的结果。
+# 模型学一个矩阵 $\mathbf{W}$ 把查询转回去，让 `DotProductAttention` 找到那个键，损失是输出与那个键的值之差的平方。
+# “不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就成了 $\mathbf{q}^\top\mathbf{k}$；第三次再把学习率除以 $16 = \sqrt{256}$。
 
 # %%
 def retrieval_run(scaled, d=256, steps=120, lr=0.01, num_keys=10, batch=32):
@@ -568,8 +443,7 @@ def retrieval_run(scaled, d=256, steps=120, lr=0.01, num_keys=10, batch=32):
     W = nn.Linear(d, d, bias=False, dtype=torch.float64)
     nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d))  # W x has unit-variance entries, like the keys
     attention, optimizer = DotProductAttention(dropout=0.0), torch.optim.Adam(W.parameters(), lr=lr)
-    draws, rows = torch.Generator().manual_seed(1), torch.arange(batch)
-    losses, saturated = [], []
+    draws, rows, history = torch.Generator().manual_seed(1), torch.arange(batch), []
     for _ in range(steps):
         keys = torch.randn(batch, num_keys, d, generator=draws, dtype=torch.float64)
         values = torch.randn(batch, num_keys, 1, generator=draws, dtype=torch.float64)
@@ -580,24 +454,19 @@ def retrieval_run(scaled, d=256, steps=120, lr=0.01, num_keys=10, batch=32):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
         norms = attention_scoring.jacobian_norms(attention.attention_weights.detach()[:, 0])
-        saturated.append((norms < 0.01).float().mean().item())
-    return losses, saturated
+        history.append((loss.item(), (norms < 0.01).float().mean().item()))
+    return [h[0] for h in history], [h[1] for h in history]
 
 
-# %% [markdown]
-# 下表是每段 10 步的平均损失和饱和的行的比例：
-
-# %%
 runs = {"q.k / sqrt(d)": retrieval_run(scaled=True),
         "q.k": retrieval_run(scaled=False),
         "q.k, lr / 16": retrieval_run(scaled=False, lr=0.01 / 16)}
 windows = [(0, 10), (20, 30), (50, 60), (110, 120)]
-print(f"{'':<14}" + "".join(f"  steps {a + 1}-{b}".ljust(22) for a, b in windows))
-print(f"{'':<14}" + "  loss  saturated     " * len(windows))
+print("mean over 10 steps:" + "".join(f"  steps {a + 1}-{b}".ljust(22) for a, b in windows))
+print(f"{'':<19}" + "  loss  saturated     " * len(windows))
 for name, (run_losses, saturated) in runs.items():
-    print(f"{name:<14}" + "".join(f"  {sum(run_losses[a:b]) / 10:4.2f}  {sum(saturated[a:b]) / 10:>6.0%}      "
+    print(f"{name:<19}" + "".join(f"  {sum(run_losses[a:b]) / 10:4.2f}  {sum(saturated[a:b]) / 10:>6.0%}      "
                                   for a, b in windows))
 d2l.plot(list(range(1, 121)), [runs[name][0] for name in runs], xlabel="step", ylabel="squared error",
          legend=list(runs), figsize=(5, 2.8))
@@ -610,27 +479,23 @@ assert max(scaled_losses[30:]) < 0.2 and sum(scaled_losses[30:]) < 0.1 * sum(raw
 assert sum(slow_losses[100:]) > sum(raw_losses[100:]) > 3 * sum(scaled_losses[100:])
 
 # %% [markdown]
-# 缩放的模型一开始没有饱和的行，二十几步就学会了；之后饱和的行变多，但它们饱和在**正确**的键上（损失接近 0），那不是问题。
-# 不缩放的模型一开始就有一半以上的行饱和在随机的键上，这些行的梯度几乎为 0，损失曲线又慢又抖。
-# 学习率除以 16 没有帮助，反而更糟。问题在于**一开始**就饱和。
+# 缩放的模型开头没有饱和的行，20 多步就学会了；后来饱和的行变多，但都饱和在**正确**的键上（损失 0.00）。
+# 不缩放的模型开头就有一半以上的行饱和在随机的键上，损失下降又慢又抖；学习率除以 16 也没用。害处在于**一开始**就饱和。
 #
 # ### 动手试试：温度
 #
-# 探索器抽一个 512 维的查询和 10 个键，维度为 $d$ 时取它们的前 $d$ 个分量。上图是分数（纵轴随除数而定、不随 $d$ 变），
-# 中图是权重；第二个菜单是除数，即温度 $\tau$：1（不缩放）、$\sqrt{d}$ 或 $d$。一个查询的柱子很嘈杂，请读**最下面一行**：
-# 另外 500 个查询的平均最大权重和饱和的行的比例。它从 $d = 512$、不缩放开始：权重全落在一个键上，65% 的行饱和。
-# 选 $\sqrt{d}$ 后再把 $d$ 从 2 拖到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行，这就是“形状不随 $d$ 变”。
+# 探索器画一个查询对 10 个键的分数（上）和权重（中）；两个菜单是维度 $d$ 和除数（温度 $\tau$）：1、$\sqrt{d}$ 或 $d$。
+# 一个查询很嘈杂，请读最下面一行：另外 500 个查询的平均最大权重和饱和行的比例。开始是 $d = 512$、不缩放：权重全在一个键上，65% 的行饱和。
+# 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
 
 # %%
 attention_scoring.scaling()
 
 # %% [markdown]
-# ## 用哪一种、为什么
+# ## 为什么默认用缩放点积
 #
-# 实践中默认用缩放点积注意力，原因有两个。
-#
-# * **计算。** 点积注意力的分数是一次矩阵乘法，中间结果是 (b, n, m)；加性注意力的隐藏张量是 (b, n, m, h)，大 $h$ 倍。
-#   下面实测一次前向加反向（8 个样本、128 个查询和键值对、$d = h = 64$），内存是自动微分为反向传播保存的张量。
+# **计算。** 点积的中间结果是 (b, n, m)，加性注意力的隐藏张量是 (b, n, m, h)，大 $h$ 倍。
+# 实测一次前向加反向（8 个样本、128 个查询和键值对、$d = h = 64$；内存是自动微分为反向传播保存的张量）：
 
 # %% tags=["nbval-ignore-output"]
 measured = attention_scoring.cost(batch_size=8, num_queries=128, num_kv=128, size=64)
@@ -644,56 +509,25 @@ assert m_add > 8 * 128 * 128 * 64 * 4 > 20 * m_dot  # the (b, n, m, h) hidden te
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 加性注意力保存的 33 MiB 里 32 MiB 是 (8, 128, 128, 64) 的 float32 隐藏张量；点积只保存 $\mathbf{Q}$、$\mathbf{K}$、$\mathbf{V}$ 和权重，1.25 MiB。
-# 时间随机器和负载变化，这次运行里加性注意力慢了一个数量级以上。
+# 加性注意力保存的 33 MiB 里，32 MiB 是 (8, 128, 128, 64) 的隐藏张量；时间随机器和负载而变，但加性注意力总是慢得多。
 #
-# * **参数在上游。** 10.5–10.7 节里查询和键是学出来的投影，分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$
-#   是可学习的双线性函数（练习 2，它也能处理 $q \ne k$）：偏好学在投影里，仍然只是矩阵乘法。
-#   加性注意力独有的是分数经 $\tanh$ 非线性、且有界；需要这两点时才用它。
+# **参数在上游。** 10.5–10.7 节里查询和键是学出来的投影，分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$
+# 是可学习的双线性函数（练习 2），仍然只是矩阵乘法。加性注意力独有的是 $\tanh$ 的非线性和有界，需要这两点时才用它。
 #
 # ## 小结
 #
-# * 注意力汇聚是值的加权和，权重是评分函数的分数经（掩蔽）softmax 得到的；有效长度之外的权重严格为 0，$L = 0$ 的行全为 0。
-# * 点积偏爱方向一致且长的键。可学习的投影能让它偏向某些方向、忽略某些分量，但分数仍对键长线性
-#   （在本节对称的键组上，最好的投影是 $c\,\mathbf{I}$，只起温度的作用）；加性注意力经 $\tanh$ 能学会“只看方向”。
-# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时 softmax 一开始就饱和，梯度消失，训练慢得多；缩放后 softmax 的形状不随 $d$ 变。
-# * 缩放点积注意力省内存、快得多，偏好又可以学在投影里，所以它是默认选择。
-
-# %% [markdown]
-# <details><summary>与书中代码的差别</summary>
-#
-# * **掩蔽的填充值。** 书中用 $-10^6$，它的权重为 0 要靠 $\exp$ 下溢；$-\infty$ 在任何尺度和数据类型下都给出严格的 0
-#   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$）。
-# * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$，填充位置的值“泄漏”进输出；这里给出全 0。
-#   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起（PR #133882）也返回 0，更早的版本返回 NaN。
-# * **基类。** 书中两个类各写完整的 `forward`；这里共用基类 `AttentionPooling`，子类只写 `score`。
-#   构造参数、属性名和 `state_dict` 都与书中相同，书中的代码照常运行。
-# * **暂退法。** 书中的演示都在评估模式；`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
-#   所以一次暂退后一行权重的和不是 1，只有**期望**是 1。下面对小例子的点积权重抽一次、再抽 10000 次取平均：
-#   这一次第一行的和是 0，因为它仅有的 2 个可见键恰好都被遮住，这一步的输出是零向量；平均下来两行都接近 1。
-# * **形状检查。** `d2l.check_shape` 等在形状不对时说明如何修改；书中没有这些检查。
-#
-# </details>
-
-# %%
-torch.manual_seed(0)
-drop = nn.Dropout(0.5).train()
-toy_weights = attention.attention_weights  # (2, 1, 10): rows 1/2, 1/2 and 1/6 x 6
-print("row sums, one draw:          ", [f"{x:.2f}" for x in drop(toy_weights).sum(dim=-1).flatten().tolist()])
-mean_sums = drop(toy_weights[:, 0].expand(10000, 2, 10)).sum(dim=-1).mean(dim=0)  # 10000 independent draws
-print("row sums, mean of 10000 draws:", [f"{x:.3f}" for x in mean_sums.tolist()])
-
+# * 注意力汇聚是值的加权和，权重是评分函数的分数经掩蔽 softmax 得到的；被掩蔽的权重严格为 0，$L = 0$ 的行全为 0。
+# * 点积同时奖励方向和键长。可学习的投影能改变方向上的偏好，但分数仍对键长线性；加性注意力经 $\tanh$ 能学会只看方向。
+# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时 softmax 一开始就饱和，训练慢得多；缩放后 softmax 的形状不随 $d$ 变。
+# * 缩放点积注意力省内存、快，偏好可以学在投影里，所以是默认选择。
 # %% [markdown]
 # ## 练习
 #
 # ### 练习 1
 #
-# 修改本节小例子里的键，让它们彼此不同：例如第 $j$ 个键取 $[j, j + 1] / 10$（两个样本相同）。
-# 查询和值不变（加性注意力用 20 维查询，点积注意力用 2 维查询，都在 `torch.manual_seed(0)` 之后用
-# `torch.normal(0, 1, ...)` 生成；加性注意力取 `num_hiddens=8`，在生成查询之后创建），
-# 有效长度仍为 `[2, 6]`。把新的键存为 `ex1_keys`，两种注意力的权重分别存为
-# `ex1_additive_weights` 和 `ex1_dot_weights`（形状都是 `(2, 1, 10)`），并把它们画在同一幅图里。
-# 两种注意力还会给出相同的权重吗？为什么？
+# 让书中小例子的键彼此不同：第 $j$ 个键取 $[j, j + 1]/10$（两个样本相同），存为 `ex1_keys`。
+# 查询、值、有效长度 `[2, 6]` 和 `num_hiddens=8` 照上面的代码（`torch.manual_seed(0)` 之后生成查询，加性注意力在生成查询之后创建）。
+# 把两种注意力的权重存为 `ex1_additive_weights` 和 `ex1_dot_weights`（形状 `(2, 1, 10)`），画在一幅图里。两者还相同吗？为什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ex1_keys = (torch.arange(10.0)[:, None] + torch.tensor([0.0, 1.0])).div(10).repeat(2, 1, 1)
@@ -741,28 +575,19 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不再相同。（两种注意力的查询不同，是本节小例子的设定：加性注意力的查询是 20 维，
-# 点积要求查询与键同为 2 维，同一个查询没法喂给两者。键全相同时，无论查询是什么权重都均匀，所以这不妨碍比较“一致”是否只是巧合。）
-# 本节的小例子里所有键都相等，任何评分函数都给每个键打同样的分，
-# softmax 之后在有效范围内都是均匀的 $1/2$ 和 $1/6$，所以两种注意力“碰巧”一致。
-# 键彼此不同后，分数取决于评分函数本身。点积注意力的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$
-# 随 $j$ 线性变化（相邻两个键差 $\mathbf{q}^\top[0.1, 0.1]/\sqrt{2}$），权重偏向有效范围的一端。
-# 加性注意力的权重则几乎是平的（上面第二个样本从 0.179 缓缓降到 0.156；图中两组柱子的斜率不同，灰色的键 6 到 9 被掩蔽，两者都是 0）。由相邻权重之比可以读出分数之差：
-# 加性约 $\ln(0.179/0.174) \approx 0.03$，点积约 $\ln(0.217/0.194) \approx 0.11$。相邻两个键只差 $[0.1, 0.1]$，
-# 这点差别先乘以初始化时很小的 $\mathbf{W}_k$（元素不超过 $1/\sqrt{2} \approx 0.71$），经过 $\tanh$，
-# 再乘以更小的 $\mathbf{w}_v$（元素不超过 $1/\sqrt{8} \approx 0.35$），到分数里只剩百分之几；
-# $\tanh$ 有界，分数本身也不会超过 $\lVert\mathbf{w}_v\rVert_1$。
-# 所以两者的权重不再相同（第二个样本的第一个权重：点积 0.217，加性 0.179），
-# 两者一致只是“键全相同”这个特例的巧合。
+# 参考答案：不再相同。键全相同时任何评分函数都打同样的分，两者一致只是巧合。
+# 键不同后，点积的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$ 随 $j$ 线性变化，第二个样本的权重从 0.217 降到 0.123；
+# 加性注意力的几乎是平的（0.179 到 0.156）。相邻两个键只差 $[0.1, 0.1]$，这点差别乘以初始化时很小的 $\mathbf{W}_k$、
+# 经过 $\tanh$、再乘以更小的 $\mathbf{w}_v$，到分数里只剩约 0.03（相邻权重之比的对数；点积约 0.11）。
+# （两者的查询不同，20 维对 2 维，是书中的设定；键全相同时查询不影响权重，所以不妨碍这个比较。）
 
 # %% [markdown]
 # ### 练习 2
 #
-# 只用矩阵乘法，能否为长度不同的查询（$q$ 维）和键（$k$ 维）设计一个评分函数？
-# 实现“一般”（general，也叫双线性（bilinear））注意力 $a(\mathbf{q}, \mathbf{k}) = \mathbf{q}^\top \mathbf{W} \mathbf{k}$：
-# 定义类 `GeneralAttention(query_size, key_size, dropout=0.0)`，继承本节的 `AttentionPooling`，
-# 可学习参数 `self.W` 是形状为 `(query_size, key_size)` 的 `nn.Parameter`。
-# 它与缩放点积注意力是什么关系？提示：当 $q = k = d$ 时取 $\mathbf{W} = \mathbf{I} / \sqrt{d}$。
+# 只用矩阵乘法，能否给长度不同的查询（$q$ 维）和键（$k$ 维）打分？实现一般（general，也叫双线性（bilinear））注意力
+# $a(\mathbf{q}, \mathbf{k}) = \mathbf{q}^\top \mathbf{W} \mathbf{k}$：类 `GeneralAttention(query_size, key_size, dropout=0.0)` 继承
+# `AttentionPooling`，参数 `self.W` 是形状 `(query_size, key_size)` 的 `nn.Parameter`。它与缩放点积注意力是什么关系？
+# （提示：$q = k = d$，$\mathbf{W} = \mathbf{I}/\sqrt{d}$。）
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class GeneralAttention(AttentionPooling):
@@ -815,21 +640,17 @@ assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-pr
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：可以。$\mathbf{W} \in \mathbb{R}^{q \times k}$ 把键映射到查询的空间（或反过来），
-# 分数矩阵就是两次矩阵乘法 $\mathbf{Q}\mathbf{W}\mathbf{K}^\top$，对 $q \ne k$ 同样成立。
-# 缩放点积注意力是它的特例：$q = k = d$、$\mathbf{W} = \mathbf{I}/\sqrt{d}$ 时两者完全相同
-# （上面的输出：float64 下两者的最大差别在 $10^{-16}$ 的量级，只是舍入误差）。与加性注意力相比，它不需要物化
-# (`batch_size`, `num_queries`, `num_kv`, $h$) 的中间张量，参数也只有 $qk$ 个。
+# 参考答案：可以。分数矩阵是 $\mathbf{Q}\mathbf{W}\mathbf{K}^\top$，两次矩阵乘法，$q \ne k$ 也成立。
+# $\mathbf{W} = \mathbf{I}/\sqrt{d}$ 时它就是缩放点积注意力（上面的输出：float64 下只差 $10^{-16}$ 量级的舍入误差）。
+# 它不需要加性注意力那个 (`batch_size`, `num_queries`, `num_kv`, $h$) 的中间张量。
 
 # %% [markdown]
 # ### 练习 3
 #
-# 当查询和键的长度相同时，用向量求和 $a(\mathbf{q}, \mathbf{k}) = \mathbf{1}^\top(\mathbf{q} + \mathbf{k})$
-# （两个向量相加后把各分量加起来）作为评分函数，会比点积更好吗？
-# 定义函数 `sum_score(queries, keys)`：输入 (`batch_size`, `num_queries`, $d$) 和 (`batch_size`, `num_kv`, $d$)，
-# 返回 (`batch_size`, `num_queries`, `num_kv`) 的分数。再对 `torch.manual_seed(0)` 后的随机
-# `torch.randn(1, 4, 8)` 个查询和 `torch.randn(1, 6, 8)` 个键，分别用 `sum_score` 和缩放点积打分、做 softmax，
-# 把“不同查询之间权重的最大差别” $\max_{i, j} |\alpha_{ij} - \alpha_{1j}|$ 存为 `ex3_spread_sum` 和 `ex3_spread_dot`。
+# 查询和键同长时，用 $a(\mathbf{q}, \mathbf{k}) = \mathbf{1}^\top(\mathbf{q} + \mathbf{k})$ 打分会比点积好吗？
+# 写函数 `sum_score(queries, keys)`：(`batch_size`, `num_queries`, $d$) 和 (`batch_size`, `num_kv`, $d$) → (`batch_size`, `num_queries`, `num_kv`)。
+# `torch.manual_seed(0)` 后取 `torch.randn(1, 4, 8)` 个查询、`torch.randn(1, 6, 8)` 个键，分别用它和缩放点积打分、做 softmax，
+# 把不同查询之间权重的最大差别 $\max_{i, j} |\alpha_{ij} - \alpha_{0j}|$ 存为 `ex3_spread_sum` 和 `ex3_spread_dot`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def sum_score(queries, keys):
@@ -862,132 +683,95 @@ assert ex3_spread_sum < 1e-6, "with sum scores every query gets the same weights
 assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the query"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不会，反而更差。$\mathbf{1}^\top(\mathbf{q} + \mathbf{k}) = \mathbf{1}^\top\mathbf{q} + \mathbf{1}^\top\mathbf{k}$，
-# 查询那一项对所有键都一样，而 softmax 对每行加上同一个常数不变，于是权重
-# $\operatorname{softmax}_j(\mathbf{1}^\top\mathbf{k}_j)$ 与查询完全无关：不同查询的权重差别只有浮点误差的量级，
-# 而点积注意力下差别很大（上面的输出）。注意力失去了“按查询挑选”的能力，退化成一个固定的加权平均。
-# 任何把查询和键**分开相加**的线性评分都有这个问题；点积把两者相乘，分数才真正依赖“查询–键”这一对。
-# 加性注意力也是先相加，但相加之后还有非线性的 $\tanh$，所以没有这个问题。
+# 参考答案：更差。$\mathbf{1}^\top\mathbf{q}$ 对一行里的所有键都一样，softmax 不理会每行加上的常数，
+# 所以权重 $\operatorname{softmax}_j(\mathbf{1}^\top\mathbf{k}_j)$ 与查询无关（上面的输出：不同查询的权重几乎没有差别，点积的差别很大）。
+# 把查询和键分开相加的线性评分都有这个问题；点积把两者相乘，加性注意力相加之后还有 $\tanh$，都没有这个问题。
 
 # %% [markdown]
 # ### 练习 4
 #
-# 用前向钩子（forward hook）找出加性注意力物化的隐藏张量：在
-# `AdditiveAttention(key_size=4, query_size=4, num_hiddens=16, dropout=0)` 的 `w_v` 上注册
-# `register_forward_hook`，把它的输入张量的形状存为 `ex4_hidden_shape`（元组）；
-# 对 `batch_size=2`、3 个查询、5 个键值对，把这个张量的元素个数与点积注意力权重的元素个数之比存为 `ex4_ratio`。
-# 再按这个比例估算 `batch_size=64`、长度 128 的自注意力、$h = 512$ 时加性注意力隐藏张量的 float32 大小（GiB），
-# 存为 `ex4_gib`。
+# 为什么除以 $\sqrt{d}$ 而不是 $d$？在温度探索器里选除数 $\sqrt{d}$，把 $d$ 从 2 调到 512，看最下面一行；再把除数换成 $d$。
+# 然后沿用上面实验的设置（`torch.manual_seed(0)`，每个 $d$ 取 1000 个标准正态查询、各配 10 个标准正态键），
+# 对 $d \in \{4, 64, 1024\}$ 算出分数除以 $d$ 时每行最大权重的平均值，存为字典 `ex4_mean_max`（键为 $d$）。它随 $d$ 怎样变？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-ex4_seen = []
-ex4_additive = AdditiveAttention(key_size=4, query_size=4, num_hiddens=16, dropout=0.0)
-ex4_handle = ex4_additive.w_v.register_forward_hook(
-    lambda module, inputs, output: ex4_seen.append(tuple(inputs[0].shape)))
 torch.manual_seed(0)
-ex4_q, ex4_k, ex4_v = torch.randn(2, 3, 4), torch.randn(2, 5, 4), torch.randn(2, 5, 2)
-ex4_additive(ex4_q, ex4_k, ex4_v)
-ex4_handle.remove()
-ex4_dot = DotProductAttention(dropout=0.0)
-ex4_dot(ex4_q, ex4_k, ex4_v)
-ex4_hidden_shape = ex4_seen[0]
-ex4_ratio = math.prod(ex4_hidden_shape) / ex4_dot.attention_weights.numel()
-ex4_gib = 64 * 128 * 128 * 512 * 4 / 2**30
-print("hidden tensor:", ex4_hidden_shape, " dot-product scores:",
-      tuple(ex4_dot.attention_weights.shape), f" ratio {ex4_ratio:.0f}")
-print(f"additive hidden tensor at 64 x 128 x 128 x 512: {ex4_gib:.1f} GiB; "
-      f"dot-product scores: {64 * 128 * 128 * 4 / 2**20:.1f} MiB")
+ex4_mean_max = {}
+for d in [4, 64, 1024]:
+    q, k = torch.randn(1000, 1, d), torch.randn(1000, 10, d)
+    w = F.softmax(q @ k.transpose(1, 2) / d, dim=-1)
+    ex4_mean_max[d] = w.max(dim=-1).values.mean().item()
+print("divide by d:      ", {d: round(m, 3) for d, m in ex4_mean_max.items()})
+print("divide by sqrt(d):", {d: round(m, 3) for d, m in zip(dims, (r["max"] for r in stats[True])) if d in ex4_mean_max})
+torch.manual_seed(0)
+ex4_q, ex4_k = torch.randn(1000, 1, 512), torch.randn(1000, 10, 512)
+ex4_std_512 = (ex4_q @ ex4_k.transpose(1, 2) / 512).std().item()
+print(f"d = 512, divide by d: std of the scores = {ex4_std_512:.3f} (1 / sqrt(512) = {1 / math.sqrt(512):.3f})")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert isinstance(ex4_hidden_shape, tuple) and len(ex4_hidden_shape) == 4, \
-    "the hidden tensor has 4 axes: (batch_size, num_queries, num_kv, num_hiddens)"
-assert abs(ex4_ratio - math.prod(ex4_hidden_shape) / (2 * 3 * 5)) < 1e-9, \
-    "ex4_ratio = elements of the hidden tensor / elements of the 2 x 3 x 5 weights"
-assert 1 < ex4_gib < 3, "64 * 128 * 128 * 512 float32 numbers are about 2 GiB"
+assert set(ex4_mean_max) == {4, 64, 1024}, "ex4_mean_max needs the keys 4, 64 and 1024"
+assert all(0.1 - 1e-6 <= v <= 1 for v in ex4_mean_max.values()), "a max over 10 weights is >= 1/10"
+assert ex4_mean_max[4] < stats[True][0]["max"] - 0.05, \
+    f"at d = 4 dividing by d = 4 should flatten the weights more than dividing by sqrt(d) = 2 " \
+    f"(mean max weight {stats[True][0]['max']:.3f}); got {ex4_mean_max[4]:.3f}"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
-assert ex4_hidden_shape == (2, 3, 5, 16)
-assert abs(ex4_ratio - 16) < 1e-9, "h times more elements than the scores"
-assert abs(ex4_gib - 2.0) < 0.01
+assert ex4_mean_max[4] > ex4_mean_max[64] > ex4_mean_max[1024], "dividing by d flattens the weights"
+assert ex4_mean_max[1024] < 0.11, "at d = 1024 the weights are almost uniform (1/10)"
+assert ex4_mean_max[4] > 0.15, "at d = 4 the weights are still visibly uneven"
+
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：除以 $d$ 时分数的标准差是 $1/\sqrt{d}$（$d = 512$ 时约 0.044，上面最后一行），10 个分数几乎一样，
+# 权重趋于均匀：平均最大权重 0.192、0.121、0.105，逼近 $1/10$；除以 $\sqrt{d}$ 时一直在 0.3 左右（第二行）。
+# 探索器里除以 $d$ 也没有饱和的行，但那是因为什么也不挑。只有 $\tau = \sqrt{d}$ 让分数的方差保持为 1，权重的形状不随 $d$ 变。
 
 # %% [markdown]
 # ### 练习 5
 #
-# 缩放因子为什么是 $1/\sqrt{d}$ 而不是 $1/d$？先在上面的“温度”探索器里把除数选成 $\sqrt{d}$，
-# 把 $d$ 从 2 调到 512，看分数的标准差和最大权重怎样（不）变化；再把除数换成 $d$：
-# $d = 512$ 时分数的标准差是多少，权重是什么样子，为什么饱和的行也是 0%？然后沿用上面实验的设置（`torch.manual_seed(0)`，
-# 每个 $d$ 取 1000 个标准正态查询、各配 10 个标准正态键），对 $d \in \{4, 64, 1024\}$
-# 计算分数除以 $d$ 时“每行最大权重的平均值”，存为字典 `ex5_mean_max`（键为 $d$）。
-# 它随 $d$ 怎样变化？这说明了什么？
+# 解码器的自注意力要同时挡住“未来”的键和填充的键。在掩蔽探索器里勾选 causal，把 $L$ 从 10 拖到 6：哪几行变了？为什么？
+# 再写函数 `causal_padded_lens(valid_lens, num_queries)`：输入形状为 (`batch_size`,) 的有效长度，返回 (`batch_size`, `num_queries`)
+# 的二维 `valid_lens`，让查询 $i$ 只看键 $0, \ldots, i$ 中不是填充的那些。把 `causal_padded_lens(torch.tensor([5, 8]), 8)` 存为 `ex5_lens`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-torch.manual_seed(0)
-ex5_mean_max = {}
-for d in [4, 64, 1024]:
-    q, k = torch.randn(1000, 1, d), torch.randn(1000, 10, d)
-    w = F.softmax(q @ k.transpose(1, 2) / d, dim=-1)
-    ex5_mean_max[d] = w.max(dim=-1).values.mean().item()
-print("divide by d:      ", {d: round(m, 3) for d, m in ex5_mean_max.items()})
-print("divide by sqrt(d):", {d: round(m, 3) for d, m in zip(dims, (r["max"] for r in stats[True])) if d in ex5_mean_max})
-torch.manual_seed(0)
-ex5_q, ex5_k = torch.randn(1000, 1, 512), torch.randn(1000, 10, 512)
-ex5_std_512 = (ex5_q @ ex5_k.transpose(1, 2) / 512).std().item()
-print(f"d = 512, divide by d: std of the scores = {ex5_std_512:.3f} (1 / sqrt(512) = {1 / math.sqrt(512):.3f})")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert set(ex5_mean_max) == {4, 64, 1024}, "ex5_mean_max needs the keys 4, 64 and 1024"
-assert all(0.1 - 1e-6 <= v <= 1 for v in ex5_mean_max.values()), "a max over 10 weights is >= 1/10"
-assert ex5_mean_max[4] < stats[True][0]["max"] - 0.05, \
-    f"at d = 4 dividing by d = 4 should flatten the weights more than dividing by sqrt(d) = 2 " \
-    f"(mean max weight {stats[True][0]['max']:.3f}); got {ex5_mean_max[4]:.3f}"
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
-assert ex5_mean_max[4] > ex5_mean_max[64] > ex5_mean_max[1024], "dividing by d flattens the weights"
-assert ex5_mean_max[1024] < 0.11, "at d = 1024 the weights are almost uniform (1/10)"
-assert ex5_mean_max[4] > 0.15, "at d = 4 the weights are still visibly uneven"
-
-# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：除以 $d$ 时分数的标准差是 $\sqrt{d}/d = 1/\sqrt{d}$，$d = 512$ 时约 0.044（上面最后一行测得的值），
-# 10 个分数之间只差几个百分点，softmax 几乎是均匀的 $1/10$。每行最大权重的平均值随 $d$ 增大而下降
-# （第一行输出：0.192、0.121、0.105），逼近 $1/10$，注意力什么也不挑了；除以 $\sqrt{d}$ 时它始终在 0.3 左右（第二行输出）。
-# 用温度的话说：$1/d$ 对应 $\tau = d$，温度随 $d$ 升得太快；不缩放是 $\tau = 1$，$d$ 越大权重越接近 one-hot，
-# 大多数行饱和、收不到梯度。除以 $d$ 时没有饱和的行（探索器里 0%），但那是因为权重几乎均匀：
-# 没有饱和，也没有选择，模型要先把分数放大 $\sqrt{d}$ 倍才能开始挑键。只有 $\tau = \sqrt{d}$ 让分数的方差保持为 1，权重的形状与 $d$ 无关。
-
-# %% [markdown]
-# ### 练习 6
-#
-# 解码器的自注意力要同时挡住两样东西：“未来”的键（因果掩蔽）和填充的键。在上面掩蔽一节的探索器里勾选 causal，
-# 把 $L$ 从 10 拖到 6：哪几行变了，哪几行没变？为什么？然后写函数 `causal_padded_lens(valid_lens, num_queries)`：
-# 输入每个样本一个有效长度 `valid_lens`（形状 (`batch_size`,)），返回二维的 `valid_lens`
-# （形状 (`batch_size`, `num_queries`)），让第 $i$ 个查询只看键 $0, \ldots, i$ 中不是填充的那些。
-# 把 `causal_padded_lens(torch.tensor([5, 8]), 8)` 存为 `ex6_lens`。
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def causal_padded_lens(valid_lens, num_queries):
     """Query i of example b sees keys 0..min(i, valid_lens[b] - 1): (batch,) -> (batch, num_queries)."""
     return torch.minimum(torch.arange(1, num_queries + 1)[None, :], valid_lens[:, None])
 
 
-ex6_lens = causal_padded_lens(torch.tensor([5, 8]), 8)
-print(ex6_lens)
+ex5_lens = causal_padded_lens(torch.tensor([5, 8]), 8)
+print(ex5_lens)
 torch.manual_seed(0)
-ex6_weights = masked_softmax(torch.randn(2, 8, 8), ex6_lens)
-print("keys each query attends to, example 0:", (ex6_weights[0] > 0).sum(dim=-1).tolist())
+ex5_weights = masked_softmax(torch.randn(2, 8, 8), ex5_lens)
+print("keys each query attends to, example 0:", (ex5_weights[0] > 0).sum(dim=-1).tolist())
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-ex6_check = causal_padded_lens(torch.tensor([3, 1, 6]), 4)
-assert tuple(ex6_check.shape) == (3, 4), "one valid length per query: (batch_size, num_queries)"
-assert ex6_check[1].tolist() == [1, 1, 1, 1], "with valid_len 1 every query sees key 0 only"
-assert tuple(ex6_lens.shape) == (2, 8), "ex6_lens = causal_padded_lens(torch.tensor([5, 8]), 8)"
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+ex5_check = causal_padded_lens(torch.tensor([3, 1, 6]), 4)
+assert tuple(ex5_check.shape) == (3, 4), "one valid length per query: (batch_size, num_queries)"
+assert ex5_check[1].tolist() == [1, 1, 1, 1], "with valid_len 1 every query sees key 0 only"
+assert tuple(ex5_lens.shape) == (2, 8), "ex5_lens = causal_padded_lens(torch.tensor([5, 8]), 8)"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
-assert ex6_check.tolist() == [[1, 2, 3, 3], [1, 1, 1, 1], [1, 2, 3, 4]]
-assert ex6_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
+assert ex5_check.tolist() == [[1, 2, 3, 3], [1, 1, 1, 1], [1, 2, 3, 4]]
+assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 
-# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex6-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：只有 $q_6$ 到 $q_9$ 四行变了，$q_0$ 到 $q_5$ 不变。因果掩蔽已经让第 $i$ 个查询只看键 $0, \ldots, i$；
-# 对 $i < 6$，这些键都在有效长度 6 之内，填充掩码挡不到它们。$i \ge 6$ 的查询本来还能看键 6 到 $i$（包括同向的键 $i$），
-# 现在这些键是填充，被挡住（探索器里分数变成灰色的 −inf，权重为 0），权重重新分给键 0 到 5：$q_6$、$q_7$ 转给方向最近的 $k_5$，
-# $q_8$、$q_9$ 转给 $k_0$，与不勾选 causal 时 $L = 6$ 的这四行相同。所以两种掩蔽叠加时，
-# 第 $i$ 个查询的有效长度是 $\min(i + 1, L)$；上面输出的第一个样本（$L = 5$、8 个查询）正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# 参考答案：只有 $\mathbf{q}_6$ 到 $\mathbf{q}_9$ 变了。因果掩蔽让查询 $i$ 只看键 $0, \ldots, i$，$i < 6$ 时这些键都在有效长度之内。
+# $i \ge 6$ 的查询原本还看键 6 到 $i$，现在它们是填充，权重转给键 0 到 5（$\mathbf{q}_6$、$\mathbf{q}_7$ 给 $\mathbf{k}_5$，
+# $\mathbf{q}_8$、$\mathbf{q}_9$ 给 $\mathbf{k}_0$）。所以查询 $i$ 的有效长度是 $\min(i + 1, L)$；上面第一个样本正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
+
+
+# %% [markdown]
+# <details><summary>与书中代码的差别</summary>
+#
+# * **掩蔽的填充值。** 书中用 $-10^6$，权重为 0 要靠 $\exp$ 下溢；$-\infty$ 在任何尺度和数据类型下都给出严格的 0
+#   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$）。
+# * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$，填充的值“泄漏”进输出；这里给出全 0。
+#   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起（PR #133882）也返回 0，更早的版本返回 NaN。
+# * **基类。** 书中两个类各写完整的 `forward`；这里共用基类 `AttentionPooling`，子类只写 `score`。
+#   构造参数、属性名和 `state_dict` 都与书中相同，书中的代码照常运行。
+# * **暂退法。** 书中的演示都在评估模式。`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
+#   所以暂退之后一行权重的和只在期望上是 1；一行可见的键恰好全被遮住时，这一步的输出是零向量。
+# * **编号。** 书中的公式从 1 编号；这里的公式、图和代码都从 0 编号。
+# * **形状检查。** `d2l.check_shape` 等在形状不对时说明怎样改；书中没有这些检查。
+#
+# </details>
