@@ -331,6 +331,12 @@ def test_heads_explorer_shows_the_chosen_state_in_fixed_colours():
     masked = {(r["series"], r["masked"]) for r in s["weights"]
               if r["heads"] == 2 and r["mask"] == 1}
     assert masked == {("head 1", 1), ("head 2", 0)}
+    # equal lines stay visible: the heads are nudged apart around each key, the target is a band
+    xs = sorted(r["x"] for r in s["weights"]
+                if r["heads"] == 2 and r["mask"] == 0 and r["kind"] == "trained" and r["key"] == 0)
+    assert xs[0] < 0 < xs[1]
+    coefficients = shown.spec["concat"][1]["encoding"]
+    assert "target" in coefficients["strokeWidth"]["condition"]["test"]
 
 
 def test_cloze_baselines_guess_without_attention():
