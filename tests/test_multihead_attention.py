@@ -349,7 +349,7 @@ def test_cloze_baselines_guess_without_attention():
     # most frequent word: 3 and 5 tie at 3 (bincount's argmax takes 3) -> right once of twice
     assert got["most frequent word"] == 0.5
     # position 0 of 3-word sentences: 2 or 4 (tie, 2); position 2 of 4-word ones: 3 -> both right
-    assert got["most frequent word at each position"] == 1.0
+    assert got["most frequent word at each (position, sentence length)"] == 1.0
 
 
 def test_cloze_net_reads_the_hidden_word_through_the_taught_attention():

@@ -424,7 +424,7 @@ def heads_explorer(nets, test_inputs, test_target, hand_set=None, heads=2, query
             chart["encoding"]["x"]["axis"] = {"values": list(range(n))}
     # Lay the panels out by their own width, so a long text line does not push the right panel.
     shown.spec["bounds"] = "flush"
-    shown.spec["spacing"] = {"row": 20, "column": 110}
+    shown.spec["spacing"] = {"row": 55, "column": 110}
     return shown
 
 
@@ -565,7 +565,8 @@ def cloze_baselines(data):
     """Accuracies of two guesses that use no attention, for a yardstick: the most frequent word
     of the training sentences, always; and the most frequent word at each (position, sentence
     length) in the training sentences (e.g. "." at the last position). Returns
-    {"most frequent word": acc, "most frequent word at each position": acc}."""
+    {"most frequent word": acc,
+    "most frequent word at each (position, sentence length)": acc}."""
     tokens, lens = data["train"]
     test_tokens, test_lens, where, answers = data["test"]
     valid = torch.arange(tokens.shape[1])[None, :] < lens[:, None]
@@ -577,7 +578,8 @@ def cloze_baselines(data):
             by_place[i, n] = rows[:, i].bincount().argmax()
     guess = torch.stack([by_place[int(i), int(n)] for i, n in zip(where, test_lens)])
     return {"most frequent word": (answers == overall).float().mean().item(),
-            "most frequent word at each position": (answers == guess).float().mean().item()}
+            "most frequent word at each (position, sentence length)":
+                (answers == guess).float().mean().item()}
 
 
 def sentence_heads(net, vocab, sentence):

@@ -437,6 +437,8 @@ positions = [str(i) for i in range(n_pos)]
 d2l.show_heatmaps(torch.stack([w2, hand_set[2].mha.attention.attention_weights]),
                   xlabel="Key position", ylabel="Query position", titles=["Head 1", "Head 2"],
                   figsize=(6, 5.6), xticklabels=positions, yticklabels=positions)
+for ax, kind in zip(d2l.plt.gcf().axes[:4:2], ("trained", "hand-set")):
+    ax.set_ylabel(f"{kind}\nQuery position")
 d2l.plt.show()
 i = torch.arange(n_pos)
 offset = [((w2[h].argmax(dim=-1) - i) % n_pos).tolist() for h in range(2)]
@@ -481,7 +483,7 @@ assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.
 #
 # <details><summary>答案（本次运行）</summary>
 #
-# 1. 黑线只剩头 2 那一份：一条 $-0.5$ 到 $-1.4$ 的负平线，背景不再被抵消，误差 5.50，比只剩偏置（2.02）还差。平的解里，一个头离开搭档就全错。
+# 1. 黑线只剩头 2 那一份：一条 $-0.45$ 到 $-1.42$ 的负平线，背景不再被抵消，误差 5.50，比只剩偏置（2.02）还差。平的解里，一个头离开搭档就全错。
 # 2. 每个头只是一根尖刺；屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样。
 # 3. 只有一个 $m$、一个符号：$m = -1.0$，只做对了键 2 上的 $-1$，误差 0.99。
 #
