@@ -331,6 +331,12 @@ def test_heads_explorer_shows_the_chosen_state_in_fixed_colours():
     masked = {(r["series"], r["masked"]) for r in s["weights"]
               if r["heads"] == 2 and r["mask"] == 1}
     assert masked == {("head 1", 1), ("head 2", 0)}
+    # equal lines stay visible: the heads are nudged apart around each key, the target is a band
+    xs = sorted(r["x"] for r in s["weights"]
+                if r["heads"] == 2 and r["mask"] == 0 and r["kind"] == "trained" and r["key"] == 0)
+    assert xs[0] < 0 < xs[1]
+    coefficients = shown.spec["concat"][1]["encoding"]
+    assert "target" in coefficients["strokeWidth"]["condition"]["test"]
 
 
 def test_cloze_baselines_guess_without_attention():
@@ -343,7 +349,7 @@ def test_cloze_baselines_guess_without_attention():
     # most frequent word: 3 and 5 tie at 3 (bincount's argmax takes 3) -> right once of twice
     assert got["most frequent word"] == 0.5
     # position 0 of 3-word sentences: 2 or 4 (tie, 2); position 2 of 4-word ones: 3 -> both right
-    assert got["most frequent word at each position"] == 1.0
+    assert got["most frequent word at each (position, sentence length)"] == 1.0
 
 
 def test_cloze_net_reads_the_hidden_word_through_the_taught_attention():

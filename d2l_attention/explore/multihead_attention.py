@@ -322,15 +322,8 @@ def neighbour_states(nets, test_inputs, test_target, query=3, hand_set=None, dec
                 net(test_inputs[:1])
                 weights = net.mha.attention.attention_weights[:h, query].clone()  # (h, n)
             c = head_factors(net)
-            factors = ", ".join(f"c{i + 1} = {c[i]:+.1f}" for i in range(h))
+            factors = ", ".join(f"m{i + 1} = {c[i]:+.1f}" for i in range(h))
             peaks = ", ".join(f"head {i + 1} → key {int(weights[i].argmax())}" for i in range(h))
-            same = [f"head {j + 1} hides head {i + 1}" for j in range(h) for i in range(j)
-                    if torch.equal(weights[i].round(decimals=decimals),
-                                   weights[j].round(decimals=decimals))
-                    and not any(torch.equal(weights[k].round(decimals=decimals),
-                                            weights[i].round(decimals=decimals)) for k in range(i))]
-            if same:
-                factors += f" (left: {', '.join(same)})"
             for m in masks:
                 keep = torch.tensor([r + 1 != m for r in range(h)])
                 with torch.no_grad():
@@ -339,18 +332,19 @@ def neighbour_states(nets, test_inputs, test_target, query=3, hand_set=None, dec
                 coef = _masked_coefficients(net, keep, n)[query]
                 state = {"heads": h, "kind": kind, "mask": m}
                 for i in range(h):
-                    name = f"head {i + 1}"
-                    weight_rows += ex.rows({**state, "series": name, "masked": int(i + 1 == m)},
-                                           row_labels=("key", list(range(n))),
-                                           weight=weights[i], decimals=decimals)
-                    coef_rows += ex.rows({**state, "series": name},
-                                         row_labels=("key", list(range(n))),
-                                         coefficient=c[i] * weights[i] * keep[i],
-                                         decimals=decimals)
+                    # x: the key, nudged sideways per head so that equal lines stay visible
+                    name, shift = f"head {i + 1}", round(HEAD_SHIFT * (i - (h - 1) / 2), 2)
+                    weight_rows += _shifted(ex.rows(
+                        {**state, "series": name, "masked": int(i + 1 == m)},
+                        row_labels=("key", list(range(n))), weight=weights[i],
+                        decimals=decimals), shift)
+                    coef_rows += _shifted(ex.rows(
+                        {**state, "series": name}, row_labels=("key", list(range(n))),
+                        coefficient=c[i] * weights[i] * keep[i], decimals=decimals), shift)
                 for name, values in ((TARGET_SERIES, target[query]), (SUM_SERIES, coef)):
-                    coef_rows += ex.rows({**state, "series": name},
-                                         row_labels=("key", list(range(n))),
-                                         coefficient=values, decimals=decimals)
+                    coef_rows += _shifted(ex.rows({**state, "series": name},
+                                                  row_labels=("key", list(range(n))),
+                                                  coefficient=values, decimals=decimals), 0.0)
                 masked = (f"head {m} masked (dashed, left): its share is gone, test MSE {mse:.2f}"
                           if 1 <= m <= h else f"no head masked: test MSE {mse:.2f}" if m == 0
                           else f"a {h}-head model has no head {m}: nothing masked, "
@@ -359,8 +353,17 @@ def neighbour_states(nets, test_inputs, test_target, query=3, hand_set=None, dec
                     f"{h} head{'s' if h > 1 else ''}, {kind}: factors {factors}",
                     f"query {query}, largest weight: {peaks}",
                     masked,
-                    "right: head r's share c_r·a_ij; black = their sum (the model)"])
+                    "right: head r's share m_r·a_ij; black = their sum (the model)"])
     return {"weights": weight_rows, "coefficients": coef_rows, "text": text_rows}
+
+
+HEAD_SHIFT = 0.1  # sideways offset between the heads' lines, in key positions
+
+
+def _shifted(rows, shift):
+    for r in rows:
+        r["x"] = round(r["key"] + shift, 2)
+    return rows
 
 
 def heads_explorer(nets, test_inputs, test_target, hand_set=None, heads=2, query=3):
@@ -369,10 +372,11 @@ def heads_explorer(nets, test_inputs, test_target, hand_set=None, heads=2, query
     the right, how they become the coefficient on each v_j: each head's share c_r a^(r)_ij,
     their sum and the target."""
     s = neighbour_states(nets, test_inputs, test_target, query, hand_set)
-    weights = ex.line_view(s["weights"], "key", "weight", color="series", points=True,
+    n = test_inputs.shape[1]
+    weights = ex.line_view(s["weights"], "x", "weight", color="series", points=True,
                            y_domain=(0, 1), title=f"each head's attention weights (query {query})",
                            x_title="key position j", y_title="weight a_ij", width=300)
-    coefficients = ex.line_view(s["coefficients"], "key", "coefficient", color="series",
+    coefficients = ex.line_view(s["coefficients"], "x", "coefficient", color="series",
                                 points=True, y_domain=(-1.6, 1.6),
                                 title="coefficient on v_j: each head's share and the sum",
                                 width=300, x_title="key position j", y_title="coefficient")
@@ -408,6 +412,19 @@ def heads_explorer(nets, test_inputs, test_target, hand_set=None, heads=2, query
                                                          "range": [[1, 0], [4, 3]]}}
             chart["encoding"]["opacity"] = {"field": "masked", "type": "nominal", "legend": None,
                                             "scale": {"domain": [0, 1], "range": [1, 0.4]}}
+        if chart.get("title") == coefficients.title:
+            # The target is a wide pale band, so the model's black line shows inside it.
+            is_target = f"datum.series == '{TARGET_SERIES}'"
+            chart["encoding"]["strokeWidth"] = {"condition": {"test": is_target, "value": 8},
+                                                "value": 2}
+            chart["encoding"]["opacity"] = {"condition": {"test": is_target, "value": 0.6},
+                                            "value": 1}
+        if chart.get("title") in (weights.title, coefficients.title):
+            chart["encoding"]["x"]["scale"] = {"domain": [-0.5, n - 0.5], "nice": False}
+            chart["encoding"]["x"]["axis"] = {"values": list(range(n))}
+    # Lay the panels out by their own width, so a long text line does not push the right panel.
+    shown.spec["bounds"] = "flush"
+    shown.spec["spacing"] = {"row": 55, "column": 110}
     return shown
 
 
@@ -548,7 +565,8 @@ def cloze_baselines(data):
     """Accuracies of two guesses that use no attention, for a yardstick: the most frequent word
     of the training sentences, always; and the most frequent word at each (position, sentence
     length) in the training sentences (e.g. "." at the last position). Returns
-    {"most frequent word": acc, "most frequent word at each position": acc}."""
+    {"most frequent word": acc,
+    "most frequent word at each (position, sentence length)": acc}."""
     tokens, lens = data["train"]
     test_tokens, test_lens, where, answers = data["test"]
     valid = torch.arange(tokens.shape[1])[None, :] < lens[:, None]
@@ -560,7 +578,8 @@ def cloze_baselines(data):
             by_place[i, n] = rows[:, i].bincount().argmax()
     guess = torch.stack([by_place[int(i), int(n)] for i, n in zip(where, test_lens)])
     return {"most frequent word": (answers == overall).float().mean().item(),
-            "most frequent word at each position": (answers == guess).float().mean().item()}
+            "most frequent word at each (position, sentence length)":
+                (answers == guess).float().mean().item()}
 
 
 def sentence_heads(net, vocab, sentence):
