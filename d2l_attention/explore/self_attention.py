@@ -31,7 +31,7 @@ import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
 __all__ = ["sentence_heatmaps", "saved_for_backward", "memory_table", "encoding_heatmap",
-           "rotation_states", "rotation", "score_states", "score_explorer",
+           "rotation_states", "rotation", "score_states", "score_explorer", "wall_clock",
            "VOCAB_SIZE", "SEQ_LEN", "D_MODEL", "ENCODINGS", "reversal_batch", "LearnedPositions",
            "make_positions", "train_reversal", "evaluate_reversal",
            "multiset_bound", "Ablation", "train_ablation", "ablation_states", "ablation_explorer",
@@ -220,8 +220,9 @@ def score_states(pos_encoding, num_positions=16, offsets=range(-1, 9), seed=0):
     """Explorer rows from `pos_encoding` applied to zeros (eval mode), for each delta in
     `offsets` (delta = -1: a random W_q, entries N(0, 1/d)): "weights", the softmax over keys j
     of the position-only score (W_q p_i) . p_j (W_k = I, no 1/sqrt(d)) with W_q =
-    d2l.rotation_for_offset(delta); "text": the offsets (best key - i) over the queries
-    i < num_positions - max(delta, 0), whose key i + delta exists."""
+    d2l.rotation_for_offset(delta), for the queries i < num_positions - max(delta, 0) whose key
+    i + delta exists (the other rows are left out, so the plot shows only the shifted
+    diagonal); "text": the offsets (best key - i) over those queries."""
     d = pos_encoding.num_hiddens
     with torch.no_grad():
         P = pos_encoding.eval()(torch.zeros(1, num_positions, d))[0].double()
@@ -230,21 +231,22 @@ def score_states(pos_encoding, num_positions=16, offsets=range(-1, 9), seed=0):
     weight_rows, text_rows, labels = [], [], [str(i) for i in range(num_positions)]
     for delta in offsets:
         W = random_W if delta < 0 else d2l.rotation_for_offset(delta, d)
-        weights = torch.softmax((P @ W.T) @ P.T, dim=-1)  # (queries, keys)
-        state = {"delta": delta}
-        weight_rows += ex.rows(state, weight=weights, row_labels=("query", labels),
-                               col_labels=("key", labels), decimals=2)
         valid = num_positions - max(delta, 0)
-        best = (weights[:valid].argmax(dim=-1) - torch.arange(valid)).tolist()
+        weights = torch.softmax((P[:valid] @ W.T) @ P.T, dim=-1)  # (queries, keys)
+        state = {"delta": delta}
+        weight_rows += ex.rows(state, weight=weights, row_labels=("query", labels[:valid]),
+                               col_labels=("key", labels), decimals=2)
+        best = (weights.argmax(dim=-1) - torch.arange(valid)).tolist()
         name = "random W_q" if delta < 0 else f"W_q = M_{delta}"
         text_rows += ex.rows(state, text=[
             f"{name}: best key minus query, over queries 0..{valid - 1}: {sorted(set(best))}"])
     return weight_rows, text_rows
 
 
-def score_explorer(pos_encoding, num_positions=16, offsets=range(-1, 9), default=-1):
+def score_explorer(pos_encoding, num_positions=16, offsets=range(-1, 9), default=3):
     """Softmax of the position-only scores p_i^T W_q^T p_j as a query x key heatmap; a slider
-    for delta in W_q = M_delta (-1: a random W_q)."""
+    for delta in W_q = M_delta (-1: a random W_q). Rows whose key i + delta does not exist are
+    left blank."""
     weight_rows, text_rows = score_states(pos_encoding, num_positions, offsets)
     return ex.explorer(
         ex.heatmap_view(weight_rows, "key", "query", text=False, width=300, height=300,
@@ -253,6 +255,41 @@ def score_explorer(pos_encoding, num_positions=16, offsets=range(-1, 9), default
         controls=[ex.Slider("delta", offsets, "δ in W_q = M_δ (−1: random W_q)",
                             default=default)],
         title="Which key does query i prefer? softmax over j of (W_q p_i) · p_j", columns=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Wall-clock time: a GRU run step by step against one self-attention call
+
+
+def wall_clock(fns, *args, repeats=5):
+    """Median seconds of each function in `fns`, called as fn(*args), over `repeats`
+    calls, after one warm-up call each. The functions are called in turn (alternating), so a
+    slow moment of a shared machine hits them alike; CUDA is synchronized around each call.
+    On the CPU it runs on one thread (restored after): on a loaded machine, more threads make
+    small calls slower, and one thread also shows that the gap is not just more cores."""
+    import time
+
+    def sync():
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    seconds = [[] for _ in fns]
+    try:
+        with torch.no_grad():
+            for fn in fns:
+                fn(*args)
+            for _ in range(repeats):
+                for times, fn in zip(seconds, fns):
+                    sync()
+                    start = time.perf_counter()
+                    fn(*args)
+                    sync()
+                    times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return [sorted(times)[len(times) // 2] for times in seconds]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -300,7 +337,17 @@ def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64, mak
     `positions`: a module, or one of ENCODINGS (then built here). The net is
     initialised and trained in float64: its weights then agree to ~1e-13 on every CPU kernel
     (in float32, torch.randn and the matmuls round differently on AVX2 and the default kernel,
-    and 400 steps grow that to differences in the second decimal of the attention weights)."""
+    and 400 steps grow that to differences in the second decimal of the attention weights).
+    Trains on one thread (tensors this small train fastest so), then restores the count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_reversal(positions, num_steps, lr, seed, batch_size, make_net)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train_reversal(positions, num_steps, lr, seed, batch_size, make_net):
     torch.manual_seed(seed)
     default_dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
@@ -393,15 +440,9 @@ class Ablation:
 
 
 def train_ablation(encodings=ENCODINGS, seed=0, num_steps=400):
-    """Train one d2l.ReversalNet per encoding (same seed, same batches) and evaluate them.
-    Trains on one thread (tensors this small train fastest so), then restores the count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return Ablation({name: train_reversal(name, num_steps=num_steps, seed=seed)
-                         for name in encodings})
-    finally:
-        torch.set_num_threads(threads)
+    """Train one d2l.ReversalNet per encoding (same seed, same batches) and evaluate them."""
+    return Ablation({name: train_reversal(name, num_steps=num_steps, seed=seed)
+                     for name in encodings})
 
 
 def ablation_figure(ablation, figsize=(10, 3.6)):
