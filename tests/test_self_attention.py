@@ -198,6 +198,31 @@ def test_wall_clock_times_each_function_and_restores_the_thread_count():
     assert torch.get_num_threads() == threads
 
 
+def test_rotary_net_scores_depend_on_the_offset_only():
+    torch.manual_seed(0)
+    net = sa.RotaryNet().double().eval()
+    tokens = torch.randint(0, 30, (1, 12))
+    M2 = d2l.rotation_for_offset(2, 32)
+    with torch.no_grad():
+        X = net.embedding(tokens)
+        R = net.rotations[:12]
+        q = torch.einsum("nij,bnj->bni", R, net.W_q(X))[0]
+        k = torch.einsum("nij,bnj->bni", R, net.W_k(X))[0]
+        a, b = net.W_q(X)[0], net.W_k(X)[0]
+        for i in (0, 5, 9):  # (M_i a)^T (M_(i+2) b) = a^T M_2 b, whatever i
+            assert (q[i] @ k[i + 2]).item() == pytest.approx((a[i] @ (M2 @ b[i + 2])).item())
+        assert net(tokens).shape == (1, 12, 30)
+
+
+def test_train_shift_learns_the_previous_token_and_the_learned_table_has_spare_rows():
+    net = sa.train_shift("learned", num_steps=150)
+    assert net.positions.P.shape[1] == 16
+    trained, beyond = sa.shift_accuracy(net, 16)
+    assert trained > 0.9 and 0 <= beyond <= 1
+    tokens, target = sa.shift_batch(2, torch.Generator().manual_seed(0), 5)
+    assert torch.equal(target[:, 1:], tokens[:, :-1])
+
+
 @pytest.fixture(scope="module")
 def small_ablation():
     return sa.train_ablation(num_steps=60)

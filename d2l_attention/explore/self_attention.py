@@ -33,7 +33,8 @@ from d2l_attention import explorers as ex
 __all__ = ["sentence_heatmaps", "saved_for_backward", "memory_table", "encoding_heatmap",
            "rotation_states", "rotation", "score_states", "score_explorer", "wall_clock",
            "VOCAB_SIZE", "SEQ_LEN", "D_MODEL", "ENCODINGS", "reversal_batch", "LearnedPositions",
-           "make_positions", "train_reversal", "evaluate_reversal",
+           "make_positions", "train_reversal", "evaluate_reversal", "shift_batch", "train_shift",
+           "shift_accuracy", "RotaryNet",
            "multiset_bound", "Ablation", "train_ablation", "ablation_states", "ablation_explorer",
            "ablation_figure", "sweep", "committed_sweep", "sweep_summary"]
 
@@ -347,12 +348,72 @@ def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64, mak
         torch.set_num_threads(threads)
 
 
-def _train_reversal(positions, num_steps, lr, seed, batch_size, make_net):
+def shift_batch(batch_size, generator, num_steps=SEQ_LEN):
+    """Random tokens (batch_size, num_steps) and the shift targets y_i = x_(i-1) (y_0 = x_last,
+    which the shift task leaves out of its loss and accuracy)."""
+    tokens = torch.randint(0, VOCAB_SIZE, (batch_size, num_steps), generator=generator)
+    return tokens, tokens.roll(1, dims=1)
+
+
+class RotaryNet(nn.Module):
+    """ReversalNet's shape with rotary positions instead of added ones: tokens (batch_size, n)
+    -> logits (batch_size, n, vocab_size). The query and key of position i are rotated by
+    M_i = d2l.rotation_for_offset(i, num_hiddens), so a score depends on the offset j - i only
+    through M_(j-i); nothing is added to the embeddings. n <= max_len."""
+
+    def __init__(self, positions=None, vocab_size=30, num_hiddens=32, max_len=64):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, num_hiddens)
+        self.W_q, self.W_k, self.W_v = (nn.Linear(num_hiddens, num_hiddens, bias=False)
+                                        for _ in range(3))
+        self.readout = nn.Linear(num_hiddens, vocab_size)
+        rotations = torch.stack([d2l.rotation_for_offset(i, num_hiddens) for i in range(max_len)])
+        self.register_buffer("rotations", rotations, persistent=False)  # (max_len, d, d)
+
+    def forward(self, tokens):
+        X = self.embedding(tokens)
+        R = self.rotations[:X.shape[1]].to(X.dtype)
+        q = torch.einsum("nij,bnj->bni", R, self.W_q(X))
+        k = torch.einsum("nij,bnj->bni", R, self.W_k(X))
+        A = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(X.shape[-1]), dim=-1)
+        return self.readout(A @ self.W_v(X))
+
+
+def train_shift(encoding, num_steps=400, lr=0.05, seed=0, batch_size=64, max_len=16):
+    """Train a net on the previous-token task y_i = x_(i-1) (positions 1..7 of length-SEQ_LEN
+    sequences), like `train_reversal`: a d2l.ReversalNet for "sinusoidal" and "learned" (a table
+    of `max_len` rows, so the net also runs on longer sequences; rows SEQ_LEN.. are never
+    trained), a RotaryNet for "rotary"."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if encoding == "rotary":
+            return _train_reversal(nn.Identity(), num_steps, lr, seed, batch_size, RotaryNet,
+                                   task="shift")
+        return _train_reversal(encoding, num_steps, lr, seed, batch_size, None, task="shift",
+                               max_len=max_len)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def shift_accuracy(net, num_steps, num_sequences=1000, seed=12345):
+    """Accuracy of a `train_shift` net on fresh length-num_steps sequences: (positions
+    1..SEQ_LEN-1, the ones trained; positions SEQ_LEN..num_steps-1, never seen in training)."""
+    tokens, target = shift_batch(num_sequences, torch.Generator().manual_seed(seed), num_steps)
+    with torch.no_grad():
+        right = (net(tokens).argmax(dim=-1) == target).double()
+    return right[:, 1:SEQ_LEN].mean().item(), right[:, SEQ_LEN:].mean().item()
+
+
+def _train_reversal(positions, num_steps, lr, seed, batch_size, make_net, task="reversal",
+                    max_len=SEQ_LEN):
     torch.manual_seed(seed)
     default_dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        if isinstance(positions, str):
+        if positions == "learned" and max_len != SEQ_LEN:
+            positions = LearnedPositions(D_MODEL, max_len)
+        elif isinstance(positions, str):
             positions = make_positions(positions)
         net = (make_net or d2l.ReversalNet)(positions).double()
     finally:
@@ -361,9 +422,12 @@ def _train_reversal(positions, num_steps, lr, seed, batch_size, make_net):
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)  # all tensors at once
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
     loss_fn = nn.CrossEntropyLoss()
+    first = 1 if task == "shift" else 0  # the shift task has no target at position 0
     for _ in range(num_steps):
-        tokens, target = reversal_batch(batch_size, generator)
-        loss = loss_fn(net(tokens).reshape(-1, VOCAB_SIZE), target.reshape(-1))
+        batch = shift_batch if task == "shift" else reversal_batch
+        tokens, target = batch(batch_size, generator)
+        loss = loss_fn(net(tokens)[:, first:].reshape(-1, VOCAB_SIZE),
+                       target[:, first:].reshape(-1))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

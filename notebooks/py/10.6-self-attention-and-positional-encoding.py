@@ -275,7 +275,7 @@ at_1024 = layer_costs(1024)
 assert at_1024["self-attention"][0] == 6 * at_1024["RNN (GRU)"][0]
 
 # %% [markdown]
-# 这次运行里，$n = 1024$ 时 GRU 用了约 0.27 s，自注意力只用了约 0.03 s，尽管它的乘加是 GRU 的 6 倍（上表）。
+# 这次运行里，$n = 1024$ 时 GRU 用了约 0.19 s，自注意力只用了约 0.03 s，尽管它的乘加是 GRU 的 6 倍（上表）。
 # GRU 的 1024 步只能排队；自注意力的 $n$ 个位置在一次矩阵乘法里一起算，硬件（这里是一个 CPU 线程的向量指令，GPU 上是数千个核）能同时处理。
 #
 # 代价是内存。下面数出每种层一次前向传播为反向传播保存的字节数（自注意力拆成 $n \times n$ 的张量和其余部分）：
@@ -541,7 +541,7 @@ for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
 
 # %% [markdown]
 # 偏移 $+3$ 的三组评分相同，偏移 $-3$ 的不同：它分得出键在查询之前还是之后。
-# 这就是旋转位置编码（rotary position embedding，RoPE），今天的许多大语言模型都用它；10.7 节会把它写成一个函数。
+# 这就是旋转位置编码（rotary position embedding，RoPE），今天的许多大语言模型都用它；练习 2 在更长的序列上把它与加法编码比较，10.7 节会把它写成一个函数。
 
 # %% [markdown]
 # ## 实验：没有位置编码会怎样——反转序列
@@ -729,10 +729,12 @@ assert ex1_sharp[1] < 0.5 < ex1_sharp[-1], "a sharp first layer keeps the tokens
 # ### 练习 2
 #
 # 实现可学习的位置编码 `LearnedPositionalEncoding(num_hiddens, max_len=1000)`：可训练参数 `P`，形状（1，`max_len`，`num_hiddens`），小随机数初始化，
-# 前向时把前 $n$ 行加到输入上；序列长于 `max_len` 时抛出说明原因的 `ValueError`。
-# 定义 `ex2_params`：`num_hiddens=512`、`max_len=1000` 时的参数个数。它学到了什么，又有什么做不到？
+# 前向时把前 $n$ 行加到输入上；序列长于 `max_len` 时抛出说明原因的 `ValueError`。定义 `ex2_params`：`num_hiddens=512`、`max_len=1000` 时的参数个数。
+# 它能推广到没见过的位置吗？`self_attention.train_shift(encoding)` 在长度 8 的序列上训练“输出前一个词元”（$y_i = x_{i-1}$），
+# `self_attention.shift_accuracy(net, 16)` 在长度 16 的序列上测试。定义 `ex2_beyond`：`"learned"`（表有 16 行，后 8 行从未训练）、
+# `"sinusoidal"` 和 `"rotary"`（RoPE）在位置 8 到 15 上的准确率。
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution", "nbval-ignore-output"]
 class LearnedPositionalEncoding(nn.Module):
     """A trainable table of position vectors added to the input.
 
@@ -757,6 +759,12 @@ print("parameters of the table in the reversal model:",
       ablation.nets["learned"].positions.P.numel())
 print("learned table, query i -> key with the highest position-only score:",
       ablation.position_scores("learned").argmax(dim=-1).tolist())
+ex2_beyond = {}
+for encoding in ("learned", "sinusoidal", "rotary"):
+    shift_net = self_attention.train_shift(encoding)  # y_i = x_(i-1) on length-8 sequences
+    trained, ex2_beyond[encoding] = self_attention.shift_accuracy(shift_net, 16)
+    print(f"{encoding:10s} previous token, length 16: positions 1-7 {trained:.2f}, "
+          f"positions 8-15 {ex2_beyond[encoding]:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
@@ -774,12 +782,16 @@ try:
 except ValueError:
     pass
 assert ex2_params == 512 * 1000, f"ex2_params = {ex2_params}; the table has max_len x num_hiddens"
+assert set(ex2_beyond) == {"learned", "sinusoidal", "rotary"}
+assert ex2_beyond["learned"] < 0.1, "untrained rows: about chance (1/30)"
+assert ex2_beyond["sinusoidal"] < 0.5 < ex2_beyond["rotary"], "only the offset-only scores carry over"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：表有 `max_len` × `num_hiddens` 个参数（512000 个；反转模型里 256 个），正弦编码没有参数。
-# 它学到的与正弦编码一样：只把表送进训练好的 $\mathbf{W}_q$、$\mathbf{W}_k$，查询 $i$ 评分最高的键正是 $7, \ldots, 0$（上面最后一行）。
-# 做不到的是没见过的位置：第 `max_len` 个位置以后没有行（`ValueError`），训练中没出现的行只是初始随机数。
-# 正弦编码对任何位置都有定义，但能否推广到更长的序列，本节没有测试。
+# 在反转任务上它学到的与正弦编码一样：查询 $i$ 位置部分评分最高的键正是 $7, \ldots, 0$。
+# 没见过的位置上（上面最后三行），表的后 8 行只是初始随机数，准确率 0.04，与随机猜（1/30）相当；
+# 正弦编码对任何位置都有定义，却也只有 0.15（这次运行；这几行随 CPU 内核略有变化）：有定义不等于能用，训练只在前 8 个位置上约束了 $\mathbf{W}_q$、$\mathbf{W}_k$。
+# RoPE 的评分只取决于偏移 $j - i$，“看前一个”在新位置上照样成立：0.93。
 
 # %% [markdown]
 # ### 练习 3
