@@ -293,6 +293,7 @@ def test_ablation_explorer_rows_hold_each_nets_weights(small_ablation):
     assert f"{small_ablation.bound:.2f}" in line
     ex = sa.ablation_explorer(small_ablation)
     assert [c.name for c in ex.controls] == ["encoding", "sequence"]
+    assert [c.default for c in ex.controls] == ["none", 0]  # where the text starts the reader
     assert len(ex.to_json()) < 400_000
 
 

@@ -572,18 +572,19 @@ def _weights_view(data, width, height):
     return ex.View(data, draw, width, height)
 
 
-def ablation_explorer(ablation, sequences=range(-1, 6)):
+def ablation_explorer(ablation, sequences=range(-1, 6), default=("none", 0)):
     """The ablation explorer: a menu for the encoding, a slider for the test sequence (-1: the
     mean over all 1000); the attention weights (query rows labelled "position: token -> output")
-    and the accuracy."""
+    and the accuracy. Opens at `default` (encoding, sequence): "none" on sequence 0, the state
+    the static figure cannot show."""
     weight_rows, text_rows = ablation_states(ablation, sequences)
     return ex.explorer(
         _weights_view(weight_rows, width=330, height=260),
         ex.text_view(text_rows, "text", width=330, height=40, size=11),
         controls=[ex.Select("encoding", list(ablation.nets), "positional encoding",
-                            default=list(ablation.nets)[0]),
+                            default=default[0]),
                   ex.Slider("sequence", sequences, "test sequence (-1: mean over 1000)",
-                            default=sequences[0])],
+                            default=default[1])],
         title="Reversal with one self-attention layer: which key does query i read?", columns=1)
 
 
