@@ -151,7 +151,9 @@ def test_rotation_states_hold_the_encoding_its_shift_and_the_rotated_point():
 def test_score_states_hold_the_softmax_of_the_position_only_scores():
     pe = d2l.PositionalEncoding(8, dropout=0.5)  # dropout: the states must come from eval mode
     weight_rows, text_rows = sa.score_states(pe, num_positions=10, offsets=(-1, 0, 2))
-    assert len(weight_rows) == 3 * 100 and len(text_rows) == 3
+    # delta = 2: only the 8 queries whose key i + 2 exists are drawn
+    assert len(weight_rows) == 100 + 100 + 8 * 10 and len(text_rows) == 3
+    assert max(int(r["query"]) for r in weight_rows if r["delta"] == 2) == 7
     P = pe.P[0, :10].double()
     want = torch.softmax((P @ d2l.rotation_for_offset(2, 8).T) @ P.T, dim=-1)
     for r in weight_rows:
@@ -183,8 +185,42 @@ def test_rotation_and_score_explorers_start_where_the_text_says():
     rot = sa.rotation(pe, 60)
     assert {c.name: c.default for c in rot.controls} == {"pos": 10, "delta": 3}
     dots = sa.score_explorer(pe)
-    assert dots.controls[0].default == -1
+    assert dots.controls[0].default == 3
     assert len(rot.to_json()) + len(dots.to_json()) < 450_000
+
+
+def test_wall_clock_times_each_function_and_restores_the_thread_count():
+    threads, calls = torch.get_num_threads(), []
+    seconds = sa.wall_clock([lambda x: calls.append(("a", x)), lambda x: calls.append(("b", x))],
+                            7, repeats=3)
+    assert len(seconds) == 2 and all(s >= 0 for s in seconds)
+    assert calls == [("a", 7), ("b", 7)] * 4  # one warm-up, then alternating
+    assert torch.get_num_threads() == threads
+
+
+def test_rotary_net_scores_depend_on_the_offset_only():
+    torch.manual_seed(0)
+    net = sa.RotaryNet().double().eval()
+    tokens = torch.randint(0, 30, (1, 12))
+    M2 = d2l.rotation_for_offset(2, 32)
+    with torch.no_grad():
+        X = net.embedding(tokens)
+        R = net.rotations[:12]
+        q = torch.einsum("nij,bnj->bni", R, net.W_q(X))[0]
+        k = torch.einsum("nij,bnj->bni", R, net.W_k(X))[0]
+        a, b = net.W_q(X)[0], net.W_k(X)[0]
+        for i in (0, 5, 9):  # (M_i a)^T (M_(i+2) b) = a^T M_2 b, whatever i
+            assert (q[i] @ k[i + 2]).item() == pytest.approx((a[i] @ (M2 @ b[i + 2])).item())
+        assert net(tokens).shape == (1, 12, 30)
+
+
+def test_train_shift_learns_the_previous_token_and_the_learned_table_has_spare_rows():
+    net = sa.train_shift("learned", num_steps=150)
+    assert net.positions.P.shape[1] == 16
+    trained, beyond = sa.shift_accuracy(net, 16)
+    assert trained > 0.9 and 0 <= beyond <= 1
+    tokens, target = sa.shift_batch(2, torch.Generator().manual_seed(0), 5)
+    assert torch.equal(target[:, 1:], tokens[:, :-1])
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +293,7 @@ def test_ablation_explorer_rows_hold_each_nets_weights(small_ablation):
     assert f"{small_ablation.bound:.2f}" in line
     ex = sa.ablation_explorer(small_ablation)
     assert [c.name for c in ex.controls] == ["encoding", "sequence"]
+    assert [c.default for c in ex.controls] == ["none", 0]  # where the text starts the reader
     assert len(ex.to_json()) < 400_000
 
 

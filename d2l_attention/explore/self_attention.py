@@ -31,9 +31,10 @@ import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
 __all__ = ["sentence_heatmaps", "saved_for_backward", "memory_table", "encoding_heatmap",
-           "rotation_states", "rotation", "score_states", "score_explorer",
+           "rotation_states", "rotation", "score_states", "score_explorer", "wall_clock",
            "VOCAB_SIZE", "SEQ_LEN", "D_MODEL", "ENCODINGS", "reversal_batch", "LearnedPositions",
-           "make_positions", "train_reversal", "evaluate_reversal",
+           "make_positions", "train_reversal", "evaluate_reversal", "shift_batch", "train_shift",
+           "shift_accuracy", "RotaryNet",
            "multiset_bound", "Ablation", "train_ablation", "ablation_states", "ablation_explorer",
            "ablation_figure", "sweep", "committed_sweep", "sweep_summary"]
 
@@ -220,8 +221,9 @@ def score_states(pos_encoding, num_positions=16, offsets=range(-1, 9), seed=0):
     """Explorer rows from `pos_encoding` applied to zeros (eval mode), for each delta in
     `offsets` (delta = -1: a random W_q, entries N(0, 1/d)): "weights", the softmax over keys j
     of the position-only score (W_q p_i) . p_j (W_k = I, no 1/sqrt(d)) with W_q =
-    d2l.rotation_for_offset(delta); "text": the offsets (best key - i) over the queries
-    i < num_positions - max(delta, 0), whose key i + delta exists."""
+    d2l.rotation_for_offset(delta), for the queries i < num_positions - max(delta, 0) whose key
+    i + delta exists (the other rows are left out, so the plot shows only the shifted
+    diagonal); "text": the offsets (best key - i) over those queries."""
     d = pos_encoding.num_hiddens
     with torch.no_grad():
         P = pos_encoding.eval()(torch.zeros(1, num_positions, d))[0].double()
@@ -230,21 +232,22 @@ def score_states(pos_encoding, num_positions=16, offsets=range(-1, 9), seed=0):
     weight_rows, text_rows, labels = [], [], [str(i) for i in range(num_positions)]
     for delta in offsets:
         W = random_W if delta < 0 else d2l.rotation_for_offset(delta, d)
-        weights = torch.softmax((P @ W.T) @ P.T, dim=-1)  # (queries, keys)
-        state = {"delta": delta}
-        weight_rows += ex.rows(state, weight=weights, row_labels=("query", labels),
-                               col_labels=("key", labels), decimals=2)
         valid = num_positions - max(delta, 0)
-        best = (weights[:valid].argmax(dim=-1) - torch.arange(valid)).tolist()
+        weights = torch.softmax((P[:valid] @ W.T) @ P.T, dim=-1)  # (queries, keys)
+        state = {"delta": delta}
+        weight_rows += ex.rows(state, weight=weights, row_labels=("query", labels[:valid]),
+                               col_labels=("key", labels), decimals=2)
+        best = (weights.argmax(dim=-1) - torch.arange(valid)).tolist()
         name = "random W_q" if delta < 0 else f"W_q = M_{delta}"
         text_rows += ex.rows(state, text=[
             f"{name}: best key minus query, over queries 0..{valid - 1}: {sorted(set(best))}"])
     return weight_rows, text_rows
 
 
-def score_explorer(pos_encoding, num_positions=16, offsets=range(-1, 9), default=-1):
+def score_explorer(pos_encoding, num_positions=16, offsets=range(-1, 9), default=3):
     """Softmax of the position-only scores p_i^T W_q^T p_j as a query x key heatmap; a slider
-    for delta in W_q = M_delta (-1: a random W_q)."""
+    for delta in W_q = M_delta (-1: a random W_q). Rows whose key i + delta does not exist are
+    left blank."""
     weight_rows, text_rows = score_states(pos_encoding, num_positions, offsets)
     return ex.explorer(
         ex.heatmap_view(weight_rows, "key", "query", text=False, width=300, height=300,
@@ -253,6 +256,41 @@ def score_explorer(pos_encoding, num_positions=16, offsets=range(-1, 9), default
         controls=[ex.Slider("delta", offsets, "δ in W_q = M_δ (−1: random W_q)",
                             default=default)],
         title="Which key does query i prefer? softmax over j of (W_q p_i) · p_j", columns=1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Wall-clock time: a GRU run step by step against one self-attention call
+
+
+def wall_clock(fns, *args, repeats=5):
+    """Median seconds of each function in `fns`, called as fn(*args), over `repeats`
+    calls, after one warm-up call each. The functions are called in turn (alternating), so a
+    slow moment of a shared machine hits them alike; CUDA is synchronized around each call.
+    On the CPU it runs on one thread (restored after): on a loaded machine, more threads make
+    small calls slower, and one thread also shows that the gap is not just more cores."""
+    import time
+
+    def sync():
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    seconds = [[] for _ in fns]
+    try:
+        with torch.no_grad():
+            for fn in fns:
+                fn(*args)
+            for _ in range(repeats):
+                for times, fn in zip(seconds, fns):
+                    sync()
+                    start = time.perf_counter()
+                    fn(*args)
+                    sync()
+                    times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+    return [sorted(times)[len(times) // 2] for times in seconds]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -300,12 +338,82 @@ def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64, mak
     `positions`: a module, or one of ENCODINGS (then built here). The net is
     initialised and trained in float64: its weights then agree to ~1e-13 on every CPU kernel
     (in float32, torch.randn and the matmuls round differently on AVX2 and the default kernel,
-    and 400 steps grow that to differences in the second decimal of the attention weights)."""
+    and 400 steps grow that to differences in the second decimal of the attention weights).
+    Trains on one thread (tensors this small train fastest so), then restores the count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _train_reversal(positions, num_steps, lr, seed, batch_size, make_net)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def shift_batch(batch_size, generator, num_steps=SEQ_LEN):
+    """Random tokens (batch_size, num_steps) and the shift targets y_i = x_(i-1) (y_0 = x_last,
+    which the shift task leaves out of its loss and accuracy)."""
+    tokens = torch.randint(0, VOCAB_SIZE, (batch_size, num_steps), generator=generator)
+    return tokens, tokens.roll(1, dims=1)
+
+
+class RotaryNet(nn.Module):
+    """ReversalNet's shape with rotary positions instead of added ones: tokens (batch_size, n)
+    -> logits (batch_size, n, vocab_size). The query and key of position i are rotated by
+    M_i = d2l.rotation_for_offset(i, num_hiddens), so a score depends on the offset j - i only
+    through M_(j-i); nothing is added to the embeddings. n <= max_len."""
+
+    def __init__(self, positions=None, vocab_size=30, num_hiddens=32, max_len=64):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, num_hiddens)
+        self.W_q, self.W_k, self.W_v = (nn.Linear(num_hiddens, num_hiddens, bias=False)
+                                        for _ in range(3))
+        self.readout = nn.Linear(num_hiddens, vocab_size)
+        rotations = torch.stack([d2l.rotation_for_offset(i, num_hiddens) for i in range(max_len)])
+        self.register_buffer("rotations", rotations, persistent=False)  # (max_len, d, d)
+
+    def forward(self, tokens):
+        X = self.embedding(tokens)
+        R = self.rotations[:X.shape[1]].to(X.dtype)
+        q = torch.einsum("nij,bnj->bni", R, self.W_q(X))
+        k = torch.einsum("nij,bnj->bni", R, self.W_k(X))
+        A = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(X.shape[-1]), dim=-1)
+        return self.readout(A @ self.W_v(X))
+
+
+def train_shift(encoding, num_steps=400, lr=0.05, seed=0, batch_size=64, max_len=16):
+    """Train a net on the previous-token task y_i = x_(i-1) (positions 1..7 of length-SEQ_LEN
+    sequences), like `train_reversal`: a d2l.ReversalNet for "sinusoidal" and "learned" (a table
+    of `max_len` rows, so the net also runs on longer sequences; rows SEQ_LEN.. are never
+    trained), a RotaryNet for "rotary"."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if encoding == "rotary":
+            return _train_reversal(nn.Identity(), num_steps, lr, seed, batch_size, RotaryNet,
+                                   task="shift")
+        return _train_reversal(encoding, num_steps, lr, seed, batch_size, None, task="shift",
+                               max_len=max_len)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def shift_accuracy(net, num_steps, num_sequences=1000, seed=12345):
+    """Accuracy of a `train_shift` net on fresh length-num_steps sequences: (positions
+    1..SEQ_LEN-1, the ones trained; positions SEQ_LEN..num_steps-1, never seen in training)."""
+    tokens, target = shift_batch(num_sequences, torch.Generator().manual_seed(seed), num_steps)
+    with torch.no_grad():
+        right = (net(tokens).argmax(dim=-1) == target).double()
+    return right[:, 1:SEQ_LEN].mean().item(), right[:, SEQ_LEN:].mean().item()
+
+
+def _train_reversal(positions, num_steps, lr, seed, batch_size, make_net, task="reversal",
+                    max_len=SEQ_LEN):
     torch.manual_seed(seed)
     default_dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        if isinstance(positions, str):
+        if positions == "learned" and max_len != SEQ_LEN:
+            positions = LearnedPositions(D_MODEL, max_len)
+        elif isinstance(positions, str):
             positions = make_positions(positions)
         net = (make_net or d2l.ReversalNet)(positions).double()
     finally:
@@ -314,9 +422,12 @@ def train_reversal(positions, num_steps=400, lr=0.05, seed=0, batch_size=64, mak
     optimizer = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)  # all tensors at once
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
     loss_fn = nn.CrossEntropyLoss()
+    first = 1 if task == "shift" else 0  # the shift task has no target at position 0
     for _ in range(num_steps):
-        tokens, target = reversal_batch(batch_size, generator)
-        loss = loss_fn(net(tokens).reshape(-1, VOCAB_SIZE), target.reshape(-1))
+        batch = shift_batch if task == "shift" else reversal_batch
+        tokens, target = batch(batch_size, generator)
+        loss = loss_fn(net(tokens)[:, first:].reshape(-1, VOCAB_SIZE),
+                       target[:, first:].reshape(-1))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -393,15 +504,9 @@ class Ablation:
 
 
 def train_ablation(encodings=ENCODINGS, seed=0, num_steps=400):
-    """Train one d2l.ReversalNet per encoding (same seed, same batches) and evaluate them.
-    Trains on one thread (tensors this small train fastest so), then restores the count."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return Ablation({name: train_reversal(name, num_steps=num_steps, seed=seed)
-                         for name in encodings})
-    finally:
-        torch.set_num_threads(threads)
+    """Train one d2l.ReversalNet per encoding (same seed, same batches) and evaluate them."""
+    return Ablation({name: train_reversal(name, num_steps=num_steps, seed=seed)
+                     for name in encodings})
 
 
 def ablation_figure(ablation, figsize=(10, 3.6)):
@@ -467,18 +572,19 @@ def _weights_view(data, width, height):
     return ex.View(data, draw, width, height)
 
 
-def ablation_explorer(ablation, sequences=range(-1, 6)):
+def ablation_explorer(ablation, sequences=range(-1, 6), default=("none", 0)):
     """The ablation explorer: a menu for the encoding, a slider for the test sequence (-1: the
     mean over all 1000); the attention weights (query rows labelled "position: token -> output")
-    and the accuracy."""
+    and the accuracy. Opens at `default` (encoding, sequence): "none" on sequence 0, the state
+    the static figure cannot show."""
     weight_rows, text_rows = ablation_states(ablation, sequences)
     return ex.explorer(
         _weights_view(weight_rows, width=330, height=260),
         ex.text_view(text_rows, "text", width=330, height=40, size=11),
         controls=[ex.Select("encoding", list(ablation.nets), "positional encoding",
-                            default=list(ablation.nets)[0]),
+                            default=default[0]),
                   ex.Slider("sequence", sequences, "test sequence (-1: mean over 1000)",
-                            default=sequences[0])],
+                            default=default[1])],
         title="Reversal with one self-attention layer: which key does query i read?", columns=1)
 
 
