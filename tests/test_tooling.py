@@ -92,6 +92,16 @@ def test_d2l_names_become_imports_from_their_defining_module():
         export.qualify("def g(helper):\n    return d2l.helper(helper)", "test", known, {"g"})
 
 
+def test_a_name_the_notebook_imports_from_the_library_is_imported_by_its_module(fake_section):
+    twin = common.ROOT / "notebooks" / "py" / "10.9-test.py"
+    twin.write_text(NOTEBOOK_PY.replace("import torch\n", "import torch\n"
+                                        "from d2l_attention.checks import check_shape, other\n")
+                    + "\n# %%\n#@save\ndef checked(x):\n    check_shape(x, 'x', 'n')\n"
+                      "    return x\n", encoding="utf-8")
+    text = export.render_module(fake_section)
+    assert "from ..checks import check_shape\n" in text  # what the saved cells use, only
+
+
 def test_go_to_definition_lands_on_the_definition_of_every_imported_name():
     """What an editor does (jedi ships with IPython): every name a generated section imports,
     followed from its first use in the code, lands on the `def`/`class`/assignment that defines

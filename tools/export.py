@@ -58,6 +58,23 @@ def saved_cells(sec: dict) -> list[tuple[int, str]]:
     return cells
 
 
+def notebook_imports(sec: dict) -> dict[str, str]:
+    """{name: module} for `from d2l_attention.MODULE import NAME, ...` lines of the notebook's
+    twin (e.g. the argument checks, `from d2l_attention.checks import check_shape`): a saved cell
+    may use such a NAME bare, and its generated module imports it from the same module."""
+    text = common.twin_path(sec["notebook"]).read_text(encoding="utf-8")
+    found = {}
+    for line in text.splitlines():
+        words = line.replace(",", " ").split()
+        if (len(words) >= 4 and words[0] == "from" and words[2] == "import"
+                and words[1].startswith("d2l_attention.") and words[1].count(".") == 1
+                and words[1] != "d2l_attention.explore"):  # explorers build on sections
+            for name in words[3:]:
+                if name.isidentifier():
+                    found[name] = ".." + words[1].split(".", 1)[1]
+    return found
+
+
 def public_names(source: str, where: str) -> list[str]:
     names = []
     for node in ast.parse(source, filename=where).body:
@@ -128,6 +145,9 @@ def render_module(sec: dict, known: dict[str, str] | None = None) -> str:
     names = public_names(body, where)
     body, imports = qualify(body, where, known, set(names))
     used = {n.id for n in ast.walk(ast.parse(body)) if isinstance(n, ast.Name)}
+    for name, module in notebook_imports(sec).items():
+        if name in used and name not in names:
+            imports.setdefault(module, set()).add(name)
     standard = [line for name, line in STANDARD_IMPORTS.items() if name in used]
     stdlib = [line for line in standard if "torch" not in line]
     third_party = [line for line in standard if "torch" in line]
