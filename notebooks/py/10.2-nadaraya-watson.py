@@ -145,7 +145,7 @@ print(tuple(weight_rows.shape), "bmm", tuple(value_cols.shape), "->", tuple(pool
 
 
 # %% [markdown]
-# 模型就是三步：分数、softmax、`bmm`。
+# 检查值的形状之后，模型就是三步：分数、softmax、`bmm`。
 
 # %%
 #@save
