@@ -87,10 +87,11 @@ def test_random_init_is_a_single_learnable_scalar():
     "shapes",
     [((5,), (5, 7), (5, 6)),      # keys and values differ
      ((4,), (5, 7), (5, 7)),      # one row per query is required
-     ((5, 1), (5, 7), (5, 7)),    # queries must be 1-D
+     ((5,), (5, 7), (4, 7)),      # values need one row per query
      ((5,), (7,), (7,))],         # keys must be 2-D
 )
 def test_bad_shapes_raise_value_error(shapes):
+    """Inconsistent shapes raise a ValueError that names the shape, not a broadcasting error."""
     q, k, v = (torch.zeros(s) for s in shapes)
     with pytest.raises(ValueError, match="shape"):
         d2l.NWKernelRegression(w=1.0)(q, k, v)
@@ -260,10 +261,32 @@ def test_figures_of_the_training_section_draw_their_inputs(monkeypatch):
     labels = [l.get_label() for l in d2l.plt.gca().get_lines()]
     assert labels[:3] == ["leave-one-out 2L(w)/n", "with self among the keys", "test MSE"]
     d2l.plt.close("all")
-    paths = {"summed": [0.5, 8.7, 8.6, 4.0], "mean": [0.5, 1.0, 2.0]}
-    nw.plot_w_paths(paths, 4.0, book_epochs=2)
-    lines = d2l.plt.gca().get_lines()
-    assert list(lines[0].get_ydata()) == paths["summed"]
-    assert lines[0].get_label().endswith("after 3")
-    assert list(lines[1].get_xdata()) == [0.5, 1, 2]
+    paths = {"summed": [0.5, 1.5, 1.2, 1.0], "mean": [0.5, 0.75, 1.0]}
+    nw.plot_sgd_on_loo(ws, [3, 2, 1], paths, book_epochs=2)
+    dots = d2l.plt.gca().collections
+    assert [list(c.get_offsets()[:, 0]) for c in dots] == [[0.5, 1.5, 1.2], [1.0], [0.5, 0.75, 1.0]]
+    assert list(dots[0].get_offsets()[:, 1]) == pytest.approx([3, 1.5, 1.8])  # on the curve
+    assert dots[2].get_label() == "mean: 2 epochs, w = 1.00"
     d2l.plt.close("all")
+
+
+def test_self_vs_loo_bars_draw_the_weights_of_one_row(monkeypatch):
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    monkeypatch.setattr(d2l.plt, "show", lambda: None)
+    x = torch.arange(8.0)
+    a_self = {1.0: torch.rand(8, 8)}
+    a_loo = {1.0: a_self[1.0] * (1 - torch.eye(8))}
+    nw.plot_self_vs_loo(x, a_self, a_loo, row=3, span=2)
+    heights = [p.get_height() for p in d2l.plt.gca().patches]
+    assert heights == pytest.approx(a_self[1.0][3, 1:6].tolist() + a_loo[1.0][3, 1:6].tolist())
+    assert heights[-3] == 0  # the query's own bar is empty when left out
+    d2l.plt.close("all")
+
+
+def test_column_queries_give_the_same_pooling():
+    x, y = torch.arange(6.0), torch.randn(6)
+    keys, values = x.repeat(4, 1), y.repeat(4, 1)
+    q = torch.tensor([0.5, 1.5, 2.5, 3.5])
+    net = d2l.NWKernelRegression(w=1.0)
+    assert torch.allclose(net(q, keys, values), net(q[:, None], keys, values))

@@ -134,23 +134,64 @@ def plot_loo_curves(ws, curves, figsize=(5.5, 2.8)):
     d2l.plt.show()
 
 
-def plot_w_paths(paths, w_best, book_epochs=5, figsize=(5.5, 2.8)):
-    """w against the epoch for each training run in `paths` {label: [w before training, after
-    epoch 1, ...]} (epoch 0 drawn at the left edge of a log-scaled axis, as epoch 0.5), with the
-    leave-one-out minimum `w_best` as a dashed line and the book's `book_epochs` as a rule."""
+def plot_self_vs_loo(x_train, alpha_self, alpha_loo, row, span=5, figsize=(7, 2.6)):
+    """Bars of one training query's weights on its nearest keys, with itself among the keys
+    (grey) and left out (blue), one panel per w. alpha_self, alpha_loo: {w: (n, n)} with the
+    leave-one-out diagonal zero; `row`: the query; `span`: keys shown on each side."""
+    lo, hi = max(row - span, 0), min(row + span + 1, len(x_train))
+    cols = torch.arange(lo, hi)
+    fig, axes = d2l.plt.subplots(1, len(alpha_self), figsize=figsize, sharey=True, squeeze=False)
+    for ax, w in zip(axes[0], alpha_self):
+        x = cols.numpy()
+        ax.bar(x - 0.2, alpha_self[w][row, lo:hi].numpy(), 0.4, color=SELF, label="with self")
+        ax.bar(x + 0.2, alpha_loo[w][row, lo:hi].numpy(), 0.4, color=LOO, label="leave-one-out")
+        ax.axvline(row, color="gray", ls=":", lw=0.8)
+        ax.set_xticks(cols.tolist())
+        ax.set_xticklabels(["self" if c == row else f"{x_train[c]:.2f}" for c in cols.tolist()],
+                           rotation=90, fontsize=7)
+        ax.set_title(f"query x_{row} = {x_train[row]:.2f}, w = {w:g}", fontsize=10)
+        ax.set_xlabel("key x_i")
+    axes[0, 0].set_ylabel("weight")
+    axes[0, 0].legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    d2l.plt.show()
+
+
+def plot_sgd_on_loo(ws, loo, paths, book_epochs=5, figsize=(6, 3)):
+    """The leave-one-out MSE 2L(w)/n over the grid `ws` (blue) with each training run's iterates
+    as dots on it: `paths` {label: [w before training, after epoch 1, ...]}. The first run's
+    first `book_epochs` epochs are large numbered dots, its later epochs small ones; the curve
+    is interpolated linearly at each iterate."""
     fig, ax = d2l.plt.subplots(figsize=figsize)
-    for (label, w), colour in zip(paths.items(), ("C2", "C4", "C1")):
-        epochs = [0.5] + list(range(1, len(w)))
-        ax.plot(epochs, w, ".-", color=colour, ms=4, lw=1,
-                label=f"{label}: w = {w[-1]:.2f} after {len(w) - 1}")
-    ax.axhline(w_best, color=LOO, ls="--", lw=1, label=f"leave-one-out minimum w = {w_best:.2f}")
-    ax.axvline(book_epochs, color="gray", ls=":", lw=1)
-    ax.text(book_epochs * 1.08, 0.3, f"book: {book_epochs} epochs", fontsize=8, color="gray")
-    ax.set_xscale("log")
-    ax.set_xlabel("epoch (log scale; 0 drawn at 0.5)")
-    ax.set_ylabel("w")
-    ax.set_ylim(0, 10)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.plot(ws, loo, color=LOO, lw=2, label="leave-one-out 2L(w)/n")
+    ws_t, loo_t = torch.tensor(ws, dtype=torch.float64), torch.tensor(loo, dtype=torch.float64)
+
+    def on_curve(w):
+        i = int(torch.searchsorted(ws_t, torch.tensor(float(w), dtype=torch.float64))
+                .clamp(1, len(ws) - 1))
+        t = (w - ws_t[i - 1]) / (ws_t[i] - ws_t[i - 1])
+        return float(loo_t[i - 1] + t * (loo_t[i] - loo_t[i - 1]))
+
+    (label, book), *others = paths.items()
+    ys = [on_curve(w) for w in book]
+    head = book_epochs + 1
+    ax.scatter(book[:head], ys[:head], s=36, color="C2", zorder=4,
+               label=f"{label}: epochs 0-{book_epochs}")
+    if len(book) > head:
+        ax.scatter(book[head:], ys[head:], s=8, color="C2", alpha=0.4, zorder=3,
+                   label=f"{label}: epochs {head}-{len(book) - 1}, w = {book[-1]:.2f}")
+    for e in sorted({0, 1, min(book_epochs, len(book) - 1)}):
+        ax.annotate(str(e), (book[e], ys[e]), textcoords="offset points",
+                    xytext=(0, 7 if e != book_epochs else -13), fontsize=8, ha="center")
+    ax.annotate("", (book[1], ys[1]), (book[0], ys[0]),
+                arrowprops=dict(arrowstyle="->", color="C2", lw=1))
+    for (label, path), colour in zip(others, ("C4", "C1")):
+        ax.scatter(path, [on_curve(w) for w in path], s=8, color=colour, zorder=3,
+                   label=f"{label}: {len(path) - 1} epochs, w = {path[-1]:.2f}")
+    ax.set_xlim(0, 10)
+    ax.set_xlabel("sharpness w")
+    ax.set_ylabel("mean squared error")
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     d2l.plt.show()
 
@@ -168,21 +209,21 @@ def keys_for_mass(weights, mass=0.9):
 @_single_threaded
 def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
     """One heatmap of the attention weights alpha(x, x_i) of NWKernelRegression(w) per w in `ws`
-    (rows: the sorted test inputs, columns: the sorted training inputs), all on one colour scale,
+    (rows: the sorted test inputs, columns: the sorted training inputs), each on its own scale,
     each titled with its label and the mean number of keys holding 90% of a row's weight.
     Returns {label: that number}."""
     alphas = [predict(w, x_test, x_train, y_train)[1] for w in ws]
-    vmax = max(a.max().item() for a in alphas)
-    fig, axes = d2l.plt.subplots(1, len(ws), figsize=(3.2 * len(ws) + 0.8, 3.2), sharey=True)
+    fig, axes = d2l.plt.subplots(1, len(ws), figsize=(3.6 * len(ws), 3.2), sharey=True)
     keys = {}
     for ax, alpha, w, label in zip(axes, alphas, ws, labels):
         keys[label] = keys_for_mass(alpha).float().mean().item()
-        image = ax.imshow(alpha.numpy(), cmap="Reds", vmin=0, vmax=vmax)
+        image = ax.imshow(alpha.numpy(), cmap="Reds", vmin=0, vmax=alpha.max().item())
+        fig.colorbar(image, ax=ax, shrink=0.8)
         ax.set_title(f"{label}, w = {w:.2f}\n90% of the weight on {keys[label]:.1f} keys",
                      fontsize=10)
         ax.set_xlabel("Sorted training inputs")
     axes[0].set_ylabel("Sorted testing inputs")
-    fig.colorbar(image, ax=list(axes), shrink=0.8)
+    fig.tight_layout()
     d2l.plt.show()
     return keys
 

@@ -26,10 +26,8 @@ class NWKernelRegression(nn.Module):
         self.attention_weights = None
 
     def forward(self, queries, keys, values):
-        check_shape(queries, "queries", "(num_queries,)", "flatten them: queries.reshape(-1)")
-        check_shape(keys, "keys", "(num_queries, num_keys)", num_queries=len(queries))
-        check_shape(values, "values", "(num_queries, num_keys)", num_queries=len(queries),
-                        num_keys=keys.shape[1])
-        scores = -((queries[:, None] - keys) * self.w) ** 2 / 2  # (num_queries, num_keys)
+        check_shape(values, "values", "(num_queries, num_keys)",  # one row of keys per query
+                        num_queries=len(queries), num_keys=keys.shape[-1])
+        scores = -((queries.reshape(-1, 1) - keys) * self.w) ** 2 / 2  # (num_queries, num_keys)
         self.attention_weights = torch.softmax(scores, dim=-1)
-        return torch.bmm(self.attention_weights[:, None, :], values[:, :, None])[:, 0, 0]
+        return torch.bmm(self.attention_weights.unsqueeze(1), values.unsqueeze(-1)).reshape(-1)
