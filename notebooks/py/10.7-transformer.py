@@ -526,7 +526,7 @@ assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis
 assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 
 # %% [markdown]
-# 前三句连同译文都在训练数据里；`he's calm .` 不在，要把 `he's X .` → `il est X .` 和 `I'm calm. → Je suis calme.` 组合起来
+# `go .`、`i lost .`、`i'm home .` 连同译文都在训练数据里；`he's calm .` 不在，要把 `he's X .` → `il est X .` 和 `I'm calm. → Je suis calme.` 组合起来
 # （换种子的统计见[附录](appendix-reproducibility.html)）。真正的成绩在后面的“在没见过的句子上”。
 #
 # ## 拆开注意力
