@@ -13,7 +13,7 @@ from .utils import Animator, Timer, grad_clipping
 
 __all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "Seq2SeqDecoder",
            "seq2seq_net", "TrainingConfig", "Seq2SeqConfig", "SEQ2SEQ_CONFIG", "BahdanauConfig",
-           "BAHDANAU_CONFIG", "sequence_mask",
+           "BAHDANAU_CONFIG", "TransformerConfig", "TRANSFORMER_CONFIG", "sequence_mask",
            "MaskedSoftmaxCELoss", "TrainResult", "train_seq2seq", "predict_seq2seq", "bleu",
            "corpus_bleu"]
 
@@ -163,6 +163,29 @@ class BahdanauConfig(Seq2SeqConfig):
 
 
 BAHDANAU_CONFIG = BahdanauConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class TransformerConfig(TrainingConfig):
+    """10.7's translator on fra-eng (the book's sizes, trained 250 epochs); `net` builds it with
+    10.7's `transformer_net` (10.7's training cell uses these values; `make bench` and the tests
+    read them here)."""
+
+    num_hiddens: int = 32
+    num_layers: int = 2
+    num_heads: int = 4
+    ffn_num_hiddens: int = 64
+    dropout: float = 0.1
+    num_epochs: int = 250
+
+    def net(self, src_vocab, tgt_vocab):
+        from .sections import transformer_net  # generated from 10.7, imported after us
+
+        return transformer_net(src_vocab, tgt_vocab, self.num_hiddens, self.num_layers,
+                               self.num_heads, self.ffn_num_hiddens, self.dropout)
+
+
+TRANSFORMER_CONFIG = TransformerConfig()
 
 
 def sequence_mask(X, valid_len, value=0):

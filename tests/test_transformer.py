@@ -403,6 +403,28 @@ def test_attention_states_hold_the_models_weights_for_each_sentence_kind_layer_a
     assert "Attention of the trained translator" in repr(chart)
 
 
+def test_attention_explorer_can_offer_one_kind():
+    net, vocab = toy_translator()
+    rows, text = transformer.attention_states(net, ["a c"], ["c a"], vocab, vocab, 5,
+                                              kinds=("cross",))
+    assert {r["kind"] for r in rows} == {"cross"} and len(text) == 1
+    chart = transformer.attention_explorer(net, ["a c", "b"], ["c a", "a"], vocab, vocab, 5,
+                                           kinds=("cross",))
+    assert "Attention of the trained translator" in repr(chart)
+
+
+def test_layer_inputs_are_what_the_layers_self_attention_reads():
+    net, vocab = toy_translator()
+    X, att = transformer.layer_inputs(net, "a c", "c a b", vocab, vocab, 5, layer=1)
+    with torch.no_grad():
+        enc_out, valid, _ = encode(net, vocab, "a c", 5)
+        Y = d2l.embed_with_positions(net.decoder.embedding, net.decoder.pos_encoding,
+                                     torch.tensor([vocab[["<bos>", "c", "a", "b"]]]))
+        expected, _ = net.decoder.blks[0](Y, net.decoder.init_state(enc_out, valid))
+    assert torch.allclose(X, expected[0], atol=1e-6)
+    assert att.target == ["<bos>", "c", "a", "b"]
+
+
 def test_cache_states_hold_each_decoding_steps_self_attention_row():
     net, vocab = toy_translator()
     rows, text = transformer.cache_states(net, "a c", vocab, vocab, 5, decimals=4)
@@ -542,7 +564,8 @@ def test_read_results_and_show_heldout():
 def test_explorer_builders_left_the_book_api():
     for name in ("attention_states", "eval_mask_states", "cache_states", "position_labels",
                  "stack_decoder_steps", "decode_counts", "show_alignment", "decoder_step",
-                 "layer_gradient_norms", "train_char_lm", "char_data", "show_heldout"):
+                 "layer_inputs", "layer_gradient_norms", "train_char_lm", "char_data",
+                 "show_heldout"):
         assert not hasattr(d2l, name), name
 
 

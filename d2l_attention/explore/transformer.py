@@ -30,9 +30,9 @@ from d2l_attention import explorers as ex
 __all__ = ["position_labels", "Attention", "teacher_forced", "greedy_rows_match",
            "strongest_keys", "show_attention", "attention_states", "attention_explorer",
            "eval_mask_states", "eval_mask_explorer", "cache_states", "cache_explorer",
-           "decode_counts", "show_alignment", "decoder_step", "layer_gradient_norms",
-           "plot_layer_gradients", "char_data", "train_char_lm", "generate", "read_results",
-           "show_heldout"]
+           "decode_counts", "show_alignment", "layer_inputs", "decoder_step",
+           "layer_gradient_norms", "plot_layer_gradients", "char_data", "train_char_lm",
+           "generate", "read_results", "show_heldout"]
 
 KINDS = {"encoder": ("encoder", "source", "source"),
          "decoder": ("decoder", "target", "target"),
@@ -160,19 +160,22 @@ def show_attention(att, kind, panel=3.0, lines=False):
 # Explorer 1: every sentence, kind, layer and head
 
 
-def attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps, decimals=2):
+def attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps, decimals=2,
+                     kinds=tuple(KINDS)):
     """Explorer rows of a translator's attention: for each sentence, kind ("encoder", "decoder",
     "cross"), layer and head (both from 1), the weights of queries x keys of `teacher_forced`
     on the reference translation (the rows greedy decoding computes when it produces the
     reference). Returns (heatmap rows, sorted by key and then query position so that the axes
-    read in position order; one text row per sentence and kind with the greedy translation)."""
+    read in position order; one text row per sentence and kind with the greedy translation).
+    kinds: the kinds of attention to keep."""
     device = next(net.parameters()).device
     heat_rows, text_rows = [], []
     for sentence, reference in zip(sentences, references):
         att = teacher_forced(net, sentence, reference, src_vocab, tgt_vocab, num_steps)
         translation, _ = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
                                              device)
-        for kind, (name, q_axis, k_axis) in KINDS.items():
+        for kind in kinds:
+            name, q_axis, k_axis = KINDS[kind]
             weights = getattr(att, name)
             queries = position_labels(getattr(att, q_axis))
             keys = position_labels(getattr(att, k_axis))
@@ -192,19 +195,22 @@ def attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps
 
 def attention_explorer(net, sentences, references, src_vocab, tgt_vocab, num_steps,
                        default_sentence=None, default_kind="cross", default_layer=1,
-                       default_head=1):
-    """Sentence x kind x layer x head over `attention_states`, starting at the given state."""
-    heat, text = attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps)
+                       default_head=1, kinds=tuple(KINDS)):
+    """Sentence x kind x layer x head over `attention_states`, starting at the given state;
+    `kinds` limits the kinds of attention offered (one kind: no kind menu)."""
+    heat, text = attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps,
+                                  kinds=kinds)
     layers = sorted({r["layer"] for r in heat})
     heads = sorted({r["head"] for r in heat})
+    labels = {"encoder": "encoder self-attention", "decoder": "decoder self-attention",
+              "cross": "encoder-decoder attention"}
+    kind_menu = [ex.Select("kind", tuple(kinds), "attention", default=default_kind,
+                           labels=tuple(labels[k] for k in kinds))] if len(kinds) > 1 else []
     return ex.explorer(
         ex.heatmap_view(heat, "key", "query", width=260, height=220),
         ex.text_view(text, "text", width=620, size=12),
         controls=[ex.Select("sentence", sentences, "sentence",
-                            default=default_sentence or sentences[-1]),
-                  ex.Select("kind", tuple(KINDS), "attention", default=default_kind,
-                            labels=("encoder self-attention", "decoder self-attention",
-                                    "encoder-decoder attention")),
+                            default=default_sentence or sentences[-1])] + kind_menu + [
                   ex.Select("layer", layers, "layer", default=default_layer),
                   ex.Select("head", heads, "head", default=default_head)],
         title="Attention of the trained translator", columns=1)
@@ -365,28 +371,33 @@ def show_alignment(atts, titles, figsize=(9, 3.4)):
 # One decoder step for one token, taken apart
 
 
+def layer_inputs(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps, layer):
+    """The inputs of decoder layer `layer` (from 0) in the teacher-forced pass over
+    `tgt_sentence` (eval mode): (num_queries, num_hiddens), captured by a forward pre-hook on its
+    masked self-attention; returns (those inputs, the pass's `Attention`)."""
+    inputs = {}
+    hook = net.decoder.blks[layer].attention1.register_forward_pre_hook(
+        lambda module, args: inputs.update(X=args[0]))  # returns None: the inputs unchanged
+    try:
+        att = teacher_forced(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps)
+    finally:
+        hook.remove()
+    return inputs["X"][0].detach(), att
+
+
 def decoder_step(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps, t, layer=0,
                  head=0):
     """Decoder self-attention of the query at position t (from 0) in one head, computed by hand
     from the layer's W_q, W_k and the layer's inputs: returns a dict with the keys (tokens of
     the positions), the scores q.k/sqrt(d_head) of all positions (the later ones masked to
     -inf), the softmax weights and the model's own weights for the same row."""
-    inputs = {}
-    blk = net.decoder.blks[layer]
-    hook = blk.attention1.register_forward_pre_hook(
-        lambda module, args: inputs.update(X=args[0]))  # returns None: the inputs unchanged
-    try:
-        att = teacher_forced(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps)
-    finally:
-        hook.remove()
-    X = inputs["X"][0].cpu()  # (T, d): this layer's inputs at every position
-    mha = blk.attention1
-    num_heads = mha.num_heads
-    d_head = X.shape[-1] // num_heads
+    X, att = layer_inputs(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps, layer)
+    mha = net.decoder.blks[layer].attention1
+    d_head = X.shape[-1] // mha.num_heads
     cols = slice(head * d_head, (head + 1) * d_head)
     with torch.no_grad():
-        q = mha.W_q(X.to(mha.W_q.weight.device))[t, cols].cpu()
-        K = mha.W_k(X.to(mha.W_k.weight.device))[:, cols].cpu()
+        q = mha.W_q(X)[t, cols].cpu()
+        K = mha.W_k(X)[:, cols].cpu()
     scores = K @ q / d_head ** 0.5
     masked = scores.clone()
     masked[t + 1:] = float("-inf")

@@ -3,22 +3,21 @@
 # (without make: `python tools/book.py sync`, then `python tools/book.py execute`).
 """Section 10.7 Transformer (Transformer): the components saved with `#@save`."""
 
-import dataclasses
 import math
 
 import torch
 from torch import nn
 
 from ..checks import check_block_sizes, check_last_axis, check_same_shape
-from ..seq2seq import Encoder, EncoderDecoder, TrainingConfig
+from ..seq2seq import Encoder, EncoderDecoder
 from .s10_4_bahdanau_attention import AttentionDecoder
 from .s10_5_multihead_attention import MultiHeadAttention
 from .s10_6_self_attention import PositionalEncoding
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net', 'TransformerConfig', 'TRANSFORMER_CONFIG']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net']
 
 
-# %% notebooks/py/10.7-transformer.py:104
+# %% notebooks/py/10.7-transformer.py:84
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
@@ -34,11 +33,10 @@ class PositionWiseFFN(nn.Module):
 
     def forward(self, X):
         check_last_axis(X, self.dense1.in_features, "ffn_num_input", "pass num_hiddens")
-        hidden = self.relu(self.dense1(X))  # (..., ffn_num_hiddens)
-        return self.dense2(hidden)
+        return self.dense2(self.relu(self.dense1(X)))  # hidden: (..., ffn_num_hiddens)
 
 
-# %% notebooks/py/10.7-transformer.py:167
+# %% notebooks/py/10.7-transformer.py:137
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -54,11 +52,10 @@ class AddNorm(nn.Module):
     def forward(self, X, Y):
         check_same_shape(X, Y, "the residual connection adds a sublayer's input and output, "
                                    "so the sublayer must keep the shape")
-        residual = X + self.dropout(Y)
-        return self.ln(residual)
+        return self.ln(X + self.dropout(Y))
 
 
-# %% notebooks/py/10.7-transformer.py:205
+# %% notebooks/py/10.7-transformer.py:170
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -81,7 +78,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/py/10.7-transformer.py:261
+# %% notebooks/py/10.7-transformer.py:218
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -139,7 +136,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/py/10.7-transformer.py:344
+# %% notebooks/py/10.7-transformer.py:296
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -152,6 +149,7 @@ def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     return lens.expand(batch_size, num_queries)
 
 
+# %% notebooks/py/10.7-transformer.py:320
 class DecoderBlock(nn.Module):
     """The i-th Transformer decoder layer (post-LN): masked self-attention, encoder-decoder
     attention and FFN, each wrapped in AddNorm.
@@ -167,13 +165,9 @@ class DecoderBlock(nn.Module):
         super().__init__(**kwargs)
         check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
         self.i = i
-
-        def attention():
-            return MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
-                                          num_heads, dropout)
-
-        self.attention1, self.addnorm1 = attention(), AddNorm(norm_shape, dropout)
-        self.attention2, self.addnorm2 = attention(), AddNorm(norm_shape, dropout)
+        mha = (key_size, query_size, value_size, num_hiddens, num_heads, dropout)
+        self.attention1, self.addnorm1 = MultiHeadAttention(*mha), AddNorm(norm_shape, dropout)
+        self.attention2, self.addnorm2 = MultiHeadAttention(*mha), AddNorm(norm_shape, dropout)
         self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
         self.addnorm3 = AddNorm(norm_shape, dropout)
 
@@ -189,7 +183,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/py/10.7-transformer.py:424
+# %% notebooks/py/10.7-transformer.py:368
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -223,14 +217,11 @@ class TransformerDecoder(AttentionDecoder):
 
     @property
     def attention_weights(self):
-        def weights(attention):
-            return getattr(attention.attention, "attention_weights", None)
-
-        return [[weights(blk.attention1) for blk in self.blks],
-                [weights(blk.attention2) for blk in self.blks]]
+        return [[getattr(b.attention1.attention, "attention_weights", None) for b in self.blks],
+                [getattr(b.attention2.attention, "attention_weights", None) for b in self.blks]]
 
 
-# %% notebooks/py/10.7-transformer.py:541
+# %% notebooks/py/10.7-transformer.py:471
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
@@ -241,22 +232,3 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ff
     encoder = TransformerEncoder(vocab_size=len(src_vocab), **sizes, **rest)
     decoder = TransformerDecoder(vocab_size=len(tgt_vocab), **sizes, **rest)
     return EncoderDecoder(encoder, decoder)
-
-
-@dataclasses.dataclass(frozen=True)
-class TransformerConfig(TrainingConfig):
-    """The sizes and training settings below, in one object (`make bench` and the tests)."""
-
-    num_hiddens: int = 32
-    num_layers: int = 2
-    num_heads: int = 4
-    ffn_num_hiddens: int = 64
-    dropout: float = 0.1
-    num_epochs: int = 250
-
-    def net(self, src_vocab, tgt_vocab):
-        return transformer_net(src_vocab, tgt_vocab, self.num_hiddens, self.num_layers,
-                               self.num_heads, self.ffn_num_hiddens, self.dropout)
-
-
-TRANSFORMER_CONFIG = TransformerConfig()
