@@ -336,8 +336,8 @@ def plot_query_path(keys, values, path, figsize=(3.6, 3.6)):
     ax.plot(xs, ys, "o-", color=COLOURS["query"], ms=3, lw=1)
     ax.annotate("", xy=path[-1], xytext=(0, 0), arrowprops=dict(
         arrowstyle="-|>", color=COLOURS["query"], lw=2))
-    ax.text(path[-1][0] + 0.15, path[-1][1], f"q, step {len(path) - 1}", color=COLOURS["query"],
-            va="center", fontsize=9)
+    ax.text(path[-1][0], path[-1][1] + 0.2, f"q, step {len(path) - 1}", color=COLOURS["query"],
+            ha="center", va="center", fontsize=9)
     ax.set(xlim=(-1.6, 2.6), ylim=(-0.4, 2.6), aspect="equal", xlabel="x", ylabel="y",
            title="learned query: path of q")
     ax.grid(alpha=0.3)
@@ -371,6 +371,8 @@ def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(1
         ax.set_title(f"{title}\n{tuple(m.shape)[0]}×{tuple(m.shape)[1]}", fontsize=9)
         ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=8)
         ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    fig.subplots_adjust(wspace=1.0, left=0.05, right=0.99)
     for ax, sign in zip(axes[:4], ("·", "→", "·", "=")):
-        ax.text(1.12, 0.5, sign, transform=ax.transAxes, fontsize=18, ha="center", va="center")
-    fig.subplots_adjust(wspace=0.5)
+        box = ax.get_position()  # the sign sits just right of the panel, clear of the next labels
+        fig.text(box.x1 + 0.014, (box.y0 + box.y1) / 2, sign, fontsize=16, ha="center",
+                 va="center")

@@ -147,14 +147,14 @@ assert k2_wins == [195, 210, 225, 240]  # 练习 4 的区间 (180°, 243.4°)
 q = torch.zeros(2, requires_grad=True)  # 从“没有意图”出发
 optimizer = torch.optim.SGD([q], lr=0.01)
 path = []  # q 在键平面上走过的点
-for step in range(51):
+for _ in range(51):
     path.append(tuple(q.tolist()))
     w, got = attention_pooling(q, keys, values)
     loss = ((got - 28.0) ** 2).sum()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-print(f"step 50: weights", " ".join(f"{a:.3f}" for a in w.tolist()), f"-> pooled {got.item():.2f}")
+print("step 50: weights", " ".join(f"{a:.3f}" for a in w.tolist()), f"-> pooled {got.item():.2f}")
 attention_cues.plot_query_path(keys, values, path)
 d2l.plt.show()
 
@@ -570,7 +570,7 @@ ex6_most_focused = int(ex6_weights.max(dim=1).values.argmax())
 print("largest weight of each query:", " ".join(f"{m:.2f}" for m in ex6_weights.max(dim=1).values.tolist()))
 print("most focused query:", ex6_most_focused)
 show_heatmaps(ex6_weights.reshape(1, 1, 10, 10), xlabel="Keys", ylabel="Queries", figsize=(3.5, 3.5),
-              yticklabels=list(range(10)))
+              xticklabels=list(range(10)), yticklabels=list(range(10)))
 d2l.plt.show()
 # 这一次能：整幅图一个颜色刻度，最深的格子（0.665）远比其他行的最大值（至多 0.50）深，所以第 5 行最集中。
 # 但颜色分不出 0.28、0.29 这样接近的行，排序还得看打印的数字。
