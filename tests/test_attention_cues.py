@@ -291,3 +291,26 @@ def test_sentence_attention_starts_at_the_sections_heatmap():
     assert params == {"tau": 0.25, "french": "sur"}
     assert 0.25 in attention_cues.SENTENCE_TAUS and len(json.dumps(explorer.spec)) < 200_000
     assert explorer.png()[:4] == b"\x89PNG"
+
+
+def test_sentence_explorer_frames_and_names_the_chosen_row():
+    X_fr, X_en, V, french, english, vocab = sentence()
+    states = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab, taus=(0.25,))
+    lines = {r["french"]: r["text"] for r in attention_cues._chosen_text(states)}
+    pooled = d2l.attention_pooling(X_fr, X_en, V, 0.25)[1]
+    top = pooled[4].argmax().item()  # sur
+    assert lines["sur"].startswith("chosen query: sur") and f"{vocab[top]} " in lines["sur"]
+    frame = attention_cues._row_highlight(attention_cues._unique(french))
+    assert [r["query"] for r in frame.data] == [r["french"] for r in frame.data]
+
+
+def test_figures_draw_without_error():
+    keys = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
+    values = torch.tensor([[10.0], [20.0], [30.0]])
+    attention_cues.plot_query_path(keys, values, [(0.0, 0.0), (-1.0, 1.2), (-1.1, 1.4)])
+    attention_cues.plot_gradient_vs_tau([10.0, 1.0, 0.1], [1.0, 8.0, 5e-5])
+    X_fr, X_en, V, french, english, vocab = sentence()
+    A = d2l.attention_pooling(X_fr, X_en, V, 0.25)[0]
+    attention_cues.plot_matrix_form(X_fr, X_en, A, V, french, english, vocab)
+    assert len(plt.get_fignums()) >= 3
+    plt.close("all")

@@ -283,11 +283,96 @@ def sentence_attention(queries, keys, values, query_words, key_words, value_word
     states = sentence_states(queries, keys, values, query_words, key_words, value_words, taus)
     q_labels = _unique(list(query_words))
     heat = ex.heatmap_view(states["matrix"], "key", "query", "weight", width=260, height=240,
-                           title="attention weights A", x_title="English keys",
-                           y_title="French queries")
+                           title="attention weights A (framed: chosen row)",
+                           x_title="English keys", y_title="French queries")
     bars = ex.bar_view(states["retrieved"], "word", "share", width=220, height=240,
-                       title="what the chosen word retrieves (A V)", x_title="English word",
+                       title="what the chosen row retrieves (A V)", x_title="English word",
                        y_title="share", color=WEIGHT_COLOUR)
-    return ex.explorer(heat, bars, title="Attention over a sentence", controls=[
+    text = ex.text_view(_chosen_text(states), "text", width=480, height=24, size=13)
+    return ex.explorer((heat, _row_highlight(q_labels)), bars, text, columns=2,
+                       title="Attention over a sentence", controls=[
         ex.Slider("tau", taus, "temperature τ", default=tau),
         ex.Select("french", tuple(q_labels), "French query word", default=word)])
+
+
+def _row_highlight(q_labels):
+    """A frame around the chosen query word's row of the heatmap (filtered by `french`)."""
+    data = [{"french": label, "query": label} for label in q_labels]
+
+    def draw(alt, base):
+        return base.mark_rect(fill=None, stroke="#111", strokeWidth=2.5).encode(
+            y=alt.Y("query:N", sort=list(q_labels)))
+
+    return ex.View(data, draw, 260, 240, "")
+
+
+def _chosen_text(states):
+    """One line per (tau, query word): the word, its largest weight and what it retrieves."""
+    rows = []
+    by_state = {}
+    for r in states["retrieved"]:
+        by_state.setdefault((r["tau"], r["french"]), []).append((r["share"], r["word"]))
+    for (tau, word), shares in by_state.items():
+        top = sorted(shares, reverse=True)[:2]
+        rows.append({"tau": tau, "french": word, "text": (
+            f"chosen query: {word} (framed row)  ->  A V: "
+            + ", ".join(f"{w} {_fmt(s)}" for s, w in top))})
+    return rows
+
+
+def plot_query_path(keys, values, path, figsize=(3.6, 3.6)):
+    """The keys as arrows on their plane and the learned query's path as dots (from `path`,
+    a list of (x, y)), its last position as an arrow: where gradient descent moved q."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    fig, ax = plt.subplots(figsize=figsize)
+    for i, (k, v) in enumerate(zip(keys.tolist(), values[:, 0].tolist())):
+        ax.annotate("", xy=k, xytext=(0, 0), arrowprops=dict(
+            arrowstyle="-|>", color=COLOURS["key"], lw=2.5 if i != 1 else 4, alpha=0.8))
+        dx, dy = KEY_LABEL_OFFSETS[i % 3]
+        ax.text(k[0] + dx, k[1] + dy, f"k{i + 1} (v={v:g})", color=COLOURS["key"],
+                ha="center", va="center", fontsize=9)
+    xs, ys = zip(*path)
+    ax.plot(xs, ys, "o-", color=COLOURS["query"], ms=3, lw=1)
+    ax.annotate("", xy=path[-1], xytext=(0, 0), arrowprops=dict(
+        arrowstyle="-|>", color=COLOURS["query"], lw=2))
+    ax.text(path[-1][0], path[-1][1] + 0.2, f"q, step {len(path) - 1}", color=COLOURS["query"],
+            ha="center", va="center", fontsize=9)
+    ax.set(xlim=(-1.6, 2.6), ylim=(-0.4, 2.6), aspect="equal", xlabel="x", ylabel="y",
+           title="learned query: path of q")
+    ax.grid(alpha=0.3)
+
+
+def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
+    """|gradient of the pooled value w.r.t. q| against the temperature, both on log axes."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    fig, ax = plt.subplots(figsize=figsize)
+    ax.loglog(taus, grads, "o-", color=WEIGHT_COLOUR, ms=3)
+    ax.set(xlabel="temperature τ (log)", ylabel="|gradient| (log)",
+           title="soft → hard lookup: the gradient vanishes")
+    ax.invert_xaxis()
+    ax.grid(alpha=0.3, which="both")
+
+
+def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(11, 3.0)):
+    """The matrix form as pictures: Q · Kᵀ -> A = softmax(Q Kᵀ / τ) -> A · V, one query per row."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    panels = [(Q, "Q (queries)", query_words, [f"f{j + 1}" for j in range(Q.shape[1])], "Blues"),
+              (K.T, "Kᵀ (keys)", [f"f{j + 1}" for j in range(K.shape[1])], key_words, "Blues"),
+              (A, "A = softmax(QKᵀ/τ)", query_words, key_words, "Reds"),
+              (V, "V (values)", key_words, value_words, "Greens"),
+              (A @ V, "output A V", query_words, value_words, "Purples")]
+    fig, axes = plt.subplots(1, 5, figsize=figsize,
+                             gridspec_kw={"width_ratios": [m.shape[1] for m, *_ in panels]})
+    for ax, (m, title, rows, cols, cmap) in zip(axes, panels):
+        ax.imshow(m.detach().numpy(), cmap=cmap, vmin=0, vmax=1, aspect="equal")
+        ax.set_title(f"{title}\n{tuple(m.shape)[0]}×{tuple(m.shape)[1]}", fontsize=9)
+        ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=8)
+        ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    fig.subplots_adjust(wspace=1.0, left=0.05, right=0.99)
+    for ax, sign in zip(axes[:4], ("·", "→", "·", "=")):
+        box = ax.get_position()  # the sign sits just right of the panel, clear of the next labels
+        fig.text(box.x1 + 0.014, (box.y0 + box.y1) / 2, sign, fontsize=16, ha="center",
+                 va="center")
