@@ -366,6 +366,9 @@ assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5
 assert (projected_w.diagonal()[::2] < 0.3).all() and (projected_w.diagonal()[1::2] > 0.6).all()
 W_k = projected.W_k.weight.detach()
 assert (W_k - W_k.diagonal().mean() * torch.eye(2)).abs().max() < 0.1  # about a multiple of I
+assert torch.allclose(projected.score(geo_queries, geo_keys),
+                      geo_queries @ W_k @ geo_keys.transpose(1, 2) / math.sqrt(2), atol=1e-6)
+assert torch.allclose(target, direction_target(geo_queries, directions[None])[0])  # blind to length
 assert trained_w.argmax(dim=-1).tolist() == list(range(6)) and (trained_w.diagonal() > 0.6).all()
 assert (trained_w - target).abs().mean() < 0.5 * (projected_w - target).abs().mean()
 assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
