@@ -510,36 +510,12 @@ def test_draw_vectors_draws_one_labelled_arrow_per_key_and_query():
     d2l.plt.close("all")
 
 
-def test_direction_target_is_blind_to_the_keys_lengths():
-    angles = torch.arange(6) * (math.pi / 3)
-    directions = torch.stack([angles.cos(), angles.sin()], dim=-1)
-    keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]
-    target = attention_scoring.direction_target(2 * directions[None], keys)
-    assert target[0].argmax(dim=-1).tolist() == list(range(6))
-    unit_keys = attention_scoring.direction_target(2 * directions[None], directions[None])
-    assert torch.allclose(target, unit_keys)
-    assert torch.allclose(target.sum(dim=-1), torch.ones(1, 6))
-
-
 def test_jacobian_norms_match_autograd():
     s = torch.randn(3, 5, dtype=torch.float64)
     a = torch.softmax(s, dim=-1)
     for row, norm in zip(s, attention_scoring.jacobian_norms(a)):
         jac = torch.autograd.functional.jacobian(lambda x: torch.softmax(x, dim=-1), row)
         assert torch.isclose(jac.norm(), norm)
-
-
-def test_key_projected_dot_product_is_dot_product_attention_on_projected_keys():
-    torch.manual_seed(0)
-    queries, keys = torch.randn(1, 4, 2), torch.randn(1, 6, 2)
-    projected = attention_scoring.KeyProjectedDotProduct(2)
-    projected(queries, keys, keys)
-    W = projected.W_k.weight.detach()
-    dot = d2l.DotProductAttention(dropout=0.0)
-    dot(queries, keys @ W.T, keys)
-    assert torch.allclose(projected.attention_weights, dot.attention_weights)
-    bilinear = queries @ W @ keys.transpose(1, 2) / math.sqrt(2)
-    assert torch.allclose(projected.score(queries, keys), bilinear, atol=1e-6)
 
 
 def test_cost_measures_the_hidden_tensor_additive_attention_keeps_for_backward():

@@ -15,12 +15,11 @@ import functools
 import math
 
 import torch
-from torch import nn
 
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["draw_vectors", "direction_target", "KeyProjectedDotProduct", "jacobian_norms",
+__all__ = ["draw_vectors", "jacobian_norms",
            "circle_scores", "masking_states", "masking",
            "scaling_states", "score_bounds", "scaling", "cost"]
 
@@ -78,36 +77,6 @@ def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
     ax.set_title("keys (wide, red) and queries (thin, blue)", fontsize=10)
     fig.tight_layout()
     return ax
-
-
-def direction_target(queries, keys, sharpness=4.0):
-    """A preference the dot product cannot express: softmax over the keys of
-    `sharpness * cos(angle between q and k)`, blind to the keys' lengths.
-    queries (batch, n, d), keys (batch, m, d) -> (batch, n, m)."""
-    cos = (torch.nn.functional.normalize(queries, dim=-1)
-           @ torch.nn.functional.normalize(keys, dim=-1).transpose(1, 2))
-    return torch.softmax(sharpness * cos, dim=-1)
-
-
-class KeyProjectedDotProduct(nn.Module):
-    """Scaled dot-product attention on learned projections of the keys: `d2l.DotProductAttention`
-    applied to (queries, W_k keys), i.e. the bilinear score q^T W_k k / sqrt(d) (exercise 2's
-    general attention; 10.5's projections). queries (batch, n, d), keys (batch, m, d)."""
-
-    def __init__(self, size):
-        super().__init__()
-        self.W_k = nn.Linear(size, size, bias=False)
-        self.attention = d2l.DotProductAttention(dropout=0.0)
-
-    def score(self, queries, keys):
-        return self.attention.score(queries, self.W_k(keys))
-
-    def forward(self, queries, keys, values, valid_lens=None):
-        return self.attention(queries, self.W_k(keys), values, valid_lens)
-
-    @property
-    def attention_weights(self):
-        return self.attention.attention_weights
 
 
 def circle_scores(num_keys=10, radius=3.0):

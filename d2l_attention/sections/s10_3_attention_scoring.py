@@ -14,7 +14,7 @@ from ..checks import check_qkv, check_shape, check_valid_lens
 __all__ = ['AttentionPooling', 'AdditiveAttention', 'DotProductAttention', 'masked_softmax']
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:60
+# %% notebooks/py/10.3-attention-scoring-functions.py:59
 class AttentionPooling(nn.Module):
     """Attention pooling: softmax(score(q, k)) @ v, with masking and dropout on the weights.
 
@@ -38,7 +38,7 @@ class AttentionPooling(nn.Module):
         return self.dropout(self.attention_weights) @ values
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:88
+# %% notebooks/py/10.3-attention-scoring-functions.py:87
 class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
@@ -58,7 +58,7 @@ class AdditiveAttention(AttentionPooling):
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:127
+# %% notebooks/py/10.3-attention-scoring-functions.py:126
 class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 

@@ -35,7 +35,7 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 # %% [markdown]
 # ## 两种评分函数
 #
-# 查询 $\mathbf{q}$，$m$ 个键值对 $(\mathbf{k}_i, \mathbf{v}_i)$，本节一律从 0 编号（$i = 0, \ldots, m-1$，与代码相同）。
+# 查询 $\mathbf{q}$，$m$ 个键值对 $(\mathbf{k}_i, \mathbf{v}_i)$（$i$ 从 0 编号，与代码相同）。
 # 输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k})$ 的 softmax：
 #
 # $$f(\mathbf{q}) = \sum_{i=0}^{m-1} \alpha_i \mathbf{v}_i, \qquad
@@ -52,8 +52,7 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 #
 # 代码成批计算：查询 (`batch_size`, `num_queries`, $q$)，键 (`batch_size`, `num_kv`, $k$)，值 (`batch_size`, `num_kv`, $v$)，
 # 分数和权重 (`batch_size`, `num_queries`, `num_kv`)。两种注意力共用“掩蔽 softmax → 加权求和”，
-# 所以基类 `AttentionPooling` 做这两步（`masked_softmax` 在下一节实现），子类只写 `score`。
-# 训练时对权重做暂退（dropout）；`attention_weights` 存的是暂退之前的权重。
+# 所以基类 `AttentionPooling` 做这两步（`masked_softmax` 在本节下文“批量形式与掩蔽”里实现），子类只写 `score`。
 
 # %%
 #@save
@@ -143,14 +142,15 @@ class DotProductAttention(AttentionPooling):
 # %% [markdown]
 # ## 批量形式与掩蔽
 #
-# 一个小批量里长短不一的序列用填充词元（padding）补齐，填充的键不该分到注意力。给每个样本（或每个查询）一个
-# **有效长度**（valid length）$L$：键 $j$ 可见当且仅当 $j < L$。softmax 之前把不可见的分数换成 $-\infty$，
-# 可见的键之间重新归一化：
+# 把 $n$ 个查询叠成 $\mathbf{Q} \in \mathbb{R}^{n \times d}$，键和值叠成 $\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，
+# 缩放点积注意力一次算完（softmax 按行）：
 #
-# $$\alpha_j = \frac{\exp(s_j)}{\sum_{l<L} \exp(s_l)} \ (j < L), \qquad \alpha_j = 0 \ (j \ge L).$$
+# $$\operatorname{softmax}\Big(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}} + \mathbf{M}\Big)\mathbf{V}, \qquad
+#   M_{ij} = \begin{cases} 0, & j < L_i \\ -\infty, & j \ge L_i. \end{cases}$$
 #
-# $L = 0$ 时整行都是 $-\infty$，softmax 是 $0/0$ = NaN；我们约定这种行的权重全为 0，输出零向量。
-# `valid_lens` 可以是一维的（每个样本一个长度），也可以是二维的（每个查询一个）。
+# 掩码 $\mathbf{M}$ 挡住补齐序列的填充词元（padding）：查询 $i$ 的**有效长度**（valid length）$L_i$ 之后的键得到 $e^{-\infty} = 0$，
+# 可见的键之间重新归一化。$L_i = 0$ 时整行是 $-\infty$，softmax 是 $0/0$ = NaN；我们约定这种行的权重全为 0。
+# `valid_lens` 可以每个样本一个（一维），也可以每个查询一个（二维）。
 
 # %%
 #@save
@@ -178,12 +178,9 @@ def masked_softmax(X, valid_lens):
 # %% [markdown]
 # ![Q times K transpose gives a 2 x 3 score matrix; the mask sets one score to minus infinity; row-wise softmax; times V gives the output](figures/10.3-scoring.svg)
 #
-# 图 10.3.1 下面这个例子的批量形式：$\mathbf{Q}$（$n \times d$）乘 $\mathbf{K}^\top$（$d \times m$）得 $n \times m$ 的分数，
-# 除以 $\sqrt{d}$；掩码为 False 的格子换成 $-\infty$；按行 softmax；再乘 $\mathbf{V}$。格子里的数就是下面打印的数。
-#
-# 2 个查询、3 个键、$d = 2$，值为 10、20、30；二维 `valid_lens` $= [[2, 3]]$：$\mathbf{q}_0$ 只看 $\mathbf{k}_0, \mathbf{k}_1$，
-# $\mathbf{q}_1$ 看全部。同一个掩码写成布尔张量 `attn_mask`（True 表示可以看），就是 PyTorch 的
-# `F.scaled_dot_product_attention` 和多数现代代码的写法。
+# 图 10.3.1 上式的一个例子，格子里的数就是下面打印的数：2 个查询、3 个键、$d = 2$，值为 10、20、30；
+# `valid_lens` $= [[2, 3]]$：$\mathbf{q}_0$ 只看 $\mathbf{k}_0, \mathbf{k}_1$，$\mathbf{q}_1$ 看全部。
+# PyTorch 的 `F.scaled_dot_product_attention` 把 $\mathbf{M}$ 写成布尔张量 `attn_mask`（True 表示可以看）。
 
 # %%
 Q = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # (1, n=2, d=2)
@@ -216,9 +213,9 @@ assert torch.equal(masked_softmax(steps["/ sqrt(d)"], torch.tensor([2])),
                    F.softmax(steps["/ sqrt(d)"].masked_fill(torch.arange(3) >= 2, float("-inf")), dim=-1))
 
 # %% [markdown]
-# 核对 $\mathbf{q}_0$：分数 $1.41, 0$，$\mathbf{k}_2$ 被挡住；softmax 给出 $e^{1.41}/(e^{1.41} + 1) = 4.11/5.11 = 0.80$ 和 $0.20$；
-# 输出 $0.80 \times 10 + 0.20 \times 20 = 11.96$。$\mathbf{q}_1$ 看三个键：$1/9.23 = 0.11$ 和两个 $4.11/9.23 = 0.45$，输出 23.37。
-# 我们的类与 PyTorch 的结果相同。再看 $L = 0$ 的行：
+# 核对 $\mathbf{q}_0$：分数 $1.41, 0$，$\mathbf{k}_2$ 被挡住；softmax 给出 $e^{1.41}/(e^{1.41} + 1) = 4.11/5.11 = 0.804$ 和 $0.196$；
+# 输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。$\mathbf{q}_1$ 看三个键：$1/9.23 = 0.11$ 和两个 $4.11/9.23 = 0.45$，输出 23.37。
+# 再看 $L = 0$ 的行：
 
 # %%
 print("softmax of an all -inf row:", F.softmax(torch.full((3,), float("-inf")), dim=-1).tolist())
@@ -234,9 +231,9 @@ assert (DotProductAttention(0.0)(Q, K, V, torch.tensor([[0, 0]])) == 0).all()
 #
 # ### 动手试试：掩蔽
 #
-# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向，不掩蔽时权重集中在对角线上。探索器左边是分数（被挡住的记作 $-\infty$），
+# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。探索器左边是分数（被挡住的记作 $-\infty$），
 # 右边是按行 softmax 的权重，从 $L = 6$ 开始：$\mathbf{q}_6$、$\mathbf{q}_7$ 的权重转给可见键里方向最近的 $\mathbf{k}_5$，
-# $\mathbf{q}_8$、$\mathbf{q}_9$ 转给 $\mathbf{k}_0$（圆上紧挨着 $\mathbf{k}_9$），每行仍和为 1。把 $L$ 往左拖，每行在剩下的键上重新归一化；
+# $\mathbf{q}_8$、$\mathbf{q}_9$ 转给 $\mathbf{k}_0$（圆上紧挨着 $\mathbf{k}_9$），每行仍和为 1。把 $L$ 往左拖；
 # $L = 0$ 时整张图是灰的，行和为 0。勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
 
 # %%
@@ -245,7 +242,7 @@ attention_scoring.masking()
 # %% [markdown]
 # ## 两种评分函数学到什么
 #
-# 书中的小例子：2 个样本各 1 个查询，10 个**全相同**的二维键，值 0 到 39，有效长度 2 和 6。
+# 书中的小例子：2 个样本各 1 个查询，10 个**全相同**的二维键，有效长度 2 和 6。
 # 键全相同，任何评分函数都给它们同样的分，所以两种注意力都输出有效范围内值的平均：
 
 # %%
@@ -284,11 +281,28 @@ attention_scoring.draw_vectors(geo_queries[0], geo_keys[0])
 d2l.plt.show()
 
 # %% [markdown]
-# 任务要“只看方向”：每个查询最关注同向的键，不管键长（目标权重 $\operatorname{softmax}_j(4\cos\theta_{ij})$）。
-# 比较缩放点积（没有参数）、点积加一个可学习的 $2 \times 2$ 矩阵 $\mathbf{W}_k$（分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，
-# 10.5 节投影的做法）和加性注意力（$h = 8$）。后两种用同一个循环训练：每步 32 个方向随机的查询，最小化目标与模型权重的交叉熵。
+# 任务要“只看方向”：目标权重 $\operatorname{softmax}_j(4\cos\theta_{ij})$ 不管键长。
+# 比较缩放点积（0 个参数）、点积加可学习的 $\mathbf{W}_k$（分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，4 个参数，10.5 节投影的做法）
+# 和加性注意力（$h = 8$，40 个参数）。后两种用同一个循环训练：每步 32 个方向随机的查询，最小化目标与模型权重的交叉熵。
 
 # %%
+def direction_target(queries, keys):
+    """softmax_j(4 cos(angle between q_i and k_j)): blind to the keys' lengths."""
+    cos = F.normalize(queries, dim=-1) @ F.normalize(keys, dim=-1).transpose(1, 2)
+    return F.softmax(4 * cos, dim=-1)
+
+
+class KeyProjectedDotProduct(DotProductAttention):
+    """Scaled dot product on projected keys: a(q, k) = q^T W_k k / sqrt(d)."""
+
+    def __init__(self, size):
+        super().__init__(dropout=0.0)
+        self.W_k = nn.Linear(size, size, bias=False)
+
+    def score(self, queries, keys):
+        return super().score(queries, self.W_k(keys))
+
+
 def train_direction(attention, keys, steps=300, batch=32, lr=0.05):
     """Fit the attention weights over `keys` to the direction-only target; returns the losses."""
     optimizer = torch.optim.Adam(attention.parameters(), lr=lr)
@@ -297,7 +311,7 @@ def train_direction(attention, keys, steps=300, batch=32, lr=0.05):
         angle = torch.rand(1, batch, generator=draws) * (2 * math.pi)
         queries = 2 * torch.stack([angle.cos(), angle.sin()], dim=-1)  # (1, batch, 2), length 2
         attention(queries, keys, keys)
-        target = attention_scoring.direction_target(queries, keys)  # softmax(4 cos(angle))
+        target = direction_target(queries, keys)
         loss = -(target * torch.log(attention.attention_weights + 1e-9)).sum(dim=-1).mean()
         optimizer.zero_grad()
         loss.backward()
@@ -307,20 +321,26 @@ def train_direction(attention, keys, steps=300, batch=32, lr=0.05):
 
 
 torch.manual_seed(0)
-projected = attention_scoring.KeyProjectedDotProduct(2)  # DotProductAttention on (queries, W_k keys)
+projected = KeyProjectedDotProduct(2)
 projected_losses = train_direction(projected, geo_keys)
 torch.manual_seed(0)
 trained = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
 losses = train_direction(trained, geo_keys)
 
 # %%
-target = attention_scoring.direction_target(geo_queries, geo_keys)[0]
+target = direction_target(geo_queries, geo_keys)[0]
+all_angles = torch.arange(3600) * (2 * math.pi / 3600)  # every query direction, for the loss floor
+floor_target = direction_target(2 * torch.stack([all_angles.cos(), all_angles.sin()], dim=-1)[None], geo_keys)
+loss_floor = -(floor_target * floor_target.log()).sum(dim=-1).mean()  # entropy of the target
 dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
 projected(geo_queries, geo_keys, geo_keys)
 trained(geo_queries, geo_keys, geo_keys)
 print(f"training loss, step 1 -> 300: dot product with W_k "
-      f"{projected_losses[0]:.3f} -> {projected_losses[-1]:.3f}, additive {losses[0]:.3f} -> {losses[-1]:.3f}")
+      f"{projected_losses[0]:.3f} -> {projected_losses[-1]:.3f}, additive {losses[0]:.3f} -> {losses[-1]:.3f}; "
+      f"lowest possible (entropy of the target) {loss_floor:.3f}")
+print(f"parameters: dot product 0, with W_k {sum(p.numel() for p in projected.parameters())}, "
+      f"additive {sum(p.numel() for p in trained.parameters())}")
 print("learned W_k:", [[round(x, 2) for x in row] for row in projected.W_k.weight.tolist()])
 print("scaled dot-product scores of q0:", dot_attention.score(geo_queries, geo_keys)[0, 0].numpy().round(2))
 geo_weights = torch.stack([target, dot_attention.attention_weights[0],
@@ -336,6 +356,9 @@ print(f"{'':<25} {'weight on own key (q0..q5)':<30} {'mean |w - target|':>17}")
 for name, w in zip(titles, geo_weights):
     print(f"{name:<25} {' '.join(f'{x:.2f}' for x in w.diagonal().tolist()):<30} "
           f"{(w - target).abs().mean():>17.3f}")
+unseen = torch.tensor([0.5, 1.0, 2.0, 3.0, 4.0])[:, None] * torch.tensor([1.0, 0.0])  # all at 0 degrees
+print("additive score of q0 for keys at 0°, length 0.5 / 1 / 2 / 3 / 4:",
+      trained.score(geo_queries[:, :1], unseen[None])[0, 0].detach().numpy().round(2))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 dot_w, projected_w, trained_w = geo_weights[1:]
@@ -343,36 +366,40 @@ assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5
 assert (projected_w.diagonal()[::2] < 0.3).all() and (projected_w.diagonal()[1::2] > 0.6).all()
 W_k = projected.W_k.weight.detach()
 assert (W_k - W_k.diagonal().mean() * torch.eye(2)).abs().max() < 0.1  # about a multiple of I
+assert torch.allclose(projected.score(geo_queries, geo_keys),
+                      geo_queries @ W_k @ geo_keys.transpose(1, 2) / math.sqrt(2), atol=1e-6)
+assert torch.allclose(target, direction_target(geo_queries, directions[None])[0])  # blind to length
 assert trained_w.argmax(dim=-1).tolist() == list(range(6)) and (trained_w.diagonal() > 0.6).all()
 assert (trained_w - target).abs().mean() < 0.5 * (projected_w - target).abs().mean()
 assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
 
 # %% [markdown]
 # * **缩放点积**：与 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，大头给了两侧偏 60° 的长键（分数：$\mathbf{k}_0$ 1.41，$\mathbf{k}_1$、$\mathbf{k}_5$ 2.12）。点积同时奖励方向和长度。
-# * **点积加 $\mathbf{W}_k$**：学成了约 $0.6\,\mathbf{I}$，只是把分数整体缩小，短键仍只分到 0.22。
-#   一般而言，可学习的 $\mathbf{W}_k$ 能给不同方向不同的权重（10.5 节的投影正是为此而学），但分数对键长总是线性的；
-#   在这组对称的键上，最好的 $\mathbf{W}_k$ 恰好是 $c\,\mathbf{I}$（见下面的注），所以它只能当温度用。
-# * **加性注意力**：$\tanh$ 是非线性的，它学会了不看长度，每个查询都把最多的权重给了同向的键，离目标最近。
+# * **点积加 $\mathbf{W}_k$**：学成了约 $0.6\,\mathbf{I}$，只是把分数整体缩小，短键仍只分到 0.22。$\mathbf{W}_k$ 能改变方向上的偏好，
+#   但分数对键长总是线性的；在这组对称的键上最好的 $\mathbf{W}_k$ 是 $c\,\mathbf{I}$（见下面的注），只能当温度用。
+# * **加性注意力**：每个查询最关注同向的键，离目标最近（损失 0.868，下限 0.764）。但它只是拟合了这 6 个键：
+#   $\mathbf{W}_k\mathbf{k}_j$ 在 $\tanh$ 里相当于每个键一个可学的偏移。它没有学会不看长度：同在 0° 的键，长度 1 得 −0.80 分，没见过的长度 3 得 −8.85 分（最后一行）。
 #
 # <details><summary>深入一步：为什么这里最好的 W_k 是 cI；与 10.2 节的联系</summary>
 #
 # * **对称性。** 键和查询的分布在旋转 120° 和关于 $\mathbf{k}_0$ 方向的镜像下不变；分数对 $\mathbf{W}_k$ 线性、交叉熵对分数凸，
 #   所以损失对 $\mathbf{W}_k$ 是凸的。把任一最优解对这些变换取平均不会更差，平均出的矩阵与这些变换都可交换，
-#   这样的 $2 \times 2$ 矩阵只有 $c\,\mathbf{I}$。键组不对称时，最优的 $\mathbf{W}_k$ 一般不是 $c\,\mathbf{I}$。
+#   这样的 $2 \times 2$ 矩阵只有 $c\,\mathbf{I}$。
 # * **与 10.2 节的联系。** $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$，
 #   中间一项整行相同，softmax 不理会。所以缩放点积是高斯核分数（$w^2 = 1/\sqrt{d}$）加上每个键的“长度奖励”
 #   $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：上面短键吃亏正是这一项。
 #
 # </details>
-#
+
+# %% [markdown]
 # ## $1/\sqrt{d}$ 是一个温度
 #
 # 10.1 节把分数除以温度 $\tau$：$\tau$ 越小，权重越尖。除以 $\sqrt{d}$ 就是 $\tau = \sqrt{d}$。若查询与键的各分量独立、均值 0、方差 1，
 # 则 $\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d$，$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}/\sqrt{d}) = 1$：不缩放时，$d$ 越大相当于温度越低。
 #
 # 温度太低有什么害处？softmax 的雅可比矩阵（Jacobian）$\partial \boldsymbol{\alpha}/\partial \mathbf{s} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$
-# 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时整个趋于 0（10 个键均匀时它的 Frobenius 范数是 0.30）。这一行的分数几乎收不到梯度，
-# 我们说它**饱和**了（下面取范数小于 0.01）。对每个 $d$ 抽 1000 个查询，各配 10 个随机键：
+# 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时整个趋于 0（它的 Frobenius 范数见下面第一行）。这一行的分数几乎收不到梯度，
+# 我们说它**饱和**了（下面取范数小于 0.01）：
 
 # %%
 torch.manual_seed(0)
@@ -389,6 +416,8 @@ for d in dims:
         stats[scaled].append(dict(max=a.max(dim=-1).values.mean().item(),
                                   saturated=(row_norms[scaled] < 0.01).float().mean().item()))
 
+print(f"||da/ds||: uniform over 10 keys {attention_scoring.jacobian_norms(torch.full((10,), 0.1)):.2f}, "
+      f"two keys at 0.5 {attention_scoring.jacobian_norms(torch.tensor([0.5, 0.5])):.2f}, one-hot 0.00")
 print(f"Var(q.k) / d: {[round(v / d, 2) for v, d in zip(variances, dims)]}")
 print(f"{'d':>6} {'mean max weight':>24} {'saturated rows':>24}")
 print(f"{'':>6} {'q.k':>11} {'q.k/sqrt(d)':>12} {'q.k':>11} {'q.k/sqrt(d)':>12}")
@@ -429,11 +458,12 @@ d2l.plt.show()
 
 # %% [markdown]
 # 不缩放时，$d$ 越大权重越接近 one-hot（左），饱和的行越多（中），$d = 1024$ 时达 78%；右图是这时每行的雅可比范数：
-# 不缩放的堆在 0，缩放后的在 0.35 附近（上面最后两行）。缩放后每个 $d$ 的平均最大权重都约 0.3、没有饱和的行：softmax 的形状不随 $d$ 变。
+# 不缩放的堆在 0，缩放后的在 0.35 附近，比均匀的 0.30 尖、比两键各半的 0.50 平（上面最后两行）。缩放后每个 $d$ 的平均最大权重都约 0.3、没有饱和的行：softmax 的形状不随 $d$ 变。
 #
 # 饱和会拖慢学习吗？一个小检索任务：每个样本 10 个 256 维的随机键，各带一个标量值；查询是其中一个键经未知旋转 $\mathbf{R}$ 的结果。
 # 模型学一个矩阵 $\mathbf{W}$ 把查询转回去，让 `DotProductAttention` 找到那个键，损失是输出与那个键的值之差的平方。
-# “不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就成了 $\mathbf{q}^\top\mathbf{k}$；第三次再把学习率除以 $16 = \sqrt{256}$。
+# “不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就成了 $\mathbf{q}^\top\mathbf{k}$，是缩放时的 16 倍。
+# Adam 的步长与梯度大小无关，所以第三次把学习率除以 16：分数每步的变化与缩放时相同，剩下的差别只有起点的饱和。
 
 # %%
 def retrieval_run(scaled, d=256, steps=120, lr=0.01, num_keys=10, batch=32):
@@ -480,12 +510,12 @@ assert sum(slow_losses[100:]) > sum(raw_losses[100:]) > 3 * sum(scaled_losses[10
 
 # %% [markdown]
 # 缩放的模型开头没有饱和的行，20 多步就学会了；后来饱和的行变多，但都饱和在**正确**的键上（损失 0.00）。
-# 不缩放的模型开头就有一半以上的行饱和在随机的键上，损失下降又慢又抖；学习率除以 16 也没用。害处在于**一开始**就饱和。
+# 不缩放的模型开头就有一半以上的行饱和，损失下降又慢又抖；学习率除以 16 也没用。害处在于**一开始**就饱和。
 #
 # ### 动手试试：温度
 #
 # 探索器画一个查询对 10 个键的分数（上）和权重（中）；两个菜单是维度 $d$ 和除数（温度 $\tau$）：1、$\sqrt{d}$ 或 $d$。
-# 一个查询很嘈杂，请读最下面一行：另外 500 个查询的平均最大权重和饱和行的比例。开始是 $d = 512$、不缩放：权重全在一个键上，65% 的行饱和。
+# 一个查询很嘈杂，请读最下面一行：另 500 个查询的平均最大权重和饱和行比例。开始是 $d = 512$、不缩放：权重全在一个键上，65% 的行饱和。
 # 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
 
 # %%
@@ -502,14 +532,15 @@ measured = attention_scoring.cost(batch_size=8, num_queries=128, num_kv=128, siz
 for name, (seconds, saved) in measured.items():
     print(f"{name:<19} forward + backward {seconds * 1000:7.1f} ms   saved for backward {saved / 2**20:6.2f} MiB")
 (t_add, m_add), (t_dot, m_dot) = measured.values()
-print(f"additive / dot product: time x{t_add / t_dot:.0f}, memory x{m_add / m_dot:.1f}")
+print(f"additive / dot product: time x{t_add / t_dot:.0f}, memory x{m_add / m_dot:.1f}; "
+      f"the (8, 128, 128, 64) float32 hidden tensor alone: {8 * 128 * 128 * 64 * 4 / 2**20:.0f} MiB")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert m_add > 8 * 128 * 128 * 64 * 4 > 20 * m_dot  # the (b, n, m, h) hidden tensor alone
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 加性注意力保存的 33 MiB 里，32 MiB 是 (8, 128, 128, 64) 的隐藏张量；时间随机器和负载而变，但加性注意力总是慢得多。
+# 加性注意力保存的内存几乎全是这个隐藏张量；时间随负载而变，比值总是很大。
 #
 # **参数在上游。** 10.5–10.7 节里查询和键是学出来的投影，分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$
 # 是可学习的双线性函数（练习 2），仍然只是矩阵乘法。加性注意力独有的是 $\tanh$ 的非线性和有界，需要这两点时才用它。
@@ -517,7 +548,7 @@ assert t_add > 5 * t_dot
 # ## 小结
 #
 # * 注意力汇聚是值的加权和，权重是评分函数的分数经掩蔽 softmax 得到的；被掩蔽的权重严格为 0，$L = 0$ 的行全为 0。
-# * 点积同时奖励方向和键长。可学习的投影能改变方向上的偏好，但分数仍对键长线性；加性注意力经 $\tanh$ 能学会只看方向。
+# * 点积同时奖励方向和键长，可学习的投影只改方向上的偏好。加性注意力（40 个参数）拟合了 6 个固定键，但没学会不看键长。
 # * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时 softmax 一开始就饱和，训练慢得多；缩放后 softmax 的形状不随 $d$ 变。
 # * 缩放点积注意力省内存、快，偏好可以学在投影里，所以是默认选择。
 # %% [markdown]
@@ -542,6 +573,8 @@ torch.manual_seed(0)
 ex1_dot = DotProductAttention(dropout=0.0)
 ex1_dot(torch.normal(0, 1, (2, 1, 2)), ex1_keys, ex1_values, ex1_lens)
 ex1_dot_weights = ex1_dot.attention_weights
+print(f"largest |entry|: W_k {ex1_additive.W_k.weight.abs().max():.2f}, "
+      f"w_v {ex1_additive.w_v.weight.abs().max():.2f}")
 print("additive:\n", ex1_additive_weights.reshape(2, 10).numpy().round(3))
 print("dot product:\n", ex1_dot_weights.reshape(2, 10).numpy().round(3))
 print(f"max |additive - dot product| = {(ex1_additive_weights - ex1_dot_weights).abs().max():.3f}")
@@ -577,8 +610,8 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不再相同。键全相同时任何评分函数都打同样的分，两者一致只是巧合。
 # 键不同后，点积的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$ 随 $j$ 线性变化，第二个样本的权重从 0.217 降到 0.123；
-# 加性注意力的几乎是平的（0.179 到 0.156）。相邻两个键只差 $[0.1, 0.1]$，这点差别乘以初始化时很小的 $\mathbf{W}_k$、
-# 经过 $\tanh$、再乘以更小的 $\mathbf{w}_v$，到分数里只剩约 0.03（相邻权重之比的对数；点积约 0.11）。
+# 加性注意力的几乎是平的（0.179 到 0.156）。相邻两个键只差 $[0.1, 0.1]$，这点差别乘以 $\mathbf{W}_k$（元素不超过 0.71，见输出第一行）、
+# 经过 $\tanh$、再乘以 $\mathbf{w}_v$（不超过 0.35），到分数里只剩约 0.03（相邻权重之比的对数；点积约 0.11）。
 # （两者的查询不同，20 维对 2 维，是书中的设定；键全相同时查询不影响权重，所以不妨碍这个比较。）
 
 # %% [markdown]
@@ -766,12 +799,11 @@ assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # * **掩蔽的填充值。** 书中用 $-10^6$，权重为 0 要靠 $\exp$ 下溢；$-\infty$ 在任何尺度和数据类型下都给出严格的 0
 #   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$）。
 # * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$，填充的值“泄漏”进输出；这里给出全 0。
-#   PyTorch 的 `F.scaled_dot_product_attention` 从 2.5 版起（PR #133882）也返回 0，更早的版本返回 NaN。
 # * **基类。** 书中两个类各写完整的 `forward`；这里共用基类 `AttentionPooling`，子类只写 `score`。
 #   构造参数、属性名和 `state_dict` 都与书中相同，书中的代码照常运行。
-# * **暂退法。** 书中的演示都在评估模式。`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
+# * **暂退法（dropout）。** `attention_weights` 存暂退之前的权重；书中的演示都在评估模式。`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
 #   所以暂退之后一行权重的和只在期望上是 1；一行可见的键恰好全被遮住时，这一步的输出是零向量。
-# * **编号。** 书中的公式从 1 编号；这里的公式、图和代码都从 0 编号。
+# * **编号。** 书中从 1 编号，这里从 0。
 # * **形状检查。** `d2l.check_shape` 等在形状不对时说明怎样改；书中没有这些检查。
 #
 # </details>
