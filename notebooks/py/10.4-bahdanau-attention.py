@@ -661,7 +661,7 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：点积注意力没有参数（加性的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$ 共 $2 \times 32 \times 32 + 32 = 2080$ 个），每步只做一次批量矩阵乘法。
 # `FlopCounterMode` 只数矩阵乘法一类的运算（加法、$\tanh$、softmax 不计），比值 0.754 说明点积省掉了约四分之一的矩阵乘法：
-# 正文的解码器每一步都对全部键重算 $\mathbf{W}_k\mathbf{h}_t$（见练习 4），加性注意力的代价随之变大。交替计时的比值是 0.87（这次存下的运行：加性 337 ms、点积 294 ms，5 次的中位数，波动没有量）：
+# 正文的解码器每一步都对全部键重算 $\mathbf{W}_k\mathbf{h}_t$（见练习 4），加性注意力的代价随之变大。交替计时的比值是 0.95（这次存下的运行：加性 267 ms、点积 253 ms，5 次的中位数，波动没有量）：
 # 比 FLOPs 的比值更接近 1，因为 GRU、Python 循环和不计入 FLOPs 的逐元素运算两者一样。10 轮后的损失接近（0.201 对 0.210），换成点积没有让学习变慢。
 # 点积还要求查询和键维数相同，加性注意力没有这个限制。
 
@@ -762,6 +762,6 @@ assert len(ex4_net.decoder.init_state(net.encoder(batch[0]), batch[1])) == 4
 assert ex4_diff < 1e-5, "the same computation, only moved out of the loop"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。这次存下的运行里一次前向传播从 32.1 ms 降到 27.6 ms（比值 0.86，交替 7 次的中位数）。
+# 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。这次存下的运行里一次前向传播是 24.3 ms 对 23.7 ms（比值 0.98，交替 7 次的中位数，波动没有量）：在 $T=10$、$h=32$ 的小模型上，每步多一次 $\mathbf{W}_k$ 的矩阵乘法几乎不花时间，慢的是逐步的 Python 循环。
 # 键 $\mathbf{h}_t$ 是编码器的输出，解码开始前就全部已知，整个解码过程中不变；查询 $\mathbf{s}_{t'-1}$ 要等上一步的 GRU 算完才有，
 # 它的投影只能每步现算。（Bahdanau 等人在论文附录 A 里也指出 $\mathbf{U}_a \mathbf{h}_j$ 可以预先算好。）
