@@ -682,7 +682,7 @@ with torch.inference_mode():
     net.decoder(Y_b.to(net_dev), net.decoder.init_state(enc_outputs, ex3_valid_lens.to(net_dev)))
 ex3_weights = torch.cat(net.decoder.attention_weights, dim=1).cpu()  # (batch, steps, num_kv)
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 assert ex3_weights.shape == (batch_size, num_steps, num_steps), ex3_weights.shape
 assert ex3_valid_lens.shape == (batch_size,) and int(ex3_valid_lens.min()) >= 1
 row_sums = ex3_weights.sum(dim=-1)
