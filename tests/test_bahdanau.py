@@ -29,15 +29,16 @@ def random_batch(batch_size=5, src_steps=7, tgt_steps=6, seed=1):
     return X, Y, valid
 
 
-def decode_projecting_every_step(decoder, enc_outputs, valid, Y):
-    """The decoder's equations written out directly: every step calls the 10.3 AdditiveAttention
-    module, which projects the keys again. Returns the scores and the stacked weights."""
+def decode_by_hand(decoder, enc_outputs, valid, Y):
+    """The decoder's equations written out directly with 10.3's pieces: score, masked softmax,
+    weighted sum, GRU step. Returns the scores, the stacked weights and the final state."""
     outputs, hidden = enc_outputs
     enc = outputs.transpose(0, 1)
     scores, weights = [], []
     for emb in decoder.embedding(Y).transpose(0, 1):
-        context = decoder.attention(hidden[-1].unsqueeze(1), enc, enc, valid)
-        weights.append(decoder.attention.attention_weights)
+        alpha = d2l.masked_softmax(decoder.attention.score(hidden[-1].unsqueeze(1), enc), valid)
+        context = alpha @ enc
+        weights.append(alpha)
         out, hidden = decoder.rnn(torch.cat((context[:, 0], emb), -1).unsqueeze(0), hidden)
         scores.append(decoder.dense(out[0]))
     return torch.stack(scores, 1), torch.cat(weights, 1), hidden
@@ -54,14 +55,12 @@ def test_decoder_shapes_weights_and_state():
     decoder.eval()
     X, Y, valid = random_batch()
     state = decoder.init_state(encoder(X, valid), valid)
-    values, hidden, lens, keys, padding = state
-    assert values.shape == keys.shape == (5, 7, HIDDEN) and hidden.shape == (LAYERS, 5, HIDDEN)
+    values, hidden, lens = state  # the book's three entries
+    assert values.shape == (5, 7, HIDDEN) and hidden.shape == (LAYERS, 5, HIDDEN)
     assert lens is valid
-    assert padding.dtype == torch.bool and padding.shape == (5, 7)
-    assert padding.sum(1).tolist() == (7 - valid).tolist()
     out, new_state = decoder(Y, state)
     assert out.shape == (5, 6, VOCAB)
-    assert len(new_state) == 5 and new_state[3] is keys and new_state[4] is padding
+    assert len(new_state) == 3 and new_state[0] is values
     weights = decoder.attention_weights
     assert len(weights) == 6 and all(w.shape == (5, 1, 7) for w in weights)
     weights = torch.cat(weights, dim=1)  # (batch, tgt_steps, src_steps)
@@ -72,69 +71,35 @@ def test_decoder_shapes_weights_and_state():
 
 
 @pytest.mark.parametrize("with_valid_lens", [True, False])
-@pytest.mark.parametrize("train", [False, True])
-def test_precomputed_keys_equal_projecting_every_step(with_valid_lens, train):
-    """Projecting the keys once is the same computation moved out of the loop: bit for bit the
-    same scores, final state and weights (in training mode, with the same dropout draws)."""
-    encoder, decoder = make_models(dropout=0.3)
+def test_decoder_computes_the_equations(with_valid_lens):
+    """The decoder is the section's equations: the same scores, state and weights as writing
+    them out with 10.3's score and masked softmax."""
+    encoder, decoder = make_models()
     encoder.eval()
-    decoder.train(train)
+    decoder.eval()
     X, Y, valid = random_batch()
     valid = valid if with_valid_lens else None
     enc_outputs = encoder(X, valid)
-    torch.manual_seed(2)
     out, state = decoder(Y, decoder.init_state(enc_outputs, valid))
-    torch.manual_seed(2)
-    out_ref, weights_ref, hidden_ref = decode_projecting_every_step(decoder, enc_outputs, valid, Y)
-    assert torch.equal(out, out_ref)
-    assert torch.equal(state[1], hidden_ref)
-    assert torch.equal(torch.cat(decoder.attention_weights, 1), weights_ref)
+    out_ref, weights_ref, hidden_ref = decode_by_hand(decoder, enc_outputs, valid, Y)
+    assert torch.allclose(out, out_ref, atol=1e-6)
+    assert torch.allclose(state[1], hidden_ref, atol=1e-6)
+    assert torch.allclose(torch.cat(decoder.attention_weights, 1), weights_ref, atol=1e-6)
 
 
-def test_precomputed_keys_equal_projecting_every_step_gradients():
-    """Training mode, dropout 0: all parameter gradients (encoder included) agree."""
+def test_step_by_step_decoding_equals_one_pass():
+    """predict_seq2seq feeds one token at a time and carries the state: the same scores."""
     encoder, decoder = make_models()
+    encoder.eval()
+    decoder.eval()
     X, Y, valid = random_batch()
-    grads = []
-    for use_precomputed in (True, False):
-        enc, dec = copy.deepcopy(encoder), copy.deepcopy(decoder)
-        enc.train()
-        dec.train()
-        enc_outputs = enc(X, valid)
-        if use_precomputed:
-            out, _ = dec(Y, dec.init_state(enc_outputs, valid))
-        else:
-            out, _, _ = decode_projecting_every_step(dec, enc_outputs, valid, Y)
-        (out ** 2).sum().backward()
-        named = {f"dec.{k}": v for k, v in dec.named_parameters()}
-        named.update({f"enc.{k}": v for k, v in enc.named_parameters()})
-        grads.append({k: v.grad for k, v in named.items()})
-    assert all(g is not None for g in grads[0].values())
-    assert grads[0]["dec.attention.W_k.weight"].abs().sum() > 0
-    for name in grads[1]:
-        assert torch.allclose(grads[0][name], grads[1][name], atol=1e-5), name
-
-
-def test_init_state_projects_keys_once_per_sequence():
-    encoder, decoder = make_models()
-    X, Y, valid = random_batch(tgt_steps=6)
-    calls = []
-    decoder.attention.W_k.register_forward_hook(lambda *args: calls.append(1))
     state = decoder.init_state(encoder(X, valid), valid)
-    assert len(calls) == 1
-    decoder(Y, state)  # six decoding steps
-    assert len(calls) == 1
-    for _ in range(3):  # step-by-step decoding, as predict_seq2seq does: still no new projection
-        _, state = decoder(Y[:, :1], state)
-    assert len(calls) == 1
-
-
-def test_empty_source_sequence_is_rejected_with_a_fix():
-    encoder, decoder = make_models()
-    X, _, valid = random_batch()
-    valid[2] = 0
-    with pytest.raises(ValueError, match="enc_valid_lens must be >= 1"):
-        decoder.init_state(encoder(X, valid), valid)
+    out, _ = decoder(Y, state)
+    steps = []
+    for t in range(Y.shape[1]):
+        o, state = decoder(Y[:, t:t + 1], state)
+        steps.append(o)
+    assert torch.allclose(torch.cat(steps, 1), out, atol=1e-6)
 
 
 def tiny_vocab():
@@ -238,7 +203,7 @@ def test_translate_and_score_uses_the_models_device():
         assert got[:2] == expected[:2]
 
 
-def test_check_min_lens_reads_values_only_on_the_cpu():
+def test_check_min_lens_reads_values_only_on_the_cpu():  # a library check (d2l.checks)
     with pytest.raises(ValueError, match="lens must be >= 1 for every sequence, got a length of 0"):
         d2l.check_min_lens(torch.tensor([3, 0]), "lens", 1)
     d2l.check_min_lens(torch.tensor([3, 1]), "lens", 1)
@@ -320,33 +285,40 @@ def test_evaluate_counts_aligned_words_of_exact_translations():
     assert set(result["by_length"]) == {len(s) for s, _, _ in triples}
 
 
-def test_alignment_explorer_holds_the_decoders_weights_boxes_and_both_translations():
+def test_alignment_explorer_holds_each_models_weights_boxes_and_words():
     ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
-    triple = max(test, key=lambda t: len(t[0]))
-    heat, boxes, strip, labels, cols = ba.decoding_states(net, plain, triple, src_vocab,
-                                                          tgt_vocab, config.num_steps, decimals=4)
-    (out,), (w,) = ba.greedy_decode(net, [triple[0]], src_vocab, tgt_vocab, config.num_steps)
-    (plain_out,), _ = ba.greedy_decode(plain, [triple[0]], src_vocab, tgt_vocab, config.num_steps)
-    got = torch.tensor([[r["weight"] for r in heat if r["step"] == i + 1]
-                        for i in range(w.shape[0])])
-    assert torch.allclose(got, w, atol=1e-4) and len(labels) == w.shape[0]
-    assert cols == [f"{j + 1} {t}" for j, t in enumerate(triple[0] + ["<eos>"])]
-    # the boxes sit on the ground truth: step i's box is the source word target word i translates
-    assert [(b["step"], b["source"]) for b in boxes] == [
-        (i + 1, cols[a]) for i, a in enumerate(triple[2][:w.shape[0]])]
-    by_model = {m: [r["word"] for r in strip if r["model"] == m]
-                for m in ("reference", "with attention", "without attention")}
-    assert by_model["with attention"] == (out + ["<eos>"])[:w.shape[0]]
-    assert by_model["without attention"][:len(plain_out)] == plain_out[:w.shape[0]]
-    assert all(r["ok"] == ("correct" if r["word"] == ref else "wrong")
-               for r, ref in zip([r for r in strip if r["model"] == "with attention"],
-                                 by_model["reference"]))
-    view = ba.explore_alignment(net, plain, triple, src_vocab, tgt_vocab, config.num_steps)
-    (slider,) = view.controls
-    assert slider.name == "step" and slider.default == 1  # opens at the first step
-    assert slider.values == tuple(float(v) for v in range(1, w.shape[0] + 1))  # fits the sentence
-    heatmap = view.spec["hconcat"][0]["layer"]  # weights and boxes: rectangles, no numbers
-    assert [layer["mark"]["type"] for layer in heatmap] == ["rect", "rect"]
+    triples = sorted(test, key=lambda t: -len(t[0]))[:2]
+    nets = {"bahdanau": net, "seq2seq": plain}
+    heat, boxes, words, notes = ba.model_states(nets, triples, src_vocab, tgt_vocab,
+                                                config.num_steps, decimals=4)
+    for s, (src, tgt, align) in enumerate(triples):
+        (out,), (w,) = ba.greedy_decode(net, [src], src_vocab, tgt_vocab, config.num_steps)
+        (plain_out,), _ = ba.greedy_decode(plain, [src], src_vocab, tgt_vocab, config.num_steps)
+        mine = [r for r in heat if r["sentence"] == s]
+        assert {r["model"] for r in mine} == {"bahdanau"}  # no weights without attention
+        got = torch.tensor([[r["weight"] for r in mine if r["step"] == i + 1]
+                            for i in range(w.shape[0])])
+        assert torch.allclose(got, w, atol=1e-4)
+        cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
+        assert [r["source"] for r in mine if r["step"] == 1] == cols
+        # the rows are the generated words; the boxes sit on the ground truth
+        assert [r["output"] for r in mine if r["i"] == 0] == [
+            f"{i + 1} {t}" for i, t in enumerate((out + ["<eos>"])[:w.shape[0]])]
+        assert [(b["step"], b["source"]) for b in boxes if b["sentence"] == s] == [
+            (i + 1, cols[a]) for i, a in enumerate(align[:w.shape[0]])]
+        column = {c: [r["word"] for r in words if r["sentence"] == s and r["column"] == c]
+                  for c in ("reference", ba.SHORT_LABELS["bahdanau"],
+                            ba.SHORT_LABELS["seq2seq"])}
+        assert column["reference"] == tgt + ["<eos>"]
+        assert column[ba.SHORT_LABELS["bahdanau"]] == out + ["<eos>"]
+        assert column[ba.SHORT_LABELS["seq2seq"]] == plain_out + ["<eos>"]
+    assert [(n["sentence"], n["model"]) for n in notes] == [(0, "seq2seq"), (1, "seq2seq")]
+    view = ba.explore_models(nets, triples, src_vocab, tgt_vocab, config.num_steps)
+    sentence, model = view.controls
+    assert sentence.options == (0, 1) and sentence.default == 0
+    assert model.options == ("bahdanau", "seq2seq") and model.default == "bahdanau"
+    heatmap = view.spec["hconcat"][0]["layer"]  # weights, boxes, note: no numbers in cells
+    assert [layer["mark"]["type"] for layer in heatmap] == ["rect", "rect", "text"]
     assert len(view.to_json()) < 300_000
 
 
@@ -354,7 +326,7 @@ def test_bidirectional_encoder_feeds_the_taught_decoder_unchanged():
     from d2l_attention.explore import bahdanau_attention as ba
 
     torch.manual_seed(0)
-    enc = ba.BiSeq2SeqEncoder(10, 8, 16, 2)
+    enc = d2l.BiSeq2SeqEncoder(10, 8, 16, 2)
     X = torch.randint(0, 10, (3, 5))
     out, state = enc(X)
     assert out.shape == (5, 3, 16) and state.shape == (2, 3, 16)
@@ -366,7 +338,9 @@ def test_bidirectional_encoder_feeds_the_taught_decoder_unchanged():
     Y, _ = dec(X, dec.init_state((out, state), torch.tensor([5, 3, 1])))
     assert Y.shape == (3, 5, 10)
     with pytest.raises(ValueError, match="even"):
-        ba.BiSeq2SeqEncoder(10, 8, 15, 2)
+        d2l.BiSeq2SeqEncoder(10, 8, 15, 2)
+    assert type(ba.ALIGNMENT_CONFIG.net(tiny_vocab(), tiny_vocab(),
+                                        bidirectional=True).encoder) is d2l.BiSeq2SeqEncoder
 
 
 def test_offset_shares_and_length_groups():

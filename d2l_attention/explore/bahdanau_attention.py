@@ -65,28 +65,6 @@ def reorder_pairs(num_pairs, seed, max_clauses=3):
     return [reorder_pair(rng, rng.randint(1, max_clauses)) for _ in range(num_pairs)]
 
 
-class BiSeq2SeqEncoder(d2l.Seq2SeqEncoder):
-    """9.7's GRU encoder read in both directions, as Bahdanau et al.'s: num_hiddens // 2 units
-    each way, so h_t = [forward h_t; backward h_t] has num_hiddens entries and the taught
-    decoder takes it unchanged. Outputs (num_steps, batch_size, num_hiddens); the state
-    (num_layers, batch_size, num_hiddens) joins each layer's two final states."""
-
-    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
-        if num_hiddens % 2:
-            raise ValueError(f"num_hiddens={num_hiddens} is odd; a bidirectional encoder splits "
-                             "it between two directions, choose an even number")
-        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, dropout, **kwargs)
-        self.rnn = torch.nn.GRU(embed_size, num_hiddens // 2, num_layers, dropout=dropout,
-                                bidirectional=True)
-
-    def forward(self, X, *args):
-        output, state = super().forward(X, *args)  # state: (num_layers * 2, batch, h / 2)
-        layers, batch, half = state.shape[0] // 2, state.shape[1], state.shape[2]
-        state = state.reshape(layers, 2, batch, half).permute(0, 2, 1, 3).reshape(
-            layers, batch, 2 * half)
-        return output, state
-
-
 @dataclasses.dataclass(frozen=True)
 class AlignmentConfig:
     """The alignment demonstration's data, sizes and training settings (notebook and sweep)."""
@@ -121,8 +99,9 @@ class AlignmentConfig:
 
     def net(self, src_vocab, tgt_vocab, attention=True, bidirectional=False):
         """The taught Bahdanau model, or 9.7's decoder without attention (same sizes);
-        `bidirectional` swaps in `BiSeq2SeqEncoder` (same h_t size, as in Bahdanau et al.)."""
-        encoder = (BiSeq2SeqEncoder if bidirectional else d2l.Seq2SeqEncoder)(
+        `bidirectional` swaps in 10.4's `d2l.BiSeq2SeqEncoder` (same h_t size, as in
+        Bahdanau et al.)."""
+        encoder = (d2l.BiSeq2SeqEncoder if bidirectional else d2l.Seq2SeqEncoder)(
             len(src_vocab), self.embed_size, self.num_hiddens, self.num_layers, self.dropout)
         decoder = (d2l.Seq2SeqAttentionDecoder if attention else d2l.Seq2SeqDecoder)(
             len(tgt_vocab), self.embed_size, self.num_hiddens, self.num_layers, self.dropout)
@@ -231,51 +210,62 @@ def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False, mod
     return out
 
 
-def decoding_states(net, plain_net, triple, src_vocab, tgt_vocab, num_steps, decimals=2):
-    """Explorer rows for one (source, target, alignment) triple, decoded greedily step by step
-    by the Bahdanau model `net` and by `plain_net` (no attention).
+MODEL_LABELS = {"bahdanau": "attention, one-directional encoder",
+                "bidirectional": "attention, bidirectional encoder",
+                "seq2seq": "without attention (9.7)"}
+SHORT_LABELS = {"bahdanau": "one-directional", "bidirectional": "bidirectional",
+                "seq2seq": "no attention"}
 
-    Returns (heat_rows, box_rows, strip_rows, rows_order, cols_order). heat_rows: per step (1,
-    2, ...) and source token, that step's weight; rows labelled "step token", columns
-    "position word". box_rows: per step, the cell of the source word the reference's word at
-    that step translates (the ground truth). strip_rows: per step, the reference word and what
-    each model emits there, with `ok` ("correct", "wrong" or "reference").
+
+def model_states(nets, triples, src_vocab, tgt_vocab, num_steps, decimals=2):
+    """Explorer rows for every test sentence in `triples` (source, target, alignment) and every
+    model in `nets` ({name: net}, names from MODEL_LABELS), each decoded greedily.
+
+    Returns (heat_rows, box_rows, word_rows, note_rows). heat_rows: per sentence, attention
+    model, step and source token, that step's weight; rows labelled "step generated-word",
+    columns "position source-word" with their index `i`. box_rows: per step, the source word the
+    reference's word at that step translates. word_rows: per sentence, step and column (the
+    reference, then each model), the word and `ok` ("reference", "correct" or "wrong").
+    note_rows: a line for each model without attention weights.
     """
-    src, tgt, align = triple
-    (out,), (w,) = greedy_decode(net, [src], src_vocab, tgt_vocab, num_steps)
-    (other,), _ = greedy_decode(plain_net, [src], src_vocab, tgt_vocab, num_steps)
-    cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
-    out = out + ["<eos>"] * (w.shape[0] - len(out))
-    other = other + ["<eos>"]
-    refs = tgt + ["<eos>"]
-    labels = [f"{i + 1} {out[i]}" for i in range(w.shape[0])]
-    heat_rows, box_rows, strip_rows = [], [], []
-    for i, row in enumerate(w):
-        heat_rows += explorers.rows({"step": i + 1, "output": labels[i]},
-                                    row_labels=("source", cols), weight=row, decimals=decimals)
-        if i < len(align):
-            box_rows.append({"step": i + 1, "output": labels[i], "source": cols[align[i]]})
-        ref = refs[i] if i < len(refs) else "(none)"
-        theirs = other[i] if i < len(other) else "(stopped)"
-        for model, word in (("reference", ref), ("with attention", out[i]),
-                            ("without attention", theirs)):
-            ok = "reference" if model == "reference" else ("correct" if word == ref else "wrong")
-            strip_rows.append({"step": i + 1, "model": model, "word": word, "ok": ok})
-    heat_rows.sort(key=lambda r: (r["step"], r["i"]))
-    return heat_rows, box_rows, strip_rows, labels, cols
+    heat_rows, box_rows, word_rows, note_rows = [], [], [], []
+    for s, (src, tgt, align) in enumerate(triples):
+        cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
+        refs = tgt + ["<eos>"]
+        word_rows += [{"sentence": s, "column": "reference", "step": i + 1, "word": w,
+                       "ok": "reference"} for i, w in enumerate(refs)]
+        for name, net in nets.items():
+            (out,), weights = greedy_decode(net, [src], src_vocab, tgt_vocab, num_steps)
+            out = out + ["<eos>"]
+            word_rows += [{"sentence": s, "column": SHORT_LABELS[name], "step": i + 1,
+                           "word": w, "ok": "correct" if i < len(refs) and w == refs[i]
+                           else "wrong"} for i, w in enumerate(out)]
+            if weights is None:
+                note_rows.append({"sentence": s, "model": name,
+                                  "note": "no attention weights:\nevery step gets the same "
+                                          "context,\nthe encoder's final state"})
+                continue
+            labels = [f"{i + 1} {out[i]}" for i in range(weights[0].shape[0])]
+            for i, row in enumerate(weights[0]):
+                heat_rows += explorers.rows({"sentence": s, "model": name, "step": i + 1,
+                                             "output": labels[i]}, row_labels=("source", cols),
+                                            weight=row, decimals=decimals)
+                if i < len(align):
+                    box_rows.append({"sentence": s, "model": name, "step": i + 1,
+                                     "output": labels[i], "source": cols[align[i]],
+                                     "i": align[i]})
+    return heat_rows, box_rows, word_rows, note_rows
 
 
-def _weights_view(heat_rows, box_rows, labels, cols):
-    """Heatmap on matplotlib's Reds from 0 (white) to 1 with fixed axes (rows appear in place
-    as the step grows), black boxes on the ground-truth cells, numbers only in the tooltip."""
-    cell = 18
-    steps = list(range(1, len(labels) + 1))
+def _weights_view(heat_rows, box_rows, note_rows, width, height):
+    """Heatmap on matplotlib's Reds from 0 (white) to 1, black boxes on the ground truth,
+    generated words on the rows, numbers in the tooltip only."""
 
     def axes(alt):
-        return dict(x=alt.X("source:N", sort=cols, scale=alt.Scale(domain=cols),
-                            title="Source tokens (keys)"),
-                    y=alt.Y("step:O", scale=alt.Scale(domain=steps),
-                            title="decoding step (its query: the state before it)"))
+        return dict(x=alt.X("source:N", sort=alt.EncodingSortField("i"),
+                            title="source tokens (keys)"),
+                    y=alt.Y("output:N", sort=alt.EncodingSortField("step"),
+                            title="step and generated word (its query: the state before it)"))
 
     def cells(alt, base):
         return base.mark_rect().encode(
@@ -287,43 +277,53 @@ def _weights_view(heat_rows, box_rows, labels, cols):
     def boxes(alt, base):
         return base.mark_rect(filled=False, stroke="black", strokeWidth=1.5).encode(**axes(alt))
 
-    size = dict(width=cell * len(cols), height=cell * len(labels))
+    def note(alt, base):
+        return base.mark_text(fontSize=12, align="center", lineBreak="\n").encode(
+            text="note:N", x=alt.value(width / 2), y=alt.value(height / 2))
+
+    size = dict(width=width, height=height)
     return (explorers.View(heat_rows, cells, **size,
-                           title="Bahdanau attention weights; black box: the word to translate"),
-            explorers.View(box_rows, boxes, **size))
+                           title="attention weights; black box: the word to translate"),
+            explorers.View(box_rows, boxes, **size), explorers.View(note_rows, note, **size))
 
 
-def _strip_view(strip_rows, labels):
+def _words_view(word_rows, height):
     """One row per decoding step: the reference word and what each model emits there."""
-    steps = list(range(1, len(labels) + 1))
-    models = ["reference", "with attention", "without attention"]
+    columns = ["reference", *SHORT_LABELS.values()]
 
     def draw(alt, base):
-        enc = dict(x=alt.X("model:N", sort=models, scale=alt.Scale(domain=models), title=None,
-                           axis=alt.Axis(orient="top", labelAngle=0)),
-                   y=alt.Y("step:O", scale=alt.Scale(domain=steps), title=None))
+        enc = dict(x=alt.X("column:N", sort=columns, scale=alt.Scale(domain=columns),
+                           title=None, axis=alt.Axis(orient="top", labelAngle=0)),
+                   y=alt.Y("step:O", title="step"))
         boxes = base.mark_rect(stroke="white").encode(
             **enc, color=alt.Color("ok:N", title="word", scale=alt.Scale(
                 domain=["reference", "correct", "wrong"],
                 range=["#eeeeee", "#c7e9c0", "#fdae6b"])))
         return boxes + base.mark_text(fontSize=10).encode(**enc, text="word:N")
 
-    return explorers.View(strip_rows, draw, width=3 * 95, height=18 * len(labels),
-                          title="What each model emits at each step")
+    return explorers.View(word_rows, draw, width=4 * 95, height=height,
+                          title="what each model generates (orange: not the reference's word)")
 
 
-def explore_alignment(net, plain_net, triple, src_vocab, tgt_vocab, num_steps, default=1):
-    """The section's explorer for one test sentence: drag the decoding step; the heatmap adds
-    the Bahdanau model's weights row by row (matplotlib's Reds from 0 to 1, as the static
-    heatmap, black boxes on the correct source words), the strip beside it what the model with
-    and the model without attention emit at each step (green: the reference's word)."""
-    heat_rows, box_rows, strip_rows, labels, cols = decoding_states(
-        net, plain_net, triple, src_vocab, tgt_vocab, num_steps)
+def explore_models(nets, triples, src_vocab, tgt_vocab, num_steps, default_sentence=0,
+                   default_model="bahdanau"):
+    """The section's explorer: pick a test sentence and a model; the heatmap shows that model's
+    weights at every step of its greedy translation (rows: the words it generates; black boxes:
+    the source word each reference word translates; Reds from 0 to 1 as the static heatmaps),
+    and the table beside it what every model generates for that sentence."""
+    heat_rows, box_rows, word_rows, note_rows = model_states(nets, triples, src_vocab,
+                                                             tgt_vocab, num_steps)
+    longest = max(len(s) for s, _, _ in triples) + 1
+    sentences = list(range(len(triples)))
     return explorers.explorer(
-        _weights_view(heat_rows, box_rows, labels, cols), _strip_view(strip_rows, labels),
-        controls=[explorers.Slider("step", range(1, len(labels) + 1), "decoding step",
-                                   default=default, upto=True)],
-        title="Greedy decoding, one step at a time: " + " ".join(triple[0]))
+        _weights_view(heat_rows, box_rows, note_rows, 17 * longest, 17 * longest),
+        _words_view(word_rows, 17 * longest),
+        controls=[explorers.Select("sentence", sentences, "test sentence",
+                                   default=default_sentence,
+                                   labels=[" ".join(s) for s, _, _ in triples]),
+                  explorers.Select("model", tuple(nets), "model", default=default_model,
+                                   labels=[MODEL_LABELS[n] for n in nets])],
+        title="Where does each generated word look?")
 
 
 # ------------------------------------------------------------- figures and committed results
@@ -348,6 +348,29 @@ def alignment_heatmap(weights, source, translation, alignment=None, figsize=(6.5
     ax.set_ylabel("Generated tokens (queries)")
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8, label="attention weight")
+    return fig
+
+
+def alignment_heatmaps(panels, source, alignment, figsize=(11, 5)):
+    """Several models' weights for one source sentence side by side, one colour scale (Reds,
+    0 to 1) and one colourbar: `panels` is a list of (title, weights, generated tokens);
+    black boxes on the source word each reference word translates (`alignment`)."""
+    from matplotlib import patches
+
+    plt = d2l.plt
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize)
+    for ax, (title, weights, translation) in zip(axes, panels):
+        image = ax.imshow(weights.numpy(), cmap="Reds", vmin=0, vmax=1)
+        for i, j in enumerate(alignment[:weights.shape[0]]):
+            ax.add_patch(patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False,
+                                           edgecolor="black", linewidth=1.2))
+        ax.set_xticks(range(len(source) + 1), list(source) + ["<eos>"], rotation=90)
+        ax.set_yticks(range(weights.shape[0]),
+                      (list(translation) + ["<eos>"])[:weights.shape[0]])
+        ax.set_xlabel("source tokens (keys)")
+        ax.set_title(title, fontsize=9)
+    axes[0].set_ylabel("generated tokens (queries)")
+    fig.colorbar(image, ax=list(axes), shrink=0.7, label="attention weight")
     return fig
 
 
@@ -425,50 +448,50 @@ def offset_shares(result, lo=-3, hi=3):
     return {d: offsets.get(d, 0) / total for d in range(lo, hi + 1)}
 
 
-def plot_offsets(result, sweep, figsize=(6.5, 3)):
+def plot_offsets(results, sweep, figsize=(6.5, 3)):
     """Where the largest weight lands, relative to the source word being translated (0: on
-    it, +1: one word to its right): this run's unidirectional model (`result`, evaluate's) and
-    the committed bidirectional run of the same seed, whiskers from min to max over the sweep
+    it, +1: one word to its right), for this run's models (`results`: {"bahdanau": ...,
+    "bidirectional": ...} from evaluate), whiskers from min to max over the committed sweep
     (`sweep`: the figures of results/alignment.json)."""
     import numpy as np
 
     plt = d2l.plt
-    seed0 = next(r for r in sweep["runs"] if r["seed"] == 0)
     fig, ax = plt.subplots(figsize=figsize)
     ds = np.arange(-3, 4)
-    for k, (model, shares) in enumerate((("bahdanau", offset_shares(result)),
-                                         ("bidirectional", offset_shares(seed0["bidirectional"])))):
+    for k, (model, result) in enumerate(results.items()):
+        shares = offset_shares(result)
         span = sweep["summary"][f"{model} offsets (content words)"]
         lo = [span[str(d)]["min"] for d in ds]
         hi = [span[str(d)]["max"] for d in ds]
         ys = [shares[d] for d in ds]
-        label = {"bahdanau": "one-directional encoder (this notebook), this run",
-                 "bidirectional": "bidirectional encoder (as the paper), same seed"}[model]
-        ax.bar(ds + (k - 0.5) * 0.38, ys, width=0.38, color=COLOURS[model], label=label,
+        ax.bar(ds + (k - 0.5) * 0.38, ys, width=0.38, color=COLOURS[model],
+               label=MODEL_LABELS[model],
                yerr=[np.subtract(ys, lo).clip(0), np.subtract(hi, ys).clip(0)], capsize=2,
                error_kw={"elinewidth": 0.8, "ecolor": "#444"})
     ax.set_xticks(ds, ["-3", "-2", "-1", "0\n(the word)", "+1", "+2", "+3"])
     ax.set_xlabel("where the largest weight lands, in words from the source word translated")
     ax.set_ylabel("share of content words")
-    ax.set_title(f"whiskers: min-max over {sweep['summary']['runs']} seeds", fontsize=9)
+    ax.set_title(f"bars: this run (seed 0); whiskers: min-max over seeds 0-"
+                 f"{sweep['summary']['runs'] - 1} (results/alignment.json)", fontsize=9)
     ax.legend(fontsize=7)
     return fig
 
 
-def print_offsets(result, sweep):
+def print_offsets(results, sweep):
     """This run's shares (largest weight on the word, within one word, to its right, to its
-    left) beside the sweep's range, for the one-directional and the bidirectional encoder."""
+    left) for each model in `results`, with the committed sweep's range over seeds."""
     groups = (("on the aligned word", lambda d: d == 0),
               ("within one word of it", lambda d: abs(d) <= 1),
               ("1 to 3 words after it", lambda d: 1 <= d <= 3),
               ("1 to 3 words before it", lambda d: -3 <= d <= -1))
-    print(f"{'largest weight':24s}  one-directional: this run (seeds 0-4)  "
-          f"bidirectional: seeds 0-4")
+    print(f"{'largest weight':24s}" + "".join(f"{MODEL_LABELS[m].split(', ')[1]:>34s}"
+                                               for m in results))
     for name, keep in groups:
-        uni = [offset_share(r["bahdanau"], keep) for r in sweep["runs"]]
-        bi = [offset_share(r["bidirectional"], keep) for r in sweep["runs"]]
-        print(f"{name:24s}  {offset_share(result, keep):.3f} ({min(uni):.3f}-{max(uni):.3f})"
-              f"{'':20s}{min(bi):.3f}-{max(bi):.3f}")
+        line = f"{name:24s}"
+        for model, result in results.items():
+            seeds = [offset_share(r[model], keep) for r in sweep["runs"]]
+            line += f"{offset_share(result, keep):>16.3f} (seeds {min(seeds):.2f}-{max(seeds):.2f})"
+        print(line)
 
 
 def offset_share(result, keep):
@@ -491,33 +514,3 @@ def read_results(name):
 
     record = json.loads(results_path(name).read_text(encoding="utf-8"))
     return record["command"], record["figures"]
-
-
-def print_heldout():
-    """The held-out comparison of results/heldout.json (`tools/book.py bench --heldout`)."""
-    _, heldout = read_results("heldout")
-    print(f"{heldout['train_pairs']} training pairs, {heldout['test_pairs']} unseen test pairs, "
-          f"{heldout['epochs']} epochs, {heldout['summary']['seq2seq']['runs']} seeds")
-    for name, row in heldout["summary"].items():
-        print(f"{name:11s} {row['parameters']:7d} parameters   held-out BLEU "
-              f"{row['held-out BLEU']:.3f} (min {row['min']:.3f}, max {row['max']:.3f})   "
-              f"BLEU on training pairs {row['training pairs BLEU']:.3f}")
-
-
-def fra_eng_heatmap(net, sentence, src_vocab, tgt_vocab, num_steps, figsize=(4.5, 3.8)):
-    """Translate `sentence` greedily with `d2l.predict_seq2seq` and draw each step's weights
-    (rows: generated tokens and <eos>; columns: source tokens and <eos>) with
-    `alignment_heatmap`, and print each step's largest weight. Returns the weights (steps,
-    source tokens + 1)."""
-    device = next(net.parameters()).device
-    translation, seq = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps, device,
-                                           save_attention_weights=True)
-    source = sentence.split()
-    weights = torch.cat([step[0][0, :, :len(source) + 1] for step in seq]).cpu()
-    alignment_heatmap(weights, source, translation.split(), figsize=figsize,
-                      title=f"{sentence} => {translation}")
-    columns = source + ["<eos>"]
-    print("largest weight of each step: " + ", ".join(
-        f"{token} -> {columns[int(row.argmax())]} {float(row.max()):.2f}"
-        for token, row in zip(translation.split() + ["<eos>"], weights)))
-    return weights

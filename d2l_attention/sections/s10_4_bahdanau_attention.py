@@ -5,16 +5,14 @@
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-from ..checks import check_min_lens
-from ..seq2seq import Decoder, bleu, predict_seq2seq
+from ..seq2seq import Decoder, Seq2SeqEncoder, bleu, predict_seq2seq
 from .s10_3_attention_scoring import AdditiveAttention
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'BiSeq2SeqEncoder']
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:112
+# %% notebooks/py/10.4-bahdanau-attention.py:82
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -23,19 +21,14 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:134
+# %% notebooks/py/10.4-bahdanau-attention.py:96
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
-    init_state(enc_outputs, enc_valid_lens): enc_outputs is the encoder's (outputs, state) with
-    outputs (num_steps, batch_size, num_hiddens) and state (num_layers, batch_size, num_hiddens);
-    enc_valid_lens: None or (batch_size,) with values >= 1. Returns the state
-    [enc_outputs (batch_size, num_kv, num_hiddens), hidden_state, enc_valid_lens, keys, padding]:
-    the book's three entries, then the keys projected by attention.W_k once per sequence
-    (batch_size, num_kv, num_hiddens) and the padding mask (batch_size, num_kv), True = padding.
-    forward(X, state): X (batch_size, num_steps) target token indices ->
-    (batch_size, num_steps, vocab_size) scores and the new state.
-    attention_weights: one (batch_size, 1, num_kv) tensor per decoding step (before dropout).
+    State: [enc_outputs (batch_size, num_kv, num_hiddens), hidden_state (num_layers,
+    batch_size, num_hiddens), enc_valid_lens (batch_size,) or None].
+    forward: X (batch_size, num_steps) -> (batch_size, num_steps, vocab_size) and the state;
+    attention_weights: one (batch_size, 1, num_kv) tensor per step.
     """
 
     def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
@@ -46,51 +39,28 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
     def init_state(self, enc_outputs, enc_valid_lens, *args):
-        outputs, hidden_state = enc_outputs
-        values = outputs.transpose(0, 1)  # (batch_size, num_kv, num_hiddens)
-        positions = torch.arange(values.shape[1], device=values.device)
-        if enc_valid_lens is None:
-            padding = torch.zeros(values.shape[:2], dtype=torch.bool, device=values.device)
-        else:
-            check_min_lens(enc_valid_lens, "enc_valid_lens", 1, "every source sequence "
-                               "keeps its <eos> at least; drop empty sequences before decoding")
-            padding = positions[None, :] >= enc_valid_lens[:, None]
-        # W_k h_t does not depend on the decoding step: project the keys once per sequence.
-        keys = self.attention.W_k(values)
-        return [values, hidden_state, enc_valid_lens, keys, padding]
-
-    def attend(self, query, keys, values, padding):
-        """Additive attention of one query per example over keys already projected by W_k.
-
-        query: (batch_size, num_hiddens) decoder state; keys, values: (batch_size, num_kv,
-        num_hiddens); padding: (batch_size, num_kv) bool. Returns the context
-        (batch_size, 1, num_hiddens) and the weights (batch_size, 1, num_kv).
-        """
-        attention = self.attention
-        features = torch.tanh(attention.W_q(query).unsqueeze(1) + keys)  # (batch, num_kv, h)
-        scores = attention.w_v(features).squeeze(-1)  # (batch_size, num_kv)
-        weights = F.softmax(scores.masked_fill(padding, float("-inf")), dim=-1).unsqueeze(1)
-        return torch.bmm(attention.dropout(weights), values), weights
+        outputs, hidden_state = enc_outputs  # outputs: (num_steps, batch_size, num_hiddens)
+        return [outputs.permute(1, 0, 2), hidden_state, enc_valid_lens]
 
     def forward(self, X, state):
-        values, hidden_state, enc_valid_lens, keys, padding = state
-        embs = self.embedding(X).transpose(0, 1)  # (num_steps, batch_size, embed_size)
-        step_outputs, self._attention_weights = [], []
-        for emb in embs:  # one target position at a time: the query is the newest state
-            context, weights = self.attend(hidden_state[-1], keys, values, padding)
-            rnn_input = torch.cat((context.squeeze(1), emb), dim=-1).unsqueeze(0)
-            out, hidden_state = self.rnn(rnn_input, hidden_state)  # out: (1, batch_size, h)
-            step_outputs.append(out.squeeze(0))
-            self._attention_weights.append(weights)
-        outputs = self.dense(torch.stack(step_outputs, dim=1))  # (batch_size, steps, vocab)
-        return outputs, [values, hidden_state, enc_valid_lens, keys, padding]
+        enc_outputs, hidden_state, enc_valid_lens = state
+        outputs, self._attention_weights = [], []
+        for x in self.embedding(X).permute(1, 0, 2):  # one target step: x (batch_size, embed)
+            query = hidden_state[-1].unsqueeze(1)  # (batch_size, 1, num_hiddens)
+            context = self.attention(query, enc_outputs, enc_outputs, enc_valid_lens)
+            x = torch.cat((context, x.unsqueeze(1)), dim=-1)  # (batch_size, 1, h + embed)
+            out, hidden_state = self.rnn(x.permute(1, 0, 2), hidden_state)
+            outputs.append(out)
+            self._attention_weights.append(self.attention.attention_weights)
+        outputs = self.dense(torch.cat(outputs, dim=0))  # (num_steps, batch_size, vocab)
+        return outputs.permute(1, 0, 2), [enc_outputs, hidden_state, enc_valid_lens]
 
     @property
     def attention_weights(self):
         return self._attention_weights
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:297
+# %% notebooks/py/10.4-bahdanau-attention.py:191
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
@@ -119,3 +89,23 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
+
+
+# %% notebooks/py/10.4-bahdanau-attention.py:302
+class BiSeq2SeqEncoder(Seq2SeqEncoder):
+    """9.7's GRU encoder reading in both directions: num_hiddens // 2 units each way, so
+    h_t = [forward h_t; backward h_t] has num_hiddens entries. Outputs (num_steps, batch_size,
+    num_hiddens); state (num_layers, batch_size, num_hiddens)."""
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
+        if num_hiddens % 2:
+            raise ValueError(f"num_hiddens={num_hiddens} is odd; the two directions share it, "
+                             "choose an even number")
+        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, dropout, **kwargs)
+        self.rnn = nn.GRU(embed_size, num_hiddens // 2, num_layers, dropout=dropout,
+                          bidirectional=True)
+
+    def forward(self, X, *args):
+        output, state = super().forward(X, *args)  # state: (num_layers * 2, batch_size, h / 2)
+        state = state.reshape(-1, 2, *state.shape[1:])  # (num_layers, 2, batch_size, h / 2)
+        return output, torch.cat((state[:, 0], state[:, 1]), dim=-1)
