@@ -307,7 +307,11 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 
 # %% [markdown]
 # 4 个头的最大权重落在 4 个不同的键上（k2、k4、k1、k5）。单头先把分数加起来：头 1 给 k2 的高分被其他头的负分抵消（和除以 2 只剩 0.11），
-# 结果 k1 占 0.77，k2 只有 0.01。参数一个不差，区别只在 softmax 做在求和之前还是之后。下面训练模型，看 $h$ 个分布和 $h$ 个 $\mathbf{M}_r$ 有什么用。
+# 结果 k1 占 0.77，k2 只有 0.01。参数一个不差，区别只在 softmax 做在求和之前还是之后。
+# 下面换查询、缩放输入（起始即上图：查询 0，放大 3 倍）。缩小到 0.5 倍，所有分布都近乎均匀；放大，各头变尖，单头（灰）仍只有一个峰。
+
+# %%
+explore.softmax_explorer(four, X6 / 3, single=one, query=0, scale=3.0)
 
 # %% [markdown]
 # ## 训练：一个头只有一个读法
