@@ -403,3 +403,22 @@ def test_head_factors_are_the_readout_of_each_head():
     torch.testing.assert_close(explore.value_coefficients(net, n),
                                (c[:, None, None] * a).sum(0), atol=1e-5, rtol=1e-4)
     assert basis_inputs.shape == (n + 1, n, n + 1)
+
+
+def test_softmax_explorer_states_match_the_taught_module():
+    import d2l_attention as d2l
+    from d2l_attention.explore import multihead_attention as explore
+
+    torch.manual_seed(0)
+    four = d2l.MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).eval()
+    X = torch.randn(1, 6, 16)
+    s = explore.softmax_states(four, X, scales=(1.0, 3.0))
+    with torch.no_grad():
+        four(3 * X, 3 * X, 3 * X)
+    want = four.attention.attention_weights[:, 2]  # query 2, the 4 heads
+    got = {(r["series"], r["x"]): r["weight"] for r in s["weights"]
+           if r["scale"] == 3.0 and r["query"] == 2}
+    for h in range(4):
+        for j in range(6):
+            assert abs(got[f"head {h + 1}", j] - want[h, j].item()) < 0.006
+    assert len(explore.softmax_explorer(four, X).to_json()) < 400_000

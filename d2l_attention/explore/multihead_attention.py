@@ -232,6 +232,58 @@ def softmax_contrast(net, queries, keys, query=0, single=None, figsize=(12, 4.6)
     return s
 
 
+def softmax_states(net, tokens, single=None, scales=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)):
+    """`softmax_contrast_states` for every query of self-attention over `tokens` (1, n, size)
+    scaled by each of `scales`: rows for the scores and weights of each head and of the single
+    head (series "1 head"), and one line of text per state."""
+    scores, weights, text = [], [], []
+    n = tokens.shape[1]
+    for scale in scales:
+        for query in range(n):
+            s = softmax_contrast_states(net, scale * tokens, scale * tokens, query, single)
+            names = [f"head {r + 1}" for r in range(net.num_heads)] + ["1 head"]
+            state = {"scale": scale, "query": query}
+            for name, sc, w in zip(names, [*s["head_scores"], s["single_scores"]],
+                                   [*s["head_weights"], s["single_weights"]]):
+                for j in range(n):
+                    cell = {**state, "series": name, "x": j}
+                    scores.append({**cell, "score": round(sc[j].item(), 2)})
+                    weights.append({**cell, "weight": round(w[j].item(), 2)})
+            peaks = ", ".join(f"{name} k{w.argmax()} ({w.max():.2f})" for name, w in
+                              zip(names, [*s["head_weights"], s["single_weights"]]))
+            text.append({**state, "line": 0, "text": f"largest weight: {peaks}"})
+    return {"scores": scores, "weights": weights, "text": text}
+
+
+def softmax_explorer(net, tokens, single=None, query=0, scale=1.0):
+    """Pick a query and an input scale: each head's scores and softmax beside the single head
+    with the same parameters (score = sum of the head scores / sqrt(h), one softmax)."""
+    s = softmax_states(net, tokens, single)
+    n = tokens.shape[1]
+    score_lim = max(abs(r["score"]) for r in s["scores"])
+    scores = ex.line_view(s["scores"], "x", "score", color="series", points=True,
+                          y_domain=(-score_lim, score_lim), title="scores", width=300,
+                          x_title="key j", y_title="score")
+    weights = ex.line_view(s["weights"], "x", "weight", color="series", points=True,
+                           y_domain=(0, 1), title="softmax weights", width=300,
+                           x_title="key j", y_title="weight")
+    shown = ex.explorer(scores, weights, ex.text_view(s["text"], "text", width=640, size=11),
+                        controls=[ex.Select("query", tuple(range(n)), "query", default=query),
+                                  ex.Slider("scale", (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0),
+                                            "input scale", default=scale)],
+                        title="One softmax of the summed scores vs one softmax per head",
+                        columns=2)
+    names = [f"head {r + 1}" for r in range(net.num_heads)] + ["1 head"]
+    colours = list(HEAD_COLOURS[:net.num_heads]) + [SINGLE_COLOUR]
+    shown.spec["resolve"] = {"scale": {"color": "independent"}}
+    for title in ("scores", "softmax weights"):
+        _colour(shown.spec, title, names, colours)
+    for chart in shown.spec.get("concat", []):
+        if chart.get("title") in ("scores", "softmax weights"):
+            chart["encoding"]["x"]["axis"] = {"values": list(range(n))}
+    return shown
+
+
 # ---------------------------------------------------------------------------------------------
 # The neighbour task: what each head looks at, and the coefficient the model puts on each v_j
 # ---------------------------------------------------------------------------------------------

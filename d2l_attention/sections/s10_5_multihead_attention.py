@@ -12,7 +12,7 @@ from .s10_3_attention_scoring import DotProductAttention
 __all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
 
 
-# %% notebooks/py/10.5-multihead-attention.py:98
+# %% notebooks/py/10.5-multihead-attention.py:94
 def transpose_qkv(X, num_heads):
     """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
@@ -36,7 +36,7 @@ def transpose_output(X, num_heads):
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/py/10.5-multihead-attention.py:160
+# %% notebooks/py/10.5-multihead-attention.py:156
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention.
 

@@ -16,15 +16,14 @@
 # %% [markdown]
 # # 10.5 多头注意力
 #
-# 10.3 节的缩放点积注意力（scaled dot-product attention）对每个查询只给出**一个**权重分布，输出是值的一个加权平均。
-# 多头注意力（multi-head attention；Vaswani 等人，2017，[Attention Is All You Need](https://arxiv.org/abs/1706.03762)）
-# 把查询、键、值投影到 $h$ 个低维子空间，在每个子空间里各做一次注意力汇聚（每一次叫一个“头”，head），
-# 再把 $h$ 个结果拼接、用一个线性层融合。10.6 节的自注意力和 10.7 节的 Transformer 都建立在它上面。
+# 遮住 “tom is ___ than mary .” 里的词再猜它，要看前一个词 is，也要看后一个词 than，而两者说的事不同。
+# 10.3 节的缩放点积注意力（scaled dot-product attention）对每个查询只有**一个**非负的权重分布，输出是值的加权平均。
+# 多头注意力（multi-head attention；Vaswani 等人，2017，[Attention Is All You Need](https://arxiv.org/abs/1706.03762)）给每个查询 $h$ 个分布，
+# 每个叫一个“头”（head），各自读值，再加起来。
 #
-# 本节回答：**参数一样多，几个头比一个头多了什么？** 一个头用同一个线性映射读它看到的每个值，各个值只在非负的权重上不同；
-# $h$ 个头有 $h$ 个映射。本页用两个小任务显示这一点：单头学不会 $v_{i+1} - v_{i-1}$（要异号），
-# 也学不会“从右邻居读第 1 个分量、从左邻居读第 2 个分量”（要分清谁说了什么），两个头都学得会。
-# 最后在真实句子上看 4 个头各看哪里。
+# **两个键的小例子。** 要从左、右邻居的值 $v_L, v_R$ 算出 $v_R - v_L$。一个头输出 $m\,(a_L v_L + a_R v_R)$，$a_L, a_R \ge 0$：
+# 两个系数 $m a_L$、$m a_R$ 同号，凑不出 $-1$ 和 $+1$。两个头就行：头 1 全看右边（$a_R = 1$）、乘 $m_1 = +1$，
+# 头 2 全看左边、乘 $m_2 = -1$，相加正好是 $v_R - v_L$。本节把这个例子写成公式和代码、训练出来，最后在真实句子上看各个头看哪里。
 
 # %%
 import torch
@@ -34,17 +33,20 @@ import d2l_attention as d2l
 from d2l_attention.explore import multihead_attention as explore
 
 # %% [markdown]
+# ![Multi-head attention: split, attend, concatenate, project](figures/10.5-multihead.svg)
+#
+# 图 10.5.1 多头注意力：每个头用自己的投影各做一次注意力，$h$ 个输出拼接后经 $\mathbf{W}_o$ 得到输出。
+
+# %% [markdown]
 # ## 数学
 #
-# 设查询 $\mathbf{q} \in \mathbb{R}^{d_q}$、键 $\mathbf{k}_j \in \mathbb{R}^{d_k}$、值 $\mathbf{v}_j \in \mathbb{R}^{d_v}$。
-# 第 $r$ 个头（$r = 1, \ldots, h$）有投影 $\mathbf{W}_q^{(r)} \in \mathbb{R}^{p \times d_q}$、
-# $\mathbf{W}_k^{(r)} \in \mathbb{R}^{p \times d_k}$、$\mathbf{W}_v^{(r)} \in \mathbb{R}^{p \times d_v}$，
+# 第 $r$ 个头（$r = 1, \ldots, h$）用自己的 $\mathbf{W}_q^{(r)}, \mathbf{W}_k^{(r)}, \mathbf{W}_v^{(r)}$（各 $p$ 行）投影查询 $\mathbf{q}$、键 $\mathbf{k}_j$、值 $\mathbf{v}_j$，
 # 记 $\mathbf{q}_r = \mathbf{W}_q^{(r)} \mathbf{q}$、$\mathbf{k}_{rj} = \mathbf{W}_k^{(r)} \mathbf{k}_j$，做一次缩放点积注意力：
 #
 # $$a^{(r)}_j = \operatorname{softmax}_j \frac{\mathbf{q}_r^\top \mathbf{k}_{rj}}{\sqrt{p}} \ \ge 0, \qquad
 #   \mathbf{h}_r = \sum_j a^{(r)}_j\, \mathbf{W}_v^{(r)} \mathbf{v}_j \in \mathbb{R}^{p}.$$
 #
-# 拼接 $h$ 个头的输出，乘输出投影 $\mathbf{W}_o \in \mathbb{R}^{p_o \times hp}$；把 $\mathbf{W}_o$ 按列分成 $h$ 块 $\mathbf{W}_o^{(r)}$，这就是一个按头的和：
+# 拼接 $h$ 个输出再乘 $\mathbf{W}_o \in \mathbb{R}^{p_o \times hp}$。把 $\mathbf{W}_o$ 按列分成 $h$ 块 $\mathbf{W}_o^{(r)}$，这就是按头的和：
 #
 # $$\operatorname{MultiHead}(\mathbf{q}, \mathbf{k}, \mathbf{v})
 #   = \mathbf{W}_o \begin{bmatrix} \mathbf{h}_1 \\ \vdots \\ \mathbf{h}_h \end{bmatrix}
@@ -52,23 +54,17 @@ from d2l_attention.explore import multihead_attention as explore
 #   = \sum_{r=1}^{h} \sum_j a^{(r)}_j\, \mathbf{M}_r \mathbf{v}_j, \qquad
 #   \mathbf{M}_r = \mathbf{W}_o^{(r)} \mathbf{W}_v^{(r)}.$$
 #
-# 最后一个等号是本节的要点：头 $r$ 对看到的每个值用**同一个** $\mathbf{M}_r$，只按非负的 $a^{(r)}_j$ 调大小。单头只有一个 $\mathbf{M}$；$h$ 个头有 $h$ 个。
+# 头 $r$ 对看到的每个值用**同一个** $\mathbf{M}_r$，只按非负的 $a^{(r)}_j$ 调大小：开头例子里的 $m$ 就是它。单头只有一个 $\mathbf{M}$。
 #
-# **摞起来。** 取 $p = p_o / h$（$p_o$ 即 `num_hiddens`），把各头的投影竖着摞成
-# $\mathbf{W}_q = [\mathbf{W}_q^{(1)}; \ldots; \mathbf{W}_q^{(h)}] \in \mathbb{R}^{p_o \times d_q}$（$\mathbf{W}_k$、$\mathbf{W}_v$ 同理）：
-# $\mathbf{W}_q \mathbf{q}$ 的第 $r$ 段（下标 $[(r-1)p,\ rp)$）正是 $\mathbf{q}_r$。一个全连接层算出所有头，参数量与宽 $p_o$ 的单头相同。
+# **摞起来。** 取 $p = p_o / h$（$p_o$ 即 `num_hiddens`），把各头的 $\mathbf{W}_q^{(r)}$ 竖着摞成一个 $p_o$ 行的 $\mathbf{W}_q$（$\mathbf{W}_k$、$\mathbf{W}_v$ 同理），
+# $\mathbf{W}_q \mathbf{q}$ 的第 $r$ 段就是 $\mathbf{q}_r$。一个全连接层算出所有头，参数与宽 $p_o$ 的单头一样多。
 #
 # **变的只是 softmax。** 同样的 $\mathbf{W}_q$、$\mathbf{W}_k$ 当作一个头用，分数按段拆开是
 #
 # $$\frac{(\mathbf{W}_q\mathbf{q})^\top (\mathbf{W}_k\mathbf{k}_j)}{\sqrt{p_o}}
 #   = \frac{1}{\sqrt{h}} \sum_{r=1}^{h} \frac{\mathbf{q}_r^\top \mathbf{k}_{rj}}{\sqrt{p}}.$$
 #
-# 单头把 $h$ 段分数**加起来**再做一次 softmax；多头对每段**分别**做 softmax，得到 $h$ 个分布。
-
-# %% [markdown]
-# ![Multi-head attention: split, attend, concatenate, project](figures/10.5-multihead.svg)
-#
-# 图 10.5.1 多头注意力：每个头用自己的 $\mathbf{W}_q^{(r)}, \mathbf{W}_k^{(r)}, \mathbf{W}_v^{(r)}$ 投影到 $p = p_o/h$ 维并各自做注意力，$h$ 个输出拼接后经 $\mathbf{W}_o$ 得到输出。
+# 单头把 $h$ 段分数**加起来**再做一次 softmax；多头对每段**分别**做，得到 $h$ 个分布。
 
 # %% [markdown]
 # ## 实现
@@ -89,7 +85,7 @@ def multihead_loop(queries, keys, values, valid_lens, W_q, W_k, W_v, W_o, num_he
 
 
 # %% [markdown]
-# 循环调用 $h$ 次注意力。批量的版本只调用一次：三个投影各是**一个**摞起来的全连接层，“头”并入批量维，交给 10.3 节的 `DotProductAttention`。
+# 批量的版本只调用一次注意力：三个投影各是**一个**摞起来的全连接层，“头”并入批量维，交给 10.3 节的 `DotProductAttention`。
 # `transpose_qkv` 把最后一维拆成（头，每头维度）（`unflatten`），交换“步”和“头”（`transpose`），
 # 再合并批量和头（`flatten`）；`transpose_output` 反过来做，把 $h$ 个头的输出首尾相接。
 
@@ -256,11 +252,11 @@ assert "num_hiddens=100" in message and "num_heads=3" in message
 # out, w = theirs(Q, K, K, key_padding_mask=padding, average_attn_weights=False)
 # ```
 #
-# 下面第一行是两边输出和每个头权重的最大差。其余几行对 $h = 1, 2, 4, 8$（各维都是 64，批量 2，$n_q = 5$，$n_k = 9$）数出：参数量都是 $4 \cdot 64^2$；
-# 两次 `bmm` 的浮点运算数（`FlopCounterMode`）都是 $2 \cdot 2 \cdot 2 \cdot 5 \cdot 9 \cdot 64$；存下的注意力权重是 $45h$ 个；
-# 头 1 的打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩是 $64/h$：头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
+# 头 1 打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩是 $64/h$：头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
 #
 # </details>
+#
+# 下面第一行：与 `nn.MultiheadAttention` 的差。其余几行（各维 64，批量 2，5 个查询，9 个键）：头数变了，参数和 `bmm` 的浮点运算数不变，存下的权重变多，每个头打分矩阵的秩变小。
 
 # %%
 print("max |ours - nn.MultiheadAttention|: output {:.0e}, per-head weights {:.0e}".format(
@@ -311,7 +307,11 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 
 # %% [markdown]
 # 4 个头的最大权重落在 4 个不同的键上（k2、k4、k1、k5）。单头先把分数加起来：头 1 给 k2 的高分被其他头的负分抵消（和除以 2 只剩 0.11），
-# 结果 k1 占 0.77，k2 只有 0.01。参数一个不差，区别只在 softmax 做在求和之前还是之后。下面训练模型，看 $h$ 个分布和 $h$ 个 $\mathbf{M}_r$ 有什么用。
+# 结果 k1 占 0.77，k2 只有 0.01。参数一个不差，区别只在 softmax 做在求和之前还是之后。
+# 下面换查询、缩放输入（起始即上图：查询 0，放大 3 倍）。缩小到 0.5 倍，所有分布都近乎均匀；放大，各头变尖，单头（灰）仍只有一个峰。
+
+# %%
+explore.softmax_explorer(four, X6 / 3, single=one, query=0, scale=3.0)
 
 # %% [markdown]
 # ## 训练：一个头只有一个读法
@@ -330,6 +330,7 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 # | $\mathbf{v}_{i+1}[0] + \mathbf{v}_{i-1}[1]$（$\mathbf{v} \in \mathbb{R}^2$，分量从 0 数） | $(1, 0)$、$(0, 1)$：不同方向 | 不能 |
 #
 # 后两行里单头的均方误差至少是 1，两个头各用一个 $\mathbf{m}_r$ 就能做到 0。
+# 这是一层里一个头的限制：深的模型里前面的层能把与位置有关的特征写进值里。$\mathbf{M}_r$ 就是 Elhage 等人（2021，[A Mathematical Framework for Transformer Circuits](https://transformer-circuits.pub/2021/framework/index.html)）所说的 OV 电路。
 #
 # <details><summary>深入一步：误差下界 1 的证明</summary>
 #
@@ -343,7 +344,7 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 #
 # </details>
 #
-# 下面对三个目标各训练 1 个和 2 个头（相减再加 4 个头，给探索器和练习 2 用），`num_hiddens` 都是 16。
+# 下面对三个目标各训练 1 个和 2 个头（相减再加 4 个头），`num_hiddens` 都是 16。
 
 # %%
 n_pos = 8
@@ -402,11 +403,18 @@ torch.set_num_threads(1)  # tiny tensors: more threads only wait for each other
 runs = {"v[i+1] + v[i-1]": (1, 2), "v[i+1] - v[i-1]": (1, 2, 4), "v[i+1][0] + v[i-1][1]": (1, 2)}
 trained = {(task, h): train_neighbour(h, task) for task, heads in runs.items() for h in heads}
 mse = {key: test_mse(net, key[0]) for key, net in trained.items()}
-print(f"{'target':22s} {'parameters':>10s}   1 head  2 heads  4 heads")
+print(f"{'target':22s} {'parameters (1/2/4 heads)':>25s}  test MSE 1 head  2 heads  4 heads")
 for task, heads in runs.items():
-    print(f"{task:22s} {count_params(trained[task, 1]):10d}", *(f"{mse[task, h]:8.2f}" for h in heads))
+    counts = "/".join(str(count_params(trained[task, h])) for h in heads)
+    print(f"{task:22s} {counts:>25s}  {'':7s}", *(f"{mse[task, h]:6.2f}" for h in heads))
 test_inputs, test_target = neighbour_batch(1024, torch.Generator().manual_seed(2))
 print(f"mean of v² over the test set: {test_inputs[..., -1].pow(2).mean():.2f}")
+i = torch.arange(n_pos)
+with torch.no_grad():
+    trained["v[i+1] + v[i-1]", 1](test_inputs[:1])
+w_sum = trained["v[i+1] + v[i-1]", 1].mha.attention.attention_weights[0]
+print(f"1 head on v[i+1] + v[i-1]: mean weight on key i+1 {w_sum[i, (i + 1) % n_pos].mean():.2f}, "
+      f"on key i-1 {w_sum[i, (i - 1) % n_pos].mean():.2f}")
 nets = {h: trained["v[i+1] - v[i-1]", h] for h in (1, 2, 4)}
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -421,11 +429,10 @@ for _seed in (1, 2):  # not luck of seed 0
 assert mse["v[i+1] - v[i-1]", 4] < 0.05
 
 # %% [markdown]
-# 每行参数一样多。单头学会了相加，相减和分读两个分量都停在下界 1 附近，两个头都降到 0.00。
-# 单头的障碍不是“一个分布只能看一个位置”（相加时它把权重平分给两个邻居），而是它只有一个 $\mathbf{m}$。
-# （0.99 略低于 1：下界是期望，这个测试集上 $v^2$ 的平均是 0.99。）
+# 同一行的参数一样多。单头学会了相加，相减和分读两个分量都停在下界 1 附近（这个测试集上 $v^2$ 的平均是 0.99），两个头都降到 0.00。
+# 单头能同时看两个位置（最后一行：相加时两个邻居各约 0.5），它缺的是第二个 $\mathbf{m}$。
 #
-# 相减的 2 头模型怎样分工？上排是它两个头的权重，下排是手工设的一组解（`explore.hand_set_neighbour`：头 1 只看 $i+1$、头 2 只看 $i-1$，$m = \pm 1$，误差也是 0）：
+# 相减的 2 头模型怎样分工？下图是它两个头的权重（注意色标只到 0.25）：
 
 # %%
 hand_set = {h: explore.hand_set_neighbour(NeighbourNet(h)) for h in nets}
@@ -434,20 +441,22 @@ with torch.no_grad():
     hand_set[2](test_inputs[:1])
 w2 = nets[2].mha.attention.attention_weights  # (num_heads, 8, 8) for one example
 positions = [str(i) for i in range(n_pos)]
-d2l.show_heatmaps(torch.stack([w2, hand_set[2].mha.attention.attention_weights]),
-                  xlabel="Key position", ylabel="Query position", titles=["Head 1", "Head 2"],
-                  figsize=(6, 5.6), xticklabels=positions, yticklabels=positions)
-for ax, kind in zip(d2l.plt.gcf().axes[:4:2], ("trained", "hand-set")):
-    ax.set_ylabel(f"{kind}\nQuery position")
+d2l.show_heatmaps(w2.unsqueeze(0), xlabel="Key position", ylabel="Query position",
+                  titles=["Head 1 (trained)", "Head 2 (trained)"], figsize=(6, 2.9),
+                  xticklabels=positions, yticklabels=positions)
 d2l.plt.show()
-i = torch.arange(n_pos)
 offset = [((w2[h].argmax(dim=-1) - i) % n_pos).tolist() for h in range(2)]
 c = explore.head_factors(nets[2])
-gap = (w2[0] - w2[1])[i, (i + 1) % n_pos]  # head 1 minus head 2 at key i+1
+diff = w2[0] - w2[1]
+gap = diff[i, (i + 1) % n_pos]  # head 1 minus head 2 at key i+1
+off = (i[:, None] - i[None, :]) % n_pos  # query - key
+far = (off != 1) & (off != n_pos - 1)  # keys other than i-1 and i+1
 print(f"trained: argmax key - query (mod 8): head 1 {offset[0]}, head 2 {offset[1]}; "
       f"all weights {w2.min():.2f} to {w2.max():.2f}")
 print(f"factors m_1 = {c[0]:.1f}, m_2 = {c[1]:.1f}; head 1 - head 2 at key i+1: "
-      f"{gap.min():.2f} to {gap.max():.2f}; m_1 x difference: {(c[0] * gap).mean():.2f} on average")
+      f"{gap.min():.2f} to {gap.max():.2f}; m_1 x difference: {(c[0] * gap).mean():.2f} on average; "
+      f"away from i±1: largest |head 1 - head 2| {diff[far].abs().max():.3f}")
+print(f"hand-set (head 1 only on i+1, head 2 only on i-1, m = ±1): test MSE {test_mse(hand_set[2]):.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert offset == [[1] * n_pos, [n_pos - 1] * n_pos]
@@ -466,15 +475,15 @@ for seed in (1, 2):  # the same two patterns for other seeds: not luck of seed 0
 assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.99
 
 # %% [markdown]
-# 训练出的两个头很宽（权重 0.05 到 0.25），只是头 1 的峰在 $i+1$、头 2 的峰在 $i-1$。
-# 它们的 $m$ 是 $\pm 6.4$，邻居以外两个分布相等，乘上 $\pm 6.4$ 后抵消；在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。
-# 尖的和平的误差都是 0，损失函数分不出它们。
+# 训练出的两个头很宽（权重 0.05 到 0.25），头 1 的峰在 $i+1$、头 2 的峰在 $i-1$。
+# 它们的 $m$ 是 $\pm 6.4$；离开 $i \pm 1$ 两个分布相等（差 0.000），乘上 $\pm 6.4$ 后抵消；在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。
+# 手工设的尖锐解（`explore.hand_set_neighbour`）误差也是 0.00：损失函数分不出尖的和平的。
 #
 # ### 动手试试：屏蔽一个头
 #
 # 探索器对查询 $i = 3$ 画出：左图每个头的权重 $a^{(r)}_{3j}$；右图彩色线是每个头的那一份 $m_r a^{(r)}_{3j}$，
-# 黑线是它们的和（从模型量出的 $v_j$ 的系数），灰带是目标；重合的线左右错开一点。
-# 控件选头数、权重（trained 或 hand-set）和屏蔽的头（输出在 $\mathbf{W}_o$ 之前置零，左图画成虚线）。
+# 黑线是它们的和（从模型量出的 $v_j$ 的系数），灰带是目标（位置是循环的，换查询只是平移）。
+# 控件选头数、权重（trained 或 hand-set）和屏蔽的头（左图画成虚线）。
 # 起始状态：两份宽的贡献一正一负，黑线落在灰带里，只在键 4 是 $+1$、键 2 是 $-1$。先预测，再验证：
 #
 # 1. 屏蔽头 1。黑线会变成什么样？误差比单头模型（0.99）高还是低？
@@ -483,7 +492,7 @@ assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.
 #
 # <details><summary>答案（本次运行）</summary>
 #
-# 1. 黑线只剩头 2 那一份：一条 $-0.45$ 到 $-1.42$ 的负平线，背景不再被抵消，误差 5.50，比只剩偏置（2.02）还差。平的解里，一个头离开搭档就全错。
+# 1. 黑线只剩头 2 那一份：一条处处为负的曲线（$-1.42$ 到 $-0.45$），背景不再被抵消，误差 5.50，比只剩偏置（2.02）还差。平的解里，一个头离开搭档就全错。
 # 2. 每个头只是一根尖刺；屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样。
 # 3. 只有一个 $m$、一个符号：$m = -1.0$，只做对了键 2 上的 $-1$，误差 0.99。
 #
@@ -514,9 +523,10 @@ assert _w2.argmax(-1).tolist() == [4, 2] and 0.2 < _w2.max() < 0.26
 # %% [markdown]
 # ## 真实句子上的头
 #
-# 换成真实的英文句子：fra-eng 英文一侧 4–8 个词元的句子，每句随机一个词换成 `<mask>`，让模型猜它。
-# 模型和 `NeighbourNet` 一个形状（`explore.ClozeNet`）：一个 `MultiHeadAttention` 层加线性读出层；
-# 查询是被遮住的那个位置的位置嵌入，键和值是每个词的词嵌入加位置嵌入。1 个头和 4 个头的 `num_hiddens` 都是 64，各训练 400 步：
+# fra-eng 英文一侧 4–8 个词元的句子，每句随机一个词换成 `<mask>`，让模型猜它。
+# 模型（`explore.ClozeNet`）和 `NeighbourNet` 一样是一个 `MultiHeadAttention` 层加线性读出；
+# 查询是被遮住的那个位置的位置嵌入，键和值是每个词的词嵌入加位置嵌入。1 个头和 4 个头的 `num_hiddens` 都是 64，各训练 400 步
+# （数字随 CPU 内核差一两个百分点）：
 
 # %% tags=["nbval-ignore-output"]
 data = explore.cloze_data()  # the English side of fra-eng (D2L_DATA_DIR or the cache)
@@ -529,24 +539,27 @@ for name, acc in explore.cloze_baselines(data).items():
 
 
 # %% [markdown]
-# 参数一样多，4 个头猜对 35%，1 个头 25%。后两行是不用注意力的尺子：总猜最常见的词 17%；按（位置，句长）猜那里最常见的词 27%（这把尺子知道句长，模型不直接知道）。
-# 换种子 0–4 重训，单头在 23%–29%，与第二把尺子相当；4 个头总比单头高 6–13 个百分点。
-# 下图是 4 个头在一个句子上的权重（第 $i$ 行：遮住第 $i$ 个词时，每个头看哪里）；下面几行是 2000 个测试句子上每个头最大权重的落点：
+# 后两行是不用注意力的尺子：总猜最常见的词；按（位置，句长）猜那里最常见的词（这把尺子知道句长，模型不直接知道）。
+# 种子 0–4、两种 CPU 内核上（`results/sweep-cloze.json`），参数一样多，4 个头猜对 34%–36%，1 个头 23%–29%，与第二把尺子相当；4 个头每次都高 6–13 个百分点。
+# 两个模型只训练 400 步，差距里也可能有收敛快慢的份。
+# 下图左边是单头，右边是 4 个头，在同一句上（第 $i$ 行：遮住第 $i$ 个词时看哪里）；下面几行是 2000 个测试句子上最大权重的落点：
 
 # %% tags=["nbval-ignore-output"]
 sentence = "tom is taller than mary ."
 words = sentence.split()
 cloze_weights = explore.sentence_heads(cloze[4], data["vocab"], sentence)  # (heads, hidden, word)
-d2l.show_heatmaps(cloze_weights.unsqueeze(0), xlabel="Word looked at", ylabel="Hidden word",
-                  titles=[f"Head {r + 1}" for r in range(4)], figsize=(11, 3.4),
-                  xticklabels=words, yticklabels=words)
+single_weights = explore.sentence_heads(cloze[1], data["vocab"], sentence)
+d2l.show_heatmaps(torch.cat([single_weights, cloze_weights]).unsqueeze(0), xlabel="Word looked at",
+                  ylabel="Hidden word", titles=["1 head"] + [f"Head {r + 1} of 4" for r in range(4)],
+                  figsize=(13, 3.4), xticklabels=words, yticklabels=words)
 d2l.plt.show()
-shares, _ = explore.head_offsets(cloze[4], data)
-first_word, last_word = explore.head_ends(cloze[4], data)
-for r in range(4):
-    print(f"head {r + 1}: largest weight on the word 2 before / 1 before / 1 after / 2 after the "
-          f"hidden one in {' / '.join(f'{x:.0%}' for x in shares[r])} of the test sentences; "
-          f"on the first word in {first_word[r]:.0%}, on the last in {last_word[r]:.0%}")
+for h in (1, 4):
+    shares, _ = explore.head_offsets(cloze[h], data)
+    first_word, last_word = explore.head_ends(cloze[h], data)
+    for r in range(h):
+        print(f"{h} head(s), head {r + 1}: largest weight on the word 2 before / 1 before / 1 after / "
+              f"2 after the hidden one in {' / '.join(f'{x:.0%}' for x in shares[r])} of the test "
+              f"sentences; on the first word in {first_word[r]:.0%}, on the last in {last_word[r]:.0%}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 _acc = {h: explore.cloze_accuracy(net, data) for h, net in cloze.items()}
@@ -557,11 +570,13 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 
 
 # %% [markdown]
-# 这一句上，头 1 多看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），头 2 多看前一个词（is 看 tom，taller 看 is，句号看 mary），
-# 头 3、头 4 多看句首或句尾。测试集上，头 1 的最大权重落在后一个词上的句子占 39%，头 2 落在前一个词上的占 40%。
-# 哪个编号做哪件事随种子变，但种子 0–4 都有一个头偏看前一个词、另一个偏看后一个词（见文末的说明）。
-# 这像第三个任务的分工：前一个词和后一个词说的是不同的事（“the ___”和“___ the”），各有一个头，$\mathbf{M}_r$ 就能分开读它们；
-# 不过这里没有对照实验，只是演示。10.7 节画出了一个训练好的翻译模型[每一层、每个头的注意力](10.7-transformer.ipynb)。
+# 这次运行里，单头把它唯一的分布多半放在最后一个词上（88% 的句子），读到的主要是句子多长。
+# 4 个头分了工：这一句上头 1 多看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），头 2 多看前一个词（is 看 tom，taller 看 is，句号看 mary），头 3、头 4 多看句首或句尾。
+# 对角线上的格子是头看被遮住的位置自己：那里只有 `<mask>` 加位置，这个头此刻只读到位置、不读词。
+# 哪个编号做哪件事随种子变，种子 0–4 都有一个头偏看前一个词（37%–51% 的句子）、另一个偏看后一个词（33%–60%）。
+# 这像第三个任务的分工（“the ___”和“___ the”说的事不同），但这里没有对照实验，只是演示。
+# 训练好的模型里也常见这类头：看前一个词的、看固定位置的（Voita 等人，2019，[Analyzing Multi-Head Self-Attention](https://arxiv.org/abs/1905.09418)）。
+# 10.7 节画出了一个翻译模型[每一层、每个头的注意力](10.7-transformer.ipynb)。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -579,18 +594,17 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 #   用本页的训练代码重训，结果在仓库的 `results/sweep-heads.json`（单头 0.99–1.02，2 头和 4 头至多 0.0002）。分读两个分量的任务在训练单元格后的折叠检查里用种子 1、2 重训。
 # * “猜被遮住的词”的模型和数据（fra-eng 英文一侧前 60000 行里 4–8 个词元、各不相同的句子，出现少于 5 次的词记作 `<unk>`）在
 #   `d2l_attention/explore/multihead_attention.py` 里，建在本节的 `MultiHeadAttention` 上。结果随 CPU 内核差一两个百分点（种子 0：default 33.75%、avx2 35.5%），
-#   所以这两格的输出不逐位比较。`python tools/sweep_cloze.py` 在种子 0–4、两种内核上重训，结果在 `results/sweep-cloze.json`：
-#   4 个头都比 1 个头多猜对 6–13 个百分点，总有一个头最常看前一个词（37%–51% 的句子）、另一个头最常看后一个词（33%–60%）。
+#   所以这两格的输出不逐位比较；`python tools/sweep_cloze.py` 在种子 0–4、两种内核上重训，结果在 `results/sweep-cloze.json`。
 #
 # </details>
 #
 # ## 小结
 #
-# * 多头注意力把查询、键、值投影到 $h$ 个子空间，各自做注意力汇聚，拼接后经 $\mathbf{W}_o$ 融合；这等于 $\sum_r \sum_j a^{(r)}_j \mathbf{M}_r \mathbf{v}_j$。
-# * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维，结果与逐头循环相同；有效长度用 `repeat_interleave` 复制。
-# * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做，得到 $h$ 个分布。
-# * 一个头对每个值用同一个 $\mathbf{M}$、非负的权重：单头学得会 $v_{i+1} + v_{i-1}$，学不会 $v_{i+1} - v_{i-1}$ 和 $\mathbf{v}_{i+1}[0] + \mathbf{v}_{i-1}[1]$，两个头都学得会。
-# * 在真实句子上猜被遮住的词，参数一样多，4 个头（35%）比 1 个头（25%）准，不同的头偏看前一个词、后一个词、句子两端。
+# * 多头注意力：$h$ 个头各自投影、各做一次注意力，拼接后乘 $\mathbf{W}_o$，等于 $\sum_r \sum_j a^{(r)}_j \mathbf{M}_r \mathbf{v}_j$。
+# * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维；有效长度用 `repeat_interleave` 复制。
+# * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做。
+# * 一个头只有一个 $\mathbf{M}$ 和非负的权重：学得会 $v_{i+1} + v_{i-1}$，学不会相减和分读两个分量；两个头都学得会。
+# * 猜被遮住的词，参数一样多，4 个头在种子 0–4 上都比 1 个头多猜对 6–13 个百分点；单头盯着句尾，4 个头分看前后的词和句子两端。
 
 # %% [markdown]
 # ## 练习
@@ -706,9 +720,9 @@ for _i in range(4):
 # 没有可以白剪的头；逐步剪枝 1.59 → 0.63 → 3.85 → 2.03，剪第二个头后反而变小：头之间互相补偿，重要性不能相加。
 # 2 头模型里只留一个头，误差 5.63 或 5.50，比两个都屏蔽（只剩偏置，2.02）还大：每个头都带着一块要靠搭档抵消的背景。
 # 所以单独屏蔽的增加量衡量的是“其余的头没有它时怎样”，不是它单独的贡献。hand-set 的头是尖刺（$m = \pm 0.5$），屏蔽一个只丢掉一个邻居上一半的系数，误差 0.25。
-# 设计上：在独立验证集上测并换几个种子；逐步剪、每步重测；头很多时给每个头乘门控 $\xi_r$，用 $|\partial \mathcal{L} / \partial \xi_r|$ 作重要性，
-# 或加 $L_0$ 惩罚（Voita 等人，2019，[Analyzing Multi-Head Self-Attention](https://arxiv.org/abs/1905.09418)）；最后实测速度和指标。
-# 大模型里常能去掉许多头而指标几乎不变（Michel 等人，2019，[Are Sixteen Heads Really Better than One?](https://arxiv.org/abs/1905.10650)）。
+# 设计上：在独立验证集上测并换几个种子；逐步剪、每步重测；头很多时给每个头乘门控 $\xi_r$，用 $|\partial \mathcal{L} / \partial \xi_r|$ 作重要性
+# （Michel 等人，2019，[Are Sixteen Heads Really Better than One?](https://arxiv.org/abs/1905.10650)，他们发现大模型里常能去掉许多头而指标几乎不变），
+# 或对门控加 $L_0$ 惩罚（Voita 等人，2019）；最后实测速度和指标。
 
 # %% [markdown]
 # ### 练习 3
