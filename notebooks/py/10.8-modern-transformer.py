@@ -73,7 +73,7 @@ class TinyGPT(nn.Module):
 # 训练数据是 fra-eng 前 3000 个句对的英语一侧，按字符切开；每个位置预测下一个字符（交叉熵，Adam，随机截取 32 个字符的窗口）。
 # 同一个模型再训练一个**不加**掩码的版本，两者都从 `i'm ` 开始贪心续写：
 
-# %%
+# %% tags=["nbval-ignore-output"]
 text, chars, ids = modern.char_data(num_lines=3000)
 print(f"{len(text)} characters, alphabet of {len(chars)}")
 lms, prompt = {}, "i'm "
@@ -87,7 +87,7 @@ for causal in (True, False):
 # %% [markdown]
 # 不加掩码的模型训练损失低得多，续写却是乱码。在没见过的句子（第 3001–3500 个句对）上数一数它猜对下一个字符的比例：
 
-# %%
+# %% tags=["nbval-ignore-output"]
 held = " ".join(modern.english_lines(3000, 3500))
 held = torch.tensor([chars.index(c) for c in held if c in chars])
 windows = held[:len(held) // 33 * 33].reshape(-1, 33)  # inputs 0..31, targets 1..32
@@ -107,7 +107,7 @@ with torch.no_grad():
 # 前 12 行（最后一行后面没有位置）里有 9 行把 0.9 以上的权重放在对角线右边一格，即位置 $t+1$，答案所在的位置；下方一行字显示它在这句话上 12 个字符全猜对。
 # 勾上 “trained with the causal mask”，对角线右上方全是白的。
 
-# %%
+# %% tags=["nbval-ignore-output"]
 modern.mask_explorer(lms, chars, "she's happy .")
 
 # %% [markdown]
@@ -167,7 +167,7 @@ assert norms[12, "post-LN"].mean(0)[-1] > norms[12, "post-LN"].mean(0)[0]
 #
 # 预热真的要紧吗？6 层、学习率 0.01 各训练 300 步：后置不预热、后置预热（前 75 步学习率线性升到 0.01）、前置不预热：
 
-# %%
+# %% tags=["nbval-ignore-output"]
 curves = {}
 for label, pre_ln, warmup in (("post-LN", False, 0), ("post-LN + warm-up", False, 75),
                               ("pre-LN", True, 0)):
@@ -221,7 +221,7 @@ def generate_with_cache(lm, chars, prompt, num_chars):
 # %% [markdown]
 # 新查询不需要掩码：缓存里只有过去。同一个带掩码的模型，续写 28 个字符，有缓存和没有缓存各一遍；钩子数出每个线性层投影了多少个位置：
 
-# %%
+# %% tags=["nbval-ignore-output"]
 lm = lms[True]
 counts, remove = modern.count_rows(lm)
 with_cache, cache = generate_with_cache(lm, chars, prompt, 28)
@@ -250,7 +250,7 @@ assert rows_cached["attention.W_k"] == 2 * 31 and counts["attention.W_k"] == 2 *
 # 在 GPU 上调用 FlashAttention 一类的融合内核（fused kernel），不把 $T \times T$ 的权重矩阵写回显存（这里不测速度）。
 # 它算的就是 10.3 节的 `DotProductAttention` 加因果掩码：
 
-# %%
+# %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
 q, k, v = torch.randn(2, 6, 8), torch.randn(2, 6, 8), torch.randn(2, 6, 8)
 ours = d2l.DotProductAttention(dropout=0.0)(q, k, v, d2l.causal_valid_lens(2, 6))
@@ -323,7 +323,7 @@ assert max(additive[i, i + 2] for i in range(30)) - min(additive[i, i + 2] for i
 # 在 `"she's happy ."` 上算对角线右边一格（查询 $t$、键 $t+1$）的平均权重，
 # 存为字典 `ex1_next_weight[causal, layer, head]`（层和头从 1 数）。
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution", "nbval-ignore-output"]
 ex1_ids = torch.tensor([[chars.index(c) for c in "she's happy ."]])
 ex1_next_weight = {}
 with torch.no_grad():
@@ -338,7 +338,7 @@ for causal in (False, True):
     print(f"causal={causal}:", {key[1:]: round(w, 2) for key, w in ex1_next_weight.items()
                                 if key[0] == causal})
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 print(f"largest weight on t+1, no mask: {max(w for k, w in ex1_next_weight.items() if not k[0]):.2f}; "
       f"causal: {max(w for k, w in ex1_next_weight.items() if k[0]):.2f}")
 assert len(ex1_next_weight) == 2 * 2 * 4, "two models x 2 layers x 4 heads"
@@ -379,7 +379,7 @@ assert abs(ex2_gpt2_mib - 72) < 0.5
 # 只旋转查询、不旋转键，分数还只取决于偏移吗？用上面的 `q`、`k` 和 `rope` 算出 $(\mathbf{R}_i\mathbf{q})^\top\mathbf{k}_j$ 的 $T \times T$ 矩阵，
 # 把偏移 2 上分数的最大值减最小值（$i = 0, \ldots, 29$）存为 `ex3_spread_query_only`，两边都旋转时的同一个数存为 `ex3_spread_both`。
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution", "nbval-ignore-output"]
 def ex3_spread(scores, delta=2, num=30):
     diagonal = torch.stack([scores[i, i + delta] for i in range(num)])
     return (diagonal.max() - diagonal.min()).item()
@@ -389,7 +389,7 @@ ex3_spread_query_only = ex3_spread(rope(q.expand(T, d)) @ k.expand(T, d).T)
 ex3_spread_both = ex3_spread(rope(q.expand(T, d)) @ rope(k.expand(T, d)).T)
 print(f"spread at offset 2: query only {ex3_spread_query_only:.3f}, both {ex3_spread_both:.1e}")
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 print(f"ex3_spread_query_only = {ex3_spread_query_only:.3f}, ex3_spread_both = {ex3_spread_both:.1e}")
 assert ex3_spread_both < 1e-4, "rotating both: the score depends on the offset only"
 assert ex3_spread_query_only > 0.5, "rotating only the query: it depends on the position i"
