@@ -169,7 +169,7 @@ def check_data(timeout=CHECK_TIMEOUT_S):
         return f"{dest}: downloaded and verified"
     except DataError as e:
         raise DataError(
-            f"the fra-eng data set is not available ({e}). Sections 10.4 and 10.7 train on it. "
+            f"the fra-eng data set is not available ({e}). Sections 10.4, 10.7 and 10.8 use it. "
             "Fetch it once while online with `make data` (or `python tools/book.py data`), or "
             f"set {ENV_DATA_DIR} to a folder that holds fra-eng.zip or fra-eng/fra.txt."
         ) from None

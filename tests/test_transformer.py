@@ -485,15 +485,6 @@ def test_eval_mask_states_compare_the_causal_mask_with_the_books_unmasked_eval_p
     assert "eval mode" in repr(transformer.eval_mask_explorer(net, "a c", "c a b", vocab, vocab, 5))
 
 
-def test_decode_counts_with_and_without_the_cache():
-    net, vocab = toy_translator()
-    cached = transformer.decode_counts(net, "a c", vocab, vocab, 5, use_cache=True, num_new=4)
-    again = transformer.decode_counts(net, "a c", vocab, vocab, 5, use_cache=False, num_new=4)
-    assert cached[0] == again[0] == [vocab["<bos>"]] + [vocab["b"]] * 4
-    assert cached[1:] == (4, 1 + 2 + 3 + 4)
-    assert again[1:] == (1 + 2 + 3 + 4, 1 + 4 + 9 + 16)
-
-
 def test_decoder_step_by_hand_is_the_models_row():
     net, vocab = toy_translator()
     for t in range(4):
@@ -516,44 +507,6 @@ def test_show_alignment_averages_the_cross_attention_over_layers_and_heads():
     assert torch.allclose(mean.sum(-1), torch.ones(4), atol=1e-5)
 
 
-def test_layer_gradient_norms_order_the_same_blocks_two_ways():
-    norms = transformer.layer_gradient_norms(seeds=range(2), depth=4, d=16, vocab=10)
-    assert set(norms) == {"post-LN", "pre-LN"}
-    assert all(g.shape == (2, 4) and (g > 0).all() for g in norms.values())
-    # the same parameters, another order: different gradients
-    assert not torch.allclose(norms["post-LN"], norms["pre-LN"])
-
-
-def test_pre_ln_block_is_x_plus_f_of_layer_norm():
-    torch.manual_seed(0)
-    blk = encoder_block().eval()
-    X = torch.randn(2, 3, D)
-    H = blk.addnorm1.ln(X)
-    Y = X + blk.attention(H, H, H, None)
-    expected = Y + blk.ffn(blk.addnorm2.ln(Y))
-    assert torch.allclose(transformer._pre_ln_block(blk, X), expected)
-
-
-class _NextInCycle(nn.Module):
-    """Scores that put all the weight on token (x + 1) % vocab_size: the rule of the text."""
-
-    def __init__(self, vocab_size):
-        super().__init__()
-        self.vocab_size, self.w = vocab_size, nn.Parameter(torch.zeros(1))
-
-    def forward(self, tokens):
-        nxt = (tokens + 1) % self.vocab_size
-        return 20 * nn.functional.one_hot(nxt, self.vocab_size).float() + self.w
-
-
-def test_train_char_lm_and_generate():
-    ids = torch.tensor([0, 1, 2, 3] * 20)
-    lm = _NextInCycle(4)
-    loss = transformer.train_char_lm(lm, ids, num_steps=2, window=8, batch_size=4)
-    assert loss < 1e-6 and not lm.training  # every window follows the rule; eval mode after
-    assert transformer.generate(lm, ["a", "b", "c", "d"], "ab", num_chars=5, window=8) == "abcdabc"
-
-
 def test_read_results_and_show_heldout():
     _, heldout = transformer.read_results("heldout")
     assert {"seq2seq", "bahdanau", "transformer"} <= set(heldout["summary"])
@@ -563,8 +516,7 @@ def test_read_results_and_show_heldout():
 
 def test_explorer_builders_left_the_book_api():
     for name in ("attention_states", "eval_mask_states", "cache_states", "position_labels",
-                 "stack_decoder_steps", "decode_counts", "show_alignment", "decoder_step",
-                 "layer_inputs", "layer_gradient_norms", "train_char_lm", "char_data",
+                 "stack_decoder_steps", "show_alignment", "decoder_step", "layer_inputs",
                  "show_heldout"):
         assert not hasattr(d2l, name), name
 

@@ -30,9 +30,7 @@ from d2l_attention import explorers as ex
 __all__ = ["position_labels", "Attention", "teacher_forced", "greedy_rows_match",
            "strongest_keys", "show_attention", "attention_states", "attention_explorer",
            "eval_mask_states", "eval_mask_explorer", "cache_states", "cache_explorer",
-           "decode_counts", "show_alignment", "layer_inputs", "decoder_step",
-           "layer_gradient_norms", "plot_layer_gradients", "char_data", "train_char_lm",
-           "generate", "read_results", "show_heldout"]
+           "show_alignment", "layer_inputs", "decoder_step", "read_results", "show_heldout"]
 
 KINDS = {"encoder": ("encoder", "source", "source"),
          "decoder": ("decoder", "target", "target"),
@@ -307,33 +305,6 @@ def cache_explorer(net, sentence, src_vocab, tgt_vocab, num_steps, default_step=
 
 
 # ----------------------------------------------------------------------------------------------
-# What the cache saves
-
-
-def decode_counts(net, src_sentence, src_vocab, tgt_vocab, num_steps, use_cache, num_new=8):
-    """Greedy decoding of src_sentence for num_new steps (past <eos> too): returns (tokens,
-    positions the first decoder layer processed, attention scores it computed per head).
-    use_cache=False feeds the whole prefix to a fresh state at every step."""
-    device = next(net.parameters()).device
-    net.eval()
-    src, src_valid, _ = _source(net, src_sentence, src_vocab, num_steps)
-    state = net.decoder.init_state(net.encoder(src, src_valid), src_valid)
-    tokens, positions, scores = [tgt_vocab["<bos>"]], 0, 0
-    with torch.no_grad():
-        for _ in range(num_new):
-            if use_cache:  # feed only the newest token; the cache holds the rest
-                Y_hat, state = net.decoder(torch.tensor([tokens[-1:]], device=device), state)
-            else:  # a fresh state: the whole prefix again
-                fresh = net.decoder.init_state(state[0], src_valid)
-                Y_hat, _ = net.decoder(torch.tensor([tokens], device=device), fresh)
-            weights = net.decoder.attention_weights[0][0]  # layer 1: (heads, new, seen)
-            positions += weights.shape[1]
-            scores += weights.shape[1] * weights.shape[2]
-            tokens.append(Y_hat[0, -1].argmax().item())
-    return tokens, positions, scores
-
-
-# ----------------------------------------------------------------------------------------------
 # One picture of the alignment: encoder-decoder attention averaged over every layer and head
 
 
@@ -404,105 +375,6 @@ def decoder_step(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_step
     return {"tokens": att.target, "query": att.target[t], "scores": scores,
             "masked": masked, "weights": torch.softmax(masked, -1),
             "model": att.decoder[layer, head, t]}
-
-
-# ----------------------------------------------------------------------------------------------
-# Pre-LN vs post-LN: gradient norms per layer at initialization, over several inits
-
-
-def _pre_ln_block(blk, X):
-    """An EncoderBlock's parameters in the pre-LN order: X + f(LN(X)) for both sublayers."""
-    H = blk.addnorm1.ln(X)
-    X = X + blk.attention(H, H, H, None)
-    return X + blk.ffn(blk.addnorm2.ln(X))
-
-
-def layer_gradient_norms(seeds=range(5), depth=12, d=32, vocab=100, num_heads=4):
-    """For each seed: `depth` fresh d2l.EncoderBlocks (Xavier-initialized like train_seq2seq),
-    run in the post-LN order (as built) and in the pre-LN order (same parameters, final
-    LayerNorm), an output layer and cross-entropy on random targets; returns
-    {"post-LN": (len(seeds), depth), "pre-LN": ...} gradient norms of each block's parameters."""
-    from torch import nn
-    from torch.nn import functional as F
-
-    norms = {"post-LN": [], "pre-LN": []}
-    for seed in seeds:
-        torch.manual_seed(seed)
-        stack = [d2l.EncoderBlock(d, d, d, d, [d], d, 2 * d, num_heads, 0.0) for _ in range(depth)]
-        head = nn.Linear(d, vocab)
-        for m in [head] + [m for blk in stack for m in blk.modules()]:
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-        X0, targets = torch.randn(8, 10, d), torch.randint(0, vocab, (8, 10))
-        for order in norms:
-            for blk in stack:
-                blk.zero_grad()
-            X = X0
-            for blk in stack:
-                X = blk(X, None) if order == "post-LN" else _pre_ln_block(blk, X)
-            if order == "pre-LN":
-                X = F.layer_norm(X, (d,))
-            F.cross_entropy(head(X).reshape(-1, vocab), targets.reshape(-1)).backward()
-            norms[order].append([torch.cat([p.grad.flatten() for p in blk.parameters()])
-                                 .norm().item() for blk in stack])
-    return {order: torch.tensor(v) for order, v in norms.items()}
-
-
-def plot_layer_gradients(norms, figsize=(5, 3)):
-    """Mean over the seeds (line) and min-max (band) of `layer_gradient_norms`, per layer."""
-    plt = d2l.plt
-    d2l.use_svg_display()
-    fig, ax = plt.subplots(figsize=figsize)
-    for (order, g), colour in zip(norms.items(), ("C0", "C1")):
-        layers = range(1, g.shape[1] + 1)
-        ax.plot(layers, g.mean(0), "o-", color=colour, label=f"{order}, mean of {g.shape[0]} inits")
-        ax.fill_between(layers, g.min(0).values, g.max(0).values, color=colour, alpha=0.2)
-    ax.set_xlabel("Layer (1 = next to the input)")
-    ax.set_ylabel("Gradient norm at init")
-    ax.legend(fontsize=8)
-    plt.show()
-
-
-# ----------------------------------------------------------------------------------------------
-# A character-level language model on the English side of fra-eng
-
-
-def char_data(num_lines=3000):
-    """The English sentences of the first num_lines pairs of fra-eng, joined by spaces, as
-    (characters, the sorted alphabet, (len(text),) tensor of indices into it)."""
-    raw = d2l.preprocess_nmt(d2l.read_data_nmt())
-    text = " ".join(line.split("\t")[0] for line in raw.split("\n")[:num_lines])
-    chars = sorted(set(text))
-    return text, chars, torch.tensor([chars.index(c) for c in text])
-
-
-def train_char_lm(lm, ids, num_steps=200, window=32, batch_size=32, lr=0.01, seed=0):
-    """Adam on random windows of ids; lm maps (batch, T) tokens to (batch, T, vocab) scores
-    and each position is trained to predict the next token. Returns the last step's loss."""
-    from torch.nn import functional as F
-
-    generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(lm.parameters(), lr=lr)
-    lm.train()
-    for _ in range(num_steps):
-        starts = torch.randint(0, len(ids) - window - 1, (batch_size,), generator=generator)
-        w = torch.stack([ids[s:s + window + 1] for s in starts.tolist()])
-        scores = lm(w[:, :-1])
-        loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), w[:, 1:].reshape(-1))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    lm.eval()
-    return loss.item()
-
-
-def generate(lm, chars, prompt, num_chars=40, window=32):
-    """Greedy continuation of `prompt`, one character at a time (the last `window` as input)."""
-    ids = [chars.index(c) for c in prompt]
-    with torch.no_grad():
-        for _ in range(num_chars):
-            ids.append(lm(torch.tensor([ids[-window:]]))[0, -1].argmax().item())
-    return "".join(chars[i] for i in ids)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -9,3 +9,4 @@ from .s10_4_bahdanau_attention import *  # noqa: F403
 from .s10_5_multihead_attention import *  # noqa: F403
 from .s10_6_self_attention import *  # noqa: F403
 from .s10_7_transformer import *  # noqa: F403
+from .s10_8_modern_transformer import *  # noqa: F403

@@ -1,0 +1,187 @@
+"""Data, training loop, figures and the explorer of section 10.8 (from 2017 to today).
+
+Everything here works on the section's small decoder-only language model (a stack of the taught
+`d2l.EncoderBlock`, with `d2l.causal_valid_lens` as its mask), passed in as `lm`: any module
+that maps (batch_size, T) character indices to (batch_size, T, vocab_size) scores and keeps its
+blocks in `lm.blks`. The notebook shows each with one call::
+
+    from d2l_attention.explore import modern_transformer as modern
+    text, chars, ids = modern.char_data(num_lines=3000)
+    losses = modern.train_char_lm(lm, ids, num_steps=300, window=32)
+    modern.mask_explorer({True: causal_lm, False: unmasked_lm}, chars, "she's very happy .")
+"""
+
+from __future__ import annotations
+
+import torch
+
+import d2l_attention as d2l
+from d2l_attention import explorers as ex
+
+# ----------------------------------------------------------------------------------------------
+# A character-level language model on the English side of fra-eng
+
+
+def english_lines(start=0, stop=3000):
+    """The English sentences of pairs start..stop-1 of fra-eng (preprocessed like 10.4)."""
+    raw = d2l.read_data_nmt().split("\n")[start:stop]
+    return [line.split("\t")[0] for line in d2l.preprocess_nmt("\n".join(raw)).split("\n")
+            if line]
+
+
+def char_data(num_lines=3000):
+    """The English sentences of the first num_lines pairs of fra-eng, joined by spaces, as
+    (characters, the sorted alphabet, (len(text),) tensor of indices into it)."""
+    text = " ".join(english_lines(0, num_lines))
+    chars = sorted(set(text))
+    return text, chars, torch.tensor([chars.index(c) for c in text])
+
+
+def train_char_lm(lm, ids, num_steps=200, window=32, batch_size=32, lr=0.01, seed=0, warmup=0):
+    """Adam on random windows of ids; lm maps (batch, T) tokens to (batch, T, vocab) scores
+    and each position is trained to predict the next token. With warmup > 0 the learning rate
+    rises linearly from lr / warmup to lr over the first `warmup` steps. Returns the loss of
+    every step (a list of floats); lm is left in eval mode."""
+    from torch.nn import functional as F
+
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(lm.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0)
+    lm.train()
+    losses = []
+    for _ in range(num_steps):
+        starts = torch.randint(0, len(ids) - window - 1, (batch_size,), generator=generator)
+        w = torch.stack([ids[s:s + window + 1] for s in starts.tolist()])
+        scores = lm(w[:, :-1])
+        loss = F.cross_entropy(scores.reshape(-1, scores.shape[-1]), w[:, 1:].reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+    lm.eval()
+    return losses
+
+
+def generate(lm, chars, prompt, num_chars=40, window=32):
+    """Greedy continuation of `prompt`, one character at a time, the whole prefix (its last
+    `window` characters) fed again at every step (no cache)."""
+    ids = [chars.index(c) for c in prompt]
+    with torch.no_grad():
+        for _ in range(num_chars):
+            ids.append(lm(torch.tensor([ids[-window:]]))[0, -1].argmax().item())
+    return "".join(chars[i] for i in ids)
+
+
+def count_rows(lm):
+    """Forward hooks on every nn.Linear inside lm.blks that count the positions (rows) each one
+    projects, summed by the linear's name in the block ('attention.W_k', 'ffn.dense1', ...).
+    Returns (counts dict, remove function)."""
+    from collections import Counter
+
+    from torch import nn
+
+    counts, handles = Counter(), []
+    for blk in lm.blks:
+        for name, module in blk.named_modules():
+            if isinstance(module, nn.Linear):
+                handles.append(module.register_forward_hook(
+                    lambda m, args, out, name=name: counts.update({name: out[..., 0].numel()})))
+    return counts, lambda: [h.remove() for h in handles]
+
+
+# ----------------------------------------------------------------------------------------------
+# Pre-LN vs post-LN
+
+
+def plot_layer_gradients(norms, figsize=(5, 3)):
+    """norms: {label: (num_inits, depth) tensor}. Mean over the inits (line) and min-max
+    (band) per layer, one colour per label (C0, C1, ...)."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    fig, ax = plt.subplots(figsize=figsize)
+    for i, (label, g) in enumerate(norms.items()):
+        layers = range(1, g.shape[1] + 1)
+        ax.plot(layers, g.mean(0), "o-", color=f"C{i}",
+                label=f"{label}, mean of {g.shape[0]} inits")
+        ax.fill_between(layers, g.min(0).values, g.max(0).values, color=f"C{i}", alpha=0.2)
+    ax.set_xlabel("Layer (1 = next to the input)")
+    ax.set_ylabel("Gradient norm at init")
+    ax.legend(fontsize=8)
+    plt.show()
+
+
+def plot_losses(curves, figsize=(5, 3), smooth=10):
+    """curves: {label: list of per-step losses}; each drawn as a running mean over `smooth`
+    steps, one colour per label (C0, C1, ...)."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    fig, ax = plt.subplots(figsize=figsize)
+    for i, (label, losses) in enumerate(curves.items()):
+        x = torch.tensor(losses)
+        mean = x.unfold(0, smooth, 1).mean(-1)
+        ax.plot(range(smooth, len(losses) + 1), mean, color=f"C{i}", label=label)
+    ax.set_xlabel("Training step")
+    ax.set_ylabel(f"Training loss (mean of {smooth} steps)")
+    ax.legend(fontsize=8)
+    plt.show()
+
+
+# ----------------------------------------------------------------------------------------------
+# The explorer: what a language model trained without the causal mask looks at
+
+
+def position_labels(text):
+    """Characters tagged with their position (from 0), spaces shown as '_': '0 s', '1 h', ..."""
+    return [f"{i} {c if c != ' ' else '_'}" for i, c in enumerate(text)]
+
+
+def mask_states(lms, chars, text, decimals=2):
+    """Explorer rows for each lm of lms ({trained with the causal mask: lm}) run on `text`
+    (eval mode, each with its own mask): the self-attention weights of every layer and head
+    (from 1) and a text row with the next character predicted at each position and how many
+    of them are right."""
+    heat_rows, text_rows = [], []
+    labels = position_labels(text)
+    ids = torch.tensor([[chars.index(c) for c in text]])
+    for causal, lm in lms.items():
+        lm.eval()
+        with torch.no_grad():
+            predicted = lm(ids)[0].argmax(-1)
+        for layer, blk in enumerate(lm.blks):
+            weights = blk.attention.attention.attention_weights  # (num_heads, T, T)
+            for head in range(weights.shape[0]):
+                heat_rows += ex.rows({"causal": causal, "layer": layer + 1, "head": head + 1},
+                                     row_labels=("query", labels), col_labels=("key", labels),
+                                     decimals=decimals, weight=weights[head])
+        right = (predicted[:-1] == ids[0, 1:]).sum().item()
+        guess = "".join(chars[i] for i in predicted.tolist()).replace(" ", "_")
+        text_rows += ex.rows({"causal": causal}, text=[
+            f"next character predicted at each position: {guess}; right: {right} of "
+            f"{len(text) - 1}"])
+    return heat_rows, text_rows
+
+
+def next_position_weight(heat, causal, layer, head):
+    """Mean weight of queries t on key t + 1 in the `mask_states` rows of one model and head."""
+    cells = [r["weight"] for r in heat if (r["causal"], r["layer"], r["head"]) ==
+             (causal, layer, head) and r["col"] == r["row"] + 1]
+    return sum(cells) / len(cells)
+
+
+def mask_explorer(lms, chars, text, default_causal=False):
+    """A 'trained with the causal mask' checkbox x layer x head over `mask_states`, starting at
+    the head of the model without the mask that puts most weight on the next position."""
+    heat, lines = mask_states(lms, chars, text)
+    layers = sorted({r["layer"] for r in heat})
+    heads = sorted({r["head"] for r in heat})
+    layer, head = max(((l, h) for l in layers for h in heads),
+                      key=lambda lh: next_position_weight(heat, False, *lh))
+    return ex.explorer(
+        ex.heatmap_view(heat, "key", "query", width=300, height=300),
+        ex.text_view(lines, "text", width=620, height=30, size=12),
+        controls=[ex.Checkbox("causal", "trained with the causal mask", default=default_causal),
+                  ex.Select("layer", layers, "layer", default=layer),
+                  ex.Select("head", heads, "head", default=head)],
+        title=f"Self-attention of the character LM on {text!r}", columns=1)

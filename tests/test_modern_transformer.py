@@ -1,0 +1,187 @@
+"""Tests of section 10.8: the decoder-only LM, pre-LN, the K/V cache, RoPE and the explorer.
+
+The taught pieces (`d2l.TinyGPT`, `d2l.pre_ln_block`, `d2l.step_with_cache`, `d2l.rope`) come
+from the notebook's `#@save` cells; the explorer and the helpers of
+d2l_attention.explore.modern_transformer are checked against them.
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+import d2l_attention as d2l
+from d2l_attention.explore import modern_transformer as modern
+
+CHARS = list(" abcdefgh.")
+
+
+def tiny(causal=True, pre_ln=False, layers=2, seed=0):
+    torch.manual_seed(seed)
+    return d2l.TinyGPT(len(CHARS), d=16, num_heads=4, num_layers=layers, max_len=12,
+                       causal=causal, pre_ln=pre_ln).eval()
+
+
+# --- the taught pieces -------------------------------------------------------------------------
+
+def test_pre_ln_block_is_x_plus_f_of_layer_norm():
+    torch.manual_seed(0)
+    blk = d2l.EncoderBlock(16, 16, 16, 16, [16], 16, 32, 4, 0.0).eval()
+    X = torch.randn(2, 3, 16)
+    H = blk.addnorm1.ln(X)
+    Y = X + blk.attention(H, H, H, None)
+    expected = Y + blk.ffn(blk.addnorm2.ln(Y))
+    assert torch.allclose(d2l.pre_ln_block(blk, X, None), expected)
+
+
+@pytest.mark.parametrize("pre_ln", [False, True])
+def test_causal_lm_outputs_do_not_depend_on_later_tokens(pre_ln):
+    lm = tiny(pre_ln=pre_ln)
+    x = torch.randint(0, len(CHARS), (1, 8), generator=torch.Generator().manual_seed(1))
+    y = x.clone()
+    y[0, 5:] = (y[0, 5:] + 1) % len(CHARS)
+    with torch.no_grad():
+        assert torch.allclose(lm(x)[0, :5], lm(y)[0, :5], atol=1e-6)
+        assert not torch.allclose(tiny(causal=False, pre_ln=pre_ln)(x)[0, :5],
+                                  tiny(causal=False, pre_ln=pre_ln)(y)[0, :5])
+
+
+def test_step_with_cache_is_the_causal_pass():
+    lm = tiny()
+    x = torch.randint(0, len(CHARS), (1, 9), generator=torch.Generator().manual_seed(2))
+    cache = [[torch.zeros(1, 0, 16), torch.zeros(1, 0, 16)] for _ in lm.blks]
+    with torch.no_grad():
+        full = lm(x)[0]
+        steps = torch.stack([d2l.step_with_cache(lm, x[:, t:t + 1], t, cache) for t in range(9)])
+    assert torch.allclose(full, steps, atol=1e-5)
+    assert all(K.shape == V.shape == (1, 9, 16) for K, V in cache)
+    # the cache holds the projected keys and values of every position
+    blk, X = lm.blks[0], lm.embedding(x) + lm.position(torch.arange(9))
+    assert torch.allclose(cache[0][0], blk.attention.W_k(X), atol=1e-6)
+    assert torch.allclose(cache[0][1], blk.attention.W_v(X), atol=1e-6)
+
+
+def test_generate_with_cache_matches_generate_and_projects_each_position_once():
+    lm = tiny()
+    counts, remove = modern.count_rows(lm)
+    text, cache = d2l.generate_with_cache(lm, CHARS, "ab", 6)
+    cached = dict(counts)
+    counts.clear()
+    again = modern.generate(lm, CHARS, "ab", 6, window=12)
+    remove()
+    assert text == again and len(text) == 8
+    assert cached["attention.W_k"] == 2 * 7  # 7 positions fed, 2 layers
+    assert counts["attention.W_k"] == 2 * sum(range(2, 8))
+    assert cached.keys() == counts.keys() == {"attention.W_q", "attention.W_k", "attention.W_v",
+                                              "attention.W_o", "ffn.dense1", "ffn.dense2"}
+    assert cache[0][0].shape == (1, 7, 16)
+
+
+def test_rope_depends_on_the_offset_only_and_keeps_norms():
+    torch.manual_seed(0)
+    T, d = 20, 8
+    q, k = torch.randn(d), torch.randn(d)
+    Q, K = d2l.rope(q.expand(T, d)), d2l.rope(k.expand(T, d))
+    scores = Q @ K.T
+    assert (scores[1:, 1:] - scores[:-1, :-1]).abs().max() < 1e-4
+    assert torch.allclose(Q.norm(dim=-1), q.norm().expand(T), atol=1e-5)
+    assert torch.allclose(Q[0], q)  # position 0: no rotation
+    # pair m at position 1 turns by omega_m = 10000^(-2m/d), 10.6's frequencies
+    omega = 10000 ** (-torch.arange(0, d, 2) / d)
+    angle = torch.atan2(Q[1, 1::2], Q[1, 0::2]) - torch.atan2(q[1::2], q[0::2])
+    assert torch.allclose(torch.remainder(angle - omega + math.pi, 2 * math.pi) - math.pi,
+                          torch.zeros(d // 2), atol=1e-5)
+
+
+def test_the_fused_op_is_dot_product_attention_with_the_causal_mask():
+    torch.manual_seed(0)
+    q, k, v = torch.randn(2, 6, 8), torch.randn(2, 6, 8), torch.randn(2, 6, 8)
+    ours = d2l.DotProductAttention(0.0)(q, k, v, d2l.causal_valid_lens(2, 6))
+    assert torch.allclose(ours, F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                          atol=1e-6)
+
+
+# --- the library helpers -----------------------------------------------------------------------
+
+class _NextInCycle(nn.Module):
+    """Scores that put all the weight on token (x + 1) % vocab_size."""
+
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.vocab_size, self.w = vocab_size, nn.Parameter(torch.zeros(1))
+
+    def forward(self, tokens):
+        nxt = (tokens + 1) % self.vocab_size
+        return 20 * nn.functional.one_hot(nxt, self.vocab_size).float() + self.w
+
+
+def test_train_char_lm_and_generate():
+    ids = torch.tensor([0, 1, 2, 3] * 20)
+    lm = _NextInCycle(4)
+    losses = modern.train_char_lm(lm, ids, num_steps=2, window=8, batch_size=4)
+    assert len(losses) == 2 and losses[-1] < 1e-6 and not lm.training
+    assert modern.generate(lm, ["a", "b", "c", "d"], "ab", num_chars=5, window=8) == "abcdabc"
+
+
+def test_train_char_lm_warmup_raises_the_rate_linearly():
+    lm = tiny()
+    seen = []
+    original = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        seen.append(self.param_groups[0]["lr"])
+        return original(self, *args, **kwargs)
+
+    torch.optim.Adam.step = spy
+    try:
+        modern.train_char_lm(lm, torch.arange(40) % len(CHARS), num_steps=6, window=8,
+                             batch_size=2, lr=0.01, warmup=4)
+    finally:
+        torch.optim.Adam.step = original
+    assert seen == pytest.approx([0.0025, 0.005, 0.0075, 0.01, 0.01, 0.01])
+
+
+def test_plots_draw():
+    modern.plot_layer_gradients({"a": torch.rand(3, 4), "b": torch.rand(3, 4)})
+    modern.plot_losses({"a": [3.0, 2.0, 1.0] * 5}, smooth=3)
+    d2l.plt.close("all")
+
+
+def test_mask_explorer_states_are_the_models_weights():
+    lms = {True: tiny(), False: tiny(causal=False, seed=1)}
+    text = "ab ca."
+    heat, lines = modern.mask_states(lms, CHARS, text)
+    ids = torch.tensor([[CHARS.index(c) for c in text]])
+    for causal, lm in lms.items():
+        with torch.no_grad():
+            lm(ids)
+        w = lm.blks[1].attention.attention.attention_weights[2]  # layer 2, head 3
+        cells = [r for r in heat if (r["causal"], r["layer"], r["head"]) == (causal, 2, 3)]
+        assert len(cells) == len(text) ** 2
+        for r in cells:
+            assert r["weight"] == pytest.approx(w[r["row"], r["col"]].item(), abs=0.006)
+        above = [r["weight"] for r in heat if r["causal"] == causal and r["col"] > r["row"]]
+        assert (max(above) == 0) == causal
+    assert [r["causal"] for r in lines] == [True, False]
+    assert all("right:" in r["text"] for r in lines)
+    assert heat[0]["query"] == "0 a" and heat[2]["key"] == "2 _"
+    explorer = modern.mask_explorer(lms, CHARS, text)
+    assert "causal (on/off)" in repr(explorer)
+    # it opens on the unmasked model's head that reads t + 1 most
+    params = {p["name"]: p["value"] for p in explorer.spec["params"]}
+    best = max(((l, h) for l in (1, 2) for h in (1, 2, 3, 4)),
+               key=lambda lh: modern.next_position_weight(heat, False, *lh))
+    assert (params["causal"], params["layer"], params["head"]) == (False, *best)
+    with torch.no_grad():
+        lms[False](ids)
+    w = lms[False].blks[best[0] - 1].attention.attention.attention_weights[best[1] - 1]
+    assert modern.next_position_weight(heat, False, *best) == pytest.approx(
+        torch.diagonal(w, offset=1).mean().item(), abs=0.006)
+
+
+def test_helpers_are_not_in_the_book_api():
+    for name in ("char_data", "train_char_lm", "generate", "count_rows", "mask_states",
+                 "mask_explorer", "plot_layer_gradients", "english_lines"):
+        assert not hasattr(d2l, name), name
