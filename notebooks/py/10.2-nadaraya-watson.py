@@ -348,7 +348,8 @@ assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
 # %% [markdown]
 # 第一步 $w$ 从 0.5 跳到 8.7，远远越过留一最低点 4。那里的坡很平，每轮只回落约 0.1，5 轮后测试误差仍比 $w = 4$ 高。
 # 第 46 轮才回到谷底附近，100 轮后测试误差与 $w = 4$ 相同：可学的 $w$ 能找到平衡点，前提是优化做到底。
-#
+
+# %% [markdown]
 # <details><summary>深入一步：为什么一步跳过头，换成平均损失又如何</summary>
 #
 # 求和损失 $L(w)$ 的梯度：$w = 0.5$ 处 $-16.4$，一步走 $0.5 \times 16.4 \approx 8.2$，落到 8.7；
@@ -432,6 +433,8 @@ for w, peak, keys in ((1.0, 0.040, 33), (4.0, 0.145, 8), (16.0, 0.385, 4)):
 ex_curves = nw.query_curves(x_train, y_train, [0.25 * i for i in range(65)], [0.0, 2.5], f=f)
 ex_pred = {(r["q"], r["sharpness"]): r["y"] for r in ex_curves if r["series"] == "prediction"}
 low = min((y, w) for (q, w), y in ex_pred.items() if q == 0.0)
+assert abs(max(y for (q, w), y in ex_pred.items() if q == 0.0) - ex_pred[(0.0, 0.5)]) < 1e-9
+assert abs(ex_pred[(0.0, 0.5)] - 2.55) < 0.01  # the small rise before the fall
 assert abs(low[0] - 0.65) < 0.005 and low[1] == 6.0 and abs(ex_pred[(0.0, 16.0)] - 0.81) < 0.005
 assert abs(y_train[0] - 0.92) < 0.005  # the nearest key to x = 0 has value 0.92
 assert ex_pred[(2.5, 4.0)] < f(torch.tensor(2.5)) < ex_pred[(2.5, 4.5)] and abs(ex_pred[(2.5, 16.0)] - 3.51) < 0.005
