@@ -180,9 +180,12 @@ def plot_sgd_on_loo(ws, loo, paths, book_epochs=5, figsize=(6, 3)):
     if len(book) > head:
         ax.scatter(book[head:], ys[head:], s=8, color="C2", alpha=0.4, zorder=3,
                    label=f"{label}: epochs {head}-{len(book) - 1}, w = {book[-1]:.2f}")
-    for e in sorted({0, 1, min(book_epochs, len(book) - 1)}):
-        ax.annotate(str(e), (book[e], ys[e]), textcoords="offset points",
-                    xytext=(0, 7 if e != book_epochs else -13), fontsize=8, ha="center")
+    last = min(book_epochs, len(book) - 1)  # epochs 1..last sit close together: one label
+    ax.annotate("epoch 0", (book[0], ys[0]), textcoords="offset points", xytext=(0, 8),
+                fontsize=8, ha="center")
+    ax.annotate(f"epochs 1-{last}: w {book[1]:.2f} -> {book[last]:.2f}", (book[1], ys[1]),
+                textcoords="offset points", xytext=(15, 40), fontsize=8, ha="right",
+                arrowprops=dict(arrowstyle="-", color="0.5", lw=0.5))
     ax.annotate("", (book[1], ys[1]), (book[0], ys[0]),
                 arrowprops=dict(arrowstyle="->", color="C2", lw=1))
     for (label, path), colour in zip(others, ("C4", "C1")):
@@ -199,6 +202,25 @@ def plot_sgd_on_loo(ws, loo, paths, book_epochs=5, figsize=(6, 3)):
 # ---------------------------------------------------------------------------------------------
 # The explorer: the sharpness w and the query x
 # ---------------------------------------------------------------------------------------------
+
+KERNEL_COLOURS = {"Gaussian": "C0", "Laplace": "C1", "boxcar": "C2"}
+
+
+def plot_kernel_shapes(x_train, weights, query, row, test_mse=None, figsize=(6, 2.6)):
+    """One query's weights over the keys for several kernels: `weights` {name: (rows, keys)},
+    row `row` belongs to the query `query`; `test_mse` {name: value} joins the legend."""
+    fig, ax = d2l.plt.subplots(figsize=figsize)
+    for name, a in weights.items():
+        label = name if test_mse is None else f"{name}: test MSE {test_mse[name]:.3f}"
+        ax.plot(x_train, a[row], "o-", ms=3, lw=1.2, label=label, color=KERNEL_COLOURS.get(name))
+    ax.axvline(float(query), color="0.5", ls=":", lw=1)
+    ax.set_xlim(float(query) - 1.2, float(query) + 1.2)
+    ax.set_xlabel(f"key x_i (query x = {float(query):g}, dotted)")
+    ax.set_ylabel("weight")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    d2l.plt.show()
+
 
 def keys_for_mass(weights, mass=0.9):
     """Per row of `weights` (rows, keys): how many of the largest weights reach `mass`."""

@@ -121,7 +121,7 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
       f"last row {top[-1]:.3f}")
 
 # %% [markdown]
-# 亮带沿对角线，但又宽又淡：中间的查询，最大的权重只有约 5%。两端的查询只有一侧有近邻，最大权重大一些。
+# 亮带沿对角线，但又宽又淡：中间的查询，最大的权重只有约 5%；两端只有一侧有近邻，大一些。
 #
 # ## 带参数注意力汇聚：锐度 $w$
 #
@@ -132,20 +132,10 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
 # 对比 $\exp\big(-u^2 / (2\sigma^2)\big)$：$w = 1/\sigma$ 是核宽度的倒数，我们叫它**锐度**（sharpness）。
 # $w$ 越大，查询只看越近的键。
 #
-# 训练时（下文的留一法）每个查询各有一行键和值，所以 `keys`、`values` 都是 $(n_q, n_k)$ 的矩阵，每行做一次加权和。
-# 书中用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm` 一次算完；它就是逐行的加权和：
-
-# %%
-weight_rows = attention_weights.unsqueeze(1)  # (50, 1, 50)：每个查询的权重是一行
-value_cols = y_train.repeat(n_test, 1).unsqueeze(2)  # (50, 50, 1)：每个查询的值是一列
-pooled = torch.bmm(weight_rows, value_cols)  # 每个查询一次 (1, 50) x (50, 1)
-weighted_sum = (attention_weights * y_train.repeat(n_test, 1)).sum(-1)  # 逐元素乘，按行求和
-print(tuple(weight_rows.shape), "bmm", tuple(value_cols.shape), "->", tuple(pooled.shape),
-      f"; max |bmm - weighted sum| = {(pooled[:, 0, 0] - weighted_sum).abs().max():.5f}")
-
-
-# %% [markdown]
-# 检查值的形状之后，模型就是三步：分数、softmax、`bmm`。
+# 训练时（下文的留一法）每个查询的键和值各不相同，所以 `keys`、`values` 是 $(n_q, n_k)$ 的矩阵，第 $q$ 行属于第 $q$ 个查询。
+# 书中用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm` 逐行加权：它对 $n$ 对矩阵各乘一次，
+# $(n, a, b) \times (n, b, c) \to (n, a, c)$；这里 $a = c = 1$，每个查询的一行权重 $(1, n_k)$ 乘它自己的一列值 $(n_k, 1)$。
+# 模型就是三步：分数、softmax、`bmm`。
 
 # %%
 #@save
@@ -187,16 +177,19 @@ assert torch.allclose(y_hat_w1, y_hat_np, atol=1e-6)
 assert torch.allclose(y_hat_w0, y_hat_avg, atol=1e-5)
 
 # %% [markdown]
-# ### 锐度就是温度的倒数
+# ### $w^2$ 就是温度的倒数
 #
 # 两个键到查询的距离为 $d_1 < d_2$ 时，权重之比
 #
 # $$\frac{\alpha_1}{\alpha_2} = \exp\left(\frac{w^2}{2}\,(d_2^2 - d_1^2)\right)$$
 #
-# 随 $w^2$ 指数增长：$w^2$ 就是 10.1 节温度的倒数（$\tau = 1/w^2$）。
-# 对三个 $w$ 算测试误差和查询 $x = 2.5$ 的权重；图中上排是这些权重，下排是预测曲线：
+# 随 $w^2$ 指数增长：$w^2$ 就是 10.1 节温度的倒数，$\tau = 1/w^2$（下面第一行输出验证）。
+# 10.3 节的 $1/\sqrt{d}$ 起的正是 $w^2$ 的作用。对三个 $w$ 算测试误差和查询 $x = 2.5$ 的权重；图中上排是这些权重，下排是预测曲线：
 
 # %%
+d = 2.5 - x_train  # 查询 2.5 到各个键的距离
+print(f"max |softmax(-(d w)^2 / 2) - softmax((-d^2 / 2) / tau)| at w = 4, tau = 1/16: "
+      f"{(torch.softmax(-(d * 4) ** 2 / 2, 0) - torch.softmax(-d**2 / 2 / (1 / 16), 0)).abs().max():.1e}")
 w_mse, w_alpha = {}, {}
 with torch.no_grad():
     for w in (1.0, 4.0, 16.0):
@@ -231,15 +224,19 @@ assert w_alpha[16.0].sort(descending=True).values[:4].sum() > 0.9
 #
 # $$L(w) = \tfrac{1}{2} \sum_{i=1}^{n} \big(\hat y_{-i}(w) - y_i\big)^2 .$$
 #
-# 这就是留一**交叉验证**（cross-validation），统计学里选核宽度（bandwidth selection）的经典做法。
-# 看一个训练点（第 25 个）的权重，含自己与留一：
+# 这就是留一**交叉验证**（cross-validation），选核宽度的经典做法。
+# 留一的键每行不同：第 $i$ 行缺的正是 $x_i$。先用 `bmm` 在这些键上汇聚，再看训练点 $x_{25}$（从 0 数起）的权重，含自己与留一：
 
 # %%
 off_diagonal = ~torch.eye(n_train, dtype=torch.bool)  # 对角线为 False：去掉“自己”
 train_keys = x_train.repeat(n_train, 1)[off_diagonal].reshape(n_train, n_train - 1)
 train_values = y_train.repeat(n_train, 1)[off_diagonal].reshape(n_train, n_train - 1)
 self_keys, self_values = x_train.repeat(n_train, 1), y_train.repeat(n_train, 1)  # 含自己
-print("leave-one-out keys:", tuple(train_keys.shape), " values:", tuple(train_values.shape))
+print("first 3 keys of rows 0 and 1:", [[round(v, 2) for v in r[:3].tolist()] for r in train_keys[:2]])
+loo_w4 = torch.softmax(-((x_train.unsqueeze(1) - train_keys) * 4) ** 2 / 2, dim=1)  # (50, 49)，w = 4
+pooled = torch.bmm(loo_w4.unsqueeze(1), train_values.unsqueeze(2))  # 每个查询用自己那一行键和值
+print(tuple(loo_w4.unsqueeze(1).shape), "bmm", tuple(train_values.unsqueeze(2).shape), "->", tuple(pooled.shape),
+      f"; max |bmm - row-wise sum| = {(pooled.reshape(-1) - (loo_w4 * train_values).sum(1)).abs().max():.1e}")
 alpha_self, alpha_loo = {}, {}
 with torch.no_grad():
     for w in (4.0, 16.0):
@@ -263,8 +260,8 @@ assert (alpha_loo[16.0].diagonal() == 0).all()
 assert 0.1 < alpha_self[4.0].diagonal().mean() < 0.2 < 0.4 < alpha_self[16.0].diagonal().mean()
 
 # %% [markdown]
-# 灰柱：含自己时，每个训练点给自己的权重都是全行最大（50 行中 50 行），$w = 16$ 时第 25 个点给自己 0.63。
-# 蓝柱：留一后“自己”那一格为 0，权重分给两侧的邻居，$y_i$ 只能靠邻居来预测。
+# 灰柱：含自己时，每个训练点给自己的权重都是全行最大（50 行中 50 行），$w = 16$ 时 $x_{25}$ 给自己 0.63。
+# 蓝柱：留一后“自己”那一格为 0，权重全落在邻居上（$w = 16$ 时几乎都在左边两个最近的键上），$y_i$ 只能靠邻居来预测。
 #
 # ### 留一损失的最低点
 #
@@ -301,40 +298,41 @@ assert max(loo[3.0], loo[6.0]) < 1.06 * min(curves["loo"]) < 1.06 * 1.1 * min(cu
 # %% [markdown]
 # * 灰线一路下降（$w = 200$ 时几乎为 0）：用它训练，$w$ 会无限增大。
 # * 蓝线（留一）和红线（测试）的最低点很近。蓝线高出约 0.3，因为它对照的 $y_i$ 带噪声（噪声均方 0.315）。
-# * 蓝线的谷底很平：$w = 3$ 和 $w = 6$ 只比最低点高几个百分点，换一组数据，最低点会在这片平地上移动（练习 3）；
-#   过宽的 $w = 1$ 和过窄的 $w = 16$ 都明显更高。
+# * 蓝线的谷底很平：$w = 3$ 和 $w = 6$ 只比最低点高几个百分点，换一组数据，最低点会在这片平地上移动（练习 3）。
 #
 # ### 按书中的设置训练
 #
 # 书中对 $L(w)$（50 个样本**求和**）用 SGD，学习率 0.5，5 轮，每轮用全部样本：
 
 # %%
-def train_nw(num_epochs, lr=0.5, reduce=torch.sum):
+def train_nw(num_epochs, lr=0.5):
     torch.manual_seed(0)
     net = NWKernelRegression()
     trainer = torch.optim.SGD(net.parameters(), lr=lr)
     w_history, losses = [net.w.item()], []
-    for epoch in range(num_epochs + 1):
-        l = reduce((net(x_train, train_keys, train_values) - y_train) ** 2 / 2)
-        losses.append(l.item())  # loss after `epoch` epochs
-        if epoch < num_epochs:
-            trainer.zero_grad()
-            l.backward()
-            trainer.step()
-            w_history.append(net.w.item())
+    for _ in range(num_epochs):
+        trainer.zero_grad()
+        l = ((net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum()  # L(w)
+        l.backward()
+        trainer.step()
+        losses.append(l.item())  # 这一步之前的损失
+        w_history.append(net.w.item())
     return net, w_history, losses
 
 
 net, w_history, losses = train_nw(5)
 w_learned = net.w.item()
-print("loss after 0, 1, ..., 5 epochs:", [round(v, 2) for v in losses])
-print("w after 0, 1, ..., 5 epochs:   ", [round(v, 2) for v in w_history])
+print("loss in epochs 1, ..., 5:", [round(v, 2) for v in losses])
+print("w after 0, 1, ..., 5 epochs:", [round(v, 2) for v in w_history])
+_, w_history_long, _ = train_nw(100)
 with torch.no_grad():
     y_hat_trained = net(x_test, test_keys, test_values)
-print(f"test MSE: trained w = {w_learned:.2f} {test_mse(y_hat_trained):.3f}, w = 4 {w_mse[4.0]:.3f}")
-d2l.plt.figure(figsize=(3.5, 2.5))
-plot_kernel_reg(y_hat_trained, title=f"trained 5 epochs, w = {w_learned:.2f}")
-d2l.plt.show()
+    y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
+near = next(e for e, w in enumerate(w_history_long) if abs(w - w_loo_best) < 0.1)
+print(f"test MSE: 5 epochs (w = {w_learned:.2f}) {test_mse(y_hat_trained):.3f}, "
+      f"100 epochs (w = {w_history_long[-1]:.2f}) {test_mse(y_hat_long):.3f}, w = 4 {w_mse[4.0]:.3f}; "
+      f"within 0.1 of {w_loo_best:.2f} after {near} epochs")
+nw.plot_sgd_on_loo(ws, curves["loo"], {"book (summed loss)": w_history_long})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert losses[-1] < 0.5 * losses[0] and losses == sorted(losses, reverse=True)
@@ -343,42 +341,45 @@ assert all(0 < a - b < 0.2 for a, b in zip(w_history[1:], w_history[2:]))  # the
 assert 8 < w_learned < 9
 assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
 assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
-check_net = NWKernelRegression(w=w_history[0])  # the first step: lr 0.5 times a summed gradient
-((check_net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
-assert abs(w_history[1] - w_history[0] + 0.5 * check_net.w.grad.item()) < 1e-4
-
-# %% [markdown]
-# 损失降了三分之二，但 $w$ 第一步就从 0.5 跳到 8.7，越过留一最低点（4），之后每轮只回落约 0.1，测试误差比 $w = 4$ 高。
-# 把这些步画在留一曲线上，再训练 100 轮，并与**平均**损失（梯度小 50 倍）训练 200 轮对比；打印的是各处的梯度：
-
-# %%
-_, w_history_long, _ = train_nw(100)
-_, w_history_mean, _ = train_nw(200, reduce=torch.mean)
-nw.plot_sgd_on_loo(ws, curves["loo"], {"book (summed loss)": w_history_long,
-                                        "mean loss": w_history_mean})
-for w in (w_history[0], w_loo_best, w_history[1]):  # 求和损失 L(w) 的梯度，SGD 每步走 -0.5 * dL/dw
-    net_g = NWKernelRegression(w=w)
-    ((net_g(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
-    print(f"dL/dw at w = {w:.2f}: {net_g.w.grad.item():+.2f}")
-with torch.no_grad():
-    y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
-near = next(e for e, w in enumerate(w_history_long) if abs(w - w_loo_best) < 0.1)
-print(f"summed loss: w = {w_history_long[5]:.2f} after 5 epochs, within 0.1 of {w_loo_best:.2f} after {near}, "
-      f"{w_history_long[-1]:.2f} after 100 (test MSE {test_mse(y_hat_long):.3f})")
-print(f"mean loss: w = {w_history_mean[-1]:.2f} after 200 epochs")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert w_history_long[:6] == w_history  # the long run starts as the book's
-assert w_history[1] > 2 * w_loo_best  # the first step jumps far past the minimum ...
 assert abs(w_history_long[-1] - w_loo_best) < 0.5  # ... and 100 epochs find it
 assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
-assert w_history_mean == sorted(w_history_mean) and w_history_mean[-1] < w_loo_best - 0.2  # climbs, never past
 
 # %% [markdown]
-# 在 $w = 0.5$ 处坡很陡（$dL/dw = -16.4$），一步走 $0.5 \times 16.4 \approx 8.2$，落到 8.7；那里坡很平（$+0.18$），
-# 每步只回 0.09，第 46 轮才回到谷底（$w = 4$ 处梯度 $+0.02$）附近。平均损失从左边爬下来，不越过，但 200 轮只到 3.60。
-# 可学习的 $w$ 能找到偏差与方差的平衡点，前提是优化做到底。
+# 第一步 $w$ 从 0.5 跳到 8.7，远远越过留一最低点 4。那里的坡很平，每轮只回落约 0.1，5 轮后测试误差仍比 $w = 4$ 高。
+# 第 46 轮才回到谷底附近，100 轮后测试误差与 $w = 4$ 相同：可学的 $w$ 能找到平衡点，前提是优化做到底。
+
+# %% [markdown]
+# <details><summary>深入一步：为什么一步跳过头，换成平均损失又如何</summary>
 #
+# 求和损失 $L(w)$ 的梯度：$w = 0.5$ 处 $-16.4$，一步走 $0.5 \times 16.4 \approx 8.2$，落到 8.7；
+# 那里只有 $+0.18$，每步回 $0.09$；谷底 $w = 4$ 处 $+0.02$，所以要 46 轮。
+# 改用**平均**损失（梯度小 50 倍），$w$ 从左边爬下来、不越过，但 200 轮只到 3.60。这些数由下面折叠的检查单元算出。
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+grads = {}
+for w_at in (w_history[0], w_loo_best, w_history[1]):  # gradients of the summed loss L(w)
+    net_g = NWKernelRegression(w=w_at)
+    ((net_g(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
+    grads[round(w_at, 2)] = round(net_g.w.grad.item(), 2)
+g0, g_best, g1 = grads.values()
+assert abs(g0 + 16.4) < 0.05 and abs(g_best - 0.02) < 0.01 and abs(g1 - 0.18) < 0.01, grads
+assert abs(w_history[0] - 0.5) < 0.01 and abs(w_history[1] - 8.7) < 0.01
+torch.manual_seed(0)
+net_mean = NWKernelRegression()
+trainer_mean = torch.optim.SGD(net_mean.parameters(), lr=0.5)
+w_mean = [net_mean.w.item()]
+for _ in range(200):
+    trainer_mean.zero_grad()
+    ((net_mean(x_train, train_keys, train_values) - y_train) ** 2 / 2).mean().backward()
+    trainer_mean.step()
+    w_mean.append(net_mean.w.item())
+assert w_mean == sorted(w_mean) and abs(w_mean[-1] - 3.60) < 0.005, w_mean[-1]
+assert near == 46
+
+# %% [markdown]
 # 训练改变的是注意力有多集中：每个查询凑够 90% 的权重要几个键？对全部测试查询取平均：
 
 # %%
@@ -409,9 +410,8 @@ for label, w in heat_ws.items():  # the figure's titles count the same keys
 #
 # ### 动手试试：查询和锐度
 #
-# 菜单选 $w$（0 是平均汇聚，4 是留一最优，8.33 是训练 5 轮后），滑块拖动查询 $x$。
-# 左：预测曲线，菱形在当前查询处；中：这个查询给各个键的权重（平方根纵轴）；
-# 右：这个查询的预测随 $w$ 的变化（品红虚线），蓝线是真实值 $f(x)$，菱形是当前的 $w$。
+# 菜单选 $w$，滑块拖动查询 $x$。
+# 左：预测曲线；中：这个查询给各个键的权重（平方根纵轴）；右：这个查询的预测随 $w$ 的变化，蓝线是真实值 $f(x)$。
 #
 # **先猜，再拖**：(1) 把查询拖到 $x = 0$：权重是什么形状？预测高于还是低于 $f(0) = 0$？右图里有没有哪个 $w$ 能把它拉到 0？
 # (2) 选 $w = 0$ 再拖查询，权重还动吗？(3) 在 $x = 2.5$ 依次选 1、4、16：小丘怎样变？右图的虚线在哪里穿过真实值？
@@ -433,15 +433,17 @@ for w, peak, keys in ((1.0, 0.040, 33), (4.0, 0.145, 8), (16.0, 0.385, 4)):
 ex_curves = nw.query_curves(x_train, y_train, [0.25 * i for i in range(65)], [0.0, 2.5], f=f)
 ex_pred = {(r["q"], r["sharpness"]): r["y"] for r in ex_curves if r["series"] == "prediction"}
 low = min((y, w) for (q, w), y in ex_pred.items() if q == 0.0)
+assert abs(max(y for (q, w), y in ex_pred.items() if q == 0.0) - ex_pred[(0.0, 0.5)]) < 1e-9
+assert abs(ex_pred[(0.0, 0.5)] - 2.55) < 0.01  # the small rise before the fall
 assert abs(low[0] - 0.65) < 0.005 and low[1] == 6.0 and abs(ex_pred[(0.0, 16.0)] - 0.81) < 0.005
 assert abs(y_train[0] - 0.92) < 0.005  # the nearest key to x = 0 has value 0.92
 assert ex_pred[(2.5, 4.0)] < f(torch.tensor(2.5)) < ex_pred[(2.5, 4.5)] and abs(ex_pred[(2.5, 16.0)] - 3.51) < 0.005
 
-# %% [markdown] jupyter={"source_hidden": true}
+# %% [markdown]
 # <details><summary>猜完再展开：这一次运行里看到的</summary>
 #
 # 1. $x = 0$、$w = 1$：小丘只剩右半边（所有键都在查询右侧），预测 2.18，比 $f(0) = 0.00$ **偏高**。
-#    右图：$w$ 增大，预测降到 0.65（$w = 6$）后又回升，$w = 16$ 时 0.81，趋向最近那个键的值 0.92。
+#    右图：$w$ 从 0 增大，预测先从 2.43 略升（$w \approx 0.5$ 时约 2.55），再降到 0.65（$w = 6$），之后回升，$w = 16$ 时 0.81，趋向最近那个键的值 0.92。
 #    没有哪个 $w$ 能到 0：边界上的查询只能向内“借”值。
 # 2. $w = 0$ 时权重处处是 $1/50 = 0.02$，预测都是 2.43，右图的虚线也都从 2.43 出发：没有比较，就没有注意力。
 # 3. $x = 2.5$ 依次选 1、4、16：最大权重 0.040、0.145、0.385，90% 的权重在 33、8、4 个键上。
@@ -452,7 +454,30 @@ assert ex_pred[(2.5, 4.0)] < f(torch.tensor(2.5)) < ex_pred[(2.5, 4.5)] and abs(
 # %% [markdown]
 # ## 从一个 $w$ 到 10.3 节的注意力
 #
-# 对 $d$ 维的查询 $\mathbf{q}$ 和键 $\mathbf{k}$，把平方展开：
+# 核就是打分函数（scoring function）：换核只是换 softmax 之前的分数。三种核取同样的标准差 0.25（$w = 4$ 的高斯核），
+# 在查询 $x = 2.5$ 上比较：
+
+# %%
+dist = x_test.unsqueeze(1) - x_train.unsqueeze(0)  # (n_test, n_train)
+sigma = 0.25  # 三种核的标准差都是 0.25
+kernel_scores = {"Gaussian": -(dist / sigma) ** 2 / 2,  # 即 w = 4
+                 "Laplace": -dist.abs() * 2**0.5 / sigma,  # exp(-|u|/b) 的标准差是 sqrt(2) b
+                 "boxcar": torch.where(dist.abs() <= 3**0.5 * sigma, 0.0, -torch.inf)}  # 窗口外分数为负无穷
+kernel_weights = {name: torch.softmax(sc, dim=1) for name, sc in kernel_scores.items()}
+kernel_mse = {name: test_mse(a @ y_train) for name, a in kernel_weights.items()}
+print("test MSE:", {name: round(e, 3) for name, e in kernel_mse.items()})
+nw.plot_kernel_shapes(x_train, kernel_weights, x_test[25], row=25, test_mse=kernel_mse)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert abs(x_test[25] - 2.5) < 1e-6 and abs(kernel_mse["Gaussian"] - w_mse[4.0]) < 1e-6
+assert max(kernel_mse.values()) < 1.25 * min(kernel_mse.values()) < 0.5 * w_mse[1.0]
+
+# %% [markdown]
+# 形状不同：拉普拉斯核的峰最尖，矩形核在窗口内等权、窗口外恰为 0。
+# 测试误差却相差不到四分之一，远小于 $w = 1$ 与 $w = 4$ 之差：决定误差的主要是宽度，不是形状（练习 4、5）。
+# 10.3 节把分数换成点积和加性打分；高斯核本身离点积并不远：
+#
+# 对 $d$ 维的 $\mathbf{q}$ 和 $\mathbf{k}$，展开平方：
 #
 # $$-\tfrac{1}{2}\|\mathbf{q} - \mathbf{k}\|^2 = \mathbf{q}^\top \mathbf{k} - \tfrac{1}{2}\|\mathbf{k}\|^2 - \tfrac{1}{2}\|\mathbf{q}\|^2 .$$
 #
@@ -479,10 +504,9 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 
 # %% [markdown]
 # 第一行只差舍入：展开式成立。第二行：键的长度不同，偏置不能丢。第三行：键的长度相同，偏置也在 softmax 里约掉，只剩点积。
-# 本节的 $x_i$ 长度各异，偏置一直都在；乘上 $w^2$，点积就带上了温度。10.3 节把点积除以 $\sqrt{d}$：
-# 同样是在 softmax 前缩放分数，只是那个数由维度 $d$ 决定，不学习。
-# 一个标量 $w$ 只能调“看多宽”，不能改“看什么”。后面几节补上两件事：查询和键是 $d$ 维向量（10.3 节的点积注意力），
-# 并先用可学习的矩阵 $\mathbf{W}_q, \mathbf{W}_k$ 变换再比较（加性注意力、多头注意力）。
+# 本节的 $x_i$ 长度各异，偏置一直都在。
+# 一个标量 $w$ 只能调“看多宽”，不能改“看什么”：后面几节让查询和键成为 $d$ 维向量（点积注意力），
+# 并先用可学习的矩阵 $\mathbf{W}_q, \mathbf{W}_k$ 变换再比较（加性、多头注意力）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -492,17 +516,17 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 # * 书中在 `forward` 里把查询 `repeat_interleave` 成与键同形；这里用广播 `queries.reshape(-1, 1) - keys`，
 #   并在入口用一行检查值的形状，不对时抛出说明形状的 `ValueError`。
 # * 书中的损失写成 `nn.MSELoss(reduction='none')` 再除以 2 求和；这里直接写出 $\frac{1}{2}(\hat y_i - y_i)^2$ 再求和，数值相同。
-# * 书中用 `d2l.Animator` 画每轮的损失；这里打印每轮之后的损失和 $w$，再把每步画在留一曲线上。
-# * 书中还提到非参数估计的**一致性**（consistency）：数据足够多时收敛到最优结果，前提是核宽度随 $n$ 增大而变窄（练习 1）。
+# * 书中用 `d2l.Animator` 画每轮的损失；这里打印每轮的损失和 $w$，再把每步画在留一曲线上。
+# * 书中说数据足够多时这个模型会收敛到最优结果；这对应统计学的**一致性**（consistency），它要求核宽度随 $n$ 增大而变窄（这一条件是这里补充的，见练习 1）。
 #
 # </details>
 #
 # ## 小结
 #
 # * Nadaraya-Watson 核回归就是注意力汇聚：查询是新输入，键和值是训练样本，权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax。
-# * 锐度 $w = 1/\sigma$ 是逆温度，在偏差与方差之间取舍。
-# * 训练 $w$ 要留一（交叉验证）；这组数据上留一损失的最低点与测试误差的很近，但谷底平坦，要优化到底才到得了。
-# * 高斯核的分数是点积加键的偏置；键长度相同时只剩点积。
+# * 锐度 $w = 1/\sigma$ 调节核的宽窄，$w^2 = 1/\tau$ 是逆温度；它在偏差与方差之间取舍。
+# * 训练 $w$ 要留一（交叉验证）；留一损失的最低点与测试误差的很近，但谷底平坦，要优化到底。
+# * 核是打分函数：宽度相同时，换形状对误差影响小。高斯核的分数是点积加键的偏置。
 #
 # ## 练习
 #
