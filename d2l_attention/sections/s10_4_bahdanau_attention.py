@@ -12,7 +12,7 @@ from .s10_3_attention_scoring import AdditiveAttention
 __all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'BiSeq2SeqEncoder']
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:82
+# %% notebooks/py/10.4-bahdanau-attention.py:83
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -60,7 +60,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:191
+# %% notebooks/py/10.4-bahdanau-attention.py:192
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).

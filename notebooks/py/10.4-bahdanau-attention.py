@@ -52,7 +52,7 @@ from d2l_attention.explore import bahdanau_attention
 #
 # 初始状态 $\mathbf{s}_0$ 是编码器的最终隐状态。查询依赖上一步的状态，所以解码器只能一步一步地算。
 #
-# 先用数字走一遍一步：$T=4$ 个二维的 $\mathbf{h}_t$，一个查询 $\mathbf{s}$，评分 → softmax → 加权和。
+# 先用数字走一遍：$T=4$ 个二维的 $\mathbf{h}_t$，一个查询 $\mathbf{s}$。
 
 # %%
 torch.manual_seed(0)
@@ -71,7 +71,8 @@ print("context c_t'    :", " + ".join(f"{a:.3f}*{tuple(v)}" for a, v in
 print(f"max |c - AdditiveAttention(s, h, h)| = {(c - attention(s, h, h)).abs().max():.1e}")
 
 # %% [markdown]
-# 分数最高的位置拿到最大的权重，$\mathbf{c}_{t'}$ 就主要是那个 $\mathbf{h}_t$；10.3 节的 `AdditiveAttention` 一次做完这三步。
+# 分数最高的 $\mathbf{h}_4$ 拿到最大的权重 0.278。但参数是随机的，四个分数相差不到 0.22，softmax 后权重接近均匀，$\mathbf{c}_{t'}$ 接近四个 $\mathbf{h}_t$ 的平均 $(0.25, 0.625)$。
+# 训练好的模型把分数拉开，权重集中在少数位置上（下文的热图）。`AdditiveAttention` 一次做完这三步。
 #
 # ## 实现
 #
@@ -88,8 +89,7 @@ class AttentionDecoder(d2l.Decoder):
 
 
 # %% [markdown]
-# 解码器的状态有三项：编码器各步的输出（键和值，转成批量在前）、GRU 的隐状态和源序列的有效长度。
-# `forward` 每一步取最后一层的隐状态当查询，调用一次 `self.attention`：
+# 解码器的状态有三项：编码器各步的输出（键和值）、GRU 的隐状态和源序列的有效长度。`forward` 每一步取最后一层的隐状态当查询：
 
 # %%
 #@save
@@ -162,7 +162,8 @@ assert decoder.attention_weights[0][3, 0].tolist() == [1.0] + [0.0] * 6
 # %% [markdown]
 # ## 书中的实验
 #
-# 书中在 fra-eng 的前 600 个句子对上训练 250 轮，超参数如下：
+# 书中在 fra-eng 的前 600 个句子对上训练 250 轮，超参数如下。
+# `train_seq2seq` 打印的损失（同书中）是每个词元的交叉熵除以 `num_steps`（这里 10）：`loss 0.019` 即每个词元约 0.19 奈特。
 
 # %%
 torch.set_num_threads(1)  # tensors this small train fastest on one thread
@@ -228,8 +229,8 @@ assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 assert bleus[2] < 1 and translations[2].startswith("il est ") and "calme" not in translations[2]
 
 # %% [markdown]
-# 训练集里有的三句逐字译对，不在训练集里的 `he's calm .` 译错了形容词（BLEU 用 9.7 节的 `d2l.bleu`，$k=2$）。
-# 这些英语句子只有 2–4 个词元，看不出注意力是否在“找词”。下面换一个句子更长、词序会变、正确对齐已知的任务。
+# 三句逐字译对，`he's calm .` 译错了形容词（BLEU 用 9.7 节的 `d2l.bleu`，$k=2$）。
+# 这些句子只有 2–4 个词元，看不出注意力是否在“找词”。
 #
 # ## 一个知道答案的翻译任务
 #
@@ -271,7 +272,7 @@ for src, tgt, align in (reorder_pair(random.Random(4)), reorder_pair(random.Rand
     print(" ".join(src), "->", " ".join(tgt), "| align", align)
 
 # %% [markdown]
-# 训练集是 `random.Random(0)` 抽出的 2000 个句子对，测试集是 `random.Random(1)` 抽出的 300 个（词表和批量由 `align_config.data()` 建好）：
+# 训练集是 `random.Random(0)` 抽出的 2000 个句子对，测试集是 `random.Random(1)` 抽出的 300 个：
 
 # %%
 align_config = bahdanau_attention.AlignmentConfig(
@@ -294,8 +295,7 @@ assert [reorder_pair(rng) for _ in range(2000)] == bahdanau_attention.reorder_pa
 # ## 注意力在看哪里
 #
 # 单向 GRU 的 $\mathbf{h}_t$ 只读过前 $t$ 个词。Bahdanau 等人用的是双向 RNN（bidirectional RNN）：
-# $\mathbf{h}_t$ 拼接从左读到 $t$ 和从右读到 $t$ 的两个隐状态。每个方向 $h/2$ 个单元，拼起来仍是 $h$ 维，解码器不用改；
-# 解码器的初始状态把每层两个方向的最终状态拼起来：
+# $\mathbf{h}_t$ 拼接从左读到 $t$ 和从右读到 $t$ 的两个隐状态。每个方向 $h/2$ 个单元，拼起来仍是 $h$ 维（初始状态同样拼接），解码器不用改：
 
 # %%
 #@save
@@ -360,12 +360,12 @@ assert min(r["exact"] for r in evals.values()) >= 0.95
 assert all(out == example[1] for _, _, out in panels)  # both drawn sentences are exact
 
 # %% [markdown]
-# 两个模型都逐字译对了全部测试句子。两张图的深色格子都沿对角线排成一条带，跟着译文在源句子上移动；形容词那几行常常跳回左边的形容词（4 处里单向有 3 处、双向有 2 处正落在黑框里）。
-# 两者的差别在带子偏向哪一边。左图（单向编码器）实词那些行的最大权重都在黑框上或它右边，例如第一个 `aime` 落在它右边两个词的 `white` 上。
-# 右图（双向编码器）里不少名词行落在黑框左边一个词：`oiseau` 看 `grey`，`garçon` 看 `white`；第一个 `aime` 正落在 `likes` 上。
+# 这次运行的图里，深色格子沿对角线排成一条带，跟着译文在源句子上移动；形容词行常跳回左边的形容词（4 处里单向有 3 处、双向有 2 处落在黑框里）。
+# 左图（单向）实词行的最大权重都在黑框上或它右边；右图（双向）有几个名词行落在黑框左边一个词（`oiseau` 看 `grey`）。
+# `le`、`.` 和 `<eos>` 行常不在黑框上：它们不取决于某一个源词（`the` 总译成 `le`，`.` 和 `<eos>` 只标出句末），训练不会把权重推向黑框，所以下面的统计只数实词。
 #
-# 把 300 个测试句子的实词（名词、形容词、动词）都算上，数最大权重落在哪里：0 是正好落在应翻译的源词上，+1 是它右边一个词。
-# 须线是事先跑好的种子 0–4（`results/alignment.json`，由 `python tools/alignment.py` 生成；五个种子在本页训练要十多分钟）：
+# 对 300 个测试句子的实词（名词、形容词、动词），数最大权重落在哪里：0 是正好落在应翻译的源词上，+1 是它右边一个词。
+# 柱是本页这次运行，须线是事先跑好的种子 0–4 的范围（`results/alignment.json`，由 `python tools/alignment.py` 生成）：
 
 # %% tags=["nbval-ignore-output"]
 sweep_command, sweep = bahdanau_attention.read_results("alignment")
@@ -387,14 +387,15 @@ for r in sweep["runs"]:  # the same over seeds 0-4
                                                                    lambda d: 1 <= d <= 3)
 
 # %% [markdown]
-# 单向编码器（蓝）：最大权重正好落在该翻译的词上的占 0.521，落在它右边 1–3 个词上的占 0.470，落在左边的是 0.000（五个种子里最多 0.002）。
+# 五个种子都成立的是方向：单向编码器（蓝）的最大权重落在词左边 1–3 个词上的比例是 0.00，几乎全在词上或它右边；双向编码器（绿）落在左边 1–3 个词上的有 0.15–0.39。
 # 原因在 $\mathbf{h}_t$ 读过什么：单向 GRU 读完第 $t$ 个词后，这个词的信息还留在 $\mathbf{h}_{t+1}, \mathbf{h}_{t+2}, \ldots$ 里，注意力从其中任何一个都能取到它；
-# $\mathbf{h}_{t-1}$ 却还没读到它。双向编码器（绿）的 $\mathbf{h}_t$ 两边都读过，最大权重就分到了词的两边：左边 0.375，右边 0.151。
-# 正好落在词本身上的比例两者差不多（0.521 对 0.473），但双向在五个种子间稳得多（0.45–0.56，单向 0.14–0.54）。注意力要的是含有这个词信息的位置，不一定是这个词本身。
+# $\mathbf{h}_{t-1}$ 却还没读到它。双向编码器的 $\mathbf{h}_t$ 两边都读过，最大权重就分到词的两边。注意力要的是含有这个词信息的位置，不一定是这个词本身。
+# 正好落在词上的比例随种子变：双向 0.45–0.56，单向 0.14–0.54；这次运行的单向 0.521 在高端，左图的对角线出自一次较好的运行。
+# 本页的种子 0 与扫描里的种子 0 不是同一次运行（换台机器或 CPU 内核，同一种子的结果并不逐位相同）。
 #
 # ## 没有注意力：固定长度的瓶颈
 #
-# 同样的编码器配 9.7 节没有注意力的 `d2l.Seq2SeqDecoder`：每一步的上下文都是编码器最上层最后的隐状态（64 维）。给它多一半的轮数（15 轮）：
+# 同样的编码器配 9.7 节没有注意力的 `d2l.Seq2SeqDecoder`：每一步的上下文都是编码器最上层最后的隐状态（64 维）。它训练 15 轮：
 
 # %%
 plain_net = alignment_model(d2l.Seq2SeqEncoder, d2l.Seq2SeqDecoder)
@@ -433,16 +434,14 @@ for n, span in summary["exact by source length"].items():
         assert span["bahdanau"]["min"] >= 0.9 and span["seq2seq"]["max"] <= 0.1, n
 
 # %% [markdown]
-# 两个模型的编码器完全一样，差别只在解码器能不能回头看各个 $\mathbf{h}_t$。
-# 没有注意力的模型在 1 个分句（6–8 个词）的测试句子上译对 0.66，2 个分句 0.05，3 个分句 0.00；有注意力的模型只训练 10 轮，三组都是 1.00。
+# 没有注意力的模型在 1 个分句（6–8 个词）的测试句子上译对 0.66，2 个分句 0.05，3 个分句 0.00；有注意力的模型三组都是 1.00。
 # 虚线说明这不是推广的问题：在训练过的句子上它也只译对 0.73、0.04、0.00。
-# 它的损失曲线 15 轮后还在降（0.022），所以这里能说的是：在这样的训练量下，一个固定长度的向量装不下长句子，注意力却能逐词找回；
-# 训练更久或加宽隐状态能否追上，本节没有量。
+# 它的损失 0.022 乘回 `num_steps`=25 是每个词元约 0.55 奈特的交叉熵：正确词的几何平均概率只有 $e^{-0.55} \approx 0.58$，长句子很难逐字全对。
+# 曲线 15 轮后还在降，所以只能说：在这样的训练量下，固定长度的向量装不下长句子，注意力却能逐词找回；训练更久或加宽隐状态能否追上，本节没有量。
 #
 # ### 动手试试
 #
-# 选一个测试句子和一个模型：热图是这个模型翻译时每一步的注意力权重（行是它生成的词，黑框是该翻译的源词，颜色标尺同上，鼠标停在格子上看数值），
-# 右边的表列出三个模型生成的词。
+# 选一个测试句子和一个模型：热图是它翻译时每一步的注意力权重（黑框是该翻译的源词，鼠标停在格子上看数值），右边的表列出三个模型生成的词。
 # 它打开在一个两分句的句子和单向编码器上。看三件事：(1) 四个形容词步（第 3、6、11、14 步）和两个动词步（第 7、15 步）的深色格子落在哪里；
 # (2) 换成双向编码器，这些格子怎么移动；(3) 没有注意力的模型在哪些步出错、错成什么样，换成三分句的句子又如何。
 
@@ -454,7 +453,7 @@ bahdanau_attention.explore_models(
     align_src_vocab, align_tgt_vocab, align_config.num_steps)
 
 # %% [markdown]
-# <details><summary>先自己试，再展开：这一次运行里看到的</summary>
+# <details><summary>先自己试，再展开：这次运行里看到的（重跑后的具体格子会不同）</summary>
 #
 # (1) 单向编码器：四个形容词步的最大权重都落在黑框里的形容词上（0.45–0.69）；两个动词步都落在动词右边一个词 `the` 上（0.60、0.65）。
 #
@@ -470,8 +469,8 @@ bahdanau_attention.explore_models(
 # ## 小结
 #
 # * Bahdanau 注意力以解码器上一步的状态为查询、编码器各步的隐状态为键和值，每一步用加性注意力重算上下文变量；查询依赖上一步，所以解码逐步进行。
-# * 在正确对齐已知的任务上，训练好的注意力跟着译文在源句子上移动。单向编码器的 $\mathbf{h}_t$ 只读过前 $t$ 个词，最大权重落在该翻译的词上或它右边；双向编码器（论文的做法）两边都读，最大权重也落到词的两边。
-# * 没有注意力时，整句话挤在一个向量里：在本节的训练量下，句子越长译对的越少，连训练过的长句子也译不对；有注意力的模型在各个长度上都译对。
+# * 在正确对齐已知的任务上，训练好的注意力跟着译文在源句子上移动。单向编码器的最大权重几乎都落在该翻译的词上或它右边（五个种子都是）；双向编码器（论文的做法）两边都读，也落到词的左边。
+# * 没有注意力时，整句话挤在一个向量里：在本节的训练量下，句子越长译对的越少，连训练过的长句子也译不对。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -482,7 +481,7 @@ bahdanau_attention.explore_models(
 #   各省多少时间见 `results/speedups.json`（`python tools/book.py bench --speedups`）。
 # * `predict_seq2seq` 把句子送到模型参数所在的设备上；`d2l.preprocess_nmt` 还统一了弯撇号、法语引号和细空格。
 # * 9.7 节的 `d2l.Seq2SeqDecoder` 每步的上下文都是编码器最后一层的最终隐状态；书中的版本在逐步预测时改用解码器自己最新的状态。
-# * 书中的热图只标位置编号；这里标出词元。fra-eng 上有无注意力的 BLEU 比较见 `results/heldout.json`（`python tools/book.py bench --heldout`）。
+# * 书中最后画 fra-eng 上 `i'm home .` 的注意力热图；这里不画它，热图都画在有正确对齐可对照的合成任务上，并标出词元。fra-eng 上有无注意力的 BLEU 比较见 `results/heldout.json`（`python tools/book.py bench --heldout`）。
 #
 # </details>
 
@@ -562,7 +561,7 @@ assert ex1_loss < 1.5, "after 10 epochs the LSTM model should have learned somet
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：循环层从 15744 个参数变成 20992 个，正好 $4/3$ 倍：每个门有同样形状的一组 $\mathbf{W}_x$、$\mathbf{W}_h$ 和偏置，
 # GRU 有 3 组（重置门、更新门、候选隐状态），LSTM 有 4 组（输入门、遗忘门、输出门、候选记忆元）。
-# 10 轮后（种子 0）LSTM 的损失 0.237，GRU 0.201：参数多了三分之一，在这么短的训练里却没有学得更快。这只是一个种子的训练损失。
+# 10 轮后（种子 0）LSTM 的损失 0.237，GRU 0.201（乘回 `num_steps`=10，每个词元 2.37 对 2.01 奈特）：参数多了三分之一，在这么短的训练里没有学得更快。这只是一个种子的训练损失。
 
 # %% [markdown]
 # ### 练习 2
@@ -662,7 +661,7 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # 参考答案：点积注意力没有参数（加性的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$ 共 $2 \times 32 \times 32 + 32 = 2080$ 个），每步只做一次批量矩阵乘法。
 # `FlopCounterMode` 只数矩阵乘法一类的运算（加法、$\tanh$、softmax 不计），比值 0.754 说明点积省掉了约四分之一的矩阵乘法：
 # 正文的解码器每一步都对全部键重算 $\mathbf{W}_k\mathbf{h}_t$（见练习 4），加性注意力的代价随之变大。交替计时的比值是 0.95（这次存下的运行：加性 267 ms、点积 253 ms，5 次的中位数，波动没有量）：
-# 比 FLOPs 的比值更接近 1，因为 GRU、Python 循环和不计入 FLOPs 的逐元素运算两者一样。10 轮后的损失接近（0.201 对 0.210），换成点积没有让学习变慢。
+# 比 FLOPs 的比值更接近 1。时间花在哪里这里没有剖析；可能的原因是两者相同的部分（GRU、Python 循环、不计入 FLOPs 的逐元素运算）占了大头。10 轮后的损失相近（0.201 对 0.210，即每个词元 2.01 对 2.10 奈特），只有一个种子，看不出哪个学得快。
 # 点积还要求查询和键维数相同，加性注意力没有这个限制。
 
 # %% [markdown]
@@ -762,6 +761,6 @@ assert len(ex4_net.decoder.init_state(net.encoder(batch[0]), batch[1])) == 4
 assert ex4_diff < 1e-5, "the same computation, only moved out of the loop"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。这次存下的运行里一次前向传播是 24.3 ms 对 23.7 ms（比值 0.98，交替 7 次的中位数，波动没有量）：在 $T=10$、$h=32$ 的小模型上，每步多一次 $\mathbf{W}_k$ 的矩阵乘法几乎不花时间，慢的是逐步的 Python 循环。
+# 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。这次存下的运行里一次前向传播是 24.3 ms 对 23.7 ms（比值 0.98，交替 7 次的中位数，波动没有量）：在 $T=10$、$h=32$ 的小模型上，每步多一次 $\mathbf{W}_k$ 的矩阵乘法只多花约 2% 的时间；其余时间花在哪里，这里没有剖析。
 # 键 $\mathbf{h}_t$ 是编码器的输出，解码开始前就全部已知，整个解码过程中不变；查询 $\mathbf{s}_{t'-1}$ 要等上一步的 GRU 算完才有，
 # 它的投影只能每步现算。（Bahdanau 等人在论文附录 A 里也指出 $\mathbf{U}_a \mathbf{h}_j$ 可以预先算好。）
