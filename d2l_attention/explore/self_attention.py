@@ -181,7 +181,7 @@ def rotation(pos_encoding, num_steps, pairs=(0, 2, 4, 6), positions=range(0, 36,
     of all positions, p_i, p_{i+delta} and M_delta p_i; sliders for i and delta."""
     layers = rotation_states(pos_encoding, num_steps, pairs, positions, offsets)
     d = pos_encoding.num_hiddens
-    sizes = {"circle": 6, "encoding": 18, "p_i": 120, "p_i+delta": 140, "M p_i": 90}
+    sizes = {"circle": 6, "encoding": 18, "p_i": 120, "p_i+delta": 110, "M p_i": 260}
     labels = ["unit circle", f"p_0 … p_{num_steps - 1}", "p_i", "p_(i+δ)", "M_δ p_i"]
     looks = {"color": ["#bbbbbb", "#e45756", "#4c78a8", "#f58518", "#000000"],
              "shape": ["circle", "circle", "circle", "circle", "cross"],
@@ -210,7 +210,8 @@ def rotation(pos_encoding, num_steps, pairs=(0, 2, 4, 6), positions=range(0, 36,
                        height=36, size=10) for m in pairs],
         controls=[ex.Slider("pos", positions, "position i", default=default_pos),
                   ex.Slider("delta", offsets, "offset δ", default=default_delta)],
-        title="An offset δ rotates every (sin, cos) pair by the angle δ·ω_m", columns=len(pairs))
+        title="An offset δ rotates every (sin, cos) pair by δ·ω_m.  blue: p_i, orange: p_(i+δ), "
+              "cross: M_δ p_i, red: all positions", columns=len(pairs))
 
 
 # ----------------------------------------------------------------------------------------------

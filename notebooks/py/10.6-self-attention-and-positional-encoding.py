@@ -132,8 +132,8 @@ assert (Y_causal - Y_other)[:2].abs().max() == 0 and (Y_causal - Y_other)[2].nor
 # %% [markdown]
 # ## 比较卷积神经网络、循环神经网络和自注意力
 #
-# 三种层都把 $n \times d$ 的序列映成同形状的序列。比较**计算复杂度**（乘加次数）、**顺序操作**（sequential operations，必须一个接一个做的步数）
-# 和**最大路径长度**（maximum path length：任一 $\mathbf{x}_s$ 到任一 $\mathbf{y}_t$ 最少经过的层数或步数的最大值；越短越容易学到远距离依赖）。
+# 比较三个量：**计算复杂度**（乘加次数）、**顺序操作**（sequential operations，必须一个接一个做的步数）
+# 和**最大路径长度**（maximum path length：任一 $\mathbf{x}_s$ 到任一 $\mathbf{y}_t$ 最少经过的层数或步数；越短越易学到远距离依赖）。
 #
 # | 层 | 计算复杂度 | 顺序操作 | 最大路径长度 |
 # | --- | --- | --- | --- |
@@ -408,8 +408,8 @@ relative_gap = output_gap / Y_pe.norm(dim=-1)  # dog, bites, man: about 0.13, 0.
 assert (0.07 < relative_gap).all() and (relative_gap < 0.26).all()
 
 # %% [markdown]
-# 右图不再是左图的重排：man 给 dog 的权重从 0.61 变成 0.84；三个词的输出都变了，变化是输出长度（约 5.3）的 8% 到 25%。
-# 层没有训练，这些差别还是随机的，但已不是零：模型有了分出谁咬谁的可能。
+# 右图不再是左图的重排：man 给 dog 的权重从 0.61 变成 0.84；三个词的输出都变了，是输出长度（约 5.3）的 8% 到 25%。
+# 层没有训练，这些差别是随机的，但不再是零。
 #
 # 编码本身：第 6、7 列是 $m = 3$ 对，第 8、9 列是 $m = 4$ 对；同一对的两列相差四分之一周期，$m$ 越大周期越长。
 
@@ -424,8 +424,8 @@ d2l.plt.show()
 # %% [markdown]
 # ### 绝对位置信息
 #
-# 频率沿维度递减，像二进制计数：最低位每次都翻转，越高的位翻转得越慢。热图左半是 16 个正弦列、右半是 16 个余弦列，
-# 各按 $m$ 从左到右频率递减；0 为白、正为红、负为蓝。每半的前几列随位置快速正负交替；$m \ge 10$ 的列在这 60 个位置上几乎不变（正弦近 0，余弦近 1）。
+# 像二进制计数（低位翻转快、高位慢），频率沿维度递减。热图左半是 16 个正弦列、右半是 16 个余弦列，各按 $m$ 频率递减；0 为白。
+# 每半的前几列随位置快速正负交替；$m \ge 10$ 的列在这 60 个位置上几乎不变（正弦近 0，余弦近 1）。
 
 # %%
 self_attention.encoding_heatmap(P[0])  # sin columns | cos columns, each in order m
@@ -476,7 +476,7 @@ assert torch.allclose(P[0].double(), P64, atol=1e-5)
 #
 # 探索器（explorer）把第 $m = 0, 2, 4, 6$ 对列画在单位圆上。起始 $i = 10$、$\delta = 3$：
 # 橙点 $\mathbf{p}_{i+\delta}$ 比蓝点 $\mathbf{p}_i$ 多转 $\delta\omega_m$（3、0.95、0.3、0.095 rad），$\mathbf{M}_\delta\mathbf{p}_i$ 的叉落在橙点上。
-# 拖动 $i$：两点一起移动，夹角不变。把 $\delta$ 拖到 20：$m = 2$ 转了 6.32 rad，两点几乎重合，要几对频率不同的列合起来才分得出。
+# 拖动 $i$：两点一起移动，夹角不变。$\delta = 20$ 时 $m = 2$ 转了 6.32 rad，两点几乎重合：要几对频率不同的列合起来才分得出偏移。
 
 # %%
 self_attention.rotation(pos_encoding, num_steps)
@@ -488,12 +488,12 @@ self_attention.rotation(pos_encoding, num_steps)
 #
 # $$\mathbf{p}_i^\top \mathbf{p}_j = \sum_{m=0}^{d/2-1} \cos\big((i-j)\,\omega_m\big)$$
 #
-# 只依赖距离（在 $i = j$ 处取最大值 $d/2 = 16$），分不出前后，而且**不**随距离单调：
+# 只依赖距离，在 $i = j$ 处最大（$d/2 = 16$），分不出前后，而且**不**随距离单调：
 
 # %%
 gram = P64 @ P64.T  # gram[i, j] = p_i . p_j
 print("p_20 . p_j:", "  ".join(f"j = {j} (distance {abs(j - 20)}): {gram[20, j]:.1f}"
-                                for j in (48, 52, 4, 1)))
+                                for j in (20, 48, 52, 4, 1)))
 
 # %% [markdown]
 # 注意力用的是 $(\mathbf{W}_q\mathbf{p}_i)^\top(\mathbf{W}_k\mathbf{p}_j)$。取 $\mathbf{W}_k = \mathbf{I}$、$\mathbf{W}_q = \mathbf{M}_\delta$，
@@ -588,8 +588,8 @@ d2l.plt.show()
 # 目标等可能是其余 7 个词元中的任一个，最好是输出其中出现最多的那个，猜对的概率是它的次数除以 7。
 # 它在 1000 条测试序列上的平均就是 0.220；模型的 0.223 与它的差在抽样误差（约 0.005）之内。
 #
-# 探索器逐条看，纵轴每行是“位置: 词元 → 输出”。它打开在 none 的测试序列 0：8 个词元各不相同，权重摊在 0.07 到 0.15 之间，
-# 8 个输出碰巧对了 3 个。换成 sinusoidal 或 learned，权重落在反对角线上；拖动测试序列（$-1$ 是平均）再看几条。
+# 探索器逐条看（每行是“位置: 词元 → 输出”），打开在 none 的测试序列 0：8 个词元各不相同，权重摊在 0.07 到 0.15 之间，
+# 8 个输出对了 3 个。换成 sinusoidal 或 learned，权重落在反对角线上；拖动测试序列（$-1$ 是平均）再看几条。
 
 # %%
 self_attention.ablation_explorer(ablation)
