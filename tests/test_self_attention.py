@@ -150,18 +150,24 @@ def test_rotation_states_hold_the_encoding_its_shift_and_the_rotated_point():
 
 def test_score_states_hold_the_softmax_of_the_position_only_scores():
     pe = d2l.PositionalEncoding(8, dropout=0.5)  # dropout: the states must come from eval mode
-    weight_rows, text_rows = sa.score_states(pe, num_positions=10, offsets=(-1, 0, 2))
-    # delta = 2: only the 8 queries whose key i + 2 exists are drawn
-    assert len(weight_rows) == 100 + 100 + 8 * 10 and len(text_rows) == 3
+    weight_rows, random_rows, text_rows = sa.score_states(pe, num_positions=10, offsets=(-3, 0, 2))
+    # delta = 2: only the 8 queries whose key i + 2 exists are drawn; delta = -3: queries 3..9
+    assert len(weight_rows) == 7 * 10 + 100 + 8 * 10 and len(text_rows) == 3
+    assert len(random_rows) == 100 and all("delta" not in r for r in random_rows)
     assert max(int(r["query"]) for r in weight_rows if r["delta"] == 2) == 7
+    assert min(int(r["query"]) for r in weight_rows if r["delta"] == -3) == 3
     P = pe.P[0, :10].double()
-    want = torch.softmax((P @ d2l.rotation_for_offset(2, 8).T) @ P.T, dim=-1)
-    for r in weight_rows:
-        if r["delta"] == 2:
-            assert r["weight"] == pytest.approx(want[r["row"], r["col"]].item(), abs=0.006)
+    for delta in (2, -3):
+        want = torch.softmax((P @ d2l.rotation_for_offset(delta, 8).T) @ P.T, dim=-1)
+        for r in weight_rows:
+            if r["delta"] == delta:
+                assert r["weight"] == pytest.approx(want[int(r["query"]), int(r["key"])].item(),
+                                                    abs=0.006)
     text = {r["delta"]: r["text"] for r in text_rows}
     assert text[0].endswith("[0]") and text[2].endswith("queries 0..7: [2]")
-    assert text[-1].startswith("random W_q")
+    assert text[-3].endswith("queries 3..9: [-3]")
+    # the axis order is 0..n-1 although delta = -3 comes first in `offsets`
+    assert [r["query"] for r in weight_rows[:100:10]] == [str(i) for i in range(10)]
 
 
 def test_saved_for_backward_splits_the_square_attention_weights_from_the_rest():

@@ -181,7 +181,7 @@ def rotation(pos_encoding, num_steps, pairs=(0, 2, 4, 6), positions=range(0, 36,
     of all positions, p_i, p_{i+delta} and M_delta p_i; sliders for i and delta."""
     layers = rotation_states(pos_encoding, num_steps, pairs, positions, offsets)
     d = pos_encoding.num_hiddens
-    sizes = {"circle": 6, "encoding": 18, "p_i": 120, "p_i+delta": 140, "M p_i": 90}
+    sizes = {"circle": 6, "encoding": 18, "p_i": 120, "p_i+delta": 110, "M p_i": 260}
     labels = ["unit circle", f"p_0 … p_{num_steps - 1}", "p_i", "p_(i+δ)", "M_δ p_i"]
     looks = {"color": ["#bbbbbb", "#e45756", "#4c78a8", "#f58518", "#000000"],
              "shape": ["circle", "circle", "circle", "circle", "cross"],
@@ -210,62 +210,74 @@ def rotation(pos_encoding, num_steps, pairs=(0, 2, 4, 6), positions=range(0, 36,
                        height=36, size=10) for m in pairs],
         controls=[ex.Slider("pos", positions, "position i", default=default_pos),
                   ex.Slider("delta", offsets, "offset δ", default=default_delta)],
-        title="An offset δ rotates every (sin, cos) pair by the angle δ·ω_m", columns=len(pairs))
+        title="An offset δ rotates every (sin, cos) pair by δ·ω_m.  blue: p_i, orange: p_(i+δ), "
+              "cross: M_δ p_i, red: all positions", columns=len(pairs))
 
 
 # ----------------------------------------------------------------------------------------------
 # Explorer 2: what the position part of a score looks at
 
 
-def score_states(pos_encoding, num_positions=16, offsets=range(-1, 9), seed=0):
-    """Explorer rows from `pos_encoding` applied to zeros (eval mode), for each delta in
-    `offsets` (delta = -1: a random W_q, entries N(0, 1/d)): "weights", the softmax over keys j
-    of the position-only score (W_q p_i) . p_j (W_k = I, no 1/sqrt(d)) with W_q =
-    d2l.rotation_for_offset(delta), for the queries i < num_positions - max(delta, 0) whose key
+def score_states(pos_encoding, num_positions=16, offsets=range(-8, 9), seed=0):
+    """Explorer rows from `pos_encoding` applied to zeros (eval mode): "weights", for each delta
+    in `offsets`, the softmax over keys j of the position-only score (W_q p_i) . p_j (W_k = I,
+    no 1/sqrt(d)) with W_q = d2l.rotation_for_offset(delta), for the queries i whose key
     i + delta exists (the other rows are left out, so the plot shows only the shifted
-    diagonal); "text": the offsets (best key - i) over those queries."""
+    diagonal); "random", the same for a random W_q (entries N(0, 1/d)) over all queries, rows
+    without a delta; "text": the offsets (best key - i) over the drawn queries, per delta."""
     d = pos_encoding.num_hiddens
     with torch.no_grad():
         P = pos_encoding.eval()(torch.zeros(1, num_positions, d))[0].double()
     torch.manual_seed(seed)
     random_W = torch.randn(d, d, dtype=torch.float64) / math.sqrt(d)
     weight_rows, text_rows, labels = [], [], [str(i) for i in range(num_positions)]
-    for delta in offsets:
-        W = random_W if delta < 0 else d2l.rotation_for_offset(delta, d)
-        valid = num_positions - max(delta, 0)
-        weights = torch.softmax((P[:valid] @ W.T) @ P.T, dim=-1)  # (queries, keys)
+    for delta in sorted(offsets, key=abs):  # delta = 0 first: it fixes the axis order 0..n-1
+        first, stop = max(0, -delta), num_positions - max(delta, 0)
+        W = d2l.rotation_for_offset(delta, d)
+        weights = torch.softmax((P[first:stop] @ W.T) @ P.T, dim=-1)  # (queries, keys)
         state = {"delta": delta}
-        weight_rows += ex.rows(state, weight=weights, row_labels=("query", labels[:valid]),
+        weight_rows += ex.rows(state, weight=weights, row_labels=("query", labels[first:stop]),
                                col_labels=("key", labels), decimals=2)
-        best = (weights.argmax(dim=-1) - torch.arange(valid)).tolist()
-        name = "random W_q" if delta < 0 else f"W_q = M_{delta}"
+        best = (weights.argmax(dim=-1) - torch.arange(first, stop)).tolist()
         text_rows += ex.rows(state, text=[
-            f"{name}: best key minus query, over queries 0..{valid - 1}: {sorted(set(best))}"])
-    return weight_rows, text_rows
+            f"M_{delta}: best key - query over queries {first}..{stop - 1}: "
+            f"{sorted(set(best))}"])
+    weights = torch.softmax((P @ random_W.T) @ P.T, dim=-1)
+    random_rows = ex.rows({}, weight=weights, row_labels=("query", labels),
+                          col_labels=("key", labels), decimals=2)
+    drop = ("row", "col")  # the labels carry the positions; smaller JSON
+    return ([{k: v for k, v in r.items() if k not in drop} for r in weight_rows],
+            [{k: v for k, v in r.items() if k not in drop} for r in random_rows], text_rows)
 
 
-def score_explorer(pos_encoding, num_positions=16, offsets=range(-1, 9), default=3):
-    """Softmax of the position-only scores p_i^T W_q^T p_j as a query x key heatmap; a slider
-    for delta in W_q = M_delta (-1: a random W_q). Rows whose key i + delta does not exist are
-    left blank."""
-    weight_rows, text_rows = score_states(pos_encoding, num_positions, offsets)
+def score_explorer(pos_encoding, num_positions=16, offsets=range(-8, 9), default=3):
+    """Softmax of the position-only scores p_i^T W_q^T p_j as a query x key heatmap: left,
+    W_q = M_delta with a slider for delta (rows whose key i + delta does not exist are left
+    blank); right, a random W_q for comparison."""
+    weight_rows, random_rows, text_rows = score_states(pos_encoding, num_positions, offsets)
     return ex.explorer(
-        ex.heatmap_view(weight_rows, "key", "query", text=False, width=300, height=300,
+        ex.heatmap_view(weight_rows, "key", "query", text=False, width=260, height=260,
+                        title="W_q = M_δ (rotation by δ)",
                         x_title="key position j", y_title="query position i"),
-        ex.text_view(text_rows, "text", width=300, height=24, size=11),
-        controls=[ex.Slider("delta", offsets, "δ in W_q = M_δ (−1: random W_q)",
-                            default=default)],
-        title="Which key does query i prefer? softmax over j of (W_q p_i) · p_j", columns=1)
+        ex.heatmap_view(random_rows, "key", "query", text=False, width=260, height=260,
+                        title="random W_q (for comparison)",
+                        x_title="key position j", y_title="query position i"),
+        ex.text_view(text_rows, "text", width=260, height=24, size=11),
+        controls=[ex.Slider("delta", offsets, "δ in W_q = M_δ", default=default)],
+        title="Which key does query i prefer? softmax over j of (W_q p_i) · p_j", columns=2)
 
 
 # ----------------------------------------------------------------------------------------------
 # Wall-clock time: a GRU run step by step against one self-attention call
 
 
-def wall_clock(fns, *args, repeats=5):
-    """Median seconds of each function in `fns`, called as fn(*args), over `repeats`
-    calls, after one warm-up call each. The functions are called in turn (alternating), so a
-    slow moment of a shared machine hits them alike; CUDA is synchronized around each call.
+def wall_clock(fns, *args, repeats=5, reduce="median", clock="wall"):
+    """Median (or, with reduce="min", fastest) seconds of each function in `fns`, called as
+    fn(*args), over `repeats` calls, after one warm-up call each. The minimum is the least
+    disturbed run of a shared machine. clock="thread" (CPU only) counts the CPU seconds of the
+    one timing thread instead, which other processes on a shared machine cannot inflate.
+    The functions are called in turn (alternating), so a slow moment of a shared machine hits
+    them alike; CUDA is synchronized around each call.
     On the CPU it runs on one thread (restored after): on a loaded machine, more threads make
     small calls slower, and one thread also shows that the gap is not just more cores."""
     import time
@@ -274,6 +286,7 @@ def wall_clock(fns, *args, repeats=5):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
 
+    timer = time.thread_time if clock == "thread" else time.perf_counter
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     seconds = [[] for _ in fns]
@@ -284,12 +297,14 @@ def wall_clock(fns, *args, repeats=5):
             for _ in range(repeats):
                 for times, fn in zip(seconds, fns):
                     sync()
-                    start = time.perf_counter()
+                    start = timer()
                     fn(*args)
                     sync()
-                    times.append(time.perf_counter() - start)
+                    times.append(timer() - start)
     finally:
         torch.set_num_threads(threads)
+    if reduce == "min":
+        return [min(times) for times in seconds]
     return [sorted(times)[len(times) // 2] for times in seconds]
 
 

@@ -14,7 +14,7 @@ from .s10_5_multihead_attention import MultiHeadAttention
 __all__ = ['PositionalEncoding', 'rotation_for_offset', 'ReversalNet']
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:349
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:344
 class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
@@ -43,7 +43,7 @@ class PositionalEncoding(nn.Module):
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:460
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:448
 def rotation_for_offset(delta, num_hiddens):
     """Block-diagonal M with M @ p_i == p_{i+delta} for the sinusoidal encoding."""
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)
@@ -54,7 +54,7 @@ def rotation_for_offset(delta, num_hiddens):
     return torch.block_diag(*blocks)
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:560
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:546
 class ReversalNet(nn.Module):
     """tokens (batch_size, n) -> logits (batch_size, n, vocab_size): token embedding plus
     position information -> one single-head self-attention layer -> linear readout.

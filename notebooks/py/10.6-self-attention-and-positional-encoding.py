@@ -16,10 +16,8 @@
 # %% [markdown]
 # # 10.6 自注意力和位置编码
 #
-# 前几节的查询和键值来自两处（解码器和编码器）。让**同一组词元**同时充当查询、键和值，
-# 就是**自注意力**（self-attention）。它一步读到整个序列，却分不出词序；
-# 本节用**位置编码**（positional encoding）补上顺序，并在一个反转任务上看没有它会怎样。
-# $n$ 始终是序列长度，$d$ 是每个词元的维度。
+# 让**同一组词元**同时充当查询、键和值，就是**自注意力**（self-attention）。它一步读到整个序列，却分不出词序；
+# **位置编码**（positional encoding）补上顺序。本节在一个反转任务上看没有它会怎样。$n$ 是序列长度，$d$ 是词元维度。
 
 # %%
 import math
@@ -33,18 +31,14 @@ from d2l_attention.explore import self_attention
 # %% [markdown]
 # ## 自注意力
 #
-# 输入 $\mathbf{x}_1, \ldots, \mathbf{x}_n \in \mathbb{R}^d$，输出同样长度的 $\mathbf{y}_1, \ldots, \mathbf{y}_n$：
-#
-# $$\mathbf{y}_i = f\big(\mathbf{x}_i, (\mathbf{x}_1, \mathbf{x}_1), \ldots, (\mathbf{x}_n, \mathbf{x}_n)\big) \in \mathbb{R}^d,$$
-#
-# $f$ 是 10.1 节的注意力汇聚：词元 $i$ 作查询，所有词元（包括它自己）作键和值。
-# 把词元排成 $\mathbf{X} \in \mathbb{R}^{n \times d}$，**同一个** $\mathbf{X}$ 乘三个矩阵，再用 10.3 节的缩放点积注意力：
+# 词元 $i$ 作查询，所有词元（包括它自己）作键和值。把词元排成 $\mathbf{X} \in \mathbb{R}^{n \times d}$，
+# **同一个** $\mathbf{X}$ 乘三个矩阵，再用 10.3 节的缩放点积注意力：
 #
 # $$\mathbf{Q} = \mathbf{X}\mathbf{W}_q^\top,\quad \mathbf{K} = \mathbf{X}\mathbf{W}_k^\top,\quad \mathbf{V} = \mathbf{X}\mathbf{W}_v^\top,\qquad
 #   \mathbf{A} = \operatorname{softmax}\!\left(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}}\right)\ (\text{按行}),\qquad \mathbf{Y} = \mathbf{A}\mathbf{V}.$$
 #
-# 为什么要三个矩阵？在“狗咬人”（dog bites man）上看，每个词一个随机的 16 维嵌入。三幅图：
-# (1) 不投影，$\mathbf{W}_q = \mathbf{W}_k = \mathbf{I}$；(2) 手工设置的 $\mathbf{W}_q$（$\mathbf{W}_k = \mathbf{I}$）；(3) 随机的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{W}_v$。
+# 为什么要三个矩阵？在“狗咬人”（dog bites man）上看，每个词一个随机的 16 维嵌入：
+# (1) 不投影；(2) 手工设置的 $\mathbf{W}_q$；(3) 随机的三个矩阵。
 
 # %%
 torch.manual_seed(0)
@@ -67,15 +61,14 @@ basis, _ = torch.linalg.qr(torch.stack([dog, man], dim=1))
 u = bites - basis @ (basis.T @ bites)  # the part of bites orthogonal to dog and man
 W_find = I + 2 * torch.outer(dog, u) / u.dot(bites)  # bites -> bites + 2 dog; dog, man unchanged
 A_plain, _ = self_attention_weights(E, I, I, I)
-A_find, _ = self_attention_weights(E, W_find, I, I)
+A_find, Y_find = self_attention_weights(E, W_find, I, I)
 A, Y = self_attention_weights(E, W_q, W_k, W_v)
 self_attention.sentence_heatmaps([A_plain, A_find, A], [words] * 3,
                                  ["(1) W_q = W_k = I", "(2) hand-set W_q", "(3) random W_q, W_k, W_v"])
 d2l.plt.show()
 for name, W in (("(1) W_q = I", I), ("(2) hand-set W_q", W_find)):
-    scores = (E @ W.T) @ E.T  # q_i . k_j before the 1/sqrt(d)
-    print(f"{name:17s} scores q_i . k_j:",
-          " | ".join(f"{w}: " + " ".join(f"{v:5.1f}" for v in row) for w, row in zip(words, scores)))
+    print(name, "scores q_i . k_j (rows dog, bites, man):", ((E @ W.T) @ E.T).double().round(decimals=1).tolist())
+print(f"(2) cos(y_bites, x_dog) = {torch.cosine_similarity(Y_find[1], dog, dim=0):.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert A_plain.argmax(dim=-1).tolist() == [0, 1, 2]  # X Xᵀ: every word attends most to itself
@@ -84,20 +77,18 @@ assert (A_find[[0, 2]] - A_plain[[0, 2]]).abs().max() < 1e-6  # only bites' row 
 assert [round(v, 2) for v in A[0].tolist()] == [0.40, 0.22, 0.38]
 
 # %% [markdown]
-# 每行是一个查询分给三个键的权重，和为 1。
+# **(1) 不投影。** 每个词最关注自己：自身的点积（对角线 13.4、19.0、12.5）远大于与别的词的（最大 5.2）。评分矩阵对称。
 #
-# **(1) 不投影。** 每个词最关注自己：自身的点积（对角线 13.4、19.0、12.5）远大于与别的词的点积（最大 5.2）。
-# 评分矩阵对称，dog 对 bites 和 bites 对 dog 都是 3.0；权重 0.07 与 0.02 不同，只因每行各自归一化。
+# **(2) 只改 bites 的查询。** $\mathbf{W}_q$ 把 $\mathbf{x}_{\text{bites}}$ 变成 $\mathbf{x}_{\text{bites}} + 2\,\mathbf{x}_{\text{dog}}$，dog 和 man 不变。
+# bites 对 dog 的评分从 3.0 升到 29.8，超过对自己的 25.0，权重 0.77 给了 dog。
+# 查询（找什么）和键（怎样被找到）分开后，评分有了方向：bites 找 dog，dog 不找 bites。
+# 这里 $\mathbf{W}_v = \mathbf{I}$，bites 取回的几乎就是 dog 被找到所用的向量（$\mathbf{y}_{\text{bites}}$ 与 $\mathbf{x}_{\text{dog}}$ 的余弦 0.95）。
+# $\mathbf{W}_v$ 让“怎样被找到”（键）和“交出什么”（值）分开学。
 #
-# **(2) 只改 bites 的查询。** 手工的 $\mathbf{W}_q$ 把 $\mathbf{x}_{\text{bites}}$ 变成 $\mathbf{x}_{\text{bites}} + 2\,\mathbf{x}_{\text{dog}}$，dog 和 man 的查询不变。
-# bites 对 dog 的评分从 3.0 升到 29.8，超过对自己的 25.0，于是把 0.77 的权重给了 dog；另两行与 (1) 相同。
-# 查询（我在找什么）和键（我怎样被找到）分开后，评分有了方向：bites 找 dog，dog 并不找 bites。训练要学的就是这样的投影。
+# **(3) 随机投影（未训练）。** dog 一行是 0.40、0.22、0.38，
+# 即 $\mathbf{y}_{\text{dog}} = 0.40\,\mathbf{v}_{\text{dog}} + 0.22\,\mathbf{v}_{\text{bites}} + 0.38\,\mathbf{v}_{\text{man}}$：每个输出一步读到整句话。
 #
-# **(3) 随机投影（未训练）。** 权重还没有意义，但计算一样：dog 一行是 0.40、0.22、0.38，
-# 所以 $\mathbf{y}_{\text{dog}} = 0.40\,\mathbf{v}_{\text{dog}} + 0.22\,\mathbf{v}_{\text{bites}} + 0.38\,\mathbf{v}_{\text{man}}$：每个输出一步读到整句话。
-#
-# 10.5 节的 `MultiHeadAttention` 把同一个张量作为查询、键和值传三次，就是自注意力。
-# 换上这三个随机矩阵、用一个头，它的权重就是 $\mathbf{A}$，输出与输入同形状：
+# 10.5 节的 `MultiHeadAttention` 把同一个张量传三次就是自注意力。换上这三个矩阵、用一个头，权重与 $\mathbf{A}$ 相同：
 
 # %%
 torch.manual_seed(0)  # for W_o, which the weights do not use
@@ -116,9 +107,8 @@ assert weights_gap < 1e-6
 # %% [markdown]
 # ### 掩蔽自注意力
 #
-# 逐词生成的解码器（10.7 节）里，位置 $i$ 只能读位置 $0, \ldots, i$：后面的词还没有生成。
-# 10.3 节的 `valid_lens` 可以按查询给长度，查询 $i$ 的有效长度取 $i + 1$，就得到这种**因果**（causal）掩蔽。
-# 把句末的 man 换成另一个随机词，看前两个输出是否改变：
+# 逐词生成的解码器（10.7 节）里，位置 $i$ 只能读 $0, \ldots, i$。
+# 把 10.3 节 `valid_lens` 里查询 $i$ 的有效长度取 $i + 1$，就是**因果**（causal）掩蔽。把句末的 man 换成另一个词：
 
 # %%
 causal_lens = torch.arange(1, len(words) + 1)[None]  # (1, n): query i reads keys 0..i
@@ -137,15 +127,13 @@ assert torch.equal(A_causal.triu(1), torch.zeros(3, 3))
 assert (Y_causal - Y_other)[:2].abs().max() == 0 and (Y_causal - Y_other)[2].norm() > 0.1
 
 # %% [markdown]
-# 右图对角线以上全是 0，dog 那一行只剩自己（1.00）。换掉 man 只改变 man 自己的输出，dog 和 bites 的差是 0：
-# 每个位置只依赖它自己和之前的词元；10.7 节的解码器就这样训练。
+# 右图对角线以上全是 0。换掉 man 只改变 man 自己的输出，dog 和 bites 的差是 0。
 
 # %% [markdown]
 # ## 比较卷积神经网络、循环神经网络和自注意力
 #
-# 把 $n \times d$ 的序列映射成同形状的序列，比较三种层的三个量：**计算复杂度**（乘加次数）、
-# **顺序操作**（sequential operations，必须一个接一个完成的步骤数）和**最大路径长度**（maximum path length：
-# 任一输入 $\mathbf{x}_s$ 到任一输出 $\mathbf{y}_t$ 最少经过的层数或递推步数，取最大者；越短越容易学到远距离依赖）。
+# 比较三个量：**计算复杂度**（乘加次数）、**顺序操作**（sequential operations，必须一个接一个做的步数）
+# 和**最大路径长度**（maximum path length：任一 $\mathbf{x}_s$ 到任一 $\mathbf{y}_t$ 最少经过的层数或步数；越短越易学到远距离依赖）。
 #
 # | 层 | 计算复杂度 | 顺序操作 | 最大路径长度 |
 # | --- | --- | --- | --- |
@@ -156,7 +144,8 @@ assert (Y_causal - Y_other)[:2].abs().max() == 0 and (Y_causal - Y_other)[2].nor
 # %% [markdown]
 # ![CNN, RNN and self-attention: connectivity and path length](figures/10.6-cnn-rnn-self-attention.svg)
 #
-# 图 10.6.1 卷积（$k = 3$）、循环神经网络和自注意力的连接方式（$n = 5$）：$\mathbf{x}_1$ 到 $\mathbf{y}_5$ 分别要 4 层、5 步递推、1 层
+# 图 10.6.1 三种层的连接（$n = 5$）：两层卷积（$k = 3$）后只有中间的 $\mathbf{y}_3$ 看到全部 5 个输入；循环网络要 5 步才把 $\mathbf{x}_1$ 传到 $\mathbf{h}_5$；自注意力一步读到每个词元
+
 # %% [markdown]
 # <details><summary>深入一步：逐项推导三种层的代价</summary>
 #
@@ -207,7 +196,7 @@ assert (Y_causal - Y_other)[:2].abs().max() == 0 and (Y_causal - Y_other)[2].nor
 #
 # </details>
 #
-# 渐近记号藏起了常数。取 $d = 64$、$k = 3$，数出三个量（卷积 $knd^2$；GRU 每步 $6d^2$；自注意力连同投影 $2n^2d + 4nd^2$）：
+# 取 $d = 64$、$k = 3$ 数一数（卷积 $knd^2$；GRU 每步 $6d^2$；自注意力连同投影 $2n^2d + 4nd^2$）：
 
 # %%
 d, k = 64, 3  # representation size, kernel size
@@ -236,13 +225,12 @@ assert all(c["self-attention"][0] > c["RNN (GRU)"][0] for n, c in zip(lengths, c
 assert all(c["self-attention"][0] < c["RNN (GRU)"][0] for n, c in zip(lengths, costs) if n < d)
 
 # %% [markdown]
-# 乘加次数：自注意力在 $n < d$ 时比 GRU 少，$n = d = 64$ 时相等（都是 $6d^3 \approx 1.6 \times 10^6$），
-# $n = 1024$ 时是 GRU 的 6 倍。卷积 $k = 3$ 的路径长度 $n - 1$ 几乎和 GRU 一样长；核越大越短。
+# 自注意力的乘加在 $n < d$ 时比 GRU 少，$n = d$ 时相等（$6d^3 \approx 1.6 \times 10^6$），$n = 1024$ 时是 6 倍。卷积 $k = 3$ 的路径长度 $n - 1$ 和 GRU 差不多。
 #
-# ### 计时：逐步运行的 GRU 与一次调用的自注意力
+# ### 计时：$n$ 次小调用与一次大调用
 #
-# 顺序操作的差别要计时才看得见。GRU 的 $n$ 步只能一步接一步地做（第 $t$ 步要等 $\mathbf{h}_{t-1}$）；
-# 自注意力把 $n$ 个位置交给一次调用。两者交替运行、各取 5 次的中位数（在一个 CPU 线程上；有 GPU 时在 GPU 上）：
+# GRU 的第 $t$ 步要等 $\mathbf{h}_{t-1}$，只能调用 $n$ 次；自注意力把 $n$ 个位置交给一次调用。
+# 在 CPU 上只用一个线程、数这个线程的 CPU 时间（共享机器上的其他进程不计入），取 5 次中最快的一次：
 
 # %% tags=["nbval-ignore-output"]
 def gru_steps(cell, X):
@@ -257,12 +245,24 @@ device = d2l.try_gpu()
 torch.manual_seed(0)
 cell = nn.GRUCell(d, d).to(device)
 layer = d2l.MultiHeadAttention(d, d, d, d, num_heads=1, dropout=0).to(device)
-for n in (16, 64, 256, 1024):
+clock = "thread" if device.type == "cpu" else "wall"
+print(f"device: {device}, threads: 1, clock: {clock}")
+timing_lengths, gru_s, attention_s = [16, 32, 64, 128, 256, 512, 1024], [], []
+for n in timing_lengths:
     X = torch.randn(1, n, d, device=device)
-    gru_s, attention_s = self_attention.wall_clock(
-        [lambda X: gru_steps(cell, X), lambda X: layer(X, X, X)], X)
-    print(f"n = {n:4d}: GRU {n:4d} sequential steps {gru_s:.4f} s | "
-          f"self-attention 1 call {attention_s:.4f} s")
+    g, a = self_attention.wall_clock([lambda X: gru_steps(cell, X), lambda X: layer(X, X, X)],
+                                     X, reduce="min", clock=clock)
+    gru_s.append(g)
+    attention_s.append(a)
+d2l.plot(timing_lengths, [gru_s, attention_s], xlabel="sequence length n", ylabel="seconds",
+         legend=["GRU, n calls", "self-attention, 1 call"], xscale="log", yscale="log",
+         figsize=(4.5, 3))
+d2l.plt.show()
+for n, g, a in zip(timing_lengths[-1:], gru_s[-1:], attention_s[-1:]):
+    gru_macs, attention_macs = layer_costs(n)["RNN (GRU)"][0], layer_costs(n)["self-attention"][0]
+    print(f"n = {n}: GRU {1e3 * g:.1f} ms = {1e3 * g / n:.3f} ms per step, "
+          f"{gru_macs / g:.1e} multiply-adds/s | "
+          f"self-attention {1e3 * a:.1f} ms, {attention_macs / a:.1e} multiply-adds/s")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 calls = []
@@ -275,10 +275,9 @@ at_1024 = layer_costs(1024)
 assert at_1024["self-attention"][0] == 6 * at_1024["RNN (GRU)"][0]
 
 # %% [markdown]
-# 这次运行里，$n = 1024$ 时 GRU 用了约 0.32 s，自注意力只用了约 0.05 s，尽管它的乘加是 GRU 的 6 倍（上表）。
-# GRU 的 1024 步只能一步接一步地排队；自注意力的 1024 个位置在一次矩阵乘法里一起算。
-#
-# 代价是内存。下面数出每种层一次前向传播为反向传播保存的字节数（自注意力拆成 $n \times n$ 的张量和其余部分）：
+# 对数坐标下 GRU 是斜率 1 的直线，每步约 0.05 ms，却只有 $6d^2 \approx 2.5 \times 10^4$ 次乘加：每秒约 $5 \times 10^8$ 次，自注意力约 $2 \times 10^{10}$ 次。
+# 差距是 $n$ 次调用各自的固定开销（Python 和算子调度），不是并行：只有一个线程。在 GPU 上，一次调用里的乘法还会并行。
+# 自注意力的曲线在 $n$ 大时变陡：平方项开始占主导。它还要为反向传播保存 $n \times n$ 的 $\mathbf{A}$：
 
 # %%
 memory = self_attention.memory_table(d=64, k=3, lengths=(256, 512, 1024, 2048))
@@ -289,23 +288,21 @@ assert square == 2048 * 2048 * 4 and rest < square / 4
 assert all(sum(b[-1]) / sum(b[-2]) < 2.3 for name, b in memory.items() if name != "self-attention")
 
 # %% [markdown]
-# 卷积和 GRU 每翻一倍乘不到 2。自注意力保存的 $n \times n$ 张量是 softmax 的输出 $\mathbf{A}$，每翻一倍乘 4（$n = 2048$ 时 16 MiB）。
-# FlashAttention 一类的实现不保存 $\mathbf{A}$、反向时分块重算，内存随 $n$ 线性增长，但 $\mathcal{O}(n^2 d)$ 的计算省不掉。
+# 卷积和 GRU 每翻一倍乘不到 2；$\mathbf{A}$ 每翻一倍乘 4（$n = 2048$ 时 16 MiB）。
 
 # %% [markdown]
 # ## 位置编码
 #
 # ### 自注意力分不出先后：置换等变
 #
-# 用置换矩阵 $\boldsymbol{\Pi}$ 打乱词元的顺序，输入变成 $\boldsymbol{\Pi}\mathbf{X}$，查询、键、值都左乘 $\boldsymbol{\Pi}$，于是
+# 用置换矩阵 $\boldsymbol{\Pi}$ 打乱词元，查询、键、值都左乘 $\boldsymbol{\Pi}$，于是
 #
 # $$\mathbf{A}' = \operatorname{softmax}\!\left(\frac{\boldsymbol{\Pi}\mathbf{Q}\mathbf{K}^\top\boldsymbol{\Pi}^\top}{\sqrt{d}}\right)
 #   = \boldsymbol{\Pi}\mathbf{A}\boldsymbol{\Pi}^\top, \qquad
 #   \mathbf{Y}' = \boldsymbol{\Pi}\mathbf{A}\boldsymbol{\Pi}^\top\boldsymbol{\Pi}\mathbf{V} = \boldsymbol{\Pi}\mathbf{Y}$$
 #
-# （按行的 softmax 与行、列的重排可交换；$\boldsymbol{\Pi}^\top\boldsymbol{\Pi} = \mathbf{I}$）。
 # 自注意力是**置换等变**（permutation equivariant）的：打乱输入，输出以同样的方式被打乱。
-# “人咬狗”（man bites dog）把第一个和第三个词对调，用同样的三个矩阵再算一遍：
+# “人咬狗”（man bites dog）对调第一个和第三个词：
 
 # %%
 perm = [2, 1, 0]  # 人咬狗: the first and the last word swapped
@@ -321,8 +318,7 @@ print(f"max |A' - Π A Πᵀ| = {(A_swapped - A[perm][:, perm]).abs().max():.6f}
 assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm]).abs().max() < 5e-7
 
 # %% [markdown]
-# 两幅图里 dog 那一行都是“dog 0.40、bites 0.22、man 0.38”，只是行和列换了位置。
-# 每个词的输出也不变（两个差都是 0）：模型分不出谁咬谁。办法是让同一个词元在不同位置上的输入不同。
+# 两幅图里 dog 那一行都是“dog 0.40、bites 0.22、man 0.38”，只是换了位置；每个词的输出也不变（差为 0）：模型分不出谁咬谁。
 #
 # ### 正弦位置编码
 #
@@ -331,8 +327,7 @@ assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm
 # $$p_{i, 2m} = \sin(i\,\omega_m), \qquad p_{i, 2m+1} = \cos(i\,\omega_m), \qquad
 #   \omega_m = 10000^{-2m/d}, \quad m = 0, \ldots, d/2 - 1.$$
 #
-# 行 $i$ 是位置（$i$、$j$ 留给查询和键的位置，频率下标写作 $m$）。第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量，
-# $\omega_0 = 1$（约 6.3 个位置转一圈），之后几何递减。编码是**加**上去的，维度不变。
+# 行 $i$ 是位置，第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量（$\omega_0 = 1$，之后几何递减）。编码是**加**上去的。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -392,7 +387,7 @@ assert torch.allclose(P[0, 1, :4], torch.tensor([math.sin(1), math.cos(1), math.
 
 
 # %% [markdown]
-# 回到“狗咬人”和“人咬狗”：把 16 维的位置编码加到同样的嵌入上，再用同样的三个矩阵算一遍：
+# 把 16 维的位置编码加到“狗咬人”和“人咬狗”的嵌入上，再算一遍：
 
 # %%
 pe16 = PositionalEncoding(d_model, dropout=0).eval()
@@ -413,10 +408,10 @@ relative_gap = output_gap / Y_pe.norm(dim=-1)  # dog, bites, man: about 0.13, 0.
 assert (0.07 < relative_gap).all() and (relative_gap < 0.26).all()
 
 # %% [markdown]
-# 右图不再是左图的行列重排：man 那一行给 dog 的权重从 0.61 变成 0.84。三个词的输出都变了，变化是输出长度（约 5.3）的 8% 到 25%。
-# 层没有训练，这些差别还是随机的，但已不是零：模型从此有可能分出谁咬谁。
+# 右图不再是左图的重排：man 给 dog 的权重从 0.61 变成 0.84；三个词的输出都变了，是输出长度（约 5.3）的 8% 到 25%。
+# 层没有训练，这些差别是随机的，但不再是零。
 #
-# 编码本身：第 6、7 列是第 $m = 3$ 对，第 8、9 列是第 $m = 4$ 对；同一对的两列相差四分之一周期，$m$ 越大周期越长。
+# 编码本身：第 6、7 列是 $m = 3$ 对，第 8、9 列是 $m = 4$ 对；同一对的两列相差四分之一周期，$m$ 越大周期越长。
 
 # %%
 d2l.plot(torch.arange(num_steps), P[0, :, 6:10].T, xlabel="Row (position)",
@@ -429,15 +424,8 @@ d2l.plt.show()
 # %% [markdown]
 # ### 绝对位置信息
 #
-# 频率为什么沿维度递减？对照二进制计数：最低位每个数都翻转，越高的位翻转得越慢。
-
-# %%
-for i in range(8):
-    print(f"{i} in binary is {i:>03b}")
-
-# %% [markdown]
-# 编码矩阵的热图有同样的结构。这里把 16 个正弦列（竖线左边）和 16 个余弦列（右边）分开排，频率从左到右递减；0 为白、正为红、负为蓝。
-# 左边的高频列随位置快速正负交替；右边的低频列在这 60 个位置上几乎不变（正弦近 0，余弦近 1），呈竖条纹。
+# 像二进制计数（低位翻转快、高位慢），频率沿维度递减。热图左半是 16 个正弦列、右半是 16 个余弦列，各按 $m$ 频率递减；0 为白。
+# 每半的前几列随位置快速正负交替；$m \ge 10$ 的列在这 60 个位置上几乎不变（正弦近 0，余弦近 1）。
 
 # %%
 self_attention.encoding_heatmap(P[0])  # sin columns | cos columns, each in order m
@@ -453,7 +441,7 @@ d2l.plt.show()
 # = \begin{bmatrix} p_{i+\delta, 2m} \\ p_{i+\delta, 2m+1} \end{bmatrix}.$$
 #
 # 把 $d/2$ 个这样的旋转块排成块对角矩阵 $\mathbf{M}_\delta$，就有 $\mathbf{p}_{i+\delta} = \mathbf{M}_\delta \mathbf{p}_i$：
-# 偏移是一个只依赖 $\delta$、不依赖 $i$ 的线性变换（正弦和余弦成对出现，偏移才能写成旋转）。数值验证（float64）：
+# 偏移是只依赖 $\delta$、不依赖 $i$ 的线性变换。数值验证（float64）：
 
 # %%
 #@save
@@ -486,10 +474,9 @@ assert torch.allclose(P[0].double(), P64, atol=1e-5)
 # %% [markdown]
 # ### 动手试试：偏移就是旋转
 #
-# 探索器（explorer）把第 $m = 0, 2, 4, 6$ 对列画在单位圆上（红色小点是全部 60 个位置）。
-# 起始状态 $i = 10$、$\delta = 3$：橙点 $\mathbf{p}_{i+\delta}$ 比蓝点 $\mathbf{p}_i$ 顺时针多转 $\delta\omega_m$（3、0.95、0.3、0.095 rad），
-# 黑叉 $\mathbf{M}_\delta\mathbf{p}_i$ 正好落在橙点上。拖动 $i$：两点一起移动，夹角不变。
-# 把 $\delta$ 拖到 20：$m = 2$ 转了 6.32 rad，两点几乎重合。单看一对列分不出这些偏移，几对频率不同的列合起来才分得出。
+# 探索器（explorer）把第 $m = 0, 2, 4, 6$ 对列画在单位圆上。起始 $i = 10$、$\delta = 3$：
+# 橙点 $\mathbf{p}_{i+\delta}$ 比蓝点 $\mathbf{p}_i$ 多转 $\delta\omega_m$（3、0.95、0.3、0.095 rad），$\mathbf{M}_\delta\mathbf{p}_i$ 的叉落在橙点上。
+# 拖动 $i$：两点一起移动，夹角不变。$\delta = 20$ 时 $m = 2$ 转了 6.32 rad，两点几乎重合：要几对频率不同的列合起来才分得出偏移。
 
 # %%
 self_attention.rotation(pos_encoding, num_steps)
@@ -501,36 +488,38 @@ self_attention.rotation(pos_encoding, num_steps)
 #
 # $$\mathbf{p}_i^\top \mathbf{p}_j = \sum_{m=0}^{d/2-1} \cos\big((i-j)\,\omega_m\big)$$
 #
-# 只依赖距离，在 $i = j$ 处最大，分不出前后，而且**不**随距离单调：
+# 只依赖距离，在 $i = j$ 处最大（$d/2 = 16$），分不出前后，而且**不**随距离单调：
 
 # %%
 gram = P64 @ P64.T  # gram[i, j] = p_i . p_j
 print("p_20 . p_j:", "  ".join(f"j = {j} (distance {abs(j - 20)}): {gram[20, j]:.1f}"
-                                for j in (48, 52, 4, 1)))
+                                for j in (20, 48, 52, 4, 1)))
 
 # %% [markdown]
-# 注意力用的是 $(\mathbf{W}_q\mathbf{p}_i)^\top(\mathbf{W}_k\mathbf{p}_j)$。旋转给了模型一条可学的路：
-# 取 $\mathbf{W}_k = \mathbf{I}$、$\mathbf{W}_q = \mathbf{M}_\delta$，评分成了 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$，每个查询 $i$ 都在 $j = i + \delta$ 处最高。
-# 探索器画出 16 个位置上 $\operatorname{softmax}_j\big((\mathbf{W}_q\mathbf{p}_i)^\top\mathbf{p}_j\big)$（不除以 $\sqrt{d}$），只画有第 $i + \delta$ 个键的查询。
-# 起始 $\delta = 3$：峰都落在 $j = i + 3$（0.42 到 0.58），对角线右移 3 格。
-# 拖动 $\delta$，对角线跟着平移；$\delta = -1$ 是一个随机的 $\mathbf{W}_q$，权重堆在键 12、13 附近，没有对角线。
-# 相对偏移是**可以学到的**，不是自动得到的。
+# 注意力用的是 $(\mathbf{W}_q\mathbf{p}_i)^\top(\mathbf{W}_k\mathbf{p}_j)$。取 $\mathbf{W}_k = \mathbf{I}$、$\mathbf{W}_q = \mathbf{M}_\delta$，
+# 评分成了 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$，每个查询都在 $j = i + \delta$ 处最高。
+# 探索器左图画出 16 个位置上的 $\operatorname{softmax}_j\big((\mathbf{M}_\delta\mathbf{p}_i)^\top\mathbf{p}_j\big)$，右图换成随机的 $\mathbf{W}_q$。
+# 起始 $\delta = 3$：峰都落在 $j = i + 3$（0.42 到 0.58）。把 $\delta$ 拖到负值，查询就看它之前的键（练习 3 用到）。
+# 右图没有对角线，权重堆在键 12、13 附近：相对偏移是**可以学到的**，不是自动得到的。
 
 # %%
 self_attention.score_explorer(pos_encoding)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-score_weights, score_lines = self_attention.score_states(pos_encoding)
+score_weights, random_weights, score_lines = self_attention.score_states(pos_encoding)
 score_text = {r["delta"]: r["text"] for r in score_lines}
-assert all(score_text[delta].endswith(f"[{delta}]") for delta in range(9))
-assert score_text[-1].endswith("[-2, -1, 0, 1, 2, 3, 4, 5, 7, 8, 9, 10, 11, 12, 13]")
+assert all(score_text[delta].endswith(f"[{delta}]") for delta in range(-8, 9))
+random_best = {max(range(16), key=lambda j: next(r["weight"] for r in random_weights
+                                                 if r["query"] == str(i) and r["key"] == str(j)))
+               for i in range(16)}
+assert random_best <= {12, 13, 14}, random_best
 peaks = [r["weight"] for r in score_weights if r["delta"] == 3 and int(r["key"]) == int(r["query"]) + 3]
 assert len(peaks) == 13 and 0.41 < min(peaks) and max(peaks) < 0.59
 assert [round(gram[20, j].item(), 1) for j in (48, 52, 4, 1)] == [6.0, 9.6, 7.9, 10.6]
 
 # %% [markdown]
-# 更直接的做法：把位置 $i$ 的查询旋转成 $\mathbf{M}_i\mathbf{q}$、位置 $j$ 的键旋转成 $\mathbf{M}_j\mathbf{k}$（$\mathbf{M}_i$ 即 `rotation_for_offset(i, d)`）。
-# 因为 $\mathbf{M}_i^\top\mathbf{M}_j = \mathbf{M}_{j-i}$，评分 $(\mathbf{M}_i\mathbf{q})^\top(\mathbf{M}_j\mathbf{k}) = \mathbf{q}^\top\mathbf{M}_{j-i}\mathbf{k}$ 只取决于偏移 $j - i$：
+# 更直接的做法：把位置 $i$ 的查询旋转成 $\mathbf{M}_i\mathbf{q}$、位置 $j$ 的键旋转成 $\mathbf{M}_j\mathbf{k}$。
+# 因为 $\mathbf{M}_i^\top\mathbf{M}_j = \mathbf{M}_{j-i}$，评分 $\mathbf{q}^\top\mathbf{M}_{j-i}\mathbf{k}$ 只取决于偏移 $j - i$：
 
 # %%
 torch.manual_seed(0)
@@ -540,20 +529,17 @@ for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
     print(f"i = {i:2d}, j = {j:2d}, j - i = {j - i:+d}: (M_i q) . (M_j k) = {score:.6f}")
 
 # %% [markdown]
-# 偏移 $+3$ 的三组评分相同，偏移 $-3$ 的不同：它分得出键在查询之前还是之后。
-# 这就是旋转位置编码（rotary position embedding，RoPE），今天的许多大语言模型都用它；练习 2 在更长的序列上把它与加法编码比较，10.7 节会把它写成一个函数。
+# 偏移 $+3$ 的三组评分相同，偏移 $-3$ 的不同：它分得出前后。这就是旋转位置编码（rotary position embedding，RoPE），
+# 许多大语言模型用它；练习 2 把它与加法编码比较，10.7 节把它写成函数。
 
 # %% [markdown]
 # ## 实验：没有位置编码会怎样——反转序列
 #
 # 输入 $n = 8$ 个随机词元 $x_0, \ldots, x_7$（词表大小 30），要求输出 $y_i = x_{7-i}$。
-# 模型：32 维词元嵌入加上位置信息，**一个**单头自注意力层（`d2l.MultiHeadAttention`），一个线性读出层。
-# 没有残差连接，所以位置 $i$ 只能通过权重 $a_{ij}$ 读到位置 $j$：要完成任务，查询 $i$ 必须看键 $7-i$。
-# 正弦编码表达得出这个模式：由两角和公式，$\mathbf{p}_{7-i}$ 是 $\mathbf{p}_i$ 的线性变换，查询投影若包含它，
-# 位置部分之积 $\mathbf{p}_{7-i}^\top \mathbf{p}_j$ 恰在 $j = 7-i$ 处最大。
-#
-# 训练三次，只换位置信息：正弦编码、可学习的编码（一张 $8 \times 32$ 的可训练表，练习 2 实现它）、不加（`nn.Identity`）。
-# 三次用同样的种子和批量（Adam，400 步，每批 64 条），在同样的 1000 条新序列上测试。
+# 模型：32 维词元嵌入加位置信息，**一个**单头自注意力层，一个线性读出层。没有残差连接，
+# 位置 $i$ 只能通过 $a_{ij}$ 读到位置 $j$：查询 $i$ 必须看键 $7-i$。
+# 训练三次，只换位置信息：正弦编码、可学习的编码（一张 $8 \times 32$ 的可训练表，练习 2 实现它）、不加（`nn.Identity`）；
+# 同样的种子和批量（Adam，400 步，每批 64 条），同样的 1000 条测试序列。
 
 # %%
 #@save
@@ -595,16 +581,15 @@ self_attention.ablation_figure(ablation)
 d2l.plt.show()
 
 # %% [markdown]
-# 三幅图是 1000 条测试序列上的平均权重，共用一个刻度（0 为白）。
-# 正弦和可学习的编码都学出了**反对角线**：查询 $i$ 把 0.98 和 1.00 的权重放在键 $7-i$ 上，准确率 1.00。
+# 三幅图是 1000 条测试序列上的平均权重。正弦和可学习的编码都学出了**反对角线**：查询 $i$ 把 0.98 和 1.00 的权重放在键 $7-i$ 上，准确率 1.00。
 # 没有位置编码时，每行把权重大致平摊在其余 7 个键上，准确率 0.22。
 #
-# 0.22 是不看位置所能做到的最好。没有位置，位置 $i$ 的输出只取决于 $x_i$ 和序列里“有哪些词元”（多重集）。
-# 目标 $x_{7-i}$ 等可能是其余 7 个词元中的任何一个，最好的策略是输出其中出现最多的那个，猜对的概率是它的次数除以 7。
-# 这个概率在 1000 条测试序列上的平均就是上面的 0.220；模型的 0.223 与它只差并列时的运气。
+# 0.22 是不看位置所能做到的最好：没有位置，输出 $i$ 只取决于 $x_i$ 和序列里有哪些词元（多重集）。
+# 目标等可能是其余 7 个词元中的任一个，最好是输出其中出现最多的那个，猜对的概率是它的次数除以 7。
+# 它在 1000 条测试序列上的平均就是 0.220；模型的 0.223 与它的差在抽样误差（约 0.005）之内。
 #
-# 探索器逐条看，纵轴每行是“位置: 词元 → 输出”。它打开在 none 的测试序列 0：8 个词元各不相同，每行的权重摊在 0.07 到 0.15 之间，
-# 输出只是其余词元中的某一个，8 个里碰巧对了 3 个。换成 sinusoidal 或 learned，同一条序列的权重落在反对角线上；拖动测试序列（$-1$ 是 1000 条的平均）再看几条。
+# 探索器逐条看（每行是“位置: 词元 → 输出”），打开在 none 的测试序列 0：8 个词元各不相同，权重摊在 0.07 到 0.15 之间，
+# 8 个输出对了 3 个。换成 sinusoidal 或 learned，权重落在反对角线上；拖动测试序列（$-1$ 是平均）再看几条。
 
 # %%
 self_attention.ablation_explorer(ablation)
@@ -635,31 +620,30 @@ print("query i -> key with the highest position-only score:",
       position_scores.argmax(dim=-1).tolist())
 
 # %% [markdown]
-# 正是 $7, 6, \ldots, 0$。换随机种子 0–4、在两种 CPU 内核上重训（`results/sweep-positions.json`），结论不变：
+# 正是 $7, 6, \ldots, 0$。种子 0–4、两种 CPU 内核（`results/sweep-positions.json`）：
 
 # %%
 sweep_accuracy = self_attention.sweep_summary()
 
 # %% [markdown]
-# 两种位置编码每次都是 1.00，无位置时每次都在 0.22 附近（10 次用同一组测试序列，都略高于 0.2196）。
+# 有位置编码每次都是 1.00，无位置每次都在 0.22 附近。
 
 # %% [markdown]
 # ## 小结
 #
-# * 自注意力让同一组词元同时充当查询、键和值；查询和键分开投影，评分才有方向。因果掩蔽让位置 $i$ 只读 $0, \ldots, i$。
-# * 自注意力的顺序操作和最大路径长度都是 $\mathcal{O}(1)$：$n = 1024$ 时它的乘加是 GRU 的 6 倍，用时却更短；代价是 $n^2$ 的计算和内存。
-# * 自注意力是置换等变的：不加位置编码，“人咬狗”的权重只是“狗咬人”的行列重排，每个词的输出不变。
-# * 正弦位置编码的偏移 $\delta$ 是一个只依赖 $\delta$ 的旋转；相对位置要靠 $\mathbf{W}_q$、$\mathbf{W}_k$ 学出来，RoPE 则直接把旋转放进评分。
-# * 反转实验：有位置编码准确率 1.00、注意力是反对角线；没有位置编码只有 0.22，正是不看位置所能达到的最好。
+# * 自注意力里同一组词元充当查询、键和值；查询和键分开投影，评分才有方向。
+# * 顺序操作和最大路径长度都是 $\mathcal{O}(1)$：一次调用代替 $n$ 次；代价是 $n^2$ 的计算和内存。
+# * 自注意力是置换等变的：没有位置编码，“人咬狗”与“狗咬人”每个词的输出相同。
+# * 正弦编码的偏移 $\delta$ 是旋转 $\mathbf{M}_\delta$；相对位置要靠 $\mathbf{W}_q$、$\mathbf{W}_k$ 学出来，RoPE 直接把旋转放进评分。
+# * 反转实验：有位置编码准确率 1.00；没有只有 0.22，正是不看位置所能做到的最好。
 
 # %% [markdown]
 # ## 练习
 #
 # ### 练习 1
 #
-# 把许多层自注意力直接叠起来（位置编码只在最底层加一次），会有什么问题？取 6 个随机初始化的层
-# （`torch.manual_seed(0)` 后依次创建 `d2l.MultiHeadAttention(32, 32, 32, 32, 4, dropout=0)`），输入 `torch.randn(1, 10, 32)` 加 32 维正弦编码。
-# 用“词元两两余弦相似度的平均值”记录第 0 层（输入）到第 6 层：
+# 把许多层自注意力直接叠起来会怎样？`torch.manual_seed(0)` 后建 6 个 `d2l.MultiHeadAttention(32, 32, 32, 32, 4, dropout=0)`，
+# 输入 `torch.randn(1, 10, 32)` 加 32 维正弦编码，记录第 0 到 6 层词元两两余弦相似度的平均值：
 # (a) 直接叠加 $\mathbf{X} \leftarrow \operatorname{SelfAttn}(\mathbf{X})$，`ex1_plain`；
 # (b) 带残差 $\mathbf{X} \leftarrow \mathbf{X} + \operatorname{SelfAttn}(\mathbf{X})$，`ex1_residual`；
 # (c) 直接叠加时每层权重的平均熵除以 $\ln 10$，`ex1_entropy`（长 6）；
@@ -729,10 +713,9 @@ assert ex1_sharp[1] < 0.5 < ex1_sharp[-1], "a sharp first layer keeps the tokens
 # %% [markdown]
 # ### 练习 2
 #
-# 实现可学习的位置编码 `LearnedPositionalEncoding(num_hiddens, max_len=1000)`：可训练参数 `P`，形状（1，`max_len`，`num_hiddens`），小随机数初始化，
-# 前向时把前 $n$ 行加到输入上；序列长于 `max_len` 时抛出说明原因的 `ValueError`。定义 `ex2_params`：`num_hiddens=512`、`max_len=1000` 时的参数个数。
-# 它能推广到没见过的位置吗？`self_attention.train_shift(encoding)` 在长度 8 的序列上训练“输出前一个词元”（$y_i = x_{i-1}$），
-# `self_attention.shift_accuracy(net, 16)` 在长度 16 的序列上测试。定义 `ex2_beyond`：`"learned"`（表有 16 行，后 8 行从未训练）、
+# 实现可学习的位置编码 `LearnedPositionalEncoding(num_hiddens, max_len=1000)`：可训练参数 `P`（1，`max_len`，`num_hiddens`），小随机数初始化，
+# 把前 $n$ 行加到输入上，序列过长时抛出 `ValueError`。`ex2_params`：`num_hiddens=512`、`max_len=1000` 时的参数个数。
+# 它能推广到没见过的位置吗？`self_attention.train_shift(encoding)` 在长度 8 上训练 $y_i = x_{i-1}$，`self_attention.shift_accuracy(net, 16)` 在长度 16 上测试。定义 `ex2_beyond`：`"learned"`（表有 16 行，后 8 行从未训练）、
 # `"sinusoidal"` 和 `"rotary"`（RoPE）在位置 8 到 15 上的准确率。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution", "nbval-ignore-output"]
@@ -797,7 +780,7 @@ assert ex2_beyond["sinusoidal"] < 0.5 < ex2_beyond["rotary"], "only the offset-o
 # %% [markdown]
 # ### 练习 3
 #
-# (a) 怎样的 $\mathbf{W}_q$（$\mathbf{W}_k = \mathbf{I}$）让每个查询看**前面**第 $\delta$ 个位置？写 `ex3_look_back(delta, num_hiddens)` 返回它，
+# (a) 怎样的 $\mathbf{W}_q$（$\mathbf{W}_k = \mathbf{I}$）让每个查询看**前面**第 $\delta$ 个位置（先在评分探索器里把 $\delta$ 拖到 $-3$）？写 `ex3_look_back(delta, num_hiddens)` 返回它，
 # 用 60 个位置的 `P64` 验证：对 $i \ge \delta$，评分最高的键是 $i - \delta$。
 # (b) 若 $\mathbf{W}_q = \mathbf{W}_k = \mathbf{M}_3$，每个查询看哪里？定义 `ex3_same`：60 个查询各自评分最高的键减去查询位置。
 # 为什么查询和键要用不同的矩阵？
@@ -840,9 +823,9 @@ assert len(ex3_same) == 60 and set(ex3_same) == {0}, "M_3^T M_3 = I: every query
 # %% [markdown]
 # ### 练习 4
 #
-# 给无位置编码的反转模型加一条残差连接：读出层读 $\mathbf{x}_i + \operatorname{SelfAttn}(\mathbf{X})_i$。先预测：准确率会超过 0.22 吗？
-# 写 `d2l.ReversalNet` 的子类 `ResidualReversalNet`（只改 `forward`），用 `self_attention.train_reversal("none", make_net=ResidualReversalNet)` 训练，
-# `self_attention.evaluate_reversal(net)` 测试，定义准确率 `ex4_accuracy`，以及 `ex4_share`：输出恰是“其余 7 个词元里最多的一个”的比例（用 `ablation.tokens`）。
+# 给无位置编码的反转模型加残差：读出层读 $\mathbf{x}_i + \operatorname{SelfAttn}(\mathbf{X})_i$。先预测：准确率会超过 0.22 吗？
+# 写 `d2l.ReversalNet` 的子类 `ResidualReversalNet`（只改 `forward`），用 `self_attention.train_reversal("none", make_net=ResidualReversalNet)` 训练、
+# `self_attention.evaluate_reversal(net)` 测试，定义准确率 `ex4_accuracy` 和 `ex4_share`：输出恰是“其余 7 个词元里最多的一个”的比例（用 `ablation.tokens`）。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class ResidualReversalNet(d2l.ReversalNet):
