@@ -315,7 +315,7 @@ assert (dot_w.diagonal()[::2] < 0.25).all() and (dot_w.diagonal()[1::2] > 0.5).a
 #
 # 温度太低有什么害处？softmax 的雅可比矩阵（Jacobian）$\partial \boldsymbol{\alpha}/\partial \mathbf{s} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$
 # 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时整个趋于 0，这一行的分数几乎收不到梯度。
-# 范数小于 0.01 的行我们说它**饱和**了；下面第一行说明这大约是最大权重超过 0.99 的行。权重有多尖，看每行最大权重的平均：
+# 范数小于 0.01 的行我们说它**饱和**了；下面前两行说明这大约是最大权重超过 0.99 的行。权重有多尖，看每行最大权重的平均：
 
 # %%
 torch.manual_seed(0)
