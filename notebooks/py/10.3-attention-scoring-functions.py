@@ -18,7 +18,7 @@
 #
 # 10.1 节用点积给键打分，10.2 节用高斯核：先给每个“查询–键”对打一个分，再用 softmax 变成权重。
 # 打分的函数叫**注意力评分函数**（attention scoring function）。本节回答：**分数应该怎样算？**
-# 我们实现加性注意力和缩放点积注意力，看它们各自学得会什么，并说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
+# 我们实现加性注意力和缩放点积注意力，看点积分数除了方向还读到了什么，并说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
 
 # %%
 import math
@@ -41,7 +41,8 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 # $$f(\mathbf{q}) = \sum_{i=0}^{m-1} \alpha_i \mathbf{v}_i, \qquad
 #   \alpha_i = \frac{\exp a(\mathbf{q}, \mathbf{k}_i)}{\sum_{j=0}^{m-1} \exp a(\mathbf{q}, \mathbf{k}_j)}.$$
 #
-# **加性注意力**（additive attention）是一个单隐藏层 MLP，$\mathbf{q} \in \mathbb{R}^{q}$ 与 $\mathbf{k} \in \mathbb{R}^{k}$ 的长度可以不同：
+# **加性注意力**（additive attention）把查询和键拼接成 $[\mathbf{q}; \mathbf{k}]$，送进一个单隐藏层 MLP
+# （$\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k} = [\mathbf{W}_q\ \mathbf{W}_k]\,[\mathbf{q}; \mathbf{k}]$），所以 $\mathbf{q} \in \mathbb{R}^{q}$ 与 $\mathbf{k} \in \mathbb{R}^{k}$ 的长度可以不同：
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}), \qquad
 #   \mathbf{W}_q \in \mathbb{R}^{h \times q},\ \mathbf{W}_k \in \mathbb{R}^{h \times k},\ \mathbf{w}_v \in \mathbb{R}^{h}.$$
@@ -50,9 +51,38 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}} = \frac{\lVert\mathbf{q}\rVert\,\lVert\mathbf{k}\rVert\cos\theta}{\sqrt{d}}.$$
 #
-# 代码成批计算：查询 (`batch_size`, `num_queries`, $q$)，键 (`batch_size`, `num_kv`, $k$)，值 (`batch_size`, `num_kv`, $v$)，
-# 分数和权重 (`batch_size`, `num_queries`, `num_kv`)。两种注意力共用“掩蔽 softmax → 加权求和”，
-# 所以基类 `AttentionPooling` 做这两步（`masked_softmax` 在本节下文“批量形式与掩蔽”里实现），子类只写 `score`。
+# 代码成批计算，分数和权重的形状是 (`batch_size`, `num_queries`, `num_kv`)。
+#
+# 一批序列长短不一，短的用填充词元（padding）补齐。查询 $i$ 只该看前 $L_i$ 个键（**有效长度**，valid length）：
+# 其余键的分数记作 $-\infty$，softmax 给它们 $e^{-\infty} = 0$，可见的键之间重新归一化。
+# $L_i = 0$ 时整行是 $-\infty$，softmax 是 $0/0$ = NaN；我们约定这种行的权重全为 0。
+# `valid_lens` 可以每个样本一个（一维），也可以每个查询一个（二维）。
+
+# %%
+#@save
+def masked_softmax(X, valid_lens):
+    """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
+
+    X: (batch_size, num_queries, num_keys) attention scores.
+    valid_lens: None, (batch_size,) or (batch_size, num_queries); whole numbers in [0, num_keys].
+    Returns weights with the shape of X: masked keys get exactly 0, and a row whose valid
+    length is 0 is all zeros (its attention output is then a zero vector, never NaN).
+    """
+    d2l.check_shape(X, "X", "(batch_size, num_queries, num_keys)")
+    if valid_lens is None:
+        return F.softmax(X, dim=-1)
+    d2l.check_valid_lens(valid_lens, *X.shape)
+    lens = torch.as_tensor(valid_lens, device=X.device)
+    if lens.dim() == 1:
+        lens = lens[:, None]  # one length shared by all queries of an example
+    keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
+    has_key = keep[..., :1]  # False only in the rows with L = 0: those are not filled
+    weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
+    return torch.where(has_key, weights, 0.0)
+
+
+# %% [markdown]
+# 两种注意力共用“掩蔽 softmax → 加权求和”，所以基类 `AttentionPooling` 做这两步，子类只写 `score`。
 
 # %%
 #@save
@@ -80,7 +110,7 @@ class AttentionPooling(nn.Module):
 
 
 # %% [markdown]
-# 加性注意力用索引 `None` 给两个投影分别插入键轴和查询轴，广播相加，得到每个“查询–键”对的一个 $h$ 维隐藏向量：
+# 加性注意力用 `None` 插入键轴和查询轴，广播相加，得到每个“查询–键”对的 $h$ 维隐藏向量：
 
 # %%
 #@save
@@ -97,7 +127,9 @@ class AdditiveAttention(AttentionPooling):
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
 
     def score(self, queries, keys):
-        d2l.check_qkv(queries, keys, keys, self.W_q.in_features, self.W_k.in_features)
+        d2l.check_shape(queries, "queries", "(batch_size, num_queries, query_size)",
+                        query_size=self.W_q.in_features)
+        d2l.check_shape(keys, "keys", "(batch_size, num_kv, key_size)", key_size=self.W_k.in_features)
         # (batch, num_queries, 1, h) + (batch, 1, num_kv, h) -> one hidden vector per pair
         hidden = torch.tanh(self.W_q(queries)[:, :, None, :] + self.W_k(keys)[:, None, :, :])
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
@@ -134,7 +166,7 @@ class DotProductAttention(AttentionPooling):
 
     def score(self, queries, keys):
         d = queries.shape[-1]
-        d2l.check_shape(keys, "keys", "(batch_size, num_kv, d)", "project them to size d first", d=d)
+        d2l.check_shape(keys, "keys", "(batch_size, num_kv, d)", d=d)
         # All n x m dot products at once: (batch, n, d) @ (batch, d, m) -> (batch, n, m)
         return queries @ keys.transpose(-2, -1) / math.sqrt(d)
 
@@ -143,37 +175,10 @@ class DotProductAttention(AttentionPooling):
 # ## 批量形式与掩蔽
 #
 # 把 $n$ 个查询叠成 $\mathbf{Q} \in \mathbb{R}^{n \times d}$，键和值叠成 $\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，
-# 缩放点积注意力一次算完（softmax 按行）：
+# 缩放点积注意力一次算完（softmax 按行，$\mathbf{M}$ 就是上面的掩码）：
 #
 # $$\operatorname{softmax}\Big(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}} + \mathbf{M}\Big)\mathbf{V}, \qquad
 #   M_{ij} = \begin{cases} 0, & j < L_i \\ -\infty, & j \ge L_i. \end{cases}$$
-#
-# 掩码 $\mathbf{M}$ 挡住补齐序列的填充词元（padding）：查询 $i$ 的**有效长度**（valid length）$L_i$ 之后的键得到 $e^{-\infty} = 0$，
-# 可见的键之间重新归一化。$L_i = 0$ 时整行是 $-\infty$，softmax 是 $0/0$ = NaN；我们约定这种行的权重全为 0。
-# `valid_lens` 可以每个样本一个（一维），也可以每个查询一个（二维）。
-
-# %%
-#@save
-def masked_softmax(X, valid_lens):
-    """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
-
-    X: (batch_size, num_queries, num_keys) attention scores.
-    valid_lens: None, (batch_size,) or (batch_size, num_queries); whole numbers in [0, num_keys].
-    Returns weights with the shape of X: masked keys get exactly 0, and a row whose valid
-    length is 0 is all zeros (its attention output is then a zero vector, never NaN).
-    """
-    d2l.check_shape(X, "X", "(batch_size, num_queries, num_keys)", "add a batch axis with unsqueeze(0)")
-    if valid_lens is None:
-        return F.softmax(X, dim=-1)
-    d2l.check_valid_lens(valid_lens, *X.shape)
-    lens = torch.as_tensor(valid_lens, device=X.device)
-    if lens.dim() == 1:
-        lens = lens[:, None]  # one length shared by all queries of an example
-    keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
-    has_key = keep[..., :1]  # False only in the rows with L = 0: those are not filled
-    weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
-    return torch.where(has_key, weights, 0.0)
-
 
 # %% [markdown]
 # ![Q times K transpose gives a 2 x 3 score matrix; the mask sets one score to minus infinity; row-wise softmax; times V gives the output](figures/10.3-scoring.svg)
@@ -213,8 +218,7 @@ assert torch.equal(masked_softmax(steps["/ sqrt(d)"], torch.tensor([2])),
                    F.softmax(steps["/ sqrt(d)"].masked_fill(torch.arange(3) >= 2, float("-inf")), dim=-1))
 
 # %% [markdown]
-# 核对 $\mathbf{q}_0$：分数 $1.41, 0$，$\mathbf{k}_2$ 被挡住；softmax 给出 $e^{1.41}/(e^{1.41} + 1) = 4.11/5.11 = 0.804$ 和 $0.196$；
-# 输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。$\mathbf{q}_1$ 看三个键：$1/9.23 = 0.11$ 和两个 $4.11/9.23 = 0.45$，输出 23.37。
+# 核对 $\mathbf{q}_0$：$\mathbf{k}_2$ 被挡住，$e^{1.41}/(e^{1.41} + 1) = 0.804$，输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
 # 再看 $L = 0$ 的行：
 
 # %%
@@ -231,16 +235,16 @@ assert (DotProductAttention(0.0)(Q, K, V, torch.tensor([[0, 0]])) == 0).all()
 #
 # ### 动手试试：掩蔽
 #
-# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。探索器左边是分数（被挡住的记作 $-\infty$），
-# 右边是按行 softmax 的权重，从 $L = 6$ 开始：$\mathbf{q}_6$、$\mathbf{q}_7$ 的权重转给可见键里方向最近的 $\mathbf{k}_5$，
-# $\mathbf{q}_8$、$\mathbf{q}_9$ 转给 $\mathbf{k}_0$（圆上紧挨着 $\mathbf{k}_9$），每行仍和为 1。把 $L$ 往左拖；
-# $L = 0$ 时整张图是灰的，行和为 0。勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
+# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。左边是分数，右边是权重，从 $L = 6$ 开始：
+# $\mathbf{q}_6$、$\mathbf{q}_7$ 的权重转给可见键里方向最近的 $\mathbf{k}_5$，$\mathbf{q}_8$、$\mathbf{q}_9$ 转给 $\mathbf{k}_0$，每行仍和为 1。
+# 把 $L$ 往左拖；$L = 0$ 时整张图是灰的，行和为 0。勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：
+# 10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
 
 # %%
 attention_scoring.masking()
 
 # %% [markdown]
-# ## 两种评分函数学到什么
+# ## 点积读的不只是方向
 #
 # 书中的小例子：2 个样本各 1 个查询，10 个**全相同**的二维键，有效长度 2 和 6。
 # 键全相同，任何评分函数都给它们同样的分，所以两种注意力都输出有效范围内值的平均：
@@ -279,115 +283,27 @@ geo_keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[
 geo_queries = 2 * directions[None]  # (1, 6, 2): query i points like key i
 attention_scoring.draw_vectors(geo_queries[0], geo_keys[0])
 d2l.plt.show()
-
-# %% [markdown]
-# 任务要“只看方向”：目标权重 $\operatorname{softmax}_j(4\cos\theta_{ij})$ 不管键长。
-# 比较缩放点积（0 个参数）、点积加可学习的 $\mathbf{W}_k$（分数 $\mathbf{q}^\top\mathbf{W}_k\mathbf{k}/\sqrt{2}$，4 个参数，10.5 节投影的做法）
-# 和加性注意力（$h = 8$，40 个参数）。后两种用同一个循环训练：每步 32 个方向随机的查询，最小化目标与模型权重的交叉熵。
-
-# %%
-def direction_target(queries, keys):
-    """softmax_j(4 cos(angle between q_i and k_j)): blind to the keys' lengths."""
-    cos = F.normalize(queries, dim=-1) @ F.normalize(keys, dim=-1).transpose(1, 2)
-    return F.softmax(4 * cos, dim=-1)
-
-
-class KeyProjectedDotProduct(DotProductAttention):
-    """Scaled dot product on projected keys: a(q, k) = q^T W_k k / sqrt(d)."""
-
-    def __init__(self, size):
-        super().__init__(dropout=0.0)
-        self.W_k = nn.Linear(size, size, bias=False)
-
-    def score(self, queries, keys):
-        return super().score(queries, self.W_k(keys))
-
-
-def train_direction(attention, keys, steps=300, batch=32, lr=0.05):
-    """Fit the attention weights over `keys` to the direction-only target; returns the losses."""
-    optimizer = torch.optim.Adam(attention.parameters(), lr=lr)
-    draws, losses = torch.Generator().manual_seed(1), []
-    for _ in range(steps):
-        angle = torch.rand(1, batch, generator=draws) * (2 * math.pi)
-        queries = 2 * torch.stack([angle.cos(), angle.sin()], dim=-1)  # (1, batch, 2), length 2
-        attention(queries, keys, keys)
-        target = direction_target(queries, keys)
-        loss = -(target * torch.log(attention.attention_weights + 1e-9)).sum(dim=-1).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
-
-
-torch.manual_seed(0)
-projected = KeyProjectedDotProduct(2)
-projected_losses = train_direction(projected, geo_keys)
-torch.manual_seed(0)
-trained = AdditiveAttention(key_size=2, query_size=2, num_hiddens=8, dropout=0.0)
-losses = train_direction(trained, geo_keys)
-
-# %%
-target = direction_target(geo_queries, geo_keys)[0]
-all_angles = torch.arange(3600) * (2 * math.pi / 3600)  # every query direction, for the loss floor
-floor_target = direction_target(2 * torch.stack([all_angles.cos(), all_angles.sin()], dim=-1)[None], geo_keys)
-loss_floor = -(floor_target * floor_target.log()).sum(dim=-1).mean()  # entropy of the target
 dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
-projected(geo_queries, geo_keys, geo_keys)
-trained(geo_queries, geo_keys, geo_keys)
-print(f"training loss, step 1 -> 300: dot product with W_k "
-      f"{projected_losses[0]:.3f} -> {projected_losses[-1]:.3f}, additive {losses[0]:.3f} -> {losses[-1]:.3f}; "
-      f"lowest possible (entropy of the target) {loss_floor:.3f}")
-print(f"parameters: dot product 0, with W_k {sum(p.numel() for p in projected.parameters())}, "
-      f"additive {sum(p.numel() for p in trained.parameters())}")
-print("learned W_k:", [[round(x, 2) for x in row] for row in projected.W_k.weight.tolist()])
-print("scaled dot-product scores of q0:", dot_attention.score(geo_queries, geo_keys)[0, 0].numpy().round(2))
-geo_weights = torch.stack([target, dot_attention.attention_weights[0],
-                           projected.attention_weights[0].detach(),
-                           trained.attention_weights[0].detach()])  # (4, 6 queries, 6 keys)
-titles = ["Target: direction only", "Scaled dot product", "Dot product, learned W_k",
-          "Additive, trained"]
-labels = [f"k{j} (|k|={1 if j % 2 == 0 else 3})" for j in range(6)]
-d2l.show_heatmaps(geo_weights.unsqueeze(0), xlabel="Keys", ylabel="Queries", titles=titles,
-                  figsize=(13, 3.6), xticklabels=labels, yticklabels=[f"q{i} ({60 * i}°)" for i in range(6)])
-d2l.plt.show()
-print(f"{'':<25} {'weight on own key (q0..q5)':<30} {'mean |w - target|':>17}")
-for name, w in zip(titles, geo_weights):
-    print(f"{name:<25} {' '.join(f'{x:.2f}' for x in w.diagonal().tolist()):<30} "
-          f"{(w - target).abs().mean():>17.3f}")
-unseen = torch.tensor([0.5, 1.0, 2.0, 3.0, 4.0])[:, None] * torch.tensor([1.0, 0.0])  # all at 0 degrees
-print("additive score of q0 for keys at 0°, length 0.5 / 1 / 2 / 3 / 4:",
-      trained.score(geo_queries[:, :1], unseen[None])[0, 0].detach().numpy().round(2))
+print("q0 scores: ", dot_attention.score(geo_queries, geo_keys)[0, 0].numpy().round(2))
+print("q0 weights:", dot_attention.attention_weights[0, 0].numpy().round(2))
+print("weight of q_i on its own key k_i, i = 0..5:", dot_attention.attention_weights[0].diagonal().numpy().round(2))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-dot_w, projected_w, trained_w = geo_weights[1:]
+dot_w = dot_attention.attention_weights[0]
 assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
-assert (projected_w.diagonal()[::2] < 0.3).all() and (projected_w.diagonal()[1::2] > 0.6).all()
-W_k = projected.W_k.weight.detach()
-assert (W_k - W_k.diagonal().mean() * torch.eye(2)).abs().max() < 0.1  # about a multiple of I
-assert torch.allclose(projected.score(geo_queries, geo_keys),
-                      geo_queries @ W_k @ geo_keys.transpose(1, 2) / math.sqrt(2), atol=1e-6)
-assert torch.allclose(target, direction_target(geo_queries, directions[None])[0])  # blind to length
-assert trained_w.argmax(dim=-1).tolist() == list(range(6)) and (trained_w.diagonal() > 0.6).all()
-assert (trained_w - target).abs().mean() < 0.5 * (projected_w - target).abs().mean()
-assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
+assert (dot_w.diagonal()[::2] < 0.25).all() and (dot_w.diagonal()[1::2] > 0.5).all()
 
 # %% [markdown]
-# * **缩放点积**：与 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，大头给了两侧偏 60° 的长键（分数：$\mathbf{k}_0$ 1.41，$\mathbf{k}_1$、$\mathbf{k}_5$ 2.12）。点积同时奖励方向和长度。
-# * **点积加 $\mathbf{W}_k$**：学成了约 $0.6\,\mathbf{I}$，只是把分数整体缩小，短键仍只分到 0.22。$\mathbf{W}_k$ 能改变方向上的偏好，
-#   但分数对键长总是线性的；在这组对称的键上最好的 $\mathbf{W}_k$ 是 $c\,\mathbf{I}$（见下面的注），只能当温度用。
-# * **加性注意力**：每个查询最关注同向的键，离目标最近（损失 0.868，下限 0.764）。但它只是拟合了这 6 个键：
-#   $\mathbf{W}_k\mathbf{k}_j$ 在 $\tanh$ 里相当于每个键一个可学的偏移。它没有学会不看长度：同在 0° 的键，长度 1 得 −0.80 分，没见过的长度 3 得 −8.85 分（最后一行）。
+# 与 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，大头给了两侧偏 60° 的长键：分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{d}$
+# 同时奖励方向和键长。给键乘一个可学的矩阵 $\mathbf{W}_k$ 也去不掉这一点：分数对 $\mathbf{k}$ 是线性的，键长乘 3，分数也乘 3。
+# 要只看方向，得在打分前把键归一化。
 #
-# <details><summary>深入一步：为什么这里最好的 W_k 是 cI；与 10.2 节的联系</summary>
+# <details><summary>深入一步：与 10.2 节高斯核的联系</summary>
 #
-# * **对称性。** 键和查询的分布在旋转 120° 和关于 $\mathbf{k}_0$ 方向的镜像下不变；分数对 $\mathbf{W}_k$ 线性、交叉熵对分数凸，
-#   所以损失对 $\mathbf{W}_k$ 是凸的。把任一最优解对这些变换取平均不会更差，平均出的矩阵与这些变换都可交换，
-#   这样的 $2 \times 2$ 矩阵只有 $c\,\mathbf{I}$。
-# * **与 10.2 节的联系。** $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$，
-#   中间一项整行相同，softmax 不理会。所以缩放点积是高斯核分数（$w^2 = 1/\sqrt{d}$）加上每个键的“长度奖励”
-#   $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：上面短键吃亏正是这一项。
+# $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$，
+# 中间一项整行相同，softmax 不理会。所以缩放点积是高斯核分数（$w^2 = 1/\sqrt{d}$）加上每个键的“长度奖励”
+# $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：上面短键吃亏正是这一项。
 #
 # </details>
 
@@ -398,34 +314,31 @@ assert losses[-1] < projected_losses[-1] - 0.2 and losses[-1] < losses[0] - 0.5
 # 则 $\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d$，$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}/\sqrt{d}) = 1$：不缩放时，$d$ 越大相当于温度越低。
 #
 # 温度太低有什么害处？softmax 的雅可比矩阵（Jacobian）$\partial \boldsymbol{\alpha}/\partial \mathbf{s} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$
-# 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时整个趋于 0（它的 Frobenius 范数见下面第一行）。这一行的分数几乎收不到梯度，
-# 我们说它**饱和**了（下面取范数小于 0.01）：
+# 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时整个趋于 0，这一行的分数几乎收不到梯度。
+# 范数小于 0.01 的行我们说它**饱和**了；下面前两行说明这大约是最大权重超过 0.99 的行。权重有多尖，看每行最大权重的平均：
 
 # %%
 torch.manual_seed(0)
 dims = [4, 16, 64, 256, 1024]
 num_trials, num_keys = 1000, 10
-variances, stats, row_norms = [], {False: [], True: []}, {}
+variances, stats = [], {False: [], True: []}
 for d in dims:
     dots = (torch.randn(num_trials, 1, d) @ torch.randn(num_trials, num_keys, d).transpose(1, 2))[:, 0]
     variances.append(dots.var().item())
     for scaled in (False, True):
         a = F.softmax(dots / (math.sqrt(d) if scaled else 1.0), dim=-1)  # (num_trials, num_keys)
-        jacobian = torch.diag_embed(a) - a[:, :, None] * a[:, None, :]  # (num_trials, 10, 10)
-        row_norms[scaled] = jacobian.norm(dim=(-2, -1))  # kept for the largest d
         stats[scaled].append(dict(max=a.max(dim=-1).values.mean().item(),
-                                  saturated=(row_norms[scaled] < 0.01).float().mean().item()))
+                                  saturated=(attention_scoring.jacobian_norms(a) < 0.01).float().mean().item()))
 
-print(f"||da/ds||: uniform over 10 keys {attention_scoring.jacobian_norms(torch.full((10,), 0.1)):.2f}, "
-      f"two keys at 0.5 {attention_scoring.jacobian_norms(torch.tensor([0.5, 0.5])):.2f}, one-hot 0.00")
+tops = torch.tensor([0.9, 0.99, 0.999, 1.0], dtype=torch.float64)  # largest of 10 weights
+rows = torch.cat([tops[:, None], ((1 - tops) / 9)[:, None].expand(-1, 9)], dim=-1)  # the other 9 share the rest
+print("largest weight:", " ".join(f"{t:7.3f}" for t in tops))
+print("||da/ds||:     ", " ".join(f"{n:7.3f}" for n in attention_scoring.jacobian_norms(rows)))
 print(f"Var(q.k) / d: {[round(v / d, 2) for v, d in zip(variances, dims)]}")
 print(f"{'d':>6} {'mean max weight':>24} {'saturated rows':>24}")
 print(f"{'':>6} {'q.k':>11} {'q.k/sqrt(d)':>12} {'q.k':>11} {'q.k/sqrt(d)':>12}")
 for d, raw, scl in zip(dims, stats[False], stats[True]):
     print(f"{d:>6} {raw['max']:>11.3f} {scl['max']:>12.3f} {raw['saturated']:>11.0%} {scl['saturated']:>12.0%}")
-for scaled, name in ((False, "q.k"), (True, "q.k/sqrt(d)")):
-    lo, med, hi = row_norms[scaled].quantile(torch.tensor([0.05, 0.5, 0.95])).tolist()
-    print(f"d = {dims[-1]}, {name:<11} ||da/ds|| per row: median {med:.2f}, 5%-95% {lo:.2f}-{hi:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 unscaled, scaled_ = stats[False], stats[True]
@@ -434,41 +347,37 @@ for d, var in zip(dims, variances):
 assert unscaled[-1]["max"] > 0.9 and all(0.2 < r["max"] < 0.6 for r in scaled_)
 assert all(a["saturated"] <= b["saturated"] for a, b in zip(unscaled, unscaled[1:]))
 assert unscaled[-1]["saturated"] > 0.5 and max(r["saturated"] for r in scaled_) < 0.05
-assert row_norms[False].median() < 0.01 and (row_norms[True] > 0.2).float().mean() > 0.95
 s = torch.randn(10, dtype=torch.float64)  # the closed form is the Jacobian autograd computes
 a = F.softmax(s, dim=-1)
 assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), s),
                       torch.diag(a) - a[:, None] * a[None, :])
-assert abs(attention_scoring.jacobian_norms(torch.full((10,), 0.1)).item() - 0.30) < 0.005
+norms = attention_scoring.jacobian_norms(rows)
+assert (norms[1:] < norms[:-1]).all() and norms[1] < 0.02 and norms[2] < 0.01 and norms[-1] == 0
 
 # %%
-fig, axes = d2l.plt.subplots(1, 3, figsize=(11, 2.8))
+fig, axes = d2l.plt.subplots(1, 2, figsize=(8, 2.8))
 d2l.plot(dims, [[r["max"] for r in stats[False]], [r["max"] for r in stats[True]]], xlabel="d",
          ylabel="mean max weight", legend=["q.k", "q.k / sqrt(d)"], xscale="log",
          ylim=(0, 1.05), axes=axes[0])
 d2l.plot(dims, [[r["saturated"] for r in stats[False]], [r["saturated"] for r in stats[True]]],
          xlabel="d", ylabel="rows with ||da/ds|| < 0.01", legend=["q.k", "q.k / sqrt(d)"],
          xscale="log", ylim=(-0.05, 1.05), axes=axes[1])
-axes[2].hist([row_norms[False], row_norms[True]], bins=25, range=(0, 0.5), color=["C0", "m"],
-             label=["q.k", "q.k / sqrt(d)"])
-axes[2].set_xlabel(f"||da/ds|| per row, d = {dims[-1]}"), axes[2].set_ylabel("rows")
-axes[2].legend()
 fig.tight_layout()
 d2l.plt.show()
 
 # %% [markdown]
-# 不缩放时，$d$ 越大权重越接近 one-hot（左），饱和的行越多（中），$d = 1024$ 时达 78%；右图是这时每行的雅可比范数：
-# 不缩放的堆在 0，缩放后的在 0.35 附近，比均匀的 0.30 尖、比两键各半的 0.50 平（上面最后两行）。缩放后每个 $d$ 的平均最大权重都约 0.3、没有饱和的行：softmax 的形状不随 $d$ 变。
+# 不缩放时，$d$ 越大平均最大权重越接近 1（左），饱和的行越多（右），$d = 1024$ 时达 78%。
+# 缩放后每个 $d$ 的平均最大权重都约 0.3、没有饱和的行：softmax 的形状不随 $d$ 变。
 #
-# 饱和会拖慢学习吗？一个小检索任务：每个样本 10 个 256 维的随机键，各带一个标量值；查询是其中一个键经未知旋转 $\mathbf{R}$ 的结果。
-# 模型学一个矩阵 $\mathbf{W}$ 把查询转回去，让 `DotProductAttention` 找到那个键，损失是输出与那个键的值之差的平方。
-# “不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数就成了 $\mathbf{q}^\top\mathbf{k}$，是缩放时的 16 倍。
-# Adam 的步长与梯度大小无关，所以第三次把学习率除以 16：分数每步的变化与缩放时相同，剩下的差别只有起点的饱和。
+# 饱和会拖慢学习吗？一个小检索任务：10 个 256 维的随机键各带一个标量值，查询是其中一个键经未知旋转 $\mathbf{R}$ 的结果。
+# 模型学一个矩阵 $\mathbf{W}$ 把查询转回去，让 `DotProductAttention` 找到那个键；损失是输出与该键的值之差的平方。
+# “不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数是缩放时的 16 倍。
+# Adam 的步长与梯度大小无关，所以第三次把学习率除以 16：分数每步的变化与缩放时相同，只剩起点的饱和不同。
 
 # %%
 def retrieval_run(scaled, d=256, steps=120, lr=0.01, num_keys=10, batch=32):
     """Learn W so that attention finds the key behind each rotated query; per step: loss, share saturated."""
-    torch.manual_seed(0)  # float64: the unscaled run is chaotic, and float32 rounding would shift it
+    torch.manual_seed(0)  # float64: small rounding differences between CPUs would grow in the unscaled run
     rotation = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64))[0]  # the unknown R
     W = nn.Linear(d, d, bias=False, dtype=torch.float64)
     nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d))  # W x has unit-variance entries, like the keys
@@ -509,13 +418,15 @@ assert max(scaled_losses[30:]) < 0.2 and sum(scaled_losses[30:]) < 0.1 * sum(raw
 assert sum(slow_losses[100:]) > sum(raw_losses[100:]) > 3 * sum(scaled_losses[100:])
 
 # %% [markdown]
-# 缩放的模型开头没有饱和的行，20 多步就学会了；后来饱和的行变多，但都饱和在**正确**的键上（损失 0.00）。
-# 不缩放的模型开头就有一半以上的行饱和，损失下降又慢又抖；学习率除以 16 也没用。害处在于**一开始**就饱和。
+# 缩放的模型开头没有饱和的行，20 多步就学会了；后来饱和的行变多，损失却是 0.00：它们饱和在正确的键上。
+# 不缩放的模型开头就有一半以上的行饱和，损失下降又慢又抖；学习率除以 16 也没用。
+# Adam 只归一化每个参数的步长，方向仍来自整批梯度之和：饱和的行几乎不贡献梯度，更新只由少数没饱和的行决定，
+# 而模型在饱和的行上自信地错着。害处在于**一开始**就饱和。（这是一个随机种子的结果。）
 #
 # ### 动手试试：温度
 #
-# 探索器画一个查询对 10 个键的分数（上）和权重（中）；两个菜单是维度 $d$ 和除数（温度 $\tau$）：1、$\sqrt{d}$ 或 $d$。
-# 一个查询很嘈杂，请读最下面一行：另 500 个查询的平均最大权重和饱和行比例。开始是 $d = 512$、不缩放：权重全在一个键上，65% 的行饱和。
+# 探索器画一个查询对 10 个键的分数和权重；菜单选维度 $d$ 和除数（温度）：1、$\sqrt{d}$ 或 $d$。
+# 单个查询很嘈杂，请读最下面一行（500 个查询的平均最大权重和饱和行比例）。开始是 $d = 512$、不缩放：65% 的行饱和。
 # 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
 
 # %%
@@ -525,7 +436,7 @@ attention_scoring.scaling()
 # ## 为什么默认用缩放点积
 #
 # **计算。** 点积的中间结果是 (b, n, m)，加性注意力的隐藏张量是 (b, n, m, h)，大 $h$ 倍。
-# 实测一次前向加反向（8 个样本、128 个查询和键值对、$d = h = 64$；内存是自动微分为反向传播保存的张量）：
+# 实测一次前向加反向（8 个样本、128 个查询和键值对、$d = h = 64$；内存是为反向传播保存的张量）：
 
 # %% tags=["nbval-ignore-output"]
 measured = attention_scoring.cost(batch_size=8, num_queries=128, num_kv=128, size=64)
@@ -540,16 +451,16 @@ assert m_add > 8 * 128 * 128 * 64 * 4 > 20 * m_dot  # the (b, n, m, h) hidden te
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 加性注意力保存的内存几乎全是这个隐藏张量；时间随负载而变，比值总是很大。
+# 加性注意力保存的内存几乎全是这个隐藏张量。计时随机器负载而变，上面是这次运行的比值。
 #
 # **参数在上游。** 10.5–10.7 节里查询和键是学出来的投影，分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$
 # 是可学习的双线性函数（练习 2），仍然只是矩阵乘法。加性注意力独有的是 $\tanh$ 的非线性和有界，需要这两点时才用它。
 #
 # ## 小结
 #
-# * 注意力汇聚是值的加权和，权重是评分函数的分数经掩蔽 softmax 得到的；被掩蔽的权重严格为 0，$L = 0$ 的行全为 0。
-# * 点积同时奖励方向和键长，可学习的投影只改方向上的偏好。加性注意力（40 个参数）拟合了 6 个固定键，但没学会不看键长。
-# * $1/\sqrt{d}$ 是温度 $\tau = \sqrt{d}$：不缩放时 softmax 一开始就饱和，训练慢得多；缩放后 softmax 的形状不随 $d$ 变。
+# * 权重是评分函数的分数经掩蔽 softmax 得到的；被掩蔽的权重严格为 0，$L = 0$ 的行全为 0。
+# * 点积同时奖励方向和键长；给键乘一个线性投影去不掉对键长的依赖。
+# * $1/\sqrt{d}$ 是温度：不缩放时 softmax 一开始就饱和，训练慢得多；缩放后权重的形状不随 $d$ 变。
 # * 缩放点积注意力省内存、快，偏好可以学在投影里，所以是默认选择。
 # %% [markdown]
 # ## 练习
@@ -608,11 +519,10 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不再相同。键全相同时任何评分函数都打同样的分，两者一致只是巧合。
-# 键不同后，点积的分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{2}$ 随 $j$ 线性变化，第二个样本的权重从 0.217 降到 0.123；
-# 加性注意力的几乎是平的（0.179 到 0.156）。相邻两个键只差 $[0.1, 0.1]$，这点差别乘以 $\mathbf{W}_k$（元素不超过 0.71，见输出第一行）、
-# 经过 $\tanh$、再乘以 $\mathbf{w}_v$（不超过 0.35），到分数里只剩约 0.03（相邻权重之比的对数；点积约 0.11）。
-# （两者的查询不同，20 维对 2 维，是书中的设定；键全相同时查询不影响权重，所以不妨碍这个比较。）
+# 参考答案：不再相同。键全相同时任何评分函数都打同样的分，两者一致只是巧合。键不同后，分数取决于查询、键，
+# 以及加性注意力随机初始化的参数。在这个种子下，点积第二个样本的权重从 0.217 降到 0.123，加性注意力的几乎是平的（0.179 到 0.156）：
+# 相邻两个键只差 $[0.1, 0.1]$，乘以 $\mathbf{W}_k$（元素最大 0.68，见输出第一行）、经过 $\tanh$、再乘以 $\mathbf{w}_v$（最大 0.32），
+# 到分数里只剩很小的差。换一个种子，查询和参数都变，谁更平、往哪边斜也会变；不变的只是两者不再相同。
 
 # %% [markdown]
 # ### 练习 2
