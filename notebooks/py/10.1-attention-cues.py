@@ -141,6 +141,8 @@ assert not any("-0.00" in r["text"] for r in states["text"])
 k2_wins = [t for t in attention_cues.ANGLES
            if w[(t, 1.0, 1.0, "k2")] > max(w[(t, 1.0, 1.0, "k1")], w[(t, 1.0, 1.0, "k3")])]
 assert k2_wins == [195, 210, 225, 240]  # 练习 4 的区间 (180°, 243.4°)
+assert [round(w[(210, 1.0, 1.0, k)], 2) for k in ("k1", "k2", "k3")] == [0.15, 0.53, 0.32]
+assert torch.allclose(both, torch.full((6,), 1 / 6))  # 两种提示相加：杯子与书打平
 
 # %% [markdown]
 # ### 查询可以学
@@ -196,6 +198,8 @@ for theta in (0, 10, 80, 100):
     w_hard = attention_pooling(q_check, keys, values, tau=1e-3)[0]
     assert torch.equal(w_hard, torch.eye(3)[(keys @ q_check).argmax()])  # 精确的 one-hot，与 argmax 相同
 assert grad.abs().max() == 0
+assert round(angle(*pull.tolist())) == 135 and round(angle(*path[-1])) == 128
+assert grads.index(max(grads)) in range(8, 14) and grads[0] < grads[10] / 5  # 峰值在 τ ≈ 1 附近
 
 # %% [markdown]
 # τ 从 1 往下，梯度按指数掉下去：τ = 0.1 时权重已近 1、0、0，梯度只剩 5.4e−05；τ = 0.001 时真值约 $e^{-1600}$，在 float32 里就是 0，梯度下降无从下手。
@@ -345,6 +349,8 @@ assert snapshots[0].argmax(dim=1).tolist() == [3, 3, 6, 3, 3, 3, 6]  # 随机映
 assert attention_pooling(X_fr_own, X_en, V, 0.25)[0].argmax(dim=1).tolist() != [0, 2, 1, 3, 4, 0, 6]
 assert A.argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6] and torch.equal(A[0], A[5])
 assert snapshots[1][[1, 2, 3, 6]].argmax(dim=1).tolist() == [2, 1, 3, 6]
+assert right_rows(attention_pooling(X_fr_own, X_en, V, 0.25)[0]) == []
+assert right_rows(snapshots[0]) == ["s'assit", "tapis"] and len(right_rows(snapshots[1])) == 7
 
 # %% [markdown]
 # 随机映射下只有 *s'assit* 和 *tapis* 两行的深格落对，其余行也都盯着 *sat* 或 *mat*（左图）；50 步后 7 行全对（右图）。
