@@ -174,8 +174,8 @@ d2l.plt.show()
 #
 # $$\frac{\partial f}{\partial \mathbf{q}} = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
 #
-# 值高于当前结果的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。在 $\mathbf{q} = \mathbf{0}$ 处 $f = 20$：$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉，方向 135°。
-# 第一步就沿这个方向跳出去，之后 $\mathbf{q}$ 停在 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。没有人告诉它去看 $\mathbf{k}_3$。
+# 结果低于 28，梯度下降让 $\mathbf{q}$ 沿这个方向走：值高于结果的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。在 $\mathbf{q} = \mathbf{0}$ 处 $f = 20$：$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉，方向 135°。
+# 第一步沿这个方向跳出去，之后 $\mathbf{q}$ 停在 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。
 #
 # 硬查找（只取分数最大的键的值）是 τ → 0 的极限。查询固定在 θ = 10°，看结果对 $\mathbf{q}$ 的梯度怎样随 τ 变化：
 
@@ -314,9 +314,9 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
 # ### 学出 $\mathbf{W}_q$、$\mathbf{W}_k$
 #
 # 网络里查询和键由输入乘以学到的矩阵得到：$\mathbf{Q} = \mathbf{X}_\text{fr}\mathbf{W}_q$，$\mathbf{K} = \mathbf{X}_\text{en}\mathbf{W}_k$。
-# 真实的两种语言各有各的词向量。这里把法语词向量随机旋转一下来模拟。
-# 旋转后直接点积，一行也对不上（下面第一行输出）。
-# 于是从随机的 $\mathbf{W}_q$、$\mathbf{W}_k$（5×4）出发训练 50 步。损失直接监督对齐：每个法语词取回正确英语词的份额的负对数。
+# 真实的两种语言各有各的词向量。这里把法语词向量随机旋转来模拟。
+# 旋转后直接点积，一行也对不上（下面第一行）。
+# 从随机的 $\mathbf{W}_q$、$\mathbf{W}_k$（5×4）出发训练 50 步。损失直接监督对齐：每个法语词取回正确英语词的份额的负对数。
 
 # %%
 right = torch.tensor([vocab.index(meaning[word]) for word in french])  # 每个法语词该取回的英语词
