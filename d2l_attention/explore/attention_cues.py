@@ -329,15 +329,16 @@ def plot_query_path(keys, values, path, figsize=(3.6, 3.6)):
     for i, (k, v) in enumerate(zip(keys.tolist(), values[:, 0].tolist())):
         ax.annotate("", xy=k, xytext=(0, 0), arrowprops=dict(
             arrowstyle="-|>", color=COLOURS["key"], lw=2.5 if i != 1 else 4, alpha=0.8))
-        dx, dy = KEY_LABEL_OFFSETS[i % 3]
+        # k2 and k3 are labelled on their right: the path runs up and to the left
+        dx, dy = ((-0.05, -0.3), (0.75, 0.0), (0.8, 0.0))[i % 3]
         ax.text(k[0] + dx, k[1] + dy, f"k{i + 1} (v={v:g})", color=COLOURS["key"],
                 ha="center", va="center", fontsize=9)
     xs, ys = zip(*path)
     ax.plot(xs, ys, "o-", color=COLOURS["query"], ms=3, lw=1)
     ax.annotate("", xy=path[-1], xytext=(0, 0), arrowprops=dict(
         arrowstyle="-|>", color=COLOURS["query"], lw=2))
-    ax.text(path[-1][0], path[-1][1] + 0.2, f"q, step {len(path) - 1}", color=COLOURS["query"],
-            ha="center", va="center", fontsize=9)
+    ax.text(path[-1][0] + 0.3, path[-1][1] + 0.25, f"q, step {len(path) - 1}",
+            color=COLOURS["query"], ha="center", va="center", fontsize=9)
     ax.set(xlim=(-1.6, 2.6), ylim=(-0.4, 2.6), aspect="equal", xlabel="x", ylabel="y",
            title="learned query: path of q")
     ax.grid(alpha=0.3)
@@ -355,12 +356,15 @@ def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
     ax.grid(alpha=0.3, which="both")
 
 
-def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(11, 3.0)):
-    """The matrix form as pictures: Q · Kᵀ -> A = softmax(Q Kᵀ / τ) -> A · V, one query per row."""
+def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(11, 3.0),
+                     features=None):
+    """The matrix form as pictures: Q × Kᵀ -> A = softmax(Q Kᵀ / τ) -> A × V, one query per row;
+    features: names of the feature columns of Q and K (default f1, f2, ...)."""
     plt = d2l.plt
     d2l.use_svg_display()
-    panels = [(Q, "Q (queries)", query_words, [f"f{j + 1}" for j in range(Q.shape[1])], "Blues"),
-              (K.T, "Kᵀ (keys)", [f"f{j + 1}" for j in range(K.shape[1])], key_words, "Blues"),
+    features = features or [f"f{j + 1}" for j in range(Q.shape[1])]
+    panels = [(Q, "Q (queries)", query_words, features, "Blues"),
+              (K.T, "Kᵀ (keys)", features, key_words, "Blues"),
               (A, "A = softmax(QKᵀ/τ)", query_words, key_words, "Reds"),
               (V, "V (values)", key_words, value_words, "Greens"),
               (A @ V, "output A V", query_words, value_words, "Purples")]
@@ -372,7 +376,10 @@ def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(1
         ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=8)
         ax.set_yticks(range(len(rows)), rows, fontsize=8)
     fig.subplots_adjust(wspace=1.0, left=0.05, right=0.99)
-    for ax, sign in zip(axes[:4], ("·", "→", "·", "=")):
+    for ax, sign in zip(axes[:4], ("×", "→", "×", "=")):
         box = ax.get_position()  # the sign sits just right of the panel, clear of the next labels
-        fig.text(box.x1 + 0.014, (box.y0 + box.y1) / 2, sign, fontsize=16, ha="center",
-                 va="center")
+        fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2, sign, fontsize=20, ha="center",
+                 va="center", fontweight="bold")
+        if sign == "→":
+            fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2 - 0.09, "softmax\n(·/τ)", fontsize=8,
+                     ha="center", va="top")

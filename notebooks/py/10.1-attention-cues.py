@@ -33,7 +33,7 @@ from d2l_attention.explore import attention_cues
 # * **非自主性提示**（nonvolitional cue）：物体本身的**突出性**（saliency）。五本黑白的书旁有一个红杯子，视线先落到杯子上。
 # * **自主性提示**（volitional cue）：观察者的**意图**。想读书时，你把目光移向书。
 #
-# 只有非自主性提示时，用不看意图的全连接层或汇聚层就够了。注意力机制多了意图，写成**查询** $\mathbf{q}$（“我在找什么”）。
+# 只有非自主性提示时，不看意图的全连接层或汇聚层就够了。注意力机制多了意图，写成**查询** $\mathbf{q}$（“我在找什么”）。
 # 每个输入带一个**键** $\mathbf{k}_i$（“我是什么”）和一个**值** $\mathbf{v}_i$（“我能提供什么”）。**注意力汇聚**（attention pooling）按查询与键的匹配程度从各个值中取：
 #
 # $$f(\mathbf{q}, \{(\mathbf{k}_i, \mathbf{v}_i)\}_{i=1}^{n}) = \sum_{i=1}^{n} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i,
@@ -88,10 +88,12 @@ salience = torch.softmax(desk_keys.norm(dim=1), dim=0)  # 无查询：分数只�
 print(f"no query, score |k|:      cup {salience[0].item():.2f}, each book {salience[1].item():.2f}")
 gaze = attention_pooling(torch.tensor([0.0, 1.0]), desk_keys, torch.eye(6))[1]  # 视线的分布
 print(f"query 'read', q = (0, 1): cup {gaze[0].item():.2f}, each book {gaze[1].item():.2f}")
+both = torch.softmax(desk_keys @ torch.tensor([0.0, 1.0]) + desk_keys.norm(dim=1), dim=0)
+print(f"both cues, q.k + |k|:     cup {both[0].item():.2f}, each book {both[1].item():.2f}")
 
 # %% [markdown]
-# 只看键时醒目的杯子拿到 0.35，近每本书的三倍：这是非自主性提示，换什么意图它都不变。加上“想读书”的查询，每本书（0.19）都超过杯子（0.07）。
-# 查询（自主性提示）正是注意力机制与全连接层、汇聚层的区别。
+# 只看键时醒目的杯子拿到 0.35，近每本书的三倍：这是非自主性提示，换什么意图它都不变。加上“想读书”的查询，每本书（0.19）都超过杯子（0.07）：分数只剩 $\mathbf{q}^\top\mathbf{k}_i$，突出性被整个换掉。
+# 把两种提示加进同一个分数（$\mathbf{q}^\top\mathbf{k}_i + |\mathbf{k}_i|$），杯子与每本书打平（0.17）：两种提示在同一个 softmax 里竞争。
 #
 # ### 动手试试：转动查询
 #
@@ -100,6 +102,7 @@ print(f"query 'read', q = (0, 1): cup {gaze[0].item():.2f}, each book {gaze[1].i
 # 1. **θ** 从 0° 拖到 90°：哪根柱子长高？紫点往哪走？
 # 2. **c**（把 $\mathbf{k}_2$ 拉长 c 倍，c < 0 时反向）：θ 停在 90°，c 从 1 拖到 3.5，再到 −1。
 # 3. **τ**：回到 θ = 0°、c = 1，τ 换成 0.5，再换成 2。
+# 4. **θ** 拖到 210°：三个分数都是负的，哪个键赢？
 
 # %%
 attention_cues.turning_query(keys, values)
@@ -110,6 +113,7 @@ attention_cues.turning_query(keys, values)
 # 1. $\mathbf{k}_1$ 从 0.79 降到 0.09，$\mathbf{k}_3$ 升到 0.67，紫点从 13.20 滑到 25.75：**查询决定取回哪个值**。θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 打平，结果恰是 20（练习 3）。
 # 2. θ = 90° 时 $\mathbf{k}_2$ 的分数就是 c：c = 2 时它与 $\mathbf{k}_3$ 一样（0.47），c = 3.5 时拿到 0.80，c = −1 时只剩 0.04。点积既看方向也看长度（练习 4）。
 # 3. 橙色箭头画的是 $\mathbf{q}/\tau$：τ = 0.5 时分数翻倍，$\mathbf{k}_1$ 拿到 0.96；τ = 2 时分数减半，权重变成 0.58、0.21、0.21。温度不改分数的排序，只改权重有多集中（练习 5）。
+# 4. θ = 210° 时三个分数都为负，最短的 $\mathbf{k}_2$ 负得最少，拿到 0.53（$\mathbf{k}_1$ 0.15、$\mathbf{k}_3$ 0.32）：短键反而赢（练习 4）。
 #
 # </details>
 
@@ -137,6 +141,8 @@ assert not any("-0.00" in r["text"] for r in states["text"])
 k2_wins = [t for t in attention_cues.ANGLES
            if w[(t, 1.0, 1.0, "k2")] > max(w[(t, 1.0, 1.0, "k1")], w[(t, 1.0, 1.0, "k3")])]
 assert k2_wins == [195, 210, 225, 240]  # 练习 4 的区间 (180°, 243.4°)
+assert [round(w[(210, 1.0, 1.0, k)], 2) for k in ("k1", "k2", "k3")] == [0.15, 0.53, 0.32]
+assert torch.allclose(both, torch.full((6,), 1 / 6))  # 两种提示相加：杯子与书打平
 
 # %% [markdown]
 # ### 查询可以学
@@ -155,11 +161,21 @@ for _ in range(51):
     loss.backward()
     optimizer.step()
 print("step 50: weights", " ".join(f"{a:.3f}" for a in w.tolist()), f"-> pooled {got.item():.2f}")
+w0, f0 = attention_pooling(torch.zeros(2), keys, values)
+pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 在 q = 0 处 ∂f/∂q = Σ α_i (v_i − f) k_i
+angle = lambda x, y: torch.rad2deg(torch.atan2(torch.tensor(y), torch.tensor(x))).item()
+print(f"at q = 0: df/dq = ({pull[0].item():.2f}, {pull[1].item():.2f}), direction "
+      f"{angle(*pull.tolist()):.0f} deg; q after 50 steps points at {angle(*path[-1]):.0f} deg")
 attention_cues.plot_query_path(keys, values, path)
 d2l.plt.show()
 
 # %% [markdown]
-# 50 步后结果是 27.98：$\mathbf{q}$ 背离 $\mathbf{k}_1$（值 10 太小），朝上指向 $\mathbf{k}_3$（30 最大）。没有人告诉它去看 $\mathbf{k}_3$。
+# 50 步后结果是 27.98。$\mathbf{q}$ 为什么往左上走？对 $\mathbf{q}$ 求导（τ = 1）：
+#
+# $$\frac{\partial f}{\partial \mathbf{q}} = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
+#
+# 结果低于 28，梯度下降让 $\mathbf{q}$ 沿这个方向走：值高于结果的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。在 $\mathbf{q} = \mathbf{0}$ 处 $f = 20$：$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉，方向 135°。
+# 第一步沿这个方向跳出去，之后 $\mathbf{q}$ 停在 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。
 #
 # 硬查找（只取分数最大的键的值）是 τ → 0 的极限。查询固定在 θ = 10°，看结果对 $\mathbf{q}$ 的梯度怎样随 τ 变化：
 
@@ -182,10 +198,12 @@ for theta in (0, 10, 80, 100):
     w_hard = attention_pooling(q_check, keys, values, tau=1e-3)[0]
     assert torch.equal(w_hard, torch.eye(3)[(keys @ q_check).argmax()])  # 精确的 one-hot，与 argmax 相同
 assert grad.abs().max() == 0
+assert round(angle(*pull.tolist())) == 135 and round(angle(*path[-1])) == 128
+assert grads.index(max(grads)) in range(8, 14) and grads[0] < grads[10] / 5  # 峰值在 τ ≈ 1 附近
 
 # %% [markdown]
 # τ 从 1 往下，梯度按指数掉下去：τ = 0.1 时权重已近 1、0、0，梯度只剩 5.4e−05；τ = 0.001 时真值约 $e^{-1600}$，在 float32 里就是 0，梯度下降无从下手。
-# 书中提到，这种不可微的硬注意力可以用强化学习（reinforcement learning）训练；软注意力直接反向传播就行。
+# 太热也不好：τ 很大时权重近乎均匀，转动 $\mathbf{q}$ 几乎不改变结果，所以曲线在 τ ≈ 1 附近最高。
 #
 # ## 一句话上的注意力：矩阵形式与热图
 #
@@ -213,7 +231,8 @@ print("A", tuple(A.shape), "; output", tuple(out.shape),
       f"; max |matrix form - one query at a time| = {(out - one_by_one).abs().max().item():.4f}")
 for i in (2, 0, 4):  # noir、第一个 le、sur：输出是词表上的分布
     print(f"output for {french[i]:>4}:", " ".join(f"{e}={a:.2f}" for e, a in zip(vocab, out[i].tolist())))
-attention_cues.plot_matrix_form(X_fr, X_en, A, V, french, english, vocab)
+attention_cues.plot_matrix_form(X_fr, X_en, A, V, french, english, vocab,
+                                features=["animal", "object", "action", "function", "colour"])
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -223,7 +242,7 @@ assert torch.allclose(out.sum(dim=1), torch.ones(7)) and out[2].argmax() == voca
 assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
 
 # %% [markdown]
-# 图中从左到右：$\mathbf{Q}$ 的一行与 $\mathbf{K}^\top$ 的一列点积，softmax 后成为 $\mathbf{A}$ 的一格；$\mathbf{A}$ 的一行再乘 $\mathbf{V}$，得到输出的一行。
+# 图中：$\mathbf{Q}$ 的一行乘 $\mathbf{K}^\top$ 的一列，softmax 后是 $\mathbf{A}$ 的一格；$\mathbf{A}$ 的一行乘 $\mathbf{V}$ 得输出的一行。
 # *noir* 取回 0.90 的 *black*；*le* 取回 0.79 的 *the*，混进 0.18 的 *on*；*sur* 分给 *on* 0.45、*the* 0.41，还剩 0.14 给别的词。
 #
 # 把 $\mathbf{A}$ 画成**热图**（heatmap）就看出每个词在看哪里。在探索器里选一个法语词（框出的行），右边是它取回的 $\mathbf{A}\mathbf{V}$。
@@ -264,8 +283,7 @@ states_all = attention_cues.sentence_states(X_fr, X_en, V, french, english, voca
 assert max(r["weight"] for r in states_all["matrix"] if r["query"].startswith("le")) < 0.5
 
 # %% [markdown]
-# 书中的 `show_heatmaps` 接受四维张量（行数，列数，查询数，键数），把多个矩阵排成网格；
-# 这里所有面板共用一个颜色刻度，深浅才能互相比较。下面用它对比学习前后的 $\mathbf{A}$。
+# 书中的 `show_heatmaps` 把四维张量（行数，列数，查询数，键数）画成热图网格；这里的版本让所有面板共用一个颜色刻度。下面用它对比学习前后的 $\mathbf{A}$。
 
 # %%
 #@save
@@ -296,7 +314,8 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
 # ### 学出 $\mathbf{W}_q$、$\mathbf{W}_k$
 #
 # 网络里查询和键由输入乘以学到的矩阵得到：$\mathbf{Q} = \mathbf{X}_\text{fr}\mathbf{W}_q$，$\mathbf{K} = \mathbf{X}_\text{en}\mathbf{W}_k$。
-# 真实的两种语言各有各的词向量，这里把法语词向量随机旋转一下来模拟，直接点积就对不上了。
+# 真实的两种语言各有各的词向量。这里把法语词向量随机旋转来模拟。
+# 旋转后直接点积，一行也对不上（下面第一行）。
 # 从随机的 $\mathbf{W}_q$、$\mathbf{W}_k$（5×4）出发训练 50 步。损失直接监督对齐：每个法语词取回正确英语词的份额的负对数。
 
 # %%
@@ -305,15 +324,17 @@ torch.manual_seed(0)
 X_fr_own = X_fr @ torch.linalg.qr(torch.randn(5, 5))[0]  # 法语自己的词向量空间：随机旋转
 W_q, W_k = torch.randn(5, 4, requires_grad=True), torch.randn(5, 4, requires_grad=True)
 optimizer = torch.optim.Adam([W_q, W_k], lr=0.1)
+right_rows = lambda A: [f for f, j in zip(french, A.argmax(dim=1).tolist()) if english[j] == meaning[f]]
+print(f"rotated, no W: right for {len(right_rows(attention_pooling(X_fr_own, X_en, V, 0.25)[0]))}/7")
 snapshots = []  # A at step 0 and step 50
 for step in range(51):
     A_net, out_net = attention_pooling(X_fr_own @ W_q, X_en @ W_k, V)
     loss = -torch.log(out_net[range(7), right]).mean()
     if step in (0, 50):
         snapshots.append(A_net.detach())
-        hits = [word for word, ok in zip(french, out_net.argmax(dim=1) == right) if ok]
-        print(f"step {step:2d}: loss {loss.item():.3f}; the right English word comes out on top for "
-              f"{len(hits)}/7: {' '.join(hits)}")
+        hits = right_rows(A_net)  # 数 A 的每一行：最深的格子是不是意思相同的英语词
+        print(f"step {step:2d}: loss {loss.item():.3f}; darkest cell on the right English word "
+              f"for {len(hits)}/7: {' '.join(hits)}")
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -328,12 +349,13 @@ assert snapshots[0].argmax(dim=1).tolist() == [3, 3, 6, 3, 3, 3, 6]  # 随机映
 assert attention_pooling(X_fr_own, X_en, V, 0.25)[0].argmax(dim=1).tolist() != [0, 2, 1, 3, 4, 0, 6]
 assert A.argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6] and torch.equal(A[0], A[5])
 assert snapshots[1][[1, 2, 3, 6]].argmax(dim=1).tolist() == [2, 1, 3, 6]
+assert right_rows(attention_pooling(X_fr_own, X_en, V, 0.25)[0]) == []
+assert right_rows(snapshots[0]) == ["s'assit", "tapis"] and len(right_rows(snapshots[1])) == 7
 
 # %% [markdown]
-# 随机映射下只有 *tapis* 一行取对，多数行盯着 *sat*（左图）；50 步后 7 行全对，深格落在意思相同的词上（右图）。
-# 这里的对齐是标注出来的。10.4 节没有对齐标注，只训练翻译，对齐是作为副产品学出来的。
-# 查询来自一个序列、键和值来自另一个，叫**交叉注意力**（cross-attention），10.4 节的解码器这样用；
-# 10.3 节换评分函数，10.5 节用几组 $\mathbf{W}$ 算多个注意力头，10.6 节的**自注意力**（self-attention）让三者来自同一序列。
+# 随机映射下只有 *s'assit* 和 *tapis* 两行的深格落对，其余行也都盯着 *sat* 或 *mat*（左图）；50 步后 7 行全对（右图）。
+# 这里的对齐是标注出来的；10.4 节只训练翻译，对齐是副产品。
+# 查询来自一个序列、键和值来自另一个，叫**交叉注意力**（cross-attention）；10.6 节的**自注意力**（self-attention）让三者来自同一序列。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -348,11 +370,10 @@ assert snapshots[1][[1, 2, 3, 6]].argmax(dim=1).tolist() == [2, 1, 3, 6]
 # %% [markdown]
 # ## 小结
 #
-# * 只有非自主性提示（只看键的评分），全连接层或汇聚层就够了；加上查询（自主性提示）才是注意力机制。
-# * 查询写意图，键写输入“是什么”，值是取走的内容。注意力汇聚 = 评分 → softmax → 对值加权求和：查询决定取回哪个值。
-# * 权重对查询可导，查询和网络里的 $\mathbf{W}_q$、$\mathbf{W}_k$ 都能用梯度下降学出来；硬查找的梯度为 0。
-# * 矩阵形式 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$；权重矩阵画成热图，就看出每个词在看哪里。
-# * 温度 $\tau$ 控制集中程度：$\tau \to 0$ 取点积最大的键的值，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
+# * 查询（自主性提示）是注意力机制与全连接层、汇聚层的区别。注意力汇聚 = 评分 → softmax → 对值加权求和：查询决定取回哪个值。
+# * 权重对查询可导：查询和 $\mathbf{W}_q$、$\mathbf{W}_k$ 都能用梯度下降学出来；硬查找的梯度为 0。
+# * 矩阵形式 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$；热图显示每个词在看哪里。
+# * 温度 $\tau \to 0$ 是硬查找，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 #
 # ## 练习
 #
