@@ -16,14 +16,14 @@
 # %% [markdown]
 # # 10.5 多头注意力
 #
-# 遮住 “tom is ___ than mary .” 里的词再猜它，要看前一个词 is，也要看后一个词 than，而两者说的事不同。
+# 一个注意力头能算出“右邻居减左邻居” $v_{i+1} - v_{i-1}$ 吗？不能。
 # 10.3 节的缩放点积注意力（scaled dot-product attention）对每个查询只有**一个**非负的权重分布，输出是值的加权平均。
 # 多头注意力（multi-head attention；Vaswani 等人，2017，[Attention Is All You Need](https://arxiv.org/abs/1706.03762)）给每个查询 $h$ 个分布，
 # 每个叫一个“头”（head），各自读值，再加起来。
 #
 # **两个键的小例子。** 要从左、右邻居的值 $v_L, v_R$ 算出 $v_R - v_L$。一个头输出 $m\,(a_L v_L + a_R v_R)$，$a_L, a_R \ge 0$：
 # 两个系数 $m a_L$、$m a_R$ 同号，凑不出 $-1$ 和 $+1$。两个头就行：头 1 全看右边（$a_R = 1$）、乘 $m_1 = +1$，
-# 头 2 全看左边、乘 $m_2 = -1$，相加正好是 $v_R - v_L$。本节把这个例子写成公式和代码、训练出来，最后在真实句子上看各个头看哪里。
+# 头 2 全看左边、乘 $m_2 = -1$，相加正好是 $v_R - v_L$。本节把这个例子写成公式和代码，再训练出来看。
 
 # %%
 import torch
@@ -229,7 +229,7 @@ assert list(attention.state_dict()) == ["W_q.weight", "W_k.weight", "W_v.weight"
 assert "num_hiddens=100" in message and "num_heads=3" in message
 
 # %% [markdown]
-# <details><summary>深入一步：各步形状；与 PyTorch 的 nn.MultiheadAttention 对照；参数、乘加次数和秩随头数怎样变</summary>
+# <details><summary>深入一步：各步形状；与 PyTorch 的 nn.MultiheadAttention 对照；参数、计算量（FLOPs）和秩随头数怎样变</summary>
 #
 # 记批量大小 $b$，查询数 $n_q$，键值对数 $n_k$，头数 $h$，`num_hiddens` 为 $p_o$：
 #
@@ -306,9 +306,11 @@ with torch.no_grad():
 assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0, 0])
 
 # %% [markdown]
-# 4 个头的最大权重落在 4 个不同的键上（k2、k4、k1、k5）。单头先把分数加起来：头 1 给 k2 的高分被其他头的负分抵消（和除以 2 只剩 0.11），
+# 对查询 0，4 个头的最大权重落在 4 个不同的键上（k2、k4、k1、k5）。单头先把分数加起来：头 1 给 k2 的高分被其他头的负分抵消（和除以 2 只剩 0.11），
 # 结果 k1 占 0.77，k2 只有 0.01。参数一个不差，区别只在 softmax 做在求和之前还是之后。
-# 下面换查询、缩放输入（起始即上图：查询 0，放大 3 倍）。缩小到 0.5 倍，所有分布都近乎均匀；放大，各头变尖，单头（灰）仍只有一个峰。
+# 探索器起始即上图（查询 0，输入放大 3 倍）。试两件事：
+# 换到查询 1，头 1–3 的峰都落在 k2 上：“4 个不同的峰”只是查询 0 的情形；
+# 把缩放拉到 0.5，所有分布（包括单头的灰线）都近乎均匀，拉到 4 都变尖：这是 10.3 节的温度，与头数无关。
 
 # %%
 explore.softmax_explorer(four, X6 / 3, single=one, query=0, scale=3.0)
@@ -456,6 +458,8 @@ print(f"trained: argmax key - query (mod 8): head 1 {offset[0]}, head 2 {offset[
 print(f"factors m_1 = {c[0]:.1f}, m_2 = {c[1]:.1f}; head 1 - head 2 at key i+1: "
       f"{gap.min():.2f} to {gap.max():.2f}; m_1 x difference: {(c[0] * gap).mean():.2f} on average; "
       f"away from i±1: largest |head 1 - head 2| {diff[far].abs().max():.3f}")
+print("m_1 a^(1) + m_2 a^(2) for query 3, keys 0-7:",
+      [round(x, 2) for x in (c[0] * w2[0, 3] + c[1] * w2[1, 3]).tolist()])
 print(f"hand-set (head 1 only on i+1, head 2 only on i-1, m = ±1): test MSE {test_mse(hand_set[2]):.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -476,7 +480,7 @@ assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.
 
 # %% [markdown]
 # 训练出的两个头很宽（权重 0.05 到 0.25），头 1 的峰在 $i+1$、头 2 的峰在 $i-1$。
-# 它们的 $m$ 是 $\pm 6.4$；离开 $i \pm 1$ 两个分布相等（差 0.000），乘上 $\pm 6.4$ 后抵消；在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。
+# 它们的 $m$ 是 $\pm 6.4$；上面倒数第二行把两份加起来：查询 3 只在键 4 上约 $+1$、键 2 上约 $-1$，其余约 0。离开 $i \pm 1$ 两个分布相等（差 0.000），乘上 $\pm 6.4$ 后抵消；在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。
 # 手工设的尖锐解（`explore.hand_set_neighbour`）误差也是 0.00：损失函数分不出尖的和平的。
 #
 # ### 动手试试：屏蔽一个头
@@ -492,7 +496,7 @@ assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.
 #
 # <details><summary>答案（本次运行）</summary>
 #
-# 1. 黑线只剩头 2 那一份：一条处处为负的曲线（$-1.42$ 到 $-0.45$），背景不再被抵消，误差 5.50，比只剩偏置（2.02）还差。平的解里，一个头离开搭档就全错。
+# 1. 黑线只剩头 2 那一份：一条处处为负的曲线（$-1.42$ 到 $-0.45$），背景不再被抵消，误差 5.50，比什么都不看还差（选 1 个头再屏蔽它：2.02）。平的解里，一个头离开搭档就全错。
 # 2. 每个头只是一根尖刺；屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样。
 # 3. 只有一个 $m$、一个符号：$m = -1.0$，只做对了键 2 上的 $-1$，误差 0.99。
 #
@@ -525,8 +529,7 @@ assert _w2.argmax(-1).tolist() == [4, 2] and 0.2 < _w2.max() < 0.26
 #
 # fra-eng 英文一侧 4–8 个词元的句子，每句随机一个词换成 `<mask>`，让模型猜它。
 # 模型（`explore.ClozeNet`）和 `NeighbourNet` 一样是一个 `MultiHeadAttention` 层加线性读出；
-# 查询是被遮住的那个位置的位置嵌入，键和值是每个词的词嵌入加位置嵌入。1 个头和 4 个头的 `num_hiddens` 都是 64，各训练 400 步
-# （数字随 CPU 内核差一两个百分点）：
+# 查询是被遮住的那个位置的位置嵌入，键和值是每个词的词嵌入加位置嵌入。1 个头和 4 个头的 `num_hiddens` 都是 64，各训练 400 步：
 
 # %% tags=["nbval-ignore-output"]
 data = explore.cloze_data()  # the English side of fra-eng (D2L_DATA_DIR or the cache)
@@ -570,12 +573,11 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 
 
 # %% [markdown]
-# 这次运行里，单头把它唯一的分布多半放在最后一个词上（88% 的句子），读到的主要是句子多长。
-# 4 个头分了工：这一句上头 1 多看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），头 2 多看前一个词（is 看 tom，taller 看 is，句号看 mary），头 3、头 4 多看句首或句尾。
+# 这次运行里，单头把它唯一的分布多半放在最后一个词上（88% 的句子）。
+# 4 个头的分工不整齐：这一句上头 1 有三行看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），头 2 有三行看前一个词（is 看 tom，taller 看 is，句号看 mary），其余各行看句首、句尾或被遮住的位置自己；
+# 遮住 taller 时没有一个头看 than。
 # 对角线上的格子是头看被遮住的位置自己：那里只有 `<mask>` 加位置，这个头此刻只读到位置、不读词。
 # 哪个编号做哪件事随种子变，种子 0–4 都有一个头偏看前一个词（37%–51% 的句子）、另一个偏看后一个词（33%–60%）。
-# 这像第三个任务的分工（“the ___”和“___ the”说的事不同），但这里没有对照实验，只是演示。
-# 训练好的模型里也常见这类头：看前一个词的、看固定位置的（Voita 等人，2019，[Analyzing Multi-Head Self-Attention](https://arxiv.org/abs/1905.09418)）。
 # 10.7 节画出了一个翻译模型[每一层、每个头的注意力](10.7-transformer.ipynb)。
 
 # %% [markdown]
@@ -604,7 +606,7 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 # * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维；有效长度用 `repeat_interleave` 复制。
 # * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做。
 # * 一个头只有一个 $\mathbf{M}$ 和非负的权重：学得会 $v_{i+1} + v_{i-1}$，学不会相减和分读两个分量；两个头都学得会。
-# * 猜被遮住的词，参数一样多，4 个头在种子 0–4 上都比 1 个头多猜对 6–13 个百分点；单头盯着句尾，4 个头分看前后的词和句子两端。
+# * 猜被遮住的词，参数一样多，4 个头在种子 0–4 上都比 1 个头多猜对 6–13 个百分点；单头多半盯着句尾，4 个头的最大权重散在前后的词、句子两端和被遮住的位置上。
 
 # %% [markdown]
 # ## 练习
@@ -719,7 +721,7 @@ for _i in range(4):
 # 参考答案：用**消融**（ablation）：在验证集上依次屏蔽每个头，看指标变差多少。4 头模型里屏蔽任何一个头，误差都从约 0 升到 1.6–3.1，
 # 没有可以白剪的头；逐步剪枝 1.59 → 0.63 → 3.85 → 2.03，剪第二个头后反而变小：头之间互相补偿，重要性不能相加。
 # 2 头模型里只留一个头，误差 5.63 或 5.50，比两个都屏蔽（只剩偏置，2.02）还大：每个头都带着一块要靠搭档抵消的背景。
-# 所以单独屏蔽的增加量衡量的是“其余的头没有它时怎样”，不是它单独的贡献。hand-set 的头是尖刺（$m = \pm 0.5$），屏蔽一个只丢掉一个邻居上一半的系数，误差 0.25。
+# 所以单独屏蔽的增加量衡量的是“其余的头没有它时怎样”，不是它单独的贡献。hand-set 的头是尖刺（$m = \pm 0.5$），屏蔽一个只丢掉一个邻居上一半的系数，误差 0.25（探索器里选 4 个头、hand-set、屏蔽头 1 即可看到）。
 # 设计上：在独立验证集上测并换几个种子；逐步剪、每步重测；头很多时给每个头乘门控 $\xi_r$，用 $|\partial \mathcal{L} / \partial \xi_r|$ 作重要性
 # （Michel 等人，2019，[Are Sixteen Heads Really Better than One?](https://arxiv.org/abs/1905.10650)，他们发现大模型里常能去掉许多头而指标几乎不变），
 # 或对门控加 $L_0$ 惩罚（Voita 等人，2019）；最后实测速度和指标。
