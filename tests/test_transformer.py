@@ -483,6 +483,10 @@ def test_eval_mask_states_compare_the_causal_mask_with_the_books_unmasked_eval_p
         net.decoder(Y, net.decoder.init_state(enc_out, valid))
     assert all(w[:, later].max() == 0 for w in net.decoder.attention_weights[0])
     assert "eval mode" in repr(transformer.eval_mask_explorer(net, "a c", "c a b", vocab, vocab, 5))
+    opened = transformer.eval_mask_explorer(net, "a c", "c a b", vocab, vocab, 5,
+                                            default_layer=2, default_head=1)
+    values = {p["name"]: p["value"] for p in opened.spec["params"]}
+    assert values["layer"] == 2 and values["head"] == 1 and values["book_mask"] is False
 
 
 def test_decoder_step_by_hand_is_the_models_row():

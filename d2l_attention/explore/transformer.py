@@ -243,8 +243,10 @@ def eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_
     return heat_rows, text_rows
 
 
-def eval_mask_explorer(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps):
-    """A book_mask checkbox x layer x head over `eval_mask_states`."""
+def eval_mask_explorer(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_steps,
+                       default_layer=None, default_head=None):
+    """A book_mask checkbox x layer x head over `eval_mask_states`, opening at `default_layer`
+    and `default_head` (from 1; the first ones if None)."""
     heat, text = eval_mask_states(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab,
                                   num_steps)
     layers = sorted({r["layer"] for r in heat})
@@ -253,7 +255,8 @@ def eval_mask_explorer(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, nu
         ex.heatmap_view(heat, "key", "query", width=260, height=220),
         ex.text_view(text, "text", width=620, height=40, size=12),
         controls=[ex.Checkbox("book_mask", "book's eval-mode decoder (no causal mask)"),
-                  ex.Select("layer", layers, "layer"), ex.Select("head", heads, "head")],
+                  ex.Select("layer", layers, "layer", default_layer),
+                  ex.Select("head", heads, "head", default_head)],
         title=f"Decoder self-attention, the whole reference {tgt_sentence} at once (eval mode)",
         columns=1)
 

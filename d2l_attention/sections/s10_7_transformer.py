@@ -17,7 +17,7 @@ from .s10_6_self_attention import PositionalEncoding
 __all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net']
 
 
-# %% notebooks/py/10.7-transformer.py:84
+# %% notebooks/py/10.7-transformer.py:83
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
@@ -36,7 +36,7 @@ class PositionWiseFFN(nn.Module):
         return self.dense2(self.relu(self.dense1(X)))  # hidden: (..., ffn_num_hiddens)
 
 
-# %% notebooks/py/10.7-transformer.py:137
+# %% notebooks/py/10.7-transformer.py:136
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -55,7 +55,7 @@ class AddNorm(nn.Module):
         return self.ln(X + self.dropout(Y))
 
 
-# %% notebooks/py/10.7-transformer.py:170
+# %% notebooks/py/10.7-transformer.py:166
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -78,7 +78,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/py/10.7-transformer.py:218
+# %% notebooks/py/10.7-transformer.py:223
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -136,7 +136,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/py/10.7-transformer.py:296
+# %% notebooks/py/10.7-transformer.py:301
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -149,7 +149,7 @@ def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     return lens.expand(batch_size, num_queries)
 
 
-# %% notebooks/py/10.7-transformer.py:320
+# %% notebooks/py/10.7-transformer.py:325
 class DecoderBlock(nn.Module):
     """The i-th Transformer decoder layer (post-LN): masked self-attention, encoder-decoder
     attention and FFN, each wrapped in AddNorm.
@@ -183,7 +183,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/py/10.7-transformer.py:368
+# %% notebooks/py/10.7-transformer.py:373
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -221,7 +221,7 @@ class TransformerDecoder(AttentionDecoder):
                 [getattr(b.attention2.attention, "attention_weights", None) for b in self.blks]]
 
 
-# %% notebooks/py/10.7-transformer.py:471
+# %% notebooks/py/10.7-transformer.py:476
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""

@@ -20,8 +20,8 @@
 # 10.6 节的自注意力也能把一个序列变成另一个序列，而且所有位置可以同时算。
 # 能不能**完全不用循环层**，只靠注意力搭出编码器–解码器？Vaswani 等人（2017）的 Transformer 就是这样的模型。
 #
-# 本节用 10.5 节的多头注意力和 10.6 节的位置编码把它一块块搭起来，逐块与 PyTorch 自带的层对照，
-# 在 10.4 节的英–法数据上训练，再把解码器的一个查询拆开来看：分数、因果掩码、softmax、加权求和。
+# 本节用 10.5 节的多头注意力和 10.6 节的位置编码搭出它，逐块与 PyTorch 的层对照，
+# 在 10.4 节的英–法数据上训练，再把解码器的一个查询拆开来看。
 
 # %%
 import math
@@ -47,11 +47,10 @@ from d2l_attention.explore import transformer
 # $$\operatorname{AddNorm}(\mathbf{X}, \mathbf{Y}) = \operatorname{LayerNorm}\big(\mathbf{X} + \operatorname{Dropout}(\mathbf{Y})\big),
 #   \qquad \mathbf{Y} = \operatorname{Sublayer}(\mathbf{X}),$$
 #
-# $$\operatorname{LayerNorm}(\mathbf{x}) = \boldsymbol{\gamma} \odot \frac{\mathbf{x} - \mu}{\sqrt{\sigma^2 + \epsilon}} + \boldsymbol{\beta},
-#   \qquad \mu = \frac{1}{d}\sum_{j=1}^{d} x_j,\quad \sigma^2 = \frac{1}{d}\sum_{j=1}^{d} (x_j - \mu)^2 ,$$
-#
-# $\mathbf{x}$ 是一个位置的 $d$ 维特征。前馈网络是 $\operatorname{FFN}(\mathbf{x}) = \mathbf{W}_2 \max(0, \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$。
-# 输入是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$（嵌入乘以 $\sqrt{d}$，加 10.6 节的位置编码）。
+# 层规范化把一个位置的 $d$ 维特征 $\mathbf{x}$ 减去均值 $\mu$、除以标准差 $\sigma$，再逐维乘 $\boldsymbol{\gamma}$、加 $\boldsymbol{\beta}$。前馈网络是 $\operatorname{FFN}(\mathbf{x}) = \mathbf{W}_2 \max(0, \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$。
+# 为什么要残差：子层只需学对 $\mathbf{X}$ 的修正，学不到东西时输出仍是 $\mathbf{X}$；加法把梯度原样传回下层，层多了也不至于消失。
+# 为什么要前馈网络：注意力的输出只是值向量的加权平均（下文一个头的输出离 `je` 的值向量只差 4%），对搬来的内容做非线性变换的是它。
+# 输入是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$（$\mathbf{p}_t$ 是 10.6 节的位置编码）。
 # 解码器的输入是右移一位的目标序列（开头加 `<bos>`），位置 $t$ 的输出预测位置 $t+1$ 的词元。
 #
 # <details><summary>各处张量的形状</summary>
@@ -77,7 +76,7 @@ from d2l_attention.explore import transformer
 #
 # ### 基于位置的前馈网络
 #
-# `nn.Linear` 只作用在最后一维上，所以同一组参数自然作用在每个位置上，不需要循环。
+# `nn.Linear` 只作用在最后一维，同一组参数自然用在每个位置上。
 
 # %%
 #@save
@@ -153,17 +152,14 @@ class AddNorm(nn.Module):
 
 
 # %%
-add_norm = AddNorm([4], 0.5).eval()
-out = add_norm(torch.ones((2, 3, 4)), torch.arange(24.0).reshape(2, 3, 4))
-print("output shape:", tuple(out.shape))
-print(f"over the 6 positions: max |mean| {out.mean(-1).abs().max():.4f}, "
+out = AddNorm([4], 0.5).eval()(torch.ones((2, 3, 4)), torch.arange(24.0).reshape(2, 3, 4))
+print(f"shape {tuple(out.shape)}; per position: max |mean| {out.mean(-1).abs().max():.4f},",
       f"std from {out.std(-1, unbiased=False).min():.4f} to {out.std(-1, unbiased=False).max():.4f}")
 
 # %% [markdown]
 # ### 编码器
 #
-# 自注意力把 $\mathbf{X}$ 同时当作查询、键和值，输出又要与 $\mathbf{X}$ 相加，所以书中接口的六个尺寸必须相等；
-# `tied_sizes(d)` 把它们一次写好。
+# 残差要把输出与 $\mathbf{X}$ 相加，所以书中接口的六个尺寸必须相等；`tied_sizes(d)` 一次写好。
 
 # %%
 #@save
@@ -195,20 +191,29 @@ def tied_sizes(d):
     return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
                 ffn_num_input=d)
 
-
-torch.manual_seed(0)
-X, valid_lens = torch.ones((2, 100, 24)), torch.tensor([3, 2])
-encoder_blk = EncoderBlock(**tied_sizes(24), ffn_num_hiddens=48, num_heads=8, dropout=0.5).eval()
-print("encoder block output:", tuple(encoder_blk(X, valid_lens).shape))
-
 # %% [markdown]
-# 把参数拷进 PyTorch 的 `nn.TransformerEncoderLayer`（后置层规范化，即原论文的写法），在带填充的批量上比较：
+# 把参数拷进 PyTorch 的 `nn.TransformerEncoderLayer`（`norm_first=False`：后置层规范化，同原论文）。
+# 它把 $\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v$ 摞成一个 `in_proj_weight`；填充掩码标出**要忽略**的键，与 `valid_lens` 相反。
 
 # %%
 torch.manual_seed(0)
-blk = EncoderBlock(**tied_sizes(16), ffn_num_hiddens=32, num_heads=4, dropout=0.0)
-diff = testing.encoder_layer_difference(blk, torch.randn(3, 6, 16), torch.tensor([6, 4, 1]))
-print(f"max |EncoderBlock - nn.TransformerEncoderLayer| at the valid positions: {diff:.5f}")
+blk = EncoderBlock(**tied_sizes(16), ffn_num_hiddens=32, num_heads=4, dropout=0.0).eval()
+theirs = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=False)
+sa, pt = blk.attention, theirs.self_attn
+with torch.no_grad():  # the book's projections have no bias: PyTorch's biases become 0
+    pt.in_proj_weight.copy_(torch.cat([sa.W_q.weight, sa.W_k.weight, sa.W_v.weight]))
+    pt.out_proj.weight.copy_(sa.W_o.weight), pt.in_proj_bias.zero_(), pt.out_proj.bias.zero_()
+    for ours_, theirs_ in [(blk.ffn.dense1, theirs.linear1), (blk.ffn.dense2, theirs.linear2),
+                           (blk.addnorm1.ln, theirs.norm1), (blk.addnorm2.ln, theirs.norm2)]:
+        theirs_.load_state_dict(ours_.state_dict())
+X, valid_lens = torch.randn(3, 6, 16), torch.tensor([6, 4, 1])
+padding = torch.arange(6) >= valid_lens[:, None]  # True: a key to ignore
+diff = (blk(X, valid_lens) - theirs.eval()(X, src_key_padding_mask=padding))[~padding]
+print(f"max |EncoderBlock - nn.TransformerEncoderLayer| at the valid positions: {diff.abs().max():.5f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert diff.abs().max() < 1e-5 and testing.encoder_layer_difference(blk, X, valid_lens) < 1e-5
+assert sa.W_q.bias is None and sa.W_o.bias is None  # so zero biases are the exact mapping
 
 # %% [markdown]
 # 整个编码器：嵌入加位置编码（`embed_with_positions`），再过 `num_layers` 个编码器层。
@@ -278,7 +283,7 @@ class TransformerEncoder(d2l.Encoder):
 torch.manual_seed(0)
 encoder = TransformerEncoder(vocab_size=200, **tied_sizes(24), ffn_num_hiddens=48, num_heads=8,
                              num_layers=2, dropout=0.5).eval()
-enc_out = encoder(torch.ones((2, 100), dtype=torch.long), valid_lens)
+enc_out = encoder(torch.ones((2, 100), dtype=torch.long), torch.tensor([3, 2]))
 print("encoder output:", tuple(enc_out.shape), " layer-1 attention weights:",
       tuple(encoder.attention_weights[0].shape))
 
@@ -289,7 +294,7 @@ print("encoder output:", tuple(enc_out.shape), " layer-1 attention weights:",
 # 整句输入时（训练时的强制教学（teacher forcing），或给译文打分），$T$ 个查询一起来，要加因果掩码；
 # 逐词预测时，每层把新词元拼到缓存后面，缓存里只有过去。有 $p$ 个缓存位置时，第 $j$ 个新查询的有效长度是 $p + j + 1$。
 #
-# 书中按 `self.training` 开关掩码；这里由状态决定，因为预测模式下整句输入时书中的做法会偷看后面的词元（后面看后果）。
+# 书中按 `self.training` 开关掩码；这里由状态决定，因为书中预测模式下整句输入会偷看后面的词元（见后文）。
 
 # %%
 #@save
@@ -459,12 +464,12 @@ assert 1.2 < ratios[tied, math.sqrt(d)] < 1.6
 
 # %% [markdown]
 # PyTorch 默认的 $\mathcal{N}(0,1)$ 嵌入**本来**就和位置编码差不多大（1.40），乘上 $\sqrt{d}$ 反而是它的 8 倍。
-# 这个因子配合的是原论文的做法：嵌入与输出层共享、按 $1/\sqrt{d}$ 初始化（最后一行）。练习 9 去掉它再训练。
+# 这个因子配合的是按 $1/\sqrt{d}$ 初始化的嵌入（最后一行，tensor2tensor 的做法）。练习 9 去掉它再训练。
 
 # %% [markdown]
 # ## 训练
 #
-# 超参数同书中（32 个隐藏单元、2 层、4 个头、前馈网络 64 个隐藏单元、dropout 0.1、学习率 0.005），训练 250 轮：
+# 超参数同书中，训练 250 轮：
 
 # %%
 #@save
@@ -481,7 +486,7 @@ def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ff
 
 
 # %%
-torch.set_num_threads(1)
+torch.set_num_threads(1)  # tensors this small train fastest on one thread (10.4)
 num_hiddens, num_layers, num_heads, ffn_num_hiddens, dropout = 32, 2, 4, 64, 0.1
 batch_size, num_steps, lr, num_epochs = 64, 10, 0.005, 250
 device = d2l.try_gpu()
@@ -500,15 +505,7 @@ assert (config.batch_size, config.num_steps, config.lr, config.num_epochs) == (
     batch_size, num_steps, lr, num_epochs)
 
 # %% [markdown]
-# 有多少步必须一步接一步地算？GRU 的第 $t$ 步要等第 $t-1$ 步，两层 GRU 要 $T + 1$ 步；
-# Transformer 训练时一次处理整句，只要层数那么多步（这在多长的序列上变成时间差，见 10.6 节的计时）：
-
-# %%
-for T in (num_steps, 100, 1000):  # 10.4's GRUs have 2 layers, like this Transformer
-    print(f"T = {T:4d}: sequential steps in training: 2-layer GRU {T + 1:4d}, "
-          f"Transformer encoder {len(net.encoder.blks)}, decoder {len(net.decoder.blks)}")
-
-# %% [markdown]
+# 训练时 GRU 的第 $t$ 步要等第 $t-1$ 步；Transformer 一次处理整句，只有层要一层接一层地算（编码器 2 层、解码器 2 层）。
 # 预测时两者都得逐词生成。
 #
 # ## 翻译
@@ -526,18 +523,16 @@ assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis
 assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 
 # %% [markdown]
-# `go .`、`i lost .`、`i'm home .` 连同译文都在训练数据里；`he's calm .` 不在，要把 `he's X .` → `il est X .` 和 `I'm calm. → Je suis calme.` 组合起来
-# （换种子的统计见[附录](appendix-reproducibility.html)）。真正的成绩在后面的“在没见过的句子上”。
+# `go .`、`i lost .`、`i'm home .` 连同译文都在训练数据里；`he's calm .` 不在（`he's X .` 和 `i'm calm .` 在）
+# （换种子的统计见[附录](appendix-reproducibility.html)）。
 #
 # ## 拆开注意力
 #
-# 把参考译文 `je suis chez moi .` 整句输入一次，第 $t$ 行就是贪心解码第 $t$ 步的那一行（译文相同）。读的是存储的这次训练。
+# 把参考译文 `je suis chez moi .` 整句输入一次，第 $t$ 行就是贪心解码第 $t$ 步的那一行（译文相同）。
 
 # %%
 att = transformer.teacher_forced(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps)
 print("source:", att.source, " decoder inputs:", att.target)
-print("encoder / decoder / encoder-decoder weights (layers, heads, queries, keys):",
-      tuple(att.encoder.shape), tuple(att.decoder.shape), tuple(att.cross.shape))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 greedy, gap = transformer.greedy_rows_match(net, engs[-1], src_vocab, tgt_vocab, num_steps)
@@ -565,10 +560,14 @@ if stored_run:  # layer 1: the "." and <eos> rows read one content word, the sam
     assert (punct[:, 0] == punct[:, 1]).all() and (punct < 2).all()
     assert punct[:, 0].tolist() == [1, 0, 0, 1]  # home, i'm, i'm, home
     assert (att.encoder[0, 1].argmax(-1) == att.encoder[0, 2].argmax(-1)).sum() == 3
+    punct2 = att.encoder[1, :, 2:].argmax(-1)  # layer 2 continues it: home, i'm, home, i'm
+    assert punct2[:, 0].tolist() == [1, 0, 1, 0] and (punct2[:, 0] == punct2[:, 1]).all()
+    assert att.encoder[1, :, :2].amax(-1).mean() < att.encoder[1, :, 2:].amax(-1).mean() - 0.2
 
 # %% [markdown]
 # 读图：第 1 层每行几乎独热。`.` 和 `<eos>` 两行在每个头里都落在同一个实词上（头 1、4 是 `home`，头 2、3 是 `i'm`），
-# 把实词的内容搬到标点的位置上；头 2 和头 3 有三行相同，头与头并不总在分工。第 2 层分散得多，读不出简单的规律。
+# 把实词的内容搬到标点的位置上；头 2 和头 3 有三行相同。
+# 第 2 层延续这个规律（`.`、`<eos>` 落在头 1、3 的 `home`，头 2、4 的 `i'm` 上），只有 `i'm`、`home` 两行分散。
 #
 # ### 解码器自注意力
 
@@ -579,14 +578,19 @@ transformer.show_attention(att, "decoder")
 assert att.decoder.triu(1).max() == 0
 prev = att.decoder[1, 2].diagonal(-1)  # layer 2 head 3: query t on key t - 1
 assert not stored_run or prev[1:4].min() > 0.9  # suis->je, chez->suis, moi->chez
+if stored_run:  # but not je (itself and <bos>) nor . (<bos> and suis)
+    l2h3 = att.decoder[1, 2]
+    assert l2h3[1, :2].sum() > 0.95 and l2h3[1, 1] > 0.5
+    assert l2h3[5, [0, 2]].sum() > 0.9 and l2h3[5].max() < 0.6
 
 # %% [markdown]
-# 每张图对角线以上都恰好为 0。第 2 层第 3 头专看**前一个**词元：`suis` 看 `je`、`chez` 看 `suis`、`moi` 看 `chez`。
+# 每张图对角线以上都恰好为 0。第 2 层第 3 头的中间三行看**前一个**词元：`suis` 看 `je`、`chez` 看 `suis`、`moi` 看 `chez`；
+# 但 `je` 一行分给自己和 `<bos>`，`.` 一行分给 `<bos>` 和 `suis`。
 #
 # ### 一个查询的一步
 #
-# 亲手算这个头里查询 `suis`（位置 2）的一行：把第 2 层的输入 $\mathbf{X}$ 投影成查询、键和值（取第 3 个头的 8 维），
-# 分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{8}$，位置 3 以后换成 $-\infty$，softmax，再对值加权求和：
+# 亲手算这个头里查询 `suis`（位置 2）的一行（第 3 个头的 8 维）：
+# 分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{8}$，位置 3 以后换成 $-\infty$，softmax，对值加权求和：
 
 # %% tags=["nbval-ignore-output"]
 X, _ = transformer.layer_inputs(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps, layer=1)
@@ -613,12 +617,11 @@ if stored_run:
     assert (head_out - V[1]).norm() / V[1].norm() < 0.2
 
 # %% [markdown]
-# 手算的一行就是模型的一行。被遮住的位置里 `chez` 的分数（6.85）最高，而它正是这一行要输出的词：
-# 不遮的话，最省事的就是把答案抄过来。遮住之后，这个头把 0.97 给了 `je`，输出几乎就是 `je` 的值向量。
+# 手算的一行就是模型的一行。这个头把 0.97 给了 `je`，输出几乎就是 `je` 的值向量。
+# 被遮住的 `chez` 分数最高（6.85），但训练时那里的权重恒为 0，这个分数从没被训练过。
 #
-# 逐词生成时没有后面的位置：第 2 步的缓存里只有 `<bos>`、`je`，加上新来的 `suis`，正是上表没被遮住的三个键。
-# 探索器存下了贪心翻译的每一步，每行是一个（层，头）；第 2 步的 `layer 2 head 3` 一行正是 0.02、0.97、0.00。
-# 拖动 `decoding step t` 滑块，每步多一列。
+# 逐词生成时，第 2 步的缓存里只有 `<bos>`、`je`，加上新来的 `suis`，正是上表没被遮住的三个键。
+# 探索器每行是一个（层，头）；第 2 步 `layer 2 head 3` 一行正是 0.02、0.97、0.00。拖动 `decoding step t`，每步多一列。
 
 # %% tags=["nbval-ignore-output"]
 transformer.cache_explorer(net, engs[-1], src_vocab, tgt_vocab, num_steps, default_step=2)
@@ -645,11 +648,12 @@ assert all(abs(step2[c] - weights[c].item()) < 0.006 for c in range(3))
 # %% [markdown]
 # ### 不加掩码会怎样：书中的预测模式
 #
-# 书中的解码器在 `eval()` 模式下不加掩码。在预测模式下整句输入参考译文（像给它打分），选第 2 层第 3 头，勾选复选框换成书中的做法：
+# 书中的解码器在 `eval()` 模式下不加掩码。整句输入参考译文打分；探索器停在第 2 层第 3 头，勾选复选框换成书中的做法：
 # 对角线以上出现了权重，`2 suis` 把 1.00 给了 `3 chez`，正是上表被遮住的最高分。
 
 # %% tags=["nbval-ignore-output"]
-transformer.eval_mask_explorer(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps)
+transformer.eval_mask_explorer(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps,
+                               default_layer=2, default_head=3)
 
 # %% tags=["nbval-ignore-output"]
 for book_mask in (False, True):
@@ -692,14 +696,15 @@ assert heads_reading(calm, "est", "calm") >= 4
 if stored_run:
     assert home_mean[1].argmax() == 0 and home_mean[2].argmax() == 1
     assert home_mean[3].argmax() == 0 and home_mean[5].argmax() == 0  # chez -> moi, . -> <eos>
+    assert home_mean[5].max() < 0.3  # the <eos> row is nearly uniform
     assert calm_mean[2].argmax() == 1
     assert calm.cross[1, 2, calm.target.index("est"), calm.source.index("calm")] > 0.95
 
 # %% [markdown]
 # 读图：输出 `suis` 的一行读 `i'm`（0.61），输出 `chez` 的读 `home`（0.83），没见过的句子里输出 `calme` 的读 `calm`（0.62）。
-# 但输出 `moi` 的一行读的是 `i'm`（0.38），不是 `home`；输出 `<eos>` 的一行也落在 `i'm` 上。
+# 但输出 `moi` 的一行读的是 `i'm`（0.38），不是 `home`；输出 `<eos>` 的一行几乎均匀（最大 0.27）。
 #
-# 平均掩盖了各个头。探索器（2 个句子 × 2 层 × 4 头）从 `i'm home .` 的第 2 层第 3 头开始，试着回答：
+# 平均掩盖了各个头。探索器从 `i'm home .` 的第 2 层第 3 头开始，试着回答：
 #
 # 1. 输出 `chez` 的一行（`2 suis`）在哪些头里读 `home`？
 # 2. 输出 `moi` 的一行（`3 chez`）给 `i'm` 的权重来自哪些头？
@@ -735,7 +740,7 @@ if stored_run:
 # %% [markdown]
 # ## 在没见过的句子上
 #
-# 在 fra-eng 的前 5000 个句子对上训练 30 轮，翻译其后 500 个没见过的句子（32 维，各 3 个种子；`make bench` 存的结果）：
+# 在 fra-eng 的前 5000 个句子对上训练 30 轮，翻译其后 500 个没见过的句子（32 维，各 3 个种子，`make bench`）：
 
 # %%
 _, heldout = transformer.read_results("heldout")
@@ -747,7 +752,8 @@ for name, row in heldout["summary"].items():
 # %% [markdown]
 # Transformer 的 BLEU 是 0.453<!-- result: heldout | summary.transformer.held-out BLEU | .3f -->，
 # 比 Bahdanau 模型的 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f --> 和 seq2seq 的 0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f -->
-# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。它在 CPU 上并不更快（每次的秒数）：这么小的张量填不满硬件。
+# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。它并不更快（秒数）：基准只用一个 CPU 线程，
+# 各位置同时算的好处要有并行硬件才显现。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -767,14 +773,14 @@ for name, row in heldout["summary"].items():
 #
 # </details>
 #
-# 今天的大模型在这些积木上改了几处（前置层规范化、只有解码器、键值缓存、旋转位置编码），见 10.8 节“从 2017 年到今天”。
+# 10.8 节“从 2017 年到今天”测量今天的模型改动的几处：前置层规范化下各层的梯度、
+# 只有解码器的语言模型去掉掩码的后果、真正的键值缓存、旋转位置编码。
 
 # %% [markdown]
 # ## 小结
 #
 # * 编码器和解码器都是相同的层的堆叠：多头注意力和逐位置的前馈网络，各包在残差连接和层规范化里；与 PyTorch 的层算的是同一个函数。
-# * 训练时一次处理整句，顺序执行的步数只是层数；预测时仍逐词生成。
-# * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d}$，掩码把后面的位置换成 $-\infty$（那里往往就是答案），softmax，对值加权求和。
+# * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d/h}$（每个头 $d/h = 8$ 维），掩码把后面的位置换成 $-\infty$，softmax，对值加权求和。
 # * 缓存就是掩码：整句带掩码与逐词带缓存的结果相同；书中预测模式下不加掩码，打分时算的是另一个函数。
 # * 输出词大多读对应的源词（`chez` 读 `home`，没见过的 `calme` 读 `calm`），但不是每一行（`moi` 读 `i'm`）；没见过的句子上 BLEU 0.453，高于 Bahdanau 模型的 0.398。
 #
@@ -826,10 +832,12 @@ assert all(0 <= r["bleu"] <= 1 for r in ex1_results.values()), "BLEU lies in [0,
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：每多一层，编码器多 8416 个参数，解码器多 12576 个（多一个注意力子层）；2 层到 4 层共多 41984 个。
-# 计算量大致随层数线性增长，层与层之间又是串行的，所以 4 层的层计算是 2 层的两倍（打印的秒数在共享机器上波动很大）。
-# 翻译：30 轮后 2 层模型的损失是 0.103，一句也没译对（`il est malade .` 通顺但意思不对），平均 BLEU 0.293；4 层模型的损失是 0.163，平均 BLEU 0.193。
-# 但同样的 2 层模型换一个种子（1），平均 BLEU 只有 0.128（最后一行），比 4 层还低。所以只能说：同样的轮数下 4 层的损失更高、学得更慢；
-# 它最终能否译得更好，要训练得更久、在没见过的句子上比较（深的后置层规范化堆叠还可能需要学习率预热，见 10.8 节）。
+# 层与层是串行的，4 层的层计算是 2 层的两倍。打印的秒数却不能这样比：它们在共享机器上随负载波动很大，
+# 比较速度要在空闲的机器上重复计时。
+# 翻译：30 轮后 2 层模型的损失 0.103，4 层 0.163：同样的轮数下 4 层学得更慢。四个句子的平均 BLEU 分不开它们：
+# 每句只有少数几种可能的得分，2 层模型换一个种子就从 0.293 变成 0.128（最后一行），比 4 层的 0.193 还低。
+# 要比较译得好坏，得像 `results/heldout.json` 那样在 500 个没见过的句子上、多个种子地比。
+# 深的后置层规范化堆叠为什么难训练，10.8 节量了各层的梯度。
 
 # %% [markdown]
 # ### 练习 2
@@ -859,11 +867,14 @@ assert ex2_results["params"] - 60872 == 6 * (8 * 8 + 8 * 8 + 8), "W_q, W_k, w_v 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：能训练，但一般不值得。加性注意力多了 816 个参数（6 个注意力各有 $\mathbf{W}_q, \mathbf{W}_k \in \mathbb{R}^{8\times 8}$ 和 $\mathbf{w}_v \in \mathbb{R}^{8}$），
-# 损失 0.079 对 0.103，平均 BLEU 都是 0.293；点积模型只换种子，BLEU 就在 0.128 到 0.293 之间，看不出哪个译得更好
-# （Vaswani 等人也报告 $d_k$ 小时两者相近）。两次的秒数不是同时测的，说明不了快慢。原因在计算方式上：
+# 存下的数字里加性注意力的损失更低（0.079 对 0.103）；两次的秒数不是同时测的，说明不了快慢。
+# 两者平均 BLEU 都是 0.293，但这不说明译得一样好：四个句子的 BLEU 只能取少数几个值，点积模型只换种子就在 0.128 到 0.293 之间；
+# 真正的比较要在 500 个没见过的句子上、多个种子（`results/heldout.json` 的做法）。
+# （Vaswani 等人报告 $d_k$ 小时两者相近。）不值得的理由在计算方式上：
 # 点积的分数 $\mathbf{Q}\mathbf{K}^\top$ 是一次矩阵乘法，能用高度优化的 GEMM 和融合算子；加性注意力要为每一对查询–键算
 # $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$，中间张量 $(b, n_q, n_k, u)$ 比分数矩阵大 $u$ 倍。
-# 它的长处（查询和键维度不同）在 Transformer 里用不上，点积随维度增大的饱和问题又已由 $1/\sqrt{d}$ 解决。本练习的小模型上测不出速度差别。
+# 它的长处（查询和键维度不同）在 Transformer 里用不上，点积随维度增大的饱和问题又已由 $1/\sqrt{d}$ 解决。
+# 这些是长序列、大模型上的理由，本练习的小模型量不出来。
 
 # %% [markdown]
 # ### 练习 3
@@ -873,7 +884,7 @@ assert ex2_results["params"] - 60872 == 6 * (8 * 8 + 8 * 8 + 8), "W_q, W_k, w_v 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：用“只有解码器”的结构。语言模型没有源序列，去掉编码器和编码器–解码器注意力，
 # 只留带因果掩码的自注意力和前馈网络，接一个输出下一个词元分数的全连接层；训练时整段输入，每个位置预测后一个词元，
-# 生成时逐词解码（10.8 节训练的就是这样的模型）。只做理解（分类、抽取）时可以只用编码器（BERT）；
+# 生成时逐词解码（10.8 节训练了一个这样的字符级语言模型，并看去掉掩码会怎样）。只做理解（分类、抽取）时可以只用编码器（BERT）；
 # 有明确的输入–输出之分时，编码器–解码器（T5）也很合适。
 
 # %% [markdown]
@@ -998,7 +1009,7 @@ assert ex6_accuracy > 0.9, f"accuracy {ex6_accuracy:.3f}: chance is 0.25; train 
 # %% [markdown]
 # ### 练习 7
 #
-# 编码器的输出与填充的多少无关：把一个有填充的批量在后面再补 5 个填充词元，
+# 把一个有填充的批量在后面再补 5 个填充词元，
 # 有效位置上 `TransformerEncoder`（dropout 为 0）的输出会变吗？10.4 节的 GRU 编码器（`d2l.Seq2SeqEncoder`）
 # 的最终隐状态呢？把两个最大绝对差分别存为 `ex7_transformer_diff` 和 `ex7_gru_diff`，并解释。
 
@@ -1099,7 +1110,8 @@ assert ex9_results["params"] == 60872, "the same model: a hook adds no parameter
 assert 0 < ex9_results["loss"] < 2 and 0 <= ex9_results["bleu"] <= 1
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex9-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：去掉因子照样能训练：30 轮的损失 0.096（有因子 0.103），平均 BLEU 都是 0.293；
-# 有因子的模型只换种子 BLEU 就在 0.128 到 0.293 之间，谈不上哪个更好。不乘 $\sqrt{d}$ 时，$\mathcal{N}(0,1)$ 的词元嵌入本来就和位置编码差不多大
+# 参考答案：去掉因子照样能训练：30 轮的损失 0.096（有因子 0.103），相差很小。两者平均 BLEU 都是 0.293，
+# 但四个句子分不开这两个模型（有因子的模型只换种子就在 0.128 到 0.293 之间）；要比较译得好坏，得在 500 个没见过的句子上、
+# 多个种子地比（`results/heldout.json` 的做法）。不乘 $\sqrt{d}$ 时，$\mathcal{N}(0,1)$ 的词元嵌入本来就和位置编码差不多大
 # （训练后范数之比 1.42）；乘上后是 8.01 倍，两个模型的损失却差不多。这个因子要配合的是按 $1/\sqrt{d}$ 初始化、与输出层共享的嵌入，
 # 对本节的嵌入它不是必需的。
