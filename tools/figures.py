@@ -795,6 +795,50 @@ def cross_inputs(ax, below: Box, cross: Box, memory: tuple[float, float]) -> tup
 
 
 # ---------------------------------------------------------------------------------------------
+# 10.8 From 2017 to today
+# ---------------------------------------------------------------------------------------------
+
+
+def fig_pre_post_ln() -> Figure:
+    """One block in the post-LN order (10.7) next to the pre-LN order, with the residual path."""
+    fig, ax = canvas(8, 4.6)
+    res = PALETTE["residual"].edge
+    x = 2.1
+    group(ax, 0.35, 0.3, 3.75, 4.5, "post-LN (2017, as in 10.7)")
+    label(ax, x, 0.55, r"$\mathbf{X}_{l-1}$")
+    f = box(ax, x, 1.75, "attention or FFN  $f_l$", role="weight", w=1.7, h=0.45, size=SMALL)
+    plus = node(ax, x, 2.5, "+")
+    ln = box(ax, x, 3.1, "LayerNorm", role="norm", w=1.7, h=0.34, size=SMALL)
+    label(ax, x, 3.85, r"$\mathbf{X}_l$")
+    arrow(ax, (x, 0.75), f.bottom)
+    arrow(ax, f.top, plus.bottom)
+    arrow(ax, plus.top, ln.bottom)
+    arrow(ax, ln.top, (x, 3.68))
+    dot(ax, x, 1.1, color=res)
+    arrow(ax, (x, 1.1), (x - 1.2, 1.1), (x - 1.2, 2.5), plus.left, color=res, lw=1.6)
+    label(ax, x + 0.95, 3.1, "every path\nthrough LN", size=SMALL, color=MUTED, ha="left")
+
+    x = 5.2
+    group(ax, 4.05, 0.3, 7.7, 4.5, "pre-LN (GPT-2 and later)")
+    label(ax, x, 0.55, r"$\mathbf{X}_{l-1}$")
+    plus = node(ax, x, 2.95, "+")
+    arrow(ax, (x, 0.75), plus.bottom, color=res, lw=2.6)
+    arrow(ax, plus.top, (x, 3.68))
+    label(ax, x, 3.85, r"$\mathbf{X}_l$")
+    xb = x + 1.25
+    dot(ax, x, 1.1, color=res)
+    ln = box(ax, xb, 1.5, "LayerNorm", role="norm", w=1.3, h=0.34, size=SMALL)
+    f = box(ax, xb, 2.25, "attention\nor FFN  $f_l$", role="weight", w=1.3, h=0.55, size=SMALL,
+            linespacing=1.1)
+    arrow(ax, (x, 1.1), (xb, 1.1), ln.bottom)
+    arrow(ax, ln.top, f.bottom)
+    arrow(ax, f.top, (xb, 2.95), plus.right)
+    label(ax, x - 0.15, 1.95, "identity path\n$\\mathbf{X}_L = \\mathbf{X}_0 + \\sum_l f_l$",
+          size=SMALL, color=res, ha="right")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
 # Registry and command line
 # ---------------------------------------------------------------------------------------------
 
@@ -806,6 +850,7 @@ FIGURES: dict[str, Callable[[], Figure]] = {
     "10.5-multihead": fig_multihead,
     "10.6-cnn-rnn-self-attention": fig_cnn_rnn_self_attention,
     "10.7-transformer": fig_transformer,
+    "10.8-pre-post-ln": fig_pre_post_ln,
 }
 
 

@@ -12,7 +12,7 @@ from .s10_7_transformer import EncoderBlock, causal_valid_lens, named_blocks
 __all__ = ['TinyGPT', 'pre_ln_block', 'step_with_cache', 'generate_with_cache', 'rope']
 
 
-# %% notebooks/py/10.8-modern-transformer.py:45
+# %% notebooks/py/10.8-modern-transformer.py:48
 class TinyGPT(nn.Module):
     """Character + learned position embeddings, num_layers EncoderBlocks, dense to the vocab."""
 
@@ -40,7 +40,7 @@ class TinyGPT(nn.Module):
         return self.dense(self.final_ln(X))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:123
+# %% notebooks/py/10.8-modern-transformer.py:138
 def pre_ln_block(blk, X, valid_lens):
     """The parameters of a d2l.EncoderBlock in the pre-LN order: X + f(LN(X)), both sublayers."""
     H = blk.addnorm1.ln(X)
@@ -48,7 +48,7 @@ def pre_ln_block(blk, X, valid_lens):
     return X + blk.ffn(blk.addnorm2.ln(X))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:193
+# %% notebooks/py/10.8-modern-transformer.py:215
 def step_with_cache(lm, token, t, cache):
     """One new token (1, 1) at position t through a post-LN TinyGPT; cache[l] = [K, V] of
     block l, (1, t, d) each, grows by the new token's key and value. Returns its scores."""
@@ -77,7 +77,7 @@ def generate_with_cache(lm, chars, prompt, num_chars):
     return "".join(chars[i] for i in ids), cache
 
 
-# %% notebooks/py/10.8-modern-transformer.py:270
+# %% notebooks/py/10.8-modern-transformer.py:292
 def rope(X, base=10000):
     """Rotate pair m of X: (..., T, d) at position i by theta_im = i * omega_m (d even)."""
     T, d = X.shape[-2], X.shape[-1]

@@ -16,9 +16,12 @@
 # %% [markdown]
 # # 10.8 从 2017 年到今天
 #
-# 10.7 节的 Transformer 是 2017 年的编码器–解码器。GPT、LLaMA 这些今天的大语言模型用的还是它的积木，只改了几处：
-# 只留解码器、层规范化挪到子层之前、生成时缓存键和值、用融合的注意力算子、用旋转位置编码。
-# 本节在一个按字符训练的小语言模型上把这几处逐一做出来，每处都给出一个看得见的数。
+# 10.7 节的 Transformer 是 2017 年的编码器–解码器。GPT、LLaMA 这些今天的大语言模型仍由它的注意力层和前馈层搭成。
+# 本节在一个按字符训练的小语言模型上做出两类改动，每处给出一个看得见的数：
+#
+# * **结构**：只留解码器；层规范化挪到子层之前（pre-LN）；旋转位置编码（RoPE）。
+#   LLaMA 还换了规范化（RMSNorm）、前馈网络（SwiGLU），并让几个查询头共用一组键值头（GQA），本节不涉及。
+# * **推理**（模型不变，算得更省）：生成时缓存键和值；融合的注意力算子。
 
 # %%
 import math
@@ -83,9 +86,15 @@ for causal in (True, False):
     losses = modern.train_char_lm(lms[causal], ids, num_steps=300, window=32)
     print(f"{'causal mask' if causal else 'no mask':11s}: training loss {sum(losses[-20:]) / 20:.2f}; "
           f"continues {prompt!r} as {modern.generate(lms[causal], chars, prompt, 28)!r}")
+with torch.no_grad():  # the very next character after a short prefix, where generation starts
+    for causal, lm in lms.items():
+        scores = lm(torch.tensor([[chars.index(c) for c in "she's"]]))[0, -1]
+        print(f"{'causal mask' if causal else 'no mask':11s}: after 'she's' predicts "
+              f"{chars[scores.argmax()]!r}")
 
 # %% [markdown]
-# 不加掩码的模型训练损失低得多，续写却是乱码。在没见过的句子（第 3001–3500 个句对）上数一数它猜对下一个字符的比例：
+# 不加掩码的模型训练损失低得多，续写却是乱码。带掩码的模型写出的是通顺片段的循环：贪心解码每步只取最可能的字符，
+# 一旦回到同一段文字就会一直重复（换成按概率采样可以打破循环）。在没见过的句子（第 3001–3500 个句对）上数一数它猜对下一个字符的比例：
 
 # %% tags=["nbval-ignore-output"]
 held = " ".join(modern.english_lines(3000, 3500))
@@ -100,12 +109,14 @@ with torch.no_grad():
 # %% [markdown]
 # 不加掩码时，位置 $t$ 要预测的字符就在输入的位置 $t+1$，注意力直接去看它就是答案：在位置 0–30 上它几乎全对。
 # 只有窗口的最后一个位置 31 后面没有答案可抄，32 个位置里只有它教模型真正地预测；在那里它只猜对 0.36，不如带掩码的模型（0.53）。
-# 生成时，最后一个位置是 3、4、5……，模型在这些位置上只学会了抄，而后面什么也没有，所以写出乱码。
+# 生成时，最后一个位置是 3、4、5……，模型在这些位置上只学会了抄，而后面什么也没有，所以写出乱码：
+# 上面在 `she's` 之后，带掩码的模型猜出空格（对），不加掩码的模型猜 `'e'`。
 # 因果掩码让训练时的每个位置都处在生成时的处境：只看得到过去。
 #
 # 在探索器里看“抄答案”：默认是不加掩码的模型里最爱看下一个位置的头（第 1 层第 4 个头）。热图的第 $t$ 行是查询 $t$ 的注意力权重。
 # 前 12 行（最后一行后面没有位置）里有 9 行把 0.9 以上的权重放在对角线右边一格，即位置 $t+1$，答案所在的位置；下方一行字显示它在这句话上 12 个字符全猜对。
-# 勾上 “trained with the causal mask”，对角线右上方全是白的。
+# 勾上 “trained with the causal mask”，对角线右上方全是白的；这个模型只能从过去猜，所以只猜对 5 个，
+# 而它生成时的处境和训练时一样。
 
 # %% tags=["nbval-ignore-output"]
 modern.mask_explorer(lms, chars, "she's happy .")
@@ -116,7 +127,11 @@ modern.mask_explorer(lms, chars, "she's happy .")
 # 10.7 节（和原论文）的层规范化在残差相加**之后**（后置，post-LN）：$\mathbf{X}_l = \operatorname{LN}(\mathbf{X}_{l-1} + f_l(\mathbf{X}_{l-1}))$。
 # GPT-2 以来的模型大多挪到子层**之前**（前置，pre-LN）：$\mathbf{X}_l = \mathbf{X}_{l-1} + f_l(\operatorname{LN}(\mathbf{X}_{l-1}))$，最后再规范化一次。
 # 于是 $\mathbf{X}_L = \mathbf{X}_0 + \sum_{l=1}^{L} f_l(\cdot)$：输入到输出有一条恒等的直路，损失对 $\mathbf{X}_L$ 的梯度原样传到每一层；
-# 后置结构里，梯度每过一层都要穿过一次层规范化。同一个 `EncoderBlock` 的参数，换个顺序：
+# 后置结构里，梯度每过一层都要穿过一次层规范化：
+#
+# ![Post-LN and pre-LN blocks](figures/10.8-pre-post-ln.svg)
+#
+# 同一个 `EncoderBlock` 的参数，换个顺序：
 
 # %%
 #@save
@@ -149,6 +164,9 @@ for depth in (6, 12, 24):
             rows.append(block_gradient_norms(TinyGPT(len(chars), num_layers=depth, pre_ln=pre_ln), batch))
         norms[depth, "pre-LN" if pre_ln else "post-LN"] = torch.tensor(rows)  # (5, depth)
 modern.plot_layer_gradients({order: norms[12, order] for order in ("post-LN", "pre-LN")})
+for order in ("post-LN", "pre-LN"):
+    print(f"L = 12, {order:7s}: mean over 5 inits, layers 1-12: "
+          f"{[round(x, 2) for x in norms[12, order].mean(0).tolist()]}")
 ratios = {depth: norms[depth, "post-LN"][:, -1] / norms[depth, "pre-LN"][:, -1]
           for depth in (6, 12, 24)}
 for depth, ratio in ratios.items():
@@ -161,8 +179,8 @@ assert (norms[12, "pre-LN"][:, 0] > norms[12, "pre-LN"][:, -1]).all()
 assert norms[12, "post-LN"].mean(0)[-1] > norms[12, "post-LN"].mean(0)[0]
 
 # %% [markdown]
-# 12 层时（图），后置结构的梯度从输入端到输出端逐层增大（均值 1.08 → 1.72），与 Xiong 等人的图 3 一致；
-# 前置结构逐层减小（0.89 → 0.58），而他们的图中前置各层大致持平。NormFormer（Shleifer 等人，2021）也报告了前置结构浅层梯度比深层大。
+# 12 层时（图），后置结构的梯度均值从输入端到输出端总体上升（1.08 → 1.72，中间有起伏），与 Xiong 等人的图 3 一致；
+# 但 5 次初始化之间的差别（图中的带）比这个趋势还宽。前置结构大体下降（0.89 → 0.58），而他们的图中前置各层大致持平。NormFormer（Shleifer 等人，2021）也报告了前置结构浅层梯度比深层大。
 # 最后一层的比值随层数增大，与 $\sqrt{L}$ 同向，但 6 层和 12 层几乎一样：每个深度只有 5 次初始化，这里只能说“几倍，且层数越多越大”。
 #
 # 预热真的要紧吗？6 层、学习率 0.01 各训练 300 步：后置不预热、后置预热（前 75 步学习率线性升到 0.01）、前置不预热：
@@ -176,17 +194,21 @@ for label, pre_ln, warmup in (("post-LN", False, 0), ("post-LN + warm-up", False
     curves[label] = modern.train_char_lm(lm, ids, num_steps=300, window=16, batch_size=16,
                                          warmup=warmup)
     print(f"{label:17s}: mean loss of the last 20 steps {sum(curves[label][-20:]) / 20:.2f}")
+freq = torch.bincount(ids).float() / len(ids)
+print(f"entropy of the character frequencies: {-(freq[freq > 0] * freq[freq > 0].log()).sum():.2f} nats")
 modern.plot_losses(curves)
 
 # %% [markdown]
-# 后置不预热的损失在 50 步后停在 2.83 附近，再也不降；同一个模型预热后降到 2.15；前置不预热降到 1.80。
-# 预热让后置结构训练得动，前置结构不需要它：这就是 Xiong 等人的结论，也是 GPT-2 以来的模型改用前置的原因之一。
+# 后置不预热的损失在 50 步后停在 2.83 附近，再也不降。这正是字符频率的熵（2.82）：模型只学会了按频率猜字符，完全不看上下文。
+# 同一个模型预热后降到 2.15；前置不预热降到 1.80。这是一个随机种子的结果；它与 Xiong 等人的结论一致：
+# 后置结构靠预热才训练得动，前置结构不需要，这也是 GPT-2 以来的模型改用前置的原因之一。
 #
 # ## 键值缓存（KV cache）
 #
 # 上面的 `generate` 每生成一个字符，都把整个前缀重新输入一遍，每层把前缀的每个位置重新投影成查询、键和值。
 # 可是因果掩码下，位置 $j$ 的键 $\mathbf{k}_j = \mathbf{W}_k\mathbf{x}_j$ 和值 $\mathbf{v}_j$ 一旦算出就不再改变。
-# 所以每层把投影**之后**的键和值存起来，每步只为新词元做投影，再让它的查询看缓存里的全部键：
+# 所以每层把投影**之后**的键和值存起来，每步只为新词元做投影，再让它的查询看缓存里的全部键。
+# 10.7 节解码器的 `state[2]` 存的是每层的**输入**，每步仍把整个前缀重新投影成键和值；这里存的是投影的结果，重复的投影全省掉了：
 
 # %%
 #@save
@@ -247,8 +269,8 @@ assert rows_cached["attention.W_k"] == 2 * 31 and counts["attention.W_k"] == 2 *
 # ## 融合的注意力算子
 #
 # PyTorch 的 `F.scaled_dot_product_attention` 把 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\sqrt{d})\mathbf{V}$ 算成一个算子，
-# 在 GPU 上调用 FlashAttention 一类的融合内核（fused kernel），不把 $T \times T$ 的权重矩阵写回显存（这里不测速度）。
-# 它算的就是 10.3 节的 `DotProductAttention` 加因果掩码：
+# 在 GPU 上它可以调用 FlashAttention 一类的融合内核（fused kernel），分块计算，不把 $T \times T$ 的权重矩阵写回显存。
+# 这里只验证它算的就是 10.3 节的 `DotProductAttention` 加因果掩码（在 CPU 上，不测速度和显存）：
 
 # %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
@@ -371,7 +393,8 @@ assert abs(ex2_gpt2_mib - 72) < 0.5
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：缓存里有 $2 \times 2 \times 31 \times 32 = 3968$ 个数，正是 $2 \times \text{层数} \times N \times d$
 # （31 个位置：最后生成的字符还没有输入过）。GPT-2 small 在 1024 个位置时是 $2 \times 12 \times 1024 \times 768 \times 4$ 字节 $= 72$ MiB，
-# 每条序列一份；批量生成时乘以批量大小。缓存随 $N$ 线性增长，长上下文时常常是它而不是参数占满显存。
+# 每条序列一份；批量生成时乘以批量大小：批量 32 时是 $32 \times 72$ MiB $\approx 2.3$ GiB，
+# 而 GPT-2 small 的参数（约 1.24 亿个，4 字节）只有约 0.47 GiB。缓存随 $N$ 和批量线性增长，这正是 GQA 让几个查询头共用键值头的原因。
 
 # %% [markdown]
 # ### 练习 3
