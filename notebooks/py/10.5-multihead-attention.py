@@ -574,7 +574,7 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 
 # %% [markdown]
 # 这次运行里，单头把它唯一的分布多半放在最后一个词上（88% 的句子）。
-# 4 个头的分工不整齐：这一句上头 1 有三行看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），头 2 有三行看前一个词（is 看 tom，taller 看 is，句号看 mary），其余各行看句首、句尾或被遮住的位置自己；
+# 4 个头的分工不整齐：这一句上头 1 有三行看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），头 2 有三行看前一个词（is 看 tom，taller 看 is，句号看 mary），其余各行多数看句首、句尾或被遮住的位置自己，也有看前两个词的（头 1 的句号行看 than，头 3 的 than 行看 is）；
 # 遮住 taller 时没有一个头看 than。
 # 对角线上的格子是头看被遮住的位置自己：那里只有 `<mask>` 加位置，这个头此刻只读到位置、不读词。
 # 哪个编号做哪件事随种子变，种子 0–4 都有一个头偏看前一个词（37%–51% 的句子）、另一个偏看后一个词（33%–60%）。

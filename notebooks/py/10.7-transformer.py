@@ -48,7 +48,7 @@ from d2l_attention.explore import transformer
 #   \qquad \mathbf{Y} = \operatorname{Sublayer}(\mathbf{X}),$$
 #
 # 层规范化把一个位置的 $d$ 维特征 $\mathbf{x}$ 减去均值 $\mu$、除以标准差 $\sigma$，再逐维乘 $\boldsymbol{\gamma}$、加 $\boldsymbol{\beta}$。前馈网络是 $\operatorname{FFN}(\mathbf{x}) = \mathbf{W}_2 \max(0, \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$。
-# 为什么要残差：子层只需学对 $\mathbf{X}$ 的修正，学不到东西时输出仍是 $\mathbf{X}$；加法把梯度原样传回下层，层多了也不至于消失。
+# 为什么要残差：子层只需学对 $\mathbf{X}$ 的修正，学不到东西时输出仍接近 $\mathbf{X}$；加法给梯度一条绕过子层的路。本节按原论文把层规范化放在相加之后，这条路每层仍要穿过一次层规范化，层很深时训练会变难（10.8 节比较两种放法）。
 # 为什么要前馈网络：注意力的输出只是值向量的加权平均（下文一个头的输出离 `je` 的值向量只差 4%），对搬来的内容做非线性变换的是它。
 # 输入是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$（$\mathbf{p}_t$ 是 10.6 节的位置编码）。
 # 解码器的输入是右移一位的目标序列（开头加 `<bos>`），位置 $t$ 的输出预测位置 $t+1$ 的词元。
@@ -567,7 +567,7 @@ if stored_run:  # layer 1: the "." and <eos> rows read one content word, the sam
 # %% [markdown]
 # 读图：第 1 层每行几乎独热。`.` 和 `<eos>` 两行在每个头里都落在同一个实词上（头 1、4 是 `home`，头 2、3 是 `i'm`），
 # 把实词的内容搬到标点的位置上；头 2 和头 3 有三行相同。
-# 第 2 层延续这个规律（`.`、`<eos>` 落在头 1、3 的 `home`，头 2、4 的 `i'm` 上），只有 `i'm`、`home` 两行分散。
+# 第 2 层里 `.`、`<eos>` 两行的最大权重仍落在头 1、3 的 `home`、头 2、4 的 `i'm` 上，但集中程度各行不同：有的行几乎全给一个词，有的行（如头 1 的 `.` 行）分散在几个词上。
 #
 # ### 解码器自注意力
 
