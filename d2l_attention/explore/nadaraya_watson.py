@@ -465,7 +465,8 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     for layer in (fit, weights, loss):
         for v in layer:
             v.data = full[id(v)]
-    # Each panel keeps its own colour legend.
+    # The chart title sits clear of the first panel's title; each panel keeps its own legend.
+    ex.spec["title"] = {"text": ex.spec["title"], "offset": 16, "anchor": "start"}
     ex.spec["resolve"] = {"scale": {"color": "independent", "strokeDash": "independent"},
                           "legend": {"color": "independent"}}
     ex.states = s
