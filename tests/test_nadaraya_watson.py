@@ -250,6 +250,16 @@ def test_explorer_readout_prints_the_true_value_at_the_query():
     s = nw.sharpness_states(x, y, x_test, y_truth, [1.0], [0.0, 2.5], f=lambda t: 2 * t + 1)
     fit = [r["text"] for r in s["text"] if r["panel"] == "fit"]
     assert "true value f(x) = 1.00" in fit and "true value f(x) = 6.00" in fit
+    # the right panel names the w on its curve whose prediction is nearest f(q)
+    right = [r["text"] for r in s["text"] if r["panel"] == "loss" and r["q"] == 2.5]
+    (line,) = [t for t in right if t.startswith("closest to f(x) over w: ")]
+    w_best = float(line.split("at w = ")[1])
+    gaps = {}
+    for w in nw.CLOSEST_WS:
+        with torch.no_grad():
+            y_q = d2l.NWKernelRegression(w=w)(torch.tensor([2.5]), x[None], y[None]).item()
+        gaps[w] = abs(y_q - 6.0)
+    assert gaps[w_best] == pytest.approx(min(gaps.values()), abs=1e-5)
 
 
 def test_figures_of_the_training_section_draw_their_inputs(monkeypatch):

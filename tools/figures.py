@@ -331,7 +331,7 @@ def fig_kernel_weights() -> Figure:
     grid = np.linspace(0, 5, 200)
     # The true function in the notebook's "Truth" blue (C0, solid), as in every plot of 10.2.
     top.plot(grid, 2 * np.sin(grid) + grid**0.8, color="#1f77b4", lw=1.2, label="true function")
-    top.scatter(NW_X, y, s=40, color=value, zorder=3, label=r"training pairs $(x_i, y_i)$")
+    top.scatter(NW_X, y, s=40, color=value, zorder=3)  # the text column names them (values)
     top.scatter([NW_QUERY], [pred], s=170, marker="*", color=query, zorder=4,
                 label=rf"prediction $\hat y = {pred:.2f}$")
     for ax in (top, bottom):

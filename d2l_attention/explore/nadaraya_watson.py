@@ -250,6 +250,9 @@ def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
     return keys
 
 
+CLOSEST_WS = tuple(0.25 * i for i in range(65))  # 0, 0.25, ..., 16: the right panel's curve
+
+
 @_single_threaded
 def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3, f=None):
     """Rows for the explorer, one state per sharpness w in `ws` (column "w") and query in
@@ -257,8 +260,18 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3,
     over all keys; "marker": (q, prediction there); "loss": (w, prediction at q), the right
     panel's diamond; "text": the lines under each panel (column "panel": "fit", "weights" or
     "loss").
-    With the true function `f` (tensor -> tensor), the fit panel also prints f(q)."""
+    With the true function `f` (tensor -> tensor), the fit panel also prints f(q) and the right
+    panel the w on its curve's grid (`CLOSEST_WS`) whose prediction comes closest to f(q)."""
     out = {k: [] for k in ("fit", "weights", "marker", "loss", "text")}
+    closest = {}  # with f: per query, the w on CLOSEST_WS whose prediction is nearest f(q)
+    if f is not None:
+        qs = torch.tensor([float(q) for q in queries])
+        preds = torch.stack([predict(cw, qs, x_train, y_train)[0] for cw in CLOSEST_WS])
+        gap = (preds - f(qs)).abs()  # (len(CLOSEST_WS), len(queries))
+        for i, q in enumerate(queries):
+            j = int(gap[:, i].argmin())
+            closest[q] = (f"closest to f(x) over w: {preds[j, i].item():.2f} "
+                          f"at w = {CLOSEST_WS[j]:g}")
     for w in ws:
         y_hat, _ = predict(w, x_test, x_train, y_train)
         mse = ((y_hat - y_truth) ** 2).mean().item()
@@ -284,7 +297,8 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3,
                     ("weights", [f"largest weight {alpha[i].max().item():.3f}",
                                  f"90% of the weight on {k} key{'' if k == 1 else 's'}"]),
                     ("loss", [f"w = {w:g} ({width})",
-                              f"leave-one-out 2L(w)/n {loo:.3f}, test MSE {mse:.3f}"])):
+                              f"leave-one-out 2L(w)/n {loo:.3f}, test MSE {mse:.3f}"]
+                     + ([closest[q]] if q in closest else []))):
                 out["text"] += d2l.rows({**state, "panel": panel}, line=range(len(lines)),
                                         text=lines)
     return out
@@ -424,7 +438,7 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
                    width=260, **fit_axes))
     weights = (explorers.View(s["weights"], _weight_line, 260, 200,
                               "the query's weights alpha(x, x_i)"), rule)
-    curve_ws = [0.25 * i for i in range(65)]  # 0, 0.25, ..., 16
+    curve_ws = list(CLOSEST_WS)
     curve_styles = {"truth": (TRUTH, solid), "prediction": (PRED, dashed)}
     loss = (_styled(query_curves(x_train, y_train, curve_ws, queries, f=f), "sharpness", "y",
                     curve_styles, title="this query's prediction over w (diamond: this w)",
@@ -439,7 +453,7 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
         for v in layer:
             v.data = [dict(row, _sample=id(v)) for row in v.data[:1]]
     captions = [explorers.text_view([r for r in s["text"] if r["panel"] == panel], "text",
-                                    width=260, height=36, size=12)
+                                    width=260, height=52, size=12)
                 for panel in ("fit", "weights", "loss")]
     ex = explorers.explorer(
         fit, weights, loss, *captions,
@@ -451,7 +465,8 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     for layer in (fit, weights, loss):
         for v in layer:
             v.data = full[id(v)]
-    # Each panel keeps its own colour legend.
+    # The chart title sits clear of the first panel's title; each panel keeps its own legend.
+    ex.spec["title"] = {"text": ex.spec["title"], "offset": 16, "anchor": "start"}
     ex.spec["resolve"] = {"scale": {"color": "independent", "strokeDash": "independent"},
                           "legend": {"color": "independent"}}
     ex.states = s

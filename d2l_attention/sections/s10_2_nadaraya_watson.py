@@ -11,7 +11,7 @@ from ..checks import check_shape
 __all__ = ['NWKernelRegression']
 
 
-# %% notebooks/py/10.2-nadaraya-watson.py:142
+# %% notebooks/py/10.2-nadaraya-watson.py:136
 class NWKernelRegression(nn.Module):
     """Nadaraya-Watson kernel regression with one learnable sharpness `w` (kernel width 1/w).
 
@@ -27,7 +27,7 @@ class NWKernelRegression(nn.Module):
 
     def forward(self, queries, keys, values):
         check_shape(values, "values", "(num_queries, num_keys)",  # one row of keys per query
-                        num_queries=len(queries), num_keys=keys.shape[-1])
+                    num_queries=len(queries), num_keys=keys.shape[-1])
         scores = -((queries.reshape(-1, 1) - keys) * self.w) ** 2 / 2  # (num_queries, num_keys)
         self.attention_weights = torch.softmax(scores, dim=-1)
         return torch.bmm(self.attention_weights.unsqueeze(1), values.unsqueeze(-1)).reshape(-1)

@@ -16,16 +16,16 @@
 # %% [markdown]
 # # 10.2 注意力汇聚：Nadaraya-Watson 核回归
 #
-# 上一节说注意力按查询与键的匹配程度对值加权，但没说权重从哪里来。
-# **Nadaraya-Watson 核回归**（kernel regression）给出一个答案：它小到能看清每个权重，
-# 却已有查询、键、值、softmax 和一个可学习的参数。本节三步：核回归就是注意力汇聚；
-# 参数 $w$ 决定权重多尖锐；用留一法学 $w$。
+# 上一节说注意力按查询与键的匹配对值加权，没说权重从哪里来。
+# **Nadaraya-Watson 核回归**（kernel regression）小到能看清每个权重，却已有查询、键、值、softmax 和一个可学习的参数。
+# 本节三步：核回归就是注意力汇聚；参数 $w$ 决定权重多尖锐；用留一法学 $w$。
 
 # %%
 import torch
 from torch import nn
 
 import d2l_attention as d2l
+from d2l_attention.checks import check_shape
 from d2l_attention.explore import nadaraya_watson as nw
 
 # %% [markdown]
@@ -48,7 +48,6 @@ y_train = f(x_train) + torch.normal(0.0, 0.5, (n_train,))  # 带噪声的训练�
 x_test = torch.arange(0, 5, 0.1)  # 测试输入
 y_truth = f(x_test)  # 测试输入处的真实输出
 n_test = len(x_test)
-print("x_train:", tuple(x_train.shape), " x_test:", tuple(x_test.shape))
 
 
 # %%
@@ -76,17 +75,16 @@ print(f"prediction {y_hat_avg[0].item():.3f} at every x, test MSE {test_mse(y_ha
 # %% [markdown]
 # ## 非参数注意力汇聚
 #
-# Nadaraya 和 Watson 让离查询 $x$ 越近的样本分到越大的权重：
+# Nadaraya 和 Watson 让离查询 $x$ 越近的样本权重越大：
 #
-# $$f(x) = \sum_{i=1}^{n} \frac{K(x - x_i)}{\sum_{j=1}^{n} K(x - x_j)}\, y_i,$$
+# $$f(x) = \sum_{i=1}^{n} \frac{K(x - x_i)}{\sum_{j=1}^{n} K(x - x_j)}\, y_i .$$
 #
-# 核（kernel）$K$ 在 0 处最大、向两边衰减。查询是 $x$，键是 $x_i$，值是 $y_i$，权重非负且和为 1：
-# 这就是注意力汇聚。取高斯核（Gaussian kernel）$K(u) = \frac{1}{\sqrt{2\pi}} \exp(-\frac{u^2}{2})$，
-# 常数约掉，权重正是 softmax：
+# 核（kernel）$K$ 在 0 处最大、向两边衰减。查询是 $x$，键是 $x_i$，值是 $y_i$，权重非负且和为 1：这就是注意力汇聚。
+# 取高斯核（Gaussian kernel）$K(u) \propto \exp(-\frac{u^2}{2})$，权重正是 softmax：
 #
 # $$f(x) = \sum_{i=1}^{n} \operatorname{softmax}\left(-\tfrac{1}{2}(x - x_i)^2\right) y_i .$$
 #
-# 它没有要学的参数，“模型”就是训练数据本身，数据越多模型越大：这在统计学里叫**非参数**（nonparametric）。
+# 它没有要学的参数，是**非参数**（nonparametric）模型。
 
 # %% [markdown]
 # ![Nadaraya-Watson kernel weights as attention](figures/10.2-kernel-weights.svg)
@@ -121,7 +119,7 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
       f"last row {top[-1]:.3f}")
 
 # %% [markdown]
-# 亮带沿对角线，但又宽又淡：中间的查询，最大的权重只有约 5%；两端只有一侧有近邻，大一些。
+# 亮带沿对角线，但又宽又淡：中间的查询，最大的权重至多约 5%。
 #
 # ## 带参数注意力汇聚：锐度 $w$
 #
@@ -129,13 +127,9 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
 #
 # $$f(x) = \sum_{i=1}^{n} \operatorname{softmax}\left(-\tfrac{1}{2}\big((x - x_i) w\big)^2\right) y_i .$$
 #
-# 对比 $\exp\big(-u^2 / (2\sigma^2)\big)$：$w = 1/\sigma$ 是核宽度的倒数，我们叫它**锐度**（sharpness）。
-# $w$ 越大，查询只看越近的键。
-#
-# 训练时（下文的留一法）每个查询的键和值各不相同，所以 `keys`、`values` 是 $(n_q, n_k)$ 的矩阵，第 $q$ 行属于第 $q$ 个查询。
-# 书中用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm` 逐行加权：它对 $n$ 对矩阵各乘一次，
-# $(n, a, b) \times (n, b, c) \to (n, a, c)$；这里 $a = c = 1$，每个查询的一行权重 $(1, n_k)$ 乘它自己的一列值 $(n_k, 1)$。
-# 模型就是三步：分数、softmax、`bmm`。
+# $w = 1/\sigma$ 是核宽度的倒数，我们叫它**锐度**（sharpness）：$w$ 越大，查询只看越近的键。
+# 书中的模型按批量接口写：`keys`、`values` 是 $(n_q, n_k)$ 矩阵，每个查询一行自己的键和值。
+# 加权和用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm`：每个查询的权重 $(1, n_k)$ 乘它那一列值 $(n_k, 1)$。
 
 # %%
 #@save
@@ -153,19 +147,19 @@ class NWKernelRegression(nn.Module):
         self.attention_weights = None
 
     def forward(self, queries, keys, values):
-        d2l.check_shape(values, "values", "(num_queries, num_keys)",  # one row of keys per query
-                        num_queries=len(queries), num_keys=keys.shape[-1])
+        check_shape(values, "values", "(num_queries, num_keys)",  # one row of keys per query
+                    num_queries=len(queries), num_keys=keys.shape[-1])
         scores = -((queries.reshape(-1, 1) - keys) * self.w) ** 2 / 2  # (num_queries, num_keys)
         self.attention_weights = torch.softmax(scores, dim=-1)
         return torch.bmm(self.attention_weights.unsqueeze(1), values.unsqueeze(-1)).reshape(-1)
 
 
 # %% [markdown]
-# 两个特例：$w = 1$ 是上面的非参数汇聚，$w = 0$ 是平均汇聚。
+# 测试时各行相同：`expand` 给出这样的视图，不复制数据。$w = 1$ 是上面的非参数汇聚，$w = 0$ 是平均汇聚：
 
 # %%
-test_keys = x_train.repeat(n_test, 1)  # (n_test, n_train)：每个测试查询都参考全部训练样本
-test_values = y_train.repeat(n_test, 1)
+test_keys = x_train.expand(n_test, -1)  # (n_test, n_train)，每行都是全部训练输入
+test_values = y_train.expand(n_test, -1)
 with torch.no_grad():
     y_hat_w1 = NWKernelRegression(w=1.0)(x_test, test_keys, test_values)
     y_hat_w0 = NWKernelRegression(w=0.0)(x_test, test_keys, test_values)
@@ -175,21 +169,22 @@ print(f"max |w = 1 - nonparametric| = {(y_hat_w1 - y_hat_np).abs().max():.1e}, "
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(y_hat_w1, y_hat_np, atol=1e-6)
 assert torch.allclose(y_hat_w0, y_hat_avg, atol=1e-5)
+with torch.no_grad():  # bmm with one row of weights and one column of values is a row-wise sum
+    net_check = NWKernelRegression(w=4.0)
+    pooled = net_check(x_test, test_keys, test_values)
+    assert torch.allclose(pooled, (net_check.attention_weights * test_values).sum(1), atol=1e-6)
 
 # %% [markdown]
 # ### $w^2$ 就是温度的倒数
 #
-# 两个键到查询的距离为 $d_1 < d_2$ 时，权重之比
+# 距离为 $d_1 < d_2$ 的两个键，权重之比
 #
 # $$\frac{\alpha_1}{\alpha_2} = \exp\left(\frac{w^2}{2}\,(d_2^2 - d_1^2)\right)$$
 #
-# 随 $w^2$ 指数增长：$w^2$ 就是 10.1 节温度的倒数，$\tau = 1/w^2$（下面第一行输出验证）。
-# 10.3 节的 $1/\sqrt{d}$ 起的正是 $w^2$ 的作用。对三个 $w$ 算测试误差和查询 $x = 2.5$ 的权重；图中上排是这些权重，下排是预测曲线：
+# 随 $w^2$ 指数增长：$\tau = 1/w^2$ 就是 10.1 节的温度，10.3 节的 $1/\sqrt{d}$ 起同样的作用。
+# 下图上排是查询 $x = 2.5$ 在三个 $w$ 下的权重，下排是预测：
 
 # %%
-d = 2.5 - x_train  # 查询 2.5 到各个键的距离
-print(f"max |softmax(-(d w)^2 / 2) - softmax((-d^2 / 2) / tau)| at w = 4, tau = 1/16: "
-      f"{(torch.softmax(-(d * 4) ** 2 / 2, 0) - torch.softmax(-d**2 / 2 / (1 / 16), 0)).abs().max():.1e}")
 w_mse, w_alpha = {}, {}
 with torch.no_grad():
     for w in (1.0, 4.0, 16.0):
@@ -199,10 +194,12 @@ with torch.no_grad():
         w_alpha[w] = model.attention_weights[0]  # (n_train,)
 nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0))  # 同样的模型，画成图
 print("test MSE:", {w: round(e, 3) for w, e in w_mse.items()})
-print("4 largest weights at x = 2.5:",
-      {w: [round(v, 2) for v in a.sort(descending=True).values[:4].tolist()] for w, a in w_alpha.items()})
+print("weight on the 4 nearest keys of x = 2.5:", {w: round(a.topk(4).values.sum().item(), 2)
+                                                   for w, a in w_alpha.items()})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+d = 2.5 - x_train  # temperature tau = 1 / w^2: the same softmax
+assert torch.allclose(torch.softmax(-(d * 4) ** 2 / 2, 0), torch.softmax(-d**2 / 2 / (1 / 16), 0))
 assert w_mse[1.0] > w_mse[4.0] < w_mse[16.0]
 assert abs(w_mse[1.0] - test_mse(y_hat_np)) < 1e-6
 for w in w_mse:  # the figure draws what these cells computed
@@ -211,32 +208,39 @@ for w in w_mse:  # the figure draws what these cells computed
     assert abs(test_mse(nw.predict(w, x_test, x_train, y_train)[0]) - w_mse[w]) < 1e-6
 peaks = [w_alpha[w].max().item() for w in (1.0, 4.0, 16.0)]
 assert peaks[0] < 0.05 < peaks[1] < 0.2 < peaks[2]
-assert w_alpha[16.0].sort(descending=True).values[:4].sum() > 0.9
+assert w_alpha[16.0].topk(4).values.sum() > 0.9
 
 # %% [markdown]
-# $w = 1$ 把权重摊开，预测削平峰谷：这是**偏差**。$w = 16$（$\sigma \approx 0.06$）把九成多的权重交给最近的四个键，
-# 预测跟着噪声起伏：这是**方差**。$w = 4$ 居中，测试误差最小。
+# $w = 1$ 把权重摊开，削平峰谷：这是**偏差**。
+# $w = 16$ 在 $x = 2.5$ 把 0.96 的权重交给最近的四个键，预测跟着噪声起伏：这是**方差**。$w = 4$ 居中，误差最小。
+#
+# 书中说这个模型有**一致性**（consistency）：数据足够多时收敛到最优。
+# 书中没说条件：核宽度 $1/w$ 要随 $n$ 增大而变窄，窗口里的点数 $n/w$ 又要一直增长（练习 1）。
 #
 # ## 训练 $w$：留一法
 #
-# 如果训练点作查询时能看到**自己**，$w$ 越大它分给自己的权重越多，训练误差趋于 0：最优解是 $w \to \infty$。
-# 所以用**留一法**（leave-one-out）：第 $i$ 个训练点作查询时，键和值只取其余 $n - 1$ 个，得到预测 $\hat y_{-i}(w)$，损失是
+# 训练点作查询时若能看到**自己**，$w$ 越大它给自己的权重越多，训练误差趋于 0，$w \to \infty$。
+# **留一法**（leave-one-out）让第 $i$ 个点只看其余 $n - 1$ 个点，得到 $\hat y_{-i}(w)$：
 #
 # $$L(w) = \tfrac{1}{2} \sum_{i=1}^{n} \big(\hat y_{-i}(w) - y_i\big)^2 .$$
 #
-# 这就是留一**交叉验证**（cross-validation），选核宽度的经典做法。
-# 留一的键每行不同：第 $i$ 行缺的正是 $x_i$。先用 `bmm` 在这些键上汇聚，再看训练点 $x_{25}$（从 0 数起）的权重，含自己与留一：
+# 这就是留一**交叉验证**（cross-validation）。每行的键不同（第 $i$ 行缺 $x_i$），
+# 所以模型要 $(n_q, n_k)$ 的键，用 `bmm` 逐行加权；10.3 节起的批量注意力也这样乘值。
 
 # %%
 off_diagonal = ~torch.eye(n_train, dtype=torch.bool)  # 对角线为 False：去掉“自己”
-train_keys = x_train.repeat(n_train, 1)[off_diagonal].reshape(n_train, n_train - 1)
+train_keys = x_train.repeat(n_train, 1)[off_diagonal].reshape(n_train, n_train - 1)  # (50, 49)
 train_values = y_train.repeat(n_train, 1)[off_diagonal].reshape(n_train, n_train - 1)
-self_keys, self_values = x_train.repeat(n_train, 1), y_train.repeat(n_train, 1)  # 含自己
-print("first 3 keys of rows 0 and 1:", [[round(v, 2) for v in r[:3].tolist()] for r in train_keys[:2]])
-loo_w4 = torch.softmax(-((x_train.unsqueeze(1) - train_keys) * 4) ** 2 / 2, dim=1)  # (50, 49)，w = 4
-pooled = torch.bmm(loo_w4.unsqueeze(1), train_values.unsqueeze(2))  # 每个查询用自己那一行键和值
-print(tuple(loo_w4.unsqueeze(1).shape), "bmm", tuple(train_values.unsqueeze(2).shape), "->", tuple(pooled.shape),
-      f"; max |bmm - row-wise sum| = {(pooled.reshape(-1) - (loo_w4 * train_values).sum(1)).abs().max():.1e}")
+self_keys, self_values = x_train.expand(n_train, -1), y_train.expand(n_train, -1)  # 含自己：(50, 50)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包含查询自己
+assert train_keys.shape == (n_train, n_train - 1)
+
+# %% [markdown]
+# 对训练点 $x_{25}$（从 0 数起）比较两种键的权重：
+
+# %%
 alpha_self, alpha_loo = {}, {}
 with torch.no_grad():
     for w in (4.0, 16.0):
@@ -248,24 +252,22 @@ with torch.no_grad():
         alpha_loo[w] = torch.zeros(n_train, n_train)
         alpha_loo[w][off_diagonal] = net_loo.attention_weights.flatten()  # 放回 (50, 50)，对角线为 0
 nw.plot_self_vs_loo(x_train, alpha_self, alpha_loo, row=25)
-for w, a in alpha_self.items():
-    own_max = (a.argmax(dim=1) == torch.arange(n_train)).sum().item()
-    print(f"w = {w:g}: x_25 gives itself {a[25, 25]:.2f}; mean self weight {a.diagonal().mean():.2f}; "
-          f"largest weight on itself in {own_max} of {n_train} rows")
+own_max = (alpha_self[16.0].argmax(dim=1) == torch.arange(n_train)).sum().item()
+print(f"w = 16, with self: x_25 gives itself {alpha_self[16.0][25, 25]:.2f}; "
+      f"largest weight on itself in {own_max} of {n_train} rows")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert not (train_keys == x_train.unsqueeze(1)).any()  # 没有任何一行包含查询自己
 assert (alpha_self[16.0].argmax(dim=1) == torch.arange(n_train)).all()  # each row's largest is itself
 assert (alpha_loo[16.0].diagonal() == 0).all()
 assert 0.1 < alpha_self[4.0].diagonal().mean() < 0.2 < 0.4 < alpha_self[16.0].diagonal().mean()
 
 # %% [markdown]
-# 灰柱：含自己时，每个训练点给自己的权重都是全行最大（50 行中 50 行），$w = 16$ 时 $x_{25}$ 给自己 0.63。
-# 蓝柱：留一后“自己”那一格为 0，权重全落在邻居上（$w = 16$ 时几乎都在左边两个最近的键上），$y_i$ 只能靠邻居来预测。
+# 灰柱（含自己）：$w = 16$ 时 50 个训练点给自己的权重都是全行最大。
+# 蓝柱（留一）：自己那格为 0，只能靠邻居预测 $y_i$。
 #
 # ### 留一损失的最低点
 #
-# 在一串 $w$ 上算三条曲线：留一损失的每点平均 $2L(w)/n$、含自己的同一损失、测试误差：
+# 三条曲线：留一均方误差 $2L(w)/n$、含自己的同一误差、测试误差：
 
 # %%
 ws = [0.25 * i for i in range(1, 81)]  # w = 0.25, 0.5, ..., 20
@@ -276,19 +278,17 @@ with torch.no_grad():
         curves["loo"].append(((model(x_train, train_keys, train_values) - y_train) ** 2).mean().item())
         curves["self"].append(((model(x_train, self_keys, self_values) - y_train) ** 2).mean().item())
         curves["test"].append(test_mse(model(x_test, test_keys, test_values)))
-    model = NWKernelRegression(w=200.0)
-    self_at_200 = ((model(x_train, self_keys, self_values) - y_train) ** 2).mean().item()
 nw.plot_loo_curves(ws, curves)
-loo = dict(zip(ws, curves["loo"]))
 w_loo_best, w_test_best = (ws[c.index(min(c))] for c in (curves["loo"], curves["test"]))
 print(f"lowest leave-one-out {min(curves['loo']):.3f} at w = {w_loo_best:.2f}, "
       f"lowest test MSE {min(curves['test']):.3f} at w = {w_test_best:.2f}")
-print(f"with self: {curves['self'][-1]:.3f} at w = 20, {self_at_200:.3f} at w = 200")
 print(f"mean squared noise in y_train: {((y_train - f(x_train)) ** 2).mean():.3f}")
-print("leave-one-out relative to its minimum:",
-      {w: round(loo[w] / min(curves["loo"]), 2) for w in (1.0, 3.0, 6.0, 16.0)})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+loo = dict(zip(ws, curves["loo"]))
+with torch.no_grad():
+    model = NWKernelRegression(w=200.0)
+    self_at_200 = ((model(x_train, self_keys, self_values) - y_train) ** 2).mean().item()
 assert all(a > b for a, b in zip(curves["self"], curves["self"][1:]))  # with self: falls all the way
 assert self_at_200 < 0.01
 assert 3 < w_loo_best < 5 and 3 < w_test_best < 5  # both curves bottom out near w = 4
@@ -296,23 +296,24 @@ assert abs(curves["loo"][ws.index(4.0)] - nw.loo_loss(4.0, x_train, y_train)) < 
 assert max(loo[3.0], loo[6.0]) < 1.06 * min(curves["loo"]) < 1.06 * 1.1 * min(curves["loo"]) < loo[16.0]
 
 # %% [markdown]
-# * 灰线一路下降（$w = 200$ 时几乎为 0）：用它训练，$w$ 会无限增大。
-# * 蓝线（留一）和红线（测试）的最低点很近。蓝线高出约 0.3，因为它对照的 $y_i$ 带噪声（噪声均方 0.315）。
-# * 蓝线的谷底很平：$w = 3$ 和 $w = 6$ 只比最低点高几个百分点，换一组数据，最低点会在这片平地上移动（练习 3）。
+# * 灰线（含自己）一路下降：用它训练，$w$ 会无限增大。
+# * 蓝线（留一）与红线（测试）的最低点很近。蓝线高出约 0.3，因为 $y_i$ 带噪声（噪声均方 0.315）。
+# * 谷底很平：换一组数据，最低点会移动（练习 3）。
 #
 # ### 按书中的设置训练
 #
-# 书中对 $L(w)$（50 个样本**求和**）用 SGD，学习率 0.5，5 轮，每轮用全部样本：
+# 书中对求和的 $L(w)$ 用 SGD，学习率 0.5，5 轮，每轮用全部样本：
 
 # %%
-def train_nw(num_epochs, lr=0.5):
+def train_nw(num_epochs, lr=0.5, average=False):
     torch.manual_seed(0)
     net = NWKernelRegression()
     trainer = torch.optim.SGD(net.parameters(), lr=lr)
     w_history, losses = [net.w.item()], []
     for _ in range(num_epochs):
         trainer.zero_grad()
-        l = ((net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum()  # L(w)
+        l = (net(x_train, train_keys, train_values) - y_train) ** 2 / 2
+        l = l.mean() if average else l.sum()  # 书中：求和，即 L(w)
         l.backward()
         trainer.step()
         losses.append(l.item())  # 这一步之前的损失
@@ -322,65 +323,70 @@ def train_nw(num_epochs, lr=0.5):
 
 net, w_history, losses = train_nw(5)
 w_learned = net.w.item()
-print("loss in epochs 1, ..., 5:", [round(v, 2) for v in losses])
+print("L(w) in epochs 1, ..., 5:", [round(v, 2) for v in losses])
 print("w after 0, 1, ..., 5 epochs:", [round(v, 2) for v in w_history])
-_, w_history_long, _ = train_nw(100)
-with torch.no_grad():
-    y_hat_trained = net(x_test, test_keys, test_values)
-    y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
-near = next(e for e, w in enumerate(w_history_long) if abs(w - w_loo_best) < 0.1)
-print(f"test MSE: 5 epochs (w = {w_learned:.2f}) {test_mse(y_hat_trained):.3f}, "
-      f"100 epochs (w = {w_history_long[-1]:.2f}) {test_mse(y_hat_long):.3f}, w = 4 {w_mse[4.0]:.3f}; "
-      f"within 0.1 of {w_loo_best:.2f} after {near} epochs")
-nw.plot_sgd_on_loo(ws, curves["loo"], {"book (summed loss)": w_history_long})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert losses[-1] < 0.5 * losses[0] and losses == sorted(losses, reverse=True)
 assert w_history[0] < 1 and w_history[1] > 8  # one step takes w from below 1 to above 8
 assert all(0 < a - b < 0.2 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
 assert 8 < w_learned < 9
-assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
-assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
-assert w_history_long[:6] == w_history  # the long run starts as the book's
-assert abs(w_history_long[-1] - w_loo_best) < 0.5  # ... and 100 epochs find it
-assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
 
 # %% [markdown]
-# 第一步 $w$ 从 0.5 跳到 8.7，远远越过留一最低点 4。那里的坡很平，每轮只回落约 0.1，5 轮后测试误差仍比 $w = 4$ 高。
-# 第 46 轮才回到谷底附近，100 轮后测试误差与 $w = 4$ 相同：可学的 $w$ 能找到平衡点，前提是优化做到底。
+# 第一步 $w$ 从 0.5 跳到 8.7，远远越过谷底 4。
+# 打印的 $L$ 除以 $n/2 = 25$ 就是上图的均方误差（9.94 即 0.40）。
+# 把 100 轮的每一步画在留一曲线上，并求三处的梯度 $dL/dw$：
 
-# %% [markdown]
-# <details><summary>深入一步：为什么一步跳过头，换成平均损失又如何</summary>
-#
-# 求和损失 $L(w)$ 的梯度：$w = 0.5$ 处 $-16.4$，一步走 $0.5 \times 16.4 \approx 8.2$，落到 8.7；
-# 那里只有 $+0.18$，每步回 $0.09$；谷底 $w = 4$ 处 $+0.02$，所以要 46 轮。
-# 改用**平均**损失（梯度小 50 倍），$w$ 从左边爬下来、不越过，但 200 轮只到 3.60。这些数由下面折叠的检查单元算出。
-#
-# </details>
+# %%
+def loo_grad(w):  # 求和损失 L(w) 在 w 处的梯度
+    net_g = NWKernelRegression(w=w)
+    ((net_g(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
+    return net_g.w.grad.item()
+
+
+_, w_history_long, _ = train_nw(100)
+nw.plot_sgd_on_loo(ws, curves["loo"], {"book (summed loss)": w_history_long})
+print("dL/dw:", {round(w, 2): round(loo_grad(w), 2) for w in (w_history[0], w_history[1], w_loo_best)})
+near = next(e for e, w in enumerate(w_history_long) if abs(w - w_loo_best) < 0.1)
+print(f"within 0.1 of w = {w_loo_best:.2f} after {near} epochs, "
+      f"{(w_history_long[1] - w_history_long[near]) / (near - 1):.2f} per epoch on average")
+print(f"average loss instead, 200 epochs: w = {train_nw(200, average=True)[1][-1]:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-grads = {}
-for w_at in (w_history[0], w_loo_best, w_history[1]):  # gradients of the summed loss L(w)
-    net_g = NWKernelRegression(w=w_at)
-    ((net_g(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
-    grads[round(w_at, 2)] = round(net_g.w.grad.item(), 2)
-g0, g_best, g1 = grads.values()
-assert abs(g0 + 16.4) < 0.05 and abs(g_best - 0.02) < 0.01 and abs(g1 - 0.18) < 0.01, grads
-assert abs(w_history[0] - 0.5) < 0.01 and abs(w_history[1] - 8.7) < 0.01
-torch.manual_seed(0)
-net_mean = NWKernelRegression()
-trainer_mean = torch.optim.SGD(net_mean.parameters(), lr=0.5)
-w_mean = [net_mean.w.item()]
-for _ in range(200):
-    trainer_mean.zero_grad()
-    ((net_mean(x_train, train_keys, train_values) - y_train) ** 2 / 2).mean().backward()
-    trainer_mean.step()
-    w_mean.append(net_mean.w.item())
-assert w_mean == sorted(w_mean) and abs(w_mean[-1] - 3.60) < 0.005, w_mean[-1]
-assert near == 46
+assert w_history_long[:6] == w_history  # the long run starts as the book's
+assert abs(w_history_long[-1] - w_loo_best) < 0.5  # ... and 100 epochs find it
+assert abs(loo_grad(w_history[0]) + 16.4) < 0.05 and abs(loo_grad(w_history[1]) - 0.18) < 0.01
+assert abs(loo_grad(w_loo_best) - 0.02) < 0.01 and near == 46
 
 # %% [markdown]
-# 训练改变的是注意力有多集中：每个查询凑够 90% 的权重要几个键？对全部测试查询取平均：
+# 0.5 处梯度是 $-16.4$，乘学习率 0.5，一步走 8.2。8.7 处梯度只有 $+0.18$，一步回 0.09。
+# 越近谷底越平，平均每轮回约 0.1，46 轮才回到谷底附近。
+# 换成平均损失，梯度小 50 倍，$w$ 不再越过，但 200 轮只到 3.60。
+#
+# 书中说训练后曲线在权重较大的区域“更不平滑”。并排画 5 轮和 100 轮的 $w$：
+
+# %%
+with torch.no_grad():
+    y_hat_trained = net(x_test, test_keys, test_values)
+    y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
+fig, axes = d2l.plt.subplots(1, 2, figsize=(7, 2.5), sharey=True)
+plot_kernel_reg(y_hat_trained, axes[0], f"5 epochs, w = {w_learned:.2f}: MSE {test_mse(y_hat_trained):.3f}")
+plot_kernel_reg(y_hat_long, axes[1], f"100 epochs, w = {w_history_long[-1]:.2f}: MSE {test_mse(y_hat_long):.3f}")
+d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
+assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
+assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
+assert abs(test_mse(y_hat_long) - w_mse[4.0]) < 0.001
+rough = [(y[2:] - 2 * y[1:-1] + y[:-2]).abs().sum().item() for y in (y_hat_trained, y_hat_long)]
+assert rough[0] > 1.3 * rough[1]  # the 5-epoch curve wiggles more
+
+# %% [markdown]
+# 左图跟着个别训练点拐弯：每个查询只看少数近邻，近邻的噪声进了预测，这是方差。
+# 右图平滑，误差与 $w = 4$ 相同：可学的 $w$ 能找到平衡点，前提是优化做到底。
+#
+# 训练改变的是注意力有多集中。每个查询凑够 90% 的权重要几个键（对测试查询平均）？
 
 # %%
 def keys_for_mass(weights, mass=0.9):
@@ -405,16 +411,14 @@ for label, w in heat_ws.items():  # the figure's titles count the same keys
     assert abs(nw.keys_for_mass(nw.predict(w, x_test, x_train, y_train)[1]).float().mean() - keys_90[label]) < 1e-6
 
 # %% [markdown]
-# 每幅热图用自己的色标：$w = 1$ 要二十多个键，训练 5 轮后不到 5 个，留一最优居中。
-# 学习 $w$，就是学习注意力集中在多少个键上。
+# 每幅热图用自己的色标：$w = 1$ 要 26 个键，训练 5 轮后不到 5 个。学习 $w$，就是学习注意力集中在多少个键上。
 #
 # ### 动手试试：查询和锐度
 #
-# 菜单选 $w$，滑块拖动查询 $x$。
-# 左：预测曲线；中：这个查询给各个键的权重（平方根纵轴）；右：这个查询的预测随 $w$ 的变化，蓝线是真实值 $f(x)$。
+# 菜单选 $w$，滑块拖动查询 $x$。左：预测曲线；中：这个查询的权重；右：它的预测随 $w$ 的变化（蓝线是 $f(x)$，读数给出最接近它的 $w$）。
 #
-# **先猜，再拖**：(1) 把查询拖到 $x = 0$：权重是什么形状？预测高于还是低于 $f(0) = 0$？右图里有没有哪个 $w$ 能把它拉到 0？
-# (2) 选 $w = 0$ 再拖查询，权重还动吗？(3) 在 $x = 2.5$ 依次选 1、4、16：小丘怎样变？右图的虚线在哪里穿过真实值？
+# **先猜，再拖**：(1) 查询在 $x = 0$：预测高于还是低于 $f(0) = 0$？有没有 $w$ 能把它拉到 0？
+# (2) $w = 0$ 时拖查询，权重还动吗？(3) 在 $x = 2.5$ 依次选 1、4、16：虚线在哪里穿过真实值？
 
 # %%
 nw.sharpness_explorer(x_train, y_train, x_test, y_truth, f=f,
@@ -427,62 +431,38 @@ for r in ex_states["text"]:
     ex_text[(r["w"], r["q"])] = ex_text.get((r["w"], r["q"]), "") + " | " + r["text"]
 assert "prediction 2.18 | true value f(x) = 0.00" in ex_text[(1.0, 0.0)]
 assert "largest weight 0.020" in ex_text[(0.0, 0.0)] and "prediction 2.43" in ex_text[(0.0, 5.0)]
-assert ex_text[(0.0, 0.0)].split("largest")[-1] == ex_text[(0.0, 5.0)].split("largest")[-1]  # w = 0
+assert ex_text[(0.0, 0.0)].split("largest")[-1].split("closest")[0] == \
+    ex_text[(0.0, 5.0)].split("largest")[-1].split("closest")[0]  # w = 0: the weights do not move
 for w, peak, keys in ((1.0, 0.040, 33), (4.0, 0.145, 8), (16.0, 0.385, 4)):
     assert f"largest weight {peak:.3f} | 90% of the weight on {keys} keys" in ex_text[(w, 2.5)]
+assert ex_text[(1.0, 0.0)].endswith("| closest to f(x) over w: 0.65 at w = 6.25")
+assert ex_text[(1.0, 2.5)].endswith("| closest to f(x) over w: 3.28 at w = 4.25")
 ex_curves = nw.query_curves(x_train, y_train, [0.25 * i for i in range(65)], [0.0, 2.5], f=f)
 ex_pred = {(r["q"], r["sharpness"]): r["y"] for r in ex_curves if r["series"] == "prediction"}
-low = min((y, w) for (q, w), y in ex_pred.items() if q == 0.0)
-assert abs(max(y for (q, w), y in ex_pred.items() if q == 0.0) - ex_pred[(0.0, 0.5)]) < 1e-9
-assert abs(ex_pred[(0.0, 0.5)] - 2.55) < 0.01  # the small rise before the fall
-assert abs(low[0] - 0.65) < 0.005 and low[1] == 6.0 and abs(ex_pred[(0.0, 16.0)] - 0.81) < 0.005
-assert abs(y_train[0] - 0.92) < 0.005  # the nearest key to x = 0 has value 0.92
-assert ex_pred[(2.5, 4.0)] < f(torch.tensor(2.5)) < ex_pred[(2.5, 4.5)] and abs(ex_pred[(2.5, 16.0)] - 3.51) < 0.005
+assert ex_pred[(2.5, 4.0)] < f(torch.tensor(2.5)) < ex_pred[(2.5, 4.5)]
+assert abs(y_train[0] - 0.92) < 0.005 and abs(ex_pred[(0.0, 16.0)] - 0.81) < 0.005
 
 # %% [markdown]
 # <details><summary>猜完再展开：这一次运行里看到的</summary>
 #
-# 1. $x = 0$、$w = 1$：小丘只剩右半边（所有键都在查询右侧），预测 2.18，比 $f(0) = 0.00$ **偏高**。
-#    右图：$w$ 从 0 增大，预测先从 2.43 略升（$w \approx 0.5$ 时约 2.55），再降到 0.65（$w = 6$），之后回升，$w = 16$ 时 0.81，趋向最近那个键的值 0.92。
-#    没有哪个 $w$ 能到 0：边界上的查询只能向内“借”值。
-# 2. $w = 0$ 时权重处处是 $1/50 = 0.02$，预测都是 2.43，右图的虚线也都从 2.43 出发：没有比较，就没有注意力。
-# 3. $x = 2.5$ 依次选 1、4、16：最大权重 0.040、0.145、0.385，90% 的权重在 33、8、4 个键上。
-#    右图虚线从 2.43 升起，在 $w = 4$ 与 4.5 之间穿过真实值 3.28，$w = 16$ 时到 3.51：太宽，峰被削平；太窄，跟着近邻的噪声走。
+# 1. $x = 0$、$w = 1$：小丘只剩右半边（所有键都在查询右侧），预测 2.18，比 $f(0) = 0$ **偏高**。
+#    右图的虚线最接近 0 的地方（读数）是 $w = 6.25$ 处，仍有 0.65。没有哪个 $w$ 能到 0：边界上的查询只能向内“借”值。
+# 2. $w = 0$ 时权重处处是 $1/50 = 0.02$，预测都是 2.43：没有比较，就没有注意力。
+# 3. $x = 2.5$ 依次选 1、4、16：最大权重 0.040、0.145、0.385。
+#    虚线在 $w \approx 4.25$ 穿过真实值 3.28：太宽，峰被削平；太窄，跟着近邻的噪声走。
 #
 # </details>
 
 # %% [markdown]
 # ## 从一个 $w$ 到 10.3 节的注意力
 #
-# 核就是打分函数（scoring function）：换核只是换 softmax 之前的分数。三种核取同样的标准差 0.25（$w = 4$ 的高斯核），
-# 在查询 $x = 2.5$ 上比较：
-
-# %%
-dist = x_test.unsqueeze(1) - x_train.unsqueeze(0)  # (n_test, n_train)
-sigma = 0.25  # 三种核的标准差都是 0.25
-kernel_scores = {"Gaussian": -(dist / sigma) ** 2 / 2,  # 即 w = 4
-                 "Laplace": -dist.abs() * 2**0.5 / sigma,  # exp(-|u|/b) 的标准差是 sqrt(2) b
-                 "boxcar": torch.where(dist.abs() <= 3**0.5 * sigma, 0.0, -torch.inf)}  # 窗口外分数为负无穷
-kernel_weights = {name: torch.softmax(sc, dim=1) for name, sc in kernel_scores.items()}
-kernel_mse = {name: test_mse(a @ y_train) for name, a in kernel_weights.items()}
-print("test MSE:", {name: round(e, 3) for name, e in kernel_mse.items()})
-nw.plot_kernel_shapes(x_train, kernel_weights, x_test[25], row=25, test_mse=kernel_mse)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert abs(x_test[25] - 2.5) < 1e-6 and abs(kernel_mse["Gaussian"] - w_mse[4.0]) < 1e-6
-assert max(kernel_mse.values()) < 1.25 * min(kernel_mse.values()) < 0.5 * w_mse[1.0]
-
-# %% [markdown]
-# 形状不同：拉普拉斯核的峰最尖，矩形核在窗口内等权、窗口外恰为 0。
-# 测试误差却相差不到四分之一，远小于 $w = 1$ 与 $w = 4$ 之差：决定误差的主要是宽度，不是形状（练习 4、5）。
-# 10.3 节把分数换成点积和加性打分；高斯核本身离点积并不远：
-#
-# 对 $d$ 维的 $\mathbf{q}$ 和 $\mathbf{k}$，展开平方：
+# 核就是打分函数（scoring function）：换核只是换 softmax 之前的分数（练习 4、5）。
+# 高斯核离 10.3 节的点积并不远。对 $d$ 维的 $\mathbf{q}$、$\mathbf{k}$：
 #
 # $$-\tfrac{1}{2}\|\mathbf{q} - \mathbf{k}\|^2 = \mathbf{q}^\top \mathbf{k} - \tfrac{1}{2}\|\mathbf{k}\|^2 - \tfrac{1}{2}\|\mathbf{q}\|^2 .$$
 #
-# 最后一项对同一行的所有键相同，在 softmax 里约掉。所以高斯核的权重是“点积加键的偏置 $-\frac{1}{2}\|\mathbf{k}\|^2$”的 softmax。
-# 在二维随机向量上验证，再看偏置何时能丢：
+# 最后一项对同一行的键都相同，在 softmax 里约掉：高斯核的权重是“点积加键的偏置 $-\frac{1}{2}\|\mathbf{k}\|^2$”的 softmax。
+# 在二维随机向量上验证：
 
 # %%
 torch.manual_seed(0)
@@ -503,10 +483,8 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
       f"{(gaussian_weights(q, k_unit) - torch.softmax(q @ k_unit.T, dim=1)).abs().max():.1e}")
 
 # %% [markdown]
-# 第一行只差舍入：展开式成立。第二行：键的长度不同，偏置不能丢。第三行：键的长度相同，偏置也在 softmax 里约掉，只剩点积。
-# 本节的 $x_i$ 长度各异，偏置一直都在。
-# 一个标量 $w$ 只能调“看多宽”，不能改“看什么”：后面几节让查询和键成为 $d$ 维向量（点积注意力），
-# 并先用可学习的矩阵 $\mathbf{W}_q, \mathbf{W}_k$ 变换再比较（加性、多头注意力）。
+# 第一行：展开式成立。第二行：键的长度不同，偏置不能丢。第三行：键长都是 1，偏置约掉，只剩点积。
+# 一个标量 $w$ 只能调“看多宽”，不能改“看什么”：后面几节让查询和键成为可学习变换后的向量。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -515,18 +493,18 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 #   用来直接构造固定锐度的模型，不训练也能比较。
 # * 书中在 `forward` 里把查询 `repeat_interleave` 成与键同形；这里用广播 `queries.reshape(-1, 1) - keys`，
 #   并在入口用一行检查值的形状，不对时抛出说明形状的 `ValueError`。
+# * 书中用 `repeat` 复制测试时的键和值；这里用 `expand`，结果相同，不复制数据。
 # * 书中的损失写成 `nn.MSELoss(reduction='none')` 再除以 2 求和；这里直接写出 $\frac{1}{2}(\hat y_i - y_i)^2$ 再求和，数值相同。
 # * 书中用 `d2l.Animator` 画每轮的损失；这里打印每轮的损失和 $w$，再把每步画在留一曲线上。
-# * 书中说数据足够多时这个模型会收敛到最优结果；这对应统计学的**一致性**（consistency），它要求核宽度随 $n$ 增大而变窄（这一条件是这里补充的，见练习 1）。
 #
 # </details>
 #
 # ## 小结
 #
-# * Nadaraya-Watson 核回归就是注意力汇聚：查询是新输入，键和值是训练样本，权重是 $-\frac{1}{2}(x - x_i)^2$ 的 softmax。
-# * 锐度 $w = 1/\sigma$ 调节核的宽窄，$w^2 = 1/\tau$ 是逆温度；它在偏差与方差之间取舍。
-# * 训练 $w$ 要留一（交叉验证）；留一损失的最低点与测试误差的很近，但谷底平坦，要优化到底。
-# * 核是打分函数：宽度相同时，换形状对误差影响小。高斯核的分数是点积加键的偏置。
+# * 核回归就是注意力汇聚：查询是新输入，键和值是训练样本，权重是分数的 softmax。
+# * 锐度 $w = 1/\sigma$（$w^2 = 1/\tau$）在偏差与方差之间取舍。
+# * 训练 $w$ 要留一（交叉验证）；谷底平坦，要优化到底。
+# * 高斯核的分数是点积加键的偏置。
 #
 # ## 练习
 #
@@ -620,15 +598,14 @@ assert abs(ex2_predicted[w_learned] * w_learned - 32.9) < 1
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：90% 的权重落在宽 $3.29\sigma$ 的窗口里，约 $32.9/w$ 个键。$w = 4$ 预测得准：窗口 $\pm 0.41$，大多在数据之内。
-# $w = 1$ 量出的少得多：窗口 $\pm 1.6$，50 个查询中 33 个的窗口伸出 $[0, 5)$（上面打印），那一侧没有键，权重集中到另一侧。
-# 训练后的 $w$ 窗口只装得下约 4 个键，量出的多 0.6：计数一直数到让累计权重越过 90% 的那个键，把它整个算进去，
-# 所以总是偏多（不到一个键）；键越少，这点偏差占的比例越大。
+# 参考答案：90% 的权重落在宽 $3.29\sigma$ 的窗口里，约 $32.9/w$ 个键。$w = 4$ 预测得准：窗口 $\pm 0.41$ 大多在数据之内。
+# $w = 1$ 量出的少得多：窗口 $\pm 1.6$，50 个查询中 33 个伸出 $[0, 5)$（上面打印），那一侧没有键。
+# 训练后的 $w$ 量出的多 0.6：计数把让累计权重越过 90% 的那个键整个算进去，总是偏多不到一个键；键越少，这点偏差越显眼。
 
 # %% [markdown]
 # ### 练习 3
 #
-# 正文这组数据（seed 0）上，留一损失和测试误差的最低点都在 $w \approx 4$。换一组数据还这样吗？
+# 正文数据（seed 0）上，留一损失和测试误差的最低点都在 $w \approx 4$。换一组数据呢？
 # 用 `make_data(50, seed)` 对 `seed = 0, 1, 2, 3, 4`，在网格 `ex3_grid = [1, 2, 3, 4, 6, 8, 12, 16]` 上求
 # 留一平方误差之和最小的 $w$（`ex3_loo_w[seed]`）、测试误差最小的 $w$（`ex3_test_w[seed]`），
 # 以及 `ex3_mse[seed] = (留一所选 w 的测试误差, 最小测试误差)`。留一法选得多准？代价多大？会选出 $w = 1$ 或 $16$ 吗？
@@ -680,9 +657,9 @@ assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed L
 # %% [markdown]
 # ### 练习 4
 #
-# 设计另一种带参数的注意力汇聚：把高斯核换成拉普拉斯核（Laplace kernel），分数为 $-w\,|x - x_i|$，$w$ 可学习。
-# 定义 `nn.Module` 实例 `ex4_model`（与 `NWKernelRegression` 同样的 `forward(queries, keys, values)`，权重存在 `attention_weights` 里），
-# 用留一法**训练到收敛**（打印最后的梯度），再用全部训练样本预测测试输入（`ex4_model(x_test, test_keys, test_values)`），
+# 设计另一种带参数的注意力汇聚：拉普拉斯核（Laplace kernel），分数为 $-w\,|x - x_i|$，$w$ 可学习。
+# 定义 `nn.Module` 实例 `ex4_model`（接口同 `NWKernelRegression`，权重存在 `attention_weights`），
+# 用留一法**训练到收敛**（打印最后的梯度），再预测测试输入（`ex4_model(x_test, test_keys, test_values)`），
 # 测试误差存为 `ex4_test_mse`。它和 $w = 4$ 的高斯核相比如何？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
