@@ -367,6 +367,10 @@ def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
     d2l.use_svg_display()
     fig, ax = plt.subplots(figsize=figsize)
     ax.loglog(taus, grads, "o-", color=WEIGHT_COLOUR, ms=3)
+    peak = max(range(len(grads)), key=grads.__getitem__)
+    ax.axvline(taus[peak], color="#555", lw=0.8, ls="--")
+    ax.annotate(f"peak at τ = {taus[peak]:.2g}", xy=(taus[peak], grads[peak]),
+                xytext=(6, -22), textcoords="offset points", fontsize=8, color="#555")
     ax.set(xlabel="temperature τ (log)", ylabel="|gradient| (log)",
            title="soft → hard lookup: the gradient vanishes")
     ax.invert_xaxis()
@@ -374,7 +378,7 @@ def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
 
 
 def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(11, 3.0),
-                     features=None):
+                     features=None, tau=None):
     """The matrix form as pictures: Q × Kᵀ -> A = softmax(Q Kᵀ / τ) -> A × V, one query per row;
     features: names of the feature columns of Q and K (default f1, f2, ...)."""
     plt = d2l.plt
@@ -382,7 +386,8 @@ def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(1
     features = features or [f"f{j + 1}" for j in range(Q.shape[1])]
     panels = [(Q, "Q (queries)", query_words, features, "Blues"),
               (K.T, "Kᵀ (keys)", features, key_words, "Blues"),
-              (A, "A = softmax(QKᵀ/τ)", query_words, key_words, "Reds"),
+              (A, "A = softmax(QKᵀ/τ)" + ("" if tau is None else f", τ = {tau:g}"), query_words,
+               key_words, "Reds"),
               (V, "V (values)", key_words, value_words, "Greens"),
               (A @ V, "output A V", query_words, value_words, "Purples")]
     fig, axes = plt.subplots(1, 5, figsize=figsize,
@@ -398,5 +403,5 @@ def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(1
         fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2, sign, fontsize=20, ha="center",
                  va="center", fontweight="bold")
         if sign == "→":
-            fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2 - 0.09, "softmax\n(·/τ)", fontsize=8,
-                     ha="center", va="top")
+            fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2 - 0.09, "softmax\n(·/τ)",
+                     fontsize=8, ha="center", va="top")

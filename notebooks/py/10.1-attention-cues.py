@@ -82,15 +82,15 @@ assert torch.isclose(weighted.sum(), attended[0]) and round(attended.item(), 2) 
 # %% [markdown]
 # $\mathbf{k}_1$ 的分数 2 变成 $e^2 \approx 7.389$，占 0.7870，结果被拉向它的值 10。
 #
-# 回到桌子，键的两个特征是“红色”和“能读”。突出性与查询无关：它是每个键自带的分数偏置 $b_i$，加在分数上：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau + b_i)$。
+# 回到桌子，键的两个特征是“红色”和“能读”。突出性（非自主性提示）与查询无关：它是每个键自带的分数偏置 $b_i$，加在分数上：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau + b_i)$。
 
 # %%
 desk_keys = torch.tensor([[1.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子 (1, 0)；五本书 (0, 1)
 salience = torch.tensor([2.0, 0, 0, 0, 0, 0])  # b_i：杯子醒目
 read = torch.tensor([0.0, 3.0])  # 查询：“想读书”
-for cue, scores in (("salience b only", salience), ("query only, q.k", desk_keys @ read),
-                    ("both, q.k + b", desk_keys @ read + salience)):
-    gaze = torch.softmax(scores, dim=0)  # 视线在 6 个物体上的分布
+for cue, desk_scores in (("salience b only", salience), ("query only, q.k", desk_keys @ read),
+                         ("both, q.k + b", desk_keys @ read + salience)):
+    gaze = torch.softmax(desk_scores, dim=0)  # 视线在 6 个物体上的分布
     print(f"{cue:<16}: cup {gaze[0].item():.2f}, each book {gaze[1].item():.2f}")
 
 # %% [markdown]
@@ -182,7 +182,7 @@ d2l.plt.show()
 #   = \sum_i \alpha_i v_i \mathbf{k}_i - f \sum_j \alpha_j \mathbf{k}_j = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
 #
 # 结果低于 28，梯度下降让 $\mathbf{q}$ 沿这个方向走：值高于结果的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。
-# 在 $\mathbf{q} = \mathbf{0}$ 处 $f = 20$：$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉，方向 135°（图中虚线箭头），第一步正落在这条线上。
+# 在 $\mathbf{q} = \mathbf{0}$ 处 $f = 20$：$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉，方向 135°（图中灰色箭头），第一步正落在这条线上。
 # 50 步后 $\mathbf{q}$ 指向 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。
 #
 # 硬查找（只取分数最大的键的值）是 τ → 0 的极限。查询固定在 10°，梯度怎样随 τ 变？
@@ -251,7 +251,7 @@ print("A", tuple(A.shape), "; output", tuple(out.shape),
 for i in (2, 0, 4):  # noir、第一个 le、sur：输出是词表上的分布
     print(f"output for {french[i]:>4}:", " ".join(f"{e}={a:.2f}" for e, a in zip(vocab, out[i].tolist())))
 attention_cues.plot_matrix_form(X_fr, X_en, A, V, french, english, vocab,
-                                features=["animal", "object", "action", "function", "colour"])
+                                features=["animal", "object", "action", "function", "colour"], tau=0.25)
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
