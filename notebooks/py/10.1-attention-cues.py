@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 10.1 注意力提示
 #
-# 人被远超大脑处理能力的感官信息包围，却总能把注意力投向少数东西。这一节把这种“挑重点”写成计算，再看它在一句话上工作。
+# 人被远超大脑处理能力的感官信息包围，却总能把注意力投向少数东西。这一节把这种“挑重点”写成计算，再用到一句话上。
 
 # %%
 import math
@@ -82,7 +82,7 @@ assert torch.isclose(weighted.sum(), attended[0]) and round(attended.item(), 2) 
 # %% [markdown]
 # $\mathbf{k}_1$ 的分数 2 变成 $e^2 \approx 7.389$，占 0.7870，结果被拉向它的值 10。
 #
-# 回到桌子，键的两个特征是“红色”和“能读”。突出性（非自主性提示）与查询无关：它是每个键自带的分数偏置 $b_i$，加在分数上：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau + b_i)$。
+# 桌上，键的两个特征是“红色”和“能读”。突出性（非自主性提示）与查询无关：它是每个键自带的分数偏置 $b_i$，加在分数上：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau + b_i)$。
 
 # %%
 desk_keys = torch.tensor([[1.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子 (1, 0)；五本书 (0, 1)
@@ -99,7 +99,7 @@ for cue, desk_scores in (("salience b only", salience), ("query only, q.k", desk
 #
 # ### 动手试试：转动查询
 #
-# 回到图 10.1.1：蓝色的键，橙色的查询 $\mathbf{q} = (\cos\theta, \sin\theta)$，右边是权重（灰字是分数），紫点是汇聚结果。一次只动一个控件，先猜再拖：
+# 回到图 10.1.1：蓝色的键，橙色的查询 $\mathbf{q} = (\cos\theta, \sin\theta)$，右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再拖：
 #
 # 1. **θ** 从 0° 拖到 90°：哪根柱子长高？紫点往哪走？
 # 2. **c**（把 $\mathbf{k}_2$ 拉长 c 倍，c < 0 时反向）：θ 停在 90°，c 从 1 拖到 3.5，再到 −1。
