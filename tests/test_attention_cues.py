@@ -279,6 +279,10 @@ def test_sentence_states_hold_what_attention_pooling_returns():
         assert stored == pytest.approx(weights.flatten().tolist(), abs=5e-3)  # 2 decimals
         shares = [r["share"] for r in states["retrieved"] if r["tau"] == tau]
         assert shares == pytest.approx(pooled.flatten().tolist(), abs=5e-3)
+        # The raw-score rows are the scores the taught softmax turns into these weights.
+        scores = torch.tensor([r["score"] for r in states["scores"] if r["tau"] == tau])
+        assert scores.tolist() == pytest.approx((X_fr @ X_en.T / tau).flatten().tolist(), abs=5e-3)
+        assert torch.allclose(torch.softmax(scores.reshape(7, 7), dim=-1), weights, atol=2e-2)
     # Repeated words get distinct labels, so the two rows "le" stay two rows of the heatmap.
     assert attention_cues._unique(french)[::5] == ["le #1", "le #2"]
     assert len({r["key"] for r in states["matrix"]}) == 7
@@ -307,7 +311,8 @@ def test_sentence_explorer_frames_and_names_the_chosen_row():
 def test_figures_draw_without_error():
     keys = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
     values = torch.tensor([[10.0], [20.0], [30.0]])
-    attention_cues.plot_query_path(keys, values, [(0.0, 0.0), (-1.0, 1.2), (-1.1, 1.4)])
+    attention_cues.plot_query_path(keys, values, [(0.0, 0.0), (-1.0, 1.2), (-1.1, 1.4)],
+                                   start_direction=torch.tensor([-6.67, 6.67]))
     attention_cues.plot_gradient_vs_tau([10.0, 1.0, 0.1], [1.0, 8.0, 5e-5])
     X_fr, X_en, V, french, english, vocab = sentence()
     A = d2l.attention_pooling(X_fr, X_en, V, 0.25)[0]

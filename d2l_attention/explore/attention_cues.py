@@ -262,18 +262,22 @@ def _unique(words):
 def sentence_states(queries, keys, values, query_words, key_words, value_words,
                     taus=SENTENCE_TAUS):
     """Rows of the sentence explorer, from `d2l.attention_pooling` at each tau: the weight
-    matrix A (rows "query", "key", "weight") and, per query word (column "french"), what it
-    retrieves, A @ V over the value words (rows "word", "share"). queries: (m, d); keys: (n, d);
-    values: (n, v), one-hot rows naming value_words. Stored to the 2 decimals the views print."""
+    matrix A (rows "query", "key", "weight"), the raw scores Q K^T / tau it comes from (rows
+    "french", "key", "score") and, per query word (column "french"), what it retrieves, A @ V
+    over the value words (rows "word", "share"). queries: (m, d); keys: (n, d); values: (n, v),
+    one-hot rows naming value_words. Stored to the 2 decimals the views print."""
     q_labels, k_labels = _unique(list(query_words)), _unique(list(key_words))
-    matrix, retrieved = [], []
+    matrix, scores, retrieved = [], [], []
     for tau in taus:
         weights, pooled = d2l.attention_pooling(queries, keys, values, tau)
         matrix += ex.rows({"tau": tau}, row_labels=("query", q_labels),
                           col_labels=("key", k_labels), decimals=2, weight=weights)
+        scores += ex.rows({"tau": tau}, row_labels=("french", q_labels),
+                          col_labels=("key", k_labels), decimals=2,
+                          score=queries @ keys.T / tau)
         retrieved += ex.rows({"tau": tau}, row_labels=("french", q_labels),
                              col_labels=("word", list(value_words)), decimals=2, share=pooled)
-    return {"matrix": matrix, "retrieved": retrieved}
+    return {"matrix": matrix, "scores": scores, "retrieved": retrieved}
 
 
 def sentence_attention(queries, keys, values, query_words, key_words, value_words,
@@ -288,8 +292,12 @@ def sentence_attention(queries, keys, values, query_words, key_words, value_word
     bars = ex.bar_view(states["retrieved"], "word", "share", width=220, height=240,
                        title="what the chosen row retrieves (A V)", x_title="English word",
                        y_title="share", color=WEIGHT_COLOUR)
-    text = ex.text_view(_chosen_text(states), "text", width=480, height=24, size=13)
-    return ex.explorer((heat, _row_highlight(q_labels)), bars, text, columns=2,
+    top = max(r["score"] for r in states["scores"])
+    raw = ex.bar_view(states["scores"], "key", "score", width=260, height=160,
+                      title="raw scores of the chosen row (q·k / τ)", x_title="English keys",
+                      y_title="score", y_domain=(0, math.ceil(top)), color=COLOURS["key"])
+    text = ex.text_view(_chosen_text(states), "text", width=220, height=24, size=12)
+    return ex.explorer((heat, _row_highlight(q_labels)), bars, raw, text, columns=2,
                        title="Attention over a sentence", controls=[
         ex.Slider("tau", taus, "temperature τ", default=tau),
         ex.Select("french", tuple(q_labels), "French query word", default=word)])
@@ -320,9 +328,10 @@ def _chosen_text(states):
     return rows
 
 
-def plot_query_path(keys, values, path, figsize=(3.6, 3.6)):
+def plot_query_path(keys, values, path, start_direction=None, figsize=(3.6, 3.6)):
     """The keys as arrows on their plane and the learned query's path as dots (from `path`,
-    a list of (x, y)), its last position as an arrow: where gradient descent moved q."""
+    a list of (x, y)), its last position as an arrow: where gradient descent moved q.
+    start_direction: the gradient df/dq at the start, drawn dashed as a unit arrow."""
     plt = d2l.plt
     d2l.use_svg_display()
     fig, ax = plt.subplots(figsize=figsize)
@@ -333,6 +342,14 @@ def plot_query_path(keys, values, path, figsize=(3.6, 3.6)):
         dx, dy = ((-0.05, -0.3), (0.75, 0.0), (0.8, 0.0))[i % 3]
         ax.text(k[0] + dx, k[1] + dy, f"k{i + 1} (v={v:g})", color=COLOURS["key"],
                 ha="center", va="center", fontsize=9)
+    if start_direction is not None:
+        direction = torch.as_tensor(start_direction, dtype=torch.float32)
+        tip = (1.4 * direction / direction.norm()).tolist()
+        ax.annotate("", xy=tip, xytext=(0, 0), arrowprops=dict(
+            arrowstyle="-|>", color="#555", lw=1.2, linestyle="--"))
+        deg = math.degrees(math.atan2(tip[1], tip[0]))
+        ax.text(-0.85, 0.3, f"df/dq at q=0\n({deg:.0f}°)", color="#555", ha="center",
+                va="top", fontsize=8)  # below the arrow, clear of the path above it
     xs, ys = zip(*path)
     ax.plot(xs, ys, "o-", color=COLOURS["query"], ms=3, lw=1)
     ax.annotate("", xy=path[-1], xytext=(0, 0), arrowprops=dict(
@@ -350,6 +367,10 @@ def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
     d2l.use_svg_display()
     fig, ax = plt.subplots(figsize=figsize)
     ax.loglog(taus, grads, "o-", color=WEIGHT_COLOUR, ms=3)
+    peak = max(range(len(grads)), key=grads.__getitem__)
+    ax.axvline(taus[peak], color="#555", lw=0.8, ls="--")
+    ax.annotate(f"peak at τ = {taus[peak]:.2g}", xy=(taus[peak], grads[peak]),
+                xytext=(6, -22), textcoords="offset points", fontsize=8, color="#555")
     ax.set(xlabel="temperature τ (log)", ylabel="|gradient| (log)",
            title="soft → hard lookup: the gradient vanishes")
     ax.invert_xaxis()
@@ -357,7 +378,7 @@ def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
 
 
 def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(11, 3.0),
-                     features=None):
+                     features=None, tau=None):
     """The matrix form as pictures: Q × Kᵀ -> A = softmax(Q Kᵀ / τ) -> A × V, one query per row;
     features: names of the feature columns of Q and K (default f1, f2, ...)."""
     plt = d2l.plt
@@ -365,7 +386,8 @@ def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(1
     features = features or [f"f{j + 1}" for j in range(Q.shape[1])]
     panels = [(Q, "Q (queries)", query_words, features, "Blues"),
               (K.T, "Kᵀ (keys)", features, key_words, "Blues"),
-              (A, "A = softmax(QKᵀ/τ)", query_words, key_words, "Reds"),
+              (A, "A = softmax(QKᵀ/τ)" + ("" if tau is None else f", τ = {tau:g}"), query_words,
+               key_words, "Reds"),
               (V, "V (values)", key_words, value_words, "Greens"),
               (A @ V, "output A V", query_words, value_words, "Purples")]
     fig, axes = plt.subplots(1, 5, figsize=figsize,
@@ -381,5 +403,5 @@ def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(1
         fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2, sign, fontsize=20, ha="center",
                  va="center", fontweight="bold")
         if sign == "→":
-            fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2 - 0.09, "softmax\n(·/τ)", fontsize=8,
-                     ha="center", va="top")
+            fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2 - 0.09, "softmax\n(·/τ)",
+                     fontsize=8, ha="center", va="top")

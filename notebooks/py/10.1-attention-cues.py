@@ -16,13 +16,15 @@
 # %% [markdown]
 # # 10.1 注意力提示
 #
-# 人被远超大脑处理能力的感官信息包围，却总能把注意力投向少数东西。这一节把这种“挑重点”写成计算：
-# 用查询（query）、键（key）和值（value）取回想要的东西，看查询怎样被梯度下降学出来，最后把一句话上的注意力画成热图。
+# 人被远超大脑处理能力的感官信息包围，却总能把注意力投向少数东西。这一节把这种“挑重点”写成计算，再用到一句话上。
 
 # %%
+import math
+
 import torch
 
 import d2l_attention as d2l
+from d2l_attention.checks import check_heatmaps
 from d2l_attention.explore import attention_cues
 
 # %% [markdown]
@@ -33,19 +35,19 @@ from d2l_attention.explore import attention_cues
 # * **非自主性提示**（nonvolitional cue）：物体本身的**突出性**（saliency）。五本黑白的书旁有一个红杯子，视线先落到杯子上。
 # * **自主性提示**（volitional cue）：观察者的**意图**。想读书时，你把目光移向书。
 #
-# 只有非自主性提示时，不看意图的全连接层或汇聚层就够了。注意力机制多了意图，写成**查询** $\mathbf{q}$（“我在找什么”）。
-# 每个输入带一个**键** $\mathbf{k}_i$（“我是什么”）和一个**值** $\mathbf{v}_i$（“我能提供什么”）。**注意力汇聚**（attention pooling）按查询与键的匹配程度从各个值中取：
+# 不看意图的全连接层或汇聚层只有非自主性提示。注意力机制多了意图，写成**查询**（query）$\mathbf{q}$（“我在找什么”）。
+# 每个输入带一个**键**（key）$\mathbf{k}_i$（“我是什么”）和一个**值**（value）$\mathbf{v}_i$（“我能提供什么”）。**注意力汇聚**（attention pooling）按查询与键的匹配程度从各个值中取：
 #
 # $$f(\mathbf{q}, \{(\mathbf{k}_i, \mathbf{v}_i)\}_{i=1}^{n}) = \sum_{i=1}^{n} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i,
 #   \qquad \alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i/\tau)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j/\tau)}.$$
 #
 # 点积 $\mathbf{q}^\top\mathbf{k}_i$ 是**评分函数**（scoring function），它的值叫**注意力分数**（attention score）；softmax 把分数变成和为 1 的**注意力权重**（attention weight）。
-# **温度**（temperature）$\tau$ 先缩放分数，先取 $\tau = 1$。这是**软的字典查找**（soft dictionary lookup）：每个键都“部分命中”，分数越高，它的值占得越多。
+# **温度**（temperature）$\tau$ 缩放分数，先取 1。这是**软的字典查找**（soft dictionary lookup）：分数越高的键，它的值占得越多。
 
 # %% [markdown]
-# ![The notebook's example: one query, three keys, values 10/20/30, weights 0.79/0.11/0.11, output 13.20](figures/10.1-qkv-pooling.svg)
+# ![One query, three keys, values 10/20/30, weights 0.79/0.11/0.11, output 13.20](figures/10.1-qkv-pooling.svg)
 #
-# 图 10.1.1 下面代码里的例子：查询 $\mathbf{q}=(1,0)$ 与三个键做点积，softmax 得到权重，对值 10、20、30 加权求和得 13.20（平均汇聚是 20）
+# 图 10.1.1 下面代码里的例子：查询 $\mathbf{q}=(1,0)$，值 10、20、30，加权求和得 13.20（平均汇聚是 20）
 
 # %%
 #@save
@@ -78,31 +80,30 @@ assert torch.allclose(attention_pooling(query, keys, values)[0], weights)
 assert torch.isclose(weighted.sum(), attended[0]) and round(attended.item(), 2) == 13.20
 
 # %% [markdown]
-# $\mathbf{k}_1$ 的分数 2 变成 $e^2 \approx 7.389$，占总和的 0.7870，结果被拉向它的值 10。
+# $\mathbf{k}_1$ 的分数 2 变成 $e^2 \approx 7.389$，占 0.7870，结果被拉向它的值 10。
 #
-# 回到桌子。键的特征是“红色”和“能读”，醒目的杯子的键更长；值是“视线落在哪”。先不用查询，只按键自己的长度评分（一个不看意图的层），再加上查询：
+# 桌上，键的两个特征是“红色”和“能读”。突出性（非自主性提示）与查询无关：它是每个键自带的分数偏置 $b_i$，加在分数上：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau + b_i)$。
 
 # %%
-desk_keys = torch.tensor([[2.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子 (2, 0)；五本书 (0, 1)
-salience = torch.softmax(desk_keys.norm(dim=1), dim=0)  # 无查询：分数只看键，|k_i|
-print(f"no query, score |k|:      cup {salience[0].item():.2f}, each book {salience[1].item():.2f}")
-gaze = attention_pooling(torch.tensor([0.0, 1.0]), desk_keys, torch.eye(6))[1]  # 视线的分布
-print(f"query 'read', q = (0, 1): cup {gaze[0].item():.2f}, each book {gaze[1].item():.2f}")
-both = torch.softmax(desk_keys @ torch.tensor([0.0, 1.0]) + desk_keys.norm(dim=1), dim=0)
-print(f"both cues, q.k + |k|:     cup {both[0].item():.2f}, each book {both[1].item():.2f}")
+desk_keys = torch.tensor([[1.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子 (1, 0)；五本书 (0, 1)
+salience = torch.tensor([2.0, 0, 0, 0, 0, 0])  # b_i：杯子醒目
+read = torch.tensor([0.0, 3.0])  # 查询：“想读书”
+for cue, desk_scores in (("salience b only", salience), ("query only, q.k", desk_keys @ read),
+                         ("both, q.k + b", desk_keys @ read + salience)):
+    gaze = torch.softmax(desk_scores, dim=0)  # 视线在 6 个物体上的分布
+    print(f"{cue:<16}: cup {gaze[0].item():.2f}, each book {gaze[1].item():.2f}")
 
 # %% [markdown]
-# 只看键时醒目的杯子拿到 0.35，近每本书的三倍：这是非自主性提示，换什么意图它都不变。加上“想读书”的查询，每本书（0.19）都超过杯子（0.07）：分数只剩 $\mathbf{q}^\top\mathbf{k}_i$，突出性被整个换掉。
-# 把两种提示加进同一个分数（$\mathbf{q}^\top\mathbf{k}_i + |\mathbf{k}_i|$），杯子与每本书打平（0.17）：两种提示在同一个 softmax 里竞争。
+# 只有 $b$ 时杯子拿到 0.60。加上“想读书”，每本书拿 0.19；杯子还有 0.07，只看查询时是 0.01。
+# 10.3 节的掩码也是这样一项 $b_i$（一个极大的负数）。
 #
 # ### 动手试试：转动查询
 #
-# 回到 10、20、30 的例子：蓝色的键，橙色的查询 $\mathbf{q} = (\cos\theta, \sin\theta)$，右边是权重（灰字是分数），紫点是汇聚结果。一次只动一个控件，先猜再拖：
+# 回到图 10.1.1：蓝色的键，橙色的查询 $\mathbf{q} = (\cos\theta, \sin\theta)$，右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再拖：
 #
 # 1. **θ** 从 0° 拖到 90°：哪根柱子长高？紫点往哪走？
 # 2. **c**（把 $\mathbf{k}_2$ 拉长 c 倍，c < 0 时反向）：θ 停在 90°，c 从 1 拖到 3.5，再到 −1。
 # 3. **τ**：回到 θ = 0°、c = 1，τ 换成 0.5，再换成 2。
-# 4. **θ** 拖到 210°：三个分数都是负的，哪个键赢？
 
 # %%
 attention_cues.turning_query(keys, values)
@@ -113,7 +114,6 @@ attention_cues.turning_query(keys, values)
 # 1. $\mathbf{k}_1$ 从 0.79 降到 0.09，$\mathbf{k}_3$ 升到 0.67，紫点从 13.20 滑到 25.75：**查询决定取回哪个值**。θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 打平，结果恰是 20（练习 3）。
 # 2. θ = 90° 时 $\mathbf{k}_2$ 的分数就是 c：c = 2 时它与 $\mathbf{k}_3$ 一样（0.47），c = 3.5 时拿到 0.80，c = −1 时只剩 0.04。点积既看方向也看长度（练习 4）。
 # 3. 橙色箭头画的是 $\mathbf{q}/\tau$：τ = 0.5 时分数翻倍，$\mathbf{k}_1$ 拿到 0.96；τ = 2 时分数减半，权重变成 0.58、0.21、0.21。温度不改分数的排序，只改权重有多集中（练习 5）。
-# 4. θ = 210° 时三个分数都为负，最短的 $\mathbf{k}_2$ 负得最少，拿到 0.53（$\mathbf{k}_1$ 0.15、$\mathbf{k}_3$ 0.32）：短键反而赢（练习 4）。
 #
 # </details>
 
@@ -142,12 +142,11 @@ k2_wins = [t for t in attention_cues.ANGLES
            if w[(t, 1.0, 1.0, "k2")] > max(w[(t, 1.0, 1.0, "k1")], w[(t, 1.0, 1.0, "k3")])]
 assert k2_wins == [195, 210, 225, 240]  # 练习 4 的区间 (180°, 243.4°)
 assert [round(w[(210, 1.0, 1.0, k)], 2) for k in ("k1", "k2", "k3")] == [0.15, 0.53, 0.32]
-assert torch.allclose(both, torch.full((6,), 1 / 6))  # 两种提示相加：杯子与书打平
 
 # %% [markdown]
 # ### 查询可以学
 #
-# 权重对 $\mathbf{q}$ 处处可导，所以查询可以交给梯度下降去找。从 $\mathbf{q} = \mathbf{0}$ 出发，要结果接近 28（30 要无限长的 $\mathbf{q}$），损失取 $(\text{结果} - 28)^2$，只更新 $\mathbf{q}$：
+# 权重对 $\mathbf{q}$ 可导，查询可以用梯度下降学。从 $\mathbf{q} = \mathbf{0}$ 出发，要结果接近 28（30 要无限长的 $\mathbf{q}$），损失取 $(\text{结果} - 28)^2$，只更新 $\mathbf{q}$：
 
 # %%
 q = torch.zeros(2, requires_grad=True)  # 从“没有意图”出发
@@ -163,33 +162,48 @@ for _ in range(51):
 print("step 50: weights", " ".join(f"{a:.3f}" for a in w.tolist()), f"-> pooled {got.item():.2f}")
 w0, f0 = attention_pooling(torch.zeros(2), keys, values)
 pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 在 q = 0 处 ∂f/∂q = Σ α_i (v_i − f) k_i
-angle = lambda x, y: torch.rad2deg(torch.atan2(torch.tensor(y), torch.tensor(x))).item()
+
+
+def angle(x, y):  # 向量 (x, y) 的方向，度
+    return math.degrees(math.atan2(y, x))
+
+
 print(f"at q = 0: df/dq = ({pull[0].item():.2f}, {pull[1].item():.2f}), direction "
-      f"{angle(*pull.tolist()):.0f} deg; q after 50 steps points at {angle(*path[-1]):.0f} deg")
-attention_cues.plot_query_path(keys, values, path)
+      f"{angle(*pull.tolist()):.0f} deg; step 1: q = ({path[1][0]:.2f}, {path[1][1]:.2f})")
+print(f"q after 50 steps points at {angle(*path[-1]):.0f} deg")
+attention_cues.plot_query_path(keys, values, path, pull)
 d2l.plt.show()
 
 # %% [markdown]
-# 50 步后结果是 27.98。$\mathbf{q}$ 为什么往左上走？对 $\mathbf{q}$ 求导（τ = 1）：
+# 50 步后结果是 27.98。$\mathbf{q}$ 为什么往左上走？记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
 #
-# $$\frac{\partial f}{\partial \mathbf{q}} = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
+# $$\frac{\partial \alpha_i}{\partial \mathbf{q}} = \alpha_i\Big(\mathbf{k}_i - \sum_j \alpha_j \mathbf{k}_j\Big), \qquad
+#   \frac{\partial f}{\partial \mathbf{q}} = \sum_i v_i \frac{\partial \alpha_i}{\partial \mathbf{q}}
+#   = \sum_i \alpha_i v_i \mathbf{k}_i - f \sum_j \alpha_j \mathbf{k}_j = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
 #
-# 结果低于 28，梯度下降让 $\mathbf{q}$ 沿这个方向走：值高于结果的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。在 $\mathbf{q} = \mathbf{0}$ 处 $f = 20$：$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉，方向 135°。
-# 第一步沿这个方向跳出去，之后 $\mathbf{q}$ 停在 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。
+# 结果低于 28，梯度下降让 $\mathbf{q}$ 沿这个方向走：值高于结果的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。
+# 在 $\mathbf{q} = \mathbf{0}$ 处 $f = 20$：$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉，方向 135°（图中灰色箭头），第一步正落在这条线上。
+# 50 步后 $\mathbf{q}$ 指向 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。
 #
-# 硬查找（只取分数最大的键的值）是 τ → 0 的极限。查询固定在 θ = 10°，看结果对 $\mathbf{q}$ 的梯度怎样随 τ 变化：
+# 硬查找（只取分数最大的键的值）是 τ → 0 的极限。查询固定在 10°，梯度怎样随 τ 变？
 
 # %%
-taus, grads = torch.logspace(1, -1.5, 26).tolist() + [0.1, 0.001], []
-for tau in taus:
-    q10 = attention_cues.unit_query(10).requires_grad_()  # 查询转 10°
-    w, got = attention_pooling(q10, keys, values, tau)
-    (grad,) = torch.autograd.grad(got.sum(), q10)
-    grads.append(grad.norm().item())
-for tau, g in zip(taus[-2:], grads[-2:]):
-    print(f"tau = {tau:<5g}: weights", " ".join(f"{a:.3f}" for a in attention_pooling(
-        attention_cues.unit_query(10), keys, values, tau)[0].tolist()), f"|gradient| = {g:.1e}")
-attention_cues.plot_gradient_vs_tau(taus[:26], grads[:26])
+q10 = attention_cues.unit_query(10)  # 查询转 10°
+
+
+def gradient_norm(tau):  # |∂f/∂q| 在 q10 处
+    q = q10.clone().requires_grad_()
+    (grad,) = torch.autograd.grad(attention_pooling(q, keys, values, tau)[1].sum(), q)
+    return grad.norm().item()
+
+
+taus = torch.logspace(1, -1.5, 26).tolist()  # τ 从 10 降到 0.03
+grads = [gradient_norm(tau) for tau in taus]
+for tau in (0.1, 0.001):
+    w = attention_pooling(q10, keys, values, tau)[0]
+    print(f"tau = {tau:<5g}: weights", " ".join(f"{a:.3f}" for a in w.tolist()),
+          f"|gradient| = {gradient_norm(tau):.1e}")
+attention_cues.plot_gradient_vs_tau(taus, grads)
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -197,23 +211,28 @@ for theta in (0, 10, 80, 100):
     q_check = attention_cues.unit_query(theta)
     w_hard = attention_pooling(q_check, keys, values, tau=1e-3)[0]
     assert torch.equal(w_hard, torch.eye(3)[(keys @ q_check).argmax()])  # 精确的 one-hot，与 argmax 相同
-assert grad.abs().max() == 0
+assert gradient_norm(0.001) == 0
 assert round(angle(*pull.tolist())) == 135 and round(angle(*path[-1])) == 128
 assert grads.index(max(grads)) in range(8, 14) and grads[0] < grads[10] / 5  # 峰值在 τ ≈ 1 附近
 
 # %% [markdown]
-# τ 从 1 往下，梯度按指数掉下去：τ = 0.1 时权重已近 1、0、0，梯度只剩 5.4e−05；τ = 0.001 时真值约 $e^{-1600}$，在 float32 里就是 0，梯度下降无从下手。
-# 太热也不好：τ 很大时权重近乎均匀，转动 $\mathbf{q}$ 几乎不改变结果，所以曲线在 τ ≈ 1 附近最高。
+# τ 从 1 往下，梯度按指数掉下去：τ = 0.1 时梯度只剩 5.4e−05，τ = 0.001 时是 0，梯度下降无从下手。
+# 书中提到，不可导的硬注意力要用强化学习训练。
+# τ 很大时权重近乎均匀，转动 $\mathbf{q}$ 几乎不改变结果：曲线在 τ ≈ 1 附近最高。
+#
+# **到这里为止**：查询与每个键点积得分数，除以 τ 后 softmax 得权重，再对值加权求和。
+# 查询决定取回哪个值；权重对查询可导；τ 决定查找有多软。下面把许多查询叠成矩阵。
 #
 # ## 一句话上的注意力：矩阵形式与热图
 #
-# 把 *the black cat sat on the mat* 译成 *le chat noir s'assit sur le tapis*，每写一个法语词都拿它去查英语句子（10.4 节）。
-# 手工设的词向量有五个特征：动物、物体、动作、虚词、颜色，同义词向量相同。法语词向量 $\mathbf{X}_\text{fr}$ 当作查询 $\mathbf{Q}$，
-# 英语词向量 $\mathbf{X}_\text{en}$ 当作键 $\mathbf{K}$；值 $\mathbf{V}$ 是英语词的身份（6 个词，one-hot）。一次矩阵乘法算完 7 个查询：
+# 把 *le chat noir s'assit sur le tapis* 与 *the black cat sat on the mat* 对齐：每个法语词问“哪个英语词和我意思相同”。
+# 这是捷径：查询是已知的法语词。真正翻译时，下一个词写出之前还不知道，查询只能是解码器的状态（练习 1，10.4 节）。
+# 词向量是手工设的五个特征，同义词相同。法语词向量 $\mathbf{X}_\text{fr}$ 作查询 $\mathbf{Q}$，英语词向量 $\mathbf{X}_\text{en}$ 作键 $\mathbf{K}$，
+# 值 $\mathbf{V}$ 是英语词的身份（6 个词，one-hot）。一次矩阵乘法算完 7 个查询：
 #
 # $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big)\ (7 \times 7), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ (7 \times 6),$$
 #
-# 权重矩阵 $\mathbf{A}$ 的每一行就是图 10.1.1 的一次查询，列是键。`attention_pooling` 的 `queries @ keys.T` 和 `dim=-1` 正为此而写：
+# $\mathbf{A}$ 的每一行是图 10.1.1 的一次查询，列是键；`attention_pooling` 里的 `queries @ keys.T` 和 `dim=-1` 正为此而写：
 
 # %%
 vectors = {"the": [0, 0, 0, 1, 0], "black": [0, 0, 0, 0, 1], "cat": [0.8, 0.6, 0, 0, 0],  # 特征：动物、物体、
@@ -232,7 +251,7 @@ print("A", tuple(A.shape), "; output", tuple(out.shape),
 for i in (2, 0, 4):  # noir、第一个 le、sur：输出是词表上的分布
     print(f"output for {french[i]:>4}:", " ".join(f"{e}={a:.2f}" for e, a in zip(vocab, out[i].tolist())))
 attention_cues.plot_matrix_form(X_fr, X_en, A, V, french, english, vocab,
-                                features=["animal", "object", "action", "function", "colour"])
+                                features=["animal", "object", "action", "function", "colour"], tau=0.25)
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -243,47 +262,9 @@ assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
 
 # %% [markdown]
 # 图中：$\mathbf{Q}$ 的一行乘 $\mathbf{K}^\top$ 的一列，softmax 后是 $\mathbf{A}$ 的一格；$\mathbf{A}$ 的一行乘 $\mathbf{V}$ 得输出的一行。
-# *noir* 取回 0.90 的 *black*；*le* 取回 0.79 的 *the*，混进 0.18 的 *on*；*sur* 分给 *on* 0.45、*the* 0.41，还剩 0.14 给别的词。
+# *noir* 取回 0.90 的 *black*；*le* 取回 0.79 的 *the*，混进 0.18 的 *on*；*sur* 分给 *on* 0.45、*the* 0.41。
 #
-# 把 $\mathbf{A}$ 画成**热图**（heatmap）就看出每个词在看哪里。在探索器里选一个法语词（框出的行），右边是它取回的 $\mathbf{A}\mathbf{V}$。
-# 默认 τ = 0.25：*chat*、*noir*、*s'assit*、*tapis* 的最大权重在 0.68 到 0.90 之间，都落在意思相同的英语词上；
-# *chat* 和 *noir* 的深格左右交叉（法语形容词在名词后）：比较的是内容，不是位置。两行 *le* 一模一样，两个 *the* 各得 0.40：
-# 点积分不出哪个 *the* 在前，10.6 节的位置编码为此而来。
-#
-# 动手试试：τ 拖到 1，格子几乎一样浅；拖到 0.1，哪几行接近 one-hot，哪一行最难集中？选 *le #1*：它的格子能超过 0.5 吗？右边它取回的 *the* 呢？
-
-# %%
-attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
-
-# %% [markdown]
-# <details><summary>答案</summary>
-#
-# τ = 1 时每行最大权重只有 0.22 到 0.31，离均匀的 1/7 ≈ 0.14 不远。
-# τ = 0.1 时 *chat*、*noir*、*s'assit*、*tapis* 的最大权重在 0.96 到 1.00 之间；最难集中的是 *sur*，只到 0.77，两个 *the* 各分走 0.10（共享“虚词”特征）。
-# *le* 的两个格子各 0.47：两个键相同，任何 τ 下都各不超过 0.5。但它取回的 *the* 是 0.94：$\mathbf{A}$ 把权重分给两个位置，$\mathbf{V}$ 又把它们合回同一个词。
-#
-# </details>
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-sentence = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab, taus=(0.1, 0.25, 1.0))
-cold = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 0.1}
-got = {(r["french"], r["word"]): r["share"] for r in sentence["retrieved"] if r["tau"] == 0.1}
-row_max = {w: max(v for (q, _), v in cold.items() if q == w)
-           for w in ("chat", "noir", "s'assit", "tapis", "sur")}
-assert row_max == {"chat": 0.98, "noir": 1.0, "s'assit": 1.0, "tapis": 0.96, "sur": 0.77}
-assert cold[("le #1", "the #1")] == cold[("le #1", "the #2")] == 0.47 and got[("le #1", "the")] == 0.94
-assert cold[("sur", "the #1")] == cold[("sur", "the #2")] == 0.1
-hot = [r["weight"] for r in sentence["matrix"] if r["tau"] == 1.0]
-assert 0.3 < max(hot) < 0.32
-mid = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 0.25}
-mid_max = [max(v for (q, _), v in mid.items() if q == w) for w in ("chat", "noir", "s'assit", "tapis")]
-assert min(mid_max) == 0.68 and max(mid_max) == 0.9, mid_max
-assert mid[("le #1", "the #1")] == mid[("le #1", "the #2")] == 0.4
-states_all = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab)
-assert max(r["weight"] for r in states_all["matrix"] if r["query"].startswith("le")) < 0.5
-
-# %% [markdown]
-# 书中的 `show_heatmaps` 把四维张量（行数，列数，查询数，键数）画成热图网格；这里的版本让所有面板共用一个颜色刻度。下面用它对比学习前后的 $\mathbf{A}$。
+# 书中的 `show_heatmaps` 把四维张量（行数，列数，查询数，键数）画成热图（heatmap）网格。这里所有面板共用一个颜色刻度，三个温度才能并排比较。
 
 # %%
 #@save
@@ -291,7 +272,7 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
                   xticklabels=None, yticklabels=None):
     """Heatmaps of matrices (num_rows, num_cols, num_queries, num_keys) on one colour scale;
     titles: one per grid column; xticklabels / yticklabels: one per key / per query."""
-    d2l.check_heatmaps(matrices, titles, xticklabels, yticklabels)
+    check_heatmaps(matrices, titles, xticklabels, yticklabels)
     d2l.use_svg_display()
     matrices = matrices.detach().cpu().float()
     low, high = min(0.0, matrices.min().item()), matrices.max().item()
@@ -310,52 +291,63 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
     fig.colorbar(pcm, ax=axes, shrink=0.6)
 
 
-# %% [markdown]
-# ### 学出 $\mathbf{W}_q$、$\mathbf{W}_k$
-#
-# 网络里查询和键由输入乘以学到的矩阵得到：$\mathbf{Q} = \mathbf{X}_\text{fr}\mathbf{W}_q$，$\mathbf{K} = \mathbf{X}_\text{en}\mathbf{W}_k$。
-# 真实的两种语言各有各的词向量。这里把法语词向量随机旋转来模拟。
-# 旋转后直接点积，一行也对不上（下面第一行）。
-# 从随机的 $\mathbf{W}_q$、$\mathbf{W}_k$（5×4）出发训练 50 步。损失直接监督对齐：每个法语词取回正确英语词的份额的负对数。
-
 # %%
-right = torch.tensor([vocab.index(meaning[word]) for word in french])  # 每个法语词该取回的英语词
-torch.manual_seed(0)
-X_fr_own = X_fr @ torch.linalg.qr(torch.randn(5, 5))[0]  # 法语自己的词向量空间：随机旋转
-W_q, W_k = torch.randn(5, 4, requires_grad=True), torch.randn(5, 4, requires_grad=True)
-optimizer = torch.optim.Adam([W_q, W_k], lr=0.1)
-right_rows = lambda A: [f for f, j in zip(french, A.argmax(dim=1).tolist()) if english[j] == meaning[f]]
-print(f"rotated, no W: right for {len(right_rows(attention_pooling(X_fr_own, X_en, V, 0.25)[0]))}/7")
-snapshots = []  # A at step 0 and step 50
-for step in range(51):
-    A_net, out_net = attention_pooling(X_fr_own @ W_q, X_en @ W_k, V)
-    loss = -torch.log(out_net[range(7), right]).mean()
-    if step in (0, 50):
-        snapshots.append(A_net.detach())
-        hits = right_rows(A_net)  # 数 A 的每一行：最深的格子是不是意思相同的英语词
-        print(f"step {step:2d}: loss {loss.item():.3f}; darkest cell on the right English word "
-              f"for {len(hits)}/7: {' '.join(hits)}")
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-show_heatmaps(torch.stack(snapshots).unsqueeze(0), xlabel="English keys", ylabel="French queries",
-              titles=["random W (step 0)", "trained W (step 50)"], figsize=(7, 3.6),
+sentence_taus = (1.0, 0.25, 0.1)
+A_by_tau = torch.stack([attention_pooling(X_fr, X_en, V, tau)[0] for tau in sentence_taus])
+for tau, A_tau in zip(sentence_taus, A_by_tau):
+    row_max = A_tau.max(dim=1).values  # 每个法语词最大的那个权重
+    print(f"tau = {tau:<4g}: largest weight per row", " ".join(f"{m:.2f}" for m in row_max.tolist()))
+show_heatmaps(A_by_tau.unsqueeze(0), xlabel="English keys", ylabel="French queries",
+              titles=[f"τ = {tau:g}" for tau in sentence_taus], figsize=(9, 3.4),
               xticklabels=english, yticklabels=french)
 d2l.plt.show()
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert loss.item() < 0.05 and (out_net.argmax(dim=1) == right).all()
-assert snapshots[0].argmax(dim=1).tolist() == [3, 3, 6, 3, 3, 3, 6]  # 随机映射：多数行盯着 sat
-assert attention_pooling(X_fr_own, X_en, V, 0.25)[0].argmax(dim=1).tolist() != [0, 2, 1, 3, 4, 0, 6]
-assert A.argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6] and torch.equal(A[0], A[5])
-assert snapshots[1][[1, 2, 3, 6]].argmax(dim=1).tolist() == [2, 1, 3, 6]
-assert right_rows(attention_pooling(X_fr_own, X_en, V, 0.25)[0]) == []
-assert right_rows(snapshots[0]) == ["s'assit", "tapis"] and len(right_rows(snapshots[1])) == 7
+# %% [markdown]
+# τ = 1 时每行最大权重只有 0.22 到 0.31，差别小。τ = 0.25 时 *chat*、*noir*、*s'assit*、*tapis* 在 0.68 到 0.90 之间，都落在意思相同的英语词上。
+# *chat* 和 *noir* 的深格左右交叉（形容词在后）：比较的是内容，不是位置。
+# τ = 0.1 时这四行到 0.96 以上，*sur* 只到 0.77。两行 *le* 在每个 τ 下都一样，最大只有 0.47：两个 *the* 的键相同，点积分不出哪个在前（10.6 节的位置编码解决它）。
+#
+# 动手试试：选一个法语词（框出的行）。左下是它的原始分数 $\mathbf{q}^\top\mathbf{k}_j/\tau$，右边是它取回的 $\mathbf{A}\mathbf{V}$。
+#
+# 1. 选 *sur*，τ 从 1 拖到 0.1：分数怎样变？为什么两个 *the* 的权重总相等？
+# 2. 选 *le #1*：它的格子能超过 0.5 吗？它取回的 *the* 呢？
+
+# %%
+attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
 
 # %% [markdown]
-# 随机映射下只有 *s'assit* 和 *tapis* 两行的深格落对，其余行也都盯着 *sat* 或 *mat*（左图）；50 步后 7 行全对（右图）。
-# 这里的对齐是标注出来的；10.4 节只训练翻译，对齐是副产品。
+# <details><summary>答案</summary>
+#
+# 1. τ = 1 时 *sur* 的分数在 0 到 1 之间（*on* 1.00，每个 *the* 0.80），最大权重只有 0.22。τ = 0.1 时同样的分数放大 10 倍（10.00 对 8.00），差 2 变成 $e^2 \approx 7.4$ 倍：*on* 拿到 0.77，每个 *the* 0.10。两个 *the* 的键相同，分数就相同，权重也相同。
+# 2. *le* 的两格各 0.47，任何 τ 下都不超过 0.5。但它取回的 *the* 是 0.94：$\mathbf{A}$ 把权重分给两个位置，$\mathbf{V}$ 又把它们合回同一个词。
+#
+# </details>
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+sentence = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab, taus=(0.1, 0.25, 1.0))
+cold = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 0.1}
+got = {(r["french"], r["word"]): r["share"] for r in sentence["retrieved"] if r["tau"] == 0.1}
+row_max = {w: max(v for (q, _), v in cold.items() if q == w)
+           for w in ("chat", "noir", "s'assit", "tapis", "sur")}
+assert row_max == {"chat": 0.98, "noir": 1.0, "s'assit": 1.0, "tapis": 0.96, "sur": 0.77}
+assert cold[("le #1", "the #1")] == cold[("le #1", "the #2")] == 0.47 and got[("le #1", "the")] == 0.94
+assert cold[("sur", "the #1")] == cold[("sur", "the #2")] == 0.1
+hot = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 1.0}
+assert 0.3 < max(hot.values()) < 0.32 and max(v for (q, _), v in hot.items() if q == "sur") == 0.22
+score = {(r["tau"], r["french"], r["key"]): r["score"] for r in sentence["scores"]}
+assert [score[(t, "sur", k)] for t in (1.0, 0.1) for k in ("on", "the #1", "the #2")] == [
+    1.0, 0.8, 0.8, 10.0, 8.0, 8.0]
+mid = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 0.25}
+mid_max = [max(v for (q, _), v in mid.items() if q == w) for w in ("chat", "noir", "s'assit", "tapis")]
+assert min(mid_max) == 0.68 and max(mid_max) == 0.9, mid_max
+assert mid[("le #1", "the #1")] == mid[("le #1", "the #2")] == 0.4
+states_all = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab)
+assert max(r["weight"] for r in states_all["matrix"] if r["query"].startswith("le")) < 0.5
+assert torch.equal(A, A_by_tau[1]) and A.argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6]
+
+# %% [markdown]
 # 查询来自一个序列、键和值来自另一个，叫**交叉注意力**（cross-attention）；10.6 节的**自注意力**（self-attention）让三者来自同一序列。
+# 网络里 $\mathbf{Q}$、$\mathbf{K}$ 来自学到的 $\mathbf{W}_q$、$\mathbf{W}_k$（10.3、10.5 节），对齐是训练翻译的副产品（10.4 节）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -363,17 +355,17 @@ assert right_rows(snapshots[0]) == ["s'assit", "tapis"] and len(right_rows(snaps
 # * 书中这一节只讲概念和 `show_heatmaps`，不计算注意力汇聚；这里的 `attention_pooling` 和所有例子都是为了在本节就看到它在计算。
 # * 书中用 `torch.eye(10)` 演示 `show_heatmaps`；这里画的是一句话上真正算出来的权重矩阵，书中的随机矩阵见练习 6。
 # * 书中的 `show_heatmaps` 让每个面板按自己的范围着色，颜色条取自最后一个面板；这里所有面板共用一个刻度，不同面板（例如 10.5 节的不同注意力头）才能互相比较。
-# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels`，用来标出词元；参数由库里的 `d2l.check_heatmaps` 检查。书中的调用方式照样能用。
+# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels`，用来标出词元。书中的调用方式照样能用。
 #
 # </details>
 
 # %% [markdown]
 # ## 小结
 #
-# * 查询（自主性提示）是注意力机制与全连接层、汇聚层的区别。注意力汇聚 = 评分 → softmax → 对值加权求和：查询决定取回哪个值。
-# * 权重对查询可导：查询和 $\mathbf{W}_q$、$\mathbf{W}_k$ 都能用梯度下降学出来；硬查找的梯度为 0。
-# * 矩阵形式 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$；热图显示每个词在看哪里。
-# * 温度 $\tau \to 0$ 是硬查找，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
+# * 查询（自主性提示）决定取回哪个值；突出性（非自主性提示）是与查询无关的分数偏置 $b_i$。
+# * $\partial f/\partial \mathbf{q} = \sum_i \alpha_i (v_i - f)\mathbf{k}_i$：查询能用梯度下降学；硬查找的梯度为 0。
+# * 矩阵形式 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，热图画出 $\mathbf{A}$。
+# * $\tau \to 0$ 是硬查找，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 #
 # ## 练习
 #
@@ -388,7 +380,7 @@ assert right_rows(snapshots[0]) == ["s'assit", "tapis"] and len(right_rows(snaps
 # 编码器为每个源词元产生的表示就是值；与这些值一一配对、用来和查询比较的键，
 # 通常也取这些编码器表示本身（或它们的线性变换）。它们是“非自主的”，因为无论解码器想找什么，
 # 源句子的内容都在那里。每生成一个词元，查询就变一次，于是注意力会在源句子上移动——
-# 10.4 节的 Bahdanau 注意力正是这样设计的。
+# 10.4 节的 Bahdanau 注意力正是这样设计的。本节句子例子拿已知的法语词当查询，只是捷径。
 
 # %% [markdown]
 # ### 练习 2
@@ -483,9 +475,6 @@ assert torch.allclose(ex3_uniform_query, torch.zeros(2))
 # 再取 c = 1 转动 θ：有没有 θ 让最短的 $\mathbf{k}_2$ 拿到最大权重？把这些 θ（度，$0 \le \theta < 360$）构成的区间存为 `ex4_k2_range = (lo, hi)`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-import math
-
-
 # 打分为 q.k1 = 0, q.(c k2) = c, q.k3 = 2，所以 alpha_2(c) = e^c / (e^c + 1 + e^2)。
 # alpha_2 = 1/2 时 e^c = 1 + e^2，即 c = ln(1 + e^2) ≈ 2.127：探索器里在 c = 2（0.468）与 2.5（0.592）之间过半。
 # c -> ∞ 时 alpha_2 -> 1，c -> -∞ 时 -> 0：方向不变，只把键拉长，就能让它独占注意力
