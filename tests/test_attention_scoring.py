@@ -501,16 +501,6 @@ def test_explorers_are_not_in_the_book_api():
         assert not hasattr(d2l, name)
 
 
-def test_draw_vectors_draws_one_labelled_arrow_per_key_and_query():
-    keys, queries = torch.tensor([[1.0, 0.0], [0.0, 3.0]]), torch.tensor([[2.0, 0.0]])
-    ax = attention_scoring.draw_vectors(queries, keys)
-    labels = sorted(t.get_text() for t in ax.texts)
-    assert labels == ["", "", "", "k0", "k1", "q0"]  # annotate() adds one empty text per arrow
-    tips = sorted(tuple(round(v, 3) for v in t.xy) for t in ax.texts if not t.get_text())
-    assert tips == [(0.0, 3.0), (1.0, 0.0), (2.0, 0.0)]
-    d2l.plt.close("all")
-
-
 def test_jacobian_norms_match_autograd():
     s = torch.randn(3, 5, dtype=torch.float64)
     a = torch.softmax(s, dim=-1)

@@ -23,7 +23,7 @@ import torch
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["draw_vectors", "jacobian_norms", "hexagon_keys", "rotation", "additive_models",
+__all__ = ["jacobian_norms", "hexagon_keys", "rotation", "additive_models",
            "scoring_functions", "comparison_states", "comparison",
            "circle_scores", "masking_states", "masking",
            "scaling_states", "score_bounds", "scaling", "cost"]
@@ -51,37 +51,6 @@ def jacobian_norms(weights):
     diag(alpha) - alpha alpha^T."""
     jacobian = torch.diag_embed(weights) - weights[..., :, None] * weights[..., None, :]
     return jacobian.norm(dim=(-2, -1))
-
-
-def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
-    """Draw 2-D `keys` (num_kv, 2) as solid arrows and `queries` (num_queries, 2) as dashed ones
-    from the origin, labelled k0, k1, ... and q0, q1, ...; returns the axes."""
-    plt = d2l.plt
-    fig, ax = plt.subplots(figsize=figsize)
-    reach = float(max(keys.norm(dim=-1).max(), queries.norm(dim=-1).max())) * 1.25
-    # Keys wide and pale, queries thin and on top: a query along a longer key stays visible.
-    key_style = dict(color="#c0392b", lw=5, alpha=0.35, z=1)
-    query_style = dict(color="#2070b4", lw=1.6, alpha=1.0, z=3)
-    # Labels sit past the tip and off to one side (keys clockwise, queries anticlockwise), so
-    # a query along a key does not cover the key's label.
-    for name, vectors, style, side in (("k", keys, key_style, -0.3),
-                                       ("q", queries, query_style, 0.3)):
-        for i, (x, y) in enumerate(vectors.tolist()):
-            ax.annotate("", xy=(x, y), xytext=(0, 0), zorder=style["z"],
-                        arrowprops=dict(arrowstyle="-|>", color=style["color"], lw=style["lw"],
-                                        alpha=style["alpha"], shrinkA=0, shrinkB=0))
-            r, angle = math.hypot(x, y) + 0.3, math.atan2(y, x)
-            ax.text(r * math.cos(angle) - side * math.sin(angle),
-                    r * math.sin(angle) + side * math.cos(angle), f"{name}{i}",
-                    color=style["color"], ha="center", va="center", fontsize=9)
-    ax.set_xlim(-reach, reach)
-    ax.set_ylim(-reach, reach)
-    ax.set_aspect("equal")
-    ax.axhline(0, color="#ccc", lw=0.5)
-    ax.axvline(0, color="#ccc", lw=0.5)
-    ax.set_title("keys (wide, red) and queries (thin, blue)", fontsize=10)
-    fig.tight_layout()
-    return ax
 
 
 def circle_scores(num_keys=10, radius=3.0):

@@ -292,7 +292,7 @@ assert (dot_w.diagonal()[::2] < 0.25).all() and (dot_w.diagonal()[1::2] > 0.5).a
 assert (top.bincount(minlength=6)[::2] == 0).all()
 
 # %% [markdown]
-# 10 万个查询里，短键 $\mathbf{k}_0, \mathbf{k}_2, \mathbf{k}_4$ 一次也没拿到最高分；$\mathbf{q}_0$ 给同向的 $\mathbf{k}_0$ 只有 0.19。
+# 10 万个查询中短键 $\mathbf{k}_0, \mathbf{k}_2, \mathbf{k}_4$ 一次也没拿到最高分；$\mathbf{q}_0$ 给同向的 $\mathbf{k}_0$ 只有 0.19。
 # 探索器把这组键交给五种评分函数（一般注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}/\sqrt{d}$ 的 $\mathbf{W}^\top$ 把查询转 60°；
 # 加性注意力未训练，$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差为 0.2 或 3），滑块转动查询。
 
@@ -347,8 +347,8 @@ for name, r in stats.items():
 fig, axes = d2l.plt.subplots(1, 2, figsize=(8, 2.8))
 for col, ylabel in enumerate(["mean max weight", "saturated rows (||da/ds|| < 0.01)"]):
     d2l.plot(dims, [[r[col] for r in stats[n]] for n in divisors], xlabel="d", ylabel=ylabel, xscale="log",
-             legend=[f"q.k / {n}" for n in divisors], ylim=(-0.05, 1.05), axes=axes[col])
-    axes[col].legend(loc=["center right", "upper left"][col], fontsize=8)
+             ylim=(-0.05, 1.05), axes=axes[col])
+    axes[col].legend([f"q.k / {n}" for n in divisors], loc=["center right", "upper left"][col], fontsize=8)
 fig.tight_layout()
 d2l.plt.show()
 
@@ -407,12 +407,12 @@ assert small_[0]["saturated"] < 0.5 * raw_[0]["saturated"]
 
 # %% [markdown]
 # 不缩放时前 10 步有 57% 的行饱和，其中 90% 选错了键，而它们送回的梯度（$6 \times 10^{-4}$）只有其余行（0.2）的约 1/300。
-# 缩放的模型 21–30 步损失已是 0.04，其后饱和的行都选对了键。学习率除以 16 没有用（最后 1.56）；
-# $\mathbf{W}$ 除以 16 最后到 0.01，不缩放的只到 0.23：害处主要在**一开始**就饱和。步子大也有代价：它比缩放的慢。（单个随机种子。）
+# 缩放的模型 21–30 步损失已是 0.04，此时和最后 10 步饱和行都选对了键。学习率除以 16 没有用（最后 1.56）；
+# $\mathbf{W}$ 除以 16 最后到 0.01，不缩放的是 0.23：害处主要在**一开始**就饱和。步子大也有代价：比缩放的慢。（单个种子。）
 #
 # ### 动手试试：温度
 #
-# 菜单选维度 $d$ 和除数（温度）。单个查询很嘈杂，请读最下面一行（500 个查询）。开始是 $d = 512$、不缩放：65% 的行饱和。
+# 菜单选维度 $d$ 和除数（温度）。单个查询很嘈杂，请读最下一行（500 个查询）。开始 $d = 512$、不缩放：65% 的行饱和。
 # 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
 
 # %%
