@@ -494,20 +494,11 @@ def test_scaling_explorer_starts_unscaled_at_the_largest_d_with_one_score_axis_p
 
 def test_explorers_are_not_in_the_book_api():
     for name in ("masking_states", "scaling_states", "masking", "scaling",
-                 "direction_target", "jacobian_norms",
+                 "direction_target", "jacobian_norms", "comparison", "comparison_states",
+                 "hexagon_keys", "scoring_functions", "retrieval_task", "plot_rows",
                  "KeyProjectedDotProduct", "circle_scores", "cost",
                  "score_bounds"):
         assert not hasattr(d2l, name)
-
-
-def test_draw_vectors_draws_one_labelled_arrow_per_key_and_query():
-    keys, queries = torch.tensor([[1.0, 0.0], [0.0, 3.0]]), torch.tensor([[2.0, 0.0]])
-    ax = attention_scoring.draw_vectors(queries, keys)
-    labels = sorted(t.get_text() for t in ax.texts)
-    assert labels == ["", "", "", "k0", "k1", "q0"]  # annotate() adds one empty text per arrow
-    tips = sorted(tuple(round(v, 3) for v in t.xy) for t in ax.texts if not t.get_text())
-    assert tips == [(0.0, 3.0), (1.0, 0.0), (2.0, 0.0)]
-    d2l.plt.close("all")
 
 
 def test_jacobian_norms_match_autograd():
@@ -524,3 +515,65 @@ def test_cost_measures_the_hidden_tensor_additive_attention_keeps_for_backward()
     assert t_add > 0 and t_dot > 0
     assert m_add > 2 * 8 * 6 * 16 * 4  # the (b, n, m, h) tanh output is saved
     assert m_dot < m_add / 3
+
+
+def test_comparison_states_hold_the_weights_of_the_taught_classes():
+    weights, arrows, text = attention_scoring.comparison_states(angles=(0, 90))
+    keys = attention_scoring.hexagon_keys()
+    q = torch.tensor([[[2.0, 0.0]]], dtype=torch.float64)
+    dot = d2l.DotProductAttention(dropout=0.0)
+    dot(q, keys[None], keys[None])
+    got = [r["weight"] for r in weights if r["angle"] == 0 and r["function"] == "scaled dot"]
+    assert torch.allclose(torch.tensor(got, dtype=torch.float64), dot.attention_weights[0, 0],
+                          atol=0.006)
+    # general q^T W k with W^T q = q turned by 60 degrees: the scaled dot product of that query
+    turned = q @ attention_scoring.rotation(-60.0)
+    assert torch.allclose(turned[0, 0], torch.tensor([1.0, 3 ** 0.5], dtype=torch.float64))
+    general = [r["weight"] for r in weights
+               if r["angle"] == 0 and r["function"].startswith("general")]
+    assert max(general) == general[1] > 0.9
+    # additive attention: the taught class, and |score| <= ||w_v||_1 for any query and key
+    for name, model in attention_scoring.additive_models().items():
+        w = [r["weight"] for r in weights if r["angle"] == 90 and r["function"] == name]
+        model(q @ attention_scoring.rotation(90.0).T, keys[None], keys[None])
+        assert torch.allclose(torch.tensor(w, dtype=torch.float64),
+                              model.attention_weights[0, 0].detach(), atol=0.006)
+        far = 100 * torch.randn(1, 50, 2, dtype=torch.float64)
+        assert model.score(far, far).abs().max() <= model.w_v.weight.abs().sum() + 1e-9
+    assert len(text) == 2 * 2 and all("<= ||w_v||_1" in r["text"] for r in text)
+    assert {r["label"] for r in arrows} == {"q", "k0", "k1", "k2", "k3", "k4", "k5"}
+
+
+def test_short_keys_never_win_and_small_additive_weights_ignore_the_query():
+    weights, _, _ = attention_scoring.comparison_states()
+    tops = {}
+    for r in weights:
+        key = (r["function"], r["angle"])
+        if r["weight"] > tops.get(key, (None, -1))[1]:
+            tops[key] = (r["key"], r["weight"])
+    dot_tops = {k for (f, _), (k, _) in tops.items() if f == "scaled dot"}
+    assert dot_tops == {"k1 (|k|=3)", "k3 (|k|=3)", "k5 (|k|=3)"}
+    small = {k for (f, _), (k, _) in tops.items() if f == "additive, small W"}
+    assert small == {"k1 (|k|=3)"}
+    explorer = attention_scoring.comparison()
+    assert len(explorer.to_json()) < 300_000
+
+
+def test_retrieval_task_is_seeded_and_turns_the_chosen_key():
+    W1, batches1 = attention_scoring.retrieval_task(d=8, steps=2, batch=4, num_keys=3)
+    W2, batches2 = attention_scoring.retrieval_task(d=8, steps=2, batch=4, num_keys=3)
+    assert torch.equal(W1.weight, W2.weight)
+    for (k1, v1, x1, w1, t1), (k2, v2, x2, w2, t2) in zip(batches1, batches2):
+        assert all(torch.equal(a, b) for a, b in ((k1, k2), (v1, v2), (x1, x2), (w1, w2), (t1, t2)))
+        chosen = k1[torch.arange(4), w1]
+        assert torch.allclose(x1[:, 0].norm(dim=-1), chosen.norm(dim=-1))  # a rotation
+        assert torch.equal(t1, v1[torch.arange(4), w1])
+
+
+def test_run_summary_averages_gradients_of_saturated_and_other_rows():
+    log = [dict(loss=1.0, saturated=torch.tensor([True, False]), grad=torch.tensor([1e-4, 0.2]),
+                right=torch.tensor([False, True]))] * 10
+    (s,) = attention_scoring.run_summary(log, windows=((0, 10),))
+    assert s["saturated"] == 0.5 and s["wrong_saturated"] == 1.0
+    assert math.isclose(s["grad_saturated"], 1e-4, rel_tol=1e-6)
+    assert math.isclose(s["grad_other"], 0.2, rel_tol=1e-6)

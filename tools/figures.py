@@ -419,7 +419,7 @@ def fig_scoring() -> Figure:
     label(ax, b[1] + 0.47, top + 0.22, r"$\div\sqrt{d}$", size=SMALL)
     c = matrix(ax, b[1] + 0.95, top, scores, "weight",
                r"scores $\mathbf{Q}\mathbf{K}^\top/\sqrt{d}$", cw, ch, cols=ks, fmt=fmt)
-    label(ax, c[1] + 0.35, top, "and", size=SMALL, color=MUTED)
+    label(ax, c[1] + 0.35, top, "with", size=SMALL, color=MUTED)
     matrix(ax, c[1] + 0.7, top, keep, "op", "attn_mask (True: may attend)", 0.62, ch,
            cols=ks, fmt=lambda x: "True" if x else "False", grey=~keep)
     label(ax, c[1] + 0.7 + 0.93, top - 0.62, r"from valid_lens $= [[2, 3]]$", size=SMALL,

@@ -1,12 +1,16 @@
 """Explorers of section 10.3 (attention scoring functions).
 
-Both are built on the section's taught components, called through `d2l`: `d2l.masked_softmax`
-(the masking explorer) and `d2l.DotProductAttention` (the scaling explorer). The notebook shows
+All are built on the section's taught components, called through `d2l`: `d2l.masked_softmax`
+(the masking explorer), `d2l.DotProductAttention` and `d2l.AdditiveAttention` (the comparison
+of scoring functions) and `d2l.DotProductAttention` (the scaling explorer). The notebook shows
 each with one call::
 
     from d2l_attention.explore import attention_scoring
     attention_scoring.masking()
+    attention_scoring.comparison()
     attention_scoring.scaling()
+
+The temperature experiment's plumbing (seeded float64 data, summary table, plots) lives here too.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import torch
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
-__all__ = ["draw_vectors", "jacobian_norms",
+__all__ = ["jacobian_norms", "hexagon_keys", "rotation", "additive_models",
+           "scoring_functions", "comparison_states", "comparison",
            "circle_scores", "masking_states", "masking",
            "scaling_states", "score_bounds", "scaling", "cost"]
 
@@ -46,37 +51,6 @@ def jacobian_norms(weights):
     diag(alpha) - alpha alpha^T."""
     jacobian = torch.diag_embed(weights) - weights[..., :, None] * weights[..., None, :]
     return jacobian.norm(dim=(-2, -1))
-
-
-def draw_vectors(queries, keys, figsize=(3.6, 3.6)):
-    """Draw 2-D `keys` (num_kv, 2) as solid arrows and `queries` (num_queries, 2) as dashed ones
-    from the origin, labelled k0, k1, ... and q0, q1, ...; returns the axes."""
-    plt = d2l.plt
-    fig, ax = plt.subplots(figsize=figsize)
-    reach = float(max(keys.norm(dim=-1).max(), queries.norm(dim=-1).max())) * 1.25
-    # Keys wide and pale, queries thin and on top: a query along a longer key stays visible.
-    key_style = dict(color="#c0392b", lw=5, alpha=0.35, z=1)
-    query_style = dict(color="#2070b4", lw=1.6, alpha=1.0, z=3)
-    # Labels sit past the tip and off to one side (keys clockwise, queries anticlockwise), so
-    # a query along a key does not cover the key's label.
-    for name, vectors, style, side in (("k", keys, key_style, -0.3),
-                                       ("q", queries, query_style, 0.3)):
-        for i, (x, y) in enumerate(vectors.tolist()):
-            ax.annotate("", xy=(x, y), xytext=(0, 0), zorder=style["z"],
-                        arrowprops=dict(arrowstyle="-|>", color=style["color"], lw=style["lw"],
-                                        alpha=style["alpha"], shrinkA=0, shrinkB=0))
-            r, angle = math.hypot(x, y) + 0.3, math.atan2(y, x)
-            ax.text(r * math.cos(angle) - side * math.sin(angle),
-                    r * math.sin(angle) + side * math.cos(angle), f"{name}{i}",
-                    color=style["color"], ha="center", va="center", fontsize=9)
-    ax.set_xlim(-reach, reach)
-    ax.set_ylim(-reach, reach)
-    ax.set_aspect("equal")
-    ax.axhline(0, color="#ccc", lw=0.5)
-    ax.axvline(0, color="#ccc", lw=0.5)
-    ax.set_title("keys (wide, red) and queries (thin, blue)", fontsize=10)
-    fig.tight_layout()
-    return ax
 
 
 def circle_scores(num_keys=10, radius=3.0):
@@ -321,3 +295,209 @@ def cost(batch_size=8, num_queries=128, num_kv=128, size=64, repeats=3, seed=0):
             times.append(time.perf_counter() - start)
         result[name] = (sorted(times[1:])[len(times[1:]) // 2], saved)
     return result
+
+
+# ---- comparing scoring functions on one 2-D key set -------------------------------------------
+
+KEY_LENGTHS = (1.0, 3.0, 1.0, 3.0, 1.0, 3.0)
+
+
+def hexagon_keys(lengths=KEY_LENGTHS):
+    """Six 2-D keys at 0, 60, ..., 300 degrees with the given `lengths` (1, 3, 1, 3, 1, 3):
+    (6, 2)."""
+    angles = torch.arange(len(lengths), dtype=torch.float64) * (2 * math.pi / len(lengths))
+    return torch.tensor(lengths, dtype=torch.float64)[:, None] * torch.stack(
+        [angles.cos(), angles.sin()], dim=-1)
+
+
+def rotation(degrees):
+    """The 2 x 2 matrix that turns a column vector anticlockwise by `degrees`."""
+    t = math.radians(degrees)
+    return torch.tensor([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]],
+                        dtype=torch.float64)
+
+
+ADDITIVE_SCALES = {"additive, small W": 0.2, "additive, large W": 3.0}
+
+
+def additive_models(scales=ADDITIVE_SCALES, num_hiddens=8, seed=0):
+    """{name: d2l.AdditiveAttention} on 2-D queries and keys, h = `num_hiddens`, float64: W_q and
+    W_k drawn N(0, std^2) with the std in `scales`, w_v drawn N(0, 1); seeded, the same w_v and
+    the same directions for every std (only the size of W_q, W_k changes)."""
+    models = {}
+    for name, std in scales.items():
+        torch.manual_seed(seed)
+        model = d2l.AdditiveAttention(2, 2, num_hiddens, dropout=0.0).double()
+        with torch.no_grad():
+            for layer in (model.W_q, model.W_k):
+                layer.weight.normal_(0.0, 1.0).mul_(std)
+            model.w_v.weight.normal_(0.0, 1.0)
+        models[name] = model
+    return models
+
+
+def scoring_functions(keys=None, general_degrees=60.0):
+    """{name: score(queries, keys) -> (1, n, 6)}: the scoring functions compared on the hexagon
+    keys, all through the taught classes. "general q^T W k" uses W = rotation(-general_degrees),
+    i.e. the query turned by +general_degrees; "normalised keys" is the scaled dot product
+    against k / ||k||."""
+    dot = d2l.DotProductAttention(dropout=0.0)
+    W = rotation(-general_degrees)
+    funcs = {"scaled dot": dot.score,
+             "scaled dot, unit keys":
+                 lambda q, k: dot.score(q, k / k.norm(dim=-1, keepdim=True)),
+             f"general, W turns q {general_degrees:g} deg":
+                 lambda q, k: dot.score(q @ W, k)}
+    for name, model in additive_models().items():
+        funcs[name] = model.score
+    return funcs
+
+
+@_single_threaded
+def comparison_states(angles=tuple(range(0, 360, 15)), query_length=2.0):
+    """Rows for the comparison explorer: for each query angle (degrees), the softmax weights
+    (`d2l.masked_softmax`) every scoring function gives the hexagon keys, the query and keys as
+    arrows, and one line per function with its top key and its largest |score|."""
+    keys = hexagon_keys()
+    funcs = scoring_functions()
+    bounds = {name: m.w_v.weight.abs().sum().item() for name, m in additive_models().items()}
+    key_names = [f"k{j} (|k|={int(n)})" for j, n in enumerate(KEY_LENGTHS)]
+    weight_rows, arrow_rows, text_rows = [], [], []
+    for angle in angles:
+        t = math.radians(angle)
+        q = query_length * torch.tensor([[[math.cos(t), math.sin(t)]]], dtype=torch.float64)
+        state = {"angle": angle}
+        both = torch.cat([keys, q[0]])
+        arrow_rows += ex.rows(state, x=both[:, 0], y=both[:, 1],
+                              label=[f"k{j}" for j in range(6)] + ["q"],
+                              kind=["key"] * 6 + ["query"])
+        lines = []
+        with torch.no_grad():
+            for name, score in funcs.items():
+                s = score(q, keys[None])
+                w = d2l.masked_softmax(s, None)[0, 0]
+                weight_rows += ex.rows(state, weight=w, row_labels=("key", key_names),
+                                       function=[name] * 6, decimals=2)
+                if name in bounds:
+                    lines.append(f"{name}: largest |score| {s.abs().max():.2f} "
+                                 f"<= ||w_v||_1 = {bounds[name]:.2f}")
+        text_rows += ex.rows(state, text=lines, row_labels=("line", list(range(len(lines)))))
+    return weight_rows, arrow_rows, text_rows
+
+
+def comparison(default_angle=0):
+    """The scoring-function explorer: a slider turns a length-2 query round the six hexagon keys
+    (lengths 1 and 3); a heatmap shows the weights each scoring function gives the keys."""
+    weight_rows, arrow_rows, text_rows = comparison_states()
+    arrows = ex.arrow_view(arrow_rows, "x", "y", label="label", color="kind",
+                           colors={"key": "#c0392b", "query": "#2070b4"},
+                           title="keys (red), query (blue)", width=200, height=200,
+                           x_domain=(-3.6, 3.6), y_domain=(-3.6, 3.6))
+    heat = ex.heatmap_view(weight_rows, "key", "function", width=300, height=200,
+                           title="softmax weights of each scoring function")
+    shown = ex.explorer(arrows, heat, ex.text_view(text_rows, "text", width=200, height=40,
+                                                   size=12),
+                        controls=[ex.Slider("angle", list(range(0, 360, 15)),
+                                            "query angle (degrees)", default=default_angle)],
+                        title="Same keys, different scoring functions", columns=2)
+    shown.spec["align"] = "none"
+    return shown
+
+
+# ---- the temperature experiment: a retrieval task ---------------------------------------------
+
+def retrieval_task(d=256, steps=120, batch=32, num_keys=10, init_std=None, seed=0):
+    """The retrieval task of the temperature experiment, in float64 (small rounding differences
+    between CPU kernels would otherwise grow in the saturated runs). Returns (W, batches):
+    W is an `nn.Linear(d, d)` without bias, entries N(0, init_std^2) (default 1/sqrt(d): W x then
+    has unit-variance entries, like the keys); batches yields `steps` tuples
+    (keys (batch, num_keys, d), values (batch, num_keys, 1), x (batch, 1, d), which (batch,),
+    target (batch, 1)): x is key `which` turned by a fixed unknown rotation, target its value.
+    Every call with the same seed gives the same W (before scaling) and the same batches."""
+    torch.manual_seed(seed)
+    turn = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64))[0]
+    W = torch.nn.Linear(d, d, bias=False, dtype=torch.float64)
+    torch.nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d) if init_std is None else init_std)
+
+    def batches():
+        draws, rows = torch.Generator().manual_seed(seed + 1), torch.arange(batch)
+        for _ in range(steps):
+            keys = torch.randn(batch, num_keys, d, generator=draws, dtype=torch.float64)
+            values = torch.randn(batch, num_keys, 1, generator=draws, dtype=torch.float64)
+            which = torch.randint(0, num_keys, (batch,), generator=draws)
+            yield keys, values, (keys[rows, which] @ turn)[:, None], which, values[rows, which]
+    return W, batches()
+
+
+def run_summary(log, windows=((0, 10), (20, 30), (110, 120))):
+    """Per window of steps: mean loss, share of saturated rows, the mean gradient norm per row
+    on saturated and on the other rows (nan where there are none), and the share of saturated
+    rows whose largest weight is on the wrong key. `log` holds per-step dicts with `loss`,
+    `saturated`, `grad` and `right` (per-row tensors)."""
+    out = []
+    for a, b in windows:
+        part = log[a:b]
+        sat = torch.cat([s["saturated"] for s in part])
+        grad = torch.cat([s["grad"] for s in part])
+        right = torch.cat([s["right"] for s in part])
+        out.append(dict(loss=sum(s["loss"] for s in part) / len(part),
+                        saturated=sat.double().mean().item(),
+                        grad_saturated=grad[sat].mean().item() if sat.any() else float("nan"),
+                        grad_other=grad[~sat].mean().item() if (~sat).any() else float("nan"),
+                        wrong_saturated=(~right[sat]).double().mean().item() if sat.any()
+                        else float("nan")))
+    return out
+
+
+def print_runs(runs, windows=((0, 10), (20, 30), (110, 120))):
+    """One table row per run and window (`run_summary`)."""
+    print(f"{'run':<16}{'steps':>9}{'loss':>7}{'saturated':>11}{'|grad| sat.':>13}"
+          f"{'|grad| other':>14}{'sat. & wrong':>14}")
+    for name, log in runs.items():
+        for (a, b), s in zip(windows, run_summary(log, windows)):
+            none = s["saturated"] == 0  # no saturated rows: nothing to average
+            print(f"{name:<16}{f'{a + 1}-{b}':>9}{s['loss']:>7.2f}{s['saturated']:>11.0%}"
+                  + (f"{'-':>13}" if none else f"{s['grad_saturated']:>13.0e}")
+                  + f"{s['grad_other']:>14.0e}"
+                  + (f"{'-':>14}" if none else f"{s['wrong_saturated']:>14.0%}"))
+
+
+def plot_runs(runs, figsize=(8, 2.8), smooth=10):
+    """Two panels over the steps: the loss (mean over the last `smooth` steps) and the share of
+    saturated rows, one line per run; the legend sits to the right of the panels."""
+    plt = d2l.plt
+    fig, axes = plt.subplots(1, 2, figsize=figsize)
+    for name, log in runs.items():
+        loss = torch.tensor([s["loss"] for s in log])
+        kernel = torch.ones(smooth) / smooth
+        mean = torch.nn.functional.conv1d(loss[None, None], kernel[None, None])[0, 0]
+        axes[0].plot(range(smooth, len(log) + 1), mean, label=name)
+        axes[1].plot(range(1, len(log) + 1), [s["saturated"].double().mean().item() for s in log],
+                     label=name)
+    axes[0].set(xlabel="step", ylabel=f"loss (mean of {smooth} steps)")
+    axes[1].set(xlabel="step", ylabel="share of saturated rows", ylim=(-0.05, 1.05))
+    axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    fig.tight_layout()
+    return axes
+
+
+def plot_rows(rows, target, figsize=(8, 3.6)):
+    """For each softmax row in `rows` ({name: (m,) weights}) one column of two bar charts: the
+    weights, and the gradient of the weight on key `target` with respect to every score,
+    d alpha_t / d s_j = alpha_t (delta_tj - alpha_j) (row t of the softmax Jacobian); the two
+    gradient panels share one axis, so a saturated row's flat gradient shows as flat."""
+    plt = d2l.plt
+    fig, axes = plt.subplots(2, len(rows), figsize=figsize, sharey="row")
+    for col, (name, a) in enumerate(rows.items()):
+        a = a.double()
+        grad = a[target] * (torch.eye(len(a), dtype=a.dtype)[target] - a)
+        keys = range(len(a))
+        colours = ["#c0392b" if j == target else "#7f7f7f" for j in keys]
+        axes[0, col].bar(keys, a, color=colours)
+        axes[0, col].set(title=name, ylim=(0, 1.05), ylabel="weight" if col == 0 else None)
+        axes[1, col].bar(keys, grad, color=colours)
+        axes[1, col].axhline(0, color="k", lw=0.5)
+        axes[1, col].set(xlabel=f"key j (red: key {target})", xticks=list(keys),
+                         ylabel=f"d alpha_{target} / d s_j" if col == 0 else None)
+    fig.tight_layout()
+    return axes

@@ -16,9 +16,9 @@
 # %% [markdown]
 # # 10.3 注意力评分函数
 #
-# 10.1 节用点积给键打分，10.2 节用高斯核：先给每个“查询–键”对打一个分，再用 softmax 变成权重。
+# 10.1 节用点积给键打分，10.2 节用高斯核，再用 softmax 把分数变成权重。
 # 打分的函数叫**注意力评分函数**（attention scoring function）。本节回答：**分数应该怎样算？**
-# 我们实现加性注意力和缩放点积注意力，看点积分数除了方向还读到了什么，并说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
+# 我们实现加性注意力和缩放点积注意力，在同一组键上比较几种评分函数，并说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
 
 # %%
 import math
@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import d2l_attention as d2l
+from d2l_attention.checks import check_qkv, check_shape, check_valid_lens
 from d2l_attention.explore import attention_scoring
 
 torch.set_num_threads(1)  # every tensor in this section is small: one thread is the fastest
@@ -35,14 +36,12 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 # %% [markdown]
 # ## 两种评分函数
 #
-# 查询 $\mathbf{q}$，$m$ 个键值对 $(\mathbf{k}_i, \mathbf{v}_i)$（$i$ 从 0 编号，与代码相同）。
-# 输出是值的加权和，权重是评分函数 $a(\mathbf{q}, \mathbf{k})$ 的 softmax：
+# 查询 $\mathbf{q}$ 与 $m$ 个键值对 $(\mathbf{k}_i, \mathbf{v}_i)$ 的输出是值的加权和，权重是分数 $a(\mathbf{q}, \mathbf{k}_i)$ 的 softmax：
 #
 # $$f(\mathbf{q}) = \sum_{i=0}^{m-1} \alpha_i \mathbf{v}_i, \qquad
 #   \alpha_i = \frac{\exp a(\mathbf{q}, \mathbf{k}_i)}{\sum_{j=0}^{m-1} \exp a(\mathbf{q}, \mathbf{k}_j)}.$$
 #
-# **加性注意力**（additive attention）把查询和键拼接成 $[\mathbf{q}; \mathbf{k}]$，送进一个单隐藏层 MLP
-# （$\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k} = [\mathbf{W}_q\ \mathbf{W}_k]\,[\mathbf{q}; \mathbf{k}]$），所以 $\mathbf{q} \in \mathbb{R}^{q}$ 与 $\mathbf{k} \in \mathbb{R}^{k}$ 的长度可以不同：
+# **加性注意力**（additive attention）把 $[\mathbf{q}; \mathbf{k}]$ 送进一个单隐藏层 MLP，所以 $\mathbf{q} \in \mathbb{R}^{q}$ 与 $\mathbf{k} \in \mathbb{R}^{k}$ 的长度可以不同：
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}), \qquad
 #   \mathbf{W}_q \in \mathbb{R}^{h \times q},\ \mathbf{W}_k \in \mathbb{R}^{h \times k},\ \mathbf{w}_v \in \mathbb{R}^{h}.$$
@@ -51,11 +50,8 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}} = \frac{\lVert\mathbf{q}\rVert\,\lVert\mathbf{k}\rVert\cos\theta}{\sqrt{d}}.$$
 #
-# 代码成批计算，分数和权重的形状是 (`batch_size`, `num_queries`, `num_kv`)。
-#
 # 一批序列长短不一，短的用填充词元（padding）补齐。查询 $i$ 只该看前 $L_i$ 个键（**有效长度**，valid length）：
-# 其余键的分数记作 $-\infty$，softmax 给它们 $e^{-\infty} = 0$，可见的键之间重新归一化。
-# $L_i = 0$ 时整行是 $-\infty$，softmax 是 $0/0$ = NaN；我们约定这种行的权重全为 0。
+# 其余键的分数记作 $-\infty$，softmax 给它们 0。$L_i = 0$ 的行 softmax 是 $0/0$ = NaN，我们约定它的权重全为 0。
 # `valid_lens` 可以每个样本一个（一维），也可以每个查询一个（二维）。
 
 # %%
@@ -68,10 +64,10 @@ def masked_softmax(X, valid_lens):
     Returns weights with the shape of X: masked keys get exactly 0, and a row whose valid
     length is 0 is all zeros (its attention output is then a zero vector, never NaN).
     """
-    d2l.check_shape(X, "X", "(batch_size, num_queries, num_keys)")
+    check_shape(X, "X", "(batch_size, num_queries, num_keys)")
     if valid_lens is None:
         return F.softmax(X, dim=-1)
-    d2l.check_valid_lens(valid_lens, *X.shape)
+    check_valid_lens(valid_lens, *X.shape)
     lens = torch.as_tensor(valid_lens, device=X.device)
     if lens.dim() == 1:
         lens = lens[:, None]  # one length shared by all queries of an example
@@ -82,7 +78,7 @@ def masked_softmax(X, valid_lens):
 
 
 # %% [markdown]
-# 两种注意力共用“掩蔽 softmax → 加权求和”，所以基类 `AttentionPooling` 做这两步，子类只写 `score`。
+# 两种注意力共用“掩蔽 softmax → 加权求和”，基类 `AttentionPooling` 做这两步，子类只写 `score`。
 
 # %%
 #@save
@@ -103,7 +99,7 @@ class AttentionPooling(nn.Module):
         raise NotImplementedError("a subclass of AttentionPooling defines its scoring function")
 
     def forward(self, queries, keys, values, valid_lens=None):
-        d2l.check_qkv(queries, keys, values)
+        check_qkv(queries, keys, values)
         # (batch_size, num_queries, num_kv), kept before dropout for the heatmaps
         self.attention_weights = masked_softmax(self.score(queries, keys), valid_lens)
         return self.dropout(self.attention_weights) @ values
@@ -127,16 +123,16 @@ class AdditiveAttention(AttentionPooling):
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
 
     def score(self, queries, keys):
-        d2l.check_shape(queries, "queries", "(batch_size, num_queries, query_size)",
+        check_shape(queries, "queries", "(batch_size, num_queries, query_size)",
                         query_size=self.W_q.in_features)
-        d2l.check_shape(keys, "keys", "(batch_size, num_kv, key_size)", key_size=self.W_k.in_features)
+        check_shape(keys, "keys", "(batch_size, num_kv, key_size)", key_size=self.W_k.in_features)
         # (batch, num_queries, 1, h) + (batch, 1, num_kv, h) -> one hidden vector per pair
         hidden = torch.tanh(self.W_q(queries)[:, :, None, :] + self.W_k(keys)[:, None, :, :])
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
 # %% [markdown]
-# 2 个三维查询、4 个二维键、$h = 5$：中间张量的形状，以及按公式手算的查询 1 对键 3 的分数：
+# 2 个三维查询、4 个二维键、$h = 5$：中间张量的形状，以及手算的查询 1 对键 3 的分数：
 
 # %%
 torch.manual_seed(0)
@@ -151,7 +147,7 @@ print(f"w_v . tanh(W_q q_1 + W_k k_3) = {by_hand.item():.4f};  "
 
 
 # %% [markdown]
-# 为了 (1, 2, 4) 个分数，先要存下 (1, 2, 4, 5) 的隐藏张量。缩放点积注意力的分数只是一次批量矩阵乘法：
+# 为了 (1, 2, 4) 个分数，先要存 (1, 2, 4, 5) 的隐藏张量。缩放点积的分数只是一次批量矩阵乘法：
 
 # %%
 #@save
@@ -166,7 +162,7 @@ class DotProductAttention(AttentionPooling):
 
     def score(self, queries, keys):
         d = queries.shape[-1]
-        d2l.check_shape(keys, "keys", "(batch_size, num_kv, d)", d=d)
+        check_shape(keys, "keys", "(batch_size, num_kv, d)", d=d)
         # All n x m dot products at once: (batch, n, d) @ (batch, d, m) -> (batch, n, m)
         return queries @ keys.transpose(-2, -1) / math.sqrt(d)
 
@@ -174,8 +170,7 @@ class DotProductAttention(AttentionPooling):
 # %% [markdown]
 # ## 批量形式与掩蔽
 #
-# 把 $n$ 个查询叠成 $\mathbf{Q} \in \mathbb{R}^{n \times d}$，键和值叠成 $\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，
-# 缩放点积注意力一次算完（softmax 按行，$\mathbf{M}$ 就是上面的掩码）：
+# 查询、键、值按行叠成 $\mathbf{Q} \in \mathbb{R}^{n \times d}$、$\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，一次算完（softmax 按行，$\mathbf{M}$ 是掩码）：
 #
 # $$\operatorname{softmax}\Big(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}} + \mathbf{M}\Big)\mathbf{V}, \qquad
 #   M_{ij} = \begin{cases} 0, & j < L_i \\ -\infty, & j \ge L_i. \end{cases}$$
@@ -183,7 +178,7 @@ class DotProductAttention(AttentionPooling):
 # %% [markdown]
 # ![Q times K transpose gives a 2 x 3 score matrix; the mask sets one score to minus infinity; row-wise softmax; times V gives the output](figures/10.3-scoring.svg)
 #
-# 图 10.3.1 上式的一个例子，格子里的数就是下面打印的数：2 个查询、3 个键、$d = 2$，值为 10、20、30；
+# 图 10.3.1 上式的一个例子（数即下面所打印）：2 个查询、3 个键、$d = 2$，值为 10、20、30；
 # `valid_lens` $= [[2, 3]]$：$\mathbf{q}_0$ 只看 $\mathbf{k}_0, \mathbf{k}_1$，$\mathbf{q}_1$ 看全部。
 # PyTorch 的 `F.scaled_dot_product_attention` 把 $\mathbf{M}$ 写成布尔张量 `attn_mask`（True 表示可以看）。
 
@@ -219,7 +214,7 @@ assert torch.equal(masked_softmax(steps["/ sqrt(d)"], torch.tensor([2])),
 
 # %% [markdown]
 # 核对 $\mathbf{q}_0$：$\mathbf{k}_2$ 被挡住，$e^{1.41}/(e^{1.41} + 1) = 0.804$，输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
-# 再看 $L = 0$ 的行：
+# $L = 0$ 的行：
 
 # %%
 print("softmax of an all -inf row:", F.softmax(torch.full((3,), float("-inf")), dim=-1).tolist())
@@ -231,23 +226,20 @@ assert (empty[0, 0] == 0).all() and torch.equal(empty[0, 1], steps["softmax"][0,
 assert (DotProductAttention(0.0)(Q, K, V, torch.tensor([[0, 0]])) == 0).all()
 
 # %% [markdown]
-# 空的那一行是 0 而不是 NaN，另一行不受影响。
+# 空的行是 0 而不是 NaN，另一行不变。
 #
 # ### 动手试试：掩蔽
 #
-# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。左边是分数，右边是权重，从 $L = 6$ 开始：
-# $\mathbf{q}_6$、$\mathbf{q}_7$ 的权重转给可见键里方向最近的 $\mathbf{k}_5$，$\mathbf{q}_8$、$\mathbf{q}_9$ 转给 $\mathbf{k}_0$，每行仍和为 1。
-# 把 $L$ 往左拖；$L = 0$ 时整张图是灰的，行和为 0。勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：
-# 10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
+# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。从 $L = 6$ 开始：$\mathbf{q}_6$、$\mathbf{q}_7$ 的权重转给可见键里
+# 方向最近的 $\mathbf{k}_5$，$\mathbf{q}_8$、$\mathbf{q}_9$ 转给 $\mathbf{k}_0$（0.96，比没挡住的行的 0.62 还尖）。
+# 勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
 
 # %%
 attention_scoring.masking()
 
 # %% [markdown]
-# ## 点积读的不只是方向
-#
 # 书中的小例子：2 个样本各 1 个查询，10 个**全相同**的二维键，有效长度 2 和 6。
-# 键全相同，任何评分函数都给它们同样的分，所以两种注意力都输出有效范围内值的平均：
+# 键全相同，任何评分函数都给它们同样的分，两种注意力都输出有效范围内值的平均：
 
 # %%
 torch.manual_seed(0)
@@ -273,160 +265,154 @@ for b, L in enumerate([2, 6]):
     assert (attention.attention_weights[b, 0, L:] == 0).all()
 
 # %% [markdown]
-# 要看出区别，键得彼此不同。6 个二维键，方向角依次为 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3；
-# 6 个查询长度都是 2，查询 $i$ 与键 $i$ 同向：
+# ## 同一组键，不同的评分函数
+#
+# 键不同才看得出区别。6 个二维键，方向角 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3；查询长度为 2。
+# 点积既看方向也看长度（10.1 节练习 4），键乘一个可学的 $\mathbf{W}_k$ 也改不了：$\mathbf{q}^\top\mathbf{W}_k\mathbf{k} = (\mathbf{W}_k^\top\mathbf{q})^\top\mathbf{k}$，只是换了个查询。
+# 而短键在长键围成的六边形之内，对任何查询都拿不到最高分：
 
 # %%
 angles = torch.arange(6) * (math.pi / 3)
 directions = torch.stack([angles.cos(), angles.sin()], dim=-1)  # (6, 2) unit vectors
 geo_keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]  # (1, 6, 2)
 geo_queries = 2 * directions[None]  # (1, 6, 2): query i points like key i
-attention_scoring.draw_vectors(geo_queries[0], geo_keys[0])
-d2l.plt.show()
 dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
-print("q0 scores: ", dot_attention.score(geo_queries, geo_keys)[0, 0].numpy().round(2))
 print("q0 weights:", dot_attention.attention_weights[0, 0].numpy().round(2))
-print("weight of q_i on its own key k_i, i = 0..5:", dot_attention.attention_weights[0].diagonal().numpy().round(2))
+torch.manual_seed(0)
+W_k, q0 = torch.randn(2, 2), geo_queries[0, 0]
+print(f"max |q^T (W_k k) - (W_k^T q)^T k| = {(q0 @ W_k @ geo_keys[0].T - (W_k.T @ q0) @ geo_keys[0].T).abs().max():.1e}")
+top = (torch.randn(100_000, 2) @ geo_keys[0].T).argmax(dim=-1)  # 100000 queries, every direction
+print("which key scores highest, k0..k5:", top.bincount(minlength=6).tolist())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 dot_w = dot_attention.attention_weights[0]
 assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
 assert (dot_w.diagonal()[::2] < 0.25).all() and (dot_w.diagonal()[1::2] > 0.5).all()
+assert (top.bincount(minlength=6)[::2] == 0).all()
 
 # %% [markdown]
-# 与 $\mathbf{q}_0$ 同向的短键 $\mathbf{k}_0$ 只分到 0.19，大头给了两侧偏 60° 的长键：分数 $\lVert\mathbf{q}\rVert\lVert\mathbf{k}\rVert\cos\theta/\sqrt{d}$
-# 同时奖励方向和键长。给键乘一个可学的矩阵 $\mathbf{W}_k$ 也去不掉这一点：分数对 $\mathbf{k}$ 是线性的，键长乘 3，分数也乘 3。
-# 要只看方向，得在打分前把键归一化。
-#
-# <details><summary>深入一步：与 10.2 节高斯核的联系</summary>
-#
-# $\mathbf{q}^\top\mathbf{k} = -\tfrac{1}{2}\lVert\mathbf{q} - \mathbf{k}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{q}\rVert^2 + \tfrac{1}{2}\lVert\mathbf{k}\rVert^2$，
-# 中间一项整行相同，softmax 不理会。所以缩放点积是高斯核分数（$w^2 = 1/\sqrt{d}$）加上每个键的“长度奖励”
-# $\lVert\mathbf{k}\rVert^2/(2\sqrt{d})$：上面短键吃亏正是这一项。
-#
-# </details>
+# 10 万个查询中短键 $\mathbf{k}_0, \mathbf{k}_2, \mathbf{k}_4$ 一次也没拿到最高分；$\mathbf{q}_0$ 给同向的 $\mathbf{k}_0$ 只有 0.19。
+# 探索器把这组键交给五种评分函数（一般注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}/\sqrt{d}$ 的 $\mathbf{W}^\top$ 把查询转 60°；
+# 加性注意力未训练，$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差为 0.2 或 3），滑块转动查询。
+
+# %%
+attention_scoring.comparison()
+
+# %% [markdown]
+# 查询在 0° 时，键归一化后 $\mathbf{k}_0$ 最大（0.44）；一般注意力像查询在 60°，$\mathbf{k}_1$ 得 0.94。
+# 加性注意力的 $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$：转一圈，$\mathbf{k}_1$ 始终最大。
+# $\mathbf{W}$ 大时分数随查询变，且 $|\tanh| \le 1$ 使 $|a| \le \lVert\mathbf{w}_v\rVert_1 = 8.49$：长 3 倍的键分数不会大 3 倍。
+# 10.4 节的 Bahdanau 注意力用的就是加性注意力，参数是学出来的。
 
 # %% [markdown]
 # ## $1/\sqrt{d}$ 是一个温度
 #
-# 10.1 节把分数除以温度 $\tau$：$\tau$ 越小，权重越尖。除以 $\sqrt{d}$ 就是 $\tau = \sqrt{d}$。若查询与键的各分量独立、均值 0、方差 1，
-# 则 $\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d$，$\operatorname{Var}(\mathbf{q}^\top\mathbf{k}/\sqrt{d}) = 1$：不缩放时，$d$ 越大相当于温度越低。
-#
-# 温度太低有什么害处？softmax 的雅可比矩阵（Jacobian）$\partial \boldsymbol{\alpha}/\partial \mathbf{s} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$
-# 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时整个趋于 0，这一行的分数几乎收不到梯度。
-# 范数小于 0.01 的行我们说它**饱和**了；下面前两行说明这大约是最大权重超过 0.99 的行。权重有多尖，看每行最大权重的平均：
+# 10.1 节把分数除以温度 $\tau$，$\tau$ 越小权重越尖；这里 $\tau = \sqrt{d}$。若查询与键的分量独立、均值 0、方差 1，
+# 则 $\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d$：不缩放时 $d$ 越大，温度相当于越低。
+# 害处在梯度：softmax 的雅可比矩阵（Jacobian）$\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时趋于 0。
+# 下面是 $d = 256$ 时同一组 10 个分数缩放与不缩放的权重，以及键 2 的权重对各分数的梯度：
+
+# %%
+def jacobian_norms(a):
+    """||d alpha / d s||_F for each softmax row a (..., m): the Jacobian is diag(a) - a a^T."""
+    return (torch.diag_embed(a) - a[..., :, None] * a[..., None, :]).norm(dim=(-2, -1))
+
+
+torch.manual_seed(0)
+s = (torch.randn(1, 256) @ torch.randn(10, 256).T)[0]  # 10 scores q.k, d = 256
+two_rows = {"q.k / sqrt(d)": F.softmax(s / 16, dim=-1), "q.k": F.softmax(s, dim=-1)}
+attention_scoring.plot_rows(two_rows, target=2)
+d2l.plt.show()
+for name, a in two_rows.items():
+    print(f"{name:<14} largest weight {a.max():.3f}   ||da/ds|| = {jacobian_norms(a):.1e}")
+
+# %% [markdown]
+# 不缩放的一行几乎是 one-hot，雅可比范数是 $10^{-8}$ 量级，梯度处处近于 0。范数小于 0.01 的行我们叫它**饱和**（saturated）。
+# 每个 $d$ 取 1000 个查询、各配 10 个键，除数为 1、$\sqrt{d}$、$d$：
 
 # %%
 torch.manual_seed(0)
-dims = [4, 16, 64, 256, 1024]
-num_trials, num_keys = 1000, 10
-variances, stats = [], {False: [], True: []}
+dims, divisors = [4, 16, 64, 256, 1024], {"1": lambda d: 1.0, "sqrt(d)": math.sqrt, "d": float}
+variances, stats = [], {name: [] for name in divisors}  # stats: (mean max weight, share saturated)
 for d in dims:
-    dots = (torch.randn(num_trials, 1, d) @ torch.randn(num_trials, num_keys, d).transpose(1, 2))[:, 0]
+    dots = (torch.randn(1000, 1, d) @ torch.randn(1000, 10, d).transpose(1, 2))[:, 0]  # (1000, 10)
     variances.append(dots.var().item())
-    for scaled in (False, True):
-        a = F.softmax(dots / (math.sqrt(d) if scaled else 1.0), dim=-1)  # (num_trials, num_keys)
-        stats[scaled].append(dict(max=a.max(dim=-1).values.mean().item(),
-                                  saturated=(attention_scoring.jacobian_norms(a) < 0.01).float().mean().item()))
-
-tops = torch.tensor([0.9, 0.99, 0.999, 1.0], dtype=torch.float64)  # largest of 10 weights
-rows = torch.cat([tops[:, None], ((1 - tops) / 9)[:, None].expand(-1, 9)], dim=-1)  # the other 9 share the rest
-print("largest weight:", " ".join(f"{t:7.3f}" for t in tops))
-print("||da/ds||:     ", " ".join(f"{n:7.3f}" for n in attention_scoring.jacobian_norms(rows)))
+    for name, tau in divisors.items():
+        a = F.softmax(dots / tau(d), dim=-1)
+        stats[name].append((a.max(dim=-1).values.mean().item(), (jacobian_norms(a) < 0.01).float().mean().item()))
 print(f"Var(q.k) / d: {[round(v / d, 2) for v, d in zip(variances, dims)]}")
-print(f"{'d':>6} {'mean max weight':>24} {'saturated rows':>24}")
-print(f"{'':>6} {'q.k':>11} {'q.k/sqrt(d)':>12} {'q.k':>11} {'q.k/sqrt(d)':>12}")
-for d, raw, scl in zip(dims, stats[False], stats[True]):
-    print(f"{d:>6} {raw['max']:>11.3f} {scl['max']:>12.3f} {raw['saturated']:>11.0%} {scl['saturated']:>12.0%}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-unscaled, scaled_ = stats[False], stats[True]
-for d, var in zip(dims, variances):
-    assert 0.5 < var / d < 2, "the variance of q.k should grow like d"
-assert unscaled[-1]["max"] > 0.9 and all(0.2 < r["max"] < 0.6 for r in scaled_)
-assert all(a["saturated"] <= b["saturated"] for a, b in zip(unscaled, unscaled[1:]))
-assert unscaled[-1]["saturated"] > 0.5 and max(r["saturated"] for r in scaled_) < 0.05
-s = torch.randn(10, dtype=torch.float64)  # the closed form is the Jacobian autograd computes
-a = F.softmax(s, dim=-1)
-assert torch.allclose(torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), s),
-                      torch.diag(a) - a[:, None] * a[None, :])
-norms = attention_scoring.jacobian_norms(rows)
-assert (norms[1:] < norms[:-1]).all() and norms[1] < 0.02 and norms[2] < 0.01 and norms[-1] == 0
-
-# %%
+for name, r in stats.items():
+    print(f"d = 1024, divide by {name:<7}: mean max weight {r[-1][0]:.3f}, saturated rows {r[-1][1]:.0%}")
 fig, axes = d2l.plt.subplots(1, 2, figsize=(8, 2.8))
-d2l.plot(dims, [[r["max"] for r in stats[False]], [r["max"] for r in stats[True]]], xlabel="d",
-         ylabel="mean max weight", legend=["q.k", "q.k / sqrt(d)"], xscale="log",
-         ylim=(0, 1.05), axes=axes[0])
-d2l.plot(dims, [[r["saturated"] for r in stats[False]], [r["saturated"] for r in stats[True]]],
-         xlabel="d", ylabel="rows with ||da/ds|| < 0.01", legend=["q.k", "q.k / sqrt(d)"],
-         xscale="log", ylim=(-0.05, 1.05), axes=axes[1])
+for col, ylabel in enumerate(["mean max weight", "saturated rows (||da/ds|| < 0.01)"]):
+    d2l.plot(dims, [[r[col] for r in stats[n]] for n in divisors], xlabel="d", ylabel=ylabel, xscale="log",
+             ylim=(-0.05, 1.05), axes=axes[col])
+    axes[col].legend([f"q.k / {n}" for n in divisors], loc=["center right", "upper left"][col], fontsize=8)
 fig.tight_layout()
 d2l.plt.show()
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+for d, var in zip(dims, variances):
+    assert 0.5 < var / d < 2, "the variance of q.k should grow like d"
+raw, root, lin = stats["1"], stats["sqrt(d)"], stats["d"]
+assert raw[-1][0] > 0.9 and all(0.2 < r[0] < 0.6 for r in root) and lin[-1][0] < 0.11
+assert all(a[1] <= b[1] for a, b in zip(raw, raw[1:]))
+assert raw[-1][1] > 0.5 and max(r[1] for r in root) < 0.05 and max(r[1] for r in lin) == 0
+r = torch.randn(10, dtype=torch.float64)  # the closed form is the Jacobian autograd computes
+assert torch.isclose(jacobian_norms(F.softmax(r, dim=-1)),
+                     torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), r).norm())
+assert jacobian_norms(two_rows["q.k"]) < 1e-6 < 0.1 < jacobian_norms(two_rows["q.k / sqrt(d)"])
+
 # %% [markdown]
-# 不缩放时，$d$ 越大平均最大权重越接近 1（左），饱和的行越多（右），$d = 1024$ 时达 78%。
-# 缩放后每个 $d$ 的平均最大权重都约 0.3、没有饱和的行：softmax 的形状不随 $d$ 变。
+# 不缩放时 $d = 1024$ 有 78% 的行饱和。除以 $\sqrt{d}$，平均最大权重一直约 0.3，没有饱和的行。
+# 除以 $d$ 也不饱和，但权重趋于均匀的 $1/10$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
 #
-# 饱和会拖慢学习吗？一个小检索任务：10 个 256 维的随机键各带一个标量值，查询是其中一个键经未知旋转 $\mathbf{R}$ 的结果。
-# 模型学一个矩阵 $\mathbf{W}$ 把查询转回去，让 `DotProductAttention` 找到那个键；损失是输出与该键的值之差的平方。
-# “不缩放”把 $\sqrt{d}\,\mathbf{W}\mathbf{x}$ 交给同一个类，分数是缩放时的 16 倍。
-# Adam 的步长与梯度大小无关，所以第三次把学习率除以 16：分数每步的变化与缩放时相同，只剩起点的饱和不同。
+# 饱和会拖慢学习吗？检索任务：10 个 256 维的随机键各带一个标量值，$\mathbf{x}$ 是其中一个键经未知旋转的结果，
+# 模型学 $\mathbf{W}$，让 `DotProductAttention` 用查询 $\mathbf{W}\mathbf{x}$ 找回那个键的值。“不缩放”把分数乘 16（$= \sqrt{d}$）；
+# Adam 的步长与梯度大小无关，所以分数每步的变化也大 16 倍。两个对照各去掉一个差别：学习率除以 16（步子相同）；$\mathbf{W}$ 的初值除以 16（起点相同）。
 
 # %%
-def retrieval_run(scaled, d=256, steps=120, lr=0.01, num_keys=10, batch=32):
-    """Learn W so that attention finds the key behind each rotated query; per step: loss, share saturated."""
-    torch.manual_seed(0)  # float64: small rounding differences between CPUs would grow in the unscaled run
-    rotation = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64))[0]  # the unknown R
-    W = nn.Linear(d, d, bias=False, dtype=torch.float64)
-    nn.init.normal_(W.weight, 0.0, 1 / math.sqrt(d))  # W x has unit-variance entries, like the keys
+def train(scale, lr=0.01, init_std=1 / 16, steps=120):
+    W, batches = attention_scoring.retrieval_task(d=256, steps=steps, init_std=init_std)  # float64, seeded
     attention, optimizer = DotProductAttention(dropout=0.0), torch.optim.Adam(W.parameters(), lr=lr)
-    draws, rows, history = torch.Generator().manual_seed(1), torch.arange(batch), []
-    for _ in range(steps):
-        keys = torch.randn(batch, num_keys, d, generator=draws, dtype=torch.float64)
-        values = torch.randn(batch, num_keys, 1, generator=draws, dtype=torch.float64)
-        which = torch.randint(0, num_keys, (batch,), generator=draws)  # the key behind each query
-        x = (keys[rows, which] @ rotation)[:, None]  # (batch, 1, d)
-        queries = W(x) if scaled else W(x) * math.sqrt(d)  # unscaled: the score is plain q.k
-        loss = ((attention(queries, keys, values)[:, 0] - values[rows, which]) ** 2).mean()
+    log = []
+    for keys, values, x, which, target in batches:  # x: key `which`, turned; target: its value
+        Wx = W(x)
+        Wx.retain_grad()  # to read the gradient each row sends back
+        loss = ((attention(Wx * scale, keys, values)[:, 0] - target) ** 2).mean()
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        norms = attention_scoring.jacobian_norms(attention.attention_weights.detach()[:, 0])
-        history.append((loss.item(), (norms < 0.01).float().mean().item()))
-    return [h[0] for h in history], [h[1] for h in history]
+        a = attention.attention_weights.detach()[:, 0]
+        log.append(dict(loss=loss.item(), saturated=jacobian_norms(a) < 0.01,
+                        grad=Wx.grad[:, 0].norm(dim=-1), right=a.argmax(dim=-1) == which))
+    return log
 
 
-runs = {"q.k / sqrt(d)": retrieval_run(scaled=True),
-        "q.k": retrieval_run(scaled=False),
-        "q.k, lr / 16": retrieval_run(scaled=False, lr=0.01 / 16)}
-windows = [(0, 10), (20, 30), (50, 60), (110, 120)]
-print("mean over 10 steps:" + "".join(f"  steps {a + 1}-{b}".ljust(22) for a, b in windows))
-print(f"{'':<19}" + "  loss  saturated     " * len(windows))
-for name, (run_losses, saturated) in runs.items():
-    print(f"{name:<19}" + "".join(f"  {sum(run_losses[a:b]) / 10:4.2f}  {sum(saturated[a:b]) / 10:>6.0%}      "
-                                  for a, b in windows))
-d2l.plot(list(range(1, 121)), [runs[name][0] for name in runs], xlabel="step", ylabel="squared error",
-         legend=list(runs), figsize=(5, 2.8))
+runs = {"q.k / sqrt(d)": train(1.0), "q.k": train(16.0),
+        "q.k, lr / 16": train(16.0, lr=0.01 / 16), "q.k, W / 16": train(16.0, init_std=1 / 256)}
+attention_scoring.print_runs(runs)
+attention_scoring.plot_runs(runs)
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-(scaled_losses, scaled_sat), (raw_losses, raw_sat), (slow_losses, slow_sat) = runs.values()
-assert raw_sat[0] > 0.5 and scaled_sat[0] == 0.0 and sum(scaled_sat[110:]) / 10 > 0.5
-assert max(scaled_losses[30:]) < 0.2 and sum(scaled_losses[30:]) < 0.1 * sum(raw_losses[30:])
-assert sum(slow_losses[100:]) > sum(raw_losses[100:]) > 3 * sum(scaled_losses[100:])
+summary = {name: attention_scoring.run_summary(log) for name, log in runs.items()}
+scaled_, raw_, slow_, small_ = summary.values()
+assert raw_[0]["saturated"] > 0.5 and scaled_[0]["saturated"] == 0.0 and scaled_[-1]["saturated"] > 0.5
+assert raw_[0]["grad_saturated"] < 0.01 * raw_[0]["grad_other"] and raw_[0]["wrong_saturated"] > 0.8
+assert scaled_[1]["wrong_saturated"] == 0 and scaled_[-1]["loss"] < 0.01 and scaled_[1]["loss"] < 0.1
+assert slow_[-1]["loss"] > raw_[-1]["loss"] > 10 * small_[-1]["loss"]
+assert small_[0]["saturated"] < 0.5 * raw_[0]["saturated"]
 
 # %% [markdown]
-# 缩放的模型开头没有饱和的行，20 多步就学会了；后来饱和的行变多，损失却是 0.00：它们饱和在正确的键上。
-# 不缩放的模型开头就有一半以上的行饱和，损失下降又慢又抖；学习率除以 16 也没用。
-# Adam 只归一化每个参数的步长，方向仍来自整批梯度之和：饱和的行几乎不贡献梯度，更新只由少数没饱和的行决定，
-# 而模型在饱和的行上自信地错着。害处在于**一开始**就饱和。（这是一个随机种子的结果。）
+# 不缩放时前 10 步有 57% 的行饱和，其中 90% 选错了键，而它们送回的梯度（$6 \times 10^{-4}$）只有其余行（0.2）的约 1/300。
+# 缩放的模型 21–30 步损失已是 0.04，此时和最后 10 步饱和行都选对了键。学习率除以 16 没有用（最后 1.56）；
+# $\mathbf{W}$ 除以 16 最后到 0.01，不缩放的是 0.23：害处主要在**一开始**就饱和。步子大也有代价：比缩放的慢。（单个种子。）
 #
 # ### 动手试试：温度
 #
-# 探索器画一个查询对 10 个键的分数和权重；菜单选维度 $d$ 和除数（温度）：1、$\sqrt{d}$ 或 $d$。
-# 单个查询很嘈杂，请读最下面一行（500 个查询的平均最大权重和饱和行比例）。开始是 $d = 512$、不缩放：65% 的行饱和。
+# 菜单选维度 $d$ 和除数（温度）。单个查询很嘈杂，请读最下一行（500 个查询）。开始 $d = 512$、不缩放：65% 的行饱和。
 # 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
 
 # %%
@@ -435,8 +421,8 @@ attention_scoring.scaling()
 # %% [markdown]
 # ## 为什么默认用缩放点积
 #
-# **计算。** 点积的中间结果是 (b, n, m)，加性注意力的隐藏张量是 (b, n, m, h)，大 $h$ 倍。
-# 实测一次前向加反向（8 个样本、128 个查询和键值对、$d = h = 64$；内存是为反向传播保存的张量）：
+# **计算。** 加性注意力的隐藏张量是 (b, n, m, h)，点积的分数只有 (b, n, m)。
+# 单线程 CPU 上实测一次前向加反向（8 个样本、128 个查询和键值对、$d = h = 64$；内存指为反向传播保存的张量）：
 
 # %% tags=["nbval-ignore-output"]
 measured = attention_scoring.cost(batch_size=8, num_queries=128, num_kv=128, size=64)
@@ -445,30 +431,31 @@ for name, (seconds, saved) in measured.items():
 (t_add, m_add), (t_dot, m_dot) = measured.values()
 print(f"additive / dot product: time x{t_add / t_dot:.0f}, memory x{m_add / m_dot:.1f}; "
       f"the (8, 128, 128, 64) float32 hidden tensor alone: {8 * 128 * 128 * 64 * 4 / 2**20:.0f} MiB")
+print(f"b n m h / (b n m + 3 b n d), i.e. hidden / (weights + Q, K, V): {128 * 64 / (128 + 3 * 64):.1f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert m_add > 8 * 128 * 128 * 64 * 4 > 20 * m_dot  # the (b, n, m, h) hidden tensor alone
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 加性注意力保存的内存几乎全是这个隐藏张量。计时随机器负载而变，上面是这次运行的比值。
+# 内存比不是 64：点积还存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$（最后一行）。时间比随硬件而变；在 GPU 上，
+# `F.scaled_dot_product_attention` 调用融合的核（如 FlashAttention），连 (b, n, m) 的权重都不存，加性注意力没有这样的核。
 #
-# **参数在上游。** 10.5–10.7 节里查询和键是学出来的投影，分数 $\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$
-# 是可学习的双线性函数（练习 2），仍然只是矩阵乘法。加性注意力独有的是 $\tanh$ 的非线性和有界，需要这两点时才用它。
+# **参数在上游。** 10.5–10.7 节的查询和键是学出来的投影，$\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 是一般注意力（练习 2），仍只是矩阵乘法。
 #
 # ## 小结
 #
-# * 权重是评分函数的分数经掩蔽 softmax 得到的；被掩蔽的权重严格为 0，$L = 0$ 的行全为 0。
-# * 点积同时奖励方向和键长；给键乘一个线性投影去不掉对键长的依赖。
-# * $1/\sqrt{d}$ 是温度：不缩放时 softmax 一开始就饱和，训练慢得多；缩放后权重的形状不随 $d$ 变。
-# * 缩放点积注意力省内存、快，偏好可以学在投影里，所以是默认选择。
+# * 分数经掩蔽 softmax 成为权重；被挡住的键权重严格为 0，$L = 0$ 的行全为 0。
+# * 点积看方向也看键长，键的线性投影改不了；加性注意力的分数有界，10.4 节用它。
+# * $1/\sqrt{d}$ 是温度：不缩放时行一开始就饱和、梯度近 0，训练慢得多。
+# * 缩放点积只是矩阵乘法，省内存、有融合的核，所以是默认选择。
 # %% [markdown]
 # ## 练习
 #
 # ### 练习 1
 #
 # 让书中小例子的键彼此不同：第 $j$ 个键取 $[j, j + 1]/10$（两个样本相同），存为 `ex1_keys`。
-# 查询、值、有效长度 `[2, 6]` 和 `num_hiddens=8` 照上面的代码（`torch.manual_seed(0)` 之后生成查询，加性注意力在生成查询之后创建）。
+# 查询、值、有效长度和 `num_hiddens=8` 照上面的代码（先 `torch.manual_seed(0)`、生成查询，再创建加性注意力）。
 # 把两种注意力的权重存为 `ex1_additive_weights` 和 `ex1_dot_weights`（形状 `(2, 1, 10)`），画在一幅图里。两者还相同吗？为什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
@@ -519,18 +506,16 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不再相同。键全相同时任何评分函数都打同样的分，两者一致只是巧合。键不同后，分数取决于查询、键，
-# 以及加性注意力随机初始化的参数。在这个种子下，点积第二个样本的权重从 0.217 降到 0.123，加性注意力的几乎是平的（0.179 到 0.156）：
-# 相邻两个键只差 $[0.1, 0.1]$，乘以 $\mathbf{W}_k$（元素最大 0.68，见输出第一行）、经过 $\tanh$、再乘以 $\mathbf{w}_v$（最大 0.32），
-# 到分数里只剩很小的差。换一个种子，查询和参数都变，谁更平、往哪边斜也会变；不变的只是两者不再相同。
+# 参考答案：不再相同。键全相同时任何评分函数都打同样的分。键不同后，点积第二个样本的权重从 0.217 降到 0.123，
+# 加性注意力的几乎是平的（0.179 到 0.156）：相邻键只差 $[0.1, 0.1]$，经过 $\mathbf{W}_k$（元素最大 0.68）、$\tanh$ 和 $\mathbf{w}_v$（最大 0.32）
+# 只剩很小的差。换一个种子，谁更平会变；不变的是两者不再相同。
 
 # %% [markdown]
 # ### 练习 2
 #
-# 只用矩阵乘法，能否给长度不同的查询（$q$ 维）和键（$k$ 维）打分？实现一般（general，也叫双线性（bilinear））注意力
-# $a(\mathbf{q}, \mathbf{k}) = \mathbf{q}^\top \mathbf{W} \mathbf{k}$：类 `GeneralAttention(query_size, key_size, dropout=0.0)` 继承
-# `AttentionPooling`，参数 `self.W` 是形状 `(query_size, key_size)` 的 `nn.Parameter`。它与缩放点积注意力是什么关系？
-# （提示：$q = k = d$，$\mathbf{W} = \mathbf{I}/\sqrt{d}$。）
+# 只用矩阵乘法，能否给 $q$ 维的查询和 $k$ 维的键打分？实现一般（general，也叫双线性（bilinear））注意力 $a(\mathbf{q}, \mathbf{k}) = \mathbf{q}^\top \mathbf{W} \mathbf{k}$：
+# `GeneralAttention(query_size, key_size, dropout=0.0)` 继承 `AttentionPooling`，`self.W` 是形状 `(query_size, key_size)` 的 `nn.Parameter`。
+# 它与缩放点积注意力是什么关系？（提示：$\mathbf{W} = \mathbf{I}/\sqrt{d}$。）
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class GeneralAttention(AttentionPooling):
@@ -590,9 +575,8 @@ assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-pr
 # %% [markdown]
 # ### 练习 3
 #
-# 查询和键同长时，用 $a(\mathbf{q}, \mathbf{k}) = \mathbf{1}^\top(\mathbf{q} + \mathbf{k})$ 打分会比点积好吗？
-# 写函数 `sum_score(queries, keys)`：(`batch_size`, `num_queries`, $d$) 和 (`batch_size`, `num_kv`, $d$) → (`batch_size`, `num_queries`, `num_kv`)。
-# `torch.manual_seed(0)` 后取 `torch.randn(1, 4, 8)` 个查询、`torch.randn(1, 6, 8)` 个键，分别用它和缩放点积打分、做 softmax，
+# 用 $a(\mathbf{q}, \mathbf{k}) = \mathbf{1}^\top(\mathbf{q} + \mathbf{k})$ 打分会比点积好吗？写函数 `sum_score(queries, keys)`：(`batch_size`, `num_queries`, $d$)
+# 和 (`batch_size`, `num_kv`, $d$) → (`batch_size`, `num_queries`, `num_kv`)。`torch.manual_seed(0)` 后取 `torch.randn(1, 4, 8)` 个查询、`torch.randn(1, 6, 8)` 个键，用它和缩放点积打分、做 softmax，
 # 把不同查询之间权重的最大差别 $\max_{i, j} |\alpha_{ij} - \alpha_{0j}|$ 存为 `ex3_spread_sum` 和 `ex3_spread_dot`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
@@ -627,52 +611,49 @@ assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：更差。$\mathbf{1}^\top\mathbf{q}$ 对一行里的所有键都一样，softmax 不理会每行加上的常数，
-# 所以权重 $\operatorname{softmax}_j(\mathbf{1}^\top\mathbf{k}_j)$ 与查询无关（上面的输出：不同查询的权重几乎没有差别，点积的差别很大）。
-# 把查询和键分开相加的线性评分都有这个问题；点积把两者相乘，加性注意力相加之后还有 $\tanh$，都没有这个问题。
+# 所以权重与查询无关（上面的输出：差别 0.000000，点积 0.580）。任何 $f(\mathbf{q}) + g(\mathbf{k})$ 形式的分数都如此，$\mathbf{W}$ 很小的加性注意力也接近这种情形。
 
 # %% [markdown]
 # ### 练习 4
 #
-# 为什么除以 $\sqrt{d}$ 而不是 $d$？在温度探索器里选除数 $\sqrt{d}$，把 $d$ 从 2 调到 512，看最下面一行；再把除数换成 $d$。
-# 然后沿用上面实验的设置（`torch.manual_seed(0)`，每个 $d$ 取 1000 个标准正态查询、各配 10 个标准正态键），
-# 对 $d \in \{4, 64, 1024\}$ 算出分数除以 $d$ 时每行最大权重的平均值，存为字典 `ex4_mean_max`（键为 $d$）。它随 $d$ 怎样变？
+# 在温度探索器里不缩放，把 $d$ 从 2 往上调：饱和的行从哪个 $d$ 起超过 10%？再取 $d = 256$：`torch.manual_seed(0)` 后生成
+# `torch.randn(1000, 1, 256)` 个查询和 `torch.randn(1000, 10, 256)` 个键，对 $\tau \in \{1, 2, 4, 8, 16, 32\}$ 算 $\operatorname{softmax}(\mathbf{q}^\top\mathbf{k}/\tau)$
+# 中饱和行的比例和平均最大权重，存为字典 `ex4_saturated`、`ex4_mean_max`（键为 $\tau$）。不饱和的 $\tau$ 不止 16 一个，为什么仍用 $\sqrt{d}$？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 torch.manual_seed(0)
-ex4_mean_max = {}
-for d in [4, 64, 1024]:
-    q, k = torch.randn(1000, 1, d), torch.randn(1000, 10, d)
-    w = F.softmax(q @ k.transpose(1, 2) / d, dim=-1)
-    ex4_mean_max[d] = w.max(dim=-1).values.mean().item()
-print("divide by d:      ", {d: round(m, 3) for d, m in ex4_mean_max.items()})
-print("divide by sqrt(d):", {d: round(m, 3) for d, m in zip(dims, (r["max"] for r in stats[True])) if d in ex4_mean_max})
-torch.manual_seed(0)
-ex4_q, ex4_k = torch.randn(1000, 1, 512), torch.randn(1000, 10, 512)
-ex4_std_512 = (ex4_q @ ex4_k.transpose(1, 2) / 512).std().item()
-print(f"d = 512, divide by d: std of the scores = {ex4_std_512:.3f} (1 / sqrt(512) = {1 / math.sqrt(512):.3f})")
+ex4_dots = (torch.randn(1000, 1, 256) @ torch.randn(1000, 10, 256).transpose(1, 2))[:, 0]
+ex4_saturated, ex4_mean_max = {}, {}
+for tau in [1, 2, 4, 8, 16, 32]:
+    ex4_a = F.softmax(ex4_dots / tau, dim=-1)
+    ex4_saturated[tau] = (jacobian_norms(ex4_a) < 0.01).float().mean().item()
+    ex4_mean_max[tau] = ex4_a.max(dim=-1).values.mean().item()
+    print(f"tau = {tau:>2}: saturated {ex4_saturated[tau]:4.0%}, mean max weight {ex4_mean_max[tau]:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert set(ex4_mean_max) == {4, 64, 1024}, "ex4_mean_max needs the keys 4, 64 and 1024"
+assert set(ex4_saturated) == set(ex4_mean_max) == {1, 2, 4, 8, 16, 32}, "keys: the six temperatures"
 assert all(0.1 - 1e-6 <= v <= 1 for v in ex4_mean_max.values()), "a max over 10 weights is >= 1/10"
-assert ex4_mean_max[4] < stats[True][0]["max"] - 0.05, \
-    f"at d = 4 dividing by d = 4 should flatten the weights more than dividing by sqrt(d) = 2 " \
-    f"(mean max weight {stats[True][0]['max']:.3f}); got {ex4_mean_max[4]:.3f}"
+assert ex4_saturated[1] > 0.5 and ex4_saturated[16] == 0, \
+    f"at d = 256 tau = 1 saturates most rows and tau = 16 none; got {ex4_saturated[1]:.2f}, {ex4_saturated[16]:.2f}"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
-assert ex4_mean_max[4] > ex4_mean_max[64] > ex4_mean_max[1024], "dividing by d flattens the weights"
-assert ex4_mean_max[1024] < 0.11, "at d = 1024 the weights are almost uniform (1/10)"
-assert ex4_mean_max[4] > 0.15, "at d = 4 the weights are still visibly uneven"
+torch.manual_seed(0)
+ex4_check = (torch.randn(1000, 1, 256) @ torch.randn(1000, 10, 256).transpose(1, 2))[:, 0]
+for tau in [1, 2, 4, 8, 16, 32]:
+    ex4_w = F.softmax(ex4_check / tau, dim=-1)
+    assert abs(ex4_saturated[tau] - (jacobian_norms(ex4_w) < 0.01).float().mean().item()) < 1e-6
+    assert abs(ex4_mean_max[tau] - ex4_w.max(dim=-1).values.mean().item()) < 1e-5
+assert ex4_saturated[8] == 0 and ex4_mean_max[8] > ex4_mean_max[16] > ex4_mean_max[32]
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：除以 $d$ 时分数的标准差是 $1/\sqrt{d}$（$d = 512$ 时约 0.044，上面最后一行），10 个分数几乎一样，
-# 权重趋于均匀：平均最大权重 0.192、0.121、0.105，逼近 $1/10$；除以 $\sqrt{d}$ 时一直在 0.3 左右（第二行）。
-# 探索器里除以 $d$ 也没有饱和的行，但那是因为什么也不挑。只有 $\tau = \sqrt{d}$ 让分数的方差保持为 1，权重的形状不随 $d$ 变。
+# 参考答案：探索器里 $d = 32$ 时饱和的行是 19%（$d = 16$ 时 6%）。$d = 256$ 时 $\tau = 8$ 也不饱和，权重更尖（平均最大 0.525），$\tau = 32$ 接近均匀（0.196）。
+# 但固定的 $\tau$ 只适合一个 $d$。$\tau = \sqrt{d}$ 让分数方差对所有 $d$ 都是 1，起点形状不随 $d$ 变；要更尖，让学出来的投影放大分数即可。
 
 # %% [markdown]
 # ### 练习 5
 #
-# 解码器的自注意力要同时挡住“未来”的键和填充的键。在掩蔽探索器里勾选 causal，把 $L$ 从 10 拖到 6：哪几行变了？为什么？
-# 再写函数 `causal_padded_lens(valid_lens, num_queries)`：输入形状为 (`batch_size`,) 的有效长度，返回 (`batch_size`, `num_queries`)
+# 解码器要同时挡住“未来”的键和填充的键。在掩蔽探索器里勾选 causal，把 $L$ 从 10 拖到 6：哪几行变了？为什么？
+# 再写函数 `causal_padded_lens(valid_lens, num_queries)`：把形状为 (`batch_size`,) 的有效长度变成 (`batch_size`, `num_queries`)
 # 的二维 `valid_lens`，让查询 $i$ 只看键 $0, \ldots, i$ 中不是填充的那些。把 `causal_padded_lens(torch.tensor([5, 8]), 8)` 存为 `ex5_lens`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
@@ -698,9 +679,8 @@ assert ex5_check.tolist() == [[1, 2, 3, 3], [1, 1, 1, 1], [1, 2, 3, 4]]
 assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：只有 $\mathbf{q}_6$ 到 $\mathbf{q}_9$ 变了。因果掩蔽让查询 $i$ 只看键 $0, \ldots, i$，$i < 6$ 时这些键都在有效长度之内。
-# $i \ge 6$ 的查询原本还看键 6 到 $i$，现在它们是填充，权重转给键 0 到 5（$\mathbf{q}_6$、$\mathbf{q}_7$ 给 $\mathbf{k}_5$，
-# $\mathbf{q}_8$、$\mathbf{q}_9$ 给 $\mathbf{k}_0$）。所以查询 $i$ 的有效长度是 $\min(i + 1, L)$；上面第一个样本正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
+# 参考答案：只有 $\mathbf{q}_6$ 到 $\mathbf{q}_9$ 变了：$i < 6$ 时键 $0, \ldots, i$ 都在有效长度之内；$i \ge 6$ 的查询原本还看键 6 到 $i$，
+# 现在它们是填充，权重转给键 0 到 5。查询 $i$ 的有效长度是 $\min(i + 1, L)$；上面第一个样本正是 $[1, 2, 3, 4, 5, 5, 5, 5]$。
 
 
 # %% [markdown]
@@ -714,6 +694,6 @@ assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # * **暂退法（dropout）。** `attention_weights` 存暂退之前的权重；书中的演示都在评估模式。`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
 #   所以暂退之后一行权重的和只在期望上是 1；一行可见的键恰好全被遮住时，这一步的输出是零向量。
 # * **编号。** 书中从 1 编号，这里从 0。
-# * **形状检查。** `d2l.check_shape` 等在形状不对时说明怎样改；书中没有这些检查。
+# * **形状检查。** `check_shape` 等在形状不对时说明怎样改；书中没有这些检查。
 #
 # </details>
