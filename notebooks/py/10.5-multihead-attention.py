@@ -23,7 +23,7 @@
 #
 # **两个键的小例子。** 要从左、右邻居的值 $v_L, v_R$ 算出 $v_R - v_L$。一个头输出 $m\,(a_L v_L + a_R v_R)$，$a_L, a_R \ge 0$：
 # 两个系数 $m a_L$、$m a_R$ 同号，凑不出 $-1$ 和 $+1$。两个头就行：头 1 全看右边（$a_R = 1$）、乘 $m_1 = +1$，
-# 头 2 全看左边、乘 $m_2 = -1$，相加正好是 $v_R - v_L$。本节把这个例子写成公式和代码，再训练出来看。
+# 头 2 全看左边、乘 $m_2 = -1$，相加正好是 $v_R - v_L$。
 
 # %%
 import torch
@@ -129,7 +129,7 @@ d2l.plt.show()
 # %% [markdown]
 # 图 10.5.2 `transpose_qkv`：$(b, n, hp) \to (b, n, h, p) \to (b, h, n, p) \to (bh, n, p)$。
 # `transpose` 之后同一个头的 3 步凑成一个 $3 \times 2$ 的小矩阵（样本 0 的头 1 是 `[[0, 1], [8, 9], [16, 17]]`）；
-# `flatten` 之后样本 $b$ 的头 $r$ 在第 $bh + (r-1)$ 行，同一样本的 $h$ 个头相邻。下面核对两行，以及与书中 `reshape`、`permute` 写法的差：
+# `flatten` 之后样本 $b$ 的头 $r$ 在第 $bh + (r-1)$ 行，同一样本的 $h$ 个头相邻。下面核对两行：
 
 # %%
 X = torch.arange(2 * 3 * 8, dtype=torch.float32).reshape(2, 3, 8)
@@ -261,7 +261,7 @@ assert "num_hiddens=100" in message and "num_heads=3" in message
 #
 # </details>
 #
-# 下面第一行：与 `nn.MultiheadAttention` 的差。其余几行（各维 64，批量 2，5 个查询，9 个键）：头数变了，参数和 `bmm` 的浮点运算数不变，存下的权重变多，每个头打分矩阵的秩变小。
+# 下面打印与 `nn.MultiheadAttention` 的差，以及头数变化时（各维 64，5 个查询，9 个键）的参数、`bmm` 浮点运算数、权重数和秩：
 
 # %%
 print("max |ours - nn.MultiheadAttention|: output {:.0e}, per-head weights {:.0e}".format(
@@ -279,9 +279,8 @@ assert explore.head_costs() == {h: (4 * 64 ** 2, 2 * 2 * 2 * 5 * 9 * 64, 45 * h,
 # %% [markdown]
 # ### 同样的权重：一个 softmax，还是 $h$ 个
 #
-# 参数的形状与头数无关，4 头模块的 `state_dict()` 可以原样载入 1 头模块。对同一个查询，上排画分数，下排画 softmax 后的权重；
-# 前 4 列是 4 个头，最后一列是单头，它的分数应当等于 4 个头的分数之和除以 $\sqrt{4}$。
-# （输入放大 3 倍，否则随机初始化的分数太小，各分布都近乎均匀。）
+# 参数的形状与头数无关，4 头模块的 `state_dict()` 可以原样载入 1 头模块。单头的分数应当等于 4 个头的分数之和除以 $\sqrt{4}$
+# （输入放大 3 倍，否则随机初始化的分数太小，分布都近乎均匀）：
 
 # %%
 torch.manual_seed(0)
@@ -289,8 +288,7 @@ four = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).ev
 X6 = 3 * torch.randn(1, 6, 16)  # 6 tokens; self-attention: queries = keys = values
 one = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=1, dropout=0).eval()
 one.load_state_dict(four.state_dict())  # same parameter shapes for any h: load them as they are
-contrast = explore.softmax_contrast(four, X6, X6, query=0, single=one)
-d2l.plt.show()
+contrast = explore.softmax_contrast_states(four, X6, X6, query=0, single=one)
 summed = contrast["head_scores"].sum(dim=0) / 4 ** 0.5
 print("1 head, score of each key    :", [round(s, 2) for s in contrast["single_scores"].tolist()])
 print("sum of the 4 head scores / √4:", [round(s, 2) for s in summed.tolist()])
@@ -311,14 +309,25 @@ with torch.no_grad():
 assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0, 0])
 
 # %% [markdown]
-# 对查询 0，4 个头的最大权重落在 4 个不同的键上（k2、k4、k1、k5）。单头先把分数加起来：头 1 给 k2 的高分被其他头的负分抵消（和除以 2 只剩 0.11），
-# 结果 k1 占 0.77，k2 只有 0.01。参数一个不差，区别只在 softmax 做在求和之前还是之后。
-# 探索器起始即上图（查询 0，输入放大 3 倍）。试两件事：
-# 换到查询 1，头 1–3 的峰都落在 k2 上：“4 个不同的峰”只是查询 0 的情形；
-# 把缩放拉到 0.5，所有分布（包括单头的灰线）都近乎均匀，拉到 4 都变尖：这是 10.3 节的温度，与头数无关。
+# 对查询 0，4 个头的峰落在 4 个不同的键上（k2、k4、k1、k5）。单头先求和：头 1 给 k2 的高分被其他头的负分抵消（只剩 0.11），k1 占 0.77。
+# 参数一个不差，区别只在 softmax 做在求和之前还是之后。
+# 探索器用柱画出每个查询的分数和权重；单头分数柱上的黑色短线是 4 个头的分数之和除以 2，与柱顶重合。
+# 试一试：找一个查询，两个头的峰落在同一个键上，单头的峰却在别处。
+#
+# <details><summary>答案（本次运行）</summary>
+#
+# 查询 2：头 2、头 4 的峰都在 k3（0.94、0.79），单头却把 0.77 放在 k0。头 3 给 k3 的分数是 $-5.15$，把和拉到 3.68；k0 上是 4.91。
+# 求和不是投票：一个头强烈反对，就能压过两个头的赞成。
+#
+# </details>
 
 # %%
-explore.softmax_explorer(four, X6 / 3, single=one, query=0, scale=3.0)
+explore.softmax_explorer(four, X6, single=one, query=0)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+_q2 = explore.softmax_contrast_states(four, X6, X6, query=2, single=one)  # the answer above
+assert _q2["head_weights"].argmax(-1).tolist() == [4, 3, 0, 3] and _q2["single_weights"].argmax() == 0
+assert abs(_q2["single_scores"][3] - 3.68) < 0.01 and abs(_q2["head_scores"][2, 3] + 5.15) < 0.01
 
 # %% [markdown]
 # ## 训练：一个头只有一个读法
@@ -539,12 +548,14 @@ assert history[100][0] < 0.01 and history[-1][1] < 0.3 and min(history[100][2:])
 # 1. 屏蔽头 1。黑线会变成什么样？误差比单头模型（0.99）高还是低？
 # 2. 换成 hand-set 再屏蔽头 1。这回丢掉的是什么？
 # 3. 选 1 个头（trained）。黑线能和灰带的哪一半重合？
+# 4. 选 4 个头（trained）。四份是尖是宽，$m_r$ 各是什么符号？
 #
 # <details><summary>答案（本次运行）</summary>
 #
 # 1. 黑线只剩头 2 那一份：一条处处为负的曲线（$-1.42$ 到 $-0.45$），背景不再被抵消，误差 5.50，比什么都不看还差（选 1 个头再屏蔽它：2.02）。平的解里，一个头离开搭档就全错。
 # 2. 每个头只是一根尖刺；屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样。
 # 3. 只有一个 $m$、一个符号：$m = -1.0$，只做对了键 2 上的 $-1$，误差 0.99。
+# 4. 四份都宽，$m_r$ 两正两负（$+4.4, -3.4, +3.7, -4.7$）：还是平的解，背景靠正负抵消，所以屏蔽任何一个头都会露出背景（练习 2）。
 #
 # </details>
 
@@ -560,6 +571,7 @@ assert min(_mse[2, "trained", 1], _mse[2, "trained", 2]) > 4  # flat: a head alo
 assert all(abs(_mse[2, "hand-set", m] - 0.99) < 0.02 for m in (1, 2))  # sharp: one neighbour lost
 assert abs(_mse[1, "trained", 0] - 0.99) < 0.02 and 1.9 < _mse[1, "trained", 1] < 2.1
 assert all(1.2 < _mse[4, "trained", m] < 3.5 for m in (1, 2, 3, 4))
+assert [round(x, 1) for x in head_factors(nets[4]).tolist()] == [4.4, -3.4, 3.7, -4.7]
 _sum = {(r["heads"], r["kind"], r["mask"], r["key"]): r["coefficient"] for r in _s["coefficients"]
         if r["series"] == explore.SUM_SERIES}
 assert _sum[2, "trained", 0, 4] == 1.0 and _sum[2, "trained", 0, 2] == -1.0
@@ -675,7 +687,7 @@ for word in ("is", "you"):
 # * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维；有效长度用 `repeat_interleave` 复制。
 # * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做。
 # * 一个头只有一个 $\mathbf{M}$ 和非负的权重：学得会 $v_{i+1} + v_{i-1}$，学不会相减和分读两个分量；两个头都学得会。
-# * 猜被遮住的词，单头盯着句尾，读到的只是句长，与（位置，句长）尺子相当；4 个头里一个读前一个词、一个读后一个词，各用自己的 $\mathbf{M}_r$，参数一样多却多猜对约 10 个百分点。
+# * 猜被遮住的词，这次运行里单头盯着句尾，只读到句长，与（位置，句长）尺子相当；4 个头里一个读前一个词、一个读后一个词，各用自己的 $\mathbf{M}_r$，参数一样多却多猜对约 10 个百分点。
 
 # %% [markdown]
 # ## 练习
