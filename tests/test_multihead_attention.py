@@ -412,13 +412,16 @@ def test_softmax_explorer_states_match_the_taught_module():
     torch.manual_seed(0)
     four = d2l.MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).eval()
     X = torch.randn(1, 6, 16)
-    s = explore.softmax_states(four, X, scales=(1.0, 3.0))
+    s = explore.softmax_states(four, 3 * X)
     with torch.no_grad():
         four(3 * X, 3 * X, 3 * X)
     want = four.attention.attention_weights[:, 2]  # query 2, the 4 heads
-    got = {(r["series"], r["x"]): r["weight"] for r in s["weights"]
-           if r["scale"] == 3.0 and r["query"] == 2}
+    got = {(r["series"], r["key"]): r["weight"] for r in s["weights"] if r["query"] == 2}
     for h in range(4):
         for j in range(6):
-            assert abs(got[f"head {h + 1}", j] - want[h, j].item()) < 0.006
+            assert abs(got[f"head {h + 1}", f"k{j}"] - want[h, j].item()) < 0.006
+    # the black tick on the single head's score bars is (sum of the head scores) / sqrt(h)
+    for r in s["scores"]:
+        if r["series"] == "1 head":
+            assert abs(r["summed"] - r["score"]) < 0.011
     assert len(explore.softmax_explorer(four, X).to_json()) < 400_000

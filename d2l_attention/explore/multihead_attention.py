@@ -232,55 +232,73 @@ def softmax_contrast(net, queries, keys, query=0, single=None, figsize=(12, 4.6)
     return s
 
 
-def softmax_states(net, tokens, single=None, scales=(0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)):
-    """`softmax_contrast_states` for every query of self-attention over `tokens` (1, n, size)
-    scaled by each of `scales`: rows for the scores and weights of each head and of the single
-    head (series "1 head"), and one line of text per state."""
+def softmax_states(net, tokens, single=None):
+    """`softmax_contrast_states` for every query of self-attention over `tokens` (1, n, size):
+    rows for the scores and weights of each head and of the single head (series "1 head"; its
+    score rows also carry "summed", the sum of the head scores / sqrt(h)), and one line of text
+    per query."""
     scores, weights, text = [], [], []
-    n = tokens.shape[1]
-    for scale in scales:
-        for query in range(n):
-            s = softmax_contrast_states(net, scale * tokens, scale * tokens, query, single)
-            names = [f"head {r + 1}" for r in range(net.num_heads)] + ["1 head"]
-            state = {"scale": scale, "query": query}
-            for name, sc, w in zip(names, [*s["head_scores"], s["single_scores"]],
-                                   [*s["head_weights"], s["single_weights"]]):
-                for j in range(n):
-                    cell = {**state, "series": name, "x": j}
-                    scores.append({**cell, "score": round(sc[j].item(), 2)})
-                    weights.append({**cell, "weight": round(w[j].item(), 2)})
-            peaks = ", ".join(f"{name} k{w.argmax()} ({w.max():.2f})" for name, w in
-                              zip(names, [*s["head_weights"], s["single_weights"]]))
-            text.append({**state, "line": 0, "text": f"largest weight: {peaks}"})
+    n, h = tokens.shape[1], net.num_heads
+    names = [f"head {r + 1}" for r in range(h)] + ["1 head"]
+    for query in range(n):
+        s = softmax_contrast_states(net, tokens, tokens, query, single)
+        summed = s["head_scores"].sum(0) / h ** 0.5
+        for name, sc, w in zip(names, [*s["head_scores"], s["single_scores"]],
+                               [*s["head_weights"], s["single_weights"]]):
+            for j in range(n):
+                cell = {"query": query, "series": name, "key": f"k{j}"}
+                row = {**cell, "score": round(sc[j].item(), 2)}
+                if name == "1 head":
+                    row["summed"] = round(summed[j].item(), 2)
+                scores.append(row)
+                weights.append({**cell, "weight": round(w[j].item(), 2)})
+        peaks = ", ".join(f"{name} k{w.argmax()}" for name, w in
+                          zip(names, [*s["head_weights"], s["single_weights"]]))
+        text.append({"query": query, "text": f"largest weight: {peaks}"})
     return {"scores": scores, "weights": weights, "text": text}
 
 
-def softmax_explorer(net, tokens, single=None, query=0, scale=1.0):
-    """Pick a query and an input scale: each head's scores and softmax beside the single head
-    with the same parameters (score = sum of the head scores / sqrt(h), one softmax)."""
+def _grouped_bars(data, y, y_domain, names, colours, title, overlay=None):
+    """Bars of `y` for each key, one bar per series side by side (head colours, the single
+    head grey); `overlay`: a field drawn as a black tick on the single head's bars."""
+
+    def draw(alt, base):
+        colour = alt.Color("series:N", scale=alt.Scale(domain=names, range=colours),
+                           title=None)
+        bars = base.mark_bar().encode(
+            x=alt.X("key:N", title="key", sort=sorted({r["key"] for r in data})),
+            xOffset=alt.XOffset("series:N", sort=names), color=colour,
+            y=alt.Y(f"{y}:Q", scale=alt.Scale(domain=list(y_domain)), title=y),
+            tooltip=["series:N", "key:N", alt.Tooltip(f"{y}:Q", format=".2f")])
+        if overlay is None:
+            return bars
+        ticks = base.transform_filter("datum.series == '1 head'").mark_tick(
+            color="black", thickness=3, size=12).encode(
+            x=alt.X("key:N", sort=sorted({r["key"] for r in data})),
+            xOffset=alt.XOffset("series:N", sort=names, scale=alt.Scale(domain=names)),
+            y=alt.Y(f"{overlay}:Q"),
+            tooltip=[alt.Tooltip(f"{overlay}:Q", format=".2f", title="(sum of head scores)/√h")])
+        return bars + ticks
+
+    return ex.View(data, draw, 330, 200, title)
+
+
+def softmax_explorer(net, tokens, single=None, query=0):
+    """Pick a query: each head's scores and softmax as bars beside the single head with the same
+    parameters; a black tick on the single head's score bars marks (sum of head scores)/sqrt(h),
+    which it equals. One softmax of that sum against one softmax per head."""
     s = softmax_states(net, tokens, single)
     n = tokens.shape[1]
-    score_lim = max(abs(r["score"]) for r in s["scores"])
-    scores = ex.line_view(s["scores"], "x", "score", color="series", points=True,
-                          y_domain=(-score_lim, score_lim), title="scores", width=300,
-                          x_title="key j", y_title="score")
-    weights = ex.line_view(s["weights"], "x", "weight", color="series", points=True,
-                           y_domain=(0, 1), title="softmax weights", width=300,
-                           x_title="key j", y_title="weight")
-    shown = ex.explorer(scores, weights, ex.text_view(s["text"], "text", width=640, size=11),
-                        controls=[ex.Select("query", tuple(range(n)), "query", default=query),
-                                  ex.Slider("scale", (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0),
-                                            "input scale", default=scale)],
-                        title="One softmax of the summed scores vs one softmax per head",
-                        columns=2)
     names = [f"head {r + 1}" for r in range(net.num_heads)] + ["1 head"]
     colours = list(HEAD_COLOURS[:net.num_heads]) + [SINGLE_COLOUR]
-    shown.spec["resolve"] = {"scale": {"color": "independent"}}
-    for title in ("scores", "softmax weights"):
-        _colour(shown.spec, title, names, colours)
-    for chart in shown.spec.get("concat", []):
-        if chart.get("title") in ("scores", "softmax weights"):
-            chart["encoding"]["x"]["axis"] = {"values": list(range(n))}
+    lim = max(abs(r["score"]) for r in s["scores"])
+    scores = _grouped_bars(s["scores"], "score", (-lim, lim), names, colours,
+                           "scores (black tick: sum of head scores / √h)", overlay="summed")
+    weights = _grouped_bars(s["weights"], "weight", (0, 1), names, colours, "softmax weights")
+    shown = ex.explorer(scores, weights, ex.text_view(s["text"], "text", width=330, size=11),
+                        controls=[ex.Select("query", tuple(range(n)), "query", default=query)],
+                        title="One softmax of the summed scores vs one softmax per head",
+                        columns=2)
     return shown
 
 
@@ -349,6 +367,31 @@ def hand_set_neighbour(net, radius2=100.0):
             mha.W_o.weight[0, r * p] = side / math.ceil(h / 2)
         net.readout.weight[0, 0] = 1.0
     return net.eval()
+
+
+def flatness_figure(history, figsize=(10, 2.6)):
+    """Plot a neighbour-task training run recorded step by step as (loss, largest attention
+    weight, |m_1|, |m_2|, ...): the loss, each head's factor |m_r| (head colours) and the
+    largest attention weight on a 0-1 axis (dotted: the uniform weight 1/8)."""
+    import matplotlib.pyplot as plt
+
+    h = torch.tensor(history)
+    steps = range(len(h))
+    fig, (loss_ax, m_ax, w_ax) = plt.subplots(1, 3, figsize=figsize)
+    loss_ax.plot(steps, h[:, 0], color="#222222")
+    loss_ax.set_yscale("log")
+    loss_ax.set_title("training loss", fontsize=10)
+    for r in range(h.shape[1] - 2):
+        m_ax.plot(steps, h[:, 2 + r], color=HEAD_COLOURS[r], label=f"head {r + 1}")
+    m_ax.set_title("|m_r|", fontsize=10)
+    m_ax.legend(fontsize=8)
+    w_ax.plot(steps, h[:, 1], color="#222222")
+    w_ax.axhline(1 / 8, color="#999999", ls=":", lw=1)
+    w_ax.set_ylim(0, 1)
+    w_ax.set_title("largest attention weight", fontsize=10)
+    for ax in (loss_ax, m_ax, w_ax):
+        ax.set_xlabel("training step")
+    fig.tight_layout()
 
 
 def _masked_coefficients(net, keep, n):

@@ -6,13 +6,13 @@
 import torch
 from torch import nn
 
-from ..checks import check_divisible, check_folded_heads, check_qkv, check_shape, check_valid_lens
+from ..checks import check_qkv, check_shape, check_valid_lens
 from .s10_3_attention_scoring import DotProductAttention
 
 __all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
 
 
-# %% notebooks/py/10.5-multihead-attention.py:94
+# %% notebooks/py/10.5-multihead-attention.py:95
 def transpose_qkv(X, num_heads):
     """Split the features into `num_heads` blocks and fold the heads into the batch axis.
 
@@ -20,7 +20,8 @@ def transpose_qkv(X, num_heads):
     Row b * num_heads + i of the result holds block i (head i + 1) of example b.
     """
     check_shape(X, "X", "(batch_size, n, num_hiddens)")
-    check_divisible(X.shape[-1], num_heads)
+    if X.shape[-1] % num_heads:
+        raise ValueError(f"num_hiddens={X.shape[-1]} is not divisible by num_heads={num_heads}")
     # (b, n, h, p): head i + 1 owns features [i*p, (i+1)*p), p = num_hiddens / h
     per_head = X.unflatten(-1, (num_heads, -1))
     return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
@@ -31,12 +32,14 @@ def transpose_output(X, num_heads):
 
     X: (batch_size * num_heads, n, num_hiddens / num_heads) -> (batch_size, n, num_hiddens).
     """
-    check_folded_heads(X, num_heads)
+    check_shape(X, "X", "(batch_size * num_heads, n, num_hiddens / num_heads)")
+    if X.shape[0] % num_heads:
+        raise ValueError(f"first axis {X.shape[0]} is not a multiple of num_heads={num_heads}")
     per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/py/10.5-multihead-attention.py:156
+# %% notebooks/py/10.5-multihead-attention.py:160
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention.
 
@@ -51,7 +54,8 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
                  bias=False, **kwargs):
         super().__init__(**kwargs)
-        check_divisible(num_hiddens, num_heads)
+        if num_heads < 1 or num_hiddens % num_heads:
+            raise ValueError(f"num_hiddens={num_hiddens} is not divisible by num_heads={num_heads}")
         self.num_heads = num_heads
         self.attention = DotProductAttention(dropout)
         # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i+1's.
@@ -63,7 +67,7 @@ class MultiHeadAttention(nn.Module):
     def forward(self, queries, keys, values, valid_lens=None):
         check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
         check_shape(values, "values", "(batch_size, num_kv, value_size)",
-                        value_size=self.W_v.in_features)
+                    value_size=self.W_v.in_features)
         q = transpose_qkv(self.W_q(queries), self.num_heads)
         k = transpose_qkv(self.W_k(keys), self.num_heads)
         v = transpose_qkv(self.W_v(values), self.num_heads)

@@ -16,20 +16,21 @@
 # %% [markdown]
 # # 10.5 多头注意力
 #
-# 一个注意力头能算出“右邻居减左邻居” $v_{i+1} - v_{i-1}$ 吗？不能。
+# 只有一层、打分不看 $v$ 时，一个注意力头能算出“右邻居减左邻居” $v_{i+1} - v_{i-1}$ 吗？不能。
 # 10.3 节的缩放点积注意力（scaled dot-product attention）对每个查询只有**一个**非负的权重分布，输出是值的加权平均。
 # 多头注意力（multi-head attention；Vaswani 等人，2017，[Attention Is All You Need](https://arxiv.org/abs/1706.03762)）给每个查询 $h$ 个分布，
 # 每个叫一个“头”（head），各自读值，再加起来。
 #
 # **两个键的小例子。** 要从左、右邻居的值 $v_L, v_R$ 算出 $v_R - v_L$。一个头输出 $m\,(a_L v_L + a_R v_R)$，$a_L, a_R \ge 0$：
 # 两个系数 $m a_L$、$m a_R$ 同号，凑不出 $-1$ 和 $+1$。两个头就行：头 1 全看右边（$a_R = 1$）、乘 $m_1 = +1$，
-# 头 2 全看左边、乘 $m_2 = -1$，相加正好是 $v_R - v_L$。本节把这个例子写成公式和代码，再训练出来看。
+# 头 2 全看左边、乘 $m_2 = -1$，相加正好是 $v_R - v_L$。
 
 # %%
 import torch
 from torch import nn
 
 import d2l_attention as d2l
+from d2l_attention.checks import check_qkv, check_shape, check_valid_lens
 from d2l_attention.explore import multihead_attention as explore
 
 # %% [markdown]
@@ -97,8 +98,9 @@ def transpose_qkv(X, num_heads):
     X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
     Row b * num_heads + i of the result holds block i (head i + 1) of example b.
     """
-    d2l.check_shape(X, "X", "(batch_size, n, num_hiddens)")
-    d2l.check_divisible(X.shape[-1], num_heads)
+    check_shape(X, "X", "(batch_size, n, num_hiddens)")
+    if X.shape[-1] % num_heads:
+        raise ValueError(f"num_hiddens={X.shape[-1]} is not divisible by num_heads={num_heads}")
     # (b, n, h, p): head i + 1 owns features [i*p, (i+1)*p), p = num_hiddens / h
     per_head = X.unflatten(-1, (num_heads, -1))
     return per_head.transpose(1, 2).flatten(0, 1)  # (b, h, n, p) -> (b*h, n, p)
@@ -110,7 +112,9 @@ def transpose_output(X, num_heads):
 
     X: (batch_size * num_heads, n, num_hiddens / num_heads) -> (batch_size, n, num_hiddens).
     """
-    d2l.check_folded_heads(X, num_heads)
+    check_shape(X, "X", "(batch_size * num_heads, n, num_hiddens / num_heads)")
+    if X.shape[0] % num_heads:
+        raise ValueError(f"first axis {X.shape[0]} is not a multiple of num_heads={num_heads}")
     per_example = X.unflatten(0, (-1, num_heads))  # (batch_size, num_heads, n, p)
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
@@ -125,7 +129,7 @@ d2l.plt.show()
 # %% [markdown]
 # 图 10.5.2 `transpose_qkv`：$(b, n, hp) \to (b, n, h, p) \to (b, h, n, p) \to (bh, n, p)$。
 # `transpose` 之后同一个头的 3 步凑成一个 $3 \times 2$ 的小矩阵（样本 0 的头 1 是 `[[0, 1], [8, 9], [16, 17]]`）；
-# `flatten` 之后样本 $b$ 的头 $r$ 在第 $bh + (r-1)$ 行，同一样本的 $h$ 个头相邻。下面核对两行，以及与书中 `reshape`、`permute` 写法的差：
+# `flatten` 之后样本 $b$ 的头 $r$ 在第 $bh + (r-1)$ 行，同一样本的 $h$ 个头相邻。下面核对两行：
 
 # %%
 X = torch.arange(2 * 3 * 8, dtype=torch.float32).reshape(2, 3, 8)
@@ -167,7 +171,8 @@ class MultiHeadAttention(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
                  bias=False, **kwargs):
         super().__init__(**kwargs)
-        d2l.check_divisible(num_hiddens, num_heads)
+        if num_heads < 1 or num_hiddens % num_heads:
+            raise ValueError(f"num_hiddens={num_hiddens} is not divisible by num_heads={num_heads}")
         self.num_heads = num_heads
         self.attention = d2l.DotProductAttention(dropout)
         # The stacked projections of all heads: rows [i*p, (i+1)*p) of each weight are head i+1's.
@@ -177,15 +182,15 @@ class MultiHeadAttention(nn.Module):
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
 
     def forward(self, queries, keys, values, valid_lens=None):
-        d2l.check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
-        d2l.check_shape(values, "values", "(batch_size, num_kv, value_size)",
-                        value_size=self.W_v.in_features)
+        check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
+        check_shape(values, "values", "(batch_size, num_kv, value_size)",
+                    value_size=self.W_v.in_features)
         q = transpose_qkv(self.W_q(queries), self.num_heads)
         k = transpose_qkv(self.W_k(keys), self.num_heads)
         v = transpose_qkv(self.W_v(values), self.num_heads)
         if valid_lens is not None:
             valid_lens = torch.as_tensor(valid_lens, device=queries.device)
-            d2l.check_valid_lens(valid_lens, *queries.shape[:2], keys.shape[1])
+            check_valid_lens(valid_lens, *queries.shape[:2], keys.shape[1])
             # Every head of example b must see example b's lengths: repeat each one in place.
             valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
         per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
@@ -256,7 +261,7 @@ assert "num_hiddens=100" in message and "num_heads=3" in message
 #
 # </details>
 #
-# 下面第一行：与 `nn.MultiheadAttention` 的差。其余几行（各维 64，批量 2，5 个查询，9 个键）：头数变了，参数和 `bmm` 的浮点运算数不变，存下的权重变多，每个头打分矩阵的秩变小。
+# 下面打印与 `nn.MultiheadAttention` 的差，以及头数变化时（各维 64，5 个查询，9 个键）的参数、`bmm` 浮点运算数、权重数和秩：
 
 # %%
 print("max |ours - nn.MultiheadAttention|: output {:.0e}, per-head weights {:.0e}".format(
@@ -274,9 +279,8 @@ assert explore.head_costs() == {h: (4 * 64 ** 2, 2 * 2 * 2 * 5 * 9 * 64, 45 * h,
 # %% [markdown]
 # ### 同样的权重：一个 softmax，还是 $h$ 个
 #
-# 参数的形状与头数无关，4 头模块的 `state_dict()` 可以原样载入 1 头模块。对同一个查询，上排画分数，下排画 softmax 后的权重；
-# 前 4 列是 4 个头，最后一列是单头，它的分数应当等于 4 个头的分数之和除以 $\sqrt{4}$。
-# （输入放大 3 倍，否则随机初始化的分数太小，各分布都近乎均匀。）
+# 参数的形状与头数无关，4 头模块的 `state_dict()` 可以原样载入 1 头模块。单头的分数应当等于 4 个头的分数之和除以 $\sqrt{4}$
+# （输入放大 3 倍，否则随机初始化的分数太小，分布都近乎均匀）：
 
 # %%
 torch.manual_seed(0)
@@ -284,8 +288,7 @@ four = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).ev
 X6 = 3 * torch.randn(1, 6, 16)  # 6 tokens; self-attention: queries = keys = values
 one = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=1, dropout=0).eval()
 one.load_state_dict(four.state_dict())  # same parameter shapes for any h: load them as they are
-contrast = explore.softmax_contrast(four, X6, X6, query=0, single=one)
-d2l.plt.show()
+contrast = explore.softmax_contrast_states(four, X6, X6, query=0, single=one)
 summed = contrast["head_scores"].sum(dim=0) / 4 ** 0.5
 print("1 head, score of each key    :", [round(s, 2) for s in contrast["single_scores"].tolist()])
 print("sum of the 4 head scores / √4:", [round(s, 2) for s in summed.tolist()])
@@ -306,14 +309,25 @@ with torch.no_grad():
 assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0, 0])
 
 # %% [markdown]
-# 对查询 0，4 个头的最大权重落在 4 个不同的键上（k2、k4、k1、k5）。单头先把分数加起来：头 1 给 k2 的高分被其他头的负分抵消（和除以 2 只剩 0.11），
-# 结果 k1 占 0.77，k2 只有 0.01。参数一个不差，区别只在 softmax 做在求和之前还是之后。
-# 探索器起始即上图（查询 0，输入放大 3 倍）。试两件事：
-# 换到查询 1，头 1–3 的峰都落在 k2 上：“4 个不同的峰”只是查询 0 的情形；
-# 把缩放拉到 0.5，所有分布（包括单头的灰线）都近乎均匀，拉到 4 都变尖：这是 10.3 节的温度，与头数无关。
+# 对查询 0，4 个头的峰落在 4 个不同的键上（k2、k4、k1、k5）。单头先求和：头 1 给 k2 的高分被其他头的负分抵消（只剩 0.11），k1 占 0.77。
+# 参数一个不差，区别只在 softmax 做在求和之前还是之后。
+# 探索器用柱画出每个查询的分数和权重；单头分数柱上的黑色短线是 4 个头的分数之和除以 2，与柱顶重合。
+# 试一试：找一个查询，两个头的峰落在同一个键上，单头的峰却在别处。
+#
+# <details><summary>答案（本次运行）</summary>
+#
+# 查询 2：头 2、头 4 的峰都在 k3（0.94、0.79），单头却把 0.77 放在 k0。头 3 给 k3 的分数是 $-5.15$，把和拉到 3.68；k0 上是 4.91。
+# 求和不是投票：一个头强烈反对，就能压过两个头的赞成。
+#
+# </details>
 
 # %%
-explore.softmax_explorer(four, X6 / 3, single=one, query=0, scale=3.0)
+explore.softmax_explorer(four, X6, single=one, query=0)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+_q2 = explore.softmax_contrast_states(four, X6, X6, query=2, single=one)  # the answer above
+assert _q2["head_weights"].argmax(-1).tolist() == [4, 3, 0, 3] and _q2["single_weights"].argmax() == 0
+assert abs(_q2["single_scores"][3] - 3.68) < 0.01 and abs(_q2["head_scores"][2, 3] + 5.15) < 0.01
 
 # %% [markdown]
 # ## 训练：一个头只有一个读法
@@ -332,7 +346,6 @@ explore.softmax_explorer(four, X6 / 3, single=one, query=0, scale=3.0)
 # | $\mathbf{v}_{i+1}[0] + \mathbf{v}_{i-1}[1]$（$\mathbf{v} \in \mathbb{R}^2$，分量从 0 数） | $(1, 0)$、$(0, 1)$：不同方向 | 不能 |
 #
 # 后两行里单头的均方误差至少是 1，两个头各用一个 $\mathbf{m}_r$ 就能做到 0。
-# 这是一层里一个头的限制：深的模型里前面的层能把与位置有关的特征写进值里。$\mathbf{M}_r$ 就是 Elhage 等人（2021，[A Mathematical Framework for Transformer Circuits](https://transformer-circuits.pub/2021/framework/index.html)）所说的 OV 电路。
 #
 # <details><summary>深入一步：误差下界 1 的证明</summary>
 #
@@ -343,6 +356,8 @@ explore.softmax_explorer(four, X6 / 3, single=one, query=0, scale=3.0)
 #
 # $\mathbf{t}_{ij}$ 是目标系数，$R = \{s\mathbf{m} : s \ge 0\}$ 是从原点出发的一条射线。相减时 $\pm 1$ 在射线两侧，离 $R$ 较远的那个距离是 1；
 # 读不同分量时 $(1,0)$ 与 $(0,1)$ 垂直，射线与它们的夹角 $\theta_1 + \theta_2 \ge 90°$，距离平方和 $\ge \sin^2\theta_1 + \cos^2\theta_1 = 1$。
+#
+# 这是一层里一个头的限制：深的模型里前面的层能把与位置有关的特征写进值里。$\mathbf{M}_r$ 就是 Elhage 等人（2021，[A Mathematical Framework for Transformer Circuits](https://transformer-circuits.pub/2021/framework/index.html)）所说的 OV 电路。
 #
 # </details>
 #
@@ -377,7 +392,7 @@ class NeighbourNet(nn.Module):
         return self.readout(self.mha(positions, positions, inputs)).squeeze(-1)
 
 
-def train_neighbour(num_heads, task="v[i+1] - v[i-1]", num_steps=300, seed=0):
+def train_neighbour(num_heads, task="v[i+1] - v[i-1]", num_steps=300, seed=0, record=None):
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     net = NeighbourNet(num_heads, value_dims=len(TASKS[task][0]))
@@ -388,6 +403,8 @@ def train_neighbour(num_heads, task="v[i+1] - v[i-1]", num_steps=300, seed=0):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        if record:
+            record(net, loss.item())
     return net.eval()
 
 
@@ -410,7 +427,6 @@ for task, heads in runs.items():
     counts = "/".join(str(count_params(trained[task, h])) for h in heads)
     print(f"{task:22s} {counts:>25s}  {'':7s}", *(f"{mse[task, h]:6.2f}" for h in heads))
 test_inputs, test_target = neighbour_batch(1024, torch.Generator().manual_seed(2))
-print(f"mean of v² over the test set: {test_inputs[..., -1].pow(2).mean():.2f}")
 i = torch.arange(n_pos)
 with torch.no_grad():
     trained["v[i+1] + v[i-1]", 1](test_inputs[:1])
@@ -431,10 +447,29 @@ for _seed in (1, 2):  # not luck of seed 0
 assert mse["v[i+1] - v[i-1]", 4] < 0.05
 
 # %% [markdown]
-# 同一行的参数一样多。单头学会了相加，相减和分读两个分量都停在下界 1 附近（这个测试集上 $v^2$ 的平均是 0.99），两个头都降到 0.00。
+# 同一行的参数一样多。单头学会了相加，相减和分读两个分量都停在下界 1 附近，两个头都降到 0.00。
 # 单头能同时看两个位置（最后一行：相加时两个邻居各约 0.5），它缺的是第二个 $\mathbf{m}$。
 #
-# 相减的 2 头模型怎样分工？下图是它两个头的权重（注意色标只到 0.25）：
+# 相减的 2 头模型怎样分工？先照公式算 $m_r$（$v$ 是输入的最后一维）：
+
+# %%
+def head_factors(net):
+    """m_r = w . W_o^(r) . W_v^(r)[:, v] for every head r of a NeighbourNet."""
+    W_o, W_v, w = net.mha.W_o.weight, net.mha.W_v.weight, net.readout.weight
+    p = W_o.shape[1] // net.mha.num_heads
+    with torch.no_grad():
+        return torch.stack([(w @ W_o[:, r * p:(r + 1) * p] @ W_v[r * p:(r + 1) * p, -1]).squeeze()
+                            for r in range(net.mha.num_heads)])
+
+
+print("2 heads: m_r =", [round(x, 2) for x in head_factors(nets[2]).tolist()])
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+for _h in (1, 2, 4):
+    torch.testing.assert_close(head_factors(nets[_h]), explore.head_factors(nets[_h]))
+
+# %% [markdown]
+# 两个因子一正一负，大小都约 6.4。下图是两个头的权重（注意色标只到 0.25）：
 
 # %%
 hand_set = {h: explore.hand_set_neighbour(NeighbourNet(h)) for h in nets}
@@ -448,7 +483,7 @@ d2l.show_heatmaps(w2.unsqueeze(0), xlabel="Key position", ylabel="Query position
                   xticklabels=positions, yticklabels=positions)
 d2l.plt.show()
 offset = [((w2[h].argmax(dim=-1) - i) % n_pos).tolist() for h in range(2)]
-c = explore.head_factors(nets[2])
+c = head_factors(nets[2])
 diff = w2[0] - w2[1]
 gap = diff[i, (i + 1) % n_pos]  # head 1 minus head 2 at key i+1
 off = (i[:, None] - i[None, :]) % n_pos  # query - key
@@ -479,26 +514,48 @@ for seed in (1, 2):  # the same two patterns for other seeds: not luck of seed 0
 assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.99
 
 # %% [markdown]
-# 训练出的两个头很宽（权重 0.05 到 0.25），头 1 的峰在 $i+1$、头 2 的峰在 $i-1$。
-# 它们的 $m$ 是 $\pm 6.4$；上面倒数第二行把两份加起来：查询 3 只在键 4 上约 $+1$、键 2 上约 $-1$，其余约 0。离开 $i \pm 1$ 两个分布相等（差 0.000），乘上 $\pm 6.4$ 后抵消；在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。
-# 手工设的尖锐解（`explore.hand_set_neighbour`）误差也是 0.00：损失函数分不出尖的和平的。
+# 两个头都很宽（权重 0.05 到 0.25），峰在 $i+1$ 和 $i-1$。倒数第二行把两份加起来：查询 3 只在键 4 上是 $+1$、键 2 上是 $-1$。
+# 离开 $i \pm 1$ 两个分布相等（差 0.000），乘上 $\pm 6.4$ 后抵消；在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。
+# 手工设的尖锐解（`explore.hand_set_neighbour`）误差也是 0.00：损失分不出尖的和平的。
+#
+# 训练为什么停在平的解？重训这个模型，每步记下损失、最大权重和 $|m_r|$：
+
+# %%
+history = []  # per step: (loss, largest attention weight in the batch, |m_1|, |m_2|)
+record = lambda net, loss: history.append(
+    (loss, net.mha.attention.attention_weights.max().item(), *head_factors(net).abs().tolist()))
+train_neighbour(2, record=record)
+explore.flatness_figure(history)
+d2l.plt.show()
+for step in (0, 40, 100, 299):
+    loss, top, m1, m2 = history[step]
+    print(f"step {step:3d}: loss {loss:.3f}, largest weight {top:.2f}, |m_1| {m1:.1f}, |m_2| {m2:.1f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert abs(history[-1][2] - c[0].abs().item()) < 1e-4  # the same run as nets[2]
+assert history[100][0] < 0.01 and history[-1][1] < 0.3 and min(history[100][2:]) > 5
+
+# %% [markdown]
+# 起初 $|m_r| \approx 0$、权重近乎均匀（8 个键，各约 $1/8$）。$m_r$ 是三个矩阵的乘积，每个都长一点，乘积就长得很快：40 步时已到约 6；
+# 要让一个键分到 0.99，它的分数得比其余键高约 $\ln(0.99 \times 7 / 0.01) \approx 6.5$，这次运行里最大权重只从 0.14 长到 0.25。
+# 100 步时损失已是 0.000，梯度随之消失，没有什么再把分布推尖：训练停在先到达的平解上。所以屏蔽一个头时，它那块没抵消的背景全露出来。
 #
 # ### 动手试试：屏蔽一个头
 #
 # 探索器对查询 $i = 3$ 画出：左图每个头的权重 $a^{(r)}_{3j}$；右图彩色线是每个头的那一份 $m_r a^{(r)}_{3j}$，
-# 黑线是它们的和（从模型量出的 $v_j$ 的系数），灰带是目标（位置是循环的，换查询只是平移）。
-# 控件选头数、权重（trained 或 hand-set）和屏蔽的头（左图画成虚线）。
-# 起始状态：两份宽的贡献一正一负，黑线落在灰带里，只在键 4 是 $+1$、键 2 是 $-1$。先预测，再验证：
+# 黑线是它们的和（从模型量出的 $v_j$ 的系数），灰带是目标。起始状态是上面的 2 头模型。先预测，再验证：
 #
 # 1. 屏蔽头 1。黑线会变成什么样？误差比单头模型（0.99）高还是低？
 # 2. 换成 hand-set 再屏蔽头 1。这回丢掉的是什么？
 # 3. 选 1 个头（trained）。黑线能和灰带的哪一半重合？
+# 4. 选 4 个头（trained）。四份是尖是宽，$m_r$ 各是什么符号？
 #
 # <details><summary>答案（本次运行）</summary>
 #
 # 1. 黑线只剩头 2 那一份：一条处处为负的曲线（$-1.42$ 到 $-0.45$），背景不再被抵消，误差 5.50，比什么都不看还差（选 1 个头再屏蔽它：2.02）。平的解里，一个头离开搭档就全错。
 # 2. 每个头只是一根尖刺；屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样。
 # 3. 只有一个 $m$、一个符号：$m = -1.0$，只做对了键 2 上的 $-1$，误差 0.99。
+# 4. 四份都宽，$m_r$ 两正两负（$+4.4, -3.4, +3.7, -4.7$）：还是平的解，背景靠正负抵消，所以屏蔽任何一个头都会露出背景（练习 2）。
 #
 # </details>
 
@@ -514,6 +571,7 @@ assert min(_mse[2, "trained", 1], _mse[2, "trained", 2]) > 4  # flat: a head alo
 assert all(abs(_mse[2, "hand-set", m] - 0.99) < 0.02 for m in (1, 2))  # sharp: one neighbour lost
 assert abs(_mse[1, "trained", 0] - 0.99) < 0.02 and 1.9 < _mse[1, "trained", 1] < 2.1
 assert all(1.2 < _mse[4, "trained", m] < 3.5 for m in (1, 2, 3, 4))
+assert [round(x, 1) for x in head_factors(nets[4]).tolist()] == [4.4, -3.4, 3.7, -4.7]
 _sum = {(r["heads"], r["kind"], r["mask"], r["key"]): r["coefficient"] for r in _s["coefficients"]
         if r["series"] == explore.SUM_SERIES}
 assert _sum[2, "trained", 0, 4] == 1.0 and _sum[2, "trained", 0, 2] == -1.0
@@ -542,9 +600,7 @@ for name, acc in explore.cloze_baselines(data).items():
 
 
 # %% [markdown]
-# 后两行是不用注意力的尺子：总猜最常见的词；按（位置，句长）猜那里最常见的词（这把尺子知道句长，模型不直接知道）。
-# 种子 0–4、两种 CPU 内核上（`results/sweep-cloze.json`），参数一样多，4 个头猜对 34%–36%，1 个头 23%–29%，与第二把尺子相当；4 个头每次都高 6–13 个百分点。
-# 两个模型只训练 400 步，差距里也可能有收敛快慢的份。
+# 后两行是不用注意力的尺子：总猜最常见的词；按（位置，句长）猜那里最常见的词。参数一样多，单头与第二把尺子相当，4 个头比单头高 10 个百分点。
 # 下图左边是单头，右边是 4 个头，在同一句上（第 $i$ 行：遮住第 $i$ 个词时看哪里）；下面几行是 2000 个测试句子上最大权重的落点：
 
 # %% tags=["nbval-ignore-output"]
@@ -573,11 +629,39 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 
 
 # %% [markdown]
-# 这次运行里，单头把它唯一的分布多半放在最后一个词上（88% 的句子）。
-# 4 个头的分工不整齐：这一句上头 1 有三行看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），头 2 有三行看前一个词（is 看 tom，taller 看 is，句号看 mary），其余各行多数看句首、句尾或被遮住的位置自己，也有看前两个词的（头 1 的句号行看 than，头 3 的 than 行看 is）；
-# 遮住 taller 时没有一个头看 than。
-# 对角线上的格子是头看被遮住的位置自己：那里只有 `<mask>` 加位置，这个头此刻只读到位置、不读词。
-# 哪个编号做哪件事随种子变，种子 0–4 都有一个头偏看前一个词（37%–51% 的句子）、另一个偏看后一个词（33%–60%）。
+# 单头的分布多半落在最后一个词上（88% 的句子）。最后一个词的位置就是句长，查询又给出被遮住的位置：
+# 单头读到的正是第二把尺子的（位置，句长），正确率也与它相当。
+# 4 个头里头 2 偏看前一个词（40%），头 1 偏看后一个词（39%）；这一句上头 1 有三行看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），
+# 头 2 有三行看前一个词（is 看 tom，taller 看 is，句号看 mary）。
+# 前后两个词要用不同的 $\mathbf{M}_r$ 读：这是邻居任务表里“不同方向”那一行。下面逐个屏蔽头，再看同一个词经两个头的 $\mathbf{M}_r$ 投出哪些词（$\mathbf{w}$ 换成读出层）：
+
+# %% tags=["nbval-ignore-output"]
+tokens, lens, where, answers = data["test"]
+shares, _ = explore.head_offsets(cloze[4], data)
+before, after = shares[:, 1].argmax().item(), shares[:, 2].argmax().item()  # 0-based heads
+role = {before: "previous word", after: "next word"}
+for r in range(4):
+    with torch.no_grad():
+        guess = explore.forward_with_heads(cloze[4], cloze[4].mha, torch.arange(4) != r,
+                                           tokens, lens, where).argmax(-1)
+    print(f"head {r + 1} masked ({role.get(r, 'other')}): accuracy "
+          f"{(guess == answers).float().mean():.1%} (no head masked: {explore.cloze_accuracy(cloze[4], data):.1%})")
+p = 64 // 4
+W_o, W_v, R = cloze[4].mha.W_o.weight, cloze[4].mha.W_v.weight, cloze[4].readout.weight
+for word in ("is", "you"):
+    x = cloze[4].word.weight[data["vocab"][word]]  # the word's embedding, seen as a value
+    for r in (after, before):
+        with torch.no_grad():
+            M_r = W_o[:, r * p:(r + 1) * p] @ W_v[r * p:(r + 1) * p]  # (64, 64)
+            votes = R @ M_r @ x  # the guess scores head r adds when it looks only at `word`
+        print(f"{word!r} read by head {r + 1} ({role[r]}): top guesses "
+              f"{data['vocab'].to_tokens(votes.topk(4).indices.tolist())}")
+
+# %% [markdown]
+# 这次运行里，屏蔽看后一个词的头 1，正确率从 35.5% 掉到 17.5%；屏蔽看前一个词的头 2 掉到 31.5%，与屏蔽头 4 一样，头 3 只掉 1 个点。
+# 同一个 is：头 1 的 $\mathbf{M}_1$ 投给 life、spring（放在 is 前面的词），头 2 的 $\mathbf{M}_2$ 投给 joking、watching（放在 is 后面的词）。
+# 同一个 you：头 2 投给 belong、suppose；头 1 投给 thank、heard，也投 cannot、ought（头 1 也有 27% 的句子看前一个词）。
+# 一个头只有一个 $\mathbf{M}$，同一个词的两种读法要两个头。
 # 10.7 节画出了一个翻译模型[每一层、每个头的注意力](10.7-transformer.ipynb)。
 
 # %% [markdown]
@@ -586,17 +670,14 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 # * `transpose_qkv`、`transpose_output`：书中用 `reshape` 和 `permute`；这里用 `unflatten`、`transpose`、`flatten`，
 #   因为它们直接说出“拆一维”“交换两维”“合并两维”；结果逐位相同（图 10.5.2 下面打印的差为 0）。
 # * 子模块的属性名和创建顺序（`attention`、`W_q`、`W_k`、`W_v`、`W_o`）与书中相同，所以书中保存的参数可以直接载入。
-# * 书中不检查 `num_hiddens` 能否被 `num_heads` 整除，除不尽时到 `reshape` 才报一个看不出原因的错；这里构造时就抛出 `ValueError`，并列出可用的头数。
+# * 书中不检查 `num_hiddens` 能否被 `num_heads` 整除，除不尽时到 `reshape` 才报一个看不出原因的错；这里构造时就抛出 `ValueError`。
 #   输入的最后一维与 `query_size` 等不符时，`forward` 也报出是哪个参数不对。
 # * 书中 `forward` 的 `valid_lens` 没有默认值；这里默认为 `None`。
 # * 书中的形状实验用全 1 的输入、查询键值都是 100 维；这里用随机输入和 20、30、40 维，否则各头的权重都相同，练习 1 看不出头与头的区别。
 # * 邻居任务的张量都很小，多线程只会互相等待，所以代码把线程数设为 1；要恢复就调用 `torch.set_num_threads`。
-# * 书中没有训练多头模型；三个邻居任务是为本节设计的。相减任务的结果（单头约 1、2 头和 4 头约 0、2 头的峰在 $i+1$ 和 $i-1$、分布都很平）
-#   在随机种子 0–4、两种 CPU 内核（`ATEN_CPU_CAPABILITY=default` 和 `avx2`）上都成立：`python tools/sweep_heads.py --seeds 5 --out results/sweep-heads.json`
-#   用本页的训练代码重训，结果在仓库的 `results/sweep-heads.json`（单头 0.99–1.02，2 头和 4 头至多 0.0002）。分读两个分量的任务在训练单元格后的折叠检查里用种子 1、2 重训。
-# * “猜被遮住的词”的模型和数据（fra-eng 英文一侧前 60000 行里 4–8 个词元、各不相同的句子，出现少于 5 次的词记作 `<unk>`）在
-#   `d2l_attention/explore/multihead_attention.py` 里，建在本节的 `MultiHeadAttention` 上。结果随 CPU 内核差一两个百分点（种子 0：default 33.75%、avx2 35.5%），
-#   所以这两格的输出不逐位比较；`python tools/sweep_cloze.py` 在种子 0–4、两种内核上重训，结果在 `results/sweep-cloze.json`。
+# * 书中没有训练多头模型；邻居任务和猜词任务是为本节设计的（猜词的数据和模型在 `d2l_attention/explore/multihead_attention.py`，建在本节的 `MultiHeadAttention` 上）。
+#   换随机种子 0–4 重训（`results/sweep-heads.json`、`results/sweep-cloze.json`）：相减任务单头 0.99–1.02，2 头和 4 头至多 0.0002；
+#   猜词时 4 个头 34%–36%、单头 23%–29%，每次都有一个头偏看前一个词、一个偏看后一个词。猜词的数字随 CPU 内核差一两个百分点，那几格的输出不逐位比较。
 #
 # </details>
 #
@@ -606,7 +687,7 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 # * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维；有效长度用 `repeat_interleave` 复制。
 # * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做。
 # * 一个头只有一个 $\mathbf{M}$ 和非负的权重：学得会 $v_{i+1} + v_{i-1}$，学不会相减和分读两个分量；两个头都学得会。
-# * 猜被遮住的词，参数一样多，4 个头在种子 0–4 上都比 1 个头多猜对 6–13 个百分点；单头多半盯着句尾，4 个头的最大权重散在前后的词、句子两端和被遮住的位置上。
+# * 猜被遮住的词，这次运行里单头盯着句尾，只读到句长，与（位置，句长）尺子相当；4 个头里一个读前一个词、一个读后一个词，各用自己的 $\mathbf{M}_r$，参数一样多却多猜对约 10 个百分点。
 
 # %% [markdown]
 # ## 练习
@@ -694,12 +775,6 @@ for i in ex2_importance.argsort().tolist():  # prune the least important first
 print("2 heads:", ", ".join(f"keep {kept}: MSE {mse_with_heads(nets[2], torch.tensor(keep)):.2f}"
                             for kept, keep in [("both", [True, True]), ("head 1", [True, False]),
                                                ("head 2", [False, True]), ("none", [False, False])]))
-with torch.no_grad():
-    ex2_net(test_inputs[:1])
-peak_offsets = (ex2_net.mha.attention.attention_weights[:4].argmax(-1) - torch.arange(n_pos)) % n_pos
-for r in range(4):
-    print(f"4 heads, head {r + 1}: peak key - query (mod 8) for queries 0-7 = {peak_offsets[r].tolist()}")
-print("4 heads, factors m_r:", [round(x, 2) for x in explore.head_factors(ex2_net).tolist()])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert tuple(ex2_importance.shape) == (4,), "ex2_importance should hold one number per head"
@@ -732,7 +807,7 @@ for _i in range(4):
 # “数学”一节说拼接再投影等于按头求和：$\mathbf{W}_o [\mathbf{h}_1; \ldots; \mathbf{h}_h] = \sum_r \mathbf{W}_o^{(r)} \mathbf{h}_r$。
 # 对模块 `attention`（5 个头）和输入 `Q, K, V, valid_lens` 验证它：定义 `ex3_shares`，形状 (5, 2, 4, 100)，
 # `ex3_shares[r]` 是头 `r + 1` 的那一份 $\mathbf{W}_o^{(r+1)} \mathbf{h}_{r+1}$（`W_o.weight` 里属于这个头的 $p$ 列乘这个头的输出）。
-# 打印 5 份之和与模块输出的最大差；对样本 0 的查询 0，哪个头的那一份范数最大？
+# 打印 5 份之和与模块输出的最大差。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 p = num_hiddens // num_heads
@@ -746,9 +821,6 @@ with torch.no_grad():
     module_output = attention(Q, K, V, valid_lens)
 print(f"max |sum of the 5 shares - attention(Q, K, V, valid_lens)| = "
       f"{(ex3_shares.sum(0) - module_output).abs().max():.1e}")
-norms = ex3_shares[:, 0, 0].norm(dim=-1)
-print("example 0, query 0, norm of each head's share:", [round(x, 2) for x in norms.tolist()],
-      f"-> largest: head {norms.argmax() + 1}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert tuple(ex3_shares.shape) == (5, 2, 4, 100), "ex3_shares should have shape (5, 2, 4, 100)"
