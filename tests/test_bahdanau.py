@@ -204,10 +204,11 @@ def test_translate_and_score_uses_the_models_device():
 
 
 def test_check_min_lens_reads_values_only_on_the_cpu():  # a library check (d2l.checks)
+    from d2l_attention.checks import check_min_lens
     with pytest.raises(ValueError, match="lens must be >= 1 for every sequence, got a length of 0"):
-        d2l.check_min_lens(torch.tensor([3, 0]), "lens", 1)
-    d2l.check_min_lens(torch.tensor([3, 1]), "lens", 1)
-    d2l.check_min_lens(torch.zeros(2, device="meta"), "lens", 1)  # no values to read: no check
+        check_min_lens(torch.tensor([3, 0]), "lens", 1)
+    check_min_lens(torch.tensor([3, 1]), "lens", 1)
+    check_min_lens(torch.zeros(2, device="meta"), "lens", 1)  # no values to read: no check
 
 
 # ------------------------------------------------ the alignment demonstration (explore module)
@@ -228,6 +229,17 @@ def test_reorder_pairs_alignment_translates_word_by_word():
     assert crossings > len(triples)  # the order changes, more than once a sentence on average
     src, tgt, align = ba.reorder_pair(__import__("random").Random(0), 1, p_adjective=1.0)
     assert align == [0, 2, 1, 4, 6, 5, 3, 7]  # le N A le N A V .
+
+
+def svg_for(explorer, **values):
+    """The SVG Vega draws for `explorer` with its controls set to `values`."""
+    import vl_convert
+
+    spec = copy.deepcopy(explorer.spec)
+    for param in spec["params"]:
+        if param["name"] in values:
+            param["value"] = values.pop(param["name"])
+    return vl_convert.vegalite_to_svg(spec)
 
 
 def tiny_alignment_models():
@@ -285,41 +297,83 @@ def test_evaluate_counts_aligned_words_of_exact_translations():
     assert set(result["by_length"]) == {len(s) for s, _, _ in triples}
 
 
-def test_alignment_explorer_holds_each_models_weights_boxes_and_words():
+def test_epoch_snapshots_keep_the_parameters_of_every_epoch_without_changing_training():
     ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
-    triples = sorted(test, key=lambda t: -len(t[0]))[:2]
-    nets = {"bahdanau": net, "seq2seq": plain}
-    heat, boxes, words, notes = ba.model_states(nets, triples, src_vocab, tgt_vocab,
-                                                config.num_steps, decimals=4)
-    for s, (src, tgt, align) in enumerate(triples):
-        (out,), (w,) = ba.greedy_decode(net, [src], src_vocab, tgt_vocab, config.num_steps)
-        (plain_out,), _ = ba.greedy_decode(plain, [src], src_vocab, tgt_vocab, config.num_steps)
-        mine = [r for r in heat if r["sentence"] == s]
-        assert {r["model"] for r in mine} == {"bahdanau"}  # no weights without attention
-        got = torch.tensor([[r["weight"] for r in mine if r["step"] == i + 1]
-                            for i in range(w.shape[0])])
-        assert torch.allclose(got, w, atol=1e-4)
-        cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
-        assert [r["source"] for r in mine if r["step"] == 1] == cols
-        # the rows are the generated words; the boxes sit on the ground truth
-        assert [r["output"] for r in mine if r["i"] == 0] == [
-            f"{i + 1} {t}" for i, t in enumerate((out + ["<eos>"])[:w.shape[0]])]
-        assert [(b["step"], b["source"]) for b in boxes if b["sentence"] == s] == [
-            (i + 1, cols[a]) for i, a in enumerate(align[:w.shape[0]])]
-        column = {c: [r["word"] for r in words if r["sentence"] == s and r["column"] == c]
-                  for c in ("reference", ba.SHORT_LABELS["bahdanau"],
-                            ba.SHORT_LABELS["seq2seq"])}
-        assert column["reference"] == tgt + ["<eos>"]
-        assert column[ba.SHORT_LABELS["bahdanau"]] == out + ["<eos>"]
-        assert column[ba.SHORT_LABELS["seq2seq"]] == plain_out + ["<eos>"]
-    assert [(n["sentence"], n["model"]) for n in notes] == [(0, "seq2seq"), (1, "seq2seq")]
-    view = ba.explore_models(nets, triples, src_vocab, tgt_vocab, config.num_steps)
-    sentence, model = view.controls
-    assert sentence.options == (0, 1) and sentence.default == 0
-    assert model.options == ("bahdanau", "seq2seq") and model.default == "bahdanau"
-    heatmap = view.spec["hconcat"][0]["layer"]  # weights, boxes, note: no numbers in cells
-    assert [layer["mark"]["type"] for layer in heatmap] == ["rect", "rect", "text"]
+    train_iter = config.data()[0]
+    first = [b for _, b in zip(range(2), train_iter)]
+    torch.manual_seed(0)
+    plain_run = copy.deepcopy(net)
+    d2l.train_seq2seq(plain_run, first, config.lr, 3, tgt_vocab, "cpu")
+    torch.manual_seed(0)
+    snapshots = ba.EpochSnapshots(net, first)
+    d2l.train_seq2seq(net, snapshots, config.lr, 3, tgt_vocab, "cpu")
+    states = snapshots.states()
+    assert len(states) == 4  # after 0, 1, 2 and 3 epochs
+    for name, p in net.state_dict().items():
+        assert torch.equal(states[-1][name], p) and torch.equal(plain_run.state_dict()[name], p)
+    assert not torch.equal(states[0]["decoder.dense.weight"], states[1]["decoder.dense.weight"])
+
+
+def test_teacher_forced_weights_and_shares():
+    ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
+    triples = test[:3]
+    weights = ba.teacher_forced_weights(net, triples, src_vocab, tgt_vocab, config.num_steps)
+    for w, (src, tgt, _) in zip(weights, triples):
+        assert w.shape == (len(tgt) + 1, len(src) + 1)
+        assert torch.allclose(w.sum(-1), torch.ones(len(tgt) + 1), atol=1e-5)
+    # the first row is the step that reads <bos>: the decoder's own first step
+    (_, ), (greedy,) = ba.greedy_decode(net, [triples[0][0]], src_vocab, tgt_vocab,
+                                        config.num_steps)
+    assert torch.allclose(weights[0][0], greedy[0], atol=1e-6)
+    # one-hot weights on the aligned words, one content word moved one to the right
+    fake = []
+    for src, tgt, align in triples:
+        w = torch.zeros(len(tgt) + 1, len(src) + 1)
+        w[torch.arange(len(tgt)), torch.tensor(align)] = 1
+        fake.append(w)
+    content = [j for j, t in enumerate(triples[0][1]) if t in ba.CONTENT]
+    fake[0][content[0]] = torch.roll(fake[0][content[0]], 1)
+    total = sum(t in ba.CONTENT for _, tgt, _ in triples for t in tgt)
+    shares = ba.on_word_shares(fake, triples)
+    assert shares == {"on the word": pytest.approx(1 - 1 / total), "within one word": 1.0}
+
+
+def test_training_explorer_holds_every_epochs_weights_and_shares():
+    ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
+    train_iter = config.data()[0]
+    snapshots = ba.EpochSnapshots(net, [b for _, b in zip(range(2), train_iter)])
+    d2l.train_seq2seq(net, snapshots, config.lr, 2, tgt_vocab, "cpu")
+    example = max(test, key=lambda t: len(t[0]))
+    curves = ba.over_training({"bahdanau": (net, snapshots)}, test[:5], example, src_vocab,
+                              tgt_vocab, config.num_steps)
+    shares, pictures = curves["bahdanau"]["shares"], curves["bahdanau"]["example"]
+    assert len(shares) == len(pictures) == 3
+    final = copy.deepcopy(net.state_dict())
+    assert all(torch.equal(final[k], v) for k, v in snapshots.states()[-1].items())
+    scratch = net
+    scratch.load_state_dict(snapshots.states()[1])
+    (w1,) = ba.teacher_forced_weights(scratch, [example], src_vocab, tgt_vocab, config.num_steps)
+    assert torch.allclose(pictures[1], w1)
+    assert shares[1] == ba.on_word_shares(
+        ba.teacher_forced_weights(scratch, test[:5], src_vocab, tgt_vocab, config.num_steps),
+        test[:5])
+    heat, boxes, share_rows, cols, labels = ba.training_states(curves, example)
+    got = {(r["step"], r["i"]): r["weight"] for r in heat if r["epoch"] == 1}
+    for (i, j), v in got.items():
+        assert abs(v - float(w1[i - 1, j])) < 0.006
+    assert all(float(w1[i, j]) < 0.02 for i in range(w1.shape[0]) for j in range(w1.shape[1])
+               if (i + 1, j) not in got)  # the cells left out are (near) zero
+    assert cols[-1] == f"{len(example[0]) + 1} <eos>" and labels[0] == f"1 {example[1][0]}"
+    assert [(b["step"], b["i"]) for b in boxes] == [(i + 1, a) for i, a in enumerate(example[2])]
+    assert {(r["at"], r["measure"]) for r in share_rows} == {
+        (e, m) for e in range(3) for m in ("on the word", "within one word")}
+    view = ba.explore_training(curves, example)
+    epoch, model = view.controls
+    assert epoch.values == (0.0, 1.0, 2.0) and epoch.default == 1.0
+    assert model.options == ("bahdanau",)
     assert len(view.to_json()) < 300_000
+    svg = svg_for(view, epoch=2)
+    assert cols[0] in svg and labels[-2] in svg  # the labels computed in Vega are drawn
 
 
 def test_bidirectional_encoder_feeds_the_taught_decoder_unchanged():

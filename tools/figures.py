@@ -472,7 +472,7 @@ def matrix(ax, x0: float, yc: float, values: np.ndarray, role: str, title: str, 
 # 10.4 Bahdanau attention: one decoding step
 # ---------------------------------------------------------------------------------------------
 
-BAHDANAU_WEIGHTS = (0.1, 0.18, 0.57, 0.15)
+BAHDANAU_WEIGHTS = (0.12, 0.23, 0.57, 0.08)  # 10.4's hand-set walk-through
 
 
 def fig_bahdanau_step() -> Figure:
@@ -488,7 +488,7 @@ def fig_bahdanau_step() -> Figure:
              lw=0.6 + 9 * weight, alpha=0.75, zorder=1)
         label(ax, h.x + 0.12, 2.42, f"{weight:.2f}", size=SMALL, ha="left",
               color=PALETTE["weight"].edge)
-    label(ax, 2.35, 3.52, r"weights $\alpha(s_{t'-1}, h_t)$: line width", size=SMALL,
+    label(ax, 2.35, 3.52, r"weights $\alpha_{t't}$: line width", size=SMALL,
           color=MUTED)
     decoder_step(ax, attn)
     return fig

@@ -11,7 +11,9 @@ Everything here runs the section's taught classes through `import d2l_attention 
 (`d2l.Seq2SeqAttentionDecoder`, `d2l.train_seq2seq`, ...); nothing is part of the book's API.
 """
 
+import copy
 import dataclasses
+import json
 import random
 
 import torch
@@ -213,117 +215,165 @@ def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False, mod
 MODEL_LABELS = {"bahdanau": "attention, one-directional encoder",
                 "bidirectional": "attention, bidirectional encoder",
                 "seq2seq": "without attention (9.7)"}
+
+
+class EpochSnapshots:
+    """A data iterator for `d2l.train_seq2seq` that keeps a copy of `net`'s parameters each
+    time an epoch starts (train_seq2seq iterates its data once per epoch, after initialising
+    the parameters). `states()` returns them with the final ones: entry k holds the parameters
+    after k epochs. Copying does not draw random numbers, so training is unchanged."""
+
+    def __init__(self, net, data_iter):
+        self.net, self.data_iter, self._states = net, data_iter, []
+
+    def __iter__(self):
+        self._states.append(copy.deepcopy(self.net.state_dict()))
+        return iter(self.data_iter)
+
+    def states(self):
+        return self._states + [copy.deepcopy(self.net.state_dict())]
+
+
+def teacher_forced_weights(net, triples, src_vocab, tgt_vocab, num_steps):
+    """The attention weights when the decoder is fed each reference translation (as in
+    training): per triple (source, target, alignment) a (len(target) + 1, len(source) + 1)
+    tensor, one row per target word and <eos>, one column per source word and <eos>."""
+    device = next(net.parameters()).device
+    net.eval()
+    X, valid = d2l.build_array_nmt([[t.lower() for t in s] for s, _, _ in triples], src_vocab,
+                                   num_steps)
+    Y, _ = d2l.build_array_nmt([t for _, t, _ in triples], tgt_vocab, num_steps)
+    bos = torch.full((len(triples), 1), tgt_vocab["<bos>"], dtype=Y.dtype)
+    with torch.inference_mode():
+        net(X.to(device), torch.cat([bos, Y[:, :-1]], 1).to(device), valid.to(device))
+        weights = torch.cat(net.decoder.attention_weights, 1).cpu()  # (batch, steps, num_kv)
+    return [weights[b, :len(tgt) + 1, :len(src) + 1] for b, (src, tgt, _) in enumerate(triples)]
+
+
+def on_word_shares(weights, triples):
+    """Among the content words (nouns, adjectives, verbs) of the references, the share whose
+    largest weight is on the source word they translate, and the share within one word of it."""
+    on = near = total = 0
+    for w, (_, tgt, align) in zip(weights, triples):
+        top = w.argmax(-1).tolist()
+        for token, a, t in zip(tgt, align, top):
+            if token in CONTENT:
+                total += 1
+                on += t == a
+                near += abs(t - a) <= 1
+    return {"on the word": on / total, "within one word": near / total}
+
+
+def over_training(runs, triples, example, src_vocab, tgt_vocab, num_steps):
+    """Alignment as training goes on. `runs`: {model name: (net, EpochSnapshots)}. For every
+    saved epoch, loads the parameters into the net and measures `on_word_shares` over `triples`
+    with teacher forcing; keeps the weights on `example`. The net ends with its final
+    parameters again. Returns {name: {"shares": [per epoch], "example": [per epoch a
+    (len(target) + 1, len(source) + 1) tensor]}}."""
+    out = {}
+    for name, (net, snapshots) in runs.items():
+        shares, pictures = [], []
+        states = snapshots.states()
+        for state in states:
+            net.load_state_dict(state)
+            weights = teacher_forced_weights(net, [*triples, example], src_vocab, tgt_vocab,
+                                             num_steps)
+            shares.append(on_word_shares(weights[:-1], triples))
+            pictures.append(weights[-1])
+        net.load_state_dict(states[-1])
+        out[name] = {"shares": shares, "example": pictures}
+    return out
+
+
+def print_over_training(curves, epochs=(0, 1, 2, 4, 10)):
+    """One line per model and measure: the share after each of `epochs`."""
+    print("epochs trained" + " " * 28 + "".join(f"{e:>6d}" for e in epochs))
+    for name, curve in curves.items():
+        for measure in ("on the word", "within one word"):
+            values = "".join(f"{curve['shares'][e][measure]:6.2f}" for e in epochs)
+            print(f"{SHORT_LABELS[name]:16s} {measure:16s}(test){values}")
+
+
 SHORT_LABELS = {"bahdanau": "one-directional", "bidirectional": "bidirectional",
                 "seq2seq": "no attention"}
 
 
-def model_states(nets, triples, src_vocab, tgt_vocab, num_steps, decimals=2):
-    """Explorer rows for every test sentence in `triples` (source, target, alignment) and every
-    model in `nets` ({name: net}, names from MODEL_LABELS), each decoded greedily.
-
-    Returns (heat_rows, box_rows, word_rows, note_rows). heat_rows: per sentence, attention
-    model, step and source token, that step's weight; rows labelled "step generated-word",
-    columns "position source-word" with their index `i`. box_rows: per step, the source word the
-    reference's word at that step translates. word_rows: per sentence, step and column (the
-    reference, then each model), the word and `ok` ("reference", "correct" or "wrong").
-    note_rows: a line for each model without attention weights.
-    """
-    heat_rows, box_rows, word_rows, note_rows = [], [], [], []
-    for s, (src, tgt, align) in enumerate(triples):
-        cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
-        refs = tgt + ["<eos>"]
-        word_rows += [{"sentence": s, "column": "reference", "step": i + 1, "word": w,
-                       "ok": "reference"} for i, w in enumerate(refs)]
-        for name, net in nets.items():
-            (out,), weights = greedy_decode(net, [src], src_vocab, tgt_vocab, num_steps)
-            out = out + ["<eos>"]
-            word_rows += [{"sentence": s, "column": SHORT_LABELS[name], "step": i + 1,
-                           "word": w, "ok": "correct" if i < len(refs) and w == refs[i]
-                           else "wrong"} for i, w in enumerate(out)]
-            if weights is None:
-                note_rows.append({"sentence": s, "model": name,
-                                  "note": "no attention weights:\nevery step gets the same "
-                                          "context,\nthe encoder's final state"})
-                continue
-            labels = [f"{i + 1} {out[i]}" for i in range(weights[0].shape[0])]
-            for i, row in enumerate(weights[0]):
-                heat_rows += explorers.rows({"sentence": s, "model": name, "step": i + 1,
-                                             "output": labels[i]}, row_labels=("source", cols),
-                                            weight=row, decimals=decimals)
-                if i < len(align):
-                    box_rows.append({"sentence": s, "model": name, "step": i + 1,
-                                     "output": labels[i], "source": cols[align[i]],
-                                     "i": align[i]})
-    return heat_rows, box_rows, word_rows, note_rows
-
-
-def _weights_view(heat_rows, box_rows, note_rows, width, height):
+def _weights_view(heat_rows, box_rows, cols, labels, width, height):
     """Heatmap on matplotlib's Reds from 0 (white) to 1, black boxes on the ground truth,
-    generated words on the rows, numbers in the tooltip only."""
+    the reference's words on the rows, numbers in the tooltip only. The heat rows carry only
+    indices (`step`, `i`); their labels come from `labels` and `cols`, to keep the JSON small."""
 
     def axes(alt):
         return dict(x=alt.X("source:N", sort=alt.EncodingSortField("i"),
                             title="source tokens (keys)"),
                     y=alt.Y("output:N", sort=alt.EncodingSortField("step"),
-                            title="step and generated word (its query: the state before it)"))
+                            title="target word (its query: the state before it)"))
 
     def cells(alt, base):
+        base = base.transform_calculate(output=f"{json.dumps(labels)}[datum.step - 1]",
+                                        source=f"{json.dumps(cols)}[datum.i]")
         return base.mark_rect().encode(
             **axes(alt), color=alt.Color("weight:Q", title="weight",
                                          scale=explorers._matplotlib_scale("reds", (0, 1))),
-            tooltip=[alt.Tooltip("output:N", title="step, generated"), "source:N",
+            tooltip=[alt.Tooltip("output:N", title="step, target"), "source:N",
                      alt.Tooltip("weight:Q", format=".2f")])
 
     def boxes(alt, base):
         return base.mark_rect(filled=False, stroke="black", strokeWidth=1.5).encode(**axes(alt))
 
-    def note(alt, base):
-        return base.mark_text(fontSize=12, align="center", lineBreak="\n").encode(
-            text="note:N", x=alt.value(width / 2), y=alt.value(height / 2))
-
     size = dict(width=width, height=height)
     return (explorers.View(heat_rows, cells, **size,
                            title="attention weights; black box: the word to translate"),
-            explorers.View(box_rows, boxes, **size), explorers.View(note_rows, note, **size))
+            explorers.View(box_rows, boxes, **size))
 
 
-def _words_view(word_rows, height):
-    """One row per decoding step: the reference word and what each model emits there."""
-    columns = ["reference", *SHORT_LABELS.values()]
+def training_states(curves, example, threshold=0.02):
+    """Explorer rows: heat_rows (per model, epoch, target step and source index `i`, the weight
+    rounded to 2 places; weights under `threshold` are left out and drawn white, nearly as
+    they would be), box_rows (the ground truth with its labels, the same in every state),
+    share_rows (per model, epoch `at` and measure, the share), and the labels of the source
+    words (`cols`) and of the target steps (`labels`)."""
+    src, tgt, align = example
+    cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
+    labels = [f"{i + 1} {t}" for i, t in enumerate(tgt + ["<eos>"])]
+    heat_rows, share_rows = [], []
+    for name, curve in curves.items():
+        for epoch, (w, shares) in enumerate(zip(curve["example"], curve["shares"])):
+            for (step, i), v in zip(torch.cartesian_prod(torch.arange(w.shape[0]),
+                                                          torch.arange(w.shape[1])).tolist(),
+                                    w.flatten().tolist()):
+                if v >= threshold:
+                    heat_rows.append({"model": name, "epoch": epoch, "step": step + 1, "i": i,
+                                      "weight": round(v, 2)})
+            share_rows += [{"model": name, "at": epoch, "measure": m, "share": round(v, 3)}
+                           for m, v in shares.items()]
+    box_rows = [{"step": i + 1, "output": labels[i], "source": cols[a], "i": a}
+                for i, a in enumerate(align)]
+    return heat_rows, box_rows, share_rows, cols, labels
 
-    def draw(alt, base):
-        enc = dict(x=alt.X("column:N", sort=columns, scale=alt.Scale(domain=columns),
-                           title=None, axis=alt.Axis(orient="top", labelAngle=0)),
-                   y=alt.Y("step:O", title="step"))
-        boxes = base.mark_rect(stroke="white").encode(
-            **enc, color=alt.Color("ok:N", title="word", scale=alt.Scale(
-                domain=["reference", "correct", "wrong"],
-                range=["#eeeeee", "#c7e9c0", "#fdae6b"])))
-        return boxes + base.mark_text(fontSize=10).encode(**enc, text="word:N")
 
-    return explorers.View(word_rows, draw, width=4 * 95, height=height,
-                          title="what each model generates (orange: not the reference's word)")
-
-
-def explore_models(nets, triples, src_vocab, tgt_vocab, num_steps, default_sentence=0,
-                   default_model="bahdanau"):
-    """The section's explorer: pick a test sentence and a model; the heatmap shows that model's
-    weights at every step of its greedy translation (rows: the words it generates; black boxes:
-    the source word each reference word translates; Reds from 0 to 1 as the static heatmaps),
-    and the table beside it what every model generates for that sentence."""
-    heat_rows, box_rows, word_rows, note_rows = model_states(nets, triples, src_vocab,
-                                                             tgt_vocab, num_steps)
-    longest = max(len(s) for s, _, _ in triples) + 1
-    sentences = list(range(len(triples)))
+def explore_training(curves, example, default_epoch=1, default_model="bahdanau"):
+    """The section's explorer: a slider over the epochs of the notebook's own training run and
+    a model menu; the heatmap shows the weights on `example` with the reference fed in (rows:
+    target words; black boxes: the source word each translates), the chart beside it the
+    shares of `on_word_shares` over the test set, a dashed rule at the chosen epoch."""
+    heat_rows, box_rows, share_rows, cols, labels = training_states(curves, example)
+    epochs = len(next(iter(curves.values()))["shares"])
+    rule_rows = [{"epoch": e, "at": e} for e in range(epochs)]
+    side = 17 * (len(example[0]) + 1)
+    shares = explorers.line_view(share_rows, "at", "share", "measure", points=True,
+                                 width=260, height=side // 2, y_domain=(0, 1),
+                                 x_title="epochs trained",
+                                 y_title="share of content words (test)",
+                                 title="largest weight on the word to translate")
+    marker = explorers.rule_view(rule_rows, "at", width=260, height=side // 2)
     return explorers.explorer(
-        _weights_view(heat_rows, box_rows, note_rows, 17 * longest, 17 * longest),
-        _words_view(word_rows, 17 * longest),
-        controls=[explorers.Select("sentence", sentences, "test sentence",
-                                   default=default_sentence,
-                                   labels=[" ".join(s) for s, _, _ in triples]),
-                  explorers.Select("model", tuple(nets), "model", default=default_model,
-                                   labels=[MODEL_LABELS[n] for n in nets])],
-        title="Where does each generated word look?")
+        _weights_view(heat_rows, box_rows, cols, labels, side, side), (shares, marker),
+        controls=[explorers.Slider("epoch", range(epochs), "epochs trained",
+                                   default=default_epoch),
+                  explorers.Select("model", tuple(curves), "encoder", default=default_model,
+                                   labels=[MODEL_LABELS[n] for n in curves])],
+        title="Alignment emerges during training (never shown the black boxes)")
 
 
 # ------------------------------------------------------------- figures and committed results

@@ -12,7 +12,7 @@ from .s10_3_attention_scoring import AdditiveAttention
 __all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'BiSeq2SeqEncoder']
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:83
+# %% notebooks/py/10.4-bahdanau-attention.py:88
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -21,7 +21,7 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:96
+# %% notebooks/py/10.4-bahdanau-attention.py:101
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -60,16 +60,12 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:192
+# %% notebooks/py/10.4-bahdanau-attention.py:195
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
-    """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
-
-    The sentences go to the device of net's parameters (`device` is accepted for the book's
-    call pattern and not needed). Prints one line per sentence and the mean BLEU when `verbose`.
-    Returns (translations, bleus, attention_weight_seqs): per sentence, predict_seq2seq's list
-    of per-step attention weights.
-    """
+    """Translate each of `engs` greedily (on the device of net's parameters; `device` is
+    ignored) and score it against `fras` with BLEU (k=2). Prints a line per sentence and the
+    mean when `verbose`. Returns (translations, bleus, per sentence the per-step weights)."""
     device = next(net.parameters()).device
     translations, bleus, attention_weight_seqs = [], [], []
     for eng, fra in zip(engs, fras):
@@ -85,13 +81,13 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
     return translations, bleus, attention_weight_seqs
 
 
-# The book's four test sentences and their references; UNSEEN_ENG is not among the training pairs.
+# The book's four test sentences and their references; the one not among the training pairs.
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:302
+# %% notebooks/py/10.4-bahdanau-attention.py:305
 class BiSeq2SeqEncoder(Seq2SeqEncoder):
     """9.7's GRU encoder reading in both directions: num_hiddens // 2 units each way, so
     h_t = [forward h_t; backward h_t] has num_hiddens entries. Outputs (num_steps, batch_size,

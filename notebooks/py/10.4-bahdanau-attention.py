@@ -18,8 +18,7 @@
 #
 # 9.7 节的序列到序列（seq2seq）模型把整个源句子压进编码器最后的一个隐状态，解码器每一步都只看这一个上下文变量（context variable）。
 # 句子一长，这个固定长度的向量就成了瓶颈。Bahdanau 等人（2014）的办法是：**解码器每生成一个词，都用注意力重新决定看源句子的哪些位置。**
-# 本节写出这个解码器，再在一个正确对齐已知的翻译任务上看两件事：训练好的注意力确实跟着译文在源句子上移动；
-# 去掉注意力，句子越长译得越差。
+# 本节写出这个解码器，再在一个对齐已知的翻译任务上看：注意力学会跟着译文在源句子上移动；去掉它，句子越长译得越差。
 
 # %%
 import random
@@ -52,27 +51,33 @@ from d2l_attention.explore import bahdanau_attention
 #
 # 初始状态 $\mathbf{s}_0$ 是编码器的最终隐状态。查询依赖上一步的状态，所以解码器只能一步一步地算。
 #
-# 先用数字走一遍：$T=4$ 个二维的 $\mathbf{h}_t$，一个查询 $\mathbf{s}$。
+# 先用数字走一遍：$T=4$ 个二维的 $\mathbf{h}_t$，一个查询 $\mathbf{s}$，参数是手设的。
 
 # %%
-torch.manual_seed(0)
-attention = d2l.AdditiveAttention(key_size=2, query_size=2, num_hiddens=4, dropout=0)
+attention = d2l.AdditiveAttention(key_size=2, query_size=2, num_hiddens=2, dropout=0)
+with torch.no_grad():  # hand-set parameters (AdditiveAttention's layers have no bias)
+    attention.W_q.weight.copy_(torch.tensor([[0.5, 0.0], [0.0, 0.5]]))
+    attention.W_k.weight.copy_(torch.eye(2))
+    attention.w_v.weight.copy_(torch.tensor([[1.0, 2.0]]))
 h = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]]])  # (1, T=4, 2): keys = values
-s = torch.tensor([[[0.5, -1.0]]])  # (1, 1, 2): the query s_{t'-1}
-scores = attention.score(s, h)  # a(s, h_t) for t = 1..4
+s = torch.tensor([[[-1.0, 0.0]]])  # (1, 1, 2): the query s_{t'-1}
+q, k = attention.W_q(s), attention.W_k(h)  # (1, 1, 2) and (1, 4, 2)
+features = torch.tanh(q + k)  # q is added to every W_k h_t
+scores = attention.w_v(features).squeeze(-1)  # a(s, h_t): (1, 4)
 alpha = torch.softmax(scores, dim=-1)
-c = alpha @ h  # c_t' = sum_t alpha_t h_t
-print("scores a(s, h_t):", [round(x, 3) for x in scores[0, 0].tolist()])
-print("weights alpha_t :", [round(x, 3) for x in alpha[0, 0].tolist()],
-      f"(sum {alpha.sum():.3f})")
-print("context c_t'    :", " + ".join(f"{a:.3f}*{tuple(v)}" for a, v in
-                                      zip(alpha[0, 0].tolist(), h[0].tolist())),
-      "=", [round(x, 3) for x in c[0, 0].tolist()])
+c = alpha @ h[0]  # c_t' = sum_t alpha_t h_t
+pairs = lambda rows: "  ".join(str(tuple(round(x, 2) for x in r)) for r in rows.tolist())
+print("W_q s                 :", pairs(q[0]))
+print("W_k h_t               :", pairs(k[0]))
+print("tanh(W_q s + W_k h_t) :", pairs(features[0]))
+print("scores w_v^T tanh(...):", [round(x, 2) for x in scores[0].tolist()])
+print("weights alpha_t       :", [round(x, 2) for x in alpha[0].tolist()])
+print("context c_t'          :", [round(x, 2) for x in c[0].tolist()])
 print(f"max |c - AdditiveAttention(s, h, h)| = {(c - attention(s, h, h)).abs().max():.1e}")
 
 # %% [markdown]
-# 分数最高的 $\mathbf{h}_4$ 拿到最大的权重 0.278。但参数是随机的，四个分数相差不到 0.22，softmax 后权重接近均匀，$\mathbf{c}_{t'}$ 接近四个 $\mathbf{h}_t$ 的平均 $(0.25, 0.625)$。
-# 训练好的模型把分数拉开，权重集中在少数位置上（下文的热图）。`AdditiveAttention` 一次做完这三步。
+# $\mathbf{w}_v = (1, 2)$ 看重 $\tanh$ 后的第二个分量。$\mathbf{h}_3 = (1, 1)$ 的两个分量都大，分数 1.99 最高，拿到权重 0.57，$\mathbf{c}_{t'} = (0.61, 0.84)$ 被拉向它。
+# 图 10.4.1 的线宽就是这四个权重；训练调的正是 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$。
 #
 # ## 实现
 #
@@ -162,13 +167,12 @@ assert decoder.attention_weights[0][3, 0].tolist() == [1.0] + [0.0] * 6
 # %% [markdown]
 # ## 书中的实验
 #
-# 书中在 fra-eng 的前 600 个句子对上训练 250 轮，超参数如下。
-# `train_seq2seq` 打印的损失（同书中）是每个词元的交叉熵除以 `num_steps`（这里 10）：`loss 0.019` 即每个词元约 0.19 奈特。
+# 书中在 fra-eng 的前 600 个句子对上训练 250 轮；这里训练 120 轮，其余超参数同书中。
 
 # %%
 torch.set_num_threads(1)  # tensors this small train fastest on one thread
 embed_size, num_hiddens, num_layers, dropout = 32, 32, 2, 0.1
-batch_size, num_steps, lr, num_epochs, device = 64, 10, 0.005, 250, d2l.try_gpu()
+batch_size, num_steps, lr, num_epochs, device = 64, 10, 0.005, 120, d2l.try_gpu()
 train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
 torch.manual_seed(0)
 encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
@@ -181,8 +185,7 @@ assert result.loss < 0.05
 config = d2l.BAHDANAU_CONFIG
 assert (config.embed_size, config.num_hiddens, config.num_layers, config.dropout) == (
     embed_size, num_hiddens, num_layers, dropout)
-assert (config.batch_size, config.num_steps, config.lr, config.num_epochs) == (
-    batch_size, num_steps, lr, num_epochs)
+assert (config.batch_size, config.num_steps, config.lr) == (batch_size, num_steps, lr)
 assert [n for n, _ in config.net(src_vocab, tgt_vocab).named_parameters()] == [
     n for n, _ in net.named_parameters()]
 
@@ -191,13 +194,9 @@ assert [n for n, _ in config.net(src_vocab, tgt_vocab).named_parameters()] == [
 #@save
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
-    """Translate each sentence of `engs` greedily and score it against `fras` with BLEU (k=2).
-
-    The sentences go to the device of net's parameters (`device` is accepted for the book's
-    call pattern and not needed). Prints one line per sentence and the mean BLEU when `verbose`.
-    Returns (translations, bleus, attention_weight_seqs): per sentence, predict_seq2seq's list
-    of per-step attention weights.
-    """
+    """Translate each of `engs` greedily (on the device of net's parameters; `device` is
+    ignored) and score it against `fras` with BLEU (k=2). Prints a line per sentence and the
+    mean when `verbose`. Returns (translations, bleus, per sentence the per-step weights)."""
     device = next(net.parameters()).device
     translations, bleus, attention_weight_seqs = [], [], []
     for eng, fra in zip(engs, fras):
@@ -214,14 +213,19 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
 
 
 #@save
-# The book's four test sentences and their references; UNSEEN_ENG is not among the training pairs.
+# The book's four test sentences and their references; the one not among the training pairs.
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
 
 # %% tags=["nbval-ignore-output"]
 translations, bleus, _ = translate_and_score(net, TEST_ENGS, TEST_FRAS, src_vocab, tgt_vocab,
-                                             num_steps, device)
+                                             num_steps)
+sources, targets = d2l.tokenize_nmt(d2l.preprocess_nmt(d2l.read_data_nmt()), 600)
+seen = [(" ".join(e), " ".join(f)) for e, f in zip(sources, targets)]
+he_is = [f"{e} => {f}" for e, f in seen if e.startswith("he's")]
+print(f"{UNSEEN_ENG!r} among the 600 training pairs: {[e for e, _ in seen].count(UNSEEN_ENG)} "
+      f"times; those starting with he's:", *he_is, sep="\n  ")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis chez moi ."]
@@ -229,14 +233,15 @@ assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 assert bleus[2] < 1 and translations[2].startswith("il est ") and "calme" not in translations[2]
 
 # %% [markdown]
-# 三句逐字译对，`he's calm .` 译错了形容词（BLEU 用 9.7 节的 `d2l.bleu`，$k=2$）。
-# 这些句子只有 2–4 个词元，看不出注意力是否在“找词”。
+# 三句逐字译对（BLEU 用 9.7 节的 `d2l.bleu`，$k=2$）。`he's calm .` 不在训练集里，模型给出的是背下来的 `he's good .` 的译文：600 个短句够背，不够推广。
+# 这些英语句子只有 1–3 个词加句号，看不出注意力是否在“找词”。
 #
 # ## 一个知道答案的翻译任务
 #
 # 英语句子由一到三个分句组成（`and` 连接），每个分句是“the [形容词] 名词 动词 the [形容词] 名词”。
 # 译文逐词换成法语词，词序却变了：形容词放到名词后面（`the black dog` → `le chien noir`），动词放到分句末尾。
-# 每个目标词恰好翻译一个源词，所以它**应该**看哪个源词是已知的（`align`）。生成器就是这些：
+# 每个目标词恰好翻译一个源词，所以它**应该**看哪个源词是已知的（`align`）。
+# `align` 只用来给结果打分：训练只见到句子对，损失只是下一个词的交叉熵。生成器就是这些：
 
 # %%
 NOUNS, ADJECTIVES, VERBS = (bahdanau_attention.NOUNS, bahdanau_attention.ADJECTIVES,
@@ -279,15 +284,13 @@ align_config = bahdanau_attention.AlignmentConfig(
     train_pairs=2000, test_pairs=300, max_clauses=3, embed_size=32, num_hiddens=64, num_layers=2,
     dropout=0.1, batch_size=64, lr=0.005, num_epochs=10, plain_epochs=15)
 align_iter, align_src_vocab, align_tgt_vocab, align_test = align_config.data()
-rng = random.Random(1)
-same = sum(triple == reorder_pair(rng) for triple in align_test)
 lengths = [len(s) for s, _, _ in align_test]
-print(f"{len(align_test)} test pairs ({same} equal to the generator's above), "
-      f"source lengths {min(lengths)} to {max(lengths)} words")
+print(f"{len(align_test)} test pairs, source lengths {min(lengths)} to {max(lengths)} words")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert align_config == bahdanau_attention.ALIGNMENT_CONFIG  # what tools/alignment.py sweeps
-assert same == len(align_test)
+rng = random.Random(1)
+assert all(triple == reorder_pair(rng) for triple in align_test)  # the generator shown above
 rng = random.Random(0)
 assert [reorder_pair(rng) for _ in range(2000)] == bahdanau_attention.reorder_pairs(2000, 0)
 
@@ -319,7 +322,8 @@ class BiSeq2SeqEncoder(d2l.Seq2SeqEncoder):
 
 
 # %% [markdown]
-# 两个模型都用上面的 `Seq2SeqAttentionDecoder`，隐藏单元 64 个，各训练 10 轮（种子 0）：
+# 两个模型都用上面的 `Seq2SeqAttentionDecoder`，隐藏单元 64 个，各训练 10 轮（种子 0）。
+# `EpochSnapshots` 在每轮开始时存一份参数，后面用来看训练中的注意力：
 
 # %%
 def alignment_model(encoder_class, decoder_class):
@@ -332,12 +336,14 @@ def alignment_model(encoder_class, decoder_class):
 
 uni_net = alignment_model(d2l.Seq2SeqEncoder, Seq2SeqAttentionDecoder)
 bi_net = alignment_model(BiSeq2SeqEncoder, Seq2SeqAttentionDecoder)
-for model in (uni_net, bi_net):
-    d2l.train_seq2seq(model, align_iter, align_config.lr, align_config.num_epochs,
+snapshots = {}
+for name, model in (("bahdanau", uni_net), ("bidirectional", bi_net)):
+    snapshots[name] = bahdanau_attention.EpochSnapshots(model, align_iter)
+    d2l.train_seq2seq(model, snapshots[name], align_config.lr, align_config.num_epochs,
                       align_tgt_vocab, device, plot_every=1)
 
 # %% [markdown]
-# 在 300 个测试句子上贪心翻译，取一个三分句的长句子，把两个模型每一步的注意力权重并排画出来。黑框是正确的对齐：
+# 取一个三分句的测试句子，把两个模型贪心翻译时每一步的权重并排画出来（黑框是正确的对齐）：
 
 # %% tags=["nbval-ignore-output"]
 evals = {name: bahdanau_attention.evaluate(model, align_test, align_src_vocab, align_tgt_vocab,
@@ -361,11 +367,42 @@ assert all(out == example[1] for _, _, out in panels)  # both drawn sentences ar
 
 # %% [markdown]
 # 这次运行的图里，深色格子沿对角线排成一条带，跟着译文在源句子上移动；形容词行常跳回左边的形容词（4 处里单向有 3 处、双向有 2 处落在黑框里）。
-# 左图（单向）实词行的最大权重都在黑框上或它右边；右图（双向）有几个名词行落在黑框左边一个词（`oiseau` 看 `grey`）。
-# `le`、`.` 和 `<eos>` 行常不在黑框上：它们不取决于某一个源词（`the` 总译成 `le`，`.` 和 `<eos>` 只标出句末），训练不会把权重推向黑框，所以下面的统计只数实词。
+# `le`、`.` 和 `<eos>` 行常不在黑框上：它们不取决于某一个源词（`the` 总译成 `le`），训练不会把权重推向那里，所以下面只数实词。
+#
+# ## 对齐是学出来的
+#
+# 黑框从未进入训练。滑块走过这次训练的每一轮：热图是同一个句子喂进参考译文时各步的权重，
+# 右图是 300 个测试句子的实词里，最大权重正落在黑框上、或离黑框不超过一个词的比例。
+
+# %% tags=["nbval-ignore-output"]
+curves = bahdanau_attention.over_training(
+    {"bahdanau": (uni_net, snapshots["bahdanau"]),
+     "bidirectional": (bi_net, snapshots["bidirectional"])},
+    align_test, example, align_src_vocab, align_tgt_vocab, align_config.num_steps)
+bahdanau_attention.print_over_training(curves)
+bahdanau_attention.explore_training(curves, example, default_epoch=4)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+for curve in curves.values():
+    first, last = curve["shares"][0], curve["shares"][-1]
+    assert first["within one word"] < 0.5 < last["within one word"]
+    assert last["on the word"] > first["on the word"] + 0.1
+
+# %% [markdown]
+# 这次运行里，离黑框不超过一个词的实词比例（单向）从训练前的 0.07 升到第 4 轮的 0.66、第 10 轮的 0.86；双向从 0.03 升到 0.91。第 1 轮的权重还几乎是平的（每行最大不过 0.22）。
+# 打开时是第 4 轮的单向模型：对角线带已经出现，但偏在黑框右边，例如第 4、5 步的 `le chien` 都看 `8 and`（0.82、0.87）。
+# 正好落在黑框上的比例涨得慢（第 10 轮 0.52），下面细数。试试：盯住单向模型第 3 步的形容词 `gris`，它的最大权重在第几轮第一次落进黑框？
+#
+# <details><summary>这次运行里看到的</summary>
+#
+# 第 5 轮（0.33）。第 2–4 轮它落在黑框右边一两个词上；之后除第 8 轮外都留在 `2 grey` 上，第 10 轮 0.67。
+#
+# </details>
+#
+# ## 最大权重落在哪里
 #
 # 对 300 个测试句子的实词（名词、形容词、动词），数最大权重落在哪里：0 是正好落在应翻译的源词上，+1 是它右边一个词。
-# 柱是本页这次运行，须线是事先跑好的种子 0–4 的范围（`results/alignment.json`，由 `python tools/alignment.py` 生成）：
+# 柱是本页这次运行，须线是事先跑好的种子 0–4 的范围（`results/alignment.json`）：
 
 # %% tags=["nbval-ignore-output"]
 sweep_command, sweep = bahdanau_attention.read_results("alignment")
@@ -387,11 +424,10 @@ for r in sweep["runs"]:  # the same over seeds 0-4
                                                                    lambda d: 1 <= d <= 3)
 
 # %% [markdown]
-# 五个种子都成立的是方向：单向编码器（蓝）的最大权重落在词左边 1–3 个词上的比例是 0.00，几乎全在词上或它右边；双向编码器（绿）落在左边 1–3 个词上的有 0.15–0.39。
-# 原因在 $\mathbf{h}_t$ 读过什么：单向 GRU 读完第 $t$ 个词后，这个词的信息还留在 $\mathbf{h}_{t+1}, \mathbf{h}_{t+2}, \ldots$ 里，注意力从其中任何一个都能取到它；
-# $\mathbf{h}_{t-1}$ 却还没读到它。双向编码器的 $\mathbf{h}_t$ 两边都读过，最大权重就分到词的两边。注意力要的是含有这个词信息的位置，不一定是这个词本身。
-# 正好落在词上的比例随种子变：双向 0.45–0.56，单向 0.14–0.54；这次运行的单向 0.521 在高端，左图的对角线出自一次较好的运行。
-# 本页的种子 0 与扫描里的种子 0 不是同一次运行（换台机器或 CPU 内核，同一种子的结果并不逐位相同）。
+# 五个种子都成立的是方向：单向编码器（蓝）的最大权重落在词左边 1–3 个词上的比例是 0.00，几乎都在词上或它右边；双向编码器（绿）有 0.15–0.39 落在左边 1–3 个词上。
+# 单向 GRU 的 $\mathbf{h}_{t-1}$ 还没读到第 $t$ 个词，$\mathbf{h}_{t+1}, \mathbf{h}_{t+2}, \ldots$ 都读过它，注意力只能往右找；双向的 $\mathbf{h}_t$ 两边都读过，最大权重就分到两边。
+# 为什么常落在右边一个词而不是正好在词上，本节没有检验；一个假设是 $\mathbf{h}_{t+1}$ 同时带着这个词和它后面的词。
+# 正好落在词上的比例随种子变（单向 0.14–0.54，双向 0.45–0.56），这次运行的单向 0.521 在高端。本页与扫描的种子 0 结果不逐位相同（CPU 内核不同）。
 #
 # ## 没有注意力：固定长度的瓶颈
 #
@@ -403,7 +439,7 @@ plain_train = d2l.train_seq2seq(plain_net, align_iter, align_config.lr,
                                 align_config.plain_epochs, align_tgt_vocab, device, plot_every=1)
 
 # %% [markdown]
-# 按源句子长度数逐字译对的比例，即论文图 2 的缩小版（论文画 BLEU；这里译文唯一，直接数）。
+# 按源句子长度数逐字译对的比例（论文图 2 的缩小版，论文画 BLEU）。
 # 虚线是没有注意力的模型在它训练过的前 300 个句子上的结果；色带是种子 0–4 的范围：
 
 # %% tags=["nbval-ignore-output"]
@@ -433,43 +469,17 @@ for n, span in summary["exact by source length"].items():
     if int(n) >= 18:
         assert span["bahdanau"]["min"] >= 0.9 and span["seq2seq"]["max"] <= 0.1, n
 
-# %% [markdown]
-# 没有注意力的模型在 1 个分句（6–8 个词）的测试句子上译对 0.66，2 个分句 0.05，3 个分句 0.00；有注意力的模型三组都是 1.00。
-# 虚线说明这不是推广的问题：在训练过的句子上它也只译对 0.73、0.04、0.00。
-# 它的损失 0.022 乘回 `num_steps`=25 是每个词元约 0.55 奈特的交叉熵：正确词的几何平均概率只有 $e^{-0.55} \approx 0.58$，长句子很难逐字全对。
-# 曲线 15 轮后还在降，所以只能说：在这样的训练量下，固定长度的向量装不下长句子，注意力却能逐词找回；训练更久或加宽隐状态能否追上，本节没有量。
-#
-# ### 动手试试
-#
-# 选一个测试句子和一个模型：热图是它翻译时每一步的注意力权重（黑框是该翻译的源词，鼠标停在格子上看数值），右边的表列出三个模型生成的词。
-# 它打开在一个两分句的句子和单向编码器上。看三件事：(1) 四个形容词步（第 3、6、11、14 步）和两个动词步（第 7、15 步）的深色格子落在哪里；
-# (2) 换成双向编码器，这些格子怎么移动；(3) 没有注意力的模型在哪些步出错、错成什么样，换成三分句的句子又如何。
-
-# %% tags=["nbval-ignore-output"]
-explorer_sentences = [next(t for t in align_test if len(t[0]) == 16), example,
-                      next(t for t in align_test if len(t[0]) == 8)]
-bahdanau_attention.explore_models(
-    {"bahdanau": uni_net, "bidirectional": bi_net, "seq2seq": plain_net}, explorer_sentences,
-    align_src_vocab, align_tgt_vocab, align_config.num_steps)
 
 # %% [markdown]
-# <details><summary>先自己试，再展开：这次运行里看到的（重跑后的具体格子会不同）</summary>
-#
-# (1) 单向编码器：四个形容词步的最大权重都落在黑框里的形容词上（0.45–0.69）；两个动词步都落在动词右边一个词 `the` 上（0.60、0.65）。
-#
-# (2) 双向编码器：第 15 步的 `aime` 正落在 `likes` 上（0.75）；第 2、5、10 步的名词落到它左边的词上（例如第 5 步 `oiseau` 看 `green`）。
-#
-# (3) 没有注意力的模型在这个句子上错了 5 个词（第 3、5、10、13、15 步：`grand`、`garçon`、`garçon`、`cheval`、`entend`），
-# `le`、`et`、`.` 和句式全对：句子的框架它记住了，具体是哪个词却没能从那个固定的向量里读出来。
-# 在三分句的句子上，它从第 2 步起就大多出错，两个有注意力的模型都全部译对。
-#
-# </details>
+# 没有注意力的模型在 1 个分句（6–8 个词）的测试句子上译对 0.66（三个长度上比例的平均），2 个分句 0.05，3 个分句 0.00；有注意力的模型三组都是 1.00。
+# 虚线说明这不只是推广的问题：训练过的句子它也只译对 0.73、0.04、0.00。
+# 但它的损失 15 轮后还在降（0.022，乘回 `num_steps`=25 是每个词元约 0.55 奈特），所以结论只到**这个训练量下**：固定长度的向量装不下长句子；训练更久或加宽隐状态能否追上，本节没有量。
 
 # %% [markdown]
 # ## 小结
 #
 # * Bahdanau 注意力以解码器上一步的状态为查询、编码器各步的隐状态为键和值，每一步用加性注意力重算上下文变量；查询依赖上一步，所以解码逐步进行。
-# * 在正确对齐已知的任务上，训练好的注意力跟着译文在源句子上移动。单向编码器的最大权重几乎都落在该翻译的词上或它右边（五个种子都是）；双向编码器（论文的做法）两边都读，也落到词的左边。
+# * 训练从未见过对齐，注意力却学会跟着译文在源句子上移动。单向编码器的最大权重几乎都落在该翻译的词上或它右边（五个种子）；双向编码器（论文的做法）也落到左边。
 # * 没有注意力时，整句话挤在一个向量里：在本节的训练量下，句子越长译对的越少，连训练过的长句子也译不对。
 
 # %% [markdown]
@@ -481,7 +491,9 @@ bahdanau_attention.explore_models(
 #   各省多少时间见 `results/speedups.json`（`python tools/book.py bench --speedups`）。
 # * `predict_seq2seq` 把句子送到模型参数所在的设备上；`d2l.preprocess_nmt` 还统一了弯撇号、法语引号和细空格。
 # * 9.7 节的 `d2l.Seq2SeqDecoder` 每步的上下文都是编码器最后一层的最终隐状态；书中的版本在逐步预测时改用解码器自己最新的状态。
-# * 书中最后画 fra-eng 上 `i'm home .` 的注意力热图；这里不画它，热图都画在有正确对齐可对照的合成任务上，并标出词元。fra-eng 上有无注意力的 BLEU 比较见 `results/heldout.json`（`python tools/book.py bench --heldout`）。
+# * 书中 fra-eng 训练 250 轮；这里 120 轮，省下的时间给合成任务。
+# * 论文的双向编码器把反向的 $\overleftarrow{\mathbf{h}}_1$ 经过一层 $\tanh$ 变换作为 $\mathbf{s}_0$；这里的 `BiSeq2SeqEncoder` 直接拼接两个方向的最终状态。
+# * 书中最后画 fra-eng 上 `i'm home .` 的注意力热图；本页没有这张图，热图都画在有正确对齐可对照的合成任务上。fra-eng 上有无注意力的 BLEU 比较见 `results/heldout.json`（`python tools/book.py bench --heldout`）。
 #
 # </details>
 
@@ -660,7 +672,7 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：点积注意力没有参数（加性的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$ 共 $2 \times 32 \times 32 + 32 = 2080$ 个），每步只做一次批量矩阵乘法。
 # `FlopCounterMode` 只数矩阵乘法一类的运算（加法、$\tanh$、softmax 不计），比值 0.754 说明点积省掉了约四分之一的矩阵乘法：
-# 正文的解码器每一步都对全部键重算 $\mathbf{W}_k\mathbf{h}_t$（见练习 4），加性注意力的代价随之变大。交替计时的比值是 0.95（这次存下的运行：加性 267 ms、点积 253 ms，5 次的中位数，波动没有量）：
+# 正文的解码器每一步都对全部键重算 $\mathbf{W}_k\mathbf{h}_t$（见练习 4），加性注意力的代价随之变大。交替计时的比值是 0.89（这次存下的运行：加性 440 ms、点积 394 ms，5 次的中位数，机器有负载，波动没有量）：
 # 比 FLOPs 的比值更接近 1。时间花在哪里这里没有剖析；可能的原因是两者相同的部分（GRU、Python 循环、不计入 FLOPs 的逐元素运算）占了大头。10 轮后的损失相近（0.201 对 0.210，即每个词元 2.01 对 2.10 奈特），只有一个种子，看不出哪个学得快。
 # 点积还要求查询和键维数相同，加性注意力没有这个限制。
 
@@ -761,6 +773,6 @@ assert len(ex4_net.decoder.init_state(net.encoder(batch[0]), batch[1])) == 4
 assert ex4_diff < 1e-5, "the same computation, only moved out of the loop"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。这次存下的运行里一次前向传播是 24.3 ms 对 23.7 ms（比值 0.98，交替 7 次的中位数，波动没有量）：在 $T=10$、$h=32$ 的小模型上，每步多一次 $\mathbf{W}_k$ 的矩阵乘法只多花约 2% 的时间；其余时间花在哪里，这里没有剖析。
+# 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。这次存下的运行里一次前向传播是 44.9 ms 对 41.1 ms（比值 0.91，交替 7 次的中位数，机器有负载，波动没有量）：在 $T=10$、$h=32$ 的小模型上，每步多一次 $\mathbf{W}_k$ 的矩阵乘法约多花 9% 的时间；其余时间花在哪里，这里没有剖析。
 # 键 $\mathbf{h}_t$ 是编码器的输出，解码开始前就全部已知，整个解码过程中不变；查询 $\mathbf{s}_{t'-1}$ 要等上一步的 GRU 算完才有，
 # 它的投影只能每步现算。（Bahdanau 等人在论文附录 A 里也指出 $\mathbf{U}_a \mathbf{h}_j$ 可以预先算好。）
