@@ -425,21 +425,26 @@ def test_layer_inputs_are_what_the_layers_self_attention_reads():
     assert att.target == ["<bos>", "c", "a", "b"]
 
 
-def test_cache_states_hold_each_decoding_steps_self_attention_row():
+def test_cache_states_hold_every_query_so_far_as_computed_at_its_own_step():
     net, vocab = toy_translator()
     rows, text = transformer.cache_states(net, "a c", vocab, vocab, 5, decimals=4)
     _, steps = d2l.predict_seq2seq(net, "a c", vocab, vocab, 5, "cpu", True)
     assert len(text) == len(steps) == 5
-    assert len(rows) == LAYERS * HEADS * sum(t + 1 for t in range(5))
-    for t, (self_w, _) in enumerate(steps):
-        got = stored(rows, step=t)
-        expected = torch.cat([w[:, 0] for w in self_w])  # (layers * heads, t + 1)
-        assert got.shape == (LAYERS * HEADS, t + 1)
-        assert got.flatten().tolist() == pytest.approx(expected.flatten().tolist(), abs=1e-4)
-        assert {r["key"] for r in rows if r["step"] == t} == {
-            f"{i} {tok}" for i, tok in enumerate((["<bos>"] + ["b"] * 4)[:t + 1])}
+    assert len(rows) == LAYERS * HEADS * sum((t + 1) * (t + 2) // 2 for t in range(5))
+    labels = [f"{i} {tok}" for i, tok in enumerate(["<bos>"] + ["b"] * 4)]
+    for t in range(5):
+        for layer in range(LAYERS):
+            for head in range(HEADS):
+                got = stored(rows, step=t, layer=layer + 1, head=head + 1)
+                assert got.shape == (t + 1, t + 1)
+                for s in range(t + 1):  # row s: what step s computed, unchanged since
+                    expected = steps[s][0][layer][head, 0]
+                    assert got[s, :s + 1].tolist() == pytest.approx(expected.tolist(), abs=1e-4)
+                    assert got[s, s + 1:].abs().sum() == 0  # not yet seen: no cell
+        assert {r["key"] for r in rows if r["step"] == t} == set(labels[:t + 1])
+        assert {r["query"] for r in rows if r["step"] == t} == set(labels[:t + 1])
         (line,) = [r["text"] for r in text if r["step"] == t]
-        assert f"keys: {t + 1} ({t} cached" in line and line.endswith("emits: b")
+        assert f"inputs at {t} earlier positions" in line and line.endswith("emits: b")
     assert "Greedy decoding" in repr(transformer.cache_explorer(net, "a c", vocab, vocab, 5))
     net, vocab = toy_translator("<eos>", 10.0)  # stops at once: one step, emitting <eos>
     rows, text = transformer.cache_states(net, "a c", vocab, vocab, 5)

@@ -703,7 +703,7 @@ def fig_transformer() -> Figure:
 def embed_column(ax, x: float, tokens: str, side: int) -> tuple[float, float]:
     """Tokens, embedding and positional-encoding sum; returns the top of the sum node."""
     label(ax, x, 0.2, tokens, size=SMALL, color=MUTED)
-    emb = box(ax, x, 0.7, "embedding", w=STACK_W * 0.75, h=0.38)
+    emb = box(ax, x, 0.7, r"embedding $\times\sqrt{d}$", w=STACK_W * 0.75, h=0.38)
     plus = node(ax, x, 1.22, "+", r=0.15)
     arrow(ax, (x, 0.36), emb.bottom)
     arrow(ax, emb.top, plus.bottom)
@@ -766,11 +766,11 @@ def decoder_stack(ax, x: float, start: tuple[float, float], memory: tuple[float,
     an3 = add_norm(ax, x, 5.67, 1, (x, stack_link(ax, an2, ffn)))
     for lower, upper in ((att, an1), (cross, an2), (ffn, an3)):
         stack_link(ax, lower, upper)
-    head = box(ax, x, 6.55, "linear + softmax", role="output", w=STACK_W * 0.8, h=0.38,
+    head = box(ax, x, 6.55, "linear (logits)", role="output", w=STACK_W * 0.8, h=0.38,
                size=SMALL)
     stack_link(ax, an3, head)
     arrow(ax, head.top, (x, 7.0))
-    label(ax, x + 0.12, 6.9, "next-token probabilities", size=SMALL, ha="left", color=MUTED)
+    label(ax, x + 0.12, 6.9, "next-token scores", size=SMALL, ha="left", color=MUTED)
 
 
 def cross_inputs(ax, below: Box, cross: Box, memory: tuple[float, float]) -> tuple[float, float]:

@@ -266,44 +266,55 @@ def eval_mask_explorer(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, nu
 
 
 def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
-    """Explorer rows of greedy decoding with the cache, step by step (from 0): at step t, the
-    decoder self-attention row of the one new query over the t + 1 positions it sees (the
-    cache's t and its own), for every layer and head, and a text row with the input, the number
-    of positions seen, the tokens emitted so far and this step's output.
+    """Explorer rows of greedy decoding with the cache, step by step (from 0), for every layer
+    and head (from 1): at step t, the decoder self-attention rows of queries 0..t, each as it was
+    computed at its own step (query s over the s + 1 positions it saw), so the rows of earlier
+    steps stay as they were and the new query adds one row and one column. A text row per step
+    gives the input, what the cache holds, the tokens emitted so far and this step's output.
     From d2l.predict_seq2seq(..., save_attention_weights=True)."""
     device = next(net.parameters()).device
     translation, steps = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
                                              device, save_attention_weights=True)
     outputs = translation.split() + ["<eos>"]  # what each step emits
     inputs = position_labels((["<bos>"] + outputs)[:len(steps)])
+    # rows[s][layer]: (heads, s + 1), the new query's row at step s
+    new_rows = [[w[:, 0].cpu() for w in self_w] for self_w, _ in steps]
     heat_rows, text_rows = [], []
-    for t, (self_w, _) in enumerate(steps):  # self_w[layer]: (heads, 1, t + 1)
-        weights = torch.cat([w[:, 0] for w in self_w]).cpu()  # (layers * heads, t + 1)
-        num_heads, seen = self_w[0].shape[0], weights.shape[1]
-        names = [f"layer {k // num_heads + 1} head {k % num_heads + 1}"
-                 for k in range(weights.shape[0])]
-        heat_rows += ex.rows({"step": t}, row_labels=("head", names), decimals=decimals,
-                             col_labels=("key", inputs[:seen]), weight=weights)
+    for t in range(len(steps)):
+        for layer in range(len(new_rows[0])):
+            for head in range(new_rows[0][layer].shape[0]):
+                for s in range(t + 1):  # query s, as computed at step s
+                    for r in ex.rows({"step": t, "layer": layer + 1, "head": head + 1},
+                                     row_labels=("query", inputs[s:s + 1]),
+                                     col_labels=("key", inputs[:s + 1]), decimals=decimals,
+                                     weight=new_rows[s][layer][head][None]):
+                        heat_rows.append({**r, "row": s})
         text_rows += ex.rows({"step": t}, text=[
-            f"step {t}: input {inputs[t]!r}; keys: {seen} ({t} cached + the new one); "
-            f"emitted so far: {' '.join(outputs[:t]) or '(nothing)'}; emits: {outputs[t]}"])
+            f"step {t}: input {inputs[t]!r}; the cache holds each layer's inputs at {t} earlier "
+            f"positions (re-projected to keys and values now); emitted so far: "
+            f"{' '.join(outputs[:t]) or '(nothing)'}; emits: {outputs[t]}"])
+    heat_rows.sort(key=lambda r: (r["step"], r["col"]))  # first seen = axis order: by position
     return heat_rows, text_rows
 
 
-def cache_explorer(net, sentence, src_vocab, tgt_vocab, num_steps, default_step=None):
-    """A decoding-step slider over `cache_states`, starting at default_step (or half way)."""
+def cache_explorer(net, sentence, src_vocab, tgt_vocab, num_steps, default_step=None,
+                   default_layer=1, default_head=1):
+    """A decoding-step slider x layer x head over `cache_states`, starting at default_step (or
+    half way)."""
     heat, text = cache_states(net, sentence, src_vocab, tgt_vocab, num_steps)
     num_decoded = 1 + max(r["step"] for r in heat)
     if default_step is None:
         default_step = num_decoded // 2
-    controls = ([ex.Slider("step", range(num_decoded), "decoding step t",
-                           default=default_step)] if num_decoded > 1 else
-                [ex.Select("step", (0,), "decoding step t")])
+    step = ([ex.Slider("step", range(num_decoded), "decoding step t", default=default_step)]
+            if num_decoded > 1 else [ex.Select("step", (0,), "decoding step t")])
+    layers, heads = sorted({r["layer"] for r in heat}), sorted({r["head"] for r in heat})
     return ex.explorer(
-        ex.heatmap_view(heat, "key", "head", width=300, height=200,
-                        x_title="key (position: cached, then the new token)",
-                        y_title="layer / head"),
-        ex.text_view(text, "text", width=620, size=12), controls=controls,
+        ex.heatmap_view(heat, "key", "query", width=260, height=220,
+                        x_title="key (cached positions, then the new token)",
+                        y_title="query (the step that computed the row)"),
+        ex.text_view(text, "text", width=620, size=12),
+        controls=step + [ex.Select("layer", layers, "layer", default=default_layer),
+                         ex.Select("head", heads, "head", default=default_head)],
         title=f"Greedy decoding of {sentence} with the cache", columns=1)
 
 

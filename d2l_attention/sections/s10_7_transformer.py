@@ -8,7 +8,6 @@ import math
 import torch
 from torch import nn
 
-from ..checks import check_block_sizes, check_last_axis, check_same_shape
 from ..seq2seq import Encoder, EncoderDecoder
 from .s10_4_bahdanau_attention import AttentionDecoder
 from .s10_5_multihead_attention import MultiHeadAttention
@@ -17,7 +16,7 @@ from .s10_6_self_attention import PositionalEncoding
 __all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net']
 
 
-# %% notebooks/py/10.7-transformer.py:83
+# %% notebooks/py/10.7-transformer.py:69
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
 
@@ -32,11 +31,13 @@ class PositionWiseFFN(nn.Module):
         self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)  # W_2, b_2
 
     def forward(self, X):
-        check_last_axis(X, self.dense1.in_features, "ffn_num_input", "pass num_hiddens")
+        if X.shape[-1] != self.dense1.in_features:
+            raise ValueError(f"X has {X.shape[-1]} features, ffn_num_input="
+                             f"{self.dense1.in_features}: pass num_hiddens as ffn_num_input")
         return self.dense2(self.relu(self.dense1(X)))  # hidden: (..., ffn_num_hiddens)
 
 
-# %% notebooks/py/10.7-transformer.py:136
+# %% notebooks/py/10.7-transformer.py:119
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -50,12 +51,12 @@ class AddNorm(nn.Module):
         self.ln = nn.LayerNorm(normalized_shape)
 
     def forward(self, X, Y):
-        check_same_shape(X, Y, "the residual connection adds a sublayer's input and output, "
-                                   "so the sublayer must keep the shape")
+        if X.shape != Y.shape:
+            raise ValueError(f"a sublayer must keep the shape: X {X.shape}, its output Y {Y.shape}")
         return self.ln(X + self.dropout(Y))
 
 
-# %% notebooks/py/10.7-transformer.py:166
+# %% notebooks/py/10.7-transformer.py:149
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -66,7 +67,9 @@ class EncoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
+            raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
+                             f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
         self.attention = MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
                                                 num_heads, dropout, use_bias)
         self.addnorm1 = AddNorm(norm_shape, dropout)
@@ -78,7 +81,7 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/py/10.7-transformer.py:223
+# %% notebooks/py/10.7-transformer.py:197
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -136,7 +139,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/py/10.7-transformer.py:301
+# %% notebooks/py/10.7-transformer.py:266
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -149,7 +152,7 @@ def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     return lens.expand(batch_size, num_queries)
 
 
-# %% notebooks/py/10.7-transformer.py:325
+# %% notebooks/py/10.7-transformer.py:290
 class DecoderBlock(nn.Module):
     """The i-th Transformer decoder layer (post-LN): masked self-attention, encoder-decoder
     attention and FFN, each wrapped in AddNorm.
@@ -163,7 +166,9 @@ class DecoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
         super().__init__(**kwargs)
-        check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
+            raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
+                             f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
         self.i = i
         mha = (key_size, query_size, value_size, num_hiddens, num_heads, dropout)
         self.attention1, self.addnorm1 = MultiHeadAttention(*mha), AddNorm(norm_shape, dropout)
@@ -183,7 +188,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/py/10.7-transformer.py:373
+# %% notebooks/py/10.7-transformer.py:340
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -221,7 +226,7 @@ class TransformerDecoder(AttentionDecoder):
                 [getattr(b.attention2.attention, "attention_weights", None) for b in self.blks]]
 
 
-# %% notebooks/py/10.7-transformer.py:476
+# %% notebooks/py/10.7-transformer.py:415
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""

@@ -20,8 +20,7 @@
 # 10.6 节的自注意力也能把一个序列变成另一个序列，而且所有位置可以同时算。
 # 能不能**完全不用循环层**，只靠注意力搭出编码器–解码器？Vaswani 等人（2017）的 Transformer 就是这样的模型。
 #
-# 本节用 10.5 节的多头注意力和 10.6 节的位置编码搭出它，逐块与 PyTorch 的层对照，
-# 在 10.4 节的英–法数据上训练，再把解码器的一个查询拆开来看。
+# 本节用 10.5 节的多头注意力和 10.6 节的位置编码搭出它，在英–法数据上训练，再让一个句子走完全程。
 
 # %%
 import math
@@ -49,22 +48,9 @@ from d2l_attention.explore import transformer
 #
 # 层规范化把一个位置的 $d$ 维特征 $\mathbf{x}$ 减去均值 $\mu$、除以标准差 $\sigma$，再逐维乘 $\boldsymbol{\gamma}$、加 $\boldsymbol{\beta}$。前馈网络是 $\operatorname{FFN}(\mathbf{x}) = \mathbf{W}_2 \max(0, \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$。
 # 为什么要残差：子层只需学对 $\mathbf{X}$ 的修正，学不到东西时输出仍接近 $\mathbf{X}$；加法给梯度一条绕过子层的路。本节按原论文把层规范化放在相加之后，这条路每层仍要穿过一次层规范化，层很深时训练会变难（10.8 节比较两种放法）。
-# 为什么要前馈网络：注意力的输出只是值向量的加权平均（下文一个头的输出离 `je` 的值向量只差 4%），对搬来的内容做非线性变换的是它。
-# 输入是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$（$\mathbf{p}_t$ 是 10.6 节的位置编码）。
+# 为什么要前馈网络：注意力的输出只是值向量的加权平均，对搬来的内容做非线性变换的是它。
+# 输入是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$（$\mathbf{p}_t$ 是位置编码）。
 # 解码器的输入是右移一位的目标序列（开头加 `<bos>`），位置 $t$ 的输出预测位置 $t+1$ 的词元。
-#
-# <details><summary>各处张量的形状</summary>
-#
-# | 位置 | 张量 | 形状 |
-# |---|---|---|
-# | 编码器输入 | 源词元 | $(b, T_{src})$ |
-# | 编码器各层输出 | 表示 | $(b, T_{src}, d)$ |
-# | 编码器自注意力权重（每层） | $h$ 个头 | $(b h, T_{src}, T_{src})$ |
-# | 解码器自注意力权重（每层） | 下三角 | $(b h, T_{tgt}, T_{tgt})$ |
-# | 编码器–解码器注意力权重（每层） | 查询来自解码器 | $(b h, T_{tgt}, T_{src})$ |
-# | 解码器输出 | 词表分数 | $(b, T_{tgt}, |\mathcal{V}|)$ |
-#
-# </details>
 
 # %% [markdown]
 # ![The Transformer architecture](figures/10.7-transformer.svg)
@@ -94,7 +80,9 @@ class PositionWiseFFN(nn.Module):
         self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)  # W_2, b_2
 
     def forward(self, X):
-        d2l.check_last_axis(X, self.dense1.in_features, "ffn_num_input", "pass num_hiddens")
+        if X.shape[-1] != self.dense1.in_features:
+            raise ValueError(f"X has {X.shape[-1]} features, ffn_num_input="
+                             f"{self.dense1.in_features}: pass num_hiddens as ffn_num_input")
         return self.dense2(self.relu(self.dense1(X)))  # hidden: (..., ffn_num_hiddens)
 
 
@@ -104,9 +92,7 @@ class PositionWiseFFN(nn.Module):
 # %%
 torch.manual_seed(0)
 ffn, X, perm = PositionWiseFFN(4, 8, 6), torch.randn(2, 3, 4), torch.tensor([2, 0, 1])
-out = ffn(X)
-print("output shape:", tuple(out.shape))
-print(f"max |FFN(permuted X) - permuted FFN(X)|: {(ffn(X[:, perm]) - out[:, perm]).abs().max():.5f}")
+print(f"max |FFN(permuted X) - permuted FFN(X)|: {(ffn(X[:, perm]) - ffn(X)[:, perm]).abs().max():.5f}")
 
 # %% [markdown]
 # ### 残差连接和层规范化
@@ -128,9 +114,6 @@ print(f"same token, different batch -> layer norm changes by {ln_diff:.4f}, "
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert ln_diff < 1e-6 and bn_diff > 0.1
 
-# %% [markdown]
-# `AddNorm` 对子层输出做 dropout，加回子层的输入，再做层规范化：
-
 # %%
 #@save
 class AddNorm(nn.Module):
@@ -146,8 +129,8 @@ class AddNorm(nn.Module):
         self.ln = nn.LayerNorm(normalized_shape)
 
     def forward(self, X, Y):
-        d2l.check_same_shape(X, Y, "the residual connection adds a sublayer's input and output, "
-                                   "so the sublayer must keep the shape")
+        if X.shape != Y.shape:
+            raise ValueError(f"a sublayer must keep the shape: X {X.shape}, its output Y {Y.shape}")
         return self.ln(X + self.dropout(Y))
 
 
@@ -173,7 +156,9 @@ class EncoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        d2l.check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
+            raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
+                             f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
         self.attention = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
                                                 num_heads, dropout, use_bias)
         self.addnorm1 = AddNorm(norm_shape, dropout)
@@ -192,28 +177,17 @@ def tied_sizes(d):
                 ffn_num_input=d)
 
 # %% [markdown]
-# 把参数拷进 PyTorch 的 `nn.TransformerEncoderLayer`（`norm_first=False`：后置层规范化，同原论文）。
-# 它把 $\mathbf{W}_q, \mathbf{W}_k, \mathbf{W}_v$ 摞成一个 `in_proj_weight`；填充掩码标出**要忽略**的键，与 `valid_lens` 相反。
+# 拷入同样的参数，与 PyTorch 的 `nn.TransformerEncoderLayer`（`norm_first=False`，后置层规范化）对照：
 
 # %%
 torch.manual_seed(0)
-blk = EncoderBlock(**tied_sizes(16), ffn_num_hiddens=32, num_heads=4, dropout=0.0).eval()
-theirs = nn.TransformerEncoderLayer(16, 4, 32, dropout=0.0, batch_first=True, norm_first=False)
-sa, pt = blk.attention, theirs.self_attn
-with torch.no_grad():  # the book's projections have no bias: PyTorch's biases become 0
-    pt.in_proj_weight.copy_(torch.cat([sa.W_q.weight, sa.W_k.weight, sa.W_v.weight]))
-    pt.out_proj.weight.copy_(sa.W_o.weight), pt.in_proj_bias.zero_(), pt.out_proj.bias.zero_()
-    for ours_, theirs_ in [(blk.ffn.dense1, theirs.linear1), (blk.ffn.dense2, theirs.linear2),
-                           (blk.addnorm1.ln, theirs.norm1), (blk.addnorm2.ln, theirs.norm2)]:
-        theirs_.load_state_dict(ours_.state_dict())
-X, valid_lens = torch.randn(3, 6, 16), torch.tensor([6, 4, 1])
-padding = torch.arange(6) >= valid_lens[:, None]  # True: a key to ignore
-diff = (blk(X, valid_lens) - theirs.eval()(X, src_key_padding_mask=padding))[~padding]
-print(f"max |EncoderBlock - nn.TransformerEncoderLayer| at the valid positions: {diff.abs().max():.5f}")
+blk = EncoderBlock(**tied_sizes(16), ffn_num_hiddens=32, num_heads=4, dropout=0.0)
+diff = testing.encoder_layer_difference(blk, torch.randn(3, 6, 16), torch.tensor([6, 4, 1]))
+print(f"max |EncoderBlock - nn.TransformerEncoderLayer| at the valid positions: {diff:.5f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert diff.abs().max() < 1e-5 and testing.encoder_layer_difference(blk, X, valid_lens) < 1e-5
-assert sa.W_q.bias is None and sa.W_o.bias is None  # so zero biases are the exact mapping
+assert diff < 1e-5
+assert blk.attention.W_q.bias is None and blk.attention.W_o.bias is None  # zero biases map exactly
 
 # %% [markdown]
 # 整个编码器：嵌入加位置编码（`embed_with_positions`），再过 `num_layers` 个编码器层。
@@ -279,22 +253,13 @@ class TransformerEncoder(d2l.Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %%
-torch.manual_seed(0)
-encoder = TransformerEncoder(vocab_size=200, **tied_sizes(24), ffn_num_hiddens=48, num_heads=8,
-                             num_layers=2, dropout=0.5).eval()
-enc_out = encoder(torch.ones((2, 100), dtype=torch.long), torch.tensor([3, 2]))
-print("encoder output:", tuple(enc_out.shape), " layer-1 attention weights:",
-      tuple(encoder.attention_weights[0].shape))
-
 # %% [markdown]
 # ### 解码器与因果掩码
 #
 # 解码器的状态是 `[编码器输出, 编码器有效长度, 各层的缓存]`，`state[2][i]` 存放第 `i` 层见过的全部输入。
-# 整句输入时（训练时的强制教学（teacher forcing），或给译文打分），$T$ 个查询一起来，要加因果掩码；
-# 逐词预测时，每层把新词元拼到缓存后面，缓存里只有过去。有 $p$ 个缓存位置时，第 $j$ 个新查询的有效长度是 $p + j + 1$。
-#
-# 书中按 `self.training` 开关掩码；这里由状态决定，因为书中预测模式下整句输入会偷看后面的词元（见后文）。
+# 整句输入时（训练时的强制教学（teacher forcing），或给译文打分）要加因果掩码；
+# 逐词预测时，每层把新词元拼到缓存后面。有 $p$ 个缓存位置时，第 $j$ 个新查询的有效长度是 $p + j + 1$。
+# 书中按 `self.training` 开关掩码；这里由状态决定（原因见后文）。
 
 # %%
 #@save
@@ -335,7 +300,9 @@ class DecoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
         super().__init__(**kwargs)
-        d2l.check_block_sizes(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
+            raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
+                             f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
         self.i = i
         mha = (key_size, query_size, value_size, num_hiddens, num_heads, dropout)
         self.attention1, self.addnorm1 = d2l.MultiHeadAttention(*mha), AddNorm(norm_shape, dropout)
@@ -356,7 +323,7 @@ class DecoderBlock(nn.Module):
 
 
 # %% [markdown]
-# 解码器层与 PyTorch 的 `nn.TransformerDecoderLayer` 对照（它用 `tgt_mask` 表示因果掩码）：
+# 解码器层与 PyTorch 的 `nn.TransformerDecoderLayer` 对照：
 
 # %%
 torch.manual_seed(0)
@@ -366,7 +333,7 @@ diff = testing.decoder_layer_difference(blk, torch.randn(2, 5, 16), torch.randn(
 print(f"max |DecoderBlock - nn.TransformerDecoderLayer|: {diff:.5f}")
 
 # %% [markdown]
-# 整个解码器。书中逐词预测时每步都从位置 0 加位置编码；这里从缓存长度接着数，因为训练时第 $t$ 个词元加的是位置 $t$ 的编码。
+# 整个解码器。逐词预测时位置编码从缓存长度接着数：训练时第 $t$ 个词元加的是位置 $t$ 的编码。
 
 # %%
 #@save
@@ -416,7 +383,8 @@ class TransformerDecoder(d2l.AttentionDecoder):
 torch.manual_seed(0)
 decoder = TransformerDecoder(vocab_size=200, **tied_sizes(24), ffn_num_hiddens=48, num_heads=8,
                              num_layers=2, dropout=0.0).eval()
-Y, enc_valid = torch.randint(0, 200, (2, 6)), torch.tensor([100, 40])
+enc_out, enc_valid = torch.randn(2, 100, 24), torch.tensor([100, 40])  # an encoder's outputs
+Y = torch.randint(0, 200, (2, 6))
 whole, _ = decoder(Y, decoder.init_state(enc_out, enc_valid))  # 6 queries, causal mask
 state = decoder.init_state(enc_out, enc_valid)
 steps = [decoder(Y[:, t:t + 1], state)[0] for t in range(6)]  # 1 query per call, the cache grows
@@ -424,7 +392,7 @@ print(f"max |whole target with the mask - one token at a time with the cache|: "
       f"{(whole - torch.cat(steps, dim=1)).abs().max():.5f}")
 
 # %% [markdown]
-# 差为 0：整句输入一次，就得到逐词解码每一步的那一行，后面画图靠的就是这一点。
+# 差为 0：整句输入一次就得到逐词解码每一步的那一行，后面画图靠的就是这一点。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert [c.shape[1] for c in state[2]] == [6, 6]
@@ -436,35 +404,6 @@ train_whole, _ = decoder(Y, decoder.init_state(enc_out, enc_valid))
 assert max(w.triu(1).max().item() for w in decoder.attention_weights[0]) == 0.0
 assert torch.allclose(train_whole, whole, atol=1e-6)  # dropout 0: the same function
 _ = decoder.eval()
-
-# %% [markdown]
-# ### 为什么嵌入要乘以 $\sqrt{d}$
-#
-# 常说乘上 $\sqrt{d}$，嵌入才不会比位置编码小太多。看范数（$d = 32$）：
-
-# %%
-torch.manual_seed(0)
-d = 32
-pe_norm = d2l.PositionalEncoding(d, 0).P[0, :10].norm(dim=-1)  # positions 0..9
-W = nn.Embedding(1000, d).weight  # PyTorch's default init, N(0, 1)
-print(f"positional encoding norm, every position: {pe_norm.min():.3f} .. {pe_norm.max():.3f}")
-ratios = {}
-for name, E in (("N(0, 1), the default", W), ("N(0, 1/d), tied-style", W / d**0.5)):
-    for scale in (1.0, math.sqrt(d)):
-        ratios[name, scale] = (E * scale).norm(dim=-1).mean().item() / pe_norm.mean().item()
-        print(f"embedding {name:21s} x {scale:4.2f}: token norm / position norm = "
-              f"{ratios[name, scale]:.2f}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert torch.allclose(pe_norm, torch.full((10,), math.sqrt(d / 2)))
-default, tied = "N(0, 1), the default", "N(0, 1/d), tied-style"
-assert 1.2 < ratios[default, 1.0] < 1.6  # already comparable without the factor
-assert 7 < ratios[default, math.sqrt(d)] < 9  # with it: sqrt(2d) = 8 times the position
-assert 1.2 < ratios[tied, math.sqrt(d)] < 1.6
-
-# %% [markdown]
-# PyTorch 默认的 $\mathcal{N}(0,1)$ 嵌入**本来**就和位置编码差不多大（1.40），乘上 $\sqrt{d}$ 反而是它的 8 倍。
-# 这个因子配合的是按 $1/\sqrt{d}$ 初始化的嵌入（最后一行，tensor2tensor 的做法）。练习 9 去掉它再训练。
 
 # %% [markdown]
 # ## 训练
@@ -505,9 +444,6 @@ assert (config.batch_size, config.num_steps, config.lr, config.num_epochs) == (
     batch_size, num_steps, lr, num_epochs)
 
 # %% [markdown]
-# 训练时 GRU 的第 $t$ 步要等第 $t-1$ 步；Transformer 一次处理整句，只有层要一层接一层地算（编码器 2 层、解码器 2 层）。
-# 预测时两者都得逐词生成。
-#
 # ## 翻译
 #
 # 用 10.4 节的 `translate_and_score` 翻译同样的四个句子：
@@ -523,8 +459,50 @@ assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis
 assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 
 # %% [markdown]
-# `go .`、`i lost .`、`i'm home .` 连同译文都在训练数据里；`he's calm .` 不在（`he's X .` 和 `i'm calm .` 在）
-# （换种子的统计见[附录](appendix-reproducibility.html)）。
+# `go .`、`i lost .`、`i'm home .` 连同译文都在训练数据里；`he's calm .` 不在（`he's X .` 和 `i'm calm .` 在）。
+#
+# ## 一句话走一遍
+#
+# 用训练好的模型自己的模块，把 `i'm home .` 和解码器的 6 个输入走完全程，每步打印形状：
+
+# %% tags=["nbval-ignore-output"]
+src = torch.tensor([src_vocab["i'm home . <eos>".split()]], device=device)  # (b = 1, 4 tokens)
+tgt = torch.tensor([tgt_vocab["<bos> je suis chez moi .".split()]], device=device)  # (1, 6)
+enc, dec, shape = net.encoder.eval(), net.decoder.eval(), lambda t: tuple(t.shape)
+with torch.no_grad():
+    X = embed_with_positions(enc.embedding, enc.pos_encoding, src)
+    token_norm = (enc.embedding(src) * math.sqrt(num_hiddens)).norm(dim=-1).mean()
+    print("source", shape(src), "-> sqrt(d) * embedding + P:", shape(X), f"norm of the token "
+          f"part {token_norm:.1f}, of P {enc.pos_encoding.P[0, :4].norm(dim=-1).mean():.1f}")
+    for i, blk in enumerate(enc.blks):
+        X = blk(X, None)  # one sentence: no padding to mask
+        print(f"encoder layer {i + 1}:", shape(X), "self-attention weights (heads, queries, keys)",
+              shape(blk.attention.attention.attention_weights))
+    Y, state = embed_with_positions(dec.embedding, dec.pos_encoding, tgt), dec.init_state(X, None)
+    for i, blk in enumerate(dec.blks):
+        Y, state = blk(Y, state)
+        w = [shape(a.attention.attention_weights) for a in (blk.attention1, blk.attention2)]
+        print(f"decoder layer {i + 1}:", shape(Y), "masked self-attention", w[0], "encoder-decoder", w[1])
+    logits = dec.dense(Y)
+print("logits", shape(logits), "-> largest at each position:",
+      " ".join(tgt_vocab.to_tokens(logits[0].argmax(-1).tolist())))
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+with torch.no_grad():  # the walk-through is the model's own forward pass
+    walk_gap = (net(src, tgt, torch.tensor([4], device=device))[0] - logits).abs().max()
+assert walk_gap < 1e-5 and shape(logits) == (1, 6, len(tgt_vocab))
+assert tgt_vocab.to_tokens(logits[0].argmax(-1).tolist()) == fras[3].split() + ["<eos>"]
+assert abs(enc.pos_encoding.P[0, :4].norm(dim=-1).mean() - 4.0) < 1e-4 and token_norm > 20
+if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # the stored run
+    assert abs(token_norm - 28.6) < 0.06
+
+# %% [markdown]
+# 解码器每层一次调用就算完 6 个位置（GRU 要一步等一步）；
+# 编码器–解码器注意力的权重是 (4, 6, 4)：6 个查询来自解码器，4 个键来自编码器。
+# 全连接层给出每个位置对 200 个词的分数（logits；softmax 在损失函数里），最大的正是下一个参考词元。
+#
+# 乘上 $\sqrt{d}$ 后，词元部分的范数 28.6，是位置部分的 7 倍：PyTorch 的嵌入按 $\mathcal{N}(0,1)$ 初始化，这个因子并不需要。
+# 它配合的是原论文与输出层共享权重（weight tying）、尺度约 $1/\sqrt{d}$ 的嵌入；练习 9 去掉它再训练，损失几乎不变。
 #
 # ## 拆开注意力
 #
@@ -532,7 +510,6 @@ assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 
 # %%
 att = transformer.teacher_forced(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps)
-print("source:", att.source, " decoder inputs:", att.target)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 greedy, gap = transformer.greedy_rows_match(net, engs[-1], src_vocab, tgt_vocab, num_steps)
@@ -550,11 +527,12 @@ stored_run = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 
 # %% tags=["nbval-ignore-output"]
 transformer.show_attention(att, "encoder")
-enc_peak = att.encoder.amax(-1).mean((1, 2))  # per layer: the mean of each row's largest weight
-print(f"mean of each row's largest weight: layer 1 {enc_peak[0]:.2f}, layer 2 {enc_peak[1]:.2f}")
+enc_peak = att.encoder.amax(-1)  # each row's largest weight: (layers, heads, queries)
+print(f"mean of each row's largest weight: layer 1 {enc_peak[0].mean():.2f}, layer 2 "
+      f"{enc_peak[1].mean():.2f}; layer 2, rows per head:", enc_peak[1].double().numpy().round(2).tolist())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert enc_peak[0] > 0.9 and enc_peak[1] < enc_peak[0] - 0.1
+assert enc_peak[0].mean() > 0.9 and enc_peak[1].mean() < enc_peak[0].mean() - 0.1
 if stored_run:  # layer 1: the "." and <eos> rows read one content word, the same in each head
     punct = att.encoder[0, :, 2:].argmax(-1)  # (heads, 2)
     assert (punct[:, 0] == punct[:, 1]).all() and (punct < 2).all()
@@ -563,11 +541,14 @@ if stored_run:  # layer 1: the "." and <eos> rows read one content word, the sam
     punct2 = att.encoder[1, :, 2:].argmax(-1)  # layer 2 continues it: home, i'm, home, i'm
     assert punct2[:, 0].tolist() == [1, 0, 1, 0] and (punct2[:, 0] == punct2[:, 1]).all()
     assert att.encoder[1, :, :2].amax(-1).mean() < att.encoder[1, :, 2:].amax(-1).mean() - 0.2
+    assert abs(enc_peak[1].min() - 0.39) < 0.006 and abs(enc_peak[1, 3, 1] - 0.39) < 0.006
+    assert abs(enc_peak[1].max() - 0.99) < 0.006 and abs(enc_peak[1, 0, 2] - 0.40) < 0.006
 
 # %% [markdown]
 # 读图：第 1 层每行几乎独热。`.` 和 `<eos>` 两行在每个头里都落在同一个实词上（头 1、4 是 `home`，头 2、3 是 `i'm`），
-# 把实词的内容搬到标点的位置上；头 2 和头 3 有三行相同。
-# 第 2 层里 `.`、`<eos>` 两行的最大权重仍落在头 1、3 的 `home`、头 2、4 的 `i'm` 上，但集中程度各行不同：有的行几乎全给一个词，有的行（如头 1 的 `.` 行）分散在几个词上。
+# 把实词的内容搬到标点的位置上。
+# 第 2 层里 `.`、`<eos>` 两行的最大权重仍落在头 1、3 的 `home`、头 2、4 的 `i'm` 上，但各行集中的程度差得多：
+# 每行的最大权重从 0.39（头 4 的 `home` 行）到 0.99 不等，头 1 的 `.` 行也只有 0.40。
 #
 # ### 解码器自注意力
 
@@ -589,7 +570,7 @@ if stored_run:  # but not je (itself and <bos>) nor . (<bos> and suis)
 #
 # ### 一个查询的一步
 #
-# 亲手算这个头里查询 `suis`（位置 2）的一行（第 3 个头的 8 维）：
+# 亲手算这个头里查询 `suis`（位置 2）的一行：
 # 分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{8}$，位置 3 以后换成 $-\infty$，softmax，对值加权求和：
 
 # %% tags=["nbval-ignore-output"]
@@ -617,39 +598,40 @@ if stored_run:
     assert (head_out - V[1]).norm() / V[1].norm() < 0.2
 
 # %% [markdown]
-# 手算的一行就是模型的一行。这个头把 0.97 给了 `je`，输出几乎就是 `je` 的值向量。
-# 被遮住的 `chez` 分数最高（6.85），但训练时那里的权重恒为 0，这个分数从没被训练过。
+# 这个头把 0.97 给了 `je`，输出离 `je` 的值向量只差 4%。
+# 被遮住的 `chez` 分数最高（6.85），但那里的权重恒为 0，这个分数得不到梯度，大小无所谓。
 #
-# 逐词生成时，第 2 步的缓存里只有 `<bos>`、`je`，加上新来的 `suis`，正是上表没被遮住的三个键。
-# 探索器每行是一个（层，头）；第 2 步 `layer 2 head 3` 一行正是 0.02、0.97、0.00。拖动 `decoding step t`，每步多一列。
+# 逐词生成时，第 2 步的缓存里只有 `<bos>`、`je`，加上新来的 `suis`，正是没被遮住的三个键。
+# 缓存存的是每层的**输入**，不是键和值：每步都用 $\mathbf{W}_k$、$\mathbf{W}_v$ 把它们重新投影一遍（10.8 节缓存的是投影后的键和值）。
+# 探索器停在第 2 步的第 2 层第 3 头，每行是某一步的新查询，最后一行正是 0.02、0.97、0.00。
+# 拖动 `decoding step t`：每步多一行一列，已有的行不再变；第 5 步就是上面解码器图里第 2 层第 3 头的下三角。
 
 # %% tags=["nbval-ignore-output"]
-transformer.cache_explorer(net, engs[-1], src_vocab, tgt_vocab, num_steps, default_step=2)
+transformer.cache_explorer(net, engs[-1], src_vocab, tgt_vocab, num_steps, default_step=2,
+                           default_layer=2, default_head=3)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 _, cache_gap = transformer.greedy_rows_match(net, engs[-1], src_vocab, tgt_vocab, num_steps)
 assert cache_gap < 1e-5  # the explorer's rows = the teacher-forced rows
 cache_rows, cache_text = transformer.cache_states(net, engs[-1], src_vocab, tgt_vocab, num_steps)
 num_decoded = 1 + max(r["step"] for r in cache_rows)
-for t_ in range(num_decoded):
-    row_sums = {}
-    for r in cache_rows:
-        if r["step"] == t_:
-            row_sums[r["head"]] = row_sums.get(r["head"], 0) + r["weight"]
-            assert r["col"] <= t_  # step t sees positions 0..t
-    assert len(row_sums) == num_layers * num_heads
-    assert all(abs(s - 1) < 0.006 * (t_ + 1) for s in row_sums.values())
-    assert len({r["col"] for r in cache_rows if r["step"] == t_}) == t_ + 1
-assert all(r["weight"] == 1 for r in cache_rows if r["step"] == 0)
+assert num_decoded == len(att.target)  # <bos> + 5 tokens: the last step emits <eos>
+for r in cache_rows:  # every row of every step is the teacher-forced (= masked) row
+    q, k = int(r["query"].split()[0]), r["col"]
+    assert q <= r["step"] and k <= q
+    assert abs(r["weight"] - att.decoder[r["layer"] - 1, r["head"] - 1, q, k].item()) < 0.006
+assert len(cache_rows) == num_layers * num_heads * sum((t + 1) * (t + 2) // 2
+                                                        for t in range(num_decoded))
 assert [r["text"].split("emits: ")[1] for r in cache_text] == translations[-1].split() + ["<eos>"]
-step2 = {r["col"]: r["weight"] for r in cache_rows if r["step"] == 2 and r["head"] == "layer 2 head 3"}
+step2 = {r["col"]: r["weight"] for r in cache_rows if r["step"] == 2 and r["layer"] == 2
+         and r["head"] == 3 and r["query"] == "2 suis"}
 assert all(abs(step2[c] - weights[c].item()) < 0.006 for c in range(3))
 
 # %% [markdown]
 # ### 不加掩码会怎样：书中的预测模式
 #
-# 书中的解码器在 `eval()` 模式下不加掩码。整句输入参考译文打分；探索器停在第 2 层第 3 头，勾选复选框换成书中的做法：
-# 对角线以上出现了权重，`2 suis` 把 1.00 给了 `3 chez`，正是上表被遮住的最高分。
+# 书中的解码器在 `eval()` 模式下不加掩码。整句输入参考译文打分，勾选复选框换成书中的做法：
+# 第 2 层第 3 头对角线以上出现了权重，`2 suis` 把 1.00 给了 `3 chez`，正是上表被遮住的最高分。
 
 # %% tags=["nbval-ignore-output"]
 transformer.eval_mask_explorer(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps,
@@ -671,12 +653,12 @@ assert book_pass.decoder.triu(1).max() > 0.5
 assert not stored_run or book_pass.decoder[1, 2, 2, 3] > 0.95  # suis -> chez
 
 # %% [markdown]
-# 看得到答案，模型却没有更准：它是带着掩码训练的，后面的层没学过用这些位置。位置 0 的预测从 `je` 变成句号，
-# 参考译文的对数概率从 $-0.08$ 降到 $-1.94$：书中的做法打分时算的不是训练的那个函数，而且不报错。
+# 看得到答案，模型反而更差：它带着掩码训练，没学过用这些位置。位置 0 的预测从 `je` 变成句号，
+# 参考译文的对数概率从 $-0.08$ 降到 $-1.94$，而且不报错。
 #
 # ### 编码器–解码器注意力
 #
-# 先把 8 个（层，头）平均起来看，右边是没见过的 `he's calm .`；纵轴是“输入 -> 这一行输出的词”，每行最大的权重加了黑框：
+# 8 个（层，头）的平均，右边是没见过的 `he's calm .`；纵轴是“输入 -> 这一行输出的词”，每行最大的加了黑框：
 
 # %% tags=["nbval-ignore-output"]
 calm = transformer.teacher_forced(net, engs[2], fras[2], src_vocab, tgt_vocab, num_steps)
@@ -740,7 +722,7 @@ if stored_run:
 # %% [markdown]
 # ## 在没见过的句子上
 #
-# 在 fra-eng 的前 5000 个句子对上训练 30 轮，翻译其后 500 个没见过的句子（32 维，各 3 个种子，`make bench`）：
+# 在 fra-eng 的前 5000 个句子对上训练 30 轮，翻译其后 500 个没见过的句子（32 维，各 3 个种子）：
 
 # %%
 _, heldout = transformer.read_results("heldout")
@@ -752,18 +734,18 @@ for name, row in heldout["summary"].items():
 # %% [markdown]
 # Transformer 的 BLEU 是 0.453<!-- result: heldout | summary.transformer.held-out BLEU | .3f -->，
 # 比 Bahdanau 模型的 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f --> 和 seq2seq 的 0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f -->
-# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。它并不更快（秒数）：基准只用一个 CPU 线程，
-# 各位置同时算的好处要有并行硬件才显现。
+# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。基准只用一个 CPU 线程，各位置同时算的好处显不出来，它并不更快（秒数）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
 #
-# 预测模式下的掩码和位置编码的起点是本节的内容，在正文里；其余的差别：
+# 预测模式下的掩码是本节的内容，在正文里；其余的差别：
 #
+# * 书中逐词预测时每步都从位置 0 加位置编码；这里从缓存长度接着数，与训练时第 $t$ 个词元加位置 $t$ 的编码一致。
 # * 书中的演示写 `AddNorm([3, 4], 0.5)` 和 `norm_shape=[100, 24]`，把一句里所有位置的特征放在一起规范化；
 #   这里写 `[4]` 和 `[24]`：层规范化应当只对每个位置自己的特征做（书中训练时用的也是 `[32]`）。
 # * 书中的 `masked_softmax` 把屏蔽的分数置为 $-10^6$；这里置为 $-\infty$，屏蔽的权重恰好为 0（10.3 节）。
-# * 书中训练 200 轮，这里 250 轮：200 轮时并非每个种子都把三个训练句子逐字译对（附录有两张表）。
+# * 书中训练 200 轮，这里 250 轮：200 轮时并非每个种子都把三个训练句子逐字译对（[附录](appendix-reproducibility.html)有两张表）。
 #   同样的设置也写在库里的 `d2l.TRANSFORMER_CONFIG` 中，`make bench` 和测试按它训练。
 # * `d2l.train_seq2seq` 看到 `TransformerEncoder.ignores_padding = True`，会把整批都是填充的源序列列截掉；
 #   真实位置上的输出不变（练习 7）。
@@ -773,15 +755,16 @@ for name, row in heldout["summary"].items():
 #
 # </details>
 #
-# 10.8 节“从 2017 年到今天”测量今天的模型改动的几处：前置层规范化下各层的梯度、
-# 只有解码器的语言模型去掉掩码的后果、真正的键值缓存、旋转位置编码。
+# 原论文的训练配方还有三样本节没用：权重共享（上文）；学习率预热（warm-up），10.8 节量了后置层规范化不预热就训练不动；
+# 标签平滑（label smoothing，$\epsilon = 0.1$），原论文说它使困惑度变差、BLEU 变好。
+# 其余今天的改动（前置层规范化、只有解码器、键值缓存、旋转位置编码）见 10.8 节。
 
 # %% [markdown]
 # ## 小结
 #
-# * 编码器和解码器都是相同的层的堆叠：多头注意力和逐位置的前馈网络，各包在残差连接和层规范化里；与 PyTorch 的层算的是同一个函数。
+# * 编码器和解码器都是相同的层的堆叠：多头注意力和逐位置的前馈网络，各包在残差连接和层规范化里。
 # * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d/h}$（每个头 $d/h = 8$ 维），掩码把后面的位置换成 $-\infty$，softmax，对值加权求和。
-# * 缓存就是掩码：整句带掩码与逐词带缓存的结果相同；书中预测模式下不加掩码，打分时算的是另一个函数。
+# * 缓存就是掩码：整句带掩码与逐词带缓存的结果相同；书中预测模式下不加掩码，算的是另一个函数。
 # * 输出词大多读对应的源词（`chez` 读 `home`，没见过的 `calme` 读 `calm`），但不是每一行（`moi` 读 `i'm`）；没见过的句子上 BLEU 0.453，高于 Bahdanau 模型的 0.398。
 #
 # ## 练习
@@ -820,6 +803,16 @@ for ex1_seed in (1,):
     ex1_seed_bleus.append(ex1_train(transformer_net(
         src_vocab, tgt_vocab, num_hiddens, 2, num_heads, ffn_num_hiddens, dropout))["bleu"])
 print("2 layers, seeds 0, 1: mean BLEU", [round(b, 3) for b in ex1_seed_bleus])
+from torch.utils.flop_counter import FlopCounterMode  # speed: count the work of one batch
+
+ex1_X, ex1_X_valid, ex1_Y, _ = next(iter(train_iter))
+ex1_flops = {}
+for ex1_layers, ex1_net in ex1_nets.items():
+    with FlopCounterMode(display=False) as ex1_counter, torch.no_grad():
+        ex1_net.eval()(ex1_X.to(device), ex1_Y.to(device), ex1_X_valid.to(device))
+    ex1_flops[ex1_layers] = ex1_counter.get_total_flops()
+print("forward FLOPs of one batch:", ex1_flops,
+      f"-> 4 layers / 2 layers = {ex1_flops[4] / ex1_flops[2]:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 assert set(ex1_results) == {2, 4}, "ex1_results needs the keys 2 and 4"
@@ -832,8 +825,8 @@ assert all(0 <= r["bleu"] <= 1 for r in ex1_results.values()), "BLEU lies in [0,
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：每多一层，编码器多 8416 个参数，解码器多 12576 个（多一个注意力子层）；2 层到 4 层共多 41984 个。
-# 层与层是串行的，4 层的层计算是 2 层的两倍。打印的秒数却不能这样比：它们在共享机器上随负载波动很大，
-# 比较速度要在空闲的机器上重复计时。
+# 速度看计算量：一批的前向浮点运算 4 层是 2 层的 1.88 倍（不到 2 倍，因为输出层的运算量不随层数变），
+# 层与层又只能串行算，所以每轮训练的时间也接近翻倍。打印的秒数随机器负载波动，只能粗看。
 # 翻译：30 轮后 2 层模型的损失 0.103，4 层 0.163：同样的轮数下 4 层学得更慢。四个句子的平均 BLEU 分不开它们：
 # 每句只有少数几种可能的得分，2 层模型换一个种子就从 0.293 变成 0.128（最后一行），比 4 层的 0.193 还低。
 # 要比较译得好坏，得像 `results/heldout.json` 那样在 500 个没见过的句子上、多个种子地比。
@@ -856,6 +849,18 @@ ex2_results = ex1_train(ex2_net)
 for name, r in (("dot product", ex1_results[2]), ("additive", ex2_results)):
     print(f"{name:11s}: {r['params']} parameters, {r['seconds']:.1f} s, loss {r['loss']:.3f}, "
           f"mean BLEU {r['bleu']:.3f}")
+import time  # speed: one scorer, 4 heads of 8 dimensions, a short and a long sequence
+
+for ex2_T in (10, 512):
+    ex2_q = torch.randn(4, ex2_T, 8)
+    for name, scorer in (("dot product", d2l.DotProductAttention(0.0)),
+                         ("additive", d2l.AdditiveAttention(8, 8, 8, 0.0))):
+        with torch.no_grad():
+            scorer.eval()(ex2_q, ex2_q, ex2_q, None)  # warm-up
+            start = time.perf_counter()
+            for _ in range(3):
+                scorer(ex2_q, ex2_q, ex2_q, None)
+        print(f"T = {ex2_T:3d}, {name:11s}: {(time.perf_counter() - start) / 3 * 1e3:7.2f} ms per call")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 assert set(ex2_results) == {"params", "seconds", "loss", "bleu"}, "the four keys of exercise 1"
@@ -867,14 +872,15 @@ assert ex2_results["params"] - 60872 == 6 * (8 * 8 + 8 * 8 + 8), "W_q, W_k, w_v 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：能训练，但一般不值得。加性注意力多了 816 个参数（6 个注意力各有 $\mathbf{W}_q, \mathbf{W}_k \in \mathbb{R}^{8\times 8}$ 和 $\mathbf{w}_v \in \mathbb{R}^{8}$），
-# 存下的数字里加性注意力的损失更低（0.079 对 0.103）；两次的秒数不是同时测的，说明不了快慢。
+# 存下的数字里加性注意力的损失更低（0.079 对 0.103）；两次训练的秒数不是同时测的，说明不了快慢。
 # 两者平均 BLEU 都是 0.293，但这不说明译得一样好：四个句子的 BLEU 只能取少数几个值，点积模型只换种子就在 0.128 到 0.293 之间；
 # 真正的比较要在 500 个没见过的句子上、多个种子（`results/heldout.json` 的做法）。
 # （Vaswani 等人报告 $d_k$ 小时两者相近。）不值得的理由在计算方式上：
 # 点积的分数 $\mathbf{Q}\mathbf{K}^\top$ 是一次矩阵乘法，能用高度优化的 GEMM 和融合算子；加性注意力要为每一对查询–键算
 # $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$，中间张量 $(b, n_q, n_k, u)$ 比分数矩阵大 $u$ 倍。
 # 它的长处（查询和键维度不同）在 Transformer 里用不上，点积随维度增大的饱和问题又已由 $1/\sqrt{d}$ 解决。
-# 这些是长序列、大模型上的理由，本练习的小模型量不出来。
+# 最后几行直接计时：$T = 10$（本节的句子）时两者都只要零点几毫秒，差别淹没在训练的其余开销里；
+# $T = 512$ 时加性注意力慢了约一个数量级，它的中间张量有 $4 \times 512 \times 512 \times 8$ 个数，点积的分数矩阵只有它的 1/8。
 
 # %% [markdown]
 # ### 练习 3
@@ -911,6 +917,9 @@ for T in ex4_lengths:
 ex4_crossover = next(T for T, share in zip(ex4_lengths, ex4_share) if share >= 0.5)
 print("attention's share of the FLOPs:", [round(x, 3) for x in ex4_share],
       f"-> half from T = {ex4_crossover}")
+ex4_weights = ex4_block.attention.attention.attention_weights  # kept for the backward pass
+print(f"T = 1024: attention weights {tuple(ex4_weights.shape)} = "
+      f"{ex4_weights.numel() * 4 / 2**20:.0f} MiB; the layer's output {ex4_weights.shape[-1] * 32 * 4 / 2**10:.0f} KiB")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
 assert len(ex4_share) == 6, "one share per length 32 .. 1024"
@@ -926,7 +935,8 @@ assert all(abs(x - T / (T + 128)) < 1e-6 for T, x in zip([32, 64, 128, 256, 512,
 # 参考答案：每个位置的四个投影要 $8d^2$ 次浮点运算，前馈网络要 $4 d\, d_{ff}$ 次，都随 $T$ 线性增长；
 # 注意力的分数和加权求和每个位置要 $4Td$ 次，随 $T$ 平方增长。注意力所占的比例因此是 $T / (T + 2d + d_{ff})$，
 # 正是上面数出的 $0.2, 0.333, 0.5, \ldots, 0.889$，一半出现在 $T = 2d + d_{ff} = 128$。对原论文的尺寸这是 3072：
-# 几十个词元的句子里大头是投影和前馈网络。内存则先碰墙：每层每个头要存一个 $T \times T$ 的权重矩阵（反向传播要用）。
+# 几十个词元的句子里大头是投影和前馈网络。内存则先碰墙：每层每个头要存一个 $T \times T$ 的权重矩阵（反向传播要用），
+# $T = 1024$ 时这一层的权重已有 16 MiB，是层输出（128 KiB）的 128 倍，$T$ 加倍它就翻两番。
 
 # %% [markdown]
 # ### 练习 5
@@ -1043,8 +1053,7 @@ assert ex7_gru_diff > 1e-3, "the GRU reads every padding token before its final 
 # %% [markdown]
 # ### 练习 8
 #
-# 先在上面逐词解码的探索器（`decoding step t` 滑块）里拖动解码步：第 $t$ 步的新查询能看到哪几个位置？
-# 整句一次输入时，是什么让同一个查询也只看这几个位置？
+# 在逐词解码的探索器里，第 $t$ 步的新查询能看到哪几个位置？整句输入时是什么起同样的作用？
 # 因果掩码的一般形式：先把一个 3 个词元的前缀**一次**输入解码器（预测模式，dropout 为 0），
 # 再把其余词元一个一个地输入。结果应当与整句一次输入相同吗？把最大绝对差存为 `ex8_max_diff`，
 # 把第一次调用之后第 1 层缓存的长度存为 `ex8_cache_after_prefix`。
