@@ -46,7 +46,7 @@ class TinyGPT(nn.Module):
         return self.dense(self.final_ln(X))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:171
+# %% notebooks/py/10.8-modern-transformer.py:172
 def pre_ln_block(blk, X, valid_lens):
     """The parameters of a d2l.EncoderBlock in the pre-LN order: X + f(LN(X)), both sublayers."""
     H = blk.addnorm1.ln(X)
@@ -54,7 +54,7 @@ def pre_ln_block(blk, X, valid_lens):
     return X + blk.ffn(blk.addnorm2.ln(X))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:253
+# %% notebooks/py/10.8-modern-transformer.py:254
 def rope(X, start=0, base=10000):
     """Rotate pair m of X: (..., T, d) at position i = start, ..., start + T - 1 by
     theta_im = i * omega_m (d even)."""
@@ -78,7 +78,7 @@ class RotaryAttention(MultiHeadAttention):
         return self.W_o(transpose_output(self.attention(q, k, v, valid_lens), self.num_heads))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:329
+# %% notebooks/py/10.8-modern-transformer.py:330
 def step_with_cache(lm, token, t, cache):
     """One new token (1, 1) at position t through a post-LN TinyGPT; cache[l] = [K, V] of block l,
     (num_heads, t, d / num_heads) each, grows by the new token's key and value. Returns its scores."""
