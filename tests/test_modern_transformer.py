@@ -18,10 +18,10 @@ from d2l_attention.explore import modern_transformer as modern
 CHARS = list(" abcdefgh.")
 
 
-def tiny(causal=True, pre_ln=False, layers=2, seed=0):
+def tiny(causal=True, pre_ln=False, layers=2, seed=0, positions="learned"):
     torch.manual_seed(seed)
     return d2l.TinyGPT(len(CHARS), d=16, num_heads=4, num_layers=layers, max_len=12,
-                       causal=causal, pre_ln=pre_ln).eval()
+                       causal=causal, pre_ln=pre_ln, positions=positions).eval()
 
 
 # --- the taught pieces -------------------------------------------------------------------------
@@ -37,30 +37,64 @@ def test_pre_ln_block_is_x_plus_f_of_layer_norm():
 
 
 @pytest.mark.parametrize("pre_ln", [False, True])
-def test_causal_lm_outputs_do_not_depend_on_later_tokens(pre_ln):
-    lm = tiny(pre_ln=pre_ln)
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_causal_lm_outputs_do_not_depend_on_later_tokens(pre_ln, positions):
+    lm = tiny(pre_ln=pre_ln, positions=positions)
     x = torch.randint(0, len(CHARS), (1, 8), generator=torch.Generator().manual_seed(1))
     y = x.clone()
     y[0, 5:] = (y[0, 5:] + 1) % len(CHARS)
     with torch.no_grad():
         assert torch.allclose(lm(x)[0, :5], lm(y)[0, :5], atol=1e-6)
-        assert not torch.allclose(tiny(causal=False, pre_ln=pre_ln)(x)[0, :5],
-                                  tiny(causal=False, pre_ln=pre_ln)(y)[0, :5])
+        unmasked = tiny(causal=False, pre_ln=pre_ln, positions=positions)
+        assert not torch.allclose(unmasked(x)[0, :5], unmasked(y)[0, :5])
 
 
-def test_step_with_cache_is_the_causal_pass():
-    lm = tiny()
+@pytest.mark.parametrize("positions", ["learned", "rope"])
+def test_step_with_cache_is_the_causal_pass(positions):
+    lm = tiny(positions=positions)
     x = torch.randint(0, len(CHARS), (1, 9), generator=torch.Generator().manual_seed(2))
-    cache = [[torch.zeros(1, 0, 16), torch.zeros(1, 0, 16)] for _ in lm.blks]
+    cache = [[torch.zeros(4, 0, 4), torch.zeros(4, 0, 4)] for _ in lm.blks]
     with torch.no_grad():
         full = lm(x)[0]
         steps = torch.stack([d2l.step_with_cache(lm, x[:, t:t + 1], t, cache) for t in range(9)])
     assert torch.allclose(full, steps, atol=1e-5)
-    assert all(K.shape == V.shape == (1, 9, 16) for K, V in cache)
-    # the cache holds the projected keys and values of every position
-    blk, X = lm.blks[0], lm.embedding(x) + lm.position(torch.arange(9))
-    assert torch.allclose(cache[0][0], blk.attention.W_k(X), atol=1e-6)
-    assert torch.allclose(cache[0][1], blk.attention.W_v(X), atol=1e-6)
+    assert all(K.shape == V.shape == (4, 9, 4) for K, V in cache)
+    # the cache holds the projected (and, under RoPE, rotated) keys and values of every position
+    blk, X = lm.blks[0], lm.embedding(x)
+    if positions == "learned":
+        X = X + lm.position(torch.arange(9))
+    K = d2l.transpose_qkv(blk.attention.W_k(X), 4)
+    assert torch.allclose(cache[0][0], d2l.rope(K) if positions == "rope" else K, atol=1e-5)
+    assert torch.allclose(cache[0][1], d2l.transpose_qkv(blk.attention.W_v(X), 4), atol=1e-6)
+
+
+def test_rope_model_has_no_position_table_and_reads_past_max_len():
+    lm = tiny(positions="rope")
+    assert lm.position is None
+    assert all(isinstance(blk.attention, d2l.RotaryAttention) for blk in lm.blks)
+    with torch.no_grad():
+        assert lm(torch.zeros(1, 30, dtype=torch.long)).shape == (1, 30, len(CHARS))  # max_len 12
+
+
+def test_rotary_attention_rotates_each_heads_queries_and_keys():
+    torch.manual_seed(0)
+    mha = d2l.RotaryAttention(8, 8, 8, 8, 2, 0.0).eval()
+    X = torch.randn(3, 5, 8)
+    lens = d2l.causal_valid_lens(3, 5)
+    q, k, v = (d2l.transpose_qkv(W(X), 2) for W in (mha.W_q, mha.W_k, mha.W_v))
+    heads = d2l.DotProductAttention(0.0)(d2l.rope(q), d2l.rope(k), v, lens.repeat_interleave(2, 0))
+    expected = mha.W_o(d2l.transpose_output(heads, 2))
+    assert torch.allclose(mha(X, X, X, lens), expected, atol=1e-6)
+    # the same weights without the rotation give another output
+    plain = d2l.MultiHeadAttention(8, 8, 8, 8, 2, 0.0)
+    plain.load_state_dict(mha.state_dict())
+    assert not torch.allclose(plain(X, X, X, lens), expected, atol=1e-4)
+
+
+def test_rope_start_continues_the_positions():
+    torch.manual_seed(0)
+    X = torch.randn(2, 7, 8)
+    assert torch.allclose(d2l.rope(X)[:, 3:], d2l.rope(X[:, 3:], start=3), atol=1e-6)
 
 
 def test_generate_with_cache_matches_generate_and_projects_each_position_once():
@@ -76,7 +110,7 @@ def test_generate_with_cache_matches_generate_and_projects_each_position_once():
     assert counts["attention.W_k"] == 2 * sum(range(2, 8))
     assert cached.keys() == counts.keys() == {"attention.W_q", "attention.W_k", "attention.W_v",
                                               "attention.W_o", "ffn.dense1", "ffn.dense2"}
-    assert cache[0][0].shape == (1, 7, 16)
+    assert cache[0][0].shape == (4, 7, 4)
 
 
 def test_rope_depends_on_the_offset_only_and_keeps_norms():
@@ -145,8 +179,35 @@ def test_train_char_lm_warmup_raises_the_rate_linearly():
 
 def test_plots_draw():
     modern.plot_layer_gradients({"a": torch.rand(3, 4), "b": torch.rand(3, 4)})
-    modern.plot_losses({"a": [3.0, 2.0, 1.0] * 5}, smooth=3)
+    modern.plot_losses({"a": [3.0, 2.0, 1.0] * 5}, smooth=3, hline=(2.0, "entropy"))
     d2l.plt.close("all")
+
+
+def test_time_attention_prints_matching_outputs(capsys):
+    modern.time_attention(lengths=(8, 16), repeat=1)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and out[0].startswith("T =    8") and "fused" in out[0]
+    assert all(float(line.split("|")[-1].split(";")[0].split()[-1]) < 1e-5 for line in out)
+
+
+def test_rope_offset_states_are_the_taught_scores():
+    torch.manual_seed(0)
+    q, k = torch.randn(8), torch.randn(8)
+    rows = modern.rope_offset_states(q, k, positions=range(4, 13, 4), offsets=range(-3, 4))
+    assert len(rows) == 2 * 3 * 7
+    T = 16
+    rotary = d2l.rope(q.expand(T, 8)) @ d2l.rope(k.expand(T, 8)).T
+    P = d2l.PositionalEncoding(8, 0.0).P[0, :T]
+    additive = (q + P) @ (k + P).T
+    for r in rows:
+        S = rotary if r["encoding"] == "RoPE" else additive
+        assert r["score"] == pytest.approx(S[r["i"], r["i"] + r["offset"]].item(), abs=1e-3)
+    # RoPE: the same curve at every i; added p_i: it moves
+    curve = lambda name, i: [r["score"] for r in rows if (r["encoding"], r["i"]) == (name, i)]
+    assert curve("RoPE", 4) == pytest.approx(curve("RoPE", 12), abs=2e-3)
+    assert curve("added p_i", 4) != pytest.approx(curve("added p_i", 12), abs=0.1)
+    spec = modern.rope_explorer(q, k, positions=range(4, 13, 4), offsets=range(-3, 4)).spec
+    assert {p["name"]: p["value"] for p in spec["params"]}["i"] == 4
 
 
 def test_mask_explorer_states_are_the_models_weights():
@@ -183,5 +244,6 @@ def test_mask_explorer_states_are_the_models_weights():
 
 def test_helpers_are_not_in_the_book_api():
     for name in ("char_data", "train_char_lm", "generate", "count_rows", "mask_states",
-                 "mask_explorer", "plot_layer_gradients", "english_lines"):
+                 "mask_explorer", "plot_layer_gradients", "english_lines", "rope_explorer",
+                 "time_attention", "seconds"):
         assert not hasattr(d2l, name), name

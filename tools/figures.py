@@ -808,7 +808,7 @@ def fig_pre_post_ln() -> Figure:
     label(ax, x, 0.55, r"$\mathbf{X}_{l-1}$")
     f = box(ax, x, 1.75, "attention or FFN  $f_l$", role="weight", w=1.7, h=0.45, size=SMALL)
     plus = node(ax, x, 2.5, "+")
-    ln = box(ax, x, 3.1, "LayerNorm", role="norm", w=1.7, h=0.34, size=SMALL)
+    ln = box(ax, x, 3.1, "LayerNorm", role="norm", w=1.3, h=0.34, size=SMALL)
     label(ax, x, 3.85, r"$\mathbf{X}_l$")
     arrow(ax, (x, 0.75), f.bottom)
     arrow(ax, f.top, plus.bottom)
@@ -816,7 +816,7 @@ def fig_pre_post_ln() -> Figure:
     arrow(ax, ln.top, (x, 3.68))
     dot(ax, x, 1.1, color=res)
     arrow(ax, (x, 1.1), (x - 1.2, 1.1), (x - 1.2, 2.5), plus.left, color=res, lw=1.6)
-    label(ax, x + 0.95, 3.1, "every path\nthrough LN", size=SMALL, color=MUTED, ha="left")
+    label(ax, x + 0.72, 3.1, "every path\nthrough LN", size=SMALL, color=MUTED, ha="left")
 
     x = 5.2
     group(ax, 4.05, 0.3, 7.7, 4.5, "pre-LN (GPT-2 and later)")
@@ -833,8 +833,9 @@ def fig_pre_post_ln() -> Figure:
     arrow(ax, (x, 1.1), (xb, 1.1), ln.bottom)
     arrow(ax, ln.top, f.bottom)
     arrow(ax, f.top, (xb, 2.95), plus.right)
-    label(ax, x - 0.15, 1.95, "identity path\n$\\mathbf{X}_L = \\mathbf{X}_0 + \\sum_l f_l$",
-          size=SMALL, color=res, ha="right")
+    label(ax, x - 0.15, 1.95, "identity path", size=SMALL, color=res, ha="right")
+    label(ax, x + 0.45, 3.85, "after the last block:\none more LayerNorm", size=SMALL,
+          color=MUTED, ha="left")
     return fig
 
 

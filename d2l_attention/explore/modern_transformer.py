@@ -13,6 +13,9 @@ blocks in `lm.blks`. The notebook shows each with one call::
 
 from __future__ import annotations
 
+import functools
+import math
+
 import torch
 
 import d2l_attention as d2l
@@ -112,9 +115,9 @@ def plot_layer_gradients(norms, figsize=(5, 3)):
     plt.show()
 
 
-def plot_losses(curves, figsize=(5, 3), smooth=10):
+def plot_losses(curves, figsize=(5, 3), smooth=10, hline=None):
     """curves: {label: list of per-step losses}; each drawn as a running mean over `smooth`
-    steps, one colour per label (C0, C1, ...)."""
+    steps, one colour per label (C0, C1, ...). hline: (value, label) of a dashed grey line."""
     plt = d2l.plt
     d2l.use_svg_display()
     fig, ax = plt.subplots(figsize=figsize)
@@ -122,10 +125,61 @@ def plot_losses(curves, figsize=(5, 3), smooth=10):
         x = torch.tensor(losses)
         mean = x.unfold(0, smooth, 1).mean(-1)
         ax.plot(range(smooth, len(losses) + 1), mean, color=f"C{i}", label=label)
+    if hline is not None:
+        ax.axhline(hline[0], color="0.4", linestyle="--", linewidth=1,
+                   label=f"{hline[1]} ({hline[0]:.2f})")
     ax.set_xlabel("Training step")
     ax.set_ylabel(f"Training loss (mean of {smooth} steps)")
     ax.legend(fontsize=8)
     plt.show()
+
+
+def seconds(fn, repeat=3):
+    """The fastest of `repeat` wall-clock timings of fn() (seconds)."""
+    import time
+
+    best = math.inf
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+# ----------------------------------------------------------------------------------------------
+# RoPE against added sinusoids: the score of q at position i and k at position i + offset
+
+
+def rope_offset_states(q, k, positions=range(8, 41, 4), offsets=range(-8, 9), decimals=3):
+    """Rows {encoding, i, offset, score} for q at position i and k at position i + offset,
+    (R_i q)^T (R_j k) with `d2l.rope` and (q + p_i)^T (k + p_j) with 10.6's
+    `d2l.PositionalEncoding` (positions below 0 skipped)."""
+    d = q.shape[-1]
+    T = max(positions) + max(offsets) + 1
+    P = d2l.PositionalEncoding(d, 0.0).P[0, :T]
+    scores = {"RoPE": d2l.rope(q.expand(T, d)) @ d2l.rope(k.expand(T, d)).T,
+              "added p_i": (q + P) @ (k + P).T}
+    rows = []
+    for name, S in scores.items():
+        for i in positions:
+            for delta in offsets:
+                if i + delta >= 0:
+                    rows.append({"encoding": name, "i": i, "offset": delta,
+                                 "score": round(S[i, i + delta].item(), decimals)})
+    return rows
+
+
+def rope_explorer(q, k, positions=range(8, 41, 4), offsets=range(-8, 9)):
+    """Score against offset, one line per encoding, with a slider over the query's position i."""
+    rows = rope_offset_states(q, k, positions, offsets)
+    lo = min(r["score"] for r in rows)
+    hi = max(r["score"] for r in rows)
+    return ex.explorer(
+        ex.line_view(rows, "offset", "score", color="encoding", width=420, height=220,
+                     y_domain=(math.floor(lo), math.ceil(hi)), points=True,
+                     x_title="offset j - i", y_title="score of q at i, k at j"),
+        controls=[ex.Slider("i", tuple(positions), "query position i", default=positions[0])],
+        title="RoPE vs added sinusoids: score by offset as the query slides")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,3 +239,22 @@ def mask_explorer(lms, chars, text, default_causal=False):
                   ex.Select("layer", layers, "layer", default=layer),
                   ex.Select("head", heads, "head", default=head)],
         title=f"Self-attention of the character LM on {text!r}", columns=1)
+
+
+def time_attention(lengths=(256, 512, 1024), num_heads=4, head_dim=32, repeat=3):
+    """Print, for each T, the largest difference and the fastest of `repeat` timings of the
+    taught d2l.DotProductAttention with the causal mask against F.scaled_dot_product_attention
+    (is_causal=True) on random (num_heads, T, head_dim) queries, keys and values."""
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    for T in lengths:
+        q, k, v = (torch.randn(num_heads, T, head_dim) for _ in range(3))
+        mask = d2l.causal_valid_lens(num_heads, T)
+        ours = d2l.DotProductAttention(0.0)(q, k, v, mask)
+        fused = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        ours_fn = functools.partial(d2l.DotProductAttention(0.0), q, k, v, mask)
+        fused_fn = functools.partial(F.scaled_dot_product_attention, q, k, v, is_causal=True)
+        t_ours, t_fused = seconds(ours_fn, repeat), seconds(fused_fn, repeat)
+        print(f"T = {T:4d}: max |ours - fused| {(ours - fused).abs().max():.0e}; seconds: "
+              f"ours {t_ours:.3f}, fused {t_fused:.3f} ({t_ours / t_fused:.1f}x)")
