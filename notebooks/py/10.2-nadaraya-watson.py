@@ -137,7 +137,7 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
 print(torch.bmm(torch.ones(3, 1, 5), torch.ones(3, 5, 2)).shape)  # (n, a, b) @ (n, b, c) -> (n, a, c)
 
 # %% [markdown]
-# 这里每个查询是 $a = 1$ 行权重乘 $c = 1$ 列值；10.3 节用一般的形状。
+# 模型里 $n$ 是查询数：每个查询一行权重（$a = 1$）乘一列值（$c = 1$）；10.3 节用一般的形状。
 
 # %%
 #@save
