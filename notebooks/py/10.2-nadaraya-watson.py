@@ -16,8 +16,8 @@
 # %% [markdown]
 # # 10.2 注意力汇聚：Nadaraya-Watson 核回归
 #
-# 上一节说注意力按查询与键的匹配对值加权，没说权重从哪里来。
-# **Nadaraya-Watson 核回归**（kernel regression）小到能看清每个权重，却已有查询、键、值、softmax 和一个可学习的参数。
+# 10.1 节的分数是查询与固定的键的点积。这里分数换成负的平方距离，并多一个可学习的宽度。
+# **Nadaraya-Watson 核回归**（kernel regression）小到能看清每个权重。
 # 本节三步：核回归就是注意力汇聚；参数 $w$ 决定权重多尖锐；用留一法学 $w$。
 
 # %%
@@ -120,6 +120,7 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
 
 # %% [markdown]
 # 亮带沿对角线，但又宽又淡：中间的查询，最大的权重至多约 5%。
+# 两角最深：边上的查询只在一侧有键，权重分给更少的键，也只能借内侧的值，所以左端偏高（**边界偏差**）。
 #
 # ## 带参数注意力汇聚：锐度 $w$
 #
@@ -128,8 +129,15 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
 # $$f(x) = \sum_{i=1}^{n} \operatorname{softmax}\left(-\tfrac{1}{2}\big((x - x_i) w\big)^2\right) y_i .$$
 #
 # $w = 1/\sigma$ 是核宽度的倒数，我们叫它**锐度**（sharpness）：$w$ 越大，查询只看越近的键。
-# 书中的模型按批量接口写：`keys`、`values` 是 $(n_q, n_k)$ 矩阵，每个查询一行自己的键和值。
-# 加权和用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm`：每个查询的权重 $(1, n_k)$ 乘它那一列值 $(n_k, 1)$。
+# 训练 $w$ 时第 $i$ 个查询不能看到自己（下文的留一法），所以每个查询的键各不相同：
+# 书中的模型收 $(n_q, n_k)$ 的 `keys`、`values`，第 $q$ 行属于查询 $q$。
+# 逐行加权用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm`，它对 $n$ 对矩阵各乘一次：
+
+# %%
+print(torch.bmm(torch.ones(3, 1, 5), torch.ones(3, 5, 2)).shape)  # (n, a, b) @ (n, b, c) -> (n, a, c)
+
+# %% [markdown]
+# 模型里 $n$ 是查询数：每个查询一行权重（$a = 1$）乘一列值（$c = 1$）；10.3 节用一般的形状。
 
 # %%
 #@save
@@ -214,18 +222,16 @@ assert w_alpha[16.0].topk(4).values.sum() > 0.9
 # $w = 1$ 把权重摊开，削平峰谷：这是**偏差**。
 # $w = 16$ 在 $x = 2.5$ 把 0.96 的权重交给最近的四个键，预测跟着噪声起伏：这是**方差**。$w = 4$ 居中，误差最小。
 #
-# 书中说这个模型有**一致性**（consistency）：数据足够多时收敛到最优。
-# 书中没说条件：核宽度 $1/w$ 要随 $n$ 增大而变窄，窗口里的点数 $n/w$ 又要一直增长（练习 1）。
+# 书中说这个模型有**一致性**（consistency）：数据足够多时收敛到最优。理论上的条件是核随 $n$ 变窄，但窗口里的点数仍在增长。
 #
 # ## 训练 $w$：留一法
 #
-# 训练点作查询时若能看到**自己**，$w$ 越大它给自己的权重越多，训练误差趋于 0，$w \to \infty$。
+# 训练点作查询时若能看到**自己**，$w$ 越大它给自己的权重越多，训练误差一路下降，$w$ 会越训越大。
 # **留一法**（leave-one-out）让第 $i$ 个点只看其余 $n - 1$ 个点，得到 $\hat y_{-i}(w)$：
 #
 # $$L(w) = \tfrac{1}{2} \sum_{i=1}^{n} \big(\hat y_{-i}(w) - y_i\big)^2 .$$
 #
-# 这就是留一**交叉验证**（cross-validation）。每行的键不同（第 $i$ 行缺 $x_i$），
-# 所以模型要 $(n_q, n_k)$ 的键，用 `bmm` 逐行加权；10.3 节起的批量注意力也这样乘值。
+# 这就是留一**交叉验证**（cross-validation）。第 $i$ 行的键缺 $x_i$：
 
 # %%
 off_diagonal = ~torch.eye(n_train, dtype=torch.bool)  # 对角线为 False：去掉“自己”
@@ -297,73 +303,53 @@ assert max(loo[3.0], loo[6.0]) < 1.06 * min(curves["loo"]) < 1.06 * 1.1 * min(cu
 
 # %% [markdown]
 # * 灰线（含自己）一路下降：用它训练，$w$ 会无限增大。
-# * 蓝线（留一）与红线（测试）的最低点很近。蓝线高出约 0.3，因为 $y_i$ 带噪声（噪声均方 0.315）。
+# * 蓝线（留一）与红线（测试）的最低点很近。蓝线高出约 0.3，因为 $y_i$ 带噪声（噪声均方约 0.3）。
 # * 谷底很平：换一组数据，最低点会移动（练习 3）。
 #
 # ### 按书中的设置训练
 #
-# 书中对求和的 $L(w)$ 用 SGD，学习率 0.5，5 轮，每轮用全部样本：
+# 书中对求和的 $L(w)$ 用 SGD，学习率 0.5，只训练 5 轮。这里同时训练 100 轮，把每一步画在留一曲线上：
 
 # %%
-def train_nw(num_epochs, lr=0.5, average=False):
+def train_nw(num_epochs, lr=0.5):
     torch.manual_seed(0)
     net = NWKernelRegression()
     trainer = torch.optim.SGD(net.parameters(), lr=lr)
-    w_history, losses = [net.w.item()], []
+    w_history = [net.w.item()]
     for _ in range(num_epochs):
         trainer.zero_grad()
-        l = (net(x_train, train_keys, train_values) - y_train) ** 2 / 2
-        l = l.mean() if average else l.sum()  # 书中：求和，即 L(w)
-        l.backward()
+        ((net(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()  # L(w)
         trainer.step()
-        losses.append(l.item())  # 这一步之前的损失
         w_history.append(net.w.item())
-    return net, w_history, losses
+    return net, w_history
 
 
-net, w_history, losses = train_nw(5)
+net, w_history = train_nw(5)
 w_learned = net.w.item()
-print("L(w) in epochs 1, ..., 5:", [round(v, 2) for v in losses])
-print("w after 0, 1, ..., 5 epochs:", [round(v, 2) for v in w_history])
+_, w_history_long = train_nw(100)
+nw.plot_sgd_on_loo(ws, curves["loo"], {"book (summed loss)": w_history_long})
+print("w after epoch:", {e: round(w_history_long[e], 2) for e in (0, 1, 5, 20, 46, 100)})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert losses[-1] < 0.5 * losses[0] and losses == sorted(losses, reverse=True)
-assert w_history[0] < 1 and w_history[1] > 8  # one step takes w from below 1 to above 8
-assert all(0 < a - b < 0.2 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
-assert 8 < w_learned < 9
-
-# %% [markdown]
-# 第一步 $w$ 从 0.5 跳到 8.7，远远越过谷底 4。
-# 打印的 $L$ 除以 $n/2 = 25$ 就是上图的均方误差（9.94 即 0.40）。
-# 把 100 轮的每一步画在留一曲线上，并求三处的梯度 $dL/dw$：
-
-# %%
-def loo_grad(w):  # 求和损失 L(w) 在 w 处的梯度
+def loo_grad(w):  # gradient of the summed loss L(w) at w
     net_g = NWKernelRegression(w=w)
     ((net_g(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()
     return net_g.w.grad.item()
 
 
-_, w_history_long, _ = train_nw(100)
-nw.plot_sgd_on_loo(ws, curves["loo"], {"book (summed loss)": w_history_long})
-print("dL/dw:", {round(w, 2): round(loo_grad(w), 2) for w in (w_history[0], w_history[1], w_loo_best)})
 near = next(e for e, w in enumerate(w_history_long) if abs(w - w_loo_best) < 0.1)
-print(f"within 0.1 of w = {w_loo_best:.2f} after {near} epochs, "
-      f"{(w_history_long[1] - w_history_long[near]) / (near - 1):.2f} per epoch on average")
-print(f"average loss instead, 200 epochs: w = {train_nw(200, average=True)[1][-1]:.2f}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert w_history_long[:6] == w_history  # the long run starts as the book's
 assert abs(w_history_long[-1] - w_loo_best) < 0.5  # ... and 100 epochs find it
+assert w_history[0] < 1 and w_history[1] > 8 and 8 < w_learned < 9  # one step overshoots past 8
+assert all(0 < a - b < 0.2 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
 assert abs(loo_grad(w_history[0]) + 16.4) < 0.05 and abs(loo_grad(w_history[1]) - 0.18) < 0.01
 assert abs(loo_grad(w_loo_best) - 0.02) < 0.01 and near == 46
 
 # %% [markdown]
-# 0.5 处梯度是 $-16.4$，乘学习率 0.5，一步走 8.2。8.7 处梯度只有 $+0.18$，一步回 0.09。
-# 越近谷底越平，平均每轮回约 0.1，46 轮才回到谷底附近。
-# 换成平均损失，梯度小 50 倍，$w$ 不再越过，但 200 轮只到 3.60。
+# 第一步 $w$ 从 0.5 跳到 8.7（梯度 $-16.4$ 乘学习率 0.5），远远越过谷底 4。
+# 谷底一侧很平，之后每轮只回约 0.1，46 轮才回到谷底附近。
 #
-# 书中说训练后曲线在权重较大的区域“更不平滑”。并排画 5 轮和 100 轮的 $w$：
+# 书中说训练后的曲线“更不平滑”，这其实是 5 轮停在越过谷底的 $w$ 上的结果，不是学出来的注意力的性质。并排画 5 轮和 100 轮：
 
 # %%
 with torch.no_grad():
@@ -383,8 +369,7 @@ rough = [(y[2:] - 2 * y[1:-1] + y[:-2]).abs().sum().item() for y in (y_hat_train
 assert rough[0] > 1.3 * rough[1]  # the 5-epoch curve wiggles more
 
 # %% [markdown]
-# 左图跟着个别训练点拐弯：每个查询只看少数近邻，近邻的噪声进了预测，这是方差。
-# 右图平滑，误差与 $w = 4$ 相同：可学的 $w$ 能找到平衡点，前提是优化做到底。
+# 左图跟着个别训练点拐弯，这是方差。右图平滑，误差与 $w = 4$ 相同：优化做到底，学到的 $w$ 就落在留一的最低点。
 #
 # 训练改变的是注意力有多集中。每个查询凑够 90% 的权重要几个键（对测试查询平均）？
 
@@ -411,7 +396,8 @@ for label, w in heat_ws.items():  # the figure's titles count the same keys
     assert abs(nw.keys_for_mass(nw.predict(w, x_test, x_train, y_train)[1]).float().mean() - keys_90[label]) < 1e-6
 
 # %% [markdown]
-# 每幅热图用自己的色标：$w = 1$ 要 26 个键，训练 5 轮后不到 5 个。学习 $w$，就是学习注意力集中在多少个键上。
+# 每幅热图用自己的色标：$w = 1$ 平均要 26 个键（边上的查询键少，下面 $x = 2.5$ 的读数是 33），训练 5 轮后不到 5 个。
+# 学习 $w$，就是学习注意力集中在多少个键上。
 #
 # ### 动手试试：查询和锐度
 #
@@ -419,6 +405,7 @@ for label, w in heat_ws.items():  # the figure's titles count the same keys
 #
 # **先猜，再拖**：(1) 查询在 $x = 0$：预测高于还是低于 $f(0) = 0$？有没有 $w$ 能把它拉到 0？
 # (2) $w = 0$ 时拖查询，权重还动吗？(3) 在 $x = 2.5$ 依次选 1、4、16：虚线在哪里穿过真实值？
+# (4) 查询放在 0、2.5、5，读出各自最好的 $w$：一样吗？
 
 # %%
 nw.sharpness_explorer(x_train, y_train, x_test, y_truth, f=f,
@@ -437,6 +424,7 @@ for w, peak, keys in ((1.0, 0.040, 33), (4.0, 0.145, 8), (16.0, 0.385, 4)):
     assert f"largest weight {peak:.3f} | 90% of the weight on {keys} keys" in ex_text[(w, 2.5)]
 assert ex_text[(1.0, 0.0)].endswith("| closest to f(x) over w: 0.65 at w = 6.25")
 assert ex_text[(1.0, 2.5)].endswith("| closest to f(x) over w: 3.28 at w = 4.25")
+assert ex_text[(1.0, 5.0)].endswith("| closest to f(x) over w: 1.61 at w = 1")
 ex_curves = nw.query_curves(x_train, y_train, [0.25 * i for i in range(65)], [0.0, 2.5], f=f)
 ex_pred = {(r["q"], r["sharpness"]): r["y"] for r in ex_curves if r["series"] == "prediction"}
 assert ex_pred[(2.5, 4.0)] < f(torch.tensor(2.5)) < ex_pred[(2.5, 4.5)]
@@ -450,6 +438,8 @@ assert abs(y_train[0] - 0.92) < 0.005 and abs(ex_pred[(0.0, 16.0)] - 0.81) < 0.0
 # 2. $w = 0$ 时权重处处是 $1/50 = 0.02$，预测都是 2.43：没有比较，就没有注意力。
 # 3. $x = 2.5$ 依次选 1、4、16：最大权重 0.040、0.145、0.385。
 #    虚线在 $w \approx 4.25$ 穿过真实值 3.28：太宽，峰被削平；太窄，跟着近邻的噪声走。
+# 4. 最好的 $w$ 是 6.25、4.25、1：每个查询要的宽度不同，一个全局的 $w$ 只能折中。
+#    10.3 节起，分数由可学习的查询和键决定，每个查询能有自己的“看法”。
 #
 # </details>
 
@@ -495,7 +485,7 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 #   并在入口用一行检查值的形状，不对时抛出说明形状的 `ValueError`。
 # * 书中用 `repeat` 复制测试时的键和值；这里用 `expand`，结果相同，不复制数据。
 # * 书中的损失写成 `nn.MSELoss(reduction='none')` 再除以 2 求和；这里直接写出 $\frac{1}{2}(\hat y_i - y_i)^2$ 再求和，数值相同。
-# * 书中用 `d2l.Animator` 画每轮的损失；这里打印每轮的损失和 $w$，再把每步画在留一曲线上。
+# * 书中用 `d2l.Animator` 画每轮的损失；这里把每步的 $w$ 画在留一曲线上。
 #
 # </details>
 #
