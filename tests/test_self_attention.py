@@ -335,3 +335,27 @@ def test_sentence_heatmaps_label_each_panel_with_its_own_words():
     assert left.texts[0].get_text() == f"{A[0, 0]:.2f}"
     assert right.texts[0].get_text() == f"{A[2, 2]:.2f}"
     d2l.plt.close(fig)
+
+
+def test_fit_is_the_notebooks_loop_and_train_reversal_uses_it():
+    """train_reversal = reversal_net + fit: the same weights as the loop the notebook shows."""
+    a = sa.train_reversal("none", num_steps=20)
+    b, losses = sa.fit(sa.reversal_net("none"), num_steps=20)
+    assert len(losses) == 20
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert next(b.parameters()).dtype == torch.float64
+
+
+def test_best_free_accuracy_averages_the_tie_breaks():
+    distinct = torch.arange(8)[None]  # every other token once: a 1-in-7 guess per query
+    assert sa.best_free_accuracy(distinct) == pytest.approx(1 / 7)
+    constant = torch.zeros(1, 8, dtype=torch.long)
+    assert sa.best_free_accuracy(constant) == pytest.approx(1.0)
+    tokens = torch.randint(0, 30, (500, 8), generator=torch.Generator().manual_seed(0))
+    assert abs(sa.best_free_accuracy(tokens) - sa.multiset_bound(tokens)) < 0.02
+
+
+def test_train_shift_accepts_a_position_module():
+    net = sa.train_shift(sa.LearnedPositions(sa.D_MODEL, 16), num_steps=5)
+    assert isinstance(net.positions, sa.LearnedPositions) and net.positions.P.shape[1] == 16

@@ -33,7 +33,8 @@ from d2l_attention import explorers as ex
 __all__ = ["sentence_heatmaps", "saved_for_backward", "memory_table", "encoding_heatmap",
            "rotation_states", "rotation", "score_states", "score_explorer", "wall_clock",
            "VOCAB_SIZE", "SEQ_LEN", "D_MODEL", "ENCODINGS", "reversal_batch", "LearnedPositions",
-           "make_positions", "train_reversal", "evaluate_reversal", "shift_batch", "train_shift",
+           "make_positions", "reversal_net", "fit", "train_reversal", "best_free_accuracy",
+           "evaluate_reversal", "shift_batch", "train_shift",
            "shift_accuracy", "RotaryNet",
            "multiset_bound", "Ablation", "train_ablation", "ablation_states", "ablation_explorer",
            "ablation_figure", "sweep", "committed_sweep", "sweep_summary"]
@@ -398,7 +399,8 @@ def train_shift(encoding, num_steps=400, lr=0.05, seed=0, batch_size=64, max_len
     """Train a net on the previous-token task y_i = x_(i-1) (positions 1..7 of length-SEQ_LEN
     sequences), like `train_reversal`: a d2l.ReversalNet for "sinusoidal" and "learned" (a table
     of `max_len` rows, so the net also runs on longer sequences; rows SEQ_LEN.. are never
-    trained), a RotaryNet for "rotary"."""
+    trained), a RotaryNet for "rotary". `encoding` may also be a position module (e.g. the
+    reader's own learned table), which the ReversalNet then uses."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -420,34 +422,50 @@ def shift_accuracy(net, num_steps, num_sequences=1000, seed=12345):
     return right[:, 1:SEQ_LEN].mean().item(), right[:, SEQ_LEN:].mean().item()
 
 
-def _train_reversal(positions, num_steps, lr, seed, batch_size, make_net, task="reversal",
-                    max_len=SEQ_LEN):
+def reversal_net(positions, seed=0, make_net=None, max_len=SEQ_LEN):
+    """A fresh d2l.ReversalNet (or `make_net(positions)`) in float64, initialised after
+    torch.manual_seed(seed). `positions`: a module, or one of ENCODINGS (built here; "learned"
+    gets a table of `max_len` rows). Built with float64 as the default dtype, so its weights are
+    the same on every CPU kernel (float32 torch.randn rounds differently on AVX2 and the default
+    kernel, and 400 training steps grow that to the second decimal of the attention weights)."""
     torch.manual_seed(seed)
     default_dtype = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        if positions == "learned" and max_len != SEQ_LEN:
-            positions = LearnedPositions(D_MODEL, max_len)
-        elif isinstance(positions, str):
-            positions = make_positions(positions)
-        net = (make_net or d2l.ReversalNet)(positions).double()
+        if isinstance(positions, str):
+            positions = (LearnedPositions(D_MODEL, max_len) if positions == "learned"
+                         else make_positions(positions))
+        return (make_net or d2l.ReversalNet)(positions).double()
     finally:
         torch.set_default_dtype(default_dtype)
-    generator = torch.Generator().manual_seed(seed + 100)
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)  # all tensors at once
+
+
+def fit(net, num_steps=400, lr=0.05, batch_size=64, seed=0, task="reversal"):
+    """The training loop the notebook shows: Adam on the cross-entropy of the outputs, the
+    learning rate falling linearly to 0, batches from torch.Generator().manual_seed(seed + 100).
+    Returns (net in eval mode, loss per step)."""
+    batches = torch.Generator().manual_seed(seed + 100)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
-    loss_fn = nn.CrossEntropyLoss()
     first = 1 if task == "shift" else 0  # the shift task has no target at position 0
+    batch = shift_batch if task == "shift" else reversal_batch
+    losses = []
     for _ in range(num_steps):
-        batch = shift_batch if task == "shift" else reversal_batch
-        tokens, target = batch(batch_size, generator)
-        loss = loss_fn(net(tokens)[:, first:].reshape(-1, VOCAB_SIZE),
-                       target[:, first:].reshape(-1))
+        tokens, target = batch(batch_size, batches)
+        loss = nn.functional.cross_entropy(net(tokens)[:, first:].flatten(0, 1),
+                                           target[:, first:].flatten())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
-    return net.eval()
+        losses.append(loss.item())
+    return net.eval(), losses
+
+
+def _train_reversal(positions, num_steps, lr, seed, batch_size, make_net, task="reversal",
+                    max_len=SEQ_LEN):
+    net = reversal_net(positions, seed, make_net, max_len)
+    return fit(net, num_steps, lr, batch_size, seed, task)[0]
 
 
 def evaluate_reversal(net, num_sequences=1000, seed=12345):
@@ -467,6 +485,22 @@ def multiset_bound(tokens):
     one_hot = nn.functional.one_hot(tokens, VOCAB_SIZE)
     others = one_hot.sum(dim=1, keepdim=True) - one_hot  # counts of the other tokens, per query
     return (others.max(dim=-1).values / (SEQ_LEN - 1)).float().mean().item()
+
+
+def _other_counts(tokens):
+    one_hot = nn.functional.one_hot(tokens, VOCAB_SIZE)
+    return one_hot.sum(dim=1, keepdim=True) - one_hot  # (batch, SEQ_LEN, vocab): other tokens
+
+
+def best_free_accuracy(tokens):
+    """Accuracy, on these very sequences, of the best model without positions (it outputs a most
+    frequent other token, ties broken at random), averaged over the tie-breaks: for each query,
+    [target is a most frequent other token] / (number of such tokens)."""
+    others = _other_counts(tokens)
+    best = others == others.max(dim=-1, keepdim=True).values
+    target = tokens.flip(1)[..., None]
+    hit = best.gather(-1, target)[..., 0].double()
+    return (hit / best.sum(dim=-1)).mean().item()
 
 
 class Ablation:

@@ -8,13 +8,13 @@ import math
 import torch
 from torch import nn
 
-from ..checks import check_at_most, check_even, check_shape
+from ..checks import check_shape
 from .s10_5_multihead_attention import MultiHeadAttention
 
 __all__ = ['PositionalEncoding', 'rotation_for_offset', 'ReversalNet']
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:344
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:311
 class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
@@ -25,7 +25,9 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, num_hiddens, dropout, max_len=1000):
         super().__init__()
-        check_even(num_hiddens, "num_hiddens", "columns come in sine/cosine pairs")
+        if num_hiddens % 2:
+            raise ValueError(f"num_hiddens={num_hiddens} is odd: the columns come in sine/cosine "
+                             "pairs; use an even num_hiddens")
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.dropout = nn.Dropout(dropout)
         pair = torch.arange(num_hiddens // 2, dtype=torch.float64)
@@ -36,14 +38,14 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("P", P.unsqueeze(0).float(), persistent=False)
 
     def forward(self, X):
-        check_shape(X, "X", "(batch_size, num_steps, num_hiddens)",
-                        num_hiddens=self.num_hiddens)
-        check_at_most(X.shape[1], self.max_len, "sequence length", "max_len",
-                          "create PositionalEncoding with a larger max_len")
+        check_shape(X, "X", "(batch_size, num_steps, num_hiddens)", num_hiddens=self.num_hiddens)
+        if X.shape[1] > self.max_len:
+            raise ValueError(f"sequence length {X.shape[1]} exceeds max_len={self.max_len}: "
+                             "create PositionalEncoding with a larger max_len")
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:448
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:416
 def rotation_for_offset(delta, num_hiddens):
     """Block-diagonal M with M @ p_i == p_{i+delta} for the sinusoidal encoding."""
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)
@@ -54,7 +56,7 @@ def rotation_for_offset(delta, num_hiddens):
     return torch.block_diag(*blocks)
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:546
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:499
 class ReversalNet(nn.Module):
     """tokens (batch_size, n) -> logits (batch_size, n, vocab_size): token embedding plus
     position information -> one single-head self-attention layer -> linear readout.

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 import d2l_attention as d2l
+from d2l_attention.checks import check_shape
 from d2l_attention.explore import self_attention
 
 # %% [markdown]
@@ -37,59 +38,58 @@ from d2l_attention.explore import self_attention
 # $$\mathbf{Q} = \mathbf{X}\mathbf{W}_q^\top,\quad \mathbf{K} = \mathbf{X}\mathbf{W}_k^\top,\quad \mathbf{V} = \mathbf{X}\mathbf{W}_v^\top,\qquad
 #   \mathbf{A} = \operatorname{softmax}\!\left(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}}\right)\ (\text{按行}),\qquad \mathbf{Y} = \mathbf{A}\mathbf{V}.$$
 #
-# 为什么要三个矩阵？在“狗咬人”（dog bites man）上看，每个词一个随机的 16 维嵌入：
-# (1) 不投影；(2) 手工设置的 $\mathbf{W}_q$；(3) 随机的三个矩阵。
+# 为什么要三个矩阵？在“狗咬人”（dog bites man）上看：每个词用四个有名字的特征表示，投影矩阵手工设置。
+
+# %%
+def self_attention_weights(X, W_q, W_k, W_v):
+    """X: (n, d) -> attention weights A (n, n) and outputs Y = A V (n, d)."""
+    Q, K, V = X @ W_q.T, X @ W_k.T, X @ W_v.T  # queries, keys and values all come from X
+    A = torch.softmax(Q @ K.T / math.sqrt(X.shape[1]), dim=-1)
+    return A, A @ V
+
+
+features, words = ["noun", "verb", "animal", "human"], ["dog", "bites", "man"]  # 狗咬人
+X_words = torch.tensor([[1., 0, 1, 0],   # dog: a noun, an animal
+                        [0., 1, 0, 0],   # bites: a verb
+                        [1., 0, 0, 1]])  # man: a noun, a human
+W_ask = torch.zeros(4, 4)
+W_ask[0, 1] = 3  # query: a verb asks for "noun"
+W_say = torch.zeros(4, 4)
+W_say[0, 0] = 3  # key: a noun says "noun"
+W_what = torch.diag(torch.tensor([0., 0, 1, 1]))  # value: what the word is (animal, human)
+I = torch.eye(4)
+A_plain, _ = self_attention_weights(X_words, I, I, I)
+A_ask, Y_key = self_attention_weights(X_words, W_ask, W_say, W_say)  # value = key
+_, Y_what = self_attention_weights(X_words, W_ask, W_say, W_what)
+self_attention.sentence_heatmaps([A_plain, A_ask], [words] * 2,
+                                 ["(1) W_q = W_k = I", "(2) W_q asks, W_k answers"])
+d2l.plt.show()
+for name, Y in (("W_v = W_k", Y_key), ("W_v = what it is", Y_what)):
+    print(f"y_bites, {name:16s}:", "  ".join(f"{f} {v:.2f}" for f, v in zip(features, Y[1])))
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert A_plain.argmax(dim=-1).tolist() == [0, 1, 2]  # X Xᵀ: every word attends most to itself
+assert torch.allclose(A_ask[1, [0, 2]], torch.tensor([0.5, 0.5]), atol=0.01)
+assert torch.allclose(A_ask[[0, 2]], torch.full((2, 3), 1 / 3))  # dog, man: zero queries
+assert Y_key[1, 1:].abs().max() == 0 and Y_what[1, :2].abs().max() == 0
+
+# %% [markdown]
+# **(1) 不投影。** 评分 $\mathbf{x}_i^\top\mathbf{x}_j$ 对称，每个词最关注自己（0.51、0.45、0.51）。
+#
+# **(2) 查询问，键答。** $\mathbf{W}_q$ 把“动词”变成查询“找名词”，$\mathbf{W}_k$ 让名词的键亮出“名词”。
+# bites 把 0.50、0.50 给 dog 和 man，自己只得 0.01；dog 和 man 的查询是 0，权重均匀。评分有了方向：bites 找 dog，dog 不找 bites。
+#
+# **值交出什么。** 若 $\mathbf{W}_v = \mathbf{W}_k$，bites 只取回它已知的“名词”（2.98）；
+# $\mathbf{W}_v$ 交出“是什么”时，取回 animal 0.50、human 0.50。键决定谁被找到，值决定交出什么。谁咬谁还分不出：这要靠位置编码。
+#
+# 10.5 节的 `MultiHeadAttention` 把同一个张量传三次就是自注意力。用 16 维随机嵌入和随机矩阵、一个头，权重与上面的函数相同：
 
 # %%
 torch.manual_seed(0)
 d_model = 16
-words = ["dog", "bites", "man"]  # 狗咬人
 E = torch.randn(len(words), d_model)  # one random embedding per word, in sentence order
 W_q, W_k, W_v = (torch.randn(d_model, d_model) / math.sqrt(d_model) for _ in range(3))
-
-
-def self_attention_weights(X, W_q, W_k, W_v):
-    """X: (n, d) -> attention weights A (n, n) and outputs Y = A V (n, d)."""
-    Q, K, V = X @ W_q.T, X @ W_k.T, X @ W_v.T  # queries, keys and values all come from X
-    A = torch.softmax(Q @ K.T / math.sqrt(d_model), dim=-1)
-    return A, A @ V
-
-
-I = torch.eye(d_model)
-dog, bites, man = E
-basis, _ = torch.linalg.qr(torch.stack([dog, man], dim=1))
-u = bites - basis @ (basis.T @ bites)  # the part of bites orthogonal to dog and man
-W_find = I + 2 * torch.outer(dog, u) / u.dot(bites)  # bites -> bites + 2 dog; dog, man unchanged
-A_plain, _ = self_attention_weights(E, I, I, I)
-A_find, Y_find = self_attention_weights(E, W_find, I, I)
 A, Y = self_attention_weights(E, W_q, W_k, W_v)
-self_attention.sentence_heatmaps([A_plain, A_find, A], [words] * 3,
-                                 ["(1) W_q = W_k = I", "(2) hand-set W_q", "(3) random W_q, W_k, W_v"])
-d2l.plt.show()
-for name, W in (("(1) W_q = I", I), ("(2) hand-set W_q", W_find)):
-    print(name, "scores q_i . k_j (rows dog, bites, man):", ((E @ W.T) @ E.T).double().round(decimals=1).tolist())
-print(f"(2) cos(y_bites, x_dog) = {torch.cosine_similarity(Y_find[1], dog, dim=0):.2f}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert A_plain.argmax(dim=-1).tolist() == [0, 1, 2]  # X Xᵀ: every word attends most to itself
-assert A_find.argmax(dim=-1).tolist() == [0, 0, 2] and round(A_find[1, 0].item(), 2) == 0.77
-assert (A_find[[0, 2]] - A_plain[[0, 2]]).abs().max() < 1e-6  # only bites' row moves
-assert [round(v, 2) for v in A[0].tolist()] == [0.40, 0.22, 0.38]
-
-# %% [markdown]
-# **(1) 不投影。** 每个词最关注自己：自身的点积（对角线 13.4、19.0、12.5）远大于与别的词的（最大 5.2）。评分矩阵对称。
-#
-# **(2) 只改 bites 的查询。** $\mathbf{W}_q$ 把 $\mathbf{x}_{\text{bites}}$ 变成 $\mathbf{x}_{\text{bites}} + 2\,\mathbf{x}_{\text{dog}}$，dog 和 man 不变。
-# bites 对 dog 的评分从 3.0 升到 29.8，超过对自己的 25.0，权重 0.77 给了 dog。
-# 查询（找什么）和键（怎样被找到）分开后，评分有了方向：bites 找 dog，dog 不找 bites。
-# 这里 $\mathbf{W}_v = \mathbf{I}$，bites 取回的几乎就是 dog 被找到所用的向量（$\mathbf{y}_{\text{bites}}$ 与 $\mathbf{x}_{\text{dog}}$ 的余弦 0.95）。
-# $\mathbf{W}_v$ 让“怎样被找到”（键）和“交出什么”（值）分开学。
-#
-# **(3) 随机投影（未训练）。** dog 一行是 0.40、0.22、0.38，
-# 即 $\mathbf{y}_{\text{dog}} = 0.40\,\mathbf{v}_{\text{dog}} + 0.22\,\mathbf{v}_{\text{bites}} + 0.38\,\mathbf{v}_{\text{man}}$：每个输出一步读到整句话。
-#
-# 10.5 节的 `MultiHeadAttention` 把同一个张量传三次就是自注意力。换上这三个矩阵、用一个头，权重与 $\mathbf{A}$ 相同：
-
 # %%
 torch.manual_seed(0)  # for W_o, which the weights do not use
 attention = d2l.MultiHeadAttention(d_model, d_model, d_model, d_model, num_heads=1, dropout=0)
@@ -103,6 +103,7 @@ print("input:", tuple(E[None].shape), " output:", tuple(Y_class.shape),
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert weights_gap < 1e-6
+assert [round(v, 2) for v in A[0].tolist()] == [0.40, 0.22, 0.38]
 
 # %% [markdown]
 # ### 掩蔽自注意力
@@ -144,55 +145,21 @@ assert (Y_causal - Y_other)[:2].abs().max() == 0 and (Y_causal - Y_other)[2].nor
 # %% [markdown]
 # ![CNN, RNN and self-attention: connectivity and path length](figures/10.6-cnn-rnn-self-attention.svg)
 #
-# 图 10.6.1 三种层的连接（$n = 5$）：两层卷积（$k = 3$）后只有中间的 $\mathbf{y}_3$ 看到全部 5 个输入；循环网络要 5 步才把 $\mathbf{x}_1$ 传到 $\mathbf{h}_5$；自注意力一步读到每个词元
+# 图 10.6.1 三种层的连接（$n = 5$）：两层卷积（$k = 3$）后只有 $\mathbf{y}_3$ 看到全部输入；循环网络要 5 步把 $\mathbf{x}_1$ 传到 $\mathbf{h}_5$；自注意力一步读到每个词元
 
 # %% [markdown]
 # <details><summary>深入一步：逐项推导三种层的代价</summary>
 #
-# **卷积。** 一维卷积层有 $d$ 个输入通道、$d$ 个输出通道，核大小为 $k$。位置 $t$ 的第 $c$ 个输出通道是
+# **卷积**（$d$ 个输入和输出通道，核大小 $k$）：一个输出分量 $kd$ 次乘加，$n$ 个位置、$d$ 个通道共 $knd^2$。
+# 各位置只依赖输入，可以同时算：顺序操作 $\mathcal{O}(1)$。每叠一层，每侧多看 $\lfloor k/2 \rfloor$ 个位置，
+# $\mathbf{y}_n$ 要看到 $\mathbf{x}_1$ 需 $\lceil (n-1)/\lfloor k/2 \rfloor \rceil = \mathcal{O}(n/k)$ 层（图 10.6.1 角上的 $\mathbf{y}_5$ 要 4 层）。
 #
-# $$y_{t,c} = \sum_{s=0}^{k-1} \sum_{c'=1}^{d} w_{s,c,c'}\, x_{t+s-\lfloor k/2 \rfloor,\, c'},$$
+# **循环**：$\mathbf{h}_t = \phi(\mathbf{W}_{xh}\mathbf{x}_t + \mathbf{W}_{hh}\mathbf{h}_{t-1} + \mathbf{b})$ 每步两次 $d \times d$ 矩阵乘向量，
+# $n$ 步共 $2nd^2$（GRU 三组这样的乘法，$6nd^2$）。$\mathbf{h}_t$ 要等 $\mathbf{h}_{t-1}$：顺序操作和路径长度都是 $n$。
 #
-# 一个输出分量要 $kd$ 次乘加，每个位置有 $d$ 个输出分量、共 $n$ 个位置，所以
-#
-# $$\text{乘加次数} = n \cdot d \cdot kd = knd^2 = \mathcal{O}(knd^2).$$
-#
-# 每个 $y_t$ 只依赖输入 $\mathbf{X}$，不依赖别的输出，$n$ 个位置可以同时算：顺序操作 $\mathcal{O}(1)$。
-# 一层卷积让位置 $t$ 看到 $[t - \lfloor k/2 \rfloor, t + \lfloor k/2 \rfloor]$，即每叠一层，每一侧多看 $\lfloor k/2 \rfloor$ 个位置。
-# 最远的一对是 $\mathbf{x}_1$ 和 $\mathbf{y}_n$（相距 $n-1$），要让 $\mathbf{y}_n$ 依赖 $\mathbf{x}_1$，需要 $L$ 层满足 $L\lfloor k/2 \rfloor \ge n-1$，即
-#
-# $$L = \left\lceil \frac{n-1}{\lfloor k/2 \rfloor} \right\rceil = \mathcal{O}(n/k).$$
-#
-# 图 10.6.1 里 $n = 5$、$k = 3$：中间的 $\mathbf{y}_3$ 两层后就同时看到了 $\mathbf{x}_1$ 和 $\mathbf{x}_5$，
-# 但角上的 $\mathbf{y}_5$ 要 $\lceil 4/1 \rceil = 4$ 层才看到 $\mathbf{x}_1$。
-# 注意 $k = 3$ 时这是 $n-1$ 层，和 RNN 几乎一样长；核越大越短，所以表中写 $\mathcal{O}(n/k)$。
-#
-# **循环神经网络。** 隐状态的更新 $\mathbf{h}_t = \phi(\mathbf{W}_{xh}\mathbf{x}_t + \mathbf{W}_{hh}\mathbf{h}_{t-1} + \mathbf{b})$
-# 在每一步做两次 $d \times d$ 矩阵与向量的乘法，共 $2d^2$ 次乘加；$n$ 步合计
-#
-# $$\text{乘加次数} = n \cdot 2d^2 = \mathcal{O}(nd^2).$$
-#
-# （GRU 的两个门和候选隐状态各做两次这样的乘法，常数从 2 变成 6。）$\mathbf{h}_t$ 要等 $\mathbf{h}_{t-1}$ 算完才能开始，
-# 这 $n$ 步只能一个接一个做：顺序操作 $\mathcal{O}(n)$。
-# 信息从 $\mathbf{x}_1$ 传到 $\mathbf{y}_n = \mathbf{h}_n$ 要依次经过 $\mathbf{x}_1 \to \mathbf{h}_1 \to \mathbf{h}_2 \to \cdots \to \mathbf{h}_n$，
-# 共 $n$ 步：最大路径长度 $n = \mathcal{O}(n)$。
-#
-# **自注意力。** 设 $\mathbf{Q}, \mathbf{K}, \mathbf{V} \in \mathbb{R}^{n \times d}$（它们都由 $\mathbf{X}$ 投影得到）。
-# 输出 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\sqrt{d})\,\mathbf{V}$ 分三步：
-#
-# $$\underbrace{\mathbf{Q}\mathbf{K}^\top}_{(n \times d)(d \times n):\ n^2 d} \quad\to\quad
-#   \underbrace{\operatorname{softmax}}_{n \text{ 行，每行 } n \text{ 个数}:\ \mathcal{O}(n^2)} \quad\to\quad
-#   \underbrace{\mathbf{A}\mathbf{V}}_{(n \times n)(n \times d):\ n^2 d},$$
-#
-# 合计 $2n^2 d + \mathcal{O}(n^2) = \mathcal{O}(n^2 d)$。
-# （三个输入投影和输出投影另需 $4nd^2$ 次乘加，这与序列长度的关系和 RNN 一样是线性的；
-# 表中只列注意力汇聚本身，因为随 $n$ 增长时占主导的是它。）
-# 两次矩阵乘法和 softmax 的每个元素都只依赖输入，不依赖别的输出：顺序操作 $\mathcal{O}(1)$。
-# 每个输出 $\mathbf{y}_i$ 直接以权重 $a_{ij}$ 读取每个 $\mathbf{x}_j$，任意两个位置之间只隔一步：
-# 最大路径长度 $\mathcal{O}(1)$。
-#
-# 比较计算量：$n^2 d < nd^2 \iff n < d$，所以序列比表示维度短时，自注意力不比 RNN 贵；
-# $n \gg d$ 时平方项占主导。
+# **自注意力**：$\mathbf{Q}\mathbf{K}^\top$ 和 $\mathbf{A}\mathbf{V}$ 各 $n^2 d$ 次乘加，softmax $\mathcal{O}(n^2)$，合计 $\mathcal{O}(n^2 d)$（四个投影另需 $4nd^2$）。
+# 每个元素只依赖输入：顺序操作 $\mathcal{O}(1)$；$\mathbf{y}_i$ 直接读每个 $\mathbf{x}_j$：路径长度 $\mathcal{O}(1)$。
+# $n < d$ 时 $n^2 d < nd^2$，自注意力不比 RNN 贵。
 #
 # </details>
 #
@@ -225,12 +192,12 @@ assert all(c["self-attention"][0] > c["RNN (GRU)"][0] for n, c in zip(lengths, c
 assert all(c["self-attention"][0] < c["RNN (GRU)"][0] for n, c in zip(lengths, costs) if n < d)
 
 # %% [markdown]
-# 自注意力的乘加在 $n < d$ 时比 GRU 少，$n = d$ 时相等（$6d^3 \approx 1.6 \times 10^6$），$n = 1024$ 时是 6 倍。卷积 $k = 3$ 的路径长度 $n - 1$ 和 GRU 差不多。
+# 自注意力的乘加在 $n < d$ 时比 GRU 少，$n = d$ 时相等（$6d^3 \approx 1.6 \times 10^6$），$n = 1024$ 时是 6 倍。
 #
 # ### 计时：$n$ 次小调用与一次大调用
 #
-# GRU 的第 $t$ 步要等 $\mathbf{h}_{t-1}$，只能调用 $n$ 次；自注意力把 $n$ 个位置交给一次调用。
-# 在 CPU 上只用一个线程、数这个线程的 CPU 时间（共享机器上的其他进程不计入），取 5 次中最快的一次：
+# GRU 的第 $t$ 步要等 $\mathbf{h}_{t-1}$，只能调用 $n$ 次；自注意力只调用一次。
+# 对照：同一个 GRU 单元取 $\mathbf{h}_{t-1} = \mathbf{0}$，一次处理 $n$ 个位置，乘加次数相同。取 5 次中最快的：
 
 # %% tags=["nbval-ignore-output"]
 def gru_steps(cell, X):
@@ -247,22 +214,20 @@ cell = nn.GRUCell(d, d).to(device)
 layer = d2l.MultiHeadAttention(d, d, d, d, num_heads=1, dropout=0).to(device)
 clock = "thread" if device.type == "cpu" else "wall"
 print(f"device: {device}, threads: 1, clock: {clock}")
-timing_lengths, gru_s, attention_s = [16, 32, 64, 128, 256, 512, 1024], [], []
+timing_lengths, seconds = [16, 32, 64, 128, 256, 512, 1024], []
 for n in timing_lengths:
     X = torch.randn(1, n, d, device=device)
-    g, a = self_attention.wall_clock([lambda X: gru_steps(cell, X), lambda X: layer(X, X, X)],
-                                     X, reduce="min", clock=clock)
-    gru_s.append(g)
-    attention_s.append(a)
-d2l.plot(timing_lengths, [gru_s, attention_s], xlabel="sequence length n", ylabel="seconds",
-         legend=["GRU, n calls", "self-attention, 1 call"], xscale="log", yscale="log",
-         figsize=(4.5, 3))
+    seconds.append(self_attention.wall_clock(
+        [lambda X: gru_steps(cell, X),  # n dependent calls
+         lambda X: cell(X[0], torch.zeros_like(X[0])),  # control: same cell, n positions, 1 call
+         lambda X: layer(X, X, X)], X, reduce="min", clock=clock))
+d2l.plot(timing_lengths, list(zip(*seconds)), xlabel="sequence length n", ylabel="seconds",
+         legend=["GRU cell, n calls (h_t needs h_(t-1))", "GRU cell, 1 call (no h_(t-1))",
+                 "self-attention, 1 call"], xscale="log", yscale="log", figsize=(4.5, 3))
 d2l.plt.show()
-for n, g, a in zip(timing_lengths[-1:], gru_s[-1:], attention_s[-1:]):
-    gru_macs, attention_macs = layer_costs(n)["RNN (GRU)"][0], layer_costs(n)["self-attention"][0]
-    print(f"n = {n}: GRU {1e3 * g:.1f} ms = {1e3 * g / n:.3f} ms per step, "
-          f"{gru_macs / g:.1e} multiply-adds/s | "
-          f"self-attention {1e3 * a:.1f} ms, {attention_macs / a:.1e} multiply-adds/s")
+gru_s, control_s, attention_s = (1e3 * s for s in seconds[-1])
+print(f"n = 1024: GRU cell, n calls {gru_s:.1f} ms | same cell, 1 call {control_s:.2f} ms "
+      f"({gru_s / control_s:.0f}x faster) | self-attention, 1 call {attention_s:.1f} ms")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 calls = []
@@ -273,10 +238,12 @@ hook.remove()
 assert len(calls) == X.shape[1] == 1024 and tuple(h_last.shape) == (1, d)
 at_1024 = layer_costs(1024)
 assert at_1024["self-attention"][0] == 6 * at_1024["RNN (GRU)"][0]
+with torch.no_grad():  # the control does the same multiply-adds as the first step, n times over
+    assert torch.allclose(cell(X[0], torch.zeros_like(X[0]))[:1], gru_steps(cell, X[:, :1]),
+                          atol=1e-5)
 
 # %% [markdown]
-# 对数坐标下 GRU 是斜率 1 的直线，每步约 0.05 ms，却只有 $6d^2 \approx 2.5 \times 10^4$ 次乘加：每秒约 $5 \times 10^8$ 次，自注意力约 $2 \times 10^{10}$ 次。
-# 差距是 $n$ 次调用各自的固定开销（Python 和算子调度），不是并行：只有一个线程。在 GPU 上，一次调用里的乘法还会并行。
+# $n = 1024$ 时一次调用快三十多倍，比自注意力还快：贵的是一步等一步的依赖，不是乘加次数。
 # 自注意力的曲线在 $n$ 大时变陡：平方项开始占主导。它还要为反向传播保存 $n \times n$ 的 $\mathbf{A}$：
 
 # %%
@@ -318,7 +285,7 @@ print(f"max |A' - Π A Πᵀ| = {(A_swapped - A[perm][:, perm]).abs().max():.6f}
 assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm]).abs().max() < 5e-7
 
 # %% [markdown]
-# 两幅图里 dog 那一行都是“dog 0.40、bites 0.22、man 0.38”，只是换了位置；每个词的输出也不变（差为 0）：模型分不出谁咬谁。
+# 两幅图里 dog 那一行都是 0.40、0.22、0.38，只是换了位置；输出的差为 0：模型分不出谁咬谁。
 #
 # ### 正弦位置编码
 #
@@ -327,7 +294,7 @@ assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm
 # $$p_{i, 2m} = \sin(i\,\omega_m), \qquad p_{i, 2m+1} = \cos(i\,\omega_m), \qquad
 #   \omega_m = 10000^{-2m/d}, \quad m = 0, \ldots, d/2 - 1.$$
 #
-# 行 $i$ 是位置，第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量（$\omega_0 = 1$，之后几何递减）。编码是**加**上去的。
+# 行 $i$ 是位置，第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量（$\omega_0 = 1$，之后几何递减）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -351,7 +318,9 @@ class PositionalEncoding(nn.Module):
 
     def __init__(self, num_hiddens, dropout, max_len=1000):
         super().__init__()
-        d2l.check_even(num_hiddens, "num_hiddens", "columns come in sine/cosine pairs")
+        if num_hiddens % 2:
+            raise ValueError(f"num_hiddens={num_hiddens} is odd: the columns come in sine/cosine "
+                             "pairs; use an even num_hiddens")
         self.num_hiddens, self.max_len = num_hiddens, max_len
         self.dropout = nn.Dropout(dropout)
         pair = torch.arange(num_hiddens // 2, dtype=torch.float64)
@@ -362,10 +331,10 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("P", P.unsqueeze(0).float(), persistent=False)
 
     def forward(self, X):
-        d2l.check_shape(X, "X", "(batch_size, num_steps, num_hiddens)",
-                        num_hiddens=self.num_hiddens)
-        d2l.check_at_most(X.shape[1], self.max_len, "sequence length", "max_len",
-                          "create PositionalEncoding with a larger max_len")
+        check_shape(X, "X", "(batch_size, num_steps, num_hiddens)", num_hiddens=self.num_hiddens)
+        if X.shape[1] > self.max_len:
+            raise ValueError(f"sequence length {X.shape[1]} exceeds max_len={self.max_len}: "
+                             "create PositionalEncoding with a larger max_len")
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
@@ -408,10 +377,9 @@ relative_gap = output_gap / Y_pe.norm(dim=-1)  # dog, bites, man: about 0.13, 0.
 assert (0.07 < relative_gap).all() and (relative_gap < 0.26).all()
 
 # %% [markdown]
-# 右图不再是左图的重排：man 给 dog 的权重从 0.61 变成 0.84；三个词的输出都变了，是输出长度（约 5.3）的 8% 到 25%。
-# 层没有训练，这些差别是随机的，但不再是零。
+# 右图不再是左图的重排：man 给 dog 的权重从 0.61 变成 0.84；三个词的输出都变了（是输出长度的 8% 到 25%）。
 #
-# 编码本身：第 6、7 列是 $m = 3$ 对，第 8、9 列是 $m = 4$ 对；同一对的两列相差四分之一周期，$m$ 越大周期越长。
+# 第 6、7 列是 $m = 3$ 对，第 8、9 列是 $m = 4$ 对：同一对的两列相差四分之一周期，$m$ 越大周期越长。
 
 # %%
 d2l.plot(torch.arange(num_steps), P[0, :, 6:10].T, xlabel="Row (position)",
@@ -424,8 +392,8 @@ d2l.plt.show()
 # %% [markdown]
 # ### 绝对位置信息
 #
-# 像二进制计数（低位翻转快、高位慢），频率沿维度递减。热图左半是 16 个正弦列、右半是 16 个余弦列，各按 $m$ 频率递减；0 为白。
-# 每半的前几列随位置快速正负交替；$m \ge 10$ 的列在这 60 个位置上几乎不变（正弦近 0，余弦近 1）。
+# 像二进制计数（低位翻转快、高位慢）。热图左半是 16 个正弦列、右半是 16 个余弦列，各按 $m$ 排列：
+# 前几列随位置快速正负交替；$m \ge 12$ 的列在这 60 个位置上几乎不变（正弦近 0，余弦近 1）。
 
 # %%
 self_attention.encoding_heatmap(P[0])  # sin columns | cos columns, each in order m
@@ -476,7 +444,7 @@ assert torch.allclose(P[0].double(), P64, atol=1e-5)
 #
 # 探索器（explorer）把第 $m = 0, 2, 4, 6$ 对列画在单位圆上。起始 $i = 10$、$\delta = 3$：
 # 橙点 $\mathbf{p}_{i+\delta}$ 比蓝点 $\mathbf{p}_i$ 多转 $\delta\omega_m$（3、0.95、0.3、0.095 rad），$\mathbf{M}_\delta\mathbf{p}_i$ 的叉落在橙点上。
-# 拖动 $i$：两点一起移动，夹角不变。$\delta = 20$ 时 $m = 2$ 转了 6.32 rad，两点几乎重合：要几对频率不同的列合起来才分得出偏移。
+# 拖动 $i$：夹角不变。$\delta = 20$ 时 $m = 2$ 转了 6.32 rad，两点几乎重合：要几对频率合起来才分得出偏移。
 
 # %%
 self_attention.rotation(pos_encoding, num_steps)
@@ -497,10 +465,10 @@ print("p_20 . p_j:", "  ".join(f"j = {j} (distance {abs(j - 20)}): {gram[20, j]:
 
 # %% [markdown]
 # 注意力用的是 $(\mathbf{W}_q\mathbf{p}_i)^\top(\mathbf{W}_k\mathbf{p}_j)$。取 $\mathbf{W}_k = \mathbf{I}$、$\mathbf{W}_q = \mathbf{M}_\delta$，
-# 评分成了 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$，每个查询都在 $j = i + \delta$ 处最高。
-# 探索器左图画出 16 个位置上的 $\operatorname{softmax}_j\big((\mathbf{M}_\delta\mathbf{p}_i)^\top\mathbf{p}_j\big)$，右图换成随机的 $\mathbf{W}_q$。
-# 起始 $\delta = 3$：峰都落在 $j = i + 3$（0.42 到 0.58）。把 $\delta$ 拖到负值，查询就看它之前的键（练习 3 用到）。
-# 右图没有对角线，权重堆在键 12、13 附近：相对偏移是**可以学到的**，不是自动得到的。
+# 评分成了 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$。
+# 探索器左图画出 $\operatorname{softmax}_j\big((\mathbf{M}_\delta\mathbf{p}_i)^\top\mathbf{p}_j\big)$（不除以 $\sqrt{d}$；键 $i + \delta$ 不存在的行不画），右图换成随机的 $\mathbf{W}_q$。
+# 起始 $\delta = 3$：峰都在 $j = i + 3$（0.42 到 0.58）；$\delta$ 拖到负值，查询就看之前的键。
+# 右图没有对角线，权重堆在键 12、13 附近：相对偏移要学出来。
 
 # %%
 self_attention.score_explorer(pos_encoding)
@@ -518,28 +486,13 @@ assert len(peaks) == 13 and 0.41 < min(peaks) and max(peaks) < 0.59
 assert [round(gram[20, j].item(), 1) for j in (48, 52, 4, 1)] == [6.0, 9.6, 7.9, 10.6]
 
 # %% [markdown]
-# 更直接的做法：把位置 $i$ 的查询旋转成 $\mathbf{M}_i\mathbf{q}$、位置 $j$ 的键旋转成 $\mathbf{M}_j\mathbf{k}$。
-# 因为 $\mathbf{M}_i^\top\mathbf{M}_j = \mathbf{M}_{j-i}$，评分 $\mathbf{q}^\top\mathbf{M}_{j-i}\mathbf{k}$ 只取决于偏移 $j - i$：
-
-# %%
-torch.manual_seed(0)
-q, k = torch.randn(encoding_dim, dtype=torch.float64), torch.randn(encoding_dim, dtype=torch.float64)
-for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
-    score = (rotation_for_offset(i, encoding_dim) @ q) @ (rotation_for_offset(j, encoding_dim) @ k)
-    print(f"i = {i:2d}, j = {j:2d}, j - i = {j - i:+d}: (M_i q) . (M_j k) = {score:.6f}")
-
-# %% [markdown]
-# 偏移 $+3$ 的三组评分相同，偏移 $-3$ 的不同：它分得出前后。这就是旋转位置编码（rotary position embedding，RoPE），
-# 许多大语言模型用它；练习 2 把它与加法编码比较，10.7 节把它写成函数。
-
-# %% [markdown]
 # ## 实验：没有位置编码会怎样——反转序列
 #
 # 输入 $n = 8$ 个随机词元 $x_0, \ldots, x_7$（词表大小 30），要求输出 $y_i = x_{7-i}$。
 # 模型：32 维词元嵌入加位置信息，**一个**单头自注意力层，一个线性读出层。没有残差连接，
 # 位置 $i$ 只能通过 $a_{ij}$ 读到位置 $j$：查询 $i$ 必须看键 $7-i$。
 # 训练三次，只换位置信息：正弦编码、可学习的编码（一张 $8 \times 32$ 的可训练表，练习 2 实现它）、不加（`nn.Identity`）；
-# 同样的种子和批量（Adam，400 步，每批 64 条），同样的 1000 条测试序列。
+# 初始化种子、批量和 1000 条测试序列都相同。
 
 # %%
 #@save
@@ -562,12 +515,41 @@ class ReversalNet(nn.Module):
 
 
 # %%
-# Train one ReversalNet per encoding (the loop: self_attention.train_reversal) and test each
-# on the same 1000 sequences: accuracy and attention weights
-ablation = self_attention.train_ablation(("sinusoidal", "learned", "none"))
+def train(net, num_steps=400, lr=0.05, batch_size=64, seed=0):
+    """Adam on the cross-entropy of the 8 outputs, the learning rate falling linearly to 0.
+    Returns the net and its accuracy on each training batch."""
+    batches = torch.Generator().manual_seed(seed + 100)  # the same batches for every net
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / num_steps)
+    accuracy = []
+    for _ in range(num_steps):
+        tokens, target = self_attention.reversal_batch(batch_size, batches)  # target: reversed
+        logits = net(tokens)
+        loss = nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        accuracy.append((logits.argmax(dim=-1) == target).double().mean().item())
+    return net.eval(), accuracy
+
+
+nets, accuracy = {}, {}
+for name in ("sinusoidal", "learned", "none"):
+    net = self_attention.reversal_net(name)  # a d2l.ReversalNet with this position module
+    nets[name], accuracy[name] = train(net)
+ablation = self_attention.Ablation(nets)  # tests each net on the same 1000 sequences
+d2l.plot(list(range(1, 401)), [accuracy[n] for n in nets] + [[ablation.bound] * 400],
+         xlabel="training step", ylabel="accuracy on the batch",
+         legend=[*nets, "best without positions"], figsize=(5, 3))
+d2l.plt.show()
 print(ablation.table())
-print(f"none: accuracy {ablation.accuracy['none']:.3f}; "
-      f"best expected accuracy without positions (see below): {ablation.bound:.3f}")
+own = ablation.mean_weights("none").diagonal()
+print(f"none: mean weight on its own position {own.mean():.2f}, "
+      f"on the other 7: {(1 - own.mean()) / 7:.2f} each; best without positions: accuracy "
+      f"{ablation.bound:.3f} expected, {self_attention.best_free_accuracy(ablation.tokens):.3f} "
+      "on these test sequences")
+print(f"none: mean batch accuracy over the last 100 steps {sum(accuracy['none'][-100:]) / 100:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 # The nets above are those of the committed sweep (results/sweep-positions.json, seed 0).
@@ -581,15 +563,14 @@ self_attention.ablation_figure(ablation)
 d2l.plt.show()
 
 # %% [markdown]
-# 三幅图是 1000 条测试序列上的平均权重。正弦和可学习的编码都学出了**反对角线**：查询 $i$ 把 0.98 和 1.00 的权重放在键 $7-i$ 上，准确率 1.00。
-# 没有位置编码时，每行把权重大致平摊在其余 7 个键上，准确率 0.22。
+# 有位置的两条曲线升到 1；none 停在虚线上。热图（1000 条测试序列的平均权重）里，正弦和可学习的编码学出**反对角线**（键 $7-i$ 上 0.98 和 1.00）。
+# none 把权重摊在其余 7 个键上，对角线最淡（0.08 对 0.13）：目标从不在自己的位置上，它避开自己。
 #
-# 0.22 是不看位置所能做到的最好：没有位置，输出 $i$ 只取决于 $x_i$ 和序列里有哪些词元（多重集）。
-# 目标等可能是其余 7 个词元中的任一个，最好是输出其中出现最多的那个，猜对的概率是它的次数除以 7。
-# 它在 1000 条测试序列上的平均就是 0.220；模型的 0.223 与它的差在抽样误差（约 0.005）之内。
+# 虚线从哪来：没有位置，输出 $i$ 只取决于 $x_i$ 和序列里有哪些词元（多重集）；目标等可能是其余 7 个词元之一，
+# 最好是输出其中最多的那个，期望准确率 0.220。在这 1000 条测试序列上，最好的预测（平局随机选）平均得 0.223，模型也是 0.223。
 #
-# 探索器逐条看（每行是“位置: 词元 → 输出”），打开在 none 的测试序列 0：8 个词元各不相同，权重摊在 0.07 到 0.15 之间，
-# 8 个输出对了 3 个。换成 sinusoidal 或 learned，权重落在反对角线上；拖动测试序列（$-1$ 是平均）再看几条。
+# 探索器打开在 none 的测试序列 0（每行是“位置: 词元 → 输出”）：权重摊在 0.07 到 0.15 之间，对了 3 个。
+# 换成 sinusoidal 或 learned 看反对角线；拖动测试序列再看几条。
 
 # %%
 self_attention.ablation_explorer(ablation)
@@ -603,6 +584,8 @@ for name in ("sinusoidal", "learned"):
     assert ablation.weight_on_reversed(name) > 0.9
     assert ablation.weights[name][0].argmax(dim=-1).tolist() == reversed_keys  # sequence 0
 assert abs(ablation.accuracy["none"] - ablation.bound) < 0.03
+assert abs(sum(accuracy["none"][-100:]) / 100 - ablation.bound) < 0.02
+assert min(accuracy["sinusoidal"][-100:]) > 0.99 and min(accuracy["learned"][-100:]) > 0.99
 assert ablation.mean_weights("none").max() < 0.5
 assert ablation.position_scores("sinusoidal").argmax(dim=-1).tolist() == reversed_keys
 assert ablation.position_scores("learned").argmax(dim=-1).tolist() == reversed_keys  # exercise 2
@@ -612,30 +595,73 @@ assert 0.05 < none0.min() and none0.max() < 0.2
 assert (ablation.prediction["none"][0] == ablation.tokens[0].flip(0)).sum() == 3
 
 # %% [markdown]
-# 训练好的 $\mathbf{W}_q$、$\mathbf{W}_k$ 走的是“位置部分之积”那条路吗？只把正弦编码送进它们，看每个查询评分最高的键：
+# ### 评分的四项
+#
+# 位置是**加**在内容上的，所以评分（记 $\mathbf{W} = \mathbf{W}_q^\top\mathbf{W}_k$）展开成四项：
+#
+# $$(\mathbf{x}_i + \mathbf{p}_i)^\top\mathbf{W}(\mathbf{x}_j + \mathbf{p}_j)
+#   = \underbrace{\mathbf{x}_i^\top\mathbf{W}\mathbf{x}_j}_{\text{内容·内容}}
+#   + \underbrace{\mathbf{x}_i^\top\mathbf{W}\mathbf{p}_j + \mathbf{p}_i^\top\mathbf{W}\mathbf{x}_j}_{\text{内容·位置}}
+#   + \underbrace{\mathbf{p}_i^\top\mathbf{W}\mathbf{p}_j}_{\text{位置·位置}}.$$
+#
+# 拼接 $[\mathbf{x}_i; \mathbf{p}_i]$ 的评分也是这四项，只是多占维度。在训练好的正弦网络里，量每一项让键 $7-i$ 比该行平均高多少：
 
 # %%
-position_scores = ablation.position_scores("sinusoidal")  # (W_q p_i) . (W_k p_j) / sqrt(d)
-print("query i -> key with the highest position-only score:",
-      position_scores.argmax(dim=-1).tolist())
+net = ablation.nets["sinusoidal"]
+content = net.embedding(ablation.tokens).detach()  # x_j: (1000, 8, 32)
+position = net.positions(torch.zeros_like(content[:1]))  # p_j: (1, 8, 32)
+reversed_key = torch.arange(7, -1, -1)  # query i should read key 7 - i
+margins = {}
+with torch.no_grad():
+    for term, (a, b) in {"content.content": (content, content),
+                         "content.position": (content, position),
+                         "position.content": (position, content),
+                         "position.position": (position, position),
+                         "all four (x + p)": (content + position, content + position)}.items():
+        S = net.attention.W_q(a) @ net.attention.W_k(b).transpose(1, 2) / math.sqrt(32)
+        margins[term] = (S[:, torch.arange(8), reversed_key] - S.mean(dim=-1)).mean().item()
+        print(f"{term:18s} score of key 7-i minus the row mean: {margins[term]:6.2f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert abs(sum(v for t, v in margins.items() if t != "all four (x + p)")
+           - margins["all four (x + p)"]) < 1e-6  # the expansion is exact
+assert margins["position.position"] > 0.95 * margins["all four (x + p)"] > 5
 
 # %% [markdown]
-# 正是 $7, 6, \ldots, 0$。种子 0–4、两种 CPU 内核（`results/sweep-positions.json`）：
+# 键 $7-i$ 的优势 15.58 里有 15.56 来自位置·位置项，其余三项几乎是 0：训练把内容与位置的交叉项压没了。
+# 种子 0–4、两种 CPU 内核（`results/sweep-positions.json`）：
 
 # %%
 sweep_accuracy = self_attention.sweep_summary()
 
 # %% [markdown]
-# 有位置编码每次都是 1.00，无位置每次都在 0.22 附近。
+# 有位置编码每次都是 1.00；无位置的 10 次都在同一组测试序列上，都贴着这组序列上的最好值 0.223。
+
+# %% [markdown]
+# ### 旋转位置编码
+#
+# 加法编码要靠训练把交叉项压成 0。更直接的做法：什么也不加，把位置 $i$ 的查询旋转成 $\mathbf{M}_i\mathbf{q}$、位置 $j$ 的键旋转成 $\mathbf{M}_j\mathbf{k}$。
+# 因为 $\mathbf{M}_i^\top\mathbf{M}_j = \mathbf{M}_{j-i}$，评分 $\mathbf{q}^\top\mathbf{M}_{j-i}\mathbf{k}$ 只取决于内容和偏移 $j - i$，没有交叉项：
+
+# %%
+torch.manual_seed(0)
+q, k = torch.randn(encoding_dim, dtype=torch.float64), torch.randn(encoding_dim, dtype=torch.float64)
+for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
+    score = (rotation_for_offset(i, encoding_dim) @ q) @ (rotation_for_offset(j, encoding_dim) @ k)
+    print(f"i = {i:2d}, j = {j:2d}, j - i = {j - i:+d}: (M_i q) . (M_j k) = {score:.6f}")
+
+# %% [markdown]
+# 偏移 $+3$ 的三组评分相同，偏移 $-3$ 的不同：它分得出前后。这就是旋转位置编码（rotary position embedding，RoPE），
+# 许多大语言模型用它；练习 2 把它与加法编码比较，10.8 节把它写成函数。
 
 # %% [markdown]
 # ## 小结
 #
-# * 自注意力里同一组词元充当查询、键和值；查询和键分开投影，评分才有方向。
-# * 顺序操作和最大路径长度都是 $\mathcal{O}(1)$：一次调用代替 $n$ 次；代价是 $n^2$ 的计算和内存。
-# * 自注意力是置换等变的：没有位置编码，“人咬狗”与“狗咬人”每个词的输出相同。
-# * 正弦编码的偏移 $\delta$ 是旋转 $\mathbf{M}_\delta$；相对位置要靠 $\mathbf{W}_q$、$\mathbf{W}_k$ 学出来，RoPE 直接把旋转放进评分。
-# * 反转实验：有位置编码准确率 1.00；没有只有 0.22，正是不看位置所能做到的最好。
+# * 同一组词元充当查询、键和值：查询和键分开投影，评分才有方向；值决定交出什么。
+# * 顺序操作和最大路径长度都是 $\mathcal{O}(1)$，代价是 $n^2$ 的计算和内存。
+# * 自注意力置换等变：没有位置编码，分不出“狗咬人”和“人咬狗”。
+# * 正弦编码的偏移是旋转 $\mathbf{M}_\delta$。反转网络只靠评分的位置·位置项；RoPE 直接把旋转放进评分。
+# * 反转实验：有位置编码准确率 1.00，没有只有 0.22，即不看位置的最好值。
 
 # %% [markdown]
 # ## 练习
@@ -705,18 +731,17 @@ assert ex1_entropy[0] > 0.9, "an untrained layer's weights are close to uniform"
 assert ex1_sharp[1] < 0.5 < ex1_sharp[-1], "a sharp first layer keeps the tokens apart, depth not"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：**表示坍缩**，有两个原因。未训练的层权重接近均匀（熵是最大值的 0.97），一层就把相似度从 0.28 推到 0.98；
-# 训练好的反转层的熵只有 0.05。但 $\mathbf{W}_q$ 乘 30 后（熵 0.13），相似度仍是 0.37 → 0.91 → 1.0：每层都是凸组合，
-# 词元越相近，下一层的权重越均匀，坍缩随深度自我加速。这是 Dong 等人（2021）的**秩坍缩**（rank collapse）；
-# 带残差时相似度只到 0.44，所以深层模型需要残差连接（10.7 节）。
+# 参考答案：**表示坍缩**，两个原因都有。未训练的层权重接近均匀（熵是最大值的 0.97，训练好的反转层只有 0.05），一层就把相似度从 0.28 推到 0.98。但 $\mathbf{W}_q$ 乘 30 后（熵 0.13），相似度仍是 0.37 → 0.91 → 1.0：每层都是凸组合，
+# 词元越相近，下一层的权重越均匀，坍缩随深度自我加速（Dong 等人 2021 的**秩坍缩**，rank collapse）。
+# 带残差时相似度只到 0.44：深层模型需要残差连接（10.7 节）。
 
 # %% [markdown]
 # ### 练习 2
 #
 # 实现可学习的位置编码 `LearnedPositionalEncoding(num_hiddens, max_len=1000)`：可训练参数 `P`（1，`max_len`，`num_hiddens`），小随机数初始化，
 # 把前 $n$ 行加到输入上，序列过长时抛出 `ValueError`。`ex2_params`：`num_hiddens=512`、`max_len=1000` 时的参数个数。
-# 它能推广到没见过的位置吗？`self_attention.train_shift(encoding)` 在长度 8 上训练 $y_i = x_{i-1}$，`self_attention.shift_accuracy(net, 16)` 在长度 16 上测试。定义 `ex2_beyond`：`"learned"`（表有 16 行，后 8 行从未训练）、
-# `"sinusoidal"` 和 `"rotary"`（RoPE）在位置 8 到 15 上的准确率。
+# 它能推广到没见过的位置吗？`self_attention.train_shift(encoding)`（`encoding`：`"sinusoidal"`、`"rotary"` 或位置模块）在长度 8 上训练 $y_i = x_{i-1}$，`self_attention.shift_accuracy(net, 16)` 在长度 16 上测试。定义 `ex2_beyond`：`"learned"`、
+# `"sinusoidal"` 和 `"rotary"`（RoPE）在位置 8 到 15 上的准确率；`"learned"` 用你的类 `LearnedPositionalEncoding(32, max_len=16)`（表有 16 行，后 8 行从未训练）。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution", "nbval-ignore-output"]
 class LearnedPositionalEncoding(nn.Module):
@@ -744,11 +769,14 @@ print("parameters of the table in the reversal model:",
 print("learned table, query i -> key with the highest position-only score:",
       ablation.position_scores("learned").argmax(dim=-1).tolist())
 ex2_beyond = {}
+torch.manual_seed(0)
 for encoding in ("learned", "sinusoidal", "rotary"):
-    shift_net = self_attention.train_shift(encoding)  # y_i = x_(i-1) on length-8 sequences
+    positions = LearnedPositionalEncoding(32, max_len=16) if encoding == "learned" else encoding
+    shift_net = self_attention.train_shift(positions)  # y_i = x_(i-1) on length-8 sequences
     trained, ex2_beyond[encoding] = self_attention.shift_accuracy(shift_net, 16)
-    print(f"{encoding:10s} previous token, length 16: positions 1-7 {trained:.2f}, "
-          f"positions 8-15 {ex2_beyond[encoding]:.2f}")
+    at_8 = self_attention.shift_accuracy(shift_net, 8)[0]
+    print(f"{encoding:10s} previous token: length 8 {at_8:.2f} | length 16: positions 1-7 "
+          f"{trained:.2f}, positions 8-15 {ex2_beyond[encoding]:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
@@ -773,9 +801,10 @@ assert ex2_beyond["sinusoidal"] < 0.5 < ex2_beyond["rotary"], "only the offset-o
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：表有 `max_len` × `num_hiddens` 个参数（512000 个；反转模型里 256 个），正弦编码没有参数。
 # 在反转任务上它学到的与正弦编码一样：查询 $i$ 位置部分评分最高的键正是 $7, \ldots, 0$。
-# 没见过的位置上（上面最后三行），表的后 8 行只是初始随机数，准确率 0.04，与随机猜（1/30）相当；
-# 正弦编码对任何位置都有定义，却也只有 0.15（这次运行；这几行随 CPU 内核略有变化）：有定义不等于能用，训练只在前 8 个位置上约束了 $\mathbf{W}_q$、$\mathbf{W}_k$。
-# RoPE 的评分只取决于偏移 $j - i$，“看前一个”在新位置上照样成立：0.93。
+# 没见过的位置上（上面最后三行），表的后 8 行只是初始随机数，准确率 0.03，与随机猜（1/30）相当；
+# 正弦编码对任何位置都有定义，却也只有 0.15（这几行随 CPU 内核略有变化）：训练只在前 8 个位置上约束了 $\mathbf{W}_q$、$\mathbf{W}_k$。
+# RoPE 的评分只取决于偏移 $j - i$，“看前一个”在新位置上照样成立：0.93。它在长度 16 的位置 1–7 上只有 0.90，长度 8 上却是 1.00：
+# 长序列里这些查询还看得到偏移 $+8$ 到 $+14$ 的键，训练时从没出现过这些偏移，它们的评分没被压低，分走了权重。
 
 # %% [markdown]
 # ### 练习 3
