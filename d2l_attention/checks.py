@@ -4,8 +4,8 @@ A taught `forward` calls, say, `check_qkv(queries, keys, values)` (the notebook 
 here); the helper raises a `ValueError` that names the expected shape, what it got, and how to fix
 it. Checks used once are inline `if ...: raise ValueError(...)` lines in the notebooks instead.
 None of them reads a tensor's values on an accelerator (that would wait for the device on every
-call) or while torch.compile traces (a host sync breaks its graph): value checks run on CPU tensors in eager
-mode, and otherwise only the shapes are checked.
+call) or while torch.compile traces (a host sync breaks its graph): value checks run on CPU
+tensors in eager mode, and otherwise only the shapes are checked.
 """
 
 import torch
