@@ -75,6 +75,13 @@ def test_plotting_names():
     plt.close("all")
 
 
+def test_dir_d2l_is_the_books_api_without_checks_or_explorer_machinery():
+    from d2l_attention import checks, explorers
+    leaked = sorted(set(dir(d2l)) & (set(checks.__all__) | set(explorers.__all__)))
+    assert leaked == [], f"import these from d2l_attention.checks / .explorers instead: {leaked}"
+    assert not [n for n in dir(d2l) if n.startswith("check_") and n != "check_data"]
+
+
 def test_pandas_is_installed_for_the_book_code():
     pd = pytest.importorskip("pandas", reason="pandas is in requirements.txt")
     ragged = [[0.5, 0.5], [0.2, 0.3, 0.5]]

@@ -10,7 +10,7 @@ import re
 import pytest
 import torch
 
-import d2l_attention as d2l
+from d2l_attention.explorers import Select, Slider, explorer, heatmap_view, rows, text_view
 
 
 def svg_for(explorer, **values):
@@ -31,70 +31,70 @@ def texts(svg):
 
 def test_rows_of_a_matrix_carry_indices_labels_and_the_state():
     weights = torch.tensor([[0.25, 0.75], [1.0, 0.0]])
-    out = d2l.rows({"tau": 0.5}, weight=weights, row_labels=("query", ["q0", "q1"]),
+    out = rows({"tau": 0.5}, weight=weights, row_labels=("query", ["q0", "q1"]),
                    col_labels=("key", ["a", "b"]))
     assert len(out) == 4
     assert out[1] == {"tau": 0.5, "row": 0, "col": 1, "query": "q0", "key": "b", "weight": 0.75}
 
 
 def test_rows_of_a_vector_are_indexed_and_labelled():
-    out = d2l.rows({"theta": 30}, row_labels=("key", ["k1", "k2", "k3"]),
+    out = rows({"theta": 30}, row_labels=("key", ["k1", "k2", "k3"]),
                    weight=[0.2, 0.3, 0.5], score=torch.tensor([1.0, 2.0, 3.0]))
     assert [r["key"] for r in out] == ["k1", "k2", "k3"]
     assert [r["i"] for r in out] == [0, 1, 2] and out[2]["score"] == 3.0
 
 
 def test_rows_are_rounded_so_every_cpu_kernel_stores_the_same_json():
-    out = d2l.rows({"w": torch.tensor(0.123456789)}, x=[1 / 3, -1e-9])
+    out = rows({"w": torch.tensor(0.123456789)}, x=[1 / 3, -1e-9])
     assert out[0]["x"] == 0.3333 and out[0]["w"] == 0.1235
     assert math.copysign(1.0, out[1]["x"]) == 1.0  # -0.0 would differ from 0.0 in the JSON
-    assert d2l.rows({}, x=[0.12345], decimals=2)[0]["x"] == 0.12
+    assert rows({}, x=[0.12345], decimals=2)[0]["x"] == 0.12
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
 def test_rows_reject_values_that_are_not_finite(bad):
     with pytest.raises(ValueError, match="finite"):
-        d2l.rows({}, x=[0.0, bad])
+        rows({}, x=[0.0, bad])
 
 
 def test_rows_reject_columns_of_different_shapes_and_wrong_label_counts():
     with pytest.raises(ValueError, match="one shape"):
-        d2l.rows({}, a=[1, 2], b=[1, 2, 3])
+        rows({}, a=[1, 2], b=[1, 2, 3])
     with pytest.raises(ValueError, match="labels"):
-        d2l.rows({}, a=[[1, 2]], col_labels=("key", ["only one"]))
+        rows({}, a=[[1, 2]], col_labels=("key", ["only one"]))
 
 
 def test_slider_needs_equal_steps_and_a_default_among_its_values():
-    assert d2l.Slider("t", [0.25, 0.5, 0.75], "t").step == pytest.approx(0.25)
+    assert Slider("t", [0.25, 0.5, 0.75], "t").step == pytest.approx(0.25)
     with pytest.raises(ValueError, match="equal steps"):
-        d2l.Slider("t", [1, 2, 4], "t")
+        Slider("t", [1, 2, 4], "t")
     with pytest.raises(ValueError, match="at least two"):
-        d2l.Slider("t", [1], "t")
+        Slider("t", [1], "t")
     with pytest.raises(ValueError, match="default"):
-        d2l.Slider("t", [1, 2, 3], "t", default=2.5)
+        Slider("t", [1, 2, 3], "t", default=2.5)
 
 
 def test_select_checks_its_default_and_labels():
-    assert d2l.Select("k", ["a", "b"], "kind").default == "a"
+    assert Select("k", ["a", "b"], "kind").default == "a"
     with pytest.raises(ValueError, match="default"):
-        d2l.Select("k", ["a", "b"], "kind", default="c")
+        Select("k", ["a", "b"], "kind", default="c")
     with pytest.raises(ValueError, match="labels"):
-        d2l.Select("k", ["a", "b"], "kind", labels=["A"])
+        Select("k", ["a", "b"], "kind", labels=["A"])
 
 
 def test_explorer_rejects_two_controls_with_one_name():
-    view = d2l.text_view(d2l.rows({"t": 1}, text=["x"]), "text")
+    view = text_view(rows({"t": 1}, text=["x"]), "text")
     with pytest.raises(ValueError, match="differ"):
-        d2l.explorer(view, controls=[d2l.Slider("t", [1, 2], "a"), d2l.Slider("t", [1, 2], "b")],
+        explorer(view, controls=[Slider("t", [1, 2], "a"), Slider("t", [1, 2], "b")],
                      title="twice")
 
 
 def small_explorer():
     data = [row for t in (1.0, 2.0, 3.0) for kind in ("enc", "dec") for row in
-            d2l.rows({"t": t, "kind": kind}, text=[f"state t={t:g} {kind}"])]
-    return d2l.explorer(d2l.text_view(data, "text"),
-                        controls=[d2l.Slider("t", [1, 2, 3], "step t", default=2),
-                                  d2l.Select("kind", ["enc", "dec"], "kind")],
+            rows({"t": t, "kind": kind}, text=[f"state t={t:g} {kind}"])]
+    return explorer(text_view(data, "text"),
+                        controls=[Slider("t", [1, 2, 3], "step t", default=2),
+                                  Select("kind", ["enc", "dec"], "kind")],
                         title="small")
 
 
@@ -107,9 +107,9 @@ def test_each_control_selects_exactly_its_state():
 
 
 def test_slider_with_upto_shows_every_state_up_to_its_value():
-    data = [r for t in (0.0, 1.0, 2.0) for r in d2l.rows({"t": t}, text=[f"row {t:g}"])]
-    ex = d2l.explorer(d2l.text_view(data, "text"),
-                      controls=[d2l.Slider("t", [0, 1, 2], "t", upto=True)], title="upto")
+    data = [r for t in (0.0, 1.0, 2.0) for r in rows({"t": t}, text=[f"row {t:g}"])]
+    ex = explorer(text_view(data, "text"),
+                      controls=[Slider("t", [0, 1, 2], "t", upto=True)], title="upto")
     shown = [t for t in texts(svg_for(ex, t=1)) if t.startswith("row")]
     assert sorted(shown) == ["row 0", "row 1"]
 
@@ -130,10 +130,10 @@ def test_heatmap_draws_a_weight_of_zero_white_and_the_top_of_its_scale_as_matplo
     import matplotlib
     from matplotlib import colors
 
-    data = d2l.rows({}, weight=torch.tensor([[0.0, 0.5, 1.0]]), row_labels=("q", ["q"]),
+    data = rows({}, weight=torch.tensor([[0.0, 0.5, 1.0]]), row_labels=("q", ["q"]),
                     col_labels=("k", ["a", "b", "c"]))
-    ex = d2l.explorer(d2l.heatmap_view(data, "k", "q", text=False),
-                      controls=[d2l.Slider("t", [0, 1], "unused")], title="zero")
+    ex = explorer(heatmap_view(data, "k", "q", text=False),
+                      controls=[Slider("t", [0, 1], "unused")], title="zero")
     fills = {tuple(int(c) for c in rgb.split(","))
              for rgb in re.findall(r'fill="rgb\(([^)]*)\)"', svg_for(ex))}
     reds = matplotlib.colormaps["Reds"]
