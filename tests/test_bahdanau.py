@@ -203,14 +203,6 @@ def test_translate_and_score_uses_the_models_device():
         assert got[:2] == expected[:2]
 
 
-def test_check_min_lens_reads_values_only_on_the_cpu():  # a library check (d2l.checks)
-    from d2l_attention.checks import check_min_lens
-    with pytest.raises(ValueError, match="lens must be >= 1 for every sequence, got a length of 0"):
-        check_min_lens(torch.tensor([3, 0]), "lens", 1)
-    check_min_lens(torch.tensor([3, 1]), "lens", 1)
-    check_min_lens(torch.zeros(2, device="meta"), "lens", 1)  # no values to read: no check
-
-
 # ------------------------------------------------ the alignment demonstration (explore module)
 
 def test_reorder_pairs_alignment_translates_word_by_word():

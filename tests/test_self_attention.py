@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import d2l_attention as d2l
+from d2l_attention import explorers
 from d2l_attention.explore import self_attention as sa
 
 
@@ -180,8 +181,8 @@ def test_saved_for_backward_splits_the_square_attention_weights_from_the_rest():
 
 
 def test_plane_view_puts_both_axes_on_one_fixed_domain():
-    view = d2l.plane_view([{"a": 0.5, "b": -0.5}], "a", "b", domain=(-2, 2))
-    ex = d2l.explorer(view, controls=[], title="plane")
+    view = explorers.plane_view([{"a": 0.5, "b": -0.5}], "a", "b", domain=(-2, 2))
+    ex = explorers.explorer(view, controls=[], title="plane")
     enc = ex.spec["encoding"]
     assert enc["x"]["scale"]["domain"] == enc["y"]["scale"]["domain"] == [-2, 2]
 

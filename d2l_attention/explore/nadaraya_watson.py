@@ -276,18 +276,18 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3,
         y_hat, _ = predict(w, x_test, x_train, y_train)
         mse = ((y_hat - y_truth) ** 2).mean().item()
         loo = loo_loss(w, x_train, y_train)
-        out["fit"] += _no_index(d2l.rows({"w": w, "series": "prediction"}, x=x_test, y=y_hat,
+        out["fit"] += _no_index(explorers.rows({"w": w, "series": "prediction"}, x=x_test, y=y_hat,
                                          decimals=decimals))
         y_q, alpha = predict(w, torch.tensor([float(q) for q in queries]), x_train, y_train)
         counts = keys_for_mass(alpha)
         width = "average pooling" if w == 0 else f"sigma = {1 / w:.2g}"
         for i, q in enumerate(queries):
             state = {"w": w, "q": q}
-            out["weights"] += _no_index(d2l.rows(state, x=x_train, weight=alpha[i],
+            out["weights"] += _no_index(explorers.rows(state, x=x_train, weight=alpha[i],
                                                  decimals=decimals))
-            out["marker"] += d2l.rows({**state, "series": "prediction"}, x=[q], y=[y_q[i]],
+            out["marker"] += explorers.rows({**state, "series": "prediction"}, x=[q], y=[y_q[i]],
                                       decimals=decimals)
-            out["loss"] += d2l.rows({**state, "series": "prediction"}, sharpness=[w],
+            out["loss"] += explorers.rows({**state, "series": "prediction"}, sharpness=[w],
                                     y=[y_q[i]], decimals=decimals)
             k = int(counts[i])
             for panel, lines in (
@@ -299,7 +299,7 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3,
                     ("loss", [f"w = {w:g} ({width})",
                               f"leave-one-out 2L(w)/n {loo:.3f}, test MSE {mse:.3f}"]
                      + ([closest[q]] if q in closest else []))):
-                out["text"] += d2l.rows({**state, "panel": panel}, line=range(len(lines)),
+                out["text"] += explorers.rows({**state, "panel": panel}, line=range(len(lines)),
                                         text=lines)
     return out
 
@@ -321,11 +321,11 @@ def query_curves(x_train, y_train, ws, queries, f=None, decimals=3):
     preds = torch.stack([predict(w, qs, x_train, y_train)[0] for w in ws])  # (len(ws), len(qs))
     out = []
     for i, q in enumerate(queries):
-        out += _no_index(d2l.rows({"q": float(q), "series": "prediction"}, sharpness=list(ws),
+        out += _no_index(explorers.rows({"q": float(q), "series": "prediction"}, sharpness=list(ws),
                                   y=preds[:, i], decimals=decimals))
         if f is not None:
             truth = f(torch.tensor(float(q))).item()
-            out += _no_index(d2l.rows({"q": float(q), "series": "truth"},
+            out += _no_index(explorers.rows({"q": float(q), "series": "truth"},
                                       sharpness=[min(ws), max(ws)], y=[truth, truth],
                                       decimals=decimals))
     return out
@@ -415,7 +415,7 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     `marks` {label: w} (e.g. the trained w and the leave-one-out best) are drawn as rules on the
     right panel and join the menu (rounded to 2 decimals), replacing grid values within 10% of them.
     With the true function `f`, the readout under the fit also prints f(x) at the query.
-    Returns a `d2l.Explorer` with the rows in `.states`."""
+    Returns a `explorers.Explorer` with the rows in `.states`."""
     marks = {label: round(float(w), 2) for label, w in (marks or {}).items()}
     grid = [float(w) for w in ws if all(abs(w - m) > 0.1 * m for m in marks.values())]
     ws, queries = sorted(set(grid) | set(marks.values())), [float(q) for q in queries]
@@ -426,11 +426,11 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     fit_styles = {"truth": (TRUTH, solid), "prediction": (PRED, dashed),
                   "training data": (DATA, solid)}
     fit_axes = dict(x_title="x", y_title="y", x_domain=(0, 5), y_domain=(-1, 5))
-    rule = explorers.rule_view(d2l.rows({}, q=queries, query=queries), "query", width=260)
-    fit = (_styled(d2l.rows({"series": "truth"}, x=x_test, y=y_truth, decimals=3), "x", "y",
+    rule = explorers.rule_view(explorers.rows({}, q=queries, query=queries), "query", width=260)
+    fit = (_styled(explorers.rows({"series": "truth"}, x=x_test, y=y_truth, decimals=3), "x", "y",
                    fit_styles, title="fit over x (diamond: at the query)",
                    width=260, **fit_axes),
-           _styled(d2l.rows({"series": "training data"}, x=x_train, y=y_train, decimals=3),
+           _styled(explorers.rows({"series": "training data"}, x=x_train, y=y_train, decimals=3),
                    "x", "y", fit_styles, mark="circle", size=20, width=260, **fit_axes),
            _styled(s["fit"], "x", "y", fit_styles, width=260, **fit_axes),
            rule,
