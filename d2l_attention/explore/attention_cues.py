@@ -301,7 +301,8 @@ def sentence_attention(queries, keys, values, query_words, key_words, value_word
     bottom = min(0.0, min(r["score"] for r in states["scores"]))
     raw = ex.bar_view(states["scores"], "key", "score", width=260, height=160,
                       title="raw scores of the chosen row (q·k / τ)", x_title="English keys",
-                      y_title="score", y_domain=(math.floor(bottom), math.ceil(top)), color=COLOURS["key"])
+                      y_title="score", y_domain=(math.floor(bottom), math.ceil(top)),
+                      color=COLOURS["key"])
     text = ex.text_view(_chosen_text(states), "text", width=220, height=24, size=12)
     return ex.explorer((heat, _row_highlight(q_labels)), bars, raw, text, columns=2,
                        title="Attention over a sentence", controls=[
