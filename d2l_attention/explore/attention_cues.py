@@ -377,7 +377,7 @@ def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
     peak = max(range(len(grads)), key=grads.__getitem__)
     ax.axvline(taus[peak], color="#555", lw=0.8, ls="--")
     ax.annotate(f"peak for this q: τ = {taus[peak]:.2g}", xy=(taus[peak], grads[peak]),
-                xytext=(6, -48), textcoords="offset points", fontsize=8, color="#555")
+                xytext=(-5, -48), textcoords="offset points", fontsize=8, color="#555", ha="right")
     ax.set(xlabel="temperature τ (log)", ylabel="|gradient| (log)",
            title="soft → hard lookup: the gradient vanishes")
     ax.invert_xaxis()
