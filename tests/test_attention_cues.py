@@ -170,10 +170,14 @@ def test_arrows_are_the_query_over_tau_and_the_scaled_keys():
     keys, values = example()
     states = attention_cues.turning_query_states(keys, values, angles=[0, 90],
                                                  lengths=[-1.0, 0.0, 0.5, 3.0])
-    # The query is drawn as q / tau: its length is the query length that tau stands for.
+    # The query is drawn as q / tau: its length is the query length that tau stands for, cut
+    # at MAX_ARROW (and then labelled with its true length) where it would leave the plot.
     q90 = {r["tau"]: (r["x"], r["y"]) for r in states["query"] if r["theta"] == 90}
-    assert q90 == {tau: (pytest.approx(0.0, abs=1e-6), pytest.approx(1 / tau))
+    assert q90 == {tau: (pytest.approx(0.0, abs=1e-6),
+                         pytest.approx(min(1 / tau, attention_cues.MAX_ARROW)))
                    for tau in attention_cues.TAUS}
+    cut = {r["tau"]: r["name"] for r in states["query"] if r["theta"] == 90 and r["tau"] < 0.4}
+    assert cut == {0.1: "q/τ (10× q, cut)", 0.25: "q/τ (4× q, cut)"}
     k = {(r["c"], r["name"]): (r["x"], r["y"]) for r in states["keys"]}
     assert k[(3.0, "k2 (v=20)")] == (0.0, 3.0) and k[(0.5, "k2 (v=20)")] == (0.0, 0.5)
     assert k[(0.0, "k2 (v=20)")] == (0.0, 0.0) and k[(-1.0, "k2 (v=20)")] == (0.0, -1.0)
@@ -263,7 +267,9 @@ def sentence():
     french = "le chat noir s'assit sur le tapis".split()
     vocab = list(vectors)
     X_en = torch.tensor([vectors[w] for w in english])
-    X_fr = torch.tensor([vectors[meaning[w]] for w in french])
+    torch.manual_seed(0)  # the section's translations: near, not equal, to their words
+    X_fr = torch.tensor([vectors[meaning[w]] for w in french]) + (
+        0.2 * torch.randn(len(french), 5)).round(decimals=2)
     V = torch.eye(len(vocab))[[vocab.index(w) for w in english]]
     return X_fr, X_en, V, french, english, vocab
 

@@ -15,8 +15,11 @@ import d2l_attention as d2l
 from d2l_attention import explorers as ex
 
 ANGLES = tuple(range(0, 360, 15))  # the query's direction, degrees
-LENGTHS = tuple(0.5 * i for i in range(-2, 8))  # the factor c on the scaled key: -1 ... 3.5
-TAUS = (0.5, 1.0, 2.0)  # the temperature tau of the softmax; the query is drawn 1 / tau long
+LENGTHS = (-1.0, 0.0, 1.0, 2.0, 2.5, 3.5)  # the factor c on the scaled key (a menu: few states)
+# The temperature tau of the softmax, down to the hard-lookup regime; the query is drawn 1 / tau
+# long, cut at MAX_ARROW where that leaves the plot.
+TAUS = (0.1, 0.25, 0.5, 1.0, 2.0)
+MAX_ARROW = 2.2
 # Chapter palette (tools/figures.py): queries orange, keys blue, weights purple.
 COLOURS = {"query": "#D9822B", "key": "#2F6DB5"}
 WEIGHT_COLOUR = "#7E57C2"
@@ -104,8 +107,9 @@ def turning_query_states(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1,
             # q / tau: the arrow's length is the query length that tau stands for. Its label sits
             # beside the shaft where it overprints no key label (theta = 0, tau = 0.5 lies
             # along k1).
-            x, y = cos / tau, sin / tau
-            name = "q" if tau == 1 else "q/τ"
+            drawn = min(1 / tau, MAX_ARROW)
+            x, y = cos * drawn, sin * drawn
+            name = "q" if tau == 1 else "q/τ" if drawn == 1 / tau else f"q/τ ({1 / tau:g}× q, cut)"
             lx, ly = _query_label(x, y, name, key_labels)
             query_rows.append({**_arrow_rows(x, y, 0, 0, theta=theta, tau=tau, role="query",
                                              name=name), "lx": round(lx, 2), "ly": round(ly, 2)})
@@ -226,9 +230,10 @@ def turning_query(keys, values, angles=ANGLES, lengths=LENGTHS, scaled=1, taus=T
     name = f"k{scaled + 1}"
     return ex.explorer(arrows, bars, line, text, columns=2, title="Turn the query", controls=[
         ex.Slider("theta", angles, "query angle θ (degrees)", default=theta),
-        ex.Slider("c", lengths, f"length factor c of {name}", default=c),
+        ex.Select("c", tuple(lengths), f"length factor c of {name}", default=c,
+                  labels=tuple(f"{v:g}" for v in lengths)),
         ex.Select("tau", tuple(taus), "temperature τ", default=tau,
-                  labels=tuple(f"{t:g} (query drawn {1 / t:g} long)" for t in taus))])
+                  labels=tuple(f"{t:g} (q/τ = {1 / t:g} q)" for t in taus))])
 
 
 def print_states(keys, values, states, scaled=1, tau=1.0):
@@ -293,9 +298,11 @@ def sentence_attention(queries, keys, values, query_words, key_words, value_word
                        title="what the chosen row retrieves (A V)", x_title="English word",
                        y_title="share", color=WEIGHT_COLOUR)
     top = max(r["score"] for r in states["scores"])
+    bottom = min(0.0, min(r["score"] for r in states["scores"]))
     raw = ex.bar_view(states["scores"], "key", "score", width=260, height=160,
                       title="raw scores of the chosen row (q·k / τ)", x_title="English keys",
-                      y_title="score", y_domain=(0, math.ceil(top)), color=COLOURS["key"])
+                      y_title="score", y_domain=(math.floor(bottom), math.ceil(top)),
+                      color=COLOURS["key"])
     text = ex.text_view(_chosen_text(states), "text", width=220, height=24, size=12)
     return ex.explorer((heat, _row_highlight(q_labels)), bars, raw, text, columns=2,
                        title="Attention over a sentence", controls=[
@@ -369,8 +376,8 @@ def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
     ax.loglog(taus, grads, "o-", color=WEIGHT_COLOUR, ms=3)
     peak = max(range(len(grads)), key=grads.__getitem__)
     ax.axvline(taus[peak], color="#555", lw=0.8, ls="--")
-    ax.annotate(f"peak at τ = {taus[peak]:.2g}", xy=(taus[peak], grads[peak]),
-                xytext=(6, -22), textcoords="offset points", fontsize=8, color="#555")
+    ax.annotate(f"peak for this q: τ = {taus[peak]:.2g}", xy=(taus[peak], grads[peak]),
+                xytext=(-5, -48), textcoords="offset points", fontsize=8, color="#555", ha="right")
     ax.set(xlabel="temperature τ (log)", ylabel="|gradient| (log)",
            title="soft → hard lookup: the gradient vanishes")
     ax.invert_xaxis()

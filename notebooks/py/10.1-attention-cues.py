@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 10.1 注意力提示
 #
-# 人被远超大脑处理能力的感官信息包围，却总能把注意力投向少数东西。这一节把这种“挑重点”写成计算，再用到一句话上。
+# 人被远超大脑处理能力的感官信息包围，却总能把注意力投向少数东西。
 
 # %%
 import math
@@ -30,13 +30,16 @@ from d2l_attention.explore import attention_cues
 # %% [markdown]
 # ## 注意力提示与查询、键、值
 #
+# 全连接层对每个输入用固定的权重，汇聚层取平均或最大值：不管要找什么，读法都一样。
+# 注意力让一个**查询**（query）决定读哪些输入：权重随查询变，输入可以有任意多个。
+#
 # 心理学的“双组件”（two-component）框架把注意力的来源分成两种：
 #
 # * **非自主性提示**（nonvolitional cue）：物体本身的**突出性**（saliency）。五本黑白的书旁有一个红杯子，视线先落到杯子上。
 # * **自主性提示**（volitional cue）：观察者的**意图**。想读书时，你把目光移向书。
 #
-# 不看意图的全连接层或汇聚层只有非自主性提示。注意力机制多了意图，写成**查询**（query）$\mathbf{q}$（“我在找什么”）。
-# 每个输入带一个**键**（key）$\mathbf{k}_i$（“我是什么”）和一个**值**（value）$\mathbf{v}_i$（“我能提供什么”）。**注意力汇聚**（attention pooling）按查询与键的匹配程度从各个值中取：
+# 查询 $\mathbf{q}$ 是自主性提示（“我在找什么”）。每个输入带一个**键**（key）$\mathbf{k}_i$（“我是什么”），是非自主性提示；
+# 还带一个**值**（value）$\mathbf{v}_i$（“我能提供什么”），是感官输入。**注意力汇聚**（attention pooling）按查询与键的匹配程度从各个值中取：
 #
 # $$f(\mathbf{q}, \{(\mathbf{k}_i, \mathbf{v}_i)\}_{i=1}^{n}) = \sum_{i=1}^{n} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i,
 #   \qquad \alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i/\tau)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j/\tau)}.$$
@@ -82,7 +85,8 @@ assert torch.isclose(weighted.sum(), attended[0]) and round(attended.item(), 2) 
 # %% [markdown]
 # $\mathbf{k}_1$ 的分数 2 变成 $e^2 \approx 7.389$，占 0.7870，结果被拉向它的值 10。
 #
-# 桌上，键的两个特征是“红色”和“能读”。突出性（非自主性提示）与查询无关：它是每个键自带的分数偏置 $b_i$，加在分数上：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau + b_i)$。
+# 桌上，键的两个特征是“红色”和“能读”。杯子的突出性属于它的键，与查询无关：写成分数偏置 $b_i$，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau + b_i)$。
+# （τ = 1 时，这相当于键多一维 $b_i$、查询多一维 1。）
 
 # %%
 desk_keys = torch.tensor([[1.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子 (1, 0)；五本书 (0, 1)
@@ -99,11 +103,11 @@ for cue, desk_scores in (("salience b only", salience), ("query only, q.k", desk
 #
 # ### 动手试试：转动查询
 #
-# 回到图 10.1.1：蓝色的键，橙色的查询 $\mathbf{q} = (\cos\theta, \sin\theta)$，右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再拖：
+# 回到图 10.1.1：蓝色的键，橙色箭头是 $\mathbf{q}/\tau$（τ = 1 时就是 $\mathbf{q} = (\cos\theta, \sin\theta)$），右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再拖：
 #
 # 1. **θ** 从 0° 拖到 90°：哪根柱子长高？紫点往哪走？
 # 2. **c**（把 $\mathbf{k}_2$ 拉长 c 倍，c < 0 时反向）：θ 停在 90°，c 从 1 拖到 3.5，再到 −1。
-# 3. **τ**：回到 θ = 0°、c = 1，τ 换成 0.5，再换成 2。
+# 3. **τ**：回到 θ = 0°、c = 1，τ 换成 2，再依次换成 0.5、0.1。
 
 # %%
 attention_cues.turning_query(keys, values)
@@ -113,7 +117,7 @@ attention_cues.turning_query(keys, values)
 #
 # 1. $\mathbf{k}_1$ 从 0.79 降到 0.09，$\mathbf{k}_3$ 升到 0.67，紫点从 13.20 滑到 25.75：**查询决定取回哪个值**。θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 打平，结果恰是 20（练习 3）。
 # 2. θ = 90° 时 $\mathbf{k}_2$ 的分数就是 c：c = 2 时它与 $\mathbf{k}_3$ 一样（0.47），c = 3.5 时拿到 0.80，c = −1 时只剩 0.04。点积既看方向也看长度（练习 4）。
-# 3. 橙色箭头画的是 $\mathbf{q}/\tau$：τ = 0.5 时分数翻倍，$\mathbf{k}_1$ 拿到 0.96；τ = 2 时分数减半，权重变成 0.58、0.21、0.21。温度不改分数的排序，只改权重有多集中（练习 5）。
+# 3. τ = 2 时分数减半，权重变成 0.58、0.21、0.21；τ = 0.5 时分数翻倍，$\mathbf{k}_1$ 拿到 0.96；τ = 0.1 时是 1.000，柱子冻成 one-hot：硬查找。温度不改分数的排序，只改权重有多集中（练习 5）。
 #
 # </details>
 
@@ -121,7 +125,7 @@ attention_cues.turning_query(keys, values)
 print("tau = 1 (questions 1 and 2):")
 attention_cues.print_states(keys, values, [(0, 1.0), (45, 1.0), (90, 1.0), (90, 2.0), (90, 3.5),
                                            (90, -1.0)])
-for tau in (0.5, 2.0):  # 问题 3
+for tau in (2.0, 0.5, 0.1):  # 问题 3
     print(f"tau = {tau:g}:")
     attention_cues.print_states(keys, values, [(0, 1.0)], tau=tau)
 
@@ -146,9 +150,26 @@ assert [round(w[(210, 1.0, 1.0, k)], 2) for k in ("k1", "k2", "k3")] == [0.15, 0
 # %% [markdown]
 # ### 查询可以学
 #
-# 权重对 $\mathbf{q}$ 可导，查询可以用梯度下降学。从 $\mathbf{q} = \mathbf{0}$ 出发，要结果接近 28（30 要无限长的 $\mathbf{q}$），损失取 $(\text{结果} - 28)^2$，只更新 $\mathbf{q}$：
+# 权重对 $\mathbf{q}$ 可导，查询可以用梯度下降学。记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
+#
+# $$\frac{\partial \alpha_i}{\partial \mathbf{q}} = \alpha_i\Big(\mathbf{k}_i - \sum_j \alpha_j \mathbf{k}_j\Big), \qquad
+#   \frac{\partial f}{\partial \mathbf{q}} = \sum_i v_i \frac{\partial \alpha_i}{\partial \mathbf{q}}
+#   = \sum_i \alpha_i v_i \mathbf{k}_i - f \sum_j \alpha_j \mathbf{k}_j = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
+#
+# 值高于结果 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。从 $\mathbf{q} = \mathbf{0}$ 出发（$f = 20$），$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉。
+# 目标取 28：接近最大的值 30，而 30 要无限长的 $\mathbf{q}$。损失 $(f - 28)^2$，只更新 $\mathbf{q}$：
 
 # %%
+w0, f0 = attention_pooling(torch.zeros(2), keys, values)
+pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 上式在 q = 0 处：Σ α_i (v_i − f) k_i
+
+
+def angle(x, y):  # 向量 (x, y) 的方向，度
+    return math.degrees(math.atan2(y, x))
+
+
+print(f"formula at q = 0: df/dq = ({pull[0].item():.2f}, {pull[1].item():.2f}), "
+      f"direction {angle(*pull.tolist()):.0f} deg")
 q = torch.zeros(2, requires_grad=True)  # 从“没有意图”出发
 optimizer = torch.optim.SGD([q], lr=0.01)
 path = []  # q 在键平面上走过的点
@@ -159,48 +180,29 @@ for _ in range(51):
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-print("step 50: weights", " ".join(f"{a:.3f}" for a in w.tolist()), f"-> pooled {got.item():.2f}")
-w0, f0 = attention_pooling(torch.zeros(2), keys, values)
-pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 在 q = 0 处 ∂f/∂q = Σ α_i (v_i − f) k_i
-
-
-def angle(x, y):  # 向量 (x, y) 的方向，度
-    return math.degrees(math.atan2(y, x))
-
-
-print(f"at q = 0: df/dq = ({pull[0].item():.2f}, {pull[1].item():.2f}), direction "
-      f"{angle(*pull.tolist()):.0f} deg; step 1: q = ({path[1][0]:.2f}, {path[1][1]:.2f})")
-print(f"q after 50 steps points at {angle(*path[-1]):.0f} deg")
+print(f"step 1: q = ({path[1][0]:.2f}, {path[1][1]:.2f}), direction {angle(*path[1]):.0f} deg")
+print("step 50: weights", " ".join(f"{a:.3f}" for a in w.tolist()), f"-> pooled {got.item():.2f};",
+      f"q points at {angle(*path[-1]):.0f} deg")
 attention_cues.plot_query_path(keys, values, path, pull)
 d2l.plt.show()
 
 # %% [markdown]
-# 50 步后结果是 27.98。$\mathbf{q}$ 为什么往左上走？记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
+# 公式给出的方向是 135°（图中灰色箭头），第一步正落在这条线上。
+# 50 步后结果是 27.98，$\mathbf{q}$ 指向 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。
 #
-# $$\frac{\partial \alpha_i}{\partial \mathbf{q}} = \alpha_i\Big(\mathbf{k}_i - \sum_j \alpha_j \mathbf{k}_j\Big), \qquad
-#   \frac{\partial f}{\partial \mathbf{q}} = \sum_i v_i \frac{\partial \alpha_i}{\partial \mathbf{q}}
-#   = \sum_i \alpha_i v_i \mathbf{k}_i - f \sum_j \alpha_j \mathbf{k}_j = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
-#
-# 结果低于 28，梯度下降让 $\mathbf{q}$ 沿这个方向走：值高于结果的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。
-# 在 $\mathbf{q} = \mathbf{0}$ 处 $f = 20$：$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉，方向 135°（图中灰色箭头），第一步正落在这条线上。
-# 50 步后 $\mathbf{q}$ 指向 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。
-#
-# 硬查找（只取分数最大的键的值）是 τ → 0 的极限。查询固定在 10°，梯度怎样随 τ 变？
+# 硬查找（只取分数最大的键的值）是 τ → 0 的极限。取图 10.1.1 的查询 $\mathbf{q} = (1, 0)$，梯度怎样随 τ 变？
 
 # %%
-q10 = attention_cues.unit_query(10)  # 查询转 10°
-
-
-def gradient_norm(tau):  # |∂f/∂q| 在 q10 处
-    q = q10.clone().requires_grad_()
+def gradient_norm(tau):  # |∂f/∂q| 在图 10.1.1 的查询处
+    q = query.clone().requires_grad_()
     (grad,) = torch.autograd.grad(attention_pooling(q, keys, values, tau)[1].sum(), q)
     return grad.norm().item()
 
 
 taus = torch.logspace(1, -1.5, 26).tolist()  # τ 从 10 降到 0.03
 grads = [gradient_norm(tau) for tau in taus]
-for tau in (0.1, 0.001):
-    w = attention_pooling(q10, keys, values, tau)[0]
+for tau in (10, 1, 0.1, 0.001):
+    w = attention_pooling(query, keys, values, tau)[0]
     print(f"tau = {tau:<5g}: weights", " ".join(f"{a:.3f}" for a in w.tolist()),
           f"|gradient| = {gradient_norm(tau):.1e}")
 attention_cues.plot_gradient_vs_tau(taus, grads)
@@ -212,13 +214,13 @@ for theta in (0, 10, 80, 100):
     w_hard = attention_pooling(q_check, keys, values, tau=1e-3)[0]
     assert torch.equal(w_hard, torch.eye(3)[(keys @ q_check).argmax()])  # 精确的 one-hot，与 argmax 相同
 assert gradient_norm(0.001) == 0
-assert round(angle(*pull.tolist())) == 135 and round(angle(*path[-1])) == 128
-assert grads.index(max(grads)) in range(8, 14) and grads[0] < grads[10] / 5  # 峰值在 τ ≈ 1 附近
+assert round(angle(*pull.tolist())) == 135 == round(angle(*path[1])) and round(angle(*path[-1])) == 128
+assert grads.index(max(grads)) == 10 and round(taus[10], 5) == 1 and grads[0] < grads[10] / 6  # 峰值在 τ ≈ 1
 
 # %% [markdown]
-# τ 从 1 往下，梯度按指数掉下去：τ = 0.1 时梯度只剩 5.4e−05，τ = 0.001 时是 0，梯度下降无从下手。
-# 书中提到，不可导的硬注意力要用强化学习训练。
-# τ 很大时权重近乎均匀，转动 $\mathbf{q}$ 几乎不改变结果：曲线在 τ ≈ 1 附近最高。
+# τ = 10 时权重接近均匀，梯度 0.98；这个查询上梯度在 τ ≈ 1 最大（6.6）。
+# τ 再往下，梯度按指数掉：τ = 0.1 时只剩 1.0e−06，τ = 0.001 时是 0。
+# 所以硬注意力没有梯度，反向传播训练不了它；书中说，这种不可导的注意力要用强化学习训练。
 #
 # **到这里为止**：查询与每个键点积得分数，除以 τ 后 softmax 得权重，再对值加权求和。
 # 查询决定取回哪个值；权重对查询可导；τ 决定查找有多软。下面把许多查询叠成矩阵。
@@ -227,7 +229,7 @@ assert grads.index(max(grads)) in range(8, 14) and grads[0] < grads[10] / 5  # �
 #
 # 把 *le chat noir s'assit sur le tapis* 与 *the black cat sat on the mat* 对齐：每个法语词问“哪个英语词和我意思相同”。
 # 这是捷径：查询是已知的法语词。真正翻译时，下一个词写出之前还不知道，查询只能是解码器的状态（练习 1，10.4 节）。
-# 词向量是手工设的五个特征，同义词相同。法语词向量 $\mathbf{X}_\text{fr}$ 作查询 $\mathbf{Q}$，英语词向量 $\mathbf{X}_\text{en}$ 作键 $\mathbf{K}$，
+# 英语词向量是手工设的五个特征；法语词向量是它对应英语词的向量加一点噪声（固定种子）：相近而不相同，对齐要靠相似度找出来。法语词向量 $\mathbf{X}_\text{fr}$ 作查询 $\mathbf{Q}$，英语词向量 $\mathbf{X}_\text{en}$ 作键 $\mathbf{K}$，
 # 值 $\mathbf{V}$ 是英语词的身份（6 个词，one-hot）。一次矩阵乘法算完 7 个查询：
 #
 # $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big)\ (7 \times 7), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ (7 \times 6),$$
@@ -242,7 +244,9 @@ english = "the black cat sat on the mat".split()
 french = "le chat noir s'assit sur le tapis".split()
 vocab = list(vectors)  # 6 个不同的英语词
 X_en = torch.tensor([vectors[word] for word in english])  # (7, 5)
-X_fr = torch.tensor([vectors[meaning[word]] for word in french])  # (7, 5)
+torch.manual_seed(0)
+noise = (0.2 * torch.randn(len(french), 5)).round(decimals=2)  # 译词与原词相近而不相同
+X_fr = torch.tensor([vectors[meaning[word]] for word in french]) + noise  # (7, 5)
 V = torch.eye(len(vocab))[[vocab.index(word) for word in english]]  # (7, 6)：每个英语词是哪个词
 A, out = attention_pooling(X_fr, X_en, V, tau=0.25)
 one_by_one = torch.stack([attention_pooling(q, X_en, V, tau=0.25)[1] for q in X_fr])
@@ -253,18 +257,24 @@ for i in (2, 0, 4):  # noir、第一个 le、sur：输出是词表上的分布
 attention_cues.plot_matrix_form(X_fr, X_en, A, V, french, english, vocab,
                                 features=["animal", "object", "action", "function", "colour"], tau=0.25)
 d2l.plt.show()
+for tau in (1.0, 0.25, 0.1):
+    row_max = attention_pooling(X_fr, X_en, V, tau)[0].max(dim=1).values  # 每个法语词最大的权重
+    print(f"tau = {tau:<4g}: largest weight per row", " ".join(f"{m:.2f}" for m in row_max.tolist()))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert (out - one_by_one).abs().max() < 1e-5 and torch.allclose(A.sum(dim=1), torch.ones(7))
-assert torch.allclose(X_en.norm(dim=1), torch.ones(7)) and torch.allclose(X_fr.norm(dim=1), torch.ones(7))
 assert torch.allclose(out.sum(dim=1), torch.ones(7)) and out[2].argmax() == vocab.index("black")
+assert A.argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6]  # 每个法语词的最大权重都在它的译词上
 assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
 
 # %% [markdown]
 # 图中：$\mathbf{Q}$ 的一行乘 $\mathbf{K}^\top$ 的一列，softmax 后是 $\mathbf{A}$ 的一格；$\mathbf{A}$ 的一行乘 $\mathbf{V}$ 得输出的一行。
-# *noir* 取回 0.90 的 *black*；*le* 取回 0.79 的 *the*，混进 0.18 的 *on*；*sur* 分给 *on* 0.45、*the* 0.41。
+# *noir* 取回 0.92 的 *black*；*le* 取回 0.84 的 *the*，混进 0.12 的 *on*；*sur* 分给 *on* 0.46、*the* 0.42。
+# 每行最大的权重都落在译词上，虽然没有一个法语向量与它的译词相同。
+# 每行最大权重：τ = 1 时只有 0.22 到 0.33；τ = 0.1 时 *chat*、*noir*、*s'assit*、*tapis* 到 0.91 以上，*sur* 只到 0.77。
+# *chat* 和 *noir* 的最大格左右交叉（形容词在后）：比较的是内容，不是位置。
 #
-# 书中的 `show_heatmaps` 把四维张量（行数，列数，查询数，键数）画成热图（heatmap）网格。这里所有面板共用一个颜色刻度，三个温度才能并排比较。
+# 书中的 `show_heatmaps` 把四维张量（行数，列数，查询数，键数）画成热图（heatmap）网格，练习 6 用它。
 
 # %%
 #@save
@@ -291,22 +301,7 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
     fig.colorbar(pcm, ax=axes, shrink=0.6)
 
 
-# %%
-sentence_taus = (1.0, 0.25, 0.1)
-A_by_tau = torch.stack([attention_pooling(X_fr, X_en, V, tau)[0] for tau in sentence_taus])
-for tau, A_tau in zip(sentence_taus, A_by_tau):
-    row_max = A_tau.max(dim=1).values  # 每个法语词最大的那个权重
-    print(f"tau = {tau:<4g}: largest weight per row", " ".join(f"{m:.2f}" for m in row_max.tolist()))
-show_heatmaps(A_by_tau.unsqueeze(0), xlabel="English keys", ylabel="French queries",
-              titles=[f"τ = {tau:g}" for tau in sentence_taus], figsize=(9, 3.4),
-              xticklabels=english, yticklabels=french)
-d2l.plt.show()
-
 # %% [markdown]
-# τ = 1 时每行最大权重只有 0.22 到 0.31，差别小。τ = 0.25 时 *chat*、*noir*、*s'assit*、*tapis* 在 0.68 到 0.90 之间，都落在意思相同的英语词上。
-# *chat* 和 *noir* 的深格左右交叉（形容词在后）：比较的是内容，不是位置。
-# τ = 0.1 时这四行到 0.96 以上，*sur* 只到 0.77。两行 *le* 在每个 τ 下都一样，最大只有 0.47：两个 *the* 的键相同，点积分不出哪个在前（10.6 节的位置编码解决它）。
-#
 # 动手试试：选一个法语词（框出的行）。左下是它的原始分数 $\mathbf{q}^\top\mathbf{k}_j/\tau$，右边是它取回的 $\mathbf{A}\mathbf{V}$。
 #
 # 1. 选 *sur*，τ 从 1 拖到 0.1：分数怎样变？为什么两个 *the* 的权重总相等？
@@ -318,8 +313,8 @@ attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
 # %% [markdown]
 # <details><summary>答案</summary>
 #
-# 1. τ = 1 时 *sur* 的分数在 0 到 1 之间（*on* 1.00，每个 *the* 0.80），最大权重只有 0.22。τ = 0.1 时同样的分数放大 10 倍（10.00 对 8.00），差 2 变成 $e^2 \approx 7.4$ 倍：*on* 拿到 0.77，每个 *the* 0.10。两个 *the* 的键相同，分数就相同，权重也相同。
-# 2. *le* 的两格各 0.47，任何 τ 下都不超过 0.5。但它取回的 *the* 是 0.94：$\mathbf{A}$ 把权重分给两个位置，$\mathbf{V}$ 又把它们合回同一个词。
+# 1. τ = 1 时 *sur* 的分数都不到 1.1（*on* 1.08，每个 *the* 0.89），最大权重只有 0.22。τ = 0.1 时同样的分数放大 10 倍（10.84 对 8.90），差 1.94 变成 $e^{1.94} \approx 7$ 倍：*on* 拿到 0.77，每个 *the* 0.11。两个 *the* 的键相同，分数就相同，权重也相同（10.6 节的位置编码才分得开）。
+# 2. *le #1* 的两格各 0.49（τ = 0.1），任何 τ 下都不超过 0.5。但它取回的 *the* 是 0.98：$\mathbf{A}$ 把权重分给两个位置，$\mathbf{V}$ 又把它们合回同一个词。
 #
 # </details>
 
@@ -329,21 +324,22 @@ cold = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["ta
 got = {(r["french"], r["word"]): r["share"] for r in sentence["retrieved"] if r["tau"] == 0.1}
 row_max = {w: max(v for (q, _), v in cold.items() if q == w)
            for w in ("chat", "noir", "s'assit", "tapis", "sur")}
-assert row_max == {"chat": 0.98, "noir": 1.0, "s'assit": 1.0, "tapis": 0.96, "sur": 0.77}
-assert cold[("le #1", "the #1")] == cold[("le #1", "the #2")] == 0.47 and got[("le #1", "the")] == 0.94
-assert cold[("sur", "the #1")] == cold[("sur", "the #2")] == 0.1
+assert row_max == {"chat": 0.99, "noir": 1.0, "s'assit": 0.99, "tapis": 0.91, "sur": 0.77}, row_max
+assert cold[("le #1", "the #1")] == cold[("le #1", "the #2")] == 0.49 and got[("le #1", "the")] == 0.98
+assert cold[("sur", "the #1")] == cold[("sur", "the #2")] == 0.11 and cold[("sur", "on")] == 0.77
 hot = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 1.0}
-assert 0.3 < max(hot.values()) < 0.32 and max(v for (q, _), v in hot.items() if q == "sur") == 0.22
+assert max(hot.values()) == 0.33 and max(v for (q, _), v in hot.items() if q == "sur") == 0.22
 score = {(r["tau"], r["french"], r["key"]): r["score"] for r in sentence["scores"]}
 assert [score[(t, "sur", k)] for t in (1.0, 0.1) for k in ("on", "the #1", "the #2")] == [
-    1.0, 0.8, 0.8, 10.0, 8.0, 8.0]
+    1.08, 0.89, 0.89, 10.84, 8.9, 8.9]
+assert max(v for (t, f, _), v in score.items() if (t, f) == (1.0, "sur")) == 1.08
 mid = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 0.25}
 mid_max = [max(v for (q, _), v in mid.items() if q == w) for w in ("chat", "noir", "s'assit", "tapis")]
-assert min(mid_max) == 0.68 and max(mid_max) == 0.9, mid_max
-assert mid[("le #1", "the #1")] == mid[("le #1", "the #2")] == 0.4
+assert min(mid_max) == 0.55 and max(mid_max) == 0.92, mid_max
 states_all = attention_cues.sentence_states(X_fr, X_en, V, french, english, vocab)
-assert max(r["weight"] for r in states_all["matrix"] if r["query"].startswith("le")) < 0.5
-assert torch.equal(A, A_by_tau[1]) and A.argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6]
+assert max(r["weight"] for r in states_all["matrix"] if r["query"] == "le #1") == 0.49
+assert all(r["weight"] == mid[(r["query"], "the #2")] for r in sentence["matrix"]
+           if r["tau"] == 0.25 and r["key"] == "the #1")  # 两个 the 的权重总相等
 
 # %% [markdown]
 # 查询来自一个序列、键和值来自另一个，叫**交叉注意力**（cross-attention）；10.6 节的**自注意力**（self-attention）让三者来自同一序列。
@@ -353,16 +349,16 @@ assert torch.equal(A, A_by_tau[1]) and A.argmax(dim=1).tolist() == [0, 2, 1, 3, 
 # <details><summary>与书中代码的差别</summary>
 #
 # * 书中这一节只讲概念和 `show_heatmaps`，不计算注意力汇聚；这里的 `attention_pooling` 和所有例子都是为了在本节就看到它在计算。
-# * 书中用 `torch.eye(10)` 演示 `show_heatmaps`；这里画的是一句话上真正算出来的权重矩阵，书中的随机矩阵见练习 6。
+# * 书中用 `torch.eye(10)` 演示 `show_heatmaps`；这里的热图是一句话上真正算出来的权重矩阵，书中的随机矩阵见练习 6。
 # * 书中的 `show_heatmaps` 让每个面板按自己的范围着色，颜色条取自最后一个面板；这里所有面板共用一个刻度，不同面板（例如 10.5 节的不同注意力头）才能互相比较。
-# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels`，用来标出词元。书中的调用方式照样能用。
+# * 这里的 `show_heatmaps` 多了 `xticklabels` 和 `yticklabels`，用来标出词元；练习 6 的答案按书中的方式调用它。
 #
 # </details>
 
 # %% [markdown]
 # ## 小结
 #
-# * 查询（自主性提示）决定取回哪个值；突出性（非自主性提示）是与查询无关的分数偏置 $b_i$。
+# * 查询（自主性提示）决定取回哪个值；键是非自主性提示，它的突出性 $b_i$ 与查询无关，直接加在分数上。
 # * $\partial f/\partial \mathbf{q} = \sum_i \alpha_i (v_i - f)\mathbf{k}_i$：查询能用梯度下降学；硬查找的梯度为 0。
 # * 矩阵形式 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，热图画出 $\mathbf{A}$。
 # * $\tau \to 0$ 是硬查找，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
@@ -579,8 +575,7 @@ ex6_weights = torch.softmax(torch.randn(10, 10), dim=-1)
 ex6_most_focused = int(ex6_weights.max(dim=1).values.argmax())
 print("largest weight of each query:", " ".join(f"{m:.2f}" for m in ex6_weights.max(dim=1).values.tolist()))
 print("most focused query:", ex6_most_focused)
-show_heatmaps(ex6_weights.reshape(1, 1, 10, 10), xlabel="Keys", ylabel="Queries", figsize=(3.5, 3.5),
-              xticklabels=list(range(10)), yticklabels=list(range(10)))
+show_heatmaps(ex6_weights.reshape(1, 1, 10, 10), xlabel="Keys", ylabel="Queries")  # 书中的调用方式
 d2l.plt.show()
 # 这一次能：整幅图一个颜色刻度，最深的格子（0.665）远比其他行的最大值（至多 0.50）深，所以第 5 行最集中。
 # 但颜色分不出 0.28、0.29 这样接近的行，排序还得看打印的数字。
