@@ -428,6 +428,23 @@ def test_masking_explorer_masks_the_circle_scores_and_zero_is_white():
     assert '"-inf"' in json.dumps(explorer.spec)
 
 
+def test_masking_explorer_keeps_its_layout_when_causal_is_ticked():
+    # The causal text line is longer; laid out by the panels' sizes, nothing moves.
+    import copy
+    import re
+
+    import vl_convert
+    explorer = attention_scoring.masking()
+    widths = []
+    for causal in (False, True):
+        spec = copy.deepcopy(explorer.spec)
+        for param in spec["params"]:
+            if param["name"] == "causal":
+                param["value"] = causal
+        widths.append(re.search(r'width="([\d.]+)"', vl_convert.vegalite_to_svg(spec)).group(1))
+    assert widths[0] == widths[1]
+
+
 def test_circle_scores_are_the_scaled_dot_products_of_keys_on_a_circle():
     scores = attention_scoring.circle_scores(10, radius=3.0)
     assert scores.shape == (10, 10)

@@ -130,7 +130,9 @@ def masking(num_keys=10, default_len=6):
                   ex.Checkbox("causal", "causal: query i sees only keys 0..i", default=False)],
         title="Mask the keys beyond the valid length", columns=2)
     shown.spec["resolve"] = {"scale": {"color": "independent"}}  # blue scores, red weights
-    shown.spec["align"] = "none"  # the long text line under the maps does not widen column 1
+    # Lay out by the panels' own sizes (not the text's ink): ticking "causal" makes the text line
+    # longer, and it must not push the weight map to the right.
+    shown.spec.update(align="none", bounds="flush", spacing={"row": 55, "column": 90})
     return _with_datasets(shown, cells=weight_rows)
 
 

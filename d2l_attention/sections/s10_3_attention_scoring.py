@@ -14,7 +14,7 @@ from ..checks import check_qkv, check_shape, check_valid_lens
 __all__ = ['masked_softmax', 'AttentionPooling', 'AdditiveAttention', 'DotProductAttention']
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:59
+# %% notebooks/py/10.3-attention-scoring-functions.py:91
 def masked_softmax(X, valid_lens):
     """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
 
@@ -31,12 +31,12 @@ def masked_softmax(X, valid_lens):
     if lens.dim() == 1:
         lens = lens[:, None]  # one length shared by all queries of an example
     keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
-    has_key = keep[..., :1]  # False only in the rows with L = 0: those are not filled
+    has_key = keep[..., :1]  # False only in the rows with L = 0: left unfilled, set to 0
     weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
     return torch.where(has_key, weights, 0.0)
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:85
+# %% notebooks/py/10.3-attention-scoring-functions.py:142
 class AttentionPooling(nn.Module):
     """Attention pooling: softmax(score(q, k)) @ v, with masking and dropout on the weights.
 
@@ -60,7 +60,7 @@ class AttentionPooling(nn.Module):
         return self.dropout(self.attention_weights) @ values
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:113
+# %% notebooks/py/10.3-attention-scoring-functions.py:170
 class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
@@ -82,7 +82,7 @@ class AdditiveAttention(AttentionPooling):
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:154
+# %% notebooks/py/10.3-attention-scoring-functions.py:211
 class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 

@@ -36,12 +36,12 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 # %% [markdown]
 # ## 两种评分函数
 #
-# 查询 $\mathbf{q}$ 与 $m$ 个键值对 $(\mathbf{k}_i, \mathbf{v}_i)$ 的输出是值的加权和，权重是分数 $a(\mathbf{q}, \mathbf{k}_i)$ 的 softmax：
+# 查询 $\mathbf{q}$ 的输出是 $m$ 个值的加权和，权重是分数 $a(\mathbf{q}, \mathbf{k}_i)$ 的 softmax：
 #
 # $$f(\mathbf{q}) = \sum_{i=0}^{m-1} \alpha_i \mathbf{v}_i, \qquad
 #   \alpha_i = \frac{\exp a(\mathbf{q}, \mathbf{k}_i)}{\sum_{j=0}^{m-1} \exp a(\mathbf{q}, \mathbf{k}_j)}.$$
 #
-# **加性注意力**（additive attention）把 $[\mathbf{q}; \mathbf{k}]$ 送进一个单隐藏层 MLP，所以 $\mathbf{q} \in \mathbb{R}^{q}$ 与 $\mathbf{k} \in \mathbb{R}^{k}$ 的长度可以不同：
+# **加性注意力**（additive attention）把 $[\mathbf{q}; \mathbf{k}]$ 送进一个单隐藏层 MLP，所以查询（$q$ 维）与键（$k$ 维）的长度可以不同：
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}), \qquad
 #   \mathbf{W}_q \in \mathbb{R}^{h \times q},\ \mathbf{W}_k \in \mathbb{R}^{h \times k},\ \mathbf{w}_v \in \mathbb{R}^{h}.$$
@@ -49,10 +49,42 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 # **缩放点积注意力**（scaled dot-product attention）没有参数，要求 $\mathbf{q}, \mathbf{k} \in \mathbb{R}^{d}$：
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \frac{\mathbf{q}^\top \mathbf{k}}{\sqrt{d}} = \frac{\lVert\mathbf{q}\rVert\,\lVert\mathbf{k}\rVert\cos\theta}{\sqrt{d}}.$$
+
+# %% [markdown]
+# ## 批量形式与掩蔽
 #
-# 一批序列长短不一，短的用填充词元（padding）补齐。查询 $i$ 只该看前 $L_i$ 个键（**有效长度**，valid length）：
-# 其余键的分数记作 $-\infty$，softmax 给它们 0。$L_i = 0$ 的行 softmax 是 $0/0$ = NaN，我们约定它的权重全为 0。
-# `valid_lens` 可以每个样本一个（一维），也可以每个查询一个（二维）。
+# 一批序列长短不一，短的用填充词元（padding）补齐。查询 $i$ 只该看前 $L_i$ 个键（**有效长度**，valid length），
+# 其余键的分数记作 $-\infty$，softmax 给它们 0。查询、键、值按行叠成 $\mathbf{Q} \in \mathbb{R}^{n \times d}$、$\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，一次算完（softmax 按行，$\mathbf{M}$ 是掩码）：
+#
+# $$\operatorname{softmax}\Big(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}} + \mathbf{M}\Big)\mathbf{V}, \qquad
+#   M_{ij} = \begin{cases} 0, & j < L_i \\ -\infty, & j \ge L_i. \end{cases}$$
+
+# %% [markdown]
+# ![Q K^T / sqrt(d), mask, row-wise softmax, times V, on a 2 x 3 example](figures/10.3-scoring.svg)
+#
+# 图 10.3.1 上式的一个例子（数与下面打印的相同）：2 个查询、3 个键、$d = 2$，值为 10、20、30；
+# `valid_lens` $= [[2, 3]]$。
+# PyTorch 的 `F.scaled_dot_product_attention` 把 $\mathbf{M}$ 写成布尔张量 `attn_mask`（True 表示可以看）。
+
+# %%
+Q = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # (1, n=2, d=2)
+K = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])  # (1, m=3, d=2)
+V = torch.tensor([[[10.0], [20.0], [30.0]]])  # (1, m=3, 1)
+lens = torch.tensor([[2, 3]])  # q0 sees k0, k1; q1 sees all three
+attn_mask = torch.arange(3) < lens[..., None]  # (1, 2, 3) bool, True = may attend
+steps = {"Q K^T": Q @ K.transpose(1, 2)}
+steps["/ sqrt(d)"] = steps["Q K^T"] / math.sqrt(2)
+steps["mask"] = steps["/ sqrt(d)"].masked_fill(~attn_mask, float("-inf"))
+steps["softmax"] = F.softmax(steps["mask"], dim=-1)
+steps["@ V"] = steps["softmax"] @ V
+print("attn_mask:", attn_mask[0].tolist())
+for name, value in steps.items():
+    print(f"{name:<9}", " | ".join(" ".join(f"{x:5.2f}" for x in row) for row in value[0].tolist()))
+
+# %% [markdown]
+# 核对 $\mathbf{q}_0$：$\mathbf{k}_2$ 被挡住，$e^{1.41}/(e^{1.41} + 1) = 0.804$，输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
+# `valid_lens` 可以每个样本一个，也可以每个查询一个。
+# $L_i = 0$ 的行全是 $-\infty$，softmax 得 $0/0$ = NaN，反向传播时 NaN 也流进梯度。所以下面的函数不填这样的行，直接给权重 0：
 
 # %%
 #@save
@@ -72,12 +104,37 @@ def masked_softmax(X, valid_lens):
     if lens.dim() == 1:
         lens = lens[:, None]  # one length shared by all queries of an example
     keep = torch.arange(X.shape[-1], device=X.device) < lens[..., None]
-    has_key = keep[..., :1]  # False only in the rows with L = 0: those are not filled
+    has_key = keep[..., :1]  # False only in the rows with L = 0: left unfilled, set to 0
     weights = F.softmax(X.masked_fill(has_key & ~keep, float("-inf")), dim=-1)
     return torch.where(has_key, weights, 0.0)
 
 
+# %%
+V_nan = V.clone().requires_grad_()
+(F.softmax(torch.full((1, 1, 3), float("-inf")), dim=-1) @ V_nan).sum().backward()
+print("softmax of an all -inf row:", F.softmax(torch.full((3,), float("-inf")), dim=-1).tolist(),
+      "  its gradient for V:", V_nan.grad.flatten().tolist())
+empty = masked_softmax(steps["/ sqrt(d)"], torch.tensor([[0, 3]]))
+print("masked_softmax, valid_lens [[0, 3]]:", [[round(x, 2) for x in row] for row in empty[0].tolist()])
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert (empty[0, 0] == 0).all() and torch.equal(empty[0, 1], steps["softmax"][0, 1])
+
 # %% [markdown]
+# 空的行是 0，另一行不变。
+#
+# ### 动手试试：掩蔽
+#
+# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。从 $L = 6$ 开始：q6、q7 的权重转给可见键里
+# 方向最近的 k5，q8、q9 转给 k0，都是 0.96（两侧邻居都可见的 q1–q4 最大是 0.62，q0、q5 是 0.76）。
+# 勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
+
+# %%
+attention_scoring.masking()
+
+# %% [markdown]
+# ## 两种注意力的实现
+#
 # 两种注意力共用“掩蔽 softmax → 加权求和”，基类 `AttentionPooling` 做这两步，子类只写 `score`。
 
 # %%
@@ -167,36 +224,8 @@ class DotProductAttention(AttentionPooling):
         return queries @ keys.transpose(-2, -1) / math.sqrt(d)
 
 
-# %% [markdown]
-# ## 批量形式与掩蔽
-#
-# 查询、键、值按行叠成 $\mathbf{Q} \in \mathbb{R}^{n \times d}$、$\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，一次算完（softmax 按行，$\mathbf{M}$ 是掩码）：
-#
-# $$\operatorname{softmax}\Big(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}} + \mathbf{M}\Big)\mathbf{V}, \qquad
-#   M_{ij} = \begin{cases} 0, & j < L_i \\ -\infty, & j \ge L_i. \end{cases}$$
-
-# %% [markdown]
-# ![Q times K transpose gives a 2 x 3 score matrix; the mask sets one score to minus infinity; row-wise softmax; times V gives the output](figures/10.3-scoring.svg)
-#
-# 图 10.3.1 上式的一个例子（数即下面所打印）：2 个查询、3 个键、$d = 2$，值为 10、20、30；
-# `valid_lens` $= [[2, 3]]$：$\mathbf{q}_0$ 只看 $\mathbf{k}_0, \mathbf{k}_1$，$\mathbf{q}_1$ 看全部。
-# PyTorch 的 `F.scaled_dot_product_attention` 把 $\mathbf{M}$ 写成布尔张量 `attn_mask`（True 表示可以看）。
-
 # %%
-Q = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # (1, n=2, d=2)
-K = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]])  # (1, m=3, d=2)
-V = torch.tensor([[[10.0], [20.0], [30.0]]])  # (1, m=3, 1)
-lens = torch.tensor([[2, 3]])  # q0 sees k0, k1; q1 sees all three
-attn_mask = torch.arange(3) < lens[..., None]  # (1, 2, 3) bool, True = may attend
-steps = {"Q K^T": Q @ K.transpose(1, 2)}
-steps["/ sqrt(d)"] = steps["Q K^T"] / math.sqrt(2)
-steps["mask"] = steps["/ sqrt(d)"].masked_fill(~attn_mask, float("-inf"))
-steps["softmax"] = F.softmax(steps["mask"], dim=-1)
-steps["@ V"] = steps["softmax"] @ V
-print("attn_mask:", attn_mask[0].tolist())
-for name, value in steps.items():
-    print(f"{name:<9}", " | ".join(" ".join(f"{x:5.2f}" for x in row) for row in value[0].tolist()))
-ours = DotProductAttention(dropout=0.0)(Q, K, V, lens)
+ours = DotProductAttention(dropout=0.0)(Q, K, V, lens)  # the example of Fig. 10.3.1 again
 theirs = F.scaled_dot_product_attention(Q, K, V, attn_mask=attn_mask)
 print(f"DotProductAttention(Q, K, V, valid_lens): {ours.flatten().numpy().round(2)}; "
       f"max |ours - F.scaled_dot_product_attention| = {(ours - theirs).abs().max():.1e}")
@@ -212,33 +241,10 @@ assert torch.allclose(DotProductAttention(0.0)(q, k, v, rnd_lens),
 assert torch.equal(masked_softmax(steps["/ sqrt(d)"], torch.tensor([2])),
                    F.softmax(steps["/ sqrt(d)"].masked_fill(torch.arange(3) >= 2, float("-inf")), dim=-1))
 
-# %% [markdown]
-# 核对 $\mathbf{q}_0$：$\mathbf{k}_2$ 被挡住，$e^{1.41}/(e^{1.41} + 1) = 0.804$，输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
-# $L = 0$ 的行：
-
-# %%
-print("softmax of an all -inf row:", F.softmax(torch.full((3,), float("-inf")), dim=-1).tolist())
-empty = masked_softmax(steps["/ sqrt(d)"], torch.tensor([[0, 3]]))
-print("masked_softmax, valid_lens [[0, 3]]:", [[round(x, 2) for x in row] for row in empty[0].tolist()])
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (empty[0, 0] == 0).all() and torch.equal(empty[0, 1], steps["softmax"][0, 1])
 assert (DotProductAttention(0.0)(Q, K, V, torch.tensor([[0, 0]])) == 0).all()
 
 # %% [markdown]
-# 空的行是 0 而不是 NaN，另一行不变。
-#
-# ### 动手试试：掩蔽
-#
-# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。从 $L = 6$ 开始：$\mathbf{q}_6$、$\mathbf{q}_7$ 的权重转给可见键里
-# 方向最近的 $\mathbf{k}_5$，$\mathbf{q}_8$、$\mathbf{q}_9$ 转给 $\mathbf{k}_0$（0.96，比没挡住的行的 0.62 还尖）。
-# 勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
-
-# %%
-attention_scoring.masking()
-
-# %% [markdown]
-# 书中的小例子：2 个样本各 1 个查询，10 个**全相同**的二维键，有效长度 2 和 6。
+# 书中的小例子：2 个样本，10 个**全相同**的二维键，有效长度 2 和 6。
 # 键全相同，任何评分函数都给它们同样的分，两种注意力都输出有效范围内值的平均：
 
 # %%
@@ -268,8 +274,9 @@ for b, L in enumerate([2, 6]):
 # ## 同一组键，不同的评分函数
 #
 # 键不同才看得出区别。6 个二维键，方向角 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3；查询长度为 2。
-# 点积既看方向也看长度（10.1 节练习 4），键乘一个可学的 $\mathbf{W}_k$ 也改不了：$\mathbf{q}^\top\mathbf{W}_k\mathbf{k} = (\mathbf{W}_k^\top\mathbf{q})^\top\mathbf{k}$，只是换了个查询。
-# 而短键在长键围成的六边形之内，对任何查询都拿不到最高分：
+# 点积既看方向也看长度（10.1 节练习 4）。线性的分数在一组键上的最大值总在它们凸包的顶点上。
+# 短键在长键围成的三角形之内，不是顶点，所以对任何查询都拿不到最高分。
+# 可学的 $\mathbf{W}_k$ 也改不了：$\mathbf{q}^\top\mathbf{W}_k\mathbf{k} = (\mathbf{W}_k^\top\mathbf{q})^\top\mathbf{k}$，只是换了个查询。
 
 # %%
 angles = torch.arange(6) * (math.pi / 3)
@@ -280,8 +287,6 @@ dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
 print("q0 weights:", dot_attention.attention_weights[0, 0].numpy().round(2))
 torch.manual_seed(0)
-W_k, q0 = torch.randn(2, 2), geo_queries[0, 0]
-print(f"max |q^T (W_k k) - (W_k^T q)^T k| = {(q0 @ W_k @ geo_keys[0].T - (W_k.T @ q0) @ geo_keys[0].T).abs().max():.1e}")
 top = (torch.randn(100_000, 2) @ geo_keys[0].T).argmax(dim=-1)  # 100000 queries, every direction
 print("which key scores highest, k0..k5:", top.bincount(minlength=6).tolist())
 
@@ -290,20 +295,24 @@ dot_w = dot_attention.attention_weights[0]
 assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
 assert (dot_w.diagonal()[::2] < 0.25).all() and (dot_w.diagonal()[1::2] > 0.5).all()
 assert (top.bincount(minlength=6)[::2] == 0).all()
+W_k, q0 = torch.randn(2, 2, dtype=torch.float64), geo_queries[0, 0].double()
+assert torch.allclose(q0 @ W_k @ geo_keys[0].double().T, (W_k.T @ q0) @ geo_keys[0].double().T)
 
 # %% [markdown]
-# 10 万个查询中短键 $\mathbf{k}_0, \mathbf{k}_2, \mathbf{k}_4$ 一次也没拿到最高分；$\mathbf{q}_0$ 给同向的 $\mathbf{k}_0$ 只有 0.19。
-# 探索器把这组键交给五种评分函数（一般注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}/\sqrt{d}$ 的 $\mathbf{W}^\top$ 把查询转 60°；
-# 加性注意力未训练，$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差为 0.2 或 3），滑块转动查询。
+# 10 万个查询中短键 k0、k2、k4 一次也没拿到最高分；q0 给同向的 k0 只有 0.19。
+# 探索器把这组键交给五种评分函数，滑块转动查询。“unit keys”先把每个键除以自己的长度，只比方向。
+# 一般注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}/\sqrt{d}$ 的 $\mathbf{W}^\top$ 把查询转 60°。
+# 加性注意力未训练，$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差为 0.2（small）或 3（large）。
 
 # %%
 attention_scoring.comparison()
 
 # %% [markdown]
-# 查询在 0° 时，键归一化后 $\mathbf{k}_0$ 最大（0.44）；一般注意力像查询在 60°，$\mathbf{k}_1$ 得 0.94。
-# 加性注意力的 $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$：转一圈，$\mathbf{k}_1$ 始终最大。
-# $\mathbf{W}$ 大时分数随查询变，且 $|\tanh| \le 1$ 使 $|a| \le \lVert\mathbf{w}_v\rVert_1 = 8.49$：长 3 倍的键分数不会大 3 倍。
-# 10.4 节的 Bahdanau 注意力用的就是加性注意力，参数是学出来的。
+# 查询在 0° 时，unit keys 给 k0 最大权重（0.44）；一般注意力像查询在 60°，k1 得 0.94。
+# 把查询转到 30°：large W 的加性注意力给短键 k0 0.68，是这一行最大的。原始键上的两种点积转到哪里都做不到。
+# 它的分数有界：$|\tanh| \le 1$ 使 $|a| \le \lVert\mathbf{w}_v\rVert_1 = 8.49$，长 3 倍的键分数不会大 3 倍。
+# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$。softmax 不理会一整行加上的同一个常数，$f(\mathbf{q})$ 就不起作用：
+# 转一圈，k1 始终最大（0.28 到 0.42）。10.4 节的 Bahdanau 注意力就是加性注意力。
 
 # %% [markdown]
 # ## $1/\sqrt{d}$ 是一个温度
@@ -347,7 +356,7 @@ for name, r in stats.items():
 fig, axes = d2l.plt.subplots(1, 2, figsize=(8, 2.8))
 for col, ylabel in enumerate(["mean max weight", "saturated rows (||da/ds|| < 0.01)"]):
     d2l.plot(dims, [[r[col] for r in stats[n]] for n in divisors], xlabel="d", ylabel=ylabel, xscale="log",
-             ylim=(-0.05, 1.05), axes=axes[col])
+             ylim=(-0.05, 1.05), axes=axes[col], fmts=("-", "m--o", "g:x"))
     axes[col].legend([f"q.k / {n}" for n in divisors], loc=["center right", "upper left"][col], fontsize=8)
 fig.tight_layout()
 d2l.plt.show()
@@ -366,11 +375,14 @@ assert jacobian_norms(two_rows["q.k"]) < 1e-6 < 0.1 < jacobian_norms(two_rows["q
 
 # %% [markdown]
 # 不缩放时 $d = 1024$ 有 78% 的行饱和。除以 $\sqrt{d}$，平均最大权重一直约 0.3，没有饱和的行。
-# 除以 $d$ 也不饱和，但权重趋于均匀的 $1/10$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
+# 除以 $d$ 也不饱和（右图两条线都在 0），但权重趋于均匀的 $1/10$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
 #
-# 饱和会拖慢学习吗？检索任务：10 个 256 维的随机键各带一个标量值，$\mathbf{x}$ 是其中一个键经未知旋转的结果，
-# 模型学 $\mathbf{W}$，让 `DotProductAttention` 用查询 $\mathbf{W}\mathbf{x}$ 找回那个键的值。“不缩放”把分数乘 16（$= \sqrt{d}$）；
-# Adam 的步长与梯度大小无关，所以分数每步的变化也大 16 倍。两个对照各去掉一个差别：学习率除以 16（步子相同）；$\mathbf{W}$ 的初值除以 16（起点相同）。
+# 饱和会拖慢学习吗？检索任务：10 个 256 维的随机键各带一个标量值。
+# 输入 $\mathbf{x}$ 是其中一个键经一个固定旋转的结果。模型只学 $\mathbf{W}$：查询 $\mathbf{W}\mathbf{x}$ 要指回那个键，所以 $\mathbf{W}$ 要学会把旋转转回去。
+# “不缩放”把分数乘 16（$= \sqrt{d}$）。
+# Adam 的步长与梯度大小无关，所以不缩放时分数每步的变化也大 16 倍。两个对照各去掉一个差别：学习率除以 16，步子相同；$\mathbf{W}$ 的初值除以 16，起点相同。
+#
+# 下表每行是一段步数的平均。`|grad|`：一行送回查询的梯度范数，分饱和行（sat.）与其余行（other）；`sat. & wrong`：饱和行中选错键的比例。
 
 # %%
 def train(scale, lr=0.01, init_std=1 / 16, steps=120):
@@ -406,13 +418,15 @@ assert slow_[-1]["loss"] > raw_[-1]["loss"] > 10 * small_[-1]["loss"]
 assert small_[0]["saturated"] < 0.5 * raw_[0]["saturated"]
 
 # %% [markdown]
-# 不缩放时前 10 步有 57% 的行饱和，其中 90% 选错了键，而它们送回的梯度（$6 \times 10^{-4}$）只有其余行（0.2）的约 1/300。
-# 缩放的模型 21–30 步损失已是 0.04，此时和最后 10 步饱和行都选对了键。学习率除以 16 没有用（最后 1.56）；
-# $\mathbf{W}$ 除以 16 最后到 0.01，不缩放的是 0.23：害处主要在**一开始**就饱和。步子大也有代价：比缩放的慢。（单个种子。）
+# 不缩放时前 10 步有 57% 的行饱和，其中 90% 选错了键。
+# 它们送回的梯度是 $6 \times 10^{-4}$，其余行是 0.2，小约 300 倍：选错了也几乎学不到。
+# 缩放的模型 21–30 步损失已是 0.04，后来饱和的行都选对了键。
+# 学习率除以 16 没有用，最后损失仍是 1.56。$\mathbf{W}$ 的初值除以 16 后最后是 0.01，不缩放的是 0.23：害处主要在**一开始**就饱和。
+# 它仍比缩放的慢（21–30 步 0.22 对 0.04）：大步子也有代价。（单个种子。）
 #
 # ### 动手试试：温度
 #
-# 菜单选维度 $d$ 和除数（温度）。单个查询很嘈杂，请读最下一行（500 个查询）。开始 $d = 512$、不缩放：65% 的行饱和。
+# 单个查询很嘈杂，请读最下一行（500 个查询）。开始 $d = 512$、不缩放：65% 的行饱和。
 # 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
 
 # %%
@@ -438,15 +452,18 @@ assert m_add > 8 * 128 * 128 * 64 * 4 > 20 * m_dot  # the (b, n, m, h) hidden te
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 内存比不是 64：点积还存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$（最后一行）。时间比随硬件而变；在 GPU 上，
-# `F.scaled_dot_product_attention` 调用融合的核（如 FlashAttention），连 (b, n, m) 的权重都不存，加性注意力没有这样的核。
+# 内存比不是 64：点积还存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$（最后一行）。时间比随硬件而变。
+# GPU 上 `F.scaled_dot_product_attention` 可用融合的核（如 FlashAttention），不存 (b, n, m) 的权重；
+# 但布尔 `attn_mask` 本身就是 (b, n, m) 的张量，还可能让 PyTorch 改用别的核。加性注意力没有融合的核。
 #
-# **参数在上游。** 10.5–10.7 节的查询和键是学出来的投影，$\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 是一般注意力（练习 2），仍只是矩阵乘法。
+# **参数在上游。** 10.5–10.7 节的查询和键是学出来的投影：$\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 仍只是矩阵乘法（练习 2）。
+# 点积的盲点在实际中无害：产生键的层是非线性的，能把该赢的键放到凸包顶点上；高维中几乎每个点都是顶点；LayerNorm 也让键长相近。
 #
 # ## 小结
 #
 # * 分数经掩蔽 softmax 成为权重；被挡住的键权重严格为 0，$L = 0$ 的行全为 0。
-# * 点积看方向也看键长，键的线性投影改不了；加性注意力的分数有界，10.4 节用它。
+# * 点积看方向也看键长，键的线性投影改不了；非线性的上游层和高维让这无害。
+# * 10.4 节的 Bahdanau 注意力就是加性注意力；它的分数有界，$|a| \le \lVert\mathbf{w}_v\rVert_1$。
 # * $1/\sqrt{d}$ 是温度：不缩放时行一开始就饱和、梯度近 0，训练慢得多。
 # * 缩放点积只是矩阵乘法，省内存、有融合的核，所以是默认选择。
 # %% [markdown]
@@ -455,7 +472,7 @@ assert t_add > 5 * t_dot
 # ### 练习 1
 #
 # 让书中小例子的键彼此不同：第 $j$ 个键取 $[j, j + 1]/10$（两个样本相同），存为 `ex1_keys`。
-# 查询、值、有效长度和 `num_hiddens=8` 照上面的代码（先 `torch.manual_seed(0)`、生成查询，再创建加性注意力）。
+# 其余照上面的代码（先 `torch.manual_seed(0)`、生成查询，再创建加性注意力）。
 # 把两种注意力的权重存为 `ex1_additive_weights` 和 `ex1_dot_weights`（形状 `(2, 1, 10)`），画在一幅图里。两者还相同吗？为什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
@@ -508,7 +525,7 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：不再相同。键全相同时任何评分函数都打同样的分。键不同后，点积第二个样本的权重从 0.217 降到 0.123，
 # 加性注意力的几乎是平的（0.179 到 0.156）：相邻键只差 $[0.1, 0.1]$，经过 $\mathbf{W}_k$（元素最大 0.68）、$\tanh$ 和 $\mathbf{w}_v$（最大 0.32）
-# 只剩很小的差。换一个种子，谁更平会变；不变的是两者不再相同。
+# 只剩很小的差。
 
 # %% [markdown]
 # ### 练习 2
@@ -575,8 +592,7 @@ assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-pr
 # %% [markdown]
 # ### 练习 3
 #
-# 用 $a(\mathbf{q}, \mathbf{k}) = \mathbf{1}^\top(\mathbf{q} + \mathbf{k})$ 打分会比点积好吗？写函数 `sum_score(queries, keys)`：(`batch_size`, `num_queries`, $d$)
-# 和 (`batch_size`, `num_kv`, $d$) → (`batch_size`, `num_queries`, `num_kv`)。`torch.manual_seed(0)` 后取 `torch.randn(1, 4, 8)` 个查询、`torch.randn(1, 6, 8)` 个键，用它和缩放点积打分、做 softmax，
+# 用 $a(\mathbf{q}, \mathbf{k}) = \mathbf{1}^\top(\mathbf{q} + \mathbf{k})$ 打分会比点积好吗？写函数 `sum_score(queries, keys)`：形状 $(b, n, d)$ 和 $(b, m, d)$ → $(b, n, m)$。`torch.manual_seed(0)` 后取 `torch.randn(1, 4, 8)` 个查询、`torch.randn(1, 6, 8)` 个键，用它和缩放点积打分、做 softmax，
 # 把不同查询之间权重的最大差别 $\max_{i, j} |\alpha_{ij} - \alpha_{0j}|$ 存为 `ex3_spread_sum` 和 `ex3_spread_dot`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
@@ -653,8 +669,7 @@ assert ex4_saturated[8] == 0 and ex4_mean_max[8] > ex4_mean_max[16] > ex4_mean_m
 # ### 练习 5
 #
 # 解码器要同时挡住“未来”的键和填充的键。在掩蔽探索器里勾选 causal，把 $L$ 从 10 拖到 6：哪几行变了？为什么？
-# 再写函数 `causal_padded_lens(valid_lens, num_queries)`：把形状为 (`batch_size`,) 的有效长度变成 (`batch_size`, `num_queries`)
-# 的二维 `valid_lens`，让查询 $i$ 只看键 $0, \ldots, i$ 中不是填充的那些。把 `causal_padded_lens(torch.tensor([5, 8]), 8)` 存为 `ex5_lens`。
+# 再写函数 `causal_padded_lens(valid_lens, num_queries)`：把形状 $(b,)$ 的有效长度变成 $(b, n)$ 的 `valid_lens`，让查询 $i$ 只看键 $0, \ldots, i$ 中不是填充的那些。把 `causal_padded_lens(torch.tensor([5, 8]), 8)` 存为 `ex5_lens`。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 def causal_padded_lens(valid_lens, num_queries):
