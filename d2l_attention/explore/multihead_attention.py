@@ -369,31 +369,6 @@ def hand_set_neighbour(net, radius2=100.0):
     return net.eval()
 
 
-def flatness_figure(history, figsize=(10, 2.6)):
-    """Plot a neighbour-task training run recorded step by step as (loss, largest attention
-    weight, |m_1|, |m_2|, ...): the loss, each head's factor |m_r| (head colours) and the
-    largest attention weight on a 0-1 axis (dotted: the uniform weight 1/8)."""
-    import matplotlib.pyplot as plt
-
-    h = torch.tensor(history)
-    steps = range(len(h))
-    fig, (loss_ax, m_ax, w_ax) = plt.subplots(1, 3, figsize=figsize)
-    loss_ax.plot(steps, h[:, 0], color="#222222")
-    loss_ax.set_yscale("log")
-    loss_ax.set_title("training loss", fontsize=10)
-    for r in range(h.shape[1] - 2):
-        m_ax.plot(steps, h[:, 2 + r], color=HEAD_COLOURS[r], label=f"head {r + 1}")
-    m_ax.set_title("|m_r|", fontsize=10)
-    m_ax.legend(fontsize=8)
-    w_ax.plot(steps, h[:, 1], color="#222222")
-    w_ax.axhline(1 / 8, color="#999999", ls=":", lw=1)
-    w_ax.set_ylim(0, 1)
-    w_ax.set_title("largest attention weight", fontsize=10)
-    for ax in (loss_ax, m_ax, w_ax):
-        ax.set_xlabel("training step")
-    fig.tight_layout()
-
-
 def _masked_coefficients(net, keep, n):
     with torch.no_grad():
         y = forward_with_heads(net, net.mha, keep, basis_inputs(n))
@@ -701,17 +676,6 @@ def head_offsets(net, data, offsets=(-2, -1, 1, 2)):
     peak = net.mha.attention.attention_weights[:, 0].argmax(-1).reshape(-1, h).T  # (h, batch)
     shares = torch.stack([(peak - where == k).float().mean(-1) for k in offsets], dim=-1)
     return shares, (peak == 0).float().mean(-1)
-
-
-def head_ends(net, data):
-    """For each head, the share of test sentences whose largest weight falls on the first word
-    and on the last word (for these sentences, nearly always "." or "?"): two (h,) tensors."""
-    tokens, lens, where, _ = data["test"]
-    with torch.no_grad():
-        net(tokens, lens, where)
-    h = net.mha.num_heads
-    peak = net.mha.attention.attention_weights[:, 0].argmax(-1).reshape(-1, h).T  # (h, batch)
-    return (peak == 0).float().mean(-1), (peak == lens - 1).float().mean(-1)
 
 
 # ---------------------------------------------------------------------------------------------

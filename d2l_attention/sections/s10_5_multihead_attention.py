@@ -12,13 +12,10 @@ from .s10_3_attention_scoring import DotProductAttention
 __all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
 
 
-# %% notebooks/py/10.5-multihead-attention.py:95
+# %% notebooks/py/10.5-multihead-attention.py:104
 def transpose_qkv(X, num_heads):
-    """Split the features into `num_heads` blocks and fold the heads into the batch axis.
-
-    X: (batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads).
-    Row b * num_heads + i of the result holds block i (head i + 1) of example b.
-    """
+    """(batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads);
+    row b * num_heads + i holds feature block i (head i + 1) of example b."""
     check_shape(X, "X", "(batch_size, n, num_hiddens)")
     if X.shape[-1] % num_heads:
         raise ValueError(f"num_hiddens={X.shape[-1]} is not divisible by num_heads={num_heads}")
@@ -28,10 +25,7 @@ def transpose_qkv(X, num_heads):
 
 
 def transpose_output(X, num_heads):
-    """Inverse of `transpose_qkv`: concatenate the heads of each example along the features.
-
-    X: (batch_size * num_heads, n, num_hiddens / num_heads) -> (batch_size, n, num_hiddens).
-    """
+    """Inverse of `transpose_qkv`: the heads of each example side by side, (b, n, num_hiddens)."""
     check_shape(X, "X", "(batch_size * num_heads, n, num_hiddens / num_heads)")
     if X.shape[0] % num_heads:
         raise ValueError(f"first axis {X.shape[0]} is not a multiple of num_heads={num_heads}")
@@ -39,17 +33,11 @@ def transpose_output(X, num_heads):
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/py/10.5-multihead-attention.py:160
+# %% notebooks/py/10.5-multihead-attention.py:162
 class MultiHeadAttention(nn.Module):
-    """Multi-head scaled dot-product attention.
-
-    queries: (batch_size, num_queries, query_size); keys: (batch_size, num_kv, key_size);
-    values: (batch_size, num_kv, value_size); valid_lens: None, (batch_size,) or
-    (batch_size, num_queries). Output: (batch_size, num_queries, num_hiddens).
-    After a forward pass, `self.attention.attention_weights` has shape
-    (batch_size * num_heads, num_queries, num_kv); row b * num_heads + i is head i + 1 of
-    example b.
-    """
+    """Multi-head scaled dot-product attention: (batch_size, num_queries, num_hiddens) out;
+    valid_lens None, (batch_size,) or (batch_size, num_queries). attention.attention_weights:
+    (batch_size * num_heads, num_queries, num_kv), row b * num_heads + i = head i + 1 of b."""
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, num_heads, dropout,
                  bias=False, **kwargs):
@@ -66,8 +54,7 @@ class MultiHeadAttention(nn.Module):
 
     def forward(self, queries, keys, values, valid_lens=None):
         check_qkv(queries, keys, values, self.W_q.in_features, self.W_k.in_features)
-        check_shape(values, "values", "(batch_size, num_kv, value_size)",
-                    value_size=self.W_v.in_features)
+        check_shape(values, "values", "(batch_size, num_kv, value_size)", value_size=self.W_v.in_features)
         q = transpose_qkv(self.W_q(queries), self.num_heads)
         k = transpose_qkv(self.W_k(keys), self.num_heads)
         v = transpose_qkv(self.W_v(values), self.num_heads)
