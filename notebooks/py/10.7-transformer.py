@@ -67,11 +67,9 @@ from d2l_attention.explore import transformer
 # %%
 #@save
 class PositionWiseFFN(nn.Module):
-    """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
+    """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position (last axis).
 
-    X: (batch_size, num_steps, ffn_num_input) -> (batch_size, num_steps, ffn_num_outputs);
-    any number of leading axes works, only the last one is transformed.
-    """
+    X: (batch_size, num_steps, ffn_num_input) -> (batch_size, num_steps, ffn_num_outputs)."""
 
     def __init__(self, ffn_num_input, ffn_num_hiddens, ffn_num_outputs, **kwargs):
         super().__init__(**kwargs)
@@ -119,9 +117,7 @@ assert ln_diff < 1e-6 and bn_diff > 0.1
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
-    X: a sublayer's input, Y: its output, both (batch_size, num_steps, num_hiddens);
-    normalized_shape: the trailing axes LayerNorm normalizes, usually [num_hiddens].
-    """
+    X: a sublayer's input, Y: its output, both (batch_size, num_steps, num_hiddens)."""
 
     def __init__(self, normalized_shape, dropout, **kwargs):
         super().__init__(**kwargs)
@@ -171,6 +167,7 @@ class EncoderBlock(nn.Module):
 
 
 # %%
+#@save
 def tied_sizes(d):
     """The six sizes the residual connections tie to one width d, as keyword arguments."""
     return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
@@ -197,9 +194,7 @@ assert blk.attention.W_q.bias is None and blk.attention.W_o.bias is None  # zero
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
-    tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d), d the embedding size;
-    pos_encoding: a d2l.PositionalEncoding of the same d.
-    """
+    tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d)."""
     num_steps, max_len = tokens.shape[1], pos_encoding.P.shape[1]
     if offset + num_steps > max_len:
         raise ValueError(f"positions {offset}..{offset + num_steps - 1} exceed max_len={max_len}; "
@@ -222,9 +217,7 @@ class TransformerEncoder(d2l.Encoder):
     """Transformer encoder: embedding + positional encoding, then num_layers EncoderBlocks.
 
     X: (batch_size, num_steps) token indices, valid_lens: (batch_size,)
-    -> (batch_size, num_steps, num_hiddens). After a forward pass, attention_weights[i] holds
-    layer i's self-attention weights, (batch_size * num_heads, num_steps, num_steps).
-    """
+    -> (batch_size, num_steps, num_hiddens). attention_weights: one tensor per layer."""
 
     def __init__(self, vocab_size, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, num_layers, dropout, use_bias=False,
@@ -238,8 +231,7 @@ class TransformerEncoder(d2l.Encoder):
                          ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias)
             for _ in range(num_layers))
 
-    # Every attention in the blocks masks the padding keys, and everything else acts on each
-    # position alone: outputs at real positions do not depend on the padding (exercise 7).
+    # Attention masks padding keys, the rest is per position: padding cannot matter (exercise 7).
     ignores_padding = True
 
     def forward(self, X, valid_lens, *args):
@@ -266,9 +258,7 @@ class TransformerEncoder(d2l.Encoder):
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
-    Returns (batch_size, num_queries) lengths num_past + 1, ..., num_past + num_queries, or None
-    when num_queries == 1: a single new query may see every cached key and itself.
-    """
+    Returns (batch_size, num_queries) lengths, or None when num_queries == 1 (sees the whole cache)."""
     if num_queries == 1:
         return None
     lens = torch.arange(num_past + 1, num_past + num_queries + 1, device=device)
@@ -288,14 +278,11 @@ d2l.plt.show()
 # %%
 #@save
 class DecoderBlock(nn.Module):
-    """The i-th Transformer decoder layer (post-LN): masked self-attention, encoder-decoder
-    attention and FFN, each wrapped in AddNorm.
+    """Decoder layer i (post-LN): masked self-attention, encoder-decoder attention, FFN.
 
     X: (batch_size, num_steps, num_hiddens), the new positions; state: [enc_outputs,
-    enc_valid_lens, cache] with enc_outputs (batch_size, num_kv, num_hiddens), enc_valid_lens
-    (batch_size,) and cache[i] this layer's earlier inputs (batch_size, num_past, num_hiddens)
-    or None. Returns (output of X's shape, state with cache[i] extended by X).
-    """
+    enc_valid_lens, cache], cache[i] this layer's earlier inputs or None.
+    Returns (output of X's shape, state with cache[i] extended by X)."""
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
@@ -341,9 +328,7 @@ class TransformerDecoder(d2l.AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
     X: (batch_size, num_steps) token indices -> (batch_size, num_steps, vocab_size) scores.
-    attention_weights: [self-attention weights per layer, encoder-decoder weights per layer]
-    of the last forward pass, each (batch_size * num_heads, num_steps, num_kv).
-    """
+    attention_weights: [self-attention per layer, encoder-decoder per layer]."""
 
     def __init__(self, vocab_size, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, num_layers, dropout, **kwargs):
@@ -415,8 +400,7 @@ _ = decoder.eval()
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
-    sizes = dict(key_size=num_hiddens, query_size=num_hiddens, value_size=num_hiddens,
-                 num_hiddens=num_hiddens, norm_shape=[num_hiddens], ffn_num_input=num_hiddens)
+    sizes = tied_sizes(num_hiddens)
     rest = dict(ffn_num_hiddens=ffn_num_hiddens, num_heads=num_heads, num_layers=num_layers,
                 dropout=dropout)
     encoder = TransformerEncoder(vocab_size=len(src_vocab), **sizes, **rest)
@@ -442,6 +426,29 @@ assert (config.num_hiddens, config.num_layers, config.num_heads, config.ffn_num_
         config.dropout) == (num_hiddens, num_layers, num_heads, ffn_num_hiddens, dropout)
 assert (config.batch_size, config.num_steps, config.lr, config.num_epochs) == (
     batch_size, num_steps, lr, num_epochs)
+
+# %% [markdown]
+# 训练用强制教学：解码器的输入是目标右移一位、开头补 `<bos>`，位置 $t$ 的输出要预测目标的第 $t$ 个词元。
+# 取一个批量的第一行看，再在训练好的模型上亲手算损失：掩码为 0 的填充位置不计。
+
+# %% tags=["nbval-ignore-output"]
+torch.manual_seed(0)
+X, X_valid_len, Y, Y_valid_len = (t.to(device) for t in next(iter(train_iter)))
+dec_input = torch.cat([torch.full_like(Y[:, :1], tgt_vocab["<bos>"]), Y[:, :-1]], 1)  # shift right
+for name, vocab, row in [("source", src_vocab, X[0]), ("decoder input", tgt_vocab, dec_input[0]),
+                         ("target", tgt_vocab, Y[0])]:
+    print(f"{name:13s}", " ".join(vocab.to_tokens(row.tolist())))
+mask = torch.arange(num_steps, device=device) < Y_valid_len[:, None]  # (batch, steps)
+print("valid lengths", X_valid_len[0].item(), Y_valid_len[0].item(), "mask", mask[0].int().tolist())
+with torch.no_grad():
+    Y_hat, _ = net.eval()(X, dec_input, X_valid_len)  # (batch, steps, vocab)
+nll = -torch.log_softmax(Y_hat, dim=-1).gather(-1, Y[..., None]).squeeze(-1)  # (batch, steps)
+by_hand = (nll * mask).sum() / mask.sum()  # mean over the real target tokens
+library = d2l.MaskedSoftmaxCELoss()(Y_hat, Y, Y_valid_len).sum() * num_steps / mask.sum()
+print(f"loss per target token: by hand {by_hand:.4f}, d2l.MaskedSoftmaxCELoss {library:.4f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert abs(by_hand - library) < 1e-5 and (~mask[0]).any() and Y[0, ~mask[0]].eq(tgt_vocab["<pad>"]).all()
 
 # %% [markdown]
 # ## 翻译
@@ -528,8 +535,9 @@ stored_run = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 # %% tags=["nbval-ignore-output"]
 transformer.show_attention(att, "encoder")
 enc_peak = att.encoder.amax(-1)  # each row's largest weight: (layers, heads, queries)
-print(f"mean of each row's largest weight: layer 1 {enc_peak[0].mean():.2f}, layer 2 "
-      f"{enc_peak[1].mean():.2f}; layer 2, rows per head:", enc_peak[1].double().numpy().round(2).tolist())
+for i in range(2):
+    print(f"layer {i + 1}: each row's largest weight, mean {enc_peak[i].mean():.2f}, "
+          f"smallest {enc_peak[i].min():.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert enc_peak[0].mean() > 0.9 and enc_peak[1].mean() < enc_peak[0].mean() - 0.1
