@@ -16,7 +16,7 @@ from .s10_6_self_attention import PositionalEncoding
 __all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'tied_sizes', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net']
 
 
-# %% notebooks/py/10.7-transformer.py:69
+# %% notebooks/py/10.7-transformer.py:60
 class PositionWiseFFN(nn.Module):
     """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position (last axis).
 
@@ -35,7 +35,7 @@ class PositionWiseFFN(nn.Module):
         return self.dense2(self.relu(self.dense1(X)))  # hidden: (..., ffn_num_hiddens)
 
 
-# %% notebooks/py/10.7-transformer.py:117
+# %% notebooks/py/10.7-transformer.py:115
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -52,7 +52,7 @@ class AddNorm(nn.Module):
         return self.ln(X + self.dropout(Y))
 
 
-# %% notebooks/py/10.7-transformer.py:145
+# %% notebooks/py/10.7-transformer.py:143
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -77,14 +77,14 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/py/10.7-transformer.py:171
+# %% notebooks/py/10.7-transformer.py:169
 def tied_sizes(d):
     """The six sizes the residual connections tie to one width d, as keyword arguments."""
     return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
                 ffn_num_input=d)
 
 
-# %% notebooks/py/10.7-transformer.py:194
+# %% notebooks/py/10.7-transformer.py:192
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
@@ -137,7 +137,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/py/10.7-transformer.py:258
+# %% notebooks/py/10.7-transformer.py:256
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -148,7 +148,7 @@ def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     return lens.expand(batch_size, num_queries)
 
 
-# %% notebooks/py/10.7-transformer.py:280
+# %% notebooks/py/10.7-transformer.py:278
 class DecoderBlock(nn.Module):
     """Decoder layer i (post-LN): masked self-attention, encoder-decoder attention, FFN.
 
@@ -181,7 +181,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/py/10.7-transformer.py:327
+# %% notebooks/py/10.7-transformer.py:326
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -217,7 +217,7 @@ class TransformerDecoder(AttentionDecoder):
                 [getattr(b.attention2.attention, "attention_weights", None) for b in self.blks]]
 
 
-# %% notebooks/py/10.7-transformer.py:400
+# %% notebooks/py/10.7-transformer.py:399
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
