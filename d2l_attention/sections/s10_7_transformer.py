@@ -13,16 +13,14 @@ from .s10_4_bahdanau_attention import AttentionDecoder
 from .s10_5_multihead_attention import MultiHeadAttention
 from .s10_6_self_attention import PositionalEncoding
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'tied_sizes', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net']
 
 
-# %% notebooks/py/10.7-transformer.py:69
+# %% notebooks/py/10.7-transformer.py:60
 class PositionWiseFFN(nn.Module):
-    """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
+    """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position (last axis).
 
-    X: (batch_size, num_steps, ffn_num_input) -> (batch_size, num_steps, ffn_num_outputs);
-    any number of leading axes works, only the last one is transformed.
-    """
+    X: (batch_size, num_steps, ffn_num_input) -> (batch_size, num_steps, ffn_num_outputs)."""
 
     def __init__(self, ffn_num_input, ffn_num_hiddens, ffn_num_outputs, **kwargs):
         super().__init__(**kwargs)
@@ -37,13 +35,11 @@ class PositionWiseFFN(nn.Module):
         return self.dense2(self.relu(self.dense1(X)))  # hidden: (..., ffn_num_hiddens)
 
 
-# %% notebooks/py/10.7-transformer.py:119
+# %% notebooks/py/10.7-transformer.py:115
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
-    X: a sublayer's input, Y: its output, both (batch_size, num_steps, num_hiddens);
-    normalized_shape: the trailing axes LayerNorm normalizes, usually [num_hiddens].
-    """
+    X: a sublayer's input, Y: its output, both (batch_size, num_steps, num_hiddens)."""
 
     def __init__(self, normalized_shape, dropout, **kwargs):
         super().__init__(**kwargs)
@@ -56,7 +52,7 @@ class AddNorm(nn.Module):
         return self.ln(X + self.dropout(Y))
 
 
-# %% notebooks/py/10.7-transformer.py:149
+# %% notebooks/py/10.7-transformer.py:143
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -81,13 +77,18 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/py/10.7-transformer.py:197
+# %% notebooks/py/10.7-transformer.py:169
+def tied_sizes(d):
+    """The six sizes the residual connections tie to one width d, as keyword arguments."""
+    return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
+                ffn_num_input=d)
+
+
+# %% notebooks/py/10.7-transformer.py:192
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
-    tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d), d the embedding size;
-    pos_encoding: a d2l.PositionalEncoding of the same d.
-    """
+    tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d)."""
     num_steps, max_len = tokens.shape[1], pos_encoding.P.shape[1]
     if offset + num_steps > max_len:
         raise ValueError(f"positions {offset}..{offset + num_steps - 1} exceed max_len={max_len}; "
@@ -108,9 +109,7 @@ class TransformerEncoder(Encoder):
     """Transformer encoder: embedding + positional encoding, then num_layers EncoderBlocks.
 
     X: (batch_size, num_steps) token indices, valid_lens: (batch_size,)
-    -> (batch_size, num_steps, num_hiddens). After a forward pass, attention_weights[i] holds
-    layer i's self-attention weights, (batch_size * num_heads, num_steps, num_steps).
-    """
+    -> (batch_size, num_steps, num_hiddens). attention_weights: one tensor per layer."""
 
     def __init__(self, vocab_size, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, num_layers, dropout, use_bias=False,
@@ -124,8 +123,7 @@ class TransformerEncoder(Encoder):
                          ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias)
             for _ in range(num_layers))
 
-    # Every attention in the blocks masks the padding keys, and everything else acts on each
-    # position alone: outputs at real positions do not depend on the padding (exercise 7).
+    # Attention masks padding keys, the rest is per position: padding cannot matter (exercise 7).
     ignores_padding = True
 
     def forward(self, X, valid_lens, *args):
@@ -139,29 +137,24 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/py/10.7-transformer.py:266
+# %% notebooks/py/10.7-transformer.py:256
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
-    Returns (batch_size, num_queries) lengths num_past + 1, ..., num_past + num_queries, or None
-    when num_queries == 1: a single new query may see every cached key and itself.
-    """
+    Returns (batch_size, num_queries) lengths, or None when num_queries == 1 (sees the whole cache)."""
     if num_queries == 1:
         return None
     lens = torch.arange(num_past + 1, num_past + num_queries + 1, device=device)
     return lens.expand(batch_size, num_queries)
 
 
-# %% notebooks/py/10.7-transformer.py:290
+# %% notebooks/py/10.7-transformer.py:278
 class DecoderBlock(nn.Module):
-    """The i-th Transformer decoder layer (post-LN): masked self-attention, encoder-decoder
-    attention and FFN, each wrapped in AddNorm.
+    """Decoder layer i (post-LN): masked self-attention, encoder-decoder attention, FFN.
 
     X: (batch_size, num_steps, num_hiddens), the new positions; state: [enc_outputs,
-    enc_valid_lens, cache] with enc_outputs (batch_size, num_kv, num_hiddens), enc_valid_lens
-    (batch_size,) and cache[i] this layer's earlier inputs (batch_size, num_past, num_hiddens)
-    or None. Returns (output of X's shape, state with cache[i] extended by X).
-    """
+    enc_valid_lens, cache], cache[i] this layer's earlier inputs or None.
+    Returns (output of X's shape, state with cache[i] extended by X)."""
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
@@ -188,14 +181,12 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/py/10.7-transformer.py:340
+# %% notebooks/py/10.7-transformer.py:326
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
     X: (batch_size, num_steps) token indices -> (batch_size, num_steps, vocab_size) scores.
-    attention_weights: [self-attention weights per layer, encoder-decoder weights per layer]
-    of the last forward pass, each (batch_size * num_heads, num_steps, num_kv).
-    """
+    attention_weights: [self-attention per layer, encoder-decoder per layer]."""
 
     def __init__(self, vocab_size, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, num_layers, dropout, **kwargs):
@@ -226,12 +217,11 @@ class TransformerDecoder(AttentionDecoder):
                 [getattr(b.attention2.attention, "attention_weights", None) for b in self.blks]]
 
 
-# %% notebooks/py/10.7-transformer.py:415
+# %% notebooks/py/10.7-transformer.py:399
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
-    sizes = dict(key_size=num_hiddens, query_size=num_hiddens, value_size=num_hiddens,
-                 num_hiddens=num_hiddens, norm_shape=[num_hiddens], ffn_num_input=num_hiddens)
+    sizes = tied_sizes(num_hiddens)
     rest = dict(ffn_num_hiddens=ffn_num_hiddens, num_heads=num_heads, num_layers=num_layers,
                 dropout=dropout)
     encoder = TransformerEncoder(vocab_size=len(src_vocab), **sizes, **rest)

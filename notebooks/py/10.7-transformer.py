@@ -35,43 +35,32 @@ from d2l_attention.explore import transformer
 # %% [markdown]
 # ## 模型
 #
-# 编码器和解码器都是 $N$ 个相同的**层**（block）的堆叠（层和头从 1 数，位置从 0 数）。
-#
-# * **编码器层**：多头自注意力；基于位置的前馈网络（positionwise feed-forward network），对每个位置做同一个两层 MLP。
-# * **解码器层**：带掩蔽的多头自注意力（位置 $j$ 只看 $0, \ldots, j$，即因果（causal）掩码）；
-#   编码器–解码器注意力（键和值是编码器的输出）；前馈网络。
-#
-# 每个子层都包在**残差连接**（residual connection）和**层规范化**（layer normalization）里：
-#
-# $$\operatorname{AddNorm}(\mathbf{X}, \mathbf{Y}) = \operatorname{LayerNorm}\big(\mathbf{X} + \operatorname{Dropout}(\mathbf{Y})\big),
-#   \qquad \mathbf{Y} = \operatorname{Sublayer}(\mathbf{X}),$$
-#
-# 层规范化把一个位置的 $d$ 维特征 $\mathbf{x}$ 减去均值 $\mu$、除以标准差 $\sigma$，再逐维乘 $\boldsymbol{\gamma}$、加 $\boldsymbol{\beta}$。前馈网络是 $\operatorname{FFN}(\mathbf{x}) = \mathbf{W}_2 \max(0, \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$。
-# 为什么要残差：子层只需学对 $\mathbf{X}$ 的修正，学不到东西时输出仍接近 $\mathbf{X}$；加法给梯度一条绕过子层的路。本节按原论文把层规范化放在相加之后，这条路每层仍要穿过一次层规范化，层很深时训练会变难（10.8 节比较两种放法）。
-# 为什么要前馈网络：注意力的输出只是值向量的加权平均，对搬来的内容做非线性变换的是它。
-# 输入是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$（$\mathbf{p}_t$ 是位置编码）。
-# 解码器的输入是右移一位的目标序列（开头加 `<bos>`），位置 $t$ 的输出预测位置 $t+1$ 的词元。
-
-# %% [markdown]
 # ![The Transformer architecture](figures/10.7-transformer.svg)
 #
 # 图 10.7.1 Transformer 架构：编码器与解码器各由 $N$ 个相同的层堆叠而成，每个子层后接残差连接和层规范化（Add & Norm）
+#
+# 左边的编码器层（block）有两个子层：多头自注意力，和对每个位置做同一个两层 MLP 的基于位置的前馈网络（positionwise feed-forward network）。
+#
+# 右边的解码器层多一个子层：先是带掩蔽的自注意力（位置 $j$ 只看 $0, \ldots, j$，即因果（causal）掩码），
+# 再是编码器–解码器注意力（键和值来自编码器的输出），最后是前馈网络。
+#
+# 底部的输入是 $\sqrt{d}\,\mathbf{e}_{x_t} + \mathbf{p}_t$：词元嵌入加位置编码（10.6 节）。下文层和头从 1 数，位置从 0 数。
 
 # %% [markdown]
 # ## 实现
 #
 # ### 基于位置的前馈网络
 #
+# $\operatorname{FFN}(\mathbf{x}) = \mathbf{W}_2 \max(0, \mathbf{W}_1 \mathbf{x} + \mathbf{b}_1) + \mathbf{b}_2$。
+# 注意力的输出只是值向量的加权平均，对搬来的内容做非线性变换的是它。
 # `nn.Linear` 只作用在最后一维，同一组参数自然用在每个位置上。
 
 # %%
 #@save
 class PositionWiseFFN(nn.Module):
-    """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position.
+    """FFN(x) = W_2 relu(W_1 x + b_1) + b_2, the same MLP at every position (last axis).
 
-    X: (batch_size, num_steps, ffn_num_input) -> (batch_size, num_steps, ffn_num_outputs);
-    any number of leading axes works, only the last one is transformed.
-    """
+    X: (batch_size, num_steps, ffn_num_input) -> (batch_size, num_steps, ffn_num_outputs)."""
 
     def __init__(self, ffn_num_input, ffn_num_hiddens, ffn_num_outputs, **kwargs):
         super().__init__(**kwargs)
@@ -97,8 +86,15 @@ print(f"max |FFN(permuted X) - permuted FFN(X)|: {(ffn(X[:, perm]) - ffn(X)[:, p
 # %% [markdown]
 # ### 残差连接和层规范化
 #
-# 为什么不用批量规范化（batch normalization）？它在整个批量上求均值和方差，一个词元的输出就取决于同批的填充；
-# 层规范化只用这个词元自己的特征：
+# 图中每个 Add & Norm 把子层的输入 $\mathbf{X}$ 和输出 $\mathbf{Y}$ 合起来：
+#
+# $$\operatorname{AddNorm}(\mathbf{X}, \mathbf{Y}) = \operatorname{LayerNorm}\big(\mathbf{X} + \operatorname{Dropout}(\mathbf{Y})\big).$$
+#
+# 残差连接（residual connection）让子层只需学对 $\mathbf{X}$ 的修正，也给梯度一条绕过子层的路。
+# 本节按原论文把层规范化放在相加之后（层很深时这样难训练，10.8 节比较两种放法）。
+#
+# 层规范化（layer normalization）把一个位置的 $d$ 维特征减去均值、除以标准差，再逐维乘 $\boldsymbol{\gamma}$、加 $\boldsymbol{\beta}$。
+# 为什么不用批量规范化（batch normalization）？它在整个批量上求均值和方差，一个词元的输出就取决于同批的填充，层规范化不会：
 
 # %%
 torch.manual_seed(0)
@@ -119,9 +115,7 @@ assert ln_diff < 1e-6 and bn_diff > 0.1
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
-    X: a sublayer's input, Y: its output, both (batch_size, num_steps, num_hiddens);
-    normalized_shape: the trailing axes LayerNorm normalizes, usually [num_hiddens].
-    """
+    X: a sublayer's input, Y: its output, both (batch_size, num_steps, num_hiddens)."""
 
     def __init__(self, normalized_shape, dropout, **kwargs):
         super().__init__(**kwargs)
@@ -171,6 +165,7 @@ class EncoderBlock(nn.Module):
 
 
 # %%
+#@save
 def tied_sizes(d):
     """The six sizes the residual connections tie to one width d, as keyword arguments."""
     return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
@@ -197,9 +192,7 @@ assert blk.attention.W_q.bias is None and blk.attention.W_o.bias is None  # zero
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
-    tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d), d the embedding size;
-    pos_encoding: a d2l.PositionalEncoding of the same d.
-    """
+    tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d)."""
     num_steps, max_len = tokens.shape[1], pos_encoding.P.shape[1]
     if offset + num_steps > max_len:
         raise ValueError(f"positions {offset}..{offset + num_steps - 1} exceed max_len={max_len}; "
@@ -222,9 +215,7 @@ class TransformerEncoder(d2l.Encoder):
     """Transformer encoder: embedding + positional encoding, then num_layers EncoderBlocks.
 
     X: (batch_size, num_steps) token indices, valid_lens: (batch_size,)
-    -> (batch_size, num_steps, num_hiddens). After a forward pass, attention_weights[i] holds
-    layer i's self-attention weights, (batch_size * num_heads, num_steps, num_steps).
-    """
+    -> (batch_size, num_steps, num_hiddens). attention_weights: one tensor per layer."""
 
     def __init__(self, vocab_size, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, num_layers, dropout, use_bias=False,
@@ -238,8 +229,7 @@ class TransformerEncoder(d2l.Encoder):
                          ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias)
             for _ in range(num_layers))
 
-    # Every attention in the blocks masks the padding keys, and everything else acts on each
-    # position alone: outputs at real positions do not depend on the padding (exercise 7).
+    # Attention masks padding keys, the rest is per position: padding cannot matter (exercise 7).
     ignores_padding = True
 
     def forward(self, X, valid_lens, *args):
@@ -256,7 +246,7 @@ class TransformerEncoder(d2l.Encoder):
 # %% [markdown]
 # ### 解码器与因果掩码
 #
-# 解码器的状态是 `[编码器输出, 编码器有效长度, 各层的缓存]`，`state[2][i]` 存放第 `i` 层见过的全部输入。
+# 解码器的状态是 `[编码器输出, 编码器有效长度, 各层的缓存]`，`state[2][i]` 存放 `blks[i]`（第 $i+1$ 层）见过的全部输入。
 # 整句输入时（训练时的强制教学（teacher forcing），或给译文打分）要加因果掩码；
 # 逐词预测时，每层把新词元拼到缓存后面。有 $p$ 个缓存位置时，第 $j$ 个新查询的有效长度是 $p + j + 1$。
 # 书中按 `self.training` 开关掩码；这里由状态决定（原因见后文）。
@@ -266,9 +256,7 @@ class TransformerEncoder(d2l.Encoder):
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
-    Returns (batch_size, num_queries) lengths num_past + 1, ..., num_past + num_queries, or None
-    when num_queries == 1: a single new query may see every cached key and itself.
-    """
+    Returns (batch_size, num_queries) lengths, or None when num_queries == 1 (sees the whole cache)."""
     if num_queries == 1:
         return None
     lens = torch.arange(num_past + 1, num_past + num_queries + 1, device=device)
@@ -288,14 +276,11 @@ d2l.plt.show()
 # %%
 #@save
 class DecoderBlock(nn.Module):
-    """The i-th Transformer decoder layer (post-LN): masked self-attention, encoder-decoder
-    attention and FFN, each wrapped in AddNorm.
+    """Decoder layer i (post-LN): masked self-attention, encoder-decoder attention, FFN.
 
     X: (batch_size, num_steps, num_hiddens), the new positions; state: [enc_outputs,
-    enc_valid_lens, cache] with enc_outputs (batch_size, num_kv, num_hiddens), enc_valid_lens
-    (batch_size,) and cache[i] this layer's earlier inputs (batch_size, num_past, num_hiddens)
-    or None. Returns (output of X's shape, state with cache[i] extended by X).
-    """
+    enc_valid_lens, cache], cache[i] this layer's earlier inputs or None.
+    Returns (output of X's shape, state with cache[i] extended by X)."""
 
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
@@ -333,7 +318,8 @@ diff = testing.decoder_layer_difference(blk, torch.randn(2, 5, 16), torch.randn(
 print(f"max |DecoderBlock - nn.TransformerDecoderLayer|: {diff:.5f}")
 
 # %% [markdown]
-# 整个解码器。逐词预测时位置编码从缓存长度接着数：训练时第 $t$ 个词元加的是位置 $t$ 的编码。
+# 整个解码器。逐词预测时位置编码从缓存长度接着数，因为训练时第 $t$ 个词元加的是位置 $t$ 的编码。
+# 书中每步都从位置 0 加编码：预测时每个新词元都带着位置 0 的编码，与训练时看到的不一样。
 
 # %%
 #@save
@@ -341,9 +327,7 @@ class TransformerDecoder(d2l.AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
     X: (batch_size, num_steps) token indices -> (batch_size, num_steps, vocab_size) scores.
-    attention_weights: [self-attention weights per layer, encoder-decoder weights per layer]
-    of the last forward pass, each (batch_size * num_heads, num_steps, num_kv).
-    """
+    attention_weights: [self-attention per layer, encoder-decoder per layer]."""
 
     def __init__(self, vocab_size, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, num_layers, dropout, **kwargs):
@@ -415,8 +399,7 @@ _ = decoder.eval()
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""
-    sizes = dict(key_size=num_hiddens, query_size=num_hiddens, value_size=num_hiddens,
-                 num_hiddens=num_hiddens, norm_shape=[num_hiddens], ffn_num_input=num_hiddens)
+    sizes = tied_sizes(num_hiddens)
     rest = dict(ffn_num_hiddens=ffn_num_hiddens, num_heads=num_heads, num_layers=num_layers,
                 dropout=dropout)
     encoder = TransformerEncoder(vocab_size=len(src_vocab), **sizes, **rest)
@@ -442,6 +425,30 @@ assert (config.num_hiddens, config.num_layers, config.num_heads, config.ffn_num_
         config.dropout) == (num_hiddens, num_layers, num_heads, ffn_num_hiddens, dropout)
 assert (config.batch_size, config.num_steps, config.lr, config.num_epochs) == (
     batch_size, num_steps, lr, num_epochs)
+
+# %% [markdown]
+# 训练用强制教学：解码器的输入是目标右移一位、开头补 `<bos>`，位置 $t$ 的输出要预测目标的第 $t$ 个词元。
+# 取一个批量的第一行看，再在训练好的模型上亲手算损失：掩码为 0 的填充位置不计。
+# 库里的损失按书中的做法对每句除以 `num_steps`（10），乘回来才是每个真实词元的平均；训练时打印的 0.029 用的是前一种单位，且开着 dropout。
+
+# %% tags=["nbval-ignore-output"]
+torch.manual_seed(0)
+X, X_valid_len, Y, Y_valid_len = (t.to(device) for t in next(iter(train_iter)))
+dec_input = torch.cat([torch.full_like(Y[:, :1], tgt_vocab["<bos>"]), Y[:, :-1]], 1)  # shift right
+for name, vocab, row in [("source", src_vocab, X[0]), ("decoder input", tgt_vocab, dec_input[0]),
+                         ("target", tgt_vocab, Y[0])]:
+    print(f"{name:13s}", " ".join(vocab.to_tokens(row.tolist())))
+mask = torch.arange(num_steps, device=device) < Y_valid_len[:, None]  # (batch, steps)
+print("valid lengths", X_valid_len[0].item(), Y_valid_len[0].item(), "mask", mask[0].int().tolist())
+with torch.no_grad():
+    Y_hat, _ = net.eval()(X, dec_input, X_valid_len)  # (batch, steps, vocab)
+nll = -torch.log_softmax(Y_hat, dim=-1).gather(-1, Y[..., None]).squeeze(-1)  # (batch, steps)
+by_hand = (nll * mask).sum() / mask.sum()  # mean over the real target tokens
+library = d2l.MaskedSoftmaxCELoss()(Y_hat, Y, Y_valid_len).sum() * num_steps / mask.sum()
+print(f"loss per target token: by hand {by_hand:.4f}, d2l.MaskedSoftmaxCELoss {library:.4f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert abs(by_hand - library) < 1e-5 and (~mask[0]).any() and Y[0, ~mask[0]].eq(tgt_vocab["<pad>"]).all()
 
 # %% [markdown]
 # ## 翻译
@@ -501,8 +508,8 @@ if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # the stored 
 # 编码器–解码器注意力的权重是 (4, 6, 4)：6 个查询来自解码器，4 个键来自编码器。
 # 全连接层给出每个位置对 200 个词的分数（logits；softmax 在损失函数里），最大的正是下一个参考词元。
 #
-# 乘上 $\sqrt{d}$ 后，词元部分的范数 28.6，是位置部分的 7 倍：PyTorch 的嵌入按 $\mathcal{N}(0,1)$ 初始化，这个因子并不需要。
-# 它配合的是原论文与输出层共享权重（weight tying）、尺度约 $1/\sqrt{d}$ 的嵌入；练习 9 去掉它再训练，损失几乎不变。
+# 乘上 $\sqrt{d}$ 后，词元部分的范数是 28.6，位置部分是 4.0；不乘只有 $28.6/\sqrt{32} \approx 5.1$，与位置部分相当。
+# 这个因子要不要，留给练习 9。
 #
 # ## 拆开注意力
 #
@@ -528,8 +535,9 @@ stored_run = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
 # %% tags=["nbval-ignore-output"]
 transformer.show_attention(att, "encoder")
 enc_peak = att.encoder.amax(-1)  # each row's largest weight: (layers, heads, queries)
-print(f"mean of each row's largest weight: layer 1 {enc_peak[0].mean():.2f}, layer 2 "
-      f"{enc_peak[1].mean():.2f}; layer 2, rows per head:", enc_peak[1].double().numpy().round(2).tolist())
+for i in range(2):
+    print(f"layer {i + 1}: each row's largest weight, mean {enc_peak[i].mean():.2f}, "
+          f"smallest {enc_peak[i].min():.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert enc_peak[0].mean() > 0.9 and enc_peak[1].mean() < enc_peak[0].mean() - 0.1
@@ -545,10 +553,8 @@ if stored_run:  # layer 1: the "." and <eos> rows read one content word, the sam
     assert abs(enc_peak[1].max() - 0.99) < 0.006 and abs(enc_peak[1, 0, 2] - 0.40) < 0.006
 
 # %% [markdown]
-# 读图：第 1 层每行几乎独热。`.` 和 `<eos>` 两行在每个头里都落在同一个实词上（头 1、4 是 `home`，头 2、3 是 `i'm`），
-# 把实词的内容搬到标点的位置上。
-# 第 2 层里 `.`、`<eos>` 两行的最大权重仍落在头 1、3 的 `home`、头 2、4 的 `i'm` 上，但各行集中的程度差得多：
-# 每行的最大权重从 0.39（头 4 的 `home` 行）到 0.99 不等，头 1 的 `.` 行也只有 0.40。
+# 读图（这次运行）：第 1 层每行集中在一个词元上（最大权重平均 0.99，最低 0.81），连 `.` 和 `<eos>` 两行也各取一个实词（`i'm` 或 `home`）；
+# 第 2 层再把几个位置混起来，每行的最大权重平均只有 0.75，最低 0.39。
 #
 # ### 解码器自注意力
 
@@ -565,8 +571,7 @@ if stored_run:  # but not je (itself and <bos>) nor . (<bos> and suis)
     assert l2h3[5, [0, 2]].sum() > 0.9 and l2h3[5].max() < 0.6
 
 # %% [markdown]
-# 每张图对角线以上都恰好为 0。第 2 层第 3 头的中间三行看**前一个**词元：`suis` 看 `je`、`chez` 看 `suis`、`moi` 看 `chez`；
-# 但 `je` 一行分给自己和 `<bos>`，`.` 一行分给 `<bos>` 和 `suis`。
+# 每张图对角线以上都恰好为 0，这就是因果掩码。这次运行里第 2 层第 3 头的中间三行看**前一个**词元（`suis` 看 `je`，`chez` 看 `suis`，`moi` 看 `chez`）。
 #
 # ### 一个查询的一步
 #
@@ -628,10 +633,11 @@ step2 = {r["col"]: r["weight"] for r in cache_rows if r["step"] == 2 and r["laye
 assert all(abs(step2[c] - weights[c].item()) < 0.006 for c in range(3))
 
 # %% [markdown]
-# ### 不加掩码会怎样：书中的预测模式
+# ### 不加掩码会怎样：书中的 eval 模式
 #
-# 书中的解码器在 `eval()` 模式下不加掩码。整句输入参考译文打分，勾选复选框换成书中的做法：
-# 第 2 层第 3 头对角线以上出现了权重，`2 suis` 把 1.00 给了 `3 chez`，正是上表被遮住的最高分。
+# 书中的解码器在 `eval()` 模式下不加掩码。逐词预测每步只输入一个词元，没有后文可看，这一点不影响译文；
+# 整句输入参考译文打分（或画注意力图）时就不同了。勾选复选框换成书中的做法：
+# 第 2 层第 3 头对角线以上出现了权重，`2 suis` 把 1.00 给了后面的 `3 chez`（上表里被遮住、分数最高的也是它）。
 
 # %% tags=["nbval-ignore-output"]
 transformer.eval_mask_explorer(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps,
@@ -683,21 +689,17 @@ if stored_run:
     assert calm.cross[1, 2, calm.target.index("est"), calm.source.index("calm")] > 0.95
 
 # %% [markdown]
-# 读图：输出 `suis` 的一行读 `i'm`（0.61），输出 `chez` 的读 `home`（0.83），没见过的句子里输出 `calme` 的读 `calm`（0.62）。
-# 但输出 `moi` 的一行读的是 `i'm`（0.38），不是 `home`；输出 `<eos>` 的一行几乎均匀（最大 0.27）。
+# 读图（这次运行）：输出 `suis` 的一行读 `i'm`（0.61），输出 `chez` 的读 `home`（0.83），没见过的句子里输出 `calme` 的读 `calm`（0.62）。
+# 输出 `moi` 的一行读 `i'm`（0.38）多于 `home`（0.33），这是对的：`chez` 后的代词随主语变
+# （训练数据里有 `come over .` → `viens chez moi !`、`go home .` → `rentre chez toi .`），`moi` 要从 `i'm` 来。
+# 输出 `<eos>` 的一行几乎均匀（最大 0.27）。
 #
-# 平均掩盖了各个头。探索器从 `i'm home .` 的第 2 层第 3 头开始，试着回答：
-#
-# 1. 输出 `chez` 的一行（`2 suis`）在哪些头里读 `home`？
-# 2. 输出 `moi` 的一行（`3 chez`）给 `i'm` 的权重来自哪些头？
-# 3. `he's calm .` 里输出 `calme` 的一行（`2 est`），哪个头最干脆地读 `calm`？
+# 平均掩盖了各个头。探索器的行标签是解码器的输入（`3 chez` 一行输出 `moi`）。试试：这一行里哪些头读 `i'm`，哪些读 `home`？
 #
 # <details><summary>这次训练的答案</summary>
 #
-# 1. 8 个头里有 7 个：除了第 1 层第 1 头，每个头这一行的最大权重都在 `home` 上（第 1 层第 2、4 头和第 2 层第 2 头在 0.98 以上）。
-# 2. 三个头：第 1 层第 2 头（0.90）、第 2 层第 1 头（0.68）、第 2 层第 2 头（0.80）；另有四个头读 `home`（第 1 层第 4 头 1.00）。
-#    这一行是两派的平均，`i'm` 只略占上风（平均 0.38 对 0.33）。
-# 3. 第 2 层第 3 头（1.00）；第 2 层第 2、4 头也在 0.85 以上，第 1 层的头读得含糊得多。
+# 第 1 层第 2 头（0.90）、第 2 层第 1、2 头（0.68、0.80）读 `i'm`，另有四个头读 `home`（第 1 层第 4 头 1.00）：
+# 平均的 0.38 对 0.33 是两派头的平均，单个头并不含糊。
 #
 # </details>
 
@@ -734,14 +736,13 @@ for name, row in heldout["summary"].items():
 # %% [markdown]
 # Transformer 的 BLEU 是 0.453<!-- result: heldout | summary.transformer.held-out BLEU | .3f -->，
 # 比 Bahdanau 模型的 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f --> 和 seq2seq 的 0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f -->
-# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。基准只用一个 CPU 线程，各位置同时算的好处显不出来，它并不更快（秒数）。
+# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。在单线程 CPU 上它并不更快（秒数）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
 #
-# 预测模式下的掩码是本节的内容，在正文里；其余的差别：
+# eval 模式下的掩码和预测时的位置编码在正文里；其余的差别：
 #
-# * 书中逐词预测时每步都从位置 0 加位置编码；这里从缓存长度接着数，与训练时第 $t$ 个词元加位置 $t$ 的编码一致。
 # * 书中的演示写 `AddNorm([3, 4], 0.5)` 和 `norm_shape=[100, 24]`，把一句里所有位置的特征放在一起规范化；
 #   这里写 `[4]` 和 `[24]`：层规范化应当只对每个位置自己的特征做（书中训练时用的也是 `[32]`）。
 # * 书中的 `masked_softmax` 把屏蔽的分数置为 $-10^6$；这里置为 $-\infty$，屏蔽的权重恰好为 0（10.3 节）。
@@ -750,12 +751,12 @@ for name, row in heldout["summary"].items():
 # * `d2l.train_seq2seq` 看到 `TransformerEncoder.ignores_padding = True`，会把整批都是填充的源序列列截掉；
 #   真实位置上的输出不变（练习 7）。
 # * `embed_with_positions` 和 `named_blocks` 是编码器和解码器共用的小函数；参数的名字和布局（`blks.block0...`）与书中相同。
-# * 正文读图针对存储的这次训练（在 AVX2/AVX512 计算内核上重跑得到的就是它）；换种子或换一种计算内核会训练出另一个模型，
-#   对齐通常还在，只是可能落在别的头上，“哪个头看前一个词元”这类分工则不一定重现。
+# * 标明“这次运行”的读图针对存储的这次训练（AVX2/AVX512 内核上重跑得到的就是它）；换种子或内核会训练出另一个模型，
+#   哪个头做什么不一定重现。
 #
 # </details>
 #
-# 原论文的训练配方还有三样本节没用：权重共享（上文）；学习率预热（warm-up），10.8 节量了后置层规范化不预热就训练不动；
+# 原论文的训练配方还有三样本节没用：嵌入与输出层共享权重（weight tying）；学习率预热（warm-up），10.8 节量了后置层规范化不预热就训练不动；
 # 标签平滑（label smoothing，$\epsilon = 0.1$），原论文说它使困惑度变差、BLEU 变好。
 # 其余今天的改动（前置层规范化、只有解码器、键值缓存、旋转位置编码）见 10.8 节。
 
@@ -764,8 +765,9 @@ for name, row in heldout["summary"].items():
 #
 # * 编码器和解码器都是相同的层的堆叠：多头注意力和逐位置的前馈网络，各包在残差连接和层规范化里。
 # * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d/h}$（每个头 $d/h = 8$ 维），掩码把后面的位置换成 $-\infty$，softmax，对值加权求和。
-# * 缓存就是掩码：整句带掩码与逐词带缓存的结果相同；书中预测模式下不加掩码，算的是另一个函数。
-# * 输出词大多读对应的源词（`chez` 读 `home`，没见过的 `calme` 读 `calm`），但不是每一行（`moi` 读 `i'm`）；没见过的句子上 BLEU 0.453，高于 Bahdanau 模型的 0.398。
+# * 缓存就是掩码：整句带掩码与逐词带缓存的结果相同。书中 eval 模式下不加掩码，逐词预测不受影响，整句打分和画图却看到了后文。
+# * 训练用右移一位的目标作解码器输入，损失只算真实词元。
+# * 这次运行里输出词读决定它的源词（`chez` 读 `home`，`moi` 读 `i'm`，没见过的 `calme` 读 `calm`）；没见过的句子上 BLEU 0.453，高于 Bahdanau 模型的 0.398。
 #
 # ## 练习
 #
@@ -826,9 +828,9 @@ assert all(0 <= r["bleu"] <= 1 for r in ex1_results.values()), "BLEU lies in [0,
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：每多一层，编码器多 8416 个参数，解码器多 12576 个（多一个注意力子层）；2 层到 4 层共多 41984 个。
 # 速度看计算量：一批的前向浮点运算 4 层是 2 层的 1.88 倍（不到 2 倍，因为输出层的运算量不随层数变），
-# 层与层又只能串行算，所以每轮训练的时间也接近翻倍。打印的秒数随机器负载波动，只能粗看。
+# 层与层又只能串行算，所以训练时间至少接近翻倍（这次 25.6 对 64.3 s；秒数随机器负载波动，只能粗看）。
 # 翻译：30 轮后 2 层模型的损失 0.103，4 层 0.163：同样的轮数下 4 层学得更慢。四个句子的平均 BLEU 分不开它们：
-# 每句只有少数几种可能的得分，2 层模型换一个种子就从 0.293 变成 0.128（最后一行），比 4 层的 0.193 还低。
+# 每句只有少数几种可能的得分，2 层模型换一个种子就从 0.293 变成 0.128（`seeds 0, 1` 一行），比 4 层的 0.193 还低。
 # 要比较译得好坏，得像 `results/heldout.json` 那样在 500 个没见过的句子上、多个种子地比。
 # 深的后置层规范化堆叠为什么难训练，10.8 节量了各层的梯度。
 
@@ -1122,5 +1124,5 @@ assert 0 < ex9_results["loss"] < 2 and 0 <= ex9_results["bleu"] <= 1
 # 参考答案：去掉因子照样能训练：30 轮的损失 0.096（有因子 0.103），相差很小。两者平均 BLEU 都是 0.293，
 # 但四个句子分不开这两个模型（有因子的模型只换种子就在 0.128 到 0.293 之间）；要比较译得好坏，得在 500 个没见过的句子上、
 # 多个种子地比（`results/heldout.json` 的做法）。不乘 $\sqrt{d}$ 时，$\mathcal{N}(0,1)$ 的词元嵌入本来就和位置编码差不多大
-# （训练后范数之比 1.42）；乘上后是 8.01 倍，两个模型的损失却差不多。这个因子要配合的是按 $1/\sqrt{d}$ 初始化、与输出层共享的嵌入，
-# 对本节的嵌入它不是必需的。
+# （训练后范数之比 1.42）；乘上后是 8.01 倍，两个模型的损失却差不多。只凭这一个种子、30 轮，
+# 看不出本节按 $\mathcal{N}(0,1)$ 初始化的嵌入需要这个因子。
