@@ -332,7 +332,7 @@ assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
 
 # %% [markdown]
 # *noir* 取回 0.92 的 *black*；*le* 取回 0.84 的 *the*，混进 0.12 的 *on*。
-# *sur* 的 $\mathbf{A}$ 里 *on* 那一格最大，取回的却是 *on* 0.46 对 *the* 0.42（τ = 0.25），差得不多。下面的探索器说明为什么。
+# *sur* 的 $\mathbf{A}$ 里 *on* 那一格最大（0.46，每个 *the* 0.21），取回时 *on* 却只以 0.46 对 *the* 0.42 险胜（τ = 0.25）。下面的探索器说明为什么。
 #
 # 动手试试：选一个法语词（框出的行）。左下是它除以 τ 之后的分数 $\mathbf{q}^\top\mathbf{k}_j/\tau$，右边是它取回的 $\mathbf{A}\mathbf{V}$。
 #
