@@ -267,7 +267,7 @@ def _unique(words):
 def sentence_states(queries, keys, values, query_words, key_words, value_words,
                     taus=SENTENCE_TAUS):
     """Rows of the sentence explorer, from `d2l.attention_pooling` at each tau: the weight
-    matrix A (rows "query", "key", "weight"), the raw scores Q K^T / tau it comes from (rows
+    matrix A (rows "query", "key", "weight"), the scores Q K^T / tau it comes from (rows
     "french", "key", "score") and, per query word (column "french"), what it retrieves, A @ V
     over the value words (rows "word", "share"). queries: (m, d); keys: (n, d); values: (n, v),
     one-hot rows naming value_words. Stored to the 2 decimals the views print."""
@@ -300,7 +300,7 @@ def sentence_attention(queries, keys, values, query_words, key_words, value_word
     top = max(r["score"] for r in states["scores"])
     bottom = min(0.0, min(r["score"] for r in states["scores"]))
     raw = ex.bar_view(states["scores"], "key", "score", width=260, height=160,
-                      title="raw scores of the chosen row (q·k / τ)", x_title="English keys",
+                      title="scores of the chosen row (q·k / τ)", x_title="English keys",
                       y_title="score", y_domain=(math.floor(bottom), math.ceil(top)),
                       color=COLOURS["key"])
     text = ex.text_view(_chosen_text(states), "text", width=220, height=24, size=12)

@@ -11,7 +11,7 @@ from ..plotting import plt, use_svg_display
 __all__ = ['attention_pooling', 'show_heatmaps']
 
 
-# %% notebooks/py/10.1-attention-cues.py:57
+# %% notebooks/py/10.1-attention-cues.py:58
 def attention_pooling(queries, keys, values, tau=1.0):
     """Dot-product attention pooling: weights softmax(queries @ keys.T / tau) over the n keys,
     and the pooled values weights @ values. queries: (d,) for one query or (m, d) for m;
@@ -20,7 +20,7 @@ def attention_pooling(queries, keys, values, tau=1.0):
     return weights, weights @ values
 
 
-# %% notebooks/py/10.1-attention-cues.py:281
+# %% notebooks/py/10.1-attention-cues.py:276
 def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds",
                   xticklabels=None, yticklabels=None):
     """Heatmaps of matrices (num_rows, num_cols, num_queries, num_keys) on one colour scale;

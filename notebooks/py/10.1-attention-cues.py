@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 10.1 注意力提示
 #
-# 人被远超大脑处理能力的感官信息包围，却总能把注意力投向少数东西。
+# 把 *le chat noir* 译成 *the black cat*，写 *black* 的那一刻，该读的是源句里的 *noir*，而不是把整句平均读一遍。
+# 网络需要一种读法：按“此刻在找什么”，从许多输入里挑出该读的那个。
 
 # %%
 import math
@@ -30,22 +31,22 @@ from d2l_attention.explore import attention_cues
 # %% [markdown]
 # ## 注意力提示与查询、键、值
 #
-# 全连接层对每个输入用固定的权重，汇聚层取平均或最大值：不管要找什么，读法都一样。
-# 注意力让一个**查询**（query）决定读哪些输入：权重随查询变，输入可以有任意多个。
-#
-# 心理学的“双组件”（two-component）框架把注意力的来源分成两种：
+# 全连接层和汇聚层对输入的读法是固定的，不管要找什么。心理学的“双组件”（two-component）框架把注意力的来源分成两种：
 #
 # * **非自主性提示**（nonvolitional cue）：物体本身的**突出性**（saliency）。五本黑白的书旁有一个红杯子，视线先落到杯子上。
 # * **自主性提示**（volitional cue）：观察者的**意图**。想读书时，你把目光移向书。
 #
-# 查询 $\mathbf{q}$ 是自主性提示（“我在找什么”）。每个输入带一个**键**（key）$\mathbf{k}_i$（“我是什么”），是非自主性提示；
-# 还带一个**值**（value）$\mathbf{v}_i$（“我能提供什么”），是感官输入。**注意力汇聚**（attention pooling）按查询与键的匹配程度从各个值中取：
+# 注意力机制里，**查询**（query）$\mathbf{q}$ 是自主性提示（“我在找什么”）。每个输入带一个**键**（key）$\mathbf{k}_i$（“我是什么”），是非自主性提示；
+# 还带一个**值**（value）$\mathbf{v}_i$（“我能提供什么”），是感官输入。
+
+# %% [markdown]
+# **注意力汇聚**（attention pooling）按查询与每个键的匹配程度，从各个值中取：
 #
-# $$f(\mathbf{q}, \{(\mathbf{k}_i, \mathbf{v}_i)\}_{i=1}^{n}) = \sum_{i=1}^{n} \alpha(\mathbf{q}, \mathbf{k}_i)\, \mathbf{v}_i,
-#   \qquad \alpha(\mathbf{q}, \mathbf{k}_i) = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i/\tau)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j/\tau)}.$$
+# $$f(\mathbf{q}, \{(\mathbf{k}_i, \mathbf{v}_i)\}_{i=1}^{n}) = \sum_{i=1}^{n} \alpha_i\, \mathbf{v}_i,
+#   \qquad \alpha_i = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j)}.$$
 #
-# 点积 $\mathbf{q}^\top\mathbf{k}_i$ 是**评分函数**（scoring function），它的值叫**注意力分数**（attention score）；softmax 把分数变成和为 1 的**注意力权重**（attention weight）。
-# **温度**（temperature）$\tau$ 缩放分数，先取 1。这是**软的字典查找**（soft dictionary lookup）：分数越高的键，它的值占得越多。
+# 点积是**评分函数**（scoring function），它的值叫**注意力分数**（attention score）；softmax 把分数变成和为 1 的**注意力权重**（attention weight）$\alpha_i$。
+# 这是**软的字典查找**（soft dictionary lookup）：分数越高的键，它的值占得越多。
 
 # %% [markdown]
 # ![One query, three keys, values 10/20/30, weights 0.79/0.11/0.11, output 13.20](figures/10.1-qkv-pooling.svg)
@@ -85,8 +86,8 @@ assert torch.isclose(weighted.sum(), attended[0]) and round(attended.item(), 2) 
 # %% [markdown]
 # $\mathbf{k}_1$ 的分数 2 变成 $e^2 \approx 7.389$，占 0.7870，结果被拉向它的值 10。
 #
-# 桌上，键的两个特征是“红色”和“能读”。杯子的突出性属于它的键，与查询无关：写成分数偏置 $b_i$，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau + b_i)$。
-# （τ = 1 时，这相当于键多一维 $b_i$、查询多一维 1。）
+# 桌上，键的两个特征是“红色”和“能读”。杯子的突出性属于它的键，与查询无关：写成分数偏置 $b_i$，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i + b_i)$
+# （相当于键多一维 $b_i$、查询多一维 1）。
 
 # %%
 desk_keys = torch.tensor([[1.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子 (1, 0)；五本书 (0, 1)
@@ -103,10 +104,12 @@ for cue, desk_scores in (("salience b only", salience), ("query only, q.k", desk
 #
 # ### 动手试试：转动查询
 #
-# 回到图 10.1.1：蓝色的键，橙色箭头是 $\mathbf{q}/\tau$（τ = 1 时就是 $\mathbf{q} = (\cos\theta, \sin\theta)$），右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再拖：
+# 还有一个旋钮：**温度**（temperature）$\tau$。softmax 之前先把分数除以 τ，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau)$；`attention_pooling` 的 `tau` 默认是 1。
 #
-# 1. **θ** 从 0° 拖到 90°：哪根柱子长高？紫点往哪走？
-# 2. **c**（把 $\mathbf{k}_2$ 拉长 c 倍，c < 0 时反向）：θ 停在 90°，c 从 1 拖到 3.5，再到 −1。
+# 回到图 10.1.1：蓝色的键，橙色箭头是 $\mathbf{q}/\tau$（τ = 1 时就是 $\mathbf{q} = (\cos\theta, \sin\theta)$），右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再动：
+#
+# 1. **θ** 从 0° 拖到 90°：哪些柱子长高？紫点往哪走？
+# 2. **c**（把 $\mathbf{k}_2$ 拉长 c 倍，c < 0 时反向）：θ 停在 90°，c 从 1 选到 3.5，再选 −1。
 # 3. **τ**：回到 θ = 0°、c = 1，τ 换成 2，再依次换成 0.5、0.1。
 
 # %%
@@ -115,7 +118,7 @@ attention_cues.turning_query(keys, values)
 # %% [markdown]
 # <details><summary>答案（先自己拖过，再打开）</summary>
 #
-# 1. $\mathbf{k}_1$ 从 0.79 降到 0.09，$\mathbf{k}_3$ 升到 0.67，紫点从 13.20 滑到 25.75：**查询决定取回哪个值**。θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 打平，结果恰是 20（练习 3）。
+# 1. $\mathbf{k}_1$ 从 0.79 降到 0.09，$\mathbf{k}_2$ 从 0.11 升到 0.24，$\mathbf{k}_3$ 升到 0.67，紫点从 13.20 滑到 25.75：**查询决定取回哪个值**。θ = 45° 时 $\mathbf{k}_1$、$\mathbf{k}_3$ 打平，结果恰是 20（练习 3）。
 # 2. θ = 90° 时 $\mathbf{k}_2$ 的分数就是 c：c = 2 时它与 $\mathbf{k}_3$ 一样（0.47），c = 3.5 时拿到 0.80，c = −1 时只剩 0.04。点积既看方向也看长度（练习 4）。
 # 3. τ = 2 时分数减半，权重变成 0.58、0.21、0.21；τ = 0.5 时分数翻倍，$\mathbf{k}_1$ 拿到 0.96；τ = 0.1 时是 1.000，柱子冻成 one-hot：硬查找。温度不改分数的排序，只改权重有多集中（练习 5）。
 #
@@ -156,20 +159,23 @@ assert [round(w[(210, 1.0, 1.0, k)], 2) for k in ("k1", "k2", "k3")] == [0.15, 0
 #   \frac{\partial f}{\partial \mathbf{q}} = \sum_i v_i \frac{\partial \alpha_i}{\partial \mathbf{q}}
 #   = \sum_i \alpha_i v_i \mathbf{k}_i - f \sum_j \alpha_j \mathbf{k}_j = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
 #
-# 值高于结果 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。从 $\mathbf{q} = \mathbf{0}$ 出发（$f = 20$），$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉。
-# 目标取 28：接近最大的值 30，而 30 要无限长的 $\mathbf{q}$。损失 $(f - 28)^2$，只更新 $\mathbf{q}$：
+# 目标取 28（接近最大的值 30；30 要无限长的 $\mathbf{q}$），损失 $L = (f - 28)^2$，只更新 $\mathbf{q}$。
+# 梯度下降走 $-\partial L/\partial \mathbf{q} = 2(28 - f)\,\partial f/\partial \mathbf{q}$：只要 $f < 28$，这一步与 $\partial f/\partial \mathbf{q}$ 同向，
+# 值高于 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。从 $\mathbf{q} = \mathbf{0}$ 出发（$f = 20$），$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉：
 
 # %%
-w0, f0 = attention_pooling(torch.zeros(2), keys, values)
-pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 上式在 q = 0 处：Σ α_i (v_i − f) k_i
-
-
 def angle(x, y):  # 向量 (x, y) 的方向，度
     return math.degrees(math.atan2(y, x))
 
 
-print(f"formula at q = 0: df/dq = ({pull[0].item():.2f}, {pull[1].item():.2f}), "
-      f"direction {angle(*pull.tolist()):.0f} deg")
+w0, f0 = attention_pooling(torch.zeros(2), keys, values)
+pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 上式在 q = 0 处：Σ α_i (v_i − f) k_i
+print("df/dq at q = 0:", [round(g, 2) for g in pull.tolist()], f"-> {angle(*pull.tolist()):.0f} deg")
+
+# %% [markdown]
+# 公式给出的方向是 135°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$。现在让 SGD 走 50 步：
+
+# %%
 q = torch.zeros(2, requires_grad=True)  # 从“没有意图”出发
 optimizer = torch.optim.SGD([q], lr=0.01)
 path = []  # q 在键平面上走过的点
@@ -180,15 +186,16 @@ for _ in range(51):
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
-print(f"step 1: q = ({path[1][0]:.2f}, {path[1][1]:.2f}), direction {angle(*path[1]):.0f} deg")
-print("step 50: weights", " ".join(f"{a:.3f}" for a in w.tolist()), f"-> pooled {got.item():.2f};",
-      f"q points at {angle(*path[-1]):.0f} deg")
+print(f"step 1: {angle(*path[1]):.0f} deg; step 50: {angle(*path[-1]):.0f} deg,",
+      "weights", [round(a, 3) for a in w.tolist()], f"pooled {got.item():.2f}")
+
+# %%
 attention_cues.plot_query_path(keys, values, path, pull)
 d2l.plt.show()
 
 # %% [markdown]
-# 公式给出的方向是 135°（图中灰色箭头），第一步正落在这条线上。
-# 50 步后结果是 27.98，$\mathbf{q}$ 指向 128°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$，但不必正对它。
+# 第一步正落在 135° 这条线上（图中灰色箭头）。50 步后结果是 27.98，$\mathbf{q}$ 指向 128°：偏向 $\mathbf{k}_3$，但不必正对它。
+# 真实的模型不直接学 $\mathbf{q}$，而是学投影 $\mathbf{W}_q$（$\mathbf{q} = \mathbf{W}_q\mathbf{x}$），梯度经过同一个式子传给 $\mathbf{W}_q$（10.3、10.5 节）。
 #
 # 硬查找（只取分数最大的键的值）是 τ → 0 的极限。取图 10.1.1 的查询 $\mathbf{q} = (1, 0)$，梯度怎样随 τ 变？
 
@@ -203,8 +210,7 @@ taus = torch.logspace(1, -1.5, 26).tolist()  # τ 从 10 降到 0.03
 grads = [gradient_norm(tau) for tau in taus]
 for tau in (10, 1, 0.1, 0.001):
     w = attention_pooling(query, keys, values, tau)[0]
-    print(f"tau = {tau:<5g}: weights", " ".join(f"{a:.3f}" for a in w.tolist()),
-          f"|gradient| = {gradient_norm(tau):.1e}")
+    print(f"tau = {tau:<5g}: weights", [round(a, 3) for a in w.tolist()], f"|gradient| = {gradient_norm(tau):.1e}")
 attention_cues.plot_gradient_vs_tau(taus, grads)
 d2l.plt.show()
 
@@ -220,21 +226,17 @@ assert grads.index(max(grads)) == 10 and round(taus[10], 5) == 1 and grads[0] < 
 # %% [markdown]
 # τ = 10 时权重接近均匀，梯度 0.98；这个查询上梯度在 τ ≈ 1 最大（6.6）。
 # τ 再往下，梯度按指数掉：τ = 0.1 时只剩 1.0e−06，τ = 0.001 时是 0。
-# 所以硬注意力没有梯度，反向传播训练不了它；书中说，这种不可导的注意力要用强化学习训练。
+# 所以硬注意力没有梯度，反向传播训练不了它；书中说，这种不可导的注意力可以用强化学习训练。
 #
 # **到这里为止**：查询与每个键点积得分数，除以 τ 后 softmax 得权重，再对值加权求和。
 # 查询决定取回哪个值；权重对查询可导；τ 决定查找有多软。下面把许多查询叠成矩阵。
-#
+
+# %% [markdown]
 # ## 一句话上的注意力：矩阵形式与热图
 #
 # 把 *le chat noir s'assit sur le tapis* 与 *the black cat sat on the mat* 对齐：每个法语词问“哪个英语词和我意思相同”。
 # 这是捷径：查询是已知的法语词。真正翻译时，下一个词写出之前还不知道，查询只能是解码器的状态（练习 1，10.4 节）。
-# 英语词向量是手工设的五个特征；法语词向量是它对应英语词的向量加一点噪声（固定种子）：相近而不相同，对齐要靠相似度找出来。法语词向量 $\mathbf{X}_\text{fr}$ 作查询 $\mathbf{Q}$，英语词向量 $\mathbf{X}_\text{en}$ 作键 $\mathbf{K}$，
-# 值 $\mathbf{V}$ 是英语词的身份（6 个词，one-hot）。一次矩阵乘法算完 7 个查询：
-#
-# $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big)\ (7 \times 7), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ (7 \times 6),$$
-#
-# $\mathbf{A}$ 的每一行是图 10.1.1 的一次查询，列是键；`attention_pooling` 里的 `queries @ keys.T` 和 `dim=-1` 正为此而写：
+# 英语词向量是手工设的五个特征；法语词向量是它对应英语词的向量加一点噪声（固定种子）：相近而不相同，对齐要靠相似度找出来。
 
 # %%
 vectors = {"the": [0, 0, 0, 1, 0], "black": [0, 0, 0, 0, 1], "cat": [0.8, 0.6, 0, 0, 0],  # 特征：动物、物体、
@@ -248,33 +250,26 @@ torch.manual_seed(0)
 noise = (0.2 * torch.randn(len(french), 5)).round(decimals=2)  # 译词与原词相近而不相同
 X_fr = torch.tensor([vectors[meaning[word]] for word in french]) + noise  # (7, 5)
 V = torch.eye(len(vocab))[[vocab.index(word) for word in english]]  # (7, 6)：每个英语词是哪个词
-A, out = attention_pooling(X_fr, X_en, V, tau=0.25)
-one_by_one = torch.stack([attention_pooling(q, X_en, V, tau=0.25)[1] for q in X_fr])
-print("A", tuple(A.shape), "; output", tuple(out.shape),
-      f"; max |matrix form - one query at a time| = {(out - one_by_one).abs().max().item():.4f}")
-for i in (2, 0, 4):  # noir、第一个 le、sur：输出是词表上的分布
-    print(f"output for {french[i]:>4}:", " ".join(f"{e}={a:.2f}" for e, a in zip(vocab, out[i].tolist())))
-attention_cues.plot_matrix_form(X_fr, X_en, A, V, french, english, vocab,
-                                features=["animal", "object", "action", "function", "colour"], tau=0.25)
-d2l.plt.show()
-for tau in (1.0, 0.25, 0.1):
-    row_max = attention_pooling(X_fr, X_en, V, tau)[0].max(dim=1).values  # 每个法语词最大的权重
-    print(f"tau = {tau:<4g}: largest weight per row", " ".join(f"{m:.2f}" for m in row_max.tolist()))
+
+# %% [markdown]
+# 法语词向量 $\mathbf{X}_\text{fr}$ 作查询 $\mathbf{Q}$，英语词向量 $\mathbf{X}_\text{en}$ 作键 $\mathbf{K}$，值 $\mathbf{V}$ 是英语词的身份（6 个词，one-hot）。一次矩阵乘法算完 7 个查询：
+#
+# $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big)\ (7 \times 7), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ (7 \times 6).$$
+#
+# $\mathbf{A}$ 的每一行是图 10.1.1 的一次查询，列是键；`attention_pooling` 里的 `queries @ keys.T` 和 `dim=-1` 正为此而写：
+
+# %%
+A, out = attention_pooling(X_fr, X_en, V)  # τ = 1
+one_by_one = torch.stack([attention_pooling(q, X_en, V)[1] for q in X_fr])
+print("A", tuple(A.shape), "output", tuple(out.shape),
+      f"max |matrix form - one query at a time| = {(out - one_by_one).abs().max().item():.4f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert (out - one_by_one).abs().max() < 1e-5 and torch.allclose(A.sum(dim=1), torch.ones(7))
-assert torch.allclose(out.sum(dim=1), torch.ones(7)) and out[2].argmax() == vocab.index("black")
-assert A.argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6]  # 每个法语词的最大权重都在它的译词上
-assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
+assert torch.allclose(out.sum(dim=1), torch.ones(7))
 
 # %% [markdown]
-# 图中：$\mathbf{Q}$ 的一行乘 $\mathbf{K}^\top$ 的一列，softmax 后是 $\mathbf{A}$ 的一格；$\mathbf{A}$ 的一行乘 $\mathbf{V}$ 得输出的一行。
-# *noir* 取回 0.92 的 *black*；*le* 取回 0.84 的 *the*，混进 0.12 的 *on*；*sur* 分给 *on* 0.46、*the* 0.42。
-# 每行最大的权重都落在译词上，虽然没有一个法语向量与它的译词相同。
-# 每行最大权重：τ = 1 时只有 0.22 到 0.33；τ = 0.1 时 *chat*、*noir*、*s'assit*、*tapis* 到 0.91 以上，*sur* 只到 0.77。
-# *chat* 和 *noir* 的最大格左右交叉（形容词在后）：比较的是内容，不是位置。
-#
-# 书中的 `show_heatmaps` 把四维张量（行数，列数，查询数，键数）画成热图（heatmap）网格，练习 6 用它。
+# 书中的 `show_heatmaps` 把四维张量（行数，列数，查询数，键数）画成热图（heatmap）网格：
 
 # %%
 #@save
@@ -302,10 +297,48 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
 
 
 # %% [markdown]
-# 动手试试：选一个法语词（框出的行）。左下是它的原始分数 $\mathbf{q}^\top\mathbf{k}_j/\tau$，右边是它取回的 $\mathbf{A}\mathbf{V}$。
+# 用它把 τ = 1 和 τ = 0.1 的 $\mathbf{A}$ 并排画在同一个颜色刻度上：
+
+# %%
+A_cold = attention_pooling(X_fr, X_en, V, tau=0.1)[0]
+show_heatmaps(torch.stack([A, A_cold]).unsqueeze(0), xlabel="English keys", ylabel="French queries",
+              titles=["τ = 1", "τ = 0.1"], figsize=(6.4, 3.4),
+              xticklabels=["the #1", "black", "cat", "sat", "on", "the #2", "mat"],
+              yticklabels=["le #1", "chat", "noir", "s'assit", "sur", "le #2", "tapis"])
+d2l.plt.show()
+
+# %%
+for tau in (1.0, 0.25, 0.1):
+    row_max = attention_pooling(X_fr, X_en, V, tau)[0].max(dim=1).values  # 每个法语词最大的权重
+    print(f"tau = {tau:<4g}: largest weight per row", [round(m, 2) for m in row_max.tolist()])
+
+# %% [markdown]
+# τ = 1 时 $\mathbf{A}$ 几乎一片淡色：每行最大权重只有 0.22 到 0.33。τ = 0.1 时 *chat*、*noir*、*s'assit*、*tapis* 到 0.91 以上，*sur* 只到 0.77。
+# $\mathbf{A}$ 每行最大的一格都落在译词上，虽然没有一个法语向量与它的译词相同。
+# *chat* 和 *noir* 的最大格左右交叉（形容词在后）：比较的是内容，不是位置。
+#
+# 取中间的 τ = 0.25，看每个法语词取回什么（$\mathbf{A}\mathbf{V}$ 的一行是词表上的分布）：
+
+# %%
+A, out = attention_pooling(X_fr, X_en, V, tau=0.25)
+for i in (2, 0, 4):  # noir、第一个 le、sur
+    print(french[i], "->", {e: round(a, 2) for e, a in zip(vocab, out[i].tolist())})
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert out[2].argmax() == vocab.index("black")
+for tau in (1.0, 0.25, 0.1):  # 每个法语词的最大权重都在它的译词上
+    assert attention_pooling(X_fr, X_en, V, tau)[0].argmax(dim=1).tolist() == [0, 2, 1, 3, 4, 0, 6]
+assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
+
+# %% [markdown]
+# *noir* 取回 0.92 的 *black*；*le* 取回 0.84 的 *the*，混进 0.12 的 *on*。
+# *sur* 的 $\mathbf{A}$ 里 *on* 那一格最大（0.46，每个 *the* 0.21），取回时 *on* 却只以 0.46 对 *the* 0.42 险胜（τ = 0.25）。下面的探索器说明为什么。
+#
+# 动手试试：选一个法语词（框出的行）。左下是它除以 τ 之后的分数 $\mathbf{q}^\top\mathbf{k}_j/\tau$，右边是它取回的 $\mathbf{A}\mathbf{V}$。
 #
 # 1. 选 *sur*，τ 从 1 拖到 0.1：分数怎样变？为什么两个 *the* 的权重总相等？
 # 2. 选 *le #1*：它的格子能超过 0.5 吗？它取回的 *the* 呢？
+# 3. 选 *sur*，τ 拖到 1：它取回最多的是哪个词？$\mathbf{A}$ 里最大的一格明明是 *on*，为什么？
 
 # %%
 attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
@@ -315,6 +348,8 @@ attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
 #
 # 1. τ = 1 时 *sur* 的分数都不到 1.1（*on* 1.08，每个 *the* 0.89），最大权重只有 0.22。τ = 0.1 时同样的分数放大 10 倍（10.84 对 8.90），差 1.94 变成 $e^{1.94} \approx 7$ 倍：*on* 拿到 0.77，每个 *the* 0.11。两个 *the* 的键相同，分数就相同，权重也相同（10.6 节的位置编码才分得开）。
 # 2. *le #1* 的两格各 0.49（τ = 0.1），任何 τ 下都不超过 0.5。但它取回的 *the* 是 0.98：$\mathbf{A}$ 把权重分给两个位置，$\mathbf{V}$ 又把它们合回同一个词。
+# 3. *the*：0.36 对 *on* 0.22。τ = 1 时权重很平，*on* 一格 0.22，每个 *the* 0.18；$\mathbf{V}$ 把两个 *the* 加起来，0.36。权重平时，句中出现两次的词占两份：常见的词赢。
+#    τ 降到 0.25，*on* 才以 0.46 对 0.42 胜出；τ = 0.1 时是 0.77 对 0.22。能打破这种优势的，是更尖的权重、更有区分度的键，以及 10.6 节的位置信息。
 #
 # </details>
 
@@ -358,7 +393,7 @@ assert all(r["weight"] == mid[(r["query"], "the #2")] for r in sentence["matrix"
 # %% [markdown]
 # ## 小结
 #
-# * 查询（自主性提示）决定取回哪个值；键是非自主性提示，它的突出性 $b_i$ 与查询无关，直接加在分数上。
+# * 查询（自主性提示）决定取回哪个值；键是非自主性提示，与查询无关的突出性可写成分数上的偏置 $b_i$。
 # * $\partial f/\partial \mathbf{q} = \sum_i \alpha_i (v_i - f)\mathbf{k}_i$：查询能用梯度下降学；硬查找的梯度为 0。
 # * 矩阵形式 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，热图画出 $\mathbf{A}$。
 # * $\tau \to 0$ 是硬查找，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
