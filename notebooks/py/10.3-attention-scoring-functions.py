@@ -316,7 +316,7 @@ attention_scoring.comparison()
 # 把查询转到 30°：large W 的加性注意力给短键 k0 0.68，是这一行最大的。原始键上的两种点积转到哪里都做不到。
 # 原因是 $\tanh$ 让加性分数对 $\mathbf{k}$ 不再是线性的，“最大值在凸包顶点上”就不成立了。
 # 它的分数也有界：$|a| \le \lVert\mathbf{w}_v\rVert_1 = 8.49$，长 3 倍的键分数不会大 3 倍。
-# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$。softmax 不理会一整行加上的同一个常数，$f(\mathbf{q})$ 就不起作用，
+# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$。softmax 不理会一整行加上的同一个常数，$f(\mathbf{q})$ 就不起作用。
 # 转一圈，k1 始终最大（0.28 到 0.42）：哪个键最大不随查询变。10.4 节的 Bahdanau 注意力就是加性注意力。
 
 # %% [markdown]
