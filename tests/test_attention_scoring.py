@@ -474,11 +474,11 @@ def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
             assert stored == pytest.approx(scores.tolist(), abs=1e-4)
             stored = [r["weight"] for r in weight_rows if (r["d"], r["divide_by"]) == state]
             assert stored == pytest.approx(weights.tolist(), abs=1e-4)
-            line, many_line = [r["text"] for r in text_rows if (r["d"], r["divide_by"]) == state]
+            many_line, line = [r["text"] for r in text_rows if (r["d"], r["divide_by"]) == state]
             assert f"= {scores.std().item():.2f} (expected {expected:.2f})" in line
             assert line.endswith(f"largest weight = {weights.max().item():.2f}")
             assert many_line.startswith("over 500 queries: mean largest weight")
-    many = {(r["d"], r["divide_by"]): r["text"] for r in text_rows if r["line"] == 1}
+    many = {(r["d"], r["divide_by"]): r["text"] for r in text_rows if r["line"] == 0}
 
     def mean_max(state):
         return float(many[state].split("weight ")[1].split(" ")[0])
@@ -494,7 +494,7 @@ def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
 def test_scaling_explorer_starts_unscaled_at_the_largest_d_with_one_score_axis_per_divisor():
     explorer = attention_scoring.scaling(dims=(2, 512))
     assert [(c.name, c.default) for c in explorer.controls] == [("d", 512), ("divide_by", "1")]
-    scores = explorer.views[0].data
+    scores = explorer.views[1].data
     assert len({r["i"] for r in scores}) == 10  # 10 keys, as in the notebook's experiment
     bounds = attention_scoring.score_bounds(scores)
     for divisor, bound in bounds.items():
@@ -503,8 +503,8 @@ def test_scaling_explorer_starts_unscaled_at_the_largest_d_with_one_score_axis_p
     assert bounds["d"] < bounds["sqrt(d)"] < bounds["1"]
     spec = json.dumps(explorer.spec)
     assert f"divide_by == 'sqrt(d)' ? {bounds['sqrt(d)']:g}" in spec  # the axis follows the menu
-    top = {(r["d"], r["divide_by"]): 0.0 for r in explorer.views[1].data}
-    for r in explorer.views[1].data:
+    top = {(r["d"], r["divide_by"]): 0.0 for r in explorer.views[2].data}
+    for r in explorer.views[2].data:
         top[r["d"], r["divide_by"]] = max(top[r["d"], r["divide_by"]], r["weight"])
     assert top[512, "1"] > 0.95 and top[512, "sqrt(d)"] < 0.3 and top[512, "d"] < 0.11
 

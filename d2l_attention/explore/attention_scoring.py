@@ -206,10 +206,11 @@ def scaling_states(dims, num_keys=10, seed=0, many_queries=500):
             mean_max = many.max(dim=-1).values.mean().item()
             saturated = (jacobian_norms(many) < SATURATED).double().mean().item()
             text_rows += ex.rows(state, text=[
-                f"this query: std of the {num_keys} scores = {scores.std().item():.2f} "
-                f"(expected {expected:.2f}), largest weight = {weights.max().item():.2f}",
                 f"over {many_queries} queries: mean largest weight {mean_max:.2f} "
-                f"(uniform: {1 / num_keys:.2f}); saturated rows (no gradient) {saturated:.0%}"],
+                f"(uniform: {1 / num_keys:.2f}); saturated rows (no gradient) {saturated:.0%}",
+                f"the one query drawn below: std of the {num_keys} scores = "
+                f"{scores.std().item():.2f} (expected {expected:.2f}), "
+                f"largest weight = {weights.max().item():.2f}"],
                 row_labels=("line", [0, 1]))
     return score_rows, weight_rows, text_rows
 
@@ -246,11 +247,11 @@ def scaling(dims=tuple(2**i for i in range(1, 10)), num_keys=10, seed=0):
             y=alt.Y("score:Q", title="score", scale=scale))
 
     points.draw = draw
-    shown = ex.explorer(
+    shown = ex.explorer(  # the 500-query statistic first: one query alone is noisy
+        ex.text_view(text_rows, "text", width=520, height=50),
         _by_name(points, "scores"),
         _by_name(ex.bar_view(weight_rows, "key", "weight", title="softmax weights", width=520,
                              height=160), "weights"),
-        ex.text_view(text_rows, "text", width=520, height=50),
         controls=[ex.Select("d", dims, "dimension d", default=dims[-1]),
                   ex.Select("divide_by", DIVISORS, "divide q.k by (temperature)", default="1")],
         title="Why divide by sqrt(d)", columns=1)
@@ -348,7 +349,7 @@ def scoring_functions(keys=None, general_degrees=60.0):
     funcs = {"scaled dot": dot.score,
              "scaled dot, unit keys":
                  lambda q, k: dot.score(q, k / k.norm(dim=-1, keepdim=True)),
-             f"general, W turns q {general_degrees:g} deg":
+             f"general, W^T turns q {general_degrees:g} deg":
                  lambda q, k: dot.score(q @ W, k)}
     for name, model in additive_models().items():
         funcs[name] = model.score
@@ -387,6 +388,22 @@ def comparison_states(angles=tuple(range(0, 360, 15)), query_length=2.0):
     return weight_rows, arrow_rows, text_rows
 
 
+def _with_hull(draw_arrows, keys, domain):
+    """Add the dashed triangle of the long keys (k1, k3, k5), the convex hull of all six keys,
+    under the arrows."""
+    corners = [keys[j] for j in (1, 3, 5, 1)]
+    points = [{"x": round(c[0].item(), 3), "y": round(c[1].item(), 3), "i": i}
+              for i, c in enumerate(corners)]
+
+    def draw(alt, base):
+        scale = alt.Scale(domain=list(domain), nice=False)
+        hull = alt.Chart(alt.Data(values=points)).mark_line(
+            strokeDash=[4, 3], color="#999", strokeWidth=1.2).encode(
+            x=alt.X("x:Q", scale=scale), y=alt.Y("y:Q", scale=scale), order="i:O")
+        return alt.layer(hull, draw_arrows(alt, base))
+    return draw
+
+
 def comparison(default_angle=0):
     """The scoring-function explorer: a slider turns a length-2 query round the six hexagon keys
     (lengths 1 and 3); a heatmap shows the weights each scoring function gives the keys."""
@@ -395,6 +412,7 @@ def comparison(default_angle=0):
                            colors={"key": "#c0392b", "query": "#2070b4"},
                            title="keys (red), query (blue)", width=200, height=200,
                            x_domain=(-3.6, 3.6), y_domain=(-3.6, 3.6))
+    arrows.draw = _with_hull(arrows.draw, hexagon_keys(), (-3.6, 3.6))
     heat = ex.heatmap_view(weight_rows, "key", "function", width=300, height=200,
                            title="softmax weights of each scoring function")
     shown = ex.explorer(arrows, heat, ex.text_view(text_rows, "text", width=200, height=40,
@@ -496,8 +514,10 @@ def plot_rows(rows, target, figsize=(8, 3.6)):
         keys = range(len(a))
         colours = ["#c0392b" if j == target else "#7f7f7f" for j in keys]
         axes[0, col].bar(keys, a, color=colours)
+        axes[0, col].plot([target], [a[target]], "o", color="#c0392b", ms=5)  # even at 0
         axes[0, col].set(title=name, ylim=(0, 1.05), ylabel="weight" if col == 0 else None)
         axes[1, col].bar(keys, grad, color=colours)
+        axes[1, col].plot([target], [grad[target]], "o", color="#c0392b", ms=5)  # even at 0
         axes[1, col].axhline(0, color="k", lw=0.5)
         axes[1, col].set(xlabel=f"key j (red: key {target})", xticks=list(keys),
                          ylabel=f"d alpha_{target} / d s_j" if col == 0 else None)

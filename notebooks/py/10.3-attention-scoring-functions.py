@@ -114,19 +114,23 @@ V_nan = V.clone().requires_grad_()
 (F.softmax(torch.full((1, 1, 3), float("-inf")), dim=-1) @ V_nan).sum().backward()
 print("softmax of an all -inf row:", F.softmax(torch.full((3,), float("-inf")), dim=-1).tolist(),
       "  its gradient for V:", V_nan.grad.flatten().tolist())
+V_ok = V.clone().requires_grad_()
 empty = masked_softmax(steps["/ sqrt(d)"], torch.tensor([[0, 3]]))
-print("masked_softmax, valid_lens [[0, 3]]:", [[round(x, 2) for x in row] for row in empty[0].tolist()])
+(empty[:, :1] @ V_ok).sum().backward()  # the L = 0 row only
+print("masked_softmax, valid_lens [[0, 3]]:", [[round(x, 2) for x in row] for row in empty[0].tolist()],
+      "  gradient for V from its L = 0 row:", V_ok.grad.flatten().tolist())
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert (empty[0, 0] == 0).all() and torch.equal(empty[0, 1], steps["softmax"][0, 1])
+assert torch.isfinite(V_ok.grad).all() and V_nan.grad.isnan().all()
 
 # %% [markdown]
-# 空的行是 0，另一行不变。
+# 空的行权重是 0，梯度也是有限的 0；另一行不变。
 #
 # ### 动手试试：掩蔽
 #
-# 10 个一样长的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。从 $L = 6$ 开始：q6、q7 的权重转给可见键里
-# 方向最近的 k5，q8、q9 转给 k0，都是 0.96（两侧邻居都可见的 q1–q4 最大是 0.62，q0、q5 是 0.76）。
+# 10 个长度为 3 的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向、长度也是 3。从 $L = 6$ 开始：q6、q7 的权重转给可见键里
+# 方向最近的 k5，q8、q9 转给 k0，都是 0.96。把 $L$ 拖到 0：每行权重全是 0。
 # 勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
 
 # %%
@@ -300,7 +304,7 @@ assert torch.allclose(q0 @ W_k @ geo_keys[0].double().T, (W_k.T @ q0) @ geo_keys
 
 # %% [markdown]
 # 10 万个查询中短键 k0、k2、k4 一次也没拿到最高分；q0 给同向的 k0 只有 0.19。
-# 探索器把这组键交给五种评分函数，滑块转动查询。“unit keys”先把每个键除以自己的长度，只比方向。
+# 探索器把这组键交给五种评分函数，滑块转动查询；虚线是长键围成的三角形（凸包）。“unit keys”先把每个键除以自己的长度，只比方向。
 # 一般注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}/\sqrt{d}$ 的 $\mathbf{W}^\top$ 把查询转 60°。
 # 加性注意力未训练，$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差为 0.2（small）或 3（large）。
 
@@ -310,9 +314,10 @@ attention_scoring.comparison()
 # %% [markdown]
 # 查询在 0° 时，unit keys 给 k0 最大权重（0.44）；一般注意力像查询在 60°，k1 得 0.94。
 # 把查询转到 30°：large W 的加性注意力给短键 k0 0.68，是这一行最大的。原始键上的两种点积转到哪里都做不到。
-# 它的分数有界：$|\tanh| \le 1$ 使 $|a| \le \lVert\mathbf{w}_v\rVert_1 = 8.49$，长 3 倍的键分数不会大 3 倍。
-# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$。softmax 不理会一整行加上的同一个常数，$f(\mathbf{q})$ 就不起作用：
-# 转一圈，k1 始终最大（0.28 到 0.42）。10.4 节的 Bahdanau 注意力就是加性注意力。
+# 原因是 $\tanh$ 让加性分数对 $\mathbf{k}$ 不再是线性的，“最大值在凸包顶点上”就不成立了。
+# 它的分数也有界：$|a| \le \lVert\mathbf{w}_v\rVert_1 = 8.49$，长 3 倍的键分数不会大 3 倍。
+# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$。softmax 不理会一整行加上的同一个常数，$f(\mathbf{q})$ 就不起作用。
+# 转一圈，k1 始终最大（0.28 到 0.42）：哪个键最大不随查询变。10.4 节的 Bahdanau 注意力就是加性注意力。
 
 # %% [markdown]
 # ## $1/\sqrt{d}$ 是一个温度
@@ -337,7 +342,7 @@ for name, a in two_rows.items():
     print(f"{name:<14} largest weight {a.max():.3f}   ||da/ds|| = {jacobian_norms(a):.1e}")
 
 # %% [markdown]
-# 不缩放的一行几乎是 one-hot，雅可比范数是 $10^{-8}$ 量级，梯度处处近于 0。范数小于 0.01 的行我们叫它**饱和**（saturated）。
+# 不缩放的一行几乎是 one-hot，雅可比范数是 $10^{-8}$ 量级，梯度处处近于 0（红点标出键 2，它的条高为 0）。范数小于 0.01 的行我们叫它**饱和**（saturated）。
 # 每个 $d$ 取 1000 个查询、各配 10 个键，除数为 1、$\sqrt{d}$、$d$：
 
 # %%
@@ -378,11 +383,14 @@ assert jacobian_norms(two_rows["q.k"]) < 1e-6 < 0.1 < jacobian_norms(two_rows["q
 # 除以 $d$ 也不饱和（右图两条线都在 0），但权重趋于均匀的 $1/10$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
 #
 # 饱和会拖慢学习吗？检索任务：10 个 256 维的随机键各带一个标量值。
-# 输入 $\mathbf{x}$ 是其中一个键经一个固定旋转的结果。模型只学 $\mathbf{W}$：查询 $\mathbf{W}\mathbf{x}$ 要指回那个键，所以 $\mathbf{W}$ 要学会把旋转转回去。
-# “不缩放”把分数乘 16（$= \sqrt{d}$）。
-# Adam 的步长与梯度大小无关，所以不缩放时分数每步的变化也大 16 倍。两个对照各去掉一个差别：学习率除以 16，步子相同；$\mathbf{W}$ 的初值除以 16，起点相同。
+# 输入 $\mathbf{x}$ 是其中一个键经一个固定旋转的结果。
+# 模型只学 $\mathbf{W}$：查询 $\mathbf{W}\mathbf{x}$ 要指回那个键。
+# “不缩放”就是把分数乘 16（$= \sqrt{d}$）。
 #
-# 下表每行是一段步数的平均。`|grad|`：一行送回查询的梯度范数，分饱和行（sat.）与其余行（other）；`sat. & wrong`：饱和行中选错键的比例。
+# 这样不缩放有两处不同：起点的分数大 16 倍；Adam 的步长几乎与梯度大小无关，我们假定分数每步的变化也大约大 16 倍。
+# 两个对照各去掉一处：学习率除以 16，步子相同；$\mathbf{W}$ 的初值除以 16，起点相同。
+#
+# 下表每行是一段步数的平均。`|grad|` 是一行送回查询的梯度范数，分饱和行（sat.）与其余行（other）。`sat. & wrong` 是饱和行中选错键的比例。
 
 # %%
 def train(scale, lr=0.01, init_std=1 / 16, steps=120):
@@ -420,13 +428,16 @@ assert small_[0]["saturated"] < 0.5 * raw_[0]["saturated"]
 # %% [markdown]
 # 不缩放时前 10 步有 57% 的行饱和，其中 90% 选错了键。
 # 它们送回的梯度是 $6 \times 10^{-4}$，其余行是 0.2，小约 300 倍：选错了也几乎学不到。
-# 缩放的模型 21–30 步损失已是 0.04，后来饱和的行都选对了键。
-# 学习率除以 16 没有用，最后损失仍是 1.56。$\mathbf{W}$ 的初值除以 16 后最后是 0.01，不缩放的是 0.23：害处主要在**一开始**就饱和。
+#
+# 饱和本身无害，饱和**又选错**才有害。缩放的模型最后 68% 的行饱和，选错的是 0%；它 21–30 步的损失已是 0.04。
+#
+# 学习率除以 16 没有用，最后损失仍是 1.56。
+# $\mathbf{W}$ 的初值除以 16 后最后是 0.01，不缩放的是 0.23：害处主要在**一开始**就饱和。
 # 它仍比缩放的慢（21–30 步 0.22 对 0.04）：大步子也有代价。（单个种子。）
 #
 # ### 动手试试：温度
 #
-# 单个查询很嘈杂，请读最下一行（500 个查询）。开始 $d = 512$、不缩放：65% 的行饱和。
+# 最上一行是 500 个查询的统计，下面是其中一个查询的分数和权重。开始 $d = 512$、不缩放：65% 的行饱和。
 # 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
 
 # %%
@@ -453,19 +464,28 @@ assert t_add > 5 * t_dot
 
 # %% [markdown]
 # 内存比不是 64：点积还存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$（最后一行）。时间比随硬件而变。
-# GPU 上 `F.scaled_dot_product_attention` 可用融合的核（如 FlashAttention），不存 (b, n, m) 的权重；
-# 但布尔 `attn_mask` 本身就是 (b, n, m) 的张量，还可能让 PyTorch 改用别的核。加性注意力没有融合的核。
+# 在 GPU 上，`F.scaled_dot_product_attention` 可能选用融合的核（如 FlashAttention），不存 (b, n, m) 的权重（本页只在 CPU 上测过）。
 #
 # **参数在上游。** 10.5–10.7 节的查询和键是学出来的投影：$\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 仍只是矩阵乘法（练习 2）。
-# 点积的盲点在实际中无害：产生键的层是非线性的，能把该赢的键放到凸包顶点上；高维中几乎每个点都是顶点；LayerNorm 也让键长相近。
+# 点积的盲点在高维中很少碰到：随机的键几乎个个都是凸包的顶点。10 个随机键、10 万个随机查询，有几个键拿到过最高分：
+
+# %%
+torch.manual_seed(0)
+for d in [2, 8, 64]:
+    rand_keys = torch.randn(10, d)
+    winners = (torch.randn(100_000, d) @ rand_keys.T).argmax(dim=-1).unique().numel()
+    print(f"d = {d:>2}: {winners} of 10 keys score highest for some query")
+
+# %% [markdown]
+# $d = 2$ 时只有一半的键能赢，$d = 8$ 起 10 个都能。
 #
 # ## 小结
 #
 # * 分数经掩蔽 softmax 成为权重；被挡住的键权重严格为 0，$L = 0$ 的行全为 0。
-# * 点积看方向也看键长，键的线性投影改不了；非线性的上游层和高维让这无害。
+# * 点积看方向也看键长，凸包内的键永远赢不了，键的线性投影改不了；高维中这种键很少。
 # * 10.4 节的 Bahdanau 注意力就是加性注意力；它的分数有界，$|a| \le \lVert\mathbf{w}_v\rVert_1$。
 # * $1/\sqrt{d}$ 是温度：不缩放时行一开始就饱和、梯度近 0，训练慢得多。
-# * 缩放点积只是矩阵乘法，省内存、有融合的核，所以是默认选择。
+# * 缩放点积只是矩阵乘法，省内存，所以是默认选择。
 # %% [markdown]
 # ## 练习
 #
@@ -632,7 +652,7 @@ assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the 
 # %% [markdown]
 # ### 练习 4
 #
-# 在温度探索器里不缩放，把 $d$ 从 2 往上调：饱和的行从哪个 $d$ 起超过 10%？再取 $d = 256$：`torch.manual_seed(0)` 后生成
+# 取 $d = 256$：`torch.manual_seed(0)` 后生成
 # `torch.randn(1000, 1, 256)` 个查询和 `torch.randn(1000, 10, 256)` 个键，对 $\tau \in \{1, 2, 4, 8, 16, 32\}$ 算 $\operatorname{softmax}(\mathbf{q}^\top\mathbf{k}/\tau)$
 # 中饱和行的比例和平均最大权重，存为字典 `ex4_saturated`、`ex4_mean_max`（键为 $\tau$）。不饱和的 $\tau$ 不止 16 一个，为什么仍用 $\sqrt{d}$？
 
@@ -662,8 +682,8 @@ for tau in [1, 2, 4, 8, 16, 32]:
 assert ex4_saturated[8] == 0 and ex4_mean_max[8] > ex4_mean_max[16] > ex4_mean_max[32]
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：探索器里 $d = 32$ 时饱和的行是 19%（$d = 16$ 时 6%）。$d = 256$ 时 $\tau = 8$ 也不饱和，权重更尖（平均最大 0.525），$\tau = 32$ 接近均匀（0.196）。
-# 但固定的 $\tau$ 只适合一个 $d$。$\tau = \sqrt{d}$ 让分数方差对所有 $d$ 都是 1，起点形状不随 $d$ 变；要更尖，让学出来的投影放大分数即可。
+# 参考答案：$d = 256$ 时 $\tau = 8$ 也不饱和，权重更尖（平均最大 0.525）；$\tau = 32$ 的 0.196 约是均匀（0.1）的两倍。
+# 但固定的 $\tau$ 只适合一个 $d$。$\tau = \sqrt{d}$ 让分数方差对所有 $d$ 都是 1，起点形状不随 $d$ 变。
 
 # %% [markdown]
 # ### 练习 5
