@@ -60,7 +60,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:195
+# %% notebooks/py/10.4-bahdanau-attention.py:196
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each of `engs` greedily (on the device of net's parameters; `device` is
@@ -87,7 +87,7 @@ TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:305
+# %% notebooks/py/10.4-bahdanau-attention.py:306
 class BiSeq2SeqEncoder(Seq2SeqEncoder):
     """9.7's GRU encoder reading in both directions: num_hiddens // 2 units each way, so
     h_t = [forward h_t; backward h_t] has num_hiddens entries. Outputs (num_steps, batch_size,
