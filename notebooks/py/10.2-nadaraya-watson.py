@@ -89,7 +89,7 @@ print(f"prediction {y_hat_avg[0].item():.3f} at every x, test MSE {test_mse(y_ha
 # %% [markdown]
 # ![Nadaraya-Watson kernel weights as attention](figures/10.2-kernel-weights.svg)
 #
-# 图 10.2.1 查询 $x$ 给每个键 $x_i$ 的高斯核权重，预测是值 $y_i$ 的加权和（示意：12 个点，查询 2.5，$\sigma = 1$）
+# 图 10.2.1 查询 $x$ 给每个键 $x_i$ 的高斯核权重，预测是值 $y_i$ 的加权和（示意：12 个点，$\sigma = 1$）
 
 # %%
 # (n_test, 1) - (1, n_train) -> (n_test, n_train)：每行是一个查询与全部键的差
@@ -188,7 +188,7 @@ with torch.no_grad():  # bmm with one row of weights and one column of values is
 #
 # $$\frac{\alpha_1}{\alpha_2} = \exp\left(\frac{w^2}{2}\,(d_2^2 - d_1^2)\right)$$
 #
-# 随 $w^2$ 指数增长：$\tau = 1/w^2$ 就是 10.1 节的温度，10.3 节的 $1/\sqrt{d}$ 起同样的作用。
+# 随 $w^2$ 指数增长：$\tau = 1/w^2$ 就是 10.1 节的温度。
 # 下图上排是查询 $x = 2.5$ 在三个 $w$ 下的权重，下排是预测：
 
 # %%
@@ -219,7 +219,35 @@ assert w_alpha[16.0].topk(4).values.sum() > 0.9
 
 # %% [markdown]
 # $w = 1$ 把权重摊开，削平峰谷：这是**偏差**。
-# $w = 16$ 在 $x = 2.5$ 把 0.96 的权重交给最近的四个键，预测跟着噪声起伏：这是**方差**。$w = 4$ 居中，误差最小。
+# $w = 16$ 在 $x = 2.5$ 把 0.96 的权重交给最近的四个键，预测跟着噪声起伏：这是**方差**。
+# 换 20 组数据量出两者：
+
+# %%
+def make_data(n, seed=0):
+    """n sorted training inputs in [0, 5) and their noisy outputs, as in this section."""
+    torch.manual_seed(seed)
+    x, _ = torch.sort(torch.rand(n) * 5)
+    return x, f(x) + torch.normal(0.0, 0.5, (n,))
+
+
+preds = {}  # w -> (20, n_test)：每组数据一行预测
+with torch.no_grad():
+    for w in (1.0, 4.0, 16.0):
+        preds[w] = torch.stack([NWKernelRegression(w=w)(x_test, x.expand(n_test, -1), y.expand(n_test, -1))
+                                for x, y in (make_data(n_train, seed) for seed in range(20))])
+nw.plot_bias_variance(x_test, y_truth, preds)
+for w, p in preds.items():
+    print(f"w = {w:g}: bias^2 {((p.mean(0) - y_truth) ** 2).mean():.3f}, variance {p.var(0).mean():.3f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+bias2 = {w: ((p.mean(0) - y_truth) ** 2).mean().item() for w, p in preds.items()}
+var = {w: p.var(0).mean().item() for w, p in preds.items()}
+assert bias2[1.0] > bias2[4.0] > bias2[16.0] and var[1.0] < var[4.0] < var[16.0]
+assert bias2[4.0] + var[4.0] < min(bias2[1.0] + var[1.0], bias2[16.0] + var[16.0])
+assert torch.allclose(make_data(n_train)[1], y_train)  # seed 0 is this section's data
+
+# %% [markdown]
+# $w = 1$ 几乎全是偏差，$w = 16$ 几乎全是方差，$w = 4$ 两者之和最小。
 #
 # 书中说这个模型有**一致性**（consistency）：数据足够多时收敛到最优。这要求核随 $n$ 变窄；$w$ 固定为 1 则不一致，偏差不随数据消失（练习 1）。
 #
@@ -268,7 +296,7 @@ assert 0.1 < alpha_self[4.0].diagonal().mean() < 0.2 < 0.4 < alpha_self[16.0].di
 
 # %% [markdown]
 # 灰柱（含自己）：$w = 16$ 时 50 个训练点给自己的权重都是全行最大。
-# 蓝柱（留一）：自己那格为 0，只能靠邻居预测 $y_i$。
+# 蓝柱（留一）：自己那格为 0。
 #
 # ### 留一损失的最低点
 #
@@ -513,14 +541,6 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 # 训练样本越多，非参数估计是否越准？用 `make_data` 分别取 $n = 50$ 和 $n = 500$，对 $w = 1$（宽核）和 $w = 16$（窄核）
 # 计算测试误差，存为字典 `ex1_mse`，键为 `(n, w)`。哪种核获益更多？为什么？
 # 再在网格 `[1, 2, 3, 4, 6, 8, 12, 16]` 上找出每个 $n$ 测试误差最小的 $w$，存为 `ex1_best_w[n]`：数据变多时，最好的核变宽还是变窄？
-
-
-# %%
-def make_data(n, seed=0):
-    """n sorted training inputs in [0, 5) and their noisy outputs, as in this section."""
-    torch.manual_seed(seed)
-    x, _ = torch.sort(torch.rand(n) * 5)
-    return x, f(x) + torch.normal(0.0, 0.5, (n,))
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
