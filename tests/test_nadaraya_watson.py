@@ -280,6 +280,23 @@ def test_figures_of_the_training_section_draw_their_inputs(monkeypatch):
     d2l.plt.close("all")
 
 
+def test_bias_variance_draws_the_mean_and_spread_over_data_sets(monkeypatch):
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    monkeypatch.setattr(d2l.plt, "show", lambda: None)
+    x = torch.tensor([0.0, 1.0])
+    preds = {1.0: torch.tensor([[1.0, 2.0], [3.0, 2.0]]),
+             4.0: torch.tensor([[0.0, 0.0], [0.0, 2.0]])}
+    nw.plot_bias_variance(x, torch.tensor([0.5, 0.5]), preds)
+    axes = d2l.plt.gcf().axes
+    assert [ax.get_title() for ax in axes] == ["w = 1, 2 data sets", "w = 4, 2 data sets"]
+    assert list(axes[0].get_lines()[1].get_ydata()) == pytest.approx([2.0, 2.0])  # the mean
+    band = axes[0].collections[0].get_paths()[0].vertices[:, 1]
+    assert band.min() == pytest.approx(2 - math.sqrt(2))
+    assert band.max() == pytest.approx(2 + math.sqrt(2))
+    d2l.plt.close("all")
+
+
 def test_kernel_shapes_draw_one_row_of_each_kernel(monkeypatch):
     from d2l_attention.explore import nadaraya_watson as nw
 

@@ -117,6 +117,26 @@ def plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0), query
     return mse, weights
 
 
+def plot_bias_variance(x_test, y_truth, preds, figsize=(9.6, 2.6)):
+    """One panel per sharpness w: the truth, the mean prediction over resampled training sets and
+    a band of one standard deviation around it. `preds` {w: (num_datasets, len(x_test))}, computed
+    by the notebook with `NWKernelRegression(w=w)`."""
+    fig, axes = d2l.plt.subplots(1, len(preds), figsize=figsize, sharey=True)
+    for ax, (w, p) in zip(axes, preds.items()):
+        mean, std = p.mean(0), p.std(0)
+        ax.plot(x_test, y_truth, color=TRUTH, label="Truth")
+        ax.plot(x_test, mean, "--", color=PRED, label="mean Pred")
+        ax.fill_between(x_test, mean - std, mean + std, color=PRED, alpha=0.2, label="+-1 std")
+        ax.set_xlim(0, 5)
+        ax.set_ylim(-1, 5)
+        ax.set_xlabel("x")
+        ax.set_title(f"w = {w:g}, {len(p)} data sets", fontsize=10)
+    axes[0].set_ylabel("y")
+    axes[0].legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    d2l.plt.show()
+
+
 def plot_loo_curves(ws, curves, figsize=(5.5, 2.8)):
     """Draw `curves` over the sharpness grid `ws`: {"loo": the leave-one-out MSE 2L(w)/n (solid
     blue), "self": the same loss with each point among its own keys (dotted grey), "test": the

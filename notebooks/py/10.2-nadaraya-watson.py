@@ -18,7 +18,7 @@
 #
 # 10.1 节的分数是查询与固定的键的点积。这里分数换成负的平方距离，并多一个可学习的宽度。
 # **Nadaraya-Watson 核回归**（kernel regression）小到能看清每个权重。
-# 本节三步：核回归就是注意力汇聚；参数 $w$ 决定权重多尖锐；用留一法学 $w$。
+# 本节：核回归就是注意力汇聚；$w$ 决定权重多尖锐；用留一法学 $w$；高斯核通向点积。
 
 # %%
 import torch
@@ -66,7 +66,7 @@ def test_mse(y_hat):  # 与不含噪声的真实输出比
 # %% [markdown]
 # ## 平均汇聚
 #
-# 最朴素的估计器不看查询，对所有 $y_i$ 取平均（average pooling）：权重恒为 $1/n$ 的注意力汇聚。
+# 最简的估计器不看查询，对所有 $y_i$ 取平均（average pooling）：权重恒为 $1/n$ 的注意力汇聚。
 
 # %%
 y_hat_avg = torch.full((n_test,), y_train.mean().item())
@@ -89,7 +89,7 @@ print(f"prediction {y_hat_avg[0].item():.3f} at every x, test MSE {test_mse(y_ha
 # %% [markdown]
 # ![Nadaraya-Watson kernel weights as attention](figures/10.2-kernel-weights.svg)
 #
-# 图 10.2.1 查询 $x$ 给每个键 $x_i$ 的高斯核权重，预测是值 $y_i$ 的加权和（示意：12 个点，查询 2.5，$\sigma = 1$）
+# 图 10.2.1 查询 $x$ 给每个键 $x_i$ 的高斯核权重，预测是值 $y_i$ 的加权和（示意：12 个点，$\sigma = 1$）
 
 # %%
 # (n_test, 1) - (1, n_train) -> (n_test, n_train)：每行是一个查询与全部键的差
@@ -99,7 +99,7 @@ y_hat_np = attention_weights @ y_train  # (n_test, n_train) @ (n_train,) -> (n_t
 print(f"test MSE: average pooling {test_mse(y_hat_avg):.3f}, Gaussian kernel {test_mse(y_hat_np):.3f}")
 fig, axes = d2l.plt.subplots(1, 2, figsize=(7, 2.5), sharey=True)
 plot_kernel_reg(y_hat_avg, axes[0], "average pooling")
-plot_kernel_reg(y_hat_np, axes[1], "Gaussian kernel (w = 1)")
+plot_kernel_reg(y_hat_np, axes[1], "Gaussian kernel (sigma = 1)")
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -107,7 +107,7 @@ assert torch.allclose(attention_weights.sum(dim=1), torch.ones(n_test))  # 每�
 assert test_mse(y_hat_np) < 0.6 * test_mse(y_hat_avg)
 
 # %% [markdown]
-# 高斯核的预测顺着真实函数起伏，误差约减半，但峰谷被削平，左端偏高。
+# 高斯核的预测顺着真实函数起伏，误差约减半，但峰谷被削平。
 # 热图的行是测试输入，列是训练输入：
 
 # %%
@@ -119,8 +119,8 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
       f"last row {top[-1]:.3f}")
 
 # %% [markdown]
-# 亮带沿对角线，但又宽又淡：中间的查询，最大的权重至多约 5%。
-# 两角最深：边上的查询只在一侧有键，权重分给更少的键，也只能借内侧的值，所以左端偏高（**边界偏差**）。
+# 亮带沿对角线，但又宽又淡：中间查询的最大权重至多约 5%。
+# 两角最深：边上的查询只在一侧有键，只能借内侧的值，所以左端偏高（**边界偏差**）。
 #
 # ## 带参数注意力汇聚：锐度 $w$
 #
@@ -128,16 +128,15 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
 #
 # $$f(x) = \sum_{i=1}^{n} \operatorname{softmax}\left(-\tfrac{1}{2}\big((x - x_i) w\big)^2\right) y_i .$$
 #
-# $w = 1/\sigma$ 是核宽度的倒数，我们叫它**锐度**（sharpness）：$w$ 越大，查询只看越近的键。
-# 训练 $w$ 时第 $i$ 个查询不能看到自己（下文的留一法），所以每个查询的键各不相同：
-# 书中的模型收 $(n_q, n_k)$ 的 `keys`、`values`，第 $q$ 行属于查询 $q$。
+# $w = 1/\sigma$ 是核宽度的倒数，称为**锐度**（sharpness）：$w$ 越大，查询只看越近的键。
+# 训练时每个查询的键各不相同（下文的留一法），所以书中的模型收 $(n_q, n_k)$ 的 `keys`、`values`，第 $q$ 行属于查询 $q$。
 # 逐行加权用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm`，它对 $n$ 对矩阵各乘一次：
 
 # %%
 print(torch.bmm(torch.ones(3, 1, 5), torch.ones(3, 5, 2)).shape)  # (n, a, b) @ (n, b, c) -> (n, a, c)
 
 # %% [markdown]
-# 模型里 $n$ 是查询数：每个查询一行权重（$a = 1$）乘一列值（$c = 1$）；10.3 节用一般的形状。
+# 模型里 $n$ 是查询数：每个查询一行权重（$a = 1$）乘一列值（$c = 1$）。
 
 # %%
 #@save
@@ -163,7 +162,7 @@ class NWKernelRegression(nn.Module):
 
 
 # %% [markdown]
-# 测试时各行相同：`expand` 给出这样的视图，不复制数据。$w = 1$ 是上面的非参数汇聚，$w = 0$ 是平均汇聚：
+# 测试时各行相同（`expand`，不复制数据）。$w = 1$ 是上面的非参数汇聚，$w = 0$ 是平均汇聚：
 
 # %%
 test_keys = x_train.expand(n_test, -1)  # (n_test, n_train)，每行都是全部训练输入
@@ -189,7 +188,7 @@ with torch.no_grad():  # bmm with one row of weights and one column of values is
 #
 # $$\frac{\alpha_1}{\alpha_2} = \exp\left(\frac{w^2}{2}\,(d_2^2 - d_1^2)\right)$$
 #
-# 随 $w^2$ 指数增长：$\tau = 1/w^2$ 就是 10.1 节的温度，10.3 节的 $1/\sqrt{d}$ 起同样的作用。
+# 随 $w^2$ 指数增长：$\tau = 1/w^2$ 就是 10.1 节的温度。
 # 下图上排是查询 $x = 2.5$ 在三个 $w$ 下的权重，下排是预测：
 
 # %%
@@ -220,13 +219,41 @@ assert w_alpha[16.0].topk(4).values.sum() > 0.9
 
 # %% [markdown]
 # $w = 1$ 把权重摊开，削平峰谷：这是**偏差**。
-# $w = 16$ 在 $x = 2.5$ 把 0.96 的权重交给最近的四个键，预测跟着噪声起伏：这是**方差**。$w = 4$ 居中，误差最小。
+# $w = 16$ 在 $x = 2.5$ 把 0.96 的权重交给最近的四个键，预测跟着噪声起伏：这是**方差**。
+# 换 20 组数据量出两者：
+
+# %%
+def make_data(n, seed=0):
+    """n sorted training inputs in [0, 5) and their noisy outputs, as in this section."""
+    torch.manual_seed(seed)
+    x, _ = torch.sort(torch.rand(n) * 5)
+    return x, f(x) + torch.normal(0.0, 0.5, (n,))
+
+
+preds = {}  # w -> (20, n_test)：每组数据一行预测
+with torch.no_grad():
+    for w in (1.0, 4.0, 16.0):
+        preds[w] = torch.stack([NWKernelRegression(w=w)(x_test, x.expand(n_test, -1), y.expand(n_test, -1))
+                                for x, y in (make_data(n_train, seed) for seed in range(20))])
+nw.plot_bias_variance(x_test, y_truth, preds)
+for w, p in preds.items():
+    print(f"w = {w:g}: bias^2 {((p.mean(0) - y_truth) ** 2).mean():.3f}, variance {p.var(0).mean():.3f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+bias2 = {w: ((p.mean(0) - y_truth) ** 2).mean().item() for w, p in preds.items()}
+var = {w: p.var(0).mean().item() for w, p in preds.items()}
+assert bias2[1.0] > bias2[4.0] > bias2[16.0] and var[1.0] < var[4.0] < var[16.0]
+assert bias2[4.0] + var[4.0] < min(bias2[1.0] + var[1.0], bias2[16.0] + var[16.0])
+assert torch.allclose(make_data(n_train)[1], y_train)  # seed 0 is this section's data
+
+# %% [markdown]
+# $w = 1$ 几乎全是偏差，$w = 16$ 几乎全是方差，$w = 4$ 两者之和最小。
 #
-# 书中说这个模型有**一致性**（consistency）：数据足够多时收敛到最优。理论上的条件是核随 $n$ 变窄，但窗口里的点数仍在增长。
+# 书中说这个模型有**一致性**（consistency）：数据足够多时收敛到最优。这要求核随 $n$ 变窄；$w$ 固定为 1 则不一致，偏差不随数据消失（练习 1）。
 #
 # ## 训练 $w$：留一法
 #
-# 训练点作查询时若能看到**自己**，$w$ 越大它给自己的权重越多，训练误差一路下降，$w$ 会越训越大。
+# 训练点作查询时若能看到**自己**，$w$ 越大它越只看自己，训练误差一路下降，$w$ 会越训越大。
 # **留一法**（leave-one-out）让第 $i$ 个点只看其余 $n - 1$ 个点，得到 $\hat y_{-i}(w)$：
 #
 # $$L(w) = \tfrac{1}{2} \sum_{i=1}^{n} \big(\hat y_{-i}(w) - y_i\big)^2 .$$
@@ -269,7 +296,7 @@ assert 0.1 < alpha_self[4.0].diagonal().mean() < 0.2 < 0.4 < alpha_self[16.0].di
 
 # %% [markdown]
 # 灰柱（含自己）：$w = 16$ 时 50 个训练点给自己的权重都是全行最大。
-# 蓝柱（留一）：自己那格为 0，只能靠邻居预测 $y_i$。
+# 蓝柱（留一）：自己那格为 0。
 #
 # ### 留一损失的最低点
 #
@@ -302,13 +329,14 @@ assert abs(curves["loo"][ws.index(4.0)] - nw.loo_loss(4.0, x_train, y_train)) < 
 assert max(loo[3.0], loo[6.0]) < 1.06 * min(curves["loo"]) < 1.06 * 1.1 * min(curves["loo"]) < loo[16.0]
 
 # %% [markdown]
-# * 灰线（含自己）一路下降：用它训练，$w$ 会无限增大。
-# * 蓝线（留一）与红线（测试）的最低点很近。蓝线高出约 0.3，因为 $y_i$ 带噪声（噪声均方约 0.3）。
-# * 谷底很平：换一组数据，最低点会移动（练习 3）。
+# * 灰线（含自己）一路下降。
+# * 蓝线（留一）与红线（测试）的最低点很近。蓝线高出约 0.3：$y_i$ 带噪声（噪声均方约 0.3）。
+# * 谷底很平：换一组数据，最低点会动（练习 3）。
 #
 # ### 按书中的设置训练
 #
-# 书中对求和的 $L(w)$ 用 SGD，学习率 0.5，只训练 5 轮。这里同时训练 100 轮，把每一步画在留一曲线上：
+# 书中对求和的 $L(w)$ 用学习率 0.5 的 SGD 训练 5 轮（每步用全部 50 个点，其实是全批量梯度下降）。
+# 这里训练 100 轮并试学习率 0.1，每步画在留一曲线上：
 
 # %%
 def train_nw(num_epochs, lr=0.5):
@@ -327,8 +355,10 @@ def train_nw(num_epochs, lr=0.5):
 net, w_history = train_nw(5)
 w_learned = net.w.item()
 _, w_history_long = train_nw(100)
-nw.plot_sgd_on_loo(ws, curves["loo"], {"book (summed loss)": w_history_long})
-print("w after epoch:", {e: round(w_history_long[e], 2) for e in (0, 1, 5, 20, 46, 100)})
+_, w_history_slow = train_nw(100, lr=0.1)
+nw.plot_sgd_on_loo(ws, curves["loo"], {"book (summed loss)": w_history_long, "lr 0.1": w_history_slow})
+for lr, h in ((0.5, w_history_long), (0.1, w_history_slow)):
+    print(f"lr {lr}: w after epoch", {e: round(h[e], 2) for e in (0, 1, 5, 20, 46, 100)})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 def loo_grad(w):  # gradient of the summed loss L(w) at w
@@ -344,34 +374,41 @@ assert w_history[0] < 1 and w_history[1] > 8 and 8 < w_learned < 9  # one step o
 assert all(0 < a - b < 0.2 for a, b in zip(w_history[1:], w_history[2:]))  # then it slowly falls
 assert abs(loo_grad(w_history[0]) + 16.4) < 0.05 and abs(loo_grad(w_history[1]) - 0.18) < 0.01
 assert abs(loo_grad(w_loo_best) - 0.02) < 0.01 and near == 46
+assert all(a < b for a, b in zip(w_history_slow, w_history_slow[1:])) and w_history_slow[-1] < w_loo_best + 0.1
 
 # %% [markdown]
-# 第一步 $w$ 从 0.5 跳到 8.7（梯度 $-16.4$ 乘学习率 0.5），远远越过谷底 4。
-# 谷底一侧很平，之后每轮只回约 0.1，46 轮才回到谷底附近。
+# 学习率 0.5 时第一步 $w$ 从 0.5 跳到 8.7，越过谷底 4（求和损失的梯度是平均损失的 50 倍）。
+# 之后每轮只回约 0.1，46 轮才回到谷底附近。学习率 0.1 时 $w$ 从下方单调走近谷底。
 #
-# 书中说训练后的曲线“更不平滑”，这其实是 5 轮停在越过谷底的 $w$ 上的结果，不是学出来的注意力的性质。并排画 5 轮和 100 轮：
+# 书中说训练后的曲线比 $w = 1$ 的“更不平滑”。这没错，也应该如此：$w = 1$ 过度平滑。
+# 书中没说的是：训练后的两条误差都更小；停在越过谷底的 $w$ 上又更粗糙。三条并排（粗糙度：二阶差分绝对值之和）：
 
 # %%
 with torch.no_grad():
     y_hat_trained = net(x_test, test_keys, test_values)
     y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
-fig, axes = d2l.plt.subplots(1, 2, figsize=(7, 2.5), sharey=True)
-plot_kernel_reg(y_hat_trained, axes[0], f"5 epochs, w = {w_learned:.2f}: MSE {test_mse(y_hat_trained):.3f}")
-plot_kernel_reg(y_hat_long, axes[1], f"100 epochs, w = {w_history_long[-1]:.2f}: MSE {test_mse(y_hat_long):.3f}")
+fits = {"fixed w = 1.00": y_hat_np, f"5 epochs, w = {w_learned:.2f}": y_hat_trained,
+        f"100 epochs, w = {w_history_long[-1]:.2f}": y_hat_long}
+fig, axes = d2l.plt.subplots(1, 3, figsize=(10, 2.8), sharey=True)
+for ax, (label, y_hat) in zip(axes, fits.items()):
+    plot_kernel_reg(y_hat, ax, f"{label}\ntest MSE {test_mse(y_hat):.3f}")
 d2l.plt.show()
+roughness = {label: (y[2:] - 2 * y[1:-1] + y[:-2]).abs().sum().item() for label, y in fits.items()}
+print("roughness:", {label: round(r, 2) for label, r in roughness.items()})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
 assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
 assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
 assert abs(test_mse(y_hat_long) - w_mse[4.0]) < 0.001
-rough = [(y[2:] - 2 * y[1:-1] + y[:-2]).abs().sum().item() for y in (y_hat_trained, y_hat_long)]
-assert rough[0] > 1.3 * rough[1]  # the 5-epoch curve wiggles more
+rough = list(roughness.values())  # w = 1, 5 epochs, 100 epochs
+assert rough[1] > 2 * rough[2] > 10 * rough[0]  # learning roughens the fit; stopping at 5 epochs more so
 
 # %% [markdown]
-# 左图跟着个别训练点拐弯，这是方差。右图平滑，误差与 $w = 4$ 相同：优化做到底，学到的 $w$ 就落在留一的最低点。
+# 左图最平滑，但削平峰谷（偏差）；中图跟着个别训练点拐弯（方差）。右图居中，误差最小，与 $w = 4$ 相同：
+# 优化做到底，$w$ 落在留一的最低点。
 #
-# 训练改变的是注意力有多集中。每个查询凑够 90% 的权重要几个键（对测试查询平均）？
+# 每个查询凑够 90% 的权重要几个键（对测试查询平均）？
 
 # %%
 def keys_for_mass(weights, mass=0.9):
@@ -401,11 +438,11 @@ for label, w in heat_ws.items():  # the figure's titles count the same keys
 #
 # ### 动手试试：查询和锐度
 #
-# 菜单选 $w$，滑块拖动查询 $x$。左：预测曲线；中：这个查询的权重；右：它的预测随 $w$ 的变化（蓝线是 $f(x)$，读数给出最接近它的 $w$）。
+# 菜单选 $w$，滑块拖动查询 $x$。左：预测曲线；中：这个查询的权重；右：它的预测随 $w$ 的变化（蓝线是 $f(x)$，读数是最接近它的 $w$）。
 #
 # **先猜，再拖**：(1) 查询在 $x = 0$：预测高于还是低于 $f(0) = 0$？有没有 $w$ 能把它拉到 0？
 # (2) $w = 0$ 时拖查询，权重还动吗？(3) 在 $x = 2.5$ 依次选 1、4、16：虚线在哪里穿过真实值？
-# (4) 查询放在 0、2.5、5，读出各自最好的 $w$：一样吗？
+# (4) 查询放在 0、2.5、5，读出各自最好的 $w$（0.25 的网格）：一样吗？
 
 # %%
 nw.sharpness_explorer(x_train, y_train, x_test, y_truth, f=f,
@@ -425,21 +462,23 @@ for w, peak, keys in ((1.0, 0.040, 33), (4.0, 0.145, 8), (16.0, 0.385, 4)):
 assert ex_text[(1.0, 0.0)].endswith("| closest to f(x) over w: 0.65 at w = 6.25")
 assert ex_text[(1.0, 2.5)].endswith("| closest to f(x) over w: 3.28 at w = 4.25")
 assert ex_text[(1.0, 5.0)].endswith("| closest to f(x) over w: 1.61 at w = 1")
-ex_curves = nw.query_curves(x_train, y_train, [0.25 * i for i in range(65)], [0.0, 2.5], f=f)
+ex_curves = nw.query_curves(x_train, y_train, [0.25 * i for i in range(65)], [0.0, 2.5, 5.0], f=f)
 ex_pred = {(r["q"], r["sharpness"]): r["y"] for r in ex_curves if r["series"] == "prediction"}
 assert ex_pred[(2.5, 4.0)] < f(torch.tensor(2.5)) < ex_pred[(2.5, 4.5)]
 assert abs(y_train[0] - 0.92) < 0.005 and abs(ex_pred[(0.0, 16.0)] - 0.81) < 0.005
+assert ex_pred[(5.0, 0.75)] > f(torch.tensor(5.0)) > ex_pred[(5.0, 1.0)]
+assert abs(y_train.min() - 0.42) < 0.005
 
 # %% [markdown]
 # <details><summary>猜完再展开：这一次运行里看到的</summary>
 #
 # 1. $x = 0$、$w = 1$：小丘只剩右半边（所有键都在查询右侧），预测 2.18，比 $f(0) = 0$ **偏高**。
-#    右图的虚线最接近 0 的地方（读数）是 $w = 6.25$ 处，仍有 0.65。没有哪个 $w$ 能到 0：边界上的查询只能向内“借”值。
+#    右图的虚线最接近 0 的地方是 $w = 6.25$ 处，仍有 0.65。没有哪个 $w$ 能到 0：预测是 $y_i$ 的加权平均，不会低于最小的 $y_i = 0.42$。
 # 2. $w = 0$ 时权重处处是 $1/50 = 0.02$，预测都是 2.43：没有比较，就没有注意力。
 # 3. $x = 2.5$ 依次选 1、4、16：最大权重 0.040、0.145、0.385。
 #    虚线在 $w \approx 4.25$ 穿过真实值 3.28：太宽，峰被削平；太窄，跟着近邻的噪声走。
-# 4. 最好的 $w$ 是 6.25、4.25、1：每个查询要的宽度不同，一个全局的 $w$ 只能折中。
-#    10.3 节起，分数由可学习的查询和键决定，每个查询能有自己的“看法”。
+# 4. 网格上是 6.25、4.25、1（$x = 5$ 的虚线在 0.75 与 1 之间穿过真实值）。一份带噪声的数据上读数会移动，
+#    但不同位置要的宽度不同，一个全局的 $w$ 只能折中。10.3 节的点积里，把查询放大 $c$ 倍就是把这一行的温度变成 $1/c$：查询的长度就是它自己的锐度。
 #
 # </details>
 
@@ -452,7 +491,6 @@ assert abs(y_train[0] - 0.92) < 0.005 and abs(ex_pred[(0.0, 16.0)] - 0.81) < 0.0
 # $$-\tfrac{1}{2}\|\mathbf{q} - \mathbf{k}\|^2 = \mathbf{q}^\top \mathbf{k} - \tfrac{1}{2}\|\mathbf{k}\|^2 - \tfrac{1}{2}\|\mathbf{q}\|^2 .$$
 #
 # 最后一项对同一行的键都相同，在 softmax 里约掉：高斯核的权重是“点积加键的偏置 $-\frac{1}{2}\|\mathbf{k}\|^2$”的 softmax。
-# 在二维随机向量上验证：
 
 # %%
 torch.manual_seed(0)
@@ -474,7 +512,7 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 
 # %% [markdown]
 # 第一行：展开式成立。第二行：键的长度不同，偏置不能丢。第三行：键长都是 1，偏置约掉，只剩点积。
-# 一个标量 $w$ 只能调“看多宽”，不能改“看什么”：后面几节让查询和键成为可学习变换后的向量。
+# 一个标量 $w$ 只能调“看多宽”，不能改“看什么”：后面几节让查询和键成为可学习的向量。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -491,7 +529,7 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 #
 # ## 小结
 #
-# * 核回归就是注意力汇聚：查询是新输入，键和值是训练样本，权重是分数的 softmax。
+# * 核回归就是注意力汇聚：查询是新输入，键和值是训练样本。
 # * 锐度 $w = 1/\sigma$（$w^2 = 1/\tau$）在偏差与方差之间取舍。
 # * 训练 $w$ 要留一（交叉验证）；谷底平坦，要优化到底。
 # * 高斯核的分数是点积加键的偏置。
@@ -503,14 +541,6 @@ print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
 # 训练样本越多，非参数估计是否越准？用 `make_data` 分别取 $n = 50$ 和 $n = 500$，对 $w = 1$（宽核）和 $w = 16$（窄核）
 # 计算测试误差，存为字典 `ex1_mse`，键为 `(n, w)`。哪种核获益更多？为什么？
 # 再在网格 `[1, 2, 3, 4, 6, 8, 12, 16]` 上找出每个 $n$ 测试误差最小的 $w$，存为 `ex1_best_w[n]`：数据变多时，最好的核变宽还是变窄？
-
-
-# %%
-def make_data(n, seed=0):
-    """n sorted training inputs in [0, 5) and their noisy outputs, as in this section."""
-    torch.manual_seed(seed)
-    x, _ = torch.sort(torch.rand(n) * 5)
-    return x, f(x) + torch.normal(0.0, 0.5, (n,))
 
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
