@@ -49,9 +49,10 @@ def test_causal_lm_outputs_do_not_depend_on_later_tokens(pre_ln, positions):
         assert not torch.allclose(unmasked(x)[0, :5], unmasked(y)[0, :5])
 
 
+@pytest.mark.parametrize("pre_ln", [False, True])
 @pytest.mark.parametrize("positions", ["learned", "rope"])
-def test_step_with_cache_is_the_causal_pass(positions):
-    lm = tiny(positions=positions)
+def test_step_with_cache_is_the_causal_pass(positions, pre_ln):
+    lm = tiny(positions=positions, pre_ln=pre_ln)
     x = torch.randint(0, len(CHARS), (1, 9), generator=torch.Generator().manual_seed(2))
     cache = [[torch.zeros(4, 0, 4), torch.zeros(4, 0, 4)] for _ in lm.blks]
     with torch.no_grad():
@@ -63,9 +64,22 @@ def test_step_with_cache_is_the_causal_pass(positions):
     blk, X = lm.blks[0], lm.embedding(x)
     if positions == "learned":
         X = X + lm.position(torch.arange(9))
+    if pre_ln:
+        X = blk.addnorm1.ln(X)
     K = d2l.transpose_qkv(blk.attention.W_k(X), 4)
     assert torch.allclose(cache[0][0], d2l.rope(K) if positions == "rope" else K, atol=1e-5)
-    assert torch.allclose(cache[0][1], d2l.transpose_qkv(blk.attention.W_v(X), 4), atol=1e-6)
+    assert torch.allclose(cache[0][1], d2l.transpose_qkv(blk.attention.W_v(X), 4), atol=1e-5)
+
+
+@pytest.mark.parametrize("pre_ln, positions",
+                         [(False, "learned"), (True, "learned"), (True, "rope")])
+def test_generate_with_cache_matches_generate_for_every_order(pre_ln, positions):
+    lm = tiny(pre_ln=pre_ln, positions=positions, layers=3)
+    with torch.no_grad():  # random weights make the greedy text sensitive to any difference
+        for p in lm.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    text, _ = d2l.generate_with_cache(lm, CHARS, "ab", 9)
+    assert text == modern.generate(lm, CHARS, "ab", 9, window=12)
 
 
 def test_rope_model_has_no_position_table_and_reads_past_max_len():

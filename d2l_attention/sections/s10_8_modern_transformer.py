@@ -12,7 +12,7 @@ from .s10_7_transformer import EncoderBlock, causal_valid_lens, named_blocks
 __all__ = ['TinyGPT', 'pre_ln_block', 'rope', 'RotaryAttention', 'step_with_cache', 'generate_with_cache']
 
 
-# %% notebooks/py/10.8-modern-transformer.py:49
+# %% notebooks/py/10.8-modern-transformer.py:48
 class TinyGPT(nn.Module):
     """Character embeddings (+ learned position embeddings, or RoPE inside attention),
     num_layers EncoderBlocks, dense to the vocab."""
@@ -27,7 +27,7 @@ class TinyGPT(nn.Module):
                                    norm_shape=[d], ffn_num_input=d, ffn_num_hiddens=2 * d,
                                    num_heads=num_heads, dropout=0.0) for _ in range(num_layers)]
         for blk in blocks if self.rotary else []:  # same sizes; queries and keys get rotated
-            blk.attention = RotaryAttention(d, d, d, d, num_heads, 0.0)
+            blk.attention = RotaryAttention(d, d, d, d, num_heads, 0.0)  # defined under RoPE below
         self.blks = named_blocks(blocks)
         self.final_ln = nn.LayerNorm(d) if pre_ln else nn.Identity()
         self.dense = nn.Linear(d, vocab_size)
@@ -42,11 +42,11 @@ class TinyGPT(nn.Module):
         if self.position is not None:
             X = X + self.position(torch.arange(T))
         for blk in self.blks:
-            X = pre_ln_block(blk, X, mask) if self.pre_ln else blk(X, mask)
+            X = pre_ln_block(blk, X, mask) if self.pre_ln else blk(X, mask)  # pre_ln_block: pre-LN below
         return self.dense(self.final_ln(X))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:172
+# %% notebooks/py/10.8-modern-transformer.py:171
 def pre_ln_block(blk, X, valid_lens):
     """The parameters of a d2l.EncoderBlock in the pre-LN order: X + f(LN(X)), both sublayers."""
     H = blk.addnorm1.ln(X)
@@ -54,7 +54,7 @@ def pre_ln_block(blk, X, valid_lens):
     return X + blk.ffn(blk.addnorm2.ln(X))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:254
+# %% notebooks/py/10.8-modern-transformer.py:256
 def rope(X, start=0, base=10000):
     """Rotate pair m of X: (..., T, d) at position i = start, ..., start + T - 1 by
     theta_im = i * omega_m (d even)."""
@@ -78,23 +78,29 @@ class RotaryAttention(MultiHeadAttention):
         return self.W_o(transpose_output(self.attention(q, k, v, valid_lens), self.num_heads))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:330
+# %% notebooks/py/10.8-modern-transformer.py:335
 def step_with_cache(lm, token, t, cache):
-    """One new token (1, 1) at position t through a post-LN TinyGPT; cache[l] = [K, V] of block l,
-    (num_heads, t, d / num_heads) each, grows by the new token's key and value. Returns its scores."""
+    """One new token (1, 1) at position t through a TinyGPT (post- or pre-LN, learned positions or
+    RoPE); cache[l] = [K, V] of block l, (num_heads, t, d / num_heads) each, grows by the new
+    token's key and value. Returns its scores."""
     X = lm.embedding(token)  # (1, 1, d)
     if lm.position is not None:
         X = X + lm.position(torch.tensor([t]))
     for blk, kv in zip(lm.blks, cache):
         mha = blk.attention
-        q, k, v = (transpose_qkv(W(X), mha.num_heads) for W in (mha.W_q, mha.W_k, mha.W_v))
+        H = blk.addnorm1.ln(X) if lm.pre_ln else X  # what the attention reads
+        q, k, v = (transpose_qkv(W(H), mha.num_heads) for W in (mha.W_q, mha.W_k, mha.W_v))
         if lm.rotary:  # rotate by the token's own position t
             q, k = rope(q, start=t), rope(k, start=t)
         kv[0], kv[1] = torch.cat([kv[0], k], dim=1), torch.cat([kv[1], v], dim=1)
-        Y = blk.addnorm1(X, mha.W_o(transpose_output(mha.attention(q, *kv), mha.num_heads)))
-        X = blk.addnorm2(Y, blk.ffn(Y))
-    return lm.dense(X)[0, -1]
-
+        A = mha.W_o(transpose_output(mha.attention(q, *kv), mha.num_heads))  # no mask needed
+        if lm.pre_ln:  # the order of pre_ln_block
+            X = X + A
+            X = X + blk.ffn(blk.addnorm2.ln(X))
+        else:  # the order of EncoderBlock
+            Y = blk.addnorm1(X, A)
+            X = blk.addnorm2(Y, blk.ffn(Y))
+    return lm.dense(lm.final_ln(X))[0, -1]
 
 def generate_with_cache(lm, chars, prompt, num_chars):
     """Greedy continuation of `prompt` by num_chars characters with step_with_cache; returns
