@@ -547,7 +547,7 @@ class Ablation:
         """One line per encoding: accuracy, mean weight on key 7 - i, entropy of the weights."""
         lines = [f"{'encoding':12s}{'accuracy':>10s}{'weight on key 7-i':>19s}"]
         for name in self.nets:
-            lines.append(f"{name:12s}{self.accuracy[name]:10.2f}"
+            lines.append(f"{name:12s}{self.accuracy[name]:10.3f}"
                          f"{self.weight_on_reversed(name):19.2f}")
         return "\n".join(lines)
 
@@ -594,7 +594,7 @@ def ablation_states(ablation, sequences=range(10)):
                                    col_labels=("key", keys), decimals=2)
             first = f"{name}: token accuracy on 1000 test sequences {acc:.2f}"
             if name == "none":
-                first += f" (best possible without positions: {ablation.bound:.2f})"
+                first += f" (expected best without positions: {ablation.bound:.2f})"
             text_rows += ex.rows(state, row_labels=("line", [0, 1]), text=[first, output])
     return weight_rows, text_rows
 
@@ -688,7 +688,7 @@ def sweep_summary():
         accuracy[name] = [r["accuracy"] for r in mine]
         print(f"{name:12s} accuracy {min(accuracy[name]):.4f} to {max(accuracy[name]):.4f}, "
               f"weight on key 7-i at least {min(r['weight_on_reversed'] for r in mine):.2f}, "
-              f"bound {mine[0]['bound']:.4f}")
+              f"expected best without positions {mine[0]['bound']:.4f}")
     return accuracy
 
 
