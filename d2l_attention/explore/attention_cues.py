@@ -338,7 +338,7 @@ def _chosen_text(states):
 def plot_query_path(keys, values, path, start_direction=None, figsize=(3.6, 3.6)):
     """The keys as arrows on their plane and the learned query's path as dots (from `path`,
     a list of (x, y)), its last position as an arrow: where gradient descent moved q.
-    start_direction: the gradient df/dq at the start, drawn dashed as a unit arrow."""
+    start_direction: the gradient df/dq at the start, drawn in grey as a unit arrow."""
     plt = d2l.plt
     d2l.use_svg_display()
     fig, ax = plt.subplots(figsize=figsize)

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 10.1 注意力提示
 #
-# 把 *le chat noir* 译成 *the black cat*，写 *black* 的那一刻，该读的是源句里的 *noir*，而不是把整句平均读一遍。
+# 把 *the black cat* 译成 *le chat noir*，写 *noir* 的那一刻，该读的是源句里的 *black*，而不是把整句平均读一遍。
 # 网络需要一种读法：按“此刻在找什么”，从许多输入里挑出该读的那个。
 
 # %%
@@ -106,7 +106,7 @@ for cue, desk_scores in (("salience b only", salience), ("query only, q.k", desk
 #
 # 还有一个旋钮：**温度**（temperature）$\tau$。softmax 之前先把分数除以 τ，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau)$；`attention_pooling` 的 `tau` 默认是 1。
 #
-# 回到图 10.1.1：蓝色的键，橙色箭头是 $\mathbf{q}/\tau$（τ = 1 时就是 $\mathbf{q} = (\cos\theta, \sin\theta)$），右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再动：
+# 下面的探索器画的是图 10.1.1 的例子：蓝色箭头是键，橙色箭头是 $\mathbf{q}/\tau$（τ = 1 时就是 $\mathbf{q} = (\cos\theta, \sin\theta)$），右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再动：
 #
 # 1. **θ** 从 0° 拖到 90°：哪些柱子长高？紫点往哪走？
 # 2. **c**（把 $\mathbf{k}_2$ 拉长 c 倍，c < 0 时反向）：θ 停在 90°，c 从 1 选到 3.5，再选 −1。
@@ -161,7 +161,7 @@ assert [round(w[(210, 1.0, 1.0, k)], 2) for k in ("k1", "k2", "k3")] == [0.15, 0
 #
 # 目标取 28（接近最大的值 30；30 要无限长的 $\mathbf{q}$），损失 $L = (f - 28)^2$，只更新 $\mathbf{q}$。
 # 梯度下降走 $-\partial L/\partial \mathbf{q} = 2(28 - f)\,\partial f/\partial \mathbf{q}$：只要 $f < 28$，这一步与 $\partial f/\partial \mathbf{q}$ 同向，
-# 值高于 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。从 $\mathbf{q} = \mathbf{0}$ 出发（$f = 20$），$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉：
+# 值高于 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。从 $\mathbf{q} = \mathbf{0}$ 出发：这时权重均匀，$f = 20$ 就是平均汇聚，正是查询把汇聚变成了注意力。$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉：
 
 # %%
 def angle(x, y):  # 向量 (x, y) 的方向，度
@@ -224,7 +224,7 @@ assert round(angle(*pull.tolist())) == 135 == round(angle(*path[1])) and round(a
 assert grads.index(max(grads)) == 10 and round(taus[10], 5) == 1 and grads[0] < grads[10] / 6  # 峰值在 τ ≈ 1
 
 # %% [markdown]
-# τ = 10 时权重接近均匀，梯度 0.98；这个查询上梯度在 τ ≈ 1 最大（6.6）。
+# τ = 10 时权重已经很平（0.38、0.31、0.31），梯度 0.98；这个查询上梯度在 τ ≈ 1 最大（6.6）。
 # τ 再往下，梯度按指数掉：τ = 0.1 时只剩 1.0e−06，τ = 0.001 时是 0。
 # 所以硬注意力没有梯度，反向传播训练不了它；书中说，这种不可导的注意力可以用强化学习训练。
 #
