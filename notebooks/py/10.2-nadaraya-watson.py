@@ -119,8 +119,8 @@ print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[
       f"last row {top[-1]:.3f}")
 
 # %% [markdown]
-# 亮带沿对角线，但又宽又淡：中间查询的最大权重至多约 5%。
-# 两角最深：边上的查询只在一侧有键，只能借内侧的值，所以左端偏高（**边界偏差**）。
+# 深色带沿对角线，但又宽又淡：中间查询的最大权重至多约 5%。
+# 两角最深：边上的查询只在一侧有键，权重分给更少的键，也只能借内侧的值（**边界偏差**）；这份数据里它在左端看得出（预测偏高），右端看不太出。
 #
 # ## 带参数注意力汇聚：锐度 $w$
 #
@@ -377,11 +377,11 @@ assert abs(loo_grad(w_loo_best) - 0.02) < 0.01 and near == 46
 assert all(a < b for a, b in zip(w_history_slow, w_history_slow[1:])) and w_history_slow[-1] < w_loo_best + 0.1
 
 # %% [markdown]
-# 学习率 0.5 时第一步 $w$ 从 0.5 跳到 8.7，越过谷底 4（求和损失的梯度是平均损失的 50 倍）。
+# 学习率 0.5 时第一步 $w$ 从 0.5 跳到 8.7，越过谷底 4（求和损失 $\sum_i \frac{1}{2}e_i^2$ 的梯度是均方误差 $\frac{1}{n}\sum_i e_i^2$ 的 $n/2 = 25$ 倍）。
 # 之后每轮只回约 0.1，46 轮才回到谷底附近。学习率 0.1 时 $w$ 从下方单调走近谷底。
 #
 # 书中说训练后的曲线比 $w = 1$ 的“更不平滑”。这没错，也应该如此：$w = 1$ 过度平滑。
-# 书中没说的是：训练后的两条误差都更小；停在越过谷底的 $w$ 上又更粗糙。三条并排（粗糙度：二阶差分绝对值之和）：
+# 书中没说的是：两条训练后曲线的测试误差都比 $w = 1$ 小；停在越过谷底的 $w$ 上又更粗糙。三条并排（粗糙度：二阶差分绝对值之和）：
 
 # %%
 with torch.no_grad():
@@ -695,7 +695,7 @@ class LaplaceKernelRegression(nn.Module):
         return (self.attention_weights * values).sum(dim=-1)
 
 
-# 平均损失的梯度比正文的求和损失小 50 倍，学习率 5 也是从下方爬向最低点；训练到梯度接近 0
+# 均方误差的梯度比正文的求和损失小 25 倍，学习率 5 也是从下方爬向最低点；训练到梯度接近 0
 torch.manual_seed(0)
 ex4_model = LaplaceKernelRegression()
 optimizer = torch.optim.SGD(ex4_model.parameters(), lr=5.0)
