@@ -585,7 +585,7 @@ def draw_head(ax, head: str, yc: float, inputs: dict[str, Box]) -> Box:
         src = inputs[role]
         arrow(ax, src.right, proj.left, color=PALETTE[role].edge, lw=1.1, alpha=0.85)
         arrow(ax, proj.right, (attn.left[0], proj.y), color=PALETTE[role].edge)
-    out = box(ax, 5.45, yc, rf"$h_{head}$", role="output", w=0.5, h=0.42)
+    out = box(ax, 5.45, yc, rf"$o_{head}$", role="output", w=0.5, h=0.42)
     arrow(ax, attn.right, out.left, color=PALETTE["weight"].edge)
     return out
 

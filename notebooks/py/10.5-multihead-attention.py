@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 10.5 多头注意力
 #
-# 只有一层、打分不看 $v$ 时，一个注意力头能算出“右邻居减左邻居” $v_{i+1} - v_{i-1}$ 吗？不能。
+# 一个注意力头能算出“右邻居减左邻居” $v_{i+1} - v_{i-1}$ 吗？只有一层、注意力权重只由位置决定（打分不看值 $v$）时，不能。
 # 10.3 节的缩放点积注意力（scaled dot-product attention）对每个查询只有**一个**非负的权重分布，输出是值的加权平均。
 # 多头注意力（multi-head attention；Vaswani 等人，2017，[Attention Is All You Need](https://arxiv.org/abs/1706.03762)）给每个查询 $h$ 个分布，
 # 每个叫一个“头”（head），各自读值，再加起来。
@@ -45,13 +45,13 @@ from d2l_attention.explore import multihead_attention as explore
 # 记 $\mathbf{q}_r = \mathbf{W}_q^{(r)} \mathbf{q}$、$\mathbf{k}_{rj} = \mathbf{W}_k^{(r)} \mathbf{k}_j$，做一次缩放点积注意力：
 #
 # $$a^{(r)}_j = \operatorname{softmax}_j \frac{\mathbf{q}_r^\top \mathbf{k}_{rj}}{\sqrt{p}} \ \ge 0, \qquad
-#   \mathbf{h}_r = \sum_j a^{(r)}_j\, \mathbf{W}_v^{(r)} \mathbf{v}_j \in \mathbb{R}^{p}.$$
+#   \mathbf{o}_r = \sum_j a^{(r)}_j\, \mathbf{W}_v^{(r)} \mathbf{v}_j \in \mathbb{R}^{p}.$$
 #
 # 拼接 $h$ 个输出再乘 $\mathbf{W}_o \in \mathbb{R}^{p_o \times hp}$。把 $\mathbf{W}_o$ 按列分成 $h$ 块 $\mathbf{W}_o^{(r)}$，这就是按头的和：
 #
 # $$\operatorname{MultiHead}(\mathbf{q}, \mathbf{k}, \mathbf{v})
-#   = \mathbf{W}_o \begin{bmatrix} \mathbf{h}_1 \\ \vdots \\ \mathbf{h}_h \end{bmatrix}
-#   = \sum_{r=1}^{h} \mathbf{W}_o^{(r)} \mathbf{h}_r
+#   = \mathbf{W}_o \begin{bmatrix} \mathbf{o}_1 \\ \vdots \\ \mathbf{o}_h \end{bmatrix}
+#   = \sum_{r=1}^{h} \mathbf{W}_o^{(r)} \mathbf{o}_r
 #   = \sum_{r=1}^{h} \sum_j a^{(r)}_j\, \mathbf{M}_r \mathbf{v}_j, \qquad
 #   \mathbf{M}_r = \mathbf{W}_o^{(r)} \mathbf{W}_v^{(r)}.$$
 #
@@ -60,10 +60,10 @@ from d2l_attention.explore import multihead_attention as explore
 
 # %%
 torch.manual_seed(0)
-h_r = [torch.randint(-3, 4, (3,)).float() for _ in range(4)]  # the 4 heads' outputs
+o_r = [torch.randint(-3, 4, (3,)).float() for _ in range(4)]  # the 4 heads' outputs
 W_o = torch.randint(-3, 4, (5, 4 * 3)).float()  # small integers: the sums are exact
-shares = sum(W_o[:, 3 * r:3 * (r + 1)] @ h_r[r] for r in range(4))  # sum of W_o^(r) h_r
-print(f"max |W_o [h_1; ...; h_4] - sum_r W_o^(r) h_r| = {(W_o @ torch.cat(h_r) - shares).abs().max():.1e}")
+shares = sum(W_o[:, 3 * r:3 * (r + 1)] @ o_r[r] for r in range(4))  # sum of W_o^(r) o_r
+print(f"max |W_o [o_1; ...; o_4] - sum_r W_o^(r) o_r| = {(W_o @ torch.cat(o_r) - shares).abs().max():.1e}")
 
 # %% [markdown]
 # **摞起来。** 取 $p = p_o / h$（$p_o$ 即 `num_hiddens`），把各头的 $\mathbf{W}_q^{(r)}$ 竖着摞成一个 $p_o$ 行的 $\mathbf{W}_q$（$\mathbf{W}_k$、$\mathbf{W}_v$ 同理），
@@ -264,7 +264,7 @@ for h, (params, flops, weights, rank) in explore.head_costs().items():
 
 # %% [markdown]
 # 头数从 1 到 8，参数和 `bmm` 计算量都不变；要存的注意力权重变成 $h$ 倍，每个头的打分矩阵秩只有 $p = 64/h$。
-# 推理时缓存的键和值也按头存，10.8 节讲键值缓存时会说到让几个查询头共用键值头的 GQA；10.7 节画出了翻译模型每层每个头的注意力。
+# 推理时缓存的键和值每个词元共 $hp = p_o$ 个数，也不随头数变；10.8 节的 GQA 让几个查询头共用一组键值，缓存才变小。10.7 节画出了翻译模型每层每个头的注意力。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert max(explore.compare_with_torch()) < 1e-5
@@ -275,8 +275,7 @@ assert explore.head_costs() == {h: (4 * 64 ** 2, 2 * 2 * 2 * 5 * 9 * 64, 45 * h,
 # %% [markdown]
 # ### 同样的权重：一个 softmax，还是 $h$ 个
 #
-# 参数的形状与头数无关，4 头模块的 `state_dict()` 可以原样载入 1 头模块。单头的分数应当等于 4 个头的分数之和除以 $\sqrt{4}$
-# （输入放大 3 倍，否则随机初始化的分数太小，分布都近乎均匀）：
+# 参数的形状与头数无关，4 头模块的 `state_dict()` 可以原样载入 1 头模块。单头的分数应当等于 4 个头的分数之和除以 $\sqrt{4}$：
 
 # %%
 torch.manual_seed(0)
@@ -317,7 +316,7 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 # <details><summary>答案（本次运行）</summary>
 #
 # 查询 2：头 2、头 4 的峰都在 k3（0.94、0.79），单头却把 0.77 放在 k0，那是头 3 的峰（头 1 的峰在 k4）。头 3 给 k3 的分数是 $-5.15$，把和拉到 3.68；k0 上是 4.91。
-# 求和不是投票：一个头强烈反对，就能压过两个头的赞成。
+# 去掉头 3 再求和，k3 得 6.26、k0 只得 2.58：是头 3 一个头的强烈反对压过了两个头的赞成。
 #
 # </details>
 
@@ -328,6 +327,8 @@ explore.softmax_explorer(four, X6, single=one, query=0)
 _q2 = explore.softmax_contrast_states(four, X6, X6, query=2, single=one)  # the answer above
 assert _q2["head_weights"].argmax(-1).tolist() == [4, 3, 0, 3] and _q2["single_weights"].argmax() == 0
 assert abs(_q2["single_scores"][3] - 3.68) < 0.01 and abs(_q2["head_scores"][2, 3] + 5.15) < 0.01
+_without_3 = _q2["head_scores"][[0, 1, 3]].sum(0) / 2  # the sum without head 3
+assert _without_3.argmax() == 3 and abs(_without_3[3] - 6.26) < 0.01 and abs(_without_3[0] - 2.58) < 0.01
 
 # %% [markdown]
 # ## 训练：一个头只有一个读法
@@ -520,8 +521,8 @@ assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.
 #
 # <details><summary>深入一步：训练为什么停在平的解</summary>
 #
-# 损失为 0 的解是一整族：两个头的背景相等、在 $i \pm 1$ 上的差乘 $|m_r|$ 等于 1 就行，宽窄不限。训练从均匀的权重（各 $1/8$）出发，
-# 先到达的是平的那个，到了那里就没有什么再把分布推尖。单头模型没有搭档来抵消背景，所以它学成尖的（下面探索器里选 1 个头：0.96）。
+# 损失为 0 的解是一整族：两个头的背景相等、在 $i \pm 1$ 上的差乘 $|m_r|$ 等于 1 就行，宽窄不限。
+# 训练先到达的是平的那个，到了那里梯度为 0，没有什么再把分布推尖。单头模型没有搭档来抵消背景，所以它学成尖的（下面探索器里选 1 个头：0.96）。
 #
 # </details>
 #
@@ -579,13 +580,13 @@ data = explore.cloze_data()  # the English side of fra-eng (D2L_DATA_DIR or the 
 cloze = {h: explore.train_cloze(data, num_heads=h) for h in (1, 4)}
 for h, net in cloze.items():
     print(f"{h} head(s): {count_params(net)} parameters, hidden word guessed right in "
-          f"{explore.cloze_accuracy(net, data):.0%} of {len(data['test'][0])} test sentences")
+          f"{explore.cloze_accuracy(net, data):.1%} of {len(data['test'][0])} test sentences")
 for name, acc in explore.cloze_baselines(data).items():
     print(f"no attention, always guess the {name} (from the training sentences): {acc:.0%}")
 
 
 # %% [markdown]
-# 后两行是不用注意力的尺子：总猜最常见的词；按（位置，句长）猜那里最常见的词。参数一样多，4 个头比单头高 10 个百分点。
+# 后两行是不用注意力的尺子：总猜最常见的词；按（位置，句长）猜那里最常见的词。参数一样多，这次运行 4 个头比单头高 10.6 个百分点（24.9% → 35.5%）。
 # 按被遮住的词在句首、句中、句尾拆开，再看单头看哪里：
 
 # %% tags=["nbval-ignore-output"]
@@ -608,10 +609,10 @@ print("1 head's commonest guess in the middle / at the end:",
       data["vocab"].to_tokens([guesses[1][place == k].mode().values.item() for k in (1, 2)]))
 
 # %% [markdown]
-# 单头几乎只看一个词（平均最大权重 0.9997），句中和句尾被遮住时几乎总是最后一个词。查询只决定看哪里，读出的是那个词的值经同一个 $\mathbf{M}$ 的投影。
-# 遮住的是最后一个词时，它看到的正是 `<mask>`，于是猜句号，82% 对；遮住的在句中时，它读到的还是句尾的句号，与被遮住的词无关，只对 6.7%，最常猜 a。
-# 4 个头在句中翻了一倍（14.7%）：句中的词要同时读前一个词和后一个词，一个 $\mathbf{M}$ 做不到。句首、句尾也各涨 13、16 个点，
-# 但句中占 60% 的句子，8 个点的涨幅贡献了 10 个点总差距的近一半。
+# 这次运行里，单头几乎只看一个词（平均最大权重 0.9997）；遮住的在句中时，98.5% 看的是最后一个词。
+# 它把唯一的分布花在了句尾：遮住的是最后一个词时，它看到的正是 `<mask>`，于是猜句号，82.2% 对；
+# 遮住的在句中时，读到的还是句尾的句号，与被遮住的词无关，只对 6.7%，最常猜 a。一个头只有一个地方可看，它选了句尾，而不是被遮住的词的邻居。
+# 4 个头有 4 个分布，句中的正确率从 6.7% 升到 14.7%，句首、句尾也都更高。
 #
 # 下图左边是单头，右边是 4 个头，在同一句上（第 $i$ 行：遮住第 $i$ 个词时看哪里）；下面几行是 2000 个测试句子上 4 个头最大权重的落点：
 
@@ -632,15 +633,18 @@ for r in range(4):
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 _acc = {h: explore.cloze_accuracy(net, data) for h, net in cloze.items()}
 assert _acc[4] > _acc[1] + 0.05
+assert (w1.argmax(-1) == lens - 1)[place == 1].float().mean() > 0.9  # 1 head: the sentence end
+_right = {h: [(guesses[h] == answers)[place == k].float().mean() for k in range(3)] for h in cloze}
+assert all(_right[4][k] > _right[1][k] for k in range(3))  # 4 heads: better at every place
 _before, _after = shares[:, 1], shares[:, 2]  # the word 1 before / 1 after the hidden one
 assert _before.max() > 0.3 and _after.max() > 0.3 and _before.argmax() != _after.argmax()
 assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"], sentence))
 
 
 # %% [markdown]
-# 4 个头里头 2 偏看前一个词（40%），头 1 偏看后一个词（39%）；这一句上头 1 有三行看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），
+# 这次运行里，头 2 偏看前一个词（40%），头 1 偏看后一个词（39%）；这一句上头 1 有三行看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），
 # 头 2 有三行看前一个词（is 看 tom，taller 看 is，句号看 mary）。
-# 前后两个词要用不同的 $\mathbf{M}_r$ 读：这是邻居任务表里“不同方向”那一行。下面逐个屏蔽头，再看同一个词经两个头的 $\mathbf{M}_r$ 投出哪些词（$\mathbf{w}$ 换成读出层）：
+# 下面逐个屏蔽头（它的输出换成 0），再看同一个词经这两个头的 $\mathbf{M}_r$ 投出哪些词（$\mathbf{w}$ 换成读出层）：
 
 # %% tags=["nbval-ignore-output"]
 before, after = shares[:, 1].argmax().item(), shares[:, 2].argmax().item()  # 0-based heads
@@ -656,11 +660,17 @@ with torch.no_grad():
         print(f"{word!r} read by head {r + 1} ({role[r]}): top guesses "
               f"{data['vocab'].to_tokens(votes.topk(4).indices.tolist())}")
 
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+with torch.no_grad():
+    _masked = [(explore.forward_with_heads(cloze[4], cloze[4].mha, torch.arange(4) != r, tokens, lens,
+                                           where).argmax(-1) == answers).float().mean() for r in range(4)]
+assert torch.stack(_masked).argmin() == after  # masking the next-word head costs the most
+
 # %% [markdown]
-# 这次运行里，屏蔽看后一个词的头 1，正确率从 36% 掉到 17.5%；屏蔽看前一个词的头 2 掉到 31.5%，与屏蔽头 4 一样，头 3 只掉 1 个点。
+# 这次运行里，屏蔽看后一个词的头 1 损失最大，正确率从 35.5% 掉到 17.5%；屏蔽看前一个词的头 2 掉到 31.5%，与屏蔽头 4 一样，头 3 只掉 1 个点。
 # 同一个 is：头 1 的 $\mathbf{M}_1$ 投给 life、spring、neither、seeing（放在 is 前面的词），头 2 的 $\mathbf{M}_2$ 投给 born、joking、using、watching（放在 is 后面的词）。
 # 同一个 you：头 2 投给 belong、suppose（也投 beg，它通常在 you 前面，不合这个读法）；头 1 投给 thank、heard，也投 cannot、ought（头 1 也有 27% 的句子看前一个词）。
-# 一个头只有一个 $\mathbf{M}$，同一个词的两种读法要两个头。
+# $\mathbf{M}_r$ 是线性的，一个词的词嵌入经它投出的票，与这个词在被遮住的词前面还是后面无关：一个头只有一种读法，同一个词的两种读法要两个头。
 # 10.7 节画出了一个翻译模型[每一层、每个头的注意力](10.7-transformer.ipynb)。
 
 # %% [markdown]
@@ -686,7 +696,7 @@ with torch.no_grad():
 # * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维；有效长度用 `repeat_interleave` 复制。
 # * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做。
 # * 一个头只有一个 $\mathbf{M}$ 和非负的权重：学得会 $v_{i+1} + v_{i-1}$，学不会相减和分读两个分量；两个头都学得会。
-# * 猜被遮住的词：单头几乎只看句尾，只有句尾被遮住（看到 `<mask>`）时猜得准；4 个头里一个读前一个词、一个读后一个词，各用自己的 $\mathbf{M}_r$，参数一样多，多猜对约 10 个百分点，句中的正确率翻倍。
+# * 猜被遮住的词：单头把唯一的分布花在句尾，只有句尾被遮住（看到 `<mask>`）时猜得准；4 个头里一个读前一个词、一个读后一个词，参数一样多，正确率更高（种子 0–4：34%–36% 对单头 23%–29%）。
 
 # %% [markdown]
 # ## 练习
@@ -804,19 +814,19 @@ for _i in range(4):
 # ### 练习 3
 #
 # 如果在 `forward` 里把 `valid_lens.repeat_interleave(self.num_heads, dim=0)` 换成 `valid_lens.repeat(self.num_heads)`，
-# 什么时候结果会出错？对 2 个头的模块 `ex4_net = MultiHeadAttention(4, 4, 4, 4, 2, dropout=0)`
-# 和自注意力输入 `ex4_X`（形状 (2, 3, 4)），找一组会暴露错误的一维有效长度 `ex4_valid_lens`，
-# 并定义 `ex4_gap`：正确的输出与“用 `repeat` 扩展有效长度”得到的输出之间的最大绝对差。
-# 再找一组不会暴露错误的有效长度 `ex4_harmless_lens`（批量大小仍为 2），说明原因。
+# 什么时候结果会出错？对 2 个头的模块 `ex3_net = MultiHeadAttention(4, 4, 4, 4, 2, dropout=0)`
+# 和自注意力输入 `ex3_X`（形状 (2, 3, 4)），找一组会暴露错误的一维有效长度 `ex3_valid_lens`，
+# 并定义 `ex3_gap`：正确的输出与“用 `repeat` 扩展有效长度”得到的输出之间的最大绝对差。
+# 再找一组不会暴露错误的有效长度 `ex3_harmless_lens`（批量大小仍为 2），说明原因。
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # repeat gives [l0, l1, l0, l1] but the rows are [b0h0, b0h1, b1h0, b1h1]: with l0 != l1,
 # head 2 of example 0 and head 1 of example 1 use the other example's length.
 torch.manual_seed(0)
-ex4_net = MultiHeadAttention(4, 4, 4, 4, 2, dropout=0).eval()
-ex4_X = torch.randn(2, 3, 4)
-ex4_valid_lens = torch.tensor([1, 3])
-ex4_harmless_lens = torch.tensor([2, 2])  # equal lengths: both orders give the same list
+ex3_net = MultiHeadAttention(4, 4, 4, 4, 2, dropout=0).eval()
+ex3_X = torch.randn(2, 3, 4)
+ex3_valid_lens = torch.tensor([1, 3])
+ex3_harmless_lens = torch.tensor([2, 2])  # equal lengths: both orders give the same list
 
 
 def wrong_forward(net, X, lens):
@@ -826,12 +836,12 @@ def wrong_forward(net, X, lens):
 
 
 with torch.no_grad():
-    ex4_gap = (ex4_net(ex4_X, ex4_X, ex4_X, ex4_valid_lens)
-               - wrong_forward(ex4_net, ex4_X, ex4_valid_lens)).abs().max().item()
-    harmless_gap = (ex4_net(ex4_X, ex4_X, ex4_X, ex4_harmless_lens)
-                    - wrong_forward(ex4_net, ex4_X, ex4_harmless_lens)).abs().max().item()
-for name, lens_, gap in (("ex4_valid_lens", ex4_valid_lens, ex4_gap),
-                         ("ex4_harmless_lens", ex4_harmless_lens, harmless_gap)):
+    ex3_gap = (ex3_net(ex3_X, ex3_X, ex3_X, ex3_valid_lens)
+               - wrong_forward(ex3_net, ex3_X, ex3_valid_lens)).abs().max().item()
+    harmless_gap = (ex3_net(ex3_X, ex3_X, ex3_X, ex3_harmless_lens)
+                    - wrong_forward(ex3_net, ex3_X, ex3_harmless_lens)).abs().max().item()
+for name, lens_, gap in (("ex3_valid_lens", ex3_valid_lens, ex3_gap),
+                         ("ex3_harmless_lens", ex3_harmless_lens, harmless_gap)):
     print(f"{name} {lens_.tolist()}: repeat_interleave {lens_.repeat_interleave(2).tolist()}, "
           f"repeat {lens_.repeat(2).tolist()}, max |right - wrong| = {gap:.3f}")
 try:  # a 2-D valid_lens (batch, queries) needs one repeat count per dimension
@@ -839,16 +849,16 @@ try:  # a 2-D valid_lens (batch, queries) needs one repeat count per dimension
 except RuntimeError as error:
     print("2-D valid_lens with repeat(2):", str(error).split(".")[0])
 
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert ex4_net.num_heads == 2 and tuple(ex4_X.shape) == (2, 3, 4)
-assert ex4_valid_lens.shape == (2,) and ex4_harmless_lens.shape == (2,)
-assert ex4_valid_lens.repeat(2).tolist() != ex4_valid_lens.repeat_interleave(2).tolist(), \
-    "ex4_valid_lens should be expanded differently by repeat and repeat_interleave"
-assert ex4_gap > 1e-3, "the wrong expansion should change the output"
-assert ex4_harmless_lens.repeat(2).tolist() == ex4_harmless_lens.repeat_interleave(2).tolist(), \
-    "ex4_harmless_lens should not expose the bug"
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
+assert ex3_net.num_heads == 2 and tuple(ex3_X.shape) == (2, 3, 4)
+assert ex3_valid_lens.shape == (2,) and ex3_harmless_lens.shape == (2,)
+assert ex3_valid_lens.repeat(2).tolist() != ex3_valid_lens.repeat_interleave(2).tolist(), \
+    "ex3_valid_lens should be expanded differently by repeat and repeat_interleave"
+assert ex3_gap > 1e-3, "the wrong expansion should change the output"
+assert ex3_harmless_lens.repeat(2).tolist() == ex3_harmless_lens.repeat_interleave(2).tolist(), \
+    "ex3_harmless_lens should not expose the bug"
 
-# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
+# %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：折叠后的第 $r = bh + (i-1)$ 行是样本 $b$ 的头 $i$，应当用 $l_b$。`repeat_interleave` 给出 $[l_0, l_0, l_1, l_1]$（$h = 2$），
 # 第 $r$ 行拿到 $l_{\lfloor r/h \rfloor} = l_b$；`repeat` 给出 $[l_0, l_1, l_0, l_1]$，第 $r$ 行拿到 $l_{r \bmod B}$（$B$ 是批量大小）。
 # 上面的 `[1, 3]` 里样本 0 的头 2 用了长度 3，输出差 0.238。两者只在 $B = 1$、$h = 1$ 或所有长度相等（`[2, 2]`，差 0.000）时一致：
