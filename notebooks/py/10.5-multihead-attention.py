@@ -250,7 +250,7 @@ assert "num_hiddens=100" in message and "num_heads=3" in message
 # out, w = theirs(Q, K, K, key_padding_mask=padding, average_attn_weights=False)
 # ```
 #
-# 头 1 打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩至多是 $64/h$（随机初始化时正好是）：头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
+# 头 1 打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩至多是 $64/h$（下面的模型 $p_o = 64$；随机初始化时正好是）：头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
 #
 # </details>
 #
@@ -264,7 +264,7 @@ for h, (params, flops, weights, rank) in explore.head_costs().items():
 
 # %% [markdown]
 # 头数从 1 到 8，参数和 `bmm` 计算量都不变；要存的注意力权重变成 $h$ 倍，每个头的打分矩阵秩只有 $p = 64/h$。
-# 推理时缓存的键和值每个词元共 $hp = p_o$ 个数，也不随头数变；10.8 节的 GQA 让几个查询头共用一组键值，缓存才变小。10.7 节画出了翻译模型每层每个头的注意力。
+# 推理时每层为每个词元缓存键和值各 $hp = p_o$ 个数（共 $2p_o$），也不随头数变；10.8 节的 GQA 让几个查询头共用一组键值，缓存才变小。10.7 节画出了翻译模型每层每个头的注意力。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert max(explore.compare_with_torch()) < 1e-5
@@ -611,7 +611,7 @@ print("1 head's commonest guess in the middle / at the end:",
 # %% [markdown]
 # 这次运行里，单头几乎只看一个词（平均最大权重 0.9997）；遮住的在句中时，98.5% 看的是最后一个词。
 # 它把唯一的分布花在了句尾：遮住的是最后一个词时，它看到的正是 `<mask>`，于是猜句号，82.2% 对；
-# 遮住的在句中时，读到的还是句尾的句号，与被遮住的词无关，只对 6.7%，最常猜 a。一个头只有一个地方可看，它选了句尾，而不是被遮住的词的邻居。
+# 遮住的在句中时，读到的还是句尾（98.5% 的最大权重在最后一个词上），与被遮住的词无关，只对 6.7%，最常猜 a。这个头把权重几乎全放在一处，放在了句尾，而不是被遮住的词的邻居。
 # 4 个头有 4 个分布，句中的正确率从 6.7% 升到 14.7%，句首、句尾也都更高。
 #
 # 下图左边是单头，右边是 4 个头，在同一句上（第 $i$ 行：遮住第 $i$ 个词时看哪里）；下面几行是 2000 个测试句子上 4 个头最大权重的落点：
@@ -696,7 +696,7 @@ assert torch.stack(_masked).argmin() == after  # masking the next-word head cost
 # * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维；有效长度用 `repeat_interleave` 复制。
 # * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做。
 # * 一个头只有一个 $\mathbf{M}$ 和非负的权重：学得会 $v_{i+1} + v_{i-1}$，学不会相减和分读两个分量；两个头都学得会。
-# * 猜被遮住的词：单头把唯一的分布花在句尾，只有句尾被遮住（看到 `<mask>`）时猜得准；4 个头里一个读前一个词、一个读后一个词，参数一样多，正确率更高（种子 0–4：34%–36% 对单头 23%–29%）。
+# * 猜被遮住的词：单头把唯一的分布花在句尾，只有句尾被遮住（看到 `<mask>`）时猜得准；4 个头里有的偏看前一个词、有的偏看后一个词（这次运行约四成），参数一样多，正确率更高（种子 0–4：34%–36% 对单头 23%–29%）。
 
 # %% [markdown]
 # ## 练习
