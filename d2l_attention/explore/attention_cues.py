@@ -382,33 +382,3 @@ def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
            title="soft → hard lookup: the gradient vanishes")
     ax.invert_xaxis()
     ax.grid(alpha=0.3, which="both")
-
-
-def plot_matrix_form(Q, K, A, V, query_words, key_words, value_words, figsize=(11, 3.0),
-                     features=None, tau=None):
-    """The matrix form as pictures: Q × Kᵀ -> A = softmax(Q Kᵀ / τ) -> A × V, one query per row;
-    features: names of the feature columns of Q and K (default f1, f2, ...)."""
-    plt = d2l.plt
-    d2l.use_svg_display()
-    features = features or [f"f{j + 1}" for j in range(Q.shape[1])]
-    panels = [(Q, "Q (queries)", query_words, features, "Blues"),
-              (K.T, "Kᵀ (keys)", features, key_words, "Blues"),
-              (A, "A = softmax(QKᵀ/τ)" + ("" if tau is None else f", τ = {tau:g}"), query_words,
-               key_words, "Reds"),
-              (V, "V (values)", key_words, value_words, "Greens"),
-              (A @ V, "output A V", query_words, value_words, "Purples")]
-    fig, axes = plt.subplots(1, 5, figsize=figsize,
-                             gridspec_kw={"width_ratios": [m.shape[1] for m, *_ in panels]})
-    for ax, (m, title, rows, cols, cmap) in zip(axes, panels):
-        ax.imshow(m.detach().numpy(), cmap=cmap, vmin=0, vmax=1, aspect="equal")
-        ax.set_title(f"{title}\n{tuple(m.shape)[0]}×{tuple(m.shape)[1]}", fontsize=9)
-        ax.set_xticks(range(len(cols)), cols, rotation=90, fontsize=8)
-        ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    fig.subplots_adjust(wspace=1.0, left=0.05, right=0.99)
-    for ax, sign in zip(axes[:4], ("×", "→", "×", "=")):
-        box = ax.get_position()  # the sign sits just right of the panel, clear of the next labels
-        fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2, sign, fontsize=20, ha="center",
-                 va="center", fontweight="bold")
-        if sign == "→":
-            fig.text(box.x1 + 0.016, (box.y0 + box.y1) / 2 - 0.09, "softmax\n(·/τ)",
-                     fontsize=8, ha="center", va="top")

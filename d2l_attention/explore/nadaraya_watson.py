@@ -223,25 +223,6 @@ def plot_sgd_on_loo(ws, loo, paths, book_epochs=5, figsize=(6, 3)):
 # The explorer: the sharpness w and the query x
 # ---------------------------------------------------------------------------------------------
 
-KERNEL_COLOURS = {"Gaussian": "C0", "Laplace": "C1", "boxcar": "C2"}
-
-
-def plot_kernel_shapes(x_train, weights, query, row, test_mse=None, figsize=(6, 2.6)):
-    """One query's weights over the keys for several kernels: `weights` {name: (rows, keys)},
-    row `row` belongs to the query `query`; `test_mse` {name: value} joins the legend."""
-    fig, ax = d2l.plt.subplots(figsize=figsize)
-    for name, a in weights.items():
-        label = name if test_mse is None else f"{name}: test MSE {test_mse[name]:.3f}"
-        ax.plot(x_train, a[row], "o-", ms=3, lw=1.2, label=label, color=KERNEL_COLOURS.get(name))
-    ax.axvline(float(query), color="0.5", ls=":", lw=1)
-    ax.set_xlim(float(query) - 1.2, float(query) + 1.2)
-    ax.set_xlabel(f"key x_i (query x = {float(query):g}, dotted)")
-    ax.set_ylabel("weight")
-    ax.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    d2l.plt.show()
-
-
 def keys_for_mass(weights, mass=0.9):
     """Per row of `weights` (rows, keys): how many of the largest weights reach `mass`."""
     cumulative = weights.sort(dim=-1, descending=True).values.cumsum(dim=-1)
