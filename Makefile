@@ -10,6 +10,7 @@ QUICK ?=
 KERNELS ?=
 JOBS ?= 1
 HELDOUT ?=
+SPEEDUPS ?=
 BENCH_ARGS ?=
 AGAINST ?=
 SAVE ?=
@@ -31,6 +32,7 @@ help: ## List the targets
 	@echo "           make bench SEEDS=5 (seeds 0-4), KERNELS=default,avx2,native JOBS=2 (CPU-kernel"
 	@echo "           sweep), HELDOUT=1 (corpus BLEU on unseen pairs), QUICK=1 (3 epochs), BENCH_ARGS=--help,"
 	@echo "           AGAINST='CMD {model} {epochs} {seed}' (speed ratio vs another implementation),"
+	@echo "           SPEEDUPS=1 (what each speed-up of the training loop saves),"
 	@echo "           SAVE=NAME (also write results/NAME.json, which the appendix renders)"
 	@echo "  Without make: $(BOOK) --help"
 
@@ -66,8 +68,10 @@ data: ## Download and verify the fra-eng data set into the cache (once, for offl
 figures: ## Redraw the chapter's diagrams into notebooks/figures/
 	$(BOOK) figures
 
+# bench's subcommand: heldout, sweep (KERNELS), against (AGAINST), speedups, or train.
+BENCH_MODE = $(if $(HELDOUT),heldout,$(if $(KERNELS),sweep --kernels $(KERNELS),$(if $(AGAINST),against '$(AGAINST)',$(if $(SPEEDUPS),speedups,train))))
 bench: ## Train the translators outside Jupyter: speed, BLEU (SEEDS=5 KERNELS=... JOBS=2 HELDOUT=1 QUICK=1)
-	$(BOOK) bench --seeds $(SEEDS) --jobs $(JOBS) $(if $(KERNELS),--kernels $(KERNELS)) $(if $(HELDOUT),--heldout) $(if $(QUICK),--quick) $(if $(AGAINST),--against '$(AGAINST)') $(if $(SAVE),--save $(SAVE)) $(BENCH_ARGS)
+	$(BOOK) bench $(BENCH_MODE) --seeds $(SEEDS) $(if $(filter-out 1,$(JOBS)),--jobs $(JOBS)) $(if $(QUICK),--quick) $(if $(SAVE),--save $(SAVE)) $(BENCH_ARGS)
 
 student: ## Write the student edition (solutions -> `# 你的代码`) to build/student/
 	$(BOOK) student --out build/student

@@ -231,7 +231,7 @@ def _xavier_init(m):
 
 
 # The speed-ups `train_seq2seq` may use; each can be switched off (`speedups=`), and
-# `python tools/book.py bench --speedups` measures what each saves (results/speedups.json).
+# `python tools/book.py bench speedups` measures what each saves (results/speedups.json).
 SPEEDUPS = ("fused_adam", "cut_padding", "foreach_clipping")
 
 
@@ -272,7 +272,7 @@ def train_seq2seq(net, data_iter, lr, num_epochs, tgt_vocab, device, *, speedups
     names those of `SPEEDUPS` to use (all by default; the numbers are the same without them):
     `fused_adam` (`_adam`), `cut_padding` (`_cut_padding`) and `foreach_clipping`
     (`grad_clipping`'s one call over all gradients). What each saves is measured by
-    `python tools/book.py bench --speedups` and shown in the appendix.
+    `python tools/book.py bench speedups` and shown in the appendix.
     """
     unknown = sorted(set(speedups) - set(SPEEDUPS))
     if unknown:

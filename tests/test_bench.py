@@ -26,7 +26,7 @@ def test_quick_bench_output_format(fra_data_dir, monkeypatch, capsys):
     monkeypatch.setenv("D2L_DATA_DIR", str(fra_data_dir))
     old_threads = torch.get_num_threads()
     try:
-        assert bench.main(["--quick", "--seeds", "2", "--device", "cpu"]) == 0
+        assert bench.main(["train", "--quick", "--seeds", "2", "--device", "cpu"]) == 0
     finally:
         torch.set_num_threads(old_threads)  # main() sets one thread, as the notebooks do
     lines = capsys.readouterr().out.strip().splitlines()
@@ -101,9 +101,12 @@ def test_heldout_pairs_are_unseen_and_fit(fra_data_dir, monkeypatch):
     assert "\u2019" not in "".join(f for _, f in tests)  # cleaned like the training data
 
 
-@pytest.mark.parametrize("argv", [["--models", "rnn"], ["--seeds", "0"], ["--threads", "0"],
-                                  ["--jobs", "0"], ["--heldout", "--models", "rnn"],
-                                  ["--models", "seq2seq"]])
+@pytest.mark.parametrize("argv", [[], ["--quick"], ["train", "--models", "rnn"],
+                                  ["train", "--seeds", "0"], ["train", "--threads", "0"],
+                                  ["train", "--jobs", "0"], ["heldout", "--models", "rnn"],
+                                  ["train", "--models", "seq2seq"], ["sweep"],
+                                  ["against", "cmd", "--jobs", "2"], ["speedups", "--jobs", "2"],
+                                  ["train", "--kernels", "avx2"]])
 def test_bad_arguments_are_rejected(argv, capsys):
     with pytest.raises(SystemExit):
         bench.parse_args(argv)
@@ -111,14 +114,14 @@ def test_bad_arguments_are_rejected(argv, capsys):
 
 
 def test_a_worker_gets_the_whole_command_with_its_one_run_filled_in():
-    args = bench.parse_args(["--models", "bahdanau", "--threads", "2", "--heldout",
+    args = bench.parse_args(["heldout", "--models", "bahdanau", "--threads", "2",
                              "--train-pairs", "300"])
     cmd = bench.worker_command(args, "bahdanau", 3, 7, ("cut_padding",))
     assert cmd[-2] == "--worker"
     job = json.loads(cmd[-1])
     assert (job["models"], job["seeds"], job["epochs"], job["without"]) == (
         ["bahdanau"], 3, 7, ["cut_padding"])
-    assert (job["threads"], job["heldout"], job["train_pairs"]) == (2, True, 300)
+    assert (job["threads"], job["mode"], job["train_pairs"]) == (2, "heldout", 300)
 
 
 def test_bench_trains_the_taught_classes():
@@ -157,8 +160,8 @@ def test_against_alternates_runs_and_prints_the_ratio(monkeypatch, capsys):
 
     monkeypatch.setattr(bench, "run_in_subprocess", fake_worker)
     monkeypatch.setattr(bench, "run_against", recording_against)
-    assert bench.main(["--models", "transformer", "--seeds", "2", "--epochs", "7",
-                       "--against", command]) == 0
+    assert bench.main(["against", command, "--models", "transformer", "--seeds", "2",
+                       "--epochs", "7"]) == 0
     assert order == [("theirs", "transformer", 0, 7), ("ours", "transformer", 0, 7),
                      ("theirs", "transformer", 1, 7), ("ours", "transformer", 1, 7)]
     out = capsys.readouterr().out
@@ -185,7 +188,7 @@ def test_save_writes_every_printed_figure_with_its_provenance(fra_data_dir, monk
     monkeypatch.setattr(results, "RESULTS", tmp_path)
     old_threads = torch.get_num_threads()
     try:
-        argv = ["--quick", "--models", "bahdanau", "--device", "cpu", "--save", "smoke"]
+        argv = ["train", "--quick", "--models", "bahdanau", "--device", "cpu", "--save", "smoke"]
         assert bench.main(argv) == 0
     finally:
         torch.set_num_threads(old_threads)
@@ -210,7 +213,7 @@ def test_speedups_report_each_share_of_the_training_time(monkeypatch):
         return {"tokens_per_sec": speed[tuple(without)], "loss": 0.1}
 
     monkeypatch.setattr(bench, "run_in_subprocess", fake_worker)
-    figures = bench.measure_speedups(bench.parse_args(["--speedups", "--models", "bahdanau",
+    figures = bench.measure_speedups(bench.parse_args(["speedups", "--models", "bahdanau",
                                                        "--seeds", "2", "--epochs", "5"]))
     assert calls == [(), *[(name,) for name in bench.SPEEDUPS]] * 2  # alternating, per seed
     saved = {k: v["training time saved %"] for k, v in figures["summary"].items()}
@@ -232,4 +235,19 @@ def test_each_configuration_builds_the_model_it_describes():
         assert net.encoder.embedding.embedding_dim == 4
     for name in ("bahdanau", "transformer"):  # the training settings travel with each model
         cfg = bench.settings(name)
-        assert bench.epochs_for(bench.parse_args(["--models", name]), name) == cfg.num_epochs
+        assert bench.epochs_for(bench.parse_args(["train", "--models", name]), name) \
+            == cfg.num_epochs
+    assert bench.epochs_for(bench.parse_args(["heldout"]), "seq2seq") == bench.HELDOUT_EPOCHS
+
+
+def test_every_saved_benchmark_names_a_command_that_still_runs():
+    """The appendix prints each result file's command as the way to reproduce it."""
+    import results
+
+    commands = [json.loads(p.read_text(encoding="utf-8")).get("command", "")
+                for p in sorted(results.RESULTS.glob("*.json"))]
+    bench_commands = [shlex.split(c)[3:] for c in commands
+                      if shlex.split(c)[:3] == ["python", "tools/book.py", "bench"]]
+    assert len(bench_commands) >= 4
+    for argv in bench_commands:
+        assert bench.parse_args(argv).save  # parses, and names the file it writes

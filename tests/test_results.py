@@ -76,7 +76,7 @@ def test_the_speedups_file_measures_every_switch_of_train_seq2seq():
     table = results.read("speedups")["figures"]["summary"]
     measured = {key.rsplit(" ", 1)[-1] for key in table}
     assert measured == set(seq2seq.SPEEDUPS), \
-        "run `python tools/book.py bench --speedups --save speedups`"
+        "run `python tools/book.py bench speedups --save speedups`"
 
 
 def test_library_docstrings_quote_no_measured_numbers():

@@ -338,14 +338,14 @@ def test_generated_headers_use_posix_paths():
 
 def test_commands_parse_their_own_options():
     """Each tool module's parser takes its options; the command's words are kept as typed."""
-    args = book.parse(["bench", "--quick", "--seeds", "2"])
-    assert args.cmd == "bench" and args.quick and args.seeds == 2
-    assert args.argv == ["--quick", "--seeds", "2"]
+    args = book.parse(["bench", "sweep", "--kernels", "avx2", "--seeds", "2"])
+    assert (args.cmd, args.mode, args.kernels, args.seeds) == ("bench", "sweep", "avx2", 2)
+    assert args.argv == ["sweep", "--kernels", "avx2", "--seeds", "2"]
     args = book.parse(["--torch", "cpu", "grade-check", "--sections", "10.1"])
     assert args.torch == "cpu" and args.command == "grade-check" and args.sections == ["10.1"]
     assert book.parse(["lib", "--check"]).check
     with pytest.raises(SystemExit):
-        book.parse(["bench", "--no-such-option"])
+        book.parse(["bench", "train", "--no-such-option"])
 
 
 @pytest.mark.subprocess

@@ -1,14 +1,15 @@
 """Train the chapter's translation models outside Jupyter: speed, BLEU, and how both vary.
 
-    python tools/book.py bench                          # both models, book settings, seed 0
-    python tools/book.py bench --seeds 5                # seeds 0-4 and a summary per model
-    python tools/book.py bench --seeds 5 --kernels default,avx2,native --jobs 2
+    python tools/book.py bench train                    # both models, book settings, seed 0
+    python tools/book.py bench train --seeds 5          # seeds 0-4 and a summary per model
+    python tools/book.py bench sweep --seeds 5 --kernels default,avx2,native --jobs 2
                                                         # the seeds x CPU-kernel sweep
-    python tools/book.py bench --heldout                # corpus BLEU on unseen pairs, 3 models
-    python tools/book.py bench --quick                  # a few epochs: a smoke test
-    python tools/book.py bench --seeds 2 --against "CMD {model} {epochs} {seed}"
+    python tools/book.py bench heldout                  # corpus BLEU on unseen pairs, 3 models
+    python tools/book.py bench train --quick            # a few epochs: a smoke test
+    python tools/book.py bench against "CMD {model} {epochs} {seed}" --seeds 2
                                                         # speed ratio against another
                                                         # implementation, alternating runs
+    python tools/book.py bench speedups --seeds 2       # what each speed-up of train_seq2seq saves
     ... --save NAME                                     # also write results/NAME.json, which
                                                         # the appendix renders
 
@@ -16,7 +17,7 @@ A tool, not part of the library: it trains the library's models (`import d2l_att
 
 The models, data and hyperparameters come from the library, saved from the notebooks: each
 model's configuration object, `d2l.BAHDANAU_CONFIG` (10.4) and `d2l.TRANSFORMER_CONFIG` (10.7)
-(`--heldout` also `d2l.SEQ2SEQ_CONFIG`, 9.7's), builds the model (`.net`) and holds its training
+(`heldout` also `d2l.SEQ2SEQ_CONFIG`, 9.7's), builds the model (`.net`) and holds its training
 settings; the test sentences are `d2l.TEST_ENGS`/`d2l.TEST_FRAS`. One line per model and seed::
 
     bahdanau    seed 0 epochs 250 wall 44.5 s 14259 tokens/s loss 0.019 bleu 1.000 ... mean 0.915
@@ -25,19 +26,19 @@ settings; the test sentences are `d2l.TEST_ENGS`/`d2l.TEST_FRAS`. One line per m
 padding) of all epochs over the wall time of the whole `train_seq2seq` call, set-up included, as
 the book's reference scripts measure it.
 
-`--kernels` runs every seed once per CPU kernel family. PyTorch picks its vector kernels when it
-is imported, from the environment variable ATEN_CPU_CAPABILITY (`default`, `avx2`, `avx512`, ...;
-`native` leaves the choice to PyTorch), so each run is a fresh process. Other CPUs run other
-kernels; this is how one machine shows what they would compute. The summary counts, per model
-and kernel, the runs whose training sentences all come out exact, the runs that translate the
-unseen sentence exactly, and the mean BLEU with its range.
+`sweep --kernels` runs every seed once per CPU kernel family. PyTorch picks its vector kernels
+when it is imported, from the environment variable ATEN_CPU_CAPABILITY (`default`, `avx2`,
+`avx512`, ...; `native` leaves the choice to PyTorch), so each run is a fresh process. Other
+CPUs run other kernels; this is how one machine shows what they would compute. The summary
+counts, per model and kernel, the runs whose training sentences all come out exact, the runs
+that translate the unseen sentence exactly, and the mean BLEU with its range.
 
-`--against COMMAND` compares speed in one sitting: for each model and seed it runs COMMAND (a
+`against COMMAND` compares speed in one sitting: for each model and seed it runs COMMAND (a
 shell command in which `{model}`, `{epochs}` and `{seed}` are replaced; it must print a JSON line
 with `tokens_per_s`, as the book's reference training scripts do), then our run of the same model,
 epochs and seed in a fresh process, alternating, and prints the ratio of the mean tokens/s.
 
-`--heldout` measures what the four sentences cannot: training on the first `--train-pairs`
+`heldout` measures what the four sentences cannot: training on the first `--train-pairs`
 pairs, it translates the pairs that follow whose English sentence is not among the training
 sentences, and scores them with corpus BLEU, for the chapter-9 model without attention
 (`d2l.seq2seq_net`), the Bahdanau model and the Transformer.
@@ -76,7 +77,7 @@ KERNEL_ENV = "ATEN_CPU_CAPABILITY"
 
 
 # What each speed-up of `train_seq2seq` does (d2l_attention.seq2seq.SPEEDUPS switches them);
-# `--speedups` measures each one's share of the training time, `--without NAME` trains without it.
+# `bench speedups` measures each one's share of the training time (its workers train without one).
 SPEEDUPS = {
     "fused_adam": "Adam as one fused kernel (seq2seq._adam)",
     "cut_padding": "steps that are padding in the whole batch cut (seq2seq._cut_padding)",
@@ -223,7 +224,7 @@ def run_heldout(model, seed, args, device):
     net, (src_vocab, tgt_vocab), result, wall = train_one(
         model, seed,
         lambda: d2l.nmt_data_from_tokens(source, target, cfg.batch_size, cfg.num_steps),
-        args.heldout_epochs, device, args.without)
+        epochs_for(args, model), device, args.without)
     parameters = sum(p.numel() for p in net.parameters())
     preds = [d2l.predict_seq2seq(net, eng, src_vocab, tgt_vocab, cfg.num_steps, device)[0]
              for eng, _ in tests]
@@ -231,7 +232,7 @@ def run_heldout(model, seed, args, device):
     train_preds = [d2l.predict_seq2seq(net, " ".join(s), src_vocab, tgt_vocab, cfg.num_steps,
                                        device)[0] for s in source[-len(tests):]]
     train_refs = [" ".join(t) for t in target[-len(tests):]]
-    return {"model": model, "seed": seed, "epochs": args.heldout_epochs, "wall": wall,
+    return {"model": model, "seed": seed, "epochs": epochs_for(args, model), "wall": wall,
             "loss": result.loss, "train_pairs": len(source), "test_pairs": len(tests),
             "parameters": parameters,
             "heldout_bleu": d2l.corpus_bleu(preds, refs, k=2),
@@ -334,7 +335,7 @@ def measure_speedups(args):
 def worker_command(args, model, seed, epochs, without=()):
     """A fresh process that trains one run: this command's options, serialized, with the one
     model, seed, epochs and switched-off speed-ups filled in."""
-    job = {k: getattr(args, k) for k in vars(parse_args([])) if k != "argv"}
+    job = {k: v for k, v in vars(args).items() if k not in ("argv", "run")}
     job.update(models=[model], seeds=seed, epochs=epochs, without=list(without))
     return [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
 
@@ -354,45 +355,35 @@ def run_in_subprocess(args, kernel, model, seed, epochs, without=()):
 
 DESCRIPTION = ("Train the chapter's translators with the notebooks' settings; print speed, "
                "final loss and BLEU, over seeds and CPU kernels, or on held-out pairs.")
+HELDOUT_EPOCHS = 30
+MODES = {  # subcommand: (its help, whether --jobs may run several processes)
+    "train": ("train each model once per seed (in this process; --jobs N: in N at a time)", True),
+    "sweep": ("every seed once per CPU kernel family, each run in a fresh process", True),
+    "heldout": ("corpus BLEU on unseen pairs: seq2seq (no attention), bahdanau, transformer",
+                True),
+    "against": ("speed ratio against another implementation, runs alternating", False),
+    "speedups": ("what each speed-up of train_seq2seq saves, runs alternating", False),
+}
 
 
-def add_arguments(parser):
+def add_common(parser):
+    """The options every subcommand takes."""
     parser.add_argument("--seeds", type=int, default=1,
                         help="train with seeds 0..SEEDS-1 and summarize (default 1)")
+    parser.add_argument("--models", default=None,
+                        help="comma-separated subset of: bahdanau, transformer (heldout: also "
+                             "seq2seq); default all")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs of every model (default: each model's own; heldout: "
+                             f"{HELDOUT_EPOCHS})")
     parser.add_argument("--quick", action="store_true",
                         help=f"{QUICK_EPOCHS} epochs per model: a smoke test of the pipeline")
-    parser.add_argument("--models", default=None,
-                        help="comma-separated subset of: bahdanau, transformer (with --heldout "
-                             "also seq2seq); default all")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="override the number of epochs of every model")
-    parser.add_argument("--kernels", default=None,
-                        help="comma-separated CPU kernel families to run each seed under, in "
-                             "fresh processes: default, avx2, avx512, native (PyTorch's choice)")
     parser.add_argument("--jobs", type=int, default=1,
                         help="runs at a time, each in its own process (speed figures are then "
                              "shared-machine figures; default 1)")
-    parser.add_argument("--heldout", action="store_true",
-                        help="held-out corpus BLEU of seq2seq (no attention), bahdanau and "
-                             "transformer instead of the four test sentences")
-    parser.add_argument("--train-pairs", type=int, default=5000,
-                        help="--heldout: train on the first N pairs (default 5000)")
-    parser.add_argument("--test-pairs", type=int, default=500,
-                        help="--heldout: score on up to N unseen pairs after them (default 500)")
-    parser.add_argument("--heldout-epochs", type=int, default=30,
-                        help="--heldout: epochs per model (default 30)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch intra-op threads (default 1, as in the notebooks)")
-    parser.add_argument("--device", default=None,
-                        help="cpu, cuda, ... (default: d2l.try_gpu())")
-    parser.add_argument("--against", metavar="COMMAND", default=None,
-                        help="compare speed with another implementation: a shell command with "
-                             "{model}, {epochs} and {seed} that prints a JSON line with "
-                             "tokens_per_s; runs alternate with ours, one per seed")
-    parser.add_argument("--without", default=None, help=argparse.SUPPRESS)
-    parser.add_argument("--speedups", action="store_true",
-                        help="measure what each speed-up of train_seq2seq saves: runs with all "
-                             f"of them and without each ({', '.join(SPEEDUPS)}), alternating")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: d2l.try_gpu())")
     parser.add_argument("--save", metavar="NAME", default=None,
                         help="also write every figure to results/NAME.json (with the command, "
                              "date, torch version, CPU kernel and threads) for the appendix")
@@ -400,33 +391,58 @@ def add_arguments(parser):
                         help="also print the translations of every run")
 
 
+def add_arguments(parser):
+    """`bench MODE [options]`: one subcommand per kind of measurement."""
+    sub = parser.add_subparsers(dest="mode", metavar="MODE", required=True)
+    for mode, (help_, _) in MODES.items():
+        p = sub.add_parser(mode, help=help_, description=help_)
+        add_common(p)
+        if mode == "sweep":
+            p.add_argument("--kernels", required=True,
+                           help="comma-separated CPU kernel families: default, avx2, avx512, "
+                                "native (PyTorch's choice)")
+        if mode == "heldout":
+            p.add_argument("--train-pairs", type=int, default=5000,
+                           help="train on the first N pairs (default 5000)")
+            p.add_argument("--test-pairs", type=int, default=500,
+                           help="score on up to N unseen pairs after them (default 500)")
+        if mode == "against":
+            p.add_argument("against", metavar="COMMAND",
+                           help="a shell command with {model}, {epochs} and {seed} that prints a "
+                                "JSON line with tokens_per_s; runs alternate with ours, one per "
+                                "seed")
+
+
 def finish(parser, args):
     """Check the parsed options and normalise the lists (errors exit through `parser`)."""
-    known = HELDOUT_MODELS if args.heldout else RECIPES
+    known = HELDOUT_MODELS if args.mode == "heldout" else RECIPES
     models = ([m.strip() for m in args.models.split(",") if m.strip()] if args.models
               else list(known))
     unknown = [m for m in models if m not in known]
     if unknown or not models:
         parser.error(f"--models {args.models!r}: choose from {', '.join(known)}")
-    for name in ("seeds", "threads", "jobs", "train_pairs", "test_pairs", "heldout_epochs"):
-        if getattr(args, name) < 1:
+    for name in ("seeds", "threads", "jobs", "epochs", "train_pairs", "test_pairs"):
+        if getattr(args, name, None) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} {getattr(args, name)}: use 1 or more")
-    if args.against and (args.heldout or args.kernels):
-        parser.error("--against compares the notebooks' training runs: leave out --heldout and "
-                     "--kernels")
+    if args.jobs > 1 and not MODES[args.mode][1]:
+        parser.error(f"bench {args.mode} alternates runs one at a time: leave out --jobs")
     args.models = models
-    args.without = [w for w in (args.without or "").split(",") if w]
-    unknown = [w for w in args.without if w not in SPEEDUPS]
-    if unknown:
-        parser.error(f"--without {unknown}: choose from {', '.join(SPEEDUPS)}")
+    args.without = []  # speed-ups switched off: set per run by `speedups`
     args.kernels = ([k.strip().lower() for k in args.kernels.split(",") if k.strip()]
-                    if args.kernels else None)
+                    if getattr(args, "kernels", None) else None)
+    if args.mode == "sweep" and not args.kernels:
+        parser.error("bench sweep --kernels: name at least one kernel family")
     return args
 
 
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python tools/book.py bench", description=DESCRIPTION)
+def build_parser(prog="python tools/book.py bench", parser=None):
+    parser = parser or argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     add_arguments(parser)
+    return parser
+
+
+def parse_args(argv=None):
+    parser = build_parser()
     args = finish(parser, parser.parse_args(argv))
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
@@ -436,7 +452,7 @@ def register(sub):
     """The `bench` command of tools/book.py."""
     parser = sub.add_parser("bench", help="train the translators: speed, loss, BLEU",
                             description=DESCRIPTION)
-    add_arguments(parser)
+    build_parser(parser=parser)
     parser.set_defaults(run=lambda args: cli(finish(parser, args)))
 
 
@@ -445,7 +461,7 @@ def epochs_for(args, model):
         return args.epochs
     if args.quick:
         return QUICK_EPOCHS
-    return args.heldout_epochs if args.heldout else settings(model).num_epochs
+    return HELDOUT_EPOCHS if args.mode == "heldout" else settings(model).num_epochs
 
 
 def save(args, argv, figures):
@@ -464,7 +480,7 @@ def run_worker(job):
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else d2l.try_gpu()
     model, seed = args.models[0], args.seeds
-    r = (run_heldout(model, seed, args, device) if args.heldout
+    r = (run_heldout(model, seed, args, device) if args.mode == "heldout"
          else run(model, seed, epochs_for(args, model), device, args.without))
     print(json.dumps(r))
     return 0
@@ -491,13 +507,12 @@ def run_command(args):
     argv = args.argv
     torch.set_num_threads(args.threads)
     device = torch.device(args.device) if args.device else d2l.try_gpu()
-    if args.against or args.speedups:
-        figures = compare(args) if args.against else measure_speedups(args)
+    if args.mode in ("against", "speedups"):
+        figures = compare(args) if args.mode == "against" else measure_speedups(args)
         if args.save:
             save(args, argv, figures)
         return 0
-    if args.heldout and args.quick:
-        args.heldout_epochs = QUICK_EPOCHS
+    heldout = args.mode == "heldout"
     processes = bool(args.kernels) or args.jobs > 1  # --jobs alone: parallel, PyTorch's kernels
     kernels = args.kernels or (["native"] if processes else ["this process"])
     print(f"# torch {torch.__version__}, {args.threads} thread(s), device {device}, "
@@ -506,14 +521,14 @@ def run_command(args):
           flush=True)
     jobs = [(kernel, model, seed) for model in args.models for kernel in kernels
             for seed in range(args.seeds)]
-    fmt = format_heldout if args.heldout else (lambda r: format_run(r, bool(args.kernels)))
+    fmt = format_heldout if heldout else (lambda r: format_run(r, bool(args.kernels)))
     runs = []
 
     def report(r):
         runs.append(r)
         print(fmt(r), flush=True)
         if args.verbose:
-            pairs = (r["examples"] if args.heldout
+            pairs = (r["examples"] if heldout
                      else zip(d2l.TEST_ENGS, r["translations"]))
             for eng, translation in pairs:
                 print(f"    {eng:12s} => {translation}", flush=True)
@@ -526,10 +541,10 @@ def run_command(args):
                 report(future.result())
     else:
         for _, model, seed in jobs:
-            report(run_heldout(model, seed, args, device) if args.heldout
+            report(run_heldout(model, seed, args, device) if heldout
                    else run(model, seed, epochs_for(args, model), device))
     figures = {"device": str(device), "threads": args.threads, "jobs": args.jobs}
-    if args.heldout:
+    if heldout:
         print(f"# held-out corpus BLEU (k=2), {runs[0]['test_pairs']} unseen pairs, "
               f"{runs[0]['train_pairs']} training pairs, {runs[0]['epochs']} epochs")
         table = {}

@@ -16,7 +16,7 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py figures [--check]     # draw the chapter's diagrams (notebooks/figures/)
     python tools/book.py student [--out D]     # student edition (nbgrader's release)
     python tools/book.py html [--out D]        # static offline HTML book with stored outputs
-    python tools/book.py bench [ARGS ...]      # train the 10.4/10.7 translators: speed and BLEU
+    python tools/book.py bench MODE [ARGS ...] # train the 10.4/10.7 translators: speed and BLEU
     python tools/book.py assignments           # nbgrader course: source + release of every section
     python tools/book.py grade-check           # autograde reference / blank / one-solved, offline
     python tools/book.py e2e                   # browser tests (Debian's chromium)
