@@ -21,7 +21,7 @@ export D2L_TORCH := $(TORCH)
 endif
 
 .DEFAULT_GOAL := help
-.PHONY: help setup venv lab test quick sync execute lib lint data figures bench student html e2e \
+.PHONY: help setup venv lab test nbval quick sync execute lib lint data figures bench student html e2e \
 	install-check assignments grade-check clean
 
 help: ## List the targets
@@ -44,8 +44,11 @@ venv: setup
 lab: ## Open JupyterLab on notebooks/ (loopback only; it prints the URL with its token)
 	$(BOOK) lab --port $(LAB_PORT) $(if $(TEACHER),--teacher)
 
-test: ## Run everything CI checks: lint, drift checks, data, unit tests, nbval
+test: ## Lint, drift checks, data, unit tests (about 4 minutes)
 	$(BOOK) test
+
+nbval: ## Re-run every notebook and compare with its stored outputs (about 8 minutes)
+	$(BOOK) nbval
 
 quick: ## Only the fast unit tests (no data set, builds, subprocesses or notebooks)
 	$(BOOK) test --quick

@@ -109,22 +109,21 @@ QUICK_MARKERS = "not (data or build or subprocess or install or e2e)"
 
 
 def cmd_test(pytest_args: list[str], quick: bool = False) -> int:
-    """Everything CI checks, in order of cost; stops at the first failing step. With `quick`,
-    only the fast unit tests: no data set, no build, no other Python started, no notebook."""
+    """Lint, drift checks, data and every unit test, in order of cost; stops at the first failing
+    step. The notebooks' stored outputs are `nbval`'s (CI runs both). With `quick`, only the
+    fast unit tests: no data set, no build, no other Python started."""
     if quick:
         return common.python_module("pytest", "-q", "tests", "--ignore=tests/e2e", "-m",
                                     QUICK_MARKERS, *pytest_args)
-    notebooks = [s["notebook"] for s in common.load_sections()]
     steps = [
         ("lint", cmd_lint),
         ("notebook pairs (.ipynb vs .py)", nbtools.cmd_check_pairs),
         ("generated library vs #@save cells", lambda: export.cmd_lib(check=True)),
         ("figures vs tools/figures.py", lambda: figures.main(["--check"])),
-        # Before the slow steps: without data the notebooks of 10.4/10.7 cannot run.
+        # Before the slow steps: without data the data tests cannot run.
         ("data (fra-eng)", lambda: cmd_data(check_only=True)),
         ("unit tests", lambda: common.python_module(
             "pytest", "-q", "tests", "--ignore=tests/e2e", "-m", "not install", *pytest_args)),
-        (f"nbval: {' '.join(notebooks)}", lambda: nbtools.cmd_nbval(notebooks)),
     ]
     start = time.perf_counter()
     for name, step in steps:
@@ -194,7 +193,7 @@ def register(sub) -> None:
     p.add_argument("--teacher", action="store_true",
                    help="show nbgrader's menus and panels (hidden for readers)")
     p.set_defaults(run=lambda a: cmd_lab(a.port, a.ip, a.dry_run, a.teacher))
-    p = sub.add_parser("test", help="run everything CI checks")
+    p = sub.add_parser("test", help="lint, drift checks, data, unit tests (nbval: the notebooks)")
     p.add_argument("--quick", action="store_true",
                    help="only the fast unit tests (no data, builds, subprocesses, notebooks)")
     p.add_argument("pytest_args", nargs="*", help="extra arguments for the unit tests")
