@@ -297,6 +297,21 @@ def test_bias_variance_draws_the_mean_and_spread_over_data_sets(monkeypatch):
     d2l.plt.close("all")
 
 
+def test_kernel_shapes_draw_one_row_of_each_kernel(monkeypatch):
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    monkeypatch.setattr(d2l.plt, "show", lambda: None)
+    x = torch.tensor([1.0, 2.0, 3.0])
+    weights = {"Gaussian": torch.tensor([[0.2, 0.6, 0.2], [0.1, 0.3, 0.6]]),
+               "boxcar": torch.tensor([[0.0, 1.0, 0.0], [0.0, 0.5, 0.5]])}
+    nw.plot_kernel_shapes(x, weights, 2.5, row=1, test_mse={"Gaussian": 0.1, "boxcar": 0.2})
+    lines = d2l.plt.gca().get_lines()
+    labels = [l.get_label() for l in lines[:2]]
+    assert labels == ["Gaussian: test MSE 0.100", "boxcar: test MSE 0.200"]
+    assert list(lines[1].get_ydata()) == pytest.approx([0.0, 0.5, 0.5])
+    d2l.plt.close("all")
+
+
 def test_self_vs_loo_bars_draw_the_weights_of_one_row(monkeypatch):
     from d2l_attention.explore import nadaraya_watson as nw
 

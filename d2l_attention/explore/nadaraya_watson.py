@@ -219,6 +219,27 @@ def plot_sgd_on_loo(ws, loo, paths, book_epochs=5, figsize=(6, 3)):
     d2l.plt.show()
 
 
+# Gaussian in the weights' green (as in the other figures); boxcar dark, so its steps stand out
+KERNEL_COLOURS = {"Gaussian": WEIGHT, "Laplace": "C4", "boxcar": "0.2"}
+
+
+def plot_kernel_shapes(x_train, weights, query, row, test_mse=None, span=1.2, figsize=(6, 2.6)):
+    """One query's weights over the keys for several kernels: `weights` {name: (rows, keys)},
+    row `row` belongs to the query `query`; `test_mse` {name: value} joins the legend. Only the
+    keys within `span` of the query are shown."""
+    fig, ax = d2l.plt.subplots(figsize=figsize)
+    for name, a in weights.items():
+        label = name if test_mse is None else f"{name}: test MSE {test_mse[name]:.3f}"
+        ax.plot(x_train, a[row], "o-", ms=3, lw=1.2, label=label, color=KERNEL_COLOURS.get(name))
+    ax.axvline(float(query), color="0.5", ls=":", lw=1)
+    ax.set_xlim(float(query) - span, float(query) + span)
+    ax.set_xlabel(f"key x_i (query x = {float(query):g}, dotted)")
+    ax.set_ylabel("weight")
+    ax.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    d2l.plt.show()
+
+
 # ---------------------------------------------------------------------------------------------
 # The explorer: the sharpness w and the query x
 # ---------------------------------------------------------------------------------------------
