@@ -356,7 +356,7 @@ def query_map(keys, values, extent=MAP_EXTENT, steps=153):
 def plot_query_map(keys, values, path, start_gradient, query=(1.0, 0.0), taus=(1.0, 0.5, 0.25),
                    figsize=(6.4, 3.9)):
     """One picture of a learned query: f(q) over the query plane as filled contours (darker =
-    larger), the keys as blue arrows, df/dq at q = 0 (`start_gradient`) as a grey arrow, the
+    larger), the keys as blue arrows, df/dq at q = 0 (`start_gradient`) as a black arrow, the
     path of gradient descent (`path`, a list of (x, y) from q = 0) as orange dots, and the
     query `query` divided by each temperature in `taus` as black squares on its ray (at
     temperature tau the lookup reads the map at q / tau)."""
