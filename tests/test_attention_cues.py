@@ -314,11 +314,26 @@ def test_sentence_explorer_frames_and_names_the_chosen_row():
     assert [r["query"] for r in frame.data] == [r["french"] for r in frame.data]
 
 
-def test_figures_draw_without_error():
+def test_query_map_is_the_taught_pooling_over_the_plane_and_draws():
     keys = torch.tensor([[2.0, 0.0], [0.0, 1.0], [0.0, 2.0]])
     values = torch.tensor([[10.0], [20.0], [30.0]])
-    attention_cues.plot_query_path(keys, values, [(0.0, 0.0), (-1.0, 1.2), (-1.1, 1.4)],
-                                   start_direction=torch.tensor([-6.67, 6.67]))
-    attention_cues.plot_gradient_vs_tau([10.0, 1.0, 0.1], [1.0, 8.0, 5e-5])
-    assert len(plt.get_fignums()) >= 2
-    plt.close("all")
+    xs, ys, F = attention_cues.query_map(keys, values, extent=(-1.0, 2.0, -0.5, 1.5), steps=7)
+    assert F.shape == (7, 7)
+    for j, i in ((0, 0), (3, 5), (6, 2)):
+        q = torch.tensor([xs[i].item(), ys[j].item()])
+        assert F[j, i].item() == pytest.approx(d2l.attention_pooling(q, keys, values)[1].item(),
+                                               abs=1e-5)
+    assert torch.all((F >= 10) & (F <= 30))
+    path = [(0.0, 0.0), (-0.5, 0.5), (-1.0, 1.3)]
+    fig = attention_cues.plot_query_map(keys, values, path, torch.tensor([-6.67, 6.67]))
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "(135°)" in texts and "step 2: f = " in texts and "τ=0.25" in texts
+
+
+def test_stored_learned_alignment_is_a_weight_matrix_over_its_sentence():
+    translation, weights = attention_cues.learned_alignment()
+    assert weights.shape == (len(translation) + 1, len(attention_cues.LEARNED_SOURCE) + 1)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(len(weights)), atol=0.03)
+    assert translation[:3] == ["le", "chat", "noir"]  # the opening's example, translated
+    attention_cues.show_learned_alignment()
+    assert len(plt.get_fignums()) == 1

@@ -1,8 +1,12 @@
-"""Section 10.1's explorer: the query turning among the keys, one key's length and the
-temperature as controls; the query is drawn as q / tau, so its length shows the temperature.
+"""Section 10.1's explorers and figures.
 
-The notebook calls `turning_query(keys, values)`; the states come from the taught
-`d2l.attention_pooling`, and `turning_query_states` returns them for the section's tests.
+`turning_query(keys, values)`: the query turning among the keys, one key's length and the
+temperature as controls; the query is drawn as q / tau, so its length shows the temperature.
+`sentence_attention(...)`: the weight matrix of a sentence over a temperature slider.
+`plot_query_map(...)`: the pooled value over the plane of queries with a learned query's path.
+`show_learned_alignment()`: one attention matrix learned by 10.4's model, stored.
+The states come from the taught `d2l.attention_pooling`; `turning_query_states`,
+`sentence_states` and `query_map` return them for the section's tests.
 """
 
 from __future__ import annotations
@@ -335,50 +339,129 @@ def _chosen_text(states):
     return rows
 
 
-def plot_query_path(keys, values, path, start_direction=None, figsize=(3.6, 3.6)):
-    """The keys as arrows on their plane and the learned query's path as dots (from `path`,
-    a list of (x, y)), its last position as an arrow: where gradient descent moved q.
-    start_direction: the gradient df/dq at the start, drawn in grey as a unit arrow."""
+# The map of the pooled value over the plane of queries (the explorer's plane, larger).
+MAP_EXTENT = (-3.0, 4.6, -2.4, 3.0)  # x from, x to, y from, y to
+
+
+def query_map(keys, values, extent=MAP_EXTENT, steps=153):
+    """The pooled value f(q) of the taught `d2l.attention_pooling` (tau = 1) at every query
+    q = (x, y) of a grid over `extent`: (xs, ys, F) with F[j, i] = f((xs[i], ys[j]))."""
+    x0, x1, y0, y1 = extent
+    xs, ys = torch.linspace(x0, x1, steps), torch.linspace(y0, y1, steps)
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1)  # (steps, steps, 2)
+    _, pooled = d2l.attention_pooling(grid.reshape(-1, 2), keys, values)
+    return xs, ys, pooled[:, 0].reshape(steps, steps)
+
+
+def plot_query_map(keys, values, path, start_gradient, query=(1.0, 0.0), taus=(1.0, 0.5, 0.25),
+                   figsize=(6.4, 3.9)):
+    """One picture of a learned query: f(q) over the query plane as filled contours (darker =
+    larger), the keys as blue arrows, df/dq at q = 0 (`start_gradient`) as a black arrow, the
+    path of gradient descent (`path`, a list of (x, y) from q = 0) as orange dots, and the
+    query `query` divided by each temperature in `taus` as black squares on its ray (at
+    temperature tau the lookup reads the map at q / tau)."""
     plt = d2l.plt
     d2l.use_svg_display()
+    xs, ys, F = query_map(keys, values)
     fig, ax = plt.subplots(figsize=figsize)
+    filled = ax.contourf(xs.numpy(), ys.numpy(), F.numpy(), levels=list(range(10, 31)),
+                         cmap="Greys", alpha=0.55)
+    lines = ax.contour(xs.numpy(), ys.numpy(), F.numpy(), levels=[12, 15, 20, 25, 28],
+                       colors="#444", linewidths=0.7)
+    ax.clabel(lines, fmt="f=%g", fontsize=7)
+    fig.colorbar(filled, ax=ax, shrink=0.85, ticks=[10, 15, 20, 25, 30],
+                 label="pooled value f(q)")
     for i, (k, v) in enumerate(zip(keys.tolist(), values[:, 0].tolist())):
         ax.annotate("", xy=k, xytext=(0, 0), arrowprops=dict(
-            arrowstyle="-|>", color=COLOURS["key"], lw=2.5 if i != 1 else 4, alpha=0.8))
-        # k2 and k3 are labelled on their right: the path runs up and to the left
-        dx, dy = ((-0.05, -0.3), (0.75, 0.0), (0.8, 0.0))[i % 3]
+            arrowstyle="-|>", color=COLOURS["key"], lw=2.5, alpha=0.9))
+        dx, dy = ((0.0, 0.3), (0.9, 0.0), (0.9, 0.05))[i % 3]
         ax.text(k[0] + dx, k[1] + dy, f"k{i + 1} (v={v:g})", color=COLOURS["key"],
-                ha="center", va="center", fontsize=9)
-    if start_direction is not None:
-        direction = torch.as_tensor(start_direction, dtype=torch.float32)
-        tip = (1.4 * direction / direction.norm()).tolist()
-        ax.annotate("", xy=tip, xytext=(0, 0), arrowprops=dict(
-            arrowstyle="-|>", color="#555", lw=1.2, linestyle="--"))
-        deg = math.degrees(math.atan2(tip[1], tip[0]))
-        ax.text(-0.85, 0.3, f"df/dq at q=0\n({deg:.0f}°)", color="#555", ha="center",
-                va="top", fontsize=8)  # below the arrow, clear of the path above it
-    xs, ys = zip(*path)
-    ax.plot(xs, ys, "o-", color=COLOURS["query"], ms=3, lw=1)
-    ax.annotate("", xy=path[-1], xytext=(0, 0), arrowprops=dict(
-        arrowstyle="-|>", color=COLOURS["query"], lw=2))
-    ax.text(path[-1][0] + 0.3, path[-1][1] + 0.25, f"q, step {len(path) - 1}",
-            color=COLOURS["query"], ha="center", va="center", fontsize=9)
-    ax.set(xlim=(-1.6, 2.6), ylim=(-0.4, 2.6), aspect="equal", xlabel="x", ylabel="y",
-           title="learned query: path of q")
-    ax.grid(alpha=0.3)
+                ha="center", va="center", fontsize=9, fontweight="bold")
+    direction = torch.as_tensor(start_gradient, dtype=torch.float32)
+    tip = (0.9 * direction / direction.norm()).tolist()
+    ax.annotate("", xy=tip, xytext=(0, 0), zorder=6,
+                arrowprops=dict(arrowstyle="-|>", color="black", lw=2))
+    deg = math.degrees(math.atan2(tip[1], tip[0]))
+    ax.text(tip[0] + 0.15, tip[1] - 0.2, f"df/dq at q=0\n({deg:.0f}°)", color="black",
+            ha="right", va="top", fontsize=8)
+    px, py = zip(*path)
+    ax.plot(px, py, "o-", color=COLOURS["query"], ms=3.5, lw=1.5, zorder=5)
+    f_end = query_map(keys, values, (px[-1], px[-1], py[-1], py[-1]), steps=1)[2].item()
+    box = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8)
+    ax.text(px[1] - 0.15, py[1] - 0.05, "step 1", color=COLOURS["query"], ha="right",
+            va="top", fontsize=8, fontweight="bold", bbox=box)
+    ax.text(px[-1] - 0.1, py[-1] + 0.1, f"step {len(path) - 1}: f = {f_end:.2f}",
+            color=COLOURS["query"], ha="right", va="bottom", fontsize=8, fontweight="bold",
+            bbox=box)
+    q = torch.tensor(query)
+    for tau in taus:
+        x, y = (q / tau).tolist()
+        f = query_map(keys, values, (x, x, y, y), steps=1)[2].item()
+        ax.plot([x], [y], "s", color="black", ms=4)
+        ax.text(x, y - 0.2, f"τ={tau:g}\nf={f:.2f}", ha="center", va="top", fontsize=7)
+    ax.text(x, y + 0.2, "q/τ for q=(1, 0)", ha="center", va="bottom", fontsize=7)
+    ax.axhline(0, color="#999", lw=0.5)
+    ax.axvline(0, color="#999", lw=0.5)
+    x0, x1, y0, y1 = MAP_EXTENT
+    ax.set(xlim=(x0, x1), ylim=(y0, y1), aspect="equal", xlabel="q[0]", ylabel="q[1]",
+           title="f(q) over the query plane, and q learned by SGD")
+    return fig
 
 
-def plot_gradient_vs_tau(taus, grads, figsize=(4.2, 3.0)):
-    """|gradient of the pooled value w.r.t. q| against the temperature, both on log axes."""
-    plt = d2l.plt
-    d2l.use_svg_display()
-    fig, ax = plt.subplots(figsize=figsize)
-    ax.loglog(taus, grads, "o-", color=WEIGHT_COLOUR, ms=3)
-    peak = max(range(len(grads)), key=grads.__getitem__)
-    ax.axvline(taus[peak], color="#555", lw=0.8, ls="--")
-    ax.annotate(f"peak for this q: τ = {taus[peak]:.2g}", xy=(taus[peak], grads[peak]),
-                xytext=(-5, -48), textcoords="offset points", fontsize=8, color="#555", ha="right")
-    ax.set(xlabel="temperature τ (log)", ylabel="|gradient| (log)",
-           title="soft → hard lookup: the gradient vanishes")
-    ax.invert_xaxis()
-    ax.grid(alpha=0.3, which="both")
+# One learned attention matrix: the taught Bahdanau model of 10.4 (d2l.Seq2SeqEncoder and
+# d2l.Seq2SeqAttentionDecoder, 10.4's ALIGNMENT_CONFIG, seed 0, 10 epochs, CPU kernel AVX2)
+# translating one sentence of its made-up English -> French task, greedily; rows: the words
+# it generated and <eos> (queries), columns: the source words and <eos> (keys), 2 decimals.
+# Made with torch 2.13 on one thread; `learned_alignment(train=True)` repeats the run (other
+# thread counts or kernels may change the last digits). Stored because training one model
+# takes longer than this section's whole notebook.
+LEARNED_SOURCE = "the black cat likes the small bird .".split()
+LEARNED_ALIGNMENT = {
+    "translation": ["le", "chat", "noir", "le", "oiseau", "petit", "aime", "."],
+    "weights": [
+        [0.01, 0.06, 0.70, 0.22, 0.00, 0.00, 0.00, 0.00, 0.00],
+        [0.01, 0.03, 0.75, 0.21, 0.00, 0.00, 0.00, 0.00, 0.00],
+        [0.01, 0.54, 0.35, 0.08, 0.00, 0.00, 0.00, 0.00, 0.00],
+        [0.01, 0.02, 0.01, 0.02, 0.14, 0.12, 0.26, 0.20, 0.23],
+        [0.00, 0.00, 0.01, 0.04, 0.04, 0.08, 0.50, 0.18, 0.15],
+        [0.00, 0.00, 0.00, 0.00, 0.01, 0.33, 0.47, 0.11, 0.07],
+        [0.01, 0.00, 0.00, 0.00, 0.35, 0.14, 0.16, 0.16, 0.17],
+        [0.06, 0.00, 0.01, 0.03, 0.13, 0.03, 0.21, 0.31, 0.21],
+        [0.07, 0.12, 0.16, 0.06, 0.09, 0.06, 0.15, 0.17, 0.13],
+    ],
+}
+
+
+def learned_alignment(train=False, source=LEARNED_SOURCE, seed=0):
+    """(translation, weights): the stored run, or with `train=True` a fresh one (about a minute
+    on two cores): 10.4's Bahdanau model trained from `seed`, then greedy translation of
+    `source` with its attention weights ((len(translation) + 1, len(source) + 1))."""
+    if not train:
+        return list(LEARNED_ALIGNMENT["translation"]), torch.tensor(LEARNED_ALIGNMENT["weights"])
+    import contextlib
+    import io
+
+    from d2l_attention.explore import bahdanau_attention as ba
+
+    config = ba.ALIGNMENT_CONFIG
+    train_iter, src_vocab, tgt_vocab, _ = config.data()
+    torch.manual_seed(seed)
+    net = config.net(src_vocab, tgt_vocab)
+    with contextlib.redirect_stdout(io.StringIO()):
+        d2l.train_seq2seq(net, train_iter, config.lr, config.num_epochs, tgt_vocab, "cpu")
+    (translation,), (weights,) = ba.greedy_decode(net, [list(source)], src_vocab, tgt_vocab,
+                                                  config.num_steps)
+    return translation, weights.round(decimals=2)
+
+
+def show_learned_alignment(figsize=(4.4, 3.9)):
+    """The stored learned A (`learned_alignment()`) with the section's `d2l.show_heatmaps`, and
+    each generated word's largest weight with the source word it falls on."""
+    translation, weights = learned_alignment()
+    rows, cols = translation + ["<eos>"], LEARNED_SOURCE + ["<eos>"]
+    d2l.show_heatmaps(weights.reshape(1, 1, *weights.shape), xlabel="English keys (source)",
+                      ylabel="French queries (generated)", figsize=figsize,
+                      titles=["A learned by 10.4's model"], xticklabels=cols, yticklabels=rows)
+    top, at = weights.max(dim=1)
+    print("largest weight per row:", ", ".join(
+        f"{r}->{cols[j]} {w:.2f}" for r, w, j in zip(rows, top.tolist(), at.tolist())))

@@ -45,13 +45,13 @@ from d2l_attention.explore import attention_cues
 # $$f(\mathbf{q}, \{(\mathbf{k}_i, \mathbf{v}_i)\}_{i=1}^{n}) = \sum_{i=1}^{n} \alpha_i\, \mathbf{v}_i,
 #   \qquad \alpha_i = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j)}.$$
 #
-# 点积是**评分函数**（scoring function），它的值叫**注意力分数**（attention score）；softmax 把分数变成和为 1 的**注意力权重**（attention weight）$\alpha_i$。
+# 这里的**评分函数**（scoring function）是点积（10.2、10.3 节还有别的），它的值叫**注意力分数**（attention score）；softmax 把分数变成和为 1 的**注意力权重**（attention weight）$\alpha_i$。
 # 这是**软的字典查找**（soft dictionary lookup）：分数越高的键，它的值占得越多。
 
 # %% [markdown]
 # ![One query, three keys, values 10/20/30, weights 0.79/0.11/0.11, output 13.20](figures/10.1-qkv-pooling.svg)
 #
-# 图 10.1.1 下面代码里的例子：查询 $\mathbf{q}=(1,0)$，值 10、20、30，加权求和得 13.20（平均汇聚是 20）
+# 图 10.1.1 下面代码里的例子：查询 $\mathbf{q}=(1,0)$，值 10、20、30，加权求和得 13.20
 
 # %%
 #@save
@@ -77,14 +77,18 @@ for i in range(len(keys)):
     print(f"{f'k{i + 1}':>4}{values[i, 0].item():7.0f}{scores[i].item():7.2f}"
           f"{exp_scores[i].item():8.3f}{weights[i].item():8.4f}{weighted[i].item():14.2f}")
 attended = attention_pooling(query, keys, values)[1]
-print(f"attention_pooling: {attended.item():.2f}; average pooling: {values.mean().item():.2f}")
+uniform, average = attention_pooling(torch.zeros(2), keys, values)  # 没有查询：q = 0
+print(f"q = (1, 0): pooled {attended.item():.2f}")
+print("q = 0     : weights", [round(a, 3) for a in uniform.tolist()], f"pooled {average.item():.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.allclose(attention_pooling(query, keys, values)[0], weights)
 assert torch.isclose(weighted.sum(), attended[0]) and round(attended.item(), 2) == 13.20
+assert torch.allclose(average, values.mean(dim=0)) and torch.allclose(uniform, torch.full((3,), 1 / 3))
 
 # %% [markdown]
 # $\mathbf{k}_1$ 的分数 2 变成 $e^2 \approx 7.389$，占 0.7870，结果被拉向它的值 10。
+# $\mathbf{q} = \mathbf{0}$ 时分数全是 0，权重各 1/3，结果 20.00 就是平均汇聚：没有查询，注意力汇聚就是汇聚层。是查询把汇聚变成了注意力。
 #
 # 桌上，键的两个特征是“红色”和“能读”。杯子的突出性属于它的键，与查询无关：写成分数偏置 $b_i$，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i + b_i)$
 # （相当于键多一维 $b_i$、查询多一维 1）。
@@ -93,18 +97,22 @@ assert torch.isclose(weighted.sum(), attended[0]) and round(attended.item(), 2) 
 desk_keys = torch.tensor([[1.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子 (1, 0)；五本书 (0, 1)
 salience = torch.tensor([2.0, 0, 0, 0, 0, 0])  # b_i：杯子醒目
 read = torch.tensor([0.0, 3.0])  # 查询：“想读书”
-for cue, desk_scores in (("salience b only", salience), ("query only, q.k", desk_keys @ read),
+for cue, desk_scores in (("b only (q = 0)", salience), ("query only, q.k", desk_keys @ read),
                          ("both, q.k + b", desk_keys @ read + salience)):
     gaze = torch.softmax(desk_scores, dim=0)  # 视线在 6 个物体上的分布
     print(f"{cue:<16}: cup {gaze[0].item():.2f}, each book {gaze[1].item():.2f}")
 
 # %% [markdown]
-# 只有 $b$ 时杯子拿到 0.60。加上“想读书”，每本书拿 0.19；杯子还有 0.07，只看查询时是 0.01。
+# 只有 $b$（$\mathbf{q} = \mathbf{0}$：只有非自主性提示）时杯子拿到 0.60。加上“想读书”，每本书拿 0.19；杯子还有 0.07，只看查询时是 0.01。
 # 10.3 节的掩码也是这样一项 $b_i$（一个极大的负数）。
+
+# %% [markdown]
+# ### 温度
+#
+# 权重该多集中，要能调：维度越高，点积越分散，softmax 越尖（10.3 节因此除以 $\sqrt{d}$）。
+# softmax 之前先把分数除以**温度**（temperature）$\tau$：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau)$；`attention_pooling` 的 `tau` 默认是 1。
 #
 # ### 动手试试：转动查询
-#
-# 还有一个旋钮：**温度**（temperature）$\tau$。softmax 之前先把分数除以 τ，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau)$；`attention_pooling` 的 `tau` 默认是 1。
 #
 # 下面的探索器画的是图 10.1.1 的例子：蓝色箭头是键，橙色箭头是 $\mathbf{q}/\tau$（τ = 1 时就是 $\mathbf{q} = (\cos\theta, \sin\theta)$），右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再动：
 #
@@ -153,15 +161,13 @@ assert [round(w[(210, 1.0, 1.0, k)], 2) for k in ("k1", "k2", "k3")] == [0.15, 0
 # %% [markdown]
 # ### 查询可以学
 #
-# 权重对 $\mathbf{q}$ 可导，查询可以用梯度下降学。记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
+# 权重对 $\mathbf{q}$ 可导。记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
 #
 # $$\frac{\partial \alpha_i}{\partial \mathbf{q}} = \alpha_i\Big(\mathbf{k}_i - \sum_j \alpha_j \mathbf{k}_j\Big), \qquad
 #   \frac{\partial f}{\partial \mathbf{q}} = \sum_i v_i \frac{\partial \alpha_i}{\partial \mathbf{q}}
 #   = \sum_i \alpha_i v_i \mathbf{k}_i - f \sum_j \alpha_j \mathbf{k}_j = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
 #
-# 目标取 28（接近最大的值 30；30 要无限长的 $\mathbf{q}$），损失 $L = (f - 28)^2$，只更新 $\mathbf{q}$。
-# 梯度下降走 $-\partial L/\partial \mathbf{q} = 2(28 - f)\,\partial f/\partial \mathbf{q}$：只要 $f < 28$，这一步与 $\partial f/\partial \mathbf{q}$ 同向，
-# 值高于 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。从 $\mathbf{q} = \mathbf{0}$ 出发：这时权重均匀，$f = 20$ 就是平均汇聚，正是查询把汇聚变成了注意力。$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉：
+# 值高于 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。在 $\mathbf{q} = \mathbf{0}$（$f = 20$）处，$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉：
 
 # %%
 def angle(x, y):  # 向量 (x, y) 的方向，度
@@ -173,31 +179,34 @@ pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 上式在 q = 0 处：
 print("df/dq at q = 0:", [round(g, 2) for g in pull.tolist()], f"-> {angle(*pull.tolist()):.0f} deg")
 
 # %% [markdown]
-# 公式给出的方向是 135°：背离 $\mathbf{k}_1$、偏向 $\mathbf{k}_3$。现在让 SGD 走 50 步：
+# 用 SGD 只更新 $\mathbf{q}$，损失 $L = (f - 28)^2$（30 要无限长的 $\mathbf{q}$）。$f < 28$ 时 $-\partial L/\partial \mathbf{q}$ 与 $\partial f/\partial \mathbf{q}$ 同向：
 
 # %%
-q = torch.zeros(2, requires_grad=True)  # 从“没有意图”出发
+q = torch.zeros(2, requires_grad=True)  # 从 q = 0（平均汇聚）出发
 optimizer = torch.optim.SGD([q], lr=0.01)
-path = []  # q 在键平面上走过的点
-for _ in range(51):
-    path.append(tuple(q.tolist()))
-    w, got = attention_pooling(q, keys, values)
-    loss = ((got - 28.0) ** 2).sum()
+path = [tuple(q.tolist())]  # q 在查询平面上走过的点
+for _ in range(50):
+    loss = ((attention_pooling(q, keys, values)[1] - 28.0) ** 2).sum()
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
+    path.append(tuple(q.tolist()))
+w, got = attention_pooling(q.detach(), keys, values)
 print(f"step 1: {angle(*path[1]):.0f} deg; step 50: {angle(*path[-1]):.0f} deg,",
       "weights", [round(a, 3) for a in w.tolist()], f"pooled {got.item():.2f}")
 
 # %%
-attention_cues.plot_query_path(keys, values, path, pull)
+attention_cues.plot_query_map(keys, values, path, pull)
 d2l.plt.show()
 
 # %% [markdown]
-# 第一步正落在 135° 这条线上（图中灰色箭头）。50 步后结果是 27.98，$\mathbf{q}$ 指向 128°：偏向 $\mathbf{k}_3$，但不必正对它。
-# 真实的模型不直接学 $\mathbf{q}$，而是学投影 $\mathbf{W}_q$（$\mathbf{q} = \mathbf{W}_q\mathbf{x}$），梯度经过同一个式子传给 $\mathbf{W}_q$（10.3、10.5 节）。
+# 灰度是每个查询的结果 $f(\mathbf{q})$：右下是 10 的平台（$\mathbf{k}_1$ 赢），左上是 30（$\mathbf{k}_3$ 赢），左下一角是 20（练习 4）。
+# 黑箭头（135°）垂直于等高线，指向上坡：离开 10，朝向 30。SGD 第一步（橙色）沿着它，50 步后 $f = 27.98$，$\mathbf{q}$ 指向 128°。
+# 30 的平台从 45° 一直延到 180°，所以 $\mathbf{q}$ 不必正对 $\mathbf{k}_3$。
+# 真实的模型学的是投影 $\mathbf{W}_q$（$\mathbf{q} = \mathbf{W}_q\mathbf{x}$），梯度经同一个式子传过去（10.3 节）。
 #
-# 硬查找（只取分数最大的键的值）是 τ → 0 的极限。取图 10.1.1 的查询 $\mathbf{q} = (1, 0)$，梯度怎样随 τ 变？
+# 温度 τ 下，查找读的是图上 $\mathbf{q}/\tau$ 处：查询 $(1, 0)$ 在 τ = 1、0.5、0.25 时是黑方块（$f$ = 13.20、10.53、10.01），越往右越平；
+# τ → 0 的硬查找（只取分数最大的键的值）在平台远端。梯度：
 
 # %%
 def gradient_norm(tau):  # |∂f/∂q| 在图 10.1.1 的查询处
@@ -206,37 +215,34 @@ def gradient_norm(tau):  # |∂f/∂q| 在图 10.1.1 的查询处
     return grad.norm().item()
 
 
-taus = torch.logspace(1, -1.5, 26).tolist()  # τ 从 10 降到 0.03
-grads = [gradient_norm(tau) for tau in taus]
 for tau in (10, 1, 0.1, 0.001):
     w = attention_pooling(query, keys, values, tau)[0]
     print(f"tau = {tau:<5g}: weights", [round(a, 3) for a in w.tolist()], f"|gradient| = {gradient_norm(tau):.1e}")
-attention_cues.plot_gradient_vs_tau(taus, grads)
-d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for theta in (0, 10, 80, 100):
     q_check = attention_cues.unit_query(theta)
     w_hard = attention_pooling(q_check, keys, values, tau=1e-3)[0]
     assert torch.equal(w_hard, torch.eye(3)[(keys @ q_check).argmax()])  # 精确的 one-hot，与 argmax 相同
-assert gradient_norm(0.001) == 0
+assert gradient_norm(0.001) == 0 and gradient_norm(10) < gradient_norm(1) / 6
 assert round(angle(*pull.tolist())) == 135 == round(angle(*path[1])) and round(angle(*path[-1])) == 128
-assert grads.index(max(grads)) == 10 and round(taus[10], 5) == 1 and grads[0] < grads[10] / 6  # 峰值在 τ ≈ 1
+assert round(got.item(), 2) == 27.98 and len(path) == 51
+xs_map, ys_map, f_map = attention_cues.query_map(keys, values)
+assert 10 <= f_map.min() < 10.01 and 29.5 < f_map.max() <= 30  # 值的凸组合
+assert [round(attention_pooling(query / t, keys, values)[1].item(), 2) for t in (1, 0.5, 0.25)] == [
+    13.2, 10.53, 10.01]
 
 # %% [markdown]
-# τ = 10 时权重已经很平（0.38、0.31、0.31），梯度 0.98；这个查询上梯度在 τ ≈ 1 最大（6.6）。
-# τ 再往下，梯度按指数掉：τ = 0.1 时只剩 1.0e−06，τ = 0.001 时是 0。
-# 所以硬注意力没有梯度，反向传播训练不了它；书中说，这种不可导的注意力可以用强化学习训练。
-#
-# **到这里为止**：查询与每个键点积得分数，除以 τ 后 softmax 得权重，再对值加权求和。
-# 查询决定取回哪个值；权重对查询可导；τ 决定查找有多软。下面把许多查询叠成矩阵。
+# 梯度在 τ = 1 时是 6.6，τ = 10（权重已很平：0.38、0.31、0.31）时 0.98，τ = 0.1 时 1.0e−06，τ = 0.001 时是 0。
+# 硬注意力没有梯度，反向传播训练不了它；书中说，它可以用强化学习训练。
 
 # %% [markdown]
 # ## 一句话上的注意力：矩阵形式与热图
 #
-# 把 *le chat noir s'assit sur le tapis* 与 *the black cat sat on the mat* 对齐：每个法语词问“哪个英语词和我意思相同”。
-# 这是捷径：查询是已知的法语词。真正翻译时，下一个词写出之前还不知道，查询只能是解码器的状态（练习 1，10.4 节）。
-# 英语词向量是手工设的五个特征；法语词向量是它对应英语词的向量加一点噪声（固定种子）：相近而不相同，对齐要靠相似度找出来。
+# 把 *the black cat sat on the mat* 译成 *le chat noir s'assit sur le tapis*：每个法语词问“哪个英语词和我意思相同”。
+# 这是捷径：真正翻译时，下一个法语词写出之前还不知道，查询只能是解码器的状态（练习 1）。
+# 英语词向量是手工设的五个特征，好让分数一眼能读懂；网络里的向量和查询都是学出来的（本节最后一张图）。
+# 法语词向量是它译词的向量加一点噪声：相近而不相同，对齐要靠相似度找出来。
 
 # %%
 vectors = {"the": [0, 0, 0, 1, 0], "black": [0, 0, 0, 0, 1], "cat": [0.8, 0.6, 0, 0, 0],  # 特征：动物、物体、
@@ -256,7 +262,7 @@ V = torch.eye(len(vocab))[[vocab.index(word) for word in english]]  # (7, 6)：�
 #
 # $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big)\ (7 \times 7), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ (7 \times 6).$$
 #
-# $\mathbf{A}$ 的每一行是图 10.1.1 的一次查询，列是键；`attention_pooling` 里的 `queries @ keys.T` 和 `dim=-1` 正为此而写：
+# $\mathbf{A}$ 的每一行是图 10.1.1 的一次查询（`attention_pooling` 的 `dim=-1` 为此而写）：
 
 # %%
 A, out = attention_pooling(X_fr, X_en, V)  # τ = 1
@@ -317,11 +323,11 @@ for tau in (1.0, 0.25, 0.1):
 # $\mathbf{A}$ 每行最大的一格都落在译词上，虽然没有一个法语向量与它的译词相同。
 # *chat* 和 *noir* 的最大格左右交叉（形容词在后）：比较的是内容，不是位置。
 #
-# 取中间的 τ = 0.25，看每个法语词取回什么（$\mathbf{A}\mathbf{V}$ 的一行是词表上的分布）：
+# τ = 0.25 时每个法语词取回什么（$\mathbf{A}\mathbf{V}$ 的一行）：
 
 # %%
 A, out = attention_pooling(X_fr, X_en, V, tau=0.25)
-for i in (2, 0, 4):  # noir、第一个 le、sur
+for i in (2, 0):  # noir、第一个 le
     print(french[i], "->", {e: round(a, 2) for e, a in zip(vocab, out[i].tolist())})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -332,13 +338,11 @@ assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
 
 # %% [markdown]
 # *noir* 取回 0.92 的 *black*；*le* 取回 0.84 的 *the*，混进 0.12 的 *on*。
-# *sur* 的 $\mathbf{A}$ 里 *on* 那一格最大（0.46，每个 *the* 0.21），取回时 *on* 却只以 0.46 对 *the* 0.42 险胜（τ = 0.25）。下面的探索器说明为什么。
 #
 # 动手试试：选一个法语词（框出的行）。左下是它除以 τ 之后的分数 $\mathbf{q}^\top\mathbf{k}_j/\tau$，右边是它取回的 $\mathbf{A}\mathbf{V}$。
 #
 # 1. 选 *sur*，τ 从 1 拖到 0.1：分数怎样变？为什么两个 *the* 的权重总相等？
 # 2. 选 *le #1*：它的格子能超过 0.5 吗？它取回的 *the* 呢？
-# 3. 选 *sur*，τ 拖到 1：它取回最多的是哪个词？$\mathbf{A}$ 里最大的一格明明是 *on*，为什么？
 
 # %%
 attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
@@ -348,8 +352,6 @@ attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
 #
 # 1. τ = 1 时 *sur* 的分数都不到 1.1（*on* 1.08，每个 *the* 0.89），最大权重只有 0.22。τ = 0.1 时同样的分数放大 10 倍（10.84 对 8.90），差 1.94 变成 $e^{1.94} \approx 7$ 倍：*on* 拿到 0.77，每个 *the* 0.11。两个 *the* 的键相同，分数就相同，权重也相同（10.6 节的位置编码才分得开）。
 # 2. *le #1* 的两格各 0.49（τ = 0.1），任何 τ 下都不超过 0.5。但它取回的 *the* 是 0.98：$\mathbf{A}$ 把权重分给两个位置，$\mathbf{V}$ 又把它们合回同一个词。
-# 3. *the*：0.36 对 *on* 0.22。τ = 1 时权重很平，*on* 一格 0.22，每个 *the* 0.18；$\mathbf{V}$ 把两个 *the* 加起来，0.36。权重平时，句中出现两次的词占两份：常见的词赢。
-#    τ 降到 0.25，*on* 才以 0.46 对 0.42 胜出；τ = 0.1 时是 0.77 对 0.22。能打破这种优势的，是更尖的权重、更有区分度的键，以及 10.6 节的位置信息。
 #
 # </details>
 
@@ -378,7 +380,17 @@ assert all(r["weight"] == mid[(r["query"], "the #2")] for r in sentence["matrix"
 
 # %% [markdown]
 # 查询来自一个序列、键和值来自另一个，叫**交叉注意力**（cross-attention）；10.6 节的**自注意力**（self-attention）让三者来自同一序列。
-# 网络里 $\mathbf{Q}$、$\mathbf{K}$ 来自学到的 $\mathbf{W}_q$、$\mathbf{W}_k$（10.3、10.5 节），对齐是训练翻译的副产品（10.4 节）。
+#
+# ### 同一个 A，学出来的
+#
+# 10.4 节的 Bahdanau 模型只学翻译，没人教它对齐（种子 0，事先跑好存在库里）。它把 *the black cat likes the small bird .* 译成法语时的 $\mathbf{A}$：
+
+# %%
+attention_cues.show_learned_alignment()
+d2l.plt.show()
+
+# %% [markdown]
+# 写 *noir* 时 0.54 的权重落在 *black* 上，写 *chat* 时 0.75 在 *cat* 上；动词 *aime* 的最大格（0.35）却在 *likes* 右边一格。10.4 节细看。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -393,7 +405,7 @@ assert all(r["weight"] == mid[(r["query"], "the #2")] for r in sentence["matrix"
 # %% [markdown]
 # ## 小结
 #
-# * 查询（自主性提示）决定取回哪个值；键是非自主性提示，与查询无关的突出性可写成分数上的偏置 $b_i$。
+# * 查询（自主性提示）决定取回哪个值，$\mathbf{q} = \mathbf{0}$ 就是平均汇聚；键是非自主性提示，与查询无关的突出性可写成分数上的偏置 $b_i$。
 # * $\partial f/\partial \mathbf{q} = \sum_i \alpha_i (v_i - f)\mathbf{k}_i$：查询能用梯度下降学；硬查找的梯度为 0。
 # * 矩阵形式 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，热图画出 $\mathbf{A}$。
 # * $\tau \to 0$ 是硬查找，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
@@ -406,12 +418,11 @@ assert all(r["weight"] == mid[(r["query"], "the #2")] for r in sentence["matrix"
 # 非自主性提示（键）和感官输入（值）又分别是什么？
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：解码器“此刻想找什么”由它自己的状态决定：已经生成的前缀所对应的解码器隐状态
-# （即将输出下一个词元时的那一个）就是查询，它体现了“意图”。感官输入是源句子：
+# 参考答案：解码器“此刻想找什么”由它自己的状态决定：已经生成的前缀所对应的解码器隐状态就是查询，它体现了“意图”。感官输入是源句子：
 # 编码器为每个源词元产生的表示就是值；与这些值一一配对、用来和查询比较的键，
 # 通常也取这些编码器表示本身（或它们的线性变换）。它们是“非自主的”，因为无论解码器想找什么，
 # 源句子的内容都在那里。每生成一个词元，查询就变一次，于是注意力会在源句子上移动——
-# 10.4 节的 Bahdanau 注意力正是这样设计的。本节句子例子拿已知的法语词当查询，只是捷径。
+# 10.4 节的 Bahdanau 注意力正是这样设计的（本节最后一张图）。
 
 # %% [markdown]
 # ### 练习 2
