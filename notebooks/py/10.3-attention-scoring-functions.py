@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import d2l_attention as d2l
-from d2l_attention.checks import check_qkv, check_shape, check_valid_lens
+from d2l_attention.checks import check_qkv, check_shape, check_valid_lens  # readable shape errors
 from d2l_attention.explore import attention_scoring
 
 torch.set_num_threads(1)  # every tensor in this section is small: one thread is the fastest
@@ -411,7 +411,7 @@ assert jacobian_norms(two_rows["q.k"]) < 1e-6 < 0.1 < jacobian_norms(two_rows["q
 #
 # ### 动手试试：温度
 #
-# 最上一行是 500 个查询的统计。开始 $d = 512$、不缩放：65% 的行饱和。
+# 开始 $d = 512$、不缩放：最上一行说 500 个查询中 65% 的行饱和。
 # 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
 
 # %%
@@ -467,13 +467,13 @@ assert 4 * scaled_[0]["moved"] < raw_[0]["moved"] and slow_[0]["moved"] < scaled
 # **饱和本身无害，饱和又选错才有害。** 缩放的模型最后 68% 的行饱和，但饱和又选错的是 0%，损失 0.00。
 # 不缩放时前 10 步 52% 的行饱和又选错。它们送回的梯度是 $6 \times 10^{-4}$，其余行是 0.2：选错了也几乎学不到。
 #
-# 步子大小不是原因。学习率除以 16 后每步的变化（0.19）比缩放的（0.39）还小，损失却停在 1.56。
-# $\mathbf{W}$ 的初值除以 16 步子最大（4.42），但起点只有 13% 的行饱和又选错，最后损失 0.01，不缩放的是 0.23：害处在**一开始**就饱和。（单个种子。）
+# 步子大小不是原因。学习率除以 16 后每步的变化（0.19）比缩放的（0.39）还小，饱和又选错的行却一直约一半（右图绿线），损失停在 1.56。
+# $\mathbf{W}$ 的初值除以 16 步子最大（4.42），但起点只有 13% 的行饱和又选错（红线），最后损失 0.01：害处在**一开始**就饱和。（单个种子。）
 
 # %% [markdown]
 # ## 为什么默认用缩放点积
 #
-# **计算。** 加性注意力的隐藏张量是 (b, n, m, h)，点积的分数只有 (b, n, m)。
+# 加性注意力的隐藏张量是 (b, n, m, h)，点积的分数只有 (b, n, m)。
 # 单线程 CPU 上实测一次前向加反向（$b = 8$，$n = m = 128$，$d = h = 64$；内存指为反向传播保存的张量）：
 
 # %% tags=["nbval-ignore-output"]
