@@ -395,6 +395,11 @@ def test_masking_states_hold_what_masked_softmax_returns_for_each_valid_length()
             keep = torch.arange(5) < lens[0][..., None] if causal else torch.arange(5) < L
             masked = [r["masked"] for r in state]
             assert masked == (~keep.expand(3, 5)).int().reshape(-1).tolist()
+            # masked_softmax fills masked scores with -inf, except in a row with no key (L = 0),
+            # which it leaves unfilled
+            filled = [r["filled"] for r in state]
+            assert filled == ([0] * 15 if L == 0 else masked)
+            assert ("left unfilled" in line) == (L == 0)
             assert all(r["weight"] == 0 for r in state if r["masked"])
             assert [r["score"] for r in state] == pytest.approx(scores.reshape(-1).tolist(),
                                                                 abs=1e-4)
@@ -514,7 +519,7 @@ def test_explorers_are_not_in_the_book_api():
                  "direction_target", "jacobian_norms", "comparison", "comparison_states",
                  "hexagon_keys", "scoring_functions", "retrieval_task", "plot_rows",
                  "KeyProjectedDotProduct", "circle_scores", "cost",
-                 "score_bounds"):
+                 "score_bounds", "plot_sweep", "print_runs", "plot_runs", "run_summary"):
         assert not hasattr(d2l, name)
 
 
@@ -570,10 +575,26 @@ def test_short_keys_never_win_and_small_additive_weights_ignore_the_query():
             tops[key] = (r["key"], r["weight"])
     dot_tops = {k for (f, _), (k, _) in tops.items() if f == "scaled dot"}
     assert dot_tops == {"k1 (|k|=3)", "k3 (|k|=3)", "k5 (|k|=3)"}
-    small = {k for (f, _), (k, _) in tops.items() if f == "additive, small W"}
+    small = {k for (f, _), (k, _) in tops.items() if f == "additive (untrained), small W"}
     assert small == {"k1 (|k|=3)"}
+    # the Gaussian kernel -|q - k|^2 / 2 gives the nearest key the most weight: short keys win too
+    gauss = {a: k for (f, a), (k, _) in tops.items() if f.startswith("Gaussian")}
+    assert set(gauss.values()) == {f"k{j} (|k|={int(n)})"
+                                   for j, n in enumerate(attention_scoring.KEY_LENGTHS)}
+    assert gauss[30] == gauss[0] == "k0 (|k|=1)"
     explorer = attention_scoring.comparison()
+    assert [(c.name, c.default) for c in explorer.controls] == [("angle", 30)]
     assert len(explorer.to_json()) < 300_000
+
+
+def test_gaussian_kernel_score_is_a_dot_product_with_a_key_length_penalty():
+    funcs = attention_scoring.scoring_functions()
+    (name,) = [n for n in funcs if n.startswith("Gaussian")]
+    keys = attention_scoring.hexagon_keys()[None]
+    q = torch.randn(1, 5, 2, dtype=torch.float64)
+    shifted = q @ keys.transpose(1, 2) - 0.5 * (keys ** 2).sum(dim=-1)[:, None, :]
+    torch.testing.assert_close(torch.softmax(funcs[name](q, keys), dim=-1),
+                               torch.softmax(shifted, dim=-1))
 
 
 def test_retrieval_task_is_seeded_and_turns_the_chosen_key():
@@ -591,6 +612,30 @@ def test_run_summary_averages_gradients_of_saturated_and_other_rows():
     log = [dict(loss=1.0, saturated=torch.tensor([True, False]), grad=torch.tensor([1e-4, 0.2]),
                 right=torch.tensor([False, True]))] * 10
     (s,) = attention_scoring.run_summary(log, windows=((0, 10),))
-    assert s["saturated"] == 0.5 and s["wrong_saturated"] == 1.0
+    assert s["saturated"] == 0.5 and s["wrong_saturated"] == 1.0 and s["saturated_and_wrong"] == 0.5
+    assert math.isnan(s["moved"])  # not logged
     assert math.isclose(s["grad_saturated"], 1e-4, rel_tol=1e-6)
     assert math.isclose(s["grad_other"], 0.2, rel_tol=1e-6)
+
+
+def test_comparison_explorer_states_the_prose_reads():
+    """The numbers cell 30 reads off explorer states it does not store."""
+    weights, _, _ = attention_scoring.comparison_states()
+
+    def row(function, angle):
+        return {r["key"].split(" ")[0]: r["weight"] for r in weights
+                if r["function"].startswith(function) and r["angle"] == angle}
+
+    def top(function, angle):
+        w = row(function, angle)
+        return max(w, key=w.get), max(w.values())
+
+    assert top("scaled dot", 30)[0] == "k1" and top("Gaussian", 30)[0] == "k0"
+    assert top("additive (untrained), large W", 30) == ("k0", pytest.approx(0.68, abs=0.005))
+    assert top("additive (untrained), large W", 195) == ("k0", pytest.approx(0.36, abs=0.005))
+    small = [row("additive (untrained), small W", a)["k1"] for a in range(0, 360, 15)]
+    assert min(small) == pytest.approx(0.28, abs=0.005)
+    assert max(small) == pytest.approx(0.42, abs=0.005)
+    for angle in range(0, 360, 15):  # the dot products never put a short key on top
+        for function in ("scaled dot", "general"):
+            assert top(function, angle)[0] in {"k1", "k3", "k5"}

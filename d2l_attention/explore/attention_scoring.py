@@ -71,10 +71,12 @@ def causal_lens(valid_len: int, num_queries: int) -> torch.Tensor:
 @_single_threaded
 def masking_states(scores, lengths, causal=(False, True)):
     """Rows for the masking explorer: for each valid length L and each `causal` setting, the
-    scores (a masked cell stands for -inf: JSON has no infinity) and the
-    weights `d2l.masked_softmax` gives the (num_queries, num_keys) `scores`, with valid_lens
-    `[L]` (one length shared by all queries) or, when causal, `[[min(1, L), ..., min(n, L)]]`
-    (query i also stops at key i); and a line of text with the row sums."""
+    scores and the weights `d2l.masked_softmax` gives the (num_queries, num_keys) `scores`,
+    with valid_lens `[L]` (one length shared by all queries) or, when causal,
+    `[[min(1, L), ..., min(n, L)]]` (query i also stops at key i); and a line of text with the
+    row sums. `masked` marks the cells whose weight is set to 0; `filled` those whose score
+    `masked_softmax` fills with -inf (JSON has no infinity): a row with L = 0 is masked but
+    left unfilled, as the function leaves it."""
     weight_rows, text_rows = [], []
     num_queries, num_keys = scores.shape
     queries, keys = [f"q{i}" for i in range(num_queries)], [f"k{j}" for j in range(num_keys)]
@@ -85,14 +87,18 @@ def masking_states(scores, lengths, causal=(False, True)):
             state = {"valid_len": L, "causal": is_causal}
             masked_cells = torch.arange(num_keys) >= lens[0][..., None] if is_causal else \
                 (torch.arange(num_keys) >= L).expand(num_queries, num_keys)
+            has_key = ~masked_cells[:, :1]  # rows with L = 0 are left unfilled
             weight_rows += ex.rows(state, weight=weights, masked=masked_cells.int(),
+                                   filled=(masked_cells & has_key).int(),
                                    score=scores, row_labels=("query", queries),
                                    col_labels=("key", keys))
             masked = int(masked_cells.sum())
             sums = sorted({f"{s:.2f}" for s in weights.sum(dim=-1).tolist()})
+            what = ("no key: scores left unfilled, weights set to 0" if L == 0
+                    else "grey, weight 0")
             text_rows += ex.rows(state, text=[
                 f"valid_lens = {lens[0].tolist() if is_causal else [L]}: {masked} of "
-                f"{weights.numel()} cells masked (grey, weight 0); row sums: {', '.join(sums)}"])
+                f"{weights.numel()} cells masked ({what}); row sums: {', '.join(sums)}"])
     return weight_rows, text_rows
 
 
@@ -106,25 +112,26 @@ def masking(num_keys=10, default_len=6):
     bound = math.ceil(float(scores.abs().max()))
     score_map = ex.heatmap_view(weight_rows, "key", "query", color="score", scheme="blues",
                                 domain=(-bound, bound), width=300, height=260,
-                                title="1. scores; masked -> -inf")
+                                title="1. scores; masked -> -inf (L = 0: left unfilled)")
     heatmap = ex.heatmap_view(weight_rows, "key", "query", width=300, height=260,
                               title="2. softmax over each row -> weights")
     keys, queries = _order_of(weight_rows, "key"), _order_of(weight_rows, "query")
 
-    def greyed(view, label):  # masked cells: grey, so they differ from tiny weights
+    def greyed(view, label, field):  # masked cells: grey, so they differ from tiny weights
         draw_cells = view.draw
 
         def draw(alt, base):
-            masked = base.transform_filter("datum.masked == 1")
+            masked = base.transform_filter(f"datum.{field} == 1")
             enc = dict(x=alt.X("key:N", sort=keys), y=alt.Y("query:N", sort=queries))
-            return (draw_cells(alt, base.transform_filter("datum.masked == 0"))
+            return (draw_cells(alt, base.transform_filter(f"datum.{field} == 0"))
                     + masked.mark_rect(color=MASKED_GREY).encode(**enc)
                     + masked.mark_text(fontSize=10, text=label).encode(**enc))
         view.draw = draw
         return view
 
     shown = ex.explorer(
-        _by_name(greyed(score_map, "-inf"), "cells"), _by_name(greyed(heatmap, "0"), "cells"),
+        _by_name(greyed(score_map, "-inf", "filled"), "cells"),
+        _by_name(greyed(heatmap, "0", "masked"), "cells"),
         ex.text_view(text_rows, "text", width=300),
         controls=[ex.Slider("valid_len", lengths, "valid length L", default=default_len),
                   ex.Checkbox("causal", "causal: query i sees only keys 0..i", default=False)],
@@ -320,7 +327,7 @@ def rotation(degrees):
                         dtype=torch.float64)
 
 
-ADDITIVE_SCALES = {"additive, small W": 0.2, "additive, large W": 3.0}
+ADDITIVE_SCALES = {"additive (untrained), small W": 0.2, "additive (untrained), large W": 3.0}
 
 
 def additive_models(scales=ADDITIVE_SCALES, num_hiddens=8, seed=0):
@@ -341,16 +348,17 @@ def additive_models(scales=ADDITIVE_SCALES, num_hiddens=8, seed=0):
 
 def scoring_functions(keys=None, general_degrees=60.0):
     """{name: score(queries, keys) -> (1, n, 6)}: the scoring functions compared on the hexagon
-    keys, all through the taught classes. "general q^T W k" uses W = rotation(-general_degrees),
-    i.e. the query turned by +general_degrees; "normalised keys" is the scaled dot product
-    against k / ||k||."""
+    keys. "general q^T W k" uses W = rotation(-general_degrees), i.e. the query turned by
+    +general_degrees; "Gaussian kernel"
+    is the score of 10.2's kernel, -||q - k||^2 / 2 = q.k - ||k||^2 / 2 - ||q||^2 / 2 (the last
+    term is the same for every key, so softmax ignores it); the additive rows are untrained
+    `d2l.AdditiveAttention` models (`additive_models`)."""
     dot = d2l.DotProductAttention(dropout=0.0)
     W = rotation(-general_degrees)
     funcs = {"scaled dot": dot.score,
-             "scaled dot, unit keys":
-                 lambda q, k: dot.score(q, k / k.norm(dim=-1, keepdim=True)),
              f"general, W^T turns q {general_degrees:g} deg":
-                 lambda q, k: dot.score(q @ W, k)}
+                 lambda q, k: dot.score(q @ W, k),
+             "Gaussian kernel -|q-k|^2/2": lambda q, k: -0.5 * torch.cdist(q, k) ** 2}
     for name, model in additive_models().items():
         funcs[name] = model.score
     return funcs
@@ -404,18 +412,19 @@ def _with_hull(draw_arrows, keys, domain):
     return draw
 
 
-def comparison(default_angle=0):
+def comparison(default_angle=30):
     """The scoring-function explorer: a slider turns a length-2 query round the six hexagon keys
-    (lengths 1 and 3); a heatmap shows the weights each scoring function gives the keys."""
+    (lengths 1 and 3); a heatmap shows the weights each scoring function gives the keys. It
+    starts at 30 degrees, between k0 and k1, where the query arrow does not hide k0."""
     weight_rows, arrow_rows, text_rows = comparison_states()
     arrows = ex.arrow_view(arrow_rows, "x", "y", label="label", color="kind",
                            colors={"key": "#c0392b", "query": "#2070b4"},
-                           title="keys (red), query (blue)", width=200, height=200,
-                           x_domain=(-3.6, 3.6), y_domain=(-3.6, 3.6))
+                           title="keys (red), query (blue), hull (dashed)", width=260,
+                           height=260, x_domain=(-3.6, 3.6), y_domain=(-3.6, 3.6))
     arrows.draw = _with_hull(arrows.draw, hexagon_keys(), (-3.6, 3.6))
-    heat = ex.heatmap_view(weight_rows, "key", "function", width=300, height=200,
+    heat = ex.heatmap_view(weight_rows, "key", "function", width=300, height=260,
                            title="softmax weights of each scoring function")
-    shown = ex.explorer(arrows, heat, ex.text_view(text_rows, "text", width=200, height=40,
+    shown = ex.explorer(arrows, heat, ex.text_view(text_rows, "text", width=260, height=40,
                                                    size=12),
                         controls=[ex.Slider("angle", list(range(0, 360, 15)),
                                             "query angle (degrees)", default=default_angle)],
@@ -450,10 +459,12 @@ def retrieval_task(d=256, steps=120, batch=32, num_keys=10, init_std=None, seed=
 
 
 def run_summary(log, windows=((0, 10), (20, 30), (110, 120))):
-    """Per window of steps: mean loss, share of saturated rows, the mean gradient norm per row
-    on saturated and on the other rows (nan where there are none), and the share of saturated
-    rows whose largest weight is on the wrong key. `log` holds per-step dicts with `loss`,
-    `saturated`, `grad` and `right` (per-row tensors)."""
+    """Per window of steps: mean loss, the share of saturated rows, the share of rows that are
+    saturated and wrong (largest weight on the wrong key), the mean gradient norm per row on
+    saturated and on the other rows (nan where there are none), the share of saturated rows
+    that are wrong, and the mean change of a score per step (`moved`, where logged). `log`
+    holds per-step dicts with `loss`, `saturated`, `grad` and `right` (per-row tensors) and
+    optionally `moved` (a float)."""
     out = []
     for a, b in windows:
         part = log[a:b]
@@ -462,41 +473,72 @@ def run_summary(log, windows=((0, 10), (20, 30), (110, 120))):
         right = torch.cat([s["right"] for s in part])
         out.append(dict(loss=sum(s["loss"] for s in part) / len(part),
                         saturated=sat.double().mean().item(),
+                        saturated_and_wrong=(sat & ~right).double().mean().item(),
                         grad_saturated=grad[sat].mean().item() if sat.any() else float("nan"),
                         grad_other=grad[~sat].mean().item() if (~sat).any() else float("nan"),
                         wrong_saturated=(~right[sat]).double().mean().item() if sat.any()
-                        else float("nan")))
+                        else float("nan"),
+                        moved=sum(s.get("moved", float("nan")) for s in part) / len(part)))
     return out
 
 
-def print_runs(runs, windows=((0, 10), (20, 30), (110, 120))):
-    """One table row per run and window (`run_summary`)."""
-    print(f"{'run':<16}{'steps':>9}{'loss':>7}{'saturated':>11}{'|grad| sat.':>13}"
-          f"{'|grad| other':>14}{'sat. & wrong':>14}")
-    for name, log in runs.items():
-        for (a, b), s in zip(windows, run_summary(log, windows)):
-            none = s["saturated"] == 0  # no saturated rows: nothing to average
-            print(f"{name:<16}{f'{a + 1}-{b}':>9}{s['loss']:>7.2f}{s['saturated']:>11.0%}"
-                  + (f"{'-':>13}" if none else f"{s['grad_saturated']:>13.0e}")
-                  + f"{s['grad_other']:>14.0e}"
-                  + (f"{'-':>14}" if none else f"{s['wrong_saturated']:>14.0%}"))
+def print_runs(runs, first=(0, 10), last=(110, 120)):
+    """A table with the three figures the text uses, one row per run: the mean change of a
+    score per step and the share of rows saturated and wrong over the `first` steps, and the
+    loss over the `last` steps; then two lines on the first two runs (the unscaled run's
+    gradient per row in the `first` steps; the scaled run's saturated rows in the `last`)."""
+    summary = {name: run_summary(log, (first, last)) for name, log in runs.items()}
+    a, b = f"{first[0] + 1}-{first[1]}", f"{last[0] + 1}-{last[1]}"
+    print(f"{'run':<16}{'score change per step':>23}{'saturated & wrong':>19}{'loss':>12}")
+    print(f"{'':<16}{f'(steps {a})':>23}{f'(steps {a})':>19}{f'({b})':>12}")
+    for name, (early, late) in summary.items():
+        print(f"{name:<16}{early['moved']:>23.2f}{early['saturated_and_wrong']:>19.0%}"
+              f"{late['loss']:>12.2f}")
+    (scaled_name, (_, scaled_late)), (raw_name, (raw_early, _)) = list(summary.items())[:2]
+    print(f"{raw_name}, steps {a}: gradient per row {raw_early['grad_saturated']:.0e} if "
+          f"saturated, {raw_early['grad_other']:.0e} otherwise")
+    print(f"{scaled_name}, steps {b}: {scaled_late['saturated']:.0%} of rows saturated, "
+          f"{scaled_late['saturated_and_wrong']:.0%} saturated and wrong")
 
 
 def plot_runs(runs, figsize=(8, 2.8), smooth=10):
     """Two panels over the steps: the loss (mean over the last `smooth` steps) and the share of
-    saturated rows, one line per run; the legend sits to the right of the panels."""
+    rows that are saturated and wrong (mean over the last `smooth` steps), one line per run;
+    one legend in the left panel."""
     plt = d2l.plt
     fig, axes = plt.subplots(1, 2, figsize=figsize)
+    kernel = torch.ones(smooth, dtype=torch.float64) / smooth
+
+    def smoothed(series):
+        return torch.nn.functional.conv1d(series[None, None], kernel[None, None])[0, 0]
+
     for name, log in runs.items():
-        loss = torch.tensor([s["loss"] for s in log])
-        kernel = torch.ones(smooth) / smooth
-        mean = torch.nn.functional.conv1d(loss[None, None], kernel[None, None])[0, 0]
-        axes[0].plot(range(smooth, len(log) + 1), mean, label=name)
-        axes[1].plot(range(1, len(log) + 1), [s["saturated"].double().mean().item() for s in log],
-                     label=name)
+        loss = torch.tensor([s["loss"] for s in log], dtype=torch.float64)
+        bad = torch.tensor([(s["saturated"] & ~s["right"]).double().mean().item() for s in log],
+                           dtype=torch.float64)
+        steps = range(smooth, len(log) + 1)
+        axes[0].plot(steps, smoothed(loss), label=name)
+        axes[1].plot(steps, smoothed(bad), label=name)
     axes[0].set(xlabel="step", ylabel=f"loss (mean of {smooth} steps)")
-    axes[1].set(xlabel="step", ylabel="share of saturated rows", ylim=(-0.05, 1.05))
-    axes[1].legend(loc="center left", bbox_to_anchor=(1.02, 0.5), fontsize=8)
+    axes[1].set(xlabel="step", ylabel=f"saturated and wrong (mean of {smooth})")
+    axes[1].set_ylim(bottom=-0.02)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return axes
+
+
+def plot_sweep(dims, stats, figsize=(8, 2.8)):
+    """The d-sweep of the temperature part: two panels over d (log scale), the mean largest
+    weight and the share of saturated rows, one line per divisor; `stats` maps a divisor's name
+    to one (mean max weight, share saturated) pair per d."""
+    plt = d2l.plt
+    fig, axes = plt.subplots(1, 2, figsize=figsize)
+    for col, ylabel in enumerate(["mean max weight", "saturated rows (||da/ds|| < 0.01)"]):
+        d2l.plot(dims, [[r[col] for r in rows] for rows in stats.values()], xlabel="d",
+                 ylabel=ylabel, xscale="log", ylim=(-0.05, 1.05), axes=axes[col],
+                 fmts=("-", "m--o", "g:x"))
+        axes[col].legend([f"q.k / {n}" for n in stats], loc=["center right", "upper left"][col],
+                         fontsize=8)
     fig.tight_layout()
     return axes
 

@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import d2l_attention as d2l
-from d2l_attention.checks import check_qkv, check_shape, check_valid_lens
+from d2l_attention.checks import check_qkv, check_shape, check_valid_lens  # readable shape errors
 from d2l_attention.explore import attention_scoring
 
 torch.set_num_threads(1)  # every tensor in this section is small: one thread is the fastest
@@ -83,7 +83,6 @@ for name, value in steps.items():
 
 # %% [markdown]
 # 核对 $\mathbf{q}_0$：$\mathbf{k}_2$ 被挡住，$e^{1.41}/(e^{1.41} + 1) = 0.804$，输出 $0.804 \times 10 + 0.196 \times 20 = 11.96$。
-# `valid_lens` 可以每个样本一个，也可以每个查询一个。
 # $L_i = 0$ 的行全是 $-\infty$，softmax 得 $0/0$ = NaN，反向传播时 NaN 也流进梯度。所以下面的函数不填这样的行，直接给权重 0：
 
 # %%
@@ -127,11 +126,34 @@ assert torch.isfinite(V_ok.grad).all() and V_nan.grad.isnan().all()
 # %% [markdown]
 # 空的行权重是 0，梯度也是有限的 0；另一行不变。
 #
+# 放到词元上：句子 “I like tea” 用 `<pad>` 补到 5 个词元，每个词元既是查询也是键（8 维随机嵌入）。
+# 左图整句共用 `valid_lens = [3]`。右图每个词元一个有效长度，词元 $i$ 只看前 $\min(i+1, 3)$ 个：这是**因果掩蔽**（causal mask），10.7 节的解码器用它挡住“未来”。
+
+# %%
+tokens = ["I", "like", "tea", "<pad>", "<pad>"]
+torch.manual_seed(0)
+X = nn.Embedding(4, 8)(torch.tensor([[0, 1, 2, 3, 3]])).detach()  # (1, 5, 8): both <pad> share one vector
+token_scores = X @ X.transpose(1, 2) / math.sqrt(8)  # every token is a query and a key
+token_weights = {"valid_lens = [3]": masked_softmax(token_scores, torch.tensor([3])),
+                 "valid_lens = [[1, 2, 3, 3, 3]]": masked_softmax(token_scores, torch.tensor([[1, 2, 3, 3, 3]]))}
+for name, w in token_weights.items():
+    print(f"{name:<30} weights of 'like' on {tokens}: {w[0, 1].numpy().round(2)}")
+d2l.show_heatmaps(torch.cat(list(token_weights.values()))[None], xlabel="key", ylabel="query",
+                  titles=list(token_weights), xticklabels=tokens, yticklabels=tokens, figsize=(6.5, 3.2))
+d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+for w in token_weights.values():
+    assert (w[..., 3:] == 0).all() and torch.allclose(w.sum(dim=-1), torch.ones(1, 5))
+assert (token_weights["valid_lens = [[1, 2, 3, 3, 3]]"][0].triu(1) == 0).all()
+
+# %% [markdown]
+# 两幅图里 `<pad>` 两列的权重都是 0；右图中 like 只看 I 和它自己。
+#
 # ### 动手试试：掩蔽
 #
-# 10 个长度为 3 的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向、长度也是 3。从 $L = 6$ 开始：q6、q7 的权重转给可见键里
-# 方向最近的 k5，q8、q9 转给 k0，都是 0.96。把 $L$ 拖到 0：每行权重全是 0。
-# 勾选 causal 后查询 $i$ 只看键 $0, \ldots, \min(i, L-1)$：10.7 节的解码器用这种**因果掩蔽**挡住“未来”。
+# 换到 10 个键上：长为 3 的二维键均匀排在圆上，查询 $i$ 与键 $i$ 同向。从 $L = 6$ 开始：q6、q7 的权重转给可见键里
+# 方向最近的 k5，q8、q9 转给 k0，都是 0.96。把 $L$ 拖到 0：分数不填（左图），权重全是 0。
 
 # %%
 attention_scoring.masking()
@@ -277,10 +299,13 @@ for b, L in enumerate([2, 6]):
 # %% [markdown]
 # ## 同一组键，不同的评分函数
 #
-# 键不同才看得出区别。6 个二维键，方向角 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3；查询长度为 2。
-# 点积既看方向也看长度（10.1 节练习 4）。线性的分数在一组键上的最大值总在它们凸包的顶点上。
+# 6 个二维键，方向角 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3；查询长度为 2。
+# 点积既看方向也看长度。线性的分数在一组键上的最大值总在它们凸包的顶点上。
 # 短键在长键围成的三角形之内，不是顶点，所以对任何查询都拿不到最高分。
 # 可学的 $\mathbf{W}_k$ 也改不了：$\mathbf{q}^\top\mathbf{W}_k\mathbf{k} = (\mathbf{W}_k^\top\mathbf{q})^\top\mathbf{k}$，只是换了个查询。
+#
+# 10.2 节的高斯核不同：$-\tfrac12\lVert\mathbf{q}-\mathbf{k}\rVert^2 = \mathbf{q}^\top\mathbf{k} - \tfrac12\lVert\mathbf{k}\rVert^2 - \tfrac12\lVert\mathbf{q}\rVert^2$。
+# 最后一项对一行的所有键都相同，softmax 不理会；中间一项罚长键。最近的键得分最高：
 
 # %%
 angles = torch.arange(6) * (math.pi / 3)
@@ -291,33 +316,40 @@ dot_attention = DotProductAttention(dropout=0.0)
 dot_attention(geo_queries, geo_keys, geo_keys)
 print("q0 weights:", dot_attention.attention_weights[0, 0].numpy().round(2))
 torch.manual_seed(0)
-top = (torch.randn(100_000, 2) @ geo_keys[0].T).argmax(dim=-1)  # 100000 queries, every direction
-print("which key scores highest, k0..k5:", top.bincount(minlength=6).tolist())
+many_q = torch.randn(100_000, 2)  # 100000 queries, every direction, many lengths
+top = (many_q @ geo_keys[0].T).argmax(dim=-1)
+gauss = -0.5 * torch.cdist(many_q, geo_keys[0]) ** 2  # 10.2's Gaussian kernel as a score
+shifted = many_q @ geo_keys[0].T - 0.5 * geo_keys[0].norm(dim=-1) ** 2  # q.k - |k|^2 / 2
+print("which key scores highest, k0..k5:  q.k", top.bincount(minlength=6).tolist(),
+      "  -|q - k|^2 / 2", gauss.argmax(dim=-1).bincount(minlength=6).tolist())
+print(f"max |softmax(-|q - k|^2 / 2) - softmax(q.k - |k|^2 / 2)| = "
+      f"{(F.softmax(gauss, dim=-1) - F.softmax(shifted, dim=-1)).abs().max():.6f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 dot_w = dot_attention.attention_weights[0]
 assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
 assert (dot_w.diagonal()[::2] < 0.25).all() and (dot_w.diagonal()[1::2] > 0.5).all()
-assert (top.bincount(minlength=6)[::2] == 0).all()
+assert (top.bincount(minlength=6)[::2] == 0).all() and (gauss.argmax(dim=-1).bincount(minlength=6) > 1000).all()
 W_k, q0 = torch.randn(2, 2, dtype=torch.float64), geo_queries[0, 0].double()
 assert torch.allclose(q0 @ W_k @ geo_keys[0].double().T, (W_k.T @ q0) @ geo_keys[0].double().T)
 
 # %% [markdown]
-# 10 万个查询中短键 k0、k2、k4 一次也没拿到最高分；q0 给同向的 k0 只有 0.19。
-# 探索器把这组键交给五种评分函数，滑块转动查询；虚线是长键围成的三角形（凸包）。“unit keys”先把每个键除以自己的长度，只比方向。
-# 一般注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}/\sqrt{d}$ 的 $\mathbf{W}^\top$ 把查询转 60°。
-# 加性注意力未训练，$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差为 0.2（small）或 3（large）。
+# 10 万个查询中，点积下短键 k0、k2、k4 一次也没赢，q0 给同向的 k0 只有 0.19；高斯核下每个键都赢过（最近的键赢）。
+#
+# 探索器把这组键交给五种评分函数，滑块转动查询；虚线是凸包。一般注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}/\sqrt{d}$ 的 $\mathbf{W}^\top$ 把查询转 60°。
+# 加性注意力的两行**未训练**：$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差为 0.2（small）或 3（large）。
 
 # %%
 attention_scoring.comparison()
 
 # %% [markdown]
-# 查询在 0° 时，unit keys 给 k0 最大权重（0.44）；一般注意力像查询在 60°，k1 得 0.94。
-# 把查询转到 30°：large W 的加性注意力给短键 k0 0.68，是这一行最大的。原始键上的两种点积转到哪里都做不到。
-# 原因是 $\tanh$ 让加性分数对 $\mathbf{k}$ 不再是线性的，“最大值在凸包顶点上”就不成立了。
-# 它的分数也有界：$|a| \le \lVert\mathbf{w}_v\rVert_1 = 8.49$，长 3 倍的键分数不会大 3 倍。
-# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$。softmax 不理会一整行加上的同一个常数，$f(\mathbf{q})$ 就不起作用。
-# 转一圈，k1 始终最大（0.28 到 0.42）：哪个键最大不随查询变。10.4 节的 Bahdanau 注意力就是加性注意力。
+# 查询在 30°（k0 与 k1 之间）。缩放点积把最大权重给长键 k1（0.87）；高斯核给最近的短键 k0（0.56）。
+#
+# 加性注意力的 $\tanh$ 让分数对 $\mathbf{k}$ 不再是线性的，凸包的论证不成立：large W 给短键 k0 0.68。
+# 但它未训练，选谁是任意的：转到 195°，查询背对 k0，large W 仍把最大权重给 k0（0.36）。非线性只让短键**能**赢，赢得对要靠训练。
+#
+# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$，$f(\mathbf{q})$ 在 softmax 里不起作用（练习 3）。
+# 所以转一圈 k1 始终最大（0.28 到 0.42）：哪个键最大不随查询变。10.4 节的 Bahdanau 注意力就是加性注意力。
 
 # %% [markdown]
 # ## $1/\sqrt{d}$ 是一个温度
@@ -358,12 +390,7 @@ for d in dims:
 print(f"Var(q.k) / d: {[round(v / d, 2) for v, d in zip(variances, dims)]}")
 for name, r in stats.items():
     print(f"d = 1024, divide by {name:<7}: mean max weight {r[-1][0]:.3f}, saturated rows {r[-1][1]:.0%}")
-fig, axes = d2l.plt.subplots(1, 2, figsize=(8, 2.8))
-for col, ylabel in enumerate(["mean max weight", "saturated rows (||da/ds|| < 0.01)"]):
-    d2l.plot(dims, [[r[col] for r in stats[n]] for n in divisors], xlabel="d", ylabel=ylabel, xscale="log",
-             ylim=(-0.05, 1.05), axes=axes[col], fmts=("-", "m--o", "g:x"))
-    axes[col].legend([f"q.k / {n}" for n in divisors], loc=["center right", "upper left"][col], fontsize=8)
-fig.tight_layout()
+attention_scoring.plot_sweep(dims, stats)
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -382,15 +409,23 @@ assert jacobian_norms(two_rows["q.k"]) < 1e-6 < 0.1 < jacobian_norms(two_rows["q
 # 不缩放时 $d = 1024$ 有 78% 的行饱和。除以 $\sqrt{d}$，平均最大权重一直约 0.3，没有饱和的行。
 # 除以 $d$ 也不饱和（右图两条线都在 0），但权重趋于均匀的 $1/10$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
 #
-# 饱和会拖慢学习吗？检索任务：10 个 256 维的随机键各带一个标量值。
-# 输入 $\mathbf{x}$ 是其中一个键经一个固定旋转的结果。
-# 模型只学 $\mathbf{W}$：查询 $\mathbf{W}\mathbf{x}$ 要指回那个键。
-# “不缩放”就是把分数乘 16（$= \sqrt{d}$）。
+# ### 动手试试：温度
 #
-# 这样不缩放有两处不同：起点的分数大 16 倍；Adam 的步长几乎与梯度大小无关，我们假定分数每步的变化也大约大 16 倍。
-# 两个对照各去掉一处：学习率除以 16，步子相同；$\mathbf{W}$ 的初值除以 16，起点相同。
+# 开始 $d = 512$、不缩放：最上一行说 500 个查询中 65% 的行饱和。
+# 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
+
+# %%
+attention_scoring.scaling()
+
+# %% [markdown]
+# ### 饱和会拖慢学习吗？
 #
-# 下表每行是一段步数的平均。`|grad|` 是一行送回查询的梯度范数，分饱和行（sat.）与其余行（other）。`sat. & wrong` 是饱和行中选错键的比例。
+# 检索任务：10 个 256 维的随机键 $\mathbf{k}_j$ 各带一个值 $v_j$，输入 $\mathbf{x}$ 是键 $\mathbf{k}_c$ 经固定旋转的结果。模型只学 $\mathbf{W}$：
+#
+# $$\mathbf{x} \xrightarrow{\mathbf{W}} \mathbf{q} \xrightarrow{\text{attention}} \hat{y} = \sum_j \alpha_j v_j, \qquad \text{loss} = (\hat{y} - v_c)^2.$$
+#
+# “不缩放”把分数乘 16（$= \sqrt{d}$）。这改了两件事：起点的分数大 16 倍，每步分数的变化也更大（下表第一列）。
+# 两个对照：学习率除以 16，步子变小；$\mathbf{W}$ 的初值除以 16，起点与缩放的相同。
 
 # %%
 def train(scale, lr=0.01, init_std=1 / 16, steps=120):
@@ -404,8 +439,10 @@ def train(scale, lr=0.01, init_std=1 / 16, steps=120):
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
+        with torch.no_grad():  # how far this step moved the scores
+            moved = (attention.score(W(x) * scale, keys) - attention.score(Wx * scale, keys)).abs().mean()
         a = attention.attention_weights.detach()[:, 0]
-        log.append(dict(loss=loss.item(), saturated=jacobian_norms(a) < 0.01,
+        log.append(dict(loss=loss.item(), saturated=jacobian_norms(a) < 0.01, moved=moved.item(),
                         grad=Wx.grad[:, 0].norm(dim=-1), right=a.argmax(dim=-1) == which))
     return log
 
@@ -424,50 +461,39 @@ assert raw_[0]["grad_saturated"] < 0.01 * raw_[0]["grad_other"] and raw_[0]["wro
 assert scaled_[1]["wrong_saturated"] == 0 and scaled_[-1]["loss"] < 0.01 and scaled_[1]["loss"] < 0.1
 assert slow_[-1]["loss"] > raw_[-1]["loss"] > 10 * small_[-1]["loss"]
 assert small_[0]["saturated"] < 0.5 * raw_[0]["saturated"]
+assert 4 * scaled_[0]["moved"] < raw_[0]["moved"] and slow_[0]["moved"] < scaled_[0]["moved"] < small_[0]["moved"]
 
 # %% [markdown]
-# 不缩放时前 10 步有 57% 的行饱和，其中 90% 选错了键。
-# 它们送回的梯度是 $6 \times 10^{-4}$，其余行是 0.2，小约 300 倍：选错了也几乎学不到。
+# **饱和本身无害，饱和又选错才有害。** 缩放的模型最后 68% 的行饱和，但饱和又选错的是 0%，损失 0.00。
+# 不缩放时前 10 步 52% 的行饱和又选错。它们送回的梯度是 $6 \times 10^{-4}$，其余行是 0.2：选错了也几乎学不到。
 #
-# 饱和本身无害，饱和**又选错**才有害。缩放的模型最后 68% 的行饱和，选错的是 0%；它 21–30 步的损失已是 0.04。
-#
-# 学习率除以 16 没有用，最后损失仍是 1.56。
-# $\mathbf{W}$ 的初值除以 16 后最后是 0.01，不缩放的是 0.23：害处主要在**一开始**就饱和。
-# 它仍比缩放的慢（21–30 步 0.22 对 0.04）：大步子也有代价。（单个种子。）
-#
-# ### 动手试试：温度
-#
-# 最上一行是 500 个查询的统计，下面是其中一个查询的分数和权重。开始 $d = 512$、不缩放：65% 的行饱和。
-# 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
-
-# %%
-attention_scoring.scaling()
+# 步子大小不是原因。学习率除以 16 后每步的变化（0.19）比缩放的（0.39）还小，饱和又选错的行却一直约一半（右图绿线），损失停在 1.56。
+# $\mathbf{W}$ 的初值除以 16 步子最大（4.42），但起点只有 13% 的行饱和又选错（红线），最后损失 0.01：害处在**一开始**就饱和。（单个种子。）
 
 # %% [markdown]
 # ## 为什么默认用缩放点积
 #
-# **计算。** 加性注意力的隐藏张量是 (b, n, m, h)，点积的分数只有 (b, n, m)。
-# 单线程 CPU 上实测一次前向加反向（8 个样本、128 个查询和键值对、$d = h = 64$；内存指为反向传播保存的张量）：
+# 加性注意力的隐藏张量是 (b, n, m, h)，点积的分数只有 (b, n, m)。
+# 单线程 CPU 上实测一次前向加反向（$b = 8$，$n = m = 128$，$d = h = 64$；内存指为反向传播保存的张量）：
 
 # %% tags=["nbval-ignore-output"]
 measured = attention_scoring.cost(batch_size=8, num_queries=128, num_kv=128, size=64)
 for name, (seconds, saved) in measured.items():
     print(f"{name:<19} forward + backward {seconds * 1000:7.1f} ms   saved for backward {saved / 2**20:6.2f} MiB")
 (t_add, m_add), (t_dot, m_dot) = measured.values()
-print(f"additive / dot product: time x{t_add / t_dot:.0f}, memory x{m_add / m_dot:.1f}; "
-      f"the (8, 128, 128, 64) float32 hidden tensor alone: {8 * 128 * 128 * 64 * 4 / 2**20:.0f} MiB")
-print(f"b n m h / (b n m + 3 b n d), i.e. hidden / (weights + Q, K, V): {128 * 64 / (128 + 3 * 64):.1f}")
+hidden = 8 * 128 * 128 * 64 * 4  # bytes of the (b, n, m, h) float32 hidden tensor
+print(f"additive / dot product: time x{t_add / t_dot:.0f}, memory x{m_add / m_dot:.1f}")
+print(f"hidden tensor {hidden / 2**20:.0f} MiB, {hidden / m_dot:.1f} times what the dot product saves: "
+      f"additive saves it plus about the same -> 1 + {hidden / m_dot:.1f} = {1 + hidden / m_dot:.1f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert m_add > 8 * 128 * 128 * 64 * 4 > 20 * m_dot  # the (b, n, m, h) hidden tensor alone
+assert m_add > hidden > 20 * m_dot and abs(m_add / m_dot - 1 - hidden / m_dot) < 0.1
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 内存比不是 64：点积还存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$（最后一行）。时间比随硬件而变。
-# 在 GPU 上，`F.scaled_dot_product_attention` 可能选用融合的核（如 FlashAttention），不存 (b, n, m) 的权重（本页只在 CPU 上测过）。
+# 内存比不是 $h = 64$：两者都存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$ 和权重，加性注意力再加隐藏张量，所以是 1 + 25.6（最后一行）。时间比随硬件而变。
 #
-# **参数在上游。** 10.5–10.7 节的查询和键是学出来的投影：$\mathbf{q}^\top\mathbf{W}_q^\top\mathbf{W}_k\mathbf{k}$ 仍只是矩阵乘法（练习 2）。
-# 点积的盲点在高维中很少碰到：随机的键几乎个个都是凸包的顶点。10 个随机键、10 万个随机查询，有几个键拿到过最高分：
+# **高维中盲点少见。** 随机的键几乎个个都是凸包的顶点。10 个随机键、10 万个随机查询，有几个键拿到过最高分：
 
 # %%
 torch.manual_seed(0)
@@ -481,10 +507,10 @@ for d in [2, 8, 64]:
 #
 # ## 小结
 #
-# * 分数经掩蔽 softmax 成为权重；被挡住的键权重严格为 0，$L = 0$ 的行全为 0。
-# * 点积看方向也看键长，凸包内的键永远赢不了，键的线性投影改不了；高维中这种键很少。
-# * 10.4 节的 Bahdanau 注意力就是加性注意力；它的分数有界，$|a| \le \lVert\mathbf{w}_v\rVert_1$。
-# * $1/\sqrt{d}$ 是温度：不缩放时行一开始就饱和、梯度近 0，训练慢得多。
+# * 分数经掩蔽 softmax 成为权重；被挡住的键（如 `<pad>`）权重严格为 0，$L = 0$ 的行全为 0。
+# * 点积看方向也看键长，凸包内的键永远赢不了；高斯核多罚键长，每个键都能赢；高维中这种键很少。
+# * 10.4 节的 Bahdanau 注意力就是加性注意力；未训练时它选哪个键是任意的。
+# * $1/\sqrt{d}$ 是温度：不缩放时行一开始就饱和又选错、梯度近 0，训练慢得多。
 # * 缩放点积只是矩阵乘法，省内存，所以是默认选择。
 # %% [markdown]
 # ## 练习
@@ -493,7 +519,7 @@ for d in [2, 8, 64]:
 #
 # 让书中小例子的键彼此不同：第 $j$ 个键取 $[j, j + 1]/10$（两个样本相同），存为 `ex1_keys`。
 # 其余照上面的代码（先 `torch.manual_seed(0)`、生成查询，再创建加性注意力）。
-# 把两种注意力的权重存为 `ex1_additive_weights` 和 `ex1_dot_weights`（形状 `(2, 1, 10)`），画在一幅图里。两者还相同吗？为什么？
+# 把两种注意力的权重存为 `ex1_additive_weights` 和 `ex1_dot_weights`（形状 `(2, 1, 10)`），把第二个样本的两组权重画在一幅图里。两者还相同吗？为什么？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex1-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ex1_keys = (torch.arange(10.0)[:, None] + torch.tensor([0.0, 1.0])).div(10).repeat(2, 1, 1)
@@ -543,7 +569,7 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不再相同。键全相同时任何评分函数都打同样的分。键不同后，点积第二个样本的权重从 0.217 降到 0.123，
+# 参考答案：不再相同。键不同后，点积第二个样本的权重从 0.217 降到 0.123，
 # 加性注意力的几乎是平的（0.179 到 0.156）：相邻键只差 $[0.1, 0.1]$，经过 $\mathbf{W}_k$（元素最大 0.68）、$\tanh$ 和 $\mathbf{w}_v$（最大 0.32）
 # 只剩很小的差。
 
@@ -607,7 +633,6 @@ assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-pr
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：可以。分数矩阵是 $\mathbf{Q}\mathbf{W}\mathbf{K}^\top$，两次矩阵乘法，$q \ne k$ 也成立。
 # $\mathbf{W} = \mathbf{I}/\sqrt{d}$ 时它就是缩放点积注意力（上面的输出：float64 下只差 $10^{-16}$ 量级的舍入误差）。
-# 它不需要加性注意力那个 (`batch_size`, `num_queries`, `num_kv`, $h$) 的中间张量。
 
 # %% [markdown]
 # ### 练习 3
