@@ -1,10 +1,13 @@
 """Section 10.5's figures and explorer: how the heads are folded into the batch, one softmax
 against several, and the trained neighbour task whose heads split i+1 and i-1.
 
-The notebook calls `reshape_figure()`, `softmax_contrast(...)` and `heads_explorer(...)`; all
-three compute what they draw with the taught `d2l.transpose_qkv` and `d2l.MultiHeadAttention`,
-and return (or expose through a `*_states` function) the numbers, for the section's tests.
-`forward_with_heads` masks heads of a trained model (exercise 2).
+The notebook calls `reshape_figure()`, `softmax_explorer(...)`, `ray_figure(...)`,
+`heads_explorer(...)` and `cloze_explorer(...)`; they compute what they draw with the taught
+`d2l.transpose_qkv`, `d2l.MultiHeadAttention` and `d2l.ClozeNet`, and return (or expose
+through a `*_states` function) the numbers, for the section's tests. `forward_with_heads`
+masks heads of a trained model (zeros or a given fill, e.g. the head's average output from
+`head_outputs`); `cloze_data`, `train_cloze` and `cloze_baseline_guesses` are the real-text
+task's data, training loop and no-attention yardsticks.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class MultiHeadAttention(nn.Module):
         return self.W_o(transpose_output(per_head, self.num_heads))
 
 
-# %% notebooks/py/10.5-multihead-attention.py:586
+# %% notebooks/py/10.5-multihead-attention.py:588
 class ClozeNet(nn.Module):
     """Guess the hidden word of a sentence with one MultiHeadAttention layer (Sec. 10.5)."""
 

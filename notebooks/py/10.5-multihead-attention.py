@@ -294,15 +294,17 @@ contrast = explore.softmax_contrast_states(four, X6, X6, query=0, single=one)
 with torch.no_grad():  # each head's scores for query 0: its own p = 4 features of q and k
     q = transpose_qkv(four.W_q(X6), 4)[:, 0]  # (4 heads, p)
     k = transpose_qkv(four.W_k(X6), 4)  # (4 heads, 6 keys, p)
+    single_scores = one.W_k(X6)[0] @ one.W_q(X6)[0, 0] / 16 ** 0.5  # 1 head: p = p_o = 16
 head_scores = (k @ q.unsqueeze(-1)).squeeze(-1) / 4 ** 0.5  # (4 heads, 6 keys), / sqrt(p)
 summed = head_scores.sum(dim=0) / 4 ** 0.5
-print("1 head, score of each key    :", [round(s, 2) for s in contrast["single_scores"].tolist()])
+print("1 head, score of each key    :", [round(s, 2) for s in single_scores.tolist()])
 print("sum of the 4 head scores / √4:", [round(s, 2) for s in summed.tolist()])
 print("largest weight:", ", ".join(f"{name} {w.max():.2f} on k{w.argmax()}" for name, w in [
     *zip(["head 1", "head 2", "head 3", "head 4"], contrast["head_weights"]), ("1 head", contrast["single_weights"])]))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (contrast["single_scores"] - summed).abs().max() < 1e-5
+assert (single_scores - summed).abs().max() < 1e-5
+torch.testing.assert_close(single_scores, contrast["single_scores"])  # what the explorer draws
 torch.testing.assert_close(head_scores, contrast["head_scores"])
 _peaks = contrast["head_weights"].argmax(dim=-1).tolist()
 assert len(set(_peaks)) == 4  # four heads, four different keys
