@@ -345,11 +345,11 @@ def test_cloze_baselines_guess_without_attention():
     lens = torch.tensor([3, 3, 4])
     test = (torch.tensor([[1, 3, 5, pad], [2, 4, 1, 5]]), torch.tensor([3, 4]),
             torch.tensor([0, 2]), torch.tensor([2, 3]))
-    got = explore.cloze_baselines({"train": (tokens, lens), "test": test})
+    got = explore.cloze_baseline_guesses({"train": (tokens, lens), "test": test})
     # most frequent word: 3 and 5 tie at 3 (bincount's argmax takes 3) -> right once of twice
-    assert got["most frequent word"] == 0.5
+    assert got["most frequent word"].tolist() == [3, 3]
     # position 0 of 3-word sentences: 2 or 4 (tie, 2); position 2 of 4-word ones: 3 -> both right
-    assert got["most frequent word at each (position, sentence length)"] == 1.0
+    assert got["(position, length) table"].tolist() == [2, 3]
 
 
 def test_cloze_net_reads_the_hidden_word_through_the_taught_attention():
@@ -365,7 +365,7 @@ def test_cloze_net_reads_the_hidden_word_through_the_taught_attention():
     assert (hidden[torch.arange(len(tokens)), where] == vocab[explore.MASK]).all()
     assert torch.equal(answers, tokens[torch.arange(len(tokens)), where])
     torch.manual_seed(0)
-    net = explore.ClozeNet(len(vocab), num_heads=2, num_hiddens=8, max_len=4).eval()
+    net = d2l.ClozeNet(len(vocab), num_heads=2, num_hiddens=8, max_len=4).eval()
     assert isinstance(net.mha, d2l.MultiHeadAttention)
     w = explore.sentence_heads(net, vocab, "tom is here .")  # (heads, hidden word, word)
     for i in range(4):  # row i: hide word i, query = position i only
@@ -383,6 +383,48 @@ def test_cloze_net_reads_the_hidden_word_through_the_taught_attention():
     assert shares[1, 0].item() == pytest.approx((peak[1] - where == -1).float().mean().item())
     assert first[0].item() == pytest.approx((peak[0] == 0).float().mean().item())
     assert 0 <= explore.cloze_accuracy(net, data) <= 1
+
+
+def test_cloze_explorer_states_come_from_the_taught_net():
+    from d2l_attention.text import Vocab
+
+    sentences = [s.split() for s in ["tom is here .", "i am here .", "tom is tall ."] * 3]
+    vocab = Vocab(sentences, min_freq=1, reserved_tokens=["<pad>", explore.MASK])
+    torch.manual_seed(0)
+    net = d2l.ClozeNet(len(vocab), num_heads=2, num_hiddens=8, max_len=4).eval()
+    chosen = ("tom is here .", "i am tall")
+    s = explore.cloze_states(net, vocab, chosen, top=3)
+    w = explore.sentence_heads(net, vocab, chosen[0])
+    got = [r["weight"] for r in s["weights"]
+           if (r["sentence"], r["hidden"], r["head"]) == (chosen[0], 1, "head 2")]
+    assert got == pytest.approx(w[1, 1].tolist(), abs=1e-3)
+    tokens = torch.tensor([vocab["i am tall".split()]])
+    tokens[0, 2] = vocab[explore.MASK]
+    keep = torch.tensor([False, True])  # head 1 masked
+    with torch.no_grad():
+        probs = explore.forward_with_heads(net, net.mha, keep, tokens, torch.tensor([3]),
+                                           torch.tensor([2])).softmax(-1)[0]
+    rows = [r for r in s["guesses"] if (r["sentence"], r["hidden"], r["mask"]) == (chosen[1], 2, 1)]
+    assert [r["probability"] for r in rows] == pytest.approx(probs.topk(3).values.tolist(),
+                                                             abs=1e-3)
+    assert rows[0]["guess"] == "1. " + vocab.to_tokens(int(probs.argmax()))
+    short = [r["text"] for r in s["text"]
+             if (r["sentence"], r["hidden"], r["mask"]) == (chosen[1], 3, 0)]
+    assert short[0] == "this sentence has only 3 words"
+    assert len(explore.cloze_explorer(net, vocab, chosen, hidden=1).to_json()) < 400_000
+
+
+def test_ray_figure_bounds_are_the_squared_distances_to_the_ray():
+    import matplotlib.pyplot as plt
+
+    a = torch.full((3,), 0.5)
+    bounds = explore.ray_figure([
+        ("difference", torch.tensor([-1.0]), a, a, (1.0,), (-1.0,)),  # +1 is 1 away, -1 on it
+        ("diagonal", torch.tensor([1.0, 1.0]), a, a, (1.0, 0.0), (0.0, 1.0)),  # 1/2 + 1/2
+        ("backwards", torch.tensor([-1.0, -1.0]), a, a, (1.0, 0.0), (0.0, 1.0)),  # 1 + 1
+    ])
+    plt.close("all")
+    assert bounds == pytest.approx([1.0, 1.0, 2.0])
 
 
 def test_deep_dive_counts_and_torch_match():

@@ -1,10 +1,13 @@
 """Section 10.5's figures and explorer: how the heads are folded into the batch, one softmax
 against several, and the trained neighbour task whose heads split i+1 and i-1.
 
-The notebook calls `reshape_figure()`, `softmax_contrast(...)` and `heads_explorer(...)`; all
-three compute what they draw with the taught `d2l.transpose_qkv` and `d2l.MultiHeadAttention`,
-and return (or expose through a `*_states` function) the numbers, for the section's tests.
-`forward_with_heads` masks heads of a trained model (exercise 2).
+The notebook calls `reshape_figure()`, `softmax_explorer(...)`, `ray_figure(...)`,
+`heads_explorer(...)` and `cloze_explorer(...)`; they compute what they draw with the taught
+`d2l.transpose_qkv`, `d2l.MultiHeadAttention` and `d2l.ClozeNet`, and return (or expose
+through a `*_states` function) the numbers, for the section's tests. `forward_with_heads`
+masks heads of a trained model (zeros or a given fill, e.g. the head's average output from
+`head_outputs`); `cloze_data`, `train_cloze` and `cloze_baseline_guesses` are the real-text
+task's data, training loop and no-attention yardsticks.
 """
 
 from __future__ import annotations
@@ -336,6 +339,55 @@ def head_factors(net):
             for r in range(mha.num_heads)])
 
 
+def ray_figure(panels, figsize=(9, 3.6)):
+    """The coefficient space of a one-head neighbour model, one panel per
+    (title, m, a_next, a_prev, t_next, t_prev): m (d,) with d = 1 or 2 is the head's factor
+    w^T M on v, a_next / a_prev (n,) its weights on keys i+1 / i-1 for every query i, t_* the
+    target coefficients. Draws the ray {s m : s >= 0}, the coefficients a m the model gives
+    v_{i+1} and v_{i-1} (dots), the targets (crosses) and their distances to the ray (dotted).
+    Returns, per panel, the sum of the two squared distances: the lower bound on the MSE."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(panels), figsize=figsize)
+    bounds = []
+    for ax, (title, m, a_next, a_prev, t_next, t_prev) in zip(axes, panels):
+        pad = lambda x: torch.cat([torch.as_tensor(x, dtype=torch.float32).reshape(-1),
+                                   torch.zeros(2)])[:2]  # d = 1: the x axis
+        m = pad(m)
+        u = m / m.norm()
+        ax.plot([0, 3 * float(u[0])], [0, 3 * float(u[1])], color=SINGLE_COLOUR, lw=2.5,
+                zorder=1, label="ray {s m : s ≥ 0}")
+        bound = 0.0
+        for a, t, colour, name in ((a_next, t_next, HEAD_COLOURS[0], "v[i+1]"),
+                                   (a_prev, t_prev, HEAD_COLOURS[1], "v[i-1]")):
+            t = pad(t)
+            points = (torch.as_tensor(a, dtype=torch.float32).reshape(-1, 1) * m).tolist()
+            ax.scatter([x for x, _ in points], [y for _, y in points], color=colour, s=18,
+                       zorder=3, label=f"model's coefficient of {name}")
+            ax.scatter([float(t[0])], [float(t[1])], color=colour, marker="x", s=90, lw=2.5,
+                       zorder=3, label=f"target coefficient of {name}")
+            nearest = max(float(t @ u), 0.0) * u
+            ax.plot([float(t[0]), float(nearest[0])], [float(t[1]), float(nearest[1])], ":",
+                    color=colour, lw=1.5)
+            bound += float((t - nearest).norm() ** 2)
+        bounds.append(bound)
+        ax.axhline(0, color="0.85", lw=0.8, zorder=0)
+        ax.axvline(0, color="0.85", lw=0.8, zorder=0)
+        two_d = torch.as_tensor(t_next).numel() == 2
+        ax.set_xlim(-1.6, 1.6)
+        ax.set_ylim(*((-1.3, 1.3) if two_d else (-0.6, 0.6)))
+        ax.set_aspect("equal")
+        ax.set_title(f"{title}\nsquared distances to the ray: {bound:.2f}", fontsize=10)
+        ax.set_xlabel("coefficient on v[...][0]" if two_d else "coefficient on v")
+        if two_d:
+            ax.set_ylabel("coefficient on v[...][1]")
+        else:
+            ax.set_yticks([])
+    axes[-1].legend(fontsize=7.5, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    fig.tight_layout()
+    return bounds
+
+
 SUM_SERIES, TARGET_SERIES = "sum = model", "target"
 KINDS = ("trained", "hand-set")
 
@@ -522,22 +574,43 @@ def _colour(spec, title, domain, colours, legend_values=None):
 # Masking heads (exercise 2)
 # ---------------------------------------------------------------------------------------------
 
-def forward_with_heads(net, mha, keep, *inputs):
+def forward_with_heads(net, mha, keep, *inputs, fill=None):
     """`net(*inputs)` with head i of `mha` (a MultiHeadAttention inside `net`) masked where
-    keep[i] is False: its output is zeroed after the concatenation, before `mha.W_o`.
+    keep[i] is False: its output is replaced, after the concatenation and before `mha.W_o`, by
+    zeros or, if `fill` (num_hiddens,) is given, by head i's features of `fill` (e.g. the
+    head's average output, from `head_outputs`).
 
     The taught forward runs unchanged; a forward pre-hook on `mha.W_o`, removed afterwards,
-    multiplies the features [i*p, (i+1)*p) of masked head i by 0 (p = num_hiddens / num_heads).
+    replaces the features [i*p, (i+1)*p) of masked head i (p = num_hiddens / num_heads).
     """
     keep = torch.as_tensor(keep, dtype=torch.bool)
     if keep.shape != (mha.num_heads,):
         raise ValueError(f"keep must hold one flag per head ({mha.num_heads}), got {keep.tolist()}")
     scale = keep.float().repeat_interleave(mha.W_o.in_features // mha.num_heads)
-    handle = mha.W_o.register_forward_pre_hook(lambda module, args: (args[0] * scale.to(args[0]),))
+    fill = torch.zeros(mha.W_o.in_features) if fill is None else torch.as_tensor(fill)
+
+    def hook(module, args):
+        x = args[0]
+        return (x * scale.to(x) + (1 - scale.to(x)) * fill.to(x),)
+
+    handle = mha.W_o.register_forward_pre_hook(hook)
     try:
         return net(*inputs)
     finally:
         handle.remove()
+
+
+def head_outputs(net, mha, *inputs):
+    """The concatenated head outputs that `mha.W_o` receives in `net(*inputs)`:
+    (batch, num_queries, num_hiddens), head i in features [i*p, (i+1)*p)."""
+    seen = []
+    handle = mha.W_o.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    try:
+        with torch.no_grad():
+            net(*inputs)
+    finally:
+        handle.remove()
+    return seen[-1]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -580,34 +653,14 @@ def hide_one_word(tokens, lens, vocab, generator):
     return tokens, where, answers
 
 
-class ClozeNet(torch.nn.Module):
-    """One `d2l.MultiHeadAttention` layer that guesses a hidden word. Keys and values: word
-    embedding + position embedding of every token (the hidden one is `<mask>`); the query:
-    the position embedding of the hidden word only (where it is, as in the neighbour task).
-    The guess is a linear readout of the attention output: the heads are all it has."""
-
-    def __init__(self, vocab_size, num_heads, num_hiddens=64, max_len=8):
-        super().__init__()
-        self.word = torch.nn.Embedding(vocab_size, num_hiddens)
-        self.pos = torch.nn.Embedding(max_len, num_hiddens)
-        self.mha = d2l.MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens,
-                                          num_heads, dropout=0)
-        self.readout = torch.nn.Linear(num_hiddens, vocab_size)
-
-    def forward(self, tokens, lens, where):
-        """tokens (batch, n), lens (batch,), where (batch,) -> scores (batch, vocab_size)."""
-        X = self.word(tokens) + self.pos.weight[:tokens.shape[1]]
-        queries = self.pos(where).unsqueeze(1)  # (batch, 1, num_hiddens)
-        return self.readout(self.mha(queries, X, X, lens)[:, 0])
-
-
 def train_cloze(data, num_heads, num_steps=400, batch_size=128, lr=0.01, seed=0):
-    """Train a `ClozeNet` with Adam on `data["train"]` (a fresh hidden word per sentence and
+    """Train a `d2l.ClozeNet` (the notebook's `#@save` class) with Adam on `data["train"]`
+    (a fresh hidden word per sentence and
     step); returns the net in eval mode."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed + 1)
     tokens, lens = data["train"]
-    net = ClozeNet(len(data["vocab"]), num_heads, max_len=tokens.shape[1])
+    net = d2l.ClozeNet(len(data["vocab"]), num_heads, max_len=tokens.shape[1])
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small tensors: one thread is as fast, and the run repeatable
@@ -631,12 +684,11 @@ def cloze_accuracy(net, data):
         return (net(tokens, lens, where).argmax(-1) == answers).float().mean().item()
 
 
-def cloze_baselines(data):
-    """Accuracies of two guesses that use no attention, for a yardstick: the most frequent word
-    of the training sentences, always; and the most frequent word at each (position, sentence
-    length) in the training sentences (e.g. "." at the last position). Returns
-    {"most frequent word": acc,
-    "most frequent word at each (position, sentence length)": acc}."""
+def cloze_baseline_guesses(data):
+    """Two guesses for every test sentence that use no attention, for a yardstick:
+    {"most frequent word": the most frequent word of the training sentences, always;
+    "(position, length) table": the most frequent word at the hidden word's position among the
+    training sentences of the same length (e.g. "." at the last position)}."""
     tokens, lens = data["train"]
     test_tokens, test_lens, where, answers = data["test"]
     valid = torch.arange(tokens.shape[1])[None, :] < lens[:, None]
@@ -646,10 +698,9 @@ def cloze_baselines(data):
         rows = tokens[lens == n]
         for i in range(n):
             by_place[i, n] = rows[:, i].bincount().argmax()
-    guess = torch.stack([by_place[int(i), int(n)] for i, n in zip(where, test_lens)])
-    return {"most frequent word": (answers == overall).float().mean().item(),
-            "most frequent word at each (position, sentence length)":
-                (answers == guess).float().mean().item()}
+    table = torch.stack([by_place[int(i), int(n)] for i, n in zip(where, test_lens)])
+    return {"most frequent word": overall.expand(len(answers)).clone(),
+            "(position, length) table": table}
 
 
 def sentence_heads(net, vocab, sentence):
@@ -676,6 +727,85 @@ def head_offsets(net, data, offsets=(-2, -1, 1, 2)):
     peak = net.mha.attention.attention_weights[:, 0].argmax(-1).reshape(-1, h).T  # (h, batch)
     shares = torch.stack([(peak - where == k).float().mean(-1) for k in offsets], dim=-1)
     return shares, (peak == 0).float().mean(-1)
+
+
+CLOZE_SENTENCES = ("tom is taller than mary .", "i am not sure about it .",
+                   "she is a good teacher .", "we have to go home now .")
+
+
+def cloze_states(net, vocab, sentences=CLOZE_SENTENCES, top=5, decimals=3, fill=None):
+    """States of the real-sentence explorer, computed with the trained `d2l.ClozeNet` `net`:
+    for each sentence, each hidden word and each masked head (0: none), the top guesses with
+    their probabilities; each head's attention weights over the words (masking a head replaces
+    its output by zeros or by `fill`, see `forward_with_heads`, not its weights); and text
+    lines (the sentence with <mask>, the answer)."""
+    h = net.mha.num_heads
+    weight_rows, guess_rows, text_rows = [], [], []
+    for sentence in sentences:
+        words = sentence.split()
+        n = len(words)
+        weights = sentence_heads(net, vocab, sentence)  # (h, hidden, word)
+        tokens = torch.tensor([vocab[words]] * n)
+        tokens[torch.arange(n), torch.arange(n)] = vocab[MASK]
+        for i in range(n):
+            for r in range(h):
+                weight_rows += ex.rows({"sentence": sentence, "hidden": i, "head": f"head {r + 1}"},
+                                       row_labels=("word", [f"{j}:{MASK if j == i else w}"
+                                                            for j, w in enumerate(words)]),
+                                       weight=weights[r, i], decimals=decimals)
+        for m in range(h + 1):
+            keep = torch.arange(h) + 1 != m
+            with torch.no_grad():
+                probs = forward_with_heads(net, net.mha, keep, tokens, torch.full((n,), n),
+                                           torch.arange(n), fill=fill).softmax(-1)
+            best = probs.topk(top)
+            for i in range(n):
+                guess_rows += ex.rows({"sentence": sentence, "hidden": i, "mask": m},
+                                      row_labels=("guess", [
+                                          f"{k + 1}. {w}" for k, w in
+                                          enumerate(vocab.to_tokens(best.indices[i].tolist()))]),
+                                      probability=best.values[i], decimals=decimals)
+                shown = " ".join(MASK if j == i else w for j, w in enumerate(words))
+                by = "its average output" if fill is not None else "zeros"
+                masked = f"head {m} masked (replaced by {by})" if m else "no head masked"
+                text_rows += ex.rows({"sentence": sentence, "hidden": i, "mask": m},
+                                     row_labels=("line", [0, 1]),
+                                     text=[f"{shown}   (answer: {words[i]})", masked])
+        for i in range(n, max(len(s.split()) for s in sentences)):
+            for m in range(h + 1):
+                text_rows += ex.rows({"sentence": sentence, "hidden": i, "mask": m},
+                                     row_labels=("line", [0, 1]),
+                                     text=[f"this sentence has only {n} words", ""])
+    # first-seen order = axis order: all position-0 labels first, then rank-1 guesses first
+    weight_rows.sort(key=lambda r: int(r["word"].split(":")[0]))
+    guess_rows.sort(key=lambda r: int(r["guess"].split(".")[0]))
+    return {"weights": weight_rows, "guesses": guess_rows, "text": text_rows}
+
+
+def cloze_explorer(net, vocab, sentences=CLOZE_SENTENCES, sentence=0, hidden=2, mask=0,
+                   fill=None):
+    """The real-sentence explorer: pick a sentence, the word to hide and a head to mask (its
+    output replaced by `fill`, e.g. its average, or zeros); see where each head of the trained
+    `ClozeNet` looks and the model's top guesses."""
+    s = cloze_states(net, vocab, sentences, fill=fill)
+    h = net.mha.num_heads
+    n_max = max(len(x.split()) for x in sentences)
+    weights = ex.heatmap_view(s["weights"], "word", "head", title="where each head looks",
+                              width=300, height=120, x_title="word (position:word)",
+                              y_title="")
+    guesses = ex.bar_view(s["guesses"], "guess", "probability", title="top guesses",
+                          width=220, height=160, x_title="", y_title="probability")
+    text = ex.text_view(s["text"], "text", width=560, height=40, size=12)
+    return ex.explorer(weights, guesses, text,
+                       controls=[ex.Select("sentence", tuple(sentences), "sentence",
+                                           default=sentences[sentence]),
+                                 ex.Select("hidden", tuple(range(n_max)), "hide word",
+                                           default=hidden),
+                                 ex.Select("mask", tuple(range(h + 1)), "mask head", default=mask,
+                                           labels=("none",) + tuple(f"head {r + 1}"
+                                                                    for r in range(h)))],
+                       title="Guess the hidden word: each head's weights and the guesses",
+                       columns=2)
 
 
 # ---------------------------------------------------------------------------------------------

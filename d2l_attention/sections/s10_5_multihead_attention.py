@@ -9,10 +9,10 @@ from torch import nn
 from ..checks import check_qkv, check_shape, check_valid_lens
 from .s10_3_attention_scoring import DotProductAttention
 
-__all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention']
+__all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention', 'ClozeNet']
 
 
-# %% notebooks/py/10.5-multihead-attention.py:104
+# %% notebooks/py/10.5-multihead-attention.py:116
 def transpose_qkv(X, num_heads):
     """(batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads);
     row b * num_heads + i holds feature block i (head i + 1) of example b."""
@@ -33,7 +33,7 @@ def transpose_output(X, num_heads):
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/py/10.5-multihead-attention.py:162
+# %% notebooks/py/10.5-multihead-attention.py:173
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention: (batch_size, num_queries, num_hiddens) out;
     valid_lens None, (batch_size,) or (batch_size, num_queries). attention.attention_weights:
@@ -65,3 +65,22 @@ class MultiHeadAttention(nn.Module):
             valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
         per_head = self.attention(q, k, v, valid_lens)  # (batch_size * num_heads, n_q, p)
         return self.W_o(transpose_output(per_head, self.num_heads))
+
+
+# %% notebooks/py/10.5-multihead-attention.py:588
+class ClozeNet(nn.Module):
+    """Guess the hidden word of a sentence with one MultiHeadAttention layer (Sec. 10.5)."""
+
+    def __init__(self, vocab_size, num_heads, num_hiddens=64, max_len=8):
+        super().__init__()
+        self.word = nn.Embedding(vocab_size, num_hiddens)
+        self.pos = nn.Embedding(max_len, num_hiddens)
+        self.mha = MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens,
+                                      num_heads, dropout=0)
+        self.readout = nn.Linear(num_hiddens, vocab_size)
+
+    def forward(self, tokens, lens, where):
+        """tokens (batch, n) with <mask> at `where` (batch,) -> scores (batch, vocab_size)."""
+        X = self.word(tokens) + self.pos.weight[:tokens.shape[1]]  # keys = values: word + position
+        queries = self.pos(where).unsqueeze(1)  # the query: only *where* the hidden word is
+        return self.readout(self.mha(queries, X, X, lens)[:, 0])  # sees the heads' output only

@@ -56,14 +56,26 @@ from d2l_attention.explore import multihead_attention as explore
 #   \mathbf{M}_r = \mathbf{W}_o^{(r)} \mathbf{W}_v^{(r)}.$$
 #
 # 头 $r$ 对看到的每个值用**同一个** $\mathbf{M}_r$，只按非负的 $a^{(r)}_j$ 调大小：开头例子里的 $m$ 就是它。单头只有一个 $\mathbf{M}$。
-# 用随机数核对“拼接再投影 = 按头求和”（$h = 4$，$p = 3$，$p_o = 5$）：
+# 算一个例子：一个头，$p = p_o = 2$，给 $\mathbf{v}_L, \mathbf{v}_R$ 的权重是 0.25、0.75。输出对 $\mathbf{v}_j$ 的导数（雅可比矩阵）就是 $\mathbf{v}_j$ 的系数：
 
 # %%
-torch.manual_seed(0)
-o_r = [torch.randint(-3, 4, (3,)).float() for _ in range(4)]  # the 4 heads' outputs
-W_o = torch.randint(-3, 4, (5, 4 * 3)).float()  # small integers: the sums are exact
-shares = sum(W_o[:, 3 * r:3 * (r + 1)] @ o_r[r] for r in range(4))  # sum of W_o^(r) o_r
-print(f"max |W_o [o_1; ...; o_4] - sum_r W_o^(r) o_r| = {(W_o @ torch.cat(o_r) - shares).abs().max():.1e}")
+W_v = torch.tensor([[1., 2.], [0., 1.]])  # one head, p = 2
+W_o = torch.tensor([[1., 0.], [1., -1.]])  # p_o = 2
+a = torch.tensor([0.25, 0.75])  # its weights on v_L, v_R: a softmax, >= 0
+head = lambda v_L, v_R: W_o @ (a[0] * W_v @ v_L + a[1] * W_v @ v_R)
+coef_L, coef_R = torch.autograd.functional.jacobian(head, (torch.zeros(2), torch.zeros(2)))
+print("M = W_o W_v:", (W_o @ W_v).tolist())
+print("coefficient of v_L:", coef_L.tolist(), "  of v_R:", coef_R.tolist())
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.equal(coef_L, 0.25 * W_o @ W_v) and torch.equal(coef_R, 0.75 * W_o @ W_v)
+torch.manual_seed(0)  # concatenate-then-project = the sum over heads (h = 4, p = 3, p_o = 5)
+_o = [torch.randint(-3, 4, (3,)).float() for _ in range(4)]
+_W = torch.randint(-3, 4, (5, 12)).float()
+assert torch.equal(_W @ torch.cat(_o), sum(_W[:, 3 * r:3 * (r + 1)] @ _o[r] for r in range(4)))
+
+# %% [markdown]
+# 两个系数是 $0.25\mathbf{M}$ 和 $0.75\mathbf{M}$：换什么权重都只是 $\mathbf{M}$ 的非负倍数。$\mathbf{v}_R - \mathbf{v}_L$ 要的系数是 $\mathbf{I}$ 和 $-\mathbf{I}$，一个头给不出。
 
 # %% [markdown]
 # **摞起来。** 取 $p = p_o / h$（$p_o$ 即 `num_hiddens`），把各头的 $\mathbf{W}_q^{(r)}$ 竖着摞成一个 $p_o$ 行的 $\mathbf{W}_q$（$\mathbf{W}_k$、$\mathbf{W}_v$ 同理），
@@ -95,9 +107,9 @@ def multihead_loop(queries, keys, values, valid_lens, W_q, W_k, W_v, W_o, num_he
 
 
 # %% [markdown]
-# 批量的版本只调用一次注意力：三个投影各是**一个**摞起来的全连接层，“头”并入批量维，交给 10.3 节的 `DotProductAttention`。
+# 批量的版本把“头”并入批量维，只调用一次 10.3 节的 `DotProductAttention`。
 # `transpose_qkv` 把最后一维拆成（头，每头维度）（`unflatten`），交换“步”和“头”（`transpose`），
-# 再合并批量和头（`flatten`）；`transpose_output` 反过来做，把 $h$ 个头的输出首尾相接。
+# 再合并批量和头（`flatten`）；`transpose_output` 反过来做。
 
 # %%
 #@save
@@ -123,7 +135,7 @@ def transpose_output(X, num_heads):
 
 
 # %% [markdown]
-# 下图跟踪每个数（$b=2$，$n=3$，$h=4$，$p=2$；投影结果取成 $0, 1, \ldots, 47$ 以便辨认）。颜色表示分量属于哪个头，与 `W_q.weight` 的行块对应。
+# 下图跟踪每个数（$b=2$，$n=3$，$h=4$，$p=2$；投影结果取成 $0, 1, \ldots, 47$ 以便辨认）。颜色表示分量属于哪个头。
 
 # %%
 drawn = explore.reshape_figure(batch_size=2, num_steps=3, num_heads=4, head_dim=2)
@@ -131,8 +143,7 @@ d2l.plt.show()
 
 # %% [markdown]
 # 图 10.5.2 `transpose_qkv`：$(b, n, hp) \to (b, n, h, p) \to (b, h, n, p) \to (bh, n, p)$。
-# `transpose` 之后同一个头的 3 步凑成一个 $3 \times 2$ 的小矩阵（样本 0 的头 1 是 `[[0, 1], [8, 9], [16, 17]]`）；
-# `flatten` 之后样本 $b$ 的头 $r$ 在第 $bh + (r-1)$ 行，同一样本的 $h$ 个头相邻。下面核对两行：
+# 样本 0 的头 1 是 `[[0, 1], [8, 9], [16, 17]]`；样本 $b$ 的头 $r$ 在第 $bh + (r-1)$ 行。下面核对两行：
 
 # %%
 X = torch.arange(2 * 3 * 8, dtype=torch.float32).reshape(2, 3, 8)
@@ -194,7 +205,7 @@ class MultiHeadAttention(nn.Module):
 
 # %% [markdown]
 # 检查形状（批量 2，4 个查询，6 个键值对，`num_hiddens=100`，5 个头；查询、键、值为 20、30、40 维），
-# 并把同一组权重交给循环版本比较。
+# 再用同一组权重与循环版本比较。
 
 # %%
 torch.manual_seed(0)
@@ -250,21 +261,17 @@ assert "num_hiddens=100" in message and "num_heads=3" in message
 # out, w = theirs(Q, K, K, key_padding_mask=padding, average_attn_weights=False)
 # ```
 #
-# 头 1 打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩至多是 $64/h$（下面的模型 $p_o = 64$；随机初始化时正好是）：头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
+# 下面的代价表里各维 $p_o = 64$（5 个查询，9 个键）。头数从 1 到 8，参数和 `bmm` 计算量不变；注意力权重变成 $h$ 倍。
+# 头 1 打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩至多是 $p = p_o/h = 64/h$（随机初始化时正好是）：头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
+# 推理时每层每个词元缓存键和值各 $p_o$ 个数（共 $2p_o$），也不随头数变；10.8 节的 GQA 让几个查询头共用键值，缓存才变小。
 #
 # </details>
-#
-# 下面打印与 `nn.MultiheadAttention` 的差，以及头数变化时（各维 64，5 个查询，9 个键）的参数、`bmm` 浮点运算数、权重数和秩：
 
 # %%
 print("max |ours - nn.MultiheadAttention|: output {:.0e}, per-head weights {:.0e}".format(
     *explore.compare_with_torch()))
 for h, (params, flops, weights, rank) in explore.head_costs().items():
     print(f"num_heads={h}: {params} parameters, {flops} bmm FLOPs, {weights} attention weights, score rank {rank}")
-
-# %% [markdown]
-# 头数从 1 到 8，参数和 `bmm` 计算量都不变；要存的注意力权重变成 $h$ 倍，每个头的打分矩阵秩只有 $p = 64/h$。
-# 推理时每层为每个词元缓存键和值各 $hp = p_o$ 个数（共 $2p_o$），也不随头数变；10.8 节的 GQA 让几个查询头共用一组键值，缓存才变小。10.7 节画出了翻译模型每层每个头的注意力。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert max(explore.compare_with_torch()) < 1e-5
@@ -287,15 +294,17 @@ contrast = explore.softmax_contrast_states(four, X6, X6, query=0, single=one)
 with torch.no_grad():  # each head's scores for query 0: its own p = 4 features of q and k
     q = transpose_qkv(four.W_q(X6), 4)[:, 0]  # (4 heads, p)
     k = transpose_qkv(four.W_k(X6), 4)  # (4 heads, 6 keys, p)
+    single_scores = one.W_k(X6)[0] @ one.W_q(X6)[0, 0] / 16 ** 0.5  # 1 head: p = p_o = 16
 head_scores = (k @ q.unsqueeze(-1)).squeeze(-1) / 4 ** 0.5  # (4 heads, 6 keys), / sqrt(p)
 summed = head_scores.sum(dim=0) / 4 ** 0.5
-print("1 head, score of each key    :", [round(s, 2) for s in contrast["single_scores"].tolist()])
+print("1 head, score of each key    :", [round(s, 2) for s in single_scores.tolist()])
 print("sum of the 4 head scores / √4:", [round(s, 2) for s in summed.tolist()])
 print("largest weight:", ", ".join(f"{name} {w.max():.2f} on k{w.argmax()}" for name, w in [
     *zip(["head 1", "head 2", "head 3", "head 4"], contrast["head_weights"]), ("1 head", contrast["single_weights"])]))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (contrast["single_scores"] - summed).abs().max() < 1e-5
+assert (single_scores - summed).abs().max() < 1e-5
+torch.testing.assert_close(single_scores, contrast["single_scores"])  # what the explorer draws
 torch.testing.assert_close(head_scores, contrast["head_scores"])
 _peaks = contrast["head_weights"].argmax(dim=-1).tolist()
 assert len(set(_peaks)) == 4  # four heads, four different keys
@@ -309,14 +318,13 @@ assert torch.equal(contrast["single_weights"], one.attention.attention_weights[0
 
 # %% [markdown]
 # 对查询 0，4 个头的峰落在 4 个不同的键上（k2、k4、k1、k5）。单头先求和：头 1 给 k2 的高分被其他头的负分抵消（只剩 0.11），k1 占 0.77。
-# 参数一个不差，区别只在 softmax 做在求和之前还是之后。
-# 探索器用柱画出每个查询的分数和权重；单头分数柱上的黑色短线是 4 个头的分数之和除以 2，与柱顶重合。
+# 探索器里单头分数柱上的黑色短线是 4 个头的分数之和除以 2，与柱顶重合。
 # 试一试：找一个查询，两个头的峰落在同一个键上，单头的峰却不在那里。
 #
 # <details><summary>答案（本次运行）</summary>
 #
 # 查询 2：头 2、头 4 的峰都在 k3（0.94、0.79），单头却把 0.77 放在 k0，那是头 3 的峰（头 1 的峰在 k4）。头 3 给 k3 的分数是 $-5.15$，把和拉到 3.68；k0 上是 4.91。
-# 去掉头 3 再求和，k3 得 6.26、k0 只得 2.58：是头 3 一个头的强烈反对压过了两个头的赞成。
+# 去掉头 3 再求和（仍除以 $\sqrt{4}$），k3 得 6.26、k0 只得 2.58：是头 3 一个头的强烈反对压过了两个头的赞成。
 #
 # </details>
 
@@ -333,8 +341,8 @@ assert _without_3.argmax() == 3 and abs(_without_3[3] - 6.26) < 0.01 and abs(_wi
 # %% [markdown]
 # ## 训练：一个头只有一个读法
 #
-# 序列有 8 个位置（循环），位置 $i$ 的输入是独热（one-hot）编码 $\mathbf{e}_i$ 拼上随机的 $\mathbf{v}_i \sim \mathcal{N}(0, \mathbf{I})$。
-# 模型是一个多头注意力层加线性读出 $\mathbf{w}$；查询和键只用 $\mathbf{e}_i$，值是整个输入。由“数学”一节的和，预测是
+# 序列有 8 个位置（循环），位置 $i$ 的输入是独热（one-hot）编码 $\mathbf{e}_i$ 拼上 $\mathbf{v}_i \sim \mathcal{N}(0, \mathbf{I})$。
+# 模型是一个多头注意力层加线性读出 $\mathbf{w}$；查询和键只用 $\mathbf{e}_i$，值是整个输入。预测是
 #
 # $$\hat{y}_i = \sum_r \sum_j a^{(r)}_{ij}\, \mathbf{m}_r^\top \mathbf{v}_j + b_i, \qquad \mathbf{m}_r^\top = \mathbf{w}^\top \mathbf{M}_r \text{ 中对应 } \mathbf{v} \text{ 的列}，$$
 #
@@ -346,23 +354,9 @@ assert _without_3.argmax() == 3 and abs(_without_3[3] - 6.26) < 0.01 and abs(_wi
 # | $v_{i+1} - v_{i-1}$ | $+1$、$-1$：异号 | 不能 |
 # | $\mathbf{v}_{i+1}[0] + \mathbf{v}_{i-1}[1]$（$\mathbf{v} \in \mathbb{R}^2$，分量从 0 数） | $(1, 0)$、$(0, 1)$：不同方向 | 不能 |
 #
-# 后两行里单头的均方误差至少是 1，两个头各用一个 $\mathbf{m}_r$ 就能做到 0。
+# 后两行单头做不到，两个头各用一个 $\mathbf{m}_r$ 就行。
 #
-# <details><summary>深入一步：误差下界 1 的证明</summary>
-#
-# $\mathbf{v}_j$ 独立、均值 0、协方差 $\mathbf{I}$，所以均方误差等于系数误差的平方和加 $b_i^2$：
-#
-# $$\mathbb{E}\big[(\hat{y}_i - y_i)^2\big] = \sum_j \big\|a_{ij}\mathbf{m} - \mathbf{t}_{ij}\big\|^2 + b_i^2
-#   \ \ge\ \operatorname{dist}(\mathbf{t}_{i,i+1}, R)^2 + \operatorname{dist}(\mathbf{t}_{i,i-1}, R)^2,$$
-#
-# $\mathbf{t}_{ij}$ 是目标系数，$R = \{s\mathbf{m} : s \ge 0\}$ 是从原点出发的一条射线。相减时 $\pm 1$ 在射线两侧，离 $R$ 较远的那个距离是 1；
-# 读不同分量时 $(1,0)$ 与 $(0,1)$ 垂直，射线与它们的夹角 $\theta_1 + \theta_2 \ge 90°$，距离平方和 $\ge \sin^2\theta_1 + \cos^2\theta_1 = 1$。
-#
-# 这是一层里一个头的限制：深的模型里前面的层能把与位置有关的特征写进值里。$\mathbf{M}_r$ 就是 Elhage 等人（2021，[A Mathematical Framework for Transformer Circuits](https://transformer-circuits.pub/2021/framework/index.html)）所说的 OV 电路。
-#
-# </details>
-#
-# 下面对三个目标各训练 1 个和 2 个头（相减再加 4 个头），`num_hiddens` 都是 16。先是数据：
+# 每个目标训练 1 个和 2 个头（相减再加 4 个），`num_hiddens` 都是 16。先是数据：
 
 # %%
 n_pos = 8
@@ -382,9 +376,6 @@ def neighbour_batch(batch_size, generator, next_coef=(1.0,), prev_coef=(-1.0,)):
     return torch.cat([pos, vals], dim=-1), target
 
 
-# %% [markdown]
-# 模型：查询和键只用位置，值是整个输入。
-
 # %%
 class NeighbourNet(nn.Module):
     def __init__(self, num_heads, value_dims=1):
@@ -398,7 +389,7 @@ class NeighbourNet(nn.Module):
 
 
 # %% [markdown]
-# 训练 300 步，在 1024 个新序列上测均方误差：
+# 训练 300 步，在 1024 个新序列上测误差：
 
 # %%
 def train_neighbour(num_heads, task="v[i+1] - v[i-1]", num_steps=300, seed=0):
@@ -427,10 +418,9 @@ count_params = lambda net: sum(p.numel() for p in net.parameters())
 torch.set_num_threads(1)  # tiny tensors: more threads only wait for each other
 runs = {"v[i+1] + v[i-1]": (1, 2), "v[i+1] - v[i-1]": (1, 2, 4), "v[i+1][0] + v[i-1][1]": (1, 2)}
 trained = {(task, h): train_neighbour(h, task) for task, heads in runs.items() for h in heads}
-print(f"{'target':22s} {'parameters (1/2/4 heads)':>25s}  test MSE 1 head  2 heads  4 heads")
 for task, heads in runs.items():
-    print(f"{task:22s} {'/'.join(str(count_params(trained[task, h])) for h in heads):>25s}  {'':7s}",
-          *(f"{test_mse(trained[task, h], task):6.2f}" for h in heads))
+    print(f"{task:22s} heads {heads}: parameters {[count_params(trained[task, h]) for h in heads]},",
+          "test MSE", [round(test_mse(trained[task, h], task), 2) for h in heads])
 nets = {h: trained["v[i+1] - v[i-1]", h] for h in (1, 2, 4)}
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -446,8 +436,34 @@ for _seed in (1, 2):  # not luck of seed 0
 assert mse["v[i+1] - v[i-1]", 4] < 0.05
 
 # %% [markdown]
-# 同一行的参数一样多。单头学会了相加，相减和分读两个分量都停在下界 1 附近，两个头都降到 0.00。
-# 下界是期望，正好是 1；表里的 0.99 是 1024 个序列上的估计，差的是抽样误差。
+# 同一行的参数一样多。单头学会了相加，相减和分读两个分量都停在 1 附近，两个头都降到 0.0。
+#
+# 为什么是 1？$\mathbf{v}_j$ 独立、均值 0、协方差 $\mathbf{I}$，所以均方误差是系数误差的平方和（$\mathbf{t}_{ij}$ 是目标系数）：
+#
+# $$\mathbb{E}\big[(\hat{y}_i - y_i)^2\big] = \sum_j \big\|a_{ij}\mathbf{m} - \mathbf{t}_{ij}\big\|^2 + b_i^2 .$$
+#
+# 单头的系数 $a_{ij}\mathbf{m}$ 只能落在射线 $\{s\mathbf{m} : s \ge 0\}$ 上，误差至少是 $\mathbf{t}_{i,i+1}$、$\mathbf{t}_{i,i-1}$ 到射线的距离平方和。下图是训练好的单头：
+
+# %%
+i = torch.arange(n_pos)
+panels = []
+for task in ("v[i+1] - v[i-1]", "v[i+1][0] + v[i-1][1]"):
+    net = trained[task, 1]
+    with torch.no_grad():  # one head: m^T = w^T M, the columns of M that multiply v
+        m = (net.readout.weight @ net.mha.W_o.weight @ net.mha.W_v.weight[:, n_pos:])[0]
+        net(neighbour_batch(1, torch.Generator().manual_seed(0), *TASKS[task])[0])
+    a = net.mha.attention.attention_weights[0]  # (query i, key j): from positions only
+    panels.append((task, m, a[i, (i + 1) % n_pos], a[i, (i - 1) % n_pos], *TASKS[task]))
+    print(f"{task}: m = {[round(x, 2) for x in m.tolist()]}, mean weight on key i+1 "
+          f"{a[i, (i + 1) % n_pos].mean():.2f}, on i-1 {a[i, (i - 1) % n_pos].mean():.2f}")
+bounds = explore.ray_figure(panels)
+d2l.plt.show()
+
+# %% [markdown]
+# 左图：单头学成 $m = -1.03$，0.97 的权重放在 $i-1$ 上，$v_{i-1}$ 的系数正落在目标 $-1$ 上；$v_{i+1}$ 的目标 $+1$ 在射线另一侧，距离 1。
+# 右图：目标 $(1,0)$、$(0,1)$ 互相垂直，射线夹在中间时两个距离平方是 $\sin^2\theta$、$\cos^2\theta$，和为 1；模型的两个点（$0.28\mathbf{m}$、$0.67\mathbf{m}$）几乎就在垂足上。
+# 两个头有两条射线，各指向一个目标。（这是一层的限制：深的模型里前面的层能把位置写进值里。）
+# $\mathbf{M}_r$ 即所谓 OV 电路（[Elhage 等人，2021](https://transformer-circuits.pub/2021/framework/index.html)）。
 #
 # 相减的 2 头模型怎样分工？先照公式算 $m_r$（$v$ 是输入的最后一维）：
 
@@ -468,7 +484,7 @@ for _h in (1, 2, 4):
     torch.testing.assert_close(head_factors(nets[_h]), explore.head_factors(nets[_h]))
 
 # %% [markdown]
-# 两个因子一正一负，大小都约 6.4。下图是两个头的权重（注意色标只到 0.25）：
+# 两个因子一正一负，大小约 6.4。下图是两个头的权重（色标只到 0.25）：
 
 # %%
 test_inputs, test_target = neighbour_batch(1024, torch.Generator().manual_seed(2))
@@ -517,19 +533,12 @@ assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.
 # %% [markdown]
 # 两个头都很宽（权重 0.05 到 0.25），峰在 $i+1$ 和 $i-1$。离开 $i \pm 1$ 两个分布相等（差 0.000），乘上 $\pm 6.4$ 后抵消；
 # 在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。第二行把两份加起来：查询 3 只在键 4 上是 $+1$、键 2 上是 $-1$。
-# 手工设的尖锐解（`explore.hand_set_neighbour`）误差也是 0.00。
-#
-# <details><summary>深入一步：训练为什么停在平的解</summary>
-#
-# 损失为 0 的解是一整族：两个头的背景相等、在 $i \pm 1$ 上的差乘 $|m_r|$ 等于 1 就行，宽窄不限。
-# 训练先到达的是平的那个，到了那里梯度为 0，没有什么再把分布推尖。单头模型没有搭档来抵消背景，所以它学成尖的（下面探索器里选 1 个头：0.96）。
-#
-# </details>
+# 手工设的尖锐解（`explore.hand_set_neighbour`）误差也是 0.00：宽窄都行，这次训练停在了宽的。
 #
 # ### 动手试试：屏蔽一个头
 #
 # 探索器对查询 $i = 3$ 画出：左图每个头的权重 $a^{(r)}_{3j}$；右图彩色线是每个头的那一份 $m_r a^{(r)}_{3j}$，
-# 黑线是它们的和（从模型量出的 $v_j$ 的系数），灰带是目标。起始状态是上面的 2 头模型。先预测，再验证：
+# 黑线是它们的和，灰带是目标。起始是上面的 2 头模型。先预测，再验证：
 #
 # 1. 屏蔽头 1。黑线会变成什么样？误差比单头模型（0.99）高还是低？
 # 2. 换成 hand-set 再屏蔽头 1。这回丢掉的是什么？
@@ -572,49 +581,59 @@ assert _w2.argmax(-1).tolist() == [4, 2] and 0.2 < _w2.max() < 0.26
 # ## 真实句子上的头
 #
 # fra-eng 英文一侧 4–8 个词元的句子，每句随机一个词换成 `<mask>`，让模型猜它。
-# 模型（`explore.ClozeNet`）和 `NeighbourNet` 一样是一个 `MultiHeadAttention` 层加线性读出；
-# 查询是被遮住的那个位置的位置嵌入，键和值是每个词的词嵌入加位置嵌入。1 个头和 4 个头的 `num_hiddens` 都是 64，各训练 400 步：
+# 模型和 `NeighbourNet` 一样是一个 `MultiHeadAttention` 层加线性读出：
+
+# %%
+#@save
+class ClozeNet(nn.Module):
+    """Guess the hidden word of a sentence with one MultiHeadAttention layer (Sec. 10.5)."""
+
+    def __init__(self, vocab_size, num_heads, num_hiddens=64, max_len=8):
+        super().__init__()
+        self.word = nn.Embedding(vocab_size, num_hiddens)
+        self.pos = nn.Embedding(max_len, num_hiddens)
+        self.mha = MultiHeadAttention(num_hiddens, num_hiddens, num_hiddens, num_hiddens,
+                                      num_heads, dropout=0)
+        self.readout = nn.Linear(num_hiddens, vocab_size)
+
+    def forward(self, tokens, lens, where):
+        """tokens (batch, n) with <mask> at `where` (batch,) -> scores (batch, vocab_size)."""
+        X = self.word(tokens) + self.pos.weight[:tokens.shape[1]]  # keys = values: word + position
+        queries = self.pos(where).unsqueeze(1)  # the query: only *where* the hidden word is
+        return self.readout(self.mha(queries, X, X, lens)[:, 0])  # sees the heads' output only
+
+
+# %% [markdown]
+# 读出层只看到注意力的输出：被遮住的位置只通过“看哪里”影响猜测。
+# 1 头和 4 头各训练 400 步（`explore.train_cloze`：交叉熵，Adam），与两个不用注意力的猜法比：总猜最常见的词；按（位置，句长）查训练句里那里最常见的词。
 
 # %% tags=["nbval-ignore-output"]
 data = explore.cloze_data()  # the English side of fra-eng (D2L_DATA_DIR or the cache)
 cloze = {h: explore.train_cloze(data, num_heads=h) for h in (1, 4)}
-for h, net in cloze.items():
-    print(f"{h} head(s): {count_params(net)} parameters, hidden word guessed right in "
-          f"{explore.cloze_accuracy(net, data):.1%} of {len(data['test'][0])} test sentences")
-for name, acc in explore.cloze_baselines(data).items():
-    print(f"no attention, always guess the {name} (from the training sentences): {acc:.0%}")
-
-
-# %% [markdown]
-# 后两行是不用注意力的尺子：总猜最常见的词；按（位置，句长）猜那里最常见的词。参数一样多，这次运行 4 个头比单头高 10.6 个百分点（24.9% → 35.5%）。
-# 按被遮住的词在句首、句中、句尾拆开，再看单头看哪里：
-
-# %% tags=["nbval-ignore-output"]
+print("parameters:", {f"{h} head(s)": count_params(net) for h, net in cloze.items()})
 tokens, lens, where, answers = data["test"]
 place = (where > 0).long() + (where == lens - 1).long()  # 0: first word, 1: middle, 2: last
-by_place = lambda x: " / ".join(f"{x[place == k].float().mean():.1%}" for k in range(3))
-print("hidden word first / middle / last in",
-      " / ".join(f"{x:.0%}" for x in (place.bincount() / len(place)).tolist()), "of the test sentences")
-guesses = {}
-for h, net in cloze.items():
-    with torch.no_grad():
-        guesses[h] = net(tokens, lens, where).argmax(-1)
-    print(f"{h} head(s), right when the hidden word is first / middle / last:", by_place(guesses[h] == answers))
+guesses = explore.cloze_baseline_guesses(data)  # no attention
+with torch.no_grad():
+    guesses.update({f"{h} head(s)": net(tokens, lens, where).argmax(-1) for h, net in cloze.items()})
+print(f"right in {len(answers)} test sentences: all / hidden word first / middle / last")
+for name, guess in guesses.items():
+    right = (guess == answers).float()
+    print(f"{name:26s}", *(f"{right[rows].mean():6.1%}" for rows in (place >= 0, place == 0, place == 1, place == 2)))
 with torch.no_grad():
     cloze[1](tokens, lens, where)
 w1 = cloze[1].mha.attention.attention_weights[:, 0]  # 1 head: (test sentences, words)
-print(f"1 head: mean largest weight {w1.max(-1).values.mean():.4f}; largest weight on the last word:",
-      by_place(w1.argmax(-1) == lens - 1))
+print(f"1 head: mean largest weight {w1.max(-1).values.mean():.4f}; on the last word when the hidden "
+      f"word is in the middle: {(w1.argmax(-1) == lens - 1)[place == 1].float().mean():.1%}")
 print("1 head's commonest guess in the middle / at the end:",
-      data["vocab"].to_tokens([guesses[1][place == k].mode().values.item() for k in (1, 2)]))
+      data["vocab"].to_tokens([guesses["1 head(s)"][place == k].mode().values.item() for k in (1, 2)]))
 
 # %% [markdown]
-# 这次运行里，单头几乎只看一个词（平均最大权重 0.9997）；遮住的在句中时，98.5% 看的是最后一个词。
-# 它把唯一的分布花在了句尾：遮住的是最后一个词时，它看到的正是 `<mask>`，于是猜句号，82.2% 对；
-# 遮住的在句中时，读到的还是句尾（98.5% 的最大权重在最后一个词上），与被遮住的词无关，只对 6.7%，最常猜 a。这个头把权重几乎全放在一处，放在了句尾，而不是被遮住的词的邻居。
-# 4 个头有 4 个分布，句中的正确率从 6.7% 升到 14.7%，句首、句尾也都更高。
+# 这次运行里，参数一样多，4 个头 35.5%；单头 24.9%，还不如按（位置，句长）查表的 27.3%，差在句中（6.7% 对 10.6%）。
+# 单头几乎只看一个词（平均最大权重 0.9997），遮住的在句中时 98.5% 看最后一个词。读出层于是只拿到句尾的词和它的位置（即句长），
+# 不知道被遮住的是第几个词，最常猜 a；查表两样都知道。遮住的是最后一个词时，单头看到的正是 `<mask>`，猜句号，82.2%，与查表相同。
 #
-# 下图左边是单头，右边是 4 个头，在同一句上（第 $i$ 行：遮住第 $i$ 个词时看哪里）；下面几行是 2000 个测试句子上 4 个头最大权重的落点：
+# 下图：同一句上单头和 4 个头看哪里（第 $i$ 行遮住第 $i$ 个词）；下面是 2000 个测试句上各头最大权重的落点：
 
 # %% tags=["nbval-ignore-output"]
 sentence = "tom is taller than mary ."
@@ -625,16 +644,17 @@ d2l.show_heatmaps(torch.cat([single_weights, cloze_weights]).unsqueeze(0), xlabe
                   ylabel="Hidden word", titles=["1 head"] + [f"Head {r + 1} of 4" for r in range(4)],
                   figsize=(13, 3.4), xticklabels=words, yticklabels=words)
 d2l.plt.show()
-shares, _ = explore.head_offsets(cloze[4], data)
+shares, _ = explore.head_offsets(cloze[4], data)  # (heads, offsets -2, -1, +1, +2)
+print("largest weight on the word 2 before / 1 before / 1 after / 2 after the hidden one, share of sentences:")
 for r in range(4):
-    print(f"head {r + 1} of 4: largest weight on the word 2 before / 1 before / 1 after / 2 after "
-          f"the hidden one in {' / '.join(f'{x:.0%}' for x in shares[r])} of the test sentences")
+    print(f"head {r + 1} of 4:", [f"{x:.0%}" for x in shares[r].tolist()])
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 _acc = {h: explore.cloze_accuracy(net, data) for h, net in cloze.items()}
 assert _acc[4] > _acc[1] + 0.05
 assert (w1.argmax(-1) == lens - 1)[place == 1].float().mean() > 0.9  # 1 head: the sentence end
-_right = {h: [(guesses[h] == answers)[place == k].float().mean() for k in range(3)] for h in cloze}
+_right = {h: [(guesses[f"{h} head(s)"] == answers)[place == k].float().mean() for k in range(3)]
+          for h in cloze}
 assert all(_right[4][k] > _right[1][k] for k in range(3))  # 4 heads: better at every place
 _before, _after = shares[:, 1], shares[:, 2]  # the word 1 before / 1 after the hidden one
 assert _before.max() > 0.3 and _after.max() > 0.3 and _before.argmax() != _after.argmax()
@@ -642,36 +662,74 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 
 
 # %% [markdown]
-# 这次运行里，头 2 偏看前一个词（40%），头 1 偏看后一个词（39%）；这一句上头 1 有三行看后一个词（遮住 tom 看 is，than 看 mary，mary 看句号），
-# 头 2 有三行看前一个词（is 看 tom，taller 看 is，句号看 mary）。
-# 下面逐个屏蔽头（它的输出换成 0），再看同一个词经这两个头的 $\mathbf{M}_r$ 投出哪些词（$\mathbf{w}$ 换成读出层）：
+# 这次运行里，头 2 偏看前一个词（40% 的句子），头 1 偏看后一个词（39%）；这一句上两者各有三行如此。
+#
+# 头真的在用它看的邻居吗？逐个屏蔽头：换成 0 会连背景一起拿走（邻居任务里屏蔽头 1，误差 5.50），
+# 所以换成这个头在测试句上的平均输出，只拿走它这一句读到的；再按它的最大权重落在前一个词、后一个词还是别处分组：
 
 # %% tags=["nbval-ignore-output"]
-before, after = shares[:, 1].argmax().item(), shares[:, 2].argmax().item()  # 0-based heads
-role = {before: "previous word", after: "next word"}
 with torch.no_grad():
-    for r in range(4):
-        guess = explore.forward_with_heads(cloze[4], cloze[4].mha, torch.arange(4) != r, tokens, lens, where)
-        print(f"head {r + 1} masked ({role.get(r, 'other')}): accuracy {(guess.argmax(-1) == answers).float().mean():.1%}")
-    W_o, W_v, R, p = cloze[4].mha.W_o.weight, cloze[4].mha.W_v.weight, cloze[4].readout.weight, 64 // 4
-    for word, r in [(word, r) for word in ("is", "you") for r in (after, before)]:
-        M_r = W_o[:, r * p:(r + 1) * p] @ W_v[r * p:(r + 1) * p]  # (64, 64)
-        votes = R @ M_r @ cloze[4].word.weight[data["vocab"][word]]  # head r reads only `word`
-        print(f"{word!r} read by head {r + 1} ({role[r]}): top guesses "
-              f"{data['vocab'].to_tokens(votes.topk(4).indices.tolist())}")
+    right = (cloze[4](tokens, lens, where).argmax(-1) == answers).float()
+    peak = cloze[4].mha.attention.attention_weights[:, 0].argmax(-1).view(-1, 4) - where[:, None]
+    average = explore.head_outputs(cloze[4], cloze[4].mha, tokens, lens, where).mean((0, 1))
+    print(f"4 heads: accuracy {right.mean():.1%}. Change when one head is masked, by where that head looks:")
+    for r in range(4):  # peak[:, r]: offset of head r's largest weight from the hidden word
+        masked = explore.forward_with_heads(cloze[4], cloze[4].mha, torch.arange(4) != r, tokens,
+                                            lens, where, fill=average)  # head r: its average output
+        change = (masked.argmax(-1) == answers).float() - right
+        groups = {"1 before": peak[:, r] == -1, "1 after": peak[:, r] == 1, "elsewhere": peak[:, r].abs() != 1}
+        print(f"head {r + 1} masked: all {change.mean():+.1%};",
+              ", ".join(f"{name} ({rows.float().mean():.0%} of sentences) {change[rows].mean():+.1%}"
+                        for name, rows in groups.items()))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-with torch.no_grad():
-    _masked = [(explore.forward_with_heads(cloze[4], cloze[4].mha, torch.arange(4) != r, tokens, lens,
-                                           where).argmax(-1) == answers).float().mean() for r in range(4)]
-assert torch.stack(_masked).argmin() == after  # masking the next-word head costs the most
+_lost = {}
+for _r in range(4):
+    with torch.no_grad():
+        _m = explore.forward_with_heads(cloze[4], cloze[4].mha, torch.arange(4) != _r, tokens, lens,
+                                        where, fill=average)
+    _change = (_m.argmax(-1) == answers).float() - right
+    _lost[_r] = {k: _change[rows].mean().item() for k, rows in
+                 {-1: peak[:, _r] == -1, 1: peak[:, _r] == 1, 0: peak[:, _r].abs() != 1}.items()}
+_next, _prev = shares[:, 2].argmax().item(), shares[:, 1].argmax().item()  # next- / previous-word head
+assert _lost[_next][1] < _lost[_next][-1]  # costs more where it reads the next word than the
+assert _lost[_prev][-1] < _lost[_prev][1]  # previous one, and vice versa (both CPU kernels)
+_z = explore.forward_with_heads(cloze[4], cloze[4].mha, torch.tensor([True] * 4), tokens, lens, where,
+                                fill=average)
+assert torch.equal(_z.argmax(-1) == answers, right.bool())  # nothing masked: the same guesses
+
 
 # %% [markdown]
-# 这次运行里，屏蔽看后一个词的头 1 损失最大，正确率从 35.5% 掉到 17.5%；屏蔽看前一个词的头 2 掉到 31.5%，与屏蔽头 4 一样，头 3 只掉 1 个点。
-# 同一个 is：头 1 的 $\mathbf{M}_1$ 投给 life、spring、neither、seeing（放在 is 前面的词），头 2 的 $\mathbf{M}_2$ 投给 born、joking、using、watching（放在 is 后面的词）。
-# 同一个 you：头 2 投给 belong、suppose（也投 beg，它通常在 you 前面，不合这个读法）；头 1 投给 thank、heard，也投 cannot、ought（头 1 也有 27% 的句子看前一个词）。
-# $\mathbf{M}_r$ 是线性的，一个词的词嵌入经它投出的票，与这个词在被遮住的词前面还是后面无关：一个头只有一种读法，同一个词的两种读法要两个头。
-# 10.7 节画出了一个翻译模型[每一层、每个头的注意力](10.7-transformer.ipynb)。
+# 这次运行里，两个邻居头都在它偏看的那组句子上丢得最多（头 1 看后一个词时 −16.3 个百分点，别处约 −8；头 2 看前一个词时 −4.0，别处 −2.6），但别处也丢：头有偏好，不是干净的分工。
+#
+# ### 动手试试：遮住一个词，屏蔽一个头
+#
+# 左图是 4 头模型各头对各词的权重，右图是前 5 个猜测；屏蔽的头换成它的平均输出。起始状态遮住 “i am not sure about it .” 的 i。
+#
+# 1. 哪个头看 am？屏蔽它，i 的概率会怎样？屏蔽别的头呢？
+# 2. 换成 “tom is taller than mary .”，遮住 is（hide word 1）。头 1、头 2 看哪里？分别屏蔽它们。
+#
+# <details><summary>答案（本次运行）</summary>
+#
+# 1. 头 1 看 am（权重 1.00），模型猜 i，概率 0.96；屏蔽头 1，i 只剩 0.06，第一名变成 the（0.10）；屏蔽头 2、3、4，i 仍在 0.92 以上。
+# 2. 头 1、头 2 都看前一个词 tom。屏蔽头 1，is 从 0.19 降到 0.05，第一名变成 had；屏蔽头 2，is 降到 0.09，仍是第一。两个头都在帮这个猜测。
+#
+# </details>
+
+# %% tags=["nbval-ignore-output"]
+explore.cloze_explorer(cloze[4], data["vocab"], sentence=1, hidden=0, fill=average)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+_s = explore.cloze_states(cloze[4], data["vocab"], fill=average)
+_t = torch.tensor([data["vocab"][words]])
+_t[0, 2] = data["vocab"][explore.MASK]
+with torch.no_grad():
+    _p = cloze[4](_t, torch.tensor([len(words)]), torch.tensor([2])).softmax(-1)[0]
+_top = [r for r in _s["guesses"] if (r["sentence"], r["hidden"], r["mask"]) == (sentence, 2, 0)]
+assert abs(_top[0]["probability"] - _p.max().item()) < 1e-3
+assert _top[0]["guess"] == "1. " + data["vocab"].to_tokens(int(_p.argmax()))
+_w = [r["weight"] for r in _s["weights"] if (r["sentence"], r["hidden"], r["head"]) == (sentence, 2, "head 1")]
+torch.testing.assert_close(torch.tensor(_w), cloze_weights[0, 2], atol=1e-3, rtol=0)
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -684,7 +742,7 @@ assert torch.stack(_masked).argmin() == after  # masking the next-word head cost
 # * 书中 `forward` 的 `valid_lens` 没有默认值；这里默认为 `None`。
 # * 书中的形状实验用全 1 的输入、查询键值都是 100 维；这里用随机输入和 20、30、40 维，否则各头的权重都相同，练习 1 看不出头与头的区别。
 # * 邻居任务的张量都很小，多线程只会互相等待，所以代码把线程数设为 1；要恢复就调用 `torch.set_num_threads`。
-# * 书中没有训练多头模型；邻居任务和猜词任务是为本节设计的（猜词的数据和模型在 `d2l_attention/explore/multihead_attention.py`，建在本节的 `MultiHeadAttention` 上）。
+# * 书中没有训练多头模型；邻居任务和猜词任务是为本节设计的（猜词的数据和训练循环在 `d2l_attention/explore/multihead_attention.py`，训练的是上面的 `ClozeNet`）。
 #   换随机种子 0–4 重训（`results/sweep-heads.json`、`results/sweep-cloze.json`）：相减任务单头 0.99–1.02，2 头和 4 头至多 0.0002；
 #   猜词时 4 个头 34%–36%、单头 23%–29%，每次都有一个头偏看前一个词、一个偏看后一个词。猜词的数字随 CPU 内核差一两个百分点，那几格的输出不逐位比较。
 #
@@ -693,18 +751,18 @@ assert torch.stack(_masked).argmin() == after  # masking the next-word head cost
 # ## 小结
 #
 # * 多头注意力：$h$ 个头各自投影、各做一次注意力，拼接后乘 $\mathbf{W}_o$，等于 $\sum_r \sum_j a^{(r)}_j \mathbf{M}_r \mathbf{v}_j$。
-# * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维；有效长度用 `repeat_interleave` 复制。
+# * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维，有效长度用 `repeat_interleave` 复制。
 # * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做。
-# * 一个头只有一个 $\mathbf{M}$ 和非负的权重：学得会 $v_{i+1} + v_{i-1}$，学不会相减和分读两个分量；两个头都学得会。
-# * 猜被遮住的词：单头把唯一的分布花在句尾，只有句尾被遮住（看到 `<mask>`）时猜得准；4 个头里有的偏看前一个词、有的偏看后一个词（这次运行约四成），参数一样多，正确率更高（种子 0–4：34%–36% 对单头 23%–29%）。
+# * 一个头的系数都是同一个 $\mathbf{M}$ 的非负倍数：相减和分读两个分量的误差至少是 1（目标到射线的距离）；两个头做得到。
+# * 猜词：单头把唯一的分布花在句尾，句中输给按位置查表；4 个头里一个偏看前一个词、一个偏看后一个词，屏蔽时偏看那一侧的句子丢得比另一侧多；
+#   参数一样多，正确率更高（种子 0–4：34%–36% 对 23%–29%）。
 
 # %% [markdown]
 # ## 练习
 #
 # ### 练习 1
 #
-# 把本节第一个形状实验（模块 `attention`：5 个头，批量大小 2，4 个查询，6 个键值对，
-# 有效长度 `valid_lens = [3, 2]`）里**每个头**的注意力权重画出来。
+# 把本节第一个形状实验（模块 `attention`，5 个头，`valid_lens = [3, 2]`）里**每个头**的注意力权重画出来。
 # 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是样本 `b` 的头 `i + 1`（下标 `i`）的权重矩阵；
 # 画成**一张**图、用**一个**颜色刻度：每行一个样本，每列一个头（标题 `"Head 1"`……），坐标轴标上查询和键。
 # 从图中能看出有效长度的作用吗？用数字说明你看到的。
@@ -817,7 +875,7 @@ for _i in range(4):
 # 什么时候结果会出错？对 2 个头的模块 `ex3_net = MultiHeadAttention(4, 4, 4, 4, 2, dropout=0)`
 # 和自注意力输入 `ex3_X`（形状 (2, 3, 4)），找一组会暴露错误的一维有效长度 `ex3_valid_lens`，
 # 并定义 `ex3_gap`：正确的输出与“用 `repeat` 扩展有效长度”得到的输出之间的最大绝对差。
-# 再找一组不会暴露错误的有效长度 `ex3_harmless_lens`（批量大小仍为 2），说明原因。
+# 再找一组不会暴露错误的有效长度 `ex3_harmless_lens`，说明原因。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex3-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # repeat gives [l0, l1, l0, l1] but the rows are [b0h0, b0h1, b1h0, b1h1]: with l0 != l1,
