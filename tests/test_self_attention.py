@@ -151,10 +151,15 @@ def test_rotation_states_hold_the_encoding_its_shift_and_the_rotated_point():
 
 def test_score_states_hold_the_softmax_of_the_position_only_scores():
     pe = d2l.PositionalEncoding(8, dropout=0.5)  # dropout: the states must come from eval mode
-    weight_rows, random_rows, text_rows = sa.score_states(pe, num_positions=10, offsets=(-3, 0, 2))
+    trained = torch.randn(4, 4, generator=torch.Generator().manual_seed(0))
+    weight_rows, trained_rows, text_rows = sa.score_states(pe, trained, num_positions=10,
+                                                           offsets=(-3, 0, 2))
     # delta = 2: only the 8 queries whose key i + 2 exists are drawn; delta = -3: queries 3..9
-    assert len(weight_rows) == 7 * 10 + 100 + 8 * 10 and len(text_rows) == 3
-    assert len(random_rows) == 100 and all("delta" not in r for r in random_rows)
+    assert len(weight_rows) == 7 * 10 + 100 + 8 * 10 and len(text_rows) == 3 * 2
+    assert len(trained_rows) == 16 and all("delta" not in r for r in trained_rows)
+    want = torch.softmax(trained.double(), dim=-1)
+    for r in trained_rows:
+        assert r["weight"] == pytest.approx(want[int(r["query"]), int(r["key"])].item(), abs=0.006)
     assert max(int(r["query"]) for r in weight_rows if r["delta"] == 2) == 7
     assert min(int(r["query"]) for r in weight_rows if r["delta"] == -3) == 3
     P = pe.P[0, :10].double()
@@ -164,11 +169,36 @@ def test_score_states_hold_the_softmax_of_the_position_only_scores():
             if r["delta"] == delta:
                 assert r["weight"] == pytest.approx(want[int(r["query"]), int(r["key"])].item(),
                                                     abs=0.006)
-    text = {r["delta"]: r["text"] for r in text_rows}
+    text = {r["delta"]: r["text"] for r in text_rows if r["line"] == 0}
     assert text[0].endswith("[0]") and text[2].endswith("queries 0..7: [2]")
     assert text[-3].endswith("queries 3..9: [-3]")
+    right = [r["text"] for r in text_rows if r["line"] == 1][0]
+    assert right.endswith(str(trained.argmax(dim=-1).tolist()))  # softmax keeps the argmax
     # the axis order is 0..n-1 although delta = -3 comes first in `offsets`
     assert [r["query"] for r in weight_rows[:100:10]] == [str(i) for i in range(10)]
+
+
+def test_distance_figure_puts_every_pair_at_its_offset():
+    P = d2l.PositionalEncoding(8, dropout=0).P[0, :5].double()
+    sa.distance_figure(P @ P.T)
+    fig = d2l.plt.gcf()
+    xy = fig.axes[0].collections[0].get_offsets()
+    assert len(xy) == 25 and sorted(set(xy[:, 0].tolist())) == list(range(-4, 5))
+    d2l.plt.close(fig)
+
+
+def test_free_expectation_is_exact_on_a_case_small_enough_to_enumerate():
+    import itertools
+    vocab, seq_len = 4, 5
+    draws = list(itertools.product(range(vocab), repeat=seq_len - 1))
+    want = sum(max(d.count(t) for t in set(d)) for d in draws) / len(draws) / (seq_len - 1)
+    assert sa.free_expectation(vocab, seq_len) == pytest.approx(want, abs=1e-12)
+    assert sa.free_expectation() == pytest.approx(0.22388, abs=1e-5)
+
+
+def test_free_spread_is_about_the_binomial_scale():
+    spread = sa.free_spread(num_sequences=1000, samples=20_000)
+    assert 0.002 < spread < 0.01
 
 
 def test_saved_for_backward_splits_the_square_attention_weights_from_the_rest():
@@ -191,8 +221,9 @@ def test_rotation_and_score_explorers_start_where_the_text_says():
     pe = d2l.PositionalEncoding(32, dropout=0)
     rot = sa.rotation(pe, 60)
     assert {c.name: c.default for c in rot.controls} == {"pos": 10, "delta": 3}
-    dots = sa.score_explorer(pe)
+    dots = sa.score_explorer(pe, torch.eye(8))
     assert dots.controls[0].default == 3
+    assert list(dots.controls[0].values) == list(range(0, 9))  # forward only: ex 3(a) asks back
     assert len(rot.to_json()) + len(dots.to_json()) < 450_000
 
 
@@ -297,10 +328,10 @@ def test_ablation_explorer_rows_hold_each_nets_weights(small_ablation):
         assert r["weight"] == pytest.approx(w[r["row"], r["col"]].item(), abs=0.006)
     (line,) = [r["text"] for r in text_rows
                if (r["encoding"], r["sequence"], r["line"]) == ("none", 0, 0)]
-    assert f"{small_ablation.bound:.2f}" in line
+    assert f"{small_ablation.bound:.3f}" in line
     ex = sa.ablation_explorer(small_ablation)
     assert [c.name for c in ex.controls] == ["encoding", "sequence"]
-    assert [c.default for c in ex.controls] == ["none", 0]  # where the text starts the reader
+    assert [c.default for c in ex.controls] == ["none", 1]  # where the text starts the reader
     assert len(ex.to_json()) < 400_000
 
 

@@ -79,10 +79,10 @@ assert Y_key[1, 1:].abs().max() == 0 and Y_what[1, :2].abs().max() == 0
 # **(2) 查询问，键答。** 动词的查询“找名词”，名词的键亮出“名词”。
 # bites 把 0.50、0.50 给 dog 和 man，自己只得 0.01；dog 和 man 的查询是 0，权重均匀。评分有了方向：bites 找 dog，dog 不找 bites。
 #
-# **值交出什么。** 若 $\mathbf{W}_v = \mathbf{W}_k$，bites 只取回 noun 2.98：它找的就是名词，等于没取回新东西；
-# $\mathbf{W}_v$ 交出“是什么”时，取回 animal 0.50、human 0.50。键决定谁被找到，值决定交出什么。谁咬谁还分不出：这要靠位置编码（本节后面补上）。
+# **值交出什么。** 若 $\mathbf{W}_v = \mathbf{W}_k$，bites 只取回 noun 2.98，没取回新东西；
+# $\mathbf{W}_v$ 交出“是什么”时，取回 animal 0.50、human 0.50。键决定谁被找到，值决定交出什么。谁咬谁还分不出，要靠位置编码。
 #
-# 10.5 节的 `MultiHeadAttention` 把同一个张量传三次就是自注意力；16 维随机嵌入、一个头，权重与上面的函数相同：
+# 10.5 节的 `MultiHeadAttention` 把同一个张量传三次就是自注意力（16 维随机嵌入、单头），权重与上面的函数相同：
 
 # %%
 torch.manual_seed(0)
@@ -193,71 +193,50 @@ assert all(c["self-attention"][0] < c["RNN (GRU)"][0] for n, c in zip(lengths, c
 
 # %% [markdown]
 # 自注意力的乘加在 $n < d$ 时比 GRU 少，$n = d$ 时相等（$6d^3 \approx 1.6 \times 10^6$），$n = 1024$ 时是 6 倍。
-# $k = 3$ 的卷积每层每侧只多看 1 个位置，路径长度 $n - 1$ 与 RNN 的 $n$ 差不多。
+# $k = 3$ 的卷积路径长度 $n - 1$，与 RNN 差不多。
 #
-# ### 计时：$n$ 次小调用与一次大调用
+# ### 量一量：时间和内存
 #
-# GRU 的第 $t$ 步要等 $\mathbf{h}_{t-1}$，只能调用 $n$ 次；自注意力只调用一次。
-# 对照：同一个 GRU 单元取 $\mathbf{h}_{t-1} = \mathbf{0}$，一次处理 $n$ 个位置，乘加次数相同。取 5 次中最快的：
+# GRU 的第 $t$ 步要等 $\mathbf{h}_{t-1}$，只能调用 $n$ 次；自注意力一次调用。
+# 对照：同一个 GRU 单元取 $\mathbf{h}_{t-1} = \mathbf{0}$，一次处理 $n$ 个位置，乘加次数相同：
 
 # %% tags=["nbval-ignore-output"]
 def gru_steps(cell, X):
     """Run a GRU cell over X (batch_size, n, d) one step at a time: step t needs h_(t-1)."""
-    h = torch.zeros(X.shape[0], X.shape[2], device=X.device)
+    h = torch.zeros(X.shape[0], X.shape[2])
     for t in range(X.shape[1]):
         h = cell(X[:, t], h)
     return h
 
 
-device = d2l.try_gpu()
-torch.manual_seed(0)
-cell = nn.GRUCell(d, d).to(device)
-layer = d2l.MultiHeadAttention(d, d, d, d, num_heads=1, dropout=0).to(device)
-clock = "thread" if device.type == "cpu" else "wall"
-print(f"device: {device}, threads: 1, clock: {clock}")
-timing_lengths, seconds = [16, 32, 64, 128, 256, 512, 1024], []
-for n in timing_lengths:
-    X = torch.randn(1, n, d, device=device)
-    seconds.append(self_attention.wall_clock(
-        [lambda X: gru_steps(cell, X),  # n dependent calls
-         lambda X: cell(X[0], torch.zeros_like(X[0])),  # control: same cell, n positions, 1 call
-         lambda X: layer(X, X, X)], X, reduce="min", clock=clock))
-d2l.plot(timing_lengths, list(zip(*seconds)), xlabel="sequence length n", ylabel="seconds",
-         legend=["GRU cell, n calls (h_t needs h_(t-1))", "GRU cell, 1 call (no h_(t-1))",
-                 "self-attention, 1 call"], xscale="log", yscale="log", figsize=(4.5, 3))
+costs = self_attention.cost_figure(gru_steps, d=d, k=k)  # on the CPU, one thread, fastest of 5
 d2l.plt.show()
-gru_s, control_s, attention_s = (1e3 * s for s in seconds[-1])
-print(f"n = 1024: GRU cell, n calls {gru_s:.1f} ms | same cell, 1 call {control_s:.2f} ms "
-      f"({gru_s / control_s:.0f}x faster) | self-attention, 1 call {attention_s:.1f} ms")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+torch.manual_seed(0)
+check_cell, check_X = nn.GRUCell(d, d), torch.randn(1, 1024, d)
 calls = []
-hook = cell.register_forward_hook(lambda *args: calls.append(1))
+hook = check_cell.register_forward_hook(lambda *args: calls.append(1))
 with torch.no_grad():
-    h_last = gru_steps(cell, X)
+    h_last = gru_steps(check_cell, check_X)
 hook.remove()
-assert len(calls) == X.shape[1] == 1024 and tuple(h_last.shape) == (1, d)
+assert len(calls) == 1024 and tuple(h_last.shape) == (1, d)
+with torch.no_grad():  # the control does the same multiply-adds as the first step, n times over
+    assert torch.allclose(check_cell(check_X[0], torch.zeros_like(check_X[0]))[:1],
+                          gru_steps(check_cell, check_X[:, :1]), atol=1e-5)
+gru_s, control_s, attention_s = costs["seconds"][-1]
+assert costs["threads"] == 1 and gru_s > 5 * control_s and gru_s > attention_s > control_s
 at_1024 = layer_costs(1024)
 assert at_1024["self-attention"][0] == 6 * at_1024["RNN (GRU)"][0]
-with torch.no_grad():  # the control does the same multiply-adds as the first step, n times over
-    assert torch.allclose(cell(X[0], torch.zeros_like(X[0]))[:1], gru_steps(cell, X[:, :1]),
-                          atol=1e-5)
-
-# %% [markdown]
-# $n = 1024$ 时一次调用快几十倍，比自注意力还快。计时只用一个线程，差距不是并行硬件的功劳，
-# 而是 1024 次小调用的开销和小矩阵乘法的低效：贵的是一步等一步的依赖，不是乘加次数。
-# 自注意力的曲线在 $n$ 大时变陡：平方项开始占主导。它还要为反向传播保存 $n \times n$ 的 $\mathbf{A}$：
-
-# %%
-memory = self_attention.memory_table(d=64, k=3, lengths=(256, 512, 1024, 2048))
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-square, rest = memory["self-attention"][-1]
+square, rest = costs["memory"]["self-attention"][-1]
 assert square == 2048 * 2048 * 4 and rest < square / 4
-assert all(sum(b[-1]) / sum(b[-2]) < 2.3 for name, b in memory.items() if name != "self-attention")
+assert all(sum(b[-1]) / sum(b[-2]) < 2.3 for name, b in costs["memory"].items()
+           if name != "self-attention")
 
 # %% [markdown]
-# 卷积和 GRU 每翻一倍乘不到 2；$\mathbf{A}$ 每翻一倍乘 4（$n = 2048$ 时 16 MiB）。
+# 左图：$n = 1024$ 时，同一单元一次调用比 $n$ 次调用快几十倍，也比自注意力快。只用一个线程，差距来自 1024 次一步等一步的调用：
+# 贵的是依赖，不是乘加。右图：卷积和 GRU 的内存每翻一倍约乘 2；自注意力要为反向传播存 $n \times n$ 的 $\mathbf{A}$，
+# 它每翻一倍乘 4（$n = 2048$ 时 16 MiB，其余 2.6 MiB）。
 
 # %% [markdown]
 # ## 位置编码
@@ -296,13 +275,13 @@ assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm
 # $$p_{i, 2m} = \sin(i\,\omega_m), \qquad p_{i, 2m+1} = \cos(i\,\omega_m), \qquad
 #   \omega_m = 10000^{-2m/d}, \quad m = 0, \ldots, d/2 - 1.$$
 #
-# 行 $i$ 是位置，第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量（$\omega_0 = 1$，之后几何递减）。
+# 行 $i$ 是位置；第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量，$\omega_m$ 从 1 几何递减。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
 #
 # * 书中的频率下标写作 $j$；这里写作 $m$（$k$ 留给卷积核大小）。
-# * 书中用 float32 计算角度 $i\,\omega_m$；这里用 float64 算好再转成 float32。用 float32 算时（$d = 32$），前 1000 个位置的角度最多差约 $3 \times 10^{-5}$ rad。
+# * 书中用 float32 计算角度 $i\,\omega_m$，位置越大舍入误差越大；这里用 float64 算好再转成 float32，与 float64 闭式解只差一次 float32 舍入（旋转验证的最后一行打印这个差）。
 # * 书中把 $\mathbf{P}$ 存成普通属性、每次前向时 `.to(X.device)`；这里注册为不写入 `state_dict` 的缓冲区（`persistent=False`），随模块一起移动。
 # * 书中的 `forward` 不检查输入；这里检查形状和长度，给出说明原因的错误。
 #
@@ -375,7 +354,7 @@ d2l.plt.show()
 print("  ".join(f"{i}: {i:03b}" for i in range(8)))
 
 # %% [markdown]
-# 正弦编码也是低维变得快、高维变得慢，只是连续变化。热图左半是 16 个正弦列、右半是 16 个余弦列，各按 $m$ 排列：
+# 正弦编码也是低维变得快、高维变得慢，只是连续变化（热图左半是正弦列，右半是余弦列）：
 # 前几列随位置快速正负交替；$m \ge 12$ 的列在这 60 个位置上几乎不变（正弦近 0，余弦近 1）。
 
 # %%
@@ -392,7 +371,7 @@ d2l.plt.show()
 # = \begin{bmatrix} p_{i+\delta, 2m} \\ p_{i+\delta, 2m+1} \end{bmatrix}.$$
 #
 # 把 $d/2$ 个这样的旋转块排成块对角矩阵 $\mathbf{M}_\delta$，就有 $\mathbf{p}_{i+\delta} = \mathbf{M}_\delta \mathbf{p}_i$：
-# 偏移是只依赖 $\delta$、不依赖 $i$ 的线性变换。数值验证（float64）：
+# 偏移是只依赖 $\delta$ 的线性变换。数值验证（float64）：
 
 # %%
 #@save
@@ -433,73 +412,69 @@ assert torch.allclose(P[0].double(), P64, atol=1e-5)
 self_attention.rotation(pos_encoding, num_steps)
 
 # %% [markdown]
-# ### 动手试试：评分里的位置部分
+# ### 评分里的位置部分
 #
 # 每对列贡献 $\sin i\omega_m \sin j\omega_m + \cos i\omega_m \cos j\omega_m = \cos((i-j)\omega_m)$，所以
 #
-# $$\mathbf{p}_i^\top \mathbf{p}_j = \sum_{m=0}^{d/2-1} \cos\big((i-j)\,\omega_m\big)$$
+# $$\mathbf{p}_i^\top \mathbf{p}_j = \sum_{m=0}^{d/2-1} \cos\big((i-j)\,\omega_m\big).$$
 #
-# 只依赖距离，在 $i = j$ 处最大（$d/2 = 16$），分不出前后，而且**不**随距离单调：
+# 把 60 个位置两两的 $\mathbf{p}_i^\top \mathbf{p}_j$ 全画出来，横轴是 $i - j$：
 
 # %%
-gram = P64 @ P64.T  # gram[i, j] = p_i . p_j
+gram = P64 @ P64.T  # gram[i, j] = p_i . p_j, all 60 x 60 pairs
+self_attention.distance_figure(gram)
+d2l.plt.show()
 print("p_20 . p_j:", "  ".join(f"j = {j} (distance {abs(j - 20)}): {gram[20, j]:.1f}"
                                 for j in (20, 48, 52, 4, 1)))
 
-# %% [markdown]
-# 取 $\mathbf{W}_k = \mathbf{I}$、$\mathbf{W}_q = \mathbf{M}_\delta$，评分 $(\mathbf{W}_q\mathbf{p}_i)^\top(\mathbf{W}_k\mathbf{p}_j)$ 成了 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$。
-# 探索器左图画出它按 $j$ 的 softmax（没有键 $i + \delta$ 的行不画），右图换成随机的 $\mathbf{W}_q$。
-# 起始 $\delta = 3$：峰都在 $j = i + 3$（0.42 到 0.58）；$\delta$ 拖到负值，查询就看之前的键。右图没有对角线：偏移要学出来。
-
-# %%
-self_attention.score_explorer(pos_encoding)
-
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-score_weights, random_weights, score_lines = self_attention.score_states(pos_encoding)
-score_text = {r["delta"]: r["text"] for r in score_lines}
-assert all(score_text[delta].endswith(f"[{delta}]") for delta in range(-8, 9))
-random_best = {max(range(16), key=lambda j: next(r["weight"] for r in random_weights
-                                                 if r["query"] == str(i) and r["key"] == str(j)))
-               for i in range(16)}
-assert random_best <= {12, 13, 14}, random_best
-peaks = [r["weight"] for r in score_weights if r["delta"] == 3 and int(r["key"]) == int(r["query"]) + 3]
-assert len(peaks) == 13 and 0.41 < min(peaks) and max(peaks) < 0.59
+offset_of = torch.arange(num_steps)[:, None] - torch.arange(num_steps)[None, :]
+by_offset = torch.cos(offset_of[..., None] * omega).sum(dim=-1)  # sum_m cos((i - j) w_m)
+assert (gram - by_offset).abs().max() < 1e-10 and (gram - gram.T).abs().max() < 1e-12
+assert gram.diagonal().allclose(torch.full((num_steps,), 16.0, dtype=torch.float64))
 assert [round(gram[20, j].item(), 1) for j in (48, 52, 4, 1)] == [6.0, 9.6, 7.9, 10.6]
 
 # %% [markdown]
+# 3600 个点落在一条曲线上：只取决于 $i - j$，左右对称（分不出前后），$i = j$ 处最大（16），
+# 却**不**随距离单调：距离 16 时 7.9，19 时 10.6。
+# 取 $\mathbf{W}_k = \mathbf{I}$、$\mathbf{W}_q = \mathbf{M}_\delta$，评分变成 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$，峰移到 $j = i + \delta$：看哪个偏移由投影矩阵决定。
+#
 # ### 回到狗咬人：谁咬谁
 #
-# 给四个特征再拼上 4 维正弦编码 $\mathbf{p}_i$。bites 的查询除了“找名词”，
-# 位置部分取 $5\mathbf{M}_{-1}$：“找我前面那个词”，即主语。把句子倒过来：
+# 位置编码是**加**上去的。8 维词元：特征在第 0–3 维，4 维正弦编码 $\mathbf{p}_i$ 在第 4–7 维，两者相加；维度不重叠时，相加就是拼接。
+# bites 的查询加上 $5\mathbf{p}_i$（“我的位置”），键加上 $\mathbf{M}_1\mathbf{p}_j = \mathbf{p}_{j+1}$（“我后面的位置”）：
+# $j + 1 = i$ 时评分最大，bites 找前面的主语。把句子倒过来：
 
 # %%
 P4 = PositionalEncoding(4, dropout=0).P[0, :3]  # p_0, p_1, p_2
-W_q_pos = torch.block_diag(W_ask, 5 * rotation_for_offset(-1, 4).float())  # + "the word before me"
-W_k_pos = torch.block_diag(W_say, torch.eye(4))  # + "my position"
+content_part = torch.cat([X_words, torch.zeros(3, 4)], dim=1)  # features in dims 0-3
+position_part = torch.cat([torch.zeros(3, 4), P4], dim=1)  # positions in dims 4-7
+W_q_pos = torch.block_diag(W_ask, 5 * torch.eye(4))  # + "my position"
+W_k_pos = torch.block_diag(W_say, rotation_for_offset(1, 4).float())  # + "the position after me"
 W_v_pos = torch.block_diag(W_what, torch.zeros(4, 4))  # what the word is
 for order in ([0, 1, 2], [2, 1, 0]):  # dog bites man, man bites dog
-    A_pos, Y_pos = self_attention_weights(torch.cat([X_words[order], P4], dim=1),
+    A_pos, Y_pos = self_attention_weights(content_part[order] + position_part,  # X + P
                                           W_q_pos, W_k_pos, W_v_pos)
     print(" ".join(words[o] for o in order), "| bites ->",
           "  ".join(f"{words[o]} {a:.2f}" for o, a in zip(order, A_pos[1])),
           f"| y_bites: animal {Y_pos[1, 2]:.2f}, human {Y_pos[1, 3]:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-A_fwd = self_attention_weights(torch.cat([X_words, P4], dim=1), W_q_pos, W_k_pos, W_v_pos)[0]
+assert torch.equal(content_part + position_part, torch.cat([X_words, P4], dim=1))  # = concatenation
+A_fwd = self_attention_weights(content_part + position_part, W_q_pos, W_k_pos, W_v_pos)[0]
 assert A_fwd[1, 0] > 0.85 > 0.1 > A_fwd[1, 2]  # dog bites man: bites reads dog
 assert torch.allclose(A_pos[1], A_fwd[1]) and Y_pos[1, 3] > 0.85  # man bites dog: reads man
 
 # %% [markdown]
-# 名词部分给 dog 和 man 同样的分，位置部分打破平局：bites 把 0.91 给前面的主语，倒过来后给 man。
-# 取回的值从 animal 换成 human：模型分得出谁咬谁。
+# 名词部分给 dog 和 man 同样的分，位置部分打破平局：bites 把 0.91 给前面的主语，倒过来后给 man，
+# 取回的值从 animal 换成 human。真实模型里内容和位置共用维度，评分多出交叉项（见“评分的四项”）。
 
 # %% [markdown]
 # ## 实验：没有位置编码会怎样——反转序列
 #
 # 输入 $n = 8$ 个随机词元 $x_0, \ldots, x_7$（词表大小 30），要求输出 $y_i = x_{7-i}$。
-# 模型（`ReversalNet`）只有**一个**单头自注意力层，没有残差连接，
-# 位置 $i$ 只能通过 $a_{ij}$ 读到位置 $j$：查询 $i$ 必须看键 $7-i$。
-# 训练三次，只换位置信息：正弦编码、可学习的 $8 \times 32$ 表（练习 2）、不加（`nn.Identity`）；其余都相同。
+# 模型（`ReversalNet`）只有**一个**单头自注意力层，没有残差连接：查询 $i$ 必须看键 $7-i$。
+# 训练三次，只换位置信息：正弦编码、可学习的 $8 \times 32$ 表（练习 2）、不加（`nn.Identity`）。
 
 # %%
 #@save
@@ -542,19 +517,17 @@ def train(net, num_steps=400, lr=0.05, batch_size=64, seed=0):
 torch.set_num_threads(1)  # tensors this small train fastest on one thread
 nets, accuracy = {}, {}
 for name in ("sinusoidal", "learned", "none"):
-    net = self_attention.reversal_net(name)  # a d2l.ReversalNet with this position module
+    net = self_attention.reversal_net(name)  # d2l.ReversalNet(this position module), float64
     nets[name], accuracy[name] = train(net)
 ablation = self_attention.Ablation(nets)  # tests each net on the same 1000 sequences
 d2l.plot(list(range(1, 401)), [accuracy[n] for n in nets] + [[ablation.bound] * 400],
          xlabel="training step", ylabel="accuracy on the batch",
-         legend=[*nets, "best without positions"], figsize=(5, 3))
+         legend=[*nets, "best without positions (expected)"], figsize=(5, 3))
 d2l.plt.show()
 print(ablation.table())
-own = ablation.mean_weights("none").diagonal()
-print(f"none: mean weight on its own position {own.mean():.2f}, "
-      f"on the other 7: {(1 - own.mean()) / 7:.2f} each; best without positions: accuracy "
-      f"{ablation.bound:.3f} expected, {self_attention.best_free_accuracy(ablation.tokens):.3f} "
-      "on these test sequences")
+own, same, other = ablation.weight_by_token("none")  # mean weights of the none net
+print(f"none: weight on its own position {own:.3f} | another position with the same token "
+      f"{same:.3f} | a different token {other:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 # The nets above are those of the committed sweep (results/sweep-positions.json, seed 0).
@@ -568,15 +541,26 @@ self_attention.ablation_figure(ablation)
 d2l.plt.show()
 
 # %% [markdown]
-# 有位置的两条曲线升到 1；none 停在虚线上。热图（1000 条测试序列的平均权重）里，正弦和可学习的编码学出**反对角线**（键 $7-i$ 上 0.98 和 1.00）。
-# none 把权重摊在其余 7 个键上，对角线最淡（0.08 对 0.13）：没有位置，它认不出自己的位置；它少看的是与自己相同的词元（目标从不是查询自己，而自己的位置上总是这样的词元）。
+# 有位置的两条曲线升到 1；none 停在虚线附近。平均权重热图里，正弦和可学习的编码学出**反对角线**（键 $7-i$ 上 0.98 和 1.00）。
+# none 的对角线最淡（0.08 对 0.13），但它认不出位置：别处的同一词元也只得 0.085。它避开的是与自己相同的**词元**。
 #
-# 虚线从哪来：没有位置，输出 $i$ 只取决于 $x_i$ 和序列里有哪些词元（多重集）；目标等可能是其余 7 个词元之一，
-# 最好是输出其中最多的那个，猜对的概率是它的个数除以 7；在这 1000 条测试序列上平均得 0.220（虚线）。
-# 按这些序列的实际目标算（平局随机打破），最好的预测得 0.223，none 模型也是 0.223。两者估计的是同一个期望，差 0.003 在抽样误差之内；它不是上界。
+# 虚线：没有位置，输出 $i$ 只能用 $x_i$ 和序列里有哪些词元。目标 $x_{7-i}$ 等可能是其余 7 个词元中的任一个，
+# 最好猜其中出现最多的，猜对的概率是它的次数除以 7。这 7 个词元从 30 个里独立抽取，枚举全部 $30^7$ 种抽法：
+
+# %%
+expected = self_attention.free_expectation()  # E[max count among 7 draws from 30] / 7, exact
+spread = self_attention.free_spread(num_sequences=1000)  # standard deviation over 1000 sequences
+print(f"best without positions: {expected:.4f} expected, {expected - 2 * spread:.3f} to "
+      f"{expected + 2 * spread:.3f} on 1000 random sequences (2 SD); this guess on these 1000 "
+      f"test sequences {self_attention.best_free_accuracy(ablation.tokens):.3f}; the none net "
+      f"{ablation.accuracy['none']:.3f}")
+
+# %% [markdown]
+# none 落在这个范围里：不看位置能做到的，它都做到了。
 #
-# 探索器打开在 none 的测试序列 0（每行是“位置: 词元 → 输出”）：权重摊在 0.07 到 0.15 之间，对了 3 个。
-# 换成 sinusoidal 或 learned 看反对角线。
+# 探索器打开在 none 的测试序列 1。词元 21 在位置 0 和 2，这两行一样：
+# 都只给两个 21 各 0.09，都输出 16；其余行都输出出现两次的 21。相同的词元得到相同的行：它只看内容。
+# 换成 sinusoidal：两个 21 的行分开了，8 个全对。
 
 # %%
 self_attention.ablation_explorer(ablation)
@@ -595,10 +579,14 @@ assert min(accuracy["sinusoidal"][-100:]) > 0.99 and min(accuracy["learned"][-10
 assert ablation.mean_weights("none").max() < 0.5
 assert ablation.position_scores("sinusoidal").argmax(dim=-1).tolist() == reversed_keys
 assert ablation.position_scores("learned").argmax(dim=-1).tolist() == reversed_keys  # exercise 2
-none0 = ablation.weights["none"][0]  # test sequence 0, as read in the text above
-assert len(set(ablation.tokens[0].tolist())) == 8
-assert 0.05 < none0.min() and none0.max() < 0.2
-assert (ablation.prediction["none"][0] == ablation.tokens[0].flip(0)).sum() == 3
+none1 = ablation.weights["none"][1]  # test sequence 1, as read in the text above
+assert ablation.tokens[1].tolist() == [21, 20, 21, 25, 16, 5, 17, 16]
+assert torch.allclose(none1[0], none1[2]) and none1[0, [0, 2]].max() < 0.1  # the two 21s
+assert ablation.prediction["none"][1].tolist() == [16, 21, 16, 21, 21, 21, 21, 21]
+assert 0.05 < none1.min() and none1.max() < 0.2
+assert torch.equal(ablation.prediction["sinusoidal"][1], ablation.tokens[1].flip(0))  # 8/8
+own, same, other = ablation.weight_by_token("none")
+assert max(own, same) < 0.1 < other  # it avoids its own token, wherever it stands
 
 # %% [markdown]
 # ### 评分的四项
@@ -610,52 +598,66 @@ assert (ablation.prediction["none"][0] == ablation.tokens[0].flip(0)).sum() == 3
 #   + \underbrace{\mathbf{x}_i^\top\mathbf{W}\mathbf{p}_j + \mathbf{p}_i^\top\mathbf{W}\mathbf{x}_j}_{\text{内容·位置}}
 #   + \underbrace{\mathbf{p}_i^\top\mathbf{W}\mathbf{p}_j}_{\text{位置·位置}}.$$
 #
-# 在正弦网络里量每一项：训练后键 $7-i$ 比行平均高多少（margin），训练前后它在各键间的标准差（spread）：
+# 在训练好的正弦网络里量每一项：键 $7-i$ 比该行平均高多少（margin）。
 
 # %%
 terms = [("content", "content"), ("content", "position"), ("position", "content"),
          ("position", "position"), ("x + p", "x + p")]
 reversed_key = torch.arange(7, -1, -1)  # query i should read key 7 - i
-margins, spreads = {}, {}
+net = ablation.nets["sinusoidal"]
+scores, margins = {}, {}
 with torch.no_grad():
-    for stage, net in (("untrained", self_attention.reversal_net("sinusoidal")),  # same seed
-                       ("trained", ablation.nets["sinusoidal"])):
-        x = net.embedding(ablation.tokens)  # content x_j: (1000, 8, 32); position p_j: (1, 8, 32)
-        p = net.positions(torch.zeros_like(x[:1]))
-        parts = {"content": x, "position": p, "x + p": x + p}
-        for a, b in terms:
-            S = net.attention.W_q(parts[a]) @ net.attention.W_k(parts[b]).transpose(1, 2) / math.sqrt(32)
-            margins[stage, a, b] = (S[:, torch.arange(8), reversed_key] - S.mean(dim=-1)).mean().item()
-            spreads[stage, a, b] = S.std(dim=-1).mean().item()  # how much it varies over the keys
-print(f"{'term':20s}{'margin of key 7-i':>18s}{'spread over keys: untrained':>29s}{'trained':>9s}")
-for a, b in terms:
-    print(f"{a + ' . ' + b:20s}{margins['trained', a, b]:18.2f}"
-          f"{spreads['untrained', a, b]:29.2f}{spreads['trained', a, b]:9.2f}")
+    x = net.embedding(ablation.tokens)  # content x_j: (1000, 8, 32)
+    p = net.positions(torch.zeros_like(x[:1]))  # position p_j: (1, 8, 32)
+    parts = {"content": x, "position": p, "x + p": x + p}
+    for a, b in terms:
+        S = net.attention.W_q(parts[a]) @ net.attention.W_k(parts[b]).transpose(1, 2) / 32 ** 0.5
+        scores[a, b] = S
+        margins[a, b] = (S[:, torch.arange(8), reversed_key] - S.mean(dim=-1)).mean().item()
+for (a, b), margin in margins.items():
+    print(f"{a + ' . ' + b:22s} margin of key 7-i {margin:6.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert abs(sum(margins["trained", a, b] for a, b in terms[:4])
-           - margins["trained", "x + p", "x + p"]) < 1e-6  # the expansion is exact
-assert margins["trained", "position", "position"] > 0.95 * margins["trained", "x + p", "x + p"] > 5
-for a, b in terms[1:3]:  # the cross terms grow in training but stay far below the margin
-    assert spreads["trained", a, b] > 2 * spreads["untrained", a, b]
-    assert spreads["trained", a, b] < margins["trained", "position", "position"] / 3
+assert abs(sum(margins[t] for t in terms[:4]) - margins["x + p", "x + p"]) < 1e-6  # exact
+assert margins["position", "position"] > 0.95 * margins["x + p", "x + p"] > 5
+assert all(abs(margins[t]) < 0.5 for t in terms[:3])
+assert torch.allclose(scores["position", "position"][0], ablation.position_scores("sinusoidal"))
 
 # %% [markdown]
-# 键 $7-i$ 的优势 15.58 里有 15.56 来自位置·位置项。交叉项没被压成 0，训练中反而变大（0.10 → 2.50，0.22 → 0.62），
-# 但它们不偏向键 $7-i$，又远小于 15.56。
-# 种子 0–4、两种 CPU 内核（`results/sweep-positions.json`）：
+# 键 $7-i$ 的优势 15.58 里有 15.56 来自位置·位置项，其余三项都不到 0.05：读哪个键，由位置决定。
+#
+# ### 动手试试：手设的偏移与学出的评分
+#
+# 左图：$\mathbf{W}_q = \mathbf{M}_\delta$、$\mathbf{W}_k = \mathbf{I}$ 时位置评分按 $j$ 的 softmax。
+# 起始 $\delta = 3$，峰都在 $j = i + 3$（0.42 到 0.58）；$\delta = 0$ 就是上面那条曲线，每个查询看自己。
+# 右图：上面这个网络的位置·位置项，每个查询把 0.89 到 1.00 的权重放在键 $7-i$ 上。
+# 反转不是固定偏移，没有哪个 $\mathbf{M}_\delta$ 做得到；训练学出了它需要的 $\mathbf{W}_q^\top\mathbf{W}_k$。
 
 # %%
-sweep_accuracy = self_attention.sweep_summary()
+self_attention.score_explorer(pos_encoding, scores["position", "position"][0])
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+score_weights, trained_weights, score_lines = self_attention.score_states(
+    pos_encoding, scores["position", "position"][0])
+score_text = {r["delta"]: r["text"] for r in score_lines if r["line"] == 0}
+assert all(score_text[delta].endswith(f"[{delta}]") for delta in range(0, 9))
+peaks = [r["weight"] for r in score_weights
+         if r["delta"] == 3 and int(r["key"]) == int(r["query"]) + 3]
+assert len(peaks) == 13 and 0.41 < min(peaks) and max(peaks) < 0.59
+trained_peaks = [r["weight"] for r in trained_weights if int(r["key"]) == 7 - int(r["query"])]
+assert len(trained_peaks) == 8 and 0.89 <= min(trained_peaks) and max(trained_peaks) == 1.0
+
+# %%
+sweep_accuracy = self_attention.sweep_summary()  # other seeds: results/sweep-positions.json
 
 # %% [markdown]
-# 有位置编码每次都是 1.00；无位置的 5 个种子（两种 CPU 核结果相同）在 0.2218 到 0.2266 之间，与 0.220 到 0.223 的估计相符。
+# 换种子：有位置编码每次都是 1.00；无位置的在 0.2218 到 0.2266 之间，都在上面 1000 条序列的范围里。
 
 # %% [markdown]
 # ### 旋转位置编码
 #
-# 加法编码带着交叉项，模型得让位置·位置项压过它们。另一种做法：什么也不加，把位置 $i$ 的查询旋转成 $\mathbf{M}_i\mathbf{q}$、位置 $j$ 的键旋转成 $\mathbf{M}_j\mathbf{k}$。
-# 因为 $\mathbf{M}_i^\top\mathbf{M}_j = \mathbf{M}_{j-i}$，评分 $\mathbf{q}^\top\mathbf{M}_{j-i}\mathbf{k}$ 的位置部分只取决于偏移 $j - i$，没有要绕开的交叉项：
+# 加法编码让评分多出交叉项。另一种做法：什么也不加，把位置 $i$ 的查询旋转成 $\mathbf{M}_i\mathbf{q}$、位置 $j$ 的键旋转成 $\mathbf{M}_j\mathbf{k}$。
+# 因为 $\mathbf{M}_i^\top\mathbf{M}_j = \mathbf{M}_{j-i}$，评分 $\mathbf{q}^\top\mathbf{M}_{j-i}\mathbf{k}$ 只通过偏移 $j - i$ 依赖位置，没有交叉项：
 
 # %%
 torch.manual_seed(0)
@@ -675,7 +677,7 @@ for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
 # * 顺序操作和最大路径长度都是 $\mathcal{O}(1)$，代价是 $n^2$ 的计算和内存。
 # * 自注意力置换等变：没有位置编码，分不出“狗咬人”和“人咬狗”。
 # * 正弦编码的偏移是旋转 $\mathbf{M}_\delta$。反转网络的评分优势几乎全来自位置·位置项；RoPE 直接把旋转放进评分。
-# * 反转实验：有位置编码准确率 1.00，没有只有 0.22：不看位置时最好预测的期望值。
+# * 反转实验：有位置编码准确率 1.00，没有只有 0.22，正是不看位置时最好猜法的期望（0.224）。
 
 # %% [markdown]
 # ## 练习
@@ -780,8 +782,9 @@ ex2_params = sum(p.numel() for p in LearnedPositionalEncoding(512, max_len=1000)
 print("parameters for num_hiddens=512, max_len=1000:", ex2_params)
 print("parameters of the table in the reversal model:",
       ablation.nets["learned"].positions.P.numel())
-print("learned table, query i -> key with the highest position-only score:",
-      ablation.position_scores("learned").argmax(dim=-1).tolist())
+for name in ("learned", "sinusoidal"):
+    print(f"reversal, {name}: query i -> key with the highest position-only score:",
+          ablation.position_scores(name).argmax(dim=-1).tolist())
 ex2_beyond = {}
 torch.manual_seed(0)
 for encoding in ("learned", "sinusoidal", "rotary"):
@@ -791,6 +794,19 @@ for encoding in ("learned", "sinusoidal", "rotary"):
     at_8 = self_attention.shift_accuracy(shift_net, 8)[0]
     print(f"{encoding:10s} previous token: length 8 {at_8:.2f} | length 16: positions 1-7 "
           f"{trained:.2f}, positions 8-15 {ex2_beyond[encoding]:.2f}")
+    if encoding == "sinusoidal":  # which key does the position part pick on 16 positions?
+        with torch.no_grad():
+            P16 = shift_net.positions(torch.zeros(1, 16, 32, dtype=torch.float64))[0]
+            S16 = shift_net.attention.W_q(P16) @ shift_net.attention.W_k(P16).T
+        print("  position part, best key minus query for queries 1..15:",
+              (S16.argmax(dim=-1) - torch.arange(16))[1:].tolist())
+tokens16, _ = self_attention.shift_batch(1000, torch.Generator().manual_seed(12345), 16)
+with torch.no_grad():  # shift_net is now the rotary one: where do queries 1..7 look?
+    offset = shift_net.attention_weights(tokens16).argmax(dim=-1)[:, 1:8] - torch.arange(1, 8)
+missed = offset[offset != -1]
+print(f"  rotary, length 16, queries 1-7: most weight on key i-1 for "
+      f"{(offset == -1).double().mean():.2f}; of the rest, at offsets beyond +7 (never seen in "
+      f"training) {(missed > 7).double().mean():.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 3, "schema_version": 3, "solution": false, "task": false}
 torch.manual_seed(0)
@@ -813,16 +829,15 @@ assert ex2_beyond["learned"] < 0.1, "untrained rows: about chance (1/30)"
 assert ex2_beyond["sinusoidal"] < 0.5 < ex2_beyond["rotary"], "only the offset-only scores carry over"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：表有 `max_len` × `num_hiddens` 个参数（512000 个；反转模型里 256 个），正弦编码没有参数。
-# 在反转任务上它学到的与正弦编码一样：查询 $i$ 位置部分评分最高的键正是 $7, \ldots, 0$。
-# 没见过的位置上（上面最后三行），表的后 8 行只是初始随机数，准确率 0.03，与随机猜（1/30）相当；
-# 正弦编码对任何位置都有定义，却也只有 0.15（这几行随 CPU 内核略有变化）；猜测（未验证）：训练只在前 8 个位置上约束了 $\mathbf{W}_q$、$\mathbf{W}_k$。
-# RoPE 的评分只取决于偏移 $j - i$，“看前一个”在新位置上照样成立：0.93。它在长度 16 的位置 1–7 上降到 0.90（长度 8 上 1.00），原因这里没有查。
+# 参考答案：表有 `max_len` × `num_hiddens` 个参数（512000；反转模型里 256），正弦编码没有参数。反转任务上两种编码的位置部分都选中键 $7, \ldots, 0$。
+# 新位置上（后三种编码的数字随 CPU 内核略变）：表的后 8 行只是初始随机数，0.03，相当于随机猜（1/30）。
+# 正弦编码有定义，却只有 0.15：训练只约束了前 8 个位置，位置部分对查询 1–7 选 $-1$，对 8–15 的选择（4、−8、−6、…）没有规律。
+# RoPE 的评分只看偏移，新位置上照样 0.94；位置 1–7 降到 0.92，因为长度 16 时它们能看到训练没见过的偏移 $+8$ 以上，看错的查询全都看向这样的键。
 
 # %% [markdown]
 # ### 练习 3
 #
-# (a) 怎样的 $\mathbf{W}_q$（$\mathbf{W}_k = \mathbf{I}$）让每个查询看**前面**第 $\delta$ 个位置（先在评分探索器里把 $\delta$ 拖到 $-3$）？写 `ex3_look_back(delta, num_hiddens)` 返回它。
+# (a) 评分探索器里的 $\mathbf{M}_\delta$ 让查询看后面第 $\delta$ 个位置。怎样的 $\mathbf{W}_q$（$\mathbf{W}_k = \mathbf{I}$）让它看**前面**第 $\delta$ 个？写 `ex3_look_back(delta, num_hiddens)` 返回它。
 # (b) 若 $\mathbf{W}_q = \mathbf{W}_k = \mathbf{M}_3$，每个查询看哪里？定义 `ex3_same`：60 个查询各自评分最高的键减去查询位置。
 # 为什么查询和键要用不同的矩阵？
 
@@ -859,7 +874,7 @@ assert len(ex3_same) == 60 and set(ex3_same) == {0}, "M_3^T M_3 = I: every query
 # 参考答案：(a) 往回转，$\mathbf{W}_q = \mathbf{M}_\delta^\top = \mathbf{M}_{-\delta}$：$\mathbf{M}_\delta^\top\mathbf{p}_i = \mathbf{p}_{i-\delta}$。
 # 上面打印的 $i \ge 3$ 的查询全部是 $-3$；前 3 个查询没有第 $i - 3$ 个键。
 # (b) 都看自己：$(\mathbf{M}_3\mathbf{p}_i)^\top(\mathbf{M}_3\mathbf{p}_j) = \mathbf{p}_i^\top\mathbf{p}_j$，旋转在两边抵消。
-# $\mathbf{W}_q = \mathbf{W}_k$ 时评分矩阵对称，“$i$ 找 $j$”与“$j$ 找 $i$”相同；要表达“看后面第 3 个”或“bites 找 dog”这样有方向的关系，两者必须不同。
+# $\mathbf{W}_q = \mathbf{W}_k$ 时评分矩阵对称，“$i$ 找 $j$”与“$j$ 找 $i$”相同；有方向的关系（“看后面第 3 个”、“bites 找 dog”）要求两者不同。
 
 # %% [markdown]
 # ### 练习 4
@@ -901,5 +916,5 @@ assert ex4_accuracy < ablation.bound + 0.02, \
 assert ex4_share > 0.9, f"share {ex4_share:.2f}: the model should output a most frequent other token"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不会。残差只把 $\mathbf{x}_i$ 加回来，模型仍然置换等变，不看位置的最好预测仍是“其余词元里最多的一个”（期望 0.220）：准确率与它相符，输出几乎总是这个词元。
+# 参考答案：不会。残差只把 $\mathbf{x}_i$ 加回来，模型仍然置换等变，最好仍是猜“其余词元里最多的一个”（期望 0.224）：准确率与它相符，输出几乎总是这个词元。
 # 残差治的是表示坍缩（练习 1），不是顺序。
