@@ -200,7 +200,7 @@ def test_decoder_positions_continue_after_the_cache():
     assert torch.allclose(full[:, 3:], step)
     expected = decoder.embedding(Y[:, 3:]) * math.sqrt(D) + decoder.pos_encoding.P[:, 3:4]
     assert torch.allclose(step, expected)
-    with pytest.raises(ValueError, match="max_len"):
+    with pytest.raises(RuntimeError):  # only max_len positions are encoded
         d2l.embed_with_positions(decoder.embedding, decoder.pos_encoding, Y, offset=998)
 
 
@@ -299,8 +299,14 @@ def test_copy_helpers_left_the_book_api():
 
 
 def test_ffn_rejects_the_wrong_width():
-    with pytest.raises(ValueError, match="ffn_num_input=4"):
+    with pytest.raises(RuntimeError):
         d2l.PositionWiseFFN(4, 8, 6)(torch.randn(2, 3, 5))
+
+
+def test_one_width_is_the_width_the_book_sizes_share():
+    assert d2l.one_width(**d2l.tied_sizes(12)) == 12
+    with pytest.raises(ValueError, match="key_size"):
+        d2l.one_width(8, 12, 12, 12, [12], 12)
 
 
 # --- explorers: the states come from the taught model --------------------------------------------
@@ -403,6 +409,16 @@ def test_attention_states_hold_the_models_weights_for_each_sentence_kind_layer_a
     assert "Attention of the trained translator" in repr(chart)
 
 
+def test_attention_states_feed_the_greedy_translation_for_a_missing_reference():
+    net, vocab = toy_translator()
+    rows, text = transformer.attention_states(net, ["a c"], [None], vocab, vocab, 5,
+                                              kinds=("cross",), decimals=4)
+    assert "reference fed: b b b b b" in text[0]["text"]
+    att = transformer.teacher_forced(net, "a c", "b b b b b", vocab, vocab, 5)
+    assert stored(rows, layer=1, head=1).flatten().tolist() == pytest.approx(
+        att.cross[0, 0].flatten().tolist(), abs=1e-4)
+
+
 def test_attention_explorer_can_offer_one_kind():
     net, vocab = toy_translator()
     rows, text = transformer.attention_states(net, ["a c"], ["c a"], vocab, vocab, 5,
@@ -430,22 +446,30 @@ def test_cache_states_hold_every_query_so_far_as_computed_at_its_own_step():
     rows, text = transformer.cache_states(net, "a c", vocab, vocab, 5, decimals=4)
     _, steps = d2l.predict_seq2seq(net, "a c", vocab, vocab, 5, "cpu", True)
     assert len(text) == len(steps) == 5
-    assert len(rows) == LAYERS * HEADS * sum((t + 1) * (t + 2) // 2 for t in range(5))
+    assert len(rows) == LAYERS * HEADS * 5 * 5 * 5  # every step: the whole 5 x 5 frame
     labels = [f"{i} {tok}" for i, tok in enumerate(["<bos>"] + ["b"] * 4)]
     for t in range(5):
+        step_rows = [r for r in rows if r["step"] == t]
+        assert {r["key"] for r in step_rows} == {r["query"] for r in step_rows} == set(labels)
         for layer in range(LAYERS):
             for head in range(HEADS):
-                got = stored(rows, step=t, layer=layer + 1, head=head + 1)
-                assert got.shape == (t + 1, t + 1)
-                for s in range(t + 1):  # row s: what step s computed, unchanged since
-                    expected = steps[s][0][layer][head, 0]
-                    assert got[s, :s + 1].tolist() == pytest.approx(expected.tolist(), abs=1e-4)
-                    assert got[s, s + 1:].abs().sum() == 0  # not yet seen: no cell
-        assert {r["key"] for r in rows if r["step"] == t} == set(labels[:t + 1])
-        assert {r["query"] for r in rows if r["step"] == t} == set(labels[:t + 1])
+                cells = {(r["row"], r["col"]): r["weight"] for r in step_rows
+                         if (r["layer"], r["head"]) == (layer + 1, head + 1)}
+                assert len(cells) == 25
+                for s in range(5):  # row s: what step s computed, unchanged since
+                    for k in range(5):
+                        if s > t or k > s:  # not computed yet / not seen: blank
+                            assert cells[s, k] is None
+                        else:
+                            assert cells[s, k] == pytest.approx(
+                                steps[s][0][layer][head, 0, k].item(), abs=1e-4)
         (line,) = [r["text"] for r in text if r["step"] == t]
         assert f"inputs at {t} earlier positions" in line and line.endswith("emits: b")
-    assert "Greedy decoding" in repr(transformer.cache_explorer(net, "a c", vocab, vocab, 5))
+    chart = transformer.cache_explorer(net, "a c", vocab, vocab, 5)
+    assert "Greedy decoding" in repr(chart)
+    spec = chart.to_json()
+    assert spec.count('"domain": ["0 <bos>", "1 b", "2 b", "3 b", "4 b"]') == 6  # fixed axes
+    assert "isValid(datum.weight)" in spec  # blank cells draw no colour and no number
     net, vocab = toy_translator("<eos>", 10.0)  # stops at once: one step, emitting <eos>
     rows, text = transformer.cache_states(net, "a c", vocab, vocab, 5)
     assert len(rows) == LAYERS * HEADS and text[0]["text"].endswith("emits: <eos>")
@@ -539,3 +563,60 @@ def test_the_translator_compiles_into_one_graph():
     explanation = torch._dynamo.explain(net)(tokens(3, 5), tokens(3, 5, seed=1),
                                              torch.tensor([5, 3, 1]))
     assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+# --- the book's decoding positions ------------------------------------------------------------
+
+def test_greedy_batch_is_predict_seq2seq_for_each_sentence():
+    net, vocab = toy_translator("c", 0.5)  # a weak preference: the outputs vary
+    torch.manual_seed(1)
+    with torch.no_grad():
+        net.decoder.embedding.weight.mul_(3.0)
+    sentences = ["a c", "b", "c c a", "a b c b a"]
+    expected = [d2l.predict_seq2seq(net, s, vocab, vocab, 6, "cpu")[0] for s in sentences]
+    assert transformer.greedy_batch(net, sentences, vocab, vocab, 6) == expected
+
+
+def test_greedy_batch_from_position_zero_decodes_as_the_books_decoder():
+    """positions_from_zero=True: each step's token gets P[0], as in the book's forward."""
+    net, vocab = toy_translator("c", 0.5)
+    with torch.no_grad():
+        net.decoder.embedding.weight.mul_(3.0)
+    dec = net.decoder
+    sentences = ["a c", "c c a"]
+    got = transformer.greedy_batch(net, sentences, vocab, vocab, 6, positions_from_zero=True)
+    for sentence, translation in zip(sentences, got):
+        enc_out, valid, _ = encode(net, vocab, sentence, 6)
+        state, Y, out = dec.init_state(enc_out, valid), torch.tensor([[vocab["<bos>"]]]), []
+        with torch.no_grad():
+            for _ in range(6):
+                H = dec.embedding(Y) * math.sqrt(D) + dec.pos_encoding.P[:, :1]
+                for blk in dec.blks:
+                    H, state = blk(H, state)
+                Y = dec.dense(H).argmax(-1)
+                if Y.item() == vocab["<eos>"]:
+                    break
+                out.append(Y.item())
+        assert translation == " ".join(vocab.to_tokens(out))
+
+
+def test_nmt_pairs_split_training_and_unseen_pairs(monkeypatch):
+    lines = ["Go.\tVa !", "Hi.\tSalut !", "Go.\tMarche.", "Run!\tCours !", "Hi.\tSalut.",
+             "Who?\tQui ?", "Wow!\tÇa alors !", "A b c d e f g h i j.\tX."]
+    monkeypatch.setattr(d2l, "read_data_nmt", lambda: "\n".join(lines))
+    train, tests = transformer.nmt_pairs(num_train=2, num_test=3, num_steps=10)
+    assert train == [("go .", "va !"), ("hi .", "salut !")]
+    # go and hi are seen; the 11-token sentence does not fit
+    assert tests == [("run !", "cours !"), ("who ?", "qui ?"), ("wow !", "ça alors !")]
+
+
+def test_position_bug_counts_exact_translations_and_bleu(monkeypatch):
+    net, vocab = toy_translator()  # always emits b
+    monkeypatch.setattr(transformer, "nmt_pairs",
+                        lambda *args: ([("a", "b b b b b"), ("c", "a")], [("a c", "b b")]))
+    out = transformer.position_bug(net, vocab, vocab, 5)
+    assert out["training", "positions 0..t"] == {"exact": 1, "pairs": 2,
+                                                 "bleu": d2l.corpus_bleu(["b b b b b"] * 2,
+                                                                         ["b b b b b", "a"], 2)}
+    assert set(out) == {(p, s) for p in ("training", "unseen")
+                        for s in ("positions 0..t", "book: position 0")}

@@ -30,7 +30,8 @@ from d2l_attention import explorers as ex
 __all__ = ["position_labels", "Attention", "teacher_forced", "greedy_rows_match",
            "strongest_keys", "show_attention", "attention_states", "attention_explorer",
            "eval_mask_states", "eval_mask_explorer", "cache_states", "cache_explorer",
-           "show_alignment", "layer_inputs", "decoder_step", "read_results", "show_heldout"]
+           "show_alignment", "layer_inputs", "decoder_step", "read_results", "show_heldout",
+           "greedy_batch", "nmt_pairs", "position_bug"]
 
 KINDS = {"encoder": ("encoder", "source", "source"),
          "decoder": ("decoder", "target", "target"),
@@ -163,15 +164,16 @@ def attention_states(net, sentences, references, src_vocab, tgt_vocab, num_steps
     """Explorer rows of a translator's attention: for each sentence, kind ("encoder", "decoder",
     "cross"), layer and head (both from 1), the weights of queries x keys of `teacher_forced`
     on the reference translation (the rows greedy decoding computes when it produces the
-    reference). Returns (heatmap rows, sorted by key and then query position so that the axes
-    read in position order; one text row per sentence and kind with the greedy translation).
-    kinds: the kinds of attention to keep."""
+    reference; a reference None feeds the greedy translation). Returns (heatmap rows, sorted by
+    key and then query position so that the axes read in position order; one text row per
+    sentence and kind with the greedy translation). kinds: the kinds of attention to keep."""
     device = next(net.parameters()).device
     heat_rows, text_rows = [], []
     for sentence, reference in zip(sentences, references):
-        att = teacher_forced(net, sentence, reference, src_vocab, tgt_vocab, num_steps)
         translation, _ = d2l.predict_seq2seq(net, sentence, src_vocab, tgt_vocab, num_steps,
                                              device)
+        reference = reference or translation  # None: feed the greedy translation
+        att = teacher_forced(net, sentence, reference, src_vocab, tgt_vocab, num_steps)
         for kind in kinds:
             name, q_axis, k_axis = KINDS[kind]
             weights = getattr(att, name)
@@ -269,7 +271,9 @@ def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
     """Explorer rows of greedy decoding with the cache, step by step (from 0), for every layer
     and head (from 1): at step t, the decoder self-attention rows of queries 0..t, each as it was
     computed at its own step (query s over the s + 1 positions it saw), so the rows of earlier
-    steps stay as they were and the new query adds one row and one column. A text row per step
+    steps stay as they were and the new query adds one row and one column. Every step holds the
+    whole grid of all decoded positions (a fixed frame): cells not computed yet have weight
+    None and are drawn blank. A text row per step
     gives the input, what the cache holds, the tokens emitted so far and this step's output.
     From d2l.predict_seq2seq(..., save_attention_weights=True)."""
     device = next(net.parameters()).device
@@ -279,22 +283,49 @@ def cache_states(net, sentence, src_vocab, tgt_vocab, num_steps, decimals=2):
     inputs = position_labels((["<bos>"] + outputs)[:len(steps)])
     # rows[s][layer]: (heads, s + 1), the new query's row at step s
     new_rows = [[w[:, 0].cpu() for w in self_w] for self_w, _ in steps]
+    n = len(steps)
     heat_rows, text_rows = [], []
-    for t in range(len(steps)):
+    for t in range(n):
         for layer in range(len(new_rows[0])):
             for head in range(new_rows[0][layer].shape[0]):
-                for s in range(t + 1):  # query s, as computed at step s
-                    for r in ex.rows({"step": t, "layer": layer + 1, "head": head + 1},
-                                     row_labels=("query", inputs[s:s + 1]),
-                                     col_labels=("key", inputs[:s + 1]), decimals=decimals,
-                                     weight=new_rows[s][layer][head][None]):
-                        heat_rows.append({**r, "row": s})
+                state = {"step": t, "layer": layer + 1, "head": head + 1}
+                for s in range(n):  # query s, as computed at step s; a blank cell if not yet
+                    for k in range(n):
+                        seen = s <= t and k <= s
+                        weight = (round(new_rows[s][layer][head, k].item(), decimals) + 0.0
+                                  if seen else None)
+                        heat_rows.append({**state, "row": s, "col": k, "query": inputs[s],
+                                          "key": inputs[k], "weight": weight})
         text_rows += ex.rows({"step": t}, text=[
             f"step {t}: input {inputs[t]!r}; the cache holds each layer's inputs at {t} earlier "
             f"positions (re-projected to keys and values now); emitted so far: "
             f"{' '.join(outputs[:t]) or '(nothing)'}; emits: {outputs[t]}"])
-    heat_rows.sort(key=lambda r: (r["step"], r["col"]))  # first seen = axis order: by position
     return heat_rows, text_rows
+
+
+def _framed_heatmap(data, x, y, *, width, height, x_title, y_title):
+    """`ex.heatmap_view` on a fixed frame: both axes always list every label (in first-seen
+    order), and cells whose weight is None stay blank, so rows appear in place as a slider moves."""
+    x_order = list(dict.fromkeys(r[x] for r in data))
+    y_order = list(dict.fromkeys(r[y] for r in data))
+
+    def draw(alt, base):
+        enc = dict(x=alt.X(f"{x}:N", sort=x_order, scale=alt.Scale(domain=x_order),
+                           title=x_title),
+                   y=alt.Y(f"{y}:N", sort=y_order, scale=alt.Scale(domain=y_order),
+                           title=y_title))
+        filled = base.transform_filter("isValid(datum.weight)")
+        cells = filled.mark_rect().encode(
+            **enc, color=alt.Color("weight:Q", scale=ex._matplotlib_scale("reds", (0, 1)),
+                                   title="weight"),
+            tooltip=[f"{x}:N", f"{y}:N", alt.Tooltip("weight:Q", format=".3f")])
+        frame = base.mark_rect(fill=None, stroke="#dddddd", strokeWidth=0.5).encode(**enc)
+        labels = filled.mark_text(fontSize=10).encode(
+            **enc, text=alt.Text("weight:Q", format=".2f"),
+            color=alt.condition("datum.weight > 0.6", alt.value("white"), alt.value("black")))
+        return frame + cells + labels
+
+    return ex.View(data, draw, width, height)
 
 
 def cache_explorer(net, sentence, src_vocab, tgt_vocab, num_steps, default_step=None,
@@ -309,7 +340,7 @@ def cache_explorer(net, sentence, src_vocab, tgt_vocab, num_steps, default_step=
             if num_decoded > 1 else [ex.Select("step", (0,), "decoding step t")])
     layers, heads = sorted({r["layer"] for r in heat}), sorted({r["head"] for r in heat})
     return ex.explorer(
-        ex.heatmap_view(heat, "key", "query", width=260, height=220,
+        _framed_heatmap(heat, "key", "query", width=260, height=220,
                         x_title="key (cached positions, then the new token)",
                         y_title="query (the step that computed the row)"),
         ex.text_view(text, "text", width=620, size=12),
@@ -430,3 +461,78 @@ def show_heldout(heldout, figsize=(5, 2.6)):
                   f"(mean, min-max of {summary[names[0]]['runs']} seeds)")
     plt.show()
 
+
+
+# ----------------------------------------------------------------------------------------------
+# What the book's decoding positions cost: greedy decoding of many sentences at once
+
+
+def greedy_batch(net, sentences, src_vocab, tgt_vocab, num_steps, positions_from_zero=False):
+    """Greedy translations of `sentences` in one batch, step by step with the decoder's cache
+    (what `d2l.predict_seq2seq` does for one sentence). positions_from_zero=True decodes as the
+    book's TransformerDecoder does: every step adds the positional encoding of position 0 (the
+    step's own position within its one-token input) instead of position t."""
+    device = next(net.parameters()).device
+    net.eval()
+    dec = net.decoder
+    ids = [src_vocab[s.lower().split(" ")] + [src_vocab["<eos>"]] for s in sentences]
+    valid = torch.tensor([len(i) for i in ids], device=device)
+    X = torch.tensor([d2l.truncate_pad(i, num_steps, src_vocab["<pad>"]) for i in ids],
+                     device=device)
+    outputs = []
+    with torch.no_grad():
+        state = dec.init_state(net.encoder(X, valid), valid)
+        Y = torch.full((len(sentences), 1), tgt_vocab["<bos>"], device=device)
+        for _ in range(num_steps):
+            if positions_from_zero:  # the book's decoder: offset 0 at every step
+                H = d2l.embed_with_positions(dec.embedding, dec.pos_encoding, Y, offset=0)
+                for blk in dec.blks:
+                    H, state = blk(H, state)
+                logits = dec.dense(H)
+            else:
+                logits, state = dec(Y, state)
+            Y = logits.argmax(-1)
+            outputs.append(Y[:, 0])
+    eos = tgt_vocab["<eos>"]
+    translations = []
+    for row in torch.stack(outputs, 1).tolist():
+        row = row[:row.index(eos)] if eos in row else row
+        translations.append(" ".join(tgt_vocab.to_tokens(row)))
+    return translations
+
+
+def nmt_pairs(num_train=600, num_test=500, num_steps=10):
+    """(training pairs, unseen pairs) of (English, French) strings: the first `num_train` pairs
+    of fra-eng (what `d2l.load_data_nmt` trains on) and up to `num_test` pairs after them whose
+    English sentence is not among the training ones nor repeated, both sides shorter than
+    num_steps tokens (so that with <eos> they fit)."""
+    raw = d2l.read_data_nmt()
+    raw = "\n".join(raw.split("\n", 20 * (num_train + num_test))[:20 * (num_train + num_test)])
+    pairs = [tuple(p.split("\t")) for p in d2l.preprocess_nmt(raw).split("\n")
+             if p.count("\t") == 1]
+    train = pairs[:num_train]
+    seen, tests = {e for e, _ in train}, []
+    for eng, fra in pairs[num_train:]:
+        if eng not in seen and len(eng.split(" ")) < num_steps and len(fra.split(" ")) < num_steps:
+            seen.add(eng)
+            tests.append((eng, fra))
+            if len(tests) == num_test:
+                break
+    return train, tests
+
+
+def position_bug(net, src_vocab, tgt_vocab, num_steps, num_train=600, num_test=500):
+    """Greedy decoding of the training pairs and of unseen pairs (`nmt_pairs`) with positions
+    counted on (this section) and from 0 at every step (the book). Returns {(pairs, scheme):
+    {"exact": sentences translated word for word as the reference, "pairs": how many,
+    "bleu": corpus BLEU (n-grams up to 2, as results/heldout.json)}}."""
+    train, tests = nmt_pairs(num_train, num_test, num_steps)
+    out = {}
+    for name, pairs in (("training", train), ("unseen", tests)):
+        refs = [fra for _, fra in pairs]
+        for scheme, from_zero in (("positions 0..t", False), ("book: position 0", True)):
+            preds = greedy_batch(net, [eng for eng, _ in pairs], src_vocab, tgt_vocab,
+                                 num_steps, positions_from_zero=from_zero)
+            out[name, scheme] = {"exact": sum(p == r for p, r in zip(preds, refs)),
+                                 "pairs": len(pairs), "bleu": d2l.corpus_bleu(preds, refs, 2)}
+    return out

@@ -13,7 +13,7 @@ from .s10_4_bahdanau_attention import AttentionDecoder
 from .s10_5_multihead_attention import MultiHeadAttention
 from .s10_6_self_attention import PositionalEncoding
 
-__all__ = ['PositionWiseFFN', 'AddNorm', 'EncoderBlock', 'tied_sizes', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net']
+__all__ = ['PositionWiseFFN', 'AddNorm', 'one_width', 'tied_sizes', 'EncoderBlock', 'embed_with_positions', 'named_blocks', 'TransformerEncoder', 'causal_valid_lens', 'DecoderBlock', 'TransformerDecoder', 'transformer_net']
 
 
 # %% notebooks/py/10.7-transformer.py:60
@@ -29,13 +29,10 @@ class PositionWiseFFN(nn.Module):
         self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)  # W_2, b_2
 
     def forward(self, X):
-        if X.shape[-1] != self.dense1.in_features:
-            raise ValueError(f"X has {X.shape[-1]} features, ffn_num_input="
-                             f"{self.dense1.in_features}: pass num_hiddens as ffn_num_input")
         return self.dense2(self.relu(self.dense1(X)))  # hidden: (..., ffn_num_hiddens)
 
 
-# %% notebooks/py/10.7-transformer.py:115
+# %% notebooks/py/10.7-transformer.py:112
 class AddNorm(nn.Module):
     """Residual connection, then layer normalization: LayerNorm(X + Dropout(Y)).
 
@@ -52,7 +49,21 @@ class AddNorm(nn.Module):
         return self.ln(X + self.dropout(Y))
 
 
-# %% notebooks/py/10.7-transformer.py:143
+# %% notebooks/py/10.7-transformer.py:140
+def one_width(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input):
+    """The one width d that the residual connections allow the book's six sizes."""
+    if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
+        raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
+                         f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
+    return num_hiddens
+
+
+def tied_sizes(d):
+    """The six sizes tied to one width d, as keyword arguments."""
+    return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
+                ffn_num_input=d)
+
+
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
 
@@ -63,13 +74,10 @@ class EncoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
-            raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
-                             f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
-        self.attention = MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
-                                                num_heads, dropout, use_bias)
+        d = one_width(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        self.attention = MultiHeadAttention(d, d, d, d, num_heads, dropout, use_bias)
         self.addnorm1 = AddNorm(norm_shape, dropout)
-        self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
+        self.ffn = PositionWiseFFN(d, ffn_num_hiddens, d)
         self.addnorm2 = AddNorm(norm_shape, dropout)
 
     def forward(self, X, valid_lens):
@@ -77,24 +85,14 @@ class EncoderBlock(nn.Module):
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
 
-# %% notebooks/py/10.7-transformer.py:169
-def tied_sizes(d):
-    """The six sizes the residual connections tie to one width d, as keyword arguments."""
-    return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
-                ffn_num_input=d)
-
-
-# %% notebooks/py/10.7-transformer.py:192
+# %% notebooks/py/10.7-transformer.py:195
 def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
     tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d)."""
-    num_steps, max_len = tokens.shape[1], pos_encoding.P.shape[1]
-    if offset + num_steps > max_len:
-        raise ValueError(f"positions {offset}..{offset + num_steps - 1} exceed max_len={max_len}; "
-                         "build the PositionalEncoding with a larger max_len")
     X = embedding(tokens) * math.sqrt(embedding.embedding_dim)
-    return pos_encoding.dropout(X + pos_encoding.P[:, offset:offset + num_steps].to(X.dtype))
+    P = pos_encoding.P[:, offset:offset + tokens.shape[1]]  # rows offset.. (max_len rows in all)
+    return pos_encoding.dropout(X + P.to(X.dtype))
 
 
 def named_blocks(blocks):
@@ -137,7 +135,7 @@ class TransformerEncoder(Encoder):
         return [getattr(blk.attention.attention, "attention_weights", None) for blk in self.blks]
 
 
-# %% notebooks/py/10.7-transformer.py:257
+# %% notebooks/py/10.7-transformer.py:256
 def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     """Valid lengths of a causal mask: query j (at position num_past + j) sees keys 0..num_past + j.
 
@@ -148,7 +146,7 @@ def causal_valid_lens(batch_size, num_queries, num_past=0, device=None):
     return lens.expand(batch_size, num_queries)
 
 
-# %% notebooks/py/10.7-transformer.py:279
+# %% notebooks/py/10.7-transformer.py:278
 class DecoderBlock(nn.Module):
     """Decoder layer i (post-LN): masked self-attention, encoder-decoder attention, FFN.
 
@@ -159,14 +157,13 @@ class DecoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
         super().__init__(**kwargs)
-        if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
-            raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
-                             f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
+        d = one_width(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
         self.i = i
-        mha = (key_size, query_size, value_size, num_hiddens, num_heads, dropout)
-        self.attention1, self.addnorm1 = MultiHeadAttention(*mha), AddNorm(norm_shape, dropout)
-        self.attention2, self.addnorm2 = MultiHeadAttention(*mha), AddNorm(norm_shape, dropout)
-        self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
+        self.attention1 = MultiHeadAttention(d, d, d, d, num_heads, dropout)
+        self.addnorm1 = AddNorm(norm_shape, dropout)
+        self.attention2 = MultiHeadAttention(d, d, d, d, num_heads, dropout)
+        self.addnorm2 = AddNorm(norm_shape, dropout)
+        self.ffn = PositionWiseFFN(d, ffn_num_hiddens, d)
         self.addnorm3 = AddNorm(norm_shape, dropout)
 
     def forward(self, X, state):
@@ -181,7 +178,7 @@ class DecoderBlock(nn.Module):
         return self.addnorm3(Z, self.ffn(Z)), state
 
 
-# %% notebooks/py/10.7-transformer.py:328
+# %% notebooks/py/10.7-transformer.py:325
 class TransformerDecoder(AttentionDecoder):
     """Transformer decoder: embedding + positional encoding, num_layers DecoderBlocks, dense.
 
@@ -217,7 +214,7 @@ class TransformerDecoder(AttentionDecoder):
                 [getattr(b.attention2.attention, "attention_weights", None) for b in self.blks]]
 
 
-# %% notebooks/py/10.7-transformer.py:401
+# %% notebooks/py/10.7-transformer.py:398
 def transformer_net(src_vocab, tgt_vocab, num_hiddens, num_layers, num_heads, ffn_num_hiddens,
                     dropout):
     """This section's translator, an EncoderDecoder of a TransformerEncoder and Decoder."""

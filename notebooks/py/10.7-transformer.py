@@ -69,9 +69,6 @@ class PositionWiseFFN(nn.Module):
         self.dense2 = nn.Linear(ffn_num_hiddens, ffn_num_outputs)  # W_2, b_2
 
     def forward(self, X):
-        if X.shape[-1] != self.dense1.in_features:
-            raise ValueError(f"X has {X.shape[-1]} features, ffn_num_input="
-                             f"{self.dense1.in_features}: pass num_hiddens as ffn_num_input")
         return self.dense2(self.relu(self.dense1(X)))  # hidden: (..., ffn_num_hiddens)
 
 
@@ -91,7 +88,7 @@ print(f"max |FFN(permuted X) - permuted FFN(X)|: {(ffn(X[:, perm]) - ffn(X)[:, p
 # $$\operatorname{AddNorm}(\mathbf{X}, \mathbf{Y}) = \operatorname{LayerNorm}\big(\mathbf{X} + \operatorname{Dropout}(\mathbf{Y})\big).$$
 #
 # 残差连接（residual connection）让子层只需学对 $\mathbf{X}$ 的修正，也给梯度一条绕过子层的路。
-# 本节按原论文把层规范化放在相加之后（层很深时这样难训练，10.8 节比较两种放法）。
+# 本节按原论文把层规范化放在相加之后（10.8 节比较两种放法）。
 #
 # 层规范化（layer normalization）把一个位置的 $d$ 维特征减去均值、除以标准差，再逐维乘 $\boldsymbol{\gamma}$、加 $\boldsymbol{\beta}$。
 # 为什么不用批量规范化（batch normalization）？它在整个批量上求均值和方差，一个词元的输出就取决于同批的填充，层规范化不会：
@@ -136,9 +133,25 @@ print(f"shape {tuple(out.shape)}; per position: max |mean| {out.mean(-1).abs().m
 # %% [markdown]
 # ### 编码器
 #
-# 残差要把输出与 $\mathbf{X}$ 相加，所以书中接口的六个尺寸必须相等；`tied_sizes(d)` 一次写好。
+# 残差要把输出与 $\mathbf{X}$ 相加，所以书中接口的六个尺寸必须是同一个宽度 $d$：`one_width` 检查并取出 $d$，`tied_sizes(d)` 写好六个。
 
 # %%
+#@save
+def one_width(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input):
+    """The one width d that the residual connections allow the book's six sizes."""
+    if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
+        raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
+                         f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
+    return num_hiddens
+
+
+#@save
+def tied_sizes(d):
+    """The six sizes tied to one width d, as keyword arguments."""
+    return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
+                ffn_num_input=d)
+
+
 #@save
 class EncoderBlock(nn.Module):
     """Transformer encoder layer (post-LN): self-attention and FFN, each wrapped in AddNorm.
@@ -150,26 +163,16 @@ class EncoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, use_bias=False, **kwargs):
         super().__init__(**kwargs)
-        if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
-            raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
-                             f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
-        self.attention = d2l.MultiHeadAttention(key_size, query_size, value_size, num_hiddens,
-                                                num_heads, dropout, use_bias)
+        d = one_width(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
+        self.attention = d2l.MultiHeadAttention(d, d, d, d, num_heads, dropout, use_bias)
         self.addnorm1 = AddNorm(norm_shape, dropout)
-        self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
+        self.ffn = PositionWiseFFN(d, ffn_num_hiddens, d)
         self.addnorm2 = AddNorm(norm_shape, dropout)
 
     def forward(self, X, valid_lens):
         mixed = self.addnorm1(X, self.attention(X, X, X, valid_lens))  # across positions
         return self.addnorm2(mixed, self.ffn(mixed))  # within each position
 
-
-# %%
-#@save
-def tied_sizes(d):
-    """The six sizes the residual connections tie to one width d, as keyword arguments."""
-    return dict(key_size=d, query_size=d, value_size=d, num_hiddens=d, norm_shape=[d],
-                ffn_num_input=d)
 
 # %% [markdown]
 # 拷入同样的参数，与 PyTorch 的 `nn.TransformerEncoderLayer`（`norm_first=False`，后置层规范化）对照：
@@ -193,12 +196,9 @@ def embed_with_positions(embedding, pos_encoding, tokens, offset=0):
     """sqrt(d) * embedding(tokens) + P[offset : offset + num_steps], then pos_encoding's dropout.
 
     tokens: (batch_size, num_steps) indices -> (batch_size, num_steps, d)."""
-    num_steps, max_len = tokens.shape[1], pos_encoding.P.shape[1]
-    if offset + num_steps > max_len:
-        raise ValueError(f"positions {offset}..{offset + num_steps - 1} exceed max_len={max_len}; "
-                         "build the PositionalEncoding with a larger max_len")
     X = embedding(tokens) * math.sqrt(embedding.embedding_dim)
-    return pos_encoding.dropout(X + pos_encoding.P[:, offset:offset + num_steps].to(X.dtype))
+    P = pos_encoding.P[:, offset:offset + tokens.shape[1]]  # rows offset.. (max_len rows in all)
+    return pos_encoding.dropout(X + P.to(X.dtype))
 
 
 #@save
@@ -247,10 +247,9 @@ class TransformerEncoder(d2l.Encoder):
 # ### 解码器与因果掩码
 #
 # 解码器的状态是 `[编码器输出, 编码器有效长度, 各层的缓存]`，`state[2][i]` 存放 `blks[i]`（第 $i+1$ 层）见过的全部输入。
-# 整句输入时（训练时的强制教学（teacher forcing），或给译文打分）要加因果掩码；
+# 整句输入时（训练，或给译文打分）要加因果掩码；
 # 逐词预测时，每层把新词元拼到缓存后面。有 $p$ 个缓存位置时，第 $j$ 个新查询的有效长度是 $p + j + 1$。
-# 书中只在训练时（`self.training`）加掩码；这里只要一次输入多于一个词元就加，因为 eval 模式下整句打分也不该看到后文
-# （不加的后果见“不加掩码会怎样”一小节）。
+# 书中只在训练时（`self.training`）加掩码；这里只要一次输入多于一个词元就加。
 
 # %%
 #@save
@@ -286,14 +285,13 @@ class DecoderBlock(nn.Module):
     def __init__(self, key_size, query_size, value_size, num_hiddens, norm_shape,
                  ffn_num_input, ffn_num_hiddens, num_heads, dropout, i, **kwargs):
         super().__init__(**kwargs)
-        if {key_size, query_size, value_size, ffn_num_input, norm_shape[-1]} != {num_hiddens}:
-            raise ValueError("set key_size, query_size, value_size, ffn_num_input and norm_shape"
-                             f"[-1] to num_hiddens={num_hiddens}: the residuals add them up")
+        d = one_width(key_size, query_size, value_size, num_hiddens, norm_shape, ffn_num_input)
         self.i = i
-        mha = (key_size, query_size, value_size, num_hiddens, num_heads, dropout)
-        self.attention1, self.addnorm1 = d2l.MultiHeadAttention(*mha), AddNorm(norm_shape, dropout)
-        self.attention2, self.addnorm2 = d2l.MultiHeadAttention(*mha), AddNorm(norm_shape, dropout)
-        self.ffn = PositionWiseFFN(ffn_num_input, ffn_num_hiddens, num_hiddens)
+        self.attention1 = d2l.MultiHeadAttention(d, d, d, d, num_heads, dropout)
+        self.addnorm1 = AddNorm(norm_shape, dropout)
+        self.attention2 = d2l.MultiHeadAttention(d, d, d, d, num_heads, dropout)
+        self.addnorm2 = AddNorm(norm_shape, dropout)
+        self.ffn = PositionWiseFFN(d, ffn_num_hiddens, d)
         self.addnorm3 = AddNorm(norm_shape, dropout)
 
     def forward(self, X, state):
@@ -319,9 +317,8 @@ diff = testing.decoder_layer_difference(blk, torch.randn(2, 5, 16), torch.randn(
 print(f"max |DecoderBlock - nn.TransformerDecoderLayer|: {diff:.5f}")
 
 # %% [markdown]
-# 整个解码器。逐词预测时位置编码从缓存长度接着数，因为训练时第 $t$ 个词元加的是位置 $t$ 的编码。
-# 书中每步都从位置 0 加编码：预测时第 $t$ 个词元带的是位置 0 而不是位置 $t$ 的编码，与训练时看到的不一样；
-# 这会让译文差多少，本节没有量。
+# 整个解码器。逐词预测时位置编码从缓存长度接着数，与训练时第 $t$ 个词元带位置 $t$ 的编码一致；
+# 书中每步都加位置 0 的编码（代价在“翻译”一节量）。
 
 # %%
 #@save
@@ -378,7 +375,7 @@ print(f"max |whole target with the mask - one token at a time with the cache|: "
       f"{(whole - torch.cat(steps, dim=1)).abs().max():.5f}")
 
 # %% [markdown]
-# 差为 0：整句输入一次就得到逐词解码每一步的那一行，后面画图靠的就是这一点。
+# 差为 0：整句输入一次就得到逐词解码每一步的那一行。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert [c.shape[1] for c in state[2]] == [6, 6]
@@ -429,10 +426,10 @@ assert (config.batch_size, config.num_steps, config.lr, config.num_epochs) == (
     batch_size, num_steps, lr, num_epochs)
 
 # %% [markdown]
-# 训练用强制教学：解码器的输入是目标右移一位、开头补 `<bos>`，位置 $t$ 的输出要预测目标的第 $t$ 个词元。
-# 取一个批量的第一行看，再在训练好的模型上亲手算损失：掩码为 0 的填充位置不计。
+# 训练用强制教学（teacher forcing）：解码器的输入是目标右移一位、开头补 `<bos>`，位置 $t$ 的输出要预测目标的第 $t$ 个词元。
+# 取一个批量的第一行看，再亲手算损失：掩码为 0 的填充位置不计。
 # 库里的损失按书中的做法对每句除以 `num_steps`（10）：训练时打印的 0.029 乘 10，约是每个真实词元 0.29。
-# 下面的 0.1993 是关掉 dropout（eval 模式）在一个批量上算的；训练时开着 dropout，且是整轮的平均。
+# 下面的 0.1993 是 eval 模式下（不开 dropout）一个批量的值。
 
 # %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
@@ -471,6 +468,25 @@ assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 # %% [markdown]
 # `go .`、`i lost .`、`i'm home .` 连同译文都在训练数据里；`he's calm .` 不在（`he's X .` 和 `i'm calm .` 在）。
 #
+# 照书中的做法（每步都加位置 0 的编码）解码同一个模型，在训练用的 600 个句子对和其后 500 个没见过的句子对上比较：
+
+# %% tags=["nbval-ignore-output"]
+position_cost = transformer.position_bug(net, src_vocab, tgt_vocab, num_steps)
+for (pairs, scheme), r in position_cost.items():
+    print(f"{pairs:8s} {scheme:16s}: {r['exact']:3d} of {r['pairs']} word for word, "
+          f"corpus BLEU {r['bleu']:.3f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert [r["pairs"] for r in position_cost.values()] == [600, 600, 500, 500]
+if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # the stored run
+    assert [r["exact"] for r in position_cost.values()] == [146, 146, 4, 4]
+    assert all(abs(r["bleu"] - b) < 0.0006 for r, b in zip(position_cost.values(),
+                                                           [0.664, 0.661, 0.329, 0.330]))
+
+# %% [markdown]
+# 几乎没有代价：训练句对上逐字译对的都是 146 个，BLEU 0.664 对 0.661；没见过的句子上 0.329 对 0.330。
+# 那样解码器的输入都带同一个编码，等于没有位置信息；这个模型逐词预测时几乎不靠它。
+#
 # ## 一句话走一遍
 #
 # 用训练好的模型自己的模块，把 `i'm home .` 和解码器的 6 个输入走完全程，每步打印形状：
@@ -489,7 +505,9 @@ with torch.no_grad():
         print(f"encoder layer {i + 1}:", shape(X), "self-attention weights (heads, queries, keys)",
               shape(blk.attention.attention.attention_weights))
     Y, state = embed_with_positions(dec.embedding, dec.pos_encoding, tgt), dec.init_state(X, None)
+    dec_inputs = []  # each decoder layer's input, (1, 6, d)
     for i, blk in enumerate(dec.blks):
+        dec_inputs.append(Y)
         Y, state = blk(Y, state)
         w = [shape(a.attention.attention_weights) for a in (blk.attention1, blk.attention2)]
         print(f"decoder layer {i + 1}:", shape(Y), "masked self-attention", w[0], "encoder-decoder", w[1])
@@ -507,21 +525,37 @@ if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # the stored 
     assert abs(token_norm - 28.6) < 0.06
 
 # %% [markdown]
-# 解码器每层一次调用就算完 6 个位置，GRU 则要一步等一步（这要在并行硬件上才变成速度；本节只在单线程 CPU 上计时，见“在没见过的句子上”）。
-# 编码器–解码器注意力的权重是 (4, 6, 4)：6 个查询来自解码器，4 个键来自编码器。
-# 全连接层给出每个位置对 200 个词的分数（logits；softmax 在损失函数里），最大的正是下一个参考词元。
+# 解码器每层一次调用就算完 6 个位置，GRU 则要一步等一步（并行的好处本节没有量）。
+# 全连接层给出每个位置对 200 个词的分数（logits），最大的正是下一个参考词元。
 #
-# 为什么乘 $\sqrt{d}$：原论文没有说明。一种常见的解释是：原论文里嵌入与输出层共享权重（weight tying），初始值小，乘 $\sqrt{d}$ 把它放大回来（这里没有验证）。
-# 这里不共享，嵌入按 $\mathcal{N}(0,1)$ 初始化，这个因子主要改变词元部分与位置部分之比：范数 28.6 对 4.0；不乘只有 $28.6/\sqrt{32} \approx 5.1$，与位置部分相当（练习 9 去掉它训练）。
+# 为什么乘 $\sqrt{d}$，原论文没有说明（常见的猜测与嵌入和输出层共享权重有关，这里没有验证）。
+# 本节的嵌入按 $\mathcal{N}(0,1)$ 初始化，这个因子改变的是词元部分与位置部分之比：范数 28.6 对 4.0，不乘只有 $28.6/\sqrt{32} \approx 5.1$（练习 9 去掉它训练）。
 #
 # ## 拆开注意力
 #
-# 把参考译文 `je suis chez moi .` 整句输入一次，第 $t$ 行就是贪心解码第 $t$ 步的那一行（译文相同）。
+# 走这一遍时，每个注意力模块都留下了它算出的权重，形状是（头，查询，键）。按层叠起来，连同每个位置给下一个参考词元的对数概率，放进一个 `Attention`：
 
 # %%
-att = transformer.teacher_forced(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps)
+log_probs = torch.log_softmax(logits[0], dim=-1).cpu()  # (6 positions, vocabulary)
+att = transformer.Attention(
+    encoder=torch.stack(enc.attention_weights).cpu(),  # (layers, heads, 4 queries, 4 keys)
+    decoder=torch.stack(dec.attention_weights[0]).cpu(),  # masked self-attention
+    cross=torch.stack(dec.attention_weights[1]).cpu(),  # queries: target; keys: source
+    source="i'm home . <eos>".split(), target="<bos> je suis chez moi .".split(),
+    log_probs=log_probs[torch.arange(6), tgt_vocab["je suis chez moi . <eos>".split()]],
+    predicted=tgt_vocab.to_tokens(logits[0].argmax(-1).tolist()))
+for name in ("encoder", "decoder", "cross"):
+    print(f"att.{name:7s} (layers, heads, queries, keys) = {tuple(getattr(att, name).shape)}")
+
+# %% [markdown]
+# 整句输入参考译文时，第 $t$ 行就是贪心解码第 $t$ 步算出的那一行（缓存就是掩码，译文又相同）。
+# `transformer.teacher_forced(net, 源句, 译文, ...)` 把上面几行包成一个函数，下面用它换句子。
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+tf_att = transformer.teacher_forced(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps)
+for name in ("encoder", "decoder", "cross", "log_probs"):
+    assert (getattr(att, name) - getattr(tf_att, name)).abs().max() < 1e-5, name
+assert (att.source, att.target, att.predicted) == (tf_att.source, tf_att.target, tf_att.predicted)
 greedy, gap = transformer.greedy_rows_match(net, engs[-1], src_vocab, tgt_vocab, num_steps)
 assert greedy == fras[-1] and gap < 1e-5  # teacher-forced rows = greedy decoding's rows
 # the encoder's full weights, padding included, are still in the model:
@@ -556,8 +590,7 @@ if stored_run:  # layer 1: the "." and <eos> rows read one content word, the sam
     assert abs(enc_peak[1].max() - 0.99) < 0.006 and abs(enc_peak[1, 0, 2] - 0.40) < 0.006
 
 # %% [markdown]
-# 读图（这次运行）：第 1 层每行集中在一个词元上（最大权重平均 0.99，最低 0.81），连 `.` 和 `<eos>` 两行也各取一个实词（`i'm` 或 `home`）；
-# 第 2 层平均更分散：每行的最大权重平均 0.75、最小 0.39，有的行仍几乎只看一个词元。
+# 第 1 层每行几乎只看一个词元（最大权重平均 0.99），第 2 层更分散（平均 0.75，最小 0.39）。
 #
 # ### 解码器自注意力
 
@@ -578,12 +611,12 @@ if stored_run:  # but not je (itself and <bos>) nor . (<bos> and suis)
 #
 # ### 一个查询的一步
 #
-# 亲手算这个头里查询 `suis`（位置 2）的一行：
+# 亲手算这个头里查询 `suis`（位置 2）的一行，从走一遍时记下的第 2 层输入开始：
 # 分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{8}$，位置 3 以后换成 $-\infty$，softmax，对值加权求和：
 
 # %% tags=["nbval-ignore-output"]
-X, _ = transformer.layer_inputs(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps, layer=1)
-mha, t, head = net.decoder.blks[1].attention1, 2, slice(16, 24)  # layer 2, query suis, head 3
+X = dec_inputs[1][0]  # layer 2's input from the walk-through: (6 positions, d)
+mha, t, head = dec.blks[1].attention1, 2, slice(16, 24)  # layer 2, query suis, head 3
 with torch.no_grad():  # this head's 8 dimensions
     q, K, V = mha.W_q(X)[t, head], mha.W_k(X)[:, head], mha.W_v(X)[:, head]
 scores = K @ q / math.sqrt(8)  # one score per position
@@ -607,12 +640,12 @@ if stored_run:
 
 # %% [markdown]
 # 这个头把 0.97 给了 `je`，输出离 `je` 的值向量只差 4%。
-# 被遮住的 `chez` 分数最高（6.85），但那里的权重恒为 0，这个分数得不到梯度，大小无所谓。
+# 被遮住的 `chez` 分数最高（6.85），但那里的权重恒为 0，这个分数得不到梯度。
 #
-# 逐词生成时，第 2 步的缓存里只有 `<bos>`、`je`，加上新来的 `suis`，正是没被遮住的三个键。
-# 缓存存的是每层的**输入**，不是键和值：每步都用 $\mathbf{W}_k$、$\mathbf{W}_v$ 把它们重新投影一遍（10.8 节缓存的是投影后的键和值）。
+# 逐词生成的第 2 步，缓存里的 `<bos>`、`je` 加上新来的 `suis`，正是没被遮住的三个键。
+# 缓存存的是每层的**输入**，不是键和值：每步都用 $\mathbf{W}_k$、$\mathbf{W}_v$ 把它们重新投影一遍。
 # 探索器停在第 2 步的第 2 层第 3 头，每行是某一步的新查询，最后一行正是 0.02、0.97、0.00。
-# 拖动 `decoding step t`：每步多一行一列，已有的行不再变；第 5 步就是上面解码器图里第 2 层第 3 头的下三角。
+# 拖动 `decoding step t`：6×6 的格子不动，每步填上一行，已填的行不再变；第 5 步就是上面解码器图里第 2 层第 3 头的下三角。
 
 # %% tags=["nbval-ignore-output"]
 transformer.cache_explorer(net, engs[-1], src_vocab, tgt_vocab, num_steps, default_step=2,
@@ -624,12 +657,12 @@ assert cache_gap < 1e-5  # the explorer's rows = the teacher-forced rows
 cache_rows, cache_text = transformer.cache_states(net, engs[-1], src_vocab, tgt_vocab, num_steps)
 num_decoded = 1 + max(r["step"] for r in cache_rows)
 assert num_decoded == len(att.target)  # <bos> + 5 tokens: the last step emits <eos>
-for r in cache_rows:  # every row of every step is the teacher-forced (= masked) row
+for r in cache_rows:  # every filled cell of every step is the teacher-forced (= masked) row
     q, k = int(r["query"].split()[0]), r["col"]
-    assert q <= r["step"] and k <= q
-    assert abs(r["weight"] - att.decoder[r["layer"] - 1, r["head"] - 1, q, k].item()) < 0.006
-assert len(cache_rows) == num_layers * num_heads * sum((t + 1) * (t + 2) // 2
-                                                        for t in range(num_decoded))
+    assert (r["weight"] is None) == (q > r["step"] or k > q)  # blank: not computed yet
+    if r["weight"] is not None:
+        assert abs(r["weight"] - att.decoder[r["layer"] - 1, r["head"] - 1, q, k].item()) < 0.006
+assert len(cache_rows) == num_layers * num_heads * num_decoded ** 3  # a fixed 6 x 6 frame
 assert [r["text"].split("emits: ")[1] for r in cache_text] == translations[-1].split() + ["<eos>"]
 step2 = {r["col"]: r["weight"] for r in cache_rows if r["step"] == 2 and r["layer"] == 2
          and r["head"] == 3 and r["query"] == "2 suis"}
@@ -638,9 +671,9 @@ assert all(abs(step2[c] - weights[c].item()) < 0.006 for c in range(3))
 # %% [markdown]
 # ### 不加掩码会怎样：书中的 eval 模式
 #
-# 书中的解码器在 `eval()` 模式下不加掩码。逐词预测每步只输入一个词元，没有后文可看，这一点不影响译文；
-# 整句输入参考译文打分（或画注意力图）时就不同了。勾选复选框换成书中的做法：
-# 第 2 层第 3 头对角线以上出现了权重，`2 suis` 把 1.00 给了后面的 `3 chez`（上表里被遮住、分数最高的也是它）。
+# 书中的解码器在 `eval()` 模式下不加掩码。逐词预测时没有后文可看，不受影响；
+# 整句打分（或画注意力图）时就不同了。勾选复选框换成书中的做法：
+# 第 2 层第 3 头对角线以上出现了权重，`2 suis` 把 1.00 给了后面的 `3 chez`。
 
 # %% tags=["nbval-ignore-output"]
 transformer.eval_mask_explorer(net, engs[-1], fras[-1], src_vocab, tgt_vocab, num_steps,
@@ -667,12 +700,14 @@ assert not stored_run or book_pass.decoder[1, 2, 2, 3] > 0.95  # suis -> chez
 #
 # ### 编码器–解码器注意力
 #
-# 8 个（层，头）的平均，右边是没见过的 `he's calm .`；纵轴是“输入 -> 这一行输出的词”，每行最大的加了黑框：
+# 8 个（层，头）的平均，右边是没见过的 `he's calm .`；纵轴是“输入 -> 这一行输出的词”：
 
 # %% tags=["nbval-ignore-output"]
 calm = transformer.teacher_forced(net, engs[2], fras[2], src_vocab, tgt_vocab, num_steps)
 home_mean, calm_mean = transformer.show_alignment(
     [att, calm], ["i'm home . -> je suis chez moi .", "he's calm . (unseen) -> il est calme ."])
+print("row 3 chez -> moi, mean weight on", ", ".join(
+    f"{key} {w:.2f}" for key, w in zip(att.source, home_mean[3].tolist())))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 def heads_reading(kind_att, query, key):
@@ -692,38 +727,49 @@ if stored_run:
     assert calm.cross[1, 2, calm.target.index("est"), calm.source.index("calm")] > 0.95
 
 # %% [markdown]
-# 读图（这次运行）：输出 `suis` 的一行读 `i'm`（0.61），输出 `chez` 的读 `home`（0.83），没见过的句子里输出 `calme` 的读 `calm`（0.62）。
-# 输出 `moi` 的一行平均给 `i'm` 0.38（图中标出的最大值）、给 `home` 0.33（探索器里可读），差得太少，读不出偏向哪个。
-# 输出 `<eos>` 的一行几乎均匀（最大 0.27）。
+# 读图（这次运行）：输出 `suis` 的一行读 `i'm`（0.61），输出 `chez` 的读 `home`（0.83），没见过的句子里输出 `calme` 的读 `calm`（0.62）；
+# 输出 `moi` 的一行给 `i'm` 0.38、`home` 0.33，分不出偏向哪个。
 #
-# 平均掩盖了各个头。探索器的行标签是解码器的输入（`3 chez` 一行输出 `moi`）。试试：这一行里哪些头读 `i'm`，哪些读 `home`？
-#
-# <details><summary>这次训练的答案</summary>
-#
-# `3 chez` 一行，括号里是给 `i'm` / `home` 的权重：第 1 层第 2 头（0.90 / 0.00）、第 2 层第 1 头（0.68 / 0.04）、第 2 头（0.80 / 0.01）集中读 `i'm`；
-# 第 1 层第 1 头（0.08 / 0.68）、第 4 头（0.00 / 1.00）集中读 `home`；第 2 层第 3 头（0.18 / 0.42）、第 4 头（0.27 / 0.37）偏 `home` 但很分散；
-# 第 1 层第 3 头两个都很少（0.12 / 0.15），最大的是 `.`（0.41）。平均的 0.38 对 0.33 混合了这几类头。
-# 权重只说明这一行从哪里取信息，不说明 `moi` 由哪个源词决定；要回答这个，得改动输入（比如换主语）看输出怎么变。
-#
-# </details>
+# 输出靠哪个源词，要改动输入才知道：解码器输入固定为 `<bos> je suis chez moi .`，只换源句里的一个词，看 `suis` 和 `moi` 的对数概率：
 
 # %% tags=["nbval-ignore-output"]
-transformer.attention_explorer(net, [engs[3], engs[2]], [fras[3], fras[2]], src_vocab, tgt_vocab,
-                               num_steps, default_sentence=engs[3], default_layer=2,
-                               default_head=3, kinds=("cross",))
+for source in ["i'm home .", "he's home .", "i'm calm ."]:  # one source word changed
+    s = transformer.teacher_forced(net, source, fras[3], src_vocab, tgt_vocab, num_steps)
+    greedy, _ = d2l.predict_seq2seq(net, source, src_vocab, tgt_vocab, num_steps, device)
+    print(f"{source:11s} log p(suis | je) {s.log_probs[1]:6.2f}, log p(moi | je suis chez) "
+          f"{s.log_probs[3]:6.2f}, predicted there: {s.predicted[3]:6s} greedy: {greedy}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+swaps = [transformer.teacher_forced(net, source, fras[3], src_vocab, tgt_vocab, num_steps)
+         for source in ["i'm home .", "he's home .", "i'm calm ."]]
+if stored_run:
+    assert [sw.predicted[3] for sw in swaps] == ["moi"] * 3
+    assert all(abs(sw.log_probs[1] - v) < 0.006 for sw, v in zip(swaps, [0.0, -2.61, 0.0]))
+    assert all(abs(sw.log_probs[3] - v) < 0.006 for sw, v in zip(swaps, [-0.01, -0.09, -0.16]))
+    assert abs(home_mean[3, 0] - 0.38) < 0.006 and abs(home_mean[3, 1] - 0.33) < 0.006
+
+# %% [markdown]
+# 把 `i'm` 换成 `he's`，`je` 之后的 `suis` 从 $-0.00$ 降到 $-2.61$：这一行的权重（`i'm` 0.61）指对了。
+# `moi` 却几乎不动：换掉 `i'm`（$-0.09$）或 `home`（$-0.16$），模型在 `chez` 之后都仍预测 `moi`。
+# 0.38 对 0.33 的权重不说明 `moi` 靠哪个源词。
+#
+# 探索器里多了没见过的 `he's home .`，喂的是模型的贪心译文 `il est paresseux .`（训练句子 `he's lazy .` 的译文）。
+
+# %% tags=["nbval-ignore-output"]
+transformer.attention_explorer(net, [engs[3], "he's home .", engs[2]], [fras[3], None, fras[2]],
+                               src_vocab, tgt_vocab, num_steps, default_sentence="he's home .",
+                               default_layer=1, default_head=2, kinds=("cross",))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 if stored_run:
-    suis_row = att.cross[:, :, att.target.index("suis")]
-    chez_row = att.cross[:, :, att.target.index("chez")]
-    assert heads_reading(att, "suis", "home") == 7 and suis_row[0, 0].argmax() != 1
-    assert [(l, h) for l in range(2) for h in range(4) if chez_row[l, h].argmax() == 0] == [
-        (0, 1), (1, 0), (1, 1)]
-    assert int((chez_row.argmax(-1) == 1).sum()) == 4 and chez_row[0, 3, 1] > 0.95
-    assert abs(home_mean[3, 0] - 0.38) < 0.006 and abs(home_mean[3, 1] - 0.33) < 0.006
-    est_row = calm.cross[:, :, calm.target.index("est"), calm.source.index("calm")]
-    assert est_row.argmax() == 6 and est_row[1, 1] > 0.85 and est_row[1, 3] > 0.85
-    assert est_row[0].max() < 0.7
+    hes_greedy, _ = d2l.predict_seq2seq(net, "he's home .", src_vocab, tgt_vocab, num_steps, device)
+    assert hes_greedy == "il est paresseux ."
+    hes = transformer.teacher_forced(net, "he's home .", hes_greedy, src_vocab, tgt_vocab, num_steps)
+    assert abs(hes.cross[0, 1, 2, 1] - 0.67) < 0.006 and abs(hes.cross[1, 2, 2, 1] - 0.98) < 0.006
+
+# %% [markdown]
+# 它停在第 1 层第 2 头：输出 `paresseux` 的一行（`2 est`）把 0.67 给了 `home`，第 2 层第 3 头是 0.98。
+# 权重落在 `home` 上，输出却不是它的翻译。切换句子和头，找权重与输出对不上的行。
 
 # %% [markdown]
 # ## 在没见过的句子上
@@ -740,7 +786,7 @@ for name, row in heldout["summary"].items():
 # %% [markdown]
 # Transformer 的 BLEU 是 0.453<!-- result: heldout | summary.transformer.held-out BLEU | .3f -->，
 # 比 Bahdanau 模型的 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f --> 和 seq2seq 的 0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f -->
-# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。在单线程 CPU 上它反而最慢（上面的秒数）；同时算各位置的好处要靠并行硬件，这里没有量。
+# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。在单线程 CPU 上它反而最慢；并行的好处这里没有量。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -757,21 +803,21 @@ for name, row in heldout["summary"].items():
 # * `embed_with_positions` 和 `named_blocks` 是编码器和解码器共用的小函数；参数的名字和布局（`blks.block0...`）与书中相同。
 # * 标明“这次运行”的读图针对存储的这次训练（AVX2/AVX512 内核上重跑得到的就是它）；换种子或内核会训练出另一个模型，
 #   哪个头做什么不一定重现。
+# * 原论文的训练配方还有三样本节没用：嵌入与输出层共享权重（weight tying）；学习率预热（warm-up），10.8 节量了后置层规范化不预热就训练不动；
+#   标签平滑（label smoothing，$\epsilon = 0.1$），原论文说它使困惑度变差、BLEU 变好。
 #
 # </details>
 #
-# 原论文的训练配方还有三样本节没用：嵌入与输出层共享权重（weight tying）；学习率预热（warm-up），10.8 节量了后置层规范化不预热就训练不动；
-# 标签平滑（label smoothing，$\epsilon = 0.1$），原论文说它使困惑度变差、BLEU 变好。
-# 其余今天的改动（前置层规范化、只有解码器、键值缓存、旋转位置编码）见 10.8 节。
+# 今天的改动（前置层规范化、只有解码器、键值缓存、旋转位置编码）见 10.8 节。
 
 # %% [markdown]
 # ## 小结
 #
 # * 编码器和解码器都是相同的层的堆叠：多头注意力和逐位置的前馈网络，各包在残差连接和层规范化里。
 # * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d/h}$（每个头 $d/h = 8$ 维），掩码把后面的位置换成 $-\infty$，softmax，对值加权求和。
-# * 缓存就是掩码：整句带掩码与逐词带缓存的结果相同。书中 eval 模式下不加掩码，逐词预测不受影响，整句打分和画图却看到了后文。
-# * 训练用右移一位的目标作解码器输入，损失只算真实词元。
-# * 这次运行里，编码器–解码器注意力的头平均常落在对应的源词上（`chez` 读 `home`，没见过的 `calme` 读 `calm`）；平均会掩盖各头的分歧（`moi` 一行），权重也不说明输出由哪个词决定。没见过的句子上 BLEU 0.453，高于 Bahdanau 模型的 0.398。
+# * 缓存就是掩码：整句带掩码与逐词带缓存的结果相同。书中 eval 模式下不加掩码，整句打分看到了后文；书中预测时位置从 0 数，这次几乎没有代价。
+# * 权重说明一行从哪里取信息，不说明输出靠哪个源词：换掉 `i'm`，`suis` 的对数概率降 2.61，`moi` 几乎不动。
+# * 没见过的句子上 BLEU 0.453，高于 Bahdanau 模型的 0.398。
 #
 # ## 练习
 #
@@ -832,7 +878,7 @@ assert all(0 <= r["bleu"] <= 1 for r in ex1_results.values()), "BLEU lies in [0,
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：每多一层，编码器多 8416 个参数，解码器多 12576 个（多一个注意力子层）；2 层到 4 层共多 41984 个。
 # 速度看计算量：一批的前向浮点运算 4 层是 2 层的 1.88 倍（不到 2 倍，因为输出层的运算量不随层数变），
-# 层与层又只能串行算，所以训练时间至少接近翻倍（这次 25.6 对 64.3 s；秒数随机器负载波动，只能粗看）。
+# 训练时间也随之增加（秒数见上；它随机器负载波动，只能粗看）。
 # 翻译：30 轮后 2 层模型的损失 0.103，4 层 0.163：同样的轮数下 4 层学得更慢。四个句子的平均 BLEU 分不开它们：
 # 每句只有少数几种可能的得分，2 层模型换一个种子就从 0.293 变成 0.128（`seeds 0, 1` 一行），比 4 层的 0.193 还低。
 # 要比较译得好坏，得像 `results/heldout.json` 那样在 500 个没见过的句子上、多个种子地比。
@@ -885,7 +931,7 @@ assert ex2_results["params"] - 60872 == 6 * (8 * 8 + 8 * 8 + 8), "W_q, W_k, w_v 
 # 点积的分数 $\mathbf{Q}\mathbf{K}^\top$ 是一次矩阵乘法，能用高度优化的 GEMM 和融合算子；加性注意力要为每一对查询–键算
 # $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$，中间张量 $(b, n_q, n_k, u)$ 比分数矩阵大 $u$ 倍。
 # 它的长处（查询和键维度不同）在 Transformer 里用不上，点积随维度增大的饱和问题又已由 $1/\sqrt{d}$ 解决。
-# 最后几行直接计时：$T = 10$（本节的句子）时两者都只要零点几毫秒，差别淹没在训练的其余开销里；
+# 最后几行直接计时：$T = 10$（本节的句子）时两者只差毫秒级，淹没在训练的其余开销里；
 # $T = 512$ 时加性注意力慢了约一个数量级，它的中间张量有 $4 \times 512 \times 512 \times 8$ 个数，点积的分数矩阵只有它的 1/8。
 
 # %% [markdown]
@@ -1129,4 +1175,4 @@ assert 0 < ex9_results["loss"] < 2 and 0 <= ex9_results["bleu"] <= 1
 # 但四个句子分不开这两个模型（有因子的模型只换种子就在 0.128 到 0.293 之间）；要比较译得好坏，得在 500 个没见过的句子上、
 # 多个种子地比（`results/heldout.json` 的做法）。不乘 $\sqrt{d}$ 时，$\mathcal{N}(0,1)$ 的词元嵌入本来就和位置编码差不多大
 # （训练后范数之比 1.42）；乘上后是 8.01 倍，两个模型的损失却差不多。只凭这一个种子、30 轮，
-# 看不出本节按 $\mathcal{N}(0,1)$ 初始化、不共享权重的嵌入需要这个因子（它原是为共享权重时较小的初始值准备的，见正文）。
+# 看不出本节按 $\mathcal{N}(0,1)$ 初始化、不共享权重的嵌入需要这个因子（正文里共享权重的理由只是一种解释，没有验证）。
