@@ -177,7 +177,7 @@ def pre_ln_block(blk, X, valid_lens):
 
 # %% [markdown]
 # Xiong 等人（2020）证明，初始化时后置结构最后一层的梯度约为前置的 $\sqrt{L}$ 倍（$L$ 为层数），因此需要学习率预热（warm-up）。
-# 直接看训练：6 层、学习率 0.01，各训练 300 步、3 个种子：后置不预热、后置预热（前 75 步学习率线性升到 0.01）、前置不预热：
+# 看训练：6 层、学习率 0.01，各训练 300 步、3 个种子：后置不预热、后置预热（前 75 步学习率线性升到 0.01）、前置不预热：
 
 # %% tags=["nbval-ignore-output"]
 freq = torch.bincount(ids).float() / len(ids)
@@ -304,7 +304,7 @@ print(f"RoPE             : training loss {sum(losses[-20:]) / 20:.2f}; right at 
 #
 # `generate` 每步把整个前缀重新输入、重新投影。可是因果掩码下，位置 $j$ 的键 $\mathbf{k}_j = \mathbf{W}_k\mathbf{x}_j$ 和值 $\mathbf{v}_j$ 算出后不再改变。
 # 所以每层存下投影**之后**的键和值，每步只投影新词元；新查询看缓存里的全部键，不需要掩码。
-# 用上面的 RoPE 模型：新词元按自己的位置 $t$ 旋转（`start=t`），不从 0 数。核心是中间三行：
+# 用上面的 RoPE 模型：新词元按自己的位置 $t$ 旋转（`start=t`），不从 0 数。核心是循环里的第 2–4 行：
 
 # %%
 #@save
@@ -361,7 +361,7 @@ assert with_cache == without_cache
 assert rows_cached["attention.W_k"] == 2 * 31 and counts["attention.W_k"] == 2 * sum(range(4, 32))
 
 # %% [markdown]
-# 两种方式写出同一串字符。不用缓存每层投影 $4 + 5 + \cdots + 31 = 490$ 个位置（两层 980，约 $N^2/2$），用缓存只投影 $N = 31$ 个（两层 62）。
+# 两种方式写出同一串。不用缓存每层投影 $4 + 5 + \cdots + 31 = 490$ 个位置（两层 980，约 $N^2/2$），用缓存只投影 $N = 31$ 个（两层 62）。
 # 代价是显存：每层存 $2 \times N \times d$ 个数。
 #
 # ## 今天的块：RMSNorm、SwiGLU、GQA
@@ -509,7 +509,7 @@ print(f"scores held at a time per head: {1024 * 64} (1024 x 64) instead of {1024
 assert (tiled_attention(Q, K, V, tile=64) - explicit).abs().max() < 1e-5
 
 # %% [markdown]
-# 分块与显式计算只差舍入误差（3e-07）；每个头同时只存 1024 × 64 个分数，是 $T \times T$ 的 1/16（这里只数了个数，没测显存）。
+# 分块与显式计算只差舍入误差（3e-07）；每个头同时只存 1024 × 64 个分数，是 $T \times T$ 的 1/16（只数了个数，没测显存）。
 # GPU 上 `F.scaled_dot_product_attention` 可以调用按这种方式计算的融合内核（fused kernel）。
 #
 # 用缓存时要小心：`is_causal=True` 的掩码从左上角对齐，查询 $j$ 只看键 $0, \ldots, j$。一个新查询对 6 个缓存的键：
