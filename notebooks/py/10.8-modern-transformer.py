@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 10.8 从 2017 年到今天
 #
-# GPT、LLaMA 仍由 10.7 节（2017 年）的注意力层和前馈层搭成。本节把此后的改动逐个放进一个按字符训练的小语言模型，每处给出一个数或一段输出：
+# GPT、LLaMA 仍由 10.7 节（2017 年）的注意力层和前馈层搭成。本节把此后的改动逐个放进一个按字符训练的小语言模型：
 #
 # * 只有解码器的语言模型，按概率抽样生成；
 # * 层规范化挪到子层之前（pre-LN）；旋转位置编码（RoPE）；
@@ -78,7 +78,7 @@ class TinyGPT(nn.Module):
 
 
 # %% [markdown]
-# 训练数据是 fra-eng 前 3000 个句对的英语一侧，按字符切开；每个位置预测下一个字符（交叉熵，Adam，随机截取 32 个字符的窗口）。
+# 训练数据是 fra-eng 前 3000 个句对的英语一侧，按字符切开；每个位置预测下一个字符（交叉熵，Adam，随机的 32 字符窗口）。
 # 同一个模型再训练一个**不加**掩码的版本，两者都从 `i'm ` 开始贪心续写（每步取最可能的字符）：
 
 # %% tags=["nbval-ignore-output"]
@@ -154,7 +154,7 @@ for temperature, top_k in ((1.0, None), (0.7, 5), (0.3, 5)):
           f"{sample(lms[True], chars, prompt, 40, temperature, top_k)!r}")
 
 # %% [markdown]
-# 每种设置抽一次，都没进入 `i'm none .` 的循环。$\tau = 1$ 拼出 `sainkinsl` 这样的怪词；$\tau = 0.3$ 又重复起来（`i'm sa…` 三次）。
+# 每种设置抽一次，都没进入 `i'm none .` 的循环。$\tau = 0.3$ 又重复起来（`i'm sa…` 三次）。
 #
 # ## 前置层规范化（pre-LN）
 #
@@ -243,7 +243,7 @@ class RotaryAttention(d2l.MultiHeadAttention):
 
 
 # %% [markdown]
-# 每对坐标是平面上的一支箭头。$\mathbf{q}$、$\mathbf{k}$ 的第 $m = 1$ 对放在两组位置上，偏移都是 2：
+# $\mathbf{q}$、$\mathbf{k}$ 的第 $m = 1$ 对放在两组位置上，偏移都是 2：
 
 # %%
 torch.manual_seed(0)
@@ -275,7 +275,7 @@ assert max(additive[i, i + 2] for i in range(30)) - min(additive[i, i + 2] for i
 assert ((P @ P.T)[1:, 1:] - (P @ P.T)[:-1, :-1]).abs().max() < 1e-4  # p_i^T p_j: the offset only
 
 # %% [markdown]
-# RoPE 下四个数相同，加性编码的随 $i$ 变。探索器里拖动查询的位置 $i$：
+# RoPE 下四个数相同，加性编码的随 $i$ 变。探索器里拖动 $i$：
 
 # %% tags=["nbval-ignore-output"]
 modern.rope_explorer(q, k)
@@ -298,7 +298,7 @@ print(f"RoPE             : training loss {sum(losses[-20:]) / 20:.2f}; right at 
 
 # %% [markdown]
 # 这一个种子上，RoPE 的训练损失（1.32）和窗口内正确率（0.55）都好于可学习的位置（1.59、0.50）。超出训练窗口能算，但变差（32–63：0.41，64–127：0.30）。
-# 原因（没训练过的偏移，或注意力摊到更多的键上）这里没有区分。
+# 原因这里没有区分。
 #
 # ## 键值缓存（KV cache）
 #
@@ -419,7 +419,7 @@ class GroupedQueryAttention(RotaryAttention):
 
 
 # %% [markdown]
-# RMSNorm 对比层规范化，SwiGLU（43 个隐藏单元）对比 10.7 节的前馈网络（64 个）：
+# RMSNorm 比层规范化，SwiGLU（43 个隐藏单元）比 10.7 节的前馈网络（64 个）：
 
 # %% tags=["nbval-ignore-output"]
 num_params = lambda module: sum(p.numel() for p in module.parameters())
@@ -504,13 +504,17 @@ explicit = F.softmax(Q @ K.transpose(1, 2) / math.sqrt(32), dim=-1) @ V
 print(f"max |tiled - explicit| {(tiled_attention(Q, K, V, tile=64) - explicit).abs().max():.0e}; "
       f"max |F.scaled_dot_product_attention - explicit| {(F.scaled_dot_product_attention(Q, K, V) - explicit).abs().max():.0e}")
 print(f"scores held at a time per head: {1024 * 64} (1024 x 64) instead of {1024 * 1024} (1024 x 1024)")
+s = Q[0, 2] @ K[0, :128].T / math.sqrt(32)  # head 1, query 2: its scores in tiles 1 and 2
+print(f"head 1, query 2: max score {s[:64].max():.2f} after tile 1, {s.max():.2f} after tile 2; "
+      f"l and o rescaled by exp({s[:64].max():.2f} - {s.max():.2f}) = {torch.exp(s[:64].max() - s.max()):.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert (tiled_attention(Q, K, V, tile=64) - explicit).abs().max() < 1e-5
 
 # %% [markdown]
-# 分块与显式计算只差舍入误差（3e-07）；每个头同时只存 1024 × 64 个分数，是 $T \times T$ 的 1/16（只数了个数，没测显存）。
-# GPU 上 `F.scaled_dot_product_attention` 可以调用按这种方式计算的融合内核（fused kernel）。
+# 分块与显式计算只差舍入误差（3e-07）；每个头同时只存 1024 × 64 个分数，是 $T \times T$ 的 1/16（只数了，没测显存）。
+# 一次更新：头 1 的查询 2 在第 1 块的最大分数是 2.27，第 2 块有 3.01，旧的 $\ell$、$\mathbf{o}$ 乘 $e^{2.27 - 3.01} = 0.48$。
+# GPU 上 `F.scaled_dot_product_attention` 可调用这样计算的融合内核（fused kernel）。
 #
 # 用缓存时要小心：`is_causal=True` 的掩码从左上角对齐，查询 $j$ 只看键 $0, \ldots, j$。一个新查询对 6 个缓存的键：
 
