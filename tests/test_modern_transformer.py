@@ -49,10 +49,20 @@ def test_causal_lm_outputs_do_not_depend_on_later_tokens(pre_ln, positions):
         assert not torch.allclose(unmasked(x)[0, :5], unmasked(y)[0, :5])
 
 
+def llama_like(num_kv_heads, d=16, layers=2, seed=0):
+    """tiny() with pre-LN, RoPE, RMSNorm, SwiGLU and GQA, as the notebook builds it."""
+    lm = tiny(pre_ln=True, positions="rope", layers=layers, seed=seed)
+    for blk in lm.blks:
+        blk.addnorm1.ln, blk.addnorm2.ln = d2l.RMSNorm(d), d2l.RMSNorm(d)
+        blk.ffn = d2l.SwiGLU(d, 21)
+        blk.attention = d2l.GroupedQueryAttention(d, num_heads=4, num_kv_heads=num_kv_heads)
+    lm.final_ln = d2l.RMSNorm(d)
+    return lm.eval()
+
+
 @pytest.mark.parametrize("pre_ln", [False, True])
-@pytest.mark.parametrize("positions", ["learned", "rope"])
-def test_step_with_cache_is_the_causal_pass(positions, pre_ln):
-    lm = tiny(positions=positions, pre_ln=pre_ln)
+def test_step_with_cache_is_the_causal_pass(pre_ln):
+    lm = tiny(positions="rope", pre_ln=pre_ln)
     x = torch.randint(0, len(CHARS), (1, 9), generator=torch.Generator().manual_seed(2))
     cache = [[torch.zeros(4, 0, 4), torch.zeros(4, 0, 4)] for _ in lm.blks]
     with torch.no_grad():
@@ -60,26 +70,75 @@ def test_step_with_cache_is_the_causal_pass(positions, pre_ln):
         steps = torch.stack([d2l.step_with_cache(lm, x[:, t:t + 1], t, cache) for t in range(9)])
     assert torch.allclose(full, steps, atol=1e-5)
     assert all(K.shape == V.shape == (4, 9, 4) for K, V in cache)
-    # the cache holds the projected (and, under RoPE, rotated) keys and values of every position
+    # the cache holds the projected and rotated keys, and the projected values, of every position
     blk, X = lm.blks[0], lm.embedding(x)
-    if positions == "learned":
-        X = X + lm.position(torch.arange(9))
     if pre_ln:
         X = blk.addnorm1.ln(X)
     K = d2l.transpose_qkv(blk.attention.W_k(X), 4)
-    assert torch.allclose(cache[0][0], d2l.rope(K) if positions == "rope" else K, atol=1e-5)
+    assert torch.allclose(cache[0][0], d2l.rope(K), atol=1e-5)
     assert torch.allclose(cache[0][1], d2l.transpose_qkv(blk.attention.W_v(X), 4), atol=1e-5)
 
 
-@pytest.mark.parametrize("pre_ln, positions",
-                         [(False, "learned"), (True, "learned"), (True, "rope")])
-def test_generate_with_cache_matches_generate_for_every_order(pre_ln, positions):
-    lm = tiny(pre_ln=pre_ln, positions=positions, layers=3)
-    with torch.no_grad():  # random weights make the greedy text sensitive to any difference
-        for p in lm.parameters():
-            p.add_(torch.randn_like(p) * 0.5)
-    text, _ = d2l.generate_with_cache(lm, CHARS, "ab", 9)
-    assert text == modern.generate(lm, CHARS, "ab", 9, window=12)
+@pytest.mark.parametrize("num_kv_heads", [4, 2, 1])
+def test_llama_like_model_cache_is_the_causal_pass_and_shrinks(num_kv_heads):
+    lm = llama_like(num_kv_heads)
+    x = torch.randint(0, len(CHARS), (1, 9), generator=torch.Generator().manual_seed(2))
+    text, cache = d2l.generate_with_cache(lm, CHARS, "ab", 8)
+    assert all(K.shape == V.shape == (num_kv_heads, 9, 4) for K, V in cache)
+    assert text == modern.generate(lm, CHARS, "ab", 8, window=12)
+    cache = [[torch.zeros(num_kv_heads, 0, 4)] * 2 for _ in lm.blks]
+    with torch.no_grad():
+        steps = torch.stack([d2l.step_with_cache(lm, x[:, t:t + 1], t, cache) for t in range(9)])
+        assert torch.allclose(lm(x)[0], steps, atol=1e-5)
+
+
+def test_rms_norm_and_swiglu_follow_their_formulas():
+    torch.manual_seed(0)
+    X = torch.randn(2, 3, 8)
+    norm = d2l.RMSNorm(8)
+    with torch.no_grad():
+        norm.weight.uniform_()
+    expected = norm.weight * X / torch.sqrt((X ** 2).mean(-1, keepdim=True) + 1e-5)
+    assert torch.allclose(norm(X), expected, atol=1e-6)
+    assert sum(p.numel() for p in norm.parameters()) == 8
+    centred = X - X.mean(-1, keepdim=True)
+    assert torch.allclose(d2l.RMSNorm(8)(centred), nn.LayerNorm(8)(centred), atol=1e-5)
+    ffn = d2l.SwiGLU(8, 5)
+    expected = (F.silu(X @ ffn.W_1.weight.T) * (X @ ffn.W_3.weight.T)) @ ffn.W_2.weight.T
+    assert torch.allclose(ffn(X), expected, atol=1e-6)
+    assert sum(p.numel() for p in ffn.parameters()) == 3 * 8 * 5
+
+
+def test_grouped_query_attention_shares_key_value_heads():
+    torch.manual_seed(0)
+    X = torch.randn(2, 5, 8)
+    lens = d2l.causal_valid_lens(2, 5)
+    # as many key-value heads as query heads: RotaryAttention with the same weights
+    gqa = d2l.GroupedQueryAttention(8, num_heads=4, num_kv_heads=4).eval()
+    rotary = d2l.RotaryAttention(8, 8, 8, 8, 4, 0.0).eval()
+    rotary.load_state_dict(gqa.state_dict())
+    assert torch.allclose(gqa(X, X, X, lens), rotary(X, X, X, lens), atol=1e-6)
+    # 2 key-value heads: query heads 1, 2 read key-value head 1; 3, 4 read head 2
+    gqa = d2l.GroupedQueryAttention(8, num_heads=4, num_kv_heads=2).eval()
+    assert gqa.W_k.weight.shape == gqa.W_v.weight.shape == (4, 8)
+    q, k, v = gqa.heads(X, X, X)
+    assert q.shape == (8, 5, 2) and k.shape == v.shape == (4, 5, 2)
+    full = d2l.RotaryAttention(8, 8, 8, 8, 4, 0.0).eval()
+    full.W_q, full.W_o = gqa.W_q, gqa.W_o
+    with torch.no_grad():
+        full.W_k.weight.copy_(gqa.W_k.weight.view(2, 1, 2, 8).expand(2, 2, 2, 8).reshape(8, 8))
+        full.W_v.weight.copy_(gqa.W_v.weight.view(2, 1, 2, 8).expand(2, 2, 2, 8).reshape(8, 8))
+    assert torch.allclose(gqa(X, X, X, lens), full(X, X, X, lens), atol=1e-6)
+
+
+def test_tiled_attention_is_softmax_attention():
+    torch.manual_seed(0)
+    Q, K, V = torch.randn(3, 10, 4), torch.randn(3, 37, 4), torch.randn(3, 37, 6)
+    expected = F.softmax(Q @ K.transpose(1, 2) / 2, dim=-1) @ V
+    for tile in (1, 8, 37, 64):  # 37 = 4 * 8 + 5: a short last tile
+        assert torch.allclose(d2l.tiled_attention(Q, K, V, tile=tile), expected, atol=1e-5)
+    assert torch.allclose(d2l.tiled_attention(100 * Q, K, V, tile=8),  # large scores: rescaling
+                          F.softmax(100 * Q @ K.transpose(1, 2) / 2, dim=-1) @ V, atol=1e-4)
 
 
 def test_rope_model_has_no_position_table_and_reads_past_max_len():
@@ -112,7 +171,7 @@ def test_rope_start_continues_the_positions():
 
 
 def test_generate_with_cache_matches_generate_and_projects_each_position_once():
-    lm = tiny()
+    lm = tiny(positions="rope")
     counts, remove = modern.count_rows(lm)
     text, cache = d2l.generate_with_cache(lm, CHARS, "ab", 6)
     cached = dict(counts)
@@ -192,16 +251,13 @@ def test_train_char_lm_warmup_raises_the_rate_linearly():
 
 
 def test_plots_draw():
-    modern.plot_layer_gradients({"a": torch.rand(3, 4), "b": torch.rand(3, 4)})
+    torch.manual_seed(0)
+    q, k = torch.randn(8), torch.randn(8)
+    scores = modern.plot_rope_pair(q, k, m=1, positions=((1, 3), (5, 7)))
+    Q, K = d2l.rope(q.expand(8, 8)), d2l.rope(k.expand(8, 8))
+    assert scores == pytest.approx([(Q[1, 2:4] @ K[3, 2:4]).item()] * 2, abs=1e-5)
     modern.plot_losses({"a": [3.0, 2.0, 1.0] * 5}, smooth=3, hline=(2.0, "entropy"))
     d2l.plt.close("all")
-
-
-def test_time_attention_prints_matching_outputs(capsys):
-    modern.time_attention(lengths=(8, 16), repeat=1)
-    out = capsys.readouterr().out.splitlines()
-    assert len(out) == 2 and out[0].startswith("T =    8") and "fused" in out[0]
-    assert all(float(line.split("|")[-1].split(";")[0].split()[-1]) < 1e-5 for line in out)
 
 
 def test_rope_offset_states_are_the_taught_scores():
@@ -258,6 +314,6 @@ def test_mask_explorer_states_are_the_models_weights():
 
 def test_helpers_are_not_in_the_book_api():
     for name in ("char_data", "train_char_lm", "generate", "count_rows", "mask_states",
-                 "mask_explorer", "plot_layer_gradients", "english_lines", "rope_explorer",
-                 "time_attention", "seconds"):
+                 "mask_explorer", "plot_losses", "english_lines", "rope_explorer",
+                 "plot_rope_pair"):
         assert not hasattr(d2l, name), name

@@ -13,7 +13,6 @@ blocks in `lm.blks`. The notebook shows each with one call::
 
 from __future__ import annotations
 
-import functools
 import math
 
 import torch
@@ -95,24 +94,7 @@ def count_rows(lm):
 
 
 # ----------------------------------------------------------------------------------------------
-# Pre-LN vs post-LN
-
-
-def plot_layer_gradients(norms, figsize=(5, 3)):
-    """norms: {label: (num_inits, depth) tensor}. Mean over the inits (line) and min-max
-    (band) per layer, one colour per label (C0, C1, ...)."""
-    plt = d2l.plt
-    d2l.use_svg_display()
-    fig, ax = plt.subplots(figsize=figsize)
-    for i, (label, g) in enumerate(norms.items()):
-        layers = range(1, g.shape[1] + 1)
-        ax.plot(layers, g.mean(0), "o-", color=f"C{i}",
-                label=f"{label}, mean of {g.shape[0]} inits")
-        ax.fill_between(layers, g.min(0).values, g.max(0).values, color=f"C{i}", alpha=0.2)
-    ax.set_xlabel("Layer (1 = next to the input)")
-    ax.set_ylabel("Gradient norm at init")
-    ax.legend(fontsize=8)
-    plt.show()
+# Pre-LN vs post-LN: the loss curves
 
 
 def plot_losses(curves, figsize=(5, 3), smooth=10, hline=None):
@@ -134,20 +116,57 @@ def plot_losses(curves, figsize=(5, 3), smooth=10, hline=None):
     plt.show()
 
 
-def seconds(fn, repeat=3):
-    """The fastest of `repeat` wall-clock timings of fn() (seconds)."""
-    import time
-
-    best = math.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
 # ----------------------------------------------------------------------------------------------
 # RoPE against added sinusoids: the score of q at position i and k at position i + offset
+
+
+def plot_rope_pair(q, k, m=1, positions=((1, 3), (5, 7)), base=10000, figsize=(7, 3.4)):
+    """Pair m of q and k (d,) as arrows in the plane, one panel per (i, j): faint at position 0,
+    solid after `d2l.rope` turns q by i * omega_m and k by j * omega_m; a dotted arrow is k
+    turned by i * omega_m like q, and the arc from it to the solid k is the angle
+    (j - i) * omega_m. Returns the pair's score (R_i q)_m . (R_j k)_m of each panel."""
+    plt = d2l.plt
+    d2l.use_svg_display()
+    d = q.shape[-1]
+    omega = base ** (-2 * m / d)
+    T = max(max(p) for p in positions) + 1
+    pair = slice(2 * m, 2 * m + 2)
+    Rq, Rk = d2l.rope(q.expand(T, d))[:, pair], d2l.rope(k.expand(T, d))[:, pair]
+    lim = 1.2 * max(q[pair].norm(), k[pair].norm()).item()
+    fig, axes = plt.subplots(1, len(positions), figsize=figsize)
+    scores = []
+    for ax, (i, j) in zip(axes, positions):
+        arrows = ((Rq[0], "C0", 0.25, "-", "q, k at position 0"), (Rk[0], "C1", 0.25, "-", None),
+                  (Rk[i], "C1", 0.8, ":", "k turned by i ω (like q)"),
+                  (Rq[i], "C0", 1.0, "-", "q turned by i ω"),
+                  (Rk[j], "C1", 1.0, "-", "k turned by j ω"))
+        for vec, colour, alpha, style, label in arrows:
+            ax.annotate("", xy=vec.tolist(), xytext=(0, 0), arrowprops=dict(
+                arrowstyle="-|>", color=colour, alpha=alpha, linestyle=style, lw=1.8))
+            if label:
+                ax.plot([], [], color=colour, alpha=alpha, linestyle=style, label=label)
+        start = math.atan2(Rk[i][1].item(), Rk[i][0].item())
+        angles = torch.linspace(start, start + (j - i) * omega, 30)
+        r = 0.45 * Rk[j].norm().item()
+        ax.plot(r * torch.cos(angles), r * torch.sin(angles), color="0.3", lw=1)
+        mid = start + (j - i) * omega / 2
+        ax.text(1.15 * r * math.cos(mid), 1.15 * r * math.sin(mid), "(j-i)ω", fontsize=8,
+                ha="center", va="center")
+        score = (Rq[i] @ Rk[j]).item()
+        scores.append(score)
+        ax.set_title(f"i = {i}, j = {j}: pair score {score:.3f}", fontsize=9)
+        ax.set_xlim(-lim, lim)
+        ax.set_ylim(-lim, lim)
+        ax.set_aspect("equal")
+        ax.axhline(0, color="0.85", lw=0.8)
+        ax.axvline(0, color="0.85", lw=0.8)
+        ax.tick_params(labelsize=7)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=7,
+               frameon=False)
+    fig.suptitle(f"RoPE, pair m = {m} (ω = {omega:.3f} rad per position)", fontsize=10)
+    fig.subplots_adjust(bottom=0.2)
+    plt.show()
+    return scores
 
 
 def rope_offset_states(q, k, positions=range(8, 41, 4), offsets=range(-8, 9), decimals=3):
@@ -239,22 +258,3 @@ def mask_explorer(lms, chars, text, default_causal=False):
                   ex.Select("layer", layers, "layer", default=layer),
                   ex.Select("head", heads, "head", default=head)],
         title=f"Self-attention of the character LM on {text!r}", columns=1)
-
-
-def time_attention(lengths=(256, 512, 1024), num_heads=4, head_dim=32, repeat=3):
-    """Print, for each T, the largest difference and the fastest of `repeat` timings of the
-    taught d2l.DotProductAttention with the causal mask against F.scaled_dot_product_attention
-    (is_causal=True) on random (num_heads, T, head_dim) queries, keys and values."""
-    from torch.nn import functional as F
-
-    torch.manual_seed(0)
-    for T in lengths:
-        q, k, v = (torch.randn(num_heads, T, head_dim) for _ in range(3))
-        mask = d2l.causal_valid_lens(num_heads, T)
-        ours = d2l.DotProductAttention(0.0)(q, k, v, mask)
-        fused = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-        ours_fn = functools.partial(d2l.DotProductAttention(0.0), q, k, v, mask)
-        fused_fn = functools.partial(F.scaled_dot_product_attention, q, k, v, is_causal=True)
-        t_ours, t_fused = seconds(ours_fn, repeat), seconds(fused_fn, repeat)
-        print(f"T = {T:4d}: max |ours - fused| {(ours - fused).abs().max():.0e}; seconds: "
-              f"ours {t_ours:.3f}, fused {t_fused:.3f} ({t_ours / t_fused:.1f}x)")

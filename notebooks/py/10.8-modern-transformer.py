@@ -16,13 +16,12 @@
 # %% [markdown]
 # # 10.8 从 2017 年到今天
 #
-# GPT、LLaMA 仍由 10.7 节（2017 年）的注意力层和前馈层搭成。本节把此后的改动逐个放进一个按字符训练的小语言模型，每处给出一个数或一段输出：
+# GPT、LLaMA 仍由 10.7 节（2017 年）的注意力层和前馈层搭成。本节把此后的改动逐个放进一个按字符训练的小语言模型：
 #
-# * **结构**：只留解码器；层规范化挪到子层之前（pre-LN）；旋转位置编码（RoPE）。
-# * **生成**：按概率采样；缓存键和值（KV cache）。
-# * **算子**：融合的注意力算子。
-#
-# 不搭的有：RMSNorm（只除以均方根的层规范化）、SwiGLU（带门控的前馈网络）、GQA（几个查询头共用一组键值头，缓存随之变小）。
+# * 只有解码器的语言模型，按概率抽样生成；
+# * 层规范化挪到子层之前（pre-LN）；旋转位置编码（RoPE）；
+# * 缓存键和值（KV cache）；LLaMA 的 RMSNorm、SwiGLU 和 GQA；
+# * 分块计算的注意力（FlashAttention 的思路）。
 
 # %%
 import math
@@ -41,7 +40,7 @@ torch.set_num_threads(1)  # tiny tensors: more threads only wait for each other
 #
 # 语言模型没有源序列，只需要**带因果掩码的自注意力 + 前馈网络**：10.7 节的 `EncoderBlock` 加上 `causal_valid_lens`
 # （第 $t$ 个查询只看位置 $0, \ldots, t$）。`TinyGPT` 把字符嵌入和可学习的位置嵌入相加，过 `num_layers` 个层，
-# 给出下一个字符的分数（开关 `pre_ln`、`positions="rope"` 用的 `pre_ln_block`、`RotaryAttention` 在后面两小节定义）。
+# 给出下一个字符的分数（开关 `pre_ln`、`positions="rope"` 在后面两小节讲）。
 
 # %%
 #@save
@@ -79,7 +78,7 @@ class TinyGPT(nn.Module):
 
 
 # %% [markdown]
-# 训练数据是 fra-eng 前 3000 个句对的英语一侧，按字符切开；每个位置预测下一个字符（交叉熵，Adam，随机截取 32 个字符的窗口）。
+# 训练数据是 fra-eng 前 3000 个句对的英语一侧，按字符切开；每个位置预测下一个字符（交叉熵，Adam，随机的 32 字符窗口）。
 # 同一个模型再训练一个**不加**掩码的版本，两者都从 `i'm ` 开始贪心续写（每步取最可能的字符）：
 
 # %% tags=["nbval-ignore-output"]
@@ -124,16 +123,17 @@ for causal, lm in lms.items():
 # 生成时答案总在最后一个位置之后，所以它写出乱码（`she's` 之后猜 `'e'`；带掩码的模型猜空格，对）。
 # 因果掩码让训练时的每个位置都处在生成时的处境：只看得到过去。
 #
-# 探索器默认是不加掩码的模型里最爱看下一个位置的头（第 1 层第 4 个头），第 $t$ 行是查询 $t$ 的权重：
+# 探索器默认是不加掩码的模型里最看重下一个位置的头（第 1 层头 4），第 $t$ 行是查询 $t$ 的权重：
 # 前 12 行有 9 行把 0.9 以上的权重放在对角线右边一格（位置 $t+1$），12 个字符全猜对。
-# 勾上 “trained with the causal mask”，右上方全白，只猜对 5 个。第 2 层的头大多分散（个别行例外，如头 1 第 3 行 0.71 在 t+1）：抄答案主要是第 1 层做的（练习 1）。
+# 勾上 “trained with the causal mask”，右上方全白，只猜对 5 个。
 
 # %% tags=["nbval-ignore-output"]
 modern.mask_explorer(lms, chars, "she's happy .")
 
 # %% [markdown]
-# 贪心续写成了循环 `i'm none . i'm none .`：贪心每步只取最可能的字符，一旦回到同样的文字，很容易再走同一条路。
-# 改为抽样：分数除以温度（temperature）$\tau$ 再做 softmax，只在最可能的 $k$ 个字符里抽（top-$k$）：
+# ## 抽样
+#
+# 贪心续写（每步取最可能的字符）陷进了循环 `i'm none . i'm none .`。改为抽样：分数除以温度（temperature）$\tau$ 再做 softmax，只在最可能的 $k$ 个字符里抽（top-$k$）：
 
 # %% tags=["nbval-ignore-output"]
 def sample(lm, chars, prompt, num_chars, temperature=1.0, top_k=None, seed=0):
@@ -154,7 +154,7 @@ for temperature, top_k in ((1.0, None), (0.7, 5), (0.3, 5)):
           f"{sample(lms[True], chars, prompt, 40, temperature, top_k)!r}")
 
 # %% [markdown]
-# 每种设置抽一次，都没进入 `i'm none .` 的循环。$\tau = 1$ 拼出 `sainkinsl` 这样的怪词；$\tau = 0.3$ 又重复起来（`i'm sa…` 三次），但不是贪心那串。
+# 每种设置抽一次，都没进入 `i'm none .` 的循环。$\tau = 0.3$ 又重复起来（`i'm sa…` 三次）。
 #
 # ## 前置层规范化（pre-LN）
 #
@@ -176,48 +176,8 @@ def pre_ln_block(blk, X, valid_lens):
 
 
 # %% [markdown]
-# Xiong 等人（2020）：初始化时后置结构最后一层的梯度约为前置的 $\sqrt{L}$ 倍（$L$ 为层数），并以此解释后置结构为何需要学习率预热（warm-up）。
-# 量一量每层参数的梯度范数（5 次初始化，一批 16 个窗口，取自没参与训练的句子）：
-
-# %%
-def block_gradient_norms(lm, batch):
-    """Gradient norm of each block's parameters for one batch of windows (batch_size, T + 1)."""
-    scores = lm(batch[:, :-1])
-    F.cross_entropy(scores.flatten(0, 1), batch[:, 1:].flatten()).backward()
-    return [torch.cat([p.grad.flatten() for p in blk.parameters()]).norm().item() for blk in lm.blks]
-
-
-batch = windows[:16]
-norms = {}
-for depth in (6, 12, 24):
-    for pre_ln in (False, True):
-        rows = []
-        for seed in range(5):
-            torch.manual_seed(seed)
-            rows.append(block_gradient_norms(TinyGPT(len(chars), num_layers=depth, pre_ln=pre_ln), batch))
-        norms[depth, "pre-LN" if pre_ln else "post-LN"] = torch.tensor(rows)  # (5, depth)
-modern.plot_layer_gradients({order: norms[12, order] for order in ("post-LN", "pre-LN")})
-for order in ("post-LN", "pre-LN"):
-    n = norms[12, order]
-    print(f"L = 12, {order:7s}: mean over 5 inits, layers 1-12: {[round(x, 2) for x in n.mean(0).tolist()]}; "
-          f"range layer 1 {n[:, 0].min():.2f}-{n[:, 0].max():.2f}, layer 12 {n[:, -1].min():.2f}-{n[:, -1].max():.2f}")
-ratios = {depth: norms[depth, "post-LN"][:, -1] / norms[depth, "pre-LN"][:, -1]
-          for depth in (6, 12, 24)}
-for depth, ratio in ratios.items():
-    print(f"L = {depth:2d}: post-LN / pre-LN at the last layer, mean of 5 inits {ratio.mean():.1f} "
-          f"(range {ratio.min():.1f}-{ratio.max():.1f}); sqrt(L) = {math.sqrt(depth):.1f}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert ratios[24].mean() > max(ratios[6].mean(), ratios[12].mean())
-assert (norms[12, "pre-LN"][:, 0] > norms[12, "pre-LN"][:, -1]).all()
-assert norms[12, "post-LN"].mean(0)[-1] > norms[12, "post-LN"].mean(0)[0]
-
-# %% [markdown]
-# 12 层时（图，带是 5 次初始化的最小到最大），后置结构的梯度均值从输入端到输出端上升（1.08 → 1.72），前置下降（0.89 → 0.58）；
-# 但后置的各次初始化之间差得比这还多（第 1 层 0.35–2.42，第 12 层 1.42–2.11）。
-# 最后一层的比值是 2.9、3.0、4.4 倍：5 次初始化只支持“几倍，层数多时更大”，不足以验证 $\sqrt{L}$。
-#
-# 预热真的要紧吗？6 层、学习率 0.01 各训练 300 步，3 个随机种子：后置不预热、后置预热（前 75 步学习率线性升到 0.01）、前置不预热：
+# Xiong 等人（2020）证明，初始化时后置结构最后一层的梯度约为前置的 $\sqrt{L}$ 倍（$L$ 为层数），因此需要学习率预热（warm-up）。
+# 看训练：6 层、学习率 0.01，各训练 300 步、3 个种子：后置不预热、后置预热（前 75 步学习率线性升到 0.01）、前置不预热：
 
 # %% tags=["nbval-ignore-output"]
 freq = torch.bincount(ids).float() / len(ids)
@@ -240,15 +200,12 @@ modern.plot_losses(curves, hline=(entropy, "entropy of the character frequencies
 # %% [markdown]
 # 图中是种子 0：后置不预热的损失 50 步后停在虚线上，即字符频率的熵（2.82），模型只按频率猜字符、不看上下文。
 # 三个种子都卡住（2.83、2.81、2.85）；预热在两个种子上走出平台（2.15、2.09），种子 2 仍在 2.72；前置三个种子都到 1.8 左右。
-# 卡不卡看来取决于深度和学习率：第一节 2 层的后置模型同样用 0.01 训练正常（1.59），但它的窗口和批量是 32，不是 16，所以这里没有单独隔离深度；6 层时预热（3 个种子中 2 个）、小学习率（练习 4，一个种子）或前置能走出来。
-# Adam 的步长约等于学习率，所以梯度比本身解释不了卡住；Liu 等人（2020）的解释（这里没验证）是：后置的输出强烈依赖各层的残差分支，开头的大步被放大。
 #
 # ## 旋转位置编码（RoPE）
 #
 # LLaMA 等模型不在输入上加位置编码，而用旋转位置编码（rotary position embedding，Su 等人，2021）：在每个头里，
 # 把 $\mathbf{W}_q$、$\mathbf{W}_k$ 投影之后位置 $i$ 的查询和键的第 $m$ 对坐标 $(x_{2m}, x_{2m+1})$ 旋转角度 $\theta_{im} = i\,\omega_m$（$\omega_m = 10000^{-2m/d}$，$d$ 是每个头的维数）。
-# 每对坐标是平面上的一支箭头，查询转 $i\omega_m$、键转 $j\omega_m$，点积只看夹角：原夹角 $\varphi_m$ 加 $(j-i)\omega_m$。
-# 分数是各对点积之和，每项随偏移按自己的频率振荡。写成矩阵，$\mathbf{R}_i^\top \mathbf{R}_j = \mathbf{R}_{j-i}$，所以分数 $(\mathbf{R}_i\mathbf{q})^\top(\mathbf{R}_j\mathbf{k}) = \mathbf{q}^\top \mathbf{R}_{j-i}\mathbf{k}$
+# 写成矩阵，$\mathbf{R}_i^\top \mathbf{R}_j = \mathbf{R}_{j-i}$，所以分数 $(\mathbf{R}_i\mathbf{q})^\top(\mathbf{R}_j\mathbf{k}) = \mathbf{q}^\top \mathbf{R}_{j-i}\mathbf{k}$
 # 只取决于**偏移** $\delta = j - i$。
 
 # %%
@@ -268,24 +225,43 @@ def rope(X, start=0, base=10000):
 class RotaryAttention(d2l.MultiHeadAttention):
     """d2l.MultiHeadAttention whose heads rotate their queries and keys (RoPE) after W_q, W_k."""
 
-    def forward(self, queries, keys, values, valid_lens=None):
+    def heads(self, queries, keys, values, start=0):
+        """Per-head queries, keys, values (batch_size * num_heads, T, d / num_heads); queries and
+        keys rotated to positions start, start + 1, ..."""
         q, k, v = (d2l.transpose_qkv(W(X), self.num_heads)
                    for W, X in ((self.W_q, queries), (self.W_k, keys), (self.W_v, values)))
-        q, k = rope(q), rope(k)  # (batch_size * num_heads, T, d / num_heads): position i = row i
+        return rope(q, start), rope(k, start), v
+
+    def attend(self, q, K, V, valid_lens=None):
+        """Each head's attention over its keys K and values V, heads joined by W_o."""
         if valid_lens is not None:
             valid_lens = valid_lens.repeat_interleave(self.num_heads, dim=0)
-        return self.W_o(d2l.transpose_output(self.attention(q, k, v, valid_lens), self.num_heads))
+        return self.W_o(d2l.transpose_output(self.attention(q, K, V, valid_lens), self.num_heads))
+
+    def forward(self, queries, keys, values, valid_lens=None):
+        return self.attend(*self.heads(queries, keys, values), valid_lens)
 
 
 # %% [markdown]
-# 同一个 $\mathbf{q}$ 放在每个位置 $i$、同一个 $\mathbf{k}$ 放在每个位置 $j$，取偏移 2 的分数；
-# 对照组加 10.6 节的位置编码：$(\mathbf{q} + \mathbf{p}_i)^\top(\mathbf{k} + \mathbf{p}_j) = \mathbf{q}^\top\mathbf{k} + \mathbf{q}^\top\mathbf{p}_j + \mathbf{p}_i^\top\mathbf{k} + \mathbf{p}_i^\top\mathbf{p}_j$。
-# 最后一项只取决于偏移，中间两个交叉项却取决于绝对位置：
+# $\mathbf{q}$、$\mathbf{k}$ 的第 $m = 1$ 对放在两组位置上，偏移都是 2：
 
 # %%
 torch.manual_seed(0)
 T, d = 40, 16
 q, k = torch.randn(d), torch.randn(d)
+pair_scores = modern.plot_rope_pair(q, k, m=1, positions=((1, 3), (5, 7)))
+print(f"pair m = 1, omega_1 = {10000 ** (-2 / d):.3f}: its score at (i, j) = (1, 3): {pair_scores[0]:.3f}, "
+      f"at (5, 7): {pair_scores[1]:.3f}")
+
+# %% [markdown]
+# 左图 $\mathbf{q}$ 转了 $\omega_1$，右图转了 $5\omega_1$；两图中 $\mathbf{k}$ 都比 $\mathbf{q}$ 多转 $2\omega_1$（虚线到实线的弧），夹角不变，这一对的点积都是 −0.420。
+# 分数是 $d/2$ 对这样的点积之和，每对按自己的 $\omega_m$ 转。
+#
+# 同一个 $\mathbf{q}$ 放在每个位置 $i$、同一个 $\mathbf{k}$ 放在每个位置 $j$，取偏移 2 的分数；
+# 对照组加 10.6 节的位置编码：$(\mathbf{q} + \mathbf{p}_i)^\top(\mathbf{k} + \mathbf{p}_j) = \mathbf{q}^\top\mathbf{k} + \mathbf{q}^\top\mathbf{p}_j + \mathbf{p}_i^\top\mathbf{k} + \mathbf{p}_i^\top\mathbf{p}_j$。
+# 最后一项只取决于偏移，中间两个交叉项却取决于绝对位置：
+
+# %%
 P = d2l.PositionalEncoding(d, 0.0).P[0, :T]  # 10.6: p_i, (T, d)
 rotary = rope(q.expand(T, d)) @ rope(k.expand(T, d)).T  # rotary[i, j]: query at i, key at j
 additive = (q + P) @ (k + P).T
@@ -299,15 +275,15 @@ assert max(additive[i, i + 2] for i in range(30)) - min(additive[i, i + 2] for i
 assert ((P @ P.T)[1:, 1:] - (P @ P.T)[:-1, :-1]).abs().max() < 1e-4  # p_i^T p_j: the offset only
 
 # %% [markdown]
-# RoPE 下四个数相同；加在输入上时，同一偏移的分数随绝对位置变化。探索器里拖动查询的位置 $i$，看每个偏移上的分数：
+# RoPE 下四个数相同，加性编码的随 $i$ 变。探索器里拖动 $i$：
 
 # %% tags=["nbval-ignore-output"]
 modern.rope_explorer(q, k)
 
 # %% [markdown]
-# 拖动滑块，RoPE 的曲线（蓝）一动不动；加性编码的曲线（橙）随 $i$ 变形：偏移 $-8$ 处，$i = 8$ 时 4.76，$i = 40$ 时 7.19。
+# RoPE 的曲线（蓝）不随 $i$ 动；加性编码的（橙）变形：偏移 $-8$ 处从 4.76（$i = 8$）变到 7.19（$i = 40$）。
 #
-# 把 RoPE 放进语言模型（`positions="rope"`），同样训练 300 步。它没有位置表，能读比训练窗口（32）更长的输入，这里读 128 个字符：
+# RoPE 模型（`positions="rope"`）同样训练 300 步。它没有位置表，能读 128 个字符，超过训练窗口（32）：
 
 # %% tags=["nbval-ignore-output"]
 torch.manual_seed(0)
@@ -322,31 +298,25 @@ print(f"RoPE             : training loss {sum(losses[-20:]) / 20:.2f}; right at 
 
 # %% [markdown]
 # 这一个种子上，RoPE 的训练损失（1.32）和窗口内正确率（0.55）都好于可学习的位置（1.59、0.50）。超出训练窗口能算，但变差（32–63：0.41，64–127：0.30）。
-# 原因可能是没训练过的偏移，也可能是注意力摊到更多的键上，这里没有区分。
+# 原因这里没有区分。
 #
 # ## 键值缓存（KV cache）
 #
-# `generate` 每生成一个字符都把整个前缀重新输入，每层把每个位置重新投影。可是因果掩码下，位置 $j$ 的键 $\mathbf{k}_j = \mathbf{W}_k\mathbf{x}_j$ 和值 $\mathbf{v}_j$ 算出后不再改变。
+# `generate` 每步把整个前缀重新输入、重新投影。可是因果掩码下，位置 $j$ 的键 $\mathbf{k}_j = \mathbf{W}_k\mathbf{x}_j$ 和值 $\mathbf{v}_j$ 算出后不再改变。
 # 所以每层存下投影**之后**的键和值，每步只投影新词元；新查询看缓存里的全部键，不需要掩码。
-# RoPE 的键在存入前按自己的位置 $t$ 旋转，新查询也转 $t$（`rope(..., start=t)`），而不是从 0 数：
+# 用上面的 RoPE 模型：新词元按自己的位置 $t$ 旋转（`start=t`），不从 0 数。核心是循环里的第 2–4 行：
 
 # %%
 #@save
 def step_with_cache(lm, token, t, cache):
-    """One new token (1, 1) at position t through a TinyGPT (post- or pre-LN, learned positions or
-    RoPE); cache[l] = [K, V] of block l, (num_heads, t, d / num_heads) each, grows by the new
-    token's key and value. Returns its scores."""
-    X = lm.embedding(token)  # (1, 1, d)
-    if lm.position is not None:
-        X = X + lm.position(torch.tensor([t]))
+    """One new token (1, 1) at position t through a TinyGPT with RoPE (post- or pre-LN);
+    cache[l] = [K, V] of block l grows by the new token's key and value. Returns its scores."""
+    X = lm.embedding(token)  # (1, 1, d); RoPE: no position embedding
     for blk, kv in zip(lm.blks, cache):
-        mha = blk.attention
         H = blk.addnorm1.ln(X) if lm.pre_ln else X  # what the attention reads
-        q, k, v = (d2l.transpose_qkv(W(H), mha.num_heads) for W in (mha.W_q, mha.W_k, mha.W_v))
-        if lm.rotary:  # rotate by the token's own position t
-            q, k = rope(q, start=t), rope(k, start=t)
+        q, k, v = blk.attention.heads(H, H, H, start=t)  # rotated to position t
         kv[0], kv[1] = torch.cat([kv[0], k], dim=1), torch.cat([kv[1], v], dim=1)
-        A = mha.W_o(d2l.transpose_output(mha.attention(q, *kv), mha.num_heads))  # no mask needed
+        A = blk.attention.attend(q, *kv)  # all cached keys: no mask needed
         if lm.pre_ln:  # the order of pre_ln_block
             X = X + A
             X = X + blk.ffn(blk.addnorm2.ln(X))
@@ -355,14 +325,14 @@ def step_with_cache(lm, token, t, cache):
             X = blk.addnorm2(Y, blk.ffn(Y))
     return lm.dense(lm.final_ln(X))[0, -1]
 
+
+#@save
 def generate_with_cache(lm, chars, prompt, num_chars):
     """Greedy continuation of `prompt` by num_chars characters with step_with_cache; returns
     (the text, the cache)."""
-    h = lm.blks[0].attention.num_heads
-    p = lm.embedding.embedding_dim // h
-    cache = [[torch.zeros(h, 0, p), torch.zeros(h, 0, p)] for _ in lm.blks]
-    ids = [chars.index(c) for c in prompt]
+    ids, empty = [chars.index(c) for c in prompt], torch.zeros(1, 0, lm.embedding.embedding_dim)
     with torch.no_grad():
+        cache = [list(blk.attention.heads(empty, empty, empty)[1:]) for blk in lm.blks]  # 0 keys
         for t in range(len(prompt) + num_chars - 1):  # the prompt too, one token at a time
             scores = step_with_cache(lm, torch.tensor([[ids[t]]]), t, cache)
             if t == len(ids) - 1:
@@ -371,48 +341,133 @@ def generate_with_cache(lm, chars, prompt, num_chars):
 
 
 # %% [markdown]
-# 实际系统一次输入整个提示（prefill），这里逐个输入。续写 28 个字符，有、无缓存各一遍，钩子数出每个线性层投影的位置数；
-# RoPE 模型再用缓存续写 60 个字符：
+# 续写 28 个字符（提示也逐个输入），有、无缓存各一遍，钩子数出每个线性层投影的位置数：
 
 # %% tags=["nbval-ignore-output"]
-lm = lms[True]
-counts, remove = modern.count_rows(lm)
-with_cache, cache = generate_with_cache(lm, chars, prompt, 28)
+counts, remove = modern.count_rows(rope_lm)
+with_cache, cache = generate_with_cache(rope_lm, chars, prompt, 28)
 rows_cached = dict(counts)
 counts.clear()
-without_cache = modern.generate(lm, chars, prompt, 28)
+without_cache = modern.generate(rope_lm, chars, prompt, 28)
 remove()
 print(f"with the cache:    {with_cache!r}\nwithout the cache: {without_cache!r}")
 for name in ("attention.W_k", "attention.W_v", "attention.W_q", "ffn.dense1"):
     print(f"positions through {name:13s} (both layers): {rows_cached[name]:4d} with the cache, "
           f"{counts[name]:4d} without")
 print("cache of block 1: K", tuple(cache[0][0].shape), "V", tuple(cache[0][1].shape))
-rope_text, _ = generate_with_cache(rope_lm, chars, prompt, 60)
-print(f"RoPE, 64 positions with the cache: {rope_text!r}")
-x = torch.tensor([[chars.index(c) for c in "she's happy ."]])
-for pre_ln, positions in ((False, "learned"), (True, "learned"), (True, "rope")):  # untrained, seed 0
-    torch.manual_seed(0)
-    model = TinyGPT(len(chars), pre_ln=pre_ln, positions=positions).eval()
-    kv = [[torch.zeros(4, 0, 8)] * 2 for _ in model.blks]  # empty K, V per block
-    with torch.no_grad():
-        steps = torch.stack([step_with_cache(model, x[:, t:t + 1], t, kv) for t in range(13)])
-        gap = (steps - model(x)[0]).abs().max()
-    print(f"{'pre-LN' if pre_ln else 'post-LN'}, {positions}: max |cached - full-pass scores| {gap:.0e}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert with_cache == without_cache
 assert rows_cached["attention.W_k"] == 2 * 31 and counts["attention.W_k"] == 2 * sum(range(4, 32))
-assert rope_text == modern.generate(rope_lm, chars, prompt, 60, window=64)
 
 # %% [markdown]
-# 两种方式写出同一串字符；三种结构上，缓存与一次输入全部的分数只差舍入误差。不用缓存每层投影 $4 + 5 + \cdots + 31 = 490$ 个位置（两层 980，约 $N^2/2$），用缓存只投影 $N = 31$ 个（两层 62）。
-# 代价是显存：每层存 $2 \times N \times d$ 个数。RoPE 模型的前 40 多个字符是 `i'm come .` 的循环，再往后就乱了。
+# 两种方式写出同一串。不用缓存每层投影 $4 + 5 + \cdots + 31 = 490$ 个位置（两层 980，约 $N^2/2$），用缓存只投影 $N = 31$ 个（两层 62）。
+# 代价是显存：每层存 $2 \times N \times d$ 个数。
 #
-# ## 融合的注意力算子
+# ## 今天的块：RMSNorm、SwiGLU、GQA
 #
-# 显式的注意力算出 $T \times T$ 的权重矩阵并存下来给反向传播。`F.scaled_dot_product_attention` 是一个算子；
-# 在 GPU 上它可以调用 FlashAttention 一类的融合内核（fused kernel）：分块计算 softmax，不把 $T \times T$ 的权重写进显存。
-# 这里不测显存，只算这个矩阵（一条序列）的大小：
+# LLaMA 的块是前置规范化加 RoPE，再换三个部件：
+#
+# * **RMSNorm**：不减均值，只除以均方根：$\mathbf{g} \odot \mathbf{x} / \sqrt{\frac{1}{d}\sum_i x_i^2 + \epsilon}$。
+# * **SwiGLU**：带门控的前馈网络 $\mathbf{W}_2(\operatorname{SiLU}(\mathbf{W}_1\mathbf{x}) \odot \mathbf{W}_3\mathbf{x})$，三个矩阵。
+# * **GQA**（grouped-query attention）：每几个查询头共用一个键值头，$\mathbf{W}_k$、$\mathbf{W}_v$ 和缓存随之变小。
+
+# %%
+#@save
+class RMSNorm(nn.Module):
+    """g * x / sqrt(mean(x^2) + eps) over the last axis: LayerNorm without the mean and the bias."""
+
+    def __init__(self, d, eps=1e-5):
+        super().__init__()
+        self.eps, self.weight = eps, nn.Parameter(torch.ones(d))
+
+    def forward(self, X):
+        return self.weight * X / torch.sqrt(X.pow(2).mean(-1, keepdim=True) + self.eps)
+
+
+#@save
+class SwiGLU(nn.Module):
+    """Gated feed-forward network W_2 (silu(W_1 x) * W_3 x), without biases."""
+
+    def __init__(self, d, num_hiddens):
+        super().__init__()
+        self.W_1, self.W_3 = nn.Linear(d, num_hiddens, bias=False), nn.Linear(d, num_hiddens, bias=False)
+        self.W_2 = nn.Linear(num_hiddens, d, bias=False)
+
+    def forward(self, X):
+        return self.W_2(F.silu(self.W_1(X)) * self.W_3(X))
+
+
+#@save
+class GroupedQueryAttention(RotaryAttention):
+    """RotaryAttention whose num_heads query heads share num_kv_heads key-value heads."""
+
+    def __init__(self, d, num_heads, num_kv_heads):
+        super().__init__(d, d, d, d, num_heads, 0.0)
+        self.num_kv_heads = num_kv_heads
+        self.W_k = nn.Linear(d, d // num_heads * num_kv_heads, bias=False)  # num_kv_heads heads
+        self.W_v = nn.Linear(d, d // num_heads * num_kv_heads, bias=False)
+
+    def heads(self, queries, keys, values, start=0):  # keys, values: num_kv_heads heads each
+        q = rope(d2l.transpose_qkv(self.W_q(queries), self.num_heads), start)
+        k = rope(d2l.transpose_qkv(self.W_k(keys), self.num_kv_heads), start)
+        return q, k, d2l.transpose_qkv(self.W_v(values), self.num_kv_heads)
+
+    def attend(self, q, K, V, valid_lens=None):  # key-value head g serves query heads g*r .. g*r+r-1
+        r = self.num_heads // self.num_kv_heads
+        return super().attend(q, K.repeat_interleave(r, dim=0), V.repeat_interleave(r, dim=0), valid_lens)
+
+
+# %% [markdown]
+# RMSNorm 比层规范化，SwiGLU（43 个隐藏单元）比 10.7 节的前馈网络（64 个）：
+
+# %% tags=["nbval-ignore-output"]
+num_params = lambda module: sum(p.numel() for p in module.parameters())
+torch.manual_seed(0)
+X = torch.randn(3, 32)
+X = X - X.mean(-1, keepdim=True)  # rows with mean 0
+print(f"RMSNorm: {num_params(RMSNorm(32))} parameters, LayerNorm {num_params(nn.LayerNorm(32))}; "
+      f"max |RMSNorm - LayerNorm| on rows with mean 0: {(RMSNorm(32)(X) - nn.LayerNorm(32)(X)).abs().max():.0e}")
+print(f"SwiGLU, 43 hidden units: {num_params(SwiGLU(32, 43))} parameters; "
+      f"10.7's FFN, 64 hidden units: {num_params(d2l.PositionWiseFFN(32, 64, 32))}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert (RMSNorm(32)(X) - nn.LayerNorm(32)(X)).abs().max() < 1e-5
+assert num_params(SwiGLU(32, 43)) == 3 * 32 * 43 and num_params(d2l.PositionWiseFFN(32, 64, 32)) == 4192
+
+# %% [markdown]
+# 换进前置、RoPE 的 `TinyGPT`（未训练），4 个查询头共用 4、2、1 个键值头，用缓存续写：
+
+# %%
+def llama_like(num_kv_heads, d=32):
+    """An untrained pre-LN RoPE TinyGPT with RMSNorm, SwiGLU and GQA swapped in (seed 0)."""
+    torch.manual_seed(0)
+    lm = TinyGPT(len(chars), d=d, pre_ln=True, positions="rope")
+    for blk in lm.blks:
+        blk.addnorm1.ln, blk.addnorm2.ln = RMSNorm(d), RMSNorm(d)
+        blk.ffn = SwiGLU(d, 43)
+        blk.attention = GroupedQueryAttention(d, num_heads=4, num_kv_heads=num_kv_heads)
+    lm.final_ln = RMSNorm(d)
+    return lm.eval()
+
+
+for num_kv_heads in (4, 2, 1):
+    model = llama_like(num_kv_heads)
+    model_text, model_cache = generate_with_cache(model, chars, prompt, 28)
+    differ = sum(a != b for a, b in zip(model_text, modern.generate(model, chars, prompt, 28)))
+    print(f"{num_kv_heads} key-value heads: cache {sum(K.numel() + V.numel() for K, V in model_cache):4d} numbers, "
+          f"K of block 1 {tuple(model_cache[0][0].shape)}; characters differing from the uncached run: {differ}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert differ == 0 and sum(K.numel() + V.numel() for K, V in model_cache) == 3968 // 4
+
+# %% [markdown]
+# RMSNorm 参数少一半，在均值为 0 的行上与层规范化相同（差 2e-07）；SwiGLU 的参数与前馈网络相当（4128 对 4192）。
+# 共用 2 个、1 个键值头时，缓存从 3968 个数降到 1984、992 个，即 1/2、1/4；有无缓存续写的字符一个不差。
+#
+# ## 分块计算注意力
+#
+# 显式的注意力先算出 $T \times T$ 的分数矩阵，存下来给反向传播。它的大小（一条序列）：
 
 # %%
 for n in (1024, 8192, 32768):
@@ -420,13 +475,48 @@ for n in (1024, 8192, 32768):
           f"{12 * n * n * 4 / 2**30:5.2f} GiB per layer of 12 heads")
 
 # %% [markdown]
-# 在本机 CPU 上（单线程，只有前向）比时间（4 个头，每头 32 维，因果掩码），并验证结果相同：
+# FlashAttention（Dao 等人，2022）把键和值切成 $B$ 个一块，每次只算 $T \times B$ 的分数。难点是 softmax 的分母要看完整行。
+# 每个查询记住：目前的最大分数 $m$、$\ell = \sum e^{s - m}$、$\mathbf{o} = \sum e^{s - m}\mathbf{v}$。
+# 新的一块里若有更大的分数，$m$ 变成 $m'$，旧的 $\ell$、$\mathbf{o}$ 乘上 $e^{m - m'}$，再加上新块的项；最后 $\mathbf{o}/\ell$ 就是 softmax 加权的和：
+
+# %%
+#@save
+def tiled_attention(Q, K, V, tile=64):
+    """softmax(Q K^T / sqrt(d)) V (no mask), reading the keys and values `tile` at a time."""
+    m = torch.full(Q.shape[:-1] + (1,), -math.inf)  # running max of each query's scores
+    l = torch.zeros(Q.shape[:-1] + (1,))  # running sum of exp(score - m)
+    O = torch.zeros(Q.shape[:-1] + V.shape[-1:])  # running sum of exp(score - m) * value
+    for j in range(0, K.shape[-2], tile):
+        S = Q @ K[..., j:j + tile, :].transpose(-1, -2) / math.sqrt(Q.shape[-1])  # (..., T, tile)
+        m_new = torch.maximum(m, S.amax(-1, keepdim=True))
+        P = torch.exp(S - m_new)
+        rescale = torch.exp(m - m_new)  # the old sums were taken against the old max
+        l = l * rescale + P.sum(-1, keepdim=True)
+        O = O * rescale + P @ V[..., j:j + tile, :]
+        m = m_new
+    return O / l
+
 
 # %% tags=["nbval-ignore-output"]
-modern.time_attention(lengths=(256, 512, 1024))
+torch.manual_seed(0)
+Q, K, V = (torch.randn(4, 1024, 32) for _ in range(3))  # 4 heads, T = 1024, 32 dimensions each
+explicit = F.softmax(Q @ K.transpose(1, 2) / math.sqrt(32), dim=-1) @ V
+print(f"max |tiled - explicit| {(tiled_attention(Q, K, V, tile=64) - explicit).abs().max():.0e}; "
+      f"max |F.scaled_dot_product_attention - explicit| {(F.scaled_dot_product_attention(Q, K, V) - explicit).abs().max():.0e}")
+print(f"scores held at a time per head: {1024 * 64} (1024 x 64) instead of {1024 * 1024} (1024 x 1024)")
+s = Q[0, 2] @ K[0, :128].T / math.sqrt(32)  # head 1, query 2: its scores in tiles 1 and 2
+print(f"head 1, query 2: max score {s[:64].max():.2f} after tile 1, {s.max():.2f} after tile 2; "
+      f"l and o rescaled by exp({s[:64].max():.2f} - {s.max():.2f}) = {torch.exp(s[:64].max() - s.max()):.2f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert (tiled_attention(Q, K, V, tile=64) - explicit).abs().max() < 1e-5
 
 # %% [markdown]
-# 这次运行融合算子快 1.2–1.9 倍（T = 256 时只有毫秒级，噪声大），结果只差舍入误差。用缓存时要小心：`is_causal=True` 的掩码从左上角对齐，查询 $j$ 只看键 $0, \ldots, j$。一个新查询对 6 个缓存的键：
+# 分块与显式计算只差舍入误差（3e-07）；每个头同时只存 1024 × 64 个分数，是 $T \times T$ 的 1/16（只数了，没测显存）。
+# 一次更新：头 1 的查询 2 在第 1 块的最大分数是 2.27，第 2 块有 3.01，旧的 $\ell$、$\mathbf{o}$ 乘 $e^{2.27 - 3.01} = 0.48$。
+# GPU 上 `F.scaled_dot_product_attention` 可调用这样计算的融合内核（fused kernel）。
+#
+# 用缓存时要小心：`is_causal=True` 的掩码从左上角对齐，查询 $j$ 只看键 $0, \ldots, j$。一个新查询对 6 个缓存的键：
 
 # %%
 torch.manual_seed(0)
@@ -444,16 +534,18 @@ for is_causal in (True, False):
 #
 # 印刷版第 10 章到 Transformer 为止，没有这一节；本节的模型和实验都是新增的。
 # `TinyGPT` 直接用 10.7 节的 `EncoderBlock`（后置层规范化），位置用可学习的嵌入而不是 10.6 节的正弦编码，全连接层按 Xavier 初始化（与 `d2l.train_seq2seq` 相同）。
-# 前置的版本不改层的参数，只改计算的顺序（`pre_ln_block`）；`RotaryAttention` 只改 `MultiHeadAttention` 的前向计算。
+# 前置的版本不改层的参数，只改计算的顺序（`pre_ln_block`）；`RotaryAttention` 把 `MultiHeadAttention` 的前向计算拆成 `heads` 和 `attend` 两步，供缓存调用。
+# LLaMA 的 SwiGLU 隐藏层约为 $\frac{2}{3} \cdot 4d$，这里按 10.7 节的 $2d$ 取 $\frac{2}{3} \cdot 2d \approx 43$。
 #
 # </details>
 #
 # ## 小结
 #
-# * 语言模型是带因果掩码的 `EncoderBlock` 堆叠；没有掩码，它训练时抄答案，生成乱码。抽样可以打破贪心的循环（这里每种设置只抽了一次，τ = 0.3 仍有重复）。
-# * 前置层规范化留出恒等的直路。6 层的后置结构在学习率 0.01 下卡在字符频率的熵上（2 层的那次没卡，但窗口和批量也不同）；预热（3 个种子中 2 个）、小学习率或前置能走出来。
-# * RoPE 在每个头里旋转查询和键，分数只取决于偏移。
-# * 键值缓存只投影新词元，结果不变。融合算子在 GPU 上不必存 $T \times T$ 的权重（这里只算了它的大小），配合缓存不能用 `is_causal=True`。
+# * 语言模型是带因果掩码的 `EncoderBlock` 堆叠；不加掩码，它训练时抄答案，生成乱码。
+# * 前置层规范化留出恒等的直路；6 层的后置结构在学习率 0.01 下卡在字符频率的熵上，预热（3 个种子中 2 个）或前置能走出来。
+# * RoPE 旋转查询和键，分数只取决于偏移。
+# * 键值缓存只投影新词元；GQA 让查询头共用键值头，缓存按组缩小。
+# * 分块注意力靠运行中的最大值重新缩放，不存 $T \times T$ 的分数；配合缓存不能用 `is_causal=True`。
 #
 # ## 练习
 #
@@ -485,18 +577,18 @@ assert max(w for k, w in ex1_next_weight.items() if k[0]) == 0, "the causal mask
 assert max(w for k, w in ex1_next_weight.items() if not k[0]) > 0.5, "some head copies t+1"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不加掩码的模型里，第 1 层第 2、4 个头的平均权重是 0.76、0.82，另两个头 0.34、0.40，第 2 层都不到 0.15：
-# 抄答案的是第 1 层。带掩码的模型每个头都是 0。
+# 参考答案：不加掩码的模型里，第 1 层第 2、4 个头的平均权重是 0.76、0.82，另两个头 0.34、0.40，第 2 层都不到 0.15；带掩码的每个头都是 0。
+# 按权重看，抄答案的主要是第 1 层的头 2、4。
 
 # %% [markdown]
 # ### 练习 2
 #
-# 数一数上面 `generate_with_cache` 返回的缓存存了多少个数（`ex2_numel`），与 $2 \times \text{层数} \times N \times d$ 比较。
+# 数一数键值缓存一节 `generate_with_cache` 返回的 `cache` 存了多少个数（`ex2_numel`），与 $2 \times \text{层数} \times N \times d$ 比较。
 # GPT-2 small（12 层，$d = 768$）在 $N = 1024$、每个数 4 字节时缓存有多少 MiB（`ex2_gpt2_mib`）？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 ex2_numel = sum(K.numel() + V.numel() for K, V in cache)
-ex2_formula = 2 * len(lm.blks) * cache[0][0].shape[1] * lm.embedding.embedding_dim
+ex2_formula = 2 * len(rope_lm.blks) * cache[0][0].shape[1] * rope_lm.embedding.embedding_dim
 ex2_gpt2_mib = 2 * 12 * 1024 * 768 * 4 / 2**20
 print(f"our cache: {ex2_numel} numbers (2 x layers x N x d = {ex2_formula}); "
       f"GPT-2 small at N = 1024: {ex2_gpt2_mib:.0f} MiB")
@@ -508,8 +600,7 @@ assert abs(ex2_gpt2_mib - 72) < 0.5
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：$2 \times 2 \times 31 \times 32 = 3968$，正是公式（31 个位置：最后生成的字符还没有输入过）。
-# GPT-2 small：$2 \times 12 \times 1024 \times 768 \times 4$ 字节 $= 72$ MiB，每条序列一份；批量 32 时约 2.3 GiB，超过它的参数（1.24 亿个，约 0.46 GiB）。
-# GQA 让几个查询头共用一组键值头，缓存按比例变小。
+# GPT-2 small：$2 \times 12 \times 1024 \times 768 \times 4$ 字节 $= 72$ MiB，每条序列一份。
 
 # %% [markdown]
 # ### 练习 3
@@ -533,7 +624,7 @@ assert ex3_spread_both < 1e-4, "rotating both: the score depends on the offset o
 assert ex3_spread_query_only > 0.5, "rotating only the query: it depends on the position i"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不再只取决于偏移。只旋转查询时分数是 $\mathbf{q}^\top\mathbf{R}_i^\top\mathbf{k}$，含有绝对位置 $i$（键的位置 $j$ 则完全不起作用），
+# 参考答案：不再只取决于偏移。只旋转查询时分数是 $\mathbf{q}^\top\mathbf{R}_i^\top\mathbf{k}$，含有绝对位置 $i$，
 # 偏移 2 上的分数随 $i$ 变化（打印的最大差 8.64）；两边都旋转时 $\mathbf{R}_i^\top\mathbf{R}_j = \mathbf{R}_{j-i}$，只剩偏移，最大差是舍入误差。
 
 # %% [markdown]
@@ -555,4 +646,4 @@ print(f"ex4_loss_low_lr = {ex4_loss_low_lr:.2f}")
 assert ex4_loss_low_lr < entropy - 0.2, "a small learning rate gets past the frequency plateau"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：这一个种子上没有卡住：损失降到 2.07，低于 2.82 的平台，还略低于预热的 2.15（种子 0）。小学习率让开头每步都小，这正是预热在开头做的事。
+# 参考答案：这一个种子上没有卡住：损失降到 2.07，低于 2.82 的平台。小学习率让开头每步都小，这正是预热在开头做的事。
