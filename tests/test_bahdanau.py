@@ -349,7 +349,8 @@ def test_training_explorer_holds_every_epochs_weights_and_shares():
     assert shares[1] == ba.on_word_shares(
         ba.teacher_forced_weights(scratch, test[:5], src_vocab, tgt_vocab, config.num_steps),
         test[:5])
-    heat, boxes, share_rows, cols, labels = ba.training_states(curves, example)
+    heat, boxes, step_rows, text_rows, share_rows, cols, labels = ba.training_states(curves,
+                                                                                     example)
     got = {(r["step"], r["i"]): r["weight"] for r in heat if r["epoch"] == 1}
     for (i, j), v in got.items():
         assert abs(v - float(w1[i - 1, j])) < 0.006
@@ -358,14 +359,82 @@ def test_training_explorer_holds_every_epochs_weights_and_shares():
     assert cols[-1] == f"{len(example[0]) + 1} <eos>" and labels[0] == f"1 {example[1][0]}"
     assert [(b["step"], b["i"]) for b in boxes] == [(i + 1, a) for i, a in enumerate(example[2])]
     assert {(r["at"], r["measure"]) for r in share_rows} == {
-        (e, m) for e in range(3) for m in ("on the word", "within one word")}
+        (e, "within one word") for e in range(3)}
+    assert {r["share"] for r in share_rows if r["at"] == 1} == {
+        round(shares[1]["within one word"], 3)}
+    assert step_rows == [{"t": t, "step": t} for t in range(1, len(labels) + 1)]
+    # the context line of step 2 at epoch 1 names its largest weight first
+    line = next(r["text"] for r in text_rows if (r["epoch"], r["t"]) == (1, 2))
+    top = int(w1[1].argmax())
+    assert line.startswith(f"{example[1][1]}: c_2 = {float(w1[1, top]):.2f} h_{top + 1} ")
     view = ba.explore_training(curves, example)
-    epoch, model = view.controls
+    epoch, model, step = view.controls
     assert epoch.values == (0.0, 1.0, 2.0) and epoch.default == 1.0
     assert model.options == ("bahdanau",)
+    assert step.values == tuple(float(t) for t in range(1, len(labels) + 1))
     assert len(view.to_json()) < 300_000
-    svg = svg_for(view, epoch=2)
+    svg = svg_for(view, epoch=2, t=2)
     assert cols[0] in svg and labels[-2] in svg  # the labels computed in Vega are drawn
+    assert "c_2 = " in svg and "c_3 = " not in svg  # one decoding step's line at a time
+
+
+def test_context_line_writes_the_weighted_sum():
+    from d2l_attention.explore import bahdanau_attention as ba
+
+    w = torch.tensor([[0.1, 0.6, 0.3, 0.0], [0.5, 0.2, 0.2, 0.1]])
+    assert ba.context_line(w, 1, ["a", "b", "c"]) == (
+        "c_1 = 0.60 h_2 b + 0.30 h_3 c + 0.10 h_1 a + ... (0.00 elsewhere)")
+
+
+def test_hiding_later_keys_by_valid_length_matches_a_mask_by_hand():
+    """The notebook's experiment: step i may attend to the keys up to the aligned word only.
+    Setting the valid length per step equals masking the scores by hand."""
+    ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
+    X, X_valid_len, dec_X, Y, aligned = ba.reference_batch(test, src_vocab, tgt_vocab,
+                                                           config.num_steps)
+    assert dec_X.shape == Y.shape == aligned.shape == (len(test), config.num_steps)
+    assert [aligned[b, :len(a)].tolist() for b, (_, _, a) in enumerate(test)] == [
+        a for _, _, a in test]
+    net.eval()
+    dec = net.decoder
+    with torch.no_grad():
+        state = dec.init_state(net.encoder(X, X_valid_len), X_valid_len)
+        enc, hidden = state[0], state[1]
+        for i in range(3):
+            state[2] = aligned[:, i] + 1
+            Y_hat, state = dec(dec_X[:, i:i + 1], state)
+            scores = dec.attention.score(hidden[-1].unsqueeze(1), enc)  # (batch, 1, num_kv)
+            keep = torch.arange(enc.shape[1])[None, None, :] <= aligned[:, i, None, None]
+            alpha = torch.softmax(scores.masked_fill(~keep, float("-inf")), -1)
+            assert torch.allclose(dec.attention_weights[0], alpha, atol=1e-6)
+            x = torch.cat((alpha @ enc, dec.embedding(dec_X[:, i:i + 1])), -1)
+            out, hidden = dec.rnn(x.permute(1, 0, 2), hidden)
+            assert torch.allclose(Y_hat[:, 0], dec.dense(out[0]), atol=1e-5)
+    hits = torch.zeros(Y.shape, dtype=torch.bool)
+    nouns = set(ba.NOUNS.values())
+    for b, (_, tgt, _) in enumerate(test):
+        hits[b, :len(tgt)] = torch.tensor([w in nouns for w in tgt])
+    shares = ba.accuracy_by_class(hits, test)
+    assert shares == {"nouns": 1.0, "adjectives": 0.0, "verbs": 0.0, "le, et, .": 0.0}
+
+
+def test_train_longer_measures_at_checkpoints_without_changing_training():
+    from d2l_attention.explore import bahdanau_attention as ba
+
+    config = ba.AlignmentConfig(train_pairs=64, test_pairs=8, max_clauses=2, num_hiddens=16)
+    got = ba.train_longer(0, epochs=2, checkpoints=(1,), config=config)
+    assert set(got["checkpoints"]) == {"1", "2"}
+    train_iter, src_vocab, tgt_vocab, test = config.data()
+    torch.manual_seed(0)
+    net = config.net(src_vocab, tgt_vocab, attention=False)
+    d2l.train_seq2seq(net, train_iter, config.lr, 2, tgt_vocab, "cpu")
+    assert got["checkpoints"]["2"]["test"] == ba.evaluate(
+        net, test, src_vocab, tgt_vocab, config.num_steps)["by_length"]
+    train = ba.reorder_pairs(config.train_pairs, 0, config.max_clauses)
+    assert got["checkpoints"]["2"]["train loss"] == pytest.approx(
+        ba.token_loss(net, train, src_vocab, tgt_vocab, config.num_steps))
+    summary = ba.summarize_longer([got, got])
+    assert summary["2"]["train loss"] == round(got["checkpoints"]["2"]["train loss"], 4)
 
 
 def test_bidirectional_encoder_feeds_the_taught_decoder_unchanged():

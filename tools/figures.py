@@ -482,8 +482,7 @@ def fig_bahdanau_step() -> Figure:
     group(ax, 4.95, 0.12, 8.9, 5.2, "decoder, step $t'$", color=PALETTE["op"].edge)
     states = encoder_chain(ax)
     attn = box(ax, 2.35, 2.95, "additive attention pooling", role="weight", w=3.7, h=0.5)
-    real_states = [h for h in states if h is not None]
-    for h, weight in zip(real_states, BAHDANAU_WEIGHTS, strict=True):
+    for h, weight in zip(states, BAHDANAU_WEIGHTS, strict=True):
         line(ax, h.top, (h.x, attn.at(0, -1)[1]), color=PALETTE["weight"].edge,
              lw=0.6 + 9 * weight, alpha=0.75, zorder=1)
         label(ax, h.x + 0.12, 2.42, f"{weight:.2f}", size=SMALL, ha="left",
@@ -494,24 +493,17 @@ def fig_bahdanau_step() -> Figure:
     return fig
 
 
-def encoder_chain(ax) -> list[Box | None]:
-    """Source tokens and encoder states h_1..h_T (keys = values); None marks the dots."""
-    xs = [0.75, 1.65, 2.55, 3.25, 3.95]
-    names = ["1", "2", "3", None, "T"]
-    states: list[Box | None] = []
-    for x, name in zip(xs, names, strict=True):
-        if name is None:
-            label(ax, x, 1.38, r"$\cdots$", size=FONT + 2)
-            states.append(None)
-            continue
+def encoder_chain(ax) -> list[Box]:
+    """Source tokens and encoder states h_1..h_4 (T = 4, the walk-through's; keys = values)."""
+    xs = [0.75, 1.7, 2.65, 3.6]
+    states: list[Box] = []
+    for x, name in zip(xs, ["1", "2", "3", "4"], strict=True):
         tok = box(ax, x, 0.7, rf"$x_{name}$", w=0.55, h=0.38)
         h = box(ax, x, 1.38, rf"$h_{name}$", role="keyvalue", w=0.55, h=0.42)
         arrow(ax, tok.top, h.bottom)
         states.append(h)
-    links = [(states[0].right, states[1].left), (states[1].right, states[2].left),
-             (states[2].right, (xs[3] - 0.2, 1.38)), ((xs[3] + 0.2, 1.38), states[4].left)]
-    for start, end in links:
-        arrow(ax, start, end, color=PALETTE["keyvalue"].edge)
+    for a, b in zip(states, states[1:]):
+        arrow(ax, a.right, b.left, color=PALETTE["keyvalue"].edge)
     return states
 
 

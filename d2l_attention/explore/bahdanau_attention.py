@@ -286,33 +286,38 @@ def over_training(runs, triples, example, src_vocab, tgt_vocab, num_steps):
 
 
 def print_over_training(curves, epochs=(0, 1, 2, 4, 10)):
-    """One line per model and measure: the share after each of `epochs`."""
-    print("epochs trained" + " " * 28 + "".join(f"{e:>6d}" for e in epochs))
+    """One line per model: the share of content words within one word after each of `epochs`."""
+    print("epochs trained" + " " * 14 + "".join(f"{e:>6d}" for e in epochs))
     for name, curve in curves.items():
-        for measure in ("on the word", "within one word"):
-            values = "".join(f"{curve['shares'][e][measure]:6.2f}" for e in epochs)
-            print(f"{SHORT_LABELS[name]:16s} {measure:16s}(test){values}")
+        values = "".join(f"{curve['shares'][e][MEASURE]:6.2f}" for e in epochs)
+        print(f"{SHORT_LABELS[name]:16s}(test)      {values}")
 
 
 SHORT_LABELS = {"bahdanau": "one-directional", "bidirectional": "bidirectional",
                 "seq2seq": "no attention"}
 
 
-def _weights_view(heat_rows, box_rows, cols, labels, width, height):
-    """Heatmap on matplotlib's Reds from 0 (white) to 1, black boxes on the ground truth,
-    the reference's words on the rows, numbers in the tooltip only. The heat rows carry only
-    indices (`step`, `i`); their labels come from `labels` and `cols`, to keep the JSON small."""
+MEASURE = "within one word"  # the one share the explorer draws (|offset| <= 1)
+
+
+def _weights_view(heat_rows, box_rows, step_rows, cols, labels, width, height):
+    """Heatmap on matplotlib's Reds from 0 (white) to 1, black boxes on the ground truth, a
+    blue outline on the row of the decoding step chosen with the `t` slider; the reference's
+    words on the rows, numbers in the tooltip only. The heat rows carry only indices (`step`,
+    `i`); their labels come from `labels` and `cols`, to keep the JSON small."""
 
     def axes(alt):
         return dict(x=alt.X("source:N", sort=alt.EncodingSortField("i"),
-                            title="source tokens (keys)"),
+                            title="source tokens (keys h_t)"),
                     y=alt.Y("output:N", sort=alt.EncodingSortField("step"),
-                            title="target word (its query: the state before it)"))
+                            title="step t': target word (query s_t'-1)"))
+
+    def labelled(base):
+        return base.transform_calculate(output=f"{json.dumps(labels)}[datum.step - 1]",
+                                        source=f"{json.dumps(cols)}[datum.i || 0]")
 
     def cells(alt, base):
-        base = base.transform_calculate(output=f"{json.dumps(labels)}[datum.step - 1]",
-                                        source=f"{json.dumps(cols)}[datum.i]")
-        return base.mark_rect().encode(
+        return labelled(base).mark_rect().encode(
             **axes(alt), color=alt.Color("weight:Q", title="weight",
                                          scale=explorers._matplotlib_scale("reds", (0, 1))),
             tooltip=[alt.Tooltip("output:N", title="step, target"), "source:N",
@@ -321,22 +326,39 @@ def _weights_view(heat_rows, box_rows, cols, labels, width, height):
     def boxes(alt, base):
         return base.mark_rect(filled=False, stroke="black", strokeWidth=1.5).encode(**axes(alt))
 
+    def row(alt, base):  # no x encoding: the outline spans the whole row
+        return labelled(base).mark_rect(filled=False, stroke="#1f77b4", strokeWidth=2.5).encode(
+            y=axes(alt)["y"])
+
     size = dict(width=width, height=height)
     return (explorers.View(heat_rows, cells, **size,
-                           title="attention weights; black box: the word to translate"),
-            explorers.View(box_rows, boxes, **size))
+                           title="weights (under 0.02: white); black box: the word to translate"),
+            explorers.View(box_rows, boxes, **size), explorers.View(step_rows, row, **size))
+
+
+def context_line(weights, step, source, top=3):
+    """c_t' written out as its largest terms: weights (one row per step) of one sentence,
+    `step` counted from 1, `source` its tokens (without <eos>)."""
+    cols = list(source) + ["<eos>"]
+    row = weights[step - 1]
+    order = row.argsort(descending=True)[:top].tolist()
+    terms = " + ".join(f"{row[j]:.2f} h_{j + 1} {cols[j]}" for j in order)
+    rest = sum(float(row[j]) for j in range(len(cols)) if j not in order)
+    return f"c_{step} = {terms} + ... ({rest:.2f} elsewhere)"
 
 
 def training_states(curves, example, threshold=0.02):
     """Explorer rows: heat_rows (per model, epoch, target step and source index `i`, the weight
     rounded to 2 places; weights under `threshold` are left out and drawn white, nearly as
     they would be), box_rows (the ground truth with its labels, the same in every state),
-    share_rows (per model, epoch `at` and measure, the share), and the labels of the source
-    words (`cols`) and of the target steps (`labels`)."""
+    step_rows (per decoding step `t`, its row), text_rows (per model, epoch and
+    step `t`, c_t' written as a weighted sum), share_rows (per model and epoch `at`, the share
+    of content words within one word), and the labels of the source words (`cols`) and of the
+    target steps (`labels`)."""
     src, tgt, align = example
     cols = [f"{j + 1} {t}" for j, t in enumerate(src + ["<eos>"])]
     labels = [f"{i + 1} {t}" for i, t in enumerate(tgt + ["<eos>"])]
-    heat_rows, share_rows = [], []
+    heat_rows, share_rows, text_rows = [], [], []
     for name, curve in curves.items():
         for epoch, (w, shares) in enumerate(zip(curve["example"], curve["shares"])):
             for (step, i), v in zip(torch.cartesian_prod(torch.arange(w.shape[0]),
@@ -345,35 +367,87 @@ def training_states(curves, example, threshold=0.02):
                 if v >= threshold:
                     heat_rows.append({"model": name, "epoch": epoch, "step": step + 1, "i": i,
                                       "weight": round(v, 2)})
-            share_rows += [{"model": name, "at": epoch, "measure": m, "share": round(v, 3)}
-                           for m, v in shares.items()]
+            share_rows.append({"model": name, "at": epoch, "measure": MEASURE,
+                               "share": round(shares[MEASURE], 3)})
+            text_rows += [{"model": name, "epoch": epoch, "t": t,
+                           "text": f"{labels[t - 1].split(' ', 1)[1]}: " + context_line(w, t, src)}
+                          for t in range(1, w.shape[0] + 1)]
     box_rows = [{"step": i + 1, "output": labels[i], "source": cols[a], "i": a}
                 for i, a in enumerate(align)]
-    return heat_rows, box_rows, share_rows, cols, labels
+    step_rows = [{"t": t, "step": t} for t in range(1, len(labels) + 1)]
+    return heat_rows, box_rows, step_rows, text_rows, share_rows, cols, labels
 
 
-def explore_training(curves, example, default_epoch=1, default_model="bahdanau"):
-    """The section's explorer: a slider over the epochs of the notebook's own training run and
-    a model menu; the heatmap shows the weights on `example` with the reference fed in (rows:
-    target words; black boxes: the source word each translates), the chart beside it the
-    shares of `on_word_shares` over the test set, a dashed rule at the chosen epoch."""
-    heat_rows, box_rows, share_rows, cols, labels = training_states(curves, example)
+def explore_training(curves, example, default_epoch=1, default_model="bahdanau", default_step=3):
+    """The section's explorer: a slider over the epochs of the notebook's own training run, a
+    model menu and a decoding-step slider; the heatmap shows the weights on `example` with the
+    reference fed in (rows: target words; black boxes: the source word each translates; blue:
+    the chosen step), the line under it that step's context vector as a weighted sum of the
+    h_t, the chart beside it the share of content words whose largest weight is within one word
+    of the word they translate (test set), a dashed rule at the chosen epoch."""
+    heat_rows, box_rows, step_rows, text_rows, share_rows, cols, labels = training_states(
+        curves, example)
     epochs = len(next(iter(curves.values()))["shares"])
-    rule_rows = [{"epoch": e, "at": e} for e in range(epochs)]
+    rule_rows = [{"epoch": e, "at": max(e, 0.08)} for e in range(epochs)]
     side = 17 * (len(example[0]) + 1)
     shares = explorers.line_view(share_rows, "at", "share", "measure", points=True,
                                  width=260, height=side // 2, y_domain=(0, 1),
                                  x_title="epochs trained",
                                  y_title="share of content words (test)",
-                                 title="largest weight on the word to translate")
+                                 title="largest weight within one word of the word")
     marker = explorers.rule_view(rule_rows, "at", width=260, height=side // 2)
+    line = explorers.text_view(text_rows, "text", width=side, height=24, size=12)
     return explorers.explorer(
-        _weights_view(heat_rows, box_rows, cols, labels, side, side), (shares, marker),
+        _weights_view(heat_rows, box_rows, step_rows, cols, labels, side, side),
+        (shares, marker), line,
         controls=[explorers.Slider("epoch", range(epochs), "epochs trained",
                                    default=default_epoch),
                   explorers.Select("model", tuple(curves), "encoder", default=default_model,
-                                   labels=[MODEL_LABELS[n] for n in curves])],
-        title="Alignment emerges during training (never shown the black boxes)")
+                                   labels=[MODEL_LABELS[n] for n in curves]),
+                  explorers.Slider("t", range(1, len(labels) + 1), "decoding step t'",
+                                   default=default_step)],
+        title="Alignment emerges during training (never shown the black boxes)", columns=2)
+
+
+# ------------------------------------------------------------- hiding keys at inference
+
+WORD_CLASSES = (("nouns", frozenset(NOUNS.values())),
+                ("adjectives", frozenset(ADJECTIVES.values())),
+                ("verbs", frozenset(VERBS.values())), ("le, et, .", frozenset({"le", "et", "."})))
+
+
+def reference_batch(triples, src_vocab, tgt_vocab, num_steps, device="cpu"):
+    """Teacher-forcing tensors for `triples` (source, target, alignment), on `device`: X and
+    its valid lengths, the decoder's inputs (<bos> and the reference), the reference Y (with
+    <eos>) and `aligned` (batch, num_steps): the source position (from 0) each target word
+    translates (0 on the steps after the last word)."""
+    X, X_valid_len = d2l.build_array_nmt([[t.lower() for t in s] for s, _, _ in triples],
+                                         src_vocab, num_steps)
+    Y, _ = d2l.build_array_nmt([t for _, t, _ in triples], tgt_vocab, num_steps)
+    bos = torch.full((len(triples), 1), tgt_vocab["<bos>"], dtype=Y.dtype)
+    aligned = torch.tensor([(a + [0] * num_steps)[:num_steps] for _, _, a in triples])
+    return tuple(t.to(device) for t in (X, X_valid_len, torch.cat([bos, Y[:, :-1]], 1), Y,
+                                        aligned))
+
+
+def accuracy_by_class(hits, triples):
+    """{word class: share of the reference's words of that class predicted right}, from `hits`
+    (batch, num_steps) booleans, one per teacher-forced step."""
+    out = {}
+    for name, words in WORD_CLASSES:
+        right = [bool(hits[b, i]) for b, (_, tgt, _) in enumerate(triples)
+                 for i, w in enumerate(tgt) if w in words]
+        out[name] = sum(right) / len(right)
+    return out
+
+
+def print_accuracy_by_class(rows, triples):
+    """One line per {label: hits}: accuracy on nouns, adjectives, verbs and the rest."""
+    print(f"{'right next word (reference fed in)':44s}" + "".join(
+        f"{name:>12s}" for name, _ in WORD_CLASSES))
+    for label, hits in rows.items():
+        shares = accuracy_by_class(hits, triples)
+        print(f"{label:44s}" + "".join(f"{shares[name]:12.2f}" for name, _ in WORD_CLASSES))
 
 
 # ------------------------------------------------------------- figures and committed results
@@ -437,11 +511,12 @@ def _runs_of_lengths(lengths):
     return groups
 
 
-def plot_by_length(runs, sweep=None, train=None, figsize=(6, 3.2)):
+def plot_by_length(runs, sweep=None, train=None, longer=None, figsize=(6, 3.2)):
     """Share of test sentences translated exactly against source length, one line per model
     (`runs`: {name: evaluate(...) result}); `sweep` (the summary of results/alignment.json)
     adds each model's min-max over the sweep's runs as a band; `train` (evaluate's result for
-    the model without attention on training sentences) a dashed line."""
+    the model without attention on training sentences) a dashed line; `longer` (the figures of
+    results/alignment-longer.json) its mean over seeds after the longest training, dotted."""
     from matplotlib.ticker import MaxNLocator
 
     plt = d2l.plt
@@ -465,6 +540,14 @@ def plot_by_length(runs, sweep=None, train=None, figsize=(6, 3.2)):
             ax.plot(group, [train["by_length"][n] for n in group], "s--", color=COLOURS["seq2seq"],
                     markerfacecolor="white",
                     label="without attention, on training sentences" if k == 0 else None)
+    if longer:
+        epochs = str(longer["epochs"])
+        mean = longer["summary"][epochs]["test by length"]
+        lengths = sorted(int(n) for n in mean)
+        for k, group in enumerate(_runs_of_lengths(lengths)):
+            ax.plot(group, [mean[str(n)] for n in group], "^:", color=COLOURS["seq2seq"],
+                    label=(f"without attention, {epochs} epochs (mean of "
+                           f"{len(longer['runs'])} seeds)" if k == 0 else None))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("source sentence length (words)")
     ax.set_ylabel("translated exactly")
@@ -521,23 +604,23 @@ def plot_offsets(results, sweep, figsize=(6.5, 3)):
     ax.set_xticks(ds, ["-3", "-2", "-1", "0\n(the word)", "+1", "+2", "+3"])
     ax.set_xlabel("where the largest weight lands, in words from the source word translated")
     ax.set_ylabel("share of content words")
-    ax.set_title(f"bars: this run (seed 0); whiskers: min-max over seeds 0-"
-                 f"{sweep['summary']['runs'] - 1} (results/alignment.json)", fontsize=9)
+    ax.set_title(f"bars: this run (seed 0, this CPU); whiskers: min-max over seeds 0-"
+                 f"{sweep['summary']['runs'] - 1} (results/alignment.json, another CPU)",
+                 fontsize=9)
     ax.legend(fontsize=7)
     return fig
 
 
 def print_offsets(results, sweep):
-    """This run's shares (largest weight on the word, within one word, to its right, to its
-    left) for each model in `results`, with the committed sweep's range over seeds."""
-    groups = (("on the aligned word", lambda d: d == 0),
-              ("within one word of it", lambda d: abs(d) <= 1),
-              ("1 to 3 words after it", lambda d: 1 <= d <= 3),
-              ("1 to 3 words before it", lambda d: -3 <= d <= -1))
-    print(f"{'largest weight':24s}" + "".join(f"{MODEL_LABELS[m].split(', ')[1]:>34s}"
+    """This run's shares of content words whose largest weight lies left of, on and right of
+    the word they translate, for each model in `results`, with the committed sweep's range."""
+    groups = (("left of the word (d < 0)", lambda d: d < 0), ("on the word (d = 0)",
+                                                              lambda d: d == 0),
+              ("right of the word (d > 0)", lambda d: d > 0))
+    print(f"{'largest weight':26s}" + "".join(f"{MODEL_LABELS[m].split(', ')[1]:>34s}"
                                                for m in results))
     for name, keep in groups:
-        line = f"{name:24s}"
+        line = f"{name:26s}"
         for model, result in results.items():
             seeds = [offset_share(r[model], keep) for r in sweep["runs"]]
             line += f"{offset_share(result, keep):>16.3f} (seeds {min(seeds):.2f}-{max(seeds):.2f})"
@@ -564,3 +647,126 @@ def read_results(name):
 
     record = json.loads(results_path(name).read_text(encoding="utf-8"))
     return record["command"], record["figures"]
+
+
+# ------------------------------------------------------------- the model without attention, longer
+
+class _EpochHook:
+    """A data iterator for `d2l.train_seq2seq` that calls `hook(k)` when epoch k + 1 starts
+    (after k epochs), then iterates `data_iter`."""
+
+    def __init__(self, data_iter, hook):
+        self.data_iter, self.hook, self.epoch = data_iter, hook, 0
+
+    def __iter__(self):
+        self.hook(self.epoch)
+        self.epoch += 1
+        return iter(self.data_iter)
+
+
+def token_loss(net, triples, src_vocab, tgt_vocab, num_steps):
+    """Mean cross-entropy per reference token (nats), reference fed in, dropout off."""
+    X, X_valid_len, dec_X, Y, _ = reference_batch(triples, src_vocab, tgt_vocab, num_steps)
+    net.eval()
+    with torch.inference_mode():
+        Y_hat, _ = net(X, dec_X, X_valid_len)
+        ce = torch.nn.functional.cross_entropy(Y_hat.transpose(1, 2), Y, reduction="none")
+        valid = Y != tgt_vocab["<pad>"]
+    return float(ce[valid].mean())
+
+
+def train_longer(seed, epochs=60, checkpoints=(15, 30, 45), config=ALIGNMENT_CONFIG,
+                 attention=False):
+    """Train the model without attention (or with, `attention=True`) from `seed` for `epochs`
+    and measure after each of `checkpoints` and at the end: the loss per token on the training
+    pairs and the test pairs, and the share translated exactly by source length on the test
+    pairs and on the first 300 training pairs. Measuring draws no random numbers, so the run is
+    the one `epochs` epochs of `d2l.train_seq2seq` would give."""
+    import contextlib
+    import io
+
+    torch.set_num_threads(1)
+    train_iter, src_vocab, tgt_vocab, test = config.data()
+    train = reorder_pairs(config.train_pairs, 0, config.max_clauses)
+    torch.manual_seed(seed)
+    net = config.net(src_vocab, tgt_vocab, attention=attention)
+    record = {}
+
+    def measure(k):
+        if k not in checkpoints and k != epochs:
+            return
+        record[str(k)] = {
+            "train loss": token_loss(net, train, src_vocab, tgt_vocab, config.num_steps),
+            "test loss": token_loss(net, test, src_vocab, tgt_vocab, config.num_steps),
+            "test": evaluate(net, test, src_vocab, tgt_vocab, config.num_steps)["by_length"],
+            "train": evaluate(net, train[:300], src_vocab, tgt_vocab,
+                              config.num_steps)["by_length"]}
+        net.train()
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        d2l.train_seq2seq(net, _EpochHook(train_iter, measure), config.lr, epochs, tgt_vocab,
+                          "cpu")
+    measure(epochs)
+    return {"seed": seed, "epochs": epochs, "attention": attention,
+            "kernel": torch.backends.cpu.get_cpu_capability(), "checkpoints": record}
+
+
+def _exact_or_none(by_length, lo, hi):
+    have = any(lo <= int(n) <= hi for n in by_length)
+    return round(exact_between({"by_length": by_length}, lo, hi), 3) if have else None
+
+
+def summarize_longer(runs):
+    """Per checkpoint, the mean over `runs` of the losses and of the share exact by length (and
+    each run's share exact for 1, 2 and 3 clauses)."""
+    summary = {}
+    for k in runs[0]["checkpoints"]:
+        at = [r["checkpoints"][k] for r in runs]
+        lengths = sorted({n for a in at for n in a["test"]}, key=int)
+        summary[k] = {
+            "train loss": round(sum(a["train loss"] for a in at) / len(at), 4),
+            "test loss": round(sum(a["test loss"] for a in at) / len(at), 4),
+            "test by length": {n: round(sum(a["test"][n] for a in at) / len(at), 3)
+                               for n in lengths},
+            "clauses": {split: [[_exact_or_none(a[split], lo, hi) for _, lo, hi in LENGTH_GROUPS]
+                                 for a in at] for split in ("test", "train")}}
+    return summary
+
+
+def longer_sweep(seeds=(0, 1, 2), epochs=60, checkpoints=(15, 30, 45), jobs=3, save=None):
+    """`train_longer` for each seed in its own process; with `save`, writes results/SAVE.json
+    (what 10.4 draws) through tools/results.py."""
+    import concurrent.futures
+    import functools
+    import multiprocessing
+    import sys
+    from pathlib import Path
+
+    run = functools.partial(train_longer, epochs=epochs, checkpoints=checkpoints)
+    with concurrent.futures.ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = list(pool.map(run, seeds))
+    figures = {"epochs": epochs, "summary": summarize_longer(runs), "runs": runs}
+    if save:
+        sys.path.insert(0, str(Path(d2l.__file__).resolve().parents[1] / "tools"))
+        import results
+
+        command = ("python -c 'from d2l_attention.explore import bahdanau_attention as ba; "
+                   f"ba.longer_sweep(seeds={tuple(seeds)}, epochs={epochs}, "
+                   f"checkpoints={tuple(checkpoints)}, jobs={jobs}, save={save!r})'")
+        print("wrote", results.write(save, command, figures))
+    return figures
+
+
+def print_longer(longer):
+    """Per checkpoint: losses and the share exact for 1, 2 and 3 clauses (min-max over seeds)."""
+    print(f"{'without attention, seeds ' + ','.join(str(r['seed']) for r in longer['runs']):34s}"
+          "loss/token train  test   exact: " + "  ".join(g.split(" (")[0]
+                                                         for g, _, _ in LENGTH_GROUPS))
+    for k, at in longer["summary"].items():
+        for split in ("test", "train"):
+            spans = [[x for x in v if x is not None] for v in zip(*at["clauses"][split])]
+            cells = "  ".join(f"{min(v):.2f}-{max(v):.2f}" if v else "   -     " for v in spans)
+            losses = (f"{at['train loss']:10.2f} {at['test loss']:6.2f}" if split == "test"
+                      else " " * 17)
+            print(f"{k + ' epochs, ' + split + ' sentences':34s}{losses}          {cells}")

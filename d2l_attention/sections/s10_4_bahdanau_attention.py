@@ -9,10 +9,10 @@ from torch import nn
 from ..seq2seq import Decoder, Seq2SeqEncoder, bleu, predict_seq2seq
 from .s10_3_attention_scoring import AdditiveAttention
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG', 'BiSeq2SeqEncoder']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'BiSeq2SeqEncoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:88
+# %% notebooks/py/10.4-bahdanau-attention.py:86
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -21,7 +21,7 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:101
+# %% notebooks/py/10.4-bahdanau-attention.py:99
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -60,7 +60,27 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:196
+# %% notebooks/py/10.4-bahdanau-attention.py:234
+class BiSeq2SeqEncoder(Seq2SeqEncoder):
+    """9.7's GRU encoder reading in both directions: num_hiddens // 2 units each way, so
+    h_t = [forward h_t; backward h_t] has num_hiddens entries. Outputs (num_steps, batch_size,
+    num_hiddens); state (num_layers, batch_size, num_hiddens)."""
+
+    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
+        if num_hiddens % 2:
+            raise ValueError(f"num_hiddens={num_hiddens} is odd; the two directions share it, "
+                             "choose an even number")
+        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, dropout, **kwargs)
+        self.rnn = nn.GRU(embed_size, num_hiddens // 2, num_layers, dropout=dropout,
+                          bidirectional=True)
+
+    def forward(self, X, *args):
+        output, state = super().forward(X, *args)  # state: (num_layers * 2, batch_size, h / 2)
+        state = state.reshape(-1, 2, *state.shape[1:])  # (num_layers, 2, batch_size, h / 2)
+        return output, torch.cat((state[:, 0], state[:, 1]), dim=-1)
+
+
+# %% notebooks/py/10.4-bahdanau-attention.py:510
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each of `engs` greedily (on the device of net's parameters; `device` is
@@ -85,23 +105,3 @@ def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device
 TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
 TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
 UNSEEN_ENG = "he's calm ."
-
-
-# %% notebooks/py/10.4-bahdanau-attention.py:306
-class BiSeq2SeqEncoder(Seq2SeqEncoder):
-    """9.7's GRU encoder reading in both directions: num_hiddens // 2 units each way, so
-    h_t = [forward h_t; backward h_t] has num_hiddens entries. Outputs (num_steps, batch_size,
-    num_hiddens); state (num_layers, batch_size, num_hiddens)."""
-
-    def __init__(self, vocab_size, embed_size, num_hiddens, num_layers, dropout=0, **kwargs):
-        if num_hiddens % 2:
-            raise ValueError(f"num_hiddens={num_hiddens} is odd; the two directions share it, "
-                             "choose an even number")
-        super().__init__(vocab_size, embed_size, num_hiddens, num_layers, dropout, **kwargs)
-        self.rnn = nn.GRU(embed_size, num_hiddens // 2, num_layers, dropout=dropout,
-                          bidirectional=True)
-
-    def forward(self, X, *args):
-        output, state = super().forward(X, *args)  # state: (num_layers * 2, batch_size, h / 2)
-        state = state.reshape(-1, 2, *state.shape[1:])  # (num_layers, 2, batch_size, h / 2)
-        return output, torch.cat((state[:, 0], state[:, 1]), dim=-1)

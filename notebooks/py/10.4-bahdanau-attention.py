@@ -18,7 +18,7 @@
 #
 # 9.7 节的序列到序列（seq2seq）模型把整个源句子压进编码器最后的一个隐状态，解码器每一步都只看这一个上下文变量（context variable）。
 # 句子再长，也只有这一个固定长度的向量。Bahdanau 等人（2014）的办法是：**解码器每生成一个词，都用注意力重新决定看源句子的哪些位置。**
-# 本节写出这个解码器，再在一个对齐已知的翻译任务上看：注意力大体学会跟着译文在源句子上移动；去掉它，在本节的训练量下句子越长译得越差。
+# 本节写出这个解码器，再在一个对齐已知的翻译任务上看：注意力大体学会跟着译文在源句子上移动；去掉它，没见过的长句子几乎都译不对，训练 6 倍长也一样。
 
 # %%
 import random
@@ -35,7 +35,7 @@ from d2l_attention.explore import bahdanau_attention
 #
 # ![The Bahdanau encoder-decoder at one decoding step](figures/10.4-bahdanau-step.svg)
 #
-# 图 10.4.1 解码时间步 $t'$：上一步的解码器状态 $\mathbf{s}_{t'-1}$ 是查询，编码器隐状态 $\mathbf{h}_1, \ldots, \mathbf{h}_T$ 既是键也是值（线宽表示注意力权重）
+# 图 10.4.1 解码时间步 $t'$：上一步的解码器状态 $\mathbf{s}_{t'-1}$ 是查询，编码器隐状态 $\mathbf{h}_1, \ldots, \mathbf{h}_4$ 既是键也是值（线宽：下面手算的注意力权重）
 #
 # 上下文变量按 10.3 节的加性注意力（additive attention）每步重算：
 #
@@ -49,9 +49,7 @@ from d2l_attention.explore import bahdanau_attention
 # $$\mathbf{s}_{t'} = \operatorname{GRU}\big(\mathbf{s}_{t'-1}, [\mathbf{c}_{t'}; \mathbf{e}_{t'}]\big), \qquad
 #   \mathbf{o}_{t'} = \mathbf{W}_o \mathbf{s}_{t'} + \mathbf{b}_o .$$
 #
-# 初始状态 $\mathbf{s}_0$ 是编码器的最终隐状态。查询依赖上一步的状态，所以解码器只能一步一步地算。
-#
-# 先用数字走一遍：$T=4$ 个二维的 $\mathbf{h}_t$，一个查询 $\mathbf{s}$，参数是手设的。
+# 初始状态 $\mathbf{s}_0$ 是编码器的最终隐状态。查询依赖上一步，所以只能逐步解码。先用手设的参数走一遍（$T=4$）：
 
 # %%
 attention = d2l.AdditiveAttention(key_size=2, query_size=2, num_hiddens=2, dropout=0)
@@ -77,7 +75,7 @@ print(f"max |c - AdditiveAttention(s, h, h)| = {(c - attention(s, h, h)).abs().m
 
 # %% [markdown]
 # $\mathbf{w}_v = (1, 2)$ 看重 $\tanh$ 后的第二个分量。$\mathbf{h}_3 = (1, 1)$ 的两个分量都大，分数 1.99 最高，拿到权重 0.57，$\mathbf{c}_{t'} = (0.61, 0.84)$ 被拉向它。
-# 图 10.4.1 的线宽就是这四个权重；训练调的正是 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$。
+# 训练调的正是 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$。
 #
 # ## 实现
 #
@@ -165,84 +163,12 @@ assert decoder.attention_weights[0].shape == (4, 1, 7)
 assert decoder.attention_weights[0][3, 0].tolist() == [1.0] + [0.0] * 6
 
 # %% [markdown]
-# ## 书中的实验
-#
-# 书中在 fra-eng 的前 600 个句子对上训练 250 轮；这里训练 120 轮，其余超参数同书中。
-# 打印和画出的损失沿用书中的算法：每个词元的平均交叉熵（奈特）再除以 `num_steps`。
-
-# %%
-torch.set_num_threads(1)  # tensors this small train fastest on one thread
-embed_size, num_hiddens, num_layers, dropout = 32, 32, 2, 0.1
-batch_size, num_steps, lr, num_epochs, device = 64, 10, 0.005, 120, d2l.try_gpu()
-train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
-torch.manual_seed(0)
-encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
-decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout)
-net = d2l.EncoderDecoder(encoder, decoder)
-result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert result.loss < 0.05
-config = d2l.BAHDANAU_CONFIG
-assert (config.embed_size, config.num_hiddens, config.num_layers, config.dropout) == (
-    embed_size, num_hiddens, num_layers, dropout)
-assert (config.batch_size, config.num_steps, config.lr) == (batch_size, num_steps, lr)
-assert [n for n, _ in config.net(src_vocab, tgt_vocab).named_parameters()] == [
-    n for n, _ in net.named_parameters()]
-
-
-# %%
-#@save
-def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
-                        verbose=True):
-    """Translate each of `engs` greedily (on the device of net's parameters; `device` is
-    ignored) and score it against `fras` with BLEU (k=2). Prints a line per sentence and the
-    mean when `verbose`. Returns (translations, bleus, per sentence the per-step weights)."""
-    device = next(net.parameters()).device
-    translations, bleus, attention_weight_seqs = [], [], []
-    for eng, fra in zip(engs, fras):
-        translation, attention_weight_seq = d2l.predict_seq2seq(
-            net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
-        translations.append(translation)
-        bleus.append(d2l.bleu(translation, fra, k=2))
-        attention_weight_seqs.append(attention_weight_seq)
-        if verbose:
-            print(f"{eng:12s} => {translation:20s} bleu {bleus[-1]:.3f}")
-    if verbose:
-        print(f"mean bleu {sum(bleus) / len(bleus):.3f}")
-    return translations, bleus, attention_weight_seqs
-
-
-#@save
-# The book's four test sentences and their references; the one not among the training pairs.
-TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
-TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
-UNSEEN_ENG = "he's calm ."
-
-# %% tags=["nbval-ignore-output"]
-translations, bleus, _ = translate_and_score(net, TEST_ENGS, TEST_FRAS, src_vocab, tgt_vocab,
-                                             num_steps)
-sources, targets = d2l.tokenize_nmt(d2l.preprocess_nmt(d2l.read_data_nmt()), 600)
-seen = [(" ".join(e), " ".join(f)) for e, f in zip(sources, targets)]
-he_is = [f"{e} => {f}" for e, f in seen if e.startswith("he's")]
-print(f"{UNSEEN_ENG!r} among the 600 training pairs: {[e for e, _ in seen].count(UNSEEN_ENG)} "
-      f"times; those starting with he's:", *he_is, sep="\n  ")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis chez moi ."]
-assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
-assert bleus[2] < 1 and translations[2].startswith("il est ") and "calme" not in translations[2]
-
-# %% [markdown]
-# 三句逐字译对（BLEU 用 9.7 节的 `d2l.bleu`，$k=2$）。`he's calm .` 不在训练集里，模型给出的是背下来的 `he's good .` 的译文：这一句它照搬了背过的句子，没有推广。
-# 这些英语句子只有 1–3 个词加句号，看不出注意力是否在“找词”。
-#
 # ## 一个知道答案的翻译任务
 #
+# 书中的 fra-eng 句子只有 1–2 个词加句号，看不出注意力是否在“找词”。这里换一个对齐已知的任务。
 # 英语句子由一到三个分句组成（`and` 连接），每个分句是“the [形容词] 名词 动词 the [形容词] 名词”。
 # 译文逐词换成法语词，词序却变了：形容词放到名词后面（`the black dog` → `le chien noir`），动词放到分句末尾。
-# 每个目标词恰好翻译一个源词，所以它**应该**看哪个源词是已知的（`align`）。
-# `align` 只用来给结果打分：训练只见到句子对，损失只是下一个词的交叉熵。生成器就是这些：
+# 每个目标词恰好翻译一个源词（`align`），它**应该**看哪里是已知的；`align` 只用来打分，训练只见到句子对：
 
 # %%
 NOUNS, ADJECTIVES, VERBS = (bahdanau_attention.NOUNS, bahdanau_attention.ADJECTIVES,
@@ -281,6 +207,8 @@ for src, tgt, align in (reorder_pair(random.Random(4)), reorder_pair(random.Rand
 # 训练集是 `random.Random(0)` 抽出的 2000 个句子对（`train_pairs`），测试集是 `random.Random(1)` 抽出的 300 个：
 
 # %%
+torch.set_num_threads(1)  # tensors this small train fastest on one thread
+device = d2l.try_gpu()
 align_config = bahdanau_attention.AlignmentConfig(
     train_pairs=2000, test_pairs=300, max_clauses=3, embed_size=32, num_hiddens=64, num_layers=2,
     dropout=0.1, batch_size=64, lr=0.005, num_epochs=10, plain_epochs=15)
@@ -299,7 +227,7 @@ assert [reorder_pair(rng) for _ in range(2000)] == bahdanau_attention.reorder_pa
 # ## 注意力在看哪里
 #
 # 单向 GRU 的 $\mathbf{h}_t$ 只读过前 $t$ 个词。Bahdanau 等人用的是双向 RNN（bidirectional RNN）：
-# $\mathbf{h}_t$ 拼接从左读到 $t$ 和从右读到 $t$ 的两个隐状态。每个方向 $h/2$ 个单元，拼起来仍是 $h$ 维（初始状态同样拼接），解码器不用改：
+# $\mathbf{h}_t$ 拼接从左读到 $t$ 和从右读到 $t$ 的两个隐状态（反向的 GRU 从补齐的第 25 步读起，先读过句尾的 `<pad>`）。每个方向 $h/2$ 个单元，拼起来仍是 $h$ 维（初始状态同样拼接），解码器不用改：
 
 # %%
 #@save
@@ -323,8 +251,7 @@ class BiSeq2SeqEncoder(d2l.Seq2SeqEncoder):
 
 
 # %% [markdown]
-# 两个模型都用上面的 `Seq2SeqAttentionDecoder`，隐藏单元 64 个，各训练 10 轮（种子 0）。
-# `EpochSnapshots` 在每轮开始时存一份参数，后面用来看训练中的注意力：
+# 两个模型（隐藏单元 64 个）各训练 10 轮，种子 0；先画单向、后画双向的损失。`EpochSnapshots` 每轮开始时存一份参数：
 
 # %%
 def alignment_model(encoder_class, decoder_class):
@@ -344,7 +271,8 @@ for name, model in (("bahdanau", uni_net), ("bidirectional", bi_net)):
                       align_tgt_vocab, device, plot_every=1)
 
 # %% [markdown]
-# 取一个三分句的测试句子，把两个模型贪心翻译时每一步的权重并排画出来（黑框是正确的对齐）：
+# 下图是一个测试句子的贪心翻译：第 $t'$ 行是第 $t'$ 步（查询 $\mathbf{s}_{t'-1}$），第 $t$ 列是键 $\mathbf{h}_t$，颜色是 $\alpha_{t't}$，黑框是这一行该译的源词。
+# 本节只数一个量：实词（名词、形容词、动词）那一行的最大权重离黑框多远，记作偏移 $d$（0 在词上，+1 在它右边一个词）；$|d| \le 1$ 的实词所占比例叫**对齐率**。
 
 # %% tags=["nbval-ignore-output"]
 evals = {name: bahdanau_attention.evaluate(model, align_test, align_src_vocab, align_tgt_vocab,
@@ -359,24 +287,22 @@ for name, model in (("one-directional encoder", uni_net), ("bidirectional encode
 bahdanau_attention.alignment_heatmaps(panels, example[0], example[2])
 d2l.plt.show()
 for name, result in evals.items():
-    print(f"{name:13s} test sentences translated exactly: {result['exact']:.3f}; content words "
-          f"whose largest weight is on their aligned word: {result['aligned']:.3f}")
+    near = bahdanau_attention.offset_share(result, lambda d: abs(d) <= 1)
+    print(f"{name:13s} test sentences translated exactly: {result['exact']:.3f}; "
+          f"alignment share (|d| <= 1): {near:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert min(r["exact"] for r in evals.values()) >= 0.95
 assert all(out == example[1] for _, _, out in panels)  # both drawn sentences are exact
 
 # %% [markdown]
-# 这次运行的图里，深色格子沿对角线排成一条带，跟着译文在源句子上移动；形容词行常跳回左边的形容词（4 处里单向有 3 处、双向有 2 处落在黑框里）。
-# 动词行却没有：单向面板的 `aime`、`entend`、`entend` 三行都落在黑框右边 2–4 个词上（双向 3 行里 1 行在框里），可两个模型把 300 个测试句子全部逐字译对了。
-# 一个本节没有检验的假设：单向模型从动词之后、都读过动词的 $\mathbf{h}_{t+k}$ 里读出它。那么最大权重落在哪里，不一定是信息从哪里来。
-# `le`、`.` 和 `<eos>` 行常不在黑框上：它们不取决于某一个源词（`the` 总译成 `le`），所以下面只数实词。
-# “落在词上”指实词行的最大权重正好在它所译的源词上；热图下和柱图只算逐字译对的句子（这次 300 句全对），滑块右图喂参考译文、算全部句子。
+# 这次运行的图里，深色格子排成一条带，跟着译文移动（对齐率：单向 0.861，双向 0.912）；形容词行常跳回左边的形容词（4 处里单向 3 处、双向 2 处在框里）。
+# 动词行却不在框上：单向面板的 `aime`、`entend`、`entend` 落在框右边 2–4 个词上（双向 3 行里 1 行在框里），可 300 个测试句子全部逐字译对了。
 #
 # ## 对齐是学出来的
 #
-# 黑框从未进入训练。滑块走过这次训练的每一轮：热图是同一个句子喂进参考译文时各步的权重，
-# 右图是 300 个测试句子的实词里，最大权重正落在黑框上、或离黑框不超过一个词的比例。
+# 黑框从未进入训练。滑块走过这次训练的每一轮（热图喂参考译文，右图是测试集的对齐率）；
+# 解码步滑块选一行（蓝框），下面写出这一步 $\mathbf{c}_{t'} = \sum_t \alpha_{t't}\mathbf{h}_t$ 最大的三项。
 
 # %% tags=["nbval-ignore-output"]
 curves = bahdanau_attention.over_training(
@@ -384,29 +310,32 @@ curves = bahdanau_attention.over_training(
      "bidirectional": (bi_net, snapshots["bidirectional"])},
     align_test, example, align_src_vocab, align_tgt_vocab, align_config.num_steps)
 bahdanau_attention.print_over_training(curves)
-bahdanau_attention.explore_training(curves, example, default_epoch=4)
+bahdanau_attention.explore_training(curves, example, default_epoch=4, default_step=3)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for curve in curves.values():
     first, last = curve["shares"][0], curve["shares"][-1]
     assert first["within one word"] < 0.5 < last["within one word"]
     assert last["on the word"] > first["on the word"] + 0.1
+view = bahdanau_attention.explore_training(curves, example, default_epoch=4, default_step=3)
+assert len(view.to_json()) < 480_000
 
 # %% [markdown]
-# 这次运行里，离黑框不超过一个词的实词比例（单向）从训练前的 0.07 升到第 4 轮的 0.66、第 10 轮的 0.86；双向从 0.03 升到 0.91。第 1 轮热图每行的最大权重是 0.06–0.22（均匀是 1/23≈0.04），还没排成对角线。
-# 打开时是第 4 轮的单向模型：对角线带已经出现，但偏在黑框右边，例如第 4、5 步的 `le chien` 都看 `8 and`（0.82、0.87）。
-# 正好落在黑框上的比例涨得慢（第 10 轮 0.52），下面细数。试试：盯住单向模型第 3 步的形容词 `gris`，它的最大权重在第几轮第一次落进黑框？
+# 这次运行里，单向的对齐率从训练前的 0.07 升到第 4 轮的 0.66、第 10 轮的 0.86；双向从 0.03 升到 0.91。
+# 打开时是第 4 轮的单向模型、第 3 步 `gris`：$\mathbf{c}_3$ 最大的两项是 `4 likes`（0.33）和 `3 bird`（0.28），`2 grey` 只有 0.13；带偏在黑框右边，第 4、5 步的 `le chien` 都看 `8 and`（0.82、0.87）。
+# 试试：拖动解码步，$\mathbf{c}_{t'}$ 的最大项怎样移动？`gris` 的最大权重在第几轮第一次落进黑框？第 10 轮换成双向编码器，带落在黑框的哪一边？
 #
 # <details><summary>这次运行里看到的</summary>
 #
-# 第 5 轮（0.33）。第 2–4 轮它落在黑框右边一两个词上；之后除第 8 轮外都留在 `2 grey` 上，第 10 轮 0.67。
+# 第 4 轮，最大项随 $t'$ 向右移：第 1 步在 `3 bird`，第 4 步 `8 and`，第 12 步 `15 and`，第 16 步 `18 boy`，第 19 步 `23 <eos>`。
+# `gris`：第 5 轮（0.33）。第 2–4 轮它落在黑框右边一两个词上；之后除第 8 轮外都留在 `2 grey` 上，第 10 轮 0.67。
+# 双向第 10 轮：带落在黑框上或它左边，权重更分散（最大项 0.3–0.7），例如第 7 步 `aime` 正落在 `4 likes` 上（0.56），第 22 步 `.` 看 `19 hears`（0.72）。
 #
 # </details>
 #
 # ## 最大权重落在哪里
 #
-# 对 300 个测试句子的实词（名词、形容词、动词），数最大权重落在哪里：0 是正好落在应翻译的源词上，+1 是它右边一个词。
-# 柱是本页这次运行，须线是事先跑好的种子 0–4 的范围（`results/alignment.json`）：
+# 300 个测试句子全部实词的偏移 $d$：柱是本页这次运行，须线是种子 0–4 的范围（另一台机器上事先跑好，`results/alignment.json`；换一种 CPU，同一种子的数也会变）。
 
 # %% tags=["nbval-ignore-output"]
 sweep_command, sweep = bahdanau_attention.read_results("alignment")
@@ -428,14 +357,52 @@ for r in sweep["runs"]:  # the same over seeds 0-4
                                                                    lambda d: 1 <= d <= 3)
 
 # %% [markdown]
-# 五个种子都成立的是方向：单向编码器（蓝）的最大权重落在词左边 1–3 个词上的比例是 0.00，几乎都在词上或它右边；双向编码器（绿）有 0.15–0.39 落在左边 1–3 个词上。
-# 单向 GRU 的 $\mathbf{h}_{t-1}$ 还没读到第 $t$ 个词：这次运行里最大权重约一半正落在词上（0.521），其余几乎都在它右边（0.470）。
-# 双向的 $\mathbf{h}_t$ 两边都读过，所以最大权重也落到左边：这是本节没有检验的假设。
-# 双向编码器在这里换来的不是更多落在词上（0.473 对 0.521），而是离词不超过一个词的比例更高、跨种子更稳（0.912，种子 0.91–0.95；单向 0.48–0.90）。
+# 五个种子都成立的是方向：单向编码器（蓝）的最大权重几乎从不落在词左边（这次 0.000），不在词上的几乎都在右边（0.479）；双向编码器（绿）有 0.376 落在左边。
+# 单向的 $\mathbf{h}_{t}$ 只读过前 $t$ 个词，词左边的键里还没有这个词；双向的键两边都读过。
+#
+# ## 信息从哪里来：遮住后面的键
+#
+# 单向模型译动词时，最大权重落在动词右边、已读过动词的状态上。拿走它们会怎样？
+# 喂参考译文；译第 $a$ 个源词时把有效长度设成 $a$，只留 $\mathbf{h}_1, \ldots, \mathbf{h}_a$。数每类词预测对的比例：
+
+# %% tags=["nbval-ignore-output"]
+def step_hits(net, hide_later_keys):
+    """Reference fed in: is each step's top-scoring word the reference's next word?"""
+    X, X_valid_len, dec_X, Y, aligned = bahdanau_attention.reference_batch(
+        align_test, align_src_vocab, align_tgt_vocab, align_config.num_steps, device)
+    net.eval()
+    with torch.inference_mode():
+        state = net.decoder.init_state(net.encoder(X, X_valid_len), X_valid_len)
+        hits = []
+        for i in range(Y.shape[1]):  # one decoding step at a time
+            if hide_later_keys:  # valid length a: keys h_1 .. h_a, up to the translated word
+                state[2] = aligned[:, i] + 1
+            Y_hat, state = net.decoder(dec_X[:, i:i + 1], state)
+            hits.append(Y_hat[:, 0].argmax(-1) == Y[:, i])
+    return torch.stack(hits, 1).cpu()
+
+
+masked = {f"{name}, {keys}": step_hits(model, hide)
+          for name, model in (("one-directional", uni_net), ("bidirectional", bi_net))
+          for keys, hide in (("all keys", False), ("keys up to the word", True))}
+bahdanau_attention.print_accuracy_by_class(masked, align_test)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+acc = {k: bahdanau_attention.accuracy_by_class(v, align_test) for k, v in masked.items()}
+uni_hidden = acc["one-directional, keys up to the word"]
+assert min(acc["one-directional, all keys"].values()) >= 0.99
+assert 0.5 < uni_hidden["verbs"] < 0.95  # the verbs lose most, but most survive
+assert uni_hidden["verbs"] < min(uni_hidden["nouns"], uni_hidden["adjectives"]) - 0.05
+assert min(acc["bidirectional, keys up to the word"].values()) >= 0.98
+
+# %% [markdown]
+# 遮住后面的键，单向模型的动词从 1.00 降到 0.86，名词 0.99、形容词 1.00 几乎不变。最大权重所在的键帮了忙，却不是必需的：
+# 多数动词照样译对，信息还在剩下的键（$\mathbf{h}_a$ 读过这个动词）和解码器状态里。**最大权重落在哪里，不等于信息从哪里来。**
+# 双向模型四类都还是 1.00：它要的信息在词上和词左边的键里都有。
 #
 # ## 没有注意力：一个固定长度的上下文
 #
-# 同样的编码器配 9.7 节没有注意力的 `d2l.Seq2SeqDecoder`：每一步的上下文都是编码器最上层最后的隐状态（64 维）。它训练 15 轮：
+# 同样的编码器配 9.7 节没有注意力的 `d2l.Seq2SeqDecoder`：每一步的上下文都是编码器最上层最后的隐状态（64 维）。本页训练它 15 轮：
 
 # %%
 plain_net = alignment_model(d2l.Seq2SeqEncoder, d2l.Seq2SeqDecoder)
@@ -443,20 +410,25 @@ plain_train = d2l.train_seq2seq(plain_net, align_iter, align_config.lr,
                                 align_config.plain_epochs, align_tgt_vocab, device, plot_every=1)
 
 # %% [markdown]
-# 按源句子长度数逐字译对的比例（论文图 2 的缩小版，论文画 BLEU）。
-# 虚线是没有注意力的模型在它训练过的前 300 个句子上的结果；色带是种子 0–4 的范围：
+# 按源句子长度数逐字译对的比例（论文图 2 的缩小版，论文画 BLEU）。虚线是没有注意力的模型在它训练过的前 300 句上；
+# 点线是它训练 60 轮的结果（3 个种子，事先跑好：`results/alignment-longer.json`）；色带是种子 0–4 的范围：
 
 # %% tags=["nbval-ignore-output"]
 plain_eval = bahdanau_attention.evaluate(plain_net, align_test, align_src_vocab, align_tgt_vocab,
                                          align_config.num_steps)
 plain_seen = bahdanau_attention.evaluate(plain_net, align_config.train_sample(300),
                                          align_src_vocab, align_tgt_vocab, align_config.num_steps)
+_, longer = bahdanau_attention.read_results("alignment-longer")
 bahdanau_attention.plot_by_length({"bahdanau": evals["bahdanau"], "seq2seq": plain_eval},
-                                  sweep["summary"], train=plain_seen)
+                                  sweep["summary"], train=plain_seen, longer=longer)
 d2l.plt.show()
 bahdanau_attention.print_by_length({"with attention, test": evals["bahdanau"],
                                     "without attention, test": plain_eval,
                                     "without attention, training sentences": plain_seen})
+bahdanau_attention.print_longer(longer)
+_, heldout = bahdanau_attention.read_results("heldout")
+print("fra-eng, 500 held-out pairs, BLEU (3 seeds):", {
+    m: heldout["summary"][m]["held-out BLEU"] for m in ("bahdanau", "seq2seq")})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 exact_between = bahdanau_attention.exact_between
@@ -472,19 +444,23 @@ assert summary["seq2seq exact"]["max"] <= 0.4
 for n, span in summary["exact by source length"].items():
     if int(n) >= 18:
         assert span["bahdanau"]["min"] >= 0.9 and span["seq2seq"]["max"] <= 0.1, n
-
-
+for run in longer["runs"]:  # 60 epochs: it fits the long training sentences, not unseen ones
+    last = run["checkpoints"][str(longer["epochs"])]
+    assert last["train loss"] < 0.05 and exact_between({"by_length": last["test"]}, 18, 24) <= 0.15
+    assert exact_between({"by_length": last["train"]}, 18, 24) >= 0.6
 # %% [markdown]
-# 没有注意力的模型在 1 个分句（6–8 个词）的测试句子上译对 0.66（三个长度上比例的平均），2 个分句 0.05，3 个分句 0.00；有注意力的模型三组都是 1.00。
-# 虚线说明这不只是推广的问题：训练过的句子它也只译对 0.73、0.04、0.00。
-# 但它的损失 15 轮后还在降（0.022，乘回 `num_steps`=25 是每个词元约 0.55 奈特），所以这里只说明：**在这个训练量下**，没有注意力的模型学长句子差得多。训练更久或加宽隐状态能否追上（即是否真有瓶颈），本节没有量。
+# 这次运行里，没有注意力的模型 15 轮后译对 1 个分句（6–8 个词）的测试句子 0.66，2 个分句 0.05，3 个分句 0.00；有注意力的 10 轮后都是 1.00。
+# 15 轮还没训练完。训练到 60 轮（3 个种子），训练句子上每个词元的损失降到 0.03 奈特，训练过的 3 分句句子译对 0.72–0.81，没见过的只有 0.04–0.10。
+# 它背得下长句子，却不会把没见过的长句子压进 64 维再译出来；注意力绕开了这个瓶颈。加宽隐状态能否追上，本节没有量。
+# 短句子是另一面：fra-eng 留出的 500 句上，有无注意力的 BLEU 是 0.398 对 0.381（3 个种子）。
 
 # %% [markdown]
 # ## 小结
 #
 # * Bahdanau 注意力以解码器上一步的状态为查询、编码器各步的隐状态为键和值，每一步用加性注意力重算上下文变量；查询依赖上一步，所以解码逐步进行。
-# * 训练从未见过对齐，注意力却大体学会跟着译文在源句子上移动。单向编码器的最大权重几乎都落在该翻译的词上或它右边（五个种子）；双向编码器（论文的做法）也落到左边。最大权重不一定是信息的来源（见动词行）。
-# * 没有注意力时，整句话挤在一个向量里：在本节的训练量下（损失还在降），句子越长译对的越少，连训练过的长句子也译不对。
+# * 训练从未见过对齐，注意力却学会跟着译文移动（对齐率 0.86、0.91）。单向编码器的最大权重落在词上或右边，双向的也落到左边。
+# * 最大权重不等于信息来源：遮住单向模型右边的键，动词仍有 0.86 译对。
+# * 没有注意力，整句挤在一个 64 维向量里：训练 60 轮，没见过的 3 分句句子也只译对 0.04–0.10；有注意力的 10 轮全对。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -495,16 +471,68 @@ for n, span in summary["exact by source length"].items():
 #   各省多少时间见 `results/speedups.json`（`python tools/book.py bench --speedups`）。
 # * `predict_seq2seq` 把句子送到模型参数所在的设备上；`d2l.preprocess_nmt` 还统一了弯撇号、法语引号和细空格。
 # * 9.7 节的 `d2l.Seq2SeqDecoder` 每步的上下文都是编码器最后一层的最终隐状态；书中的版本在逐步预测时改用解码器自己最新的状态。
-# * 书中 fra-eng 训练 250 轮；这里 120 轮，省下的时间给合成任务。
 # * 论文的双向编码器把反向的 $\overleftarrow{\mathbf{h}}_1$ 经过一层 $\tanh$ 变换作为 $\mathbf{s}_0$；这里的 `BiSeq2SeqEncoder` 直接拼接两个方向的最终状态。
-# * 书中最后画 fra-eng 上 `i'm home .` 的注意力热图；本页没有这张图，热图都画在有正确对齐可对照的合成任务上。fra-eng 上有无注意力的 BLEU 比较见 `results/heldout.json`（`python tools/book.py bench --heldout`）。
+# * 书中在 fra-eng 上训练 250 轮，翻译四个句子，画 `i'm home .` 的热图；本页不重复（fra-eng 只在练习里训练 10 轮），热图都画在对齐已知的合成任务上。
+# * 打印和画出的损失沿用书中的算法：每个词元的平均交叉熵（奈特）再除以 `num_steps`。
 #
 # </details>
 
 # %% [markdown]
 # ## 练习
 #
-# 以下练习互不依赖，只用到正文里 fra-eng 的数据（`train_iter`、`src_vocab`、`tgt_vocab`）、超参数和训练好的 `net`。
+# 以下练习互不依赖，都做在书中的 fra-eng 实验上：前 600 个句子对、书中的超参数，`net` 训练 10 轮（书中 250 轮）：
+
+# %%
+embed_size, num_hiddens, num_layers, dropout = 32, 32, 2, 0.1
+batch_size, num_steps, lr, num_epochs = 64, 10, 0.005, 10
+train_iter, src_vocab, tgt_vocab = d2l.load_data_nmt(batch_size, num_steps)
+torch.manual_seed(0)
+encoder = d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout)
+decoder = Seq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout)
+net = d2l.EncoderDecoder(encoder, decoder)
+result = d2l.train_seq2seq(net, train_iter, lr, num_epochs, tgt_vocab, device)
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert result.loss < 1.5
+config = d2l.BAHDANAU_CONFIG
+assert (config.embed_size, config.num_hiddens, config.num_layers, config.dropout) == (
+    embed_size, num_hiddens, num_layers, dropout)
+assert (config.batch_size, config.num_steps, config.lr) == (batch_size, num_steps, lr)
+assert [n for n, _ in config.net(src_vocab, tgt_vocab).named_parameters()] == [
+    n for n, _ in net.named_parameters()]
+
+
+# %% [markdown]
+# 书中的四个测试句子和给译文打分的函数（10.7 节还会用到）：
+
+# %%
+#@save
+def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
+                        verbose=True):
+    """Translate each of `engs` greedily (on the device of net's parameters; `device` is
+    ignored) and score it against `fras` with BLEU (k=2). Prints a line per sentence and the
+    mean when `verbose`. Returns (translations, bleus, per sentence the per-step weights)."""
+    device = next(net.parameters()).device
+    translations, bleus, attention_weight_seqs = [], [], []
+    for eng, fra in zip(engs, fras):
+        translation, attention_weight_seq = d2l.predict_seq2seq(
+            net, eng, src_vocab, tgt_vocab, num_steps, device, save_attention_weights=True)
+        translations.append(translation)
+        bleus.append(d2l.bleu(translation, fra, k=2))
+        attention_weight_seqs.append(attention_weight_seq)
+        if verbose:
+            print(f"{eng:12s} => {translation:20s} bleu {bleus[-1]:.3f}")
+    if verbose:
+        print(f"mean bleu {sum(bleus) / len(bleus):.3f}")
+    return translations, bleus, attention_weight_seqs
+
+
+#@save
+# The book's four test sentences and their references; the one not among the training pairs.
+TEST_ENGS = ("go .", "i lost .", "he's calm .", "i'm home .")
+TEST_FRAS = ("va !", "j'ai perdu .", "il est calme .", "je suis chez moi .")
+UNSEEN_ENG = "he's calm ."
+
 
 # %% [markdown]
 # ### 练习 1
@@ -547,10 +575,11 @@ torch.manual_seed(0)
 ex1_net = d2l.EncoderDecoder(
     LSTMSeq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout),
     LSTMSeq2SeqAttentionDecoder(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout))
-ex1_loss = d2l.train_seq2seq(ex1_net, train_iter, lr, 10, tgt_vocab, device).loss
+ex1_loss = d2l.train_seq2seq(ex1_net, train_iter, lr, 10, tgt_vocab, device, plot_every=1).loss
 torch.manual_seed(0)
 ex1_gru_net = d2l.BAHDANAU_CONFIG.net(src_vocab, tgt_vocab)
-ex1_gru_loss = d2l.train_seq2seq(ex1_gru_net, train_iter, lr, 10, tgt_vocab, device).loss
+ex1_gru_loss = d2l.train_seq2seq(ex1_gru_net, train_iter, lr, 10, tgt_vocab, device,
+                                 plot_every=1).loss
 ex1_rnn_params = {name: sum(p.numel() for p in model.decoder.rnn.parameters())
                   for name, model in (("gru", ex1_gru_net), ("lstm", ex1_net))}
 
@@ -577,15 +606,15 @@ assert ex1_loss < 1.5, "after 10 epochs the LSTM model should have learned somet
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：循环层从 15744 个参数变成 20992 个，正好 $4/3$ 倍：每个门有同样形状的一组 $\mathbf{W}_x$、$\mathbf{W}_h$ 和偏置，
 # GRU 有 3 组（重置门、更新门、候选隐状态），LSTM 有 4 组（输入门、遗忘门、输出门、候选记忆元）。
-# 10 轮后（种子 0）LSTM 的损失 0.237，GRU 0.201（乘回 `num_steps`=10，每个词元 2.37 对 2.01 奈特）：参数多了三分之一，在这么短的训练里没有学得更快。这只是一个种子的训练损失。
+# 10 轮后（种子 0）LSTM 的损失 0.237，GRU 0.201：参数多了三分之一，在这么短的训练里没有学得更快（只是一个种子的训练损失）。
 
 # %% [markdown]
 # ### 练习 2
 #
 # 把解码器的加性注意力换成 10.3 节的缩放点积注意力（查询和键都是 $h=32$ 维）。定义 `ex2_dot_net`（正文超参数、种子 0、训练 10 轮），
 # `ex2_params`（字典，`"additive"` 和 `"dot"`：注意力层的参数个数）和 `ex2_losses`（同样两个键，10 轮后的损失）。
-# 书中问“如何影响训练的效率”：用 `torch.utils.flop_counter.FlopCounterMode` 数两种模型在一个训练批量上前向加反向的浮点运算次数，
-# 存为 `ex2_flops`；再在**同一个单元格里交替**给两种模型计时（各 5 次，每次训练同样的 3 个小批量），中位数存为 `ex2_seconds`。
+# 书中问“如何影响训练的效率”：用 `torch.utils.flop_counter.FlopCounterMode` 数一个训练批量前向加反向的浮点运算次数（`ex2_flops`）；
+# 再**交替**给两种模型计时（各 5 次，每次训练同样的 3 个小批量），各次时间存为 `ex2_times`（每个键一个列表），中位数存为 `ex2_seconds`。
 # 时间之比与 FLOPs 之比一致吗？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
@@ -605,7 +634,8 @@ def make_and_train(decoder_cls, num_epochs=10):
     model = d2l.EncoderDecoder(
         d2l.Seq2SeqEncoder(len(src_vocab), embed_size, num_hiddens, num_layers, dropout),
         decoder_cls(len(tgt_vocab), embed_size, num_hiddens, num_layers, dropout))
-    return model, d2l.train_seq2seq(model, train_iter, lr, num_epochs, tgt_vocab, device).loss
+    return model, d2l.train_seq2seq(model, train_iter, lr, num_epochs, tgt_vocab, device,
+                                    plot_every=1).loss
 
 
 def train_step(model, batch, optimizer):
@@ -637,23 +667,24 @@ for name, model in models.items():
     model.zero_grad()
     ex2_flops[name] = counter.get_total_flops()
 optimizers = {name: torch.optim.Adam(m.parameters(), lr) for name, m in models.items()}
-times = {"additive": [], "dot": []}
+ex2_times = {"additive": [], "dot": []}
 for _ in range(5):  # alternate, so both models see the same load on the machine
     for name, model in models.items():
         start = time.perf_counter()
         for batch in batches:
             train_step(model, batch, optimizers[name])
-        times[name].append(time.perf_counter() - start)
-ex2_seconds = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+        ex2_times[name].append(time.perf_counter() - start)
+ex2_seconds = {name: sorted(ts)[len(ts) // 2] for name, ts in ex2_times.items()}
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
 print("attention parameters:", ex2_params)
 print(f"FLOPs of one forward + backward pass: additive {ex2_flops['additive'] / 1e6:.1f} M, "
       f"dot product {ex2_flops['dot'] / 1e6:.1f} M "
       f"(dot / additive = {ex2_flops['dot'] / ex2_flops['additive']:.3f})")
-print(f"training time on 3 batches, median of 5 alternating runs: additive "
-      f"{ex2_seconds['additive'] * 1e3:.0f} ms, dot product {ex2_seconds['dot'] * 1e3:.0f} ms "
-      f"(dot / additive = {ex2_seconds['dot'] / ex2_seconds['additive']:.2f})")
+print("training time on 3 batches, median (min-max) of 5 alternating runs: " + ", ".join(
+    f"{name} {ex2_seconds[name] * 1e3:.0f} ms ({min(ts) * 1e3:.0f}-{max(ts) * 1e3:.0f})"
+    for name, ts in ex2_times.items())
+      + f" (dot / additive = {ex2_seconds['dot'] / ex2_seconds['additive']:.2f})")
 print(f"after 10 epochs: additive loss {ex2_losses['additive']:.3f}, "
       f"dot product loss {ex2_losses['dot']:.3f}")
 assert isinstance(ex2_dot_net.decoder.attention, d2l.DotProductAttention)
@@ -669,6 +700,8 @@ assert torch.allclose(ex2_weights.sum(-1), torch.ones(ex2_weights.shape[:2]), at
 assert max(ex2_losses.values()) < 1.5, "both models should learn within 10 epochs"
 assert ex2_flops["dot"] < ex2_flops["additive"], "the dot product needs no W_q, W_k or w_v"
 assert set(ex2_seconds) == {"additive", "dot"} and min(ex2_seconds.values()) > 0
+assert all(len(ex2_times[name]) == 5 and min(ex2_times[name]) <= ex2_seconds[name]
+           <= max(ex2_times[name]) for name in ex2_seconds)
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "dot": 0}
@@ -676,8 +709,8 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：点积注意力没有参数（加性的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$ 共 $2 \times 32 \times 32 + 32 = 2080$ 个），打分只要一次批量矩阵乘法 $\mathbf{Q}\mathbf{K}^\top$，加上两者共有的权重乘值，每步两次。
 # `FlopCounterMode` 只数矩阵乘法一类的运算（加法、$\tanh$、softmax 不计），比值 0.754 说明点积省掉了约四分之一的矩阵乘法：
-# 正文的解码器每一步都对全部键重算 $\mathbf{W}_k\mathbf{h}_t$（见练习 4），加性注意力的代价随之变大。交替计时的比值是 0.89（这次存下的运行：加性 440 ms、点积 394 ms，5 次的中位数，机器有负载，波动没有量）：
-# 比 FLOPs 的比值更接近 1。时间花在哪里这里没有剖析；可能的原因是两者相同的部分（GRU、Python 循环、不计入 FLOPs 的逐元素运算）占了大头。10 轮后的损失相近（0.201 对 0.210，即每个词元 2.01 对 2.10 奈特），只有一个种子，看不出哪个学得快。
+# 正文的解码器每步都重算 $\mathbf{W}_k\mathbf{h}_t$（练习 4）。计时的比值 0.93（中位数：加性 280 ms，范围 270–389；点积 262 ms，范围 250–280）比 FLOPs 的比值更接近 1：
+# 两者相同的部分（GRU、Python 循环、不计入 FLOPs 的逐元素运算）可能占了大头，这里没有剖析。10 轮后的损失相近（0.201 对 0.210），只有一个种子。
 # 点积还要求查询和键维数相同，加性注意力没有这个限制。
 
 # %% [markdown]
@@ -718,15 +751,18 @@ assert ex3_weights[~pad].min().item() > 0  # valid positions all get some weight
 # %% [markdown]
 # ### 练习 4
 #
-# 正文的解码器每一步都调用 `self.attention`，于是每一步都重算一遍 $\mathbf{W}_k\mathbf{h}_t$，而它并不随解码步变化。
-# 写一个子类 `PreprojectedDecoder`：`init_state` 把投影好的键作为第四项放进状态，每一步只投影查询。
+# 正文的解码器每一步都重算 $\mathbf{W}_k\mathbf{h}_t$，而它不随解码步变化。写一个子类 `PreprojectedDecoder`：`init_state` 把投影好的键作为第四项放进状态，每步只投影查询。
 # 把正文 `net` 的解码器参数载入它（`load_state_dict`），在 `train_iter` 的第一个小批量上（先 `torch.manual_seed(0)`，评估模式）
-# 比较两者的输出，最大绝对差存为 `ex4_diff`；再交替给两者的一次前向传播计时（各 7 次），中位数存为 `ex4_seconds`（键 `"book"`、`"preprojected"`）。
-# 省下多少？为什么查询的投影 $\mathbf{W}_q\mathbf{s}_{t'-1}$ 不能同样预先算好？
+# 比较两者的输出，最大绝对差存为 `ex4_diff`。再交替给一次前向传播计时（各 7 次，各次时间存为 `ex4_times`，中位数存为 `ex4_seconds`）：
+# 键 `"book"` 是正文的解码器，`"preprojected"` 是你的，`"W_k every step"` 是你的解码器每步重新投影一次键（只差这一次矩阵乘法）。
+# $\mathbf{W}_k$ 本身省下多少？为什么查询的投影 $\mathbf{W}_q\mathbf{s}_{t'-1}$ 不能同样预先算好？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 class PreprojectedDecoder(d2l.Seq2SeqAttentionDecoder):
-    """Seq2SeqAttentionDecoder that projects the keys with W_k once per sequence."""
+    """Seq2SeqAttentionDecoder that projects the keys with W_k once per sequence (or, with
+    `reproject`, again at every step: to time that one matrix product)."""
+
+    reproject = False
 
     def init_state(self, enc_outputs, enc_valid_lens, *args):
         state = super().init_state(enc_outputs, enc_valid_lens)
@@ -737,6 +773,8 @@ class PreprojectedDecoder(d2l.Seq2SeqAttentionDecoder):
         att = self.attention
         outputs, self._attention_weights = [], []
         for x in self.embedding(X).permute(1, 0, 2):
+            if self.reproject:
+                keys = att.W_k(enc_outputs)
             features = torch.tanh(att.W_q(hidden_state[-1]).unsqueeze(1) + keys)
             weights = d2l.masked_softmax(att.w_v(features).permute(0, 2, 1), enc_valid_lens)
             context = att.dropout(weights) @ enc_outputs  # (batch_size, 1, num_hiddens)
@@ -759,24 +797,31 @@ batch = [t.to(net_dev) for t in next(iter(train_iter))]
 with torch.inference_mode():
     ex4_diff = float((net(batch[0], batch[2], batch[1])[0]
                       - ex4_net(batch[0], batch[2], batch[1])[0]).abs().max())
-    times = {"book": [], "preprojected": []}
-    for _ in range(7):  # alternate, so both see the same load on the machine
-        for name, model in (("book", net), ("preprojected", ex4_net)):
+    ex4_times = {"book": [], "preprojected": [], "W_k every step": []}
+    for _ in range(7):  # alternate, so all see the same load on the machine
+        for name, model in zip(ex4_times, (net, ex4_net, ex4_net)):
+            ex4_net.decoder.reproject = name == "W_k every step"
             start = time.perf_counter()
             model(batch[0], batch[2], batch[1])
-            times[name].append(time.perf_counter() - start)
-ex4_seconds = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+            ex4_times[name].append(time.perf_counter() - start)
+    ex4_net.decoder.reproject = False
+ex4_seconds = {name: sorted(ts)[len(ts) // 2] for name, ts in ex4_times.items()}
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-test", "locked": true, "points": 1, "schema_version": 3, "solution": false, "task": false} tags=["nbval-ignore-output"]
-print(f"max |preprojected - book| = {ex4_diff:.1e}; one forward pass, median of 7 alternating "
-      f"runs: book {ex4_seconds['book'] * 1e3:.1f} ms, preprojected "
-      f"{ex4_seconds['preprojected'] * 1e3:.1f} ms "
-      f"(ratio {ex4_seconds['preprojected'] / ex4_seconds['book']:.2f})")
+print(f"max |preprojected - book| = {ex4_diff:.1e}; one forward pass, median (min-max) of 7 "
+      "alternating runs:", *(f"{name:15s} {ex4_seconds[name] * 1e3:5.1f} ms ({min(ts) * 1e3:.1f}-"
+                             f"{max(ts) * 1e3:.1f})" for name, ts in ex4_times.items()),
+      sep="\n  ")
+print(f"W_k alone: {(ex4_seconds['W_k every step'] - ex4_seconds['preprojected']) * 1e3:.1f} ms "
+      f"of the book's {ex4_seconds['book'] * 1e3:.1f} ms")
 assert isinstance(ex4_net.decoder, d2l.Seq2SeqAttentionDecoder)
 assert len(ex4_net.decoder.init_state(net.encoder(batch[0]), batch[1])) == 4
 assert ex4_diff < 1e-5, "the same computation, only moved out of the loop"
+assert set(ex4_seconds) == {"book", "preprojected", "W_k every step"}
+assert all(len(ex4_times[name]) == 7 for name in ex4_seconds)
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。这次存下的运行里一次前向传播是 44.9 ms 对 41.1 ms（比值 0.91，交替 7 次的中位数，机器有负载，波动没有量）：在 $T=10$、$h=32$ 的小模型上，每步多一次 $\mathbf{W}_k$ 的矩阵乘法约多花 9% 的时间；其余时间花在哪里，这里没有剖析。
-# 键 $\mathbf{h}_t$ 是编码器的输出，解码开始前就全部已知，整个解码过程中不变；查询 $\mathbf{s}_{t'-1}$ 要等上一步的 GRU 算完才有，
-# 它的投影只能每步现算。（Bahdanau 等人在论文附录 A 里也指出 $\mathbf{U}_a \mathbf{h}_j$ 可以预先算好。）
+# 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。
+# 正文的解码器还多走 `AttentionPooling.forward`（形状检查、模块调用），所以 $\mathbf{W}_k$ 本身的代价是 `"W_k every step"` 减 `"preprojected"`。
+# 这次在重负载下，中位数 28.3、28.5、35.3 ms，范围互相重叠（23.6–63.8、14.9–40.5、23.1–45.7 ms）：$T=10$、$h=32$ 时这次矩阵乘法省下的时间淹没在波动里，测不出来。
+# 键在解码前就全部已知且不变；查询 $\mathbf{s}_{t'-1}$ 要等上一步的 GRU 算完，它的投影只能每步现算。（Bahdanau 等人在论文附录 A 里也指出 $\mathbf{U}_a \mathbf{h}_j$ 可以预先算好。）
