@@ -163,7 +163,7 @@ def grad_clipping(net, theta, *, foreach=True):
     the rescaling are one call each over all gradients rather than a Python loop over the
     parameters, which matters for small models with dozens of parameter tensors, and on a GPU it
     never waits for the device. `foreach=False` is the book's loop (a host sync for the norm),
-    kept so that `bench --speedups` can measure the difference.
+    kept so that `bench speedups` can measure the difference.
     """
     if isinstance(net, torch.nn.Module):
         params = [p for p in net.parameters() if p.requires_grad and p.grad is not None]

@@ -468,7 +468,7 @@ for run in longer["runs"]:  # 60 epochs: it fits the long training sentences, no
 # * 书中的 `masked_softmax` 把填充位置的分数换成 $-10^6$；这里用 10.3 节的版本，换成 $-\infty$，填充位置的权重恰好为 0（练习 3）。
 # * 论文的输出层是带 maxout 的“深输出”层，直接接收 $\mathbf{s}_{t'}$、$\mathbf{c}_{t'}$ 和 $y_{t'-1}$；书中和这里只用 $\mathbf{W}_o \mathbf{s}_{t'}$。
 # * `d2l.train_seq2seq` 多一个关键字参数 `plot_every`（书中固定每 10 轮画一点）；它还跳过整批都是填充的时间步、用融合的 Adam，
-#   各省多少时间见 `results/speedups.json`（`python tools/book.py bench --speedups`）。
+#   各省多少时间见 `results/speedups.json`（`python tools/book.py bench speedups`）。
 # * `predict_seq2seq` 把句子送到模型参数所在的设备上；`d2l.preprocess_nmt` 还统一了弯撇号、法语引号和细空格。
 # * 9.7 节的 `d2l.Seq2SeqDecoder` 每步的上下文都是编码器最后一层的最终隐状态；书中的版本在逐步预测时改用解码器自己最新的状态。
 # * 论文的双向编码器把反向的 $\overleftarrow{\mathbf{h}}_1$ 经过一层 $\tanh$ 变换作为 $\mathbf{s}_0$；这里的 `BiSeq2SeqEncoder` 直接拼接两个方向的最终状态。
