@@ -4,8 +4,8 @@ Every function that runs the model takes `model_class` (default `d2l.NWKernelReg
 notebook passes the class it defines, so editing that class changes every figure and the explorer.
 
 `w` is the kernel's sharpness, the inverse width: the Gaussian kernel of `NWKernelRegression`
-has standard deviation sigma = 1 / w, so a larger `w` means a narrower kernel. The notebook calls
-each function once; the section's tests check them against `NWKernelRegression`.
+has standard deviation sigma = 1 / w, so a larger `w` means a narrower kernel. The section's tests
+check these functions against `NWKernelRegression`.
 
 Colours are those of the section's static figures: truth blue (C0), prediction magenta dashed
 (`d2l.plot`'s second format "m--"), training data orange (C1), weights green (C2), the

@@ -596,7 +596,7 @@ assert 6.0 <= ex1_best_w[500] <= 8.0, "with 10x the data the best kernel is narr
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：窄核获益多得多。$w = 1$ 时，$n$ 从 50 增到 500，误差只从 0.428 降到 0.393：主要是偏差，数据多了也不消失。
 # $w = 16$ 时从 0.129 降到 0.015，约九分之一：主要是方差，点多了噪声被平均掉。
-# 最好的 $w$ 从 4 移到 6 到 8 之间（网格上两者打印出的误差相同）：核变窄了，这正是书中的**一致性**（consistency）所要求的（这里只试了两个 $n$）。
+# 最好的 $w$ 从 4 移到 6 到 8 之间（网格上两者打印出的误差相同）：核变窄了，正合**一致性**（consistency：$n \to \infty$ 时估计收敛到 $f$）的要求（只试了两个 $n$）。
 
 
 # %% [markdown]
