@@ -332,3 +332,23 @@ def test_column_queries_give_the_same_pooling():
     q = torch.tensor([0.5, 1.5, 2.5, 3.5])
     net = d2l.NWKernelRegression(w=1.0)
     assert torch.allclose(net(q, keys, values), net(q[:, None], keys, values))
+
+
+def test_helpers_run_the_model_class_they_are_given():
+    """The notebook passes its own class: every measurement and state must come from it."""
+    from d2l_attention.explore import nadaraya_watson as nw
+
+    class Shifted(d2l.NWKernelRegression):  # a visibly different model: predictions + 1
+        def forward(self, queries, keys, values):
+            return super().forward(queries, keys, values) + 1
+
+    x, y, x_test, y_truth = small_data()
+    base, _ = nw.predict(2.0, x_test, x, y)
+    shifted, _ = nw.predict(2.0, x_test, x, y, Shifted)
+    assert torch.allclose(shifted, base + 1)
+    assert nw.loo_loss(2.0, x, y, model_class=Shifted) != pytest.approx(nw.loo_loss(2.0, x, y))
+    rows = nw.query_curves(x, y, [2.0], [2.5], model_class=Shifted)
+    expected = Shifted(w=2.0)(torch.tensor([2.5]), x[None], y[None]).item()
+    assert rows[0]["y"] == pytest.approx(expected, abs=1e-3)
+    s = nw.sharpness_states(x, y, x_test, y_truth, [2.0], [2.5], model_class=Shifted)
+    assert s["marker"][0]["y"] == pytest.approx(expected, abs=1e-3)

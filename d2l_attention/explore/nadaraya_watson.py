@@ -1,8 +1,11 @@
 """Section 10.2's explorer, figures and measurements, built on `d2l.NWKernelRegression`.
 
+Every function that runs the model takes `model_class` (default `d2l.NWKernelRegression`): the
+notebook passes the class it defines, so editing that class changes every figure and the explorer.
+
 `w` is the kernel's sharpness, the inverse width: the Gaussian kernel of `NWKernelRegression`
-has standard deviation sigma = 1 / w, so a larger `w` means a narrower kernel. The notebook calls
-each function once; the section's tests check them against `NWKernelRegression`.
+has standard deviation sigma = 1 / w, so a larger `w` means a narrower kernel. The section's tests
+check these functions against `NWKernelRegression`.
 
 Colours are those of the section's static figures: truth blue (C0), prediction magenta dashed
 (`d2l.plot`'s second format "m--"), training data orange (C1), weights green (C2), the
@@ -56,21 +59,20 @@ def loo_pairs(x, y):
     return x.repeat(n, 1)[keep].reshape(n, n - 1), y.repeat(n, 1)[keep].reshape(n, n - 1)
 
 
-def predict(w, queries, x, y):
-    """NWKernelRegression(w) at `queries` (m,) with every training pair as keys and values.
-
-    Returns (prediction (m,), attention weights (m, n))."""
-    net = d2l.NWKernelRegression(w=w)
+def predict(w, queries, x, y, model_class=None):
+    """`model_class(w=w)` (default NWKernelRegression) at `queries` (m,) with every training pair
+    as keys and values. Returns (prediction (m,), attention weights (m, n))."""
+    net = (model_class or d2l.NWKernelRegression)(w=w)
     with torch.no_grad():
         y_hat = net(queries, x.repeat(len(queries), 1), y.repeat(len(queries), 1))
     return y_hat, net.attention_weights
 
 
-def loo_loss(w, x, y, reduction="mean"):
+def loo_loss(w, x, y, reduction="mean", model_class=None):
     """Squared error of each training point predicted from the others (mean or sum)."""
     keys, values = loo_pairs(x, y)
     with torch.no_grad():
-        errors = (d2l.NWKernelRegression(w=w)(x, keys, values) - y) ** 2
+        errors = ((model_class or d2l.NWKernelRegression)(w=w)(x, keys, values) - y) ** 2
     return (errors.mean() if reduction == "mean" else errors.sum()).item()
 
 
@@ -91,15 +93,16 @@ def _fit_axes(ax, x_train, y_train, x_test, y_truth, y_hat, title=None):
 
 
 @_single_threaded
-def plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0), query=2.5):
+def plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0), query=2.5,
+                   model_class=None):
     """One column per sharpness w: the weights alpha(query, x_i) over the keys (top) and the
     prediction on the test grid (bottom). Returns {w: test MSE} and {w: alpha(query, x_i), (n,)}."""
     fig, axes = d2l.plt.subplots(2, len(ws), figsize=(3.2 * len(ws), 5.2),
                                  sharex=True, sharey="row")
     mse, weights = {}, {}
     for col, w in enumerate(ws):
-        _, alpha = predict(w, torch.tensor([float(query)]), x_train, y_train)
-        y_hat, _ = predict(w, x_test, x_train, y_train)
+        _, alpha = predict(w, torch.tensor([float(query)]), x_train, y_train, model_class)
+        y_hat, _ = predict(w, x_test, x_train, y_train, model_class)
         mse[w] = ((y_hat - y_truth) ** 2).mean().item()
         weights[w] = alpha[0]
         top = axes[0, col]
@@ -251,12 +254,12 @@ def keys_for_mass(weights, mass=0.9):
 
 
 @_single_threaded
-def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test):
+def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test, model_class=None):
     """One heatmap of the attention weights alpha(x, x_i) of NWKernelRegression(w) per w in `ws`
     (rows: the sorted test inputs, columns: the sorted training inputs), each on its own scale,
     each titled with its label and the mean number of keys holding 90% of a row's weight.
     Returns {label: that number}."""
-    alphas = [predict(w, x_test, x_train, y_train)[1] for w in ws]
+    alphas = [predict(w, x_test, x_train, y_train, model_class)[1] for w in ws]
     fig, axes = d2l.plt.subplots(1, len(ws), figsize=(3.6 * len(ws), 3.2), sharey=True)
     keys = {}
     for ax, alpha, w, label in zip(axes, alphas, ws, labels):
@@ -276,7 +279,8 @@ CLOSEST_WS = tuple(0.25 * i for i in range(65))  # 0, 0.25, ..., 16: the right p
 
 
 @_single_threaded
-def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3, f=None):
+def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3, f=None,
+                     model_class=None):
     """Rows for the explorer, one state per sharpness w in `ws` (column "w") and query in
     `queries` (column "q"). "fit": the prediction on `x_test` (per w); "weights": alpha(q, x_i)
     over all keys; "marker": (q, prediction there); "loss": (w, prediction at q), the right
@@ -288,19 +292,21 @@ def sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, decimals=3,
     closest = {}  # with f: per query, the w on CLOSEST_WS whose prediction is nearest f(q)
     if f is not None:
         qs = torch.tensor([float(q) for q in queries])
-        preds = torch.stack([predict(cw, qs, x_train, y_train)[0] for cw in CLOSEST_WS])
+        preds = torch.stack([predict(cw, qs, x_train, y_train, model_class)[0]
+                             for cw in CLOSEST_WS])
         gap = (preds - f(qs)).abs()  # (len(CLOSEST_WS), len(queries))
         for i, q in enumerate(queries):
             j = int(gap[:, i].argmin())
             closest[q] = (f"closest to f(x) over w: {preds[j, i].item():.2f} "
                           f"at w = {CLOSEST_WS[j]:g}")
     for w in ws:
-        y_hat, _ = predict(w, x_test, x_train, y_train)
+        y_hat, _ = predict(w, x_test, x_train, y_train, model_class)
         mse = ((y_hat - y_truth) ** 2).mean().item()
-        loo = loo_loss(w, x_train, y_train)
+        loo = loo_loss(w, x_train, y_train, model_class=model_class)
         out["fit"] += _no_index(explorers.rows({"w": w, "series": "prediction"}, x=x_test, y=y_hat,
                                          decimals=decimals))
-        y_q, alpha = predict(w, torch.tensor([float(q) for q in queries]), x_train, y_train)
+        y_q, alpha = predict(w, torch.tensor([float(q) for q in queries]), x_train, y_train,
+                             model_class)
         counts = keys_for_mass(alpha)
         width = "average pooling" if w == 0 else f"sigma = {1 / w:.2g}"
         for i, q in enumerate(queries):
@@ -335,12 +341,13 @@ def _no_index(rows):
 
 
 @_single_threaded
-def query_curves(x_train, y_train, ws, queries, f=None, decimals=3):
+def query_curves(x_train, y_train, ws, queries, f=None, decimals=3, model_class=None):
     """Rows of the prediction of NWKernelRegression(w) at each query (column "q") over the
     sharpness grid `ws` (column "sharpness", so the explorer's w control does not filter them);
     with the true function `f`, also a flat "truth" line at f(q) over the grid's range."""
     qs = torch.tensor([float(q) for q in queries])
-    preds = torch.stack([predict(w, qs, x_train, y_train)[0] for w in ws])  # (len(ws), len(qs))
+    preds = torch.stack([predict(w, qs, x_train, y_train, model_class)[0]
+                         for w in ws])  # (len(ws), len(qs))
     out = []
     for i, q in enumerate(queries):
         out += _no_index(explorers.rows({"q": float(q), "series": "prediction"}, sharpness=list(ws),
@@ -429,7 +436,8 @@ CURVE_AXIS = dict(x_title="sharpness w", y_title="prediction at the query", x_do
 
 
 def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORER_WS,
-                       queries=EXPLORER_QUERIES, default_w=1.0, default_q=2.5, f=None):
+                       queries=EXPLORER_QUERIES, default_w=1.0, default_q=2.5, f=None,
+                       model_class=None):
     """The section's explorer: pick the sharpness w (a menu; 0 = average pooling) and drag the
     query x; watch the query's weights over the keys (one square-root axis for every state),
     the prediction it makes, and how this query's prediction moves as w goes from average pooling
@@ -443,7 +451,8 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
     ws, queries = sorted(set(grid) | set(marks.values())), [float(q) for q in queries]
     labels = [f"{w:g}" + "".join(f" ({label})" for label, m in marks.items() if m == w)
               + (" (average pooling)" if w == 0 else "") for w in ws]
-    s = sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, f=f)
+    s = sharpness_states(x_train, y_train, x_test, y_truth, ws, queries, f=f,
+                         model_class=model_class)
     solid, dashed = [1, 0], [6, 4]
     fit_styles = {"truth": (TRUTH, solid), "prediction": (PRED, dashed),
                   "training data": (DATA, solid)}
@@ -462,7 +471,8 @@ def sharpness_explorer(x_train, y_train, x_test, y_truth, marks=None, ws=EXPLORE
                               "the query's weights alpha(x, x_i)"), rule)
     curve_ws = list(CLOSEST_WS)
     curve_styles = {"truth": (TRUTH, solid), "prediction": (PRED, dashed)}
-    loss = (_styled(query_curves(x_train, y_train, curve_ws, queries, f=f), "sharpness", "y",
+    loss = (_styled(query_curves(x_train, y_train, curve_ws, queries, f=f,
+                                 model_class=model_class), "sharpness", "y",
                     curve_styles, title="this query's prediction over w (diamond: this w)",
                     width=260, **CURVE_AXIS),
             _marks_view(marks, CURVE_AXIS["y_domain"][1]),

@@ -11,7 +11,7 @@ from ..checks import check_shape
 __all__ = ['NWKernelRegression']
 
 
-# %% notebooks/py/10.2-nadaraya-watson.py:152
+# %% notebooks/py/10.2-nadaraya-watson.py:156
 class NWKernelRegression(nn.Module):
     """Nadaraya-Watson kernel regression with one learnable sharpness `w` (kernel width 1/w).
 

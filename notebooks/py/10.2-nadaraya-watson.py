@@ -16,9 +16,8 @@
 # %% [markdown]
 # # 10.2 注意力汇聚：Nadaraya-Watson 核回归
 #
-# 10.1 节的分数是查询与键的点积；这里换成负的平方距离，外加一个可学习的宽度。
-# **Nadaraya-Watson 核回归**（kernel regression）小到能看清每个权重：
-# 它就是注意力汇聚；$w$ 决定权重多尖锐；留一法学 $w$；换核就是换分数；高斯核通向点积。
+# **Nadaraya-Watson 核回归**（kernel regression）按距离给训练样本加权来预测，小到能看清每个权重。
+# 它就是一次注意力汇聚：本节最后会看到，它恰好是点积打分加一个偏置，查询和键的投影只有一个数 $w$。
 
 # %%
 import torch
@@ -33,7 +32,7 @@ from d2l_attention.explore import nadaraya_watson as nw
 #
 # $$y_i = 2\sin(x_i) + x_i^{0.8} + \epsilon, \qquad \epsilon \sim \mathcal{N}(0, 0.5^2).$$
 #
-# 50 个训练输入在 $[0, 5)$ 上均匀采样并排序（热图好读）；
+# 50 个训练输入在 $[0, 5)$ 上均匀采样并排序；
 # 测试输入是 $0, 0.1, \ldots, 4.9$，对照不含噪声的真实值。
 
 # %%
@@ -112,20 +111,25 @@ assert test_mse(y_hat_np) < 0.6 * test_mse(y_hat_avg)
 
 # %%
 d2l.show_heatmaps(attention_weights.unsqueeze(0).unsqueeze(0),
-                  xlabel="Sorted training inputs", ylabel="Sorted testing inputs")
+                  xlabel="Sorted training inputs", ylabel="Sorted testing inputs", figsize=(3.5, 3.5))
 d2l.plt.show()
 top = attention_weights.max(dim=1).values  # 每行（每个查询）最大的权重
 print(f"largest weight per row: first row {top[0]:.3f}, rows 10-39 at most {top[10:40].max():.3f}, "
       f"last row {top[-1]:.3f}")
 print(f"x = 0: prediction {y_hat_np[0]:.2f}, f(x) {y_truth[0]:.2f}; "
       f"x = 4.9: prediction {y_hat_np[-1]:.2f}, f(x) {y_truth[-1]:.2f}")
+# 局部线性：用同样的权重拟合直线 a + b (x_i - x)，预测取截距 a（加权最小二乘的解）
+u = -diffs  # x_i - x
+m1, m2 = (attention_weights * u).sum(1), (attention_weights * u**2).sum(1)
+y_hat_ll = (m2 * y_hat_np - m1 * (attention_weights * u * y_train).sum(1)) / (m2 - m1**2)
+print(f"local linear, same weights: x = 0: prediction {y_hat_ll[0]:.2f}; test MSE {test_mse(y_hat_ll):.3f}")
 
 # %% [markdown]
 # 深色带沿对角线，但又宽又淡：中间查询的最大权重至多约 5%。
-# 两角更深：边上的查询只在一侧有键，权重分给的键更少。
+# 两角更深：边上的查询只在一侧有键。
 #
-# 它也只能借内侧的值（**边界偏差**）：$f$ 在 0 附近很陡，$x = 0$ 处预测高出 2.18；$f$ 在 $[4, 5]$ 上只变化约 0.3，$x = 4.9$ 处只差 0.03。
-# 加权平均是在局部拟合一个常数；改拟合直线（**局部线性回归**，local linear regression）可大大减小边界偏差。
+# 它也只能借内侧的值（**边界偏差**）：$f$ 在 0 附近很陡，$x = 0$ 处预测高出 2.18；右端 $f$ 平缓，只差 0.03。
+# 加权平均是在局部拟合常数；用同样的权重拟合直线（**局部线性回归**，local linear regression），$x = 0$ 处只高 0.75，测试误差从 0.428 降到 0.123。
 #
 # ## 带参数注意力汇聚：锐度 $w$
 #
@@ -134,7 +138,7 @@ print(f"x = 0: prediction {y_hat_np[0]:.2f}, f(x) {y_truth[0]:.2f}; "
 # $$f(x) = \sum_{i=1}^{n} \operatorname{softmax}\left(-\tfrac{1}{2}\big((x - x_i) w\big)^2\right) y_i .$$
 #
 # $w = 1/\sigma$ 是核宽度的倒数，称为**锐度**（sharpness）：$w$ 越大，查询只看越近的键。
-# 书中的模型收 $(n_q, n_k)$ 的 `keys`、`values`：第 $q$ 行是查询 $q$ 的键，训练时要去掉它自己（下文的留一法）。
+# 书中的模型收 $(n_q, n_k)$ 的 `keys`、`values`：每个查询一行键（训练时去掉它自己，见留一法）。
 
 # %% [markdown]
 # 逐行加权用**批量矩阵乘法**（batch matrix multiplication）`torch.bmm`：$(n, a, b)$ 乘 $(n, b, c)$ 得 $(n, a, c)$。
@@ -171,7 +175,7 @@ class NWKernelRegression(nn.Module):
 
 
 # %% [markdown]
-# 测试时各行相同（`expand`，不复制数据）。$w = 1$ 是上面的非参数汇聚，$w = 0$ 是平均汇聚：
+# 测试时各行相同。$w = 1$ 是上面的非参数汇聚，$w = 0$ 是平均汇聚：
 
 # %%
 test_keys = x_train.expand(n_test, -1)  # (n_test, n_train)，每行都是全部训练输入
@@ -193,7 +197,7 @@ with torch.no_grad():  # bmm with one row of weights and one column of values is
 # %% [markdown]
 # ### $w^2$ 就是温度的倒数
 #
-# 对距离 $d$，分数 $-\frac{1}{2}(wd)^2 = -\frac{d^2}{2\tau}$，$\tau = 1/w^2$ 就是 10.1 节的温度：$w$ 越大，近键与远键的权重比越悬殊。
+# 对距离 $d$，分数 $-\frac{1}{2}(wd)^2 = -\frac{d^2}{2\tau}$，$\tau = 1/w^2$ 就是 10.1 节的温度。
 # 下图：查询 $x = 2.5$ 的权重（上）与预测（下）：
 
 # %%
@@ -204,7 +208,7 @@ with torch.no_grad():
         w_mse[w] = test_mse(model(x_test, test_keys, test_values))
         model(torch.tensor([2.5]), x_train.unsqueeze(0), y_train.unsqueeze(0))  # 一个查询 x = 2.5
         w_alpha[w] = model.attention_weights[0]  # (n_train,)
-nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0))  # 同样的模型，画成图
+nw.plot_sharpness(x_train, y_train, x_test, y_truth, ws=(1.0, 4.0, 16.0), model_class=NWKernelRegression)
 print("test MSE:", {w: round(e, 3) for w, e in w_mse.items()})
 print("weight on the 4 nearest keys of x = 2.5:", {w: round(a.topk(4).values.sum().item(), 2)
                                                    for w, a in w_alpha.items()})
@@ -223,9 +227,12 @@ assert peaks[0] < 0.05 < peaks[1] < 0.2 < peaks[2]
 assert w_alpha[16.0].topk(4).values.sum() > 0.9
 
 # %% [markdown]
-# $w = 1$ 把权重摊开，削平峰谷：这是**偏差**。
-# $w = 16$ 在 $x = 2.5$ 把 0.96 的权重交给最近的四个键，预测跟着噪声起伏：这是**方差**。
-# 换 20 组数据量出两者：
+# $w = 1$ 把权重摊开，削平峰谷；$w = 16$ 在 $x = 2.5$ 把 0.96 的权重交给最近的四个键，预测跟着噪声起伏。
+# 换 20 组数据 $D$ 量出这两种误差。记 $\bar y(x)$ 为各组预测 $\hat y_D(x)$ 的平均，上划线为对测试输入平均：
+#
+# $$\text{偏差}^2 = \overline{\big(\bar y(x) - f(x)\big)^2}, \qquad \text{方差} = \overline{\operatorname{mean}_D \big(\hat y_D(x) - \bar y(x)\big)^2} .$$
+#
+# 两者之和恰是 20 组的平均测试误差（**偏差**，bias；**方差**，variance）：
 
 # %%
 def make_data(n, seed=0):
@@ -242,22 +249,25 @@ with torch.no_grad():
                                 for x, y in (make_data(n_train, seed) for seed in range(20))])
 nw.plot_bias_variance(x_test, y_truth, preds)
 for w, p in preds.items():
-    print(f"w = {w:g}: bias^2 {((p.mean(0) - y_truth) ** 2).mean():.3f}, variance {p.var(0).mean():.3f}")
+    bias2, var = ((p.mean(0) - y_truth) ** 2).mean(), p.var(0, unbiased=False).mean()
+    print(f"w = {w:g}: bias^2 {bias2:.3f} + variance {var:.3f} = {bias2 + var:.3f} = mean test MSE "
+          f"{((p - y_truth) ** 2).mean():.3f}; this section's data set: {test_mse(p[0]):.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 bias2 = {w: ((p.mean(0) - y_truth) ** 2).mean().item() for w, p in preds.items()}
-var = {w: p.var(0).mean().item() for w, p in preds.items()}
+var = {w: p.var(0, unbiased=False).mean().item() for w, p in preds.items()}
+assert all(abs(bias2[w] + var[w] - ((p - y_truth) ** 2).mean().item()) < 1e-5 for w, p in preds.items())
 assert bias2[1.0] > bias2[4.0] > bias2[16.0] and var[1.0] < var[4.0] < var[16.0]
 assert bias2[4.0] + var[4.0] < min(bias2[1.0] + var[1.0], bias2[16.0] + var[16.0])
 assert torch.allclose(make_data(n_train)[1], y_train)  # seed 0 is this section's data
 
 # %% [markdown]
 # $w = 1$ 几乎全是偏差，$w = 16$ 几乎全是方差，$w = 4$ 两者之和最小。
-# （偏差² 里还含约 方差/20 的抽样噪声，$w = 16$ 时约 0.007。）
+# 本节这组数据在 $w = 4$ 时误差 0.049，低于平均 0.063：一组数据只是一次抽样。
 #
 # ## 训练 $w$：留一法
 #
-# 训练点若能看到**自己**，$w$ 越大它越只看自己，训练误差一路下降（下文灰线），$w$ 会被越推越大。
+# 训练点若能看到**自己**，$w$ 越大越只看自己，训练误差一路下降（下文灰线）。
 # **留一法**（leave-one-out）让第 $i$ 个点只看其余 $n - 1$ 个点，得到 $\hat y_{-i}(w)$：
 #
 # $$L(w) = \tfrac{1}{2} \sum_{i=1}^{n} \big(\hat y_{-i}(w) - y_i\big)^2 .$$
@@ -363,6 +373,10 @@ _, w_history_slow = train_nw(100, lr=0.1)
 nw.plot_sgd_on_loo(ws, curves["loo"], {"lr 0.5": w_history_long, "lr 0.1": w_history_slow})
 for lr, h in ((0.5, w_history_long), (0.1, w_history_slow)):
     print(f"lr {lr}: w after epoch", {e: round(h[e], 2) for e in (0, 1, 5, 20, 46, 100)})
+net0 = NWKernelRegression(w=w_history[0])
+((net0(x_train, train_keys, train_values) - y_train) ** 2 / 2).sum().backward()  # 第 1 轮的梯度
+print(f"epoch 1: dL/dw = {net0.w.grad.item():.1f}, so w = {w_history[0]:.2f} - 0.5 * ({net0.w.grad.item():.1f}) "
+      f"= {w_history[1]:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 def loo_grad(w):  # gradient of the summed loss L(w) at w
@@ -381,38 +395,8 @@ assert abs(loo_grad(w_loo_best) - 0.02) < 0.01 and near == 46
 assert all(a < b for a, b in zip(w_history_slow, w_history_slow[1:])) and w_history_slow[-1] < w_loo_best + 0.1
 
 # %% [markdown]
-# 学习率 0.5 时第一步 $w$ 从 0.5 跳到 8.7，越过谷底 4（求和损失 $\sum_i \frac{1}{2}e_i^2$ 的梯度是均方误差 $\frac{1}{n}\sum_i e_i^2$ 的 $n/2 = 25$ 倍）。
-# 之后每轮只回约 0.1，46 轮才回到谷底附近。学习率 0.1 时 $w$ 从下方单调走近谷底。
-#
-# 书中说训练后的曲线比 $w = 1$ 的“更不平滑”。这是应该的：$w = 1$ 太平滑。
-# 两次训练的测试误差都比 $w = 1$ 小；停在越过谷底的 $w$ 上则更粗糙。三条并排（粗糙度：二阶差分绝对值之和）：
-
-# %%
-with torch.no_grad():
-    y_hat_trained = net(x_test, test_keys, test_values)
-    y_hat_long = NWKernelRegression(w=w_history_long[-1])(x_test, test_keys, test_values)
-fits = {"fixed w = 1.00": y_hat_np, f"5 epochs, w = {w_learned:.2f}": y_hat_trained,
-        f"100 epochs, w = {w_history_long[-1]:.2f}": y_hat_long}
-fig, axes = d2l.plt.subplots(1, 3, figsize=(10, 2.8), sharey=True)
-for ax, (label, y_hat) in zip(axes, fits.items()):
-    plot_kernel_reg(y_hat, ax, f"{label}\ntest MSE {test_mse(y_hat):.3f}")
-d2l.plt.show()
-roughness = {label: (y[2:] - 2 * y[1:-1] + y[:-2]).abs().sum().item() for label, y in fits.items()}
-print("roughness:", {label: round(r, 2) for label, r in roughness.items()})
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
-assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
-assert test_mse(y_hat_long) < 0.7 * test_mse(y_hat_trained)
-assert abs(test_mse(y_hat_long) - w_mse[4.0]) < 0.001
-rough = list(roughness.values())  # w = 1, 5 epochs, 100 epochs
-assert rough[1] > 2 * rough[2] > 10 * rough[0]  # learning roughens the fit; stopping at 5 epochs more so
-
-# %% [markdown]
-# 左图最平滑，但削平峰谷（偏差）；中图跟着个别训练点拐弯（方差）。右图居中，误差最小，与 $w = 4$ 相同：
-# 优化做到底，$w$ 落在留一的最低点。
-#
-# 每个查询凑够 90% 的权重要几个键（对测试查询平均）？
+# 求和损失 50 项相加，第一步的梯度大（最后一行）：$w$ 从 0.5 跳到 8.7，越过谷底 4，之后每轮只回约 0.1，46 轮才回到谷底附近。
+# 学习率 0.1 时 $w$ 从下方单调走近谷底。每个 $w$ 把 90% 的权重交给几个键？
 
 # %%
 def keys_for_mass(weights, mass=0.9):
@@ -421,38 +405,41 @@ def keys_for_mass(weights, mass=0.9):
     return ((cumulative < mass).sum(dim=1) + 1).float().mean().item()
 
 
-heat_ws = {"fixed": 1.0, "trained 5 epochs": w_learned, "leave-one-out best": w_loo_best}
-keys_90 = {}
 with torch.no_grad():
-    for label, w in heat_ws.items():
-        model = NWKernelRegression(w=w)
-        model(x_test, test_keys, test_values)
-        keys_90[label] = keys_for_mass(model.attention_weights)
-nw.plot_weight_heatmaps(tuple(heat_ws.values()), tuple(heat_ws), x_train, y_train, x_test)  # 同样的权重，画成图
-print("keys holding 90% of the weight:", {k: round(v, 1) for k, v in keys_90.items()})
+    y_hat_trained = net(x_test, test_keys, test_values)
+keys_90, trained_mse = {}, {}
+for label, w in {"fixed": 1.0, "trained 5 epochs": w_learned, "trained 100 epochs": w_history_long[-1]}.items():
+    model = NWKernelRegression(w=w)
+    with torch.no_grad():
+        trained_mse[label] = test_mse(model(x_test, test_keys, test_values))
+    keys_90[label] = keys_for_mass(model.attention_weights)
+    print(f"{label:>18}, w = {w:5.2f}: 90% of the weight on {keys_90[label]:4.1f} keys, test MSE {trained_mse[label]:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert keys_90["fixed"] > 20 and keys_90["trained 5 epochs"] < keys_90["leave-one-out best"] < 10
-for label, w in heat_ws.items():  # the figure's titles count the same keys
-    assert abs(nw.keys_for_mass(nw.predict(w, x_test, x_train, y_train)[1]).float().mean() - keys_90[label]) < 1e-6
+assert keys_90["fixed"] > 20 and keys_90["trained 5 epochs"] < keys_90["trained 100 epochs"] < 10
+assert test_mse(y_hat_trained) < 0.25 * test_mse(y_hat_np)
+assert abs(trained_mse["trained 5 epochs"] - test_mse(y_hat_trained)) < 1e-6
+assert test_mse(y_hat_trained) > 1.5 * w_mse[4.0]
+assert abs(trained_mse["trained 100 epochs"] - w_mse[4.0]) < 0.001
 
 # %% [markdown]
-# 每幅热图用自己的色标：$w = 1$ 平均要 26 个键，训练 5 轮后不到 5 个。
-# 学习 $w$，就是学习注意力集中在多少个键上。
+# 学习 $w$，就是学习注意力集中在多少个键上：从 26 个到不到 5 个。
+# 书中 5 轮后停在越过谷底的 $w$ 上：误差 0.084，训练到底是 0.049。
 #
 # ### 动手试试：查询和锐度
 #
 # 菜单选 $w$，滑块拖查询 $x$。左：拟合；中：这个查询的权重；右：它的预测随 $w$ 的变化（蓝线是 $f(x)$）。
 #
 # **先猜，再拖**：(1) 查询在 $x = 0$：预测高于还是低于 $f(0) = 0$？有没有 $w$ 能把它拉到 0？
-# (2) $w = 0$ 时拖查询，权重还动吗？(3) 在 $x = 2.5$ 依次选 1、4、16：虚线在哪里穿过真实值？
+# (2) $w = 0$ 时拖查询，权重还动吗？(3) 右图：$x = 1$ 和 $x = 3$ 处，哪个 $w$ 的预测最接近 $f(x)$？
 
 # %%
-nw.sharpness_explorer(x_train, y_train, x_test, y_truth, f=f,
+nw.sharpness_explorer(x_train, y_train, x_test, y_truth, f=f, model_class=NWKernelRegression,
                       marks={"trained 5 epochs": w_learned, "leave-one-out best": w_loo_best})
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-ex_states = nw.sharpness_states(x_train, y_train, x_test, y_truth, [0.0, 1.0, 4.0, 16.0], [0.0, 2.5, 5.0], f=f)
+ex_states = nw.sharpness_states(x_train, y_train, x_test, y_truth, [0.0, 1.0, 4.0, 16.0], [0.0, 1.0, 2.5, 3.0, 5.0],
+                                f=f, model_class=NWKernelRegression)
 ex_text = {}
 for r in ex_states["text"]:
     ex_text[(r["w"], r["q"])] = ex_text.get((r["w"], r["q"]), "") + " | " + r["text"]
@@ -464,6 +451,8 @@ for w, peak, keys in ((1.0, 0.040, 33), (4.0, 0.145, 8), (16.0, 0.385, 4)):
     assert f"largest weight {peak:.3f} | 90% of the weight on {keys} keys" in ex_text[(w, 2.5)]
 assert ex_text[(1.0, 0.0)].endswith("| closest to f(x) over w: 0.65 at w = 6.25")
 assert ex_text[(1.0, 2.5)].endswith("| closest to f(x) over w: 3.28 at w = 4.25")
+assert "true value f(x) = 2.68" in ex_text[(1.0, 1.0)] and ex_text[(1.0, 1.0)].endswith("over w: 2.72 at w = 0.75")
+assert "true value f(x) = 2.69" in ex_text[(1.0, 3.0)] and ex_text[(1.0, 3.0)].endswith("over w: 2.63 at w = 16")
 ex_curves = nw.query_curves(x_train, y_train, [0.25 * i for i in range(65)], [0.0, 2.5, 5.0], f=f)
 ex_pred = {(r["q"], r["sharpness"]): r["y"] for r in ex_curves if r["series"] == "prediction"}
 assert ex_pred[(2.5, 4.0)] < f(torch.tensor(2.5)) < ex_pred[(2.5, 4.5)]
@@ -476,8 +465,8 @@ assert abs(y_train.min() - 0.42) < 0.005
 # 1. $x = 0$、$w = 1$：小丘只剩右半边（所有键都在查询右侧），预测 2.18，比 $f(0) = 0$ **偏高**。
 #    右图的虚线最接近 0 的地方是 $w = 6.25$ 处，仍有 0.65。没有哪个 $w$ 能到 0：预测是 $y_i$ 的加权平均，不会低于最小的 $y_i = 0.42$。
 # 2. $w = 0$ 时权重处处是 $1/50 = 0.02$，预测都是 2.43：没有比较，就没有注意力。
-# 3. $x = 2.5$ 依次选 1、4、16：最大权重 0.040、0.145、0.385。
-#    虚线在 $w \approx 4.25$ 穿过真实值 3.28：太宽，峰被削平；太窄，跟着近邻的噪声走。
+# 3. $x = 1$ 处 $w = 0.75$ 最近（2.72 对 2.68），$x = 3$ 处要 $w = 16$（2.63 对 2.69）。
+#    每个查询合适的锐度不同（在一组数据上也部分是在追噪声），一个标量 $w$ 只能折中。
 #
 # </details>
 
@@ -485,7 +474,7 @@ assert abs(y_train.min() - 0.42) < 0.005
 # ## 从一个 $w$ 到 10.3 节的注意力
 #
 # 核就是打分函数（scoring function）：换核只换 softmax 之前的分数。对 $u = x - x_i$，
-# 高斯核是 $-\frac{1}{2}(wu)^2$，拉普拉斯核（Laplace）是 $-w|u|$，矩形核（boxcar）窗口内为 0、窗口外为 $-\infty$（softmax 后恰为 0，10.3 节的掩码也是这样）。
+# 高斯核是 $-\frac{1}{2}(wu)^2$，拉普拉斯核（Laplace）是 $-w|u|$，矩形核（boxcar）窗口内为 0、窗口外为 $-\infty$（softmax 后为 0，同 10.3 节的掩码）。
 # 三者取同一标准差 0.25（$w = 4$ 的高斯核）：
 
 # %%
@@ -497,6 +486,8 @@ kernel_weights = {name: torch.softmax(s, dim=1) for name, s in kernel_scores.ite
 kernel_mse = {name: test_mse(a @ y_train) for name, a in kernel_weights.items()}
 nw.plot_kernel_shapes(x_train, kernel_weights, 2.5, row=25, test_mse=kernel_mse)
 print("test MSE:", {name: round(e, 3) for name, e in kernel_mse.items()}, f"| Gaussian w = 1: {test_mse(y_hat_np):.3f}")
+print("largest weight at x = 2.5:", {name: round(a[25].max().item(), 2) for name, a in kernel_weights.items()},
+      f"| boxcar keys with weight: {(kernel_weights['boxcar'][25] > 0).sum().item()}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert abs(x_test[25] - 2.5) < 1e-6 and abs(kernel_mse["Gaussian"] - w_mse[4.0]) < 1e-6
@@ -504,44 +495,42 @@ assert all(torch.allclose(a.sum(1), torch.ones(n_test)) for a in kernel_weights.
 assert max(kernel_mse.values()) < 0.5 * test_mse(y_hat_np)  # shape matters less than width
 
 # %% [markdown]
-# 同宽时形状差别很大（拉普拉斯核尖峰 0.21，矩形核 9 个键各 0.11），测试误差却只差 0.01；
-# 宽度从 $\sigma = 1$ 改到 0.25，误差从 0.428 降到 0.049：宽度比形状要紧。
+# 同宽时形状差别很大（第二行），测试误差却只差 0.01；宽度从 $\sigma = 1$ 改到 0.25，误差从 0.428 降到 0.049。
 #
-# 高斯核离 10.3 节的点积并不远。对 $d$ 维的 $\mathbf{q}$、$\mathbf{k}$：
+# 高斯核离 10.1 节的点积并不远。令查询 $q = wx$、键 $k_i = wx_i$：
 #
-# $$-\tfrac{1}{2}\|\mathbf{q} - \mathbf{k}\|^2 = \mathbf{q}^\top \mathbf{k} - \tfrac{1}{2}\|\mathbf{k}\|^2 - \tfrac{1}{2}\|\mathbf{q}\|^2 .$$
+# $$-\tfrac{1}{2}(q - k_i)^2 = q k_i - \tfrac{1}{2}k_i^2 - \tfrac{1}{2}q^2 .$$
 #
-# 最后一项对同一行的键都相同，在 softmax 里约掉：高斯核的权重是“点积加键的偏置 $-\frac{1}{2}\|\mathbf{k}\|^2$”的 softmax。
+# 最后一项对同一行的键都相同，在 softmax 里约掉：NW 就是 $\operatorname{softmax}(q k_i + b_i)$ 对值 $y_i$ 加权，键的偏置 $b_i = -\frac{1}{2}k_i^2$。
+# $w$ 是最简单的投影：$W_q = W_k = w$，只有一个数。
+
+# %%
+w = 4.0
+q, k = w * x_test.reshape(-1, 1), w * x_train.reshape(-1, 1)  # 查询 (n_test, 1)，键 (n_train, 1)
+b = -(k**2).sum(1) / 2  # 键的偏置 (n_train,)
+y_hat_attn = torch.softmax(q @ k.T + b, dim=1) @ y_train  # softmax(q k^T + b) v
+with torch.no_grad():
+    y_hat_nw = NWKernelRegression(w=w)(x_test, test_keys, test_values)
+print(f"softmax(q k^T + b) v vs NWKernelRegression(w = 4): max |diff| = {(y_hat_attn - y_hat_nw).abs().max():.1e}")
+print(f"without the key bias b:                           max |diff| = "
+      f"{(torch.softmax(q @ k.T, dim=1) @ y_train - y_hat_nw).abs().max():.2f}")
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+assert torch.allclose(y_hat_attn, y_hat_nw, atol=1e-5)
+
+# %% [markdown]
+# 偏置不能丢（第二行）。若键的长度都相同，偏置也约掉，只剩点积；这时把查询放大 $c$ 倍，温度变成 $1/c$：
 
 # %%
 torch.manual_seed(0)
-q, k = torch.randn(3, 2), torch.randn(6, 2)  # 3 个二维查询，6 个二维键
-
-
-def gaussian_weights(q, k):
-    return torch.softmax(-((q[:, None, :] - k[None, :, :]) ** 2).sum(-1) / 2, dim=1)  # (3, 6)
-
-
-dot_bias = torch.softmax(q @ k.T - (k**2).sum(1) / 2, dim=1)  # 点积 + 键的偏置
+q, k = torch.randn(3, 2), torch.randn(6, 2)  # 二维的查询和键
 k_unit = k / k.norm(dim=1, keepdim=True)  # 把每个键缩放到长度 1
-print(f"Gaussian vs dot product + key bias:           max |diff| = "
-      f"{(gaussian_weights(q, k) - dot_bias).abs().max():.1e}")
-print(f"Gaussian vs plain dot product, keys as drawn: max |diff| = "
-      f"{(gaussian_weights(q, k) - torch.softmax(q @ k.T, dim=1)).abs().max():.2f}")
-print(f"Gaussian vs plain dot product, unit keys:     max |diff| = "
-      f"{(gaussian_weights(q, k_unit) - torch.softmax(q @ k_unit.T, dim=1)).abs().max():.1e}")
-
-# %% [markdown]
-# 第一行：展开式成立。第二行：键的长度不同，偏置不能丢。第三行：键长都是 1，偏置约掉，只剩点积。
-# 点积里没有 $w$：把查询放大 $c$ 倍，分数也放大 $c$ 倍，温度变成 $1/c$：
-
-# %%
 print("first query scaled by c -> its largest weight:",
       {c: round(torch.softmax(c * q[0] @ k_unit.T, dim=0).max().item(), 2) for c in (0.5, 1, 2, 4)})
 
 # %% [markdown]
 # 查询越长，权重越集中：查询的长度就是它自己的锐度。
-# 一个标量 $w$ 只能调“看多宽”，不能改“看什么”：后面几节让查询和键成为可学习的向量。
+# 一个标量 $w$ 只能调“看多宽”，不能改“看什么”：10.3 节起 $W_q$、$W_k$ 是可学习的矩阵，且 $W_q \ne W_k$。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -561,7 +550,7 @@ print("first query scaled by c -> its largest weight:",
 # * 核回归就是注意力汇聚：查询是新输入，键和值是训练样本。
 # * 锐度 $w = 1/\sigma$（$w^2 = 1/\tau$）在偏差与方差之间取舍。
 # * 训练 $w$ 要留一（交叉验证）；学习率 0.5 的第一步越过谷底，平坦的一侧回得慢，要训练到底。
-# * 核是打分函数，同宽时形状影响小；高斯核的分数是点积加键的偏置。
+# * 核是打分函数，同宽时形状影响小；NW 就是 $\operatorname{softmax}(q k_i + b_i)$ 加权，$q = wx$、$k_i = wx_i$。
 #
 # ## 练习
 #
@@ -607,13 +596,13 @@ assert 6.0 <= ex1_best_w[500] <= 8.0, "with 10x the data the best kernel is narr
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：窄核获益多得多。$w = 1$ 时，$n$ 从 50 增到 500，误差只从 0.428 降到 0.393：主要是偏差，数据多了也不消失。
 # $w = 16$ 时从 0.129 降到 0.015，约九分之一：主要是方差，点多了噪声被平均掉。
-# 最好的 $w$ 从 4 移到 6 到 8 之间（网格上两者打印出的误差相同）：核变窄了，这正是书中的**一致性**（consistency）所要求的（这里只试了两个 $n$）。
+# 最好的 $w$ 从 4 移到 6 到 8 之间（网格上两者打印出的误差相同）：核变窄了，正合**一致性**（consistency：$n \to \infty$ 时估计收敛到 $f$）的要求（只试了两个 $n$）。
 
 
 # %% [markdown]
 # ### 练习 2
 #
-# 正文热图的标题给出了凑够 90% 权重的键数。能不能从 $\sigma = 1/w$ 预测它？
+# 正文打印了凑够 90% 权重的键数。能不能从 $\sigma = 1/w$ 预测它？
 # 提示：高斯分布 90% 的质量在 $\pm 1.645\sigma$ 之内；训练输入每单位长度约 $n/5 = 10$ 个键。
 # 对 `ex2_ws = [1.0, 4.0, w_learned]` 算出预测的键数 `ex2_predicted[w]`，再用正文的 `keys_for_mass`
 # 量出实际的 `ex2_measured[w]`（对全部测试查询平均）。哪个 $w$ 预测得准？哪个不准，为什么？
@@ -655,7 +644,7 @@ assert abs(ex2_predicted[w_learned] * w_learned - 32.9) < 1
 # %% [markdown]
 # ### 练习 3
 #
-# 正文数据（seed 0）上，留一损失和测试误差的最低点都在 $w \approx 4$。换一组数据呢？
+# 换一组数据，留一法还能选准 $w$ 吗？
 # 用 `make_data(50, seed)` 对 `seed = 0, 1, 2, 3, 4`，在网格 `ex3_grid = [1, 2, 3, 4, 6, 8, 12, 16]` 上求
 # 留一平方误差之和最小的 $w$（`ex3_loo_w[seed]`）、测试误差最小的 $w$（`ex3_test_w[seed]`），
 # 以及 `ex3_mse[seed] = (留一所选 w 的测试误差, 最小测试误差)`。留一法选得多准？代价多大？会选出 $w = 1$ 或 $16$ 吗？
@@ -709,7 +698,7 @@ assert max(ex3_mse[s][0] / ex3_mse[s][1] for s in range(5)) > 2, "on some seed L
 #
 # 把正文的拉普拉斯核（分数 $-w\,|x - x_i|$）做成带参数的注意力汇聚，$w$ 可学习。
 # 定义 `nn.Module` 实例 `ex4_model`（接口同 `NWKernelRegression`，权重存在 `attention_weights`），
-# 用留一法**训练到收敛**（打印最后的梯度），再预测测试输入（`ex4_model(x_test, test_keys, test_values)`），
+# 用留一法**训练到收敛**（打印最后的梯度），再预测测试输入，
 # 测试误差存为 `ex4_test_mse`。它和 $w = 4$ 的高斯核相比如何？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex4-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
@@ -774,41 +763,62 @@ assert ex4_test_mse < 1.5 * w_mse[4.0], \
 # %% [markdown]
 # ### 练习 5
 #
-# 取矩形核 $K(u) = \mathbb{1}[|u| \le 1]$：每个查询对距离不超过 1 的训练样本等权平均。
-# 算出权重矩阵 `ex5_weights`（$(n_\text{test}, n)$，每行和为 1）和测试误差 `ex5_test_mse`，与 $w = 1$ 的高斯核权重并排画出。
-# 热图有什么不同？两者都“只看 $\pm 1$ 左右的键”，为什么矩形核的测试误差小得多？
+# 把 $W_q$ 与 $W_k$ 分开：$q = w_q x$，$k_i = w_k x_i$，分数 $q k_i - \frac{1}{2}k_i^2$。
+# 写一个类（构造函数 `(w_q=1.0, w_k=1.0)`，接口同 `NWKernelRegression`），核对 $w_q = w_k = 4$ 时与 `NWKernelRegression(w=4)` 相同；
+# 再从 $w_q = w_k = 1$ 用留一法训练到收敛，得到 `ex5_model` 和 `ex5_test_mse`。
+# 分数等于 $-\frac{1}{2}w_k^2\big(x_i - \frac{w_q}{w_k}x\big)^2$ 加每行相同的常数：$w_q / w_k$ 决定查询看向哪里。学到的比值是多少？分开有用吗？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex5-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-inside = ((x_test[:, None] - x_train[None, :]).abs() <= 1).float()  # (n_test, n_train)
-ex5_weights = inside / inside.sum(dim=1, keepdim=True)
-ex5_test_mse = test_mse(ex5_weights @ y_train)
-print(f"test MSE: boxcar {ex5_test_mse:.3f}, Gaussian w = 1 {test_mse(y_hat_np):.3f}")
-inside_sigma = (diffs.abs() <= 1).float()  # Gaussian w = 1: weight the ±1 window holds
-print(f"weight within ±1: boxcar 1.00, Gaussian w = 1 "
-      f"{(attention_weights * inside_sigma).sum(dim=1).mean():.2f} (mean over queries)")
-for w in (1.5, 3**0.5):  # a Gaussian with the boxcar's spread: std of U(-1, 1) is 1/sqrt(3)
-    print(f"Gaussian w = {w:.2f}: test MSE {test_mse(nw.predict(w, x_test, x_train, y_train)[0]):.3f}")
-d2l.show_heatmaps(torch.stack([attention_weights, ex5_weights]).unsqueeze(0),
-                  xlabel="Sorted training inputs", ylabel="Sorted testing inputs",
-                  titles=["Gaussian, w = 1", "Boxcar, |u| <= 1"], figsize=(7, 3.5))
-d2l.plt.show()
+class TwoProjectionNW(nn.Module):
+    """Attention pooling with query q = w_q x, keys k_i = w_k x_i and scores q k_i - k_i^2 / 2."""
+
+    def __init__(self, w_q=1.0, w_k=1.0):
+        super().__init__()
+        self.w_q = nn.Parameter(torch.tensor([float(w_q)]))
+        self.w_k = nn.Parameter(torch.tensor([float(w_k)]))
+
+    def forward(self, queries, keys, values):
+        q, k = self.w_q * queries.reshape(-1, 1), self.w_k * keys  # (num_queries, 1), (num_queries, num_keys)
+        self.attention_weights = torch.softmax(q * k - k**2 / 2, dim=-1)
+        return (self.attention_weights * values).sum(dim=-1)
+
+
+with torch.no_grad():
+    tied = TwoProjectionNW(4.0, 4.0)(x_test, test_keys, test_values)
+    print(f"w_q = w_k = 4 vs NWKernelRegression(w = 4): max |diff| = {(tied - y_hat_nw).abs().max():.1e}")
+ex5_model = TwoProjectionNW()
+optimizer = torch.optim.Adam(ex5_model.parameters(), lr=0.1)
+for _ in range(300):
+    optimizer.zero_grad()
+    l = ((ex5_model(x_train, train_keys, train_values) - y_train) ** 2).mean()
+    l.backward()
+    optimizer.step()
+with torch.no_grad():
+    ex5_test_mse = test_mse(ex5_model(x_test, test_keys, test_values))
+w_q, w_k = ex5_model.w_q.item(), ex5_model.w_k.item()
+print(f"trained: w_q {w_q:.2f}, w_k {w_k:.2f}, w_q / w_k {w_q / w_k:.3f}, leave-one-out MSE {l.item():.3f}, "
+      f"largest |gradient| {max(ex5_model.w_q.grad.abs().item(), ex5_model.w_k.grad.abs().item()):.4f}")
+print(f"test MSE: two projections {ex5_test_mse:.3f}, one w = 4 {w_mse[4.0]:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
-assert ex5_weights.shape == (n_test, n_train), "ex5_weights should have shape (n_test, n_train)"
-assert torch.allclose(ex5_weights.sum(dim=1), torch.ones(n_test)), "every row must sum to 1"
-ex5_far = (x_test[:, None] - x_train[None, :]).abs() > 1
-assert (ex5_weights[ex5_far] == 0).all(), "keys farther than 1 must get exactly zero weight"
+ex5_class = type(ex5_model)
+with torch.no_grad():
+    ex5_tied = ex5_class(w_q=4.0, w_k=4.0)(x_test, test_keys, test_values)
+assert ex5_tied.shape == (n_test,), "predict one output per test input"
+assert torch.allclose(ex5_tied, y_hat_nw, atol=1e-5), "w_q = w_k = 4 should be NWKernelRegression(w=4)"
+assert sum(p.numel() for p in ex5_model.parameters() if p.requires_grad) == 2, "two learnable scalars"
+with torch.no_grad():
+    assert abs(test_mse(ex5_model(x_test, test_keys, test_values)) - ex5_test_mse) < 1e-5, \
+        "ex5_test_mse should be this model's error"
+print(f"w_q = w_k = 4 matches NWKernelRegression; test MSE {ex5_test_mse:.3f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
-ex5_near = ~ex5_far
-for row, near in zip(ex5_weights, ex5_near):
-    assert torch.allclose(row[near], torch.full((int(near.sum()),), 1 / int(near.sum())))
-assert abs(test_mse(ex5_weights @ y_train) - ex5_test_mse) < 1e-6
-assert ex5_test_mse < 0.6 * test_mse(y_hat_np), "the boxcar beats the Gaussian with sigma = 1"
+ex5_ratio = ex5_model.w_q.item() / ex5_model.w_k.item()
+assert 0.9 < ex5_ratio < 1.1, "trained, the query still looks where it is (w_q / w_k near 1)"
+assert ex5_test_mse < 1.5 * w_mse[4.0], "trained to convergence it comes near the tuned w = 4"
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex5-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：矩形核的带边缘清晰，窗口外权重恰为 0；两端窗口只有一侧有键，带更深。
-# 高斯核 $\sigma = 1$ 时 $\pm 1$ 之内平均只有约四分之三的权重，其余落在远处，把峰谷抹得更平。
-# 按标准差对齐（$U(-1, 1)$ 的标准差 $1/\sqrt{3}$，即 $w \approx 1.73$），高斯核反而更好（0.159 对 0.211），$w = 1.5$ 时两者相当（0.212）。
-# 矩形核赢在更窄，而不是形状更好。
+# 参考答案：$w_q = w_k = 4$ 时两者只差浮点误差。训练后 $w_q \approx 3.94$、$w_k \approx 3.88$，比值约 1.02：查询仍看向自己所在的位置，
+# 测试误差 0.056，与单个 $w = 4$ 的 0.049 相近。一维回归里该看的就是最近的 $x_i$，多出的自由没有用处；
+# 10.3 节起查询和键是向量，$W_q \ne W_k$ 才让查询去看与自己不同的东西。
