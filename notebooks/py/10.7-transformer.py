@@ -17,7 +17,7 @@
 # # 10.7 Transformer
 #
 # 10.4 节的 Bahdanau 模型以循环神经网络为骨架，得一个时间步接一个时间步地算。
-# 10.6 节的自注意力也能把一个序列变成另一个序列，而且各位置之间没有先后依赖，在并行硬件上可以同时算。
+# 10.6 节的自注意力也能把一个序列变成另一个序列；原论文的论点是，它的各位置之间没有先后依赖，在 GPU 这样的并行硬件上可以同时算（本节在 CPU 上，没有演示这一点）。
 # 能不能**完全不用循环层**，只靠注意力搭出编码器–解码器？Vaswani 等人（2017）的 Transformer 就是这样的模型。
 #
 # 本节用 10.5 节的多头注意力和 10.6 节的位置编码搭出它，在英–法数据上训练，再让一个句子走完全程。
@@ -87,7 +87,7 @@ print(f"max |FFN(permuted X) - permuted FFN(X)|: {(ffn(X[:, perm]) - ffn(X)[:, p
 #
 # $$\operatorname{AddNorm}(\mathbf{X}, \mathbf{Y}) = \operatorname{LayerNorm}\big(\mathbf{X} + \operatorname{Dropout}(\mathbf{Y})\big).$$
 #
-# 残差连接（residual connection）让子层只需学对 $\mathbf{X}$ 的修正，也给梯度一条绕过子层的路。
+# 按标准的说法，残差连接（residual connection）让子层只需学对 $\mathbf{X}$ 的修正，也给梯度一条绕过子层的路（本节没有演示，10.8 节再看这条直路）。
 # 本节按原论文把层规范化放在相加之后（10.8 节比较两种放法）。
 #
 # 层规范化（layer normalization）把一个位置的 $d$ 维特征减去均值、除以标准差，再逐维乘 $\boldsymbol{\gamma}$、加 $\boldsymbol{\beta}$。
@@ -466,7 +466,7 @@ assert [translations[i] for i in (0, 1, 3)] == ["va !", "j'ai perdu .", "je suis
 assert [bleus[i] for i in (0, 1, 3)] == [1.0, 1.0, 1.0]
 
 # %% [markdown]
-# `go .`、`i lost .`、`i'm home .` 连同译文都在训练数据里；`he's calm .` 不在（`he's X .` 和 `i'm calm .` 在）。
+# `go .`、`i lost .`、`i'm home .` 连同译文都在训练数据里；`he's calm .` 不在，`he's lazy .`、`he's rich .` 等和 `i'm calm .` 在（对数据查过）。
 #
 # 照书中的做法（每步都加位置 0 的编码）解码同一个模型，在训练用的 600 个句子对和其后 500 个没见过的句子对上比较：
 
@@ -485,7 +485,9 @@ if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # the stored 
 
 # %% [markdown]
 # 几乎没有代价：训练句对上逐字译对的都是 146 个，BLEU 0.664 对 0.661；没见过的句子上 0.329 对 0.330。
-# 那样解码器的输入都带同一个编码，等于没有位置信息；这个模型逐词预测时几乎不靠它。
+# 这只说明换成书中的位置编号，这个模型的贪心解码几乎不变。
+# 146 of 600 要对着上限读：600 个句对里英文只有 331 种，其中 165 种有不止一种法文译法（共 433 对）；
+# 每句只给一个译文，最多逐字对上 336 对（有 5 对原样重复；对数据数过）。
 #
 # ## 一句话走一遍
 #
@@ -525,7 +527,7 @@ if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # the stored 
     assert abs(token_norm - 28.6) < 0.06
 
 # %% [markdown]
-# 解码器每层一次调用就算完 6 个位置，GRU 则要一步等一步（并行的好处本节没有量）。
+# 解码器每层一次调用就算完 6 个位置，GRU 则要一步等一步；这在并行硬件上能省多少时间，本节没有演示。
 # 全连接层给出每个位置对 200 个词的分数（logits），最大的正是下一个参考词元。
 #
 # 为什么乘 $\sqrt{d}$，原论文没有说明（常见的猜测与嵌入和输出层共享权重有关，这里没有验证）。
@@ -608,6 +610,7 @@ if stored_run:  # but not je (itself and <bos>) nor . (<bos> and suis)
 
 # %% [markdown]
 # 每张图对角线以上都恰好为 0，这就是因果掩码。这次运行里第 2 层第 3 头的中间三行看**前一个**词元（`suis` 看 `je`，`chez` 看 `suis`，`moi` 看 `chez`）。
+# 第 1 层 24 行里有 13 行几乎全压在 `<bos>` 上（颜色接近 1；第 1 头 6 行占 5 行）；第 1 层 `<bos>` 位置的输入对每个句子都一样，这些行从这个头拿到的近乎常量。
 #
 # ### 一个查询的一步
 #
@@ -749,11 +752,11 @@ if stored_run:
     assert abs(home_mean[3, 0] - 0.38) < 0.006 and abs(home_mean[3, 1] - 0.33) < 0.006
 
 # %% [markdown]
-# 把 `i'm` 换成 `he's`，`je` 之后的 `suis` 从 $-0.00$ 降到 $-2.61$：这一行的权重（`i'm` 0.61）指对了。
+# 把 `i'm` 换成 `he's`，`je` 之后的 `suis` 从 $-0.00$ 降到 $-2.61$，与这一行的权重（`i'm` 0.61）相符（换词经自注意力也改了其余的键，所以只是相符）。
 # `moi` 却几乎不动：换掉 `i'm`（$-0.09$）或 `home`（$-0.16$），模型在 `chez` 之后都仍预测 `moi`。
-# 0.38 对 0.33 的权重不说明 `moi` 靠哪个源词。
+# 训练数据里 `je suis chez` 后面只有 `moi`（对数据查过）：`moi` 靠目标前缀就能猜到，所以 0.38 对 0.33 的权重不说明它靠哪个源词。
 #
-# 探索器里多了没见过的 `he's home .`，喂的是模型的贪心译文 `il est paresseux .`（训练句子 `he's lazy .` 的译文）。
+# 探索器里多了没见过的 `he's home .`，喂的是模型的贪心译文 `il est paresseux .`（训练句对里 `he's lazy .` 的译文，对数据查过）。
 
 # %% tags=["nbval-ignore-output"]
 transformer.attention_explorer(net, [engs[3], "he's home .", engs[2]], [fras[3], None, fras[2]],
@@ -786,7 +789,7 @@ for name, row in heldout["summary"].items():
 # %% [markdown]
 # Transformer 的 BLEU 是 0.453<!-- result: heldout | summary.transformer.held-out BLEU | .3f -->，
 # 比 Bahdanau 模型的 0.398<!-- result: heldout | summary.bahdanau.held-out BLEU | .3f --> 和 seq2seq 的 0.381<!-- result: heldout | summary.seq2seq.held-out BLEU | .3f -->
-# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。在单线程 CPU 上它反而最慢；并行的好处这里没有量。
+# 高出一截，三个种子的范围互不重叠，参数只多 8%–10%。在单线程 CPU 上它反而最慢（每次 49 s，对 42 s 和 27 s）；原论文所说的并行加速这里没有演示。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -803,7 +806,7 @@ for name, row in heldout["summary"].items():
 # * `embed_with_positions` 和 `named_blocks` 是编码器和解码器共用的小函数；参数的名字和布局（`blks.block0...`）与书中相同。
 # * 标明“这次运行”的读图针对存储的这次训练（AVX2/AVX512 内核上重跑得到的就是它）；换种子或内核会训练出另一个模型，
 #   哪个头做什么不一定重现。
-# * 原论文的训练配方还有三样本节没用：嵌入与输出层共享权重（weight tying）；学习率预热（warm-up），10.8 节量了后置层规范化不预热就训练不动；
+# * 原论文的训练配方还有三样本节没用：嵌入与输出层共享权重（weight tying）；学习率预热（warm-up），本节 2 层后置层规范化的模型不预热也训练得好（损失 0.029），10.8 节只在 6 层、学习率 0.01 时看到不预热训练不动；
 #   标签平滑（label smoothing，$\epsilon = 0.1$），原论文说它使困惑度变差、BLEU 变好。
 #
 # </details>
@@ -931,8 +934,8 @@ assert ex2_results["params"] - 60872 == 6 * (8 * 8 + 8 * 8 + 8), "W_q, W_k, w_v 
 # 点积的分数 $\mathbf{Q}\mathbf{K}^\top$ 是一次矩阵乘法，能用高度优化的 GEMM 和融合算子；加性注意力要为每一对查询–键算
 # $\mathbf{w}_v^\top\tanh(\mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k})$，中间张量 $(b, n_q, n_k, u)$ 比分数矩阵大 $u$ 倍。
 # 它的长处（查询和键维度不同）在 Transformer 里用不上，点积随维度增大的饱和问题又已由 $1/\sqrt{d}$ 解决。
-# 最后几行直接计时：$T = 10$（本节的句子）时两者只差毫秒级，淹没在训练的其余开销里；
-# $T = 512$ 时加性注意力慢了约一个数量级，它的中间张量有 $4 \times 512 \times 512 \times 8$ 个数，点积的分数矩阵只有它的 1/8。
+# 最后几行直接计时（机器有负载，数字有噪声）：$T = 10$（本节的句子）时点积 0.10 ms、加性 2.89 ms 一次；
+# $T = 512$ 时 18.63 对 167.93 ms，加性注意力慢了约一个数量级，它的中间张量有 $4 \times 512 \times 512 \times 8$ 个数，点积的分数矩阵只有它的 1/8。
 
 # %% [markdown]
 # ### 练习 3
