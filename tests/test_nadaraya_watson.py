@@ -226,23 +226,6 @@ def test_query_curves_hold_the_prediction_at_each_query_over_w():
         assert truth == pytest.approx([2 * q + 1] * 2)
 
 
-def test_weight_heatmaps_count_the_keys_of_nw_kernel_regression(monkeypatch):
-    from d2l_attention.explore import nadaraya_watson as nw
-
-    monkeypatch.setattr(d2l.plt, "show", lambda: None)
-    x, y, x_test, _ = small_data()
-    keys = nw.plot_weight_heatmaps((0.0, 1.0, 8.0), ("flat", "wide", "sharp"), x, y, x_test)
-    d2l.plt.close("all")
-    for w, label in ((0.0, "flat"), (1.0, "wide"), (8.0, "sharp")):
-        with torch.no_grad():
-            net = d2l.NWKernelRegression(w=w)
-            net(x_test, x.repeat(len(x_test), 1), y.repeat(len(x_test), 1))
-        expected = nw.keys_for_mass(net.attention_weights).float().mean().item()
-        assert keys[label] == pytest.approx(expected)
-    assert keys["flat"] == pytest.approx(math.ceil(0.9 * len(x)))
-    assert keys["flat"] > keys["wide"] > keys["sharp"] >= 1
-
-
 def test_explorer_readout_prints_the_true_value_at_the_query():
     from d2l_attention.explore import nadaraya_watson as nw
 

@@ -253,28 +253,6 @@ def keys_for_mass(weights, mass=0.9):
     return (cumulative < mass - 1e-6).sum(dim=-1) + 1
 
 
-@_single_threaded
-def plot_weight_heatmaps(ws, labels, x_train, y_train, x_test, model_class=None):
-    """One heatmap of the attention weights alpha(x, x_i) of NWKernelRegression(w) per w in `ws`
-    (rows: the sorted test inputs, columns: the sorted training inputs), each on its own scale,
-    each titled with its label and the mean number of keys holding 90% of a row's weight.
-    Returns {label: that number}."""
-    alphas = [predict(w, x_test, x_train, y_train, model_class)[1] for w in ws]
-    fig, axes = d2l.plt.subplots(1, len(ws), figsize=(3.6 * len(ws), 3.2), sharey=True)
-    keys = {}
-    for ax, alpha, w, label in zip(axes, alphas, ws, labels):
-        keys[label] = keys_for_mass(alpha).float().mean().item()
-        image = ax.imshow(alpha.numpy(), cmap="Reds", vmin=0, vmax=alpha.max().item())
-        fig.colorbar(image, ax=ax, shrink=0.8)
-        ax.set_title(f"{label}, w = {w:.2f}\n90% of the weight on {keys[label]:.1f} keys",
-                     fontsize=10)
-        ax.set_xlabel("Sorted training inputs")
-    axes[0].set_ylabel("Sorted testing inputs")
-    fig.tight_layout()
-    d2l.plt.show()
-    return keys
-
-
 CLOSEST_WS = tuple(0.25 * i for i in range(65))  # 0, 0.25, ..., 16: the right panel's curve
 
 
