@@ -298,7 +298,7 @@ for b, L in enumerate([2, 6]):
 # 10.1 节把分数除以温度 $\tau$，$\tau$ 越小权重越尖；这里 $\tau = \sqrt{d}$。若查询与键的分量独立、均值 0、方差 1，
 # 则 $\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d$：不缩放时 $d$ 越大，温度相当于越低。
 # 害处在梯度：softmax 的雅可比矩阵（Jacobian）$\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时趋于 0。
-# 下图：$d = 256$ 时 10 个分数缩放与不缩放的权重，及键 2（不是赢家）的权重对各分数的梯度；假如键 2 是对的键，要靠它抬高键 2。
+# $d = 256$ 时 10 个分数缩放与不缩放的权重，及键 2（不是赢家）的权重对各分数的梯度；假如键 2 是对的键，要靠这行梯度抬高它。
 
 # %%
 def jacobian_norms(a):
@@ -431,7 +431,7 @@ assert 4 * scaled_[0]["moved"] < raw_[0]["moved"] and slow_[0]["moved"] < scaled
 # 不缩放时前 10 步约一半的行饱和又选错，它们送回的梯度是 $6 \times 10^{-4}$，其余行是 0.2。
 # Adam 放缩的是整批的平均梯度，这个平均由没饱和的行主导：饱和又选错的行几乎学不到。
 #
-# 步子大小不是原因。学习率除以 16 后每步的变化（0.19–0.20）比缩放的还小，饱和又选错的行却一直约一半（绿线，种子 0），损失停在 1.36–1.56。
+# 步子大小不是原因。学习率除以 16 后每步的变化（0.19–0.20）比缩放的还小，饱和又选错的行却一直约一半（绿线），损失停在 1.36–1.56。
 # $\mathbf{W}$ 的初值除以 16 步子最大，但前 10 步饱和又选错的只有 6–13%（红线），最后损失 0.01–0.04：害处在**一开始**就饱和。
 
 # %% [markdown]
@@ -512,7 +512,7 @@ attention_scoring.comparison()
 # 但未训练时选谁是任意的：转到 195°，查询背对 k0，large W 仍把最大权重给 k0（0.36）。
 #
 # $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$，$f(\mathbf{q})$ 在 softmax 里不起作用。
-# 所以转一圈 k1 始终最大（0.28 到 0.42）。一般注意力那行的短键也从没赢过：它只是换了个查询。
+# 所以转一圈 k1 始终最大（0.28 到 0.42）。一般注意力那行的短键也从没赢过：只是换了个查询。
 # 下方的文字：$|\tanh| \le 1$，所以 $|a| \le \lVert\mathbf{w}_v\rVert_1$；$\mathbf{w}_v$ 不大，加性注意力的权重就尖不起来。
 
 # %% [markdown]
@@ -526,7 +526,7 @@ for d in [2, 8, 64]:
     print(f"d = {d:>2}: {winners} of 10 keys score highest for some query")
 
 # %% [markdown]
-# $d = 2$ 时只有一半的键能赢，$d = 8$ 起 10 个都能。留下的是偏向：$\mathbf{q}^\top\mathbf{k}$ 与 $\lVert\mathbf{k}\rVert$ 成正比，**键越长，点积注意力越偏向它**。
+# $d = 2$ 时只有一半的键能赢，$d = 8$ 起 10 个都能。留下的是偏向：方向相同时 $\mathbf{q}^\top\mathbf{k}$ 与 $\lVert\mathbf{k}\rVert$ 成正比，**键越长，点积注意力越偏向它**。
 
 # %% [markdown]
 # ## 小结
