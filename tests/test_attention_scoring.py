@@ -458,68 +458,49 @@ def test_circle_scores_are_the_scaled_dot_products_of_keys_on_a_circle():
     assert torch.allclose(scores, scores.T)
 
 
-def test_scaling_states_hold_the_scores_and_weights_of_dot_product_attention():
-    dims = [2, 64]
-    score_rows, weight_rows, text_rows = attention_scoring.scaling_states(dims, num_keys=6, seed=3)
-    assert len(score_rows) == len(weight_rows) == 2 * 3 * 6 and len(text_rows) == 2 * 3 * 2
-    torch.manual_seed(3)  # the same draws as scaling_states makes: once, at the largest d
-    q_all = torch.randn(1, 1, max(dims), dtype=torch.float64)
-    k_all = torch.randn(1, 6, max(dims), dtype=torch.float64)
-    for d in dims:
-        q, k = q_all[..., :d], k_all[..., :d]
-        attention = d2l.DotProductAttention(dropout=0.0)
-        attention(q, k, k)
-        dots = (q @ k.transpose(1, 2))[0, 0]
-        for divisor, scores, weights, expected in (
-                ("1", dots, F.softmax(dots, dim=-1), math.sqrt(d)),
-                ("sqrt(d)", dots / math.sqrt(d), attention.attention_weights[0, 0], 1.0),
-                ("d", dots / d, F.softmax(dots / d, dim=-1), 1 / math.sqrt(d))):
-            state = (d, divisor)
-            stored = [r["score"] for r in score_rows if (r["d"], r["divide_by"]) == state]
-            assert stored == pytest.approx(scores.tolist(), abs=1e-4)
-            stored = [r["weight"] for r in weight_rows if (r["d"], r["divide_by"]) == state]
-            assert stored == pytest.approx(weights.tolist(), abs=1e-4)
-            many_line, line = [r["text"] for r in text_rows if (r["d"], r["divide_by"]) == state]
-            assert f"= {scores.std().item():.2f} (expected {expected:.2f})" in line
-            assert line.endswith(f"largest weight = {weights.max().item():.2f}")
-            assert many_line.startswith("over 500 queries: mean largest weight")
-    many = {(r["d"], r["divide_by"]): r["text"] for r in text_rows if r["line"] == 0}
-
-    def mean_max(state):
-        return float(many[state].split("weight ")[1].split(" ")[0])
-
-    def saturated(state):
-        return int(many[state].rsplit(" ", 1)[1].rstrip("%"))
-
-    assert mean_max((64, "1")) > mean_max((2, "1")) and mean_max((64, "sqrt(d)")) < 0.6
-    assert mean_max((64, "d")) < mean_max((64, "sqrt(d)"))
-    assert saturated((64, "1")) > 10 and saturated((64, "sqrt(d)")) == saturated((64, "d")) == 0
+def test_temperature_states_hold_softmax_weights_and_the_gradient_of_one_weight():
+    scores = attention_scoring.ten_scores()
+    torch.manual_seed(0)  # ten_scores is the notebook's row: one query, 10 keys, d = 256
+    assert torch.equal(scores, (torch.randn(1, 256) @ torch.randn(10, 256).T)[0])
+    weights, grads, texts = attention_scoring.temperature_states(scores, taus=(1, 16), target=2)
+    assert len(weights) == len(grads) == 2 * 10 and len(texts) == 2
+    for tau in (1, 16):
+        a = F.softmax(scores / tau, dim=-1)
+        jac = torch.autograd.functional.jacobian(lambda x: F.softmax(x, dim=-1), scores / tau)
+        stored = [r["weight"] for r in weights if r["tau"] == tau]
+        assert stored == pytest.approx(a.tolist(), abs=1e-4)
+        stored = [r["grad"] for r in grads if r["tau"] == tau]
+        assert stored == pytest.approx(jac[2].tolist(), abs=1e-4)
+    line = {r["tau"]: r["text"] for r in texts}
+    assert line[1].endswith("(saturated)") and line[16].endswith("(not saturated)")
 
 
-def test_scaling_explorer_starts_unscaled_at_the_largest_d_with_one_score_axis_per_divisor():
-    explorer = attention_scoring.scaling(dims=(2, 512))
-    assert [(c.name, c.default) for c in explorer.controls] == [("d", 512), ("divide_by", "1")]
-    scores = explorer.views[1].data
-    assert len({r["i"] for r in scores}) == 10  # 10 keys, as in the notebook's experiment
-    bounds = attention_scoring.score_bounds(scores)
-    for divisor, bound in bounds.items():
-        largest = max(abs(r["score"]) for r in scores if r["divide_by"] == divisor)
-        assert largest < bound <= 1.02 * largest + 10
-    assert bounds["d"] < bounds["sqrt(d)"] < bounds["1"]
-    spec = json.dumps(explorer.spec)
-    assert f"divide_by == 'sqrt(d)' ? {bounds['sqrt(d)']:g}" in spec  # the axis follows the menu
-    top = {(r["d"], r["divide_by"]): 0.0 for r in explorer.views[2].data}
-    for r in explorer.views[2].data:
-        top[r["d"], r["divide_by"]] = max(top[r["d"], r["divide_by"]], r["weight"])
-    assert top[512, "1"] > 0.95 and top[512, "sqrt(d)"] < 0.3 and top[512, "d"] < 0.11
+def test_temperature_explorer_starts_unscaled_and_offers_sqrt_d():
+    explorer = attention_scoring.temperature()
+    (control,) = explorer.controls
+    assert control.default == 1 and 16 in control.options and 256 in control.options
+    top = {}
+    for r in explorer.views[1].data:
+        top[r["tau"]] = max(top.get(r["tau"], 0.0), r["weight"])
+    assert top[1] > 0.99 and top[16] < 0.5 and top[256] < 0.12
+    grad_k2 = {r["tau"]: r["grad"] for r in explorer.views[2].data if r["key"] == "k2"}
+    assert grad_k2[1] == 0 and max(grad_k2, key=grad_k2.get) == 16
+
+
+def test_winner_map_shows_short_keys_never_win_under_the_dot_product():
+    axes = attention_scoring.plot_winner_map(steps=61)
+    dot, gauss = (ax.images[0].get_array() for ax in axes)
+    assert set(dot.flatten().tolist()) == {1, 3, 5}
+    assert set(gauss.flatten().tolist()) == set(range(6))
+    d2l.plt.close("all")
 
 
 def test_explorers_are_not_in_the_book_api():
-    for name in ("masking_states", "scaling_states", "masking", "scaling",
+    for name in ("masking_states", "temperature_states", "masking", "temperature",
                  "direction_target", "jacobian_norms", "comparison", "comparison_states",
                  "hexagon_keys", "scoring_functions", "retrieval_task", "plot_rows",
                  "KeyProjectedDotProduct", "circle_scores", "cost",
-                 "score_bounds", "plot_sweep", "print_runs", "plot_runs", "run_summary"):
+                 "ten_scores", "plot_winner_map", "plot_sweep", "plot_runs", "run_summary"):
         assert not hasattr(d2l, name)
 
 

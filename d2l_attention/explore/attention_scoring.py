@@ -1,14 +1,14 @@
 """Explorers of section 10.3 (attention scoring functions).
 
 All are built on the section's taught components, called through `d2l`: `d2l.masked_softmax`
-(the masking explorer), `d2l.DotProductAttention` and `d2l.AdditiveAttention` (the comparison
-of scoring functions) and `d2l.DotProductAttention` (the scaling explorer). The notebook shows
-each with one call::
+(the masking explorer and the temperature explorer), `d2l.DotProductAttention` and
+`d2l.AdditiveAttention` (the comparison of scoring functions). The notebook shows each with
+one call::
 
     from d2l_attention.explore import attention_scoring
     attention_scoring.masking()
+    attention_scoring.temperature()
     attention_scoring.comparison()
-    attention_scoring.scaling()
 
 The temperature experiment's plumbing (seeded float64 data, summary table, plots) lives here too.
 """
@@ -25,8 +25,8 @@ from d2l_attention import explorers as ex
 
 __all__ = ["jacobian_norms", "hexagon_keys", "rotation", "additive_models",
            "scoring_functions", "comparison_states", "comparison",
-           "circle_scores", "masking_states", "masking",
-           "scaling_states", "score_bounds", "scaling", "cost"]
+           "circle_scores", "masking_states", "masking", "ten_scores",
+           "temperature_states", "temperature", "plot_winner_map", "cost"]
 
 MASKED_GREY = "#bdbdbd"
 SATURATED = 0.01  # a row whose softmax Jacobian has Frobenius norm below this gets ~no gradient
@@ -168,101 +168,84 @@ def _order_of(rows, column):
     return list(dict.fromkeys(r[column] for r in rows))
 
 
-DIVISORS = ("1", "sqrt(d)", "d")
+TAUS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
-def _divide(d, divisor):
-    return {"1": 1.0, "sqrt(d)": math.sqrt(d), "d": float(d)}[divisor]
+def ten_scores(d=256, num_keys=10, seed=0):
+    """The 10 dot products q.k (float32, seeded) of one standard normal query and `num_keys`
+    standard normal keys in `d` dimensions: the row the temperature part studies."""
+    torch.manual_seed(seed)
+    return (torch.randn(1, d) @ torch.randn(num_keys, d).T)[0]
 
 
 @_single_threaded
-def scaling_states(dims, num_keys=10, seed=0, many_queries=500):
-    """Rows for the scaling explorer: for each dimension d, one standard normal query against
-    `num_keys` standard normal keys (float64, seeded; drawn once at the largest d, and each d
-    keeps their first d components, so the query changes little from one d to the next),
-    with the dot products divided by 1
-    (plain q.k through `d2l.masked_softmax`), by sqrt(d) (`d2l.DotProductAttention`) or by d:
-    the scores, the weights and a line with their spread; a second line over `many_queries`
-    further queries (one query alone can buck the trend): the mean largest weight and the
-    share of saturated rows (softmax Jacobian norm below `SATURATED`: ~no gradient)."""
-    torch.manual_seed(seed)
-    attention = d2l.DotProductAttention(dropout=0.0)
-    score_rows, weight_rows, text_rows = [], [], []
-    names = [f"k{j}" for j in range(num_keys)]
-    q_all = torch.randn(1, 1, max(dims), dtype=torch.float64)
-    k_all = torch.randn(1, num_keys, max(dims), dtype=torch.float64)
-    for d in dims:
-        q, k = q_all[..., :d], k_all[..., :d]
-        draws = torch.Generator().manual_seed(seed + d)  # apart from the shown query's draws
-        many_q = torch.randn(many_queries, 1, d, generator=draws, dtype=torch.float64)
-        many_k = torch.randn(many_queries, num_keys, d, generator=draws, dtype=torch.float64)
-        for divisor in DIVISORS:
-            c = _divide(d, divisor)
-            if divisor == "sqrt(d)":
-                scores = attention.score(q, k)
-                attention(q, k, k)
-                weights = attention.attention_weights
-            else:
-                scores = q @ k.transpose(1, 2) / c
-                weights = d2l.masked_softmax(scores, None)
-            state = {"d": d, "divide_by": divisor}
-            score_rows += ex.rows(state, row_labels=("key", names), score=scores[0, 0])
-            weight_rows += ex.rows(state, row_labels=("key", names), weight=weights[0, 0])
-            expected = {"1": math.sqrt(d), "sqrt(d)": 1.0, "d": 1 / math.sqrt(d)}[divisor]
-            many = d2l.masked_softmax(many_q @ many_k.transpose(1, 2) / c, None)[:, 0]
-            mean_max = many.max(dim=-1).values.mean().item()
-            saturated = (jacobian_norms(many) < SATURATED).double().mean().item()
-            text_rows += ex.rows(state, text=[
-                f"over {many_queries} queries: mean largest weight {mean_max:.2f} "
-                f"(uniform: {1 / num_keys:.2f}); saturated rows (no gradient) {saturated:.0%}",
-                f"the one query drawn below: std of the {num_keys} scores = "
-                f"{scores.std().item():.2f} (expected {expected:.2f}), "
-                f"largest weight = {weights.max().item():.2f}"],
-                row_labels=("line", [0, 1]))
-    return score_rows, weight_rows, text_rows
+def temperature_states(scores, taus=TAUS, target=2):
+    """Rows for the temperature explorer: for each tau, the weights softmax(scores / tau)
+    (`d2l.masked_softmax`), the gradient of the weight on key `target` with respect to each
+    score, d alpha_t / d s_j = alpha_t (delta_tj - alpha_j) (computed by autograd), and a line
+    with the largest weight, the Jacobian norm and whether the row is saturated."""
+    weight_rows, grad_rows, text_rows = [], [], []
+    names = [f"k{j}" for j in range(len(scores))]
+    for tau in taus:
+        s = (scores / tau).requires_grad_()
+        a = d2l.masked_softmax(s[None, None], None)[0, 0]
+        (grad,) = torch.autograd.grad(a[target], s)
+        a = a.detach()
+        state = {"tau": tau}
+        weight_rows += ex.rows(state, row_labels=("key", names), weight=a)
+        grad_rows += ex.rows(state, row_labels=("key", names), grad=grad)
+        norm = jacobian_norms(a).item()
+        text_rows += ex.rows(state, text=[
+            f"tau = {tau}: largest weight {a.max():.2f}, weight on k{target} {a[target]:.2f}, "
+            f"||da/ds|| = {norm:.1e} ({'saturated' if norm < SATURATED else 'not saturated'})"])
+    return weight_rows, grad_rows, text_rows
 
 
-def score_bounds(score_rows):
-    """One score axis per divisor, fixed across d: the largest |score| under that divisor,
-    rounded up (to 10 for "1", to 1 for "sqrt(d)", to 0.5 for "d")."""
-    step = {"1": 10.0, "sqrt(d)": 1.0, "d": 0.5}
-    return {div: step[div] * math.ceil(1.02 * max(abs(r["score"]) for r in score_rows
-                                                  if r["divide_by"] == div) / step[div])
-            for div in DIVISORS}
+def temperature(scores=None, taus=TAUS, target=2, default=1):
+    """The temperature explorer: a menu for tau in softmax(q.k / tau) on the 10 scores of
+    `ten_scores` (d = 256, so tau = 16 is sqrt(d)); bars of the weights and of the gradient of
+    the weight on key `target` with respect to each score. It starts unscaled (tau = 1)."""
+    scores = ten_scores() if scores is None else scores
+    weight_rows, grad_rows, text_rows = temperature_states(scores, taus, target)
+    return ex.explorer(
+        ex.text_view(text_rows, "text", width=520, height=30, size=13),
+        ex.bar_view(weight_rows, "key", "weight", title="softmax(q.k / tau)", width=520,
+                    height=140, color="#7f7f7f"),
+        ex.bar_view(grad_rows, "key", "grad", title=f"d alpha_{target} / d s_j", width=520,
+                    height=140, y_domain=(-0.15, 0.15), color="#7f7f7f"),
+        controls=[ex.Select("tau", list(taus), "temperature tau (16 = sqrt(d))",
+                            default=default)],
+        title="Divide the scores by a temperature (d = 256)", columns=1)
 
 
-def scaling(dims=tuple(2**i for i in range(1, 10)), num_keys=10, seed=0):
-    """The temperature explorer: a menu for d, a menu for the divisor (1, sqrt(d), d; the
-    temperature tau of softmax(q.k / tau)); the scores of one query (one axis per divisor,
-    the same for every d, so moving d shows the spread grow, stay or shrink), its softmax
-    weights, their spread and the share of saturated rows."""
-    dims = list(dims)
-    score_rows, weight_rows, text_rows = scaling_states(dims, num_keys, seed)
-    bounds = score_bounds(score_rows)
-    pick = " : ".join(f"divide_by == '{div}' ? {bounds[div]:g}" for div in DIVISORS[:-1])
-    pick += f" : {bounds[DIVISORS[-1]]:g}"
-    points = ex.point_view(score_rows, "i", "score", title="scores of one query (axis: "
-                           "±largest score under this divisor, any d)", width=520, height=180,
-                           x_title="key j")
-
-    def draw(alt, base):  # the y axis follows the divisor menu, not d
-        scale = alt.Scale(domainMin=alt.ExprRef(f"-({pick})"), domainMax=alt.ExprRef(pick),
-                          nice=False)
-        return base.mark_point(filled=True, size=60, clip=True).encode(
-            x=alt.X("i:Q", title="key j", axis=alt.Axis(tickMinStep=1, format="d"),
-                    scale=alt.Scale(domain=[-0.5, num_keys - 0.5], nice=False)),
-            y=alt.Y("score:Q", title="score", scale=scale))
-
-    points.draw = draw
-    shown = ex.explorer(  # the 500-query statistic first: one query alone is noisy
-        ex.text_view(text_rows, "text", width=520, height=50),
-        _by_name(points, "scores"),
-        _by_name(ex.bar_view(weight_rows, "key", "weight", title="softmax weights", width=520,
-                             height=160), "weights"),
-        controls=[ex.Select("d", dims, "dimension d", default=dims[-1]),
-                  ex.Select("divide_by", DIVISORS, "divide q.k by (temperature)", default="1")],
-        title="Why divide by sqrt(d)", columns=1)
-    return _with_datasets(shown, scores=score_rows, weights=weight_rows)
+def plot_winner_map(keys=None, extent=4.0, steps=241, figsize=(7, 3.4)):
+    """Two panels over the query plane: the colour of each point is the key with the highest
+    score for a query there, under the dot product (`d2l.DotProductAttention.score`) and under
+    the Gaussian kernel -||q - k||^2 / 2. Keys (hexagon by default) are drawn as labelled dots,
+    the convex hull dashed."""
+    plt = d2l.plt
+    keys = hexagon_keys() if keys is None else keys
+    line = torch.linspace(-extent, extent, steps, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(line, line, indexing="xy"), dim=-1).reshape(-1, 2)
+    scores = {"dot product": d2l.DotProductAttention(dropout=0.0).score(grid[None], keys[None])[0],
+              "Gaussian kernel": -0.5 * torch.cdist(grid, keys) ** 2}
+    colours = plt.get_cmap("tab10").colors[:len(keys)]
+    from matplotlib.colors import ListedColormap
+    cmap = ListedColormap(colours)
+    fig, axes = plt.subplots(1, 2, figsize=figsize)
+    hull = keys[[1, 3, 5, 1]]
+    for ax, (name, s) in zip(axes, scores.items()):
+        winner = s.argmax(dim=-1).reshape(steps, steps)
+        ax.imshow(winner.numpy(), origin="lower", extent=(-extent, extent, -extent, extent),
+                  cmap=cmap, vmin=-0.5, vmax=len(keys) - 0.5, alpha=0.45, interpolation="nearest")
+        ax.plot(hull[:, 0], hull[:, 1], "--", color="#555", lw=1)
+        for j, k in enumerate(keys):
+            ax.plot(*k, "o", color=colours[j], mec="k", ms=7)
+            ax.annotate(f"k{j}", k, textcoords="offset points", xytext=(5, 5), fontsize=9)
+        ax.set(title=f"top key, {name}", xlabel="query x", aspect="equal")
+    axes[0].set_ylabel("query y")
+    fig.tight_layout()
+    return axes
 
 
 def _saved_bytes(fn, *args):
@@ -480,25 +463,6 @@ def run_summary(log, windows=((0, 10), (20, 30), (110, 120))):
                         else float("nan"),
                         moved=sum(s.get("moved", float("nan")) for s in part) / len(part)))
     return out
-
-
-def print_runs(runs, first=(0, 10), last=(110, 120)):
-    """A table with the three figures the text uses, one row per run: the mean change of a
-    score per step and the share of rows saturated and wrong over the `first` steps, and the
-    loss over the `last` steps; then two lines on the first two runs (the unscaled run's
-    gradient per row in the `first` steps; the scaled run's saturated rows in the `last`)."""
-    summary = {name: run_summary(log, (first, last)) for name, log in runs.items()}
-    a, b = f"{first[0] + 1}-{first[1]}", f"{last[0] + 1}-{last[1]}"
-    print(f"{'run':<16}{'score change per step':>23}{'saturated & wrong':>19}{'loss':>12}")
-    print(f"{'':<16}{f'(steps {a})':>23}{f'(steps {a})':>19}{f'({b})':>12}")
-    for name, (early, late) in summary.items():
-        print(f"{name:<16}{early['moved']:>23.2f}{early['saturated_and_wrong']:>19.0%}"
-              f"{late['loss']:>12.2f}")
-    (scaled_name, (_, scaled_late)), (raw_name, (raw_early, _)) = list(summary.items())[:2]
-    print(f"{raw_name}, steps {a}: gradient per row {raw_early['grad_saturated']:.0e} if "
-          f"saturated, {raw_early['grad_other']:.0e} otherwise")
-    print(f"{scaled_name}, steps {b}: {scaled_late['saturated']:.0%} of rows saturated, "
-          f"{scaled_late['saturated_and_wrong']:.0%} saturated and wrong")
 
 
 def plot_runs(runs, figsize=(8, 2.8), smooth=10):

@@ -14,7 +14,7 @@ from ..checks import check_qkv, check_shape, check_valid_lens
 __all__ = ['masked_softmax', 'AttentionPooling', 'AdditiveAttention', 'DotProductAttention']
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:90
+# %% notebooks/py/10.3-attention-scoring-functions.py:86
 def masked_softmax(X, valid_lens):
     """Softmax over the last axis that only looks at the first `valid_len` keys of each row.
 
@@ -36,7 +36,7 @@ def masked_softmax(X, valid_lens):
     return torch.where(has_key, weights, 0.0)
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:168
+# %% notebooks/py/10.3-attention-scoring-functions.py:164
 class AttentionPooling(nn.Module):
     """Attention pooling: softmax(score(q, k)) @ v, with masking and dropout on the weights.
 
@@ -60,7 +60,7 @@ class AttentionPooling(nn.Module):
         return self.dropout(self.attention_weights) @ values
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:196
+# %% notebooks/py/10.3-attention-scoring-functions.py:192
 class AdditiveAttention(AttentionPooling):
     """Additive attention: a(q, k) = w_v^T tanh(W_q q + W_k k).
 
@@ -82,7 +82,7 @@ class AdditiveAttention(AttentionPooling):
         return self.w_v(hidden)[..., 0]  # (batch_size, num_queries, num_kv)
 
 
-# %% notebooks/py/10.3-attention-scoring-functions.py:237
+# %% notebooks/py/10.3-attention-scoring-functions.py:233
 class DotProductAttention(AttentionPooling):
     """Scaled dot-product attention: a(q, k) = q^T k / sqrt(d).
 

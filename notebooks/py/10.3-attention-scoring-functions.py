@@ -17,8 +17,8 @@
 # # 10.3 注意力评分函数
 #
 # 10.1 节用点积给键打分，10.2 节用高斯核，再用 softmax 把分数变成权重。
-# 打分的函数叫**注意力评分函数**（attention scoring function）。本节回答：**分数应该怎样算？**
-# 我们实现加性注意力和缩放点积注意力，在同一组键上比较几种评分函数，并说明 $1/\sqrt{d}$ 就是 10.1 节的温度。
+# 打分的函数叫**注意力评分函数**（attention scoring function）。**分数应该怎样算？**
+# 主线：掩蔽 → 加性与缩放点积两种评分函数 → $1/\sqrt{d}$ 就是 10.1 节的温度。标着“深入一步”的小节可以先跳过。
 
 # %%
 import math
@@ -36,12 +36,9 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 # %% [markdown]
 # ## 两种评分函数
 #
-# 查询 $\mathbf{q}$ 的输出是 $m$ 个值的加权和，权重是分数 $a(\mathbf{q}, \mathbf{k}_i)$ 的 softmax：
+# 查询 $\mathbf{q}$ 的输出是 $\sum_i \alpha_i \mathbf{v}_i$，权重 $\boldsymbol{\alpha}$ 是分数 $a(\mathbf{q}, \mathbf{k}_i)$ 的 softmax。
 #
-# $$f(\mathbf{q}) = \sum_{i=0}^{m-1} \alpha_i \mathbf{v}_i, \qquad
-#   \alpha_i = \frac{\exp a(\mathbf{q}, \mathbf{k}_i)}{\sum_{j=0}^{m-1} \exp a(\mathbf{q}, \mathbf{k}_j)}.$$
-#
-# **加性注意力**（additive attention）把 $[\mathbf{q}; \mathbf{k}]$ 送进一个单隐藏层 MLP，所以查询（$q$ 维）与键（$k$ 维）的长度可以不同：
+# **加性注意力**（additive attention）把 $[\mathbf{q}; \mathbf{k}]$ 送进一个单隐藏层 MLP；$\mathbf{W}[\mathbf{q}; \mathbf{k}] = \mathbf{W}_q\mathbf{q} + \mathbf{W}_k\mathbf{k}$，所以查询（$q$ 维）与键（$k$ 维）的长度可以不同：
 #
 # $$a(\mathbf{q}, \mathbf{k}) = \mathbf{w}_v^\top \tanh(\mathbf{W}_q \mathbf{q} + \mathbf{W}_k \mathbf{k}), \qquad
 #   \mathbf{W}_q \in \mathbb{R}^{h \times q},\ \mathbf{W}_k \in \mathbb{R}^{h \times k},\ \mathbf{w}_v \in \mathbb{R}^{h}.$$
@@ -54,7 +51,7 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 # ## 批量形式与掩蔽
 #
 # 一批序列长短不一，短的用填充词元（padding）补齐。查询 $i$ 只该看前 $L_i$ 个键（**有效长度**，valid length），
-# 其余键的分数记作 $-\infty$，softmax 给它们 0。查询、键、值按行叠成 $\mathbf{Q} \in \mathbb{R}^{n \times d}$、$\mathbf{K} \in \mathbb{R}^{m \times d}$、$\mathbf{V} \in \mathbb{R}^{m \times v}$，一次算完（softmax 按行，$\mathbf{M}$ 是掩码）：
+# 其余键的分数记作 $-\infty$，softmax 给它们 0。查询、键、值按行叠成 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$，一次算完（softmax 按行，$\mathbf{M}$ 是掩码）：
 #
 # $$\operatorname{softmax}\Big(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}} + \mathbf{M}\Big)\mathbf{V}, \qquad
 #   M_{ij} = \begin{cases} 0, & j < L_i \\ -\infty, & j \ge L_i. \end{cases}$$
@@ -64,7 +61,6 @@ torch.set_num_threads(1)  # every tensor in this section is small: one thread is
 #
 # 图 10.3.1 上式的一个例子（数与下面打印的相同）：2 个查询、3 个键、$d = 2$，值为 10、20、30；
 # `valid_lens` $= [[2, 3]]$。
-# PyTorch 的 `F.scaled_dot_product_attention` 把 $\mathbf{M}$ 写成布尔张量 `attn_mask`（True 表示可以看）。
 
 # %%
 Q = torch.tensor([[[2.0, 0.0], [0.0, 2.0]]])  # (1, n=2, d=2)
@@ -127,7 +123,7 @@ assert torch.isfinite(V_ok.grad).all() and V_nan.grad.isnan().all()
 # 空的行权重是 0，梯度也是有限的 0；另一行不变。
 #
 # 放到词元上：句子 “I like tea” 用 `<pad>` 补到 5 个词元，每个词元既是查询也是键（8 维随机嵌入）。
-# 左图整句共用 `valid_lens = [3]`。右图每个词元一个有效长度，词元 $i$ 只看前 $\min(i+1, 3)$ 个：这是**因果掩蔽**（causal mask），10.7 节的解码器用它挡住“未来”。
+# 左图整句共用 `valid_lens = [3]`。右图每个词元一个有效长度 $\min(i+1, 3)$：词元 $i$ 不看它后面的词元（**因果掩蔽**，causal mask，10.7 节的解码器用它挡住“未来”），也不看填充。
 
 # %%
 tokens = ["I", "like", "tea", "<pad>", "<pad>"]
@@ -148,7 +144,7 @@ for w in token_weights.values():
 assert (token_weights["valid_lens = [[1, 2, 3, 3, 3]]"][0].triu(1) == 0).all()
 
 # %% [markdown]
-# 两幅图里 `<pad>` 两列的权重都是 0；右图中 like 只看 I 和它自己。
+# `<pad>` 两列的权重都是 0（两个 `<pad>` 查询的输出不用）；右图中 like 只看 I 和它自己。
 #
 # ### 动手试试：掩蔽
 #
@@ -230,7 +226,7 @@ print(f"w_v . tanh(W_q q_1 + W_k k_3) = {by_hand.item():.4f};  "
 
 
 # %% [markdown]
-# 为了 (1, 2, 4) 个分数，先要存 (1, 2, 4, 5) 的隐藏张量。缩放点积的分数只是一次批量矩阵乘法：
+# 为了 (1, 2, 4) 个分数，先要存 (1, 2, 4, 5) 的隐藏张量：每个查询–键对一个 $h$ 维向量。缩放点积的分数只是一次批量矩阵乘法：
 
 # %%
 #@save
@@ -297,67 +293,12 @@ for b, L in enumerate([2, 6]):
     assert (attention.attention_weights[b, 0, L:] == 0).all()
 
 # %% [markdown]
-# ## 同一组键，不同的评分函数
-#
-# 6 个二维键，方向角 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3；查询长度为 2。
-# 点积既看方向也看长度。线性的分数在一组键上的最大值总在它们凸包的顶点上。
-# 短键在长键围成的三角形之内，不是顶点，所以对任何查询都拿不到最高分。
-# 可学的 $\mathbf{W}_k$ 也改不了：$\mathbf{q}^\top\mathbf{W}_k\mathbf{k} = (\mathbf{W}_k^\top\mathbf{q})^\top\mathbf{k}$，只是换了个查询。
-#
-# 10.2 节的高斯核不同：$-\tfrac12\lVert\mathbf{q}-\mathbf{k}\rVert^2 = \mathbf{q}^\top\mathbf{k} - \tfrac12\lVert\mathbf{k}\rVert^2 - \tfrac12\lVert\mathbf{q}\rVert^2$。
-# 最后一项对一行的所有键都相同，softmax 不理会；中间一项罚长键。最近的键得分最高：
-
-# %%
-angles = torch.arange(6) * (math.pi / 3)
-directions = torch.stack([angles.cos(), angles.sin()], dim=-1)  # (6, 2) unit vectors
-geo_keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]  # (1, 6, 2)
-geo_queries = 2 * directions[None]  # (1, 6, 2): query i points like key i
-dot_attention = DotProductAttention(dropout=0.0)
-dot_attention(geo_queries, geo_keys, geo_keys)
-print("q0 weights:", dot_attention.attention_weights[0, 0].numpy().round(2))
-torch.manual_seed(0)
-many_q = torch.randn(100_000, 2)  # 100000 queries, every direction, many lengths
-top = (many_q @ geo_keys[0].T).argmax(dim=-1)
-gauss = -0.5 * torch.cdist(many_q, geo_keys[0]) ** 2  # 10.2's Gaussian kernel as a score
-shifted = many_q @ geo_keys[0].T - 0.5 * geo_keys[0].norm(dim=-1) ** 2  # q.k - |k|^2 / 2
-print("which key scores highest, k0..k5:  q.k", top.bincount(minlength=6).tolist(),
-      "  -|q - k|^2 / 2", gauss.argmax(dim=-1).bincount(minlength=6).tolist())
-print(f"max |softmax(-|q - k|^2 / 2) - softmax(q.k - |k|^2 / 2)| = "
-      f"{(F.softmax(gauss, dim=-1) - F.softmax(shifted, dim=-1)).abs().max():.6f}")
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-dot_w = dot_attention.attention_weights[0]
-assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
-assert (dot_w.diagonal()[::2] < 0.25).all() and (dot_w.diagonal()[1::2] > 0.5).all()
-assert (top.bincount(minlength=6)[::2] == 0).all() and (gauss.argmax(dim=-1).bincount(minlength=6) > 1000).all()
-W_k, q0 = torch.randn(2, 2, dtype=torch.float64), geo_queries[0, 0].double()
-assert torch.allclose(q0 @ W_k @ geo_keys[0].double().T, (W_k.T @ q0) @ geo_keys[0].double().T)
-
-# %% [markdown]
-# 10 万个查询中，点积下短键 k0、k2、k4 一次也没赢，q0 给同向的 k0 只有 0.19；高斯核下每个键都赢过（最近的键赢）。
-#
-# 探索器把这组键交给五种评分函数，滑块转动查询；虚线是凸包。一般注意力 $\mathbf{q}^\top\mathbf{W}\mathbf{k}/\sqrt{d}$ 的 $\mathbf{W}^\top$ 把查询转 60°。
-# 加性注意力的两行**未训练**：$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差为 0.2（small）或 3（large）。
-
-# %%
-attention_scoring.comparison()
-
-# %% [markdown]
-# 查询在 30°（k0 与 k1 之间）。缩放点积把最大权重给长键 k1（0.87）；高斯核给最近的短键 k0（0.56）。
-#
-# 加性注意力的 $\tanh$ 让分数对 $\mathbf{k}$ 不再是线性的，凸包的论证不成立：large W 给短键 k0 0.68。
-# 但它未训练，选谁是任意的：转到 195°，查询背对 k0，large W 仍把最大权重给 k0（0.36）。非线性只让短键**能**赢，赢得对要靠训练。
-#
-# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$，$f(\mathbf{q})$ 在 softmax 里不起作用（练习 3）。
-# 所以转一圈 k1 始终最大（0.28 到 0.42）：哪个键最大不随查询变。10.4 节的 Bahdanau 注意力就是加性注意力。
-
-# %% [markdown]
 # ## $1/\sqrt{d}$ 是一个温度
 #
 # 10.1 节把分数除以温度 $\tau$，$\tau$ 越小权重越尖；这里 $\tau = \sqrt{d}$。若查询与键的分量独立、均值 0、方差 1，
 # 则 $\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d$：不缩放时 $d$ 越大，温度相当于越低。
 # 害处在梯度：softmax 的雅可比矩阵（Jacobian）$\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时趋于 0。
-# 下面是 $d = 256$ 时同一组 10 个分数缩放与不缩放的权重，以及键 2 的权重对各分数的梯度：
+# $d = 256$ 时 10 个分数缩放与不缩放的权重，及键 2（不是赢家）的权重对各分数的梯度；假如键 2 是对的键，要靠这行梯度抬高它。
 
 # %%
 def jacobian_norms(a):
@@ -374,7 +315,17 @@ for name, a in two_rows.items():
     print(f"{name:<14} largest weight {a.max():.3f}   ||da/ds|| = {jacobian_norms(a):.1e}")
 
 # %% [markdown]
-# 不缩放的一行几乎是 one-hot，雅可比范数是 $10^{-8}$ 量级，梯度处处近于 0（红点标出键 2，它的条高为 0）。范数小于 0.01 的行我们叫它**饱和**（saturated）。
+# 不缩放的一行几乎是 one-hot，雅可比矩阵的范数是 $10^{-8}$ 量级（缩放的 0.35），键 2 的梯度处处近于 0。范数小于 0.01 的行我们叫它**饱和**（saturated）：分数变，权重几乎不动。
+#
+# ### 动手试试：温度
+#
+# 菜单从 $\tau = 1$（不缩放）开始：权重全在 k8，梯度全是 0。$\tau = 4$ 时梯度开始出现；$\tau = 16 = \sqrt{d}$ 时键 2 的梯度最大（0.13）；
+# $\tau = 256 = d$ 时最大权重只剩 0.11，接近均匀的 1/10。
+
+# %%
+attention_scoring.temperature()
+
+# %% [markdown]
 # 每个 $d$ 取 1000 个查询、各配 10 个键，除数为 1、$\sqrt{d}$、$d$：
 
 # %%
@@ -407,29 +358,21 @@ assert jacobian_norms(two_rows["q.k"]) < 1e-6 < 0.1 < jacobian_norms(two_rows["q
 
 # %% [markdown]
 # 不缩放时 $d = 1024$ 有 78% 的行饱和。除以 $\sqrt{d}$，平均最大权重一直约 0.3，没有饱和的行。
-# 除以 $d$ 也不饱和（右图两条线都在 0），但权重趋于均匀的 $1/10$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
-#
-# ### 动手试试：温度
-#
-# 开始 $d = 512$、不缩放：最上一行说 500 个查询中 65% 的行饱和。
-# 选 $\sqrt{d}$ 再把 $d$ 从 2 调到 512：平均最大权重一直在 0.29 到 0.33 之间，没有饱和的行。
-
-# %%
-attention_scoring.scaling()
+# 除以 $d$ 也不饱和（右图），但权重趋于均匀的 $1/10$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
 
 # %% [markdown]
-# ### 饱和会拖慢学习吗？
+# ### 深入一步：饱和会拖慢学习吗？
 #
 # 检索任务：10 个 256 维的随机键 $\mathbf{k}_j$ 各带一个值 $v_j$，输入 $\mathbf{x}$ 是键 $\mathbf{k}_c$ 经固定旋转的结果。模型只学 $\mathbf{W}$：
 #
 # $$\mathbf{x} \xrightarrow{\mathbf{W}} \mathbf{q} \xrightarrow{\text{attention}} \hat{y} = \sum_j \alpha_j v_j, \qquad \text{loss} = (\hat{y} - v_c)^2.$$
 #
-# “不缩放”把分数乘 16（$= \sqrt{d}$）。这改了两件事：起点的分数大 16 倍，每步分数的变化也更大（下表第一列）。
-# 两个对照：学习率除以 16，步子变小；$\mathbf{W}$ 的初值除以 16，起点与缩放的相同。
+# 一行**选错**指它的最大权重不在键 $c$ 上。“不缩放”把分数乘 16（$= \sqrt{d}$）：起点的分数大 16 倍，每步的变化也更大（表第一列）。
+# 两个对照：学习率除以 16，步子变小；$\mathbf{W}$ 的初值除以 16，起点的分数与缩放的相同。优化器是 Adam。每种设置 3 个种子，表中是最小–最大：
 
 # %%
-def train(scale, lr=0.01, init_std=1 / 16, steps=120):
-    W, batches = attention_scoring.retrieval_task(d=256, steps=steps, init_std=init_std)  # float64, seeded
+def train(scale, lr=0.01, init_std=1 / 16, steps=120, seed=0):
+    W, batches = attention_scoring.retrieval_task(d=256, steps=steps, init_std=init_std, seed=seed)  # float64
     attention, optimizer = DotProductAttention(dropout=0.0), torch.optim.Adam(W.parameters(), lr=lr)
     log = []
     for keys, values, x, which, target in batches:  # x: key `which`, turned; target: its value
@@ -447,14 +390,34 @@ def train(scale, lr=0.01, init_std=1 / 16, steps=120):
     return log
 
 
-runs = {"q.k / sqrt(d)": train(1.0), "q.k": train(16.0),
-        "q.k, lr / 16": train(16.0, lr=0.01 / 16), "q.k, W / 16": train(16.0, init_std=1 / 256)}
-attention_scoring.print_runs(runs)
-attention_scoring.plot_runs(runs)
+def window(log, a, b):  # steps a+1..b: mean score change per step, share of rows, mean loss
+    part = log[a:b]
+    share = lambda rows: torch.cat(rows).double().mean().item()
+    return dict(moved=sum(s["moved"] for s in part) / len(part), loss=sum(s["loss"] for s in part) / len(part),
+                saturated=share([s["saturated"] for s in part]),
+                wrong=share([s["saturated"] & ~s["right"] for s in part]))  # saturated and wrong
+
+
+settings = {"q.k / sqrt(d)": dict(scale=1.0), "q.k": dict(scale=16.0),
+            "q.k, lr / 16": dict(scale=16.0, lr=0.01 / 16), "q.k, W / 16": dict(scale=16.0, init_std=1 / 256)}
+seeds = [{name: train(**kw, seed=seed) for name, kw in settings.items()} for seed in range(3)]
+print(f"{'':<15}{'change/step':>13}{'sat. & wrong':>14}{'saturated':>12}{'sat. & wrong':>14}{'loss':>12}")
+print(f"{'run':<15}{'steps 1-10':>13}{'steps 1-10':>14}{'111-120':>12}{'111-120':>14}{'111-120':>12}")
+for name in settings:
+    early = [window(runs[name], 0, 10) for runs in seeds]
+    late = [window(runs[name], 110, 120) for runs in seeds]
+    span = lambda rows, key, f: "-".join(dict.fromkeys(f"{g(r[key] for r in rows):{f}}" for g in (min, max)))
+    print(f"{name:<15}{span(early, 'moved', '.2f'):>13}{span(early, 'wrong', '.0%'):>14}"
+          f"{span(late, 'saturated', '.0%'):>12}{span(late, 'wrong', '.0%'):>14}{span(late, 'loss', '.2f'):>12}")
+first = seeds[0]["q.k"][:10]
+sat, grad = torch.cat([s["saturated"] for s in first]), torch.cat([s["grad"] for s in first])
+print(f"q.k, seed 0, steps 1-10: gradient per row {grad[sat].mean():.0e} if saturated, "
+      f"{grad[~sat].mean():.0e} otherwise")
+attention_scoring.plot_runs(seeds[0])  # seed 0
 d2l.plt.show()
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-summary = {name: attention_scoring.run_summary(log) for name, log in runs.items()}
+summary = {name: attention_scoring.run_summary(log) for name, log in seeds[0].items()}
 scaled_, raw_, slow_, small_ = summary.values()
 assert raw_[0]["saturated"] > 0.5 and scaled_[0]["saturated"] == 0.0 and scaled_[-1]["saturated"] > 0.5
 assert raw_[0]["grad_saturated"] < 0.01 * raw_[0]["grad_other"] and raw_[0]["wrong_saturated"] > 0.8
@@ -464,11 +427,12 @@ assert small_[0]["saturated"] < 0.5 * raw_[0]["saturated"]
 assert 4 * scaled_[0]["moved"] < raw_[0]["moved"] and slow_[0]["moved"] < scaled_[0]["moved"] < small_[0]["moved"]
 
 # %% [markdown]
-# **饱和本身无害，饱和又选错才有害。** 缩放的模型最后 68% 的行饱和，但饱和又选错的是 0%，损失 0.00。
-# 不缩放时前 10 步 52% 的行饱和又选错。它们送回的梯度是 $6 \times 10^{-4}$，其余行是 0.2：选错了也几乎学不到。
+# **饱和本身无害，饱和又选错才有害。** 缩放的模型最后 68–75% 的行饱和，但饱和又选错的是 0%，损失 0.00。
+# 不缩放时前 10 步约一半的行饱和又选错，它们送回的梯度是 $6 \times 10^{-4}$，其余行是 0.2。
+# Adam 放缩的是整批的平均梯度，这个平均由没饱和的行主导：饱和又选错的行几乎学不到。
 #
-# 步子大小不是原因。学习率除以 16 后每步的变化（0.19）比缩放的（0.39）还小，饱和又选错的行却一直约一半（右图绿线），损失停在 1.56。
-# $\mathbf{W}$ 的初值除以 16 步子最大（4.42），但起点只有 13% 的行饱和又选错（红线），最后损失 0.01：害处在**一开始**就饱和。（单个种子。）
+# 步子大小不是原因。学习率除以 16 后每步的变化（0.19–0.20）比缩放的还小，饱和又选错的行却一直约一半（绿线），损失停在 1.36–1.56。
+# $\mathbf{W}$ 的初值除以 16 步子最大，但前 10 步饱和又选错的只有 6–13%（红线），最后损失 0.01–0.04：害处在**一开始**就饱和。
 
 # %% [markdown]
 # ## 为什么默认用缩放点积
@@ -491,9 +455,68 @@ assert m_add > hidden > 20 * m_dot and abs(m_add / m_dot - 1 - hidden / m_dot) <
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 内存比不是 $h = 64$：两者都存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$ 和权重，加性注意力再加隐藏张量，所以是 1 + 25.6（最后一行）。时间比随硬件而变。
+# 内存比不是 $h = 64$：两者都存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$ 和权重，加性注意力再加隐藏张量：1 + 25.6（最后一行）。
+
+# %% [markdown]
+# ## 深入一步：评分函数偏爱哪些键
 #
-# **高维中盲点少见。** 随机的键几乎个个都是凸包的顶点。10 个随机键、10 万个随机查询，有几个键拿到过最高分：
+# 6 个二维键，方向角 $0°, 60°, \ldots, 300°$，长度交替为 1 和 3；查询长度为 2。
+# 点积对 $\mathbf{k}$ 是线性的，线性函数在多边形上的最大值总在某个角上，所以最高分总落在键的凸包的顶点上。
+# 短键在长键的三角形之内，不是顶点，永远拿不到最高分。
+# 可学的 $\mathbf{W}$ 也改不了：$\mathbf{q}^\top\mathbf{W}\mathbf{k} = (\mathbf{W}^\top\mathbf{q})^\top\mathbf{k}$，只是换了个查询。
+#
+# 10.2 节的高斯核不同：$-\tfrac12\lVert\mathbf{q}-\mathbf{k}\rVert^2 = \mathbf{q}^\top\mathbf{k} - \tfrac12\lVert\mathbf{k}\rVert^2 - \tfrac12\lVert\mathbf{q}\rVert^2$。
+# 最后一项对一行的键都相同，softmax 不理会；中间一项罚长键：
+
+# %%
+angles = torch.arange(6) * (math.pi / 3)
+directions = torch.stack([angles.cos(), angles.sin()], dim=-1)  # (6, 2) unit vectors
+geo_keys = (torch.tensor([1.0, 3.0, 1.0, 3.0, 1.0, 3.0])[:, None] * directions)[None]  # (1, 6, 2)
+geo_queries = 2 * directions[None]  # (1, 6, 2): query i points like key i
+dot_attention = DotProductAttention(dropout=0.0)
+dot_attention(geo_queries, geo_keys, geo_keys)
+print("q0 weights:", dot_attention.attention_weights[0, 0].numpy().round(2))
+torch.manual_seed(0)
+many_q = torch.randn(100_000, 2)  # 100000 queries, every direction, many lengths
+top = (many_q @ geo_keys[0].T).argmax(dim=-1)
+gauss = -0.5 * torch.cdist(many_q, geo_keys[0]) ** 2  # 10.2's Gaussian kernel as a score
+shifted = many_q @ geo_keys[0].T - 0.5 * geo_keys[0].norm(dim=-1) ** 2  # q.k - |k|^2 / 2
+print("which key scores highest, k0..k5:  q.k", top.bincount(minlength=6).tolist(),
+      "  -|q - k|^2 / 2", gauss.argmax(dim=-1).bincount(minlength=6).tolist())
+print(f"max |softmax(-|q - k|^2 / 2) - softmax(q.k - |k|^2 / 2)| = "
+      f"{(F.softmax(gauss, dim=-1) - F.softmax(shifted, dim=-1)).abs().max():.6f}")
+attention_scoring.plot_winner_map()  # colour: the key with the highest score at each query
+d2l.plt.show()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+dot_w = dot_attention.attention_weights[0]
+assert dot_w[0, 1] > 1.9 * dot_w[0, 0] and torch.isclose(dot_w[0, 1], dot_w[0, 5])
+assert (dot_w.diagonal()[::2] < 0.25).all() and (dot_w.diagonal()[1::2] > 0.5).all()
+assert (top.bincount(minlength=6)[::2] == 0).all() and (gauss.argmax(dim=-1).bincount(minlength=6) > 1000).all()
+W_k, q0 = torch.randn(2, 2, dtype=torch.float64), geo_queries[0, 0].double()
+assert torch.allclose(q0 @ W_k @ geo_keys[0].double().T, (W_k.T @ q0) @ geo_keys[0].double().T)
+
+# %% [markdown]
+# 10 万个查询中，点积下短键 k0、k2、k4 一次也没赢（左图没有它们的颜色），q0 给同向的 k0 只有 0.19；高斯核下每个键都赢过，赢的是最近的键（右图）。
+#
+# 滑块转动查询，五种评分函数给这组键打分；虚线是凸包。一般注意力的 $\mathbf{W}^\top$ 把查询转 60°；
+# 加性注意力两行**未训练**（$h = 8$，$\mathbf{W}_q, \mathbf{W}_k$ 元素的标准差 0.2 或 3）。
+
+# %%
+attention_scoring.comparison()
+
+# %% [markdown]
+# 查询在 30°：缩放点积把最大权重给长键 k1（0.87），高斯核给最近的短键 k0（0.56）。
+#
+# $\tanh$ 不是线性的，凸包的论证对加性注意力不成立：large W 给短键 k0 0.68。
+# 但未训练时选谁是任意的：转到 195°，查询背对 k0，large W 仍把最大权重给 k0（0.36）。
+#
+# $\mathbf{W}$ 小时 $\tanh$ 近似线性，分数近似 $f(\mathbf{q}) + g(\mathbf{k})$，$f(\mathbf{q})$ 在 softmax 里不起作用。
+# 所以转一圈 k1 始终最大（0.28 到 0.42）。一般注意力那行的短键也从没赢过：只是换了个查询。
+# 下方的文字：$|\tanh| \le 1$，所以 $|a| \le \lVert\mathbf{w}_v\rVert_1$；$\mathbf{w}_v$ 不大，加性注意力的权重就尖不起来。
+
+# %% [markdown]
+# **高维中这种情形少见**：随机的键几乎都是凸包的顶点。10 个随机键、10 万个查询，几个键拿到过最高分：
 
 # %%
 torch.manual_seed(0)
@@ -503,15 +526,15 @@ for d in [2, 8, 64]:
     print(f"d = {d:>2}: {winners} of 10 keys score highest for some query")
 
 # %% [markdown]
-# $d = 2$ 时只有一半的键能赢，$d = 8$ 起 10 个都能。
-#
+# $d = 2$ 时只有一半的键能赢，$d = 8$ 起 10 个都能。留下的是偏向：方向相同时 $\mathbf{q}^\top\mathbf{k}$ 与 $\lVert\mathbf{k}\rVert$ 成正比，**键越长，点积注意力越偏向它**。
+
+# %% [markdown]
 # ## 小结
 #
-# * 分数经掩蔽 softmax 成为权重；被挡住的键（如 `<pad>`）权重严格为 0，$L = 0$ 的行全为 0。
-# * 点积看方向也看键长，凸包内的键永远赢不了；高斯核多罚键长，每个键都能赢；高维中这种键很少。
-# * 10.4 节的 Bahdanau 注意力就是加性注意力；未训练时它选哪个键是任意的。
-# * $1/\sqrt{d}$ 是温度：不缩放时行一开始就饱和又选错、梯度近 0，训练慢得多。
-# * 缩放点积只是矩阵乘法，省内存，所以是默认选择。
+# * 掩蔽 softmax 给被挡住的键（如 `<pad>`）严格的 0，$L = 0$ 的行全为 0。
+# * 加性注意力（10.4 节的 Bahdanau 注意力）允许 $q \ne k$，但要存 (b, n, m, h) 的隐藏张量；缩放点积只是矩阵乘法，是默认选择。
+# * $1/\sqrt{d}$ 是温度：不缩放时行饱和、梯度近 0。
+# * 点积偏向长键；高斯核罚键长，最近的键赢。
 # %% [markdown]
 # ## 练习
 #
@@ -569,7 +592,7 @@ assert (ex1_additive_weights - ex1_dot_weights).abs().max() > 0.01, \
 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：不再相同。键不同后，点积第二个样本的权重从 0.217 降到 0.123，
+# 参考答案：不再相同。点积第二个样本的权重从 0.217 降到 0.123，
 # 加性注意力的几乎是平的（0.179 到 0.156）：相邻键只差 $[0.1, 0.1]$，经过 $\mathbf{W}_k$（元素最大 0.68）、$\tanh$ 和 $\mathbf{w}_v$（最大 0.32）
 # 只剩很小的差。
 
@@ -632,7 +655,7 @@ assert ex2_diff < 1e-6, "with W = I / sqrt(d) general attention is scaled dot-pr
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：可以。分数矩阵是 $\mathbf{Q}\mathbf{W}\mathbf{K}^\top$，两次矩阵乘法，$q \ne k$ 也成立。
-# $\mathbf{W} = \mathbf{I}/\sqrt{d}$ 时它就是缩放点积注意力（上面的输出：float64 下只差 $10^{-16}$ 量级的舍入误差）。
+# $\mathbf{W} = \mathbf{I}/\sqrt{d}$ 时它就是缩放点积注意力（上面：float64 下差 4e-16，是舍入误差）。
 
 # %% [markdown]
 # ### 练习 3
@@ -672,7 +695,7 @@ assert ex3_spread_dot > 0.1, "with dot-product scores the weights depend on the 
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：更差。$\mathbf{1}^\top\mathbf{q}$ 对一行里的所有键都一样，softmax 不理会每行加上的常数，
-# 所以权重与查询无关（上面的输出：差别 0.000000，点积 0.580）。任何 $f(\mathbf{q}) + g(\mathbf{k})$ 形式的分数都如此，$\mathbf{W}$ 很小的加性注意力也接近这种情形。
+# 所以权重与查询无关（上面：0.000000，点积 0.580）。任何 $f(\mathbf{q}) + g(\mathbf{k})$ 形式的分数都如此，$\mathbf{W}$ 很小的加性注意力也接近这种情形。
 
 # %% [markdown]
 # ### 练习 4
@@ -708,7 +731,8 @@ assert ex4_saturated[8] == 0 and ex4_mean_max[8] > ex4_mean_max[16] > ex4_mean_m
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：$d = 256$ 时 $\tau = 8$ 也不饱和，权重更尖（平均最大 0.525）；$\tau = 32$ 的 0.196 约是均匀（0.1）的两倍。
-# 但固定的 $\tau$ 只适合一个 $d$。$\tau = \sqrt{d}$ 让分数方差对所有 $d$ 都是 1，起点形状不随 $d$ 变。
+# 合适的 $\tau$ 随 $d$ 变（正文对 $d$ 的扫描）；$\tau = \sqrt{d}$ 让分数方差对所有 $d$ 都是 1。
+# $\mathbf{W}_q, \mathbf{W}_k$ 可学，能吸收常数，$\sqrt{d}$ 定的是起始尺度。
 
 # %% [markdown]
 # ### 练习 5
@@ -747,13 +771,17 @@ assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # <details><summary>与书中代码的差别</summary>
 #
 # * **掩蔽的填充值。** 书中用 $-10^6$，权重为 0 要靠 $\exp$ 下溢；$-\infty$ 在任何尺度和数据类型下都给出严格的 0
-#   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$）。
-# * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$，填充的值“泄漏”进输出；这里给出全 0。
+#   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$，见下面的输出）。
+# * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$（下面的输出），填充的值“泄漏”进输出；这里给出全 0。
 # * **基类。** 书中两个类各写完整的 `forward`；这里共用基类 `AttentionPooling`，子类只写 `score`。
-#   构造参数、属性名和 `state_dict` 都与书中相同，书中的代码照常运行。
+#   构造参数、属性名和 `state_dict` 都与书中相同。
 # * **暂退法（dropout）。** `attention_weights` 存暂退之前的权重；书中的演示都在评估模式。`nn.Dropout(p)` 在训练模式下把每个权重以概率 $p$ 置 0、其余乘以 $1/(1-p)$，
 #   所以暂退之后一行权重的和只在期望上是 1；一行可见的键恰好全被遮住时，这一步的输出是零向量。
 # * **编号。** 书中从 1 编号，这里从 0。
 # * **形状检查。** `check_shape` 等在形状不对时说明怎样改；书中没有这些检查。
 #
 # </details>
+
+# %%
+book_fill = F.softmax(torch.zeros(4).masked_fill(torch.ones(4, dtype=torch.bool), -1e6), dim=-1)
+print("the book's -1e6 fill on an L = 0 row:", book_fill.tolist(), "  -1e6 in float16:", torch.tensor(-1e6).half().item())
