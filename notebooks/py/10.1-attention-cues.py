@@ -237,7 +237,7 @@ assert [round(attention_pooling(query / t, keys, values)[1].item(), 2) for t in 
     13.2, 10.53, 10.01]
 
 # %% [markdown]
-# 平的权重让 $f$ 最陡：τ = 10（权重 0.38、0.31、0.31）时 $f$ 的梯度是 9.8，比 τ = 1 的 6.6 还大；$\partial f/\partial \mathbf{q}$ 只剩 0.98，全是 $1/\tau$ 缩的。
+# 权重平时 $f$ 反而陡：τ = 10（权重 0.38、0.31、0.31）时 $f$ 的梯度是 9.8，比 τ = 1 的 6.6 还大；$\partial f/\partial \mathbf{q}$ 只剩 0.98，全是 $1/\tau$ 缩的。
 # 尖的一端才真饱和：τ = 0.1 时 $f$ 自己的梯度只有 1.0e−07，τ = 0.001 时是 0。硬注意力没有梯度，反向传播训练不了它。
 # 10.3 节把点积除以 $\sqrt{d}$，就是不让高维下变大的点积把 softmax 推到这一端。
 
@@ -374,6 +374,10 @@ score = {(r["tau"], r["french"], r["key"]): r["score"] for r in sentence["scores
 assert [score[(t, "sur", k)] for t in (1.0, 0.1) for k in ("on", "the #1", "the #2")] == [
     1.08, 0.89, 0.89, 10.84, 8.9, 8.9]
 assert max(v for (t, f, _), v in score.items() if (t, f) == (1.0, "sur")) == 1.08
+shares = {(r["tau"], r["french"], r["word"]): r["share"] for r in sentence["retrieved"]}
+assert (shares[(1.0, "sur", "the")], shares[(1.0, "sur", "on")]) == (0.36, 0.22)  # 答案 1
+assert (shares[(0.25, "sur", "on")], shares[(0.25, "sur", "the")]) == (0.46, 0.42)
+assert hot[("sur", "the #1")] == hot[("sur", "the #2")] == 0.18 and hot[("sur", "on")] == 0.22
 mid = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 0.25}
 mid_max = [max(v for (q, _), v in mid.items() if q == w) for w in ("chat", "noir", "s'assit", "tapis")]
 assert min(mid_max) == 0.55 and max(mid_max) == 0.92, mid_max
