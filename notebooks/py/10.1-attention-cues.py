@@ -109,7 +109,7 @@ for cue, desk_scores in (("b only (q = 0)", salience), ("query only, q.k", desk_
 # %% [markdown]
 # ### 查询可以学
 #
-# 权重对 $\mathbf{q}$ 可导。记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
+# 这里的值是标量 $v_i$。记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
 #
 # $$\frac{\partial f}{\partial \mathbf{q}} = \sum_i v_i \underbrace{\alpha_i\Big(\mathbf{k}_i - \sum_j \alpha_j \mathbf{k}_j\Big)}_{\partial \alpha_i/\partial \mathbf{q}}
 #   = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
