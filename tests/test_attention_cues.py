@@ -327,7 +327,9 @@ def test_query_map_is_the_taught_pooling_over_the_plane_and_draws():
     path = [(0.0, 0.0), (-0.5, 0.5), (-1.0, 1.3)]
     fig = attention_cues.plot_query_map(keys, values, path, torch.tensor([-6.67, 6.67]))
     texts = " ".join(t.get_text() for t in fig.axes[0].texts)
-    assert "(135°)" in texts and "step 2: f = " in texts and "τ=0.25" in texts
+    assert "(135°)" in texts and "step 2\nf = " in texts and "τ=0.25" in texts
+    # the three sectors where one key wins far from the origin, each labelled with its value
+    assert all(f"f → {v}\n(k{i} wins)" in texts for i, v in ((1, 10), (2, 20), (3, 30)))
 
 
 def test_stored_learned_alignment_is_a_weight_matrix_over_its_sentence():

@@ -356,10 +356,12 @@ def query_map(keys, values, extent=MAP_EXTENT, steps=153):
 def plot_query_map(keys, values, path, start_gradient, query=(1.0, 0.0), taus=(1.0, 0.5, 0.25),
                    figsize=(6.4, 3.9)):
     """One picture of a learned query: f(q) over the query plane as filled contours (darker =
-    larger), the keys as blue arrows, df/dq at q = 0 (`start_gradient`) as a black arrow, the
-    path of gradient descent (`path`, a list of (x, y) from q = 0) as orange dots, and the
-    query `query` divided by each temperature in `taus` as black squares on its ray (at
-    temperature tau the lookup reads the map at q / tau)."""
+    larger), dashed rays between the sectors where one key wins far from the origin (each
+    labelled with the value f tends to), the keys as blue arrows, df/dq at q = 0
+    (`start_gradient`) as a black arrow, the path of gradient descent (`path`, a list of
+    (x, y) from q = 0) as orange dots, and the query `query` divided by each temperature in
+    `taus` as black squares on its ray (at temperature tau the lookup reads the map at
+    q / tau)."""
     plt = d2l.plt
     d2l.use_svg_display()
     xs, ys, F = query_map(keys, values)
@@ -371,26 +373,39 @@ def plot_query_map(keys, values, path, start_gradient, query=(1.0, 0.0), taus=(1
     ax.clabel(lines, fmt="f=%g", fontsize=7)
     fig.colorbar(filled, ax=ax, shrink=0.85, ticks=[10, 15, 20, 25, 30],
                  label="pooled value f(q)")
+    box = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85)
+    # Far from the origin one key wins: dashed rays where the winner changes, each sector
+    # labelled with the value it tends to.
+    turn = torch.arange(0.0, 360.0, 0.05)
+    unit = torch.stack([torch.cos(torch.deg2rad(turn)), torch.sin(torch.deg2rad(turn))], dim=1)
+    winner = (unit @ keys.T).argmax(dim=1)
+    change = torch.nonzero(winner != winner.roll(1)).flatten().tolist()
+    for a, b in zip(change, change[1:] + [change[0] + len(turn)]):
+        edge = math.radians(turn[a].item())
+        ax.plot([0, 8 * math.cos(edge)], [0, 8 * math.sin(edge)], "--", color="#555", lw=0.8)
+        mid = math.radians((turn[a].item() + (b - a) * 0.025) % 360)
+        v = values[winner[a], 0].item()
+        ax.text(2.5 * math.cos(mid), 2.65 * math.sin(mid), f"f → {v:g}\n(k{winner[a] + 1} wins)",
+                ha="center", va="center", fontsize=8, bbox=box)
     for i, (k, v) in enumerate(zip(keys.tolist(), values[:, 0].tolist())):
         ax.annotate("", xy=k, xytext=(0, 0), arrowprops=dict(
             arrowstyle="-|>", color=COLOURS["key"], lw=2.5, alpha=0.9))
-        dx, dy = ((0.0, 0.3), (0.9, 0.0), (0.9, 0.05))[i % 3]
+        dx, dy = ((0.0, 0.3), (0.75, 0.0), (0.75, 0.05))[i % 3]
         ax.text(k[0] + dx, k[1] + dy, f"k{i + 1} (v={v:g})", color=COLOURS["key"],
-                ha="center", va="center", fontsize=9, fontweight="bold")
+                ha="center", va="center", fontsize=8, fontweight="bold", bbox=box)
     direction = torch.as_tensor(start_gradient, dtype=torch.float32)
     tip = (0.9 * direction / direction.norm()).tolist()
     ax.annotate("", xy=tip, xytext=(0, 0), zorder=6,
                 arrowprops=dict(arrowstyle="-|>", color="black", lw=2))
     deg = math.degrees(math.atan2(tip[1], tip[0]))
-    ax.text(tip[0] + 0.15, tip[1] - 0.2, f"df/dq at q=0\n({deg:.0f}°)", color="black",
-            ha="right", va="top", fontsize=8)
+    ax.text(tip[0] - 0.05, tip[1] - 0.25, f"df/dq at q=0\n({deg:.0f}°)", color="black",
+            ha="right", va="top", fontsize=7, bbox=box, zorder=7)
     px, py = zip(*path)
     ax.plot(px, py, "o-", color=COLOURS["query"], ms=3.5, lw=1.5, zorder=5)
     f_end = query_map(keys, values, (px[-1], px[-1], py[-1], py[-1]), steps=1)[2].item()
-    box = dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8)
     ax.text(px[1] - 0.15, py[1] - 0.05, "step 1", color=COLOURS["query"], ha="right",
             va="top", fontsize=8, fontweight="bold", bbox=box)
-    ax.text(px[-1] - 0.1, py[-1] + 0.1, f"step {len(path) - 1}: f = {f_end:.2f}",
+    ax.text(px[-1] - 0.15, py[-1] + 0.1, f"step {len(path) - 1}\nf = {f_end:.2f}",
             color=COLOURS["query"], ha="right", va="bottom", fontsize=8, fontweight="bold",
             bbox=box)
     q = torch.tensor(query)
@@ -399,7 +414,7 @@ def plot_query_map(keys, values, path, start_gradient, query=(1.0, 0.0), taus=(1
         f = query_map(keys, values, (x, x, y, y), steps=1)[2].item()
         ax.plot([x], [y], "s", color="black", ms=4)
         ax.text(x, y - 0.2, f"τ={tau:g}\nf={f:.2f}", ha="center", va="top", fontsize=7)
-    ax.text(x, y + 0.2, "q/τ for q=(1, 0)", ha="center", va="bottom", fontsize=7)
+    ax.text(x, y + 0.2, "q/τ for q=(1, 0)", ha="center", va="bottom", fontsize=7, bbox=box)
     ax.axhline(0, color="#999", lw=0.5)
     ax.axvline(0, color="#999", lw=0.5)
     x0, x1, y0, y1 = MAP_EXTENT

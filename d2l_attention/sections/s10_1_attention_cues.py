@@ -20,7 +20,7 @@ def attention_pooling(queries, keys, values, tau=1.0):
     return weights, weights @ values
 
 
-# %% notebooks/py/10.1-attention-cues.py:282
+# %% notebooks/py/10.1-attention-cues.py:286
 def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cmap="Reds",
                   xticklabels=None, yticklabels=None):
     """Heatmaps of matrices (num_rows, num_cols, num_queries, num_keys) on one colour scale;

@@ -31,7 +31,7 @@ from d2l_attention.explore import attention_cues
 # %% [markdown]
 # ## 注意力提示与查询、键、值
 #
-# 全连接层和汇聚层对输入的读法是固定的，不管要找什么。心理学的“双组件”（two-component）框架把注意力的来源分成两种：
+# 心理学的“双组件”（two-component）框架把注意力的来源分成两种：
 #
 # * **非自主性提示**（nonvolitional cue）：物体本身的**突出性**（saliency）。五本黑白的书旁有一个红杯子，视线先落到杯子上。
 # * **自主性提示**（volitional cue）：观察者的**意图**。想读书时，你把目光移向书。
@@ -45,7 +45,7 @@ from d2l_attention.explore import attention_cues
 # $$f(\mathbf{q}, \{(\mathbf{k}_i, \mathbf{v}_i)\}_{i=1}^{n}) = \sum_{i=1}^{n} \alpha_i\, \mathbf{v}_i,
 #   \qquad \alpha_i = \frac{\exp(\mathbf{q}^\top\mathbf{k}_i)}{\sum_{j=1}^{n} \exp(\mathbf{q}^\top\mathbf{k}_j)}.$$
 #
-# 这里的**评分函数**（scoring function）是点积（10.2、10.3 节还有别的），它的值叫**注意力分数**（attention score）；softmax 把分数变成和为 1 的**注意力权重**（attention weight）$\alpha_i$。
+# 这里的**评分函数**（scoring function）是点积，它的值叫**注意力分数**（attention score）；softmax 把分数变成和为 1 的**注意力权重**（attention weight）$\alpha_i$。
 # 这是**软的字典查找**（soft dictionary lookup）：分数越高的键，它的值占得越多。
 
 # %% [markdown]
@@ -88,10 +88,11 @@ assert torch.allclose(average, values.mean(dim=0)) and torch.allclose(uniform, t
 
 # %% [markdown]
 # $\mathbf{k}_1$ 的分数 2 变成 $e^2 \approx 7.389$，占 0.7870，结果被拉向它的值 10。
-# $\mathbf{q} = \mathbf{0}$ 时分数全是 0，权重各 1/3，结果 20.00 就是平均汇聚：没有查询，注意力汇聚就是汇聚层。是查询把汇聚变成了注意力。
+# $\mathbf{q} = \mathbf{0}$ 时分数全是 0，权重各 1/3，结果 20.00 就是平均汇聚：没有查询，注意力汇聚就是汇聚层。
 #
-# 桌上，键的两个特征是“红色”和“能读”。杯子的突出性属于它的键，与查询无关：写成分数偏置 $b_i$，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i + b_i)$
-# （相当于键多一维 $b_i$、查询多一维 1）。
+# 桌上，键的两个特征是“红色”和“能读”。杯子的突出性属于它的键，与查询无关：写成分数偏置 $b_i$，$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i + b_i)$。
+# 这仍是点积：给键添一维 $b_i$、查询添一维 1，$[\mathbf{q}; 1]^\top[\mathbf{k}_i; b_i] = \mathbf{q}^\top\mathbf{k}_i + b_i$。
+# 查询长 3，意图（书的分数 3）才略强于突出性（2）。
 
 # %%
 desk_keys = torch.tensor([[1.0, 0.0]] + [[0.0, 1.0]] * 5)  # 红杯子 (1, 0)；五本书 (0, 1)
@@ -103,18 +104,61 @@ for cue, desk_scores in (("b only (q = 0)", salience), ("query only, q.k", desk_
     print(f"{cue:<16}: cup {gaze[0].item():.2f}, each book {gaze[1].item():.2f}")
 
 # %% [markdown]
-# 只有 $b$（$\mathbf{q} = \mathbf{0}$：只有非自主性提示）时杯子拿到 0.60。加上“想读书”，每本书拿 0.19；杯子还有 0.07，只看查询时是 0.01。
-# 10.3 节的掩码也是这样一项 $b_i$（一个极大的负数）。
+# 只有 $b$（$\mathbf{q} = \mathbf{0}$）时杯子拿到 0.60。加上“想读书”，每本书拿 0.19；杯子还有 0.07，只看查询时是 0.01。
+
+# %% [markdown]
+# ### 查询可以学
+#
+# 这里的值是标量 $v_i$。记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
+#
+# $$\frac{\partial f}{\partial \mathbf{q}} = \sum_i v_i \underbrace{\alpha_i\Big(\mathbf{k}_i - \sum_j \alpha_j \mathbf{k}_j\Big)}_{\partial \alpha_i/\partial \mathbf{q}}
+#   = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
+#
+# 值高于 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。在 $\mathbf{q} = \mathbf{0}$（$f = 20$）处，$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉：
+
+# %%
+def angle(x, y):  # 向量 (x, y) 的方向，度
+    return math.degrees(math.atan2(y, x))
+
+
+w0, f0 = attention_pooling(torch.zeros(2), keys, values)
+pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 上式在 q = 0 处：Σ α_i (v_i − f) k_i
+print("df/dq at q = 0:", [round(g, 2) for g in pull.tolist()], f"-> {angle(*pull.tolist()):.0f} deg")
+
+# %% [markdown]
+# 用 SGD 只更新 $\mathbf{q}$，损失 $L = (f - 28)^2$（30 要无限长的查询）。$f < 28$ 时 $-\partial L/\partial \mathbf{q}$ 与 $\partial f/\partial \mathbf{q}$ 同向：
+
+# %%
+q = torch.zeros(2, requires_grad=True)  # 从 q = 0（平均汇聚）出发
+optimizer = torch.optim.SGD([q], lr=0.01)
+path = [tuple(q.tolist())]  # q 在查询平面上走过的点
+for _ in range(50):
+    loss = ((attention_pooling(q, keys, values)[1] - 28.0) ** 2).sum()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    path.append(tuple(q.tolist()))
+w, got = attention_pooling(q.detach(), keys, values)
+steps = torch.tensor(path).diff(dim=0).norm(dim=1)  # 每一步走多远
+print(f"step 1: {angle(*path[1]):.0f} deg, length {steps[0].item():.2f}; steps 2-50: length "
+      f"{steps[1:].sum().item():.2f} together; step 50: {angle(*path[-1]):.0f} deg,")
+print("weights", [round(a, 3) for a in w.tolist()], f"pooled {got.item():.2f}")
+
+# %%
+attention_cues.plot_query_map(keys, values, path, pull)
+d2l.plt.show()
+
+# %% [markdown]
+# 灰度是每个查询的结果 $f(\mathbf{q})$。离原点越远，越只取一个值：方向决定落在 10、20 还是 30 的平台上。
+# 黑箭头（135°）垂直于等高线，指向上坡：离开 10，朝向 30。SGD 第一步最大（长 1.51：起点 $f = 20$ 离 28 最远），沿着黑箭头；后 49 步一共只走 0.36。50 步后 $f = 27.98$，$\mathbf{q}$ 指向 128°：
+# 30 的平台从 45° 延到 180°，$\mathbf{q}$ 不必正对 $\mathbf{k}_3$。
 
 # %% [markdown]
 # ### 温度
 #
-# 权重该多集中，要能调：维度越高，点积越分散，softmax 越尖（10.3 节因此除以 $\sqrt{d}$）。
-# softmax 之前先把分数除以**温度**（temperature）$\tau$：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau)$；`attention_pooling` 的 `tau` 默认是 1。
+# softmax 之前先把分数除以**温度**（temperature）$\tau$：$\alpha_i = \operatorname{softmax}_i(\mathbf{q}^\top\mathbf{k}_i/\tau)$，也就是在上图的 $\mathbf{q}/\tau$ 处查找。它调权重有多集中。
 #
-# ### 动手试试：转动查询
-#
-# 下面的探索器画的是图 10.1.1 的例子：蓝色箭头是键，橙色箭头是 $\mathbf{q}/\tau$（τ = 1 时就是 $\mathbf{q} = (\cos\theta, \sin\theta)$），右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再动：
+# 探索器在这张图的中心转动查询：蓝色箭头是键（细而深的是被拉长的 $\mathbf{k}_2$），橙色箭头是 $\mathbf{q}/\tau$，$\mathbf{q} = (\cos\theta, \sin\theta)$；右边是权重（灰字是分数），紫点是汇聚结果。一次动一个控件，先猜再动：
 #
 # 1. **θ** 从 0° 拖到 90°：哪些柱子长高？紫点往哪走？
 # 2. **c**（把 $\mathbf{k}_2$ 拉长 c 倍，c < 0 时反向）：θ 停在 90°，c 从 1 选到 3.5，再选 −1。
@@ -158,73 +202,33 @@ k2_wins = [t for t in attention_cues.ANGLES
 assert k2_wins == [195, 210, 225, 240]  # 练习 4 的区间 (180°, 243.4°)
 assert [round(w[(210, 1.0, 1.0, k)], 2) for k in ("k1", "k2", "k3")] == [0.15, 0.53, 0.32]
 
-# %% [markdown]
-# ### 查询可以学
-#
-# 权重对 $\mathbf{q}$ 可导。记 $s_j = \mathbf{q}^\top\mathbf{k}_j$（τ = 1），由 softmax 的导数 $\partial\alpha_i/\partial s_j = \alpha_i(\delta_{ij} - \alpha_j)$：
-#
-# $$\frac{\partial \alpha_i}{\partial \mathbf{q}} = \alpha_i\Big(\mathbf{k}_i - \sum_j \alpha_j \mathbf{k}_j\Big), \qquad
-#   \frac{\partial f}{\partial \mathbf{q}} = \sum_i v_i \frac{\partial \alpha_i}{\partial \mathbf{q}}
-#   = \sum_i \alpha_i v_i \mathbf{k}_i - f \sum_j \alpha_j \mathbf{k}_j = \sum_i \alpha_i\,(v_i - f)\,\mathbf{k}_i .$$
-#
-# 值高于 $f$ 的键把 $\mathbf{q}$ 拉向自己，低于的把它推开。在 $\mathbf{q} = \mathbf{0}$（$f = 20$）处，$\mathbf{k}_1$（值 10）推，$\mathbf{k}_3$（值 30）拉：
-
-# %%
-def angle(x, y):  # 向量 (x, y) 的方向，度
-    return math.degrees(math.atan2(y, x))
-
-
-w0, f0 = attention_pooling(torch.zeros(2), keys, values)
-pull = (w0[:, None] * (values - f0) * keys).sum(dim=0)  # 上式在 q = 0 处：Σ α_i (v_i − f) k_i
-print("df/dq at q = 0:", [round(g, 2) for g in pull.tolist()], f"-> {angle(*pull.tolist()):.0f} deg")
 
 # %% [markdown]
-# 用 SGD 只更新 $\mathbf{q}$，损失 $L = (f - 28)^2$（30 要无限长的 $\mathbf{q}$）。$f < 28$ 时 $-\partial L/\partial \mathbf{q}$ 与 $\partial f/\partial \mathbf{q}$ 同向：
+# 上图的黑方块是查询 $(1, 0)$ 在 τ = 1、0.5、0.25 时查找的位置 $\mathbf{q}/\tau$（$f$ = 13.20、10.53、10.01）：τ 越小读得越远；τ → 0 是硬查找（只取分数最大的键的值）。
+# 由链式法则，$\partial f/\partial \mathbf{q}$ 是 $f$ 在 $\mathbf{q}/\tau$ 处的梯度乘以 $1/\tau$：
 
 # %%
-q = torch.zeros(2, requires_grad=True)  # 从 q = 0（平均汇聚）出发
-optimizer = torch.optim.SGD([q], lr=0.01)
-path = [tuple(q.tolist())]  # q 在查询平面上走过的点
-for _ in range(50):
-    loss = ((attention_pooling(q, keys, values)[1] - 28.0) ** 2).sum()
-    optimizer.zero_grad()
-    loss.backward()
-    optimizer.step()
-    path.append(tuple(q.tolist()))
-w, got = attention_pooling(q.detach(), keys, values)
-print(f"step 1: {angle(*path[1]):.0f} deg; step 50: {angle(*path[-1]):.0f} deg,",
-      "weights", [round(a, 3) for a in w.tolist()], f"pooled {got.item():.2f}")
-
-# %%
-attention_cues.plot_query_map(keys, values, path, pull)
-d2l.plt.show()
-
-# %% [markdown]
-# 灰度是每个查询的结果 $f(\mathbf{q})$：右下是 10 的平台（$\mathbf{k}_1$ 赢），左上是 30（$\mathbf{k}_3$ 赢），左下一角是 20（练习 4）。
-# 黑箭头（135°）垂直于等高线，指向上坡：离开 10，朝向 30。SGD 第一步（橙色）沿着它，50 步后 $f = 27.98$，$\mathbf{q}$ 指向 128°。
-# 30 的平台从 45° 一直延到 180°，所以 $\mathbf{q}$ 不必正对 $\mathbf{k}_3$。
-# 真实的模型学的是投影 $\mathbf{W}_q$（$\mathbf{q} = \mathbf{W}_q\mathbf{x}$），梯度经同一个式子传过去（10.3 节）。
-#
-# 温度 τ 下，查找读的是图上 $\mathbf{q}/\tau$ 处：查询 $(1, 0)$ 在 τ = 1、0.5、0.25 时是黑方块（$f$ = 13.20、10.53、10.01），越往右越平；
-# τ → 0 的硬查找（只取分数最大的键的值）在平台远端。梯度：
-
-# %%
-def gradient_norm(tau):  # |∂f/∂q| 在图 10.1.1 的查询处
-    q = query.clone().requires_grad_()
+def gradient_norm(q, tau=1.0):  # |∂f/∂q|，f 在温度 tau 下汇聚
+    q = q.clone().requires_grad_()
     (grad,) = torch.autograd.grad(attention_pooling(q, keys, values, tau)[1].sum(), q)
     return grad.norm().item()
 
 
 for tau in (10, 1, 0.1, 0.001):
     w = attention_pooling(query, keys, values, tau)[0]
-    print(f"tau = {tau:<5g}: weights", [round(a, 3) for a in w.tolist()], f"|gradient| = {gradient_norm(tau):.1e}")
+    print(f"tau = {tau:<5g}: weights", [round(a, 2) for a in w.tolist()],
+          f"|grad f at q/tau| = {gradient_norm(query / tau):.1e},",
+          f"|df/dq| = {gradient_norm(query, tau):.1e}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 for theta in (0, 10, 80, 100):
     q_check = attention_cues.unit_query(theta)
     w_hard = attention_pooling(q_check, keys, values, tau=1e-3)[0]
     assert torch.equal(w_hard, torch.eye(3)[(keys @ q_check).argmax()])  # 精确的 one-hot，与 argmax 相同
-assert gradient_norm(0.001) == 0 and gradient_norm(10) < gradient_norm(1) / 6
+for t in (10, 1, 0.1):  # 两种算法只差 1/τ
+    assert math.isclose(gradient_norm(query, t), gradient_norm(query / t) / t, rel_tol=1e-4)
+assert gradient_norm(query / 10) > gradient_norm(query) > 1e6 * gradient_norm(query / 0.1)
+assert gradient_norm(query, 0.001) == 0
 assert round(angle(*pull.tolist())) == 135 == round(angle(*path[1])) and round(angle(*path[-1])) == 128
 assert round(got.item(), 2) == 27.98 and len(path) == 51
 xs_map, ys_map, f_map = attention_cues.query_map(keys, values)
@@ -233,16 +237,16 @@ assert [round(attention_pooling(query / t, keys, values)[1].item(), 2) for t in 
     13.2, 10.53, 10.01]
 
 # %% [markdown]
-# 梯度在 τ = 1 时是 6.6，τ = 10（权重已很平：0.38、0.31、0.31）时 0.98，τ = 0.1 时 1.0e−06，τ = 0.001 时是 0。
-# 硬注意力没有梯度，反向传播训练不了它；书中说，它可以用强化学习训练。
+# 权重平时 $f$ 反而陡：τ = 10（权重 0.38、0.31、0.31）时 $f$ 的梯度是 9.8，比 τ = 1 的 6.6 还大；$\partial f/\partial \mathbf{q}$ 只剩 0.98，全是 $1/\tau$ 缩的。
+# 尖的一端才真饱和：τ = 0.1 时 $f$ 自己的梯度只有 1.0e−07，τ = 0.001 时是 0。硬注意力没有梯度，反向传播训练不了它。
+# 10.3 节把点积除以 $\sqrt{d}$，就是不让高维下变大的点积把 softmax 推到这一端。
 
 # %% [markdown]
 # ## 一句话上的注意力：矩阵形式与热图
 #
 # 把 *the black cat sat on the mat* 译成 *le chat noir s'assit sur le tapis*：每个法语词问“哪个英语词和我意思相同”。
-# 这是捷径：真正翻译时，下一个法语词写出之前还不知道，查询只能是解码器的状态（练习 1）。
-# 英语词向量是手工设的五个特征，好让分数一眼能读懂；网络里的向量和查询都是学出来的（本节最后一张图）。
-# 法语词向量是它译词的向量加一点噪声：相近而不相同，对齐要靠相似度找出来。
+# 英语词向量是手工设的五个特征（长度都是 1）。*on* 是虚词（0.8），也带一点“物体”（0.6，它说物体在哪），所以它和 *the*、*mat* 都有几分像。
+# 法语词向量是译词的向量加一点噪声，对齐要靠相似度找。
 
 # %%
 vectors = {"the": [0, 0, 0, 1, 0], "black": [0, 0, 0, 0, 1], "cat": [0.8, 0.6, 0, 0, 0],  # 特征：动物、物体、
@@ -262,7 +266,7 @@ V = torch.eye(len(vocab))[[vocab.index(word) for word in english]]  # (7, 6)：�
 #
 # $$\mathbf{A} = \operatorname{softmax}\big(\mathbf{Q}\mathbf{K}^\top / \tau\big)\ (7 \times 7), \qquad \text{输出} = \mathbf{A}\mathbf{V}\ (7 \times 6).$$
 #
-# $\mathbf{A}$ 的每一行是图 10.1.1 的一次查询（`attention_pooling` 的 `dim=-1` 为此而写）：
+# $\mathbf{A}$ 的每一行是图 10.1.1 的一次查询：
 
 # %%
 A, out = attention_pooling(X_fr, X_en, V)  # τ = 1
@@ -303,7 +307,7 @@ def show_heatmaps(matrices, xlabel, ylabel, titles=None, figsize=(2.5, 2.5), cma
 
 
 # %% [markdown]
-# 用它把 τ = 1 和 τ = 0.1 的 $\mathbf{A}$ 并排画在同一个颜色刻度上：
+# 温度作用在整个 $\mathbf{A}$ 上：τ = 1 和 τ = 0.1 并排，同一个颜色刻度：
 
 # %%
 A_cold = attention_pooling(X_fr, X_en, V, tau=0.1)[0]
@@ -339,9 +343,9 @@ assert out[4, vocab.index("on")] > out[4, vocab.index("the")] > 0.4
 # %% [markdown]
 # *noir* 取回 0.92 的 *black*；*le* 取回 0.84 的 *the*，混进 0.12 的 *on*。
 #
-# 动手试试：选一个法语词（框出的行）。左下是它除以 τ 之后的分数 $\mathbf{q}^\top\mathbf{k}_j/\tau$，右边是它取回的 $\mathbf{A}\mathbf{V}$。
+# 动手试试：选一个法语词（框出的行）。左下是它的分数 $\mathbf{q}^\top\mathbf{k}_j/\tau$，右边是它取回的 $\mathbf{A}\mathbf{V}$。
 #
-# 1. 选 *sur*，τ 从 1 拖到 0.1：分数怎样变？为什么两个 *the* 的权重总相等？
+# 1. 选 *sur*，τ = 1：哪一格权重最大？取回最多的是哪个词？再把 τ 拖到 0.1。
 # 2. 选 *le #1*：它的格子能超过 0.5 吗？它取回的 *the* 呢？
 
 # %%
@@ -350,7 +354,7 @@ attention_cues.sentence_attention(X_fr, X_en, V, french, english, vocab)
 # %% [markdown]
 # <details><summary>答案</summary>
 #
-# 1. τ = 1 时 *sur* 的分数都不到 1.1（*on* 1.08，每个 *the* 0.89），最大权重只有 0.22。τ = 0.1 时同样的分数放大 10 倍（10.84 对 8.90），差 1.94 变成 $e^{1.94} \approx 7$ 倍：*on* 拿到 0.77，每个 *the* 0.11。两个 *the* 的键相同，分数就相同，权重也相同（10.6 节的位置编码才分得开）。
+# 1. τ = 1 时 *sur* 最大的一格在 *on*（0.22），取回最多的却是 *the*（0.36，*on* 0.22）：两个 *the* 各 0.18，$\mathbf{V}$ 把它们合成一个词。*sur* 与 *the* 的分数（0.89）接近 *on*（1.08），因为 *on* 与 *the* 共有“虚词”特征。默认的 τ = 0.25 已几乎打平（取回 *on* 0.46，*the* 0.42）；τ = 0.1 时分数放大 10 倍（10.84 对 8.90），*on* 拿到 0.77。两个 *the* 的键相同，权重总相等（10.6 节的位置编码才分得开）。
 # 2. *le #1* 的两格各 0.49（τ = 0.1），任何 τ 下都不超过 0.5。但它取回的 *the* 是 0.98：$\mathbf{A}$ 把权重分给两个位置，$\mathbf{V}$ 又把它们合回同一个词。
 #
 # </details>
@@ -370,6 +374,10 @@ score = {(r["tau"], r["french"], r["key"]): r["score"] for r in sentence["scores
 assert [score[(t, "sur", k)] for t in (1.0, 0.1) for k in ("on", "the #1", "the #2")] == [
     1.08, 0.89, 0.89, 10.84, 8.9, 8.9]
 assert max(v for (t, f, _), v in score.items() if (t, f) == (1.0, "sur")) == 1.08
+shares = {(r["tau"], r["french"], r["word"]): r["share"] for r in sentence["retrieved"]}
+assert (shares[(1.0, "sur", "the")], shares[(1.0, "sur", "on")]) == (0.36, 0.22)  # 答案 1
+assert (shares[(0.25, "sur", "on")], shares[(0.25, "sur", "the")]) == (0.46, 0.42)
+assert hot[("sur", "the #1")] == hot[("sur", "the #2")] == 0.18 and hot[("sur", "on")] == 0.22
 mid = {(r["query"], r["key"]): r["weight"] for r in sentence["matrix"] if r["tau"] == 0.25}
 mid_max = [max(v for (q, _), v in mid.items() if q == w) for w in ("chat", "noir", "s'assit", "tapis")]
 assert min(mid_max) == 0.55 and max(mid_max) == 0.92, mid_max
@@ -379,18 +387,20 @@ assert all(r["weight"] == mid[(r["query"], "the #2")] for r in sentence["matrix"
            if r["tau"] == 0.25 and r["key"] == "the #1")  # 两个 the 的权重总相等
 
 # %% [markdown]
-# 查询来自一个序列、键和值来自另一个，叫**交叉注意力**（cross-attention）；10.6 节的**自注意力**（self-attention）让三者来自同一序列。
+# 查询来自一个序列、键和值来自另一个，叫**交叉注意力**（cross-attention）。
 #
-# ### 同一个 A，学出来的
+# ### 学出来的 A
 #
-# 10.4 节的 Bahdanau 模型只学翻译，没人教它对齐（种子 0，事先跑好存在库里）。它把 *the black cat likes the small bird .* 译成法语时的 $\mathbf{A}$：
+# 10.4 节的 Bahdanau 模型只学翻译，没人教它对齐。那一节的任务是造的：英语逐词换成法语词，形容词放到名词后，动词放到分句末尾。
+# *the black cat likes the small bird .* 的参考译文因此是 *le chat noir le oiseau petit aime .*（不是真正的法语），模型译对了。它写每个词时的 $\mathbf{A}$：
 
 # %%
 attention_cues.show_learned_alignment()
 d2l.plt.show()
 
 # %% [markdown]
-# 写 *noir* 时 0.54 的权重落在 *black* 上，写 *chat* 时 0.75 在 *cat* 上；动词 *aime* 的最大格（0.35）却在 *likes* 右边一格。10.4 节细看。
+# 写 *noir* 时 0.54 的权重落在 *black* 上，写 *chat* 时 0.75 在 *cat* 上。两个 *le* 的最大格却在接着要写的名词上（*cat* 0.70，*bird* 0.26）：*the* 在这里总译成 *le*，读它得不到什么。
+# 从第二个 *le* 起，每行最大格只有 0.17 到 0.50：*petit* 的 0.47 也落在 *bird* 上，*aime* 的 0.35 落在 *likes* 右边的 *the* 上。10.4 节细看。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -405,10 +415,10 @@ d2l.plt.show()
 # %% [markdown]
 # ## 小结
 #
-# * 查询（自主性提示）决定取回哪个值，$\mathbf{q} = \mathbf{0}$ 就是平均汇聚；键是非自主性提示，与查询无关的突出性可写成分数上的偏置 $b_i$。
-# * $\partial f/\partial \mathbf{q} = \sum_i \alpha_i (v_i - f)\mathbf{k}_i$：查询能用梯度下降学；硬查找的梯度为 0。
+# * 查询决定取回哪个值，$\mathbf{q} = \mathbf{0}$ 是平均汇聚；突出性是分数上的偏置 $b_i$。
+# * $\partial f/\partial \mathbf{q} = \sum_i \alpha_i (v_i - f)\mathbf{k}_i$：查询能用梯度下降学。
+# * $\tau \to 0$ 是硬查找（梯度为 0），$\tau \to \infty$ 是平均；10.3 节的 $1/\sqrt{d}$ 就是 $1/\tau$。
 # * 矩阵形式 $\operatorname{softmax}(\mathbf{Q}\mathbf{K}^\top/\tau)\,\mathbf{V}$，热图画出 $\mathbf{A}$。
-# * $\tau \to 0$ 是硬查找，$\tau \to \infty$ 是平均。10.2 节的 $w^2$、10.3 节的 $1/\sqrt{d}$ 都是 $1/\tau$。
 #
 # ## 练习
 #
@@ -612,7 +622,7 @@ assert torch.allclose(ex5_cold(torch.tensor([0.0, -1.0, 5.0])), torch.tensor([0.
 # %% [markdown]
 # ### 练习 6
 #
-# 书中的练习：`torch.manual_seed(0)` 后取随机打分 `torch.randn(10, 10)`，按行 softmax，存为 `ex6_weights`，用 `show_heatmaps` 画出来。
+# `torch.manual_seed(0)` 后取随机打分 `torch.randn(10, 10)`，按行 softmax，存为 `ex6_weights`，用 `show_heatmaps` 画出来。
 # 哪个查询（行号，从 0 起）最集中（最大权重最大）？存为 `ex6_most_focused`，并打印每行的最大权重。图上的颜色能回答这个问题吗？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex6-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
