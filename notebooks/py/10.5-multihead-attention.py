@@ -24,6 +24,8 @@
 # **两个键的小例子。** 要从左、右邻居的值 $v_L, v_R$ 算出 $v_R - v_L$。一个头输出 $m\,(a_L v_L + a_R v_R)$，$a_L, a_R \ge 0$：
 # 两个系数 $m a_L$、$m a_R$ 同号，凑不出 $-1$ 和 $+1$。两个头就行：头 1 全看右边（$a_R = 1$）、乘 $m_1 = +1$，
 # 头 2 全看左边、乘 $m_2 = -1$，相加正好是 $v_R - v_L$。
+#
+# 白话说：一个加权平均只能偏向一处、用一种读法；同时看两处就要几个平均。后面真实句子上，一个头多看前一个词、另一个头多看后一个词，就是这样。
 
 # %%
 import torch
@@ -261,9 +263,8 @@ assert "num_hiddens=100" in message and "num_heads=3" in message
 # out, w = theirs(Q, K, K, key_padding_mask=padding, average_attn_weights=False)
 # ```
 #
-# 下面的代价表里各维 $p_o = 64$（5 个查询，9 个键）。头数从 1 到 8，参数和 `bmm` 计算量不变；注意力权重变成 $h$ 倍。
+# 下面的代价表里各维 $p_o = 64$（批量 2，5 个查询，9 个键：$\mathbf{QK}^\top$ 和乘 $\mathbf{V}$ 各 $2 \cdot 2 \cdot 5 \cdot 9 \cdot 64$ 次浮点运算）。头数从 1 到 8，参数和 `bmm` 计算量不变；注意力权重变成 $h$ 倍。
 # 头 1 打分矩阵 $\mathbf{W}_q^{(1)\top} \mathbf{W}_k^{(1)}$ 的秩至多是 $p = p_o/h = 64/h$（随机初始化时正好是）：头越多，每个头能表达的打分方式越受限（Bhojanapalli 等人，2020，[Low-Rank Bottleneck in Multi-head Attention Models](https://arxiv.org/abs/2002.07028)）。
-# 推理时每层每个词元缓存键和值各 $p_o$ 个数（共 $2p_o$），也不随头数变；10.8 节的 GQA 让几个查询头共用键值，缓存才变小。
 #
 # </details>
 
@@ -287,7 +288,7 @@ assert explore.head_costs() == {h: (4 * 64 ** 2, 2 * 2 * 2 * 5 * 9 * 64, 45 * h,
 # %%
 torch.manual_seed(0)
 four = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=4, dropout=0).eval()
-X6 = 3 * torch.randn(1, 6, 16)  # 6 tokens; self-attention: queries = keys = values
+X6 = 3 * torch.randn(1, 6, 16)  # 6 tokens (x3: larger scores, peaked weights); queries = keys = values
 one = MultiHeadAttention(16, 16, 16, num_hiddens=16, num_heads=1, dropout=0).eval()
 one.load_state_dict(four.state_dict())  # same parameter shapes for any h: load them as they are
 contrast = explore.softmax_contrast_states(four, X6, X6, query=0, single=one)
@@ -353,8 +354,6 @@ assert _without_3.argmax() == 3 and abs(_without_3[3] - 6.26) < 0.01 and abs(_wi
 # | $v_{i+1} + v_{i-1}$（$v$ 是标量） | $+1$、$+1$ | 能：$a = \tfrac12, \tfrac12$，$m = 2$ |
 # | $v_{i+1} - v_{i-1}$ | $+1$、$-1$：异号 | 不能 |
 # | $\mathbf{v}_{i+1}[0] + \mathbf{v}_{i-1}[1]$（$\mathbf{v} \in \mathbb{R}^2$，分量从 0 数） | $(1, 0)$、$(0, 1)$：不同方向 | 不能 |
-#
-# 后两行单头做不到，两个头各用一个 $\mathbf{m}_r$ 就行。
 #
 # 每个目标训练 1 个和 2 个头（相减再加 4 个），`num_hiddens` 都是 16。先是数据：
 
@@ -464,53 +463,34 @@ d2l.plt.show()
 # 右图：目标 $(1,0)$、$(0,1)$ 互相垂直，射线夹在中间时两个距离平方是 $\sin^2\theta$、$\cos^2\theta$，和为 1；模型的两个点（$0.28\mathbf{m}$、$0.67\mathbf{m}$）几乎就在垂足上。
 # 两个头有两条射线，各指向一个目标。（这是一层的限制：深的模型里前面的层能把位置写进值里。）
 # $\mathbf{M}_r$ 即所谓 OV 电路（[Elhage 等人，2021](https://transformer-circuits.pub/2021/framework/index.html)）。
-#
-# 相减的 2 头模型怎样分工？先照公式算 $m_r$（$v$ 是输入的最后一维）：
-
-# %%
-def head_factors(net):
-    """m_r = w . W_o^(r) . W_v^(r)[:, v] for every head r of a NeighbourNet."""
-    W_o, W_v, w = net.mha.W_o.weight, net.mha.W_v.weight, net.readout.weight
-    p = W_o.shape[1] // net.mha.num_heads
-    with torch.no_grad():
-        return torch.stack([(w @ W_o[:, r * p:(r + 1) * p] @ W_v[r * p:(r + 1) * p, -1]).squeeze()
-                            for r in range(net.mha.num_heads)])
-
-
-print("2 heads: m_r =", [round(x, 2) for x in head_factors(nets[2]).tolist()])
-
-# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-for _h in (1, 2, 4):
-    torch.testing.assert_close(head_factors(nets[_h]), explore.head_factors(nets[_h]))
 
 # %% [markdown]
-# 两个因子一正一负，大小约 6.4。下图是两个头的权重（色标只到 0.25）：
+# <details><summary>深入一步：相减的 2 头模型怎样分工（宽的解与尖的解）</summary>
+#
+# 照公式算每个头的因子 $m_r = \mathbf{w}^\top \mathbf{W}_o^{(r)} \mathbf{W}_v^{(r)}$ 中乘 $v$ 的那个数（下面第一行）：一正一负，大小约 6.4。
+# 训练出的两个头是**宽**的（每个头把权重摊在所有键上，0.05 到 0.25），峰在 $i+1$ 和 $i-1$。
+# 离开 $i \pm 1$，两个分布相等（差 0.000），乘上 $\pm 6.4$ 后抵消；在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。第二行把两份加起来：查询 3 只在键 4 上是 $+1$、键 2 上是 $-1$。
+#
+# **尖**的解可以手工设（`explore.hand_set_neighbour`）：把 8 个位置放在圆上，头 1 的查询用位置 $i$ 的角度、键用转过一格的角度，
+# 于是查询 $i$ 与键 $i+1$ 的方向相同、分数最高，圆的半径取 10，分数差很大，softmax 几乎全落在 $i+1$；头 2 反向转一格，看 $i-1$；$m = \pm 1$。误差也是 0.00（第三行）：宽尖都行，这次训练停在了宽的。
+#
+# </details>
 
 # %%
 test_inputs, test_target = neighbour_batch(1024, torch.Generator().manual_seed(2))
+hand_set = {h: explore.hand_set_neighbour(NeighbourNet(h)) for h in nets}
 with torch.no_grad():
     nets[2](test_inputs[:1])
-w2 = nets[2].mha.attention.attention_weights  # (num_heads, 8, 8) for one example
-positions = [str(i) for i in range(n_pos)]
-d2l.show_heatmaps(w2.unsqueeze(0), xlabel="Key position", ylabel="Query position",
-                  titles=["Head 1 (trained)", "Head 2 (trained)"], figsize=(6, 2.9),
-                  xticklabels=positions, yticklabels=positions)
-d2l.plt.show()
-
-# %% [markdown]
-# 两个头的差乘上 $m_r$ 才是预测用的系数：
-
-# %%
-c, i = head_factors(nets[2]), torch.arange(n_pos)
+w2 = nets[2].mha.attention.attention_weights  # (2 heads, 8 queries, 8 keys) for one example
+c, i = explore.head_factors(nets[2]), torch.arange(n_pos)
 diff = w2[0] - w2[1]  # head 1 minus head 2, (query, key)
 nxt, prv = diff[i, (i + 1) % n_pos], diff[i, (i - 1) % n_pos]
 rest = diff.clone()
 rest[i, (i + 1) % n_pos] = rest[i, (i - 1) % n_pos] = 0
-print(f"weights {w2.min():.2f} to {w2.max():.2f}; head 1 - head 2 at key i+1 {nxt.mean():.2f}, "
-      f"at i-1 {prv.mean():.2f}, elsewhere at most {rest.abs().max():.3f} in size")
+print(f"m_r = {[round(x, 2) for x in c.tolist()]}; weights {w2.min():.2f} to {w2.max():.2f}; head 1 - head 2 "
+      f"at key i+1 {nxt.mean():.2f}, at i-1 {prv.mean():.2f}, elsewhere at most {rest.abs().max():.3f} in size")
 print("m_1 a^(1) + m_2 a^(2) for query 3, keys 0-7:",
       [round(x, 2) for x in (c[0] * w2[0, 3] + c[1] * w2[1, 3]).tolist()])
-hand_set = {h: explore.hand_set_neighbour(NeighbourNet(h)) for h in nets}
 print(f"hand-set (head 1 only on i+1, head 2 only on i-1, m = ±1): test MSE {test_mse(hand_set[2]):.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
@@ -531,14 +511,10 @@ with torch.no_grad():
 assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.99
 
 # %% [markdown]
-# 两个头都很宽（权重 0.05 到 0.25），峰在 $i+1$ 和 $i-1$。离开 $i \pm 1$ 两个分布相等（差 0.000），乘上 $\pm 6.4$ 后抵消；
-# 在 $i+1$ 上差 0.16，$6.4 \times 0.16 \approx 1$。第二行把两份加起来：查询 3 只在键 4 上是 $+1$、键 2 上是 $-1$。
-# 手工设的尖锐解（`explore.hand_set_neighbour`）误差也是 0.00：宽窄都行，这次训练停在了宽的。
-#
 # ### 动手试试：屏蔽一个头
 #
 # 探索器对查询 $i = 3$ 画出：左图每个头的权重 $a^{(r)}_{3j}$；右图彩色线是每个头的那一份 $m_r a^{(r)}_{3j}$，
-# 黑线是它们的和，灰带是目标。起始是上面的 2 头模型。先预测，再验证：
+# 黑线是它们的和，灰带是目标。起始是训练好的 2 头模型；hand-set 是手工设的尖的解（上面的深入一步）。先预测，再验证：
 #
 # 1. 屏蔽头 1。黑线会变成什么样？误差比单头模型（0.99）高还是低？
 # 2. 换成 hand-set 再屏蔽头 1。这回丢掉的是什么？
@@ -547,10 +523,10 @@ assert hand_set[2].mha.attention.attention_weights[:2].max(-1).values.min() > 0.
 #
 # <details><summary>答案（本次运行）</summary>
 #
-# 1. 黑线只剩头 2 那一份：一条处处为负的曲线（$-1.42$ 到 $-0.45$），背景不再被抵消，误差 5.50，比什么都不看还差（选 1 个头再屏蔽它：2.02）。平的解里，一个头离开搭档就全错。
+# 1. 黑线只剩头 2 那一份：一条处处为负的曲线（$-1.42$ 到 $-0.45$），背景不再被抵消，误差 5.50，比什么都不看还差（选 1 个头再屏蔽它：2.02）。宽的解里，一个头离开搭档就全错。
 # 2. 每个头只是一根尖刺；屏蔽头 1 只丢掉键 4 上的 $+1$，误差 0.99，和单头一样。
 # 3. 只有一个 $m$、一个符号：$m = -1.0$，只做对了键 2 上的 $-1$，误差 0.99。
-# 4. 四份都宽，$m_r$ 两正两负（$+4.4, -3.4, +3.7, -4.7$）：还是平的解，背景靠正负抵消，所以屏蔽任何一个头都会露出背景（练习 2）。
+# 4. 四份都宽，$m_r$ 两正两负（$+4.4, -3.4, +3.7, -4.7$）：还是宽的解，背景靠正负抵消，所以屏蔽任何一个头都会露出背景（练习 2）。
 #
 # </details>
 
@@ -566,7 +542,7 @@ assert min(_mse[2, "trained", 1], _mse[2, "trained", 2]) > 4  # flat: a head alo
 assert all(abs(_mse[2, "hand-set", m] - 0.99) < 0.02 for m in (1, 2))  # sharp: one neighbour lost
 assert abs(_mse[1, "trained", 0] - 0.99) < 0.02 and 1.9 < _mse[1, "trained", 1] < 2.1
 assert all(1.2 < _mse[4, "trained", m] < 3.5 for m in (1, 2, 3, 4))
-assert [round(x, 1) for x in head_factors(nets[4]).tolist()] == [4.4, -3.4, 3.7, -4.7]
+assert [round(x, 1) for x in explore.head_factors(nets[4]).tolist()] == [4.4, -3.4, 3.7, -4.7]
 _sum = {(r["heads"], r["kind"], r["mask"], r["key"]): r["coefficient"] for r in _s["coefficients"]
         if r["series"] == explore.SUM_SERIES}
 assert _sum[2, "trained", 0, 4] == 1.0 and _sum[2, "trained", 0, 2] == -1.0
@@ -581,7 +557,8 @@ assert _w2.argmax(-1).tolist() == [4, 2] and 0.2 < _w2.max() < 0.26
 # ## 真实句子上的头
 #
 # fra-eng 英文一侧 4–8 个词元的句子，每句随机一个词换成 `<mask>`，让模型猜它。
-# 模型和 `NeighbourNet` 一样是一个 `MultiHeadAttention` 层加线性读出：
+# 模型和 `NeighbourNet` 一样是一个 `MultiHeadAttention` 层加线性读出。注意力本身不知道词的次序（键值对换个顺序，输出不变），
+# 所以把位置嵌入加进键和值，查询只用被遮住的位置（10.6 节专讲位置编码）：
 
 # %%
 #@save
@@ -629,9 +606,10 @@ print("1 head's commonest guess in the middle / at the end:",
       data["vocab"].to_tokens([guesses["1 head(s)"][place == k].mode().values.item() for k in (1, 2)]))
 
 # %% [markdown]
-# 这次运行里，参数一样多，4 个头 35.5%；单头 24.9%，还不如按（位置，句长）查表的 27.3%，差在句中（6.7% 对 10.6%）。
+# 这次运行里，参数一样多，4 个头 35.5%；单头 24.9%，不比按（位置，句长）查表的 27.3% 强（换种子单头 23%–29%），句中更差（6.7% 对 10.6%）。
 # 单头几乎只看一个词（平均最大权重 0.9997），遮住的在句中时 98.5% 看最后一个词。读出层于是只拿到句尾的词和它的位置（即句长），
-# 不知道被遮住的是第几个词，最常猜 a；查表两样都知道。遮住的是最后一个词时，单头看到的正是 `<mask>`，猜句号，82.2%，与查表相同。
+# 不知道被遮住的是第几个词，最常猜 a；查表两样都知道。遮住的是最后一个词时，单头看到的正是 `<mask>`，猜句号，82.2%，与查表相同；
+# 4 个头到 98.0%，多出的只能来自别的头读到的句中词：位置和句长，查表已经用尽了。
 #
 # 下图：同一句上单头和 4 个头看哪里（第 $i$ 行遮住第 $i$ 个词）；下面是 2000 个测试句上各头最大权重的落点：
 
@@ -662,10 +640,25 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 
 
 # %% [markdown]
-# 这次运行里，头 2 偏看前一个词（40% 的句子），头 1 偏看后一个词（39%）；这一句上两者各有三行如此。
+# 这次运行里，头 2 多半看前一个词（40% 的句子，后一个词只 5%），头 1 最常看后一个词（39%，另有 27% 看前一个词）；这一句上两者各有三行如此。
+# 一个平均看不了两处：单头只好守着句尾，4 个头各看一处。
 #
-# 头真的在用它看的邻居吗？逐个屏蔽头：换成 0 会连背景一起拿走（邻居任务里屏蔽头 1，误差 5.50），
-# 所以换成这个头在测试句上的平均输出，只拿走它这一句读到的；再按它的最大权重落在前一个词、后一个词还是别处分组：
+# 头真的在用它看的邻居吗？屏蔽头 $r$：乘 $\mathbf{W}_o$ 之前，把拼接里它的 $p$ 维换掉。换成 0 会连背景一起拿走（邻居任务里屏蔽头 1，误差 5.50），
+# 所以换成这个头在测试句上的平均输出，只拿走它这一句读到的；再按它的最大权重落在前一个词、后一个词还是别处分组（± 是标准误）：
+
+# %%
+def with_heads(net, keep, *inputs, fill=None):
+    """net(*inputs) with head r of net.mha replaced by `fill` (default 0) where keep[r] is False."""
+    p = net.mha.W_o.in_features // net.mha.num_heads
+    kept = torch.as_tensor(keep).float().repeat_interleave(p)  # 1: the head's own output, 0: fill
+    fill = torch.zeros_like(kept) if fill is None else fill
+    replace = lambda W_o, args: (args[0] * kept + (1 - kept) * fill,)  # the concatenation, before W_o
+    handle = net.mha.W_o.register_forward_pre_hook(replace)
+    try:
+        return net(*inputs)
+    finally:
+        handle.remove()
+
 
 # %% tags=["nbval-ignore-output"]
 with torch.no_grad():
@@ -674,13 +667,12 @@ with torch.no_grad():
     average = explore.head_outputs(cloze[4], cloze[4].mha, tokens, lens, where).mean((0, 1))
     print(f"4 heads: accuracy {right.mean():.1%}. Change when one head is masked, by where that head looks:")
     for r in range(4):  # peak[:, r]: offset of head r's largest weight from the hidden word
-        masked = explore.forward_with_heads(cloze[4], cloze[4].mha, torch.arange(4) != r, tokens,
-                                            lens, where, fill=average)  # head r: its average output
+        masked = with_heads(cloze[4], torch.arange(4) != r, tokens, lens, where, fill=average)
         change = (masked.argmax(-1) == answers).float() - right
         groups = {"1 before": peak[:, r] == -1, "1 after": peak[:, r] == 1, "elsewhere": peak[:, r].abs() != 1}
-        print(f"head {r + 1} masked: all {change.mean():+.1%};",
-              ", ".join(f"{name} ({rows.float().mean():.0%} of sentences) {change[rows].mean():+.1%}"
-                        for name, rows in groups.items()))
+        print(f"head {r + 1} masked: all {change.mean():+.1%};", ", ".join(
+            f"{name} ({rows.float().mean():.0%}) {change[rows].mean():+.1%}"
+            f" ± {torch.nan_to_num(change[rows].std() / rows.sum() ** 0.5):.1%}" for name, rows in groups.items()))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 _lost = {}
@@ -697,10 +689,15 @@ assert _lost[_prev][-1] < _lost[_prev][1]  # previous one, and vice versa (both 
 _z = explore.forward_with_heads(cloze[4], cloze[4].mha, torch.tensor([True] * 4), tokens, lens, where,
                                 fill=average)
 assert torch.equal(_z.argmax(-1) == answers, right.bool())  # nothing masked: the same guesses
+for _keep in ([True, False, True, True], [False, True, False, True]):  # on-page masking = explore's
+    with torch.no_grad():
+        torch.testing.assert_close(with_heads(cloze[4], _keep, tokens, lens, where, fill=average),
+                                   explore.forward_with_heads(cloze[4], cloze[4].mha, _keep, tokens,
+                                                              lens, where, fill=average))
 
 
 # %% [markdown]
-# 这次运行里，两个邻居头都在它偏看的那组句子上丢得最多（头 1 看后一个词时 −16.3 个百分点，别处约 −8；头 2 看前一个词时 −4.0，别处 −2.6），但别处也丢：头有偏好，不是干净的分工。
+# 这次运行里，屏蔽头 1，它看后一个词的句子丢 16.3 个百分点（± 1.5），别处约 8：它在用后一个词。头 2 的 −4.0 对别处 −2.6 在噪声之内。别处也丢：头有偏好，不是干净的分工。
 #
 # ### 动手试试：遮住一个词，屏蔽一个头
 #
@@ -712,7 +709,7 @@ assert torch.equal(_z.argmax(-1) == answers, right.bool())  # nothing masked: th
 # <details><summary>答案（本次运行）</summary>
 #
 # 1. 头 1 看 am（权重 1.00），模型猜 i，概率 0.96；屏蔽头 1，i 只剩 0.06，第一名变成 the（0.10）；屏蔽头 2、3、4，i 仍在 0.92 以上。
-# 2. 头 1、头 2 都看前一个词 tom。屏蔽头 1，is 从 0.19 降到 0.05，第一名变成 had；屏蔽头 2，is 降到 0.09，仍是第一。两个头都在帮这个猜测。
+# 2. 头 1、头 2 都看前一个词 tom。屏蔽头 1，is 从 0.19 降到 0.05，与 had（也是 0.05）并列第一；屏蔽头 2，is 降到 0.09，仍是第一。两个头都在帮这个猜测。
 #
 # </details>
 
@@ -743,8 +740,8 @@ torch.testing.assert_close(torch.tensor(_w), cloze_weights[0, 2], atol=1e-3, rto
 # * 书中的形状实验用全 1 的输入、查询键值都是 100 维；这里用随机输入和 20、30、40 维，否则各头的权重都相同，练习 1 看不出头与头的区别。
 # * 邻居任务的张量都很小，多线程只会互相等待，所以代码把线程数设为 1；要恢复就调用 `torch.set_num_threads`。
 # * 书中没有训练多头模型；邻居任务和猜词任务是为本节设计的（猜词的数据和训练循环在 `d2l_attention/explore/multihead_attention.py`，训练的是上面的 `ClozeNet`）。
-#   换随机种子 0–4 重训（`results/sweep-heads.json`、`results/sweep-cloze.json`）：相减任务单头 0.99–1.02，2 头和 4 头至多 0.0002；
-#   猜词时 4 个头 34%–36%、单头 23%–29%，每次都有一个头偏看前一个词、一个偏看后一个词。猜词的数字随 CPU 内核差一两个百分点，那几格的输出不逐位比较。
+#   换随机种子 0–4 重训（不在本页运行；`tools/sweep_cloze.py` 等脚本的结果存在 `results/sweep-heads.json`、`results/sweep-cloze.json`）：相减任务单头 0.99–1.02，2 头和 4 头至多 0.0002；
+#   猜词时 4 个头 34%–36%、单头 23%–29%（有的种子单头高于查表的 27.3%），每次都有一个头最常看前一个词、另一个头最常看后一个词。猜词的数字随 CPU 内核差一两个百分点，那几格的输出不逐位比较。
 #
 # </details>
 #
@@ -753,9 +750,9 @@ torch.testing.assert_close(torch.tensor(_w), cloze_weights[0, 2], atol=1e-3, rto
 # * 多头注意力：$h$ 个头各自投影、各做一次注意力，拼接后乘 $\mathbf{W}_o$，等于 $\sum_r \sum_j a^{(r)}_j \mathbf{M}_r \mathbf{v}_j$。
 # * 实现把各头的投影摞成一个全连接层，`transpose_qkv` 把头并入批量维，有效长度用 `repeat_interleave` 复制。
 # * 同样的权重，单头对各段分数的和做一次 softmax，多头对每段分别做。
-# * 一个头的系数都是同一个 $\mathbf{M}$ 的非负倍数：相减和分读两个分量的误差至少是 1（目标到射线的距离）；两个头做得到。
-# * 猜词：单头把唯一的分布花在句尾，句中输给按位置查表；4 个头里一个偏看前一个词、一个偏看后一个词，屏蔽时偏看那一侧的句子丢得比另一侧多；
-#   参数一样多，正确率更高（种子 0–4：34%–36% 对 23%–29%）。
+# * 一个头的系数都是同一个 $\mathbf{M}$ 的非负倍数：相减和分读两个分量的误差至少是 1（两个目标到射线的距离平方和）；两个头做得到。
+# * 猜词：单头把唯一的分布花在句尾，句中输给按位置查表；4 个头里一个多半看前一个词、一个最常看后一个词（偏好，不是分工）；
+#   参数一样多，正确率更高（这次 35.5% 对 24.9%）。
 
 # %% [markdown]
 # ## 练习
@@ -763,7 +760,7 @@ torch.testing.assert_close(torch.tensor(_w), cloze_weights[0, 2], atol=1e-3, rto
 # ### 练习 1
 #
 # 把本节第一个形状实验（模块 `attention`，5 个头，`valid_lens = [3, 2]`）里**每个头**的注意力权重画出来。
-# 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是样本 `b` 的头 `i + 1`（下标 `i`）的权重矩阵；
+# 定义 `ex1_weights`，形状为（批量大小，头数，查询数，键值对数），即 `ex1_weights[b, i]` 是样本 `b` 的头 `i + 1` 的权重矩阵；
 # 画成**一张**图、用**一个**颜色刻度：每行一个样本，每列一个头（标题 `"Head 1"`……），坐标轴标上查询和键。
 # 从图中能看出有效长度的作用吗？用数字说明你看到的。
 
@@ -814,31 +811,36 @@ for _b in range(2):
 # ### 练习 2
 #
 # 想剪掉训练好的模型里最不重要的头来加快预测，怎样衡量一个头的重要性？
-# 动手：对 4 头的 `NeighbourNet`（`nets[4]`）**逐个屏蔽**每个头（用 `explore.forward_with_heads(net, net.mha, keep, inputs)`，
+# 动手：对 4 头的 `NeighbourNet`（`nets[4]`）**逐个屏蔽**每个头（用上面的 `with_heads(net, keep, test_inputs)`，
 # `keep` 每个头一个布尔值），在 `test_inputs` 上测均方误差。定义 `ex2_net`（这个模型）和 `ex2_importance`：
-# 长度 4，下标 `i` 处是屏蔽头 `i + 1` 后误差的**增加量**。按重要性从低到高剪掉头，能剪几个？
+# 长度 4，下标 `i` 处是屏蔽头 `i + 1`（换成 0）后误差的**增加量**；再换成这个头在各位置的平均输出（`fill`）重做，定义 `ex2_mean_importance`。
+# 按重要性从低到高剪掉头，能剪几个？两种屏蔽的结论一样吗？
 # 对 `nets[2]` 比较只屏蔽头 1、只屏蔽头 2、两个都屏蔽的误差：单独屏蔽的增加量能说明“这个头单独贡献了多少”吗？
 # 在探索器里选 4 个头，分别对 trained 和 hand-set 逐个屏蔽：误差为什么差这么多？
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": false, "grade_id": "ex2-solution", "locked": false, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-def mse_with_heads(net, keep):
-    """Test MSE of `net` when only the heads with keep[i] == True contribute."""
+def mse_with_heads(net, keep, fill=None):
+    """Test MSE of `net` when the heads with keep[i] == False are replaced by `fill` (or 0)."""
     with torch.no_grad():
-        pred = explore.forward_with_heads(net, net.mha, keep, test_inputs)  # masked: zeros
+        pred = with_heads(net, keep, test_inputs, fill=fill)
     return ((pred - test_target) ** 2).mean().item()
 
 
 ex2_net = nets[4]
 all_heads = torch.ones(4, dtype=torch.bool)
 base = mse_with_heads(ex2_net, all_heads)
-ex2_importance = torch.tensor([mse_with_heads(ex2_net, all_heads & (torch.arange(4) != i)) - base
-                               for i in range(4)])
+average4 = explore.head_outputs(ex2_net, ex2_net.mha, test_inputs).mean(0)  # (8 positions, 16)
+fills = {"zeros": None, "average": average4}
+increase = {name: torch.tensor([mse_with_heads(ex2_net, all_heads & (torch.arange(4) != i), fill) - base
+                                for i in range(4)]) for name, fill in fills.items()}
+ex2_importance, ex2_mean_importance = increase["zeros"], increase["average"]
 print(f"test MSE with all heads: {base:.2f}")
-print("MSE increase when one head is masked:", [round(x, 2) for x in ex2_importance.tolist()])
-keep = all_heads.clone()
-for i in ex2_importance.argsort().tolist():  # prune the least important first
-    keep[i] = False
-    print(f"keep heads {[j + 1 for j in range(4) if keep[j]]}: MSE {mse_with_heads(ex2_net, keep):.2f}")
+for name, fill in fills.items():
+    print(f"masked with {name}: MSE increase per head", [round(x, 2) for x in increase[name].tolist()])
+    keep = all_heads.clone()
+    for i in increase[name].argsort().tolist():  # prune the least important first
+        keep[i] = False
+        print(f"  keep heads {[j + 1 for j in range(4) if keep[j]]}: MSE {mse_with_heads(ex2_net, keep, fill):.2f}")
 print("2 heads:", ", ".join(f"keep {kept}: MSE {mse_with_heads(nets[2], torch.tensor(keep)):.2f}"
                             for kept, keep in [("both", [True, True]), ("head 1", [True, False]),
                                                ("head 2", [False, True]), ("none", [False, False])]))
@@ -847,6 +849,7 @@ print("2 heads:", ", ".join(f"keep {kept}: MSE {mse_with_heads(nets[2], torch.te
 assert tuple(ex2_importance.shape) == (4,), "ex2_importance should hold one number per head"
 assert ex2_net.mha.num_heads == 4, "ex2_net should be the 4-head NeighbourNet"
 assert ex2_importance.max() > 0.5, "masking a head the task relies on must raise the MSE a lot"
+assert tuple(ex2_mean_importance.shape) == (4,), "ex2_mean_importance should hold one number per head"
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["hidden-tests"]
 # Independent route: a head whose rows of W_v are zero outputs zeros.
@@ -860,13 +863,15 @@ for _i in range(4):
     assert abs((_cut - _full) - float(ex2_importance[_i])) < 1e-4, _i
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：用**消融**（ablation）：在留出的数据上依次屏蔽每个头（这里是 `test_inputs`；实际应当用验证集，测试集留到最后），看指标变差多少。4 头模型里屏蔽任何一个头，误差都从约 0 升到 1.6–3.1，
-# 没有可以白剪的头；逐步剪枝 1.59 → 0.63 → 3.85 → 2.03，剪第二个头后反而变小：头之间互相补偿，重要性不能相加。
-# 2 头模型里只留一个头，误差 5.63 或 5.50，比两个都屏蔽（只剩偏置，2.02）还大：每个头都带着一块要靠搭档抵消的背景。
-# 所以单独屏蔽的增加量衡量的是“其余的头没有它时怎样”，不是它单独的贡献。hand-set 的头是尖刺（$m = \pm 0.5$），屏蔽一个只丢掉一个邻居上一半的系数，误差 0.25（探索器里选 4 个头、hand-set、屏蔽头 1 即可看到）。
-# 设计上：在验证集上测并换几个种子；逐步剪、每步重测；头很多时给每个头乘门控 $\xi_r$，用 $|\partial \mathcal{L} / \partial \xi_r|$ 作重要性
-# （Michel 等人，2019，[Are Sixteen Heads Really Better than One?](https://arxiv.org/abs/1905.10650)，他们发现大模型里常能去掉许多头而指标几乎不变），
-# 或对门控加 $L_0$ 惩罚（Voita 等人，2019）；最后实测速度和指标。
+# 参考答案：用**消融**（ablation）：在留出的数据上（实际应当用验证集）依次屏蔽每个头，看指标变差多少。
+# **能剪几个？0 个。** 换成 0：屏蔽任何一个头，误差都从 0.00 升到 1.6–3.1；逐步剪枝 1.59 → 0.63 → 3.85 → 2.03，剪第二个后反而变小：头互相补偿，重要性不能相加。
+# 换成平均输出，数字几乎不变（增加 1.57–2.93；1.57 → 0.59 → 3.77 → 2.01），结论相同：平均只补回与值无关的部分（位置带来的常数），
+# 而这里要靠搭档抵消的背景是宽权重乘上随机的值，平均是 0。
+# 2 头模型里只留一个头，误差 5.63 或 5.50，比两个都屏蔽（2.02）还大：单独屏蔽的增加量衡量的是“其余的头没有它时怎样”，不是它单独的贡献。
+# hand-set 的头是尖刺（$m = \pm 0.5$），屏蔽一个只丢掉一个邻居上一半的系数，误差 0.25。
+# 设计上：换几个种子；逐步剪、每步重测；头很多时给每个头乘门控 $\xi_r$，用 $|\partial \mathcal{L} / \partial \xi_r|$ 作重要性
+# （Michel 等人，2019，[Are Sixteen Heads Really Better than One?](https://arxiv.org/abs/1905.10650)），
+# 或对门控加 $L_0$ 惩罚（Voita 等人，2019）；最后实测速度。
 
 # %% [markdown]
 # ### 练习 3
