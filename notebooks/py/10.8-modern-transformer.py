@@ -155,7 +155,7 @@ for temperature, top_k in ((1.0, None), (0.7, 5), (0.3, 5)):
           f"{sample(lms[True], chars, prompt, 40, temperature, top_k)!r}")
 
 # %% [markdown]
-# 每种设置只抽一次：三串都没进入 `i'm none .` 的循环，$\tau = 0.3$ 这串又重复起来（`i'm sa…` 三次）。
+# 每种设置只抽一次，都没进入 `i'm none .` 的循环，$\tau = 0.3$ 这串又重复起来（`i'm sa…` 三次）。
 #
 # ## 前置层规范化（pre-LN）
 #
