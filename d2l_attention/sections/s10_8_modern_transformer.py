@@ -49,7 +49,7 @@ class TinyGPT(nn.Module):
         return self.dense(self.final_ln(X))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:171
+# %% notebooks/py/10.8-modern-transformer.py:172
 def pre_ln_block(blk, X, valid_lens):
     """The parameters of a d2l.EncoderBlock in the pre-LN order: X + f(LN(X)), both sublayers."""
     H = blk.addnorm1.ln(X)
@@ -57,7 +57,7 @@ def pre_ln_block(blk, X, valid_lens):
     return X + blk.ffn(blk.addnorm2.ln(X))
 
 
-# %% notebooks/py/10.8-modern-transformer.py:213
+# %% notebooks/py/10.8-modern-transformer.py:214
 def rope(X, start=0, base=10000):
     """Rotate pair m of X: (..., T, d) at position i = start, ..., start + T - 1 by
     theta_im = i * omega_m (d even)."""
@@ -121,7 +121,7 @@ def generate_with_cache(lm, chars, prompt, num_chars):
     return "".join(chars[i] for i in ids), cache
 
 
-# %% notebooks/py/10.8-modern-transformer.py:377
+# %% notebooks/py/10.8-modern-transformer.py:379
 class RMSNorm(nn.Module):
     """g * x / sqrt(mean(x^2) + eps) over the last axis: LayerNorm without the mean and the bias."""
 
@@ -164,7 +164,7 @@ class GroupedQueryAttention(RotaryAttention):
         return super().attend(q, K.repeat_interleave(r, dim=0), V.repeat_interleave(r, dim=0), valid_lens)
 
 
-# %% notebooks/py/10.8-modern-transformer.py:484
+# %% notebooks/py/10.8-modern-transformer.py:487
 def tiled_attention(Q, K, V, tile=64):
     """softmax(Q K^T / sqrt(d)) V (no mask), reading the keys and values `tile` at a time."""
     m = torch.full(Q.shape[:-1] + (1,), -math.inf)  # running max of each query's scores

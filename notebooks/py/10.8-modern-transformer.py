@@ -16,11 +16,11 @@
 # %% [markdown]
 # # 10.8 从 2017 年到今天
 #
-# GPT、LLaMA 仍由 10.7 节（2017 年）的注意力层和前馈层搭成。本节把此后的改动逐个放进一个按字符训练的小语言模型：
+# GPT、LLaMA 仍由 10.7 节（2017 年）的注意力层和前馈层搭成。本节把此后的改动放进一个按字符训练的小语言模型：
 #
 # * 只有解码器的语言模型，按概率抽样生成；
 # * 层规范化挪到子层之前（pre-LN）；旋转位置编码（RoPE）；
-# * 缓存键和值（KV cache）；LLaMA 的 RMSNorm、SwiGLU 和 GQA；
+# * 缓存键和值（KV cache）；LLaMA 系列的 RMSNorm、SwiGLU 和 GQA；
 # * 分块计算的注意力（FlashAttention 的思路）。
 
 # %%
@@ -40,7 +40,7 @@ torch.set_num_threads(1)  # tiny tensors: more threads only wait for each other
 #
 # 语言模型没有源序列，只需要**带因果掩码的自注意力 + 前馈网络**：10.7 节的 `EncoderBlock` 加上 `causal_valid_lens`
 # （第 $t$ 个查询只看位置 $0, \ldots, t$）。`TinyGPT` 把字符嵌入和可学习的位置嵌入相加，过 `num_layers` 个层，
-# 给出下一个字符的分数（开关 `pre_ln`、`positions="rope"` 在后面两小节讲）。
+# 给出下一个字符的分数（`pre_ln`、`positions="rope"` 后面讲）。
 
 # %%
 #@save
@@ -78,7 +78,7 @@ class TinyGPT(nn.Module):
 
 
 # %% [markdown]
-# 训练数据是 fra-eng 前 3000 个句对的英语一侧，按字符切开；每个位置预测下一个字符（交叉熵，Adam，随机的 32 字符窗口）。
+# 训练数据是 fra-eng 前 3000 个句对的英语一侧，按字符切开；每个位置预测下一个字符（随机的 32 字符窗口）。
 # 同一个模型再训练一个**不加**掩码的版本，两者都从 `i'm ` 开始贪心续写（每步取最可能的字符）：
 
 # %% tags=["nbval-ignore-output"]
@@ -120,10 +120,11 @@ for causal, lm in lms.items():
 
 # %% [markdown]
 # 不加掩码时，位置 $t$ 的答案就在输入的位置 $t+1$：位置 0–30 几乎全对。只有位置 31 后面没有答案可抄，它只猜对 0.36（带掩码：0.53）。
-# 生成时答案总在最后一个位置之后，所以它写出乱码（`she's` 之后猜 `'e'`；带掩码的模型猜空格，对）。
+# 本页外测得：提示长 5、16、31、32 时，最后一个位置猜对 0.09、0.11、0.27、0.36，不抄的预测主要学在绝对位置 31 上。
+# 续写 `i'm ` 时最后一个位置是 3，所以它写出乱码（`she's` 之后猜 `'e'`；带掩码的模型猜空格，对）。
 # 因果掩码让训练时的每个位置都处在生成时的处境：只看得到过去。
 #
-# 探索器默认是不加掩码的模型里最看重下一个位置的头（第 1 层头 4），第 $t$ 行是查询 $t$ 的权重：
+# 探索器默认显示不加掩码的模型的一个头，第 $t$ 行是查询 $t$ 的权重：
 # 前 12 行有 9 行把 0.9 以上的权重放在对角线右边一格（位置 $t+1$），12 个字符全猜对。
 # 勾上 “trained with the causal mask”，右上方全白，只猜对 5 个。
 
@@ -133,7 +134,7 @@ modern.mask_explorer(lms, chars, "she's happy .")
 # %% [markdown]
 # ## 抽样
 #
-# 贪心续写（每步取最可能的字符）陷进了循环 `i'm none . i'm none .`。改为抽样：分数除以温度（temperature）$\tau$ 再做 softmax，只在最可能的 $k$ 个字符里抽（top-$k$）：
+# 贪心续写陷进了循环 `i'm none . i'm none .`。改为抽样：分数除以温度（temperature）$\tau$ 再做 softmax，只在最可能的 $k$ 个字符里抽（top-$k$）：
 
 # %% tags=["nbval-ignore-output"]
 def sample(lm, chars, prompt, num_chars, temperature=1.0, top_k=None, seed=0):
@@ -154,13 +155,13 @@ for temperature, top_k in ((1.0, None), (0.7, 5), (0.3, 5)):
           f"{sample(lms[True], chars, prompt, 40, temperature, top_k)!r}")
 
 # %% [markdown]
-# 每种设置抽一次，都没进入 `i'm none .` 的循环。$\tau = 0.3$ 又重复起来（`i'm sa…` 三次）。
+# 每种设置只抽一次，都没进入 `i'm none .` 的循环，$\tau = 0.3$ 这串又重复起来（`i'm sa…` 三次）。
 #
 # ## 前置层规范化（pre-LN）
 #
 # 10.7 节的层规范化在残差相加**之后**（后置，post-LN）：$\mathbf{X}_l = \operatorname{LN}(\mathbf{X}_{l-1} + f_l(\mathbf{X}_{l-1}))$。
 # GPT-2 起大多挪到子层**之前**（前置，pre-LN）：$\mathbf{X}_l = \mathbf{X}_{l-1} + f_l(\operatorname{LN}(\mathbf{X}_{l-1}))$，最后再规范化一次。
-# 于是 $\mathbf{X}_L = \mathbf{X}_0 + \sum_{l=1}^{L} f_l(\cdot)$：输入到输出有一条恒等的直路；后置结构里，梯度每过一层都要穿过一次层规范化：
+# 于是 $\mathbf{X}_L = \mathbf{X}_0 + \sum_{l=1}^{L} f_l(\cdot)$：输入到输出有一条恒等的直路。通常的论证：后置结构里，梯度每过一层都要穿过一次层规范化（见图，本节未测）：
 #
 # ![Post-LN and pre-LN blocks](figures/10.8-pre-post-ln.svg)
 #
@@ -176,8 +177,8 @@ def pre_ln_block(blk, X, valid_lens):
 
 
 # %% [markdown]
-# Xiong 等人（2020）证明，初始化时后置结构最后一层的梯度约为前置的 $\sqrt{L}$ 倍（$L$ 为层数），因此需要学习率预热（warm-up）。
-# 看训练：6 层、学习率 0.01，各训练 300 步、3 个种子：后置不预热、后置预热（前 75 步学习率线性升到 0.01）、前置不预热：
+# Xiong 等人（2020）推导出（本节未测）：初始化时后置结构最后一层的梯度约为前置的 $\sqrt{L}$ 倍（$L$ 为层数），故需学习率预热（warm-up）。
+# 6 层、学习率 0.01，各训练 300 步、3 个种子：后置不预热、后置预热（前 75 步线性升到 0.01）、前置不预热：
 
 # %% tags=["nbval-ignore-output"]
 freq = torch.bincount(ids).float() / len(ids)
@@ -198,7 +199,7 @@ for label, pre_ln, warmup in (("post-LN", False, 0), ("post-LN + warm-up", False
 modern.plot_losses(curves, hline=(entropy, "entropy of the character frequencies"))
 
 # %% [markdown]
-# 图中是种子 0：后置不预热的损失 50 步后停在虚线上，即字符频率的熵（2.82），模型只按频率猜字符、不看上下文。
+# 图中是种子 0：后置不预热的损失 50 步后停在虚线上，即字符频率的熵（2.82）：模型只按频率猜、不看上下文。
 # 三个种子都卡住（2.83、2.81、2.85）；预热在两个种子上走出平台（2.15、2.09），种子 2 仍在 2.72；前置三个种子都到 1.8 左右。
 #
 # ## 旋转位置编码（RoPE）
@@ -281,7 +282,7 @@ assert ((P @ P.T)[1:, 1:] - (P @ P.T)[:-1, :-1]).abs().max() < 1e-4  # p_i^T p_j
 modern.rope_explorer(q, k)
 
 # %% [markdown]
-# RoPE 的曲线（蓝）不随 $i$ 动；加性编码的（橙）变形：偏移 $-8$ 处从 4.76（$i = 8$）变到 7.19（$i = 40$）。
+# RoPE 的曲线（蓝）不随 $i$ 动；加性编码的（橙）随之移动：偏移 $-8$ 处在 4.76（$i = 8$）和 12.63（$i = 24$）之间来回变。
 #
 # RoPE 模型（`positions="rope"`）同样训练 300 步。它没有位置表，能读 128 个字符，超过训练窗口（32）：
 
@@ -297,8 +298,7 @@ print(f"RoPE             : training loss {sum(losses[-20:]) / 20:.2f}; right at 
       f"{right[:32].mean():.2f}, 32-63: {right[32:64].mean():.2f}, 64-127: {right[64:].mean():.2f}")
 
 # %% [markdown]
-# 这一个种子上，RoPE 的训练损失（1.32）和窗口内正确率（0.55）都好于可学习的位置（1.59、0.50）。超出训练窗口能算，但变差（32–63：0.41，64–127：0.30）。
-# 原因这里没有区分。
+# 单个种子上，RoPE 的训练损失（1.32）和窗口内正确率（0.55）都好于可学习的位置（1.59、0.50）。超出训练窗口能算，但变差（32–63：0.41，64–127：0.30）。
 #
 # ## 键值缓存（KV cache）
 #
@@ -341,7 +341,7 @@ def generate_with_cache(lm, chars, prompt, num_chars):
 
 
 # %% [markdown]
-# 续写 28 个字符（提示也逐个输入），有、无缓存各一遍，钩子数出每个线性层投影的位置数：
+# 续写 28 个字符（提示也逐个输入），有、无缓存各一遍，数出每个线性层投影的位置数：
 
 # %% tags=["nbval-ignore-output"]
 counts, remove = modern.count_rows(rope_lm)
@@ -362,11 +362,13 @@ assert rows_cached["attention.W_k"] == 2 * 31 and counts["attention.W_k"] == 2 *
 
 # %% [markdown]
 # 两种方式写出同一串。不用缓存每层投影 $4 + 5 + \cdots + 31 = 490$ 个位置（两层 980，约 $N^2/2$），用缓存只投影 $N = 31$ 个（两层 62）。
+# 上面比的是不用缓存。10.7 节缓存每层的输入，已只有新词元过 $\mathbf{W}_q$ 和前馈层；
+# 新的是 $\mathbf{W}_k$、$\mathbf{W}_v$ 不再每步重投影全部输入。
 # 代价是显存：每层存 $2 \times N \times d$ 个数。
 #
 # ## 今天的块：RMSNorm、SwiGLU、GQA
 #
-# LLaMA 的块是前置规范化加 RoPE，再换三个部件：
+# LLaMA 的块是前置规范化加 RoPE，换上 RMSNorm 和 SwiGLU；Llama 2 的 34B、70B 和 Llama 3 又用了 GQA：
 #
 # * **RMSNorm**：不减均值，只除以均方根：$\mathbf{g} \odot \mathbf{x} / \sqrt{\frac{1}{d}\sum_i x_i^2 + \epsilon}$。
 # * **SwiGLU**：带门控的前馈网络 $\mathbf{W}_2(\operatorname{SiLU}(\mathbf{W}_1\mathbf{x}) \odot \mathbf{W}_3\mathbf{x})$，三个矩阵。
@@ -462,8 +464,8 @@ for num_kv_heads in (4, 2, 1):
 assert differ == 0 and sum(K.numel() + V.numel() for K, V in model_cache) == 3968 // 4
 
 # %% [markdown]
-# RMSNorm 参数少一半，在均值为 0 的行上与层规范化相同（差 2e-07）；SwiGLU 的参数与前馈网络相当（4128 对 4192）。
-# 共用 2 个、1 个键值头时，缓存从 3968 个数降到 1984、992 个，即 1/2、1/4；有无缓存续写的字符一个不差。
+# RMSNorm 参数少一半，初始化时（$\mathbf{g} = 1$）在均值为 0 的行上与层规范化相同（差 2e-07）；SwiGLU 的参数与前馈网络相当（4128 对 4192）。
+# 共用 2 个、1 个键值头时，缓存从 3968 个数降到 1984、992 个；有无缓存续写相同。
 #
 # ## 分块计算注意力
 #
@@ -475,7 +477,8 @@ for n in (1024, 8192, 32768):
           f"{12 * n * n * 4 / 2**30:5.2f} GiB per layer of 12 heads")
 
 # %% [markdown]
-# FlashAttention（Dao 等人，2022）把键和值切成 $B$ 个一块，每次只算 $T \times B$ 的分数。难点是 softmax 的分母要看完整行。
+# FlashAttention（Dao 等人，2022）把查询和键值都切成放得进 GPU 片上存储（SRAM）的块，分数不写回显存、反向传播时重算，快在显存读写少。
+# `tiled_attention` 只演示其核心（不带因果掩码）：键和值 $B$ 个一块，每次算 $T \times B$ 的分数。难点是 softmax 的分母要看完整行。
 # 每个查询记住：目前的最大分数 $m$、$\ell = \sum e^{s - m}$、$\mathbf{o} = \sum e^{s - m}\mathbf{v}$。
 # 新的一块里若有更大的分数，$m$ 变成 $m'$，旧的 $\ell$、$\mathbf{o}$ 乘上 $e^{m - m'}$，再加上新块的项；最后 $\mathbf{o}/\ell$ 就是 softmax 加权的和：
 
@@ -512,7 +515,7 @@ print(f"head 1, query 2: max score {s[:64].max():.2f} after tile 1, {s.max():.2f
 assert (tiled_attention(Q, K, V, tile=64) - explicit).abs().max() < 1e-5
 
 # %% [markdown]
-# 分块与显式计算只差舍入误差（3e-07）；每个头同时只存 1024 × 64 个分数，是 $T \times T$ 的 1/16（只数了，没测显存）。
+# 分块与显式计算只差舍入误差（3e-07）；每个头同时只存 1024 × 64 个分数，是 $T \times T$ 的 1/16（没测显存）。
 # 一次更新：头 1 的查询 2 在第 1 块的最大分数是 2.27，第 2 块有 3.01，旧的 $\ell$、$\mathbf{o}$ 乘 $e^{2.27 - 3.01} = 0.48$。
 # GPU 上 `F.scaled_dot_product_attention` 可调用这样计算的融合内核（fused kernel）。
 #
@@ -646,4 +649,4 @@ print(f"ex4_loss_low_lr = {ex4_loss_low_lr:.2f}")
 assert ex4_loss_low_lr < entropy - 0.2, "a small learning rate gets past the frequency plateau"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：这一个种子上没有卡住：损失降到 2.07，低于 2.82 的平台。小学习率让开头每步都小，这正是预热在开头做的事。
+# 参考答案：这一个种子上没有卡住：损失降到 2.07，低于 2.82 的平台。所以单是降低学习率也能走出平台：小学习率让开头每步都小，这正是预热在开头做的事，也与后置结构开头梯度偏大的论证相合。
