@@ -17,7 +17,7 @@
 # # 10.6 自注意力和位置编码
 #
 # 让**同一组词元**同时充当查询、键和值，就是**自注意力**（self-attention）。它一步读到整个序列，却分不出词序；
-# **位置编码**（positional encoding）补上顺序。本节在一个反转任务上看没有它会怎样。$n$ 是序列长度，$d$ 是词元维度。
+# **位置编码**（positional encoding）补上顺序。本节用反转任务看没有它会怎样。$n$ 是序列长度，$d$ 是词元维度。
 
 # %%
 import math
@@ -37,8 +37,8 @@ from d2l_attention.explore import self_attention
 # $$\mathbf{Q} = \mathbf{X}\mathbf{W}_q^\top,\quad \mathbf{K} = \mathbf{X}\mathbf{W}_k^\top,\quad \mathbf{V} = \mathbf{X}\mathbf{W}_v^\top,\qquad
 #   \mathbf{A} = \operatorname{softmax}\!\left(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}}\right)\ (\text{按行}),\qquad \mathbf{Y} = \mathbf{A}\mathbf{V}.$$
 #
-# 为什么要三个矩阵？看“狗咬人”（dog bites man）：每个词四个有名字的特征，投影矩阵手工设置。
-# `W[r, c]` 把输入特征 $c$ 写进输出特征 $r$：`W_ask[0, 1] = 3` 让动词的查询写着“noun 3”，即“我找名词”。
+# 为什么要三个矩阵？看“狗咬人”（dog bites man）：每个词四个具名特征，投影矩阵手设。
+# `W[r, c]` 把输入特征 $c$ 写进输出特征 $r$：`W_ask[0, 1] = 3` 让动词的查询写着 noun 3：“我找名词”。
 
 # %%
 def self_attention_weights(X, W_q, W_k, W_v):
@@ -81,7 +81,7 @@ assert Y_key[1, 1:].abs().max() == 0 and Y_what[1, :2].abs().max() == 0
 # **(1) 不投影。** 评分 $\mathbf{x}_i^\top\mathbf{x}_j$ 对称；这三个词范数相近，所以各自最关注自己（0.51、0.45、0.51）。
 #
 # **(2) 查询问，键答。** bites 的查询 $[3, 0, 0, 0]$ 与 dog、man 的键 $[3, 0, 0, 0]$ 相乘得 9，与自己的键得 0：
-# bites 把 0.50、0.50 给 dog 和 man，自己只得 0.01；dog 和 man 的查询是 0。评分有了方向：bites 找 dog，dog 不找 bites。
+# bites 把 0.50、0.50 给 dog 和 man，自己只得 0.01（dog、man 的查询是 0）。评分有了方向：bites 找 dog，dog 不找 bites。
 #
 # **值交出什么。** 若 $\mathbf{W}_v = \mathbf{W}_k$，bites 只取回 noun 2.98；$\mathbf{W}_v$ 交出“是什么”时，取回 animal 0.50、human 0.50。
 #
@@ -191,7 +191,7 @@ assert all(c["self-attention"][0] > c["RNN (GRU)"][0] for n, c in zip(lengths, c
 assert all(c["self-attention"][0] < c["RNN (GRU)"][0] for n, c in zip(lengths, costs) if n < d)
 
 # %% [markdown]
-# 自注意力的乘加在 $n < d$ 时比 GRU 少，$n = d$ 时相等（$6d^3 \approx 1.6 \times 10^6$），$n = 1024$ 时是 6 倍。
+# 自注意力的乘加在 $n < d$ 时比 GRU 少，$n = d$ 时相等，$n = 1024$ 时是 6 倍。
 # $k = 3$ 的卷积路径长度 $n - 1$，与 RNN 差不多：它数的是要叠几层，一层的顺序操作仍是 1。
 #
 # ### 量一量：时间和内存
@@ -233,8 +233,8 @@ assert all(sum(b[-1]) / sum(b[-2]) < 2.3 for name, b in costs["memory"].items()
            if name != "self-attention")
 
 # %% [markdown]
-# 左图：$n = 1024$ 时，同一单元一次调用比 $n$ 次调用快几十倍，也比自注意力快。只有一个线程，没有并行可丢：
-# 差距是 1024 次小调用（各一次矩阵乘向量，加固定的调用开销）对一次矩阵乘矩阵。依赖迫使 GRU 这样调用；
+# 左图：$n = 1024$ 时，同一单元一次调用比 $n$ 次调用快几十倍。只有一个线程，没有并行可丢：
+# 差距是 1024 次小调用（各一次矩阵乘向量，加固定的调用开销）对一次矩阵乘矩阵。依赖迫使它这样调用；
 # 在多核或 GPU 上，它还让各位置无法并行（这里没有测）。
 # 右图：$n$ 从 1024 翻到 2048，卷积的内存乘 1.84、GRU 乘 1.96；自注意力要为反向传播存 $n \times n$ 的 $\mathbf{A}$，
 # $\mathbf{A}$ 乘 4.00，总量乘 3.49（$n = 2048$ 时 $\mathbf{A}$ 16 MiB，其余 2.6 MiB）。
@@ -280,7 +280,7 @@ assert (Y_swapped - Y_what[perm]).abs().max() < 5e-7 and torch.equal(Y_swapped[1
 #   \omega_m = 10000^{-2m/d}, \quad m = 0, \ldots, d/2 - 1.$$
 #
 # 行 $i$ 是位置；第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量。$\omega_m$ 从 1 几何递减，
-# 基数 10000 让波长从 $2\pi$ 铺到近 $2\pi \cdot 10^4$：最快的一对分清相邻位置，最慢的一对上万个位置内不重复。
+# 基数 10000 让波长从 $2\pi$ 铺到近 $2\pi \cdot 10^4$：最快的一对分清相邻位置，最慢的一对上万个位置不重复。
 # 每个 $\mathbf{p}_i$ 的范数是 $\sqrt{d/2}$（$d = 32$ 时 4）；10.7 节把嵌入乘 $\sqrt{d}$，让两者量级相当。
 
 # %% [markdown]
@@ -354,14 +354,14 @@ d2l.plt.show()
 # %% [markdown]
 # ### 绝对位置信息
 #
-# 像二进制计数：最低位每个数翻转一次，越高的位翻得越慢。
+# 像二进制计数：最低位翻得最快，越高的位翻得越慢。
 
 # %%
 print("  ".join(f"{i}: {i:03b}" for i in range(8)))
 
 # %% [markdown]
 # 正弦编码也是低维变得快、高维变得慢，只是连续变化（左半是正弦列，右半是余弦列）：
-# 前几列快速正负交替；$m \ge 12$ 的列在这 60 个位置上几乎不变。
+# 前几列正负交替；$m \ge 12$ 的列在这 60 个位置上几乎不变。
 
 # %%
 self_attention.encoding_heatmap(P[0])  # sin columns | cos columns, each in order m
@@ -412,7 +412,7 @@ assert torch.allclose(P[0].double(), P64, atol=1e-5)
 #
 # 探索器（explorer）把第 $m = 0, 2, 4, 6$ 对列画在单位圆上。起始 $i = 10$、$\delta = 3$：
 # 橙点 $\mathbf{p}_{i+\delta}$ 比蓝点 $\mathbf{p}_i$ 多转 $\delta\omega_m$（3、0.95、0.3、0.095 rad），$\mathbf{M}_\delta\mathbf{p}_i$ 的叉落在橙点上。
-# 拖动 $i$：夹角不变。再试 $\delta = 20$：$m = 2$ 转 $20 \times 0.316 = 6.32$ rad，刚过一圈，两点几乎重合，要几对频率合起来才分得出偏移。
+# 拖动 $i$：夹角不变。拖到 $\delta = 20$：$m = 2$ 转 $20 \times 0.316 = 6.32$ rad，刚过一圈，两点几乎重合，要几对频率合起来才分得出偏移。
 
 # %%
 self_attention.rotation(pos_encoding, num_steps)
@@ -633,7 +633,7 @@ assert torch.allclose(scores["position", "position"][0], ablation.position_score
 # ### 动手试试：手设的偏移与学出的评分
 #
 # 左图：$\mathbf{W}_q = \mathbf{M}_\delta$、$\mathbf{W}_k = \mathbf{I}$，评分 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$ 按 $j$ 的 softmax。
-# 起始 $\delta = 3$，峰都在 $j = i + 3$；$\delta = 0$ 就是上面那条曲线，每个查询看自己。
+# 起始 $\delta = 3$，峰都在 $j = i + 3$。
 # 右图：上面这个网络的位置·位置项，每个查询把 0.89 到 1.00 的权重放在键 $7-i$ 上。
 # 反转不是固定偏移，没有哪个 $\mathbf{M}_\delta$ 做得到；训练学出了它需要的 $\mathbf{W}_q^\top\mathbf{W}_k$。
 
@@ -655,7 +655,7 @@ assert len(trained_peaks) == 8 and 0.89 <= min(trained_peaks) and max(trained_pe
 sweep_accuracy = self_attention.sweep_summary()  # other seeds: results/sweep-positions.json
 
 # %% [markdown]
-# 换种子：有位置编码每次都是 1.00；无位置的在 0.2218 到 0.2266 之间，都在上面 1000 条序列的范围里。
+# 换种子：有位置编码每次 1.00；无位置的 0.2218 到 0.2266，都在上面的范围里。
 
 # %% [markdown]
 # ### 旋转位置编码
@@ -681,7 +681,7 @@ for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
 # * 顺序操作和最大路径长度都是 $\mathcal{O}(1)$，代价是 $n^2$ 的计算和内存。
 # * 自注意力置换等变，分不出“狗咬人”和“人咬狗”。
 # * 正弦编码的偏移是旋转 $\mathbf{M}_\delta$；RoPE 直接把旋转放进评分。
-# * 反转实验：有位置编码准确率 1.00，没有只有 0.22，正是不看位置时最好猜法的期望（0.224）。
+# * 反转实验：有位置编码 1.00，没有 0.22，即不看位置时最好猜法的期望（0.224）。
 
 # %% [markdown]
 # ## 练习
@@ -843,7 +843,7 @@ assert ex2_beyond["sinusoidal"] < 0.5 < ex2_beyond["rotary"], "only the offset-o
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：表有 `max_len` × `num_hiddens` 个参数（512000；反转模型里 256），正弦编码没有参数。
-# 新位置上（后三种编码的数字随 CPU 内核略变）：表的后 8 行只是初始随机数，0.03，相当于随机猜（1/30）。
+# 新位置上（数字随内核略变）：表的后 8 行只是初始随机数，0.03，相当于随机猜（1/30）。
 # 正弦编码有定义，却只有 0.15：训练只约束了前 8 个位置，位置部分对查询 1–7 选 $-1$，对 8–15 的选择（4、−8、−6、…）没有规律。
 # RoPE 的评分只看偏移，新位置上照样 0.94；位置 1–7 降到 0.92：长度 16 时它们能看到训练没见过的偏移 $+8$ 以上，看错的全都看向这样的键。
 
@@ -885,7 +885,7 @@ assert len(ex3_same) == 60 and set(ex3_same) == {0}, "M_3^T M_3 = I: every query
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：(a) 往回转，$\mathbf{W}_q = \mathbf{M}_\delta^\top = \mathbf{M}_{-\delta}$：$\mathbf{M}_\delta^\top\mathbf{p}_i = \mathbf{p}_{i-\delta}$。
-# 上面打印的 $i \ge 3$ 的查询全部是 $-3$；前 3 个查询没有第 $i - 3$ 个键。
+# 上面打印的 $i \ge 3$ 的查询全部是 $-3$。
 # (b) 都看自己：$(\mathbf{M}_3\mathbf{p}_i)^\top(\mathbf{M}_3\mathbf{p}_j) = \mathbf{p}_i^\top\mathbf{p}_j$，旋转在两边抵消。
 # $\mathbf{W}_q = \mathbf{W}_k$ 时评分矩阵对称，“$i$ 找 $j$”与“$j$ 找 $i$”相同；有方向的关系（“看后面第 3 个”、“bites 找 dog”）要求两者不同。
 
