@@ -14,7 +14,7 @@ from .s10_5_multihead_attention import MultiHeadAttention
 __all__ = ['PositionalEncoding', 'rotation_for_offset', 'ReversalNet']
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:292
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:298
 class PositionalEncoding(nn.Module):
     """Sinusoidal positional encoding added to the input, then dropout.
 
@@ -45,7 +45,7 @@ class PositionalEncoding(nn.Module):
         return self.dropout(X + self.P[:, :X.shape[1]].to(X.dtype))
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:378
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:384
 def rotation_for_offset(delta, num_hiddens):
     """Block-diagonal M with M @ p_i == p_{i+delta} for the sinusoidal encoding."""
     omega = 1 / torch.pow(10000.0, torch.arange(0, num_hiddens, 2, dtype=torch.float64)
@@ -56,7 +56,7 @@ def rotation_for_offset(delta, num_hiddens):
     return torch.block_diag(*blocks)
 
 
-# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:481
+# %% notebooks/py/10.6-self-attention-and-positional-encoding.py:485
 class ReversalNet(nn.Module):
     """tokens (batch_size, n) -> logits (batch_size, n, vocab_size): embedding + positions ->
     one single-head self-attention layer -> linear readout (no residual: i reads j only via a_ij)."""

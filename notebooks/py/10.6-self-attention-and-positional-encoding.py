@@ -17,7 +17,7 @@
 # # 10.6 自注意力和位置编码
 #
 # 让**同一组词元**同时充当查询、键和值，就是**自注意力**（self-attention）。它一步读到整个序列，却分不出词序；
-# **位置编码**（positional encoding）补上顺序。本节在一个反转任务上看没有它会怎样。$n$ 是序列长度，$d$ 是词元维度。
+# **位置编码**（positional encoding）补上顺序。本节用反转任务看没有它会怎样。$n$ 是序列长度，$d$ 是词元维度。
 
 # %%
 import math
@@ -37,8 +37,8 @@ from d2l_attention.explore import self_attention
 # $$\mathbf{Q} = \mathbf{X}\mathbf{W}_q^\top,\quad \mathbf{K} = \mathbf{X}\mathbf{W}_k^\top,\quad \mathbf{V} = \mathbf{X}\mathbf{W}_v^\top,\qquad
 #   \mathbf{A} = \operatorname{softmax}\!\left(\frac{\mathbf{Q}\mathbf{K}^\top}{\sqrt{d}}\right)\ (\text{按行}),\qquad \mathbf{Y} = \mathbf{A}\mathbf{V}.$$
 #
-# 为什么要三个矩阵？看“狗咬人”（dog bites man）：每个词四个有名字的特征，投影矩阵手工设置。
-# 因为 $\mathbf{Q} = \mathbf{X}\mathbf{W}_q^\top$，`W[r, c]` 把输入特征 $c$ 写进输出特征 $r$：`W_ask[0, 1] = 3` 把 verb 变成查询里的 noun。
+# 为什么要三个矩阵？看“狗咬人”（dog bites man）：每个词四个具名特征，投影矩阵手设。
+# `W[r, c]` 把输入特征 $c$ 写进输出特征 $r$：`W_ask[0, 1] = 3` 让动词的查询写着 noun 3：“我找名词”。
 
 # %%
 def self_attention_weights(X, W_q, W_k, W_v):
@@ -64,6 +64,10 @@ _, Y_what = self_attention_weights(X_words, W_ask, W_say, W_what)
 self_attention.sentence_heatmaps([A_plain, A_ask], [words] * 2,
                                  ["(1) W_q = W_k = I", "(2) W_q asks, W_k answers"])
 d2l.plt.show()
+Q, K, V = X_words @ W_ask.T, X_words @ W_say.T, X_words @ W_what.T  # one row per word
+for name, M in (("Q", Q), ("K", K), ("V = X W_v^T", V)):
+    print(f"{name:11s} {tuple(M.shape)}:", "  ".join(f"{w} {M[i].int().tolist()}"
+                                                   for i, w in enumerate(words)))
 for name, Y in (("W_v = W_k", Y_key), ("W_v = what it is", Y_what)):
     print(f"y_bites, {name:16s}:", "  ".join(f"{f} {v:.2f}" for f, v in zip(features, Y[1])))
 
@@ -74,61 +78,55 @@ assert torch.allclose(A_ask[[0, 2]], torch.full((2, 3), 1 / 3))  # dog, man: zer
 assert Y_key[1, 1:].abs().max() == 0 and Y_what[1, :2].abs().max() == 0
 
 # %% [markdown]
-# **(1) 不投影。** 评分 $\mathbf{x}_i^\top\mathbf{x}_j$ 对称，每个词最关注自己（0.51、0.45、0.51）。
+# **(1) 不投影。** 评分 $\mathbf{x}_i^\top\mathbf{x}_j$ 对称；这三个词范数相近，所以各自最关注自己（0.51、0.45、0.51）。
 #
-# **(2) 查询问，键答。** 动词的查询“找名词”，名词的键亮出“名词”。
-# bites 把 0.50、0.50 给 dog 和 man，自己只得 0.01；dog 和 man 的查询是 0，权重均匀。评分有了方向：bites 找 dog，dog 不找 bites。
+# **(2) 查询问，键答。** bites 的查询 $[3, 0, 0, 0]$ 与 dog、man 的键 $[3, 0, 0, 0]$ 相乘得 9，与自己的键得 0：
+# bites 把 0.50、0.50 给 dog 和 man，自己只得 0.01（dog、man 的查询是 0）。评分有了方向：bites 找 dog，dog 不找 bites。
 #
-# **值交出什么。** 若 $\mathbf{W}_v = \mathbf{W}_k$，bites 只取回 noun 2.98，没取回新东西；
-# $\mathbf{W}_v$ 交出“是什么”时，取回 animal 0.50、human 0.50。键决定谁被找到，值决定交出什么。谁咬谁还分不出，要靠位置编码。
+# **值交出什么。** 若 $\mathbf{W}_v = \mathbf{W}_k$，bites 只取回 noun 2.98；$\mathbf{W}_v$ 交出“是什么”时，取回 animal 0.50、human 0.50。
 #
-# 10.5 节的 `MultiHeadAttention` 把同一个张量传三次就是自注意力（16 维随机嵌入、单头），权重与上面的函数相同：
+# 10.5 节的 `MultiHeadAttention`（单头）把同一个张量传三次就是自注意力，权重与上面的函数相同：
 
 # %%
-torch.manual_seed(0)
-d_model = 16
-E = torch.randn(len(words), d_model)  # one random embedding per word, in sentence order
-W_q, W_k, W_v = (torch.randn(d_model, d_model) / math.sqrt(d_model) for _ in range(3))
-A, Y = self_attention_weights(E, W_q, W_k, W_v)
-# %%
 torch.manual_seed(0)  # for W_o, which the weights do not use
-attention = d2l.MultiHeadAttention(d_model, d_model, d_model, d_model, num_heads=1, dropout=0)
+X_batch = X_words[None]  # (batch_size, n, d) = (1, 3, 4)
+attention = d2l.MultiHeadAttention(4, 4, 4, 4, num_heads=1, dropout=0)
 with torch.no_grad():
-    for projection, W in ((attention.W_q, W_q), (attention.W_k, W_k), (attention.W_v, W_v)):
+    for projection, W in ((attention.W_q, W_ask), (attention.W_k, W_say), (attention.W_v, W_what)):
         projection.weight.copy_(W)
-    Y_class = attention(E[None], E[None], E[None])  # queries = keys = values
-weights_gap = (attention.attention.attention_weights[0] - A).abs().max().item()
-print("input:", tuple(E[None].shape), " output:", tuple(Y_class.shape),
+    Y_class = attention(X_batch, X_batch, X_batch)  # queries = keys = values
+weights_gap = (attention.attention.attention_weights[0] - A_ask).abs().max().item()
+print("input:", tuple(X_batch.shape), " output:", tuple(Y_class.shape),
       f" max |A - the class's attention weights| = {weights_gap:.6f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert weights_gap < 1e-6
-assert [round(v, 2) for v in A[0].tolist()] == [0.40, 0.22, 0.38]
 
 # %% [markdown]
 # ### 掩蔽自注意力
 #
 # 逐词生成的解码器（10.7 节）里，位置 $i$ 只能读 $0, \ldots, i$。
-# 把 10.3 节 `valid_lens` 里查询 $i$ 的有效长度取 $i + 1$，就是**因果**（causal）掩蔽。把句末的 man 换成另一个词：
+# 把 10.3 节 `valid_lens` 里查询 $i$ 的有效长度取 $i + 1$，就是**因果**（causal）掩蔽。再把句末的 man 换成 mail（只是名词）：
 
 # %%
 causal_lens = torch.arange(1, len(words) + 1)[None]  # (1, n): query i reads keys 0..i
-E_other = torch.cat([E[:2], torch.randn(1, d_model, generator=torch.Generator().manual_seed(1))])
+X_mail = torch.cat([X_batch[:, :2], torch.tensor([[[1., 0, 0, 0]]])], dim=1)  # dog bites mail
 with torch.no_grad():
-    Y_causal = attention(E[None], E[None], E[None], causal_lens)[0]
+    Y_causal = attention(X_batch, X_batch, X_batch, causal_lens)[0]
     A_causal = attention.attention.attention_weights[0].clone()
-    Y_other = attention(E_other[None], E_other[None], E_other[None], causal_lens)[0]
-self_attention.sentence_heatmaps([A, A_causal], [words] * 2, ["self-attention", "causal mask"])
+    Y_mail = attention(X_mail, X_mail, X_mail, causal_lens)[0]
+self_attention.sentence_heatmaps([A_ask, A_causal], [words] * 2, ["self-attention", "causal mask"])
 d2l.plt.show()
-print("per word |y(dog bites man) - y(dog bites <other word>)|:",
-      "  ".join(f"{w} {g:.2f}" for w, g in zip(words, (Y_causal - Y_other).norm(dim=-1))))
+print("per word |y(dog bites man) - y(dog bites mail)|:",
+      "  ".join(f"{w} {g:.2f}" for w, g in zip(words, (Y_causal - Y_mail).norm(dim=-1))))
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 assert torch.equal(A_causal.triu(1), torch.zeros(3, 3))
-assert (Y_causal - Y_other)[:2].abs().max() == 0 and (Y_causal - Y_other)[2].norm() > 0.1
+assert (Y_causal - Y_mail)[:2].abs().max() == 0 and (Y_causal - Y_mail)[2].norm() > 0.1
+assert A_causal[1, 0] > 0.98  # bites can no longer see man
 
 # %% [markdown]
-# 右图对角线以上全是 0。换掉 man 只改变 man 的输出，dog 和 bites 的差是 0。
+# 右图对角线以上全是 0：bites 看不到 man，0.99 给了 dog。换掉 man 只改变 man 的输出，dog 和 bites 的差是 0。
 
 # %% [markdown]
 # ## 比较卷积神经网络、循环神经网络和自注意力
@@ -170,8 +168,9 @@ d, k = 64, 3  # representation size, kernel size
 
 
 def layer_costs(n):
-    """Counted costs of one layer on a length-n sequence: name -> (multiply-adds,
-    sequential operations, maximum path length)."""
+    """Counted costs on a length-n sequence: name -> (multiply-adds of one layer, sequential
+    operations of one layer, maximum path length). For the CNN the path length is the number of
+    stacked layers that y_n needs to see x_1."""
     return {"CNN (k=3)": (k * n * d * d, 1, math.ceil((n - 1) / (k // 2))),
             "RNN (GRU)": (6 * n * d * d, n, n),
             "self-attention": (2 * n * n * d + 4 * n * d * d, 1, 1)}
@@ -192,12 +191,12 @@ assert all(c["self-attention"][0] > c["RNN (GRU)"][0] for n, c in zip(lengths, c
 assert all(c["self-attention"][0] < c["RNN (GRU)"][0] for n, c in zip(lengths, costs) if n < d)
 
 # %% [markdown]
-# 自注意力的乘加在 $n < d$ 时比 GRU 少，$n = d$ 时相等（$6d^3 \approx 1.6 \times 10^6$），$n = 1024$ 时是 6 倍。
-# $k = 3$ 的卷积路径长度 $n - 1$，与 RNN 差不多。
+# 自注意力的乘加在 $n < d$ 时比 GRU 少，$n = d$ 时相等，$n = 1024$ 时是 6 倍。
+# $k = 3$ 的卷积路径长度 $n - 1$，与 RNN 差不多：它数的是要叠几层，一层的顺序操作仍是 1。
 #
 # ### 量一量：时间和内存
 #
-# GRU 的第 $t$ 步要等 $\mathbf{h}_{t-1}$，只能调用 $n$ 次；自注意力一次调用。
+# GRU 的第 $t$ 步要等 $\mathbf{h}_{t-1}$，只能调用 $n$ 次。
 # 对照：同一个 GRU 单元取 $\mathbf{h}_{t-1} = \mathbf{0}$，一次处理 $n$ 个位置，乘加次数相同：
 
 # %% tags=["nbval-ignore-output"]
@@ -234,9 +233,11 @@ assert all(sum(b[-1]) / sum(b[-2]) < 2.3 for name, b in costs["memory"].items()
            if name != "self-attention")
 
 # %% [markdown]
-# 左图：$n = 1024$ 时，同一单元一次调用比 $n$ 次调用快几十倍，也比自注意力快。只用一个线程，差距来自 1024 次一步等一步的调用：
-# 贵的是依赖，不是乘加。右图：卷积和 GRU 的内存每翻一倍约乘 2；自注意力要为反向传播存 $n \times n$ 的 $\mathbf{A}$，
-# 它每翻一倍乘 4（$n = 2048$ 时 16 MiB，其余 2.6 MiB）。
+# 左图：$n = 1024$ 时，同一单元一次调用比 $n$ 次调用快几十倍。只有一个线程，没有并行可丢：
+# 差距是 1024 次小调用（各一次矩阵乘向量，加固定的调用开销）对一次矩阵乘矩阵。依赖迫使它这样调用；
+# 在多核或 GPU 上，它还让各位置无法并行（这里没有测）。
+# 右图：$n$ 从 1024 翻到 2048，卷积的内存乘 1.84、GRU 乘 1.96；自注意力要为反向传播存 $n \times n$ 的 $\mathbf{A}$，
+# $\mathbf{A}$ 乘 4.00，总量乘 3.49（$n = 2048$ 时 $\mathbf{A}$ 16 MiB，其余 2.6 MiB）。
 
 # %% [markdown]
 # ## 位置编码
@@ -255,18 +256,21 @@ assert all(sum(b[-1]) / sum(b[-2]) < 2.3 for name, b in costs["memory"].items()
 # %%
 perm = [2, 1, 0]  # 人咬狗: the first and the last word swapped
 swapped = [words[p] for p in perm]
-A_swapped, Y_swapped = self_attention_weights(E[perm], W_q, W_k, W_v)
-self_attention.sentence_heatmaps([A, A_swapped], [words, swapped],
+A_swapped, Y_swapped = self_attention_weights(X_words[perm], W_ask, W_say, W_what)
+self_attention.sentence_heatmaps([A_ask, A_swapped], [words, swapped],
                                  ["dog bites man: A", "man bites dog: A'"])
 d2l.plt.show()
-print(f"max |A' - Π A Πᵀ| = {(A_swapped - A[perm][:, perm]).abs().max():.6f}, "
-      f"max |Y' - Π Y| = {(Y_swapped - Y[perm]).abs().max():.6f}")
+print(f"max |A' - Π A Πᵀ| = {(A_swapped - A_ask[perm][:, perm]).abs().max():.6f}, "
+      f"max |Y' - Π Y| = {(Y_swapped - Y_what[perm]).abs().max():.6f}")
+for sentence, Y in ((words, Y_what), (swapped, Y_swapped)):
+    print(f"{' '.join(sentence):14s}| y_bites: animal {Y[1, 2]:.2f}, human {Y[1, 3]:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm]).abs().max() < 5e-7
+assert (A_swapped - A_ask[perm][:, perm]).abs().max() < 5e-7
+assert (Y_swapped - Y_what[perm]).abs().max() < 5e-7 and torch.equal(Y_swapped[1], Y_what[1])
 
 # %% [markdown]
-# 两幅图里 dog 那一行都是 0.40、0.22、0.38，只是换了位置；输出的差为 0：模型分不出谁咬谁。
+# bites 在中间，置换不动它：两句里它的输出都是 animal 0.50、human 0.50。模型分不出谁咬谁。
 #
 # ### 正弦位置编码
 #
@@ -275,7 +279,9 @@ assert (A_swapped - A[perm][:, perm]).abs().max() < 5e-7 and (Y_swapped - Y[perm
 # $$p_{i, 2m} = \sin(i\,\omega_m), \qquad p_{i, 2m+1} = \cos(i\,\omega_m), \qquad
 #   \omega_m = 10000^{-2m/d}, \quad m = 0, \ldots, d/2 - 1.$$
 #
-# 行 $i$ 是位置；第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量，$\omega_m$ 从 1 几何递减。
+# 行 $i$ 是位置；第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量。$\omega_m$ 从 1 几何递减，
+# 基数 10000 让波长从 $2\pi$ 铺到近 $2\pi \cdot 10^4$：最快的一对分清相邻位置，最慢的一对上万个位置不重复。
+# 每个 $\mathbf{p}_i$ 的范数是 $\sqrt{d/2}$（$d = 32$ 时 4）；10.7 节把嵌入乘 $\sqrt{d}$，让两者量级相当。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -348,14 +354,14 @@ d2l.plt.show()
 # %% [markdown]
 # ### 绝对位置信息
 #
-# 像二进制计数：最低位每个数翻转一次，越高的位翻得越慢。
+# 像二进制计数：最低位翻得最快，越高的位翻得越慢。
 
 # %%
 print("  ".join(f"{i}: {i:03b}" for i in range(8)))
 
 # %% [markdown]
-# 正弦编码也是低维变得快、高维变得慢，只是连续变化（热图左半是正弦列，右半是余弦列）：
-# 前几列随位置快速正负交替；$m \ge 12$ 的列在这 60 个位置上几乎不变（正弦近 0，余弦近 1）。
+# 正弦编码也是低维变得快、高维变得慢，只是连续变化（左半是正弦列，右半是余弦列）：
+# 前几列正负交替；$m \ge 12$ 的列在这 60 个位置上几乎不变。
 
 # %%
 self_attention.encoding_heatmap(P[0])  # sin columns | cos columns, each in order m
@@ -406,7 +412,7 @@ assert torch.allclose(P[0].double(), P64, atol=1e-5)
 #
 # 探索器（explorer）把第 $m = 0, 2, 4, 6$ 对列画在单位圆上。起始 $i = 10$、$\delta = 3$：
 # 橙点 $\mathbf{p}_{i+\delta}$ 比蓝点 $\mathbf{p}_i$ 多转 $\delta\omega_m$（3、0.95、0.3、0.095 rad），$\mathbf{M}_\delta\mathbf{p}_i$ 的叉落在橙点上。
-# 拖动 $i$：夹角不变。$\delta = 20$ 时 $m = 2$ 转了 6.32 rad，两点几乎重合：要几对频率合起来才分得出偏移。
+# 拖动 $i$：夹角不变。拖到 $\delta = 20$：$m = 2$ 转 $20 \times 0.316 = 6.32$ rad，刚过一圈，两点几乎重合，要几对频率合起来才分得出偏移。
 
 # %%
 self_attention.rotation(pos_encoding, num_steps)
@@ -437,13 +443,12 @@ assert [round(gram[20, j].item(), 1) for j in (48, 52, 4, 1)] == [6.0, 9.6, 7.9,
 # %% [markdown]
 # 3600 个点落在一条曲线上：只取决于 $i - j$，左右对称（分不出前后），$i = j$ 处最大（16），
 # 却**不**随距离单调：距离 16 时 7.9，19 时 10.6。
-# 取 $\mathbf{W}_k = \mathbf{I}$、$\mathbf{W}_q = \mathbf{M}_\delta$，评分变成 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$，峰移到 $j = i + \delta$：看哪个偏移由投影矩阵决定。
 #
 # ### 回到狗咬人：谁咬谁
 #
-# 位置编码是**加**上去的。8 维词元：特征在第 0–3 维，4 维正弦编码 $\mathbf{p}_i$ 在第 4–7 维，两者相加；维度不重叠时，相加就是拼接。
-# bites 的查询加上 $5\mathbf{p}_i$（“我的位置”），键加上 $\mathbf{M}_1\mathbf{p}_j = \mathbf{p}_{j+1}$（“我后面的位置”）：
-# $j + 1 = i$ 时评分最大，bites 找前面的主语。把句子倒过来：
+# 8 维词元：特征在第 0–3 维，4 维正弦编码 $\mathbf{p}_i$ 在第 4–7 维，两者相加；维度不重叠，相加就是拼接。
+# 每个词的查询加上 $5\mathbf{p}_i$（“我的位置”），键加上 $\mathbf{M}_1\mathbf{p}_j = \mathbf{p}_{j+1}$（“我后面的位置”）：
+# 位置部分在 $j + 1 = i$ 时最大，bites 找前面的主语。把句子倒过来：
 
 # %%
 P4 = PositionalEncoding(4, dropout=0).P[0, :3]  # p_0, p_1, p_2
@@ -466,8 +471,7 @@ assert A_fwd[1, 0] > 0.85 > 0.1 > A_fwd[1, 2]  # dog bites man: bites reads dog
 assert torch.allclose(A_pos[1], A_fwd[1]) and Y_pos[1, 3] > 0.85  # man bites dog: reads man
 
 # %% [markdown]
-# 名词部分给 dog 和 man 同样的分，位置部分打破平局：bites 把 0.91 给前面的主语，倒过来后给 man，
-# 取回的值从 animal 换成 human。真实模型里内容和位置共用维度，评分多出交叉项（见“评分的四项”）。
+# 名词部分给 dog 和 man 同样的分，位置部分打破平局：bites 把 0.91 给前面的主语，倒过来后给 man，取回 human 而不是 animal。真实模型让内容和位置共用维度，代价是评分多出交叉项（见“评分的四项”）。
 
 # %% [markdown]
 # ## 实验：没有位置编码会怎样——反转序列
@@ -559,7 +563,7 @@ print(f"best without positions: {expected:.4f} expected, {expected - 2 * spread:
 # none 落在这个范围里：不看位置能做到的，它都做到了。
 #
 # 探索器打开在 none 的测试序列 1。词元 21 在位置 0 和 2，这两行一样：
-# 都只给两个 21 各 0.09，都输出 16；其余行都输出出现两次的 21。相同的词元得到相同的行：它只看内容。
+# 都只给两个 21 各 0.09，都输出 16。相同的词元得到相同的行：它只看内容。
 # 换成 sinusoidal：两个 21 的行分开了，8 个全对。
 
 # %%
@@ -628,8 +632,8 @@ assert torch.allclose(scores["position", "position"][0], ablation.position_score
 #
 # ### 动手试试：手设的偏移与学出的评分
 #
-# 左图：$\mathbf{W}_q = \mathbf{M}_\delta$、$\mathbf{W}_k = \mathbf{I}$ 时位置评分按 $j$ 的 softmax。
-# 起始 $\delta = 3$，峰都在 $j = i + 3$（0.42 到 0.58）；$\delta = 0$ 就是上面那条曲线，每个查询看自己。
+# 左图：$\mathbf{W}_q = \mathbf{M}_\delta$、$\mathbf{W}_k = \mathbf{I}$，评分 $\mathbf{p}_{i+\delta}^\top\mathbf{p}_j$ 按 $j$ 的 softmax。
+# 起始 $\delta = 3$，峰都在 $j = i + 3$。
 # 右图：上面这个网络的位置·位置项，每个查询把 0.89 到 1.00 的权重放在键 $7-i$ 上。
 # 反转不是固定偏移，没有哪个 $\mathbf{M}_\delta$ 做得到；训练学出了它需要的 $\mathbf{W}_q^\top\mathbf{W}_k$。
 
@@ -651,7 +655,7 @@ assert len(trained_peaks) == 8 and 0.89 <= min(trained_peaks) and max(trained_pe
 sweep_accuracy = self_attention.sweep_summary()  # other seeds: results/sweep-positions.json
 
 # %% [markdown]
-# 换种子：有位置编码每次都是 1.00；无位置的在 0.2218 到 0.2266 之间，都在上面 1000 条序列的范围里。
+# 换种子：有位置编码每次 1.00；无位置的 0.2218 到 0.2266，都在上面的范围里。
 
 # %% [markdown]
 # ### 旋转位置编码
@@ -668,16 +672,16 @@ for i, j in ((0, 3), (10, 13), (40, 43), (13, 10)):
 
 # %% [markdown]
 # 偏移 $+3$ 的三组评分相同，偏移 $-3$ 的不同：它分得出前后。这就是旋转位置编码（rotary position embedding，RoPE），
-# 练习 2 把它与加法编码比较，10.8 节把它写成函数。
+# 练习 2 把它与加法编码比较。
 
 # %% [markdown]
 # ## 小结
 #
 # * 同一组词元充当查询、键和值：查询和键分开投影，评分才有方向；值决定交出什么。
 # * 顺序操作和最大路径长度都是 $\mathcal{O}(1)$，代价是 $n^2$ 的计算和内存。
-# * 自注意力置换等变：没有位置编码，分不出“狗咬人”和“人咬狗”。
-# * 正弦编码的偏移是旋转 $\mathbf{M}_\delta$。反转网络的评分优势几乎全来自位置·位置项；RoPE 直接把旋转放进评分。
-# * 反转实验：有位置编码准确率 1.00，没有只有 0.22，正是不看位置时最好猜法的期望（0.224）。
+# * 自注意力置换等变，分不出“狗咬人”和“人咬狗”。
+# * 正弦编码的偏移是旋转 $\mathbf{M}_\delta$；RoPE 直接把旋转放进评分。
+# * 反转实验：有位置编码 1.00，没有 0.22，即不看位置时最好猜法的期望（0.224）。
 
 # %% [markdown]
 # ## 练习
@@ -707,30 +711,38 @@ def relative_entropy(weights):
     return (entropy.mean() / math.log(weights.shape[-1])).item()
 
 
-def run_stack(q_scale, residual):
+def run_stack(q_scale, residual, layer_norm=False):
+    """Cosines (input + 6 layers), entropies (6 layers) and mean token norms (input + 6 layers)."""
     torch.manual_seed(0)
     stack = [d2l.MultiHeadAttention(32, 32, 32, 32, 4, dropout=0).eval() for _ in range(6)]
     X = PositionalEncoding(32, dropout=0).eval()(torch.randn(1, 10, 32))
-    cosines, entropies = [mean_pairwise_cosine(X)], []
+    cosines, entropies, norms = [mean_pairwise_cosine(X)], [], [X.norm(dim=-1).mean().item()]
     with torch.no_grad():
         for layer in stack:
             layer.W_q.weight.mul_(q_scale)
             Y = layer(X, X, X)
             X = X + Y if residual else Y
+            if layer_norm:  # rescale every token to norm sqrt(32): shrinking norms removed
+                X = nn.functional.layer_norm(X, (32,))
             cosines.append(mean_pairwise_cosine(X))
             entropies.append(relative_entropy(layer.attention.attention_weights))
-    return cosines, entropies
+            norms.append(X.norm(dim=-1).mean().item())
+    return cosines, entropies, norms
 
 
-ex1_plain, ex1_entropy = run_stack(1, residual=False)
-ex1_residual, _ = run_stack(1, residual=True)
-ex1_sharp, sharp_entropy = run_stack(30, residual=False)
+ex1_plain, ex1_entropy, _ = run_stack(1, residual=False)
+ex1_residual, _, _ = run_stack(1, residual=True)
+ex1_sharp, sharp_entropy, sharp_norms = run_stack(30, residual=False)
+sharp_ln, _, sharp_ln_norms = run_stack(30, residual=False, layer_norm=True)
 trained_entropy = relative_entropy(ablation.weights["sinusoidal"])
 print("plain stack   :", [round(v, 2) for v in ex1_plain])
 print("with residuals:", [round(v, 2) for v in ex1_residual])
 print("plain, entropy / ln 10 per layer:", [round(v, 2) for v in ex1_entropy])
 print("W_q x 30      :", [round(v, 2) for v in ex1_sharp])
 print("W_q x 30, entropy / ln 10 per layer:", [round(v, 2) for v in sharp_entropy])
+print("W_q x 30, mean token norm per layer:", [round(v, 2) for v in sharp_norms])
+print("W_q x 30 + LayerNorm after each layer:", [round(v, 2) for v in sharp_ln],
+      "| norms", [round(v, 2) for v in sharp_ln_norms[:3]], "...")
 print(f"trained reversal layer, entropy / ln 8: {trained_entropy:.2f}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-test", "locked": true, "points": 2, "schema_version": 3, "solution": false, "task": false}
@@ -747,8 +759,9 @@ assert ex1_entropy[0] > 0.9, "an untrained layer's weights are close to uniform"
 assert ex1_sharp[1] < 0.5 < ex1_sharp[-1], "a sharp first layer keeps the tokens apart, depth not"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：**表示坍缩**，两个原因都有。未训练的层权重接近均匀（熵是最大值的 0.97，训练好的反转层只有 0.05），一层就把相似度从 0.28 推到 0.98。但 $\mathbf{W}_q$ 乘 30 后（熵 0.13），相似度仍是 0.37 → 0.91 → 1.0：每层都是凸组合，
-# 词元越相近，下一层的权重越均匀，坍缩随深度自我加速（Dong 等人 2021 的**秩坍缩**，rank collapse）。
+# 参考答案：**表示坍缩**，两个原因都有。未训练的层权重近乎均匀（熵 0.97），一层就把相似度从 0.28 推到 0.98。
+# $\mathbf{W}_q$ 乘 30 后第 1 层很尖（熵 0.13，相似度 0.37），第 2 层的熵却已是 0.88：平均让词元范数 6.8 → 1.93 → 0.52 → 0.15 逐层缩小，评分随之缩小，权重变均匀。
+# 每层后加 LayerNorm 保住范数，坍缩慢下来（0.37 → 0.58 → 0.78 → …），6 层后仍到 1.0：平均本身让词元相近，范数缩小使它加速（**秩坍缩**，rank collapse，Dong 等人 2021）。
 # 带残差时相似度只到 0.44：深层模型需要残差连接（10.7 节）。
 
 # %% [markdown]
@@ -829,10 +842,10 @@ assert ex2_beyond["learned"] < 0.1, "untrained rows: about chance (1/30)"
 assert ex2_beyond["sinusoidal"] < 0.5 < ex2_beyond["rotary"], "only the offset-only scores carry over"
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
-# 参考答案：表有 `max_len` × `num_hiddens` 个参数（512000；反转模型里 256），正弦编码没有参数。反转任务上两种编码的位置部分都选中键 $7, \ldots, 0$。
-# 新位置上（后三种编码的数字随 CPU 内核略变）：表的后 8 行只是初始随机数，0.03，相当于随机猜（1/30）。
+# 参考答案：表有 `max_len` × `num_hiddens` 个参数（512000；反转模型里 256），正弦编码没有参数。
+# 新位置上（数字随内核略变）：表的后 8 行只是初始随机数，0.03，相当于随机猜（1/30）。
 # 正弦编码有定义，却只有 0.15：训练只约束了前 8 个位置，位置部分对查询 1–7 选 $-1$，对 8–15 的选择（4、−8、−6、…）没有规律。
-# RoPE 的评分只看偏移，新位置上照样 0.94；位置 1–7 降到 0.92，因为长度 16 时它们能看到训练没见过的偏移 $+8$ 以上，看错的查询全都看向这样的键。
+# RoPE 的评分只看偏移，新位置上照样 0.94；位置 1–7 降到 0.92：长度 16 时它们能看到训练没见过的偏移 $+8$ 以上，看错的全都看向这样的键。
 
 # %% [markdown]
 # ### 练习 3
@@ -872,7 +885,7 @@ assert len(ex3_same) == 60 and set(ex3_same) == {0}, "M_3^T M_3 = I: every query
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex3-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：(a) 往回转，$\mathbf{W}_q = \mathbf{M}_\delta^\top = \mathbf{M}_{-\delta}$：$\mathbf{M}_\delta^\top\mathbf{p}_i = \mathbf{p}_{i-\delta}$。
-# 上面打印的 $i \ge 3$ 的查询全部是 $-3$；前 3 个查询没有第 $i - 3$ 个键。
+# 上面打印的 $i \ge 3$ 的查询全部是 $-3$。
 # (b) 都看自己：$(\mathbf{M}_3\mathbf{p}_i)^\top(\mathbf{M}_3\mathbf{p}_j) = \mathbf{p}_i^\top\mathbf{p}_j$，旋转在两边抵消。
 # $\mathbf{W}_q = \mathbf{W}_k$ 时评分矩阵对称，“$i$ 找 $j$”与“$j$ 找 $i$”相同；有方向的关系（“看后面第 3 个”、“bites 找 dog”）要求两者不同。
 
