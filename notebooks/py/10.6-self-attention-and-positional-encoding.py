@@ -281,7 +281,7 @@ assert (Y_swapped - Y_what[perm]).abs().max() < 5e-7 and torch.equal(Y_swapped[1
 #
 # 行 $i$ 是位置；第 $m$ 对列是以角频率 $\omega_m$ 旋转的单位向量。$\omega_m$ 从 1 几何递减，
 # 基数 10000 让波长从 $2\pi$ 铺到近 $2\pi \cdot 10^4$：最快的一对分清相邻位置，最慢的一对上万个位置不重复。
-# 每个 $\mathbf{p}_i$ 的范数是 $\sqrt{d/2}$（$d = 32$ 时 4）；10.7 节把嵌入乘 $\sqrt{d}$，让两者量级相当。
+# 每个 $\mathbf{p}_i$ 的范数是 $\sqrt{d/2}$（$d = 32$ 时 4）；10.7 节照书把嵌入乘 $\sqrt{d}$，那里词元部分的范数是 28.6，位置部分仍是 4：嵌入远大于位置（不乘则约 5.1，两者相当）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -760,8 +760,8 @@ assert ex1_sharp[1] < 0.5 < ex1_sharp[-1], "a sharp first layer keeps the tokens
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex1-answer", "locked": false, "points": 2, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：**表示坍缩**，两个原因都有。未训练的层权重近乎均匀（熵 0.97），一层就把相似度从 0.28 推到 0.98。
-# $\mathbf{W}_q$ 乘 30 后第 1 层很尖（熵 0.13，相似度 0.37），第 2 层的熵却已是 0.88：平均让词元范数 6.8 → 1.93 → 0.52 → 0.15 逐层缩小，评分随之缩小，权重变均匀。
-# 每层后加 LayerNorm 保住范数，坍缩慢下来（0.37 → 0.58 → 0.78 → …），6 层后仍到 1.0：平均本身让词元相近，范数缩小使它加速（**秩坍缩**，rank collapse，Dong 等人 2021）。
+# $\mathbf{W}_q$ 乘 30 后第 1 层很尖（熵 0.13，相似度 0.37），第 2 层的熵却已是 0.88：词元范数 6.8 → 1.93 → 0.52 → 0.15 逐层缩小（这主要来自 $\mathbf{W}_v$、$\mathbf{W}_o$ 的默认初始化把向量缩短，不是平均本身），评分随之缩小，权重变均匀。
+# 每层后加 LayerNorm 保住范数，坍缩慢下来（0.37 → 0.58 → 0.78 → …），6 层后仍到 1.0：平均本身让词元相近，范数缩小（来自初始化）使它加速（**秩坍缩**，rank collapse，Dong 等人 2021）。
 # 带残差时相似度只到 0.44：深层模型需要残差连接（10.7 节）。
 
 # %% [markdown]
