@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 
 import d2l_attention as d2l
@@ -235,8 +236,14 @@ def plot_winner_map(keys=None, extent=4.0, steps=241, figsize=(7, 3.4)):
     fig, axes = plt.subplots(1, 2, figsize=figsize)
     hull = keys[[1, 3, 5, 1]]
     for ax, (name, s) in zip(axes, scores.items()):
-        winner = s.argmax(dim=-1).reshape(steps, steps)
-        ax.imshow(winner.numpy(), origin="lower", extent=(-extent, extent, -extent, extent),
+        # A query whose top score is shared (the origin, or a ray where a short key ties the
+        # two long keys beside it) has no winner: left blank, not given to the first tied key,
+        # which argmax would pick differently on different CPU kernels.
+        top2 = s.topk(2, dim=-1).values
+        tied = top2[:, 0] - top2[:, 1] <= 1e-9 * top2[:, 0].abs().clamp(min=1.0)
+        winner = torch.where(tied, -1, s.argmax(dim=-1)).reshape(steps, steps)
+        ax.imshow(np.ma.masked_less(winner.numpy(), 0), origin="lower",
+                  extent=(-extent, extent, -extent, extent),
                   cmap=cmap, vmin=-0.5, vmax=len(keys) - 0.5, alpha=0.45, interpolation="nearest")
         ax.plot(hull[:, 0], hull[:, 1], "--", color="#555", lw=1)
         for j, k in enumerate(keys):
