@@ -14,6 +14,8 @@ SPEEDUPS ?=
 BENCH_ARGS ?=
 AGAINST ?=
 SAVE ?=
+SWEEP ?=
+SWEEP_ARGS ?=
 # TORCH=cpu|cuda: which torch build setup installs. Unset: on Linux without an NVIDIA GPU the
 # CPU-only build, elsewhere the registry's (CUDA on Linux).
 ifdef TORCH
@@ -22,7 +24,7 @@ endif
 
 .DEFAULT_GOAL := help
 .PHONY: help setup venv lab test nbval quick sync execute lib lint data figures bench student html e2e \
-	install-check assignments grade-check clean
+	install-check assignments grade-check sweep clean
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-z0-9-]*:.*## / {printf "  make %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -75,6 +77,9 @@ figures: ## Redraw the chapter's diagrams into notebooks/figures/
 BENCH_MODE = $(if $(HELDOUT),heldout,$(if $(KERNELS),sweep --kernels $(KERNELS),$(if $(AGAINST),against '$(AGAINST)',$(if $(SPEEDUPS),speedups,train))))
 bench: ## Train the translators outside Jupyter: speed, BLEU (SEEDS=5 KERNELS=... JOBS=2 HELDOUT=1 QUICK=1)
 	$(BOOK) bench $(BENCH_MODE) --seeds $(SEEDS) $(if $(filter-out 1,$(JOBS)),--jobs $(JOBS)) $(if $(QUICK),--quick) $(if $(SAVE),--save $(SAVE)) $(BENCH_ARGS)
+
+sweep: ## Re-run a sweep behind a notebook's claims (SWEEP=alignment|longer|heads|cloze|positions SWEEP_ARGS=...)
+	$(BOOK) sweep $(SWEEP) $(SWEEP_ARGS)
 
 student: ## Write the student edition (solutions -> `# 你的代码`) to build/student/
 	$(BOOK) student --out build/student

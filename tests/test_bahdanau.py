@@ -263,6 +263,27 @@ def test_greedy_decode_matches_predict_seq2seq():
             plain, " ".join(src), src_vocab, tgt_vocab, config.num_steps, "cpu")[0]
 
 
+def test_step_hits_feeds_the_reference_and_hides_the_keys_after_the_aligned_word():
+    """10.4's key hiding: with all keys, step-by-step decoding is teacher forcing in one pass;
+    hiding keeps only h_1 .. h_a at the step that translates source word a."""
+    ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
+    batch = ba.reference_batch(test, src_vocab, tgt_vocab, config.num_steps)
+    X, X_valid_len, dec_X, Y, aligned = batch
+    net.eval()
+    with torch.no_grad():
+        Y_hat, _ = net(X, dec_X, X_valid_len)
+    assert torch.equal(d2l.step_hits(net, batch, hide_later_keys=False), Y_hat.argmax(-1) == Y)
+    seen = []
+    net.decoder.attention.register_forward_hook(
+        lambda module, args, out: seen.append(module.attention_weights[:, 0].clone()))
+    d2l.step_hits(net, batch, hide_later_keys=True)
+    for i, w in enumerate(seen):  # step i: (batch, keys), zero after the aligned word
+        keys = torch.arange(w.shape[1])
+        assert (w[keys[None, :] > aligned[:, i:i + 1]] == 0).all()
+        assert torch.allclose(w.sum(-1), torch.ones(len(w)))
+    assert len(seen) == config.num_steps
+
+
 def test_evaluate_counts_aligned_words_of_exact_translations():
     ba, config, src_vocab, tgt_vocab, test, net, plain = tiny_alignment_models()
     triples = test[:3]

@@ -124,6 +124,16 @@ def test_a_worker_gets_the_whole_command_with_its_one_run_filled_in():
     assert (job["threads"], job["mode"], job["train_pairs"]) == (2, "heldout", 300)
 
 
+def test_a_worker_started_from_the_command_line_gets_its_job():
+    """`python tools/book.py bench sweep` carries book.py's own options (--venv, a path) too."""
+    import book
+
+    args = book.parse(["bench", "sweep", "--models", "transformer", "--kernels", "avx2"])
+    job = json.loads(bench.worker_command(args, "transformer", 1, 5)[-1])
+    assert (job["models"], job["seeds"], job["epochs"], job["mode"]) == (
+        ["transformer"], 1, 5, "sweep")
+
+
 def test_bench_trains_the_taught_classes():
     """The benchmarked models are built from the classes the notebooks teach, not faster twins."""
     vocab = type("V", (), {"__len__": lambda self: 30})()

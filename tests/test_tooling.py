@@ -348,6 +348,49 @@ def test_commands_parse_their_own_options():
         book.parse(["bench", "train", "--no-such-option"])
 
 
+def test_every_sweep_runs_from_the_command_line(monkeypatch):
+    """`book.py sweep NAME ARGS` hands ARGS to that sweep; a sweep that measures one CPU kernel
+    per process gets one fresh process per kernel of --kernels, under ATEN_CPU_CAPABILITY."""
+    import sweeps
+
+    seen, started = [], []
+    monkeypatch.setattr(sweeps, "module_main",
+                        lambda name: lambda argv: seen.append((name, argv)) or 0)
+    monkeypatch.setattr(sweeps.subprocess, "run", lambda cmd, env, check: started.append(
+        (cmd[cmd.index("sweep") + 1:], env.get("ATEN_CPU_CAPABILITY"))))
+    for name in sweeps.SWEEPS:
+        args = book.parse(["sweep", name, "--seeds", "2"])
+        assert args.run(args) == 0
+    assert seen == [(name, ["--seeds", "2"]) for name in sweeps.SWEEPS]
+    args = book.parse(["sweep", "cloze", "--kernels", "default,native", "--seeds", "2"])
+    assert args.run(args) == 0 and len(seen) == len(sweeps.SWEEPS)  # not in this process
+    assert started == [(["cloze", "--seeds", "2"], "default"), (["cloze", "--seeds", "2"], None)]
+    args = book.parse(["sweep", "alignment", "--kernels", "avx2"])  # alignment's own option
+    assert args.run(args) == 0 and seen[-1] == ("alignment", ["--kernels", "avx2"])
+    with pytest.raises(SystemExit):
+        book.parse(["sweep", "no-such-sweep"])
+
+
+def test_every_result_file_names_a_command_of_the_tool():
+    """The appendix prints each result file's command as the way to reproduce it: each is a
+    `python tools/book.py` command (or several joined by &&) that the tool parses."""
+    import shlex
+
+    import results
+
+    for path in sorted(results.RESULTS.glob("*.json")):
+        command = json.loads(path.read_text(encoding="utf-8")).get("command")
+        if command is None:  # per-kernel files (`sweep heads`, `sweep cloze`) say so in "about"
+            assert "python tools/book.py sweep" in json.loads(path.read_text())["about"], path
+            continue
+        words = shlex.split(command)
+        while words:
+            part = words[:words.index("&&")] if "&&" in words else words
+            words = words[len(part) + 1:]
+            assert part[:2] == ["python", "tools/book.py"], (path.name, part)
+            book.parse(part[2:])
+
+
 @pytest.mark.subprocess
 def test_a_python_outside_the_venv_reruns_the_command_inside_it():
     """The entry point with the interpreter the venv was made from: it re-runs itself in .venv

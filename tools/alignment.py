@@ -1,18 +1,19 @@
 """10.4's alignment demonstration over seeds and CPU kernels: does attention align, and where
 does the model without attention break?
 
-    python tools/alignment.py --seeds 5 --kernels default,avx2 --save alignment
-    python tools/alignment.py --seeds 5 --kernels avx2 --models bidirectional --merge alignment
-    python tools/alignment.py --quick                      # 1 seed, 2 epochs: a smoke test
+    python tools/book.py sweep alignment --seeds 5 --kernels default,avx2 --jobs 2 --save alignment
+    python tools/book.py sweep alignment --seeds 5 --models bidirectional --merge alignment
+    python tools/book.py sweep alignment --quick          # 1 seed, 2 epochs: a smoke test
 
 Each run trains, from one seed, the Bahdanau model and the model without attention on the
 made-up reordering task of `d2l_attention.explore.bahdanau_attention` with the notebook's
 settings (`ALIGNMENT_CONFIG`), and the Bahdanau model with a bidirectional encoder (the paper's
 encoder; `bidirectional`), and measures on the test sentences: the share translated word for
 word, by source length, and for the Bahdanau model the share of content words whose largest
-attention weight falls on the source word they translate, and where it falls instead
-(offsets). `--kernels` runs each seed in a fresh process under ATEN_CPU_CAPABILITY=KERNEL
-(`native`: PyTorch's choice), as `tools/bench.py` does.
+attention weight falls on the source word they translate, and where it falls instead (offsets),
+and, with the reference fed in, each word class's accuracy with all keys and with the keys after
+the translated word hidden. `--kernels` runs each seed in a fresh process under
+ATEN_CPU_CAPABILITY=KERNEL (`native`: PyTorch's choice), as `tools/bench.py` does.
 `--save NAME` writes results/NAME.json, which 10.4 draws; `--merge NAME` adds the `--models`
 trained now to the runs of results/NAME.json with the same seed and kernel and rewrites it.
 """
@@ -91,6 +92,10 @@ def summarize(runs):
             shares = [offset_shares(m["offsets"]) for m in have]
             summary[f"{model} offsets (content words)"] = {
                 str(d): span([s[d] for s in shares]) for d in shares[0]}
+        if have and all("by_class" in m for m in have):  # accuracy by word class, keys hidden
+            summary[f"{model} accuracy by class"] = {
+                keys: {c: span([m["by_class"][keys][c] for m in have])
+                       for c in have[0]["by_class"][keys]} for keys in have[0]["by_class"]}
     if all("bidirectional" in r for r in runs):
         summary["bidirectional exact"] = span([r["bidirectional"]["exact"] for r in runs])
         summary["bidirectional aligned (content words)"] = span(
@@ -100,8 +105,8 @@ def summarize(runs):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = argparse.ArgumentParser(prog="python tools/alignment.py", description=__doc__.split(
-        "\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python tools/book.py sweep alignment",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=1, help="seeds 0..SEEDS-1 (default 1)")
     parser.add_argument("--kernels", default="native",
                         help="comma-separated CPU kernels: default, avx2, avx512, native")
@@ -133,7 +138,7 @@ def main(argv=None):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import results
 
-    command = "python tools/alignment.py " + shlex.join(argv)
+    command = shlex.join(["python", "tools/book.py", "sweep", "alignment", *argv])
     if args.merge:
         path = Path(__file__).resolve().parent.parent / "results" / f"{args.merge}.json"
         record = json.loads(path.read_text(encoding="utf-8"))

@@ -133,9 +133,13 @@ def run(model, seed, num_epochs, device, without=()):
         verbose=False)
     # Like the reference scripts: target tokens over the wall time of the whole train_seq2seq call.
     tokens = result.tokens_per_sec * result.seconds
-    return {"model": model, "seed": seed, "epochs": num_epochs, "wall": wall,
-            "tokens_per_sec": tokens / wall, "loss": result.loss, "kernel": cpu_kernel(),
-            "bleu": bleus, "translations": translations}
+    out = {"model": model, "seed": seed, "epochs": num_epochs, "wall": wall,
+           "tokens_per_sec": tokens / wall, "loss": result.loss, "kernel": cpu_kernel(),
+           "bleu": bleus, "translations": translations}
+    if model == "transformer":  # 10.7's source-word swap, checked over the sweep's runs
+        from d2l_attention.explore import transformer
+        out["swap"] = transformer.swap_probe(net, src_vocab, tgt_vocab, cfg.num_steps)
+    return out
 
 
 def format_run(r, with_kernel=False):
@@ -337,7 +341,8 @@ def worker_command(args, model, seed, epochs, without=()):
     model, seed, epochs and switched-off speed-ups filled in."""
     job = {k: v for k, v in vars(args).items() if k not in ("argv", "run")}
     job.update(models=[model], seeds=seed, epochs=epochs, without=list(without))
-    return [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)]
+    # default=str: book.py's own options (--venv, a Path) ride along; the worker ignores them
+    return [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job, default=str)]
 
 
 def run_in_subprocess(args, kernel, model, seed, epochs, without=()):

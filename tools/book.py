@@ -17,6 +17,7 @@ Works the same on Linux, macOS and Windows, with or without make. Run from anywh
     python tools/book.py student [--out D]     # student edition (nbgrader's release)
     python tools/book.py html [--out D]        # static offline HTML book with stored outputs
     python tools/book.py bench MODE [ARGS ...] # train the 10.4/10.7 translators: speed and BLEU
+    python tools/book.py sweep NAME [ARGS ...] # seeds x CPU kernels behind a notebook's claims
     python tools/book.py assignments           # nbgrader course: source + release of every section
     python tools/book.py grade-check           # autograde reference / blank / one-solved, offline
     python tools/book.py e2e                   # browser tests (Debian's chromium)
@@ -32,12 +33,13 @@ unset, Linux without an NVIDIA GPU gets the CPU-only one).
 The tools are small modules beside this file, one responsibility each: common (paths,
 chapters.yml), environment (the venv), export (`lib`), nbtools (sync, pairs, execute, nbval,
 stats), htmlbook (`html` and the appendix page with appendix.py), grading (nbgrader), figures,
-browser (`e2e`), bench, results. Each adds its commands to this command line (`register`: its
-parser and the function that runs it), and every command runs in this process; only bench starts
-fresh processes (a run under another CPU kernel). Every module imports only the standard library
-(and its siblings) at the top, figures aside (matplotlib; outside the environment its command is
-parsed after the tool re-runs itself inside it): the tool must run before anything is installed,
-and while the generated library is broken (bench imports torch and `d2l_attention` when it runs).
+browser (`e2e`), bench, sweeps, results. Each adds its commands to this command line (`register`:
+its parser and the function that runs it), and every command runs in this process; only bench and
+sweep start fresh processes (a run under another CPU kernel). Every module imports only the
+standard library (and its siblings) at the top, figures aside (matplotlib; outside the environment
+its command is parsed after the tool re-runs itself inside it): the tool must run before anything
+is installed, and while the generated library is broken (bench imports torch and `d2l_attention`
+when it runs).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ import export
 import grading
 import htmlbook
 import nbtools
+import sweeps
 
 try:
     import figures
@@ -66,7 +69,7 @@ except ImportError:  # matplotlib: only inside the project's environment, where 
 
 # Each tool module adds its commands to the command line (`register`) with the function that
 # runs them; this file adds its own below. Every command runs in this process.
-TOOLS = [nbtools, export, figures, htmlbook, grading, bench, browser]
+TOOLS = [nbtools, export, figures, htmlbook, grading, bench, sweeps, browser]
 
 LINT_PATHS = ["d2l_attention", "tests", "tools", "notebooks", "conftest.py"]
 

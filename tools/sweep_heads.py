@@ -1,8 +1,7 @@
 """Seed sweep for 10.5's neighbour task: do the claims about the trained 1/2/4-head models hold
 on other seeds and CPU kernels?
 
-    ATEN_CPU_CAPABILITY=default nice python tools/sweep_heads.py --seeds 5 \
-        --out results/sweep-heads.json
+    python tools/book.py sweep heads --kernels default,avx2 --seeds 5 --out results/sweep-heads.json
 
 The task, model and training loop are executed from the notebook's own training cell
 (notebooks/py/10.5-multihead-attention.py, the cell that defines `train_neighbour`), so the sweep
@@ -35,11 +34,12 @@ def training_cell():
     raise SystemExit("no cell defines train_neighbour")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python tools/book.py sweep heads",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0 .. SEEDS-1")
     ap.add_argument("--out", type=Path, default=None, help="JSON file to add this kernel's run to")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ns = {"torch": torch, "nn": torch.nn, "d2l": d2l, "MultiHeadAttention": d2l.MultiHeadAttention}
     exec(training_cell(), ns)
@@ -78,7 +78,7 @@ def main():
     print(kernel, json.dumps(summary))
     if args.out:
         results.add_kernel_run(args.out, about=(
-            "10.5 neighbour task (tools/sweep_heads.py): 1/2/4-head models, "
+            "10.5 neighbour task (python tools/book.py sweep heads): 1/2/4-head models, "
             "300 Adam steps, test MSE on 1024 fresh sequences; per CPU kernel"),
             summary=summary, runs=runs)
 

@@ -10,3 +10,13 @@ Each module builds its states with the section's taught components (`d2l.attenti
 (in the section's test file) check the states against those components. Nothing here is part of
 the book's API, so none of it is in `dir(d2l)`.
 """
+
+
+def committed_results(name):
+    """The committed record results/NAME.json (a sweep or a benchmark the notebooks read), as
+    a dict; the command that wrote it is in its "command" or "about" entry."""
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "results" / f"{name}.json"
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -194,7 +194,8 @@ def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False, mod
     """Train, from seed `seed` and on the same data, the Bahdanau model (`bahdanau`), the model
     without attention (`seq2seq`, `plain_epochs`) and the Bahdanau model with a bidirectional
     encoder (`bidirectional`), those named in `models`, and evaluate each on the test set: the
-    sweep's unit. Returns {model: {"loss": ..., **evaluate(...)}}."""
+    sweep's unit. Returns {model: {"loss": ..., **evaluate(...)}}; the attention models also get
+    "by_class": {"all keys" / "keys up to the word": accuracy_by_class of 10.4's step_hits}."""
     import contextlib
     import io
 
@@ -209,6 +210,11 @@ def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False, mod
             result = d2l.train_seq2seq(net, train_iter, config.lr, epochs, tgt_vocab, device)
         out[name] = {"loss": result.loss,
                      **evaluate(net, test, src_vocab, tgt_vocab, config.num_steps)}
+        if name != "seq2seq":  # 10.4's key hiding: accuracy by word class, all keys / keys up to
+            batch = reference_batch(test, src_vocab, tgt_vocab, config.num_steps, device)
+            out[name]["by_class"] = {  # the translated word
+                keys: accuracy_by_class(d2l.step_hits(net, batch, hide), test)
+                for keys, hide in (("all keys", False), ("keys up to the word", True))}
     return out
 
 
@@ -634,18 +640,12 @@ def offset_share(result, keep):
     return sum(n for d, n in offsets.items() if keep(d)) / max(sum(offsets.values()), 1)
 
 
-def results_path(name):
-    from pathlib import Path
-
-    return Path(d2l.__file__).resolve().parents[1] / "results" / f"{name}.json"
-
-
 def read_results(name):
-    """The figures of the committed results/NAME.json (written by tools/alignment.py or
-    tools/bench.py), with the command that produced them."""
-    import json
+    """The figures of the committed results/NAME.json (written by `tools/book.py sweep` or
+    `bench`), with the command that produced them."""
+    from . import committed_results
 
-    record = json.loads(results_path(name).read_text(encoding="utf-8"))
+    record = committed_results(name)
     return record["command"], record["figures"]
 
 
@@ -733,29 +733,18 @@ def summarize_longer(runs):
     return summary
 
 
-def longer_sweep(seeds=(0, 1, 2), epochs=60, checkpoints=(15, 30, 45), jobs=3, save=None):
-    """`train_longer` for each seed in its own process; with `save`, writes results/SAVE.json
-    (what 10.4 draws) through tools/results.py."""
+def longer_sweep(seeds=(0, 1, 2), epochs=60, checkpoints=(15, 30, 45), jobs=3):
+    """`train_longer` for each seed in its own process: {"epochs", "summary", "runs"}, what
+    results/alignment-longer.json holds (`python tools/book.py sweep longer` writes it)."""
     import concurrent.futures
     import functools
     import multiprocessing
-    import sys
-    from pathlib import Path
 
     run = functools.partial(train_longer, epochs=epochs, checkpoints=checkpoints)
     with concurrent.futures.ProcessPoolExecutor(
             jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         runs = list(pool.map(run, seeds))
-    figures = {"epochs": epochs, "summary": summarize_longer(runs), "runs": runs}
-    if save:
-        sys.path.insert(0, str(Path(d2l.__file__).resolve().parents[1] / "tools"))
-        import results
-
-        command = ("python -c 'from d2l_attention.explore import bahdanau_attention as ba; "
-                   f"ba.longer_sweep(seeds={tuple(seeds)}, epochs={epochs}, "
-                   f"checkpoints={tuple(checkpoints)}, jobs={jobs}, save={save!r})'")
-        print("wrote", results.write(save, command, figures))
-    return figures
+    return {"epochs": epochs, "summary": summarize_longer(runs), "runs": runs}
 
 
 def print_longer(longer):

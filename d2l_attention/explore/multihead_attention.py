@@ -729,6 +729,34 @@ def head_offsets(net, data, offsets=(-2, -1, 1, 2)):
     return shares, (peak == 0).float().mean(-1)
 
 
+def _mean_and_error(x):
+    """(mean, standard error) of the 1-D tensor x; nan for the mean of no values, 0 error for
+    fewer than two."""
+    n = len(x)
+    return (x.mean().item() if n else float("nan"),
+            (x.std() / n ** 0.5).item() if n > 1 else 0.0)
+
+
+def head_ablation(net, data):
+    """10.5's ablation on the test sentences: mask each head of `net.mha` in turn, replaced by
+    its average output over the test sentences (`forward_with_heads`), and group the change in
+    accuracy by where that head's largest weight falls (-1: the word before the hidden one,
+    1: the word after, 0: elsewhere): {head: {offset: (mean change, standard error)}}."""
+    tokens, lens, where, answers = data["test"]
+    inputs, h = (tokens, lens, where), net.mha.num_heads
+    with torch.no_grad():
+        right = (net(*inputs).argmax(-1) == answers).float()
+        peak = net.mha.attention.attention_weights[:, 0].argmax(-1).view(-1, h) - where[:, None]
+        average = head_outputs(net, net.mha, *inputs).mean((0, 1))
+        out = {}
+        for r in range(h):
+            masked = forward_with_heads(net, net.mha, torch.arange(h) != r, *inputs, fill=average)
+            change = (masked.argmax(-1) == answers).float() - right
+            groups = {-1: peak[:, r] == -1, 1: peak[:, r] == 1, 0: peak[:, r].abs() != 1}
+            out[r] = {k: _mean_and_error(change[rows]) for k, rows in groups.items()}
+    return out
+
+
 CLOZE_SENTENCES = ("tom is taller than mary .", "i am not sure about it .",
                    "she is a good teacher .", "we have to go home now .")
 

@@ -772,12 +772,10 @@ def sweep(seeds=range(5), num_steps=400):
 def committed_sweep(seed=0, kernel=None):
     """The committed results/sweep-positions.json runs of `seed` on `kernel` (default: this
     process's CPU kernel), by encoding; None when that kernel was not swept."""
-    import json
-    from pathlib import Path
+    from . import committed_results
 
-    path = Path(d2l.__file__).resolve().parents[1] / "results" / "sweep-positions.json"
     kernel = kernel or torch.backends.cpu.get_cpu_capability()
-    runs = json.loads(path.read_text(encoding="utf-8"))["kernels"].get(kernel)
+    runs = committed_results("sweep-positions")["kernels"].get(kernel)
     if runs is None:
         return None
     return {r["encoding"]: r for r in runs["runs"] if r["seed"] == seed}
@@ -788,11 +786,9 @@ def sweep_summary():
     7 - i over the seeds of the committed results/sweep-positions.json, and whether every CPU
     kernel swept gave the same numbers; returns the accuracies by encoding (one per seed and
     kernel)."""
-    import json
-    from pathlib import Path
+    from . import committed_results
 
-    path = Path(d2l.__file__).resolve().parents[1] / "results" / "sweep-positions.json"
-    kernels = json.loads(path.read_text(encoding="utf-8"))["kernels"]
+    kernels = committed_results("sweep-positions")["kernels"]
     runs = [r for k in sorted(kernels) for r in kernels[k]["runs"]]
     seeds = sorted({r["seed"] for r in runs})
     same = all(sorted((r["seed"], r["encoding"], r["accuracy"]) for r in kernels[k]["runs"])
@@ -811,8 +807,7 @@ def sweep_summary():
 
 def write_sweep(path, seeds=range(5)):
     """Run `sweep` on this process's CPU kernel and merge it into the JSON file at `path`
-    (one entry per kernel). Run once per kernel, e.g.
-    ATEN_CPU_CAPABILITY=avx2 python -m d2l_attention.explore.self_attention results/...json"""
+    (one entry per kernel): `python tools/book.py sweep positions --kernels default,avx2`."""
     import json
     import os
 
@@ -821,16 +816,9 @@ def write_sweep(path, seeds=range(5)):
     data = json.load(open(path)) if os.path.exists(path) else {
         "what": "10.6 reversal ablation: each encoding trained with seeds 0-4 (400 Adam steps), "
                 "tested on the same 1000 sequences",
-        "command": "ATEN_CPU_CAPABILITY=<kernel> python -m d2l_attention.explore.self_attention "
-                   "results/sweep-positions.json",
+        "command": "python tools/book.py sweep positions --kernels default,avx2",
         "kernels": {}}
     data["kernels"][result.pop("kernel")] = result
     with open(path, "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)
         f.write("\n")
-
-
-if __name__ == "__main__":
-    import sys
-
-    write_sweep(sys.argv[1])

@@ -106,6 +106,23 @@ def teacher_forced(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_st
                      tgt_vocab.to_tokens(Y_hat[0].argmax(-1).tolist()))
 
 
+SWAP_SOURCES = ("i'm home .", "he's home .", "i'm calm .")  # 10.7: one source word changed
+
+
+def swap_probe(net, src_vocab, tgt_vocab, num_steps, sources=SWAP_SOURCES,
+               target="je suis chez moi ."):
+    """10.7's source-word swap: the decoder input fixed to `target`, for each source sentence
+    log p(suis | je), log p(moi | je suis chez) and the word predicted at moi's place:
+    {source: {"log p(suis)", "log p(moi)", "predicted at moi"}}."""
+    rows = {}
+    for source in sources:
+        s = teacher_forced(net, source, target, src_vocab, tgt_vocab, num_steps)
+        rows[source] = {"log p(suis)": round(float(s.log_probs[1]), 4),
+                        "log p(moi)": round(float(s.log_probs[3]), 4),
+                        "predicted at moi": s.predicted[3]}
+    return rows
+
+
 def greedy_rows_match(net, src_sentence, src_vocab, tgt_vocab, num_steps):
     """Greedy decoding with the cache vs `teacher_forced` on the greedy translation: returns
     (translation, max |difference| over every layer, head and step of the decoder
@@ -428,11 +445,9 @@ def decoder_step(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_step
 
 def read_results(name):
     """(command, figures) of the committed results/NAME.json."""
-    import json
-    from pathlib import Path
+    from . import committed_results
 
-    path = Path(d2l.__file__).resolve().parents[1] / "results" / f"{name}.json"
-    record = json.loads(path.read_text(encoding="utf-8"))
+    record = committed_results(name)
     return record["command"], record["figures"]
 
 

@@ -9,7 +9,7 @@ from torch import nn
 from ..seq2seq import Decoder, Seq2SeqEncoder, bleu, predict_seq2seq
 from .s10_3_attention_scoring import AdditiveAttention
 
-__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'BiSeq2SeqEncoder', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
+__all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'BiSeq2SeqEncoder', 'step_hits', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
 # %% notebooks/py/10.4-bahdanau-attention.py:86
@@ -80,7 +80,24 @@ class BiSeq2SeqEncoder(Seq2SeqEncoder):
         return output, torch.cat((state[:, 0], state[:, 1]), dim=-1)
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:510
+# %% notebooks/py/10.4-bahdanau-attention.py:370
+def step_hits(net, batch, hide_later_keys):
+    """Reference fed in: is each step's top-scoring word the reference's next word? `batch`:
+    (X, X_valid_len, dec_X, Y, aligned), `aligned[:, i]` the source position step i translates."""
+    X, X_valid_len, dec_X, Y, aligned = batch
+    net.eval()
+    with torch.inference_mode():
+        state = net.decoder.init_state(net.encoder(X, X_valid_len), X_valid_len)
+        hits = []
+        for i in range(Y.shape[1]):  # one decoding step at a time
+            if hide_later_keys:  # valid length a: keys h_1 .. h_a, up to the translated word
+                state[2] = aligned[:, i] + 1
+            Y_hat, state = net.decoder(dec_X[:, i:i + 1], state)
+            hits.append(Y_hat[:, 0].argmax(-1) == Y[:, i])
+    return torch.stack(hits, 1).cpu()
+
+
+# %% notebooks/py/10.4-bahdanau-attention.py:529
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each of `engs` greedily (on the device of net's parameters; `device` is

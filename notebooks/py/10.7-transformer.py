@@ -736,7 +736,8 @@ if stored_run:
 # 输出靠哪个源词，要改动输入才知道：解码器输入固定为 `<bos> je suis chez moi .`，只换源句里的一个词，看 `suis` 和 `moi` 的对数概率：
 
 # %% tags=["nbval-ignore-output"]
-for source in ["i'm home .", "he's home .", "i'm calm ."]:  # one source word changed
+swap_sources = ["i'm home .", "he's home .", "i'm calm ."]  # one source word changed
+for source in swap_sources:
     s = transformer.teacher_forced(net, source, fras[3], src_vocab, tgt_vocab, num_steps)
     greedy, _ = d2l.predict_seq2seq(net, source, src_vocab, tgt_vocab, num_steps, device)
     print(f"{source:11s} log p(suis | je) {s.log_probs[1]:6.2f}, log p(moi | je suis chez) "
@@ -744,7 +745,20 @@ for source in ["i'm home .", "he's home .", "i'm calm ."]:  # one source word ch
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 swaps = [transformer.teacher_forced(net, source, fras[3], src_vocab, tgt_vocab, num_steps)
-         for source in ["i'm home .", "he's home .", "i'm calm ."]]
+         for source in swap_sources]
+probe = transformer.swap_probe(net, src_vocab, tgt_vocab, num_steps)  # what the sweep records
+assert tuple(swap_sources) == transformer.SWAP_SOURCES and all(
+    abs(row["log p(suis)"] - sw.log_probs[1]) < 1e-3 and abs(row["log p(moi)"] - sw.log_probs[3]) < 1e-3
+    and row["predicted at moi"] == sw.predicted[3] for row, sw in zip(probe.values(), swaps))
+_, swap_sweep = transformer.read_results("sweep-swap")  # seeds 0-4 under two CPU kernels
+swept = [run["swap"] for run in swap_sweep["runs"]]
+assert len(swept) == 10 and all(
+    r["i'm home ."]["log p(suis)"] > -0.01 and r["i'm home ."]["log p(moi)"] > -0.1 for r in swept)
+suis_drop = sorted(r["he's home ."]["log p(suis)"] for r in swept)  # i'm -> he's
+moi_drop = sorted(r["i'm calm ."]["log p(moi)"] for r in swept)  # home -> calm
+assert sum(v < -1 for v in suis_drop) == 5 and -0.5 < suis_drop[5] and suis_drop[4] < -1.7
+assert (round(suis_drop[4], 1), round(suis_drop[0], 1)) == (-1.8, -7.0)  # quoted below
+assert sum(v < -1 for v in moi_drop) == 5 and -0.2 < moi_drop[5]
 if stored_run:
     assert [sw.predicted[3] for sw in swaps] == ["moi"] * 3
     assert all(abs(sw.log_probs[1] - v) < 0.006 for sw, v in zip(swaps, [0.0, -2.61, 0.0]))
@@ -755,6 +769,10 @@ if stored_run:
 # 把 `i'm` 换成 `he's`，`je` 之后的 `suis` 从 $-0.00$ 降到 $-2.61$，与这一行的权重（`i'm` 0.61）相符（换词经自注意力也改了其余的键，所以只是相符）。
 # `moi` 却几乎不动：换掉 `i'm`（$-0.09$）或 `home`（$-0.16$），模型在 `chez` 之后都仍预测 `moi`。
 # 训练数据里 `je suis chez` 后面只有 `moi`（对数据查过）：`moi` 靠目标前缀就能猜到，所以 0.38 对 0.33 的权重不说明它靠哪个源词。
+#
+# 这是这一个模型的性质。换种子 0–4、两种 CPU 内核重训 10 次（`results/sweep-swap.json`），原句上 `suis`、`moi` 每次都几乎确定。
+# 把 `i'm` 换成 `he's`，`suis` 降过 1 的有 5 次（$-1.8$ 到 $-7.0$），另 5 次降不到 0.5：训练数据里 `je` 后面 107 次有 67 次是 `suis`（对数据查过），目标前缀本身就偏向它。
+# 把 `home` 换成 `calm`，`moi` 降过 1 的也有 5 次，另 5 次几乎不动。输出靠哪个源词，换一次训练就可能变；要知道，就得像这样改动输入去查。
 #
 # 探索器里多了没见过的 `he's home .`，喂的是模型的贪心译文 `il est paresseux .`（训练句对里 `he's lazy .` 的译文，对数据查过）。
 
@@ -819,7 +837,7 @@ for name, row in heldout["summary"].items():
 # * 编码器和解码器都是相同的层的堆叠：多头注意力和逐位置的前馈网络，各包在残差连接和层规范化里。
 # * 一个查询的一步：分数 $\mathbf{q}^\top\mathbf{k}_j/\sqrt{d/h}$（每个头 $d/h = 8$ 维），掩码把后面的位置换成 $-\infty$，softmax，对值加权求和。
 # * 缓存就是掩码：整句带掩码与逐词带缓存的结果相同。书中 eval 模式下不加掩码，整句打分看到了后文；书中预测时位置从 0 数，这次几乎没有代价。
-# * 权重说明一行从哪里取信息，不说明输出靠哪个源词：换掉 `i'm`，`suis` 的对数概率降 2.61，`moi` 几乎不动。
+# * 权重说明一行从哪里取信息，不说明输出靠哪个源词：这次运行换掉 `i'm`，`suis` 的对数概率降 2.61，`moi` 几乎不动；换种子重训，依赖哪个词也会变。
 # * 没见过的句子上 BLEU 0.453，高于 Bahdanau 模型的 0.398。
 #
 # ## 练习
