@@ -447,13 +447,21 @@ def accuracy_by_class(hits, triples):
     return out
 
 
-def print_accuracy_by_class(rows, triples):
-    """One line per {label: hits}: accuracy on nouns, adjectives, verbs and the rest."""
-    print(f"{'right next word (reference fed in)':44s}" + "".join(
+def print_accuracy_by_class(rows, triples, sweep=None):
+    """One line per {label: hits}: accuracy on nouns, adjectives, verbs and the rest; with
+    `sweep` (the summary of results/alignment.json), the min-max over its runs with the keys
+    after the word hidden, one line per model."""
+    print(f"{'right next word (reference fed in)':47s}" + "".join(
         f"{name:>12s}" for name, _ in WORD_CLASSES))
     for label, hits in rows.items():
         shares = accuracy_by_class(hits, triples)
-        print(f"{label:44s}" + "".join(f"{shares[name]:12.2f}" for name, _ in WORD_CLASSES))
+        print(f"{label:47s}" + "".join(f"{shares[name]:12.2f}" for name, _ in WORD_CLASSES))
+    for model, label in (("bahdanau", "one-directional"), ("bidirectional", "bidirectional")):
+        if sweep is not None:
+            spans = sweep[f"{model} accuracy by class"]["keys up to the word"]
+            print(f"{label + ', keys up to the word, ' + str(sweep['runs']) + ' runs':47s}" +
+                  "".join(f"{spans[name]['min']:.2f}-{spans[name]['max']:.2f}".rjust(12)
+                          for name, _ in WORD_CLASSES))
 
 
 # ------------------------------------------------------------- figures and committed results
@@ -610,8 +618,10 @@ def plot_offsets(results, sweep, figsize=(6.5, 3)):
     ax.set_xticks(ds, ["-3", "-2", "-1", "0\n(the word)", "+1", "+2", "+3"])
     ax.set_xlabel("where the largest weight lands, in words from the source word translated")
     ax.set_ylabel("share of content words")
-    ax.set_title(f"bars: this run (seed 0, this CPU); whiskers: min-max over seeds 0-"
-                 f"{sweep['summary']['runs'] - 1} (results/alignment.json, another CPU)",
+    seeds = sorted({r["seed"] for r in sweep["runs"]})
+    kernels = sorted({r["kernel"] for r in sweep["runs"]})
+    ax.set_title(f"bars: this run (seed 0)\nwhiskers: min-max over {len(sweep['runs'])} runs, "
+                 f"seeds {seeds[0]}-{seeds[-1]} x {'/'.join(kernels)} (results/alignment.json)",
                  fontsize=9)
     ax.legend(fontsize=7)
     return fig

@@ -395,7 +395,7 @@ def show_alignment(atts, titles, figsize=(9, 3.4)):
         ax.set_title(title, fontsize=9)
     axes[0][0].set_ylabel("Query (decoder input -> output)")
     fig.subplots_adjust(wspace=0.7)
-    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="mean weight (8 heads)")
+    fig.colorbar(image, ax=list(axes[0]), shrink=0.8, label="mean weight (2 layers x 4 heads)")
     plt.show()
     return means
 

@@ -12,7 +12,7 @@ from .s10_3_attention_scoring import DotProductAttention
 __all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention', 'ClozeNet']
 
 
-# %% notebooks/py/10.5-multihead-attention.py:118
+# %% notebooks/py/10.5-multihead-attention.py:119
 def transpose_qkv(X, num_heads):
     """(batch_size, n, num_hiddens) -> (batch_size * num_heads, n, num_hiddens / num_heads);
     row b * num_heads + i holds feature block i (head i + 1) of example b."""
@@ -33,7 +33,7 @@ def transpose_output(X, num_heads):
     return per_example.transpose(1, 2).flatten(2)  # (b, n, h, p) -> heads side by side
 
 
-# %% notebooks/py/10.5-multihead-attention.py:175
+# %% notebooks/py/10.5-multihead-attention.py:176
 class MultiHeadAttention(nn.Module):
     """Multi-head scaled dot-product attention: (batch_size, num_queries, num_hiddens) out;
     valid_lens None, (batch_size,) or (batch_size, num_queries). attention.attention_weights:
@@ -67,7 +67,7 @@ class MultiHeadAttention(nn.Module):
         return self.W_o(transpose_output(per_head, self.num_heads))
 
 
-# %% notebooks/py/10.5-multihead-attention.py:565
+# %% notebooks/py/10.5-multihead-attention.py:566
 class ClozeNet(nn.Module):
     """Guess the hidden word of a sentence with one MultiHeadAttention layer (Sec. 10.5)."""
 
