@@ -80,7 +80,7 @@ class BiSeq2SeqEncoder(Seq2SeqEncoder):
         return output, torch.cat((state[:, 0], state[:, 1]), dim=-1)
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:375
+# %% notebooks/py/10.4-bahdanau-attention.py:376
 def step_hits(net, batch, hide_later_keys):
     """Reference fed in: is each step's top-scoring word the reference's next word? `batch`:
     (X, X_valid_len, dec_X, Y, aligned), `aligned[:, i]` the source position step i translates."""
@@ -97,7 +97,7 @@ def step_hits(net, batch, hide_later_keys):
     return torch.stack(hits, 1).cpu()
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:534
+# %% notebooks/py/10.4-bahdanau-attention.py:535
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each of `engs` greedily (on the device of net's parameters; `device` is

@@ -341,6 +341,7 @@ assert len(view.to_json()) < 480_000
 # ## 最大权重落在哪里
 #
 # 300 个测试句子全部实词的偏移 $d$：柱是本页这次运行，须线是种子 0–4 在两种 CPU 内核上共 10 次训练的范围（事先跑好，`results/alignment.json`；换一种 CPU，同一种子的数也会变）。
+# 本页的种子 0 不是那 10 次之一：本页先建好两个模型再依次训练，随机数用的次序不同。
 
 # %% tags=["nbval-ignore-output"]
 sweep_command, sweep = bahdanau_attention.read_results("alignment")
@@ -482,9 +483,9 @@ for run in longer["runs"]:  # 60 epochs: it fits the long training sentences, no
 # ## 小结
 #
 # * Bahdanau 注意力以解码器上一步的状态为查询、编码器各步的隐状态为键和值，每一步用加性注意力重算上下文变量；查询依赖上一步，所以解码逐步进行。
-# * 训练从未见过对齐，注意力却学会跟着译文移动（对齐率 0.86、0.91）。单向编码器的最大权重落在词上或右边，双向的也落到左边。
+# * 训练从未见过对齐，注意力却学会跟着译文移动（这次对齐率 0.86、0.91；10 次重训单向 0.46–0.91）。单向编码器的最大权重落在词上或右边，双向的也落到左边。
 # * 最大权重不等于信息来源：遮住单向模型右边的键，动词仍有 0.86 译对。
-# * 没有注意力，整句挤在一个 64 维向量里：训练 60 轮，没见过的 3 分句句子也只译对 0.04–0.10；有注意力的 10 轮全对。
+# * 没有注意力，整句挤在一个 64 维向量里：训练 60 轮，没见过的 3 分句句子也只译对 0.04–0.10；有注意力的 10 轮后这次全对（10 次重训里 9 次译对 99% 以上）。
 
 # %% [markdown]
 # <details><summary>与书中代码的差别</summary>
@@ -733,8 +734,8 @@ assert ex2_params == {"additive": 2 * num_hiddens * num_hiddens + num_hiddens, "
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex2-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：点积注意力没有参数（加性的 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$ 共 $2 \times 32 \times 32 + 32 = 2080$ 个），打分只要一次批量矩阵乘法 $\mathbf{Q}\mathbf{K}^\top$，加上两者共有的权重乘值，每步两次。
 # `FlopCounterMode` 只数矩阵乘法一类的运算（加法、$\tanh$、softmax 不计），比值 0.754 说明点积省掉了约四分之一的矩阵乘法：
-# 正文的解码器每步都重算 $\mathbf{W}_k\mathbf{h}_t$（练习 4）。上面打印的计时比值（这次 0.9 左右，随机器和负载变）比 FLOPs 的比值更接近 1：
-# 两者相同的部分（GRU、Python 循环、不计入 FLOPs 的逐元素运算）可能占了大头，这里没有剖析。10 轮后的损失相近（0.201 对 0.210），只有一个种子。
+# 正文的解码器每步都重算 $\mathbf{W}_k\mathbf{h}_t$（练习 4）。计时的比值不必等于 FLOPs 的比值：两者相同的部分（GRU、Python 循环）和 FLOPs 不计的逐元素运算（加性注意力的 $\tanh$ 和加法）都占时间，
+# 比值还随机器和负载变（上面打印的是这次的），这里没有剖析。10 轮后的损失相近（0.201 对 0.210），只有一个种子。
 # 点积还要求查询和键维数相同，加性注意力没有这个限制。
 
 # %% [markdown]
@@ -846,6 +847,6 @@ assert all(len(ex4_times[name]) == 7 for name in ex4_seconds)
 
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。
-# 正文的解码器还多走 `AttentionPooling.forward`（形状检查、模块调用），所以 $\mathbf{W}_k$ 本身的代价是 `"W_k every step"` 减 `"preprojected"`。
-# 上面打印的三种做法相差不到 1–2 ms，范围互相重叠，`W_k alone` 甚至可能是负数：$T=10$、$h=32$ 时这次矩阵乘法省下的时间淹没在计时的波动里，测不出来。
+# 正文的解码器还多走 `AttentionPooling.forward`（形状检查、模块调用），所以 $\mathbf{W}_k$ 本身的代价是 `"W_k every step"` 减 `"preprojected"`（上面打印的 `W_k alone`）。
+# $T=10$、$h=32$ 时它每步只是一次 $(b, T, h)$ 乘 $(h, h)$ 的小矩阵乘法，比计时的波动还小，`W_k alone` 可能是负数：这样的规模测不出它。
 # 键在解码前就全部已知且不变；查询 $\mathbf{s}_{t'-1}$ 要等上一步的 GRU 算完，它的投影只能每步现算。（Bahdanau 等人在论文附录 A 里也指出 $\mathbf{U}_a \mathbf{h}_j$ 可以预先算好。）
