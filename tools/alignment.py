@@ -22,13 +22,13 @@ import argparse
 import concurrent.futures
 import dataclasses
 import json
-import os
 import shlex
 import subprocess
 import sys
 from pathlib import Path
 
-KERNEL_ENV = "ATEN_CPU_CAPABILITY"
+import common  # the same folder (a worker runs this file: its folder is on sys.path)
+from common import KERNEL_ENV
 
 
 def worker(seed, quick, threads, models):
@@ -47,10 +47,7 @@ def worker(seed, quick, threads, models):
 
 
 def run_in_subprocess(seed, kernel, args):
-    env = dict(os.environ)
-    env.pop(KERNEL_ENV, None)
-    if kernel != "native":
-        env[KERNEL_ENV] = kernel
+    env = common.kernel_env(kernel)
     cmd = [sys.executable, __file__, "--worker", str(seed), "--threads", str(args.threads),
            "--models", args.models]
     proc = subprocess.run(cmd + (["--quick"] if args.quick else []), env=env,
@@ -125,7 +122,7 @@ def main(argv=None):
         print(json.dumps(worker(args.worker, args.quick, args.threads,
                                 tuple(args.models.split(",")))))
         return 0
-    kernels = [k.strip().lower() for k in args.kernels.split(",") if k.strip()]
+    kernels = common.kernel_list(args.kernels)
     jobs = [(seed, kernel) for kernel in kernels for seed in range(args.seeds)]
     runs = []
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:

@@ -56,6 +56,9 @@ import sys
 import time
 from pathlib import Path
 
+import common
+from common import KERNEL_ENV
+
 torch = d2l = None  # imported by load_library(), when a benchmark runs
 
 
@@ -73,7 +76,6 @@ RECIPES = {  # name: its configuration (sizes, training settings, `.net`), saved
     "transformer": lambda: d2l.TRANSFORMER_CONFIG,
 }
 HELDOUT_MODELS = {"seq2seq": lambda: d2l.SEQ2SEQ_CONFIG, **RECIPES}
-KERNEL_ENV = "ATEN_CPU_CAPABILITY"
 
 
 # What each speed-up of `train_seq2seq` does (d2l_attention.seq2seq.SPEEDUPS switches them);
@@ -346,11 +348,8 @@ def worker_command(args, model, seed, epochs, without=()):
 
 
 def run_in_subprocess(args, kernel, model, seed, epochs, without=()):
-    env = dict(os.environ)
-    env.pop(KERNEL_ENV, None)
-    if kernel != "native":
-        env[KERNEL_ENV] = kernel
-    proc = subprocess.run(worker_command(args, model, seed, epochs, without), env=env,
+    proc = subprocess.run(worker_command(args, model, seed, epochs, without),
+                          env=common.kernel_env(kernel),
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{model} seed {seed} under {KERNEL_ENV}={kernel} failed:\n"
@@ -433,7 +432,7 @@ def finish(parser, args):
         parser.error(f"bench {args.mode} alternates runs one at a time: leave out --jobs")
     args.models = models
     args.without = []  # speed-ups switched off: set per run by `speedups`
-    args.kernels = ([k.strip().lower() for k in args.kernels.split(",") if k.strip()]
+    args.kernels = (common.kernel_list(args.kernels)
                     if getattr(args, "kernels", None) else None)
     if args.mode == "sweep" and not args.kernels:
         parser.error("bench sweep --kernels: name at least one kernel family")

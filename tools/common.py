@@ -6,6 +6,7 @@ anything is installed.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,24 @@ class ToolError(SystemExit):
 
     def __init__(self, message: str):
         super().__init__(f"error: {message}")
+
+
+KERNEL_ENV = "ATEN_CPU_CAPABILITY"  # PyTorch's switch for the CPU kernel family it runs
+
+
+def kernel_list(text: str) -> list[str]:
+    """"default, AVX2" -> ["default", "avx2"]: the kernels a --kernels option names."""
+    return [k.strip().lower() for k in text.split(",") if k.strip()]
+
+
+def kernel_env(kernel: str) -> dict[str, str]:
+    """This process's environment for a fresh process under CPU kernel `kernel`
+    ("native": PyTorch's own choice for this CPU)."""
+    env = dict(os.environ)
+    env.pop(KERNEL_ENV, None)
+    if kernel != "native":
+        env[KERNEL_ENV] = kernel
+    return env
 
 
 def posix(path: Path) -> str:

@@ -19,13 +19,11 @@ with ATEN_CPU_CAPABILITY=KERNEL (a process cannot change its kernel).
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 
-from common import ROOT
+from common import KERNEL_ENV, ROOT, kernel_env, kernel_list
 
-KERNEL_ENV = "ATEN_CPU_CAPABILITY"
 SWEEPS = {
     "alignment": "10.4: alignment share, exactness by length, key hiding (seeds x kernels)",
     "longer": "10.4: the model without attention trained longer, with checkpoints (seeds)",
@@ -78,12 +76,15 @@ def longer(argv):
 
 def module_main(name):
     """The sweep's `main(argv)`, imported when it runs (they import torch)."""
-    if name in ("positions", "longer"):
-        return {"positions": positions, "longer": longer}[name]
+    if name in LOCAL:
+        return LOCAL[name]
     import importlib
 
     return importlib.import_module({"alignment": "alignment", "heads": "sweep_heads",
                                     "cloze": "sweep_cloze"}[name]).main
+
+
+LOCAL = {"positions": positions, "longer": longer}  # the sweeps defined in this file
 
 
 def run(args) -> int:
@@ -93,14 +94,10 @@ def run(args) -> int:
         pick.add_argument("--kernels", default=None)
         known, rest = pick.parse_known_args(rest)
         if known.kernels:
-            for kernel in [k.strip().lower() for k in known.kernels.split(",") if k.strip()]:
-                env = dict(os.environ)
-                env.pop(KERNEL_ENV, None)
-                if kernel != "native":
-                    env[KERNEL_ENV] = kernel
+            for kernel in kernel_list(known.kernels):
                 print(f"== sweep {args.name} under {KERNEL_ENV}={kernel}", flush=True)
                 subprocess.run([sys.executable, str(ROOT / "tools" / "book.py"), "sweep",
-                                args.name, *rest], env=env, check=True)
+                                args.name, *rest], env=kernel_env(kernel), check=True)
             return 0
     return module_main(args.name)(rest) or 0
 

@@ -20,3 +20,10 @@ def committed_results(name):
 
     path = Path(__file__).resolve().parents[2] / "results" / f"{name}.json"
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+def read_results(name):
+    """(command, figures) of a committed results/NAME.json written by `tools/book.py bench`
+    or `sweep` (the sections' modules re-export it)."""
+    record = committed_results(name)
+    return record["command"], record["figures"]

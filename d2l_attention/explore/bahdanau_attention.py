@@ -20,6 +20,7 @@ import torch
 
 import d2l_attention as d2l
 from d2l_attention import explorers
+from d2l_attention.explore import read_results  # noqa: F401 (the notebook reads results here)
 
 NOUNS = {"dog": "chien", "cat": "chat", "bird": "oiseau", "horse": "cheval", "man": "homme",
          "boy": "garçon", "wolf": "loup", "fox": "renard"}
@@ -200,6 +201,7 @@ def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False, mod
     import io
 
     train_iter, src_vocab, tgt_vocab, test = config.data()
+    batch = reference_batch(test, src_vocab, tgt_vocab, config.num_steps, device)  # reference fed
     out = {}
     for name in models:
         torch.manual_seed(seed)
@@ -211,7 +213,6 @@ def train_pair(config=ALIGNMENT_CONFIG, seed=0, device="cpu", verbose=False, mod
         out[name] = {"loss": result.loss,
                      **evaluate(net, test, src_vocab, tgt_vocab, config.num_steps)}
         if name != "seq2seq":  # 10.4's key hiding: accuracy by word class, all keys / keys up to
-            batch = reference_batch(test, src_vocab, tgt_vocab, config.num_steps, device)
             out[name]["by_class"] = {  # the translated word
                 keys: accuracy_by_class(d2l.step_hits(net, batch, hide), test)
                 for keys, hide in (("all keys", False), ("keys up to the word", True))}
@@ -456,12 +457,13 @@ def print_accuracy_by_class(rows, triples, sweep=None):
     for label, hits in rows.items():
         shares = accuracy_by_class(hits, triples)
         print(f"{label:47s}" + "".join(f"{shares[name]:12.2f}" for name, _ in WORD_CLASSES))
+    if sweep is None:
+        return
     for model, label in (("bahdanau", "one-directional"), ("bidirectional", "bidirectional")):
-        if sweep is not None:
-            spans = sweep[f"{model} accuracy by class"]["keys up to the word"]
-            print(f"{label + ', keys up to the word, ' + str(sweep['runs']) + ' runs':47s}" +
-                  "".join(f"{spans[name]['min']:.2f}-{spans[name]['max']:.2f}".rjust(12)
-                          for name, _ in WORD_CLASSES))
+        spans = sweep[f"{model} accuracy by class"]["keys up to the word"]
+        print(f"{label + ', keys up to the word, ' + str(sweep['runs']) + ' runs':47s}" +
+              "".join(f"{spans[name]['min']:.2f}-{spans[name]['max']:.2f}".rjust(12)
+                      for name, _ in WORD_CLASSES))
 
 
 # ------------------------------------------------------------- figures and committed results
@@ -648,15 +650,6 @@ def offset_share(result, keep):
     offset d (top position - aligned position) with keep(d) true; JSON keys are strings."""
     offsets = {int(d): n for d, n in result["offsets"].items()}
     return sum(n for d, n in offsets.items() if keep(d)) / max(sum(offsets.values()), 1)
-
-
-def read_results(name):
-    """The figures of the committed results/NAME.json (written by `tools/book.py sweep` or
-    `bench`), with the command that produced them."""
-    from . import committed_results
-
-    record = committed_results(name)
-    return record["command"], record["figures"]
 
 
 # ------------------------------------------------------------- the model without attention, longer

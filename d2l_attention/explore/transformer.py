@@ -26,6 +26,7 @@ import torch
 
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
+from d2l_attention.explore import read_results  # noqa: F401 (the notebook reads results here)
 
 __all__ = ["position_labels", "Attention", "teacher_forced", "greedy_rows_match",
            "strongest_keys", "show_attention", "attention_states", "attention_explorer",
@@ -441,14 +442,6 @@ def decoder_step(net, src_sentence, tgt_sentence, src_vocab, tgt_vocab, num_step
 
 # ----------------------------------------------------------------------------------------------
 # The committed benchmark results (results/NAME.json, written by `python tools/book.py bench`)
-
-
-def read_results(name):
-    """(command, figures) of the committed results/NAME.json."""
-    from . import committed_results
-
-    record = committed_results(name)
-    return record["command"], record["figures"]
 
 
 HELDOUT_NAMES = {"seq2seq": "seq2seq (9.7)", "bahdanau": "Bahdanau (10.4)",
