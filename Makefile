@@ -16,6 +16,7 @@ AGAINST ?=
 SAVE ?=
 SWEEP ?=
 SWEEP_ARGS ?=
+REFERENCE ?=
 # TORCH=cpu|cuda: which torch build setup installs. Unset: on Linux without an NVIDIA GPU the
 # CPU-only build, elsewhere the registry's (CUDA on Linux).
 ifdef TORCH
@@ -36,6 +37,7 @@ help: ## List the targets
 	@echo "           AGAINST='CMD {model} {epochs} {seed}' (speed ratio vs another implementation),"
 	@echo "           SPEEDUPS=1 (what each speed-up of the training loop saves),"
 	@echo "           SAVE=NAME (also write results/NAME.json, which the appendix renders)"
+	@echo "           make grade-check REFERENCE=stored (grade the reference's stored outputs, as CI does)"
 	@echo "  Without make: $(BOOK) --help"
 
 setup: ## Create or refresh .venv (requirements.txt + the library); every target does this
@@ -91,7 +93,7 @@ assignments: ## Build the nbgrader course (source + release of every section) in
 	$(BOOK) assignments
 
 grade-check: ## Autograde reference, blank release and one solved exercise in a temporary course
-	$(BOOK) grade-check
+	$(BOOK) grade-check $(if $(REFERENCE),--reference $(REFERENCE))
 
 e2e: ## In Debian's chromium: run 10.1 in JupyterLab, check every page of the HTML book (build/e2e/)
 	$(BOOK) e2e

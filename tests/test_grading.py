@@ -144,6 +144,31 @@ def test_a_wrong_solution_earns_nothing_and_fails_the_check(toc):
     assert "ex2-test" not in failing
 
 
+@pytest.mark.build
+def test_stored_reference_is_graded_on_its_outputs_without_running(toc):
+    notebook = toc.parent / "notebooks" / "1.1-sums.ipynb"
+    with pytest.raises(grading.GradingError, match=r"1\.1-sums\.ipynb: code cell\(s\) 1, 4, .* "
+                       "never run"):
+        grading.grade_check(toc, FIGURES, only=["1.1"], reference="stored", log=quiet)
+    # As if it had been run: ex2's test stored an error, and ex1's solution is now wrong, which
+    # a run would catch (its hidden test) but the stored, unchanged outputs cannot show.
+    nb = nbformat.read(notebook, as_version=4)
+    for count, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        cell.execution_count = count + 1
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "ex2-test":
+            cell.outputs = [nbformat.v4.new_output(
+                "error", ename="AssertionError", evalue="the mean of 1, 2, 3 is 2", traceback=[])]
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "ex1-solution":
+            cell.source = "ex1_total = 16"
+    nbformat.write(nb, notebook)
+    report = grading.grade_check(toc, FIGURES, only=["1.1"], reference="stored", log=quiet)
+    assert report.scores[("reference", "1.1")]["ex1-test"] == (2.0, 2.0)
+    assert report.scores[("reference", "1.1")]["ex2-test"] == (0.0, 3.0)
+    assert report.failures[0] == ("reference 1.1 ex2-test: 0/3 points, expected 3 (reference "
+                                  "solution; AssertionError: the mean of 1, 2, 3 is 2)")
+    assert report.earned["blank"] == 0.0  # the release is still run
+
+
 def test_duplicate_grade_id_is_reported(toc, tmp_path):
     notebook = toc.parent / "notebooks" / "1.2-words.ipynb"
     nb = nbformat.read(notebook, as_version=4)

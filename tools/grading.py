@@ -2,6 +2,7 @@
 
     python tools/grading.py assignments [--out build/nbgrader] [--sections 10.1 10.3]
     python tools/grading.py grade-check [--sections 10.1 10.3] [--keep DIR] [--timeout S]
+                                        [--reference run|stored]
 
 `assignments` builds an nbgrader course folder: `nbgrader_config.py`, `source/<section>/` (the
 section's notebook and `figures/`) and, made by nbgrader's own `generate_assignment`,
@@ -13,7 +14,10 @@ section of chapters.yml with `status: written`; the exercises carry nbgrader cel
 (never build/ nor ~/.jupyter): it autogrades the source notebooks as student "reference" (every
 test earns full points), the untouched release notebooks as student "blank" (0 points on every
 test) and one release notebook with exactly one exercise solved as student "one" (exactly that
-exercise's points), reading every score per cell from nbgrader's gradebook.
+exercise's points), reading every score per cell from nbgrader's gradebook. With
+`--reference stored` the reference is graded on the outputs stored in the notebooks, not run
+again: CI does this, because its `nbval` runs re-execute the same notebooks and fail unless every
+stored output (errors included) is what a fresh run prints.
 
 Standard library, nbformat and nbgrader, plus tools/common.py for chapters.yml and paths. Run it
 with the project's environment: `.venv/bin/python tools/grading.py ...`.
@@ -52,6 +56,8 @@ CELL_TIMEOUT = 1800
 CODE_STUB = "# 你的代码\nraise NotImplementedError()"
 TEXT_STUB = "在此写下你的答案。"
 STUDENTS = ("reference", "blank", "one")
+# How grade-check gets the reference's outputs: nbgrader runs it, or grades the stored outputs.
+REFERENCES = ("run", "stored")
 
 Log = Callable[[str], None]
 
@@ -300,13 +306,19 @@ def _nbgrader_runtime() -> Iterator[None]:
 
 
 def _run_converter(kind: str, root: Path, assignment: str, timeout: int,
-                   student: str | None = None) -> None:
-    """Run nbgrader's GenerateAssignment or Autograde converter in-process (its Python API)."""
+                   student: str | None = None, execute: bool = True) -> None:
+    """Run nbgrader's GenerateAssignment or Autograde converter in-process (its Python API).
+
+    With `execute=False`, autograde grades the submission's stored outputs: nbgrader's own
+    ClearOutput and Execute steps are switched off."""
     from nbgrader.converters import Autograde, GenerateAssignment
     from nbgrader.coursedir import CourseDirectory
     from sqlalchemy.exc import SAWarning  # nbgrader's database layer
 
     config = _nbgrader_config(root, timeout)
+    if not execute:
+        config.ClearOutput.enabled = False
+        config.Execute.enabled = False
     with _quiet_logger(kind) as (logger, buffer), _nbgrader_runtime():
         coursedir = CourseDirectory(config=config, log=logger)
         coursedir.assignment_id = assignment
@@ -429,6 +441,19 @@ def submit(course: Path, plan: Plan, student: str, notebook: Path) -> None:
     shutil.copy2(notebook, folder / f"{plan.notebook_id}.ipynb")
 
 
+def require_outputs(notebook: Path) -> None:
+    """Fail unless every code cell of `notebook` has been run (its outputs are stored)."""
+    import nbformat
+
+    cells = nbformat.read(notebook, as_version=4).cells
+    unrun = [i for i, c in enumerate(cells) if c.cell_type == "code" and c.execution_count is None]
+    if unrun:
+        raise GradingError(
+            f"{posix(notebook)}: code cell(s) {', '.join(map(str, unrun[:5]))} (0-based) were "
+            "never run, so there are no stored outputs to grade; run `make execute`, or "
+            "grade-check with `--reference run`")
+
+
 def solve_one(release: Path, source: Path, solution_id: str, dest: Path) -> None:
     """Copy `release` to `dest` with the solution cell `solution_id` taken from `source`."""
     import nbformat
@@ -532,12 +557,19 @@ def choose_one(plans: Sequence[Plan]) -> tuple[Plan, Exercise]:
 
 def grade_check(toc: Path = TOC, figures: Path | None = FIGURES,
                 only: Sequence[str] | None = None, keep: Path | None = None,
-                timeout: int = CELL_TIMEOUT, log: Log = print) -> CheckReport:
+                timeout: int = CELL_TIMEOUT, reference: str = "run",
+                log: Log = print) -> CheckReport:
     """`grade-check`: autograde reference, blank and one-solved submissions in a fresh course.
 
     Works in a temporary folder (or `keep`, left in place for inspection) with its own gradebook.
+    `reference="stored"` grades the reference on its stored outputs instead of running it.
     """
+    if reference not in REFERENCES:
+        raise GradingError(f"reference {reference!r}: choose from {', '.join(REFERENCES)}")
     plans = read_plans(written_sections(toc, only))
+    if reference == "stored":
+        for plan in plans:
+            require_outputs(plan.section.notebook)
     one_plan, exercise = choose_one(plans)
     if keep is not None:
         work = Path(keep).resolve()
@@ -559,15 +591,16 @@ def grade_check(toc: Path = TOC, figures: Path | None = FIGURES,
             build_course(course, plans, figures, timeout,
                          log=lambda line: log(f"[grade-check]   {line}"))
 
-            def autograde(plan: Plan, student: str, notebook: Path) -> None:
+            def autograde(plan: Plan, student: str, notebook: Path, execute: bool = True) -> None:
                 start = time.perf_counter()
-                log(f"[grade-check] autograde {plan.assignment} as {student!r} ...")
+                how = "" if execute else " (its stored outputs)"
+                log(f"[grade-check] autograde {plan.assignment} as {student!r}{how} ...")
                 submit(course, plan, student, notebook)
-                _run_converter("autograde", course, plan.assignment, timeout, student)
+                _run_converter("autograde", course, plan.assignment, timeout, student, execute)
                 log(f"[grade-check]   done in {time.perf_counter() - start:.1f} s")
 
             for plan in plans:  # (a) the source notebooks earn every point
-                autograde(plan, "reference", plan.section.notebook)
+                autograde(plan, "reference", plan.section.notebook, reference == "run")
                 _expect(report, course, plan, "reference",
                         {c.grade_id: c.points for c in plan.tests}, "reference solution")
             for plan in plans:  # (b) the untouched release earns nothing, and does not crash
@@ -607,6 +640,10 @@ def add_arguments(command: str, p: argparse.ArgumentParser) -> None:
                        "leave it there for inspection")
         p.add_argument("--timeout", type=int, default=CELL_TIMEOUT, metavar="S",
                        help=f"seconds a cell may run under autograde (default {CELL_TIMEOUT})")
+        p.add_argument("--reference", choices=REFERENCES, default="run",
+                       help="run: nbgrader runs the source notebooks (default); stored: grade "
+                            "their stored outputs without running them (CI, where nbval re-runs "
+                            "the same notebooks against those outputs)")
 
 
 def register(sub) -> None:
@@ -640,7 +677,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         start = time.perf_counter()
         report = grade_check(TOC, FIGURES, only=args.sections, keep=args.keep,
-                             timeout=args.timeout)
+                             timeout=args.timeout, reference=args.reference)
     except GradingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
