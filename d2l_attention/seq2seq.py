@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from .text import truncate_pad
+from .text import build_array_nmt, truncate_pad
 from .utils import Animator, Timer, grad_clipping
 
 __all__ = ["Encoder", "Decoder", "EncoderDecoder", "Seq2SeqEncoder", "Seq2SeqDecoder",
@@ -344,6 +344,42 @@ def predict_seq2seq(net, src_sentence, src_vocab, tgt_vocab, num_steps, device,
                 break
             output_seq.append(pred)
     return " ".join(tgt_vocab.to_tokens(output_seq)), attention_weight_seq
+
+
+def predict_seq2seq_batch(net, sources, src_vocab, tgt_vocab, num_steps, step=None):
+    """Greedy translations of a batch of sources (token lists, e.g. `"go .".split()`): what
+    `predict_seq2seq` does for one sentence (the same padding, the same steps), in one batch.
+
+    `step(dec_X, state) -> (Y, state)` decodes one step in place of `net.decoder` (to decode
+    another way). Returns `(translations, attention_weight_seq)`: per source its translation as
+    a token list, up to `<eos>`, and per step the decoder's `attention_weights` (an empty list
+    when the decoder's class has none). Stops once every sentence has produced `<eos>`.
+    """
+    step = step or net.decoder
+    net.eval()
+    device = next(net.parameters()).device
+    X, valid = build_array_nmt([[t.lower() for t in s] for s in sources], src_vocab, num_steps)
+    eos = tgt_vocab["<eos>"]
+    keep_weights = getattr(type(net.decoder), "attention_weights", None) is not None
+    with torch.inference_mode():
+        X, valid = X.to(device), valid.to(device)
+        state = net.decoder.init_state(net.encoder(X, valid), valid)
+        dec_X = torch.full((len(sources), 1), tgt_vocab["<bos>"], dtype=torch.long,
+                           device=device)
+        outputs, attention_weight_seq = [], []
+        done = torch.zeros(len(sources), dtype=torch.bool, device=device)
+        for _ in range(num_steps):
+            Y, state = step(dec_X, state)
+            dec_X = Y.argmax(dim=2)
+            outputs.append(dec_X[:, 0])
+            if keep_weights:
+                attention_weight_seq.append(net.decoder.attention_weights)
+            done |= dec_X[:, 0] == eos
+            if bool(done.all()):
+                break
+    rows = torch.stack(outputs, 1).tolist()
+    return ([tgt_vocab.to_tokens(row[:row.index(eos)] if eos in row else row) for row in rows],
+            attention_weight_seq)
 
 
 def _ngram_matches(pred_tokens, label_tokens, n):

@@ -21,6 +21,7 @@ import torch
 import d2l_attention as d2l
 from d2l_attention import explorers
 from d2l_attention.explore import read_results  # noqa: F401 (the notebook reads results here)
+from d2l_attention.seq2seq import predict_seq2seq_batch
 
 NOUNS = {"dog": "chien", "cat": "chat", "bird": "oiseau", "horse": "cheval", "man": "homme",
          "boy": "garçon", "wolf": "loup", "fox": "renard"}
@@ -115,40 +116,18 @@ ALIGNMENT_CONFIG = AlignmentConfig()
 
 
 def greedy_decode(net, sources, src_vocab, tgt_vocab, num_steps):
-    """Greedy translation of a batch of token lists, as `d2l.predict_seq2seq` does one sentence
-    at a time (same padding, same steps). Returns (translations: token lists without <eos>,
-    weights: per sentence a (steps taken, len(source) + 1) tensor, or None without attention).
+    """Greedy translation of a batch of token lists (`predict_seq2seq_batch`). Returns
+    (translations: token lists without <eos>, weights: per sentence a (steps taken,
+    len(source) + 1) tensor, or None without attention).
     """
-    device = next(net.parameters()).device
-    net.eval()
-    arrays, valid = d2l.build_array_nmt([[t.lower() for t in s] for s in sources], src_vocab,
-                                        num_steps)
-    eos = tgt_vocab["<eos>"]
-    # a class that defines attention_weights (the notebook's own class counts too)
-    has_attention = getattr(type(net.decoder), "attention_weights", None) is not None
-    with torch.inference_mode():
-        arrays, valid = arrays.to(device), valid.to(device)
-        state = net.decoder.init_state(net.encoder(arrays, valid), valid)
-        token = torch.full((len(sources), 1), tgt_vocab["<bos>"], dtype=torch.long,
-                           device=device)
-        tokens, weights = [], []
-        for _ in range(num_steps):
-            Y, state = net.decoder(token, state)
-            token = Y.argmax(dim=2)
-            tokens.append(token[:, 0])
-            if has_attention:
-                weights.append(net.decoder.attention_weights[0][:, 0])
-            if bool((torch.stack(tokens, 1) == eos).any(1).all()):
-                break
-    tokens = torch.stack(tokens, 1).cpu()
-    weights = torch.stack(weights, 1).cpu() if weights else None
-    translations, weight_list = [], []
-    for b, row in enumerate(tokens.tolist()):
-        steps = row.index(eos) + 1 if eos in row else len(row)
-        translations.append(tgt_vocab.to_tokens(row[:steps - 1] if eos in row else row))
-        if weights is not None:
-            weight_list.append(weights[b, :steps, :len(sources[b]) + 1])
-    return translations, (weight_list if weights is not None else None)
+    translations, weight_seq = predict_seq2seq_batch(net, sources, src_vocab, tgt_vocab,
+                                                     num_steps)
+    if not weight_seq:
+        return translations, None
+    weights = torch.stack([w[0][:, 0] for w in weight_seq], 1).cpu()  # (batch, steps, keys)
+    # a sentence's steps: its words and the <eos> it stopped at (if the steps ran out first)
+    return translations, [weights[b, :min(len(t) + 1, len(weight_seq)), :len(s) + 1]
+                          for b, (t, s) in enumerate(zip(translations, sources))]
 
 
 def evaluate(net, triples, src_vocab, tgt_vocab, num_steps):

@@ -27,6 +27,7 @@ import torch
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
 from d2l_attention.explore import read_results  # noqa: F401 (the notebook reads results here)
+from d2l_attention.seq2seq import predict_seq2seq_batch
 
 __all__ = ["position_labels", "Attention", "teacher_forced", "greedy_rows_match",
            "strongest_keys", "show_attention", "attention_states", "attention_explorer",
@@ -477,36 +478,21 @@ def show_heldout(heldout, figsize=(5, 2.6)):
 
 def greedy_batch(net, sentences, src_vocab, tgt_vocab, num_steps, positions_from_zero=False):
     """Greedy translations of `sentences` in one batch, step by step with the decoder's cache
-    (what `d2l.predict_seq2seq` does for one sentence). positions_from_zero=True decodes as the
-    book's TransformerDecoder does: every step adds the positional encoding of position 0 (the
-    step's own position within its one-token input) instead of position t."""
-    device = next(net.parameters()).device
-    net.eval()
+    (`predict_seq2seq_batch`). positions_from_zero=True decodes as the book's TransformerDecoder
+    does: every step adds the positional encoding of position 0 (the step's own position within
+    its one-token input) instead of position t."""
     dec = net.decoder
-    ids = [src_vocab[s.lower().split(" ")] + [src_vocab["<eos>"]] for s in sentences]
-    valid = torch.tensor([len(i) for i in ids], device=device)
-    X = torch.tensor([d2l.truncate_pad(i, num_steps, src_vocab["<pad>"]) for i in ids],
-                     device=device)
-    outputs = []
-    with torch.no_grad():
-        state = dec.init_state(net.encoder(X, valid), valid)
-        Y = torch.full((len(sentences), 1), tgt_vocab["<bos>"], device=device)
-        for _ in range(num_steps):
-            if positions_from_zero:  # the book's decoder: offset 0 at every step
-                H = d2l.embed_with_positions(dec.embedding, dec.pos_encoding, Y, offset=0)
-                for blk in dec.blks:
-                    H, state = blk(H, state)
-                logits = dec.dense(H)
-            else:
-                logits, state = dec(Y, state)
-            Y = logits.argmax(-1)
-            outputs.append(Y[:, 0])
-    eos = tgt_vocab["<eos>"]
-    translations = []
-    for row in torch.stack(outputs, 1).tolist():
-        row = row[:row.index(eos)] if eos in row else row
-        translations.append(" ".join(tgt_vocab.to_tokens(row)))
-    return translations
+
+    def book_step(Y, state):  # the book's decoder: offset 0 at every step
+        H = d2l.embed_with_positions(dec.embedding, dec.pos_encoding, Y, offset=0)
+        for blk in dec.blks:
+            H, state = blk(H, state)
+        return dec.dense(H), state
+
+    translations, _ = predict_seq2seq_batch(net, [s.split(" ") for s in sentences], src_vocab,
+                                            tgt_vocab, num_steps,
+                                            step=book_step if positions_from_zero else None)
+    return [" ".join(t) for t in translations]
 
 
 def nmt_pairs(num_train=600, num_test=500, num_steps=10):
