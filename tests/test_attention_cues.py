@@ -334,6 +334,9 @@ def test_query_map_is_the_taught_pooling_over_the_plane_and_draws():
 
 def test_stored_learned_alignment_is_a_weight_matrix_over_its_sentence():
     translation, weights = attention_cues.learned_alignment()
+    # the committed run (results/learned-alignment.json) translated the sentence the plot labels
+    assert attention_cues.read_results("learned-alignment")[1]["source"] == \
+        attention_cues.LEARNED_SOURCE
     assert weights.shape == (len(translation) + 1, len(attention_cues.LEARNED_SOURCE) + 1)
     assert torch.allclose(weights.sum(dim=1), torch.ones(len(weights)), atol=0.03)
     assert translation[:3] == ["le", "chat", "noir"]  # the opening's example, translated

@@ -8,6 +8,8 @@ results/: `python tools/book.py sweep NAME [ARGS ...]` (`sweep NAME --help` for 
     cloze      10.5: guess the hidden word: accuracy, offsets, ablation  (tools/sweep_cloze.py)
     positions  10.6: the reversal task with each positional encoding
                (d2l_attention.explore.self_attention.write_sweep)
+    learned    10.1: the attention matrix one trained 10.4 model gives one sentence
+               (d2l_attention.explore.attention_cues.learned_alignment)
 
 `alignment` runs each seed under each of its `--kernels` in a fresh process itself, `longer` each
 seed in a fresh process under the kernel it is given. The others
@@ -30,6 +32,7 @@ SWEEPS = {
     "heads": "10.5: the neighbour task's 1-, 2- and 4-head models (seeds)",
     "cloze": "10.5: guess the hidden word: accuracy, head offsets, head ablation (seeds)",
     "positions": "10.6: the reversal task with each positional encoding (seeds)",
+    "learned": "10.1: the attention matrix of one trained 10.4 model on one sentence (one seed)",
 }
 
 
@@ -74,6 +77,31 @@ def longer(argv):
     return 0
 
 
+def learned(argv):
+    """10.1's learned attention matrix, on one thread, into results/learned-alignment.json."""
+    import shlex
+
+    parser = argparse.ArgumentParser(prog="python tools/book.py sweep learned",
+                                     description=SWEEPS["learned"])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+    import torch
+
+    import results
+    from d2l_attention.explore import attention_cues
+
+    torch.set_num_threads(1)
+    translation, weights = attention_cues.learned_alignment(train=True, seed=args.seed)
+    figures = {"source": attention_cues.LEARNED_SOURCE, "seed": args.seed,
+               "translation": translation,
+               "weights": [[round(w, 2) for w in row] for row in weights.tolist()]}
+    print(" ".join(translation))
+    command = shlex.join(["python", "tools/book.py", "sweep", "learned", *argv])
+    print("wrote", results.write("learned-alignment", command, figures))
+    return 0
+
+
 def module_main(name):
     """The sweep's `main(argv)`, imported when it runs (they import torch)."""
     if name in LOCAL:
@@ -84,7 +112,8 @@ def module_main(name):
                                     "cloze": "sweep_cloze"}[name]).main
 
 
-LOCAL = {"positions": positions, "longer": longer}  # the sweeps defined in this file
+# the sweeps defined in this file
+LOCAL = {"positions": positions, "longer": longer, "learned": learned}
 
 
 def run(args) -> int:

@@ -17,6 +17,7 @@ import torch
 
 import d2l_attention as d2l
 from d2l_attention import explorers as ex
+from d2l_attention.explore import read_results
 
 ANGLES = tuple(range(0, 360, 15))  # the query's direction, degrees
 LENGTHS = (-1.0, 0.0, 1.0, 2.0, 2.5, 3.5)  # the factor c on the scaled key (a menu: few states)
@@ -423,36 +424,23 @@ def plot_query_map(keys, values, path, start_gradient, query=(1.0, 0.0), taus=(1
     return fig
 
 
-# One learned attention matrix: the taught Bahdanau model of 10.4 (d2l.Seq2SeqEncoder and
-# d2l.Seq2SeqAttentionDecoder, 10.4's ALIGNMENT_CONFIG, seed 0, 10 epochs, CPU kernel AVX2)
-# translating one sentence of its made-up English -> French task, greedily; rows: the words
-# it generated and <eos> (queries), columns: the source words and <eos> (keys), 2 decimals.
-# Made with torch 2.13 on one thread; `learned_alignment(train=True)` repeats the run (other
-# thread counts or kernels may change the last digits). Stored because training one model
-# takes longer than this section's whole notebook.
 LEARNED_SOURCE = "the black cat likes the small bird .".split()
-LEARNED_ALIGNMENT = {
-    "translation": ["le", "chat", "noir", "le", "oiseau", "petit", "aime", "."],
-    "weights": [
-        [0.01, 0.06, 0.70, 0.22, 0.00, 0.00, 0.00, 0.00, 0.00],
-        [0.01, 0.03, 0.75, 0.21, 0.00, 0.00, 0.00, 0.00, 0.00],
-        [0.01, 0.54, 0.35, 0.08, 0.00, 0.00, 0.00, 0.00, 0.00],
-        [0.01, 0.02, 0.01, 0.02, 0.14, 0.12, 0.26, 0.20, 0.23],
-        [0.00, 0.00, 0.01, 0.04, 0.04, 0.08, 0.50, 0.18, 0.15],
-        [0.00, 0.00, 0.00, 0.00, 0.01, 0.33, 0.47, 0.11, 0.07],
-        [0.01, 0.00, 0.00, 0.00, 0.35, 0.14, 0.16, 0.16, 0.17],
-        [0.06, 0.00, 0.01, 0.03, 0.13, 0.03, 0.21, 0.31, 0.21],
-        [0.07, 0.12, 0.16, 0.06, 0.09, 0.06, 0.15, 0.17, 0.13],
-    ],
-}
 
 
 def learned_alignment(train=False, source=LEARNED_SOURCE, seed=0):
-    """(translation, weights): the stored run, or with `train=True` a fresh one (about a minute
-    on two cores): 10.4's Bahdanau model trained from `seed`, then greedy translation of
-    `source` with its attention weights ((len(translation) + 1, len(source) + 1))."""
+    """(translation, weights): one attention matrix learned by 10.4's taught Bahdanau model
+    (d2l.Seq2SeqEncoder and d2l.Seq2SeqAttentionDecoder, 10.4's ALIGNMENT_CONFIG, trained from
+    `seed` on its made-up English -> French task), translating `source` greedily; weights:
+    (len(translation) + 1, len(source) + 1), rows the generated words and <eos> (queries),
+    columns the source words and <eos> (keys), 2 decimals.
+
+    By default the committed run, results/learned-alignment.json (`python tools/book.py sweep
+    learned` wrote it; training takes longer than this section's whole notebook); with
+    `train=True` a fresh one (other thread counts or CPU kernels may change the last digits).
+    """
     if not train:
-        return list(LEARNED_ALIGNMENT["translation"]), torch.tensor(LEARNED_ALIGNMENT["weights"])
+        figures = read_results("learned-alignment")[1]
+        return list(figures["translation"]), torch.tensor(figures["weights"])
     import contextlib
     import io
 
