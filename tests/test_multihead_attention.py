@@ -155,21 +155,19 @@ class _Readout(torch.nn.Module):
         return self.readout(self.mha(x, x, x)).squeeze(-1)
 
 
-def test_forward_with_heads_zeroes_masked_heads_before_w_o_and_removes_its_hook():
+def test_with_heads_zeroes_masked_heads_before_w_o_and_removes_its_hook():
     torch.manual_seed(4)
     net = _Readout(size=5, num_hiddens=6, num_heads=3).eval()
     x = torch.randn(2, 4, 5)
     with torch.no_grad():
         full = net(x)
-        got = explore.forward_with_heads(net, net.mha, [True, False, True], x)
+        got = d2l.with_heads(net, [True, False, True], x)
         # Independent route: zero rows [2, 4) of W_v, so head 2 (index 1) outputs zeros.
         net.mha.W_v.weight[2:4] = 0
         want = net(x)
     torch.testing.assert_close(got, want, atol=1e-6, rtol=1e-6)
     assert not torch.allclose(got, full, atol=1e-3)
     assert len(net.mha.W_o._forward_pre_hooks) == 0
-    with pytest.raises(ValueError, match="one flag per head"):
-        explore.forward_with_heads(net, net.mha, [True, False], x)
 
 
 def test_reshape_figure_draws_what_transpose_qkv_returns():
@@ -258,10 +256,10 @@ def test_neighbour_states_hold_the_taught_weights_coefficients_and_masks():
                 got = [r["weight"] for r in _neighbour_rows(s["weights"], **state,
                                                             series=f"head {i + 1}")]
                 assert got == pytest.approx(taught[i, q].tolist(), abs=0.005)
-            # the model's coefficient with head m masked, measured through forward_with_heads
+            # the model's coefficient with head m masked, measured through d2l.with_heads
             with torch.no_grad():
                 basis = explore.basis_inputs(n)
-                y = explore.forward_with_heads(net, net.mha, keep, basis)
+                y = d2l.with_heads(net, keep, basis)
             coef = (y[1:] - y[0]).T[q]
             got = [r["coefficient"] for r in _neighbour_rows(s["coefficients"], **state,
                                                              series=explore.SUM_SERIES)]
@@ -277,7 +275,7 @@ def test_neighbour_states_hold_the_taught_weights_coefficients_and_masks():
             assert want == [1.0 if j == (q + 1) % n else -1.0 if j == (q - 1) % n else 0.0
                             for j in range(n)]
             with torch.no_grad():
-                mse = ((explore.forward_with_heads(net, net.mha, keep, inputs) - target) ** 2
+                mse = ((d2l.with_heads(net, keep, inputs) - target) ** 2
                        ).mean().item()
             assert any(f"test MSE {mse:.2f}" in r["text"]
                        for r in _neighbour_rows(s["text"], **state))
@@ -402,7 +400,7 @@ def test_cloze_explorer_states_come_from_the_taught_net():
     tokens[0, 2] = vocab[explore.MASK]
     keep = torch.tensor([False, True])  # head 1 masked
     with torch.no_grad():
-        probs = explore.forward_with_heads(net, net.mha, keep, tokens, torch.tensor([3]),
+        probs = d2l.with_heads(net, keep, tokens, torch.tensor([3]),
                                            torch.tensor([2])).softmax(-1)[0]
     rows = [r for r in s["guesses"] if (r["sentence"], r["hidden"], r["mask"]) == (chosen[1], 2, 1)]
     assert [r["probability"] for r in rows] == pytest.approx(probs.topk(3).values.tolist(),

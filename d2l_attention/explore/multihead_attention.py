@@ -4,10 +4,10 @@ against several, and the trained neighbour task whose heads split i+1 and i-1.
 The notebook calls `reshape_figure()`, `softmax_explorer(...)`, `ray_figure(...)`,
 `heads_explorer(...)` and `cloze_explorer(...)`; they compute what they draw with the taught
 `d2l.transpose_qkv`, `d2l.MultiHeadAttention` and `d2l.ClozeNet`, and return (or expose
-through a `*_states` function) the numbers, for the section's tests. `forward_with_heads`
-masks heads of a trained model (zeros or a given fill, e.g. the head's average output from
-`head_outputs`); `cloze_data`, `train_cloze` and `cloze_baseline_guesses` are the real-text
-task's data, training loop and no-attention yardsticks.
+through a `*_states` function) the numbers, for the section's tests. The section's
+`d2l.with_heads` masks heads of a trained model (zeros or a given fill, e.g. the head's average
+output from `head_outputs`); `cloze_data`, `train_cloze` and `cloze_baseline_guesses` are the
+real-text task's data, training loop and no-attention yardsticks.
 """
 
 from __future__ import annotations
@@ -423,7 +423,7 @@ def hand_set_neighbour(net, radius2=100.0):
 
 def _masked_coefficients(net, keep, n):
     with torch.no_grad():
-        y = forward_with_heads(net, net.mha, keep, basis_inputs(n))
+        y = d2l.with_heads(net, keep, basis_inputs(n))
     return (y[1:] - y[0]).T
 
 
@@ -449,7 +449,7 @@ def neighbour_states(nets, test_inputs, test_target, query=3, hand_set=None, dec
             for m in masks:
                 keep = torch.tensor([r + 1 != m for r in range(h)])
                 with torch.no_grad():
-                    pred = forward_with_heads(net, net.mha, keep, test_inputs)
+                    pred = d2l.with_heads(net, keep, test_inputs)
                 mse = ((pred - test_target) ** 2).mean().item()
                 coef = _masked_coefficients(net, keep, n)[query]
                 state = {"heads": h, "kind": kind, "mask": m}
@@ -573,32 +573,6 @@ def _colour(spec, title, domain, colours, legend_values=None):
 # ---------------------------------------------------------------------------------------------
 # Masking heads (exercise 2)
 # ---------------------------------------------------------------------------------------------
-
-def forward_with_heads(net, mha, keep, *inputs, fill=None):
-    """`net(*inputs)` with head i of `mha` (a MultiHeadAttention inside `net`) masked where
-    keep[i] is False: its output is replaced, after the concatenation and before `mha.W_o`, by
-    zeros or, if `fill` (num_hiddens,) is given, by head i's features of `fill` (e.g. the
-    head's average output, from `head_outputs`).
-
-    The taught forward runs unchanged; a forward pre-hook on `mha.W_o`, removed afterwards,
-    replaces the features [i*p, (i+1)*p) of masked head i (p = num_hiddens / num_heads).
-    """
-    keep = torch.as_tensor(keep, dtype=torch.bool)
-    if keep.shape != (mha.num_heads,):
-        raise ValueError(f"keep must hold one flag per head ({mha.num_heads}), got {keep.tolist()}")
-    scale = keep.float().repeat_interleave(mha.W_o.in_features // mha.num_heads)
-    fill = torch.zeros(mha.W_o.in_features) if fill is None else torch.as_tensor(fill)
-
-    def hook(module, args):
-        x = args[0]
-        return (x * scale.to(x) + (1 - scale.to(x)) * fill.to(x),)
-
-    handle = mha.W_o.register_forward_pre_hook(hook)
-    try:
-        return net(*inputs)
-    finally:
-        handle.remove()
-
 
 def head_outputs(net, mha, *inputs):
     """The concatenated head outputs that `mha.W_o` receives in `net(*inputs)`:
@@ -739,7 +713,7 @@ def _mean_and_error(x):
 
 def head_ablation(net, data):
     """10.5's ablation on the test sentences: mask each head of `net.mha` in turn, replaced by
-    its average output over the test sentences (`forward_with_heads`), and group the change in
+    its average output over the test sentences (`d2l.with_heads`), and group the change in
     accuracy by where that head's largest weight falls (-1: the word before the hidden one,
     1: the word after, 0: elsewhere): {head: {offset: (mean change, standard error)}}."""
     tokens, lens, where, answers = data["test"]
@@ -750,7 +724,7 @@ def head_ablation(net, data):
         average = head_outputs(net, net.mha, *inputs).mean((0, 1))
         out = {}
         for r in range(h):
-            masked = forward_with_heads(net, net.mha, torch.arange(h) != r, *inputs, fill=average)
+            masked = d2l.with_heads(net, torch.arange(h) != r, *inputs, fill=average)
             change = (masked.argmax(-1) == answers).float() - right
             groups = {-1: peak[:, r] == -1, 1: peak[:, r] == 1, 0: peak[:, r].abs() != 1}
             out[r] = {k: _mean_and_error(change[rows]) for k, rows in groups.items()}
@@ -765,7 +739,7 @@ def cloze_states(net, vocab, sentences=CLOZE_SENTENCES, top=5, decimals=3, fill=
     """States of the real-sentence explorer, computed with the trained `d2l.ClozeNet` `net`:
     for each sentence, each hidden word and each masked head (0: none), the top guesses with
     their probabilities; each head's attention weights over the words (masking a head replaces
-    its output by zeros or by `fill`, see `forward_with_heads`, not its weights); and text
+    its output by zeros or by `fill`, see `d2l.with_heads`, not its weights); and text
     lines (the sentence with <mask>, the answer)."""
     h = net.mha.num_heads
     weight_rows, guess_rows, text_rows = [], [], []
@@ -784,7 +758,7 @@ def cloze_states(net, vocab, sentences=CLOZE_SENTENCES, top=5, decimals=3, fill=
         for m in range(h + 1):
             keep = torch.arange(h) + 1 != m
             with torch.no_grad():
-                probs = forward_with_heads(net, net.mha, keep, tokens, torch.full((n,), n),
+                probs = d2l.with_heads(net, keep, tokens, torch.full((n,), n),
                                            torch.arange(n), fill=fill).softmax(-1)
             best = probs.topk(top)
             for i in range(n):

@@ -9,7 +9,7 @@ from torch import nn
 from ..checks import check_qkv, check_shape, check_valid_lens
 from .s10_3_attention_scoring import DotProductAttention
 
-__all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention', 'ClozeNet']
+__all__ = ['transpose_qkv', 'transpose_output', 'MultiHeadAttention', 'ClozeNet', 'with_heads']
 
 
 # %% notebooks/py/10.5-multihead-attention.py:119
@@ -84,3 +84,21 @@ class ClozeNet(nn.Module):
         X = self.word(tokens) + self.pos.weight[:tokens.shape[1]]  # keys = values: word + position
         queries = self.pos(where).unsqueeze(1)  # the query: only *where* the hidden word is
         return self.readout(self.mha(queries, X, X, lens)[:, 0])  # sees the heads' output only
+
+
+# %% notebooks/py/10.5-multihead-attention.py:652
+def with_heads(net, keep, *inputs, fill=None):
+    """net(*inputs) with head r of net.mha replaced by `fill` (default 0) where keep[r] is False."""
+    p = net.mha.W_o.in_features // net.mha.num_heads
+    kept = torch.as_tensor(keep).float().repeat_interleave(p)  # 1: the head's own output, 0: fill
+    fill = torch.zeros_like(kept) if fill is None else fill
+
+    def replace(W_o, args):  # the concatenation, before W_o, on the model's device
+        x = args[0]
+        return (x * kept.to(x) + (1 - kept.to(x)) * fill.to(x),)
+
+    handle = net.mha.W_o.register_forward_pre_hook(replace)
+    try:
+        return net(*inputs)
+    finally:
+        handle.remove()

@@ -390,29 +390,20 @@ def train(scale, lr=0.01, init_std=1 / 16, steps=120, seed=0):
     return log
 
 
-def window(log, a, b):  # steps a+1..b: mean score change per step, share of rows, mean loss
-    part = log[a:b]
-    share = lambda rows: torch.cat(rows).double().mean().item()
-    return dict(moved=sum(s["moved"] for s in part) / len(part), loss=sum(s["loss"] for s in part) / len(part),
-                saturated=share([s["saturated"] for s in part]),
-                wrong=share([s["saturated"] & ~s["right"] for s in part]))  # saturated and wrong
-
-
 settings = {"q.k / sqrt(d)": dict(scale=1.0), "q.k": dict(scale=16.0),
             "q.k, lr / 16": dict(scale=16.0, lr=0.01 / 16), "q.k, W / 16": dict(scale=16.0, init_std=1 / 256)}
 seeds = [{name: train(**kw, seed=seed) for name, kw in settings.items()} for seed in range(3)]
 print(f"{'':<15}{'change/step':>13}{'sat. & wrong':>14}{'saturated':>12}{'sat. & wrong':>14}{'loss':>12}")
 print(f"{'run':<15}{'steps 1-10':>13}{'steps 1-10':>14}{'111-120':>12}{'111-120':>14}{'111-120':>12}")
-for name in settings:
-    early = [window(runs[name], 0, 10) for runs in seeds]
-    late = [window(runs[name], 110, 120) for runs in seeds]
-    span = lambda rows, key, f: "-".join(dict.fromkeys(f"{g(r[key] for r in rows):{f}}" for g in (min, max)))
-    print(f"{name:<15}{span(early, 'moved', '.2f'):>13}{span(early, 'wrong', '.0%'):>14}"
-          f"{span(late, 'saturated', '.0%'):>12}{span(late, 'wrong', '.0%'):>14}{span(late, 'loss', '.2f'):>12}")
-first = seeds[0]["q.k"][:10]
-sat, grad = torch.cat([s["saturated"] for s in first]), torch.cat([s["grad"] for s in first])
-print(f"q.k, seed 0, steps 1-10: gradient per row {grad[sat].mean():.0e} if saturated, "
-      f"{grad[~sat].mean():.0e} otherwise")
+span = lambda rows, key, f: "-".join(dict.fromkeys(f"{g(r[key] for r in rows):{f}}" for g in (min, max)))
+for name in settings:  # per seed, the means over steps 1-10 and over steps 111-120
+    early, late = zip(*(attention_scoring.run_summary(runs[name], ((0, 10), (110, 120))) for runs in seeds))
+    print(f"{name:<15}{span(early, 'moved', '.2f'):>13}{span(early, 'saturated_and_wrong', '.0%'):>14}"
+          f"{span(late, 'saturated', '.0%'):>12}{span(late, 'saturated_and_wrong', '.0%'):>14}"
+          f"{span(late, 'loss', '.2f'):>12}")
+first = attention_scoring.run_summary(seeds[0]["q.k"], ((0, 10),))[0]
+print(f"q.k, seed 0, steps 1-10: gradient per row {first['grad_saturated']:.0e} if saturated, "
+      f"{first['grad_other']:.0e} otherwise")
 attention_scoring.plot_runs(seeds[0])  # seed 0
 d2l.plt.show()
 

@@ -648,12 +648,17 @@ assert torch.equal(cloze_weights, explore.sentence_heads(cloze[4], data["vocab"]
 # （邻居任务里这两种换法几乎一样，见练习 2）；再按它的最大权重落在前一个词、后一个词还是别处分组（± 是标准误）：
 
 # %%
+#@save
 def with_heads(net, keep, *inputs, fill=None):
     """net(*inputs) with head r of net.mha replaced by `fill` (default 0) where keep[r] is False."""
     p = net.mha.W_o.in_features // net.mha.num_heads
     kept = torch.as_tensor(keep).float().repeat_interleave(p)  # 1: the head's own output, 0: fill
     fill = torch.zeros_like(kept) if fill is None else fill
-    replace = lambda W_o, args: (args[0] * kept + (1 - kept) * fill,)  # the concatenation, before W_o
+
+    def replace(W_o, args):  # the concatenation, before W_o, on the model's device
+        x = args[0]
+        return (x * kept.to(x) + (1 - kept.to(x)) * fill.to(x),)
+
     handle = net.mha.W_o.register_forward_pre_hook(replace)
     try:
         return net(*inputs)
@@ -677,7 +682,7 @@ with torch.no_grad():
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
 _lost = explore.head_ablation(cloze[4], data)  # {head: {offset: (change, standard error)}}
-for _r in range(4):  # the page's printed figures, computed again by the library's masking
+for _r in range(4):  # the page's printed figures, computed again by the sweep's head_ablation
     with torch.no_grad():
         _m = with_heads(cloze[4], torch.arange(4) != _r, tokens, lens, where, fill=average)
     _change = (_m.argmax(-1) == answers).float() - right
@@ -694,14 +699,9 @@ assert len(_runs) == 10 and all(r["previous_word_head_costs_more_before"] for r 
 assert [r["seed"] for r in _runs if not r["next_word_head_costs_more_after"]] == [4, 4]
 _after = [r["ablation_change_by_offset_per_head"]["1"][r["next_word_head"]][0] for r in _runs]
 assert (round(-100 * max(_after)), round(-100 * min(_after))) == (4, 16)  # quoted below
-_z = explore.forward_with_heads(cloze[4], cloze[4].mha, torch.tensor([True] * 4), tokens, lens, where,
-                                fill=average)
+with torch.no_grad():
+    _z = with_heads(cloze[4], [True] * 4, tokens, lens, where, fill=average)
 assert torch.equal(_z.argmax(-1) == answers, right.bool())  # nothing masked: the same guesses
-for _keep in ([True, False, True, True], [False, True, False, True]):  # on-page masking = explore's
-    with torch.no_grad():
-        torch.testing.assert_close(with_heads(cloze[4], _keep, tokens, lens, where, fill=average),
-                                   explore.forward_with_heads(cloze[4], cloze[4].mha, _keep, tokens,
-                                                              lens, where, fill=average))
 
 
 # %% [markdown]
