@@ -319,11 +319,20 @@ for name, a in two_rows.items():
 #
 # ### 动手试试：温度
 #
-# 菜单从 $\tau = 1$（不缩放）开始：权重全在 k8，梯度全是 0。$\tau = 4$ 时梯度开始出现；$\tau = 16 = \sqrt{d}$ 时键 2 的梯度最大（0.13）；
+# 菜单从 $\tau = 1$（不缩放）开始：权重全在 k8，梯度全是 0。$\tau = 4$ 时梯度开始出现；$\tau = 16 = \sqrt{d}$ 时键 2 的梯度最大（0.13），$\tau = 32$、64 时 0.12、0.11。
+# 这个梯度是 $\alpha_2(1-\alpha_2)$，跟着键 2 的权重走（$\tau = 16$ 时它最大，0.15），并不是 $\sqrt{d}$ 本身有什么特别。
 # $\tau = 256 = d$ 时最大权重只剩 0.11，接近均匀的 1/10。
 
 # %%
 attention_scoring.temperature()
+
+# %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
+_w, _g, _ = attention_scoring.temperature_states(attention_scoring.ten_scores())
+_grad2 = {r["tau"]: r["grad"] for r in _g if r["key"] == "k2"}  # d alpha_2 / d s_2 per tau
+_alpha2 = {r["tau"]: r["weight"] for r in _w if r["key"] == "k2"}
+assert max(_grad2, key=_grad2.get) == 16 and [round(_grad2[t], 2) for t in (16, 32, 64)] == [0.13, 0.12, 0.11]
+assert max(_alpha2, key=_alpha2.get) == 16 and round(_alpha2[16], 2) == 0.15
+assert all(abs(_grad2[t] - _alpha2[t] * (1 - _alpha2[t])) < 1e-3 for t in _grad2)
 
 # %% [markdown]
 # 每个 $d$ 取 1000 个查询、各配 10 个键，除数为 1、$\sqrt{d}$、$d$：
@@ -419,8 +428,8 @@ assert 4 * scaled_[0]["moved"] < raw_[0]["moved"] and slow_[0]["moved"] < scaled
 
 # %% [markdown]
 # **饱和本身无害，饱和又选错才有害。** 缩放的模型最后 68–75% 的行饱和，但饱和又选错的是 0%，损失 0.00。
-# 不缩放时前 10 步约一半的行饱和又选错，饱和的行送回的梯度平均是 $6 \times 10^{-4}$，其余行是 0.2。
-# Adam 放缩的是整批的平均梯度，这个平均由没饱和的行主导：饱和又选错的行几乎学不到。
+# 不缩放时前 10 步约一半的行饱和又选错。种子 0 的前 10 步里，饱和的行送回的梯度平均只有 $6 \times 10^{-4}$，其余行是 0.2：
+# 整批的梯度由没饱和的行主导，饱和又选错的行改得很慢，第 111–120 步还剩 2–8%，损失 0.04–0.23（缩放的是 0.00）。
 #
 # 步子大小不是原因。学习率除以 16 后每步的变化（0.19–0.20）比缩放的还小，饱和又选错的行却一直约一半（绿线），损失停在 1.36–1.56。
 # $\mathbf{W}$ 的初值除以 16 步子最大，但前 10 步饱和又选错的只有 6–13%（红线），最后损失 0.01–0.04：害处在**一开始**就饱和。
@@ -446,7 +455,8 @@ assert m_add > hidden > 20 * m_dot and abs(m_add / m_dot - 1 - hidden / m_dot) <
 assert t_add > 5 * t_dot
 
 # %% [markdown]
-# 内存比不是 $h = 64$：两者都存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$ 和权重，加性注意力再加隐藏张量：1 + 25.6（最后一行）。
+# 内存比不是 $h = 64$：两者都存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$（$3bnd$ 个数）和权重（$bnm$ 个），加性注意力再存隐藏张量（$bnmh$ 个），
+# 比值是 $1 + \frac{mh}{m + 3d} = 1 + 25.6$（最后一行）。键越多，比值越接近 $1 + h$。
 
 # %% [markdown]
 # ## 深入一步：评分函数偏爱哪些键
