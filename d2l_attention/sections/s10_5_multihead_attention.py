@@ -86,7 +86,7 @@ class ClozeNet(nn.Module):
         return self.readout(self.mha(queries, X, X, lens)[:, 0])  # sees the heads' output only
 
 
-# %% notebooks/py/10.5-multihead-attention.py:652
+# %% notebooks/py/10.5-multihead-attention.py:654
 def with_heads(net, keep, *inputs, fill=None):
     """net(*inputs) with head r of net.mha replaced by `fill` (default 0) where keep[r] is False."""
     p = net.mha.W_o.in_features // net.mha.num_heads
