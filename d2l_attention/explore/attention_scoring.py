@@ -183,7 +183,8 @@ def ten_scores(d=256, num_keys=10, seed=0):
 def temperature_states(scores, taus=TAUS, target=2):
     """Rows for the temperature explorer: for each tau, the weights softmax(scores / tau)
     (`d2l.masked_softmax`), the gradient of the weight on key `target` with respect to each
-    score, d alpha_t / d s_j = alpha_t (delta_tj - alpha_j) (computed by autograd), and a line
+    softmax input z_j = s_j / tau, d alpha_t / d z_j = alpha_t (delta_tj - alpha_j) (computed
+    by autograd; the gradient with respect to the score s_j is that divided by tau), and a line
     with the largest weight, the Jacobian norm and whether the row is saturated."""
     weight_rows, grad_rows, text_rows = [], [], []
     names = [f"k{j}" for j in range(len(scores))]
@@ -212,8 +213,8 @@ def temperature(scores=None, taus=TAUS, target=2, default=1):
         ex.text_view(text_rows, "text", width=520, height=30, size=13),
         ex.bar_view(weight_rows, "key", "weight", title="softmax(q.k / tau)", width=520,
                     height=140, color="#7f7f7f"),
-        ex.bar_view(grad_rows, "key", "grad", title=f"d alpha_{target} / d s_j", width=520,
-                    height=140, y_domain=(-0.15, 0.15), color="#7f7f7f"),
+        ex.bar_view(grad_rows, "key", "grad", title=f"d alpha_{target} / d z_j  (z = q.k / tau)",
+                    width=520, height=140, y_domain=(-0.15, 0.15), color="#7f7f7f"),
         controls=[ex.Select("tau", list(taus), "temperature tau (16 = sqrt(d))",
                             default=default)],
         title="Divide the scores by a temperature (d = 256)", columns=1)
@@ -516,8 +517,9 @@ def plot_sweep(dims, stats, figsize=(8, 2.8)):
 
 def plot_rows(rows, target, figsize=(8, 3.6)):
     """For each softmax row in `rows` ({name: (m,) weights}) one column of two bar charts: the
-    weights, and the gradient of the weight on key `target` with respect to every score,
-    d alpha_t / d s_j = alpha_t (delta_tj - alpha_j) (row t of the softmax Jacobian); the two
+    weights, and the gradient of the weight on key `target` with respect to every softmax input
+    z_j (the score after any division), d alpha_t / d z_j = alpha_t (delta_tj - alpha_j) (row t
+    of the softmax Jacobian); the two
     gradient panels share one axis, so a saturated row's flat gradient shows as flat."""
     plt = d2l.plt
     fig, axes = plt.subplots(2, len(rows), figsize=figsize, sharey="row")
@@ -533,6 +535,6 @@ def plot_rows(rows, target, figsize=(8, 3.6)):
         axes[1, col].plot([target], [grad[target]], "o", color="#c0392b", ms=5)  # even at 0
         axes[1, col].axhline(0, color="k", lw=0.5)
         axes[1, col].set(xlabel=f"key j (red: key {target})", xticks=list(keys),
-                         ylabel=f"d alpha_{target} / d s_j" if col == 0 else None)
+                         ylabel=f"d alpha_{target} / d z_j" if col == 0 else None)
     fig.tight_layout()
     return axes

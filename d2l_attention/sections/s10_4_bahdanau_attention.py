@@ -12,7 +12,7 @@ from .s10_3_attention_scoring import AdditiveAttention
 __all__ = ['AttentionDecoder', 'Seq2SeqAttentionDecoder', 'BiSeq2SeqEncoder', 'step_hits', 'translate_and_score', 'TEST_ENGS', 'TEST_FRAS', 'UNSEEN_ENG']
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:110
+# %% notebooks/py/10.4-bahdanau-attention.py:112
 class AttentionDecoder(Decoder):
     """Base class of decoders that keep the attention weights of their last forward pass."""
 
@@ -21,7 +21,7 @@ class AttentionDecoder(Decoder):
         raise NotImplementedError
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:123
+# %% notebooks/py/10.4-bahdanau-attention.py:125
 class Seq2SeqAttentionDecoder(AttentionDecoder):
     """GRU decoder with additive (Bahdanau) attention over the encoder outputs.
 
@@ -60,7 +60,7 @@ class Seq2SeqAttentionDecoder(AttentionDecoder):
         return self._attention_weights
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:258
+# %% notebooks/py/10.4-bahdanau-attention.py:260
 class BiSeq2SeqEncoder(Seq2SeqEncoder):
     """9.7's GRU encoder reading in both directions: num_hiddens // 2 units each way, so
     h_t = [forward h_t; backward h_t] has num_hiddens entries. Outputs (num_steps, batch_size,
@@ -80,7 +80,7 @@ class BiSeq2SeqEncoder(Seq2SeqEncoder):
         return output, torch.cat((state[:, 0], state[:, 1]), dim=-1)
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:400
+# %% notebooks/py/10.4-bahdanau-attention.py:402
 def step_hits(net, batch, hide_later_keys):
     """Reference fed in: is each step's top-scoring word the reference's next word? `batch`:
     (X, X_valid_len, dec_X, Y, aligned), `aligned[:, i]` the source position step i translates."""
@@ -97,7 +97,7 @@ def step_hits(net, batch, hide_later_keys):
     return torch.stack(hits, 1).cpu()
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:559
+# %% notebooks/py/10.4-bahdanau-attention.py:561
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each of `engs` greedily (on the device of net's parameters; `device` is

@@ -18,7 +18,7 @@
 #
 # 10.1 节用点积给键打分，10.2 节用高斯核，再用 softmax 把分数变成权重。
 # 打分的函数叫**注意力评分函数**（attention scoring function）。**分数应该怎样算？**
-# 主线：掩蔽 → 加性与缩放点积两种评分函数 → $1/\sqrt{d}$ 就是 10.1 节的温度。标着“深入一步”的小节可以先跳过。
+# 主线：两种评分函数（加性与缩放点积）→ 批量计算与掩蔽 → 实现 → $1/\sqrt{d}$ 就是 10.1 节的温度 → 为什么默认用缩放点积。标着“深入一步”的小节可以先跳过。
 
 # %%
 import math
@@ -297,8 +297,8 @@ for b, L in enumerate([2, 6]):
 #
 # 10.1 节把分数除以温度 $\tau$，$\tau$ 越小权重越尖；这里 $\tau = \sqrt{d}$。若查询与键的分量独立、均值 0、方差 1，
 # 则 $\operatorname{Var}(\mathbf{q}^\top\mathbf{k}) = d$：不缩放时 $d$ 越大，温度相当于越低。
-# 害处在梯度：softmax 的雅可比矩阵（Jacobian）$\operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时趋于 0。
-# $d = 256$ 时 10 个分数缩放与不缩放的权重，及键 2（不是赢家）的权重对各分数的梯度；假如键 2 是对的键，要靠这行梯度抬高它。
+# 害处在梯度：记 softmax 的输入为 $z_j = s_j/\tau$（$s_j = \mathbf{q}^\top\mathbf{k}_j$），它的雅可比矩阵（Jacobian）$\partial\boldsymbol{\alpha}/\partial\mathbf{z} = \operatorname{diag}(\boldsymbol{\alpha}) - \boldsymbol{\alpha}\boldsymbol{\alpha}^\top$ 在 $\boldsymbol{\alpha}$ 趋于 one-hot 时趋于 0。
+# $d = 256$ 时 10 个分数缩放与不缩放的权重，及键 2（不是赢家）的权重对各个 $z_j$ 的梯度；假如键 2 是对的键，要靠这行梯度抬高它。
 
 # %%
 def jacobian_norms(a):
@@ -320,7 +320,8 @@ for name, a in two_rows.items():
 # ### 动手试试：温度
 #
 # 菜单从 $\tau = 1$（不缩放）开始：权重全在 k8，梯度全是 0。$\tau = 4$ 时梯度开始出现；$\tau = 16 = \sqrt{d}$ 时键 2 的梯度最大（0.13），$\tau = 32$、64 时 0.12、0.11。
-# 这个梯度是 $\alpha_2(1-\alpha_2)$，跟着键 2 的权重走（$\tau = 16$ 时它最大，0.15），并不是 $\sqrt{d}$ 本身有什么特别。
+# 这个梯度是 $\alpha_2(1-\alpha_2)$，跟着键 2 的权重走（$\tau = 16$ 时它最大，0.15）。它是对 $z_2 = s_2/\tau$ 求的导；传回 $s_2$（再到 $\mathbf{W}_q$、$\mathbf{W}_k$）还要乘 $1/\tau$，
+# 这一行对 $s_2$ 的梯度在 $\tau = 8$ 时最大（0.0097），$\tau = 16$ 时 0.0079，$\tau = 64$ 只剩 0.0017。所以 $\tau$ 不是越大越好，$\sqrt{d}$ 也不是这一行的最优值：它的理由是下面的方差。
 # $\tau = 256 = d$ 时最大权重只剩 0.11，接近均匀的 1/10。
 
 # %%
@@ -333,6 +334,9 @@ _alpha2 = {r["tau"]: r["weight"] for r in _w if r["key"] == "k2"}
 assert max(_grad2, key=_grad2.get) == 16 and [round(_grad2[t], 2) for t in (16, 32, 64)] == [0.13, 0.12, 0.11]
 assert max(_alpha2, key=_alpha2.get) == 16 and round(_alpha2[16], 2) == 0.15
 assert all(abs(_grad2[t] - _alpha2[t] * (1 - _alpha2[t])) < 1e-3 for t in _grad2)
+_s = attention_scoring.ten_scores().double().requires_grad_()  # the gradient that reaches s = q.k
+_to_s = {t: torch.autograd.grad(F.softmax(_s / t, dim=-1)[2], _s)[0][2].item() for t in _grad2}
+assert max(_to_s, key=_to_s.get) == 8 and [round(_to_s[t], 4) for t in (8, 16, 64)] == [0.0097, 0.0079, 0.0017]
 
 # %% [markdown]
 # 每个 $d$ 取 1000 个查询、各配 10 个键，除数为 1、$\sqrt{d}$、$d$：
@@ -372,7 +376,7 @@ assert jacobian_norms(two_rows["q.k"]) < 1e-6 < 0.1 < jacobian_norms(two_rows["q
 # %% [markdown]
 # ### 深入一步：饱和会拖慢学习吗？
 #
-# 检索任务：10 个 256 维的随机键 $\mathbf{k}_j$ 各带一个值 $v_j$，输入 $\mathbf{x}$ 是键 $\mathbf{k}_c$ 经固定旋转的结果。模型只学 $\mathbf{W}$：
+# 检索任务：10 个 256 维的随机键 $\mathbf{k}_j$ 各带一个值 $v_j$，输入 $\mathbf{x}$ 是键 $\mathbf{k}_c$ 经固定旋转的结果。模型只学 $\mathbf{W}$；对的 $\mathbf{W}$ 把旋转转回去，查询就与 $\mathbf{k}_c$ 同向：
 #
 # $$\mathbf{x} \xrightarrow{\mathbf{W}} \mathbf{q} \xrightarrow{\text{attention}} \hat{y} = \sum_j \alpha_j v_j, \qquad \text{loss} = (\hat{y} - v_c)^2.$$
 #
@@ -427,7 +431,7 @@ assert small_[0]["saturated"] < 0.5 * raw_[0]["saturated"]
 assert 4 * scaled_[0]["moved"] < raw_[0]["moved"] and slow_[0]["moved"] < scaled_[0]["moved"] < small_[0]["moved"]
 
 # %% [markdown]
-# **饱和本身无害，饱和又选错才有害。** 缩放的模型最后 68–75% 的行饱和，但饱和又选错的是 0%，损失 0.00。
+# **饱和本身无害，饱和又选错才有害。** 缩放的模型最后 68–75% 的行饱和，但饱和又选错的是 0%，损失 0.00：选对了的行损失已近 0，梯度小也不要紧。
 # 不缩放时前 10 步约一半的行饱和又选错。种子 0 的前 10 步里，饱和的行送回的梯度平均只有 $6 \times 10^{-4}$，其余行是 0.2：
 # 整批的梯度由没饱和的行主导，饱和又选错的行改得很慢，第 111–120 步还剩 2–8%，损失 0.04–0.23（缩放的是 0.00）。
 #
@@ -457,6 +461,9 @@ assert t_add > 5 * t_dot
 # %% [markdown]
 # 内存比不是 $h = 64$：两者都存 $\mathbf{Q}, \mathbf{K}, \mathbf{V}$（$3bnd$ 个数）和权重（$bnm$ 个），加性注意力再存隐藏张量（$bnmh$ 个），
 # 比值是 $1 + \frac{mh}{m + 3d} = 1 + 25.6$（最后一行）。键越多，比值越接近 $1 + h$。
+#
+# 时间差几十倍，却不是因为算得多：加性注意力逐元素地做约 $3bnmh$ 次运算（加、tanh、乘 $\mathbf{w}_v$），点积注意力做 $2bnmd$ 次乘加，这里 $h = d$，同一量级。
+# 慢在加性注意力要把 (b, n, m, h) 的张量写进内存、逐个过 tanh、再读回来（反向传播再来一遍）；点积注意力是两次矩阵乘法，读进来的数反复使用。
 
 # %% [markdown]
 # ## 深入一步：评分函数偏爱哪些键
@@ -772,7 +779,7 @@ assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # <details><summary>与书中代码的差别</summary>
 #
 # * **掩蔽的填充值。** 书中用 $-10^6$，权重为 0 要靠 $\exp$ 下溢；$-\infty$ 在任何尺度和数据类型下都给出严格的 0
-#   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$，见下面的输出）。
+#   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$，见下面的输出；所以半精度下书中的做法遇到 $L = 0$ 的行同样得到 NaN）。
 # * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$（下面的输出），填充的值“泄漏”进输出；这里给出全 0。
 # * **基类。** 书中两个类各写完整的 `forward`；这里共用基类 `AttentionPooling`，子类只写 `score`。
 #   构造参数、属性名和 `state_dict` 都与书中相同。

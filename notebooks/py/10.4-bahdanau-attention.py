@@ -57,7 +57,7 @@ with torch.no_grad():  # hand-set parameters (AdditiveAttention's layers have no
     attention.W_q.weight.copy_(torch.tensor([[0.5, 0.0], [0.0, 0.5]]))
     attention.W_k.weight.copy_(torch.eye(2))
     attention.w_v.weight.copy_(torch.tensor([[1.0, 2.0]]))
-h = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]]])  # (1, T=4, 2): keys = values
+h = torch.tensor([[[2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]]])  # (1, T=4, 2): keys = values
 s = torch.tensor([[[-1.0, 0.0]]])  # (1, 1, 2): the query s_{t'-1}
 q, k = attention.W_q(s), attention.W_k(h)  # (1, 1, 2) and (1, 4, 2)
 features = torch.tanh(q + k)  # q is added to every W_k h_t
@@ -74,30 +74,32 @@ print("context c_t'          :", [round(x, 2) for x in c[0].tolist()])
 print(f"max |c - AdditiveAttention(s, h, h)| = {(c - attention(s, h, h)).abs().max():.1e}")
 
 # %% [markdown]
-# $\mathbf{w}_v = (1, 2)$ 看重 $\tanh$ 后的第二个分量。$\mathbf{h}_3 = (1, 1)$ 的两个分量都大，分数 1.99 最高，拿到权重 0.57，$\mathbf{c}_{t'} = (0.61, 0.84)$ 被拉向它。
+# $\mathbf{w}_v = (1, 2)$ 看重 $\tanh$ 后的第二个分量。$\mathbf{h}_3 = (1, 1)$ 的两个分量都不小，分数 1.99 最高，拿到权重 0.53，$\mathbf{c}_{t'} = (0.82, 0.78)$ 被拉向它；
+# $\mathbf{h}_1 = (2, 0)$ 的第一个分量最大，可第二个分量是 0，分数只有 0.91。
 # 训练调的正是 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$。
 #
-# “每步重算”靠的是查询：下一步的 $\mathbf{s}_{t'}$ 不同，权重就不同。换成 $\mathbf{s} = (4, 0)$ 再算一次，并和去掉 $\tanh$ 的分数 $\mathbf{w}_v^\top(\mathbf{W}_q \mathbf{s} + \mathbf{W}_k \mathbf{h}_t)$ 比较：
+# “每步重算”靠的是查询：下一步的 $\mathbf{s}_{t'}$ 不同，权重就不同。换成 $\mathbf{s} = (-2, 8)$ 再算一次，并和去掉 $\tanh$ 的分数 $\mathbf{w}_v^\top(\mathbf{W}_q \mathbf{s} + \mathbf{W}_k \mathbf{h}_t)$ 比较：
 
 # %%
-for query in (s, torch.tensor([[[4.0, 0.0]]])):
-    first = torch.tanh(attention.W_q(query) + attention.W_k(h))[0, :, 0]  # first entry, per key
+for query in (s, torch.tensor([[[-2.0, 8.0]]])):
+    second = torch.tanh(attention.W_q(query) + attention.W_k(h))[0, :, 1]  # second entry, per key
     context = attention(query, h, h)
     linear = torch.softmax(attention.w_v(attention.W_q(query) + attention.W_k(h)).squeeze(-1), dim=-1)
-    print(f"s = {tuple(query[0, 0].tolist())}: first entry of tanh(...) {[round(x, 2) for x in first.tolist()]}, "
+    print(f"s = {tuple(query[0, 0].tolist())}: second entry of tanh(...) {[round(x, 2) for x in second.tolist()]}, "
+          f"scores {[round(x, 2) for x in attention.score(query, h)[0, 0].tolist()]}, "
           f"weights {[round(x, 2) for x in attention.attention_weights[0, 0].tolist()]}, "
           f"c = {[round(x, 2) for x in context[0, 0].tolist()]}; without tanh: "
           f"weights {[round(x, 2) for x in linear[0].tolist()]}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-_weights = [round(x, 2) for x in attention.attention_weights[0, 0].tolist()]  # s = (4, 0)
-assert _weights[1:3] == [0.37, 0.38] and max(_weights) == 0.38  # h_2 and h_3 nearly share it
+_weights = [round(x, 2) for x in attention.attention_weights[0, 0].tolist()]  # s = (-2, 8)
+assert _weights == [0.54, 0.12, 0.25, 0.1] and alpha.argmax() == 2  # another key wins: h_1, not h_3
 _first_query = torch.softmax(attention.w_v(attention.W_q(s) + attention.W_k(h)).squeeze(-1), dim=-1)
 assert torch.allclose(linear, _first_query)  # without tanh the query cancels in the softmax
 
 # %% [markdown]
-# $\mathbf{W}_q \mathbf{s} = (2, 0)$ 把第一个分量推进 $\tanh$ 的平坦区：四个键在这一分量上只差 0.76–1.00（原来 −0.91–0.46），权重改由第二个分量决定，
-# $\mathbf{h}_2$ 与 $\mathbf{h}_3$ 几乎平分（0.37、0.38），$\mathbf{c}$ 从 (0.61, 0.84) 移到 (0.3, 0.83)。
+# $\mathbf{W}_q \mathbf{s} = (-1, 4)$ 把第二个分量推进 $\tanh$ 的平坦区：四个键在这一分量上都是 1.0（原来 0.0–0.76），分数只由第一个分量拉开，
+# 第一个分量最大的 $\mathbf{h}_1$ 赢了（0.54，$\mathbf{h}_3$ 降到 0.25），$\mathbf{c}$ 从 (0.82, 0.78) 移到 (1.23, 0.42)。
 # 去掉 $\tanh$，两个查询的权重完全一样：分数成了 $\mathbf{w}_v^\top \mathbf{W}_q \mathbf{s} + \mathbf{w}_v^\top \mathbf{W}_k \mathbf{h}_t$，第一项对每个键都相同，在 softmax 里消掉。
 # 加性注意力里，**查询只能通过非线性的 $\tanh$ 改变权重。**
 #
