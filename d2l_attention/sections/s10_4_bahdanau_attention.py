@@ -97,7 +97,7 @@ def step_hits(net, batch, hide_later_keys):
     return torch.stack(hits, 1).cpu()
 
 
-# %% notebooks/py/10.4-bahdanau-attention.py:561
+# %% notebooks/py/10.4-bahdanau-attention.py:567
 def translate_and_score(net, engs, fras, src_vocab, tgt_vocab, num_steps, device=None,
                         verbose=True):
     """Translate each of `engs` greedily (on the device of net's parameters; `device` is
