@@ -472,7 +472,10 @@ def test_temperature_states_hold_softmax_weights_and_the_gradient_of_one_weight(
         stored = [r["grad"] for r in grads if r["tau"] == tau]
         assert stored == pytest.approx(jac[2].tolist(), abs=1e-4)
     line = {r["tau"]: r["text"] for r in texts}
-    assert line[1].endswith("(saturated)") and line[16].endswith("(not saturated)")
+    assert "(saturated)" in line[1] and "(not saturated)" in line[16]
+    # the gradient that reaches the score s_2 = q.k_2 is the one with respect to z_2, over tau
+    to_s = torch.autograd.functional.jacobian(lambda x: F.softmax(x / 16, dim=-1), scores)[2, 2]
+    assert line[16].endswith(f"d alpha_2 / d s_2 = {to_s.item():.4f}")
 
 
 def test_temperature_explorer_starts_unscaled_and_offers_sqrt_d():

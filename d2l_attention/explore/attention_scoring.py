@@ -48,8 +48,8 @@ def _single_threaded(fn):
 
 
 def jacobian_norms(weights):
-    """||d alpha / d s||_F of softmax for each row of `weights` (..., m): the Jacobian is
-    diag(alpha) - alpha alpha^T."""
+    """||d alpha / d z||_F of softmax for each row of `weights` (..., m), z its input (the
+    scores after any division): the Jacobian is diag(alpha) - alpha alpha^T."""
     jacobian = torch.diag_embed(weights) - weights[..., :, None] * weights[..., None, :]
     return jacobian.norm(dim=(-2, -1))
 
@@ -199,7 +199,8 @@ def temperature_states(scores, taus=TAUS, target=2):
         norm = jacobian_norms(a).item()
         text_rows += ex.rows(state, text=[
             f"tau = {tau}: largest weight {a.max():.2f}, weight on k{target} {a[target]:.2f}, "
-            f"||da/ds|| = {norm:.1e} ({'saturated' if norm < SATURATED else 'not saturated'})"])
+            f"||da/dz|| = {norm:.1e} ({'saturated' if norm < SATURATED else 'not saturated'}); "
+            f"d alpha_{target} / d s_{target} = {grad[target].item() / tau:.4f}"])
     return weight_rows, grad_rows, text_rows
 
 
@@ -505,7 +506,7 @@ def plot_sweep(dims, stats, figsize=(8, 2.8)):
     to one (mean max weight, share saturated) pair per d."""
     plt = d2l.plt
     fig, axes = plt.subplots(1, 2, figsize=figsize)
-    for col, ylabel in enumerate(["mean max weight", "saturated rows (||da/ds|| < 0.01)"]):
+    for col, ylabel in enumerate(["mean max weight", "saturated rows (||da/dz|| < 0.01)"]):
         d2l.plot(dims, [[r[col] for r in rows] for rows in stats.values()], xlabel="d",
                  ylabel=ylabel, xscale="log", ylim=(-0.05, 1.05), axes=axes[col],
                  fmts=("-", "m--o", "g:x"))

@@ -302,7 +302,7 @@ for b, L in enumerate([2, 6]):
 
 # %%
 def jacobian_norms(a):
-    """||d alpha / d s||_F for each softmax row a (..., m): the Jacobian is diag(a) - a a^T."""
+    """||d alpha / d z||_F for each softmax row a (..., m), z its input: the Jacobian is diag(a) - a a^T."""
     return (torch.diag_embed(a) - a[..., :, None] * a[..., None, :]).norm(dim=(-2, -1))
 
 
@@ -312,16 +312,17 @@ two_rows = {"q.k / sqrt(d)": F.softmax(s / 16, dim=-1), "q.k": F.softmax(s, dim=
 attention_scoring.plot_rows(two_rows, target=2)
 d2l.plt.show()
 for name, a in two_rows.items():
-    print(f"{name:<14} largest weight {a.max():.3f}   ||da/ds|| = {jacobian_norms(a):.1e}")
+    print(f"{name:<14} largest weight {a.max():.3f}   ||da/dz|| = {jacobian_norms(a):.1e}")
 
 # %% [markdown]
 # 不缩放的一行几乎是 one-hot，雅可比矩阵的范数是 $10^{-8}$ 量级（缩放的 0.35），键 2 的梯度处处近于 0。范数小于 0.01 的行我们叫它**饱和**（saturated）：分数变，权重几乎不动。
 #
 # ### 动手试试：温度
 #
-# 菜单从 $\tau = 1$（不缩放）开始：权重全在 k8，梯度全是 0。$\tau = 4$ 时梯度开始出现；$\tau = 16 = \sqrt{d}$ 时键 2 的梯度最大（0.13），$\tau = 32$、64 时 0.12、0.11。
-# 这个梯度是 $\alpha_2(1-\alpha_2)$，跟着键 2 的权重走（$\tau = 16$ 时它最大，0.15）。它是对 $z_2 = s_2/\tau$ 求的导；传回 $s_2$（再到 $\mathbf{W}_q$、$\mathbf{W}_k$）还要乘 $1/\tau$，
-# 这一行对 $s_2$ 的梯度在 $\tau = 8$ 时最大（0.0097），$\tau = 16$ 时 0.0079，$\tau = 64$ 只剩 0.0017。所以 $\tau$ 不是越大越好，$\sqrt{d}$ 也不是这一行的最优值：它的理由是下面的方差。
+# 菜单从 $\tau = 1$（不缩放）开始：权重全在 k8，梯度全是 0。$\tau = 4$ 时梯度开始出现。
+# 下面一栏是键 2 的权重对 softmax 输入 $z_j = s_j/\tau$ 的梯度：$\tau = 16 = \sqrt{d}$ 时最大（0.13），$\tau = 32$、64 时 0.12、0.11。它是 $\alpha_2(1-\alpha_2)$，跟着键 2 的权重走（$\tau = 16$ 时 0.15）。
+# 传回分数 $s_2 = \mathbf{q}^\top\mathbf{k}_2$（再到 $\mathbf{W}_q$、$\mathbf{W}_k$）还要乘 $1/\tau$，就是状态行的最后一项：$\tau = 8$ 时最大（0.0097），$\tau = 16$ 时 0.0079，$\tau = 64$ 只剩 0.0017。
+# 所以 $\tau$ 不是越大越好，$\sqrt{d}$ 也不是这一行的最优值：它的理由是下面的方差。
 # $\tau = 256 = d$ 时最大权重只剩 0.11，接近均匀的 1/10。
 
 # %%
@@ -371,7 +372,7 @@ assert jacobian_norms(two_rows["q.k"]) < 1e-6 < 0.1 < jacobian_norms(two_rows["q
 
 # %% [markdown]
 # 不缩放时 $d = 1024$ 有 78% 的行饱和。除以 $\sqrt{d}$，平均最大权重一直约 0.3，没有饱和的行。
-# 除以 $d$ 也不饱和（右图），但权重趋于均匀的 $1/10$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
+# 除以 $d$ 也不饱和（右图，按 $z$ 算），但权重趋于均匀的 $1/10$，传回 $\mathbf{q}^\top\mathbf{k}$ 的梯度还要再乘 $1/d$。$\sqrt{d}$ 让分数方差保持为 1，softmax 的形状不随 $d$ 变。
 
 # %% [markdown]
 # ### 深入一步：饱和会拖慢学习吗？
@@ -779,7 +780,7 @@ assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # <details><summary>与书中代码的差别</summary>
 #
 # * **掩蔽的填充值。** 书中用 $-10^6$，权重为 0 要靠 $\exp$ 下溢；$-\infty$ 在任何尺度和数据类型下都给出严格的 0
-#   （float16 最大只能表示 65504，$-10^6$ 在半精度下本来就是 $-\infty$，见下面的输出；所以半精度下书中的做法遇到 $L = 0$ 的行同样得到 NaN）。
+#   （float16 最大只能表示 65504，$-10^6$ 在半精度下是 $-\infty$；书中的 `masked_fill(..., -1e6)` 在半精度张量上直接报错，见下面的输出）。
 # * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$（下面的输出），填充的值“泄漏”进输出；这里给出全 0。
 # * **基类。** 书中两个类各写完整的 `forward`；这里共用基类 `AttentionPooling`，子类只写 `score`。
 #   构造参数、属性名和 `state_dict` 都与书中相同。
@@ -793,3 +794,7 @@ assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # %%
 book_fill = F.softmax(torch.zeros(4).masked_fill(torch.ones(4, dtype=torch.bool), -1e6), dim=-1)
 print("the book's -1e6 fill on an L = 0 row:", book_fill.tolist(), "  -1e6 in float16:", torch.tensor(-1e6).half().item())
+try:
+    torch.zeros(4).half().masked_fill(torch.ones(4, dtype=torch.bool), -1e6)
+except RuntimeError as err:
+    print("the book's fill on a float16 row:", err)
