@@ -472,7 +472,7 @@ def matrix(ax, x0: float, yc: float, values: np.ndarray, role: str, title: str, 
 # 10.4 Bahdanau attention: one decoding step
 # ---------------------------------------------------------------------------------------------
 
-BAHDANAU_WEIGHTS = (0.18, 0.21, 0.53, 0.07)  # 10.4's hand-set walk-through
+BAHDANAU_WEIGHTS = (0.34, 0.07, 0.47, 0.12)  # 10.4's hand-set walk-through
 
 
 def fig_bahdanau_step() -> Figure:

@@ -57,8 +57,8 @@ with torch.no_grad():  # hand-set parameters (AdditiveAttention's layers have no
     attention.W_q.weight.copy_(torch.tensor([[0.5, 0.0], [0.0, 0.5]]))
     attention.W_k.weight.copy_(torch.eye(2))
     attention.w_v.weight.copy_(torch.tensor([[1.0, 2.0]]))
-h = torch.tensor([[[2.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-1.0, 0.5]]])  # (1, T=4, 2): keys = values
-s = torch.tensor([[[-1.0, 0.0]]])  # (1, 1, 2): the query s_{t'-1}
+h = torch.tensor([[[0.0, 1.0], [1.0, -0.5], [1.0, 0.5], [-1.0, 0.5]]])  # (1, T=4, 2): keys = values
+s = torch.tensor([[[-0.9, 0.0]]])  # (1, 1, 2): the query s_{t'-1} (a GRU state: entries in (-1, 1))
 q, k = attention.W_q(s), attention.W_k(h)  # (1, 1, 2) and (1, 4, 2)
 features = torch.tanh(q + k)  # q is added to every W_k h_t
 scores = attention.w_v(features).squeeze(-1)  # a(s, h_t): (1, 4)
@@ -74,32 +74,32 @@ print("context c_t'          :", [round(x, 2) for x in c[0].tolist()])
 print(f"max |c - AdditiveAttention(s, h, h)| = {(c - attention(s, h, h)).abs().max():.1e}")
 
 # %% [markdown]
-# $\mathbf{w}_v = (1, 2)$ 看重 $\tanh$ 后的第二个分量。$\mathbf{h}_3 = (1, 1)$ 的两个分量都不小，分数 1.99 最高，拿到权重 0.53，$\mathbf{c}_{t'} = (0.82, 0.78)$ 被拉向它；
-# $\mathbf{h}_1 = (2, 0)$ 的第一个分量最大，可第二个分量是 0，分数只有 0.91。
+# $\mathbf{w}_v = (1, 2)$ 看重 $\tanh$ 后的第二个分量。$\mathbf{h}_3 = (1, 0.5)$ 的两个分量都为正，分数 1.42 最高，拿到权重 0.47，$\mathbf{c}_{t'} = (0.43, 0.6)$ 被拉向它；
+# $\mathbf{h}_1 = (0, 1)$ 的第二个分量更大，可第一个分量是 0，被 $\mathbf{W}_q \mathbf{s}$ 的 $-0.45$ 一推成了负的（$-0.42$），分数 1.1，排第二。
 # 训练调的正是 $\mathbf{W}_q$、$\mathbf{W}_k$、$\mathbf{w}_v$。
 #
-# “每步重算”靠的是查询：下一步的 $\mathbf{s}_{t'}$ 不同，权重就不同。换成 $\mathbf{s} = (-2, 8)$ 再算一次，并和去掉 $\tanh$ 的分数 $\mathbf{w}_v^\top(\mathbf{W}_q \mathbf{s} + \mathbf{W}_k \mathbf{h}_t)$ 比较：
+# “每步重算”靠的是查询：下一步的 $\mathbf{s}_{t'}$ 不同，权重就不同。换成 $\mathbf{s} = (0.9, -0.9)$ 再算一次，并和去掉 $\tanh$ 的分数 $\mathbf{w}_v^\top(\mathbf{W}_q \mathbf{s} + \mathbf{W}_k \mathbf{h}_t)$ 比较：
 
 # %%
-for query in (s, torch.tensor([[[-2.0, 8.0]]])):
-    second = torch.tanh(attention.W_q(query) + attention.W_k(h))[0, :, 1]  # second entry, per key
+for query in (s, torch.tensor([[[0.9, -0.9]]])):
+    features = torch.tanh(attention.W_q(query) + attention.W_k(h))  # (1, 4, 2): one row per key
     context = attention(query, h, h)
     linear = torch.softmax(attention.w_v(attention.W_q(query) + attention.W_k(h)).squeeze(-1), dim=-1)
-    print(f"s = {tuple(query[0, 0].tolist())}: second entry of tanh(...) {[round(x, 2) for x in second.tolist()]}, "
-          f"scores {[round(x, 2) for x in attention.score(query, h)[0, 0].tolist()]}, "
+    print(f"s = {pairs(query[0])}:  tanh(W_q s + W_k h_t) {pairs(features[0])}")
+    print(f"   scores {[round(x, 2) for x in attention.score(query, h)[0, 0].tolist()]}, "
           f"weights {[round(x, 2) for x in attention.attention_weights[0, 0].tolist()]}, "
-          f"c = {[round(x, 2) for x in context[0, 0].tolist()]}; without tanh: "
+          f"c = {[round(x, 2) for x in context[0, 0].tolist()]};  without tanh: "
           f"weights {[round(x, 2) for x in linear[0].tolist()]}")
 
 # %% jupyter={"outputs_hidden": true, "source_hidden": true} tags=["check"]
-_weights = [round(x, 2) for x in attention.attention_weights[0, 0].tolist()]  # s = (-2, 8)
-assert _weights == [0.54, 0.12, 0.25, 0.1] and alpha.argmax() == 2  # another key wins: h_1, not h_3
+_weights = [round(x, 2) for x in attention.attention_weights[0, 0].tolist()]  # s = (0.9, -0.9)
+assert _weights == [0.51, 0.07, 0.33, 0.08] and alpha.argmax() == 2  # another key wins: h_1, not h_3
 _first_query = torch.softmax(attention.w_v(attention.W_q(s) + attention.W_k(h)).squeeze(-1), dim=-1)
 assert torch.allclose(linear, _first_query)  # without tanh the query cancels in the softmax
 
 # %% [markdown]
-# $\mathbf{W}_q \mathbf{s} = (-1, 4)$ 把第二个分量推进 $\tanh$ 的平坦区：四个键在这一分量上都是 1.0（原来 0.0–0.76），分数只由第一个分量拉开，
-# 第一个分量最大的 $\mathbf{h}_1$ 赢了（0.54，$\mathbf{h}_3$ 降到 0.25），$\mathbf{c}$ 从 (0.82, 0.78) 移到 (1.23, 0.42)。
+# 查询决定每个分量落在 $\tanh$ 的陡处还是平处。$\mathbf{W}_q \mathbf{s} = (0.45, -0.45)$ 把第一个分量推向平处：$\mathbf{h}_3$ 比 $\mathbf{h}_1$ 多出的从 0.92 缩到 0.48；
+# 第二个分量被拉回陡处：$\mathbf{h}_1$ 比 $\mathbf{h}_3$ 多出的从 0.3 变成 0.45，乘上 $\mathbf{w}_v$ 的 2 是 0.9。于是 $\mathbf{h}_1$ 赢了（0.51，$\mathbf{h}_3$ 降到 0.33），$\mathbf{c}$ 从 (0.43, 0.6) 移到 (0.32, 0.69)。
 # 去掉 $\tanh$，两个查询的权重完全一样：分数成了 $\mathbf{w}_v^\top \mathbf{W}_q \mathbf{s} + \mathbf{w}_v^\top \mathbf{W}_k \mathbf{h}_t$，第一项对每个键都相同，在 softmax 里消掉。
 # 加性注意力里，**查询只能通过非线性的 $\tanh$ 改变权重。**
 #
@@ -504,9 +504,9 @@ for run in longer["runs"]:  # 60 epochs: it fits the long training sentences, no
     assert exact_between({"by_length": last["train"]}, 18, 24) >= 0.6
 # %% [markdown]
 # 这次运行里，没有注意力的模型 15 轮后译对 1 个分句（6–8 个词）的测试句子 0.66，2 个分句 0.05，3 个分句 0.00；有注意力的 10 轮后都是 1.00。
-# 色带里的 10 次运行（种子 0–4 × 两种 CPU 内核），有注意力的模型 3 个分句的句子每次都译对九成以上，没有注意力的每次不到一成。
+# 色带里的 10 次运行（种子 0–4 × 两种 CPU 内核），把 3 个分句（18–24 个词）的测试句子合起来数，有注意力的模型每次都译对九成以上（单个长度的点样本少，会低到 0.75），没有注意力的每次不到一成。
 # 有一次例外值得看（最后一行）：种子 1 在 AVX2 内核上只译对 0.84 的测试句子，3 个分句的全对，2 个分句的里 13–16 个词的只对 0.45–0.60，
-# 训练损失却和别的种子一样低（0.00061，别的 0.00028–0.00070）。低训练损失不保证每种长度都学会。
+# 训练损失却和别的 9 次一样低（0.00061，别的 0.00028–0.00070）。低训练损失不保证每种长度都学会。
 # 15 轮还没训练完。训练到 60 轮（3 个种子），训练句子上每个词元的损失降到 0.03 奈特（表中的 loss/token；训练时打印的 loss 沿用书中的算法，还除以了 `num_steps`，所以小得多），训练过的 3 分句句子译对 0.72–0.81，没见过的只有 0.04–0.10。
 # 它背得下长句子，却不会把没见过的长句子压进 64 维再译出来；注意力绕开了这个瓶颈。加宽隐状态能否追上，本节没有量。
 # 短句子是另一面：fra-eng 留出的 500 句上，有无注意力的 BLEU 是 0.398 对 0.381（3 个种子）。
@@ -880,5 +880,5 @@ assert all(len(ex4_times[name]) == 7 for name in ex4_seconds)
 # %% [markdown] jupyter={"outputs_hidden": true, "source_hidden": true} nbgrader={"grade": true, "grade_id": "ex4-answer", "locked": false, "points": 1, "schema_version": 3, "solution": true, "task": false} tags=["solution"]
 # 参考答案：两者的输出逐位相同（差 0.0e+00），只是把同一个运算移出了循环。
 # 正文的解码器还多走 `AttentionPooling.forward`（形状检查、模块调用），所以 $\mathbf{W}_k$ 本身的代价是 `"W_k every step"` 减 `"preprojected"`（上面打印的 `W_k alone`）。
-# $T=10$、$h=32$ 时它每步只是一次 $(b, T, h)$ 乘 $(h, h)$ 的小矩阵乘法，比计时的波动还小，`W_k alone` 可能是负数：这样的规模测不出它。
+# $T=10$、$h=32$ 时它每步只是一次 $(b, T, h)$ 乘 $(h, h)$ 的小矩阵乘法，只占一次前向的一小部分；两行的时间范围不重叠时，`W_k alone` 就是测得到的节省，重叠时它小于计时的波动。
 # 键在解码前就全部已知且不变；查询 $\mathbf{s}_{t'-1}$ 要等上一步的 GRU 算完，它的投影只能每步现算。（Bahdanau 等人在论文附录 A 里也指出 $\mathbf{U}_a \mathbf{h}_j$ 可以预先算好。）
