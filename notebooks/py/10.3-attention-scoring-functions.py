@@ -780,7 +780,7 @@ assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # <details><summary>与书中代码的差别</summary>
 #
 # * **掩蔽的填充值。** 书中用 $-10^6$，权重为 0 要靠 $\exp$ 下溢；$-\infty$ 在任何尺度和数据类型下都给出严格的 0
-#   （float16 最大只能表示 65504，$-10^6$ 在半精度下是 $-\infty$；书中的 `masked_fill(..., -1e6)` 在半精度张量上直接报错，见下面的输出）。
+#   （float16 最大只能表示 65504：半精度下书中的 $-10^6$ 变成 $-\infty$，没有可见键的行得到 NaN，见下面的输出）。
 # * **$L = 0$ 的行。** 书中的做法给出均匀的 $1/m$（下面的输出），填充的值“泄漏”进输出；这里给出全 0。
 # * **基类。** 书中两个类各写完整的 `forward`；这里共用基类 `AttentionPooling`，子类只写 `score`。
 #   构造参数、属性名和 `state_dict` 都与书中相同。
@@ -792,9 +792,7 @@ assert ex5_lens.tolist() == [[1, 2, 3, 4, 5, 5, 5, 5], [1, 2, 3, 4, 5, 6, 7, 8]]
 # </details>
 
 # %%
-book_fill = F.softmax(torch.zeros(4).masked_fill(torch.ones(4, dtype=torch.bool), -1e6), dim=-1)
-print("the book's -1e6 fill on an L = 0 row:", book_fill.tolist(), "  -1e6 in float16:", torch.tensor(-1e6).half().item())
-try:
-    torch.zeros(4).half().masked_fill(torch.ones(4, dtype=torch.bool), -1e6)
-except RuntimeError as err:
-    print("the book's fill on a float16 row:", err)
+for dtype in (torch.float32, torch.float16):  # the book's fill: X[masked] = -1e6, on an L = 0 row
+    X = torch.zeros(1, 4, dtype=dtype)
+    X[torch.ones(1, 4, dtype=torch.bool)] = -1e6
+    print(f"the book's -1e6 fill, {dtype}: scores {X[0].tolist()}, weights {F.softmax(X, dim=-1)[0].tolist()}")
